@@ -56,8 +56,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -188,7 +194,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 64i) % 32i;
       let j = p % 64i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 2048i + i * 64i + j] = v_1;
     }
   }
@@ -209,6 +215,12 @@ const shader3 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -359,7 +371,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 64i) % 32i;
     let j = p % 64i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 2048i + i * 64i + j] = v_1;
   }
 }
@@ -371,6 +383,9 @@ const shader4 = `
 // threads 4488, workgroup 64; FLOPs 40392; bytes 83488
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -387,7 +402,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let w = j * 2i - 1i + v;
       if (w < 0i || w >= 64i) { continue; }
       let val = b0[(nc * 32i + h) * 64i + w];
-      if (!found || val > best) { best = val; found = true; }
+      if (!found || val > best || isnan_(val)) { best = val; found = true; }
     }
   }
   b1[((gi / 561i) % 8i) * 561i + i * 33i + j] = best;
@@ -443,8 +458,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -575,7 +596,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 33i) % 17i;
       let j = p % 33i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 561i + i * 33i + j] = v_1;
     }
   }
@@ -596,6 +617,12 @@ const shader8 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -742,7 +769,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 33i) % 17i;
     let j = p % 33i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 561i + i * 33i + j] = v_1;
   }
 }
@@ -779,8 +806,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -911,7 +944,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 33i) % 17i;
       let j = p % 33i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 561i + i * 33i + j] = v_1;
     }
   }
@@ -932,6 +965,12 @@ const shader11 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -1082,7 +1121,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 33i) % 17i;
     let j = p % 33i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 561i + i * 33i + j] = v_1;
   }
 }
@@ -1430,8 +1469,14 @@ enable subgroups;
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -1564,7 +1609,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[o * 561i + i * 33i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
       let v_1 = (tile[t][q] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
       let v_2 = (v_0 + v_1);
-      let v_3 = max(v_2, 0.0f);
+      let v_3 = relu_(v_2);
       b11[o * 561i + i * 33i + j] = v_3;
     }
   }
@@ -1590,6 +1635,12 @@ const shader16 = `
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -1738,7 +1789,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[o * 561i + i * 33i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
     let v_1 = (tile[t] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
     let v_2 = (v_0 + v_1);
-    let v_3 = max(v_2, 0.0f);
+    let v_3 = relu_(v_2);
     b11[o * 561i + i * 33i + j] = v_3;
   }
 }
@@ -1793,8 +1844,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -1925,7 +1982,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 17i) % 9i;
       let j = p % 17i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 153i + i * 17i + j] = v_1;
     }
   }
@@ -1946,6 +2003,12 @@ const shader20 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -2092,7 +2155,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 17i) % 9i;
     let j = p % 17i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 153i + i * 17i + j] = v_1;
   }
 }
@@ -2147,8 +2210,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -2279,7 +2348,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 17i) % 9i;
       let j = p % 17i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 153i + i * 17i + j] = v_1;
     }
   }
@@ -2300,6 +2369,12 @@ const shader24 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -2450,7 +2525,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 17i) % 9i;
     let j = p % 17i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 153i + i * 17i + j] = v_1;
   }
 }
@@ -2814,8 +2889,14 @@ enable subgroups;
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -2948,7 +3029,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[o * 153i + i * 17i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
       let v_1 = (tile[t][q] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
       let v_2 = (v_0 + v_1);
-      let v_3 = max(v_2, 0.0f);
+      let v_3 = relu_(v_2);
       b11[o * 153i + i * 17i + j] = v_3;
     }
   }
@@ -2974,6 +3055,12 @@ const shader30 = `
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -3122,7 +3209,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[o * 153i + i * 17i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
     let v_1 = (tile[t] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
     let v_2 = (v_0 + v_1);
-    let v_3 = max(v_2, 0.0f);
+    let v_3 = relu_(v_2);
     b11[o * 153i + i * 17i + j] = v_3;
   }
 }
@@ -3177,8 +3264,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -3309,7 +3402,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 17i) % 9i;
       let j = p % 17i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 153i + i * 17i + j] = v_1;
     }
   }
@@ -3330,6 +3423,12 @@ const shader34 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -3476,7 +3575,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 17i) % 9i;
     let j = p % 17i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 153i + i * 17i + j] = v_1;
   }
 }
@@ -3531,8 +3630,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -3663,7 +3768,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 17i) % 9i;
       let j = p % 17i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 153i + i * 17i + j] = v_1;
     }
   }
@@ -3684,6 +3789,12 @@ const shader38 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -3834,7 +3945,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 17i) % 9i;
     let j = p % 17i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 153i + i * 17i + j] = v_1;
   }
 }
@@ -4198,8 +4309,14 @@ enable subgroups;
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -4332,7 +4449,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[o * 153i + i * 17i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
       let v_1 = (tile[t][q] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
       let v_2 = (v_0 + v_1);
-      let v_3 = max(v_2, 0.0f);
+      let v_3 = relu_(v_2);
       b11[o * 153i + i * 17i + j] = v_3;
     }
   }
@@ -4358,6 +4475,12 @@ const shader44 = `
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -4506,7 +4629,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[o * 153i + i * 17i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
     let v_1 = (tile[t] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
     let v_2 = (v_0 + v_1);
-    let v_3 = max(v_2, 0.0f);
+    let v_3 = relu_(v_2);
     b11[o * 153i + i * 17i + j] = v_3;
   }
 }
@@ -4561,8 +4684,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -4693,7 +4822,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 17i) % 9i;
       let j = p % 17i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 153i + i * 17i + j] = v_1;
     }
   }
@@ -4714,6 +4843,12 @@ const shader48 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -4860,7 +4995,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 17i) % 9i;
     let j = p % 17i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 153i + i * 17i + j] = v_1;
   }
 }
@@ -4897,8 +5032,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -5029,7 +5170,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 17i) % 9i;
       let j = p % 17i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 153i + i * 17i + j] = v_1;
     }
   }
@@ -5050,6 +5191,12 @@ const shader51 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -5200,7 +5347,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 17i) % 9i;
     let j = p % 17i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 153i + i * 17i + j] = v_1;
   }
 }
@@ -5564,8 +5711,14 @@ enable subgroups;
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -5698,7 +5851,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[o * 153i + i * 17i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
       let v_1 = (tile[t][q] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
       let v_2 = (v_0 + v_1);
-      let v_3 = max(v_2, 0.0f);
+      let v_3 = relu_(v_2);
       b11[o * 153i + i * 17i + j] = v_3;
     }
   }
@@ -5724,6 +5877,12 @@ const shader57 = `
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -5872,7 +6031,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[o * 153i + i * 17i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
     let v_1 = (tile[t] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
     let v_2 = (v_0 + v_1);
-    let v_3 = max(v_2, 0.0f);
+    let v_3 = relu_(v_2);
     b11[o * 153i + i * 17i + j] = v_3;
   }
 }

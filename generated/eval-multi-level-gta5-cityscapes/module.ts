@@ -56,8 +56,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -292,7 +298,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 512i) % 256i;
       let j = p % 512i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 131072i + i * 512i + j] = v_1;
     }
   }
@@ -313,6 +319,12 @@ const shader3 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -463,7 +475,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 512i) % 256i;
     let j = p % 512i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 131072i + i * 512i + j] = v_1;
   }
 }
@@ -475,6 +487,9 @@ const shader4 = `
 // threads 2121792, workgroup 64; FLOPs 19096128; bytes 42041600
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -491,7 +506,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let w = j * 2i - 1i + v;
       if (w < 0i || w >= 512i) { continue; }
       let val = b0[(nc * 256i + h) * 512i + w];
-      if (!found || val > best) { best = val; found = true; }
+      if (!found || val > best || isnan_(val)) { best = val; found = true; }
     }
   }
   b1[((gi / 33153i) % 64i) * 33153i + i * 257i + j] = best;
@@ -547,8 +562,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -783,7 +804,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 257i) % 129i;
       let j = p % 257i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 33153i + i * 257i + j] = v_1;
     }
   }
@@ -804,6 +825,12 @@ const shader8 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -950,7 +977,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 257i) % 129i;
     let j = p % 257i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 33153i + i * 257i + j] = v_1;
   }
 }
@@ -987,8 +1014,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -1223,7 +1256,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 257i) % 129i;
       let j = p % 257i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 33153i + i * 257i + j] = v_1;
     }
   }
@@ -1244,6 +1277,12 @@ const shader11 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -1394,7 +1433,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 257i) % 129i;
     let j = p % 257i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 33153i + i * 257i + j] = v_1;
   }
 }
@@ -1846,8 +1885,14 @@ enable subgroups;
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -2084,7 +2129,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[o * 33153i + i * 257i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
       let v_1 = (tile[t][q] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
       let v_2 = (v_0 + v_1);
-      let v_3 = max(v_2, 0.0f);
+      let v_3 = relu_(v_2);
       b11[o * 33153i + i * 257i + j] = v_3;
     }
   }
@@ -2110,6 +2155,12 @@ const shader16 = `
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -2258,7 +2309,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[o * 33153i + i * 257i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
     let v_1 = (tile[t] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
     let v_2 = (v_0 + v_1);
-    let v_3 = max(v_2, 0.0f);
+    let v_3 = relu_(v_2);
     b11[o * 33153i + i * 257i + j] = v_3;
   }
 }
@@ -2313,8 +2364,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -2549,7 +2606,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 257i) % 129i;
       let j = p % 257i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 33153i + i * 257i + j] = v_1;
     }
   }
@@ -2570,6 +2627,12 @@ const shader20 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -2716,7 +2779,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 257i) % 129i;
     let j = p % 257i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 33153i + i * 257i + j] = v_1;
   }
 }
@@ -2738,8 +2801,14 @@ enable subgroups;
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -2975,7 +3044,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let j = p % 257i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
       let v_1 = (v_0 + b6[o * 33153i + i * 257i + j]);
-      let v_2 = max(v_1, 0.0f);
+      let v_2 = relu_(v_1);
       b7[o * 33153i + i * 257i + j] = v_2;
     }
   }
@@ -2997,6 +3066,12 @@ const shader22 = `
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -3144,7 +3219,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let j = p % 257i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
     let v_1 = (v_0 + b6[o * 33153i + i * 257i + j]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b7[o * 33153i + i * 257i + j] = v_2;
   }
 }
@@ -3181,8 +3256,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -3417,7 +3498,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 129i) % 65i;
       let j = p % 129i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 8385i + i * 129i + j] = v_1;
     }
   }
@@ -3438,6 +3519,12 @@ const shader25 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -3584,7 +3671,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 129i) % 65i;
     let j = p % 129i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 8385i + i * 129i + j] = v_1;
   }
 }
@@ -3639,8 +3726,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -3875,7 +3968,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 129i) % 65i;
       let j = p % 129i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 8385i + i * 129i + j] = v_1;
     }
   }
@@ -3896,6 +3989,12 @@ const shader29 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -4046,7 +4145,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 129i) % 65i;
     let j = p % 129i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 8385i + i * 129i + j] = v_1;
   }
 }
@@ -4514,8 +4613,14 @@ enable subgroups;
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -4752,7 +4857,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[o * 8385i + i * 129i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
       let v_1 = (tile[t][q] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
       let v_2 = (v_0 + v_1);
-      let v_3 = max(v_2, 0.0f);
+      let v_3 = relu_(v_2);
       b11[o * 8385i + i * 129i + j] = v_3;
     }
   }
@@ -4778,6 +4883,12 @@ const shader35 = `
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -4926,7 +5037,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[o * 8385i + i * 129i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
     let v_1 = (tile[t] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
     let v_2 = (v_0 + v_1);
-    let v_3 = max(v_2, 0.0f);
+    let v_3 = relu_(v_2);
     b11[o * 8385i + i * 129i + j] = v_3;
   }
 }
@@ -4981,8 +5092,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -5217,7 +5334,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 129i) % 65i;
       let j = p % 129i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 8385i + i * 129i + j] = v_1;
     }
   }
@@ -5238,6 +5355,12 @@ const shader39 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -5384,7 +5507,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 129i) % 65i;
     let j = p % 129i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 8385i + i * 129i + j] = v_1;
   }
 }
@@ -5406,8 +5529,14 @@ enable subgroups;
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -5643,7 +5772,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let j = p % 129i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
       let v_1 = (v_0 + b6[o * 8385i + i * 129i + j]);
-      let v_2 = max(v_1, 0.0f);
+      let v_2 = relu_(v_1);
       b7[o * 8385i + i * 129i + j] = v_2;
     }
   }
@@ -5665,6 +5794,12 @@ const shader41 = `
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -5812,7 +5947,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let j = p % 129i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
     let v_1 = (v_0 + b6[o * 8385i + i * 129i + j]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b7[o * 8385i + i * 129i + j] = v_2;
   }
 }
@@ -5849,8 +5984,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -6085,7 +6226,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 129i) % 65i;
       let j = p % 129i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 8385i + i * 129i + j] = v_1;
     }
   }
@@ -6106,6 +6247,12 @@ const shader44 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -6252,7 +6399,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 129i) % 65i;
     let j = p % 129i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 8385i + i * 129i + j] = v_1;
   }
 }
@@ -6307,8 +6454,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -6543,7 +6696,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 129i) % 65i;
       let j = p % 129i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 8385i + i * 129i + j] = v_1;
     }
   }
@@ -6564,6 +6717,12 @@ const shader48 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -6714,7 +6873,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 129i) % 65i;
     let j = p % 129i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 8385i + i * 129i + j] = v_1;
   }
 }
@@ -7182,8 +7341,14 @@ enable subgroups;
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -7420,7 +7585,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[o * 8385i + i * 129i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
       let v_1 = (tile[t][q] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
       let v_2 = (v_0 + v_1);
-      let v_3 = max(v_2, 0.0f);
+      let v_3 = relu_(v_2);
       b11[o * 8385i + i * 129i + j] = v_3;
     }
   }
@@ -7446,6 +7611,12 @@ const shader54 = `
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -7594,7 +7765,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[o * 8385i + i * 129i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
     let v_1 = (tile[t] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
     let v_2 = (v_0 + v_1);
-    let v_3 = max(v_2, 0.0f);
+    let v_3 = relu_(v_2);
     b11[o * 8385i + i * 129i + j] = v_3;
   }
 }
@@ -7649,8 +7820,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -7885,7 +8062,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 129i) % 65i;
       let j = p % 129i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 8385i + i * 129i + j] = v_1;
     }
   }
@@ -7906,6 +8083,12 @@ const shader58 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -8052,7 +8235,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 129i) % 65i;
     let j = p % 129i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 8385i + i * 129i + j] = v_1;
   }
 }
@@ -8074,8 +8257,14 @@ enable subgroups;
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -8311,7 +8500,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let j = p % 129i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
       let v_1 = (v_0 + b6[o * 8385i + i * 129i + j]);
-      let v_2 = max(v_1, 0.0f);
+      let v_2 = relu_(v_1);
       b7[o * 8385i + i * 129i + j] = v_2;
     }
   }
@@ -8333,6 +8522,12 @@ const shader60 = `
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -8480,7 +8675,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let j = p % 129i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
     let v_1 = (v_0 + b6[o * 8385i + i * 129i + j]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b7[o * 8385i + i * 129i + j] = v_2;
   }
 }
@@ -8517,8 +8712,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -8753,7 +8954,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 129i) % 65i;
       let j = p % 129i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 8385i + i * 129i + j] = v_1;
     }
   }
@@ -8774,6 +8975,12 @@ const shader63 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -8920,7 +9127,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 129i) % 65i;
     let j = p % 129i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 8385i + i * 129i + j] = v_1;
   }
 }
@@ -8957,8 +9164,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -9193,7 +9406,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 129i) % 65i;
       let j = p % 129i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 8385i + i * 129i + j] = v_1;
     }
   }
@@ -9214,6 +9427,12 @@ const shader66 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9364,7 +9583,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 129i) % 65i;
     let j = p % 129i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 8385i + i * 129i + j] = v_1;
   }
 }
@@ -9832,8 +10051,14 @@ enable subgroups;
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -10070,7 +10295,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[o * 8385i + i * 129i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
       let v_1 = (tile[t][q] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
       let v_2 = (v_0 + v_1);
-      let v_3 = max(v_2, 0.0f);
+      let v_3 = relu_(v_2);
       b11[o * 8385i + i * 129i + j] = v_3;
     }
   }
@@ -10096,6 +10321,12 @@ const shader72 = `
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -10244,7 +10475,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[o * 8385i + i * 129i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
     let v_1 = (tile[t] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
     let v_2 = (v_0 + v_1);
-    let v_3 = max(v_2, 0.0f);
+    let v_3 = relu_(v_2);
     b11[o * 8385i + i * 129i + j] = v_3;
   }
 }
@@ -10299,8 +10530,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -10535,7 +10772,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 129i) % 65i;
       let j = p % 129i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 8385i + i * 129i + j] = v_1;
     }
   }
@@ -10556,6 +10793,12 @@ const shader76 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -10702,7 +10945,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 129i) % 65i;
     let j = p % 129i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 8385i + i * 129i + j] = v_1;
   }
 }
@@ -10724,8 +10967,14 @@ enable subgroups;
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -10961,7 +11210,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let j = p % 129i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
       let v_1 = (v_0 + b6[o * 8385i + i * 129i + j]);
-      let v_2 = max(v_1, 0.0f);
+      let v_2 = relu_(v_1);
       b7[o * 8385i + i * 129i + j] = v_2;
     }
   }
@@ -10983,6 +11232,12 @@ const shader78 = `
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -11130,7 +11385,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let j = p % 129i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
     let v_1 = (v_0 + b6[o * 8385i + i * 129i + j]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b7[o * 8385i + i * 129i + j] = v_2;
   }
 }

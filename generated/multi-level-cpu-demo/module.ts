@@ -640,6 +640,12 @@ const shader17 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -651,7 +657,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 64i);
     let v_0 = (b0[i1 * 2048i + i2 * 64i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 2048i + i2 * 64i + i3] = v_2;
   }
 }
@@ -663,6 +669,9 @@ const shader18 = `
 // threads 4488, workgroup 64; FLOPs 40392; bytes 83488
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -679,7 +688,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let w = j * 2i - 1i + v;
       if (w < 0i || w >= 64i) { continue; }
       let val = b0[(nc * 32i + h) * 64i + w];
-      if (!found || val > best) { best = val; found = true; }
+      if (!found || val > best || isnan_(val)) { best = val; found = true; }
     }
   }
   b1[((gi / 561i) % 8i) * 561i + i * 33i + j] = best;
@@ -1163,6 +1172,12 @@ const shader28 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -1174,7 +1189,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 33i);
     let v_0 = (b0[i1 * 561i + i2 * 33i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 561i + i2 * 33i + i3] = v_2;
   }
 }
@@ -1968,6 +1983,12 @@ const shader40 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -1982,7 +2003,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 561i + i2 * 33i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 561i + i2 * 33i + i3] = v_5;
   }
 }
@@ -2462,6 +2483,12 @@ const shader50 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -2471,7 +2498,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 17i);
   let v_0 = (b0[i1 * 153i + i2 * 17i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 153i + i2 * 17i + i3] = v_2;
 }
 `;
@@ -3604,6 +3631,12 @@ const shader66 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -3618,7 +3651,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 153i + i2 * 17i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 153i + i2 * 17i + i3] = v_5;
   }
 }
@@ -4101,6 +4134,12 @@ const shader76 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -4112,7 +4151,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 17i);
     let v_0 = (b0[i1 * 153i + i2 * 17i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 153i + i2 * 17i + i3] = v_2;
   }
 }
@@ -5246,6 +5285,12 @@ const shader92 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -5260,7 +5305,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 153i + i2 * 17i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 153i + i2 * 17i + i3] = v_5;
   }
 }
@@ -6258,6 +6303,12 @@ const shader102 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -6269,7 +6320,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 17i);
     let v_0 = (b0[i1 * 153i + i2 * 17i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 153i + i2 * 17i + i3] = v_2;
   }
 }
@@ -7385,6 +7436,12 @@ const shader117 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -7399,7 +7456,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 153i + i2 * 17i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 153i + i2 * 17i + i3] = v_5;
   }
 }
@@ -9720,10 +9777,19 @@ const shader145 = `
 // threads 1, workgroup 64; FLOPs 8; bytes 36
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn log1p_(x: f32) -> f32 {
   let u = 1.0f + x;
   if (u == 1.0f) { return x; }
   return log(u) * x / (u - 1.0f);
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -9731,11 +9797,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 1i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 8i; kk++) {
-    let v_0 = max(b0[((kk / 4i) % 2i) * 4i + (kk % 4i)], 0.0f);
+    let v_0 = relu_(b0[((kk / 4i) % 2i) * 4i + (kk % 4i)]);
     let v_1 = (b0[((kk / 4i) % 2i) * 4i + (kk % 4i)] * 0.0f);
     let v_2 = (v_0 - v_1);
     let v_3 = (-b0[((kk / 4i) % 2i) * 4i + (kk % 4i)]);
-    let v_4 = min(b0[((kk / 4i) % 2i) * 4i + (kk % 4i)], v_3);
+    let v_4 = min_(b0[((kk / 4i) % 2i) * 4i + (kk % 4i)], v_3);
     let v_5 = exp(v_4);
     let v_6 = log1p_(v_5);
     let v_7 = (v_2 + v_6);
@@ -9751,6 +9817,12 @@ const shader146 = `
 // threads 8, workgroup 64; FLOPs 8; bytes 64
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9760,7 +9832,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (1.0f * 0.5f);
   let v_1 = (v_0 / 8.0f);
   let v_2 = (-b0[i2 * 4i + i3]);
-  let v_3 = min(b0[i2 * 4i + i3], v_2);
+  let v_3 = min_(b0[i2 * 4i + i3], v_2);
   let v_4 = exp(v_3);
   let v_5 = (v_4 + 1.0f);
   let v_6 = (v_1 / v_5);
@@ -9777,6 +9849,12 @@ const shader147 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9784,19 +9862,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 4i) % 2i);
   let i3 = (gi % 4i);
   let v_0 = (-b1[i2 * 4i + i3]);
-  let v_1 = (b1[i2 * 4i + i3] <= v_0);
-  let v_2 = select(0.0f, b0[i2 * 4i + i3], v_1);
-  let v_3 = (b1[i2 * 4i + i3] > v_0);
-  let v_4 = select(0.0f, b0[i2 * 4i + i3], v_3);
+  let v_1 = (b1[i2 * 4i + i3] > v_0);
+  let v_2 = select(b0[i2 * 4i + i3], 0.0f, v_1);
+  let v_3 = (b1[i2 * 4i + i3] <= v_0);
+  let v_4 = select(b0[i2 * 4i + i3], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
   let v_7 = (b2[i2 * 4i + i3] * 0.0f);
   let v_8 = (v_6 + v_7);
   let v_9 = (1.0f * 0.5f);
   let v_10 = (v_9 / 8.0f);
-  let v_11 = max(b1[i2 * 4i + i3], 0.0f);
-  let v_12 = (v_11 > 0.0f);
-  let v_13 = select(0.0f, v_10, v_12);
+  let v_11 = relu_(b1[i2 * 4i + i3]);
+  let v_12 = (v_11 <= 0.0f);
+  let v_13 = select(v_10, 0.0f, v_12);
   let v_14 = (v_8 + v_13);
   b3[i2 * 4i + i3] = v_14;
 }
@@ -13573,6 +13651,12 @@ const shader209 = `
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -13586,7 +13670,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_1 = (i1 == b1[((f_0 / 128i) % 64i) * 128i + (f_0 % 128i)]);
     let v_2 = select(0.0f, 1.0f, v_1);
     let v_3 = (b0[i1 * 8192i + i2 * 128i + i3] - v_2);
-    let v_4 = max(b2[0i], 1.0f);
+    let v_4 = max_(b2[0i], 1.0f);
     let v_5 = (v_3 / v_4);
     let f_6 = i2 * 128i + i3;
     let v_7 = select(0.0f, v_5, (b3[((f_6 / 128i) % 64i) * 128i + (f_6 % 128i)] != 0u));
@@ -14255,6 +14339,12 @@ const shader217 = `
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -14268,7 +14358,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_1 = (i1 == b1[((f_0 / 128i) % 64i) * 128i + (f_0 % 128i)]);
     let v_2 = select(0.0f, 1.0f, v_1);
     let v_3 = (b0[i1 * 8192i + i2 * 128i + i3] - v_2);
-    let v_4 = max(b2[0i], 1.0f);
+    let v_4 = max_(b2[0i], 1.0f);
     let v_5 = (v_3 / v_4);
     let f_6 = i2 * 128i + i3;
     let v_7 = select(0.0f, v_5, (b3[((f_6 / 128i) % 64i) * 128i + (f_6 % 128i)] != 0u));
@@ -14897,8 +14987,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
     let v_0 = (b0[(o % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(o % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
-    let v_1 = (b2[(o % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -14926,8 +15016,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
     let v_0 = (b0[(gi % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(gi % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
-    let v_1 = (b2[(gi % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 256i)] = acc;
@@ -14953,8 +15043,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 17i) % 9i);
     let i3 = (gi % 17i);
     let v_0 = (b0[i1 * 153i + i2 * 17i + i3] + b1[i1 * 153i + i2 * 17i + i3]);
-    let v_1 = (b2[i1 * 153i + i2 * 17i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 153i + i2 * 17i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.006535947788506746f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 153i + i2 * 17i + i3] = v_4;
@@ -14980,8 +15070,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
     let v_0 = (b0[(o % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(o % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
-    let v_1 = (b2[(o % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     part = part + v_3;
   }
@@ -15011,8 +15101,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
     let v_0 = (b0[(gi % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(gi % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
-    let v_1 = (b2[(gi % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     acc = acc + v_3;
   }
@@ -15684,8 +15774,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
-    let v_0 = (b1[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -15711,8 +15801,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 64i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
-    let v_0 = (b1[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 64i)] = acc;
@@ -15735,8 +15825,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
-    let v_0 = (b1[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     part = part + v_2;
   }
@@ -15764,8 +15854,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 64i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
-    let v_0 = (b1[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     acc = acc + v_2;
   }
@@ -15795,8 +15885,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 17i) % 9i);
     let i3 = (gi % 17i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 153i + i2 * 17i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 153i + i2 * 17i + i3], v_1);
+    let v_1 = (b3[i1 * 153i + i2 * 17i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 153i + i2 * 17i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.006535947788506746f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.006535947788506746f);
@@ -16291,8 +16381,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[ch * 153i + h * 17i + x] + b3[ch * 153i + h * 17i + x]);
       let v_1 = (v_0 + b4[ch * 153i + h * 17i + x]);
       let v_2 = (v_1 + tile[t][q]);
-      let v_3 = (b5[ch * 153i + h * 17i + x] > 0.0f);
-      let v_4 = select(0.0f, v_2, v_3);
+      let v_3 = (b5[ch * 153i + h * 17i + x] <= 0.0f);
+      let v_4 = select(v_2, 0.0f, v_3);
       b6[ch * 153i + h * 17i + x] = v_4;
     }
   }
@@ -16441,8 +16531,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[ch * 153i + h * 17i + x] + b3[ch * 153i + h * 17i + x]);
     let v_1 = (v_0 + b4[ch * 153i + h * 17i + x]);
     let v_2 = (v_1 + tile[t]);
-    let v_3 = (b5[ch * 153i + h * 17i + x] > 0.0f);
-    let v_4 = select(0.0f, v_2, v_3);
+    let v_3 = (b5[ch * 153i + h * 17i + x] <= 0.0f);
+    let v_4 = select(v_2, 0.0f, v_3);
     b6[ch * 153i + h * 17i + x] = v_4;
   }
 }
@@ -17163,8 +17253,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
-    let v_0 = (b1[(o % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(o % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(o % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -17190,8 +17280,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 32i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
-    let v_0 = (b1[(gi % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(gi % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 32i)] = acc;
@@ -17214,8 +17304,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
-    let v_0 = (b1[(o % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(o % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(o % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     part = part + v_2;
   }
@@ -17243,8 +17333,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 32i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
-    let v_0 = (b1[(gi % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(gi % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     acc = acc + v_2;
   }
@@ -17274,8 +17364,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 17i) % 9i);
     let i3 = (gi % 17i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 153i + i2 * 17i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 153i + i2 * 17i + i3], v_1);
+    let v_1 = (b3[i1 * 153i + i2 * 17i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 153i + i2 * 17i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.006535947788506746f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.006535947788506746f);
@@ -17924,8 +18014,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
     let v_0 = (b0[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
-    let v_1 = (b2[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -17953,8 +18043,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
     let v_0 = (b0[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
-    let v_1 = (b2[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 64i)] = acc;
@@ -17980,8 +18070,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 17i) % 9i);
     let i3 = (gi % 17i);
     let v_0 = (b0[i1 * 153i + i2 * 17i + i3] + b1[i1 * 153i + i2 * 17i + i3]);
-    let v_1 = (b2[i1 * 153i + i2 * 17i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 153i + i2 * 17i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.006535947788506746f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 153i + i2 * 17i + i3] = v_4;
@@ -18007,8 +18097,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
     let v_0 = (b0[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
-    let v_1 = (b2[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     part = part + v_3;
   }
@@ -18038,8 +18128,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
     let v_0 = (b0[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
-    let v_1 = (b2[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     acc = acc + v_3;
   }
@@ -18712,8 +18802,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
-    let v_0 = (b1[(o % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(o % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(o % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -18739,8 +18829,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 16i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
-    let v_0 = (b1[(gi % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(gi % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 16i)] = acc;
@@ -18763,8 +18853,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
-    let v_0 = (b1[(o % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(o % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(o % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     part = part + v_2;
   }
@@ -18792,8 +18882,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 16i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
-    let v_0 = (b1[(gi % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(gi % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     acc = acc + v_2;
   }
@@ -18821,8 +18911,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 17i) % 9i);
   let i3 = (gi % 17i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 153i + i2 * 17i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 153i + i2 * 17i + i3], v_1);
+  let v_1 = (b3[i1 * 153i + i2 * 17i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 153i + i2 * 17i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.006535947788506746f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.006535947788506746f);
@@ -19471,8 +19561,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 561i; kk += 8i) {
     let v_0 = (b0[(o % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] + b1[(o % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)]);
-    let v_1 = (b2[(o % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -19500,8 +19590,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 561i; kk++) {
     let v_0 = (b0[(gi % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] + b1[(gi % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)]);
-    let v_1 = (b2[(gi % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 32i)] = acc;
@@ -19527,8 +19617,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 33i) % 17i);
     let i3 = (gi % 33i);
     let v_0 = (b0[i1 * 561i + i2 * 33i + i3] + b1[i1 * 561i + i2 * 33i + i3]);
-    let v_1 = (b2[i1 * 561i + i2 * 33i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 561i + i2 * 33i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.001782531151548028f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 561i + i2 * 33i + i3] = v_4;
@@ -19554,8 +19644,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 561i; kk += 8i) {
     let v_0 = (b0[(o % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] + b1[(o % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)]);
-    let v_1 = (b2[(o % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)]);
     part = part + v_3;
   }
@@ -19585,8 +19675,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 561i; kk++) {
     let v_0 = (b0[(gi % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] + b1[(gi % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)]);
-    let v_1 = (b2[(gi % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)]);
     acc = acc + v_3;
   }
@@ -19948,8 +20038,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 561i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)], v_0);
+    let v_0 = (b1[(o % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -19975,8 +20065,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 561i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 8i)] = acc;
@@ -19999,8 +20089,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 561i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)], v_0);
+    let v_0 = (b1[(o % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)]);
     part = part + v_2;
   }
@@ -20028,8 +20118,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 561i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)]);
     acc = acc + v_2;
   }
@@ -20059,8 +20149,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 33i) % 17i);
     let i3 = (gi % 33i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 561i + i2 * 33i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 561i + i2 * 33i + i3], v_1);
+    let v_1 = (b3[i1 * 561i + i2 * 33i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 561i + i2 * 33i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.001782531151548028f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.001782531151548028f);
@@ -20705,6 +20795,9 @@ const shader309 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -20728,7 +20821,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           let ww = j * 2i - 1i + v;
           if (ww < 0i || ww >= 64i) { continue; }
           let val = b0[(nc * 32i + hh) * 64i + ww];
-          if (arg < 0i || val > best) { best = val; arg = hh * 64i + ww; }
+          if (arg < 0i || val > best || isnan_(val)) { best = val; arg = hh * 64i + ww; }
         }
       }
       if (arg == h * 64i + w) { acc = acc + b1[(nc * 17i + i) * 33i + j]; }
@@ -20753,8 +20846,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 2048i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)], v_0);
+    let v_0 = (b1[(o % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -20780,8 +20873,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 2048i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 8i)] = acc;
@@ -20804,8 +20897,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 2048i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)], v_0);
+    let v_0 = (b1[(o % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)]);
     part = part + v_2;
   }
@@ -20833,8 +20926,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 2048i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)]);
     acc = acc + v_2;
   }
@@ -20864,8 +20957,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 64i) % 32i);
     let i3 = (gi % 64i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 2048i + i2 * 64i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 2048i + i2 * 64i + i3], v_1);
+    let v_1 = (b3[i1 * 2048i + i2 * 64i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 2048i + i2 * 64i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.00048828125f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.00048828125f);
@@ -27748,10 +27841,19 @@ const shader360 = `
 // threads 1, workgroup 64; FLOPs 8; bytes 36
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn log1p_(x: f32) -> f32 {
   let u = 1.0f + x;
   if (u == 1.0f) { return x; }
   return log(u) * x / (u - 1.0f);
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -27759,11 +27861,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 1i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 8i; kk++) {
-    let v_0 = max(b0[((kk / 4i) % 2i) * 4i + (kk % 4i)], 0.0f);
+    let v_0 = relu_(b0[((kk / 4i) % 2i) * 4i + (kk % 4i)]);
     let v_1 = (b0[((kk / 4i) % 2i) * 4i + (kk % 4i)] * 1.0f);
     let v_2 = (v_0 - v_1);
     let v_3 = (-b0[((kk / 4i) % 2i) * 4i + (kk % 4i)]);
-    let v_4 = min(b0[((kk / 4i) % 2i) * 4i + (kk % 4i)], v_3);
+    let v_4 = min_(b0[((kk / 4i) % 2i) * 4i + (kk % 4i)], v_3);
     let v_5 = exp(v_4);
     let v_6 = log1p_(v_5);
     let v_7 = (v_2 + v_6);
@@ -27799,6 +27901,12 @@ const shader362 = `
 // threads 8, workgroup 64; FLOPs 8; bytes 64
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -27808,7 +27916,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (1.0f * 0.0010000000474974513f);
   let v_1 = (v_0 / 8.0f);
   let v_2 = (-b0[i2 * 4i + i3]);
-  let v_3 = min(b0[i2 * 4i + i3], v_2);
+  let v_3 = min_(b0[i2 * 4i + i3], v_2);
   let v_4 = exp(v_3);
   let v_5 = (v_4 + 1.0f);
   let v_6 = (v_1 / v_5);
@@ -27824,6 +27932,12 @@ const shader363 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -27831,10 +27945,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 4i) % 2i);
   let i3 = (gi % 4i);
   let v_0 = (-b1[i2 * 4i + i3]);
-  let v_1 = (b1[i2 * 4i + i3] <= v_0);
-  let v_2 = select(0.0f, b0[i2 * 4i + i3], v_1);
-  let v_3 = (b1[i2 * 4i + i3] > v_0);
-  let v_4 = select(0.0f, b0[i2 * 4i + i3], v_3);
+  let v_1 = (b1[i2 * 4i + i3] > v_0);
+  let v_2 = select(b0[i2 * 4i + i3], 0.0f, v_1);
+  let v_3 = (b1[i2 * 4i + i3] <= v_0);
+  let v_4 = select(b0[i2 * 4i + i3], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
   let v_7 = (1.0f * 0.0010000000474974513f);
@@ -27842,9 +27956,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_9 = (-v_8);
   let v_10 = (v_9 * 0.0f);
   let v_11 = (v_6 + v_10);
-  let v_12 = max(b1[i2 * 4i + i3], 0.0f);
-  let v_13 = (v_12 > 0.0f);
-  let v_14 = select(0.0f, v_8, v_13);
+  let v_12 = relu_(b1[i2 * 4i + i3]);
+  let v_13 = (v_12 <= 0.0f);
+  let v_14 = select(v_8, 0.0f, v_13);
   let v_15 = (v_11 + v_14);
   b2[i2 * 4i + i3] = v_15;
 }
@@ -29821,6 +29935,12 @@ const shader383 = `
 // threads 8, workgroup 64; FLOPs 8; bytes 64
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -29830,7 +29950,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (1.0f * 0.00019999999494757503f);
   let v_1 = (v_0 / 8.0f);
   let v_2 = (-b0[i2 * 4i + i3]);
-  let v_3 = min(b0[i2 * 4i + i3], v_2);
+  let v_3 = min_(b0[i2 * 4i + i3], v_2);
   let v_4 = exp(v_3);
   let v_5 = (v_4 + 1.0f);
   let v_6 = (v_1 / v_5);
@@ -29846,6 +29966,12 @@ const shader384 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -29853,10 +29979,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 4i) % 2i);
   let i3 = (gi % 4i);
   let v_0 = (-b1[i2 * 4i + i3]);
-  let v_1 = (b1[i2 * 4i + i3] <= v_0);
-  let v_2 = select(0.0f, b0[i2 * 4i + i3], v_1);
-  let v_3 = (b1[i2 * 4i + i3] > v_0);
-  let v_4 = select(0.0f, b0[i2 * 4i + i3], v_3);
+  let v_1 = (b1[i2 * 4i + i3] > v_0);
+  let v_2 = select(b0[i2 * 4i + i3], 0.0f, v_1);
+  let v_3 = (b1[i2 * 4i + i3] <= v_0);
+  let v_4 = select(b0[i2 * 4i + i3], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
   let v_7 = (1.0f * 0.00019999999494757503f);
@@ -29864,9 +29990,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_9 = (-v_8);
   let v_10 = (v_9 * 0.0f);
   let v_11 = (v_6 + v_10);
-  let v_12 = max(b1[i2 * 4i + i3], 0.0f);
-  let v_13 = (v_12 > 0.0f);
-  let v_14 = select(0.0f, v_8, v_13);
+  let v_12 = relu_(b1[i2 * 4i + i3]);
+  let v_13 = (v_12 <= 0.0f);
+  let v_14 = select(v_8, 0.0f, v_13);
   let v_15 = (v_11 + v_14);
   b2[i2 * 4i + i3] = v_15;
 }
@@ -30027,8 +30153,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[ch * 153i + h * 17i + x] + b3[ch * 153i + h * 17i + x]);
       let v_1 = (v_0 + b4[ch * 153i + h * 17i + x]);
       let v_2 = (v_1 + tile[t][q]);
-      let v_3 = (b5[ch * 153i + h * 17i + x] > 0.0f);
-      let v_4 = select(0.0f, v_2, v_3);
+      let v_3 = (b5[ch * 153i + h * 17i + x] <= 0.0f);
+      let v_4 = select(v_2, 0.0f, v_3);
       b6[ch * 153i + h * 17i + x] = v_4;
     }
   }
@@ -30177,8 +30303,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[ch * 153i + h * 17i + x] + b3[ch * 153i + h * 17i + x]);
     let v_1 = (v_0 + b4[ch * 153i + h * 17i + x]);
     let v_2 = (v_1 + tile[t]);
-    let v_3 = (b5[ch * 153i + h * 17i + x] > 0.0f);
-    let v_4 = select(0.0f, v_2, v_3);
+    let v_3 = (b5[ch * 153i + h * 17i + x] <= 0.0f);
+    let v_4 = select(v_2, 0.0f, v_3);
     b6[ch * 153i + h * 17i + x] = v_4;
   }
 }
@@ -37789,6 +37915,12 @@ const shader448 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -37796,19 +37928,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 4i) % 2i);
   let i3 = (gi % 4i);
   let v_0 = (-b1[i2 * 4i + i3]);
-  let v_1 = (b1[i2 * 4i + i3] <= v_0);
-  let v_2 = select(0.0f, b0[i2 * 4i + i3], v_1);
-  let v_3 = (b1[i2 * 4i + i3] > v_0);
-  let v_4 = select(0.0f, b0[i2 * 4i + i3], v_3);
+  let v_1 = (b1[i2 * 4i + i3] > v_0);
+  let v_2 = select(b0[i2 * 4i + i3], 0.0f, v_1);
+  let v_3 = (b1[i2 * 4i + i3] <= v_0);
+  let v_4 = select(b0[i2 * 4i + i3], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
   let v_7 = (b2[i2 * 4i + i3] * 1.0f);
   let v_8 = (v_6 + v_7);
   let v_9 = (1.0f * 0.5f);
   let v_10 = (v_9 / 8.0f);
-  let v_11 = max(b1[i2 * 4i + i3], 0.0f);
-  let v_12 = (v_11 > 0.0f);
-  let v_13 = select(0.0f, v_10, v_12);
+  let v_11 = relu_(b1[i2 * 4i + i3]);
+  let v_12 = (v_11 <= 0.0f);
+  let v_13 = select(v_10, 0.0f, v_12);
   let v_14 = (v_8 + v_13);
   b3[i2 * 4i + i3] = v_14;
 }

@@ -529,6 +529,12 @@ const shader11 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -540,7 +546,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 64i);
     let v_0 = (b0[i1 * 2048i + i2 * 64i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 2048i + i2 * 64i + i3] = v_2;
   }
 }
@@ -552,6 +558,9 @@ const shader12 = `
 // threads 4488, workgroup 64; FLOPs 40392; bytes 83488
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -568,7 +577,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let w = j * 2i - 1i + v;
       if (w < 0i || w >= 64i) { continue; }
       let val = b0[(nc * 32i + h) * 64i + w];
-      if (!found || val > best) { best = val; found = true; }
+      if (!found || val > best || isnan_(val)) { best = val; found = true; }
     }
   }
   b1[((gi / 561i) % 8i) * 561i + i * 33i + j] = best;
@@ -1052,6 +1061,12 @@ const shader22 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -1063,7 +1078,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 33i);
     let v_0 = (b0[i1 * 561i + i2 * 33i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 561i + i2 * 33i + i3] = v_2;
   }
 }
@@ -1857,6 +1872,12 @@ const shader34 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -1871,7 +1892,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 561i + i2 * 33i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 561i + i2 * 33i + i3] = v_5;
   }
 }
@@ -2351,6 +2372,12 @@ const shader44 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -2360,7 +2387,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 17i);
   let v_0 = (b0[i1 * 153i + i2 * 17i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 153i + i2 * 17i + i3] = v_2;
 }
 `;
@@ -3493,6 +3520,12 @@ const shader60 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -3507,7 +3540,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 153i + i2 * 17i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 153i + i2 * 17i + i3] = v_5;
   }
 }
@@ -3990,6 +4023,12 @@ const shader70 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -4001,7 +4040,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 17i);
     let v_0 = (b0[i1 * 153i + i2 * 17i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 153i + i2 * 17i + i3] = v_2;
   }
 }
@@ -5135,6 +5174,12 @@ const shader86 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -5149,29 +5194,29 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 153i + i2 * 17i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 153i + i2 * 17i + i3] = v_5;
   }
 }
 `;
 
-// shader 87: first used by step_065_conv2d_G_layer5_conv2d_list_0_pack
+// shader 87: first used by step_065_conv2d_G_layer4_0_conv1_pack
 const shader87 = `
-// repack conv weights f32[19,128,3,3] as [1152][20]
-// threads 23040, workgroup 64; FLOPs 0; bytes 179712
+// repack conv weights f32[64,128,1,1] as [128][64]
+// threads 8192, workgroup 64; FLOPs 0; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 23040i) { return; }
-  let q = gi % 20i;
-  let r = min(gi / 20i, 1151i);
-  b1[gi] = select(0.0f, b0[min(q, 18i) * 1152i + r], q < 19i && gi / 20i < 1152i);
+  if (gi >= 8192i) { return; }
+  let q = gi % 64i;
+  let r = min(gi / 64i, 127i);
+  b1[gi] = select(0.0f, b0[min(q, 63i) * 128i + r], q < 64i && gi / 64i < 128i);
 }
 `;
 
-// shader 88: first used by step_065_conv2d_G_layer5_conv2d_list_0_packc
+// shader 88: first used by step_065_conv2d_G_layer4_0_conv1_packc
 const shader88 = `
 // repack f32[1,128,9,17] as [1][32][9][17] x vec4 (4 channels per element)
 // threads 4896, workgroup 64; FLOPs 0; bytes 156672
@@ -5189,652 +5234,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 89: first used by step_065_conv2d_G_layer5_conv2d_list_0_cpu
+// shader 89: first used by step_065_conv2d_G_layer4_0_conv1_cpu
 const shader89 = `
-enable subgroups;
-// conv2d f32[1,128,9,17] * f32[19,128,3,3] + f32[19] -> [1,19,9,17]
-// stride [1,1], padding [6,6], dilation [6,6]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 5x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
-  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
-}
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o4 = i32(wid.y) * 8i + lane;
-  let ol = min(o4, 4i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 152i);
-  let n0 = p0 / 153i;
-  let i0 = (p0 / 17i) % 9i;
-  let j0 = p0 % 17i;
-  let hb0 = i0 * 1i - 6i;
-  let wb0 = j0 * 1i - 6i;
-  let xo0 = n0 * 19584i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 152i);
-  let n1 = p1 / 153i;
-  let i1 = (p1 / 17i) % 9i;
-  let j1 = p1 % 17i;
-  let hb1 = i1 * 1i - 6i;
-  let wb1 = j1 * 1i - 6i;
-  let xo1 = n1 * 19584i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 152i);
-  let n2 = p2 / 153i;
-  let i2 = (p2 / 17i) % 9i;
-  let j2 = p2 % 17i;
-  let hb2 = i2 * 1i - 6i;
-  let wb2 = j2 * 1i - 6i;
-  let xo2 = n2 * 19584i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 152i);
-  let n3 = p3 / 153i;
-  let i3 = (p3 / 17i) % 9i;
-  let j3 = p3 % 17i;
-  let hb3 = i3 * 1i - 6i;
-  let wb3 = j3 * 1i - 6i;
-  let xo3 = n3 * 19584i;
-  var a0 = vec4<f32>(0.0f);
-  var a1 = vec4<f32>(0.0f);
-  var a2 = vec4<f32>(0.0f);
-  var a3 = vec4<f32>(0.0f);
-  var a4 = vec4<f32>(0.0f);
-  var a5 = vec4<f32>(0.0f);
-  var a6 = vec4<f32>(0.0f);
-  var a7 = vec4<f32>(0.0f);
-  var a8 = vec4<f32>(0.0f);
-  var a9 = vec4<f32>(0.0f);
-  var a10 = vec4<f32>(0.0f);
-  var a11 = vec4<f32>(0.0f);
-  var a12 = vec4<f32>(0.0f);
-  var a13 = vec4<f32>(0.0f);
-  var a14 = vec4<f32>(0.0f);
-  var a15 = vec4<f32>(0.0f);
-  var a16 = vec4<f32>(0.0f);
-  var a17 = vec4<f32>(0.0f);
-  var a18 = vec4<f32>(0.0f);
-  var a19 = vec4<f32>(0.0f);
-  var a20 = vec4<f32>(0.0f);
-  var a21 = vec4<f32>(0.0f);
-  var a22 = vec4<f32>(0.0f);
-  var a23 = vec4<f32>(0.0f);
-  var a24 = vec4<f32>(0.0f);
-  var a25 = vec4<f32>(0.0f);
-  var a26 = vec4<f32>(0.0f);
-  var a27 = vec4<f32>(0.0f);
-  var a28 = vec4<f32>(0.0f);
-  var a29 = vec4<f32>(0.0f);
-  var a30 = vec4<f32>(0.0f);
-  var a31 = vec4<f32>(0.0f);
-  for (var k = 0i; k < 288i; k++) {
-    let c4 = k / 9i;
-    let u = (k / 3i) % 3i;
-    let v = k % 3i;
-    let h0 = hb0 + u * 6i;
-    let w0 = wb0 + v * 6i;
-    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 32i + c4) * 153i + clamp(h0, 0i, 8i) * 17i + clamp(w0, 0i, 16i)], h0 >= 0i && h0 < 9i && w0 >= 0i && w0 < 17i);
-    let h1 = hb1 + u * 6i;
-    let w1 = wb1 + v * 6i;
-    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 32i + c4) * 153i + clamp(h1, 0i, 8i) * 17i + clamp(w1, 0i, 16i)], h1 >= 0i && h1 < 9i && w1 >= 0i && w1 < 17i);
-    let h2 = hb2 + u * 6i;
-    let w2 = wb2 + v * 6i;
-    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 32i + c4) * 153i + clamp(h2, 0i, 8i) * 17i + clamp(w2, 0i, 16i)], h2 >= 0i && h2 < 9i && w2 >= 0i && w2 < 17i);
-    let h3 = hb3 + u * 6i;
-    let w3 = wb3 + v * 6i;
-    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 32i + c4) * 153i + clamp(h3, 0i, 8i) * 17i + clamp(w3, 0i, 16i)], h3 >= 0i && h3 < 9i && w3 >= 0i && w3 < 17i);
-    let wr = (c4 * 36i + u * 3i + v) * 5i + ol;
-    let y0 = b1[wr + 0i];
-    let y1 = b1[wr + 45i];
-    let y2 = b1[wr + 90i];
-    let y3 = b1[wr + 135i];
-    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
-  }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
-    for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
-      let o = o4 * 4i + q;
-      if (p >= 153i || o >= 19i) { continue; }
-      let n = p / 153i;
-      let i = (p / 17i) % 9i;
-      let j = p % 17i;
-      let y = tile[t][q] + b2[o];
-      b3[o * 153i + i * 17i + j] = y;
-    }
-  }
-}
-`;
-
-// shader 90: first used by step_065_conv2d_G_layer5_conv2d_list_0
-const shader90 = `
-// conv2d f32[1,128,9,17] * f32[19,128,3,3] + f32[19] -> [1,19,9,17]
-// stride [1,1], padding [6,6], dilation [6,6]
-// tile 8 out-channels x 4 pixels
-// threads 117, workgroup 64; FLOPs 6697728; bytes 182200
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 117i) { return; }
-  let pb = gi % 39i;
-  let ob = gi / 39i;
-  let p0 = min(pb * 4i + 0i, 152i);
-  let n0 = p0 / 153i;
-  let i0 = (p0 / 17i) % 9i;
-  let j0 = p0 % 17i;
-  let hb0 = i0 * 1i - 6i;
-  let wb0 = j0 * 1i - 6i;
-  let xo0 = n0 * 19584i;
-  let p1 = min(pb * 4i + 1i, 152i);
-  let n1 = p1 / 153i;
-  let i1 = (p1 / 17i) % 9i;
-  let j1 = p1 % 17i;
-  let hb1 = i1 * 1i - 6i;
-  let wb1 = j1 * 1i - 6i;
-  let xo1 = n1 * 19584i;
-  let p2 = min(pb * 4i + 2i, 152i);
-  let n2 = p2 / 153i;
-  let i2 = (p2 / 17i) % 9i;
-  let j2 = p2 % 17i;
-  let hb2 = i2 * 1i - 6i;
-  let wb2 = j2 * 1i - 6i;
-  let xo2 = n2 * 19584i;
-  let p3 = min(pb * 4i + 3i, 152i);
-  let n3 = p3 / 153i;
-  let i3 = (p3 / 17i) % 9i;
-  let j3 = p3 % 17i;
-  let hb3 = i3 * 1i - 6i;
-  let wb3 = j3 * 1i - 6i;
-  let xo3 = n3 * 19584i;
-  let o0 = min(ob * 8i + 0i, 18i);
-  let o1 = min(ob * 8i + 1i, 18i);
-  let o2 = min(ob * 8i + 2i, 18i);
-  let o3 = min(ob * 8i + 3i, 18i);
-  let o4 = min(ob * 8i + 4i, 18i);
-  let o5 = min(ob * 8i + 5i, 18i);
-  let o6 = min(ob * 8i + 6i, 18i);
-  let o7 = min(ob * 8i + 7i, 18i);
-  var a0_0 = 0.0f;
-  var a0_1 = 0.0f;
-  var a0_2 = 0.0f;
-  var a0_3 = 0.0f;
-  var a1_0 = 0.0f;
-  var a1_1 = 0.0f;
-  var a1_2 = 0.0f;
-  var a1_3 = 0.0f;
-  var a2_0 = 0.0f;
-  var a2_1 = 0.0f;
-  var a2_2 = 0.0f;
-  var a2_3 = 0.0f;
-  var a3_0 = 0.0f;
-  var a3_1 = 0.0f;
-  var a3_2 = 0.0f;
-  var a3_3 = 0.0f;
-  var a4_0 = 0.0f;
-  var a4_1 = 0.0f;
-  var a4_2 = 0.0f;
-  var a4_3 = 0.0f;
-  var a5_0 = 0.0f;
-  var a5_1 = 0.0f;
-  var a5_2 = 0.0f;
-  var a5_3 = 0.0f;
-  var a6_0 = 0.0f;
-  var a6_1 = 0.0f;
-  var a6_2 = 0.0f;
-  var a6_3 = 0.0f;
-  var a7_0 = 0.0f;
-  var a7_1 = 0.0f;
-  var a7_2 = 0.0f;
-  var a7_3 = 0.0f;
-  for (var c = 0i; c < 128i; c++) {
-    for (var u = 0i; u < 3i; u++) {
-      let h0 = hb0 + u * 6i;
-      let hok0 = h0 >= 0i && h0 < 9i;
-      let xr0 = xo0 + ((c >> 2u) * 153i + clamp(h0, 0i, 8i) * 17i) * 4i + (c & 3i);
-      let h1 = hb1 + u * 6i;
-      let hok1 = h1 >= 0i && h1 < 9i;
-      let xr1 = xo1 + ((c >> 2u) * 153i + clamp(h1, 0i, 8i) * 17i) * 4i + (c & 3i);
-      let h2 = hb2 + u * 6i;
-      let hok2 = h2 >= 0i && h2 < 9i;
-      let xr2 = xo2 + ((c >> 2u) * 153i + clamp(h2, 0i, 8i) * 17i) * 4i + (c & 3i);
-      let h3 = hb3 + u * 6i;
-      let hok3 = h3 >= 0i && h3 < 9i;
-      let xr3 = xo3 + ((c >> 2u) * 153i + clamp(h3, 0i, 8i) * 17i) * 4i + (c & 3i);
-      for (var v = 0i; v < 3i; v++) {
-        let tap = ((c * 3i + u) * 3i + v) * 20i;
-        let w0 = wb0 + v * 6i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 16i) * 4i], hok0 && w0 >= 0i && w0 < 17i);
-        let w1 = wb1 + v * 6i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 16i) * 4i], hok1 && w1 >= 0i && w1 < 17i);
-        let w2 = wb2 + v * 6i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 16i) * 4i], hok2 && w2 >= 0i && w2 < 17i);
-        let w3 = wb3 + v * 6i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 16i) * 4i], hok3 && w3 >= 0i && w3 < 17i);
-        let k0 = b1[tap + o0];
-        let k1 = b1[tap + o1];
-        let k2 = b1[tap + o2];
-        let k3 = b1[tap + o3];
-        let k4 = b1[tap + o4];
-        let k5 = b1[tap + o5];
-        let k6 = b1[tap + o6];
-        let k7 = b1[tap + o7];
-        a0_0 = fma(k0, x0, a0_0);
-        a0_1 = fma(k0, x1, a0_1);
-        a0_2 = fma(k0, x2, a0_2);
-        a0_3 = fma(k0, x3, a0_3);
-        a1_0 = fma(k1, x0, a1_0);
-        a1_1 = fma(k1, x1, a1_1);
-        a1_2 = fma(k1, x2, a1_2);
-        a1_3 = fma(k1, x3, a1_3);
-        a2_0 = fma(k2, x0, a2_0);
-        a2_1 = fma(k2, x1, a2_1);
-        a2_2 = fma(k2, x2, a2_2);
-        a2_3 = fma(k2, x3, a2_3);
-        a3_0 = fma(k3, x0, a3_0);
-        a3_1 = fma(k3, x1, a3_1);
-        a3_2 = fma(k3, x2, a3_2);
-        a3_3 = fma(k3, x3, a3_3);
-        a4_0 = fma(k4, x0, a4_0);
-        a4_1 = fma(k4, x1, a4_1);
-        a4_2 = fma(k4, x2, a4_2);
-        a4_3 = fma(k4, x3, a4_3);
-        a5_0 = fma(k5, x0, a5_0);
-        a5_1 = fma(k5, x1, a5_1);
-        a5_2 = fma(k5, x2, a5_2);
-        a5_3 = fma(k5, x3, a5_3);
-        a6_0 = fma(k6, x0, a6_0);
-        a6_1 = fma(k6, x1, a6_1);
-        a6_2 = fma(k6, x2, a6_2);
-        a6_3 = fma(k6, x3, a6_3);
-        a7_0 = fma(k7, x0, a7_0);
-        a7_1 = fma(k7, x1, a7_1);
-        a7_2 = fma(k7, x2, a7_2);
-        a7_3 = fma(k7, x3, a7_3);
-      }
-    }
-  }
-  var tile = array<f32, 32>(a0_0, a0_1, a0_2, a0_3, a1_0, a1_1, a1_2, a1_3, a2_0, a2_1, a2_2, a2_3, a3_0, a3_1, a3_2, a3_3, a4_0, a4_1, a4_2, a4_3, a5_0, a5_1, a5_2, a5_3, a6_0, a6_1, a6_2, a6_3, a7_0, a7_1, a7_2, a7_3);
-  for (var t = 0i; t < 32i; t++) {
-    let o = ob * 8i + t / 4i;
-    let p = pb * 4i + t % 4i;
-    if (o >= 19i || p >= 153i) { continue; }
-    let n = p / 153i;
-    let i = (p / 17i) % 9i;
-    let j = p % 17i;
-    let y = tile[t] + b2[o];
-    b3[o * 153i + i * 17i + j] = y;
-  }
-}
-`;
-
-// shader 91: first used by step_066_conv2d_G_layer5_conv2d_list_1_cpu
-const shader91 = `
-enable subgroups;
-// conv2d f32[1,128,9,17] * f32[19,128,3,3] + f32[19] -> [1,19,9,17]
-// stride [1,1], padding [12,12], dilation [12,12]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 5x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
-  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
-}
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o4 = i32(wid.y) * 8i + lane;
-  let ol = min(o4, 4i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 152i);
-  let n0 = p0 / 153i;
-  let i0 = (p0 / 17i) % 9i;
-  let j0 = p0 % 17i;
-  let hb0 = i0 * 1i - 12i;
-  let wb0 = j0 * 1i - 12i;
-  let xo0 = n0 * 19584i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 152i);
-  let n1 = p1 / 153i;
-  let i1 = (p1 / 17i) % 9i;
-  let j1 = p1 % 17i;
-  let hb1 = i1 * 1i - 12i;
-  let wb1 = j1 * 1i - 12i;
-  let xo1 = n1 * 19584i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 152i);
-  let n2 = p2 / 153i;
-  let i2 = (p2 / 17i) % 9i;
-  let j2 = p2 % 17i;
-  let hb2 = i2 * 1i - 12i;
-  let wb2 = j2 * 1i - 12i;
-  let xo2 = n2 * 19584i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 152i);
-  let n3 = p3 / 153i;
-  let i3 = (p3 / 17i) % 9i;
-  let j3 = p3 % 17i;
-  let hb3 = i3 * 1i - 12i;
-  let wb3 = j3 * 1i - 12i;
-  let xo3 = n3 * 19584i;
-  var a0 = vec4<f32>(0.0f);
-  var a1 = vec4<f32>(0.0f);
-  var a2 = vec4<f32>(0.0f);
-  var a3 = vec4<f32>(0.0f);
-  var a4 = vec4<f32>(0.0f);
-  var a5 = vec4<f32>(0.0f);
-  var a6 = vec4<f32>(0.0f);
-  var a7 = vec4<f32>(0.0f);
-  var a8 = vec4<f32>(0.0f);
-  var a9 = vec4<f32>(0.0f);
-  var a10 = vec4<f32>(0.0f);
-  var a11 = vec4<f32>(0.0f);
-  var a12 = vec4<f32>(0.0f);
-  var a13 = vec4<f32>(0.0f);
-  var a14 = vec4<f32>(0.0f);
-  var a15 = vec4<f32>(0.0f);
-  var a16 = vec4<f32>(0.0f);
-  var a17 = vec4<f32>(0.0f);
-  var a18 = vec4<f32>(0.0f);
-  var a19 = vec4<f32>(0.0f);
-  var a20 = vec4<f32>(0.0f);
-  var a21 = vec4<f32>(0.0f);
-  var a22 = vec4<f32>(0.0f);
-  var a23 = vec4<f32>(0.0f);
-  var a24 = vec4<f32>(0.0f);
-  var a25 = vec4<f32>(0.0f);
-  var a26 = vec4<f32>(0.0f);
-  var a27 = vec4<f32>(0.0f);
-  var a28 = vec4<f32>(0.0f);
-  var a29 = vec4<f32>(0.0f);
-  var a30 = vec4<f32>(0.0f);
-  var a31 = vec4<f32>(0.0f);
-  for (var k = 0i; k < 288i; k++) {
-    let c4 = k / 9i;
-    let u = (k / 3i) % 3i;
-    let v = k % 3i;
-    let h0 = hb0 + u * 12i;
-    let w0 = wb0 + v * 12i;
-    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 32i + c4) * 153i + clamp(h0, 0i, 8i) * 17i + clamp(w0, 0i, 16i)], h0 >= 0i && h0 < 9i && w0 >= 0i && w0 < 17i);
-    let h1 = hb1 + u * 12i;
-    let w1 = wb1 + v * 12i;
-    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 32i + c4) * 153i + clamp(h1, 0i, 8i) * 17i + clamp(w1, 0i, 16i)], h1 >= 0i && h1 < 9i && w1 >= 0i && w1 < 17i);
-    let h2 = hb2 + u * 12i;
-    let w2 = wb2 + v * 12i;
-    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 32i + c4) * 153i + clamp(h2, 0i, 8i) * 17i + clamp(w2, 0i, 16i)], h2 >= 0i && h2 < 9i && w2 >= 0i && w2 < 17i);
-    let h3 = hb3 + u * 12i;
-    let w3 = wb3 + v * 12i;
-    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 32i + c4) * 153i + clamp(h3, 0i, 8i) * 17i + clamp(w3, 0i, 16i)], h3 >= 0i && h3 < 9i && w3 >= 0i && w3 < 17i);
-    let wr = (c4 * 36i + u * 3i + v) * 5i + ol;
-    let y0 = b1[wr + 0i];
-    let y1 = b1[wr + 45i];
-    let y2 = b1[wr + 90i];
-    let y3 = b1[wr + 135i];
-    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
-  }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
-    for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
-      let o = o4 * 4i + q;
-      if (p >= 153i || o >= 19i) { continue; }
-      let n = p / 153i;
-      let i = (p / 17i) % 9i;
-      let j = p % 17i;
-      let y = tile[t][q] + b2[o];
-      b3[o * 153i + i * 17i + j] = y;
-    }
-  }
-}
-`;
-
-// shader 92: first used by step_066_conv2d_G_layer5_conv2d_list_1
-const shader92 = `
-// conv2d f32[1,128,9,17] * f32[19,128,3,3] + f32[19] -> [1,19,9,17]
-// stride [1,1], padding [12,12], dilation [12,12]
-// tile 8 out-channels x 4 pixels
-// threads 117, workgroup 64; FLOPs 6697728; bytes 182200
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 117i) { return; }
-  let pb = gi % 39i;
-  let ob = gi / 39i;
-  let p0 = min(pb * 4i + 0i, 152i);
-  let n0 = p0 / 153i;
-  let i0 = (p0 / 17i) % 9i;
-  let j0 = p0 % 17i;
-  let hb0 = i0 * 1i - 12i;
-  let wb0 = j0 * 1i - 12i;
-  let xo0 = n0 * 19584i;
-  let p1 = min(pb * 4i + 1i, 152i);
-  let n1 = p1 / 153i;
-  let i1 = (p1 / 17i) % 9i;
-  let j1 = p1 % 17i;
-  let hb1 = i1 * 1i - 12i;
-  let wb1 = j1 * 1i - 12i;
-  let xo1 = n1 * 19584i;
-  let p2 = min(pb * 4i + 2i, 152i);
-  let n2 = p2 / 153i;
-  let i2 = (p2 / 17i) % 9i;
-  let j2 = p2 % 17i;
-  let hb2 = i2 * 1i - 12i;
-  let wb2 = j2 * 1i - 12i;
-  let xo2 = n2 * 19584i;
-  let p3 = min(pb * 4i + 3i, 152i);
-  let n3 = p3 / 153i;
-  let i3 = (p3 / 17i) % 9i;
-  let j3 = p3 % 17i;
-  let hb3 = i3 * 1i - 12i;
-  let wb3 = j3 * 1i - 12i;
-  let xo3 = n3 * 19584i;
-  let o0 = min(ob * 8i + 0i, 18i);
-  let o1 = min(ob * 8i + 1i, 18i);
-  let o2 = min(ob * 8i + 2i, 18i);
-  let o3 = min(ob * 8i + 3i, 18i);
-  let o4 = min(ob * 8i + 4i, 18i);
-  let o5 = min(ob * 8i + 5i, 18i);
-  let o6 = min(ob * 8i + 6i, 18i);
-  let o7 = min(ob * 8i + 7i, 18i);
-  var a0_0 = 0.0f;
-  var a0_1 = 0.0f;
-  var a0_2 = 0.0f;
-  var a0_3 = 0.0f;
-  var a1_0 = 0.0f;
-  var a1_1 = 0.0f;
-  var a1_2 = 0.0f;
-  var a1_3 = 0.0f;
-  var a2_0 = 0.0f;
-  var a2_1 = 0.0f;
-  var a2_2 = 0.0f;
-  var a2_3 = 0.0f;
-  var a3_0 = 0.0f;
-  var a3_1 = 0.0f;
-  var a3_2 = 0.0f;
-  var a3_3 = 0.0f;
-  var a4_0 = 0.0f;
-  var a4_1 = 0.0f;
-  var a4_2 = 0.0f;
-  var a4_3 = 0.0f;
-  var a5_0 = 0.0f;
-  var a5_1 = 0.0f;
-  var a5_2 = 0.0f;
-  var a5_3 = 0.0f;
-  var a6_0 = 0.0f;
-  var a6_1 = 0.0f;
-  var a6_2 = 0.0f;
-  var a6_3 = 0.0f;
-  var a7_0 = 0.0f;
-  var a7_1 = 0.0f;
-  var a7_2 = 0.0f;
-  var a7_3 = 0.0f;
-  for (var c = 0i; c < 128i; c++) {
-    for (var u = 0i; u < 3i; u++) {
-      let h0 = hb0 + u * 12i;
-      let hok0 = h0 >= 0i && h0 < 9i;
-      let xr0 = xo0 + ((c >> 2u) * 153i + clamp(h0, 0i, 8i) * 17i) * 4i + (c & 3i);
-      let h1 = hb1 + u * 12i;
-      let hok1 = h1 >= 0i && h1 < 9i;
-      let xr1 = xo1 + ((c >> 2u) * 153i + clamp(h1, 0i, 8i) * 17i) * 4i + (c & 3i);
-      let h2 = hb2 + u * 12i;
-      let hok2 = h2 >= 0i && h2 < 9i;
-      let xr2 = xo2 + ((c >> 2u) * 153i + clamp(h2, 0i, 8i) * 17i) * 4i + (c & 3i);
-      let h3 = hb3 + u * 12i;
-      let hok3 = h3 >= 0i && h3 < 9i;
-      let xr3 = xo3 + ((c >> 2u) * 153i + clamp(h3, 0i, 8i) * 17i) * 4i + (c & 3i);
-      for (var v = 0i; v < 3i; v++) {
-        let tap = ((c * 3i + u) * 3i + v) * 20i;
-        let w0 = wb0 + v * 12i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 16i) * 4i], hok0 && w0 >= 0i && w0 < 17i);
-        let w1 = wb1 + v * 12i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 16i) * 4i], hok1 && w1 >= 0i && w1 < 17i);
-        let w2 = wb2 + v * 12i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 16i) * 4i], hok2 && w2 >= 0i && w2 < 17i);
-        let w3 = wb3 + v * 12i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 16i) * 4i], hok3 && w3 >= 0i && w3 < 17i);
-        let k0 = b1[tap + o0];
-        let k1 = b1[tap + o1];
-        let k2 = b1[tap + o2];
-        let k3 = b1[tap + o3];
-        let k4 = b1[tap + o4];
-        let k5 = b1[tap + o5];
-        let k6 = b1[tap + o6];
-        let k7 = b1[tap + o7];
-        a0_0 = fma(k0, x0, a0_0);
-        a0_1 = fma(k0, x1, a0_1);
-        a0_2 = fma(k0, x2, a0_2);
-        a0_3 = fma(k0, x3, a0_3);
-        a1_0 = fma(k1, x0, a1_0);
-        a1_1 = fma(k1, x1, a1_1);
-        a1_2 = fma(k1, x2, a1_2);
-        a1_3 = fma(k1, x3, a1_3);
-        a2_0 = fma(k2, x0, a2_0);
-        a2_1 = fma(k2, x1, a2_1);
-        a2_2 = fma(k2, x2, a2_2);
-        a2_3 = fma(k2, x3, a2_3);
-        a3_0 = fma(k3, x0, a3_0);
-        a3_1 = fma(k3, x1, a3_1);
-        a3_2 = fma(k3, x2, a3_2);
-        a3_3 = fma(k3, x3, a3_3);
-        a4_0 = fma(k4, x0, a4_0);
-        a4_1 = fma(k4, x1, a4_1);
-        a4_2 = fma(k4, x2, a4_2);
-        a4_3 = fma(k4, x3, a4_3);
-        a5_0 = fma(k5, x0, a5_0);
-        a5_1 = fma(k5, x1, a5_1);
-        a5_2 = fma(k5, x2, a5_2);
-        a5_3 = fma(k5, x3, a5_3);
-        a6_0 = fma(k6, x0, a6_0);
-        a6_1 = fma(k6, x1, a6_1);
-        a6_2 = fma(k6, x2, a6_2);
-        a6_3 = fma(k6, x3, a6_3);
-        a7_0 = fma(k7, x0, a7_0);
-        a7_1 = fma(k7, x1, a7_1);
-        a7_2 = fma(k7, x2, a7_2);
-        a7_3 = fma(k7, x3, a7_3);
-      }
-    }
-  }
-  var tile = array<f32, 32>(a0_0, a0_1, a0_2, a0_3, a1_0, a1_1, a1_2, a1_3, a2_0, a2_1, a2_2, a2_3, a3_0, a3_1, a3_2, a3_3, a4_0, a4_1, a4_2, a4_3, a5_0, a5_1, a5_2, a5_3, a6_0, a6_1, a6_2, a6_3, a7_0, a7_1, a7_2, a7_3);
-  for (var t = 0i; t < 32i; t++) {
-    let o = ob * 8i + t / 4i;
-    let p = pb * 4i + t % 4i;
-    if (o >= 19i || p >= 153i) { continue; }
-    let n = p / 153i;
-    let i = (p / 17i) % 9i;
-    let j = p % 17i;
-    let y = tile[t] + b2[o];
-    b3[o * 153i + i * 17i + j] = y;
-  }
-}
-`;
-
-// shader 93: first used by step_067_conv2d_G_layer4_0_conv1_pack
-const shader93 = `
-// repack conv weights f32[64,128,1,1] as [128][64]
-// threads 8192, workgroup 64; FLOPs 0; bytes 65536
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 8192i) { return; }
-  let q = gi % 64i;
-  let r = min(gi / 64i, 127i);
-  b1[gi] = select(0.0f, b0[min(q, 63i) * 128i + r], q < 64i && gi / 64i < 128i);
-}
-`;
-
-// shader 94: first used by step_067_conv2d_G_layer4_0_conv1_cpu
-const shader94 = `
 enable subgroups;
 // conv2d f32[1,128,9,17] * f32[64,128,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -5980,8 +5381,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 95: first used by step_067_conv2d_G_layer4_0_conv1
-const shader95 = `
+// shader 90: first used by step_065_conv2d_G_layer4_0_conv1
+const shader90 = `
 // conv2d f32[1,128,9,17] * f32[64,128,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -6139,14 +5540,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 96: first used by step_071_pointwise_G_layer4_0_bn1
-const shader96 = `
+// shader 91: first used by step_069_pointwise_G_layer4_0_bn1
+const shader91 = `
 // pointwise f32[1,64,9,17]
 // threads 9792 (8 per invocation), workgroup 64; FLOPs 9792; bytes 78848
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -6158,14 +5565,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 17i);
     let v_0 = (b0[i1 * 153i + i2 * 17i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 153i + i2 * 17i + i3] = v_2;
   }
 }
 `;
 
-// shader 97: first used by step_072_conv2d_G_layer4_0_conv2_pack
-const shader97 = `
+// shader 92: first used by step_070_conv2d_G_layer4_0_conv2_pack
+const shader92 = `
 // repack conv weights f32[64,64,3,3] as [576][64]
 // threads 36864, workgroup 64; FLOPs 0; bytes 294912
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6180,8 +5587,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 98: first used by step_072_conv2d_G_layer4_0_conv2_cpu
-const shader98 = `
+// shader 93: first used by step_070_conv2d_G_layer4_0_conv2_cpu
+const shader93 = `
 enable subgroups;
 // conv2d f32[1,64,9,17] * f32[64,64,3,3] -> [1,64,9,17]
 // stride [1,1], padding [4,4], dilation [4,4]
@@ -6327,8 +5734,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 99: first used by step_072_conv2d_G_layer4_0_conv2
-const shader99 = `
+// shader 94: first used by step_070_conv2d_G_layer4_0_conv2
+const shader94 = `
 // conv2d f32[1,64,9,17] * f32[64,64,3,3] -> [1,64,9,17]
 // stride [1,1], padding [4,4], dilation [4,4]
 // tile 8 out-channels x 4 pixels
@@ -6490,8 +5897,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 100: first used by step_077_conv2d_G_layer4_0_conv3_pack
-const shader100 = `
+// shader 95: first used by step_075_conv2d_G_layer4_0_conv3_pack
+const shader95 = `
 // repack conv weights f32[256,64,1,1] as [64][256]
 // threads 16384, workgroup 64; FLOPs 0; bytes 131072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6506,8 +5913,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 101: first used by step_077_conv2d_G_layer4_0_conv3_cpu
-const shader101 = `
+// shader 96: first used by step_075_conv2d_G_layer4_0_conv3_cpu
+const shader96 = `
 enable subgroups;
 // conv2d f32[1,64,9,17] * f32[256,64,1,1] -> [1,256,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -6653,8 +6060,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 102: first used by step_077_conv2d_G_layer4_0_conv3
-const shader102 = `
+// shader 97: first used by step_075_conv2d_G_layer4_0_conv3
+const shader97 = `
 // conv2d f32[1,64,9,17] * f32[256,64,1,1] -> [1,256,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -6812,8 +6219,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 103: first used by step_078_sum_G_layer4_0_conv3_cpu
-const shader103 = `
+// shader 98: first used by step_076_sum_G_layer4_0_conv3_cpu
+const shader98 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -6838,8 +6245,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 104: first used by step_078_sum_G_layer4_0_conv3
-const shader104 = `
+// shader 99: first used by step_076_sum_G_layer4_0_conv3
+const shader99 = `
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 39168; bytes 157696
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6856,8 +6263,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 105: first used by step_079_sum_G_layer4_0_conv3_cpu
-const shader105 = `
+// shader 100: first used by step_077_sum_G_layer4_0_conv3_cpu
+const shader100 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,256,1,1]
@@ -6890,8 +6297,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 106: first used by step_079_sum_G_layer4_0_conv3
-const shader106 = `
+// shader 101: first used by step_077_sum_G_layer4_0_conv3
+const shader101 = `
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,256,1,1]
 // threads 256, workgroup 64; FLOPs 39168; bytes 158720
@@ -6916,8 +6323,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 107: first used by step_080_pointwise_G_layer4_0_conv3
-const shader107 = `
+// shader 102: first used by step_078_pointwise_G_layer4_0_conv3
+const shader102 = `
 // pointwise f32[1,256,9,17]
 // threads 39168 (8 per invocation), workgroup 64; FLOPs 39168; bytes 315392
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6941,8 +6348,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 108: first used by step_081_conv2d_G_layer4_0_downsample_0_pack
-const shader108 = `
+// shader 103: first used by step_079_conv2d_G_layer4_0_downsample_0_pack
+const shader103 = `
 // repack conv weights f32[256,128,1,1] as [128][256]
 // threads 32768, workgroup 64; FLOPs 0; bytes 262144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6957,8 +6364,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 109: first used by step_081_conv2d_G_layer4_0_downsample_0_cpu
-const shader109 = `
+// shader 104: first used by step_079_conv2d_G_layer4_0_downsample_0_cpu
+const shader104 = `
 enable subgroups;
 // conv2d f32[1,128,9,17] * f32[256,128,1,1] -> [1,256,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -7104,8 +6511,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 110: first used by step_081_conv2d_G_layer4_0_downsample_0
-const shader110 = `
+// shader 105: first used by step_079_conv2d_G_layer4_0_downsample_0
+const shader105 = `
 // conv2d f32[1,128,9,17] * f32[256,128,1,1] -> [1,256,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -7263,8 +6670,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 111: first used by step_085_pointwise_G_layer4_0_bn3
-const shader111 = `
+// shader 106: first used by step_083_pointwise_G_layer4_0_bn3
+const shader106 = `
 // pointwise f32[1,256,9,17]
 // threads 39168 (8 per invocation), workgroup 64; FLOPs 39168; bytes 474112
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7274,6 +6681,12 @@ const shader111 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -7288,14 +6701,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 153i + i2 * 17i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 153i + i2 * 17i + i3] = v_5;
   }
 }
 `;
 
-// shader 112: first used by step_086_conv2d_G_layer6_conv2d_list_0_pack
-const shader112 = `
+// shader 107: first used by step_084_conv2d_G_layer5_conv2d_list_0_pack
+const shader107 = `
 // repack conv weights f32[19,256,3,3] as [2304][20]
 // threads 46080, workgroup 64; FLOPs 0; bytes 359424
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7310,8 +6723,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 113: first used by step_086_conv2d_G_layer6_conv2d_list_0_packc
-const shader113 = `
+// shader 108: first used by step_084_conv2d_G_layer5_conv2d_list_0_packc
+const shader108 = `
 // repack f32[1,256,9,17] as [1][64][9][17] x vec4 (4 channels per element)
 // threads 9792, workgroup 64; FLOPs 0; bytes 313344
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7328,8 +6741,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 114: first used by step_086_conv2d_G_layer6_conv2d_list_0_cpu
-const shader114 = `
+// shader 109: first used by step_084_conv2d_G_layer5_conv2d_list_0_cpu
+const shader109 = `
 enable subgroups;
 // conv2d f32[1,256,9,17] * f32[19,256,3,3] + f32[19] -> [1,19,9,17]
 // stride [1,1], padding [6,6], dilation [6,6]
@@ -7477,8 +6890,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 115: first used by step_086_conv2d_G_layer6_conv2d_list_0
-const shader115 = `
+// shader 110: first used by step_084_conv2d_G_layer5_conv2d_list_0
+const shader110 = `
 // conv2d f32[1,256,9,17] * f32[19,256,3,3] + f32[19] -> [1,19,9,17]
 // stride [1,1], padding [6,6], dilation [6,6]
 // tile 8 out-channels x 4 pixels
@@ -7642,8 +7055,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 116: first used by step_087_conv2d_G_layer6_conv2d_list_1_cpu
-const shader116 = `
+// shader 111: first used by step_085_conv2d_G_layer5_conv2d_list_1_cpu
+const shader111 = `
 enable subgroups;
 // conv2d f32[1,256,9,17] * f32[19,256,3,3] + f32[19] -> [1,19,9,17]
 // stride [1,1], padding [12,12], dilation [12,12]
@@ -7791,8 +7204,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 117: first used by step_087_conv2d_G_layer6_conv2d_list_1
-const shader117 = `
+// shader 112: first used by step_085_conv2d_G_layer5_conv2d_list_1
+const shader112 = `
 // conv2d f32[1,256,9,17] * f32[19,256,3,3] + f32[19] -> [1,19,9,17]
 // stride [1,1], padding [12,12], dilation [12,12]
 // tile 8 out-channels x 4 pixels
@@ -7956,8 +7369,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 118: first used by step_088_pointwise_G_bn1_running_mean
-const shader118 = `
+// shader 113: first used by step_086_pointwise_G_bn1_running_mean
+const shader113 = `
 // pointwise f32[8]
 // threads 8, workgroup 64; FLOPs 8; bytes 96
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7976,8 +7389,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 119: first used by step_089_pointwise_G_conv1
-const shader119 = `
+// shader 114: first used by step_087_pointwise_G_conv1
+const shader114 = `
 // pointwise f32[1,8,32,64]
 // threads 16384 (8 per invocation), workgroup 64; FLOPs 16384; bytes 131104
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7999,8 +7412,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 120: first used by step_090_sum_G_conv1_cpu
-const shader120 = `
+// shader 115: first used by step_088_sum_G_conv1_cpu
+const shader115 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8026,8 +7439,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 121: first used by step_090_sum_G_conv1
-const shader121 = `
+// shader 116: first used by step_088_sum_G_conv1
+const shader116 = `
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 16384; bytes 65568
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8045,8 +7458,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 122: first used by step_091_pointwise_G_bn1_running_var
-const shader122 = `
+// shader 117: first used by step_089_pointwise_G_bn1_running_var
+const shader117 = `
 // pointwise f32[8] and 1 sibling(s)
 // threads 8, workgroup 64; FLOPs 16; bytes 192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8073,8 +7486,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 123: first used by step_092_pointwise_G_layer1_0_conv1
-const shader123 = `
+// shader 118: first used by step_090_pointwise_G_layer1_0_conv1
+const shader118 = `
 // pointwise f32[1,8,17,33]
 // threads 4488 (8 per invocation), workgroup 64; FLOPs 4488; bytes 35936
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8096,8 +7509,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 124: first used by step_093_sum_G_layer1_0_conv1_cpu
-const shader124 = `
+// shader 119: first used by step_091_sum_G_layer1_0_conv1_cpu
+const shader119 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8123,8 +7536,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 125: first used by step_093_sum_G_layer1_0_conv1
-const shader125 = `
+// shader 120: first used by step_091_sum_G_layer1_0_conv1
+const shader120 = `
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 4488; bytes 17984
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8142,8 +7555,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 126: first used by step_094_pointwise_G_layer1_0_bn1_running_var
-const shader126 = `
+// shader 121: first used by step_092_pointwise_G_layer1_0_bn1_running_var
+const shader121 = `
 // pointwise f32[8] and 1 sibling(s)
 // threads 8, workgroup 64; FLOPs 16; bytes 192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8170,8 +7583,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 127: first used by step_097_pointwise_G_layer1_0_bn2_running_var
-const shader127 = `
+// shader 122: first used by step_095_pointwise_G_layer1_0_bn2_running_var
+const shader122 = `
 // pointwise f32[8]
 // threads 8, workgroup 64; FLOPs 8; bytes 96
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8190,8 +7603,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 128: first used by step_098_pointwise_G_layer1_0_bn3_running_mean
-const shader128 = `
+// shader 123: first used by step_096_pointwise_G_layer1_0_bn3_running_mean
+const shader123 = `
 // pointwise f32[32]
 // threads 32, workgroup 64; FLOPs 32; bytes 384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8210,8 +7623,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 129: first used by step_099_pointwise_G_layer1_0_conv3
-const shader129 = `
+// shader 124: first used by step_097_pointwise_G_layer1_0_conv3
+const shader124 = `
 // pointwise f32[1,32,17,33]
 // threads 17952 (8 per invocation), workgroup 64; FLOPs 17952; bytes 143744
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8233,8 +7646,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 130: first used by step_100_sum_G_layer1_0_conv3_cpu
-const shader130 = `
+// shader 125: first used by step_098_sum_G_layer1_0_conv3_cpu
+const shader125 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8260,8 +7673,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 131: first used by step_100_sum_G_layer1_0_conv3
-const shader131 = `
+// shader 126: first used by step_098_sum_G_layer1_0_conv3
+const shader126 = `
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 17952; bytes 71936
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8279,8 +7692,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 132: first used by step_101_pointwise_G_layer1_0_bn3_running_var
-const shader132 = `
+// shader 127: first used by step_099_pointwise_G_layer1_0_bn3_running_var
+const shader127 = `
 // pointwise f32[32] and 1 sibling(s)
 // threads 32, workgroup 64; FLOPs 64; bytes 768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8307,8 +7720,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 133: first used by step_104_pointwise_G_layer1_0_downsample_1_running_var
-const shader133 = `
+// shader 128: first used by step_102_pointwise_G_layer1_0_downsample_1_running_var
+const shader128 = `
 // pointwise f32[32] and 1 sibling(s)
 // threads 32, workgroup 64; FLOPs 64; bytes 768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8335,8 +7748,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 134: first used by step_105_pointwise_G_layer2_0_bn1_running_mean
-const shader134 = `
+// shader 129: first used by step_103_pointwise_G_layer2_0_bn1_running_mean
+const shader129 = `
 // pointwise f32[16]
 // threads 16, workgroup 64; FLOPs 16; bytes 192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8355,8 +7768,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 135: first used by step_106_pointwise_G_layer2_0_conv1
-const shader135 = `
+// shader 130: first used by step_104_pointwise_G_layer2_0_conv1
+const shader130 = `
 // pointwise f32[1,16,9,17]
 // threads 2448, workgroup 64; FLOPs 2448; bytes 19648
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8375,8 +7788,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 136: first used by step_107_sum_G_layer2_0_conv1_cpu
-const shader136 = `
+// shader 131: first used by step_105_sum_G_layer2_0_conv1_cpu
+const shader131 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8402,8 +7815,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 137: first used by step_107_sum_G_layer2_0_conv1
-const shader137 = `
+// shader 132: first used by step_105_sum_G_layer2_0_conv1
+const shader132 = `
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 2448; bytes 9856
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8421,8 +7834,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 138: first used by step_108_pointwise_G_layer2_0_bn1_running_var
-const shader138 = `
+// shader 133: first used by step_106_pointwise_G_layer2_0_bn1_running_var
+const shader133 = `
 // pointwise f32[16] and 1 sibling(s)
 // threads 16, workgroup 64; FLOPs 32; bytes 384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8449,8 +7862,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 139: first used by step_111_pointwise_G_layer2_0_bn2_running_var
-const shader139 = `
+// shader 134: first used by step_109_pointwise_G_layer2_0_bn2_running_var
+const shader134 = `
 // pointwise f32[16]
 // threads 16, workgroup 64; FLOPs 16; bytes 192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8469,8 +7882,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 140: first used by step_112_pointwise_G_layer2_0_bn3_running_mean
-const shader140 = `
+// shader 135: first used by step_110_pointwise_G_layer2_0_bn3_running_mean
+const shader135 = `
 // pointwise f32[64]
 // threads 64, workgroup 64; FLOPs 64; bytes 768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8489,8 +7902,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 141: first used by step_113_pointwise_G_layer2_0_conv3
-const shader141 = `
+// shader 136: first used by step_111_pointwise_G_layer2_0_conv3
+const shader136 = `
 // pointwise f32[1,64,9,17]
 // threads 9792 (8 per invocation), workgroup 64; FLOPs 9792; bytes 78592
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8512,8 +7925,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 142: first used by step_114_sum_G_layer2_0_conv3_cpu
-const shader142 = `
+// shader 137: first used by step_112_sum_G_layer2_0_conv3_cpu
+const shader137 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8539,8 +7952,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 143: first used by step_114_sum_G_layer2_0_conv3
-const shader143 = `
+// shader 138: first used by step_112_sum_G_layer2_0_conv3
+const shader138 = `
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 9792; bytes 39424
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8558,8 +7971,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 144: first used by step_115_pointwise_G_layer2_0_bn3_running_var
-const shader144 = `
+// shader 139: first used by step_113_pointwise_G_layer2_0_bn3_running_var
+const shader139 = `
 // pointwise f32[64] and 1 sibling(s)
 // threads 64, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8586,8 +7999,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 145: first used by step_119_pointwise_G_layer3_0_conv1
-const shader145 = `
+// shader 140: first used by step_117_pointwise_G_layer3_0_conv1
+const shader140 = `
 // pointwise f32[1,32,9,17]
 // threads 4896 (8 per invocation), workgroup 64; FLOPs 4896; bytes 39296
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8609,8 +8022,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 146: first used by step_120_sum_G_layer3_0_conv1_cpu
-const shader146 = `
+// shader 141: first used by step_118_sum_G_layer3_0_conv1_cpu
+const shader141 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8636,8 +8049,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 147: first used by step_120_sum_G_layer3_0_conv1
-const shader147 = `
+// shader 142: first used by step_118_sum_G_layer3_0_conv1
+const shader142 = `
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 4896; bytes 19712
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8655,8 +8068,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 148: first used by step_121_pointwise_G_layer3_0_bn1_running_var
-const shader148 = `
+// shader 143: first used by step_119_pointwise_G_layer3_0_bn1_running_var
+const shader143 = `
 // pointwise f32[32] and 1 sibling(s)
 // threads 32, workgroup 64; FLOPs 64; bytes 768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8683,8 +8096,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 149: first used by step_124_pointwise_G_layer3_0_bn2_running_var
-const shader149 = `
+// shader 144: first used by step_122_pointwise_G_layer3_0_bn2_running_var
+const shader144 = `
 // pointwise f32[32]
 // threads 32, workgroup 64; FLOPs 32; bytes 384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8703,8 +8116,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 150: first used by step_125_pointwise_G_layer3_0_bn3_running_mean
-const shader150 = `
+// shader 145: first used by step_123_pointwise_G_layer3_0_bn3_running_mean
+const shader145 = `
 // pointwise f32[128]
 // threads 128, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8723,8 +8136,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 151: first used by step_126_pointwise_G_layer3_0_conv3
-const shader151 = `
+// shader 146: first used by step_124_pointwise_G_layer3_0_conv3
+const shader146 = `
 // pointwise f32[1,128,9,17]
 // threads 19584 (8 per invocation), workgroup 64; FLOPs 19584; bytes 157184
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8746,8 +8159,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 152: first used by step_127_sum_G_layer3_0_conv3_cpu
-const shader152 = `
+// shader 147: first used by step_125_sum_G_layer3_0_conv3_cpu
+const shader147 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8773,8 +8186,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 153: first used by step_127_sum_G_layer3_0_conv3
-const shader153 = `
+// shader 148: first used by step_125_sum_G_layer3_0_conv3
+const shader148 = `
 // sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 19584; bytes 78848
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8792,8 +8205,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 154: first used by step_128_pointwise_G_layer3_0_bn3_running_var
-const shader154 = `
+// shader 149: first used by step_126_pointwise_G_layer3_0_bn3_running_var
+const shader149 = `
 // pointwise f32[128] and 1 sibling(s)
 // threads 128, workgroup 64; FLOPs 256; bytes 3072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8820,8 +8233,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 155: first used by step_131_pointwise_G_layer3_0_downsample_1_running_var
-const shader155 = `
+// shader 150: first used by step_129_pointwise_G_layer3_0_downsample_1_running_var
+const shader150 = `
 // pointwise f32[128]
 // threads 128, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8840,8 +8253,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 156: first used by step_137_pointwise_G_layer4_0_bn2_running_var
-const shader156 = `
+// shader 151: first used by step_135_pointwise_G_layer4_0_bn2_running_var
+const shader151 = `
 // pointwise f32[64]
 // threads 64, workgroup 64; FLOPs 64; bytes 768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8860,8 +8273,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 157: first used by step_138_pointwise_G_layer4_0_bn3_running_mean
-const shader157 = `
+// shader 152: first used by step_136_pointwise_G_layer4_0_bn3_running_mean
+const shader152 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 3072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8880,8 +8293,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 158: first used by step_139_pointwise_G_layer4_0_conv3
-const shader158 = `
+// shader 153: first used by step_137_pointwise_G_layer4_0_conv3
+const shader153 = `
 // pointwise f32[1,256,9,17]
 // threads 39168 (8 per invocation), workgroup 64; FLOPs 39168; bytes 314368
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8903,8 +8316,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 159: first used by step_140_sum_G_layer4_0_conv3_cpu
-const shader159 = `
+// shader 154: first used by step_138_sum_G_layer4_0_conv3_cpu
+const shader154 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8930,8 +8343,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 160: first used by step_140_sum_G_layer4_0_conv3
-const shader160 = `
+// shader 155: first used by step_138_sum_G_layer4_0_conv3
+const shader155 = `
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 39168; bytes 157696
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8949,8 +8362,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 161: first used by step_141_pointwise_G_layer4_0_bn3_running_var
-const shader161 = `
+// shader 156: first used by step_139_pointwise_G_layer4_0_bn3_running_var
+const shader156 = `
 // pointwise f32[256] and 1 sibling(s)
 // threads 256, workgroup 64; FLOPs 512; bytes 6144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8977,8 +8390,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 162: first used by step_144_pointwise_G_layer4_0_downsample_1_running_var
-const shader162 = `
+// shader 157: first used by step_142_pointwise_G_layer4_0_downsample_1_running_var
+const shader157 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 3072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8997,8 +8410,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 163: first used by step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1
-const shader163 = `
+// shader 158: first used by step_143_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1
+const shader158 = `
 // softmax cross-entropy of f32[1,19,64,128] with labels i32[1,64,128], ignore 255, 4 split(s)
 // threads 4, workgroup 64; FLOPs 622592; bytes 56056
 @group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
@@ -9043,8 +8456,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 164: first used by step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2
-const shader164 = `
+// shader 159: first used by step_143_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2
+const shader159 = `
 // final combine of the partials
 // threads 1, workgroup 64; FLOPs 8; bytes 36
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9061,8 +8474,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 165: first used by step_147_pointwise
-const shader165 = `
+// shader 160: first used by step_144_pointwise
+const shader160 = `
 // pointwise bool[1,64,128]
 // threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
@@ -9085,8 +8498,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 166: first used by step_148_sum_stage1
-const shader166 = `
+// shader 161: first used by step_145_sum_stage1
+const shader161 = `
 // sum over axes [0,1,2] of f32[1,64,128]: 1 outputs x 8192 elements, 8 split(s)
 // threads 8, workgroup 64; FLOPs 8192; bytes 32800
 @group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
@@ -9106,8 +8519,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 167: first used by step_148_sum_stage2
-const shader167 = `
+// shader 162: first used by step_145_sum_stage2
+const shader162 = `
 // final 8-way combine of the partials
 // threads 1, workgroup 64; FLOPs 8; bytes 36
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9122,8 +8535,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 168: first used by step_149_softmax_G_layer5_conv2d_list_0
-const shader168 = `
+// shader 163: first used by step_146_softmax_G_layer5_conv2d_list_0
+const shader163 = `
 // softmax along axis 1 (19) of f32[1,19,64,128]
 // with a fused elementwise epilogue producing f32[1,19,64,128]
 // threads 8192, workgroup 64; FLOPs 622592; bytes 711388
@@ -9133,6 +8546,12 @@ const shader168 = `
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<u32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9164,19 +8583,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_14 = (c == b2[((f_13 / 128i) % 64i) * 128i + (f_13 % 128i)]);
     let v_15 = select(0.0f, 1.0f, v_14);
     let v_16 = (y - v_15);
-    let v_17 = max(b3[0i], 1.0f);
+    let v_17 = max_(b3[0i], 1.0f);
     let v_18 = (v_16 / v_17);
     let f_19 = ((gi / 128i) % 64i) * 128i + (gi % 128i);
     let v_20 = select(0.0f, v_18, (b4[((f_19 / 128i) % 64i) * 128i + (f_19 % 128i)] != 0u));
-    let v_21 = (1.0f * 0.10000000149011612f);
-    let v_22 = (v_20 * v_21);
-    b5[c * 8192i + ((gi / 128i) % 64i) * 128i + (gi % 128i)] = v_22;
+    let v_21 = (v_20 * 1.0f);
+    b5[c * 8192i + ((gi / 128i) % 64i) * 128i + (gi % 128i)] = v_21;
   }
 }
 `;
 
-// shader 169: first used by step_150_resizeGrad
-const shader169 = `
+// shader 164: first used by step_147_resizeGrad
+const shader164 = `
 // resize adjoint (gather) f32[1,19,64,128] -> [1,19,9,17], alignCorners true
 // threads 2907, workgroup 64; FLOPs 622592; bytes 637404
 @group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
@@ -9204,680 +8622,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 170: first used by step_151_conv2dInputGrad_G_layer5_conv2d_list_1_pack
-const shader170 = `
-// repack conv weights f32[19,128,3,3] as [180][128] (transposed)
-// threads 23040, workgroup 64; FLOPs 0; bytes 179712
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 23040i) { return; }
-  let q = gi % 128i;
-  let r = min(gi / 128i, 170i);
-  let o = r / 9i;
-  let tap = r % 9i;
-  b1[gi] = select(0.0f, b0[(o * 128i + min(q, 127i)) * 9i + tap], q < 128i && gi / 128i < 171i);
-}
-`;
-
-// shader 171: first used by step_151_conv2dInputGrad_G_layer5_conv2d_list_1_packc
-const shader171 = `
-// repack f32[1,19,9,17] as [1][5][9][17] x vec4 (4 channels per element)
-// threads 765, workgroup 64; FLOPs 0; bytes 23868
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 765i) { return; }
-  let hw = gi % 153i;
-  let c4 = (gi / 153i) % 5i;
-  let n = gi / 765i;
-  let base = n * 2907i + hw;
-  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 153i], select(0.0f, b0[base + min(c4 * 4i + 1i, 18i) * 153i], c4 * 4i + 1i < 19i), select(0.0f, b0[base + min(c4 * 4i + 2i, 18i) * 153i], c4 * 4i + 2i < 19i), select(0.0f, b0[base + min(c4 * 4i + 3i, 18i) * 153i], c4 * 4i + 3i < 19i));
-}
-`;
-
-// shader 172: first used by step_151_conv2dInputGrad_G_layer5_conv2d_list_1_cpu
-const shader172 = `
-enable subgroups;
-// conv2d input-gradient: f32[1,19,9,17] through f32[19,128,3,3] -> [1,128,9,17]
-// stride [1,1], padding [12,12], dilation [12,12]
-// 32 same-phase pixels x 32 channels per subgroup, 4 out-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 5x4x1
-@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
-  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
-}
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let c4 = i32(wid.y) * 8i + lane;
-  let cl = min(c4, 31i);
-  let phh = i32(wid.z) / 1i;
-  let phw = i32(wid.z) % 1i;
-  let q0 = min(i32(wid.x) * 32i + 0i + lane, 152i);
-  let n0 = q0 / 153i;
-  let h0 = phh + 1i * ((q0 / 17i) % 9i);
-  let x0 = phw + 1i * (q0 % 17i);
-  let ok0 = h0 < 9i && x0 < 17i;
-  let q1 = min(i32(wid.x) * 32i + 8i + lane, 152i);
-  let n1 = q1 / 153i;
-  let h1 = phh + 1i * ((q1 / 17i) % 9i);
-  let x1 = phw + 1i * (q1 % 17i);
-  let ok1 = h1 < 9i && x1 < 17i;
-  let q2 = min(i32(wid.x) * 32i + 16i + lane, 152i);
-  let n2 = q2 / 153i;
-  let h2 = phh + 1i * ((q2 / 17i) % 9i);
-  let x2 = phw + 1i * (q2 % 17i);
-  let ok2 = h2 < 9i && x2 < 17i;
-  let q3 = min(i32(wid.x) * 32i + 24i + lane, 152i);
-  let n3 = q3 / 153i;
-  let h3 = phh + 1i * ((q3 / 17i) % 9i);
-  let x3 = phw + 1i * (q3 % 17i);
-  let ok3 = h3 < 9i && x3 < 17i;
-  var a0 = vec4<f32>(0.0f);
-  var a1 = vec4<f32>(0.0f);
-  var a2 = vec4<f32>(0.0f);
-  var a3 = vec4<f32>(0.0f);
-  var a4 = vec4<f32>(0.0f);
-  var a5 = vec4<f32>(0.0f);
-  var a6 = vec4<f32>(0.0f);
-  var a7 = vec4<f32>(0.0f);
-  var a8 = vec4<f32>(0.0f);
-  var a9 = vec4<f32>(0.0f);
-  var a10 = vec4<f32>(0.0f);
-  var a11 = vec4<f32>(0.0f);
-  var a12 = vec4<f32>(0.0f);
-  var a13 = vec4<f32>(0.0f);
-  var a14 = vec4<f32>(0.0f);
-  var a15 = vec4<f32>(0.0f);
-  var a16 = vec4<f32>(0.0f);
-  var a17 = vec4<f32>(0.0f);
-  var a18 = vec4<f32>(0.0f);
-  var a19 = vec4<f32>(0.0f);
-  var a20 = vec4<f32>(0.0f);
-  var a21 = vec4<f32>(0.0f);
-  var a22 = vec4<f32>(0.0f);
-  var a23 = vec4<f32>(0.0f);
-  var a24 = vec4<f32>(0.0f);
-  var a25 = vec4<f32>(0.0f);
-  var a26 = vec4<f32>(0.0f);
-  var a27 = vec4<f32>(0.0f);
-  var a28 = vec4<f32>(0.0f);
-  var a29 = vec4<f32>(0.0f);
-  var a30 = vec4<f32>(0.0f);
-  var a31 = vec4<f32>(0.0f);
-  let u0 = 0i;
-  let nu = 3i;
-  let v0 = 0i;
-  let nv = 3i;
-  for (var k = 0i; k < 5i * nu * nv; k++) {
-    let o4 = k / (nu * nv);
-    let u = u0 + ((k / nv) % nu) * 1i;
-    let v = v0 + (k % nv) * 1i;
-    let th0 = h0 + 12i - u * 12i;
-    let tw0 = x0 + 12i - v * 12i;
-    let i0 = th0 / 1i;
-    let jj0 = tw0 / 1i;
-    let g0 = select(vec4<f32>(0.0f), b0[((n0 * 5i + o4) * 9i + clamp(i0, 0i, 8i)) * 17i + clamp(jj0, 0i, 16i)], ok0 && th0 >= 0i && i0 < 9i && tw0 >= 0i && jj0 < 17i);
-    let th1 = h1 + 12i - u * 12i;
-    let tw1 = x1 + 12i - v * 12i;
-    let i1 = th1 / 1i;
-    let jj1 = tw1 / 1i;
-    let g1 = select(vec4<f32>(0.0f), b0[((n1 * 5i + o4) * 9i + clamp(i1, 0i, 8i)) * 17i + clamp(jj1, 0i, 16i)], ok1 && th1 >= 0i && i1 < 9i && tw1 >= 0i && jj1 < 17i);
-    let th2 = h2 + 12i - u * 12i;
-    let tw2 = x2 + 12i - v * 12i;
-    let i2 = th2 / 1i;
-    let jj2 = tw2 / 1i;
-    let g2 = select(vec4<f32>(0.0f), b0[((n2 * 5i + o4) * 9i + clamp(i2, 0i, 8i)) * 17i + clamp(jj2, 0i, 16i)], ok2 && th2 >= 0i && i2 < 9i && tw2 >= 0i && jj2 < 17i);
-    let th3 = h3 + 12i - u * 12i;
-    let tw3 = x3 + 12i - v * 12i;
-    let i3 = th3 / 1i;
-    let jj3 = tw3 / 1i;
-    let g3 = select(vec4<f32>(0.0f), b0[((n3 * 5i + o4) * 9i + clamp(i3, 0i, 8i)) * 17i + clamp(jj3, 0i, 16i)], ok3 && th3 >= 0i && i3 < 9i && tw3 >= 0i && jj3 < 17i);
-    let wr = (o4 * 36i + u * 3i + v) * 32i + cl;
-    let y0 = b1[wr + 0i];
-    let y1 = b1[wr + 288i];
-    let y2 = b1[wr + 576i];
-    let y3 = b1[wr + 864i];
-    a0 = mac4(subgroupShuffle(g0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupShuffle(g0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupShuffle(g0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupShuffle(g0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupShuffle(g0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupShuffle(g0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupShuffle(g0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupShuffle(g0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupShuffle(g1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupShuffle(g1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupShuffle(g1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupShuffle(g1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupShuffle(g1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupShuffle(g1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupShuffle(g1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupShuffle(g1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupShuffle(g2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupShuffle(g2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupShuffle(g2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupShuffle(g2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupShuffle(g2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupShuffle(g2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupShuffle(g2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupShuffle(g2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupShuffle(g3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupShuffle(g3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupShuffle(g3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupShuffle(g3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupShuffle(g3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupShuffle(g3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupShuffle(g3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupShuffle(g3, 7u), y0, y1, y2, y3, a31);
-  }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
-    for (var q = 0i; q < 4i; q++) {
-      let pix = i32(wid.x) * 32i + t;
-      let n = pix / 153i;
-      let h = phh + 1i * ((pix / 17i) % 9i);
-      let x = phw + 1i * (pix % 17i);
-      let ch = c4 * 4i + q;
-      if (pix >= 153i || h >= 9i || x >= 17i || ch >= 128i) { continue; }
-      b2[ch * 153i + h * 17i + x] = tile[t][q];
-    }
-  }
-}
-`;
-
-// shader 173: first used by step_151_conv2dInputGrad_G_layer5_conv2d_list_1
-const shader173 = `
-// conv2d input-gradient: f32[1,19,9,17] through f32[19,128,3,3] -> [1,128,9,17]
-// stride [1,1], padding [12,12], dilation [12,12]
-// tile 8 channels x 4 same-phase pixels
-// threads 720, workgroup 64; FLOPs 6697728; bytes 182736
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 720i) { return; }
-  let jb = gi % 5i;
-  let ph = (gi / 5i) % 1i;
-  let h = (gi / 5i) % 9i;
-  let cb = (gi / 45i) % 16i;
-  let n = gi / 720i;
-  let x0 = ph + 1i * (jb * 4i + 0i);
-  let xok0 = x0 < 17i;
-  let x1 = ph + 1i * (jb * 4i + 1i);
-  let xok1 = x1 < 17i;
-  let x2 = ph + 1i * (jb * 4i + 2i);
-  let xok2 = x2 < 17i;
-  let x3 = ph + 1i * (jb * 4i + 3i);
-  let xok3 = x3 < 17i;
-  let c0 = min(cb * 8i + 0i, 127i);
-  let c1 = min(cb * 8i + 1i, 127i);
-  let c2 = min(cb * 8i + 2i, 127i);
-  let c3 = min(cb * 8i + 3i, 127i);
-  let c4 = min(cb * 8i + 4i, 127i);
-  let c5 = min(cb * 8i + 5i, 127i);
-  let c6 = min(cb * 8i + 6i, 127i);
-  let c7 = min(cb * 8i + 7i, 127i);
-  var a0_0 = 0.0f;
-  var a0_1 = 0.0f;
-  var a0_2 = 0.0f;
-  var a0_3 = 0.0f;
-  var a1_0 = 0.0f;
-  var a1_1 = 0.0f;
-  var a1_2 = 0.0f;
-  var a1_3 = 0.0f;
-  var a2_0 = 0.0f;
-  var a2_1 = 0.0f;
-  var a2_2 = 0.0f;
-  var a2_3 = 0.0f;
-  var a3_0 = 0.0f;
-  var a3_1 = 0.0f;
-  var a3_2 = 0.0f;
-  var a3_3 = 0.0f;
-  var a4_0 = 0.0f;
-  var a4_1 = 0.0f;
-  var a4_2 = 0.0f;
-  var a4_3 = 0.0f;
-  var a5_0 = 0.0f;
-  var a5_1 = 0.0f;
-  var a5_2 = 0.0f;
-  var a5_3 = 0.0f;
-  var a6_0 = 0.0f;
-  var a6_1 = 0.0f;
-  var a6_2 = 0.0f;
-  var a6_3 = 0.0f;
-  var a7_0 = 0.0f;
-  var a7_1 = 0.0f;
-  var a7_2 = 0.0f;
-  var a7_3 = 0.0f;
-  for (var o = 0i; o < 19i; o++) {
-    let dyo = (n * 5i + (o >> 2u)) * 612i + (o & 3i);
-    let wo = o * 1152i;
-    for (var u = 0i; u < 3i; u++) {
-      let th = h + 12i - u * 12i;
-      if (th < 0i || th >= 9i) { continue; }
-      let row = dyo + (th / 1i) * 68i;
-      for (var v = 0i; v < 3i; v++) {
-        let tw0 = x0 + 12i - v * 12i;
-        let j0 = tw0 / 1i;
-        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 16i) * 4i], xok0 && tw0 >= 0i && j0 < 17i);
-        let tw1 = x1 + 12i - v * 12i;
-        let j1 = tw1 / 1i;
-        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 16i) * 4i], xok1 && tw1 >= 0i && j1 < 17i);
-        let tw2 = x2 + 12i - v * 12i;
-        let j2 = tw2 / 1i;
-        let g2 = select(0.0f, b0[row + clamp(j2, 0i, 16i) * 4i], xok2 && tw2 >= 0i && j2 < 17i);
-        let tw3 = x3 + 12i - v * 12i;
-        let j3 = tw3 / 1i;
-        let g3 = select(0.0f, b0[row + clamp(j3, 0i, 16i) * 4i], xok3 && tw3 >= 0i && j3 < 17i);
-        let k0 = b1[wo + (u * 3i + v) * 128i + c0];
-        let k1 = b1[wo + (u * 3i + v) * 128i + c1];
-        let k2 = b1[wo + (u * 3i + v) * 128i + c2];
-        let k3 = b1[wo + (u * 3i + v) * 128i + c3];
-        let k4 = b1[wo + (u * 3i + v) * 128i + c4];
-        let k5 = b1[wo + (u * 3i + v) * 128i + c5];
-        let k6 = b1[wo + (u * 3i + v) * 128i + c6];
-        let k7 = b1[wo + (u * 3i + v) * 128i + c7];
-        a0_0 = fma(k0, g0, a0_0);
-        a0_1 = fma(k0, g1, a0_1);
-        a0_2 = fma(k0, g2, a0_2);
-        a0_3 = fma(k0, g3, a0_3);
-        a1_0 = fma(k1, g0, a1_0);
-        a1_1 = fma(k1, g1, a1_1);
-        a1_2 = fma(k1, g2, a1_2);
-        a1_3 = fma(k1, g3, a1_3);
-        a2_0 = fma(k2, g0, a2_0);
-        a2_1 = fma(k2, g1, a2_1);
-        a2_2 = fma(k2, g2, a2_2);
-        a2_3 = fma(k2, g3, a2_3);
-        a3_0 = fma(k3, g0, a3_0);
-        a3_1 = fma(k3, g1, a3_1);
-        a3_2 = fma(k3, g2, a3_2);
-        a3_3 = fma(k3, g3, a3_3);
-        a4_0 = fma(k4, g0, a4_0);
-        a4_1 = fma(k4, g1, a4_1);
-        a4_2 = fma(k4, g2, a4_2);
-        a4_3 = fma(k4, g3, a4_3);
-        a5_0 = fma(k5, g0, a5_0);
-        a5_1 = fma(k5, g1, a5_1);
-        a5_2 = fma(k5, g2, a5_2);
-        a5_3 = fma(k5, g3, a5_3);
-        a6_0 = fma(k6, g0, a6_0);
-        a6_1 = fma(k6, g1, a6_1);
-        a6_2 = fma(k6, g2, a6_2);
-        a6_3 = fma(k6, g3, a6_3);
-        a7_0 = fma(k7, g0, a7_0);
-        a7_1 = fma(k7, g1, a7_1);
-        a7_2 = fma(k7, g2, a7_2);
-        a7_3 = fma(k7, g3, a7_3);
-      }
-    }
-  }
-  var tile = array<f32, 32>(a0_0, a0_1, a0_2, a0_3, a1_0, a1_1, a1_2, a1_3, a2_0, a2_1, a2_2, a2_3, a3_0, a3_1, a3_2, a3_3, a4_0, a4_1, a4_2, a4_3, a5_0, a5_1, a5_2, a5_3, a6_0, a6_1, a6_2, a6_3, a7_0, a7_1, a7_2, a7_3);
-  for (var t = 0i; t < 32i; t++) {
-    let ch = cb * 8i + t / 4i;
-    let x = ph + 1i * (jb * 4i + t % 4i);
-    if (ch >= 128i || x >= 17i) { continue; }
-    b2[ch * 153i + h * 17i + x] = tile[t];
-  }
-}
-`;
-
-// shader 174: first used by step_152_conv2dInputGrad_G_layer5_conv2d_list_0_cpu
-const shader174 = `
-enable subgroups;
-// conv2d input-gradient: f32[1,19,9,17] through f32[19,128,3,3] -> [1,128,9,17]
-// stride [1,1], padding [6,6], dilation [6,6]
-// 32 same-phase pixels x 32 channels per subgroup, 4 out-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 5x4x1
-@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
-  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
-}
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let c4 = i32(wid.y) * 8i + lane;
-  let cl = min(c4, 31i);
-  let phh = i32(wid.z) / 1i;
-  let phw = i32(wid.z) % 1i;
-  let q0 = min(i32(wid.x) * 32i + 0i + lane, 152i);
-  let n0 = q0 / 153i;
-  let h0 = phh + 1i * ((q0 / 17i) % 9i);
-  let x0 = phw + 1i * (q0 % 17i);
-  let ok0 = h0 < 9i && x0 < 17i;
-  let q1 = min(i32(wid.x) * 32i + 8i + lane, 152i);
-  let n1 = q1 / 153i;
-  let h1 = phh + 1i * ((q1 / 17i) % 9i);
-  let x1 = phw + 1i * (q1 % 17i);
-  let ok1 = h1 < 9i && x1 < 17i;
-  let q2 = min(i32(wid.x) * 32i + 16i + lane, 152i);
-  let n2 = q2 / 153i;
-  let h2 = phh + 1i * ((q2 / 17i) % 9i);
-  let x2 = phw + 1i * (q2 % 17i);
-  let ok2 = h2 < 9i && x2 < 17i;
-  let q3 = min(i32(wid.x) * 32i + 24i + lane, 152i);
-  let n3 = q3 / 153i;
-  let h3 = phh + 1i * ((q3 / 17i) % 9i);
-  let x3 = phw + 1i * (q3 % 17i);
-  let ok3 = h3 < 9i && x3 < 17i;
-  var a0 = vec4<f32>(0.0f);
-  var a1 = vec4<f32>(0.0f);
-  var a2 = vec4<f32>(0.0f);
-  var a3 = vec4<f32>(0.0f);
-  var a4 = vec4<f32>(0.0f);
-  var a5 = vec4<f32>(0.0f);
-  var a6 = vec4<f32>(0.0f);
-  var a7 = vec4<f32>(0.0f);
-  var a8 = vec4<f32>(0.0f);
-  var a9 = vec4<f32>(0.0f);
-  var a10 = vec4<f32>(0.0f);
-  var a11 = vec4<f32>(0.0f);
-  var a12 = vec4<f32>(0.0f);
-  var a13 = vec4<f32>(0.0f);
-  var a14 = vec4<f32>(0.0f);
-  var a15 = vec4<f32>(0.0f);
-  var a16 = vec4<f32>(0.0f);
-  var a17 = vec4<f32>(0.0f);
-  var a18 = vec4<f32>(0.0f);
-  var a19 = vec4<f32>(0.0f);
-  var a20 = vec4<f32>(0.0f);
-  var a21 = vec4<f32>(0.0f);
-  var a22 = vec4<f32>(0.0f);
-  var a23 = vec4<f32>(0.0f);
-  var a24 = vec4<f32>(0.0f);
-  var a25 = vec4<f32>(0.0f);
-  var a26 = vec4<f32>(0.0f);
-  var a27 = vec4<f32>(0.0f);
-  var a28 = vec4<f32>(0.0f);
-  var a29 = vec4<f32>(0.0f);
-  var a30 = vec4<f32>(0.0f);
-  var a31 = vec4<f32>(0.0f);
-  let u0 = 0i;
-  let nu = 3i;
-  let v0 = 0i;
-  let nv = 3i;
-  for (var k = 0i; k < 5i * nu * nv; k++) {
-    let o4 = k / (nu * nv);
-    let u = u0 + ((k / nv) % nu) * 1i;
-    let v = v0 + (k % nv) * 1i;
-    let th0 = h0 + 6i - u * 6i;
-    let tw0 = x0 + 6i - v * 6i;
-    let i0 = th0 / 1i;
-    let jj0 = tw0 / 1i;
-    let g0 = select(vec4<f32>(0.0f), b0[((n0 * 5i + o4) * 9i + clamp(i0, 0i, 8i)) * 17i + clamp(jj0, 0i, 16i)], ok0 && th0 >= 0i && i0 < 9i && tw0 >= 0i && jj0 < 17i);
-    let th1 = h1 + 6i - u * 6i;
-    let tw1 = x1 + 6i - v * 6i;
-    let i1 = th1 / 1i;
-    let jj1 = tw1 / 1i;
-    let g1 = select(vec4<f32>(0.0f), b0[((n1 * 5i + o4) * 9i + clamp(i1, 0i, 8i)) * 17i + clamp(jj1, 0i, 16i)], ok1 && th1 >= 0i && i1 < 9i && tw1 >= 0i && jj1 < 17i);
-    let th2 = h2 + 6i - u * 6i;
-    let tw2 = x2 + 6i - v * 6i;
-    let i2 = th2 / 1i;
-    let jj2 = tw2 / 1i;
-    let g2 = select(vec4<f32>(0.0f), b0[((n2 * 5i + o4) * 9i + clamp(i2, 0i, 8i)) * 17i + clamp(jj2, 0i, 16i)], ok2 && th2 >= 0i && i2 < 9i && tw2 >= 0i && jj2 < 17i);
-    let th3 = h3 + 6i - u * 6i;
-    let tw3 = x3 + 6i - v * 6i;
-    let i3 = th3 / 1i;
-    let jj3 = tw3 / 1i;
-    let g3 = select(vec4<f32>(0.0f), b0[((n3 * 5i + o4) * 9i + clamp(i3, 0i, 8i)) * 17i + clamp(jj3, 0i, 16i)], ok3 && th3 >= 0i && i3 < 9i && tw3 >= 0i && jj3 < 17i);
-    let wr = (o4 * 36i + u * 3i + v) * 32i + cl;
-    let y0 = b1[wr + 0i];
-    let y1 = b1[wr + 288i];
-    let y2 = b1[wr + 576i];
-    let y3 = b1[wr + 864i];
-    a0 = mac4(subgroupShuffle(g0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupShuffle(g0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupShuffle(g0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupShuffle(g0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupShuffle(g0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupShuffle(g0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupShuffle(g0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupShuffle(g0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupShuffle(g1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupShuffle(g1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupShuffle(g1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupShuffle(g1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupShuffle(g1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupShuffle(g1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupShuffle(g1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupShuffle(g1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupShuffle(g2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupShuffle(g2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupShuffle(g2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupShuffle(g2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupShuffle(g2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupShuffle(g2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupShuffle(g2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupShuffle(g2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupShuffle(g3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupShuffle(g3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupShuffle(g3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupShuffle(g3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupShuffle(g3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupShuffle(g3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupShuffle(g3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupShuffle(g3, 7u), y0, y1, y2, y3, a31);
-  }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
-    for (var q = 0i; q < 4i; q++) {
-      let pix = i32(wid.x) * 32i + t;
-      let n = pix / 153i;
-      let h = phh + 1i * ((pix / 17i) % 9i);
-      let x = phw + 1i * (pix % 17i);
-      let ch = c4 * 4i + q;
-      if (pix >= 153i || h >= 9i || x >= 17i || ch >= 128i) { continue; }
-      b2[ch * 153i + h * 17i + x] = tile[t][q];
-    }
-  }
-}
-`;
-
-// shader 175: first used by step_152_conv2dInputGrad_G_layer5_conv2d_list_0
-const shader175 = `
-// conv2d input-gradient: f32[1,19,9,17] through f32[19,128,3,3] -> [1,128,9,17]
-// stride [1,1], padding [6,6], dilation [6,6]
-// tile 8 channels x 4 same-phase pixels
-// threads 720, workgroup 64; FLOPs 6697728; bytes 182736
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 720i) { return; }
-  let jb = gi % 5i;
-  let ph = (gi / 5i) % 1i;
-  let h = (gi / 5i) % 9i;
-  let cb = (gi / 45i) % 16i;
-  let n = gi / 720i;
-  let x0 = ph + 1i * (jb * 4i + 0i);
-  let xok0 = x0 < 17i;
-  let x1 = ph + 1i * (jb * 4i + 1i);
-  let xok1 = x1 < 17i;
-  let x2 = ph + 1i * (jb * 4i + 2i);
-  let xok2 = x2 < 17i;
-  let x3 = ph + 1i * (jb * 4i + 3i);
-  let xok3 = x3 < 17i;
-  let c0 = min(cb * 8i + 0i, 127i);
-  let c1 = min(cb * 8i + 1i, 127i);
-  let c2 = min(cb * 8i + 2i, 127i);
-  let c3 = min(cb * 8i + 3i, 127i);
-  let c4 = min(cb * 8i + 4i, 127i);
-  let c5 = min(cb * 8i + 5i, 127i);
-  let c6 = min(cb * 8i + 6i, 127i);
-  let c7 = min(cb * 8i + 7i, 127i);
-  var a0_0 = 0.0f;
-  var a0_1 = 0.0f;
-  var a0_2 = 0.0f;
-  var a0_3 = 0.0f;
-  var a1_0 = 0.0f;
-  var a1_1 = 0.0f;
-  var a1_2 = 0.0f;
-  var a1_3 = 0.0f;
-  var a2_0 = 0.0f;
-  var a2_1 = 0.0f;
-  var a2_2 = 0.0f;
-  var a2_3 = 0.0f;
-  var a3_0 = 0.0f;
-  var a3_1 = 0.0f;
-  var a3_2 = 0.0f;
-  var a3_3 = 0.0f;
-  var a4_0 = 0.0f;
-  var a4_1 = 0.0f;
-  var a4_2 = 0.0f;
-  var a4_3 = 0.0f;
-  var a5_0 = 0.0f;
-  var a5_1 = 0.0f;
-  var a5_2 = 0.0f;
-  var a5_3 = 0.0f;
-  var a6_0 = 0.0f;
-  var a6_1 = 0.0f;
-  var a6_2 = 0.0f;
-  var a6_3 = 0.0f;
-  var a7_0 = 0.0f;
-  var a7_1 = 0.0f;
-  var a7_2 = 0.0f;
-  var a7_3 = 0.0f;
-  for (var o = 0i; o < 19i; o++) {
-    let dyo = (n * 5i + (o >> 2u)) * 612i + (o & 3i);
-    let wo = o * 1152i;
-    for (var u = 0i; u < 3i; u++) {
-      let th = h + 6i - u * 6i;
-      if (th < 0i || th >= 9i) { continue; }
-      let row = dyo + (th / 1i) * 68i;
-      for (var v = 0i; v < 3i; v++) {
-        let tw0 = x0 + 6i - v * 6i;
-        let j0 = tw0 / 1i;
-        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 16i) * 4i], xok0 && tw0 >= 0i && j0 < 17i);
-        let tw1 = x1 + 6i - v * 6i;
-        let j1 = tw1 / 1i;
-        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 16i) * 4i], xok1 && tw1 >= 0i && j1 < 17i);
-        let tw2 = x2 + 6i - v * 6i;
-        let j2 = tw2 / 1i;
-        let g2 = select(0.0f, b0[row + clamp(j2, 0i, 16i) * 4i], xok2 && tw2 >= 0i && j2 < 17i);
-        let tw3 = x3 + 6i - v * 6i;
-        let j3 = tw3 / 1i;
-        let g3 = select(0.0f, b0[row + clamp(j3, 0i, 16i) * 4i], xok3 && tw3 >= 0i && j3 < 17i);
-        let k0 = b1[wo + (u * 3i + v) * 128i + c0];
-        let k1 = b1[wo + (u * 3i + v) * 128i + c1];
-        let k2 = b1[wo + (u * 3i + v) * 128i + c2];
-        let k3 = b1[wo + (u * 3i + v) * 128i + c3];
-        let k4 = b1[wo + (u * 3i + v) * 128i + c4];
-        let k5 = b1[wo + (u * 3i + v) * 128i + c5];
-        let k6 = b1[wo + (u * 3i + v) * 128i + c6];
-        let k7 = b1[wo + (u * 3i + v) * 128i + c7];
-        a0_0 = fma(k0, g0, a0_0);
-        a0_1 = fma(k0, g1, a0_1);
-        a0_2 = fma(k0, g2, a0_2);
-        a0_3 = fma(k0, g3, a0_3);
-        a1_0 = fma(k1, g0, a1_0);
-        a1_1 = fma(k1, g1, a1_1);
-        a1_2 = fma(k1, g2, a1_2);
-        a1_3 = fma(k1, g3, a1_3);
-        a2_0 = fma(k2, g0, a2_0);
-        a2_1 = fma(k2, g1, a2_1);
-        a2_2 = fma(k2, g2, a2_2);
-        a2_3 = fma(k2, g3, a2_3);
-        a3_0 = fma(k3, g0, a3_0);
-        a3_1 = fma(k3, g1, a3_1);
-        a3_2 = fma(k3, g2, a3_2);
-        a3_3 = fma(k3, g3, a3_3);
-        a4_0 = fma(k4, g0, a4_0);
-        a4_1 = fma(k4, g1, a4_1);
-        a4_2 = fma(k4, g2, a4_2);
-        a4_3 = fma(k4, g3, a4_3);
-        a5_0 = fma(k5, g0, a5_0);
-        a5_1 = fma(k5, g1, a5_1);
-        a5_2 = fma(k5, g2, a5_2);
-        a5_3 = fma(k5, g3, a5_3);
-        a6_0 = fma(k6, g0, a6_0);
-        a6_1 = fma(k6, g1, a6_1);
-        a6_2 = fma(k6, g2, a6_2);
-        a6_3 = fma(k6, g3, a6_3);
-        a7_0 = fma(k7, g0, a7_0);
-        a7_1 = fma(k7, g1, a7_1);
-        a7_2 = fma(k7, g2, a7_2);
-        a7_3 = fma(k7, g3, a7_3);
-      }
-    }
-  }
-  var tile = array<f32, 32>(a0_0, a0_1, a0_2, a0_3, a1_0, a1_1, a1_2, a1_3, a2_0, a2_1, a2_2, a2_3, a3_0, a3_1, a3_2, a3_3, a4_0, a4_1, a4_2, a4_3, a5_0, a5_1, a5_2, a5_3, a6_0, a6_1, a6_2, a6_3, a7_0, a7_1, a7_2, a7_3);
-  for (var t = 0i; t < 32i; t++) {
-    let ch = cb * 8i + t / 4i;
-    let x = ph + 1i * (jb * 4i + t % 4i);
-    if (ch >= 128i || x >= 17i) { continue; }
-    b2[ch * 153i + h * 17i + x] = tile[t];
-  }
-}
-`;
-
-// shader 176: first used by step_153_softmax_G_layer6_conv2d_list_0
-const shader176 = `
-// softmax along axis 1 (19) of f32[1,19,64,128]
-// with a fused elementwise epilogue producing f32[1,19,64,128]
-// threads 8192, workgroup 64; FLOPs 622592; bytes 711388
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<i32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<u32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 8192i) { return; }
-  var row: array<f32, 19>;
-  var m = (-3.4028234663852886e+38f);
-  for (var c = 0i; c < 19i; c++) {
-    let s_0 = f32(((gi / 128i) % 64i)) * 0.1269841343164444f;
-    let i_1 = min(i32(floor(s_0)), 8i);
-    let i_2 = min(i_1 + 1i, 8i);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % 128i)) * 0.12598425149917603f;
-    let i_5 = min(i32(floor(s_4)), 16i);
-    let i_6 = min(i_5 + 1i, 16i);
-    let l_7 = s_4 - f32(i_5);
-    let v_8 = (b0[c * 153i + i_1 * 17i + i_5] + b1[c * 153i + i_1 * 17i + i_5]);
-    let v_9 = (b0[c * 153i + i_1 * 17i + i_6] + b1[c * 153i + i_1 * 17i + i_6]);
-    let v_10 = (b0[c * 153i + i_2 * 17i + i_5] + b1[c * 153i + i_2 * 17i + i_5]);
-    let v_11 = (b0[c * 153i + i_2 * 17i + i_6] + b1[c * 153i + i_2 * 17i + i_6]);
-    let v_12 = mix(mix(v_8, v_9, l_7), mix(v_10, v_11, l_7), l_3);
-    row[c] = v_12;
-    m = max(m, row[c]);
-  }
-  var total = 0.0f;
-  for (var c = 0i; c < 19i; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < 19i; c++) {
-    let y = exp(row[c] - m) / total;
-    let f_13 = ((gi / 128i) % 64i) * 128i + (gi % 128i);
-    let v_14 = (c == b2[((f_13 / 128i) % 64i) * 128i + (f_13 % 128i)]);
-    let v_15 = select(0.0f, 1.0f, v_14);
-    let v_16 = (y - v_15);
-    let v_17 = max(b3[0i], 1.0f);
-    let v_18 = (v_16 / v_17);
-    let f_19 = ((gi / 128i) % 64i) * 128i + (gi % 128i);
-    let v_20 = select(0.0f, v_18, (b4[((f_19 / 128i) % 64i) * 128i + (f_19 % 128i)] != 0u));
-    let v_21 = (v_20 * 1.0f);
-    b5[c * 8192i + ((gi / 128i) % 64i) * 128i + (gi % 128i)] = v_21;
-  }
-}
-`;
-
-// shader 177: first used by step_155_conv2dInputGrad_G_layer6_conv2d_list_1_pack
-const shader177 = `
+// shader 165: first used by step_148_conv2dInputGrad_G_layer5_conv2d_list_1_pack
+const shader165 = `
 // repack conv weights f32[19,256,3,3] as [180][256] (transposed)
 // threads 46080, workgroup 64; FLOPs 0; bytes 359424
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9894,8 +8640,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 178: first used by step_155_conv2dInputGrad_G_layer6_conv2d_list_1_cpu
-const shader178 = `
+// shader 166: first used by step_148_conv2dInputGrad_G_layer5_conv2d_list_1_packc
+const shader166 = `
+// repack f32[1,19,9,17] as [1][5][9][17] x vec4 (4 channels per element)
+// threads 765, workgroup 64; FLOPs 0; bytes 23868
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 765i) { return; }
+  let hw = gi % 153i;
+  let c4 = (gi / 153i) % 5i;
+  let n = gi / 765i;
+  let base = n * 2907i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 153i], select(0.0f, b0[base + min(c4 * 4i + 1i, 18i) * 153i], c4 * 4i + 1i < 19i), select(0.0f, b0[base + min(c4 * 4i + 2i, 18i) * 153i], c4 * 4i + 2i < 19i), select(0.0f, b0[base + min(c4 * 4i + 3i, 18i) * 153i], c4 * 4i + 3i < 19i));
+}
+`;
+
+// shader 167: first used by step_148_conv2dInputGrad_G_layer5_conv2d_list_1_cpu
+const shader167 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,9,17] through f32[19,256,3,3] -> [1,256,9,17]
 // stride [1,1], padding [12,12], dilation [12,12]
@@ -10047,8 +8811,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 179: first used by step_155_conv2dInputGrad_G_layer6_conv2d_list_1
-const shader179 = `
+// shader 168: first used by step_148_conv2dInputGrad_G_layer5_conv2d_list_1
+const shader168 = `
 // conv2d input-gradient: f32[1,19,9,17] through f32[19,256,3,3] -> [1,256,9,17]
 // stride [1,1], padding [12,12], dilation [12,12]
 // tile 8 channels x 4 same-phase pixels
@@ -10186,8 +8950,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 180: first used by step_156_conv2dInputGrad_G_layer6_conv2d_list_0_cpu
-const shader180 = `
+// shader 169: first used by step_149_conv2dInputGrad_G_layer5_conv2d_list_0_cpu
+const shader169 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,9,17] through f32[19,256,3,3] -> [1,256,9,17]
 // stride [1,1], padding [6,6], dilation [6,6]
@@ -10339,8 +9103,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 181: first used by step_156_conv2dInputGrad_G_layer6_conv2d_list_0
-const shader181 = `
+// shader 170: first used by step_149_conv2dInputGrad_G_layer5_conv2d_list_0
+const shader170 = `
 // conv2d input-gradient: f32[1,19,9,17] through f32[19,256,3,3] -> [1,256,9,17]
 // stride [1,1], padding [6,6], dilation [6,6]
 // tile 8 channels x 4 same-phase pixels
@@ -10478,8 +9242,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 182: first used by step_157_sum_G_layer6_conv2d_list_1_cpu
-const shader182 = `
+// shader 171: first used by step_150_sum_G_layer5_conv2d_list_1_cpu
+const shader171 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -10495,8 +9259,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
     let v_0 = (b0[(o % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(o % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
-    let v_1 = (b2[(o % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -10509,8 +9273,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 183: first used by step_157_sum_G_layer6_conv2d_list_1
-const shader183 = `
+// shader 172: first used by step_150_sum_G_layer5_conv2d_list_1
+const shader172 = `
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 39168; bytes 471040
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10524,16 +9288,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
     let v_0 = (b0[(gi % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(gi % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
-    let v_1 = (b2[(gi % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 256i)] = acc;
 }
 `;
 
-// shader 184: first used by step_158_pointwise_G_layer6_conv2d_list_1
-const shader184 = `
+// shader 173: first used by step_151_pointwise_G_layer5_conv2d_list_1
+const shader173 = `
 // pointwise f32[1,256,9,17]
 // threads 39168 (8 per invocation), workgroup 64; FLOPs 39168; bytes 627712
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10551,8 +9315,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 17i) % 9i);
     let i3 = (gi % 17i);
     let v_0 = (b0[i1 * 153i + i2 * 17i + i3] + b1[i1 * 153i + i2 * 17i + i3]);
-    let v_1 = (b2[i1 * 153i + i2 * 17i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 153i + i2 * 17i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.006535947788506746f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 153i + i2 * 17i + i3] = v_4;
@@ -10560,8 +9324,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 185: first used by step_159_sum_G_layer6_conv2d_list_1_cpu
-const shader185 = `
+// shader 174: first used by step_152_sum_G_layer5_conv2d_list_1_cpu
+const shader174 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -10578,8 +9342,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
     let v_0 = (b0[(o % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(o % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
-    let v_1 = (b2[(o % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     part = part + v_3;
   }
@@ -10593,8 +9357,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 186: first used by step_159_sum_G_layer6_conv2d_list_1
-const shader186 = `
+// shader 175: first used by step_152_sum_G_layer5_conv2d_list_1
+const shader175 = `
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 39168; bytes 627712
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10609,8 +9373,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
     let v_0 = (b0[(gi % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(gi % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
-    let v_1 = (b2[(gi % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     acc = acc + v_3;
   }
@@ -10618,8 +9382,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 187: first used by step_160_pointwise_G_layer4_0_downsample_1
-const shader187 = `
+// shader 176: first used by step_153_pointwise_G_layer4_0_downsample_1
+const shader176 = `
 // pointwise f32[1,256,9,17]
 // threads 39168 (8 per invocation), workgroup 64; FLOPs 39168; bytes 473088
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10647,8 +9411,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 188: first used by step_161_conv2dInputGrad_G_layer4_0_downsample_0_pack
-const shader188 = `
+// shader 177: first used by step_154_conv2dInputGrad_G_layer4_0_downsample_0_pack
+const shader177 = `
 // repack conv weights f32[256,128,1,1] as [256][128] (transposed)
 // threads 32768, workgroup 64; FLOPs 0; bytes 262144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10665,8 +9429,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 189: first used by step_161_conv2dInputGrad_G_layer4_0_downsample_0_cpu
-const shader189 = `
+// shader 178: first used by step_154_conv2dInputGrad_G_layer4_0_downsample_0_cpu
+const shader178 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,9,17] through f32[256,128,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -10818,8 +9582,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 190: first used by step_161_conv2dInputGrad_G_layer4_0_downsample_0
-const shader190 = `
+// shader 179: first used by step_154_conv2dInputGrad_G_layer4_0_downsample_0
+const shader179 = `
 // conv2d input-gradient: f32[1,256,9,17] through f32[256,128,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -10957,8 +9721,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 191: first used by step_164_conv2dInputGrad_G_layer4_0_conv3_pack
-const shader191 = `
+// shader 180: first used by step_157_conv2dInputGrad_G_layer4_0_conv3_pack
+const shader180 = `
 // repack conv weights f32[256,64,1,1] as [256][64] (transposed)
 // threads 16384, workgroup 64; FLOPs 0; bytes 131072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10975,8 +9739,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 192: first used by step_164_conv2dInputGrad_G_layer4_0_conv3_cpu
-const shader192 = `
+// shader 181: first used by step_157_conv2dInputGrad_G_layer4_0_conv3_cpu
+const shader181 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,9,17] through f32[256,64,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -11128,8 +9892,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 193: first used by step_164_conv2dInputGrad_G_layer4_0_conv3
-const shader193 = `
+// shader 182: first used by step_157_conv2dInputGrad_G_layer4_0_conv3
+const shader182 = `
 // conv2d input-gradient: f32[1,256,9,17] through f32[256,64,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -11267,8 +10031,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 194: first used by step_165_sum_G_layer4_0_conv3_cpu
-const shader194 = `
+// shader 183: first used by step_158_sum_G_layer4_0_conv3_cpu
+const shader183 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -11282,8 +10046,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
-    let v_0 = (b1[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -11296,8 +10060,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 195: first used by step_165_sum_G_layer4_0_conv3
-const shader195 = `
+// shader 184: first used by step_158_sum_G_layer4_0_conv3
+const shader184 = `
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 9792; bytes 78592
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11309,16 +10073,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 64i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
-    let v_0 = (b1[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 64i)] = acc;
 }
 `;
 
-// shader 196: first used by step_166_sum_G_layer4_0_conv3_cpu
-const shader196 = `
+// shader 185: first used by step_159_sum_G_layer4_0_conv3_cpu
+const shader185 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -11333,8 +10097,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
-    let v_0 = (b1[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     part = part + v_2;
   }
@@ -11348,8 +10112,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 197: first used by step_166_sum_G_layer4_0_conv3
-const shader197 = `
+// shader 186: first used by step_159_sum_G_layer4_0_conv3
+const shader186 = `
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 9792; bytes 117760
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11362,8 +10126,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 64i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
-    let v_0 = (b1[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     acc = acc + v_2;
   }
@@ -11371,8 +10135,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 198: first used by step_167_pointwise_G_layer4_0_bn2
-const shader198 = `
+// shader 187: first used by step_160_pointwise_G_layer4_0_bn2
+const shader187 = `
 // pointwise f32[1,64,9,17]
 // threads 9792 (8 per invocation), workgroup 64; FLOPs 9792; bytes 157696
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11393,8 +10157,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 17i) % 9i);
     let i3 = (gi % 17i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 153i + i2 * 17i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 153i + i2 * 17i + i3], v_1);
+    let v_1 = (b3[i1 * 153i + i2 * 17i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 153i + i2 * 17i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.006535947788506746f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.006535947788506746f);
@@ -11406,8 +10170,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 199: first used by step_168_conv2dInputGrad_G_layer4_0_conv2_pack
-const shader199 = `
+// shader 188: first used by step_161_conv2dInputGrad_G_layer4_0_conv2_pack
+const shader188 = `
 // repack conv weights f32[64,64,3,3] as [576][64] (transposed)
 // threads 36864, workgroup 64; FLOPs 0; bytes 294912
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11424,8 +10188,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 200: first used by step_168_conv2dInputGrad_G_layer4_0_conv2_cpu
-const shader200 = `
+// shader 189: first used by step_161_conv2dInputGrad_G_layer4_0_conv2_cpu
+const shader189 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,64,3,3] -> [1,64,9,17]
 // stride [1,1], padding [4,4], dilation [4,4]
@@ -11577,8 +10341,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 201: first used by step_168_conv2dInputGrad_G_layer4_0_conv2
-const shader201 = `
+// shader 190: first used by step_161_conv2dInputGrad_G_layer4_0_conv2
+const shader190 = `
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,64,3,3] -> [1,64,9,17]
 // stride [1,1], padding [4,4], dilation [4,4]
 // tile 8 channels x 4 same-phase pixels
@@ -11716,8 +10480,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 202: first used by step_172_conv2dInputGrad_G_layer4_0_conv1_pack
-const shader202 = `
+// shader 191: first used by step_165_conv2dInputGrad_G_layer4_0_conv1_pack
+const shader191 = `
 // repack conv weights f32[64,128,1,1] as [64][128] (transposed)
 // threads 8192, workgroup 64; FLOPs 0; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11734,21 +10498,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 203: first used by step_172_conv2dInputGrad_G_layer4_0_conv1_cpu
-const shader203 = `
+// shader 192: first used by step_165_conv2dInputGrad_G_layer4_0_conv1_cpu
+const shader192 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,128,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
-// with a fused elementwise epilogue producing f32[1,128,9,17]
 // 32 same-phase pixels x 32 channels per subgroup, 4 out-channels per step
 // CPU variant: workgroup = one 8-lane subgroup; grid 5x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -11886,31 +10645,21 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let x = phw + 1i * (pix % 17i);
       let ch = c4 * 4i + q;
       if (pix >= 153i || h >= 9i || x >= 17i || ch >= 128i) { continue; }
-      let v_0 = (b2[ch * 153i + h * 17i + x] + b3[ch * 153i + h * 17i + x]);
-      let v_1 = (v_0 + b4[ch * 153i + h * 17i + x]);
-      let v_2 = (v_1 + tile[t][q]);
-      let v_3 = (b5[ch * 153i + h * 17i + x] > 0.0f);
-      let v_4 = select(0.0f, v_2, v_3);
-      b6[ch * 153i + h * 17i + x] = v_4;
+      b2[ch * 153i + h * 17i + x] = tile[t][q];
     }
   }
 }
 `;
 
-// shader 204: first used by step_172_conv2dInputGrad_G_layer4_0_conv1
-const shader204 = `
+// shader 193: first used by step_165_conv2dInputGrad_G_layer4_0_conv1
+const shader193 = `
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,128,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
-// with a fused elementwise epilogue producing f32[1,128,9,17]
 // tile 8 channels x 4 same-phase pixels
-// threads 720, workgroup 64; FLOPs 2506752; bytes 463616
+// threads 720, workgroup 64; FLOPs 2506752; bytes 150272
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -12036,75 +10785,161 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let ch = cb * 8i + t / 4i;
     let x = ph + 1i * (jb * 4i + t % 4i);
     if (ch >= 128i || x >= 17i) { continue; }
-    let v_0 = (b2[ch * 153i + h * 17i + x] + b3[ch * 153i + h * 17i + x]);
-    let v_1 = (v_0 + b4[ch * 153i + h * 17i + x]);
-    let v_2 = (v_1 + tile[t]);
-    let v_3 = (b5[ch * 153i + h * 17i + x] > 0.0f);
-    let v_4 = select(0.0f, v_2, v_3);
-    b6[ch * 153i + h * 17i + x] = v_4;
+    b2[ch * 153i + h * 17i + x] = tile[t];
   }
 }
 `;
 
-// shader 205: first used by step_174_sum_G_layer4_0_conv1_cpu
-const shader205 = `
+// shader 194: first used by step_166_sum_G_layer4_0_downsample_0_cpu
+const shader194 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
 // CPU variant: workgroup = one 8-lane subgroup; grid 128x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
-    let v_0 = (b0[(o % 128i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] * b1[(o % 128i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
-    part = part + v_0;
+    let v_0 = (b0[(o % 128i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(o % 128i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
+    let v_1 = (b2[(o % 128i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
+    part = part + v_2;
   }
   var acc = part;
   acc = acc + subgroupShuffleXor(acc, 4u);
   acc = acc + subgroupShuffleXor(acc, 2u);
   acc = acc + subgroupShuffleXor(acc, 1u);
   if (lane == 0i) {
-    b2[(o % 128i)] = acc;
+    b3[(o % 128i)] = acc;
   }
 }
 `;
 
-// shader 206: first used by step_174_sum_G_layer4_0_conv1
-const shader206 = `
+// shader 195: first used by step_166_sum_G_layer4_0_downsample_0
+const shader195 = `
 // sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
-// threads 128, workgroup 64; FLOPs 19584; bytes 157184
+// threads 128, workgroup 64; FLOPs 19584; bytes 235520
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 128i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
-    let v_0 = (b0[(gi % 128i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] * b1[(gi % 128i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
-    acc = acc + v_0;
+    let v_0 = (b0[(gi % 128i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(gi % 128i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
+    let v_1 = (b2[(gi % 128i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
+    acc = acc + v_2;
   }
-  b2[(gi % 128i)] = acc;
+  b3[(gi % 128i)] = acc;
 }
 `;
 
-// shader 207: first used by step_175_pointwise_G_layer3_0_downsample_1
-const shader207 = `
+// shader 196: first used by step_167_pointwise_G_layer4_0_downsample_0
+const shader196 = `
 // pointwise f32[1,128,9,17]
-// threads 19584 (8 per invocation), workgroup 64; FLOPs 19584; bytes 237056
+// threads 19584 (8 per invocation), workgroup 64; FLOPs 19584; bytes 313856
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < 8i; e++) {
+    let gi = (blk * 8i + e) * 64i + i32(lid.x);
+    if (gi >= 19584i) { break; }
+    let i1 = ((gi / 153i) % 128i);
+    let i2 = ((gi / 17i) % 9i);
+    let i3 = (gi % 17i);
+    let v_0 = (b0[i1 * 153i + i2 * 17i + i3] + b1[i1 * 153i + i2 * 17i + i3]);
+    let v_1 = (b2[i1 * 153i + i2 * 17i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
+    let v_3 = (b3[i1] * 0.006535947788506746f);
+    let v_4 = (v_2 - v_3);
+    b4[i1 * 153i + i2 * 17i + i3] = v_4;
+  }
+}
+`;
+
+// shader 197: first used by step_168_sum_G_layer4_0_downsample_0_cpu
+const shader197 = `
+enable subgroups;
+// sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
+// one 8-lane subgroup per output
+// CPU variant: workgroup = one 8-lane subgroup; grid 128x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < 153i; kk += 8i) {
+    let v_0 = (b0[(o % 128i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(o % 128i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
+    let v_1 = (b2[(o % 128i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
+    let v_3 = (v_2 * b3[(o % 128i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
+    part = part + v_3;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, 4u);
+  acc = acc + subgroupShuffleXor(acc, 2u);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b4[(o % 128i)] = acc;
+  }
+}
+`;
+
+// shader 198: first used by step_168_sum_G_layer4_0_downsample_0
+const shader198 = `
+// sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
+// threads 128, workgroup 64; FLOPs 19584; bytes 313856
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 128i) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < 153i; kk++) {
+    let v_0 = (b0[(gi % 128i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(gi % 128i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
+    let v_1 = (b2[(gi % 128i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
+    let v_3 = (v_2 * b3[(gi % 128i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
+    acc = acc + v_3;
+  }
+  b4[(gi % 128i)] = acc;
+}
+`;
+
+// shader 199: first used by step_169_pointwise_G_layer3_0_downsample_1
+const shader199 = `
+// pointwise f32[1,128,9,17]
+// threads 19584 (8 per invocation), workgroup 64; FLOPs 19584; bytes 236544
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -12115,19 +10950,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 17i) % 9i);
     let i3 = (gi % 17i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1] * 0.006535947788506746f);
-    let v_2 = (b2[i1 * 153i + i2 * 17i + i3] - v_1);
-    let v_3 = (b5[i1] * 0.006535947788506746f);
-    let v_4 = (b4[i1 * 153i + i2 * 17i + i3] * v_3);
-    let v_5 = (v_2 - v_4);
-    let v_6 = (v_0 * v_5);
-    b6[i1 * 153i + i2 * 17i + i3] = v_6;
+    let v_1 = (b4[i1] * 0.006535947788506746f);
+    let v_2 = (b3[i1 * 153i + i2 * 17i + i3] * v_1);
+    let v_3 = (b2[i1 * 153i + i2 * 17i + i3] - v_2);
+    let v_4 = (v_0 * v_3);
+    b5[i1 * 153i + i2 * 17i + i3] = v_4;
   }
 }
 `;
 
-// shader 208: first used by step_176_conv2dInputGrad_G_layer3_0_downsample_0_pack
-const shader208 = `
+// shader 200: first used by step_170_conv2dInputGrad_G_layer3_0_downsample_0_pack
+const shader200 = `
 // repack conv weights f32[128,64,1,1] as [128][64] (transposed)
 // threads 8192, workgroup 64; FLOPs 0; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12144,8 +10977,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 209: first used by step_176_conv2dInputGrad_G_layer3_0_downsample_0_cpu
-const shader209 = `
+// shader 201: first used by step_170_conv2dInputGrad_G_layer3_0_downsample_0_cpu
+const shader201 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,9,17] through f32[128,64,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -12297,8 +11130,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 210: first used by step_176_conv2dInputGrad_G_layer3_0_downsample_0
-const shader210 = `
+// shader 202: first used by step_170_conv2dInputGrad_G_layer3_0_downsample_0
+const shader202 = `
 // conv2d input-gradient: f32[1,128,9,17] through f32[128,64,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -12436,8 +11269,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 211: first used by step_179_conv2dInputGrad_G_layer3_0_conv3_pack
-const shader211 = `
+// shader 203: first used by step_173_conv2dInputGrad_G_layer3_0_conv3_pack
+const shader203 = `
 // repack conv weights f32[128,32,1,1] as [128][32] (transposed)
 // threads 4096, workgroup 64; FLOPs 0; bytes 32768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12454,8 +11287,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 212: first used by step_179_conv2dInputGrad_G_layer3_0_conv3_cpu
-const shader212 = `
+// shader 204: first used by step_173_conv2dInputGrad_G_layer3_0_conv3_cpu
+const shader204 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,9,17] through f32[128,32,1,1] -> [1,32,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -12607,8 +11440,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 213: first used by step_179_conv2dInputGrad_G_layer3_0_conv3
-const shader213 = `
+// shader 205: first used by step_173_conv2dInputGrad_G_layer3_0_conv3
+const shader205 = `
 // conv2d input-gradient: f32[1,128,9,17] through f32[128,32,1,1] -> [1,32,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -12746,8 +11579,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 214: first used by step_180_sum_G_layer3_0_conv3_cpu
-const shader214 = `
+// shader 206: first used by step_174_sum_G_layer3_0_conv3_cpu
+const shader206 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -12761,8 +11594,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
-    let v_0 = (b1[(o % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(o % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(o % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -12775,8 +11608,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 215: first used by step_180_sum_G_layer3_0_conv3
-const shader215 = `
+// shader 207: first used by step_174_sum_G_layer3_0_conv3
+const shader207 = `
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 4896; bytes 39296
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12788,16 +11621,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 32i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
-    let v_0 = (b1[(gi % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(gi % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 32i)] = acc;
 }
 `;
 
-// shader 216: first used by step_181_sum_G_layer3_0_conv3_cpu
-const shader216 = `
+// shader 208: first used by step_175_sum_G_layer3_0_conv3_cpu
+const shader208 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -12812,8 +11645,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
-    let v_0 = (b1[(o % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(o % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(o % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     part = part + v_2;
   }
@@ -12827,8 +11660,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 217: first used by step_181_sum_G_layer3_0_conv3
-const shader217 = `
+// shader 209: first used by step_175_sum_G_layer3_0_conv3
+const shader209 = `
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 4896; bytes 58880
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12841,8 +11674,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 32i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
-    let v_0 = (b1[(gi % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(gi % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     acc = acc + v_2;
   }
@@ -12850,8 +11683,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 218: first used by step_182_pointwise_G_layer3_0_bn2
-const shader218 = `
+// shader 210: first used by step_176_pointwise_G_layer3_0_bn2
+const shader210 = `
 // pointwise f32[1,32,9,17]
 // threads 4896 (8 per invocation), workgroup 64; FLOPs 4896; bytes 78848
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12872,8 +11705,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 17i) % 9i);
     let i3 = (gi % 17i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 153i + i2 * 17i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 153i + i2 * 17i + i3], v_1);
+    let v_1 = (b3[i1 * 153i + i2 * 17i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 153i + i2 * 17i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.006535947788506746f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.006535947788506746f);
@@ -12885,8 +11718,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 219: first used by step_183_conv2dInputGrad_G_layer3_0_conv2_pack
-const shader219 = `
+// shader 211: first used by step_177_conv2dInputGrad_G_layer3_0_conv2_pack
+const shader211 = `
 // repack conv weights f32[32,32,3,3] as [288][32] (transposed)
 // threads 9216, workgroup 64; FLOPs 0; bytes 73728
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12903,8 +11736,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 220: first used by step_183_conv2dInputGrad_G_layer3_0_conv2_cpu
-const shader220 = `
+// shader 212: first used by step_177_conv2dInputGrad_G_layer3_0_conv2_cpu
+const shader212 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,32,9,17] through f32[32,32,3,3] -> [1,32,9,17]
 // stride [1,1], padding [2,2], dilation [2,2]
@@ -13056,8 +11889,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 221: first used by step_183_conv2dInputGrad_G_layer3_0_conv2
-const shader221 = `
+// shader 213: first used by step_177_conv2dInputGrad_G_layer3_0_conv2
+const shader213 = `
 // conv2d input-gradient: f32[1,32,9,17] through f32[32,32,3,3] -> [1,32,9,17]
 // stride [1,1], padding [2,2], dilation [2,2]
 // tile 8 channels x 4 same-phase pixels
@@ -13195,8 +12028,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 222: first used by step_187_conv2dInputGrad_G_layer3_0_conv1_pack
-const shader222 = `
+// shader 214: first used by step_181_conv2dInputGrad_G_layer3_0_conv1_pack
+const shader214 = `
 // repack conv weights f32[32,64,1,1] as [32][64] (transposed)
 // threads 2048, workgroup 64; FLOPs 0; bytes 16384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13213,8 +12046,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 223: first used by step_187_conv2dInputGrad_G_layer3_0_conv1_cpu
-const shader223 = `
+// shader 215: first used by step_181_conv2dInputGrad_G_layer3_0_conv1_cpu
+const shader215 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,32,9,17] through f32[32,64,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -13366,8 +12199,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 224: first used by step_187_conv2dInputGrad_G_layer3_0_conv1
-const shader224 = `
+// shader 216: first used by step_181_conv2dInputGrad_G_layer3_0_conv1
+const shader216 = `
 // conv2d input-gradient: f32[1,32,9,17] through f32[32,64,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -13505,8 +12338,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 225: first used by step_188_sum_G_layer3_0_downsample_0_cpu
-const shader225 = `
+// shader 217: first used by step_182_sum_G_layer3_0_downsample_0_cpu
+const shader217 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -13522,8 +12355,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
     let v_0 = (b0[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
-    let v_1 = (b2[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -13536,8 +12369,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 226: first used by step_188_sum_G_layer3_0_downsample_0
-const shader226 = `
+// shader 218: first used by step_182_sum_G_layer3_0_downsample_0
+const shader218 = `
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 9792; bytes 117760
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13551,16 +12384,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
     let v_0 = (b0[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
-    let v_1 = (b2[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 64i)] = acc;
 }
 `;
 
-// shader 227: first used by step_189_pointwise_G_layer3_0_downsample_0
-const shader227 = `
+// shader 219: first used by step_183_pointwise_G_layer3_0_downsample_0
+const shader219 = `
 // pointwise f32[1,64,9,17]
 // threads 9792 (8 per invocation), workgroup 64; FLOPs 9792; bytes 156928
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13578,8 +12411,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 17i) % 9i);
     let i3 = (gi % 17i);
     let v_0 = (b0[i1 * 153i + i2 * 17i + i3] + b1[i1 * 153i + i2 * 17i + i3]);
-    let v_1 = (b2[i1 * 153i + i2 * 17i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 153i + i2 * 17i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.006535947788506746f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 153i + i2 * 17i + i3] = v_4;
@@ -13587,8 +12420,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 228: first used by step_190_sum_G_layer3_0_downsample_0_cpu
-const shader228 = `
+// shader 220: first used by step_184_sum_G_layer3_0_downsample_0_cpu
+const shader220 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -13605,8 +12438,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
     let v_0 = (b0[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
-    let v_1 = (b2[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     part = part + v_3;
   }
@@ -13620,8 +12453,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 229: first used by step_190_sum_G_layer3_0_downsample_0
-const shader229 = `
+// shader 221: first used by step_184_sum_G_layer3_0_downsample_0
+const shader221 = `
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 9792; bytes 156928
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13636,8 +12469,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
     let v_0 = (b0[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
-    let v_1 = (b2[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     acc = acc + v_3;
   }
@@ -13645,8 +12478,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 230: first used by step_191_pointwise_G_layer2_0_downsample_1
-const shader230 = `
+// shader 222: first used by step_185_pointwise_G_layer2_0_downsample_1
+const shader222 = `
 // pointwise f32[1,64,9,17]
 // threads 9792 (8 per invocation), workgroup 64; FLOPs 9792; bytes 118272
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13674,8 +12507,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 231: first used by step_192_conv2dInputGrad_G_layer2_0_downsample_0_pack
-const shader231 = `
+// shader 223: first used by step_186_conv2dInputGrad_G_layer2_0_downsample_0_pack
+const shader223 = `
 // repack conv weights f32[64,32,1,1] as [64][32] (transposed)
 // threads 2048, workgroup 64; FLOPs 0; bytes 16384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13692,8 +12525,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 232: first used by step_192_conv2dInputGrad_G_layer2_0_downsample_0_cpu
-const shader232 = `
+// shader 224: first used by step_186_conv2dInputGrad_G_layer2_0_downsample_0_cpu
+const shader224 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,32,1,1] -> [1,32,17,33]
 // stride [2,2], padding [0,0], dilation [1,1]
@@ -13845,8 +12678,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 233: first used by step_192_conv2dInputGrad_G_layer2_0_downsample_0
-const shader233 = `
+// shader 225: first used by step_186_conv2dInputGrad_G_layer2_0_downsample_0
+const shader225 = `
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,32,1,1] -> [1,32,17,33]
 // stride [2,2], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -13985,8 +12818,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 234: first used by step_195_conv2dInputGrad_G_layer2_0_conv3_pack
-const shader234 = `
+// shader 226: first used by step_189_conv2dInputGrad_G_layer2_0_conv3_pack
+const shader226 = `
 // repack conv weights f32[64,16,1,1] as [64][16] (transposed)
 // threads 1024, workgroup 64; FLOPs 0; bytes 8192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14003,8 +12836,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 235: first used by step_195_conv2dInputGrad_G_layer2_0_conv3_cpu
-const shader235 = `
+// shader 227: first used by step_189_conv2dInputGrad_G_layer2_0_conv3_cpu
+const shader227 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,16,1,1] -> [1,16,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -14156,8 +12989,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 236: first used by step_195_conv2dInputGrad_G_layer2_0_conv3
-const shader236 = `
+// shader 228: first used by step_189_conv2dInputGrad_G_layer2_0_conv3
+const shader228 = `
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,16,1,1] -> [1,16,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -14295,8 +13128,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 237: first used by step_196_sum_G_layer2_0_conv3_cpu
-const shader237 = `
+// shader 229: first used by step_190_sum_G_layer2_0_conv3_cpu
+const shader229 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -14310,8 +13143,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
-    let v_0 = (b1[(o % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(o % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(o % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -14324,8 +13157,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 238: first used by step_196_sum_G_layer2_0_conv3
-const shader238 = `
+// shader 230: first used by step_190_sum_G_layer2_0_conv3
+const shader230 = `
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 2448; bytes 19648
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14337,16 +13170,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 16i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
-    let v_0 = (b1[(gi % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(gi % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 16i)] = acc;
 }
 `;
 
-// shader 239: first used by step_197_sum_G_layer2_0_conv3_cpu
-const shader239 = `
+// shader 231: first used by step_191_sum_G_layer2_0_conv3_cpu
+const shader231 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -14361,8 +13194,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
-    let v_0 = (b1[(o % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(o % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(o % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     part = part + v_2;
   }
@@ -14376,8 +13209,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 240: first used by step_197_sum_G_layer2_0_conv3
-const shader240 = `
+// shader 232: first used by step_191_sum_G_layer2_0_conv3
+const shader232 = `
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 2448; bytes 29440
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14390,8 +13223,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 16i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
-    let v_0 = (b1[(gi % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(gi % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     acc = acc + v_2;
   }
@@ -14399,8 +13232,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 241: first used by step_198_pointwise_G_layer2_0_bn2
-const shader241 = `
+// shader 233: first used by step_192_pointwise_G_layer2_0_bn2
+const shader233 = `
 // pointwise f32[1,16,9,17]
 // threads 2448, workgroup 64; FLOPs 2448; bytes 39424
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14419,8 +13252,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 17i) % 9i);
   let i3 = (gi % 17i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 153i + i2 * 17i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 153i + i2 * 17i + i3], v_1);
+  let v_1 = (b3[i1 * 153i + i2 * 17i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 153i + i2 * 17i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.006535947788506746f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.006535947788506746f);
@@ -14431,8 +13264,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 242: first used by step_199_conv2dInputGrad_G_layer2_0_conv2_pack
-const shader242 = `
+// shader 234: first used by step_193_conv2dInputGrad_G_layer2_0_conv2_pack
+const shader234 = `
 // repack conv weights f32[16,16,3,3] as [144][16] (transposed)
 // threads 2304, workgroup 64; FLOPs 0; bytes 18432
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14449,8 +13282,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 243: first used by step_199_conv2dInputGrad_G_layer2_0_conv2_cpu
-const shader243 = `
+// shader 235: first used by step_193_conv2dInputGrad_G_layer2_0_conv2_cpu
+const shader235 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,16,9,17] through f32[16,16,3,3] -> [1,16,9,17]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -14602,8 +13435,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 244: first used by step_199_conv2dInputGrad_G_layer2_0_conv2
-const shader244 = `
+// shader 236: first used by step_193_conv2dInputGrad_G_layer2_0_conv2
+const shader236 = `
 // conv2d input-gradient: f32[1,16,9,17] through f32[16,16,3,3] -> [1,16,9,17]
 // stride [1,1], padding [1,1], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -14741,8 +13574,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 245: first used by step_203_conv2dInputGrad_G_layer2_0_conv1_pack
-const shader245 = `
+// shader 237: first used by step_197_conv2dInputGrad_G_layer2_0_conv1_pack
+const shader237 = `
 // repack conv weights f32[16,32,1,1] as [16][32] (transposed)
 // threads 512, workgroup 64; FLOPs 0; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14759,8 +13592,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 246: first used by step_203_conv2dInputGrad_G_layer2_0_conv1_cpu
-const shader246 = `
+// shader 238: first used by step_197_conv2dInputGrad_G_layer2_0_conv1_cpu
+const shader238 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,16,9,17] through f32[16,32,1,1] -> [1,32,17,33]
 // stride [2,2], padding [0,0], dilation [1,1]
@@ -14912,8 +13745,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 247: first used by step_203_conv2dInputGrad_G_layer2_0_conv1
-const shader247 = `
+// shader 239: first used by step_197_conv2dInputGrad_G_layer2_0_conv1
+const shader239 = `
 // conv2d input-gradient: f32[1,16,9,17] through f32[16,32,1,1] -> [1,32,17,33]
 // stride [2,2], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -15052,8 +13885,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 248: first used by step_204_sum_G_layer2_0_downsample_0_cpu
-const shader248 = `
+// shader 240: first used by step_198_sum_G_layer2_0_downsample_0_cpu
+const shader240 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -15069,8 +13902,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 561i; kk += 8i) {
     let v_0 = (b0[(o % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] + b1[(o % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)]);
-    let v_1 = (b2[(o % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -15083,8 +13916,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 249: first used by step_204_sum_G_layer2_0_downsample_0
-const shader249 = `
+// shader 241: first used by step_198_sum_G_layer2_0_downsample_0
+const shader241 = `
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 17952; bytes 215552
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15098,16 +13931,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 561i; kk++) {
     let v_0 = (b0[(gi % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] + b1[(gi % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)]);
-    let v_1 = (b2[(gi % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 32i)] = acc;
 }
 `;
 
-// shader 250: first used by step_205_pointwise_G_layer2_0_downsample_0
-const shader250 = `
+// shader 242: first used by step_199_pointwise_G_layer2_0_downsample_0
+const shader242 = `
 // pointwise f32[1,32,17,33]
 // threads 17952 (8 per invocation), workgroup 64; FLOPs 17952; bytes 287360
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15125,8 +13958,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 33i) % 17i);
     let i3 = (gi % 33i);
     let v_0 = (b0[i1 * 561i + i2 * 33i + i3] + b1[i1 * 561i + i2 * 33i + i3]);
-    let v_1 = (b2[i1 * 561i + i2 * 33i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 561i + i2 * 33i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.001782531151548028f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 561i + i2 * 33i + i3] = v_4;
@@ -15134,8 +13967,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 251: first used by step_206_sum_G_layer2_0_downsample_0_cpu
-const shader251 = `
+// shader 243: first used by step_200_sum_G_layer2_0_downsample_0_cpu
+const shader243 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -15152,8 +13985,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 561i; kk += 8i) {
     let v_0 = (b0[(o % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] + b1[(o % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)]);
-    let v_1 = (b2[(o % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)]);
     part = part + v_3;
   }
@@ -15167,8 +14000,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 252: first used by step_206_sum_G_layer2_0_downsample_0
-const shader252 = `
+// shader 244: first used by step_200_sum_G_layer2_0_downsample_0
+const shader244 = `
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 17952; bytes 287360
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15183,8 +14016,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 561i; kk++) {
     let v_0 = (b0[(gi % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] + b1[(gi % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)]);
-    let v_1 = (b2[(gi % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)]);
     acc = acc + v_3;
   }
@@ -15192,8 +14025,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 253: first used by step_207_pointwise_G_layer1_0_downsample_1
-const shader253 = `
+// shader 245: first used by step_201_pointwise_G_layer1_0_downsample_1
+const shader245 = `
 // pointwise f32[1,32,17,33]
 // threads 17952 (8 per invocation), workgroup 64; FLOPs 17952; bytes 215808
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15221,8 +14054,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 254: first used by step_208_conv2dInputGrad_G_layer1_0_downsample_0_pack
-const shader254 = `
+// shader 246: first used by step_202_conv2dInputGrad_G_layer1_0_downsample_0_pack
+const shader246 = `
 // repack conv weights f32[32,8,1,1] as [32][8] (transposed)
 // threads 256, workgroup 64; FLOPs 0; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15239,8 +14072,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 255: first used by step_208_conv2dInputGrad_G_layer1_0_downsample_0_cpu
-const shader255 = `
+// shader 247: first used by step_202_conv2dInputGrad_G_layer1_0_downsample_0_cpu
+const shader247 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,32,17,33] through f32[32,8,1,1] -> [1,8,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -15392,8 +14225,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 256: first used by step_208_conv2dInputGrad_G_layer1_0_downsample_0
-const shader256 = `
+// shader 248: first used by step_202_conv2dInputGrad_G_layer1_0_downsample_0
+const shader248 = `
 // conv2d input-gradient: f32[1,32,17,33] through f32[32,8,1,1] -> [1,8,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -15531,8 +14364,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 257: first used by step_212_sum_G_layer1_0_conv3_cpu
-const shader257 = `
+// shader 249: first used by step_206_sum_G_layer1_0_conv3_cpu
+const shader249 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -15546,8 +14379,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 561i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)], v_0);
+    let v_0 = (b1[(o % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -15560,8 +14393,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 258: first used by step_212_sum_G_layer1_0_conv3
-const shader258 = `
+// shader 250: first used by step_206_sum_G_layer1_0_conv3
+const shader250 = `
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 4488; bytes 35936
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15573,16 +14406,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 561i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 8i)] = acc;
 }
 `;
 
-// shader 259: first used by step_213_sum_G_layer1_0_conv3_cpu
-const shader259 = `
+// shader 251: first used by step_207_sum_G_layer1_0_conv3_cpu
+const shader251 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -15597,8 +14430,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 561i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)], v_0);
+    let v_0 = (b1[(o % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)]);
     part = part + v_2;
   }
@@ -15612,8 +14445,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 260: first used by step_213_sum_G_layer1_0_conv3
-const shader260 = `
+// shader 252: first used by step_207_sum_G_layer1_0_conv3
+const shader252 = `
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 4488; bytes 53888
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15626,8 +14459,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 561i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)]);
     acc = acc + v_2;
   }
@@ -15635,8 +14468,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 261: first used by step_214_pointwise_G_layer1_0_bn2
-const shader261 = `
+// shader 253: first used by step_208_pointwise_G_layer1_0_bn2
+const shader253 = `
 // pointwise f32[1,8,17,33]
 // threads 4488 (8 per invocation), workgroup 64; FLOPs 4488; bytes 71936
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15657,8 +14490,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 33i) % 17i);
     let i3 = (gi % 33i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 561i + i2 * 33i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 561i + i2 * 33i + i3], v_1);
+    let v_1 = (b3[i1 * 561i + i2 * 33i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 561i + i2 * 33i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.001782531151548028f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.001782531151548028f);
@@ -15670,8 +14503,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 262: first used by step_215_conv2dInputGrad_G_layer1_0_conv2_pack
-const shader262 = `
+// shader 254: first used by step_209_conv2dInputGrad_G_layer1_0_conv2_pack
+const shader254 = `
 // repack conv weights f32[8,8,3,3] as [72][8] (transposed)
 // threads 576, workgroup 64; FLOPs 0; bytes 4608
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15688,8 +14521,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 263: first used by step_215_conv2dInputGrad_G_layer1_0_conv2_cpu
-const shader263 = `
+// shader 255: first used by step_209_conv2dInputGrad_G_layer1_0_conv2_cpu
+const shader255 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,8,17,33] through f32[8,8,3,3] -> [1,8,17,33]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -15841,8 +14674,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 264: first used by step_215_conv2dInputGrad_G_layer1_0_conv2
-const shader264 = `
+// shader 256: first used by step_209_conv2dInputGrad_G_layer1_0_conv2
+const shader256 = `
 // conv2d input-gradient: f32[1,8,17,33] through f32[8,8,3,3] -> [1,8,17,33]
 // stride [1,1], padding [1,1], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -15980,8 +14813,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 265: first used by step_219_conv2dInputGrad_G_layer1_0_conv1_pack
-const shader265 = `
+// shader 257: first used by step_213_conv2dInputGrad_G_layer1_0_conv1_pack
+const shader257 = `
 // repack conv weights f32[8,8,1,1] as [8][8] (transposed)
 // threads 64, workgroup 64; FLOPs 0; bytes 512
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15998,8 +14831,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 266: first used by step_219_conv2dInputGrad_G_layer1_0_conv1_cpu
-const shader266 = `
+// shader 258: first used by step_213_conv2dInputGrad_G_layer1_0_conv1_cpu
+const shader258 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,8,17,33] through f32[8,8,1,1] -> [1,8,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -16154,8 +14987,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 267: first used by step_219_conv2dInputGrad_G_layer1_0_conv1
-const shader267 = `
+// shader 259: first used by step_213_conv2dInputGrad_G_layer1_0_conv1
+const shader259 = `
 // conv2d input-gradient: f32[1,8,17,33] through f32[8,8,1,1] -> [1,8,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,8,17,33]
@@ -16296,13 +15129,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 268: first used by step_220_maxPool2dGrad_G_layer1_0_downsample_0
-const shader268 = `
+// shader 260: first used by step_214_maxPool2dGrad_G_layer1_0_downsample_0
+const shader260 = `
 // maxPool2d gradient (gather) for f32[1,8,32,64]: kernel [3,3], stride [2,2], padding [1,1]
 // threads 16384, workgroup 64; FLOPs 589824; bytes 149024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -16326,7 +15162,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           let ww = j * 2i - 1i + v;
           if (ww < 0i || ww >= 64i) { continue; }
           let val = b0[(nc * 32i + hh) * 64i + ww];
-          if (arg < 0i || val > best) { best = val; arg = hh * 64i + ww; }
+          if (arg < 0i || val > best || isnan_(val)) { best = val; arg = hh * 64i + ww; }
         }
       }
       if (arg == h * 64i + w) { acc = acc + b1[(nc * 17i + i) * 33i + j]; }
@@ -16336,8 +15172,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 269: first used by step_221_sum_G_layer1_0_downsample_0_cpu
-const shader269 = `
+// shader 261: first used by step_215_sum_G_layer1_0_downsample_0_cpu
+const shader261 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -16351,8 +15187,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 2048i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)], v_0);
+    let v_0 = (b1[(o % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -16365,8 +15201,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 270: first used by step_221_sum_G_layer1_0_downsample_0
-const shader270 = `
+// shader 262: first used by step_215_sum_G_layer1_0_downsample_0
+const shader262 = `
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 16384; bytes 131104
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16378,16 +15214,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 2048i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 8i)] = acc;
 }
 `;
 
-// shader 271: first used by step_222_sum_G_conv1_cpu
-const shader271 = `
+// shader 263: first used by step_216_sum_G_conv1_cpu
+const shader263 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -16402,8 +15238,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 2048i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)], v_0);
+    let v_0 = (b1[(o % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)]);
     part = part + v_2;
   }
@@ -16417,8 +15253,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 272: first used by step_222_sum_G_conv1
-const shader272 = `
+// shader 264: first used by step_216_sum_G_conv1
+const shader264 = `
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 16384; bytes 196640
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16431,8 +15267,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 2048i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)]);
     acc = acc + v_2;
   }
@@ -16440,8 +15276,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 273: first used by step_223_pointwise_G_bn1
-const shader273 = `
+// shader 265: first used by step_217_pointwise_G_bn1
+const shader265 = `
 // pointwise f32[1,8,32,64]
 // threads 16384 (8 per invocation), workgroup 64; FLOPs 16384; bytes 262272
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16462,8 +15298,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 64i) % 32i);
     let i3 = (gi % 64i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 2048i + i2 * 64i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 2048i + i2 * 64i + i3], v_1);
+    let v_1 = (b3[i1 * 2048i + i2 * 64i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 2048i + i2 * 64i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.00048828125f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.00048828125f);
@@ -16475,8 +15311,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 274: first used by step_224_conv2dWeightGrad_G_bn1_packc
-const shader274 = `
+// shader 266: first used by step_218_conv2dWeightGrad_G_bn1_packc
+const shader266 = `
 // repack f32[1,8,32,64] as [1][2][32][64] x vec4 (4 channels per element)
 // threads 4096, workgroup 64; FLOPs 0; bytes 131072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16493,8 +15329,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 275: first used by step_224_conv2dWeightGrad_G_bn1_stage1_cpu
-const shader275 = `
+// shader 267: first used by step_218_conv2dWeightGrad_G_bn1_stage1_cpu
+const shader267 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,3,64,128] with f32[1,8,32,64] -> [8,3,7,7]
 // stride [2,2], padding [3,3], dilation [1,1]; tile 4 out x 3 in channels per tap; 4 K-split(s) of 512
@@ -16704,8 +15540,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 276: first used by step_224_conv2dWeightGrad_G_bn1_stage1
-const shader276 = `
+// shader 268: first used by step_218_conv2dWeightGrad_G_bn1_stage1
+const shader268 = `
 // conv2d weight-gradient: f32[1,3,64,128] with f32[1,8,32,64] -> [8,3,7,7]
 // stride [2,2], padding [3,3], dilation [1,1]; tile 4 out x 3 in channels per tap; 4 K-split(s) of 512
 // with a fused elementwise epilogue producing f32[8,3,7,7]
@@ -16781,8 +15617,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 277: first used by step_224_conv2dWeightGrad_G_bn1_stage2
-const shader277 = `
+// shader 269: first used by step_218_conv2dWeightGrad_G_bn1_stage2
+const shader269 = `
 // final 4-way combine of the partials
 // with a fused elementwise epilogue producing f32[8,3,7,7]
 // threads 1176, workgroup 64; FLOPs 4704; bytes 32928
@@ -16804,8 +15640,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 278: first used by step_225_pointwise_G_conv1
-const shader278 = `
+// shader 270: first used by step_219_pointwise_G_conv1
+const shader270 = `
 // pointwise f32[8,3,7,7]
 // threads 1176, workgroup 64; FLOPs 1176; bytes 14116
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16826,8 +15662,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 279: first used by step_226_conv2dWeightGrad_G_layer1_0_bn1_cpu
-const shader279 = `
+// shader 271: first used by step_220_conv2dWeightGrad_G_layer1_0_bn1_cpu
+const shader271 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,33] with f32[1,8,17,33] -> [8,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 561
@@ -17045,8 +15881,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 280: first used by step_226_conv2dWeightGrad_G_layer1_0_bn1
-const shader280 = `
+// shader 272: first used by step_220_conv2dWeightGrad_G_layer1_0_bn1
+const shader272 = `
 // conv2d weight-gradient: f32[1,8,17,33] with f32[1,8,17,33] -> [8,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 561
 // with a fused elementwise epilogue producing f32[8,8,1,1]
@@ -17138,8 +15974,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 281: first used by step_227_pointwise_G_layer1_0_conv1
-const shader281 = `
+// shader 273: first used by step_221_pointwise_G_layer1_0_conv1
+const shader273 = `
 // pointwise f32[8,8,1,1]
 // threads 64, workgroup 64; FLOPs 64; bytes 772
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17158,8 +15994,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 282: first used by step_228_conv2dWeightGrad_G_layer1_0_bn1_cpu
-const shader282 = `
+// shader 274: first used by step_222_conv2dWeightGrad_G_layer1_0_bn1_cpu
+const shader274 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,33] with f32[1,8,17,33] -> [8,8,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 561
@@ -17377,8 +16213,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 283: first used by step_228_conv2dWeightGrad_G_layer1_0_bn1
-const shader283 = `
+// shader 275: first used by step_222_conv2dWeightGrad_G_layer1_0_bn1
+const shader275 = `
 // conv2d weight-gradient: f32[1,8,17,33] with f32[1,8,17,33] -> [8,8,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 561
 // with a fused elementwise epilogue producing f32[8,8,3,3]
@@ -17470,8 +16306,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 284: first used by step_229_pointwise_G_layer1_0_conv2
-const shader284 = `
+// shader 276: first used by step_223_pointwise_G_layer1_0_conv2
+const shader276 = `
 // pointwise f32[8,8,3,3]
 // threads 576, workgroup 64; FLOPs 576; bytes 6916
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17492,8 +16328,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 285: first used by step_230_conv2dWeightGrad_G_layer1_0_bn2_cpu
-const shader285 = `
+// shader 277: first used by step_224_conv2dWeightGrad_G_layer1_0_bn2_cpu
+const shader277 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,33] with f32[1,32,17,33] -> [32,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 561
@@ -17711,8 +16547,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 286: first used by step_230_conv2dWeightGrad_G_layer1_0_bn2
-const shader286 = `
+// shader 278: first used by step_224_conv2dWeightGrad_G_layer1_0_bn2
+const shader278 = `
 // conv2d weight-gradient: f32[1,8,17,33] with f32[1,32,17,33] -> [32,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 561
 // with a fused elementwise epilogue producing f32[32,8,1,1]
@@ -17804,8 +16640,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 287: first used by step_231_pointwise_G_layer1_0_conv3
-const shader287 = `
+// shader 279: first used by step_225_pointwise_G_layer1_0_conv3
+const shader279 = `
 // pointwise f32[32,8,1,1]
 // threads 256, workgroup 64; FLOPs 256; bytes 3076
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17824,8 +16660,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 288: first used by step_234_conv2dWeightGrad_G_layer2_0_bn1_cpu
-const shader288 = `
+// shader 280: first used by step_228_conv2dWeightGrad_G_layer2_0_bn1_cpu
+const shader280 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,17,33] with f32[1,16,9,17] -> [16,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -18043,8 +16879,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 289: first used by step_234_conv2dWeightGrad_G_layer2_0_bn1
-const shader289 = `
+// shader 281: first used by step_228_conv2dWeightGrad_G_layer2_0_bn1
+const shader281 = `
 // conv2d weight-gradient: f32[1,32,17,33] with f32[1,16,9,17] -> [16,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[16,32,1,1]
@@ -18136,8 +16972,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 290: first used by step_235_pointwise_G_layer2_0_conv1
-const shader290 = `
+// shader 282: first used by step_229_pointwise_G_layer2_0_conv1
+const shader282 = `
 // pointwise f32[16,32,1,1]
 // threads 512, workgroup 64; FLOPs 512; bytes 6148
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18156,8 +16992,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 291: first used by step_236_conv2dWeightGrad_G_layer2_0_bn1_cpu
-const shader291 = `
+// shader 283: first used by step_230_conv2dWeightGrad_G_layer2_0_bn1_cpu
+const shader283 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,9,17] with f32[1,16,9,17] -> [16,16,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -18375,8 +17211,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 292: first used by step_236_conv2dWeightGrad_G_layer2_0_bn1
-const shader292 = `
+// shader 284: first used by step_230_conv2dWeightGrad_G_layer2_0_bn1
+const shader284 = `
 // conv2d weight-gradient: f32[1,16,9,17] with f32[1,16,9,17] -> [16,16,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[16,16,3,3]
@@ -18468,8 +17304,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 293: first used by step_237_pointwise_G_layer2_0_conv2
-const shader293 = `
+// shader 285: first used by step_231_pointwise_G_layer2_0_conv2
+const shader285 = `
 // pointwise f32[16,16,3,3]
 // threads 2304, workgroup 64; FLOPs 2304; bytes 27652
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18490,8 +17326,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 294: first used by step_238_conv2dWeightGrad_G_layer2_0_bn2_cpu
-const shader294 = `
+// shader 286: first used by step_232_conv2dWeightGrad_G_layer2_0_bn2_cpu
+const shader286 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,9,17] with f32[1,64,9,17] -> [64,16,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -18812,8 +17648,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 295: first used by step_238_conv2dWeightGrad_G_layer2_0_bn2
-const shader295 = `
+// shader 287: first used by step_232_conv2dWeightGrad_G_layer2_0_bn2
+const shader287 = `
 // conv2d weight-gradient: f32[1,16,9,17] with f32[1,64,9,17] -> [64,16,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[64,16,1,1]
@@ -18905,8 +17741,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 296: first used by step_239_pointwise_G_layer2_0_conv3
-const shader296 = `
+// shader 288: first used by step_233_pointwise_G_layer2_0_conv3
+const shader288 = `
 // pointwise f32[64,16,1,1]
 // threads 1024, workgroup 64; FLOPs 1024; bytes 12292
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18925,8 +17761,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 297: first used by step_240_conv2dWeightGrad_G_layer2_0_downsample_1_cpu
-const shader297 = `
+// shader 289: first used by step_234_conv2dWeightGrad_G_layer2_0_downsample_1_cpu
+const shader289 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,17,33] with f32[1,64,9,17] -> [64,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -19247,8 +18083,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 298: first used by step_240_conv2dWeightGrad_G_layer2_0_downsample_1
-const shader298 = `
+// shader 290: first used by step_234_conv2dWeightGrad_G_layer2_0_downsample_1
+const shader290 = `
 // conv2d weight-gradient: f32[1,32,17,33] with f32[1,64,9,17] -> [64,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[64,32,1,1]
@@ -19340,8 +18176,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 299: first used by step_241_pointwise_G_layer2_0_downsample_0
-const shader299 = `
+// shader 291: first used by step_235_pointwise_G_layer2_0_downsample_0
+const shader291 = `
 // pointwise f32[64,32,1,1]
 // threads 2048, workgroup 64; FLOPs 2048; bytes 24580
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19360,8 +18196,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 300: first used by step_242_conv2dWeightGrad_G_layer3_0_bn1_cpu
-const shader300 = `
+// shader 292: first used by step_236_conv2dWeightGrad_G_layer3_0_bn1_cpu
+const shader292 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,32,9,17] -> [32,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -19579,8 +18415,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 301: first used by step_242_conv2dWeightGrad_G_layer3_0_bn1
-const shader301 = `
+// shader 293: first used by step_236_conv2dWeightGrad_G_layer3_0_bn1
+const shader293 = `
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,32,9,17] -> [32,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[32,64,1,1]
@@ -19672,8 +18508,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 302: first used by step_243_pointwise_G_layer3_0_conv1
-const shader302 = `
+// shader 294: first used by step_237_pointwise_G_layer3_0_conv1
+const shader294 = `
 // pointwise f32[32,64,1,1]
 // threads 2048, workgroup 64; FLOPs 2048; bytes 24580
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19692,8 +18528,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 303: first used by step_244_conv2dWeightGrad_G_layer3_0_bn1_cpu
-const shader303 = `
+// shader 295: first used by step_238_conv2dWeightGrad_G_layer3_0_bn1_cpu
+const shader295 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,9,17] with f32[1,32,9,17] -> [32,32,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -19911,8 +18747,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 304: first used by step_244_conv2dWeightGrad_G_layer3_0_bn1
-const shader304 = `
+// shader 296: first used by step_238_conv2dWeightGrad_G_layer3_0_bn1
+const shader296 = `
 // conv2d weight-gradient: f32[1,32,9,17] with f32[1,32,9,17] -> [32,32,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[32,32,3,3]
@@ -20004,8 +18840,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 305: first used by step_245_pointwise_G_layer3_0_conv2
-const shader305 = `
+// shader 297: first used by step_239_pointwise_G_layer3_0_conv2
+const shader297 = `
 // pointwise f32[32,32,3,3]
 // threads 9216 (8 per invocation), workgroup 64; FLOPs 9216; bytes 110596
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -20029,8 +18865,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 306: first used by step_246_conv2dWeightGrad_G_layer3_0_bn2_cpu
-const shader306 = `
+// shader 298: first used by step_240_conv2dWeightGrad_G_layer3_0_bn2_cpu
+const shader298 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,9,17] with f32[1,128,9,17] -> [128,32,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -20351,8 +19187,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 307: first used by step_246_conv2dWeightGrad_G_layer3_0_bn2
-const shader307 = `
+// shader 299: first used by step_240_conv2dWeightGrad_G_layer3_0_bn2
+const shader299 = `
 // conv2d weight-gradient: f32[1,32,9,17] with f32[1,128,9,17] -> [128,32,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[128,32,1,1]
@@ -20444,8 +19280,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 308: first used by step_247_pointwise_G_layer3_0_conv3
-const shader308 = `
+// shader 300: first used by step_241_pointwise_G_layer3_0_conv3
+const shader300 = `
 // pointwise f32[128,32,1,1]
 // threads 4096 (8 per invocation), workgroup 64; FLOPs 4096; bytes 49156
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -20467,8 +19303,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 309: first used by step_248_conv2dWeightGrad_G_layer3_0_downsample_1_cpu
-const shader309 = `
+// shader 301: first used by step_242_conv2dWeightGrad_G_layer3_0_downsample_1_cpu
+const shader301 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,128,9,17] -> [128,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -20789,8 +19625,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 310: first used by step_248_conv2dWeightGrad_G_layer3_0_downsample_1
-const shader310 = `
+// shader 302: first used by step_242_conv2dWeightGrad_G_layer3_0_downsample_1
+const shader302 = `
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,128,9,17] -> [128,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[128,64,1,1]
@@ -20882,8 +19718,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 311: first used by step_249_pointwise_G_layer3_0_downsample_0
-const shader311 = `
+// shader 303: first used by step_243_pointwise_G_layer3_0_downsample_0
+const shader303 = `
 // pointwise f32[128,64,1,1]
 // threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 98308
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -20905,8 +19741,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 312: first used by step_250_conv2dWeightGrad_G_layer4_0_bn1_cpu
-const shader312 = `
+// shader 304: first used by step_244_conv2dWeightGrad_G_layer4_0_bn1_cpu
+const shader304 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,64,9,17] -> [64,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -21227,8 +20063,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 313: first used by step_250_conv2dWeightGrad_G_layer4_0_bn1
-const shader313 = `
+// shader 305: first used by step_244_conv2dWeightGrad_G_layer4_0_bn1
+const shader305 = `
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,64,9,17] -> [64,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[64,128,1,1]
@@ -21320,8 +20156,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 314: first used by step_251_pointwise_G_layer4_0_conv1
-const shader314 = `
+// shader 306: first used by step_245_pointwise_G_layer4_0_conv1
+const shader306 = `
 // pointwise f32[64,128,1,1]
 // threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 98308
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -21343,8 +20179,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 315: first used by step_252_conv2dWeightGrad_G_layer4_0_bn1_cpu
-const shader315 = `
+// shader 307: first used by step_246_conv2dWeightGrad_G_layer4_0_bn1_cpu
+const shader307 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,64,9,17] -> [64,64,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -21665,8 +20501,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 316: first used by step_252_conv2dWeightGrad_G_layer4_0_bn1
-const shader316 = `
+// shader 308: first used by step_246_conv2dWeightGrad_G_layer4_0_bn1
+const shader308 = `
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,64,9,17] -> [64,64,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[64,64,3,3]
@@ -21758,8 +20594,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 317: first used by step_253_pointwise_G_layer4_0_conv2
-const shader317 = `
+// shader 309: first used by step_247_pointwise_G_layer4_0_conv2
+const shader309 = `
 // pointwise f32[64,64,3,3]
 // threads 36864 (8 per invocation), workgroup 64; FLOPs 36864; bytes 442372
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -21783,8 +20619,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 318: first used by step_254_conv2dWeightGrad_G_layer4_0_bn2_cpu
-const shader318 = `
+// shader 310: first used by step_248_conv2dWeightGrad_G_layer4_0_bn2_cpu
+const shader310 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,256,9,17] -> [256,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -22105,8 +20941,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 319: first used by step_254_conv2dWeightGrad_G_layer4_0_bn2
-const shader319 = `
+// shader 311: first used by step_248_conv2dWeightGrad_G_layer4_0_bn2
+const shader311 = `
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,256,9,17] -> [256,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[256,64,1,1]
@@ -22198,8 +21034,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 320: first used by step_255_pointwise_G_layer4_0_conv3
-const shader320 = `
+// shader 312: first used by step_249_pointwise_G_layer4_0_conv3
+const shader312 = `
 // pointwise f32[256,64,1,1]
 // threads 16384 (8 per invocation), workgroup 64; FLOPs 16384; bytes 196612
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -22221,8 +21057,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 321: first used by step_256_conv2dWeightGrad_G_layer4_0_downsample_1_cpu
-const shader321 = `
+// shader 313: first used by step_250_conv2dWeightGrad_G_layer4_0_downsample_1_cpu
+const shader313 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,256,9,17] -> [256,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -22543,8 +21379,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 322: first used by step_256_conv2dWeightGrad_G_layer4_0_downsample_1
-const shader322 = `
+// shader 314: first used by step_250_conv2dWeightGrad_G_layer4_0_downsample_1
+const shader314 = `
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,256,9,17] -> [256,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[256,128,1,1]
@@ -22636,8 +21472,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 323: first used by step_257_pointwise_G_layer4_0_downsample_0
-const shader323 = `
+// shader 315: first used by step_251_pointwise_G_layer4_0_downsample_0
+const shader315 = `
 // pointwise f32[256,128,1,1]
 // threads 32768 (8 per invocation), workgroup 64; FLOPs 32768; bytes 393220
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -22659,739 +21495,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 324: first used by step_258_conv2dWeightGrad_cpu
-const shader324 = `
-enable subgroups;
-// conv2d weight-gradient: f32[1,128,9,17] with f32[1,19,9,17] -> [19,128,3,3]
-// stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
-// with a fused elementwise epilogue producing f32[19,128,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
-  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
-}
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 8i + 0i + lane;
-  let ol0 = min(o4_0, 4i);
-  let grp = min(i32(wid.x) * 8i + lane, 287i);
-  let c4 = grp % 32i;
-  let tap = grp / 32i;
-  let du = (tap / 3i) * 6i - 6i;
-  let dv = (tap % 3i) * 6i - 6i;
-  var a0_0 = vec4<f32>(0.0f);
-  var a0_1 = vec4<f32>(0.0f);
-  var a0_2 = vec4<f32>(0.0f);
-  var a0_3 = vec4<f32>(0.0f);
-  var a0_4 = vec4<f32>(0.0f);
-  var a0_5 = vec4<f32>(0.0f);
-  var a0_6 = vec4<f32>(0.0f);
-  var a0_7 = vec4<f32>(0.0f);
-  var a0_8 = vec4<f32>(0.0f);
-  var a0_9 = vec4<f32>(0.0f);
-  var a0_10 = vec4<f32>(0.0f);
-  var a0_11 = vec4<f32>(0.0f);
-  var a0_12 = vec4<f32>(0.0f);
-  var a0_13 = vec4<f32>(0.0f);
-  var a0_14 = vec4<f32>(0.0f);
-  var a0_15 = vec4<f32>(0.0f);
-  var a0_16 = vec4<f32>(0.0f);
-  var a0_17 = vec4<f32>(0.0f);
-  var a0_18 = vec4<f32>(0.0f);
-  var a0_19 = vec4<f32>(0.0f);
-  var a0_20 = vec4<f32>(0.0f);
-  var a0_21 = vec4<f32>(0.0f);
-  var a0_22 = vec4<f32>(0.0f);
-  var a0_23 = vec4<f32>(0.0f);
-  var a0_24 = vec4<f32>(0.0f);
-  var a0_25 = vec4<f32>(0.0f);
-  var a0_26 = vec4<f32>(0.0f);
-  var a0_27 = vec4<f32>(0.0f);
-  var a0_28 = vec4<f32>(0.0f);
-  var a0_29 = vec4<f32>(0.0f);
-  var a0_30 = vec4<f32>(0.0f);
-  var a0_31 = vec4<f32>(0.0f);
-  let qend = 153i;
-  var q = 0i;
-  for (; q + 3i < qend; q += 4i) {
-    let img0 = 0i;
-    let iq0 = (q + 0i) / 17i;
-    let h0 = iq0 * 1i + du;
-    let w0 = ((q + 0i) - iq0 * 17i) * 1i + dv;
-    let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 153i + i32(min(u32(h0), 8u)) * 17i + i32(min(u32(w0), 16u))], u32(h0) < 9u && u32(w0) < 17u);
-    let dv0_0 = b1[ol0 * 153i + (q + 0i)];
-    let s0_0 = subgroupShuffle(xv0, 0u);
-    let s0_1 = subgroupShuffle(xv0, 1u);
-    let s0_2 = subgroupShuffle(xv0, 2u);
-    let s0_3 = subgroupShuffle(xv0, 3u);
-    let s0_4 = subgroupShuffle(xv0, 4u);
-    let s0_5 = subgroupShuffle(xv0, 5u);
-    let s0_6 = subgroupShuffle(xv0, 6u);
-    let s0_7 = subgroupShuffle(xv0, 7u);
-    let img1 = 0i;
-    let iq1 = (q + 1i) / 17i;
-    let h1 = iq1 * 1i + du;
-    let w1 = ((q + 1i) - iq1 * 17i) * 1i + dv;
-    let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 32i + c4) * 153i + i32(min(u32(h1), 8u)) * 17i + i32(min(u32(w1), 16u))], u32(h1) < 9u && u32(w1) < 17u);
-    let dv1_0 = b1[ol0 * 153i + (q + 1i)];
-    let s1_0 = subgroupShuffle(xv1, 0u);
-    let s1_1 = subgroupShuffle(xv1, 1u);
-    let s1_2 = subgroupShuffle(xv1, 2u);
-    let s1_3 = subgroupShuffle(xv1, 3u);
-    let s1_4 = subgroupShuffle(xv1, 4u);
-    let s1_5 = subgroupShuffle(xv1, 5u);
-    let s1_6 = subgroupShuffle(xv1, 6u);
-    let s1_7 = subgroupShuffle(xv1, 7u);
-    let img2 = 0i;
-    let iq2 = (q + 2i) / 17i;
-    let h2 = iq2 * 1i + du;
-    let w2 = ((q + 2i) - iq2 * 17i) * 1i + dv;
-    let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 32i + c4) * 153i + i32(min(u32(h2), 8u)) * 17i + i32(min(u32(w2), 16u))], u32(h2) < 9u && u32(w2) < 17u);
-    let dv2_0 = b1[ol0 * 153i + (q + 2i)];
-    let s2_0 = subgroupShuffle(xv2, 0u);
-    let s2_1 = subgroupShuffle(xv2, 1u);
-    let s2_2 = subgroupShuffle(xv2, 2u);
-    let s2_3 = subgroupShuffle(xv2, 3u);
-    let s2_4 = subgroupShuffle(xv2, 4u);
-    let s2_5 = subgroupShuffle(xv2, 5u);
-    let s2_6 = subgroupShuffle(xv2, 6u);
-    let s2_7 = subgroupShuffle(xv2, 7u);
-    let img3 = 0i;
-    let iq3 = (q + 3i) / 17i;
-    let h3 = iq3 * 1i + du;
-    let w3 = ((q + 3i) - iq3 * 17i) * 1i + dv;
-    let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 32i + c4) * 153i + i32(min(u32(h3), 8u)) * 17i + i32(min(u32(w3), 16u))], u32(h3) < 9u && u32(w3) < 17u);
-    let dv3_0 = b1[ol0 * 153i + (q + 3i)];
-    let s3_0 = subgroupShuffle(xv3, 0u);
-    let s3_1 = subgroupShuffle(xv3, 1u);
-    let s3_2 = subgroupShuffle(xv3, 2u);
-    let s3_3 = subgroupShuffle(xv3, 3u);
-    let s3_4 = subgroupShuffle(xv3, 4u);
-    let s3_5 = subgroupShuffle(xv3, 5u);
-    let s3_6 = subgroupShuffle(xv3, 6u);
-    let s3_7 = subgroupShuffle(xv3, 7u);
-    a0_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_0);
-    a0_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_1);
-    a0_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_2);
-    a0_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_3);
-    a0_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_4);
-    a0_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_5);
-    a0_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_6);
-    a0_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_7);
-    a0_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_8);
-    a0_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_9);
-    a0_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_10);
-    a0_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_11);
-    a0_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_12);
-    a0_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_13);
-    a0_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_14);
-    a0_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_15);
-    a0_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_16);
-    a0_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_17);
-    a0_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_18);
-    a0_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_19);
-    a0_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_20);
-    a0_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_21);
-    a0_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_22);
-    a0_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_23);
-    a0_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_24);
-    a0_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_25);
-    a0_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_26);
-    a0_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_27);
-    a0_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_28);
-    a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
-    a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
-    a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-  }
-  for (; q < qend; q++) {
-    let img0 = 0i;
-    let iq0 = q / 17i;
-    let h0 = iq0 * 1i + du;
-    let w0 = (q - iq0 * 17i) * 1i + dv;
-    let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 153i + i32(min(u32(h0), 8u)) * 17i + i32(min(u32(w0), 16u))], u32(h0) < 9u && u32(w0) < 17u);
-    let dv0_0 = b1[ol0 * 153i + q];
-    let s0_0 = subgroupShuffle(xv0, 0u);
-    let s0_1 = subgroupShuffle(xv0, 1u);
-    let s0_2 = subgroupShuffle(xv0, 2u);
-    let s0_3 = subgroupShuffle(xv0, 3u);
-    let s0_4 = subgroupShuffle(xv0, 4u);
-    let s0_5 = subgroupShuffle(xv0, 5u);
-    let s0_6 = subgroupShuffle(xv0, 6u);
-    let s0_7 = subgroupShuffle(xv0, 7u);
-    a0_0 = fma(vec4<f32>(s0_0.x), dv0_0, a0_0);
-    a0_1 = fma(vec4<f32>(s0_0.y), dv0_0, a0_1);
-    a0_2 = fma(vec4<f32>(s0_0.z), dv0_0, a0_2);
-    a0_3 = fma(vec4<f32>(s0_0.w), dv0_0, a0_3);
-    a0_4 = fma(vec4<f32>(s0_1.x), dv0_0, a0_4);
-    a0_5 = fma(vec4<f32>(s0_1.y), dv0_0, a0_5);
-    a0_6 = fma(vec4<f32>(s0_1.z), dv0_0, a0_6);
-    a0_7 = fma(vec4<f32>(s0_1.w), dv0_0, a0_7);
-    a0_8 = fma(vec4<f32>(s0_2.x), dv0_0, a0_8);
-    a0_9 = fma(vec4<f32>(s0_2.y), dv0_0, a0_9);
-    a0_10 = fma(vec4<f32>(s0_2.z), dv0_0, a0_10);
-    a0_11 = fma(vec4<f32>(s0_2.w), dv0_0, a0_11);
-    a0_12 = fma(vec4<f32>(s0_3.x), dv0_0, a0_12);
-    a0_13 = fma(vec4<f32>(s0_3.y), dv0_0, a0_13);
-    a0_14 = fma(vec4<f32>(s0_3.z), dv0_0, a0_14);
-    a0_15 = fma(vec4<f32>(s0_3.w), dv0_0, a0_15);
-    a0_16 = fma(vec4<f32>(s0_4.x), dv0_0, a0_16);
-    a0_17 = fma(vec4<f32>(s0_4.y), dv0_0, a0_17);
-    a0_18 = fma(vec4<f32>(s0_4.z), dv0_0, a0_18);
-    a0_19 = fma(vec4<f32>(s0_4.w), dv0_0, a0_19);
-    a0_20 = fma(vec4<f32>(s0_5.x), dv0_0, a0_20);
-    a0_21 = fma(vec4<f32>(s0_5.y), dv0_0, a0_21);
-    a0_22 = fma(vec4<f32>(s0_5.z), dv0_0, a0_22);
-    a0_23 = fma(vec4<f32>(s0_5.w), dv0_0, a0_23);
-    a0_24 = fma(vec4<f32>(s0_6.x), dv0_0, a0_24);
-    a0_25 = fma(vec4<f32>(s0_6.y), dv0_0, a0_25);
-    a0_26 = fma(vec4<f32>(s0_6.z), dv0_0, a0_26);
-    a0_27 = fma(vec4<f32>(s0_6.w), dv0_0, a0_27);
-    a0_28 = fma(vec4<f32>(s0_7.x), dv0_0, a0_28);
-    a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
-    a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
-    a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-  }
-  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
-  for (var t = 0i; t < 32i; t++) {
-    for (var q = 0i; q < 4i; q++) {
-      let row = t % 32i;
-      let gq = i32(wid.x) * 8i + row / 4i;
-      let ci = (gq % 32i) * 4i + row % 4i;
-      let tap = gq / 32i;
-      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
-      if (gq >= 288i || ci >= 128i || o >= 19i) { continue; }
-      let u = tap / 3i;
-      let v = tap % 3i;
-      let v_0 = (b2[o * 1152i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-      let v_1 = (b3[o * 1152i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
-      let v_2 = (tile[t][q] + v_1);
-      let v_3 = (v_0 + v_2);
-      b4[o * 1152i + ci * 9i + u * 3i + v] = v_3;
-    }
-  }
-}
-`;
-
-// shader 325: first used by step_258_conv2dWeightGrad
-const shader325 = `
-// conv2d weight-gradient: f32[1,128,9,17] with f32[1,19,9,17] -> [19,128,3,3]
-// stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
-// with a fused elementwise epilogue producing f32[19,128,3,3]
-// threads 1440, workgroup 64; FLOPs 6697728; bytes 353232
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 1440i) { return; }
-  let sp = gi % 1i;
-  let tap = (gi / 1i) % 9i;
-  let u = tap / 3i;
-  let v = tap % 3i;
-  let cb = (gi / 9i) % 32i;
-  let ob = gi / 288i;
-  let o0 = min(ob * 4i + 0i, 18i);
-  let o1 = min(ob * 4i + 1i, 18i);
-  let o2 = min(ob * 4i + 2i, 18i);
-  let o3 = min(ob * 4i + 3i, 18i);
-  let c0 = min(cb * 4i + 0i, 127i);
-  let c1 = min(cb * 4i + 1i, 127i);
-  let c2 = min(cb * 4i + 2i, 127i);
-  let c3 = min(cb * 4i + 3i, 127i);
-  var a0_0 = 0.0f;
-  var a0_1 = 0.0f;
-  var a0_2 = 0.0f;
-  var a0_3 = 0.0f;
-  var a1_0 = 0.0f;
-  var a1_1 = 0.0f;
-  var a1_2 = 0.0f;
-  var a1_3 = 0.0f;
-  var a2_0 = 0.0f;
-  var a2_1 = 0.0f;
-  var a2_2 = 0.0f;
-  var a2_3 = 0.0f;
-  var a3_0 = 0.0f;
-  var a3_1 = 0.0f;
-  var a3_2 = 0.0f;
-  var a3_3 = 0.0f;
-  for (var q = sp * 153i; q < min(153i, (sp + 1i) * 153i); q++) {
-    let n = q / 153i;
-    let i = (q / 17i) % 9i;
-    let j = q % 17i;
-    let h = i * 1i - 6i + u * 6i;
-    let w = j * 1i - 6i + v * 6i;
-    let ok = h >= 0i && h < 9i && w >= 0i && w < 17i;
-    let xi = (n * 4896i + clamp(h, 0i, 8i) * 17i + clamp(w, 0i, 16i)) * 4i;
-    let di = (n * 765i + i * 17i + j) * 4i;
-    let d0 = b1[di + (o0 >> 2u) * 612i + (o0 & 3i)];
-    let d1 = b1[di + (o1 >> 2u) * 612i + (o1 & 3i)];
-    let d2 = b1[di + (o2 >> 2u) * 612i + (o2 & 3i)];
-    let d3 = b1[di + (o3 >> 2u) * 612i + (o3 & 3i)];
-    let x0 = select(0.0f, b0[xi + (c0 >> 2u) * 612i + (c0 & 3i)], ok);
-    let x1 = select(0.0f, b0[xi + (c1 >> 2u) * 612i + (c1 & 3i)], ok);
-    let x2 = select(0.0f, b0[xi + (c2 >> 2u) * 612i + (c2 & 3i)], ok);
-    let x3 = select(0.0f, b0[xi + (c3 >> 2u) * 612i + (c3 & 3i)], ok);
-    a0_0 = fma(d0, x0, a0_0);
-    a0_1 = fma(d0, x1, a0_1);
-    a0_2 = fma(d0, x2, a0_2);
-    a0_3 = fma(d0, x3, a0_3);
-    a1_0 = fma(d1, x0, a1_0);
-    a1_1 = fma(d1, x1, a1_1);
-    a1_2 = fma(d1, x2, a1_2);
-    a1_3 = fma(d1, x3, a1_3);
-    a2_0 = fma(d2, x0, a2_0);
-    a2_1 = fma(d2, x1, a2_1);
-    a2_2 = fma(d2, x2, a2_2);
-    a2_3 = fma(d2, x3, a2_3);
-    a3_0 = fma(d3, x0, a3_0);
-    a3_1 = fma(d3, x1, a3_1);
-    a3_2 = fma(d3, x2, a3_2);
-    a3_3 = fma(d3, x3, a3_3);
-  }
-  var tile = array<f32, 16>(a0_0, a0_1, a0_2, a0_3, a1_0, a1_1, a1_2, a1_3, a2_0, a2_1, a2_2, a2_3, a3_0, a3_1, a3_2, a3_3);
-  for (var t = 0i; t < 16i; t++) {
-    let o = ob * 4i + t / 4i;
-    let ci = cb * 4i + t % 4i;
-    if (o >= 19i || ci >= 128i) { continue; }
-    let v_0 = (b2[o * 1152i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-    let v_1 = (b3[o * 1152i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
-    let v_2 = (tile[t] + v_1);
-    let v_3 = (v_0 + v_2);
-    b4[o * 1152i + ci * 9i + u * 3i + v] = v_3;
-  }
-}
-`;
-
-// shader 326: first used by step_259_pointwise_G_layer5_conv2d_list_0
-const shader326 = `
-// pointwise f32[19,128,3,3]
-// threads 21888 (8 per invocation), workgroup 64; FLOPs 21888; bytes 262660
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 21888i) { break; }
-    let i0 = (gi / 1152i);
-    let i1 = ((gi / 9i) % 128i);
-    let i2 = ((gi / 3i) % 3i);
-    let i3 = (gi % 3i);
-    let v_0 = (b1[i0 * 1152i + i1 * 9i + i2 * 3i + i3] * b2[0i]);
-    let v_1 = (b0[i0 * 1152i + i1 * 9i + i2 * 3i + i3] - v_0);
-    b3[i0 * 1152i + i1 * 9i + i2 * 3i + i3] = v_1;
-  }
-}
-`;
-
-// shader 327: first used by step_260_sum_cpu
-const shader327 = `
-enable subgroups;
-// sum over axes [0,2,3] of f32[1,19,9,17]: 19 outputs x 153 elements, 1 split(s)
-// one 8-lane subgroup per output
-// CPU variant: workgroup = one 8-lane subgroup; grid 19x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < 153i; kk += 8i) {
-    part = part + b0[(o % 19i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)];
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, 4u);
-  acc = acc + subgroupShuffleXor(acc, 2u);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % 19i)] = acc;
-  }
-}
-`;
-
-// shader 328: first used by step_260_sum
-const shader328 = `
-// sum over axes [0,2,3] of f32[1,19,9,17]: 19 outputs x 153 elements, 1 split(s)
-// threads 19, workgroup 64; FLOPs 2907; bytes 11704
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 19i) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < 153i; kk++) {
-    acc = acc + b0[(gi % 19i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)];
-  }
-  b1[(gi % 19i)] = acc;
-}
-`;
-
-// shader 329: first used by step_261_pointwise_sgd_G_G_layer5_conv2d_list_0
-const shader329 = `
-// pointwise f32[19] and 3 sibling(s)
-// threads 19, workgroup 64; FLOPs 76; bytes 688
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 19i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b2[i0] * 0.0005000000237487257f);
-  let v_2 = (b1[(i0 % 19i)] + v_1);
-  let v_3 = (v_0 + v_2);
-  b3[i0] = v_3;
-  let v_4 = (v_3 * b4[0i]);
-  let v_5 = (b2[i0] - v_4);
-  b5[i0] = v_5;
-  let v_6 = (b6[i0] * 0.8999999761581421f);
-  let v_7 = (b7[i0] * 0.0005000000237487257f);
-  let v_8 = (b1[(i0 % 19i)] + v_7);
-  let v_9 = (v_6 + v_8);
-  b8[i0] = v_9;
-  let v_10 = (v_9 * b4[0i]);
-  let v_11 = (b7[i0] - v_10);
-  b9[i0] = v_11;
-}
-`;
-
-// shader 330: first used by step_262_conv2dWeightGrad_cpu
-const shader330 = `
-enable subgroups;
-// conv2d weight-gradient: f32[1,128,9,17] with f32[1,19,9,17] -> [19,128,3,3]
-// stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
-// with a fused elementwise epilogue producing f32[19,128,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
-  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
-}
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 8i + 0i + lane;
-  let ol0 = min(o4_0, 4i);
-  let grp = min(i32(wid.x) * 8i + lane, 287i);
-  let c4 = grp % 32i;
-  let tap = grp / 32i;
-  let du = (tap / 3i) * 12i - 12i;
-  let dv = (tap % 3i) * 12i - 12i;
-  var a0_0 = vec4<f32>(0.0f);
-  var a0_1 = vec4<f32>(0.0f);
-  var a0_2 = vec4<f32>(0.0f);
-  var a0_3 = vec4<f32>(0.0f);
-  var a0_4 = vec4<f32>(0.0f);
-  var a0_5 = vec4<f32>(0.0f);
-  var a0_6 = vec4<f32>(0.0f);
-  var a0_7 = vec4<f32>(0.0f);
-  var a0_8 = vec4<f32>(0.0f);
-  var a0_9 = vec4<f32>(0.0f);
-  var a0_10 = vec4<f32>(0.0f);
-  var a0_11 = vec4<f32>(0.0f);
-  var a0_12 = vec4<f32>(0.0f);
-  var a0_13 = vec4<f32>(0.0f);
-  var a0_14 = vec4<f32>(0.0f);
-  var a0_15 = vec4<f32>(0.0f);
-  var a0_16 = vec4<f32>(0.0f);
-  var a0_17 = vec4<f32>(0.0f);
-  var a0_18 = vec4<f32>(0.0f);
-  var a0_19 = vec4<f32>(0.0f);
-  var a0_20 = vec4<f32>(0.0f);
-  var a0_21 = vec4<f32>(0.0f);
-  var a0_22 = vec4<f32>(0.0f);
-  var a0_23 = vec4<f32>(0.0f);
-  var a0_24 = vec4<f32>(0.0f);
-  var a0_25 = vec4<f32>(0.0f);
-  var a0_26 = vec4<f32>(0.0f);
-  var a0_27 = vec4<f32>(0.0f);
-  var a0_28 = vec4<f32>(0.0f);
-  var a0_29 = vec4<f32>(0.0f);
-  var a0_30 = vec4<f32>(0.0f);
-  var a0_31 = vec4<f32>(0.0f);
-  let qend = 153i;
-  var q = 0i;
-  for (; q + 3i < qend; q += 4i) {
-    let img0 = 0i;
-    let iq0 = (q + 0i) / 17i;
-    let h0 = iq0 * 1i + du;
-    let w0 = ((q + 0i) - iq0 * 17i) * 1i + dv;
-    let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 153i + i32(min(u32(h0), 8u)) * 17i + i32(min(u32(w0), 16u))], u32(h0) < 9u && u32(w0) < 17u);
-    let dv0_0 = b1[ol0 * 153i + (q + 0i)];
-    let s0_0 = subgroupShuffle(xv0, 0u);
-    let s0_1 = subgroupShuffle(xv0, 1u);
-    let s0_2 = subgroupShuffle(xv0, 2u);
-    let s0_3 = subgroupShuffle(xv0, 3u);
-    let s0_4 = subgroupShuffle(xv0, 4u);
-    let s0_5 = subgroupShuffle(xv0, 5u);
-    let s0_6 = subgroupShuffle(xv0, 6u);
-    let s0_7 = subgroupShuffle(xv0, 7u);
-    let img1 = 0i;
-    let iq1 = (q + 1i) / 17i;
-    let h1 = iq1 * 1i + du;
-    let w1 = ((q + 1i) - iq1 * 17i) * 1i + dv;
-    let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 32i + c4) * 153i + i32(min(u32(h1), 8u)) * 17i + i32(min(u32(w1), 16u))], u32(h1) < 9u && u32(w1) < 17u);
-    let dv1_0 = b1[ol0 * 153i + (q + 1i)];
-    let s1_0 = subgroupShuffle(xv1, 0u);
-    let s1_1 = subgroupShuffle(xv1, 1u);
-    let s1_2 = subgroupShuffle(xv1, 2u);
-    let s1_3 = subgroupShuffle(xv1, 3u);
-    let s1_4 = subgroupShuffle(xv1, 4u);
-    let s1_5 = subgroupShuffle(xv1, 5u);
-    let s1_6 = subgroupShuffle(xv1, 6u);
-    let s1_7 = subgroupShuffle(xv1, 7u);
-    let img2 = 0i;
-    let iq2 = (q + 2i) / 17i;
-    let h2 = iq2 * 1i + du;
-    let w2 = ((q + 2i) - iq2 * 17i) * 1i + dv;
-    let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 32i + c4) * 153i + i32(min(u32(h2), 8u)) * 17i + i32(min(u32(w2), 16u))], u32(h2) < 9u && u32(w2) < 17u);
-    let dv2_0 = b1[ol0 * 153i + (q + 2i)];
-    let s2_0 = subgroupShuffle(xv2, 0u);
-    let s2_1 = subgroupShuffle(xv2, 1u);
-    let s2_2 = subgroupShuffle(xv2, 2u);
-    let s2_3 = subgroupShuffle(xv2, 3u);
-    let s2_4 = subgroupShuffle(xv2, 4u);
-    let s2_5 = subgroupShuffle(xv2, 5u);
-    let s2_6 = subgroupShuffle(xv2, 6u);
-    let s2_7 = subgroupShuffle(xv2, 7u);
-    let img3 = 0i;
-    let iq3 = (q + 3i) / 17i;
-    let h3 = iq3 * 1i + du;
-    let w3 = ((q + 3i) - iq3 * 17i) * 1i + dv;
-    let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 32i + c4) * 153i + i32(min(u32(h3), 8u)) * 17i + i32(min(u32(w3), 16u))], u32(h3) < 9u && u32(w3) < 17u);
-    let dv3_0 = b1[ol0 * 153i + (q + 3i)];
-    let s3_0 = subgroupShuffle(xv3, 0u);
-    let s3_1 = subgroupShuffle(xv3, 1u);
-    let s3_2 = subgroupShuffle(xv3, 2u);
-    let s3_3 = subgroupShuffle(xv3, 3u);
-    let s3_4 = subgroupShuffle(xv3, 4u);
-    let s3_5 = subgroupShuffle(xv3, 5u);
-    let s3_6 = subgroupShuffle(xv3, 6u);
-    let s3_7 = subgroupShuffle(xv3, 7u);
-    a0_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_0);
-    a0_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_1);
-    a0_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_2);
-    a0_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_3);
-    a0_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_4);
-    a0_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_5);
-    a0_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_6);
-    a0_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_7);
-    a0_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_8);
-    a0_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_9);
-    a0_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_10);
-    a0_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_11);
-    a0_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_12);
-    a0_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_13);
-    a0_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_14);
-    a0_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_15);
-    a0_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_16);
-    a0_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_17);
-    a0_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_18);
-    a0_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_19);
-    a0_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_20);
-    a0_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_21);
-    a0_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_22);
-    a0_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_23);
-    a0_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_24);
-    a0_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_25);
-    a0_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_26);
-    a0_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_27);
-    a0_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_28);
-    a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
-    a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
-    a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-  }
-  for (; q < qend; q++) {
-    let img0 = 0i;
-    let iq0 = q / 17i;
-    let h0 = iq0 * 1i + du;
-    let w0 = (q - iq0 * 17i) * 1i + dv;
-    let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 153i + i32(min(u32(h0), 8u)) * 17i + i32(min(u32(w0), 16u))], u32(h0) < 9u && u32(w0) < 17u);
-    let dv0_0 = b1[ol0 * 153i + q];
-    let s0_0 = subgroupShuffle(xv0, 0u);
-    let s0_1 = subgroupShuffle(xv0, 1u);
-    let s0_2 = subgroupShuffle(xv0, 2u);
-    let s0_3 = subgroupShuffle(xv0, 3u);
-    let s0_4 = subgroupShuffle(xv0, 4u);
-    let s0_5 = subgroupShuffle(xv0, 5u);
-    let s0_6 = subgroupShuffle(xv0, 6u);
-    let s0_7 = subgroupShuffle(xv0, 7u);
-    a0_0 = fma(vec4<f32>(s0_0.x), dv0_0, a0_0);
-    a0_1 = fma(vec4<f32>(s0_0.y), dv0_0, a0_1);
-    a0_2 = fma(vec4<f32>(s0_0.z), dv0_0, a0_2);
-    a0_3 = fma(vec4<f32>(s0_0.w), dv0_0, a0_3);
-    a0_4 = fma(vec4<f32>(s0_1.x), dv0_0, a0_4);
-    a0_5 = fma(vec4<f32>(s0_1.y), dv0_0, a0_5);
-    a0_6 = fma(vec4<f32>(s0_1.z), dv0_0, a0_6);
-    a0_7 = fma(vec4<f32>(s0_1.w), dv0_0, a0_7);
-    a0_8 = fma(vec4<f32>(s0_2.x), dv0_0, a0_8);
-    a0_9 = fma(vec4<f32>(s0_2.y), dv0_0, a0_9);
-    a0_10 = fma(vec4<f32>(s0_2.z), dv0_0, a0_10);
-    a0_11 = fma(vec4<f32>(s0_2.w), dv0_0, a0_11);
-    a0_12 = fma(vec4<f32>(s0_3.x), dv0_0, a0_12);
-    a0_13 = fma(vec4<f32>(s0_3.y), dv0_0, a0_13);
-    a0_14 = fma(vec4<f32>(s0_3.z), dv0_0, a0_14);
-    a0_15 = fma(vec4<f32>(s0_3.w), dv0_0, a0_15);
-    a0_16 = fma(vec4<f32>(s0_4.x), dv0_0, a0_16);
-    a0_17 = fma(vec4<f32>(s0_4.y), dv0_0, a0_17);
-    a0_18 = fma(vec4<f32>(s0_4.z), dv0_0, a0_18);
-    a0_19 = fma(vec4<f32>(s0_4.w), dv0_0, a0_19);
-    a0_20 = fma(vec4<f32>(s0_5.x), dv0_0, a0_20);
-    a0_21 = fma(vec4<f32>(s0_5.y), dv0_0, a0_21);
-    a0_22 = fma(vec4<f32>(s0_5.z), dv0_0, a0_22);
-    a0_23 = fma(vec4<f32>(s0_5.w), dv0_0, a0_23);
-    a0_24 = fma(vec4<f32>(s0_6.x), dv0_0, a0_24);
-    a0_25 = fma(vec4<f32>(s0_6.y), dv0_0, a0_25);
-    a0_26 = fma(vec4<f32>(s0_6.z), dv0_0, a0_26);
-    a0_27 = fma(vec4<f32>(s0_6.w), dv0_0, a0_27);
-    a0_28 = fma(vec4<f32>(s0_7.x), dv0_0, a0_28);
-    a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
-    a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
-    a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-  }
-  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
-  for (var t = 0i; t < 32i; t++) {
-    for (var q = 0i; q < 4i; q++) {
-      let row = t % 32i;
-      let gq = i32(wid.x) * 8i + row / 4i;
-      let ci = (gq % 32i) * 4i + row % 4i;
-      let tap = gq / 32i;
-      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
-      if (gq >= 288i || ci >= 128i || o >= 19i) { continue; }
-      let u = tap / 3i;
-      let v = tap % 3i;
-      let v_0 = (b2[o * 1152i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-      let v_1 = (b3[o * 1152i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
-      let v_2 = (tile[t][q] + v_1);
-      let v_3 = (v_0 + v_2);
-      b4[o * 1152i + ci * 9i + u * 3i + v] = v_3;
-    }
-  }
-}
-`;
-
-// shader 331: first used by step_262_conv2dWeightGrad
-const shader331 = `
-// conv2d weight-gradient: f32[1,128,9,17] with f32[1,19,9,17] -> [19,128,3,3]
-// stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
-// with a fused elementwise epilogue producing f32[19,128,3,3]
-// threads 1440, workgroup 64; FLOPs 6697728; bytes 353232
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 1440i) { return; }
-  let sp = gi % 1i;
-  let tap = (gi / 1i) % 9i;
-  let u = tap / 3i;
-  let v = tap % 3i;
-  let cb = (gi / 9i) % 32i;
-  let ob = gi / 288i;
-  let o0 = min(ob * 4i + 0i, 18i);
-  let o1 = min(ob * 4i + 1i, 18i);
-  let o2 = min(ob * 4i + 2i, 18i);
-  let o3 = min(ob * 4i + 3i, 18i);
-  let c0 = min(cb * 4i + 0i, 127i);
-  let c1 = min(cb * 4i + 1i, 127i);
-  let c2 = min(cb * 4i + 2i, 127i);
-  let c3 = min(cb * 4i + 3i, 127i);
-  var a0_0 = 0.0f;
-  var a0_1 = 0.0f;
-  var a0_2 = 0.0f;
-  var a0_3 = 0.0f;
-  var a1_0 = 0.0f;
-  var a1_1 = 0.0f;
-  var a1_2 = 0.0f;
-  var a1_3 = 0.0f;
-  var a2_0 = 0.0f;
-  var a2_1 = 0.0f;
-  var a2_2 = 0.0f;
-  var a2_3 = 0.0f;
-  var a3_0 = 0.0f;
-  var a3_1 = 0.0f;
-  var a3_2 = 0.0f;
-  var a3_3 = 0.0f;
-  for (var q = sp * 153i; q < min(153i, (sp + 1i) * 153i); q++) {
-    let n = q / 153i;
-    let i = (q / 17i) % 9i;
-    let j = q % 17i;
-    let h = i * 1i - 12i + u * 12i;
-    let w = j * 1i - 12i + v * 12i;
-    let ok = h >= 0i && h < 9i && w >= 0i && w < 17i;
-    let xi = (n * 4896i + clamp(h, 0i, 8i) * 17i + clamp(w, 0i, 16i)) * 4i;
-    let di = (n * 765i + i * 17i + j) * 4i;
-    let d0 = b1[di + (o0 >> 2u) * 612i + (o0 & 3i)];
-    let d1 = b1[di + (o1 >> 2u) * 612i + (o1 & 3i)];
-    let d2 = b1[di + (o2 >> 2u) * 612i + (o2 & 3i)];
-    let d3 = b1[di + (o3 >> 2u) * 612i + (o3 & 3i)];
-    let x0 = select(0.0f, b0[xi + (c0 >> 2u) * 612i + (c0 & 3i)], ok);
-    let x1 = select(0.0f, b0[xi + (c1 >> 2u) * 612i + (c1 & 3i)], ok);
-    let x2 = select(0.0f, b0[xi + (c2 >> 2u) * 612i + (c2 & 3i)], ok);
-    let x3 = select(0.0f, b0[xi + (c3 >> 2u) * 612i + (c3 & 3i)], ok);
-    a0_0 = fma(d0, x0, a0_0);
-    a0_1 = fma(d0, x1, a0_1);
-    a0_2 = fma(d0, x2, a0_2);
-    a0_3 = fma(d0, x3, a0_3);
-    a1_0 = fma(d1, x0, a1_0);
-    a1_1 = fma(d1, x1, a1_1);
-    a1_2 = fma(d1, x2, a1_2);
-    a1_3 = fma(d1, x3, a1_3);
-    a2_0 = fma(d2, x0, a2_0);
-    a2_1 = fma(d2, x1, a2_1);
-    a2_2 = fma(d2, x2, a2_2);
-    a2_3 = fma(d2, x3, a2_3);
-    a3_0 = fma(d3, x0, a3_0);
-    a3_1 = fma(d3, x1, a3_1);
-    a3_2 = fma(d3, x2, a3_2);
-    a3_3 = fma(d3, x3, a3_3);
-  }
-  var tile = array<f32, 16>(a0_0, a0_1, a0_2, a0_3, a1_0, a1_1, a1_2, a1_3, a2_0, a2_1, a2_2, a2_3, a3_0, a3_1, a3_2, a3_3);
-  for (var t = 0i; t < 16i; t++) {
-    let o = ob * 4i + t / 4i;
-    let ci = cb * 4i + t % 4i;
-    if (o >= 19i || ci >= 128i) { continue; }
-    let v_0 = (b2[o * 1152i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-    let v_1 = (b3[o * 1152i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
-    let v_2 = (tile[t] + v_1);
-    let v_3 = (v_0 + v_2);
-    b4[o * 1152i + ci * 9i + u * 3i + v] = v_3;
-  }
-}
-`;
-
-// shader 332: first used by step_264_conv2dWeightGrad_cpu
-const shader332 = `
+// shader 316: first used by step_252_conv2dWeightGrad_cpu
+const shader316 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,17] with f32[1,19,9,17] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -23609,8 +21714,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 333: first used by step_264_conv2dWeightGrad
-const shader333 = `
+// shader 317: first used by step_252_conv2dWeightGrad
+const shader317 = `
 // conv2d weight-gradient: f32[1,256,9,17] with f32[1,19,9,17] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[19,256,3,3]
@@ -23702,8 +21807,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 334: first used by step_265_pointwise_G_layer6_conv2d_list_0
-const shader334 = `
+// shader 318: first used by step_253_pointwise_G_layer5_conv2d_list_0
+const shader318 = `
 // pointwise f32[19,256,3,3]
 // threads 43776 (8 per invocation), workgroup 64; FLOPs 43776; bytes 525316
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -23727,8 +21832,90 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 335: first used by step_268_conv2dWeightGrad_cpu
-const shader335 = `
+// shader 319: first used by step_254_sum_cpu
+const shader319 = `
+enable subgroups;
+// sum over axes [0,2,3] of f32[1,19,9,17]: 19 outputs x 153 elements, 1 split(s)
+// one 8-lane subgroup per output
+// CPU variant: workgroup = one 8-lane subgroup; grid 19x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < 153i; kk += 8i) {
+    part = part + b0[(o % 19i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)];
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, 4u);
+  acc = acc + subgroupShuffleXor(acc, 2u);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[(o % 19i)] = acc;
+  }
+}
+`;
+
+// shader 320: first used by step_254_sum
+const shader320 = `
+// sum over axes [0,2,3] of f32[1,19,9,17]: 19 outputs x 153 elements, 1 split(s)
+// threads 19, workgroup 64; FLOPs 2907; bytes 11704
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 19i) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < 153i; kk++) {
+    acc = acc + b0[(gi % 19i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)];
+  }
+  b1[(gi % 19i)] = acc;
+}
+`;
+
+// shader 321: first used by step_255_pointwise_sgd_G_G_layer5_conv2d_list_0
+const shader321 = `
+// pointwise f32[19] and 3 sibling(s)
+// threads 19, workgroup 64; FLOPs 76; bytes 688
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 19i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b2[i0] * 0.0005000000237487257f);
+  let v_2 = (b1[(i0 % 19i)] + v_1);
+  let v_3 = (v_0 + v_2);
+  b3[i0] = v_3;
+  let v_4 = (v_3 * b4[0i]);
+  let v_5 = (b2[i0] - v_4);
+  b5[i0] = v_5;
+  let v_6 = (b6[i0] * 0.8999999761581421f);
+  let v_7 = (b7[i0] * 0.0005000000237487257f);
+  let v_8 = (b1[(i0 % 19i)] + v_7);
+  let v_9 = (v_6 + v_8);
+  b8[i0] = v_9;
+  let v_10 = (v_9 * b4[0i]);
+  let v_11 = (b7[i0] - v_10);
+  b9[i0] = v_11;
+}
+`;
+
+// shader 322: first used by step_256_conv2dWeightGrad_cpu
+const shader322 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,17] with f32[1,19,9,17] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -23946,8 +22133,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 336: first used by step_268_conv2dWeightGrad
-const shader336 = `
+// shader 323: first used by step_256_conv2dWeightGrad
+const shader323 = `
 // conv2d weight-gradient: f32[1,256,9,17] with f32[1,19,9,17] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[19,256,3,3]
@@ -24042,10 +22229,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const module: GeneratedModule = {
     name: "oracle-cpu-demo",
     config: {"variant":"oracle","numClasses":19,"sourceSize":[64,128],"targetSize":[64,128],"network":{"blocks":[1,1,1,1],"width":8,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":8},"ndf":16,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.0025,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":1500,"lambdaSeg":0.1,"lambdaAdvTarget1":0.0002,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","ignoreLabel":255},
-    limits: {"maxStorageBufferBindingSize":622592,"maxBufferSize":3003648,"maxStorageBuffersPerShaderStage":10},
+    limits: {"maxStorageBufferBindingSize":622592,"maxBufferSize":2978560,"maxStorageBuffersPerShaderStage":10},
     arenas: [
-      {"name":"persistent0","bytes":2748160,"kind":"persistent"},
-      {"name":"scratch0","bytes":3003648,"kind":"scratch"},
+      {"name":"persistent0","bytes":2221056,"kind":"persistent"},
+      {"name":"scratch0","bytes":2978560,"kind":"scratch"},
     ],
     tensors: [
       {"name":"iteration","role":"input","shape":[],"dtype":"i32","bytes":4,"arena":0,"offset":0},
@@ -24136,53 +22323,40 @@ export const module: GeneratedModule = {
       {"name":"G/layer4.0.downsample.1.bias","role":"param","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.downsample.1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":657920},
       {"name":"G/layer4.0.downsample.1.running_mean","role":"state","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.downsample.1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":658944},
       {"name":"G/layer4.0.downsample.1.running_var","role":"state","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.downsample.1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":659968},
-      {"name":"G/layer5.conv2d_list.0.weight","role":"param","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"G","key":"layer5.conv2d_list.0.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":660992},
-      {"name":"G/layer5.conv2d_list.0.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.0.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":1152},"arena":0,"offset":748544},
-      {"name":"G/layer5.conv2d_list.1.weight","role":"param","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"G","key":"layer5.conv2d_list.1.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":748800},
-      {"name":"G/layer5.conv2d_list.1.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.1.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":1152},"arena":0,"offset":836352},
-      {"name":"G/layer5.conv2d_list.2.weight","role":"param","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"G","key":"layer5.conv2d_list.2.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":836608},
-      {"name":"G/layer5.conv2d_list.2.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.2.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":1152},"arena":0,"offset":924160},
-      {"name":"G/layer5.conv2d_list.3.weight","role":"param","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"G","key":"layer5.conv2d_list.3.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":924416},
-      {"name":"G/layer5.conv2d_list.3.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.3.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":1152},"arena":0,"offset":1011968},
-      {"name":"G/layer6.conv2d_list.0.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer6.conv2d_list.0.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":1012224},
-      {"name":"G/layer6.conv2d_list.0.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer6.conv2d_list.0.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1187328},
-      {"name":"G/layer6.conv2d_list.1.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer6.conv2d_list.1.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":1187584},
-      {"name":"G/layer6.conv2d_list.1.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer6.conv2d_list.1.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1362688},
-      {"name":"G/layer6.conv2d_list.2.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer6.conv2d_list.2.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":1362944},
-      {"name":"G/layer6.conv2d_list.2.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer6.conv2d_list.2.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1538048},
-      {"name":"G/layer6.conv2d_list.3.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer6.conv2d_list.3.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":1538304},
-      {"name":"G/layer6.conv2d_list.3.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer6.conv2d_list.3.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1713408},
-      {"name":"sgd_G/G.conv1.weight","role":"state","shape":[8,3,7,7],"dtype":"f32","bytes":4704,"model":"sgd_G","key":"G.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1713664},
-      {"name":"sgd_G/G.layer1.0.conv1.weight","role":"state","shape":[8,8,1,1],"dtype":"f32","bytes":256,"model":"sgd_G","key":"G.layer1.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1718528},
-      {"name":"sgd_G/G.layer1.0.conv2.weight","role":"state","shape":[8,8,3,3],"dtype":"f32","bytes":2304,"model":"sgd_G","key":"G.layer1.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1718784},
-      {"name":"sgd_G/G.layer1.0.conv3.weight","role":"state","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"sgd_G","key":"G.layer1.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1721088},
-      {"name":"sgd_G/G.layer1.0.downsample.0.weight","role":"state","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"sgd_G","key":"G.layer1.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1722112},
-      {"name":"sgd_G/G.layer2.0.conv1.weight","role":"state","shape":[16,32,1,1],"dtype":"f32","bytes":2048,"model":"sgd_G","key":"G.layer2.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1723136},
-      {"name":"sgd_G/G.layer2.0.conv2.weight","role":"state","shape":[16,16,3,3],"dtype":"f32","bytes":9216,"model":"sgd_G","key":"G.layer2.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1725184},
-      {"name":"sgd_G/G.layer2.0.conv3.weight","role":"state","shape":[64,16,1,1],"dtype":"f32","bytes":4096,"model":"sgd_G","key":"G.layer2.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1734400},
-      {"name":"sgd_G/G.layer2.0.downsample.0.weight","role":"state","shape":[64,32,1,1],"dtype":"f32","bytes":8192,"model":"sgd_G","key":"G.layer2.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1738496},
-      {"name":"sgd_G/G.layer3.0.conv1.weight","role":"state","shape":[32,64,1,1],"dtype":"f32","bytes":8192,"model":"sgd_G","key":"G.layer3.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1746688},
-      {"name":"sgd_G/G.layer3.0.conv2.weight","role":"state","shape":[32,32,3,3],"dtype":"f32","bytes":36864,"model":"sgd_G","key":"G.layer3.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1754880},
-      {"name":"sgd_G/G.layer3.0.conv3.weight","role":"state","shape":[128,32,1,1],"dtype":"f32","bytes":16384,"model":"sgd_G","key":"G.layer3.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1791744},
-      {"name":"sgd_G/G.layer3.0.downsample.0.weight","role":"state","shape":[128,64,1,1],"dtype":"f32","bytes":32768,"model":"sgd_G","key":"G.layer3.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1808128},
-      {"name":"sgd_G/G.layer4.0.conv1.weight","role":"state","shape":[64,128,1,1],"dtype":"f32","bytes":32768,"model":"sgd_G","key":"G.layer4.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1840896},
-      {"name":"sgd_G/G.layer4.0.conv2.weight","role":"state","shape":[64,64,3,3],"dtype":"f32","bytes":147456,"model":"sgd_G","key":"G.layer4.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1873664},
-      {"name":"sgd_G/G.layer4.0.conv3.weight","role":"state","shape":[256,64,1,1],"dtype":"f32","bytes":65536,"model":"sgd_G","key":"G.layer4.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2021120},
-      {"name":"sgd_G/G.layer4.0.downsample.0.weight","role":"state","shape":[256,128,1,1],"dtype":"f32","bytes":131072,"model":"sgd_G","key":"G.layer4.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2086656},
-      {"name":"sgd_G/G.layer5.conv2d_list.0.weight","role":"state","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"sgd_G","key":"G.layer5.conv2d_list.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2217728},
-      {"name":"sgd_G/G.layer5.conv2d_list.0.bias","role":"state","shape":[19],"dtype":"f32","bytes":76,"model":"sgd_G","key":"G.layer5.conv2d_list.0.bias","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2305280},
-      {"name":"sgd_G/G.layer5.conv2d_list.1.weight","role":"state","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"sgd_G","key":"G.layer5.conv2d_list.1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2305536},
-      {"name":"sgd_G/G.layer5.conv2d_list.1.bias","role":"state","shape":[19],"dtype":"f32","bytes":76,"model":"sgd_G","key":"G.layer5.conv2d_list.1.bias","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2393088},
-      {"name":"sgd_G/G.layer6.conv2d_list.0.weight","role":"state","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"sgd_G","key":"G.layer6.conv2d_list.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2393344},
-      {"name":"sgd_G/G.layer6.conv2d_list.0.bias","role":"state","shape":[19],"dtype":"f32","bytes":76,"model":"sgd_G","key":"G.layer6.conv2d_list.0.bias","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2568448},
-      {"name":"sgd_G/G.layer6.conv2d_list.1.weight","role":"state","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"sgd_G","key":"G.layer6.conv2d_list.1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2568704},
-      {"name":"sgd_G/G.layer6.conv2d_list.1.bias","role":"state","shape":[19],"dtype":"f32","bytes":76,"model":"sgd_G","key":"G.layer6.conv2d_list.1.bias","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2743808},
-      {"name":"loss_seg1","role":"output","shape":[],"dtype":"f32","bytes":4,"arena":0,"offset":2744064},
-      {"name":"loss_seg2","role":"output","shape":[],"dtype":"f32","bytes":4,"arena":0,"offset":2744320},
+      {"name":"G/layer5.conv2d_list.0.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer5.conv2d_list.0.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":660992},
+      {"name":"G/layer5.conv2d_list.0.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.0.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":836096},
+      {"name":"G/layer5.conv2d_list.1.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer5.conv2d_list.1.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":836352},
+      {"name":"G/layer5.conv2d_list.1.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.1.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1011456},
+      {"name":"G/layer5.conv2d_list.2.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer5.conv2d_list.2.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":1011712},
+      {"name":"G/layer5.conv2d_list.2.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.2.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1186816},
+      {"name":"G/layer5.conv2d_list.3.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer5.conv2d_list.3.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":1187072},
+      {"name":"G/layer5.conv2d_list.3.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.3.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1362176},
+      {"name":"sgd_G/G.conv1.weight","role":"state","shape":[8,3,7,7],"dtype":"f32","bytes":4704,"model":"sgd_G","key":"G.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1362432},
+      {"name":"sgd_G/G.layer1.0.conv1.weight","role":"state","shape":[8,8,1,1],"dtype":"f32","bytes":256,"model":"sgd_G","key":"G.layer1.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1367296},
+      {"name":"sgd_G/G.layer1.0.conv2.weight","role":"state","shape":[8,8,3,3],"dtype":"f32","bytes":2304,"model":"sgd_G","key":"G.layer1.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1367552},
+      {"name":"sgd_G/G.layer1.0.conv3.weight","role":"state","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"sgd_G","key":"G.layer1.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1369856},
+      {"name":"sgd_G/G.layer1.0.downsample.0.weight","role":"state","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"sgd_G","key":"G.layer1.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1370880},
+      {"name":"sgd_G/G.layer2.0.conv1.weight","role":"state","shape":[16,32,1,1],"dtype":"f32","bytes":2048,"model":"sgd_G","key":"G.layer2.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1371904},
+      {"name":"sgd_G/G.layer2.0.conv2.weight","role":"state","shape":[16,16,3,3],"dtype":"f32","bytes":9216,"model":"sgd_G","key":"G.layer2.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1373952},
+      {"name":"sgd_G/G.layer2.0.conv3.weight","role":"state","shape":[64,16,1,1],"dtype":"f32","bytes":4096,"model":"sgd_G","key":"G.layer2.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1383168},
+      {"name":"sgd_G/G.layer2.0.downsample.0.weight","role":"state","shape":[64,32,1,1],"dtype":"f32","bytes":8192,"model":"sgd_G","key":"G.layer2.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1387264},
+      {"name":"sgd_G/G.layer3.0.conv1.weight","role":"state","shape":[32,64,1,1],"dtype":"f32","bytes":8192,"model":"sgd_G","key":"G.layer3.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1395456},
+      {"name":"sgd_G/G.layer3.0.conv2.weight","role":"state","shape":[32,32,3,3],"dtype":"f32","bytes":36864,"model":"sgd_G","key":"G.layer3.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1403648},
+      {"name":"sgd_G/G.layer3.0.conv3.weight","role":"state","shape":[128,32,1,1],"dtype":"f32","bytes":16384,"model":"sgd_G","key":"G.layer3.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1440512},
+      {"name":"sgd_G/G.layer3.0.downsample.0.weight","role":"state","shape":[128,64,1,1],"dtype":"f32","bytes":32768,"model":"sgd_G","key":"G.layer3.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1456896},
+      {"name":"sgd_G/G.layer4.0.conv1.weight","role":"state","shape":[64,128,1,1],"dtype":"f32","bytes":32768,"model":"sgd_G","key":"G.layer4.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1489664},
+      {"name":"sgd_G/G.layer4.0.conv2.weight","role":"state","shape":[64,64,3,3],"dtype":"f32","bytes":147456,"model":"sgd_G","key":"G.layer4.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1522432},
+      {"name":"sgd_G/G.layer4.0.conv3.weight","role":"state","shape":[256,64,1,1],"dtype":"f32","bytes":65536,"model":"sgd_G","key":"G.layer4.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1669888},
+      {"name":"sgd_G/G.layer4.0.downsample.0.weight","role":"state","shape":[256,128,1,1],"dtype":"f32","bytes":131072,"model":"sgd_G","key":"G.layer4.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1735424},
+      {"name":"sgd_G/G.layer5.conv2d_list.0.weight","role":"state","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"sgd_G","key":"G.layer5.conv2d_list.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1866496},
+      {"name":"sgd_G/G.layer5.conv2d_list.0.bias","role":"state","shape":[19],"dtype":"f32","bytes":76,"model":"sgd_G","key":"G.layer5.conv2d_list.0.bias","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2041600},
+      {"name":"sgd_G/G.layer5.conv2d_list.1.weight","role":"state","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"sgd_G","key":"G.layer5.conv2d_list.1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2041856},
+      {"name":"sgd_G/G.layer5.conv2d_list.1.bias","role":"state","shape":[19],"dtype":"f32","bytes":76,"model":"sgd_G","key":"G.layer5.conv2d_list.1.bias","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2216960},
+      {"name":"loss_seg2","role":"output","shape":[],"dtype":"f32","bytes":4,"arena":0,"offset":2217216},
     ],
     constants: [
-      {"name":"resize_17_128_ac","words":[18,26,42,58,74,90,106,122,138,154,170,186,202,218,234,250,265,274,0,1,2,3,4,5,6,7,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63,56,57,58,59,60,61,62,63,64,65,66,67,68,69,70,71,64,65,66,67,68,69,70,71,72,73,74,75,76,77,78,79,72,73,74,75,76,77,78,79,80,81,82,83,84,85,86,87,80,81,82,83,84,85,86,87,88,89,90,91,92,93,94,95,88,89,90,91,92,93,94,95,96,97,98,99,100,101,102,103,96,97,98,99,100,101,102,103,104,105,106,107,108,109,110,111,104,105,106,107,108,109,110,111,112,113,114,115,116,117,118,119,112,113,114,115,116,117,118,119,120,121,122,123,124,125,126,120,121,122,123,124,125,126,127,127,1065353216,1063239551,1061125886,1059012221,1056832504,1052605174,1048179688,1039262664,0,1040253444,1048642052,1052869382,1057030660,1059144325,1061257990,1063371655,1065221112,1063107448,1060993782,1058880116,1056568296,1052340968,1047651272,1038205824,1006699008,1040781856,1048906260,1053133592,1057162764,1059276428,1061390094,1063503760,1065089008,1062975344,1060861680,1058748012,1056304088,1052076760,1047122848,1037148992,1015087616,1041310272,1049170464,1053397800,1057294868,1059408532,1061522200,1063635864,1064956904,1062843240,1060729576,1058615908,1056039880,1051812552,1046594432,1036092160,1019314944,1041838688,1049434672,1053662008,1057426972,1059540636,1061654304,1063767968,1064824800,1062711136,1060597472,1058483808,1055775680,1051548336,1046066016,1035035328,1023476224,1042367104,1049698880,1053926208,1057559072,1059672744,1061786408,1063900072,1064692696,1062579032,1060465368,1058351704,1055511456,1051284128,1045537600,1033978496,1025589888,1042895520,1049963088,1054190416,1057691184,1059804848,1061918512,1064032176,1064560592,1062446928,1060333264,1058219600,1055247264,1051019920,1045009184,1032921664,1027703552,1043423936,1050227296,1054454624,1057823280,1059936952,1062050616,1064164280,1064428488,1062314824,1060201160,1058087496,1054983040,1050755712,1044480768,1031864832,1029817216,1043952352,1050491504,1054718832,1057955392,1060069056,1062182720,1064296384,1064296384,1062182720,1060069056,1057955392,1054718848,1050491520,1043952384,1029817344,1031864832,1044480768,1050755712,1054983040,1058087488,1060201152,1062314816,1064428480,1064164288,1062050608,1059936944,1057823280,1054454624,1050227296,1043423936,1027703552,1032921600,1045009216,1051019936,1055247264,1058219600,1060333264,1062446928,1064560592,1064032176,1061918512,1059804848,1057691184,1054190432,1049963104,1042895552,1025590016,1033978496,1045537600,1051284128,1055511456,1058351696,1060465360,1062579024,1064692688,1063900064,1061786400,1059672736,1057559072,1053926208,1049698880,1042367104,1023476224,1035035392,1046066048,1051548352,1055775680,1058483808,1060597472,1062711136,1064824800,1063767968,1061654304,1059540640,1057426976,1053662016,1049434688,1041838720,1019315200,1036092160,1046594432,1051812544,1056039872,1058615904,1060729568,1062843232,1064956896,1063635872,1061522192,1059408528,1057294864,1053397792,1049170464,1041310272,1015087616,1037148928,1047122880,1052076768,1056304096,1058748016,1060861680,1062975344,1065089008,1063503760,1061390096,1059276432,1057162768,1053133600,1048906272,1040781888,1006699520,1038205824,1047651264,1052340960,1056568288,1058880112,1060993776,1063107440,1065221104,1063371648,1061257984,1059144320,1057030656,1052869376,1048642048,1040253440,1039262720,1048179712,1052605184,1056832512,1059012224,1061125888,1063239552,1065353216,0],"arena":0,"offset":2744576,"bytes":2120},
-      {"name":"resize_9_64_ac","words":[10,18,34,50,66,82,98,114,129,138,0,1,2,3,4,5,6,7,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,56,57,58,59,60,61,62,63,63,1065353216,1063222776,1061092336,1058961895,1056698302,1052437422,1047777080,1038323248,0,1040320545,1048709153,1052970034,1057097761,1059228201,1061358642,1063489082,1065086910,1062956470,1060826030,1058695590,1056165688,1051904808,1046711856,1036192800,1015154752,1041385768,1049241764,1053502644,1057364068,1059494508,1061624948,1063755388,1064820604,1062690164,1060559724,1058429284,1055633080,1051372200,1045646640,1034062368,1023543360,1042450992,1049774376,1054035256,1057630372,1059760812,1061891252,1064021692,1064554296,1062423856,1060293416,1058162976,1055100464,1050839584,1044581408,1031931904,1027804288,1043516224,1050306992,1054567872,1057896680,1060027120,1062157560,1064288000,1064287992,1062157552,1060027112,1057896672,1054567856,1050306976,1043516192,1027804160,1031931968,1044581440,1050839600,1055100480,1058162984,1060293424,1062423864,1064554304,1064021688,1061891248,1059760808,1057630368,1054035248,1049774368,1042450976,1023543296,1034062400,1045646656,1051372208,1055633088,1058429288,1060559728,1062690168,1064820608,1063755376,1061624936,1059494496,1057364056,1053502624,1049241744,1041385728,1015154432,1036192896,1046711904,1051904832,1056165712,1058695600,1060826040,1062956480,1065086920,1063489072,1061358632,1059228192,1057097752,1052970016,1048709136,1040320512,1038323328,1047777120,1052437440,1056698320,1058961904,1061092344,1063222784,1065353216,0],"arena":0,"offset":2746880,"bytes":1064},
+      {"name":"resize_17_128_ac","words":[18,26,42,58,74,90,106,122,138,154,170,186,202,218,234,250,265,274,0,1,2,3,4,5,6,7,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63,56,57,58,59,60,61,62,63,64,65,66,67,68,69,70,71,64,65,66,67,68,69,70,71,72,73,74,75,76,77,78,79,72,73,74,75,76,77,78,79,80,81,82,83,84,85,86,87,80,81,82,83,84,85,86,87,88,89,90,91,92,93,94,95,88,89,90,91,92,93,94,95,96,97,98,99,100,101,102,103,96,97,98,99,100,101,102,103,104,105,106,107,108,109,110,111,104,105,106,107,108,109,110,111,112,113,114,115,116,117,118,119,112,113,114,115,116,117,118,119,120,121,122,123,124,125,126,120,121,122,123,124,125,126,127,127,1065353216,1063239551,1061125886,1059012221,1056832504,1052605174,1048179688,1039262664,0,1040253444,1048642052,1052869382,1057030660,1059144325,1061257990,1063371655,1065221112,1063107448,1060993782,1058880116,1056568296,1052340968,1047651272,1038205824,1006699008,1040781856,1048906260,1053133592,1057162764,1059276428,1061390094,1063503760,1065089008,1062975344,1060861680,1058748012,1056304088,1052076760,1047122848,1037148992,1015087616,1041310272,1049170464,1053397800,1057294868,1059408532,1061522200,1063635864,1064956904,1062843240,1060729576,1058615908,1056039880,1051812552,1046594432,1036092160,1019314944,1041838688,1049434672,1053662008,1057426972,1059540636,1061654304,1063767968,1064824800,1062711136,1060597472,1058483808,1055775680,1051548336,1046066016,1035035328,1023476224,1042367104,1049698880,1053926208,1057559072,1059672744,1061786408,1063900072,1064692696,1062579032,1060465368,1058351704,1055511456,1051284128,1045537600,1033978496,1025589888,1042895520,1049963088,1054190416,1057691184,1059804848,1061918512,1064032176,1064560592,1062446928,1060333264,1058219600,1055247264,1051019920,1045009184,1032921664,1027703552,1043423936,1050227296,1054454624,1057823280,1059936952,1062050616,1064164280,1064428488,1062314824,1060201160,1058087496,1054983040,1050755712,1044480768,1031864832,1029817216,1043952352,1050491504,1054718832,1057955392,1060069056,1062182720,1064296384,1064296384,1062182720,1060069056,1057955392,1054718848,1050491520,1043952384,1029817344,1031864832,1044480768,1050755712,1054983040,1058087488,1060201152,1062314816,1064428480,1064164288,1062050608,1059936944,1057823280,1054454624,1050227296,1043423936,1027703552,1032921600,1045009216,1051019936,1055247264,1058219600,1060333264,1062446928,1064560592,1064032176,1061918512,1059804848,1057691184,1054190432,1049963104,1042895552,1025590016,1033978496,1045537600,1051284128,1055511456,1058351696,1060465360,1062579024,1064692688,1063900064,1061786400,1059672736,1057559072,1053926208,1049698880,1042367104,1023476224,1035035392,1046066048,1051548352,1055775680,1058483808,1060597472,1062711136,1064824800,1063767968,1061654304,1059540640,1057426976,1053662016,1049434688,1041838720,1019315200,1036092160,1046594432,1051812544,1056039872,1058615904,1060729568,1062843232,1064956896,1063635872,1061522192,1059408528,1057294864,1053397792,1049170464,1041310272,1015087616,1037148928,1047122880,1052076768,1056304096,1058748016,1060861680,1062975344,1065089008,1063503760,1061390096,1059276432,1057162768,1053133600,1048906272,1040781888,1006699520,1038205824,1047651264,1052340960,1056568288,1058880112,1060993776,1063107440,1065221104,1063371648,1061257984,1059144320,1057030656,1052869376,1048642048,1040253440,1039262720,1048179712,1052605184,1056832512,1059012224,1061125888,1063239552,1065353216,0],"arena":0,"offset":2217472,"bytes":2120},
+      {"name":"resize_9_64_ac","words":[10,18,34,50,66,82,98,114,129,138,0,1,2,3,4,5,6,7,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,56,57,58,59,60,61,62,63,63,1065353216,1063222776,1061092336,1058961895,1056698302,1052437422,1047777080,1038323248,0,1040320545,1048709153,1052970034,1057097761,1059228201,1061358642,1063489082,1065086910,1062956470,1060826030,1058695590,1056165688,1051904808,1046711856,1036192800,1015154752,1041385768,1049241764,1053502644,1057364068,1059494508,1061624948,1063755388,1064820604,1062690164,1060559724,1058429284,1055633080,1051372200,1045646640,1034062368,1023543360,1042450992,1049774376,1054035256,1057630372,1059760812,1061891252,1064021692,1064554296,1062423856,1060293416,1058162976,1055100464,1050839584,1044581408,1031931904,1027804288,1043516224,1050306992,1054567872,1057896680,1060027120,1062157560,1064288000,1064287992,1062157552,1060027112,1057896672,1054567856,1050306976,1043516192,1027804160,1031931968,1044581440,1050839600,1055100480,1058162984,1060293424,1062423864,1064554304,1064021688,1061891248,1059760808,1057630368,1054035248,1049774368,1042450976,1023543296,1034062400,1045646656,1051372208,1055633088,1058429288,1060559728,1062690168,1064820608,1063755376,1061624936,1059494496,1057364056,1053502624,1049241744,1041385728,1015154432,1036192896,1046711904,1051904832,1056165712,1058695600,1060826040,1062956480,1065086920,1063489072,1061358632,1059228192,1057097752,1052970016,1048709136,1040320512,1038323328,1047777120,1052437440,1056698320,1058961904,1061092344,1063222784,1065353216,0],"arena":0,"offset":2219776,"bytes":1064},
     ],
     shaders: [
       { name: "step_000_pointwise", wgsl: shader0 },
@@ -24272,723 +22446,680 @@ export const module: GeneratedModule = {
       { name: "step_060_conv2d_G_layer3_0_downsample_0_cpu", wgsl: shader84 },
       { name: "step_060_conv2d_G_layer3_0_downsample_0", wgsl: shader85 },
       { name: "step_064_pointwise_G_layer3_0_bn3", wgsl: shader86 },
-      { name: "step_065_conv2d_G_layer5_conv2d_list_0_pack", wgsl: shader87 },
-      { name: "step_065_conv2d_G_layer5_conv2d_list_0_packc", wgsl: shader88 },
-      { name: "step_065_conv2d_G_layer5_conv2d_list_0_cpu", wgsl: shader89 },
-      { name: "step_065_conv2d_G_layer5_conv2d_list_0", wgsl: shader90 },
-      { name: "step_066_conv2d_G_layer5_conv2d_list_1_cpu", wgsl: shader91 },
-      { name: "step_066_conv2d_G_layer5_conv2d_list_1", wgsl: shader92 },
-      { name: "step_067_conv2d_G_layer4_0_conv1_pack", wgsl: shader93 },
-      { name: "step_067_conv2d_G_layer4_0_conv1_cpu", wgsl: shader94 },
-      { name: "step_067_conv2d_G_layer4_0_conv1", wgsl: shader95 },
-      { name: "step_071_pointwise_G_layer4_0_bn1", wgsl: shader96 },
-      { name: "step_072_conv2d_G_layer4_0_conv2_pack", wgsl: shader97 },
-      { name: "step_072_conv2d_G_layer4_0_conv2_cpu", wgsl: shader98 },
-      { name: "step_072_conv2d_G_layer4_0_conv2", wgsl: shader99 },
-      { name: "step_077_conv2d_G_layer4_0_conv3_pack", wgsl: shader100 },
-      { name: "step_077_conv2d_G_layer4_0_conv3_cpu", wgsl: shader101 },
-      { name: "step_077_conv2d_G_layer4_0_conv3", wgsl: shader102 },
-      { name: "step_078_sum_G_layer4_0_conv3_cpu", wgsl: shader103 },
-      { name: "step_078_sum_G_layer4_0_conv3", wgsl: shader104 },
-      { name: "step_079_sum_G_layer4_0_conv3_cpu", wgsl: shader105 },
-      { name: "step_079_sum_G_layer4_0_conv3", wgsl: shader106 },
-      { name: "step_080_pointwise_G_layer4_0_conv3", wgsl: shader107 },
-      { name: "step_081_conv2d_G_layer4_0_downsample_0_pack", wgsl: shader108 },
-      { name: "step_081_conv2d_G_layer4_0_downsample_0_cpu", wgsl: shader109 },
-      { name: "step_081_conv2d_G_layer4_0_downsample_0", wgsl: shader110 },
-      { name: "step_085_pointwise_G_layer4_0_bn3", wgsl: shader111 },
-      { name: "step_086_conv2d_G_layer6_conv2d_list_0_pack", wgsl: shader112 },
-      { name: "step_086_conv2d_G_layer6_conv2d_list_0_packc", wgsl: shader113 },
-      { name: "step_086_conv2d_G_layer6_conv2d_list_0_cpu", wgsl: shader114 },
-      { name: "step_086_conv2d_G_layer6_conv2d_list_0", wgsl: shader115 },
-      { name: "step_087_conv2d_G_layer6_conv2d_list_1_cpu", wgsl: shader116 },
-      { name: "step_087_conv2d_G_layer6_conv2d_list_1", wgsl: shader117 },
-      { name: "step_088_pointwise_G_bn1_running_mean", wgsl: shader118 },
-      { name: "step_089_pointwise_G_conv1", wgsl: shader119 },
-      { name: "step_090_sum_G_conv1_cpu", wgsl: shader120 },
-      { name: "step_090_sum_G_conv1", wgsl: shader121 },
-      { name: "step_091_pointwise_G_bn1_running_var", wgsl: shader122 },
-      { name: "step_092_pointwise_G_layer1_0_conv1", wgsl: shader123 },
-      { name: "step_093_sum_G_layer1_0_conv1_cpu", wgsl: shader124 },
-      { name: "step_093_sum_G_layer1_0_conv1", wgsl: shader125 },
-      { name: "step_094_pointwise_G_layer1_0_bn1_running_var", wgsl: shader126 },
-      { name: "step_097_pointwise_G_layer1_0_bn2_running_var", wgsl: shader127 },
-      { name: "step_098_pointwise_G_layer1_0_bn3_running_mean", wgsl: shader128 },
-      { name: "step_099_pointwise_G_layer1_0_conv3", wgsl: shader129 },
-      { name: "step_100_sum_G_layer1_0_conv3_cpu", wgsl: shader130 },
-      { name: "step_100_sum_G_layer1_0_conv3", wgsl: shader131 },
-      { name: "step_101_pointwise_G_layer1_0_bn3_running_var", wgsl: shader132 },
-      { name: "step_104_pointwise_G_layer1_0_downsample_1_running_var", wgsl: shader133 },
-      { name: "step_105_pointwise_G_layer2_0_bn1_running_mean", wgsl: shader134 },
-      { name: "step_106_pointwise_G_layer2_0_conv1", wgsl: shader135 },
-      { name: "step_107_sum_G_layer2_0_conv1_cpu", wgsl: shader136 },
-      { name: "step_107_sum_G_layer2_0_conv1", wgsl: shader137 },
-      { name: "step_108_pointwise_G_layer2_0_bn1_running_var", wgsl: shader138 },
-      { name: "step_111_pointwise_G_layer2_0_bn2_running_var", wgsl: shader139 },
-      { name: "step_112_pointwise_G_layer2_0_bn3_running_mean", wgsl: shader140 },
-      { name: "step_113_pointwise_G_layer2_0_conv3", wgsl: shader141 },
-      { name: "step_114_sum_G_layer2_0_conv3_cpu", wgsl: shader142 },
-      { name: "step_114_sum_G_layer2_0_conv3", wgsl: shader143 },
-      { name: "step_115_pointwise_G_layer2_0_bn3_running_var", wgsl: shader144 },
-      { name: "step_119_pointwise_G_layer3_0_conv1", wgsl: shader145 },
-      { name: "step_120_sum_G_layer3_0_conv1_cpu", wgsl: shader146 },
-      { name: "step_120_sum_G_layer3_0_conv1", wgsl: shader147 },
-      { name: "step_121_pointwise_G_layer3_0_bn1_running_var", wgsl: shader148 },
-      { name: "step_124_pointwise_G_layer3_0_bn2_running_var", wgsl: shader149 },
-      { name: "step_125_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader150 },
-      { name: "step_126_pointwise_G_layer3_0_conv3", wgsl: shader151 },
-      { name: "step_127_sum_G_layer3_0_conv3_cpu", wgsl: shader152 },
-      { name: "step_127_sum_G_layer3_0_conv3", wgsl: shader153 },
-      { name: "step_128_pointwise_G_layer3_0_bn3_running_var", wgsl: shader154 },
-      { name: "step_131_pointwise_G_layer3_0_downsample_1_running_var", wgsl: shader155 },
-      { name: "step_137_pointwise_G_layer4_0_bn2_running_var", wgsl: shader156 },
-      { name: "step_138_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader157 },
-      { name: "step_139_pointwise_G_layer4_0_conv3", wgsl: shader158 },
-      { name: "step_140_sum_G_layer4_0_conv3_cpu", wgsl: shader159 },
-      { name: "step_140_sum_G_layer4_0_conv3", wgsl: shader160 },
-      { name: "step_141_pointwise_G_layer4_0_bn3_running_var", wgsl: shader161 },
-      { name: "step_144_pointwise_G_layer4_0_downsample_1_running_var", wgsl: shader162 },
-      { name: "step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", wgsl: shader163 },
-      { name: "step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", wgsl: shader164 },
-      { name: "step_147_pointwise", wgsl: shader165 },
-      { name: "step_148_sum_stage1", wgsl: shader166 },
-      { name: "step_148_sum_stage2", wgsl: shader167 },
-      { name: "step_149_softmax_G_layer5_conv2d_list_0", wgsl: shader168 },
-      { name: "step_150_resizeGrad", wgsl: shader169 },
-      { name: "step_151_conv2dInputGrad_G_layer5_conv2d_list_1_pack", wgsl: shader170 },
-      { name: "step_151_conv2dInputGrad_G_layer5_conv2d_list_1_packc", wgsl: shader171 },
-      { name: "step_151_conv2dInputGrad_G_layer5_conv2d_list_1_cpu", wgsl: shader172 },
-      { name: "step_151_conv2dInputGrad_G_layer5_conv2d_list_1", wgsl: shader173 },
-      { name: "step_152_conv2dInputGrad_G_layer5_conv2d_list_0_cpu", wgsl: shader174 },
-      { name: "step_152_conv2dInputGrad_G_layer5_conv2d_list_0", wgsl: shader175 },
-      { name: "step_153_softmax_G_layer6_conv2d_list_0", wgsl: shader176 },
-      { name: "step_155_conv2dInputGrad_G_layer6_conv2d_list_1_pack", wgsl: shader177 },
-      { name: "step_155_conv2dInputGrad_G_layer6_conv2d_list_1_cpu", wgsl: shader178 },
-      { name: "step_155_conv2dInputGrad_G_layer6_conv2d_list_1", wgsl: shader179 },
-      { name: "step_156_conv2dInputGrad_G_layer6_conv2d_list_0_cpu", wgsl: shader180 },
-      { name: "step_156_conv2dInputGrad_G_layer6_conv2d_list_0", wgsl: shader181 },
-      { name: "step_157_sum_G_layer6_conv2d_list_1_cpu", wgsl: shader182 },
-      { name: "step_157_sum_G_layer6_conv2d_list_1", wgsl: shader183 },
-      { name: "step_158_pointwise_G_layer6_conv2d_list_1", wgsl: shader184 },
-      { name: "step_159_sum_G_layer6_conv2d_list_1_cpu", wgsl: shader185 },
-      { name: "step_159_sum_G_layer6_conv2d_list_1", wgsl: shader186 },
-      { name: "step_160_pointwise_G_layer4_0_downsample_1", wgsl: shader187 },
-      { name: "step_161_conv2dInputGrad_G_layer4_0_downsample_0_pack", wgsl: shader188 },
-      { name: "step_161_conv2dInputGrad_G_layer4_0_downsample_0_cpu", wgsl: shader189 },
-      { name: "step_161_conv2dInputGrad_G_layer4_0_downsample_0", wgsl: shader190 },
-      { name: "step_164_conv2dInputGrad_G_layer4_0_conv3_pack", wgsl: shader191 },
-      { name: "step_164_conv2dInputGrad_G_layer4_0_conv3_cpu", wgsl: shader192 },
-      { name: "step_164_conv2dInputGrad_G_layer4_0_conv3", wgsl: shader193 },
-      { name: "step_165_sum_G_layer4_0_conv3_cpu", wgsl: shader194 },
-      { name: "step_165_sum_G_layer4_0_conv3", wgsl: shader195 },
-      { name: "step_166_sum_G_layer4_0_conv3_cpu", wgsl: shader196 },
-      { name: "step_166_sum_G_layer4_0_conv3", wgsl: shader197 },
-      { name: "step_167_pointwise_G_layer4_0_bn2", wgsl: shader198 },
-      { name: "step_168_conv2dInputGrad_G_layer4_0_conv2_pack", wgsl: shader199 },
-      { name: "step_168_conv2dInputGrad_G_layer4_0_conv2_cpu", wgsl: shader200 },
-      { name: "step_168_conv2dInputGrad_G_layer4_0_conv2", wgsl: shader201 },
-      { name: "step_172_conv2dInputGrad_G_layer4_0_conv1_pack", wgsl: shader202 },
-      { name: "step_172_conv2dInputGrad_G_layer4_0_conv1_cpu", wgsl: shader203 },
-      { name: "step_172_conv2dInputGrad_G_layer4_0_conv1", wgsl: shader204 },
-      { name: "step_174_sum_G_layer4_0_conv1_cpu", wgsl: shader205 },
-      { name: "step_174_sum_G_layer4_0_conv1", wgsl: shader206 },
-      { name: "step_175_pointwise_G_layer3_0_downsample_1", wgsl: shader207 },
-      { name: "step_176_conv2dInputGrad_G_layer3_0_downsample_0_pack", wgsl: shader208 },
-      { name: "step_176_conv2dInputGrad_G_layer3_0_downsample_0_cpu", wgsl: shader209 },
-      { name: "step_176_conv2dInputGrad_G_layer3_0_downsample_0", wgsl: shader210 },
-      { name: "step_179_conv2dInputGrad_G_layer3_0_conv3_pack", wgsl: shader211 },
-      { name: "step_179_conv2dInputGrad_G_layer3_0_conv3_cpu", wgsl: shader212 },
-      { name: "step_179_conv2dInputGrad_G_layer3_0_conv3", wgsl: shader213 },
-      { name: "step_180_sum_G_layer3_0_conv3_cpu", wgsl: shader214 },
-      { name: "step_180_sum_G_layer3_0_conv3", wgsl: shader215 },
-      { name: "step_181_sum_G_layer3_0_conv3_cpu", wgsl: shader216 },
-      { name: "step_181_sum_G_layer3_0_conv3", wgsl: shader217 },
-      { name: "step_182_pointwise_G_layer3_0_bn2", wgsl: shader218 },
-      { name: "step_183_conv2dInputGrad_G_layer3_0_conv2_pack", wgsl: shader219 },
-      { name: "step_183_conv2dInputGrad_G_layer3_0_conv2_cpu", wgsl: shader220 },
-      { name: "step_183_conv2dInputGrad_G_layer3_0_conv2", wgsl: shader221 },
-      { name: "step_187_conv2dInputGrad_G_layer3_0_conv1_pack", wgsl: shader222 },
-      { name: "step_187_conv2dInputGrad_G_layer3_0_conv1_cpu", wgsl: shader223 },
-      { name: "step_187_conv2dInputGrad_G_layer3_0_conv1", wgsl: shader224 },
-      { name: "step_188_sum_G_layer3_0_downsample_0_cpu", wgsl: shader225 },
-      { name: "step_188_sum_G_layer3_0_downsample_0", wgsl: shader226 },
-      { name: "step_189_pointwise_G_layer3_0_downsample_0", wgsl: shader227 },
-      { name: "step_190_sum_G_layer3_0_downsample_0_cpu", wgsl: shader228 },
-      { name: "step_190_sum_G_layer3_0_downsample_0", wgsl: shader229 },
-      { name: "step_191_pointwise_G_layer2_0_downsample_1", wgsl: shader230 },
-      { name: "step_192_conv2dInputGrad_G_layer2_0_downsample_0_pack", wgsl: shader231 },
-      { name: "step_192_conv2dInputGrad_G_layer2_0_downsample_0_cpu", wgsl: shader232 },
-      { name: "step_192_conv2dInputGrad_G_layer2_0_downsample_0", wgsl: shader233 },
-      { name: "step_195_conv2dInputGrad_G_layer2_0_conv3_pack", wgsl: shader234 },
-      { name: "step_195_conv2dInputGrad_G_layer2_0_conv3_cpu", wgsl: shader235 },
-      { name: "step_195_conv2dInputGrad_G_layer2_0_conv3", wgsl: shader236 },
-      { name: "step_196_sum_G_layer2_0_conv3_cpu", wgsl: shader237 },
-      { name: "step_196_sum_G_layer2_0_conv3", wgsl: shader238 },
-      { name: "step_197_sum_G_layer2_0_conv3_cpu", wgsl: shader239 },
-      { name: "step_197_sum_G_layer2_0_conv3", wgsl: shader240 },
-      { name: "step_198_pointwise_G_layer2_0_bn2", wgsl: shader241 },
-      { name: "step_199_conv2dInputGrad_G_layer2_0_conv2_pack", wgsl: shader242 },
-      { name: "step_199_conv2dInputGrad_G_layer2_0_conv2_cpu", wgsl: shader243 },
-      { name: "step_199_conv2dInputGrad_G_layer2_0_conv2", wgsl: shader244 },
-      { name: "step_203_conv2dInputGrad_G_layer2_0_conv1_pack", wgsl: shader245 },
-      { name: "step_203_conv2dInputGrad_G_layer2_0_conv1_cpu", wgsl: shader246 },
-      { name: "step_203_conv2dInputGrad_G_layer2_0_conv1", wgsl: shader247 },
-      { name: "step_204_sum_G_layer2_0_downsample_0_cpu", wgsl: shader248 },
-      { name: "step_204_sum_G_layer2_0_downsample_0", wgsl: shader249 },
-      { name: "step_205_pointwise_G_layer2_0_downsample_0", wgsl: shader250 },
-      { name: "step_206_sum_G_layer2_0_downsample_0_cpu", wgsl: shader251 },
-      { name: "step_206_sum_G_layer2_0_downsample_0", wgsl: shader252 },
-      { name: "step_207_pointwise_G_layer1_0_downsample_1", wgsl: shader253 },
-      { name: "step_208_conv2dInputGrad_G_layer1_0_downsample_0_pack", wgsl: shader254 },
-      { name: "step_208_conv2dInputGrad_G_layer1_0_downsample_0_cpu", wgsl: shader255 },
-      { name: "step_208_conv2dInputGrad_G_layer1_0_downsample_0", wgsl: shader256 },
-      { name: "step_212_sum_G_layer1_0_conv3_cpu", wgsl: shader257 },
-      { name: "step_212_sum_G_layer1_0_conv3", wgsl: shader258 },
-      { name: "step_213_sum_G_layer1_0_conv3_cpu", wgsl: shader259 },
-      { name: "step_213_sum_G_layer1_0_conv3", wgsl: shader260 },
-      { name: "step_214_pointwise_G_layer1_0_bn2", wgsl: shader261 },
-      { name: "step_215_conv2dInputGrad_G_layer1_0_conv2_pack", wgsl: shader262 },
-      { name: "step_215_conv2dInputGrad_G_layer1_0_conv2_cpu", wgsl: shader263 },
-      { name: "step_215_conv2dInputGrad_G_layer1_0_conv2", wgsl: shader264 },
-      { name: "step_219_conv2dInputGrad_G_layer1_0_conv1_pack", wgsl: shader265 },
-      { name: "step_219_conv2dInputGrad_G_layer1_0_conv1_cpu", wgsl: shader266 },
-      { name: "step_219_conv2dInputGrad_G_layer1_0_conv1", wgsl: shader267 },
-      { name: "step_220_maxPool2dGrad_G_layer1_0_downsample_0", wgsl: shader268 },
-      { name: "step_221_sum_G_layer1_0_downsample_0_cpu", wgsl: shader269 },
-      { name: "step_221_sum_G_layer1_0_downsample_0", wgsl: shader270 },
-      { name: "step_222_sum_G_conv1_cpu", wgsl: shader271 },
-      { name: "step_222_sum_G_conv1", wgsl: shader272 },
-      { name: "step_223_pointwise_G_bn1", wgsl: shader273 },
-      { name: "step_224_conv2dWeightGrad_G_bn1_packc", wgsl: shader274 },
-      { name: "step_224_conv2dWeightGrad_G_bn1_stage1_cpu", wgsl: shader275 },
-      { name: "step_224_conv2dWeightGrad_G_bn1_stage1", wgsl: shader276 },
-      { name: "step_224_conv2dWeightGrad_G_bn1_stage2", wgsl: shader277 },
-      { name: "step_225_pointwise_G_conv1", wgsl: shader278 },
-      { name: "step_226_conv2dWeightGrad_G_layer1_0_bn1_cpu", wgsl: shader279 },
-      { name: "step_226_conv2dWeightGrad_G_layer1_0_bn1", wgsl: shader280 },
-      { name: "step_227_pointwise_G_layer1_0_conv1", wgsl: shader281 },
-      { name: "step_228_conv2dWeightGrad_G_layer1_0_bn1_cpu", wgsl: shader282 },
-      { name: "step_228_conv2dWeightGrad_G_layer1_0_bn1", wgsl: shader283 },
-      { name: "step_229_pointwise_G_layer1_0_conv2", wgsl: shader284 },
-      { name: "step_230_conv2dWeightGrad_G_layer1_0_bn2_cpu", wgsl: shader285 },
-      { name: "step_230_conv2dWeightGrad_G_layer1_0_bn2", wgsl: shader286 },
-      { name: "step_231_pointwise_G_layer1_0_conv3", wgsl: shader287 },
-      { name: "step_234_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader288 },
-      { name: "step_234_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader289 },
-      { name: "step_235_pointwise_G_layer2_0_conv1", wgsl: shader290 },
-      { name: "step_236_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader291 },
-      { name: "step_236_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader292 },
-      { name: "step_237_pointwise_G_layer2_0_conv2", wgsl: shader293 },
-      { name: "step_238_conv2dWeightGrad_G_layer2_0_bn2_cpu", wgsl: shader294 },
-      { name: "step_238_conv2dWeightGrad_G_layer2_0_bn2", wgsl: shader295 },
-      { name: "step_239_pointwise_G_layer2_0_conv3", wgsl: shader296 },
-      { name: "step_240_conv2dWeightGrad_G_layer2_0_downsample_1_cpu", wgsl: shader297 },
-      { name: "step_240_conv2dWeightGrad_G_layer2_0_downsample_1", wgsl: shader298 },
-      { name: "step_241_pointwise_G_layer2_0_downsample_0", wgsl: shader299 },
-      { name: "step_242_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader300 },
-      { name: "step_242_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader301 },
-      { name: "step_243_pointwise_G_layer3_0_conv1", wgsl: shader302 },
-      { name: "step_244_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader303 },
-      { name: "step_244_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader304 },
-      { name: "step_245_pointwise_G_layer3_0_conv2", wgsl: shader305 },
-      { name: "step_246_conv2dWeightGrad_G_layer3_0_bn2_cpu", wgsl: shader306 },
-      { name: "step_246_conv2dWeightGrad_G_layer3_0_bn2", wgsl: shader307 },
-      { name: "step_247_pointwise_G_layer3_0_conv3", wgsl: shader308 },
-      { name: "step_248_conv2dWeightGrad_G_layer3_0_downsample_1_cpu", wgsl: shader309 },
-      { name: "step_248_conv2dWeightGrad_G_layer3_0_downsample_1", wgsl: shader310 },
-      { name: "step_249_pointwise_G_layer3_0_downsample_0", wgsl: shader311 },
-      { name: "step_250_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader312 },
-      { name: "step_250_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader313 },
-      { name: "step_251_pointwise_G_layer4_0_conv1", wgsl: shader314 },
-      { name: "step_252_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader315 },
-      { name: "step_252_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader316 },
-      { name: "step_253_pointwise_G_layer4_0_conv2", wgsl: shader317 },
-      { name: "step_254_conv2dWeightGrad_G_layer4_0_bn2_cpu", wgsl: shader318 },
-      { name: "step_254_conv2dWeightGrad_G_layer4_0_bn2", wgsl: shader319 },
-      { name: "step_255_pointwise_G_layer4_0_conv3", wgsl: shader320 },
-      { name: "step_256_conv2dWeightGrad_G_layer4_0_downsample_1_cpu", wgsl: shader321 },
-      { name: "step_256_conv2dWeightGrad_G_layer4_0_downsample_1", wgsl: shader322 },
-      { name: "step_257_pointwise_G_layer4_0_downsample_0", wgsl: shader323 },
-      { name: "step_258_conv2dWeightGrad_cpu", wgsl: shader324 },
-      { name: "step_258_conv2dWeightGrad", wgsl: shader325 },
-      { name: "step_259_pointwise_G_layer5_conv2d_list_0", wgsl: shader326 },
-      { name: "step_260_sum_cpu", wgsl: shader327 },
-      { name: "step_260_sum", wgsl: shader328 },
-      { name: "step_261_pointwise_sgd_G_G_layer5_conv2d_list_0", wgsl: shader329 },
-      { name: "step_262_conv2dWeightGrad_cpu", wgsl: shader330 },
-      { name: "step_262_conv2dWeightGrad", wgsl: shader331 },
-      { name: "step_264_conv2dWeightGrad_cpu", wgsl: shader332 },
-      { name: "step_264_conv2dWeightGrad", wgsl: shader333 },
-      { name: "step_265_pointwise_G_layer6_conv2d_list_0", wgsl: shader334 },
-      { name: "step_268_conv2dWeightGrad_cpu", wgsl: shader335 },
-      { name: "step_268_conv2dWeightGrad", wgsl: shader336 },
+      { name: "step_065_conv2d_G_layer4_0_conv1_pack", wgsl: shader87 },
+      { name: "step_065_conv2d_G_layer4_0_conv1_packc", wgsl: shader88 },
+      { name: "step_065_conv2d_G_layer4_0_conv1_cpu", wgsl: shader89 },
+      { name: "step_065_conv2d_G_layer4_0_conv1", wgsl: shader90 },
+      { name: "step_069_pointwise_G_layer4_0_bn1", wgsl: shader91 },
+      { name: "step_070_conv2d_G_layer4_0_conv2_pack", wgsl: shader92 },
+      { name: "step_070_conv2d_G_layer4_0_conv2_cpu", wgsl: shader93 },
+      { name: "step_070_conv2d_G_layer4_0_conv2", wgsl: shader94 },
+      { name: "step_075_conv2d_G_layer4_0_conv3_pack", wgsl: shader95 },
+      { name: "step_075_conv2d_G_layer4_0_conv3_cpu", wgsl: shader96 },
+      { name: "step_075_conv2d_G_layer4_0_conv3", wgsl: shader97 },
+      { name: "step_076_sum_G_layer4_0_conv3_cpu", wgsl: shader98 },
+      { name: "step_076_sum_G_layer4_0_conv3", wgsl: shader99 },
+      { name: "step_077_sum_G_layer4_0_conv3_cpu", wgsl: shader100 },
+      { name: "step_077_sum_G_layer4_0_conv3", wgsl: shader101 },
+      { name: "step_078_pointwise_G_layer4_0_conv3", wgsl: shader102 },
+      { name: "step_079_conv2d_G_layer4_0_downsample_0_pack", wgsl: shader103 },
+      { name: "step_079_conv2d_G_layer4_0_downsample_0_cpu", wgsl: shader104 },
+      { name: "step_079_conv2d_G_layer4_0_downsample_0", wgsl: shader105 },
+      { name: "step_083_pointwise_G_layer4_0_bn3", wgsl: shader106 },
+      { name: "step_084_conv2d_G_layer5_conv2d_list_0_pack", wgsl: shader107 },
+      { name: "step_084_conv2d_G_layer5_conv2d_list_0_packc", wgsl: shader108 },
+      { name: "step_084_conv2d_G_layer5_conv2d_list_0_cpu", wgsl: shader109 },
+      { name: "step_084_conv2d_G_layer5_conv2d_list_0", wgsl: shader110 },
+      { name: "step_085_conv2d_G_layer5_conv2d_list_1_cpu", wgsl: shader111 },
+      { name: "step_085_conv2d_G_layer5_conv2d_list_1", wgsl: shader112 },
+      { name: "step_086_pointwise_G_bn1_running_mean", wgsl: shader113 },
+      { name: "step_087_pointwise_G_conv1", wgsl: shader114 },
+      { name: "step_088_sum_G_conv1_cpu", wgsl: shader115 },
+      { name: "step_088_sum_G_conv1", wgsl: shader116 },
+      { name: "step_089_pointwise_G_bn1_running_var", wgsl: shader117 },
+      { name: "step_090_pointwise_G_layer1_0_conv1", wgsl: shader118 },
+      { name: "step_091_sum_G_layer1_0_conv1_cpu", wgsl: shader119 },
+      { name: "step_091_sum_G_layer1_0_conv1", wgsl: shader120 },
+      { name: "step_092_pointwise_G_layer1_0_bn1_running_var", wgsl: shader121 },
+      { name: "step_095_pointwise_G_layer1_0_bn2_running_var", wgsl: shader122 },
+      { name: "step_096_pointwise_G_layer1_0_bn3_running_mean", wgsl: shader123 },
+      { name: "step_097_pointwise_G_layer1_0_conv3", wgsl: shader124 },
+      { name: "step_098_sum_G_layer1_0_conv3_cpu", wgsl: shader125 },
+      { name: "step_098_sum_G_layer1_0_conv3", wgsl: shader126 },
+      { name: "step_099_pointwise_G_layer1_0_bn3_running_var", wgsl: shader127 },
+      { name: "step_102_pointwise_G_layer1_0_downsample_1_running_var", wgsl: shader128 },
+      { name: "step_103_pointwise_G_layer2_0_bn1_running_mean", wgsl: shader129 },
+      { name: "step_104_pointwise_G_layer2_0_conv1", wgsl: shader130 },
+      { name: "step_105_sum_G_layer2_0_conv1_cpu", wgsl: shader131 },
+      { name: "step_105_sum_G_layer2_0_conv1", wgsl: shader132 },
+      { name: "step_106_pointwise_G_layer2_0_bn1_running_var", wgsl: shader133 },
+      { name: "step_109_pointwise_G_layer2_0_bn2_running_var", wgsl: shader134 },
+      { name: "step_110_pointwise_G_layer2_0_bn3_running_mean", wgsl: shader135 },
+      { name: "step_111_pointwise_G_layer2_0_conv3", wgsl: shader136 },
+      { name: "step_112_sum_G_layer2_0_conv3_cpu", wgsl: shader137 },
+      { name: "step_112_sum_G_layer2_0_conv3", wgsl: shader138 },
+      { name: "step_113_pointwise_G_layer2_0_bn3_running_var", wgsl: shader139 },
+      { name: "step_117_pointwise_G_layer3_0_conv1", wgsl: shader140 },
+      { name: "step_118_sum_G_layer3_0_conv1_cpu", wgsl: shader141 },
+      { name: "step_118_sum_G_layer3_0_conv1", wgsl: shader142 },
+      { name: "step_119_pointwise_G_layer3_0_bn1_running_var", wgsl: shader143 },
+      { name: "step_122_pointwise_G_layer3_0_bn2_running_var", wgsl: shader144 },
+      { name: "step_123_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader145 },
+      { name: "step_124_pointwise_G_layer3_0_conv3", wgsl: shader146 },
+      { name: "step_125_sum_G_layer3_0_conv3_cpu", wgsl: shader147 },
+      { name: "step_125_sum_G_layer3_0_conv3", wgsl: shader148 },
+      { name: "step_126_pointwise_G_layer3_0_bn3_running_var", wgsl: shader149 },
+      { name: "step_129_pointwise_G_layer3_0_downsample_1_running_var", wgsl: shader150 },
+      { name: "step_135_pointwise_G_layer4_0_bn2_running_var", wgsl: shader151 },
+      { name: "step_136_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader152 },
+      { name: "step_137_pointwise_G_layer4_0_conv3", wgsl: shader153 },
+      { name: "step_138_sum_G_layer4_0_conv3_cpu", wgsl: shader154 },
+      { name: "step_138_sum_G_layer4_0_conv3", wgsl: shader155 },
+      { name: "step_139_pointwise_G_layer4_0_bn3_running_var", wgsl: shader156 },
+      { name: "step_142_pointwise_G_layer4_0_downsample_1_running_var", wgsl: shader157 },
+      { name: "step_143_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", wgsl: shader158 },
+      { name: "step_143_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", wgsl: shader159 },
+      { name: "step_144_pointwise", wgsl: shader160 },
+      { name: "step_145_sum_stage1", wgsl: shader161 },
+      { name: "step_145_sum_stage2", wgsl: shader162 },
+      { name: "step_146_softmax_G_layer5_conv2d_list_0", wgsl: shader163 },
+      { name: "step_147_resizeGrad", wgsl: shader164 },
+      { name: "step_148_conv2dInputGrad_G_layer5_conv2d_list_1_pack", wgsl: shader165 },
+      { name: "step_148_conv2dInputGrad_G_layer5_conv2d_list_1_packc", wgsl: shader166 },
+      { name: "step_148_conv2dInputGrad_G_layer5_conv2d_list_1_cpu", wgsl: shader167 },
+      { name: "step_148_conv2dInputGrad_G_layer5_conv2d_list_1", wgsl: shader168 },
+      { name: "step_149_conv2dInputGrad_G_layer5_conv2d_list_0_cpu", wgsl: shader169 },
+      { name: "step_149_conv2dInputGrad_G_layer5_conv2d_list_0", wgsl: shader170 },
+      { name: "step_150_sum_G_layer5_conv2d_list_1_cpu", wgsl: shader171 },
+      { name: "step_150_sum_G_layer5_conv2d_list_1", wgsl: shader172 },
+      { name: "step_151_pointwise_G_layer5_conv2d_list_1", wgsl: shader173 },
+      { name: "step_152_sum_G_layer5_conv2d_list_1_cpu", wgsl: shader174 },
+      { name: "step_152_sum_G_layer5_conv2d_list_1", wgsl: shader175 },
+      { name: "step_153_pointwise_G_layer4_0_downsample_1", wgsl: shader176 },
+      { name: "step_154_conv2dInputGrad_G_layer4_0_downsample_0_pack", wgsl: shader177 },
+      { name: "step_154_conv2dInputGrad_G_layer4_0_downsample_0_cpu", wgsl: shader178 },
+      { name: "step_154_conv2dInputGrad_G_layer4_0_downsample_0", wgsl: shader179 },
+      { name: "step_157_conv2dInputGrad_G_layer4_0_conv3_pack", wgsl: shader180 },
+      { name: "step_157_conv2dInputGrad_G_layer4_0_conv3_cpu", wgsl: shader181 },
+      { name: "step_157_conv2dInputGrad_G_layer4_0_conv3", wgsl: shader182 },
+      { name: "step_158_sum_G_layer4_0_conv3_cpu", wgsl: shader183 },
+      { name: "step_158_sum_G_layer4_0_conv3", wgsl: shader184 },
+      { name: "step_159_sum_G_layer4_0_conv3_cpu", wgsl: shader185 },
+      { name: "step_159_sum_G_layer4_0_conv3", wgsl: shader186 },
+      { name: "step_160_pointwise_G_layer4_0_bn2", wgsl: shader187 },
+      { name: "step_161_conv2dInputGrad_G_layer4_0_conv2_pack", wgsl: shader188 },
+      { name: "step_161_conv2dInputGrad_G_layer4_0_conv2_cpu", wgsl: shader189 },
+      { name: "step_161_conv2dInputGrad_G_layer4_0_conv2", wgsl: shader190 },
+      { name: "step_165_conv2dInputGrad_G_layer4_0_conv1_pack", wgsl: shader191 },
+      { name: "step_165_conv2dInputGrad_G_layer4_0_conv1_cpu", wgsl: shader192 },
+      { name: "step_165_conv2dInputGrad_G_layer4_0_conv1", wgsl: shader193 },
+      { name: "step_166_sum_G_layer4_0_downsample_0_cpu", wgsl: shader194 },
+      { name: "step_166_sum_G_layer4_0_downsample_0", wgsl: shader195 },
+      { name: "step_167_pointwise_G_layer4_0_downsample_0", wgsl: shader196 },
+      { name: "step_168_sum_G_layer4_0_downsample_0_cpu", wgsl: shader197 },
+      { name: "step_168_sum_G_layer4_0_downsample_0", wgsl: shader198 },
+      { name: "step_169_pointwise_G_layer3_0_downsample_1", wgsl: shader199 },
+      { name: "step_170_conv2dInputGrad_G_layer3_0_downsample_0_pack", wgsl: shader200 },
+      { name: "step_170_conv2dInputGrad_G_layer3_0_downsample_0_cpu", wgsl: shader201 },
+      { name: "step_170_conv2dInputGrad_G_layer3_0_downsample_0", wgsl: shader202 },
+      { name: "step_173_conv2dInputGrad_G_layer3_0_conv3_pack", wgsl: shader203 },
+      { name: "step_173_conv2dInputGrad_G_layer3_0_conv3_cpu", wgsl: shader204 },
+      { name: "step_173_conv2dInputGrad_G_layer3_0_conv3", wgsl: shader205 },
+      { name: "step_174_sum_G_layer3_0_conv3_cpu", wgsl: shader206 },
+      { name: "step_174_sum_G_layer3_0_conv3", wgsl: shader207 },
+      { name: "step_175_sum_G_layer3_0_conv3_cpu", wgsl: shader208 },
+      { name: "step_175_sum_G_layer3_0_conv3", wgsl: shader209 },
+      { name: "step_176_pointwise_G_layer3_0_bn2", wgsl: shader210 },
+      { name: "step_177_conv2dInputGrad_G_layer3_0_conv2_pack", wgsl: shader211 },
+      { name: "step_177_conv2dInputGrad_G_layer3_0_conv2_cpu", wgsl: shader212 },
+      { name: "step_177_conv2dInputGrad_G_layer3_0_conv2", wgsl: shader213 },
+      { name: "step_181_conv2dInputGrad_G_layer3_0_conv1_pack", wgsl: shader214 },
+      { name: "step_181_conv2dInputGrad_G_layer3_0_conv1_cpu", wgsl: shader215 },
+      { name: "step_181_conv2dInputGrad_G_layer3_0_conv1", wgsl: shader216 },
+      { name: "step_182_sum_G_layer3_0_downsample_0_cpu", wgsl: shader217 },
+      { name: "step_182_sum_G_layer3_0_downsample_0", wgsl: shader218 },
+      { name: "step_183_pointwise_G_layer3_0_downsample_0", wgsl: shader219 },
+      { name: "step_184_sum_G_layer3_0_downsample_0_cpu", wgsl: shader220 },
+      { name: "step_184_sum_G_layer3_0_downsample_0", wgsl: shader221 },
+      { name: "step_185_pointwise_G_layer2_0_downsample_1", wgsl: shader222 },
+      { name: "step_186_conv2dInputGrad_G_layer2_0_downsample_0_pack", wgsl: shader223 },
+      { name: "step_186_conv2dInputGrad_G_layer2_0_downsample_0_cpu", wgsl: shader224 },
+      { name: "step_186_conv2dInputGrad_G_layer2_0_downsample_0", wgsl: shader225 },
+      { name: "step_189_conv2dInputGrad_G_layer2_0_conv3_pack", wgsl: shader226 },
+      { name: "step_189_conv2dInputGrad_G_layer2_0_conv3_cpu", wgsl: shader227 },
+      { name: "step_189_conv2dInputGrad_G_layer2_0_conv3", wgsl: shader228 },
+      { name: "step_190_sum_G_layer2_0_conv3_cpu", wgsl: shader229 },
+      { name: "step_190_sum_G_layer2_0_conv3", wgsl: shader230 },
+      { name: "step_191_sum_G_layer2_0_conv3_cpu", wgsl: shader231 },
+      { name: "step_191_sum_G_layer2_0_conv3", wgsl: shader232 },
+      { name: "step_192_pointwise_G_layer2_0_bn2", wgsl: shader233 },
+      { name: "step_193_conv2dInputGrad_G_layer2_0_conv2_pack", wgsl: shader234 },
+      { name: "step_193_conv2dInputGrad_G_layer2_0_conv2_cpu", wgsl: shader235 },
+      { name: "step_193_conv2dInputGrad_G_layer2_0_conv2", wgsl: shader236 },
+      { name: "step_197_conv2dInputGrad_G_layer2_0_conv1_pack", wgsl: shader237 },
+      { name: "step_197_conv2dInputGrad_G_layer2_0_conv1_cpu", wgsl: shader238 },
+      { name: "step_197_conv2dInputGrad_G_layer2_0_conv1", wgsl: shader239 },
+      { name: "step_198_sum_G_layer2_0_downsample_0_cpu", wgsl: shader240 },
+      { name: "step_198_sum_G_layer2_0_downsample_0", wgsl: shader241 },
+      { name: "step_199_pointwise_G_layer2_0_downsample_0", wgsl: shader242 },
+      { name: "step_200_sum_G_layer2_0_downsample_0_cpu", wgsl: shader243 },
+      { name: "step_200_sum_G_layer2_0_downsample_0", wgsl: shader244 },
+      { name: "step_201_pointwise_G_layer1_0_downsample_1", wgsl: shader245 },
+      { name: "step_202_conv2dInputGrad_G_layer1_0_downsample_0_pack", wgsl: shader246 },
+      { name: "step_202_conv2dInputGrad_G_layer1_0_downsample_0_cpu", wgsl: shader247 },
+      { name: "step_202_conv2dInputGrad_G_layer1_0_downsample_0", wgsl: shader248 },
+      { name: "step_206_sum_G_layer1_0_conv3_cpu", wgsl: shader249 },
+      { name: "step_206_sum_G_layer1_0_conv3", wgsl: shader250 },
+      { name: "step_207_sum_G_layer1_0_conv3_cpu", wgsl: shader251 },
+      { name: "step_207_sum_G_layer1_0_conv3", wgsl: shader252 },
+      { name: "step_208_pointwise_G_layer1_0_bn2", wgsl: shader253 },
+      { name: "step_209_conv2dInputGrad_G_layer1_0_conv2_pack", wgsl: shader254 },
+      { name: "step_209_conv2dInputGrad_G_layer1_0_conv2_cpu", wgsl: shader255 },
+      { name: "step_209_conv2dInputGrad_G_layer1_0_conv2", wgsl: shader256 },
+      { name: "step_213_conv2dInputGrad_G_layer1_0_conv1_pack", wgsl: shader257 },
+      { name: "step_213_conv2dInputGrad_G_layer1_0_conv1_cpu", wgsl: shader258 },
+      { name: "step_213_conv2dInputGrad_G_layer1_0_conv1", wgsl: shader259 },
+      { name: "step_214_maxPool2dGrad_G_layer1_0_downsample_0", wgsl: shader260 },
+      { name: "step_215_sum_G_layer1_0_downsample_0_cpu", wgsl: shader261 },
+      { name: "step_215_sum_G_layer1_0_downsample_0", wgsl: shader262 },
+      { name: "step_216_sum_G_conv1_cpu", wgsl: shader263 },
+      { name: "step_216_sum_G_conv1", wgsl: shader264 },
+      { name: "step_217_pointwise_G_bn1", wgsl: shader265 },
+      { name: "step_218_conv2dWeightGrad_G_bn1_packc", wgsl: shader266 },
+      { name: "step_218_conv2dWeightGrad_G_bn1_stage1_cpu", wgsl: shader267 },
+      { name: "step_218_conv2dWeightGrad_G_bn1_stage1", wgsl: shader268 },
+      { name: "step_218_conv2dWeightGrad_G_bn1_stage2", wgsl: shader269 },
+      { name: "step_219_pointwise_G_conv1", wgsl: shader270 },
+      { name: "step_220_conv2dWeightGrad_G_layer1_0_bn1_cpu", wgsl: shader271 },
+      { name: "step_220_conv2dWeightGrad_G_layer1_0_bn1", wgsl: shader272 },
+      { name: "step_221_pointwise_G_layer1_0_conv1", wgsl: shader273 },
+      { name: "step_222_conv2dWeightGrad_G_layer1_0_bn1_cpu", wgsl: shader274 },
+      { name: "step_222_conv2dWeightGrad_G_layer1_0_bn1", wgsl: shader275 },
+      { name: "step_223_pointwise_G_layer1_0_conv2", wgsl: shader276 },
+      { name: "step_224_conv2dWeightGrad_G_layer1_0_bn2_cpu", wgsl: shader277 },
+      { name: "step_224_conv2dWeightGrad_G_layer1_0_bn2", wgsl: shader278 },
+      { name: "step_225_pointwise_G_layer1_0_conv3", wgsl: shader279 },
+      { name: "step_228_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader280 },
+      { name: "step_228_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader281 },
+      { name: "step_229_pointwise_G_layer2_0_conv1", wgsl: shader282 },
+      { name: "step_230_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader283 },
+      { name: "step_230_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader284 },
+      { name: "step_231_pointwise_G_layer2_0_conv2", wgsl: shader285 },
+      { name: "step_232_conv2dWeightGrad_G_layer2_0_bn2_cpu", wgsl: shader286 },
+      { name: "step_232_conv2dWeightGrad_G_layer2_0_bn2", wgsl: shader287 },
+      { name: "step_233_pointwise_G_layer2_0_conv3", wgsl: shader288 },
+      { name: "step_234_conv2dWeightGrad_G_layer2_0_downsample_1_cpu", wgsl: shader289 },
+      { name: "step_234_conv2dWeightGrad_G_layer2_0_downsample_1", wgsl: shader290 },
+      { name: "step_235_pointwise_G_layer2_0_downsample_0", wgsl: shader291 },
+      { name: "step_236_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader292 },
+      { name: "step_236_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader293 },
+      { name: "step_237_pointwise_G_layer3_0_conv1", wgsl: shader294 },
+      { name: "step_238_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader295 },
+      { name: "step_238_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader296 },
+      { name: "step_239_pointwise_G_layer3_0_conv2", wgsl: shader297 },
+      { name: "step_240_conv2dWeightGrad_G_layer3_0_bn2_cpu", wgsl: shader298 },
+      { name: "step_240_conv2dWeightGrad_G_layer3_0_bn2", wgsl: shader299 },
+      { name: "step_241_pointwise_G_layer3_0_conv3", wgsl: shader300 },
+      { name: "step_242_conv2dWeightGrad_G_layer3_0_downsample_1_cpu", wgsl: shader301 },
+      { name: "step_242_conv2dWeightGrad_G_layer3_0_downsample_1", wgsl: shader302 },
+      { name: "step_243_pointwise_G_layer3_0_downsample_0", wgsl: shader303 },
+      { name: "step_244_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader304 },
+      { name: "step_244_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader305 },
+      { name: "step_245_pointwise_G_layer4_0_conv1", wgsl: shader306 },
+      { name: "step_246_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader307 },
+      { name: "step_246_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader308 },
+      { name: "step_247_pointwise_G_layer4_0_conv2", wgsl: shader309 },
+      { name: "step_248_conv2dWeightGrad_G_layer4_0_bn2_cpu", wgsl: shader310 },
+      { name: "step_248_conv2dWeightGrad_G_layer4_0_bn2", wgsl: shader311 },
+      { name: "step_249_pointwise_G_layer4_0_conv3", wgsl: shader312 },
+      { name: "step_250_conv2dWeightGrad_G_layer4_0_downsample_1_cpu", wgsl: shader313 },
+      { name: "step_250_conv2dWeightGrad_G_layer4_0_downsample_1", wgsl: shader314 },
+      { name: "step_251_pointwise_G_layer4_0_downsample_0", wgsl: shader315 },
+      { name: "step_252_conv2dWeightGrad_cpu", wgsl: shader316 },
+      { name: "step_252_conv2dWeightGrad", wgsl: shader317 },
+      { name: "step_253_pointwise_G_layer5_conv2d_list_0", wgsl: shader318 },
+      { name: "step_254_sum_cpu", wgsl: shader319 },
+      { name: "step_254_sum", wgsl: shader320 },
+      { name: "step_255_pointwise_sgd_G_G_layer5_conv2d_list_0", wgsl: shader321 },
+      { name: "step_256_conv2dWeightGrad_cpu", wgsl: shader322 },
+      { name: "step_256_conv2dWeightGrad", wgsl: shader323 },
     ],
     phases: [
     {
       name: "step",
-      outputs: ["loss_seg1","loss_seg2"],
+      outputs: ["loss_seg2"],
       dispatches: [
-        dispatch("step_000_pointwise", [at(0, 0, 4), at(1, 3003136, 4)], { shader: 0, workgroups: [1,1,1] }),
-        dispatch("step_001_pointwise", [at(1, 3003136, 4), at(1, 3003392, 4)], { shader: 1, workgroups: [1,1,1] }),
+        dispatch("step_000_pointwise", [at(0, 0, 4), at(1, 2978048, 4)], { shader: 0, workgroups: [1,1,1] }),
+        dispatch("step_001_pointwise", [at(1, 2978048, 4), at(1, 2978304, 4)], { shader: 1, workgroups: [1,1,1] }),
         dispatch("step_002_conv2d_G_conv1_pack", [at(0, 131328, 4704), at(1, 0, 6272)], { shader: 2, workgroups: [25,1,1] }),
         dispatch("step_002_conv2d_G_conv1_packc", [at(0, 256, 98304), at(1, 1249280, 131072)], { shader: 3, workgroups: [128,1,1] }),
-        dispatch("step_002_conv2d_G_conv1", [at(1, 1249280, 131072), at(1, 0, 6272), at(1, 2118912, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 4, workgroups: [64,1,1] }, { shader: 5, workgroups: [8,1,1] }),
-        dispatch("step_003_sum_G_conv1", [at(1, 2118912, 65536), at(1, 620800, 32)], { adapter: "cpu", features: ["subgroups"], shader: 6, workgroups: [8,1,1] }, { shader: 7, workgroups: [1,1,1] }),
-        dispatch("step_004_sum_G_conv1", [at(1, 2118912, 65536), at(1, 620800, 32), at(1, 3001600, 32)], { adapter: "cpu", features: ["subgroups"], shader: 8, workgroups: [8,1,1] }, { shader: 9, workgroups: [1,1,1] }),
-        dispatch("step_005_pointwise_G_conv1", [at(1, 2118912, 65536), at(1, 620800, 32), at(1, 3001600, 32), at(1, 2184448, 65536)], { shader: 10, workgroups: [32,1,1] }),
-        dispatch("step_006_pointwise_G_bn1", [at(1, 2184448, 65536), at(0, 136192, 32), at(0, 136448, 32), at(1, 2249984, 65536)], { shader: 11, workgroups: [32,1,1] }),
-        dispatch("step_007_maxPool2d_G_bn1", [at(1, 2249984, 65536), at(1, 2786304, 17952)], { shader: 12, workgroups: [71,1,1] }),
+        dispatch("step_002_conv2d_G_conv1", [at(1, 1249280, 131072), at(1, 0, 6272), at(1, 2106112, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 4, workgroups: [64,1,1] }, { shader: 5, workgroups: [8,1,1] }),
+        dispatch("step_003_sum_G_conv1", [at(1, 2106112, 65536), at(1, 620800, 32)], { adapter: "cpu", features: ["subgroups"], shader: 6, workgroups: [8,1,1] }, { shader: 7, workgroups: [1,1,1] }),
+        dispatch("step_004_sum_G_conv1", [at(1, 2106112, 65536), at(1, 620800, 32), at(1, 2977024, 32)], { adapter: "cpu", features: ["subgroups"], shader: 8, workgroups: [8,1,1] }, { shader: 9, workgroups: [1,1,1] }),
+        dispatch("step_005_pointwise_G_conv1", [at(1, 2106112, 65536), at(1, 620800, 32), at(1, 2977024, 32), at(1, 2171648, 65536)], { shader: 10, workgroups: [32,1,1] }),
+        dispatch("step_006_pointwise_G_bn1", [at(1, 2171648, 65536), at(0, 136192, 32), at(0, 136448, 32), at(1, 2237184, 65536)], { shader: 11, workgroups: [32,1,1] }),
+        dispatch("step_007_maxPool2d_G_bn1", [at(1, 2237184, 65536), at(1, 2773504, 17952)], { shader: 12, workgroups: [71,1,1] }),
         dispatch("step_008_conv2d_G_layer1_0_conv1_pack", [at(0, 137216, 256), at(1, 18176, 256)], { shader: 13, workgroups: [1,1,1] }),
-        dispatch("step_008_conv2d_G_layer1_0_conv1_packc", [at(1, 2786304, 17952), at(1, 0, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_008_conv2d_G_layer1_0_conv1", [at(1, 0, 17952), at(1, 18176, 256), at(1, 2804480, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 15, workgroups: [18,1,1] }, { shader: 16, workgroups: [3,1,1] }),
-        dispatch("step_009_sum_G_layer1_0_conv1", [at(1, 2804480, 17952), at(1, 621056, 32)], { adapter: "cpu", features: ["subgroups"], shader: 17, workgroups: [8,1,1] }, { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_010_sum_G_layer1_0_conv1", [at(1, 2804480, 17952), at(1, 621056, 32), at(1, 3001856, 32)], { adapter: "cpu", features: ["subgroups"], shader: 19, workgroups: [8,1,1] }, { shader: 20, workgroups: [1,1,1] }),
-        dispatch("step_011_pointwise_G_layer1_0_conv1", [at(1, 2804480, 17952), at(1, 621056, 32), at(1, 3001856, 32), at(1, 2822656, 17952)], { shader: 21, workgroups: [9,1,1] }),
-        dispatch("step_012_pointwise_G_layer1_0_bn1", [at(1, 2822656, 17952), at(0, 137472, 32), at(0, 137728, 32), at(1, 2840832, 17952)], { shader: 22, workgroups: [9,1,1] }),
+        dispatch("step_008_conv2d_G_layer1_0_conv1_packc", [at(1, 2773504, 17952), at(1, 0, 17952)], { shader: 14, workgroups: [18,1,1] }),
+        dispatch("step_008_conv2d_G_layer1_0_conv1", [at(1, 0, 17952), at(1, 18176, 256), at(1, 2791680, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 15, workgroups: [18,1,1] }, { shader: 16, workgroups: [3,1,1] }),
+        dispatch("step_009_sum_G_layer1_0_conv1", [at(1, 2791680, 17952), at(1, 621056, 32)], { adapter: "cpu", features: ["subgroups"], shader: 17, workgroups: [8,1,1] }, { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_010_sum_G_layer1_0_conv1", [at(1, 2791680, 17952), at(1, 621056, 32), at(1, 2977280, 32)], { adapter: "cpu", features: ["subgroups"], shader: 19, workgroups: [8,1,1] }, { shader: 20, workgroups: [1,1,1] }),
+        dispatch("step_011_pointwise_G_layer1_0_conv1", [at(1, 2791680, 17952), at(1, 621056, 32), at(1, 2977280, 32), at(1, 2809856, 17952)], { shader: 21, workgroups: [9,1,1] }),
+        dispatch("step_012_pointwise_G_layer1_0_bn1", [at(1, 2809856, 17952), at(0, 137472, 32), at(0, 137728, 32), at(1, 2828032, 17952)], { shader: 22, workgroups: [9,1,1] }),
         dispatch("step_013_conv2d_G_layer1_0_conv2_pack", [at(0, 138496, 2304), at(1, 18176, 2304)], { shader: 23, workgroups: [9,1,1] }),
-        dispatch("step_013_conv2d_G_layer1_0_conv2_packc", [at(1, 2840832, 17952), at(1, 0, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_013_conv2d_G_layer1_0_conv2", [at(1, 0, 17952), at(1, 18176, 2304), at(1, 2859008, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 24, workgroups: [18,1,1] }, { shader: 25, workgroups: [3,1,1] }),
-        dispatch("step_014_sum_G_layer1_0_conv2", [at(1, 2859008, 17952), at(1, 621312, 32)], { adapter: "cpu", features: ["subgroups"], shader: 17, workgroups: [8,1,1] }, { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_015_sum_G_layer1_0_conv2", [at(1, 2859008, 17952), at(1, 621312, 32), at(1, 3002112, 32)], { adapter: "cpu", features: ["subgroups"], shader: 19, workgroups: [8,1,1] }, { shader: 20, workgroups: [1,1,1] }),
-        dispatch("step_016_pointwise_G_layer1_0_conv2", [at(1, 2859008, 17952), at(1, 621312, 32), at(1, 3002112, 32), at(1, 2877184, 17952)], { shader: 21, workgroups: [9,1,1] }),
-        dispatch("step_017_pointwise_G_layer1_0_bn2", [at(1, 2877184, 17952), at(0, 140800, 32), at(0, 141056, 32), at(1, 2895360, 17952)], { shader: 22, workgroups: [9,1,1] }),
+        dispatch("step_013_conv2d_G_layer1_0_conv2_packc", [at(1, 2828032, 17952), at(1, 0, 17952)], { shader: 14, workgroups: [18,1,1] }),
+        dispatch("step_013_conv2d_G_layer1_0_conv2", [at(1, 0, 17952), at(1, 18176, 2304), at(1, 2846208, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 24, workgroups: [18,1,1] }, { shader: 25, workgroups: [3,1,1] }),
+        dispatch("step_014_sum_G_layer1_0_conv2", [at(1, 2846208, 17952), at(1, 621312, 32)], { adapter: "cpu", features: ["subgroups"], shader: 17, workgroups: [8,1,1] }, { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_015_sum_G_layer1_0_conv2", [at(1, 2846208, 17952), at(1, 621312, 32), at(1, 2977536, 32)], { adapter: "cpu", features: ["subgroups"], shader: 19, workgroups: [8,1,1] }, { shader: 20, workgroups: [1,1,1] }),
+        dispatch("step_016_pointwise_G_layer1_0_conv2", [at(1, 2846208, 17952), at(1, 621312, 32), at(1, 2977536, 32), at(1, 2864384, 17952)], { shader: 21, workgroups: [9,1,1] }),
+        dispatch("step_017_pointwise_G_layer1_0_bn2", [at(1, 2864384, 17952), at(0, 140800, 32), at(0, 141056, 32), at(1, 2882560, 17952)], { shader: 22, workgroups: [9,1,1] }),
         dispatch("step_018_conv2d_G_layer1_0_conv3_pack", [at(0, 141824, 1024), at(1, 18176, 1024)], { shader: 26, workgroups: [4,1,1] }),
-        dispatch("step_018_conv2d_G_layer1_0_conv3_packc", [at(1, 2895360, 17952), at(1, 0, 17952)], { shader: 14, workgroups: [18,1,1] }),
+        dispatch("step_018_conv2d_G_layer1_0_conv3_packc", [at(1, 2882560, 17952), at(1, 0, 17952)], { shader: 14, workgroups: [18,1,1] }),
         dispatch("step_018_conv2d_G_layer1_0_conv3", [at(1, 0, 17952), at(1, 18176, 1024), at(1, 1746432, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 27, workgroups: [18,1,1] }, { shader: 28, workgroups: [9,1,1] }),
         dispatch("step_019_sum_G_layer1_0_conv3", [at(1, 1746432, 71808), at(1, 619264, 128)], { adapter: "cpu", features: ["subgroups"], shader: 29, workgroups: [32,1,1] }, { shader: 30, workgroups: [1,1,1] }),
-        dispatch("step_020_sum_G_layer1_0_conv3", [at(1, 1746432, 71808), at(1, 619264, 128), at(1, 3000064, 128)], { adapter: "cpu", features: ["subgroups"], shader: 31, workgroups: [32,1,1] }, { shader: 32, workgroups: [1,1,1] }),
-        dispatch("step_021_pointwise_G_layer1_0_conv3", [at(1, 1746432, 71808), at(1, 619264, 128), at(1, 3000064, 128), at(1, 1903104, 71808)], { shader: 33, workgroups: [36,1,1] }),
+        dispatch("step_020_sum_G_layer1_0_conv3", [at(1, 1746432, 71808), at(1, 619264, 128), at(1, 2975488, 128)], { adapter: "cpu", features: ["subgroups"], shader: 31, workgroups: [32,1,1] }, { shader: 32, workgroups: [1,1,1] }),
+        dispatch("step_021_pointwise_G_layer1_0_conv3", [at(1, 1746432, 71808), at(1, 619264, 128), at(1, 2975488, 128), at(1, 1818368, 71808)], { shader: 33, workgroups: [36,1,1] }),
         dispatch("step_022_conv2d_G_layer1_0_downsample_0_pack", [at(0, 143872, 1024), at(1, 18176, 1024)], { shader: 26, workgroups: [4,1,1] }),
-        dispatch("step_022_conv2d_G_layer1_0_downsample_0_packc", [at(1, 2786304, 17952), at(1, 0, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_022_conv2d_G_layer1_0_downsample_0", [at(1, 0, 17952), at(1, 18176, 1024), at(1, 1818368, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 27, workgroups: [18,1,1] }, { shader: 28, workgroups: [9,1,1] }),
-        dispatch("step_023_sum_G_layer1_0_downsample_0", [at(1, 1818368, 71808), at(1, 619520, 128)], { adapter: "cpu", features: ["subgroups"], shader: 29, workgroups: [32,1,1] }, { shader: 30, workgroups: [1,1,1] }),
-        dispatch("step_024_sum_G_layer1_0_downsample_0", [at(1, 1818368, 71808), at(1, 619520, 128), at(1, 3000320, 128)], { adapter: "cpu", features: ["subgroups"], shader: 31, workgroups: [32,1,1] }, { shader: 32, workgroups: [1,1,1] }),
-        dispatch("step_025_pointwise_G_layer1_0_downsample_0", [at(1, 1818368, 71808), at(1, 619520, 128), at(1, 3000320, 128), at(1, 1975040, 71808)], { shader: 33, workgroups: [36,1,1] }),
-        dispatch("step_026_pointwise_G_layer1_0_bn3", [at(1, 1903104, 71808), at(0, 142848, 128), at(0, 143104, 128), at(1, 1975040, 71808), at(0, 144896, 128), at(0, 145152, 128), at(1, 2046976, 71808)], { shader: 34, workgroups: [36,1,1] }),
+        dispatch("step_022_conv2d_G_layer1_0_downsample_0_packc", [at(1, 2773504, 17952), at(1, 0, 17952)], { shader: 14, workgroups: [18,1,1] }),
+        dispatch("step_022_conv2d_G_layer1_0_downsample_0", [at(1, 0, 17952), at(1, 18176, 1024), at(1, 1890304, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 27, workgroups: [18,1,1] }, { shader: 28, workgroups: [9,1,1] }),
+        dispatch("step_023_sum_G_layer1_0_downsample_0", [at(1, 1890304, 71808), at(1, 619520, 128)], { adapter: "cpu", features: ["subgroups"], shader: 29, workgroups: [32,1,1] }, { shader: 30, workgroups: [1,1,1] }),
+        dispatch("step_024_sum_G_layer1_0_downsample_0", [at(1, 1890304, 71808), at(1, 619520, 128), at(1, 2975744, 128)], { adapter: "cpu", features: ["subgroups"], shader: 31, workgroups: [32,1,1] }, { shader: 32, workgroups: [1,1,1] }),
+        dispatch("step_025_pointwise_G_layer1_0_downsample_0", [at(1, 1890304, 71808), at(1, 619520, 128), at(1, 2975744, 128), at(1, 1962240, 71808)], { shader: 33, workgroups: [36,1,1] }),
+        dispatch("step_026_pointwise_G_layer1_0_bn3", [at(1, 1818368, 71808), at(0, 142848, 128), at(0, 143104, 128), at(1, 1962240, 71808), at(0, 144896, 128), at(0, 145152, 128), at(1, 2034176, 71808)], { shader: 34, workgroups: [36,1,1] }),
         dispatch("step_027_conv2d_G_layer2_0_conv1_pack", [at(0, 145920, 2048), at(1, 71936, 2048)], { shader: 35, workgroups: [8,1,1] }),
-        dispatch("step_027_conv2d_G_layer2_0_conv1_packc", [at(1, 2046976, 71808), at(1, 0, 71808)], { shader: 36, workgroups: [71,1,1] }),
-        dispatch("step_027_conv2d_G_layer2_0_conv1", [at(1, 0, 71808), at(1, 71936, 2048), at(1, 2937088, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 37, workgroups: [5,1,1] }, { shader: 38, workgroups: [2,1,1] }),
-        dispatch("step_028_sum_G_layer2_0_conv1", [at(1, 2937088, 9792), at(1, 620288, 64)], { adapter: "cpu", features: ["subgroups"], shader: 39, workgroups: [16,1,1] }, { shader: 40, workgroups: [1,1,1] }),
-        dispatch("step_029_sum_G_layer2_0_conv1", [at(1, 2937088, 9792), at(1, 620288, 64), at(1, 3001088, 64)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [16,1,1] }, { shader: 42, workgroups: [1,1,1] }),
-        dispatch("step_030_pointwise_G_layer2_0_conv1", [at(1, 2937088, 9792), at(1, 620288, 64), at(1, 3001088, 64), at(1, 2947072, 9792)], { shader: 43, workgroups: [39,1,1] }),
-        dispatch("step_031_pointwise_G_layer2_0_bn1", [at(1, 2947072, 9792), at(0, 147968, 64), at(0, 148224, 64), at(1, 2957056, 9792)], { shader: 44, workgroups: [39,1,1] }),
+        dispatch("step_027_conv2d_G_layer2_0_conv1_packc", [at(1, 2034176, 71808), at(1, 0, 71808)], { shader: 36, workgroups: [71,1,1] }),
+        dispatch("step_027_conv2d_G_layer2_0_conv1", [at(1, 0, 71808), at(1, 71936, 2048), at(1, 2912512, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 37, workgroups: [5,1,1] }, { shader: 38, workgroups: [2,1,1] }),
+        dispatch("step_028_sum_G_layer2_0_conv1", [at(1, 2912512, 9792), at(1, 620288, 64)], { adapter: "cpu", features: ["subgroups"], shader: 39, workgroups: [16,1,1] }, { shader: 40, workgroups: [1,1,1] }),
+        dispatch("step_029_sum_G_layer2_0_conv1", [at(1, 2912512, 9792), at(1, 620288, 64), at(1, 2976512, 64)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [16,1,1] }, { shader: 42, workgroups: [1,1,1] }),
+        dispatch("step_030_pointwise_G_layer2_0_conv1", [at(1, 2912512, 9792), at(1, 620288, 64), at(1, 2976512, 64), at(1, 2922496, 9792)], { shader: 43, workgroups: [39,1,1] }),
+        dispatch("step_031_pointwise_G_layer2_0_bn1", [at(1, 2922496, 9792), at(0, 147968, 64), at(0, 148224, 64), at(1, 2932480, 9792)], { shader: 44, workgroups: [39,1,1] }),
         dispatch("step_032_conv2d_G_layer2_0_conv2_pack", [at(0, 148992, 9216), at(1, 9984, 9216)], { shader: 45, workgroups: [36,1,1] }),
-        dispatch("step_032_conv2d_G_layer2_0_conv2_packc", [at(1, 2957056, 9792), at(1, 0, 9792)], { shader: 46, workgroups: [10,1,1] }),
-        dispatch("step_032_conv2d_G_layer2_0_conv2", [at(1, 0, 9792), at(1, 9984, 9216), at(1, 2967040, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [5,1,1] }, { shader: 48, workgroups: [2,1,1] }),
-        dispatch("step_033_sum_G_layer2_0_conv2", [at(1, 2967040, 9792), at(1, 620544, 64)], { adapter: "cpu", features: ["subgroups"], shader: 39, workgroups: [16,1,1] }, { shader: 40, workgroups: [1,1,1] }),
-        dispatch("step_034_sum_G_layer2_0_conv2", [at(1, 2967040, 9792), at(1, 620544, 64), at(1, 3001344, 64)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [16,1,1] }, { shader: 42, workgroups: [1,1,1] }),
-        dispatch("step_035_pointwise_G_layer2_0_conv2", [at(1, 2967040, 9792), at(1, 620544, 64), at(1, 3001344, 64), at(1, 2977024, 9792)], { shader: 43, workgroups: [39,1,1] }),
-        dispatch("step_036_pointwise_G_layer2_0_bn2", [at(1, 2977024, 9792), at(0, 158208, 64), at(0, 158464, 64), at(1, 2987008, 9792)], { shader: 44, workgroups: [39,1,1] }),
+        dispatch("step_032_conv2d_G_layer2_0_conv2_packc", [at(1, 2932480, 9792), at(1, 0, 9792)], { shader: 46, workgroups: [10,1,1] }),
+        dispatch("step_032_conv2d_G_layer2_0_conv2", [at(1, 0, 9792), at(1, 9984, 9216), at(1, 2942464, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [5,1,1] }, { shader: 48, workgroups: [2,1,1] }),
+        dispatch("step_033_sum_G_layer2_0_conv2", [at(1, 2942464, 9792), at(1, 620544, 64)], { adapter: "cpu", features: ["subgroups"], shader: 39, workgroups: [16,1,1] }, { shader: 40, workgroups: [1,1,1] }),
+        dispatch("step_034_sum_G_layer2_0_conv2", [at(1, 2942464, 9792), at(1, 620544, 64), at(1, 2976768, 64)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [16,1,1] }, { shader: 42, workgroups: [1,1,1] }),
+        dispatch("step_035_pointwise_G_layer2_0_conv2", [at(1, 2942464, 9792), at(1, 620544, 64), at(1, 2976768, 64), at(1, 2952448, 9792)], { shader: 43, workgroups: [39,1,1] }),
+        dispatch("step_036_pointwise_G_layer2_0_bn2", [at(1, 2952448, 9792), at(0, 158208, 64), at(0, 158464, 64), at(1, 2962432, 9792)], { shader: 44, workgroups: [39,1,1] }),
         dispatch("step_037_conv2d_G_layer2_0_conv3_pack", [at(0, 159232, 4096), at(1, 9984, 4096)], { shader: 49, workgroups: [16,1,1] }),
-        dispatch("step_037_conv2d_G_layer2_0_conv3_packc", [at(1, 2987008, 9792), at(1, 0, 9792)], { shader: 46, workgroups: [10,1,1] }),
+        dispatch("step_037_conv2d_G_layer2_0_conv3_packc", [at(1, 2962432, 9792), at(1, 0, 9792)], { shader: 46, workgroups: [10,1,1] }),
         dispatch("step_037_conv2d_G_layer2_0_conv3", [at(1, 0, 9792), at(1, 9984, 4096), at(1, 576000, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [5,2,1] }, { shader: 51, workgroups: [5,1,1] }),
         dispatch("step_038_sum_G_layer2_0_conv3", [at(1, 576000, 39168), at(1, 618240, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
-        dispatch("step_039_sum_G_layer2_0_conv3", [at(1, 576000, 39168), at(1, 618240, 256), at(1, 2999040, 256)], { adapter: "cpu", features: ["subgroups"], shader: 54, workgroups: [64,1,1] }, { shader: 55, workgroups: [1,1,1] }),
-        dispatch("step_040_pointwise_G_layer2_0_conv3", [at(1, 576000, 39168), at(1, 618240, 256), at(1, 2999040, 256), at(1, 2315520, 39168)], { shader: 56, workgroups: [20,1,1] }),
+        dispatch("step_039_sum_G_layer2_0_conv3", [at(1, 576000, 39168), at(1, 618240, 256), at(1, 2974464, 256)], { adapter: "cpu", features: ["subgroups"], shader: 54, workgroups: [64,1,1] }, { shader: 55, workgroups: [1,1,1] }),
+        dispatch("step_040_pointwise_G_layer2_0_conv3", [at(1, 576000, 39168), at(1, 618240, 256), at(1, 2974464, 256), at(1, 2302720, 39168)], { shader: 56, workgroups: [20,1,1] }),
         dispatch("step_041_conv2d_G_layer2_0_downsample_0_pack", [at(0, 164352, 8192), at(1, 71936, 8192)], { shader: 57, workgroups: [32,1,1] }),
-        dispatch("step_041_conv2d_G_layer2_0_downsample_0_packc", [at(1, 2046976, 71808), at(1, 0, 71808)], { shader: 36, workgroups: [71,1,1] }),
+        dispatch("step_041_conv2d_G_layer2_0_downsample_0_packc", [at(1, 2034176, 71808), at(1, 0, 71808)], { shader: 36, workgroups: [71,1,1] }),
         dispatch("step_041_conv2d_G_layer2_0_downsample_0", [at(1, 0, 71808), at(1, 71936, 8192), at(1, 1458688, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [5,2,1] }, { shader: 59, workgroups: [5,1,1] }),
         dispatch("step_042_sum_G_layer2_0_downsample_0", [at(1, 1458688, 39168), at(1, 618496, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
-        dispatch("step_043_sum_G_layer2_0_downsample_0", [at(1, 1458688, 39168), at(1, 618496, 256), at(1, 2999296, 256)], { adapter: "cpu", features: ["subgroups"], shader: 54, workgroups: [64,1,1] }, { shader: 55, workgroups: [1,1,1] }),
-        dispatch("step_044_pointwise_G_layer2_0_downsample_0", [at(1, 1458688, 39168), at(1, 618496, 256), at(1, 2999296, 256), at(1, 2354688, 39168)], { shader: 56, workgroups: [20,1,1] }),
-        dispatch("step_045_pointwise_G_layer2_0_bn3", [at(1, 2315520, 39168), at(0, 163328, 256), at(0, 163584, 256), at(1, 2354688, 39168), at(0, 172544, 256), at(0, 172800, 256), at(1, 2393856, 39168)], { shader: 60, workgroups: [20,1,1] }),
+        dispatch("step_043_sum_G_layer2_0_downsample_0", [at(1, 1458688, 39168), at(1, 618496, 256), at(1, 2974720, 256)], { adapter: "cpu", features: ["subgroups"], shader: 54, workgroups: [64,1,1] }, { shader: 55, workgroups: [1,1,1] }),
+        dispatch("step_044_pointwise_G_layer2_0_downsample_0", [at(1, 1458688, 39168), at(1, 618496, 256), at(1, 2974720, 256), at(1, 2341888, 39168)], { shader: 56, workgroups: [20,1,1] }),
+        dispatch("step_045_pointwise_G_layer2_0_bn3", [at(1, 2302720, 39168), at(0, 163328, 256), at(0, 163584, 256), at(1, 2341888, 39168), at(0, 172544, 256), at(0, 172800, 256), at(1, 2381056, 39168)], { shader: 60, workgroups: [20,1,1] }),
         dispatch("step_046_conv2d_G_layer3_0_conv1_pack", [at(0, 173568, 8192), at(1, 39168, 8192)], { shader: 61, workgroups: [32,1,1] }),
-        dispatch("step_046_conv2d_G_layer3_0_conv1_packc", [at(1, 2393856, 39168), at(1, 0, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_046_conv2d_G_layer3_0_conv1", [at(1, 0, 39168), at(1, 39168, 8192), at(1, 2668032, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 63, workgroups: [5,1,1] }, { shader: 64, workgroups: [3,1,1] }),
-        dispatch("step_047_sum_G_layer3_0_conv1", [at(1, 2668032, 19584), at(1, 619776, 128)], { adapter: "cpu", features: ["subgroups"], shader: 65, workgroups: [32,1,1] }, { shader: 66, workgroups: [1,1,1] }),
-        dispatch("step_048_sum_G_layer3_0_conv1", [at(1, 2668032, 19584), at(1, 619776, 128), at(1, 3000576, 128)], { adapter: "cpu", features: ["subgroups"], shader: 67, workgroups: [32,1,1] }, { shader: 68, workgroups: [1,1,1] }),
-        dispatch("step_049_pointwise_G_layer3_0_conv1", [at(1, 2668032, 19584), at(1, 619776, 128), at(1, 3000576, 128), at(1, 2687744, 19584)], { shader: 69, workgroups: [10,1,1] }),
-        dispatch("step_050_pointwise_G_layer3_0_bn1", [at(1, 2687744, 19584), at(0, 181760, 128), at(0, 182016, 128), at(1, 2707456, 19584)], { shader: 70, workgroups: [10,1,1] }),
+        dispatch("step_046_conv2d_G_layer3_0_conv1_packc", [at(1, 2381056, 39168), at(1, 0, 39168)], { shader: 62, workgroups: [39,1,1] }),
+        dispatch("step_046_conv2d_G_layer3_0_conv1", [at(1, 0, 39168), at(1, 39168, 8192), at(1, 2655232, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 63, workgroups: [5,1,1] }, { shader: 64, workgroups: [3,1,1] }),
+        dispatch("step_047_sum_G_layer3_0_conv1", [at(1, 2655232, 19584), at(1, 619776, 128)], { adapter: "cpu", features: ["subgroups"], shader: 65, workgroups: [32,1,1] }, { shader: 66, workgroups: [1,1,1] }),
+        dispatch("step_048_sum_G_layer3_0_conv1", [at(1, 2655232, 19584), at(1, 619776, 128), at(1, 2976000, 128)], { adapter: "cpu", features: ["subgroups"], shader: 67, workgroups: [32,1,1] }, { shader: 68, workgroups: [1,1,1] }),
+        dispatch("step_049_pointwise_G_layer3_0_conv1", [at(1, 2655232, 19584), at(1, 619776, 128), at(1, 2976000, 128), at(1, 2674944, 19584)], { shader: 69, workgroups: [10,1,1] }),
+        dispatch("step_050_pointwise_G_layer3_0_bn1", [at(1, 2674944, 19584), at(0, 181760, 128), at(0, 182016, 128), at(1, 2694656, 19584)], { shader: 70, workgroups: [10,1,1] }),
         dispatch("step_051_conv2d_G_layer3_0_conv2_pack", [at(0, 182784, 36864), at(1, 0, 36864)], { shader: 71, workgroups: [144,1,1] }),
-        dispatch("step_051_conv2d_G_layer3_0_conv2_packc", [at(1, 2707456, 19584), at(1, 36864, 19584)], { shader: 72, workgroups: [20,1,1] }),
-        dispatch("step_051_conv2d_G_layer3_0_conv2", [at(1, 36864, 19584), at(1, 0, 36864), at(1, 2727168, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 73, workgroups: [5,1,1] }, { shader: 74, workgroups: [3,1,1] }),
-        dispatch("step_052_sum_G_layer3_0_conv2", [at(1, 2727168, 19584), at(1, 620032, 128)], { adapter: "cpu", features: ["subgroups"], shader: 65, workgroups: [32,1,1] }, { shader: 66, workgroups: [1,1,1] }),
-        dispatch("step_053_sum_G_layer3_0_conv2", [at(1, 2727168, 19584), at(1, 620032, 128), at(1, 3000832, 128)], { adapter: "cpu", features: ["subgroups"], shader: 67, workgroups: [32,1,1] }, { shader: 68, workgroups: [1,1,1] }),
-        dispatch("step_054_pointwise_G_layer3_0_conv2", [at(1, 2727168, 19584), at(1, 620032, 128), at(1, 3000832, 128), at(1, 2746880, 19584)], { shader: 69, workgroups: [10,1,1] }),
-        dispatch("step_055_pointwise_G_layer3_0_bn2", [at(1, 2746880, 19584), at(0, 219648, 128), at(0, 219904, 128), at(1, 2766592, 19584)], { shader: 70, workgroups: [10,1,1] }),
+        dispatch("step_051_conv2d_G_layer3_0_conv2_packc", [at(1, 2694656, 19584), at(1, 36864, 19584)], { shader: 72, workgroups: [20,1,1] }),
+        dispatch("step_051_conv2d_G_layer3_0_conv2", [at(1, 36864, 19584), at(1, 0, 36864), at(1, 2714368, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 73, workgroups: [5,1,1] }, { shader: 74, workgroups: [3,1,1] }),
+        dispatch("step_052_sum_G_layer3_0_conv2", [at(1, 2714368, 19584), at(1, 620032, 128)], { adapter: "cpu", features: ["subgroups"], shader: 65, workgroups: [32,1,1] }, { shader: 66, workgroups: [1,1,1] }),
+        dispatch("step_053_sum_G_layer3_0_conv2", [at(1, 2714368, 19584), at(1, 620032, 128), at(1, 2976256, 128)], { adapter: "cpu", features: ["subgroups"], shader: 67, workgroups: [32,1,1] }, { shader: 68, workgroups: [1,1,1] }),
+        dispatch("step_054_pointwise_G_layer3_0_conv2", [at(1, 2714368, 19584), at(1, 620032, 128), at(1, 2976256, 128), at(1, 2734080, 19584)], { shader: 69, workgroups: [10,1,1] }),
+        dispatch("step_055_pointwise_G_layer3_0_bn2", [at(1, 2734080, 19584), at(0, 219648, 128), at(0, 219904, 128), at(1, 2753792, 19584)], { shader: 70, workgroups: [10,1,1] }),
         dispatch("step_056_conv2d_G_layer3_0_conv3_pack", [at(0, 220672, 16384), at(1, 19712, 16384)], { shader: 75, workgroups: [64,1,1] }),
-        dispatch("step_056_conv2d_G_layer3_0_conv3_packc", [at(1, 2766592, 19584), at(1, 0, 19584)], { shader: 72, workgroups: [20,1,1] }),
+        dispatch("step_056_conv2d_G_layer3_0_conv3_packc", [at(1, 2753792, 19584), at(1, 0, 19584)], { shader: 72, workgroups: [20,1,1] }),
         dispatch("step_056_conv2d_G_layer3_0_conv3", [at(1, 0, 19584), at(1, 19712, 16384), at(1, 497664, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 76, workgroups: [5,4,1] }, { shader: 77, workgroups: [10,1,1] }),
         dispatch("step_057_sum_G_layer3_0_conv3", [at(1, 497664, 78336), at(1, 617216, 512)], { adapter: "cpu", features: ["subgroups"], shader: 78, workgroups: [128,1,1] }, { shader: 79, workgroups: [2,1,1] }),
-        dispatch("step_058_sum_G_layer3_0_conv3", [at(1, 497664, 78336), at(1, 617216, 512), at(1, 2998016, 512)], { adapter: "cpu", features: ["subgroups"], shader: 80, workgroups: [128,1,1] }, { shader: 81, workgroups: [2,1,1] }),
-        dispatch("step_059_pointwise_G_layer3_0_conv3", [at(1, 497664, 78336), at(1, 617216, 512), at(1, 2998016, 512), at(1, 1511424, 78336)], { shader: 82, workgroups: [39,1,1] }),
+        dispatch("step_058_sum_G_layer3_0_conv3", [at(1, 497664, 78336), at(1, 617216, 512), at(1, 2973440, 512)], { adapter: "cpu", features: ["subgroups"], shader: 80, workgroups: [128,1,1] }, { shader: 81, workgroups: [2,1,1] }),
+        dispatch("step_059_pointwise_G_layer3_0_conv3", [at(1, 497664, 78336), at(1, 617216, 512), at(1, 2973440, 512), at(1, 1511424, 78336)], { shader: 82, workgroups: [39,1,1] }),
         dispatch("step_060_conv2d_G_layer3_0_downsample_0_pack", [at(0, 239104, 32768), at(1, 39168, 32768)], { shader: 83, workgroups: [128,1,1] }),
-        dispatch("step_060_conv2d_G_layer3_0_downsample_0_packc", [at(1, 2393856, 39168), at(1, 0, 39168)], { shader: 62, workgroups: [39,1,1] }),
+        dispatch("step_060_conv2d_G_layer3_0_downsample_0_packc", [at(1, 2381056, 39168), at(1, 0, 39168)], { shader: 62, workgroups: [39,1,1] }),
         dispatch("step_060_conv2d_G_layer3_0_downsample_0", [at(1, 0, 39168), at(1, 39168, 32768), at(1, 1380352, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 84, workgroups: [5,4,1] }, { shader: 85, workgroups: [10,1,1] }),
         dispatch("step_061_sum_G_layer3_0_downsample_0", [at(1, 1380352, 78336), at(1, 617728, 512)], { adapter: "cpu", features: ["subgroups"], shader: 78, workgroups: [128,1,1] }, { shader: 79, workgroups: [2,1,1] }),
-        dispatch("step_062_sum_G_layer3_0_downsample_0", [at(1, 1380352, 78336), at(1, 617728, 512), at(1, 2998528, 512)], { adapter: "cpu", features: ["subgroups"], shader: 80, workgroups: [128,1,1] }, { shader: 81, workgroups: [2,1,1] }),
-        dispatch("step_063_pointwise_G_layer3_0_downsample_0", [at(1, 1380352, 78336), at(1, 617728, 512), at(1, 2998528, 512), at(1, 1589760, 78336)], { shader: 82, workgroups: [39,1,1] }),
+        dispatch("step_062_sum_G_layer3_0_downsample_0", [at(1, 1380352, 78336), at(1, 617728, 512), at(1, 2973952, 512)], { adapter: "cpu", features: ["subgroups"], shader: 80, workgroups: [128,1,1] }, { shader: 81, workgroups: [2,1,1] }),
+        dispatch("step_063_pointwise_G_layer3_0_downsample_0", [at(1, 1380352, 78336), at(1, 617728, 512), at(1, 2973952, 512), at(1, 1589760, 78336)], { shader: 82, workgroups: [39,1,1] }),
         dispatch("step_064_pointwise_G_layer3_0_bn3", [at(1, 1511424, 78336), at(0, 237056, 512), at(0, 237568, 512), at(1, 1589760, 78336), at(0, 271872, 512), at(0, 272384, 512), at(1, 1668096, 78336)], { shader: 86, workgroups: [39,1,1] }),
-        dispatch("step_065_conv2d_G_layer5_conv2d_list_0_pack", [at(0, 660992, 87552), at(1, 0, 92160)], { shader: 87, workgroups: [360,1,1] }),
-        dispatch("step_065_conv2d_G_layer5_conv2d_list_0_packc", [at(1, 1668096, 78336), at(1, 92160, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_065_conv2d_G_layer5_conv2d_list_0", [at(1, 92160, 78336), at(1, 0, 92160), at(0, 748544, 76), at(1, 1497856, 11628)], { adapter: "cpu", features: ["subgroups"], shader: 89, workgroups: [5,1,1] }, { shader: 90, workgroups: [2,1,1] }),
-        dispatch("step_066_conv2d_G_layer5_conv2d_list_1_pack", [at(0, 748800, 87552), at(1, 0, 92160)], { shader: 87, workgroups: [360,1,1] }),
-        dispatch("step_066_conv2d_G_layer5_conv2d_list_1_packc", [at(1, 1668096, 78336), at(1, 92160, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_066_conv2d_G_layer5_conv2d_list_1", [at(1, 92160, 78336), at(1, 0, 92160), at(0, 836352, 76), at(1, 1890304, 11628)], { adapter: "cpu", features: ["subgroups"], shader: 91, workgroups: [5,1,1] }, { shader: 92, workgroups: [2,1,1] }),
-        dispatch("step_067_conv2d_G_layer4_0_conv1_pack", [at(0, 273920, 32768), at(1, 78336, 32768)], { shader: 93, workgroups: [128,1,1] }),
-        dispatch("step_067_conv2d_G_layer4_0_conv1_packc", [at(1, 1668096, 78336), at(1, 0, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_067_conv2d_G_layer4_0_conv1", [at(1, 0, 78336), at(1, 78336, 32768), at(1, 2433024, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 94, workgroups: [5,2,1] }, { shader: 95, workgroups: [5,1,1] }),
-        dispatch("step_068_sum_G_layer4_0_conv1", [at(1, 2433024, 39168), at(1, 618752, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
-        dispatch("step_069_sum_G_layer4_0_conv1", [at(1, 2433024, 39168), at(1, 618752, 256), at(1, 2999552, 256)], { adapter: "cpu", features: ["subgroups"], shader: 54, workgroups: [64,1,1] }, { shader: 55, workgroups: [1,1,1] }),
-        dispatch("step_070_pointwise_G_layer4_0_conv1", [at(1, 2433024, 39168), at(1, 618752, 256), at(1, 2999552, 256), at(1, 2472192, 39168)], { shader: 56, workgroups: [20,1,1] }),
-        dispatch("step_071_pointwise_G_layer4_0_bn1", [at(1, 2472192, 39168), at(0, 306688, 256), at(0, 306944, 256), at(1, 2511360, 39168)], { shader: 96, workgroups: [20,1,1] }),
-        dispatch("step_072_conv2d_G_layer4_0_conv2_pack", [at(0, 307712, 147456), at(1, 0, 147456)], { shader: 97, workgroups: [576,1,1] }),
-        dispatch("step_072_conv2d_G_layer4_0_conv2_packc", [at(1, 2511360, 39168), at(1, 147456, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_072_conv2d_G_layer4_0_conv2", [at(1, 147456, 39168), at(1, 0, 147456), at(1, 2550528, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 98, workgroups: [5,2,1] }, { shader: 99, workgroups: [5,1,1] }),
-        dispatch("step_073_sum_G_layer4_0_conv2", [at(1, 2550528, 39168), at(1, 619008, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
-        dispatch("step_074_sum_G_layer4_0_conv2", [at(1, 2550528, 39168), at(1, 619008, 256), at(1, 2999808, 256)], { adapter: "cpu", features: ["subgroups"], shader: 54, workgroups: [64,1,1] }, { shader: 55, workgroups: [1,1,1] }),
-        dispatch("step_075_pointwise_G_layer4_0_conv2", [at(1, 2550528, 39168), at(1, 619008, 256), at(1, 2999808, 256), at(1, 2589696, 39168)], { shader: 56, workgroups: [20,1,1] }),
-        dispatch("step_076_pointwise_G_layer4_0_bn2", [at(1, 2589696, 39168), at(0, 455168, 256), at(0, 455424, 256), at(1, 2628864, 39168)], { shader: 96, workgroups: [20,1,1] }),
-        dispatch("step_077_conv2d_G_layer4_0_conv3_pack", [at(0, 456192, 65536), at(1, 0, 65536)], { shader: 100, workgroups: [256,1,1] }),
-        dispatch("step_077_conv2d_G_layer4_0_conv3_packc", [at(1, 2628864, 39168), at(1, 65536, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_077_conv2d_G_layer4_0_conv3", [at(1, 65536, 39168), at(1, 0, 65536), at(1, 184320, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 101, workgroups: [5,8,1] }, { shader: 102, workgroups: [20,1,1] }),
-        dispatch("step_078_sum_G_layer4_0_conv3", [at(1, 184320, 156672), at(1, 615168, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 103, workgroups: [256,1,1] }, { shader: 104, workgroups: [4,1,1] }),
-        dispatch("step_079_sum_G_layer4_0_conv3", [at(1, 184320, 156672), at(1, 615168, 1024), at(1, 2996992, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 105, workgroups: [256,1,1] }, { shader: 106, workgroups: [4,1,1] }),
-        dispatch("step_080_pointwise_G_layer4_0_conv3", [at(1, 184320, 156672), at(1, 615168, 1024), at(1, 2996992, 1024), at(1, 622592, 156672)], { shader: 107, workgroups: [77,1,1] }),
-        dispatch("step_081_conv2d_G_layer4_0_downsample_0_pack", [at(0, 525824, 131072), at(1, 0, 131072)], { shader: 108, workgroups: [512,1,1] }),
-        dispatch("step_081_conv2d_G_layer4_0_downsample_0_packc", [at(1, 1668096, 78336), at(1, 779264, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_081_conv2d_G_layer4_0_downsample_0", [at(1, 779264, 78336), at(1, 0, 131072), at(1, 340992, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 109, workgroups: [5,8,1] }, { shader: 110, workgroups: [20,1,1] }),
-        dispatch("step_082_sum_G_layer4_0_downsample_0", [at(1, 340992, 156672), at(1, 616192, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 103, workgroups: [256,1,1] }, { shader: 104, workgroups: [4,1,1] }),
-        dispatch("step_083_sum_G_layer4_0_downsample_0", [at(1, 340992, 156672), at(1, 616192, 1024), at(1, 1509632, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 105, workgroups: [256,1,1] }, { shader: 106, workgroups: [4,1,1] }),
-        dispatch("step_084_pointwise_G_layer4_0_downsample_0", [at(1, 340992, 156672), at(1, 616192, 1024), at(1, 1509632, 1024), at(1, 779264, 156672)], { shader: 107, workgroups: [77,1,1] }),
-        dispatch("step_085_pointwise_G_layer4_0_bn3", [at(1, 622592, 156672), at(0, 521728, 1024), at(0, 522752, 1024), at(1, 779264, 156672), at(0, 656896, 1024), at(0, 657920, 1024), at(1, 935936, 156672)], { shader: 111, workgroups: [77,1,1] }),
-        dispatch("step_086_conv2d_G_layer6_conv2d_list_0_pack", [at(0, 1012224, 175104), at(1, 0, 184320)], { shader: 112, workgroups: [720,1,1] }),
-        dispatch("step_086_conv2d_G_layer6_conv2d_list_0_packc", [at(1, 935936, 156672), at(1, 1092608, 156672)], { shader: 113, workgroups: [153,1,1] }),
-        dispatch("step_086_conv2d_G_layer6_conv2d_list_0", [at(1, 1092608, 156672), at(1, 0, 184320), at(0, 1187328, 76), at(1, 2913536, 11628)], { adapter: "cpu", features: ["subgroups"], shader: 114, workgroups: [5,1,1] }, { shader: 115, workgroups: [2,1,1] }),
-        dispatch("step_087_conv2d_G_layer6_conv2d_list_1_pack", [at(0, 1187584, 175104), at(1, 0, 184320)], { shader: 112, workgroups: [720,1,1] }),
-        dispatch("step_087_conv2d_G_layer6_conv2d_list_1_packc", [at(1, 935936, 156672), at(1, 1092608, 156672)], { shader: 113, workgroups: [153,1,1] }),
-        dispatch("step_087_conv2d_G_layer6_conv2d_list_1", [at(1, 1092608, 156672), at(1, 0, 184320), at(0, 1362688, 76), at(1, 2925312, 11628)], { adapter: "cpu", features: ["subgroups"], shader: 116, workgroups: [5,1,1] }, { shader: 117, workgroups: [2,1,1] }),
-        dispatch("step_088_pointwise_G_bn1_running_mean", [at(0, 136704, 32), at(1, 620800, 32), at(1, 3002368, 32)], { shader: 118, workgroups: [1,1,1] }),
-        dispatch("step_089_pointwise_G_conv1", [at(1, 2118912, 65536), at(1, 620800, 32), at(1, 0, 65536)], { shader: 119, workgroups: [32,1,1] }),
-        dispatch("step_090_sum_G_conv1", [at(1, 0, 65536), at(1, 65536, 32)], { adapter: "cpu", features: ["subgroups"], shader: 120, workgroups: [8,1,1] }, { shader: 121, workgroups: [1,1,1] }),
-        dispatch("step_091_pointwise_G_bn1_running_var", [at(0, 136960, 32), at(1, 65536, 32), at(1, 3002624, 32), at(0, 137984, 32), at(1, 621056, 32), at(1, 3002880, 32)], { shader: 122, workgroups: [1,1,1] }),
-        dispatch("step_092_pointwise_G_layer1_0_conv1", [at(1, 2804480, 17952), at(1, 621056, 32), at(1, 0, 17952)], { shader: 123, workgroups: [9,1,1] }),
-        dispatch("step_093_sum_G_layer1_0_conv1", [at(1, 0, 17952), at(1, 18176, 32)], { adapter: "cpu", features: ["subgroups"], shader: 124, workgroups: [8,1,1] }, { shader: 125, workgroups: [1,1,1] }),
-        dispatch("step_094_pointwise_G_layer1_0_bn1_running_var", [at(0, 138240, 32), at(1, 18176, 32), at(1, 2808064, 32), at(0, 141312, 32), at(1, 621312, 32), at(1, 2808320, 32)], { shader: 126, workgroups: [1,1,1] }),
-        dispatch("step_095_pointwise_G_layer1_0_conv2", [at(1, 2859008, 17952), at(1, 621312, 32), at(1, 0, 17952)], { shader: 123, workgroups: [9,1,1] }),
-        dispatch("step_096_sum_G_layer1_0_conv2", [at(1, 0, 17952), at(1, 18176, 32)], { adapter: "cpu", features: ["subgroups"], shader: 124, workgroups: [8,1,1] }, { shader: 125, workgroups: [1,1,1] }),
-        dispatch("step_097_pointwise_G_layer1_0_bn2_running_var", [at(0, 141568, 32), at(1, 18176, 32), at(1, 2808576, 32)], { shader: 127, workgroups: [1,1,1] }),
-        dispatch("step_098_pointwise_G_layer1_0_bn3_running_mean", [at(0, 143360, 128), at(1, 619264, 128), at(1, 2805760, 128)], { shader: 128, workgroups: [1,1,1] }),
-        dispatch("step_099_pointwise_G_layer1_0_conv3", [at(1, 1746432, 71808), at(1, 619264, 128), at(1, 0, 71808)], { shader: 129, workgroups: [36,1,1] }),
-        dispatch("step_100_sum_G_layer1_0_conv3", [at(1, 0, 71808), at(1, 71936, 128)], { adapter: "cpu", features: ["subgroups"], shader: 130, workgroups: [32,1,1] }, { shader: 131, workgroups: [1,1,1] }),
-        dispatch("step_101_pointwise_G_layer1_0_bn3_running_var", [at(0, 143616, 128), at(1, 71936, 128), at(1, 2806016, 128), at(0, 145408, 128), at(1, 619520, 128), at(1, 2806272, 128)], { shader: 132, workgroups: [1,1,1] }),
-        dispatch("step_102_pointwise_G_layer1_0_downsample_0", [at(1, 1818368, 71808), at(1, 619520, 128), at(1, 0, 71808)], { shader: 129, workgroups: [36,1,1] }),
-        dispatch("step_103_sum_G_layer1_0_downsample_0", [at(1, 0, 71808), at(1, 71936, 128)], { adapter: "cpu", features: ["subgroups"], shader: 130, workgroups: [32,1,1] }, { shader: 131, workgroups: [1,1,1] }),
-        dispatch("step_104_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 145664, 128), at(1, 71936, 128), at(1, 2806528, 128), at(0, 182272, 128), at(1, 619776, 128), at(1, 2806784, 128)], { shader: 133, workgroups: [1,1,1] }),
-        dispatch("step_105_pointwise_G_layer2_0_bn1_running_mean", [at(0, 148480, 64), at(1, 620288, 64), at(1, 2807040, 64)], { shader: 134, workgroups: [1,1,1] }),
-        dispatch("step_106_pointwise_G_layer2_0_conv1", [at(1, 2937088, 9792), at(1, 620288, 64), at(1, 0, 9792)], { shader: 135, workgroups: [39,1,1] }),
-        dispatch("step_107_sum_G_layer2_0_conv1", [at(1, 0, 9792), at(1, 9984, 64)], { adapter: "cpu", features: ["subgroups"], shader: 136, workgroups: [16,1,1] }, { shader: 137, workgroups: [1,1,1] }),
-        dispatch("step_108_pointwise_G_layer2_0_bn1_running_var", [at(0, 148736, 64), at(1, 9984, 64), at(1, 2807296, 64), at(0, 158720, 64), at(1, 620544, 64), at(1, 2807552, 64)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_109_pointwise_G_layer2_0_conv2", [at(1, 2967040, 9792), at(1, 620544, 64), at(1, 0, 9792)], { shader: 135, workgroups: [39,1,1] }),
-        dispatch("step_110_sum_G_layer2_0_conv2", [at(1, 0, 9792), at(1, 9984, 64)], { adapter: "cpu", features: ["subgroups"], shader: 136, workgroups: [16,1,1] }, { shader: 137, workgroups: [1,1,1] }),
-        dispatch("step_111_pointwise_G_layer2_0_bn2_running_var", [at(0, 158976, 64), at(1, 9984, 64), at(1, 2807808, 64)], { shader: 139, workgroups: [1,1,1] }),
-        dispatch("step_112_pointwise_G_layer2_0_bn3_running_mean", [at(0, 163840, 256), at(1, 618240, 256), at(1, 2804480, 256)], { shader: 140, workgroups: [1,1,1] }),
-        dispatch("step_113_pointwise_G_layer2_0_conv3", [at(1, 576000, 39168), at(1, 618240, 256), at(1, 0, 39168)], { shader: 141, workgroups: [20,1,1] }),
-        dispatch("step_114_sum_G_layer2_0_conv3", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [64,1,1] }, { shader: 143, workgroups: [1,1,1] }),
-        dispatch("step_115_pointwise_G_layer2_0_bn3_running_var", [at(0, 164096, 256), at(1, 39168, 256), at(1, 2804736, 256), at(0, 173056, 256), at(1, 618496, 256), at(1, 2804992, 256)], { shader: 144, workgroups: [1,1,1] }),
-        dispatch("step_116_pointwise_G_layer2_0_downsample_0", [at(1, 1458688, 39168), at(1, 618496, 256), at(1, 0, 39168)], { shader: 141, workgroups: [20,1,1] }),
-        dispatch("step_117_sum_G_layer2_0_downsample_0", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [64,1,1] }, { shader: 143, workgroups: [1,1,1] }),
-        dispatch("step_118_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 173312, 256), at(1, 39168, 256), at(1, 2805248, 256), at(0, 307200, 256), at(1, 618752, 256), at(1, 2805504, 256)], { shader: 144, workgroups: [1,1,1] }),
-        dispatch("step_119_pointwise_G_layer3_0_conv1", [at(1, 2668032, 19584), at(1, 619776, 128), at(1, 0, 19584)], { shader: 145, workgroups: [10,1,1] }),
-        dispatch("step_120_sum_G_layer3_0_conv1", [at(1, 0, 19584), at(1, 19712, 128)], { adapter: "cpu", features: ["subgroups"], shader: 146, workgroups: [32,1,1] }, { shader: 147, workgroups: [1,1,1] }),
-        dispatch("step_121_pointwise_G_layer3_0_bn1_running_var", [at(0, 182528, 128), at(1, 19712, 128), at(1, 2670080, 128), at(0, 220160, 128), at(1, 620032, 128), at(1, 2670336, 128)], { shader: 148, workgroups: [1,1,1] }),
-        dispatch("step_122_pointwise_G_layer3_0_conv2", [at(1, 2727168, 19584), at(1, 620032, 128), at(1, 0, 19584)], { shader: 145, workgroups: [10,1,1] }),
-        dispatch("step_123_sum_G_layer3_0_conv2", [at(1, 0, 19584), at(1, 19712, 128)], { adapter: "cpu", features: ["subgroups"], shader: 146, workgroups: [32,1,1] }, { shader: 147, workgroups: [1,1,1] }),
-        dispatch("step_124_pointwise_G_layer3_0_bn2_running_var", [at(0, 220416, 128), at(1, 19712, 128), at(1, 2670592, 128)], { shader: 149, workgroups: [1,1,1] }),
-        dispatch("step_125_pointwise_G_layer3_0_bn3_running_mean", [at(0, 238080, 512), at(1, 617216, 512), at(1, 2668032, 512)], { shader: 150, workgroups: [2,1,1] }),
-        dispatch("step_126_pointwise_G_layer3_0_conv3", [at(1, 497664, 78336), at(1, 617216, 512), at(1, 0, 78336)], { shader: 151, workgroups: [39,1,1] }),
-        dispatch("step_127_sum_G_layer3_0_conv3", [at(1, 0, 78336), at(1, 78336, 512)], { adapter: "cpu", features: ["subgroups"], shader: 152, workgroups: [128,1,1] }, { shader: 153, workgroups: [2,1,1] }),
-        dispatch("step_128_pointwise_G_layer3_0_bn3_running_var", [at(0, 238592, 512), at(1, 78336, 512), at(1, 2668544, 512), at(0, 272896, 512), at(1, 617728, 512), at(1, 2669056, 512)], { shader: 154, workgroups: [2,1,1] }),
-        dispatch("step_129_pointwise_G_layer3_0_downsample_0", [at(1, 1380352, 78336), at(1, 617728, 512), at(1, 0, 78336)], { shader: 151, workgroups: [39,1,1] }),
-        dispatch("step_130_sum_G_layer3_0_downsample_0", [at(1, 0, 78336), at(1, 78336, 512)], { adapter: "cpu", features: ["subgroups"], shader: 152, workgroups: [128,1,1] }, { shader: 153, workgroups: [2,1,1] }),
-        dispatch("step_131_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 273408, 512), at(1, 78336, 512), at(1, 2669568, 512)], { shader: 155, workgroups: [2,1,1] }),
-        dispatch("step_132_pointwise_G_layer4_0_conv1", [at(1, 2433024, 39168), at(1, 618752, 256), at(1, 0, 39168)], { shader: 141, workgroups: [20,1,1] }),
-        dispatch("step_133_sum_G_layer4_0_conv1", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [64,1,1] }, { shader: 143, workgroups: [1,1,1] }),
-        dispatch("step_134_pointwise_G_layer4_0_bn1_running_var", [at(0, 307456, 256), at(1, 39168, 256), at(1, 2460672, 256), at(0, 455680, 256), at(1, 619008, 256), at(1, 2460928, 256)], { shader: 144, workgroups: [1,1,1] }),
-        dispatch("step_135_pointwise_G_layer4_0_conv2", [at(1, 2550528, 39168), at(1, 619008, 256), at(1, 0, 39168)], { shader: 141, workgroups: [20,1,1] }),
-        dispatch("step_136_sum_G_layer4_0_conv2", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [64,1,1] }, { shader: 143, workgroups: [1,1,1] }),
-        dispatch("step_137_pointwise_G_layer4_0_bn2_running_var", [at(0, 455936, 256), at(1, 39168, 256), at(1, 2461184, 256)], { shader: 156, workgroups: [1,1,1] }),
-        dispatch("step_138_pointwise_G_layer4_0_bn3_running_mean", [at(0, 523776, 1024), at(1, 615168, 1024), at(1, 2456576, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_139_pointwise_G_layer4_0_conv3", [at(1, 184320, 156672), at(1, 615168, 1024), at(1, 0, 156672)], { shader: 158, workgroups: [77,1,1] }),
-        dispatch("step_140_sum_G_layer4_0_conv3", [at(1, 0, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 159, workgroups: [256,1,1] }, { shader: 160, workgroups: [4,1,1] }),
-        dispatch("step_141_pointwise_G_layer4_0_bn3_running_var", [at(0, 524800, 1024), at(1, 156672, 1024), at(1, 2457600, 1024), at(0, 658944, 1024), at(1, 616192, 1024), at(1, 2458624, 1024)], { shader: 161, workgroups: [4,1,1] }),
-        dispatch("step_142_pointwise_G_layer4_0_downsample_0", [at(1, 340992, 156672), at(1, 616192, 1024), at(1, 0, 156672)], { shader: 158, workgroups: [77,1,1] }),
-        dispatch("step_143_sum_G_layer4_0_downsample_0", [at(1, 0, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 159, workgroups: [256,1,1] }, { shader: 160, workgroups: [4,1,1] }),
-        dispatch("step_144_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 659968, 1024), at(1, 156672, 1024), at(1, 2459648, 1024)], { shader: 162, workgroups: [4,1,1] }),
-        dispatch("step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", [at(0, 98560, 32768), at(1, 1497856, 11628), at(1, 1890304, 11628), at(1, 0, 32)], { shader: 163, workgroups: [1,1,1] }),
-        dispatch("step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", [at(1, 0, 32), at(0, 2744064, 4)], { shader: 164, workgroups: [1,1,1] }),
-        dispatch("step_146_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage1", [at(0, 98560, 32768), at(1, 2913536, 11628), at(1, 2925312, 11628), at(1, 0, 32)], { shader: 163, workgroups: [1,1,1] }),
-        dispatch("step_146_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage2", [at(1, 0, 32), at(0, 2744320, 4)], { shader: 164, workgroups: [1,1,1] }),
-        dispatch("step_147_pointwise", [at(0, 98560, 32768), at(1, 1092608, 32768)], { shader: 165, workgroups: [16,1,1] }),
-        dispatch("step_148_sum_stage1", [at(1, 1092608, 32768), at(1, 0, 32)], { shader: 166, workgroups: [1,1,1] }),
-        dispatch("step_148_sum_stage2", [at(1, 0, 32), at(1, 1125376, 4)], { shader: 167, workgroups: [1,1,1] }),
-        dispatch("step_149_softmax_G_layer5_conv2d_list_0", [at(1, 1497856, 11628), at(1, 1890304, 11628), at(0, 98560, 32768), at(1, 1125376, 4), at(1, 1092608, 32768), at(1, 0, 622592)], { shader: 168, workgroups: [128,1,1] }),
-        dispatch("step_150_resizeGrad", [at(0, 2746880, 1064), at(0, 2744576, 2120), at(1, 0, 622592), at(1, 2433024, 11628)], { shader: 169, workgroups: [46,1,1] }),
-        dispatch("step_151_conv2dInputGrad_G_layer5_conv2d_list_1_pack", [at(0, 748800, 87552), at(1, 0, 92160)], { shader: 170, workgroups: [360,1,1] }),
-        dispatch("step_151_conv2dInputGrad_G_layer5_conv2d_list_1_packc", [at(1, 2433024, 11628), at(1, 2149888, 12240)], { shader: 171, workgroups: [12,1,1] }),
-        dispatch("step_151_conv2dInputGrad_G_layer5_conv2d_list_1", [at(1, 2149888, 12240), at(1, 0, 92160), at(1, 1746432, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 172, workgroups: [5,4,1] }, { shader: 173, workgroups: [12,1,1] }),
-        dispatch("step_152_conv2dInputGrad_G_layer5_conv2d_list_0_pack", [at(0, 660992, 87552), at(1, 0, 92160)], { shader: 170, workgroups: [360,1,1] }),
-        dispatch("step_152_conv2dInputGrad_G_layer5_conv2d_list_0", [at(1, 2149888, 12240), at(1, 0, 92160), at(1, 1824768, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 174, workgroups: [5,4,1] }, { shader: 175, workgroups: [12,1,1] }),
-        dispatch("step_153_softmax_G_layer6_conv2d_list_0", [at(1, 2913536, 11628), at(1, 2925312, 11628), at(0, 98560, 32768), at(1, 1125376, 4), at(1, 1092608, 32768), at(1, 0, 622592)], { shader: 176, workgroups: [128,1,1] }),
-        dispatch("step_154_resizeGrad", [at(0, 2746880, 1064), at(0, 2744576, 2120), at(1, 0, 622592), at(1, 2444800, 11628)], { shader: 169, workgroups: [46,1,1] }),
-        dispatch("step_155_conv2dInputGrad_G_layer6_conv2d_list_1_pack", [at(0, 1187584, 175104), at(1, 0, 184320)], { shader: 177, workgroups: [720,1,1] }),
-        dispatch("step_155_conv2dInputGrad_G_layer6_conv2d_list_1_packc", [at(1, 2444800, 11628), at(1, 2162176, 12240)], { shader: 171, workgroups: [12,1,1] }),
-        dispatch("step_155_conv2dInputGrad_G_layer6_conv2d_list_1", [at(1, 2162176, 12240), at(1, 0, 184320), at(1, 184320, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 178, workgroups: [5,8,1] }, { shader: 179, workgroups: [23,1,1] }),
-        dispatch("step_156_conv2dInputGrad_G_layer6_conv2d_list_0_pack", [at(0, 1012224, 175104), at(1, 0, 184320)], { shader: 177, workgroups: [720,1,1] }),
-        dispatch("step_156_conv2dInputGrad_G_layer6_conv2d_list_0", [at(1, 2162176, 12240), at(1, 0, 184320), at(1, 340992, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 180, workgroups: [5,8,1] }, { shader: 181, workgroups: [23,1,1] }),
-        dispatch("step_157_sum_G_layer6_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 182, workgroups: [256,1,1] }, { shader: 183, workgroups: [4,1,1] }),
-        dispatch("step_158_pointwise_G_layer6_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 156672, 1024), at(1, 0, 156672)], { shader: 184, workgroups: [77,1,1] }),
-        dispatch("step_159_sum_G_layer6_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 779264, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 185, workgroups: [256,1,1] }, { shader: 186, workgroups: [4,1,1] }),
-        dispatch("step_160_pointwise_G_layer4_0_downsample_1", [at(0, 656896, 1024), at(1, 1509632, 1024), at(1, 0, 156672), at(1, 779264, 156672), at(1, 156672, 1024), at(1, 1092608, 156672)], { shader: 187, workgroups: [77,1,1] }),
-        dispatch("step_161_conv2dInputGrad_G_layer4_0_downsample_0_pack", [at(0, 525824, 131072), at(1, 1380352, 131072)], { shader: 188, workgroups: [512,1,1] }),
-        dispatch("step_161_conv2dInputGrad_G_layer4_0_downsample_0_packc", [at(1, 1092608, 156672), at(1, 779264, 156672)], { shader: 113, workgroups: [153,1,1] }),
-        dispatch("step_161_conv2dInputGrad_G_layer4_0_downsample_0", [at(1, 779264, 156672), at(1, 1380352, 131072), at(1, 497664, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 189, workgroups: [5,4,1] }, { shader: 190, workgroups: [12,1,1] }),
-        dispatch("step_162_sum_G_layer6_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 622592, 156672), at(1, 576000, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 185, workgroups: [256,1,1] }, { shader: 186, workgroups: [4,1,1] }),
-        dispatch("step_163_pointwise_G_layer4_0_bn3", [at(0, 521728, 1024), at(1, 2996992, 1024), at(1, 0, 156672), at(1, 622592, 156672), at(1, 576000, 1024), at(1, 156672, 156672)], { shader: 187, workgroups: [77,1,1] }),
-        dispatch("step_164_conv2dInputGrad_G_layer4_0_conv3_pack", [at(0, 456192, 65536), at(1, 313344, 65536)], { shader: 191, workgroups: [256,1,1] }),
-        dispatch("step_164_conv2dInputGrad_G_layer4_0_conv3_packc", [at(1, 156672, 156672), at(1, 0, 156672)], { shader: 113, workgroups: [153,1,1] }),
-        dispatch("step_164_conv2dInputGrad_G_layer4_0_conv3", [at(1, 0, 156672), at(1, 313344, 65536), at(1, 156672, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 192, workgroups: [5,2,1] }, { shader: 193, workgroups: [6,1,1] }),
-        dispatch("step_165_sum_G_layer4_0_conv3", [at(1, 156672, 39168), at(1, 2628864, 39168), at(1, 195840, 256)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [64,1,1] }, { shader: 195, workgroups: [1,1,1] }),
-        dispatch("step_166_sum_G_layer4_0_conv3", [at(1, 156672, 39168), at(1, 2628864, 39168), at(1, 2589696, 39168), at(1, 196096, 256)], { adapter: "cpu", features: ["subgroups"], shader: 196, workgroups: [64,1,1] }, { shader: 197, workgroups: [1,1,1] }),
-        dispatch("step_167_pointwise_G_layer4_0_bn2", [at(0, 455168, 256), at(1, 2999808, 256), at(1, 156672, 39168), at(1, 2628864, 39168), at(1, 195840, 256), at(1, 2589696, 39168), at(1, 196096, 256), at(1, 304128, 39168)], { shader: 198, workgroups: [20,1,1] }),
-        dispatch("step_168_conv2dInputGrad_G_layer4_0_conv2_pack", [at(0, 307712, 147456), at(1, 156672, 147456)], { shader: 199, workgroups: [576,1,1] }),
-        dispatch("step_168_conv2dInputGrad_G_layer4_0_conv2_packc", [at(1, 304128, 39168), at(1, 679424, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_168_conv2dInputGrad_G_layer4_0_conv2", [at(1, 679424, 39168), at(1, 156672, 147456), at(1, 304128, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 200, workgroups: [5,2,1] }, { shader: 201, workgroups: [6,1,1] }),
-        dispatch("step_169_sum_G_layer4_0_conv2", [at(1, 304128, 39168), at(1, 2511360, 39168), at(1, 195840, 256)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [64,1,1] }, { shader: 195, workgroups: [1,1,1] }),
-        dispatch("step_170_sum_G_layer4_0_conv2", [at(1, 304128, 39168), at(1, 2511360, 39168), at(1, 2472192, 39168), at(1, 196096, 256)], { adapter: "cpu", features: ["subgroups"], shader: 196, workgroups: [64,1,1] }, { shader: 197, workgroups: [1,1,1] }),
-        dispatch("step_171_pointwise_G_layer4_0_bn1", [at(0, 306688, 256), at(1, 2999552, 256), at(1, 304128, 39168), at(1, 2511360, 39168), at(1, 195840, 256), at(1, 2472192, 39168), at(1, 196096, 256), at(1, 156672, 39168)], { shader: 198, workgroups: [20,1,1] }),
-        dispatch("step_172_conv2dInputGrad_G_layer4_0_conv1_pack", [at(0, 273920, 32768), at(1, 235008, 32768)], { shader: 202, workgroups: [128,1,1] }),
-        dispatch("step_172_conv2dInputGrad_G_layer4_0_conv1_packc", [at(1, 156672, 39168), at(1, 718592, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_172_conv2dInputGrad_G_layer4_0_conv1", [at(1, 718592, 39168), at(1, 235008, 32768), at(1, 1746432, 78336), at(1, 1824768, 78336), at(1, 497664, 78336), at(1, 1668096, 78336), at(1, 156672, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 203, workgroups: [5,4,1] }, { shader: 204, workgroups: [12,1,1] }),
-        dispatch("step_173_sum_G_layer4_0_conv1", [at(1, 156672, 78336), at(1, 463616, 512)], { adapter: "cpu", features: ["subgroups"], shader: 78, workgroups: [128,1,1] }, { shader: 79, workgroups: [2,1,1] }),
-        dispatch("step_174_sum_G_layer4_0_conv1", [at(1, 156672, 78336), at(1, 1589760, 78336), at(1, 313344, 512)], { adapter: "cpu", features: ["subgroups"], shader: 205, workgroups: [128,1,1] }, { shader: 206, workgroups: [2,1,1] }),
-        dispatch("step_175_pointwise_G_layer3_0_downsample_1", [at(0, 271872, 512), at(1, 2998528, 512), at(1, 156672, 78336), at(1, 463616, 512), at(1, 1589760, 78336), at(1, 313344, 512), at(1, 235008, 78336)], { shader: 207, workgroups: [39,1,1] }),
-        dispatch("step_176_conv2dInputGrad_G_layer3_0_downsample_0_pack", [at(0, 239104, 32768), at(1, 430848, 32768)], { shader: 208, workgroups: [128,1,1] }),
-        dispatch("step_176_conv2dInputGrad_G_layer3_0_downsample_0_packc", [at(1, 235008, 78336), at(1, 313344, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_176_conv2dInputGrad_G_layer3_0_downsample_0", [at(1, 313344, 78336), at(1, 430848, 32768), at(1, 391680, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 209, workgroups: [5,2,1] }, { shader: 210, workgroups: [6,1,1] }),
-        dispatch("step_177_sum_G_layer4_0_conv1", [at(1, 156672, 78336), at(1, 1511424, 78336), at(1, 430848, 512)], { adapter: "cpu", features: ["subgroups"], shader: 205, workgroups: [128,1,1] }, { shader: 206, workgroups: [2,1,1] }),
-        dispatch("step_178_pointwise_G_layer3_0_bn3", [at(0, 237056, 512), at(1, 2998016, 512), at(1, 156672, 78336), at(1, 463616, 512), at(1, 1511424, 78336), at(1, 430848, 512), at(1, 235008, 78336)], { shader: 207, workgroups: [39,1,1] }),
-        dispatch("step_179_conv2dInputGrad_G_layer3_0_conv3_pack", [at(0, 220672, 16384), at(1, 430848, 16384)], { shader: 211, workgroups: [64,1,1] }),
-        dispatch("step_179_conv2dInputGrad_G_layer3_0_conv3_packc", [at(1, 235008, 78336), at(1, 156672, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_179_conv2dInputGrad_G_layer3_0_conv3", [at(1, 156672, 78336), at(1, 430848, 16384), at(1, 235008, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 212, workgroups: [5,1,1] }, { shader: 213, workgroups: [3,1,1] }),
-        dispatch("step_180_sum_G_layer3_0_conv3", [at(1, 235008, 19584), at(1, 2766592, 19584), at(1, 254720, 128)], { adapter: "cpu", features: ["subgroups"], shader: 214, workgroups: [32,1,1] }, { shader: 215, workgroups: [1,1,1] }),
-        dispatch("step_181_sum_G_layer3_0_conv3", [at(1, 235008, 19584), at(1, 2766592, 19584), at(1, 2746880, 19584), at(1, 254976, 128)], { adapter: "cpu", features: ["subgroups"], shader: 216, workgroups: [32,1,1] }, { shader: 217, workgroups: [1,1,1] }),
-        dispatch("step_182_pointwise_G_layer3_0_bn2", [at(0, 219648, 128), at(1, 3000832, 128), at(1, 235008, 19584), at(1, 2766592, 19584), at(1, 254720, 128), at(1, 2746880, 19584), at(1, 254976, 128), at(1, 271872, 19584)], { shader: 218, workgroups: [10,1,1] }),
-        dispatch("step_183_conv2dInputGrad_G_layer3_0_conv2_pack", [at(0, 182784, 36864), at(1, 235008, 36864)], { shader: 219, workgroups: [144,1,1] }),
-        dispatch("step_183_conv2dInputGrad_G_layer3_0_conv2_packc", [at(1, 271872, 19584), at(1, 757760, 19584)], { shader: 72, workgroups: [20,1,1] }),
-        dispatch("step_183_conv2dInputGrad_G_layer3_0_conv2", [at(1, 757760, 19584), at(1, 235008, 36864), at(1, 271872, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [5,1,1] }, { shader: 221, workgroups: [3,1,1] }),
-        dispatch("step_184_sum_G_layer3_0_conv2", [at(1, 271872, 19584), at(1, 2707456, 19584), at(1, 254720, 128)], { adapter: "cpu", features: ["subgroups"], shader: 214, workgroups: [32,1,1] }, { shader: 215, workgroups: [1,1,1] }),
-        dispatch("step_185_sum_G_layer3_0_conv2", [at(1, 271872, 19584), at(1, 2707456, 19584), at(1, 2687744, 19584), at(1, 254976, 128)], { adapter: "cpu", features: ["subgroups"], shader: 216, workgroups: [32,1,1] }, { shader: 217, workgroups: [1,1,1] }),
-        dispatch("step_186_pointwise_G_layer3_0_bn1", [at(0, 181760, 128), at(1, 3000576, 128), at(1, 271872, 19584), at(1, 2707456, 19584), at(1, 254720, 128), at(1, 2687744, 19584), at(1, 254976, 128), at(1, 235008, 19584)], { shader: 218, workgroups: [10,1,1] }),
-        dispatch("step_187_conv2dInputGrad_G_layer3_0_conv1_pack", [at(0, 173568, 8192), at(1, 254720, 8192)], { shader: 222, workgroups: [32,1,1] }),
-        dispatch("step_187_conv2dInputGrad_G_layer3_0_conv1_packc", [at(1, 235008, 19584), at(1, 1170944, 19584)], { shader: 72, workgroups: [20,1,1] }),
-        dispatch("step_187_conv2dInputGrad_G_layer3_0_conv1", [at(1, 1170944, 19584), at(1, 254720, 8192), at(1, 430848, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 223, workgroups: [5,2,1] }, { shader: 224, workgroups: [6,1,1] }),
-        dispatch("step_188_sum_G_layer3_0_downsample_0", [at(1, 391680, 39168), at(1, 430848, 39168), at(1, 2393856, 39168), at(1, 235008, 256)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [64,1,1] }, { shader: 226, workgroups: [1,1,1] }),
-        dispatch("step_189_pointwise_G_layer3_0_downsample_0", [at(1, 391680, 39168), at(1, 430848, 39168), at(1, 2393856, 39168), at(1, 235008, 256), at(1, 470016, 39168)], { shader: 227, workgroups: [20,1,1] }),
-        dispatch("step_190_sum_G_layer3_0_downsample_0", [at(1, 391680, 39168), at(1, 430848, 39168), at(1, 2393856, 39168), at(1, 2354688, 39168), at(1, 274176, 256)], { adapter: "cpu", features: ["subgroups"], shader: 228, workgroups: [64,1,1] }, { shader: 229, workgroups: [1,1,1] }),
-        dispatch("step_191_pointwise_G_layer2_0_downsample_1", [at(0, 172544, 256), at(1, 2999296, 256), at(1, 470016, 39168), at(1, 2354688, 39168), at(1, 274176, 256), at(1, 235008, 39168)], { shader: 230, workgroups: [20,1,1] }),
-        dispatch("step_192_conv2dInputGrad_G_layer2_0_downsample_0_pack", [at(0, 164352, 8192), at(1, 509184, 8192)], { shader: 231, workgroups: [32,1,1] }),
-        dispatch("step_192_conv2dInputGrad_G_layer2_0_downsample_0_packc", [at(1, 235008, 39168), at(1, 1092608, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_192_conv2dInputGrad_G_layer2_0_downsample_0", [at(1, 1092608, 39168), at(1, 509184, 8192), at(1, 235008, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [5,1,4] }, { shader: 233, workgroups: [11,1,1] }),
-        dispatch("step_193_sum_G_layer3_0_downsample_0", [at(1, 391680, 39168), at(1, 430848, 39168), at(1, 2393856, 39168), at(1, 2315520, 39168), at(1, 306944, 256)], { adapter: "cpu", features: ["subgroups"], shader: 228, workgroups: [64,1,1] }, { shader: 229, workgroups: [1,1,1] }),
-        dispatch("step_194_pointwise_G_layer2_0_bn3", [at(0, 163328, 256), at(1, 2999040, 256), at(1, 470016, 39168), at(1, 2315520, 39168), at(1, 306944, 256), at(1, 391680, 39168)], { shader: 230, workgroups: [20,1,1] }),
-        dispatch("step_195_conv2dInputGrad_G_layer2_0_conv3_pack", [at(0, 159232, 4096), at(1, 306944, 4096)], { shader: 234, workgroups: [16,1,1] }),
-        dispatch("step_195_conv2dInputGrad_G_layer2_0_conv3_packc", [at(1, 391680, 39168), at(1, 1131776, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_195_conv2dInputGrad_G_layer2_0_conv3", [at(1, 1131776, 39168), at(1, 306944, 4096), at(1, 391680, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 235, workgroups: [5,1,1] }, { shader: 236, workgroups: [2,1,1] }),
-        dispatch("step_196_sum_G_layer2_0_conv3", [at(1, 391680, 9792), at(1, 2987008, 9792), at(1, 306944, 64)], { adapter: "cpu", features: ["subgroups"], shader: 237, workgroups: [16,1,1] }, { shader: 238, workgroups: [1,1,1] }),
-        dispatch("step_197_sum_G_layer2_0_conv3", [at(1, 391680, 9792), at(1, 2987008, 9792), at(1, 2977024, 9792), at(1, 307200, 64)], { adapter: "cpu", features: ["subgroups"], shader: 239, workgroups: [16,1,1] }, { shader: 240, workgroups: [1,1,1] }),
-        dispatch("step_198_pointwise_G_layer2_0_bn2", [at(0, 158208, 64), at(1, 3001344, 64), at(1, 391680, 9792), at(1, 2987008, 9792), at(1, 306944, 64), at(1, 2977024, 9792), at(1, 307200, 64), at(1, 401664, 9792)], { shader: 241, workgroups: [39,1,1] }),
-        dispatch("step_199_conv2dInputGrad_G_layer2_0_conv2_pack", [at(0, 148992, 9216), at(1, 411648, 9216)], { shader: 242, workgroups: [36,1,1] }),
-        dispatch("step_199_conv2dInputGrad_G_layer2_0_conv2_packc", [at(1, 401664, 9792), at(1, 1190656, 9792)], { shader: 46, workgroups: [10,1,1] }),
-        dispatch("step_199_conv2dInputGrad_G_layer2_0_conv2", [at(1, 1190656, 9792), at(1, 411648, 9216), at(1, 391680, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 243, workgroups: [5,1,1] }, { shader: 244, workgroups: [2,1,1] }),
-        dispatch("step_200_sum_G_layer2_0_conv2", [at(1, 391680, 9792), at(1, 2957056, 9792), at(1, 306944, 64)], { adapter: "cpu", features: ["subgroups"], shader: 237, workgroups: [16,1,1] }, { shader: 238, workgroups: [1,1,1] }),
-        dispatch("step_201_sum_G_layer2_0_conv2", [at(1, 391680, 9792), at(1, 2957056, 9792), at(1, 2947072, 9792), at(1, 307200, 64)], { adapter: "cpu", features: ["subgroups"], shader: 239, workgroups: [16,1,1] }, { shader: 240, workgroups: [1,1,1] }),
-        dispatch("step_202_pointwise_G_layer2_0_bn1", [at(0, 147968, 64), at(1, 3001088, 64), at(1, 391680, 9792), at(1, 2957056, 9792), at(1, 306944, 64), at(1, 2947072, 9792), at(1, 307200, 64), at(1, 401664, 9792)], { shader: 241, workgroups: [39,1,1] }),
-        dispatch("step_203_conv2dInputGrad_G_layer2_0_conv1_pack", [at(0, 145920, 2048), at(1, 306944, 2048)], { shader: 245, workgroups: [8,1,1] }),
-        dispatch("step_203_conv2dInputGrad_G_layer2_0_conv1_packc", [at(1, 401664, 9792), at(1, 1200640, 9792)], { shader: 46, workgroups: [10,1,1] }),
-        dispatch("step_203_conv2dInputGrad_G_layer2_0_conv1", [at(1, 1200640, 9792), at(1, 306944, 2048), at(1, 391680, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 246, workgroups: [5,1,4] }, { shader: 247, workgroups: [11,1,1] }),
-        dispatch("step_204_sum_G_layer2_0_downsample_0", [at(1, 235008, 71808), at(1, 391680, 71808), at(1, 2046976, 71808), at(1, 306944, 128)], { adapter: "cpu", features: ["subgroups"], shader: 248, workgroups: [32,1,1] }, { shader: 249, workgroups: [1,1,1] }),
-        dispatch("step_205_pointwise_G_layer2_0_downsample_0", [at(1, 235008, 71808), at(1, 391680, 71808), at(1, 2046976, 71808), at(1, 306944, 128), at(1, 463616, 71808)], { shader: 250, workgroups: [36,1,1] }),
-        dispatch("step_206_sum_G_layer2_0_downsample_0", [at(1, 235008, 71808), at(1, 391680, 71808), at(1, 2046976, 71808), at(1, 1975040, 71808), at(1, 306944, 128)], { adapter: "cpu", features: ["subgroups"], shader: 251, workgroups: [32,1,1] }, { shader: 252, workgroups: [1,1,1] }),
-        dispatch("step_207_pointwise_G_layer1_0_downsample_1", [at(0, 144896, 128), at(1, 3000320, 128), at(1, 463616, 71808), at(1, 1975040, 71808), at(1, 306944, 128), at(1, 535552, 71808)], { shader: 253, workgroups: [36,1,1] }),
-        dispatch("step_208_conv2dInputGrad_G_layer1_0_downsample_0_pack", [at(0, 143872, 1024), at(1, 306944, 1024)], { shader: 254, workgroups: [4,1,1] }),
-        dispatch("step_208_conv2dInputGrad_G_layer1_0_downsample_0_packc", [at(1, 535552, 71808), at(1, 607488, 71808)], { shader: 36, workgroups: [71,1,1] }),
-        dispatch("step_208_conv2dInputGrad_G_layer1_0_downsample_0", [at(1, 607488, 71808), at(1, 306944, 1024), at(1, 535552, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [18,1,1] }, { shader: 256, workgroups: [3,1,1] }),
-        dispatch("step_209_sum_G_layer2_0_downsample_0", [at(1, 235008, 71808), at(1, 391680, 71808), at(1, 2046976, 71808), at(1, 1903104, 71808), at(1, 306944, 128)], { adapter: "cpu", features: ["subgroups"], shader: 251, workgroups: [32,1,1] }, { shader: 252, workgroups: [1,1,1] }),
-        dispatch("step_210_pointwise_G_layer1_0_bn3", [at(0, 142848, 128), at(1, 3000064, 128), at(1, 463616, 71808), at(1, 1903104, 71808), at(1, 306944, 128), at(1, 235008, 71808)], { shader: 253, workgroups: [36,1,1] }),
-        dispatch("step_211_conv2dInputGrad_G_layer1_0_conv3_pack", [at(0, 141824, 1024), at(1, 306944, 1024)], { shader: 254, workgroups: [4,1,1] }),
-        dispatch("step_211_conv2dInputGrad_G_layer1_0_conv3_packc", [at(1, 235008, 71808), at(1, 391680, 71808)], { shader: 36, workgroups: [71,1,1] }),
-        dispatch("step_211_conv2dInputGrad_G_layer1_0_conv3", [at(1, 391680, 71808), at(1, 306944, 1024), at(1, 235008, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [18,1,1] }, { shader: 256, workgroups: [3,1,1] }),
-        dispatch("step_212_sum_G_layer1_0_conv3", [at(1, 235008, 17952), at(1, 2895360, 17952), at(1, 271360, 32)], { adapter: "cpu", features: ["subgroups"], shader: 257, workgroups: [8,1,1] }, { shader: 258, workgroups: [1,1,1] }),
-        dispatch("step_213_sum_G_layer1_0_conv3", [at(1, 235008, 17952), at(1, 2895360, 17952), at(1, 2877184, 17952), at(1, 271616, 32)], { adapter: "cpu", features: ["subgroups"], shader: 259, workgroups: [8,1,1] }, { shader: 260, workgroups: [1,1,1] }),
-        dispatch("step_214_pointwise_G_layer1_0_bn2", [at(0, 140800, 32), at(1, 3002112, 32), at(1, 235008, 17952), at(1, 2895360, 17952), at(1, 271360, 32), at(1, 2877184, 17952), at(1, 271616, 32), at(1, 253184, 17952)], { shader: 261, workgroups: [9,1,1] }),
-        dispatch("step_215_conv2dInputGrad_G_layer1_0_conv2_pack", [at(0, 138496, 2304), at(1, 271360, 2304)], { shader: 262, workgroups: [9,1,1] }),
-        dispatch("step_215_conv2dInputGrad_G_layer1_0_conv2_packc", [at(1, 253184, 17952), at(1, 553728, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_215_conv2dInputGrad_G_layer1_0_conv2", [at(1, 553728, 17952), at(1, 271360, 2304), at(1, 235008, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 263, workgroups: [18,1,1] }, { shader: 264, workgroups: [3,1,1] }),
-        dispatch("step_216_sum_G_layer1_0_conv2", [at(1, 235008, 17952), at(1, 2840832, 17952), at(1, 271360, 32)], { adapter: "cpu", features: ["subgroups"], shader: 257, workgroups: [8,1,1] }, { shader: 258, workgroups: [1,1,1] }),
-        dispatch("step_217_sum_G_layer1_0_conv2", [at(1, 235008, 17952), at(1, 2840832, 17952), at(1, 2822656, 17952), at(1, 271616, 32)], { adapter: "cpu", features: ["subgroups"], shader: 259, workgroups: [8,1,1] }, { shader: 260, workgroups: [1,1,1] }),
-        dispatch("step_218_pointwise_G_layer1_0_bn1", [at(0, 137472, 32), at(1, 3001856, 32), at(1, 235008, 17952), at(1, 2840832, 17952), at(1, 271360, 32), at(1, 2822656, 17952), at(1, 271616, 32), at(1, 253184, 17952)], { shader: 261, workgroups: [9,1,1] }),
-        dispatch("step_219_conv2dInputGrad_G_layer1_0_conv1_pack", [at(0, 137216, 256), at(1, 235008, 256)], { shader: 265, workgroups: [1,1,1] }),
-        dispatch("step_219_conv2dInputGrad_G_layer1_0_conv1_packc", [at(1, 253184, 17952), at(1, 571904, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_219_conv2dInputGrad_G_layer1_0_conv1", [at(1, 571904, 17952), at(1, 235008, 256), at(1, 535552, 17952), at(1, 463616, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 266, workgroups: [18,1,1] }, { shader: 267, workgroups: [3,1,1] }),
-        dispatch("step_220_maxPool2dGrad_G_layer1_0_downsample_0", [at(1, 2249984, 65536), at(1, 463616, 17952), at(1, 235008, 65536)], { shader: 268, workgroups: [256,1,1] }),
-        dispatch("step_221_sum_G_layer1_0_downsample_0", [at(1, 235008, 65536), at(1, 2249984, 65536), at(1, 300544, 32)], { adapter: "cpu", features: ["subgroups"], shader: 269, workgroups: [8,1,1] }, { shader: 270, workgroups: [1,1,1] }),
-        dispatch("step_222_sum_G_conv1", [at(1, 235008, 65536), at(1, 2249984, 65536), at(1, 2184448, 65536), at(1, 300800, 32)], { adapter: "cpu", features: ["subgroups"], shader: 271, workgroups: [8,1,1] }, { shader: 272, workgroups: [1,1,1] }),
-        dispatch("step_223_pointwise_G_bn1", [at(0, 136192, 32), at(1, 3001600, 32), at(1, 235008, 65536), at(1, 2249984, 65536), at(1, 300544, 32), at(1, 2184448, 65536), at(1, 300800, 32), at(1, 463616, 65536)], { shader: 273, workgroups: [32,1,1] }),
-        dispatch("step_224_conv2dWeightGrad_G_bn1_packc", [at(1, 463616, 65536), at(1, 235008, 65536)], { shader: 274, workgroups: [64,1,1] }),
-        dispatch("step_224_conv2dWeightGrad_G_bn1_stage1", [at(1, 1249280, 131072), at(1, 235008, 65536), at(1, 463616, 18816)], { adapter: "cpu", features: ["subgroups"], shader: 275, workgroups: [7,1,4] }, { shader: 276, workgroups: [7,1,1] }),
-        dispatch("step_224_conv2dWeightGrad_G_bn1_stage2", [at(1, 463616, 18816), at(0, 1713664, 4704), at(0, 131328, 4704), at(1, 2225664, 4704)], { shader: 277, workgroups: [19,1,1] }),
-        dispatch("step_225_pointwise_G_conv1", [at(0, 131328, 4704), at(1, 2225664, 4704), at(1, 3003136, 4), at(1, 2230528, 4704)], { shader: 278, workgroups: [19,1,1] }),
-        dispatch("step_226_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 2786304, 17952), at(1, 235008, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_226_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 235008, 17952), at(1, 571904, 17952), at(0, 1718528, 256), at(0, 137216, 256), at(1, 2256384, 256)], { adapter: "cpu", features: ["subgroups"], shader: 279, workgroups: [1,1,1] }, { shader: 280, workgroups: [1,1,1] }),
-        dispatch("step_227_pointwise_G_layer1_0_conv1", [at(0, 137216, 256), at(1, 2256384, 256), at(1, 3003136, 4), at(1, 2256640, 256)], { shader: 281, workgroups: [1,1,1] }),
-        dispatch("step_228_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 2840832, 17952), at(1, 235008, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_228_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 235008, 17952), at(1, 553728, 17952), at(0, 1718784, 2304), at(0, 138496, 2304), at(1, 2243584, 2304)], { adapter: "cpu", features: ["subgroups"], shader: 282, workgroups: [3,1,1] }, { shader: 283, workgroups: [1,1,1] }),
-        dispatch("step_229_pointwise_G_layer1_0_conv2", [at(0, 138496, 2304), at(1, 2243584, 2304), at(1, 3003136, 4), at(1, 2245888, 2304)], { shader: 284, workgroups: [9,1,1] }),
-        dispatch("step_230_conv2dWeightGrad_G_layer1_0_bn2_packc", [at(1, 2895360, 17952), at(1, 235008, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_230_conv2dWeightGrad_G_layer1_0_bn2", [at(1, 235008, 17952), at(1, 391680, 71808), at(0, 1721088, 1024), at(0, 141824, 1024), at(1, 2252288, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 285, workgroups: [1,1,1] }, { shader: 286, workgroups: [1,1,1] }),
-        dispatch("step_231_pointwise_G_layer1_0_conv3", [at(0, 141824, 1024), at(1, 2252288, 1024), at(1, 3003136, 4), at(1, 2253312, 1024)], { shader: 287, workgroups: [4,1,1] }),
-        dispatch("step_232_conv2dWeightGrad_G_layer1_0_downsample_1_packc", [at(1, 2786304, 17952), at(1, 235008, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_232_conv2dWeightGrad_G_layer1_0_downsample_1", [at(1, 235008, 17952), at(1, 607488, 71808), at(0, 1722112, 1024), at(0, 143872, 1024), at(1, 2254336, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 285, workgroups: [1,1,1] }, { shader: 286, workgroups: [1,1,1] }),
-        dispatch("step_233_pointwise_G_layer1_0_downsample_0", [at(0, 143872, 1024), at(1, 2254336, 1024), at(1, 3003136, 4), at(1, 2255360, 1024)], { shader: 287, workgroups: [4,1,1] }),
-        dispatch("step_234_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 2046976, 71808), at(1, 235008, 71808)], { shader: 36, workgroups: [71,1,1] }),
-        dispatch("step_234_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 235008, 71808), at(1, 1200640, 9792), at(0, 1723136, 2048), at(0, 145920, 2048), at(1, 2248192, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 288, workgroups: [1,1,1] }, { shader: 289, workgroups: [1,1,1] }),
-        dispatch("step_235_pointwise_G_layer2_0_conv1", [at(0, 145920, 2048), at(1, 2248192, 2048), at(1, 3003136, 4), at(1, 2250240, 2048)], { shader: 290, workgroups: [8,1,1] }),
-        dispatch("step_236_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 2957056, 9792), at(1, 235008, 9792)], { shader: 46, workgroups: [10,1,1] }),
-        dispatch("step_236_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 235008, 9792), at(1, 1190656, 9792), at(0, 1725184, 9216), at(0, 148992, 9216), at(1, 2174464, 9216)], { adapter: "cpu", features: ["subgroups"], shader: 291, workgroups: [5,1,1] }, { shader: 292, workgroups: [3,1,1] }),
-        dispatch("step_237_pointwise_G_layer2_0_conv2", [at(0, 148992, 9216), at(1, 2174464, 9216), at(1, 3003136, 4), at(1, 2183680, 9216)], { shader: 293, workgroups: [36,1,1] }),
-        dispatch("step_238_conv2dWeightGrad_G_layer2_0_bn2_packc", [at(1, 2987008, 9792), at(1, 235008, 9792)], { shader: 46, workgroups: [10,1,1] }),
-        dispatch("step_238_conv2dWeightGrad_G_layer2_0_bn2", [at(1, 235008, 9792), at(1, 1131776, 39168), at(0, 1734400, 4096), at(0, 159232, 4096), at(1, 2235392, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 294, workgroups: [1,1,1] }, { shader: 295, workgroups: [1,1,1] }),
-        dispatch("step_239_pointwise_G_layer2_0_conv3", [at(0, 159232, 4096), at(1, 2235392, 4096), at(1, 3003136, 4), at(1, 2239488, 4096)], { shader: 296, workgroups: [16,1,1] }),
-        dispatch("step_240_conv2dWeightGrad_G_layer2_0_downsample_1_packc", [at(1, 2046976, 71808), at(1, 235008, 71808)], { shader: 36, workgroups: [71,1,1] }),
-        dispatch("step_240_conv2dWeightGrad_G_layer2_0_downsample_1", [at(1, 235008, 71808), at(1, 1092608, 39168), at(0, 1738496, 8192), at(0, 164352, 8192), at(1, 2192896, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 297, workgroups: [1,1,1] }, { shader: 298, workgroups: [2,1,1] }),
-        dispatch("step_241_pointwise_G_layer2_0_downsample_0", [at(0, 164352, 8192), at(1, 2192896, 8192), at(1, 3003136, 4), at(1, 2201088, 8192)], { shader: 299, workgroups: [32,1,1] }),
-        dispatch("step_242_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 2393856, 39168), at(1, 235008, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_242_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 235008, 39168), at(1, 1170944, 19584), at(0, 1746688, 8192), at(0, 173568, 8192), at(1, 2209280, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 300, workgroups: [2,1,1] }, { shader: 301, workgroups: [2,1,1] }),
-        dispatch("step_243_pointwise_G_layer3_0_conv1", [at(0, 173568, 8192), at(1, 2209280, 8192), at(1, 3003136, 4), at(1, 2217472, 8192)], { shader: 302, workgroups: [32,1,1] }),
-        dispatch("step_244_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 2707456, 19584), at(1, 235008, 19584)], { shader: 72, workgroups: [20,1,1] }),
-        dispatch("step_244_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 235008, 19584), at(1, 757760, 19584), at(0, 1754880, 36864), at(0, 182784, 36864), at(1, 1912320, 36864)], { adapter: "cpu", features: ["subgroups"], shader: 303, workgroups: [9,1,1] }, { shader: 304, workgroups: [9,1,1] }),
-        dispatch("step_245_pointwise_G_layer3_0_conv2", [at(0, 182784, 36864), at(1, 1912320, 36864), at(1, 3003136, 4), at(1, 1949184, 36864)], { shader: 305, workgroups: [18,1,1] }),
-        dispatch("step_246_conv2dWeightGrad_G_layer3_0_bn2_packc", [at(1, 2766592, 19584), at(1, 235008, 19584)], { shader: 72, workgroups: [20,1,1] }),
-        dispatch("step_246_conv2dWeightGrad_G_layer3_0_bn2", [at(1, 235008, 19584), at(1, 156672, 78336), at(0, 1791744, 16384), at(0, 220672, 16384), at(1, 2117120, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 306, workgroups: [1,2,1] }, { shader: 307, workgroups: [4,1,1] }),
-        dispatch("step_247_pointwise_G_layer3_0_conv3", [at(0, 220672, 16384), at(1, 2117120, 16384), at(1, 3003136, 4), at(1, 2133504, 16384)], { shader: 308, workgroups: [8,1,1] }),
-        dispatch("step_248_conv2dWeightGrad_G_layer3_0_downsample_1_packc", [at(1, 2393856, 39168), at(1, 156672, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_248_conv2dWeightGrad_G_layer3_0_downsample_1", [at(1, 156672, 39168), at(1, 313344, 78336), at(0, 1808128, 32768), at(0, 239104, 32768), at(1, 1986048, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [2,2,1] }, { shader: 310, workgroups: [8,1,1] }),
-        dispatch("step_249_pointwise_G_layer3_0_downsample_0", [at(0, 239104, 32768), at(1, 1986048, 32768), at(1, 3003136, 4), at(1, 2018816, 32768)], { shader: 311, workgroups: [16,1,1] }),
-        dispatch("step_250_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 1668096, 78336), at(1, 156672, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_250_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 156672, 78336), at(1, 718592, 39168), at(0, 1840896, 32768), at(0, 273920, 32768), at(1, 2051584, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 312, workgroups: [4,1,1] }, { shader: 313, workgroups: [8,1,1] }),
-        dispatch("step_251_pointwise_G_layer4_0_conv1", [at(0, 273920, 32768), at(1, 2051584, 32768), at(1, 3003136, 4), at(1, 2084352, 32768)], { shader: 314, workgroups: [16,1,1] }),
-        dispatch("step_252_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 2511360, 39168), at(1, 156672, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_252_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 156672, 39168), at(1, 679424, 39168), at(0, 1873664, 147456), at(0, 307712, 147456), at(1, 1092608, 147456)], { adapter: "cpu", features: ["subgroups"], shader: 315, workgroups: [18,1,1] }, { shader: 316, workgroups: [36,1,1] }),
-        dispatch("step_253_pointwise_G_layer4_0_conv2", [at(0, 307712, 147456), at(1, 1092608, 147456), at(1, 3003136, 4), at(1, 1240064, 147456)], { shader: 317, workgroups: [72,1,1] }),
-        dispatch("step_254_conv2dWeightGrad_G_layer4_0_bn2_packc", [at(1, 2628864, 39168), at(1, 156672, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_254_conv2dWeightGrad_G_layer4_0_bn2", [at(1, 156672, 39168), at(1, 0, 156672), at(0, 2021120, 65536), at(0, 456192, 65536), at(1, 1781248, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 318, workgroups: [2,4,1] }, { shader: 319, workgroups: [16,1,1] }),
-        dispatch("step_255_pointwise_G_layer4_0_conv3", [at(0, 456192, 65536), at(1, 1781248, 65536), at(1, 3003136, 4), at(1, 1846784, 65536)], { shader: 320, workgroups: [32,1,1] }),
-        dispatch("step_256_conv2dWeightGrad_G_layer4_0_downsample_1_packc", [at(1, 1668096, 78336), at(1, 0, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_256_conv2dWeightGrad_G_layer4_0_downsample_1", [at(1, 0, 78336), at(1, 779264, 156672), at(0, 2086656, 131072), at(0, 525824, 131072), at(1, 1387520, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 321, workgroups: [4,4,1] }, { shader: 322, workgroups: [32,1,1] }),
-        dispatch("step_257_pointwise_G_layer4_0_downsample_0", [at(0, 525824, 131072), at(1, 1387520, 131072), at(1, 3003136, 4), at(1, 700416, 131072)], { shader: 323, workgroups: [64,1,1] }),
-        dispatch("step_258_conv2dWeightGrad_packc", [at(1, 1668096, 78336), at(1, 0, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_258_conv2dWeightGrad", [at(1, 0, 78336), at(1, 2149888, 12240), at(0, 2217728, 87552), at(0, 660992, 87552), at(1, 831488, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 324, workgroups: [36,1,1] }, { shader: 325, workgroups: [23,1,1] }),
-        dispatch("step_259_pointwise_G_layer5_conv2d_list_0", [at(0, 660992, 87552), at(1, 831488, 87552), at(1, 3003392, 4), at(1, 1518592, 87552)], { shader: 326, workgroups: [43,1,1] }),
-        dispatch("step_260_sum", [at(1, 2433024, 11628), at(1, 0, 76)], { adapter: "cpu", features: ["subgroups"], shader: 327, workgroups: [19,1,1] }, { shader: 328, workgroups: [1,1,1] }),
-        dispatch("step_261_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 2305280, 76), at(1, 0, 76), at(0, 748544, 76), at(1, 919040, 76), at(1, 3003392, 4), at(1, 919296, 76), at(0, 2393088, 76), at(0, 836352, 76), at(1, 919552, 76), at(1, 919808, 76)], { shader: 329, workgroups: [1,1,1] }),
-        dispatch("step_262_conv2dWeightGrad_packc", [at(1, 1668096, 78336), at(1, 0, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_262_conv2dWeightGrad", [at(1, 0, 78336), at(1, 2149888, 12240), at(0, 2305536, 87552), at(0, 748800, 87552), at(1, 1606144, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 330, workgroups: [36,1,1] }, { shader: 331, workgroups: [23,1,1] }),
-        dispatch("step_263_pointwise_G_layer5_conv2d_list_1", [at(0, 748800, 87552), at(1, 1606144, 87552), at(1, 3003392, 4), at(1, 1693696, 87552)], { shader: 326, workgroups: [43,1,1] }),
-        dispatch("step_264_conv2dWeightGrad_packc", [at(1, 935936, 156672), at(1, 175104, 156672)], { shader: 113, workgroups: [153,1,1] }),
-        dispatch("step_264_conv2dWeightGrad", [at(1, 175104, 156672), at(1, 2162176, 12240), at(0, 2393344, 175104), at(0, 1012224, 175104), at(1, 0, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,1,1] }, { shader: 333, workgroups: [45,1,1] }),
-        dispatch("step_265_pointwise_G_layer6_conv2d_list_0", [at(0, 1012224, 175104), at(1, 0, 175104), at(1, 3003392, 4), at(1, 175104, 175104)], { shader: 334, workgroups: [86,1,1] }),
-        dispatch("step_266_sum", [at(1, 2444800, 11628), at(1, 350208, 76)], { adapter: "cpu", features: ["subgroups"], shader: 327, workgroups: [19,1,1] }, { shader: 328, workgroups: [1,1,1] }),
-        dispatch("step_267_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 2568448, 76), at(1, 350208, 76), at(0, 1187328, 76), at(1, 920064, 76), at(1, 3003392, 4), at(1, 920320, 76), at(0, 2743808, 76), at(0, 1362688, 76), at(1, 920576, 76), at(1, 920832, 76)], { shader: 329, workgroups: [1,1,1] }),
-        dispatch("step_268_conv2dWeightGrad_packc", [at(1, 935936, 156672), at(1, 525312, 156672)], { shader: 113, workgroups: [153,1,1] }),
-        dispatch("step_268_conv2dWeightGrad", [at(1, 525312, 156672), at(1, 2162176, 12240), at(0, 2568704, 175104), at(0, 1187584, 175104), at(1, 350208, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [72,1,1] }, { shader: 336, workgroups: [45,1,1] }),
-        dispatch("step_269_pointwise_G_layer6_conv2d_list_1", [at(0, 1187584, 175104), at(1, 350208, 175104), at(1, 3003392, 4), at(1, 525312, 175104)], { shader: 334, workgroups: [86,1,1] }),
+        dispatch("step_065_conv2d_G_layer4_0_conv1_pack", [at(0, 273920, 32768), at(1, 78336, 32768)], { shader: 87, workgroups: [128,1,1] }),
+        dispatch("step_065_conv2d_G_layer4_0_conv1_packc", [at(1, 1668096, 78336), at(1, 0, 78336)], { shader: 88, workgroups: [77,1,1] }),
+        dispatch("step_065_conv2d_G_layer4_0_conv1", [at(1, 0, 78336), at(1, 78336, 32768), at(1, 2420224, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 89, workgroups: [5,2,1] }, { shader: 90, workgroups: [5,1,1] }),
+        dispatch("step_066_sum_G_layer4_0_conv1", [at(1, 2420224, 39168), at(1, 618752, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
+        dispatch("step_067_sum_G_layer4_0_conv1", [at(1, 2420224, 39168), at(1, 618752, 256), at(1, 2974976, 256)], { adapter: "cpu", features: ["subgroups"], shader: 54, workgroups: [64,1,1] }, { shader: 55, workgroups: [1,1,1] }),
+        dispatch("step_068_pointwise_G_layer4_0_conv1", [at(1, 2420224, 39168), at(1, 618752, 256), at(1, 2974976, 256), at(1, 2459392, 39168)], { shader: 56, workgroups: [20,1,1] }),
+        dispatch("step_069_pointwise_G_layer4_0_bn1", [at(1, 2459392, 39168), at(0, 306688, 256), at(0, 306944, 256), at(1, 2498560, 39168)], { shader: 91, workgroups: [20,1,1] }),
+        dispatch("step_070_conv2d_G_layer4_0_conv2_pack", [at(0, 307712, 147456), at(1, 0, 147456)], { shader: 92, workgroups: [576,1,1] }),
+        dispatch("step_070_conv2d_G_layer4_0_conv2_packc", [at(1, 2498560, 39168), at(1, 147456, 39168)], { shader: 62, workgroups: [39,1,1] }),
+        dispatch("step_070_conv2d_G_layer4_0_conv2", [at(1, 147456, 39168), at(1, 0, 147456), at(1, 2537728, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 93, workgroups: [5,2,1] }, { shader: 94, workgroups: [5,1,1] }),
+        dispatch("step_071_sum_G_layer4_0_conv2", [at(1, 2537728, 39168), at(1, 619008, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
+        dispatch("step_072_sum_G_layer4_0_conv2", [at(1, 2537728, 39168), at(1, 619008, 256), at(1, 2975232, 256)], { adapter: "cpu", features: ["subgroups"], shader: 54, workgroups: [64,1,1] }, { shader: 55, workgroups: [1,1,1] }),
+        dispatch("step_073_pointwise_G_layer4_0_conv2", [at(1, 2537728, 39168), at(1, 619008, 256), at(1, 2975232, 256), at(1, 2576896, 39168)], { shader: 56, workgroups: [20,1,1] }),
+        dispatch("step_074_pointwise_G_layer4_0_bn2", [at(1, 2576896, 39168), at(0, 455168, 256), at(0, 455424, 256), at(1, 2616064, 39168)], { shader: 91, workgroups: [20,1,1] }),
+        dispatch("step_075_conv2d_G_layer4_0_conv3_pack", [at(0, 456192, 65536), at(1, 0, 65536)], { shader: 95, workgroups: [256,1,1] }),
+        dispatch("step_075_conv2d_G_layer4_0_conv3_packc", [at(1, 2616064, 39168), at(1, 65536, 39168)], { shader: 62, workgroups: [39,1,1] }),
+        dispatch("step_075_conv2d_G_layer4_0_conv3", [at(1, 65536, 39168), at(1, 0, 65536), at(1, 184320, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 96, workgroups: [5,8,1] }, { shader: 97, workgroups: [20,1,1] }),
+        dispatch("step_076_sum_G_layer4_0_conv3", [at(1, 184320, 156672), at(1, 615168, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 98, workgroups: [256,1,1] }, { shader: 99, workgroups: [4,1,1] }),
+        dispatch("step_077_sum_G_layer4_0_conv3", [at(1, 184320, 156672), at(1, 615168, 1024), at(1, 2972416, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 100, workgroups: [256,1,1] }, { shader: 101, workgroups: [4,1,1] }),
+        dispatch("step_078_pointwise_G_layer4_0_conv3", [at(1, 184320, 156672), at(1, 615168, 1024), at(1, 2972416, 1024), at(1, 622592, 156672)], { shader: 102, workgroups: [77,1,1] }),
+        dispatch("step_079_conv2d_G_layer4_0_downsample_0_pack", [at(0, 525824, 131072), at(1, 0, 131072)], { shader: 103, workgroups: [512,1,1] }),
+        dispatch("step_079_conv2d_G_layer4_0_downsample_0_packc", [at(1, 1668096, 78336), at(1, 779264, 78336)], { shader: 88, workgroups: [77,1,1] }),
+        dispatch("step_079_conv2d_G_layer4_0_downsample_0", [at(1, 779264, 78336), at(1, 0, 131072), at(1, 340992, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 104, workgroups: [5,8,1] }, { shader: 105, workgroups: [20,1,1] }),
+        dispatch("step_080_sum_G_layer4_0_downsample_0", [at(1, 340992, 156672), at(1, 616192, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 98, workgroups: [256,1,1] }, { shader: 99, workgroups: [4,1,1] }),
+        dispatch("step_081_sum_G_layer4_0_downsample_0", [at(1, 340992, 156672), at(1, 616192, 1024), at(1, 1509632, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 100, workgroups: [256,1,1] }, { shader: 101, workgroups: [4,1,1] }),
+        dispatch("step_082_pointwise_G_layer4_0_downsample_0", [at(1, 340992, 156672), at(1, 616192, 1024), at(1, 1509632, 1024), at(1, 779264, 156672)], { shader: 102, workgroups: [77,1,1] }),
+        dispatch("step_083_pointwise_G_layer4_0_bn3", [at(1, 622592, 156672), at(0, 521728, 1024), at(0, 522752, 1024), at(1, 779264, 156672), at(0, 656896, 1024), at(0, 657920, 1024), at(1, 935936, 156672)], { shader: 106, workgroups: [77,1,1] }),
+        dispatch("step_084_conv2d_G_layer5_conv2d_list_0_pack", [at(0, 660992, 175104), at(1, 0, 184320)], { shader: 107, workgroups: [720,1,1] }),
+        dispatch("step_084_conv2d_G_layer5_conv2d_list_0_packc", [at(1, 935936, 156672), at(1, 1092608, 156672)], { shader: 108, workgroups: [153,1,1] }),
+        dispatch("step_084_conv2d_G_layer5_conv2d_list_0", [at(1, 1092608, 156672), at(1, 0, 184320), at(0, 836096, 76), at(1, 1497856, 11628)], { adapter: "cpu", features: ["subgroups"], shader: 109, workgroups: [5,1,1] }, { shader: 110, workgroups: [2,1,1] }),
+        dispatch("step_085_conv2d_G_layer5_conv2d_list_1_pack", [at(0, 836352, 175104), at(1, 0, 184320)], { shader: 107, workgroups: [720,1,1] }),
+        dispatch("step_085_conv2d_G_layer5_conv2d_list_1_packc", [at(1, 935936, 156672), at(1, 1092608, 156672)], { shader: 108, workgroups: [153,1,1] }),
+        dispatch("step_085_conv2d_G_layer5_conv2d_list_1", [at(1, 1092608, 156672), at(1, 0, 184320), at(0, 1011456, 76), at(1, 2900736, 11628)], { adapter: "cpu", features: ["subgroups"], shader: 111, workgroups: [5,1,1] }, { shader: 112, workgroups: [2,1,1] }),
+        dispatch("step_086_pointwise_G_bn1_running_mean", [at(0, 136704, 32), at(1, 620800, 32), at(1, 2977792, 32)], { shader: 113, workgroups: [1,1,1] }),
+        dispatch("step_087_pointwise_G_conv1", [at(1, 2106112, 65536), at(1, 620800, 32), at(1, 0, 65536)], { shader: 114, workgroups: [32,1,1] }),
+        dispatch("step_088_sum_G_conv1", [at(1, 0, 65536), at(1, 65536, 32)], { adapter: "cpu", features: ["subgroups"], shader: 115, workgroups: [8,1,1] }, { shader: 116, workgroups: [1,1,1] }),
+        dispatch("step_089_pointwise_G_bn1_running_var", [at(0, 136960, 32), at(1, 65536, 32), at(1, 2155264, 32), at(0, 137984, 32), at(1, 621056, 32), at(1, 2155520, 32)], { shader: 117, workgroups: [1,1,1] }),
+        dispatch("step_090_pointwise_G_layer1_0_conv1", [at(1, 2791680, 17952), at(1, 621056, 32), at(1, 0, 17952)], { shader: 118, workgroups: [9,1,1] }),
+        dispatch("step_091_sum_G_layer1_0_conv1", [at(1, 0, 17952), at(1, 18176, 32)], { adapter: "cpu", features: ["subgroups"], shader: 119, workgroups: [8,1,1] }, { shader: 120, workgroups: [1,1,1] }),
+        dispatch("step_092_pointwise_G_layer1_0_bn1_running_var", [at(0, 138240, 32), at(1, 18176, 32), at(1, 2155776, 32), at(0, 141312, 32), at(1, 621312, 32), at(1, 2156032, 32)], { shader: 121, workgroups: [1,1,1] }),
+        dispatch("step_093_pointwise_G_layer1_0_conv2", [at(1, 2846208, 17952), at(1, 621312, 32), at(1, 0, 17952)], { shader: 118, workgroups: [9,1,1] }),
+        dispatch("step_094_sum_G_layer1_0_conv2", [at(1, 0, 17952), at(1, 18176, 32)], { adapter: "cpu", features: ["subgroups"], shader: 119, workgroups: [8,1,1] }, { shader: 120, workgroups: [1,1,1] }),
+        dispatch("step_095_pointwise_G_layer1_0_bn2_running_var", [at(0, 141568, 32), at(1, 18176, 32), at(1, 2156288, 32)], { shader: 122, workgroups: [1,1,1] }),
+        dispatch("step_096_pointwise_G_layer1_0_bn3_running_mean", [at(0, 143360, 128), at(1, 619264, 128), at(1, 2152192, 128)], { shader: 123, workgroups: [1,1,1] }),
+        dispatch("step_097_pointwise_G_layer1_0_conv3", [at(1, 1746432, 71808), at(1, 619264, 128), at(1, 0, 71808)], { shader: 124, workgroups: [36,1,1] }),
+        dispatch("step_098_sum_G_layer1_0_conv3", [at(1, 0, 71808), at(1, 71936, 128)], { adapter: "cpu", features: ["subgroups"], shader: 125, workgroups: [32,1,1] }, { shader: 126, workgroups: [1,1,1] }),
+        dispatch("step_099_pointwise_G_layer1_0_bn3_running_var", [at(0, 143616, 128), at(1, 71936, 128), at(1, 2152448, 128), at(0, 145408, 128), at(1, 619520, 128), at(1, 2152704, 128)], { shader: 127, workgroups: [1,1,1] }),
+        dispatch("step_100_pointwise_G_layer1_0_downsample_0", [at(1, 1890304, 71808), at(1, 619520, 128), at(1, 0, 71808)], { shader: 124, workgroups: [36,1,1] }),
+        dispatch("step_101_sum_G_layer1_0_downsample_0", [at(1, 0, 71808), at(1, 71936, 128)], { adapter: "cpu", features: ["subgroups"], shader: 125, workgroups: [32,1,1] }, { shader: 126, workgroups: [1,1,1] }),
+        dispatch("step_102_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 145664, 128), at(1, 71936, 128), at(1, 2152960, 128), at(0, 182272, 128), at(1, 619776, 128), at(1, 2153216, 128)], { shader: 128, workgroups: [1,1,1] }),
+        dispatch("step_103_pointwise_G_layer2_0_bn1_running_mean", [at(0, 148480, 64), at(1, 620288, 64), at(1, 2154240, 64)], { shader: 129, workgroups: [1,1,1] }),
+        dispatch("step_104_pointwise_G_layer2_0_conv1", [at(1, 2912512, 9792), at(1, 620288, 64), at(1, 0, 9792)], { shader: 130, workgroups: [39,1,1] }),
+        dispatch("step_105_sum_G_layer2_0_conv1", [at(1, 0, 9792), at(1, 9984, 64)], { adapter: "cpu", features: ["subgroups"], shader: 131, workgroups: [16,1,1] }, { shader: 132, workgroups: [1,1,1] }),
+        dispatch("step_106_pointwise_G_layer2_0_bn1_running_var", [at(0, 148736, 64), at(1, 9984, 64), at(1, 2154496, 64), at(0, 158720, 64), at(1, 620544, 64), at(1, 2154752, 64)], { shader: 133, workgroups: [1,1,1] }),
+        dispatch("step_107_pointwise_G_layer2_0_conv2", [at(1, 2942464, 9792), at(1, 620544, 64), at(1, 0, 9792)], { shader: 130, workgroups: [39,1,1] }),
+        dispatch("step_108_sum_G_layer2_0_conv2", [at(1, 0, 9792), at(1, 9984, 64)], { adapter: "cpu", features: ["subgroups"], shader: 131, workgroups: [16,1,1] }, { shader: 132, workgroups: [1,1,1] }),
+        dispatch("step_109_pointwise_G_layer2_0_bn2_running_var", [at(0, 158976, 64), at(1, 9984, 64), at(1, 2155008, 64)], { shader: 134, workgroups: [1,1,1] }),
+        dispatch("step_110_pointwise_G_layer2_0_bn3_running_mean", [at(0, 163840, 256), at(1, 618240, 256), at(1, 2150144, 256)], { shader: 135, workgroups: [1,1,1] }),
+        dispatch("step_111_pointwise_G_layer2_0_conv3", [at(1, 576000, 39168), at(1, 618240, 256), at(1, 0, 39168)], { shader: 136, workgroups: [20,1,1] }),
+        dispatch("step_112_sum_G_layer2_0_conv3", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 137, workgroups: [64,1,1] }, { shader: 138, workgroups: [1,1,1] }),
+        dispatch("step_113_pointwise_G_layer2_0_bn3_running_var", [at(0, 164096, 256), at(1, 39168, 256), at(1, 2150400, 256), at(0, 173056, 256), at(1, 618496, 256), at(1, 2150656, 256)], { shader: 139, workgroups: [1,1,1] }),
+        dispatch("step_114_pointwise_G_layer2_0_downsample_0", [at(1, 1458688, 39168), at(1, 618496, 256), at(1, 0, 39168)], { shader: 136, workgroups: [20,1,1] }),
+        dispatch("step_115_sum_G_layer2_0_downsample_0", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 137, workgroups: [64,1,1] }, { shader: 138, workgroups: [1,1,1] }),
+        dispatch("step_116_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 173312, 256), at(1, 39168, 256), at(1, 2150912, 256), at(0, 307200, 256), at(1, 618752, 256), at(1, 2151168, 256)], { shader: 139, workgroups: [1,1,1] }),
+        dispatch("step_117_pointwise_G_layer3_0_conv1", [at(1, 2655232, 19584), at(1, 619776, 128), at(1, 0, 19584)], { shader: 140, workgroups: [10,1,1] }),
+        dispatch("step_118_sum_G_layer3_0_conv1", [at(1, 0, 19584), at(1, 19712, 128)], { adapter: "cpu", features: ["subgroups"], shader: 141, workgroups: [32,1,1] }, { shader: 142, workgroups: [1,1,1] }),
+        dispatch("step_119_pointwise_G_layer3_0_bn1_running_var", [at(0, 182528, 128), at(1, 19712, 128), at(1, 2153472, 128), at(0, 220160, 128), at(1, 620032, 128), at(1, 2153728, 128)], { shader: 143, workgroups: [1,1,1] }),
+        dispatch("step_120_pointwise_G_layer3_0_conv2", [at(1, 2714368, 19584), at(1, 620032, 128), at(1, 0, 19584)], { shader: 140, workgroups: [10,1,1] }),
+        dispatch("step_121_sum_G_layer3_0_conv2", [at(1, 0, 19584), at(1, 19712, 128)], { adapter: "cpu", features: ["subgroups"], shader: 141, workgroups: [32,1,1] }, { shader: 142, workgroups: [1,1,1] }),
+        dispatch("step_122_pointwise_G_layer3_0_bn2_running_var", [at(0, 220416, 128), at(1, 19712, 128), at(1, 2153984, 128)], { shader: 144, workgroups: [1,1,1] }),
+        dispatch("step_123_pointwise_G_layer3_0_bn3_running_mean", [at(0, 238080, 512), at(1, 617216, 512), at(1, 2148096, 512)], { shader: 145, workgroups: [2,1,1] }),
+        dispatch("step_124_pointwise_G_layer3_0_conv3", [at(1, 497664, 78336), at(1, 617216, 512), at(1, 0, 78336)], { shader: 146, workgroups: [39,1,1] }),
+        dispatch("step_125_sum_G_layer3_0_conv3", [at(1, 0, 78336), at(1, 78336, 512)], { adapter: "cpu", features: ["subgroups"], shader: 147, workgroups: [128,1,1] }, { shader: 148, workgroups: [2,1,1] }),
+        dispatch("step_126_pointwise_G_layer3_0_bn3_running_var", [at(0, 238592, 512), at(1, 78336, 512), at(1, 2148608, 512), at(0, 272896, 512), at(1, 617728, 512), at(1, 2149120, 512)], { shader: 149, workgroups: [2,1,1] }),
+        dispatch("step_127_pointwise_G_layer3_0_downsample_0", [at(1, 1380352, 78336), at(1, 617728, 512), at(1, 0, 78336)], { shader: 146, workgroups: [39,1,1] }),
+        dispatch("step_128_sum_G_layer3_0_downsample_0", [at(1, 0, 78336), at(1, 78336, 512)], { adapter: "cpu", features: ["subgroups"], shader: 147, workgroups: [128,1,1] }, { shader: 148, workgroups: [2,1,1] }),
+        dispatch("step_129_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 273408, 512), at(1, 78336, 512), at(1, 2149632, 512)], { shader: 150, workgroups: [2,1,1] }),
+        dispatch("step_130_pointwise_G_layer4_0_conv1", [at(1, 2420224, 39168), at(1, 618752, 256), at(1, 0, 39168)], { shader: 136, workgroups: [20,1,1] }),
+        dispatch("step_131_sum_G_layer4_0_conv1", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 137, workgroups: [64,1,1] }, { shader: 138, workgroups: [1,1,1] }),
+        dispatch("step_132_pointwise_G_layer4_0_bn1_running_var", [at(0, 307456, 256), at(1, 39168, 256), at(1, 2151424, 256), at(0, 455680, 256), at(1, 619008, 256), at(1, 2151680, 256)], { shader: 139, workgroups: [1,1,1] }),
+        dispatch("step_133_pointwise_G_layer4_0_conv2", [at(1, 2537728, 39168), at(1, 619008, 256), at(1, 0, 39168)], { shader: 136, workgroups: [20,1,1] }),
+        dispatch("step_134_sum_G_layer4_0_conv2", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 137, workgroups: [64,1,1] }, { shader: 138, workgroups: [1,1,1] }),
+        dispatch("step_135_pointwise_G_layer4_0_bn2_running_var", [at(0, 455936, 256), at(1, 39168, 256), at(1, 2151936, 256)], { shader: 151, workgroups: [1,1,1] }),
+        dispatch("step_136_pointwise_G_layer4_0_bn3_running_mean", [at(0, 523776, 1024), at(1, 615168, 1024), at(1, 2140928, 1024)], { shader: 152, workgroups: [4,1,1] }),
+        dispatch("step_137_pointwise_G_layer4_0_conv3", [at(1, 184320, 156672), at(1, 615168, 1024), at(1, 0, 156672)], { shader: 153, workgroups: [77,1,1] }),
+        dispatch("step_138_sum_G_layer4_0_conv3", [at(1, 0, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 154, workgroups: [256,1,1] }, { shader: 155, workgroups: [4,1,1] }),
+        dispatch("step_139_pointwise_G_layer4_0_bn3_running_var", [at(0, 524800, 1024), at(1, 156672, 1024), at(1, 2141952, 1024), at(0, 658944, 1024), at(1, 616192, 1024), at(1, 2142976, 1024)], { shader: 156, workgroups: [4,1,1] }),
+        dispatch("step_140_pointwise_G_layer4_0_downsample_0", [at(1, 340992, 156672), at(1, 616192, 1024), at(1, 0, 156672)], { shader: 153, workgroups: [77,1,1] }),
+        dispatch("step_141_sum_G_layer4_0_downsample_0", [at(1, 0, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 154, workgroups: [256,1,1] }, { shader: 155, workgroups: [4,1,1] }),
+        dispatch("step_142_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 659968, 1024), at(1, 156672, 1024), at(1, 2144000, 1024)], { shader: 157, workgroups: [4,1,1] }),
+        dispatch("step_143_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", [at(0, 98560, 32768), at(1, 1497856, 11628), at(1, 2900736, 11628), at(1, 0, 32)], { shader: 158, workgroups: [1,1,1] }),
+        dispatch("step_143_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", [at(1, 0, 32), at(0, 2217216, 4)], { shader: 159, workgroups: [1,1,1] }),
+        dispatch("step_144_pointwise", [at(0, 98560, 32768), at(1, 1092608, 32768)], { shader: 160, workgroups: [16,1,1] }),
+        dispatch("step_145_sum_stage1", [at(1, 1092608, 32768), at(1, 0, 32)], { shader: 161, workgroups: [1,1,1] }),
+        dispatch("step_145_sum_stage2", [at(1, 0, 32), at(1, 1125376, 4)], { shader: 162, workgroups: [1,1,1] }),
+        dispatch("step_146_softmax_G_layer5_conv2d_list_0", [at(1, 1497856, 11628), at(1, 2900736, 11628), at(0, 98560, 32768), at(1, 1125376, 4), at(1, 1092608, 32768), at(1, 0, 622592)], { shader: 163, workgroups: [128,1,1] }),
+        dispatch("step_147_resizeGrad", [at(0, 2219776, 1064), at(0, 2217472, 2120), at(1, 0, 622592), at(1, 2118400, 11628)], { shader: 164, workgroups: [46,1,1] }),
+        dispatch("step_148_conv2dInputGrad_G_layer5_conv2d_list_1_pack", [at(0, 836352, 175104), at(1, 0, 184320)], { shader: 165, workgroups: [720,1,1] }),
+        dispatch("step_148_conv2dInputGrad_G_layer5_conv2d_list_1_packc", [at(1, 2118400, 11628), at(1, 2106112, 12240)], { shader: 166, workgroups: [12,1,1] }),
+        dispatch("step_148_conv2dInputGrad_G_layer5_conv2d_list_1", [at(1, 2106112, 12240), at(1, 0, 184320), at(1, 184320, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 167, workgroups: [5,8,1] }, { shader: 168, workgroups: [23,1,1] }),
+        dispatch("step_149_conv2dInputGrad_G_layer5_conv2d_list_0_pack", [at(0, 660992, 175104), at(1, 0, 184320)], { shader: 165, workgroups: [720,1,1] }),
+        dispatch("step_149_conv2dInputGrad_G_layer5_conv2d_list_0", [at(1, 2106112, 12240), at(1, 0, 184320), at(1, 340992, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 169, workgroups: [5,8,1] }, { shader: 170, workgroups: [23,1,1] }),
+        dispatch("step_150_sum_G_layer5_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 171, workgroups: [256,1,1] }, { shader: 172, workgroups: [4,1,1] }),
+        dispatch("step_151_pointwise_G_layer5_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 156672, 1024), at(1, 0, 156672)], { shader: 173, workgroups: [77,1,1] }),
+        dispatch("step_152_sum_G_layer5_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 779264, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 174, workgroups: [256,1,1] }, { shader: 175, workgroups: [4,1,1] }),
+        dispatch("step_153_pointwise_G_layer4_0_downsample_1", [at(0, 656896, 1024), at(1, 1509632, 1024), at(1, 0, 156672), at(1, 779264, 156672), at(1, 156672, 1024), at(1, 1092608, 156672)], { shader: 176, workgroups: [77,1,1] }),
+        dispatch("step_154_conv2dInputGrad_G_layer4_0_downsample_0_pack", [at(0, 525824, 131072), at(1, 1380352, 131072)], { shader: 177, workgroups: [512,1,1] }),
+        dispatch("step_154_conv2dInputGrad_G_layer4_0_downsample_0_packc", [at(1, 1092608, 156672), at(1, 779264, 156672)], { shader: 108, workgroups: [153,1,1] }),
+        dispatch("step_154_conv2dInputGrad_G_layer4_0_downsample_0", [at(1, 779264, 156672), at(1, 1380352, 131072), at(1, 497664, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 178, workgroups: [5,4,1] }, { shader: 179, workgroups: [12,1,1] }),
+        dispatch("step_155_sum_G_layer5_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 622592, 156672), at(1, 576000, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 174, workgroups: [256,1,1] }, { shader: 175, workgroups: [4,1,1] }),
+        dispatch("step_156_pointwise_G_layer4_0_bn3", [at(0, 521728, 1024), at(1, 2972416, 1024), at(1, 0, 156672), at(1, 622592, 156672), at(1, 576000, 1024), at(1, 156672, 156672)], { shader: 176, workgroups: [77,1,1] }),
+        dispatch("step_157_conv2dInputGrad_G_layer4_0_conv3_pack", [at(0, 456192, 65536), at(1, 313344, 65536)], { shader: 180, workgroups: [256,1,1] }),
+        dispatch("step_157_conv2dInputGrad_G_layer4_0_conv3_packc", [at(1, 156672, 156672), at(1, 0, 156672)], { shader: 108, workgroups: [153,1,1] }),
+        dispatch("step_157_conv2dInputGrad_G_layer4_0_conv3", [at(1, 0, 156672), at(1, 313344, 65536), at(1, 156672, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 181, workgroups: [5,2,1] }, { shader: 182, workgroups: [6,1,1] }),
+        dispatch("step_158_sum_G_layer4_0_conv3", [at(1, 156672, 39168), at(1, 2616064, 39168), at(1, 195840, 256)], { adapter: "cpu", features: ["subgroups"], shader: 183, workgroups: [64,1,1] }, { shader: 184, workgroups: [1,1,1] }),
+        dispatch("step_159_sum_G_layer4_0_conv3", [at(1, 156672, 39168), at(1, 2616064, 39168), at(1, 2576896, 39168), at(1, 196096, 256)], { adapter: "cpu", features: ["subgroups"], shader: 185, workgroups: [64,1,1] }, { shader: 186, workgroups: [1,1,1] }),
+        dispatch("step_160_pointwise_G_layer4_0_bn2", [at(0, 455168, 256), at(1, 2975232, 256), at(1, 156672, 39168), at(1, 2616064, 39168), at(1, 195840, 256), at(1, 2576896, 39168), at(1, 196096, 256), at(1, 304128, 39168)], { shader: 187, workgroups: [20,1,1] }),
+        dispatch("step_161_conv2dInputGrad_G_layer4_0_conv2_pack", [at(0, 307712, 147456), at(1, 156672, 147456)], { shader: 188, workgroups: [576,1,1] }),
+        dispatch("step_161_conv2dInputGrad_G_layer4_0_conv2_packc", [at(1, 304128, 39168), at(1, 685824, 39168)], { shader: 62, workgroups: [39,1,1] }),
+        dispatch("step_161_conv2dInputGrad_G_layer4_0_conv2", [at(1, 685824, 39168), at(1, 156672, 147456), at(1, 304128, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 189, workgroups: [5,2,1] }, { shader: 190, workgroups: [6,1,1] }),
+        dispatch("step_162_sum_G_layer4_0_conv2", [at(1, 304128, 39168), at(1, 2498560, 39168), at(1, 195840, 256)], { adapter: "cpu", features: ["subgroups"], shader: 183, workgroups: [64,1,1] }, { shader: 184, workgroups: [1,1,1] }),
+        dispatch("step_163_sum_G_layer4_0_conv2", [at(1, 304128, 39168), at(1, 2498560, 39168), at(1, 2459392, 39168), at(1, 196096, 256)], { adapter: "cpu", features: ["subgroups"], shader: 185, workgroups: [64,1,1] }, { shader: 186, workgroups: [1,1,1] }),
+        dispatch("step_164_pointwise_G_layer4_0_bn1", [at(0, 306688, 256), at(1, 2974976, 256), at(1, 304128, 39168), at(1, 2498560, 39168), at(1, 195840, 256), at(1, 2459392, 39168), at(1, 196096, 256), at(1, 156672, 39168)], { shader: 187, workgroups: [20,1,1] }),
+        dispatch("step_165_conv2dInputGrad_G_layer4_0_conv1_pack", [at(0, 273920, 32768), at(1, 235008, 32768)], { shader: 191, workgroups: [128,1,1] }),
+        dispatch("step_165_conv2dInputGrad_G_layer4_0_conv1_packc", [at(1, 156672, 39168), at(1, 724992, 39168)], { shader: 62, workgroups: [39,1,1] }),
+        dispatch("step_165_conv2dInputGrad_G_layer4_0_conv1", [at(1, 724992, 39168), at(1, 235008, 32768), at(1, 156672, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 192, workgroups: [5,4,1] }, { shader: 193, workgroups: [12,1,1] }),
+        dispatch("step_166_sum_G_layer4_0_downsample_0", [at(1, 497664, 78336), at(1, 156672, 78336), at(1, 1668096, 78336), at(1, 313344, 512)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [128,1,1] }, { shader: 195, workgroups: [2,1,1] }),
+        dispatch("step_167_pointwise_G_layer4_0_downsample_0", [at(1, 497664, 78336), at(1, 156672, 78336), at(1, 1668096, 78336), at(1, 313344, 512), at(1, 235008, 78336)], { shader: 196, workgroups: [39,1,1] }),
+        dispatch("step_168_sum_G_layer4_0_downsample_0", [at(1, 497664, 78336), at(1, 156672, 78336), at(1, 1668096, 78336), at(1, 1589760, 78336), at(1, 391680, 512)], { adapter: "cpu", features: ["subgroups"], shader: 197, workgroups: [128,1,1] }, { shader: 198, workgroups: [2,1,1] }),
+        dispatch("step_169_pointwise_G_layer3_0_downsample_1", [at(0, 271872, 512), at(1, 2973952, 512), at(1, 235008, 78336), at(1, 1589760, 78336), at(1, 391680, 512), at(1, 313344, 78336)], { shader: 199, workgroups: [39,1,1] }),
+        dispatch("step_170_conv2dInputGrad_G_layer3_0_downsample_0_pack", [at(0, 239104, 32768), at(1, 576000, 32768)], { shader: 200, workgroups: [128,1,1] }),
+        dispatch("step_170_conv2dInputGrad_G_layer3_0_downsample_0_packc", [at(1, 313344, 78336), at(1, 391680, 78336)], { shader: 88, workgroups: [77,1,1] }),
+        dispatch("step_170_conv2dInputGrad_G_layer3_0_downsample_0", [at(1, 391680, 78336), at(1, 576000, 32768), at(1, 313344, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 201, workgroups: [5,2,1] }, { shader: 202, workgroups: [6,1,1] }),
+        dispatch("step_171_sum_G_layer4_0_downsample_0", [at(1, 497664, 78336), at(1, 156672, 78336), at(1, 1668096, 78336), at(1, 1511424, 78336), at(1, 352512, 512)], { adapter: "cpu", features: ["subgroups"], shader: 197, workgroups: [128,1,1] }, { shader: 198, workgroups: [2,1,1] }),
+        dispatch("step_172_pointwise_G_layer3_0_bn3", [at(0, 237056, 512), at(1, 2973440, 512), at(1, 235008, 78336), at(1, 1511424, 78336), at(1, 352512, 512), at(1, 156672, 78336)], { shader: 199, workgroups: [39,1,1] }),
+        dispatch("step_173_conv2dInputGrad_G_layer3_0_conv3_pack", [at(0, 220672, 16384), at(1, 352512, 16384)], { shader: 203, workgroups: [64,1,1] }),
+        dispatch("step_173_conv2dInputGrad_G_layer3_0_conv3_packc", [at(1, 156672, 78336), at(1, 235008, 78336)], { shader: 88, workgroups: [77,1,1] }),
+        dispatch("step_173_conv2dInputGrad_G_layer3_0_conv3", [at(1, 235008, 78336), at(1, 352512, 16384), at(1, 156672, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 204, workgroups: [5,1,1] }, { shader: 205, workgroups: [3,1,1] }),
+        dispatch("step_174_sum_G_layer3_0_conv3", [at(1, 156672, 19584), at(1, 2753792, 19584), at(1, 176384, 128)], { adapter: "cpu", features: ["subgroups"], shader: 206, workgroups: [32,1,1] }, { shader: 207, workgroups: [1,1,1] }),
+        dispatch("step_175_sum_G_layer3_0_conv3", [at(1, 156672, 19584), at(1, 2753792, 19584), at(1, 2734080, 19584), at(1, 176640, 128)], { adapter: "cpu", features: ["subgroups"], shader: 208, workgroups: [32,1,1] }, { shader: 209, workgroups: [1,1,1] }),
+        dispatch("step_176_pointwise_G_layer3_0_bn2", [at(0, 219648, 128), at(1, 2976256, 128), at(1, 156672, 19584), at(1, 2753792, 19584), at(1, 176384, 128), at(1, 2734080, 19584), at(1, 176640, 128), at(1, 193536, 19584)], { shader: 210, workgroups: [10,1,1] }),
+        dispatch("step_177_conv2dInputGrad_G_layer3_0_conv2_pack", [at(0, 182784, 36864), at(1, 156672, 36864)], { shader: 211, workgroups: [144,1,1] }),
+        dispatch("step_177_conv2dInputGrad_G_layer3_0_conv2_packc", [at(1, 193536, 19584), at(1, 1170944, 19584)], { shader: 72, workgroups: [20,1,1] }),
+        dispatch("step_177_conv2dInputGrad_G_layer3_0_conv2", [at(1, 1170944, 19584), at(1, 156672, 36864), at(1, 193536, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 212, workgroups: [5,1,1] }, { shader: 213, workgroups: [3,1,1] }),
+        dispatch("step_178_sum_G_layer3_0_conv2", [at(1, 193536, 19584), at(1, 2694656, 19584), at(1, 176384, 128)], { adapter: "cpu", features: ["subgroups"], shader: 206, workgroups: [32,1,1] }, { shader: 207, workgroups: [1,1,1] }),
+        dispatch("step_179_sum_G_layer3_0_conv2", [at(1, 193536, 19584), at(1, 2694656, 19584), at(1, 2674944, 19584), at(1, 176640, 128)], { adapter: "cpu", features: ["subgroups"], shader: 208, workgroups: [32,1,1] }, { shader: 209, workgroups: [1,1,1] }),
+        dispatch("step_180_pointwise_G_layer3_0_bn1", [at(0, 181760, 128), at(1, 2976000, 128), at(1, 193536, 19584), at(1, 2694656, 19584), at(1, 176384, 128), at(1, 2674944, 19584), at(1, 176640, 128), at(1, 156672, 19584)], { shader: 210, workgroups: [10,1,1] }),
+        dispatch("step_181_conv2dInputGrad_G_layer3_0_conv1_pack", [at(0, 173568, 8192), at(1, 176384, 8192)], { shader: 214, workgroups: [32,1,1] }),
+        dispatch("step_181_conv2dInputGrad_G_layer3_0_conv1_packc", [at(1, 156672, 19584), at(1, 1190656, 19584)], { shader: 72, workgroups: [20,1,1] }),
+        dispatch("step_181_conv2dInputGrad_G_layer3_0_conv1", [at(1, 1190656, 19584), at(1, 176384, 8192), at(1, 352512, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [5,2,1] }, { shader: 216, workgroups: [6,1,1] }),
+        dispatch("step_182_sum_G_layer3_0_downsample_0", [at(1, 313344, 39168), at(1, 352512, 39168), at(1, 2381056, 39168), at(1, 156672, 256)], { adapter: "cpu", features: ["subgroups"], shader: 217, workgroups: [64,1,1] }, { shader: 218, workgroups: [1,1,1] }),
+        dispatch("step_183_pointwise_G_layer3_0_downsample_0", [at(1, 313344, 39168), at(1, 352512, 39168), at(1, 2381056, 39168), at(1, 156672, 256), at(1, 470016, 39168)], { shader: 219, workgroups: [20,1,1] }),
+        dispatch("step_184_sum_G_layer3_0_downsample_0", [at(1, 313344, 39168), at(1, 352512, 39168), at(1, 2381056, 39168), at(1, 2341888, 39168), at(1, 195840, 256)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [64,1,1] }, { shader: 221, workgroups: [1,1,1] }),
+        dispatch("step_185_pointwise_G_layer2_0_downsample_1", [at(0, 172544, 256), at(1, 2974720, 256), at(1, 470016, 39168), at(1, 2341888, 39168), at(1, 195840, 256), at(1, 156672, 39168)], { shader: 222, workgroups: [20,1,1] }),
+        dispatch("step_186_conv2dInputGrad_G_layer2_0_downsample_0_pack", [at(0, 164352, 8192), at(1, 509184, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_186_conv2dInputGrad_G_layer2_0_downsample_0_packc", [at(1, 156672, 39168), at(1, 1092608, 39168)], { shader: 62, workgroups: [39,1,1] }),
+        dispatch("step_186_conv2dInputGrad_G_layer2_0_downsample_0", [at(1, 1092608, 39168), at(1, 509184, 8192), at(1, 156672, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [5,1,4] }, { shader: 225, workgroups: [11,1,1] }),
+        dispatch("step_187_sum_G_layer3_0_downsample_0", [at(1, 313344, 39168), at(1, 352512, 39168), at(1, 2381056, 39168), at(1, 2302720, 39168), at(1, 228608, 256)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [64,1,1] }, { shader: 221, workgroups: [1,1,1] }),
+        dispatch("step_188_pointwise_G_layer2_0_bn3", [at(0, 163328, 256), at(1, 2974464, 256), at(1, 470016, 39168), at(1, 2302720, 39168), at(1, 228608, 256), at(1, 313344, 39168)], { shader: 222, workgroups: [20,1,1] }),
+        dispatch("step_189_conv2dInputGrad_G_layer2_0_conv3_pack", [at(0, 159232, 4096), at(1, 228608, 4096)], { shader: 226, workgroups: [16,1,1] }),
+        dispatch("step_189_conv2dInputGrad_G_layer2_0_conv3_packc", [at(1, 313344, 39168), at(1, 1131776, 39168)], { shader: 62, workgroups: [39,1,1] }),
+        dispatch("step_189_conv2dInputGrad_G_layer2_0_conv3", [at(1, 1131776, 39168), at(1, 228608, 4096), at(1, 313344, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [5,1,1] }, { shader: 228, workgroups: [2,1,1] }),
+        dispatch("step_190_sum_G_layer2_0_conv3", [at(1, 313344, 9792), at(1, 2962432, 9792), at(1, 228608, 64)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [16,1,1] }, { shader: 230, workgroups: [1,1,1] }),
+        dispatch("step_191_sum_G_layer2_0_conv3", [at(1, 313344, 9792), at(1, 2962432, 9792), at(1, 2952448, 9792), at(1, 228864, 64)], { adapter: "cpu", features: ["subgroups"], shader: 231, workgroups: [16,1,1] }, { shader: 232, workgroups: [1,1,1] }),
+        dispatch("step_192_pointwise_G_layer2_0_bn2", [at(0, 158208, 64), at(1, 2976768, 64), at(1, 313344, 9792), at(1, 2962432, 9792), at(1, 228608, 64), at(1, 2952448, 9792), at(1, 228864, 64), at(1, 323328, 9792)], { shader: 233, workgroups: [39,1,1] }),
+        dispatch("step_193_conv2dInputGrad_G_layer2_0_conv2_pack", [at(0, 148992, 9216), at(1, 333312, 9216)], { shader: 234, workgroups: [36,1,1] }),
+        dispatch("step_193_conv2dInputGrad_G_layer2_0_conv2_packc", [at(1, 323328, 9792), at(1, 764160, 9792)], { shader: 46, workgroups: [10,1,1] }),
+        dispatch("step_193_conv2dInputGrad_G_layer2_0_conv2", [at(1, 764160, 9792), at(1, 333312, 9216), at(1, 313344, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 235, workgroups: [5,1,1] }, { shader: 236, workgroups: [2,1,1] }),
+        dispatch("step_194_sum_G_layer2_0_conv2", [at(1, 313344, 9792), at(1, 2932480, 9792), at(1, 228608, 64)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [16,1,1] }, { shader: 230, workgroups: [1,1,1] }),
+        dispatch("step_195_sum_G_layer2_0_conv2", [at(1, 313344, 9792), at(1, 2932480, 9792), at(1, 2922496, 9792), at(1, 228864, 64)], { adapter: "cpu", features: ["subgroups"], shader: 231, workgroups: [16,1,1] }, { shader: 232, workgroups: [1,1,1] }),
+        dispatch("step_196_pointwise_G_layer2_0_bn1", [at(0, 147968, 64), at(1, 2976512, 64), at(1, 313344, 9792), at(1, 2932480, 9792), at(1, 228608, 64), at(1, 2922496, 9792), at(1, 228864, 64), at(1, 323328, 9792)], { shader: 233, workgroups: [39,1,1] }),
+        dispatch("step_197_conv2dInputGrad_G_layer2_0_conv1_pack", [at(0, 145920, 2048), at(1, 228608, 2048)], { shader: 237, workgroups: [8,1,1] }),
+        dispatch("step_197_conv2dInputGrad_G_layer2_0_conv1_packc", [at(1, 323328, 9792), at(1, 1210368, 9792)], { shader: 46, workgroups: [10,1,1] }),
+        dispatch("step_197_conv2dInputGrad_G_layer2_0_conv1", [at(1, 1210368, 9792), at(1, 228608, 2048), at(1, 313344, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 238, workgroups: [5,1,4] }, { shader: 239, workgroups: [11,1,1] }),
+        dispatch("step_198_sum_G_layer2_0_downsample_0", [at(1, 156672, 71808), at(1, 313344, 71808), at(1, 2034176, 71808), at(1, 228608, 128)], { adapter: "cpu", features: ["subgroups"], shader: 240, workgroups: [32,1,1] }, { shader: 241, workgroups: [1,1,1] }),
+        dispatch("step_199_pointwise_G_layer2_0_downsample_0", [at(1, 156672, 71808), at(1, 313344, 71808), at(1, 2034176, 71808), at(1, 228608, 128), at(1, 470016, 71808)], { shader: 242, workgroups: [36,1,1] }),
+        dispatch("step_200_sum_G_layer2_0_downsample_0", [at(1, 156672, 71808), at(1, 313344, 71808), at(1, 2034176, 71808), at(1, 1962240, 71808), at(1, 228608, 128)], { adapter: "cpu", features: ["subgroups"], shader: 243, workgroups: [32,1,1] }, { shader: 244, workgroups: [1,1,1] }),
+        dispatch("step_201_pointwise_G_layer1_0_downsample_1", [at(0, 144896, 128), at(1, 2975744, 128), at(1, 470016, 71808), at(1, 1962240, 71808), at(1, 228608, 128), at(1, 541952, 71808)], { shader: 245, workgroups: [36,1,1] }),
+        dispatch("step_202_conv2dInputGrad_G_layer1_0_downsample_0_pack", [at(0, 143872, 1024), at(1, 228608, 1024)], { shader: 246, workgroups: [4,1,1] }),
+        dispatch("step_202_conv2dInputGrad_G_layer1_0_downsample_0_packc", [at(1, 541952, 71808), at(1, 613888, 71808)], { shader: 36, workgroups: [71,1,1] }),
+        dispatch("step_202_conv2dInputGrad_G_layer1_0_downsample_0", [at(1, 613888, 71808), at(1, 228608, 1024), at(1, 541952, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 247, workgroups: [18,1,1] }, { shader: 248, workgroups: [3,1,1] }),
+        dispatch("step_203_sum_G_layer2_0_downsample_0", [at(1, 156672, 71808), at(1, 313344, 71808), at(1, 2034176, 71808), at(1, 1818368, 71808), at(1, 228608, 128)], { adapter: "cpu", features: ["subgroups"], shader: 243, workgroups: [32,1,1] }, { shader: 244, workgroups: [1,1,1] }),
+        dispatch("step_204_pointwise_G_layer1_0_bn3", [at(0, 142848, 128), at(1, 2975488, 128), at(1, 470016, 71808), at(1, 1818368, 71808), at(1, 228608, 128), at(1, 156672, 71808)], { shader: 245, workgroups: [36,1,1] }),
+        dispatch("step_205_conv2dInputGrad_G_layer1_0_conv3_pack", [at(0, 141824, 1024), at(1, 228608, 1024)], { shader: 246, workgroups: [4,1,1] }),
+        dispatch("step_205_conv2dInputGrad_G_layer1_0_conv3_packc", [at(1, 156672, 71808), at(1, 313344, 71808)], { shader: 36, workgroups: [71,1,1] }),
+        dispatch("step_205_conv2dInputGrad_G_layer1_0_conv3", [at(1, 313344, 71808), at(1, 228608, 1024), at(1, 156672, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 247, workgroups: [18,1,1] }, { shader: 248, workgroups: [3,1,1] }),
+        dispatch("step_206_sum_G_layer1_0_conv3", [at(1, 156672, 17952), at(1, 2882560, 17952), at(1, 193024, 32)], { adapter: "cpu", features: ["subgroups"], shader: 249, workgroups: [8,1,1] }, { shader: 250, workgroups: [1,1,1] }),
+        dispatch("step_207_sum_G_layer1_0_conv3", [at(1, 156672, 17952), at(1, 2882560, 17952), at(1, 2864384, 17952), at(1, 193280, 32)], { adapter: "cpu", features: ["subgroups"], shader: 251, workgroups: [8,1,1] }, { shader: 252, workgroups: [1,1,1] }),
+        dispatch("step_208_pointwise_G_layer1_0_bn2", [at(0, 140800, 32), at(1, 2977536, 32), at(1, 156672, 17952), at(1, 2882560, 17952), at(1, 193024, 32), at(1, 2864384, 17952), at(1, 193280, 32), at(1, 174848, 17952)], { shader: 253, workgroups: [9,1,1] }),
+        dispatch("step_209_conv2dInputGrad_G_layer1_0_conv2_pack", [at(0, 138496, 2304), at(1, 193024, 2304)], { shader: 254, workgroups: [9,1,1] }),
+        dispatch("step_209_conv2dInputGrad_G_layer1_0_conv2_packc", [at(1, 174848, 17952), at(1, 560128, 17952)], { shader: 14, workgroups: [18,1,1] }),
+        dispatch("step_209_conv2dInputGrad_G_layer1_0_conv2", [at(1, 560128, 17952), at(1, 193024, 2304), at(1, 156672, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [18,1,1] }, { shader: 256, workgroups: [3,1,1] }),
+        dispatch("step_210_sum_G_layer1_0_conv2", [at(1, 156672, 17952), at(1, 2828032, 17952), at(1, 193024, 32)], { adapter: "cpu", features: ["subgroups"], shader: 249, workgroups: [8,1,1] }, { shader: 250, workgroups: [1,1,1] }),
+        dispatch("step_211_sum_G_layer1_0_conv2", [at(1, 156672, 17952), at(1, 2828032, 17952), at(1, 2809856, 17952), at(1, 193280, 32)], { adapter: "cpu", features: ["subgroups"], shader: 251, workgroups: [8,1,1] }, { shader: 252, workgroups: [1,1,1] }),
+        dispatch("step_212_pointwise_G_layer1_0_bn1", [at(0, 137472, 32), at(1, 2977280, 32), at(1, 156672, 17952), at(1, 2828032, 17952), at(1, 193024, 32), at(1, 2809856, 17952), at(1, 193280, 32), at(1, 174848, 17952)], { shader: 253, workgroups: [9,1,1] }),
+        dispatch("step_213_conv2dInputGrad_G_layer1_0_conv1_pack", [at(0, 137216, 256), at(1, 156672, 256)], { shader: 257, workgroups: [1,1,1] }),
+        dispatch("step_213_conv2dInputGrad_G_layer1_0_conv1_packc", [at(1, 174848, 17952), at(1, 578304, 17952)], { shader: 14, workgroups: [18,1,1] }),
+        dispatch("step_213_conv2dInputGrad_G_layer1_0_conv1", [at(1, 578304, 17952), at(1, 156672, 256), at(1, 541952, 17952), at(1, 470016, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 258, workgroups: [18,1,1] }, { shader: 259, workgroups: [3,1,1] }),
+        dispatch("step_214_maxPool2dGrad_G_layer1_0_downsample_0", [at(1, 2237184, 65536), at(1, 470016, 17952), at(1, 156672, 65536)], { shader: 260, workgroups: [256,1,1] }),
+        dispatch("step_215_sum_G_layer1_0_downsample_0", [at(1, 156672, 65536), at(1, 2237184, 65536), at(1, 222208, 32)], { adapter: "cpu", features: ["subgroups"], shader: 261, workgroups: [8,1,1] }, { shader: 262, workgroups: [1,1,1] }),
+        dispatch("step_216_sum_G_conv1", [at(1, 156672, 65536), at(1, 2237184, 65536), at(1, 2171648, 65536), at(1, 222464, 32)], { adapter: "cpu", features: ["subgroups"], shader: 263, workgroups: [8,1,1] }, { shader: 264, workgroups: [1,1,1] }),
+        dispatch("step_217_pointwise_G_bn1", [at(0, 136192, 32), at(1, 2977024, 32), at(1, 156672, 65536), at(1, 2237184, 65536), at(1, 222208, 32), at(1, 2171648, 65536), at(1, 222464, 32), at(1, 470016, 65536)], { shader: 265, workgroups: [32,1,1] }),
+        dispatch("step_218_conv2dWeightGrad_G_bn1_packc", [at(1, 470016, 65536), at(1, 156672, 65536)], { shader: 266, workgroups: [64,1,1] }),
+        dispatch("step_218_conv2dWeightGrad_G_bn1_stage1", [at(1, 1249280, 131072), at(1, 156672, 65536), at(1, 470016, 18816)], { adapter: "cpu", features: ["subgroups"], shader: 267, workgroups: [7,1,4] }, { shader: 268, workgroups: [7,1,1] }),
+        dispatch("step_218_conv2dWeightGrad_G_bn1_stage2", [at(1, 470016, 18816), at(0, 1362432, 4704), at(0, 131328, 4704), at(1, 2018816, 4704)], { shader: 269, workgroups: [19,1,1] }),
+        dispatch("step_219_pointwise_G_conv1", [at(0, 131328, 4704), at(1, 2018816, 4704), at(1, 2978048, 4), at(1, 2023680, 4704)], { shader: 270, workgroups: [19,1,1] }),
+        dispatch("step_220_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 2773504, 17952), at(1, 156672, 17952)], { shader: 14, workgroups: [18,1,1] }),
+        dispatch("step_220_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 156672, 17952), at(1, 578304, 17952), at(0, 1367296, 256), at(0, 137216, 256), at(1, 2033664, 256)], { adapter: "cpu", features: ["subgroups"], shader: 271, workgroups: [1,1,1] }, { shader: 272, workgroups: [1,1,1] }),
+        dispatch("step_221_pointwise_G_layer1_0_conv1", [at(0, 137216, 256), at(1, 2033664, 256), at(1, 2978048, 4), at(1, 2033920, 256)], { shader: 273, workgroups: [1,1,1] }),
+        dispatch("step_222_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 2828032, 17952), at(1, 156672, 17952)], { shader: 14, workgroups: [18,1,1] }),
+        dispatch("step_222_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 156672, 17952), at(1, 560128, 17952), at(0, 1367552, 2304), at(0, 138496, 2304), at(1, 2134272, 2304)], { adapter: "cpu", features: ["subgroups"], shader: 274, workgroups: [3,1,1] }, { shader: 275, workgroups: [1,1,1] }),
+        dispatch("step_223_pointwise_G_layer1_0_conv2", [at(0, 138496, 2304), at(1, 2134272, 2304), at(1, 2978048, 4), at(1, 2136576, 2304)], { shader: 276, workgroups: [9,1,1] }),
+        dispatch("step_224_conv2dWeightGrad_G_layer1_0_bn2_packc", [at(1, 2882560, 17952), at(1, 156672, 17952)], { shader: 14, workgroups: [18,1,1] }),
+        dispatch("step_224_conv2dWeightGrad_G_layer1_0_bn2", [at(1, 156672, 17952), at(1, 313344, 71808), at(0, 1369856, 1024), at(0, 141824, 1024), at(1, 2032640, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 277, workgroups: [1,1,1] }, { shader: 278, workgroups: [1,1,1] }),
+        dispatch("step_225_pointwise_G_layer1_0_conv3", [at(0, 141824, 1024), at(1, 2032640, 1024), at(1, 2978048, 4), at(1, 2145024, 1024)], { shader: 279, workgroups: [4,1,1] }),
+        dispatch("step_226_conv2dWeightGrad_G_layer1_0_downsample_1_packc", [at(1, 2773504, 17952), at(1, 156672, 17952)], { shader: 14, workgroups: [18,1,1] }),
+        dispatch("step_226_conv2dWeightGrad_G_layer1_0_downsample_1", [at(1, 156672, 17952), at(1, 613888, 71808), at(0, 1370880, 1024), at(0, 143872, 1024), at(1, 2146048, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 277, workgroups: [1,1,1] }, { shader: 278, workgroups: [1,1,1] }),
+        dispatch("step_227_pointwise_G_layer1_0_downsample_0", [at(0, 143872, 1024), at(1, 2146048, 1024), at(1, 2978048, 4), at(1, 2147072, 1024)], { shader: 279, workgroups: [4,1,1] }),
+        dispatch("step_228_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 2034176, 71808), at(1, 156672, 71808)], { shader: 36, workgroups: [71,1,1] }),
+        dispatch("step_228_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 156672, 71808), at(1, 1210368, 9792), at(0, 1371904, 2048), at(0, 145920, 2048), at(1, 1666048, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 280, workgroups: [1,1,1] }, { shader: 281, workgroups: [1,1,1] }),
+        dispatch("step_229_pointwise_G_layer2_0_conv1", [at(0, 145920, 2048), at(1, 1666048, 2048), at(1, 2978048, 4), at(1, 2138880, 2048)], { shader: 282, workgroups: [8,1,1] }),
+        dispatch("step_230_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 2932480, 9792), at(1, 156672, 9792)], { shader: 46, workgroups: [10,1,1] }),
+        dispatch("step_230_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 156672, 9792), at(1, 764160, 9792), at(0, 1373952, 9216), at(0, 148992, 9216), at(1, 1967616, 9216)], { adapter: "cpu", features: ["subgroups"], shader: 283, workgroups: [5,1,1] }, { shader: 284, workgroups: [3,1,1] }),
+        dispatch("step_231_pointwise_G_layer2_0_conv2", [at(0, 148992, 9216), at(1, 1967616, 9216), at(1, 2978048, 4), at(1, 1976832, 9216)], { shader: 285, workgroups: [36,1,1] }),
+        dispatch("step_232_conv2dWeightGrad_G_layer2_0_bn2_packc", [at(1, 2962432, 9792), at(1, 156672, 9792)], { shader: 46, workgroups: [10,1,1] }),
+        dispatch("step_232_conv2dWeightGrad_G_layer2_0_bn2", [at(1, 156672, 9792), at(1, 1131776, 39168), at(0, 1383168, 4096), at(0, 159232, 4096), at(1, 2028544, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 286, workgroups: [1,1,1] }, { shader: 287, workgroups: [1,1,1] }),
+        dispatch("step_233_pointwise_G_layer2_0_conv3", [at(0, 159232, 4096), at(1, 2028544, 4096), at(1, 2978048, 4), at(1, 2130176, 4096)], { shader: 288, workgroups: [16,1,1] }),
+        dispatch("step_234_conv2dWeightGrad_G_layer2_0_downsample_1_packc", [at(1, 2034176, 71808), at(1, 156672, 71808)], { shader: 36, workgroups: [71,1,1] }),
+        dispatch("step_234_conv2dWeightGrad_G_layer2_0_downsample_1", [at(1, 156672, 71808), at(1, 1092608, 39168), at(0, 1387264, 8192), at(0, 164352, 8192), at(1, 1986048, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 289, workgroups: [1,1,1] }, { shader: 290, workgroups: [2,1,1] }),
+        dispatch("step_235_pointwise_G_layer2_0_downsample_0", [at(0, 164352, 8192), at(1, 1986048, 8192), at(1, 2978048, 4), at(1, 1994240, 8192)], { shader: 291, workgroups: [32,1,1] }),
+        dispatch("step_236_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 2381056, 39168), at(1, 156672, 39168)], { shader: 62, workgroups: [39,1,1] }),
+        dispatch("step_236_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 156672, 39168), at(1, 1190656, 19584), at(0, 1395456, 8192), at(0, 173568, 8192), at(1, 2002432, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 292, workgroups: [2,1,1] }, { shader: 293, workgroups: [2,1,1] }),
+        dispatch("step_237_pointwise_G_layer3_0_conv1", [at(0, 173568, 8192), at(1, 2002432, 8192), at(1, 2978048, 4), at(1, 2010624, 8192)], { shader: 294, workgroups: [32,1,1] }),
+        dispatch("step_238_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 2694656, 19584), at(1, 156672, 19584)], { shader: 72, workgroups: [20,1,1] }),
+        dispatch("step_238_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 156672, 19584), at(1, 1170944, 19584), at(0, 1403648, 36864), at(0, 182784, 36864), at(1, 1746432, 36864)], { adapter: "cpu", features: ["subgroups"], shader: 295, workgroups: [9,1,1] }, { shader: 296, workgroups: [9,1,1] }),
+        dispatch("step_239_pointwise_G_layer3_0_conv2", [at(0, 182784, 36864), at(1, 1746432, 36864), at(1, 2978048, 4), at(1, 1783296, 36864)], { shader: 297, workgroups: [18,1,1] }),
+        dispatch("step_240_conv2dWeightGrad_G_layer3_0_bn2_packc", [at(1, 2753792, 19584), at(1, 156672, 19584)], { shader: 72, workgroups: [20,1,1] }),
+        dispatch("step_240_conv2dWeightGrad_G_layer3_0_bn2", [at(1, 156672, 19584), at(1, 235008, 78336), at(0, 1440512, 16384), at(0, 220672, 16384), at(1, 1649664, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 298, workgroups: [1,2,1] }, { shader: 299, workgroups: [4,1,1] }),
+        dispatch("step_241_pointwise_G_layer3_0_conv3", [at(0, 220672, 16384), at(1, 1649664, 16384), at(1, 2978048, 4), at(1, 1951232, 16384)], { shader: 300, workgroups: [8,1,1] }),
+        dispatch("step_242_conv2dWeightGrad_G_layer3_0_downsample_1_packc", [at(1, 2381056, 39168), at(1, 156672, 39168)], { shader: 62, workgroups: [39,1,1] }),
+        dispatch("step_242_conv2dWeightGrad_G_layer3_0_downsample_1", [at(1, 156672, 39168), at(1, 391680, 78336), at(0, 1456896, 32768), at(0, 239104, 32768), at(1, 1820160, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 301, workgroups: [2,2,1] }, { shader: 302, workgroups: [8,1,1] }),
+        dispatch("step_243_pointwise_G_layer3_0_downsample_0", [at(0, 239104, 32768), at(1, 1820160, 32768), at(1, 2978048, 4), at(1, 1852928, 32768)], { shader: 303, workgroups: [16,1,1] }),
+        dispatch("step_244_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 1668096, 78336), at(1, 156672, 78336)], { shader: 88, workgroups: [77,1,1] }),
+        dispatch("step_244_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 156672, 78336), at(1, 724992, 39168), at(0, 1489664, 32768), at(0, 273920, 32768), at(1, 1885696, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 304, workgroups: [4,1,1] }, { shader: 305, workgroups: [8,1,1] }),
+        dispatch("step_245_pointwise_G_layer4_0_conv1", [at(0, 273920, 32768), at(1, 1885696, 32768), at(1, 2978048, 4), at(1, 1918464, 32768)], { shader: 306, workgroups: [16,1,1] }),
+        dispatch("step_246_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 2498560, 39168), at(1, 156672, 39168)], { shader: 62, workgroups: [39,1,1] }),
+        dispatch("step_246_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 156672, 39168), at(1, 685824, 39168), at(0, 1522432, 147456), at(0, 307712, 147456), at(1, 1092608, 147456)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [18,1,1] }, { shader: 308, workgroups: [36,1,1] }),
+        dispatch("step_247_pointwise_G_layer4_0_conv2", [at(0, 307712, 147456), at(1, 1092608, 147456), at(1, 2978048, 4), at(1, 1240064, 147456)], { shader: 309, workgroups: [72,1,1] }),
+        dispatch("step_248_conv2dWeightGrad_G_layer4_0_bn2_packc", [at(1, 2616064, 39168), at(1, 156672, 39168)], { shader: 62, workgroups: [39,1,1] }),
+        dispatch("step_248_conv2dWeightGrad_G_layer4_0_bn2", [at(1, 156672, 39168), at(1, 0, 156672), at(0, 1669888, 65536), at(0, 456192, 65536), at(1, 1518592, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 310, workgroups: [2,4,1] }, { shader: 311, workgroups: [16,1,1] }),
+        dispatch("step_249_pointwise_G_layer4_0_conv3", [at(0, 456192, 65536), at(1, 1518592, 65536), at(1, 2978048, 4), at(1, 1584128, 65536)], { shader: 312, workgroups: [32,1,1] }),
+        dispatch("step_250_conv2dWeightGrad_G_layer4_0_downsample_1_packc", [at(1, 1668096, 78336), at(1, 0, 78336)], { shader: 88, workgroups: [77,1,1] }),
+        dispatch("step_250_conv2dWeightGrad_G_layer4_0_downsample_1", [at(1, 0, 78336), at(1, 779264, 156672), at(0, 1735424, 131072), at(0, 525824, 131072), at(1, 1387520, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 313, workgroups: [4,4,1] }, { shader: 314, workgroups: [32,1,1] }),
+        dispatch("step_251_pointwise_G_layer4_0_downsample_0", [at(0, 525824, 131072), at(1, 1387520, 131072), at(1, 2978048, 4), at(1, 700416, 131072)], { shader: 315, workgroups: [64,1,1] }),
+        dispatch("step_252_conv2dWeightGrad_packc", [at(1, 935936, 156672), at(1, 175104, 156672)], { shader: 108, workgroups: [153,1,1] }),
+        dispatch("step_252_conv2dWeightGrad", [at(1, 175104, 156672), at(1, 2106112, 12240), at(0, 1866496, 175104), at(0, 660992, 175104), at(1, 0, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 316, workgroups: [72,1,1] }, { shader: 317, workgroups: [45,1,1] }),
+        dispatch("step_253_pointwise_G_layer5_conv2d_list_0", [at(0, 660992, 175104), at(1, 0, 175104), at(1, 2978304, 4), at(1, 175104, 175104)], { shader: 318, workgroups: [86,1,1] }),
+        dispatch("step_254_sum", [at(1, 2118400, 11628), at(1, 350208, 76)], { adapter: "cpu", features: ["subgroups"], shader: 319, workgroups: [19,1,1] }, { shader: 320, workgroups: [1,1,1] }),
+        dispatch("step_255_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 2041600, 76), at(1, 350208, 76), at(0, 836096, 76), at(1, 831488, 76), at(1, 2978304, 4), at(1, 831744, 76), at(0, 2216960, 76), at(0, 1011456, 76), at(1, 832000, 76), at(1, 832256, 76)], { shader: 321, workgroups: [1,1,1] }),
+        dispatch("step_256_conv2dWeightGrad_packc", [at(1, 935936, 156672), at(1, 525312, 156672)], { shader: 108, workgroups: [153,1,1] }),
+        dispatch("step_256_conv2dWeightGrad", [at(1, 525312, 156672), at(1, 2106112, 12240), at(0, 2041856, 175104), at(0, 836352, 175104), at(1, 350208, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 322, workgroups: [72,1,1] }, { shader: 323, workgroups: [45,1,1] }),
+        dispatch("step_257_pointwise_G_layer5_conv2d_list_1", [at(0, 836352, 175104), at(1, 350208, 175104), at(1, 2978304, 4), at(1, 525312, 175104)], { shader: 318, workgroups: [86,1,1] }),
       ],
       copies: [
-        { from: at(1, 2230528, 4704), to: at(0, 131328, 4704) },
-        { from: at(1, 2225664, 4704), to: at(0, 1713664, 4704) },
-        { from: at(1, 2256640, 256), to: at(0, 137216, 256) },
-        { from: at(1, 2256384, 256), to: at(0, 1718528, 256) },
-        { from: at(1, 2245888, 2304), to: at(0, 138496, 2304) },
-        { from: at(1, 2243584, 2304), to: at(0, 1718784, 2304) },
-        { from: at(1, 2253312, 1024), to: at(0, 141824, 1024) },
-        { from: at(1, 2252288, 1024), to: at(0, 1721088, 1024) },
-        { from: at(1, 2255360, 1024), to: at(0, 143872, 1024) },
-        { from: at(1, 2254336, 1024), to: at(0, 1722112, 1024) },
-        { from: at(1, 2250240, 2048), to: at(0, 145920, 2048) },
-        { from: at(1, 2248192, 2048), to: at(0, 1723136, 2048) },
-        { from: at(1, 2183680, 9216), to: at(0, 148992, 9216) },
-        { from: at(1, 2174464, 9216), to: at(0, 1725184, 9216) },
-        { from: at(1, 2239488, 4096), to: at(0, 159232, 4096) },
-        { from: at(1, 2235392, 4096), to: at(0, 1734400, 4096) },
-        { from: at(1, 2201088, 8192), to: at(0, 164352, 8192) },
-        { from: at(1, 2192896, 8192), to: at(0, 1738496, 8192) },
-        { from: at(1, 2217472, 8192), to: at(0, 173568, 8192) },
-        { from: at(1, 2209280, 8192), to: at(0, 1746688, 8192) },
-        { from: at(1, 1949184, 36864), to: at(0, 182784, 36864) },
-        { from: at(1, 1912320, 36864), to: at(0, 1754880, 36864) },
-        { from: at(1, 2133504, 16384), to: at(0, 220672, 16384) },
-        { from: at(1, 2117120, 16384), to: at(0, 1791744, 16384) },
-        { from: at(1, 2018816, 32768), to: at(0, 239104, 32768) },
-        { from: at(1, 1986048, 32768), to: at(0, 1808128, 32768) },
-        { from: at(1, 2084352, 32768), to: at(0, 273920, 32768) },
-        { from: at(1, 2051584, 32768), to: at(0, 1840896, 32768) },
+        { from: at(1, 2023680, 4704), to: at(0, 131328, 4704) },
+        { from: at(1, 2018816, 4704), to: at(0, 1362432, 4704) },
+        { from: at(1, 2033920, 256), to: at(0, 137216, 256) },
+        { from: at(1, 2033664, 256), to: at(0, 1367296, 256) },
+        { from: at(1, 2136576, 2304), to: at(0, 138496, 2304) },
+        { from: at(1, 2134272, 2304), to: at(0, 1367552, 2304) },
+        { from: at(1, 2145024, 1024), to: at(0, 141824, 1024) },
+        { from: at(1, 2032640, 1024), to: at(0, 1369856, 1024) },
+        { from: at(1, 2147072, 1024), to: at(0, 143872, 1024) },
+        { from: at(1, 2146048, 1024), to: at(0, 1370880, 1024) },
+        { from: at(1, 2138880, 2048), to: at(0, 145920, 2048) },
+        { from: at(1, 1666048, 2048), to: at(0, 1371904, 2048) },
+        { from: at(1, 1976832, 9216), to: at(0, 148992, 9216) },
+        { from: at(1, 1967616, 9216), to: at(0, 1373952, 9216) },
+        { from: at(1, 2130176, 4096), to: at(0, 159232, 4096) },
+        { from: at(1, 2028544, 4096), to: at(0, 1383168, 4096) },
+        { from: at(1, 1994240, 8192), to: at(0, 164352, 8192) },
+        { from: at(1, 1986048, 8192), to: at(0, 1387264, 8192) },
+        { from: at(1, 2010624, 8192), to: at(0, 173568, 8192) },
+        { from: at(1, 2002432, 8192), to: at(0, 1395456, 8192) },
+        { from: at(1, 1783296, 36864), to: at(0, 182784, 36864) },
+        { from: at(1, 1746432, 36864), to: at(0, 1403648, 36864) },
+        { from: at(1, 1951232, 16384), to: at(0, 220672, 16384) },
+        { from: at(1, 1649664, 16384), to: at(0, 1440512, 16384) },
+        { from: at(1, 1852928, 32768), to: at(0, 239104, 32768) },
+        { from: at(1, 1820160, 32768), to: at(0, 1456896, 32768) },
+        { from: at(1, 1918464, 32768), to: at(0, 273920, 32768) },
+        { from: at(1, 1885696, 32768), to: at(0, 1489664, 32768) },
         { from: at(1, 1240064, 147456), to: at(0, 307712, 147456) },
-        { from: at(1, 1092608, 147456), to: at(0, 1873664, 147456) },
-        { from: at(1, 1846784, 65536), to: at(0, 456192, 65536) },
-        { from: at(1, 1781248, 65536), to: at(0, 2021120, 65536) },
+        { from: at(1, 1092608, 147456), to: at(0, 1522432, 147456) },
+        { from: at(1, 1584128, 65536), to: at(0, 456192, 65536) },
+        { from: at(1, 1518592, 65536), to: at(0, 1669888, 65536) },
         { from: at(1, 700416, 131072), to: at(0, 525824, 131072) },
-        { from: at(1, 1387520, 131072), to: at(0, 2086656, 131072) },
-        { from: at(1, 1518592, 87552), to: at(0, 660992, 87552) },
-        { from: at(1, 831488, 87552), to: at(0, 2217728, 87552) },
-        { from: at(1, 919296, 76), to: at(0, 748544, 76) },
-        { from: at(1, 919040, 76), to: at(0, 2305280, 76) },
-        { from: at(1, 1693696, 87552), to: at(0, 748800, 87552) },
-        { from: at(1, 1606144, 87552), to: at(0, 2305536, 87552) },
-        { from: at(1, 919808, 76), to: at(0, 836352, 76) },
-        { from: at(1, 919552, 76), to: at(0, 2393088, 76) },
-        { from: at(1, 175104, 175104), to: at(0, 1012224, 175104) },
-        { from: at(1, 0, 175104), to: at(0, 2393344, 175104) },
-        { from: at(1, 920320, 76), to: at(0, 1187328, 76) },
-        { from: at(1, 920064, 76), to: at(0, 2568448, 76) },
-        { from: at(1, 525312, 175104), to: at(0, 1187584, 175104) },
-        { from: at(1, 350208, 175104), to: at(0, 2568704, 175104) },
-        { from: at(1, 920832, 76), to: at(0, 1362688, 76) },
-        { from: at(1, 920576, 76), to: at(0, 2743808, 76) },
-        { from: at(1, 3002368, 32), to: at(0, 136704, 32) },
-        { from: at(1, 3002624, 32), to: at(0, 136960, 32) },
-        { from: at(1, 3002880, 32), to: at(0, 137984, 32) },
-        { from: at(1, 2808064, 32), to: at(0, 138240, 32) },
-        { from: at(1, 2808320, 32), to: at(0, 141312, 32) },
-        { from: at(1, 2808576, 32), to: at(0, 141568, 32) },
-        { from: at(1, 2805760, 128), to: at(0, 143360, 128) },
-        { from: at(1, 2806016, 128), to: at(0, 143616, 128) },
-        { from: at(1, 2806272, 128), to: at(0, 145408, 128) },
-        { from: at(1, 2806528, 128), to: at(0, 145664, 128) },
-        { from: at(1, 2807040, 64), to: at(0, 148480, 64) },
-        { from: at(1, 2807296, 64), to: at(0, 148736, 64) },
-        { from: at(1, 2807552, 64), to: at(0, 158720, 64) },
-        { from: at(1, 2807808, 64), to: at(0, 158976, 64) },
-        { from: at(1, 2804480, 256), to: at(0, 163840, 256) },
-        { from: at(1, 2804736, 256), to: at(0, 164096, 256) },
-        { from: at(1, 2804992, 256), to: at(0, 173056, 256) },
-        { from: at(1, 2805248, 256), to: at(0, 173312, 256) },
-        { from: at(1, 2806784, 128), to: at(0, 182272, 128) },
-        { from: at(1, 2670080, 128), to: at(0, 182528, 128) },
-        { from: at(1, 2670336, 128), to: at(0, 220160, 128) },
-        { from: at(1, 2670592, 128), to: at(0, 220416, 128) },
-        { from: at(1, 2668032, 512), to: at(0, 238080, 512) },
-        { from: at(1, 2668544, 512), to: at(0, 238592, 512) },
-        { from: at(1, 2669056, 512), to: at(0, 272896, 512) },
-        { from: at(1, 2669568, 512), to: at(0, 273408, 512) },
-        { from: at(1, 2805504, 256), to: at(0, 307200, 256) },
-        { from: at(1, 2460672, 256), to: at(0, 307456, 256) },
-        { from: at(1, 2460928, 256), to: at(0, 455680, 256) },
-        { from: at(1, 2461184, 256), to: at(0, 455936, 256) },
-        { from: at(1, 2456576, 1024), to: at(0, 523776, 1024) },
-        { from: at(1, 2457600, 1024), to: at(0, 524800, 1024) },
-        { from: at(1, 2458624, 1024), to: at(0, 658944, 1024) },
-        { from: at(1, 2459648, 1024), to: at(0, 659968, 1024) },
+        { from: at(1, 1387520, 131072), to: at(0, 1735424, 131072) },
+        { from: at(1, 175104, 175104), to: at(0, 660992, 175104) },
+        { from: at(1, 0, 175104), to: at(0, 1866496, 175104) },
+        { from: at(1, 831744, 76), to: at(0, 836096, 76) },
+        { from: at(1, 831488, 76), to: at(0, 2041600, 76) },
+        { from: at(1, 525312, 175104), to: at(0, 836352, 175104) },
+        { from: at(1, 350208, 175104), to: at(0, 2041856, 175104) },
+        { from: at(1, 832256, 76), to: at(0, 1011456, 76) },
+        { from: at(1, 832000, 76), to: at(0, 2216960, 76) },
+        { from: at(1, 2977792, 32), to: at(0, 136704, 32) },
+        { from: at(1, 2155264, 32), to: at(0, 136960, 32) },
+        { from: at(1, 2155520, 32), to: at(0, 137984, 32) },
+        { from: at(1, 2155776, 32), to: at(0, 138240, 32) },
+        { from: at(1, 2156032, 32), to: at(0, 141312, 32) },
+        { from: at(1, 2156288, 32), to: at(0, 141568, 32) },
+        { from: at(1, 2152192, 128), to: at(0, 143360, 128) },
+        { from: at(1, 2152448, 128), to: at(0, 143616, 128) },
+        { from: at(1, 2152704, 128), to: at(0, 145408, 128) },
+        { from: at(1, 2152960, 128), to: at(0, 145664, 128) },
+        { from: at(1, 2154240, 64), to: at(0, 148480, 64) },
+        { from: at(1, 2154496, 64), to: at(0, 148736, 64) },
+        { from: at(1, 2154752, 64), to: at(0, 158720, 64) },
+        { from: at(1, 2155008, 64), to: at(0, 158976, 64) },
+        { from: at(1, 2150144, 256), to: at(0, 163840, 256) },
+        { from: at(1, 2150400, 256), to: at(0, 164096, 256) },
+        { from: at(1, 2150656, 256), to: at(0, 173056, 256) },
+        { from: at(1, 2150912, 256), to: at(0, 173312, 256) },
+        { from: at(1, 2153216, 128), to: at(0, 182272, 128) },
+        { from: at(1, 2153472, 128), to: at(0, 182528, 128) },
+        { from: at(1, 2153728, 128), to: at(0, 220160, 128) },
+        { from: at(1, 2153984, 128), to: at(0, 220416, 128) },
+        { from: at(1, 2148096, 512), to: at(0, 238080, 512) },
+        { from: at(1, 2148608, 512), to: at(0, 238592, 512) },
+        { from: at(1, 2149120, 512), to: at(0, 272896, 512) },
+        { from: at(1, 2149632, 512), to: at(0, 273408, 512) },
+        { from: at(1, 2151168, 256), to: at(0, 307200, 256) },
+        { from: at(1, 2151424, 256), to: at(0, 307456, 256) },
+        { from: at(1, 2151680, 256), to: at(0, 455680, 256) },
+        { from: at(1, 2151936, 256), to: at(0, 455936, 256) },
+        { from: at(1, 2140928, 1024), to: at(0, 523776, 1024) },
+        { from: at(1, 2141952, 1024), to: at(0, 524800, 1024) },
+        { from: at(1, 2142976, 1024), to: at(0, 658944, 1024) },
+        { from: at(1, 2144000, 1024), to: at(0, 659968, 1024) },
       ],
     },
     ],

@@ -361,6 +361,12 @@ const shader4 = `
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -371,7 +377,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 33i) % 33i);
     let i3 = (gi % 33i);
     let v_0 = (b0[i1 * 1089i + i2 * 33i + i3] - b3[i1]) * inverseSqrt(b4[i1] + 0.000009999999747378752f) * b1[i1] + b2[i1];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b5[i1 * 1089i + i2 * 33i + i3] = v_1;
   }
 }
@@ -383,6 +389,9 @@ const shader5 = `
 // threads 18496, workgroup 64; FLOPs 166464; bytes 352768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -399,7 +408,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let w = j * 2i - 1i + v;
       if (w < 0i || w >= 33i) { continue; }
       let val = b0[(nc * 33i + h) * 33i + w];
-      if (!found || val > best) { best = val; found = true; }
+      if (!found || val > best || isnan_(val)) { best = val; found = true; }
     }
   }
   b1[((gi / 289i) % 64i) * 289i + i * 17i + j] = best;
@@ -455,8 +464,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -587,7 +602,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 17i) % 17i;
       let j = p % 17i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 289i + i * 17i + j] = v_1;
     }
   }
@@ -608,6 +623,12 @@ const shader9 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -754,7 +775,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 17i) % 17i;
     let j = p % 17i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 289i + i * 17i + j] = v_1;
   }
 }
@@ -791,8 +812,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -923,7 +950,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 17i) % 17i;
       let j = p % 17i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 289i + i * 17i + j] = v_1;
     }
   }
@@ -944,6 +971,12 @@ const shader12 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -1094,7 +1127,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 17i) % 17i;
     let j = p % 17i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 289i + i * 17i + j] = v_1;
   }
 }
@@ -1442,8 +1475,14 @@ enable subgroups;
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -1576,7 +1615,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[o * 289i + i * 17i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
       let v_1 = (tile[t][q] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
       let v_2 = (v_0 + v_1);
-      let v_3 = max(v_2, 0.0f);
+      let v_3 = relu_(v_2);
       b11[o * 289i + i * 17i + j] = v_3;
     }
   }
@@ -1602,6 +1641,12 @@ const shader17 = `
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -1750,7 +1795,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[o * 289i + i * 17i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
     let v_1 = (tile[t] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
     let v_2 = (v_0 + v_1);
-    let v_3 = max(v_2, 0.0f);
+    let v_3 = relu_(v_2);
     b11[o * 289i + i * 17i + j] = v_3;
   }
 }
@@ -1805,8 +1850,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -1937,7 +1988,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 17i) % 17i;
       let j = p % 17i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 289i + i * 17i + j] = v_1;
     }
   }
@@ -1958,6 +2009,12 @@ const shader21 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -2104,7 +2161,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 17i) % 17i;
     let j = p % 17i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 289i + i * 17i + j] = v_1;
   }
 }
@@ -2126,8 +2183,14 @@ enable subgroups;
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -2259,7 +2322,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let j = p % 17i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
       let v_1 = (v_0 + b6[o * 289i + i * 17i + j]);
-      let v_2 = max(v_1, 0.0f);
+      let v_2 = relu_(v_1);
       b7[o * 289i + i * 17i + j] = v_2;
     }
   }
@@ -2281,6 +2344,12 @@ const shader23 = `
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -2428,7 +2497,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let j = p % 17i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
     let v_1 = (v_0 + b6[o * 289i + i * 17i + j]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b7[o * 289i + i * 17i + j] = v_2;
   }
 }
@@ -2465,8 +2534,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -2597,7 +2672,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 9i) % 9i;
       let j = p % 9i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 81i + i * 9i + j] = v_1;
     }
   }
@@ -2618,6 +2693,12 @@ const shader26 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -2764,7 +2845,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 9i) % 9i;
     let j = p % 9i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 81i + i * 9i + j] = v_1;
   }
 }
@@ -2819,8 +2900,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -2951,7 +3038,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 9i) % 9i;
       let j = p % 9i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 81i + i * 9i + j] = v_1;
     }
   }
@@ -2972,6 +3059,12 @@ const shader30 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -3122,7 +3215,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 9i) % 9i;
     let j = p % 9i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 81i + i * 9i + j] = v_1;
   }
 }
@@ -3486,8 +3579,14 @@ enable subgroups;
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -3620,7 +3719,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[o * 81i + i * 9i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
       let v_1 = (tile[t][q] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
       let v_2 = (v_0 + v_1);
-      let v_3 = max(v_2, 0.0f);
+      let v_3 = relu_(v_2);
       b11[o * 81i + i * 9i + j] = v_3;
     }
   }
@@ -3646,6 +3745,12 @@ const shader36 = `
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -3794,7 +3899,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[o * 81i + i * 9i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
     let v_1 = (tile[t] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
     let v_2 = (v_0 + v_1);
-    let v_3 = max(v_2, 0.0f);
+    let v_3 = relu_(v_2);
     b11[o * 81i + i * 9i + j] = v_3;
   }
 }
@@ -3849,8 +3954,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -3981,7 +4092,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 9i) % 9i;
       let j = p % 9i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 81i + i * 9i + j] = v_1;
     }
   }
@@ -4002,6 +4113,12 @@ const shader40 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -4148,7 +4265,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 9i) % 9i;
     let j = p % 9i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 81i + i * 9i + j] = v_1;
   }
 }
@@ -4170,8 +4287,14 @@ enable subgroups;
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -4303,7 +4426,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let j = p % 9i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
       let v_1 = (v_0 + b6[o * 81i + i * 9i + j]);
-      let v_2 = max(v_1, 0.0f);
+      let v_2 = relu_(v_1);
       b7[o * 81i + i * 9i + j] = v_2;
     }
   }
@@ -4325,6 +4448,12 @@ const shader42 = `
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -4472,7 +4601,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let j = p % 9i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
     let v_1 = (v_0 + b6[o * 81i + i * 9i + j]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b7[o * 81i + i * 9i + j] = v_2;
   }
 }
@@ -4509,8 +4638,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -4641,7 +4776,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 9i) % 9i;
       let j = p % 9i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 81i + i * 9i + j] = v_1;
     }
   }
@@ -4662,6 +4797,12 @@ const shader45 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -4808,7 +4949,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 9i) % 9i;
     let j = p % 9i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 81i + i * 9i + j] = v_1;
   }
 }
@@ -4863,8 +5004,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -4995,7 +5142,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 9i) % 9i;
       let j = p % 9i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 81i + i * 9i + j] = v_1;
     }
   }
@@ -5016,6 +5163,12 @@ const shader49 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -5166,7 +5319,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 9i) % 9i;
     let j = p % 9i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 81i + i * 9i + j] = v_1;
   }
 }
@@ -5634,8 +5787,14 @@ enable subgroups;
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -5872,7 +6031,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[o * 81i + i * 9i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
       let v_1 = (tile[t][q] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
       let v_2 = (v_0 + v_1);
-      let v_3 = max(v_2, 0.0f);
+      let v_3 = relu_(v_2);
       b11[o * 81i + i * 9i + j] = v_3;
     }
   }
@@ -5898,6 +6057,12 @@ const shader55 = `
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -6046,7 +6211,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[o * 81i + i * 9i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
     let v_1 = (tile[t] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
     let v_2 = (v_0 + v_1);
-    let v_3 = max(v_2, 0.0f);
+    let v_3 = relu_(v_2);
     b11[o * 81i + i * 9i + j] = v_3;
   }
 }
@@ -6101,8 +6266,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -6233,7 +6404,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 9i) % 9i;
       let j = p % 9i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 81i + i * 9i + j] = v_1;
     }
   }
@@ -6254,6 +6425,12 @@ const shader59 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -6400,7 +6577,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 9i) % 9i;
     let j = p % 9i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 81i + i * 9i + j] = v_1;
   }
 }
@@ -6422,8 +6599,14 @@ enable subgroups;
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -6659,7 +6842,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let j = p % 9i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
       let v_1 = (v_0 + b6[o * 81i + i * 9i + j]);
-      let v_2 = max(v_1, 0.0f);
+      let v_2 = relu_(v_1);
       b7[o * 81i + i * 9i + j] = v_2;
     }
   }
@@ -6681,6 +6864,12 @@ const shader61 = `
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -6828,7 +7017,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let j = p % 9i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
     let v_1 = (v_0 + b6[o * 81i + i * 9i + j]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b7[o * 81i + i * 9i + j] = v_2;
   }
 }
@@ -7515,8 +7704,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -7647,7 +7842,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 9i) % 9i;
       let j = p % 9i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 81i + i * 9i + j] = v_1;
     }
   }
@@ -7668,6 +7863,12 @@ const shader69 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -7814,7 +8015,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 9i) % 9i;
     let j = p % 9i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 81i + i * 9i + j] = v_1;
   }
 }
@@ -7851,8 +8052,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -7983,7 +8190,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 9i) % 9i;
       let j = p % 9i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 81i + i * 9i + j] = v_1;
     }
   }
@@ -8004,6 +8211,12 @@ const shader72 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -8154,7 +8367,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 9i) % 9i;
     let j = p % 9i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 81i + i * 9i + j] = v_1;
   }
 }
@@ -8622,8 +8835,14 @@ enable subgroups;
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -8860,7 +9079,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[o * 81i + i * 9i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
       let v_1 = (tile[t][q] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
       let v_2 = (v_0 + v_1);
-      let v_3 = max(v_2, 0.0f);
+      let v_3 = relu_(v_2);
       b11[o * 81i + i * 9i + j] = v_3;
     }
   }
@@ -8886,6 +9105,12 @@ const shader78 = `
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9034,7 +9259,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[o * 81i + i * 9i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
     let v_1 = (tile[t] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
     let v_2 = (v_0 + v_1);
-    let v_3 = max(v_2, 0.0f);
+    let v_3 = relu_(v_2);
     b11[o * 81i + i * 9i + j] = v_3;
   }
 }
@@ -9089,8 +9314,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -9221,7 +9452,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 9i) % 9i;
       let j = p % 9i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 81i + i * 9i + j] = v_1;
     }
   }
@@ -9242,6 +9473,12 @@ const shader82 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9388,7 +9625,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 9i) % 9i;
     let j = p % 9i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 81i + i * 9i + j] = v_1;
   }
 }
@@ -9410,8 +9647,14 @@ enable subgroups;
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -9647,7 +9890,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let j = p % 9i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
       let v_1 = (v_0 + b6[o * 81i + i * 9i + j]);
-      let v_2 = max(v_1, 0.0f);
+      let v_2 = relu_(v_1);
       b7[o * 81i + i * 9i + j] = v_2;
     }
   }
@@ -9669,6 +9912,12 @@ const shader84 = `
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9816,7 +10065,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let j = p % 9i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
     let v_1 = (v_0 + b6[o * 81i + i * 9i + j]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b7[o * 81i + i * 9i + j] = v_2;
   }
 }
@@ -10578,6 +10827,12 @@ const shader94 = `
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -10595,7 +10850,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_5 = (v_1 * v_4);
     let v_6 = (v_5 * b3[i1]);
     let v_7 = (v_6 + b4[i1]);
-    let v_8 = max(v_7, 0.0f);
+    let v_8 = relu_(v_7);
     b5[i1 * 1089i + i2 * 33i + i3] = v_8;
   }
 }
@@ -11013,6 +11268,12 @@ const shader101 = `
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -11030,7 +11291,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_5 = (v_1 * v_4);
     let v_6 = (v_5 * b3[i1]);
     let v_7 = (v_6 + b4[i1]);
-    let v_8 = max(v_7, 0.0f);
+    let v_8 = relu_(v_7);
     b5[i1 * 289i + i2 * 17i + i3] = v_8;
   }
 }
@@ -11457,6 +11718,12 @@ const shader108 = `
 @group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -11483,7 +11750,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_14 = (v_13 * b8[i1]);
     let v_15 = (v_14 + b9[i1]);
     let v_16 = (v_7 + v_15);
-    let v_17 = max(v_16, 0.0f);
+    let v_17 = relu_(v_16);
     b10[i1 * 289i + i2 * 17i + i3] = v_17;
   }
 }
@@ -11806,6 +12073,12 @@ const shader111 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -11824,7 +12097,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * b3[i1]);
     let v_7 = (v_6 + b4[i1]);
     let v_8 = (v_7 + b5[i1 * 289i + i2 * 17i + i3]);
-    let v_9 = max(v_8, 0.0f);
+    let v_9 = relu_(v_8);
     b6[i1 * 289i + i2 * 17i + i3] = v_9;
   }
 }
@@ -12242,6 +12515,12 @@ const shader118 = `
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -12259,7 +12538,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_5 = (v_1 * v_4);
     let v_6 = (v_5 * b3[i1]);
     let v_7 = (v_6 + b4[i1]);
-    let v_8 = max(v_7, 0.0f);
+    let v_8 = relu_(v_7);
     b5[i1 * 81i + i2 * 9i + i3] = v_8;
   }
 }
@@ -12992,6 +13271,12 @@ const shader127 = `
 @group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -13018,7 +13303,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_14 = (v_13 * b8[i1]);
     let v_15 = (v_14 + b9[i1]);
     let v_16 = (v_7 + v_15);
-    let v_17 = max(v_16, 0.0f);
+    let v_17 = relu_(v_16);
     b10[i1 * 81i + i2 * 9i + i3] = v_17;
   }
 }
@@ -13341,6 +13626,12 @@ const shader130 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -13359,7 +13650,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * b3[i1]);
     let v_7 = (v_6 + b4[i1]);
     let v_8 = (v_7 + b5[i1 * 81i + i2 * 9i + i3]);
-    let v_9 = max(v_8, 0.0f);
+    let v_9 = relu_(v_8);
     b6[i1 * 81i + i2 * 9i + i3] = v_9;
   }
 }
@@ -13777,6 +14068,12 @@ const shader137 = `
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -13794,7 +14091,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_5 = (v_1 * v_4);
     let v_6 = (v_5 * b3[i1]);
     let v_7 = (v_6 + b4[i1]);
-    let v_8 = max(v_7, 0.0f);
+    let v_8 = relu_(v_7);
     b5[i1 * 81i + i2 * 9i + i3] = v_8;
   }
 }
@@ -14631,6 +14928,12 @@ const shader146 = `
 @group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -14657,7 +14960,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_14 = (v_13 * b8[i1]);
     let v_15 = (v_14 + b9[i1]);
     let v_16 = (v_7 + v_15);
-    let v_17 = max(v_16, 0.0f);
+    let v_17 = relu_(v_16);
     b10[i1 * 81i + i2 * 9i + i3] = v_17;
   }
 }
@@ -14980,6 +15283,12 @@ const shader149 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -14998,7 +15307,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * b3[i1]);
     let v_7 = (v_6 + b4[i1]);
     let v_8 = (v_7 + b5[i1 * 81i + i2 * 9i + i3]);
-    let v_9 = max(v_8, 0.0f);
+    let v_9 = relu_(v_8);
     b6[i1 * 81i + i2 * 9i + i3] = v_9;
   }
 }
@@ -15320,6 +15629,12 @@ const shader152 = `
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -15337,7 +15652,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_5 = (v_1 * v_4);
     let v_6 = (v_5 * b3[i1]);
     let v_7 = (v_6 + b4[i1]);
-    let v_8 = max(v_7, 0.0f);
+    let v_8 = relu_(v_7);
     b5[i1 * 81i + i2 * 9i + i3] = v_8;
   }
 }
@@ -16174,6 +16489,12 @@ const shader161 = `
 @group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -16200,7 +16521,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_14 = (v_13 * b8[i1]);
     let v_15 = (v_14 + b9[i1]);
     let v_16 = (v_7 + v_15);
-    let v_17 = max(v_16, 0.0f);
+    let v_17 = relu_(v_16);
     b10[i1 * 81i + i2 * 9i + i3] = v_17;
   }
 }
@@ -16523,6 +16844,12 @@ const shader164 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -16541,7 +16868,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * b3[i1]);
     let v_7 = (v_6 + b4[i1]);
     let v_8 = (v_7 + b5[i1 * 81i + i2 * 9i + i3]);
-    let v_9 = max(v_8, 0.0f);
+    let v_9 = relu_(v_8);
     b6[i1 * 81i + i2 * 9i + i3] = v_9;
   }
 }
@@ -17437,6 +17764,12 @@ const shader192 = `
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -17447,7 +17780,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 37i) % 29i);
     let i3 = (gi % 37i);
     let v_0 = (b0[i1 * 1073i + i2 * 37i + i3] - b3[i1]) * inverseSqrt(b4[i1] + 0.000009999999747378752f) * b1[i1] + b2[i1];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b5[i1 * 1073i + i2 * 37i + i3] = v_1;
   }
 }
@@ -17459,6 +17792,9 @@ const shader193 = `
 // threads 18240, workgroup 64; FLOPs 164160; bytes 347648
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -17475,7 +17811,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let w = j * 2i - 1i + v;
       if (w < 0i || w >= 37i) { continue; }
       let val = b0[(nc * 29i + h) * 37i + w];
-      if (!found || val > best) { best = val; found = true; }
+      if (!found || val > best || isnan_(val)) { best = val; found = true; }
     }
   }
   b1[((gi / 285i) % 64i) * 285i + i * 19i + j] = best;
@@ -17515,8 +17851,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -17647,7 +17989,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 19i) % 15i;
       let j = p % 19i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 285i + i * 19i + j] = v_1;
     }
   }
@@ -17668,6 +18010,12 @@ const shader196 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -17814,7 +18162,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 19i) % 15i;
     let j = p % 19i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 285i + i * 19i + j] = v_1;
   }
 }
@@ -17835,8 +18183,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -17967,7 +18321,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 19i) % 15i;
       let j = p % 19i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 285i + i * 19i + j] = v_1;
     }
   }
@@ -17988,6 +18342,12 @@ const shader198 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -18138,7 +18498,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 19i) % 15i;
     let j = p % 19i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 285i + i * 19i + j] = v_1;
   }
 }
@@ -18470,8 +18830,14 @@ enable subgroups;
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -18604,7 +18970,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[o * 285i + i * 19i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
       let v_1 = (tile[t][q] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
       let v_2 = (v_0 + v_1);
-      let v_3 = max(v_2, 0.0f);
+      let v_3 = relu_(v_2);
       b11[o * 285i + i * 19i + j] = v_3;
     }
   }
@@ -18630,6 +18996,12 @@ const shader202 = `
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -18778,7 +19150,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[o * 285i + i * 19i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
     let v_1 = (tile[t] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
     let v_2 = (v_0 + v_1);
-    let v_3 = max(v_2, 0.0f);
+    let v_3 = relu_(v_2);
     b11[o * 285i + i * 19i + j] = v_3;
   }
 }
@@ -18817,8 +19189,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -18949,7 +19327,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 19i) % 15i;
       let j = p % 19i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 285i + i * 19i + j] = v_1;
     }
   }
@@ -18970,6 +19348,12 @@ const shader205 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -19116,7 +19500,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 19i) % 15i;
     let j = p % 19i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 285i + i * 19i + j] = v_1;
   }
 }
@@ -19138,8 +19522,14 @@ enable subgroups;
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -19271,7 +19661,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let j = p % 19i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
       let v_1 = (v_0 + b6[o * 285i + i * 19i + j]);
-      let v_2 = max(v_1, 0.0f);
+      let v_2 = relu_(v_1);
       b7[o * 285i + i * 19i + j] = v_2;
     }
   }
@@ -19293,6 +19683,12 @@ const shader207 = `
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -19440,7 +19836,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let j = p % 19i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
     let v_1 = (v_0 + b6[o * 285i + i * 19i + j]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b7[o * 285i + i * 19i + j] = v_2;
   }
 }
@@ -19461,8 +19857,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -19593,7 +19995,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 10i) % 8i;
       let j = p % 10i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 80i + i * 10i + j] = v_1;
     }
   }
@@ -19614,6 +20016,12 @@ const shader209 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -19760,7 +20168,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 10i) % 8i;
     let j = p % 10i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 80i + i * 10i + j] = v_1;
   }
 }
@@ -19799,8 +20207,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -19931,7 +20345,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 10i) % 8i;
       let j = p % 10i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 80i + i * 10i + j] = v_1;
     }
   }
@@ -19952,6 +20366,12 @@ const shader212 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -20102,7 +20522,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 10i) % 8i;
     let j = p % 10i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 80i + i * 10i + j] = v_1;
   }
 }
@@ -20434,8 +20854,14 @@ enable subgroups;
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -20568,7 +20994,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[o * 80i + i * 10i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
       let v_1 = (tile[t][q] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
       let v_2 = (v_0 + v_1);
-      let v_3 = max(v_2, 0.0f);
+      let v_3 = relu_(v_2);
       b11[o * 80i + i * 10i + j] = v_3;
     }
   }
@@ -20594,6 +21020,12 @@ const shader216 = `
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -20742,7 +21174,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[o * 80i + i * 10i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
     let v_1 = (tile[t] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
     let v_2 = (v_0 + v_1);
-    let v_3 = max(v_2, 0.0f);
+    let v_3 = relu_(v_2);
     b11[o * 80i + i * 10i + j] = v_3;
   }
 }
@@ -20781,8 +21213,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -20913,7 +21351,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 10i) % 8i;
       let j = p % 10i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 80i + i * 10i + j] = v_1;
     }
   }
@@ -20934,6 +21372,12 @@ const shader219 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -21080,7 +21524,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 10i) % 8i;
     let j = p % 10i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 80i + i * 10i + j] = v_1;
   }
 }
@@ -21102,8 +21546,14 @@ enable subgroups;
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -21235,7 +21685,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let j = p % 10i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
       let v_1 = (v_0 + b6[o * 80i + i * 10i + j]);
-      let v_2 = max(v_1, 0.0f);
+      let v_2 = relu_(v_1);
       b7[o * 80i + i * 10i + j] = v_2;
     }
   }
@@ -21257,6 +21707,12 @@ const shader221 = `
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -21404,7 +21860,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let j = p % 10i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
     let v_1 = (v_0 + b6[o * 80i + i * 10i + j]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b7[o * 80i + i * 10i + j] = v_2;
   }
 }
@@ -21425,8 +21881,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -21557,7 +22019,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 10i) % 8i;
       let j = p % 10i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 80i + i * 10i + j] = v_1;
     }
   }
@@ -21578,6 +22040,12 @@ const shader223 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -21724,7 +22192,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 10i) % 8i;
     let j = p % 10i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 80i + i * 10i + j] = v_1;
   }
 }
@@ -21763,8 +22231,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -21895,7 +22369,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 10i) % 8i;
       let j = p % 10i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 80i + i * 10i + j] = v_1;
     }
   }
@@ -21916,6 +22390,12 @@ const shader226 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -22066,7 +22546,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 10i) % 8i;
     let j = p % 10i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 80i + i * 10i + j] = v_1;
   }
 }
@@ -22502,8 +22982,14 @@ enable subgroups;
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -22740,7 +23226,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[o * 80i + i * 10i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
       let v_1 = (tile[t][q] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
       let v_2 = (v_0 + v_1);
-      let v_3 = max(v_2, 0.0f);
+      let v_3 = relu_(v_2);
       b11[o * 80i + i * 10i + j] = v_3;
     }
   }
@@ -22766,6 +23252,12 @@ const shader230 = `
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -22914,7 +23406,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[o * 80i + i * 10i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
     let v_1 = (tile[t] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
     let v_2 = (v_0 + v_1);
-    let v_3 = max(v_2, 0.0f);
+    let v_3 = relu_(v_2);
     b11[o * 80i + i * 10i + j] = v_3;
   }
 }
@@ -22953,8 +23445,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -23085,7 +23583,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 10i) % 8i;
       let j = p % 10i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 80i + i * 10i + j] = v_1;
     }
   }
@@ -23106,6 +23604,12 @@ const shader233 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -23252,7 +23756,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 10i) % 8i;
     let j = p % 10i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 80i + i * 10i + j] = v_1;
   }
 }
@@ -23274,8 +23778,14 @@ enable subgroups;
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -23511,7 +24021,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let j = p % 10i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
       let v_1 = (v_0 + b6[o * 80i + i * 10i + j]);
-      let v_2 = max(v_1, 0.0f);
+      let v_2 = relu_(v_1);
       b7[o * 80i + i * 10i + j] = v_2;
     }
   }
@@ -23533,6 +24043,12 @@ const shader235 = `
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -23680,7 +24196,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let j = p % 10i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
     let v_1 = (v_0 + b6[o * 80i + i * 10i + j]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b7[o * 80i + i * 10i + j] = v_2;
   }
 }
@@ -24335,8 +24851,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -24467,7 +24989,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 10i) % 8i;
       let j = p % 10i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 80i + i * 10i + j] = v_1;
     }
   }
@@ -24488,6 +25010,12 @@ const shader241 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -24634,7 +25162,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 10i) % 8i;
     let j = p % 10i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 80i + i * 10i + j] = v_1;
   }
 }
@@ -24655,8 +25183,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -24787,7 +25321,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 10i) % 8i;
       let j = p % 10i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 80i + i * 10i + j] = v_1;
     }
   }
@@ -24808,6 +25342,12 @@ const shader243 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -24958,7 +25498,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 10i) % 8i;
     let j = p % 10i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 80i + i * 10i + j] = v_1;
   }
 }
@@ -25394,8 +25934,14 @@ enable subgroups;
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -25632,7 +26178,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[o * 80i + i * 10i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
       let v_1 = (tile[t][q] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
       let v_2 = (v_0 + v_1);
-      let v_3 = max(v_2, 0.0f);
+      let v_3 = relu_(v_2);
       b11[o * 80i + i * 10i + j] = v_3;
     }
   }
@@ -25658,6 +26204,12 @@ const shader247 = `
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -25806,7 +26358,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[o * 80i + i * 10i + j] - b5[o]) * inverseSqrt(b6[o] + 0.000009999999747378752f) * b3[o] + b4[o];
     let v_1 = (tile[t] - b9[o]) * inverseSqrt(b10[o] + 0.000009999999747378752f) * b7[o] + b8[o];
     let v_2 = (v_0 + v_1);
-    let v_3 = max(v_2, 0.0f);
+    let v_3 = relu_(v_2);
     b11[o * 80i + i * 10i + j] = v_3;
   }
 }
@@ -25845,8 +26397,14 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -25977,7 +26535,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 10i) % 8i;
       let j = p % 10i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-      let v_1 = max(v_0, 0.0f);
+      let v_1 = relu_(v_0);
       b6[o * 80i + i * 10i + j] = v_1;
     }
   }
@@ -25998,6 +26556,12 @@ const shader250 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -26144,7 +26708,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 10i) % 8i;
     let j = p % 10i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
-    let v_1 = max(v_0, 0.0f);
+    let v_1 = relu_(v_0);
     b6[o * 80i + i * 10i + j] = v_1;
   }
 }
@@ -26166,8 +26730,14 @@ enable subgroups;
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -26403,7 +26973,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let j = p % 10i;
       let v_0 = (tile[t][q] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
       let v_1 = (v_0 + b6[o * 80i + i * 10i + j]);
-      let v_2 = max(v_1, 0.0f);
+      let v_2 = relu_(v_1);
       b7[o * 80i + i * 10i + j] = v_2;
     }
   }
@@ -26425,6 +26995,12 @@ const shader252 = `
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -26572,7 +27148,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let j = p % 10i;
     let v_0 = (tile[t] - b4[o]) * inverseSqrt(b5[o] + 0.000009999999747378752f) * b2[o] + b3[o];
     let v_1 = (v_0 + b6[o * 80i + i * 10i + j]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b7[o * 80i + i * 10i + j] = v_2;
   }
 }
@@ -27318,6 +27894,12 @@ const shader261 = `
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -27335,7 +27917,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_5 = (v_1 * v_4);
     let v_6 = (v_5 * b3[i1]);
     let v_7 = (v_6 + b4[i1]);
-    let v_8 = max(v_7, 0.0f);
+    let v_8 = relu_(v_7);
     b5[i1 * 1073i + i2 * 37i + i3] = v_8;
   }
 }
@@ -27753,6 +28335,12 @@ const shader268 = `
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -27770,7 +28358,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_5 = (v_1 * v_4);
     let v_6 = (v_5 * b3[i1]);
     let v_7 = (v_6 + b4[i1]);
-    let v_8 = max(v_7, 0.0f);
+    let v_8 = relu_(v_7);
     b5[i1 * 285i + i2 * 19i + i3] = v_8;
   }
 }
@@ -28197,6 +28785,12 @@ const shader275 = `
 @group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -28223,7 +28817,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_14 = (v_13 * b8[i1]);
     let v_15 = (v_14 + b9[i1]);
     let v_16 = (v_7 + v_15);
-    let v_17 = max(v_16, 0.0f);
+    let v_17 = relu_(v_16);
     b10[i1 * 285i + i2 * 19i + i3] = v_17;
   }
 }
@@ -28546,6 +29140,12 @@ const shader278 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -28564,7 +29164,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * b3[i1]);
     let v_7 = (v_6 + b4[i1]);
     let v_8 = (v_7 + b5[i1 * 285i + i2 * 19i + i3]);
-    let v_9 = max(v_8, 0.0f);
+    let v_9 = relu_(v_8);
     b6[i1 * 285i + i2 * 19i + i3] = v_9;
   }
 }
@@ -28982,6 +29582,12 @@ const shader285 = `
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -28999,7 +29605,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_5 = (v_1 * v_4);
     let v_6 = (v_5 * b3[i1]);
     let v_7 = (v_6 + b4[i1]);
-    let v_8 = max(v_7, 0.0f);
+    let v_8 = relu_(v_7);
     b5[i1 * 80i + i2 * 10i + i3] = v_8;
   }
 }
@@ -29732,6 +30338,12 @@ const shader294 = `
 @group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -29758,7 +30370,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_14 = (v_13 * b8[i1]);
     let v_15 = (v_14 + b9[i1]);
     let v_16 = (v_7 + v_15);
-    let v_17 = max(v_16, 0.0f);
+    let v_17 = relu_(v_16);
     b10[i1 * 80i + i2 * 10i + i3] = v_17;
   }
 }
@@ -30081,6 +30693,12 @@ const shader297 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -30099,7 +30717,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * b3[i1]);
     let v_7 = (v_6 + b4[i1]);
     let v_8 = (v_7 + b5[i1 * 80i + i2 * 10i + i3]);
-    let v_9 = max(v_8, 0.0f);
+    let v_9 = relu_(v_8);
     b6[i1 * 80i + i2 * 10i + i3] = v_9;
   }
 }
@@ -30517,6 +31135,12 @@ const shader304 = `
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -30534,7 +31158,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_5 = (v_1 * v_4);
     let v_6 = (v_5 * b3[i1]);
     let v_7 = (v_6 + b4[i1]);
-    let v_8 = max(v_7, 0.0f);
+    let v_8 = relu_(v_7);
     b5[i1 * 80i + i2 * 10i + i3] = v_8;
   }
 }
@@ -31371,6 +31995,12 @@ const shader313 = `
 @group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -31397,7 +32027,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_14 = (v_13 * b8[i1]);
     let v_15 = (v_14 + b9[i1]);
     let v_16 = (v_7 + v_15);
-    let v_17 = max(v_16, 0.0f);
+    let v_17 = relu_(v_16);
     b10[i1 * 80i + i2 * 10i + i3] = v_17;
   }
 }
@@ -31720,6 +32350,12 @@ const shader316 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -31738,7 +32374,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * b3[i1]);
     let v_7 = (v_6 + b4[i1]);
     let v_8 = (v_7 + b5[i1 * 80i + i2 * 10i + i3]);
-    let v_9 = max(v_8, 0.0f);
+    let v_9 = relu_(v_8);
     b6[i1 * 80i + i2 * 10i + i3] = v_9;
   }
 }
@@ -32060,6 +32696,12 @@ const shader319 = `
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -32077,7 +32719,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_5 = (v_1 * v_4);
     let v_6 = (v_5 * b3[i1]);
     let v_7 = (v_6 + b4[i1]);
-    let v_8 = max(v_7, 0.0f);
+    let v_8 = relu_(v_7);
     b5[i1 * 80i + i2 * 10i + i3] = v_8;
   }
 }
@@ -32914,6 +33556,12 @@ const shader328 = `
 @group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -32940,7 +33588,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_14 = (v_13 * b8[i1]);
     let v_15 = (v_14 + b9[i1]);
     let v_16 = (v_7 + v_15);
-    let v_17 = max(v_16, 0.0f);
+    let v_17 = relu_(v_16);
     b10[i1 * 80i + i2 * 10i + i3] = v_17;
   }
 }
@@ -33263,6 +33911,12 @@ const shader331 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -33281,7 +33935,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * b3[i1]);
     let v_7 = (v_6 + b4[i1]);
     let v_8 = (v_7 + b5[i1 * 80i + i2 * 10i + i3]);
-    let v_9 = max(v_8, 0.0f);
+    let v_9 = relu_(v_8);
     b6[i1 * 80i + i2 * 10i + i3] = v_9;
   }
 }

@@ -659,6 +659,12 @@ const shader18 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -670,7 +676,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 36i);
     let v_0 = (b0[i1 * 1188i + i2 * 36i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 1188i + i2 * 36i + i3] = v_2;
   }
 }
@@ -682,6 +688,9 @@ const shader19 = `
 // threads 2584, workgroup 64; FLOPs 23256; bytes 48352
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -698,7 +707,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let w = j * 2i - 1i + v;
       if (w < 0i || w >= 36i) { continue; }
       let val = b0[(nc * 33i + h) * 36i + w];
-      if (!found || val > best) { best = val; found = true; }
+      if (!found || val > best || isnan_(val)) { best = val; found = true; }
     }
   }
   b1[((gi / 323i) % 8i) * 323i + i * 19i + j] = best;
@@ -1179,6 +1188,12 @@ const shader29 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -1188,7 +1203,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 19i);
   let v_0 = (b0[i1 * 323i + i2 * 19i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 323i + i2 * 19i + i3] = v_2;
 }
 `;
@@ -1981,6 +1996,12 @@ const shader41 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -1995,7 +2016,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 323i + i2 * 19i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 323i + i2 * 19i + i3] = v_5;
   }
 }
@@ -2475,6 +2496,12 @@ const shader51 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -2484,7 +2511,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 10i);
   let v_0 = (b0[i1 * 90i + i2 * 10i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 90i + i2 * 10i + i3] = v_2;
 }
 `;
@@ -3617,6 +3644,12 @@ const shader67 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -3631,7 +3664,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 90i + i2 * 10i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 90i + i2 * 10i + i3] = v_5;
   }
 }
@@ -4111,6 +4144,12 @@ const shader77 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -4120,7 +4159,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 10i);
   let v_0 = (b0[i1 * 90i + i2 * 10i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 90i + i2 * 10i + i3] = v_2;
 }
 `;
@@ -5253,6 +5292,12 @@ const shader93 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -5267,7 +5312,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 90i + i2 * 10i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 90i + i2 * 10i + i3] = v_5;
   }
 }
@@ -6937,6 +6982,12 @@ const shader108 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -6948,7 +6999,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 10i);
     let v_0 = (b0[i1 * 90i + i2 * 10i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 90i + i2 * 10i + i3] = v_2;
   }
 }
@@ -8064,6 +8115,12 @@ const shader123 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -8078,7 +8135,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 90i + i2 * 10i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 90i + i2 * 10i + i3] = v_5;
   }
 }
@@ -10987,10 +11044,19 @@ const shader156 = `
 // threads 1, workgroup 64; FLOPs 4; bytes 20
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn log1p_(x: f32) -> f32 {
   let u = 1.0f + x;
   if (u == 1.0f) { return x; }
   return log(u) * x / (u - 1.0f);
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -10998,11 +11064,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 1i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 4i; kk++) {
-    let v_0 = max(b0[((kk / 2i) % 2i) * 2i + (kk % 2i)], 0.0f);
+    let v_0 = relu_(b0[((kk / 2i) % 2i) * 2i + (kk % 2i)]);
     let v_1 = (b0[((kk / 2i) % 2i) * 2i + (kk % 2i)] * 0.0f);
     let v_2 = (v_0 - v_1);
     let v_3 = (-b0[((kk / 2i) % 2i) * 2i + (kk % 2i)]);
-    let v_4 = min(b0[((kk / 2i) % 2i) * 2i + (kk % 2i)], v_3);
+    let v_4 = min_(b0[((kk / 2i) % 2i) * 2i + (kk % 2i)], v_3);
     let v_5 = exp(v_4);
     let v_6 = log1p_(v_5);
     let v_7 = (v_2 + v_6);
@@ -11018,6 +11084,12 @@ const shader157 = `
 // threads 4, workgroup 64; FLOPs 4; bytes 32
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -11027,7 +11099,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (1.0f * 0.5f);
   let v_1 = (v_0 / 4.0f);
   let v_2 = (-b0[i2 * 2i + i3]);
-  let v_3 = min(b0[i2 * 2i + i3], v_2);
+  let v_3 = min_(b0[i2 * 2i + i3], v_2);
   let v_4 = exp(v_3);
   let v_5 = (v_4 + 1.0f);
   let v_6 = (v_1 / v_5);
@@ -11044,6 +11116,12 @@ const shader158 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -11051,18 +11129,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 2i) % 2i);
   let i3 = (gi % 2i);
   let v_0 = (-b1[i2 * 2i + i3]);
-  let v_1 = (b1[i2 * 2i + i3] <= v_0);
-  let v_2 = select(0.0f, b0[i2 * 2i + i3], v_1);
-  let v_3 = (b1[i2 * 2i + i3] > v_0);
-  let v_4 = select(0.0f, b0[i2 * 2i + i3], v_3);
+  let v_1 = (b1[i2 * 2i + i3] > v_0);
+  let v_2 = select(b0[i2 * 2i + i3], 0.0f, v_1);
+  let v_3 = (b1[i2 * 2i + i3] <= v_0);
+  let v_4 = select(b0[i2 * 2i + i3], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
   let v_7 = (v_6 + b2[i2 * 2i + i3]);
   let v_8 = (1.0f * 0.5f);
   let v_9 = (v_8 / 4.0f);
-  let v_10 = max(b1[i2 * 2i + i3], 0.0f);
-  let v_11 = (v_10 > 0.0f);
-  let v_12 = select(0.0f, v_9, v_11);
+  let v_10 = relu_(b1[i2 * 2i + i3]);
+  let v_11 = (v_10 <= 0.0f);
+  let v_12 = select(v_9, 0.0f, v_11);
   let v_13 = (v_7 + v_12);
   b3[i2 * 2i + i3] = v_13;
 }
@@ -14711,6 +14789,12 @@ const shader219 = `
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -14724,7 +14808,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_1 = (i1 == b1[((f_0 / 71i) % 65i) * 71i + (f_0 % 71i)]);
     let v_2 = select(0.0f, 1.0f, v_1);
     let v_3 = (b0[i1 * 4615i + i2 * 71i + i3] - v_2);
-    let v_4 = max(b2[0i], 1.0f);
+    let v_4 = max_(b2[0i], 1.0f);
     let v_5 = (v_3 / v_4);
     let f_6 = i2 * 71i + i3;
     let v_7 = select(0.0f, v_5, (b3[((f_6 / 71i) % 65i) * 71i + (f_6 % 71i)] != 0u));
@@ -15977,6 +16061,12 @@ const shader231 = `
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -15990,7 +16080,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_1 = (i1 == b1[((f_0 / 71i) % 65i) * 71i + (f_0 % 71i)]);
     let v_2 = select(0.0f, 1.0f, v_1);
     let v_3 = (b0[i1 * 4615i + i2 * 71i + i3] - v_2);
-    let v_4 = max(b2[0i], 1.0f);
+    let v_4 = max_(b2[0i], 1.0f);
     let v_5 = (v_3 / v_4);
     let f_6 = i2 * 71i + i3;
     let v_7 = select(0.0f, v_5, (b3[((f_6 / 71i) % 65i) * 71i + (f_6 % 71i)] != 0u));
@@ -17049,8 +17139,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[ch * 90i + h * 10i + x] + b3[ch * 90i + h * 10i + x]);
       let v_1 = (v_0 + b4[ch * 90i + h * 10i + x]);
       let v_2 = (v_1 + tile[t][q]);
-      let v_3 = (b5[ch * 90i + h * 10i + x] > 0.0f);
-      let v_4 = select(0.0f, v_2, v_3);
+      let v_3 = (b5[ch * 90i + h * 10i + x] <= 0.0f);
+      let v_4 = select(v_2, 0.0f, v_3);
       b6[ch * 90i + h * 10i + x] = v_4;
     }
   }
@@ -17199,8 +17289,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[ch * 90i + h * 10i + x] + b3[ch * 90i + h * 10i + x]);
     let v_1 = (v_0 + b4[ch * 90i + h * 10i + x]);
     let v_2 = (v_1 + tile[t]);
-    let v_3 = (b5[ch * 90i + h * 10i + x] > 0.0f);
-    let v_4 = select(0.0f, v_2, v_3);
+    let v_3 = (b5[ch * 90i + h * 10i + x] <= 0.0f);
+    let v_4 = select(v_2, 0.0f, v_3);
     b6[ch * 90i + h * 10i + x] = v_4;
   }
 }
@@ -17921,8 +18011,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -17948,8 +18038,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 64i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 64i)] = acc;
@@ -17972,8 +18062,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     part = part + v_2;
   }
@@ -18001,8 +18091,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 64i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     acc = acc + v_2;
   }
@@ -18032,8 +18122,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 10i) % 9i);
     let i3 = (gi % 10i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 90i + i2 * 10i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 90i + i2 * 10i + i3], v_1);
+    let v_1 = (b3[i1 * 90i + i2 * 10i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 90i + i2 * 10i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.011111111380159855f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.011111111380159855f);
@@ -18532,8 +18622,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_2 = (v_1 + b5[ch * 90i + h * 10i + x]);
       let v_3 = (v_2 + b6[ch * 90i + h * 10i + x]);
       let v_4 = (v_3 + tile[t][q]);
-      let v_5 = (b7[ch * 90i + h * 10i + x] > 0.0f);
-      let v_6 = select(0.0f, v_4, v_5);
+      let v_5 = (b7[ch * 90i + h * 10i + x] <= 0.0f);
+      let v_6 = select(v_4, 0.0f, v_5);
       b8[ch * 90i + h * 10i + x] = v_6;
     }
   }
@@ -18686,8 +18776,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (v_1 + b5[ch * 90i + h * 10i + x]);
     let v_3 = (v_2 + b6[ch * 90i + h * 10i + x]);
     let v_4 = (v_3 + tile[t]);
-    let v_5 = (b7[ch * 90i + h * 10i + x] > 0.0f);
-    let v_6 = select(0.0f, v_4, v_5);
+    let v_5 = (b7[ch * 90i + h * 10i + x] <= 0.0f);
+    let v_6 = select(v_4, 0.0f, v_5);
     b8[ch * 90i + h * 10i + x] = v_6;
   }
 }
@@ -19408,8 +19498,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -19435,8 +19525,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 32i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 32i)] = acc;
@@ -19459,8 +19549,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     part = part + v_2;
   }
@@ -19488,8 +19578,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 32i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     acc = acc + v_2;
   }
@@ -19517,8 +19607,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 10i) % 9i);
   let i3 = (gi % 10i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 90i + i2 * 10i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 90i + i2 * 10i + i3], v_1);
+  let v_1 = (b3[i1 * 90i + i2 * 10i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 90i + i2 * 10i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.011111111380159855f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.011111111380159855f);
@@ -20166,8 +20256,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
     let v_0 = (b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -20195,8 +20285,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
     let v_0 = (b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 64i)] = acc;
@@ -20222,8 +20312,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 10i) % 9i);
     let i3 = (gi % 10i);
     let v_0 = (b0[i1 * 90i + i2 * 10i + i3] + b1[i1 * 90i + i2 * 10i + i3]);
-    let v_1 = (b2[i1 * 90i + i2 * 10i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 90i + i2 * 10i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.011111111380159855f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 90i + i2 * 10i + i3] = v_4;
@@ -20249,8 +20339,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
     let v_0 = (b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     part = part + v_3;
   }
@@ -20280,8 +20370,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
     let v_0 = (b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     acc = acc + v_3;
   }
@@ -20954,8 +21044,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -20981,8 +21071,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 16i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 16i)] = acc;
@@ -21005,8 +21095,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     part = part + v_2;
   }
@@ -21034,8 +21124,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 16i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     acc = acc + v_2;
   }
@@ -21063,8 +21153,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 10i) % 9i);
   let i3 = (gi % 10i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 90i + i2 * 10i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 90i + i2 * 10i + i3], v_1);
+  let v_1 = (b3[i1 * 90i + i2 * 10i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 90i + i2 * 10i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.011111111380159855f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.011111111380159855f);
@@ -21713,8 +21803,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 323i; kk += 8i) {
     let v_0 = (b0[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] + b1[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
-    let v_1 = (b2[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -21742,8 +21832,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 323i; kk++) {
     let v_0 = (b0[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] + b1[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
-    let v_1 = (b2[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 32i)] = acc;
@@ -21769,8 +21859,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 19i) % 17i);
     let i3 = (gi % 19i);
     let v_0 = (b0[i1 * 323i + i2 * 19i + i3] + b1[i1 * 323i + i2 * 19i + i3]);
-    let v_1 = (b2[i1 * 323i + i2 * 19i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 323i + i2 * 19i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.0030959751456975937f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 323i + i2 * 19i + i3] = v_4;
@@ -21796,8 +21886,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 323i; kk += 8i) {
     let v_0 = (b0[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] + b1[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
-    let v_1 = (b2[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
     part = part + v_3;
   }
@@ -21827,8 +21917,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 323i; kk++) {
     let v_0 = (b0[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] + b1[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
-    let v_1 = (b2[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
     acc = acc + v_3;
   }
@@ -22190,8 +22280,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 323i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], v_0);
+    let v_0 = (b1[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -22217,8 +22307,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 323i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 8i)] = acc;
@@ -22241,8 +22331,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 323i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], v_0);
+    let v_0 = (b1[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
     part = part + v_2;
   }
@@ -22270,8 +22360,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 323i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
     acc = acc + v_2;
   }
@@ -22299,8 +22389,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 19i) % 17i);
   let i3 = (gi % 19i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 323i + i2 * 19i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 323i + i2 * 19i + i3], v_1);
+  let v_1 = (b3[i1 * 323i + i2 * 19i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 323i + i2 * 19i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.0030959751456975937f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.0030959751456975937f);
@@ -22944,6 +23034,9 @@ const shader324 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -22967,7 +23060,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           let ww = j * 2i - 1i + v;
           if (ww < 0i || ww >= 36i) { continue; }
           let val = b0[(nc * 33i + hh) * 36i + ww];
-          if (arg < 0i || val > best) { best = val; arg = hh * 36i + ww; }
+          if (arg < 0i || val > best || isnan_(val)) { best = val; arg = hh * 36i + ww; }
         }
       }
       if (arg == h * 36i + w) { acc = acc + b1[(nc * 17i + i) * 19i + j]; }
@@ -22992,8 +23085,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 1188i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], v_0);
+    let v_0 = (b1[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -23019,8 +23112,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 1188i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 8i)] = acc;
@@ -23043,8 +23136,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 1188i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], v_0);
+    let v_0 = (b1[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)]);
     part = part + v_2;
   }
@@ -23072,8 +23165,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 1188i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)]);
     acc = acc + v_2;
   }
@@ -23103,8 +23196,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 36i) % 33i);
     let i3 = (gi % 36i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 1188i + i2 * 36i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 1188i + i2 * 36i + i3], v_1);
+    let v_1 = (b3[i1 * 1188i + i2 * 36i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 1188i + i2 * 36i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.0008417508215643466f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.0008417508215643466f);
@@ -31609,6 +31702,12 @@ const shader389 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -31620,7 +31719,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 34i);
     let v_0 = (b0[i1 * 850i + i2 * 34i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 850i + i2 * 34i + i3] = v_2;
   }
 }
@@ -31632,6 +31731,9 @@ const shader390 = `
 // threads 1872, workgroup 64; FLOPs 16848; bytes 34688
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -31648,7 +31750,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let w = j * 2i - 1i + v;
       if (w < 0i || w >= 34i) { continue; }
       let val = b0[(nc * 25i + h) * 34i + w];
-      if (!found || val > best) { best = val; found = true; }
+      if (!found || val > best || isnan_(val)) { best = val; found = true; }
     }
   }
   b1[((gi / 234i) % 8i) * 234i + i * 18i + j] = best;
@@ -32113,6 +32215,12 @@ const shader399 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -32122,7 +32230,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 18i);
   let v_0 = (b0[i1 * 234i + i2 * 18i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 234i + i2 * 18i + i3] = v_2;
 }
 `;
@@ -32883,6 +32991,12 @@ const shader409 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -32897,7 +33011,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 234i + i2 * 18i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 234i + i2 * 18i + i3] = v_5;
   }
 }
@@ -33301,6 +33415,12 @@ const shader416 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -33310,7 +33430,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 9i);
   let v_0 = (b0[i1 * 63i + i2 * 9i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 63i + i2 * 9i + i3] = v_2;
 }
 `;
@@ -34332,6 +34452,12 @@ const shader427 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -34344,7 +34470,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (b3[i1 * 63i + i2 * 9i + i3] * b4[i1]);
   let v_3 = (v_2 + b5[i1]);
   let v_4 = (v_1 + v_3);
-  let v_5 = max(v_4, 0.0f);
+  let v_5 = relu_(v_4);
   b6[i1 * 63i + i2 * 9i + i3] = v_5;
 }
 `;
@@ -34747,6 +34873,12 @@ const shader434 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -34756,7 +34888,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 9i);
   let v_0 = (b0[i1 * 63i + i2 * 9i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 63i + i2 * 9i + i3] = v_2;
 }
 `;
@@ -35781,6 +35913,12 @@ const shader445 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -35795,7 +35933,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 63i + i2 * 9i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 63i + i2 * 9i + i3] = v_5;
   }
 }
@@ -38625,10 +38763,19 @@ const shader473 = `
 // threads 1, workgroup 64; FLOPs 2; bytes 12
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn log1p_(x: f32) -> f32 {
   let u = 1.0f + x;
   if (u == 1.0f) { return x; }
   return log(u) * x / (u - 1.0f);
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -38636,11 +38783,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 1i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 2i; kk++) {
-    let v_0 = max(b0[(kk % 2i)], 0.0f);
+    let v_0 = relu_(b0[(kk % 2i)]);
     let v_1 = (b0[(kk % 2i)] * 0.0f);
     let v_2 = (v_0 - v_1);
     let v_3 = (-b0[(kk % 2i)]);
-    let v_4 = min(b0[(kk % 2i)], v_3);
+    let v_4 = min_(b0[(kk % 2i)], v_3);
     let v_5 = exp(v_4);
     let v_6 = log1p_(v_5);
     let v_7 = (v_2 + v_6);
@@ -38979,6 +39126,12 @@ const shader477 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -38988,7 +39141,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 9i);
   let v_0 = (b0[i1 * 63i + i2 * 9i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 63i + i2 * 9i + i3] = v_2;
 }
 `;
@@ -39995,6 +40148,12 @@ const shader487 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -40009,7 +40168,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 63i + i2 * 9i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 63i + i2 * 9i + i3] = v_5;
   }
 }
@@ -41295,10 +41454,19 @@ const shader497 = `
 // threads 1, workgroup 64; FLOPs 2; bytes 12
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn log1p_(x: f32) -> f32 {
   let u = 1.0f + x;
   if (u == 1.0f) { return x; }
   return log(u) * x / (u - 1.0f);
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -41306,11 +41474,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 1i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 2i; kk++) {
-    let v_0 = max(b0[(kk % 2i)], 0.0f);
+    let v_0 = relu_(b0[(kk % 2i)]);
     let v_1 = (b0[(kk % 2i)] * 1.0f);
     let v_2 = (v_0 - v_1);
     let v_3 = (-b0[(kk % 2i)]);
-    let v_4 = min(b0[(kk % 2i)], v_3);
+    let v_4 = min_(b0[(kk % 2i)], v_3);
     let v_5 = exp(v_4);
     let v_6 = log1p_(v_5);
     let v_7 = (v_2 + v_6);
@@ -41346,6 +41514,12 @@ const shader499 = `
 // threads 2, workgroup 64; FLOPs 2; bytes 16
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -41354,7 +41528,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (1.0f * 1.0f);
   let v_1 = (v_0 / 2.0f);
   let v_2 = (-b0[i3]);
-  let v_3 = min(b0[i3], v_2);
+  let v_3 = min_(b0[i3], v_2);
   let v_4 = exp(v_3);
   let v_5 = (v_4 + 1.0f);
   let v_6 = (v_1 / v_5);
@@ -41370,16 +41544,22 @@ const shader500 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 2i) { return; }
   let i3 = (gi % 2i);
   let v_0 = (-b1[i3]);
-  let v_1 = (b1[i3] <= v_0);
-  let v_2 = select(0.0f, b0[i3], v_1);
-  let v_3 = (b1[i3] > v_0);
-  let v_4 = select(0.0f, b0[i3], v_3);
+  let v_1 = (b1[i3] > v_0);
+  let v_2 = select(b0[i3], 0.0f, v_1);
+  let v_3 = (b1[i3] <= v_0);
+  let v_4 = select(b0[i3], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
   let v_7 = (1.0f * 1.0f);
@@ -41387,9 +41567,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_9 = (-v_8);
   let v_10 = (v_9 * 0.0f);
   let v_11 = (v_6 + v_10);
-  let v_12 = max(b1[i3], 0.0f);
-  let v_13 = (v_12 > 0.0f);
-  let v_14 = select(0.0f, v_8, v_13);
+  let v_12 = relu_(b1[i3]);
+  let v_13 = (v_12 <= 0.0f);
+  let v_14 = select(v_8, 0.0f, v_13);
   let v_15 = (v_11 + v_14);
   b2[i3] = v_15;
 }
@@ -43990,8 +44170,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[ch * 63i + h * 9i + x] + b3[ch * 63i + h * 9i + x]);
       let v_1 = (v_0 + b4[ch * 63i + h * 9i + x]);
       let v_2 = (v_1 + tile[t][q]);
-      let v_3 = (b5[ch * 63i + h * 9i + x] > 0.0f);
-      let v_4 = select(0.0f, v_2, v_3);
+      let v_3 = (b5[ch * 63i + h * 9i + x] <= 0.0f);
+      let v_4 = select(v_2, 0.0f, v_3);
       b6[ch * 63i + h * 9i + x] = v_4;
     }
   }
@@ -44140,8 +44320,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[ch * 63i + h * 9i + x] + b3[ch * 63i + h * 9i + x]);
     let v_1 = (v_0 + b4[ch * 63i + h * 9i + x]);
     let v_2 = (v_1 + tile[t]);
-    let v_3 = (b5[ch * 63i + h * 9i + x] > 0.0f);
-    let v_4 = select(0.0f, v_2, v_3);
+    let v_3 = (b5[ch * 63i + h * 9i + x] <= 0.0f);
+    let v_4 = select(v_2, 0.0f, v_3);
     b6[ch * 63i + h * 9i + x] = v_4;
   }
 }
@@ -44796,8 +44976,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 64i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
-    let v_0 = (b1[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], v_0);
+    let v_0 = (b1[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 64i)] = acc;
@@ -44818,8 +44998,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 64i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
-    let v_0 = (b1[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], v_0);
+    let v_0 = (b1[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
     acc = acc + v_2;
   }
@@ -44847,8 +45027,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 9i) % 7i);
   let i3 = (gi % 9i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 63i + i2 * 9i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 63i + i2 * 9i + i3], v_1);
+  let v_1 = (b3[i1 * 63i + i2 * 9i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 63i + i2 * 9i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.01587301678955555f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.01587301678955555f);
@@ -45449,6 +45629,12 @@ const shader543 = `
 // threads 2, workgroup 64; FLOPs 2; bytes 16
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -45457,7 +45643,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (1.0f * 0.20000000298023224f);
   let v_1 = (v_0 / 2.0f);
   let v_2 = (-b0[i3]);
-  let v_3 = min(b0[i3], v_2);
+  let v_3 = min_(b0[i3], v_2);
   let v_4 = exp(v_3);
   let v_5 = (v_4 + 1.0f);
   let v_6 = (v_1 / v_5);
@@ -45473,16 +45659,22 @@ const shader544 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 2i) { return; }
   let i3 = (gi % 2i);
   let v_0 = (-b1[i3]);
-  let v_1 = (b1[i3] <= v_0);
-  let v_2 = select(0.0f, b0[i3], v_1);
-  let v_3 = (b1[i3] > v_0);
-  let v_4 = select(0.0f, b0[i3], v_3);
+  let v_1 = (b1[i3] > v_0);
+  let v_2 = select(b0[i3], 0.0f, v_1);
+  let v_3 = (b1[i3] <= v_0);
+  let v_4 = select(b0[i3], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
   let v_7 = (1.0f * 0.20000000298023224f);
@@ -45490,9 +45682,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_9 = (-v_8);
   let v_10 = (v_9 * 0.0f);
   let v_11 = (v_6 + v_10);
-  let v_12 = max(b1[i3], 0.0f);
-  let v_13 = (v_12 > 0.0f);
-  let v_14 = select(0.0f, v_8, v_13);
+  let v_12 = relu_(b1[i3]);
+  let v_13 = (v_12 <= 0.0f);
+  let v_14 = select(v_8, 0.0f, v_13);
   let v_15 = (v_11 + v_14);
   b2[i3] = v_15;
 }
@@ -46533,8 +46725,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_2 = (v_1 + b5[ch * 63i + h * 9i + x]);
       let v_3 = (v_2 + b6[ch * 63i + h * 9i + x]);
       let v_4 = (v_3 + tile[t][q]);
-      let v_5 = (b7[ch * 63i + h * 9i + x] > 0.0f);
-      let v_6 = select(0.0f, v_4, v_5);
+      let v_5 = (b7[ch * 63i + h * 9i + x] <= 0.0f);
+      let v_6 = select(v_4, 0.0f, v_5);
       b8[ch * 63i + h * 9i + x] = v_6;
     }
   }
@@ -46687,8 +46879,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (v_1 + b5[ch * 63i + h * 9i + x]);
     let v_3 = (v_2 + b6[ch * 63i + h * 9i + x]);
     let v_4 = (v_3 + tile[t]);
-    let v_5 = (b7[ch * 63i + h * 9i + x] > 0.0f);
-    let v_6 = select(0.0f, v_4, v_5);
+    let v_5 = (b7[ch * 63i + h * 9i + x] <= 0.0f);
+    let v_6 = select(v_4, 0.0f, v_5);
     b8[ch * 63i + h * 9i + x] = v_6;
   }
 }
@@ -47343,8 +47535,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 32i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
-    let v_0 = (b1[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], v_0);
+    let v_0 = (b1[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 32i)] = acc;
@@ -47365,8 +47557,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 32i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
-    let v_0 = (b1[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], v_0);
+    let v_0 = (b1[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
     acc = acc + v_2;
   }
@@ -47394,8 +47586,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 9i) % 7i);
   let i3 = (gi % 9i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 63i + i2 * 9i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 63i + i2 * 9i + i3], v_1);
+  let v_1 = (b3[i1 * 63i + i2 * 9i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 63i + i2 * 9i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.01587301678955555f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.01587301678955555f);
@@ -48005,8 +48197,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
     let v_0 = (b0[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] + b1[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
-    let v_1 = (b2[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 64i)] = acc;
@@ -48030,8 +48222,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 9i) % 7i);
   let i3 = (gi % 9i);
   let v_0 = (b0[i1 * 63i + i2 * 9i + i3] + b1[i1 * 63i + i2 * 9i + i3]);
-  let v_1 = (b2[i1 * 63i + i2 * 9i + i3] > 0.0f);
-  let v_2 = select(0.0f, v_0, v_1);
+  let v_1 = (b2[i1 * 63i + i2 * 9i + i3] <= 0.0f);
+  let v_2 = select(v_0, 0.0f, v_1);
   let v_3 = (b3[i1] * 0.01587301678955555f);
   let v_4 = (v_2 - v_3);
   b4[i1 * 63i + i2 * 9i + i3] = v_4;
@@ -48054,8 +48246,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
     let v_0 = (b0[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] + b1[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
-    let v_1 = (b2[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
     acc = acc + v_3;
   }
@@ -48687,8 +48879,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 16i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
-    let v_0 = (b1[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], v_0);
+    let v_0 = (b1[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 16i)] = acc;
@@ -48709,8 +48901,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 16i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
-    let v_0 = (b1[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], v_0);
+    let v_0 = (b1[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
     acc = acc + v_2;
   }
@@ -48738,8 +48930,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 9i) % 7i);
   let i3 = (gi % 9i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 63i + i2 * 9i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 63i + i2 * 9i + i3], v_1);
+  let v_1 = (b3[i1 * 63i + i2 * 9i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 63i + i2 * 9i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.01587301678955555f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.01587301678955555f);
@@ -49352,8 +49544,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 234i; kk += 8i) {
     let v_0 = (b0[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] + b1[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
-    let v_1 = (b2[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -49381,8 +49573,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 234i; kk++) {
     let v_0 = (b0[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] + b1[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
-    let v_1 = (b2[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 32i)] = acc;
@@ -49408,8 +49600,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 18i) % 13i);
     let i3 = (gi % 18i);
     let v_0 = (b0[i1 * 234i + i2 * 18i + i3] + b1[i1 * 234i + i2 * 18i + i3]);
-    let v_1 = (b2[i1 * 234i + i2 * 18i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 234i + i2 * 18i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.004273504484444857f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 234i + i2 * 18i + i3] = v_4;
@@ -49435,8 +49627,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 234i; kk += 8i) {
     let v_0 = (b0[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] + b1[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
-    let v_1 = (b2[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
     part = part + v_3;
   }
@@ -49466,8 +49658,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 234i; kk++) {
     let v_0 = (b0[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] + b1[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
-    let v_1 = (b2[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
     acc = acc + v_3;
   }
@@ -49811,8 +50003,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 234i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], v_0);
+    let v_0 = (b1[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -49838,8 +50030,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 234i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 8i)] = acc;
@@ -49862,8 +50054,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 234i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], v_0);
+    let v_0 = (b1[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
     part = part + v_2;
   }
@@ -49891,8 +50083,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 234i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
     acc = acc + v_2;
   }
@@ -49920,8 +50112,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 18i) % 13i);
   let i3 = (gi % 18i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 234i + i2 * 18i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 234i + i2 * 18i + i3], v_1);
+  let v_1 = (b3[i1 * 234i + i2 * 18i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 234i + i2 * 18i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.004273504484444857f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.004273504484444857f);
@@ -50529,6 +50721,9 @@ const shader598 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -50552,7 +50747,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           let ww = j * 2i - 1i + v;
           if (ww < 0i || ww >= 34i) { continue; }
           let val = b0[(nc * 25i + hh) * 34i + ww];
-          if (arg < 0i || val > best) { best = val; arg = hh * 34i + ww; }
+          if (arg < 0i || val > best || isnan_(val)) { best = val; arg = hh * 34i + ww; }
         }
       }
       if (arg == h * 34i + w) { acc = acc + b1[(nc * 13i + i) * 18i + j]; }
@@ -50577,8 +50772,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 850i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], v_0);
+    let v_0 = (b1[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -50604,8 +50799,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 850i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 8i)] = acc;
@@ -50628,8 +50823,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 850i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], v_0);
+    let v_0 = (b1[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)]);
     part = part + v_2;
   }
@@ -50657,8 +50852,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 850i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)]);
     acc = acc + v_2;
   }
@@ -50688,8 +50883,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 34i) % 25i);
     let i3 = (gi % 34i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 850i + i2 * 34i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 850i + i2 * 34i + i3], v_1);
+    let v_1 = (b3[i1 * 850i + i2 * 34i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 850i + i2 * 34i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.001176470541395247f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.001176470541395247f);
@@ -59640,6 +59835,12 @@ const shader675 = `
 // threads 2, workgroup 64; FLOPs 2; bytes 16
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -59648,7 +59849,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (1.0f * 0.5f);
   let v_1 = (v_0 / 2.0f);
   let v_2 = (-b0[i3]);
-  let v_3 = min(b0[i3], v_2);
+  let v_3 = min_(b0[i3], v_2);
   let v_4 = exp(v_3);
   let v_5 = (v_4 + 1.0f);
   let v_6 = (v_1 / v_5);
@@ -59665,24 +59866,30 @@ const shader676 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 2i) { return; }
   let i3 = (gi % 2i);
   let v_0 = (-b1[i3]);
-  let v_1 = (b1[i3] <= v_0);
-  let v_2 = select(0.0f, b0[i3], v_1);
-  let v_3 = (b1[i3] > v_0);
-  let v_4 = select(0.0f, b0[i3], v_3);
+  let v_1 = (b1[i3] > v_0);
+  let v_2 = select(b0[i3], 0.0f, v_1);
+  let v_3 = (b1[i3] <= v_0);
+  let v_4 = select(b0[i3], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
   let v_7 = (v_6 + b2[i3]);
   let v_8 = (1.0f * 0.5f);
   let v_9 = (v_8 / 2.0f);
-  let v_10 = max(b1[i3], 0.0f);
-  let v_11 = (v_10 > 0.0f);
-  let v_12 = select(0.0f, v_9, v_11);
+  let v_10 = relu_(b1[i3]);
+  let v_11 = (v_10 <= 0.0f);
+  let v_12 = select(v_9, 0.0f, v_11);
   let v_13 = (v_7 + v_12);
   b3[i3] = v_13;
 }

@@ -622,6 +622,12 @@ const shader16 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -633,7 +639,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 36i);
     let v_0 = (b0[i1 * 1188i + i2 * 36i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 1188i + i2 * 36i + i3] = v_2;
   }
 }
@@ -645,6 +651,9 @@ const shader17 = `
 // threads 2584, workgroup 64; FLOPs 23256; bytes 48352
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -661,7 +670,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let w = j * 2i - 1i + v;
       if (w < 0i || w >= 36i) { continue; }
       let val = b0[(nc * 33i + h) * 36i + w];
-      if (!found || val > best) { best = val; found = true; }
+      if (!found || val > best || isnan_(val)) { best = val; found = true; }
     }
   }
   b1[((gi / 323i) % 8i) * 323i + i * 19i + j] = best;
@@ -1142,6 +1151,12 @@ const shader27 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -1151,7 +1166,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 19i);
   let v_0 = (b0[i1 * 323i + i2 * 19i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 323i + i2 * 19i + i3] = v_2;
 }
 `;
@@ -1944,6 +1959,12 @@ const shader39 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -1958,7 +1979,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 323i + i2 * 19i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 323i + i2 * 19i + i3] = v_5;
   }
 }
@@ -2438,6 +2459,12 @@ const shader49 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -2447,7 +2474,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 10i);
   let v_0 = (b0[i1 * 90i + i2 * 10i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 90i + i2 * 10i + i3] = v_2;
 }
 `;
@@ -3580,6 +3607,12 @@ const shader65 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -3594,7 +3627,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 90i + i2 * 10i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 90i + i2 * 10i + i3] = v_5;
   }
 }
@@ -4074,6 +4107,12 @@ const shader75 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -4083,7 +4122,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 10i);
   let v_0 = (b0[i1 * 90i + i2 * 10i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 90i + i2 * 10i + i3] = v_2;
 }
 `;
@@ -5216,6 +5255,12 @@ const shader91 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -5230,7 +5275,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 90i + i2 * 10i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 90i + i2 * 10i + i3] = v_5;
   }
 }
@@ -6228,6 +6273,12 @@ const shader101 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -6239,7 +6290,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 10i);
     let v_0 = (b0[i1 * 90i + i2 * 10i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 90i + i2 * 10i + i3] = v_2;
   }
 }
@@ -7355,6 +7406,12 @@ const shader116 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -7369,7 +7426,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 90i + i2 * 10i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 90i + i2 * 10i + i3] = v_5;
   }
 }
@@ -13346,6 +13403,12 @@ const shader207 = `
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -13359,7 +13422,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_1 = (i1 == b1[((f_0 / 71i) % 65i) * 71i + (f_0 % 71i)]);
     let v_2 = select(0.0f, 1.0f, v_1);
     let v_3 = (b0[i1 * 4615i + i2 * 71i + i3] - v_2);
-    let v_4 = max(b2[0i], 1.0f);
+    let v_4 = max_(b2[0i], 1.0f);
     let v_5 = (v_3 / v_4);
     let f_6 = i2 * 71i + i3;
     let v_7 = select(0.0f, v_5, (b3[((f_6 / 71i) % 65i) * 71i + (f_6 % 71i)] != 0u));
@@ -14028,6 +14091,12 @@ const shader215 = `
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -14041,7 +14110,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_1 = (i1 == b1[((f_0 / 71i) % 65i) * 71i + (f_0 % 71i)]);
     let v_2 = select(0.0f, 1.0f, v_1);
     let v_3 = (b0[i1 * 4615i + i2 * 71i + i3] - v_2);
-    let v_4 = max(b2[0i], 1.0f);
+    let v_4 = max_(b2[0i], 1.0f);
     let v_5 = (v_3 / v_4);
     let f_6 = i2 * 71i + i3;
     let v_7 = select(0.0f, v_5, (b3[((f_6 / 71i) % 65i) * 71i + (f_6 % 71i)] != 0u));
@@ -14670,8 +14739,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
     let v_0 = (b0[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -14699,8 +14768,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
     let v_0 = (b0[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 256i)] = acc;
@@ -14726,8 +14795,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 10i) % 9i);
     let i3 = (gi % 10i);
     let v_0 = (b0[i1 * 90i + i2 * 10i + i3] + b1[i1 * 90i + i2 * 10i + i3]);
-    let v_1 = (b2[i1 * 90i + i2 * 10i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 90i + i2 * 10i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.011111111380159855f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 90i + i2 * 10i + i3] = v_4;
@@ -14753,8 +14822,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
     let v_0 = (b0[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     part = part + v_3;
   }
@@ -14784,8 +14853,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
     let v_0 = (b0[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     acc = acc + v_3;
   }
@@ -15457,8 +15526,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -15484,8 +15553,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 64i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 64i)] = acc;
@@ -15508,8 +15577,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     part = part + v_2;
   }
@@ -15537,8 +15606,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 64i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     acc = acc + v_2;
   }
@@ -15568,8 +15637,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 10i) % 9i);
     let i3 = (gi % 10i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 90i + i2 * 10i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 90i + i2 * 10i + i3], v_1);
+    let v_1 = (b3[i1 * 90i + i2 * 10i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 90i + i2 * 10i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.011111111380159855f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.011111111380159855f);
@@ -16064,8 +16133,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[ch * 90i + h * 10i + x] + b3[ch * 90i + h * 10i + x]);
       let v_1 = (v_0 + b4[ch * 90i + h * 10i + x]);
       let v_2 = (v_1 + tile[t][q]);
-      let v_3 = (b5[ch * 90i + h * 10i + x] > 0.0f);
-      let v_4 = select(0.0f, v_2, v_3);
+      let v_3 = (b5[ch * 90i + h * 10i + x] <= 0.0f);
+      let v_4 = select(v_2, 0.0f, v_3);
       b6[ch * 90i + h * 10i + x] = v_4;
     }
   }
@@ -16214,8 +16283,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[ch * 90i + h * 10i + x] + b3[ch * 90i + h * 10i + x]);
     let v_1 = (v_0 + b4[ch * 90i + h * 10i + x]);
     let v_2 = (v_1 + tile[t]);
-    let v_3 = (b5[ch * 90i + h * 10i + x] > 0.0f);
-    let v_4 = select(0.0f, v_2, v_3);
+    let v_3 = (b5[ch * 90i + h * 10i + x] <= 0.0f);
+    let v_4 = select(v_2, 0.0f, v_3);
     b6[ch * 90i + h * 10i + x] = v_4;
   }
 }
@@ -16936,8 +17005,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -16963,8 +17032,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 32i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 32i)] = acc;
@@ -16987,8 +17056,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     part = part + v_2;
   }
@@ -17016,8 +17085,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 32i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     acc = acc + v_2;
   }
@@ -17045,8 +17114,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 10i) % 9i);
   let i3 = (gi % 10i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 90i + i2 * 10i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 90i + i2 * 10i + i3], v_1);
+  let v_1 = (b3[i1 * 90i + i2 * 10i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 90i + i2 * 10i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.011111111380159855f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.011111111380159855f);
@@ -17694,8 +17763,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
     let v_0 = (b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -17723,8 +17792,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
     let v_0 = (b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 64i)] = acc;
@@ -17750,8 +17819,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 10i) % 9i);
     let i3 = (gi % 10i);
     let v_0 = (b0[i1 * 90i + i2 * 10i + i3] + b1[i1 * 90i + i2 * 10i + i3]);
-    let v_1 = (b2[i1 * 90i + i2 * 10i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 90i + i2 * 10i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.011111111380159855f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 90i + i2 * 10i + i3] = v_4;
@@ -17777,8 +17846,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
     let v_0 = (b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     part = part + v_3;
   }
@@ -17808,8 +17877,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
     let v_0 = (b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     acc = acc + v_3;
   }
@@ -18482,8 +18551,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -18509,8 +18578,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 16i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 16i)] = acc;
@@ -18533,8 +18602,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     part = part + v_2;
   }
@@ -18562,8 +18631,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 16i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     acc = acc + v_2;
   }
@@ -18591,8 +18660,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 10i) % 9i);
   let i3 = (gi % 10i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 90i + i2 * 10i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 90i + i2 * 10i + i3], v_1);
+  let v_1 = (b3[i1 * 90i + i2 * 10i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 90i + i2 * 10i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.011111111380159855f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.011111111380159855f);
@@ -19241,8 +19310,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 323i; kk += 8i) {
     let v_0 = (b0[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] + b1[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
-    let v_1 = (b2[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -19270,8 +19339,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 323i; kk++) {
     let v_0 = (b0[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] + b1[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
-    let v_1 = (b2[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 32i)] = acc;
@@ -19297,8 +19366,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 19i) % 17i);
     let i3 = (gi % 19i);
     let v_0 = (b0[i1 * 323i + i2 * 19i + i3] + b1[i1 * 323i + i2 * 19i + i3]);
-    let v_1 = (b2[i1 * 323i + i2 * 19i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 323i + i2 * 19i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.0030959751456975937f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 323i + i2 * 19i + i3] = v_4;
@@ -19324,8 +19393,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 323i; kk += 8i) {
     let v_0 = (b0[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] + b1[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
-    let v_1 = (b2[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
     part = part + v_3;
   }
@@ -19355,8 +19424,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 323i; kk++) {
     let v_0 = (b0[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] + b1[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
-    let v_1 = (b2[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
     acc = acc + v_3;
   }
@@ -19718,8 +19787,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 323i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], v_0);
+    let v_0 = (b1[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -19745,8 +19814,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 323i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 8i)] = acc;
@@ -19769,8 +19838,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 323i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], v_0);
+    let v_0 = (b1[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
     part = part + v_2;
   }
@@ -19798,8 +19867,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 323i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
     acc = acc + v_2;
   }
@@ -19827,8 +19896,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 19i) % 17i);
   let i3 = (gi % 19i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 323i + i2 * 19i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 323i + i2 * 19i + i3], v_1);
+  let v_1 = (b3[i1 * 323i + i2 * 19i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 323i + i2 * 19i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.0030959751456975937f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.0030959751456975937f);
@@ -20472,6 +20541,9 @@ const shader307 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -20495,7 +20567,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           let ww = j * 2i - 1i + v;
           if (ww < 0i || ww >= 36i) { continue; }
           let val = b0[(nc * 33i + hh) * 36i + ww];
-          if (arg < 0i || val > best) { best = val; arg = hh * 36i + ww; }
+          if (arg < 0i || val > best || isnan_(val)) { best = val; arg = hh * 36i + ww; }
         }
       }
       if (arg == h * 36i + w) { acc = acc + b1[(nc * 17i + i) * 19i + j]; }
@@ -20520,8 +20592,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 1188i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], v_0);
+    let v_0 = (b1[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -20547,8 +20619,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 1188i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 8i)] = acc;
@@ -20571,8 +20643,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 1188i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], v_0);
+    let v_0 = (b1[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)]);
     part = part + v_2;
   }
@@ -20600,8 +20672,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 1188i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)]);
     acc = acc + v_2;
   }
@@ -20631,8 +20703,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 36i) % 33i);
     let i3 = (gi % 36i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 1188i + i2 * 36i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 1188i + i2 * 36i + i3], v_1);
+    let v_1 = (b3[i1 * 1188i + i2 * 36i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 1188i + i2 * 36i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.0008417508215643466f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.0008417508215643466f);
@@ -27945,6 +28017,12 @@ const shader364 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -27956,7 +28034,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 34i);
     let v_0 = (b0[i1 * 850i + i2 * 34i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 850i + i2 * 34i + i3] = v_2;
   }
 }
@@ -27968,6 +28046,9 @@ const shader365 = `
 // threads 1872, workgroup 64; FLOPs 16848; bytes 34688
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -27984,7 +28065,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let w = j * 2i - 1i + v;
       if (w < 0i || w >= 34i) { continue; }
       let val = b0[(nc * 25i + h) * 34i + w];
-      if (!found || val > best) { best = val; found = true; }
+      if (!found || val > best || isnan_(val)) { best = val; found = true; }
     }
   }
   b1[((gi / 234i) % 8i) * 234i + i * 18i + j] = best;
@@ -28449,6 +28530,12 @@ const shader374 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -28458,7 +28545,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 18i);
   let v_0 = (b0[i1 * 234i + i2 * 18i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 234i + i2 * 18i + i3] = v_2;
 }
 `;
@@ -29219,6 +29306,12 @@ const shader384 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -29233,7 +29326,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 234i + i2 * 18i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 234i + i2 * 18i + i3] = v_5;
   }
 }
@@ -29637,6 +29730,12 @@ const shader391 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -29646,7 +29745,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 9i);
   let v_0 = (b0[i1 * 63i + i2 * 9i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 63i + i2 * 9i + i3] = v_2;
 }
 `;
@@ -30668,6 +30767,12 @@ const shader402 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -30680,7 +30785,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (b3[i1 * 63i + i2 * 9i + i3] * b4[i1]);
   let v_3 = (v_2 + b5[i1]);
   let v_4 = (v_1 + v_3);
-  let v_5 = max(v_4, 0.0f);
+  let v_5 = relu_(v_4);
   b6[i1 * 63i + i2 * 9i + i3] = v_5;
 }
 `;
@@ -31083,6 +31188,12 @@ const shader409 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -31092,7 +31203,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 9i);
   let v_0 = (b0[i1 * 63i + i2 * 9i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 63i + i2 * 9i + i3] = v_2;
 }
 `;
@@ -32117,6 +32228,12 @@ const shader420 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -32131,7 +32248,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 63i + i2 * 9i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 63i + i2 * 9i + i3] = v_5;
   }
 }
@@ -34619,6 +34736,12 @@ const shader446 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -34628,7 +34751,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 9i);
   let v_0 = (b0[i1 * 63i + i2 * 9i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 63i + i2 * 9i + i3] = v_2;
 }
 `;
@@ -35635,6 +35758,12 @@ const shader456 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -35649,7 +35778,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 63i + i2 * 9i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 63i + i2 * 9i + i3] = v_5;
   }
 }
@@ -38509,8 +38638,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
     let v_0 = (b0[(gi % 256i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] + b1[(gi % 256i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
-    let v_1 = (b2[(gi % 256i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 256i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 256i)] = acc;
@@ -38536,8 +38665,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 9i) % 7i);
     let i3 = (gi % 9i);
     let v_0 = (b0[i1 * 63i + i2 * 9i + i3] + b1[i1 * 63i + i2 * 9i + i3]);
-    let v_1 = (b2[i1 * 63i + i2 * 9i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 63i + i2 * 9i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.01587301678955555f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 63i + i2 * 9i + i3] = v_4;
@@ -38561,8 +38690,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
     let v_0 = (b0[(gi % 256i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] + b1[(gi % 256i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
-    let v_1 = (b2[(gi % 256i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 256i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 256i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
     acc = acc + v_3;
   }
@@ -39196,8 +39325,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 64i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
-    let v_0 = (b1[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], v_0);
+    let v_0 = (b1[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 64i)] = acc;
@@ -39218,8 +39347,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 64i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
-    let v_0 = (b1[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], v_0);
+    let v_0 = (b1[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
     acc = acc + v_2;
   }
@@ -39247,8 +39376,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 9i) % 7i);
   let i3 = (gi % 9i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 63i + i2 * 9i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 63i + i2 * 9i + i3], v_1);
+  let v_1 = (b3[i1 * 63i + i2 * 9i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 63i + i2 * 9i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.01587301678955555f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.01587301678955555f);
@@ -40309,8 +40438,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[ch * 63i + h * 9i + x] + b3[ch * 63i + h * 9i + x]);
       let v_1 = (v_0 + b4[ch * 63i + h * 9i + x]);
       let v_2 = (v_1 + tile[t][q]);
-      let v_3 = (b5[ch * 63i + h * 9i + x] > 0.0f);
-      let v_4 = select(0.0f, v_2, v_3);
+      let v_3 = (b5[ch * 63i + h * 9i + x] <= 0.0f);
+      let v_4 = select(v_2, 0.0f, v_3);
       b6[ch * 63i + h * 9i + x] = v_4;
     }
   }
@@ -40459,8 +40588,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[ch * 63i + h * 9i + x] + b3[ch * 63i + h * 9i + x]);
     let v_1 = (v_0 + b4[ch * 63i + h * 9i + x]);
     let v_2 = (v_1 + tile[t]);
-    let v_3 = (b5[ch * 63i + h * 9i + x] > 0.0f);
-    let v_4 = select(0.0f, v_2, v_3);
+    let v_3 = (b5[ch * 63i + h * 9i + x] <= 0.0f);
+    let v_4 = select(v_2, 0.0f, v_3);
     b6[ch * 63i + h * 9i + x] = v_4;
   }
 }
@@ -41115,8 +41244,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 32i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
-    let v_0 = (b1[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], v_0);
+    let v_0 = (b1[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 32i)] = acc;
@@ -41137,8 +41266,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 32i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
-    let v_0 = (b1[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], v_0);
+    let v_0 = (b1[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
     acc = acc + v_2;
   }
@@ -41166,8 +41295,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 9i) % 7i);
   let i3 = (gi % 9i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 63i + i2 * 9i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 63i + i2 * 9i + i3], v_1);
+  let v_1 = (b3[i1 * 63i + i2 * 9i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 63i + i2 * 9i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.01587301678955555f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.01587301678955555f);
@@ -41777,8 +41906,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
     let v_0 = (b0[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] + b1[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
-    let v_1 = (b2[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 64i)] = acc;
@@ -41802,8 +41931,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 9i) % 7i);
   let i3 = (gi % 9i);
   let v_0 = (b0[i1 * 63i + i2 * 9i + i3] + b1[i1 * 63i + i2 * 9i + i3]);
-  let v_1 = (b2[i1 * 63i + i2 * 9i + i3] > 0.0f);
-  let v_2 = select(0.0f, v_0, v_1);
+  let v_1 = (b2[i1 * 63i + i2 * 9i + i3] <= 0.0f);
+  let v_2 = select(v_0, 0.0f, v_1);
   let v_3 = (b3[i1] * 0.01587301678955555f);
   let v_4 = (v_2 - v_3);
   b4[i1 * 63i + i2 * 9i + i3] = v_4;
@@ -41826,8 +41955,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
     let v_0 = (b0[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] + b1[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
-    let v_1 = (b2[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
     acc = acc + v_3;
   }
@@ -42459,8 +42588,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 16i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
-    let v_0 = (b1[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], v_0);
+    let v_0 = (b1[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 16i)] = acc;
@@ -42481,8 +42610,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 16i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
-    let v_0 = (b1[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], v_0);
+    let v_0 = (b1[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
     acc = acc + v_2;
   }
@@ -42510,8 +42639,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 9i) % 7i);
   let i3 = (gi % 9i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 63i + i2 * 9i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 63i + i2 * 9i + i3], v_1);
+  let v_1 = (b3[i1 * 63i + i2 * 9i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 63i + i2 * 9i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.01587301678955555f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.01587301678955555f);
@@ -43124,8 +43253,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 234i; kk += 8i) {
     let v_0 = (b0[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] + b1[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
-    let v_1 = (b2[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -43153,8 +43282,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 234i; kk++) {
     let v_0 = (b0[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] + b1[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
-    let v_1 = (b2[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 32i)] = acc;
@@ -43180,8 +43309,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 18i) % 13i);
     let i3 = (gi % 18i);
     let v_0 = (b0[i1 * 234i + i2 * 18i + i3] + b1[i1 * 234i + i2 * 18i + i3]);
-    let v_1 = (b2[i1 * 234i + i2 * 18i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 234i + i2 * 18i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.004273504484444857f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 234i + i2 * 18i + i3] = v_4;
@@ -43207,8 +43336,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 234i; kk += 8i) {
     let v_0 = (b0[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] + b1[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
-    let v_1 = (b2[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
     part = part + v_3;
   }
@@ -43238,8 +43367,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 234i; kk++) {
     let v_0 = (b0[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] + b1[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
-    let v_1 = (b2[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
     acc = acc + v_3;
   }
@@ -43583,8 +43712,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 234i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], v_0);
+    let v_0 = (b1[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -43610,8 +43739,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 234i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 8i)] = acc;
@@ -43634,8 +43763,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 234i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], v_0);
+    let v_0 = (b1[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
     part = part + v_2;
   }
@@ -43663,8 +43792,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 234i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
     acc = acc + v_2;
   }
@@ -43692,8 +43821,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 18i) % 13i);
   let i3 = (gi % 18i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 234i + i2 * 18i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 234i + i2 * 18i + i3], v_1);
+  let v_1 = (b3[i1 * 234i + i2 * 18i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 234i + i2 * 18i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.004273504484444857f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.004273504484444857f);
@@ -44301,6 +44430,9 @@ const shader555 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -44324,7 +44456,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           let ww = j * 2i - 1i + v;
           if (ww < 0i || ww >= 34i) { continue; }
           let val = b0[(nc * 25i + hh) * 34i + ww];
-          if (arg < 0i || val > best) { best = val; arg = hh * 34i + ww; }
+          if (arg < 0i || val > best || isnan_(val)) { best = val; arg = hh * 34i + ww; }
         }
       }
       if (arg == h * 34i + w) { acc = acc + b1[(nc * 13i + i) * 18i + j]; }
@@ -44349,8 +44481,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 850i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], v_0);
+    let v_0 = (b1[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -44376,8 +44508,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 850i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 8i)] = acc;
@@ -44400,8 +44532,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 850i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], v_0);
+    let v_0 = (b1[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)]);
     part = part + v_2;
   }
@@ -44429,8 +44561,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 850i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)]);
     acc = acc + v_2;
   }
@@ -44460,8 +44592,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 34i) % 25i);
     let i3 = (gi % 34i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 850i + i2 * 34i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 850i + i2 * 34i + i3], v_1);
+    let v_1 = (b3[i1 * 850i + i2 * 34i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 850i + i2 * 34i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.001176470541395247f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.001176470541395247f);

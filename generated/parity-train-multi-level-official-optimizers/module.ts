@@ -639,6 +639,12 @@ const shader17 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -650,7 +656,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 36i);
     let v_0 = (b0[i1 * 1188i + i2 * 36i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 1188i + i2 * 36i + i3] = v_2;
   }
 }
@@ -662,6 +668,9 @@ const shader18 = `
 // threads 2584, workgroup 64; FLOPs 23256; bytes 48352
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -678,7 +687,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let w = j * 2i - 1i + v;
       if (w < 0i || w >= 36i) { continue; }
       let val = b0[(nc * 33i + h) * 36i + w];
-      if (!found || val > best) { best = val; found = true; }
+      if (!found || val > best || isnan_(val)) { best = val; found = true; }
     }
   }
   b1[((gi / 323i) % 8i) * 323i + i * 19i + j] = best;
@@ -1159,6 +1168,12 @@ const shader28 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -1168,7 +1183,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 19i);
   let v_0 = (b0[i1 * 323i + i2 * 19i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 323i + i2 * 19i + i3] = v_2;
 }
 `;
@@ -1961,6 +1976,12 @@ const shader40 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -1975,7 +1996,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 323i + i2 * 19i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 323i + i2 * 19i + i3] = v_5;
   }
 }
@@ -2455,6 +2476,12 @@ const shader50 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -2464,7 +2491,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 10i);
   let v_0 = (b0[i1 * 90i + i2 * 10i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 90i + i2 * 10i + i3] = v_2;
 }
 `;
@@ -3597,6 +3624,12 @@ const shader66 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -3611,7 +3644,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 90i + i2 * 10i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 90i + i2 * 10i + i3] = v_5;
   }
 }
@@ -4091,6 +4124,12 @@ const shader76 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -4100,7 +4139,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 10i);
   let v_0 = (b0[i1 * 90i + i2 * 10i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 90i + i2 * 10i + i3] = v_2;
 }
 `;
@@ -5233,6 +5272,12 @@ const shader92 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -5247,7 +5292,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 90i + i2 * 10i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 90i + i2 * 10i + i3] = v_5;
   }
 }
@@ -6245,6 +6290,12 @@ const shader102 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -6256,7 +6307,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 10i);
     let v_0 = (b0[i1 * 90i + i2 * 10i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 90i + i2 * 10i + i3] = v_2;
   }
 }
@@ -7372,6 +7423,12 @@ const shader117 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -7386,7 +7443,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 90i + i2 * 10i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 90i + i2 * 10i + i3] = v_5;
   }
 }
@@ -9655,10 +9712,19 @@ const shader145 = `
 // threads 1, workgroup 64; FLOPs 4; bytes 20
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn log1p_(x: f32) -> f32 {
   let u = 1.0f + x;
   if (u == 1.0f) { return x; }
   return log(u) * x / (u - 1.0f);
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -9666,11 +9732,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 1i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 4i; kk++) {
-    let v_0 = max(b0[((kk / 2i) % 2i) * 2i + (kk % 2i)], 0.0f);
+    let v_0 = relu_(b0[((kk / 2i) % 2i) * 2i + (kk % 2i)]);
     let v_1 = (b0[((kk / 2i) % 2i) * 2i + (kk % 2i)] * 0.0f);
     let v_2 = (v_0 - v_1);
     let v_3 = (-b0[((kk / 2i) % 2i) * 2i + (kk % 2i)]);
-    let v_4 = min(b0[((kk / 2i) % 2i) * 2i + (kk % 2i)], v_3);
+    let v_4 = min_(b0[((kk / 2i) % 2i) * 2i + (kk % 2i)], v_3);
     let v_5 = exp(v_4);
     let v_6 = log1p_(v_5);
     let v_7 = (v_2 + v_6);
@@ -9686,6 +9752,12 @@ const shader146 = `
 // threads 4, workgroup 64; FLOPs 4; bytes 32
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9695,7 +9767,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (1.0f * 0.5f);
   let v_1 = (v_0 / 4.0f);
   let v_2 = (-b0[i2 * 2i + i3]);
-  let v_3 = min(b0[i2 * 2i + i3], v_2);
+  let v_3 = min_(b0[i2 * 2i + i3], v_2);
   let v_4 = exp(v_3);
   let v_5 = (v_4 + 1.0f);
   let v_6 = (v_1 / v_5);
@@ -9712,6 +9784,12 @@ const shader147 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9719,18 +9797,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 2i) % 2i);
   let i3 = (gi % 2i);
   let v_0 = (-b1[i2 * 2i + i3]);
-  let v_1 = (b1[i2 * 2i + i3] <= v_0);
-  let v_2 = select(0.0f, b0[i2 * 2i + i3], v_1);
-  let v_3 = (b1[i2 * 2i + i3] > v_0);
-  let v_4 = select(0.0f, b0[i2 * 2i + i3], v_3);
+  let v_1 = (b1[i2 * 2i + i3] > v_0);
+  let v_2 = select(b0[i2 * 2i + i3], 0.0f, v_1);
+  let v_3 = (b1[i2 * 2i + i3] <= v_0);
+  let v_4 = select(b0[i2 * 2i + i3], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
   let v_7 = (v_6 + b2[i2 * 2i + i3]);
   let v_8 = (1.0f * 0.5f);
   let v_9 = (v_8 / 4.0f);
-  let v_10 = max(b1[i2 * 2i + i3], 0.0f);
-  let v_11 = (v_10 > 0.0f);
-  let v_12 = select(0.0f, v_9, v_11);
+  let v_10 = relu_(b1[i2 * 2i + i3]);
+  let v_11 = (v_10 <= 0.0f);
+  let v_12 = select(v_9, 0.0f, v_11);
   let v_13 = (v_7 + v_12);
   b3[i2 * 2i + i3] = v_13;
 }
@@ -13393,6 +13471,12 @@ const shader208 = `
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -13406,7 +13490,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_1 = (i1 == b1[((f_0 / 71i) % 65i) * 71i + (f_0 % 71i)]);
     let v_2 = select(0.0f, 1.0f, v_1);
     let v_3 = (b0[i1 * 4615i + i2 * 71i + i3] - v_2);
-    let v_4 = max(b2[0i], 1.0f);
+    let v_4 = max_(b2[0i], 1.0f);
     let v_5 = (v_3 / v_4);
     let f_6 = i2 * 71i + i3;
     let v_7 = select(0.0f, v_5, (b3[((f_6 / 71i) % 65i) * 71i + (f_6 % 71i)] != 0u));
@@ -14075,6 +14159,12 @@ const shader216 = `
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -14088,7 +14178,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_1 = (i1 == b1[((f_0 / 71i) % 65i) * 71i + (f_0 % 71i)]);
     let v_2 = select(0.0f, 1.0f, v_1);
     let v_3 = (b0[i1 * 4615i + i2 * 71i + i3] - v_2);
-    let v_4 = max(b2[0i], 1.0f);
+    let v_4 = max_(b2[0i], 1.0f);
     let v_5 = (v_3 / v_4);
     let f_6 = i2 * 71i + i3;
     let v_7 = select(0.0f, v_5, (b3[((f_6 / 71i) % 65i) * 71i + (f_6 % 71i)] != 0u));
@@ -14717,8 +14807,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
     let v_0 = (b0[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -14746,8 +14836,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
     let v_0 = (b0[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 256i)] = acc;
@@ -14773,8 +14863,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 10i) % 9i);
     let i3 = (gi % 10i);
     let v_0 = (b0[i1 * 90i + i2 * 10i + i3] + b1[i1 * 90i + i2 * 10i + i3]);
-    let v_1 = (b2[i1 * 90i + i2 * 10i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 90i + i2 * 10i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.011111111380159855f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 90i + i2 * 10i + i3] = v_4;
@@ -14800,8 +14890,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
     let v_0 = (b0[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     part = part + v_3;
   }
@@ -14831,8 +14921,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
     let v_0 = (b0[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     acc = acc + v_3;
   }
@@ -15504,8 +15594,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -15531,8 +15621,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 64i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 64i)] = acc;
@@ -15555,8 +15645,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     part = part + v_2;
   }
@@ -15584,8 +15674,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 64i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     acc = acc + v_2;
   }
@@ -15615,8 +15705,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 10i) % 9i);
     let i3 = (gi % 10i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 90i + i2 * 10i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 90i + i2 * 10i + i3], v_1);
+    let v_1 = (b3[i1 * 90i + i2 * 10i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 90i + i2 * 10i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.011111111380159855f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.011111111380159855f);
@@ -16111,8 +16201,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[ch * 90i + h * 10i + x] + b3[ch * 90i + h * 10i + x]);
       let v_1 = (v_0 + b4[ch * 90i + h * 10i + x]);
       let v_2 = (v_1 + tile[t][q]);
-      let v_3 = (b5[ch * 90i + h * 10i + x] > 0.0f);
-      let v_4 = select(0.0f, v_2, v_3);
+      let v_3 = (b5[ch * 90i + h * 10i + x] <= 0.0f);
+      let v_4 = select(v_2, 0.0f, v_3);
       b6[ch * 90i + h * 10i + x] = v_4;
     }
   }
@@ -16261,8 +16351,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[ch * 90i + h * 10i + x] + b3[ch * 90i + h * 10i + x]);
     let v_1 = (v_0 + b4[ch * 90i + h * 10i + x]);
     let v_2 = (v_1 + tile[t]);
-    let v_3 = (b5[ch * 90i + h * 10i + x] > 0.0f);
-    let v_4 = select(0.0f, v_2, v_3);
+    let v_3 = (b5[ch * 90i + h * 10i + x] <= 0.0f);
+    let v_4 = select(v_2, 0.0f, v_3);
     b6[ch * 90i + h * 10i + x] = v_4;
   }
 }
@@ -16983,8 +17073,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -17010,8 +17100,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 32i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 32i)] = acc;
@@ -17034,8 +17124,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     part = part + v_2;
   }
@@ -17063,8 +17153,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 32i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     acc = acc + v_2;
   }
@@ -17092,8 +17182,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 10i) % 9i);
   let i3 = (gi % 10i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 90i + i2 * 10i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 90i + i2 * 10i + i3], v_1);
+  let v_1 = (b3[i1 * 90i + i2 * 10i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 90i + i2 * 10i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.011111111380159855f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.011111111380159855f);
@@ -17741,8 +17831,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
     let v_0 = (b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -17770,8 +17860,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
     let v_0 = (b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 64i)] = acc;
@@ -17797,8 +17887,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 10i) % 9i);
     let i3 = (gi % 10i);
     let v_0 = (b0[i1 * 90i + i2 * 10i + i3] + b1[i1 * 90i + i2 * 10i + i3]);
-    let v_1 = (b2[i1 * 90i + i2 * 10i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 90i + i2 * 10i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.011111111380159855f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 90i + i2 * 10i + i3] = v_4;
@@ -17824,8 +17914,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
     let v_0 = (b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     part = part + v_3;
   }
@@ -17855,8 +17945,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
     let v_0 = (b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     acc = acc + v_3;
   }
@@ -18529,8 +18619,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -18556,8 +18646,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 16i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 16i)] = acc;
@@ -18580,8 +18670,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     part = part + v_2;
   }
@@ -18609,8 +18699,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 16i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     acc = acc + v_2;
   }
@@ -18638,8 +18728,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 10i) % 9i);
   let i3 = (gi % 10i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 90i + i2 * 10i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 90i + i2 * 10i + i3], v_1);
+  let v_1 = (b3[i1 * 90i + i2 * 10i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 90i + i2 * 10i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.011111111380159855f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.011111111380159855f);
@@ -19288,8 +19378,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 323i; kk += 8i) {
     let v_0 = (b0[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] + b1[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
-    let v_1 = (b2[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -19317,8 +19407,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 323i; kk++) {
     let v_0 = (b0[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] + b1[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
-    let v_1 = (b2[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 32i)] = acc;
@@ -19344,8 +19434,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 19i) % 17i);
     let i3 = (gi % 19i);
     let v_0 = (b0[i1 * 323i + i2 * 19i + i3] + b1[i1 * 323i + i2 * 19i + i3]);
-    let v_1 = (b2[i1 * 323i + i2 * 19i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 323i + i2 * 19i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.0030959751456975937f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 323i + i2 * 19i + i3] = v_4;
@@ -19371,8 +19461,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 323i; kk += 8i) {
     let v_0 = (b0[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] + b1[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
-    let v_1 = (b2[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
     part = part + v_3;
   }
@@ -19402,8 +19492,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 323i; kk++) {
     let v_0 = (b0[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] + b1[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
-    let v_1 = (b2[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
     acc = acc + v_3;
   }
@@ -19765,8 +19855,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 323i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], v_0);
+    let v_0 = (b1[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -19792,8 +19882,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 323i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 8i)] = acc;
@@ -19816,8 +19906,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 323i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], v_0);
+    let v_0 = (b1[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
     part = part + v_2;
   }
@@ -19845,8 +19935,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 323i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
     acc = acc + v_2;
   }
@@ -19874,8 +19964,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 19i) % 17i);
   let i3 = (gi % 19i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 323i + i2 * 19i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 323i + i2 * 19i + i3], v_1);
+  let v_1 = (b3[i1 * 323i + i2 * 19i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 323i + i2 * 19i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.0030959751456975937f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.0030959751456975937f);
@@ -20519,6 +20609,9 @@ const shader308 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -20542,7 +20635,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           let ww = j * 2i - 1i + v;
           if (ww < 0i || ww >= 36i) { continue; }
           let val = b0[(nc * 33i + hh) * 36i + ww];
-          if (arg < 0i || val > best) { best = val; arg = hh * 36i + ww; }
+          if (arg < 0i || val > best || isnan_(val)) { best = val; arg = hh * 36i + ww; }
         }
       }
       if (arg == h * 36i + w) { acc = acc + b1[(nc * 17i + i) * 19i + j]; }
@@ -20567,8 +20660,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 1188i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], v_0);
+    let v_0 = (b1[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -20594,8 +20687,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 1188i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 8i)] = acc;
@@ -20618,8 +20711,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 1188i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], v_0);
+    let v_0 = (b1[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)]);
     part = part + v_2;
   }
@@ -20647,8 +20740,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 1188i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)]);
     acc = acc + v_2;
   }
@@ -20678,8 +20771,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 36i) % 33i);
     let i3 = (gi % 36i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 1188i + i2 * 36i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 1188i + i2 * 36i + i3], v_1);
+    let v_1 = (b3[i1 * 1188i + i2 * 36i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 1188i + i2 * 36i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.0008417508215643466f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.0008417508215643466f);
@@ -27992,6 +28085,12 @@ const shader365 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -28003,7 +28102,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 34i);
     let v_0 = (b0[i1 * 850i + i2 * 34i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 850i + i2 * 34i + i3] = v_2;
   }
 }
@@ -28015,6 +28114,9 @@ const shader366 = `
 // threads 1872, workgroup 64; FLOPs 16848; bytes 34688
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -28031,7 +28133,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let w = j * 2i - 1i + v;
       if (w < 0i || w >= 34i) { continue; }
       let val = b0[(nc * 25i + h) * 34i + w];
-      if (!found || val > best) { best = val; found = true; }
+      if (!found || val > best || isnan_(val)) { best = val; found = true; }
     }
   }
   b1[((gi / 234i) % 8i) * 234i + i * 18i + j] = best;
@@ -28496,6 +28598,12 @@ const shader375 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -28505,7 +28613,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 18i);
   let v_0 = (b0[i1 * 234i + i2 * 18i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 234i + i2 * 18i + i3] = v_2;
 }
 `;
@@ -29266,6 +29374,12 @@ const shader385 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -29280,7 +29394,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 234i + i2 * 18i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 234i + i2 * 18i + i3] = v_5;
   }
 }
@@ -29684,6 +29798,12 @@ const shader392 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -29693,7 +29813,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 9i);
   let v_0 = (b0[i1 * 63i + i2 * 9i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 63i + i2 * 9i + i3] = v_2;
 }
 `;
@@ -30715,6 +30835,12 @@ const shader403 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -30727,7 +30853,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (b3[i1 * 63i + i2 * 9i + i3] * b4[i1]);
   let v_3 = (v_2 + b5[i1]);
   let v_4 = (v_1 + v_3);
-  let v_5 = max(v_4, 0.0f);
+  let v_5 = relu_(v_4);
   b6[i1 * 63i + i2 * 9i + i3] = v_5;
 }
 `;
@@ -31130,6 +31256,12 @@ const shader410 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -31139,7 +31271,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 9i);
   let v_0 = (b0[i1 * 63i + i2 * 9i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 63i + i2 * 9i + i3] = v_2;
 }
 `;
@@ -32164,6 +32296,12 @@ const shader421 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -32178,7 +32316,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 63i + i2 * 9i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 63i + i2 * 9i + i3] = v_5;
   }
 }
@@ -34323,10 +34461,19 @@ const shader443 = `
 // threads 1, workgroup 64; FLOPs 2; bytes 12
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn log1p_(x: f32) -> f32 {
   let u = 1.0f + x;
   if (u == 1.0f) { return x; }
   return log(u) * x / (u - 1.0f);
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -34334,11 +34481,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 1i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 2i; kk++) {
-    let v_0 = max(b0[(kk % 2i)], 0.0f);
+    let v_0 = relu_(b0[(kk % 2i)]);
     let v_1 = (b0[(kk % 2i)] * 0.0f);
     let v_2 = (v_0 - v_1);
     let v_3 = (-b0[(kk % 2i)]);
-    let v_4 = min(b0[(kk % 2i)], v_3);
+    let v_4 = min_(b0[(kk % 2i)], v_3);
     let v_5 = exp(v_4);
     let v_6 = log1p_(v_5);
     let v_7 = (v_2 + v_6);
@@ -34677,6 +34824,12 @@ const shader447 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -34686,7 +34839,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 9i);
   let v_0 = (b0[i1 * 63i + i2 * 9i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 63i + i2 * 9i + i3] = v_2;
 }
 `;
@@ -35693,6 +35846,12 @@ const shader457 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -35707,7 +35866,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 63i + i2 * 9i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 63i + i2 * 9i + i3] = v_5;
   }
 }
@@ -36365,10 +36524,19 @@ const shader463 = `
 // threads 1, workgroup 64; FLOPs 2; bytes 12
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn log1p_(x: f32) -> f32 {
   let u = 1.0f + x;
   if (u == 1.0f) { return x; }
   return log(u) * x / (u - 1.0f);
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -36376,11 +36544,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 1i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 2i; kk++) {
-    let v_0 = max(b0[(kk % 2i)], 0.0f);
+    let v_0 = relu_(b0[(kk % 2i)]);
     let v_1 = (b0[(kk % 2i)] * 1.0f);
     let v_2 = (v_0 - v_1);
     let v_3 = (-b0[(kk % 2i)]);
-    let v_4 = min(b0[(kk % 2i)], v_3);
+    let v_4 = min_(b0[(kk % 2i)], v_3);
     let v_5 = exp(v_4);
     let v_6 = log1p_(v_5);
     let v_7 = (v_2 + v_6);
@@ -36416,6 +36584,12 @@ const shader465 = `
 // threads 2, workgroup 64; FLOPs 2; bytes 16
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -36424,7 +36598,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (1.0f * 0.0010000000474974513f);
   let v_1 = (v_0 / 2.0f);
   let v_2 = (-b0[i3]);
-  let v_3 = min(b0[i3], v_2);
+  let v_3 = min_(b0[i3], v_2);
   let v_4 = exp(v_3);
   let v_5 = (v_4 + 1.0f);
   let v_6 = (v_1 / v_5);
@@ -36440,16 +36614,22 @@ const shader466 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 2i) { return; }
   let i3 = (gi % 2i);
   let v_0 = (-b1[i3]);
-  let v_1 = (b1[i3] <= v_0);
-  let v_2 = select(0.0f, b0[i3], v_1);
-  let v_3 = (b1[i3] > v_0);
-  let v_4 = select(0.0f, b0[i3], v_3);
+  let v_1 = (b1[i3] > v_0);
+  let v_2 = select(b0[i3], 0.0f, v_1);
+  let v_3 = (b1[i3] <= v_0);
+  let v_4 = select(b0[i3], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
   let v_7 = (1.0f * 0.0010000000474974513f);
@@ -36457,9 +36637,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_9 = (-v_8);
   let v_10 = (v_9 * 0.0f);
   let v_11 = (v_6 + v_10);
-  let v_12 = max(b1[i3], 0.0f);
-  let v_13 = (v_12 > 0.0f);
-  let v_14 = select(0.0f, v_8, v_13);
+  let v_12 = relu_(b1[i3]);
+  let v_13 = (v_12 <= 0.0f);
+  let v_14 = select(v_8, 0.0f, v_13);
   let v_15 = (v_11 + v_14);
   b2[i3] = v_15;
 }
@@ -38598,8 +38778,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
     let v_0 = (b0[(gi % 256i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] + b1[(gi % 256i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
-    let v_1 = (b2[(gi % 256i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 256i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 256i)] = acc;
@@ -38625,8 +38805,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 9i) % 7i);
     let i3 = (gi % 9i);
     let v_0 = (b0[i1 * 63i + i2 * 9i + i3] + b1[i1 * 63i + i2 * 9i + i3]);
-    let v_1 = (b2[i1 * 63i + i2 * 9i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 63i + i2 * 9i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.01587301678955555f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 63i + i2 * 9i + i3] = v_4;
@@ -38650,8 +38830,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
     let v_0 = (b0[(gi % 256i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] + b1[(gi % 256i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
-    let v_1 = (b2[(gi % 256i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 256i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 256i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
     acc = acc + v_3;
   }
@@ -39285,8 +39465,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 64i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
-    let v_0 = (b1[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], v_0);
+    let v_0 = (b1[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 64i)] = acc;
@@ -39307,8 +39487,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 64i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
-    let v_0 = (b1[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], v_0);
+    let v_0 = (b1[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
     acc = acc + v_2;
   }
@@ -39336,8 +39516,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 9i) % 7i);
   let i3 = (gi % 9i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 63i + i2 * 9i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 63i + i2 * 9i + i3], v_1);
+  let v_1 = (b3[i1 * 63i + i2 * 9i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 63i + i2 * 9i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.01587301678955555f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.01587301678955555f);
@@ -39938,6 +40118,12 @@ const shader506 = `
 // threads 2, workgroup 64; FLOPs 2; bytes 16
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -39946,7 +40132,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (1.0f * 0.00019999999494757503f);
   let v_1 = (v_0 / 2.0f);
   let v_2 = (-b0[i3]);
-  let v_3 = min(b0[i3], v_2);
+  let v_3 = min_(b0[i3], v_2);
   let v_4 = exp(v_3);
   let v_5 = (v_4 + 1.0f);
   let v_6 = (v_1 / v_5);
@@ -39962,16 +40148,22 @@ const shader507 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 2i) { return; }
   let i3 = (gi % 2i);
   let v_0 = (-b1[i3]);
-  let v_1 = (b1[i3] <= v_0);
-  let v_2 = select(0.0f, b0[i3], v_1);
-  let v_3 = (b1[i3] > v_0);
-  let v_4 = select(0.0f, b0[i3], v_3);
+  let v_1 = (b1[i3] > v_0);
+  let v_2 = select(b0[i3], 0.0f, v_1);
+  let v_3 = (b1[i3] <= v_0);
+  let v_4 = select(b0[i3], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
   let v_7 = (1.0f * 0.00019999999494757503f);
@@ -39979,9 +40171,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_9 = (-v_8);
   let v_10 = (v_9 * 0.0f);
   let v_11 = (v_6 + v_10);
-  let v_12 = max(b1[i3], 0.0f);
-  let v_13 = (v_12 > 0.0f);
-  let v_14 = select(0.0f, v_8, v_13);
+  let v_12 = relu_(b1[i3]);
+  let v_13 = (v_12 <= 0.0f);
+  let v_14 = select(v_8, 0.0f, v_13);
   let v_15 = (v_11 + v_14);
   b2[i3] = v_15;
 }
@@ -40434,8 +40626,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[ch * 63i + h * 9i + x] + b3[ch * 63i + h * 9i + x]);
       let v_1 = (v_0 + b4[ch * 63i + h * 9i + x]);
       let v_2 = (v_1 + tile[t][q]);
-      let v_3 = (b5[ch * 63i + h * 9i + x] > 0.0f);
-      let v_4 = select(0.0f, v_2, v_3);
+      let v_3 = (b5[ch * 63i + h * 9i + x] <= 0.0f);
+      let v_4 = select(v_2, 0.0f, v_3);
       b6[ch * 63i + h * 9i + x] = v_4;
     }
   }
@@ -40584,8 +40776,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[ch * 63i + h * 9i + x] + b3[ch * 63i + h * 9i + x]);
     let v_1 = (v_0 + b4[ch * 63i + h * 9i + x]);
     let v_2 = (v_1 + tile[t]);
-    let v_3 = (b5[ch * 63i + h * 9i + x] > 0.0f);
-    let v_4 = select(0.0f, v_2, v_3);
+    let v_3 = (b5[ch * 63i + h * 9i + x] <= 0.0f);
+    let v_4 = select(v_2, 0.0f, v_3);
     b6[ch * 63i + h * 9i + x] = v_4;
   }
 }
@@ -41240,8 +41432,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 32i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
-    let v_0 = (b1[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], v_0);
+    let v_0 = (b1[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 32i)] = acc;
@@ -41262,8 +41454,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 32i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
-    let v_0 = (b1[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], v_0);
+    let v_0 = (b1[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
     acc = acc + v_2;
   }
@@ -41291,8 +41483,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 9i) % 7i);
   let i3 = (gi % 9i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 63i + i2 * 9i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 63i + i2 * 9i + i3], v_1);
+  let v_1 = (b3[i1 * 63i + i2 * 9i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 63i + i2 * 9i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.01587301678955555f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.01587301678955555f);
@@ -41902,8 +42094,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
     let v_0 = (b0[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] + b1[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
-    let v_1 = (b2[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 64i)] = acc;
@@ -41927,8 +42119,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 9i) % 7i);
   let i3 = (gi % 9i);
   let v_0 = (b0[i1 * 63i + i2 * 9i + i3] + b1[i1 * 63i + i2 * 9i + i3]);
-  let v_1 = (b2[i1 * 63i + i2 * 9i + i3] > 0.0f);
-  let v_2 = select(0.0f, v_0, v_1);
+  let v_1 = (b2[i1 * 63i + i2 * 9i + i3] <= 0.0f);
+  let v_2 = select(v_0, 0.0f, v_1);
   let v_3 = (b3[i1] * 0.01587301678955555f);
   let v_4 = (v_2 - v_3);
   b4[i1 * 63i + i2 * 9i + i3] = v_4;
@@ -41951,8 +42143,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
     let v_0 = (b0[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] + b1[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
-    let v_1 = (b2[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
     acc = acc + v_3;
   }
@@ -42584,8 +42776,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 16i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
-    let v_0 = (b1[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], v_0);
+    let v_0 = (b1[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 16i)] = acc;
@@ -42606,8 +42798,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 16i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
-    let v_0 = (b1[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], v_0);
+    let v_0 = (b1[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
     acc = acc + v_2;
   }
@@ -42635,8 +42827,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 9i) % 7i);
   let i3 = (gi % 9i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 63i + i2 * 9i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 63i + i2 * 9i + i3], v_1);
+  let v_1 = (b3[i1 * 63i + i2 * 9i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 63i + i2 * 9i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.01587301678955555f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.01587301678955555f);
@@ -43249,8 +43441,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 234i; kk += 8i) {
     let v_0 = (b0[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] + b1[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
-    let v_1 = (b2[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -43278,8 +43470,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 234i; kk++) {
     let v_0 = (b0[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] + b1[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
-    let v_1 = (b2[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 32i)] = acc;
@@ -43305,8 +43497,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 18i) % 13i);
     let i3 = (gi % 18i);
     let v_0 = (b0[i1 * 234i + i2 * 18i + i3] + b1[i1 * 234i + i2 * 18i + i3]);
-    let v_1 = (b2[i1 * 234i + i2 * 18i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 234i + i2 * 18i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.004273504484444857f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 234i + i2 * 18i + i3] = v_4;
@@ -43332,8 +43524,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 234i; kk += 8i) {
     let v_0 = (b0[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] + b1[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
-    let v_1 = (b2[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
     part = part + v_3;
   }
@@ -43363,8 +43555,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 234i; kk++) {
     let v_0 = (b0[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] + b1[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
-    let v_1 = (b2[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
     acc = acc + v_3;
   }
@@ -43708,8 +43900,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 234i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], v_0);
+    let v_0 = (b1[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -43735,8 +43927,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 234i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 8i)] = acc;
@@ -43759,8 +43951,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 234i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], v_0);
+    let v_0 = (b1[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
     part = part + v_2;
   }
@@ -43788,8 +43980,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 234i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
     acc = acc + v_2;
   }
@@ -43817,8 +44009,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 18i) % 13i);
   let i3 = (gi % 18i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 234i + i2 * 18i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 234i + i2 * 18i + i3], v_1);
+  let v_1 = (b3[i1 * 234i + i2 * 18i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 234i + i2 * 18i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.004273504484444857f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.004273504484444857f);
@@ -44426,6 +44618,9 @@ const shader557 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -44449,7 +44644,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           let ww = j * 2i - 1i + v;
           if (ww < 0i || ww >= 34i) { continue; }
           let val = b0[(nc * 25i + hh) * 34i + ww];
-          if (arg < 0i || val > best) { best = val; arg = hh * 34i + ww; }
+          if (arg < 0i || val > best || isnan_(val)) { best = val; arg = hh * 34i + ww; }
         }
       }
       if (arg == h * 34i + w) { acc = acc + b1[(nc * 13i + i) * 18i + j]; }
@@ -44474,8 +44669,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 850i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], v_0);
+    let v_0 = (b1[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -44501,8 +44696,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 850i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 8i)] = acc;
@@ -44525,8 +44720,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 850i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], v_0);
+    let v_0 = (b1[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)]);
     part = part + v_2;
   }
@@ -44554,8 +44749,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 850i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)]);
     acc = acc + v_2;
   }
@@ -44585,8 +44780,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 34i) % 25i);
     let i3 = (gi % 34i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 850i + i2 * 34i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 850i + i2 * 34i + i3], v_1);
+    let v_1 = (b3[i1 * 850i + i2 * 34i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 850i + i2 * 34i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.001176470541395247f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.001176470541395247f);
@@ -53461,6 +53656,12 @@ const shader675 = `
 // threads 2, workgroup 64; FLOPs 2; bytes 16
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -53469,7 +53670,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (1.0f * 0.5f);
   let v_1 = (v_0 / 2.0f);
   let v_2 = (-b0[i3]);
-  let v_3 = min(b0[i3], v_2);
+  let v_3 = min_(b0[i3], v_2);
   let v_4 = exp(v_3);
   let v_5 = (v_4 + 1.0f);
   let v_6 = (v_1 / v_5);
@@ -53486,24 +53687,30 @@ const shader676 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 2i) { return; }
   let i3 = (gi % 2i);
   let v_0 = (-b1[i3]);
-  let v_1 = (b1[i3] <= v_0);
-  let v_2 = select(0.0f, b0[i3], v_1);
-  let v_3 = (b1[i3] > v_0);
-  let v_4 = select(0.0f, b0[i3], v_3);
+  let v_1 = (b1[i3] > v_0);
+  let v_2 = select(b0[i3], 0.0f, v_1);
+  let v_3 = (b1[i3] <= v_0);
+  let v_4 = select(b0[i3], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
   let v_7 = (v_6 + b2[i3]);
   let v_8 = (1.0f * 0.5f);
   let v_9 = (v_8 / 2.0f);
-  let v_10 = max(b1[i3], 0.0f);
-  let v_11 = (v_10 > 0.0f);
-  let v_12 = select(0.0f, v_9, v_11);
+  let v_10 = relu_(b1[i3]);
+  let v_11 = (v_10 <= 0.0f);
+  let v_12 = select(v_9, 0.0f, v_11);
   let v_13 = (v_7 + v_12);
   b3[i3] = v_13;
 }

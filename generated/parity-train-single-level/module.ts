@@ -659,6 +659,12 @@ const shader18 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -670,7 +676,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 36i);
     let v_0 = (b0[i1 * 1188i + i2 * 36i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 1188i + i2 * 36i + i3] = v_2;
   }
 }
@@ -682,6 +688,9 @@ const shader19 = `
 // threads 2584, workgroup 64; FLOPs 23256; bytes 48352
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -698,7 +707,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let w = j * 2i - 1i + v;
       if (w < 0i || w >= 36i) { continue; }
       let val = b0[(nc * 33i + h) * 36i + w];
-      if (!found || val > best) { best = val; found = true; }
+      if (!found || val > best || isnan_(val)) { best = val; found = true; }
     }
   }
   b1[((gi / 323i) % 8i) * 323i + i * 19i + j] = best;
@@ -1179,6 +1188,12 @@ const shader29 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -1188,7 +1203,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 19i);
   let v_0 = (b0[i1 * 323i + i2 * 19i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 323i + i2 * 19i + i3] = v_2;
 }
 `;
@@ -1981,6 +1996,12 @@ const shader41 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -1995,7 +2016,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 323i + i2 * 19i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 323i + i2 * 19i + i3] = v_5;
   }
 }
@@ -2475,6 +2496,12 @@ const shader51 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -2484,7 +2511,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 10i);
   let v_0 = (b0[i1 * 90i + i2 * 10i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 90i + i2 * 10i + i3] = v_2;
 }
 `;
@@ -3617,6 +3644,12 @@ const shader67 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -3631,7 +3664,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 90i + i2 * 10i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 90i + i2 * 10i + i3] = v_5;
   }
 }
@@ -4111,6 +4144,12 @@ const shader77 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -4120,7 +4159,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 10i);
   let v_0 = (b0[i1 * 90i + i2 * 10i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 90i + i2 * 10i + i3] = v_2;
 }
 `;
@@ -5253,6 +5292,12 @@ const shader93 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -5267,7 +5312,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 90i + i2 * 10i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 90i + i2 * 10i + i3] = v_5;
   }
 }
@@ -6265,6 +6310,12 @@ const shader103 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -6276,7 +6327,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 10i);
     let v_0 = (b0[i1 * 90i + i2 * 10i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 90i + i2 * 10i + i3] = v_2;
   }
 }
@@ -7392,6 +7443,12 @@ const shader118 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -7406,7 +7463,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 90i + i2 * 10i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 90i + i2 * 10i + i3] = v_5;
   }
 }
@@ -9675,10 +9732,19 @@ const shader146 = `
 // threads 1, workgroup 64; FLOPs 4; bytes 20
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn log1p_(x: f32) -> f32 {
   let u = 1.0f + x;
   if (u == 1.0f) { return x; }
   return log(u) * x / (u - 1.0f);
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -9686,11 +9752,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 1i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 4i; kk++) {
-    let v_0 = max(b0[((kk / 2i) % 2i) * 2i + (kk % 2i)], 0.0f);
+    let v_0 = relu_(b0[((kk / 2i) % 2i) * 2i + (kk % 2i)]);
     let v_1 = (b0[((kk / 2i) % 2i) * 2i + (kk % 2i)] * 0.0f);
     let v_2 = (v_0 - v_1);
     let v_3 = (-b0[((kk / 2i) % 2i) * 2i + (kk % 2i)]);
-    let v_4 = min(b0[((kk / 2i) % 2i) * 2i + (kk % 2i)], v_3);
+    let v_4 = min_(b0[((kk / 2i) % 2i) * 2i + (kk % 2i)], v_3);
     let v_5 = exp(v_4);
     let v_6 = log1p_(v_5);
     let v_7 = (v_2 + v_6);
@@ -9706,6 +9772,12 @@ const shader147 = `
 // threads 4, workgroup 64; FLOPs 4; bytes 32
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9715,7 +9787,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (1.0f * 0.5f);
   let v_1 = (v_0 / 4.0f);
   let v_2 = (-b0[i2 * 2i + i3]);
-  let v_3 = min(b0[i2 * 2i + i3], v_2);
+  let v_3 = min_(b0[i2 * 2i + i3], v_2);
   let v_4 = exp(v_3);
   let v_5 = (v_4 + 1.0f);
   let v_6 = (v_1 / v_5);
@@ -9732,6 +9804,12 @@ const shader148 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9739,18 +9817,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 2i) % 2i);
   let i3 = (gi % 2i);
   let v_0 = (-b1[i2 * 2i + i3]);
-  let v_1 = (b1[i2 * 2i + i3] <= v_0);
-  let v_2 = select(0.0f, b0[i2 * 2i + i3], v_1);
-  let v_3 = (b1[i2 * 2i + i3] > v_0);
-  let v_4 = select(0.0f, b0[i2 * 2i + i3], v_3);
+  let v_1 = (b1[i2 * 2i + i3] > v_0);
+  let v_2 = select(b0[i2 * 2i + i3], 0.0f, v_1);
+  let v_3 = (b1[i2 * 2i + i3] <= v_0);
+  let v_4 = select(b0[i2 * 2i + i3], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
   let v_7 = (v_6 + b2[i2 * 2i + i3]);
   let v_8 = (1.0f * 0.5f);
   let v_9 = (v_8 / 4.0f);
-  let v_10 = max(b1[i2 * 2i + i3], 0.0f);
-  let v_11 = (v_10 > 0.0f);
-  let v_12 = select(0.0f, v_9, v_11);
+  let v_10 = relu_(b1[i2 * 2i + i3]);
+  let v_11 = (v_10 <= 0.0f);
+  let v_12 = select(v_9, 0.0f, v_11);
   let v_13 = (v_7 + v_12);
   b3[i2 * 2i + i3] = v_13;
 }
@@ -13413,6 +13491,12 @@ const shader209 = `
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -13426,7 +13510,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_1 = (i1 == b1[((f_0 / 71i) % 65i) * 71i + (f_0 % 71i)]);
     let v_2 = select(0.0f, 1.0f, v_1);
     let v_3 = (b0[i1 * 4615i + i2 * 71i + i3] - v_2);
-    let v_4 = max(b2[0i], 1.0f);
+    let v_4 = max_(b2[0i], 1.0f);
     let v_5 = (v_3 / v_4);
     let f_6 = i2 * 71i + i3;
     let v_7 = select(0.0f, v_5, (b3[((f_6 / 71i) % 65i) * 71i + (f_6 % 71i)] != 0u));
@@ -14095,6 +14179,12 @@ const shader217 = `
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -14108,7 +14198,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_1 = (i1 == b1[((f_0 / 71i) % 65i) * 71i + (f_0 % 71i)]);
     let v_2 = select(0.0f, 1.0f, v_1);
     let v_3 = (b0[i1 * 4615i + i2 * 71i + i3] - v_2);
-    let v_4 = max(b2[0i], 1.0f);
+    let v_4 = max_(b2[0i], 1.0f);
     let v_5 = (v_3 / v_4);
     let f_6 = i2 * 71i + i3;
     let v_7 = select(0.0f, v_5, (b3[((f_6 / 71i) % 65i) * 71i + (f_6 % 71i)] != 0u));
@@ -14737,8 +14827,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
     let v_0 = (b0[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -14766,8 +14856,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
     let v_0 = (b0[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 256i)] = acc;
@@ -14793,8 +14883,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 10i) % 9i);
     let i3 = (gi % 10i);
     let v_0 = (b0[i1 * 90i + i2 * 10i + i3] + b1[i1 * 90i + i2 * 10i + i3]);
-    let v_1 = (b2[i1 * 90i + i2 * 10i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 90i + i2 * 10i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.011111111380159855f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 90i + i2 * 10i + i3] = v_4;
@@ -14820,8 +14910,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
     let v_0 = (b0[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     part = part + v_3;
   }
@@ -14851,8 +14941,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
     let v_0 = (b0[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     acc = acc + v_3;
   }
@@ -15524,8 +15614,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -15551,8 +15641,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 64i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 64i)] = acc;
@@ -15575,8 +15665,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     part = part + v_2;
   }
@@ -15604,8 +15694,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 64i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     acc = acc + v_2;
   }
@@ -15635,8 +15725,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 10i) % 9i);
     let i3 = (gi % 10i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 90i + i2 * 10i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 90i + i2 * 10i + i3], v_1);
+    let v_1 = (b3[i1 * 90i + i2 * 10i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 90i + i2 * 10i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.011111111380159855f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.011111111380159855f);
@@ -16131,8 +16221,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[ch * 90i + h * 10i + x] + b3[ch * 90i + h * 10i + x]);
       let v_1 = (v_0 + b4[ch * 90i + h * 10i + x]);
       let v_2 = (v_1 + tile[t][q]);
-      let v_3 = (b5[ch * 90i + h * 10i + x] > 0.0f);
-      let v_4 = select(0.0f, v_2, v_3);
+      let v_3 = (b5[ch * 90i + h * 10i + x] <= 0.0f);
+      let v_4 = select(v_2, 0.0f, v_3);
       b6[ch * 90i + h * 10i + x] = v_4;
     }
   }
@@ -16281,8 +16371,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[ch * 90i + h * 10i + x] + b3[ch * 90i + h * 10i + x]);
     let v_1 = (v_0 + b4[ch * 90i + h * 10i + x]);
     let v_2 = (v_1 + tile[t]);
-    let v_3 = (b5[ch * 90i + h * 10i + x] > 0.0f);
-    let v_4 = select(0.0f, v_2, v_3);
+    let v_3 = (b5[ch * 90i + h * 10i + x] <= 0.0f);
+    let v_4 = select(v_2, 0.0f, v_3);
     b6[ch * 90i + h * 10i + x] = v_4;
   }
 }
@@ -17003,8 +17093,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -17030,8 +17120,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 32i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 32i)] = acc;
@@ -17054,8 +17144,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     part = part + v_2;
   }
@@ -17083,8 +17173,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 32i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     acc = acc + v_2;
   }
@@ -17112,8 +17202,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 10i) % 9i);
   let i3 = (gi % 10i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 90i + i2 * 10i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 90i + i2 * 10i + i3], v_1);
+  let v_1 = (b3[i1 * 90i + i2 * 10i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 90i + i2 * 10i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.011111111380159855f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.011111111380159855f);
@@ -17761,8 +17851,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
     let v_0 = (b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -17790,8 +17880,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
     let v_0 = (b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 64i)] = acc;
@@ -17817,8 +17907,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 10i) % 9i);
     let i3 = (gi % 10i);
     let v_0 = (b0[i1 * 90i + i2 * 10i + i3] + b1[i1 * 90i + i2 * 10i + i3]);
-    let v_1 = (b2[i1 * 90i + i2 * 10i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 90i + i2 * 10i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.011111111380159855f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 90i + i2 * 10i + i3] = v_4;
@@ -17844,8 +17934,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
     let v_0 = (b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     part = part + v_3;
   }
@@ -17875,8 +17965,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
     let v_0 = (b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     acc = acc + v_3;
   }
@@ -18549,8 +18639,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -18576,8 +18666,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 16i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 16i)] = acc;
@@ -18600,8 +18690,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     part = part + v_2;
   }
@@ -18629,8 +18719,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 16i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     acc = acc + v_2;
   }
@@ -18658,8 +18748,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 10i) % 9i);
   let i3 = (gi % 10i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 90i + i2 * 10i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 90i + i2 * 10i + i3], v_1);
+  let v_1 = (b3[i1 * 90i + i2 * 10i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 90i + i2 * 10i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.011111111380159855f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.011111111380159855f);
@@ -19308,8 +19398,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 323i; kk += 8i) {
     let v_0 = (b0[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] + b1[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
-    let v_1 = (b2[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -19337,8 +19427,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 323i; kk++) {
     let v_0 = (b0[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] + b1[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
-    let v_1 = (b2[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 32i)] = acc;
@@ -19364,8 +19454,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 19i) % 17i);
     let i3 = (gi % 19i);
     let v_0 = (b0[i1 * 323i + i2 * 19i + i3] + b1[i1 * 323i + i2 * 19i + i3]);
-    let v_1 = (b2[i1 * 323i + i2 * 19i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 323i + i2 * 19i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.0030959751456975937f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 323i + i2 * 19i + i3] = v_4;
@@ -19391,8 +19481,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 323i; kk += 8i) {
     let v_0 = (b0[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] + b1[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
-    let v_1 = (b2[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
     part = part + v_3;
   }
@@ -19422,8 +19512,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 323i; kk++) {
     let v_0 = (b0[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] + b1[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
-    let v_1 = (b2[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
     acc = acc + v_3;
   }
@@ -19785,8 +19875,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 323i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], v_0);
+    let v_0 = (b1[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -19812,8 +19902,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 323i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 8i)] = acc;
@@ -19836,8 +19926,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 323i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], v_0);
+    let v_0 = (b1[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
     part = part + v_2;
   }
@@ -19865,8 +19955,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 323i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
     acc = acc + v_2;
   }
@@ -19894,8 +19984,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 19i) % 17i);
   let i3 = (gi % 19i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 323i + i2 * 19i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 323i + i2 * 19i + i3], v_1);
+  let v_1 = (b3[i1 * 323i + i2 * 19i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 323i + i2 * 19i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.0030959751456975937f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.0030959751456975937f);
@@ -20539,6 +20629,9 @@ const shader309 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -20562,7 +20655,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           let ww = j * 2i - 1i + v;
           if (ww < 0i || ww >= 36i) { continue; }
           let val = b0[(nc * 33i + hh) * 36i + ww];
-          if (arg < 0i || val > best) { best = val; arg = hh * 36i + ww; }
+          if (arg < 0i || val > best || isnan_(val)) { best = val; arg = hh * 36i + ww; }
         }
       }
       if (arg == h * 36i + w) { acc = acc + b1[(nc * 17i + i) * 19i + j]; }
@@ -20587,8 +20680,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 1188i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], v_0);
+    let v_0 = (b1[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -20614,8 +20707,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 1188i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 8i)] = acc;
@@ -20638,8 +20731,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 1188i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], v_0);
+    let v_0 = (b1[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)]);
     part = part + v_2;
   }
@@ -20667,8 +20760,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 1188i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)]);
     acc = acc + v_2;
   }
@@ -20698,8 +20791,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 36i) % 33i);
     let i3 = (gi % 36i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 1188i + i2 * 36i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 1188i + i2 * 36i + i3], v_1);
+    let v_1 = (b3[i1 * 1188i + i2 * 36i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 1188i + i2 * 36i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.0008417508215643466f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.0008417508215643466f);
@@ -28012,6 +28105,12 @@ const shader366 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -28023,7 +28122,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 34i);
     let v_0 = (b0[i1 * 850i + i2 * 34i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 850i + i2 * 34i + i3] = v_2;
   }
 }
@@ -28035,6 +28134,9 @@ const shader367 = `
 // threads 1872, workgroup 64; FLOPs 16848; bytes 34688
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -28051,7 +28153,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let w = j * 2i - 1i + v;
       if (w < 0i || w >= 34i) { continue; }
       let val = b0[(nc * 25i + h) * 34i + w];
-      if (!found || val > best) { best = val; found = true; }
+      if (!found || val > best || isnan_(val)) { best = val; found = true; }
     }
   }
   b1[((gi / 234i) % 8i) * 234i + i * 18i + j] = best;
@@ -28516,6 +28618,12 @@ const shader376 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -28525,7 +28633,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 18i);
   let v_0 = (b0[i1 * 234i + i2 * 18i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 234i + i2 * 18i + i3] = v_2;
 }
 `;
@@ -29286,6 +29394,12 @@ const shader386 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -29300,7 +29414,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 234i + i2 * 18i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 234i + i2 * 18i + i3] = v_5;
   }
 }
@@ -29704,6 +29818,12 @@ const shader393 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -29713,7 +29833,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 9i);
   let v_0 = (b0[i1 * 63i + i2 * 9i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 63i + i2 * 9i + i3] = v_2;
 }
 `;
@@ -30735,6 +30855,12 @@ const shader404 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -30747,7 +30873,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (b3[i1 * 63i + i2 * 9i + i3] * b4[i1]);
   let v_3 = (v_2 + b5[i1]);
   let v_4 = (v_1 + v_3);
-  let v_5 = max(v_4, 0.0f);
+  let v_5 = relu_(v_4);
   b6[i1 * 63i + i2 * 9i + i3] = v_5;
 }
 `;
@@ -31150,6 +31276,12 @@ const shader411 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -31159,7 +31291,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 9i);
   let v_0 = (b0[i1 * 63i + i2 * 9i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 63i + i2 * 9i + i3] = v_2;
 }
 `;
@@ -32184,6 +32316,12 @@ const shader422 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -32198,7 +32336,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 63i + i2 * 9i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 63i + i2 * 9i + i3] = v_5;
   }
 }
@@ -34343,10 +34481,19 @@ const shader444 = `
 // threads 1, workgroup 64; FLOPs 2; bytes 12
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn log1p_(x: f32) -> f32 {
   let u = 1.0f + x;
   if (u == 1.0f) { return x; }
   return log(u) * x / (u - 1.0f);
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -34354,11 +34501,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 1i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 2i; kk++) {
-    let v_0 = max(b0[(kk % 2i)], 0.0f);
+    let v_0 = relu_(b0[(kk % 2i)]);
     let v_1 = (b0[(kk % 2i)] * 0.0f);
     let v_2 = (v_0 - v_1);
     let v_3 = (-b0[(kk % 2i)]);
-    let v_4 = min(b0[(kk % 2i)], v_3);
+    let v_4 = min_(b0[(kk % 2i)], v_3);
     let v_5 = exp(v_4);
     let v_6 = log1p_(v_5);
     let v_7 = (v_2 + v_6);
@@ -34697,6 +34844,12 @@ const shader448 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -34706,7 +34859,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 9i);
   let v_0 = (b0[i1 * 63i + i2 * 9i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 63i + i2 * 9i + i3] = v_2;
 }
 `;
@@ -35713,6 +35866,12 @@ const shader458 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -35727,7 +35886,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 63i + i2 * 9i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 63i + i2 * 9i + i3] = v_5;
   }
 }
@@ -36385,10 +36544,19 @@ const shader464 = `
 // threads 1, workgroup 64; FLOPs 2; bytes 12
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn log1p_(x: f32) -> f32 {
   let u = 1.0f + x;
   if (u == 1.0f) { return x; }
   return log(u) * x / (u - 1.0f);
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -36396,11 +36564,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 1i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 2i; kk++) {
-    let v_0 = max(b0[(kk % 2i)], 0.0f);
+    let v_0 = relu_(b0[(kk % 2i)]);
     let v_1 = (b0[(kk % 2i)] * 1.0f);
     let v_2 = (v_0 - v_1);
     let v_3 = (-b0[(kk % 2i)]);
-    let v_4 = min(b0[(kk % 2i)], v_3);
+    let v_4 = min_(b0[(kk % 2i)], v_3);
     let v_5 = exp(v_4);
     let v_6 = log1p_(v_5);
     let v_7 = (v_2 + v_6);
@@ -36436,6 +36604,12 @@ const shader466 = `
 // threads 2, workgroup 64; FLOPs 2; bytes 16
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -36444,7 +36618,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (1.0f * 1.0f);
   let v_1 = (v_0 / 2.0f);
   let v_2 = (-b0[i3]);
-  let v_3 = min(b0[i3], v_2);
+  let v_3 = min_(b0[i3], v_2);
   let v_4 = exp(v_3);
   let v_5 = (v_4 + 1.0f);
   let v_6 = (v_1 / v_5);
@@ -36460,16 +36634,22 @@ const shader467 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 2i) { return; }
   let i3 = (gi % 2i);
   let v_0 = (-b1[i3]);
-  let v_1 = (b1[i3] <= v_0);
-  let v_2 = select(0.0f, b0[i3], v_1);
-  let v_3 = (b1[i3] > v_0);
-  let v_4 = select(0.0f, b0[i3], v_3);
+  let v_1 = (b1[i3] > v_0);
+  let v_2 = select(b0[i3], 0.0f, v_1);
+  let v_3 = (b1[i3] <= v_0);
+  let v_4 = select(b0[i3], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
   let v_7 = (1.0f * 1.0f);
@@ -36477,9 +36657,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_9 = (-v_8);
   let v_10 = (v_9 * 0.0f);
   let v_11 = (v_6 + v_10);
-  let v_12 = max(b1[i3], 0.0f);
-  let v_13 = (v_12 > 0.0f);
-  let v_14 = select(0.0f, v_8, v_13);
+  let v_12 = relu_(b1[i3]);
+  let v_13 = (v_12 <= 0.0f);
+  let v_14 = select(v_8, 0.0f, v_13);
   let v_15 = (v_11 + v_14);
   b2[i3] = v_15;
 }
@@ -38618,8 +38798,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
     let v_0 = (b0[(gi % 256i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] + b1[(gi % 256i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
-    let v_1 = (b2[(gi % 256i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 256i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 256i)] = acc;
@@ -38645,8 +38825,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 9i) % 7i);
     let i3 = (gi % 9i);
     let v_0 = (b0[i1 * 63i + i2 * 9i + i3] + b1[i1 * 63i + i2 * 9i + i3]);
-    let v_1 = (b2[i1 * 63i + i2 * 9i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 63i + i2 * 9i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.01587301678955555f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 63i + i2 * 9i + i3] = v_4;
@@ -38670,8 +38850,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
     let v_0 = (b0[(gi % 256i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] + b1[(gi % 256i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
-    let v_1 = (b2[(gi % 256i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 256i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 256i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
     acc = acc + v_3;
   }
@@ -39305,8 +39485,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 64i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
-    let v_0 = (b1[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], v_0);
+    let v_0 = (b1[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 64i)] = acc;
@@ -39327,8 +39507,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 64i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
-    let v_0 = (b1[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], v_0);
+    let v_0 = (b1[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
     acc = acc + v_2;
   }
@@ -39356,8 +39536,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 9i) % 7i);
   let i3 = (gi % 9i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 63i + i2 * 9i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 63i + i2 * 9i + i3], v_1);
+  let v_1 = (b3[i1 * 63i + i2 * 9i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 63i + i2 * 9i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.01587301678955555f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.01587301678955555f);
@@ -39958,6 +40138,12 @@ const shader507 = `
 // threads 2, workgroup 64; FLOPs 2; bytes 16
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -39966,7 +40152,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (1.0f * 0.0f);
   let v_1 = (v_0 / 2.0f);
   let v_2 = (-b0[i3]);
-  let v_3 = min(b0[i3], v_2);
+  let v_3 = min_(b0[i3], v_2);
   let v_4 = exp(v_3);
   let v_5 = (v_4 + 1.0f);
   let v_6 = (v_1 / v_5);
@@ -39982,16 +40168,22 @@ const shader508 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 2i) { return; }
   let i3 = (gi % 2i);
   let v_0 = (-b1[i3]);
-  let v_1 = (b1[i3] <= v_0);
-  let v_2 = select(0.0f, b0[i3], v_1);
-  let v_3 = (b1[i3] > v_0);
-  let v_4 = select(0.0f, b0[i3], v_3);
+  let v_1 = (b1[i3] > v_0);
+  let v_2 = select(b0[i3], 0.0f, v_1);
+  let v_3 = (b1[i3] <= v_0);
+  let v_4 = select(b0[i3], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
   let v_7 = (1.0f * 0.0f);
@@ -39999,9 +40191,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_9 = (-v_8);
   let v_10 = (v_9 * 0.0f);
   let v_11 = (v_6 + v_10);
-  let v_12 = max(b1[i3], 0.0f);
-  let v_13 = (v_12 > 0.0f);
-  let v_14 = select(0.0f, v_8, v_13);
+  let v_12 = relu_(b1[i3]);
+  let v_13 = (v_12 <= 0.0f);
+  let v_14 = select(v_8, 0.0f, v_13);
   let v_15 = (v_11 + v_14);
   b2[i3] = v_15;
 }
@@ -40454,8 +40646,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[ch * 63i + h * 9i + x] + b3[ch * 63i + h * 9i + x]);
       let v_1 = (v_0 + b4[ch * 63i + h * 9i + x]);
       let v_2 = (v_1 + tile[t][q]);
-      let v_3 = (b5[ch * 63i + h * 9i + x] > 0.0f);
-      let v_4 = select(0.0f, v_2, v_3);
+      let v_3 = (b5[ch * 63i + h * 9i + x] <= 0.0f);
+      let v_4 = select(v_2, 0.0f, v_3);
       b6[ch * 63i + h * 9i + x] = v_4;
     }
   }
@@ -40604,8 +40796,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[ch * 63i + h * 9i + x] + b3[ch * 63i + h * 9i + x]);
     let v_1 = (v_0 + b4[ch * 63i + h * 9i + x]);
     let v_2 = (v_1 + tile[t]);
-    let v_3 = (b5[ch * 63i + h * 9i + x] > 0.0f);
-    let v_4 = select(0.0f, v_2, v_3);
+    let v_3 = (b5[ch * 63i + h * 9i + x] <= 0.0f);
+    let v_4 = select(v_2, 0.0f, v_3);
     b6[ch * 63i + h * 9i + x] = v_4;
   }
 }
@@ -41260,8 +41452,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 32i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
-    let v_0 = (b1[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], v_0);
+    let v_0 = (b1[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 32i)] = acc;
@@ -41282,8 +41474,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 32i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
-    let v_0 = (b1[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], v_0);
+    let v_0 = (b1[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 32i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
     acc = acc + v_2;
   }
@@ -41311,8 +41503,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 9i) % 7i);
   let i3 = (gi % 9i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 63i + i2 * 9i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 63i + i2 * 9i + i3], v_1);
+  let v_1 = (b3[i1 * 63i + i2 * 9i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 63i + i2 * 9i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.01587301678955555f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.01587301678955555f);
@@ -41922,8 +42114,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
     let v_0 = (b0[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] + b1[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
-    let v_1 = (b2[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 64i)] = acc;
@@ -41947,8 +42139,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 9i) % 7i);
   let i3 = (gi % 9i);
   let v_0 = (b0[i1 * 63i + i2 * 9i + i3] + b1[i1 * 63i + i2 * 9i + i3]);
-  let v_1 = (b2[i1 * 63i + i2 * 9i + i3] > 0.0f);
-  let v_2 = select(0.0f, v_0, v_1);
+  let v_1 = (b2[i1 * 63i + i2 * 9i + i3] <= 0.0f);
+  let v_2 = select(v_0, 0.0f, v_1);
   let v_3 = (b3[i1] * 0.01587301678955555f);
   let v_4 = (v_2 - v_3);
   b4[i1 * 63i + i2 * 9i + i3] = v_4;
@@ -41971,8 +42163,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
     let v_0 = (b0[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] + b1[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
-    let v_1 = (b2[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 64i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
     acc = acc + v_3;
   }
@@ -42604,8 +42796,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 16i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
-    let v_0 = (b1[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], v_0);
+    let v_0 = (b1[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 16i)] = acc;
@@ -42626,8 +42818,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 16i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 63i; kk++) {
-    let v_0 = (b1[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], v_0);
+    let v_0 = (b1[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 16i) * 63i + ((kk / 9i) % 7i) * 9i + (kk % 9i)]);
     acc = acc + v_2;
   }
@@ -42655,8 +42847,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 9i) % 7i);
   let i3 = (gi % 9i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 63i + i2 * 9i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 63i + i2 * 9i + i3], v_1);
+  let v_1 = (b3[i1 * 63i + i2 * 9i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 63i + i2 * 9i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.01587301678955555f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.01587301678955555f);
@@ -43269,8 +43461,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 234i; kk += 8i) {
     let v_0 = (b0[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] + b1[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
-    let v_1 = (b2[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -43298,8 +43490,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 234i; kk++) {
     let v_0 = (b0[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] + b1[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
-    let v_1 = (b2[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 32i)] = acc;
@@ -43325,8 +43517,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 18i) % 13i);
     let i3 = (gi % 18i);
     let v_0 = (b0[i1 * 234i + i2 * 18i + i3] + b1[i1 * 234i + i2 * 18i + i3]);
-    let v_1 = (b2[i1 * 234i + i2 * 18i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 234i + i2 * 18i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.004273504484444857f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 234i + i2 * 18i + i3] = v_4;
@@ -43352,8 +43544,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 234i; kk += 8i) {
     let v_0 = (b0[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] + b1[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
-    let v_1 = (b2[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
     part = part + v_3;
   }
@@ -43383,8 +43575,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 234i; kk++) {
     let v_0 = (b0[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] + b1[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
-    let v_1 = (b2[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 32i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
     acc = acc + v_3;
   }
@@ -43728,8 +43920,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 234i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], v_0);
+    let v_0 = (b1[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -43755,8 +43947,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 234i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 8i)] = acc;
@@ -43779,8 +43971,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 234i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], v_0);
+    let v_0 = (b1[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
     part = part + v_2;
   }
@@ -43808,8 +44000,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 234i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 8i) * 234i + ((kk / 18i) % 13i) * 18i + (kk % 18i)]);
     acc = acc + v_2;
   }
@@ -43837,8 +44029,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 18i) % 13i);
   let i3 = (gi % 18i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 234i + i2 * 18i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 234i + i2 * 18i + i3], v_1);
+  let v_1 = (b3[i1 * 234i + i2 * 18i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 234i + i2 * 18i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.004273504484444857f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.004273504484444857f);
@@ -44446,6 +44638,9 @@ const shader558 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -44469,7 +44664,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           let ww = j * 2i - 1i + v;
           if (ww < 0i || ww >= 34i) { continue; }
           let val = b0[(nc * 25i + hh) * 34i + ww];
-          if (arg < 0i || val > best) { best = val; arg = hh * 34i + ww; }
+          if (arg < 0i || val > best || isnan_(val)) { best = val; arg = hh * 34i + ww; }
         }
       }
       if (arg == h * 34i + w) { acc = acc + b1[(nc * 13i + i) * 18i + j]; }
@@ -44494,8 +44689,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 850i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], v_0);
+    let v_0 = (b1[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -44521,8 +44716,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 850i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 8i)] = acc;
@@ -44545,8 +44740,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 850i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], v_0);
+    let v_0 = (b1[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)]);
     part = part + v_2;
   }
@@ -44574,8 +44769,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 850i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 8i) * 850i + ((kk / 34i) % 25i) * 34i + (kk % 34i)]);
     acc = acc + v_2;
   }
@@ -44605,8 +44800,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 34i) % 25i);
     let i3 = (gi % 34i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 850i + i2 * 34i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 850i + i2 * 34i + i3], v_1);
+    let v_1 = (b3[i1 * 850i + i2 * 34i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 850i + i2 * 34i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.001176470541395247f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.001176470541395247f);
@@ -52250,6 +52445,12 @@ const shader626 = `
 // threads 2, workgroup 64; FLOPs 2; bytes 16
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -52258,7 +52459,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (1.0f * 0.5f);
   let v_1 = (v_0 / 2.0f);
   let v_2 = (-b0[i3]);
-  let v_3 = min(b0[i3], v_2);
+  let v_3 = min_(b0[i3], v_2);
   let v_4 = exp(v_3);
   let v_5 = (v_4 + 1.0f);
   let v_6 = (v_1 / v_5);
@@ -52275,24 +52476,30 @@ const shader627 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 2i) { return; }
   let i3 = (gi % 2i);
   let v_0 = (-b1[i3]);
-  let v_1 = (b1[i3] <= v_0);
-  let v_2 = select(0.0f, b0[i3], v_1);
-  let v_3 = (b1[i3] > v_0);
-  let v_4 = select(0.0f, b0[i3], v_3);
+  let v_1 = (b1[i3] > v_0);
+  let v_2 = select(b0[i3], 0.0f, v_1);
+  let v_3 = (b1[i3] <= v_0);
+  let v_4 = select(b0[i3], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
   let v_7 = (v_6 + b2[i3]);
   let v_8 = (1.0f * 0.5f);
   let v_9 = (v_8 / 2.0f);
-  let v_10 = max(b1[i3], 0.0f);
-  let v_11 = (v_10 > 0.0f);
-  let v_12 = select(0.0f, v_9, v_11);
+  let v_10 = relu_(b1[i3]);
+  let v_11 = (v_10 <= 0.0f);
+  let v_12 = select(v_9, 0.0f, v_11);
   let v_13 = (v_7 + v_12);
   b3[i3] = v_13;
 }

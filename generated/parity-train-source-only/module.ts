@@ -529,6 +529,12 @@ const shader11 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -540,7 +546,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 36i);
     let v_0 = (b0[i1 * 1188i + i2 * 36i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 1188i + i2 * 36i + i3] = v_2;
   }
 }
@@ -552,6 +558,9 @@ const shader12 = `
 // threads 2584, workgroup 64; FLOPs 23256; bytes 48352
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -568,7 +577,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let w = j * 2i - 1i + v;
       if (w < 0i || w >= 36i) { continue; }
       let val = b0[(nc * 33i + h) * 36i + w];
-      if (!found || val > best) { best = val; found = true; }
+      if (!found || val > best || isnan_(val)) { best = val; found = true; }
     }
   }
   b1[((gi / 323i) % 8i) * 323i + i * 19i + j] = best;
@@ -1049,6 +1058,12 @@ const shader22 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -1058,7 +1073,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 19i);
   let v_0 = (b0[i1 * 323i + i2 * 19i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 323i + i2 * 19i + i3] = v_2;
 }
 `;
@@ -1851,6 +1866,12 @@ const shader34 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -1865,7 +1886,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 323i + i2 * 19i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 323i + i2 * 19i + i3] = v_5;
   }
 }
@@ -2345,6 +2366,12 @@ const shader44 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -2354,7 +2381,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 10i);
   let v_0 = (b0[i1 * 90i + i2 * 10i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 90i + i2 * 10i + i3] = v_2;
 }
 `;
@@ -3487,6 +3514,12 @@ const shader60 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -3501,7 +3534,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 90i + i2 * 10i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 90i + i2 * 10i + i3] = v_5;
   }
 }
@@ -3981,6 +4014,12 @@ const shader70 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -3990,7 +4029,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 10i);
   let v_0 = (b0[i1 * 90i + i2 * 10i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 90i + i2 * 10i + i3] = v_2;
 }
 `;
@@ -5123,6 +5162,12 @@ const shader86 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -5137,7 +5182,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 90i + i2 * 10i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 90i + i2 * 10i + i3] = v_5;
   }
 }
@@ -6135,6 +6180,12 @@ const shader96 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -6146,7 +6197,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 10i);
     let v_0 = (b0[i1 * 90i + i2 * 10i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 90i + i2 * 10i + i3] = v_2;
   }
 }
@@ -7262,6 +7313,12 @@ const shader111 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -7276,7 +7333,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 90i + i2 * 10i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 90i + i2 * 10i + i3] = v_5;
   }
 }
@@ -9115,6 +9172,12 @@ const shader168 = `
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<u32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9146,7 +9209,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_14 = (c == b2[((f_13 / 71i) % 65i) * 71i + (f_13 % 71i)]);
     let v_15 = select(0.0f, 1.0f, v_14);
     let v_16 = (y - v_15);
-    let v_17 = max(b3[0i], 1.0f);
+    let v_17 = max_(b3[0i], 1.0f);
     let v_18 = (v_16 / v_17);
     let f_19 = ((gi / 71i) % 65i) * 71i + (gi % 71i);
     let v_20 = select(0.0f, v_18, (b4[((f_19 / 71i) % 65i) * 71i + (f_19 % 71i)] != 0u));
@@ -9817,6 +9880,12 @@ const shader176 = `
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<u32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9848,7 +9917,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_14 = (c == b2[((f_13 / 71i) % 65i) * 71i + (f_13 % 71i)]);
     let v_15 = select(0.0f, 1.0f, v_14);
     let v_16 = (y - v_15);
-    let v_17 = max(b3[0i], 1.0f);
+    let v_17 = max_(b3[0i], 1.0f);
     let v_18 = (v_16 / v_17);
     let f_19 = ((gi / 71i) % 65i) * 71i + (gi % 71i);
     let v_20 = select(0.0f, v_18, (b4[((f_19 / 71i) % 65i) * 71i + (f_19 % 71i)] != 0u));
@@ -10477,8 +10546,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
     let v_0 = (b0[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -10506,8 +10575,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
     let v_0 = (b0[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 256i)] = acc;
@@ -10533,8 +10602,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 10i) % 9i);
     let i3 = (gi % 10i);
     let v_0 = (b0[i1 * 90i + i2 * 10i + i3] + b1[i1 * 90i + i2 * 10i + i3]);
-    let v_1 = (b2[i1 * 90i + i2 * 10i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 90i + i2 * 10i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.011111111380159855f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 90i + i2 * 10i + i3] = v_4;
@@ -10560,8 +10629,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
     let v_0 = (b0[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     part = part + v_3;
   }
@@ -10591,8 +10660,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
     let v_0 = (b0[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 256i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     acc = acc + v_3;
   }
@@ -11264,8 +11333,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -11291,8 +11360,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 64i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 64i)] = acc;
@@ -11315,8 +11384,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     part = part + v_2;
   }
@@ -11344,8 +11413,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 64i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     acc = acc + v_2;
   }
@@ -11375,8 +11444,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 10i) % 9i);
     let i3 = (gi % 10i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 90i + i2 * 10i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 90i + i2 * 10i + i3], v_1);
+    let v_1 = (b3[i1 * 90i + i2 * 10i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 90i + i2 * 10i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.011111111380159855f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.011111111380159855f);
@@ -11871,8 +11940,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[ch * 90i + h * 10i + x] + b3[ch * 90i + h * 10i + x]);
       let v_1 = (v_0 + b4[ch * 90i + h * 10i + x]);
       let v_2 = (v_1 + tile[t][q]);
-      let v_3 = (b5[ch * 90i + h * 10i + x] > 0.0f);
-      let v_4 = select(0.0f, v_2, v_3);
+      let v_3 = (b5[ch * 90i + h * 10i + x] <= 0.0f);
+      let v_4 = select(v_2, 0.0f, v_3);
       b6[ch * 90i + h * 10i + x] = v_4;
     }
   }
@@ -12021,8 +12090,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[ch * 90i + h * 10i + x] + b3[ch * 90i + h * 10i + x]);
     let v_1 = (v_0 + b4[ch * 90i + h * 10i + x]);
     let v_2 = (v_1 + tile[t]);
-    let v_3 = (b5[ch * 90i + h * 10i + x] > 0.0f);
-    let v_4 = select(0.0f, v_2, v_3);
+    let v_3 = (b5[ch * 90i + h * 10i + x] <= 0.0f);
+    let v_4 = select(v_2, 0.0f, v_3);
     b6[ch * 90i + h * 10i + x] = v_4;
   }
 }
@@ -12743,8 +12812,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -12770,8 +12839,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 32i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 32i)] = acc;
@@ -12794,8 +12863,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     part = part + v_2;
   }
@@ -12823,8 +12892,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 32i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 32i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     acc = acc + v_2;
   }
@@ -12852,8 +12921,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 10i) % 9i);
   let i3 = (gi % 10i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 90i + i2 * 10i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 90i + i2 * 10i + i3], v_1);
+  let v_1 = (b3[i1 * 90i + i2 * 10i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 90i + i2 * 10i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.011111111380159855f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.011111111380159855f);
@@ -13501,8 +13570,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
     let v_0 = (b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -13530,8 +13599,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
     let v_0 = (b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 64i)] = acc;
@@ -13557,8 +13626,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 10i) % 9i);
     let i3 = (gi % 10i);
     let v_0 = (b0[i1 * 90i + i2 * 10i + i3] + b1[i1 * 90i + i2 * 10i + i3]);
-    let v_1 = (b2[i1 * 90i + i2 * 10i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 90i + i2 * 10i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.011111111380159855f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 90i + i2 * 10i + i3] = v_4;
@@ -13584,8 +13653,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
     let v_0 = (b0[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     part = part + v_3;
   }
@@ -13615,8 +13684,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
     let v_0 = (b0[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] + b1[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
-    let v_1 = (b2[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 64i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     acc = acc + v_3;
   }
@@ -14289,8 +14358,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -14316,8 +14385,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 16i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 16i)] = acc;
@@ -14340,8 +14409,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 90i; kk += 8i) {
-    let v_0 = (b1[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     part = part + v_2;
   }
@@ -14369,8 +14438,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 16i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 90i; kk++) {
-    let v_0 = (b1[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], v_0);
+    let v_0 = (b1[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 16i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)]);
     acc = acc + v_2;
   }
@@ -14398,8 +14467,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 10i) % 9i);
   let i3 = (gi % 10i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 90i + i2 * 10i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 90i + i2 * 10i + i3], v_1);
+  let v_1 = (b3[i1 * 90i + i2 * 10i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 90i + i2 * 10i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.011111111380159855f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.011111111380159855f);
@@ -15048,8 +15117,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 323i; kk += 8i) {
     let v_0 = (b0[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] + b1[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
-    let v_1 = (b2[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -15077,8 +15146,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 323i; kk++) {
     let v_0 = (b0[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] + b1[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
-    let v_1 = (b2[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 32i)] = acc;
@@ -15104,8 +15173,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 19i) % 17i);
     let i3 = (gi % 19i);
     let v_0 = (b0[i1 * 323i + i2 * 19i + i3] + b1[i1 * 323i + i2 * 19i + i3]);
-    let v_1 = (b2[i1 * 323i + i2 * 19i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 323i + i2 * 19i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.0030959751456975937f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 323i + i2 * 19i + i3] = v_4;
@@ -15131,8 +15200,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 323i; kk += 8i) {
     let v_0 = (b0[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] + b1[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
-    let v_1 = (b2[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
     part = part + v_3;
   }
@@ -15162,8 +15231,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 323i; kk++) {
     let v_0 = (b0[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] + b1[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
-    let v_1 = (b2[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 32i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
     acc = acc + v_3;
   }
@@ -15525,8 +15594,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 323i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], v_0);
+    let v_0 = (b1[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -15552,8 +15621,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 323i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 8i)] = acc;
@@ -15576,8 +15645,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 323i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], v_0);
+    let v_0 = (b1[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
     part = part + v_2;
   }
@@ -15605,8 +15674,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 323i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 8i) * 323i + ((kk / 19i) % 17i) * 19i + (kk % 19i)]);
     acc = acc + v_2;
   }
@@ -15634,8 +15703,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 19i) % 17i);
   let i3 = (gi % 19i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 323i + i2 * 19i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 323i + i2 * 19i + i3], v_1);
+  let v_1 = (b3[i1 * 323i + i2 * 19i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 323i + i2 * 19i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.0030959751456975937f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.0030959751456975937f);
@@ -16279,6 +16348,9 @@ const shader268 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -16302,7 +16374,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           let ww = j * 2i - 1i + v;
           if (ww < 0i || ww >= 36i) { continue; }
           let val = b0[(nc * 33i + hh) * 36i + ww];
-          if (arg < 0i || val > best) { best = val; arg = hh * 36i + ww; }
+          if (arg < 0i || val > best || isnan_(val)) { best = val; arg = hh * 36i + ww; }
         }
       }
       if (arg == h * 36i + w) { acc = acc + b1[(nc * 17i + i) * 19i + j]; }
@@ -16327,8 +16399,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 1188i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], v_0);
+    let v_0 = (b1[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -16354,8 +16426,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 1188i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 8i)] = acc;
@@ -16378,8 +16450,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 1188i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], v_0);
+    let v_0 = (b1[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)]);
     part = part + v_2;
   }
@@ -16407,8 +16479,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 1188i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 8i) * 1188i + ((kk / 36i) % 33i) * 36i + (kk % 36i)]);
     acc = acc + v_2;
   }
@@ -16438,8 +16510,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 36i) % 33i);
     let i3 = (gi % 36i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 1188i + i2 * 36i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 1188i + i2 * 36i + i3], v_1);
+    let v_1 = (b3[i1 * 1188i + i2 * 36i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 1188i + i2 * 36i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.0008417508215643466f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.0008417508215643466f);

@@ -529,6 +529,12 @@ const shader11 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -540,7 +546,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 64i);
     let v_0 = (b0[i1 * 2048i + i2 * 64i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 2048i + i2 * 64i + i3] = v_2;
   }
 }
@@ -552,6 +558,9 @@ const shader12 = `
 // threads 4488, workgroup 64; FLOPs 40392; bytes 83488
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -568,7 +577,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let w = j * 2i - 1i + v;
       if (w < 0i || w >= 64i) { continue; }
       let val = b0[(nc * 32i + h) * 64i + w];
-      if (!found || val > best) { best = val; found = true; }
+      if (!found || val > best || isnan_(val)) { best = val; found = true; }
     }
   }
   b1[((gi / 561i) % 8i) * 561i + i * 33i + j] = best;
@@ -1052,6 +1061,12 @@ const shader22 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -1063,7 +1078,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 33i);
     let v_0 = (b0[i1 * 561i + i2 * 33i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 561i + i2 * 33i + i3] = v_2;
   }
 }
@@ -1857,6 +1872,12 @@ const shader34 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -1871,7 +1892,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 561i + i2 * 33i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 561i + i2 * 33i + i3] = v_5;
   }
 }
@@ -2351,6 +2372,12 @@ const shader44 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -2360,7 +2387,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % 17i);
   let v_0 = (b0[i1 * 153i + i2 * 17i + i3] * b1[i1]);
   let v_1 = (v_0 + b2[i1]);
-  let v_2 = max(v_1, 0.0f);
+  let v_2 = relu_(v_1);
   b3[i1 * 153i + i2 * 17i + i3] = v_2;
 }
 `;
@@ -3493,6 +3520,12 @@ const shader60 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -3507,7 +3540,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 153i + i2 * 17i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 153i + i2 * 17i + i3] = v_5;
   }
 }
@@ -3990,6 +4023,12 @@ const shader70 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -4001,7 +4040,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 17i);
     let v_0 = (b0[i1 * 153i + i2 * 17i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 153i + i2 * 17i + i3] = v_2;
   }
 }
@@ -5135,6 +5174,12 @@ const shader86 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -5149,7 +5194,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 153i + i2 * 17i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 153i + i2 * 17i + i3] = v_5;
   }
 }
@@ -6147,6 +6192,12 @@ const shader96 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -6158,7 +6209,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 17i);
     let v_0 = (b0[i1 * 153i + i2 * 17i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 153i + i2 * 17i + i3] = v_2;
   }
 }
@@ -7274,6 +7325,12 @@ const shader111 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -7288,7 +7345,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 153i + i2 * 17i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 153i + i2 * 17i + i3] = v_5;
   }
 }
@@ -9133,6 +9190,12 @@ const shader168 = `
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<u32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9164,7 +9227,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_14 = (c == b2[((f_13 / 128i) % 64i) * 128i + (f_13 % 128i)]);
     let v_15 = select(0.0f, 1.0f, v_14);
     let v_16 = (y - v_15);
-    let v_17 = max(b3[0i], 1.0f);
+    let v_17 = max_(b3[0i], 1.0f);
     let v_18 = (v_16 / v_17);
     let f_19 = ((gi / 128i) % 64i) * 128i + (gi % 128i);
     let v_20 = select(0.0f, v_18, (b4[((f_19 / 128i) % 64i) * 128i + (f_19 % 128i)] != 0u));
@@ -9835,6 +9898,12 @@ const shader176 = `
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<u32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9866,7 +9935,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_14 = (c == b2[((f_13 / 128i) % 64i) * 128i + (f_13 % 128i)]);
     let v_15 = select(0.0f, 1.0f, v_14);
     let v_16 = (y - v_15);
-    let v_17 = max(b3[0i], 1.0f);
+    let v_17 = max_(b3[0i], 1.0f);
     let v_18 = (v_16 / v_17);
     let f_19 = ((gi / 128i) % 64i) * 128i + (gi % 128i);
     let v_20 = select(0.0f, v_18, (b4[((f_19 / 128i) % 64i) * 128i + (f_19 % 128i)] != 0u));
@@ -10495,8 +10564,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
     let v_0 = (b0[(o % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(o % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
-    let v_1 = (b2[(o % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -10524,8 +10593,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
     let v_0 = (b0[(gi % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(gi % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
-    let v_1 = (b2[(gi % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 256i)] = acc;
@@ -10551,8 +10620,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 17i) % 9i);
     let i3 = (gi % 17i);
     let v_0 = (b0[i1 * 153i + i2 * 17i + i3] + b1[i1 * 153i + i2 * 17i + i3]);
-    let v_1 = (b2[i1 * 153i + i2 * 17i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 153i + i2 * 17i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.006535947788506746f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 153i + i2 * 17i + i3] = v_4;
@@ -10578,8 +10647,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
     let v_0 = (b0[(o % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(o % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
-    let v_1 = (b2[(o % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     part = part + v_3;
   }
@@ -10609,8 +10678,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
     let v_0 = (b0[(gi % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(gi % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
-    let v_1 = (b2[(gi % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 256i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     acc = acc + v_3;
   }
@@ -11282,8 +11351,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
-    let v_0 = (b1[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -11309,8 +11378,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 64i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
-    let v_0 = (b1[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 64i)] = acc;
@@ -11333,8 +11402,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
-    let v_0 = (b1[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     part = part + v_2;
   }
@@ -11362,8 +11431,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 64i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
-    let v_0 = (b1[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     acc = acc + v_2;
   }
@@ -11393,8 +11462,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 17i) % 9i);
     let i3 = (gi % 17i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 153i + i2 * 17i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 153i + i2 * 17i + i3], v_1);
+    let v_1 = (b3[i1 * 153i + i2 * 17i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 153i + i2 * 17i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.006535947788506746f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.006535947788506746f);
@@ -11889,8 +11958,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[ch * 153i + h * 17i + x] + b3[ch * 153i + h * 17i + x]);
       let v_1 = (v_0 + b4[ch * 153i + h * 17i + x]);
       let v_2 = (v_1 + tile[t][q]);
-      let v_3 = (b5[ch * 153i + h * 17i + x] > 0.0f);
-      let v_4 = select(0.0f, v_2, v_3);
+      let v_3 = (b5[ch * 153i + h * 17i + x] <= 0.0f);
+      let v_4 = select(v_2, 0.0f, v_3);
       b6[ch * 153i + h * 17i + x] = v_4;
     }
   }
@@ -12039,8 +12108,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[ch * 153i + h * 17i + x] + b3[ch * 153i + h * 17i + x]);
     let v_1 = (v_0 + b4[ch * 153i + h * 17i + x]);
     let v_2 = (v_1 + tile[t]);
-    let v_3 = (b5[ch * 153i + h * 17i + x] > 0.0f);
-    let v_4 = select(0.0f, v_2, v_3);
+    let v_3 = (b5[ch * 153i + h * 17i + x] <= 0.0f);
+    let v_4 = select(v_2, 0.0f, v_3);
     b6[ch * 153i + h * 17i + x] = v_4;
   }
 }
@@ -12761,8 +12830,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
-    let v_0 = (b1[(o % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(o % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(o % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -12788,8 +12857,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 32i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
-    let v_0 = (b1[(gi % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(gi % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 32i)] = acc;
@@ -12812,8 +12881,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
-    let v_0 = (b1[(o % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(o % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(o % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     part = part + v_2;
   }
@@ -12841,8 +12910,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 32i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
-    let v_0 = (b1[(gi % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(gi % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 32i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     acc = acc + v_2;
   }
@@ -12872,8 +12941,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 17i) % 9i);
     let i3 = (gi % 17i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 153i + i2 * 17i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 153i + i2 * 17i + i3], v_1);
+    let v_1 = (b3[i1 * 153i + i2 * 17i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 153i + i2 * 17i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.006535947788506746f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.006535947788506746f);
@@ -13522,8 +13591,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
     let v_0 = (b0[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
-    let v_1 = (b2[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -13551,8 +13620,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
     let v_0 = (b0[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
-    let v_1 = (b2[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 64i)] = acc;
@@ -13578,8 +13647,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 17i) % 9i);
     let i3 = (gi % 17i);
     let v_0 = (b0[i1 * 153i + i2 * 17i + i3] + b1[i1 * 153i + i2 * 17i + i3]);
-    let v_1 = (b2[i1 * 153i + i2 * 17i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 153i + i2 * 17i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.006535947788506746f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 153i + i2 * 17i + i3] = v_4;
@@ -13605,8 +13674,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
     let v_0 = (b0[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
-    let v_1 = (b2[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     part = part + v_3;
   }
@@ -13636,8 +13705,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
     let v_0 = (b0[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] + b1[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
-    let v_1 = (b2[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 64i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     acc = acc + v_3;
   }
@@ -14310,8 +14379,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
-    let v_0 = (b1[(o % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(o % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(o % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -14337,8 +14406,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 16i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
-    let v_0 = (b1[(gi % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(gi % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 16i)] = acc;
@@ -14361,8 +14430,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 153i; kk += 8i) {
-    let v_0 = (b1[(o % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(o % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(o % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     part = part + v_2;
   }
@@ -14390,8 +14459,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 16i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 153i; kk++) {
-    let v_0 = (b1[(gi % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], v_0);
+    let v_0 = (b1[(gi % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 16i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)]);
     acc = acc + v_2;
   }
@@ -14419,8 +14488,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 17i) % 9i);
   let i3 = (gi % 17i);
   let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * 153i + i2 * 17i + i3] > 0.0f);
-  let v_2 = select(0.0f, b2[i1 * 153i + i2 * 17i + i3], v_1);
+  let v_1 = (b3[i1 * 153i + i2 * 17i + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * 153i + i2 * 17i + i3], 0.0f, v_1);
   let v_3 = (b4[i1] * 0.006535947788506746f);
   let v_4 = (v_2 - v_3);
   let v_5 = (b6[i1] * 0.006535947788506746f);
@@ -15069,8 +15138,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 561i; kk += 8i) {
     let v_0 = (b0[(o % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] + b1[(o % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)]);
-    let v_1 = (b2[(o % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -15098,8 +15167,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 561i; kk++) {
     let v_0 = (b0[(gi % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] + b1[(gi % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)]);
-    let v_1 = (b2[(gi % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[(gi % 32i)] = acc;
@@ -15125,8 +15194,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 33i) % 17i);
     let i3 = (gi % 33i);
     let v_0 = (b0[i1 * 561i + i2 * 33i + i3] + b1[i1 * 561i + i2 * 33i + i3]);
-    let v_1 = (b2[i1 * 561i + i2 * 33i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 561i + i2 * 33i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.001782531151548028f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 561i + i2 * 33i + i3] = v_4;
@@ -15152,8 +15221,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < 561i; kk += 8i) {
     let v_0 = (b0[(o % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] + b1[(o % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)]);
-    let v_1 = (b2[(o % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)]);
     part = part + v_3;
   }
@@ -15183,8 +15252,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < 561i; kk++) {
     let v_0 = (b0[(gi % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] + b1[(gi % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)]);
-    let v_1 = (b2[(gi % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(gi % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(gi % 32i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)]);
     acc = acc + v_3;
   }
@@ -15546,8 +15615,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 561i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)], v_0);
+    let v_0 = (b1[(o % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -15573,8 +15642,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 561i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 8i)] = acc;
@@ -15597,8 +15666,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 561i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)], v_0);
+    let v_0 = (b1[(o % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)]);
     part = part + v_2;
   }
@@ -15626,8 +15695,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 561i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 8i) * 561i + ((kk / 33i) % 17i) * 33i + (kk % 33i)]);
     acc = acc + v_2;
   }
@@ -15657,8 +15726,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 33i) % 17i);
     let i3 = (gi % 33i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 561i + i2 * 33i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 561i + i2 * 33i + i3], v_1);
+    let v_1 = (b3[i1 * 561i + i2 * 33i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 561i + i2 * 33i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.001782531151548028f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.001782531151548028f);
@@ -16303,6 +16372,9 @@ const shader268 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -16326,7 +16398,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           let ww = j * 2i - 1i + v;
           if (ww < 0i || ww >= 64i) { continue; }
           let val = b0[(nc * 32i + hh) * 64i + ww];
-          if (arg < 0i || val > best) { best = val; arg = hh * 64i + ww; }
+          if (arg < 0i || val > best || isnan_(val)) { best = val; arg = hh * 64i + ww; }
         }
       }
       if (arg == h * 64i + w) { acc = acc + b1[(nc * 17i + i) * 33i + j]; }
@@ -16351,8 +16423,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 2048i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)], v_0);
+    let v_0 = (b1[(o % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)], 0.0f, v_0);
     part = part + v_1;
   }
   var acc = part;
@@ -16378,8 +16450,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 2048i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[(gi % 8i)] = acc;
@@ -16402,8 +16474,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 2048i; kk += 8i) {
-    let v_0 = (b1[(o % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)], v_0);
+    let v_0 = (b1[(o % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)] <= 0.0f);
+    let v_1 = select(b0[(o % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)]);
     part = part + v_2;
   }
@@ -16431,8 +16503,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 8i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 2048i; kk++) {
-    let v_0 = (b1[(gi % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(gi % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)], v_0);
+    let v_0 = (b1[(gi % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)] <= 0.0f);
+    let v_1 = select(b0[(gi % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(gi % 8i) * 2048i + ((kk / 64i) % 32i) * 64i + (kk % 64i)]);
     acc = acc + v_2;
   }
@@ -16462,8 +16534,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 64i) % 32i);
     let i3 = (gi % 64i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 2048i + i2 * 64i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 2048i + i2 * 64i + i3], v_1);
+    let v_1 = (b3[i1 * 2048i + i2 * 64i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 2048i + i2 * 64i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.00048828125f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.00048828125f);

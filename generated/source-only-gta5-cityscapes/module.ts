@@ -609,6 +609,12 @@ const shader11 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -620,7 +626,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 640i);
     let v_0 = (b0[i1 * 230400i + i2 * 640i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 230400i + i2 * 640i + i3] = v_2;
   }
 }
@@ -632,6 +638,9 @@ const shader12 = `
 // threads 3718464, workgroup 64; FLOPs 33466176; bytes 73856256
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -648,7 +657,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let w = j * 2i - 1i + v;
       if (w < 0i || w >= 640i) { continue; }
       let val = b0[(nc * 360i + h) * 640i + w];
-      if (!found || val > best) { best = val; found = true; }
+      if (!found || val > best || isnan_(val)) { best = val; found = true; }
     }
   }
   b1[((gi / 58101i) % 64i) * 58101i + i * 321i + j] = best;
@@ -1212,6 +1221,12 @@ const shader22 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -1223,7 +1238,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 321i);
     let v_0 = (b0[i1 * 58101i + i2 * 321i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 58101i + i2 * 321i + i3] = v_2;
   }
 }
@@ -2201,6 +2216,12 @@ const shader34 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -2215,7 +2236,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 58101i + i2 * 321i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 58101i + i2 * 321i + i3] = v_5;
   }
 }
@@ -2674,6 +2695,12 @@ const shader39 = `
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -2686,7 +2713,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b0[i1 * 58101i + i2 * 321i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
     let v_2 = (v_1 + b3[i1 * 58101i + i2 * 321i + i3]);
-    let v_3 = max(v_2, 0.0f);
+    let v_3 = relu_(v_2);
     b4[i1 * 58101i + i2 * 321i + i3] = v_3;
   }
 }
@@ -3231,6 +3258,12 @@ const shader48 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -3242,7 +3275,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 161i);
     let v_0 = (b0[i1 * 14651i + i2 * 161i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 14651i + i2 * 161i + i3] = v_2;
   }
 }
@@ -4664,6 +4697,12 @@ const shader64 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -4678,7 +4717,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 14651i + i2 * 161i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 14651i + i2 * 161i + i3] = v_5;
   }
 }
@@ -5137,6 +5176,12 @@ const shader69 = `
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -5149,7 +5194,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b0[i1 * 14651i + i2 * 161i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
     let v_2 = (v_1 + b3[i1 * 14651i + i2 * 161i + i3]);
-    let v_3 = max(v_2, 0.0f);
+    let v_3 = relu_(v_2);
     b4[i1 * 14651i + i2 * 161i + i3] = v_3;
   }
 }
@@ -5694,6 +5739,12 @@ const shader78 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -5705,7 +5756,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 161i);
     let v_0 = (b0[i1 * 14651i + i2 * 161i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 14651i + i2 * 161i + i3] = v_2;
   }
 }
@@ -7127,6 +7178,12 @@ const shader94 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -7141,7 +7198,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 14651i + i2 * 161i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 14651i + i2 * 161i + i3] = v_5;
   }
 }
@@ -7600,6 +7657,12 @@ const shader99 = `
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -7612,7 +7675,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b0[i1 * 14651i + i2 * 161i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
     let v_2 = (v_1 + b3[i1 * 14651i + i2 * 161i + i3]);
-    let v_3 = max(v_2, 0.0f);
+    let v_3 = relu_(v_2);
     b4[i1 * 14651i + i2 * 161i + i3] = v_3;
   }
 }
@@ -8904,6 +8967,12 @@ const shader108 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -8915,7 +8984,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 161i);
     let v_0 = (b0[i1 * 14651i + i2 * 161i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
-    let v_2 = max(v_1, 0.0f);
+    let v_2 = relu_(v_1);
     b3[i1 * 14651i + i2 * 161i + i3] = v_2;
   }
 }
@@ -10319,6 +10388,12 @@ const shader123 = `
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -10333,7 +10408,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (b3[i1 * 14651i + i2 * 161i + i3] * b4[i1]);
     let v_3 = (v_2 + b5[i1]);
     let v_4 = (v_1 + v_3);
-    let v_5 = max(v_4, 0.0f);
+    let v_5 = relu_(v_4);
     b6[i1 * 14651i + i2 * 161i + i3] = v_5;
   }
 }
@@ -10792,6 +10867,12 @@ const shader128 = `
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -10804,7 +10885,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b0[i1 * 14651i + i2 * 161i + i3] * b1[i1]);
     let v_1 = (v_0 + b2[i1]);
     let v_2 = (v_1 + b3[i1 * 14651i + i2 * 161i + i3]);
-    let v_3 = max(v_2, 0.0f);
+    let v_3 = relu_(v_2);
     b4[i1 * 14651i + i2 * 161i + i3] = v_3;
   }
 }
@@ -12642,6 +12723,12 @@ const shader176 = `
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<u32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -12673,7 +12760,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_14 = (c == b2[((f_13 / 1280i) % 720i) * 1280i + (f_13 % 1280i)]);
     let v_15 = select(0.0f, 1.0f, v_14);
     let v_16 = (y - v_15);
-    let v_17 = max(b3[0i], 1.0f);
+    let v_17 = max_(b3[0i], 1.0f);
     let v_18 = (v_16 / v_17);
     let f_19 = ((gi / 1280i) % 720i) * 1280i + (gi % 1280i);
     let v_20 = select(0.0f, v_18, (b4[((f_19 / 1280i) % 720i) * 1280i + (f_19 % 1280i)] != 0u));
@@ -13552,6 +13639,12 @@ const shader184 = `
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<u32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -13583,7 +13676,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_14 = (c == b2[((f_13 / 1280i) % 720i) * 1280i + (f_13 % 1280i)]);
     let v_15 = select(0.0f, 1.0f, v_14);
     let v_16 = (y - v_15);
-    let v_17 = max(b3[0i], 1.0f);
+    let v_17 = max_(b3[0i], 1.0f);
     let v_18 = (v_16 / v_17);
     let f_19 = ((gi / 1280i) % 720i) * 1280i + (gi % 1280i);
     let v_20 = select(0.0f, v_18, (b4[((f_19 / 1280i) % 720i) * 1280i + (f_19 % 1280i)] != 0u));
@@ -14420,8 +14513,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = sp * 7326i; kk < min(14651i, (sp + 1i) * 7326i); kk++) {
     let v_0 = (b0[(o % 2048i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] + b1[(o % 2048i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)]);
-    let v_1 = (b2[(o % 2048i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 2048i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[gi] = acc;
@@ -14446,8 +14539,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = sp * 7326i; kk < min(14651i, (sp + 1i) * 7326i); kk++) {
     let v_0 = (b0[(o % 2048i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] + b1[(o % 2048i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)]);
-    let v_1 = (b2[(o % 2048i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 2048i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 2048i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)]);
     acc = acc + v_3;
   }
@@ -14479,8 +14572,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 161i);
     let v_0 = (b0[i1] * b1[i1]);
     let v_1 = (b2[i1 * 14651i + i2 * 161i + i3] + b3[i1 * 14651i + i2 * 161i + i3]);
-    let v_2 = (b4[i1 * 14651i + i2 * 161i + i3] > 0.0f);
-    let v_3 = select(0.0f, v_1, v_2);
+    let v_2 = (b4[i1 * 14651i + i2 * 161i + i3] <= 0.0f);
+    let v_3 = select(v_1, 0.0f, v_2);
     let v_4 = (b5[i1] * 0.0000682547251926735f);
     let v_5 = (v_3 - v_4);
     let v_6 = (b7[i1] * 0.0000682547251926735f);
@@ -14921,8 +15014,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let sp = gi % 8i;
   var acc = 0.0f;
   for (var kk = sp * 1832i; kk < min(14651i, (sp + 1i) * 1832i); kk++) {
-    let v_0 = (b1[(o % 512i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 512i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)], v_0);
+    let v_0 = (b1[(o % 512i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] <= 0.0f);
+    let v_1 = select(b0[(o % 512i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[gi] = acc;
@@ -14945,8 +15038,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let sp = gi % 8i;
   var acc = 0.0f;
   for (var kk = sp * 1832i; kk < min(14651i, (sp + 1i) * 1832i); kk++) {
-    let v_0 = (b1[(o % 512i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 512i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)], v_0);
+    let v_0 = (b1[(o % 512i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] <= 0.0f);
+    let v_1 = select(b0[(o % 512i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 512i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)]);
     acc = acc + v_2;
   }
@@ -14976,8 +15069,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 161i) % 91i);
     let i3 = (gi % 161i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 14651i + i2 * 161i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 14651i + i2 * 161i + i3], v_1);
+    let v_1 = (b3[i1 * 14651i + i2 * 161i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 14651i + i2 * 161i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.0000682547251926735f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.0000682547251926735f);
@@ -15678,11 +15771,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let ch = c4 * 4i + q;
       if (pix >= 14651i || h >= 91i || x >= 161i || ch >= 2048i) { continue; }
       let v_0 = (b2[ch * 14651i + h * 161i + x] + b3[ch * 14651i + h * 161i + x]);
-      let v_1 = (b4[ch * 14651i + h * 161i + x] > 0.0f);
-      let v_2 = select(0.0f, v_0, v_1);
+      let v_1 = (b4[ch * 14651i + h * 161i + x] <= 0.0f);
+      let v_2 = select(v_0, 0.0f, v_1);
       let v_3 = (v_2 + tile[t][q]);
-      let v_4 = (b5[ch * 14651i + h * 161i + x] > 0.0f);
-      let v_5 = select(0.0f, v_3, v_4);
+      let v_4 = (b5[ch * 14651i + h * 161i + x] <= 0.0f);
+      let v_5 = select(v_3, 0.0f, v_4);
       b6[ch * 14651i + h * 161i + x] = v_5;
     }
   }
@@ -15829,11 +15922,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let x = ph + 1i * (jb * 4i + t % 4i);
     if (ch >= 2048i || x >= 161i) { continue; }
     let v_0 = (b2[ch * 14651i + h * 161i + x] + b3[ch * 14651i + h * 161i + x]);
-    let v_1 = (b4[ch * 14651i + h * 161i + x] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b4[ch * 14651i + h * 161i + x] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 + tile[t]);
-    let v_4 = (b5[ch * 14651i + h * 161i + x] > 0.0f);
-    let v_5 = select(0.0f, v_3, v_4);
+    let v_4 = (b5[ch * 14651i + h * 161i + x] <= 0.0f);
+    let v_5 = select(v_3, 0.0f, v_4);
     b6[ch * 14651i + h * 161i + x] = v_5;
   }
 }
@@ -16308,8 +16401,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 161i) % 91i);
     let i3 = (gi % 161i);
     let v_0 = (b0[i1 * 14651i + i2 * 161i + i3] + b1[i1 * 14651i + i2 * 161i + i3]);
-    let v_1 = (b2[i1 * 14651i + i2 * 161i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 14651i + i2 * 161i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.0000682547251926735f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 14651i + i2 * 161i + i3] = v_4;
@@ -17037,8 +17130,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let v_0 = (b2[ch * 14651i + h * 161i + x] + b3[ch * 14651i + h * 161i + x]);
       let v_1 = (v_0 + b4[ch * 14651i + h * 161i + x]);
       let v_2 = (v_1 + tile[t][q]);
-      let v_3 = (b5[ch * 14651i + h * 161i + x] > 0.0f);
-      let v_4 = select(0.0f, v_2, v_3);
+      let v_3 = (b5[ch * 14651i + h * 161i + x] <= 0.0f);
+      let v_4 = select(v_2, 0.0f, v_3);
       b6[ch * 14651i + h * 161i + x] = v_4;
     }
   }
@@ -17187,8 +17280,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b2[ch * 14651i + h * 161i + x] + b3[ch * 14651i + h * 161i + x]);
     let v_1 = (v_0 + b4[ch * 14651i + h * 161i + x]);
     let v_2 = (v_1 + tile[t]);
-    let v_3 = (b5[ch * 14651i + h * 161i + x] > 0.0f);
-    let v_4 = select(0.0f, v_2, v_3);
+    let v_3 = (b5[ch * 14651i + h * 161i + x] <= 0.0f);
+    let v_4 = select(v_2, 0.0f, v_3);
     b6[ch * 14651i + h * 161i + x] = v_4;
   }
 }
@@ -17677,8 +17770,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let sp = gi % 14i;
   var acc = 0.0f;
   for (var kk = sp * 1047i; kk < min(14651i, (sp + 1i) * 1047i); kk++) {
-    let v_0 = (b1[(o % 256i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 256i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)], v_0);
+    let v_0 = (b1[(o % 256i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] <= 0.0f);
+    let v_1 = select(b0[(o % 256i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[gi] = acc;
@@ -17701,8 +17794,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let sp = gi % 14i;
   var acc = 0.0f;
   for (var kk = sp * 1047i; kk < min(14651i, (sp + 1i) * 1047i); kk++) {
-    let v_0 = (b1[(o % 256i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 256i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)], v_0);
+    let v_0 = (b1[(o % 256i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] <= 0.0f);
+    let v_1 = select(b0[(o % 256i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 256i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)]);
     acc = acc + v_2;
   }
@@ -17732,8 +17825,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 161i) % 91i);
     let i3 = (gi % 161i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 14651i + i2 * 161i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 14651i + i2 * 161i + i3], v_1);
+    let v_1 = (b3[i1 * 14651i + i2 * 161i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 14651i + i2 * 161i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.0000682547251926735f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.0000682547251926735f);
@@ -18590,8 +18683,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = sp * 3663i; kk < min(14651i, (sp + 1i) * 3663i); kk++) {
     let v_0 = (b0[(o % 1024i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] + b1[(o % 1024i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)]);
-    let v_1 = (b2[(o % 1024i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 1024i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[gi] = acc;
@@ -18616,8 +18709,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = sp * 3663i; kk < min(14651i, (sp + 1i) * 3663i); kk++) {
     let v_0 = (b0[(o % 1024i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] + b1[(o % 1024i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)]);
-    let v_1 = (b2[(o % 1024i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 1024i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 1024i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)]);
     acc = acc + v_3;
   }
@@ -18649,8 +18742,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 161i);
     let v_0 = (b0[i1] * b1[i1]);
     let v_1 = (b2[i1 * 14651i + i2 * 161i + i3] + b3[i1 * 14651i + i2 * 161i + i3]);
-    let v_2 = (b4[i1 * 14651i + i2 * 161i + i3] > 0.0f);
-    let v_3 = select(0.0f, v_1, v_2);
+    let v_2 = (b4[i1 * 14651i + i2 * 161i + i3] <= 0.0f);
+    let v_3 = select(v_1, 0.0f, v_2);
     let v_4 = (b5[i1] * 0.0000682547251926735f);
     let v_5 = (v_3 - v_4);
     let v_6 = (b7[i1] * 0.0000682547251926735f);
@@ -18919,11 +19012,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let ch = c4 * 4i + q;
       if (pix >= 14651i || h >= 91i || x >= 161i || ch >= 1024i) { continue; }
       let v_0 = (b2[ch * 14651i + h * 161i + x] + b3[ch * 14651i + h * 161i + x]);
-      let v_1 = (b4[ch * 14651i + h * 161i + x] > 0.0f);
-      let v_2 = select(0.0f, v_0, v_1);
+      let v_1 = (b4[ch * 14651i + h * 161i + x] <= 0.0f);
+      let v_2 = select(v_0, 0.0f, v_1);
       let v_3 = (v_2 + tile[t][q]);
-      let v_4 = (b5[ch * 14651i + h * 161i + x] > 0.0f);
-      let v_5 = select(0.0f, v_3, v_4);
+      let v_4 = (b5[ch * 14651i + h * 161i + x] <= 0.0f);
+      let v_5 = select(v_3, 0.0f, v_4);
       b6[ch * 14651i + h * 161i + x] = v_5;
     }
   }
@@ -19070,11 +19163,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let x = ph + 1i * (jb * 4i + t % 4i);
     if (ch >= 1024i || x >= 161i) { continue; }
     let v_0 = (b2[ch * 14651i + h * 161i + x] + b3[ch * 14651i + h * 161i + x]);
-    let v_1 = (b4[ch * 14651i + h * 161i + x] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b4[ch * 14651i + h * 161i + x] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 + tile[t]);
-    let v_4 = (b5[ch * 14651i + h * 161i + x] > 0.0f);
-    let v_5 = select(0.0f, v_3, v_4);
+    let v_4 = (b5[ch * 14651i + h * 161i + x] <= 0.0f);
+    let v_5 = select(v_3, 0.0f, v_4);
     b6[ch * 14651i + h * 161i + x] = v_5;
   }
 }
@@ -19925,8 +20018,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = sp * 1832i; kk < min(14651i, (sp + 1i) * 1832i); kk++) {
     let v_0 = (b0[(o % 512i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] + b1[(o % 512i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)]);
-    let v_1 = (b2[(o % 512i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 512i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[gi] = acc;
@@ -19951,8 +20044,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = sp * 1832i; kk < min(14651i, (sp + 1i) * 1832i); kk++) {
     let v_0 = (b0[(o % 512i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] + b1[(o % 512i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)]);
-    let v_1 = (b2[(o % 512i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 512i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 512i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)]);
     acc = acc + v_3;
   }
@@ -19984,8 +20077,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 161i);
     let v_0 = (b0[i1] * b1[i1]);
     let v_1 = (b2[i1 * 14651i + i2 * 161i + i3] + b3[i1 * 14651i + i2 * 161i + i3]);
-    let v_2 = (b4[i1 * 14651i + i2 * 161i + i3] > 0.0f);
-    let v_3 = select(0.0f, v_1, v_2);
+    let v_2 = (b4[i1 * 14651i + i2 * 161i + i3] <= 0.0f);
+    let v_3 = select(v_1, 0.0f, v_2);
     let v_4 = (b5[i1] * 0.0000682547251926735f);
     let v_5 = (v_3 - v_4);
     let v_6 = (b7[i1] * 0.0000682547251926735f);
@@ -20426,8 +20519,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let sp = gi % 14i;
   var acc = 0.0f;
   for (var kk = sp * 1047i; kk < min(14651i, (sp + 1i) * 1047i); kk++) {
-    let v_0 = (b1[(o % 128i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 128i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)], v_0);
+    let v_0 = (b1[(o % 128i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] <= 0.0f);
+    let v_1 = select(b0[(o % 128i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[gi] = acc;
@@ -20450,8 +20543,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let sp = gi % 14i;
   var acc = 0.0f;
   for (var kk = sp * 1047i; kk < min(14651i, (sp + 1i) * 1047i); kk++) {
-    let v_0 = (b1[(o % 128i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 128i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)], v_0);
+    let v_0 = (b1[(o % 128i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)] <= 0.0f);
+    let v_1 = select(b0[(o % 128i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 128i) * 14651i + ((kk / 161i) % 91i) * 161i + (kk % 161i)]);
     acc = acc + v_2;
   }
@@ -20481,8 +20574,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 161i) % 91i);
     let i3 = (gi % 161i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 14651i + i2 * 161i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 14651i + i2 * 161i + i3], v_1);
+    let v_1 = (b3[i1 * 14651i + i2 * 161i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 14651i + i2 * 161i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.0000682547251926735f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.0000682547251926735f);
@@ -21183,11 +21276,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let ch = c4 * 4i + q;
       if (pix >= 14651i || h >= 91i || x >= 161i || ch >= 512i) { continue; }
       let v_0 = (b2[ch * 14651i + h * 161i + x] + b3[ch * 14651i + h * 161i + x]);
-      let v_1 = (b4[ch * 14651i + h * 161i + x] > 0.0f);
-      let v_2 = select(0.0f, v_0, v_1);
+      let v_1 = (b4[ch * 14651i + h * 161i + x] <= 0.0f);
+      let v_2 = select(v_0, 0.0f, v_1);
       let v_3 = (v_2 + tile[t][q]);
-      let v_4 = (b5[ch * 14651i + h * 161i + x] > 0.0f);
-      let v_5 = select(0.0f, v_3, v_4);
+      let v_4 = (b5[ch * 14651i + h * 161i + x] <= 0.0f);
+      let v_5 = select(v_3, 0.0f, v_4);
       b6[ch * 14651i + h * 161i + x] = v_5;
     }
   }
@@ -21334,11 +21427,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let x = ph + 1i * (jb * 4i + t % 4i);
     if (ch >= 512i || x >= 161i) { continue; }
     let v_0 = (b2[ch * 14651i + h * 161i + x] + b3[ch * 14651i + h * 161i + x]);
-    let v_1 = (b4[ch * 14651i + h * 161i + x] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b4[ch * 14651i + h * 161i + x] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 + tile[t]);
-    let v_4 = (b5[ch * 14651i + h * 161i + x] > 0.0f);
-    let v_5 = select(0.0f, v_3, v_4);
+    let v_4 = (b5[ch * 14651i + h * 161i + x] <= 0.0f);
+    let v_5 = select(v_3, 0.0f, v_4);
     b6[ch * 14651i + h * 161i + x] = v_5;
   }
 }
@@ -22641,8 +22734,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = sp * 3632i; kk < min(58101i, (sp + 1i) * 3632i); kk++) {
     let v_0 = (b0[(o % 256i) * 58101i + ((kk / 321i) % 181i) * 321i + (kk % 321i)] + b1[(o % 256i) * 58101i + ((kk / 321i) % 181i) * 321i + (kk % 321i)]);
-    let v_1 = (b2[(o % 256i) * 58101i + ((kk / 321i) % 181i) * 321i + (kk % 321i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 256i) * 58101i + ((kk / 321i) % 181i) * 321i + (kk % 321i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     acc = acc + v_2;
   }
   b3[gi] = acc;
@@ -22667,8 +22760,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = sp * 3632i; kk < min(58101i, (sp + 1i) * 3632i); kk++) {
     let v_0 = (b0[(o % 256i) * 58101i + ((kk / 321i) % 181i) * 321i + (kk % 321i)] + b1[(o % 256i) * 58101i + ((kk / 321i) % 181i) * 321i + (kk % 321i)]);
-    let v_1 = (b2[(o % 256i) * 58101i + ((kk / 321i) % 181i) * 321i + (kk % 321i)] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[(o % 256i) * 58101i + ((kk / 321i) % 181i) * 321i + (kk % 321i)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 * b3[(o % 256i) * 58101i + ((kk / 321i) % 181i) * 321i + (kk % 321i)]);
     acc = acc + v_3;
   }
@@ -22700,8 +22793,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % 321i);
     let v_0 = (b0[i1] * b1[i1]);
     let v_1 = (b2[i1 * 58101i + i2 * 321i + i3] + b3[i1 * 58101i + i2 * 321i + i3]);
-    let v_2 = (b4[i1 * 58101i + i2 * 321i + i3] > 0.0f);
-    let v_3 = select(0.0f, v_1, v_2);
+    let v_2 = (b4[i1 * 58101i + i2 * 321i + i3] <= 0.0f);
+    let v_3 = select(v_1, 0.0f, v_2);
     let v_4 = (b5[i1] * 0.000017211406884598546f);
     let v_5 = (v_3 - v_4);
     let v_6 = (b7[i1] * 0.000017211406884598546f);
@@ -23142,8 +23235,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let sp = gi % 56i;
   var acc = 0.0f;
   for (var kk = sp * 1038i; kk < min(58101i, (sp + 1i) * 1038i); kk++) {
-    let v_0 = (b1[(o % 64i) * 58101i + ((kk / 321i) % 181i) * 321i + (kk % 321i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 64i) * 58101i + ((kk / 321i) % 181i) * 321i + (kk % 321i)], v_0);
+    let v_0 = (b1[(o % 64i) * 58101i + ((kk / 321i) % 181i) * 321i + (kk % 321i)] <= 0.0f);
+    let v_1 = select(b0[(o % 64i) * 58101i + ((kk / 321i) % 181i) * 321i + (kk % 321i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[gi] = acc;
@@ -23166,8 +23259,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let sp = gi % 56i;
   var acc = 0.0f;
   for (var kk = sp * 1038i; kk < min(58101i, (sp + 1i) * 1038i); kk++) {
-    let v_0 = (b1[(o % 64i) * 58101i + ((kk / 321i) % 181i) * 321i + (kk % 321i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 64i) * 58101i + ((kk / 321i) % 181i) * 321i + (kk % 321i)], v_0);
+    let v_0 = (b1[(o % 64i) * 58101i + ((kk / 321i) % 181i) * 321i + (kk % 321i)] <= 0.0f);
+    let v_1 = select(b0[(o % 64i) * 58101i + ((kk / 321i) % 181i) * 321i + (kk % 321i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 64i) * 58101i + ((kk / 321i) % 181i) * 321i + (kk % 321i)]);
     acc = acc + v_2;
   }
@@ -23197,8 +23290,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 321i) % 181i);
     let i3 = (gi % 321i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 58101i + i2 * 321i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 58101i + i2 * 321i + i3], v_1);
+    let v_1 = (b3[i1 * 58101i + i2 * 321i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 58101i + i2 * 321i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.000017211406884598546f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.000017211406884598546f);
@@ -23899,11 +23992,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let ch = c4 * 4i + q;
       if (pix >= 58101i || h >= 181i || x >= 321i || ch >= 256i) { continue; }
       let v_0 = (b2[ch * 58101i + h * 321i + x] + b3[ch * 58101i + h * 321i + x]);
-      let v_1 = (b4[ch * 58101i + h * 321i + x] > 0.0f);
-      let v_2 = select(0.0f, v_0, v_1);
+      let v_1 = (b4[ch * 58101i + h * 321i + x] <= 0.0f);
+      let v_2 = select(v_0, 0.0f, v_1);
       let v_3 = (v_2 + tile[t][q]);
-      let v_4 = (b5[ch * 58101i + h * 321i + x] > 0.0f);
-      let v_5 = select(0.0f, v_3, v_4);
+      let v_4 = (b5[ch * 58101i + h * 321i + x] <= 0.0f);
+      let v_5 = select(v_3, 0.0f, v_4);
       b6[ch * 58101i + h * 321i + x] = v_5;
     }
   }
@@ -24050,11 +24143,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let x = ph + 1i * (jb * 4i + t % 4i);
     if (ch >= 256i || x >= 321i) { continue; }
     let v_0 = (b2[ch * 58101i + h * 321i + x] + b3[ch * 58101i + h * 321i + x]);
-    let v_1 = (b4[ch * 58101i + h * 321i + x] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b4[ch * 58101i + h * 321i + x] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (v_2 + tile[t]);
-    let v_4 = (b5[ch * 58101i + h * 321i + x] > 0.0f);
-    let v_5 = select(0.0f, v_3, v_4);
+    let v_4 = (b5[ch * 58101i + h * 321i + x] <= 0.0f);
+    let v_5 = select(v_3, 0.0f, v_4);
     b6[ch * 58101i + h * 321i + x] = v_5;
   }
 }
@@ -24529,8 +24622,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 321i) % 181i);
     let i3 = (gi % 321i);
     let v_0 = (b0[i1 * 58101i + i2 * 321i + i3] + b1[i1 * 58101i + i2 * 321i + i3]);
-    let v_1 = (b2[i1 * 58101i + i2 * 321i + i3] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b2[i1 * 58101i + i2 * 321i + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * 0.000017211406884598546f);
     let v_4 = (v_2 - v_3);
     b4[i1 * 58101i + i2 * 321i + i3] = v_4;
@@ -24994,6 +25087,9 @@ const shader291 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -25017,7 +25113,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           let ww = j * 2i - 1i + v;
           if (ww < 0i || ww >= 640i) { continue; }
           let val = b0[(nc * 360i + hh) * 640i + ww];
-          if (arg < 0i || val > best) { best = val; arg = hh * 640i + ww; }
+          if (arg < 0i || val > best || isnan_(val)) { best = val; arg = hh * 640i + ww; }
         }
       }
       if (arg == h * 640i + w) { acc = acc + b1[(nc * 181i + i) * 321i + j]; }
@@ -25042,8 +25138,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let sp = gi % 64i;
   var acc = 0.0f;
   for (var kk = sp * 3600i; kk < min(230400i, (sp + 1i) * 3600i); kk++) {
-    let v_0 = (b1[(o % 64i) * 230400i + ((kk / 640i) % 360i) * 640i + (kk % 640i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 64i) * 230400i + ((kk / 640i) % 360i) * 640i + (kk % 640i)], v_0);
+    let v_0 = (b1[(o % 64i) * 230400i + ((kk / 640i) % 360i) * 640i + (kk % 640i)] <= 0.0f);
+    let v_1 = select(b0[(o % 64i) * 230400i + ((kk / 640i) % 360i) * 640i + (kk % 640i)], 0.0f, v_0);
     acc = acc + v_1;
   }
   b2[gi] = acc;
@@ -25066,8 +25162,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let sp = gi % 64i;
   var acc = 0.0f;
   for (var kk = sp * 3600i; kk < min(230400i, (sp + 1i) * 3600i); kk++) {
-    let v_0 = (b1[(o % 64i) * 230400i + ((kk / 640i) % 360i) * 640i + (kk % 640i)] > 0.0f);
-    let v_1 = select(0.0f, b0[(o % 64i) * 230400i + ((kk / 640i) % 360i) * 640i + (kk % 640i)], v_0);
+    let v_0 = (b1[(o % 64i) * 230400i + ((kk / 640i) % 360i) * 640i + (kk % 640i)] <= 0.0f);
+    let v_1 = select(b0[(o % 64i) * 230400i + ((kk / 640i) % 360i) * 640i + (kk % 640i)], 0.0f, v_0);
     let v_2 = (v_1 * b2[(o % 64i) * 230400i + ((kk / 640i) % 360i) * 640i + (kk % 640i)]);
     acc = acc + v_2;
   }
@@ -25097,8 +25193,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / 640i) % 360i);
     let i3 = (gi % 640i);
     let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * 230400i + i2 * 640i + i3] > 0.0f);
-    let v_2 = select(0.0f, b2[i1 * 230400i + i2 * 640i + i3], v_1);
+    let v_1 = (b3[i1 * 230400i + i2 * 640i + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * 230400i + i2 * 640i + i3], 0.0f, v_1);
     let v_3 = (b4[i1] * 0.000004340277882874943f);
     let v_4 = (v_2 - v_3);
     let v_5 = (b6[i1] * 0.000004340277882874943f);

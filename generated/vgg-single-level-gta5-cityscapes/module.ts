@@ -252,8 +252,14 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -488,7 +494,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 1280i) % 720i;
       let j = p % 1280i;
       let y = tile[t][q] + b2[o];
-      let v_0 = max(y, 0.0f);
+      let v_0 = relu_(y);
       b3[o * 921600i + i * 1280i + j] = v_0;
     }
   }
@@ -506,6 +512,12 @@ const shader11 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -656,7 +668,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 1280i) % 720i;
     let j = p % 1280i;
     let y = tile[t] + b2[o];
-    let v_0 = max(y, 0.0f);
+    let v_0 = relu_(y);
     b3[o * 921600i + i * 1280i + j] = v_0;
   }
 }
@@ -708,8 +720,14 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -944,7 +962,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 1280i) % 720i;
       let j = p % 1280i;
       let y = tile[t][q] + b2[o];
-      let v_0 = max(y, 0.0f);
+      let v_0 = relu_(y);
       b3[o * 921600i + i * 1280i + j] = v_0;
     }
   }
@@ -962,6 +980,12 @@ const shader15 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -1112,7 +1136,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 1280i) % 720i;
     let j = p % 1280i;
     let y = tile[t] + b2[o];
-    let v_0 = max(y, 0.0f);
+    let v_0 = relu_(y);
     b3[o * 921600i + i * 1280i + j] = v_0;
   }
 }
@@ -1124,6 +1148,9 @@ const shader16 = `
 // threads 14745600, workgroup 64; FLOPs 58982400; bytes 294912000
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -1140,7 +1167,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let w = j * 2i - 0i + v;
       if (w < 0i || w >= 1280i) { continue; }
       let val = b0[(nc * 720i + h) * 1280i + w];
-      if (!found || val > best) { best = val; found = true; }
+      if (!found || val > best || isnan_(val)) { best = val; found = true; }
     }
   }
   b1[((gi / 230400i) % 64i) * 230400i + i * 640i + j] = best;
@@ -1193,8 +1220,14 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -1429,7 +1462,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 640i) % 360i;
       let j = p % 640i;
       let y = tile[t][q] + b2[o];
-      let v_0 = max(y, 0.0f);
+      let v_0 = relu_(y);
       b3[o * 230400i + i * 640i + j] = v_0;
     }
   }
@@ -1447,6 +1480,12 @@ const shader20 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -1597,7 +1636,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 640i) % 360i;
     let j = p % 640i;
     let y = tile[t] + b2[o];
-    let v_0 = max(y, 0.0f);
+    let v_0 = relu_(y);
     b3[o * 230400i + i * 640i + j] = v_0;
   }
 }
@@ -1649,8 +1688,14 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -1885,7 +1930,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 640i) % 360i;
       let j = p % 640i;
       let y = tile[t][q] + b2[o];
-      let v_0 = max(y, 0.0f);
+      let v_0 = relu_(y);
       b3[o * 230400i + i * 640i + j] = v_0;
     }
   }
@@ -1903,6 +1948,12 @@ const shader24 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -2053,7 +2104,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 640i) % 360i;
     let j = p % 640i;
     let y = tile[t] + b2[o];
-    let v_0 = max(y, 0.0f);
+    let v_0 = relu_(y);
     b3[o * 230400i + i * 640i + j] = v_0;
   }
 }
@@ -2065,6 +2116,9 @@ const shader25 = `
 // threads 7372800, workgroup 64; FLOPs 29491200; bytes 147456000
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -2081,7 +2135,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let w = j * 2i - 0i + v;
       if (w < 0i || w >= 640i) { continue; }
       let val = b0[(nc * 360i + h) * 640i + w];
-      if (!found || val > best) { best = val; found = true; }
+      if (!found || val > best || isnan_(val)) { best = val; found = true; }
     }
   }
   b1[((gi / 57600i) % 128i) * 57600i + i * 320i + j] = best;
@@ -2134,8 +2188,14 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -2370,7 +2430,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 320i) % 180i;
       let j = p % 320i;
       let y = tile[t][q] + b2[o];
-      let v_0 = max(y, 0.0f);
+      let v_0 = relu_(y);
       b3[o * 57600i + i * 320i + j] = v_0;
     }
   }
@@ -2388,6 +2448,12 @@ const shader29 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -2538,7 +2604,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 320i) % 180i;
     let j = p % 320i;
     let y = tile[t] + b2[o];
-    let v_0 = max(y, 0.0f);
+    let v_0 = relu_(y);
     b3[o * 57600i + i * 320i + j] = v_0;
   }
 }
@@ -2590,8 +2656,14 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -2826,7 +2898,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 320i) % 180i;
       let j = p % 320i;
       let y = tile[t][q] + b2[o];
-      let v_0 = max(y, 0.0f);
+      let v_0 = relu_(y);
       b3[o * 57600i + i * 320i + j] = v_0;
     }
   }
@@ -2844,6 +2916,12 @@ const shader33 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -2994,7 +3072,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 320i) % 180i;
     let j = p % 320i;
     let y = tile[t] + b2[o];
-    let v_0 = max(y, 0.0f);
+    let v_0 = relu_(y);
     b3[o * 57600i + i * 320i + j] = v_0;
   }
 }
@@ -3006,6 +3084,9 @@ const shader34 = `
 // threads 3686400, workgroup 64; FLOPs 14745600; bytes 73728000
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -3022,7 +3103,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let w = j * 2i - 0i + v;
       if (w < 0i || w >= 320i) { continue; }
       let val = b0[(nc * 180i + h) * 320i + w];
-      if (!found || val > best) { best = val; found = true; }
+      if (!found || val > best || isnan_(val)) { best = val; found = true; }
     }
   }
   b1[((gi / 14400i) % 256i) * 14400i + i * 160i + j] = best;
@@ -3075,8 +3156,14 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -3311,7 +3398,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 160i) % 90i;
       let j = p % 160i;
       let y = tile[t][q] + b2[o];
-      let v_0 = max(y, 0.0f);
+      let v_0 = relu_(y);
       b3[o * 14400i + i * 160i + j] = v_0;
     }
   }
@@ -3329,6 +3416,12 @@ const shader38 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -3479,7 +3572,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 160i) % 90i;
     let j = p % 160i;
     let y = tile[t] + b2[o];
-    let v_0 = max(y, 0.0f);
+    let v_0 = relu_(y);
     b3[o * 14400i + i * 160i + j] = v_0;
   }
 }
@@ -3531,8 +3624,14 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -3767,7 +3866,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 160i) % 90i;
       let j = p % 160i;
       let y = tile[t][q] + b2[o];
-      let v_0 = max(y, 0.0f);
+      let v_0 = relu_(y);
       b3[o * 14400i + i * 160i + j] = v_0;
     }
   }
@@ -3785,6 +3884,12 @@ const shader42 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -3935,7 +4040,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 160i) % 90i;
     let j = p % 160i;
     let y = tile[t] + b2[o];
-    let v_0 = max(y, 0.0f);
+    let v_0 = relu_(y);
     b3[o * 14400i + i * 160i + j] = v_0;
   }
 }
@@ -3953,8 +4058,14 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -4189,7 +4300,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 160i) % 90i;
       let j = p % 160i;
       let y = tile[t][q] + b2[o];
-      let v_0 = max(y, 0.0f);
+      let v_0 = relu_(y);
       b3[o * 14400i + i * 160i + j] = v_0;
     }
   }
@@ -4207,6 +4318,12 @@ const shader44 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -4357,7 +4474,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 160i) % 90i;
     let j = p % 160i;
     let y = tile[t] + b2[o];
-    let v_0 = max(y, 0.0f);
+    let v_0 = relu_(y);
     b3[o * 14400i + i * 160i + j] = v_0;
   }
 }
@@ -4391,8 +4508,14 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -4627,7 +4750,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 160i) % 90i;
       let j = p % 160i;
       let y = tile[t][q] + b2[o];
-      let v_0 = max(y, 0.0f);
+      let v_0 = relu_(y);
       b3[o * 14400i + i * 160i + j] = v_0;
     }
   }
@@ -4645,6 +4768,12 @@ const shader47 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -4795,7 +4924,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 160i) % 90i;
     let j = p % 160i;
     let y = tile[t] + b2[o];
-    let v_0 = max(y, 0.0f);
+    let v_0 = relu_(y);
     b3[o * 14400i + i * 160i + j] = v_0;
   }
 }
@@ -4847,8 +4976,14 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -5083,7 +5218,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 160i) % 90i;
       let j = p % 160i;
       let y = tile[t][q] + b2[o];
-      let v_0 = max(y, 0.0f);
+      let v_0 = relu_(y);
       b3[o * 14400i + i * 160i + j] = v_0;
     }
   }
@@ -5101,6 +5236,12 @@ const shader51 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -5251,7 +5392,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 160i) % 90i;
     let j = p % 160i;
     let y = tile[t] + b2[o];
-    let v_0 = max(y, 0.0f);
+    let v_0 = relu_(y);
     b3[o * 14400i + i * 160i + j] = v_0;
   }
 }
@@ -8204,10 +8345,19 @@ enable subgroups;
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn log1p_(x: f32) -> f32 {
   let u = 1.0f + x;
   if (u == 1.0f) { return x; }
   return log(u) * x / (u - 1.0f);
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -8215,11 +8365,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 880i; kk += 8i) {
-    let v_0 = max(b0[((kk / 40i) % 22i) * 40i + (kk % 40i)], 0.0f);
+    let v_0 = relu_(b0[((kk / 40i) % 22i) * 40i + (kk % 40i)]);
     let v_1 = (b0[((kk / 40i) % 22i) * 40i + (kk % 40i)] * 0.0f);
     let v_2 = (v_0 - v_1);
     let v_3 = (-b0[((kk / 40i) % 22i) * 40i + (kk % 40i)]);
-    let v_4 = min(b0[((kk / 40i) % 22i) * 40i + (kk % 40i)], v_3);
+    let v_4 = min_(b0[((kk / 40i) % 22i) * 40i + (kk % 40i)], v_3);
     let v_5 = exp(v_4);
     let v_6 = log1p_(v_5);
     let v_7 = (v_2 + v_6);
@@ -8241,10 +8391,19 @@ const shader76 = `
 // threads 1, workgroup 64; FLOPs 880; bytes 3524
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn log1p_(x: f32) -> f32 {
   let u = 1.0f + x;
   if (u == 1.0f) { return x; }
   return log(u) * x / (u - 1.0f);
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -8252,11 +8411,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 1i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 880i; kk++) {
-    let v_0 = max(b0[((kk / 40i) % 22i) * 40i + (kk % 40i)], 0.0f);
+    let v_0 = relu_(b0[((kk / 40i) % 22i) * 40i + (kk % 40i)]);
     let v_1 = (b0[((kk / 40i) % 22i) * 40i + (kk % 40i)] * 0.0f);
     let v_2 = (v_0 - v_1);
     let v_3 = (-b0[((kk / 40i) % 22i) * 40i + (kk % 40i)]);
-    let v_4 = min(b0[((kk / 40i) % 22i) * 40i + (kk % 40i)], v_3);
+    let v_4 = min_(b0[((kk / 40i) % 22i) * 40i + (kk % 40i)], v_3);
     let v_5 = exp(v_4);
     let v_6 = log1p_(v_5);
     let v_7 = (v_2 + v_6);
@@ -8272,6 +8431,12 @@ const shader77 = `
 // threads 880, workgroup 64; FLOPs 880; bytes 7040
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -8281,7 +8446,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (1.0f * 0.5f);
   let v_1 = (v_0 / 880.0f);
   let v_2 = (-b0[i2 * 40i + i3]);
-  let v_3 = min(b0[i2 * 40i + i3], v_2);
+  let v_3 = min_(b0[i2 * 40i + i3], v_2);
   let v_4 = exp(v_3);
   let v_5 = (v_4 + 1.0f);
   let v_6 = (v_1 / v_5);
@@ -8297,6 +8462,12 @@ const shader78 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -8304,10 +8475,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 40i) % 22i);
   let i3 = (gi % 40i);
   let v_0 = (-b1[i2 * 40i + i3]);
-  let v_1 = (b1[i2 * 40i + i3] <= v_0);
-  let v_2 = select(0.0f, b0[i2 * 40i + i3], v_1);
-  let v_3 = (b1[i2 * 40i + i3] > v_0);
-  let v_4 = select(0.0f, b0[i2 * 40i + i3], v_3);
+  let v_1 = (b1[i2 * 40i + i3] > v_0);
+  let v_2 = select(b0[i2 * 40i + i3], 0.0f, v_1);
+  let v_3 = (b1[i2 * 40i + i3] <= v_0);
+  let v_4 = select(b0[i2 * 40i + i3], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
   let v_7 = (1.0f * 0.5f);
@@ -8315,9 +8486,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_9 = (-v_8);
   let v_10 = (v_9 * 0.0f);
   let v_11 = (v_6 + v_10);
-  let v_12 = max(b1[i2 * 40i + i3], 0.0f);
-  let v_13 = (v_12 > 0.0f);
-  let v_14 = select(0.0f, v_8, v_13);
+  let v_12 = relu_(b1[i2 * 40i + i3]);
+  let v_13 = (v_12 <= 0.0f);
+  let v_14 = select(v_8, 0.0f, v_13);
   let v_15 = (v_11 + v_14);
   b2[i2 * 40i + i3] = v_15;
 }
@@ -12273,6 +12444,12 @@ const shader118 = `
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -12286,7 +12463,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_1 = (i1 == b1[((f_0 / 1280i) % 720i) * 1280i + (f_0 % 1280i)]);
     let v_2 = select(0.0f, 1.0f, v_1);
     let v_3 = (b0[i1 * 921600i + i2 * 1280i + i3] - v_2);
-    let v_4 = max(b2[0i], 1.0f);
+    let v_4 = max_(b2[0i], 1.0f);
     let v_5 = (v_3 / v_4);
     let f_6 = i2 * 1280i + i3;
     let v_7 = select(0.0f, v_5, (b3[((f_6 / 1280i) % 720i) * 1280i + (f_6 % 1280i)] != 0u));
@@ -13012,8 +13189,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let ch = c4 * 4i + q;
       if (pix >= 14400i || h >= 90i || x >= 160i || ch >= 1024i) { continue; }
       let v_0 = (b2[ch * 14400i + h * 160i + x] + tile[t][q]);
-      let v_1 = (b3[ch * 14400i + h * 160i + x] > 0.0f);
-      let v_2 = select(0.0f, v_0, v_1);
+      let v_1 = (b3[ch * 14400i + h * 160i + x] <= 0.0f);
+      let v_2 = select(v_0, 0.0f, v_1);
       b4[ch * 14400i + h * 160i + x] = v_2;
     }
   }
@@ -13158,8 +13335,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let x = ph + 1i * (jb * 4i + t % 4i);
     if (ch >= 1024i || x >= 160i) { continue; }
     let v_0 = (b2[ch * 14400i + h * 160i + x] + tile[t]);
-    let v_1 = (b3[ch * 14400i + h * 160i + x] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b3[ch * 14400i + h * 160i + x] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     b4[ch * 14400i + h * 160i + x] = v_2;
   }
 }
@@ -13436,8 +13613,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let x = phw + 1i * (pix % 160i);
       let ch = c4 * 4i + q;
       if (pix >= 14400i || h >= 90i || x >= 160i || ch >= 1024i) { continue; }
-      let v_0 = (b2[ch * 14400i + h * 160i + x] > 0.0f);
-      let v_1 = select(0.0f, tile[t][q], v_0);
+      let v_0 = (b2[ch * 14400i + h * 160i + x] <= 0.0f);
+      let v_1 = select(tile[t][q], 0.0f, v_0);
       b3[ch * 14400i + h * 160i + x] = v_1;
     }
   }
@@ -13580,8 +13757,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let ch = cb * 8i + t / 4i;
     let x = ph + 1i * (jb * 4i + t % 4i);
     if (ch >= 1024i || x >= 160i) { continue; }
-    let v_0 = (b2[ch * 14400i + h * 160i + x] > 0.0f);
-    let v_1 = select(0.0f, tile[t], v_0);
+    let v_0 = (b2[ch * 14400i + h * 160i + x] <= 0.0f);
+    let v_1 = select(tile[t], 0.0f, v_0);
     b3[ch * 14400i + h * 160i + x] = v_1;
   }
 }
@@ -13858,8 +14035,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let x = phw + 1i * (pix % 160i);
       let ch = c4 * 4i + q;
       if (pix >= 14400i || h >= 90i || x >= 160i || ch >= 512i) { continue; }
-      let v_0 = (b2[ch * 14400i + h * 160i + x] > 0.0f);
-      let v_1 = select(0.0f, tile[t][q], v_0);
+      let v_0 = (b2[ch * 14400i + h * 160i + x] <= 0.0f);
+      let v_1 = select(tile[t][q], 0.0f, v_0);
       b3[ch * 14400i + h * 160i + x] = v_1;
     }
   }
@@ -14002,8 +14179,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let ch = cb * 8i + t / 4i;
     let x = ph + 1i * (jb * 4i + t % 4i);
     if (ch >= 512i || x >= 160i) { continue; }
-    let v_0 = (b2[ch * 14400i + h * 160i + x] > 0.0f);
-    let v_1 = select(0.0f, tile[t], v_0);
+    let v_0 = (b2[ch * 14400i + h * 160i + x] <= 0.0f);
+    let v_1 = select(tile[t], 0.0f, v_0);
     b3[ch * 14400i + h * 160i + x] = v_1;
   }
 }
@@ -14280,8 +14457,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let x = phw + 1i * (pix % 160i);
       let ch = c4 * 4i + q;
       if (pix >= 14400i || h >= 90i || x >= 160i || ch >= 512i) { continue; }
-      let v_0 = (b2[ch * 14400i + h * 160i + x] > 0.0f);
-      let v_1 = select(0.0f, tile[t][q], v_0);
+      let v_0 = (b2[ch * 14400i + h * 160i + x] <= 0.0f);
+      let v_1 = select(tile[t][q], 0.0f, v_0);
       b3[ch * 14400i + h * 160i + x] = v_1;
     }
   }
@@ -14424,8 +14601,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let ch = cb * 8i + t / 4i;
     let x = ph + 1i * (jb * 4i + t % 4i);
     if (ch >= 512i || x >= 160i) { continue; }
-    let v_0 = (b2[ch * 14400i + h * 160i + x] > 0.0f);
-    let v_1 = select(0.0f, tile[t], v_0);
+    let v_0 = (b2[ch * 14400i + h * 160i + x] <= 0.0f);
+    let v_1 = select(tile[t], 0.0f, v_0);
     b3[ch * 14400i + h * 160i + x] = v_1;
   }
 }
@@ -14684,8 +14861,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let x = phw + 1i * (pix % 160i);
       let ch = c4 * 4i + q;
       if (pix >= 14400i || h >= 90i || x >= 160i || ch >= 512i) { continue; }
-      let v_0 = (b2[ch * 14400i + h * 160i + x] > 0.0f);
-      let v_1 = select(0.0f, tile[t][q], v_0);
+      let v_0 = (b2[ch * 14400i + h * 160i + x] <= 0.0f);
+      let v_1 = select(tile[t][q], 0.0f, v_0);
       b3[ch * 14400i + h * 160i + x] = v_1;
     }
   }
@@ -14828,8 +15005,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let ch = cb * 8i + t / 4i;
     let x = ph + 1i * (jb * 4i + t % 4i);
     if (ch >= 512i || x >= 160i) { continue; }
-    let v_0 = (b2[ch * 14400i + h * 160i + x] > 0.0f);
-    let v_1 = select(0.0f, tile[t], v_0);
+    let v_0 = (b2[ch * 14400i + h * 160i + x] <= 0.0f);
+    let v_1 = select(tile[t], 0.0f, v_0);
     b3[ch * 14400i + h * 160i + x] = v_1;
   }
 }
@@ -15257,6 +15434,9 @@ const shader140 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -15280,14 +15460,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           let ww = j * 2i - 0i + v;
           if (ww < 0i || ww >= 320i) { continue; }
           let val = b0[(nc * 180i + hh) * 320i + ww];
-          if (arg < 0i || val > best) { best = val; arg = hh * 320i + ww; }
+          if (arg < 0i || val > best || isnan_(val)) { best = val; arg = hh * 320i + ww; }
         }
       }
       if (arg == h * 320i + w) { acc = acc + b1[(nc * 90i + i) * 160i + j]; }
     }
   }
-  let v_0 = (b0[((gi / 57600i) % 256i) * 57600i + h * 320i + w] > 0.0f);
-  let v_1 = select(0.0f, acc, v_0);
+  let v_0 = (b0[((gi / 57600i) % 256i) * 57600i + h * 320i + w] <= 0.0f);
+  let v_1 = select(acc, 0.0f, v_0);
   b2[((gi / 57600i) % 256i) * 57600i + h * 320i + w] = v_1;
 }
 `;
@@ -15563,8 +15743,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let x = phw + 1i * (pix % 320i);
       let ch = c4 * 4i + q;
       if (pix >= 57600i || h >= 180i || x >= 320i || ch >= 256i) { continue; }
-      let v_0 = (b2[ch * 57600i + h * 320i + x] > 0.0f);
-      let v_1 = select(0.0f, tile[t][q], v_0);
+      let v_0 = (b2[ch * 57600i + h * 320i + x] <= 0.0f);
+      let v_1 = select(tile[t][q], 0.0f, v_0);
       b3[ch * 57600i + h * 320i + x] = v_1;
     }
   }
@@ -15707,8 +15887,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let ch = cb * 8i + t / 4i;
     let x = ph + 1i * (jb * 4i + t % 4i);
     if (ch >= 256i || x >= 320i) { continue; }
-    let v_0 = (b2[ch * 57600i + h * 320i + x] > 0.0f);
-    let v_1 = select(0.0f, tile[t], v_0);
+    let v_0 = (b2[ch * 57600i + h * 320i + x] <= 0.0f);
+    let v_1 = select(tile[t], 0.0f, v_0);
     b3[ch * 57600i + h * 320i + x] = v_1;
   }
 }
@@ -16136,6 +16316,9 @@ const shader147 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -16159,14 +16342,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           let ww = j * 2i - 0i + v;
           if (ww < 0i || ww >= 640i) { continue; }
           let val = b0[(nc * 360i + hh) * 640i + ww];
-          if (arg < 0i || val > best) { best = val; arg = hh * 640i + ww; }
+          if (arg < 0i || val > best || isnan_(val)) { best = val; arg = hh * 640i + ww; }
         }
       }
       if (arg == h * 640i + w) { acc = acc + b1[(nc * 180i + i) * 320i + j]; }
     }
   }
-  let v_0 = (b0[((gi / 230400i) % 128i) * 230400i + h * 640i + w] > 0.0f);
-  let v_1 = select(0.0f, acc, v_0);
+  let v_0 = (b0[((gi / 230400i) % 128i) * 230400i + h * 640i + w] <= 0.0f);
+  let v_1 = select(acc, 0.0f, v_0);
   b2[((gi / 230400i) % 128i) * 230400i + h * 640i + w] = v_1;
 }
 `;
@@ -16442,8 +16625,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let x = phw + 1i * (pix % 640i);
       let ch = c4 * 4i + q;
       if (pix >= 230400i || h >= 360i || x >= 640i || ch >= 128i) { continue; }
-      let v_0 = (b2[ch * 230400i + h * 640i + x] > 0.0f);
-      let v_1 = select(0.0f, tile[t][q], v_0);
+      let v_0 = (b2[ch * 230400i + h * 640i + x] <= 0.0f);
+      let v_1 = select(tile[t][q], 0.0f, v_0);
       b3[ch * 230400i + h * 640i + x] = v_1;
     }
   }
@@ -16586,8 +16769,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let ch = cb * 8i + t / 4i;
     let x = ph + 1i * (jb * 4i + t % 4i);
     if (ch >= 128i || x >= 640i) { continue; }
-    let v_0 = (b2[ch * 230400i + h * 640i + x] > 0.0f);
-    let v_1 = select(0.0f, tile[t], v_0);
+    let v_0 = (b2[ch * 230400i + h * 640i + x] <= 0.0f);
+    let v_1 = select(tile[t], 0.0f, v_0);
     b3[ch * 230400i + h * 640i + x] = v_1;
   }
 }
@@ -17015,6 +17198,9 @@ const shader154 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -17038,14 +17224,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           let ww = j * 2i - 0i + v;
           if (ww < 0i || ww >= 1280i) { continue; }
           let val = b0[(nc * 720i + hh) * 1280i + ww];
-          if (arg < 0i || val > best) { best = val; arg = hh * 1280i + ww; }
+          if (arg < 0i || val > best || isnan_(val)) { best = val; arg = hh * 1280i + ww; }
         }
       }
       if (arg == h * 1280i + w) { acc = acc + b1[(nc * 360i + i) * 640i + j]; }
     }
   }
-  let v_0 = (b0[((gi / 921600i) % 64i) * 921600i + h * 1280i + w] > 0.0f);
-  let v_1 = select(0.0f, acc, v_0);
+  let v_0 = (b0[((gi / 921600i) % 64i) * 921600i + h * 1280i + w] <= 0.0f);
+  let v_1 = select(acc, 0.0f, v_0);
   b2[((gi / 921600i) % 64i) * 921600i + h * 1280i + w] = v_1;
 }
 `;
@@ -17321,8 +17507,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let x = phw + 1i * (pix % 1280i);
       let ch = c4 * 4i + q;
       if (pix >= 921600i || h >= 720i || x >= 1280i || ch >= 64i) { continue; }
-      let v_0 = (b2[ch * 921600i + h * 1280i + x] > 0.0f);
-      let v_1 = select(0.0f, tile[t][q], v_0);
+      let v_0 = (b2[ch * 921600i + h * 1280i + x] <= 0.0f);
+      let v_1 = select(tile[t][q], 0.0f, v_0);
       b3[ch * 921600i + h * 1280i + x] = v_1;
     }
   }
@@ -17465,8 +17651,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let ch = cb * 8i + t / 4i;
     let x = ph + 1i * (jb * 4i + t % 4i);
     if (ch >= 64i || x >= 1280i) { continue; }
-    let v_0 = (b2[ch * 921600i + h * 1280i + x] > 0.0f);
-    let v_1 = select(0.0f, tile[t], v_0);
+    let v_0 = (b2[ch * 921600i + h * 1280i + x] <= 0.0f);
+    let v_1 = select(tile[t], 0.0f, v_0);
     b3[ch * 921600i + h * 1280i + x] = v_1;
   }
 }
@@ -22725,8 +22911,14 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -22961,7 +23153,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 1024i) % 512i;
       let j = p % 1024i;
       let y = tile[t][q] + b2[o];
-      let v_0 = max(y, 0.0f);
+      let v_0 = relu_(y);
       b3[o * 524288i + i * 1024i + j] = v_0;
     }
   }
@@ -22979,6 +23171,12 @@ const shader199 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -23129,7 +23327,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 1024i) % 512i;
     let j = p % 1024i;
     let y = tile[t] + b2[o];
-    let v_0 = max(y, 0.0f);
+    let v_0 = relu_(y);
     b3[o * 524288i + i * 1024i + j] = v_0;
   }
 }
@@ -23165,8 +23363,14 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -23401,7 +23605,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 1024i) % 512i;
       let j = p % 1024i;
       let y = tile[t][q] + b2[o];
-      let v_0 = max(y, 0.0f);
+      let v_0 = relu_(y);
       b3[o * 524288i + i * 1024i + j] = v_0;
     }
   }
@@ -23419,6 +23623,12 @@ const shader202 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -23569,7 +23779,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 1024i) % 512i;
     let j = p % 1024i;
     let y = tile[t] + b2[o];
-    let v_0 = max(y, 0.0f);
+    let v_0 = relu_(y);
     b3[o * 524288i + i * 1024i + j] = v_0;
   }
 }
@@ -23581,6 +23791,9 @@ const shader203 = `
 // threads 8388608, workgroup 64; FLOPs 33554432; bytes 167772160
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -23597,7 +23810,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let w = j * 2i - 0i + v;
       if (w < 0i || w >= 1024i) { continue; }
       let val = b0[(nc * 512i + h) * 1024i + w];
-      if (!found || val > best) { best = val; found = true; }
+      if (!found || val > best || isnan_(val)) { best = val; found = true; }
     }
   }
   b1[((gi / 131072i) % 64i) * 131072i + i * 512i + j] = best;
@@ -23634,8 +23847,14 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -23870,7 +24089,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 512i) % 256i;
       let j = p % 512i;
       let y = tile[t][q] + b2[o];
-      let v_0 = max(y, 0.0f);
+      let v_0 = relu_(y);
       b3[o * 131072i + i * 512i + j] = v_0;
     }
   }
@@ -23888,6 +24107,12 @@ const shader206 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -24038,7 +24263,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 512i) % 256i;
     let j = p % 512i;
     let y = tile[t] + b2[o];
-    let v_0 = max(y, 0.0f);
+    let v_0 = relu_(y);
     b3[o * 131072i + i * 512i + j] = v_0;
   }
 }
@@ -24074,8 +24299,14 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -24310,7 +24541,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 512i) % 256i;
       let j = p % 512i;
       let y = tile[t][q] + b2[o];
-      let v_0 = max(y, 0.0f);
+      let v_0 = relu_(y);
       b3[o * 131072i + i * 512i + j] = v_0;
     }
   }
@@ -24328,6 +24559,12 @@ const shader209 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -24478,7 +24715,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 512i) % 256i;
     let j = p % 512i;
     let y = tile[t] + b2[o];
-    let v_0 = max(y, 0.0f);
+    let v_0 = relu_(y);
     b3[o * 131072i + i * 512i + j] = v_0;
   }
 }
@@ -24490,6 +24727,9 @@ const shader210 = `
 // threads 4194304, workgroup 64; FLOPs 16777216; bytes 83886080
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -24506,7 +24746,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let w = j * 2i - 0i + v;
       if (w < 0i || w >= 512i) { continue; }
       let val = b0[(nc * 256i + h) * 512i + w];
-      if (!found || val > best) { best = val; found = true; }
+      if (!found || val > best || isnan_(val)) { best = val; found = true; }
     }
   }
   b1[((gi / 32768i) % 128i) * 32768i + i * 256i + j] = best;
@@ -24543,8 +24783,14 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -24779,7 +25025,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 256i) % 128i;
       let j = p % 256i;
       let y = tile[t][q] + b2[o];
-      let v_0 = max(y, 0.0f);
+      let v_0 = relu_(y);
       b3[o * 32768i + i * 256i + j] = v_0;
     }
   }
@@ -24797,6 +25043,12 @@ const shader213 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -24947,7 +25199,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 256i) % 128i;
     let j = p % 256i;
     let y = tile[t] + b2[o];
-    let v_0 = max(y, 0.0f);
+    let v_0 = relu_(y);
     b3[o * 32768i + i * 256i + j] = v_0;
   }
 }
@@ -24983,8 +25235,14 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -25219,7 +25477,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 256i) % 128i;
       let j = p % 256i;
       let y = tile[t][q] + b2[o];
-      let v_0 = max(y, 0.0f);
+      let v_0 = relu_(y);
       b3[o * 32768i + i * 256i + j] = v_0;
     }
   }
@@ -25237,6 +25495,12 @@ const shader216 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -25387,7 +25651,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 256i) % 128i;
     let j = p % 256i;
     let y = tile[t] + b2[o];
-    let v_0 = max(y, 0.0f);
+    let v_0 = relu_(y);
     b3[o * 32768i + i * 256i + j] = v_0;
   }
 }
@@ -25399,6 +25663,9 @@ const shader217 = `
 // threads 2097152, workgroup 64; FLOPs 8388608; bytes 41943040
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -25415,7 +25682,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let w = j * 2i - 0i + v;
       if (w < 0i || w >= 256i) { continue; }
       let val = b0[(nc * 128i + h) * 256i + w];
-      if (!found || val > best) { best = val; found = true; }
+      if (!found || val > best || isnan_(val)) { best = val; found = true; }
     }
   }
   b1[((gi / 8192i) % 256i) * 8192i + i * 128i + j] = best;
@@ -25452,8 +25719,14 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -25688,7 +25961,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 128i) % 64i;
       let j = p % 128i;
       let y = tile[t][q] + b2[o];
-      let v_0 = max(y, 0.0f);
+      let v_0 = relu_(y);
       b3[o * 8192i + i * 128i + j] = v_0;
     }
   }
@@ -25706,6 +25979,12 @@ const shader220 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -25856,7 +26135,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 128i) % 64i;
     let j = p % 128i;
     let y = tile[t] + b2[o];
-    let v_0 = max(y, 0.0f);
+    let v_0 = relu_(y);
     b3[o * 8192i + i * 128i + j] = v_0;
   }
 }
@@ -25892,8 +26171,14 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -26128,7 +26413,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 128i) % 64i;
       let j = p % 128i;
       let y = tile[t][q] + b2[o];
-      let v_0 = max(y, 0.0f);
+      let v_0 = relu_(y);
       b3[o * 8192i + i * 128i + j] = v_0;
     }
   }
@@ -26146,6 +26431,12 @@ const shader223 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -26296,7 +26587,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 128i) % 64i;
     let j = p % 128i;
     let y = tile[t] + b2[o];
-    let v_0 = max(y, 0.0f);
+    let v_0 = relu_(y);
     b3[o * 8192i + i * 128i + j] = v_0;
   }
 }
@@ -26314,8 +26605,14 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -26550,7 +26847,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 128i) % 64i;
       let j = p % 128i;
       let y = tile[t][q] + b2[o];
-      let v_0 = max(y, 0.0f);
+      let v_0 = relu_(y);
       b3[o * 8192i + i * 128i + j] = v_0;
     }
   }
@@ -26568,6 +26865,12 @@ const shader225 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -26718,7 +27021,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 128i) % 64i;
     let j = p % 128i;
     let y = tile[t] + b2[o];
-    let v_0 = max(y, 0.0f);
+    let v_0 = relu_(y);
     b3[o * 8192i + i * 128i + j] = v_0;
   }
 }
@@ -26736,8 +27039,14 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -26972,7 +27281,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 128i) % 64i;
       let j = p % 128i;
       let y = tile[t][q] + b2[o];
-      let v_0 = max(y, 0.0f);
+      let v_0 = relu_(y);
       b3[o * 8192i + i * 128i + j] = v_0;
     }
   }
@@ -26990,6 +27299,12 @@ const shader227 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -27140,7 +27455,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 128i) % 64i;
     let j = p % 128i;
     let y = tile[t] + b2[o];
-    let v_0 = max(y, 0.0f);
+    let v_0 = relu_(y);
     b3[o * 8192i + i * 128i + j] = v_0;
   }
 }
@@ -27176,8 +27491,14 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -27412,7 +27733,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i = (p / 128i) % 64i;
       let j = p % 128i;
       let y = tile[t][q] + b2[o];
-      let v_0 = max(y, 0.0f);
+      let v_0 = relu_(y);
       b3[o * 8192i + i * 128i + j] = v_0;
     }
   }
@@ -27430,6 +27751,12 @@ const shader230 = `
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -27580,7 +27907,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = (p / 128i) % 64i;
     let j = p % 128i;
     let y = tile[t] + b2[o];
-    let v_0 = max(y, 0.0f);
+    let v_0 = relu_(y);
     b3[o * 8192i + i * 128i + j] = v_0;
   }
 }
@@ -30437,10 +30764,19 @@ enable subgroups;
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn log1p_(x: f32) -> f32 {
   let u = 1.0f + x;
   if (u == 1.0f) { return x; }
   return log(u) * x / (u - 1.0f);
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -30448,11 +30784,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 512i; kk += 8i) {
-    let v_0 = max(b0[((kk / 32i) % 16i) * 32i + (kk % 32i)], 0.0f);
+    let v_0 = relu_(b0[((kk / 32i) % 16i) * 32i + (kk % 32i)]);
     let v_1 = (b0[((kk / 32i) % 16i) * 32i + (kk % 32i)] * 0.0f);
     let v_2 = (v_0 - v_1);
     let v_3 = (-b0[((kk / 32i) % 16i) * 32i + (kk % 32i)]);
-    let v_4 = min(b0[((kk / 32i) % 16i) * 32i + (kk % 32i)], v_3);
+    let v_4 = min_(b0[((kk / 32i) % 16i) * 32i + (kk % 32i)], v_3);
     let v_5 = exp(v_4);
     let v_6 = log1p_(v_5);
     let v_7 = (v_2 + v_6);
@@ -30474,10 +30810,19 @@ const shader249 = `
 // threads 1, workgroup 64; FLOPs 512; bytes 2052
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn log1p_(x: f32) -> f32 {
   let u = 1.0f + x;
   if (u == 1.0f) { return x; }
   return log(u) * x / (u - 1.0f);
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -30485,11 +30830,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 1i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 512i; kk++) {
-    let v_0 = max(b0[((kk / 32i) % 16i) * 32i + (kk % 32i)], 0.0f);
+    let v_0 = relu_(b0[((kk / 32i) % 16i) * 32i + (kk % 32i)]);
     let v_1 = (b0[((kk / 32i) % 16i) * 32i + (kk % 32i)] * 0.0f);
     let v_2 = (v_0 - v_1);
     let v_3 = (-b0[((kk / 32i) % 16i) * 32i + (kk % 32i)]);
-    let v_4 = min(b0[((kk / 32i) % 16i) * 32i + (kk % 32i)], v_3);
+    let v_4 = min_(b0[((kk / 32i) % 16i) * 32i + (kk % 32i)], v_3);
     let v_5 = exp(v_4);
     let v_6 = log1p_(v_5);
     let v_7 = (v_2 + v_6);
@@ -30522,10 +30867,19 @@ enable subgroups;
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn log1p_(x: f32) -> f32 {
   let u = 1.0f + x;
   if (u == 1.0f) { return x; }
   return log(u) * x / (u - 1.0f);
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -30533,11 +30887,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < 512i; kk += 8i) {
-    let v_0 = max(b0[((kk / 32i) % 16i) * 32i + (kk % 32i)], 0.0f);
+    let v_0 = relu_(b0[((kk / 32i) % 16i) * 32i + (kk % 32i)]);
     let v_1 = (b0[((kk / 32i) % 16i) * 32i + (kk % 32i)] * 1.0f);
     let v_2 = (v_0 - v_1);
     let v_3 = (-b0[((kk / 32i) % 16i) * 32i + (kk % 32i)]);
-    let v_4 = min(b0[((kk / 32i) % 16i) * 32i + (kk % 32i)], v_3);
+    let v_4 = min_(b0[((kk / 32i) % 16i) * 32i + (kk % 32i)], v_3);
     let v_5 = exp(v_4);
     let v_6 = log1p_(v_5);
     let v_7 = (v_2 + v_6);
@@ -30559,10 +30913,19 @@ const shader252 = `
 // threads 1, workgroup 64; FLOPs 512; bytes 2052
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 fn log1p_(x: f32) -> f32 {
   let u = 1.0f + x;
   if (u == 1.0f) { return x; }
   return log(u) * x / (u - 1.0f);
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -30570,11 +30933,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 1i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < 512i; kk++) {
-    let v_0 = max(b0[((kk / 32i) % 16i) * 32i + (kk % 32i)], 0.0f);
+    let v_0 = relu_(b0[((kk / 32i) % 16i) * 32i + (kk % 32i)]);
     let v_1 = (b0[((kk / 32i) % 16i) * 32i + (kk % 32i)] * 1.0f);
     let v_2 = (v_0 - v_1);
     let v_3 = (-b0[((kk / 32i) % 16i) * 32i + (kk % 32i)]);
-    let v_4 = min(b0[((kk / 32i) % 16i) * 32i + (kk % 32i)], v_3);
+    let v_4 = min_(b0[((kk / 32i) % 16i) * 32i + (kk % 32i)], v_3);
     let v_5 = exp(v_4);
     let v_6 = log1p_(v_5);
     let v_7 = (v_2 + v_6);
@@ -30610,6 +30973,12 @@ const shader254 = `
 // threads 512, workgroup 64; FLOPs 512; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -30619,7 +30988,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (1.0f * 0.0010000000474974513f);
   let v_1 = (v_0 / 512.0f);
   let v_2 = (-b0[i2 * 32i + i3]);
-  let v_3 = min(b0[i2 * 32i + i3], v_2);
+  let v_3 = min_(b0[i2 * 32i + i3], v_2);
   let v_4 = exp(v_3);
   let v_5 = (v_4 + 1.0f);
   let v_6 = (v_1 / v_5);
@@ -30635,6 +31004,12 @@ const shader255 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -30642,10 +31017,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 32i) % 16i);
   let i3 = (gi % 32i);
   let v_0 = (-b1[i2 * 32i + i3]);
-  let v_1 = (b1[i2 * 32i + i3] <= v_0);
-  let v_2 = select(0.0f, b0[i2 * 32i + i3], v_1);
-  let v_3 = (b1[i2 * 32i + i3] > v_0);
-  let v_4 = select(0.0f, b0[i2 * 32i + i3], v_3);
+  let v_1 = (b1[i2 * 32i + i3] > v_0);
+  let v_2 = select(b0[i2 * 32i + i3], 0.0f, v_1);
+  let v_3 = (b1[i2 * 32i + i3] <= v_0);
+  let v_4 = select(b0[i2 * 32i + i3], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
   let v_7 = (1.0f * 0.0010000000474974513f);
@@ -30653,9 +31028,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_9 = (-v_8);
   let v_10 = (v_9 * 0.0f);
   let v_11 = (v_6 + v_10);
-  let v_12 = max(b1[i2 * 32i + i3], 0.0f);
-  let v_13 = (v_12 > 0.0f);
-  let v_14 = select(0.0f, v_8, v_13);
+  let v_12 = relu_(b1[i2 * 32i + i3]);
+  let v_13 = (v_12 <= 0.0f);
+  let v_14 = select(v_8, 0.0f, v_13);
   let v_15 = (v_11 + v_14);
   b2[i2 * 32i + i3] = v_15;
 }
@@ -33544,8 +33919,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let ch = c4 * 4i + q;
       if (pix >= 8192i || h >= 64i || x >= 128i || ch >= 1024i) { continue; }
       let v_0 = (b2[ch * 8192i + h * 128i + x] + tile[t][q]);
-      let v_1 = (b3[ch * 8192i + h * 128i + x] > 0.0f);
-      let v_2 = select(0.0f, v_0, v_1);
+      let v_1 = (b3[ch * 8192i + h * 128i + x] <= 0.0f);
+      let v_2 = select(v_0, 0.0f, v_1);
       b4[ch * 8192i + h * 128i + x] = v_2;
     }
   }
@@ -33690,8 +34065,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let x = ph + 1i * (jb * 4i + t % 4i);
     if (ch >= 1024i || x >= 128i) { continue; }
     let v_0 = (b2[ch * 8192i + h * 128i + x] + tile[t]);
-    let v_1 = (b3[ch * 8192i + h * 128i + x] > 0.0f);
-    let v_2 = select(0.0f, v_0, v_1);
+    let v_1 = (b3[ch * 8192i + h * 128i + x] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
     b4[ch * 8192i + h * 128i + x] = v_2;
   }
 }
@@ -33950,8 +34325,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let x = phw + 1i * (pix % 128i);
       let ch = c4 * 4i + q;
       if (pix >= 8192i || h >= 64i || x >= 128i || ch >= 1024i) { continue; }
-      let v_0 = (b2[ch * 8192i + h * 128i + x] > 0.0f);
-      let v_1 = select(0.0f, tile[t][q], v_0);
+      let v_0 = (b2[ch * 8192i + h * 128i + x] <= 0.0f);
+      let v_1 = select(tile[t][q], 0.0f, v_0);
       b3[ch * 8192i + h * 128i + x] = v_1;
     }
   }
@@ -34094,8 +34469,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let ch = cb * 8i + t / 4i;
     let x = ph + 1i * (jb * 4i + t % 4i);
     if (ch >= 1024i || x >= 128i) { continue; }
-    let v_0 = (b2[ch * 8192i + h * 128i + x] > 0.0f);
-    let v_1 = select(0.0f, tile[t], v_0);
+    let v_0 = (b2[ch * 8192i + h * 128i + x] <= 0.0f);
+    let v_1 = select(tile[t], 0.0f, v_0);
     b3[ch * 8192i + h * 128i + x] = v_1;
   }
 }
@@ -34354,8 +34729,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let x = phw + 1i * (pix % 128i);
       let ch = c4 * 4i + q;
       if (pix >= 8192i || h >= 64i || x >= 128i || ch >= 512i) { continue; }
-      let v_0 = (b2[ch * 8192i + h * 128i + x] > 0.0f);
-      let v_1 = select(0.0f, tile[t][q], v_0);
+      let v_0 = (b2[ch * 8192i + h * 128i + x] <= 0.0f);
+      let v_1 = select(tile[t][q], 0.0f, v_0);
       b3[ch * 8192i + h * 128i + x] = v_1;
     }
   }
@@ -34498,8 +34873,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let ch = cb * 8i + t / 4i;
     let x = ph + 1i * (jb * 4i + t % 4i);
     if (ch >= 512i || x >= 128i) { continue; }
-    let v_0 = (b2[ch * 8192i + h * 128i + x] > 0.0f);
-    let v_1 = select(0.0f, tile[t], v_0);
+    let v_0 = (b2[ch * 8192i + h * 128i + x] <= 0.0f);
+    let v_1 = select(tile[t], 0.0f, v_0);
     b3[ch * 8192i + h * 128i + x] = v_1;
   }
 }
@@ -34758,8 +35133,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let x = phw + 1i * (pix % 128i);
       let ch = c4 * 4i + q;
       if (pix >= 8192i || h >= 64i || x >= 128i || ch >= 512i) { continue; }
-      let v_0 = (b2[ch * 8192i + h * 128i + x] > 0.0f);
-      let v_1 = select(0.0f, tile[t][q], v_0);
+      let v_0 = (b2[ch * 8192i + h * 128i + x] <= 0.0f);
+      let v_1 = select(tile[t][q], 0.0f, v_0);
       b3[ch * 8192i + h * 128i + x] = v_1;
     }
   }
@@ -34902,8 +35277,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let ch = cb * 8i + t / 4i;
     let x = ph + 1i * (jb * 4i + t % 4i);
     if (ch >= 512i || x >= 128i) { continue; }
-    let v_0 = (b2[ch * 8192i + h * 128i + x] > 0.0f);
-    let v_1 = select(0.0f, tile[t], v_0);
+    let v_0 = (b2[ch * 8192i + h * 128i + x] <= 0.0f);
+    let v_1 = select(tile[t], 0.0f, v_0);
     b3[ch * 8192i + h * 128i + x] = v_1;
   }
 }
@@ -35162,8 +35537,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let x = phw + 1i * (pix % 128i);
       let ch = c4 * 4i + q;
       if (pix >= 8192i || h >= 64i || x >= 128i || ch >= 512i) { continue; }
-      let v_0 = (b2[ch * 8192i + h * 128i + x] > 0.0f);
-      let v_1 = select(0.0f, tile[t][q], v_0);
+      let v_0 = (b2[ch * 8192i + h * 128i + x] <= 0.0f);
+      let v_1 = select(tile[t][q], 0.0f, v_0);
       b3[ch * 8192i + h * 128i + x] = v_1;
     }
   }
@@ -35306,8 +35681,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let ch = cb * 8i + t / 4i;
     let x = ph + 1i * (jb * 4i + t % 4i);
     if (ch >= 512i || x >= 128i) { continue; }
-    let v_0 = (b2[ch * 8192i + h * 128i + x] > 0.0f);
-    let v_1 = select(0.0f, tile[t], v_0);
+    let v_0 = (b2[ch * 8192i + h * 128i + x] <= 0.0f);
+    let v_1 = select(tile[t], 0.0f, v_0);
     b3[ch * 8192i + h * 128i + x] = v_1;
   }
 }
@@ -35717,6 +36092,9 @@ const shader290 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -35740,14 +36118,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           let ww = j * 2i - 0i + v;
           if (ww < 0i || ww >= 256i) { continue; }
           let val = b0[(nc * 128i + hh) * 256i + ww];
-          if (arg < 0i || val > best) { best = val; arg = hh * 256i + ww; }
+          if (arg < 0i || val > best || isnan_(val)) { best = val; arg = hh * 256i + ww; }
         }
       }
       if (arg == h * 256i + w) { acc = acc + b1[(nc * 64i + i) * 128i + j]; }
     }
   }
-  let v_0 = (b0[((gi / 32768i) % 256i) * 32768i + h * 256i + w] > 0.0f);
-  let v_1 = select(0.0f, acc, v_0);
+  let v_0 = (b0[((gi / 32768i) % 256i) * 32768i + h * 256i + w] <= 0.0f);
+  let v_1 = select(acc, 0.0f, v_0);
   b2[((gi / 32768i) % 256i) * 32768i + h * 256i + w] = v_1;
 }
 `;
@@ -36005,8 +36383,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let x = phw + 1i * (pix % 256i);
       let ch = c4 * 4i + q;
       if (pix >= 32768i || h >= 128i || x >= 256i || ch >= 256i) { continue; }
-      let v_0 = (b2[ch * 32768i + h * 256i + x] > 0.0f);
-      let v_1 = select(0.0f, tile[t][q], v_0);
+      let v_0 = (b2[ch * 32768i + h * 256i + x] <= 0.0f);
+      let v_1 = select(tile[t][q], 0.0f, v_0);
       b3[ch * 32768i + h * 256i + x] = v_1;
     }
   }
@@ -36149,8 +36527,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let ch = cb * 8i + t / 4i;
     let x = ph + 1i * (jb * 4i + t % 4i);
     if (ch >= 256i || x >= 256i) { continue; }
-    let v_0 = (b2[ch * 32768i + h * 256i + x] > 0.0f);
-    let v_1 = select(0.0f, tile[t], v_0);
+    let v_0 = (b2[ch * 32768i + h * 256i + x] <= 0.0f);
+    let v_1 = select(tile[t], 0.0f, v_0);
     b3[ch * 32768i + h * 256i + x] = v_1;
   }
 }
@@ -36560,6 +36938,9 @@ const shader295 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -36583,14 +36964,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           let ww = j * 2i - 0i + v;
           if (ww < 0i || ww >= 512i) { continue; }
           let val = b0[(nc * 256i + hh) * 512i + ww];
-          if (arg < 0i || val > best) { best = val; arg = hh * 512i + ww; }
+          if (arg < 0i || val > best || isnan_(val)) { best = val; arg = hh * 512i + ww; }
         }
       }
       if (arg == h * 512i + w) { acc = acc + b1[(nc * 128i + i) * 256i + j]; }
     }
   }
-  let v_0 = (b0[((gi / 131072i) % 128i) * 131072i + h * 512i + w] > 0.0f);
-  let v_1 = select(0.0f, acc, v_0);
+  let v_0 = (b0[((gi / 131072i) % 128i) * 131072i + h * 512i + w] <= 0.0f);
+  let v_1 = select(acc, 0.0f, v_0);
   b2[((gi / 131072i) % 128i) * 131072i + h * 512i + w] = v_1;
 }
 `;
@@ -36848,8 +37229,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let x = phw + 1i * (pix % 512i);
       let ch = c4 * 4i + q;
       if (pix >= 131072i || h >= 256i || x >= 512i || ch >= 128i) { continue; }
-      let v_0 = (b2[ch * 131072i + h * 512i + x] > 0.0f);
-      let v_1 = select(0.0f, tile[t][q], v_0);
+      let v_0 = (b2[ch * 131072i + h * 512i + x] <= 0.0f);
+      let v_1 = select(tile[t][q], 0.0f, v_0);
       b3[ch * 131072i + h * 512i + x] = v_1;
     }
   }
@@ -36992,8 +37373,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let ch = cb * 8i + t / 4i;
     let x = ph + 1i * (jb * 4i + t % 4i);
     if (ch >= 128i || x >= 512i) { continue; }
-    let v_0 = (b2[ch * 131072i + h * 512i + x] > 0.0f);
-    let v_1 = select(0.0f, tile[t], v_0);
+    let v_0 = (b2[ch * 131072i + h * 512i + x] <= 0.0f);
+    let v_1 = select(tile[t], 0.0f, v_0);
     b3[ch * 131072i + h * 512i + x] = v_1;
   }
 }
@@ -37403,6 +37784,9 @@ const shader300 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -37426,14 +37810,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           let ww = j * 2i - 0i + v;
           if (ww < 0i || ww >= 1024i) { continue; }
           let val = b0[(nc * 512i + hh) * 1024i + ww];
-          if (arg < 0i || val > best) { best = val; arg = hh * 1024i + ww; }
+          if (arg < 0i || val > best || isnan_(val)) { best = val; arg = hh * 1024i + ww; }
         }
       }
       if (arg == h * 1024i + w) { acc = acc + b1[(nc * 256i + i) * 512i + j]; }
     }
   }
-  let v_0 = (b0[((gi / 524288i) % 64i) * 524288i + h * 1024i + w] > 0.0f);
-  let v_1 = select(0.0f, acc, v_0);
+  let v_0 = (b0[((gi / 524288i) % 64i) * 524288i + h * 1024i + w] <= 0.0f);
+  let v_1 = select(acc, 0.0f, v_0);
   b2[((gi / 524288i) % 64i) * 524288i + h * 1024i + w] = v_1;
 }
 `;
@@ -37691,8 +38075,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let x = phw + 1i * (pix % 1024i);
       let ch = c4 * 4i + q;
       if (pix >= 524288i || h >= 512i || x >= 1024i || ch >= 64i) { continue; }
-      let v_0 = (b2[ch * 524288i + h * 1024i + x] > 0.0f);
-      let v_1 = select(0.0f, tile[t][q], v_0);
+      let v_0 = (b2[ch * 524288i + h * 1024i + x] <= 0.0f);
+      let v_1 = select(tile[t][q], 0.0f, v_0);
       b3[ch * 524288i + h * 1024i + x] = v_1;
     }
   }
@@ -37835,8 +38219,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let ch = cb * 8i + t / 4i;
     let x = ph + 1i * (jb * 4i + t % 4i);
     if (ch >= 64i || x >= 1024i) { continue; }
-    let v_0 = (b2[ch * 524288i + h * 1024i + x] > 0.0f);
-    let v_1 = select(0.0f, tile[t], v_0);
+    let v_0 = (b2[ch * 524288i + h * 1024i + x] <= 0.0f);
+    let v_1 = select(tile[t], 0.0f, v_0);
     b3[ch * 524288i + h * 1024i + x] = v_1;
   }
 }
@@ -43703,6 +44087,12 @@ const shader357 = `
 // threads 512, workgroup 64; FLOPs 512; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -43712,7 +44102,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (1.0f * 0.5f);
   let v_1 = (v_0 / 512.0f);
   let v_2 = (-b0[i2 * 32i + i3]);
-  let v_3 = min(b0[i2 * 32i + i3], v_2);
+  let v_3 = min_(b0[i2 * 32i + i3], v_2);
   let v_4 = exp(v_3);
   let v_5 = (v_4 + 1.0f);
   let v_6 = (v_1 / v_5);
@@ -43728,6 +44118,12 @@ const shader358 = `
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -43735,10 +44131,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / 32i) % 16i);
   let i3 = (gi % 32i);
   let v_0 = (-b1[i2 * 32i + i3]);
-  let v_1 = (b1[i2 * 32i + i3] <= v_0);
-  let v_2 = select(0.0f, b0[i2 * 32i + i3], v_1);
-  let v_3 = (b1[i2 * 32i + i3] > v_0);
-  let v_4 = select(0.0f, b0[i2 * 32i + i3], v_3);
+  let v_1 = (b1[i2 * 32i + i3] > v_0);
+  let v_2 = select(b0[i2 * 32i + i3], 0.0f, v_1);
+  let v_3 = (b1[i2 * 32i + i3] <= v_0);
+  let v_4 = select(b0[i2 * 32i + i3], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
   let v_7 = (1.0f * 0.5f);
@@ -43746,9 +44142,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_9 = (-v_8);
   let v_10 = (v_9 * 1.0f);
   let v_11 = (v_6 + v_10);
-  let v_12 = max(b1[i2 * 32i + i3], 0.0f);
-  let v_13 = (v_12 > 0.0f);
-  let v_14 = select(0.0f, v_8, v_13);
+  let v_12 = relu_(b1[i2 * 32i + i3]);
+  let v_13 = (v_12 <= 0.0f);
+  let v_14 = select(v_8, 0.0f, v_13);
   let v_15 = (v_11 + v_14);
   b2[i2 * 32i + i3] = v_15;
 }
