@@ -14,11 +14,11 @@ import { renderTrainError } from "./errors";
 import { REPO_ROOT } from "./programs";
 import { scratch, tinyData, tinyTrainProgram } from "./test-programs";
 
-const TSX = join(REPO_ROOT, "node_modules", ".bin", "tsx");
 const STOP = 600;
 
 function trainCli(args: readonly string[]): { child: ChildProcess; output: () => string; done: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
-  const child = spawn(TSX, [join(REPO_ROOT, "scripts", "train.ts"), ...args], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  // node itself, not the tsx wrapper: SIGKILL must reach the trainer (a killed wrapper leaves it running).
+  const child = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "scripts", "train.ts"), ...args], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
   let text = "";
   child.stdout!.on("data", (b: Buffer) => (text += b.toString()));
   child.stderr!.on("data", (b: Buffer) => (text += b.toString()));
