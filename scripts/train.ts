@@ -7,9 +7,38 @@
 // device, a loss turned NaN), 2 the request cannot be run as given (options, no such program).
 
 import * as E from "fp-ts/lib/Either.js";
-import { runTrainCli } from "../runtime/train/cli";
-import { exitCodeOf, renderTrainError } from "../runtime/train/errors";
-import { parseTrainOptions, TRAIN_USAGE } from "../runtime/train/options";
+import { join } from "node:path";
+import { loadPrograms, runTrainCli } from "../runtime/train/cli";
+import { exitCodeOf, renderTrainError, type TrainError } from "../runtime/train/errors";
+import { parseTrainOptions, TRAIN_USAGE, type TrainCliOptions } from "../runtime/train/options";
+import { preflightRunRequest } from "../runtime/train/run-dir";
+import { runRequestOf } from "../runtime/train/trainer";
+
+/**
+ * The snapshot directory, checked before the device is acquired or any data opened: it must be
+ * a writable directory, hold no other run (or, with --resume, this one). The trainer checks
+ * again under its lock; this only makes a wrong --snapshot-dir fail at once. The defaults
+ * (runs/<program>, <dir>/metrics.jsonl) are runTrainCli's.
+ */
+async function checkSnapshotDir(o: TrainCliOptions): Promise<E.Either<TrainError, void>> {
+  const programs = await loadPrograms(o);
+  if (E.isLeft(programs)) return programs;
+  const module = programs.right.module;
+  const snapshotDir = o.snapshotDir ?? join("runs", module.name);
+  const checked = preflightRunRequest(
+    runRequestOf({
+      module,
+      data: o.data,
+      seed: o.seed,
+      snapshotPrefix: module.name,
+      ...(o.augment ? { augment: o.augment } : {}),
+      snapshotDir,
+      metricsPath: o.metrics ?? join(snapshotDir, "metrics.jsonl"),
+      ...(o.resume !== undefined ? { resume: o.resume } : {}),
+    }),
+  );
+  return E.map(() => undefined)(checked);
+}
 
 async function main(argv: readonly string[]): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
@@ -20,6 +49,11 @@ async function main(argv: readonly string[]): Promise<number> {
   if (E.isLeft(options)) {
     console.error(`${renderTrainError(options.left)}\n${TRAIN_USAGE}`);
     return 2;
+  }
+  const dir = await checkSnapshotDir(options.right);
+  if (E.isLeft(dir)) {
+    console.error(renderTrainError(dir.left));
+    return exitCodeOf(dir.left);
   }
   const result = await runTrainCli(options.right, argv);
   if (E.isLeft(result)) {

@@ -86,6 +86,8 @@ export interface DemoResult {
   readonly summaries: readonly { readonly title: string; readonly variant: string; readonly summary: ScoreSummary }[];
   readonly seconds: number;
   readonly out: string;
+  /** The WebGPU adapter it ran on, in words. */
+  readonly adapter: string;
 }
 
 const say = (s: string) => process.stdout.write(`${s}\n`);
@@ -231,6 +233,8 @@ export async function runDemo(o: DemoOptions): Promise<E.Either<TrainError, Demo
         plotPath: join(dir, "training.png"),
         title: m.variant.padEnd(12),
         extra: { demo: { seed: o.seed, iterations: o.iterations } },
+        // The demo regenerates its output folder: a rerun replaces the earlier run in it.
+        existingRun: "replace",
       },
       device.right,
     );
@@ -323,5 +327,6 @@ export async function runDemo(o: DemoOptions): Promise<E.Either<TrainError, Demo
   say(table);
   say(`mIoU: source-only ${formatPercent(so)}, adapted ${formatPercent(ad)}, oracle ${formatPercent(or)}  (${verdict})`);
   say(`\n${picture}\n${chart}\n${join(o.out, "results.md")}\ntotal ${formatDuration(seconds)}`);
-  return E.right({ summaries, seconds, out: o.out });
+  const info = device.right.info;
+  return E.right({ summaries, seconds, out: o.out, adapter: `${info.vendor || "?"} ${info.architecture || ""} (${device.right.adapterClass})`.replace(/\s+/g, " ") });
 }

@@ -9,8 +9,25 @@
 //
 // `iteration` always counts completed optimizer steps.
 
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import * as E from "fp-ts/lib/Either.js";
+import { closeSync, constants, existsSync, lstatSync, openSync, readFileSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
+import { trainError, type TrainError } from "./errors.js";
+import { makeDirectory } from "./run-dir.js";
+
+// Every write opens the path with O_NOFOLLOW: a symbolic link at the metrics path (planted, or a
+// --metrics argument that is one) makes the write fail instead of truncating the link's target.
+const REWRITE = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
+const APPEND = constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW;
+
+function writeNoFollow(path: string, text: string, flags: number): void {
+  const fd = openSync(path, flags, 0o644);
+  try {
+    writeSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 export type MetricRecord =
   | {
@@ -37,22 +54,35 @@ export type MetricRecord =
 export class MetricsLog {
   private constructor(readonly path: string | undefined) {}
 
-  /** A log at `path`: a fresh file, or (resume) the existing one with lines past `iteration` dropped. */
-  static open(path: string | undefined, resumeAt?: number): MetricsLog {
-    if (path === undefined) return new MetricsLog(undefined);
-    mkdirSync(dirname(path), { recursive: true });
-    if (resumeAt === undefined || !existsSync(path)) {
-      writeFileSync(path, "");
-    } else {
-      // A run killed after its last snapshot logged iterations that the resumed run repeats.
-      const kept = readMetrics(path).filter((r) => r.iteration <= resumeAt);
-      writeFileSync(path, kept.map((r) => JSON.stringify(r) + "\n").join(""));
+  /**
+   * A log at `path`: a fresh file, or (resume) the existing one with lines past `iteration`
+   * dropped. Left naming the path when it is a symbolic link or cannot be written.
+   */
+  static open(path: string | undefined, resumeAt?: number): E.Either<TrainError, MetricsLog> {
+    if (path === undefined) return E.right(new MetricsLog(undefined));
+    try {
+      if (lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true) {
+        return E.left(trainError("options", `the metrics file ${path} is a symbolic link; refusing to write through it (remove it, or pass --metrics with another path)`));
+      }
+      const dir = makeDirectory(dirname(path));
+      if (E.isLeft(dir)) return E.left(trainError("options", `cannot write the metrics file ${path}: ${dir.left}`));
+      if (resumeAt === undefined || !existsSync(path)) {
+        writeNoFollow(path, "", REWRITE);
+      } else {
+        // A run killed after its last snapshot logged iterations that the resumed run repeats.
+        const kept = readMetrics(path).filter((r) => r.iteration <= resumeAt);
+        writeNoFollow(path, kept.map((r) => JSON.stringify(r) + "\n").join(""), REWRITE);
+      }
+    } catch (e) {
+      return E.left(trainError("options", `cannot write the metrics file ${path}: ${e instanceof Error ? e.message : String(e)}`));
     }
-    return new MetricsLog(path);
+    return E.right(new MetricsLog(path));
   }
 
   write(r: MetricRecord): void {
-    if (this.path !== undefined) appendFileSync(this.path, JSON.stringify(r, (_, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v)) + "\n");
+    if (this.path !== undefined) {
+      writeNoFollow(this.path, JSON.stringify(r, (_, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v)) + "\n", APPEND);
+    }
   }
 }
 

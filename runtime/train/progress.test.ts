@@ -40,12 +40,17 @@ describe("progress line", () => {
 });
 
 describe("metrics log", () => {
+  const opened = (r: ReturnType<typeof MetricsLog.open>): MetricsLog => {
+    if (r._tag === "Left") throw new Error(r.left.message);
+    return r.right;
+  };
+
   it("appends JSON lines; a resumed run drops what came after its snapshot", () => {
     const path = join(scratch(), "m.jsonl");
-    const log = MetricsLog.open(path);
+    const log = opened(MetricsLog.open(path));
     for (const i of [10, 20, 30]) log.write({ type: "loss", iteration: i, time_s: i, lr: 1, its_per_s: 1, losses: { loss_seg2: Number.NaN } });
     expect(readMetrics(path).map((r) => r.iteration)).toEqual([10, 20, 30]);
-    const resumed = MetricsLog.open(path, 20);
+    const resumed = opened(MetricsLog.open(path, 20));
     resumed.write({ type: "snapshot", iteration: 25, path: "x" });
     const back = readMetrics(path);
     expect(back.map((r) => r.iteration)).toEqual([10, 20, 25]);

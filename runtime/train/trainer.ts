@@ -18,7 +18,6 @@
 // and ends with the same bits (runtime/train/resume.test.ts).
 
 import * as E from "fp-ts/lib/Either.js";
-import { mkdirSync } from "node:fs";
 import type { StateDict } from "../checkpoint/tensor.js";
 import { type Protocol, protocolByClassCount } from "../data/classes.js";
 import type { SampleRef } from "../data/layouts.js";
@@ -36,6 +35,7 @@ import { evalSetup, evaluateWeights, type EvalResult, type EvalSetup } from "./e
 import { MetricsLog, readMetrics } from "./metrics.js";
 import { runPanels, renderSvg, writeChart } from "./plot.js";
 import { Progress, type ProgressStream } from "./progress.js";
+import { normaliseSpec, openRunDirectory, type RunIdentity, type RunRequest } from "./run-dir.js";
 import { groupValues, persistentSlots, writeGroups, writeInitialValues } from "./slots.js";
 
 export interface TrainRun {
@@ -71,6 +71,11 @@ export interface TrainRun {
   readonly afterStep?: (done: number) => void | Promise<void>;
   /** Extra metadata stored in every snapshot (the command line). */
   readonly extra?: Readonly<Record<string, unknown>>;
+  /**
+   * A snapshot directory that already holds a run: "refuse" (the default) unless resuming, or
+   * "replace" it (the demo, which regenerates its output folder on every call). See run-dir.ts.
+   */
+  readonly existingRun?: "refuse" | "replace";
 }
 
 export interface TrainResult {
@@ -179,19 +184,61 @@ async function startState(run: TrainRun): Promise<E.Either<TrainError, StartStat
     });
   }
   if (run.restoreFrom !== undefined) {
-    const r = await restoreWeights(run.restoreFrom, slots)();
+    const r = await restoreWeights(run.restoreFrom, slots, "train")();
     if (E.isLeft(r)) return r;
     return E.right({ ...fresh, groups: r.right.groups, notes: [`initialized from ${run.restoreFrom}`, ...r.right.notes] });
   }
   return E.right(fresh);
 }
 
+/** The identity of a run (run-dir.ts): only the datasets the program reads are part of it. */
+export function runIdentityOf(run: Pick<TrainRun, "module" | "data" | "seed" | "snapshotPrefix" | "augment">): RunIdentity {
+  const inputs = programInputs(run.module);
+  const side = (read: boolean, d: NamedDataset | undefined) => (read && d !== undefined ? normaliseSpec(d.spec) : undefined);
+  const source = side(inputs.source !== undefined, run.data.source);
+  const target = side(inputs.target !== undefined, run.data.target);
+  return {
+    program: run.module.name,
+    config: run.module.config,
+    seed: run.seed,
+    snapshotPrefix: run.snapshotPrefix,
+    data: { ...(source ? { source } : {}), ...(target ? { target } : {}) },
+    ...(run.augment ? { augment: run.augment } : {}),
+  };
+}
+
+/** What a run asks of its snapshot directory. */
+export function runRequestOf(run: Pick<TrainRun, "module" | "data" | "seed" | "snapshotPrefix" | "augment" | "snapshotDir" | "metricsPath" | "resume" | "existingRun">): RunRequest {
+  return {
+    dir: run.snapshotDir,
+    identity: runIdentityOf(run),
+    ...(run.metricsPath !== undefined ? { metricsPath: run.metricsPath } : {}),
+    resume: run.resume !== undefined && run.resume !== false,
+    ...(run.existingRun === "replace" ? { replace: true } : {}),
+  };
+}
+
 /**
- * Runs the training loop to `numStepsStop` on `device`. Every data root and the restore / resume
- * file are checked before any program is instantiated. Returns the final state, or the first
- * error (a diverged loss included).
+ * Runs the training loop to `numStepsStop` on `device`. The snapshot directory is checked and
+ * locked first (run-dir.ts: one run per directory, --resume only of the same run); then every
+ * data root and the restore / resume file are checked before any program is instantiated.
+ * Returns the final state, or the first error (a diverged loss included).
  */
 export async function train(run: TrainRun, device: AcquiredDevice): Promise<E.Either<TrainError, TrainResult>> {
+  const argv = run.extra?.["argv"];
+  const opened = await openRunDirectory(runRequestOf(run), {
+    ...(Array.isArray(argv) ? { argv: argv.map(String) } : {}),
+    ...(run.restoreFrom !== undefined ? { restoreFrom: run.restoreFrom } : {}),
+  });
+  if (E.isLeft(opened)) return opened;
+  try {
+    return await trainInDirectory(run, device, opened.right.notes);
+  } finally {
+    opened.right.lock.release();
+  }
+}
+
+async function trainInDirectory(run: TrainRun, device: AcquiredDevice, runNotes: readonly string[]): Promise<E.Either<TrainError, TrainResult>> {
   const module = run.module;
   const inputs = programInputs(module);
   const protocolE = protocolOf(module);
@@ -269,7 +316,7 @@ export async function train(run: TrainRun, device: AcquiredDevice): Promise<E.Ei
     writeGroups(instance, slots, start.right.groups);
     const first = start.right.iteration;
     const progress = new Progress(run.title ?? module.name, run.numStepsStop, run.progress ?? process.stderr);
-    for (const n of start.right.notes) progress.message(n);
+    for (const n of [...runNotes, ...start.right.notes]) progress.message(n);
 
     // 5. Sample streams: seeded shuffles over NUM_STEPS draws (the official max_iters), indexed by position.
     const numSteps = Number(module.config["numSteps"] ?? run.numStepsStop);
@@ -298,8 +345,9 @@ export async function train(run: TrainRun, device: AcquiredDevice): Promise<E.Ei
     // 6. The loop.
     const slotNames = slots.map((s) => s.slot.name);
     const losses = lossNames(module);
-    mkdirSync(run.snapshotDir, { recursive: true });
-    const log = MetricsLog.open(run.metricsPath, start.right.resumedFrom !== undefined ? first : undefined);
+    const opened = MetricsLog.open(run.metricsPath, start.right.resumedFrom !== undefined ? first : undefined);
+    if (E.isLeft(opened)) return opened;
+    const log = opened.right;
     log.write({ type: "start", iteration: first, program: module.name, seed: sampler.seed, ...(start.right.resumedFrom ? { resumed_from: start.right.resumedFrom } : {}) });
     const began = performance.now();
     let lastFinite = first;
