@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import { describe, expect, it } from "vitest";
@@ -56,5 +56,22 @@ describe("import-weights pipeline", () => {
     const r = await importWeights({ input: fixture("malicious_posix_system.pth"), rule: "auto", out, expectShapes: undefined })();
     expect(E.isLeft(r) && r.left.kind).toBe("unsafe");
     expect(existsSync(out)).toBe(false);
+  });
+
+  it.each([
+    ["the same path", (p: string) => p],
+    ["another spelling of the path", (p: string) => join(p, "..", ".", p.split("/").pop()!)],
+    ["a symlink to it", (p: string) => {
+      const link = join(scratchDir(), "link.safetensors");
+      symlinkSync(p, link);
+      return link;
+    }],
+  ])("refuses --out naming the input file (%s), leaving the input as it was", async (_, outFor) => {
+    const input = join(scratchDir(), manifest.init.file);
+    copyFileSync(fixture(manifest.init.file), input);
+    const before = readFileSync(input);
+    const r = await importWeights({ input, rule: "auto", out: outFor(input), expectShapes: undefined })();
+    expect(E.isLeft(r) && renderCheckpointError(r.left)).toMatch(/--out .* is the input file itself; the import would overwrite its source/);
+    expect(readFileSync(input).equals(before)).toBe(true);
   });
 });

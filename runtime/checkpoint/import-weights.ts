@@ -2,7 +2,7 @@
 // shape table → safetensors with the PyTorch keys. Kept here (not in the script) so it is
 // tested like the rest of the module; scripts/import_weights.ts only parses arguments and prints.
 
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { basename } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
@@ -34,7 +34,8 @@ export interface ImportSummary {
 
 export function importWeights(options: ImportOptions): TE.TaskEither<CheckpointError, ImportSummary> {
   return pipe(
-    TE.Do,
+    refuseOverwritingInput(options),
+    TE.flatMap(() => TE.Do),
     TE.apS("bytes", readBytes(options.input)),
     TE.bind("sha", ({ bytes }) => TE.fromEither(checkShaPrefix(options.input, bytes))),
     TE.bind("checkpoint", ({ bytes }) => TE.fromEither(decodeTorchCheckpoint(options.input, bytes))),
@@ -56,6 +57,20 @@ export function importWeights(options: ImportOptions): TE.TaskEither<CheckpointE
     ),
     TE.map(({ sha, checkpoint, imported, checked }) => ({ options, sha, checkpoint, imported, ...checked })),
   );
+}
+
+/**
+ * `--out X.pth` for input X.pth (or a symlink, a hard link, another spelling of it) would replace
+ * the only copy of the source with its conversion. Same file = same device and inode, which is
+ * what realpath comparison means, hard links included.
+ */
+function refuseOverwritingInput(options: ImportOptions): TE.TaskEither<CheckpointError, void> {
+  return async () => {
+    if (options.out === undefined) return E.right(undefined);
+    const [input, out] = await Promise.all([stat(options.input).catch(() => undefined), stat(options.out).catch(() => undefined)]);
+    if (input === undefined || out === undefined || input.dev !== out.dev || input.ino !== out.ino) return E.right(undefined);
+    return E.left(checkpointError("io", options.input, `--out ${options.out} is the input file itself; the import would overwrite its source (choose another --out)`));
+  };
 }
 
 export function readExpectedTable(path: string): TE.TaskEither<CheckpointError, ExpectedTable> {
