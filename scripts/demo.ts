@@ -6,15 +6,22 @@
 // predictions.png (image | ground truth | source-only | adapted | oracle), curves.png and
 // results.{md,json} to --out (default out/demo). --quick is the short end-to-end check CI runs.
 // --seeds runs the whole demo once per seed (in <out>/seed-<n>) and prints the medians.
+// --write-docs replaces the results section of docs/demo.md with this run's figures
+// (runtime/train/demo-docs.ts), so the numbers there are always produced, never typed.
 
 import * as E from "fp-ts/lib/Either.js";
+import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_ITERATIONS, DEMO_SYNTH, QUICK_ITERATIONS, QUICK_SYNTH, runDemo } from "../runtime/train/demo";
 import { joinNegativeValues, type NumberRule, parseDecimal } from "../runtime/numeric-options";
 import { exitCodeOf, renderTrainError } from "../runtime/train/errors";
+import { renderCheckpointError } from "../runtime/checkpoint/errors";
+import { writeFileAtomic } from "../runtime/checkpoint/atomic-write";
+import { cpuModel, replaceResults, resultsMarkdown, type SeedRun } from "../runtime/train/demo-docs";
 
-const USAGE = "usage: npm run demo -- [--quick] [--seed N | --seeds N,N,...] [--iterations N] [--eval-every N] [--out DIR] [--data DIR] [--shift S]";
+const USAGE = "usage: npm run demo -- [--quick] [--seed N | --seeds N,N,...] [--iterations N] [--eval-every N] [--out DIR] [--data DIR] [--shift S] [--write-docs]";
 
 /** A decimal value of --name (runtime/numeric-options.ts), or exit 2 naming the option. */
 function decimal(v: string | undefined, name: string, dflt: number, rule: NumberRule): number {
@@ -42,6 +49,7 @@ async function main(argv: readonly string[]): Promise<number> {
         out: { type: "string" },
         data: { type: "string" },
         shift: { type: "string" },
+        "write-docs": { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
       },
     }).values;
@@ -59,7 +67,14 @@ async function main(argv: readonly string[]): Promise<number> {
   const iterations = int(values.iterations, "iterations", quick ? QUICK_ITERATIONS : DEFAULT_ITERATIONS);
   const seeds = values.seeds === undefined ? [int(values.seed, "seed", 1)] : values.seeds.split(",").map((x) => int(x.trim(), "seeds", 1));
   const out = values.out ?? join("out", quick ? "demo-quick" : "demo");
+  const writeDocs = values["write-docs"] === true;
+  if (writeDocs && quick) {
+    console.error(`--write-docs records full runs; it does not go with --quick\n${USAGE}`);
+    return 2;
+  }
   const results: Record<string, number[]> = {};
+  const runs: SeedRun[] = [];
+  let adapter = "";
   const began = performance.now();
   for (const seed of seeds) {
     const result = await runDemo({
@@ -78,6 +93,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return exitCodeOf(result.left);
     }
     for (const s of result.right.summaries) (results[s.variant] ??= []).push(s.summary.miou);
+    runs.push({ seed, seconds: result.right.seconds, summaries: result.right.summaries });
+    adapter = result.right.adapter;
   }
   if (seeds.length > 1) {
     const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
@@ -87,7 +104,24 @@ async function main(argv: readonly string[]): Promise<number> {
     const ad = results["multi-level"] ?? [];
     console.log(`  adapted - source-only per seed: ${ad.map((x, i) => (x - so[i]!).toFixed(2)).join("  ")}   median ${median(ad.map((x, i) => x - so[i]!)).toFixed(2)}`);
   }
+  if (writeDocs) {
+    const command = `npm run demo -- ${seeds.length > 1 ? `--seeds ${seeds.join(",")}` : `--seed ${seeds[0]}`}${values.iterations !== undefined ? ` --iterations ${iterations}` : ""} --write-docs`;
+    const section = resultsMarkdown(runs, { command, iterations, machine: `${cpuModel()} (${availableParallelism()} CPUs)`, adapter });
+    const updated = replaceResults(readFileSync(DEMO_DOC, "utf8"), section);
+    if (E.isLeft(updated)) {
+      console.error(`${DEMO_DOC}: ${updated.left}`);
+      return 1;
+    }
+    const w = await writeFileAtomic(DEMO_DOC, [new TextEncoder().encode(updated.right)])();
+    if (E.isLeft(w)) {
+      console.error(renderCheckpointError(w.left));
+      return 1;
+    }
+    console.log(`results written to ${DEMO_DOC}`);
+  }
   return 0;
 }
+
+const DEMO_DOC = join("docs", "demo.md");
 
 process.exit(await main(process.argv.slice(2)));
