@@ -3,7 +3,12 @@
 // --eval-every, finds the one evaluation program of exactly its network.
 
 import * as E from "fp-ts/lib/Either.js";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { writeSafetensors } from "../checkpoint/safetensors";
+import { makeTensor } from "../checkpoint/tensor";
+import { parseEvalOptions, runEvalCli } from "./eval-cli";
+import { scratch } from "./test-programs";
 import { loadPrograms } from "./cli";
 import { renderTrainError } from "./errors";
 import { parseTrainOptions } from "./options";
@@ -83,4 +88,37 @@ describe("--eval-every finds the evaluation program of every shipped training pr
       expect(r.right.notes.join("\n")).toContain(`evaluating with ${r.right.evalModule!.name}`);
     }, 60_000);
   }
+});
+
+describe("npm run eval refuses weights that are not exactly a program's network (issue 18.1)", () => {
+  const evalOf = async (file: string, extra: string[] = []) => {
+    const o = parseEvalOptions(["--restore-from", file, "--preset", "cpu-demo", "--data-dir", "/nonexistent", ...extra]);
+    if (E.isLeft(o)) throw new Error(renderTrainError(o.left));
+    const r = await runEvalCli(o.right);
+    return E.isLeft(r) ? renderTrainError(r.left) : "scored";
+  };
+
+  it("an empty state dict", async () => {
+    const path = join(scratch("eval-cli-"), "empty.safetensors");
+    await writeSafetensors(path, { tensors: new Map(), metadata: {} })();
+    expect(await evalOf(path)).toContain(`${path} holds no segmentation network (G) tensors`);
+  });
+
+  it("a state dict with one tensor of the network", async () => {
+    const path = join(scratch("eval-cli-"), "one.safetensors");
+    const table = await gTable("eval-multi-level-cpu-demo");
+    const [key, t] = [...table][0]!;
+    await writeSafetensors(path, { tensors: new Map([[key, makeTensor("F32", t.shape, new Float32Array(t.shape.reduce((n, x) => n * x, 1)))]]), metadata: {} })();
+    expect(await evalOf(path)).toMatch(/one\.safetensors is not exactly the network of any evaluation program: eval-multi-level-cpu-demo: tensor \S+ is missing/);
+  });
+
+  it("a whole network whose program is named but is another architecture's", async () => {
+    const path = join(scratch("eval-cli-"), "oracle.safetensors");
+    const table = await gTable("eval-oracle-cpu-demo");
+    const dict = new Map([...table].map(([k, t]) => [k, makeTensor("F32", t.shape, new Float32Array(t.shape.reduce((n, x) => n * x, 1)).fill(0.01))]));
+    await writeSafetensors(path, { tensors: dict, metadata: {} })();
+    expect(await evalOf(path, ["--program", "eval-multi-level-cpu-demo"])).toMatch(/eval-multi-level-cpu-demo: tensor layer5\.conv2d_list\.0\.weight has shape \[19,256,3,3\], the program's is \[19,128,3,3\]/);
+    // Unnamed, the weights find their own program, and only then the (missing) data is refused.
+    expect(await evalOf(path)).toContain("/nonexistent");
+  });
 });
