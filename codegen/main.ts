@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as E from "fp-ts/lib/Either.js";
+import { tryBuild } from "../dsl/shape";
 import { compileProgram } from "./compile";
 import { discoverPrograms, loadPrograms } from "./discover";
 import { emitModule } from "./emit";
@@ -58,7 +59,14 @@ async function main(argv: readonly string[]): Promise<number> {
   for (const { source, program } of programs) {
     if (only && !only.has(program.name)) continue;
     const started = Date.now();
-    const compiled = compileProgram(program.build());
+    // A program that does not build (a shape that does not fit) is the user's error: one line
+    // naming the program and its file, not a stack trace. Compiler invariants still throw.
+    const built = tryBuild(program.build);
+    if (E.isLeft(built)) {
+      console.error(`codegen: program ${program.name} (${source}) does not build: ${built.left.message}`);
+      return 2;
+    }
+    const compiled = compileProgram(built.right);
     files.set(`${program.name}/module.ts`, emitModule(compiled, source));
     files.set(`${program.name}/REPORT.md`, renderReport(compiled, source));
     if (!check) console.log(`codegen: ${program.name}: ${compiled.kernels.length} dispatches, ${compiled.module.shaders.length} shaders (${Date.now() - started} ms)`);
