@@ -22,6 +22,7 @@ import {
   resizeLabelNearest,
   toNetworkInput,
 } from "./image";
+import { checkLabelSize, storedImageSize } from "./label-check";
 import { type SampleRef, labelLut } from "./layouts";
 import { createRng, mixSeed } from "./prng";
 
@@ -141,9 +142,12 @@ function augmentLabel(label: LabelMap, size: Size, a: Augment): LabelMap {
 
 function loadLabel(ref: SampleRef, opts: LoadOptions, target: Size | undefined): TE.TaskEither<DataError, LabelMap | undefined> {
   if (opts.labels === "none" || ref.labelPath === undefined) return TE.right(undefined);
+  const labelPath = ref.labelPath;
   const lut = labelLut(ref.labelCoding, opts.protocol);
   return pipe(
-    readRawLabel(ref.labelPath),
+    readRawLabel(labelPath),
+    // A label stored at another size than its image is refused, not stretched onto it (label-check.ts).
+    TE.chainFirst((raw) => pipe(storedImageSize(ref.imagePath), TE.chainEitherK((image) => checkLabelSize(labelPath, raw, ref.imagePath, image)))),
     TE.map((raw) => {
       const mapped: LabelMap = { width: raw.width, height: raw.height, data: mapLabels(raw.data, lut) };
       return target === undefined ? mapped : resizeLabelNearest(mapped, target);
