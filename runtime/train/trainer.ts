@@ -24,7 +24,7 @@ import type { SampleRef } from "../data/layouts.js";
 import type { PrefetchLoader } from "../data/prefetch.js";
 import type { AugmentPolicy } from "../data/preprocess.js";
 import { mixSeed } from "../data/prng.js";
-import { repeatedShuffle } from "../data/sampler.js";
+import { repeatedShuffle, sampleAt } from "../data/sampler.js";
 import type { AcquiredDevice } from "../device.js";
 import type { GeneratedModule } from "../module.js";
 import { type Instance, instantiate } from "../runner.js";
@@ -32,10 +32,12 @@ import { checkGroups, latestSnapshot, loadCheckpoint, restoreWeights, saveCheckp
 import { labelInput, type NamedDataset, nextSample, openDataset, sampleStream } from "./data.js";
 import { fromRuntimeError, trainError, type TrainError } from "./errors.js";
 import { evalSetup, evaluateWeights, type EvalResult, type EvalSetup } from "./evaluate.js";
+import { FIRST_DRAWS, ignoreOnlyWarnings, refuseIgnoreOnlyStream } from "./label-watch.js";
 import { MetricsLog, readMetrics } from "./metrics.js";
 import { runPanels, renderSvg, writeChart } from "./plot.js";
 import { Progress, type ProgressStream } from "./progress.js";
-import { normaliseSpec, openRunDirectory, type RunIdentity, type RunRequest } from "./run-dir.js";
+import { openRunDirectory } from "./run-dir.js";
+import { type Inputs, programInputs, runRequestOf } from "./run-request.js";
 import { groupValues, persistentSlots, writeGroups, writeInitialValues } from "./slots.js";
 
 export interface TrainRun {
@@ -78,6 +80,8 @@ export interface TrainRun {
   readonly existingRun?: "refuse" | "replace";
 }
 
+export { programInputs, runIdentityOf, runRequestOf } from "./run-request.js";
+
 export interface TrainResult {
   readonly iteration: number;
   readonly losses: Readonly<Record<string, number>>;
@@ -119,26 +123,6 @@ export function protocolOf(module: GeneratedModule): E.Either<TrainError, Protoc
   const n = Number(module.config["numClasses"]);
   const p = protocolByClassCount(n);
   return p === undefined ? E.left(trainError("program", `${module.name}: no evaluation protocol for ${n} classes (19, 16 or 13)`)) : E.right(p);
-}
-
-interface Inputs {
-  readonly source?: { readonly image: string; readonly label?: string; readonly size: { width: number; height: number } };
-  readonly target?: { readonly image: string; readonly label?: string; readonly size: { width: number; height: number } };
-  readonly iteration?: string;
-}
-
-/** Which datasets the program reads: its input slots say (source_*, target_*, iteration). */
-export function programInputs(module: GeneratedModule): Inputs {
-  const slot = (name: string) => module.tensors.find((t) => t.role === "input" && t.name === name);
-  const side = (prefix: "source" | "target") => {
-    const image = slot(`${prefix}_image`);
-    if (image === undefined) return undefined;
-    const [, , height, width] = image.shape as [number, number, number, number];
-    return { image: image.name, size: { width, height }, ...(slot(`${prefix}_label`) ? { label: `${prefix}_label` } : {}) };
-  };
-  const source = side("source");
-  const target = side("target");
-  return { ...(source ? { source } : {}), ...(target ? { target } : {}), ...(slot("iteration") ? { iteration: "iteration" } : {}) };
 }
 
 function lossNames(module: GeneratedModule): string[] {
@@ -189,33 +173,6 @@ async function startState(run: TrainRun): Promise<E.Either<TrainError, StartStat
     return E.right({ ...fresh, groups: r.right.groups, notes: [`initialized from ${run.restoreFrom}`, ...r.right.notes] });
   }
   return E.right(fresh);
-}
-
-/** The identity of a run (run-dir.ts): only the datasets the program reads are part of it. */
-export function runIdentityOf(run: Pick<TrainRun, "module" | "data" | "seed" | "snapshotPrefix" | "augment">): RunIdentity {
-  const inputs = programInputs(run.module);
-  const side = (read: boolean, d: NamedDataset | undefined) => (read && d !== undefined ? normaliseSpec(d.spec) : undefined);
-  const source = side(inputs.source !== undefined, run.data.source);
-  const target = side(inputs.target !== undefined, run.data.target);
-  return {
-    program: run.module.name,
-    config: run.module.config,
-    seed: run.seed,
-    snapshotPrefix: run.snapshotPrefix,
-    data: { ...(source ? { source } : {}), ...(target ? { target } : {}) },
-    ...(run.augment ? { augment: run.augment } : {}),
-  };
-}
-
-/** What a run asks of its snapshot directory. */
-export function runRequestOf(run: Pick<TrainRun, "module" | "data" | "seed" | "snapshotPrefix" | "augment" | "snapshotDir" | "metricsPath" | "resume" | "existingRun">): RunRequest {
-  return {
-    dir: run.snapshotDir,
-    identity: runIdentityOf(run),
-    ...(run.metricsPath !== undefined ? { metricsPath: run.metricsPath } : {}),
-    resume: run.resume !== undefined && run.resume !== false,
-    ...(run.existingRun === "replace" ? { replace: true } : {}),
-  };
 }
 
 /**
@@ -342,6 +299,21 @@ async function trainInDirectory(run: TrainRun, device: AcquiredDevice, runNotes:
     const targetStream = inputs.target !== undefined && targetRefs !== undefined ? domainStream(targetRefs, inputs.target, sampler.targetPosition, 2) : undefined;
     for (const stream of [sourceStream, targetStream]) if (stream !== undefined) streams.push(stream);
 
+    // Labels that train nothing (label-watch.ts): a labelled stream whose first draws are all
+    // ignore-only is refused before anything is written; single such files are warned about.
+    const labelled = (refs: readonly SampleRef[] | undefined, input: Inputs["source"]) => (input?.label !== undefined ? refs : undefined);
+    for (const [role, refs, position, domain] of [
+      ["source", labelled(sourceRefs, inputs.source), sampler.sourcePosition, 1],
+      ["target", labelled(targetRefs, inputs.target), sampler.targetPosition, 2],
+    ] as const) {
+      if (refs === undefined) continue;
+      const order = repeatedShuffle(refs.length, horizon, mixSeed(sampler.seed, domain));
+      const draws = Array.from({ length: Math.min(FIRST_DRAWS, refs.length) }, (_, k) => sampleAt(order, position + k));
+      const checked = await refuseIgnoreOnlyStream(role, refs, draws, protocol);
+      if (E.isLeft(checked)) return checked;
+    }
+    const ignoreOnly = { source: ignoreOnlyWarnings("source", sourceRefs ?? []), target: ignoreOnlyWarnings("target", targetRefs ?? []) };
+
     // 6. The loop.
     const slotNames = slots.map((s) => s.slot.name);
     const losses = lossNames(module);
@@ -372,13 +344,21 @@ async function trainInDirectory(run: TrainRun, device: AcquiredDevice, runNotes:
         const s = await nextSample(sourceStream, "source");
         if (E.isLeft(s)) return s;
         instance.write(inputs.source.image, s.right.image);
-        if (inputs.source.label !== undefined) instance.write(inputs.source.label, labelInput(s.right));
+        if (inputs.source.label !== undefined) {
+          const warning = ignoreOnly.source(s.right);
+          if (warning !== undefined) progress.message(warning);
+          instance.write(inputs.source.label, labelInput(s.right));
+        }
       }
       if (inputs.target !== undefined && targetStream !== undefined) {
         const s = await nextSample(targetStream, "target");
         if (E.isLeft(s)) return s;
         instance.write(inputs.target.image, s.right.image);
-        if (inputs.target.label !== undefined) instance.write(inputs.target.label, labelInput(s.right));
+        if (inputs.target.label !== undefined) {
+          const warning = ignoreOnly.target(s.right);
+          if (warning !== undefined) progress.message(warning);
+          instance.write(inputs.target.label, labelInput(s.right));
+        }
       }
       instance.step(1);
       const done = it + 1;
