@@ -137,6 +137,9 @@ function toSamples(rows: Uint8Array, width: number, height: number, channels: nu
   return out;
 }
 
+/** sharp's (libvips') default limitInputPixels, 0x3FFF squared: the same bound for labels as for images. */
+const MAX_PIXELS = 0x3fff * 0x3fff;
+
 const ALLOWED_DEPTHS: Record<PngColorType, readonly number[]> = {
   gray: [1, 2, 4, 8, 16],
   rgb: [8, 16],
@@ -206,14 +209,21 @@ export function decodePng(bytes: Uint8Array, path: string): E.Either<DataError, 
   if (header.width === 0 || header.height === 0) return E.left(corruptFile(path, "zero-sized image"));
   if (ct.type === "palette" && palette === undefined) return E.left(corruptFile(path, "palette image without PLTE"));
 
-  let raw: Uint8Array;
-  try {
-    raw = inflateSync(Buffer.concat(idat));
-  } catch (err) {
-    return E.left(corruptFile(path, `image data does not inflate: ${errorText(err)}`));
+  if (header.width * header.height > MAX_PIXELS) {
+    return E.left(corruptFile(path, `${header.width}x${header.height} is beyond the ${MAX_PIXELS}-pixel limit (sharp's default for images)`));
   }
   const bitsPerPixel = ct.channels * header.depth;
   const rowBytes = Math.ceil((header.width * bitsPerPixel) / 8);
+  // The header fixes the size of the filtered rows; the inflater is held to it, so a small file
+  // whose data inflates to gigabytes (a decompression bomb) is refused instead of allocated.
+  const expected = header.height * (rowBytes + 1);
+  let raw: Uint8Array;
+  try {
+    raw = inflateSync(Buffer.concat(idat), { maxOutputLength: expected });
+  } catch (err) {
+    const tooLong = (err as { code?: string }).code === "ERR_BUFFER_TOO_LARGE";
+    return E.left(corruptFile(path, tooLong ? `image data inflates past the ${expected} bytes a ${header.width}x${header.height} image has` : `image data does not inflate: ${errorText(err)}`));
+  }
   const rows = unfilter(raw, header.height, rowBytes, Math.max(1, bitsPerPixel >> 3));
   if (typeof rows === "string") return E.left(corruptFile(path, rows));
   return E.right({
