@@ -80,7 +80,8 @@ function listGta5(root: string, listFile?: string): TE.TaskEither<DataError, Sam
   const names = listFile === undefined ? pipe(listDir(imageDir), TE.map((fs) => fs.filter((f) => IMAGE_EXT.test(f)))) : readList(listFile);
   return pipe(
     names,
-    TE.chain(nonEmpty(imageDir, "images")),
+    // An empty list file is the list file's fault, not the image folder's.
+    TE.chain(listFile === undefined ? nonEmpty(imageDir, "images") : nonEmpty(listFile, "entries")),
     TE.map((fs) =>
       fs.map((f) => ({
         name: f,

@@ -43,7 +43,26 @@ export function openDataset(d: NamedDataset): TE.TaskEither<TrainError, SampleRe
   return pipe(
     listDataset(d.spec),
     TE.mapLeft((e: DataError) => trainError("data", `the ${d.role} data root ${root} holds no usable ${d.spec.kind} images: ${describeDataError(e)} (${d.option})`)),
+    TE.chainEitherK((refs) => {
+      const missing = firstMissing(refs);
+      if (missing === undefined) return E.right(refs);
+      const list = "listFile" in d.spec && d.spec.listFile !== undefined ? `the list file ${d.spec.listFile}` : `the ${d.spec.kind} layout`;
+      return E.left(trainError("data", `the ${d.role} dataset has no file ${missing}, which ${list} names (${d.option})`));
+    }),
   );
+}
+
+/**
+ * The first image or label a dataset names that does not exist. Checked for every sample before
+ * training (about a millisecond per thousand files), so a bad list file fails now, not at
+ * whichever iteration first draws the missing sample.
+ */
+function firstMissing(refs: readonly SampleRef[]): string | undefined {
+  for (const r of refs) {
+    if (!existsSync(r.imagePath)) return r.imagePath;
+    if (r.labelPath !== undefined && !existsSync(r.labelPath)) return r.labelPath;
+  }
+  return undefined;
 }
 
 export interface StreamOptions {
