@@ -4,7 +4,8 @@
 // it/s and ETA; metrics.jsonl and training.png in the snapshot folder; snapshots in safetensors
 // with the PyTorch keys, the optimizer state, the iteration and the sampler state; --resume
 // continues a killed run exactly. Exit status: 0 done, 1 the run failed (data, checkpoint,
-// device, a loss turned NaN), 2 the request cannot be run as given (options, no such program).
+// device, a loss turned NaN), 2 the request cannot be run as given (options, no such program, a
+// --snapshot-dir that is not a writable directory or holds another run).
 
 import * as E from "fp-ts/lib/Either.js";
 import { join } from "node:path";

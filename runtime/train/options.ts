@@ -27,9 +27,9 @@ compiled hyperparameters (must match a generated program's config, or the run is
 run settings:
   --num-steps-stop N         stop after N iterations (default min(NUM_STEPS, 150000))
   --save-pred-every N        snapshot every N iterations and at the end (default 5000)
-  --snapshot-dir DIR         snapshots, metrics.jsonl and training.png (default runs/<program>)
+  --snapshot-dir DIR         snapshots, metrics.jsonl and training.png (default runs/<program>); one run per directory
   --restore-from FILE        start from weights: .pth (import rules) or .safetensors
-  --resume                   continue from the latest snapshot in --snapshot-dir, exactly
+  --resume                   continue the run in --snapshot-dir from its latest snapshot, exactly (same options)
   --resume-from FILE         continue from that snapshot
   --random-seed N            parameter init and sampling order (default 1234)
   --log-every N              read the losses back every N iterations (default 10)
