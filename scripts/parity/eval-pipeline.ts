@@ -95,8 +95,9 @@ async function checkNetwork(ref: Reference, key: string, net: NetworkReference):
   const prefix = `${EVAL_PIPELINE_CASE} ${key}`;
   if (E.isLeft(r)) return [check(`${prefix}: npm run eval`, Infinity, 0, renderTrainError(r.left))];
   const chose = check(`${prefix}: program`, r.right.program === net.program ? 0 : 1, 0, `${r.right.program}, ${r.right.images} images, ${seconds.toFixed(1)} s`);
+  // scores.json holds the mIoU in percent (as printed), per-class IoUs as fractions.
   const scores = JSON.parse(readFileSync(path.join(save, "scores.json"), "utf8")) as { mIoU: number | null };
-  const tsMIoU = (scores.mIoU ?? NaN) * 100;
+  const tsMIoU = scores.mIoU ?? NaN;
   const d = await disagreement(ref, net, save);
   return [
     chose,
