@@ -122,3 +122,14 @@ describe("npm run eval refuses weights that are not exactly a program's network 
     expect(await evalOf(path)).toContain("/nonexistent");
   });
 });
+
+describe("npm run eval's numeric options", () => {
+  it("take decimal integers only, naming the option", () => {
+    for (const bad of ["0x2", "", "Infinity", "1.5", "-3"]) {
+      const o = parseEvalOptions(["--restore-from", "x.safetensors", "--num-images", bad]);
+      expect(E.isLeft(o) && renderTrainError(o.left)).toContain("--num-images");
+    }
+    const ok = parseEvalOptions(["--restore-from", "x.safetensors", "--num-images", "12"]);
+    expect(E.isRight(ok) && ok.right.numImages).toBe(12);
+  });
+});

@@ -22,6 +22,7 @@ import { fromDataError, fromRuntimeError, trainError, type TrainError } from "./
 import { evalSetup, evaluateWeights, predictionStem, type Prediction, sampleToRgb, toTrainIds } from "./evaluate.js";
 import { defaultDataRoots } from "./options.js";
 import { writePanelGrid } from "./pictures.js";
+import { parseDecimal } from "../numeric-options.js";
 import { chooseEvalProgram, configOf, evalPrograms, presetOf, VARIANTS } from "./programs.js";
 import { persistentSlots } from "./slots.js";
 import { protocolOf } from "./trainer.js";
@@ -79,12 +80,9 @@ export function parseEvalOptions(argv: readonly string[]): E.Either<TrainError, 
   const s = (k: string) => (typeof v[k] === "string" ? (v[k] as string) : undefined);
   const restoreFrom = s("restore-from");
   if (restoreFrom === undefined) return E.left(trainError("options", "--restore-from is required"));
-  const int = (k: string): E.Either<TrainError, number | undefined> => {
-    const x = s(k);
-    if (x === undefined) return E.right(undefined);
-    const n = Number(x);
-    return Number.isInteger(n) && n >= 0 ? E.right(n) : E.left(trainError("options", `--${k} must be a non-negative integer, got ${x}`));
-  };
+  // Decimal integers only (runtime/numeric-options.ts): no hex, empty, Infinity or NaN.
+  const int = (k: string): E.Either<TrainError, number | undefined> =>
+    E.mapLeft((m: string) => trainError("options", m))(parseDecimal(k, s(k), { integer: true, min: 0, what: "a non-negative integer" }));
   const numImages = int("num-images");
   if (E.isLeft(numImages)) return numImages;
   const panels = int("panels");
