@@ -25,7 +25,7 @@ import { applyImportRule, checkShaPrefix, type ConcreteRule } from "../checkpoin
 import { readBytes, readSafetensors } from "../checkpoint/safetensors.js";
 import type { StateDict } from "../checkpoint/tensor.js";
 import { decodeTorchCheckpoint } from "../checkpoint/torch-load.js";
-import { compareStateDict, listNames, reportProblems, type StateDictReport } from "../checkpoint/validate.js";
+import { compareStateDict, listNames, reportProblems, STRICT, type StateDictReport } from "../checkpoint/validate.js";
 import { fromCheckpointError, trainError, type TrainError } from "./errors.js";
 import { checkFinite, coverExactly, exemptionNote, INIT_HEADS } from "./signature.js";
 import { expectedTable, modelsOf, type PersistentSlot } from "./slots.js";
@@ -100,32 +100,24 @@ export interface GroupCheck {
 }
 
 /**
- * Checks each group against the program's slots of that model. Wrong shapes or dtypes always
- * fail, naming every tensor; missing and unexpected keys fail only when `strict` (a resume
- * must restore everything; a weight init legitimately lacks the heads, as the DeepLab init does).
+ * A resume's check: every group of the program, every tensor, nothing else, each at its shape and
+ * dtype; every problem is named (a resume must restore everything). Weight restores go through
+ * `fitWeights` instead.
  */
-export function checkGroups(
-  file: string,
-  slots: readonly PersistentSlot[],
-  groups: Readonly<Record<string, StateDict>>,
-  strict: boolean,
-): E.Either<TrainError, GroupCheck[]> {
+export function checkGroups(file: string, slots: readonly PersistentSlot[], groups: Readonly<Record<string, StateDict>>): E.Either<TrainError, GroupCheck[]> {
   const models = new Set(modelsOf(slots));
   const checks: GroupCheck[] = [];
   const problems: string[] = [];
   for (const [model, dict] of Object.entries(groups)) {
     if (!models.has(model)) {
-      if (strict) problems.push(`group ${model} is not in the program (it has ${[...models].join(", ")})`);
+      problems.push(`group ${model} is not in the program (it has ${[...models].join(", ")})`);
       continue;
     }
     const report = compareStateDict(dict, expectedTable(slots, model));
     checks.push({ model, report });
-    const lines = reportProblems(report, { allowMissing: !strict, allowUnexpected: !strict });
-    problems.push(...lines.map((l) => `${model}: ${l}`));
+    problems.push(...reportProblems(report, STRICT).map((l) => `${model}: ${l}`));
   }
-  if (strict) {
-    for (const model of models) if (groups[model] === undefined) problems.push(`group ${model} is missing from the checkpoint`);
-  }
+  for (const model of models) if (groups[model] === undefined) problems.push(`group ${model} is missing from the checkpoint`);
   return problems.length > 0 ? E.left(trainError("checkpoint", `checkpoint does not fit the program in ${file}: ${problems.join("; ")}`)) : E.right(checks);
 }
 

@@ -118,11 +118,6 @@ export function checkFinite(file: string, groups: Readonly<Record<string, StateD
   return E.right(undefined);
 }
 
-/** How two tables of tensors first differ (`a` in the role of the file), or undefined when they are the same. */
-export function signatureDifference(a: ExpectedTable, b: ExpectedTable): Difference | undefined {
-  return tensorDifferences(a, b).problems[0];
-}
-
 export const exemptionNote = (model: string, keys: readonly string[], e: Exemption): string => `${model}: not in the file, ${e.why}: ${listNames(keys, 6)}`;
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {

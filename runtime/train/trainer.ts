@@ -154,7 +154,7 @@ async function startState(run: TrainRun): Promise<E.Either<TrainError, StartStat
     if (ckpt.program !== run.module.name) {
       return E.left(trainError("checkpoint", `--resume: ${path} was written by program ${ckpt.program}, this run is ${run.module.name}`));
     }
-    const checked = checkGroups(path, slots, ckpt.groups, true);
+    const checked = checkGroups(path, slots, ckpt.groups);
     if (E.isLeft(checked)) return checked;
     const best = ckpt.extra?.["best"] as StartState["best"] | undefined;
     const note = ckpt.sampler.seed !== run.seed ? [`--resume: continuing with the snapshot's seed ${ckpt.sampler.seed} (not ${run.seed})`] : [];
