@@ -1,21 +1,25 @@
 // From a DSL program to a generated module: canonicalise, fuse, emit kernels, plan memory.
 
-import { type Program, type Tensor, numel } from "../dsl/index";
+import { GRAD_SCOPE, type Program, type Tensor, numel } from "../dsl/index";
 import type {
   ArenaSpec,
+  BindingAccess,
   ConstantSpec,
   Copy,
   Dispatch,
   GeneratedModule,
   PhaseSpec,
   Placement,
+  Provenance,
   ShaderSpec,
   TensorSlot,
 } from "../runtime/module";
+import { dispatchName } from "../runtime/module-table";
 import { canonicalize } from "./canonical";
 import { type KernelPlan, planFusion } from "./fusion";
 import { type Lifetime, type MemoryPlan, alignUp, planMemory } from "./memory";
-import { type BufferRef } from "./wgsl/expr";
+import { kernelId, liftLiterals } from "./pool";
+import { type BufferRef, declaredAccess } from "./wgsl/expr";
 import { type Stage, describe, withNumbering } from "./wgsl/kernel";
 import { emitKernel } from "./wgsl/templates";
 
@@ -61,28 +65,39 @@ export class CompileError extends Error {
 
 const inputName = (t: Tensor): string | undefined => (t.node.op === "input" ? t.node.attrs.name : undefined);
 
-/** A readable, stable kernel name: phase, position, op and the first parameter it touches. */
-function kernelName(phase: string, index: number, plan: KernelPlan): string {
-  const op = plan.anchor?.node.op ?? "pointwise";
-  let hint = "";
+/** The first parameter (or state) a kernel reads, searched breadth-first a few levels deep. */
+function firstParam(plan: KernelPlan): string | undefined {
   const queue: Tensor[] = [plan.anchor ?? plan.root];
   const seen = new Set<number>();
-  for (let depth = 0; depth < 6 && queue.length > 0 && !hint; depth++) {
+  for (let depth = 0; depth < 6 && queue.length > 0; depth++) {
     const next: Tensor[] = [];
     for (const t of queue) {
       if (seen.has(t.id)) continue;
       seen.add(t.id);
       const name = inputName(t);
-      if (name && t.node.op === "input" && t.node.attrs.role !== "input") {
-        hint = name;
-        break;
-      }
+      if (name && t.node.op === "input" && t.node.attrs.role !== "input") return name;
       next.push(...t.node.inputs);
     }
     queue.splice(0, queue.length, ...next);
   }
-  const clean = hint.replace(/\.(weight|bias)$/, "").replace(/[^A-Za-z0-9]+/g, "_");
-  return `${phase}_${String(index).padStart(3, "0")}_${op}${clean ? `_${clean}` : ""}`;
+  return undefined;
+}
+
+/**
+ * What a kernel computes (runtime/module.ts, Provenance): the scope and op of its anchor (or
+ * of the value it stores), a gradient when that scope is one grad() built (dsl/ir.ts,
+ * GRAD_SCOPE), and the first parameter it reads.
+ */
+function provenanceOf(plan: KernelPlan): Provenance {
+  const node = plan.anchor ?? plan.root;
+  const backward = node.scope.startsWith(GRAD_SCOPE);
+  const param = firstParam(plan);
+  return {
+    scope: backward ? node.scope.slice(GRAD_SCOPE.length) : node.scope,
+    pass: backward ? "backward" : "forward",
+    op: plan.anchor?.node.op ?? "pointwise",
+    ...(param !== undefined ? { param } : {}),
+  };
 }
 
 /** Identity of a buffer across kernels. */
@@ -135,7 +150,7 @@ export function compileProgram(program: Program, opts: CompileOptions = {}): Com
   // Per phase: kernels, buffer lifetimes, copies.
   interface PhaseWork {
     name: string;
-    stages: { stage: Stage; plan: KernelPlan }[];
+    stages: { stage: Stage; plan: KernelPlan; provenance: Provenance }[];
     lifetimes: Map<string, { first: number; last: number; bytes: number }>;
     /** Buffer key -> persistent slot name, for buffers that live in a slot. */
     inSlot: Map<string, string>;
@@ -160,12 +175,16 @@ export function compileProgram(program: Program, opts: CompileOptions = {}): Com
     const memo = new Set<string>();
     withNumbering(numbering, () => {
       fusion.kernels.forEach((plan, i) => {
-        for (const stage of emitKernel(plan, { fusion, name: kernelName(phase.name, i, plan) })) {
+        const provenance = provenanceOf(plan);
+        const base = dispatchName(phase.name, i, provenance);
+        for (const stage of emitKernel(plan, { fusion, name: base })) {
           if (stage.memoKey !== undefined) {
             if (memo.has(stage.memoKey)) continue;
             memo.add(stage.memoKey);
           }
-          work.stages.push({ stage, plan });
+          // A kernel of several dispatches names each by a suffix (`_stage1`, `_pack`).
+          const part = stage.name.startsWith(`${base}_`) ? stage.name.slice(base.length + 1) : "";
+          work.stages.push({ stage, plan, provenance: part ? { ...provenance, part } : provenance });
         }
       });
     });
@@ -275,7 +294,8 @@ export function compileProgram(program: Program, opts: CompileOptions = {}): Com
     arenas.push({ name: `scratch${i}`, bytes: Math.min(arenaBytes, scratchBytes - i * arenaBytes), kind: "scratch" });
   }
 
-  // Shaders, deduplicated by text; dispatches with placed bindings.
+  // Kernels of the pool, deduplicated by their lifted text (codegen/pool.ts): uses at other
+  // sizes share one shader and differ in override values. Dispatches with placed bindings.
   const shaderIndex = new Map<string, number>();
   const shaders: ShaderSpec[] = [];
   let k = 0;
@@ -289,30 +309,36 @@ export function compileProgram(program: Program, opts: CompileOptions = {}): Com
       if (!b) throw new CompileError(program.name, `internal: buffer ${key} was not planned`);
       return { arena: persistentArenas + Math.floor(b.offset / arenaBytes), offset: b.offset % arenaBytes, bytes: b.bytes };
     };
-    const shaderOf = (wgsl: string, name: string): number => {
-      let shader = shaderIndex.get(wgsl);
+    /** The pool kernel of one use, and the values of its overrides there. */
+    const shaderOf = (wgsl: string, access: readonly BindingAccess[]): { shader: number; constants: readonly number[] } => {
+      const lifted = liftLiterals(wgsl);
+      const name = kernelId(lifted.template, lifted.text, access);
+      let shader = shaderIndex.get(name);
       if (shader === undefined) {
         shader = shaders.length;
-        shaderIndex.set(wgsl, shader);
-        shaders.push({ name, wgsl });
+        shaderIndex.set(name, shader);
+        shaders.push({ name, wgsl: lifted.text, overrides: lifted.overrides, access });
       }
-      return shader;
+      return { shader, constants: lifted.values };
     };
-    const dispatches: Dispatch[] = w.stages.map(({ stage }) => {
+    const dispatches: Dispatch[] = w.stages.map(({ stage, provenance }, di) => {
+      const access = stage.bindings.map(declaredAccess);
       // Specialised variants first; the portable default last, for every other adapter.
       const alternatives = stage.alternatives.map((a) => ({
         adapter: a.adapter,
         features: a.features,
-        shader: shaderOf(a.wgsl, `${stage.name}_${a.adapter}`),
+        ...shaderOf(a.wgsl, access),
         workgroups: a.workgroups,
       }));
-      const shader = shaderOf(stage.wgsl, stage.name);
-      kernels[k] = { ...kernels[k]!, shader };
+      const main = shaderOf(stage.wgsl, access);
+      kernels[k] = { ...kernels[k]!, shader: main.shader };
       k++;
       return {
-        name: stage.name,
+        // Named as the emitted table names it (runtime/module-table.ts), by position in the phase.
+        name: dispatchName(w.name, di, provenance),
+        provenance,
         bindings: stage.bindings.map((b) => placeKey(bufferKey(b.ref, w.name))),
-        variants: [...alternatives, { shader, workgroups: stage.workgroups }],
+        variants: [...alternatives, { ...main, workgroups: stage.workgroups }],
       };
     });
     const copies: Copy[] = w.copies.map((c) => ({ from: placeKey(c.fromKey), to: placements.get(`slot:${c.toSlot}`)! }));

@@ -104,7 +104,7 @@ describe("convolutions and their gradients on the GPU agree with the float32 int
       // Stride 2: 65*66 = 4290 outputs, and 4 input-gradient phases of up to 4290 pixels each.
       { name: "talls2", x: [1, 3, 129, 131], w: [6, 3, 3, 3], stride: 2, padding: 1 },
     ]);
-    const cpuShaders = variantShaders(res.gpu.compiled.module, "cpu");
+    const cpuShaders = variantShaders(res.gpu.compiled, "cpu");
     // Both the forward and the input-gradient of both cases took the tall tile.
     expect(cpuShaders.filter((w) => w.includes("// 64 pixels x 32 out-channels per subgroup"))).toHaveLength(2);
     expect(cpuShaders.filter((w) => w.includes("// 64 same-phase pixels x 32 channels per subgroup"))).toHaveLength(2);

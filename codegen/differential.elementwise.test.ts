@@ -201,7 +201,8 @@ describe("elementwise ops on the GPU agree with the float32 interpreter", () => 
     const y = d.sub(d.mul(x, 3), d.exp(x));
     const data = new Map([["x", uniformF32(n, rng(5))]]);
     const res = await differential(program({ y }), new Map(), data, TOL);
-    const wgsl = res.gpu.compiled.module.shaders[res.gpu.compiled.module.phases[0]!.dispatches[0]!.variants[0]!.shader]!.wgsl;
+    // The template's text of the use (its header says how many elements an invocation takes).
+    const wgsl = res.gpu.compiled.kernels[0]!.stage.wgsl;
     expect(wgsl).toContain("(8 per invocation)");
     expect(res.mismatches).toEqual([]);
   });

@@ -92,7 +92,7 @@ describe("matmul on the GPU agrees with the float32 interpreter", () => {
     ]) as [F32<2>, F32<2>];
     const res = await differential(program({ "wide.y": d.matmul(a, b) }), new Map(), data, TOL);
     expect(res.mismatches).toEqual([]);
-    const cpu = variantShaders(res.gpu.compiled.module, "cpu");
+    const cpu = variantShaders(res.gpu.compiled, "cpu");
     expect(cpu.filter((w) => w.includes("// 64 rows x 32 columns per subgroup"))).toHaveLength(1);
   });
 });

@@ -1,8 +1,10 @@
 // npm run codegen [-- --check | --list | --only NAME[,NAME]]
 //
 // Builds every program exported from examples/, compiles it, and writes
-// generated/<name>/module.ts and generated/<name>/REPORT.md, plus generated/index.ts (a lazy
-// registry by name). --check writes nothing and exits 1, naming the stale files, when
+// generated/<name>/module.ts and generated/<name>/REPORT.md, the shared kernel pool
+// generated/kernels/<template>.ts (every distinct kernel of every program, once), plus
+// generated/index.ts (a lazy registry by name). With --only, the pool files keep the kernels
+// they hold and gain the new ones (a full run drops those no program uses). --check writes nothing and exits 1, naming the stale files, when
 // generated/ differs from what would be written. --list prints the programs found.
 
 import * as fs from "node:fs";
@@ -12,7 +14,8 @@ import * as E from "fp-ts/lib/Either.js";
 import { tryBuild } from "../dsl/shape";
 import { compileProgram } from "./compile";
 import { discoverPrograms, loadPrograms } from "./discover";
-import { emitModule } from "./emit";
+import type { ShaderSpec } from "../runtime/module";
+import { emitModule, emitPool, templateOf } from "./emit";
 import { renderReport } from "./report";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -40,6 +43,33 @@ function listFiles(dir: string, base = dir): string[] {
   });
 }
 
+/** Pool files by template; with `keep`, the kernels already in generated/kernels/ stay. */
+function poolFiles(pool: ReadonlyMap<string, ShaderSpec>, keep: boolean): Map<string, string> {
+  const byTemplate = new Map<string, Map<string, ShaderSpec>>();
+  for (const k of pool.values()) {
+    const t = templateOf(k);
+    if (!byTemplate.has(t)) byTemplate.set(t, new Map());
+    byTemplate.get(t)!.set(k.name, k);
+  }
+  const out = new Map<string, string>();
+  for (const [t, kernels] of byTemplate) {
+    const file = path.join(outDir, "kernels", `${t}.ts`);
+    if (keep && fs.existsSync(file)) for (const k of readPool(fs.readFileSync(file, "utf8"))) if (!kernels.has(k.name)) kernels.set(k.name, k);
+    out.set(`kernels/${t}.ts`, emitPool(t, [...kernels.values()]));
+  }
+  return out;
+}
+
+/** The kernels of a pool file as emitPool writes them (for --only, which adds to the pool). */
+function readPool(text: string): ShaderSpec[] {
+  return [...text.matchAll(/export const \w+: ShaderSpec = \{\n  name: ("[^"]*"),\n  overrides: (\[[^\]]*\]),\n  access: (\[[^\]]*\]),\n  wgsl: `([^`]*)`,\n\};/g)].map((m) => ({
+    name: JSON.parse(m[1]!) as string,
+    overrides: JSON.parse(m[2]!) as ShaderSpec["overrides"],
+    access: JSON.parse(m[3]!) as ShaderSpec["access"],
+    wgsl: m[4]!,
+  }));
+}
+
 async function main(argv: readonly string[]): Promise<number> {
   const check = argv.includes("--check");
   const list = argv.includes("--list");
@@ -56,6 +86,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const files = new Map<string, string>();
+  const pool = new Map<string, ShaderSpec>();
   for (const { source, program } of programs) {
     if (only && !only.has(program.name)) continue;
     const started = Date.now();
@@ -67,11 +98,13 @@ async function main(argv: readonly string[]): Promise<number> {
       return 2;
     }
     const compiled = compileProgram(built.right);
+    for (const k of compiled.module.shaders) pool.set(k.name, k);
     files.set(`${program.name}/module.ts`, emitModule(compiled, source));
     files.set(`${program.name}/REPORT.md`, renderReport(compiled, source));
     if (!check) console.log(`codegen: ${program.name}: ${compiled.kernels.length} dispatches, ${compiled.module.shaders.length} shaders (${Date.now() - started} ms)`);
   }
   if (!only) files.set("index.ts", registry(programs.map((p) => p.program.name)));
+  for (const [file, text] of poolFiles(pool, only !== undefined)) files.set(file, text);
   if (check) {
     const stale = [...files].filter(([f, text]) => !fs.existsSync(path.join(outDir, f)) || fs.readFileSync(path.join(outDir, f), "utf8") !== text).map(([f]) => f);
     const orphans = only ? [] : listFiles(outDir).filter((f) => !files.has(f));

@@ -5,7 +5,7 @@
 // flows to this input" (labels, masks, detached values); an op marked NONDIFF passes nothing.
 // `grad` walks the graph backwards once, summing the cotangents of values used more than once.
 
-import { type F32, type NodeOf, type OpName, type Pair, type Tensor, numel, topoSort } from "./ir";
+import { type F32, GRAD_SCOPE, type NodeOf, type OpName, type Pair, type Tensor, numel, topoSort, withExactScope } from "./ir";
 import * as op from "./ops";
 
 type Cotangents = readonly (Tensor | undefined)[];
@@ -267,7 +267,7 @@ export function vjp(outputs: readonly F32[], cotangents: readonly F32[], wrt: re
     const dy = total(t.id);
     if (dy === undefined) continue;
     pending.set(t.id, [dy]);
-    const grads = (rule as Rule<OpName>)(t.node as NodeOf<OpName>, dy, t);
+    const grads = withExactScope(`${GRAD_SCOPE}${t.scope}`, () => (rule as Rule<OpName>)(t.node as NodeOf<OpName>, dy, t));
     t.node.inputs.forEach((input, i) => {
       const g = grads[i];
       if (g !== undefined) accumulate(input, g as F32);

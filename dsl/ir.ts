@@ -135,6 +135,23 @@ export function withScope<T>(name: string, body: () => T): T {
   }
 }
 
+/**
+ * Runs `body` under exactly `scope` (not appended): the gradient of a node is built under
+ * `grad/<the node's scope>`, so a backward kernel names the module whose forward pass it
+ * differentiates (`grad/source.layer4.0.conv2`), whatever scope grad() was called in.
+ */
+export function withExactScope<T>(scope: string, body: () => T): T {
+  const saved = scopeStack.splice(0, scopeStack.length, scope);
+  try {
+    return body();
+  } finally {
+    scopeStack.splice(0, scopeStack.length, ...saved);
+  }
+}
+
+/** The scope prefix of nodes built by a gradient rule (see withExactScope). */
+export const GRAD_SCOPE = "grad/";
+
 export function currentScope(): string {
   return scopeStack.join(".");
 }

@@ -52,9 +52,33 @@ export interface ConstantSpec extends Placement {
   readonly words: readonly number[];
 }
 
+/** The type of a pipeline-overridable constant (`override litN: T;`) of a pooled kernel. */
+export type OverrideType = "i32" | "u32" | "f32";
+
+/** The WGSL name of a pooled kernel's k-th override: `lit<k>`, a lifted literal. */
+export const overrideName = (k: number): string => `lit${k}`;
+
+/** What a kernel does with a storage binding. */
+export type BindingAccess = "read" | "read_write";
+
+/**
+ * A kernel of the shared pool (generated/kernels/): one text for every use at every size.
+ * Its sizes and constants are override constants lit0..litN, valued by each use (KernelVariant).
+ */
 export interface ShaderSpec {
+  /** Pool id: `<template>_<hash of the text>`, the same in every program that uses it. */
   readonly name: string;
   readonly wgsl: string;
+  /** Types of the overrides lit0..litN, in order. Omitted: none. */
+  readonly overrides?: readonly OverrideType[];
+  /**
+   * Access of each storage binding, in binding order, as the codegen declared it. The WGSL
+   * declares every binding read_write (WebGPU checks usage per buffer, and a kernel's
+   * operands and result are ranges of one arena) and says `// read only` beside the others;
+   * this list is that same declaration as data, so the runtime reads no shader text.
+   * Omitted: every binding read_write.
+   */
+  readonly access?: readonly BindingAccess[];
 }
 
 /** The adapters a kernel variant is meant for: CPU adapters (lavapipe, SwiftShader) or GPUs. */
@@ -66,11 +90,32 @@ export interface KernelVariant {
   /** Device features the shader needs (e.g. "subgroups"); the variant is skipped without them. */
   readonly features?: readonly string[];
   readonly shader: number;
+  /** Values of the shader's overrides lit0..litN for this use, in order. Omitted: none. */
+  readonly constants?: readonly number[];
   readonly workgroups: readonly [number, number, number];
+}
+
+/** Whether a dispatch computes part of a forward pass, a gradient, or an optimizer update. */
+export type Pass = "forward" | "backward";
+
+/**
+ * What a dispatch computes, in the program's terms: the DSL scope of the node it stores
+ * (`source.layer4.0.conv2`; gradients carry the scope of the forward node they differentiate),
+ * whether it is a gradient, its op, and the first parameter it reads, if any.
+ */
+export interface Provenance {
+  readonly scope: string;
+  readonly pass: Pass;
+  readonly op: string;
+  readonly param?: string;
+  /** Which dispatch of a kernel made of several (`stage1`, `stage2`, `pack`); omitted for one. */
+  readonly part?: string;
 }
 
 export interface Dispatch {
   readonly name: string;
+  /** What it computes (generated modules always say; hand-written ones may not). */
+  readonly provenance?: Provenance;
   /** Storage bindings 0..n-1 of the shader, in order. */
   readonly bindings: readonly Placement[];
   /** The first variant whose adapter class matches (or that has none) is used. */

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as E from "fp-ts/lib/Either.js";
 import type { AcquiredDevice } from "./device.js";
 import type { GeneratedModule } from "./module.js";
-import { checkModule, instantiate, readOnlyBindings, type Instance } from "./runner.js";
+import { checkModule, instantiate, type Instance } from "./runner.js";
 import { sleepingWait } from "./wait.js";
 import { testDevice } from "./testing/gpu.js";
 import {
@@ -254,15 +254,6 @@ describe("profile", () => {
     ]);
     for (const t of times ?? []) expect(t.ms).toBeGreaterThanOrEqual(0);
     expect(Array.from(await m.read("y"))).toEqual([3, 5, 7, 9]);
-  });
-});
-
-describe("readOnlyBindings", () => {
-  it("finds bindings declared var<storage> or var<storage, read>, whatever the attribute order", () => {
-    const wgsl = `@group(0) @binding(0) var<storage, read> a: array<f32>;
-@binding(1) @group(0) var<storage> b: array<f32>;
-@group(0) @binding(2) var<storage, read_write> c: array<f32>;`;
-    expect([...readOnlyBindings(wgsl)]).toEqual([0, 1]);
   });
 });
 

@@ -1,7 +1,7 @@
 // Runs a generated module (runtime/module.ts) on a WebGPU device.
 //
-// Everything is created once by instantiate(): one GPUBuffer per arena, one pipeline per shader
-// used, one bind group per dispatch. A step is then only encoding: per phase, one compute pass
+// Everything is created once by instantiate(): one GPUBuffer per arena, one pipeline per kernel
+// use (shared with other modules on the same device, pipelines.ts), one bind group per dispatch. A step is then only encoding: per phase, one compute pass
 // holding the phase's dispatches, followed by the phase's copies (copies cannot sit inside a
 // pass). WebGPU makes each dispatch its own usage scope, so a dispatch sees the storage writes of
 // the dispatches before it in the same pass; no pass per dispatch is needed for correctness.
@@ -22,7 +22,10 @@ import type {
   TensorSlot,
 } from "./module.js";
 import { limitError, runtimeError, RuntimeFault, type RuntimeError } from "./device.js";
+import { overrideValues, pipelineFor, useKey } from "./pipelines.js";
 import { sleepingWait } from "./wait.js";
+
+export { pipelineStats, renderCompilationMessage } from "./pipelines.js";
 
 export type TensorData = Float32Array | Int32Array | Uint32Array;
 /** What write() accepts; bool tensors take 0/1 (any non-zero value counts as 1). */
@@ -137,7 +140,10 @@ function checkDispatch(module: GeneratedModule, limits: GPUSupportedLimits, d: D
     if (E.isLeft(bound)) return bound;
   }
   for (const v of d.variants) {
-    if (module.shaders[v.shader] === undefined) return E.left(runtimeError("module", `${what}: shader ${v.shader} does not exist`));
+    const shader = module.shaders[v.shader];
+    if (shader === undefined) return E.left(runtimeError("module", `${what}: shader ${v.shader} does not exist`));
+    const values = overrideValues(shader, v.constants);
+    if (E.isLeft(values)) return E.left(runtimeError("module", `${what}: ${values.left}`));
     const too = v.workgroups.find((n) => n > limits.maxComputeWorkgroupsPerDimension);
     if (too !== undefined) {
       return E.left(limitError("maxComputeWorkgroupsPerDimension", too, limits.maxComputeWorkgroupsPerDimension, what, "device"));
@@ -191,27 +197,19 @@ export function chooseVariant(
 }
 
 /**
- * The storage bindings a WGSL shader declares read-only (`var<storage>` or `var<storage, read>`).
- * A textual scan, good enough for generated code: attributes, then `var<storage[, access]>`.
- */
-export function readOnlyBindings(wgsl: string): Set<number> {
-  const pattern = /@binding\(\s*(\d+)\s*\)(?:\s*@\w+\([^)]*\))*\s*var\s*<\s*storage\s*(?:,\s*(\w+)\s*)?>/g;
-  const found = new Set<number>();
-  for (const m of wgsl.matchAll(pattern)) {
-    if ((m[2] ?? "read") === "read") found.add(Number(m[1]));
-  }
-  return found;
-}
-
-/**
  * WebGPU tracks usage per buffer, not per byte range: within one dispatch a buffer may not be bound
  * both read-only and writable, even at disjoint offsets. With one buffer per arena, a kernel that
- * reads and writes the same arena must declare all those bindings read_write.
+ * reads and writes the same arena must declare all those bindings read_write. The access of each
+ * binding is data of the pooled kernel (ShaderSpec.access), written by the codegen beside the WGSL.
  */
 function checkAccess(module: GeneratedModule, d: Dispatch, variant: KernelVariant): E.Either<RuntimeError, void> {
   const shader = module.shaders[variant.shader];
   if (shader === undefined) return E.right(undefined);
-  const readOnly = readOnlyBindings(shader.wgsl);
+  const access = shader.access ?? [];
+  if (shader.access !== undefined && access.length !== d.bindings.length) {
+    return E.left(runtimeError("module", `dispatch '${d.name}' binds ${d.bindings.length} buffers; shader '${shader.name}' declares the access of ${access.length}`));
+  }
+  const readOnly = new Set(access.flatMap((a, i) => (a === "read" ? [i] : [])));
   const written = new Set(d.bindings.filter((_, i) => !readOnly.has(i)).map((b) => b.arena));
   const clash = d.bindings.findIndex((b, i) => readOnly.has(i) && written.has(b.arena));
   if (clash < 0) return E.right(undefined);
@@ -301,64 +299,27 @@ async function scoped<T>(device: GPUDevice, what: string, create: () => T): Prom
   return error === null ? E.right(created.value) : E.left(runtimeError("gpu", `${what}: ${error.message}`));
 }
 
-/** "add:3:12: error: expected ';'" followed by the source line and a caret under the column. */
-export function renderCompilationMessage(shader: string, wgsl: string, m: GPUCompilationMessage): string {
-  const line = wgsl.split("\n")[m.lineNum - 1] ?? "";
-  const gutter = `${m.lineNum} | `;
-  const caret = `${" ".repeat(gutter.length - 2)}| ${" ".repeat(Math.max(0, m.linePos - 1))}^`;
-  return `${shader}:${m.lineNum}:${m.linePos}: ${m.type}: ${m.message}\n${gutter}${line}\n${caret}`;
-}
-
-async function compileShader(device: GPUDevice, name: string, wgsl: string): Promise<E.Either<RuntimeError, GPUShaderModule>> {
-  // The scope keeps Dawn from reporting the same failure again as an uncaptured error.
-  device.pushErrorScope("validation");
-  const shaderModule = device.createShaderModule({ label: name, code: wgsl });
-  const [info, scopeError] = await Promise.all([shaderModule.getCompilationInfo(), device.popErrorScope()]);
-  const errors = info.messages.filter((m) => m.type === "error");
-  const first = errors[0];
-  if (first !== undefined) {
-    const rendered = errors.map((m) => renderCompilationMessage(name, wgsl, m)).join("\n");
-    return E.left({
-      kind: "shader",
-      message: `shader '${name}' does not compile:\n${rendered}`,
-      shader: name,
-      line: first.lineNum,
-      column: first.linePos,
-    });
-  }
-  if (scopeError !== null) return E.left({ kind: "shader", message: `shader '${name}': ${scopeError.message}`, shader: name });
-  return E.right(shaderModule);
-}
-
-async function createPipeline(device: GPUDevice, name: string, shaderModule: GPUShaderModule): Promise<E.Either<RuntimeError, GPUComputePipeline>> {
-  try {
-    const pipeline = await device.createComputePipelineAsync({ label: name, layout: "auto", compute: { module: shaderModule, entryPoint: "main" } });
-    return E.right(pipeline);
-  } catch (e) {
-    const detail = e instanceof Error ? e.message : String(e);
-    return E.left({ kind: "pipeline", message: `shader '${name}': cannot create its pipeline: ${detail}`, shader: name });
-  }
-}
-
-/** One pipeline per shader that some chosen variant uses; shaders compile and link in parallel. */
+/** The pipeline of every kernel use that a chosen variant makes, keyed by useKey; created in parallel, shared per device. */
 async function createPipelines(
   device: GPUDevice,
   module: GeneratedModule,
-  used: readonly number[],
-): Promise<E.Either<RuntimeError, Map<number, GPUComputePipeline>>> {
+  chosen: readonly (readonly KernelVariant[])[],
+): Promise<E.Either<RuntimeError, Map<string, GPUComputePipeline>>> {
+  const uses = new Map<string, KernelVariant>();
+  for (const v of chosen.flat()) {
+    const shader = module.shaders[v.shader];
+    if (shader === undefined) throw new Error(`invariant: shader ${v.shader} checked by checkModule`);
+    uses.set(useKey(shader, v), v);
+  }
   const results = await Promise.all(
-    used.map(async (index): Promise<E.Either<RuntimeError, [number, GPUComputePipeline]>> => {
-      const shader = module.shaders[index];
-      if (shader === undefined) throw new Error(`invariant: shader ${index} checked by checkModule`);
-      const compiled = await compileShader(device, shader.name, shader.wgsl);
-      if (E.isLeft(compiled)) return compiled;
-      const pipeline = await createPipeline(device, shader.name, compiled.right);
-      return E.isLeft(pipeline) ? pipeline : E.right([index, pipeline.right]);
+    [...uses].map(async ([key, v]): Promise<E.Either<RuntimeError, [string, GPUComputePipeline]>> => {
+      const pipeline = await pipelineFor(device, module.shaders[v.shader]!, v);
+      return E.isLeft(pipeline) ? pipeline : E.right([key, pipeline.right]);
     }),
   );
   const failed = results.find(E.isLeft);
   if (failed !== undefined) return failed;
-  return E.right(new Map(results.map((r) => (r as E.Right<[number, GPUComputePipeline]>).right)));
+  return E.right(new Map(results.map((r) => (r as E.Right<[string, GPUComputePipeline]>).right)));
 }
 
 function createBindGroup(device: GPUDevice, arenas: readonly GPUBuffer[], d: Dispatch, pipeline: GPUComputePipeline): GPUBindGroup {
@@ -390,14 +351,15 @@ function preparePhases(
   module: GeneratedModule,
   arenas: readonly GPUBuffer[],
   chosen: readonly (readonly KernelVariant[])[],
-  pipelines: ReadonlyMap<number, GPUComputePipeline>,
+  pipelines: ReadonlyMap<string, GPUComputePipeline>,
 ): PreparedPhase[] {
   return module.phases.map((phase, p) => ({
     name: phase.name,
     copies: phase.copies,
     dispatches: phase.dispatches.map((d, i) => {
       const variant = chosen[p]?.[i];
-      const pipeline = variant && pipelines.get(variant.shader);
+      const shader = variant && module.shaders[variant.shader];
+      const pipeline = variant && shader && pipelines.get(useKey(shader, variant));
       if (variant === undefined || pipeline === undefined) throw new Error(`invariant: dispatch '${d.name}' was prepared`);
       return { name: d.name, pipeline, workgroups: variant.workgroups, bindGroup: createBindGroup(device, arenas, d, pipeline) };
     }),
@@ -687,10 +649,6 @@ class PassTimer {
 // instantiate
 
 /** The shaders some chosen variant runs, in first-use order. */
-function usedShaders(chosen: readonly (readonly KernelVariant[])[]): number[] {
-  return [...new Set(chosen.flatMap((vs) => vs.map((v) => v.shader)))];
-}
-
 /**
  * Creates everything the module needs on `device` and returns the instance; Left when the module
  * does not fit the device, a shader does not compile, or WebGPU rejects a resource. Kernel variants
@@ -723,7 +681,7 @@ export async function instantiate(
   });
   if (E.isLeft(buffers)) return fail(buffers.left);
 
-  const pipelines = await createPipelines(device, module, usedShaders(chosen.right));
+  const pipelines = await createPipelines(device, module, chosen.right);
   if (E.isLeft(pipelines)) return fail(pipelines.left);
 
   const { arenas, bounce } = buffers.right;

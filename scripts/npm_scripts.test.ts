@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { compileProgram } from "../codegen/compile";
-import { emitModule } from "../codegen/emit";
+import { emitStandalone } from "../codegen/emit";
 import { isProcessAlive } from "../runtime/checkpoint/atomic-write";
 import { REPO_ROOT } from "../runtime/train/programs";
 import { LOCK_FILE } from "../runtime/train/run-dir";
@@ -34,7 +34,7 @@ describe("npm scripts of long jobs", () => {
     const work = scratch("npm-kill-");
     mkdirSync(join(work, "tiny-train"));
     const moduleFile = join(work, "tiny-train", "module.ts");
-    writeFileSync(moduleFile, emitModule(compileProgram(tinyTrainProgram("tiny-train")), "runtime/train/test-programs.ts"));
+    writeFileSync(moduleFile, emitStandalone(compileProgram(tinyTrainProgram("tiny-train")), "runtime/train/test-programs.ts"));
     const data = await tinyData(join(work, "data"));
     const dir = join(work, "run");
     const [command, ...words] = scripts["train"]!.split(" ");

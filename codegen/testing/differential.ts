@@ -271,11 +271,13 @@ export async function differential(
 // ---------------------------------------------------------------------------------------------
 // Kernel variants: a dispatch may carry one variant per adapter class (runtime/module.ts).
 
-/** The WGSL of every variant meant for `adapter`, over all phases (tests read their headers). */
-export function variantShaders(module: GeneratedModule, adapter: AdapterClass): string[] {
-  return module.phases
-    .flatMap((p) => p.dispatches)
-    .flatMap((d) => d.variants.filter((v) => v.adapter === adapter).map((v) => module.shaders[v.shader]!.wgsl));
+/**
+ * The WGSL every variant meant for `adapter` was written as by its template, with the header
+ * that describes the use (shapes, tiles), before the pool lifted its literals (tests read the
+ * headers).
+ */
+export function variantShaders(compiled: Compiled, adapter: AdapterClass): string[] {
+  return compiled.kernels.flatMap((k) => k.stage.alternatives.filter((a) => a.adapter === adapter).map((a) => a.wgsl));
 }
 
 export interface VariantComparison {

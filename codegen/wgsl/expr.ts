@@ -193,10 +193,17 @@ export class KernelBuilder {
   declarations(): string[] {
     return this.bindings.map(
       (b, i) =>
-        `@group(0) @binding(${i}) var<storage, read_write> ${b.name}: array<${b.elem}>;${b.access === "read" ? " // read only" : ""}`,
+        `@group(0) @binding(${i}) var<storage, ${declaredAccess(b)}> ${b.name}: array<${b.elem}>;${b.access === "read" ? " // read only" : ""}`,
     );
   }
 }
+
+/**
+ * The access a binding is declared with in the WGSL: read_write for every binding (see
+ * KernelBuilder.declarations). The module records the same declaration as data
+ * (ShaderSpec.access), so the runtime checks bindings without reading shader text.
+ */
+export const declaredAccess = (_b: Binding): "read_write" => "read_write";
 
 /** Row-major flat offset of idx in shape, folding size-1 axes and unit strides. */
 export function flatIndex(shape: Shape, idx: readonly string[]): string {

@@ -2,7 +2,7 @@
 // runner must get right (offsets, phase copies, variants, constants, errors), with four-element
 // tensors so expected values can be checked by eye.
 
-import type { ArenaSpec, GeneratedModule, KernelVariant, Placement, TensorSlot } from "../module.js";
+import type { ArenaSpec, GeneratedModule, KernelVariant, Placement, ShaderSpec, TensorSlot } from "../module.js";
 
 export const N = 4;
 const BYTES = N * 4;
@@ -49,6 +49,11 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
 `;
 }
 
+/** The shader spec of an elementwise kernel, with the access of its bindings as data (ShaderSpec.access). */
+export function elementwiseShader(name: string, inputs: readonly string[], expr: string, access: Access = "read_write"): ShaderSpec {
+  return { name, wgsl: elementwise(inputs, expr, access), access: [...inputs.map(() => access), "read_write"] };
+}
+
 const ONE_GROUP: KernelVariant["workgroups"] = [1, 1, 1];
 
 function module(name: string, parts: Partial<GeneratedModule> & Pick<GeneratedModule, "tensors" | "shaders" | "phases">): GeneratedModule {
@@ -67,7 +72,7 @@ export function addModule(options: { access?: Access; inputArena?: 0 | 1 } = {})
   const p = at(0, 3);
   return module("add", {
     tensors: [tensor("a", "input", a), tensor("b", "input", b), tensor("sum", "output", sum), tensor("p", "param", p)],
-    shaders: [{ name: "add", wgsl: elementwise(["a", "b"], "a[i] + b[i]", options.access) }],
+    shaders: [elementwiseShader("add", ["a", "b"], "a[i] + b[i]", options.access)],
     phases: [
       {
         name: "forward",
@@ -88,8 +93,8 @@ export function twoPhaseModule(): GeneratedModule {
   return module("two-phase", {
     tensors: [tensor("x", "input", x), tensor("s", "state", s), tensor("y", "output", y)],
     shaders: [
-      { name: "double", wgsl: elementwise(["x"], "2.0 * x[i]", "read") },
-      { name: "shift", wgsl: elementwise(["s"], "s[i] + 1.0", "read") },
+      elementwiseShader("double", ["x"], "2.0 * x[i]", "read"),
+      elementwiseShader("shift", ["s"], "s[i] + 1.0", "read"),
     ],
     phases: [
       {
@@ -140,7 +145,7 @@ export function constantModule(): GeneratedModule {
   return module("constant", {
     tensors: [tensor("x", "input", x), tensor("y", "output", y)],
     constants: [{ name: "table", words, ...table }],
-    shaders: [{ name: "times_table", wgsl: elementwise(["table", "x"], "table[i] * x[i]", "read") }],
+    shaders: [elementwiseShader("times_table", ["table", "x"], "table[i] * x[i]", "read")],
     phases: [
       {
         name: "forward",
@@ -162,7 +167,7 @@ export function accumulateModule(nextArena: 0 | 1 = 1): GeneratedModule {
   const next = at(nextArena, 2);
   return module("accumulate", {
     tensors: [tensor("acc", "param", acc), tensor("x", "input", x)],
-    shaders: [{ name: "accumulate", wgsl: elementwise(["acc", "x"], "acc[i] + x[i]", nextArena === 0 ? "read_write" : "read") }],
+    shaders: [elementwiseShader("accumulate", ["acc", "x"], "acc[i] + x[i]", nextArena === 0 ? "read_write" : "read")],
     phases: [
       {
         name: "update",

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import { describe, expect, it } from "vitest";
 import { compileProgram } from "../../codegen/compile";
-import { emitModule } from "../../codegen/emit";
+import { emitStandalone } from "../../codegen/emit";
 import type { Tensor } from "../checkpoint/tensor";
 import { loadCheckpoint } from "./checkpoint";
 import { renderTrainError } from "./errors";
@@ -40,7 +40,7 @@ describe("npm run train: SIGKILL and --resume", () => {
     const moduleDir = join(work, "tiny-train");
     mkdirSync(moduleDir);
     const moduleFile = join(moduleDir, "module.ts");
-    writeFileSync(moduleFile, emitModule(compileProgram(tinyTrainProgram("tiny-train")), "runtime/train/test-programs.ts"));
+    writeFileSync(moduleFile, emitStandalone(compileProgram(tinyTrainProgram("tiny-train")), "runtime/train/test-programs.ts"));
     const data = await tinyData(join(work, "data"));
     const args = (dir: string) => [
       "--module", moduleFile,

@@ -208,12 +208,12 @@ describe("npm run train with a --snapshot-dir that cannot hold a run", () => {
     ["/proc/x", () => "/proc/x", /cannot create \/proc\/x/],
   ])("%s is refused before the device is acquired, with exit status 2 and no stack trace", async (_, dirFor, why) => {
     const work = scratch("cli-dir-");
-    const { emitModule } = await import("../../codegen/emit");
+    const { emitStandalone } = await import("../../codegen/emit");
     const { compileProgram } = await import("../../codegen/compile");
     const { REPO_ROOT } = await import("./programs");
     mkdirSync(join(work, "tiny-train"));
     const moduleFile = join(work, "tiny-train", "module.ts");
-    writeFileSync(moduleFile, emitModule(compileProgram(tinyTrainProgram("tiny-train")), "runtime/train/test-programs.ts"));
+    writeFileSync(moduleFile, emitStandalone(compileProgram(tinyTrainProgram("tiny-train")), "runtime/train/test-programs.ts"));
     const dir = dirFor(work);
     const r = spawnSync(process.execPath, ["--import", "tsx", join(REPO_ROOT, "scripts", "train.ts"), "--module", moduleFile, "--snapshot-dir", dir], { cwd: REPO_ROOT, encoding: "utf8", timeout: 60_000 });
     const out = r.stdout + r.stderr;
