@@ -1,6 +1,6 @@
 // From a DSL program to a generated module: canonicalise, fuse, emit kernels, plan memory.
 
-import { type Program, type Tensor, numel } from "../dsl/index";
+import { HYPERPARAMETERS_INPUT, type Program, type Tensor, numel } from "../dsl/index";
 import type {
   ArenaSpec,
   ConstantSpec,
@@ -114,7 +114,9 @@ export function compileProgram(program: Program, opts: CompileOptions = {}): Com
   // Persistent slots: data inputs, params and state, in a stable order; outputs are added below.
   const slots: (Omit<TensorSlot, "arena" | "offset"> & { placeAs?: string })[] = [];
   for (const t of program.inputs) {
-    slots.push({ name: inputName(t)!, role: "input", shape: t.shape, dtype: t.dtype, bytes: bytesOfTensor(t) });
+    const name = inputName(t)!;
+    const role = name === HYPERPARAMETERS_INPUT ? "hyper" : "input";
+    slots.push({ name, role, shape: t.shape, dtype: t.dtype, bytes: bytesOfTensor(t) });
   }
   for (const e of program.params) {
     slots.push({
@@ -324,6 +326,7 @@ export function compileProgram(program: Program, opts: CompileOptions = {}): Com
   const module: GeneratedModule = {
     name: program.name,
     config: program.config,
+    hyperparameters: program.hyperparameters,
     arenas,
     tensors,
     constants: constantSpecs,

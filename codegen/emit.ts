@@ -55,6 +55,7 @@ export function emitModule(c: Compiled, source: string): string {
     `{`,
     `  name: ${row(m.name)},`,
     `  config: ${row(m.config)},`,
+    `  hyperparameters: ${row(m.hyperparameters)},`,
     `  limits: ${row(m.limits)},`,
     `  arenas: [\n${m.arenas.map((a) => `    ${row(a)},`).join("\n")}\n  ],`,
     `  tensors: [\n${m.tensors.map((t) => `    ${row(t)},`).join("\n")}\n  ],`,

@@ -52,7 +52,7 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
 const ONE_GROUP: KernelVariant["workgroups"] = [1, 1, 1];
 
 function module(name: string, parts: Partial<GeneratedModule> & Pick<GeneratedModule, "tensors" | "shaders" | "phases">): GeneratedModule {
-  return { name, config: {}, arenas: [PERSISTENT, SCRATCH], constants: [], limits: SMALL_LIMITS, ...parts };
+  return { name, config: {}, hyperparameters: [], arenas: [PERSISTENT, SCRATCH], constants: [], limits: SMALL_LIMITS, ...parts };
 }
 
 /**
