@@ -111,12 +111,13 @@ export function compileProgram(program: Program, opts: CompileOptions = {}): Com
     throw new CompileError(program.name, msg);
   };
 
-  // Persistent slots: data inputs, params and state, in a stable order; outputs are added below.
+  // Persistent slots: the hyperparameter vector, data inputs, params and state, in a stable order;
+  // outputs are added below.
   const slots: (Omit<TensorSlot, "arena" | "offset"> & { placeAs?: string })[] = [];
+  const hyper = program.hyperparameters.length;
+  if (hyper > 0) slots.push({ name: HYPERPARAMETERS_INPUT, role: "hyper", shape: [hyper], dtype: "f32", bytes: 4 * hyper });
   for (const t of program.inputs) {
-    const name = inputName(t)!;
-    const role = name === HYPERPARAMETERS_INPUT ? "hyper" : "input";
-    slots.push({ name, role, shape: t.shape, dtype: t.dtype, bytes: bytesOfTensor(t) });
+    slots.push({ name: inputName(t)!, role: "input", shape: t.shape, dtype: t.dtype, bytes: bytesOfTensor(t) });
   }
   for (const e of program.params) {
     slots.push({

@@ -68,13 +68,14 @@ describe("programs with hyperparameters", () => {
     return defineProgram({ name: "sgd", params: m.entries, phases: [{ name: "step", outputs: { loss }, updates: { "m/w": w } }], hyperparameters: h });
   }
 
-  it("records names and defaults in vector order, and lists the vector among the inputs", () => {
+  it("records names and defaults in vector order; the vector is not among the data inputs", () => {
     const p = sgdProgram();
     expect(p.hyperparameters).toEqual([
       { name: "lr", value: 0.5 },
       { name: "weightDecay", value: 0.25 },
     ]);
-    expect(p.inputs.map((t) => (t.node.op === "input" ? t.node.attrs.name : ""))).toEqual([HYPERPARAMETERS_INPUT, "x"]);
+    // The vector is set once per run, not fed each step: not a data input.
+    expect(p.inputs.map((t) => (t.node.op === "input" ? t.node.attrs.name : ""))).toEqual(["x"]);
   });
 
   it("runProgram uses the defaults unless the caller feeds the vector", () => {

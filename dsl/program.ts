@@ -23,7 +23,10 @@ export interface Phase {
 
 export interface Program {
   readonly name: string;
-  /** Data inputs, by name (images, labels, the iteration number). */
+  /**
+   * Data inputs, by name (images, labels, the iteration number): what a caller feeds each step.
+   * The hyperparameter vector is not among them (see `hyperparameters`).
+   */
   readonly inputs: readonly Tensor[];
   readonly params: readonly ParamEntry[];
   readonly phases: readonly Phase[];
@@ -31,7 +34,9 @@ export interface Program {
   readonly config: Readonly<Record<string, unknown>>;
   /**
    * The elements of the `hyperparameters` input (dsl/hyper.ts), in vector order, with the
-   * defaults the program was built with; empty when the program reads none.
+   * defaults the program was built with; empty when the program reads none. The vector is set
+   * once per run, not fed per step, so it is not among `inputs`; the interpreter (runProgram)
+   * and the runtime use these defaults unless the caller gives other values.
    */
   readonly hyperparameters: readonly Hyperparameter[];
 }
@@ -66,14 +71,17 @@ export function defineProgram(p: {
     byName.set(e.name, e);
   }
   const inputs = new Map<string, Tensor>();
+  let readsHyper = false;
   for (const phase of p.phases) {
     const roots = [...Object.values(phase.outputs), ...Object.values(phase.updates)];
     for (const t of topoSort(roots)) {
       if (t.node.op !== "input") continue;
       const { name, role } = t.node.attrs;
       if (role === "input") {
-        if (name === HYPERPARAMETERS_INPUT && t.id !== p.hyperparameters?.vector.id) {
-          fail(`phase ${phase.name} reads a ${HYPERPARAMETERS_INPUT} vector that is not the one passed to defineProgram`);
+        if (name === HYPERPARAMETERS_INPUT) {
+          if (t.id !== p.hyperparameters?.vector.id) fail(`phase ${phase.name} reads a ${HYPERPARAMETERS_INPUT} vector that is not the one passed to defineProgram`);
+          readsHyper = true;
+          continue;
         }
         const seen = inputs.get(name);
         if (seen && seen.id !== t.id) fail(`two different data inputs are named ${name}`);
@@ -95,7 +103,7 @@ export function defineProgram(p: {
   }
   const sorted = [...inputs.values()].sort((a, b) => (nameOf(a) < nameOf(b) ? -1 : 1));
   // Declared but never read (every scalar unused): nothing to record, no slot to fill.
-  const hyper = inputs.has(HYPERPARAMETERS_INPUT) ? (p.hyperparameters?.declared ?? []) : [];
+  const hyper = readsHyper ? (p.hyperparameters?.declared ?? []) : [];
   return { name: p.name, inputs: sorted, params: p.params, phases: p.phases, config: p.config ?? {}, hyperparameters: hyper };
 }
 
