@@ -13109,7 +13109,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const module: GeneratedModule = {
     name: "eval-multi-level-synthia-cityscapes",
-    config: {"variant":"multi-level","numClasses":16,"sourceSize":[760,1280],"targetSize":[512,1024],"network":{"blocks":[3,4,23,3],"width":64,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":1},"ndf":64,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.00025,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":250000,"lambdaSeg":0.1,"lambdaAdvTarget1":0.0002,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","ignoreLabel":255},
+    config: {"variant":"multi-level","numClasses":16,"sourceSize":[760,1280],"targetSize":[512,1024],"network":{"blocks":[3,4,23,3],"width":64,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":1},"ndf":64,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.00025,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":250000,"lambdaSeg":0.1,"lambdaAdvTarget1":0.0002,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","adamBeta1":0.9,"adamBeta2":0.99,"adamEpsilon":1e-8,"ignoreLabel":255},
+    hyperparameters: [],
     limits: {"maxStorageBufferBindingSize":68689920,"maxBufferSize":214458368,"maxStorageBuffersPerShaderStage":12},
     arenas: [
       {"name":"persistent0","bytes":184867072,"kind":"persistent"},

@@ -7,49 +7,8 @@ const at = (arena: number, offset: number, bytes: number): Placement => ({ arena
 /** One kernel invocation: its storage bindings in order, and its variants (first match wins). */
 const dispatch = (name: string, bindings: Placement[], ...variants: KernelVariant[]): Dispatch => ({ name, bindings, variants });
 
-// shader 0: first used by step_000_pointwise
+// shader 0: first used by step_000_conv2d_G_conv1_pack
 const shader0 = `
-// pointwise f32[]
-// threads 1, workgroup 64; FLOPs 1; bytes 8
-@group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-fn pow_(x: f32, y: f32) -> f32 {
-  if (y == 0.0f) { return 1.0f; }
-  if (x >= 0.0f) { return pow(x, y); }
-  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
-  let m = pow(-x, y);
-  return select(m, -m, abs(y % 2.0f) == 1.0f);
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = f32(b0[0i]);
-  let v_1 = (v_0 / 1500.0f);
-  let v_2 = (1.0f - v_1);
-  let v_3 = pow_(v_2, 0.8999999761581421f);
-  let v_4 = (0.0024999999441206455f * v_3);
-  b1[0i] = v_4;
-}
-`;
-
-// shader 1: first used by step_001_pointwise
-const shader1 = `
-// pointwise f32[]
-// threads 1, workgroup 64; FLOPs 1; bytes 8
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * 10.0f);
-  b1[0i] = v_0;
-}
-`;
-
-// shader 2: first used by step_002_conv2d_G_conv1_pack
-const shader2 = `
 // repack conv weights f32[8,3,7,7] as [196][8]
 // threads 1568, workgroup 64; FLOPs 0; bytes 10976
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -64,8 +23,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 3: first used by step_002_conv2d_G_conv1_packc
-const shader3 = `
+// shader 1: first used by step_000_conv2d_G_conv1_packc
+const shader1 = `
 // repack f32[1,3,64,128] as [1][1][64][128] x vec4 (4 channels per element)
 // threads 8192, workgroup 64; FLOPs 0; bytes 229376
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -82,8 +41,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 4: first used by step_002_conv2d_G_conv1_cpu
-const shader4 = `
+// shader 2: first used by step_000_conv2d_G_conv1_cpu
+const shader2 = `
 enable subgroups;
 // conv2d f32[1,3,64,128] * f32[8,3,7,7] -> [1,8,32,64]
 // stride [2,2], padding [3,3], dilation [1,1]
@@ -229,8 +188,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 5: first used by step_002_conv2d_G_conv1
-const shader5 = `
+// shader 3: first used by step_000_conv2d_G_conv1
+const shader3 = `
 // conv2d f32[1,3,64,128] * f32[8,3,7,7] -> [1,8,32,64]
 // stride [2,2], padding [3,3], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -392,8 +351,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 6: first used by step_003_sum_G_conv1_cpu
-const shader6 = `
+// shader 4: first used by step_001_sum_G_conv1_cpu
+const shader4 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -418,8 +377,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 7: first used by step_003_sum_G_conv1
-const shader7 = `
+// shader 5: first used by step_001_sum_G_conv1
+const shader5 = `
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 16384; bytes 65568
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -436,8 +395,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 8: first used by step_004_sum_G_conv1_cpu
-const shader8 = `
+// shader 6: first used by step_002_sum_G_conv1_cpu
+const shader6 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,8,1,1]
@@ -470,8 +429,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 9: first used by step_004_sum_G_conv1
-const shader9 = `
+// shader 7: first used by step_002_sum_G_conv1
+const shader7 = `
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,8,1,1]
 // threads 8, workgroup 64; FLOPs 16384; bytes 65600
@@ -496,8 +455,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 10: first used by step_005_pointwise_G_conv1
-const shader10 = `
+// shader 8: first used by step_003_pointwise_G_conv1
+const shader8 = `
 // pointwise f32[1,8,32,64]
 // threads 16384 (8 per invocation), workgroup 64; FLOPs 16384; bytes 131136
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -521,8 +480,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 11: first used by step_006_pointwise_G_bn1
-const shader11 = `
+// shader 9: first used by step_004_pointwise_G_bn1
+const shader9 = `
 // pointwise f32[1,8,32,64]
 // threads 16384 (8 per invocation), workgroup 64; FLOPs 16384; bytes 131136
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -552,8 +511,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 12: first used by step_007_maxPool2d_G_bn1
-const shader12 = `
+// shader 10: first used by step_005_maxPool2d_G_bn1
+const shader10 = `
 // maxPool2d f32[1,8,32,64]: kernel [3,3], stride [2,2], padding [1,1], ceil true
 // threads 4488, workgroup 64; FLOPs 40392; bytes 83488
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -584,8 +543,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 13: first used by step_008_conv2d_G_layer1_0_conv1_pack
-const shader13 = `
+// shader 11: first used by step_006_conv2d_G_layer1_0_conv1_pack
+const shader11 = `
 // repack conv weights f32[8,8,1,1] as [8][8]
 // threads 64, workgroup 64; FLOPs 0; bytes 512
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -600,8 +559,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 14: first used by step_008_conv2d_G_layer1_0_conv1_packc
-const shader14 = `
+// shader 12: first used by step_006_conv2d_G_layer1_0_conv1_packc
+const shader12 = `
 // repack f32[1,8,17,33] as [1][2][17][33] x vec4 (4 channels per element)
 // threads 1122, workgroup 64; FLOPs 0; bytes 35904
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -618,8 +577,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 15: first used by step_008_conv2d_G_layer1_0_conv1_cpu
-const shader15 = `
+// shader 13: first used by step_006_conv2d_G_layer1_0_conv1_cpu
+const shader13 = `
 enable subgroups;
 // conv2d f32[1,8,17,33] * f32[8,8,1,1] -> [1,8,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -765,8 +724,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 16: first used by step_008_conv2d_G_layer1_0_conv1
-const shader16 = `
+// shader 14: first used by step_006_conv2d_G_layer1_0_conv1
+const shader14 = `
 // conv2d f32[1,8,17,33] * f32[8,8,1,1] -> [1,8,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -924,8 +883,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 17: first used by step_009_sum_G_layer1_0_conv1_cpu
-const shader17 = `
+// shader 15: first used by step_007_sum_G_layer1_0_conv1_cpu
+const shader15 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -950,8 +909,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 18: first used by step_009_sum_G_layer1_0_conv1
-const shader18 = `
+// shader 16: first used by step_007_sum_G_layer1_0_conv1
+const shader16 = `
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 4488; bytes 17984
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -968,8 +927,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 19: first used by step_010_sum_G_layer1_0_conv1_cpu
-const shader19 = `
+// shader 17: first used by step_008_sum_G_layer1_0_conv1_cpu
+const shader17 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,8,1,1]
@@ -1002,8 +961,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 20: first used by step_010_sum_G_layer1_0_conv1
-const shader20 = `
+// shader 18: first used by step_008_sum_G_layer1_0_conv1
+const shader18 = `
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,8,1,1]
 // threads 8, workgroup 64; FLOPs 4488; bytes 18016
@@ -1028,8 +987,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 21: first used by step_011_pointwise_G_layer1_0_conv1
-const shader21 = `
+// shader 19: first used by step_009_pointwise_G_layer1_0_conv1
+const shader19 = `
 // pointwise f32[1,8,17,33]
 // threads 4488 (8 per invocation), workgroup 64; FLOPs 4488; bytes 35968
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1053,8 +1012,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 22: first used by step_012_pointwise_G_layer1_0_bn1
-const shader22 = `
+// shader 20: first used by step_010_pointwise_G_layer1_0_bn1
+const shader20 = `
 // pointwise f32[1,8,17,33]
 // threads 4488 (8 per invocation), workgroup 64; FLOPs 4488; bytes 35968
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1084,8 +1043,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 23: first used by step_013_conv2d_G_layer1_0_conv2_pack
-const shader23 = `
+// shader 21: first used by step_011_conv2d_G_layer1_0_conv2_pack
+const shader21 = `
 // repack conv weights f32[8,8,3,3] as [72][8]
 // threads 576, workgroup 64; FLOPs 0; bytes 4608
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1100,8 +1059,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 24: first used by step_013_conv2d_G_layer1_0_conv2_cpu
-const shader24 = `
+// shader 22: first used by step_011_conv2d_G_layer1_0_conv2_cpu
+const shader22 = `
 enable subgroups;
 // conv2d f32[1,8,17,33] * f32[8,8,3,3] -> [1,8,17,33]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -1247,8 +1206,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 25: first used by step_013_conv2d_G_layer1_0_conv2
-const shader25 = `
+// shader 23: first used by step_011_conv2d_G_layer1_0_conv2
+const shader23 = `
 // conv2d f32[1,8,17,33] * f32[8,8,3,3] -> [1,8,17,33]
 // stride [1,1], padding [1,1], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -1410,8 +1369,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 26: first used by step_018_conv2d_G_layer1_0_conv3_pack
-const shader26 = `
+// shader 24: first used by step_016_conv2d_G_layer1_0_conv3_pack
+const shader24 = `
 // repack conv weights f32[32,8,1,1] as [8][32]
 // threads 256, workgroup 64; FLOPs 0; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1426,8 +1385,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 27: first used by step_018_conv2d_G_layer1_0_conv3_cpu
-const shader27 = `
+// shader 25: first used by step_016_conv2d_G_layer1_0_conv3_cpu
+const shader25 = `
 enable subgroups;
 // conv2d f32[1,8,17,33] * f32[32,8,1,1] -> [1,32,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -1573,8 +1532,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 28: first used by step_018_conv2d_G_layer1_0_conv3
-const shader28 = `
+// shader 26: first used by step_016_conv2d_G_layer1_0_conv3
+const shader26 = `
 // conv2d f32[1,8,17,33] * f32[32,8,1,1] -> [1,32,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -1732,8 +1691,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 29: first used by step_019_sum_G_layer1_0_conv3_cpu
-const shader29 = `
+// shader 27: first used by step_017_sum_G_layer1_0_conv3_cpu
+const shader27 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -1758,8 +1717,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 30: first used by step_019_sum_G_layer1_0_conv3
-const shader30 = `
+// shader 28: first used by step_017_sum_G_layer1_0_conv3
+const shader28 = `
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 17952; bytes 71936
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1776,8 +1735,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 31: first used by step_020_sum_G_layer1_0_conv3_cpu
-const shader31 = `
+// shader 29: first used by step_018_sum_G_layer1_0_conv3_cpu
+const shader29 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,32,1,1]
@@ -1810,8 +1769,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 32: first used by step_020_sum_G_layer1_0_conv3
-const shader32 = `
+// shader 30: first used by step_018_sum_G_layer1_0_conv3
+const shader30 = `
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,32,1,1]
 // threads 32, workgroup 64; FLOPs 17952; bytes 72064
@@ -1836,8 +1795,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 33: first used by step_021_pointwise_G_layer1_0_conv3
-const shader33 = `
+// shader 31: first used by step_019_pointwise_G_layer1_0_conv3
+const shader31 = `
 // pointwise f32[1,32,17,33]
 // threads 17952 (8 per invocation), workgroup 64; FLOPs 17952; bytes 143872
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1861,8 +1820,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 34: first used by step_026_pointwise_G_layer1_0_bn3
-const shader34 = `
+// shader 32: first used by step_024_pointwise_G_layer1_0_bn3
+const shader32 = `
 // pointwise f32[1,32,17,33]
 // threads 17952 (8 per invocation), workgroup 64; FLOPs 17952; bytes 215936
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1898,8 +1857,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 35: first used by step_027_conv2d_G_layer2_0_conv1_pack
-const shader35 = `
+// shader 33: first used by step_025_conv2d_G_layer2_0_conv1_pack
+const shader33 = `
 // repack conv weights f32[16,32,1,1] as [32][16]
 // threads 512, workgroup 64; FLOPs 0; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1914,8 +1873,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 36: first used by step_027_conv2d_G_layer2_0_conv1_packc
-const shader36 = `
+// shader 34: first used by step_025_conv2d_G_layer2_0_conv1_packc
+const shader34 = `
 // repack f32[1,32,17,33] as [1][8][17][33] x vec4 (4 channels per element)
 // threads 4488, workgroup 64; FLOPs 0; bytes 143616
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1932,8 +1891,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 37: first used by step_027_conv2d_G_layer2_0_conv1_cpu
-const shader37 = `
+// shader 35: first used by step_025_conv2d_G_layer2_0_conv1_cpu
+const shader35 = `
 enable subgroups;
 // conv2d f32[1,32,17,33] * f32[16,32,1,1] -> [1,16,9,17]
 // stride [2,2], padding [0,0], dilation [1,1]
@@ -2079,8 +2038,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 38: first used by step_027_conv2d_G_layer2_0_conv1
-const shader38 = `
+// shader 36: first used by step_025_conv2d_G_layer2_0_conv1
+const shader36 = `
 // conv2d f32[1,32,17,33] * f32[16,32,1,1] -> [1,16,9,17]
 // stride [2,2], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -2238,8 +2197,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 39: first used by step_028_sum_G_layer2_0_conv1_cpu
-const shader39 = `
+// shader 37: first used by step_026_sum_G_layer2_0_conv1_cpu
+const shader37 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -2264,8 +2223,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 40: first used by step_028_sum_G_layer2_0_conv1
-const shader40 = `
+// shader 38: first used by step_026_sum_G_layer2_0_conv1
+const shader38 = `
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 2448; bytes 9856
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2282,8 +2241,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 41: first used by step_029_sum_G_layer2_0_conv1_cpu
-const shader41 = `
+// shader 39: first used by step_027_sum_G_layer2_0_conv1_cpu
+const shader39 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,16,1,1]
@@ -2316,8 +2275,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 42: first used by step_029_sum_G_layer2_0_conv1
-const shader42 = `
+// shader 40: first used by step_027_sum_G_layer2_0_conv1
+const shader40 = `
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,16,1,1]
 // threads 16, workgroup 64; FLOPs 2448; bytes 9920
@@ -2342,8 +2301,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 43: first used by step_030_pointwise_G_layer2_0_conv1
-const shader43 = `
+// shader 41: first used by step_028_pointwise_G_layer2_0_conv1
+const shader41 = `
 // pointwise f32[1,16,9,17]
 // threads 2448, workgroup 64; FLOPs 2448; bytes 19712
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2364,8 +2323,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 44: first used by step_031_pointwise_G_layer2_0_bn1
-const shader44 = `
+// shader 42: first used by step_029_pointwise_G_layer2_0_bn1
+const shader42 = `
 // pointwise f32[1,16,9,17]
 // threads 2448, workgroup 64; FLOPs 2448; bytes 19712
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2392,8 +2351,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 45: first used by step_032_conv2d_G_layer2_0_conv2_pack
-const shader45 = `
+// shader 43: first used by step_030_conv2d_G_layer2_0_conv2_pack
+const shader43 = `
 // repack conv weights f32[16,16,3,3] as [144][16]
 // threads 2304, workgroup 64; FLOPs 0; bytes 18432
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2408,8 +2367,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 46: first used by step_032_conv2d_G_layer2_0_conv2_packc
-const shader46 = `
+// shader 44: first used by step_030_conv2d_G_layer2_0_conv2_packc
+const shader44 = `
 // repack f32[1,16,9,17] as [1][4][9][17] x vec4 (4 channels per element)
 // threads 612, workgroup 64; FLOPs 0; bytes 19584
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2426,8 +2385,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 47: first used by step_032_conv2d_G_layer2_0_conv2_cpu
-const shader47 = `
+// shader 45: first used by step_030_conv2d_G_layer2_0_conv2_cpu
+const shader45 = `
 enable subgroups;
 // conv2d f32[1,16,9,17] * f32[16,16,3,3] -> [1,16,9,17]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -2573,8 +2532,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 48: first used by step_032_conv2d_G_layer2_0_conv2
-const shader48 = `
+// shader 46: first used by step_030_conv2d_G_layer2_0_conv2
+const shader46 = `
 // conv2d f32[1,16,9,17] * f32[16,16,3,3] -> [1,16,9,17]
 // stride [1,1], padding [1,1], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -2736,8 +2695,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 49: first used by step_037_conv2d_G_layer2_0_conv3_pack
-const shader49 = `
+// shader 47: first used by step_035_conv2d_G_layer2_0_conv3_pack
+const shader47 = `
 // repack conv weights f32[64,16,1,1] as [16][64]
 // threads 1024, workgroup 64; FLOPs 0; bytes 8192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2752,8 +2711,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 50: first used by step_037_conv2d_G_layer2_0_conv3_cpu
-const shader50 = `
+// shader 48: first used by step_035_conv2d_G_layer2_0_conv3_cpu
+const shader48 = `
 enable subgroups;
 // conv2d f32[1,16,9,17] * f32[64,16,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -2899,8 +2858,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 51: first used by step_037_conv2d_G_layer2_0_conv3
-const shader51 = `
+// shader 49: first used by step_035_conv2d_G_layer2_0_conv3
+const shader49 = `
 // conv2d f32[1,16,9,17] * f32[64,16,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -3058,8 +3017,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 52: first used by step_038_sum_G_layer2_0_conv3_cpu
-const shader52 = `
+// shader 50: first used by step_036_sum_G_layer2_0_conv3_cpu
+const shader50 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -3084,8 +3043,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 53: first used by step_038_sum_G_layer2_0_conv3
-const shader53 = `
+// shader 51: first used by step_036_sum_G_layer2_0_conv3
+const shader51 = `
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 9792; bytes 39424
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3102,8 +3061,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 54: first used by step_039_sum_G_layer2_0_conv3_cpu
-const shader54 = `
+// shader 52: first used by step_037_sum_G_layer2_0_conv3_cpu
+const shader52 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,64,1,1]
@@ -3136,8 +3095,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 55: first used by step_039_sum_G_layer2_0_conv3
-const shader55 = `
+// shader 53: first used by step_037_sum_G_layer2_0_conv3
+const shader53 = `
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,64,1,1]
 // threads 64, workgroup 64; FLOPs 9792; bytes 39680
@@ -3162,8 +3121,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 56: first used by step_040_pointwise_G_layer2_0_conv3
-const shader56 = `
+// shader 54: first used by step_038_pointwise_G_layer2_0_conv3
+const shader54 = `
 // pointwise f32[1,64,9,17]
 // threads 9792 (8 per invocation), workgroup 64; FLOPs 9792; bytes 78848
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3187,8 +3146,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 57: first used by step_041_conv2d_G_layer2_0_downsample_0_pack
-const shader57 = `
+// shader 55: first used by step_039_conv2d_G_layer2_0_downsample_0_pack
+const shader55 = `
 // repack conv weights f32[64,32,1,1] as [32][64]
 // threads 2048, workgroup 64; FLOPs 0; bytes 16384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3203,8 +3162,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 58: first used by step_041_conv2d_G_layer2_0_downsample_0_cpu
-const shader58 = `
+// shader 56: first used by step_039_conv2d_G_layer2_0_downsample_0_cpu
+const shader56 = `
 enable subgroups;
 // conv2d f32[1,32,17,33] * f32[64,32,1,1] -> [1,64,9,17]
 // stride [2,2], padding [0,0], dilation [1,1]
@@ -3350,8 +3309,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 59: first used by step_041_conv2d_G_layer2_0_downsample_0
-const shader59 = `
+// shader 57: first used by step_039_conv2d_G_layer2_0_downsample_0
+const shader57 = `
 // conv2d f32[1,32,17,33] * f32[64,32,1,1] -> [1,64,9,17]
 // stride [2,2], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -3509,8 +3468,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 60: first used by step_045_pointwise_G_layer2_0_bn3
-const shader60 = `
+// shader 58: first used by step_043_pointwise_G_layer2_0_bn3
+const shader58 = `
 // pointwise f32[1,64,9,17]
 // threads 9792 (8 per invocation), workgroup 64; FLOPs 9792; bytes 118528
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3546,8 +3505,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 61: first used by step_046_conv2d_G_layer3_0_conv1_pack
-const shader61 = `
+// shader 59: first used by step_044_conv2d_G_layer3_0_conv1_pack
+const shader59 = `
 // repack conv weights f32[32,64,1,1] as [64][32]
 // threads 2048, workgroup 64; FLOPs 0; bytes 16384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3562,8 +3521,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 62: first used by step_046_conv2d_G_layer3_0_conv1_packc
-const shader62 = `
+// shader 60: first used by step_044_conv2d_G_layer3_0_conv1_packc
+const shader60 = `
 // repack f32[1,64,9,17] as [1][16][9][17] x vec4 (4 channels per element)
 // threads 2448, workgroup 64; FLOPs 0; bytes 78336
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3580,8 +3539,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 63: first used by step_046_conv2d_G_layer3_0_conv1_cpu
-const shader63 = `
+// shader 61: first used by step_044_conv2d_G_layer3_0_conv1_cpu
+const shader61 = `
 enable subgroups;
 // conv2d f32[1,64,9,17] * f32[32,64,1,1] -> [1,32,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -3727,8 +3686,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 64: first used by step_046_conv2d_G_layer3_0_conv1
-const shader64 = `
+// shader 62: first used by step_044_conv2d_G_layer3_0_conv1
+const shader62 = `
 // conv2d f32[1,64,9,17] * f32[32,64,1,1] -> [1,32,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -3886,8 +3845,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 65: first used by step_047_sum_G_layer3_0_conv1_cpu
-const shader65 = `
+// shader 63: first used by step_045_sum_G_layer3_0_conv1_cpu
+const shader63 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -3912,8 +3871,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 66: first used by step_047_sum_G_layer3_0_conv1
-const shader66 = `
+// shader 64: first used by step_045_sum_G_layer3_0_conv1
+const shader64 = `
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 4896; bytes 19712
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3930,8 +3889,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 67: first used by step_048_sum_G_layer3_0_conv1_cpu
-const shader67 = `
+// shader 65: first used by step_046_sum_G_layer3_0_conv1_cpu
+const shader65 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,32,1,1]
@@ -3964,8 +3923,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 68: first used by step_048_sum_G_layer3_0_conv1
-const shader68 = `
+// shader 66: first used by step_046_sum_G_layer3_0_conv1
+const shader66 = `
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,32,1,1]
 // threads 32, workgroup 64; FLOPs 4896; bytes 19840
@@ -3990,8 +3949,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 69: first used by step_049_pointwise_G_layer3_0_conv1
-const shader69 = `
+// shader 67: first used by step_047_pointwise_G_layer3_0_conv1
+const shader67 = `
 // pointwise f32[1,32,9,17]
 // threads 4896 (8 per invocation), workgroup 64; FLOPs 4896; bytes 39424
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4015,8 +3974,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 70: first used by step_050_pointwise_G_layer3_0_bn1
-const shader70 = `
+// shader 68: first used by step_048_pointwise_G_layer3_0_bn1
+const shader68 = `
 // pointwise f32[1,32,9,17]
 // threads 4896 (8 per invocation), workgroup 64; FLOPs 4896; bytes 39424
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4046,8 +4005,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 71: first used by step_051_conv2d_G_layer3_0_conv2_pack
-const shader71 = `
+// shader 69: first used by step_049_conv2d_G_layer3_0_conv2_pack
+const shader69 = `
 // repack conv weights f32[32,32,3,3] as [288][32]
 // threads 9216, workgroup 64; FLOPs 0; bytes 73728
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4062,8 +4021,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 72: first used by step_051_conv2d_G_layer3_0_conv2_packc
-const shader72 = `
+// shader 70: first used by step_049_conv2d_G_layer3_0_conv2_packc
+const shader70 = `
 // repack f32[1,32,9,17] as [1][8][9][17] x vec4 (4 channels per element)
 // threads 1224, workgroup 64; FLOPs 0; bytes 39168
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4080,8 +4039,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 73: first used by step_051_conv2d_G_layer3_0_conv2_cpu
-const shader73 = `
+// shader 71: first used by step_049_conv2d_G_layer3_0_conv2_cpu
+const shader71 = `
 enable subgroups;
 // conv2d f32[1,32,9,17] * f32[32,32,3,3] -> [1,32,9,17]
 // stride [1,1], padding [2,2], dilation [2,2]
@@ -4227,8 +4186,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 74: first used by step_051_conv2d_G_layer3_0_conv2
-const shader74 = `
+// shader 72: first used by step_049_conv2d_G_layer3_0_conv2
+const shader72 = `
 // conv2d f32[1,32,9,17] * f32[32,32,3,3] -> [1,32,9,17]
 // stride [1,1], padding [2,2], dilation [2,2]
 // tile 8 out-channels x 4 pixels
@@ -4390,8 +4349,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 75: first used by step_056_conv2d_G_layer3_0_conv3_pack
-const shader75 = `
+// shader 73: first used by step_054_conv2d_G_layer3_0_conv3_pack
+const shader73 = `
 // repack conv weights f32[128,32,1,1] as [32][128]
 // threads 4096, workgroup 64; FLOPs 0; bytes 32768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4406,8 +4365,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 76: first used by step_056_conv2d_G_layer3_0_conv3_cpu
-const shader76 = `
+// shader 74: first used by step_054_conv2d_G_layer3_0_conv3_cpu
+const shader74 = `
 enable subgroups;
 // conv2d f32[1,32,9,17] * f32[128,32,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -4553,8 +4512,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 77: first used by step_056_conv2d_G_layer3_0_conv3
-const shader77 = `
+// shader 75: first used by step_054_conv2d_G_layer3_0_conv3
+const shader75 = `
 // conv2d f32[1,32,9,17] * f32[128,32,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -4712,8 +4671,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 78: first used by step_057_sum_G_layer3_0_conv3_cpu
-const shader78 = `
+// shader 76: first used by step_055_sum_G_layer3_0_conv3_cpu
+const shader76 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -4738,8 +4697,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 79: first used by step_057_sum_G_layer3_0_conv3
-const shader79 = `
+// shader 77: first used by step_055_sum_G_layer3_0_conv3
+const shader77 = `
 // sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 19584; bytes 78848
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4756,8 +4715,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 80: first used by step_058_sum_G_layer3_0_conv3_cpu
-const shader80 = `
+// shader 78: first used by step_056_sum_G_layer3_0_conv3_cpu
+const shader78 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,128,1,1]
@@ -4790,8 +4749,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 81: first used by step_058_sum_G_layer3_0_conv3
-const shader81 = `
+// shader 79: first used by step_056_sum_G_layer3_0_conv3
+const shader79 = `
 // sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,128,1,1]
 // threads 128, workgroup 64; FLOPs 19584; bytes 79360
@@ -4816,8 +4775,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 82: first used by step_059_pointwise_G_layer3_0_conv3
-const shader82 = `
+// shader 80: first used by step_057_pointwise_G_layer3_0_conv3
+const shader80 = `
 // pointwise f32[1,128,9,17]
 // threads 19584 (8 per invocation), workgroup 64; FLOPs 19584; bytes 157696
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4841,8 +4800,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 83: first used by step_060_conv2d_G_layer3_0_downsample_0_pack
-const shader83 = `
+// shader 81: first used by step_058_conv2d_G_layer3_0_downsample_0_pack
+const shader81 = `
 // repack conv weights f32[128,64,1,1] as [64][128]
 // threads 8192, workgroup 64; FLOPs 0; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4857,8 +4816,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 84: first used by step_060_conv2d_G_layer3_0_downsample_0_cpu
-const shader84 = `
+// shader 82: first used by step_058_conv2d_G_layer3_0_downsample_0_cpu
+const shader82 = `
 enable subgroups;
 // conv2d f32[1,64,9,17] * f32[128,64,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -5004,8 +4963,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 85: first used by step_060_conv2d_G_layer3_0_downsample_0
-const shader85 = `
+// shader 83: first used by step_058_conv2d_G_layer3_0_downsample_0
+const shader83 = `
 // conv2d f32[1,64,9,17] * f32[128,64,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -5163,8 +5122,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 86: first used by step_064_pointwise_G_layer3_0_bn3
-const shader86 = `
+// shader 84: first used by step_062_pointwise_G_layer3_0_bn3
+const shader84 = `
 // pointwise f32[1,128,9,17]
 // threads 19584 (8 per invocation), workgroup 64; FLOPs 19584; bytes 237056
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -5200,8 +5159,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 87: first used by step_065_conv2d_G_layer4_0_conv1_pack
-const shader87 = `
+// shader 85: first used by step_063_conv2d_G_layer4_0_conv1_pack
+const shader85 = `
 // repack conv weights f32[64,128,1,1] as [128][64]
 // threads 8192, workgroup 64; FLOPs 0; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -5216,8 +5175,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 88: first used by step_065_conv2d_G_layer4_0_conv1_packc
-const shader88 = `
+// shader 86: first used by step_063_conv2d_G_layer4_0_conv1_packc
+const shader86 = `
 // repack f32[1,128,9,17] as [1][32][9][17] x vec4 (4 channels per element)
 // threads 4896, workgroup 64; FLOPs 0; bytes 156672
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -5234,8 +5193,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 89: first used by step_065_conv2d_G_layer4_0_conv1_cpu
-const shader89 = `
+// shader 87: first used by step_063_conv2d_G_layer4_0_conv1_cpu
+const shader87 = `
 enable subgroups;
 // conv2d f32[1,128,9,17] * f32[64,128,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -5381,8 +5340,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 90: first used by step_065_conv2d_G_layer4_0_conv1
-const shader90 = `
+// shader 88: first used by step_063_conv2d_G_layer4_0_conv1
+const shader88 = `
 // conv2d f32[1,128,9,17] * f32[64,128,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -5540,8 +5499,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 91: first used by step_069_pointwise_G_layer4_0_bn1
-const shader91 = `
+// shader 89: first used by step_067_pointwise_G_layer4_0_bn1
+const shader89 = `
 // pointwise f32[1,64,9,17]
 // threads 9792 (8 per invocation), workgroup 64; FLOPs 9792; bytes 78848
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -5571,8 +5530,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 92: first used by step_070_conv2d_G_layer4_0_conv2_pack
-const shader92 = `
+// shader 90: first used by step_068_conv2d_G_layer4_0_conv2_pack
+const shader90 = `
 // repack conv weights f32[64,64,3,3] as [576][64]
 // threads 36864, workgroup 64; FLOPs 0; bytes 294912
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -5587,8 +5546,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 93: first used by step_070_conv2d_G_layer4_0_conv2_cpu
-const shader93 = `
+// shader 91: first used by step_068_conv2d_G_layer4_0_conv2_cpu
+const shader91 = `
 enable subgroups;
 // conv2d f32[1,64,9,17] * f32[64,64,3,3] -> [1,64,9,17]
 // stride [1,1], padding [4,4], dilation [4,4]
@@ -5734,8 +5693,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 94: first used by step_070_conv2d_G_layer4_0_conv2
-const shader94 = `
+// shader 92: first used by step_068_conv2d_G_layer4_0_conv2
+const shader92 = `
 // conv2d f32[1,64,9,17] * f32[64,64,3,3] -> [1,64,9,17]
 // stride [1,1], padding [4,4], dilation [4,4]
 // tile 8 out-channels x 4 pixels
@@ -5897,8 +5856,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 95: first used by step_075_conv2d_G_layer4_0_conv3_pack
-const shader95 = `
+// shader 93: first used by step_073_conv2d_G_layer4_0_conv3_pack
+const shader93 = `
 // repack conv weights f32[256,64,1,1] as [64][256]
 // threads 16384, workgroup 64; FLOPs 0; bytes 131072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -5913,8 +5872,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 96: first used by step_075_conv2d_G_layer4_0_conv3_cpu
-const shader96 = `
+// shader 94: first used by step_073_conv2d_G_layer4_0_conv3_cpu
+const shader94 = `
 enable subgroups;
 // conv2d f32[1,64,9,17] * f32[256,64,1,1] -> [1,256,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -6060,8 +6019,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 97: first used by step_075_conv2d_G_layer4_0_conv3
-const shader97 = `
+// shader 95: first used by step_073_conv2d_G_layer4_0_conv3
+const shader95 = `
 // conv2d f32[1,64,9,17] * f32[256,64,1,1] -> [1,256,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -6219,8 +6178,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 98: first used by step_076_sum_G_layer4_0_conv3_cpu
-const shader98 = `
+// shader 96: first used by step_074_sum_G_layer4_0_conv3_cpu
+const shader96 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -6245,8 +6204,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 99: first used by step_076_sum_G_layer4_0_conv3
-const shader99 = `
+// shader 97: first used by step_074_sum_G_layer4_0_conv3
+const shader97 = `
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 39168; bytes 157696
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6263,8 +6222,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 100: first used by step_077_sum_G_layer4_0_conv3_cpu
-const shader100 = `
+// shader 98: first used by step_075_sum_G_layer4_0_conv3_cpu
+const shader98 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,256,1,1]
@@ -6297,8 +6256,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 101: first used by step_077_sum_G_layer4_0_conv3
-const shader101 = `
+// shader 99: first used by step_075_sum_G_layer4_0_conv3
+const shader99 = `
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,256,1,1]
 // threads 256, workgroup 64; FLOPs 39168; bytes 158720
@@ -6323,8 +6282,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 102: first used by step_078_pointwise_G_layer4_0_conv3
-const shader102 = `
+// shader 100: first used by step_076_pointwise_G_layer4_0_conv3
+const shader100 = `
 // pointwise f32[1,256,9,17]
 // threads 39168 (8 per invocation), workgroup 64; FLOPs 39168; bytes 315392
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6348,8 +6307,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 103: first used by step_079_conv2d_G_layer4_0_downsample_0_pack
-const shader103 = `
+// shader 101: first used by step_077_conv2d_G_layer4_0_downsample_0_pack
+const shader101 = `
 // repack conv weights f32[256,128,1,1] as [128][256]
 // threads 32768, workgroup 64; FLOPs 0; bytes 262144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6364,8 +6323,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 104: first used by step_079_conv2d_G_layer4_0_downsample_0_cpu
-const shader104 = `
+// shader 102: first used by step_077_conv2d_G_layer4_0_downsample_0_cpu
+const shader102 = `
 enable subgroups;
 // conv2d f32[1,128,9,17] * f32[256,128,1,1] -> [1,256,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -6511,8 +6470,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 105: first used by step_079_conv2d_G_layer4_0_downsample_0
-const shader105 = `
+// shader 103: first used by step_077_conv2d_G_layer4_0_downsample_0
+const shader103 = `
 // conv2d f32[1,128,9,17] * f32[256,128,1,1] -> [1,256,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -6670,8 +6629,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 106: first used by step_083_pointwise_G_layer4_0_bn3
-const shader106 = `
+// shader 104: first used by step_081_pointwise_G_layer4_0_bn3
+const shader104 = `
 // pointwise f32[1,256,9,17]
 // threads 39168 (8 per invocation), workgroup 64; FLOPs 39168; bytes 474112
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6707,8 +6666,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 107: first used by step_084_conv2d_G_layer5_conv2d_list_0_pack
-const shader107 = `
+// shader 105: first used by step_082_conv2d_G_layer5_conv2d_list_0_pack
+const shader105 = `
 // repack conv weights f32[19,256,3,3] as [2304][20]
 // threads 46080, workgroup 64; FLOPs 0; bytes 359424
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6723,8 +6682,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 108: first used by step_084_conv2d_G_layer5_conv2d_list_0_packc
-const shader108 = `
+// shader 106: first used by step_082_conv2d_G_layer5_conv2d_list_0_packc
+const shader106 = `
 // repack f32[1,256,9,17] as [1][64][9][17] x vec4 (4 channels per element)
 // threads 9792, workgroup 64; FLOPs 0; bytes 313344
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6741,8 +6700,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 109: first used by step_084_conv2d_G_layer5_conv2d_list_0_cpu
-const shader109 = `
+// shader 107: first used by step_082_conv2d_G_layer5_conv2d_list_0_cpu
+const shader107 = `
 enable subgroups;
 // conv2d f32[1,256,9,17] * f32[19,256,3,3] + f32[19] -> [1,19,9,17]
 // stride [1,1], padding [6,6], dilation [6,6]
@@ -6890,8 +6849,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 110: first used by step_084_conv2d_G_layer5_conv2d_list_0
-const shader110 = `
+// shader 108: first used by step_082_conv2d_G_layer5_conv2d_list_0
+const shader108 = `
 // conv2d f32[1,256,9,17] * f32[19,256,3,3] + f32[19] -> [1,19,9,17]
 // stride [1,1], padding [6,6], dilation [6,6]
 // tile 8 out-channels x 4 pixels
@@ -7055,8 +7014,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 111: first used by step_085_conv2d_G_layer5_conv2d_list_1_cpu
-const shader111 = `
+// shader 109: first used by step_083_conv2d_G_layer5_conv2d_list_1_cpu
+const shader109 = `
 enable subgroups;
 // conv2d f32[1,256,9,17] * f32[19,256,3,3] + f32[19] -> [1,19,9,17]
 // stride [1,1], padding [12,12], dilation [12,12]
@@ -7204,8 +7163,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 112: first used by step_085_conv2d_G_layer5_conv2d_list_1
-const shader112 = `
+// shader 110: first used by step_083_conv2d_G_layer5_conv2d_list_1
+const shader110 = `
 // conv2d f32[1,256,9,17] * f32[19,256,3,3] + f32[19] -> [1,19,9,17]
 // stride [1,1], padding [12,12], dilation [12,12]
 // tile 8 out-channels x 4 pixels
@@ -7369,8 +7328,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 113: first used by step_086_pointwise_G_bn1_running_mean
-const shader113 = `
+// shader 111: first used by step_084_pointwise_G_bn1_running_mean
+const shader111 = `
 // pointwise f32[8]
 // threads 8, workgroup 64; FLOPs 8; bytes 96
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7389,8 +7348,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 114: first used by step_087_pointwise_G_conv1
-const shader114 = `
+// shader 112: first used by step_085_pointwise_G_conv1
+const shader112 = `
 // pointwise f32[1,8,32,64]
 // threads 16384 (8 per invocation), workgroup 64; FLOPs 16384; bytes 131104
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7412,8 +7371,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 115: first used by step_088_sum_G_conv1_cpu
-const shader115 = `
+// shader 113: first used by step_086_sum_G_conv1_cpu
+const shader113 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -7439,8 +7398,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 116: first used by step_088_sum_G_conv1
-const shader116 = `
+// shader 114: first used by step_086_sum_G_conv1
+const shader114 = `
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 16384; bytes 65568
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7458,8 +7417,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 117: first used by step_089_pointwise_G_bn1_running_var
-const shader117 = `
+// shader 115: first used by step_087_pointwise_G_bn1_running_var
+const shader115 = `
 // pointwise f32[8] and 1 sibling(s)
 // threads 8, workgroup 64; FLOPs 16; bytes 192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7486,8 +7445,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 118: first used by step_090_pointwise_G_layer1_0_conv1
-const shader118 = `
+// shader 116: first used by step_088_pointwise_G_layer1_0_conv1
+const shader116 = `
 // pointwise f32[1,8,17,33]
 // threads 4488 (8 per invocation), workgroup 64; FLOPs 4488; bytes 35936
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7509,8 +7468,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 119: first used by step_091_sum_G_layer1_0_conv1_cpu
-const shader119 = `
+// shader 117: first used by step_089_sum_G_layer1_0_conv1_cpu
+const shader117 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -7536,8 +7495,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 120: first used by step_091_sum_G_layer1_0_conv1
-const shader120 = `
+// shader 118: first used by step_089_sum_G_layer1_0_conv1
+const shader118 = `
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 4488; bytes 17984
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7555,8 +7514,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 121: first used by step_092_pointwise_G_layer1_0_bn1_running_var
-const shader121 = `
+// shader 119: first used by step_090_pointwise_G_layer1_0_bn1_running_var
+const shader119 = `
 // pointwise f32[8] and 1 sibling(s)
 // threads 8, workgroup 64; FLOPs 16; bytes 192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7583,8 +7542,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 122: first used by step_095_pointwise_G_layer1_0_bn2_running_var
-const shader122 = `
+// shader 120: first used by step_093_pointwise_G_layer1_0_bn2_running_var
+const shader120 = `
 // pointwise f32[8]
 // threads 8, workgroup 64; FLOPs 8; bytes 96
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7603,8 +7562,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 123: first used by step_096_pointwise_G_layer1_0_bn3_running_mean
-const shader123 = `
+// shader 121: first used by step_094_pointwise_G_layer1_0_bn3_running_mean
+const shader121 = `
 // pointwise f32[32]
 // threads 32, workgroup 64; FLOPs 32; bytes 384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7623,8 +7582,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 124: first used by step_097_pointwise_G_layer1_0_conv3
-const shader124 = `
+// shader 122: first used by step_095_pointwise_G_layer1_0_conv3
+const shader122 = `
 // pointwise f32[1,32,17,33]
 // threads 17952 (8 per invocation), workgroup 64; FLOPs 17952; bytes 143744
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7646,8 +7605,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 125: first used by step_098_sum_G_layer1_0_conv3_cpu
-const shader125 = `
+// shader 123: first used by step_096_sum_G_layer1_0_conv3_cpu
+const shader123 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -7673,8 +7632,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 126: first used by step_098_sum_G_layer1_0_conv3
-const shader126 = `
+// shader 124: first used by step_096_sum_G_layer1_0_conv3
+const shader124 = `
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 17952; bytes 71936
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7692,8 +7651,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 127: first used by step_099_pointwise_G_layer1_0_bn3_running_var
-const shader127 = `
+// shader 125: first used by step_097_pointwise_G_layer1_0_bn3_running_var
+const shader125 = `
 // pointwise f32[32] and 1 sibling(s)
 // threads 32, workgroup 64; FLOPs 64; bytes 768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7720,8 +7679,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 128: first used by step_102_pointwise_G_layer1_0_downsample_1_running_var
-const shader128 = `
+// shader 126: first used by step_100_pointwise_G_layer1_0_downsample_1_running_var
+const shader126 = `
 // pointwise f32[32] and 1 sibling(s)
 // threads 32, workgroup 64; FLOPs 64; bytes 768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7748,8 +7707,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 129: first used by step_103_pointwise_G_layer2_0_bn1_running_mean
-const shader129 = `
+// shader 127: first used by step_101_pointwise_G_layer2_0_bn1_running_mean
+const shader127 = `
 // pointwise f32[16]
 // threads 16, workgroup 64; FLOPs 16; bytes 192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7768,8 +7727,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 130: first used by step_104_pointwise_G_layer2_0_conv1
-const shader130 = `
+// shader 128: first used by step_102_pointwise_G_layer2_0_conv1
+const shader128 = `
 // pointwise f32[1,16,9,17]
 // threads 2448, workgroup 64; FLOPs 2448; bytes 19648
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7788,8 +7747,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 131: first used by step_105_sum_G_layer2_0_conv1_cpu
-const shader131 = `
+// shader 129: first used by step_103_sum_G_layer2_0_conv1_cpu
+const shader129 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -7815,8 +7774,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 132: first used by step_105_sum_G_layer2_0_conv1
-const shader132 = `
+// shader 130: first used by step_103_sum_G_layer2_0_conv1
+const shader130 = `
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 2448; bytes 9856
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7834,8 +7793,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 133: first used by step_106_pointwise_G_layer2_0_bn1_running_var
-const shader133 = `
+// shader 131: first used by step_104_pointwise_G_layer2_0_bn1_running_var
+const shader131 = `
 // pointwise f32[16] and 1 sibling(s)
 // threads 16, workgroup 64; FLOPs 32; bytes 384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7862,8 +7821,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 134: first used by step_109_pointwise_G_layer2_0_bn2_running_var
-const shader134 = `
+// shader 132: first used by step_107_pointwise_G_layer2_0_bn2_running_var
+const shader132 = `
 // pointwise f32[16]
 // threads 16, workgroup 64; FLOPs 16; bytes 192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7882,8 +7841,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 135: first used by step_110_pointwise_G_layer2_0_bn3_running_mean
-const shader135 = `
+// shader 133: first used by step_108_pointwise_G_layer2_0_bn3_running_mean
+const shader133 = `
 // pointwise f32[64]
 // threads 64, workgroup 64; FLOPs 64; bytes 768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7902,8 +7861,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 136: first used by step_111_pointwise_G_layer2_0_conv3
-const shader136 = `
+// shader 134: first used by step_109_pointwise_G_layer2_0_conv3
+const shader134 = `
 // pointwise f32[1,64,9,17]
 // threads 9792 (8 per invocation), workgroup 64; FLOPs 9792; bytes 78592
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7925,8 +7884,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 137: first used by step_112_sum_G_layer2_0_conv3_cpu
-const shader137 = `
+// shader 135: first used by step_110_sum_G_layer2_0_conv3_cpu
+const shader135 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -7952,8 +7911,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 138: first used by step_112_sum_G_layer2_0_conv3
-const shader138 = `
+// shader 136: first used by step_110_sum_G_layer2_0_conv3
+const shader136 = `
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 9792; bytes 39424
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7971,8 +7930,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 139: first used by step_113_pointwise_G_layer2_0_bn3_running_var
-const shader139 = `
+// shader 137: first used by step_111_pointwise_G_layer2_0_bn3_running_var
+const shader137 = `
 // pointwise f32[64] and 1 sibling(s)
 // threads 64, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7999,8 +7958,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 140: first used by step_117_pointwise_G_layer3_0_conv1
-const shader140 = `
+// shader 138: first used by step_115_pointwise_G_layer3_0_conv1
+const shader138 = `
 // pointwise f32[1,32,9,17]
 // threads 4896 (8 per invocation), workgroup 64; FLOPs 4896; bytes 39296
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8022,8 +7981,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 141: first used by step_118_sum_G_layer3_0_conv1_cpu
-const shader141 = `
+// shader 139: first used by step_116_sum_G_layer3_0_conv1_cpu
+const shader139 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8049,8 +8008,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 142: first used by step_118_sum_G_layer3_0_conv1
-const shader142 = `
+// shader 140: first used by step_116_sum_G_layer3_0_conv1
+const shader140 = `
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 4896; bytes 19712
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8068,8 +8027,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 143: first used by step_119_pointwise_G_layer3_0_bn1_running_var
-const shader143 = `
+// shader 141: first used by step_117_pointwise_G_layer3_0_bn1_running_var
+const shader141 = `
 // pointwise f32[32] and 1 sibling(s)
 // threads 32, workgroup 64; FLOPs 64; bytes 768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8096,8 +8055,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 144: first used by step_122_pointwise_G_layer3_0_bn2_running_var
-const shader144 = `
+// shader 142: first used by step_120_pointwise_G_layer3_0_bn2_running_var
+const shader142 = `
 // pointwise f32[32]
 // threads 32, workgroup 64; FLOPs 32; bytes 384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8116,8 +8075,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 145: first used by step_123_pointwise_G_layer3_0_bn3_running_mean
-const shader145 = `
+// shader 143: first used by step_121_pointwise_G_layer3_0_bn3_running_mean
+const shader143 = `
 // pointwise f32[128]
 // threads 128, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8136,8 +8095,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 146: first used by step_124_pointwise_G_layer3_0_conv3
-const shader146 = `
+// shader 144: first used by step_122_pointwise_G_layer3_0_conv3
+const shader144 = `
 // pointwise f32[1,128,9,17]
 // threads 19584 (8 per invocation), workgroup 64; FLOPs 19584; bytes 157184
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8159,8 +8118,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 147: first used by step_125_sum_G_layer3_0_conv3_cpu
-const shader147 = `
+// shader 145: first used by step_123_sum_G_layer3_0_conv3_cpu
+const shader145 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8186,8 +8145,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 148: first used by step_125_sum_G_layer3_0_conv3
-const shader148 = `
+// shader 146: first used by step_123_sum_G_layer3_0_conv3
+const shader146 = `
 // sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 19584; bytes 78848
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8205,8 +8164,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 149: first used by step_126_pointwise_G_layer3_0_bn3_running_var
-const shader149 = `
+// shader 147: first used by step_124_pointwise_G_layer3_0_bn3_running_var
+const shader147 = `
 // pointwise f32[128] and 1 sibling(s)
 // threads 128, workgroup 64; FLOPs 256; bytes 3072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8233,8 +8192,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 150: first used by step_129_pointwise_G_layer3_0_downsample_1_running_var
-const shader150 = `
+// shader 148: first used by step_127_pointwise_G_layer3_0_downsample_1_running_var
+const shader148 = `
 // pointwise f32[128]
 // threads 128, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8253,8 +8212,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 151: first used by step_135_pointwise_G_layer4_0_bn2_running_var
-const shader151 = `
+// shader 149: first used by step_133_pointwise_G_layer4_0_bn2_running_var
+const shader149 = `
 // pointwise f32[64]
 // threads 64, workgroup 64; FLOPs 64; bytes 768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8273,8 +8232,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 152: first used by step_136_pointwise_G_layer4_0_bn3_running_mean
-const shader152 = `
+// shader 150: first used by step_134_pointwise_G_layer4_0_bn3_running_mean
+const shader150 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 3072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8293,8 +8252,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 153: first used by step_137_pointwise_G_layer4_0_conv3
-const shader153 = `
+// shader 151: first used by step_135_pointwise_G_layer4_0_conv3
+const shader151 = `
 // pointwise f32[1,256,9,17]
 // threads 39168 (8 per invocation), workgroup 64; FLOPs 39168; bytes 314368
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8316,8 +8275,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 154: first used by step_138_sum_G_layer4_0_conv3_cpu
-const shader154 = `
+// shader 152: first used by step_136_sum_G_layer4_0_conv3_cpu
+const shader152 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8343,8 +8302,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 155: first used by step_138_sum_G_layer4_0_conv3
-const shader155 = `
+// shader 153: first used by step_136_sum_G_layer4_0_conv3
+const shader153 = `
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 39168; bytes 157696
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8362,8 +8321,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 156: first used by step_139_pointwise_G_layer4_0_bn3_running_var
-const shader156 = `
+// shader 154: first used by step_137_pointwise_G_layer4_0_bn3_running_var
+const shader154 = `
 // pointwise f32[256] and 1 sibling(s)
 // threads 256, workgroup 64; FLOPs 512; bytes 6144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8390,8 +8349,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 157: first used by step_142_pointwise_G_layer4_0_downsample_1_running_var
-const shader157 = `
+// shader 155: first used by step_140_pointwise_G_layer4_0_downsample_1_running_var
+const shader155 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 3072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8410,8 +8369,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 158: first used by step_143_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1
-const shader158 = `
+// shader 156: first used by step_141_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1
+const shader156 = `
 // softmax cross-entropy of f32[1,19,64,128] with labels i32[1,64,128], ignore 255, 4 split(s)
 // threads 4, workgroup 64; FLOPs 622592; bytes 56056
 @group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
@@ -8456,8 +8415,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 159: first used by step_143_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2
-const shader159 = `
+// shader 157: first used by step_141_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2
+const shader157 = `
 // final combine of the partials
 // threads 1, workgroup 64; FLOPs 8; bytes 36
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8474,8 +8433,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 160: first used by step_144_pointwise
-const shader160 = `
+// shader 158: first used by step_142_pointwise
+const shader158 = `
 // pointwise bool[1,64,128]
 // threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
@@ -8498,8 +8457,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 161: first used by step_145_sum_stage1
-const shader161 = `
+// shader 159: first used by step_143_sum_stage1
+const shader159 = `
 // sum over axes [0,1,2] of f32[1,64,128]: 1 outputs x 8192 elements, 8 split(s)
 // threads 8, workgroup 64; FLOPs 8192; bytes 32800
 @group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
@@ -8519,8 +8478,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 162: first used by step_145_sum_stage2
-const shader162 = `
+// shader 160: first used by step_143_sum_stage2
+const shader160 = `
 // final 8-way combine of the partials
 // threads 1, workgroup 64; FLOPs 8; bytes 36
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8535,8 +8494,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 163: first used by step_146_softmax_G_layer5_conv2d_list_0
-const shader163 = `
+// shader 161: first used by step_144_softmax_G_layer5_conv2d_list_0
+const shader161 = `
 // softmax along axis 1 (19) of f32[1,19,64,128]
 // with a fused elementwise epilogue producing f32[1,19,64,128]
 // threads 8192, workgroup 64; FLOPs 622592; bytes 711388
@@ -8593,8 +8552,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 164: first used by step_147_resizeGrad
-const shader164 = `
+// shader 162: first used by step_145_resizeGrad
+const shader162 = `
 // resize adjoint (gather) f32[1,19,64,128] -> [1,19,9,17], alignCorners true
 // threads 2907, workgroup 64; FLOPs 622592; bytes 637404
 @group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
@@ -8622,8 +8581,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 165: first used by step_148_conv2dInputGrad_G_layer5_conv2d_list_1_pack
-const shader165 = `
+// shader 163: first used by step_146_conv2dInputGrad_G_layer5_conv2d_list_1_pack
+const shader163 = `
 // repack conv weights f32[19,256,3,3] as [180][256] (transposed)
 // threads 46080, workgroup 64; FLOPs 0; bytes 359424
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8640,8 +8599,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 166: first used by step_148_conv2dInputGrad_G_layer5_conv2d_list_1_packc
-const shader166 = `
+// shader 164: first used by step_146_conv2dInputGrad_G_layer5_conv2d_list_1_packc
+const shader164 = `
 // repack f32[1,19,9,17] as [1][5][9][17] x vec4 (4 channels per element)
 // threads 765, workgroup 64; FLOPs 0; bytes 23868
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8658,8 +8617,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 167: first used by step_148_conv2dInputGrad_G_layer5_conv2d_list_1_cpu
-const shader167 = `
+// shader 165: first used by step_146_conv2dInputGrad_G_layer5_conv2d_list_1_cpu
+const shader165 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,9,17] through f32[19,256,3,3] -> [1,256,9,17]
 // stride [1,1], padding [12,12], dilation [12,12]
@@ -8811,8 +8770,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 168: first used by step_148_conv2dInputGrad_G_layer5_conv2d_list_1
-const shader168 = `
+// shader 166: first used by step_146_conv2dInputGrad_G_layer5_conv2d_list_1
+const shader166 = `
 // conv2d input-gradient: f32[1,19,9,17] through f32[19,256,3,3] -> [1,256,9,17]
 // stride [1,1], padding [12,12], dilation [12,12]
 // tile 8 channels x 4 same-phase pixels
@@ -8950,8 +8909,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 169: first used by step_149_conv2dInputGrad_G_layer5_conv2d_list_0_cpu
-const shader169 = `
+// shader 167: first used by step_147_conv2dInputGrad_G_layer5_conv2d_list_0_cpu
+const shader167 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,9,17] through f32[19,256,3,3] -> [1,256,9,17]
 // stride [1,1], padding [6,6], dilation [6,6]
@@ -9103,8 +9062,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 170: first used by step_149_conv2dInputGrad_G_layer5_conv2d_list_0
-const shader170 = `
+// shader 168: first used by step_147_conv2dInputGrad_G_layer5_conv2d_list_0
+const shader168 = `
 // conv2d input-gradient: f32[1,19,9,17] through f32[19,256,3,3] -> [1,256,9,17]
 // stride [1,1], padding [6,6], dilation [6,6]
 // tile 8 channels x 4 same-phase pixels
@@ -9242,8 +9201,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 171: first used by step_150_sum_G_layer5_conv2d_list_1_cpu
-const shader171 = `
+// shader 169: first used by step_148_sum_G_layer5_conv2d_list_1_cpu
+const shader169 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -9273,8 +9232,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 172: first used by step_150_sum_G_layer5_conv2d_list_1
-const shader172 = `
+// shader 170: first used by step_148_sum_G_layer5_conv2d_list_1
+const shader170 = `
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 39168; bytes 471040
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9296,8 +9255,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 173: first used by step_151_pointwise_G_layer5_conv2d_list_1
-const shader173 = `
+// shader 171: first used by step_149_pointwise_G_layer5_conv2d_list_1
+const shader171 = `
 // pointwise f32[1,256,9,17]
 // threads 39168 (8 per invocation), workgroup 64; FLOPs 39168; bytes 627712
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9324,8 +9283,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 174: first used by step_152_sum_G_layer5_conv2d_list_1_cpu
-const shader174 = `
+// shader 172: first used by step_150_sum_G_layer5_conv2d_list_1_cpu
+const shader172 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -9357,8 +9316,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 175: first used by step_152_sum_G_layer5_conv2d_list_1
-const shader175 = `
+// shader 173: first used by step_150_sum_G_layer5_conv2d_list_1
+const shader173 = `
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 39168; bytes 627712
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9382,8 +9341,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 176: first used by step_153_pointwise_G_layer4_0_downsample_1
-const shader176 = `
+// shader 174: first used by step_151_pointwise_G_layer4_0_downsample_1
+const shader174 = `
 // pointwise f32[1,256,9,17]
 // threads 39168 (8 per invocation), workgroup 64; FLOPs 39168; bytes 473088
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9411,8 +9370,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 177: first used by step_154_conv2dInputGrad_G_layer4_0_downsample_0_pack
-const shader177 = `
+// shader 175: first used by step_152_conv2dInputGrad_G_layer4_0_downsample_0_pack
+const shader175 = `
 // repack conv weights f32[256,128,1,1] as [256][128] (transposed)
 // threads 32768, workgroup 64; FLOPs 0; bytes 262144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9429,8 +9388,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 178: first used by step_154_conv2dInputGrad_G_layer4_0_downsample_0_cpu
-const shader178 = `
+// shader 176: first used by step_152_conv2dInputGrad_G_layer4_0_downsample_0_cpu
+const shader176 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,9,17] through f32[256,128,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -9582,8 +9541,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 179: first used by step_154_conv2dInputGrad_G_layer4_0_downsample_0
-const shader179 = `
+// shader 177: first used by step_152_conv2dInputGrad_G_layer4_0_downsample_0
+const shader177 = `
 // conv2d input-gradient: f32[1,256,9,17] through f32[256,128,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -9721,8 +9680,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 180: first used by step_157_conv2dInputGrad_G_layer4_0_conv3_pack
-const shader180 = `
+// shader 178: first used by step_155_conv2dInputGrad_G_layer4_0_conv3_pack
+const shader178 = `
 // repack conv weights f32[256,64,1,1] as [256][64] (transposed)
 // threads 16384, workgroup 64; FLOPs 0; bytes 131072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9739,8 +9698,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 181: first used by step_157_conv2dInputGrad_G_layer4_0_conv3_cpu
-const shader181 = `
+// shader 179: first used by step_155_conv2dInputGrad_G_layer4_0_conv3_cpu
+const shader179 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,9,17] through f32[256,64,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -9892,8 +9851,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 182: first used by step_157_conv2dInputGrad_G_layer4_0_conv3
-const shader182 = `
+// shader 180: first used by step_155_conv2dInputGrad_G_layer4_0_conv3
+const shader180 = `
 // conv2d input-gradient: f32[1,256,9,17] through f32[256,64,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -10031,8 +9990,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 183: first used by step_158_sum_G_layer4_0_conv3_cpu
-const shader183 = `
+// shader 181: first used by step_156_sum_G_layer4_0_conv3_cpu
+const shader181 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -10060,8 +10019,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 184: first used by step_158_sum_G_layer4_0_conv3
-const shader184 = `
+// shader 182: first used by step_156_sum_G_layer4_0_conv3
+const shader182 = `
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 9792; bytes 78592
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10081,8 +10040,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 185: first used by step_159_sum_G_layer4_0_conv3_cpu
-const shader185 = `
+// shader 183: first used by step_157_sum_G_layer4_0_conv3_cpu
+const shader183 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -10112,8 +10071,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 186: first used by step_159_sum_G_layer4_0_conv3
-const shader186 = `
+// shader 184: first used by step_157_sum_G_layer4_0_conv3
+const shader184 = `
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 9792; bytes 117760
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10135,8 +10094,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 187: first used by step_160_pointwise_G_layer4_0_bn2
-const shader187 = `
+// shader 185: first used by step_158_pointwise_G_layer4_0_bn2
+const shader185 = `
 // pointwise f32[1,64,9,17]
 // threads 9792 (8 per invocation), workgroup 64; FLOPs 9792; bytes 157696
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10170,8 +10129,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 188: first used by step_161_conv2dInputGrad_G_layer4_0_conv2_pack
-const shader188 = `
+// shader 186: first used by step_159_conv2dInputGrad_G_layer4_0_conv2_pack
+const shader186 = `
 // repack conv weights f32[64,64,3,3] as [576][64] (transposed)
 // threads 36864, workgroup 64; FLOPs 0; bytes 294912
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10188,8 +10147,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 189: first used by step_161_conv2dInputGrad_G_layer4_0_conv2_cpu
-const shader189 = `
+// shader 187: first used by step_159_conv2dInputGrad_G_layer4_0_conv2_cpu
+const shader187 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,64,3,3] -> [1,64,9,17]
 // stride [1,1], padding [4,4], dilation [4,4]
@@ -10341,8 +10300,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 190: first used by step_161_conv2dInputGrad_G_layer4_0_conv2
-const shader190 = `
+// shader 188: first used by step_159_conv2dInputGrad_G_layer4_0_conv2
+const shader188 = `
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,64,3,3] -> [1,64,9,17]
 // stride [1,1], padding [4,4], dilation [4,4]
 // tile 8 channels x 4 same-phase pixels
@@ -10480,8 +10439,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 191: first used by step_165_conv2dInputGrad_G_layer4_0_conv1_pack
-const shader191 = `
+// shader 189: first used by step_163_conv2dInputGrad_G_layer4_0_conv1_pack
+const shader189 = `
 // repack conv weights f32[64,128,1,1] as [64][128] (transposed)
 // threads 8192, workgroup 64; FLOPs 0; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10498,8 +10457,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 192: first used by step_165_conv2dInputGrad_G_layer4_0_conv1_cpu
-const shader192 = `
+// shader 190: first used by step_163_conv2dInputGrad_G_layer4_0_conv1_cpu
+const shader190 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,128,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -10651,8 +10610,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 193: first used by step_165_conv2dInputGrad_G_layer4_0_conv1
-const shader193 = `
+// shader 191: first used by step_163_conv2dInputGrad_G_layer4_0_conv1
+const shader191 = `
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,128,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -10790,8 +10749,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 194: first used by step_166_sum_G_layer4_0_downsample_0_cpu
-const shader194 = `
+// shader 192: first used by step_164_sum_G_layer4_0_downsample_0_cpu
+const shader192 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -10821,8 +10780,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 195: first used by step_166_sum_G_layer4_0_downsample_0
-const shader195 = `
+// shader 193: first used by step_164_sum_G_layer4_0_downsample_0
+const shader193 = `
 // sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 19584; bytes 235520
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10844,8 +10803,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 196: first used by step_167_pointwise_G_layer4_0_downsample_0
-const shader196 = `
+// shader 194: first used by step_165_pointwise_G_layer4_0_downsample_0
+const shader194 = `
 // pointwise f32[1,128,9,17]
 // threads 19584 (8 per invocation), workgroup 64; FLOPs 19584; bytes 313856
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10872,8 +10831,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 197: first used by step_168_sum_G_layer4_0_downsample_0_cpu
-const shader197 = `
+// shader 195: first used by step_166_sum_G_layer4_0_downsample_0_cpu
+const shader195 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -10905,8 +10864,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 198: first used by step_168_sum_G_layer4_0_downsample_0
-const shader198 = `
+// shader 196: first used by step_166_sum_G_layer4_0_downsample_0
+const shader196 = `
 // sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 19584; bytes 313856
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10930,8 +10889,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 199: first used by step_169_pointwise_G_layer3_0_downsample_1
-const shader199 = `
+// shader 197: first used by step_167_pointwise_G_layer3_0_downsample_1
+const shader197 = `
 // pointwise f32[1,128,9,17]
 // threads 19584 (8 per invocation), workgroup 64; FLOPs 19584; bytes 236544
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10959,8 +10918,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 200: first used by step_170_conv2dInputGrad_G_layer3_0_downsample_0_pack
-const shader200 = `
+// shader 198: first used by step_168_conv2dInputGrad_G_layer3_0_downsample_0_pack
+const shader198 = `
 // repack conv weights f32[128,64,1,1] as [128][64] (transposed)
 // threads 8192, workgroup 64; FLOPs 0; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10977,8 +10936,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 201: first used by step_170_conv2dInputGrad_G_layer3_0_downsample_0_cpu
-const shader201 = `
+// shader 199: first used by step_168_conv2dInputGrad_G_layer3_0_downsample_0_cpu
+const shader199 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,9,17] through f32[128,64,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -11130,8 +11089,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 202: first used by step_170_conv2dInputGrad_G_layer3_0_downsample_0
-const shader202 = `
+// shader 200: first used by step_168_conv2dInputGrad_G_layer3_0_downsample_0
+const shader200 = `
 // conv2d input-gradient: f32[1,128,9,17] through f32[128,64,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -11269,8 +11228,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 203: first used by step_173_conv2dInputGrad_G_layer3_0_conv3_pack
-const shader203 = `
+// shader 201: first used by step_171_conv2dInputGrad_G_layer3_0_conv3_pack
+const shader201 = `
 // repack conv weights f32[128,32,1,1] as [128][32] (transposed)
 // threads 4096, workgroup 64; FLOPs 0; bytes 32768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11287,8 +11246,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 204: first used by step_173_conv2dInputGrad_G_layer3_0_conv3_cpu
-const shader204 = `
+// shader 202: first used by step_171_conv2dInputGrad_G_layer3_0_conv3_cpu
+const shader202 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,9,17] through f32[128,32,1,1] -> [1,32,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -11440,8 +11399,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 205: first used by step_173_conv2dInputGrad_G_layer3_0_conv3
-const shader205 = `
+// shader 203: first used by step_171_conv2dInputGrad_G_layer3_0_conv3
+const shader203 = `
 // conv2d input-gradient: f32[1,128,9,17] through f32[128,32,1,1] -> [1,32,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -11579,8 +11538,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 206: first used by step_174_sum_G_layer3_0_conv3_cpu
-const shader206 = `
+// shader 204: first used by step_172_sum_G_layer3_0_conv3_cpu
+const shader204 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -11608,8 +11567,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 207: first used by step_174_sum_G_layer3_0_conv3
-const shader207 = `
+// shader 205: first used by step_172_sum_G_layer3_0_conv3
+const shader205 = `
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 4896; bytes 39296
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11629,8 +11588,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 208: first used by step_175_sum_G_layer3_0_conv3_cpu
-const shader208 = `
+// shader 206: first used by step_173_sum_G_layer3_0_conv3_cpu
+const shader206 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -11660,8 +11619,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 209: first used by step_175_sum_G_layer3_0_conv3
-const shader209 = `
+// shader 207: first used by step_173_sum_G_layer3_0_conv3
+const shader207 = `
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 4896; bytes 58880
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11683,8 +11642,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 210: first used by step_176_pointwise_G_layer3_0_bn2
-const shader210 = `
+// shader 208: first used by step_174_pointwise_G_layer3_0_bn2
+const shader208 = `
 // pointwise f32[1,32,9,17]
 // threads 4896 (8 per invocation), workgroup 64; FLOPs 4896; bytes 78848
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11718,8 +11677,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 211: first used by step_177_conv2dInputGrad_G_layer3_0_conv2_pack
-const shader211 = `
+// shader 209: first used by step_175_conv2dInputGrad_G_layer3_0_conv2_pack
+const shader209 = `
 // repack conv weights f32[32,32,3,3] as [288][32] (transposed)
 // threads 9216, workgroup 64; FLOPs 0; bytes 73728
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11736,8 +11695,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 212: first used by step_177_conv2dInputGrad_G_layer3_0_conv2_cpu
-const shader212 = `
+// shader 210: first used by step_175_conv2dInputGrad_G_layer3_0_conv2_cpu
+const shader210 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,32,9,17] through f32[32,32,3,3] -> [1,32,9,17]
 // stride [1,1], padding [2,2], dilation [2,2]
@@ -11889,8 +11848,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 213: first used by step_177_conv2dInputGrad_G_layer3_0_conv2
-const shader213 = `
+// shader 211: first used by step_175_conv2dInputGrad_G_layer3_0_conv2
+const shader211 = `
 // conv2d input-gradient: f32[1,32,9,17] through f32[32,32,3,3] -> [1,32,9,17]
 // stride [1,1], padding [2,2], dilation [2,2]
 // tile 8 channels x 4 same-phase pixels
@@ -12028,8 +11987,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 214: first used by step_181_conv2dInputGrad_G_layer3_0_conv1_pack
-const shader214 = `
+// shader 212: first used by step_179_conv2dInputGrad_G_layer3_0_conv1_pack
+const shader212 = `
 // repack conv weights f32[32,64,1,1] as [32][64] (transposed)
 // threads 2048, workgroup 64; FLOPs 0; bytes 16384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12046,8 +12005,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 215: first used by step_181_conv2dInputGrad_G_layer3_0_conv1_cpu
-const shader215 = `
+// shader 213: first used by step_179_conv2dInputGrad_G_layer3_0_conv1_cpu
+const shader213 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,32,9,17] through f32[32,64,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -12199,8 +12158,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 216: first used by step_181_conv2dInputGrad_G_layer3_0_conv1
-const shader216 = `
+// shader 214: first used by step_179_conv2dInputGrad_G_layer3_0_conv1
+const shader214 = `
 // conv2d input-gradient: f32[1,32,9,17] through f32[32,64,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -12338,8 +12297,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 217: first used by step_182_sum_G_layer3_0_downsample_0_cpu
-const shader217 = `
+// shader 215: first used by step_180_sum_G_layer3_0_downsample_0_cpu
+const shader215 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -12369,8 +12328,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 218: first used by step_182_sum_G_layer3_0_downsample_0
-const shader218 = `
+// shader 216: first used by step_180_sum_G_layer3_0_downsample_0
+const shader216 = `
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 9792; bytes 117760
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12392,8 +12351,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 219: first used by step_183_pointwise_G_layer3_0_downsample_0
-const shader219 = `
+// shader 217: first used by step_181_pointwise_G_layer3_0_downsample_0
+const shader217 = `
 // pointwise f32[1,64,9,17]
 // threads 9792 (8 per invocation), workgroup 64; FLOPs 9792; bytes 156928
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12420,8 +12379,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 220: first used by step_184_sum_G_layer3_0_downsample_0_cpu
-const shader220 = `
+// shader 218: first used by step_182_sum_G_layer3_0_downsample_0_cpu
+const shader218 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -12453,8 +12412,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 221: first used by step_184_sum_G_layer3_0_downsample_0
-const shader221 = `
+// shader 219: first used by step_182_sum_G_layer3_0_downsample_0
+const shader219 = `
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 9792; bytes 156928
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12478,8 +12437,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 222: first used by step_185_pointwise_G_layer2_0_downsample_1
-const shader222 = `
+// shader 220: first used by step_183_pointwise_G_layer2_0_downsample_1
+const shader220 = `
 // pointwise f32[1,64,9,17]
 // threads 9792 (8 per invocation), workgroup 64; FLOPs 9792; bytes 118272
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12507,8 +12466,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 223: first used by step_186_conv2dInputGrad_G_layer2_0_downsample_0_pack
-const shader223 = `
+// shader 221: first used by step_184_conv2dInputGrad_G_layer2_0_downsample_0_pack
+const shader221 = `
 // repack conv weights f32[64,32,1,1] as [64][32] (transposed)
 // threads 2048, workgroup 64; FLOPs 0; bytes 16384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12525,8 +12484,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 224: first used by step_186_conv2dInputGrad_G_layer2_0_downsample_0_cpu
-const shader224 = `
+// shader 222: first used by step_184_conv2dInputGrad_G_layer2_0_downsample_0_cpu
+const shader222 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,32,1,1] -> [1,32,17,33]
 // stride [2,2], padding [0,0], dilation [1,1]
@@ -12678,8 +12637,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 225: first used by step_186_conv2dInputGrad_G_layer2_0_downsample_0
-const shader225 = `
+// shader 223: first used by step_184_conv2dInputGrad_G_layer2_0_downsample_0
+const shader223 = `
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,32,1,1] -> [1,32,17,33]
 // stride [2,2], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -12818,8 +12777,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 226: first used by step_189_conv2dInputGrad_G_layer2_0_conv3_pack
-const shader226 = `
+// shader 224: first used by step_187_conv2dInputGrad_G_layer2_0_conv3_pack
+const shader224 = `
 // repack conv weights f32[64,16,1,1] as [64][16] (transposed)
 // threads 1024, workgroup 64; FLOPs 0; bytes 8192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12836,8 +12795,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 227: first used by step_189_conv2dInputGrad_G_layer2_0_conv3_cpu
-const shader227 = `
+// shader 225: first used by step_187_conv2dInputGrad_G_layer2_0_conv3_cpu
+const shader225 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,16,1,1] -> [1,16,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -12989,8 +12948,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 228: first used by step_189_conv2dInputGrad_G_layer2_0_conv3
-const shader228 = `
+// shader 226: first used by step_187_conv2dInputGrad_G_layer2_0_conv3
+const shader226 = `
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,16,1,1] -> [1,16,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -13128,8 +13087,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 229: first used by step_190_sum_G_layer2_0_conv3_cpu
-const shader229 = `
+// shader 227: first used by step_188_sum_G_layer2_0_conv3_cpu
+const shader227 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -13157,8 +13116,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 230: first used by step_190_sum_G_layer2_0_conv3
-const shader230 = `
+// shader 228: first used by step_188_sum_G_layer2_0_conv3
+const shader228 = `
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 2448; bytes 19648
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13178,8 +13137,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 231: first used by step_191_sum_G_layer2_0_conv3_cpu
-const shader231 = `
+// shader 229: first used by step_189_sum_G_layer2_0_conv3_cpu
+const shader229 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -13209,8 +13168,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 232: first used by step_191_sum_G_layer2_0_conv3
-const shader232 = `
+// shader 230: first used by step_189_sum_G_layer2_0_conv3
+const shader230 = `
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 2448; bytes 29440
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13232,8 +13191,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 233: first used by step_192_pointwise_G_layer2_0_bn2
-const shader233 = `
+// shader 231: first used by step_190_pointwise_G_layer2_0_bn2
+const shader231 = `
 // pointwise f32[1,16,9,17]
 // threads 2448, workgroup 64; FLOPs 2448; bytes 39424
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13264,8 +13223,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 234: first used by step_193_conv2dInputGrad_G_layer2_0_conv2_pack
-const shader234 = `
+// shader 232: first used by step_191_conv2dInputGrad_G_layer2_0_conv2_pack
+const shader232 = `
 // repack conv weights f32[16,16,3,3] as [144][16] (transposed)
 // threads 2304, workgroup 64; FLOPs 0; bytes 18432
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13282,8 +13241,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 235: first used by step_193_conv2dInputGrad_G_layer2_0_conv2_cpu
-const shader235 = `
+// shader 233: first used by step_191_conv2dInputGrad_G_layer2_0_conv2_cpu
+const shader233 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,16,9,17] through f32[16,16,3,3] -> [1,16,9,17]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -13435,8 +13394,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 236: first used by step_193_conv2dInputGrad_G_layer2_0_conv2
-const shader236 = `
+// shader 234: first used by step_191_conv2dInputGrad_G_layer2_0_conv2
+const shader234 = `
 // conv2d input-gradient: f32[1,16,9,17] through f32[16,16,3,3] -> [1,16,9,17]
 // stride [1,1], padding [1,1], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -13574,8 +13533,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 237: first used by step_197_conv2dInputGrad_G_layer2_0_conv1_pack
-const shader237 = `
+// shader 235: first used by step_195_conv2dInputGrad_G_layer2_0_conv1_pack
+const shader235 = `
 // repack conv weights f32[16,32,1,1] as [16][32] (transposed)
 // threads 512, workgroup 64; FLOPs 0; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13592,8 +13551,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 238: first used by step_197_conv2dInputGrad_G_layer2_0_conv1_cpu
-const shader238 = `
+// shader 236: first used by step_195_conv2dInputGrad_G_layer2_0_conv1_cpu
+const shader236 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,16,9,17] through f32[16,32,1,1] -> [1,32,17,33]
 // stride [2,2], padding [0,0], dilation [1,1]
@@ -13745,8 +13704,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 239: first used by step_197_conv2dInputGrad_G_layer2_0_conv1
-const shader239 = `
+// shader 237: first used by step_195_conv2dInputGrad_G_layer2_0_conv1
+const shader237 = `
 // conv2d input-gradient: f32[1,16,9,17] through f32[16,32,1,1] -> [1,32,17,33]
 // stride [2,2], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -13885,8 +13844,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 240: first used by step_198_sum_G_layer2_0_downsample_0_cpu
-const shader240 = `
+// shader 238: first used by step_196_sum_G_layer2_0_downsample_0_cpu
+const shader238 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -13916,8 +13875,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 241: first used by step_198_sum_G_layer2_0_downsample_0
-const shader241 = `
+// shader 239: first used by step_196_sum_G_layer2_0_downsample_0
+const shader239 = `
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 17952; bytes 215552
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13939,8 +13898,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 242: first used by step_199_pointwise_G_layer2_0_downsample_0
-const shader242 = `
+// shader 240: first used by step_197_pointwise_G_layer2_0_downsample_0
+const shader240 = `
 // pointwise f32[1,32,17,33]
 // threads 17952 (8 per invocation), workgroup 64; FLOPs 17952; bytes 287360
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13967,8 +13926,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 243: first used by step_200_sum_G_layer2_0_downsample_0_cpu
-const shader243 = `
+// shader 241: first used by step_198_sum_G_layer2_0_downsample_0_cpu
+const shader241 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -14000,8 +13959,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 244: first used by step_200_sum_G_layer2_0_downsample_0
-const shader244 = `
+// shader 242: first used by step_198_sum_G_layer2_0_downsample_0
+const shader242 = `
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 17952; bytes 287360
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14025,8 +13984,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 245: first used by step_201_pointwise_G_layer1_0_downsample_1
-const shader245 = `
+// shader 243: first used by step_199_pointwise_G_layer1_0_downsample_1
+const shader243 = `
 // pointwise f32[1,32,17,33]
 // threads 17952 (8 per invocation), workgroup 64; FLOPs 17952; bytes 215808
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14054,8 +14013,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 246: first used by step_202_conv2dInputGrad_G_layer1_0_downsample_0_pack
-const shader246 = `
+// shader 244: first used by step_200_conv2dInputGrad_G_layer1_0_downsample_0_pack
+const shader244 = `
 // repack conv weights f32[32,8,1,1] as [32][8] (transposed)
 // threads 256, workgroup 64; FLOPs 0; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14072,8 +14031,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 247: first used by step_202_conv2dInputGrad_G_layer1_0_downsample_0_cpu
-const shader247 = `
+// shader 245: first used by step_200_conv2dInputGrad_G_layer1_0_downsample_0_cpu
+const shader245 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,32,17,33] through f32[32,8,1,1] -> [1,8,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -14225,8 +14184,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 248: first used by step_202_conv2dInputGrad_G_layer1_0_downsample_0
-const shader248 = `
+// shader 246: first used by step_200_conv2dInputGrad_G_layer1_0_downsample_0
+const shader246 = `
 // conv2d input-gradient: f32[1,32,17,33] through f32[32,8,1,1] -> [1,8,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -14364,8 +14323,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 249: first used by step_206_sum_G_layer1_0_conv3_cpu
-const shader249 = `
+// shader 247: first used by step_204_sum_G_layer1_0_conv3_cpu
+const shader247 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -14393,8 +14352,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 250: first used by step_206_sum_G_layer1_0_conv3
-const shader250 = `
+// shader 248: first used by step_204_sum_G_layer1_0_conv3
+const shader248 = `
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 4488; bytes 35936
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14414,8 +14373,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 251: first used by step_207_sum_G_layer1_0_conv3_cpu
-const shader251 = `
+// shader 249: first used by step_205_sum_G_layer1_0_conv3_cpu
+const shader249 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -14445,8 +14404,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 252: first used by step_207_sum_G_layer1_0_conv3
-const shader252 = `
+// shader 250: first used by step_205_sum_G_layer1_0_conv3
+const shader250 = `
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 4488; bytes 53888
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14468,8 +14427,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 253: first used by step_208_pointwise_G_layer1_0_bn2
-const shader253 = `
+// shader 251: first used by step_206_pointwise_G_layer1_0_bn2
+const shader251 = `
 // pointwise f32[1,8,17,33]
 // threads 4488 (8 per invocation), workgroup 64; FLOPs 4488; bytes 71936
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14503,8 +14462,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 254: first used by step_209_conv2dInputGrad_G_layer1_0_conv2_pack
-const shader254 = `
+// shader 252: first used by step_207_conv2dInputGrad_G_layer1_0_conv2_pack
+const shader252 = `
 // repack conv weights f32[8,8,3,3] as [72][8] (transposed)
 // threads 576, workgroup 64; FLOPs 0; bytes 4608
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14521,8 +14480,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 255: first used by step_209_conv2dInputGrad_G_layer1_0_conv2_cpu
-const shader255 = `
+// shader 253: first used by step_207_conv2dInputGrad_G_layer1_0_conv2_cpu
+const shader253 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,8,17,33] through f32[8,8,3,3] -> [1,8,17,33]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -14674,8 +14633,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 256: first used by step_209_conv2dInputGrad_G_layer1_0_conv2
-const shader256 = `
+// shader 254: first used by step_207_conv2dInputGrad_G_layer1_0_conv2
+const shader254 = `
 // conv2d input-gradient: f32[1,8,17,33] through f32[8,8,3,3] -> [1,8,17,33]
 // stride [1,1], padding [1,1], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -14813,8 +14772,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 257: first used by step_213_conv2dInputGrad_G_layer1_0_conv1_pack
-const shader257 = `
+// shader 255: first used by step_211_conv2dInputGrad_G_layer1_0_conv1_pack
+const shader255 = `
 // repack conv weights f32[8,8,1,1] as [8][8] (transposed)
 // threads 64, workgroup 64; FLOPs 0; bytes 512
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14831,8 +14790,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 258: first used by step_213_conv2dInputGrad_G_layer1_0_conv1_cpu
-const shader258 = `
+// shader 256: first used by step_211_conv2dInputGrad_G_layer1_0_conv1_cpu
+const shader256 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,8,17,33] through f32[8,8,1,1] -> [1,8,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -14987,8 +14946,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 259: first used by step_213_conv2dInputGrad_G_layer1_0_conv1
-const shader259 = `
+// shader 257: first used by step_211_conv2dInputGrad_G_layer1_0_conv1
+const shader257 = `
 // conv2d input-gradient: f32[1,8,17,33] through f32[8,8,1,1] -> [1,8,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,8,17,33]
@@ -15129,8 +15088,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 260: first used by step_214_maxPool2dGrad_G_layer1_0_downsample_0
-const shader260 = `
+// shader 258: first used by step_212_maxPool2dGrad_G_layer1_0_downsample_0
+const shader258 = `
 // maxPool2d gradient (gather) for f32[1,8,32,64]: kernel [3,3], stride [2,2], padding [1,1]
 // threads 16384, workgroup 64; FLOPs 589824; bytes 149024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15172,8 +15131,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 261: first used by step_215_sum_G_layer1_0_downsample_0_cpu
-const shader261 = `
+// shader 259: first used by step_213_sum_G_layer1_0_downsample_0_cpu
+const shader259 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -15201,8 +15160,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 262: first used by step_215_sum_G_layer1_0_downsample_0
-const shader262 = `
+// shader 260: first used by step_213_sum_G_layer1_0_downsample_0
+const shader260 = `
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 16384; bytes 131104
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15222,8 +15181,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 263: first used by step_216_sum_G_conv1_cpu
-const shader263 = `
+// shader 261: first used by step_214_sum_G_conv1_cpu
+const shader261 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -15253,8 +15212,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 264: first used by step_216_sum_G_conv1
-const shader264 = `
+// shader 262: first used by step_214_sum_G_conv1
+const shader262 = `
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 16384; bytes 196640
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15276,8 +15235,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 265: first used by step_217_pointwise_G_bn1
-const shader265 = `
+// shader 263: first used by step_215_pointwise_G_bn1
+const shader263 = `
 // pointwise f32[1,8,32,64]
 // threads 16384 (8 per invocation), workgroup 64; FLOPs 16384; bytes 262272
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15311,7 +15270,51 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 266: first used by step_218_conv2dWeightGrad_G_bn1_packc
+// shader 264: first used by step_216_sum_cpu
+const shader264 = `
+enable subgroups;
+// sum over axes [0,2,3] of f32[1,19,9,17]: 19 outputs x 153 elements, 1 split(s)
+// one 8-lane subgroup per output
+// CPU variant: workgroup = one 8-lane subgroup; grid 19x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < 153i; kk += 8i) {
+    part = part + b0[(o % 19i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)];
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, 4u);
+  acc = acc + subgroupShuffleXor(acc, 2u);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[(o % 19i)] = acc;
+  }
+}
+`;
+
+// shader 265: first used by step_216_sum
+const shader265 = `
+// sum over axes [0,2,3] of f32[1,19,9,17]: 19 outputs x 153 elements, 1 split(s)
+// threads 19, workgroup 64; FLOPs 2907; bytes 11704
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 19i) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < 153i; kk++) {
+    acc = acc + b0[(gi % 19i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)];
+  }
+  b1[(gi % 19i)] = acc;
+}
+`;
+
+// shader 266: first used by step_217_conv2dWeightGrad_G_bn1_packc
 const shader266 = `
 // repack f32[1,8,32,64] as [1][2][32][64] x vec4 (4 channels per element)
 // threads 4096, workgroup 64; FLOPs 0; bytes 131072
@@ -15329,7 +15332,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 267: first used by step_218_conv2dWeightGrad_G_bn1_stage1_cpu
+// shader 267: first used by step_217_conv2dWeightGrad_G_bn1_stage1_cpu
 const shader267 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,3,64,128] with f32[1,8,32,64] -> [8,3,7,7]
@@ -15540,7 +15543,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 268: first used by step_218_conv2dWeightGrad_G_bn1_stage1
+// shader 268: first used by step_217_conv2dWeightGrad_G_bn1_stage1
 const shader268 = `
 // conv2d weight-gradient: f32[1,3,64,128] with f32[1,8,32,64] -> [8,3,7,7]
 // stride [2,2], padding [3,3], dilation [1,1]; tile 4 out x 3 in channels per tap; 4 K-split(s) of 512
@@ -15617,31 +15620,59 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 269: first used by step_218_conv2dWeightGrad_G_bn1_stage2
+// shader 269: first used by step_217_conv2dWeightGrad_G_bn1_stage2
 const shader269 = `
 // final 4-way combine of the partials
 // with a fused elementwise epilogue producing f32[8,3,7,7]
-// threads 1176, workgroup 64; FLOPs 4704; bytes 32928
+// threads 1176, workgroup 64; FLOPs 4704; bytes 32948
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 1176i) { return; }
   var acc = 0.0f;
   for (var sp = 0i; sp < 4i; sp++) { acc = acc + b0[sp * 1176i + gi]; }
-  let v_0 = (b1[(gi / 147i) * 147i + ((gi / 49i) % 3i) * 49i + ((gi / 7i) % 7i) * 7i + (gi % 7i)] * 0.8999999761581421f);
-  let v_1 = (b2[(gi / 147i) * 147i + ((gi / 49i) % 3i) * 49i + ((gi / 7i) % 7i) * 7i + (gi % 7i)] * 0.0005000000237487257f);
+  let v_0 = (b1[(gi / 147i) * 147i + ((gi / 49i) % 3i) * 49i + ((gi / 7i) % 7i) * 7i + (gi % 7i)] * b2[(0i + 1i)]);
+  let v_1 = (b3[(gi / 147i) * 147i + ((gi / 49i) % 3i) * 49i + ((gi / 7i) % 7i) * 7i + (gi % 7i)] * b2[(0i + 2i)]);
   let v_2 = (acc + v_1);
   let v_3 = (v_0 + v_2);
-  b3[(gi / 147i) * 147i + ((gi / 49i) % 3i) * 49i + ((gi / 7i) % 7i) * 7i + (gi % 7i)] = v_3;
+  b4[(gi / 147i) * 147i + ((gi / 49i) % 3i) * 49i + ((gi / 7i) % 7i) * 7i + (gi % 7i)] = v_3;
 }
 `;
 
-// shader 270: first used by step_219_pointwise_G_conv1
+// shader 270: first used by step_218_pointwise
 const shader270 = `
+// pointwise f32[]
+// threads 1, workgroup 64; FLOPs 1; bytes 28
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0f) { return 1.0f; }
+  if (x >= 0.0f) { return pow(x, y); }
+  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
+  let m = pow(-x, y);
+  return select(m, -m, abs(y % 2.0f) == 1.0f);
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = f32(b1[0i]);
+  let v_1 = (v_0 / b0[(0i + 4i)]);
+  let v_2 = (1.0f - v_1);
+  let v_3 = pow_(v_2, b0[(0i + 3i)]);
+  let v_4 = (b0[0i] * v_3);
+  b2[0i] = v_4;
+}
+`;
+
+// shader 271: first used by step_219_pointwise_G_conv1
+const shader271 = `
 // pointwise f32[8,3,7,7]
 // threads 1176, workgroup 64; FLOPs 1176; bytes 14116
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15662,8 +15693,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 271: first used by step_220_conv2dWeightGrad_G_layer1_0_bn1_cpu
-const shader271 = `
+// shader 272: first used by step_220_conv2dWeightGrad_G_layer1_0_bn1_cpu
+const shader272 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,33] with f32[1,8,17,33] -> [8,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 561
@@ -15674,7 +15705,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -15871,27 +15903,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 2i || ci >= 8i || o >= 8i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 8i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 8i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 8i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 8i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 8i + ci] = v_3;
+      b5[o * 8i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 272: first used by step_220_conv2dWeightGrad_G_layer1_0_bn1
-const shader272 = `
+// shader 273: first used by step_220_conv2dWeightGrad_G_layer1_0_bn1
+const shader273 = `
 // conv2d weight-gradient: f32[1,8,17,33] with f32[1,8,17,33] -> [8,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 561
 // with a fused elementwise epilogue producing f32[8,8,1,1]
-// threads 4, workgroup 64; FLOPs 71808; bytes 36672
+// threads 4, workgroup 64; FLOPs 71808; bytes 36692
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -15965,17 +15998,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 8i || ci >= 8i) { continue; }
-    let v_0 = (b2[o * 8i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 8i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 8i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 8i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 8i + ci] = v_3;
+    b5[o * 8i + ci] = v_3;
   }
 }
 `;
 
-// shader 273: first used by step_221_pointwise_G_layer1_0_conv1
-const shader273 = `
+// shader 274: first used by step_221_pointwise_G_layer1_0_conv1
+const shader274 = `
 // pointwise f32[8,8,1,1]
 // threads 64, workgroup 64; FLOPs 64; bytes 772
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15994,8 +16027,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 274: first used by step_222_conv2dWeightGrad_G_layer1_0_bn1_cpu
-const shader274 = `
+// shader 275: first used by step_222_conv2dWeightGrad_G_layer1_0_bn1_cpu
+const shader275 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,33] with f32[1,8,17,33] -> [8,8,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 561
@@ -16006,7 +16039,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -16203,27 +16237,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 18i || ci >= 8i || o >= 8i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
-      let v_0 = (b2[o * 72i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-      let v_1 = (b3[o * 72i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 72i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 72i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 72i + ci * 9i + u * 3i + v] = v_3;
+      b5[o * 72i + ci * 9i + u * 3i + v] = v_3;
     }
   }
 }
 `;
 
-// shader 275: first used by step_222_conv2dWeightGrad_G_layer1_0_bn1
-const shader275 = `
+// shader 276: first used by step_222_conv2dWeightGrad_G_layer1_0_bn1
+const shader276 = `
 // conv2d weight-gradient: f32[1,8,17,33] with f32[1,8,17,33] -> [8,8,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 561
 // with a fused elementwise epilogue producing f32[8,8,3,3]
-// threads 36, workgroup 64; FLOPs 646272; bytes 42816
+// threads 36, workgroup 64; FLOPs 646272; bytes 42836
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -16297,17 +16332,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 8i || ci >= 8i) { continue; }
-    let v_0 = (b2[o * 72i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-    let v_1 = (b3[o * 72i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 72i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 72i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 72i + ci * 9i + u * 3i + v] = v_3;
+    b5[o * 72i + ci * 9i + u * 3i + v] = v_3;
   }
 }
 `;
 
-// shader 276: first used by step_223_pointwise_G_layer1_0_conv2
-const shader276 = `
+// shader 277: first used by step_223_pointwise_G_layer1_0_conv2
+const shader277 = `
 // pointwise f32[8,8,3,3]
 // threads 576, workgroup 64; FLOPs 576; bytes 6916
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16328,8 +16363,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 277: first used by step_224_conv2dWeightGrad_G_layer1_0_bn2_cpu
-const shader277 = `
+// shader 278: first used by step_224_conv2dWeightGrad_G_layer1_0_bn2_cpu
+const shader278 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,33] with f32[1,32,17,33] -> [32,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 561
@@ -16340,7 +16375,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -16537,27 +16573,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 2i || ci >= 8i || o >= 32i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 8i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 8i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 8i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 8i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 8i + ci] = v_3;
+      b5[o * 8i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 278: first used by step_224_conv2dWeightGrad_G_layer1_0_bn2
-const shader278 = `
+// shader 279: first used by step_224_conv2dWeightGrad_G_layer1_0_bn2
+const shader279 = `
 // conv2d weight-gradient: f32[1,8,17,33] with f32[1,32,17,33] -> [32,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 561
 // with a fused elementwise epilogue producing f32[32,8,1,1]
-// threads 16, workgroup 64; FLOPs 287232; bytes 92832
+// threads 16, workgroup 64; FLOPs 287232; bytes 92852
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -16631,17 +16668,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 32i || ci >= 8i) { continue; }
-    let v_0 = (b2[o * 8i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 8i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 8i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 8i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 8i + ci] = v_3;
+    b5[o * 8i + ci] = v_3;
   }
 }
 `;
 
-// shader 279: first used by step_225_pointwise_G_layer1_0_conv3
-const shader279 = `
+// shader 280: first used by step_225_pointwise_G_layer1_0_conv3
+const shader280 = `
 // pointwise f32[32,8,1,1]
 // threads 256, workgroup 64; FLOPs 256; bytes 3076
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16660,8 +16697,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 280: first used by step_228_conv2dWeightGrad_G_layer2_0_bn1_cpu
-const shader280 = `
+// shader 281: first used by step_228_conv2dWeightGrad_G_layer2_0_bn1_cpu
+const shader281 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,17,33] with f32[1,16,9,17] -> [16,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -16672,7 +16709,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -16869,27 +16907,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 8i || ci >= 32i || o >= 16i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 32i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 32i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 32i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 32i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 32i + ci] = v_3;
+      b5[o * 32i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 281: first used by step_228_conv2dWeightGrad_G_layer2_0_bn1
-const shader281 = `
+// shader 282: first used by step_228_conv2dWeightGrad_G_layer2_0_bn1
+const shader282 = `
 // conv2d weight-gradient: f32[1,32,17,33] with f32[1,16,9,17] -> [16,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[16,32,1,1]
-// threads 32, workgroup 64; FLOPs 156672; bytes 87744
+// threads 32, workgroup 64; FLOPs 156672; bytes 87764
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -16963,17 +17002,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 16i || ci >= 32i) { continue; }
-    let v_0 = (b2[o * 32i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 32i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 32i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 32i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 32i + ci] = v_3;
+    b5[o * 32i + ci] = v_3;
   }
 }
 `;
 
-// shader 282: first used by step_229_pointwise_G_layer2_0_conv1
-const shader282 = `
+// shader 283: first used by step_229_pointwise_G_layer2_0_conv1
+const shader283 = `
 // pointwise f32[16,32,1,1]
 // threads 512, workgroup 64; FLOPs 512; bytes 6148
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16992,8 +17031,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 283: first used by step_230_conv2dWeightGrad_G_layer2_0_bn1_cpu
-const shader283 = `
+// shader 284: first used by step_230_conv2dWeightGrad_G_layer2_0_bn1_cpu
+const shader284 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,9,17] with f32[1,16,9,17] -> [16,16,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -17004,7 +17043,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -17201,27 +17241,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 36i || ci >= 16i || o >= 16i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
-      let v_0 = (b2[o * 144i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-      let v_1 = (b3[o * 144i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 144i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 144i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 144i + ci * 9i + u * 3i + v] = v_3;
+      b5[o * 144i + ci * 9i + u * 3i + v] = v_3;
     }
   }
 }
 `;
 
-// shader 284: first used by step_230_conv2dWeightGrad_G_layer2_0_bn1
-const shader284 = `
+// shader 285: first used by step_230_conv2dWeightGrad_G_layer2_0_bn1
+const shader285 = `
 // conv2d weight-gradient: f32[1,16,9,17] with f32[1,16,9,17] -> [16,16,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[16,16,3,3]
-// threads 144, workgroup 64; FLOPs 705024; bytes 47232
+// threads 144, workgroup 64; FLOPs 705024; bytes 47252
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -17295,17 +17336,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 16i || ci >= 16i) { continue; }
-    let v_0 = (b2[o * 144i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-    let v_1 = (b3[o * 144i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 144i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 144i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 144i + ci * 9i + u * 3i + v] = v_3;
+    b5[o * 144i + ci * 9i + u * 3i + v] = v_3;
   }
 }
 `;
 
-// shader 285: first used by step_231_pointwise_G_layer2_0_conv2
-const shader285 = `
+// shader 286: first used by step_231_pointwise_G_layer2_0_conv2
+const shader286 = `
 // pointwise f32[16,16,3,3]
 // threads 2304, workgroup 64; FLOPs 2304; bytes 27652
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17326,8 +17367,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 286: first used by step_232_conv2dWeightGrad_G_layer2_0_bn2_cpu
-const shader286 = `
+// shader 287: first used by step_232_conv2dWeightGrad_G_layer2_0_bn2_cpu
+const shader287 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,9,17] with f32[1,64,9,17] -> [64,16,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -17338,7 +17379,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -17638,27 +17680,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 4i || ci >= 16i || o >= 64i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 16i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 16i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 16i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 16i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 16i + ci] = v_3;
+      b5[o * 16i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 287: first used by step_232_conv2dWeightGrad_G_layer2_0_bn2
-const shader287 = `
+// shader 288: first used by step_232_conv2dWeightGrad_G_layer2_0_bn2
+const shader288 = `
 // conv2d weight-gradient: f32[1,16,9,17] with f32[1,64,9,17] -> [64,16,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[64,16,1,1]
-// threads 64, workgroup 64; FLOPs 313344; bytes 61248
+// threads 64, workgroup 64; FLOPs 313344; bytes 61268
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -17732,17 +17775,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 64i || ci >= 16i) { continue; }
-    let v_0 = (b2[o * 16i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 16i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 16i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 16i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 16i + ci] = v_3;
+    b5[o * 16i + ci] = v_3;
   }
 }
 `;
 
-// shader 288: first used by step_233_pointwise_G_layer2_0_conv3
-const shader288 = `
+// shader 289: first used by step_233_pointwise_G_layer2_0_conv3
+const shader289 = `
 // pointwise f32[64,16,1,1]
 // threads 1024, workgroup 64; FLOPs 1024; bytes 12292
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17761,8 +17804,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 289: first used by step_234_conv2dWeightGrad_G_layer2_0_downsample_1_cpu
-const shader289 = `
+// shader 290: first used by step_234_conv2dWeightGrad_G_layer2_0_downsample_1_cpu
+const shader290 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,17,33] with f32[1,64,9,17] -> [64,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -17773,7 +17816,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -18073,27 +18117,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 8i || ci >= 32i || o >= 64i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 32i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 32i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 32i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 32i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 32i + ci] = v_3;
+      b5[o * 32i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 290: first used by step_234_conv2dWeightGrad_G_layer2_0_downsample_1
-const shader290 = `
+// shader 291: first used by step_234_conv2dWeightGrad_G_layer2_0_downsample_1
+const shader291 = `
 // conv2d weight-gradient: f32[1,32,17,33] with f32[1,64,9,17] -> [64,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[64,32,1,1]
-// threads 128, workgroup 64; FLOPs 626688; bytes 135552
+// threads 128, workgroup 64; FLOPs 626688; bytes 135572
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -18167,17 +18212,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 64i || ci >= 32i) { continue; }
-    let v_0 = (b2[o * 32i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 32i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 32i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 32i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 32i + ci] = v_3;
+    b5[o * 32i + ci] = v_3;
   }
 }
 `;
 
-// shader 291: first used by step_235_pointwise_G_layer2_0_downsample_0
-const shader291 = `
+// shader 292: first used by step_235_pointwise_G_layer2_0_downsample_0
+const shader292 = `
 // pointwise f32[64,32,1,1]
 // threads 2048, workgroup 64; FLOPs 2048; bytes 24580
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18196,8 +18241,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 292: first used by step_236_conv2dWeightGrad_G_layer3_0_bn1_cpu
-const shader292 = `
+// shader 293: first used by step_236_conv2dWeightGrad_G_layer3_0_bn1_cpu
+const shader293 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,32,9,17] -> [32,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -18208,7 +18253,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -18405,27 +18451,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 16i || ci >= 64i || o >= 32i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 64i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 64i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 64i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 64i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 64i + ci] = v_3;
+      b5[o * 64i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 293: first used by step_236_conv2dWeightGrad_G_layer3_0_bn1
-const shader293 = `
+// shader 294: first used by step_236_conv2dWeightGrad_G_layer3_0_bn1
+const shader294 = `
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,32,9,17] -> [32,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[32,64,1,1]
-// threads 128, workgroup 64; FLOPs 626688; bytes 83328
+// threads 128, workgroup 64; FLOPs 626688; bytes 83348
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -18499,17 +18546,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 32i || ci >= 64i) { continue; }
-    let v_0 = (b2[o * 64i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 64i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 64i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 64i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 64i + ci] = v_3;
+    b5[o * 64i + ci] = v_3;
   }
 }
 `;
 
-// shader 294: first used by step_237_pointwise_G_layer3_0_conv1
-const shader294 = `
+// shader 295: first used by step_237_pointwise_G_layer3_0_conv1
+const shader295 = `
 // pointwise f32[32,64,1,1]
 // threads 2048, workgroup 64; FLOPs 2048; bytes 24580
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18528,8 +18575,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 295: first used by step_238_conv2dWeightGrad_G_layer3_0_bn1_cpu
-const shader295 = `
+// shader 296: first used by step_238_conv2dWeightGrad_G_layer3_0_bn1_cpu
+const shader296 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,9,17] with f32[1,32,9,17] -> [32,32,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -18540,7 +18587,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -18737,27 +18785,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 72i || ci >= 32i || o >= 32i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
-      let v_0 = (b2[o * 288i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-      let v_1 = (b3[o * 288i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 288i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 288i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 288i + ci * 9i + u * 3i + v] = v_3;
+      b5[o * 288i + ci * 9i + u * 3i + v] = v_3;
     }
   }
 }
 `;
 
-// shader 296: first used by step_238_conv2dWeightGrad_G_layer3_0_bn1
-const shader296 = `
+// shader 297: first used by step_238_conv2dWeightGrad_G_layer3_0_bn1
+const shader297 = `
 // conv2d weight-gradient: f32[1,32,9,17] with f32[1,32,9,17] -> [32,32,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[32,32,3,3]
-// threads 576, workgroup 64; FLOPs 2820096; bytes 149760
+// threads 576, workgroup 64; FLOPs 2820096; bytes 149780
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -18831,17 +18880,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 32i || ci >= 32i) { continue; }
-    let v_0 = (b2[o * 288i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-    let v_1 = (b3[o * 288i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 288i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 288i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 288i + ci * 9i + u * 3i + v] = v_3;
+    b5[o * 288i + ci * 9i + u * 3i + v] = v_3;
   }
 }
 `;
 
-// shader 297: first used by step_239_pointwise_G_layer3_0_conv2
-const shader297 = `
+// shader 298: first used by step_239_pointwise_G_layer3_0_conv2
+const shader298 = `
 // pointwise f32[32,32,3,3]
 // threads 9216 (8 per invocation), workgroup 64; FLOPs 9216; bytes 110596
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18865,8 +18914,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 298: first used by step_240_conv2dWeightGrad_G_layer3_0_bn2_cpu
-const shader298 = `
+// shader 299: first used by step_240_conv2dWeightGrad_G_layer3_0_bn2_cpu
+const shader299 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,9,17] with f32[1,128,9,17] -> [128,32,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -18877,7 +18926,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -19177,27 +19227,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 8i || ci >= 32i || o >= 128i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 32i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 32i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 32i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 32i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 32i + ci] = v_3;
+      b5[o * 32i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 299: first used by step_240_conv2dWeightGrad_G_layer3_0_bn2
-const shader299 = `
+// shader 300: first used by step_240_conv2dWeightGrad_G_layer3_0_bn2
+const shader300 = `
 // conv2d weight-gradient: f32[1,32,9,17] with f32[1,128,9,17] -> [128,32,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[128,32,1,1]
-// threads 256, workgroup 64; FLOPs 1253376; bytes 147072
+// threads 256, workgroup 64; FLOPs 1253376; bytes 147092
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -19271,17 +19322,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 128i || ci >= 32i) { continue; }
-    let v_0 = (b2[o * 32i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 32i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 32i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 32i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 32i + ci] = v_3;
+    b5[o * 32i + ci] = v_3;
   }
 }
 `;
 
-// shader 300: first used by step_241_pointwise_G_layer3_0_conv3
-const shader300 = `
+// shader 301: first used by step_241_pointwise_G_layer3_0_conv3
+const shader301 = `
 // pointwise f32[128,32,1,1]
 // threads 4096 (8 per invocation), workgroup 64; FLOPs 4096; bytes 49156
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19303,8 +19354,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 301: first used by step_242_conv2dWeightGrad_G_layer3_0_downsample_1_cpu
-const shader301 = `
+// shader 302: first used by step_242_conv2dWeightGrad_G_layer3_0_downsample_1_cpu
+const shader302 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,128,9,17] -> [128,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -19315,7 +19366,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -19615,27 +19667,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 16i || ci >= 64i || o >= 128i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 64i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 64i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 64i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 64i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 64i + ci] = v_3;
+      b5[o * 64i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 302: first used by step_242_conv2dWeightGrad_G_layer3_0_downsample_1
-const shader302 = `
+// shader 303: first used by step_242_conv2dWeightGrad_G_layer3_0_downsample_1
+const shader303 = `
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,128,9,17] -> [128,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[128,64,1,1]
-// threads 512, workgroup 64; FLOPs 2506752; bytes 215808
+// threads 512, workgroup 64; FLOPs 2506752; bytes 215828
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -19709,17 +19762,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 128i || ci >= 64i) { continue; }
-    let v_0 = (b2[o * 64i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 64i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 64i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 64i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 64i + ci] = v_3;
+    b5[o * 64i + ci] = v_3;
   }
 }
 `;
 
-// shader 303: first used by step_243_pointwise_G_layer3_0_downsample_0
-const shader303 = `
+// shader 304: first used by step_243_pointwise_G_layer3_0_downsample_0
+const shader304 = `
 // pointwise f32[128,64,1,1]
 // threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 98308
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19741,8 +19794,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 304: first used by step_244_conv2dWeightGrad_G_layer4_0_bn1_cpu
-const shader304 = `
+// shader 305: first used by step_244_conv2dWeightGrad_G_layer4_0_bn1_cpu
+const shader305 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,64,9,17] -> [64,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -19753,7 +19806,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -20053,27 +20107,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 32i || ci >= 128i || o >= 64i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 128i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 128i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 128i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 128i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 128i + ci] = v_3;
+      b5[o * 128i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 305: first used by step_244_conv2dWeightGrad_G_layer4_0_bn1
-const shader305 = `
+// shader 306: first used by step_244_conv2dWeightGrad_G_layer4_0_bn1
+const shader306 = `
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,64,9,17] -> [64,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[64,128,1,1]
-// threads 512, workgroup 64; FLOPs 2506752; bytes 215808
+// threads 512, workgroup 64; FLOPs 2506752; bytes 215828
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -20147,17 +20202,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 64i || ci >= 128i) { continue; }
-    let v_0 = (b2[o * 128i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 128i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 128i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 128i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 128i + ci] = v_3;
+    b5[o * 128i + ci] = v_3;
   }
 }
 `;
 
-// shader 306: first used by step_245_pointwise_G_layer4_0_conv1
-const shader306 = `
+// shader 307: first used by step_245_pointwise_G_layer4_0_conv1
+const shader307 = `
 // pointwise f32[64,128,1,1]
 // threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 98308
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -20179,8 +20234,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 307: first used by step_246_conv2dWeightGrad_G_layer4_0_bn1_cpu
-const shader307 = `
+// shader 308: first used by step_246_conv2dWeightGrad_G_layer4_0_bn1_cpu
+const shader308 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,64,9,17] -> [64,64,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -20191,7 +20246,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -20491,27 +20547,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 144i || ci >= 64i || o >= 64i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
-      let v_0 = (b2[o * 576i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-      let v_1 = (b3[o * 576i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 576i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 576i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 576i + ci * 9i + u * 3i + v] = v_3;
+      b5[o * 576i + ci * 9i + u * 3i + v] = v_3;
     }
   }
 }
 `;
 
-// shader 308: first used by step_246_conv2dWeightGrad_G_layer4_0_bn1
-const shader308 = `
+// shader 309: first used by step_246_conv2dWeightGrad_G_layer4_0_bn1
+const shader309 = `
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,64,9,17] -> [64,64,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[64,64,3,3]
-// threads 2304, workgroup 64; FLOPs 11280384; bytes 520704
+// threads 2304, workgroup 64; FLOPs 11280384; bytes 520724
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -20585,17 +20642,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 64i || ci >= 64i) { continue; }
-    let v_0 = (b2[o * 576i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-    let v_1 = (b3[o * 576i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 576i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 576i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 576i + ci * 9i + u * 3i + v] = v_3;
+    b5[o * 576i + ci * 9i + u * 3i + v] = v_3;
   }
 }
 `;
 
-// shader 309: first used by step_247_pointwise_G_layer4_0_conv2
-const shader309 = `
+// shader 310: first used by step_247_pointwise_G_layer4_0_conv2
+const shader310 = `
 // pointwise f32[64,64,3,3]
 // threads 36864 (8 per invocation), workgroup 64; FLOPs 36864; bytes 442372
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -20619,8 +20676,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 310: first used by step_248_conv2dWeightGrad_G_layer4_0_bn2_cpu
-const shader310 = `
+// shader 311: first used by step_248_conv2dWeightGrad_G_layer4_0_bn2_cpu
+const shader311 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,256,9,17] -> [256,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -20631,7 +20688,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -20931,27 +20989,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 16i || ci >= 64i || o >= 256i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 64i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 64i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 64i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 64i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 64i + ci] = v_3;
+      b5[o * 64i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 311: first used by step_248_conv2dWeightGrad_G_layer4_0_bn2
-const shader311 = `
+// shader 312: first used by step_248_conv2dWeightGrad_G_layer4_0_bn2
+const shader312 = `
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,256,9,17] -> [256,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[256,64,1,1]
-// threads 1024, workgroup 64; FLOPs 5013504; bytes 392448
+// threads 1024, workgroup 64; FLOPs 5013504; bytes 392468
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -21025,17 +21084,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 256i || ci >= 64i) { continue; }
-    let v_0 = (b2[o * 64i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 64i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 64i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 64i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 64i + ci] = v_3;
+    b5[o * 64i + ci] = v_3;
   }
 }
 `;
 
-// shader 312: first used by step_249_pointwise_G_layer4_0_conv3
-const shader312 = `
+// shader 313: first used by step_249_pointwise_G_layer4_0_conv3
+const shader313 = `
 // pointwise f32[256,64,1,1]
 // threads 16384 (8 per invocation), workgroup 64; FLOPs 16384; bytes 196612
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -21057,8 +21116,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 313: first used by step_250_conv2dWeightGrad_G_layer4_0_downsample_1_cpu
-const shader313 = `
+// shader 314: first used by step_250_conv2dWeightGrad_G_layer4_0_downsample_1_cpu
+const shader314 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,256,9,17] -> [256,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -21069,7 +21128,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -21369,27 +21429,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 32i || ci >= 128i || o >= 256i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 128i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 128i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 128i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 128i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 128i + ci] = v_3;
+      b5[o * 128i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 314: first used by step_250_conv2dWeightGrad_G_layer4_0_downsample_1
-const shader314 = `
+// shader 315: first used by step_250_conv2dWeightGrad_G_layer4_0_downsample_1
+const shader315 = `
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,256,9,17] -> [256,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[256,128,1,1]
-// threads 2048, workgroup 64; FLOPs 10027008; bytes 628224
+// threads 2048, workgroup 64; FLOPs 10027008; bytes 628244
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -21463,17 +21524,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 256i || ci >= 128i) { continue; }
-    let v_0 = (b2[o * 128i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 128i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 128i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 128i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 128i + ci] = v_3;
+    b5[o * 128i + ci] = v_3;
   }
 }
 `;
 
-// shader 315: first used by step_251_pointwise_G_layer4_0_downsample_0
-const shader315 = `
+// shader 316: first used by step_251_pointwise_G_layer4_0_downsample_0
+const shader316 = `
 // pointwise f32[256,128,1,1]
 // threads 32768 (8 per invocation), workgroup 64; FLOPs 32768; bytes 393220
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -21495,8 +21556,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 316: first used by step_252_conv2dWeightGrad_cpu
-const shader316 = `
+// shader 317: first used by step_252_conv2dWeightGrad_cpu
+const shader317 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,17] with f32[1,19,9,17] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -21507,7 +21568,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -21704,27 +21766,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 576i || ci >= 256i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
-      let v_0 = (b2[o * 2304i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-      let v_1 = (b3[o * 2304i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 2304i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 2304i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 2304i + ci * 9i + u * 3i + v] = v_3;
+      b5[o * 2304i + ci * 9i + u * 3i + v] = v_3;
     }
   }
 }
 `;
 
-// shader 317: first used by step_252_conv2dWeightGrad
-const shader317 = `
+// shader 318: first used by step_252_conv2dWeightGrad
+const shader318 = `
 // conv2d weight-gradient: f32[1,256,9,17] with f32[1,19,9,17] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[19,256,3,3]
-// threads 2880, workgroup 64; FLOPs 13395456; bytes 694224
+// threads 2880, workgroup 64; FLOPs 13395456; bytes 694244
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -21798,17 +21861,32 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 19i || ci >= 256i) { continue; }
-    let v_0 = (b2[o * 2304i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-    let v_1 = (b3[o * 2304i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 2304i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 2304i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 2304i + ci * 9i + u * 3i + v] = v_3;
+    b5[o * 2304i + ci * 9i + u * 3i + v] = v_3;
   }
 }
 `;
 
-// shader 318: first used by step_253_pointwise_G_layer5_conv2d_list_0
-const shader318 = `
+// shader 319: first used by step_253_pointwise
+const shader319 = `
+// pointwise f32[]
+// threads 1, workgroup 64; FLOPs 1; bytes 8
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * 10.0f);
+  b1[0i] = v_0;
+}
+`;
+
+// shader 320: first used by step_254_pointwise_G_layer5_conv2d_list_0
+const shader320 = `
 // pointwise f32[19,256,3,3]
 // threads 43776 (8 per invocation), workgroup 64; FLOPs 43776; bytes 525316
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -21832,85 +21910,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 319: first used by step_254_sum_cpu
-const shader319 = `
-enable subgroups;
-// sum over axes [0,2,3] of f32[1,19,9,17]: 19 outputs x 153 elements, 1 split(s)
-// one 8-lane subgroup per output
-// CPU variant: workgroup = one 8-lane subgroup; grid 19x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < 153i; kk += 8i) {
-    part = part + b0[(o % 19i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)];
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, 4u);
-  acc = acc + subgroupShuffleXor(acc, 2u);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % 19i)] = acc;
-  }
-}
-`;
-
-// shader 320: first used by step_254_sum
-const shader320 = `
-// sum over axes [0,2,3] of f32[1,19,9,17]: 19 outputs x 153 elements, 1 split(s)
-// threads 19, workgroup 64; FLOPs 2907; bytes 11704
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 19i) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < 153i; kk++) {
-    acc = acc + b0[(gi % 19i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)];
-  }
-  b1[(gi % 19i)] = acc;
-}
-`;
-
 // shader 321: first used by step_255_pointwise_sgd_G_G_layer5_conv2d_list_0
 const shader321 = `
-// pointwise f32[19] and 3 sibling(s)
-// threads 19, workgroup 64; FLOPs 76; bytes 688
+// pointwise f32[19] and 2 sibling(s)
+// threads 19, workgroup 64; FLOPs 57; bytes 632
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 19i) { return; }
   let i0 = gi;
-  let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b2[i0] * 0.0005000000237487257f);
-  let v_2 = (b1[(i0 % 19i)] + v_1);
+  let v_0 = (b0[i0] * b1[(0i + 1i)]);
+  let v_1 = (b3[i0] * b1[(0i + 2i)]);
+  let v_2 = (b2[(i0 % 19i)] + v_1);
   let v_3 = (v_0 + v_2);
-  b3[i0] = v_3;
-  let v_4 = (v_3 * b4[0i]);
-  let v_5 = (b2[i0] - v_4);
-  b5[i0] = v_5;
-  let v_6 = (b6[i0] * 0.8999999761581421f);
-  let v_7 = (b7[i0] * 0.0005000000237487257f);
-  let v_8 = (b1[(i0 % 19i)] + v_7);
+  b4[i0] = v_3;
+  let v_4 = (v_3 * b5[0i]);
+  let v_5 = (b3[i0] - v_4);
+  b6[i0] = v_5;
+  let v_6 = (b7[i0] * b1[(0i + 1i)]);
+  let v_7 = (b8[i0] * b1[(0i + 2i)]);
+  let v_8 = (b2[(i0 % 19i)] + v_7);
   let v_9 = (v_6 + v_8);
-  b8[i0] = v_9;
-  let v_10 = (v_9 * b4[0i]);
-  let v_11 = (b7[i0] - v_10);
-  b9[i0] = v_11;
+  b9[i0] = v_9;
 }
 `;
 
@@ -21926,7 +21957,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -22123,11 +22155,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 576i || ci >= 256i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
-      let v_0 = (b2[o * 2304i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-      let v_1 = (b3[o * 2304i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 2304i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 2304i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 2304i + ci * 9i + u * 3i + v] = v_3;
+      b5[o * 2304i + ci * 9i + u * 3i + v] = v_3;
     }
   }
 }
@@ -22138,12 +22170,13 @@ const shader323 = `
 // conv2d weight-gradient: f32[1,256,9,17] with f32[1,19,9,17] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[19,256,3,3]
-// threads 2880, workgroup 64; FLOPs 13395456; bytes 694224
+// threads 2880, workgroup 64; FLOPs 13395456; bytes 694244
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -22217,909 +22250,932 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 19i || ci >= 256i) { continue; }
-    let v_0 = (b2[o * 2304i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-    let v_1 = (b3[o * 2304i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 2304i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 2304i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 2304i + ci * 9i + u * 3i + v] = v_3;
+    b5[o * 2304i + ci * 9i + u * 3i + v] = v_3;
   }
+}
+`;
+
+// shader 324: first used by step_258_pointwise_G_layer5_conv2d_list_1
+const shader324 = `
+// pointwise f32[19]
+// threads 19, workgroup 64; FLOPs 19; bytes 232
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 19i) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = (b0[i0] - v_0);
+  b3[i0] = v_1;
 }
 `;
 
 export const module: GeneratedModule = {
     name: "oracle-cpu-demo",
-    config: {"variant":"oracle","numClasses":19,"sourceSize":[64,128],"targetSize":[64,128],"network":{"blocks":[1,1,1,1],"width":8,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":8},"ndf":16,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.0025,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":1500,"lambdaSeg":0.1,"lambdaAdvTarget1":0.0002,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","ignoreLabel":255},
-    limits: {"maxStorageBufferBindingSize":622592,"maxBufferSize":2978560,"maxStorageBuffersPerShaderStage":10},
+    config: {"variant":"oracle","numClasses":19,"sourceSize":[64,128],"targetSize":[64,128],"network":{"blocks":[1,1,1,1],"width":8,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":8},"ndf":16,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.0025,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":1500,"lambdaSeg":0.1,"lambdaAdvTarget1":0.0002,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","adamBeta1":0.9,"adamBeta2":0.99,"adamEpsilon":1e-8,"ignoreLabel":255},
+    hyperparameters: [{"name":"learningRate","value":0.0025},{"name":"momentum","value":0.9},{"name":"weightDecay","value":0.0005},{"name":"power","value":0.9},{"name":"numSteps","value":1500}],
+    limits: {"maxStorageBufferBindingSize":622592,"maxBufferSize":2978048,"maxStorageBuffersPerShaderStage":10},
     arenas: [
-      {"name":"persistent0","bytes":2221056,"kind":"persistent"},
-      {"name":"scratch0","bytes":2978560,"kind":"scratch"},
+      {"name":"persistent0","bytes":2221312,"kind":"persistent"},
+      {"name":"scratch0","bytes":2978048,"kind":"scratch"},
     ],
     tensors: [
-      {"name":"iteration","role":"input","shape":[],"dtype":"i32","bytes":4,"arena":0,"offset":0},
-      {"name":"target_image","role":"input","shape":[1,3,64,128],"dtype":"f32","bytes":98304,"arena":0,"offset":256},
-      {"name":"target_label","role":"input","shape":[1,64,128],"dtype":"i32","bytes":32768,"arena":0,"offset":98560},
-      {"name":"G/conv1.weight","role":"param","shape":[8,3,7,7],"dtype":"f32","bytes":4704,"model":"G","key":"conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":131328},
-      {"name":"G/bn1.weight","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":136192},
-      {"name":"G/bn1.bias","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":136448},
-      {"name":"G/bn1.running_mean","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":136704},
-      {"name":"G/bn1.running_var","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":136960},
-      {"name":"G/layer1.0.conv1.weight","role":"param","shape":[8,8,1,1],"dtype":"f32","bytes":256,"model":"G","key":"layer1.0.conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":137216},
-      {"name":"G/layer1.0.bn1.weight","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":137472},
-      {"name":"G/layer1.0.bn1.bias","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":137728},
-      {"name":"G/layer1.0.bn1.running_mean","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":137984},
-      {"name":"G/layer1.0.bn1.running_var","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":138240},
-      {"name":"G/layer1.0.conv2.weight","role":"param","shape":[8,8,3,3],"dtype":"f32","bytes":2304,"model":"G","key":"layer1.0.conv2.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":138496},
-      {"name":"G/layer1.0.bn2.weight","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn2.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":140800},
-      {"name":"G/layer1.0.bn2.bias","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn2.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":141056},
-      {"name":"G/layer1.0.bn2.running_mean","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn2.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":141312},
-      {"name":"G/layer1.0.bn2.running_var","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn2.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":141568},
-      {"name":"G/layer1.0.conv3.weight","role":"param","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"G","key":"layer1.0.conv3.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":141824},
-      {"name":"G/layer1.0.bn3.weight","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.bn3.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":142848},
-      {"name":"G/layer1.0.bn3.bias","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.bn3.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":143104},
-      {"name":"G/layer1.0.bn3.running_mean","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.bn3.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":143360},
-      {"name":"G/layer1.0.bn3.running_var","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.bn3.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":143616},
-      {"name":"G/layer1.0.downsample.0.weight","role":"param","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"G","key":"layer1.0.downsample.0.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":143872},
-      {"name":"G/layer1.0.downsample.1.weight","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.downsample.1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":144896},
-      {"name":"G/layer1.0.downsample.1.bias","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.downsample.1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":145152},
-      {"name":"G/layer1.0.downsample.1.running_mean","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.downsample.1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":145408},
-      {"name":"G/layer1.0.downsample.1.running_var","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.downsample.1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":145664},
-      {"name":"G/layer2.0.conv1.weight","role":"param","shape":[16,32,1,1],"dtype":"f32","bytes":2048,"model":"G","key":"layer2.0.conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":145920},
-      {"name":"G/layer2.0.bn1.weight","role":"param","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":147968},
-      {"name":"G/layer2.0.bn1.bias","role":"param","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":148224},
-      {"name":"G/layer2.0.bn1.running_mean","role":"state","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":148480},
-      {"name":"G/layer2.0.bn1.running_var","role":"state","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":148736},
-      {"name":"G/layer2.0.conv2.weight","role":"param","shape":[16,16,3,3],"dtype":"f32","bytes":9216,"model":"G","key":"layer2.0.conv2.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":148992},
-      {"name":"G/layer2.0.bn2.weight","role":"param","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn2.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":158208},
-      {"name":"G/layer2.0.bn2.bias","role":"param","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn2.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":158464},
-      {"name":"G/layer2.0.bn2.running_mean","role":"state","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn2.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":158720},
-      {"name":"G/layer2.0.bn2.running_var","role":"state","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn2.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":158976},
-      {"name":"G/layer2.0.conv3.weight","role":"param","shape":[64,16,1,1],"dtype":"f32","bytes":4096,"model":"G","key":"layer2.0.conv3.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":159232},
-      {"name":"G/layer2.0.bn3.weight","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.bn3.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":163328},
-      {"name":"G/layer2.0.bn3.bias","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.bn3.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":163584},
-      {"name":"G/layer2.0.bn3.running_mean","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.bn3.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":163840},
-      {"name":"G/layer2.0.bn3.running_var","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.bn3.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":164096},
-      {"name":"G/layer2.0.downsample.0.weight","role":"param","shape":[64,32,1,1],"dtype":"f32","bytes":8192,"model":"G","key":"layer2.0.downsample.0.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":164352},
-      {"name":"G/layer2.0.downsample.1.weight","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.downsample.1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":172544},
-      {"name":"G/layer2.0.downsample.1.bias","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.downsample.1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":172800},
-      {"name":"G/layer2.0.downsample.1.running_mean","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.downsample.1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":173056},
-      {"name":"G/layer2.0.downsample.1.running_var","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.downsample.1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":173312},
-      {"name":"G/layer3.0.conv1.weight","role":"param","shape":[32,64,1,1],"dtype":"f32","bytes":8192,"model":"G","key":"layer3.0.conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":173568},
-      {"name":"G/layer3.0.bn1.weight","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":181760},
-      {"name":"G/layer3.0.bn1.bias","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":182016},
-      {"name":"G/layer3.0.bn1.running_mean","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":182272},
-      {"name":"G/layer3.0.bn1.running_var","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":182528},
-      {"name":"G/layer3.0.conv2.weight","role":"param","shape":[32,32,3,3],"dtype":"f32","bytes":36864,"model":"G","key":"layer3.0.conv2.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":182784},
-      {"name":"G/layer3.0.bn2.weight","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn2.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":219648},
-      {"name":"G/layer3.0.bn2.bias","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn2.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":219904},
-      {"name":"G/layer3.0.bn2.running_mean","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn2.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":220160},
-      {"name":"G/layer3.0.bn2.running_var","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn2.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":220416},
-      {"name":"G/layer3.0.conv3.weight","role":"param","shape":[128,32,1,1],"dtype":"f32","bytes":16384,"model":"G","key":"layer3.0.conv3.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":220672},
-      {"name":"G/layer3.0.bn3.weight","role":"param","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.bn3.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":237056},
-      {"name":"G/layer3.0.bn3.bias","role":"param","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.bn3.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":237568},
-      {"name":"G/layer3.0.bn3.running_mean","role":"state","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.bn3.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":238080},
-      {"name":"G/layer3.0.bn3.running_var","role":"state","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.bn3.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":238592},
-      {"name":"G/layer3.0.downsample.0.weight","role":"param","shape":[128,64,1,1],"dtype":"f32","bytes":32768,"model":"G","key":"layer3.0.downsample.0.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":239104},
-      {"name":"G/layer3.0.downsample.1.weight","role":"param","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.downsample.1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":271872},
-      {"name":"G/layer3.0.downsample.1.bias","role":"param","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.downsample.1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":272384},
-      {"name":"G/layer3.0.downsample.1.running_mean","role":"state","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.downsample.1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":272896},
-      {"name":"G/layer3.0.downsample.1.running_var","role":"state","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.downsample.1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":273408},
-      {"name":"G/layer4.0.conv1.weight","role":"param","shape":[64,128,1,1],"dtype":"f32","bytes":32768,"model":"G","key":"layer4.0.conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":273920},
-      {"name":"G/layer4.0.bn1.weight","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":306688},
-      {"name":"G/layer4.0.bn1.bias","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":306944},
-      {"name":"G/layer4.0.bn1.running_mean","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":307200},
-      {"name":"G/layer4.0.bn1.running_var","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":307456},
-      {"name":"G/layer4.0.conv2.weight","role":"param","shape":[64,64,3,3],"dtype":"f32","bytes":147456,"model":"G","key":"layer4.0.conv2.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":307712},
-      {"name":"G/layer4.0.bn2.weight","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn2.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":455168},
-      {"name":"G/layer4.0.bn2.bias","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn2.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":455424},
-      {"name":"G/layer4.0.bn2.running_mean","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn2.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":455680},
-      {"name":"G/layer4.0.bn2.running_var","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn2.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":455936},
-      {"name":"G/layer4.0.conv3.weight","role":"param","shape":[256,64,1,1],"dtype":"f32","bytes":65536,"model":"G","key":"layer4.0.conv3.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":456192},
-      {"name":"G/layer4.0.bn3.weight","role":"param","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.bn3.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":521728},
-      {"name":"G/layer4.0.bn3.bias","role":"param","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.bn3.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":522752},
-      {"name":"G/layer4.0.bn3.running_mean","role":"state","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.bn3.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":523776},
-      {"name":"G/layer4.0.bn3.running_var","role":"state","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.bn3.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":524800},
-      {"name":"G/layer4.0.downsample.0.weight","role":"param","shape":[256,128,1,1],"dtype":"f32","bytes":131072,"model":"G","key":"layer4.0.downsample.0.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":525824},
-      {"name":"G/layer4.0.downsample.1.weight","role":"param","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.downsample.1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":656896},
-      {"name":"G/layer4.0.downsample.1.bias","role":"param","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.downsample.1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":657920},
-      {"name":"G/layer4.0.downsample.1.running_mean","role":"state","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.downsample.1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":658944},
-      {"name":"G/layer4.0.downsample.1.running_var","role":"state","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.downsample.1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":659968},
-      {"name":"G/layer5.conv2d_list.0.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer5.conv2d_list.0.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":660992},
-      {"name":"G/layer5.conv2d_list.0.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.0.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":836096},
-      {"name":"G/layer5.conv2d_list.1.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer5.conv2d_list.1.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":836352},
-      {"name":"G/layer5.conv2d_list.1.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.1.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1011456},
-      {"name":"G/layer5.conv2d_list.2.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer5.conv2d_list.2.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":1011712},
-      {"name":"G/layer5.conv2d_list.2.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.2.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1186816},
-      {"name":"G/layer5.conv2d_list.3.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer5.conv2d_list.3.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":1187072},
-      {"name":"G/layer5.conv2d_list.3.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.3.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1362176},
-      {"name":"sgd_G/G.conv1.weight","role":"state","shape":[8,3,7,7],"dtype":"f32","bytes":4704,"model":"sgd_G","key":"G.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1362432},
-      {"name":"sgd_G/G.layer1.0.conv1.weight","role":"state","shape":[8,8,1,1],"dtype":"f32","bytes":256,"model":"sgd_G","key":"G.layer1.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1367296},
-      {"name":"sgd_G/G.layer1.0.conv2.weight","role":"state","shape":[8,8,3,3],"dtype":"f32","bytes":2304,"model":"sgd_G","key":"G.layer1.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1367552},
-      {"name":"sgd_G/G.layer1.0.conv3.weight","role":"state","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"sgd_G","key":"G.layer1.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1369856},
-      {"name":"sgd_G/G.layer1.0.downsample.0.weight","role":"state","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"sgd_G","key":"G.layer1.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1370880},
-      {"name":"sgd_G/G.layer2.0.conv1.weight","role":"state","shape":[16,32,1,1],"dtype":"f32","bytes":2048,"model":"sgd_G","key":"G.layer2.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1371904},
-      {"name":"sgd_G/G.layer2.0.conv2.weight","role":"state","shape":[16,16,3,3],"dtype":"f32","bytes":9216,"model":"sgd_G","key":"G.layer2.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1373952},
-      {"name":"sgd_G/G.layer2.0.conv3.weight","role":"state","shape":[64,16,1,1],"dtype":"f32","bytes":4096,"model":"sgd_G","key":"G.layer2.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1383168},
-      {"name":"sgd_G/G.layer2.0.downsample.0.weight","role":"state","shape":[64,32,1,1],"dtype":"f32","bytes":8192,"model":"sgd_G","key":"G.layer2.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1387264},
-      {"name":"sgd_G/G.layer3.0.conv1.weight","role":"state","shape":[32,64,1,1],"dtype":"f32","bytes":8192,"model":"sgd_G","key":"G.layer3.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1395456},
-      {"name":"sgd_G/G.layer3.0.conv2.weight","role":"state","shape":[32,32,3,3],"dtype":"f32","bytes":36864,"model":"sgd_G","key":"G.layer3.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1403648},
-      {"name":"sgd_G/G.layer3.0.conv3.weight","role":"state","shape":[128,32,1,1],"dtype":"f32","bytes":16384,"model":"sgd_G","key":"G.layer3.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1440512},
-      {"name":"sgd_G/G.layer3.0.downsample.0.weight","role":"state","shape":[128,64,1,1],"dtype":"f32","bytes":32768,"model":"sgd_G","key":"G.layer3.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1456896},
-      {"name":"sgd_G/G.layer4.0.conv1.weight","role":"state","shape":[64,128,1,1],"dtype":"f32","bytes":32768,"model":"sgd_G","key":"G.layer4.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1489664},
-      {"name":"sgd_G/G.layer4.0.conv2.weight","role":"state","shape":[64,64,3,3],"dtype":"f32","bytes":147456,"model":"sgd_G","key":"G.layer4.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1522432},
-      {"name":"sgd_G/G.layer4.0.conv3.weight","role":"state","shape":[256,64,1,1],"dtype":"f32","bytes":65536,"model":"sgd_G","key":"G.layer4.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1669888},
-      {"name":"sgd_G/G.layer4.0.downsample.0.weight","role":"state","shape":[256,128,1,1],"dtype":"f32","bytes":131072,"model":"sgd_G","key":"G.layer4.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1735424},
-      {"name":"sgd_G/G.layer5.conv2d_list.0.weight","role":"state","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"sgd_G","key":"G.layer5.conv2d_list.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1866496},
-      {"name":"sgd_G/G.layer5.conv2d_list.0.bias","role":"state","shape":[19],"dtype":"f32","bytes":76,"model":"sgd_G","key":"G.layer5.conv2d_list.0.bias","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2041600},
-      {"name":"sgd_G/G.layer5.conv2d_list.1.weight","role":"state","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"sgd_G","key":"G.layer5.conv2d_list.1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2041856},
-      {"name":"sgd_G/G.layer5.conv2d_list.1.bias","role":"state","shape":[19],"dtype":"f32","bytes":76,"model":"sgd_G","key":"G.layer5.conv2d_list.1.bias","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2216960},
-      {"name":"loss_seg2","role":"output","shape":[],"dtype":"f32","bytes":4,"arena":0,"offset":2217216},
+      {"name":"hyperparameters","role":"hyper","shape":[5],"dtype":"f32","bytes":20,"arena":0,"offset":0},
+      {"name":"iteration","role":"input","shape":[],"dtype":"i32","bytes":4,"arena":0,"offset":256},
+      {"name":"target_image","role":"input","shape":[1,3,64,128],"dtype":"f32","bytes":98304,"arena":0,"offset":512},
+      {"name":"target_label","role":"input","shape":[1,64,128],"dtype":"i32","bytes":32768,"arena":0,"offset":98816},
+      {"name":"G/conv1.weight","role":"param","shape":[8,3,7,7],"dtype":"f32","bytes":4704,"model":"G","key":"conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":131584},
+      {"name":"G/bn1.weight","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":136448},
+      {"name":"G/bn1.bias","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":136704},
+      {"name":"G/bn1.running_mean","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":136960},
+      {"name":"G/bn1.running_var","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":137216},
+      {"name":"G/layer1.0.conv1.weight","role":"param","shape":[8,8,1,1],"dtype":"f32","bytes":256,"model":"G","key":"layer1.0.conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":137472},
+      {"name":"G/layer1.0.bn1.weight","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":137728},
+      {"name":"G/layer1.0.bn1.bias","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":137984},
+      {"name":"G/layer1.0.bn1.running_mean","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":138240},
+      {"name":"G/layer1.0.bn1.running_var","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":138496},
+      {"name":"G/layer1.0.conv2.weight","role":"param","shape":[8,8,3,3],"dtype":"f32","bytes":2304,"model":"G","key":"layer1.0.conv2.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":138752},
+      {"name":"G/layer1.0.bn2.weight","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn2.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":141056},
+      {"name":"G/layer1.0.bn2.bias","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn2.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":141312},
+      {"name":"G/layer1.0.bn2.running_mean","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn2.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":141568},
+      {"name":"G/layer1.0.bn2.running_var","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn2.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":141824},
+      {"name":"G/layer1.0.conv3.weight","role":"param","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"G","key":"layer1.0.conv3.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":142080},
+      {"name":"G/layer1.0.bn3.weight","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.bn3.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":143104},
+      {"name":"G/layer1.0.bn3.bias","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.bn3.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":143360},
+      {"name":"G/layer1.0.bn3.running_mean","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.bn3.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":143616},
+      {"name":"G/layer1.0.bn3.running_var","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.bn3.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":143872},
+      {"name":"G/layer1.0.downsample.0.weight","role":"param","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"G","key":"layer1.0.downsample.0.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":144128},
+      {"name":"G/layer1.0.downsample.1.weight","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.downsample.1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":145152},
+      {"name":"G/layer1.0.downsample.1.bias","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.downsample.1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":145408},
+      {"name":"G/layer1.0.downsample.1.running_mean","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.downsample.1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":145664},
+      {"name":"G/layer1.0.downsample.1.running_var","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.downsample.1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":145920},
+      {"name":"G/layer2.0.conv1.weight","role":"param","shape":[16,32,1,1],"dtype":"f32","bytes":2048,"model":"G","key":"layer2.0.conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":146176},
+      {"name":"G/layer2.0.bn1.weight","role":"param","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":148224},
+      {"name":"G/layer2.0.bn1.bias","role":"param","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":148480},
+      {"name":"G/layer2.0.bn1.running_mean","role":"state","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":148736},
+      {"name":"G/layer2.0.bn1.running_var","role":"state","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":148992},
+      {"name":"G/layer2.0.conv2.weight","role":"param","shape":[16,16,3,3],"dtype":"f32","bytes":9216,"model":"G","key":"layer2.0.conv2.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":149248},
+      {"name":"G/layer2.0.bn2.weight","role":"param","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn2.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":158464},
+      {"name":"G/layer2.0.bn2.bias","role":"param","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn2.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":158720},
+      {"name":"G/layer2.0.bn2.running_mean","role":"state","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn2.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":158976},
+      {"name":"G/layer2.0.bn2.running_var","role":"state","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn2.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":159232},
+      {"name":"G/layer2.0.conv3.weight","role":"param","shape":[64,16,1,1],"dtype":"f32","bytes":4096,"model":"G","key":"layer2.0.conv3.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":159488},
+      {"name":"G/layer2.0.bn3.weight","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.bn3.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":163584},
+      {"name":"G/layer2.0.bn3.bias","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.bn3.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":163840},
+      {"name":"G/layer2.0.bn3.running_mean","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.bn3.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":164096},
+      {"name":"G/layer2.0.bn3.running_var","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.bn3.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":164352},
+      {"name":"G/layer2.0.downsample.0.weight","role":"param","shape":[64,32,1,1],"dtype":"f32","bytes":8192,"model":"G","key":"layer2.0.downsample.0.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":164608},
+      {"name":"G/layer2.0.downsample.1.weight","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.downsample.1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":172800},
+      {"name":"G/layer2.0.downsample.1.bias","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.downsample.1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":173056},
+      {"name":"G/layer2.0.downsample.1.running_mean","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.downsample.1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":173312},
+      {"name":"G/layer2.0.downsample.1.running_var","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.downsample.1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":173568},
+      {"name":"G/layer3.0.conv1.weight","role":"param","shape":[32,64,1,1],"dtype":"f32","bytes":8192,"model":"G","key":"layer3.0.conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":173824},
+      {"name":"G/layer3.0.bn1.weight","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":182016},
+      {"name":"G/layer3.0.bn1.bias","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":182272},
+      {"name":"G/layer3.0.bn1.running_mean","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":182528},
+      {"name":"G/layer3.0.bn1.running_var","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":182784},
+      {"name":"G/layer3.0.conv2.weight","role":"param","shape":[32,32,3,3],"dtype":"f32","bytes":36864,"model":"G","key":"layer3.0.conv2.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":183040},
+      {"name":"G/layer3.0.bn2.weight","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn2.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":219904},
+      {"name":"G/layer3.0.bn2.bias","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn2.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":220160},
+      {"name":"G/layer3.0.bn2.running_mean","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn2.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":220416},
+      {"name":"G/layer3.0.bn2.running_var","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn2.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":220672},
+      {"name":"G/layer3.0.conv3.weight","role":"param","shape":[128,32,1,1],"dtype":"f32","bytes":16384,"model":"G","key":"layer3.0.conv3.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":220928},
+      {"name":"G/layer3.0.bn3.weight","role":"param","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.bn3.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":237312},
+      {"name":"G/layer3.0.bn3.bias","role":"param","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.bn3.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":237824},
+      {"name":"G/layer3.0.bn3.running_mean","role":"state","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.bn3.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":238336},
+      {"name":"G/layer3.0.bn3.running_var","role":"state","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.bn3.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":238848},
+      {"name":"G/layer3.0.downsample.0.weight","role":"param","shape":[128,64,1,1],"dtype":"f32","bytes":32768,"model":"G","key":"layer3.0.downsample.0.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":239360},
+      {"name":"G/layer3.0.downsample.1.weight","role":"param","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.downsample.1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":272128},
+      {"name":"G/layer3.0.downsample.1.bias","role":"param","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.downsample.1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":272640},
+      {"name":"G/layer3.0.downsample.1.running_mean","role":"state","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.downsample.1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":273152},
+      {"name":"G/layer3.0.downsample.1.running_var","role":"state","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.downsample.1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":273664},
+      {"name":"G/layer4.0.conv1.weight","role":"param","shape":[64,128,1,1],"dtype":"f32","bytes":32768,"model":"G","key":"layer4.0.conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":274176},
+      {"name":"G/layer4.0.bn1.weight","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":306944},
+      {"name":"G/layer4.0.bn1.bias","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":307200},
+      {"name":"G/layer4.0.bn1.running_mean","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":307456},
+      {"name":"G/layer4.0.bn1.running_var","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":307712},
+      {"name":"G/layer4.0.conv2.weight","role":"param","shape":[64,64,3,3],"dtype":"f32","bytes":147456,"model":"G","key":"layer4.0.conv2.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":307968},
+      {"name":"G/layer4.0.bn2.weight","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn2.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":455424},
+      {"name":"G/layer4.0.bn2.bias","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn2.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":455680},
+      {"name":"G/layer4.0.bn2.running_mean","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn2.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":455936},
+      {"name":"G/layer4.0.bn2.running_var","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn2.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":456192},
+      {"name":"G/layer4.0.conv3.weight","role":"param","shape":[256,64,1,1],"dtype":"f32","bytes":65536,"model":"G","key":"layer4.0.conv3.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":456448},
+      {"name":"G/layer4.0.bn3.weight","role":"param","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.bn3.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":521984},
+      {"name":"G/layer4.0.bn3.bias","role":"param","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.bn3.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":523008},
+      {"name":"G/layer4.0.bn3.running_mean","role":"state","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.bn3.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":524032},
+      {"name":"G/layer4.0.bn3.running_var","role":"state","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.bn3.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":525056},
+      {"name":"G/layer4.0.downsample.0.weight","role":"param","shape":[256,128,1,1],"dtype":"f32","bytes":131072,"model":"G","key":"layer4.0.downsample.0.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":526080},
+      {"name":"G/layer4.0.downsample.1.weight","role":"param","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.downsample.1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":657152},
+      {"name":"G/layer4.0.downsample.1.bias","role":"param","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.downsample.1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":658176},
+      {"name":"G/layer4.0.downsample.1.running_mean","role":"state","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.downsample.1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":659200},
+      {"name":"G/layer4.0.downsample.1.running_var","role":"state","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.downsample.1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":660224},
+      {"name":"G/layer5.conv2d_list.0.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer5.conv2d_list.0.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":661248},
+      {"name":"G/layer5.conv2d_list.0.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.0.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":836352},
+      {"name":"G/layer5.conv2d_list.1.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer5.conv2d_list.1.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":836608},
+      {"name":"G/layer5.conv2d_list.1.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.1.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1011712},
+      {"name":"G/layer5.conv2d_list.2.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer5.conv2d_list.2.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":1011968},
+      {"name":"G/layer5.conv2d_list.2.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.2.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1187072},
+      {"name":"G/layer5.conv2d_list.3.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer5.conv2d_list.3.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":1187328},
+      {"name":"G/layer5.conv2d_list.3.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.3.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1362432},
+      {"name":"sgd_G/G.conv1.weight","role":"state","shape":[8,3,7,7],"dtype":"f32","bytes":4704,"model":"sgd_G","key":"G.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1362688},
+      {"name":"sgd_G/G.layer1.0.conv1.weight","role":"state","shape":[8,8,1,1],"dtype":"f32","bytes":256,"model":"sgd_G","key":"G.layer1.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1367552},
+      {"name":"sgd_G/G.layer1.0.conv2.weight","role":"state","shape":[8,8,3,3],"dtype":"f32","bytes":2304,"model":"sgd_G","key":"G.layer1.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1367808},
+      {"name":"sgd_G/G.layer1.0.conv3.weight","role":"state","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"sgd_G","key":"G.layer1.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1370112},
+      {"name":"sgd_G/G.layer1.0.downsample.0.weight","role":"state","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"sgd_G","key":"G.layer1.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1371136},
+      {"name":"sgd_G/G.layer2.0.conv1.weight","role":"state","shape":[16,32,1,1],"dtype":"f32","bytes":2048,"model":"sgd_G","key":"G.layer2.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1372160},
+      {"name":"sgd_G/G.layer2.0.conv2.weight","role":"state","shape":[16,16,3,3],"dtype":"f32","bytes":9216,"model":"sgd_G","key":"G.layer2.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1374208},
+      {"name":"sgd_G/G.layer2.0.conv3.weight","role":"state","shape":[64,16,1,1],"dtype":"f32","bytes":4096,"model":"sgd_G","key":"G.layer2.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1383424},
+      {"name":"sgd_G/G.layer2.0.downsample.0.weight","role":"state","shape":[64,32,1,1],"dtype":"f32","bytes":8192,"model":"sgd_G","key":"G.layer2.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1387520},
+      {"name":"sgd_G/G.layer3.0.conv1.weight","role":"state","shape":[32,64,1,1],"dtype":"f32","bytes":8192,"model":"sgd_G","key":"G.layer3.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1395712},
+      {"name":"sgd_G/G.layer3.0.conv2.weight","role":"state","shape":[32,32,3,3],"dtype":"f32","bytes":36864,"model":"sgd_G","key":"G.layer3.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1403904},
+      {"name":"sgd_G/G.layer3.0.conv3.weight","role":"state","shape":[128,32,1,1],"dtype":"f32","bytes":16384,"model":"sgd_G","key":"G.layer3.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1440768},
+      {"name":"sgd_G/G.layer3.0.downsample.0.weight","role":"state","shape":[128,64,1,1],"dtype":"f32","bytes":32768,"model":"sgd_G","key":"G.layer3.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1457152},
+      {"name":"sgd_G/G.layer4.0.conv1.weight","role":"state","shape":[64,128,1,1],"dtype":"f32","bytes":32768,"model":"sgd_G","key":"G.layer4.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1489920},
+      {"name":"sgd_G/G.layer4.0.conv2.weight","role":"state","shape":[64,64,3,3],"dtype":"f32","bytes":147456,"model":"sgd_G","key":"G.layer4.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1522688},
+      {"name":"sgd_G/G.layer4.0.conv3.weight","role":"state","shape":[256,64,1,1],"dtype":"f32","bytes":65536,"model":"sgd_G","key":"G.layer4.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1670144},
+      {"name":"sgd_G/G.layer4.0.downsample.0.weight","role":"state","shape":[256,128,1,1],"dtype":"f32","bytes":131072,"model":"sgd_G","key":"G.layer4.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1735680},
+      {"name":"sgd_G/G.layer5.conv2d_list.0.weight","role":"state","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"sgd_G","key":"G.layer5.conv2d_list.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1866752},
+      {"name":"sgd_G/G.layer5.conv2d_list.0.bias","role":"state","shape":[19],"dtype":"f32","bytes":76,"model":"sgd_G","key":"G.layer5.conv2d_list.0.bias","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2041856},
+      {"name":"sgd_G/G.layer5.conv2d_list.1.weight","role":"state","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"sgd_G","key":"G.layer5.conv2d_list.1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2042112},
+      {"name":"sgd_G/G.layer5.conv2d_list.1.bias","role":"state","shape":[19],"dtype":"f32","bytes":76,"model":"sgd_G","key":"G.layer5.conv2d_list.1.bias","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2217216},
+      {"name":"loss_seg2","role":"output","shape":[],"dtype":"f32","bytes":4,"arena":0,"offset":2217472},
     ],
     constants: [
-      {"name":"resize_17_128_ac","words":[18,26,42,58,74,90,106,122,138,154,170,186,202,218,234,250,265,274,0,1,2,3,4,5,6,7,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63,56,57,58,59,60,61,62,63,64,65,66,67,68,69,70,71,64,65,66,67,68,69,70,71,72,73,74,75,76,77,78,79,72,73,74,75,76,77,78,79,80,81,82,83,84,85,86,87,80,81,82,83,84,85,86,87,88,89,90,91,92,93,94,95,88,89,90,91,92,93,94,95,96,97,98,99,100,101,102,103,96,97,98,99,100,101,102,103,104,105,106,107,108,109,110,111,104,105,106,107,108,109,110,111,112,113,114,115,116,117,118,119,112,113,114,115,116,117,118,119,120,121,122,123,124,125,126,120,121,122,123,124,125,126,127,127,1065353216,1063239551,1061125886,1059012221,1056832504,1052605174,1048179688,1039262664,0,1040253444,1048642052,1052869382,1057030660,1059144325,1061257990,1063371655,1065221112,1063107448,1060993782,1058880116,1056568296,1052340968,1047651272,1038205824,1006699008,1040781856,1048906260,1053133592,1057162764,1059276428,1061390094,1063503760,1065089008,1062975344,1060861680,1058748012,1056304088,1052076760,1047122848,1037148992,1015087616,1041310272,1049170464,1053397800,1057294868,1059408532,1061522200,1063635864,1064956904,1062843240,1060729576,1058615908,1056039880,1051812552,1046594432,1036092160,1019314944,1041838688,1049434672,1053662008,1057426972,1059540636,1061654304,1063767968,1064824800,1062711136,1060597472,1058483808,1055775680,1051548336,1046066016,1035035328,1023476224,1042367104,1049698880,1053926208,1057559072,1059672744,1061786408,1063900072,1064692696,1062579032,1060465368,1058351704,1055511456,1051284128,1045537600,1033978496,1025589888,1042895520,1049963088,1054190416,1057691184,1059804848,1061918512,1064032176,1064560592,1062446928,1060333264,1058219600,1055247264,1051019920,1045009184,1032921664,1027703552,1043423936,1050227296,1054454624,1057823280,1059936952,1062050616,1064164280,1064428488,1062314824,1060201160,1058087496,1054983040,1050755712,1044480768,1031864832,1029817216,1043952352,1050491504,1054718832,1057955392,1060069056,1062182720,1064296384,1064296384,1062182720,1060069056,1057955392,1054718848,1050491520,1043952384,1029817344,1031864832,1044480768,1050755712,1054983040,1058087488,1060201152,1062314816,1064428480,1064164288,1062050608,1059936944,1057823280,1054454624,1050227296,1043423936,1027703552,1032921600,1045009216,1051019936,1055247264,1058219600,1060333264,1062446928,1064560592,1064032176,1061918512,1059804848,1057691184,1054190432,1049963104,1042895552,1025590016,1033978496,1045537600,1051284128,1055511456,1058351696,1060465360,1062579024,1064692688,1063900064,1061786400,1059672736,1057559072,1053926208,1049698880,1042367104,1023476224,1035035392,1046066048,1051548352,1055775680,1058483808,1060597472,1062711136,1064824800,1063767968,1061654304,1059540640,1057426976,1053662016,1049434688,1041838720,1019315200,1036092160,1046594432,1051812544,1056039872,1058615904,1060729568,1062843232,1064956896,1063635872,1061522192,1059408528,1057294864,1053397792,1049170464,1041310272,1015087616,1037148928,1047122880,1052076768,1056304096,1058748016,1060861680,1062975344,1065089008,1063503760,1061390096,1059276432,1057162768,1053133600,1048906272,1040781888,1006699520,1038205824,1047651264,1052340960,1056568288,1058880112,1060993776,1063107440,1065221104,1063371648,1061257984,1059144320,1057030656,1052869376,1048642048,1040253440,1039262720,1048179712,1052605184,1056832512,1059012224,1061125888,1063239552,1065353216,0],"arena":0,"offset":2217472,"bytes":2120},
-      {"name":"resize_9_64_ac","words":[10,18,34,50,66,82,98,114,129,138,0,1,2,3,4,5,6,7,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,56,57,58,59,60,61,62,63,63,1065353216,1063222776,1061092336,1058961895,1056698302,1052437422,1047777080,1038323248,0,1040320545,1048709153,1052970034,1057097761,1059228201,1061358642,1063489082,1065086910,1062956470,1060826030,1058695590,1056165688,1051904808,1046711856,1036192800,1015154752,1041385768,1049241764,1053502644,1057364068,1059494508,1061624948,1063755388,1064820604,1062690164,1060559724,1058429284,1055633080,1051372200,1045646640,1034062368,1023543360,1042450992,1049774376,1054035256,1057630372,1059760812,1061891252,1064021692,1064554296,1062423856,1060293416,1058162976,1055100464,1050839584,1044581408,1031931904,1027804288,1043516224,1050306992,1054567872,1057896680,1060027120,1062157560,1064288000,1064287992,1062157552,1060027112,1057896672,1054567856,1050306976,1043516192,1027804160,1031931968,1044581440,1050839600,1055100480,1058162984,1060293424,1062423864,1064554304,1064021688,1061891248,1059760808,1057630368,1054035248,1049774368,1042450976,1023543296,1034062400,1045646656,1051372208,1055633088,1058429288,1060559728,1062690168,1064820608,1063755376,1061624936,1059494496,1057364056,1053502624,1049241744,1041385728,1015154432,1036192896,1046711904,1051904832,1056165712,1058695600,1060826040,1062956480,1065086920,1063489072,1061358632,1059228192,1057097752,1052970016,1048709136,1040320512,1038323328,1047777120,1052437440,1056698320,1058961904,1061092344,1063222784,1065353216,0],"arena":0,"offset":2219776,"bytes":1064},
+      {"name":"resize_17_128_ac","words":[18,26,42,58,74,90,106,122,138,154,170,186,202,218,234,250,265,274,0,1,2,3,4,5,6,7,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63,56,57,58,59,60,61,62,63,64,65,66,67,68,69,70,71,64,65,66,67,68,69,70,71,72,73,74,75,76,77,78,79,72,73,74,75,76,77,78,79,80,81,82,83,84,85,86,87,80,81,82,83,84,85,86,87,88,89,90,91,92,93,94,95,88,89,90,91,92,93,94,95,96,97,98,99,100,101,102,103,96,97,98,99,100,101,102,103,104,105,106,107,108,109,110,111,104,105,106,107,108,109,110,111,112,113,114,115,116,117,118,119,112,113,114,115,116,117,118,119,120,121,122,123,124,125,126,120,121,122,123,124,125,126,127,127,1065353216,1063239551,1061125886,1059012221,1056832504,1052605174,1048179688,1039262664,0,1040253444,1048642052,1052869382,1057030660,1059144325,1061257990,1063371655,1065221112,1063107448,1060993782,1058880116,1056568296,1052340968,1047651272,1038205824,1006699008,1040781856,1048906260,1053133592,1057162764,1059276428,1061390094,1063503760,1065089008,1062975344,1060861680,1058748012,1056304088,1052076760,1047122848,1037148992,1015087616,1041310272,1049170464,1053397800,1057294868,1059408532,1061522200,1063635864,1064956904,1062843240,1060729576,1058615908,1056039880,1051812552,1046594432,1036092160,1019314944,1041838688,1049434672,1053662008,1057426972,1059540636,1061654304,1063767968,1064824800,1062711136,1060597472,1058483808,1055775680,1051548336,1046066016,1035035328,1023476224,1042367104,1049698880,1053926208,1057559072,1059672744,1061786408,1063900072,1064692696,1062579032,1060465368,1058351704,1055511456,1051284128,1045537600,1033978496,1025589888,1042895520,1049963088,1054190416,1057691184,1059804848,1061918512,1064032176,1064560592,1062446928,1060333264,1058219600,1055247264,1051019920,1045009184,1032921664,1027703552,1043423936,1050227296,1054454624,1057823280,1059936952,1062050616,1064164280,1064428488,1062314824,1060201160,1058087496,1054983040,1050755712,1044480768,1031864832,1029817216,1043952352,1050491504,1054718832,1057955392,1060069056,1062182720,1064296384,1064296384,1062182720,1060069056,1057955392,1054718848,1050491520,1043952384,1029817344,1031864832,1044480768,1050755712,1054983040,1058087488,1060201152,1062314816,1064428480,1064164288,1062050608,1059936944,1057823280,1054454624,1050227296,1043423936,1027703552,1032921600,1045009216,1051019936,1055247264,1058219600,1060333264,1062446928,1064560592,1064032176,1061918512,1059804848,1057691184,1054190432,1049963104,1042895552,1025590016,1033978496,1045537600,1051284128,1055511456,1058351696,1060465360,1062579024,1064692688,1063900064,1061786400,1059672736,1057559072,1053926208,1049698880,1042367104,1023476224,1035035392,1046066048,1051548352,1055775680,1058483808,1060597472,1062711136,1064824800,1063767968,1061654304,1059540640,1057426976,1053662016,1049434688,1041838720,1019315200,1036092160,1046594432,1051812544,1056039872,1058615904,1060729568,1062843232,1064956896,1063635872,1061522192,1059408528,1057294864,1053397792,1049170464,1041310272,1015087616,1037148928,1047122880,1052076768,1056304096,1058748016,1060861680,1062975344,1065089008,1063503760,1061390096,1059276432,1057162768,1053133600,1048906272,1040781888,1006699520,1038205824,1047651264,1052340960,1056568288,1058880112,1060993776,1063107440,1065221104,1063371648,1061257984,1059144320,1057030656,1052869376,1048642048,1040253440,1039262720,1048179712,1052605184,1056832512,1059012224,1061125888,1063239552,1065353216,0],"arena":0,"offset":2217728,"bytes":2120},
+      {"name":"resize_9_64_ac","words":[10,18,34,50,66,82,98,114,129,138,0,1,2,3,4,5,6,7,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,56,57,58,59,60,61,62,63,63,1065353216,1063222776,1061092336,1058961895,1056698302,1052437422,1047777080,1038323248,0,1040320545,1048709153,1052970034,1057097761,1059228201,1061358642,1063489082,1065086910,1062956470,1060826030,1058695590,1056165688,1051904808,1046711856,1036192800,1015154752,1041385768,1049241764,1053502644,1057364068,1059494508,1061624948,1063755388,1064820604,1062690164,1060559724,1058429284,1055633080,1051372200,1045646640,1034062368,1023543360,1042450992,1049774376,1054035256,1057630372,1059760812,1061891252,1064021692,1064554296,1062423856,1060293416,1058162976,1055100464,1050839584,1044581408,1031931904,1027804288,1043516224,1050306992,1054567872,1057896680,1060027120,1062157560,1064288000,1064287992,1062157552,1060027112,1057896672,1054567856,1050306976,1043516192,1027804160,1031931968,1044581440,1050839600,1055100480,1058162984,1060293424,1062423864,1064554304,1064021688,1061891248,1059760808,1057630368,1054035248,1049774368,1042450976,1023543296,1034062400,1045646656,1051372208,1055633088,1058429288,1060559728,1062690168,1064820608,1063755376,1061624936,1059494496,1057364056,1053502624,1049241744,1041385728,1015154432,1036192896,1046711904,1051904832,1056165712,1058695600,1060826040,1062956480,1065086920,1063489072,1061358632,1059228192,1057097752,1052970016,1048709136,1040320512,1038323328,1047777120,1052437440,1056698320,1058961904,1061092344,1063222784,1065353216,0],"arena":0,"offset":2220032,"bytes":1064},
     ],
     shaders: [
-      { name: "step_000_pointwise", wgsl: shader0 },
-      { name: "step_001_pointwise", wgsl: shader1 },
-      { name: "step_002_conv2d_G_conv1_pack", wgsl: shader2 },
-      { name: "step_002_conv2d_G_conv1_packc", wgsl: shader3 },
-      { name: "step_002_conv2d_G_conv1_cpu", wgsl: shader4 },
-      { name: "step_002_conv2d_G_conv1", wgsl: shader5 },
-      { name: "step_003_sum_G_conv1_cpu", wgsl: shader6 },
-      { name: "step_003_sum_G_conv1", wgsl: shader7 },
-      { name: "step_004_sum_G_conv1_cpu", wgsl: shader8 },
-      { name: "step_004_sum_G_conv1", wgsl: shader9 },
-      { name: "step_005_pointwise_G_conv1", wgsl: shader10 },
-      { name: "step_006_pointwise_G_bn1", wgsl: shader11 },
-      { name: "step_007_maxPool2d_G_bn1", wgsl: shader12 },
-      { name: "step_008_conv2d_G_layer1_0_conv1_pack", wgsl: shader13 },
-      { name: "step_008_conv2d_G_layer1_0_conv1_packc", wgsl: shader14 },
-      { name: "step_008_conv2d_G_layer1_0_conv1_cpu", wgsl: shader15 },
-      { name: "step_008_conv2d_G_layer1_0_conv1", wgsl: shader16 },
-      { name: "step_009_sum_G_layer1_0_conv1_cpu", wgsl: shader17 },
-      { name: "step_009_sum_G_layer1_0_conv1", wgsl: shader18 },
-      { name: "step_010_sum_G_layer1_0_conv1_cpu", wgsl: shader19 },
-      { name: "step_010_sum_G_layer1_0_conv1", wgsl: shader20 },
-      { name: "step_011_pointwise_G_layer1_0_conv1", wgsl: shader21 },
-      { name: "step_012_pointwise_G_layer1_0_bn1", wgsl: shader22 },
-      { name: "step_013_conv2d_G_layer1_0_conv2_pack", wgsl: shader23 },
-      { name: "step_013_conv2d_G_layer1_0_conv2_cpu", wgsl: shader24 },
-      { name: "step_013_conv2d_G_layer1_0_conv2", wgsl: shader25 },
-      { name: "step_018_conv2d_G_layer1_0_conv3_pack", wgsl: shader26 },
-      { name: "step_018_conv2d_G_layer1_0_conv3_cpu", wgsl: shader27 },
-      { name: "step_018_conv2d_G_layer1_0_conv3", wgsl: shader28 },
-      { name: "step_019_sum_G_layer1_0_conv3_cpu", wgsl: shader29 },
-      { name: "step_019_sum_G_layer1_0_conv3", wgsl: shader30 },
-      { name: "step_020_sum_G_layer1_0_conv3_cpu", wgsl: shader31 },
-      { name: "step_020_sum_G_layer1_0_conv3", wgsl: shader32 },
-      { name: "step_021_pointwise_G_layer1_0_conv3", wgsl: shader33 },
-      { name: "step_026_pointwise_G_layer1_0_bn3", wgsl: shader34 },
-      { name: "step_027_conv2d_G_layer2_0_conv1_pack", wgsl: shader35 },
-      { name: "step_027_conv2d_G_layer2_0_conv1_packc", wgsl: shader36 },
-      { name: "step_027_conv2d_G_layer2_0_conv1_cpu", wgsl: shader37 },
-      { name: "step_027_conv2d_G_layer2_0_conv1", wgsl: shader38 },
-      { name: "step_028_sum_G_layer2_0_conv1_cpu", wgsl: shader39 },
-      { name: "step_028_sum_G_layer2_0_conv1", wgsl: shader40 },
-      { name: "step_029_sum_G_layer2_0_conv1_cpu", wgsl: shader41 },
-      { name: "step_029_sum_G_layer2_0_conv1", wgsl: shader42 },
-      { name: "step_030_pointwise_G_layer2_0_conv1", wgsl: shader43 },
-      { name: "step_031_pointwise_G_layer2_0_bn1", wgsl: shader44 },
-      { name: "step_032_conv2d_G_layer2_0_conv2_pack", wgsl: shader45 },
-      { name: "step_032_conv2d_G_layer2_0_conv2_packc", wgsl: shader46 },
-      { name: "step_032_conv2d_G_layer2_0_conv2_cpu", wgsl: shader47 },
-      { name: "step_032_conv2d_G_layer2_0_conv2", wgsl: shader48 },
-      { name: "step_037_conv2d_G_layer2_0_conv3_pack", wgsl: shader49 },
-      { name: "step_037_conv2d_G_layer2_0_conv3_cpu", wgsl: shader50 },
-      { name: "step_037_conv2d_G_layer2_0_conv3", wgsl: shader51 },
-      { name: "step_038_sum_G_layer2_0_conv3_cpu", wgsl: shader52 },
-      { name: "step_038_sum_G_layer2_0_conv3", wgsl: shader53 },
-      { name: "step_039_sum_G_layer2_0_conv3_cpu", wgsl: shader54 },
-      { name: "step_039_sum_G_layer2_0_conv3", wgsl: shader55 },
-      { name: "step_040_pointwise_G_layer2_0_conv3", wgsl: shader56 },
-      { name: "step_041_conv2d_G_layer2_0_downsample_0_pack", wgsl: shader57 },
-      { name: "step_041_conv2d_G_layer2_0_downsample_0_cpu", wgsl: shader58 },
-      { name: "step_041_conv2d_G_layer2_0_downsample_0", wgsl: shader59 },
-      { name: "step_045_pointwise_G_layer2_0_bn3", wgsl: shader60 },
-      { name: "step_046_conv2d_G_layer3_0_conv1_pack", wgsl: shader61 },
-      { name: "step_046_conv2d_G_layer3_0_conv1_packc", wgsl: shader62 },
-      { name: "step_046_conv2d_G_layer3_0_conv1_cpu", wgsl: shader63 },
-      { name: "step_046_conv2d_G_layer3_0_conv1", wgsl: shader64 },
-      { name: "step_047_sum_G_layer3_0_conv1_cpu", wgsl: shader65 },
-      { name: "step_047_sum_G_layer3_0_conv1", wgsl: shader66 },
-      { name: "step_048_sum_G_layer3_0_conv1_cpu", wgsl: shader67 },
-      { name: "step_048_sum_G_layer3_0_conv1", wgsl: shader68 },
-      { name: "step_049_pointwise_G_layer3_0_conv1", wgsl: shader69 },
-      { name: "step_050_pointwise_G_layer3_0_bn1", wgsl: shader70 },
-      { name: "step_051_conv2d_G_layer3_0_conv2_pack", wgsl: shader71 },
-      { name: "step_051_conv2d_G_layer3_0_conv2_packc", wgsl: shader72 },
-      { name: "step_051_conv2d_G_layer3_0_conv2_cpu", wgsl: shader73 },
-      { name: "step_051_conv2d_G_layer3_0_conv2", wgsl: shader74 },
-      { name: "step_056_conv2d_G_layer3_0_conv3_pack", wgsl: shader75 },
-      { name: "step_056_conv2d_G_layer3_0_conv3_cpu", wgsl: shader76 },
-      { name: "step_056_conv2d_G_layer3_0_conv3", wgsl: shader77 },
-      { name: "step_057_sum_G_layer3_0_conv3_cpu", wgsl: shader78 },
-      { name: "step_057_sum_G_layer3_0_conv3", wgsl: shader79 },
-      { name: "step_058_sum_G_layer3_0_conv3_cpu", wgsl: shader80 },
-      { name: "step_058_sum_G_layer3_0_conv3", wgsl: shader81 },
-      { name: "step_059_pointwise_G_layer3_0_conv3", wgsl: shader82 },
-      { name: "step_060_conv2d_G_layer3_0_downsample_0_pack", wgsl: shader83 },
-      { name: "step_060_conv2d_G_layer3_0_downsample_0_cpu", wgsl: shader84 },
-      { name: "step_060_conv2d_G_layer3_0_downsample_0", wgsl: shader85 },
-      { name: "step_064_pointwise_G_layer3_0_bn3", wgsl: shader86 },
-      { name: "step_065_conv2d_G_layer4_0_conv1_pack", wgsl: shader87 },
-      { name: "step_065_conv2d_G_layer4_0_conv1_packc", wgsl: shader88 },
-      { name: "step_065_conv2d_G_layer4_0_conv1_cpu", wgsl: shader89 },
-      { name: "step_065_conv2d_G_layer4_0_conv1", wgsl: shader90 },
-      { name: "step_069_pointwise_G_layer4_0_bn1", wgsl: shader91 },
-      { name: "step_070_conv2d_G_layer4_0_conv2_pack", wgsl: shader92 },
-      { name: "step_070_conv2d_G_layer4_0_conv2_cpu", wgsl: shader93 },
-      { name: "step_070_conv2d_G_layer4_0_conv2", wgsl: shader94 },
-      { name: "step_075_conv2d_G_layer4_0_conv3_pack", wgsl: shader95 },
-      { name: "step_075_conv2d_G_layer4_0_conv3_cpu", wgsl: shader96 },
-      { name: "step_075_conv2d_G_layer4_0_conv3", wgsl: shader97 },
-      { name: "step_076_sum_G_layer4_0_conv3_cpu", wgsl: shader98 },
-      { name: "step_076_sum_G_layer4_0_conv3", wgsl: shader99 },
-      { name: "step_077_sum_G_layer4_0_conv3_cpu", wgsl: shader100 },
-      { name: "step_077_sum_G_layer4_0_conv3", wgsl: shader101 },
-      { name: "step_078_pointwise_G_layer4_0_conv3", wgsl: shader102 },
-      { name: "step_079_conv2d_G_layer4_0_downsample_0_pack", wgsl: shader103 },
-      { name: "step_079_conv2d_G_layer4_0_downsample_0_cpu", wgsl: shader104 },
-      { name: "step_079_conv2d_G_layer4_0_downsample_0", wgsl: shader105 },
-      { name: "step_083_pointwise_G_layer4_0_bn3", wgsl: shader106 },
-      { name: "step_084_conv2d_G_layer5_conv2d_list_0_pack", wgsl: shader107 },
-      { name: "step_084_conv2d_G_layer5_conv2d_list_0_packc", wgsl: shader108 },
-      { name: "step_084_conv2d_G_layer5_conv2d_list_0_cpu", wgsl: shader109 },
-      { name: "step_084_conv2d_G_layer5_conv2d_list_0", wgsl: shader110 },
-      { name: "step_085_conv2d_G_layer5_conv2d_list_1_cpu", wgsl: shader111 },
-      { name: "step_085_conv2d_G_layer5_conv2d_list_1", wgsl: shader112 },
-      { name: "step_086_pointwise_G_bn1_running_mean", wgsl: shader113 },
-      { name: "step_087_pointwise_G_conv1", wgsl: shader114 },
-      { name: "step_088_sum_G_conv1_cpu", wgsl: shader115 },
-      { name: "step_088_sum_G_conv1", wgsl: shader116 },
-      { name: "step_089_pointwise_G_bn1_running_var", wgsl: shader117 },
-      { name: "step_090_pointwise_G_layer1_0_conv1", wgsl: shader118 },
-      { name: "step_091_sum_G_layer1_0_conv1_cpu", wgsl: shader119 },
-      { name: "step_091_sum_G_layer1_0_conv1", wgsl: shader120 },
-      { name: "step_092_pointwise_G_layer1_0_bn1_running_var", wgsl: shader121 },
-      { name: "step_095_pointwise_G_layer1_0_bn2_running_var", wgsl: shader122 },
-      { name: "step_096_pointwise_G_layer1_0_bn3_running_mean", wgsl: shader123 },
-      { name: "step_097_pointwise_G_layer1_0_conv3", wgsl: shader124 },
-      { name: "step_098_sum_G_layer1_0_conv3_cpu", wgsl: shader125 },
-      { name: "step_098_sum_G_layer1_0_conv3", wgsl: shader126 },
-      { name: "step_099_pointwise_G_layer1_0_bn3_running_var", wgsl: shader127 },
-      { name: "step_102_pointwise_G_layer1_0_downsample_1_running_var", wgsl: shader128 },
-      { name: "step_103_pointwise_G_layer2_0_bn1_running_mean", wgsl: shader129 },
-      { name: "step_104_pointwise_G_layer2_0_conv1", wgsl: shader130 },
-      { name: "step_105_sum_G_layer2_0_conv1_cpu", wgsl: shader131 },
-      { name: "step_105_sum_G_layer2_0_conv1", wgsl: shader132 },
-      { name: "step_106_pointwise_G_layer2_0_bn1_running_var", wgsl: shader133 },
-      { name: "step_109_pointwise_G_layer2_0_bn2_running_var", wgsl: shader134 },
-      { name: "step_110_pointwise_G_layer2_0_bn3_running_mean", wgsl: shader135 },
-      { name: "step_111_pointwise_G_layer2_0_conv3", wgsl: shader136 },
-      { name: "step_112_sum_G_layer2_0_conv3_cpu", wgsl: shader137 },
-      { name: "step_112_sum_G_layer2_0_conv3", wgsl: shader138 },
-      { name: "step_113_pointwise_G_layer2_0_bn3_running_var", wgsl: shader139 },
-      { name: "step_117_pointwise_G_layer3_0_conv1", wgsl: shader140 },
-      { name: "step_118_sum_G_layer3_0_conv1_cpu", wgsl: shader141 },
-      { name: "step_118_sum_G_layer3_0_conv1", wgsl: shader142 },
-      { name: "step_119_pointwise_G_layer3_0_bn1_running_var", wgsl: shader143 },
-      { name: "step_122_pointwise_G_layer3_0_bn2_running_var", wgsl: shader144 },
-      { name: "step_123_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader145 },
-      { name: "step_124_pointwise_G_layer3_0_conv3", wgsl: shader146 },
-      { name: "step_125_sum_G_layer3_0_conv3_cpu", wgsl: shader147 },
-      { name: "step_125_sum_G_layer3_0_conv3", wgsl: shader148 },
-      { name: "step_126_pointwise_G_layer3_0_bn3_running_var", wgsl: shader149 },
-      { name: "step_129_pointwise_G_layer3_0_downsample_1_running_var", wgsl: shader150 },
-      { name: "step_135_pointwise_G_layer4_0_bn2_running_var", wgsl: shader151 },
-      { name: "step_136_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader152 },
-      { name: "step_137_pointwise_G_layer4_0_conv3", wgsl: shader153 },
-      { name: "step_138_sum_G_layer4_0_conv3_cpu", wgsl: shader154 },
-      { name: "step_138_sum_G_layer4_0_conv3", wgsl: shader155 },
-      { name: "step_139_pointwise_G_layer4_0_bn3_running_var", wgsl: shader156 },
-      { name: "step_142_pointwise_G_layer4_0_downsample_1_running_var", wgsl: shader157 },
-      { name: "step_143_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", wgsl: shader158 },
-      { name: "step_143_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", wgsl: shader159 },
-      { name: "step_144_pointwise", wgsl: shader160 },
-      { name: "step_145_sum_stage1", wgsl: shader161 },
-      { name: "step_145_sum_stage2", wgsl: shader162 },
-      { name: "step_146_softmax_G_layer5_conv2d_list_0", wgsl: shader163 },
-      { name: "step_147_resizeGrad", wgsl: shader164 },
-      { name: "step_148_conv2dInputGrad_G_layer5_conv2d_list_1_pack", wgsl: shader165 },
-      { name: "step_148_conv2dInputGrad_G_layer5_conv2d_list_1_packc", wgsl: shader166 },
-      { name: "step_148_conv2dInputGrad_G_layer5_conv2d_list_1_cpu", wgsl: shader167 },
-      { name: "step_148_conv2dInputGrad_G_layer5_conv2d_list_1", wgsl: shader168 },
-      { name: "step_149_conv2dInputGrad_G_layer5_conv2d_list_0_cpu", wgsl: shader169 },
-      { name: "step_149_conv2dInputGrad_G_layer5_conv2d_list_0", wgsl: shader170 },
-      { name: "step_150_sum_G_layer5_conv2d_list_1_cpu", wgsl: shader171 },
-      { name: "step_150_sum_G_layer5_conv2d_list_1", wgsl: shader172 },
-      { name: "step_151_pointwise_G_layer5_conv2d_list_1", wgsl: shader173 },
-      { name: "step_152_sum_G_layer5_conv2d_list_1_cpu", wgsl: shader174 },
-      { name: "step_152_sum_G_layer5_conv2d_list_1", wgsl: shader175 },
-      { name: "step_153_pointwise_G_layer4_0_downsample_1", wgsl: shader176 },
-      { name: "step_154_conv2dInputGrad_G_layer4_0_downsample_0_pack", wgsl: shader177 },
-      { name: "step_154_conv2dInputGrad_G_layer4_0_downsample_0_cpu", wgsl: shader178 },
-      { name: "step_154_conv2dInputGrad_G_layer4_0_downsample_0", wgsl: shader179 },
-      { name: "step_157_conv2dInputGrad_G_layer4_0_conv3_pack", wgsl: shader180 },
-      { name: "step_157_conv2dInputGrad_G_layer4_0_conv3_cpu", wgsl: shader181 },
-      { name: "step_157_conv2dInputGrad_G_layer4_0_conv3", wgsl: shader182 },
-      { name: "step_158_sum_G_layer4_0_conv3_cpu", wgsl: shader183 },
-      { name: "step_158_sum_G_layer4_0_conv3", wgsl: shader184 },
-      { name: "step_159_sum_G_layer4_0_conv3_cpu", wgsl: shader185 },
-      { name: "step_159_sum_G_layer4_0_conv3", wgsl: shader186 },
-      { name: "step_160_pointwise_G_layer4_0_bn2", wgsl: shader187 },
-      { name: "step_161_conv2dInputGrad_G_layer4_0_conv2_pack", wgsl: shader188 },
-      { name: "step_161_conv2dInputGrad_G_layer4_0_conv2_cpu", wgsl: shader189 },
-      { name: "step_161_conv2dInputGrad_G_layer4_0_conv2", wgsl: shader190 },
-      { name: "step_165_conv2dInputGrad_G_layer4_0_conv1_pack", wgsl: shader191 },
-      { name: "step_165_conv2dInputGrad_G_layer4_0_conv1_cpu", wgsl: shader192 },
-      { name: "step_165_conv2dInputGrad_G_layer4_0_conv1", wgsl: shader193 },
-      { name: "step_166_sum_G_layer4_0_downsample_0_cpu", wgsl: shader194 },
-      { name: "step_166_sum_G_layer4_0_downsample_0", wgsl: shader195 },
-      { name: "step_167_pointwise_G_layer4_0_downsample_0", wgsl: shader196 },
-      { name: "step_168_sum_G_layer4_0_downsample_0_cpu", wgsl: shader197 },
-      { name: "step_168_sum_G_layer4_0_downsample_0", wgsl: shader198 },
-      { name: "step_169_pointwise_G_layer3_0_downsample_1", wgsl: shader199 },
-      { name: "step_170_conv2dInputGrad_G_layer3_0_downsample_0_pack", wgsl: shader200 },
-      { name: "step_170_conv2dInputGrad_G_layer3_0_downsample_0_cpu", wgsl: shader201 },
-      { name: "step_170_conv2dInputGrad_G_layer3_0_downsample_0", wgsl: shader202 },
-      { name: "step_173_conv2dInputGrad_G_layer3_0_conv3_pack", wgsl: shader203 },
-      { name: "step_173_conv2dInputGrad_G_layer3_0_conv3_cpu", wgsl: shader204 },
-      { name: "step_173_conv2dInputGrad_G_layer3_0_conv3", wgsl: shader205 },
-      { name: "step_174_sum_G_layer3_0_conv3_cpu", wgsl: shader206 },
-      { name: "step_174_sum_G_layer3_0_conv3", wgsl: shader207 },
-      { name: "step_175_sum_G_layer3_0_conv3_cpu", wgsl: shader208 },
-      { name: "step_175_sum_G_layer3_0_conv3", wgsl: shader209 },
-      { name: "step_176_pointwise_G_layer3_0_bn2", wgsl: shader210 },
-      { name: "step_177_conv2dInputGrad_G_layer3_0_conv2_pack", wgsl: shader211 },
-      { name: "step_177_conv2dInputGrad_G_layer3_0_conv2_cpu", wgsl: shader212 },
-      { name: "step_177_conv2dInputGrad_G_layer3_0_conv2", wgsl: shader213 },
-      { name: "step_181_conv2dInputGrad_G_layer3_0_conv1_pack", wgsl: shader214 },
-      { name: "step_181_conv2dInputGrad_G_layer3_0_conv1_cpu", wgsl: shader215 },
-      { name: "step_181_conv2dInputGrad_G_layer3_0_conv1", wgsl: shader216 },
-      { name: "step_182_sum_G_layer3_0_downsample_0_cpu", wgsl: shader217 },
-      { name: "step_182_sum_G_layer3_0_downsample_0", wgsl: shader218 },
-      { name: "step_183_pointwise_G_layer3_0_downsample_0", wgsl: shader219 },
-      { name: "step_184_sum_G_layer3_0_downsample_0_cpu", wgsl: shader220 },
-      { name: "step_184_sum_G_layer3_0_downsample_0", wgsl: shader221 },
-      { name: "step_185_pointwise_G_layer2_0_downsample_1", wgsl: shader222 },
-      { name: "step_186_conv2dInputGrad_G_layer2_0_downsample_0_pack", wgsl: shader223 },
-      { name: "step_186_conv2dInputGrad_G_layer2_0_downsample_0_cpu", wgsl: shader224 },
-      { name: "step_186_conv2dInputGrad_G_layer2_0_downsample_0", wgsl: shader225 },
-      { name: "step_189_conv2dInputGrad_G_layer2_0_conv3_pack", wgsl: shader226 },
-      { name: "step_189_conv2dInputGrad_G_layer2_0_conv3_cpu", wgsl: shader227 },
-      { name: "step_189_conv2dInputGrad_G_layer2_0_conv3", wgsl: shader228 },
-      { name: "step_190_sum_G_layer2_0_conv3_cpu", wgsl: shader229 },
-      { name: "step_190_sum_G_layer2_0_conv3", wgsl: shader230 },
-      { name: "step_191_sum_G_layer2_0_conv3_cpu", wgsl: shader231 },
-      { name: "step_191_sum_G_layer2_0_conv3", wgsl: shader232 },
-      { name: "step_192_pointwise_G_layer2_0_bn2", wgsl: shader233 },
-      { name: "step_193_conv2dInputGrad_G_layer2_0_conv2_pack", wgsl: shader234 },
-      { name: "step_193_conv2dInputGrad_G_layer2_0_conv2_cpu", wgsl: shader235 },
-      { name: "step_193_conv2dInputGrad_G_layer2_0_conv2", wgsl: shader236 },
-      { name: "step_197_conv2dInputGrad_G_layer2_0_conv1_pack", wgsl: shader237 },
-      { name: "step_197_conv2dInputGrad_G_layer2_0_conv1_cpu", wgsl: shader238 },
-      { name: "step_197_conv2dInputGrad_G_layer2_0_conv1", wgsl: shader239 },
-      { name: "step_198_sum_G_layer2_0_downsample_0_cpu", wgsl: shader240 },
-      { name: "step_198_sum_G_layer2_0_downsample_0", wgsl: shader241 },
-      { name: "step_199_pointwise_G_layer2_0_downsample_0", wgsl: shader242 },
-      { name: "step_200_sum_G_layer2_0_downsample_0_cpu", wgsl: shader243 },
-      { name: "step_200_sum_G_layer2_0_downsample_0", wgsl: shader244 },
-      { name: "step_201_pointwise_G_layer1_0_downsample_1", wgsl: shader245 },
-      { name: "step_202_conv2dInputGrad_G_layer1_0_downsample_0_pack", wgsl: shader246 },
-      { name: "step_202_conv2dInputGrad_G_layer1_0_downsample_0_cpu", wgsl: shader247 },
-      { name: "step_202_conv2dInputGrad_G_layer1_0_downsample_0", wgsl: shader248 },
-      { name: "step_206_sum_G_layer1_0_conv3_cpu", wgsl: shader249 },
-      { name: "step_206_sum_G_layer1_0_conv3", wgsl: shader250 },
-      { name: "step_207_sum_G_layer1_0_conv3_cpu", wgsl: shader251 },
-      { name: "step_207_sum_G_layer1_0_conv3", wgsl: shader252 },
-      { name: "step_208_pointwise_G_layer1_0_bn2", wgsl: shader253 },
-      { name: "step_209_conv2dInputGrad_G_layer1_0_conv2_pack", wgsl: shader254 },
-      { name: "step_209_conv2dInputGrad_G_layer1_0_conv2_cpu", wgsl: shader255 },
-      { name: "step_209_conv2dInputGrad_G_layer1_0_conv2", wgsl: shader256 },
-      { name: "step_213_conv2dInputGrad_G_layer1_0_conv1_pack", wgsl: shader257 },
-      { name: "step_213_conv2dInputGrad_G_layer1_0_conv1_cpu", wgsl: shader258 },
-      { name: "step_213_conv2dInputGrad_G_layer1_0_conv1", wgsl: shader259 },
-      { name: "step_214_maxPool2dGrad_G_layer1_0_downsample_0", wgsl: shader260 },
-      { name: "step_215_sum_G_layer1_0_downsample_0_cpu", wgsl: shader261 },
-      { name: "step_215_sum_G_layer1_0_downsample_0", wgsl: shader262 },
-      { name: "step_216_sum_G_conv1_cpu", wgsl: shader263 },
-      { name: "step_216_sum_G_conv1", wgsl: shader264 },
-      { name: "step_217_pointwise_G_bn1", wgsl: shader265 },
-      { name: "step_218_conv2dWeightGrad_G_bn1_packc", wgsl: shader266 },
-      { name: "step_218_conv2dWeightGrad_G_bn1_stage1_cpu", wgsl: shader267 },
-      { name: "step_218_conv2dWeightGrad_G_bn1_stage1", wgsl: shader268 },
-      { name: "step_218_conv2dWeightGrad_G_bn1_stage2", wgsl: shader269 },
-      { name: "step_219_pointwise_G_conv1", wgsl: shader270 },
-      { name: "step_220_conv2dWeightGrad_G_layer1_0_bn1_cpu", wgsl: shader271 },
-      { name: "step_220_conv2dWeightGrad_G_layer1_0_bn1", wgsl: shader272 },
-      { name: "step_221_pointwise_G_layer1_0_conv1", wgsl: shader273 },
-      { name: "step_222_conv2dWeightGrad_G_layer1_0_bn1_cpu", wgsl: shader274 },
-      { name: "step_222_conv2dWeightGrad_G_layer1_0_bn1", wgsl: shader275 },
-      { name: "step_223_pointwise_G_layer1_0_conv2", wgsl: shader276 },
-      { name: "step_224_conv2dWeightGrad_G_layer1_0_bn2_cpu", wgsl: shader277 },
-      { name: "step_224_conv2dWeightGrad_G_layer1_0_bn2", wgsl: shader278 },
-      { name: "step_225_pointwise_G_layer1_0_conv3", wgsl: shader279 },
-      { name: "step_228_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader280 },
-      { name: "step_228_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader281 },
-      { name: "step_229_pointwise_G_layer2_0_conv1", wgsl: shader282 },
-      { name: "step_230_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader283 },
-      { name: "step_230_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader284 },
-      { name: "step_231_pointwise_G_layer2_0_conv2", wgsl: shader285 },
-      { name: "step_232_conv2dWeightGrad_G_layer2_0_bn2_cpu", wgsl: shader286 },
-      { name: "step_232_conv2dWeightGrad_G_layer2_0_bn2", wgsl: shader287 },
-      { name: "step_233_pointwise_G_layer2_0_conv3", wgsl: shader288 },
-      { name: "step_234_conv2dWeightGrad_G_layer2_0_downsample_1_cpu", wgsl: shader289 },
-      { name: "step_234_conv2dWeightGrad_G_layer2_0_downsample_1", wgsl: shader290 },
-      { name: "step_235_pointwise_G_layer2_0_downsample_0", wgsl: shader291 },
-      { name: "step_236_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader292 },
-      { name: "step_236_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader293 },
-      { name: "step_237_pointwise_G_layer3_0_conv1", wgsl: shader294 },
-      { name: "step_238_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader295 },
-      { name: "step_238_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader296 },
-      { name: "step_239_pointwise_G_layer3_0_conv2", wgsl: shader297 },
-      { name: "step_240_conv2dWeightGrad_G_layer3_0_bn2_cpu", wgsl: shader298 },
-      { name: "step_240_conv2dWeightGrad_G_layer3_0_bn2", wgsl: shader299 },
-      { name: "step_241_pointwise_G_layer3_0_conv3", wgsl: shader300 },
-      { name: "step_242_conv2dWeightGrad_G_layer3_0_downsample_1_cpu", wgsl: shader301 },
-      { name: "step_242_conv2dWeightGrad_G_layer3_0_downsample_1", wgsl: shader302 },
-      { name: "step_243_pointwise_G_layer3_0_downsample_0", wgsl: shader303 },
-      { name: "step_244_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader304 },
-      { name: "step_244_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader305 },
-      { name: "step_245_pointwise_G_layer4_0_conv1", wgsl: shader306 },
-      { name: "step_246_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader307 },
-      { name: "step_246_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader308 },
-      { name: "step_247_pointwise_G_layer4_0_conv2", wgsl: shader309 },
-      { name: "step_248_conv2dWeightGrad_G_layer4_0_bn2_cpu", wgsl: shader310 },
-      { name: "step_248_conv2dWeightGrad_G_layer4_0_bn2", wgsl: shader311 },
-      { name: "step_249_pointwise_G_layer4_0_conv3", wgsl: shader312 },
-      { name: "step_250_conv2dWeightGrad_G_layer4_0_downsample_1_cpu", wgsl: shader313 },
-      { name: "step_250_conv2dWeightGrad_G_layer4_0_downsample_1", wgsl: shader314 },
-      { name: "step_251_pointwise_G_layer4_0_downsample_0", wgsl: shader315 },
-      { name: "step_252_conv2dWeightGrad_cpu", wgsl: shader316 },
-      { name: "step_252_conv2dWeightGrad", wgsl: shader317 },
-      { name: "step_253_pointwise_G_layer5_conv2d_list_0", wgsl: shader318 },
-      { name: "step_254_sum_cpu", wgsl: shader319 },
-      { name: "step_254_sum", wgsl: shader320 },
+      { name: "step_000_conv2d_G_conv1_pack", wgsl: shader0 },
+      { name: "step_000_conv2d_G_conv1_packc", wgsl: shader1 },
+      { name: "step_000_conv2d_G_conv1_cpu", wgsl: shader2 },
+      { name: "step_000_conv2d_G_conv1", wgsl: shader3 },
+      { name: "step_001_sum_G_conv1_cpu", wgsl: shader4 },
+      { name: "step_001_sum_G_conv1", wgsl: shader5 },
+      { name: "step_002_sum_G_conv1_cpu", wgsl: shader6 },
+      { name: "step_002_sum_G_conv1", wgsl: shader7 },
+      { name: "step_003_pointwise_G_conv1", wgsl: shader8 },
+      { name: "step_004_pointwise_G_bn1", wgsl: shader9 },
+      { name: "step_005_maxPool2d_G_bn1", wgsl: shader10 },
+      { name: "step_006_conv2d_G_layer1_0_conv1_pack", wgsl: shader11 },
+      { name: "step_006_conv2d_G_layer1_0_conv1_packc", wgsl: shader12 },
+      { name: "step_006_conv2d_G_layer1_0_conv1_cpu", wgsl: shader13 },
+      { name: "step_006_conv2d_G_layer1_0_conv1", wgsl: shader14 },
+      { name: "step_007_sum_G_layer1_0_conv1_cpu", wgsl: shader15 },
+      { name: "step_007_sum_G_layer1_0_conv1", wgsl: shader16 },
+      { name: "step_008_sum_G_layer1_0_conv1_cpu", wgsl: shader17 },
+      { name: "step_008_sum_G_layer1_0_conv1", wgsl: shader18 },
+      { name: "step_009_pointwise_G_layer1_0_conv1", wgsl: shader19 },
+      { name: "step_010_pointwise_G_layer1_0_bn1", wgsl: shader20 },
+      { name: "step_011_conv2d_G_layer1_0_conv2_pack", wgsl: shader21 },
+      { name: "step_011_conv2d_G_layer1_0_conv2_cpu", wgsl: shader22 },
+      { name: "step_011_conv2d_G_layer1_0_conv2", wgsl: shader23 },
+      { name: "step_016_conv2d_G_layer1_0_conv3_pack", wgsl: shader24 },
+      { name: "step_016_conv2d_G_layer1_0_conv3_cpu", wgsl: shader25 },
+      { name: "step_016_conv2d_G_layer1_0_conv3", wgsl: shader26 },
+      { name: "step_017_sum_G_layer1_0_conv3_cpu", wgsl: shader27 },
+      { name: "step_017_sum_G_layer1_0_conv3", wgsl: shader28 },
+      { name: "step_018_sum_G_layer1_0_conv3_cpu", wgsl: shader29 },
+      { name: "step_018_sum_G_layer1_0_conv3", wgsl: shader30 },
+      { name: "step_019_pointwise_G_layer1_0_conv3", wgsl: shader31 },
+      { name: "step_024_pointwise_G_layer1_0_bn3", wgsl: shader32 },
+      { name: "step_025_conv2d_G_layer2_0_conv1_pack", wgsl: shader33 },
+      { name: "step_025_conv2d_G_layer2_0_conv1_packc", wgsl: shader34 },
+      { name: "step_025_conv2d_G_layer2_0_conv1_cpu", wgsl: shader35 },
+      { name: "step_025_conv2d_G_layer2_0_conv1", wgsl: shader36 },
+      { name: "step_026_sum_G_layer2_0_conv1_cpu", wgsl: shader37 },
+      { name: "step_026_sum_G_layer2_0_conv1", wgsl: shader38 },
+      { name: "step_027_sum_G_layer2_0_conv1_cpu", wgsl: shader39 },
+      { name: "step_027_sum_G_layer2_0_conv1", wgsl: shader40 },
+      { name: "step_028_pointwise_G_layer2_0_conv1", wgsl: shader41 },
+      { name: "step_029_pointwise_G_layer2_0_bn1", wgsl: shader42 },
+      { name: "step_030_conv2d_G_layer2_0_conv2_pack", wgsl: shader43 },
+      { name: "step_030_conv2d_G_layer2_0_conv2_packc", wgsl: shader44 },
+      { name: "step_030_conv2d_G_layer2_0_conv2_cpu", wgsl: shader45 },
+      { name: "step_030_conv2d_G_layer2_0_conv2", wgsl: shader46 },
+      { name: "step_035_conv2d_G_layer2_0_conv3_pack", wgsl: shader47 },
+      { name: "step_035_conv2d_G_layer2_0_conv3_cpu", wgsl: shader48 },
+      { name: "step_035_conv2d_G_layer2_0_conv3", wgsl: shader49 },
+      { name: "step_036_sum_G_layer2_0_conv3_cpu", wgsl: shader50 },
+      { name: "step_036_sum_G_layer2_0_conv3", wgsl: shader51 },
+      { name: "step_037_sum_G_layer2_0_conv3_cpu", wgsl: shader52 },
+      { name: "step_037_sum_G_layer2_0_conv3", wgsl: shader53 },
+      { name: "step_038_pointwise_G_layer2_0_conv3", wgsl: shader54 },
+      { name: "step_039_conv2d_G_layer2_0_downsample_0_pack", wgsl: shader55 },
+      { name: "step_039_conv2d_G_layer2_0_downsample_0_cpu", wgsl: shader56 },
+      { name: "step_039_conv2d_G_layer2_0_downsample_0", wgsl: shader57 },
+      { name: "step_043_pointwise_G_layer2_0_bn3", wgsl: shader58 },
+      { name: "step_044_conv2d_G_layer3_0_conv1_pack", wgsl: shader59 },
+      { name: "step_044_conv2d_G_layer3_0_conv1_packc", wgsl: shader60 },
+      { name: "step_044_conv2d_G_layer3_0_conv1_cpu", wgsl: shader61 },
+      { name: "step_044_conv2d_G_layer3_0_conv1", wgsl: shader62 },
+      { name: "step_045_sum_G_layer3_0_conv1_cpu", wgsl: shader63 },
+      { name: "step_045_sum_G_layer3_0_conv1", wgsl: shader64 },
+      { name: "step_046_sum_G_layer3_0_conv1_cpu", wgsl: shader65 },
+      { name: "step_046_sum_G_layer3_0_conv1", wgsl: shader66 },
+      { name: "step_047_pointwise_G_layer3_0_conv1", wgsl: shader67 },
+      { name: "step_048_pointwise_G_layer3_0_bn1", wgsl: shader68 },
+      { name: "step_049_conv2d_G_layer3_0_conv2_pack", wgsl: shader69 },
+      { name: "step_049_conv2d_G_layer3_0_conv2_packc", wgsl: shader70 },
+      { name: "step_049_conv2d_G_layer3_0_conv2_cpu", wgsl: shader71 },
+      { name: "step_049_conv2d_G_layer3_0_conv2", wgsl: shader72 },
+      { name: "step_054_conv2d_G_layer3_0_conv3_pack", wgsl: shader73 },
+      { name: "step_054_conv2d_G_layer3_0_conv3_cpu", wgsl: shader74 },
+      { name: "step_054_conv2d_G_layer3_0_conv3", wgsl: shader75 },
+      { name: "step_055_sum_G_layer3_0_conv3_cpu", wgsl: shader76 },
+      { name: "step_055_sum_G_layer3_0_conv3", wgsl: shader77 },
+      { name: "step_056_sum_G_layer3_0_conv3_cpu", wgsl: shader78 },
+      { name: "step_056_sum_G_layer3_0_conv3", wgsl: shader79 },
+      { name: "step_057_pointwise_G_layer3_0_conv3", wgsl: shader80 },
+      { name: "step_058_conv2d_G_layer3_0_downsample_0_pack", wgsl: shader81 },
+      { name: "step_058_conv2d_G_layer3_0_downsample_0_cpu", wgsl: shader82 },
+      { name: "step_058_conv2d_G_layer3_0_downsample_0", wgsl: shader83 },
+      { name: "step_062_pointwise_G_layer3_0_bn3", wgsl: shader84 },
+      { name: "step_063_conv2d_G_layer4_0_conv1_pack", wgsl: shader85 },
+      { name: "step_063_conv2d_G_layer4_0_conv1_packc", wgsl: shader86 },
+      { name: "step_063_conv2d_G_layer4_0_conv1_cpu", wgsl: shader87 },
+      { name: "step_063_conv2d_G_layer4_0_conv1", wgsl: shader88 },
+      { name: "step_067_pointwise_G_layer4_0_bn1", wgsl: shader89 },
+      { name: "step_068_conv2d_G_layer4_0_conv2_pack", wgsl: shader90 },
+      { name: "step_068_conv2d_G_layer4_0_conv2_cpu", wgsl: shader91 },
+      { name: "step_068_conv2d_G_layer4_0_conv2", wgsl: shader92 },
+      { name: "step_073_conv2d_G_layer4_0_conv3_pack", wgsl: shader93 },
+      { name: "step_073_conv2d_G_layer4_0_conv3_cpu", wgsl: shader94 },
+      { name: "step_073_conv2d_G_layer4_0_conv3", wgsl: shader95 },
+      { name: "step_074_sum_G_layer4_0_conv3_cpu", wgsl: shader96 },
+      { name: "step_074_sum_G_layer4_0_conv3", wgsl: shader97 },
+      { name: "step_075_sum_G_layer4_0_conv3_cpu", wgsl: shader98 },
+      { name: "step_075_sum_G_layer4_0_conv3", wgsl: shader99 },
+      { name: "step_076_pointwise_G_layer4_0_conv3", wgsl: shader100 },
+      { name: "step_077_conv2d_G_layer4_0_downsample_0_pack", wgsl: shader101 },
+      { name: "step_077_conv2d_G_layer4_0_downsample_0_cpu", wgsl: shader102 },
+      { name: "step_077_conv2d_G_layer4_0_downsample_0", wgsl: shader103 },
+      { name: "step_081_pointwise_G_layer4_0_bn3", wgsl: shader104 },
+      { name: "step_082_conv2d_G_layer5_conv2d_list_0_pack", wgsl: shader105 },
+      { name: "step_082_conv2d_G_layer5_conv2d_list_0_packc", wgsl: shader106 },
+      { name: "step_082_conv2d_G_layer5_conv2d_list_0_cpu", wgsl: shader107 },
+      { name: "step_082_conv2d_G_layer5_conv2d_list_0", wgsl: shader108 },
+      { name: "step_083_conv2d_G_layer5_conv2d_list_1_cpu", wgsl: shader109 },
+      { name: "step_083_conv2d_G_layer5_conv2d_list_1", wgsl: shader110 },
+      { name: "step_084_pointwise_G_bn1_running_mean", wgsl: shader111 },
+      { name: "step_085_pointwise_G_conv1", wgsl: shader112 },
+      { name: "step_086_sum_G_conv1_cpu", wgsl: shader113 },
+      { name: "step_086_sum_G_conv1", wgsl: shader114 },
+      { name: "step_087_pointwise_G_bn1_running_var", wgsl: shader115 },
+      { name: "step_088_pointwise_G_layer1_0_conv1", wgsl: shader116 },
+      { name: "step_089_sum_G_layer1_0_conv1_cpu", wgsl: shader117 },
+      { name: "step_089_sum_G_layer1_0_conv1", wgsl: shader118 },
+      { name: "step_090_pointwise_G_layer1_0_bn1_running_var", wgsl: shader119 },
+      { name: "step_093_pointwise_G_layer1_0_bn2_running_var", wgsl: shader120 },
+      { name: "step_094_pointwise_G_layer1_0_bn3_running_mean", wgsl: shader121 },
+      { name: "step_095_pointwise_G_layer1_0_conv3", wgsl: shader122 },
+      { name: "step_096_sum_G_layer1_0_conv3_cpu", wgsl: shader123 },
+      { name: "step_096_sum_G_layer1_0_conv3", wgsl: shader124 },
+      { name: "step_097_pointwise_G_layer1_0_bn3_running_var", wgsl: shader125 },
+      { name: "step_100_pointwise_G_layer1_0_downsample_1_running_var", wgsl: shader126 },
+      { name: "step_101_pointwise_G_layer2_0_bn1_running_mean", wgsl: shader127 },
+      { name: "step_102_pointwise_G_layer2_0_conv1", wgsl: shader128 },
+      { name: "step_103_sum_G_layer2_0_conv1_cpu", wgsl: shader129 },
+      { name: "step_103_sum_G_layer2_0_conv1", wgsl: shader130 },
+      { name: "step_104_pointwise_G_layer2_0_bn1_running_var", wgsl: shader131 },
+      { name: "step_107_pointwise_G_layer2_0_bn2_running_var", wgsl: shader132 },
+      { name: "step_108_pointwise_G_layer2_0_bn3_running_mean", wgsl: shader133 },
+      { name: "step_109_pointwise_G_layer2_0_conv3", wgsl: shader134 },
+      { name: "step_110_sum_G_layer2_0_conv3_cpu", wgsl: shader135 },
+      { name: "step_110_sum_G_layer2_0_conv3", wgsl: shader136 },
+      { name: "step_111_pointwise_G_layer2_0_bn3_running_var", wgsl: shader137 },
+      { name: "step_115_pointwise_G_layer3_0_conv1", wgsl: shader138 },
+      { name: "step_116_sum_G_layer3_0_conv1_cpu", wgsl: shader139 },
+      { name: "step_116_sum_G_layer3_0_conv1", wgsl: shader140 },
+      { name: "step_117_pointwise_G_layer3_0_bn1_running_var", wgsl: shader141 },
+      { name: "step_120_pointwise_G_layer3_0_bn2_running_var", wgsl: shader142 },
+      { name: "step_121_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader143 },
+      { name: "step_122_pointwise_G_layer3_0_conv3", wgsl: shader144 },
+      { name: "step_123_sum_G_layer3_0_conv3_cpu", wgsl: shader145 },
+      { name: "step_123_sum_G_layer3_0_conv3", wgsl: shader146 },
+      { name: "step_124_pointwise_G_layer3_0_bn3_running_var", wgsl: shader147 },
+      { name: "step_127_pointwise_G_layer3_0_downsample_1_running_var", wgsl: shader148 },
+      { name: "step_133_pointwise_G_layer4_0_bn2_running_var", wgsl: shader149 },
+      { name: "step_134_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader150 },
+      { name: "step_135_pointwise_G_layer4_0_conv3", wgsl: shader151 },
+      { name: "step_136_sum_G_layer4_0_conv3_cpu", wgsl: shader152 },
+      { name: "step_136_sum_G_layer4_0_conv3", wgsl: shader153 },
+      { name: "step_137_pointwise_G_layer4_0_bn3_running_var", wgsl: shader154 },
+      { name: "step_140_pointwise_G_layer4_0_downsample_1_running_var", wgsl: shader155 },
+      { name: "step_141_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", wgsl: shader156 },
+      { name: "step_141_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", wgsl: shader157 },
+      { name: "step_142_pointwise", wgsl: shader158 },
+      { name: "step_143_sum_stage1", wgsl: shader159 },
+      { name: "step_143_sum_stage2", wgsl: shader160 },
+      { name: "step_144_softmax_G_layer5_conv2d_list_0", wgsl: shader161 },
+      { name: "step_145_resizeGrad", wgsl: shader162 },
+      { name: "step_146_conv2dInputGrad_G_layer5_conv2d_list_1_pack", wgsl: shader163 },
+      { name: "step_146_conv2dInputGrad_G_layer5_conv2d_list_1_packc", wgsl: shader164 },
+      { name: "step_146_conv2dInputGrad_G_layer5_conv2d_list_1_cpu", wgsl: shader165 },
+      { name: "step_146_conv2dInputGrad_G_layer5_conv2d_list_1", wgsl: shader166 },
+      { name: "step_147_conv2dInputGrad_G_layer5_conv2d_list_0_cpu", wgsl: shader167 },
+      { name: "step_147_conv2dInputGrad_G_layer5_conv2d_list_0", wgsl: shader168 },
+      { name: "step_148_sum_G_layer5_conv2d_list_1_cpu", wgsl: shader169 },
+      { name: "step_148_sum_G_layer5_conv2d_list_1", wgsl: shader170 },
+      { name: "step_149_pointwise_G_layer5_conv2d_list_1", wgsl: shader171 },
+      { name: "step_150_sum_G_layer5_conv2d_list_1_cpu", wgsl: shader172 },
+      { name: "step_150_sum_G_layer5_conv2d_list_1", wgsl: shader173 },
+      { name: "step_151_pointwise_G_layer4_0_downsample_1", wgsl: shader174 },
+      { name: "step_152_conv2dInputGrad_G_layer4_0_downsample_0_pack", wgsl: shader175 },
+      { name: "step_152_conv2dInputGrad_G_layer4_0_downsample_0_cpu", wgsl: shader176 },
+      { name: "step_152_conv2dInputGrad_G_layer4_0_downsample_0", wgsl: shader177 },
+      { name: "step_155_conv2dInputGrad_G_layer4_0_conv3_pack", wgsl: shader178 },
+      { name: "step_155_conv2dInputGrad_G_layer4_0_conv3_cpu", wgsl: shader179 },
+      { name: "step_155_conv2dInputGrad_G_layer4_0_conv3", wgsl: shader180 },
+      { name: "step_156_sum_G_layer4_0_conv3_cpu", wgsl: shader181 },
+      { name: "step_156_sum_G_layer4_0_conv3", wgsl: shader182 },
+      { name: "step_157_sum_G_layer4_0_conv3_cpu", wgsl: shader183 },
+      { name: "step_157_sum_G_layer4_0_conv3", wgsl: shader184 },
+      { name: "step_158_pointwise_G_layer4_0_bn2", wgsl: shader185 },
+      { name: "step_159_conv2dInputGrad_G_layer4_0_conv2_pack", wgsl: shader186 },
+      { name: "step_159_conv2dInputGrad_G_layer4_0_conv2_cpu", wgsl: shader187 },
+      { name: "step_159_conv2dInputGrad_G_layer4_0_conv2", wgsl: shader188 },
+      { name: "step_163_conv2dInputGrad_G_layer4_0_conv1_pack", wgsl: shader189 },
+      { name: "step_163_conv2dInputGrad_G_layer4_0_conv1_cpu", wgsl: shader190 },
+      { name: "step_163_conv2dInputGrad_G_layer4_0_conv1", wgsl: shader191 },
+      { name: "step_164_sum_G_layer4_0_downsample_0_cpu", wgsl: shader192 },
+      { name: "step_164_sum_G_layer4_0_downsample_0", wgsl: shader193 },
+      { name: "step_165_pointwise_G_layer4_0_downsample_0", wgsl: shader194 },
+      { name: "step_166_sum_G_layer4_0_downsample_0_cpu", wgsl: shader195 },
+      { name: "step_166_sum_G_layer4_0_downsample_0", wgsl: shader196 },
+      { name: "step_167_pointwise_G_layer3_0_downsample_1", wgsl: shader197 },
+      { name: "step_168_conv2dInputGrad_G_layer3_0_downsample_0_pack", wgsl: shader198 },
+      { name: "step_168_conv2dInputGrad_G_layer3_0_downsample_0_cpu", wgsl: shader199 },
+      { name: "step_168_conv2dInputGrad_G_layer3_0_downsample_0", wgsl: shader200 },
+      { name: "step_171_conv2dInputGrad_G_layer3_0_conv3_pack", wgsl: shader201 },
+      { name: "step_171_conv2dInputGrad_G_layer3_0_conv3_cpu", wgsl: shader202 },
+      { name: "step_171_conv2dInputGrad_G_layer3_0_conv3", wgsl: shader203 },
+      { name: "step_172_sum_G_layer3_0_conv3_cpu", wgsl: shader204 },
+      { name: "step_172_sum_G_layer3_0_conv3", wgsl: shader205 },
+      { name: "step_173_sum_G_layer3_0_conv3_cpu", wgsl: shader206 },
+      { name: "step_173_sum_G_layer3_0_conv3", wgsl: shader207 },
+      { name: "step_174_pointwise_G_layer3_0_bn2", wgsl: shader208 },
+      { name: "step_175_conv2dInputGrad_G_layer3_0_conv2_pack", wgsl: shader209 },
+      { name: "step_175_conv2dInputGrad_G_layer3_0_conv2_cpu", wgsl: shader210 },
+      { name: "step_175_conv2dInputGrad_G_layer3_0_conv2", wgsl: shader211 },
+      { name: "step_179_conv2dInputGrad_G_layer3_0_conv1_pack", wgsl: shader212 },
+      { name: "step_179_conv2dInputGrad_G_layer3_0_conv1_cpu", wgsl: shader213 },
+      { name: "step_179_conv2dInputGrad_G_layer3_0_conv1", wgsl: shader214 },
+      { name: "step_180_sum_G_layer3_0_downsample_0_cpu", wgsl: shader215 },
+      { name: "step_180_sum_G_layer3_0_downsample_0", wgsl: shader216 },
+      { name: "step_181_pointwise_G_layer3_0_downsample_0", wgsl: shader217 },
+      { name: "step_182_sum_G_layer3_0_downsample_0_cpu", wgsl: shader218 },
+      { name: "step_182_sum_G_layer3_0_downsample_0", wgsl: shader219 },
+      { name: "step_183_pointwise_G_layer2_0_downsample_1", wgsl: shader220 },
+      { name: "step_184_conv2dInputGrad_G_layer2_0_downsample_0_pack", wgsl: shader221 },
+      { name: "step_184_conv2dInputGrad_G_layer2_0_downsample_0_cpu", wgsl: shader222 },
+      { name: "step_184_conv2dInputGrad_G_layer2_0_downsample_0", wgsl: shader223 },
+      { name: "step_187_conv2dInputGrad_G_layer2_0_conv3_pack", wgsl: shader224 },
+      { name: "step_187_conv2dInputGrad_G_layer2_0_conv3_cpu", wgsl: shader225 },
+      { name: "step_187_conv2dInputGrad_G_layer2_0_conv3", wgsl: shader226 },
+      { name: "step_188_sum_G_layer2_0_conv3_cpu", wgsl: shader227 },
+      { name: "step_188_sum_G_layer2_0_conv3", wgsl: shader228 },
+      { name: "step_189_sum_G_layer2_0_conv3_cpu", wgsl: shader229 },
+      { name: "step_189_sum_G_layer2_0_conv3", wgsl: shader230 },
+      { name: "step_190_pointwise_G_layer2_0_bn2", wgsl: shader231 },
+      { name: "step_191_conv2dInputGrad_G_layer2_0_conv2_pack", wgsl: shader232 },
+      { name: "step_191_conv2dInputGrad_G_layer2_0_conv2_cpu", wgsl: shader233 },
+      { name: "step_191_conv2dInputGrad_G_layer2_0_conv2", wgsl: shader234 },
+      { name: "step_195_conv2dInputGrad_G_layer2_0_conv1_pack", wgsl: shader235 },
+      { name: "step_195_conv2dInputGrad_G_layer2_0_conv1_cpu", wgsl: shader236 },
+      { name: "step_195_conv2dInputGrad_G_layer2_0_conv1", wgsl: shader237 },
+      { name: "step_196_sum_G_layer2_0_downsample_0_cpu", wgsl: shader238 },
+      { name: "step_196_sum_G_layer2_0_downsample_0", wgsl: shader239 },
+      { name: "step_197_pointwise_G_layer2_0_downsample_0", wgsl: shader240 },
+      { name: "step_198_sum_G_layer2_0_downsample_0_cpu", wgsl: shader241 },
+      { name: "step_198_sum_G_layer2_0_downsample_0", wgsl: shader242 },
+      { name: "step_199_pointwise_G_layer1_0_downsample_1", wgsl: shader243 },
+      { name: "step_200_conv2dInputGrad_G_layer1_0_downsample_0_pack", wgsl: shader244 },
+      { name: "step_200_conv2dInputGrad_G_layer1_0_downsample_0_cpu", wgsl: shader245 },
+      { name: "step_200_conv2dInputGrad_G_layer1_0_downsample_0", wgsl: shader246 },
+      { name: "step_204_sum_G_layer1_0_conv3_cpu", wgsl: shader247 },
+      { name: "step_204_sum_G_layer1_0_conv3", wgsl: shader248 },
+      { name: "step_205_sum_G_layer1_0_conv3_cpu", wgsl: shader249 },
+      { name: "step_205_sum_G_layer1_0_conv3", wgsl: shader250 },
+      { name: "step_206_pointwise_G_layer1_0_bn2", wgsl: shader251 },
+      { name: "step_207_conv2dInputGrad_G_layer1_0_conv2_pack", wgsl: shader252 },
+      { name: "step_207_conv2dInputGrad_G_layer1_0_conv2_cpu", wgsl: shader253 },
+      { name: "step_207_conv2dInputGrad_G_layer1_0_conv2", wgsl: shader254 },
+      { name: "step_211_conv2dInputGrad_G_layer1_0_conv1_pack", wgsl: shader255 },
+      { name: "step_211_conv2dInputGrad_G_layer1_0_conv1_cpu", wgsl: shader256 },
+      { name: "step_211_conv2dInputGrad_G_layer1_0_conv1", wgsl: shader257 },
+      { name: "step_212_maxPool2dGrad_G_layer1_0_downsample_0", wgsl: shader258 },
+      { name: "step_213_sum_G_layer1_0_downsample_0_cpu", wgsl: shader259 },
+      { name: "step_213_sum_G_layer1_0_downsample_0", wgsl: shader260 },
+      { name: "step_214_sum_G_conv1_cpu", wgsl: shader261 },
+      { name: "step_214_sum_G_conv1", wgsl: shader262 },
+      { name: "step_215_pointwise_G_bn1", wgsl: shader263 },
+      { name: "step_216_sum_cpu", wgsl: shader264 },
+      { name: "step_216_sum", wgsl: shader265 },
+      { name: "step_217_conv2dWeightGrad_G_bn1_packc", wgsl: shader266 },
+      { name: "step_217_conv2dWeightGrad_G_bn1_stage1_cpu", wgsl: shader267 },
+      { name: "step_217_conv2dWeightGrad_G_bn1_stage1", wgsl: shader268 },
+      { name: "step_217_conv2dWeightGrad_G_bn1_stage2", wgsl: shader269 },
+      { name: "step_218_pointwise", wgsl: shader270 },
+      { name: "step_219_pointwise_G_conv1", wgsl: shader271 },
+      { name: "step_220_conv2dWeightGrad_G_layer1_0_bn1_cpu", wgsl: shader272 },
+      { name: "step_220_conv2dWeightGrad_G_layer1_0_bn1", wgsl: shader273 },
+      { name: "step_221_pointwise_G_layer1_0_conv1", wgsl: shader274 },
+      { name: "step_222_conv2dWeightGrad_G_layer1_0_bn1_cpu", wgsl: shader275 },
+      { name: "step_222_conv2dWeightGrad_G_layer1_0_bn1", wgsl: shader276 },
+      { name: "step_223_pointwise_G_layer1_0_conv2", wgsl: shader277 },
+      { name: "step_224_conv2dWeightGrad_G_layer1_0_bn2_cpu", wgsl: shader278 },
+      { name: "step_224_conv2dWeightGrad_G_layer1_0_bn2", wgsl: shader279 },
+      { name: "step_225_pointwise_G_layer1_0_conv3", wgsl: shader280 },
+      { name: "step_228_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader281 },
+      { name: "step_228_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader282 },
+      { name: "step_229_pointwise_G_layer2_0_conv1", wgsl: shader283 },
+      { name: "step_230_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader284 },
+      { name: "step_230_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader285 },
+      { name: "step_231_pointwise_G_layer2_0_conv2", wgsl: shader286 },
+      { name: "step_232_conv2dWeightGrad_G_layer2_0_bn2_cpu", wgsl: shader287 },
+      { name: "step_232_conv2dWeightGrad_G_layer2_0_bn2", wgsl: shader288 },
+      { name: "step_233_pointwise_G_layer2_0_conv3", wgsl: shader289 },
+      { name: "step_234_conv2dWeightGrad_G_layer2_0_downsample_1_cpu", wgsl: shader290 },
+      { name: "step_234_conv2dWeightGrad_G_layer2_0_downsample_1", wgsl: shader291 },
+      { name: "step_235_pointwise_G_layer2_0_downsample_0", wgsl: shader292 },
+      { name: "step_236_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader293 },
+      { name: "step_236_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader294 },
+      { name: "step_237_pointwise_G_layer3_0_conv1", wgsl: shader295 },
+      { name: "step_238_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader296 },
+      { name: "step_238_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader297 },
+      { name: "step_239_pointwise_G_layer3_0_conv2", wgsl: shader298 },
+      { name: "step_240_conv2dWeightGrad_G_layer3_0_bn2_cpu", wgsl: shader299 },
+      { name: "step_240_conv2dWeightGrad_G_layer3_0_bn2", wgsl: shader300 },
+      { name: "step_241_pointwise_G_layer3_0_conv3", wgsl: shader301 },
+      { name: "step_242_conv2dWeightGrad_G_layer3_0_downsample_1_cpu", wgsl: shader302 },
+      { name: "step_242_conv2dWeightGrad_G_layer3_0_downsample_1", wgsl: shader303 },
+      { name: "step_243_pointwise_G_layer3_0_downsample_0", wgsl: shader304 },
+      { name: "step_244_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader305 },
+      { name: "step_244_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader306 },
+      { name: "step_245_pointwise_G_layer4_0_conv1", wgsl: shader307 },
+      { name: "step_246_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader308 },
+      { name: "step_246_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader309 },
+      { name: "step_247_pointwise_G_layer4_0_conv2", wgsl: shader310 },
+      { name: "step_248_conv2dWeightGrad_G_layer4_0_bn2_cpu", wgsl: shader311 },
+      { name: "step_248_conv2dWeightGrad_G_layer4_0_bn2", wgsl: shader312 },
+      { name: "step_249_pointwise_G_layer4_0_conv3", wgsl: shader313 },
+      { name: "step_250_conv2dWeightGrad_G_layer4_0_downsample_1_cpu", wgsl: shader314 },
+      { name: "step_250_conv2dWeightGrad_G_layer4_0_downsample_1", wgsl: shader315 },
+      { name: "step_251_pointwise_G_layer4_0_downsample_0", wgsl: shader316 },
+      { name: "step_252_conv2dWeightGrad_cpu", wgsl: shader317 },
+      { name: "step_252_conv2dWeightGrad", wgsl: shader318 },
+      { name: "step_253_pointwise", wgsl: shader319 },
+      { name: "step_254_pointwise_G_layer5_conv2d_list_0", wgsl: shader320 },
       { name: "step_255_pointwise_sgd_G_G_layer5_conv2d_list_0", wgsl: shader321 },
       { name: "step_256_conv2dWeightGrad_cpu", wgsl: shader322 },
       { name: "step_256_conv2dWeightGrad", wgsl: shader323 },
+      { name: "step_258_pointwise_G_layer5_conv2d_list_1", wgsl: shader324 },
     ],
     phases: [
     {
       name: "step",
       outputs: ["loss_seg2"],
       dispatches: [
-        dispatch("step_000_pointwise", [at(0, 0, 4), at(1, 2978048, 4)], { shader: 0, workgroups: [1,1,1] }),
-        dispatch("step_001_pointwise", [at(1, 2978048, 4), at(1, 2978304, 4)], { shader: 1, workgroups: [1,1,1] }),
-        dispatch("step_002_conv2d_G_conv1_pack", [at(0, 131328, 4704), at(1, 0, 6272)], { shader: 2, workgroups: [25,1,1] }),
-        dispatch("step_002_conv2d_G_conv1_packc", [at(0, 256, 98304), at(1, 1249280, 131072)], { shader: 3, workgroups: [128,1,1] }),
-        dispatch("step_002_conv2d_G_conv1", [at(1, 1249280, 131072), at(1, 0, 6272), at(1, 2106112, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 4, workgroups: [64,1,1] }, { shader: 5, workgroups: [8,1,1] }),
-        dispatch("step_003_sum_G_conv1", [at(1, 2106112, 65536), at(1, 620800, 32)], { adapter: "cpu", features: ["subgroups"], shader: 6, workgroups: [8,1,1] }, { shader: 7, workgroups: [1,1,1] }),
-        dispatch("step_004_sum_G_conv1", [at(1, 2106112, 65536), at(1, 620800, 32), at(1, 2977024, 32)], { adapter: "cpu", features: ["subgroups"], shader: 8, workgroups: [8,1,1] }, { shader: 9, workgroups: [1,1,1] }),
-        dispatch("step_005_pointwise_G_conv1", [at(1, 2106112, 65536), at(1, 620800, 32), at(1, 2977024, 32), at(1, 2171648, 65536)], { shader: 10, workgroups: [32,1,1] }),
-        dispatch("step_006_pointwise_G_bn1", [at(1, 2171648, 65536), at(0, 136192, 32), at(0, 136448, 32), at(1, 2237184, 65536)], { shader: 11, workgroups: [32,1,1] }),
-        dispatch("step_007_maxPool2d_G_bn1", [at(1, 2237184, 65536), at(1, 2773504, 17952)], { shader: 12, workgroups: [71,1,1] }),
-        dispatch("step_008_conv2d_G_layer1_0_conv1_pack", [at(0, 137216, 256), at(1, 18176, 256)], { shader: 13, workgroups: [1,1,1] }),
-        dispatch("step_008_conv2d_G_layer1_0_conv1_packc", [at(1, 2773504, 17952), at(1, 0, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_008_conv2d_G_layer1_0_conv1", [at(1, 0, 17952), at(1, 18176, 256), at(1, 2791680, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 15, workgroups: [18,1,1] }, { shader: 16, workgroups: [3,1,1] }),
-        dispatch("step_009_sum_G_layer1_0_conv1", [at(1, 2791680, 17952), at(1, 621056, 32)], { adapter: "cpu", features: ["subgroups"], shader: 17, workgroups: [8,1,1] }, { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_010_sum_G_layer1_0_conv1", [at(1, 2791680, 17952), at(1, 621056, 32), at(1, 2977280, 32)], { adapter: "cpu", features: ["subgroups"], shader: 19, workgroups: [8,1,1] }, { shader: 20, workgroups: [1,1,1] }),
-        dispatch("step_011_pointwise_G_layer1_0_conv1", [at(1, 2791680, 17952), at(1, 621056, 32), at(1, 2977280, 32), at(1, 2809856, 17952)], { shader: 21, workgroups: [9,1,1] }),
-        dispatch("step_012_pointwise_G_layer1_0_bn1", [at(1, 2809856, 17952), at(0, 137472, 32), at(0, 137728, 32), at(1, 2828032, 17952)], { shader: 22, workgroups: [9,1,1] }),
-        dispatch("step_013_conv2d_G_layer1_0_conv2_pack", [at(0, 138496, 2304), at(1, 18176, 2304)], { shader: 23, workgroups: [9,1,1] }),
-        dispatch("step_013_conv2d_G_layer1_0_conv2_packc", [at(1, 2828032, 17952), at(1, 0, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_013_conv2d_G_layer1_0_conv2", [at(1, 0, 17952), at(1, 18176, 2304), at(1, 2846208, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 24, workgroups: [18,1,1] }, { shader: 25, workgroups: [3,1,1] }),
-        dispatch("step_014_sum_G_layer1_0_conv2", [at(1, 2846208, 17952), at(1, 621312, 32)], { adapter: "cpu", features: ["subgroups"], shader: 17, workgroups: [8,1,1] }, { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_015_sum_G_layer1_0_conv2", [at(1, 2846208, 17952), at(1, 621312, 32), at(1, 2977536, 32)], { adapter: "cpu", features: ["subgroups"], shader: 19, workgroups: [8,1,1] }, { shader: 20, workgroups: [1,1,1] }),
-        dispatch("step_016_pointwise_G_layer1_0_conv2", [at(1, 2846208, 17952), at(1, 621312, 32), at(1, 2977536, 32), at(1, 2864384, 17952)], { shader: 21, workgroups: [9,1,1] }),
-        dispatch("step_017_pointwise_G_layer1_0_bn2", [at(1, 2864384, 17952), at(0, 140800, 32), at(0, 141056, 32), at(1, 2882560, 17952)], { shader: 22, workgroups: [9,1,1] }),
-        dispatch("step_018_conv2d_G_layer1_0_conv3_pack", [at(0, 141824, 1024), at(1, 18176, 1024)], { shader: 26, workgroups: [4,1,1] }),
-        dispatch("step_018_conv2d_G_layer1_0_conv3_packc", [at(1, 2882560, 17952), at(1, 0, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_018_conv2d_G_layer1_0_conv3", [at(1, 0, 17952), at(1, 18176, 1024), at(1, 1746432, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 27, workgroups: [18,1,1] }, { shader: 28, workgroups: [9,1,1] }),
-        dispatch("step_019_sum_G_layer1_0_conv3", [at(1, 1746432, 71808), at(1, 619264, 128)], { adapter: "cpu", features: ["subgroups"], shader: 29, workgroups: [32,1,1] }, { shader: 30, workgroups: [1,1,1] }),
-        dispatch("step_020_sum_G_layer1_0_conv3", [at(1, 1746432, 71808), at(1, 619264, 128), at(1, 2975488, 128)], { adapter: "cpu", features: ["subgroups"], shader: 31, workgroups: [32,1,1] }, { shader: 32, workgroups: [1,1,1] }),
-        dispatch("step_021_pointwise_G_layer1_0_conv3", [at(1, 1746432, 71808), at(1, 619264, 128), at(1, 2975488, 128), at(1, 1818368, 71808)], { shader: 33, workgroups: [36,1,1] }),
-        dispatch("step_022_conv2d_G_layer1_0_downsample_0_pack", [at(0, 143872, 1024), at(1, 18176, 1024)], { shader: 26, workgroups: [4,1,1] }),
-        dispatch("step_022_conv2d_G_layer1_0_downsample_0_packc", [at(1, 2773504, 17952), at(1, 0, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_022_conv2d_G_layer1_0_downsample_0", [at(1, 0, 17952), at(1, 18176, 1024), at(1, 1890304, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 27, workgroups: [18,1,1] }, { shader: 28, workgroups: [9,1,1] }),
-        dispatch("step_023_sum_G_layer1_0_downsample_0", [at(1, 1890304, 71808), at(1, 619520, 128)], { adapter: "cpu", features: ["subgroups"], shader: 29, workgroups: [32,1,1] }, { shader: 30, workgroups: [1,1,1] }),
-        dispatch("step_024_sum_G_layer1_0_downsample_0", [at(1, 1890304, 71808), at(1, 619520, 128), at(1, 2975744, 128)], { adapter: "cpu", features: ["subgroups"], shader: 31, workgroups: [32,1,1] }, { shader: 32, workgroups: [1,1,1] }),
-        dispatch("step_025_pointwise_G_layer1_0_downsample_0", [at(1, 1890304, 71808), at(1, 619520, 128), at(1, 2975744, 128), at(1, 1962240, 71808)], { shader: 33, workgroups: [36,1,1] }),
-        dispatch("step_026_pointwise_G_layer1_0_bn3", [at(1, 1818368, 71808), at(0, 142848, 128), at(0, 143104, 128), at(1, 1962240, 71808), at(0, 144896, 128), at(0, 145152, 128), at(1, 2034176, 71808)], { shader: 34, workgroups: [36,1,1] }),
-        dispatch("step_027_conv2d_G_layer2_0_conv1_pack", [at(0, 145920, 2048), at(1, 71936, 2048)], { shader: 35, workgroups: [8,1,1] }),
-        dispatch("step_027_conv2d_G_layer2_0_conv1_packc", [at(1, 2034176, 71808), at(1, 0, 71808)], { shader: 36, workgroups: [71,1,1] }),
-        dispatch("step_027_conv2d_G_layer2_0_conv1", [at(1, 0, 71808), at(1, 71936, 2048), at(1, 2912512, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 37, workgroups: [5,1,1] }, { shader: 38, workgroups: [2,1,1] }),
-        dispatch("step_028_sum_G_layer2_0_conv1", [at(1, 2912512, 9792), at(1, 620288, 64)], { adapter: "cpu", features: ["subgroups"], shader: 39, workgroups: [16,1,1] }, { shader: 40, workgroups: [1,1,1] }),
-        dispatch("step_029_sum_G_layer2_0_conv1", [at(1, 2912512, 9792), at(1, 620288, 64), at(1, 2976512, 64)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [16,1,1] }, { shader: 42, workgroups: [1,1,1] }),
-        dispatch("step_030_pointwise_G_layer2_0_conv1", [at(1, 2912512, 9792), at(1, 620288, 64), at(1, 2976512, 64), at(1, 2922496, 9792)], { shader: 43, workgroups: [39,1,1] }),
-        dispatch("step_031_pointwise_G_layer2_0_bn1", [at(1, 2922496, 9792), at(0, 147968, 64), at(0, 148224, 64), at(1, 2932480, 9792)], { shader: 44, workgroups: [39,1,1] }),
-        dispatch("step_032_conv2d_G_layer2_0_conv2_pack", [at(0, 148992, 9216), at(1, 9984, 9216)], { shader: 45, workgroups: [36,1,1] }),
-        dispatch("step_032_conv2d_G_layer2_0_conv2_packc", [at(1, 2932480, 9792), at(1, 0, 9792)], { shader: 46, workgroups: [10,1,1] }),
-        dispatch("step_032_conv2d_G_layer2_0_conv2", [at(1, 0, 9792), at(1, 9984, 9216), at(1, 2942464, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [5,1,1] }, { shader: 48, workgroups: [2,1,1] }),
-        dispatch("step_033_sum_G_layer2_0_conv2", [at(1, 2942464, 9792), at(1, 620544, 64)], { adapter: "cpu", features: ["subgroups"], shader: 39, workgroups: [16,1,1] }, { shader: 40, workgroups: [1,1,1] }),
-        dispatch("step_034_sum_G_layer2_0_conv2", [at(1, 2942464, 9792), at(1, 620544, 64), at(1, 2976768, 64)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [16,1,1] }, { shader: 42, workgroups: [1,1,1] }),
-        dispatch("step_035_pointwise_G_layer2_0_conv2", [at(1, 2942464, 9792), at(1, 620544, 64), at(1, 2976768, 64), at(1, 2952448, 9792)], { shader: 43, workgroups: [39,1,1] }),
-        dispatch("step_036_pointwise_G_layer2_0_bn2", [at(1, 2952448, 9792), at(0, 158208, 64), at(0, 158464, 64), at(1, 2962432, 9792)], { shader: 44, workgroups: [39,1,1] }),
-        dispatch("step_037_conv2d_G_layer2_0_conv3_pack", [at(0, 159232, 4096), at(1, 9984, 4096)], { shader: 49, workgroups: [16,1,1] }),
-        dispatch("step_037_conv2d_G_layer2_0_conv3_packc", [at(1, 2962432, 9792), at(1, 0, 9792)], { shader: 46, workgroups: [10,1,1] }),
-        dispatch("step_037_conv2d_G_layer2_0_conv3", [at(1, 0, 9792), at(1, 9984, 4096), at(1, 576000, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [5,2,1] }, { shader: 51, workgroups: [5,1,1] }),
-        dispatch("step_038_sum_G_layer2_0_conv3", [at(1, 576000, 39168), at(1, 618240, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
-        dispatch("step_039_sum_G_layer2_0_conv3", [at(1, 576000, 39168), at(1, 618240, 256), at(1, 2974464, 256)], { adapter: "cpu", features: ["subgroups"], shader: 54, workgroups: [64,1,1] }, { shader: 55, workgroups: [1,1,1] }),
-        dispatch("step_040_pointwise_G_layer2_0_conv3", [at(1, 576000, 39168), at(1, 618240, 256), at(1, 2974464, 256), at(1, 2302720, 39168)], { shader: 56, workgroups: [20,1,1] }),
-        dispatch("step_041_conv2d_G_layer2_0_downsample_0_pack", [at(0, 164352, 8192), at(1, 71936, 8192)], { shader: 57, workgroups: [32,1,1] }),
-        dispatch("step_041_conv2d_G_layer2_0_downsample_0_packc", [at(1, 2034176, 71808), at(1, 0, 71808)], { shader: 36, workgroups: [71,1,1] }),
-        dispatch("step_041_conv2d_G_layer2_0_downsample_0", [at(1, 0, 71808), at(1, 71936, 8192), at(1, 1458688, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [5,2,1] }, { shader: 59, workgroups: [5,1,1] }),
-        dispatch("step_042_sum_G_layer2_0_downsample_0", [at(1, 1458688, 39168), at(1, 618496, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
-        dispatch("step_043_sum_G_layer2_0_downsample_0", [at(1, 1458688, 39168), at(1, 618496, 256), at(1, 2974720, 256)], { adapter: "cpu", features: ["subgroups"], shader: 54, workgroups: [64,1,1] }, { shader: 55, workgroups: [1,1,1] }),
-        dispatch("step_044_pointwise_G_layer2_0_downsample_0", [at(1, 1458688, 39168), at(1, 618496, 256), at(1, 2974720, 256), at(1, 2341888, 39168)], { shader: 56, workgroups: [20,1,1] }),
-        dispatch("step_045_pointwise_G_layer2_0_bn3", [at(1, 2302720, 39168), at(0, 163328, 256), at(0, 163584, 256), at(1, 2341888, 39168), at(0, 172544, 256), at(0, 172800, 256), at(1, 2381056, 39168)], { shader: 60, workgroups: [20,1,1] }),
-        dispatch("step_046_conv2d_G_layer3_0_conv1_pack", [at(0, 173568, 8192), at(1, 39168, 8192)], { shader: 61, workgroups: [32,1,1] }),
-        dispatch("step_046_conv2d_G_layer3_0_conv1_packc", [at(1, 2381056, 39168), at(1, 0, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_046_conv2d_G_layer3_0_conv1", [at(1, 0, 39168), at(1, 39168, 8192), at(1, 2655232, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 63, workgroups: [5,1,1] }, { shader: 64, workgroups: [3,1,1] }),
-        dispatch("step_047_sum_G_layer3_0_conv1", [at(1, 2655232, 19584), at(1, 619776, 128)], { adapter: "cpu", features: ["subgroups"], shader: 65, workgroups: [32,1,1] }, { shader: 66, workgroups: [1,1,1] }),
-        dispatch("step_048_sum_G_layer3_0_conv1", [at(1, 2655232, 19584), at(1, 619776, 128), at(1, 2976000, 128)], { adapter: "cpu", features: ["subgroups"], shader: 67, workgroups: [32,1,1] }, { shader: 68, workgroups: [1,1,1] }),
-        dispatch("step_049_pointwise_G_layer3_0_conv1", [at(1, 2655232, 19584), at(1, 619776, 128), at(1, 2976000, 128), at(1, 2674944, 19584)], { shader: 69, workgroups: [10,1,1] }),
-        dispatch("step_050_pointwise_G_layer3_0_bn1", [at(1, 2674944, 19584), at(0, 181760, 128), at(0, 182016, 128), at(1, 2694656, 19584)], { shader: 70, workgroups: [10,1,1] }),
-        dispatch("step_051_conv2d_G_layer3_0_conv2_pack", [at(0, 182784, 36864), at(1, 0, 36864)], { shader: 71, workgroups: [144,1,1] }),
-        dispatch("step_051_conv2d_G_layer3_0_conv2_packc", [at(1, 2694656, 19584), at(1, 36864, 19584)], { shader: 72, workgroups: [20,1,1] }),
-        dispatch("step_051_conv2d_G_layer3_0_conv2", [at(1, 36864, 19584), at(1, 0, 36864), at(1, 2714368, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 73, workgroups: [5,1,1] }, { shader: 74, workgroups: [3,1,1] }),
-        dispatch("step_052_sum_G_layer3_0_conv2", [at(1, 2714368, 19584), at(1, 620032, 128)], { adapter: "cpu", features: ["subgroups"], shader: 65, workgroups: [32,1,1] }, { shader: 66, workgroups: [1,1,1] }),
-        dispatch("step_053_sum_G_layer3_0_conv2", [at(1, 2714368, 19584), at(1, 620032, 128), at(1, 2976256, 128)], { adapter: "cpu", features: ["subgroups"], shader: 67, workgroups: [32,1,1] }, { shader: 68, workgroups: [1,1,1] }),
-        dispatch("step_054_pointwise_G_layer3_0_conv2", [at(1, 2714368, 19584), at(1, 620032, 128), at(1, 2976256, 128), at(1, 2734080, 19584)], { shader: 69, workgroups: [10,1,1] }),
-        dispatch("step_055_pointwise_G_layer3_0_bn2", [at(1, 2734080, 19584), at(0, 219648, 128), at(0, 219904, 128), at(1, 2753792, 19584)], { shader: 70, workgroups: [10,1,1] }),
-        dispatch("step_056_conv2d_G_layer3_0_conv3_pack", [at(0, 220672, 16384), at(1, 19712, 16384)], { shader: 75, workgroups: [64,1,1] }),
-        dispatch("step_056_conv2d_G_layer3_0_conv3_packc", [at(1, 2753792, 19584), at(1, 0, 19584)], { shader: 72, workgroups: [20,1,1] }),
-        dispatch("step_056_conv2d_G_layer3_0_conv3", [at(1, 0, 19584), at(1, 19712, 16384), at(1, 497664, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 76, workgroups: [5,4,1] }, { shader: 77, workgroups: [10,1,1] }),
-        dispatch("step_057_sum_G_layer3_0_conv3", [at(1, 497664, 78336), at(1, 617216, 512)], { adapter: "cpu", features: ["subgroups"], shader: 78, workgroups: [128,1,1] }, { shader: 79, workgroups: [2,1,1] }),
-        dispatch("step_058_sum_G_layer3_0_conv3", [at(1, 497664, 78336), at(1, 617216, 512), at(1, 2973440, 512)], { adapter: "cpu", features: ["subgroups"], shader: 80, workgroups: [128,1,1] }, { shader: 81, workgroups: [2,1,1] }),
-        dispatch("step_059_pointwise_G_layer3_0_conv3", [at(1, 497664, 78336), at(1, 617216, 512), at(1, 2973440, 512), at(1, 1511424, 78336)], { shader: 82, workgroups: [39,1,1] }),
-        dispatch("step_060_conv2d_G_layer3_0_downsample_0_pack", [at(0, 239104, 32768), at(1, 39168, 32768)], { shader: 83, workgroups: [128,1,1] }),
-        dispatch("step_060_conv2d_G_layer3_0_downsample_0_packc", [at(1, 2381056, 39168), at(1, 0, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_060_conv2d_G_layer3_0_downsample_0", [at(1, 0, 39168), at(1, 39168, 32768), at(1, 1380352, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 84, workgroups: [5,4,1] }, { shader: 85, workgroups: [10,1,1] }),
-        dispatch("step_061_sum_G_layer3_0_downsample_0", [at(1, 1380352, 78336), at(1, 617728, 512)], { adapter: "cpu", features: ["subgroups"], shader: 78, workgroups: [128,1,1] }, { shader: 79, workgroups: [2,1,1] }),
-        dispatch("step_062_sum_G_layer3_0_downsample_0", [at(1, 1380352, 78336), at(1, 617728, 512), at(1, 2973952, 512)], { adapter: "cpu", features: ["subgroups"], shader: 80, workgroups: [128,1,1] }, { shader: 81, workgroups: [2,1,1] }),
-        dispatch("step_063_pointwise_G_layer3_0_downsample_0", [at(1, 1380352, 78336), at(1, 617728, 512), at(1, 2973952, 512), at(1, 1589760, 78336)], { shader: 82, workgroups: [39,1,1] }),
-        dispatch("step_064_pointwise_G_layer3_0_bn3", [at(1, 1511424, 78336), at(0, 237056, 512), at(0, 237568, 512), at(1, 1589760, 78336), at(0, 271872, 512), at(0, 272384, 512), at(1, 1668096, 78336)], { shader: 86, workgroups: [39,1,1] }),
-        dispatch("step_065_conv2d_G_layer4_0_conv1_pack", [at(0, 273920, 32768), at(1, 78336, 32768)], { shader: 87, workgroups: [128,1,1] }),
-        dispatch("step_065_conv2d_G_layer4_0_conv1_packc", [at(1, 1668096, 78336), at(1, 0, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_065_conv2d_G_layer4_0_conv1", [at(1, 0, 78336), at(1, 78336, 32768), at(1, 2420224, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 89, workgroups: [5,2,1] }, { shader: 90, workgroups: [5,1,1] }),
-        dispatch("step_066_sum_G_layer4_0_conv1", [at(1, 2420224, 39168), at(1, 618752, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
-        dispatch("step_067_sum_G_layer4_0_conv1", [at(1, 2420224, 39168), at(1, 618752, 256), at(1, 2974976, 256)], { adapter: "cpu", features: ["subgroups"], shader: 54, workgroups: [64,1,1] }, { shader: 55, workgroups: [1,1,1] }),
-        dispatch("step_068_pointwise_G_layer4_0_conv1", [at(1, 2420224, 39168), at(1, 618752, 256), at(1, 2974976, 256), at(1, 2459392, 39168)], { shader: 56, workgroups: [20,1,1] }),
-        dispatch("step_069_pointwise_G_layer4_0_bn1", [at(1, 2459392, 39168), at(0, 306688, 256), at(0, 306944, 256), at(1, 2498560, 39168)], { shader: 91, workgroups: [20,1,1] }),
-        dispatch("step_070_conv2d_G_layer4_0_conv2_pack", [at(0, 307712, 147456), at(1, 0, 147456)], { shader: 92, workgroups: [576,1,1] }),
-        dispatch("step_070_conv2d_G_layer4_0_conv2_packc", [at(1, 2498560, 39168), at(1, 147456, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_070_conv2d_G_layer4_0_conv2", [at(1, 147456, 39168), at(1, 0, 147456), at(1, 2537728, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 93, workgroups: [5,2,1] }, { shader: 94, workgroups: [5,1,1] }),
-        dispatch("step_071_sum_G_layer4_0_conv2", [at(1, 2537728, 39168), at(1, 619008, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
-        dispatch("step_072_sum_G_layer4_0_conv2", [at(1, 2537728, 39168), at(1, 619008, 256), at(1, 2975232, 256)], { adapter: "cpu", features: ["subgroups"], shader: 54, workgroups: [64,1,1] }, { shader: 55, workgroups: [1,1,1] }),
-        dispatch("step_073_pointwise_G_layer4_0_conv2", [at(1, 2537728, 39168), at(1, 619008, 256), at(1, 2975232, 256), at(1, 2576896, 39168)], { shader: 56, workgroups: [20,1,1] }),
-        dispatch("step_074_pointwise_G_layer4_0_bn2", [at(1, 2576896, 39168), at(0, 455168, 256), at(0, 455424, 256), at(1, 2616064, 39168)], { shader: 91, workgroups: [20,1,1] }),
-        dispatch("step_075_conv2d_G_layer4_0_conv3_pack", [at(0, 456192, 65536), at(1, 0, 65536)], { shader: 95, workgroups: [256,1,1] }),
-        dispatch("step_075_conv2d_G_layer4_0_conv3_packc", [at(1, 2616064, 39168), at(1, 65536, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_075_conv2d_G_layer4_0_conv3", [at(1, 65536, 39168), at(1, 0, 65536), at(1, 184320, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 96, workgroups: [5,8,1] }, { shader: 97, workgroups: [20,1,1] }),
-        dispatch("step_076_sum_G_layer4_0_conv3", [at(1, 184320, 156672), at(1, 615168, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 98, workgroups: [256,1,1] }, { shader: 99, workgroups: [4,1,1] }),
-        dispatch("step_077_sum_G_layer4_0_conv3", [at(1, 184320, 156672), at(1, 615168, 1024), at(1, 2972416, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 100, workgroups: [256,1,1] }, { shader: 101, workgroups: [4,1,1] }),
-        dispatch("step_078_pointwise_G_layer4_0_conv3", [at(1, 184320, 156672), at(1, 615168, 1024), at(1, 2972416, 1024), at(1, 622592, 156672)], { shader: 102, workgroups: [77,1,1] }),
-        dispatch("step_079_conv2d_G_layer4_0_downsample_0_pack", [at(0, 525824, 131072), at(1, 0, 131072)], { shader: 103, workgroups: [512,1,1] }),
-        dispatch("step_079_conv2d_G_layer4_0_downsample_0_packc", [at(1, 1668096, 78336), at(1, 779264, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_079_conv2d_G_layer4_0_downsample_0", [at(1, 779264, 78336), at(1, 0, 131072), at(1, 340992, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 104, workgroups: [5,8,1] }, { shader: 105, workgroups: [20,1,1] }),
-        dispatch("step_080_sum_G_layer4_0_downsample_0", [at(1, 340992, 156672), at(1, 616192, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 98, workgroups: [256,1,1] }, { shader: 99, workgroups: [4,1,1] }),
-        dispatch("step_081_sum_G_layer4_0_downsample_0", [at(1, 340992, 156672), at(1, 616192, 1024), at(1, 1509632, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 100, workgroups: [256,1,1] }, { shader: 101, workgroups: [4,1,1] }),
-        dispatch("step_082_pointwise_G_layer4_0_downsample_0", [at(1, 340992, 156672), at(1, 616192, 1024), at(1, 1509632, 1024), at(1, 779264, 156672)], { shader: 102, workgroups: [77,1,1] }),
-        dispatch("step_083_pointwise_G_layer4_0_bn3", [at(1, 622592, 156672), at(0, 521728, 1024), at(0, 522752, 1024), at(1, 779264, 156672), at(0, 656896, 1024), at(0, 657920, 1024), at(1, 935936, 156672)], { shader: 106, workgroups: [77,1,1] }),
-        dispatch("step_084_conv2d_G_layer5_conv2d_list_0_pack", [at(0, 660992, 175104), at(1, 0, 184320)], { shader: 107, workgroups: [720,1,1] }),
-        dispatch("step_084_conv2d_G_layer5_conv2d_list_0_packc", [at(1, 935936, 156672), at(1, 1092608, 156672)], { shader: 108, workgroups: [153,1,1] }),
-        dispatch("step_084_conv2d_G_layer5_conv2d_list_0", [at(1, 1092608, 156672), at(1, 0, 184320), at(0, 836096, 76), at(1, 1497856, 11628)], { adapter: "cpu", features: ["subgroups"], shader: 109, workgroups: [5,1,1] }, { shader: 110, workgroups: [2,1,1] }),
-        dispatch("step_085_conv2d_G_layer5_conv2d_list_1_pack", [at(0, 836352, 175104), at(1, 0, 184320)], { shader: 107, workgroups: [720,1,1] }),
-        dispatch("step_085_conv2d_G_layer5_conv2d_list_1_packc", [at(1, 935936, 156672), at(1, 1092608, 156672)], { shader: 108, workgroups: [153,1,1] }),
-        dispatch("step_085_conv2d_G_layer5_conv2d_list_1", [at(1, 1092608, 156672), at(1, 0, 184320), at(0, 1011456, 76), at(1, 2900736, 11628)], { adapter: "cpu", features: ["subgroups"], shader: 111, workgroups: [5,1,1] }, { shader: 112, workgroups: [2,1,1] }),
-        dispatch("step_086_pointwise_G_bn1_running_mean", [at(0, 136704, 32), at(1, 620800, 32), at(1, 2977792, 32)], { shader: 113, workgroups: [1,1,1] }),
-        dispatch("step_087_pointwise_G_conv1", [at(1, 2106112, 65536), at(1, 620800, 32), at(1, 0, 65536)], { shader: 114, workgroups: [32,1,1] }),
-        dispatch("step_088_sum_G_conv1", [at(1, 0, 65536), at(1, 65536, 32)], { adapter: "cpu", features: ["subgroups"], shader: 115, workgroups: [8,1,1] }, { shader: 116, workgroups: [1,1,1] }),
-        dispatch("step_089_pointwise_G_bn1_running_var", [at(0, 136960, 32), at(1, 65536, 32), at(1, 2155264, 32), at(0, 137984, 32), at(1, 621056, 32), at(1, 2155520, 32)], { shader: 117, workgroups: [1,1,1] }),
-        dispatch("step_090_pointwise_G_layer1_0_conv1", [at(1, 2791680, 17952), at(1, 621056, 32), at(1, 0, 17952)], { shader: 118, workgroups: [9,1,1] }),
-        dispatch("step_091_sum_G_layer1_0_conv1", [at(1, 0, 17952), at(1, 18176, 32)], { adapter: "cpu", features: ["subgroups"], shader: 119, workgroups: [8,1,1] }, { shader: 120, workgroups: [1,1,1] }),
-        dispatch("step_092_pointwise_G_layer1_0_bn1_running_var", [at(0, 138240, 32), at(1, 18176, 32), at(1, 2155776, 32), at(0, 141312, 32), at(1, 621312, 32), at(1, 2156032, 32)], { shader: 121, workgroups: [1,1,1] }),
-        dispatch("step_093_pointwise_G_layer1_0_conv2", [at(1, 2846208, 17952), at(1, 621312, 32), at(1, 0, 17952)], { shader: 118, workgroups: [9,1,1] }),
-        dispatch("step_094_sum_G_layer1_0_conv2", [at(1, 0, 17952), at(1, 18176, 32)], { adapter: "cpu", features: ["subgroups"], shader: 119, workgroups: [8,1,1] }, { shader: 120, workgroups: [1,1,1] }),
-        dispatch("step_095_pointwise_G_layer1_0_bn2_running_var", [at(0, 141568, 32), at(1, 18176, 32), at(1, 2156288, 32)], { shader: 122, workgroups: [1,1,1] }),
-        dispatch("step_096_pointwise_G_layer1_0_bn3_running_mean", [at(0, 143360, 128), at(1, 619264, 128), at(1, 2152192, 128)], { shader: 123, workgroups: [1,1,1] }),
-        dispatch("step_097_pointwise_G_layer1_0_conv3", [at(1, 1746432, 71808), at(1, 619264, 128), at(1, 0, 71808)], { shader: 124, workgroups: [36,1,1] }),
-        dispatch("step_098_sum_G_layer1_0_conv3", [at(1, 0, 71808), at(1, 71936, 128)], { adapter: "cpu", features: ["subgroups"], shader: 125, workgroups: [32,1,1] }, { shader: 126, workgroups: [1,1,1] }),
-        dispatch("step_099_pointwise_G_layer1_0_bn3_running_var", [at(0, 143616, 128), at(1, 71936, 128), at(1, 2152448, 128), at(0, 145408, 128), at(1, 619520, 128), at(1, 2152704, 128)], { shader: 127, workgroups: [1,1,1] }),
-        dispatch("step_100_pointwise_G_layer1_0_downsample_0", [at(1, 1890304, 71808), at(1, 619520, 128), at(1, 0, 71808)], { shader: 124, workgroups: [36,1,1] }),
-        dispatch("step_101_sum_G_layer1_0_downsample_0", [at(1, 0, 71808), at(1, 71936, 128)], { adapter: "cpu", features: ["subgroups"], shader: 125, workgroups: [32,1,1] }, { shader: 126, workgroups: [1,1,1] }),
-        dispatch("step_102_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 145664, 128), at(1, 71936, 128), at(1, 2152960, 128), at(0, 182272, 128), at(1, 619776, 128), at(1, 2153216, 128)], { shader: 128, workgroups: [1,1,1] }),
-        dispatch("step_103_pointwise_G_layer2_0_bn1_running_mean", [at(0, 148480, 64), at(1, 620288, 64), at(1, 2154240, 64)], { shader: 129, workgroups: [1,1,1] }),
-        dispatch("step_104_pointwise_G_layer2_0_conv1", [at(1, 2912512, 9792), at(1, 620288, 64), at(1, 0, 9792)], { shader: 130, workgroups: [39,1,1] }),
-        dispatch("step_105_sum_G_layer2_0_conv1", [at(1, 0, 9792), at(1, 9984, 64)], { adapter: "cpu", features: ["subgroups"], shader: 131, workgroups: [16,1,1] }, { shader: 132, workgroups: [1,1,1] }),
-        dispatch("step_106_pointwise_G_layer2_0_bn1_running_var", [at(0, 148736, 64), at(1, 9984, 64), at(1, 2154496, 64), at(0, 158720, 64), at(1, 620544, 64), at(1, 2154752, 64)], { shader: 133, workgroups: [1,1,1] }),
-        dispatch("step_107_pointwise_G_layer2_0_conv2", [at(1, 2942464, 9792), at(1, 620544, 64), at(1, 0, 9792)], { shader: 130, workgroups: [39,1,1] }),
-        dispatch("step_108_sum_G_layer2_0_conv2", [at(1, 0, 9792), at(1, 9984, 64)], { adapter: "cpu", features: ["subgroups"], shader: 131, workgroups: [16,1,1] }, { shader: 132, workgroups: [1,1,1] }),
-        dispatch("step_109_pointwise_G_layer2_0_bn2_running_var", [at(0, 158976, 64), at(1, 9984, 64), at(1, 2155008, 64)], { shader: 134, workgroups: [1,1,1] }),
-        dispatch("step_110_pointwise_G_layer2_0_bn3_running_mean", [at(0, 163840, 256), at(1, 618240, 256), at(1, 2150144, 256)], { shader: 135, workgroups: [1,1,1] }),
-        dispatch("step_111_pointwise_G_layer2_0_conv3", [at(1, 576000, 39168), at(1, 618240, 256), at(1, 0, 39168)], { shader: 136, workgroups: [20,1,1] }),
-        dispatch("step_112_sum_G_layer2_0_conv3", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 137, workgroups: [64,1,1] }, { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_113_pointwise_G_layer2_0_bn3_running_var", [at(0, 164096, 256), at(1, 39168, 256), at(1, 2150400, 256), at(0, 173056, 256), at(1, 618496, 256), at(1, 2150656, 256)], { shader: 139, workgroups: [1,1,1] }),
-        dispatch("step_114_pointwise_G_layer2_0_downsample_0", [at(1, 1458688, 39168), at(1, 618496, 256), at(1, 0, 39168)], { shader: 136, workgroups: [20,1,1] }),
-        dispatch("step_115_sum_G_layer2_0_downsample_0", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 137, workgroups: [64,1,1] }, { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_116_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 173312, 256), at(1, 39168, 256), at(1, 2150912, 256), at(0, 307200, 256), at(1, 618752, 256), at(1, 2151168, 256)], { shader: 139, workgroups: [1,1,1] }),
-        dispatch("step_117_pointwise_G_layer3_0_conv1", [at(1, 2655232, 19584), at(1, 619776, 128), at(1, 0, 19584)], { shader: 140, workgroups: [10,1,1] }),
-        dispatch("step_118_sum_G_layer3_0_conv1", [at(1, 0, 19584), at(1, 19712, 128)], { adapter: "cpu", features: ["subgroups"], shader: 141, workgroups: [32,1,1] }, { shader: 142, workgroups: [1,1,1] }),
-        dispatch("step_119_pointwise_G_layer3_0_bn1_running_var", [at(0, 182528, 128), at(1, 19712, 128), at(1, 2153472, 128), at(0, 220160, 128), at(1, 620032, 128), at(1, 2153728, 128)], { shader: 143, workgroups: [1,1,1] }),
-        dispatch("step_120_pointwise_G_layer3_0_conv2", [at(1, 2714368, 19584), at(1, 620032, 128), at(1, 0, 19584)], { shader: 140, workgroups: [10,1,1] }),
-        dispatch("step_121_sum_G_layer3_0_conv2", [at(1, 0, 19584), at(1, 19712, 128)], { adapter: "cpu", features: ["subgroups"], shader: 141, workgroups: [32,1,1] }, { shader: 142, workgroups: [1,1,1] }),
-        dispatch("step_122_pointwise_G_layer3_0_bn2_running_var", [at(0, 220416, 128), at(1, 19712, 128), at(1, 2153984, 128)], { shader: 144, workgroups: [1,1,1] }),
-        dispatch("step_123_pointwise_G_layer3_0_bn3_running_mean", [at(0, 238080, 512), at(1, 617216, 512), at(1, 2148096, 512)], { shader: 145, workgroups: [2,1,1] }),
-        dispatch("step_124_pointwise_G_layer3_0_conv3", [at(1, 497664, 78336), at(1, 617216, 512), at(1, 0, 78336)], { shader: 146, workgroups: [39,1,1] }),
-        dispatch("step_125_sum_G_layer3_0_conv3", [at(1, 0, 78336), at(1, 78336, 512)], { adapter: "cpu", features: ["subgroups"], shader: 147, workgroups: [128,1,1] }, { shader: 148, workgroups: [2,1,1] }),
-        dispatch("step_126_pointwise_G_layer3_0_bn3_running_var", [at(0, 238592, 512), at(1, 78336, 512), at(1, 2148608, 512), at(0, 272896, 512), at(1, 617728, 512), at(1, 2149120, 512)], { shader: 149, workgroups: [2,1,1] }),
-        dispatch("step_127_pointwise_G_layer3_0_downsample_0", [at(1, 1380352, 78336), at(1, 617728, 512), at(1, 0, 78336)], { shader: 146, workgroups: [39,1,1] }),
-        dispatch("step_128_sum_G_layer3_0_downsample_0", [at(1, 0, 78336), at(1, 78336, 512)], { adapter: "cpu", features: ["subgroups"], shader: 147, workgroups: [128,1,1] }, { shader: 148, workgroups: [2,1,1] }),
-        dispatch("step_129_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 273408, 512), at(1, 78336, 512), at(1, 2149632, 512)], { shader: 150, workgroups: [2,1,1] }),
-        dispatch("step_130_pointwise_G_layer4_0_conv1", [at(1, 2420224, 39168), at(1, 618752, 256), at(1, 0, 39168)], { shader: 136, workgroups: [20,1,1] }),
-        dispatch("step_131_sum_G_layer4_0_conv1", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 137, workgroups: [64,1,1] }, { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_132_pointwise_G_layer4_0_bn1_running_var", [at(0, 307456, 256), at(1, 39168, 256), at(1, 2151424, 256), at(0, 455680, 256), at(1, 619008, 256), at(1, 2151680, 256)], { shader: 139, workgroups: [1,1,1] }),
-        dispatch("step_133_pointwise_G_layer4_0_conv2", [at(1, 2537728, 39168), at(1, 619008, 256), at(1, 0, 39168)], { shader: 136, workgroups: [20,1,1] }),
-        dispatch("step_134_sum_G_layer4_0_conv2", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 137, workgroups: [64,1,1] }, { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_135_pointwise_G_layer4_0_bn2_running_var", [at(0, 455936, 256), at(1, 39168, 256), at(1, 2151936, 256)], { shader: 151, workgroups: [1,1,1] }),
-        dispatch("step_136_pointwise_G_layer4_0_bn3_running_mean", [at(0, 523776, 1024), at(1, 615168, 1024), at(1, 2140928, 1024)], { shader: 152, workgroups: [4,1,1] }),
-        dispatch("step_137_pointwise_G_layer4_0_conv3", [at(1, 184320, 156672), at(1, 615168, 1024), at(1, 0, 156672)], { shader: 153, workgroups: [77,1,1] }),
-        dispatch("step_138_sum_G_layer4_0_conv3", [at(1, 0, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 154, workgroups: [256,1,1] }, { shader: 155, workgroups: [4,1,1] }),
-        dispatch("step_139_pointwise_G_layer4_0_bn3_running_var", [at(0, 524800, 1024), at(1, 156672, 1024), at(1, 2141952, 1024), at(0, 658944, 1024), at(1, 616192, 1024), at(1, 2142976, 1024)], { shader: 156, workgroups: [4,1,1] }),
-        dispatch("step_140_pointwise_G_layer4_0_downsample_0", [at(1, 340992, 156672), at(1, 616192, 1024), at(1, 0, 156672)], { shader: 153, workgroups: [77,1,1] }),
-        dispatch("step_141_sum_G_layer4_0_downsample_0", [at(1, 0, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 154, workgroups: [256,1,1] }, { shader: 155, workgroups: [4,1,1] }),
-        dispatch("step_142_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 659968, 1024), at(1, 156672, 1024), at(1, 2144000, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_143_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", [at(0, 98560, 32768), at(1, 1497856, 11628), at(1, 2900736, 11628), at(1, 0, 32)], { shader: 158, workgroups: [1,1,1] }),
-        dispatch("step_143_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", [at(1, 0, 32), at(0, 2217216, 4)], { shader: 159, workgroups: [1,1,1] }),
-        dispatch("step_144_pointwise", [at(0, 98560, 32768), at(1, 1092608, 32768)], { shader: 160, workgroups: [16,1,1] }),
-        dispatch("step_145_sum_stage1", [at(1, 1092608, 32768), at(1, 0, 32)], { shader: 161, workgroups: [1,1,1] }),
-        dispatch("step_145_sum_stage2", [at(1, 0, 32), at(1, 1125376, 4)], { shader: 162, workgroups: [1,1,1] }),
-        dispatch("step_146_softmax_G_layer5_conv2d_list_0", [at(1, 1497856, 11628), at(1, 2900736, 11628), at(0, 98560, 32768), at(1, 1125376, 4), at(1, 1092608, 32768), at(1, 0, 622592)], { shader: 163, workgroups: [128,1,1] }),
-        dispatch("step_147_resizeGrad", [at(0, 2219776, 1064), at(0, 2217472, 2120), at(1, 0, 622592), at(1, 2118400, 11628)], { shader: 164, workgroups: [46,1,1] }),
-        dispatch("step_148_conv2dInputGrad_G_layer5_conv2d_list_1_pack", [at(0, 836352, 175104), at(1, 0, 184320)], { shader: 165, workgroups: [720,1,1] }),
-        dispatch("step_148_conv2dInputGrad_G_layer5_conv2d_list_1_packc", [at(1, 2118400, 11628), at(1, 2106112, 12240)], { shader: 166, workgroups: [12,1,1] }),
-        dispatch("step_148_conv2dInputGrad_G_layer5_conv2d_list_1", [at(1, 2106112, 12240), at(1, 0, 184320), at(1, 184320, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 167, workgroups: [5,8,1] }, { shader: 168, workgroups: [23,1,1] }),
-        dispatch("step_149_conv2dInputGrad_G_layer5_conv2d_list_0_pack", [at(0, 660992, 175104), at(1, 0, 184320)], { shader: 165, workgroups: [720,1,1] }),
-        dispatch("step_149_conv2dInputGrad_G_layer5_conv2d_list_0", [at(1, 2106112, 12240), at(1, 0, 184320), at(1, 340992, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 169, workgroups: [5,8,1] }, { shader: 170, workgroups: [23,1,1] }),
-        dispatch("step_150_sum_G_layer5_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 171, workgroups: [256,1,1] }, { shader: 172, workgroups: [4,1,1] }),
-        dispatch("step_151_pointwise_G_layer5_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 156672, 1024), at(1, 0, 156672)], { shader: 173, workgroups: [77,1,1] }),
-        dispatch("step_152_sum_G_layer5_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 779264, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 174, workgroups: [256,1,1] }, { shader: 175, workgroups: [4,1,1] }),
-        dispatch("step_153_pointwise_G_layer4_0_downsample_1", [at(0, 656896, 1024), at(1, 1509632, 1024), at(1, 0, 156672), at(1, 779264, 156672), at(1, 156672, 1024), at(1, 1092608, 156672)], { shader: 176, workgroups: [77,1,1] }),
-        dispatch("step_154_conv2dInputGrad_G_layer4_0_downsample_0_pack", [at(0, 525824, 131072), at(1, 1380352, 131072)], { shader: 177, workgroups: [512,1,1] }),
-        dispatch("step_154_conv2dInputGrad_G_layer4_0_downsample_0_packc", [at(1, 1092608, 156672), at(1, 779264, 156672)], { shader: 108, workgroups: [153,1,1] }),
-        dispatch("step_154_conv2dInputGrad_G_layer4_0_downsample_0", [at(1, 779264, 156672), at(1, 1380352, 131072), at(1, 497664, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 178, workgroups: [5,4,1] }, { shader: 179, workgroups: [12,1,1] }),
-        dispatch("step_155_sum_G_layer5_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 622592, 156672), at(1, 576000, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 174, workgroups: [256,1,1] }, { shader: 175, workgroups: [4,1,1] }),
-        dispatch("step_156_pointwise_G_layer4_0_bn3", [at(0, 521728, 1024), at(1, 2972416, 1024), at(1, 0, 156672), at(1, 622592, 156672), at(1, 576000, 1024), at(1, 156672, 156672)], { shader: 176, workgroups: [77,1,1] }),
-        dispatch("step_157_conv2dInputGrad_G_layer4_0_conv3_pack", [at(0, 456192, 65536), at(1, 313344, 65536)], { shader: 180, workgroups: [256,1,1] }),
-        dispatch("step_157_conv2dInputGrad_G_layer4_0_conv3_packc", [at(1, 156672, 156672), at(1, 0, 156672)], { shader: 108, workgroups: [153,1,1] }),
-        dispatch("step_157_conv2dInputGrad_G_layer4_0_conv3", [at(1, 0, 156672), at(1, 313344, 65536), at(1, 156672, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 181, workgroups: [5,2,1] }, { shader: 182, workgroups: [6,1,1] }),
-        dispatch("step_158_sum_G_layer4_0_conv3", [at(1, 156672, 39168), at(1, 2616064, 39168), at(1, 195840, 256)], { adapter: "cpu", features: ["subgroups"], shader: 183, workgroups: [64,1,1] }, { shader: 184, workgroups: [1,1,1] }),
-        dispatch("step_159_sum_G_layer4_0_conv3", [at(1, 156672, 39168), at(1, 2616064, 39168), at(1, 2576896, 39168), at(1, 196096, 256)], { adapter: "cpu", features: ["subgroups"], shader: 185, workgroups: [64,1,1] }, { shader: 186, workgroups: [1,1,1] }),
-        dispatch("step_160_pointwise_G_layer4_0_bn2", [at(0, 455168, 256), at(1, 2975232, 256), at(1, 156672, 39168), at(1, 2616064, 39168), at(1, 195840, 256), at(1, 2576896, 39168), at(1, 196096, 256), at(1, 304128, 39168)], { shader: 187, workgroups: [20,1,1] }),
-        dispatch("step_161_conv2dInputGrad_G_layer4_0_conv2_pack", [at(0, 307712, 147456), at(1, 156672, 147456)], { shader: 188, workgroups: [576,1,1] }),
-        dispatch("step_161_conv2dInputGrad_G_layer4_0_conv2_packc", [at(1, 304128, 39168), at(1, 685824, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_161_conv2dInputGrad_G_layer4_0_conv2", [at(1, 685824, 39168), at(1, 156672, 147456), at(1, 304128, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 189, workgroups: [5,2,1] }, { shader: 190, workgroups: [6,1,1] }),
-        dispatch("step_162_sum_G_layer4_0_conv2", [at(1, 304128, 39168), at(1, 2498560, 39168), at(1, 195840, 256)], { adapter: "cpu", features: ["subgroups"], shader: 183, workgroups: [64,1,1] }, { shader: 184, workgroups: [1,1,1] }),
-        dispatch("step_163_sum_G_layer4_0_conv2", [at(1, 304128, 39168), at(1, 2498560, 39168), at(1, 2459392, 39168), at(1, 196096, 256)], { adapter: "cpu", features: ["subgroups"], shader: 185, workgroups: [64,1,1] }, { shader: 186, workgroups: [1,1,1] }),
-        dispatch("step_164_pointwise_G_layer4_0_bn1", [at(0, 306688, 256), at(1, 2974976, 256), at(1, 304128, 39168), at(1, 2498560, 39168), at(1, 195840, 256), at(1, 2459392, 39168), at(1, 196096, 256), at(1, 156672, 39168)], { shader: 187, workgroups: [20,1,1] }),
-        dispatch("step_165_conv2dInputGrad_G_layer4_0_conv1_pack", [at(0, 273920, 32768), at(1, 235008, 32768)], { shader: 191, workgroups: [128,1,1] }),
-        dispatch("step_165_conv2dInputGrad_G_layer4_0_conv1_packc", [at(1, 156672, 39168), at(1, 724992, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_165_conv2dInputGrad_G_layer4_0_conv1", [at(1, 724992, 39168), at(1, 235008, 32768), at(1, 156672, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 192, workgroups: [5,4,1] }, { shader: 193, workgroups: [12,1,1] }),
-        dispatch("step_166_sum_G_layer4_0_downsample_0", [at(1, 497664, 78336), at(1, 156672, 78336), at(1, 1668096, 78336), at(1, 313344, 512)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [128,1,1] }, { shader: 195, workgroups: [2,1,1] }),
-        dispatch("step_167_pointwise_G_layer4_0_downsample_0", [at(1, 497664, 78336), at(1, 156672, 78336), at(1, 1668096, 78336), at(1, 313344, 512), at(1, 235008, 78336)], { shader: 196, workgroups: [39,1,1] }),
-        dispatch("step_168_sum_G_layer4_0_downsample_0", [at(1, 497664, 78336), at(1, 156672, 78336), at(1, 1668096, 78336), at(1, 1589760, 78336), at(1, 391680, 512)], { adapter: "cpu", features: ["subgroups"], shader: 197, workgroups: [128,1,1] }, { shader: 198, workgroups: [2,1,1] }),
-        dispatch("step_169_pointwise_G_layer3_0_downsample_1", [at(0, 271872, 512), at(1, 2973952, 512), at(1, 235008, 78336), at(1, 1589760, 78336), at(1, 391680, 512), at(1, 313344, 78336)], { shader: 199, workgroups: [39,1,1] }),
-        dispatch("step_170_conv2dInputGrad_G_layer3_0_downsample_0_pack", [at(0, 239104, 32768), at(1, 576000, 32768)], { shader: 200, workgroups: [128,1,1] }),
-        dispatch("step_170_conv2dInputGrad_G_layer3_0_downsample_0_packc", [at(1, 313344, 78336), at(1, 391680, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_170_conv2dInputGrad_G_layer3_0_downsample_0", [at(1, 391680, 78336), at(1, 576000, 32768), at(1, 313344, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 201, workgroups: [5,2,1] }, { shader: 202, workgroups: [6,1,1] }),
-        dispatch("step_171_sum_G_layer4_0_downsample_0", [at(1, 497664, 78336), at(1, 156672, 78336), at(1, 1668096, 78336), at(1, 1511424, 78336), at(1, 352512, 512)], { adapter: "cpu", features: ["subgroups"], shader: 197, workgroups: [128,1,1] }, { shader: 198, workgroups: [2,1,1] }),
-        dispatch("step_172_pointwise_G_layer3_0_bn3", [at(0, 237056, 512), at(1, 2973440, 512), at(1, 235008, 78336), at(1, 1511424, 78336), at(1, 352512, 512), at(1, 156672, 78336)], { shader: 199, workgroups: [39,1,1] }),
-        dispatch("step_173_conv2dInputGrad_G_layer3_0_conv3_pack", [at(0, 220672, 16384), at(1, 352512, 16384)], { shader: 203, workgroups: [64,1,1] }),
-        dispatch("step_173_conv2dInputGrad_G_layer3_0_conv3_packc", [at(1, 156672, 78336), at(1, 235008, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_173_conv2dInputGrad_G_layer3_0_conv3", [at(1, 235008, 78336), at(1, 352512, 16384), at(1, 156672, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 204, workgroups: [5,1,1] }, { shader: 205, workgroups: [3,1,1] }),
-        dispatch("step_174_sum_G_layer3_0_conv3", [at(1, 156672, 19584), at(1, 2753792, 19584), at(1, 176384, 128)], { adapter: "cpu", features: ["subgroups"], shader: 206, workgroups: [32,1,1] }, { shader: 207, workgroups: [1,1,1] }),
-        dispatch("step_175_sum_G_layer3_0_conv3", [at(1, 156672, 19584), at(1, 2753792, 19584), at(1, 2734080, 19584), at(1, 176640, 128)], { adapter: "cpu", features: ["subgroups"], shader: 208, workgroups: [32,1,1] }, { shader: 209, workgroups: [1,1,1] }),
-        dispatch("step_176_pointwise_G_layer3_0_bn2", [at(0, 219648, 128), at(1, 2976256, 128), at(1, 156672, 19584), at(1, 2753792, 19584), at(1, 176384, 128), at(1, 2734080, 19584), at(1, 176640, 128), at(1, 193536, 19584)], { shader: 210, workgroups: [10,1,1] }),
-        dispatch("step_177_conv2dInputGrad_G_layer3_0_conv2_pack", [at(0, 182784, 36864), at(1, 156672, 36864)], { shader: 211, workgroups: [144,1,1] }),
-        dispatch("step_177_conv2dInputGrad_G_layer3_0_conv2_packc", [at(1, 193536, 19584), at(1, 1170944, 19584)], { shader: 72, workgroups: [20,1,1] }),
-        dispatch("step_177_conv2dInputGrad_G_layer3_0_conv2", [at(1, 1170944, 19584), at(1, 156672, 36864), at(1, 193536, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 212, workgroups: [5,1,1] }, { shader: 213, workgroups: [3,1,1] }),
-        dispatch("step_178_sum_G_layer3_0_conv2", [at(1, 193536, 19584), at(1, 2694656, 19584), at(1, 176384, 128)], { adapter: "cpu", features: ["subgroups"], shader: 206, workgroups: [32,1,1] }, { shader: 207, workgroups: [1,1,1] }),
-        dispatch("step_179_sum_G_layer3_0_conv2", [at(1, 193536, 19584), at(1, 2694656, 19584), at(1, 2674944, 19584), at(1, 176640, 128)], { adapter: "cpu", features: ["subgroups"], shader: 208, workgroups: [32,1,1] }, { shader: 209, workgroups: [1,1,1] }),
-        dispatch("step_180_pointwise_G_layer3_0_bn1", [at(0, 181760, 128), at(1, 2976000, 128), at(1, 193536, 19584), at(1, 2694656, 19584), at(1, 176384, 128), at(1, 2674944, 19584), at(1, 176640, 128), at(1, 156672, 19584)], { shader: 210, workgroups: [10,1,1] }),
-        dispatch("step_181_conv2dInputGrad_G_layer3_0_conv1_pack", [at(0, 173568, 8192), at(1, 176384, 8192)], { shader: 214, workgroups: [32,1,1] }),
-        dispatch("step_181_conv2dInputGrad_G_layer3_0_conv1_packc", [at(1, 156672, 19584), at(1, 1190656, 19584)], { shader: 72, workgroups: [20,1,1] }),
-        dispatch("step_181_conv2dInputGrad_G_layer3_0_conv1", [at(1, 1190656, 19584), at(1, 176384, 8192), at(1, 352512, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [5,2,1] }, { shader: 216, workgroups: [6,1,1] }),
-        dispatch("step_182_sum_G_layer3_0_downsample_0", [at(1, 313344, 39168), at(1, 352512, 39168), at(1, 2381056, 39168), at(1, 156672, 256)], { adapter: "cpu", features: ["subgroups"], shader: 217, workgroups: [64,1,1] }, { shader: 218, workgroups: [1,1,1] }),
-        dispatch("step_183_pointwise_G_layer3_0_downsample_0", [at(1, 313344, 39168), at(1, 352512, 39168), at(1, 2381056, 39168), at(1, 156672, 256), at(1, 470016, 39168)], { shader: 219, workgroups: [20,1,1] }),
-        dispatch("step_184_sum_G_layer3_0_downsample_0", [at(1, 313344, 39168), at(1, 352512, 39168), at(1, 2381056, 39168), at(1, 2341888, 39168), at(1, 195840, 256)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [64,1,1] }, { shader: 221, workgroups: [1,1,1] }),
-        dispatch("step_185_pointwise_G_layer2_0_downsample_1", [at(0, 172544, 256), at(1, 2974720, 256), at(1, 470016, 39168), at(1, 2341888, 39168), at(1, 195840, 256), at(1, 156672, 39168)], { shader: 222, workgroups: [20,1,1] }),
-        dispatch("step_186_conv2dInputGrad_G_layer2_0_downsample_0_pack", [at(0, 164352, 8192), at(1, 509184, 8192)], { shader: 223, workgroups: [32,1,1] }),
-        dispatch("step_186_conv2dInputGrad_G_layer2_0_downsample_0_packc", [at(1, 156672, 39168), at(1, 1092608, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_186_conv2dInputGrad_G_layer2_0_downsample_0", [at(1, 1092608, 39168), at(1, 509184, 8192), at(1, 156672, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [5,1,4] }, { shader: 225, workgroups: [11,1,1] }),
-        dispatch("step_187_sum_G_layer3_0_downsample_0", [at(1, 313344, 39168), at(1, 352512, 39168), at(1, 2381056, 39168), at(1, 2302720, 39168), at(1, 228608, 256)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [64,1,1] }, { shader: 221, workgroups: [1,1,1] }),
-        dispatch("step_188_pointwise_G_layer2_0_bn3", [at(0, 163328, 256), at(1, 2974464, 256), at(1, 470016, 39168), at(1, 2302720, 39168), at(1, 228608, 256), at(1, 313344, 39168)], { shader: 222, workgroups: [20,1,1] }),
-        dispatch("step_189_conv2dInputGrad_G_layer2_0_conv3_pack", [at(0, 159232, 4096), at(1, 228608, 4096)], { shader: 226, workgroups: [16,1,1] }),
-        dispatch("step_189_conv2dInputGrad_G_layer2_0_conv3_packc", [at(1, 313344, 39168), at(1, 1131776, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_189_conv2dInputGrad_G_layer2_0_conv3", [at(1, 1131776, 39168), at(1, 228608, 4096), at(1, 313344, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [5,1,1] }, { shader: 228, workgroups: [2,1,1] }),
-        dispatch("step_190_sum_G_layer2_0_conv3", [at(1, 313344, 9792), at(1, 2962432, 9792), at(1, 228608, 64)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [16,1,1] }, { shader: 230, workgroups: [1,1,1] }),
-        dispatch("step_191_sum_G_layer2_0_conv3", [at(1, 313344, 9792), at(1, 2962432, 9792), at(1, 2952448, 9792), at(1, 228864, 64)], { adapter: "cpu", features: ["subgroups"], shader: 231, workgroups: [16,1,1] }, { shader: 232, workgroups: [1,1,1] }),
-        dispatch("step_192_pointwise_G_layer2_0_bn2", [at(0, 158208, 64), at(1, 2976768, 64), at(1, 313344, 9792), at(1, 2962432, 9792), at(1, 228608, 64), at(1, 2952448, 9792), at(1, 228864, 64), at(1, 323328, 9792)], { shader: 233, workgroups: [39,1,1] }),
-        dispatch("step_193_conv2dInputGrad_G_layer2_0_conv2_pack", [at(0, 148992, 9216), at(1, 333312, 9216)], { shader: 234, workgroups: [36,1,1] }),
-        dispatch("step_193_conv2dInputGrad_G_layer2_0_conv2_packc", [at(1, 323328, 9792), at(1, 764160, 9792)], { shader: 46, workgroups: [10,1,1] }),
-        dispatch("step_193_conv2dInputGrad_G_layer2_0_conv2", [at(1, 764160, 9792), at(1, 333312, 9216), at(1, 313344, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 235, workgroups: [5,1,1] }, { shader: 236, workgroups: [2,1,1] }),
-        dispatch("step_194_sum_G_layer2_0_conv2", [at(1, 313344, 9792), at(1, 2932480, 9792), at(1, 228608, 64)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [16,1,1] }, { shader: 230, workgroups: [1,1,1] }),
-        dispatch("step_195_sum_G_layer2_0_conv2", [at(1, 313344, 9792), at(1, 2932480, 9792), at(1, 2922496, 9792), at(1, 228864, 64)], { adapter: "cpu", features: ["subgroups"], shader: 231, workgroups: [16,1,1] }, { shader: 232, workgroups: [1,1,1] }),
-        dispatch("step_196_pointwise_G_layer2_0_bn1", [at(0, 147968, 64), at(1, 2976512, 64), at(1, 313344, 9792), at(1, 2932480, 9792), at(1, 228608, 64), at(1, 2922496, 9792), at(1, 228864, 64), at(1, 323328, 9792)], { shader: 233, workgroups: [39,1,1] }),
-        dispatch("step_197_conv2dInputGrad_G_layer2_0_conv1_pack", [at(0, 145920, 2048), at(1, 228608, 2048)], { shader: 237, workgroups: [8,1,1] }),
-        dispatch("step_197_conv2dInputGrad_G_layer2_0_conv1_packc", [at(1, 323328, 9792), at(1, 1210368, 9792)], { shader: 46, workgroups: [10,1,1] }),
-        dispatch("step_197_conv2dInputGrad_G_layer2_0_conv1", [at(1, 1210368, 9792), at(1, 228608, 2048), at(1, 313344, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 238, workgroups: [5,1,4] }, { shader: 239, workgroups: [11,1,1] }),
-        dispatch("step_198_sum_G_layer2_0_downsample_0", [at(1, 156672, 71808), at(1, 313344, 71808), at(1, 2034176, 71808), at(1, 228608, 128)], { adapter: "cpu", features: ["subgroups"], shader: 240, workgroups: [32,1,1] }, { shader: 241, workgroups: [1,1,1] }),
-        dispatch("step_199_pointwise_G_layer2_0_downsample_0", [at(1, 156672, 71808), at(1, 313344, 71808), at(1, 2034176, 71808), at(1, 228608, 128), at(1, 470016, 71808)], { shader: 242, workgroups: [36,1,1] }),
-        dispatch("step_200_sum_G_layer2_0_downsample_0", [at(1, 156672, 71808), at(1, 313344, 71808), at(1, 2034176, 71808), at(1, 1962240, 71808), at(1, 228608, 128)], { adapter: "cpu", features: ["subgroups"], shader: 243, workgroups: [32,1,1] }, { shader: 244, workgroups: [1,1,1] }),
-        dispatch("step_201_pointwise_G_layer1_0_downsample_1", [at(0, 144896, 128), at(1, 2975744, 128), at(1, 470016, 71808), at(1, 1962240, 71808), at(1, 228608, 128), at(1, 541952, 71808)], { shader: 245, workgroups: [36,1,1] }),
-        dispatch("step_202_conv2dInputGrad_G_layer1_0_downsample_0_pack", [at(0, 143872, 1024), at(1, 228608, 1024)], { shader: 246, workgroups: [4,1,1] }),
-        dispatch("step_202_conv2dInputGrad_G_layer1_0_downsample_0_packc", [at(1, 541952, 71808), at(1, 613888, 71808)], { shader: 36, workgroups: [71,1,1] }),
-        dispatch("step_202_conv2dInputGrad_G_layer1_0_downsample_0", [at(1, 613888, 71808), at(1, 228608, 1024), at(1, 541952, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 247, workgroups: [18,1,1] }, { shader: 248, workgroups: [3,1,1] }),
-        dispatch("step_203_sum_G_layer2_0_downsample_0", [at(1, 156672, 71808), at(1, 313344, 71808), at(1, 2034176, 71808), at(1, 1818368, 71808), at(1, 228608, 128)], { adapter: "cpu", features: ["subgroups"], shader: 243, workgroups: [32,1,1] }, { shader: 244, workgroups: [1,1,1] }),
-        dispatch("step_204_pointwise_G_layer1_0_bn3", [at(0, 142848, 128), at(1, 2975488, 128), at(1, 470016, 71808), at(1, 1818368, 71808), at(1, 228608, 128), at(1, 156672, 71808)], { shader: 245, workgroups: [36,1,1] }),
-        dispatch("step_205_conv2dInputGrad_G_layer1_0_conv3_pack", [at(0, 141824, 1024), at(1, 228608, 1024)], { shader: 246, workgroups: [4,1,1] }),
-        dispatch("step_205_conv2dInputGrad_G_layer1_0_conv3_packc", [at(1, 156672, 71808), at(1, 313344, 71808)], { shader: 36, workgroups: [71,1,1] }),
-        dispatch("step_205_conv2dInputGrad_G_layer1_0_conv3", [at(1, 313344, 71808), at(1, 228608, 1024), at(1, 156672, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 247, workgroups: [18,1,1] }, { shader: 248, workgroups: [3,1,1] }),
-        dispatch("step_206_sum_G_layer1_0_conv3", [at(1, 156672, 17952), at(1, 2882560, 17952), at(1, 193024, 32)], { adapter: "cpu", features: ["subgroups"], shader: 249, workgroups: [8,1,1] }, { shader: 250, workgroups: [1,1,1] }),
-        dispatch("step_207_sum_G_layer1_0_conv3", [at(1, 156672, 17952), at(1, 2882560, 17952), at(1, 2864384, 17952), at(1, 193280, 32)], { adapter: "cpu", features: ["subgroups"], shader: 251, workgroups: [8,1,1] }, { shader: 252, workgroups: [1,1,1] }),
-        dispatch("step_208_pointwise_G_layer1_0_bn2", [at(0, 140800, 32), at(1, 2977536, 32), at(1, 156672, 17952), at(1, 2882560, 17952), at(1, 193024, 32), at(1, 2864384, 17952), at(1, 193280, 32), at(1, 174848, 17952)], { shader: 253, workgroups: [9,1,1] }),
-        dispatch("step_209_conv2dInputGrad_G_layer1_0_conv2_pack", [at(0, 138496, 2304), at(1, 193024, 2304)], { shader: 254, workgroups: [9,1,1] }),
-        dispatch("step_209_conv2dInputGrad_G_layer1_0_conv2_packc", [at(1, 174848, 17952), at(1, 560128, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_209_conv2dInputGrad_G_layer1_0_conv2", [at(1, 560128, 17952), at(1, 193024, 2304), at(1, 156672, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [18,1,1] }, { shader: 256, workgroups: [3,1,1] }),
-        dispatch("step_210_sum_G_layer1_0_conv2", [at(1, 156672, 17952), at(1, 2828032, 17952), at(1, 193024, 32)], { adapter: "cpu", features: ["subgroups"], shader: 249, workgroups: [8,1,1] }, { shader: 250, workgroups: [1,1,1] }),
-        dispatch("step_211_sum_G_layer1_0_conv2", [at(1, 156672, 17952), at(1, 2828032, 17952), at(1, 2809856, 17952), at(1, 193280, 32)], { adapter: "cpu", features: ["subgroups"], shader: 251, workgroups: [8,1,1] }, { shader: 252, workgroups: [1,1,1] }),
-        dispatch("step_212_pointwise_G_layer1_0_bn1", [at(0, 137472, 32), at(1, 2977280, 32), at(1, 156672, 17952), at(1, 2828032, 17952), at(1, 193024, 32), at(1, 2809856, 17952), at(1, 193280, 32), at(1, 174848, 17952)], { shader: 253, workgroups: [9,1,1] }),
-        dispatch("step_213_conv2dInputGrad_G_layer1_0_conv1_pack", [at(0, 137216, 256), at(1, 156672, 256)], { shader: 257, workgroups: [1,1,1] }),
-        dispatch("step_213_conv2dInputGrad_G_layer1_0_conv1_packc", [at(1, 174848, 17952), at(1, 578304, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_213_conv2dInputGrad_G_layer1_0_conv1", [at(1, 578304, 17952), at(1, 156672, 256), at(1, 541952, 17952), at(1, 470016, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 258, workgroups: [18,1,1] }, { shader: 259, workgroups: [3,1,1] }),
-        dispatch("step_214_maxPool2dGrad_G_layer1_0_downsample_0", [at(1, 2237184, 65536), at(1, 470016, 17952), at(1, 156672, 65536)], { shader: 260, workgroups: [256,1,1] }),
-        dispatch("step_215_sum_G_layer1_0_downsample_0", [at(1, 156672, 65536), at(1, 2237184, 65536), at(1, 222208, 32)], { adapter: "cpu", features: ["subgroups"], shader: 261, workgroups: [8,1,1] }, { shader: 262, workgroups: [1,1,1] }),
-        dispatch("step_216_sum_G_conv1", [at(1, 156672, 65536), at(1, 2237184, 65536), at(1, 2171648, 65536), at(1, 222464, 32)], { adapter: "cpu", features: ["subgroups"], shader: 263, workgroups: [8,1,1] }, { shader: 264, workgroups: [1,1,1] }),
-        dispatch("step_217_pointwise_G_bn1", [at(0, 136192, 32), at(1, 2977024, 32), at(1, 156672, 65536), at(1, 2237184, 65536), at(1, 222208, 32), at(1, 2171648, 65536), at(1, 222464, 32), at(1, 470016, 65536)], { shader: 265, workgroups: [32,1,1] }),
-        dispatch("step_218_conv2dWeightGrad_G_bn1_packc", [at(1, 470016, 65536), at(1, 156672, 65536)], { shader: 266, workgroups: [64,1,1] }),
-        dispatch("step_218_conv2dWeightGrad_G_bn1_stage1", [at(1, 1249280, 131072), at(1, 156672, 65536), at(1, 470016, 18816)], { adapter: "cpu", features: ["subgroups"], shader: 267, workgroups: [7,1,4] }, { shader: 268, workgroups: [7,1,1] }),
-        dispatch("step_218_conv2dWeightGrad_G_bn1_stage2", [at(1, 470016, 18816), at(0, 1362432, 4704), at(0, 131328, 4704), at(1, 2018816, 4704)], { shader: 269, workgroups: [19,1,1] }),
-        dispatch("step_219_pointwise_G_conv1", [at(0, 131328, 4704), at(1, 2018816, 4704), at(1, 2978048, 4), at(1, 2023680, 4704)], { shader: 270, workgroups: [19,1,1] }),
-        dispatch("step_220_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 2773504, 17952), at(1, 156672, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_220_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 156672, 17952), at(1, 578304, 17952), at(0, 1367296, 256), at(0, 137216, 256), at(1, 2033664, 256)], { adapter: "cpu", features: ["subgroups"], shader: 271, workgroups: [1,1,1] }, { shader: 272, workgroups: [1,1,1] }),
-        dispatch("step_221_pointwise_G_layer1_0_conv1", [at(0, 137216, 256), at(1, 2033664, 256), at(1, 2978048, 4), at(1, 2033920, 256)], { shader: 273, workgroups: [1,1,1] }),
-        dispatch("step_222_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 2828032, 17952), at(1, 156672, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_222_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 156672, 17952), at(1, 560128, 17952), at(0, 1367552, 2304), at(0, 138496, 2304), at(1, 2134272, 2304)], { adapter: "cpu", features: ["subgroups"], shader: 274, workgroups: [3,1,1] }, { shader: 275, workgroups: [1,1,1] }),
-        dispatch("step_223_pointwise_G_layer1_0_conv2", [at(0, 138496, 2304), at(1, 2134272, 2304), at(1, 2978048, 4), at(1, 2136576, 2304)], { shader: 276, workgroups: [9,1,1] }),
-        dispatch("step_224_conv2dWeightGrad_G_layer1_0_bn2_packc", [at(1, 2882560, 17952), at(1, 156672, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_224_conv2dWeightGrad_G_layer1_0_bn2", [at(1, 156672, 17952), at(1, 313344, 71808), at(0, 1369856, 1024), at(0, 141824, 1024), at(1, 2032640, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 277, workgroups: [1,1,1] }, { shader: 278, workgroups: [1,1,1] }),
-        dispatch("step_225_pointwise_G_layer1_0_conv3", [at(0, 141824, 1024), at(1, 2032640, 1024), at(1, 2978048, 4), at(1, 2145024, 1024)], { shader: 279, workgroups: [4,1,1] }),
-        dispatch("step_226_conv2dWeightGrad_G_layer1_0_downsample_1_packc", [at(1, 2773504, 17952), at(1, 156672, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_226_conv2dWeightGrad_G_layer1_0_downsample_1", [at(1, 156672, 17952), at(1, 613888, 71808), at(0, 1370880, 1024), at(0, 143872, 1024), at(1, 2146048, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 277, workgroups: [1,1,1] }, { shader: 278, workgroups: [1,1,1] }),
-        dispatch("step_227_pointwise_G_layer1_0_downsample_0", [at(0, 143872, 1024), at(1, 2146048, 1024), at(1, 2978048, 4), at(1, 2147072, 1024)], { shader: 279, workgroups: [4,1,1] }),
-        dispatch("step_228_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 2034176, 71808), at(1, 156672, 71808)], { shader: 36, workgroups: [71,1,1] }),
-        dispatch("step_228_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 156672, 71808), at(1, 1210368, 9792), at(0, 1371904, 2048), at(0, 145920, 2048), at(1, 1666048, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 280, workgroups: [1,1,1] }, { shader: 281, workgroups: [1,1,1] }),
-        dispatch("step_229_pointwise_G_layer2_0_conv1", [at(0, 145920, 2048), at(1, 1666048, 2048), at(1, 2978048, 4), at(1, 2138880, 2048)], { shader: 282, workgroups: [8,1,1] }),
-        dispatch("step_230_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 2932480, 9792), at(1, 156672, 9792)], { shader: 46, workgroups: [10,1,1] }),
-        dispatch("step_230_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 156672, 9792), at(1, 764160, 9792), at(0, 1373952, 9216), at(0, 148992, 9216), at(1, 1967616, 9216)], { adapter: "cpu", features: ["subgroups"], shader: 283, workgroups: [5,1,1] }, { shader: 284, workgroups: [3,1,1] }),
-        dispatch("step_231_pointwise_G_layer2_0_conv2", [at(0, 148992, 9216), at(1, 1967616, 9216), at(1, 2978048, 4), at(1, 1976832, 9216)], { shader: 285, workgroups: [36,1,1] }),
-        dispatch("step_232_conv2dWeightGrad_G_layer2_0_bn2_packc", [at(1, 2962432, 9792), at(1, 156672, 9792)], { shader: 46, workgroups: [10,1,1] }),
-        dispatch("step_232_conv2dWeightGrad_G_layer2_0_bn2", [at(1, 156672, 9792), at(1, 1131776, 39168), at(0, 1383168, 4096), at(0, 159232, 4096), at(1, 2028544, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 286, workgroups: [1,1,1] }, { shader: 287, workgroups: [1,1,1] }),
-        dispatch("step_233_pointwise_G_layer2_0_conv3", [at(0, 159232, 4096), at(1, 2028544, 4096), at(1, 2978048, 4), at(1, 2130176, 4096)], { shader: 288, workgroups: [16,1,1] }),
-        dispatch("step_234_conv2dWeightGrad_G_layer2_0_downsample_1_packc", [at(1, 2034176, 71808), at(1, 156672, 71808)], { shader: 36, workgroups: [71,1,1] }),
-        dispatch("step_234_conv2dWeightGrad_G_layer2_0_downsample_1", [at(1, 156672, 71808), at(1, 1092608, 39168), at(0, 1387264, 8192), at(0, 164352, 8192), at(1, 1986048, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 289, workgroups: [1,1,1] }, { shader: 290, workgroups: [2,1,1] }),
-        dispatch("step_235_pointwise_G_layer2_0_downsample_0", [at(0, 164352, 8192), at(1, 1986048, 8192), at(1, 2978048, 4), at(1, 1994240, 8192)], { shader: 291, workgroups: [32,1,1] }),
-        dispatch("step_236_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 2381056, 39168), at(1, 156672, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_236_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 156672, 39168), at(1, 1190656, 19584), at(0, 1395456, 8192), at(0, 173568, 8192), at(1, 2002432, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 292, workgroups: [2,1,1] }, { shader: 293, workgroups: [2,1,1] }),
-        dispatch("step_237_pointwise_G_layer3_0_conv1", [at(0, 173568, 8192), at(1, 2002432, 8192), at(1, 2978048, 4), at(1, 2010624, 8192)], { shader: 294, workgroups: [32,1,1] }),
-        dispatch("step_238_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 2694656, 19584), at(1, 156672, 19584)], { shader: 72, workgroups: [20,1,1] }),
-        dispatch("step_238_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 156672, 19584), at(1, 1170944, 19584), at(0, 1403648, 36864), at(0, 182784, 36864), at(1, 1746432, 36864)], { adapter: "cpu", features: ["subgroups"], shader: 295, workgroups: [9,1,1] }, { shader: 296, workgroups: [9,1,1] }),
-        dispatch("step_239_pointwise_G_layer3_0_conv2", [at(0, 182784, 36864), at(1, 1746432, 36864), at(1, 2978048, 4), at(1, 1783296, 36864)], { shader: 297, workgroups: [18,1,1] }),
-        dispatch("step_240_conv2dWeightGrad_G_layer3_0_bn2_packc", [at(1, 2753792, 19584), at(1, 156672, 19584)], { shader: 72, workgroups: [20,1,1] }),
-        dispatch("step_240_conv2dWeightGrad_G_layer3_0_bn2", [at(1, 156672, 19584), at(1, 235008, 78336), at(0, 1440512, 16384), at(0, 220672, 16384), at(1, 1649664, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 298, workgroups: [1,2,1] }, { shader: 299, workgroups: [4,1,1] }),
-        dispatch("step_241_pointwise_G_layer3_0_conv3", [at(0, 220672, 16384), at(1, 1649664, 16384), at(1, 2978048, 4), at(1, 1951232, 16384)], { shader: 300, workgroups: [8,1,1] }),
-        dispatch("step_242_conv2dWeightGrad_G_layer3_0_downsample_1_packc", [at(1, 2381056, 39168), at(1, 156672, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_242_conv2dWeightGrad_G_layer3_0_downsample_1", [at(1, 156672, 39168), at(1, 391680, 78336), at(0, 1456896, 32768), at(0, 239104, 32768), at(1, 1820160, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 301, workgroups: [2,2,1] }, { shader: 302, workgroups: [8,1,1] }),
-        dispatch("step_243_pointwise_G_layer3_0_downsample_0", [at(0, 239104, 32768), at(1, 1820160, 32768), at(1, 2978048, 4), at(1, 1852928, 32768)], { shader: 303, workgroups: [16,1,1] }),
-        dispatch("step_244_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 1668096, 78336), at(1, 156672, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_244_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 156672, 78336), at(1, 724992, 39168), at(0, 1489664, 32768), at(0, 273920, 32768), at(1, 1885696, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 304, workgroups: [4,1,1] }, { shader: 305, workgroups: [8,1,1] }),
-        dispatch("step_245_pointwise_G_layer4_0_conv1", [at(0, 273920, 32768), at(1, 1885696, 32768), at(1, 2978048, 4), at(1, 1918464, 32768)], { shader: 306, workgroups: [16,1,1] }),
-        dispatch("step_246_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 2498560, 39168), at(1, 156672, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_246_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 156672, 39168), at(1, 685824, 39168), at(0, 1522432, 147456), at(0, 307712, 147456), at(1, 1092608, 147456)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [18,1,1] }, { shader: 308, workgroups: [36,1,1] }),
-        dispatch("step_247_pointwise_G_layer4_0_conv2", [at(0, 307712, 147456), at(1, 1092608, 147456), at(1, 2978048, 4), at(1, 1240064, 147456)], { shader: 309, workgroups: [72,1,1] }),
-        dispatch("step_248_conv2dWeightGrad_G_layer4_0_bn2_packc", [at(1, 2616064, 39168), at(1, 156672, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_248_conv2dWeightGrad_G_layer4_0_bn2", [at(1, 156672, 39168), at(1, 0, 156672), at(0, 1669888, 65536), at(0, 456192, 65536), at(1, 1518592, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 310, workgroups: [2,4,1] }, { shader: 311, workgroups: [16,1,1] }),
-        dispatch("step_249_pointwise_G_layer4_0_conv3", [at(0, 456192, 65536), at(1, 1518592, 65536), at(1, 2978048, 4), at(1, 1584128, 65536)], { shader: 312, workgroups: [32,1,1] }),
-        dispatch("step_250_conv2dWeightGrad_G_layer4_0_downsample_1_packc", [at(1, 1668096, 78336), at(1, 0, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_250_conv2dWeightGrad_G_layer4_0_downsample_1", [at(1, 0, 78336), at(1, 779264, 156672), at(0, 1735424, 131072), at(0, 525824, 131072), at(1, 1387520, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 313, workgroups: [4,4,1] }, { shader: 314, workgroups: [32,1,1] }),
-        dispatch("step_251_pointwise_G_layer4_0_downsample_0", [at(0, 525824, 131072), at(1, 1387520, 131072), at(1, 2978048, 4), at(1, 700416, 131072)], { shader: 315, workgroups: [64,1,1] }),
-        dispatch("step_252_conv2dWeightGrad_packc", [at(1, 935936, 156672), at(1, 175104, 156672)], { shader: 108, workgroups: [153,1,1] }),
-        dispatch("step_252_conv2dWeightGrad", [at(1, 175104, 156672), at(1, 2106112, 12240), at(0, 1866496, 175104), at(0, 660992, 175104), at(1, 0, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 316, workgroups: [72,1,1] }, { shader: 317, workgroups: [45,1,1] }),
-        dispatch("step_253_pointwise_G_layer5_conv2d_list_0", [at(0, 660992, 175104), at(1, 0, 175104), at(1, 2978304, 4), at(1, 175104, 175104)], { shader: 318, workgroups: [86,1,1] }),
-        dispatch("step_254_sum", [at(1, 2118400, 11628), at(1, 350208, 76)], { adapter: "cpu", features: ["subgroups"], shader: 319, workgroups: [19,1,1] }, { shader: 320, workgroups: [1,1,1] }),
-        dispatch("step_255_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 2041600, 76), at(1, 350208, 76), at(0, 836096, 76), at(1, 831488, 76), at(1, 2978304, 4), at(1, 831744, 76), at(0, 2216960, 76), at(0, 1011456, 76), at(1, 832000, 76), at(1, 832256, 76)], { shader: 321, workgroups: [1,1,1] }),
-        dispatch("step_256_conv2dWeightGrad_packc", [at(1, 935936, 156672), at(1, 525312, 156672)], { shader: 108, workgroups: [153,1,1] }),
-        dispatch("step_256_conv2dWeightGrad", [at(1, 525312, 156672), at(1, 2106112, 12240), at(0, 2041856, 175104), at(0, 836352, 175104), at(1, 350208, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 322, workgroups: [72,1,1] }, { shader: 323, workgroups: [45,1,1] }),
-        dispatch("step_257_pointwise_G_layer5_conv2d_list_1", [at(0, 836352, 175104), at(1, 350208, 175104), at(1, 2978304, 4), at(1, 525312, 175104)], { shader: 318, workgroups: [86,1,1] }),
+        dispatch("step_000_conv2d_G_conv1_pack", [at(0, 131584, 4704), at(1, 0, 6272)], { shader: 0, workgroups: [25,1,1] }),
+        dispatch("step_000_conv2d_G_conv1_packc", [at(0, 512, 98304), at(1, 1249280, 131072)], { shader: 1, workgroups: [128,1,1] }),
+        dispatch("step_000_conv2d_G_conv1", [at(1, 1249280, 131072), at(1, 0, 6272), at(1, 2106112, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 2, workgroups: [64,1,1] }, { shader: 3, workgroups: [8,1,1] }),
+        dispatch("step_001_sum_G_conv1", [at(1, 2106112, 65536), at(1, 620800, 32)], { adapter: "cpu", features: ["subgroups"], shader: 4, workgroups: [8,1,1] }, { shader: 5, workgroups: [1,1,1] }),
+        dispatch("step_002_sum_G_conv1", [at(1, 2106112, 65536), at(1, 620800, 32), at(1, 2977024, 32)], { adapter: "cpu", features: ["subgroups"], shader: 6, workgroups: [8,1,1] }, { shader: 7, workgroups: [1,1,1] }),
+        dispatch("step_003_pointwise_G_conv1", [at(1, 2106112, 65536), at(1, 620800, 32), at(1, 2977024, 32), at(1, 2171648, 65536)], { shader: 8, workgroups: [32,1,1] }),
+        dispatch("step_004_pointwise_G_bn1", [at(1, 2171648, 65536), at(0, 136448, 32), at(0, 136704, 32), at(1, 2237184, 65536)], { shader: 9, workgroups: [32,1,1] }),
+        dispatch("step_005_maxPool2d_G_bn1", [at(1, 2237184, 65536), at(1, 2773504, 17952)], { shader: 10, workgroups: [71,1,1] }),
+        dispatch("step_006_conv2d_G_layer1_0_conv1_pack", [at(0, 137472, 256), at(1, 18176, 256)], { shader: 11, workgroups: [1,1,1] }),
+        dispatch("step_006_conv2d_G_layer1_0_conv1_packc", [at(1, 2773504, 17952), at(1, 0, 17952)], { shader: 12, workgroups: [18,1,1] }),
+        dispatch("step_006_conv2d_G_layer1_0_conv1", [at(1, 0, 17952), at(1, 18176, 256), at(1, 2791680, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 13, workgroups: [18,1,1] }, { shader: 14, workgroups: [3,1,1] }),
+        dispatch("step_007_sum_G_layer1_0_conv1", [at(1, 2791680, 17952), at(1, 621056, 32)], { adapter: "cpu", features: ["subgroups"], shader: 15, workgroups: [8,1,1] }, { shader: 16, workgroups: [1,1,1] }),
+        dispatch("step_008_sum_G_layer1_0_conv1", [at(1, 2791680, 17952), at(1, 621056, 32), at(1, 2977280, 32)], { adapter: "cpu", features: ["subgroups"], shader: 17, workgroups: [8,1,1] }, { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_009_pointwise_G_layer1_0_conv1", [at(1, 2791680, 17952), at(1, 621056, 32), at(1, 2977280, 32), at(1, 2809856, 17952)], { shader: 19, workgroups: [9,1,1] }),
+        dispatch("step_010_pointwise_G_layer1_0_bn1", [at(1, 2809856, 17952), at(0, 137728, 32), at(0, 137984, 32), at(1, 2828032, 17952)], { shader: 20, workgroups: [9,1,1] }),
+        dispatch("step_011_conv2d_G_layer1_0_conv2_pack", [at(0, 138752, 2304), at(1, 18176, 2304)], { shader: 21, workgroups: [9,1,1] }),
+        dispatch("step_011_conv2d_G_layer1_0_conv2_packc", [at(1, 2828032, 17952), at(1, 0, 17952)], { shader: 12, workgroups: [18,1,1] }),
+        dispatch("step_011_conv2d_G_layer1_0_conv2", [at(1, 0, 17952), at(1, 18176, 2304), at(1, 2846208, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 22, workgroups: [18,1,1] }, { shader: 23, workgroups: [3,1,1] }),
+        dispatch("step_012_sum_G_layer1_0_conv2", [at(1, 2846208, 17952), at(1, 621312, 32)], { adapter: "cpu", features: ["subgroups"], shader: 15, workgroups: [8,1,1] }, { shader: 16, workgroups: [1,1,1] }),
+        dispatch("step_013_sum_G_layer1_0_conv2", [at(1, 2846208, 17952), at(1, 621312, 32), at(1, 2977536, 32)], { adapter: "cpu", features: ["subgroups"], shader: 17, workgroups: [8,1,1] }, { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_014_pointwise_G_layer1_0_conv2", [at(1, 2846208, 17952), at(1, 621312, 32), at(1, 2977536, 32), at(1, 2864384, 17952)], { shader: 19, workgroups: [9,1,1] }),
+        dispatch("step_015_pointwise_G_layer1_0_bn2", [at(1, 2864384, 17952), at(0, 141056, 32), at(0, 141312, 32), at(1, 2882560, 17952)], { shader: 20, workgroups: [9,1,1] }),
+        dispatch("step_016_conv2d_G_layer1_0_conv3_pack", [at(0, 142080, 1024), at(1, 18176, 1024)], { shader: 24, workgroups: [4,1,1] }),
+        dispatch("step_016_conv2d_G_layer1_0_conv3_packc", [at(1, 2882560, 17952), at(1, 0, 17952)], { shader: 12, workgroups: [18,1,1] }),
+        dispatch("step_016_conv2d_G_layer1_0_conv3", [at(1, 0, 17952), at(1, 18176, 1024), at(1, 1746432, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 25, workgroups: [18,1,1] }, { shader: 26, workgroups: [9,1,1] }),
+        dispatch("step_017_sum_G_layer1_0_conv3", [at(1, 1746432, 71808), at(1, 619264, 128)], { adapter: "cpu", features: ["subgroups"], shader: 27, workgroups: [32,1,1] }, { shader: 28, workgroups: [1,1,1] }),
+        dispatch("step_018_sum_G_layer1_0_conv3", [at(1, 1746432, 71808), at(1, 619264, 128), at(1, 2975488, 128)], { adapter: "cpu", features: ["subgroups"], shader: 29, workgroups: [32,1,1] }, { shader: 30, workgroups: [1,1,1] }),
+        dispatch("step_019_pointwise_G_layer1_0_conv3", [at(1, 1746432, 71808), at(1, 619264, 128), at(1, 2975488, 128), at(1, 1818368, 71808)], { shader: 31, workgroups: [36,1,1] }),
+        dispatch("step_020_conv2d_G_layer1_0_downsample_0_pack", [at(0, 144128, 1024), at(1, 18176, 1024)], { shader: 24, workgroups: [4,1,1] }),
+        dispatch("step_020_conv2d_G_layer1_0_downsample_0_packc", [at(1, 2773504, 17952), at(1, 0, 17952)], { shader: 12, workgroups: [18,1,1] }),
+        dispatch("step_020_conv2d_G_layer1_0_downsample_0", [at(1, 0, 17952), at(1, 18176, 1024), at(1, 1890304, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 25, workgroups: [18,1,1] }, { shader: 26, workgroups: [9,1,1] }),
+        dispatch("step_021_sum_G_layer1_0_downsample_0", [at(1, 1890304, 71808), at(1, 619520, 128)], { adapter: "cpu", features: ["subgroups"], shader: 27, workgroups: [32,1,1] }, { shader: 28, workgroups: [1,1,1] }),
+        dispatch("step_022_sum_G_layer1_0_downsample_0", [at(1, 1890304, 71808), at(1, 619520, 128), at(1, 2975744, 128)], { adapter: "cpu", features: ["subgroups"], shader: 29, workgroups: [32,1,1] }, { shader: 30, workgroups: [1,1,1] }),
+        dispatch("step_023_pointwise_G_layer1_0_downsample_0", [at(1, 1890304, 71808), at(1, 619520, 128), at(1, 2975744, 128), at(1, 1962240, 71808)], { shader: 31, workgroups: [36,1,1] }),
+        dispatch("step_024_pointwise_G_layer1_0_bn3", [at(1, 1818368, 71808), at(0, 143104, 128), at(0, 143360, 128), at(1, 1962240, 71808), at(0, 145152, 128), at(0, 145408, 128), at(1, 2034176, 71808)], { shader: 32, workgroups: [36,1,1] }),
+        dispatch("step_025_conv2d_G_layer2_0_conv1_pack", [at(0, 146176, 2048), at(1, 71936, 2048)], { shader: 33, workgroups: [8,1,1] }),
+        dispatch("step_025_conv2d_G_layer2_0_conv1_packc", [at(1, 2034176, 71808), at(1, 0, 71808)], { shader: 34, workgroups: [71,1,1] }),
+        dispatch("step_025_conv2d_G_layer2_0_conv1", [at(1, 0, 71808), at(1, 71936, 2048), at(1, 2912512, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 35, workgroups: [5,1,1] }, { shader: 36, workgroups: [2,1,1] }),
+        dispatch("step_026_sum_G_layer2_0_conv1", [at(1, 2912512, 9792), at(1, 620288, 64)], { adapter: "cpu", features: ["subgroups"], shader: 37, workgroups: [16,1,1] }, { shader: 38, workgroups: [1,1,1] }),
+        dispatch("step_027_sum_G_layer2_0_conv1", [at(1, 2912512, 9792), at(1, 620288, 64), at(1, 2976512, 64)], { adapter: "cpu", features: ["subgroups"], shader: 39, workgroups: [16,1,1] }, { shader: 40, workgroups: [1,1,1] }),
+        dispatch("step_028_pointwise_G_layer2_0_conv1", [at(1, 2912512, 9792), at(1, 620288, 64), at(1, 2976512, 64), at(1, 2922496, 9792)], { shader: 41, workgroups: [39,1,1] }),
+        dispatch("step_029_pointwise_G_layer2_0_bn1", [at(1, 2922496, 9792), at(0, 148224, 64), at(0, 148480, 64), at(1, 2932480, 9792)], { shader: 42, workgroups: [39,1,1] }),
+        dispatch("step_030_conv2d_G_layer2_0_conv2_pack", [at(0, 149248, 9216), at(1, 9984, 9216)], { shader: 43, workgroups: [36,1,1] }),
+        dispatch("step_030_conv2d_G_layer2_0_conv2_packc", [at(1, 2932480, 9792), at(1, 0, 9792)], { shader: 44, workgroups: [10,1,1] }),
+        dispatch("step_030_conv2d_G_layer2_0_conv2", [at(1, 0, 9792), at(1, 9984, 9216), at(1, 2942464, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 45, workgroups: [5,1,1] }, { shader: 46, workgroups: [2,1,1] }),
+        dispatch("step_031_sum_G_layer2_0_conv2", [at(1, 2942464, 9792), at(1, 620544, 64)], { adapter: "cpu", features: ["subgroups"], shader: 37, workgroups: [16,1,1] }, { shader: 38, workgroups: [1,1,1] }),
+        dispatch("step_032_sum_G_layer2_0_conv2", [at(1, 2942464, 9792), at(1, 620544, 64), at(1, 2976768, 64)], { adapter: "cpu", features: ["subgroups"], shader: 39, workgroups: [16,1,1] }, { shader: 40, workgroups: [1,1,1] }),
+        dispatch("step_033_pointwise_G_layer2_0_conv2", [at(1, 2942464, 9792), at(1, 620544, 64), at(1, 2976768, 64), at(1, 2952448, 9792)], { shader: 41, workgroups: [39,1,1] }),
+        dispatch("step_034_pointwise_G_layer2_0_bn2", [at(1, 2952448, 9792), at(0, 158464, 64), at(0, 158720, 64), at(1, 2962432, 9792)], { shader: 42, workgroups: [39,1,1] }),
+        dispatch("step_035_conv2d_G_layer2_0_conv3_pack", [at(0, 159488, 4096), at(1, 9984, 4096)], { shader: 47, workgroups: [16,1,1] }),
+        dispatch("step_035_conv2d_G_layer2_0_conv3_packc", [at(1, 2962432, 9792), at(1, 0, 9792)], { shader: 44, workgroups: [10,1,1] }),
+        dispatch("step_035_conv2d_G_layer2_0_conv3", [at(1, 0, 9792), at(1, 9984, 4096), at(1, 576000, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [5,2,1] }, { shader: 49, workgroups: [5,1,1] }),
+        dispatch("step_036_sum_G_layer2_0_conv3", [at(1, 576000, 39168), at(1, 618240, 256)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [64,1,1] }, { shader: 51, workgroups: [1,1,1] }),
+        dispatch("step_037_sum_G_layer2_0_conv3", [at(1, 576000, 39168), at(1, 618240, 256), at(1, 2974464, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
+        dispatch("step_038_pointwise_G_layer2_0_conv3", [at(1, 576000, 39168), at(1, 618240, 256), at(1, 2974464, 256), at(1, 2302720, 39168)], { shader: 54, workgroups: [20,1,1] }),
+        dispatch("step_039_conv2d_G_layer2_0_downsample_0_pack", [at(0, 164608, 8192), at(1, 71936, 8192)], { shader: 55, workgroups: [32,1,1] }),
+        dispatch("step_039_conv2d_G_layer2_0_downsample_0_packc", [at(1, 2034176, 71808), at(1, 0, 71808)], { shader: 34, workgroups: [71,1,1] }),
+        dispatch("step_039_conv2d_G_layer2_0_downsample_0", [at(1, 0, 71808), at(1, 71936, 8192), at(1, 1458688, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 56, workgroups: [5,2,1] }, { shader: 57, workgroups: [5,1,1] }),
+        dispatch("step_040_sum_G_layer2_0_downsample_0", [at(1, 1458688, 39168), at(1, 618496, 256)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [64,1,1] }, { shader: 51, workgroups: [1,1,1] }),
+        dispatch("step_041_sum_G_layer2_0_downsample_0", [at(1, 1458688, 39168), at(1, 618496, 256), at(1, 2974720, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
+        dispatch("step_042_pointwise_G_layer2_0_downsample_0", [at(1, 1458688, 39168), at(1, 618496, 256), at(1, 2974720, 256), at(1, 2341888, 39168)], { shader: 54, workgroups: [20,1,1] }),
+        dispatch("step_043_pointwise_G_layer2_0_bn3", [at(1, 2302720, 39168), at(0, 163584, 256), at(0, 163840, 256), at(1, 2341888, 39168), at(0, 172800, 256), at(0, 173056, 256), at(1, 2381056, 39168)], { shader: 58, workgroups: [20,1,1] }),
+        dispatch("step_044_conv2d_G_layer3_0_conv1_pack", [at(0, 173824, 8192), at(1, 39168, 8192)], { shader: 59, workgroups: [32,1,1] }),
+        dispatch("step_044_conv2d_G_layer3_0_conv1_packc", [at(1, 2381056, 39168), at(1, 0, 39168)], { shader: 60, workgroups: [39,1,1] }),
+        dispatch("step_044_conv2d_G_layer3_0_conv1", [at(1, 0, 39168), at(1, 39168, 8192), at(1, 2655232, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 61, workgroups: [5,1,1] }, { shader: 62, workgroups: [3,1,1] }),
+        dispatch("step_045_sum_G_layer3_0_conv1", [at(1, 2655232, 19584), at(1, 619776, 128)], { adapter: "cpu", features: ["subgroups"], shader: 63, workgroups: [32,1,1] }, { shader: 64, workgroups: [1,1,1] }),
+        dispatch("step_046_sum_G_layer3_0_conv1", [at(1, 2655232, 19584), at(1, 619776, 128), at(1, 2976000, 128)], { adapter: "cpu", features: ["subgroups"], shader: 65, workgroups: [32,1,1] }, { shader: 66, workgroups: [1,1,1] }),
+        dispatch("step_047_pointwise_G_layer3_0_conv1", [at(1, 2655232, 19584), at(1, 619776, 128), at(1, 2976000, 128), at(1, 2674944, 19584)], { shader: 67, workgroups: [10,1,1] }),
+        dispatch("step_048_pointwise_G_layer3_0_bn1", [at(1, 2674944, 19584), at(0, 182016, 128), at(0, 182272, 128), at(1, 2694656, 19584)], { shader: 68, workgroups: [10,1,1] }),
+        dispatch("step_049_conv2d_G_layer3_0_conv2_pack", [at(0, 183040, 36864), at(1, 0, 36864)], { shader: 69, workgroups: [144,1,1] }),
+        dispatch("step_049_conv2d_G_layer3_0_conv2_packc", [at(1, 2694656, 19584), at(1, 36864, 19584)], { shader: 70, workgroups: [20,1,1] }),
+        dispatch("step_049_conv2d_G_layer3_0_conv2", [at(1, 36864, 19584), at(1, 0, 36864), at(1, 2714368, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 71, workgroups: [5,1,1] }, { shader: 72, workgroups: [3,1,1] }),
+        dispatch("step_050_sum_G_layer3_0_conv2", [at(1, 2714368, 19584), at(1, 620032, 128)], { adapter: "cpu", features: ["subgroups"], shader: 63, workgroups: [32,1,1] }, { shader: 64, workgroups: [1,1,1] }),
+        dispatch("step_051_sum_G_layer3_0_conv2", [at(1, 2714368, 19584), at(1, 620032, 128), at(1, 2976256, 128)], { adapter: "cpu", features: ["subgroups"], shader: 65, workgroups: [32,1,1] }, { shader: 66, workgroups: [1,1,1] }),
+        dispatch("step_052_pointwise_G_layer3_0_conv2", [at(1, 2714368, 19584), at(1, 620032, 128), at(1, 2976256, 128), at(1, 2734080, 19584)], { shader: 67, workgroups: [10,1,1] }),
+        dispatch("step_053_pointwise_G_layer3_0_bn2", [at(1, 2734080, 19584), at(0, 219904, 128), at(0, 220160, 128), at(1, 2753792, 19584)], { shader: 68, workgroups: [10,1,1] }),
+        dispatch("step_054_conv2d_G_layer3_0_conv3_pack", [at(0, 220928, 16384), at(1, 19712, 16384)], { shader: 73, workgroups: [64,1,1] }),
+        dispatch("step_054_conv2d_G_layer3_0_conv3_packc", [at(1, 2753792, 19584), at(1, 0, 19584)], { shader: 70, workgroups: [20,1,1] }),
+        dispatch("step_054_conv2d_G_layer3_0_conv3", [at(1, 0, 19584), at(1, 19712, 16384), at(1, 497664, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 74, workgroups: [5,4,1] }, { shader: 75, workgroups: [10,1,1] }),
+        dispatch("step_055_sum_G_layer3_0_conv3", [at(1, 497664, 78336), at(1, 617216, 512)], { adapter: "cpu", features: ["subgroups"], shader: 76, workgroups: [128,1,1] }, { shader: 77, workgroups: [2,1,1] }),
+        dispatch("step_056_sum_G_layer3_0_conv3", [at(1, 497664, 78336), at(1, 617216, 512), at(1, 2973440, 512)], { adapter: "cpu", features: ["subgroups"], shader: 78, workgroups: [128,1,1] }, { shader: 79, workgroups: [2,1,1] }),
+        dispatch("step_057_pointwise_G_layer3_0_conv3", [at(1, 497664, 78336), at(1, 617216, 512), at(1, 2973440, 512), at(1, 1511424, 78336)], { shader: 80, workgroups: [39,1,1] }),
+        dispatch("step_058_conv2d_G_layer3_0_downsample_0_pack", [at(0, 239360, 32768), at(1, 39168, 32768)], { shader: 81, workgroups: [128,1,1] }),
+        dispatch("step_058_conv2d_G_layer3_0_downsample_0_packc", [at(1, 2381056, 39168), at(1, 0, 39168)], { shader: 60, workgroups: [39,1,1] }),
+        dispatch("step_058_conv2d_G_layer3_0_downsample_0", [at(1, 0, 39168), at(1, 39168, 32768), at(1, 1380352, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 82, workgroups: [5,4,1] }, { shader: 83, workgroups: [10,1,1] }),
+        dispatch("step_059_sum_G_layer3_0_downsample_0", [at(1, 1380352, 78336), at(1, 617728, 512)], { adapter: "cpu", features: ["subgroups"], shader: 76, workgroups: [128,1,1] }, { shader: 77, workgroups: [2,1,1] }),
+        dispatch("step_060_sum_G_layer3_0_downsample_0", [at(1, 1380352, 78336), at(1, 617728, 512), at(1, 2973952, 512)], { adapter: "cpu", features: ["subgroups"], shader: 78, workgroups: [128,1,1] }, { shader: 79, workgroups: [2,1,1] }),
+        dispatch("step_061_pointwise_G_layer3_0_downsample_0", [at(1, 1380352, 78336), at(1, 617728, 512), at(1, 2973952, 512), at(1, 1589760, 78336)], { shader: 80, workgroups: [39,1,1] }),
+        dispatch("step_062_pointwise_G_layer3_0_bn3", [at(1, 1511424, 78336), at(0, 237312, 512), at(0, 237824, 512), at(1, 1589760, 78336), at(0, 272128, 512), at(0, 272640, 512), at(1, 1668096, 78336)], { shader: 84, workgroups: [39,1,1] }),
+        dispatch("step_063_conv2d_G_layer4_0_conv1_pack", [at(0, 274176, 32768), at(1, 78336, 32768)], { shader: 85, workgroups: [128,1,1] }),
+        dispatch("step_063_conv2d_G_layer4_0_conv1_packc", [at(1, 1668096, 78336), at(1, 0, 78336)], { shader: 86, workgroups: [77,1,1] }),
+        dispatch("step_063_conv2d_G_layer4_0_conv1", [at(1, 0, 78336), at(1, 78336, 32768), at(1, 2420224, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 87, workgroups: [5,2,1] }, { shader: 88, workgroups: [5,1,1] }),
+        dispatch("step_064_sum_G_layer4_0_conv1", [at(1, 2420224, 39168), at(1, 618752, 256)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [64,1,1] }, { shader: 51, workgroups: [1,1,1] }),
+        dispatch("step_065_sum_G_layer4_0_conv1", [at(1, 2420224, 39168), at(1, 618752, 256), at(1, 2974976, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
+        dispatch("step_066_pointwise_G_layer4_0_conv1", [at(1, 2420224, 39168), at(1, 618752, 256), at(1, 2974976, 256), at(1, 2459392, 39168)], { shader: 54, workgroups: [20,1,1] }),
+        dispatch("step_067_pointwise_G_layer4_0_bn1", [at(1, 2459392, 39168), at(0, 306944, 256), at(0, 307200, 256), at(1, 2498560, 39168)], { shader: 89, workgroups: [20,1,1] }),
+        dispatch("step_068_conv2d_G_layer4_0_conv2_pack", [at(0, 307968, 147456), at(1, 0, 147456)], { shader: 90, workgroups: [576,1,1] }),
+        dispatch("step_068_conv2d_G_layer4_0_conv2_packc", [at(1, 2498560, 39168), at(1, 147456, 39168)], { shader: 60, workgroups: [39,1,1] }),
+        dispatch("step_068_conv2d_G_layer4_0_conv2", [at(1, 147456, 39168), at(1, 0, 147456), at(1, 2537728, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 91, workgroups: [5,2,1] }, { shader: 92, workgroups: [5,1,1] }),
+        dispatch("step_069_sum_G_layer4_0_conv2", [at(1, 2537728, 39168), at(1, 619008, 256)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [64,1,1] }, { shader: 51, workgroups: [1,1,1] }),
+        dispatch("step_070_sum_G_layer4_0_conv2", [at(1, 2537728, 39168), at(1, 619008, 256), at(1, 2975232, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
+        dispatch("step_071_pointwise_G_layer4_0_conv2", [at(1, 2537728, 39168), at(1, 619008, 256), at(1, 2975232, 256), at(1, 2576896, 39168)], { shader: 54, workgroups: [20,1,1] }),
+        dispatch("step_072_pointwise_G_layer4_0_bn2", [at(1, 2576896, 39168), at(0, 455424, 256), at(0, 455680, 256), at(1, 2616064, 39168)], { shader: 89, workgroups: [20,1,1] }),
+        dispatch("step_073_conv2d_G_layer4_0_conv3_pack", [at(0, 456448, 65536), at(1, 0, 65536)], { shader: 93, workgroups: [256,1,1] }),
+        dispatch("step_073_conv2d_G_layer4_0_conv3_packc", [at(1, 2616064, 39168), at(1, 65536, 39168)], { shader: 60, workgroups: [39,1,1] }),
+        dispatch("step_073_conv2d_G_layer4_0_conv3", [at(1, 65536, 39168), at(1, 0, 65536), at(1, 184320, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 94, workgroups: [5,8,1] }, { shader: 95, workgroups: [20,1,1] }),
+        dispatch("step_074_sum_G_layer4_0_conv3", [at(1, 184320, 156672), at(1, 615168, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 96, workgroups: [256,1,1] }, { shader: 97, workgroups: [4,1,1] }),
+        dispatch("step_075_sum_G_layer4_0_conv3", [at(1, 184320, 156672), at(1, 615168, 1024), at(1, 2972416, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 98, workgroups: [256,1,1] }, { shader: 99, workgroups: [4,1,1] }),
+        dispatch("step_076_pointwise_G_layer4_0_conv3", [at(1, 184320, 156672), at(1, 615168, 1024), at(1, 2972416, 1024), at(1, 622592, 156672)], { shader: 100, workgroups: [77,1,1] }),
+        dispatch("step_077_conv2d_G_layer4_0_downsample_0_pack", [at(0, 526080, 131072), at(1, 0, 131072)], { shader: 101, workgroups: [512,1,1] }),
+        dispatch("step_077_conv2d_G_layer4_0_downsample_0_packc", [at(1, 1668096, 78336), at(1, 779264, 78336)], { shader: 86, workgroups: [77,1,1] }),
+        dispatch("step_077_conv2d_G_layer4_0_downsample_0", [at(1, 779264, 78336), at(1, 0, 131072), at(1, 340992, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 102, workgroups: [5,8,1] }, { shader: 103, workgroups: [20,1,1] }),
+        dispatch("step_078_sum_G_layer4_0_downsample_0", [at(1, 340992, 156672), at(1, 616192, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 96, workgroups: [256,1,1] }, { shader: 97, workgroups: [4,1,1] }),
+        dispatch("step_079_sum_G_layer4_0_downsample_0", [at(1, 340992, 156672), at(1, 616192, 1024), at(1, 1509632, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 98, workgroups: [256,1,1] }, { shader: 99, workgroups: [4,1,1] }),
+        dispatch("step_080_pointwise_G_layer4_0_downsample_0", [at(1, 340992, 156672), at(1, 616192, 1024), at(1, 1509632, 1024), at(1, 779264, 156672)], { shader: 100, workgroups: [77,1,1] }),
+        dispatch("step_081_pointwise_G_layer4_0_bn3", [at(1, 622592, 156672), at(0, 521984, 1024), at(0, 523008, 1024), at(1, 779264, 156672), at(0, 657152, 1024), at(0, 658176, 1024), at(1, 935936, 156672)], { shader: 104, workgroups: [77,1,1] }),
+        dispatch("step_082_conv2d_G_layer5_conv2d_list_0_pack", [at(0, 661248, 175104), at(1, 0, 184320)], { shader: 105, workgroups: [720,1,1] }),
+        dispatch("step_082_conv2d_G_layer5_conv2d_list_0_packc", [at(1, 935936, 156672), at(1, 1092608, 156672)], { shader: 106, workgroups: [153,1,1] }),
+        dispatch("step_082_conv2d_G_layer5_conv2d_list_0", [at(1, 1092608, 156672), at(1, 0, 184320), at(0, 836352, 76), at(1, 1497856, 11628)], { adapter: "cpu", features: ["subgroups"], shader: 107, workgroups: [5,1,1] }, { shader: 108, workgroups: [2,1,1] }),
+        dispatch("step_083_conv2d_G_layer5_conv2d_list_1_pack", [at(0, 836608, 175104), at(1, 0, 184320)], { shader: 105, workgroups: [720,1,1] }),
+        dispatch("step_083_conv2d_G_layer5_conv2d_list_1_packc", [at(1, 935936, 156672), at(1, 1092608, 156672)], { shader: 106, workgroups: [153,1,1] }),
+        dispatch("step_083_conv2d_G_layer5_conv2d_list_1", [at(1, 1092608, 156672), at(1, 0, 184320), at(0, 1011712, 76), at(1, 2900736, 11628)], { adapter: "cpu", features: ["subgroups"], shader: 109, workgroups: [5,1,1] }, { shader: 110, workgroups: [2,1,1] }),
+        dispatch("step_084_pointwise_G_bn1_running_mean", [at(0, 136960, 32), at(1, 620800, 32), at(1, 2977792, 32)], { shader: 111, workgroups: [1,1,1] }),
+        dispatch("step_085_pointwise_G_conv1", [at(1, 2106112, 65536), at(1, 620800, 32), at(1, 0, 65536)], { shader: 112, workgroups: [32,1,1] }),
+        dispatch("step_086_sum_G_conv1", [at(1, 0, 65536), at(1, 65536, 32)], { adapter: "cpu", features: ["subgroups"], shader: 113, workgroups: [8,1,1] }, { shader: 114, workgroups: [1,1,1] }),
+        dispatch("step_087_pointwise_G_bn1_running_var", [at(0, 137216, 32), at(1, 65536, 32), at(1, 2143488, 32), at(0, 138240, 32), at(1, 621056, 32), at(1, 2143744, 32)], { shader: 115, workgroups: [1,1,1] }),
+        dispatch("step_088_pointwise_G_layer1_0_conv1", [at(1, 2791680, 17952), at(1, 621056, 32), at(1, 0, 17952)], { shader: 116, workgroups: [9,1,1] }),
+        dispatch("step_089_sum_G_layer1_0_conv1", [at(1, 0, 17952), at(1, 18176, 32)], { adapter: "cpu", features: ["subgroups"], shader: 117, workgroups: [8,1,1] }, { shader: 118, workgroups: [1,1,1] }),
+        dispatch("step_090_pointwise_G_layer1_0_bn1_running_var", [at(0, 138496, 32), at(1, 18176, 32), at(1, 2144000, 32), at(0, 141568, 32), at(1, 621312, 32), at(1, 2144256, 32)], { shader: 119, workgroups: [1,1,1] }),
+        dispatch("step_091_pointwise_G_layer1_0_conv2", [at(1, 2846208, 17952), at(1, 621312, 32), at(1, 0, 17952)], { shader: 116, workgroups: [9,1,1] }),
+        dispatch("step_092_sum_G_layer1_0_conv2", [at(1, 0, 17952), at(1, 18176, 32)], { adapter: "cpu", features: ["subgroups"], shader: 117, workgroups: [8,1,1] }, { shader: 118, workgroups: [1,1,1] }),
+        dispatch("step_093_pointwise_G_layer1_0_bn2_running_var", [at(0, 141824, 32), at(1, 18176, 32), at(1, 2144512, 32)], { shader: 120, workgroups: [1,1,1] }),
+        dispatch("step_094_pointwise_G_layer1_0_bn3_running_mean", [at(0, 143616, 128), at(1, 619264, 128), at(1, 2140416, 128)], { shader: 121, workgroups: [1,1,1] }),
+        dispatch("step_095_pointwise_G_layer1_0_conv3", [at(1, 1746432, 71808), at(1, 619264, 128), at(1, 0, 71808)], { shader: 122, workgroups: [36,1,1] }),
+        dispatch("step_096_sum_G_layer1_0_conv3", [at(1, 0, 71808), at(1, 71936, 128)], { adapter: "cpu", features: ["subgroups"], shader: 123, workgroups: [32,1,1] }, { shader: 124, workgroups: [1,1,1] }),
+        dispatch("step_097_pointwise_G_layer1_0_bn3_running_var", [at(0, 143872, 128), at(1, 71936, 128), at(1, 2140672, 128), at(0, 145664, 128), at(1, 619520, 128), at(1, 2140928, 128)], { shader: 125, workgroups: [1,1,1] }),
+        dispatch("step_098_pointwise_G_layer1_0_downsample_0", [at(1, 1890304, 71808), at(1, 619520, 128), at(1, 0, 71808)], { shader: 122, workgroups: [36,1,1] }),
+        dispatch("step_099_sum_G_layer1_0_downsample_0", [at(1, 0, 71808), at(1, 71936, 128)], { adapter: "cpu", features: ["subgroups"], shader: 123, workgroups: [32,1,1] }, { shader: 124, workgroups: [1,1,1] }),
+        dispatch("step_100_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 145920, 128), at(1, 71936, 128), at(1, 2141184, 128), at(0, 182528, 128), at(1, 619776, 128), at(1, 2141440, 128)], { shader: 126, workgroups: [1,1,1] }),
+        dispatch("step_101_pointwise_G_layer2_0_bn1_running_mean", [at(0, 148736, 64), at(1, 620288, 64), at(1, 2142464, 64)], { shader: 127, workgroups: [1,1,1] }),
+        dispatch("step_102_pointwise_G_layer2_0_conv1", [at(1, 2912512, 9792), at(1, 620288, 64), at(1, 0, 9792)], { shader: 128, workgroups: [39,1,1] }),
+        dispatch("step_103_sum_G_layer2_0_conv1", [at(1, 0, 9792), at(1, 9984, 64)], { adapter: "cpu", features: ["subgroups"], shader: 129, workgroups: [16,1,1] }, { shader: 130, workgroups: [1,1,1] }),
+        dispatch("step_104_pointwise_G_layer2_0_bn1_running_var", [at(0, 148992, 64), at(1, 9984, 64), at(1, 2142720, 64), at(0, 158976, 64), at(1, 620544, 64), at(1, 2142976, 64)], { shader: 131, workgroups: [1,1,1] }),
+        dispatch("step_105_pointwise_G_layer2_0_conv2", [at(1, 2942464, 9792), at(1, 620544, 64), at(1, 0, 9792)], { shader: 128, workgroups: [39,1,1] }),
+        dispatch("step_106_sum_G_layer2_0_conv2", [at(1, 0, 9792), at(1, 9984, 64)], { adapter: "cpu", features: ["subgroups"], shader: 129, workgroups: [16,1,1] }, { shader: 130, workgroups: [1,1,1] }),
+        dispatch("step_107_pointwise_G_layer2_0_bn2_running_var", [at(0, 159232, 64), at(1, 9984, 64), at(1, 2143232, 64)], { shader: 132, workgroups: [1,1,1] }),
+        dispatch("step_108_pointwise_G_layer2_0_bn3_running_mean", [at(0, 164096, 256), at(1, 618240, 256), at(1, 2138368, 256)], { shader: 133, workgroups: [1,1,1] }),
+        dispatch("step_109_pointwise_G_layer2_0_conv3", [at(1, 576000, 39168), at(1, 618240, 256), at(1, 0, 39168)], { shader: 134, workgroups: [20,1,1] }),
+        dispatch("step_110_sum_G_layer2_0_conv3", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [64,1,1] }, { shader: 136, workgroups: [1,1,1] }),
+        dispatch("step_111_pointwise_G_layer2_0_bn3_running_var", [at(0, 164352, 256), at(1, 39168, 256), at(1, 2138624, 256), at(0, 173312, 256), at(1, 618496, 256), at(1, 2138880, 256)], { shader: 137, workgroups: [1,1,1] }),
+        dispatch("step_112_pointwise_G_layer2_0_downsample_0", [at(1, 1458688, 39168), at(1, 618496, 256), at(1, 0, 39168)], { shader: 134, workgroups: [20,1,1] }),
+        dispatch("step_113_sum_G_layer2_0_downsample_0", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [64,1,1] }, { shader: 136, workgroups: [1,1,1] }),
+        dispatch("step_114_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 173568, 256), at(1, 39168, 256), at(1, 2139136, 256), at(0, 307456, 256), at(1, 618752, 256), at(1, 2139392, 256)], { shader: 137, workgroups: [1,1,1] }),
+        dispatch("step_115_pointwise_G_layer3_0_conv1", [at(1, 2655232, 19584), at(1, 619776, 128), at(1, 0, 19584)], { shader: 138, workgroups: [10,1,1] }),
+        dispatch("step_116_sum_G_layer3_0_conv1", [at(1, 0, 19584), at(1, 19712, 128)], { adapter: "cpu", features: ["subgroups"], shader: 139, workgroups: [32,1,1] }, { shader: 140, workgroups: [1,1,1] }),
+        dispatch("step_117_pointwise_G_layer3_0_bn1_running_var", [at(0, 182784, 128), at(1, 19712, 128), at(1, 2141696, 128), at(0, 220416, 128), at(1, 620032, 128), at(1, 2141952, 128)], { shader: 141, workgroups: [1,1,1] }),
+        dispatch("step_118_pointwise_G_layer3_0_conv2", [at(1, 2714368, 19584), at(1, 620032, 128), at(1, 0, 19584)], { shader: 138, workgroups: [10,1,1] }),
+        dispatch("step_119_sum_G_layer3_0_conv2", [at(1, 0, 19584), at(1, 19712, 128)], { adapter: "cpu", features: ["subgroups"], shader: 139, workgroups: [32,1,1] }, { shader: 140, workgroups: [1,1,1] }),
+        dispatch("step_120_pointwise_G_layer3_0_bn2_running_var", [at(0, 220672, 128), at(1, 19712, 128), at(1, 2142208, 128)], { shader: 142, workgroups: [1,1,1] }),
+        dispatch("step_121_pointwise_G_layer3_0_bn3_running_mean", [at(0, 238336, 512), at(1, 617216, 512), at(1, 2136320, 512)], { shader: 143, workgroups: [2,1,1] }),
+        dispatch("step_122_pointwise_G_layer3_0_conv3", [at(1, 497664, 78336), at(1, 617216, 512), at(1, 0, 78336)], { shader: 144, workgroups: [39,1,1] }),
+        dispatch("step_123_sum_G_layer3_0_conv3", [at(1, 0, 78336), at(1, 78336, 512)], { adapter: "cpu", features: ["subgroups"], shader: 145, workgroups: [128,1,1] }, { shader: 146, workgroups: [2,1,1] }),
+        dispatch("step_124_pointwise_G_layer3_0_bn3_running_var", [at(0, 238848, 512), at(1, 78336, 512), at(1, 2136832, 512), at(0, 273152, 512), at(1, 617728, 512), at(1, 2137344, 512)], { shader: 147, workgroups: [2,1,1] }),
+        dispatch("step_125_pointwise_G_layer3_0_downsample_0", [at(1, 1380352, 78336), at(1, 617728, 512), at(1, 0, 78336)], { shader: 144, workgroups: [39,1,1] }),
+        dispatch("step_126_sum_G_layer3_0_downsample_0", [at(1, 0, 78336), at(1, 78336, 512)], { adapter: "cpu", features: ["subgroups"], shader: 145, workgroups: [128,1,1] }, { shader: 146, workgroups: [2,1,1] }),
+        dispatch("step_127_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 273664, 512), at(1, 78336, 512), at(1, 2137856, 512)], { shader: 148, workgroups: [2,1,1] }),
+        dispatch("step_128_pointwise_G_layer4_0_conv1", [at(1, 2420224, 39168), at(1, 618752, 256), at(1, 0, 39168)], { shader: 134, workgroups: [20,1,1] }),
+        dispatch("step_129_sum_G_layer4_0_conv1", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [64,1,1] }, { shader: 136, workgroups: [1,1,1] }),
+        dispatch("step_130_pointwise_G_layer4_0_bn1_running_var", [at(0, 307712, 256), at(1, 39168, 256), at(1, 2139648, 256), at(0, 455936, 256), at(1, 619008, 256), at(1, 2139904, 256)], { shader: 137, workgroups: [1,1,1] }),
+        dispatch("step_131_pointwise_G_layer4_0_conv2", [at(1, 2537728, 39168), at(1, 619008, 256), at(1, 0, 39168)], { shader: 134, workgroups: [20,1,1] }),
+        dispatch("step_132_sum_G_layer4_0_conv2", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [64,1,1] }, { shader: 136, workgroups: [1,1,1] }),
+        dispatch("step_133_pointwise_G_layer4_0_bn2_running_var", [at(0, 456192, 256), at(1, 39168, 256), at(1, 2140160, 256)], { shader: 149, workgroups: [1,1,1] }),
+        dispatch("step_134_pointwise_G_layer4_0_bn3_running_mean", [at(0, 524032, 1024), at(1, 615168, 1024), at(1, 2129152, 1024)], { shader: 150, workgroups: [4,1,1] }),
+        dispatch("step_135_pointwise_G_layer4_0_conv3", [at(1, 184320, 156672), at(1, 615168, 1024), at(1, 0, 156672)], { shader: 151, workgroups: [77,1,1] }),
+        dispatch("step_136_sum_G_layer4_0_conv3", [at(1, 0, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 152, workgroups: [256,1,1] }, { shader: 153, workgroups: [4,1,1] }),
+        dispatch("step_137_pointwise_G_layer4_0_bn3_running_var", [at(0, 525056, 1024), at(1, 156672, 1024), at(1, 2130176, 1024), at(0, 659200, 1024), at(1, 616192, 1024), at(1, 2131200, 1024)], { shader: 154, workgroups: [4,1,1] }),
+        dispatch("step_138_pointwise_G_layer4_0_downsample_0", [at(1, 340992, 156672), at(1, 616192, 1024), at(1, 0, 156672)], { shader: 151, workgroups: [77,1,1] }),
+        dispatch("step_139_sum_G_layer4_0_downsample_0", [at(1, 0, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 152, workgroups: [256,1,1] }, { shader: 153, workgroups: [4,1,1] }),
+        dispatch("step_140_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 660224, 1024), at(1, 156672, 1024), at(1, 2132224, 1024)], { shader: 155, workgroups: [4,1,1] }),
+        dispatch("step_141_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", [at(0, 98816, 32768), at(1, 1497856, 11628), at(1, 2900736, 11628), at(1, 0, 32)], { shader: 156, workgroups: [1,1,1] }),
+        dispatch("step_141_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", [at(1, 0, 32), at(0, 2217472, 4)], { shader: 157, workgroups: [1,1,1] }),
+        dispatch("step_142_pointwise", [at(0, 98816, 32768), at(1, 1092608, 32768)], { shader: 158, workgroups: [16,1,1] }),
+        dispatch("step_143_sum_stage1", [at(1, 1092608, 32768), at(1, 0, 32)], { shader: 159, workgroups: [1,1,1] }),
+        dispatch("step_143_sum_stage2", [at(1, 0, 32), at(1, 1125376, 4)], { shader: 160, workgroups: [1,1,1] }),
+        dispatch("step_144_softmax_G_layer5_conv2d_list_0", [at(1, 1497856, 11628), at(1, 2900736, 11628), at(0, 98816, 32768), at(1, 1125376, 4), at(1, 1092608, 32768), at(1, 0, 622592)], { shader: 161, workgroups: [128,1,1] }),
+        dispatch("step_145_resizeGrad", [at(0, 2220032, 1064), at(0, 2217728, 2120), at(1, 0, 622592), at(1, 1746432, 11628)], { shader: 162, workgroups: [46,1,1] }),
+        dispatch("step_146_conv2dInputGrad_G_layer5_conv2d_list_1_pack", [at(0, 836608, 175104), at(1, 0, 184320)], { shader: 163, workgroups: [720,1,1] }),
+        dispatch("step_146_conv2dInputGrad_G_layer5_conv2d_list_1_packc", [at(1, 1746432, 11628), at(1, 2106112, 12240)], { shader: 164, workgroups: [12,1,1] }),
+        dispatch("step_146_conv2dInputGrad_G_layer5_conv2d_list_1", [at(1, 2106112, 12240), at(1, 0, 184320), at(1, 184320, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 165, workgroups: [5,8,1] }, { shader: 166, workgroups: [23,1,1] }),
+        dispatch("step_147_conv2dInputGrad_G_layer5_conv2d_list_0_pack", [at(0, 661248, 175104), at(1, 0, 184320)], { shader: 163, workgroups: [720,1,1] }),
+        dispatch("step_147_conv2dInputGrad_G_layer5_conv2d_list_0", [at(1, 2106112, 12240), at(1, 0, 184320), at(1, 340992, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 167, workgroups: [5,8,1] }, { shader: 168, workgroups: [23,1,1] }),
+        dispatch("step_148_sum_G_layer5_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 169, workgroups: [256,1,1] }, { shader: 170, workgroups: [4,1,1] }),
+        dispatch("step_149_pointwise_G_layer5_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 156672, 1024), at(1, 0, 156672)], { shader: 171, workgroups: [77,1,1] }),
+        dispatch("step_150_sum_G_layer5_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 779264, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 172, workgroups: [256,1,1] }, { shader: 173, workgroups: [4,1,1] }),
+        dispatch("step_151_pointwise_G_layer4_0_downsample_1", [at(0, 657152, 1024), at(1, 1509632, 1024), at(1, 0, 156672), at(1, 779264, 156672), at(1, 156672, 1024), at(1, 1092608, 156672)], { shader: 174, workgroups: [77,1,1] }),
+        dispatch("step_152_conv2dInputGrad_G_layer4_0_downsample_0_pack", [at(0, 526080, 131072), at(1, 1380352, 131072)], { shader: 175, workgroups: [512,1,1] }),
+        dispatch("step_152_conv2dInputGrad_G_layer4_0_downsample_0_packc", [at(1, 1092608, 156672), at(1, 779264, 156672)], { shader: 106, workgroups: [153,1,1] }),
+        dispatch("step_152_conv2dInputGrad_G_layer4_0_downsample_0", [at(1, 779264, 156672), at(1, 1380352, 131072), at(1, 497664, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 176, workgroups: [5,4,1] }, { shader: 177, workgroups: [12,1,1] }),
+        dispatch("step_153_sum_G_layer5_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 622592, 156672), at(1, 576000, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 172, workgroups: [256,1,1] }, { shader: 173, workgroups: [4,1,1] }),
+        dispatch("step_154_pointwise_G_layer4_0_bn3", [at(0, 521984, 1024), at(1, 2972416, 1024), at(1, 0, 156672), at(1, 622592, 156672), at(1, 576000, 1024), at(1, 156672, 156672)], { shader: 174, workgroups: [77,1,1] }),
+        dispatch("step_155_conv2dInputGrad_G_layer4_0_conv3_pack", [at(0, 456448, 65536), at(1, 313344, 65536)], { shader: 178, workgroups: [256,1,1] }),
+        dispatch("step_155_conv2dInputGrad_G_layer4_0_conv3_packc", [at(1, 156672, 156672), at(1, 0, 156672)], { shader: 106, workgroups: [153,1,1] }),
+        dispatch("step_155_conv2dInputGrad_G_layer4_0_conv3", [at(1, 0, 156672), at(1, 313344, 65536), at(1, 156672, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 179, workgroups: [5,2,1] }, { shader: 180, workgroups: [6,1,1] }),
+        dispatch("step_156_sum_G_layer4_0_conv3", [at(1, 156672, 39168), at(1, 2616064, 39168), at(1, 195840, 256)], { adapter: "cpu", features: ["subgroups"], shader: 181, workgroups: [64,1,1] }, { shader: 182, workgroups: [1,1,1] }),
+        dispatch("step_157_sum_G_layer4_0_conv3", [at(1, 156672, 39168), at(1, 2616064, 39168), at(1, 2576896, 39168), at(1, 196096, 256)], { adapter: "cpu", features: ["subgroups"], shader: 183, workgroups: [64,1,1] }, { shader: 184, workgroups: [1,1,1] }),
+        dispatch("step_158_pointwise_G_layer4_0_bn2", [at(0, 455424, 256), at(1, 2975232, 256), at(1, 156672, 39168), at(1, 2616064, 39168), at(1, 195840, 256), at(1, 2576896, 39168), at(1, 196096, 256), at(1, 304128, 39168)], { shader: 185, workgroups: [20,1,1] }),
+        dispatch("step_159_conv2dInputGrad_G_layer4_0_conv2_pack", [at(0, 307968, 147456), at(1, 156672, 147456)], { shader: 186, workgroups: [576,1,1] }),
+        dispatch("step_159_conv2dInputGrad_G_layer4_0_conv2_packc", [at(1, 304128, 39168), at(1, 685824, 39168)], { shader: 60, workgroups: [39,1,1] }),
+        dispatch("step_159_conv2dInputGrad_G_layer4_0_conv2", [at(1, 685824, 39168), at(1, 156672, 147456), at(1, 304128, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 187, workgroups: [5,2,1] }, { shader: 188, workgroups: [6,1,1] }),
+        dispatch("step_160_sum_G_layer4_0_conv2", [at(1, 304128, 39168), at(1, 2498560, 39168), at(1, 195840, 256)], { adapter: "cpu", features: ["subgroups"], shader: 181, workgroups: [64,1,1] }, { shader: 182, workgroups: [1,1,1] }),
+        dispatch("step_161_sum_G_layer4_0_conv2", [at(1, 304128, 39168), at(1, 2498560, 39168), at(1, 2459392, 39168), at(1, 196096, 256)], { adapter: "cpu", features: ["subgroups"], shader: 183, workgroups: [64,1,1] }, { shader: 184, workgroups: [1,1,1] }),
+        dispatch("step_162_pointwise_G_layer4_0_bn1", [at(0, 306944, 256), at(1, 2974976, 256), at(1, 304128, 39168), at(1, 2498560, 39168), at(1, 195840, 256), at(1, 2459392, 39168), at(1, 196096, 256), at(1, 156672, 39168)], { shader: 185, workgroups: [20,1,1] }),
+        dispatch("step_163_conv2dInputGrad_G_layer4_0_conv1_pack", [at(0, 274176, 32768), at(1, 235008, 32768)], { shader: 189, workgroups: [128,1,1] }),
+        dispatch("step_163_conv2dInputGrad_G_layer4_0_conv1_packc", [at(1, 156672, 39168), at(1, 724992, 39168)], { shader: 60, workgroups: [39,1,1] }),
+        dispatch("step_163_conv2dInputGrad_G_layer4_0_conv1", [at(1, 724992, 39168), at(1, 235008, 32768), at(1, 156672, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 190, workgroups: [5,4,1] }, { shader: 191, workgroups: [12,1,1] }),
+        dispatch("step_164_sum_G_layer4_0_downsample_0", [at(1, 497664, 78336), at(1, 156672, 78336), at(1, 1668096, 78336), at(1, 313344, 512)], { adapter: "cpu", features: ["subgroups"], shader: 192, workgroups: [128,1,1] }, { shader: 193, workgroups: [2,1,1] }),
+        dispatch("step_165_pointwise_G_layer4_0_downsample_0", [at(1, 497664, 78336), at(1, 156672, 78336), at(1, 1668096, 78336), at(1, 313344, 512), at(1, 235008, 78336)], { shader: 194, workgroups: [39,1,1] }),
+        dispatch("step_166_sum_G_layer4_0_downsample_0", [at(1, 497664, 78336), at(1, 156672, 78336), at(1, 1668096, 78336), at(1, 1589760, 78336), at(1, 391680, 512)], { adapter: "cpu", features: ["subgroups"], shader: 195, workgroups: [128,1,1] }, { shader: 196, workgroups: [2,1,1] }),
+        dispatch("step_167_pointwise_G_layer3_0_downsample_1", [at(0, 272128, 512), at(1, 2973952, 512), at(1, 235008, 78336), at(1, 1589760, 78336), at(1, 391680, 512), at(1, 313344, 78336)], { shader: 197, workgroups: [39,1,1] }),
+        dispatch("step_168_conv2dInputGrad_G_layer3_0_downsample_0_pack", [at(0, 239360, 32768), at(1, 576000, 32768)], { shader: 198, workgroups: [128,1,1] }),
+        dispatch("step_168_conv2dInputGrad_G_layer3_0_downsample_0_packc", [at(1, 313344, 78336), at(1, 391680, 78336)], { shader: 86, workgroups: [77,1,1] }),
+        dispatch("step_168_conv2dInputGrad_G_layer3_0_downsample_0", [at(1, 391680, 78336), at(1, 576000, 32768), at(1, 313344, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 199, workgroups: [5,2,1] }, { shader: 200, workgroups: [6,1,1] }),
+        dispatch("step_169_sum_G_layer4_0_downsample_0", [at(1, 497664, 78336), at(1, 156672, 78336), at(1, 1668096, 78336), at(1, 1511424, 78336), at(1, 352512, 512)], { adapter: "cpu", features: ["subgroups"], shader: 195, workgroups: [128,1,1] }, { shader: 196, workgroups: [2,1,1] }),
+        dispatch("step_170_pointwise_G_layer3_0_bn3", [at(0, 237312, 512), at(1, 2973440, 512), at(1, 235008, 78336), at(1, 1511424, 78336), at(1, 352512, 512), at(1, 156672, 78336)], { shader: 197, workgroups: [39,1,1] }),
+        dispatch("step_171_conv2dInputGrad_G_layer3_0_conv3_pack", [at(0, 220928, 16384), at(1, 352512, 16384)], { shader: 201, workgroups: [64,1,1] }),
+        dispatch("step_171_conv2dInputGrad_G_layer3_0_conv3_packc", [at(1, 156672, 78336), at(1, 235008, 78336)], { shader: 86, workgroups: [77,1,1] }),
+        dispatch("step_171_conv2dInputGrad_G_layer3_0_conv3", [at(1, 235008, 78336), at(1, 352512, 16384), at(1, 156672, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 202, workgroups: [5,1,1] }, { shader: 203, workgroups: [3,1,1] }),
+        dispatch("step_172_sum_G_layer3_0_conv3", [at(1, 156672, 19584), at(1, 2753792, 19584), at(1, 176384, 128)], { adapter: "cpu", features: ["subgroups"], shader: 204, workgroups: [32,1,1] }, { shader: 205, workgroups: [1,1,1] }),
+        dispatch("step_173_sum_G_layer3_0_conv3", [at(1, 156672, 19584), at(1, 2753792, 19584), at(1, 2734080, 19584), at(1, 176640, 128)], { adapter: "cpu", features: ["subgroups"], shader: 206, workgroups: [32,1,1] }, { shader: 207, workgroups: [1,1,1] }),
+        dispatch("step_174_pointwise_G_layer3_0_bn2", [at(0, 219904, 128), at(1, 2976256, 128), at(1, 156672, 19584), at(1, 2753792, 19584), at(1, 176384, 128), at(1, 2734080, 19584), at(1, 176640, 128), at(1, 193536, 19584)], { shader: 208, workgroups: [10,1,1] }),
+        dispatch("step_175_conv2dInputGrad_G_layer3_0_conv2_pack", [at(0, 183040, 36864), at(1, 156672, 36864)], { shader: 209, workgroups: [144,1,1] }),
+        dispatch("step_175_conv2dInputGrad_G_layer3_0_conv2_packc", [at(1, 193536, 19584), at(1, 1170944, 19584)], { shader: 70, workgroups: [20,1,1] }),
+        dispatch("step_175_conv2dInputGrad_G_layer3_0_conv2", [at(1, 1170944, 19584), at(1, 156672, 36864), at(1, 193536, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 210, workgroups: [5,1,1] }, { shader: 211, workgroups: [3,1,1] }),
+        dispatch("step_176_sum_G_layer3_0_conv2", [at(1, 193536, 19584), at(1, 2694656, 19584), at(1, 176384, 128)], { adapter: "cpu", features: ["subgroups"], shader: 204, workgroups: [32,1,1] }, { shader: 205, workgroups: [1,1,1] }),
+        dispatch("step_177_sum_G_layer3_0_conv2", [at(1, 193536, 19584), at(1, 2694656, 19584), at(1, 2674944, 19584), at(1, 176640, 128)], { adapter: "cpu", features: ["subgroups"], shader: 206, workgroups: [32,1,1] }, { shader: 207, workgroups: [1,1,1] }),
+        dispatch("step_178_pointwise_G_layer3_0_bn1", [at(0, 182016, 128), at(1, 2976000, 128), at(1, 193536, 19584), at(1, 2694656, 19584), at(1, 176384, 128), at(1, 2674944, 19584), at(1, 176640, 128), at(1, 156672, 19584)], { shader: 208, workgroups: [10,1,1] }),
+        dispatch("step_179_conv2dInputGrad_G_layer3_0_conv1_pack", [at(0, 173824, 8192), at(1, 176384, 8192)], { shader: 212, workgroups: [32,1,1] }),
+        dispatch("step_179_conv2dInputGrad_G_layer3_0_conv1_packc", [at(1, 156672, 19584), at(1, 1190656, 19584)], { shader: 70, workgroups: [20,1,1] }),
+        dispatch("step_179_conv2dInputGrad_G_layer3_0_conv1", [at(1, 1190656, 19584), at(1, 176384, 8192), at(1, 352512, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 213, workgroups: [5,2,1] }, { shader: 214, workgroups: [6,1,1] }),
+        dispatch("step_180_sum_G_layer3_0_downsample_0", [at(1, 313344, 39168), at(1, 352512, 39168), at(1, 2381056, 39168), at(1, 156672, 256)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [64,1,1] }, { shader: 216, workgroups: [1,1,1] }),
+        dispatch("step_181_pointwise_G_layer3_0_downsample_0", [at(1, 313344, 39168), at(1, 352512, 39168), at(1, 2381056, 39168), at(1, 156672, 256), at(1, 470016, 39168)], { shader: 217, workgroups: [20,1,1] }),
+        dispatch("step_182_sum_G_layer3_0_downsample_0", [at(1, 313344, 39168), at(1, 352512, 39168), at(1, 2381056, 39168), at(1, 2341888, 39168), at(1, 195840, 256)], { adapter: "cpu", features: ["subgroups"], shader: 218, workgroups: [64,1,1] }, { shader: 219, workgroups: [1,1,1] }),
+        dispatch("step_183_pointwise_G_layer2_0_downsample_1", [at(0, 172800, 256), at(1, 2974720, 256), at(1, 470016, 39168), at(1, 2341888, 39168), at(1, 195840, 256), at(1, 156672, 39168)], { shader: 220, workgroups: [20,1,1] }),
+        dispatch("step_184_conv2dInputGrad_G_layer2_0_downsample_0_pack", [at(0, 164608, 8192), at(1, 509184, 8192)], { shader: 221, workgroups: [32,1,1] }),
+        dispatch("step_184_conv2dInputGrad_G_layer2_0_downsample_0_packc", [at(1, 156672, 39168), at(1, 1092608, 39168)], { shader: 60, workgroups: [39,1,1] }),
+        dispatch("step_184_conv2dInputGrad_G_layer2_0_downsample_0", [at(1, 1092608, 39168), at(1, 509184, 8192), at(1, 156672, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 222, workgroups: [5,1,4] }, { shader: 223, workgroups: [11,1,1] }),
+        dispatch("step_185_sum_G_layer3_0_downsample_0", [at(1, 313344, 39168), at(1, 352512, 39168), at(1, 2381056, 39168), at(1, 2302720, 39168), at(1, 228608, 256)], { adapter: "cpu", features: ["subgroups"], shader: 218, workgroups: [64,1,1] }, { shader: 219, workgroups: [1,1,1] }),
+        dispatch("step_186_pointwise_G_layer2_0_bn3", [at(0, 163584, 256), at(1, 2974464, 256), at(1, 470016, 39168), at(1, 2302720, 39168), at(1, 228608, 256), at(1, 313344, 39168)], { shader: 220, workgroups: [20,1,1] }),
+        dispatch("step_187_conv2dInputGrad_G_layer2_0_conv3_pack", [at(0, 159488, 4096), at(1, 228608, 4096)], { shader: 224, workgroups: [16,1,1] }),
+        dispatch("step_187_conv2dInputGrad_G_layer2_0_conv3_packc", [at(1, 313344, 39168), at(1, 1131776, 39168)], { shader: 60, workgroups: [39,1,1] }),
+        dispatch("step_187_conv2dInputGrad_G_layer2_0_conv3", [at(1, 1131776, 39168), at(1, 228608, 4096), at(1, 313344, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [5,1,1] }, { shader: 226, workgroups: [2,1,1] }),
+        dispatch("step_188_sum_G_layer2_0_conv3", [at(1, 313344, 9792), at(1, 2962432, 9792), at(1, 228608, 64)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [16,1,1] }, { shader: 228, workgroups: [1,1,1] }),
+        dispatch("step_189_sum_G_layer2_0_conv3", [at(1, 313344, 9792), at(1, 2962432, 9792), at(1, 2952448, 9792), at(1, 228864, 64)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [16,1,1] }, { shader: 230, workgroups: [1,1,1] }),
+        dispatch("step_190_pointwise_G_layer2_0_bn2", [at(0, 158464, 64), at(1, 2976768, 64), at(1, 313344, 9792), at(1, 2962432, 9792), at(1, 228608, 64), at(1, 2952448, 9792), at(1, 228864, 64), at(1, 323328, 9792)], { shader: 231, workgroups: [39,1,1] }),
+        dispatch("step_191_conv2dInputGrad_G_layer2_0_conv2_pack", [at(0, 149248, 9216), at(1, 333312, 9216)], { shader: 232, workgroups: [36,1,1] }),
+        dispatch("step_191_conv2dInputGrad_G_layer2_0_conv2_packc", [at(1, 323328, 9792), at(1, 764160, 9792)], { shader: 44, workgroups: [10,1,1] }),
+        dispatch("step_191_conv2dInputGrad_G_layer2_0_conv2", [at(1, 764160, 9792), at(1, 333312, 9216), at(1, 313344, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 233, workgroups: [5,1,1] }, { shader: 234, workgroups: [2,1,1] }),
+        dispatch("step_192_sum_G_layer2_0_conv2", [at(1, 313344, 9792), at(1, 2932480, 9792), at(1, 228608, 64)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [16,1,1] }, { shader: 228, workgroups: [1,1,1] }),
+        dispatch("step_193_sum_G_layer2_0_conv2", [at(1, 313344, 9792), at(1, 2932480, 9792), at(1, 2922496, 9792), at(1, 228864, 64)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [16,1,1] }, { shader: 230, workgroups: [1,1,1] }),
+        dispatch("step_194_pointwise_G_layer2_0_bn1", [at(0, 148224, 64), at(1, 2976512, 64), at(1, 313344, 9792), at(1, 2932480, 9792), at(1, 228608, 64), at(1, 2922496, 9792), at(1, 228864, 64), at(1, 323328, 9792)], { shader: 231, workgroups: [39,1,1] }),
+        dispatch("step_195_conv2dInputGrad_G_layer2_0_conv1_pack", [at(0, 146176, 2048), at(1, 228608, 2048)], { shader: 235, workgroups: [8,1,1] }),
+        dispatch("step_195_conv2dInputGrad_G_layer2_0_conv1_packc", [at(1, 323328, 9792), at(1, 1210368, 9792)], { shader: 44, workgroups: [10,1,1] }),
+        dispatch("step_195_conv2dInputGrad_G_layer2_0_conv1", [at(1, 1210368, 9792), at(1, 228608, 2048), at(1, 313344, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 236, workgroups: [5,1,4] }, { shader: 237, workgroups: [11,1,1] }),
+        dispatch("step_196_sum_G_layer2_0_downsample_0", [at(1, 156672, 71808), at(1, 313344, 71808), at(1, 2034176, 71808), at(1, 228608, 128)], { adapter: "cpu", features: ["subgroups"], shader: 238, workgroups: [32,1,1] }, { shader: 239, workgroups: [1,1,1] }),
+        dispatch("step_197_pointwise_G_layer2_0_downsample_0", [at(1, 156672, 71808), at(1, 313344, 71808), at(1, 2034176, 71808), at(1, 228608, 128), at(1, 470016, 71808)], { shader: 240, workgroups: [36,1,1] }),
+        dispatch("step_198_sum_G_layer2_0_downsample_0", [at(1, 156672, 71808), at(1, 313344, 71808), at(1, 2034176, 71808), at(1, 1962240, 71808), at(1, 228608, 128)], { adapter: "cpu", features: ["subgroups"], shader: 241, workgroups: [32,1,1] }, { shader: 242, workgroups: [1,1,1] }),
+        dispatch("step_199_pointwise_G_layer1_0_downsample_1", [at(0, 145152, 128), at(1, 2975744, 128), at(1, 470016, 71808), at(1, 1962240, 71808), at(1, 228608, 128), at(1, 541952, 71808)], { shader: 243, workgroups: [36,1,1] }),
+        dispatch("step_200_conv2dInputGrad_G_layer1_0_downsample_0_pack", [at(0, 144128, 1024), at(1, 228608, 1024)], { shader: 244, workgroups: [4,1,1] }),
+        dispatch("step_200_conv2dInputGrad_G_layer1_0_downsample_0_packc", [at(1, 541952, 71808), at(1, 613888, 71808)], { shader: 34, workgroups: [71,1,1] }),
+        dispatch("step_200_conv2dInputGrad_G_layer1_0_downsample_0", [at(1, 613888, 71808), at(1, 228608, 1024), at(1, 541952, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 245, workgroups: [18,1,1] }, { shader: 246, workgroups: [3,1,1] }),
+        dispatch("step_201_sum_G_layer2_0_downsample_0", [at(1, 156672, 71808), at(1, 313344, 71808), at(1, 2034176, 71808), at(1, 1818368, 71808), at(1, 228608, 128)], { adapter: "cpu", features: ["subgroups"], shader: 241, workgroups: [32,1,1] }, { shader: 242, workgroups: [1,1,1] }),
+        dispatch("step_202_pointwise_G_layer1_0_bn3", [at(0, 143104, 128), at(1, 2975488, 128), at(1, 470016, 71808), at(1, 1818368, 71808), at(1, 228608, 128), at(1, 156672, 71808)], { shader: 243, workgroups: [36,1,1] }),
+        dispatch("step_203_conv2dInputGrad_G_layer1_0_conv3_pack", [at(0, 142080, 1024), at(1, 228608, 1024)], { shader: 244, workgroups: [4,1,1] }),
+        dispatch("step_203_conv2dInputGrad_G_layer1_0_conv3_packc", [at(1, 156672, 71808), at(1, 313344, 71808)], { shader: 34, workgroups: [71,1,1] }),
+        dispatch("step_203_conv2dInputGrad_G_layer1_0_conv3", [at(1, 313344, 71808), at(1, 228608, 1024), at(1, 156672, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 245, workgroups: [18,1,1] }, { shader: 246, workgroups: [3,1,1] }),
+        dispatch("step_204_sum_G_layer1_0_conv3", [at(1, 156672, 17952), at(1, 2882560, 17952), at(1, 193024, 32)], { adapter: "cpu", features: ["subgroups"], shader: 247, workgroups: [8,1,1] }, { shader: 248, workgroups: [1,1,1] }),
+        dispatch("step_205_sum_G_layer1_0_conv3", [at(1, 156672, 17952), at(1, 2882560, 17952), at(1, 2864384, 17952), at(1, 193280, 32)], { adapter: "cpu", features: ["subgroups"], shader: 249, workgroups: [8,1,1] }, { shader: 250, workgroups: [1,1,1] }),
+        dispatch("step_206_pointwise_G_layer1_0_bn2", [at(0, 141056, 32), at(1, 2977536, 32), at(1, 156672, 17952), at(1, 2882560, 17952), at(1, 193024, 32), at(1, 2864384, 17952), at(1, 193280, 32), at(1, 174848, 17952)], { shader: 251, workgroups: [9,1,1] }),
+        dispatch("step_207_conv2dInputGrad_G_layer1_0_conv2_pack", [at(0, 138752, 2304), at(1, 193024, 2304)], { shader: 252, workgroups: [9,1,1] }),
+        dispatch("step_207_conv2dInputGrad_G_layer1_0_conv2_packc", [at(1, 174848, 17952), at(1, 560128, 17952)], { shader: 12, workgroups: [18,1,1] }),
+        dispatch("step_207_conv2dInputGrad_G_layer1_0_conv2", [at(1, 560128, 17952), at(1, 193024, 2304), at(1, 156672, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 253, workgroups: [18,1,1] }, { shader: 254, workgroups: [3,1,1] }),
+        dispatch("step_208_sum_G_layer1_0_conv2", [at(1, 156672, 17952), at(1, 2828032, 17952), at(1, 193024, 32)], { adapter: "cpu", features: ["subgroups"], shader: 247, workgroups: [8,1,1] }, { shader: 248, workgroups: [1,1,1] }),
+        dispatch("step_209_sum_G_layer1_0_conv2", [at(1, 156672, 17952), at(1, 2828032, 17952), at(1, 2809856, 17952), at(1, 193280, 32)], { adapter: "cpu", features: ["subgroups"], shader: 249, workgroups: [8,1,1] }, { shader: 250, workgroups: [1,1,1] }),
+        dispatch("step_210_pointwise_G_layer1_0_bn1", [at(0, 137728, 32), at(1, 2977280, 32), at(1, 156672, 17952), at(1, 2828032, 17952), at(1, 193024, 32), at(1, 2809856, 17952), at(1, 193280, 32), at(1, 174848, 17952)], { shader: 251, workgroups: [9,1,1] }),
+        dispatch("step_211_conv2dInputGrad_G_layer1_0_conv1_pack", [at(0, 137472, 256), at(1, 156672, 256)], { shader: 255, workgroups: [1,1,1] }),
+        dispatch("step_211_conv2dInputGrad_G_layer1_0_conv1_packc", [at(1, 174848, 17952), at(1, 578304, 17952)], { shader: 12, workgroups: [18,1,1] }),
+        dispatch("step_211_conv2dInputGrad_G_layer1_0_conv1", [at(1, 578304, 17952), at(1, 156672, 256), at(1, 541952, 17952), at(1, 470016, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 256, workgroups: [18,1,1] }, { shader: 257, workgroups: [3,1,1] }),
+        dispatch("step_212_maxPool2dGrad_G_layer1_0_downsample_0", [at(1, 2237184, 65536), at(1, 470016, 17952), at(1, 156672, 65536)], { shader: 258, workgroups: [256,1,1] }),
+        dispatch("step_213_sum_G_layer1_0_downsample_0", [at(1, 156672, 65536), at(1, 2237184, 65536), at(1, 222208, 32)], { adapter: "cpu", features: ["subgroups"], shader: 259, workgroups: [8,1,1] }, { shader: 260, workgroups: [1,1,1] }),
+        dispatch("step_214_sum_G_conv1", [at(1, 156672, 65536), at(1, 2237184, 65536), at(1, 2171648, 65536), at(1, 222464, 32)], { adapter: "cpu", features: ["subgroups"], shader: 261, workgroups: [8,1,1] }, { shader: 262, workgroups: [1,1,1] }),
+        dispatch("step_215_pointwise_G_bn1", [at(0, 136448, 32), at(1, 2977024, 32), at(1, 156672, 65536), at(1, 2237184, 65536), at(1, 222208, 32), at(1, 2171648, 65536), at(1, 222464, 32), at(1, 470016, 65536)], { shader: 263, workgroups: [32,1,1] }),
+        dispatch("step_216_sum", [at(1, 1746432, 11628), at(1, 385280, 76)], { adapter: "cpu", features: ["subgroups"], shader: 264, workgroups: [19,1,1] }, { shader: 265, workgroups: [1,1,1] }),
+        dispatch("step_217_conv2dWeightGrad_G_bn1_packc", [at(1, 470016, 65536), at(1, 156672, 65536)], { shader: 266, workgroups: [64,1,1] }),
+        dispatch("step_217_conv2dWeightGrad_G_bn1_stage1", [at(1, 1249280, 131072), at(1, 156672, 65536), at(1, 470016, 18816)], { adapter: "cpu", features: ["subgroups"], shader: 267, workgroups: [7,1,4] }, { shader: 268, workgroups: [7,1,1] }),
+        dispatch("step_217_conv2dWeightGrad_G_bn1_stage2", [at(1, 470016, 18816), at(0, 1362688, 4704), at(0, 0, 20), at(0, 131584, 4704), at(1, 2018816, 4704)], { shader: 269, workgroups: [19,1,1] }),
+        dispatch("step_218_pointwise", [at(0, 0, 20), at(0, 256, 4), at(1, 385536, 4)], { shader: 270, workgroups: [1,1,1] }),
+        dispatch("step_219_pointwise_G_conv1", [at(0, 131584, 4704), at(1, 2018816, 4704), at(1, 385536, 4), at(1, 2023680, 4704)], { shader: 271, workgroups: [19,1,1] }),
+        dispatch("step_220_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 2773504, 17952), at(1, 156672, 17952)], { shader: 12, workgroups: [18,1,1] }),
+        dispatch("step_220_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 156672, 17952), at(1, 578304, 17952), at(0, 1367552, 256), at(0, 0, 20), at(0, 137472, 256), at(1, 2033664, 256)], { adapter: "cpu", features: ["subgroups"], shader: 272, workgroups: [1,1,1] }, { shader: 273, workgroups: [1,1,1] }),
+        dispatch("step_221_pointwise_G_layer1_0_conv1", [at(0, 137472, 256), at(1, 2033664, 256), at(1, 385536, 4), at(1, 2033920, 256)], { shader: 274, workgroups: [1,1,1] }),
+        dispatch("step_222_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 2828032, 17952), at(1, 156672, 17952)], { shader: 12, workgroups: [18,1,1] }),
+        dispatch("step_222_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 156672, 17952), at(1, 560128, 17952), at(0, 1367808, 2304), at(0, 0, 20), at(0, 138752, 2304), at(1, 2122496, 2304)], { adapter: "cpu", features: ["subgroups"], shader: 275, workgroups: [3,1,1] }, { shader: 276, workgroups: [1,1,1] }),
+        dispatch("step_223_pointwise_G_layer1_0_conv2", [at(0, 138752, 2304), at(1, 2122496, 2304), at(1, 385536, 4), at(1, 2124800, 2304)], { shader: 277, workgroups: [9,1,1] }),
+        dispatch("step_224_conv2dWeightGrad_G_layer1_0_bn2_packc", [at(1, 2882560, 17952), at(1, 156672, 17952)], { shader: 12, workgroups: [18,1,1] }),
+        dispatch("step_224_conv2dWeightGrad_G_layer1_0_bn2", [at(1, 156672, 17952), at(1, 313344, 71808), at(0, 1370112, 1024), at(0, 0, 20), at(0, 142080, 1024), at(1, 2032640, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 278, workgroups: [1,1,1] }, { shader: 279, workgroups: [1,1,1] }),
+        dispatch("step_225_pointwise_G_layer1_0_conv3", [at(0, 142080, 1024), at(1, 2032640, 1024), at(1, 385536, 4), at(1, 2133248, 1024)], { shader: 280, workgroups: [4,1,1] }),
+        dispatch("step_226_conv2dWeightGrad_G_layer1_0_downsample_1_packc", [at(1, 2773504, 17952), at(1, 156672, 17952)], { shader: 12, workgroups: [18,1,1] }),
+        dispatch("step_226_conv2dWeightGrad_G_layer1_0_downsample_1", [at(1, 156672, 17952), at(1, 613888, 71808), at(0, 1371136, 1024), at(0, 0, 20), at(0, 144128, 1024), at(1, 2134272, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 278, workgroups: [1,1,1] }, { shader: 279, workgroups: [1,1,1] }),
+        dispatch("step_227_pointwise_G_layer1_0_downsample_0", [at(0, 144128, 1024), at(1, 2134272, 1024), at(1, 385536, 4), at(1, 2135296, 1024)], { shader: 280, workgroups: [4,1,1] }),
+        dispatch("step_228_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 2034176, 71808), at(1, 156672, 71808)], { shader: 34, workgroups: [71,1,1] }),
+        dispatch("step_228_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 156672, 71808), at(1, 1210368, 9792), at(0, 1372160, 2048), at(0, 0, 20), at(0, 146176, 2048), at(1, 1666048, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 281, workgroups: [1,1,1] }, { shader: 282, workgroups: [1,1,1] }),
+        dispatch("step_229_pointwise_G_layer2_0_conv1", [at(0, 146176, 2048), at(1, 1666048, 2048), at(1, 385536, 4), at(1, 2127104, 2048)], { shader: 283, workgroups: [8,1,1] }),
+        dispatch("step_230_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 2932480, 9792), at(1, 156672, 9792)], { shader: 44, workgroups: [10,1,1] }),
+        dispatch("step_230_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 156672, 9792), at(1, 764160, 9792), at(0, 1374208, 9216), at(0, 0, 20), at(0, 149248, 9216), at(1, 1967616, 9216)], { adapter: "cpu", features: ["subgroups"], shader: 284, workgroups: [5,1,1] }, { shader: 285, workgroups: [3,1,1] }),
+        dispatch("step_231_pointwise_G_layer2_0_conv2", [at(0, 149248, 9216), at(1, 1967616, 9216), at(1, 385536, 4), at(1, 1976832, 9216)], { shader: 286, workgroups: [36,1,1] }),
+        dispatch("step_232_conv2dWeightGrad_G_layer2_0_bn2_packc", [at(1, 2962432, 9792), at(1, 156672, 9792)], { shader: 44, workgroups: [10,1,1] }),
+        dispatch("step_232_conv2dWeightGrad_G_layer2_0_bn2", [at(1, 156672, 9792), at(1, 1131776, 39168), at(0, 1383424, 4096), at(0, 0, 20), at(0, 159488, 4096), at(1, 2028544, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 287, workgroups: [1,1,1] }, { shader: 288, workgroups: [1,1,1] }),
+        dispatch("step_233_pointwise_G_layer2_0_conv3", [at(0, 159488, 4096), at(1, 2028544, 4096), at(1, 385536, 4), at(1, 2118400, 4096)], { shader: 289, workgroups: [16,1,1] }),
+        dispatch("step_234_conv2dWeightGrad_G_layer2_0_downsample_1_packc", [at(1, 2034176, 71808), at(1, 156672, 71808)], { shader: 34, workgroups: [71,1,1] }),
+        dispatch("step_234_conv2dWeightGrad_G_layer2_0_downsample_1", [at(1, 156672, 71808), at(1, 1092608, 39168), at(0, 1387520, 8192), at(0, 0, 20), at(0, 164608, 8192), at(1, 1986048, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 290, workgroups: [1,1,1] }, { shader: 291, workgroups: [2,1,1] }),
+        dispatch("step_235_pointwise_G_layer2_0_downsample_0", [at(0, 164608, 8192), at(1, 1986048, 8192), at(1, 385536, 4), at(1, 1994240, 8192)], { shader: 292, workgroups: [32,1,1] }),
+        dispatch("step_236_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 2381056, 39168), at(1, 156672, 39168)], { shader: 60, workgroups: [39,1,1] }),
+        dispatch("step_236_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 156672, 39168), at(1, 1190656, 19584), at(0, 1395712, 8192), at(0, 0, 20), at(0, 173824, 8192), at(1, 2002432, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 293, workgroups: [2,1,1] }, { shader: 294, workgroups: [2,1,1] }),
+        dispatch("step_237_pointwise_G_layer3_0_conv1", [at(0, 173824, 8192), at(1, 2002432, 8192), at(1, 385536, 4), at(1, 2010624, 8192)], { shader: 295, workgroups: [32,1,1] }),
+        dispatch("step_238_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 2694656, 19584), at(1, 156672, 19584)], { shader: 70, workgroups: [20,1,1] }),
+        dispatch("step_238_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 156672, 19584), at(1, 1170944, 19584), at(0, 1403904, 36864), at(0, 0, 20), at(0, 183040, 36864), at(1, 1746432, 36864)], { adapter: "cpu", features: ["subgroups"], shader: 296, workgroups: [9,1,1] }, { shader: 297, workgroups: [9,1,1] }),
+        dispatch("step_239_pointwise_G_layer3_0_conv2", [at(0, 183040, 36864), at(1, 1746432, 36864), at(1, 385536, 4), at(1, 1783296, 36864)], { shader: 298, workgroups: [18,1,1] }),
+        dispatch("step_240_conv2dWeightGrad_G_layer3_0_bn2_packc", [at(1, 2753792, 19584), at(1, 156672, 19584)], { shader: 70, workgroups: [20,1,1] }),
+        dispatch("step_240_conv2dWeightGrad_G_layer3_0_bn2", [at(1, 156672, 19584), at(1, 235008, 78336), at(0, 1440768, 16384), at(0, 0, 20), at(0, 220928, 16384), at(1, 1649664, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 299, workgroups: [1,2,1] }, { shader: 300, workgroups: [4,1,1] }),
+        dispatch("step_241_pointwise_G_layer3_0_conv3", [at(0, 220928, 16384), at(1, 1649664, 16384), at(1, 385536, 4), at(1, 1951232, 16384)], { shader: 301, workgroups: [8,1,1] }),
+        dispatch("step_242_conv2dWeightGrad_G_layer3_0_downsample_1_packc", [at(1, 2381056, 39168), at(1, 156672, 39168)], { shader: 60, workgroups: [39,1,1] }),
+        dispatch("step_242_conv2dWeightGrad_G_layer3_0_downsample_1", [at(1, 156672, 39168), at(1, 391680, 78336), at(0, 1457152, 32768), at(0, 0, 20), at(0, 239360, 32768), at(1, 1820160, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [2,2,1] }, { shader: 303, workgroups: [8,1,1] }),
+        dispatch("step_243_pointwise_G_layer3_0_downsample_0", [at(0, 239360, 32768), at(1, 1820160, 32768), at(1, 385536, 4), at(1, 1852928, 32768)], { shader: 304, workgroups: [16,1,1] }),
+        dispatch("step_244_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 1668096, 78336), at(1, 156672, 78336)], { shader: 86, workgroups: [77,1,1] }),
+        dispatch("step_244_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 156672, 78336), at(1, 724992, 39168), at(0, 1489920, 32768), at(0, 0, 20), at(0, 274176, 32768), at(1, 1885696, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 305, workgroups: [4,1,1] }, { shader: 306, workgroups: [8,1,1] }),
+        dispatch("step_245_pointwise_G_layer4_0_conv1", [at(0, 274176, 32768), at(1, 1885696, 32768), at(1, 385536, 4), at(1, 1918464, 32768)], { shader: 307, workgroups: [16,1,1] }),
+        dispatch("step_246_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 2498560, 39168), at(1, 156672, 39168)], { shader: 60, workgroups: [39,1,1] }),
+        dispatch("step_246_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 156672, 39168), at(1, 685824, 39168), at(0, 1522688, 147456), at(0, 0, 20), at(0, 307968, 147456), at(1, 1092608, 147456)], { adapter: "cpu", features: ["subgroups"], shader: 308, workgroups: [18,1,1] }, { shader: 309, workgroups: [36,1,1] }),
+        dispatch("step_247_pointwise_G_layer4_0_conv2", [at(0, 307968, 147456), at(1, 1092608, 147456), at(1, 385536, 4), at(1, 1240064, 147456)], { shader: 310, workgroups: [72,1,1] }),
+        dispatch("step_248_conv2dWeightGrad_G_layer4_0_bn2_packc", [at(1, 2616064, 39168), at(1, 156672, 39168)], { shader: 60, workgroups: [39,1,1] }),
+        dispatch("step_248_conv2dWeightGrad_G_layer4_0_bn2", [at(1, 156672, 39168), at(1, 0, 156672), at(0, 1670144, 65536), at(0, 0, 20), at(0, 456448, 65536), at(1, 1518592, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 311, workgroups: [2,4,1] }, { shader: 312, workgroups: [16,1,1] }),
+        dispatch("step_249_pointwise_G_layer4_0_conv3", [at(0, 456448, 65536), at(1, 1518592, 65536), at(1, 385536, 4), at(1, 1584128, 65536)], { shader: 313, workgroups: [32,1,1] }),
+        dispatch("step_250_conv2dWeightGrad_G_layer4_0_downsample_1_packc", [at(1, 1668096, 78336), at(1, 0, 78336)], { shader: 86, workgroups: [77,1,1] }),
+        dispatch("step_250_conv2dWeightGrad_G_layer4_0_downsample_1", [at(1, 0, 78336), at(1, 779264, 156672), at(0, 1735680, 131072), at(0, 0, 20), at(0, 526080, 131072), at(1, 1387520, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 314, workgroups: [4,4,1] }, { shader: 315, workgroups: [32,1,1] }),
+        dispatch("step_251_pointwise_G_layer4_0_downsample_0", [at(0, 526080, 131072), at(1, 1387520, 131072), at(1, 385536, 4), at(1, 700416, 131072)], { shader: 316, workgroups: [64,1,1] }),
+        dispatch("step_252_conv2dWeightGrad_packc", [at(1, 935936, 156672), at(1, 175104, 156672)], { shader: 106, workgroups: [153,1,1] }),
+        dispatch("step_252_conv2dWeightGrad", [at(1, 175104, 156672), at(1, 2106112, 12240), at(0, 1866752, 175104), at(0, 0, 20), at(0, 661248, 175104), at(1, 0, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 317, workgroups: [72,1,1] }, { shader: 318, workgroups: [45,1,1] }),
+        dispatch("step_253_pointwise", [at(1, 385536, 4), at(1, 832512, 4)], { shader: 319, workgroups: [1,1,1] }),
+        dispatch("step_254_pointwise_G_layer5_conv2d_list_0", [at(0, 661248, 175104), at(1, 0, 175104), at(1, 832512, 4), at(1, 175104, 175104)], { shader: 320, workgroups: [86,1,1] }),
+        dispatch("step_255_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 2041856, 76), at(0, 0, 20), at(1, 385280, 76), at(0, 836352, 76), at(1, 831488, 76), at(1, 832512, 4), at(1, 831744, 76), at(0, 2217216, 76), at(0, 1011712, 76), at(1, 832000, 76)], { shader: 321, workgroups: [1,1,1] }),
+        dispatch("step_256_conv2dWeightGrad_packc", [at(1, 935936, 156672), at(1, 525312, 156672)], { shader: 106, workgroups: [153,1,1] }),
+        dispatch("step_256_conv2dWeightGrad", [at(1, 525312, 156672), at(1, 2106112, 12240), at(0, 2042112, 175104), at(0, 0, 20), at(0, 836608, 175104), at(1, 350208, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 322, workgroups: [72,1,1] }, { shader: 323, workgroups: [45,1,1] }),
+        dispatch("step_257_pointwise_G_layer5_conv2d_list_1", [at(0, 836608, 175104), at(1, 350208, 175104), at(1, 832512, 4), at(1, 525312, 175104)], { shader: 320, workgroups: [86,1,1] }),
+        dispatch("step_258_pointwise_G_layer5_conv2d_list_1", [at(0, 1011712, 76), at(1, 832000, 76), at(1, 832512, 4), at(1, 832256, 76)], { shader: 324, workgroups: [1,1,1] }),
       ],
       copies: [
-        { from: at(1, 2023680, 4704), to: at(0, 131328, 4704) },
-        { from: at(1, 2018816, 4704), to: at(0, 1362432, 4704) },
-        { from: at(1, 2033920, 256), to: at(0, 137216, 256) },
-        { from: at(1, 2033664, 256), to: at(0, 1367296, 256) },
-        { from: at(1, 2136576, 2304), to: at(0, 138496, 2304) },
-        { from: at(1, 2134272, 2304), to: at(0, 1367552, 2304) },
-        { from: at(1, 2145024, 1024), to: at(0, 141824, 1024) },
-        { from: at(1, 2032640, 1024), to: at(0, 1369856, 1024) },
-        { from: at(1, 2147072, 1024), to: at(0, 143872, 1024) },
-        { from: at(1, 2146048, 1024), to: at(0, 1370880, 1024) },
-        { from: at(1, 2138880, 2048), to: at(0, 145920, 2048) },
-        { from: at(1, 1666048, 2048), to: at(0, 1371904, 2048) },
-        { from: at(1, 1976832, 9216), to: at(0, 148992, 9216) },
-        { from: at(1, 1967616, 9216), to: at(0, 1373952, 9216) },
-        { from: at(1, 2130176, 4096), to: at(0, 159232, 4096) },
-        { from: at(1, 2028544, 4096), to: at(0, 1383168, 4096) },
-        { from: at(1, 1994240, 8192), to: at(0, 164352, 8192) },
-        { from: at(1, 1986048, 8192), to: at(0, 1387264, 8192) },
-        { from: at(1, 2010624, 8192), to: at(0, 173568, 8192) },
-        { from: at(1, 2002432, 8192), to: at(0, 1395456, 8192) },
-        { from: at(1, 1783296, 36864), to: at(0, 182784, 36864) },
-        { from: at(1, 1746432, 36864), to: at(0, 1403648, 36864) },
-        { from: at(1, 1951232, 16384), to: at(0, 220672, 16384) },
-        { from: at(1, 1649664, 16384), to: at(0, 1440512, 16384) },
-        { from: at(1, 1852928, 32768), to: at(0, 239104, 32768) },
-        { from: at(1, 1820160, 32768), to: at(0, 1456896, 32768) },
-        { from: at(1, 1918464, 32768), to: at(0, 273920, 32768) },
-        { from: at(1, 1885696, 32768), to: at(0, 1489664, 32768) },
-        { from: at(1, 1240064, 147456), to: at(0, 307712, 147456) },
-        { from: at(1, 1092608, 147456), to: at(0, 1522432, 147456) },
-        { from: at(1, 1584128, 65536), to: at(0, 456192, 65536) },
-        { from: at(1, 1518592, 65536), to: at(0, 1669888, 65536) },
-        { from: at(1, 700416, 131072), to: at(0, 525824, 131072) },
-        { from: at(1, 1387520, 131072), to: at(0, 1735424, 131072) },
-        { from: at(1, 175104, 175104), to: at(0, 660992, 175104) },
-        { from: at(1, 0, 175104), to: at(0, 1866496, 175104) },
-        { from: at(1, 831744, 76), to: at(0, 836096, 76) },
-        { from: at(1, 831488, 76), to: at(0, 2041600, 76) },
-        { from: at(1, 525312, 175104), to: at(0, 836352, 175104) },
-        { from: at(1, 350208, 175104), to: at(0, 2041856, 175104) },
-        { from: at(1, 832256, 76), to: at(0, 1011456, 76) },
-        { from: at(1, 832000, 76), to: at(0, 2216960, 76) },
-        { from: at(1, 2977792, 32), to: at(0, 136704, 32) },
-        { from: at(1, 2155264, 32), to: at(0, 136960, 32) },
-        { from: at(1, 2155520, 32), to: at(0, 137984, 32) },
-        { from: at(1, 2155776, 32), to: at(0, 138240, 32) },
-        { from: at(1, 2156032, 32), to: at(0, 141312, 32) },
-        { from: at(1, 2156288, 32), to: at(0, 141568, 32) },
-        { from: at(1, 2152192, 128), to: at(0, 143360, 128) },
-        { from: at(1, 2152448, 128), to: at(0, 143616, 128) },
-        { from: at(1, 2152704, 128), to: at(0, 145408, 128) },
-        { from: at(1, 2152960, 128), to: at(0, 145664, 128) },
-        { from: at(1, 2154240, 64), to: at(0, 148480, 64) },
-        { from: at(1, 2154496, 64), to: at(0, 148736, 64) },
-        { from: at(1, 2154752, 64), to: at(0, 158720, 64) },
-        { from: at(1, 2155008, 64), to: at(0, 158976, 64) },
-        { from: at(1, 2150144, 256), to: at(0, 163840, 256) },
-        { from: at(1, 2150400, 256), to: at(0, 164096, 256) },
-        { from: at(1, 2150656, 256), to: at(0, 173056, 256) },
-        { from: at(1, 2150912, 256), to: at(0, 173312, 256) },
-        { from: at(1, 2153216, 128), to: at(0, 182272, 128) },
-        { from: at(1, 2153472, 128), to: at(0, 182528, 128) },
-        { from: at(1, 2153728, 128), to: at(0, 220160, 128) },
-        { from: at(1, 2153984, 128), to: at(0, 220416, 128) },
-        { from: at(1, 2148096, 512), to: at(0, 238080, 512) },
-        { from: at(1, 2148608, 512), to: at(0, 238592, 512) },
-        { from: at(1, 2149120, 512), to: at(0, 272896, 512) },
-        { from: at(1, 2149632, 512), to: at(0, 273408, 512) },
-        { from: at(1, 2151168, 256), to: at(0, 307200, 256) },
-        { from: at(1, 2151424, 256), to: at(0, 307456, 256) },
-        { from: at(1, 2151680, 256), to: at(0, 455680, 256) },
-        { from: at(1, 2151936, 256), to: at(0, 455936, 256) },
-        { from: at(1, 2140928, 1024), to: at(0, 523776, 1024) },
-        { from: at(1, 2141952, 1024), to: at(0, 524800, 1024) },
-        { from: at(1, 2142976, 1024), to: at(0, 658944, 1024) },
-        { from: at(1, 2144000, 1024), to: at(0, 659968, 1024) },
+        { from: at(1, 2023680, 4704), to: at(0, 131584, 4704) },
+        { from: at(1, 2018816, 4704), to: at(0, 1362688, 4704) },
+        { from: at(1, 2033920, 256), to: at(0, 137472, 256) },
+        { from: at(1, 2033664, 256), to: at(0, 1367552, 256) },
+        { from: at(1, 2124800, 2304), to: at(0, 138752, 2304) },
+        { from: at(1, 2122496, 2304), to: at(0, 1367808, 2304) },
+        { from: at(1, 2133248, 1024), to: at(0, 142080, 1024) },
+        { from: at(1, 2032640, 1024), to: at(0, 1370112, 1024) },
+        { from: at(1, 2135296, 1024), to: at(0, 144128, 1024) },
+        { from: at(1, 2134272, 1024), to: at(0, 1371136, 1024) },
+        { from: at(1, 2127104, 2048), to: at(0, 146176, 2048) },
+        { from: at(1, 1666048, 2048), to: at(0, 1372160, 2048) },
+        { from: at(1, 1976832, 9216), to: at(0, 149248, 9216) },
+        { from: at(1, 1967616, 9216), to: at(0, 1374208, 9216) },
+        { from: at(1, 2118400, 4096), to: at(0, 159488, 4096) },
+        { from: at(1, 2028544, 4096), to: at(0, 1383424, 4096) },
+        { from: at(1, 1994240, 8192), to: at(0, 164608, 8192) },
+        { from: at(1, 1986048, 8192), to: at(0, 1387520, 8192) },
+        { from: at(1, 2010624, 8192), to: at(0, 173824, 8192) },
+        { from: at(1, 2002432, 8192), to: at(0, 1395712, 8192) },
+        { from: at(1, 1783296, 36864), to: at(0, 183040, 36864) },
+        { from: at(1, 1746432, 36864), to: at(0, 1403904, 36864) },
+        { from: at(1, 1951232, 16384), to: at(0, 220928, 16384) },
+        { from: at(1, 1649664, 16384), to: at(0, 1440768, 16384) },
+        { from: at(1, 1852928, 32768), to: at(0, 239360, 32768) },
+        { from: at(1, 1820160, 32768), to: at(0, 1457152, 32768) },
+        { from: at(1, 1918464, 32768), to: at(0, 274176, 32768) },
+        { from: at(1, 1885696, 32768), to: at(0, 1489920, 32768) },
+        { from: at(1, 1240064, 147456), to: at(0, 307968, 147456) },
+        { from: at(1, 1092608, 147456), to: at(0, 1522688, 147456) },
+        { from: at(1, 1584128, 65536), to: at(0, 456448, 65536) },
+        { from: at(1, 1518592, 65536), to: at(0, 1670144, 65536) },
+        { from: at(1, 700416, 131072), to: at(0, 526080, 131072) },
+        { from: at(1, 1387520, 131072), to: at(0, 1735680, 131072) },
+        { from: at(1, 175104, 175104), to: at(0, 661248, 175104) },
+        { from: at(1, 0, 175104), to: at(0, 1866752, 175104) },
+        { from: at(1, 831744, 76), to: at(0, 836352, 76) },
+        { from: at(1, 831488, 76), to: at(0, 2041856, 76) },
+        { from: at(1, 525312, 175104), to: at(0, 836608, 175104) },
+        { from: at(1, 350208, 175104), to: at(0, 2042112, 175104) },
+        { from: at(1, 832256, 76), to: at(0, 1011712, 76) },
+        { from: at(1, 832000, 76), to: at(0, 2217216, 76) },
+        { from: at(1, 2977792, 32), to: at(0, 136960, 32) },
+        { from: at(1, 2143488, 32), to: at(0, 137216, 32) },
+        { from: at(1, 2143744, 32), to: at(0, 138240, 32) },
+        { from: at(1, 2144000, 32), to: at(0, 138496, 32) },
+        { from: at(1, 2144256, 32), to: at(0, 141568, 32) },
+        { from: at(1, 2144512, 32), to: at(0, 141824, 32) },
+        { from: at(1, 2140416, 128), to: at(0, 143616, 128) },
+        { from: at(1, 2140672, 128), to: at(0, 143872, 128) },
+        { from: at(1, 2140928, 128), to: at(0, 145664, 128) },
+        { from: at(1, 2141184, 128), to: at(0, 145920, 128) },
+        { from: at(1, 2142464, 64), to: at(0, 148736, 64) },
+        { from: at(1, 2142720, 64), to: at(0, 148992, 64) },
+        { from: at(1, 2142976, 64), to: at(0, 158976, 64) },
+        { from: at(1, 2143232, 64), to: at(0, 159232, 64) },
+        { from: at(1, 2138368, 256), to: at(0, 164096, 256) },
+        { from: at(1, 2138624, 256), to: at(0, 164352, 256) },
+        { from: at(1, 2138880, 256), to: at(0, 173312, 256) },
+        { from: at(1, 2139136, 256), to: at(0, 173568, 256) },
+        { from: at(1, 2141440, 128), to: at(0, 182528, 128) },
+        { from: at(1, 2141696, 128), to: at(0, 182784, 128) },
+        { from: at(1, 2141952, 128), to: at(0, 220416, 128) },
+        { from: at(1, 2142208, 128), to: at(0, 220672, 128) },
+        { from: at(1, 2136320, 512), to: at(0, 238336, 512) },
+        { from: at(1, 2136832, 512), to: at(0, 238848, 512) },
+        { from: at(1, 2137344, 512), to: at(0, 273152, 512) },
+        { from: at(1, 2137856, 512), to: at(0, 273664, 512) },
+        { from: at(1, 2139392, 256), to: at(0, 307456, 256) },
+        { from: at(1, 2139648, 256), to: at(0, 307712, 256) },
+        { from: at(1, 2139904, 256), to: at(0, 455936, 256) },
+        { from: at(1, 2140160, 256), to: at(0, 456192, 256) },
+        { from: at(1, 2129152, 1024), to: at(0, 524032, 1024) },
+        { from: at(1, 2130176, 1024), to: at(0, 525056, 1024) },
+        { from: at(1, 2131200, 1024), to: at(0, 659200, 1024) },
+        { from: at(1, 2132224, 1024), to: at(0, 660224, 1024) },
       ],
     },
     ],

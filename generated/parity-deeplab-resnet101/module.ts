@@ -35138,6 +35138,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const module: GeneratedModule = {
     name: "parity-deeplab-resnet101",
     config: {"network":{"blocks":[3,4,23,3],"width":64,"asppBranches":2,"heads":"multi","numClasses":19},"sizes":{"a":[65,65],"b":[57,73]}},
+    hyperparameters: [],
     limits: {"maxStorageBufferBindingSize":9437184,"maxBufferSize":193542656,"maxStorageBuffersPerShaderStage":12},
     arenas: [
       {"name":"persistent0","bytes":181618176,"kind":"persistent"},

@@ -10103,6 +10103,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const module: GeneratedModule = {
     name: "parity-discriminators",
     config: {"discriminator":{"inChannels":19,"ndf":64,"upsample":false},"sizes":{"D1":[65,71],"D2":[49,67]}},
+    hyperparameters: [],
     limits: {"maxStorageBufferBindingSize":8388608,"maxBufferSize":45701120,"maxStorageBuffersPerShaderStage":4},
     arenas: [
       {"name":"persistent0","bytes":45701120,"kind":"persistent"},

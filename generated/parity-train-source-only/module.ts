@@ -7,49 +7,8 @@ const at = (arena: number, offset: number, bytes: number): Placement => ({ arena
 /** One kernel invocation: its storage bindings in order, and its variants (first match wins). */
 const dispatch = (name: string, bindings: Placement[], ...variants: KernelVariant[]): Dispatch => ({ name, bindings, variants });
 
-// shader 0: first used by step_000_pointwise
+// shader 0: first used by step_000_conv2d_G_conv1_pack
 const shader0 = `
-// pointwise f32[]
-// threads 1, workgroup 64; FLOPs 1; bytes 8
-@group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-fn pow_(x: f32, y: f32) -> f32 {
-  if (y == 0.0f) { return 1.0f; }
-  if (x >= 0.0f) { return pow(x, y); }
-  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
-  let m = pow(-x, y);
-  return select(m, -m, abs(y % 2.0f) == 1.0f);
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = f32(b0[0i]);
-  let v_1 = (v_0 / 10.0f);
-  let v_2 = (1.0f - v_1);
-  let v_3 = pow_(v_2, 0.8999999761581421f);
-  let v_4 = (0.009999999776482582f * v_3);
-  b1[0i] = v_4;
-}
-`;
-
-// shader 1: first used by step_001_pointwise
-const shader1 = `
-// pointwise f32[]
-// threads 1, workgroup 64; FLOPs 1; bytes 8
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * 10.0f);
-  b1[0i] = v_0;
-}
-`;
-
-// shader 2: first used by step_002_conv2d_G_conv1_pack
-const shader2 = `
 // repack conv weights f32[8,3,7,7] as [196][8]
 // threads 1568, workgroup 64; FLOPs 0; bytes 10976
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -64,8 +23,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 3: first used by step_002_conv2d_G_conv1_packc
-const shader3 = `
+// shader 1: first used by step_000_conv2d_G_conv1_packc
+const shader1 = `
 // repack f32[1,3,65,71] as [1][1][65][71] x vec4 (4 channels per element)
 // threads 4615, workgroup 64; FLOPs 0; bytes 129220
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -82,8 +41,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 4: first used by step_002_conv2d_G_conv1_cpu
-const shader4 = `
+// shader 2: first used by step_000_conv2d_G_conv1_cpu
+const shader2 = `
 enable subgroups;
 // conv2d f32[1,3,65,71] * f32[8,3,7,7] -> [1,8,33,36]
 // stride [2,2], padding [3,3], dilation [1,1]
@@ -229,8 +188,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 5: first used by step_002_conv2d_G_conv1
-const shader5 = `
+// shader 3: first used by step_000_conv2d_G_conv1
+const shader3 = `
 // conv2d f32[1,3,65,71] * f32[8,3,7,7] -> [1,8,33,36]
 // stride [2,2], padding [3,3], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -392,8 +351,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 6: first used by step_003_sum_G_conv1_cpu
-const shader6 = `
+// shader 4: first used by step_001_sum_G_conv1_cpu
+const shader4 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,33,36]: 8 outputs x 1188 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -418,8 +377,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 7: first used by step_003_sum_G_conv1
-const shader7 = `
+// shader 5: first used by step_001_sum_G_conv1
+const shader5 = `
 // sum over axes [0,2,3] of f32[1,8,33,36]: 8 outputs x 1188 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 9504; bytes 38048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -436,8 +395,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 8: first used by step_004_sum_G_conv1_cpu
-const shader8 = `
+// shader 6: first used by step_002_sum_G_conv1_cpu
+const shader6 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,33,36]: 8 outputs x 1188 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,8,1,1]
@@ -470,8 +429,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 9: first used by step_004_sum_G_conv1
-const shader9 = `
+// shader 7: first used by step_002_sum_G_conv1
+const shader7 = `
 // sum over axes [0,2,3] of f32[1,8,33,36]: 8 outputs x 1188 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,8,1,1]
 // threads 8, workgroup 64; FLOPs 9504; bytes 38080
@@ -496,8 +455,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 10: first used by step_005_pointwise_G_conv1
-const shader10 = `
+// shader 8: first used by step_003_pointwise_G_conv1
+const shader8 = `
 // pointwise f32[1,8,33,36]
 // threads 9504 (8 per invocation), workgroup 64; FLOPs 9504; bytes 76096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -521,8 +480,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 11: first used by step_006_pointwise_G_bn1
-const shader11 = `
+// shader 9: first used by step_004_pointwise_G_bn1
+const shader9 = `
 // pointwise f32[1,8,33,36]
 // threads 9504 (8 per invocation), workgroup 64; FLOPs 9504; bytes 76096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -552,8 +511,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 12: first used by step_007_maxPool2d_G_bn1
-const shader12 = `
+// shader 10: first used by step_005_maxPool2d_G_bn1
+const shader10 = `
 // maxPool2d f32[1,8,33,36]: kernel [3,3], stride [2,2], padding [1,1], ceil true
 // threads 2584, workgroup 64; FLOPs 23256; bytes 48352
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -584,8 +543,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 13: first used by step_008_conv2d_G_layer1_0_conv1_pack
-const shader13 = `
+// shader 11: first used by step_006_conv2d_G_layer1_0_conv1_pack
+const shader11 = `
 // repack conv weights f32[8,8,1,1] as [8][8]
 // threads 64, workgroup 64; FLOPs 0; bytes 512
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -600,8 +559,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 14: first used by step_008_conv2d_G_layer1_0_conv1_packc
-const shader14 = `
+// shader 12: first used by step_006_conv2d_G_layer1_0_conv1_packc
+const shader12 = `
 // repack f32[1,8,17,19] as [1][2][17][19] x vec4 (4 channels per element)
 // threads 646, workgroup 64; FLOPs 0; bytes 20672
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -618,8 +577,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 15: first used by step_008_conv2d_G_layer1_0_conv1_cpu
-const shader15 = `
+// shader 13: first used by step_006_conv2d_G_layer1_0_conv1_cpu
+const shader13 = `
 enable subgroups;
 // conv2d f32[1,8,17,19] * f32[8,8,1,1] -> [1,8,17,19]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -765,8 +724,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 16: first used by step_008_conv2d_G_layer1_0_conv1
-const shader16 = `
+// shader 14: first used by step_006_conv2d_G_layer1_0_conv1
+const shader14 = `
 // conv2d f32[1,8,17,19] * f32[8,8,1,1] -> [1,8,17,19]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -924,8 +883,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 17: first used by step_009_sum_G_layer1_0_conv1_cpu
-const shader17 = `
+// shader 15: first used by step_007_sum_G_layer1_0_conv1_cpu
+const shader15 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,17,19]: 8 outputs x 323 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -950,8 +909,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 18: first used by step_009_sum_G_layer1_0_conv1
-const shader18 = `
+// shader 16: first used by step_007_sum_G_layer1_0_conv1
+const shader16 = `
 // sum over axes [0,2,3] of f32[1,8,17,19]: 8 outputs x 323 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 2584; bytes 10368
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -968,8 +927,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 19: first used by step_010_sum_G_layer1_0_conv1_cpu
-const shader19 = `
+// shader 17: first used by step_008_sum_G_layer1_0_conv1_cpu
+const shader17 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,17,19]: 8 outputs x 323 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,8,1,1]
@@ -1002,8 +961,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 20: first used by step_010_sum_G_layer1_0_conv1
-const shader20 = `
+// shader 18: first used by step_008_sum_G_layer1_0_conv1
+const shader18 = `
 // sum over axes [0,2,3] of f32[1,8,17,19]: 8 outputs x 323 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,8,1,1]
 // threads 8, workgroup 64; FLOPs 2584; bytes 10400
@@ -1028,8 +987,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 21: first used by step_011_pointwise_G_layer1_0_conv1
-const shader21 = `
+// shader 19: first used by step_009_pointwise_G_layer1_0_conv1
+const shader19 = `
 // pointwise f32[1,8,17,19]
 // threads 2584, workgroup 64; FLOPs 2584; bytes 20736
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1050,8 +1009,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 22: first used by step_012_pointwise_G_layer1_0_bn1
-const shader22 = `
+// shader 20: first used by step_010_pointwise_G_layer1_0_bn1
+const shader20 = `
 // pointwise f32[1,8,17,19]
 // threads 2584, workgroup 64; FLOPs 2584; bytes 20736
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1078,8 +1037,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 23: first used by step_013_conv2d_G_layer1_0_conv2_pack
-const shader23 = `
+// shader 21: first used by step_011_conv2d_G_layer1_0_conv2_pack
+const shader21 = `
 // repack conv weights f32[8,8,3,3] as [72][8]
 // threads 576, workgroup 64; FLOPs 0; bytes 4608
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1094,8 +1053,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 24: first used by step_013_conv2d_G_layer1_0_conv2_cpu
-const shader24 = `
+// shader 22: first used by step_011_conv2d_G_layer1_0_conv2_cpu
+const shader22 = `
 enable subgroups;
 // conv2d f32[1,8,17,19] * f32[8,8,3,3] -> [1,8,17,19]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -1241,8 +1200,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 25: first used by step_013_conv2d_G_layer1_0_conv2
-const shader25 = `
+// shader 23: first used by step_011_conv2d_G_layer1_0_conv2
+const shader23 = `
 // conv2d f32[1,8,17,19] * f32[8,8,3,3] -> [1,8,17,19]
 // stride [1,1], padding [1,1], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -1404,8 +1363,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 26: first used by step_018_conv2d_G_layer1_0_conv3_pack
-const shader26 = `
+// shader 24: first used by step_016_conv2d_G_layer1_0_conv3_pack
+const shader24 = `
 // repack conv weights f32[32,8,1,1] as [8][32]
 // threads 256, workgroup 64; FLOPs 0; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1420,8 +1379,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 27: first used by step_018_conv2d_G_layer1_0_conv3_cpu
-const shader27 = `
+// shader 25: first used by step_016_conv2d_G_layer1_0_conv3_cpu
+const shader25 = `
 enable subgroups;
 // conv2d f32[1,8,17,19] * f32[32,8,1,1] -> [1,32,17,19]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -1567,8 +1526,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 28: first used by step_018_conv2d_G_layer1_0_conv3
-const shader28 = `
+// shader 26: first used by step_016_conv2d_G_layer1_0_conv3
+const shader26 = `
 // conv2d f32[1,8,17,19] * f32[32,8,1,1] -> [1,32,17,19]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -1726,8 +1685,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 29: first used by step_019_sum_G_layer1_0_conv3_cpu
-const shader29 = `
+// shader 27: first used by step_017_sum_G_layer1_0_conv3_cpu
+const shader27 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,17,19]: 32 outputs x 323 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -1752,8 +1711,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 30: first used by step_019_sum_G_layer1_0_conv3
-const shader30 = `
+// shader 28: first used by step_017_sum_G_layer1_0_conv3
+const shader28 = `
 // sum over axes [0,2,3] of f32[1,32,17,19]: 32 outputs x 323 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 10336; bytes 41472
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1770,8 +1729,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 31: first used by step_020_sum_G_layer1_0_conv3_cpu
-const shader31 = `
+// shader 29: first used by step_018_sum_G_layer1_0_conv3_cpu
+const shader29 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,17,19]: 32 outputs x 323 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,32,1,1]
@@ -1804,8 +1763,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 32: first used by step_020_sum_G_layer1_0_conv3
-const shader32 = `
+// shader 30: first used by step_018_sum_G_layer1_0_conv3
+const shader30 = `
 // sum over axes [0,2,3] of f32[1,32,17,19]: 32 outputs x 323 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,32,1,1]
 // threads 32, workgroup 64; FLOPs 10336; bytes 41600
@@ -1830,8 +1789,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 33: first used by step_021_pointwise_G_layer1_0_conv3
-const shader33 = `
+// shader 31: first used by step_019_pointwise_G_layer1_0_conv3
+const shader31 = `
 // pointwise f32[1,32,17,19]
 // threads 10336 (8 per invocation), workgroup 64; FLOPs 10336; bytes 82944
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1855,8 +1814,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 34: first used by step_026_pointwise_G_layer1_0_bn3
-const shader34 = `
+// shader 32: first used by step_024_pointwise_G_layer1_0_bn3
+const shader32 = `
 // pointwise f32[1,32,17,19]
 // threads 10336 (8 per invocation), workgroup 64; FLOPs 10336; bytes 124544
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1892,8 +1851,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 35: first used by step_027_conv2d_G_layer2_0_conv1_pack
-const shader35 = `
+// shader 33: first used by step_025_conv2d_G_layer2_0_conv1_pack
+const shader33 = `
 // repack conv weights f32[16,32,1,1] as [32][16]
 // threads 512, workgroup 64; FLOPs 0; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1908,8 +1867,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 36: first used by step_027_conv2d_G_layer2_0_conv1_packc
-const shader36 = `
+// shader 34: first used by step_025_conv2d_G_layer2_0_conv1_packc
+const shader34 = `
 // repack f32[1,32,17,19] as [1][8][17][19] x vec4 (4 channels per element)
 // threads 2584, workgroup 64; FLOPs 0; bytes 82688
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1926,8 +1885,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 37: first used by step_027_conv2d_G_layer2_0_conv1_cpu
-const shader37 = `
+// shader 35: first used by step_025_conv2d_G_layer2_0_conv1_cpu
+const shader35 = `
 enable subgroups;
 // conv2d f32[1,32,17,19] * f32[16,32,1,1] -> [1,16,9,10]
 // stride [2,2], padding [0,0], dilation [1,1]
@@ -2073,8 +2032,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 38: first used by step_027_conv2d_G_layer2_0_conv1
-const shader38 = `
+// shader 36: first used by step_025_conv2d_G_layer2_0_conv1
+const shader36 = `
 // conv2d f32[1,32,17,19] * f32[16,32,1,1] -> [1,16,9,10]
 // stride [2,2], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -2232,8 +2191,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 39: first used by step_028_sum_G_layer2_0_conv1_cpu
-const shader39 = `
+// shader 37: first used by step_026_sum_G_layer2_0_conv1_cpu
+const shader37 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,9,10]: 16 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -2258,8 +2217,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 40: first used by step_028_sum_G_layer2_0_conv1
-const shader40 = `
+// shader 38: first used by step_026_sum_G_layer2_0_conv1
+const shader38 = `
 // sum over axes [0,2,3] of f32[1,16,9,10]: 16 outputs x 90 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 1440; bytes 5824
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2276,8 +2235,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 41: first used by step_029_sum_G_layer2_0_conv1_cpu
-const shader41 = `
+// shader 39: first used by step_027_sum_G_layer2_0_conv1_cpu
+const shader39 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,9,10]: 16 outputs x 90 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,16,1,1]
@@ -2310,8 +2269,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 42: first used by step_029_sum_G_layer2_0_conv1
-const shader42 = `
+// shader 40: first used by step_027_sum_G_layer2_0_conv1
+const shader40 = `
 // sum over axes [0,2,3] of f32[1,16,9,10]: 16 outputs x 90 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,16,1,1]
 // threads 16, workgroup 64; FLOPs 1440; bytes 5888
@@ -2336,8 +2295,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 43: first used by step_030_pointwise_G_layer2_0_conv1
-const shader43 = `
+// shader 41: first used by step_028_pointwise_G_layer2_0_conv1
+const shader41 = `
 // pointwise f32[1,16,9,10]
 // threads 1440, workgroup 64; FLOPs 1440; bytes 11648
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2358,8 +2317,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 44: first used by step_031_pointwise_G_layer2_0_bn1
-const shader44 = `
+// shader 42: first used by step_029_pointwise_G_layer2_0_bn1
+const shader42 = `
 // pointwise f32[1,16,9,10]
 // threads 1440, workgroup 64; FLOPs 1440; bytes 11648
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2386,8 +2345,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 45: first used by step_032_conv2d_G_layer2_0_conv2_pack
-const shader45 = `
+// shader 43: first used by step_030_conv2d_G_layer2_0_conv2_pack
+const shader43 = `
 // repack conv weights f32[16,16,3,3] as [144][16]
 // threads 2304, workgroup 64; FLOPs 0; bytes 18432
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2402,8 +2361,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 46: first used by step_032_conv2d_G_layer2_0_conv2_packc
-const shader46 = `
+// shader 44: first used by step_030_conv2d_G_layer2_0_conv2_packc
+const shader44 = `
 // repack f32[1,16,9,10] as [1][4][9][10] x vec4 (4 channels per element)
 // threads 360, workgroup 64; FLOPs 0; bytes 11520
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2420,8 +2379,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 47: first used by step_032_conv2d_G_layer2_0_conv2_cpu
-const shader47 = `
+// shader 45: first used by step_030_conv2d_G_layer2_0_conv2_cpu
+const shader45 = `
 enable subgroups;
 // conv2d f32[1,16,9,10] * f32[16,16,3,3] -> [1,16,9,10]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -2567,8 +2526,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 48: first used by step_032_conv2d_G_layer2_0_conv2
-const shader48 = `
+// shader 46: first used by step_030_conv2d_G_layer2_0_conv2
+const shader46 = `
 // conv2d f32[1,16,9,10] * f32[16,16,3,3] -> [1,16,9,10]
 // stride [1,1], padding [1,1], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -2730,8 +2689,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 49: first used by step_037_conv2d_G_layer2_0_conv3_pack
-const shader49 = `
+// shader 47: first used by step_035_conv2d_G_layer2_0_conv3_pack
+const shader47 = `
 // repack conv weights f32[64,16,1,1] as [16][64]
 // threads 1024, workgroup 64; FLOPs 0; bytes 8192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2746,8 +2705,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 50: first used by step_037_conv2d_G_layer2_0_conv3_cpu
-const shader50 = `
+// shader 48: first used by step_035_conv2d_G_layer2_0_conv3_cpu
+const shader48 = `
 enable subgroups;
 // conv2d f32[1,16,9,10] * f32[64,16,1,1] -> [1,64,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -2893,8 +2852,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 51: first used by step_037_conv2d_G_layer2_0_conv3
-const shader51 = `
+// shader 49: first used by step_035_conv2d_G_layer2_0_conv3
+const shader49 = `
 // conv2d f32[1,16,9,10] * f32[64,16,1,1] -> [1,64,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -3052,8 +3011,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 52: first used by step_038_sum_G_layer2_0_conv3_cpu
-const shader52 = `
+// shader 50: first used by step_036_sum_G_layer2_0_conv3_cpu
+const shader50 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,10]: 64 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -3078,8 +3037,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 53: first used by step_038_sum_G_layer2_0_conv3
-const shader53 = `
+// shader 51: first used by step_036_sum_G_layer2_0_conv3
+const shader51 = `
 // sum over axes [0,2,3] of f32[1,64,9,10]: 64 outputs x 90 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 5760; bytes 23296
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3096,8 +3055,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 54: first used by step_039_sum_G_layer2_0_conv3_cpu
-const shader54 = `
+// shader 52: first used by step_037_sum_G_layer2_0_conv3_cpu
+const shader52 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,10]: 64 outputs x 90 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,64,1,1]
@@ -3130,8 +3089,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 55: first used by step_039_sum_G_layer2_0_conv3
-const shader55 = `
+// shader 53: first used by step_037_sum_G_layer2_0_conv3
+const shader53 = `
 // sum over axes [0,2,3] of f32[1,64,9,10]: 64 outputs x 90 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,64,1,1]
 // threads 64, workgroup 64; FLOPs 5760; bytes 23552
@@ -3156,8 +3115,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 56: first used by step_040_pointwise_G_layer2_0_conv3
-const shader56 = `
+// shader 54: first used by step_038_pointwise_G_layer2_0_conv3
+const shader54 = `
 // pointwise f32[1,64,9,10]
 // threads 5760 (8 per invocation), workgroup 64; FLOPs 5760; bytes 46592
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3181,8 +3140,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 57: first used by step_041_conv2d_G_layer2_0_downsample_0_pack
-const shader57 = `
+// shader 55: first used by step_039_conv2d_G_layer2_0_downsample_0_pack
+const shader55 = `
 // repack conv weights f32[64,32,1,1] as [32][64]
 // threads 2048, workgroup 64; FLOPs 0; bytes 16384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3197,8 +3156,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 58: first used by step_041_conv2d_G_layer2_0_downsample_0_cpu
-const shader58 = `
+// shader 56: first used by step_039_conv2d_G_layer2_0_downsample_0_cpu
+const shader56 = `
 enable subgroups;
 // conv2d f32[1,32,17,19] * f32[64,32,1,1] -> [1,64,9,10]
 // stride [2,2], padding [0,0], dilation [1,1]
@@ -3344,8 +3303,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 59: first used by step_041_conv2d_G_layer2_0_downsample_0
-const shader59 = `
+// shader 57: first used by step_039_conv2d_G_layer2_0_downsample_0
+const shader57 = `
 // conv2d f32[1,32,17,19] * f32[64,32,1,1] -> [1,64,9,10]
 // stride [2,2], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -3503,8 +3462,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 60: first used by step_045_pointwise_G_layer2_0_bn3
-const shader60 = `
+// shader 58: first used by step_043_pointwise_G_layer2_0_bn3
+const shader58 = `
 // pointwise f32[1,64,9,10]
 // threads 5760 (8 per invocation), workgroup 64; FLOPs 5760; bytes 70144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3540,8 +3499,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 61: first used by step_046_conv2d_G_layer3_0_conv1_pack
-const shader61 = `
+// shader 59: first used by step_044_conv2d_G_layer3_0_conv1_pack
+const shader59 = `
 // repack conv weights f32[32,64,1,1] as [64][32]
 // threads 2048, workgroup 64; FLOPs 0; bytes 16384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3556,8 +3515,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 62: first used by step_046_conv2d_G_layer3_0_conv1_packc
-const shader62 = `
+// shader 60: first used by step_044_conv2d_G_layer3_0_conv1_packc
+const shader60 = `
 // repack f32[1,64,9,10] as [1][16][9][10] x vec4 (4 channels per element)
 // threads 1440, workgroup 64; FLOPs 0; bytes 46080
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3574,8 +3533,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 63: first used by step_046_conv2d_G_layer3_0_conv1_cpu
-const shader63 = `
+// shader 61: first used by step_044_conv2d_G_layer3_0_conv1_cpu
+const shader61 = `
 enable subgroups;
 // conv2d f32[1,64,9,10] * f32[32,64,1,1] -> [1,32,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -3721,8 +3680,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 64: first used by step_046_conv2d_G_layer3_0_conv1
-const shader64 = `
+// shader 62: first used by step_044_conv2d_G_layer3_0_conv1
+const shader62 = `
 // conv2d f32[1,64,9,10] * f32[32,64,1,1] -> [1,32,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -3880,8 +3839,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 65: first used by step_047_sum_G_layer3_0_conv1_cpu
-const shader65 = `
+// shader 63: first used by step_045_sum_G_layer3_0_conv1_cpu
+const shader63 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,9,10]: 32 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -3906,8 +3865,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 66: first used by step_047_sum_G_layer3_0_conv1
-const shader66 = `
+// shader 64: first used by step_045_sum_G_layer3_0_conv1
+const shader64 = `
 // sum over axes [0,2,3] of f32[1,32,9,10]: 32 outputs x 90 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 2880; bytes 11648
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3924,8 +3883,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 67: first used by step_048_sum_G_layer3_0_conv1_cpu
-const shader67 = `
+// shader 65: first used by step_046_sum_G_layer3_0_conv1_cpu
+const shader65 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,9,10]: 32 outputs x 90 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,32,1,1]
@@ -3958,8 +3917,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 68: first used by step_048_sum_G_layer3_0_conv1
-const shader68 = `
+// shader 66: first used by step_046_sum_G_layer3_0_conv1
+const shader66 = `
 // sum over axes [0,2,3] of f32[1,32,9,10]: 32 outputs x 90 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,32,1,1]
 // threads 32, workgroup 64; FLOPs 2880; bytes 11776
@@ -3984,8 +3943,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 69: first used by step_049_pointwise_G_layer3_0_conv1
-const shader69 = `
+// shader 67: first used by step_047_pointwise_G_layer3_0_conv1
+const shader67 = `
 // pointwise f32[1,32,9,10]
 // threads 2880, workgroup 64; FLOPs 2880; bytes 23296
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4006,8 +3965,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 70: first used by step_050_pointwise_G_layer3_0_bn1
-const shader70 = `
+// shader 68: first used by step_048_pointwise_G_layer3_0_bn1
+const shader68 = `
 // pointwise f32[1,32,9,10]
 // threads 2880, workgroup 64; FLOPs 2880; bytes 23296
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4034,8 +3993,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 71: first used by step_051_conv2d_G_layer3_0_conv2_pack
-const shader71 = `
+// shader 69: first used by step_049_conv2d_G_layer3_0_conv2_pack
+const shader69 = `
 // repack conv weights f32[32,32,3,3] as [288][32]
 // threads 9216, workgroup 64; FLOPs 0; bytes 73728
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4050,8 +4009,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 72: first used by step_051_conv2d_G_layer3_0_conv2_packc
-const shader72 = `
+// shader 70: first used by step_049_conv2d_G_layer3_0_conv2_packc
+const shader70 = `
 // repack f32[1,32,9,10] as [1][8][9][10] x vec4 (4 channels per element)
 // threads 720, workgroup 64; FLOPs 0; bytes 23040
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4068,8 +4027,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 73: first used by step_051_conv2d_G_layer3_0_conv2_cpu
-const shader73 = `
+// shader 71: first used by step_049_conv2d_G_layer3_0_conv2_cpu
+const shader71 = `
 enable subgroups;
 // conv2d f32[1,32,9,10] * f32[32,32,3,3] -> [1,32,9,10]
 // stride [1,1], padding [2,2], dilation [2,2]
@@ -4215,8 +4174,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 74: first used by step_051_conv2d_G_layer3_0_conv2
-const shader74 = `
+// shader 72: first used by step_049_conv2d_G_layer3_0_conv2
+const shader72 = `
 // conv2d f32[1,32,9,10] * f32[32,32,3,3] -> [1,32,9,10]
 // stride [1,1], padding [2,2], dilation [2,2]
 // tile 8 out-channels x 4 pixels
@@ -4378,8 +4337,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 75: first used by step_056_conv2d_G_layer3_0_conv3_pack
-const shader75 = `
+// shader 73: first used by step_054_conv2d_G_layer3_0_conv3_pack
+const shader73 = `
 // repack conv weights f32[128,32,1,1] as [32][128]
 // threads 4096, workgroup 64; FLOPs 0; bytes 32768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4394,8 +4353,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 76: first used by step_056_conv2d_G_layer3_0_conv3_cpu
-const shader76 = `
+// shader 74: first used by step_054_conv2d_G_layer3_0_conv3_cpu
+const shader74 = `
 enable subgroups;
 // conv2d f32[1,32,9,10] * f32[128,32,1,1] -> [1,128,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -4541,8 +4500,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 77: first used by step_056_conv2d_G_layer3_0_conv3
-const shader77 = `
+// shader 75: first used by step_054_conv2d_G_layer3_0_conv3
+const shader75 = `
 // conv2d f32[1,32,9,10] * f32[128,32,1,1] -> [1,128,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -4700,8 +4659,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 78: first used by step_057_sum_G_layer3_0_conv3_cpu
-const shader78 = `
+// shader 76: first used by step_055_sum_G_layer3_0_conv3_cpu
+const shader76 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,128,9,10]: 128 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -4726,8 +4685,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 79: first used by step_057_sum_G_layer3_0_conv3
-const shader79 = `
+// shader 77: first used by step_055_sum_G_layer3_0_conv3
+const shader77 = `
 // sum over axes [0,2,3] of f32[1,128,9,10]: 128 outputs x 90 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 11520; bytes 46592
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4744,8 +4703,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 80: first used by step_058_sum_G_layer3_0_conv3_cpu
-const shader80 = `
+// shader 78: first used by step_056_sum_G_layer3_0_conv3_cpu
+const shader78 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,128,9,10]: 128 outputs x 90 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,128,1,1]
@@ -4778,8 +4737,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 81: first used by step_058_sum_G_layer3_0_conv3
-const shader81 = `
+// shader 79: first used by step_056_sum_G_layer3_0_conv3
+const shader79 = `
 // sum over axes [0,2,3] of f32[1,128,9,10]: 128 outputs x 90 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,128,1,1]
 // threads 128, workgroup 64; FLOPs 11520; bytes 47104
@@ -4804,8 +4763,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 82: first used by step_059_pointwise_G_layer3_0_conv3
-const shader82 = `
+// shader 80: first used by step_057_pointwise_G_layer3_0_conv3
+const shader80 = `
 // pointwise f32[1,128,9,10]
 // threads 11520 (8 per invocation), workgroup 64; FLOPs 11520; bytes 93184
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4829,8 +4788,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 83: first used by step_060_conv2d_G_layer3_0_downsample_0_pack
-const shader83 = `
+// shader 81: first used by step_058_conv2d_G_layer3_0_downsample_0_pack
+const shader81 = `
 // repack conv weights f32[128,64,1,1] as [64][128]
 // threads 8192, workgroup 64; FLOPs 0; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4845,8 +4804,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 84: first used by step_060_conv2d_G_layer3_0_downsample_0_cpu
-const shader84 = `
+// shader 82: first used by step_058_conv2d_G_layer3_0_downsample_0_cpu
+const shader82 = `
 enable subgroups;
 // conv2d f32[1,64,9,10] * f32[128,64,1,1] -> [1,128,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -4992,8 +4951,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 85: first used by step_060_conv2d_G_layer3_0_downsample_0
-const shader85 = `
+// shader 83: first used by step_058_conv2d_G_layer3_0_downsample_0
+const shader83 = `
 // conv2d f32[1,64,9,10] * f32[128,64,1,1] -> [1,128,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -5151,8 +5110,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 86: first used by step_064_pointwise_G_layer3_0_bn3
-const shader86 = `
+// shader 84: first used by step_062_pointwise_G_layer3_0_bn3
+const shader84 = `
 // pointwise f32[1,128,9,10]
 // threads 11520 (8 per invocation), workgroup 64; FLOPs 11520; bytes 140288
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -5188,8 +5147,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 87: first used by step_065_conv2d_G_layer5_conv2d_list_0_pack
-const shader87 = `
+// shader 85: first used by step_063_conv2d_G_layer5_conv2d_list_0_pack
+const shader85 = `
 // repack conv weights f32[19,128,3,3] as [1152][20]
 // threads 23040, workgroup 64; FLOPs 0; bytes 179712
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -5204,8 +5163,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 88: first used by step_065_conv2d_G_layer5_conv2d_list_0_packc
-const shader88 = `
+// shader 86: first used by step_063_conv2d_G_layer5_conv2d_list_0_packc
+const shader86 = `
 // repack f32[1,128,9,10] as [1][32][9][10] x vec4 (4 channels per element)
 // threads 2880, workgroup 64; FLOPs 0; bytes 92160
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -5222,8 +5181,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 89: first used by step_065_conv2d_G_layer5_conv2d_list_0_cpu
-const shader89 = `
+// shader 87: first used by step_063_conv2d_G_layer5_conv2d_list_0_cpu
+const shader87 = `
 enable subgroups;
 // conv2d f32[1,128,9,10] * f32[19,128,3,3] + f32[19] -> [1,19,9,10]
 // stride [1,1], padding [6,6], dilation [6,6]
@@ -5371,8 +5330,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 90: first used by step_065_conv2d_G_layer5_conv2d_list_0
-const shader90 = `
+// shader 88: first used by step_063_conv2d_G_layer5_conv2d_list_0
+const shader88 = `
 // conv2d f32[1,128,9,10] * f32[19,128,3,3] + f32[19] -> [1,19,9,10]
 // stride [1,1], padding [6,6], dilation [6,6]
 // tile 8 out-channels x 4 pixels
@@ -5536,8 +5495,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 91: first used by step_066_conv2d_G_layer5_conv2d_list_1_cpu
-const shader91 = `
+// shader 89: first used by step_064_conv2d_G_layer5_conv2d_list_1_cpu
+const shader89 = `
 enable subgroups;
 // conv2d f32[1,128,9,10] * f32[19,128,3,3] + f32[19] -> [1,19,9,10]
 // stride [1,1], padding [12,12], dilation [12,12]
@@ -5685,8 +5644,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 92: first used by step_066_conv2d_G_layer5_conv2d_list_1
-const shader92 = `
+// shader 90: first used by step_064_conv2d_G_layer5_conv2d_list_1
+const shader90 = `
 // conv2d f32[1,128,9,10] * f32[19,128,3,3] + f32[19] -> [1,19,9,10]
 // stride [1,1], padding [12,12], dilation [12,12]
 // tile 8 out-channels x 4 pixels
@@ -5850,8 +5809,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 93: first used by step_067_conv2d_G_layer4_0_conv1_pack
-const shader93 = `
+// shader 91: first used by step_065_conv2d_G_layer4_0_conv1_pack
+const shader91 = `
 // repack conv weights f32[64,128,1,1] as [128][64]
 // threads 8192, workgroup 64; FLOPs 0; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -5866,8 +5825,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 94: first used by step_067_conv2d_G_layer4_0_conv1_cpu
-const shader94 = `
+// shader 92: first used by step_065_conv2d_G_layer4_0_conv1_cpu
+const shader92 = `
 enable subgroups;
 // conv2d f32[1,128,9,10] * f32[64,128,1,1] -> [1,64,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -6013,8 +5972,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 95: first used by step_067_conv2d_G_layer4_0_conv1
-const shader95 = `
+// shader 93: first used by step_065_conv2d_G_layer4_0_conv1
+const shader93 = `
 // conv2d f32[1,128,9,10] * f32[64,128,1,1] -> [1,64,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -6172,8 +6131,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 96: first used by step_071_pointwise_G_layer4_0_bn1
-const shader96 = `
+// shader 94: first used by step_069_pointwise_G_layer4_0_bn1
+const shader94 = `
 // pointwise f32[1,64,9,10]
 // threads 5760 (8 per invocation), workgroup 64; FLOPs 5760; bytes 46592
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6203,8 +6162,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 97: first used by step_072_conv2d_G_layer4_0_conv2_pack
-const shader97 = `
+// shader 95: first used by step_070_conv2d_G_layer4_0_conv2_pack
+const shader95 = `
 // repack conv weights f32[64,64,3,3] as [576][64]
 // threads 36864, workgroup 64; FLOPs 0; bytes 294912
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6219,8 +6178,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 98: first used by step_072_conv2d_G_layer4_0_conv2_cpu
-const shader98 = `
+// shader 96: first used by step_070_conv2d_G_layer4_0_conv2_cpu
+const shader96 = `
 enable subgroups;
 // conv2d f32[1,64,9,10] * f32[64,64,3,3] -> [1,64,9,10]
 // stride [1,1], padding [4,4], dilation [4,4]
@@ -6366,8 +6325,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 99: first used by step_072_conv2d_G_layer4_0_conv2
-const shader99 = `
+// shader 97: first used by step_070_conv2d_G_layer4_0_conv2
+const shader97 = `
 // conv2d f32[1,64,9,10] * f32[64,64,3,3] -> [1,64,9,10]
 // stride [1,1], padding [4,4], dilation [4,4]
 // tile 8 out-channels x 4 pixels
@@ -6529,8 +6488,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 100: first used by step_077_conv2d_G_layer4_0_conv3_pack
-const shader100 = `
+// shader 98: first used by step_075_conv2d_G_layer4_0_conv3_pack
+const shader98 = `
 // repack conv weights f32[256,64,1,1] as [64][256]
 // threads 16384, workgroup 64; FLOPs 0; bytes 131072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6545,8 +6504,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 101: first used by step_077_conv2d_G_layer4_0_conv3_cpu
-const shader101 = `
+// shader 99: first used by step_075_conv2d_G_layer4_0_conv3_cpu
+const shader99 = `
 enable subgroups;
 // conv2d f32[1,64,9,10] * f32[256,64,1,1] -> [1,256,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -6692,8 +6651,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 102: first used by step_077_conv2d_G_layer4_0_conv3
-const shader102 = `
+// shader 100: first used by step_075_conv2d_G_layer4_0_conv3
+const shader100 = `
 // conv2d f32[1,64,9,10] * f32[256,64,1,1] -> [1,256,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -6851,8 +6810,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 103: first used by step_078_sum_G_layer4_0_conv3_cpu
-const shader103 = `
+// shader 101: first used by step_076_sum_G_layer4_0_conv3_cpu
+const shader101 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,9,10]: 256 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -6877,8 +6836,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 104: first used by step_078_sum_G_layer4_0_conv3
-const shader104 = `
+// shader 102: first used by step_076_sum_G_layer4_0_conv3
+const shader102 = `
 // sum over axes [0,2,3] of f32[1,256,9,10]: 256 outputs x 90 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 23040; bytes 93184
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6895,8 +6854,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 105: first used by step_079_sum_G_layer4_0_conv3_cpu
-const shader105 = `
+// shader 103: first used by step_077_sum_G_layer4_0_conv3_cpu
+const shader103 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,9,10]: 256 outputs x 90 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,256,1,1]
@@ -6929,8 +6888,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 106: first used by step_079_sum_G_layer4_0_conv3
-const shader106 = `
+// shader 104: first used by step_077_sum_G_layer4_0_conv3
+const shader104 = `
 // sum over axes [0,2,3] of f32[1,256,9,10]: 256 outputs x 90 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,256,1,1]
 // threads 256, workgroup 64; FLOPs 23040; bytes 94208
@@ -6955,8 +6914,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 107: first used by step_080_pointwise_G_layer4_0_conv3
-const shader107 = `
+// shader 105: first used by step_078_pointwise_G_layer4_0_conv3
+const shader105 = `
 // pointwise f32[1,256,9,10]
 // threads 23040 (8 per invocation), workgroup 64; FLOPs 23040; bytes 186368
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6980,8 +6939,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 108: first used by step_081_conv2d_G_layer4_0_downsample_0_pack
-const shader108 = `
+// shader 106: first used by step_079_conv2d_G_layer4_0_downsample_0_pack
+const shader106 = `
 // repack conv weights f32[256,128,1,1] as [128][256]
 // threads 32768, workgroup 64; FLOPs 0; bytes 262144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6996,8 +6955,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 109: first used by step_081_conv2d_G_layer4_0_downsample_0_cpu
-const shader109 = `
+// shader 107: first used by step_079_conv2d_G_layer4_0_downsample_0_cpu
+const shader107 = `
 enable subgroups;
 // conv2d f32[1,128,9,10] * f32[256,128,1,1] -> [1,256,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -7143,8 +7102,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 110: first used by step_081_conv2d_G_layer4_0_downsample_0
-const shader110 = `
+// shader 108: first used by step_079_conv2d_G_layer4_0_downsample_0
+const shader108 = `
 // conv2d f32[1,128,9,10] * f32[256,128,1,1] -> [1,256,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -7302,8 +7261,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 111: first used by step_085_pointwise_G_layer4_0_bn3
-const shader111 = `
+// shader 109: first used by step_083_pointwise_G_layer4_0_bn3
+const shader109 = `
 // pointwise f32[1,256,9,10]
 // threads 23040 (8 per invocation), workgroup 64; FLOPs 23040; bytes 280576
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7339,8 +7298,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 112: first used by step_086_conv2d_G_layer6_conv2d_list_0_pack
-const shader112 = `
+// shader 110: first used by step_084_conv2d_G_layer6_conv2d_list_0_pack
+const shader110 = `
 // repack conv weights f32[19,256,3,3] as [2304][20]
 // threads 46080, workgroup 64; FLOPs 0; bytes 359424
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7355,8 +7314,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 113: first used by step_086_conv2d_G_layer6_conv2d_list_0_packc
-const shader113 = `
+// shader 111: first used by step_084_conv2d_G_layer6_conv2d_list_0_packc
+const shader111 = `
 // repack f32[1,256,9,10] as [1][64][9][10] x vec4 (4 channels per element)
 // threads 5760, workgroup 64; FLOPs 0; bytes 184320
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7373,8 +7332,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 114: first used by step_086_conv2d_G_layer6_conv2d_list_0_cpu
-const shader114 = `
+// shader 112: first used by step_084_conv2d_G_layer6_conv2d_list_0_cpu
+const shader112 = `
 enable subgroups;
 // conv2d f32[1,256,9,10] * f32[19,256,3,3] + f32[19] -> [1,19,9,10]
 // stride [1,1], padding [6,6], dilation [6,6]
@@ -7522,8 +7481,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 115: first used by step_086_conv2d_G_layer6_conv2d_list_0
-const shader115 = `
+// shader 113: first used by step_084_conv2d_G_layer6_conv2d_list_0
+const shader113 = `
 // conv2d f32[1,256,9,10] * f32[19,256,3,3] + f32[19] -> [1,19,9,10]
 // stride [1,1], padding [6,6], dilation [6,6]
 // tile 8 out-channels x 4 pixels
@@ -7687,8 +7646,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 116: first used by step_087_conv2d_G_layer6_conv2d_list_1_cpu
-const shader116 = `
+// shader 114: first used by step_085_conv2d_G_layer6_conv2d_list_1_cpu
+const shader114 = `
 enable subgroups;
 // conv2d f32[1,256,9,10] * f32[19,256,3,3] + f32[19] -> [1,19,9,10]
 // stride [1,1], padding [12,12], dilation [12,12]
@@ -7836,8 +7795,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 117: first used by step_087_conv2d_G_layer6_conv2d_list_1
-const shader117 = `
+// shader 115: first used by step_085_conv2d_G_layer6_conv2d_list_1
+const shader115 = `
 // conv2d f32[1,256,9,10] * f32[19,256,3,3] + f32[19] -> [1,19,9,10]
 // stride [1,1], padding [12,12], dilation [12,12]
 // tile 8 out-channels x 4 pixels
@@ -8001,8 +7960,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 118: first used by step_088_pointwise_G_bn1_running_mean
-const shader118 = `
+// shader 116: first used by step_086_pointwise_G_bn1_running_mean
+const shader116 = `
 // pointwise f32[8]
 // threads 8, workgroup 64; FLOPs 8; bytes 96
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8021,8 +7980,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 119: first used by step_089_pointwise_G_conv1
-const shader119 = `
+// shader 117: first used by step_087_pointwise_G_conv1
+const shader117 = `
 // pointwise f32[1,8,33,36]
 // threads 9504 (8 per invocation), workgroup 64; FLOPs 9504; bytes 76064
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8044,8 +8003,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 120: first used by step_090_sum_G_conv1_cpu
-const shader120 = `
+// shader 118: first used by step_088_sum_G_conv1_cpu
+const shader118 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,33,36]: 8 outputs x 1188 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8071,8 +8030,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 121: first used by step_090_sum_G_conv1
-const shader121 = `
+// shader 119: first used by step_088_sum_G_conv1
+const shader119 = `
 // sum over axes [0,2,3] of f32[1,8,33,36]: 8 outputs x 1188 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 9504; bytes 38048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8090,8 +8049,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 122: first used by step_091_pointwise_G_bn1_running_var
-const shader122 = `
+// shader 120: first used by step_089_pointwise_G_bn1_running_var
+const shader120 = `
 // pointwise f32[8] and 1 sibling(s)
 // threads 8, workgroup 64; FLOPs 16; bytes 192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8118,8 +8077,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 123: first used by step_092_pointwise_G_layer1_0_conv1
-const shader123 = `
+// shader 121: first used by step_090_pointwise_G_layer1_0_conv1
+const shader121 = `
 // pointwise f32[1,8,17,19]
 // threads 2584, workgroup 64; FLOPs 2584; bytes 20704
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8138,8 +8097,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 124: first used by step_093_sum_G_layer1_0_conv1_cpu
-const shader124 = `
+// shader 122: first used by step_091_sum_G_layer1_0_conv1_cpu
+const shader122 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,17,19]: 8 outputs x 323 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8165,8 +8124,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 125: first used by step_093_sum_G_layer1_0_conv1
-const shader125 = `
+// shader 123: first used by step_091_sum_G_layer1_0_conv1
+const shader123 = `
 // sum over axes [0,2,3] of f32[1,8,17,19]: 8 outputs x 323 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 2584; bytes 10368
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8184,8 +8143,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 126: first used by step_094_pointwise_G_layer1_0_bn1_running_var
-const shader126 = `
+// shader 124: first used by step_092_pointwise_G_layer1_0_bn1_running_var
+const shader124 = `
 // pointwise f32[8] and 1 sibling(s)
 // threads 8, workgroup 64; FLOPs 16; bytes 192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8212,8 +8171,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 127: first used by step_097_pointwise_G_layer1_0_bn2_running_var
-const shader127 = `
+// shader 125: first used by step_095_pointwise_G_layer1_0_bn2_running_var
+const shader125 = `
 // pointwise f32[8]
 // threads 8, workgroup 64; FLOPs 8; bytes 96
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8232,8 +8191,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 128: first used by step_098_pointwise_G_layer1_0_bn3_running_mean
-const shader128 = `
+// shader 126: first used by step_096_pointwise_G_layer1_0_bn3_running_mean
+const shader126 = `
 // pointwise f32[32]
 // threads 32, workgroup 64; FLOPs 32; bytes 384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8252,8 +8211,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 129: first used by step_099_pointwise_G_layer1_0_conv3
-const shader129 = `
+// shader 127: first used by step_097_pointwise_G_layer1_0_conv3
+const shader127 = `
 // pointwise f32[1,32,17,19]
 // threads 10336 (8 per invocation), workgroup 64; FLOPs 10336; bytes 82816
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8275,8 +8234,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 130: first used by step_100_sum_G_layer1_0_conv3_cpu
-const shader130 = `
+// shader 128: first used by step_098_sum_G_layer1_0_conv3_cpu
+const shader128 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,17,19]: 32 outputs x 323 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8302,8 +8261,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 131: first used by step_100_sum_G_layer1_0_conv3
-const shader131 = `
+// shader 129: first used by step_098_sum_G_layer1_0_conv3
+const shader129 = `
 // sum over axes [0,2,3] of f32[1,32,17,19]: 32 outputs x 323 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 10336; bytes 41472
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8321,8 +8280,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 132: first used by step_101_pointwise_G_layer1_0_bn3_running_var
-const shader132 = `
+// shader 130: first used by step_099_pointwise_G_layer1_0_bn3_running_var
+const shader130 = `
 // pointwise f32[32] and 1 sibling(s)
 // threads 32, workgroup 64; FLOPs 64; bytes 768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8349,8 +8308,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 133: first used by step_104_pointwise_G_layer1_0_downsample_1_running_var
-const shader133 = `
+// shader 131: first used by step_102_pointwise_G_layer1_0_downsample_1_running_var
+const shader131 = `
 // pointwise f32[32] and 1 sibling(s)
 // threads 32, workgroup 64; FLOPs 64; bytes 768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8377,8 +8336,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 134: first used by step_105_pointwise_G_layer2_0_bn1_running_mean
-const shader134 = `
+// shader 132: first used by step_103_pointwise_G_layer2_0_bn1_running_mean
+const shader132 = `
 // pointwise f32[16]
 // threads 16, workgroup 64; FLOPs 16; bytes 192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8397,8 +8356,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 135: first used by step_106_pointwise_G_layer2_0_conv1
-const shader135 = `
+// shader 133: first used by step_104_pointwise_G_layer2_0_conv1
+const shader133 = `
 // pointwise f32[1,16,9,10]
 // threads 1440, workgroup 64; FLOPs 1440; bytes 11584
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8417,8 +8376,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 136: first used by step_107_sum_G_layer2_0_conv1_cpu
-const shader136 = `
+// shader 134: first used by step_105_sum_G_layer2_0_conv1_cpu
+const shader134 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,9,10]: 16 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8444,8 +8403,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 137: first used by step_107_sum_G_layer2_0_conv1
-const shader137 = `
+// shader 135: first used by step_105_sum_G_layer2_0_conv1
+const shader135 = `
 // sum over axes [0,2,3] of f32[1,16,9,10]: 16 outputs x 90 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 1440; bytes 5824
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8463,8 +8422,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 138: first used by step_108_pointwise_G_layer2_0_bn1_running_var
-const shader138 = `
+// shader 136: first used by step_106_pointwise_G_layer2_0_bn1_running_var
+const shader136 = `
 // pointwise f32[16] and 1 sibling(s)
 // threads 16, workgroup 64; FLOPs 32; bytes 384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8491,8 +8450,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 139: first used by step_111_pointwise_G_layer2_0_bn2_running_var
-const shader139 = `
+// shader 137: first used by step_109_pointwise_G_layer2_0_bn2_running_var
+const shader137 = `
 // pointwise f32[16]
 // threads 16, workgroup 64; FLOPs 16; bytes 192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8511,8 +8470,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 140: first used by step_112_pointwise_G_layer2_0_bn3_running_mean
-const shader140 = `
+// shader 138: first used by step_110_pointwise_G_layer2_0_bn3_running_mean
+const shader138 = `
 // pointwise f32[64]
 // threads 64, workgroup 64; FLOPs 64; bytes 768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8531,8 +8490,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 141: first used by step_113_pointwise_G_layer2_0_conv3
-const shader141 = `
+// shader 139: first used by step_111_pointwise_G_layer2_0_conv3
+const shader139 = `
 // pointwise f32[1,64,9,10]
 // threads 5760 (8 per invocation), workgroup 64; FLOPs 5760; bytes 46336
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8554,8 +8513,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 142: first used by step_114_sum_G_layer2_0_conv3_cpu
-const shader142 = `
+// shader 140: first used by step_112_sum_G_layer2_0_conv3_cpu
+const shader140 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,10]: 64 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8581,8 +8540,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 143: first used by step_114_sum_G_layer2_0_conv3
-const shader143 = `
+// shader 141: first used by step_112_sum_G_layer2_0_conv3
+const shader141 = `
 // sum over axes [0,2,3] of f32[1,64,9,10]: 64 outputs x 90 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 5760; bytes 23296
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8600,8 +8559,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 144: first used by step_115_pointwise_G_layer2_0_bn3_running_var
-const shader144 = `
+// shader 142: first used by step_113_pointwise_G_layer2_0_bn3_running_var
+const shader142 = `
 // pointwise f32[64] and 1 sibling(s)
 // threads 64, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8628,8 +8587,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 145: first used by step_119_pointwise_G_layer3_0_conv1
-const shader145 = `
+// shader 143: first used by step_117_pointwise_G_layer3_0_conv1
+const shader143 = `
 // pointwise f32[1,32,9,10]
 // threads 2880, workgroup 64; FLOPs 2880; bytes 23168
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8648,8 +8607,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 146: first used by step_120_sum_G_layer3_0_conv1_cpu
-const shader146 = `
+// shader 144: first used by step_118_sum_G_layer3_0_conv1_cpu
+const shader144 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,9,10]: 32 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8675,8 +8634,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 147: first used by step_120_sum_G_layer3_0_conv1
-const shader147 = `
+// shader 145: first used by step_118_sum_G_layer3_0_conv1
+const shader145 = `
 // sum over axes [0,2,3] of f32[1,32,9,10]: 32 outputs x 90 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 2880; bytes 11648
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8694,8 +8653,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 148: first used by step_121_pointwise_G_layer3_0_bn1_running_var
-const shader148 = `
+// shader 146: first used by step_119_pointwise_G_layer3_0_bn1_running_var
+const shader146 = `
 // pointwise f32[32] and 1 sibling(s)
 // threads 32, workgroup 64; FLOPs 64; bytes 768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8722,8 +8681,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 149: first used by step_124_pointwise_G_layer3_0_bn2_running_var
-const shader149 = `
+// shader 147: first used by step_122_pointwise_G_layer3_0_bn2_running_var
+const shader147 = `
 // pointwise f32[32]
 // threads 32, workgroup 64; FLOPs 32; bytes 384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8742,8 +8701,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 150: first used by step_125_pointwise_G_layer3_0_bn3_running_mean
-const shader150 = `
+// shader 148: first used by step_123_pointwise_G_layer3_0_bn3_running_mean
+const shader148 = `
 // pointwise f32[128]
 // threads 128, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8762,8 +8721,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 151: first used by step_126_pointwise_G_layer3_0_conv3
-const shader151 = `
+// shader 149: first used by step_124_pointwise_G_layer3_0_conv3
+const shader149 = `
 // pointwise f32[1,128,9,10]
 // threads 11520 (8 per invocation), workgroup 64; FLOPs 11520; bytes 92672
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8785,8 +8744,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 152: first used by step_127_sum_G_layer3_0_conv3_cpu
-const shader152 = `
+// shader 150: first used by step_125_sum_G_layer3_0_conv3_cpu
+const shader150 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,128,9,10]: 128 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8812,8 +8771,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 153: first used by step_127_sum_G_layer3_0_conv3
-const shader153 = `
+// shader 151: first used by step_125_sum_G_layer3_0_conv3
+const shader151 = `
 // sum over axes [0,2,3] of f32[1,128,9,10]: 128 outputs x 90 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 11520; bytes 46592
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8831,8 +8790,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 154: first used by step_128_pointwise_G_layer3_0_bn3_running_var
-const shader154 = `
+// shader 152: first used by step_126_pointwise_G_layer3_0_bn3_running_var
+const shader152 = `
 // pointwise f32[128] and 1 sibling(s)
 // threads 128, workgroup 64; FLOPs 256; bytes 3072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8859,8 +8818,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 155: first used by step_131_pointwise_G_layer3_0_downsample_1_running_var
-const shader155 = `
+// shader 153: first used by step_129_pointwise_G_layer3_0_downsample_1_running_var
+const shader153 = `
 // pointwise f32[128]
 // threads 128, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8879,8 +8838,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 156: first used by step_137_pointwise_G_layer4_0_bn2_running_var
-const shader156 = `
+// shader 154: first used by step_135_pointwise_G_layer4_0_bn2_running_var
+const shader154 = `
 // pointwise f32[64]
 // threads 64, workgroup 64; FLOPs 64; bytes 768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8899,8 +8858,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 157: first used by step_138_pointwise_G_layer4_0_bn3_running_mean
-const shader157 = `
+// shader 155: first used by step_136_pointwise_G_layer4_0_bn3_running_mean
+const shader155 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 3072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8919,8 +8878,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 158: first used by step_139_pointwise_G_layer4_0_conv3
-const shader158 = `
+// shader 156: first used by step_137_pointwise_G_layer4_0_conv3
+const shader156 = `
 // pointwise f32[1,256,9,10]
 // threads 23040 (8 per invocation), workgroup 64; FLOPs 23040; bytes 185344
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8942,8 +8901,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 159: first used by step_140_sum_G_layer4_0_conv3_cpu
-const shader159 = `
+// shader 157: first used by step_138_sum_G_layer4_0_conv3_cpu
+const shader157 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,9,10]: 256 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8969,8 +8928,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 160: first used by step_140_sum_G_layer4_0_conv3
-const shader160 = `
+// shader 158: first used by step_138_sum_G_layer4_0_conv3
+const shader158 = `
 // sum over axes [0,2,3] of f32[1,256,9,10]: 256 outputs x 90 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 23040; bytes 93184
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8988,8 +8947,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 161: first used by step_141_pointwise_G_layer4_0_bn3_running_var
-const shader161 = `
+// shader 159: first used by step_139_pointwise_G_layer4_0_bn3_running_var
+const shader159 = `
 // pointwise f32[256] and 1 sibling(s)
 // threads 256, workgroup 64; FLOPs 512; bytes 6144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9016,8 +8975,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 162: first used by step_144_pointwise_G_layer4_0_downsample_1_running_var
-const shader162 = `
+// shader 160: first used by step_142_pointwise_G_layer4_0_downsample_1_running_var
+const shader160 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 3072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9036,8 +8995,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 163: first used by step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1
-const shader163 = `
+// shader 161: first used by step_143_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1
+const shader161 = `
 // softmax cross-entropy of f32[1,19,65,71] with labels i32[1,65,71], ignore 255, 3 split(s)
 // threads 3, workgroup 64; FLOPs 350740; bytes 32164
 @group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
@@ -9082,8 +9041,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 164: first used by step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2
-const shader164 = `
+// shader 162: first used by step_143_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2
+const shader162 = `
 // final combine of the partials
 // threads 1, workgroup 64; FLOPs 6; bytes 28
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9100,8 +9059,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 165: first used by step_147_pointwise
-const shader165 = `
+// shader 163: first used by step_145_pointwise
+const shader163 = `
 // pointwise bool[1,65,71]
 // threads 4615 (8 per invocation), workgroup 64; FLOPs 4615; bytes 36920
 @group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
@@ -9124,8 +9083,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 166: first used by step_148_sum_stage1
-const shader166 = `
+// shader 164: first used by step_146_sum_stage1
+const shader164 = `
 // sum over axes [0,1,2] of f32[1,65,71]: 1 outputs x 4615 elements, 4 split(s)
 // threads 4, workgroup 64; FLOPs 4615; bytes 18476
 @group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
@@ -9145,8 +9104,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 167: first used by step_148_sum_stage2
-const shader167 = `
+// shader 165: first used by step_146_sum_stage2
+const shader165 = `
 // final 4-way combine of the partials
 // threads 1, workgroup 64; FLOPs 4; bytes 20
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9161,716 +9120,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 168: first used by step_149_softmax_G_layer5_conv2d_list_0
-const shader168 = `
-// softmax along axis 1 (19) of f32[1,19,65,71]
-// with a fused elementwise epilogue producing f32[1,19,65,71]
-// threads 4615, workgroup 64; FLOPs 350740; bytes 401344
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<i32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<u32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn max_(a: f32, b: f32) -> f32 {
-  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 4615i) { return; }
-  var row: array<f32, 19>;
-  var m = (-3.4028234663852886e+38f);
-  for (var c = 0i; c < 19i; c++) {
-    let s_0 = f32(((gi / 71i) % 65i)) * 0.125f;
-    let i_1 = min(i32(floor(s_0)), 8i);
-    let i_2 = min(i_1 + 1i, 8i);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % 71i)) * 0.12857143580913544f;
-    let i_5 = min(i32(floor(s_4)), 9i);
-    let i_6 = min(i_5 + 1i, 9i);
-    let l_7 = s_4 - f32(i_5);
-    let v_8 = (b0[c * 90i + i_1 * 10i + i_5] + b1[c * 90i + i_1 * 10i + i_5]);
-    let v_9 = (b0[c * 90i + i_1 * 10i + i_6] + b1[c * 90i + i_1 * 10i + i_6]);
-    let v_10 = (b0[c * 90i + i_2 * 10i + i_5] + b1[c * 90i + i_2 * 10i + i_5]);
-    let v_11 = (b0[c * 90i + i_2 * 10i + i_6] + b1[c * 90i + i_2 * 10i + i_6]);
-    let v_12 = mix(mix(v_8, v_9, l_7), mix(v_10, v_11, l_7), l_3);
-    row[c] = v_12;
-    m = max(m, row[c]);
-  }
-  var total = 0.0f;
-  for (var c = 0i; c < 19i; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < 19i; c++) {
-    let y = exp(row[c] - m) / total;
-    let f_13 = ((gi / 71i) % 65i) * 71i + (gi % 71i);
-    let v_14 = (c == b2[((f_13 / 71i) % 65i) * 71i + (f_13 % 71i)]);
-    let v_15 = select(0.0f, 1.0f, v_14);
-    let v_16 = (y - v_15);
-    let v_17 = max_(b3[0i], 1.0f);
-    let v_18 = (v_16 / v_17);
-    let f_19 = ((gi / 71i) % 65i) * 71i + (gi % 71i);
-    let v_20 = select(0.0f, v_18, (b4[((f_19 / 71i) % 65i) * 71i + (f_19 % 71i)] != 0u));
-    let v_21 = (1.0f * 0.10000000149011612f);
-    let v_22 = (v_20 * v_21);
-    b5[c * 4615i + ((gi / 71i) % 65i) * 71i + (gi % 71i)] = v_22;
-  }
-}
-`;
-
-// shader 169: first used by step_150_resizeGrad
-const shader169 = `
-// resize adjoint (gather) f32[1,19,65,71] -> [1,19,9,10], alignCorners true
-// threads 1710, workgroup 64; FLOPs 350740; bytes 359840
-@group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<u32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 1710i) { return; }
-  let nc = gi / 90i;
-  let y = ((gi / 10i) % 9i);
-  let x = (gi % 10i);
-  var acc = 0.0f;
-  for (var ey = i32(b0[y]); ey < i32(b0[y + 1i]); ey++) {
-    let Y = i32(b0[ey]);
-    let wy = bitcast<f32>(b0[ey + 130i]);
-    var rowsum = 0.0f;
-    for (var ex = i32(b1[x]); ex < i32(b1[x + 1i]); ex++) {
-      rowsum = fma(bitcast<f32>(b1[ex + 142i]), b2[(nc * 65i + Y) * 71i + i32(b1[ex])], rowsum);
-    }
-    acc = fma(wy, rowsum, acc);
-  }
-  b3[((gi / 90i) % 19i) * 90i + y * 10i + x] = acc;
-}
-`;
-
-// shader 170: first used by step_151_conv2dInputGrad_G_layer5_conv2d_list_1_pack
-const shader170 = `
-// repack conv weights f32[19,128,3,3] as [180][128] (transposed)
-// threads 23040, workgroup 64; FLOPs 0; bytes 179712
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 23040i) { return; }
-  let q = gi % 128i;
-  let r = min(gi / 128i, 170i);
-  let o = r / 9i;
-  let tap = r % 9i;
-  b1[gi] = select(0.0f, b0[(o * 128i + min(q, 127i)) * 9i + tap], q < 128i && gi / 128i < 171i);
-}
-`;
-
-// shader 171: first used by step_151_conv2dInputGrad_G_layer5_conv2d_list_1_packc
-const shader171 = `
-// repack f32[1,19,9,10] as [1][5][9][10] x vec4 (4 channels per element)
-// threads 450, workgroup 64; FLOPs 0; bytes 14040
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 450i) { return; }
-  let hw = gi % 90i;
-  let c4 = (gi / 90i) % 5i;
-  let n = gi / 450i;
-  let base = n * 1710i + hw;
-  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 90i], select(0.0f, b0[base + min(c4 * 4i + 1i, 18i) * 90i], c4 * 4i + 1i < 19i), select(0.0f, b0[base + min(c4 * 4i + 2i, 18i) * 90i], c4 * 4i + 2i < 19i), select(0.0f, b0[base + min(c4 * 4i + 3i, 18i) * 90i], c4 * 4i + 3i < 19i));
-}
-`;
-
-// shader 172: first used by step_151_conv2dInputGrad_G_layer5_conv2d_list_1_cpu
-const shader172 = `
-enable subgroups;
-// conv2d input-gradient: f32[1,19,9,10] through f32[19,128,3,3] -> [1,128,9,10]
-// stride [1,1], padding [12,12], dilation [12,12]
-// 32 same-phase pixels x 32 channels per subgroup, 4 out-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 3x4x1
-@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
-  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
-}
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let c4 = i32(wid.y) * 8i + lane;
-  let cl = min(c4, 31i);
-  let phh = i32(wid.z) / 1i;
-  let phw = i32(wid.z) % 1i;
-  let q0 = min(i32(wid.x) * 32i + 0i + lane, 89i);
-  let n0 = q0 / 90i;
-  let h0 = phh + 1i * ((q0 / 10i) % 9i);
-  let x0 = phw + 1i * (q0 % 10i);
-  let ok0 = h0 < 9i && x0 < 10i;
-  let q1 = min(i32(wid.x) * 32i + 8i + lane, 89i);
-  let n1 = q1 / 90i;
-  let h1 = phh + 1i * ((q1 / 10i) % 9i);
-  let x1 = phw + 1i * (q1 % 10i);
-  let ok1 = h1 < 9i && x1 < 10i;
-  let q2 = min(i32(wid.x) * 32i + 16i + lane, 89i);
-  let n2 = q2 / 90i;
-  let h2 = phh + 1i * ((q2 / 10i) % 9i);
-  let x2 = phw + 1i * (q2 % 10i);
-  let ok2 = h2 < 9i && x2 < 10i;
-  let q3 = min(i32(wid.x) * 32i + 24i + lane, 89i);
-  let n3 = q3 / 90i;
-  let h3 = phh + 1i * ((q3 / 10i) % 9i);
-  let x3 = phw + 1i * (q3 % 10i);
-  let ok3 = h3 < 9i && x3 < 10i;
-  var a0 = vec4<f32>(0.0f);
-  var a1 = vec4<f32>(0.0f);
-  var a2 = vec4<f32>(0.0f);
-  var a3 = vec4<f32>(0.0f);
-  var a4 = vec4<f32>(0.0f);
-  var a5 = vec4<f32>(0.0f);
-  var a6 = vec4<f32>(0.0f);
-  var a7 = vec4<f32>(0.0f);
-  var a8 = vec4<f32>(0.0f);
-  var a9 = vec4<f32>(0.0f);
-  var a10 = vec4<f32>(0.0f);
-  var a11 = vec4<f32>(0.0f);
-  var a12 = vec4<f32>(0.0f);
-  var a13 = vec4<f32>(0.0f);
-  var a14 = vec4<f32>(0.0f);
-  var a15 = vec4<f32>(0.0f);
-  var a16 = vec4<f32>(0.0f);
-  var a17 = vec4<f32>(0.0f);
-  var a18 = vec4<f32>(0.0f);
-  var a19 = vec4<f32>(0.0f);
-  var a20 = vec4<f32>(0.0f);
-  var a21 = vec4<f32>(0.0f);
-  var a22 = vec4<f32>(0.0f);
-  var a23 = vec4<f32>(0.0f);
-  var a24 = vec4<f32>(0.0f);
-  var a25 = vec4<f32>(0.0f);
-  var a26 = vec4<f32>(0.0f);
-  var a27 = vec4<f32>(0.0f);
-  var a28 = vec4<f32>(0.0f);
-  var a29 = vec4<f32>(0.0f);
-  var a30 = vec4<f32>(0.0f);
-  var a31 = vec4<f32>(0.0f);
-  let u0 = 0i;
-  let nu = 3i;
-  let v0 = 0i;
-  let nv = 3i;
-  for (var k = 0i; k < 5i * nu * nv; k++) {
-    let o4 = k / (nu * nv);
-    let u = u0 + ((k / nv) % nu) * 1i;
-    let v = v0 + (k % nv) * 1i;
-    let th0 = h0 + 12i - u * 12i;
-    let tw0 = x0 + 12i - v * 12i;
-    let i0 = th0 / 1i;
-    let jj0 = tw0 / 1i;
-    let g0 = select(vec4<f32>(0.0f), b0[((n0 * 5i + o4) * 9i + clamp(i0, 0i, 8i)) * 10i + clamp(jj0, 0i, 9i)], ok0 && th0 >= 0i && i0 < 9i && tw0 >= 0i && jj0 < 10i);
-    let th1 = h1 + 12i - u * 12i;
-    let tw1 = x1 + 12i - v * 12i;
-    let i1 = th1 / 1i;
-    let jj1 = tw1 / 1i;
-    let g1 = select(vec4<f32>(0.0f), b0[((n1 * 5i + o4) * 9i + clamp(i1, 0i, 8i)) * 10i + clamp(jj1, 0i, 9i)], ok1 && th1 >= 0i && i1 < 9i && tw1 >= 0i && jj1 < 10i);
-    let th2 = h2 + 12i - u * 12i;
-    let tw2 = x2 + 12i - v * 12i;
-    let i2 = th2 / 1i;
-    let jj2 = tw2 / 1i;
-    let g2 = select(vec4<f32>(0.0f), b0[((n2 * 5i + o4) * 9i + clamp(i2, 0i, 8i)) * 10i + clamp(jj2, 0i, 9i)], ok2 && th2 >= 0i && i2 < 9i && tw2 >= 0i && jj2 < 10i);
-    let th3 = h3 + 12i - u * 12i;
-    let tw3 = x3 + 12i - v * 12i;
-    let i3 = th3 / 1i;
-    let jj3 = tw3 / 1i;
-    let g3 = select(vec4<f32>(0.0f), b0[((n3 * 5i + o4) * 9i + clamp(i3, 0i, 8i)) * 10i + clamp(jj3, 0i, 9i)], ok3 && th3 >= 0i && i3 < 9i && tw3 >= 0i && jj3 < 10i);
-    let wr = (o4 * 36i + u * 3i + v) * 32i + cl;
-    let y0 = b1[wr + 0i];
-    let y1 = b1[wr + 288i];
-    let y2 = b1[wr + 576i];
-    let y3 = b1[wr + 864i];
-    a0 = mac4(subgroupShuffle(g0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupShuffle(g0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupShuffle(g0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupShuffle(g0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupShuffle(g0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupShuffle(g0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupShuffle(g0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupShuffle(g0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupShuffle(g1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupShuffle(g1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupShuffle(g1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupShuffle(g1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupShuffle(g1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupShuffle(g1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupShuffle(g1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupShuffle(g1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupShuffle(g2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupShuffle(g2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupShuffle(g2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupShuffle(g2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupShuffle(g2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupShuffle(g2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupShuffle(g2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupShuffle(g2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupShuffle(g3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupShuffle(g3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupShuffle(g3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupShuffle(g3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupShuffle(g3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupShuffle(g3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupShuffle(g3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupShuffle(g3, 7u), y0, y1, y2, y3, a31);
-  }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
-    for (var q = 0i; q < 4i; q++) {
-      let pix = i32(wid.x) * 32i + t;
-      let n = pix / 90i;
-      let h = phh + 1i * ((pix / 10i) % 9i);
-      let x = phw + 1i * (pix % 10i);
-      let ch = c4 * 4i + q;
-      if (pix >= 90i || h >= 9i || x >= 10i || ch >= 128i) { continue; }
-      b2[ch * 90i + h * 10i + x] = tile[t][q];
-    }
-  }
-}
-`;
-
-// shader 173: first used by step_151_conv2dInputGrad_G_layer5_conv2d_list_1
-const shader173 = `
-// conv2d input-gradient: f32[1,19,9,10] through f32[19,128,3,3] -> [1,128,9,10]
-// stride [1,1], padding [12,12], dilation [12,12]
-// tile 8 channels x 4 same-phase pixels
-// threads 432, workgroup 64; FLOPs 3939840; bytes 145440
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 432i) { return; }
-  let jb = gi % 3i;
-  let ph = (gi / 3i) % 1i;
-  let h = (gi / 3i) % 9i;
-  let cb = (gi / 27i) % 16i;
-  let n = gi / 432i;
-  let x0 = ph + 1i * (jb * 4i + 0i);
-  let xok0 = x0 < 10i;
-  let x1 = ph + 1i * (jb * 4i + 1i);
-  let xok1 = x1 < 10i;
-  let x2 = ph + 1i * (jb * 4i + 2i);
-  let xok2 = x2 < 10i;
-  let x3 = ph + 1i * (jb * 4i + 3i);
-  let xok3 = x3 < 10i;
-  let c0 = min(cb * 8i + 0i, 127i);
-  let c1 = min(cb * 8i + 1i, 127i);
-  let c2 = min(cb * 8i + 2i, 127i);
-  let c3 = min(cb * 8i + 3i, 127i);
-  let c4 = min(cb * 8i + 4i, 127i);
-  let c5 = min(cb * 8i + 5i, 127i);
-  let c6 = min(cb * 8i + 6i, 127i);
-  let c7 = min(cb * 8i + 7i, 127i);
-  var a0_0 = 0.0f;
-  var a0_1 = 0.0f;
-  var a0_2 = 0.0f;
-  var a0_3 = 0.0f;
-  var a1_0 = 0.0f;
-  var a1_1 = 0.0f;
-  var a1_2 = 0.0f;
-  var a1_3 = 0.0f;
-  var a2_0 = 0.0f;
-  var a2_1 = 0.0f;
-  var a2_2 = 0.0f;
-  var a2_3 = 0.0f;
-  var a3_0 = 0.0f;
-  var a3_1 = 0.0f;
-  var a3_2 = 0.0f;
-  var a3_3 = 0.0f;
-  var a4_0 = 0.0f;
-  var a4_1 = 0.0f;
-  var a4_2 = 0.0f;
-  var a4_3 = 0.0f;
-  var a5_0 = 0.0f;
-  var a5_1 = 0.0f;
-  var a5_2 = 0.0f;
-  var a5_3 = 0.0f;
-  var a6_0 = 0.0f;
-  var a6_1 = 0.0f;
-  var a6_2 = 0.0f;
-  var a6_3 = 0.0f;
-  var a7_0 = 0.0f;
-  var a7_1 = 0.0f;
-  var a7_2 = 0.0f;
-  var a7_3 = 0.0f;
-  for (var o = 0i; o < 19i; o++) {
-    let dyo = (n * 5i + (o >> 2u)) * 360i + (o & 3i);
-    let wo = o * 1152i;
-    for (var u = 0i; u < 3i; u++) {
-      let th = h + 12i - u * 12i;
-      if (th < 0i || th >= 9i) { continue; }
-      let row = dyo + (th / 1i) * 40i;
-      for (var v = 0i; v < 3i; v++) {
-        let tw0 = x0 + 12i - v * 12i;
-        let j0 = tw0 / 1i;
-        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 9i) * 4i], xok0 && tw0 >= 0i && j0 < 10i);
-        let tw1 = x1 + 12i - v * 12i;
-        let j1 = tw1 / 1i;
-        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 9i) * 4i], xok1 && tw1 >= 0i && j1 < 10i);
-        let tw2 = x2 + 12i - v * 12i;
-        let j2 = tw2 / 1i;
-        let g2 = select(0.0f, b0[row + clamp(j2, 0i, 9i) * 4i], xok2 && tw2 >= 0i && j2 < 10i);
-        let tw3 = x3 + 12i - v * 12i;
-        let j3 = tw3 / 1i;
-        let g3 = select(0.0f, b0[row + clamp(j3, 0i, 9i) * 4i], xok3 && tw3 >= 0i && j3 < 10i);
-        let k0 = b1[wo + (u * 3i + v) * 128i + c0];
-        let k1 = b1[wo + (u * 3i + v) * 128i + c1];
-        let k2 = b1[wo + (u * 3i + v) * 128i + c2];
-        let k3 = b1[wo + (u * 3i + v) * 128i + c3];
-        let k4 = b1[wo + (u * 3i + v) * 128i + c4];
-        let k5 = b1[wo + (u * 3i + v) * 128i + c5];
-        let k6 = b1[wo + (u * 3i + v) * 128i + c6];
-        let k7 = b1[wo + (u * 3i + v) * 128i + c7];
-        a0_0 = fma(k0, g0, a0_0);
-        a0_1 = fma(k0, g1, a0_1);
-        a0_2 = fma(k0, g2, a0_2);
-        a0_3 = fma(k0, g3, a0_3);
-        a1_0 = fma(k1, g0, a1_0);
-        a1_1 = fma(k1, g1, a1_1);
-        a1_2 = fma(k1, g2, a1_2);
-        a1_3 = fma(k1, g3, a1_3);
-        a2_0 = fma(k2, g0, a2_0);
-        a2_1 = fma(k2, g1, a2_1);
-        a2_2 = fma(k2, g2, a2_2);
-        a2_3 = fma(k2, g3, a2_3);
-        a3_0 = fma(k3, g0, a3_0);
-        a3_1 = fma(k3, g1, a3_1);
-        a3_2 = fma(k3, g2, a3_2);
-        a3_3 = fma(k3, g3, a3_3);
-        a4_0 = fma(k4, g0, a4_0);
-        a4_1 = fma(k4, g1, a4_1);
-        a4_2 = fma(k4, g2, a4_2);
-        a4_3 = fma(k4, g3, a4_3);
-        a5_0 = fma(k5, g0, a5_0);
-        a5_1 = fma(k5, g1, a5_1);
-        a5_2 = fma(k5, g2, a5_2);
-        a5_3 = fma(k5, g3, a5_3);
-        a6_0 = fma(k6, g0, a6_0);
-        a6_1 = fma(k6, g1, a6_1);
-        a6_2 = fma(k6, g2, a6_2);
-        a6_3 = fma(k6, g3, a6_3);
-        a7_0 = fma(k7, g0, a7_0);
-        a7_1 = fma(k7, g1, a7_1);
-        a7_2 = fma(k7, g2, a7_2);
-        a7_3 = fma(k7, g3, a7_3);
-      }
-    }
-  }
-  var tile = array<f32, 32>(a0_0, a0_1, a0_2, a0_3, a1_0, a1_1, a1_2, a1_3, a2_0, a2_1, a2_2, a2_3, a3_0, a3_1, a3_2, a3_3, a4_0, a4_1, a4_2, a4_3, a5_0, a5_1, a5_2, a5_3, a6_0, a6_1, a6_2, a6_3, a7_0, a7_1, a7_2, a7_3);
-  for (var t = 0i; t < 32i; t++) {
-    let ch = cb * 8i + t / 4i;
-    let x = ph + 1i * (jb * 4i + t % 4i);
-    if (ch >= 128i || x >= 10i) { continue; }
-    b2[ch * 90i + h * 10i + x] = tile[t];
-  }
-}
-`;
-
-// shader 174: first used by step_152_conv2dInputGrad_G_layer5_conv2d_list_0_cpu
-const shader174 = `
-enable subgroups;
-// conv2d input-gradient: f32[1,19,9,10] through f32[19,128,3,3] -> [1,128,9,10]
-// stride [1,1], padding [6,6], dilation [6,6]
-// 32 same-phase pixels x 32 channels per subgroup, 4 out-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 3x4x1
-@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
-  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
-}
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let c4 = i32(wid.y) * 8i + lane;
-  let cl = min(c4, 31i);
-  let phh = i32(wid.z) / 1i;
-  let phw = i32(wid.z) % 1i;
-  let q0 = min(i32(wid.x) * 32i + 0i + lane, 89i);
-  let n0 = q0 / 90i;
-  let h0 = phh + 1i * ((q0 / 10i) % 9i);
-  let x0 = phw + 1i * (q0 % 10i);
-  let ok0 = h0 < 9i && x0 < 10i;
-  let q1 = min(i32(wid.x) * 32i + 8i + lane, 89i);
-  let n1 = q1 / 90i;
-  let h1 = phh + 1i * ((q1 / 10i) % 9i);
-  let x1 = phw + 1i * (q1 % 10i);
-  let ok1 = h1 < 9i && x1 < 10i;
-  let q2 = min(i32(wid.x) * 32i + 16i + lane, 89i);
-  let n2 = q2 / 90i;
-  let h2 = phh + 1i * ((q2 / 10i) % 9i);
-  let x2 = phw + 1i * (q2 % 10i);
-  let ok2 = h2 < 9i && x2 < 10i;
-  let q3 = min(i32(wid.x) * 32i + 24i + lane, 89i);
-  let n3 = q3 / 90i;
-  let h3 = phh + 1i * ((q3 / 10i) % 9i);
-  let x3 = phw + 1i * (q3 % 10i);
-  let ok3 = h3 < 9i && x3 < 10i;
-  var a0 = vec4<f32>(0.0f);
-  var a1 = vec4<f32>(0.0f);
-  var a2 = vec4<f32>(0.0f);
-  var a3 = vec4<f32>(0.0f);
-  var a4 = vec4<f32>(0.0f);
-  var a5 = vec4<f32>(0.0f);
-  var a6 = vec4<f32>(0.0f);
-  var a7 = vec4<f32>(0.0f);
-  var a8 = vec4<f32>(0.0f);
-  var a9 = vec4<f32>(0.0f);
-  var a10 = vec4<f32>(0.0f);
-  var a11 = vec4<f32>(0.0f);
-  var a12 = vec4<f32>(0.0f);
-  var a13 = vec4<f32>(0.0f);
-  var a14 = vec4<f32>(0.0f);
-  var a15 = vec4<f32>(0.0f);
-  var a16 = vec4<f32>(0.0f);
-  var a17 = vec4<f32>(0.0f);
-  var a18 = vec4<f32>(0.0f);
-  var a19 = vec4<f32>(0.0f);
-  var a20 = vec4<f32>(0.0f);
-  var a21 = vec4<f32>(0.0f);
-  var a22 = vec4<f32>(0.0f);
-  var a23 = vec4<f32>(0.0f);
-  var a24 = vec4<f32>(0.0f);
-  var a25 = vec4<f32>(0.0f);
-  var a26 = vec4<f32>(0.0f);
-  var a27 = vec4<f32>(0.0f);
-  var a28 = vec4<f32>(0.0f);
-  var a29 = vec4<f32>(0.0f);
-  var a30 = vec4<f32>(0.0f);
-  var a31 = vec4<f32>(0.0f);
-  let u0 = 0i;
-  let nu = 3i;
-  let v0 = 0i;
-  let nv = 3i;
-  for (var k = 0i; k < 5i * nu * nv; k++) {
-    let o4 = k / (nu * nv);
-    let u = u0 + ((k / nv) % nu) * 1i;
-    let v = v0 + (k % nv) * 1i;
-    let th0 = h0 + 6i - u * 6i;
-    let tw0 = x0 + 6i - v * 6i;
-    let i0 = th0 / 1i;
-    let jj0 = tw0 / 1i;
-    let g0 = select(vec4<f32>(0.0f), b0[((n0 * 5i + o4) * 9i + clamp(i0, 0i, 8i)) * 10i + clamp(jj0, 0i, 9i)], ok0 && th0 >= 0i && i0 < 9i && tw0 >= 0i && jj0 < 10i);
-    let th1 = h1 + 6i - u * 6i;
-    let tw1 = x1 + 6i - v * 6i;
-    let i1 = th1 / 1i;
-    let jj1 = tw1 / 1i;
-    let g1 = select(vec4<f32>(0.0f), b0[((n1 * 5i + o4) * 9i + clamp(i1, 0i, 8i)) * 10i + clamp(jj1, 0i, 9i)], ok1 && th1 >= 0i && i1 < 9i && tw1 >= 0i && jj1 < 10i);
-    let th2 = h2 + 6i - u * 6i;
-    let tw2 = x2 + 6i - v * 6i;
-    let i2 = th2 / 1i;
-    let jj2 = tw2 / 1i;
-    let g2 = select(vec4<f32>(0.0f), b0[((n2 * 5i + o4) * 9i + clamp(i2, 0i, 8i)) * 10i + clamp(jj2, 0i, 9i)], ok2 && th2 >= 0i && i2 < 9i && tw2 >= 0i && jj2 < 10i);
-    let th3 = h3 + 6i - u * 6i;
-    let tw3 = x3 + 6i - v * 6i;
-    let i3 = th3 / 1i;
-    let jj3 = tw3 / 1i;
-    let g3 = select(vec4<f32>(0.0f), b0[((n3 * 5i + o4) * 9i + clamp(i3, 0i, 8i)) * 10i + clamp(jj3, 0i, 9i)], ok3 && th3 >= 0i && i3 < 9i && tw3 >= 0i && jj3 < 10i);
-    let wr = (o4 * 36i + u * 3i + v) * 32i + cl;
-    let y0 = b1[wr + 0i];
-    let y1 = b1[wr + 288i];
-    let y2 = b1[wr + 576i];
-    let y3 = b1[wr + 864i];
-    a0 = mac4(subgroupShuffle(g0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupShuffle(g0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupShuffle(g0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupShuffle(g0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupShuffle(g0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupShuffle(g0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupShuffle(g0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupShuffle(g0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupShuffle(g1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupShuffle(g1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupShuffle(g1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupShuffle(g1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupShuffle(g1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupShuffle(g1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupShuffle(g1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupShuffle(g1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupShuffle(g2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupShuffle(g2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupShuffle(g2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupShuffle(g2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupShuffle(g2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupShuffle(g2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupShuffle(g2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupShuffle(g2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupShuffle(g3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupShuffle(g3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupShuffle(g3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupShuffle(g3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupShuffle(g3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupShuffle(g3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupShuffle(g3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupShuffle(g3, 7u), y0, y1, y2, y3, a31);
-  }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
-    for (var q = 0i; q < 4i; q++) {
-      let pix = i32(wid.x) * 32i + t;
-      let n = pix / 90i;
-      let h = phh + 1i * ((pix / 10i) % 9i);
-      let x = phw + 1i * (pix % 10i);
-      let ch = c4 * 4i + q;
-      if (pix >= 90i || h >= 9i || x >= 10i || ch >= 128i) { continue; }
-      b2[ch * 90i + h * 10i + x] = tile[t][q];
-    }
-  }
-}
-`;
-
-// shader 175: first used by step_152_conv2dInputGrad_G_layer5_conv2d_list_0
-const shader175 = `
-// conv2d input-gradient: f32[1,19,9,10] through f32[19,128,3,3] -> [1,128,9,10]
-// stride [1,1], padding [6,6], dilation [6,6]
-// tile 8 channels x 4 same-phase pixels
-// threads 432, workgroup 64; FLOPs 3939840; bytes 145440
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 432i) { return; }
-  let jb = gi % 3i;
-  let ph = (gi / 3i) % 1i;
-  let h = (gi / 3i) % 9i;
-  let cb = (gi / 27i) % 16i;
-  let n = gi / 432i;
-  let x0 = ph + 1i * (jb * 4i + 0i);
-  let xok0 = x0 < 10i;
-  let x1 = ph + 1i * (jb * 4i + 1i);
-  let xok1 = x1 < 10i;
-  let x2 = ph + 1i * (jb * 4i + 2i);
-  let xok2 = x2 < 10i;
-  let x3 = ph + 1i * (jb * 4i + 3i);
-  let xok3 = x3 < 10i;
-  let c0 = min(cb * 8i + 0i, 127i);
-  let c1 = min(cb * 8i + 1i, 127i);
-  let c2 = min(cb * 8i + 2i, 127i);
-  let c3 = min(cb * 8i + 3i, 127i);
-  let c4 = min(cb * 8i + 4i, 127i);
-  let c5 = min(cb * 8i + 5i, 127i);
-  let c6 = min(cb * 8i + 6i, 127i);
-  let c7 = min(cb * 8i + 7i, 127i);
-  var a0_0 = 0.0f;
-  var a0_1 = 0.0f;
-  var a0_2 = 0.0f;
-  var a0_3 = 0.0f;
-  var a1_0 = 0.0f;
-  var a1_1 = 0.0f;
-  var a1_2 = 0.0f;
-  var a1_3 = 0.0f;
-  var a2_0 = 0.0f;
-  var a2_1 = 0.0f;
-  var a2_2 = 0.0f;
-  var a2_3 = 0.0f;
-  var a3_0 = 0.0f;
-  var a3_1 = 0.0f;
-  var a3_2 = 0.0f;
-  var a3_3 = 0.0f;
-  var a4_0 = 0.0f;
-  var a4_1 = 0.0f;
-  var a4_2 = 0.0f;
-  var a4_3 = 0.0f;
-  var a5_0 = 0.0f;
-  var a5_1 = 0.0f;
-  var a5_2 = 0.0f;
-  var a5_3 = 0.0f;
-  var a6_0 = 0.0f;
-  var a6_1 = 0.0f;
-  var a6_2 = 0.0f;
-  var a6_3 = 0.0f;
-  var a7_0 = 0.0f;
-  var a7_1 = 0.0f;
-  var a7_2 = 0.0f;
-  var a7_3 = 0.0f;
-  for (var o = 0i; o < 19i; o++) {
-    let dyo = (n * 5i + (o >> 2u)) * 360i + (o & 3i);
-    let wo = o * 1152i;
-    for (var u = 0i; u < 3i; u++) {
-      let th = h + 6i - u * 6i;
-      if (th < 0i || th >= 9i) { continue; }
-      let row = dyo + (th / 1i) * 40i;
-      for (var v = 0i; v < 3i; v++) {
-        let tw0 = x0 + 6i - v * 6i;
-        let j0 = tw0 / 1i;
-        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 9i) * 4i], xok0 && tw0 >= 0i && j0 < 10i);
-        let tw1 = x1 + 6i - v * 6i;
-        let j1 = tw1 / 1i;
-        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 9i) * 4i], xok1 && tw1 >= 0i && j1 < 10i);
-        let tw2 = x2 + 6i - v * 6i;
-        let j2 = tw2 / 1i;
-        let g2 = select(0.0f, b0[row + clamp(j2, 0i, 9i) * 4i], xok2 && tw2 >= 0i && j2 < 10i);
-        let tw3 = x3 + 6i - v * 6i;
-        let j3 = tw3 / 1i;
-        let g3 = select(0.0f, b0[row + clamp(j3, 0i, 9i) * 4i], xok3 && tw3 >= 0i && j3 < 10i);
-        let k0 = b1[wo + (u * 3i + v) * 128i + c0];
-        let k1 = b1[wo + (u * 3i + v) * 128i + c1];
-        let k2 = b1[wo + (u * 3i + v) * 128i + c2];
-        let k3 = b1[wo + (u * 3i + v) * 128i + c3];
-        let k4 = b1[wo + (u * 3i + v) * 128i + c4];
-        let k5 = b1[wo + (u * 3i + v) * 128i + c5];
-        let k6 = b1[wo + (u * 3i + v) * 128i + c6];
-        let k7 = b1[wo + (u * 3i + v) * 128i + c7];
-        a0_0 = fma(k0, g0, a0_0);
-        a0_1 = fma(k0, g1, a0_1);
-        a0_2 = fma(k0, g2, a0_2);
-        a0_3 = fma(k0, g3, a0_3);
-        a1_0 = fma(k1, g0, a1_0);
-        a1_1 = fma(k1, g1, a1_1);
-        a1_2 = fma(k1, g2, a1_2);
-        a1_3 = fma(k1, g3, a1_3);
-        a2_0 = fma(k2, g0, a2_0);
-        a2_1 = fma(k2, g1, a2_1);
-        a2_2 = fma(k2, g2, a2_2);
-        a2_3 = fma(k2, g3, a2_3);
-        a3_0 = fma(k3, g0, a3_0);
-        a3_1 = fma(k3, g1, a3_1);
-        a3_2 = fma(k3, g2, a3_2);
-        a3_3 = fma(k3, g3, a3_3);
-        a4_0 = fma(k4, g0, a4_0);
-        a4_1 = fma(k4, g1, a4_1);
-        a4_2 = fma(k4, g2, a4_2);
-        a4_3 = fma(k4, g3, a4_3);
-        a5_0 = fma(k5, g0, a5_0);
-        a5_1 = fma(k5, g1, a5_1);
-        a5_2 = fma(k5, g2, a5_2);
-        a5_3 = fma(k5, g3, a5_3);
-        a6_0 = fma(k6, g0, a6_0);
-        a6_1 = fma(k6, g1, a6_1);
-        a6_2 = fma(k6, g2, a6_2);
-        a6_3 = fma(k6, g3, a6_3);
-        a7_0 = fma(k7, g0, a7_0);
-        a7_1 = fma(k7, g1, a7_1);
-        a7_2 = fma(k7, g2, a7_2);
-        a7_3 = fma(k7, g3, a7_3);
-      }
-    }
-  }
-  var tile = array<f32, 32>(a0_0, a0_1, a0_2, a0_3, a1_0, a1_1, a1_2, a1_3, a2_0, a2_1, a2_2, a2_3, a3_0, a3_1, a3_2, a3_3, a4_0, a4_1, a4_2, a4_3, a5_0, a5_1, a5_2, a5_3, a6_0, a6_1, a6_2, a6_3, a7_0, a7_1, a7_2, a7_3);
-  for (var t = 0i; t < 32i; t++) {
-    let ch = cb * 8i + t / 4i;
-    let x = ph + 1i * (jb * 4i + t % 4i);
-    if (ch >= 128i || x >= 10i) { continue; }
-    b2[ch * 90i + h * 10i + x] = tile[t];
-  }
-}
-`;
-
-// shader 176: first used by step_153_softmax_G_layer6_conv2d_list_0
-const shader176 = `
+// shader 166: first used by step_147_softmax_G_layer6_conv2d_list_0
+const shader166 = `
 // softmax along axis 1 (19) of f32[1,19,65,71]
 // with a fused elementwise epilogue producing f32[1,19,65,71]
 // threads 4615, workgroup 64; FLOPs 350740; bytes 401344
@@ -9927,8 +9178,37 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 177: first used by step_155_conv2dInputGrad_G_layer6_conv2d_list_1_pack
-const shader177 = `
+// shader 167: first used by step_148_resizeGrad
+const shader167 = `
+// resize adjoint (gather) f32[1,19,65,71] -> [1,19,9,10], alignCorners true
+// threads 1710, workgroup 64; FLOPs 350740; bytes 359840
+@group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<u32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 1710i) { return; }
+  let nc = gi / 90i;
+  let y = ((gi / 10i) % 9i);
+  let x = (gi % 10i);
+  var acc = 0.0f;
+  for (var ey = i32(b0[y]); ey < i32(b0[y + 1i]); ey++) {
+    let Y = i32(b0[ey]);
+    let wy = bitcast<f32>(b0[ey + 130i]);
+    var rowsum = 0.0f;
+    for (var ex = i32(b1[x]); ex < i32(b1[x + 1i]); ex++) {
+      rowsum = fma(bitcast<f32>(b1[ex + 142i]), b2[(nc * 65i + Y) * 71i + i32(b1[ex])], rowsum);
+    }
+    acc = fma(wy, rowsum, acc);
+  }
+  b3[((gi / 90i) % 19i) * 90i + y * 10i + x] = acc;
+}
+`;
+
+// shader 168: first used by step_149_conv2dInputGrad_G_layer6_conv2d_list_1_pack
+const shader168 = `
 // repack conv weights f32[19,256,3,3] as [180][256] (transposed)
 // threads 46080, workgroup 64; FLOPs 0; bytes 359424
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9945,8 +9225,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 178: first used by step_155_conv2dInputGrad_G_layer6_conv2d_list_1_cpu
-const shader178 = `
+// shader 169: first used by step_149_conv2dInputGrad_G_layer6_conv2d_list_1_packc
+const shader169 = `
+// repack f32[1,19,9,10] as [1][5][9][10] x vec4 (4 channels per element)
+// threads 450, workgroup 64; FLOPs 0; bytes 14040
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 450i) { return; }
+  let hw = gi % 90i;
+  let c4 = (gi / 90i) % 5i;
+  let n = gi / 450i;
+  let base = n * 1710i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 90i], select(0.0f, b0[base + min(c4 * 4i + 1i, 18i) * 90i], c4 * 4i + 1i < 19i), select(0.0f, b0[base + min(c4 * 4i + 2i, 18i) * 90i], c4 * 4i + 2i < 19i), select(0.0f, b0[base + min(c4 * 4i + 3i, 18i) * 90i], c4 * 4i + 3i < 19i));
+}
+`;
+
+// shader 170: first used by step_149_conv2dInputGrad_G_layer6_conv2d_list_1_cpu
+const shader170 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,9,10] through f32[19,256,3,3] -> [1,256,9,10]
 // stride [1,1], padding [12,12], dilation [12,12]
@@ -10098,8 +9396,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 179: first used by step_155_conv2dInputGrad_G_layer6_conv2d_list_1
-const shader179 = `
+// shader 171: first used by step_149_conv2dInputGrad_G_layer6_conv2d_list_1
+const shader171 = `
 // conv2d input-gradient: f32[1,19,9,10] through f32[19,256,3,3] -> [1,256,9,10]
 // stride [1,1], padding [12,12], dilation [12,12]
 // tile 8 channels x 4 same-phase pixels
@@ -10237,8 +9535,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 180: first used by step_156_conv2dInputGrad_G_layer6_conv2d_list_0_cpu
-const shader180 = `
+// shader 172: first used by step_150_conv2dInputGrad_G_layer6_conv2d_list_0_cpu
+const shader172 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,9,10] through f32[19,256,3,3] -> [1,256,9,10]
 // stride [1,1], padding [6,6], dilation [6,6]
@@ -10390,8 +9688,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 181: first used by step_156_conv2dInputGrad_G_layer6_conv2d_list_0
-const shader181 = `
+// shader 173: first used by step_150_conv2dInputGrad_G_layer6_conv2d_list_0
+const shader173 = `
 // conv2d input-gradient: f32[1,19,9,10] through f32[19,256,3,3] -> [1,256,9,10]
 // stride [1,1], padding [6,6], dilation [6,6]
 // tile 8 channels x 4 same-phase pixels
@@ -10529,8 +9827,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 182: first used by step_157_sum_G_layer6_conv2d_list_1_cpu
-const shader182 = `
+// shader 174: first used by step_151_sum_G_layer6_conv2d_list_1_cpu
+const shader174 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,9,10]: 256 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -10560,8 +9858,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 183: first used by step_157_sum_G_layer6_conv2d_list_1
-const shader183 = `
+// shader 175: first used by step_151_sum_G_layer6_conv2d_list_1
+const shader175 = `
 // sum over axes [0,2,3] of f32[1,256,9,10]: 256 outputs x 90 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 23040; bytes 277504
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10583,8 +9881,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 184: first used by step_158_pointwise_G_layer6_conv2d_list_1
-const shader184 = `
+// shader 176: first used by step_152_pointwise_G_layer6_conv2d_list_1
+const shader176 = `
 // pointwise f32[1,256,9,10]
 // threads 23040 (8 per invocation), workgroup 64; FLOPs 23040; bytes 369664
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10611,8 +9909,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 185: first used by step_159_sum_G_layer6_conv2d_list_1_cpu
-const shader185 = `
+// shader 177: first used by step_153_sum_G_layer6_conv2d_list_1_cpu
+const shader177 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,9,10]: 256 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -10644,8 +9942,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 186: first used by step_159_sum_G_layer6_conv2d_list_1
-const shader186 = `
+// shader 178: first used by step_153_sum_G_layer6_conv2d_list_1
+const shader178 = `
 // sum over axes [0,2,3] of f32[1,256,9,10]: 256 outputs x 90 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 23040; bytes 369664
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10669,8 +9967,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 187: first used by step_160_pointwise_G_layer4_0_downsample_1
-const shader187 = `
+// shader 179: first used by step_154_pointwise_G_layer4_0_downsample_1
+const shader179 = `
 // pointwise f32[1,256,9,10]
 // threads 23040 (8 per invocation), workgroup 64; FLOPs 23040; bytes 279552
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10698,8 +9996,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 188: first used by step_161_conv2dInputGrad_G_layer4_0_downsample_0_pack
-const shader188 = `
+// shader 180: first used by step_155_conv2dInputGrad_G_layer4_0_downsample_0_pack
+const shader180 = `
 // repack conv weights f32[256,128,1,1] as [256][128] (transposed)
 // threads 32768, workgroup 64; FLOPs 0; bytes 262144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10716,8 +10014,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 189: first used by step_161_conv2dInputGrad_G_layer4_0_downsample_0_cpu
-const shader189 = `
+// shader 181: first used by step_155_conv2dInputGrad_G_layer4_0_downsample_0_cpu
+const shader181 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,9,10] through f32[256,128,1,1] -> [1,128,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -10869,8 +10167,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 190: first used by step_161_conv2dInputGrad_G_layer4_0_downsample_0
-const shader190 = `
+// shader 182: first used by step_155_conv2dInputGrad_G_layer4_0_downsample_0
+const shader182 = `
 // conv2d input-gradient: f32[1,256,9,10] through f32[256,128,1,1] -> [1,128,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -11008,8 +10306,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 191: first used by step_164_conv2dInputGrad_G_layer4_0_conv3_pack
-const shader191 = `
+// shader 183: first used by step_158_conv2dInputGrad_G_layer4_0_conv3_pack
+const shader183 = `
 // repack conv weights f32[256,64,1,1] as [256][64] (transposed)
 // threads 16384, workgroup 64; FLOPs 0; bytes 131072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11026,8 +10324,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 192: first used by step_164_conv2dInputGrad_G_layer4_0_conv3_cpu
-const shader192 = `
+// shader 184: first used by step_158_conv2dInputGrad_G_layer4_0_conv3_cpu
+const shader184 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,9,10] through f32[256,64,1,1] -> [1,64,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -11179,8 +10477,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 193: first used by step_164_conv2dInputGrad_G_layer4_0_conv3
-const shader193 = `
+// shader 185: first used by step_158_conv2dInputGrad_G_layer4_0_conv3
+const shader185 = `
 // conv2d input-gradient: f32[1,256,9,10] through f32[256,64,1,1] -> [1,64,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -11318,8 +10616,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 194: first used by step_165_sum_G_layer4_0_conv3_cpu
-const shader194 = `
+// shader 186: first used by step_159_sum_G_layer4_0_conv3_cpu
+const shader186 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,10]: 64 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -11347,8 +10645,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 195: first used by step_165_sum_G_layer4_0_conv3
-const shader195 = `
+// shader 187: first used by step_159_sum_G_layer4_0_conv3
+const shader187 = `
 // sum over axes [0,2,3] of f32[1,64,9,10]: 64 outputs x 90 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 5760; bytes 46336
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11368,8 +10666,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 196: first used by step_166_sum_G_layer4_0_conv3_cpu
-const shader196 = `
+// shader 188: first used by step_160_sum_G_layer4_0_conv3_cpu
+const shader188 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,10]: 64 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -11399,8 +10697,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 197: first used by step_166_sum_G_layer4_0_conv3
-const shader197 = `
+// shader 189: first used by step_160_sum_G_layer4_0_conv3
+const shader189 = `
 // sum over axes [0,2,3] of f32[1,64,9,10]: 64 outputs x 90 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 5760; bytes 69376
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11422,8 +10720,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 198: first used by step_167_pointwise_G_layer4_0_bn2
-const shader198 = `
+// shader 190: first used by step_161_pointwise_G_layer4_0_bn2
+const shader190 = `
 // pointwise f32[1,64,9,10]
 // threads 5760 (8 per invocation), workgroup 64; FLOPs 5760; bytes 93184
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11457,8 +10755,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 199: first used by step_168_conv2dInputGrad_G_layer4_0_conv2_pack
-const shader199 = `
+// shader 191: first used by step_162_conv2dInputGrad_G_layer4_0_conv2_pack
+const shader191 = `
 // repack conv weights f32[64,64,3,3] as [576][64] (transposed)
 // threads 36864, workgroup 64; FLOPs 0; bytes 294912
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11475,8 +10773,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 200: first used by step_168_conv2dInputGrad_G_layer4_0_conv2_cpu
-const shader200 = `
+// shader 192: first used by step_162_conv2dInputGrad_G_layer4_0_conv2_cpu
+const shader192 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,9,10] through f32[64,64,3,3] -> [1,64,9,10]
 // stride [1,1], padding [4,4], dilation [4,4]
@@ -11628,8 +10926,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 201: first used by step_168_conv2dInputGrad_G_layer4_0_conv2
-const shader201 = `
+// shader 193: first used by step_162_conv2dInputGrad_G_layer4_0_conv2
+const shader193 = `
 // conv2d input-gradient: f32[1,64,9,10] through f32[64,64,3,3] -> [1,64,9,10]
 // stride [1,1], padding [4,4], dilation [4,4]
 // tile 8 channels x 4 same-phase pixels
@@ -11767,8 +11065,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 202: first used by step_172_conv2dInputGrad_G_layer4_0_conv1_pack
-const shader202 = `
+// shader 194: first used by step_166_conv2dInputGrad_G_layer4_0_conv1_pack
+const shader194 = `
 // repack conv weights f32[64,128,1,1] as [64][128] (transposed)
 // threads 8192, workgroup 64; FLOPs 0; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11785,21 +11083,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 203: first used by step_172_conv2dInputGrad_G_layer4_0_conv1_cpu
-const shader203 = `
+// shader 195: first used by step_166_conv2dInputGrad_G_layer4_0_conv1_cpu
+const shader195 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,9,10] through f32[64,128,1,1] -> [1,128,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
-// with a fused elementwise epilogue producing f32[1,128,9,10]
 // 32 same-phase pixels x 32 channels per subgroup, 4 out-channels per step
 // CPU variant: workgroup = one 8-lane subgroup; grid 3x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -11937,31 +11230,21 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let x = phw + 1i * (pix % 10i);
       let ch = c4 * 4i + q;
       if (pix >= 90i || h >= 9i || x >= 10i || ch >= 128i) { continue; }
-      let v_0 = (b2[ch * 90i + h * 10i + x] + b3[ch * 90i + h * 10i + x]);
-      let v_1 = (v_0 + b4[ch * 90i + h * 10i + x]);
-      let v_2 = (v_1 + tile[t][q]);
-      let v_3 = (b5[ch * 90i + h * 10i + x] <= 0.0f);
-      let v_4 = select(v_2, 0.0f, v_3);
-      b6[ch * 90i + h * 10i + x] = v_4;
+      b2[ch * 90i + h * 10i + x] = tile[t][q];
     }
   }
 }
 `;
 
-// shader 204: first used by step_172_conv2dInputGrad_G_layer4_0_conv1
-const shader204 = `
+// shader 196: first used by step_166_conv2dInputGrad_G_layer4_0_conv1
+const shader196 = `
 // conv2d input-gradient: f32[1,64,9,10] through f32[64,128,1,1] -> [1,128,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
-// with a fused elementwise epilogue producing f32[1,128,9,10]
 // tile 8 channels x 4 same-phase pixels
-// threads 432, workgroup 64; FLOPs 1474560; bytes 286208
+// threads 432, workgroup 64; FLOPs 1474560; bytes 101888
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -12087,9 +11370,730 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let ch = cb * 8i + t / 4i;
     let x = ph + 1i * (jb * 4i + t % 4i);
     if (ch >= 128i || x >= 10i) { continue; }
-    let v_0 = (b2[ch * 90i + h * 10i + x] + b3[ch * 90i + h * 10i + x]);
-    let v_1 = (v_0 + b4[ch * 90i + h * 10i + x]);
-    let v_2 = (v_1 + tile[t]);
+    b2[ch * 90i + h * 10i + x] = tile[t];
+  }
+}
+`;
+
+// shader 197: first used by step_167_sum_cpu
+const shader197 = `
+enable subgroups;
+// sum over axes [0,2,3] of f32[1,19,9,10]: 19 outputs x 90 elements, 1 split(s)
+// one 8-lane subgroup per output
+// CPU variant: workgroup = one 8-lane subgroup; grid 19x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < 90i; kk += 8i) {
+    part = part + b0[(o % 19i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)];
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, 4u);
+  acc = acc + subgroupShuffleXor(acc, 2u);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[(o % 19i)] = acc;
+  }
+}
+`;
+
+// shader 198: first used by step_167_sum
+const shader198 = `
+// sum over axes [0,2,3] of f32[1,19,9,10]: 19 outputs x 90 elements, 1 split(s)
+// threads 19, workgroup 64; FLOPs 1710; bytes 6916
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 19i) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < 90i; kk++) {
+    acc = acc + b0[(gi % 19i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)];
+  }
+  b1[(gi % 19i)] = acc;
+}
+`;
+
+// shader 199: first used by step_168_softmax_G_layer5_conv2d_list_0
+const shader199 = `
+// softmax along axis 1 (19) of f32[1,19,65,71]
+// with a fused elementwise epilogue producing f32[1,19,65,71]
+// threads 4615, workgroup 64; FLOPs 350740; bytes 401368
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<i32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<u32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 4615i) { return; }
+  var row: array<f32, 19>;
+  var m = (-3.4028234663852886e+38f);
+  for (var c = 0i; c < 19i; c++) {
+    let s_0 = f32(((gi / 71i) % 65i)) * 0.125f;
+    let i_1 = min(i32(floor(s_0)), 8i);
+    let i_2 = min(i_1 + 1i, 8i);
+    let l_3 = s_0 - f32(i_1);
+    let s_4 = f32((gi % 71i)) * 0.12857143580913544f;
+    let i_5 = min(i32(floor(s_4)), 9i);
+    let i_6 = min(i_5 + 1i, 9i);
+    let l_7 = s_4 - f32(i_5);
+    let v_8 = (b0[c * 90i + i_1 * 10i + i_5] + b1[c * 90i + i_1 * 10i + i_5]);
+    let v_9 = (b0[c * 90i + i_1 * 10i + i_6] + b1[c * 90i + i_1 * 10i + i_6]);
+    let v_10 = (b0[c * 90i + i_2 * 10i + i_5] + b1[c * 90i + i_2 * 10i + i_5]);
+    let v_11 = (b0[c * 90i + i_2 * 10i + i_6] + b1[c * 90i + i_2 * 10i + i_6]);
+    let v_12 = mix(mix(v_8, v_9, l_7), mix(v_10, v_11, l_7), l_3);
+    row[c] = v_12;
+    m = max(m, row[c]);
+  }
+  var total = 0.0f;
+  for (var c = 0i; c < 19i; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < 19i; c++) {
+    let y = exp(row[c] - m) / total;
+    let f_13 = ((gi / 71i) % 65i) * 71i + (gi % 71i);
+    let v_14 = (c == b2[((f_13 / 71i) % 65i) * 71i + (f_13 % 71i)]);
+    let v_15 = select(0.0f, 1.0f, v_14);
+    let v_16 = (y - v_15);
+    let v_17 = max_(b3[0i], 1.0f);
+    let v_18 = (v_16 / v_17);
+    let f_19 = ((gi / 71i) % 65i) * 71i + (gi % 71i);
+    let v_20 = select(0.0f, v_18, (b4[((f_19 / 71i) % 65i) * 71i + (f_19 % 71i)] != 0u));
+    let v_21 = (1.0f * b5[(0i + 5i)]);
+    let v_22 = (v_20 * v_21);
+    b6[c * 4615i + ((gi / 71i) % 65i) * 71i + (gi % 71i)] = v_22;
+  }
+}
+`;
+
+// shader 200: first used by step_170_conv2dInputGrad_G_layer5_conv2d_list_1_pack
+const shader200 = `
+// repack conv weights f32[19,128,3,3] as [180][128] (transposed)
+// threads 23040, workgroup 64; FLOPs 0; bytes 179712
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 23040i) { return; }
+  let q = gi % 128i;
+  let r = min(gi / 128i, 170i);
+  let o = r / 9i;
+  let tap = r % 9i;
+  b1[gi] = select(0.0f, b0[(o * 128i + min(q, 127i)) * 9i + tap], q < 128i && gi / 128i < 171i);
+}
+`;
+
+// shader 201: first used by step_170_conv2dInputGrad_G_layer5_conv2d_list_1_cpu
+const shader201 = `
+enable subgroups;
+// conv2d input-gradient: f32[1,19,9,10] through f32[19,128,3,3] -> [1,128,9,10]
+// stride [1,1], padding [12,12], dilation [12,12]
+// 32 same-phase pixels x 32 channels per subgroup, 4 out-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 3x4x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let c4 = i32(wid.y) * 8i + lane;
+  let cl = min(c4, 31i);
+  let phh = i32(wid.z) / 1i;
+  let phw = i32(wid.z) % 1i;
+  let q0 = min(i32(wid.x) * 32i + 0i + lane, 89i);
+  let n0 = q0 / 90i;
+  let h0 = phh + 1i * ((q0 / 10i) % 9i);
+  let x0 = phw + 1i * (q0 % 10i);
+  let ok0 = h0 < 9i && x0 < 10i;
+  let q1 = min(i32(wid.x) * 32i + 8i + lane, 89i);
+  let n1 = q1 / 90i;
+  let h1 = phh + 1i * ((q1 / 10i) % 9i);
+  let x1 = phw + 1i * (q1 % 10i);
+  let ok1 = h1 < 9i && x1 < 10i;
+  let q2 = min(i32(wid.x) * 32i + 16i + lane, 89i);
+  let n2 = q2 / 90i;
+  let h2 = phh + 1i * ((q2 / 10i) % 9i);
+  let x2 = phw + 1i * (q2 % 10i);
+  let ok2 = h2 < 9i && x2 < 10i;
+  let q3 = min(i32(wid.x) * 32i + 24i + lane, 89i);
+  let n3 = q3 / 90i;
+  let h3 = phh + 1i * ((q3 / 10i) % 9i);
+  let x3 = phw + 1i * (q3 % 10i);
+  let ok3 = h3 < 9i && x3 < 10i;
+  var a0 = vec4<f32>(0.0f);
+  var a1 = vec4<f32>(0.0f);
+  var a2 = vec4<f32>(0.0f);
+  var a3 = vec4<f32>(0.0f);
+  var a4 = vec4<f32>(0.0f);
+  var a5 = vec4<f32>(0.0f);
+  var a6 = vec4<f32>(0.0f);
+  var a7 = vec4<f32>(0.0f);
+  var a8 = vec4<f32>(0.0f);
+  var a9 = vec4<f32>(0.0f);
+  var a10 = vec4<f32>(0.0f);
+  var a11 = vec4<f32>(0.0f);
+  var a12 = vec4<f32>(0.0f);
+  var a13 = vec4<f32>(0.0f);
+  var a14 = vec4<f32>(0.0f);
+  var a15 = vec4<f32>(0.0f);
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  let u0 = 0i;
+  let nu = 3i;
+  let v0 = 0i;
+  let nv = 3i;
+  for (var k = 0i; k < 5i * nu * nv; k++) {
+    let o4 = k / (nu * nv);
+    let u = u0 + ((k / nv) % nu) * 1i;
+    let v = v0 + (k % nv) * 1i;
+    let th0 = h0 + 12i - u * 12i;
+    let tw0 = x0 + 12i - v * 12i;
+    let i0 = th0 / 1i;
+    let jj0 = tw0 / 1i;
+    let g0 = select(vec4<f32>(0.0f), b0[((n0 * 5i + o4) * 9i + clamp(i0, 0i, 8i)) * 10i + clamp(jj0, 0i, 9i)], ok0 && th0 >= 0i && i0 < 9i && tw0 >= 0i && jj0 < 10i);
+    let th1 = h1 + 12i - u * 12i;
+    let tw1 = x1 + 12i - v * 12i;
+    let i1 = th1 / 1i;
+    let jj1 = tw1 / 1i;
+    let g1 = select(vec4<f32>(0.0f), b0[((n1 * 5i + o4) * 9i + clamp(i1, 0i, 8i)) * 10i + clamp(jj1, 0i, 9i)], ok1 && th1 >= 0i && i1 < 9i && tw1 >= 0i && jj1 < 10i);
+    let th2 = h2 + 12i - u * 12i;
+    let tw2 = x2 + 12i - v * 12i;
+    let i2 = th2 / 1i;
+    let jj2 = tw2 / 1i;
+    let g2 = select(vec4<f32>(0.0f), b0[((n2 * 5i + o4) * 9i + clamp(i2, 0i, 8i)) * 10i + clamp(jj2, 0i, 9i)], ok2 && th2 >= 0i && i2 < 9i && tw2 >= 0i && jj2 < 10i);
+    let th3 = h3 + 12i - u * 12i;
+    let tw3 = x3 + 12i - v * 12i;
+    let i3 = th3 / 1i;
+    let jj3 = tw3 / 1i;
+    let g3 = select(vec4<f32>(0.0f), b0[((n3 * 5i + o4) * 9i + clamp(i3, 0i, 8i)) * 10i + clamp(jj3, 0i, 9i)], ok3 && th3 >= 0i && i3 < 9i && tw3 >= 0i && jj3 < 10i);
+    let wr = (o4 * 36i + u * 3i + v) * 32i + cl;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 288i];
+    let y2 = b1[wr + 576i];
+    let y3 = b1[wr + 864i];
+    a0 = mac4(subgroupShuffle(g0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(g0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(g0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(g0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(g0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(g0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(g0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(g0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(g1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(g1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(g1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(g1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(g1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(g1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(g1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(g1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(g2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(g2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(g2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(g2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(g2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(g2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(g2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(g2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(g3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(g3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(g3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(g3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(g3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(g3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(g3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(g3, 7u), y0, y1, y2, y3, a31);
+  }
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
+    for (var q = 0i; q < 4i; q++) {
+      let pix = i32(wid.x) * 32i + t;
+      let n = pix / 90i;
+      let h = phh + 1i * ((pix / 10i) % 9i);
+      let x = phw + 1i * (pix % 10i);
+      let ch = c4 * 4i + q;
+      if (pix >= 90i || h >= 9i || x >= 10i || ch >= 128i) { continue; }
+      b2[ch * 90i + h * 10i + x] = tile[t][q];
+    }
+  }
+}
+`;
+
+// shader 202: first used by step_170_conv2dInputGrad_G_layer5_conv2d_list_1
+const shader202 = `
+// conv2d input-gradient: f32[1,19,9,10] through f32[19,128,3,3] -> [1,128,9,10]
+// stride [1,1], padding [12,12], dilation [12,12]
+// tile 8 channels x 4 same-phase pixels
+// threads 432, workgroup 64; FLOPs 3939840; bytes 145440
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 432i) { return; }
+  let jb = gi % 3i;
+  let ph = (gi / 3i) % 1i;
+  let h = (gi / 3i) % 9i;
+  let cb = (gi / 27i) % 16i;
+  let n = gi / 432i;
+  let x0 = ph + 1i * (jb * 4i + 0i);
+  let xok0 = x0 < 10i;
+  let x1 = ph + 1i * (jb * 4i + 1i);
+  let xok1 = x1 < 10i;
+  let x2 = ph + 1i * (jb * 4i + 2i);
+  let xok2 = x2 < 10i;
+  let x3 = ph + 1i * (jb * 4i + 3i);
+  let xok3 = x3 < 10i;
+  let c0 = min(cb * 8i + 0i, 127i);
+  let c1 = min(cb * 8i + 1i, 127i);
+  let c2 = min(cb * 8i + 2i, 127i);
+  let c3 = min(cb * 8i + 3i, 127i);
+  let c4 = min(cb * 8i + 4i, 127i);
+  let c5 = min(cb * 8i + 5i, 127i);
+  let c6 = min(cb * 8i + 6i, 127i);
+  let c7 = min(cb * 8i + 7i, 127i);
+  var a0_0 = 0.0f;
+  var a0_1 = 0.0f;
+  var a0_2 = 0.0f;
+  var a0_3 = 0.0f;
+  var a1_0 = 0.0f;
+  var a1_1 = 0.0f;
+  var a1_2 = 0.0f;
+  var a1_3 = 0.0f;
+  var a2_0 = 0.0f;
+  var a2_1 = 0.0f;
+  var a2_2 = 0.0f;
+  var a2_3 = 0.0f;
+  var a3_0 = 0.0f;
+  var a3_1 = 0.0f;
+  var a3_2 = 0.0f;
+  var a3_3 = 0.0f;
+  var a4_0 = 0.0f;
+  var a4_1 = 0.0f;
+  var a4_2 = 0.0f;
+  var a4_3 = 0.0f;
+  var a5_0 = 0.0f;
+  var a5_1 = 0.0f;
+  var a5_2 = 0.0f;
+  var a5_3 = 0.0f;
+  var a6_0 = 0.0f;
+  var a6_1 = 0.0f;
+  var a6_2 = 0.0f;
+  var a6_3 = 0.0f;
+  var a7_0 = 0.0f;
+  var a7_1 = 0.0f;
+  var a7_2 = 0.0f;
+  var a7_3 = 0.0f;
+  for (var o = 0i; o < 19i; o++) {
+    let dyo = (n * 5i + (o >> 2u)) * 360i + (o & 3i);
+    let wo = o * 1152i;
+    for (var u = 0i; u < 3i; u++) {
+      let th = h + 12i - u * 12i;
+      if (th < 0i || th >= 9i) { continue; }
+      let row = dyo + (th / 1i) * 40i;
+      for (var v = 0i; v < 3i; v++) {
+        let tw0 = x0 + 12i - v * 12i;
+        let j0 = tw0 / 1i;
+        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 9i) * 4i], xok0 && tw0 >= 0i && j0 < 10i);
+        let tw1 = x1 + 12i - v * 12i;
+        let j1 = tw1 / 1i;
+        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 9i) * 4i], xok1 && tw1 >= 0i && j1 < 10i);
+        let tw2 = x2 + 12i - v * 12i;
+        let j2 = tw2 / 1i;
+        let g2 = select(0.0f, b0[row + clamp(j2, 0i, 9i) * 4i], xok2 && tw2 >= 0i && j2 < 10i);
+        let tw3 = x3 + 12i - v * 12i;
+        let j3 = tw3 / 1i;
+        let g3 = select(0.0f, b0[row + clamp(j3, 0i, 9i) * 4i], xok3 && tw3 >= 0i && j3 < 10i);
+        let k0 = b1[wo + (u * 3i + v) * 128i + c0];
+        let k1 = b1[wo + (u * 3i + v) * 128i + c1];
+        let k2 = b1[wo + (u * 3i + v) * 128i + c2];
+        let k3 = b1[wo + (u * 3i + v) * 128i + c3];
+        let k4 = b1[wo + (u * 3i + v) * 128i + c4];
+        let k5 = b1[wo + (u * 3i + v) * 128i + c5];
+        let k6 = b1[wo + (u * 3i + v) * 128i + c6];
+        let k7 = b1[wo + (u * 3i + v) * 128i + c7];
+        a0_0 = fma(k0, g0, a0_0);
+        a0_1 = fma(k0, g1, a0_1);
+        a0_2 = fma(k0, g2, a0_2);
+        a0_3 = fma(k0, g3, a0_3);
+        a1_0 = fma(k1, g0, a1_0);
+        a1_1 = fma(k1, g1, a1_1);
+        a1_2 = fma(k1, g2, a1_2);
+        a1_3 = fma(k1, g3, a1_3);
+        a2_0 = fma(k2, g0, a2_0);
+        a2_1 = fma(k2, g1, a2_1);
+        a2_2 = fma(k2, g2, a2_2);
+        a2_3 = fma(k2, g3, a2_3);
+        a3_0 = fma(k3, g0, a3_0);
+        a3_1 = fma(k3, g1, a3_1);
+        a3_2 = fma(k3, g2, a3_2);
+        a3_3 = fma(k3, g3, a3_3);
+        a4_0 = fma(k4, g0, a4_0);
+        a4_1 = fma(k4, g1, a4_1);
+        a4_2 = fma(k4, g2, a4_2);
+        a4_3 = fma(k4, g3, a4_3);
+        a5_0 = fma(k5, g0, a5_0);
+        a5_1 = fma(k5, g1, a5_1);
+        a5_2 = fma(k5, g2, a5_2);
+        a5_3 = fma(k5, g3, a5_3);
+        a6_0 = fma(k6, g0, a6_0);
+        a6_1 = fma(k6, g1, a6_1);
+        a6_2 = fma(k6, g2, a6_2);
+        a6_3 = fma(k6, g3, a6_3);
+        a7_0 = fma(k7, g0, a7_0);
+        a7_1 = fma(k7, g1, a7_1);
+        a7_2 = fma(k7, g2, a7_2);
+        a7_3 = fma(k7, g3, a7_3);
+      }
+    }
+  }
+  var tile = array<f32, 32>(a0_0, a0_1, a0_2, a0_3, a1_0, a1_1, a1_2, a1_3, a2_0, a2_1, a2_2, a2_3, a3_0, a3_1, a3_2, a3_3, a4_0, a4_1, a4_2, a4_3, a5_0, a5_1, a5_2, a5_3, a6_0, a6_1, a6_2, a6_3, a7_0, a7_1, a7_2, a7_3);
+  for (var t = 0i; t < 32i; t++) {
+    let ch = cb * 8i + t / 4i;
+    let x = ph + 1i * (jb * 4i + t % 4i);
+    if (ch >= 128i || x >= 10i) { continue; }
+    b2[ch * 90i + h * 10i + x] = tile[t];
+  }
+}
+`;
+
+// shader 203: first used by step_171_conv2dInputGrad_G_layer5_conv2d_list_0_cpu
+const shader203 = `
+enable subgroups;
+// conv2d input-gradient: f32[1,19,9,10] through f32[19,128,3,3] -> [1,128,9,10]
+// stride [1,1], padding [6,6], dilation [6,6]
+// with a fused elementwise epilogue producing f32[1,128,9,10]
+// 32 same-phase pixels x 32 channels per subgroup, 4 out-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 3x4x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let c4 = i32(wid.y) * 8i + lane;
+  let cl = min(c4, 31i);
+  let phh = i32(wid.z) / 1i;
+  let phw = i32(wid.z) % 1i;
+  let q0 = min(i32(wid.x) * 32i + 0i + lane, 89i);
+  let n0 = q0 / 90i;
+  let h0 = phh + 1i * ((q0 / 10i) % 9i);
+  let x0 = phw + 1i * (q0 % 10i);
+  let ok0 = h0 < 9i && x0 < 10i;
+  let q1 = min(i32(wid.x) * 32i + 8i + lane, 89i);
+  let n1 = q1 / 90i;
+  let h1 = phh + 1i * ((q1 / 10i) % 9i);
+  let x1 = phw + 1i * (q1 % 10i);
+  let ok1 = h1 < 9i && x1 < 10i;
+  let q2 = min(i32(wid.x) * 32i + 16i + lane, 89i);
+  let n2 = q2 / 90i;
+  let h2 = phh + 1i * ((q2 / 10i) % 9i);
+  let x2 = phw + 1i * (q2 % 10i);
+  let ok2 = h2 < 9i && x2 < 10i;
+  let q3 = min(i32(wid.x) * 32i + 24i + lane, 89i);
+  let n3 = q3 / 90i;
+  let h3 = phh + 1i * ((q3 / 10i) % 9i);
+  let x3 = phw + 1i * (q3 % 10i);
+  let ok3 = h3 < 9i && x3 < 10i;
+  var a0 = vec4<f32>(0.0f);
+  var a1 = vec4<f32>(0.0f);
+  var a2 = vec4<f32>(0.0f);
+  var a3 = vec4<f32>(0.0f);
+  var a4 = vec4<f32>(0.0f);
+  var a5 = vec4<f32>(0.0f);
+  var a6 = vec4<f32>(0.0f);
+  var a7 = vec4<f32>(0.0f);
+  var a8 = vec4<f32>(0.0f);
+  var a9 = vec4<f32>(0.0f);
+  var a10 = vec4<f32>(0.0f);
+  var a11 = vec4<f32>(0.0f);
+  var a12 = vec4<f32>(0.0f);
+  var a13 = vec4<f32>(0.0f);
+  var a14 = vec4<f32>(0.0f);
+  var a15 = vec4<f32>(0.0f);
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  let u0 = 0i;
+  let nu = 3i;
+  let v0 = 0i;
+  let nv = 3i;
+  for (var k = 0i; k < 5i * nu * nv; k++) {
+    let o4 = k / (nu * nv);
+    let u = u0 + ((k / nv) % nu) * 1i;
+    let v = v0 + (k % nv) * 1i;
+    let th0 = h0 + 6i - u * 6i;
+    let tw0 = x0 + 6i - v * 6i;
+    let i0 = th0 / 1i;
+    let jj0 = tw0 / 1i;
+    let g0 = select(vec4<f32>(0.0f), b0[((n0 * 5i + o4) * 9i + clamp(i0, 0i, 8i)) * 10i + clamp(jj0, 0i, 9i)], ok0 && th0 >= 0i && i0 < 9i && tw0 >= 0i && jj0 < 10i);
+    let th1 = h1 + 6i - u * 6i;
+    let tw1 = x1 + 6i - v * 6i;
+    let i1 = th1 / 1i;
+    let jj1 = tw1 / 1i;
+    let g1 = select(vec4<f32>(0.0f), b0[((n1 * 5i + o4) * 9i + clamp(i1, 0i, 8i)) * 10i + clamp(jj1, 0i, 9i)], ok1 && th1 >= 0i && i1 < 9i && tw1 >= 0i && jj1 < 10i);
+    let th2 = h2 + 6i - u * 6i;
+    let tw2 = x2 + 6i - v * 6i;
+    let i2 = th2 / 1i;
+    let jj2 = tw2 / 1i;
+    let g2 = select(vec4<f32>(0.0f), b0[((n2 * 5i + o4) * 9i + clamp(i2, 0i, 8i)) * 10i + clamp(jj2, 0i, 9i)], ok2 && th2 >= 0i && i2 < 9i && tw2 >= 0i && jj2 < 10i);
+    let th3 = h3 + 6i - u * 6i;
+    let tw3 = x3 + 6i - v * 6i;
+    let i3 = th3 / 1i;
+    let jj3 = tw3 / 1i;
+    let g3 = select(vec4<f32>(0.0f), b0[((n3 * 5i + o4) * 9i + clamp(i3, 0i, 8i)) * 10i + clamp(jj3, 0i, 9i)], ok3 && th3 >= 0i && i3 < 9i && tw3 >= 0i && jj3 < 10i);
+    let wr = (o4 * 36i + u * 3i + v) * 32i + cl;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 288i];
+    let y2 = b1[wr + 576i];
+    let y3 = b1[wr + 864i];
+    a0 = mac4(subgroupShuffle(g0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(g0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(g0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(g0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(g0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(g0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(g0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(g0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(g1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(g1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(g1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(g1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(g1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(g1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(g1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(g1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(g2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(g2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(g2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(g2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(g2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(g2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(g2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(g2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(g3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(g3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(g3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(g3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(g3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(g3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(g3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(g3, 7u), y0, y1, y2, y3, a31);
+  }
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
+    for (var q = 0i; q < 4i; q++) {
+      let pix = i32(wid.x) * 32i + t;
+      let n = pix / 90i;
+      let h = phh + 1i * ((pix / 10i) % 9i);
+      let x = phw + 1i * (pix % 10i);
+      let ch = c4 * 4i + q;
+      if (pix >= 90i || h >= 9i || x >= 10i || ch >= 128i) { continue; }
+      let v_0 = (b2[ch * 90i + h * 10i + x] + tile[t][q]);
+      let v_1 = (v_0 + b3[ch * 90i + h * 10i + x]);
+      let v_2 = (v_1 + b4[ch * 90i + h * 10i + x]);
+      let v_3 = (b5[ch * 90i + h * 10i + x] <= 0.0f);
+      let v_4 = select(v_2, 0.0f, v_3);
+      b6[ch * 90i + h * 10i + x] = v_4;
+    }
+  }
+}
+`;
+
+// shader 204: first used by step_171_conv2dInputGrad_G_layer5_conv2d_list_0
+const shader204 = `
+// conv2d input-gradient: f32[1,19,9,10] through f32[19,128,3,3] -> [1,128,9,10]
+// stride [1,1], padding [6,6], dilation [6,6]
+// with a fused elementwise epilogue producing f32[1,128,9,10]
+// tile 8 channels x 4 same-phase pixels
+// threads 432, workgroup 64; FLOPs 3939840; bytes 329760
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 432i) { return; }
+  let jb = gi % 3i;
+  let ph = (gi / 3i) % 1i;
+  let h = (gi / 3i) % 9i;
+  let cb = (gi / 27i) % 16i;
+  let n = gi / 432i;
+  let x0 = ph + 1i * (jb * 4i + 0i);
+  let xok0 = x0 < 10i;
+  let x1 = ph + 1i * (jb * 4i + 1i);
+  let xok1 = x1 < 10i;
+  let x2 = ph + 1i * (jb * 4i + 2i);
+  let xok2 = x2 < 10i;
+  let x3 = ph + 1i * (jb * 4i + 3i);
+  let xok3 = x3 < 10i;
+  let c0 = min(cb * 8i + 0i, 127i);
+  let c1 = min(cb * 8i + 1i, 127i);
+  let c2 = min(cb * 8i + 2i, 127i);
+  let c3 = min(cb * 8i + 3i, 127i);
+  let c4 = min(cb * 8i + 4i, 127i);
+  let c5 = min(cb * 8i + 5i, 127i);
+  let c6 = min(cb * 8i + 6i, 127i);
+  let c7 = min(cb * 8i + 7i, 127i);
+  var a0_0 = 0.0f;
+  var a0_1 = 0.0f;
+  var a0_2 = 0.0f;
+  var a0_3 = 0.0f;
+  var a1_0 = 0.0f;
+  var a1_1 = 0.0f;
+  var a1_2 = 0.0f;
+  var a1_3 = 0.0f;
+  var a2_0 = 0.0f;
+  var a2_1 = 0.0f;
+  var a2_2 = 0.0f;
+  var a2_3 = 0.0f;
+  var a3_0 = 0.0f;
+  var a3_1 = 0.0f;
+  var a3_2 = 0.0f;
+  var a3_3 = 0.0f;
+  var a4_0 = 0.0f;
+  var a4_1 = 0.0f;
+  var a4_2 = 0.0f;
+  var a4_3 = 0.0f;
+  var a5_0 = 0.0f;
+  var a5_1 = 0.0f;
+  var a5_2 = 0.0f;
+  var a5_3 = 0.0f;
+  var a6_0 = 0.0f;
+  var a6_1 = 0.0f;
+  var a6_2 = 0.0f;
+  var a6_3 = 0.0f;
+  var a7_0 = 0.0f;
+  var a7_1 = 0.0f;
+  var a7_2 = 0.0f;
+  var a7_3 = 0.0f;
+  for (var o = 0i; o < 19i; o++) {
+    let dyo = (n * 5i + (o >> 2u)) * 360i + (o & 3i);
+    let wo = o * 1152i;
+    for (var u = 0i; u < 3i; u++) {
+      let th = h + 6i - u * 6i;
+      if (th < 0i || th >= 9i) { continue; }
+      let row = dyo + (th / 1i) * 40i;
+      for (var v = 0i; v < 3i; v++) {
+        let tw0 = x0 + 6i - v * 6i;
+        let j0 = tw0 / 1i;
+        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 9i) * 4i], xok0 && tw0 >= 0i && j0 < 10i);
+        let tw1 = x1 + 6i - v * 6i;
+        let j1 = tw1 / 1i;
+        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 9i) * 4i], xok1 && tw1 >= 0i && j1 < 10i);
+        let tw2 = x2 + 6i - v * 6i;
+        let j2 = tw2 / 1i;
+        let g2 = select(0.0f, b0[row + clamp(j2, 0i, 9i) * 4i], xok2 && tw2 >= 0i && j2 < 10i);
+        let tw3 = x3 + 6i - v * 6i;
+        let j3 = tw3 / 1i;
+        let g3 = select(0.0f, b0[row + clamp(j3, 0i, 9i) * 4i], xok3 && tw3 >= 0i && j3 < 10i);
+        let k0 = b1[wo + (u * 3i + v) * 128i + c0];
+        let k1 = b1[wo + (u * 3i + v) * 128i + c1];
+        let k2 = b1[wo + (u * 3i + v) * 128i + c2];
+        let k3 = b1[wo + (u * 3i + v) * 128i + c3];
+        let k4 = b1[wo + (u * 3i + v) * 128i + c4];
+        let k5 = b1[wo + (u * 3i + v) * 128i + c5];
+        let k6 = b1[wo + (u * 3i + v) * 128i + c6];
+        let k7 = b1[wo + (u * 3i + v) * 128i + c7];
+        a0_0 = fma(k0, g0, a0_0);
+        a0_1 = fma(k0, g1, a0_1);
+        a0_2 = fma(k0, g2, a0_2);
+        a0_3 = fma(k0, g3, a0_3);
+        a1_0 = fma(k1, g0, a1_0);
+        a1_1 = fma(k1, g1, a1_1);
+        a1_2 = fma(k1, g2, a1_2);
+        a1_3 = fma(k1, g3, a1_3);
+        a2_0 = fma(k2, g0, a2_0);
+        a2_1 = fma(k2, g1, a2_1);
+        a2_2 = fma(k2, g2, a2_2);
+        a2_3 = fma(k2, g3, a2_3);
+        a3_0 = fma(k3, g0, a3_0);
+        a3_1 = fma(k3, g1, a3_1);
+        a3_2 = fma(k3, g2, a3_2);
+        a3_3 = fma(k3, g3, a3_3);
+        a4_0 = fma(k4, g0, a4_0);
+        a4_1 = fma(k4, g1, a4_1);
+        a4_2 = fma(k4, g2, a4_2);
+        a4_3 = fma(k4, g3, a4_3);
+        a5_0 = fma(k5, g0, a5_0);
+        a5_1 = fma(k5, g1, a5_1);
+        a5_2 = fma(k5, g2, a5_2);
+        a5_3 = fma(k5, g3, a5_3);
+        a6_0 = fma(k6, g0, a6_0);
+        a6_1 = fma(k6, g1, a6_1);
+        a6_2 = fma(k6, g2, a6_2);
+        a6_3 = fma(k6, g3, a6_3);
+        a7_0 = fma(k7, g0, a7_0);
+        a7_1 = fma(k7, g1, a7_1);
+        a7_2 = fma(k7, g2, a7_2);
+        a7_3 = fma(k7, g3, a7_3);
+      }
+    }
+  }
+  var tile = array<f32, 32>(a0_0, a0_1, a0_2, a0_3, a1_0, a1_1, a1_2, a1_3, a2_0, a2_1, a2_2, a2_3, a3_0, a3_1, a3_2, a3_3, a4_0, a4_1, a4_2, a4_3, a5_0, a5_1, a5_2, a5_3, a6_0, a6_1, a6_2, a6_3, a7_0, a7_1, a7_2, a7_3);
+  for (var t = 0i; t < 32i; t++) {
+    let ch = cb * 8i + t / 4i;
+    let x = ph + 1i * (jb * 4i + t % 4i);
+    if (ch >= 128i || x >= 10i) { continue; }
+    let v_0 = (b2[ch * 90i + h * 10i + x] + tile[t]);
+    let v_1 = (v_0 + b3[ch * 90i + h * 10i + x]);
+    let v_2 = (v_1 + b4[ch * 90i + h * 10i + x]);
     let v_3 = (b5[ch * 90i + h * 10i + x] <= 0.0f);
     let v_4 = select(v_2, 0.0f, v_3);
     b6[ch * 90i + h * 10i + x] = v_4;
@@ -12097,7 +12101,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 205: first used by step_174_sum_G_layer4_0_conv1_cpu
+// shader 205: first used by step_173_sum_G_layer4_0_conv1_cpu
 const shader205 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,128,9,10]: 128 outputs x 90 elements, 1 split(s)
@@ -12125,7 +12129,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 206: first used by step_174_sum_G_layer4_0_conv1
+// shader 206: first used by step_173_sum_G_layer4_0_conv1
 const shader206 = `
 // sum over axes [0,2,3] of f32[1,128,9,10]: 128 outputs x 90 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 11520; bytes 92672
@@ -12145,7 +12149,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 207: first used by step_175_pointwise_G_layer3_0_downsample_1
+// shader 207: first used by step_174_pointwise_G_layer3_0_downsample_1
 const shader207 = `
 // pointwise f32[1,128,9,10]
 // threads 11520 (8 per invocation), workgroup 64; FLOPs 11520; bytes 140288
@@ -12177,7 +12181,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 208: first used by step_176_conv2dInputGrad_G_layer3_0_downsample_0_pack
+// shader 208: first used by step_175_conv2dInputGrad_G_layer3_0_downsample_0_pack
 const shader208 = `
 // repack conv weights f32[128,64,1,1] as [128][64] (transposed)
 // threads 8192, workgroup 64; FLOPs 0; bytes 65536
@@ -12195,7 +12199,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 209: first used by step_176_conv2dInputGrad_G_layer3_0_downsample_0_cpu
+// shader 209: first used by step_175_conv2dInputGrad_G_layer3_0_downsample_0_cpu
 const shader209 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,9,10] through f32[128,64,1,1] -> [1,64,9,10]
@@ -12348,7 +12352,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 210: first used by step_176_conv2dInputGrad_G_layer3_0_downsample_0
+// shader 210: first used by step_175_conv2dInputGrad_G_layer3_0_downsample_0
 const shader210 = `
 // conv2d input-gradient: f32[1,128,9,10] through f32[128,64,1,1] -> [1,64,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -12487,7 +12491,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 211: first used by step_179_conv2dInputGrad_G_layer3_0_conv3_pack
+// shader 211: first used by step_178_conv2dInputGrad_G_layer3_0_conv3_pack
 const shader211 = `
 // repack conv weights f32[128,32,1,1] as [128][32] (transposed)
 // threads 4096, workgroup 64; FLOPs 0; bytes 32768
@@ -12505,7 +12509,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 212: first used by step_179_conv2dInputGrad_G_layer3_0_conv3_cpu
+// shader 212: first used by step_178_conv2dInputGrad_G_layer3_0_conv3_cpu
 const shader212 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,9,10] through f32[128,32,1,1] -> [1,32,9,10]
@@ -12658,7 +12662,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 213: first used by step_179_conv2dInputGrad_G_layer3_0_conv3
+// shader 213: first used by step_178_conv2dInputGrad_G_layer3_0_conv3
 const shader213 = `
 // conv2d input-gradient: f32[1,128,9,10] through f32[128,32,1,1] -> [1,32,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -12797,7 +12801,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 214: first used by step_180_sum_G_layer3_0_conv3_cpu
+// shader 214: first used by step_179_sum_G_layer3_0_conv3_cpu
 const shader214 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,9,10]: 32 outputs x 90 elements, 1 split(s)
@@ -12826,7 +12830,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 215: first used by step_180_sum_G_layer3_0_conv3
+// shader 215: first used by step_179_sum_G_layer3_0_conv3
 const shader215 = `
 // sum over axes [0,2,3] of f32[1,32,9,10]: 32 outputs x 90 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 2880; bytes 23168
@@ -12847,7 +12851,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 216: first used by step_181_sum_G_layer3_0_conv3_cpu
+// shader 216: first used by step_180_sum_G_layer3_0_conv3_cpu
 const shader216 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,9,10]: 32 outputs x 90 elements, 1 split(s)
@@ -12878,7 +12882,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 217: first used by step_181_sum_G_layer3_0_conv3
+// shader 217: first used by step_180_sum_G_layer3_0_conv3
 const shader217 = `
 // sum over axes [0,2,3] of f32[1,32,9,10]: 32 outputs x 90 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 2880; bytes 34688
@@ -12901,7 +12905,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 218: first used by step_182_pointwise_G_layer3_0_bn2
+// shader 218: first used by step_181_pointwise_G_layer3_0_bn2
 const shader218 = `
 // pointwise f32[1,32,9,10]
 // threads 2880, workgroup 64; FLOPs 2880; bytes 46592
@@ -12933,7 +12937,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 219: first used by step_183_conv2dInputGrad_G_layer3_0_conv2_pack
+// shader 219: first used by step_182_conv2dInputGrad_G_layer3_0_conv2_pack
 const shader219 = `
 // repack conv weights f32[32,32,3,3] as [288][32] (transposed)
 // threads 9216, workgroup 64; FLOPs 0; bytes 73728
@@ -12951,7 +12955,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 220: first used by step_183_conv2dInputGrad_G_layer3_0_conv2_cpu
+// shader 220: first used by step_182_conv2dInputGrad_G_layer3_0_conv2_cpu
 const shader220 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,32,9,10] through f32[32,32,3,3] -> [1,32,9,10]
@@ -13104,7 +13108,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 221: first used by step_183_conv2dInputGrad_G_layer3_0_conv2
+// shader 221: first used by step_182_conv2dInputGrad_G_layer3_0_conv2
 const shader221 = `
 // conv2d input-gradient: f32[1,32,9,10] through f32[32,32,3,3] -> [1,32,9,10]
 // stride [1,1], padding [2,2], dilation [2,2]
@@ -13243,7 +13247,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 222: first used by step_187_conv2dInputGrad_G_layer3_0_conv1_pack
+// shader 222: first used by step_186_conv2dInputGrad_G_layer3_0_conv1_pack
 const shader222 = `
 // repack conv weights f32[32,64,1,1] as [32][64] (transposed)
 // threads 2048, workgroup 64; FLOPs 0; bytes 16384
@@ -13261,7 +13265,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 223: first used by step_187_conv2dInputGrad_G_layer3_0_conv1_cpu
+// shader 223: first used by step_186_conv2dInputGrad_G_layer3_0_conv1_cpu
 const shader223 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,32,9,10] through f32[32,64,1,1] -> [1,64,9,10]
@@ -13414,7 +13418,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 224: first used by step_187_conv2dInputGrad_G_layer3_0_conv1
+// shader 224: first used by step_186_conv2dInputGrad_G_layer3_0_conv1
 const shader224 = `
 // conv2d input-gradient: f32[1,32,9,10] through f32[32,64,1,1] -> [1,64,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -13553,7 +13557,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 225: first used by step_188_sum_G_layer3_0_downsample_0_cpu
+// shader 225: first used by step_187_sum_G_layer3_0_downsample_0_cpu
 const shader225 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,10]: 64 outputs x 90 elements, 1 split(s)
@@ -13584,7 +13588,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 226: first used by step_188_sum_G_layer3_0_downsample_0
+// shader 226: first used by step_187_sum_G_layer3_0_downsample_0
 const shader226 = `
 // sum over axes [0,2,3] of f32[1,64,9,10]: 64 outputs x 90 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 5760; bytes 69376
@@ -13607,7 +13611,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 227: first used by step_189_pointwise_G_layer3_0_downsample_0
+// shader 227: first used by step_188_pointwise_G_layer3_0_downsample_0
 const shader227 = `
 // pointwise f32[1,64,9,10]
 // threads 5760 (8 per invocation), workgroup 64; FLOPs 5760; bytes 92416
@@ -13635,7 +13639,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 228: first used by step_190_sum_G_layer3_0_downsample_0_cpu
+// shader 228: first used by step_189_sum_G_layer3_0_downsample_0_cpu
 const shader228 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,10]: 64 outputs x 90 elements, 1 split(s)
@@ -13668,7 +13672,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 229: first used by step_190_sum_G_layer3_0_downsample_0
+// shader 229: first used by step_189_sum_G_layer3_0_downsample_0
 const shader229 = `
 // sum over axes [0,2,3] of f32[1,64,9,10]: 64 outputs x 90 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 5760; bytes 92416
@@ -13693,7 +13697,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 230: first used by step_191_pointwise_G_layer2_0_downsample_1
+// shader 230: first used by step_190_pointwise_G_layer2_0_downsample_1
 const shader230 = `
 // pointwise f32[1,64,9,10]
 // threads 5760 (8 per invocation), workgroup 64; FLOPs 5760; bytes 69888
@@ -13722,7 +13726,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 231: first used by step_192_conv2dInputGrad_G_layer2_0_downsample_0_pack
+// shader 231: first used by step_191_conv2dInputGrad_G_layer2_0_downsample_0_pack
 const shader231 = `
 // repack conv weights f32[64,32,1,1] as [64][32] (transposed)
 // threads 2048, workgroup 64; FLOPs 0; bytes 16384
@@ -13740,7 +13744,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 232: first used by step_192_conv2dInputGrad_G_layer2_0_downsample_0_cpu
+// shader 232: first used by step_191_conv2dInputGrad_G_layer2_0_downsample_0_cpu
 const shader232 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,9,10] through f32[64,32,1,1] -> [1,32,17,19]
@@ -13893,7 +13897,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 233: first used by step_192_conv2dInputGrad_G_layer2_0_downsample_0
+// shader 233: first used by step_191_conv2dInputGrad_G_layer2_0_downsample_0
 const shader233 = `
 // conv2d input-gradient: f32[1,64,9,10] through f32[64,32,1,1] -> [1,32,17,19]
 // stride [2,2], padding [0,0], dilation [1,1]
@@ -14033,7 +14037,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 234: first used by step_195_conv2dInputGrad_G_layer2_0_conv3_pack
+// shader 234: first used by step_194_conv2dInputGrad_G_layer2_0_conv3_pack
 const shader234 = `
 // repack conv weights f32[64,16,1,1] as [64][16] (transposed)
 // threads 1024, workgroup 64; FLOPs 0; bytes 8192
@@ -14051,7 +14055,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 235: first used by step_195_conv2dInputGrad_G_layer2_0_conv3_cpu
+// shader 235: first used by step_194_conv2dInputGrad_G_layer2_0_conv3_cpu
 const shader235 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,9,10] through f32[64,16,1,1] -> [1,16,9,10]
@@ -14204,7 +14208,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 236: first used by step_195_conv2dInputGrad_G_layer2_0_conv3
+// shader 236: first used by step_194_conv2dInputGrad_G_layer2_0_conv3
 const shader236 = `
 // conv2d input-gradient: f32[1,64,9,10] through f32[64,16,1,1] -> [1,16,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -14343,7 +14347,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 237: first used by step_196_sum_G_layer2_0_conv3_cpu
+// shader 237: first used by step_195_sum_G_layer2_0_conv3_cpu
 const shader237 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,9,10]: 16 outputs x 90 elements, 1 split(s)
@@ -14372,7 +14376,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 238: first used by step_196_sum_G_layer2_0_conv3
+// shader 238: first used by step_195_sum_G_layer2_0_conv3
 const shader238 = `
 // sum over axes [0,2,3] of f32[1,16,9,10]: 16 outputs x 90 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 1440; bytes 11584
@@ -14393,7 +14397,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 239: first used by step_197_sum_G_layer2_0_conv3_cpu
+// shader 239: first used by step_196_sum_G_layer2_0_conv3_cpu
 const shader239 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,9,10]: 16 outputs x 90 elements, 1 split(s)
@@ -14424,7 +14428,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 240: first used by step_197_sum_G_layer2_0_conv3
+// shader 240: first used by step_196_sum_G_layer2_0_conv3
 const shader240 = `
 // sum over axes [0,2,3] of f32[1,16,9,10]: 16 outputs x 90 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 1440; bytes 17344
@@ -14447,7 +14451,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 241: first used by step_198_pointwise_G_layer2_0_bn2
+// shader 241: first used by step_197_pointwise_G_layer2_0_bn2
 const shader241 = `
 // pointwise f32[1,16,9,10]
 // threads 1440, workgroup 64; FLOPs 1440; bytes 23296
@@ -14479,7 +14483,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 242: first used by step_199_conv2dInputGrad_G_layer2_0_conv2_pack
+// shader 242: first used by step_198_conv2dInputGrad_G_layer2_0_conv2_pack
 const shader242 = `
 // repack conv weights f32[16,16,3,3] as [144][16] (transposed)
 // threads 2304, workgroup 64; FLOPs 0; bytes 18432
@@ -14497,7 +14501,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 243: first used by step_199_conv2dInputGrad_G_layer2_0_conv2_cpu
+// shader 243: first used by step_198_conv2dInputGrad_G_layer2_0_conv2_cpu
 const shader243 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,16,9,10] through f32[16,16,3,3] -> [1,16,9,10]
@@ -14650,7 +14654,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 244: first used by step_199_conv2dInputGrad_G_layer2_0_conv2
+// shader 244: first used by step_198_conv2dInputGrad_G_layer2_0_conv2
 const shader244 = `
 // conv2d input-gradient: f32[1,16,9,10] through f32[16,16,3,3] -> [1,16,9,10]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -14789,7 +14793,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 245: first used by step_203_conv2dInputGrad_G_layer2_0_conv1_pack
+// shader 245: first used by step_202_conv2dInputGrad_G_layer2_0_conv1_pack
 const shader245 = `
 // repack conv weights f32[16,32,1,1] as [16][32] (transposed)
 // threads 512, workgroup 64; FLOPs 0; bytes 4096
@@ -14807,7 +14811,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 246: first used by step_203_conv2dInputGrad_G_layer2_0_conv1_cpu
+// shader 246: first used by step_202_conv2dInputGrad_G_layer2_0_conv1_cpu
 const shader246 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,16,9,10] through f32[16,32,1,1] -> [1,32,17,19]
@@ -14960,7 +14964,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 247: first used by step_203_conv2dInputGrad_G_layer2_0_conv1
+// shader 247: first used by step_202_conv2dInputGrad_G_layer2_0_conv1
 const shader247 = `
 // conv2d input-gradient: f32[1,16,9,10] through f32[16,32,1,1] -> [1,32,17,19]
 // stride [2,2], padding [0,0], dilation [1,1]
@@ -15100,7 +15104,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 248: first used by step_204_sum_G_layer2_0_downsample_0_cpu
+// shader 248: first used by step_203_sum_G_layer2_0_downsample_0_cpu
 const shader248 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,17,19]: 32 outputs x 323 elements, 1 split(s)
@@ -15131,7 +15135,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 249: first used by step_204_sum_G_layer2_0_downsample_0
+// shader 249: first used by step_203_sum_G_layer2_0_downsample_0
 const shader249 = `
 // sum over axes [0,2,3] of f32[1,32,17,19]: 32 outputs x 323 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 10336; bytes 124160
@@ -15154,7 +15158,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 250: first used by step_205_pointwise_G_layer2_0_downsample_0
+// shader 250: first used by step_204_pointwise_G_layer2_0_downsample_0
 const shader250 = `
 // pointwise f32[1,32,17,19]
 // threads 10336 (8 per invocation), workgroup 64; FLOPs 10336; bytes 165504
@@ -15182,7 +15186,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 251: first used by step_206_sum_G_layer2_0_downsample_0_cpu
+// shader 251: first used by step_205_sum_G_layer2_0_downsample_0_cpu
 const shader251 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,17,19]: 32 outputs x 323 elements, 1 split(s)
@@ -15215,7 +15219,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 252: first used by step_206_sum_G_layer2_0_downsample_0
+// shader 252: first used by step_205_sum_G_layer2_0_downsample_0
 const shader252 = `
 // sum over axes [0,2,3] of f32[1,32,17,19]: 32 outputs x 323 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 10336; bytes 165504
@@ -15240,7 +15244,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 253: first used by step_207_pointwise_G_layer1_0_downsample_1
+// shader 253: first used by step_206_pointwise_G_layer1_0_downsample_1
 const shader253 = `
 // pointwise f32[1,32,17,19]
 // threads 10336 (8 per invocation), workgroup 64; FLOPs 10336; bytes 124416
@@ -15269,7 +15273,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 254: first used by step_208_conv2dInputGrad_G_layer1_0_downsample_0_pack
+// shader 254: first used by step_207_conv2dInputGrad_G_layer1_0_downsample_0_pack
 const shader254 = `
 // repack conv weights f32[32,8,1,1] as [32][8] (transposed)
 // threads 256, workgroup 64; FLOPs 0; bytes 2048
@@ -15287,7 +15291,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 255: first used by step_208_conv2dInputGrad_G_layer1_0_downsample_0_cpu
+// shader 255: first used by step_207_conv2dInputGrad_G_layer1_0_downsample_0_cpu
 const shader255 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,32,17,19] through f32[32,8,1,1] -> [1,8,17,19]
@@ -15440,7 +15444,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 256: first used by step_208_conv2dInputGrad_G_layer1_0_downsample_0
+// shader 256: first used by step_207_conv2dInputGrad_G_layer1_0_downsample_0
 const shader256 = `
 // conv2d input-gradient: f32[1,32,17,19] through f32[32,8,1,1] -> [1,8,17,19]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -15579,7 +15583,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 257: first used by step_212_sum_G_layer1_0_conv3_cpu
+// shader 257: first used by step_211_sum_G_layer1_0_conv3_cpu
 const shader257 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,17,19]: 8 outputs x 323 elements, 1 split(s)
@@ -15608,7 +15612,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 258: first used by step_212_sum_G_layer1_0_conv3
+// shader 258: first used by step_211_sum_G_layer1_0_conv3
 const shader258 = `
 // sum over axes [0,2,3] of f32[1,8,17,19]: 8 outputs x 323 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 2584; bytes 20704
@@ -15629,7 +15633,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 259: first used by step_213_sum_G_layer1_0_conv3_cpu
+// shader 259: first used by step_212_sum_G_layer1_0_conv3_cpu
 const shader259 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,17,19]: 8 outputs x 323 elements, 1 split(s)
@@ -15660,7 +15664,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 260: first used by step_213_sum_G_layer1_0_conv3
+// shader 260: first used by step_212_sum_G_layer1_0_conv3
 const shader260 = `
 // sum over axes [0,2,3] of f32[1,8,17,19]: 8 outputs x 323 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 2584; bytes 31040
@@ -15683,7 +15687,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 261: first used by step_214_pointwise_G_layer1_0_bn2
+// shader 261: first used by step_213_pointwise_G_layer1_0_bn2
 const shader261 = `
 // pointwise f32[1,8,17,19]
 // threads 2584, workgroup 64; FLOPs 2584; bytes 41472
@@ -15715,7 +15719,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 262: first used by step_215_conv2dInputGrad_G_layer1_0_conv2_pack
+// shader 262: first used by step_214_conv2dInputGrad_G_layer1_0_conv2_pack
 const shader262 = `
 // repack conv weights f32[8,8,3,3] as [72][8] (transposed)
 // threads 576, workgroup 64; FLOPs 0; bytes 4608
@@ -15733,7 +15737,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 263: first used by step_215_conv2dInputGrad_G_layer1_0_conv2_cpu
+// shader 263: first used by step_214_conv2dInputGrad_G_layer1_0_conv2_cpu
 const shader263 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,8,17,19] through f32[8,8,3,3] -> [1,8,17,19]
@@ -15886,7 +15890,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 264: first used by step_215_conv2dInputGrad_G_layer1_0_conv2
+// shader 264: first used by step_214_conv2dInputGrad_G_layer1_0_conv2
 const shader264 = `
 // conv2d input-gradient: f32[1,8,17,19] through f32[8,8,3,3] -> [1,8,17,19]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -16025,7 +16029,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 265: first used by step_219_conv2dInputGrad_G_layer1_0_conv1_pack
+// shader 265: first used by step_218_conv2dInputGrad_G_layer1_0_conv1_pack
 const shader265 = `
 // repack conv weights f32[8,8,1,1] as [8][8] (transposed)
 // threads 64, workgroup 64; FLOPs 0; bytes 512
@@ -16043,7 +16047,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 266: first used by step_219_conv2dInputGrad_G_layer1_0_conv1_cpu
+// shader 266: first used by step_218_conv2dInputGrad_G_layer1_0_conv1_cpu
 const shader266 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,8,17,19] through f32[8,8,1,1] -> [1,8,17,19]
@@ -16199,7 +16203,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 267: first used by step_219_conv2dInputGrad_G_layer1_0_conv1
+// shader 267: first used by step_218_conv2dInputGrad_G_layer1_0_conv1
 const shader267 = `
 // conv2d input-gradient: f32[1,8,17,19] through f32[8,8,1,1] -> [1,8,17,19]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -16341,7 +16345,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 268: first used by step_220_maxPool2dGrad_G_layer1_0_downsample_0
+// shader 268: first used by step_219_maxPool2dGrad_G_layer1_0_downsample_0
 const shader268 = `
 // maxPool2d gradient (gather) for f32[1,8,33,36]: kernel [3,3], stride [2,2], padding [1,1]
 // threads 9504, workgroup 64; FLOPs 342144; bytes 86368
@@ -16384,7 +16388,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 269: first used by step_221_sum_G_layer1_0_downsample_0_cpu
+// shader 269: first used by step_220_sum_G_layer1_0_downsample_0_cpu
 const shader269 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,33,36]: 8 outputs x 1188 elements, 1 split(s)
@@ -16413,7 +16417,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 270: first used by step_221_sum_G_layer1_0_downsample_0
+// shader 270: first used by step_220_sum_G_layer1_0_downsample_0
 const shader270 = `
 // sum over axes [0,2,3] of f32[1,8,33,36]: 8 outputs x 1188 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 9504; bytes 76064
@@ -16434,7 +16438,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 271: first used by step_222_sum_G_conv1_cpu
+// shader 271: first used by step_221_sum_G_conv1_cpu
 const shader271 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,33,36]: 8 outputs x 1188 elements, 1 split(s)
@@ -16465,7 +16469,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 272: first used by step_222_sum_G_conv1
+// shader 272: first used by step_221_sum_G_conv1
 const shader272 = `
 // sum over axes [0,2,3] of f32[1,8,33,36]: 8 outputs x 1188 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 9504; bytes 114080
@@ -16488,7 +16492,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 273: first used by step_223_pointwise_G_bn1
+// shader 273: first used by step_222_pointwise_G_bn1
 const shader273 = `
 // pointwise f32[1,8,33,36]
 // threads 9504 (8 per invocation), workgroup 64; FLOPs 9504; bytes 152192
@@ -16523,7 +16527,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 274: first used by step_224_conv2dWeightGrad_G_bn1_packc
+// shader 274: first used by step_223_conv2dWeightGrad_G_bn1_packc
 const shader274 = `
 // repack f32[1,8,33,36] as [1][2][33][36] x vec4 (4 channels per element)
 // threads 2376, workgroup 64; FLOPs 0; bytes 76032
@@ -16541,7 +16545,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 275: first used by step_224_conv2dWeightGrad_G_bn1_cpu
+// shader 275: first used by step_223_conv2dWeightGrad_G_bn1_cpu
 const shader275 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,3,65,71] with f32[1,8,33,36] -> [8,3,7,7]
@@ -16553,7 +16557,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -16750,27 +16755,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 49i || ci >= 3i || o >= 8i) { continue; }
       let u = tap / 7i;
       let v = tap % 7i;
-      let v_0 = (b2[o * 147i + ci * 49i + u * 7i + v] * 0.8999999761581421f);
-      let v_1 = (b3[o * 147i + ci * 49i + u * 7i + v] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 147i + ci * 49i + u * 7i + v] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 147i + ci * 49i + u * 7i + v] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 147i + ci * 49i + u * 7i + v] = v_3;
+      b5[o * 147i + ci * 49i + u * 7i + v] = v_3;
     }
   }
 }
 `;
 
-// shader 276: first used by step_224_conv2dWeightGrad_G_bn1
+// shader 276: first used by step_223_conv2dWeightGrad_G_bn1
 const shader276 = `
 // conv2d weight-gradient: f32[1,3,65,71] with f32[1,8,33,36] -> [8,3,7,7]
 // stride [2,2], padding [3,3], dilation [1,1]; tile 4 out x 3 in channels per tap; 1 K-split(s) of 1188
 // with a fused elementwise epilogue producing f32[8,3,7,7]
-// threads 98, workgroup 64; FLOPs 2794176; bytes 125968
+// threads 98, workgroup 64; FLOPs 2794176; bytes 125992
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -16834,17 +16840,44 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 3i;
     let ci = cb * 3i + t % 3i;
     if (o >= 8i || ci >= 3i) { continue; }
-    let v_0 = (b2[o * 147i + ci * 49i + u * 7i + v] * 0.8999999761581421f);
-    let v_1 = (b3[o * 147i + ci * 49i + u * 7i + v] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 147i + ci * 49i + u * 7i + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 147i + ci * 49i + u * 7i + v] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 147i + ci * 49i + u * 7i + v] = v_3;
+    b5[o * 147i + ci * 49i + u * 7i + v] = v_3;
   }
 }
 `;
 
-// shader 277: first used by step_225_pointwise_G_conv1
+// shader 277: first used by step_224_pointwise
 const shader277 = `
+// pointwise f32[]
+// threads 1, workgroup 64; FLOPs 1; bytes 32
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0f) { return 1.0f; }
+  if (x >= 0.0f) { return pow(x, y); }
+  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
+  let m = pow(-x, y);
+  return select(m, -m, abs(y % 2.0f) == 1.0f);
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = f32(b1[0i]);
+  let v_1 = (v_0 / b0[(0i + 4i)]);
+  let v_2 = (1.0f - v_1);
+  let v_3 = pow_(v_2, b0[(0i + 3i)]);
+  let v_4 = (b0[0i] * v_3);
+  b2[0i] = v_4;
+}
+`;
+
+// shader 278: first used by step_225_pointwise_G_conv1
+const shader278 = `
 // pointwise f32[8,3,7,7]
 // threads 1176, workgroup 64; FLOPs 1176; bytes 14116
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16865,8 +16898,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 278: first used by step_226_conv2dWeightGrad_G_layer1_0_bn1_cpu
-const shader278 = `
+// shader 279: first used by step_226_conv2dWeightGrad_G_layer1_0_bn1_cpu
+const shader279 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,19] with f32[1,8,17,19] -> [8,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 323
@@ -16877,7 +16910,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -17074,27 +17108,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 2i || ci >= 8i || o >= 8i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 8i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 8i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 8i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 8i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 8i + ci] = v_3;
+      b5[o * 8i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 279: first used by step_226_conv2dWeightGrad_G_layer1_0_bn1
-const shader279 = `
+// shader 280: first used by step_226_conv2dWeightGrad_G_layer1_0_bn1
+const shader280 = `
 // conv2d weight-gradient: f32[1,8,17,19] with f32[1,8,17,19] -> [8,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 323
 // with a fused elementwise epilogue producing f32[8,8,1,1]
-// threads 4, workgroup 64; FLOPs 41344; bytes 21440
+// threads 4, workgroup 64; FLOPs 41344; bytes 21464
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -17168,17 +17203,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 8i || ci >= 8i) { continue; }
-    let v_0 = (b2[o * 8i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 8i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 8i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 8i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 8i + ci] = v_3;
+    b5[o * 8i + ci] = v_3;
   }
 }
 `;
 
-// shader 280: first used by step_227_pointwise_G_layer1_0_conv1
-const shader280 = `
+// shader 281: first used by step_227_pointwise_G_layer1_0_conv1
+const shader281 = `
 // pointwise f32[8,8,1,1]
 // threads 64, workgroup 64; FLOPs 64; bytes 772
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17197,8 +17232,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 281: first used by step_228_conv2dWeightGrad_G_layer1_0_bn1_cpu
-const shader281 = `
+// shader 282: first used by step_228_conv2dWeightGrad_G_layer1_0_bn1_cpu
+const shader282 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,19] with f32[1,8,17,19] -> [8,8,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 323
@@ -17209,7 +17244,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -17406,27 +17442,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 18i || ci >= 8i || o >= 8i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
-      let v_0 = (b2[o * 72i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-      let v_1 = (b3[o * 72i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 72i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 72i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 72i + ci * 9i + u * 3i + v] = v_3;
+      b5[o * 72i + ci * 9i + u * 3i + v] = v_3;
     }
   }
 }
 `;
 
-// shader 282: first used by step_228_conv2dWeightGrad_G_layer1_0_bn1
-const shader282 = `
+// shader 283: first used by step_228_conv2dWeightGrad_G_layer1_0_bn1
+const shader283 = `
 // conv2d weight-gradient: f32[1,8,17,19] with f32[1,8,17,19] -> [8,8,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 323
 // with a fused elementwise epilogue producing f32[8,8,3,3]
-// threads 36, workgroup 64; FLOPs 372096; bytes 27584
+// threads 36, workgroup 64; FLOPs 372096; bytes 27608
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -17500,17 +17537,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 8i || ci >= 8i) { continue; }
-    let v_0 = (b2[o * 72i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-    let v_1 = (b3[o * 72i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 72i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 72i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 72i + ci * 9i + u * 3i + v] = v_3;
+    b5[o * 72i + ci * 9i + u * 3i + v] = v_3;
   }
 }
 `;
 
-// shader 283: first used by step_229_pointwise_G_layer1_0_conv2
-const shader283 = `
+// shader 284: first used by step_229_pointwise_G_layer1_0_conv2
+const shader284 = `
 // pointwise f32[8,8,3,3]
 // threads 576, workgroup 64; FLOPs 576; bytes 6916
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17531,8 +17568,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 284: first used by step_230_conv2dWeightGrad_G_layer1_0_bn2_cpu
-const shader284 = `
+// shader 285: first used by step_230_conv2dWeightGrad_G_layer1_0_bn2_cpu
+const shader285 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,19] with f32[1,32,17,19] -> [32,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 323
@@ -17543,7 +17580,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -17740,27 +17778,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 2i || ci >= 8i || o >= 32i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 8i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 8i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 8i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 8i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 8i + ci] = v_3;
+      b5[o * 8i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 285: first used by step_230_conv2dWeightGrad_G_layer1_0_bn2
-const shader285 = `
+// shader 286: first used by step_230_conv2dWeightGrad_G_layer1_0_bn2
+const shader286 = `
 // conv2d weight-gradient: f32[1,8,17,19] with f32[1,32,17,19] -> [32,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 323
 // with a fused elementwise epilogue producing f32[32,8,1,1]
-// threads 16, workgroup 64; FLOPs 165376; bytes 54752
+// threads 16, workgroup 64; FLOPs 165376; bytes 54776
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -17834,17 +17873,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 32i || ci >= 8i) { continue; }
-    let v_0 = (b2[o * 8i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 8i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 8i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 8i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 8i + ci] = v_3;
+    b5[o * 8i + ci] = v_3;
   }
 }
 `;
 
-// shader 286: first used by step_231_pointwise_G_layer1_0_conv3
-const shader286 = `
+// shader 287: first used by step_231_pointwise_G_layer1_0_conv3
+const shader287 = `
 // pointwise f32[32,8,1,1]
 // threads 256, workgroup 64; FLOPs 256; bytes 3076
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17863,8 +17902,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 287: first used by step_234_conv2dWeightGrad_G_layer2_0_bn1_cpu
-const shader287 = `
+// shader 288: first used by step_234_conv2dWeightGrad_G_layer2_0_bn1_cpu
+const shader288 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,17,19] with f32[1,16,9,10] -> [16,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -17875,7 +17914,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -18072,27 +18112,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 8i || ci >= 32i || o >= 16i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 32i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 32i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 32i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 32i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 32i + ci] = v_3;
+      b5[o * 32i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 288: first used by step_234_conv2dWeightGrad_G_layer2_0_bn1
-const shader288 = `
+// shader 289: first used by step_234_conv2dWeightGrad_G_layer2_0_bn1
+const shader289 = `
 // conv2d weight-gradient: f32[1,32,17,19] with f32[1,16,9,10] -> [16,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[16,32,1,1]
-// threads 32, workgroup 64; FLOPs 92160; bytes 53248
+// threads 32, workgroup 64; FLOPs 92160; bytes 53272
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -18166,17 +18207,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 16i || ci >= 32i) { continue; }
-    let v_0 = (b2[o * 32i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 32i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 32i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 32i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 32i + ci] = v_3;
+    b5[o * 32i + ci] = v_3;
   }
 }
 `;
 
-// shader 289: first used by step_235_pointwise_G_layer2_0_conv1
-const shader289 = `
+// shader 290: first used by step_235_pointwise_G_layer2_0_conv1
+const shader290 = `
 // pointwise f32[16,32,1,1]
 // threads 512, workgroup 64; FLOPs 512; bytes 6148
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18195,8 +18236,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 290: first used by step_236_conv2dWeightGrad_G_layer2_0_bn1_cpu
-const shader290 = `
+// shader 291: first used by step_236_conv2dWeightGrad_G_layer2_0_bn1_cpu
+const shader291 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,9,10] with f32[1,16,9,10] -> [16,16,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -18207,7 +18248,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -18404,27 +18446,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 36i || ci >= 16i || o >= 16i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
-      let v_0 = (b2[o * 144i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-      let v_1 = (b3[o * 144i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 144i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 144i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 144i + ci * 9i + u * 3i + v] = v_3;
+      b5[o * 144i + ci * 9i + u * 3i + v] = v_3;
     }
   }
 }
 `;
 
-// shader 291: first used by step_236_conv2dWeightGrad_G_layer2_0_bn1
-const shader291 = `
+// shader 292: first used by step_236_conv2dWeightGrad_G_layer2_0_bn1
+const shader292 = `
 // conv2d weight-gradient: f32[1,16,9,10] with f32[1,16,9,10] -> [16,16,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[16,16,3,3]
-// threads 144, workgroup 64; FLOPs 414720; bytes 39168
+// threads 144, workgroup 64; FLOPs 414720; bytes 39192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -18498,17 +18541,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 16i || ci >= 16i) { continue; }
-    let v_0 = (b2[o * 144i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-    let v_1 = (b3[o * 144i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 144i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 144i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 144i + ci * 9i + u * 3i + v] = v_3;
+    b5[o * 144i + ci * 9i + u * 3i + v] = v_3;
   }
 }
 `;
 
-// shader 292: first used by step_237_pointwise_G_layer2_0_conv2
-const shader292 = `
+// shader 293: first used by step_237_pointwise_G_layer2_0_conv2
+const shader293 = `
 // pointwise f32[16,16,3,3]
 // threads 2304, workgroup 64; FLOPs 2304; bytes 27652
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18529,8 +18572,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 293: first used by step_238_conv2dWeightGrad_G_layer2_0_bn2_cpu
-const shader293 = `
+// shader 294: first used by step_238_conv2dWeightGrad_G_layer2_0_bn2_cpu
+const shader294 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,9,10] with f32[1,64,9,10] -> [64,16,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -18541,7 +18584,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -18841,27 +18885,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 4i || ci >= 16i || o >= 64i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 16i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 16i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 16i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 16i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 16i + ci] = v_3;
+      b5[o * 16i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 294: first used by step_238_conv2dWeightGrad_G_layer2_0_bn2
-const shader294 = `
+// shader 295: first used by step_238_conv2dWeightGrad_G_layer2_0_bn2
+const shader295 = `
 // conv2d weight-gradient: f32[1,16,9,10] with f32[1,64,9,10] -> [64,16,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[64,16,1,1]
-// threads 64, workgroup 64; FLOPs 184320; bytes 41088
+// threads 64, workgroup 64; FLOPs 184320; bytes 41112
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -18935,17 +18980,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 64i || ci >= 16i) { continue; }
-    let v_0 = (b2[o * 16i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 16i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 16i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 16i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 16i + ci] = v_3;
+    b5[o * 16i + ci] = v_3;
   }
 }
 `;
 
-// shader 295: first used by step_239_pointwise_G_layer2_0_conv3
-const shader295 = `
+// shader 296: first used by step_239_pointwise_G_layer2_0_conv3
+const shader296 = `
 // pointwise f32[64,16,1,1]
 // threads 1024, workgroup 64; FLOPs 1024; bytes 12292
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18964,8 +19009,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 296: first used by step_240_conv2dWeightGrad_G_layer2_0_downsample_1_cpu
-const shader296 = `
+// shader 297: first used by step_240_conv2dWeightGrad_G_layer2_0_downsample_1_cpu
+const shader297 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,17,19] with f32[1,64,9,10] -> [64,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -18976,7 +19021,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -19276,27 +19322,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 8i || ci >= 32i || o >= 64i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 32i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 32i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 32i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 32i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 32i + ci] = v_3;
+      b5[o * 32i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 297: first used by step_240_conv2dWeightGrad_G_layer2_0_downsample_1
-const shader297 = `
+// shader 298: first used by step_240_conv2dWeightGrad_G_layer2_0_downsample_1
+const shader298 = `
 // conv2d weight-gradient: f32[1,32,17,19] with f32[1,64,9,10] -> [64,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[64,32,1,1]
-// threads 128, workgroup 64; FLOPs 368640; bytes 88960
+// threads 128, workgroup 64; FLOPs 368640; bytes 88984
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -19370,17 +19417,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 64i || ci >= 32i) { continue; }
-    let v_0 = (b2[o * 32i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 32i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 32i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 32i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 32i + ci] = v_3;
+    b5[o * 32i + ci] = v_3;
   }
 }
 `;
 
-// shader 298: first used by step_241_pointwise_G_layer2_0_downsample_0
-const shader298 = `
+// shader 299: first used by step_241_pointwise_G_layer2_0_downsample_0
+const shader299 = `
 // pointwise f32[64,32,1,1]
 // threads 2048, workgroup 64; FLOPs 2048; bytes 24580
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19399,8 +19446,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 299: first used by step_242_conv2dWeightGrad_G_layer3_0_bn1_cpu
-const shader299 = `
+// shader 300: first used by step_242_conv2dWeightGrad_G_layer3_0_bn1_cpu
+const shader300 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,10] with f32[1,32,9,10] -> [32,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -19411,7 +19458,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -19608,27 +19656,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 16i || ci >= 64i || o >= 32i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 64i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 64i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 64i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 64i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 64i + ci] = v_3;
+      b5[o * 64i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 300: first used by step_242_conv2dWeightGrad_G_layer3_0_bn1
-const shader300 = `
+// shader 301: first used by step_242_conv2dWeightGrad_G_layer3_0_bn1
+const shader301 = `
 // conv2d weight-gradient: f32[1,64,9,10] with f32[1,32,9,10] -> [32,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[32,64,1,1]
-// threads 128, workgroup 64; FLOPs 368640; bytes 59136
+// threads 128, workgroup 64; FLOPs 368640; bytes 59160
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -19702,17 +19751,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 32i || ci >= 64i) { continue; }
-    let v_0 = (b2[o * 64i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 64i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 64i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 64i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 64i + ci] = v_3;
+    b5[o * 64i + ci] = v_3;
   }
 }
 `;
 
-// shader 301: first used by step_243_pointwise_G_layer3_0_conv1
-const shader301 = `
+// shader 302: first used by step_243_pointwise_G_layer3_0_conv1
+const shader302 = `
 // pointwise f32[32,64,1,1]
 // threads 2048, workgroup 64; FLOPs 2048; bytes 24580
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19731,8 +19780,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 302: first used by step_244_conv2dWeightGrad_G_layer3_0_bn1_cpu
-const shader302 = `
+// shader 303: first used by step_244_conv2dWeightGrad_G_layer3_0_bn1_cpu
+const shader303 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,9,10] with f32[1,32,9,10] -> [32,32,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -19743,7 +19792,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -19940,27 +19990,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 72i || ci >= 32i || o >= 32i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
-      let v_0 = (b2[o * 288i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-      let v_1 = (b3[o * 288i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 288i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 288i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 288i + ci * 9i + u * 3i + v] = v_3;
+      b5[o * 288i + ci * 9i + u * 3i + v] = v_3;
     }
   }
 }
 `;
 
-// shader 303: first used by step_244_conv2dWeightGrad_G_layer3_0_bn1
-const shader303 = `
+// shader 304: first used by step_244_conv2dWeightGrad_G_layer3_0_bn1
+const shader304 = `
 // conv2d weight-gradient: f32[1,32,9,10] with f32[1,32,9,10] -> [32,32,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[32,32,3,3]
-// threads 576, workgroup 64; FLOPs 1658880; bytes 133632
+// threads 576, workgroup 64; FLOPs 1658880; bytes 133656
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -20034,17 +20085,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 32i || ci >= 32i) { continue; }
-    let v_0 = (b2[o * 288i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-    let v_1 = (b3[o * 288i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 288i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 288i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 288i + ci * 9i + u * 3i + v] = v_3;
+    b5[o * 288i + ci * 9i + u * 3i + v] = v_3;
   }
 }
 `;
 
-// shader 304: first used by step_245_pointwise_G_layer3_0_conv2
-const shader304 = `
+// shader 305: first used by step_245_pointwise_G_layer3_0_conv2
+const shader305 = `
 // pointwise f32[32,32,3,3]
 // threads 9216 (8 per invocation), workgroup 64; FLOPs 9216; bytes 110596
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -20068,8 +20119,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 305: first used by step_246_conv2dWeightGrad_G_layer3_0_bn2_cpu
-const shader305 = `
+// shader 306: first used by step_246_conv2dWeightGrad_G_layer3_0_bn2_cpu
+const shader306 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,9,10] with f32[1,128,9,10] -> [128,32,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -20080,7 +20131,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -20380,27 +20432,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 8i || ci >= 32i || o >= 128i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 32i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 32i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 32i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 32i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 32i + ci] = v_3;
+      b5[o * 32i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 306: first used by step_246_conv2dWeightGrad_G_layer3_0_bn2
-const shader306 = `
+// shader 307: first used by step_246_conv2dWeightGrad_G_layer3_0_bn2
+const shader307 = `
 // conv2d weight-gradient: f32[1,32,9,10] with f32[1,128,9,10] -> [128,32,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[128,32,1,1]
-// threads 256, workgroup 64; FLOPs 737280; bytes 106752
+// threads 256, workgroup 64; FLOPs 737280; bytes 106776
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -20474,17 +20527,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 128i || ci >= 32i) { continue; }
-    let v_0 = (b2[o * 32i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 32i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 32i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 32i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 32i + ci] = v_3;
+    b5[o * 32i + ci] = v_3;
   }
 }
 `;
 
-// shader 307: first used by step_247_pointwise_G_layer3_0_conv3
-const shader307 = `
+// shader 308: first used by step_247_pointwise_G_layer3_0_conv3
+const shader308 = `
 // pointwise f32[128,32,1,1]
 // threads 4096 (8 per invocation), workgroup 64; FLOPs 4096; bytes 49156
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -20506,8 +20559,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 308: first used by step_248_conv2dWeightGrad_G_layer3_0_downsample_1_cpu
-const shader308 = `
+// shader 309: first used by step_248_conv2dWeightGrad_G_layer3_0_downsample_1_cpu
+const shader309 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,10] with f32[1,128,9,10] -> [128,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -20518,7 +20571,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -20818,27 +20872,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 16i || ci >= 64i || o >= 128i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 64i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 64i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 64i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 64i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 64i + ci] = v_3;
+      b5[o * 64i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 309: first used by step_248_conv2dWeightGrad_G_layer3_0_downsample_1
-const shader309 = `
+// shader 310: first used by step_248_conv2dWeightGrad_G_layer3_0_downsample_1
+const shader310 = `
 // conv2d weight-gradient: f32[1,64,9,10] with f32[1,128,9,10] -> [128,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[128,64,1,1]
-// threads 512, workgroup 64; FLOPs 1474560; bytes 167424
+// threads 512, workgroup 64; FLOPs 1474560; bytes 167448
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -20912,17 +20967,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 128i || ci >= 64i) { continue; }
-    let v_0 = (b2[o * 64i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 64i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 64i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 64i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 64i + ci] = v_3;
+    b5[o * 64i + ci] = v_3;
   }
 }
 `;
 
-// shader 310: first used by step_249_pointwise_G_layer3_0_downsample_0
-const shader310 = `
+// shader 311: first used by step_249_pointwise_G_layer3_0_downsample_0
+const shader311 = `
 // pointwise f32[128,64,1,1]
 // threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 98308
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -20944,8 +20999,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 311: first used by step_250_conv2dWeightGrad_G_layer4_0_bn1_cpu
-const shader311 = `
+// shader 312: first used by step_250_conv2dWeightGrad_G_layer4_0_bn1_cpu
+const shader312 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,64,9,10] -> [64,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -20956,7 +21011,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -21256,27 +21312,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 32i || ci >= 128i || o >= 64i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 128i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 128i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 128i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 128i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 128i + ci] = v_3;
+      b5[o * 128i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 312: first used by step_250_conv2dWeightGrad_G_layer4_0_bn1
-const shader312 = `
+// shader 313: first used by step_250_conv2dWeightGrad_G_layer4_0_bn1
+const shader313 = `
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,64,9,10] -> [64,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[64,128,1,1]
-// threads 512, workgroup 64; FLOPs 1474560; bytes 167424
+// threads 512, workgroup 64; FLOPs 1474560; bytes 167448
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -21350,17 +21407,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 64i || ci >= 128i) { continue; }
-    let v_0 = (b2[o * 128i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 128i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 128i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 128i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 128i + ci] = v_3;
+    b5[o * 128i + ci] = v_3;
   }
 }
 `;
 
-// shader 313: first used by step_251_pointwise_G_layer4_0_conv1
-const shader313 = `
+// shader 314: first used by step_251_pointwise_G_layer4_0_conv1
+const shader314 = `
 // pointwise f32[64,128,1,1]
 // threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 98308
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -21382,8 +21439,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 314: first used by step_252_conv2dWeightGrad_G_layer4_0_bn1_cpu
-const shader314 = `
+// shader 315: first used by step_252_conv2dWeightGrad_G_layer4_0_bn1_cpu
+const shader315 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,10] with f32[1,64,9,10] -> [64,64,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -21394,7 +21451,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -21694,27 +21752,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 144i || ci >= 64i || o >= 64i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
-      let v_0 = (b2[o * 576i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-      let v_1 = (b3[o * 576i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 576i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 576i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 576i + ci * 9i + u * 3i + v] = v_3;
+      b5[o * 576i + ci * 9i + u * 3i + v] = v_3;
     }
   }
 }
 `;
 
-// shader 315: first used by step_252_conv2dWeightGrad_G_layer4_0_bn1
-const shader315 = `
+// shader 316: first used by step_252_conv2dWeightGrad_G_layer4_0_bn1
+const shader316 = `
 // conv2d weight-gradient: f32[1,64,9,10] with f32[1,64,9,10] -> [64,64,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[64,64,3,3]
-// threads 2304, workgroup 64; FLOPs 6635520; bytes 488448
+// threads 2304, workgroup 64; FLOPs 6635520; bytes 488472
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -21788,17 +21847,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 64i || ci >= 64i) { continue; }
-    let v_0 = (b2[o * 576i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-    let v_1 = (b3[o * 576i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 576i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 576i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 576i + ci * 9i + u * 3i + v] = v_3;
+    b5[o * 576i + ci * 9i + u * 3i + v] = v_3;
   }
 }
 `;
 
-// shader 316: first used by step_253_pointwise_G_layer4_0_conv2
-const shader316 = `
+// shader 317: first used by step_253_pointwise_G_layer4_0_conv2
+const shader317 = `
 // pointwise f32[64,64,3,3]
 // threads 36864 (8 per invocation), workgroup 64; FLOPs 36864; bytes 442372
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -21822,8 +21881,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 317: first used by step_254_conv2dWeightGrad_G_layer4_0_bn2_cpu
-const shader317 = `
+// shader 318: first used by step_254_conv2dWeightGrad_G_layer4_0_bn2_cpu
+const shader318 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,10] with f32[1,256,9,10] -> [256,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -21834,7 +21893,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -22134,27 +22194,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 16i || ci >= 64i || o >= 256i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 64i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 64i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 64i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 64i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 64i + ci] = v_3;
+      b5[o * 64i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 318: first used by step_254_conv2dWeightGrad_G_layer4_0_bn2
-const shader318 = `
+// shader 319: first used by step_254_conv2dWeightGrad_G_layer4_0_bn2
+const shader319 = `
 // conv2d weight-gradient: f32[1,64,9,10] with f32[1,256,9,10] -> [256,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[256,64,1,1]
-// threads 1024, workgroup 64; FLOPs 2949120; bytes 311808
+// threads 1024, workgroup 64; FLOPs 2949120; bytes 311832
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -22228,17 +22289,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 256i || ci >= 64i) { continue; }
-    let v_0 = (b2[o * 64i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 64i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 64i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 64i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 64i + ci] = v_3;
+    b5[o * 64i + ci] = v_3;
   }
 }
 `;
 
-// shader 319: first used by step_255_pointwise_G_layer4_0_conv3
-const shader319 = `
+// shader 320: first used by step_255_pointwise_G_layer4_0_conv3
+const shader320 = `
 // pointwise f32[256,64,1,1]
 // threads 16384 (8 per invocation), workgroup 64; FLOPs 16384; bytes 196612
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -22260,8 +22321,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 320: first used by step_256_conv2dWeightGrad_G_layer4_0_downsample_1_cpu
-const shader320 = `
+// shader 321: first used by step_256_conv2dWeightGrad_G_layer4_0_downsample_1_cpu
+const shader321 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,256,9,10] -> [256,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -22272,7 +22333,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -22572,27 +22634,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 32i || ci >= 128i || o >= 256i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 128i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 128i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 128i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 128i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 128i + ci] = v_3;
+      b5[o * 128i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 321: first used by step_256_conv2dWeightGrad_G_layer4_0_downsample_1
-const shader321 = `
+// shader 322: first used by step_256_conv2dWeightGrad_G_layer4_0_downsample_1
+const shader322 = `
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,256,9,10] -> [256,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[256,128,1,1]
-// threads 2048, workgroup 64; FLOPs 5898240; bytes 531456
+// threads 2048, workgroup 64; FLOPs 5898240; bytes 531480
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -22666,17 +22729,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 256i || ci >= 128i) { continue; }
-    let v_0 = (b2[o * 128i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 128i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 128i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 128i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 128i + ci] = v_3;
+    b5[o * 128i + ci] = v_3;
   }
 }
 `;
 
-// shader 322: first used by step_257_pointwise_G_layer4_0_downsample_0
-const shader322 = `
+// shader 323: first used by step_257_pointwise_G_layer4_0_downsample_0
+const shader323 = `
 // pointwise f32[256,128,1,1]
 // threads 32768 (8 per invocation), workgroup 64; FLOPs 32768; bytes 393220
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -22698,8 +22761,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 323: first used by step_258_conv2dWeightGrad_cpu
-const shader323 = `
+// shader 324: first used by step_258_conv2dWeightGrad_cpu
+const shader324 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,19,9,10] -> [19,128,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -22710,7 +22773,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -22907,27 +22971,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 288i || ci >= 128i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
-      let v_0 = (b2[o * 1152i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-      let v_1 = (b3[o * 1152i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 1152i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 1152i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 1152i + ci * 9i + u * 3i + v] = v_3;
+      b5[o * 1152i + ci * 9i + u * 3i + v] = v_3;
     }
   }
 }
 `;
 
-// shader 324: first used by step_258_conv2dWeightGrad
-const shader324 = `
+// shader 325: first used by step_258_conv2dWeightGrad
+const shader325 = `
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,19,9,10] -> [19,128,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[19,128,3,3]
-// threads 1440, workgroup 64; FLOPs 3939840; bytes 315936
+// threads 1440, workgroup 64; FLOPs 3939840; bytes 315960
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -23001,17 +23066,32 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 19i || ci >= 128i) { continue; }
-    let v_0 = (b2[o * 1152i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-    let v_1 = (b3[o * 1152i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 1152i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 1152i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 1152i + ci * 9i + u * 3i + v] = v_3;
+    b5[o * 1152i + ci * 9i + u * 3i + v] = v_3;
   }
 }
 `;
 
-// shader 325: first used by step_259_pointwise_G_layer5_conv2d_list_0
-const shader325 = `
+// shader 326: first used by step_259_pointwise
+const shader326 = `
+// pointwise f32[]
+// threads 1, workgroup 64; FLOPs 1; bytes 8
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * 10.0f);
+  b1[0i] = v_0;
+}
+`;
+
+// shader 327: first used by step_260_pointwise_G_layer5_conv2d_list_0
+const shader327 = `
 // pointwise f32[19,128,3,3]
 // threads 21888 (8 per invocation), workgroup 64; FLOPs 21888; bytes 262660
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -23035,89 +23115,42 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 326: first used by step_260_sum_cpu
-const shader326 = `
-enable subgroups;
-// sum over axes [0,2,3] of f32[1,19,9,10]: 19 outputs x 90 elements, 1 split(s)
-// one 8-lane subgroup per output
-// CPU variant: workgroup = one 8-lane subgroup; grid 19x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < 90i; kk += 8i) {
-    part = part + b0[(o % 19i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)];
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, 4u);
-  acc = acc + subgroupShuffleXor(acc, 2u);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % 19i)] = acc;
-  }
-}
-`;
-
-// shader 327: first used by step_260_sum
-const shader327 = `
-// sum over axes [0,2,3] of f32[1,19,9,10]: 19 outputs x 90 elements, 1 split(s)
-// threads 19, workgroup 64; FLOPs 1710; bytes 6916
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 19i) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < 90i; kk++) {
-    acc = acc + b0[(gi % 19i) * 90i + ((kk / 10i) % 9i) * 10i + (kk % 10i)];
-  }
-  b1[(gi % 19i)] = acc;
-}
-`;
-
-// shader 328: first used by step_261_pointwise_sgd_G_G_layer5_conv2d_list_0
+// shader 328: first used by step_262_pointwise_sgd_G_G_layer5_conv2d_list_0
 const shader328 = `
-// pointwise f32[19] and 3 sibling(s)
-// threads 19, workgroup 64; FLOPs 76; bytes 688
+// pointwise f32[19] and 2 sibling(s)
+// threads 19, workgroup 64; FLOPs 57; bytes 636
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 19i) { return; }
   let i0 = gi;
-  let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b2[i0] * 0.0005000000237487257f);
-  let v_2 = (b1[(i0 % 19i)] + v_1);
+  let v_0 = (b0[i0] * b1[(0i + 1i)]);
+  let v_1 = (b3[i0] * b1[(0i + 2i)]);
+  let v_2 = (b2[(i0 % 19i)] + v_1);
   let v_3 = (v_0 + v_2);
-  b3[i0] = v_3;
-  let v_4 = (v_3 * b4[0i]);
-  let v_5 = (b2[i0] - v_4);
-  b5[i0] = v_5;
-  let v_6 = (b6[i0] * 0.8999999761581421f);
-  let v_7 = (b7[i0] * 0.0005000000237487257f);
-  let v_8 = (b1[(i0 % 19i)] + v_7);
+  b4[i0] = v_3;
+  let v_4 = (v_3 * b5[0i]);
+  let v_5 = (b3[i0] - v_4);
+  b6[i0] = v_5;
+  let v_6 = (b7[i0] * b1[(0i + 1i)]);
+  let v_7 = (b8[i0] * b1[(0i + 2i)]);
+  let v_8 = (b2[(i0 % 19i)] + v_7);
   let v_9 = (v_6 + v_8);
-  b8[i0] = v_9;
-  let v_10 = (v_9 * b4[0i]);
-  let v_11 = (b7[i0] - v_10);
-  b9[i0] = v_11;
+  b9[i0] = v_9;
 }
 `;
 
-// shader 329: first used by step_262_conv2dWeightGrad_cpu
+// shader 329: first used by step_263_conv2dWeightGrad_cpu
 const shader329 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,19,9,10] -> [19,128,3,3]
@@ -23129,7 +23162,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -23326,27 +23360,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 288i || ci >= 128i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
-      let v_0 = (b2[o * 1152i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-      let v_1 = (b3[o * 1152i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 1152i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 1152i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 1152i + ci * 9i + u * 3i + v] = v_3;
+      b5[o * 1152i + ci * 9i + u * 3i + v] = v_3;
     }
   }
 }
 `;
 
-// shader 330: first used by step_262_conv2dWeightGrad
+// shader 330: first used by step_263_conv2dWeightGrad
 const shader330 = `
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,19,9,10] -> [19,128,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[19,128,3,3]
-// threads 1440, workgroup 64; FLOPs 3939840; bytes 315936
+// threads 1440, workgroup 64; FLOPs 3939840; bytes 315960
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -23420,17 +23455,50 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 19i || ci >= 128i) { continue; }
-    let v_0 = (b2[o * 1152i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-    let v_1 = (b3[o * 1152i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 1152i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 1152i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 1152i + ci * 9i + u * 3i + v] = v_3;
+    b5[o * 1152i + ci * 9i + u * 3i + v] = v_3;
   }
 }
 `;
 
-// shader 331: first used by step_264_conv2dWeightGrad_cpu
+// shader 331: first used by step_265_pointwise_G_layer5_conv2d_list_1
 const shader331 = `
+// pointwise f32[19] and 2 sibling(s)
+// threads 19, workgroup 64; FLOPs 57; bytes 636
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 19i) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = (b0[i0] - v_0);
+  b3[i0] = v_1;
+  let v_2 = (b4[i0] * b5[(0i + 1i)]);
+  let v_3 = (b7[i0] * b5[(0i + 2i)]);
+  let v_4 = (b6[(i0 % 19i)] + v_3);
+  let v_5 = (v_2 + v_4);
+  b8[i0] = v_5;
+  let v_6 = (v_5 * b2[0i]);
+  let v_7 = (b7[i0] - v_6);
+  b9[i0] = v_7;
+}
+`;
+
+// shader 332: first used by step_266_conv2dWeightGrad_cpu
+const shader332 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,10] with f32[1,19,9,10] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -23441,7 +23509,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -23638,27 +23707,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 576i || ci >= 256i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
-      let v_0 = (b2[o * 2304i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-      let v_1 = (b3[o * 2304i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 2304i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 2304i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 2304i + ci * 9i + u * 3i + v] = v_3;
+      b5[o * 2304i + ci * 9i + u * 3i + v] = v_3;
     }
   }
 }
 `;
 
-// shader 332: first used by step_264_conv2dWeightGrad
-const shader332 = `
+// shader 333: first used by step_266_conv2dWeightGrad
+const shader333 = `
 // conv2d weight-gradient: f32[1,256,9,10] with f32[1,19,9,10] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[19,256,3,3]
-// threads 2880, workgroup 64; FLOPs 7879680; bytes 624672
+// threads 2880, workgroup 64; FLOPs 7879680; bytes 624696
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -23732,17 +23802,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 19i || ci >= 256i) { continue; }
-    let v_0 = (b2[o * 2304i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-    let v_1 = (b3[o * 2304i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 2304i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 2304i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 2304i + ci * 9i + u * 3i + v] = v_3;
+    b5[o * 2304i + ci * 9i + u * 3i + v] = v_3;
   }
 }
 `;
 
-// shader 333: first used by step_265_pointwise_G_layer6_conv2d_list_0
-const shader333 = `
+// shader 334: first used by step_267_pointwise_G_layer6_conv2d_list_0
+const shader334 = `
 // pointwise f32[19,256,3,3]
 // threads 43776 (8 per invocation), workgroup 64; FLOPs 43776; bytes 525316
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -23766,8 +23836,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 334: first used by step_268_conv2dWeightGrad_cpu
-const shader334 = `
+// shader 335: first used by step_268_conv2dWeightGrad_cpu
+const shader335 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,10] with f32[1,19,9,10] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -23778,7 +23848,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -23975,27 +24046,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 576i || ci >= 256i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
-      let v_0 = (b2[o * 2304i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-      let v_1 = (b3[o * 2304i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 2304i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 2304i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 2304i + ci * 9i + u * 3i + v] = v_3;
+      b5[o * 2304i + ci * 9i + u * 3i + v] = v_3;
     }
   }
 }
 `;
 
-// shader 335: first used by step_268_conv2dWeightGrad
-const shader335 = `
+// shader 336: first used by step_268_conv2dWeightGrad
+const shader336 = `
 // conv2d weight-gradient: f32[1,256,9,10] with f32[1,19,9,10] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[19,256,3,3]
-// threads 2880, workgroup 64; FLOPs 7879680; bytes 624672
+// threads 2880, workgroup 64; FLOPs 7879680; bytes 624696
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -24069,963 +24141,995 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 19i || ci >= 256i) { continue; }
-    let v_0 = (b2[o * 2304i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-    let v_1 = (b3[o * 2304i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 2304i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 2304i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 2304i + ci * 9i + u * 3i + v] = v_3;
+    b5[o * 2304i + ci * 9i + u * 3i + v] = v_3;
   }
+}
+`;
+
+// shader 337: first used by step_270_pointwise_sgd_G_G_layer6_conv2d_list_1
+const shader337 = `
+// pointwise f32[19] and 1 sibling(s)
+// threads 19, workgroup 64; FLOPs 38; bytes 408
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 19i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * b1[(0i + 1i)]);
+  let v_1 = (b3[i0] * b1[(0i + 2i)]);
+  let v_2 = (b2[(i0 % 19i)] + v_1);
+  let v_3 = (v_0 + v_2);
+  b4[i0] = v_3;
+  let v_4 = (v_3 * b5[0i]);
+  let v_5 = (b3[i0] - v_4);
+  b6[i0] = v_5;
 }
 `;
 
 export const module: GeneratedModule = {
     name: "parity-train-source-only",
-    config: {"variant":"source-only","numClasses":19,"sourceSize":[65,71],"targetSize":[49,67],"network":{"blocks":[1,1,1,1],"width":8,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":8},"ndf":16,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.01,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":10,"lambdaSeg":0.1,"lambdaAdvTarget1":0.0002,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","ignoreLabel":255},
-    limits: {"maxStorageBufferBindingSize":350740,"maxBufferSize":2690304,"maxStorageBuffersPerShaderStage":10},
+    config: {"variant":"source-only","numClasses":19,"sourceSize":[65,71],"targetSize":[49,67],"network":{"blocks":[1,1,1,1],"width":8,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":8},"ndf":16,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.01,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":10,"lambdaSeg":0.1,"lambdaAdvTarget1":0.0002,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","adamBeta1":0.9,"adamBeta2":0.99,"adamEpsilon":1e-8,"ignoreLabel":255},
+    hyperparameters: [{"name":"learningRate","value":0.01},{"name":"momentum","value":0.9},{"name":"weightDecay","value":0.0005},{"name":"power","value":0.9},{"name":"numSteps","value":10},{"name":"lambdaSeg","value":0.1}],
+    limits: {"maxStorageBufferBindingSize":350740,"maxBufferSize":2690560,"maxStorageBuffersPerShaderStage":10},
     arenas: [
-      {"name":"persistent0","bytes":2690304,"kind":"persistent"},
-      {"name":"scratch0","bytes":2179328,"kind":"scratch"},
+      {"name":"persistent0","bytes":2690560,"kind":"persistent"},
+      {"name":"scratch0","bytes":2173184,"kind":"scratch"},
     ],
     tensors: [
-      {"name":"iteration","role":"input","shape":[],"dtype":"i32","bytes":4,"arena":0,"offset":0},
-      {"name":"source_image","role":"input","shape":[1,3,65,71],"dtype":"f32","bytes":55380,"arena":0,"offset":256},
-      {"name":"source_label","role":"input","shape":[1,65,71],"dtype":"i32","bytes":18460,"arena":0,"offset":55808},
-      {"name":"G/conv1.weight","role":"param","shape":[8,3,7,7],"dtype":"f32","bytes":4704,"model":"G","key":"conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":74496},
-      {"name":"G/bn1.weight","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":79360},
-      {"name":"G/bn1.bias","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":79616},
-      {"name":"G/bn1.running_mean","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":79872},
-      {"name":"G/bn1.running_var","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":80128},
-      {"name":"G/layer1.0.conv1.weight","role":"param","shape":[8,8,1,1],"dtype":"f32","bytes":256,"model":"G","key":"layer1.0.conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":80384},
-      {"name":"G/layer1.0.bn1.weight","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":80640},
-      {"name":"G/layer1.0.bn1.bias","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":80896},
-      {"name":"G/layer1.0.bn1.running_mean","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":81152},
-      {"name":"G/layer1.0.bn1.running_var","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":81408},
-      {"name":"G/layer1.0.conv2.weight","role":"param","shape":[8,8,3,3],"dtype":"f32","bytes":2304,"model":"G","key":"layer1.0.conv2.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":81664},
-      {"name":"G/layer1.0.bn2.weight","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn2.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":83968},
-      {"name":"G/layer1.0.bn2.bias","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn2.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":84224},
-      {"name":"G/layer1.0.bn2.running_mean","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn2.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":84480},
-      {"name":"G/layer1.0.bn2.running_var","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn2.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":84736},
-      {"name":"G/layer1.0.conv3.weight","role":"param","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"G","key":"layer1.0.conv3.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":84992},
-      {"name":"G/layer1.0.bn3.weight","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.bn3.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":86016},
-      {"name":"G/layer1.0.bn3.bias","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.bn3.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":86272},
-      {"name":"G/layer1.0.bn3.running_mean","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.bn3.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":86528},
-      {"name":"G/layer1.0.bn3.running_var","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.bn3.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":86784},
-      {"name":"G/layer1.0.downsample.0.weight","role":"param","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"G","key":"layer1.0.downsample.0.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":87040},
-      {"name":"G/layer1.0.downsample.1.weight","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.downsample.1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":88064},
-      {"name":"G/layer1.0.downsample.1.bias","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.downsample.1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":88320},
-      {"name":"G/layer1.0.downsample.1.running_mean","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.downsample.1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":88576},
-      {"name":"G/layer1.0.downsample.1.running_var","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.downsample.1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":88832},
-      {"name":"G/layer2.0.conv1.weight","role":"param","shape":[16,32,1,1],"dtype":"f32","bytes":2048,"model":"G","key":"layer2.0.conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":89088},
-      {"name":"G/layer2.0.bn1.weight","role":"param","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":91136},
-      {"name":"G/layer2.0.bn1.bias","role":"param","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":91392},
-      {"name":"G/layer2.0.bn1.running_mean","role":"state","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":91648},
-      {"name":"G/layer2.0.bn1.running_var","role":"state","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":91904},
-      {"name":"G/layer2.0.conv2.weight","role":"param","shape":[16,16,3,3],"dtype":"f32","bytes":9216,"model":"G","key":"layer2.0.conv2.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":92160},
-      {"name":"G/layer2.0.bn2.weight","role":"param","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn2.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":101376},
-      {"name":"G/layer2.0.bn2.bias","role":"param","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn2.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":101632},
-      {"name":"G/layer2.0.bn2.running_mean","role":"state","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn2.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":101888},
-      {"name":"G/layer2.0.bn2.running_var","role":"state","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn2.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":102144},
-      {"name":"G/layer2.0.conv3.weight","role":"param","shape":[64,16,1,1],"dtype":"f32","bytes":4096,"model":"G","key":"layer2.0.conv3.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":102400},
-      {"name":"G/layer2.0.bn3.weight","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.bn3.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":106496},
-      {"name":"G/layer2.0.bn3.bias","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.bn3.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":106752},
-      {"name":"G/layer2.0.bn3.running_mean","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.bn3.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":107008},
-      {"name":"G/layer2.0.bn3.running_var","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.bn3.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":107264},
-      {"name":"G/layer2.0.downsample.0.weight","role":"param","shape":[64,32,1,1],"dtype":"f32","bytes":8192,"model":"G","key":"layer2.0.downsample.0.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":107520},
-      {"name":"G/layer2.0.downsample.1.weight","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.downsample.1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":115712},
-      {"name":"G/layer2.0.downsample.1.bias","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.downsample.1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":115968},
-      {"name":"G/layer2.0.downsample.1.running_mean","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.downsample.1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":116224},
-      {"name":"G/layer2.0.downsample.1.running_var","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.downsample.1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":116480},
-      {"name":"G/layer3.0.conv1.weight","role":"param","shape":[32,64,1,1],"dtype":"f32","bytes":8192,"model":"G","key":"layer3.0.conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":116736},
-      {"name":"G/layer3.0.bn1.weight","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":124928},
-      {"name":"G/layer3.0.bn1.bias","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":125184},
-      {"name":"G/layer3.0.bn1.running_mean","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":125440},
-      {"name":"G/layer3.0.bn1.running_var","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":125696},
-      {"name":"G/layer3.0.conv2.weight","role":"param","shape":[32,32,3,3],"dtype":"f32","bytes":36864,"model":"G","key":"layer3.0.conv2.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":125952},
-      {"name":"G/layer3.0.bn2.weight","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn2.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":162816},
-      {"name":"G/layer3.0.bn2.bias","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn2.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":163072},
-      {"name":"G/layer3.0.bn2.running_mean","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn2.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":163328},
-      {"name":"G/layer3.0.bn2.running_var","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn2.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":163584},
-      {"name":"G/layer3.0.conv3.weight","role":"param","shape":[128,32,1,1],"dtype":"f32","bytes":16384,"model":"G","key":"layer3.0.conv3.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":163840},
-      {"name":"G/layer3.0.bn3.weight","role":"param","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.bn3.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":180224},
-      {"name":"G/layer3.0.bn3.bias","role":"param","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.bn3.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":180736},
-      {"name":"G/layer3.0.bn3.running_mean","role":"state","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.bn3.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":181248},
-      {"name":"G/layer3.0.bn3.running_var","role":"state","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.bn3.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":181760},
-      {"name":"G/layer3.0.downsample.0.weight","role":"param","shape":[128,64,1,1],"dtype":"f32","bytes":32768,"model":"G","key":"layer3.0.downsample.0.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":182272},
-      {"name":"G/layer3.0.downsample.1.weight","role":"param","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.downsample.1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":215040},
-      {"name":"G/layer3.0.downsample.1.bias","role":"param","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.downsample.1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":215552},
-      {"name":"G/layer3.0.downsample.1.running_mean","role":"state","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.downsample.1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":216064},
-      {"name":"G/layer3.0.downsample.1.running_var","role":"state","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.downsample.1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":216576},
-      {"name":"G/layer4.0.conv1.weight","role":"param","shape":[64,128,1,1],"dtype":"f32","bytes":32768,"model":"G","key":"layer4.0.conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":217088},
-      {"name":"G/layer4.0.bn1.weight","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":249856},
-      {"name":"G/layer4.0.bn1.bias","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":250112},
-      {"name":"G/layer4.0.bn1.running_mean","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":250368},
-      {"name":"G/layer4.0.bn1.running_var","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":250624},
-      {"name":"G/layer4.0.conv2.weight","role":"param","shape":[64,64,3,3],"dtype":"f32","bytes":147456,"model":"G","key":"layer4.0.conv2.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":250880},
-      {"name":"G/layer4.0.bn2.weight","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn2.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":398336},
-      {"name":"G/layer4.0.bn2.bias","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn2.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":398592},
-      {"name":"G/layer4.0.bn2.running_mean","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn2.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":398848},
-      {"name":"G/layer4.0.bn2.running_var","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn2.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":399104},
-      {"name":"G/layer4.0.conv3.weight","role":"param","shape":[256,64,1,1],"dtype":"f32","bytes":65536,"model":"G","key":"layer4.0.conv3.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":399360},
-      {"name":"G/layer4.0.bn3.weight","role":"param","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.bn3.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":464896},
-      {"name":"G/layer4.0.bn3.bias","role":"param","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.bn3.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":465920},
-      {"name":"G/layer4.0.bn3.running_mean","role":"state","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.bn3.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":466944},
-      {"name":"G/layer4.0.bn3.running_var","role":"state","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.bn3.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":467968},
-      {"name":"G/layer4.0.downsample.0.weight","role":"param","shape":[256,128,1,1],"dtype":"f32","bytes":131072,"model":"G","key":"layer4.0.downsample.0.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":468992},
-      {"name":"G/layer4.0.downsample.1.weight","role":"param","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.downsample.1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":600064},
-      {"name":"G/layer4.0.downsample.1.bias","role":"param","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.downsample.1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":601088},
-      {"name":"G/layer4.0.downsample.1.running_mean","role":"state","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.downsample.1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":602112},
-      {"name":"G/layer4.0.downsample.1.running_var","role":"state","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.downsample.1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":603136},
-      {"name":"G/layer5.conv2d_list.0.weight","role":"param","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"G","key":"layer5.conv2d_list.0.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":604160},
-      {"name":"G/layer5.conv2d_list.0.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.0.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":1152},"arena":0,"offset":691712},
-      {"name":"G/layer5.conv2d_list.1.weight","role":"param","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"G","key":"layer5.conv2d_list.1.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":691968},
-      {"name":"G/layer5.conv2d_list.1.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.1.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":1152},"arena":0,"offset":779520},
-      {"name":"G/layer5.conv2d_list.2.weight","role":"param","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"G","key":"layer5.conv2d_list.2.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":779776},
-      {"name":"G/layer5.conv2d_list.2.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.2.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":1152},"arena":0,"offset":867328},
-      {"name":"G/layer5.conv2d_list.3.weight","role":"param","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"G","key":"layer5.conv2d_list.3.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":867584},
-      {"name":"G/layer5.conv2d_list.3.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.3.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":1152},"arena":0,"offset":955136},
-      {"name":"G/layer6.conv2d_list.0.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer6.conv2d_list.0.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":955392},
-      {"name":"G/layer6.conv2d_list.0.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer6.conv2d_list.0.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1130496},
-      {"name":"G/layer6.conv2d_list.1.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer6.conv2d_list.1.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":1130752},
-      {"name":"G/layer6.conv2d_list.1.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer6.conv2d_list.1.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1305856},
-      {"name":"G/layer6.conv2d_list.2.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer6.conv2d_list.2.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":1306112},
-      {"name":"G/layer6.conv2d_list.2.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer6.conv2d_list.2.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1481216},
-      {"name":"G/layer6.conv2d_list.3.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer6.conv2d_list.3.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":1481472},
-      {"name":"G/layer6.conv2d_list.3.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer6.conv2d_list.3.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1656576},
-      {"name":"sgd_G/G.conv1.weight","role":"state","shape":[8,3,7,7],"dtype":"f32","bytes":4704,"model":"sgd_G","key":"G.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1656832},
-      {"name":"sgd_G/G.layer1.0.conv1.weight","role":"state","shape":[8,8,1,1],"dtype":"f32","bytes":256,"model":"sgd_G","key":"G.layer1.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1661696},
-      {"name":"sgd_G/G.layer1.0.conv2.weight","role":"state","shape":[8,8,3,3],"dtype":"f32","bytes":2304,"model":"sgd_G","key":"G.layer1.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1661952},
-      {"name":"sgd_G/G.layer1.0.conv3.weight","role":"state","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"sgd_G","key":"G.layer1.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1664256},
-      {"name":"sgd_G/G.layer1.0.downsample.0.weight","role":"state","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"sgd_G","key":"G.layer1.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1665280},
-      {"name":"sgd_G/G.layer2.0.conv1.weight","role":"state","shape":[16,32,1,1],"dtype":"f32","bytes":2048,"model":"sgd_G","key":"G.layer2.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1666304},
-      {"name":"sgd_G/G.layer2.0.conv2.weight","role":"state","shape":[16,16,3,3],"dtype":"f32","bytes":9216,"model":"sgd_G","key":"G.layer2.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1668352},
-      {"name":"sgd_G/G.layer2.0.conv3.weight","role":"state","shape":[64,16,1,1],"dtype":"f32","bytes":4096,"model":"sgd_G","key":"G.layer2.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1677568},
-      {"name":"sgd_G/G.layer2.0.downsample.0.weight","role":"state","shape":[64,32,1,1],"dtype":"f32","bytes":8192,"model":"sgd_G","key":"G.layer2.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1681664},
-      {"name":"sgd_G/G.layer3.0.conv1.weight","role":"state","shape":[32,64,1,1],"dtype":"f32","bytes":8192,"model":"sgd_G","key":"G.layer3.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1689856},
-      {"name":"sgd_G/G.layer3.0.conv2.weight","role":"state","shape":[32,32,3,3],"dtype":"f32","bytes":36864,"model":"sgd_G","key":"G.layer3.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1698048},
-      {"name":"sgd_G/G.layer3.0.conv3.weight","role":"state","shape":[128,32,1,1],"dtype":"f32","bytes":16384,"model":"sgd_G","key":"G.layer3.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1734912},
-      {"name":"sgd_G/G.layer3.0.downsample.0.weight","role":"state","shape":[128,64,1,1],"dtype":"f32","bytes":32768,"model":"sgd_G","key":"G.layer3.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1751296},
-      {"name":"sgd_G/G.layer4.0.conv1.weight","role":"state","shape":[64,128,1,1],"dtype":"f32","bytes":32768,"model":"sgd_G","key":"G.layer4.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1784064},
-      {"name":"sgd_G/G.layer4.0.conv2.weight","role":"state","shape":[64,64,3,3],"dtype":"f32","bytes":147456,"model":"sgd_G","key":"G.layer4.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1816832},
-      {"name":"sgd_G/G.layer4.0.conv3.weight","role":"state","shape":[256,64,1,1],"dtype":"f32","bytes":65536,"model":"sgd_G","key":"G.layer4.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1964288},
-      {"name":"sgd_G/G.layer4.0.downsample.0.weight","role":"state","shape":[256,128,1,1],"dtype":"f32","bytes":131072,"model":"sgd_G","key":"G.layer4.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2029824},
-      {"name":"sgd_G/G.layer5.conv2d_list.0.weight","role":"state","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"sgd_G","key":"G.layer5.conv2d_list.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2160896},
-      {"name":"sgd_G/G.layer5.conv2d_list.0.bias","role":"state","shape":[19],"dtype":"f32","bytes":76,"model":"sgd_G","key":"G.layer5.conv2d_list.0.bias","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2248448},
-      {"name":"sgd_G/G.layer5.conv2d_list.1.weight","role":"state","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"sgd_G","key":"G.layer5.conv2d_list.1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2248704},
-      {"name":"sgd_G/G.layer5.conv2d_list.1.bias","role":"state","shape":[19],"dtype":"f32","bytes":76,"model":"sgd_G","key":"G.layer5.conv2d_list.1.bias","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2336256},
-      {"name":"sgd_G/G.layer6.conv2d_list.0.weight","role":"state","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"sgd_G","key":"G.layer6.conv2d_list.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2336512},
-      {"name":"sgd_G/G.layer6.conv2d_list.0.bias","role":"state","shape":[19],"dtype":"f32","bytes":76,"model":"sgd_G","key":"G.layer6.conv2d_list.0.bias","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2511616},
-      {"name":"sgd_G/G.layer6.conv2d_list.1.weight","role":"state","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"sgd_G","key":"G.layer6.conv2d_list.1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2511872},
-      {"name":"sgd_G/G.layer6.conv2d_list.1.bias","role":"state","shape":[19],"dtype":"f32","bytes":76,"model":"sgd_G","key":"G.layer6.conv2d_list.1.bias","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2686976},
-      {"name":"loss_seg1","role":"output","shape":[],"dtype":"f32","bytes":4,"arena":0,"offset":2687232},
-      {"name":"loss_seg2","role":"output","shape":[],"dtype":"f32","bytes":4,"arena":0,"offset":2687488},
+      {"name":"hyperparameters","role":"hyper","shape":[6],"dtype":"f32","bytes":24,"arena":0,"offset":0},
+      {"name":"iteration","role":"input","shape":[],"dtype":"i32","bytes":4,"arena":0,"offset":256},
+      {"name":"source_image","role":"input","shape":[1,3,65,71],"dtype":"f32","bytes":55380,"arena":0,"offset":512},
+      {"name":"source_label","role":"input","shape":[1,65,71],"dtype":"i32","bytes":18460,"arena":0,"offset":56064},
+      {"name":"G/conv1.weight","role":"param","shape":[8,3,7,7],"dtype":"f32","bytes":4704,"model":"G","key":"conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":74752},
+      {"name":"G/bn1.weight","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":79616},
+      {"name":"G/bn1.bias","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":79872},
+      {"name":"G/bn1.running_mean","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":80128},
+      {"name":"G/bn1.running_var","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":80384},
+      {"name":"G/layer1.0.conv1.weight","role":"param","shape":[8,8,1,1],"dtype":"f32","bytes":256,"model":"G","key":"layer1.0.conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":80640},
+      {"name":"G/layer1.0.bn1.weight","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":80896},
+      {"name":"G/layer1.0.bn1.bias","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":81152},
+      {"name":"G/layer1.0.bn1.running_mean","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":81408},
+      {"name":"G/layer1.0.bn1.running_var","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":81664},
+      {"name":"G/layer1.0.conv2.weight","role":"param","shape":[8,8,3,3],"dtype":"f32","bytes":2304,"model":"G","key":"layer1.0.conv2.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":81920},
+      {"name":"G/layer1.0.bn2.weight","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn2.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":84224},
+      {"name":"G/layer1.0.bn2.bias","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn2.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":84480},
+      {"name":"G/layer1.0.bn2.running_mean","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn2.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":84736},
+      {"name":"G/layer1.0.bn2.running_var","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn2.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":84992},
+      {"name":"G/layer1.0.conv3.weight","role":"param","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"G","key":"layer1.0.conv3.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":85248},
+      {"name":"G/layer1.0.bn3.weight","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.bn3.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":86272},
+      {"name":"G/layer1.0.bn3.bias","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.bn3.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":86528},
+      {"name":"G/layer1.0.bn3.running_mean","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.bn3.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":86784},
+      {"name":"G/layer1.0.bn3.running_var","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.bn3.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":87040},
+      {"name":"G/layer1.0.downsample.0.weight","role":"param","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"G","key":"layer1.0.downsample.0.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":87296},
+      {"name":"G/layer1.0.downsample.1.weight","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.downsample.1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":88320},
+      {"name":"G/layer1.0.downsample.1.bias","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.downsample.1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":88576},
+      {"name":"G/layer1.0.downsample.1.running_mean","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.downsample.1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":88832},
+      {"name":"G/layer1.0.downsample.1.running_var","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.downsample.1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":89088},
+      {"name":"G/layer2.0.conv1.weight","role":"param","shape":[16,32,1,1],"dtype":"f32","bytes":2048,"model":"G","key":"layer2.0.conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":89344},
+      {"name":"G/layer2.0.bn1.weight","role":"param","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":91392},
+      {"name":"G/layer2.0.bn1.bias","role":"param","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":91648},
+      {"name":"G/layer2.0.bn1.running_mean","role":"state","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":91904},
+      {"name":"G/layer2.0.bn1.running_var","role":"state","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":92160},
+      {"name":"G/layer2.0.conv2.weight","role":"param","shape":[16,16,3,3],"dtype":"f32","bytes":9216,"model":"G","key":"layer2.0.conv2.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":92416},
+      {"name":"G/layer2.0.bn2.weight","role":"param","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn2.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":101632},
+      {"name":"G/layer2.0.bn2.bias","role":"param","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn2.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":101888},
+      {"name":"G/layer2.0.bn2.running_mean","role":"state","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn2.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":102144},
+      {"name":"G/layer2.0.bn2.running_var","role":"state","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn2.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":102400},
+      {"name":"G/layer2.0.conv3.weight","role":"param","shape":[64,16,1,1],"dtype":"f32","bytes":4096,"model":"G","key":"layer2.0.conv3.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":102656},
+      {"name":"G/layer2.0.bn3.weight","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.bn3.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":106752},
+      {"name":"G/layer2.0.bn3.bias","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.bn3.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":107008},
+      {"name":"G/layer2.0.bn3.running_mean","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.bn3.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":107264},
+      {"name":"G/layer2.0.bn3.running_var","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.bn3.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":107520},
+      {"name":"G/layer2.0.downsample.0.weight","role":"param","shape":[64,32,1,1],"dtype":"f32","bytes":8192,"model":"G","key":"layer2.0.downsample.0.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":107776},
+      {"name":"G/layer2.0.downsample.1.weight","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.downsample.1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":115968},
+      {"name":"G/layer2.0.downsample.1.bias","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.downsample.1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":116224},
+      {"name":"G/layer2.0.downsample.1.running_mean","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.downsample.1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":116480},
+      {"name":"G/layer2.0.downsample.1.running_var","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.downsample.1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":116736},
+      {"name":"G/layer3.0.conv1.weight","role":"param","shape":[32,64,1,1],"dtype":"f32","bytes":8192,"model":"G","key":"layer3.0.conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":116992},
+      {"name":"G/layer3.0.bn1.weight","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":125184},
+      {"name":"G/layer3.0.bn1.bias","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":125440},
+      {"name":"G/layer3.0.bn1.running_mean","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":125696},
+      {"name":"G/layer3.0.bn1.running_var","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":125952},
+      {"name":"G/layer3.0.conv2.weight","role":"param","shape":[32,32,3,3],"dtype":"f32","bytes":36864,"model":"G","key":"layer3.0.conv2.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":126208},
+      {"name":"G/layer3.0.bn2.weight","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn2.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":163072},
+      {"name":"G/layer3.0.bn2.bias","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn2.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":163328},
+      {"name":"G/layer3.0.bn2.running_mean","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn2.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":163584},
+      {"name":"G/layer3.0.bn2.running_var","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn2.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":163840},
+      {"name":"G/layer3.0.conv3.weight","role":"param","shape":[128,32,1,1],"dtype":"f32","bytes":16384,"model":"G","key":"layer3.0.conv3.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":164096},
+      {"name":"G/layer3.0.bn3.weight","role":"param","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.bn3.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":180480},
+      {"name":"G/layer3.0.bn3.bias","role":"param","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.bn3.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":180992},
+      {"name":"G/layer3.0.bn3.running_mean","role":"state","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.bn3.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":181504},
+      {"name":"G/layer3.0.bn3.running_var","role":"state","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.bn3.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":182016},
+      {"name":"G/layer3.0.downsample.0.weight","role":"param","shape":[128,64,1,1],"dtype":"f32","bytes":32768,"model":"G","key":"layer3.0.downsample.0.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":182528},
+      {"name":"G/layer3.0.downsample.1.weight","role":"param","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.downsample.1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":215296},
+      {"name":"G/layer3.0.downsample.1.bias","role":"param","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.downsample.1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":215808},
+      {"name":"G/layer3.0.downsample.1.running_mean","role":"state","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.downsample.1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":216320},
+      {"name":"G/layer3.0.downsample.1.running_var","role":"state","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.downsample.1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":216832},
+      {"name":"G/layer4.0.conv1.weight","role":"param","shape":[64,128,1,1],"dtype":"f32","bytes":32768,"model":"G","key":"layer4.0.conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":217344},
+      {"name":"G/layer4.0.bn1.weight","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":250112},
+      {"name":"G/layer4.0.bn1.bias","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":250368},
+      {"name":"G/layer4.0.bn1.running_mean","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":250624},
+      {"name":"G/layer4.0.bn1.running_var","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":250880},
+      {"name":"G/layer4.0.conv2.weight","role":"param","shape":[64,64,3,3],"dtype":"f32","bytes":147456,"model":"G","key":"layer4.0.conv2.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":251136},
+      {"name":"G/layer4.0.bn2.weight","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn2.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":398592},
+      {"name":"G/layer4.0.bn2.bias","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn2.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":398848},
+      {"name":"G/layer4.0.bn2.running_mean","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn2.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":399104},
+      {"name":"G/layer4.0.bn2.running_var","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn2.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":399360},
+      {"name":"G/layer4.0.conv3.weight","role":"param","shape":[256,64,1,1],"dtype":"f32","bytes":65536,"model":"G","key":"layer4.0.conv3.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":399616},
+      {"name":"G/layer4.0.bn3.weight","role":"param","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.bn3.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":465152},
+      {"name":"G/layer4.0.bn3.bias","role":"param","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.bn3.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":466176},
+      {"name":"G/layer4.0.bn3.running_mean","role":"state","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.bn3.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":467200},
+      {"name":"G/layer4.0.bn3.running_var","role":"state","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.bn3.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":468224},
+      {"name":"G/layer4.0.downsample.0.weight","role":"param","shape":[256,128,1,1],"dtype":"f32","bytes":131072,"model":"G","key":"layer4.0.downsample.0.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":469248},
+      {"name":"G/layer4.0.downsample.1.weight","role":"param","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.downsample.1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":600320},
+      {"name":"G/layer4.0.downsample.1.bias","role":"param","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.downsample.1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":601344},
+      {"name":"G/layer4.0.downsample.1.running_mean","role":"state","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.downsample.1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":602368},
+      {"name":"G/layer4.0.downsample.1.running_var","role":"state","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.downsample.1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":603392},
+      {"name":"G/layer5.conv2d_list.0.weight","role":"param","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"G","key":"layer5.conv2d_list.0.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":604416},
+      {"name":"G/layer5.conv2d_list.0.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.0.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":1152},"arena":0,"offset":691968},
+      {"name":"G/layer5.conv2d_list.1.weight","role":"param","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"G","key":"layer5.conv2d_list.1.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":692224},
+      {"name":"G/layer5.conv2d_list.1.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.1.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":1152},"arena":0,"offset":779776},
+      {"name":"G/layer5.conv2d_list.2.weight","role":"param","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"G","key":"layer5.conv2d_list.2.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":780032},
+      {"name":"G/layer5.conv2d_list.2.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.2.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":1152},"arena":0,"offset":867584},
+      {"name":"G/layer5.conv2d_list.3.weight","role":"param","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"G","key":"layer5.conv2d_list.3.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":867840},
+      {"name":"G/layer5.conv2d_list.3.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.3.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":1152},"arena":0,"offset":955392},
+      {"name":"G/layer6.conv2d_list.0.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer6.conv2d_list.0.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":955648},
+      {"name":"G/layer6.conv2d_list.0.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer6.conv2d_list.0.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1130752},
+      {"name":"G/layer6.conv2d_list.1.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer6.conv2d_list.1.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":1131008},
+      {"name":"G/layer6.conv2d_list.1.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer6.conv2d_list.1.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1306112},
+      {"name":"G/layer6.conv2d_list.2.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer6.conv2d_list.2.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":1306368},
+      {"name":"G/layer6.conv2d_list.2.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer6.conv2d_list.2.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1481472},
+      {"name":"G/layer6.conv2d_list.3.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer6.conv2d_list.3.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":1481728},
+      {"name":"G/layer6.conv2d_list.3.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer6.conv2d_list.3.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1656832},
+      {"name":"sgd_G/G.conv1.weight","role":"state","shape":[8,3,7,7],"dtype":"f32","bytes":4704,"model":"sgd_G","key":"G.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1657088},
+      {"name":"sgd_G/G.layer1.0.conv1.weight","role":"state","shape":[8,8,1,1],"dtype":"f32","bytes":256,"model":"sgd_G","key":"G.layer1.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1661952},
+      {"name":"sgd_G/G.layer1.0.conv2.weight","role":"state","shape":[8,8,3,3],"dtype":"f32","bytes":2304,"model":"sgd_G","key":"G.layer1.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1662208},
+      {"name":"sgd_G/G.layer1.0.conv3.weight","role":"state","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"sgd_G","key":"G.layer1.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1664512},
+      {"name":"sgd_G/G.layer1.0.downsample.0.weight","role":"state","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"sgd_G","key":"G.layer1.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1665536},
+      {"name":"sgd_G/G.layer2.0.conv1.weight","role":"state","shape":[16,32,1,1],"dtype":"f32","bytes":2048,"model":"sgd_G","key":"G.layer2.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1666560},
+      {"name":"sgd_G/G.layer2.0.conv2.weight","role":"state","shape":[16,16,3,3],"dtype":"f32","bytes":9216,"model":"sgd_G","key":"G.layer2.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1668608},
+      {"name":"sgd_G/G.layer2.0.conv3.weight","role":"state","shape":[64,16,1,1],"dtype":"f32","bytes":4096,"model":"sgd_G","key":"G.layer2.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1677824},
+      {"name":"sgd_G/G.layer2.0.downsample.0.weight","role":"state","shape":[64,32,1,1],"dtype":"f32","bytes":8192,"model":"sgd_G","key":"G.layer2.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1681920},
+      {"name":"sgd_G/G.layer3.0.conv1.weight","role":"state","shape":[32,64,1,1],"dtype":"f32","bytes":8192,"model":"sgd_G","key":"G.layer3.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1690112},
+      {"name":"sgd_G/G.layer3.0.conv2.weight","role":"state","shape":[32,32,3,3],"dtype":"f32","bytes":36864,"model":"sgd_G","key":"G.layer3.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1698304},
+      {"name":"sgd_G/G.layer3.0.conv3.weight","role":"state","shape":[128,32,1,1],"dtype":"f32","bytes":16384,"model":"sgd_G","key":"G.layer3.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1735168},
+      {"name":"sgd_G/G.layer3.0.downsample.0.weight","role":"state","shape":[128,64,1,1],"dtype":"f32","bytes":32768,"model":"sgd_G","key":"G.layer3.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1751552},
+      {"name":"sgd_G/G.layer4.0.conv1.weight","role":"state","shape":[64,128,1,1],"dtype":"f32","bytes":32768,"model":"sgd_G","key":"G.layer4.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1784320},
+      {"name":"sgd_G/G.layer4.0.conv2.weight","role":"state","shape":[64,64,3,3],"dtype":"f32","bytes":147456,"model":"sgd_G","key":"G.layer4.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1817088},
+      {"name":"sgd_G/G.layer4.0.conv3.weight","role":"state","shape":[256,64,1,1],"dtype":"f32","bytes":65536,"model":"sgd_G","key":"G.layer4.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1964544},
+      {"name":"sgd_G/G.layer4.0.downsample.0.weight","role":"state","shape":[256,128,1,1],"dtype":"f32","bytes":131072,"model":"sgd_G","key":"G.layer4.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2030080},
+      {"name":"sgd_G/G.layer5.conv2d_list.0.weight","role":"state","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"sgd_G","key":"G.layer5.conv2d_list.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2161152},
+      {"name":"sgd_G/G.layer5.conv2d_list.0.bias","role":"state","shape":[19],"dtype":"f32","bytes":76,"model":"sgd_G","key":"G.layer5.conv2d_list.0.bias","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2248704},
+      {"name":"sgd_G/G.layer5.conv2d_list.1.weight","role":"state","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"sgd_G","key":"G.layer5.conv2d_list.1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2248960},
+      {"name":"sgd_G/G.layer5.conv2d_list.1.bias","role":"state","shape":[19],"dtype":"f32","bytes":76,"model":"sgd_G","key":"G.layer5.conv2d_list.1.bias","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2336512},
+      {"name":"sgd_G/G.layer6.conv2d_list.0.weight","role":"state","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"sgd_G","key":"G.layer6.conv2d_list.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2336768},
+      {"name":"sgd_G/G.layer6.conv2d_list.0.bias","role":"state","shape":[19],"dtype":"f32","bytes":76,"model":"sgd_G","key":"G.layer6.conv2d_list.0.bias","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2511872},
+      {"name":"sgd_G/G.layer6.conv2d_list.1.weight","role":"state","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"sgd_G","key":"G.layer6.conv2d_list.1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2512128},
+      {"name":"sgd_G/G.layer6.conv2d_list.1.bias","role":"state","shape":[19],"dtype":"f32","bytes":76,"model":"sgd_G","key":"G.layer6.conv2d_list.1.bias","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2687232},
+      {"name":"loss_seg1","role":"output","shape":[],"dtype":"f32","bytes":4,"arena":0,"offset":2687488},
+      {"name":"loss_seg2","role":"output","shape":[],"dtype":"f32","bytes":4,"arena":0,"offset":2687744},
     ],
     constants: [
-      {"name":"resize_10_71_ac","words":[11,19,35,51,67,82,97,113,129,144,153,0,1,2,3,4,5,6,7,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,47,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,55,56,57,58,59,60,61,62,63,64,65,66,67,68,69,63,64,65,66,67,68,69,70,70,1065353216,1063196145,1061039074,1058882004,1056485258,1052171116,1047137952,1036831944,0,1040427067,1048815675,1053129816,1057204283,1059361354,1061518424,1063675495,1064873866,1062716796,1060559724,1058402654,1055526560,1051212416,1045220552,1032997136,1021972160,1042344464,1049774376,1054088516,1057683632,1059840704,1061997774,1064154846,1064394516,1062237444,1060080376,1057923304,1054567856,1050253720,1043303152,1026525888,1030360768,1044261872,1050733072,1055047216,1058162984,1060320052,1062477124,1064634196,1063915168,1061758096,1059601024,1057443952,1053609160,1049295016,1041385744,1013583360,1034914560,1046179264,1051691776,1056005920,1058642332,1060799404,1062956476,1065113544,1063435816,1061278744,1059121672,1056964592,1052650464,1048096640,1038749312,1038749376,1048096672,1052650480,1056964616,1059121680,1061278752,1063435824,1065113536,1062956464,1060799392,1058642328,1056005904,1051691760,1046179232,1034914496,1013583872,1041385792,1049295040,1053609168,1057443960,1059601032,1061758104,1063915176,1064634184,1062477120,1060320048,1058162976,1055047200,1050733056,1044261824,1030360576,1026526080,1043303168,1050253728,1054567872,1057923312,1060080384,1062237456,1064394528,1064154840,1061997768,1059840696,1057683624,1054088496,1049774352,1042344448,1021971968,1032997184,1045220576,1051212432,1055526576,1058402664,1060559736,1062716800,1064873872,1063675488,1061518416,1059361344,1057204272,1053129792,1048815648,1040427008,1036832000,1047137984,1052171136,1056485280,1058882016,1061039088,1063196160,1065353200,897581056],"arena":0,"offset":2687744,"bytes":1180},
-      {"name":"resize_9_65_ac","words":[10,18,34,50,66,82,98,114,130,140,0,1,2,3,4,5,6,7,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63,56,57,58,59,60,61,62,63,64,64,1065353216,1063256064,1061158912,1059061760,1056964608,1052770304,1048576000,1040187392,0,1040187392,1048576000,1052770304,1056964608,1059061760,1061158912,1063256064,1065353216,1063256064,1061158912,1059061760,1056964608,1052770304,1048576000,1040187392,0,1040187392,1048576000,1052770304,1056964608,1059061760,1061158912,1063256064,1065353216,1063256064,1061158912,1059061760,1056964608,1052770304,1048576000,1040187392,0,1040187392,1048576000,1052770304,1056964608,1059061760,1061158912,1063256064,1065353216,1063256064,1061158912,1059061760,1056964608,1052770304,1048576000,1040187392,0,1040187392,1048576000,1052770304,1056964608,1059061760,1061158912,1063256064,1065353216,1063256064,1061158912,1059061760,1056964608,1052770304,1048576000,1040187392,0,1040187392,1048576000,1052770304,1056964608,1059061760,1061158912,1063256064,1065353216,1063256064,1061158912,1059061760,1056964608,1052770304,1048576000,1040187392,0,1040187392,1048576000,1052770304,1056964608,1059061760,1061158912,1063256064,1065353216,1063256064,1061158912,1059061760,1056964608,1052770304,1048576000,1040187392,0,1040187392,1048576000,1052770304,1056964608,1059061760,1061158912,1063256064,1065353216,1063256064,1061158912,1059061760,1056964608,1052770304,1048576000,1040187392,0,1040187392,1048576000,1052770304,1056964608,1059061760,1061158912,1063256064,1065353216,0],"arena":0,"offset":2689024,"bytes":1080},
+      {"name":"resize_10_71_ac","words":[11,19,35,51,67,82,97,113,129,144,153,0,1,2,3,4,5,6,7,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,47,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,55,56,57,58,59,60,61,62,63,64,65,66,67,68,69,63,64,65,66,67,68,69,70,70,1065353216,1063196145,1061039074,1058882004,1056485258,1052171116,1047137952,1036831944,0,1040427067,1048815675,1053129816,1057204283,1059361354,1061518424,1063675495,1064873866,1062716796,1060559724,1058402654,1055526560,1051212416,1045220552,1032997136,1021972160,1042344464,1049774376,1054088516,1057683632,1059840704,1061997774,1064154846,1064394516,1062237444,1060080376,1057923304,1054567856,1050253720,1043303152,1026525888,1030360768,1044261872,1050733072,1055047216,1058162984,1060320052,1062477124,1064634196,1063915168,1061758096,1059601024,1057443952,1053609160,1049295016,1041385744,1013583360,1034914560,1046179264,1051691776,1056005920,1058642332,1060799404,1062956476,1065113544,1063435816,1061278744,1059121672,1056964592,1052650464,1048096640,1038749312,1038749376,1048096672,1052650480,1056964616,1059121680,1061278752,1063435824,1065113536,1062956464,1060799392,1058642328,1056005904,1051691760,1046179232,1034914496,1013583872,1041385792,1049295040,1053609168,1057443960,1059601032,1061758104,1063915176,1064634184,1062477120,1060320048,1058162976,1055047200,1050733056,1044261824,1030360576,1026526080,1043303168,1050253728,1054567872,1057923312,1060080384,1062237456,1064394528,1064154840,1061997768,1059840696,1057683624,1054088496,1049774352,1042344448,1021971968,1032997184,1045220576,1051212432,1055526576,1058402664,1060559736,1062716800,1064873872,1063675488,1061518416,1059361344,1057204272,1053129792,1048815648,1040427008,1036832000,1047137984,1052171136,1056485280,1058882016,1061039088,1063196160,1065353200,897581056],"arena":0,"offset":2688000,"bytes":1180},
+      {"name":"resize_9_65_ac","words":[10,18,34,50,66,82,98,114,130,140,0,1,2,3,4,5,6,7,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63,56,57,58,59,60,61,62,63,64,64,1065353216,1063256064,1061158912,1059061760,1056964608,1052770304,1048576000,1040187392,0,1040187392,1048576000,1052770304,1056964608,1059061760,1061158912,1063256064,1065353216,1063256064,1061158912,1059061760,1056964608,1052770304,1048576000,1040187392,0,1040187392,1048576000,1052770304,1056964608,1059061760,1061158912,1063256064,1065353216,1063256064,1061158912,1059061760,1056964608,1052770304,1048576000,1040187392,0,1040187392,1048576000,1052770304,1056964608,1059061760,1061158912,1063256064,1065353216,1063256064,1061158912,1059061760,1056964608,1052770304,1048576000,1040187392,0,1040187392,1048576000,1052770304,1056964608,1059061760,1061158912,1063256064,1065353216,1063256064,1061158912,1059061760,1056964608,1052770304,1048576000,1040187392,0,1040187392,1048576000,1052770304,1056964608,1059061760,1061158912,1063256064,1065353216,1063256064,1061158912,1059061760,1056964608,1052770304,1048576000,1040187392,0,1040187392,1048576000,1052770304,1056964608,1059061760,1061158912,1063256064,1065353216,1063256064,1061158912,1059061760,1056964608,1052770304,1048576000,1040187392,0,1040187392,1048576000,1052770304,1056964608,1059061760,1061158912,1063256064,1065353216,1063256064,1061158912,1059061760,1056964608,1052770304,1048576000,1040187392,0,1040187392,1048576000,1052770304,1056964608,1059061760,1061158912,1063256064,1065353216,0],"arena":0,"offset":2689280,"bytes":1080},
     ],
     shaders: [
-      { name: "step_000_pointwise", wgsl: shader0 },
-      { name: "step_001_pointwise", wgsl: shader1 },
-      { name: "step_002_conv2d_G_conv1_pack", wgsl: shader2 },
-      { name: "step_002_conv2d_G_conv1_packc", wgsl: shader3 },
-      { name: "step_002_conv2d_G_conv1_cpu", wgsl: shader4 },
-      { name: "step_002_conv2d_G_conv1", wgsl: shader5 },
-      { name: "step_003_sum_G_conv1_cpu", wgsl: shader6 },
-      { name: "step_003_sum_G_conv1", wgsl: shader7 },
-      { name: "step_004_sum_G_conv1_cpu", wgsl: shader8 },
-      { name: "step_004_sum_G_conv1", wgsl: shader9 },
-      { name: "step_005_pointwise_G_conv1", wgsl: shader10 },
-      { name: "step_006_pointwise_G_bn1", wgsl: shader11 },
-      { name: "step_007_maxPool2d_G_bn1", wgsl: shader12 },
-      { name: "step_008_conv2d_G_layer1_0_conv1_pack", wgsl: shader13 },
-      { name: "step_008_conv2d_G_layer1_0_conv1_packc", wgsl: shader14 },
-      { name: "step_008_conv2d_G_layer1_0_conv1_cpu", wgsl: shader15 },
-      { name: "step_008_conv2d_G_layer1_0_conv1", wgsl: shader16 },
-      { name: "step_009_sum_G_layer1_0_conv1_cpu", wgsl: shader17 },
-      { name: "step_009_sum_G_layer1_0_conv1", wgsl: shader18 },
-      { name: "step_010_sum_G_layer1_0_conv1_cpu", wgsl: shader19 },
-      { name: "step_010_sum_G_layer1_0_conv1", wgsl: shader20 },
-      { name: "step_011_pointwise_G_layer1_0_conv1", wgsl: shader21 },
-      { name: "step_012_pointwise_G_layer1_0_bn1", wgsl: shader22 },
-      { name: "step_013_conv2d_G_layer1_0_conv2_pack", wgsl: shader23 },
-      { name: "step_013_conv2d_G_layer1_0_conv2_cpu", wgsl: shader24 },
-      { name: "step_013_conv2d_G_layer1_0_conv2", wgsl: shader25 },
-      { name: "step_018_conv2d_G_layer1_0_conv3_pack", wgsl: shader26 },
-      { name: "step_018_conv2d_G_layer1_0_conv3_cpu", wgsl: shader27 },
-      { name: "step_018_conv2d_G_layer1_0_conv3", wgsl: shader28 },
-      { name: "step_019_sum_G_layer1_0_conv3_cpu", wgsl: shader29 },
-      { name: "step_019_sum_G_layer1_0_conv3", wgsl: shader30 },
-      { name: "step_020_sum_G_layer1_0_conv3_cpu", wgsl: shader31 },
-      { name: "step_020_sum_G_layer1_0_conv3", wgsl: shader32 },
-      { name: "step_021_pointwise_G_layer1_0_conv3", wgsl: shader33 },
-      { name: "step_026_pointwise_G_layer1_0_bn3", wgsl: shader34 },
-      { name: "step_027_conv2d_G_layer2_0_conv1_pack", wgsl: shader35 },
-      { name: "step_027_conv2d_G_layer2_0_conv1_packc", wgsl: shader36 },
-      { name: "step_027_conv2d_G_layer2_0_conv1_cpu", wgsl: shader37 },
-      { name: "step_027_conv2d_G_layer2_0_conv1", wgsl: shader38 },
-      { name: "step_028_sum_G_layer2_0_conv1_cpu", wgsl: shader39 },
-      { name: "step_028_sum_G_layer2_0_conv1", wgsl: shader40 },
-      { name: "step_029_sum_G_layer2_0_conv1_cpu", wgsl: shader41 },
-      { name: "step_029_sum_G_layer2_0_conv1", wgsl: shader42 },
-      { name: "step_030_pointwise_G_layer2_0_conv1", wgsl: shader43 },
-      { name: "step_031_pointwise_G_layer2_0_bn1", wgsl: shader44 },
-      { name: "step_032_conv2d_G_layer2_0_conv2_pack", wgsl: shader45 },
-      { name: "step_032_conv2d_G_layer2_0_conv2_packc", wgsl: shader46 },
-      { name: "step_032_conv2d_G_layer2_0_conv2_cpu", wgsl: shader47 },
-      { name: "step_032_conv2d_G_layer2_0_conv2", wgsl: shader48 },
-      { name: "step_037_conv2d_G_layer2_0_conv3_pack", wgsl: shader49 },
-      { name: "step_037_conv2d_G_layer2_0_conv3_cpu", wgsl: shader50 },
-      { name: "step_037_conv2d_G_layer2_0_conv3", wgsl: shader51 },
-      { name: "step_038_sum_G_layer2_0_conv3_cpu", wgsl: shader52 },
-      { name: "step_038_sum_G_layer2_0_conv3", wgsl: shader53 },
-      { name: "step_039_sum_G_layer2_0_conv3_cpu", wgsl: shader54 },
-      { name: "step_039_sum_G_layer2_0_conv3", wgsl: shader55 },
-      { name: "step_040_pointwise_G_layer2_0_conv3", wgsl: shader56 },
-      { name: "step_041_conv2d_G_layer2_0_downsample_0_pack", wgsl: shader57 },
-      { name: "step_041_conv2d_G_layer2_0_downsample_0_cpu", wgsl: shader58 },
-      { name: "step_041_conv2d_G_layer2_0_downsample_0", wgsl: shader59 },
-      { name: "step_045_pointwise_G_layer2_0_bn3", wgsl: shader60 },
-      { name: "step_046_conv2d_G_layer3_0_conv1_pack", wgsl: shader61 },
-      { name: "step_046_conv2d_G_layer3_0_conv1_packc", wgsl: shader62 },
-      { name: "step_046_conv2d_G_layer3_0_conv1_cpu", wgsl: shader63 },
-      { name: "step_046_conv2d_G_layer3_0_conv1", wgsl: shader64 },
-      { name: "step_047_sum_G_layer3_0_conv1_cpu", wgsl: shader65 },
-      { name: "step_047_sum_G_layer3_0_conv1", wgsl: shader66 },
-      { name: "step_048_sum_G_layer3_0_conv1_cpu", wgsl: shader67 },
-      { name: "step_048_sum_G_layer3_0_conv1", wgsl: shader68 },
-      { name: "step_049_pointwise_G_layer3_0_conv1", wgsl: shader69 },
-      { name: "step_050_pointwise_G_layer3_0_bn1", wgsl: shader70 },
-      { name: "step_051_conv2d_G_layer3_0_conv2_pack", wgsl: shader71 },
-      { name: "step_051_conv2d_G_layer3_0_conv2_packc", wgsl: shader72 },
-      { name: "step_051_conv2d_G_layer3_0_conv2_cpu", wgsl: shader73 },
-      { name: "step_051_conv2d_G_layer3_0_conv2", wgsl: shader74 },
-      { name: "step_056_conv2d_G_layer3_0_conv3_pack", wgsl: shader75 },
-      { name: "step_056_conv2d_G_layer3_0_conv3_cpu", wgsl: shader76 },
-      { name: "step_056_conv2d_G_layer3_0_conv3", wgsl: shader77 },
-      { name: "step_057_sum_G_layer3_0_conv3_cpu", wgsl: shader78 },
-      { name: "step_057_sum_G_layer3_0_conv3", wgsl: shader79 },
-      { name: "step_058_sum_G_layer3_0_conv3_cpu", wgsl: shader80 },
-      { name: "step_058_sum_G_layer3_0_conv3", wgsl: shader81 },
-      { name: "step_059_pointwise_G_layer3_0_conv3", wgsl: shader82 },
-      { name: "step_060_conv2d_G_layer3_0_downsample_0_pack", wgsl: shader83 },
-      { name: "step_060_conv2d_G_layer3_0_downsample_0_cpu", wgsl: shader84 },
-      { name: "step_060_conv2d_G_layer3_0_downsample_0", wgsl: shader85 },
-      { name: "step_064_pointwise_G_layer3_0_bn3", wgsl: shader86 },
-      { name: "step_065_conv2d_G_layer5_conv2d_list_0_pack", wgsl: shader87 },
-      { name: "step_065_conv2d_G_layer5_conv2d_list_0_packc", wgsl: shader88 },
-      { name: "step_065_conv2d_G_layer5_conv2d_list_0_cpu", wgsl: shader89 },
-      { name: "step_065_conv2d_G_layer5_conv2d_list_0", wgsl: shader90 },
-      { name: "step_066_conv2d_G_layer5_conv2d_list_1_cpu", wgsl: shader91 },
-      { name: "step_066_conv2d_G_layer5_conv2d_list_1", wgsl: shader92 },
-      { name: "step_067_conv2d_G_layer4_0_conv1_pack", wgsl: shader93 },
-      { name: "step_067_conv2d_G_layer4_0_conv1_cpu", wgsl: shader94 },
-      { name: "step_067_conv2d_G_layer4_0_conv1", wgsl: shader95 },
-      { name: "step_071_pointwise_G_layer4_0_bn1", wgsl: shader96 },
-      { name: "step_072_conv2d_G_layer4_0_conv2_pack", wgsl: shader97 },
-      { name: "step_072_conv2d_G_layer4_0_conv2_cpu", wgsl: shader98 },
-      { name: "step_072_conv2d_G_layer4_0_conv2", wgsl: shader99 },
-      { name: "step_077_conv2d_G_layer4_0_conv3_pack", wgsl: shader100 },
-      { name: "step_077_conv2d_G_layer4_0_conv3_cpu", wgsl: shader101 },
-      { name: "step_077_conv2d_G_layer4_0_conv3", wgsl: shader102 },
-      { name: "step_078_sum_G_layer4_0_conv3_cpu", wgsl: shader103 },
-      { name: "step_078_sum_G_layer4_0_conv3", wgsl: shader104 },
-      { name: "step_079_sum_G_layer4_0_conv3_cpu", wgsl: shader105 },
-      { name: "step_079_sum_G_layer4_0_conv3", wgsl: shader106 },
-      { name: "step_080_pointwise_G_layer4_0_conv3", wgsl: shader107 },
-      { name: "step_081_conv2d_G_layer4_0_downsample_0_pack", wgsl: shader108 },
-      { name: "step_081_conv2d_G_layer4_0_downsample_0_cpu", wgsl: shader109 },
-      { name: "step_081_conv2d_G_layer4_0_downsample_0", wgsl: shader110 },
-      { name: "step_085_pointwise_G_layer4_0_bn3", wgsl: shader111 },
-      { name: "step_086_conv2d_G_layer6_conv2d_list_0_pack", wgsl: shader112 },
-      { name: "step_086_conv2d_G_layer6_conv2d_list_0_packc", wgsl: shader113 },
-      { name: "step_086_conv2d_G_layer6_conv2d_list_0_cpu", wgsl: shader114 },
-      { name: "step_086_conv2d_G_layer6_conv2d_list_0", wgsl: shader115 },
-      { name: "step_087_conv2d_G_layer6_conv2d_list_1_cpu", wgsl: shader116 },
-      { name: "step_087_conv2d_G_layer6_conv2d_list_1", wgsl: shader117 },
-      { name: "step_088_pointwise_G_bn1_running_mean", wgsl: shader118 },
-      { name: "step_089_pointwise_G_conv1", wgsl: shader119 },
-      { name: "step_090_sum_G_conv1_cpu", wgsl: shader120 },
-      { name: "step_090_sum_G_conv1", wgsl: shader121 },
-      { name: "step_091_pointwise_G_bn1_running_var", wgsl: shader122 },
-      { name: "step_092_pointwise_G_layer1_0_conv1", wgsl: shader123 },
-      { name: "step_093_sum_G_layer1_0_conv1_cpu", wgsl: shader124 },
-      { name: "step_093_sum_G_layer1_0_conv1", wgsl: shader125 },
-      { name: "step_094_pointwise_G_layer1_0_bn1_running_var", wgsl: shader126 },
-      { name: "step_097_pointwise_G_layer1_0_bn2_running_var", wgsl: shader127 },
-      { name: "step_098_pointwise_G_layer1_0_bn3_running_mean", wgsl: shader128 },
-      { name: "step_099_pointwise_G_layer1_0_conv3", wgsl: shader129 },
-      { name: "step_100_sum_G_layer1_0_conv3_cpu", wgsl: shader130 },
-      { name: "step_100_sum_G_layer1_0_conv3", wgsl: shader131 },
-      { name: "step_101_pointwise_G_layer1_0_bn3_running_var", wgsl: shader132 },
-      { name: "step_104_pointwise_G_layer1_0_downsample_1_running_var", wgsl: shader133 },
-      { name: "step_105_pointwise_G_layer2_0_bn1_running_mean", wgsl: shader134 },
-      { name: "step_106_pointwise_G_layer2_0_conv1", wgsl: shader135 },
-      { name: "step_107_sum_G_layer2_0_conv1_cpu", wgsl: shader136 },
-      { name: "step_107_sum_G_layer2_0_conv1", wgsl: shader137 },
-      { name: "step_108_pointwise_G_layer2_0_bn1_running_var", wgsl: shader138 },
-      { name: "step_111_pointwise_G_layer2_0_bn2_running_var", wgsl: shader139 },
-      { name: "step_112_pointwise_G_layer2_0_bn3_running_mean", wgsl: shader140 },
-      { name: "step_113_pointwise_G_layer2_0_conv3", wgsl: shader141 },
-      { name: "step_114_sum_G_layer2_0_conv3_cpu", wgsl: shader142 },
-      { name: "step_114_sum_G_layer2_0_conv3", wgsl: shader143 },
-      { name: "step_115_pointwise_G_layer2_0_bn3_running_var", wgsl: shader144 },
-      { name: "step_119_pointwise_G_layer3_0_conv1", wgsl: shader145 },
-      { name: "step_120_sum_G_layer3_0_conv1_cpu", wgsl: shader146 },
-      { name: "step_120_sum_G_layer3_0_conv1", wgsl: shader147 },
-      { name: "step_121_pointwise_G_layer3_0_bn1_running_var", wgsl: shader148 },
-      { name: "step_124_pointwise_G_layer3_0_bn2_running_var", wgsl: shader149 },
-      { name: "step_125_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader150 },
-      { name: "step_126_pointwise_G_layer3_0_conv3", wgsl: shader151 },
-      { name: "step_127_sum_G_layer3_0_conv3_cpu", wgsl: shader152 },
-      { name: "step_127_sum_G_layer3_0_conv3", wgsl: shader153 },
-      { name: "step_128_pointwise_G_layer3_0_bn3_running_var", wgsl: shader154 },
-      { name: "step_131_pointwise_G_layer3_0_downsample_1_running_var", wgsl: shader155 },
-      { name: "step_137_pointwise_G_layer4_0_bn2_running_var", wgsl: shader156 },
-      { name: "step_138_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader157 },
-      { name: "step_139_pointwise_G_layer4_0_conv3", wgsl: shader158 },
-      { name: "step_140_sum_G_layer4_0_conv3_cpu", wgsl: shader159 },
-      { name: "step_140_sum_G_layer4_0_conv3", wgsl: shader160 },
-      { name: "step_141_pointwise_G_layer4_0_bn3_running_var", wgsl: shader161 },
-      { name: "step_144_pointwise_G_layer4_0_downsample_1_running_var", wgsl: shader162 },
-      { name: "step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", wgsl: shader163 },
-      { name: "step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", wgsl: shader164 },
-      { name: "step_147_pointwise", wgsl: shader165 },
-      { name: "step_148_sum_stage1", wgsl: shader166 },
-      { name: "step_148_sum_stage2", wgsl: shader167 },
-      { name: "step_149_softmax_G_layer5_conv2d_list_0", wgsl: shader168 },
-      { name: "step_150_resizeGrad", wgsl: shader169 },
-      { name: "step_151_conv2dInputGrad_G_layer5_conv2d_list_1_pack", wgsl: shader170 },
-      { name: "step_151_conv2dInputGrad_G_layer5_conv2d_list_1_packc", wgsl: shader171 },
-      { name: "step_151_conv2dInputGrad_G_layer5_conv2d_list_1_cpu", wgsl: shader172 },
-      { name: "step_151_conv2dInputGrad_G_layer5_conv2d_list_1", wgsl: shader173 },
-      { name: "step_152_conv2dInputGrad_G_layer5_conv2d_list_0_cpu", wgsl: shader174 },
-      { name: "step_152_conv2dInputGrad_G_layer5_conv2d_list_0", wgsl: shader175 },
-      { name: "step_153_softmax_G_layer6_conv2d_list_0", wgsl: shader176 },
-      { name: "step_155_conv2dInputGrad_G_layer6_conv2d_list_1_pack", wgsl: shader177 },
-      { name: "step_155_conv2dInputGrad_G_layer6_conv2d_list_1_cpu", wgsl: shader178 },
-      { name: "step_155_conv2dInputGrad_G_layer6_conv2d_list_1", wgsl: shader179 },
-      { name: "step_156_conv2dInputGrad_G_layer6_conv2d_list_0_cpu", wgsl: shader180 },
-      { name: "step_156_conv2dInputGrad_G_layer6_conv2d_list_0", wgsl: shader181 },
-      { name: "step_157_sum_G_layer6_conv2d_list_1_cpu", wgsl: shader182 },
-      { name: "step_157_sum_G_layer6_conv2d_list_1", wgsl: shader183 },
-      { name: "step_158_pointwise_G_layer6_conv2d_list_1", wgsl: shader184 },
-      { name: "step_159_sum_G_layer6_conv2d_list_1_cpu", wgsl: shader185 },
-      { name: "step_159_sum_G_layer6_conv2d_list_1", wgsl: shader186 },
-      { name: "step_160_pointwise_G_layer4_0_downsample_1", wgsl: shader187 },
-      { name: "step_161_conv2dInputGrad_G_layer4_0_downsample_0_pack", wgsl: shader188 },
-      { name: "step_161_conv2dInputGrad_G_layer4_0_downsample_0_cpu", wgsl: shader189 },
-      { name: "step_161_conv2dInputGrad_G_layer4_0_downsample_0", wgsl: shader190 },
-      { name: "step_164_conv2dInputGrad_G_layer4_0_conv3_pack", wgsl: shader191 },
-      { name: "step_164_conv2dInputGrad_G_layer4_0_conv3_cpu", wgsl: shader192 },
-      { name: "step_164_conv2dInputGrad_G_layer4_0_conv3", wgsl: shader193 },
-      { name: "step_165_sum_G_layer4_0_conv3_cpu", wgsl: shader194 },
-      { name: "step_165_sum_G_layer4_0_conv3", wgsl: shader195 },
-      { name: "step_166_sum_G_layer4_0_conv3_cpu", wgsl: shader196 },
-      { name: "step_166_sum_G_layer4_0_conv3", wgsl: shader197 },
-      { name: "step_167_pointwise_G_layer4_0_bn2", wgsl: shader198 },
-      { name: "step_168_conv2dInputGrad_G_layer4_0_conv2_pack", wgsl: shader199 },
-      { name: "step_168_conv2dInputGrad_G_layer4_0_conv2_cpu", wgsl: shader200 },
-      { name: "step_168_conv2dInputGrad_G_layer4_0_conv2", wgsl: shader201 },
-      { name: "step_172_conv2dInputGrad_G_layer4_0_conv1_pack", wgsl: shader202 },
-      { name: "step_172_conv2dInputGrad_G_layer4_0_conv1_cpu", wgsl: shader203 },
-      { name: "step_172_conv2dInputGrad_G_layer4_0_conv1", wgsl: shader204 },
-      { name: "step_174_sum_G_layer4_0_conv1_cpu", wgsl: shader205 },
-      { name: "step_174_sum_G_layer4_0_conv1", wgsl: shader206 },
-      { name: "step_175_pointwise_G_layer3_0_downsample_1", wgsl: shader207 },
-      { name: "step_176_conv2dInputGrad_G_layer3_0_downsample_0_pack", wgsl: shader208 },
-      { name: "step_176_conv2dInputGrad_G_layer3_0_downsample_0_cpu", wgsl: shader209 },
-      { name: "step_176_conv2dInputGrad_G_layer3_0_downsample_0", wgsl: shader210 },
-      { name: "step_179_conv2dInputGrad_G_layer3_0_conv3_pack", wgsl: shader211 },
-      { name: "step_179_conv2dInputGrad_G_layer3_0_conv3_cpu", wgsl: shader212 },
-      { name: "step_179_conv2dInputGrad_G_layer3_0_conv3", wgsl: shader213 },
-      { name: "step_180_sum_G_layer3_0_conv3_cpu", wgsl: shader214 },
-      { name: "step_180_sum_G_layer3_0_conv3", wgsl: shader215 },
-      { name: "step_181_sum_G_layer3_0_conv3_cpu", wgsl: shader216 },
-      { name: "step_181_sum_G_layer3_0_conv3", wgsl: shader217 },
-      { name: "step_182_pointwise_G_layer3_0_bn2", wgsl: shader218 },
-      { name: "step_183_conv2dInputGrad_G_layer3_0_conv2_pack", wgsl: shader219 },
-      { name: "step_183_conv2dInputGrad_G_layer3_0_conv2_cpu", wgsl: shader220 },
-      { name: "step_183_conv2dInputGrad_G_layer3_0_conv2", wgsl: shader221 },
-      { name: "step_187_conv2dInputGrad_G_layer3_0_conv1_pack", wgsl: shader222 },
-      { name: "step_187_conv2dInputGrad_G_layer3_0_conv1_cpu", wgsl: shader223 },
-      { name: "step_187_conv2dInputGrad_G_layer3_0_conv1", wgsl: shader224 },
-      { name: "step_188_sum_G_layer3_0_downsample_0_cpu", wgsl: shader225 },
-      { name: "step_188_sum_G_layer3_0_downsample_0", wgsl: shader226 },
-      { name: "step_189_pointwise_G_layer3_0_downsample_0", wgsl: shader227 },
-      { name: "step_190_sum_G_layer3_0_downsample_0_cpu", wgsl: shader228 },
-      { name: "step_190_sum_G_layer3_0_downsample_0", wgsl: shader229 },
-      { name: "step_191_pointwise_G_layer2_0_downsample_1", wgsl: shader230 },
-      { name: "step_192_conv2dInputGrad_G_layer2_0_downsample_0_pack", wgsl: shader231 },
-      { name: "step_192_conv2dInputGrad_G_layer2_0_downsample_0_cpu", wgsl: shader232 },
-      { name: "step_192_conv2dInputGrad_G_layer2_0_downsample_0", wgsl: shader233 },
-      { name: "step_195_conv2dInputGrad_G_layer2_0_conv3_pack", wgsl: shader234 },
-      { name: "step_195_conv2dInputGrad_G_layer2_0_conv3_cpu", wgsl: shader235 },
-      { name: "step_195_conv2dInputGrad_G_layer2_0_conv3", wgsl: shader236 },
-      { name: "step_196_sum_G_layer2_0_conv3_cpu", wgsl: shader237 },
-      { name: "step_196_sum_G_layer2_0_conv3", wgsl: shader238 },
-      { name: "step_197_sum_G_layer2_0_conv3_cpu", wgsl: shader239 },
-      { name: "step_197_sum_G_layer2_0_conv3", wgsl: shader240 },
-      { name: "step_198_pointwise_G_layer2_0_bn2", wgsl: shader241 },
-      { name: "step_199_conv2dInputGrad_G_layer2_0_conv2_pack", wgsl: shader242 },
-      { name: "step_199_conv2dInputGrad_G_layer2_0_conv2_cpu", wgsl: shader243 },
-      { name: "step_199_conv2dInputGrad_G_layer2_0_conv2", wgsl: shader244 },
-      { name: "step_203_conv2dInputGrad_G_layer2_0_conv1_pack", wgsl: shader245 },
-      { name: "step_203_conv2dInputGrad_G_layer2_0_conv1_cpu", wgsl: shader246 },
-      { name: "step_203_conv2dInputGrad_G_layer2_0_conv1", wgsl: shader247 },
-      { name: "step_204_sum_G_layer2_0_downsample_0_cpu", wgsl: shader248 },
-      { name: "step_204_sum_G_layer2_0_downsample_0", wgsl: shader249 },
-      { name: "step_205_pointwise_G_layer2_0_downsample_0", wgsl: shader250 },
-      { name: "step_206_sum_G_layer2_0_downsample_0_cpu", wgsl: shader251 },
-      { name: "step_206_sum_G_layer2_0_downsample_0", wgsl: shader252 },
-      { name: "step_207_pointwise_G_layer1_0_downsample_1", wgsl: shader253 },
-      { name: "step_208_conv2dInputGrad_G_layer1_0_downsample_0_pack", wgsl: shader254 },
-      { name: "step_208_conv2dInputGrad_G_layer1_0_downsample_0_cpu", wgsl: shader255 },
-      { name: "step_208_conv2dInputGrad_G_layer1_0_downsample_0", wgsl: shader256 },
-      { name: "step_212_sum_G_layer1_0_conv3_cpu", wgsl: shader257 },
-      { name: "step_212_sum_G_layer1_0_conv3", wgsl: shader258 },
-      { name: "step_213_sum_G_layer1_0_conv3_cpu", wgsl: shader259 },
-      { name: "step_213_sum_G_layer1_0_conv3", wgsl: shader260 },
-      { name: "step_214_pointwise_G_layer1_0_bn2", wgsl: shader261 },
-      { name: "step_215_conv2dInputGrad_G_layer1_0_conv2_pack", wgsl: shader262 },
-      { name: "step_215_conv2dInputGrad_G_layer1_0_conv2_cpu", wgsl: shader263 },
-      { name: "step_215_conv2dInputGrad_G_layer1_0_conv2", wgsl: shader264 },
-      { name: "step_219_conv2dInputGrad_G_layer1_0_conv1_pack", wgsl: shader265 },
-      { name: "step_219_conv2dInputGrad_G_layer1_0_conv1_cpu", wgsl: shader266 },
-      { name: "step_219_conv2dInputGrad_G_layer1_0_conv1", wgsl: shader267 },
-      { name: "step_220_maxPool2dGrad_G_layer1_0_downsample_0", wgsl: shader268 },
-      { name: "step_221_sum_G_layer1_0_downsample_0_cpu", wgsl: shader269 },
-      { name: "step_221_sum_G_layer1_0_downsample_0", wgsl: shader270 },
-      { name: "step_222_sum_G_conv1_cpu", wgsl: shader271 },
-      { name: "step_222_sum_G_conv1", wgsl: shader272 },
-      { name: "step_223_pointwise_G_bn1", wgsl: shader273 },
-      { name: "step_224_conv2dWeightGrad_G_bn1_packc", wgsl: shader274 },
-      { name: "step_224_conv2dWeightGrad_G_bn1_cpu", wgsl: shader275 },
-      { name: "step_224_conv2dWeightGrad_G_bn1", wgsl: shader276 },
-      { name: "step_225_pointwise_G_conv1", wgsl: shader277 },
-      { name: "step_226_conv2dWeightGrad_G_layer1_0_bn1_cpu", wgsl: shader278 },
-      { name: "step_226_conv2dWeightGrad_G_layer1_0_bn1", wgsl: shader279 },
-      { name: "step_227_pointwise_G_layer1_0_conv1", wgsl: shader280 },
-      { name: "step_228_conv2dWeightGrad_G_layer1_0_bn1_cpu", wgsl: shader281 },
-      { name: "step_228_conv2dWeightGrad_G_layer1_0_bn1", wgsl: shader282 },
-      { name: "step_229_pointwise_G_layer1_0_conv2", wgsl: shader283 },
-      { name: "step_230_conv2dWeightGrad_G_layer1_0_bn2_cpu", wgsl: shader284 },
-      { name: "step_230_conv2dWeightGrad_G_layer1_0_bn2", wgsl: shader285 },
-      { name: "step_231_pointwise_G_layer1_0_conv3", wgsl: shader286 },
-      { name: "step_234_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader287 },
-      { name: "step_234_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader288 },
-      { name: "step_235_pointwise_G_layer2_0_conv1", wgsl: shader289 },
-      { name: "step_236_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader290 },
-      { name: "step_236_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader291 },
-      { name: "step_237_pointwise_G_layer2_0_conv2", wgsl: shader292 },
-      { name: "step_238_conv2dWeightGrad_G_layer2_0_bn2_cpu", wgsl: shader293 },
-      { name: "step_238_conv2dWeightGrad_G_layer2_0_bn2", wgsl: shader294 },
-      { name: "step_239_pointwise_G_layer2_0_conv3", wgsl: shader295 },
-      { name: "step_240_conv2dWeightGrad_G_layer2_0_downsample_1_cpu", wgsl: shader296 },
-      { name: "step_240_conv2dWeightGrad_G_layer2_0_downsample_1", wgsl: shader297 },
-      { name: "step_241_pointwise_G_layer2_0_downsample_0", wgsl: shader298 },
-      { name: "step_242_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader299 },
-      { name: "step_242_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader300 },
-      { name: "step_243_pointwise_G_layer3_0_conv1", wgsl: shader301 },
-      { name: "step_244_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader302 },
-      { name: "step_244_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader303 },
-      { name: "step_245_pointwise_G_layer3_0_conv2", wgsl: shader304 },
-      { name: "step_246_conv2dWeightGrad_G_layer3_0_bn2_cpu", wgsl: shader305 },
-      { name: "step_246_conv2dWeightGrad_G_layer3_0_bn2", wgsl: shader306 },
-      { name: "step_247_pointwise_G_layer3_0_conv3", wgsl: shader307 },
-      { name: "step_248_conv2dWeightGrad_G_layer3_0_downsample_1_cpu", wgsl: shader308 },
-      { name: "step_248_conv2dWeightGrad_G_layer3_0_downsample_1", wgsl: shader309 },
-      { name: "step_249_pointwise_G_layer3_0_downsample_0", wgsl: shader310 },
-      { name: "step_250_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader311 },
-      { name: "step_250_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader312 },
-      { name: "step_251_pointwise_G_layer4_0_conv1", wgsl: shader313 },
-      { name: "step_252_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader314 },
-      { name: "step_252_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader315 },
-      { name: "step_253_pointwise_G_layer4_0_conv2", wgsl: shader316 },
-      { name: "step_254_conv2dWeightGrad_G_layer4_0_bn2_cpu", wgsl: shader317 },
-      { name: "step_254_conv2dWeightGrad_G_layer4_0_bn2", wgsl: shader318 },
-      { name: "step_255_pointwise_G_layer4_0_conv3", wgsl: shader319 },
-      { name: "step_256_conv2dWeightGrad_G_layer4_0_downsample_1_cpu", wgsl: shader320 },
-      { name: "step_256_conv2dWeightGrad_G_layer4_0_downsample_1", wgsl: shader321 },
-      { name: "step_257_pointwise_G_layer4_0_downsample_0", wgsl: shader322 },
-      { name: "step_258_conv2dWeightGrad_cpu", wgsl: shader323 },
-      { name: "step_258_conv2dWeightGrad", wgsl: shader324 },
-      { name: "step_259_pointwise_G_layer5_conv2d_list_0", wgsl: shader325 },
-      { name: "step_260_sum_cpu", wgsl: shader326 },
-      { name: "step_260_sum", wgsl: shader327 },
-      { name: "step_261_pointwise_sgd_G_G_layer5_conv2d_list_0", wgsl: shader328 },
-      { name: "step_262_conv2dWeightGrad_cpu", wgsl: shader329 },
-      { name: "step_262_conv2dWeightGrad", wgsl: shader330 },
-      { name: "step_264_conv2dWeightGrad_cpu", wgsl: shader331 },
-      { name: "step_264_conv2dWeightGrad", wgsl: shader332 },
-      { name: "step_265_pointwise_G_layer6_conv2d_list_0", wgsl: shader333 },
-      { name: "step_268_conv2dWeightGrad_cpu", wgsl: shader334 },
-      { name: "step_268_conv2dWeightGrad", wgsl: shader335 },
+      { name: "step_000_conv2d_G_conv1_pack", wgsl: shader0 },
+      { name: "step_000_conv2d_G_conv1_packc", wgsl: shader1 },
+      { name: "step_000_conv2d_G_conv1_cpu", wgsl: shader2 },
+      { name: "step_000_conv2d_G_conv1", wgsl: shader3 },
+      { name: "step_001_sum_G_conv1_cpu", wgsl: shader4 },
+      { name: "step_001_sum_G_conv1", wgsl: shader5 },
+      { name: "step_002_sum_G_conv1_cpu", wgsl: shader6 },
+      { name: "step_002_sum_G_conv1", wgsl: shader7 },
+      { name: "step_003_pointwise_G_conv1", wgsl: shader8 },
+      { name: "step_004_pointwise_G_bn1", wgsl: shader9 },
+      { name: "step_005_maxPool2d_G_bn1", wgsl: shader10 },
+      { name: "step_006_conv2d_G_layer1_0_conv1_pack", wgsl: shader11 },
+      { name: "step_006_conv2d_G_layer1_0_conv1_packc", wgsl: shader12 },
+      { name: "step_006_conv2d_G_layer1_0_conv1_cpu", wgsl: shader13 },
+      { name: "step_006_conv2d_G_layer1_0_conv1", wgsl: shader14 },
+      { name: "step_007_sum_G_layer1_0_conv1_cpu", wgsl: shader15 },
+      { name: "step_007_sum_G_layer1_0_conv1", wgsl: shader16 },
+      { name: "step_008_sum_G_layer1_0_conv1_cpu", wgsl: shader17 },
+      { name: "step_008_sum_G_layer1_0_conv1", wgsl: shader18 },
+      { name: "step_009_pointwise_G_layer1_0_conv1", wgsl: shader19 },
+      { name: "step_010_pointwise_G_layer1_0_bn1", wgsl: shader20 },
+      { name: "step_011_conv2d_G_layer1_0_conv2_pack", wgsl: shader21 },
+      { name: "step_011_conv2d_G_layer1_0_conv2_cpu", wgsl: shader22 },
+      { name: "step_011_conv2d_G_layer1_0_conv2", wgsl: shader23 },
+      { name: "step_016_conv2d_G_layer1_0_conv3_pack", wgsl: shader24 },
+      { name: "step_016_conv2d_G_layer1_0_conv3_cpu", wgsl: shader25 },
+      { name: "step_016_conv2d_G_layer1_0_conv3", wgsl: shader26 },
+      { name: "step_017_sum_G_layer1_0_conv3_cpu", wgsl: shader27 },
+      { name: "step_017_sum_G_layer1_0_conv3", wgsl: shader28 },
+      { name: "step_018_sum_G_layer1_0_conv3_cpu", wgsl: shader29 },
+      { name: "step_018_sum_G_layer1_0_conv3", wgsl: shader30 },
+      { name: "step_019_pointwise_G_layer1_0_conv3", wgsl: shader31 },
+      { name: "step_024_pointwise_G_layer1_0_bn3", wgsl: shader32 },
+      { name: "step_025_conv2d_G_layer2_0_conv1_pack", wgsl: shader33 },
+      { name: "step_025_conv2d_G_layer2_0_conv1_packc", wgsl: shader34 },
+      { name: "step_025_conv2d_G_layer2_0_conv1_cpu", wgsl: shader35 },
+      { name: "step_025_conv2d_G_layer2_0_conv1", wgsl: shader36 },
+      { name: "step_026_sum_G_layer2_0_conv1_cpu", wgsl: shader37 },
+      { name: "step_026_sum_G_layer2_0_conv1", wgsl: shader38 },
+      { name: "step_027_sum_G_layer2_0_conv1_cpu", wgsl: shader39 },
+      { name: "step_027_sum_G_layer2_0_conv1", wgsl: shader40 },
+      { name: "step_028_pointwise_G_layer2_0_conv1", wgsl: shader41 },
+      { name: "step_029_pointwise_G_layer2_0_bn1", wgsl: shader42 },
+      { name: "step_030_conv2d_G_layer2_0_conv2_pack", wgsl: shader43 },
+      { name: "step_030_conv2d_G_layer2_0_conv2_packc", wgsl: shader44 },
+      { name: "step_030_conv2d_G_layer2_0_conv2_cpu", wgsl: shader45 },
+      { name: "step_030_conv2d_G_layer2_0_conv2", wgsl: shader46 },
+      { name: "step_035_conv2d_G_layer2_0_conv3_pack", wgsl: shader47 },
+      { name: "step_035_conv2d_G_layer2_0_conv3_cpu", wgsl: shader48 },
+      { name: "step_035_conv2d_G_layer2_0_conv3", wgsl: shader49 },
+      { name: "step_036_sum_G_layer2_0_conv3_cpu", wgsl: shader50 },
+      { name: "step_036_sum_G_layer2_0_conv3", wgsl: shader51 },
+      { name: "step_037_sum_G_layer2_0_conv3_cpu", wgsl: shader52 },
+      { name: "step_037_sum_G_layer2_0_conv3", wgsl: shader53 },
+      { name: "step_038_pointwise_G_layer2_0_conv3", wgsl: shader54 },
+      { name: "step_039_conv2d_G_layer2_0_downsample_0_pack", wgsl: shader55 },
+      { name: "step_039_conv2d_G_layer2_0_downsample_0_cpu", wgsl: shader56 },
+      { name: "step_039_conv2d_G_layer2_0_downsample_0", wgsl: shader57 },
+      { name: "step_043_pointwise_G_layer2_0_bn3", wgsl: shader58 },
+      { name: "step_044_conv2d_G_layer3_0_conv1_pack", wgsl: shader59 },
+      { name: "step_044_conv2d_G_layer3_0_conv1_packc", wgsl: shader60 },
+      { name: "step_044_conv2d_G_layer3_0_conv1_cpu", wgsl: shader61 },
+      { name: "step_044_conv2d_G_layer3_0_conv1", wgsl: shader62 },
+      { name: "step_045_sum_G_layer3_0_conv1_cpu", wgsl: shader63 },
+      { name: "step_045_sum_G_layer3_0_conv1", wgsl: shader64 },
+      { name: "step_046_sum_G_layer3_0_conv1_cpu", wgsl: shader65 },
+      { name: "step_046_sum_G_layer3_0_conv1", wgsl: shader66 },
+      { name: "step_047_pointwise_G_layer3_0_conv1", wgsl: shader67 },
+      { name: "step_048_pointwise_G_layer3_0_bn1", wgsl: shader68 },
+      { name: "step_049_conv2d_G_layer3_0_conv2_pack", wgsl: shader69 },
+      { name: "step_049_conv2d_G_layer3_0_conv2_packc", wgsl: shader70 },
+      { name: "step_049_conv2d_G_layer3_0_conv2_cpu", wgsl: shader71 },
+      { name: "step_049_conv2d_G_layer3_0_conv2", wgsl: shader72 },
+      { name: "step_054_conv2d_G_layer3_0_conv3_pack", wgsl: shader73 },
+      { name: "step_054_conv2d_G_layer3_0_conv3_cpu", wgsl: shader74 },
+      { name: "step_054_conv2d_G_layer3_0_conv3", wgsl: shader75 },
+      { name: "step_055_sum_G_layer3_0_conv3_cpu", wgsl: shader76 },
+      { name: "step_055_sum_G_layer3_0_conv3", wgsl: shader77 },
+      { name: "step_056_sum_G_layer3_0_conv3_cpu", wgsl: shader78 },
+      { name: "step_056_sum_G_layer3_0_conv3", wgsl: shader79 },
+      { name: "step_057_pointwise_G_layer3_0_conv3", wgsl: shader80 },
+      { name: "step_058_conv2d_G_layer3_0_downsample_0_pack", wgsl: shader81 },
+      { name: "step_058_conv2d_G_layer3_0_downsample_0_cpu", wgsl: shader82 },
+      { name: "step_058_conv2d_G_layer3_0_downsample_0", wgsl: shader83 },
+      { name: "step_062_pointwise_G_layer3_0_bn3", wgsl: shader84 },
+      { name: "step_063_conv2d_G_layer5_conv2d_list_0_pack", wgsl: shader85 },
+      { name: "step_063_conv2d_G_layer5_conv2d_list_0_packc", wgsl: shader86 },
+      { name: "step_063_conv2d_G_layer5_conv2d_list_0_cpu", wgsl: shader87 },
+      { name: "step_063_conv2d_G_layer5_conv2d_list_0", wgsl: shader88 },
+      { name: "step_064_conv2d_G_layer5_conv2d_list_1_cpu", wgsl: shader89 },
+      { name: "step_064_conv2d_G_layer5_conv2d_list_1", wgsl: shader90 },
+      { name: "step_065_conv2d_G_layer4_0_conv1_pack", wgsl: shader91 },
+      { name: "step_065_conv2d_G_layer4_0_conv1_cpu", wgsl: shader92 },
+      { name: "step_065_conv2d_G_layer4_0_conv1", wgsl: shader93 },
+      { name: "step_069_pointwise_G_layer4_0_bn1", wgsl: shader94 },
+      { name: "step_070_conv2d_G_layer4_0_conv2_pack", wgsl: shader95 },
+      { name: "step_070_conv2d_G_layer4_0_conv2_cpu", wgsl: shader96 },
+      { name: "step_070_conv2d_G_layer4_0_conv2", wgsl: shader97 },
+      { name: "step_075_conv2d_G_layer4_0_conv3_pack", wgsl: shader98 },
+      { name: "step_075_conv2d_G_layer4_0_conv3_cpu", wgsl: shader99 },
+      { name: "step_075_conv2d_G_layer4_0_conv3", wgsl: shader100 },
+      { name: "step_076_sum_G_layer4_0_conv3_cpu", wgsl: shader101 },
+      { name: "step_076_sum_G_layer4_0_conv3", wgsl: shader102 },
+      { name: "step_077_sum_G_layer4_0_conv3_cpu", wgsl: shader103 },
+      { name: "step_077_sum_G_layer4_0_conv3", wgsl: shader104 },
+      { name: "step_078_pointwise_G_layer4_0_conv3", wgsl: shader105 },
+      { name: "step_079_conv2d_G_layer4_0_downsample_0_pack", wgsl: shader106 },
+      { name: "step_079_conv2d_G_layer4_0_downsample_0_cpu", wgsl: shader107 },
+      { name: "step_079_conv2d_G_layer4_0_downsample_0", wgsl: shader108 },
+      { name: "step_083_pointwise_G_layer4_0_bn3", wgsl: shader109 },
+      { name: "step_084_conv2d_G_layer6_conv2d_list_0_pack", wgsl: shader110 },
+      { name: "step_084_conv2d_G_layer6_conv2d_list_0_packc", wgsl: shader111 },
+      { name: "step_084_conv2d_G_layer6_conv2d_list_0_cpu", wgsl: shader112 },
+      { name: "step_084_conv2d_G_layer6_conv2d_list_0", wgsl: shader113 },
+      { name: "step_085_conv2d_G_layer6_conv2d_list_1_cpu", wgsl: shader114 },
+      { name: "step_085_conv2d_G_layer6_conv2d_list_1", wgsl: shader115 },
+      { name: "step_086_pointwise_G_bn1_running_mean", wgsl: shader116 },
+      { name: "step_087_pointwise_G_conv1", wgsl: shader117 },
+      { name: "step_088_sum_G_conv1_cpu", wgsl: shader118 },
+      { name: "step_088_sum_G_conv1", wgsl: shader119 },
+      { name: "step_089_pointwise_G_bn1_running_var", wgsl: shader120 },
+      { name: "step_090_pointwise_G_layer1_0_conv1", wgsl: shader121 },
+      { name: "step_091_sum_G_layer1_0_conv1_cpu", wgsl: shader122 },
+      { name: "step_091_sum_G_layer1_0_conv1", wgsl: shader123 },
+      { name: "step_092_pointwise_G_layer1_0_bn1_running_var", wgsl: shader124 },
+      { name: "step_095_pointwise_G_layer1_0_bn2_running_var", wgsl: shader125 },
+      { name: "step_096_pointwise_G_layer1_0_bn3_running_mean", wgsl: shader126 },
+      { name: "step_097_pointwise_G_layer1_0_conv3", wgsl: shader127 },
+      { name: "step_098_sum_G_layer1_0_conv3_cpu", wgsl: shader128 },
+      { name: "step_098_sum_G_layer1_0_conv3", wgsl: shader129 },
+      { name: "step_099_pointwise_G_layer1_0_bn3_running_var", wgsl: shader130 },
+      { name: "step_102_pointwise_G_layer1_0_downsample_1_running_var", wgsl: shader131 },
+      { name: "step_103_pointwise_G_layer2_0_bn1_running_mean", wgsl: shader132 },
+      { name: "step_104_pointwise_G_layer2_0_conv1", wgsl: shader133 },
+      { name: "step_105_sum_G_layer2_0_conv1_cpu", wgsl: shader134 },
+      { name: "step_105_sum_G_layer2_0_conv1", wgsl: shader135 },
+      { name: "step_106_pointwise_G_layer2_0_bn1_running_var", wgsl: shader136 },
+      { name: "step_109_pointwise_G_layer2_0_bn2_running_var", wgsl: shader137 },
+      { name: "step_110_pointwise_G_layer2_0_bn3_running_mean", wgsl: shader138 },
+      { name: "step_111_pointwise_G_layer2_0_conv3", wgsl: shader139 },
+      { name: "step_112_sum_G_layer2_0_conv3_cpu", wgsl: shader140 },
+      { name: "step_112_sum_G_layer2_0_conv3", wgsl: shader141 },
+      { name: "step_113_pointwise_G_layer2_0_bn3_running_var", wgsl: shader142 },
+      { name: "step_117_pointwise_G_layer3_0_conv1", wgsl: shader143 },
+      { name: "step_118_sum_G_layer3_0_conv1_cpu", wgsl: shader144 },
+      { name: "step_118_sum_G_layer3_0_conv1", wgsl: shader145 },
+      { name: "step_119_pointwise_G_layer3_0_bn1_running_var", wgsl: shader146 },
+      { name: "step_122_pointwise_G_layer3_0_bn2_running_var", wgsl: shader147 },
+      { name: "step_123_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader148 },
+      { name: "step_124_pointwise_G_layer3_0_conv3", wgsl: shader149 },
+      { name: "step_125_sum_G_layer3_0_conv3_cpu", wgsl: shader150 },
+      { name: "step_125_sum_G_layer3_0_conv3", wgsl: shader151 },
+      { name: "step_126_pointwise_G_layer3_0_bn3_running_var", wgsl: shader152 },
+      { name: "step_129_pointwise_G_layer3_0_downsample_1_running_var", wgsl: shader153 },
+      { name: "step_135_pointwise_G_layer4_0_bn2_running_var", wgsl: shader154 },
+      { name: "step_136_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader155 },
+      { name: "step_137_pointwise_G_layer4_0_conv3", wgsl: shader156 },
+      { name: "step_138_sum_G_layer4_0_conv3_cpu", wgsl: shader157 },
+      { name: "step_138_sum_G_layer4_0_conv3", wgsl: shader158 },
+      { name: "step_139_pointwise_G_layer4_0_bn3_running_var", wgsl: shader159 },
+      { name: "step_142_pointwise_G_layer4_0_downsample_1_running_var", wgsl: shader160 },
+      { name: "step_143_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", wgsl: shader161 },
+      { name: "step_143_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", wgsl: shader162 },
+      { name: "step_145_pointwise", wgsl: shader163 },
+      { name: "step_146_sum_stage1", wgsl: shader164 },
+      { name: "step_146_sum_stage2", wgsl: shader165 },
+      { name: "step_147_softmax_G_layer6_conv2d_list_0", wgsl: shader166 },
+      { name: "step_148_resizeGrad", wgsl: shader167 },
+      { name: "step_149_conv2dInputGrad_G_layer6_conv2d_list_1_pack", wgsl: shader168 },
+      { name: "step_149_conv2dInputGrad_G_layer6_conv2d_list_1_packc", wgsl: shader169 },
+      { name: "step_149_conv2dInputGrad_G_layer6_conv2d_list_1_cpu", wgsl: shader170 },
+      { name: "step_149_conv2dInputGrad_G_layer6_conv2d_list_1", wgsl: shader171 },
+      { name: "step_150_conv2dInputGrad_G_layer6_conv2d_list_0_cpu", wgsl: shader172 },
+      { name: "step_150_conv2dInputGrad_G_layer6_conv2d_list_0", wgsl: shader173 },
+      { name: "step_151_sum_G_layer6_conv2d_list_1_cpu", wgsl: shader174 },
+      { name: "step_151_sum_G_layer6_conv2d_list_1", wgsl: shader175 },
+      { name: "step_152_pointwise_G_layer6_conv2d_list_1", wgsl: shader176 },
+      { name: "step_153_sum_G_layer6_conv2d_list_1_cpu", wgsl: shader177 },
+      { name: "step_153_sum_G_layer6_conv2d_list_1", wgsl: shader178 },
+      { name: "step_154_pointwise_G_layer4_0_downsample_1", wgsl: shader179 },
+      { name: "step_155_conv2dInputGrad_G_layer4_0_downsample_0_pack", wgsl: shader180 },
+      { name: "step_155_conv2dInputGrad_G_layer4_0_downsample_0_cpu", wgsl: shader181 },
+      { name: "step_155_conv2dInputGrad_G_layer4_0_downsample_0", wgsl: shader182 },
+      { name: "step_158_conv2dInputGrad_G_layer4_0_conv3_pack", wgsl: shader183 },
+      { name: "step_158_conv2dInputGrad_G_layer4_0_conv3_cpu", wgsl: shader184 },
+      { name: "step_158_conv2dInputGrad_G_layer4_0_conv3", wgsl: shader185 },
+      { name: "step_159_sum_G_layer4_0_conv3_cpu", wgsl: shader186 },
+      { name: "step_159_sum_G_layer4_0_conv3", wgsl: shader187 },
+      { name: "step_160_sum_G_layer4_0_conv3_cpu", wgsl: shader188 },
+      { name: "step_160_sum_G_layer4_0_conv3", wgsl: shader189 },
+      { name: "step_161_pointwise_G_layer4_0_bn2", wgsl: shader190 },
+      { name: "step_162_conv2dInputGrad_G_layer4_0_conv2_pack", wgsl: shader191 },
+      { name: "step_162_conv2dInputGrad_G_layer4_0_conv2_cpu", wgsl: shader192 },
+      { name: "step_162_conv2dInputGrad_G_layer4_0_conv2", wgsl: shader193 },
+      { name: "step_166_conv2dInputGrad_G_layer4_0_conv1_pack", wgsl: shader194 },
+      { name: "step_166_conv2dInputGrad_G_layer4_0_conv1_cpu", wgsl: shader195 },
+      { name: "step_166_conv2dInputGrad_G_layer4_0_conv1", wgsl: shader196 },
+      { name: "step_167_sum_cpu", wgsl: shader197 },
+      { name: "step_167_sum", wgsl: shader198 },
+      { name: "step_168_softmax_G_layer5_conv2d_list_0", wgsl: shader199 },
+      { name: "step_170_conv2dInputGrad_G_layer5_conv2d_list_1_pack", wgsl: shader200 },
+      { name: "step_170_conv2dInputGrad_G_layer5_conv2d_list_1_cpu", wgsl: shader201 },
+      { name: "step_170_conv2dInputGrad_G_layer5_conv2d_list_1", wgsl: shader202 },
+      { name: "step_171_conv2dInputGrad_G_layer5_conv2d_list_0_cpu", wgsl: shader203 },
+      { name: "step_171_conv2dInputGrad_G_layer5_conv2d_list_0", wgsl: shader204 },
+      { name: "step_173_sum_G_layer4_0_conv1_cpu", wgsl: shader205 },
+      { name: "step_173_sum_G_layer4_0_conv1", wgsl: shader206 },
+      { name: "step_174_pointwise_G_layer3_0_downsample_1", wgsl: shader207 },
+      { name: "step_175_conv2dInputGrad_G_layer3_0_downsample_0_pack", wgsl: shader208 },
+      { name: "step_175_conv2dInputGrad_G_layer3_0_downsample_0_cpu", wgsl: shader209 },
+      { name: "step_175_conv2dInputGrad_G_layer3_0_downsample_0", wgsl: shader210 },
+      { name: "step_178_conv2dInputGrad_G_layer3_0_conv3_pack", wgsl: shader211 },
+      { name: "step_178_conv2dInputGrad_G_layer3_0_conv3_cpu", wgsl: shader212 },
+      { name: "step_178_conv2dInputGrad_G_layer3_0_conv3", wgsl: shader213 },
+      { name: "step_179_sum_G_layer3_0_conv3_cpu", wgsl: shader214 },
+      { name: "step_179_sum_G_layer3_0_conv3", wgsl: shader215 },
+      { name: "step_180_sum_G_layer3_0_conv3_cpu", wgsl: shader216 },
+      { name: "step_180_sum_G_layer3_0_conv3", wgsl: shader217 },
+      { name: "step_181_pointwise_G_layer3_0_bn2", wgsl: shader218 },
+      { name: "step_182_conv2dInputGrad_G_layer3_0_conv2_pack", wgsl: shader219 },
+      { name: "step_182_conv2dInputGrad_G_layer3_0_conv2_cpu", wgsl: shader220 },
+      { name: "step_182_conv2dInputGrad_G_layer3_0_conv2", wgsl: shader221 },
+      { name: "step_186_conv2dInputGrad_G_layer3_0_conv1_pack", wgsl: shader222 },
+      { name: "step_186_conv2dInputGrad_G_layer3_0_conv1_cpu", wgsl: shader223 },
+      { name: "step_186_conv2dInputGrad_G_layer3_0_conv1", wgsl: shader224 },
+      { name: "step_187_sum_G_layer3_0_downsample_0_cpu", wgsl: shader225 },
+      { name: "step_187_sum_G_layer3_0_downsample_0", wgsl: shader226 },
+      { name: "step_188_pointwise_G_layer3_0_downsample_0", wgsl: shader227 },
+      { name: "step_189_sum_G_layer3_0_downsample_0_cpu", wgsl: shader228 },
+      { name: "step_189_sum_G_layer3_0_downsample_0", wgsl: shader229 },
+      { name: "step_190_pointwise_G_layer2_0_downsample_1", wgsl: shader230 },
+      { name: "step_191_conv2dInputGrad_G_layer2_0_downsample_0_pack", wgsl: shader231 },
+      { name: "step_191_conv2dInputGrad_G_layer2_0_downsample_0_cpu", wgsl: shader232 },
+      { name: "step_191_conv2dInputGrad_G_layer2_0_downsample_0", wgsl: shader233 },
+      { name: "step_194_conv2dInputGrad_G_layer2_0_conv3_pack", wgsl: shader234 },
+      { name: "step_194_conv2dInputGrad_G_layer2_0_conv3_cpu", wgsl: shader235 },
+      { name: "step_194_conv2dInputGrad_G_layer2_0_conv3", wgsl: shader236 },
+      { name: "step_195_sum_G_layer2_0_conv3_cpu", wgsl: shader237 },
+      { name: "step_195_sum_G_layer2_0_conv3", wgsl: shader238 },
+      { name: "step_196_sum_G_layer2_0_conv3_cpu", wgsl: shader239 },
+      { name: "step_196_sum_G_layer2_0_conv3", wgsl: shader240 },
+      { name: "step_197_pointwise_G_layer2_0_bn2", wgsl: shader241 },
+      { name: "step_198_conv2dInputGrad_G_layer2_0_conv2_pack", wgsl: shader242 },
+      { name: "step_198_conv2dInputGrad_G_layer2_0_conv2_cpu", wgsl: shader243 },
+      { name: "step_198_conv2dInputGrad_G_layer2_0_conv2", wgsl: shader244 },
+      { name: "step_202_conv2dInputGrad_G_layer2_0_conv1_pack", wgsl: shader245 },
+      { name: "step_202_conv2dInputGrad_G_layer2_0_conv1_cpu", wgsl: shader246 },
+      { name: "step_202_conv2dInputGrad_G_layer2_0_conv1", wgsl: shader247 },
+      { name: "step_203_sum_G_layer2_0_downsample_0_cpu", wgsl: shader248 },
+      { name: "step_203_sum_G_layer2_0_downsample_0", wgsl: shader249 },
+      { name: "step_204_pointwise_G_layer2_0_downsample_0", wgsl: shader250 },
+      { name: "step_205_sum_G_layer2_0_downsample_0_cpu", wgsl: shader251 },
+      { name: "step_205_sum_G_layer2_0_downsample_0", wgsl: shader252 },
+      { name: "step_206_pointwise_G_layer1_0_downsample_1", wgsl: shader253 },
+      { name: "step_207_conv2dInputGrad_G_layer1_0_downsample_0_pack", wgsl: shader254 },
+      { name: "step_207_conv2dInputGrad_G_layer1_0_downsample_0_cpu", wgsl: shader255 },
+      { name: "step_207_conv2dInputGrad_G_layer1_0_downsample_0", wgsl: shader256 },
+      { name: "step_211_sum_G_layer1_0_conv3_cpu", wgsl: shader257 },
+      { name: "step_211_sum_G_layer1_0_conv3", wgsl: shader258 },
+      { name: "step_212_sum_G_layer1_0_conv3_cpu", wgsl: shader259 },
+      { name: "step_212_sum_G_layer1_0_conv3", wgsl: shader260 },
+      { name: "step_213_pointwise_G_layer1_0_bn2", wgsl: shader261 },
+      { name: "step_214_conv2dInputGrad_G_layer1_0_conv2_pack", wgsl: shader262 },
+      { name: "step_214_conv2dInputGrad_G_layer1_0_conv2_cpu", wgsl: shader263 },
+      { name: "step_214_conv2dInputGrad_G_layer1_0_conv2", wgsl: shader264 },
+      { name: "step_218_conv2dInputGrad_G_layer1_0_conv1_pack", wgsl: shader265 },
+      { name: "step_218_conv2dInputGrad_G_layer1_0_conv1_cpu", wgsl: shader266 },
+      { name: "step_218_conv2dInputGrad_G_layer1_0_conv1", wgsl: shader267 },
+      { name: "step_219_maxPool2dGrad_G_layer1_0_downsample_0", wgsl: shader268 },
+      { name: "step_220_sum_G_layer1_0_downsample_0_cpu", wgsl: shader269 },
+      { name: "step_220_sum_G_layer1_0_downsample_0", wgsl: shader270 },
+      { name: "step_221_sum_G_conv1_cpu", wgsl: shader271 },
+      { name: "step_221_sum_G_conv1", wgsl: shader272 },
+      { name: "step_222_pointwise_G_bn1", wgsl: shader273 },
+      { name: "step_223_conv2dWeightGrad_G_bn1_packc", wgsl: shader274 },
+      { name: "step_223_conv2dWeightGrad_G_bn1_cpu", wgsl: shader275 },
+      { name: "step_223_conv2dWeightGrad_G_bn1", wgsl: shader276 },
+      { name: "step_224_pointwise", wgsl: shader277 },
+      { name: "step_225_pointwise_G_conv1", wgsl: shader278 },
+      { name: "step_226_conv2dWeightGrad_G_layer1_0_bn1_cpu", wgsl: shader279 },
+      { name: "step_226_conv2dWeightGrad_G_layer1_0_bn1", wgsl: shader280 },
+      { name: "step_227_pointwise_G_layer1_0_conv1", wgsl: shader281 },
+      { name: "step_228_conv2dWeightGrad_G_layer1_0_bn1_cpu", wgsl: shader282 },
+      { name: "step_228_conv2dWeightGrad_G_layer1_0_bn1", wgsl: shader283 },
+      { name: "step_229_pointwise_G_layer1_0_conv2", wgsl: shader284 },
+      { name: "step_230_conv2dWeightGrad_G_layer1_0_bn2_cpu", wgsl: shader285 },
+      { name: "step_230_conv2dWeightGrad_G_layer1_0_bn2", wgsl: shader286 },
+      { name: "step_231_pointwise_G_layer1_0_conv3", wgsl: shader287 },
+      { name: "step_234_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader288 },
+      { name: "step_234_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader289 },
+      { name: "step_235_pointwise_G_layer2_0_conv1", wgsl: shader290 },
+      { name: "step_236_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader291 },
+      { name: "step_236_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader292 },
+      { name: "step_237_pointwise_G_layer2_0_conv2", wgsl: shader293 },
+      { name: "step_238_conv2dWeightGrad_G_layer2_0_bn2_cpu", wgsl: shader294 },
+      { name: "step_238_conv2dWeightGrad_G_layer2_0_bn2", wgsl: shader295 },
+      { name: "step_239_pointwise_G_layer2_0_conv3", wgsl: shader296 },
+      { name: "step_240_conv2dWeightGrad_G_layer2_0_downsample_1_cpu", wgsl: shader297 },
+      { name: "step_240_conv2dWeightGrad_G_layer2_0_downsample_1", wgsl: shader298 },
+      { name: "step_241_pointwise_G_layer2_0_downsample_0", wgsl: shader299 },
+      { name: "step_242_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader300 },
+      { name: "step_242_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader301 },
+      { name: "step_243_pointwise_G_layer3_0_conv1", wgsl: shader302 },
+      { name: "step_244_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader303 },
+      { name: "step_244_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader304 },
+      { name: "step_245_pointwise_G_layer3_0_conv2", wgsl: shader305 },
+      { name: "step_246_conv2dWeightGrad_G_layer3_0_bn2_cpu", wgsl: shader306 },
+      { name: "step_246_conv2dWeightGrad_G_layer3_0_bn2", wgsl: shader307 },
+      { name: "step_247_pointwise_G_layer3_0_conv3", wgsl: shader308 },
+      { name: "step_248_conv2dWeightGrad_G_layer3_0_downsample_1_cpu", wgsl: shader309 },
+      { name: "step_248_conv2dWeightGrad_G_layer3_0_downsample_1", wgsl: shader310 },
+      { name: "step_249_pointwise_G_layer3_0_downsample_0", wgsl: shader311 },
+      { name: "step_250_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader312 },
+      { name: "step_250_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader313 },
+      { name: "step_251_pointwise_G_layer4_0_conv1", wgsl: shader314 },
+      { name: "step_252_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader315 },
+      { name: "step_252_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader316 },
+      { name: "step_253_pointwise_G_layer4_0_conv2", wgsl: shader317 },
+      { name: "step_254_conv2dWeightGrad_G_layer4_0_bn2_cpu", wgsl: shader318 },
+      { name: "step_254_conv2dWeightGrad_G_layer4_0_bn2", wgsl: shader319 },
+      { name: "step_255_pointwise_G_layer4_0_conv3", wgsl: shader320 },
+      { name: "step_256_conv2dWeightGrad_G_layer4_0_downsample_1_cpu", wgsl: shader321 },
+      { name: "step_256_conv2dWeightGrad_G_layer4_0_downsample_1", wgsl: shader322 },
+      { name: "step_257_pointwise_G_layer4_0_downsample_0", wgsl: shader323 },
+      { name: "step_258_conv2dWeightGrad_cpu", wgsl: shader324 },
+      { name: "step_258_conv2dWeightGrad", wgsl: shader325 },
+      { name: "step_259_pointwise", wgsl: shader326 },
+      { name: "step_260_pointwise_G_layer5_conv2d_list_0", wgsl: shader327 },
+      { name: "step_262_pointwise_sgd_G_G_layer5_conv2d_list_0", wgsl: shader328 },
+      { name: "step_263_conv2dWeightGrad_cpu", wgsl: shader329 },
+      { name: "step_263_conv2dWeightGrad", wgsl: shader330 },
+      { name: "step_265_pointwise_G_layer5_conv2d_list_1", wgsl: shader331 },
+      { name: "step_266_conv2dWeightGrad_cpu", wgsl: shader332 },
+      { name: "step_266_conv2dWeightGrad", wgsl: shader333 },
+      { name: "step_267_pointwise_G_layer6_conv2d_list_0", wgsl: shader334 },
+      { name: "step_268_conv2dWeightGrad_cpu", wgsl: shader335 },
+      { name: "step_268_conv2dWeightGrad", wgsl: shader336 },
+      { name: "step_270_pointwise_sgd_G_G_layer6_conv2d_list_1", wgsl: shader337 },
     ],
     phases: [
     {
       name: "step",
       outputs: ["loss_seg1","loss_seg2"],
       dispatches: [
-        dispatch("step_000_pointwise", [at(0, 0, 4), at(1, 2175488, 4)], { shader: 0, workgroups: [1,1,1] }),
-        dispatch("step_001_pointwise", [at(1, 2175488, 4), at(1, 2179072, 4)], { shader: 1, workgroups: [1,1,1] }),
-        dispatch("step_002_conv2d_G_conv1_pack", [at(0, 74496, 4704), at(1, 0, 6272)], { shader: 2, workgroups: [25,1,1] }),
-        dispatch("step_002_conv2d_G_conv1_packc", [at(0, 256, 55380), at(1, 811776, 73840)], { shader: 3, workgroups: [73,1,1] }),
-        dispatch("step_002_conv2d_G_conv1", [at(1, 811776, 73840), at(1, 0, 6272), at(1, 1019392, 38016)], { adapter: "cpu", features: ["subgroups"], shader: 4, workgroups: [38,1,1] }, { shader: 5, workgroups: [5,1,1] }),
-        dispatch("step_003_sum_G_conv1", [at(1, 1019392, 38016), at(1, 807424, 32)], { adapter: "cpu", features: ["subgroups"], shader: 6, workgroups: [8,1,1] }, { shader: 7, workgroups: [1,1,1] }),
-        dispatch("step_004_sum_G_conv1", [at(1, 1019392, 38016), at(1, 807424, 32), at(1, 1839104, 32)], { adapter: "cpu", features: ["subgroups"], shader: 8, workgroups: [8,1,1] }, { shader: 9, workgroups: [1,1,1] }),
-        dispatch("step_005_pointwise_G_conv1", [at(1, 1019392, 38016), at(1, 807424, 32), at(1, 1839104, 32), at(1, 1194496, 38016)], { shader: 10, workgroups: [19,1,1] }),
-        dispatch("step_006_pointwise_G_bn1", [at(1, 1194496, 38016), at(0, 79360, 32), at(0, 79616, 32), at(1, 1349632, 38016)], { shader: 11, workgroups: [19,1,1] }),
-        dispatch("step_007_maxPool2d_G_bn1", [at(1, 1349632, 38016), at(1, 1709056, 10336)], { shader: 12, workgroups: [41,1,1] }),
-        dispatch("step_008_conv2d_G_layer1_0_conv1_pack", [at(0, 80384, 256), at(1, 10496, 256)], { shader: 13, workgroups: [1,1,1] }),
-        dispatch("step_008_conv2d_G_layer1_0_conv1_packc", [at(1, 1709056, 10336), at(1, 0, 10336)], { shader: 14, workgroups: [11,1,1] }),
-        dispatch("step_008_conv2d_G_layer1_0_conv1", [at(1, 0, 10336), at(1, 10496, 256), at(1, 1719552, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 15, workgroups: [11,1,1] }, { shader: 16, workgroups: [2,1,1] }),
-        dispatch("step_009_sum_G_layer1_0_conv1", [at(1, 1719552, 10336), at(1, 807680, 32)], { adapter: "cpu", features: ["subgroups"], shader: 17, workgroups: [8,1,1] }, { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_010_sum_G_layer1_0_conv1", [at(1, 1719552, 10336), at(1, 807680, 32), at(1, 1839360, 32)], { adapter: "cpu", features: ["subgroups"], shader: 19, workgroups: [8,1,1] }, { shader: 20, workgroups: [1,1,1] }),
-        dispatch("step_011_pointwise_G_layer1_0_conv1", [at(1, 1719552, 10336), at(1, 807680, 32), at(1, 1839360, 32), at(1, 1730048, 10336)], { shader: 21, workgroups: [41,1,1] }),
-        dispatch("step_012_pointwise_G_layer1_0_bn1", [at(1, 1730048, 10336), at(0, 80640, 32), at(0, 80896, 32), at(1, 1740544, 10336)], { shader: 22, workgroups: [41,1,1] }),
-        dispatch("step_013_conv2d_G_layer1_0_conv2_pack", [at(0, 81664, 2304), at(1, 10496, 2304)], { shader: 23, workgroups: [9,1,1] }),
-        dispatch("step_013_conv2d_G_layer1_0_conv2_packc", [at(1, 1740544, 10336), at(1, 0, 10336)], { shader: 14, workgroups: [11,1,1] }),
-        dispatch("step_013_conv2d_G_layer1_0_conv2", [at(1, 0, 10336), at(1, 10496, 2304), at(1, 1751040, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 24, workgroups: [11,1,1] }, { shader: 25, workgroups: [2,1,1] }),
-        dispatch("step_014_sum_G_layer1_0_conv2", [at(1, 1751040, 10336), at(1, 807936, 32)], { adapter: "cpu", features: ["subgroups"], shader: 17, workgroups: [8,1,1] }, { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_015_sum_G_layer1_0_conv2", [at(1, 1751040, 10336), at(1, 807936, 32), at(1, 1839616, 32)], { adapter: "cpu", features: ["subgroups"], shader: 19, workgroups: [8,1,1] }, { shader: 20, workgroups: [1,1,1] }),
-        dispatch("step_016_pointwise_G_layer1_0_conv2", [at(1, 1751040, 10336), at(1, 807936, 32), at(1, 1839616, 32), at(1, 1761536, 10336)], { shader: 21, workgroups: [41,1,1] }),
-        dispatch("step_017_pointwise_G_layer1_0_bn2", [at(1, 1761536, 10336), at(0, 83968, 32), at(0, 84224, 32), at(1, 1772032, 10336)], { shader: 22, workgroups: [41,1,1] }),
-        dispatch("step_018_conv2d_G_layer1_0_conv3_pack", [at(0, 84992, 1024), at(1, 10496, 1024)], { shader: 26, workgroups: [4,1,1] }),
-        dispatch("step_018_conv2d_G_layer1_0_conv3_packc", [at(1, 1772032, 10336), at(1, 0, 10336)], { shader: 14, workgroups: [11,1,1] }),
-        dispatch("step_018_conv2d_G_layer1_0_conv3", [at(1, 0, 10336), at(1, 10496, 1024), at(1, 765696, 41344)], { adapter: "cpu", features: ["subgroups"], shader: 27, workgroups: [11,1,1] }, { shader: 28, workgroups: [6,1,1] }),
-        dispatch("step_019_sum_G_layer1_0_conv3", [at(1, 765696, 41344), at(1, 349696, 128)], { adapter: "cpu", features: ["subgroups"], shader: 29, workgroups: [32,1,1] }, { shader: 30, workgroups: [1,1,1] }),
-        dispatch("step_020_sum_G_layer1_0_conv3", [at(1, 765696, 41344), at(1, 349696, 128), at(1, 1523712, 128)], { adapter: "cpu", features: ["subgroups"], shader: 31, workgroups: [32,1,1] }, { shader: 32, workgroups: [1,1,1] }),
-        dispatch("step_021_pointwise_G_layer1_0_conv3", [at(1, 765696, 41344), at(1, 349696, 128), at(1, 1523712, 128), at(1, 1070080, 41344)], { shader: 33, workgroups: [21,1,1] }),
-        dispatch("step_022_conv2d_G_layer1_0_downsample_0_pack", [at(0, 87040, 1024), at(1, 10496, 1024)], { shader: 26, workgroups: [4,1,1] }),
-        dispatch("step_022_conv2d_G_layer1_0_downsample_0_packc", [at(1, 1709056, 10336), at(1, 0, 10336)], { shader: 14, workgroups: [11,1,1] }),
-        dispatch("step_022_conv2d_G_layer1_0_downsample_0", [at(1, 0, 10336), at(1, 10496, 1024), at(1, 977920, 41344)], { adapter: "cpu", features: ["subgroups"], shader: 27, workgroups: [11,1,1] }, { shader: 28, workgroups: [6,1,1] }),
-        dispatch("step_023_sum_G_layer1_0_downsample_0", [at(1, 977920, 41344), at(1, 349952, 128)], { adapter: "cpu", features: ["subgroups"], shader: 29, workgroups: [32,1,1] }, { shader: 30, workgroups: [1,1,1] }),
-        dispatch("step_024_sum_G_layer1_0_downsample_0", [at(1, 977920, 41344), at(1, 349952, 128), at(1, 1523968, 128)], { adapter: "cpu", features: ["subgroups"], shader: 31, workgroups: [32,1,1] }, { shader: 32, workgroups: [1,1,1] }),
-        dispatch("step_025_pointwise_G_layer1_0_downsample_0", [at(1, 977920, 41344), at(1, 349952, 128), at(1, 1523968, 128), at(1, 1111552, 41344)], { shader: 33, workgroups: [21,1,1] }),
-        dispatch("step_026_pointwise_G_layer1_0_bn3", [at(1, 1070080, 41344), at(0, 86016, 128), at(0, 86272, 128), at(1, 1111552, 41344), at(0, 88064, 128), at(0, 88320, 128), at(1, 1153024, 41344)], { shader: 34, workgroups: [21,1,1] }),
-        dispatch("step_027_conv2d_G_layer2_0_conv1_pack", [at(0, 89088, 2048), at(1, 41472, 2048)], { shader: 35, workgroups: [8,1,1] }),
-        dispatch("step_027_conv2d_G_layer2_0_conv1_packc", [at(1, 1153024, 41344), at(1, 0, 41344)], { shader: 36, workgroups: [41,1,1] }),
-        dispatch("step_027_conv2d_G_layer2_0_conv1", [at(1, 0, 41344), at(1, 41472, 2048), at(1, 1803264, 5760)], { adapter: "cpu", features: ["subgroups"], shader: 37, workgroups: [3,1,1] }, { shader: 38, workgroups: [1,1,1] }),
-        dispatch("step_028_sum_G_layer2_0_conv1", [at(1, 1803264, 5760), at(1, 350720, 64)], { adapter: "cpu", features: ["subgroups"], shader: 39, workgroups: [16,1,1] }, { shader: 40, workgroups: [1,1,1] }),
-        dispatch("step_029_sum_G_layer2_0_conv1", [at(1, 1803264, 5760), at(1, 350720, 64), at(1, 1838592, 64)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [16,1,1] }, { shader: 42, workgroups: [1,1,1] }),
-        dispatch("step_030_pointwise_G_layer2_0_conv1", [at(1, 1803264, 5760), at(1, 350720, 64), at(1, 1838592, 64), at(1, 1809152, 5760)], { shader: 43, workgroups: [23,1,1] }),
-        dispatch("step_031_pointwise_G_layer2_0_bn1", [at(1, 1809152, 5760), at(0, 91136, 64), at(0, 91392, 64), at(1, 1815040, 5760)], { shader: 44, workgroups: [23,1,1] }),
-        dispatch("step_032_conv2d_G_layer2_0_conv2_pack", [at(0, 92160, 9216), at(1, 0, 9216)], { shader: 45, workgroups: [36,1,1] }),
-        dispatch("step_032_conv2d_G_layer2_0_conv2_packc", [at(1, 1815040, 5760), at(1, 9216, 5760)], { shader: 46, workgroups: [6,1,1] }),
-        dispatch("step_032_conv2d_G_layer2_0_conv2", [at(1, 9216, 5760), at(1, 0, 9216), at(1, 1820928, 5760)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [3,1,1] }, { shader: 48, workgroups: [1,1,1] }),
-        dispatch("step_033_sum_G_layer2_0_conv2", [at(1, 1820928, 5760), at(1, 807168, 64)], { adapter: "cpu", features: ["subgroups"], shader: 39, workgroups: [16,1,1] }, { shader: 40, workgroups: [1,1,1] }),
-        dispatch("step_034_sum_G_layer2_0_conv2", [at(1, 1820928, 5760), at(1, 807168, 64), at(1, 1838848, 64)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [16,1,1] }, { shader: 42, workgroups: [1,1,1] }),
-        dispatch("step_035_pointwise_G_layer2_0_conv2", [at(1, 1820928, 5760), at(1, 807168, 64), at(1, 1838848, 64), at(1, 1826816, 5760)], { shader: 43, workgroups: [23,1,1] }),
-        dispatch("step_036_pointwise_G_layer2_0_bn2", [at(1, 1826816, 5760), at(0, 101376, 64), at(0, 101632, 64), at(1, 1832704, 5760)], { shader: 44, workgroups: [23,1,1] }),
-        dispatch("step_037_conv2d_G_layer2_0_conv3_pack", [at(0, 102400, 4096), at(1, 5888, 4096)], { shader: 49, workgroups: [16,1,1] }),
-        dispatch("step_037_conv2d_G_layer2_0_conv3_packc", [at(1, 1832704, 5760), at(1, 0, 5760)], { shader: 46, workgroups: [6,1,1] }),
-        dispatch("step_037_conv2d_G_layer2_0_conv3", [at(1, 0, 5760), at(1, 5888, 4096), at(1, 322560, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [3,2,1] }, { shader: 51, workgroups: [3,1,1] }),
-        dispatch("step_038_sum_G_layer2_0_conv3", [at(1, 322560, 23040), at(1, 348672, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
-        dispatch("step_039_sum_G_layer2_0_conv3", [at(1, 322560, 23040), at(1, 348672, 256), at(1, 1257216, 256)], { adapter: "cpu", features: ["subgroups"], shader: 54, workgroups: [64,1,1] }, { shader: 55, workgroups: [1,1,1] }),
-        dispatch("step_040_pointwise_G_layer2_0_conv3", [at(1, 322560, 23040), at(1, 348672, 256), at(1, 1257216, 256), at(1, 1232640, 23040)], { shader: 56, workgroups: [12,1,1] }),
-        dispatch("step_041_conv2d_G_layer2_0_downsample_0_pack", [at(0, 107520, 8192), at(1, 41472, 8192)], { shader: 57, workgroups: [32,1,1] }),
-        dispatch("step_041_conv2d_G_layer2_0_downsample_0_packc", [at(1, 1153024, 41344), at(1, 0, 41344)], { shader: 36, workgroups: [41,1,1] }),
-        dispatch("step_041_conv2d_G_layer2_0_downsample_0", [at(1, 0, 41344), at(1, 41472, 8192), at(1, 1387776, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [3,2,1] }, { shader: 59, workgroups: [3,1,1] }),
-        dispatch("step_042_sum_G_layer2_0_downsample_0", [at(1, 1387776, 23040), at(1, 348928, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
-        dispatch("step_043_sum_G_layer2_0_downsample_0", [at(1, 1387776, 23040), at(1, 348928, 256), at(1, 1522944, 256)], { adapter: "cpu", features: ["subgroups"], shader: 54, workgroups: [64,1,1] }, { shader: 55, workgroups: [1,1,1] }),
-        dispatch("step_044_pointwise_G_layer2_0_downsample_0", [at(1, 1387776, 23040), at(1, 348928, 256), at(1, 1522944, 256), at(1, 1410816, 23040)], { shader: 56, workgroups: [12,1,1] }),
-        dispatch("step_045_pointwise_G_layer2_0_bn3", [at(1, 1232640, 23040), at(0, 106496, 256), at(0, 106752, 256), at(1, 1410816, 23040), at(0, 115712, 256), at(0, 115968, 256), at(1, 1433856, 23040)], { shader: 60, workgroups: [12,1,1] }),
-        dispatch("step_046_conv2d_G_layer3_0_conv1_pack", [at(0, 116736, 8192), at(1, 23040, 8192)], { shader: 61, workgroups: [32,1,1] }),
-        dispatch("step_046_conv2d_G_layer3_0_conv1_packc", [at(1, 1433856, 23040), at(1, 0, 23040)], { shader: 62, workgroups: [23,1,1] }),
-        dispatch("step_046_conv2d_G_layer3_0_conv1", [at(1, 0, 23040), at(1, 23040, 8192), at(1, 1057536, 11520)], { adapter: "cpu", features: ["subgroups"], shader: 63, workgroups: [3,1,1] }, { shader: 64, workgroups: [2,1,1] }),
-        dispatch("step_047_sum_G_layer3_0_conv1", [at(1, 1057536, 11520), at(1, 350208, 128)], { adapter: "cpu", features: ["subgroups"], shader: 65, workgroups: [32,1,1] }, { shader: 66, workgroups: [1,1,1] }),
-        dispatch("step_048_sum_G_layer3_0_conv1", [at(1, 1057536, 11520), at(1, 350208, 128), at(1, 1524224, 128)], { adapter: "cpu", features: ["subgroups"], shader: 67, workgroups: [32,1,1] }, { shader: 68, workgroups: [1,1,1] }),
-        dispatch("step_049_pointwise_G_layer3_0_conv1", [at(1, 1057536, 11520), at(1, 350208, 128), at(1, 1524224, 128), at(1, 1502976, 11520)], { shader: 69, workgroups: [45,1,1] }),
-        dispatch("step_050_pointwise_G_layer3_0_bn1", [at(1, 1502976, 11520), at(0, 124928, 128), at(0, 125184, 128), at(1, 1662976, 11520)], { shader: 70, workgroups: [45,1,1] }),
-        dispatch("step_051_conv2d_G_layer3_0_conv2_pack", [at(0, 125952, 36864), at(1, 0, 36864)], { shader: 71, workgroups: [144,1,1] }),
-        dispatch("step_051_conv2d_G_layer3_0_conv2_packc", [at(1, 1662976, 11520), at(1, 36864, 11520)], { shader: 72, workgroups: [12,1,1] }),
-        dispatch("step_051_conv2d_G_layer3_0_conv2", [at(1, 36864, 11520), at(1, 0, 36864), at(1, 1674496, 11520)], { adapter: "cpu", features: ["subgroups"], shader: 73, workgroups: [3,1,1] }, { shader: 74, workgroups: [2,1,1] }),
-        dispatch("step_052_sum_G_layer3_0_conv2", [at(1, 1674496, 11520), at(1, 350464, 128)], { adapter: "cpu", features: ["subgroups"], shader: 65, workgroups: [32,1,1] }, { shader: 66, workgroups: [1,1,1] }),
-        dispatch("step_053_sum_G_layer3_0_conv2", [at(1, 1674496, 11520), at(1, 350464, 128), at(1, 1524480, 128)], { adapter: "cpu", features: ["subgroups"], shader: 67, workgroups: [32,1,1] }, { shader: 68, workgroups: [1,1,1] }),
-        dispatch("step_054_pointwise_G_layer3_0_conv2", [at(1, 1674496, 11520), at(1, 350464, 128), at(1, 1524480, 128), at(1, 1686016, 11520)], { shader: 69, workgroups: [45,1,1] }),
-        dispatch("step_055_pointwise_G_layer3_0_bn2", [at(1, 1686016, 11520), at(0, 162816, 128), at(0, 163072, 128), at(1, 1697536, 11520)], { shader: 70, workgroups: [45,1,1] }),
-        dispatch("step_056_conv2d_G_layer3_0_conv3_pack", [at(0, 163840, 16384), at(1, 0, 16384)], { shader: 75, workgroups: [64,1,1] }),
-        dispatch("step_056_conv2d_G_layer3_0_conv3_packc", [at(1, 1697536, 11520), at(1, 16384, 11520)], { shader: 72, workgroups: [12,1,1] }),
-        dispatch("step_056_conv2d_G_layer3_0_conv3", [at(1, 16384, 11520), at(1, 0, 16384), at(1, 276480, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 76, workgroups: [3,4,1] }, { shader: 77, workgroups: [6,1,1] }),
-        dispatch("step_057_sum_G_layer3_0_conv3", [at(1, 276480, 46080), at(1, 347648, 512)], { adapter: "cpu", features: ["subgroups"], shader: 78, workgroups: [128,1,1] }, { shader: 79, workgroups: [2,1,1] }),
-        dispatch("step_058_sum_G_layer3_0_conv3", [at(1, 276480, 46080), at(1, 347648, 512), at(1, 1256704, 512)], { adapter: "cpu", features: ["subgroups"], shader: 80, workgroups: [128,1,1] }, { shader: 81, workgroups: [2,1,1] }),
-        dispatch("step_059_pointwise_G_layer3_0_conv3", [at(1, 276480, 46080), at(1, 347648, 512), at(1, 1256704, 512), at(1, 885760, 46080)], { shader: 82, workgroups: [23,1,1] }),
-        dispatch("step_060_conv2d_G_layer3_0_downsample_0_pack", [at(0, 182272, 32768), at(1, 0, 32768)], { shader: 83, workgroups: [128,1,1] }),
-        dispatch("step_060_conv2d_G_layer3_0_downsample_0_packc", [at(1, 1433856, 23040), at(1, 32768, 23040)], { shader: 62, workgroups: [23,1,1] }),
-        dispatch("step_060_conv2d_G_layer3_0_downsample_0", [at(1, 32768, 23040), at(1, 0, 32768), at(1, 719616, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 84, workgroups: [3,4,1] }, { shader: 85, workgroups: [6,1,1] }),
-        dispatch("step_061_sum_G_layer3_0_downsample_0", [at(1, 719616, 46080), at(1, 348160, 512)], { adapter: "cpu", features: ["subgroups"], shader: 78, workgroups: [128,1,1] }, { shader: 79, workgroups: [2,1,1] }),
-        dispatch("step_062_sum_G_layer3_0_downsample_0", [at(1, 719616, 46080), at(1, 348160, 512), at(1, 1522432, 512)], { adapter: "cpu", features: ["subgroups"], shader: 80, workgroups: [128,1,1] }, { shader: 81, workgroups: [2,1,1] }),
-        dispatch("step_063_pointwise_G_layer3_0_downsample_0", [at(1, 719616, 46080), at(1, 348160, 512), at(1, 1522432, 512), at(1, 931840, 46080)], { shader: 82, workgroups: [23,1,1] }),
-        dispatch("step_064_pointwise_G_layer3_0_bn3", [at(1, 885760, 46080), at(0, 180224, 512), at(0, 180736, 512), at(1, 931840, 46080), at(0, 215040, 512), at(0, 215552, 512), at(1, 1524736, 46080)], { shader: 86, workgroups: [23,1,1] }),
-        dispatch("step_065_conv2d_G_layer5_conv2d_list_0_pack", [at(0, 604160, 87552), at(1, 0, 92160)], { shader: 87, workgroups: [360,1,1] }),
-        dispatch("step_065_conv2d_G_layer5_conv2d_list_0_packc", [at(1, 1524736, 46080), at(1, 92160, 46080)], { shader: 88, workgroups: [45,1,1] }),
-        dispatch("step_065_conv2d_G_layer5_conv2d_list_0", [at(1, 92160, 46080), at(1, 0, 92160), at(0, 691712, 76), at(1, 1514496, 6840)], { adapter: "cpu", features: ["subgroups"], shader: 89, workgroups: [3,1,1] }, { shader: 90, workgroups: [2,1,1] }),
-        dispatch("step_066_conv2d_G_layer5_conv2d_list_1_pack", [at(0, 691968, 87552), at(1, 0, 92160)], { shader: 87, workgroups: [360,1,1] }),
-        dispatch("step_066_conv2d_G_layer5_conv2d_list_1_packc", [at(1, 1524736, 46080), at(1, 92160, 46080)], { shader: 88, workgroups: [45,1,1] }),
-        dispatch("step_066_conv2d_G_layer5_conv2d_list_1", [at(1, 92160, 46080), at(1, 0, 92160), at(0, 779520, 76), at(1, 1782528, 6840)], { adapter: "cpu", features: ["subgroups"], shader: 91, workgroups: [3,1,1] }, { shader: 92, workgroups: [2,1,1] }),
-        dispatch("step_067_conv2d_G_layer4_0_conv1_pack", [at(0, 217088, 32768), at(1, 46080, 32768)], { shader: 93, workgroups: [128,1,1] }),
-        dispatch("step_067_conv2d_G_layer4_0_conv1_packc", [at(1, 1524736, 46080), at(1, 0, 46080)], { shader: 88, workgroups: [45,1,1] }),
-        dispatch("step_067_conv2d_G_layer4_0_conv1", [at(1, 0, 46080), at(1, 46080, 32768), at(1, 1456896, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 94, workgroups: [3,2,1] }, { shader: 95, workgroups: [3,1,1] }),
-        dispatch("step_068_sum_G_layer4_0_conv1", [at(1, 1456896, 23040), at(1, 349184, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
-        dispatch("step_069_sum_G_layer4_0_conv1", [at(1, 1456896, 23040), at(1, 349184, 256), at(1, 1523200, 256)], { adapter: "cpu", features: ["subgroups"], shader: 54, workgroups: [64,1,1] }, { shader: 55, workgroups: [1,1,1] }),
-        dispatch("step_070_pointwise_G_layer4_0_conv1", [at(1, 1456896, 23040), at(1, 349184, 256), at(1, 1523200, 256), at(1, 1479936, 23040)], { shader: 56, workgroups: [12,1,1] }),
-        dispatch("step_071_pointwise_G_layer4_0_bn1", [at(1, 1479936, 23040), at(0, 249856, 256), at(0, 250112, 256), at(1, 1570816, 23040)], { shader: 96, workgroups: [12,1,1] }),
-        dispatch("step_072_conv2d_G_layer4_0_conv2_pack", [at(0, 250880, 147456), at(1, 0, 147456)], { shader: 97, workgroups: [576,1,1] }),
-        dispatch("step_072_conv2d_G_layer4_0_conv2_packc", [at(1, 1570816, 23040), at(1, 147456, 23040)], { shader: 62, workgroups: [23,1,1] }),
-        dispatch("step_072_conv2d_G_layer4_0_conv2", [at(1, 147456, 23040), at(1, 0, 147456), at(1, 1593856, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 98, workgroups: [3,2,1] }, { shader: 99, workgroups: [3,1,1] }),
-        dispatch("step_073_sum_G_layer4_0_conv2", [at(1, 1593856, 23040), at(1, 349440, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
-        dispatch("step_074_sum_G_layer4_0_conv2", [at(1, 1593856, 23040), at(1, 349440, 256), at(1, 1523456, 256)], { adapter: "cpu", features: ["subgroups"], shader: 54, workgroups: [64,1,1] }, { shader: 55, workgroups: [1,1,1] }),
-        dispatch("step_075_pointwise_G_layer4_0_conv2", [at(1, 1593856, 23040), at(1, 349440, 256), at(1, 1523456, 256), at(1, 1616896, 23040)], { shader: 56, workgroups: [12,1,1] }),
-        dispatch("step_076_pointwise_G_layer4_0_bn2", [at(1, 1616896, 23040), at(0, 398336, 256), at(0, 398592, 256), at(1, 1639936, 23040)], { shader: 96, workgroups: [12,1,1] }),
-        dispatch("step_077_conv2d_G_layer4_0_conv3_pack", [at(0, 399360, 65536), at(1, 0, 65536)], { shader: 100, workgroups: [256,1,1] }),
-        dispatch("step_077_conv2d_G_layer4_0_conv3_packc", [at(1, 1639936, 23040), at(1, 65536, 23040)], { shader: 62, workgroups: [23,1,1] }),
-        dispatch("step_077_conv2d_G_layer4_0_conv3", [at(1, 65536, 23040), at(1, 0, 65536), at(1, 184320, 92160)], { adapter: "cpu", features: ["subgroups"], shader: 101, workgroups: [3,8,1] }, { shader: 102, workgroups: [12,1,1] }),
-        dispatch("step_078_sum_G_layer4_0_conv3", [at(1, 184320, 92160), at(1, 345600, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 103, workgroups: [256,1,1] }, { shader: 104, workgroups: [4,1,1] }),
-        dispatch("step_079_sum_G_layer4_0_conv3", [at(1, 184320, 92160), at(1, 345600, 1024), at(1, 1255680, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 105, workgroups: [256,1,1] }, { shader: 106, workgroups: [4,1,1] }),
-        dispatch("step_080_pointwise_G_layer4_0_conv3", [at(1, 184320, 92160), at(1, 345600, 1024), at(1, 1255680, 1024), at(1, 350976, 92160)], { shader: 107, workgroups: [45,1,1] }),
-        dispatch("step_081_conv2d_G_layer4_0_downsample_0_pack", [at(0, 468992, 131072), at(1, 0, 131072)], { shader: 108, workgroups: [512,1,1] }),
-        dispatch("step_081_conv2d_G_layer4_0_downsample_0_packc", [at(1, 1524736, 46080), at(1, 131072, 46080)], { shader: 88, workgroups: [45,1,1] }),
-        dispatch("step_081_conv2d_G_layer4_0_downsample_0", [at(1, 131072, 46080), at(1, 0, 131072), at(1, 443136, 92160)], { adapter: "cpu", features: ["subgroups"], shader: 109, workgroups: [3,8,1] }, { shader: 110, workgroups: [12,1,1] }),
-        dispatch("step_082_sum_G_layer4_0_downsample_0", [at(1, 443136, 92160), at(1, 346624, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 103, workgroups: [256,1,1] }, { shader: 104, workgroups: [4,1,1] }),
-        dispatch("step_083_sum_G_layer4_0_downsample_0", [at(1, 443136, 92160), at(1, 346624, 1024), at(1, 1521408, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 105, workgroups: [256,1,1] }, { shader: 106, workgroups: [4,1,1] }),
-        dispatch("step_084_pointwise_G_layer4_0_downsample_0", [at(1, 443136, 92160), at(1, 346624, 1024), at(1, 1521408, 1024), at(1, 535296, 92160)], { shader: 107, workgroups: [45,1,1] }),
-        dispatch("step_085_pointwise_G_layer4_0_bn3", [at(1, 350976, 92160), at(0, 464896, 1024), at(0, 465920, 1024), at(1, 535296, 92160), at(0, 600064, 1024), at(0, 601088, 1024), at(1, 1257472, 92160)], { shader: 111, workgroups: [45,1,1] }),
-        dispatch("step_086_conv2d_G_layer6_conv2d_list_0_pack", [at(0, 955392, 175104), at(1, 0, 184320)], { shader: 112, workgroups: [720,1,1] }),
-        dispatch("step_086_conv2d_G_layer6_conv2d_list_0_packc", [at(1, 1257472, 92160), at(1, 627456, 92160)], { shader: 113, workgroups: [90,1,1] }),
-        dispatch("step_086_conv2d_G_layer6_conv2d_list_0", [at(1, 627456, 92160), at(1, 0, 184320), at(0, 1130496, 76), at(1, 1789440, 6840)], { adapter: "cpu", features: ["subgroups"], shader: 114, workgroups: [3,1,1] }, { shader: 115, workgroups: [2,1,1] }),
-        dispatch("step_087_conv2d_G_layer6_conv2d_list_1_pack", [at(0, 1130752, 175104), at(1, 0, 184320)], { shader: 112, workgroups: [720,1,1] }),
-        dispatch("step_087_conv2d_G_layer6_conv2d_list_1_packc", [at(1, 1257472, 92160), at(1, 627456, 92160)], { shader: 113, workgroups: [90,1,1] }),
-        dispatch("step_087_conv2d_G_layer6_conv2d_list_1", [at(1, 627456, 92160), at(1, 0, 184320), at(0, 1305856, 76), at(1, 1796352, 6840)], { adapter: "cpu", features: ["subgroups"], shader: 116, workgroups: [3,1,1] }, { shader: 117, workgroups: [2,1,1] }),
-        dispatch("step_088_pointwise_G_bn1_running_mean", [at(0, 79872, 32), at(1, 807424, 32), at(1, 2177536, 32)], { shader: 118, workgroups: [1,1,1] }),
-        dispatch("step_089_pointwise_G_conv1", [at(1, 1019392, 38016), at(1, 807424, 32), at(1, 0, 38016)], { shader: 119, workgroups: [19,1,1] }),
-        dispatch("step_090_sum_G_conv1", [at(1, 0, 38016), at(1, 38144, 32)], { adapter: "cpu", features: ["subgroups"], shader: 120, workgroups: [8,1,1] }, { shader: 121, workgroups: [1,1,1] }),
-        dispatch("step_091_pointwise_G_bn1_running_var", [at(0, 80128, 32), at(1, 38144, 32), at(1, 2177792, 32), at(0, 81152, 32), at(1, 807680, 32), at(1, 2178048, 32)], { shader: 122, workgroups: [1,1,1] }),
-        dispatch("step_092_pointwise_G_layer1_0_conv1", [at(1, 1719552, 10336), at(1, 807680, 32), at(1, 0, 10336)], { shader: 123, workgroups: [41,1,1] }),
-        dispatch("step_093_sum_G_layer1_0_conv1", [at(1, 0, 10336), at(1, 10496, 32)], { adapter: "cpu", features: ["subgroups"], shader: 124, workgroups: [8,1,1] }, { shader: 125, workgroups: [1,1,1] }),
-        dispatch("step_094_pointwise_G_layer1_0_bn1_running_var", [at(0, 81408, 32), at(1, 10496, 32), at(1, 2178304, 32), at(0, 84480, 32), at(1, 807936, 32), at(1, 2178560, 32)], { shader: 126, workgroups: [1,1,1] }),
-        dispatch("step_095_pointwise_G_layer1_0_conv2", [at(1, 1751040, 10336), at(1, 807936, 32), at(1, 0, 10336)], { shader: 123, workgroups: [41,1,1] }),
-        dispatch("step_096_sum_G_layer1_0_conv2", [at(1, 0, 10336), at(1, 10496, 32)], { adapter: "cpu", features: ["subgroups"], shader: 124, workgroups: [8,1,1] }, { shader: 125, workgroups: [1,1,1] }),
-        dispatch("step_097_pointwise_G_layer1_0_bn2_running_var", [at(0, 84736, 32), at(1, 10496, 32), at(1, 2178816, 32)], { shader: 127, workgroups: [1,1,1] }),
-        dispatch("step_098_pointwise_G_layer1_0_bn3_running_mean", [at(0, 86528, 128), at(1, 349696, 128), at(1, 2173440, 128)], { shader: 128, workgroups: [1,1,1] }),
-        dispatch("step_099_pointwise_G_layer1_0_conv3", [at(1, 765696, 41344), at(1, 349696, 128), at(1, 0, 41344)], { shader: 129, workgroups: [21,1,1] }),
-        dispatch("step_100_sum_G_layer1_0_conv3", [at(1, 0, 41344), at(1, 41472, 128)], { adapter: "cpu", features: ["subgroups"], shader: 130, workgroups: [32,1,1] }, { shader: 131, workgroups: [1,1,1] }),
-        dispatch("step_101_pointwise_G_layer1_0_bn3_running_var", [at(0, 86784, 128), at(1, 41472, 128), at(1, 2173696, 128), at(0, 88576, 128), at(1, 349952, 128), at(1, 2173952, 128)], { shader: 132, workgroups: [1,1,1] }),
-        dispatch("step_102_pointwise_G_layer1_0_downsample_0", [at(1, 977920, 41344), at(1, 349952, 128), at(1, 0, 41344)], { shader: 129, workgroups: [21,1,1] }),
-        dispatch("step_103_sum_G_layer1_0_downsample_0", [at(1, 0, 41344), at(1, 41472, 128)], { adapter: "cpu", features: ["subgroups"], shader: 130, workgroups: [32,1,1] }, { shader: 131, workgroups: [1,1,1] }),
-        dispatch("step_104_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 88832, 128), at(1, 41472, 128), at(1, 2174208, 128), at(0, 125440, 128), at(1, 350208, 128), at(1, 2174464, 128)], { shader: 133, workgroups: [1,1,1] }),
-        dispatch("step_105_pointwise_G_layer2_0_bn1_running_mean", [at(0, 91648, 64), at(1, 350720, 64), at(1, 2176512, 64)], { shader: 134, workgroups: [1,1,1] }),
-        dispatch("step_106_pointwise_G_layer2_0_conv1", [at(1, 1803264, 5760), at(1, 350720, 64), at(1, 0, 5760)], { shader: 135, workgroups: [23,1,1] }),
-        dispatch("step_107_sum_G_layer2_0_conv1", [at(1, 0, 5760), at(1, 5888, 64)], { adapter: "cpu", features: ["subgroups"], shader: 136, workgroups: [16,1,1] }, { shader: 137, workgroups: [1,1,1] }),
-        dispatch("step_108_pointwise_G_layer2_0_bn1_running_var", [at(0, 91904, 64), at(1, 5888, 64), at(1, 2176768, 64), at(0, 101888, 64), at(1, 807168, 64), at(1, 2177024, 64)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_109_pointwise_G_layer2_0_conv2", [at(1, 1820928, 5760), at(1, 807168, 64), at(1, 0, 5760)], { shader: 135, workgroups: [23,1,1] }),
-        dispatch("step_110_sum_G_layer2_0_conv2", [at(1, 0, 5760), at(1, 5888, 64)], { adapter: "cpu", features: ["subgroups"], shader: 136, workgroups: [16,1,1] }, { shader: 137, workgroups: [1,1,1] }),
-        dispatch("step_111_pointwise_G_layer2_0_bn2_running_var", [at(0, 102144, 64), at(1, 5888, 64), at(1, 2177280, 64)], { shader: 139, workgroups: [1,1,1] }),
-        dispatch("step_112_pointwise_G_layer2_0_bn3_running_mean", [at(0, 107008, 256), at(1, 348672, 256), at(1, 2170880, 256)], { shader: 140, workgroups: [1,1,1] }),
-        dispatch("step_113_pointwise_G_layer2_0_conv3", [at(1, 322560, 23040), at(1, 348672, 256), at(1, 0, 23040)], { shader: 141, workgroups: [12,1,1] }),
-        dispatch("step_114_sum_G_layer2_0_conv3", [at(1, 0, 23040), at(1, 23040, 256)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [64,1,1] }, { shader: 143, workgroups: [1,1,1] }),
-        dispatch("step_115_pointwise_G_layer2_0_bn3_running_var", [at(0, 107264, 256), at(1, 23040, 256), at(1, 2171136, 256), at(0, 116224, 256), at(1, 348928, 256), at(1, 2171392, 256)], { shader: 144, workgroups: [1,1,1] }),
-        dispatch("step_116_pointwise_G_layer2_0_downsample_0", [at(1, 1387776, 23040), at(1, 348928, 256), at(1, 0, 23040)], { shader: 141, workgroups: [12,1,1] }),
-        dispatch("step_117_sum_G_layer2_0_downsample_0", [at(1, 0, 23040), at(1, 23040, 256)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [64,1,1] }, { shader: 143, workgroups: [1,1,1] }),
-        dispatch("step_118_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 116480, 256), at(1, 23040, 256), at(1, 2171648, 256), at(0, 250368, 256), at(1, 349184, 256), at(1, 2171904, 256)], { shader: 144, workgroups: [1,1,1] }),
-        dispatch("step_119_pointwise_G_layer3_0_conv1", [at(1, 1057536, 11520), at(1, 350208, 128), at(1, 0, 11520)], { shader: 145, workgroups: [45,1,1] }),
-        dispatch("step_120_sum_G_layer3_0_conv1", [at(1, 0, 11520), at(1, 11520, 128)], { adapter: "cpu", features: ["subgroups"], shader: 146, workgroups: [32,1,1] }, { shader: 147, workgroups: [1,1,1] }),
-        dispatch("step_121_pointwise_G_layer3_0_bn1_running_var", [at(0, 125696, 128), at(1, 11520, 128), at(1, 2174720, 128), at(0, 163328, 128), at(1, 350464, 128), at(1, 2174976, 128)], { shader: 148, workgroups: [1,1,1] }),
-        dispatch("step_122_pointwise_G_layer3_0_conv2", [at(1, 1674496, 11520), at(1, 350464, 128), at(1, 0, 11520)], { shader: 145, workgroups: [45,1,1] }),
-        dispatch("step_123_sum_G_layer3_0_conv2", [at(1, 0, 11520), at(1, 11520, 128)], { adapter: "cpu", features: ["subgroups"], shader: 146, workgroups: [32,1,1] }, { shader: 147, workgroups: [1,1,1] }),
-        dispatch("step_124_pointwise_G_layer3_0_bn2_running_var", [at(0, 163584, 128), at(1, 11520, 128), at(1, 2175232, 128)], { shader: 149, workgroups: [1,1,1] }),
-        dispatch("step_125_pointwise_G_layer3_0_bn3_running_mean", [at(0, 181248, 512), at(1, 347648, 512), at(1, 2168832, 512)], { shader: 150, workgroups: [2,1,1] }),
-        dispatch("step_126_pointwise_G_layer3_0_conv3", [at(1, 276480, 46080), at(1, 347648, 512), at(1, 0, 46080)], { shader: 151, workgroups: [23,1,1] }),
-        dispatch("step_127_sum_G_layer3_0_conv3", [at(1, 0, 46080), at(1, 46080, 512)], { adapter: "cpu", features: ["subgroups"], shader: 152, workgroups: [128,1,1] }, { shader: 153, workgroups: [2,1,1] }),
-        dispatch("step_128_pointwise_G_layer3_0_bn3_running_var", [at(0, 181760, 512), at(1, 46080, 512), at(1, 2169344, 512), at(0, 216064, 512), at(1, 348160, 512), at(1, 2169856, 512)], { shader: 154, workgroups: [2,1,1] }),
-        dispatch("step_129_pointwise_G_layer3_0_downsample_0", [at(1, 719616, 46080), at(1, 348160, 512), at(1, 0, 46080)], { shader: 151, workgroups: [23,1,1] }),
-        dispatch("step_130_sum_G_layer3_0_downsample_0", [at(1, 0, 46080), at(1, 46080, 512)], { adapter: "cpu", features: ["subgroups"], shader: 152, workgroups: [128,1,1] }, { shader: 153, workgroups: [2,1,1] }),
-        dispatch("step_131_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 216576, 512), at(1, 46080, 512), at(1, 2170368, 512)], { shader: 155, workgroups: [2,1,1] }),
-        dispatch("step_132_pointwise_G_layer4_0_conv1", [at(1, 1456896, 23040), at(1, 349184, 256), at(1, 0, 23040)], { shader: 141, workgroups: [12,1,1] }),
-        dispatch("step_133_sum_G_layer4_0_conv1", [at(1, 0, 23040), at(1, 23040, 256)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [64,1,1] }, { shader: 143, workgroups: [1,1,1] }),
-        dispatch("step_134_pointwise_G_layer4_0_bn1_running_var", [at(0, 250624, 256), at(1, 23040, 256), at(1, 2172160, 256), at(0, 398848, 256), at(1, 349440, 256), at(1, 2172416, 256)], { shader: 144, workgroups: [1,1,1] }),
-        dispatch("step_135_pointwise_G_layer4_0_conv2", [at(1, 1593856, 23040), at(1, 349440, 256), at(1, 0, 23040)], { shader: 141, workgroups: [12,1,1] }),
-        dispatch("step_136_sum_G_layer4_0_conv2", [at(1, 0, 23040), at(1, 23040, 256)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [64,1,1] }, { shader: 143, workgroups: [1,1,1] }),
-        dispatch("step_137_pointwise_G_layer4_0_bn2_running_var", [at(0, 399104, 256), at(1, 23040, 256), at(1, 2172672, 256)], { shader: 156, workgroups: [1,1,1] }),
-        dispatch("step_138_pointwise_G_layer4_0_bn3_running_mean", [at(0, 466944, 1024), at(1, 345600, 1024), at(1, 2160640, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_139_pointwise_G_layer4_0_conv3", [at(1, 184320, 92160), at(1, 345600, 1024), at(1, 0, 92160)], { shader: 158, workgroups: [45,1,1] }),
-        dispatch("step_140_sum_G_layer4_0_conv3", [at(1, 0, 92160), at(1, 92160, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 159, workgroups: [256,1,1] }, { shader: 160, workgroups: [4,1,1] }),
-        dispatch("step_141_pointwise_G_layer4_0_bn3_running_var", [at(0, 467968, 1024), at(1, 92160, 1024), at(1, 2161664, 1024), at(0, 602112, 1024), at(1, 346624, 1024), at(1, 2162688, 1024)], { shader: 161, workgroups: [4,1,1] }),
-        dispatch("step_142_pointwise_G_layer4_0_downsample_0", [at(1, 443136, 92160), at(1, 346624, 1024), at(1, 0, 92160)], { shader: 158, workgroups: [45,1,1] }),
-        dispatch("step_143_sum_G_layer4_0_downsample_0", [at(1, 0, 92160), at(1, 92160, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 159, workgroups: [256,1,1] }, { shader: 160, workgroups: [4,1,1] }),
-        dispatch("step_144_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 603136, 1024), at(1, 92160, 1024), at(1, 2163712, 1024)], { shader: 162, workgroups: [4,1,1] }),
-        dispatch("step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", [at(0, 55808, 18460), at(1, 1514496, 6840), at(1, 1782528, 6840), at(1, 0, 24)], { shader: 163, workgroups: [1,1,1] }),
-        dispatch("step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", [at(1, 0, 24), at(0, 2687232, 4)], { shader: 164, workgroups: [1,1,1] }),
-        dispatch("step_146_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage1", [at(0, 55808, 18460), at(1, 1789440, 6840), at(1, 1796352, 6840), at(1, 0, 24)], { shader: 163, workgroups: [1,1,1] }),
-        dispatch("step_146_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage2", [at(1, 0, 24), at(0, 2687488, 4)], { shader: 164, workgroups: [1,1,1] }),
-        dispatch("step_147_pointwise", [at(0, 55808, 18460), at(1, 443136, 18460)], { shader: 165, workgroups: [10,1,1] }),
-        dispatch("step_148_sum_stage1", [at(1, 443136, 18460), at(1, 0, 16)], { shader: 166, workgroups: [1,1,1] }),
-        dispatch("step_148_sum_stage2", [at(1, 0, 16), at(1, 461824, 4)], { shader: 167, workgroups: [1,1,1] }),
-        dispatch("step_149_softmax_G_layer5_conv2d_list_0", [at(1, 1514496, 6840), at(1, 1782528, 6840), at(0, 55808, 18460), at(1, 461824, 4), at(1, 443136, 18460), at(1, 0, 350740)], { shader: 168, workgroups: [73,1,1] }),
-        dispatch("step_150_resizeGrad", [at(0, 2689024, 1080), at(0, 2687744, 1180), at(1, 0, 350740), at(1, 1593856, 6840)], { shader: 169, workgroups: [27,1,1] }),
-        dispatch("step_151_conv2dInputGrad_G_layer5_conv2d_list_1_pack", [at(0, 691968, 87552), at(1, 0, 92160)], { shader: 170, workgroups: [360,1,1] }),
-        dispatch("step_151_conv2dInputGrad_G_layer5_conv2d_list_1_packc", [at(1, 1593856, 6840), at(1, 1674496, 7200)], { shader: 171, workgroups: [8,1,1] }),
-        dispatch("step_151_conv2dInputGrad_G_layer5_conv2d_list_1", [at(1, 1674496, 7200), at(1, 0, 92160), at(1, 977920, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 172, workgroups: [3,4,1] }, { shader: 173, workgroups: [7,1,1] }),
-        dispatch("step_152_conv2dInputGrad_G_layer5_conv2d_list_0_pack", [at(0, 604160, 87552), at(1, 0, 92160)], { shader: 170, workgroups: [360,1,1] }),
-        dispatch("step_152_conv2dInputGrad_G_layer5_conv2d_list_0", [at(1, 1674496, 7200), at(1, 0, 92160), at(1, 1024000, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 174, workgroups: [3,4,1] }, { shader: 175, workgroups: [7,1,1] }),
-        dispatch("step_153_softmax_G_layer6_conv2d_list_0", [at(1, 1789440, 6840), at(1, 1796352, 6840), at(0, 55808, 18460), at(1, 461824, 4), at(1, 443136, 18460), at(1, 0, 350740)], { shader: 176, workgroups: [73,1,1] }),
-        dispatch("step_154_resizeGrad", [at(0, 2689024, 1080), at(0, 2687744, 1180), at(1, 0, 350740), at(1, 2127104, 6840)], { shader: 169, workgroups: [27,1,1] }),
-        dispatch("step_155_conv2dInputGrad_G_layer6_conv2d_list_1_pack", [at(0, 1130752, 175104), at(1, 0, 184320)], { shader: 177, workgroups: [720,1,1] }),
-        dispatch("step_155_conv2dInputGrad_G_layer6_conv2d_list_1_packc", [at(1, 2127104, 6840), at(1, 2119680, 7200)], { shader: 171, workgroups: [8,1,1] }),
-        dispatch("step_155_conv2dInputGrad_G_layer6_conv2d_list_1", [at(1, 2119680, 7200), at(1, 0, 184320), at(1, 184320, 92160)], { adapter: "cpu", features: ["subgroups"], shader: 178, workgroups: [3,8,1] }, { shader: 179, workgroups: [14,1,1] }),
-        dispatch("step_156_conv2dInputGrad_G_layer6_conv2d_list_0_pack", [at(0, 955392, 175104), at(1, 0, 184320)], { shader: 177, workgroups: [720,1,1] }),
-        dispatch("step_156_conv2dInputGrad_G_layer6_conv2d_list_0", [at(1, 2119680, 7200), at(1, 0, 184320), at(1, 443136, 92160)], { adapter: "cpu", features: ["subgroups"], shader: 180, workgroups: [3,8,1] }, { shader: 181, workgroups: [14,1,1] }),
-        dispatch("step_157_sum_G_layer6_conv2d_list_1", [at(1, 184320, 92160), at(1, 443136, 92160), at(1, 1257472, 92160), at(1, 0, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 182, workgroups: [256,1,1] }, { shader: 183, workgroups: [4,1,1] }),
-        dispatch("step_158_pointwise_G_layer6_conv2d_list_1", [at(1, 184320, 92160), at(1, 443136, 92160), at(1, 1257472, 92160), at(1, 0, 1024), at(1, 627456, 92160)], { shader: 184, workgroups: [45,1,1] }),
-        dispatch("step_159_sum_G_layer6_conv2d_list_1", [at(1, 184320, 92160), at(1, 443136, 92160), at(1, 1257472, 92160), at(1, 535296, 92160), at(1, 0, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 185, workgroups: [256,1,1] }, { shader: 186, workgroups: [4,1,1] }),
-        dispatch("step_160_pointwise_G_layer4_0_downsample_1", [at(0, 600064, 1024), at(1, 1521408, 1024), at(1, 627456, 92160), at(1, 535296, 92160), at(1, 0, 1024), at(1, 719616, 92160)], { shader: 187, workgroups: [45,1,1] }),
-        dispatch("step_161_conv2dInputGrad_G_layer4_0_downsample_0_pack", [at(0, 468992, 131072), at(1, 0, 131072)], { shader: 188, workgroups: [512,1,1] }),
-        dispatch("step_161_conv2dInputGrad_G_layer4_0_downsample_0_packc", [at(1, 719616, 92160), at(1, 535296, 92160)], { shader: 113, workgroups: [90,1,1] }),
-        dispatch("step_161_conv2dInputGrad_G_layer4_0_downsample_0", [at(1, 535296, 92160), at(1, 0, 131072), at(1, 719616, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 189, workgroups: [3,4,1] }, { shader: 190, workgroups: [7,1,1] }),
-        dispatch("step_162_sum_G_layer6_conv2d_list_1", [at(1, 184320, 92160), at(1, 443136, 92160), at(1, 1257472, 92160), at(1, 350976, 92160), at(1, 92160, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 185, workgroups: [256,1,1] }, { shader: 186, workgroups: [4,1,1] }),
-        dispatch("step_163_pointwise_G_layer4_0_bn3", [at(0, 464896, 1024), at(1, 1255680, 1024), at(1, 627456, 92160), at(1, 350976, 92160), at(1, 92160, 1024), at(1, 0, 92160)], { shader: 187, workgroups: [45,1,1] }),
-        dispatch("step_164_conv2dInputGrad_G_layer4_0_conv3_pack", [at(0, 399360, 65536), at(1, 239616, 65536)], { shader: 191, workgroups: [256,1,1] }),
-        dispatch("step_164_conv2dInputGrad_G_layer4_0_conv3_packc", [at(1, 0, 92160), at(1, 147456, 92160)], { shader: 113, workgroups: [90,1,1] }),
-        dispatch("step_164_conv2dInputGrad_G_layer4_0_conv3", [at(1, 147456, 92160), at(1, 239616, 65536), at(1, 0, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 192, workgroups: [3,2,1] }, { shader: 193, workgroups: [4,1,1] }),
-        dispatch("step_165_sum_G_layer4_0_conv3", [at(1, 0, 23040), at(1, 1639936, 23040), at(1, 23040, 256)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [64,1,1] }, { shader: 195, workgroups: [1,1,1] }),
-        dispatch("step_166_sum_G_layer4_0_conv3", [at(1, 0, 23040), at(1, 1639936, 23040), at(1, 1616896, 23040), at(1, 23296, 256)], { adapter: "cpu", features: ["subgroups"], shader: 196, workgroups: [64,1,1] }, { shader: 197, workgroups: [1,1,1] }),
-        dispatch("step_167_pointwise_G_layer4_0_bn2", [at(0, 398336, 256), at(1, 1523456, 256), at(1, 0, 23040), at(1, 1639936, 23040), at(1, 23040, 256), at(1, 1616896, 23040), at(1, 23296, 256), at(1, 239616, 23040)], { shader: 198, workgroups: [12,1,1] }),
-        dispatch("step_168_conv2dInputGrad_G_layer4_0_conv2_pack", [at(0, 250880, 147456), at(1, 0, 147456)], { shader: 199, workgroups: [576,1,1] }),
-        dispatch("step_168_conv2dInputGrad_G_layer4_0_conv2_packc", [at(1, 239616, 23040), at(1, 405504, 23040)], { shader: 62, workgroups: [23,1,1] }),
-        dispatch("step_168_conv2dInputGrad_G_layer4_0_conv2", [at(1, 405504, 23040), at(1, 0, 147456), at(1, 239616, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 200, workgroups: [3,2,1] }, { shader: 201, workgroups: [4,1,1] }),
-        dispatch("step_169_sum_G_layer4_0_conv2", [at(1, 239616, 23040), at(1, 1570816, 23040), at(1, 23040, 256)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [64,1,1] }, { shader: 195, workgroups: [1,1,1] }),
-        dispatch("step_170_sum_G_layer4_0_conv2", [at(1, 239616, 23040), at(1, 1570816, 23040), at(1, 1479936, 23040), at(1, 23296, 256)], { adapter: "cpu", features: ["subgroups"], shader: 196, workgroups: [64,1,1] }, { shader: 197, workgroups: [1,1,1] }),
-        dispatch("step_171_pointwise_G_layer4_0_bn1", [at(0, 249856, 256), at(1, 1523200, 256), at(1, 239616, 23040), at(1, 1570816, 23040), at(1, 23040, 256), at(1, 1479936, 23040), at(1, 23296, 256), at(1, 0, 23040)], { shader: 198, workgroups: [12,1,1] }),
-        dispatch("step_172_conv2dInputGrad_G_layer4_0_conv1_pack", [at(0, 217088, 32768), at(1, 46080, 32768)], { shader: 202, workgroups: [128,1,1] }),
-        dispatch("step_172_conv2dInputGrad_G_layer4_0_conv1_packc", [at(1, 0, 23040), at(1, 428544, 23040)], { shader: 62, workgroups: [23,1,1] }),
-        dispatch("step_172_conv2dInputGrad_G_layer4_0_conv1", [at(1, 428544, 23040), at(1, 46080, 32768), at(1, 977920, 46080), at(1, 1024000, 46080), at(1, 719616, 46080), at(1, 1524736, 46080), at(1, 0, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 203, workgroups: [3,4,1] }, { shader: 204, workgroups: [7,1,1] }),
-        dispatch("step_173_sum_G_layer4_0_conv1", [at(1, 0, 46080), at(1, 138240, 512)], { adapter: "cpu", features: ["subgroups"], shader: 78, workgroups: [128,1,1] }, { shader: 79, workgroups: [2,1,1] }),
-        dispatch("step_174_sum_G_layer4_0_conv1", [at(1, 0, 46080), at(1, 931840, 46080), at(1, 92160, 512)], { adapter: "cpu", features: ["subgroups"], shader: 205, workgroups: [128,1,1] }, { shader: 206, workgroups: [2,1,1] }),
-        dispatch("step_175_pointwise_G_layer3_0_downsample_1", [at(0, 215040, 512), at(1, 1522432, 512), at(1, 0, 46080), at(1, 138240, 512), at(1, 931840, 46080), at(1, 92160, 512), at(1, 46080, 46080)], { shader: 207, workgroups: [23,1,1] }),
-        dispatch("step_176_conv2dInputGrad_G_layer3_0_downsample_0_pack", [at(0, 182272, 32768), at(1, 239616, 32768)], { shader: 208, workgroups: [128,1,1] }),
-        dispatch("step_176_conv2dInputGrad_G_layer3_0_downsample_0_packc", [at(1, 46080, 46080), at(1, 92160, 46080)], { shader: 88, workgroups: [45,1,1] }),
-        dispatch("step_176_conv2dInputGrad_G_layer3_0_downsample_0", [at(1, 92160, 46080), at(1, 239616, 32768), at(1, 272384, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 209, workgroups: [3,2,1] }, { shader: 210, workgroups: [4,1,1] }),
-        dispatch("step_177_sum_G_layer4_0_conv1", [at(1, 0, 46080), at(1, 885760, 46080), at(1, 138752, 512)], { adapter: "cpu", features: ["subgroups"], shader: 205, workgroups: [128,1,1] }, { shader: 206, workgroups: [2,1,1] }),
-        dispatch("step_178_pointwise_G_layer3_0_bn3", [at(0, 180224, 512), at(1, 1256704, 512), at(1, 0, 46080), at(1, 138240, 512), at(1, 885760, 46080), at(1, 138752, 512), at(1, 46080, 46080)], { shader: 207, workgroups: [23,1,1] }),
-        dispatch("step_179_conv2dInputGrad_G_layer3_0_conv3_pack", [at(0, 163840, 16384), at(1, 239616, 16384)], { shader: 211, workgroups: [64,1,1] }),
-        dispatch("step_179_conv2dInputGrad_G_layer3_0_conv3_packc", [at(1, 46080, 46080), at(1, 0, 46080)], { shader: 88, workgroups: [45,1,1] }),
-        dispatch("step_179_conv2dInputGrad_G_layer3_0_conv3", [at(1, 0, 46080), at(1, 239616, 16384), at(1, 46080, 11520)], { adapter: "cpu", features: ["subgroups"], shader: 212, workgroups: [3,1,1] }, { shader: 213, workgroups: [2,1,1] }),
-        dispatch("step_180_sum_G_layer3_0_conv3", [at(1, 46080, 11520), at(1, 1697536, 11520), at(1, 57600, 128)], { adapter: "cpu", features: ["subgroups"], shader: 214, workgroups: [32,1,1] }, { shader: 215, workgroups: [1,1,1] }),
-        dispatch("step_181_sum_G_layer3_0_conv3", [at(1, 46080, 11520), at(1, 1697536, 11520), at(1, 1686016, 11520), at(1, 57856, 128)], { adapter: "cpu", features: ["subgroups"], shader: 216, workgroups: [32,1,1] }, { shader: 217, workgroups: [1,1,1] }),
-        dispatch("step_182_pointwise_G_layer3_0_bn2", [at(0, 162816, 128), at(1, 1524480, 128), at(1, 46080, 11520), at(1, 1697536, 11520), at(1, 57600, 128), at(1, 1686016, 11520), at(1, 57856, 128), at(1, 239616, 11520)], { shader: 218, workgroups: [45,1,1] }),
-        dispatch("step_183_conv2dInputGrad_G_layer3_0_conv2_pack", [at(0, 125952, 36864), at(1, 46080, 36864)], { shader: 219, workgroups: [144,1,1] }),
-        dispatch("step_183_conv2dInputGrad_G_layer3_0_conv2_packc", [at(1, 239616, 11520), at(1, 497664, 11520)], { shader: 72, workgroups: [12,1,1] }),
-        dispatch("step_183_conv2dInputGrad_G_layer3_0_conv2", [at(1, 497664, 11520), at(1, 46080, 36864), at(1, 239616, 11520)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [3,1,1] }, { shader: 221, workgroups: [2,1,1] }),
-        dispatch("step_184_sum_G_layer3_0_conv2", [at(1, 239616, 11520), at(1, 1662976, 11520), at(1, 57600, 128)], { adapter: "cpu", features: ["subgroups"], shader: 214, workgroups: [32,1,1] }, { shader: 215, workgroups: [1,1,1] }),
-        dispatch("step_185_sum_G_layer3_0_conv2", [at(1, 239616, 11520), at(1, 1662976, 11520), at(1, 1502976, 11520), at(1, 57856, 128)], { adapter: "cpu", features: ["subgroups"], shader: 216, workgroups: [32,1,1] }, { shader: 217, workgroups: [1,1,1] }),
-        dispatch("step_186_pointwise_G_layer3_0_bn1", [at(0, 124928, 128), at(1, 1524224, 128), at(1, 239616, 11520), at(1, 1662976, 11520), at(1, 57600, 128), at(1, 1502976, 11520), at(1, 57856, 128), at(1, 46080, 11520)], { shader: 218, workgroups: [45,1,1] }),
-        dispatch("step_187_conv2dInputGrad_G_layer3_0_conv1_pack", [at(0, 116736, 8192), at(1, 57600, 8192)], { shader: 222, workgroups: [32,1,1] }),
-        dispatch("step_187_conv2dInputGrad_G_layer3_0_conv1_packc", [at(1, 46080, 11520), at(1, 509184, 11520)], { shader: 72, workgroups: [12,1,1] }),
-        dispatch("step_187_conv2dInputGrad_G_layer3_0_conv1", [at(1, 509184, 11520), at(1, 57600, 8192), at(1, 239616, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 223, workgroups: [3,2,1] }, { shader: 224, workgroups: [4,1,1] }),
-        dispatch("step_188_sum_G_layer3_0_downsample_0", [at(1, 272384, 23040), at(1, 239616, 23040), at(1, 1433856, 23040), at(1, 46080, 256)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [64,1,1] }, { shader: 226, workgroups: [1,1,1] }),
-        dispatch("step_189_pointwise_G_layer3_0_downsample_0", [at(1, 272384, 23040), at(1, 239616, 23040), at(1, 1433856, 23040), at(1, 46080, 256), at(1, 295424, 23040)], { shader: 227, workgroups: [12,1,1] }),
-        dispatch("step_190_sum_G_layer3_0_downsample_0", [at(1, 272384, 23040), at(1, 239616, 23040), at(1, 1433856, 23040), at(1, 1410816, 23040), at(1, 69120, 256)], { adapter: "cpu", features: ["subgroups"], shader: 228, workgroups: [64,1,1] }, { shader: 229, workgroups: [1,1,1] }),
-        dispatch("step_191_pointwise_G_layer2_0_downsample_1", [at(0, 115712, 256), at(1, 1522944, 256), at(1, 295424, 23040), at(1, 1410816, 23040), at(1, 69120, 256), at(1, 46080, 23040)], { shader: 230, workgroups: [12,1,1] }),
-        dispatch("step_192_conv2dInputGrad_G_layer2_0_downsample_0_pack", [at(0, 107520, 8192), at(1, 138240, 8192)], { shader: 231, workgroups: [32,1,1] }),
-        dispatch("step_192_conv2dInputGrad_G_layer2_0_downsample_0_packc", [at(1, 46080, 23040), at(1, 451584, 23040)], { shader: 62, workgroups: [23,1,1] }),
-        dispatch("step_192_conv2dInputGrad_G_layer2_0_downsample_0", [at(1, 451584, 23040), at(1, 138240, 8192), at(1, 46080, 41344)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [3,1,4] }, { shader: 233, workgroups: [7,1,1] }),
-        dispatch("step_193_sum_G_layer3_0_downsample_0", [at(1, 272384, 23040), at(1, 239616, 23040), at(1, 1433856, 23040), at(1, 1232640, 23040), at(1, 87552, 256)], { adapter: "cpu", features: ["subgroups"], shader: 228, workgroups: [64,1,1] }, { shader: 229, workgroups: [1,1,1] }),
-        dispatch("step_194_pointwise_G_layer2_0_bn3", [at(0, 106496, 256), at(1, 1257216, 256), at(1, 295424, 23040), at(1, 1232640, 23040), at(1, 87552, 256), at(1, 239616, 23040)], { shader: 230, workgroups: [12,1,1] }),
-        dispatch("step_195_conv2dInputGrad_G_layer2_0_conv3_pack", [at(0, 102400, 4096), at(1, 87552, 4096)], { shader: 234, workgroups: [16,1,1] }),
-        dispatch("step_195_conv2dInputGrad_G_layer2_0_conv3_packc", [at(1, 239616, 23040), at(1, 474624, 23040)], { shader: 62, workgroups: [23,1,1] }),
-        dispatch("step_195_conv2dInputGrad_G_layer2_0_conv3", [at(1, 474624, 23040), at(1, 87552, 4096), at(1, 138240, 5760)], { adapter: "cpu", features: ["subgroups"], shader: 235, workgroups: [3,1,1] }, { shader: 236, workgroups: [1,1,1] }),
-        dispatch("step_196_sum_G_layer2_0_conv3", [at(1, 138240, 5760), at(1, 1832704, 5760), at(1, 87552, 64)], { adapter: "cpu", features: ["subgroups"], shader: 237, workgroups: [16,1,1] }, { shader: 238, workgroups: [1,1,1] }),
-        dispatch("step_197_sum_G_layer2_0_conv3", [at(1, 138240, 5760), at(1, 1832704, 5760), at(1, 1826816, 5760), at(1, 87808, 64)], { adapter: "cpu", features: ["subgroups"], shader: 239, workgroups: [16,1,1] }, { shader: 240, workgroups: [1,1,1] }),
-        dispatch("step_198_pointwise_G_layer2_0_bn2", [at(0, 101376, 64), at(1, 1838848, 64), at(1, 138240, 5760), at(1, 1832704, 5760), at(1, 87552, 64), at(1, 1826816, 5760), at(1, 87808, 64), at(1, 239616, 5760)], { shader: 241, workgroups: [23,1,1] }),
-        dispatch("step_199_conv2dInputGrad_G_layer2_0_conv2_pack", [at(0, 92160, 9216), at(1, 138240, 9216)], { shader: 242, workgroups: [36,1,1] }),
-        dispatch("step_199_conv2dInputGrad_G_layer2_0_conv2_packc", [at(1, 239616, 5760), at(1, 520704, 5760)], { shader: 46, workgroups: [6,1,1] }),
-        dispatch("step_199_conv2dInputGrad_G_layer2_0_conv2", [at(1, 520704, 5760), at(1, 138240, 9216), at(1, 239616, 5760)], { adapter: "cpu", features: ["subgroups"], shader: 243, workgroups: [3,1,1] }, { shader: 244, workgroups: [1,1,1] }),
-        dispatch("step_200_sum_G_layer2_0_conv2", [at(1, 239616, 5760), at(1, 1815040, 5760), at(1, 87552, 64)], { adapter: "cpu", features: ["subgroups"], shader: 237, workgroups: [16,1,1] }, { shader: 238, workgroups: [1,1,1] }),
-        dispatch("step_201_sum_G_layer2_0_conv2", [at(1, 239616, 5760), at(1, 1815040, 5760), at(1, 1809152, 5760), at(1, 87808, 64)], { adapter: "cpu", features: ["subgroups"], shader: 239, workgroups: [16,1,1] }, { shader: 240, workgroups: [1,1,1] }),
-        dispatch("step_202_pointwise_G_layer2_0_bn1", [at(0, 91136, 64), at(1, 1838592, 64), at(1, 239616, 5760), at(1, 1815040, 5760), at(1, 87552, 64), at(1, 1809152, 5760), at(1, 87808, 64), at(1, 138240, 5760)], { shader: 241, workgroups: [23,1,1] }),
-        dispatch("step_203_conv2dInputGrad_G_layer2_0_conv1_pack", [at(0, 89088, 2048), at(1, 87552, 2048)], { shader: 245, workgroups: [8,1,1] }),
-        dispatch("step_203_conv2dInputGrad_G_layer2_0_conv1_packc", [at(1, 138240, 5760), at(1, 526592, 5760)], { shader: 46, workgroups: [6,1,1] }),
-        dispatch("step_203_conv2dInputGrad_G_layer2_0_conv1", [at(1, 526592, 5760), at(1, 87552, 2048), at(1, 239616, 41344)], { adapter: "cpu", features: ["subgroups"], shader: 246, workgroups: [3,1,4] }, { shader: 247, workgroups: [7,1,1] }),
-        dispatch("step_204_sum_G_layer2_0_downsample_0", [at(1, 46080, 41344), at(1, 239616, 41344), at(1, 1153024, 41344), at(1, 87552, 128)], { adapter: "cpu", features: ["subgroups"], shader: 248, workgroups: [32,1,1] }, { shader: 249, workgroups: [1,1,1] }),
-        dispatch("step_205_pointwise_G_layer2_0_downsample_0", [at(1, 46080, 41344), at(1, 239616, 41344), at(1, 1153024, 41344), at(1, 87552, 128), at(1, 281088, 41344)], { shader: 250, workgroups: [21,1,1] }),
-        dispatch("step_206_sum_G_layer2_0_downsample_0", [at(1, 46080, 41344), at(1, 239616, 41344), at(1, 1153024, 41344), at(1, 1111552, 41344), at(1, 87552, 128)], { adapter: "cpu", features: ["subgroups"], shader: 251, workgroups: [32,1,1] }, { shader: 252, workgroups: [1,1,1] }),
-        dispatch("step_207_pointwise_G_layer1_0_downsample_1", [at(0, 88064, 128), at(1, 1523968, 128), at(1, 281088, 41344), at(1, 1111552, 41344), at(1, 87552, 128), at(1, 322560, 41344)], { shader: 253, workgroups: [21,1,1] }),
-        dispatch("step_208_conv2dInputGrad_G_layer1_0_downsample_0_pack", [at(0, 87040, 1024), at(1, 87552, 1024)], { shader: 254, workgroups: [4,1,1] }),
-        dispatch("step_208_conv2dInputGrad_G_layer1_0_downsample_0_packc", [at(1, 322560, 41344), at(1, 364032, 41344)], { shader: 36, workgroups: [41,1,1] }),
-        dispatch("step_208_conv2dInputGrad_G_layer1_0_downsample_0", [at(1, 364032, 41344), at(1, 87552, 1024), at(1, 322560, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [11,1,1] }, { shader: 256, workgroups: [2,1,1] }),
-        dispatch("step_209_sum_G_layer2_0_downsample_0", [at(1, 46080, 41344), at(1, 239616, 41344), at(1, 1153024, 41344), at(1, 1070080, 41344), at(1, 87552, 128)], { adapter: "cpu", features: ["subgroups"], shader: 251, workgroups: [32,1,1] }, { shader: 252, workgroups: [1,1,1] }),
-        dispatch("step_210_pointwise_G_layer1_0_bn3", [at(0, 86016, 128), at(1, 1523712, 128), at(1, 281088, 41344), at(1, 1070080, 41344), at(1, 87552, 128), at(1, 46080, 41344)], { shader: 253, workgroups: [21,1,1] }),
-        dispatch("step_211_conv2dInputGrad_G_layer1_0_conv3_pack", [at(0, 84992, 1024), at(1, 87552, 1024)], { shader: 254, workgroups: [4,1,1] }),
-        dispatch("step_211_conv2dInputGrad_G_layer1_0_conv3_packc", [at(1, 46080, 41344), at(1, 239616, 41344)], { shader: 36, workgroups: [41,1,1] }),
-        dispatch("step_211_conv2dInputGrad_G_layer1_0_conv3", [at(1, 239616, 41344), at(1, 87552, 1024), at(1, 46080, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [11,1,1] }, { shader: 256, workgroups: [2,1,1] }),
-        dispatch("step_212_sum_G_layer1_0_conv3", [at(1, 46080, 10336), at(1, 1772032, 10336), at(1, 67072, 32)], { adapter: "cpu", features: ["subgroups"], shader: 257, workgroups: [8,1,1] }, { shader: 258, workgroups: [1,1,1] }),
-        dispatch("step_213_sum_G_layer1_0_conv3", [at(1, 46080, 10336), at(1, 1772032, 10336), at(1, 1761536, 10336), at(1, 67328, 32)], { adapter: "cpu", features: ["subgroups"], shader: 259, workgroups: [8,1,1] }, { shader: 260, workgroups: [1,1,1] }),
-        dispatch("step_214_pointwise_G_layer1_0_bn2", [at(0, 83968, 32), at(1, 1839616, 32), at(1, 46080, 10336), at(1, 1772032, 10336), at(1, 67072, 32), at(1, 1761536, 10336), at(1, 67328, 32), at(1, 56576, 10336)], { shader: 261, workgroups: [41,1,1] }),
-        dispatch("step_215_conv2dInputGrad_G_layer1_0_conv2_pack", [at(0, 81664, 2304), at(1, 67072, 2304)], { shader: 262, workgroups: [9,1,1] }),
-        dispatch("step_215_conv2dInputGrad_G_layer1_0_conv2_packc", [at(1, 56576, 10336), at(1, 333056, 10336)], { shader: 14, workgroups: [11,1,1] }),
-        dispatch("step_215_conv2dInputGrad_G_layer1_0_conv2", [at(1, 333056, 10336), at(1, 67072, 2304), at(1, 46080, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 263, workgroups: [11,1,1] }, { shader: 264, workgroups: [2,1,1] }),
-        dispatch("step_216_sum_G_layer1_0_conv2", [at(1, 46080, 10336), at(1, 1740544, 10336), at(1, 67072, 32)], { adapter: "cpu", features: ["subgroups"], shader: 257, workgroups: [8,1,1] }, { shader: 258, workgroups: [1,1,1] }),
-        dispatch("step_217_sum_G_layer1_0_conv2", [at(1, 46080, 10336), at(1, 1740544, 10336), at(1, 1730048, 10336), at(1, 67328, 32)], { adapter: "cpu", features: ["subgroups"], shader: 259, workgroups: [8,1,1] }, { shader: 260, workgroups: [1,1,1] }),
-        dispatch("step_218_pointwise_G_layer1_0_bn1", [at(0, 80640, 32), at(1, 1839360, 32), at(1, 46080, 10336), at(1, 1740544, 10336), at(1, 67072, 32), at(1, 1730048, 10336), at(1, 67328, 32), at(1, 56576, 10336)], { shader: 261, workgroups: [41,1,1] }),
-        dispatch("step_219_conv2dInputGrad_G_layer1_0_conv1_pack", [at(0, 80384, 256), at(1, 46080, 256)], { shader: 265, workgroups: [1,1,1] }),
-        dispatch("step_219_conv2dInputGrad_G_layer1_0_conv1_packc", [at(1, 56576, 10336), at(1, 343552, 10336)], { shader: 14, workgroups: [11,1,1] }),
-        dispatch("step_219_conv2dInputGrad_G_layer1_0_conv1", [at(1, 343552, 10336), at(1, 46080, 256), at(1, 322560, 10336), at(1, 281088, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 266, workgroups: [11,1,1] }, { shader: 267, workgroups: [2,1,1] }),
-        dispatch("step_220_maxPool2dGrad_G_layer1_0_downsample_0", [at(1, 1349632, 38016), at(1, 281088, 10336), at(1, 46080, 38016)], { shader: 268, workgroups: [149,1,1] }),
-        dispatch("step_221_sum_G_layer1_0_downsample_0", [at(1, 46080, 38016), at(1, 1349632, 38016), at(1, 84224, 32)], { adapter: "cpu", features: ["subgroups"], shader: 269, workgroups: [8,1,1] }, { shader: 270, workgroups: [1,1,1] }),
-        dispatch("step_222_sum_G_conv1", [at(1, 46080, 38016), at(1, 1349632, 38016), at(1, 1194496, 38016), at(1, 84480, 32)], { adapter: "cpu", features: ["subgroups"], shader: 271, workgroups: [8,1,1] }, { shader: 272, workgroups: [1,1,1] }),
-        dispatch("step_223_pointwise_G_bn1", [at(0, 79360, 32), at(1, 1839104, 32), at(1, 46080, 38016), at(1, 1349632, 38016), at(1, 84224, 32), at(1, 1194496, 38016), at(1, 84480, 32), at(1, 281088, 38016)], { shader: 273, workgroups: [19,1,1] }),
-        dispatch("step_224_conv2dWeightGrad_G_bn1_packc", [at(1, 281088, 38016), at(1, 46080, 38016)], { shader: 274, workgroups: [38,1,1] }),
-        dispatch("step_224_conv2dWeightGrad_G_bn1", [at(1, 811776, 73840), at(1, 46080, 38016), at(0, 1656832, 4704), at(0, 74496, 4704), at(1, 2134016, 4704)], { adapter: "cpu", features: ["subgroups"], shader: 275, workgroups: [7,1,1] }, { shader: 276, workgroups: [2,1,1] }),
-        dispatch("step_225_pointwise_G_conv1", [at(0, 74496, 4704), at(1, 2134016, 4704), at(1, 2175488, 4), at(1, 2138880, 4704)], { shader: 277, workgroups: [19,1,1] }),
-        dispatch("step_226_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 1709056, 10336), at(1, 46080, 10336)], { shader: 14, workgroups: [11,1,1] }),
-        dispatch("step_226_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 46080, 10336), at(1, 343552, 10336), at(0, 1661696, 256), at(0, 80384, 256), at(1, 2172928, 256)], { adapter: "cpu", features: ["subgroups"], shader: 278, workgroups: [1,1,1] }, { shader: 279, workgroups: [1,1,1] }),
-        dispatch("step_227_pointwise_G_layer1_0_conv1", [at(0, 80384, 256), at(1, 2172928, 256), at(1, 2175488, 4), at(1, 2173184, 256)], { shader: 280, workgroups: [1,1,1] }),
-        dispatch("step_228_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 1740544, 10336), at(1, 46080, 10336)], { shader: 14, workgroups: [11,1,1] }),
-        dispatch("step_228_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 46080, 10336), at(1, 333056, 10336), at(0, 1661952, 2304), at(0, 81664, 2304), at(1, 2151936, 2304)], { adapter: "cpu", features: ["subgroups"], shader: 281, workgroups: [3,1,1] }, { shader: 282, workgroups: [1,1,1] }),
-        dispatch("step_229_pointwise_G_layer1_0_conv2", [at(0, 81664, 2304), at(1, 2151936, 2304), at(1, 2175488, 4), at(1, 2154240, 2304)], { shader: 283, workgroups: [9,1,1] }),
-        dispatch("step_230_conv2dWeightGrad_G_layer1_0_bn2_packc", [at(1, 1772032, 10336), at(1, 46080, 10336)], { shader: 14, workgroups: [11,1,1] }),
-        dispatch("step_230_conv2dWeightGrad_G_layer1_0_bn2", [at(1, 46080, 10336), at(1, 239616, 41344), at(0, 1664256, 1024), at(0, 84992, 1024), at(1, 2164736, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 284, workgroups: [1,1,1] }, { shader: 285, workgroups: [1,1,1] }),
-        dispatch("step_231_pointwise_G_layer1_0_conv3", [at(0, 84992, 1024), at(1, 2164736, 1024), at(1, 2175488, 4), at(1, 2165760, 1024)], { shader: 286, workgroups: [4,1,1] }),
-        dispatch("step_232_conv2dWeightGrad_G_layer1_0_downsample_1_packc", [at(1, 1709056, 10336), at(1, 46080, 10336)], { shader: 14, workgroups: [11,1,1] }),
-        dispatch("step_232_conv2dWeightGrad_G_layer1_0_downsample_1", [at(1, 46080, 10336), at(1, 364032, 41344), at(0, 1665280, 1024), at(0, 87040, 1024), at(1, 2166784, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 284, workgroups: [1,1,1] }, { shader: 285, workgroups: [1,1,1] }),
-        dispatch("step_233_pointwise_G_layer1_0_downsample_0", [at(0, 87040, 1024), at(1, 2166784, 1024), at(1, 2175488, 4), at(1, 2167808, 1024)], { shader: 286, workgroups: [4,1,1] }),
-        dispatch("step_234_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 1153024, 41344), at(1, 46080, 41344)], { shader: 36, workgroups: [41,1,1] }),
-        dispatch("step_234_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 46080, 41344), at(1, 526592, 5760), at(0, 1666304, 2048), at(0, 89088, 2048), at(1, 2156544, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 287, workgroups: [1,1,1] }, { shader: 288, workgroups: [1,1,1] }),
-        dispatch("step_235_pointwise_G_layer2_0_conv1", [at(0, 89088, 2048), at(1, 2156544, 2048), at(1, 2175488, 4), at(1, 2158592, 2048)], { shader: 289, workgroups: [8,1,1] }),
-        dispatch("step_236_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 1815040, 5760), at(1, 46080, 5760)], { shader: 46, workgroups: [6,1,1] }),
-        dispatch("step_236_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 46080, 5760), at(1, 520704, 5760), at(0, 1668352, 9216), at(0, 92160, 9216), at(1, 2068480, 9216)], { adapter: "cpu", features: ["subgroups"], shader: 290, workgroups: [5,1,1] }, { shader: 291, workgroups: [3,1,1] }),
-        dispatch("step_237_pointwise_G_layer2_0_conv2", [at(0, 92160, 9216), at(1, 2068480, 9216), at(1, 2175488, 4), at(1, 2077696, 9216)], { shader: 292, workgroups: [36,1,1] }),
-        dispatch("step_238_conv2dWeightGrad_G_layer2_0_bn2_packc", [at(1, 1832704, 5760), at(1, 46080, 5760)], { shader: 46, workgroups: [6,1,1] }),
-        dispatch("step_238_conv2dWeightGrad_G_layer2_0_bn2", [at(1, 46080, 5760), at(1, 474624, 23040), at(0, 1677568, 4096), at(0, 102400, 4096), at(1, 2143744, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 293, workgroups: [1,1,1] }, { shader: 294, workgroups: [1,1,1] }),
-        dispatch("step_239_pointwise_G_layer2_0_conv3", [at(0, 102400, 4096), at(1, 2143744, 4096), at(1, 2175488, 4), at(1, 2147840, 4096)], { shader: 295, workgroups: [16,1,1] }),
-        dispatch("step_240_conv2dWeightGrad_G_layer2_0_downsample_1_packc", [at(1, 1153024, 41344), at(1, 46080, 41344)], { shader: 36, workgroups: [41,1,1] }),
-        dispatch("step_240_conv2dWeightGrad_G_layer2_0_downsample_1", [at(1, 46080, 41344), at(1, 451584, 23040), at(0, 1681664, 8192), at(0, 107520, 8192), at(1, 2086912, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 296, workgroups: [1,1,1] }, { shader: 297, workgroups: [2,1,1] }),
-        dispatch("step_241_pointwise_G_layer2_0_downsample_0", [at(0, 107520, 8192), at(1, 2086912, 8192), at(1, 2175488, 4), at(1, 2095104, 8192)], { shader: 298, workgroups: [32,1,1] }),
-        dispatch("step_242_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 1433856, 23040), at(1, 46080, 23040)], { shader: 62, workgroups: [23,1,1] }),
-        dispatch("step_242_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 46080, 23040), at(1, 509184, 11520), at(0, 1689856, 8192), at(0, 116736, 8192), at(1, 2103296, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 299, workgroups: [2,1,1] }, { shader: 300, workgroups: [2,1,1] }),
-        dispatch("step_243_pointwise_G_layer3_0_conv1", [at(0, 116736, 8192), at(1, 2103296, 8192), at(1, 2175488, 4), at(1, 2111488, 8192)], { shader: 301, workgroups: [32,1,1] }),
-        dispatch("step_244_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 1662976, 11520), at(1, 46080, 11520)], { shader: 72, workgroups: [12,1,1] }),
-        dispatch("step_244_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 46080, 11520), at(1, 497664, 11520), at(0, 1698048, 36864), at(0, 125952, 36864), at(1, 1830912, 36864)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [9,1,1] }, { shader: 303, workgroups: [9,1,1] }),
-        dispatch("step_245_pointwise_G_layer3_0_conv2", [at(0, 125952, 36864), at(1, 1830912, 36864), at(1, 2175488, 4), at(1, 1867776, 36864)], { shader: 304, workgroups: [18,1,1] }),
-        dispatch("step_246_conv2dWeightGrad_G_layer3_0_bn2_packc", [at(1, 1697536, 11520), at(1, 46080, 11520)], { shader: 72, workgroups: [12,1,1] }),
-        dispatch("step_246_conv2dWeightGrad_G_layer3_0_bn2", [at(1, 46080, 11520), at(1, 0, 46080), at(0, 1734912, 16384), at(0, 163840, 16384), at(1, 2035712, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 305, workgroups: [1,2,1] }, { shader: 306, workgroups: [4,1,1] }),
-        dispatch("step_247_pointwise_G_layer3_0_conv3", [at(0, 163840, 16384), at(1, 2035712, 16384), at(1, 2175488, 4), at(1, 2052096, 16384)], { shader: 307, workgroups: [8,1,1] }),
-        dispatch("step_248_conv2dWeightGrad_G_layer3_0_downsample_1_packc", [at(1, 1433856, 23040), at(1, 0, 23040)], { shader: 62, workgroups: [23,1,1] }),
-        dispatch("step_248_conv2dWeightGrad_G_layer3_0_downsample_1", [at(1, 0, 23040), at(1, 92160, 46080), at(0, 1751296, 32768), at(0, 182272, 32768), at(1, 1904640, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 308, workgroups: [2,2,1] }, { shader: 309, workgroups: [8,1,1] }),
-        dispatch("step_249_pointwise_G_layer3_0_downsample_0", [at(0, 182272, 32768), at(1, 1904640, 32768), at(1, 2175488, 4), at(1, 1937408, 32768)], { shader: 310, workgroups: [16,1,1] }),
-        dispatch("step_250_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 1524736, 46080), at(1, 0, 46080)], { shader: 88, workgroups: [45,1,1] }),
-        dispatch("step_250_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 46080), at(1, 428544, 23040), at(0, 1784064, 32768), at(0, 217088, 32768), at(1, 1970176, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 311, workgroups: [4,1,1] }, { shader: 312, workgroups: [8,1,1] }),
-        dispatch("step_251_pointwise_G_layer4_0_conv1", [at(0, 217088, 32768), at(1, 1970176, 32768), at(1, 2175488, 4), at(1, 2002944, 32768)], { shader: 313, workgroups: [16,1,1] }),
-        dispatch("step_252_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 1570816, 23040), at(1, 0, 23040)], { shader: 62, workgroups: [23,1,1] }),
-        dispatch("step_252_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 23040), at(1, 405504, 23040), at(0, 1816832, 147456), at(0, 250880, 147456), at(1, 700416, 147456)], { adapter: "cpu", features: ["subgroups"], shader: 314, workgroups: [18,1,1] }, { shader: 315, workgroups: [36,1,1] }),
-        dispatch("step_253_pointwise_G_layer4_0_conv2", [at(0, 250880, 147456), at(1, 700416, 147456), at(1, 2175488, 4), at(1, 847872, 147456)], { shader: 316, workgroups: [72,1,1] }),
-        dispatch("step_254_conv2dWeightGrad_G_layer4_0_bn2_packc", [at(1, 1639936, 23040), at(1, 0, 23040)], { shader: 62, workgroups: [23,1,1] }),
-        dispatch("step_254_conv2dWeightGrad_G_layer4_0_bn2", [at(1, 0, 23040), at(1, 147456, 92160), at(0, 1964288, 65536), at(0, 399360, 65536), at(1, 1699840, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 317, workgroups: [2,4,1] }, { shader: 318, workgroups: [16,1,1] }),
-        dispatch("step_255_pointwise_G_layer4_0_conv3", [at(0, 399360, 65536), at(1, 1699840, 65536), at(1, 2175488, 4), at(1, 1765376, 65536)], { shader: 319, workgroups: [32,1,1] }),
-        dispatch("step_256_conv2dWeightGrad_G_layer4_0_downsample_1_packc", [at(1, 1524736, 46080), at(1, 0, 46080)], { shader: 88, workgroups: [45,1,1] }),
-        dispatch("step_256_conv2dWeightGrad_G_layer4_0_downsample_1", [at(1, 0, 46080), at(1, 535296, 92160), at(0, 2029824, 131072), at(0, 468992, 131072), at(1, 995328, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 320, workgroups: [4,4,1] }, { shader: 321, workgroups: [32,1,1] }),
-        dispatch("step_257_pointwise_G_layer4_0_downsample_0", [at(0, 468992, 131072), at(1, 995328, 131072), at(1, 2175488, 4), at(1, 1126400, 131072)], { shader: 322, workgroups: [64,1,1] }),
-        dispatch("step_258_conv2dWeightGrad_packc", [at(1, 1524736, 46080), at(1, 0, 46080)], { shader: 88, workgroups: [45,1,1] }),
-        dispatch("step_258_conv2dWeightGrad", [at(1, 0, 46080), at(1, 1674496, 7200), at(0, 2160896, 87552), at(0, 604160, 87552), at(1, 1349632, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 323, workgroups: [36,1,1] }, { shader: 324, workgroups: [23,1,1] }),
-        dispatch("step_259_pointwise_G_layer5_conv2d_list_0", [at(0, 604160, 87552), at(1, 1349632, 87552), at(1, 2179072, 4), at(1, 1437184, 87552)], { shader: 325, workgroups: [43,1,1] }),
-        dispatch("step_260_sum", [at(1, 1593856, 6840), at(1, 0, 76)], { adapter: "cpu", features: ["subgroups"], shader: 326, workgroups: [19,1,1] }, { shader: 327, workgroups: [1,1,1] }),
-        dispatch("step_261_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 2248448, 76), at(1, 0, 76), at(0, 691712, 76), at(1, 2175488, 76), at(1, 2179072, 4), at(1, 2175744, 76), at(0, 2336256, 76), at(0, 779520, 76), at(1, 2176000, 76), at(1, 2176256, 76)], { shader: 328, workgroups: [1,1,1] }),
-        dispatch("step_262_conv2dWeightGrad_packc", [at(1, 1524736, 46080), at(1, 0, 46080)], { shader: 88, workgroups: [45,1,1] }),
-        dispatch("step_262_conv2dWeightGrad", [at(1, 0, 46080), at(1, 1674496, 7200), at(0, 2248704, 87552), at(0, 691968, 87552), at(1, 1524736, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 329, workgroups: [36,1,1] }, { shader: 330, workgroups: [23,1,1] }),
-        dispatch("step_263_pointwise_G_layer5_conv2d_list_1", [at(0, 691968, 87552), at(1, 1524736, 87552), at(1, 2179072, 4), at(1, 1612288, 87552)], { shader: 325, workgroups: [43,1,1] }),
-        dispatch("step_264_conv2dWeightGrad_packc", [at(1, 1257472, 92160), at(1, 175104, 92160)], { shader: 113, workgroups: [90,1,1] }),
-        dispatch("step_264_conv2dWeightGrad", [at(1, 175104, 92160), at(1, 2119680, 7200), at(0, 2336512, 175104), at(0, 955392, 175104), at(1, 0, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 331, workgroups: [72,1,1] }, { shader: 332, workgroups: [45,1,1] }),
-        dispatch("step_265_pointwise_G_layer6_conv2d_list_0", [at(0, 955392, 175104), at(1, 0, 175104), at(1, 2179072, 4), at(1, 175104, 175104)], { shader: 333, workgroups: [86,1,1] }),
-        dispatch("step_266_sum", [at(1, 2127104, 6840), at(1, 350208, 76)], { adapter: "cpu", features: ["subgroups"], shader: 326, workgroups: [19,1,1] }, { shader: 327, workgroups: [1,1,1] }),
-        dispatch("step_267_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 2511616, 76), at(1, 350208, 76), at(0, 1130496, 76), at(1, 2127104, 76), at(1, 2179072, 4), at(1, 2127360, 76), at(0, 2686976, 76), at(0, 1305856, 76), at(1, 2127616, 76), at(1, 2127872, 76)], { shader: 328, workgroups: [1,1,1] }),
-        dispatch("step_268_conv2dWeightGrad_packc", [at(1, 1257472, 92160), at(1, 525312, 92160)], { shader: 113, workgroups: [90,1,1] }),
-        dispatch("step_268_conv2dWeightGrad", [at(1, 525312, 92160), at(1, 2119680, 7200), at(0, 2511872, 175104), at(0, 1130752, 175104), at(1, 350208, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 334, workgroups: [72,1,1] }, { shader: 335, workgroups: [45,1,1] }),
-        dispatch("step_269_pointwise_G_layer6_conv2d_list_1", [at(0, 1130752, 175104), at(1, 350208, 175104), at(1, 2179072, 4), at(1, 525312, 175104)], { shader: 333, workgroups: [86,1,1] }),
+        dispatch("step_000_conv2d_G_conv1_pack", [at(0, 74752, 4704), at(1, 0, 6272)], { shader: 0, workgroups: [25,1,1] }),
+        dispatch("step_000_conv2d_G_conv1_packc", [at(0, 512, 55380), at(1, 811776, 73840)], { shader: 1, workgroups: [73,1,1] }),
+        dispatch("step_000_conv2d_G_conv1", [at(1, 811776, 73840), at(1, 0, 6272), at(1, 1143808, 38016)], { adapter: "cpu", features: ["subgroups"], shader: 2, workgroups: [38,1,1] }, { shader: 3, workgroups: [5,1,1] }),
+        dispatch("step_001_sum_G_conv1", [at(1, 1143808, 38016), at(1, 807424, 32)], { adapter: "cpu", features: ["subgroups"], shader: 4, workgroups: [8,1,1] }, { shader: 5, workgroups: [1,1,1] }),
+        dispatch("step_002_sum_G_conv1", [at(1, 1143808, 38016), at(1, 807424, 32), at(1, 1524224, 32)], { adapter: "cpu", features: ["subgroups"], shader: 6, workgroups: [8,1,1] }, { shader: 7, workgroups: [1,1,1] }),
+        dispatch("step_003_pointwise_G_conv1", [at(1, 1143808, 38016), at(1, 807424, 32), at(1, 1524224, 32), at(1, 1181952, 38016)], { shader: 8, workgroups: [19,1,1] }),
+        dispatch("step_004_pointwise_G_bn1", [at(1, 1181952, 38016), at(0, 79616, 32), at(0, 79872, 32), at(1, 1349632, 38016)], { shader: 9, workgroups: [19,1,1] }),
+        dispatch("step_005_maxPool2d_G_bn1", [at(1, 1349632, 38016), at(1, 1709056, 10336)], { shader: 10, workgroups: [41,1,1] }),
+        dispatch("step_006_conv2d_G_layer1_0_conv1_pack", [at(0, 80640, 256), at(1, 10496, 256)], { shader: 11, workgroups: [1,1,1] }),
+        dispatch("step_006_conv2d_G_layer1_0_conv1_packc", [at(1, 1709056, 10336), at(1, 0, 10336)], { shader: 12, workgroups: [11,1,1] }),
+        dispatch("step_006_conv2d_G_layer1_0_conv1", [at(1, 0, 10336), at(1, 10496, 256), at(1, 1719552, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 13, workgroups: [11,1,1] }, { shader: 14, workgroups: [2,1,1] }),
+        dispatch("step_007_sum_G_layer1_0_conv1", [at(1, 1719552, 10336), at(1, 807680, 32)], { adapter: "cpu", features: ["subgroups"], shader: 15, workgroups: [8,1,1] }, { shader: 16, workgroups: [1,1,1] }),
+        dispatch("step_008_sum_G_layer1_0_conv1", [at(1, 1719552, 10336), at(1, 807680, 32), at(1, 1524480, 32)], { adapter: "cpu", features: ["subgroups"], shader: 17, workgroups: [8,1,1] }, { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_009_pointwise_G_layer1_0_conv1", [at(1, 1719552, 10336), at(1, 807680, 32), at(1, 1524480, 32), at(1, 1730048, 10336)], { shader: 19, workgroups: [41,1,1] }),
+        dispatch("step_010_pointwise_G_layer1_0_bn1", [at(1, 1730048, 10336), at(0, 80896, 32), at(0, 81152, 32), at(1, 1740544, 10336)], { shader: 20, workgroups: [41,1,1] }),
+        dispatch("step_011_conv2d_G_layer1_0_conv2_pack", [at(0, 81920, 2304), at(1, 10496, 2304)], { shader: 21, workgroups: [9,1,1] }),
+        dispatch("step_011_conv2d_G_layer1_0_conv2_packc", [at(1, 1740544, 10336), at(1, 0, 10336)], { shader: 12, workgroups: [11,1,1] }),
+        dispatch("step_011_conv2d_G_layer1_0_conv2", [at(1, 0, 10336), at(1, 10496, 2304), at(1, 1751040, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 22, workgroups: [11,1,1] }, { shader: 23, workgroups: [2,1,1] }),
+        dispatch("step_012_sum_G_layer1_0_conv2", [at(1, 1751040, 10336), at(1, 807936, 32)], { adapter: "cpu", features: ["subgroups"], shader: 15, workgroups: [8,1,1] }, { shader: 16, workgroups: [1,1,1] }),
+        dispatch("step_013_sum_G_layer1_0_conv2", [at(1, 1751040, 10336), at(1, 807936, 32), at(1, 1838592, 32)], { adapter: "cpu", features: ["subgroups"], shader: 17, workgroups: [8,1,1] }, { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_014_pointwise_G_layer1_0_conv2", [at(1, 1751040, 10336), at(1, 807936, 32), at(1, 1838592, 32), at(1, 1761536, 10336)], { shader: 19, workgroups: [41,1,1] }),
+        dispatch("step_015_pointwise_G_layer1_0_bn2", [at(1, 1761536, 10336), at(0, 84224, 32), at(0, 84480, 32), at(1, 1772032, 10336)], { shader: 20, workgroups: [41,1,1] }),
+        dispatch("step_016_conv2d_G_layer1_0_conv3_pack", [at(0, 85248, 1024), at(1, 10496, 1024)], { shader: 24, workgroups: [4,1,1] }),
+        dispatch("step_016_conv2d_G_layer1_0_conv3_packc", [at(1, 1772032, 10336), at(1, 0, 10336)], { shader: 12, workgroups: [11,1,1] }),
+        dispatch("step_016_conv2d_G_layer1_0_conv3", [at(1, 0, 10336), at(1, 10496, 1024), at(1, 765696, 41344)], { adapter: "cpu", features: ["subgroups"], shader: 25, workgroups: [11,1,1] }, { shader: 26, workgroups: [6,1,1] }),
+        dispatch("step_017_sum_G_layer1_0_conv3", [at(1, 765696, 41344), at(1, 349696, 128)], { adapter: "cpu", features: ["subgroups"], shader: 27, workgroups: [32,1,1] }, { shader: 28, workgroups: [1,1,1] }),
+        dispatch("step_018_sum_G_layer1_0_conv3", [at(1, 765696, 41344), at(1, 349696, 128), at(1, 1522688, 128)], { adapter: "cpu", features: ["subgroups"], shader: 29, workgroups: [32,1,1] }, { shader: 30, workgroups: [1,1,1] }),
+        dispatch("step_019_pointwise_G_layer1_0_conv3", [at(1, 765696, 41344), at(1, 349696, 128), at(1, 1522688, 128), at(1, 977920, 41344)], { shader: 31, workgroups: [21,1,1] }),
+        dispatch("step_020_conv2d_G_layer1_0_downsample_0_pack", [at(0, 87296, 1024), at(1, 10496, 1024)], { shader: 24, workgroups: [4,1,1] }),
+        dispatch("step_020_conv2d_G_layer1_0_downsample_0_packc", [at(1, 1709056, 10336), at(1, 0, 10336)], { shader: 12, workgroups: [11,1,1] }),
+        dispatch("step_020_conv2d_G_layer1_0_downsample_0", [at(1, 0, 10336), at(1, 10496, 1024), at(1, 1019392, 41344)], { adapter: "cpu", features: ["subgroups"], shader: 25, workgroups: [11,1,1] }, { shader: 26, workgroups: [6,1,1] }),
+        dispatch("step_021_sum_G_layer1_0_downsample_0", [at(1, 1019392, 41344), at(1, 349952, 128)], { adapter: "cpu", features: ["subgroups"], shader: 27, workgroups: [32,1,1] }, { shader: 28, workgroups: [1,1,1] }),
+        dispatch("step_022_sum_G_layer1_0_downsample_0", [at(1, 1019392, 41344), at(1, 349952, 128), at(1, 1522944, 128)], { adapter: "cpu", features: ["subgroups"], shader: 29, workgroups: [32,1,1] }, { shader: 30, workgroups: [1,1,1] }),
+        dispatch("step_023_pointwise_G_layer1_0_downsample_0", [at(1, 1019392, 41344), at(1, 349952, 128), at(1, 1522944, 128), at(1, 1060864, 41344)], { shader: 31, workgroups: [21,1,1] }),
+        dispatch("step_024_pointwise_G_layer1_0_bn3", [at(1, 977920, 41344), at(0, 86272, 128), at(0, 86528, 128), at(1, 1060864, 41344), at(0, 88320, 128), at(0, 88576, 128), at(1, 1102336, 41344)], { shader: 32, workgroups: [21,1,1] }),
+        dispatch("step_025_conv2d_G_layer2_0_conv1_pack", [at(0, 89344, 2048), at(1, 41472, 2048)], { shader: 33, workgroups: [8,1,1] }),
+        dispatch("step_025_conv2d_G_layer2_0_conv1_packc", [at(1, 1102336, 41344), at(1, 0, 41344)], { shader: 34, workgroups: [41,1,1] }),
+        dispatch("step_025_conv2d_G_layer2_0_conv1", [at(1, 0, 41344), at(1, 41472, 2048), at(1, 1803264, 5760)], { adapter: "cpu", features: ["subgroups"], shader: 35, workgroups: [3,1,1] }, { shader: 36, workgroups: [1,1,1] }),
+        dispatch("step_026_sum_G_layer2_0_conv1", [at(1, 1803264, 5760), at(1, 350720, 64)], { adapter: "cpu", features: ["subgroups"], shader: 37, workgroups: [16,1,1] }, { shader: 38, workgroups: [1,1,1] }),
+        dispatch("step_027_sum_G_layer2_0_conv1", [at(1, 1803264, 5760), at(1, 350720, 64), at(1, 1523712, 64)], { adapter: "cpu", features: ["subgroups"], shader: 39, workgroups: [16,1,1] }, { shader: 40, workgroups: [1,1,1] }),
+        dispatch("step_028_pointwise_G_layer2_0_conv1", [at(1, 1803264, 5760), at(1, 350720, 64), at(1, 1523712, 64), at(1, 1809152, 5760)], { shader: 41, workgroups: [23,1,1] }),
+        dispatch("step_029_pointwise_G_layer2_0_bn1", [at(1, 1809152, 5760), at(0, 91392, 64), at(0, 91648, 64), at(1, 1815040, 5760)], { shader: 42, workgroups: [23,1,1] }),
+        dispatch("step_030_conv2d_G_layer2_0_conv2_pack", [at(0, 92416, 9216), at(1, 0, 9216)], { shader: 43, workgroups: [36,1,1] }),
+        dispatch("step_030_conv2d_G_layer2_0_conv2_packc", [at(1, 1815040, 5760), at(1, 9216, 5760)], { shader: 44, workgroups: [6,1,1] }),
+        dispatch("step_030_conv2d_G_layer2_0_conv2", [at(1, 9216, 5760), at(1, 0, 9216), at(1, 1820928, 5760)], { adapter: "cpu", features: ["subgroups"], shader: 45, workgroups: [3,1,1] }, { shader: 46, workgroups: [1,1,1] }),
+        dispatch("step_031_sum_G_layer2_0_conv2", [at(1, 1820928, 5760), at(1, 807168, 64)], { adapter: "cpu", features: ["subgroups"], shader: 37, workgroups: [16,1,1] }, { shader: 38, workgroups: [1,1,1] }),
+        dispatch("step_032_sum_G_layer2_0_conv2", [at(1, 1820928, 5760), at(1, 807168, 64), at(1, 1523968, 64)], { adapter: "cpu", features: ["subgroups"], shader: 39, workgroups: [16,1,1] }, { shader: 40, workgroups: [1,1,1] }),
+        dispatch("step_033_pointwise_G_layer2_0_conv2", [at(1, 1820928, 5760), at(1, 807168, 64), at(1, 1523968, 64), at(1, 1826816, 5760)], { shader: 41, workgroups: [23,1,1] }),
+        dispatch("step_034_pointwise_G_layer2_0_bn2", [at(1, 1826816, 5760), at(0, 101632, 64), at(0, 101888, 64), at(1, 1832704, 5760)], { shader: 42, workgroups: [23,1,1] }),
+        dispatch("step_035_conv2d_G_layer2_0_conv3_pack", [at(0, 102656, 4096), at(1, 5888, 4096)], { shader: 47, workgroups: [16,1,1] }),
+        dispatch("step_035_conv2d_G_layer2_0_conv3_packc", [at(1, 1832704, 5760), at(1, 0, 5760)], { shader: 44, workgroups: [6,1,1] }),
+        dispatch("step_035_conv2d_G_layer2_0_conv3", [at(1, 0, 5760), at(1, 5888, 4096), at(1, 322560, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [3,2,1] }, { shader: 49, workgroups: [3,1,1] }),
+        dispatch("step_036_sum_G_layer2_0_conv3", [at(1, 322560, 23040), at(1, 348672, 256)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [64,1,1] }, { shader: 51, workgroups: [1,1,1] }),
+        dispatch("step_037_sum_G_layer2_0_conv3", [at(1, 322560, 23040), at(1, 348672, 256), at(1, 1257216, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
+        dispatch("step_038_pointwise_G_layer2_0_conv3", [at(1, 322560, 23040), at(1, 348672, 256), at(1, 1257216, 256), at(1, 1220096, 23040)], { shader: 54, workgroups: [12,1,1] }),
+        dispatch("step_039_conv2d_G_layer2_0_downsample_0_pack", [at(0, 107776, 8192), at(1, 41472, 8192)], { shader: 55, workgroups: [32,1,1] }),
+        dispatch("step_039_conv2d_G_layer2_0_downsample_0_packc", [at(1, 1102336, 41344), at(1, 0, 41344)], { shader: 34, workgroups: [41,1,1] }),
+        dispatch("step_039_conv2d_G_layer2_0_downsample_0", [at(1, 0, 41344), at(1, 41472, 8192), at(1, 1387776, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 56, workgroups: [3,2,1] }, { shader: 57, workgroups: [3,1,1] }),
+        dispatch("step_040_sum_G_layer2_0_downsample_0", [at(1, 1387776, 23040), at(1, 348928, 256)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [64,1,1] }, { shader: 51, workgroups: [1,1,1] }),
+        dispatch("step_041_sum_G_layer2_0_downsample_0", [at(1, 1387776, 23040), at(1, 348928, 256), at(1, 1521920, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
+        dispatch("step_042_pointwise_G_layer2_0_downsample_0", [at(1, 1387776, 23040), at(1, 348928, 256), at(1, 1521920, 256), at(1, 1410816, 23040)], { shader: 54, workgroups: [12,1,1] }),
+        dispatch("step_043_pointwise_G_layer2_0_bn3", [at(1, 1220096, 23040), at(0, 106752, 256), at(0, 107008, 256), at(1, 1410816, 23040), at(0, 115968, 256), at(0, 116224, 256), at(1, 1433856, 23040)], { shader: 58, workgroups: [12,1,1] }),
+        dispatch("step_044_conv2d_G_layer3_0_conv1_pack", [at(0, 116992, 8192), at(1, 23040, 8192)], { shader: 59, workgroups: [32,1,1] }),
+        dispatch("step_044_conv2d_G_layer3_0_conv1_packc", [at(1, 1433856, 23040), at(1, 0, 23040)], { shader: 60, workgroups: [23,1,1] }),
+        dispatch("step_044_conv2d_G_layer3_0_conv1", [at(1, 0, 23040), at(1, 23040, 8192), at(1, 1243136, 11520)], { adapter: "cpu", features: ["subgroups"], shader: 61, workgroups: [3,1,1] }, { shader: 62, workgroups: [2,1,1] }),
+        dispatch("step_045_sum_G_layer3_0_conv1", [at(1, 1243136, 11520), at(1, 350208, 128)], { adapter: "cpu", features: ["subgroups"], shader: 63, workgroups: [32,1,1] }, { shader: 64, workgroups: [1,1,1] }),
+        dispatch("step_046_sum_G_layer3_0_conv1", [at(1, 1243136, 11520), at(1, 350208, 128), at(1, 1523200, 128)], { adapter: "cpu", features: ["subgroups"], shader: 65, workgroups: [32,1,1] }, { shader: 66, workgroups: [1,1,1] }),
+        dispatch("step_047_pointwise_G_layer3_0_conv1", [at(1, 1243136, 11520), at(1, 350208, 128), at(1, 1523200, 128), at(1, 1502976, 11520)], { shader: 67, workgroups: [45,1,1] }),
+        dispatch("step_048_pointwise_G_layer3_0_bn1", [at(1, 1502976, 11520), at(0, 125184, 128), at(0, 125440, 128), at(1, 1662976, 11520)], { shader: 68, workgroups: [45,1,1] }),
+        dispatch("step_049_conv2d_G_layer3_0_conv2_pack", [at(0, 126208, 36864), at(1, 0, 36864)], { shader: 69, workgroups: [144,1,1] }),
+        dispatch("step_049_conv2d_G_layer3_0_conv2_packc", [at(1, 1662976, 11520), at(1, 36864, 11520)], { shader: 70, workgroups: [12,1,1] }),
+        dispatch("step_049_conv2d_G_layer3_0_conv2", [at(1, 36864, 11520), at(1, 0, 36864), at(1, 1674496, 11520)], { adapter: "cpu", features: ["subgroups"], shader: 71, workgroups: [3,1,1] }, { shader: 72, workgroups: [2,1,1] }),
+        dispatch("step_050_sum_G_layer3_0_conv2", [at(1, 1674496, 11520), at(1, 350464, 128)], { adapter: "cpu", features: ["subgroups"], shader: 63, workgroups: [32,1,1] }, { shader: 64, workgroups: [1,1,1] }),
+        dispatch("step_051_sum_G_layer3_0_conv2", [at(1, 1674496, 11520), at(1, 350464, 128), at(1, 1523456, 128)], { adapter: "cpu", features: ["subgroups"], shader: 65, workgroups: [32,1,1] }, { shader: 66, workgroups: [1,1,1] }),
+        dispatch("step_052_pointwise_G_layer3_0_conv2", [at(1, 1674496, 11520), at(1, 350464, 128), at(1, 1523456, 128), at(1, 1686016, 11520)], { shader: 67, workgroups: [45,1,1] }),
+        dispatch("step_053_pointwise_G_layer3_0_bn2", [at(1, 1686016, 11520), at(0, 163072, 128), at(0, 163328, 128), at(1, 1697536, 11520)], { shader: 68, workgroups: [45,1,1] }),
+        dispatch("step_054_conv2d_G_layer3_0_conv3_pack", [at(0, 164096, 16384), at(1, 0, 16384)], { shader: 73, workgroups: [64,1,1] }),
+        dispatch("step_054_conv2d_G_layer3_0_conv3_packc", [at(1, 1697536, 11520), at(1, 16384, 11520)], { shader: 70, workgroups: [12,1,1] }),
+        dispatch("step_054_conv2d_G_layer3_0_conv3", [at(1, 16384, 11520), at(1, 0, 16384), at(1, 276480, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 74, workgroups: [3,4,1] }, { shader: 75, workgroups: [6,1,1] }),
+        dispatch("step_055_sum_G_layer3_0_conv3", [at(1, 276480, 46080), at(1, 347648, 512)], { adapter: "cpu", features: ["subgroups"], shader: 76, workgroups: [128,1,1] }, { shader: 77, workgroups: [2,1,1] }),
+        dispatch("step_056_sum_G_layer3_0_conv3", [at(1, 276480, 46080), at(1, 347648, 512), at(1, 1256704, 512)], { adapter: "cpu", features: ["subgroups"], shader: 78, workgroups: [128,1,1] }, { shader: 79, workgroups: [2,1,1] }),
+        dispatch("step_057_pointwise_G_layer3_0_conv3", [at(1, 276480, 46080), at(1, 347648, 512), at(1, 1256704, 512), at(1, 885760, 46080)], { shader: 80, workgroups: [23,1,1] }),
+        dispatch("step_058_conv2d_G_layer3_0_downsample_0_pack", [at(0, 182528, 32768), at(1, 0, 32768)], { shader: 81, workgroups: [128,1,1] }),
+        dispatch("step_058_conv2d_G_layer3_0_downsample_0_packc", [at(1, 1433856, 23040), at(1, 32768, 23040)], { shader: 60, workgroups: [23,1,1] }),
+        dispatch("step_058_conv2d_G_layer3_0_downsample_0", [at(1, 32768, 23040), at(1, 0, 32768), at(1, 719616, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 82, workgroups: [3,4,1] }, { shader: 83, workgroups: [6,1,1] }),
+        dispatch("step_059_sum_G_layer3_0_downsample_0", [at(1, 719616, 46080), at(1, 348160, 512)], { adapter: "cpu", features: ["subgroups"], shader: 76, workgroups: [128,1,1] }, { shader: 77, workgroups: [2,1,1] }),
+        dispatch("step_060_sum_G_layer3_0_downsample_0", [at(1, 719616, 46080), at(1, 348160, 512), at(1, 1521408, 512)], { adapter: "cpu", features: ["subgroups"], shader: 78, workgroups: [128,1,1] }, { shader: 79, workgroups: [2,1,1] }),
+        dispatch("step_061_pointwise_G_layer3_0_downsample_0", [at(1, 719616, 46080), at(1, 348160, 512), at(1, 1521408, 512), at(1, 931840, 46080)], { shader: 80, workgroups: [23,1,1] }),
+        dispatch("step_062_pointwise_G_layer3_0_bn3", [at(1, 885760, 46080), at(0, 180480, 512), at(0, 180992, 512), at(1, 931840, 46080), at(0, 215296, 512), at(0, 215808, 512), at(1, 1524736, 46080)], { shader: 84, workgroups: [23,1,1] }),
+        dispatch("step_063_conv2d_G_layer5_conv2d_list_0_pack", [at(0, 604416, 87552), at(1, 0, 92160)], { shader: 85, workgroups: [360,1,1] }),
+        dispatch("step_063_conv2d_G_layer5_conv2d_list_0_packc", [at(1, 1524736, 46080), at(1, 92160, 46080)], { shader: 86, workgroups: [45,1,1] }),
+        dispatch("step_063_conv2d_G_layer5_conv2d_list_0", [at(1, 92160, 46080), at(1, 0, 92160), at(0, 691968, 76), at(1, 1514496, 6840)], { adapter: "cpu", features: ["subgroups"], shader: 87, workgroups: [3,1,1] }, { shader: 88, workgroups: [2,1,1] }),
+        dispatch("step_064_conv2d_G_layer5_conv2d_list_1_pack", [at(0, 692224, 87552), at(1, 0, 92160)], { shader: 85, workgroups: [360,1,1] }),
+        dispatch("step_064_conv2d_G_layer5_conv2d_list_1_packc", [at(1, 1524736, 46080), at(1, 92160, 46080)], { shader: 86, workgroups: [45,1,1] }),
+        dispatch("step_064_conv2d_G_layer5_conv2d_list_1", [at(1, 92160, 46080), at(1, 0, 92160), at(0, 779776, 76), at(1, 1782528, 6840)], { adapter: "cpu", features: ["subgroups"], shader: 89, workgroups: [3,1,1] }, { shader: 90, workgroups: [2,1,1] }),
+        dispatch("step_065_conv2d_G_layer4_0_conv1_pack", [at(0, 217344, 32768), at(1, 46080, 32768)], { shader: 91, workgroups: [128,1,1] }),
+        dispatch("step_065_conv2d_G_layer4_0_conv1_packc", [at(1, 1524736, 46080), at(1, 0, 46080)], { shader: 86, workgroups: [45,1,1] }),
+        dispatch("step_065_conv2d_G_layer4_0_conv1", [at(1, 0, 46080), at(1, 46080, 32768), at(1, 1456896, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 92, workgroups: [3,2,1] }, { shader: 93, workgroups: [3,1,1] }),
+        dispatch("step_066_sum_G_layer4_0_conv1", [at(1, 1456896, 23040), at(1, 349184, 256)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [64,1,1] }, { shader: 51, workgroups: [1,1,1] }),
+        dispatch("step_067_sum_G_layer4_0_conv1", [at(1, 1456896, 23040), at(1, 349184, 256), at(1, 1522176, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
+        dispatch("step_068_pointwise_G_layer4_0_conv1", [at(1, 1456896, 23040), at(1, 349184, 256), at(1, 1522176, 256), at(1, 1479936, 23040)], { shader: 54, workgroups: [12,1,1] }),
+        dispatch("step_069_pointwise_G_layer4_0_bn1", [at(1, 1479936, 23040), at(0, 250112, 256), at(0, 250368, 256), at(1, 1570816, 23040)], { shader: 94, workgroups: [12,1,1] }),
+        dispatch("step_070_conv2d_G_layer4_0_conv2_pack", [at(0, 251136, 147456), at(1, 0, 147456)], { shader: 95, workgroups: [576,1,1] }),
+        dispatch("step_070_conv2d_G_layer4_0_conv2_packc", [at(1, 1570816, 23040), at(1, 147456, 23040)], { shader: 60, workgroups: [23,1,1] }),
+        dispatch("step_070_conv2d_G_layer4_0_conv2", [at(1, 147456, 23040), at(1, 0, 147456), at(1, 1593856, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 96, workgroups: [3,2,1] }, { shader: 97, workgroups: [3,1,1] }),
+        dispatch("step_071_sum_G_layer4_0_conv2", [at(1, 1593856, 23040), at(1, 349440, 256)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [64,1,1] }, { shader: 51, workgroups: [1,1,1] }),
+        dispatch("step_072_sum_G_layer4_0_conv2", [at(1, 1593856, 23040), at(1, 349440, 256), at(1, 1522432, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
+        dispatch("step_073_pointwise_G_layer4_0_conv2", [at(1, 1593856, 23040), at(1, 349440, 256), at(1, 1522432, 256), at(1, 1616896, 23040)], { shader: 54, workgroups: [12,1,1] }),
+        dispatch("step_074_pointwise_G_layer4_0_bn2", [at(1, 1616896, 23040), at(0, 398592, 256), at(0, 398848, 256), at(1, 1639936, 23040)], { shader: 94, workgroups: [12,1,1] }),
+        dispatch("step_075_conv2d_G_layer4_0_conv3_pack", [at(0, 399616, 65536), at(1, 0, 65536)], { shader: 98, workgroups: [256,1,1] }),
+        dispatch("step_075_conv2d_G_layer4_0_conv3_packc", [at(1, 1639936, 23040), at(1, 65536, 23040)], { shader: 60, workgroups: [23,1,1] }),
+        dispatch("step_075_conv2d_G_layer4_0_conv3", [at(1, 65536, 23040), at(1, 0, 65536), at(1, 184320, 92160)], { adapter: "cpu", features: ["subgroups"], shader: 99, workgroups: [3,8,1] }, { shader: 100, workgroups: [12,1,1] }),
+        dispatch("step_076_sum_G_layer4_0_conv3", [at(1, 184320, 92160), at(1, 345600, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 101, workgroups: [256,1,1] }, { shader: 102, workgroups: [4,1,1] }),
+        dispatch("step_077_sum_G_layer4_0_conv3", [at(1, 184320, 92160), at(1, 345600, 1024), at(1, 1254656, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 103, workgroups: [256,1,1] }, { shader: 104, workgroups: [4,1,1] }),
+        dispatch("step_078_pointwise_G_layer4_0_conv3", [at(1, 184320, 92160), at(1, 345600, 1024), at(1, 1254656, 1024), at(1, 350976, 92160)], { shader: 105, workgroups: [45,1,1] }),
+        dispatch("step_079_conv2d_G_layer4_0_downsample_0_pack", [at(0, 469248, 131072), at(1, 0, 131072)], { shader: 106, workgroups: [512,1,1] }),
+        dispatch("step_079_conv2d_G_layer4_0_downsample_0_packc", [at(1, 1524736, 46080), at(1, 131072, 46080)], { shader: 86, workgroups: [45,1,1] }),
+        dispatch("step_079_conv2d_G_layer4_0_downsample_0", [at(1, 131072, 46080), at(1, 0, 131072), at(1, 443136, 92160)], { adapter: "cpu", features: ["subgroups"], shader: 107, workgroups: [3,8,1] }, { shader: 108, workgroups: [12,1,1] }),
+        dispatch("step_080_sum_G_layer4_0_downsample_0", [at(1, 443136, 92160), at(1, 346624, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 101, workgroups: [256,1,1] }, { shader: 102, workgroups: [4,1,1] }),
+        dispatch("step_081_sum_G_layer4_0_downsample_0", [at(1, 443136, 92160), at(1, 346624, 1024), at(1, 1255680, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 103, workgroups: [256,1,1] }, { shader: 104, workgroups: [4,1,1] }),
+        dispatch("step_082_pointwise_G_layer4_0_downsample_0", [at(1, 443136, 92160), at(1, 346624, 1024), at(1, 1255680, 1024), at(1, 535296, 92160)], { shader: 105, workgroups: [45,1,1] }),
+        dispatch("step_083_pointwise_G_layer4_0_bn3", [at(1, 350976, 92160), at(0, 465152, 1024), at(0, 466176, 1024), at(1, 535296, 92160), at(0, 600320, 1024), at(0, 601344, 1024), at(1, 1257472, 92160)], { shader: 109, workgroups: [45,1,1] }),
+        dispatch("step_084_conv2d_G_layer6_conv2d_list_0_pack", [at(0, 955648, 175104), at(1, 0, 184320)], { shader: 110, workgroups: [720,1,1] }),
+        dispatch("step_084_conv2d_G_layer6_conv2d_list_0_packc", [at(1, 1257472, 92160), at(1, 627456, 92160)], { shader: 111, workgroups: [90,1,1] }),
+        dispatch("step_084_conv2d_G_layer6_conv2d_list_0", [at(1, 627456, 92160), at(1, 0, 184320), at(0, 1130752, 76), at(1, 1789440, 6840)], { adapter: "cpu", features: ["subgroups"], shader: 112, workgroups: [3,1,1] }, { shader: 113, workgroups: [2,1,1] }),
+        dispatch("step_085_conv2d_G_layer6_conv2d_list_1_pack", [at(0, 1131008, 175104), at(1, 0, 184320)], { shader: 110, workgroups: [720,1,1] }),
+        dispatch("step_085_conv2d_G_layer6_conv2d_list_1_packc", [at(1, 1257472, 92160), at(1, 627456, 92160)], { shader: 111, workgroups: [90,1,1] }),
+        dispatch("step_085_conv2d_G_layer6_conv2d_list_1", [at(1, 627456, 92160), at(1, 0, 184320), at(0, 1306112, 76), at(1, 1796352, 6840)], { adapter: "cpu", features: ["subgroups"], shader: 114, workgroups: [3,1,1] }, { shader: 115, workgroups: [2,1,1] }),
+        dispatch("step_086_pointwise_G_bn1_running_mean", [at(0, 80128, 32), at(1, 807424, 32), at(1, 2171392, 32)], { shader: 116, workgroups: [1,1,1] }),
+        dispatch("step_087_pointwise_G_conv1", [at(1, 1143808, 38016), at(1, 807424, 32), at(1, 0, 38016)], { shader: 117, workgroups: [19,1,1] }),
+        dispatch("step_088_sum_G_conv1", [at(1, 0, 38016), at(1, 38144, 32)], { adapter: "cpu", features: ["subgroups"], shader: 118, workgroups: [8,1,1] }, { shader: 119, workgroups: [1,1,1] }),
+        dispatch("step_089_pointwise_G_bn1_running_var", [at(0, 80384, 32), at(1, 38144, 32), at(1, 2171648, 32), at(0, 81408, 32), at(1, 807680, 32), at(1, 2171904, 32)], { shader: 120, workgroups: [1,1,1] }),
+        dispatch("step_090_pointwise_G_layer1_0_conv1", [at(1, 1719552, 10336), at(1, 807680, 32), at(1, 0, 10336)], { shader: 121, workgroups: [41,1,1] }),
+        dispatch("step_091_sum_G_layer1_0_conv1", [at(1, 0, 10336), at(1, 10496, 32)], { adapter: "cpu", features: ["subgroups"], shader: 122, workgroups: [8,1,1] }, { shader: 123, workgroups: [1,1,1] }),
+        dispatch("step_092_pointwise_G_layer1_0_bn1_running_var", [at(0, 81664, 32), at(1, 10496, 32), at(1, 2172160, 32), at(0, 84736, 32), at(1, 807936, 32), at(1, 2172416, 32)], { shader: 124, workgroups: [1,1,1] }),
+        dispatch("step_093_pointwise_G_layer1_0_conv2", [at(1, 1751040, 10336), at(1, 807936, 32), at(1, 0, 10336)], { shader: 121, workgroups: [41,1,1] }),
+        dispatch("step_094_sum_G_layer1_0_conv2", [at(1, 0, 10336), at(1, 10496, 32)], { adapter: "cpu", features: ["subgroups"], shader: 122, workgroups: [8,1,1] }, { shader: 123, workgroups: [1,1,1] }),
+        dispatch("step_095_pointwise_G_layer1_0_bn2_running_var", [at(0, 84992, 32), at(1, 10496, 32), at(1, 2172672, 32)], { shader: 125, workgroups: [1,1,1] }),
+        dispatch("step_096_pointwise_G_layer1_0_bn3_running_mean", [at(0, 86784, 128), at(1, 349696, 128), at(1, 2166528, 128)], { shader: 126, workgroups: [1,1,1] }),
+        dispatch("step_097_pointwise_G_layer1_0_conv3", [at(1, 765696, 41344), at(1, 349696, 128), at(1, 0, 41344)], { shader: 127, workgroups: [21,1,1] }),
+        dispatch("step_098_sum_G_layer1_0_conv3", [at(1, 0, 41344), at(1, 41472, 128)], { adapter: "cpu", features: ["subgroups"], shader: 128, workgroups: [32,1,1] }, { shader: 129, workgroups: [1,1,1] }),
+        dispatch("step_099_pointwise_G_layer1_0_bn3_running_var", [at(0, 87040, 128), at(1, 41472, 128), at(1, 2166784, 128), at(0, 88832, 128), at(1, 349952, 128), at(1, 2167040, 128)], { shader: 130, workgroups: [1,1,1] }),
+        dispatch("step_100_pointwise_G_layer1_0_downsample_0", [at(1, 1019392, 41344), at(1, 349952, 128), at(1, 0, 41344)], { shader: 127, workgroups: [21,1,1] }),
+        dispatch("step_101_sum_G_layer1_0_downsample_0", [at(1, 0, 41344), at(1, 41472, 128)], { adapter: "cpu", features: ["subgroups"], shader: 128, workgroups: [32,1,1] }, { shader: 129, workgroups: [1,1,1] }),
+        dispatch("step_102_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 89088, 128), at(1, 41472, 128), at(1, 2167296, 128), at(0, 125696, 128), at(1, 350208, 128), at(1, 2167552, 128)], { shader: 131, workgroups: [1,1,1] }),
+        dispatch("step_103_pointwise_G_layer2_0_bn1_running_mean", [at(0, 91904, 64), at(1, 350720, 64), at(1, 2170368, 64)], { shader: 132, workgroups: [1,1,1] }),
+        dispatch("step_104_pointwise_G_layer2_0_conv1", [at(1, 1803264, 5760), at(1, 350720, 64), at(1, 0, 5760)], { shader: 133, workgroups: [23,1,1] }),
+        dispatch("step_105_sum_G_layer2_0_conv1", [at(1, 0, 5760), at(1, 5888, 64)], { adapter: "cpu", features: ["subgroups"], shader: 134, workgroups: [16,1,1] }, { shader: 135, workgroups: [1,1,1] }),
+        dispatch("step_106_pointwise_G_layer2_0_bn1_running_var", [at(0, 92160, 64), at(1, 5888, 64), at(1, 2170624, 64), at(0, 102144, 64), at(1, 807168, 64), at(1, 2170880, 64)], { shader: 136, workgroups: [1,1,1] }),
+        dispatch("step_107_pointwise_G_layer2_0_conv2", [at(1, 1820928, 5760), at(1, 807168, 64), at(1, 0, 5760)], { shader: 133, workgroups: [23,1,1] }),
+        dispatch("step_108_sum_G_layer2_0_conv2", [at(1, 0, 5760), at(1, 5888, 64)], { adapter: "cpu", features: ["subgroups"], shader: 134, workgroups: [16,1,1] }, { shader: 135, workgroups: [1,1,1] }),
+        dispatch("step_109_pointwise_G_layer2_0_bn2_running_var", [at(0, 102400, 64), at(1, 5888, 64), at(1, 2171136, 64)], { shader: 137, workgroups: [1,1,1] }),
+        dispatch("step_110_pointwise_G_layer2_0_bn3_running_mean", [at(0, 107264, 256), at(1, 348672, 256), at(1, 2163968, 256)], { shader: 138, workgroups: [1,1,1] }),
+        dispatch("step_111_pointwise_G_layer2_0_conv3", [at(1, 322560, 23040), at(1, 348672, 256), at(1, 0, 23040)], { shader: 139, workgroups: [12,1,1] }),
+        dispatch("step_112_sum_G_layer2_0_conv3", [at(1, 0, 23040), at(1, 23040, 256)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [64,1,1] }, { shader: 141, workgroups: [1,1,1] }),
+        dispatch("step_113_pointwise_G_layer2_0_bn3_running_var", [at(0, 107520, 256), at(1, 23040, 256), at(1, 2164224, 256), at(0, 116480, 256), at(1, 348928, 256), at(1, 2164480, 256)], { shader: 142, workgroups: [1,1,1] }),
+        dispatch("step_114_pointwise_G_layer2_0_downsample_0", [at(1, 1387776, 23040), at(1, 348928, 256), at(1, 0, 23040)], { shader: 139, workgroups: [12,1,1] }),
+        dispatch("step_115_sum_G_layer2_0_downsample_0", [at(1, 0, 23040), at(1, 23040, 256)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [64,1,1] }, { shader: 141, workgroups: [1,1,1] }),
+        dispatch("step_116_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 116736, 256), at(1, 23040, 256), at(1, 2164736, 256), at(0, 250624, 256), at(1, 349184, 256), at(1, 2164992, 256)], { shader: 142, workgroups: [1,1,1] }),
+        dispatch("step_117_pointwise_G_layer3_0_conv1", [at(1, 1243136, 11520), at(1, 350208, 128), at(1, 0, 11520)], { shader: 143, workgroups: [45,1,1] }),
+        dispatch("step_118_sum_G_layer3_0_conv1", [at(1, 0, 11520), at(1, 11520, 128)], { adapter: "cpu", features: ["subgroups"], shader: 144, workgroups: [32,1,1] }, { shader: 145, workgroups: [1,1,1] }),
+        dispatch("step_119_pointwise_G_layer3_0_bn1_running_var", [at(0, 125952, 128), at(1, 11520, 128), at(1, 2167808, 128), at(0, 163584, 128), at(1, 350464, 128), at(1, 2168064, 128)], { shader: 146, workgroups: [1,1,1] }),
+        dispatch("step_120_pointwise_G_layer3_0_conv2", [at(1, 1674496, 11520), at(1, 350464, 128), at(1, 0, 11520)], { shader: 143, workgroups: [45,1,1] }),
+        dispatch("step_121_sum_G_layer3_0_conv2", [at(1, 0, 11520), at(1, 11520, 128)], { adapter: "cpu", features: ["subgroups"], shader: 144, workgroups: [32,1,1] }, { shader: 145, workgroups: [1,1,1] }),
+        dispatch("step_122_pointwise_G_layer3_0_bn2_running_var", [at(0, 163840, 128), at(1, 11520, 128), at(1, 2168320, 128)], { shader: 147, workgroups: [1,1,1] }),
+        dispatch("step_123_pointwise_G_layer3_0_bn3_running_mean", [at(0, 181504, 512), at(1, 347648, 512), at(1, 2161920, 512)], { shader: 148, workgroups: [2,1,1] }),
+        dispatch("step_124_pointwise_G_layer3_0_conv3", [at(1, 276480, 46080), at(1, 347648, 512), at(1, 0, 46080)], { shader: 149, workgroups: [23,1,1] }),
+        dispatch("step_125_sum_G_layer3_0_conv3", [at(1, 0, 46080), at(1, 46080, 512)], { adapter: "cpu", features: ["subgroups"], shader: 150, workgroups: [128,1,1] }, { shader: 151, workgroups: [2,1,1] }),
+        dispatch("step_126_pointwise_G_layer3_0_bn3_running_var", [at(0, 182016, 512), at(1, 46080, 512), at(1, 2162432, 512), at(0, 216320, 512), at(1, 348160, 512), at(1, 2162944, 512)], { shader: 152, workgroups: [2,1,1] }),
+        dispatch("step_127_pointwise_G_layer3_0_downsample_0", [at(1, 719616, 46080), at(1, 348160, 512), at(1, 0, 46080)], { shader: 149, workgroups: [23,1,1] }),
+        dispatch("step_128_sum_G_layer3_0_downsample_0", [at(1, 0, 46080), at(1, 46080, 512)], { adapter: "cpu", features: ["subgroups"], shader: 150, workgroups: [128,1,1] }, { shader: 151, workgroups: [2,1,1] }),
+        dispatch("step_129_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 216832, 512), at(1, 46080, 512), at(1, 2163456, 512)], { shader: 153, workgroups: [2,1,1] }),
+        dispatch("step_130_pointwise_G_layer4_0_conv1", [at(1, 1456896, 23040), at(1, 349184, 256), at(1, 0, 23040)], { shader: 139, workgroups: [12,1,1] }),
+        dispatch("step_131_sum_G_layer4_0_conv1", [at(1, 0, 23040), at(1, 23040, 256)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [64,1,1] }, { shader: 141, workgroups: [1,1,1] }),
+        dispatch("step_132_pointwise_G_layer4_0_bn1_running_var", [at(0, 250880, 256), at(1, 23040, 256), at(1, 2165248, 256), at(0, 399104, 256), at(1, 349440, 256), at(1, 2165504, 256)], { shader: 142, workgroups: [1,1,1] }),
+        dispatch("step_133_pointwise_G_layer4_0_conv2", [at(1, 1593856, 23040), at(1, 349440, 256), at(1, 0, 23040)], { shader: 139, workgroups: [12,1,1] }),
+        dispatch("step_134_sum_G_layer4_0_conv2", [at(1, 0, 23040), at(1, 23040, 256)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [64,1,1] }, { shader: 141, workgroups: [1,1,1] }),
+        dispatch("step_135_pointwise_G_layer4_0_bn2_running_var", [at(0, 399360, 256), at(1, 23040, 256), at(1, 2165760, 256)], { shader: 154, workgroups: [1,1,1] }),
+        dispatch("step_136_pointwise_G_layer4_0_bn3_running_mean", [at(0, 467200, 1024), at(1, 345600, 1024), at(1, 2153728, 1024)], { shader: 155, workgroups: [4,1,1] }),
+        dispatch("step_137_pointwise_G_layer4_0_conv3", [at(1, 184320, 92160), at(1, 345600, 1024), at(1, 0, 92160)], { shader: 156, workgroups: [45,1,1] }),
+        dispatch("step_138_sum_G_layer4_0_conv3", [at(1, 0, 92160), at(1, 92160, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 157, workgroups: [256,1,1] }, { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_139_pointwise_G_layer4_0_bn3_running_var", [at(0, 468224, 1024), at(1, 92160, 1024), at(1, 2154752, 1024), at(0, 602368, 1024), at(1, 346624, 1024), at(1, 2155776, 1024)], { shader: 159, workgroups: [4,1,1] }),
+        dispatch("step_140_pointwise_G_layer4_0_downsample_0", [at(1, 443136, 92160), at(1, 346624, 1024), at(1, 0, 92160)], { shader: 156, workgroups: [45,1,1] }),
+        dispatch("step_141_sum_G_layer4_0_downsample_0", [at(1, 0, 92160), at(1, 92160, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 157, workgroups: [256,1,1] }, { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_142_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 603392, 1024), at(1, 92160, 1024), at(1, 2156800, 1024)], { shader: 160, workgroups: [4,1,1] }),
+        dispatch("step_143_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", [at(0, 56064, 18460), at(1, 1514496, 6840), at(1, 1782528, 6840), at(1, 0, 24)], { shader: 161, workgroups: [1,1,1] }),
+        dispatch("step_143_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", [at(1, 0, 24), at(0, 2687488, 4)], { shader: 162, workgroups: [1,1,1] }),
+        dispatch("step_144_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage1", [at(0, 56064, 18460), at(1, 1789440, 6840), at(1, 1796352, 6840), at(1, 0, 24)], { shader: 161, workgroups: [1,1,1] }),
+        dispatch("step_144_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage2", [at(1, 0, 24), at(0, 2687744, 4)], { shader: 162, workgroups: [1,1,1] }),
+        dispatch("step_145_pointwise", [at(0, 56064, 18460), at(1, 1019392, 18460)], { shader: 163, workgroups: [10,1,1] }),
+        dispatch("step_146_sum_stage1", [at(1, 1019392, 18460), at(1, 0, 16)], { shader: 164, workgroups: [1,1,1] }),
+        dispatch("step_146_sum_stage2", [at(1, 0, 16), at(1, 1044992, 4)], { shader: 165, workgroups: [1,1,1] }),
+        dispatch("step_147_softmax_G_layer6_conv2d_list_0", [at(1, 1789440, 6840), at(1, 1796352, 6840), at(0, 56064, 18460), at(1, 1044992, 4), at(1, 1019392, 18460), at(1, 0, 350740)], { shader: 166, workgroups: [73,1,1] }),
+        dispatch("step_148_resizeGrad", [at(0, 2689280, 1080), at(0, 2688000, 1180), at(1, 0, 350740), at(1, 1038080, 6840)], { shader: 167, workgroups: [27,1,1] }),
+        dispatch("step_149_conv2dInputGrad_G_layer6_conv2d_list_1_pack", [at(0, 1131008, 175104), at(1, 0, 184320)], { shader: 168, workgroups: [720,1,1] }),
+        dispatch("step_149_conv2dInputGrad_G_layer6_conv2d_list_1_packc", [at(1, 1038080, 6840), at(1, 2119680, 7200)], { shader: 169, workgroups: [8,1,1] }),
+        dispatch("step_149_conv2dInputGrad_G_layer6_conv2d_list_1", [at(1, 2119680, 7200), at(1, 0, 184320), at(1, 184320, 92160)], { adapter: "cpu", features: ["subgroups"], shader: 170, workgroups: [3,8,1] }, { shader: 171, workgroups: [14,1,1] }),
+        dispatch("step_150_conv2dInputGrad_G_layer6_conv2d_list_0_pack", [at(0, 955648, 175104), at(1, 0, 184320)], { shader: 168, workgroups: [720,1,1] }),
+        dispatch("step_150_conv2dInputGrad_G_layer6_conv2d_list_0", [at(1, 2119680, 7200), at(1, 0, 184320), at(1, 443136, 92160)], { adapter: "cpu", features: ["subgroups"], shader: 172, workgroups: [3,8,1] }, { shader: 173, workgroups: [14,1,1] }),
+        dispatch("step_151_sum_G_layer6_conv2d_list_1", [at(1, 184320, 92160), at(1, 443136, 92160), at(1, 1257472, 92160), at(1, 0, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 174, workgroups: [256,1,1] }, { shader: 175, workgroups: [4,1,1] }),
+        dispatch("step_152_pointwise_G_layer6_conv2d_list_1", [at(1, 184320, 92160), at(1, 443136, 92160), at(1, 1257472, 92160), at(1, 0, 1024), at(1, 627456, 92160)], { shader: 176, workgroups: [45,1,1] }),
+        dispatch("step_153_sum_G_layer6_conv2d_list_1", [at(1, 184320, 92160), at(1, 443136, 92160), at(1, 1257472, 92160), at(1, 535296, 92160), at(1, 0, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 177, workgroups: [256,1,1] }, { shader: 178, workgroups: [4,1,1] }),
+        dispatch("step_154_pointwise_G_layer4_0_downsample_1", [at(0, 600320, 1024), at(1, 1255680, 1024), at(1, 627456, 92160), at(1, 535296, 92160), at(1, 0, 1024), at(1, 719616, 92160)], { shader: 179, workgroups: [45,1,1] }),
+        dispatch("step_155_conv2dInputGrad_G_layer4_0_downsample_0_pack", [at(0, 469248, 131072), at(1, 0, 131072)], { shader: 180, workgroups: [512,1,1] }),
+        dispatch("step_155_conv2dInputGrad_G_layer4_0_downsample_0_packc", [at(1, 719616, 92160), at(1, 535296, 92160)], { shader: 111, workgroups: [90,1,1] }),
+        dispatch("step_155_conv2dInputGrad_G_layer4_0_downsample_0", [at(1, 535296, 92160), at(1, 0, 131072), at(1, 719616, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 181, workgroups: [3,4,1] }, { shader: 182, workgroups: [7,1,1] }),
+        dispatch("step_156_sum_G_layer6_conv2d_list_1", [at(1, 184320, 92160), at(1, 443136, 92160), at(1, 1257472, 92160), at(1, 350976, 92160), at(1, 92160, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 177, workgroups: [256,1,1] }, { shader: 178, workgroups: [4,1,1] }),
+        dispatch("step_157_pointwise_G_layer4_0_bn3", [at(0, 465152, 1024), at(1, 1254656, 1024), at(1, 627456, 92160), at(1, 350976, 92160), at(1, 92160, 1024), at(1, 0, 92160)], { shader: 179, workgroups: [45,1,1] }),
+        dispatch("step_158_conv2dInputGrad_G_layer4_0_conv3_pack", [at(0, 399616, 65536), at(1, 92160, 65536)], { shader: 183, workgroups: [256,1,1] }),
+        dispatch("step_158_conv2dInputGrad_G_layer4_0_conv3_packc", [at(1, 0, 92160), at(1, 350976, 92160)], { shader: 111, workgroups: [90,1,1] }),
+        dispatch("step_158_conv2dInputGrad_G_layer4_0_conv3", [at(1, 350976, 92160), at(1, 92160, 65536), at(1, 0, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 184, workgroups: [3,2,1] }, { shader: 185, workgroups: [4,1,1] }),
+        dispatch("step_159_sum_G_layer4_0_conv3", [at(1, 0, 23040), at(1, 1639936, 23040), at(1, 23040, 256)], { adapter: "cpu", features: ["subgroups"], shader: 186, workgroups: [64,1,1] }, { shader: 187, workgroups: [1,1,1] }),
+        dispatch("step_160_sum_G_layer4_0_conv3", [at(1, 0, 23040), at(1, 1639936, 23040), at(1, 1616896, 23040), at(1, 23296, 256)], { adapter: "cpu", features: ["subgroups"], shader: 188, workgroups: [64,1,1] }, { shader: 189, workgroups: [1,1,1] }),
+        dispatch("step_161_pointwise_G_layer4_0_bn2", [at(0, 398592, 256), at(1, 1522432, 256), at(1, 0, 23040), at(1, 1639936, 23040), at(1, 23040, 256), at(1, 1616896, 23040), at(1, 23296, 256), at(1, 147456, 23040)], { shader: 190, workgroups: [12,1,1] }),
+        dispatch("step_162_conv2dInputGrad_G_layer4_0_conv2_pack", [at(0, 251136, 147456), at(1, 0, 147456)], { shader: 191, workgroups: [576,1,1] }),
+        dispatch("step_162_conv2dInputGrad_G_layer4_0_conv2_packc", [at(1, 147456, 23040), at(1, 489216, 23040)], { shader: 60, workgroups: [23,1,1] }),
+        dispatch("step_162_conv2dInputGrad_G_layer4_0_conv2", [at(1, 489216, 23040), at(1, 0, 147456), at(1, 147456, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 192, workgroups: [3,2,1] }, { shader: 193, workgroups: [4,1,1] }),
+        dispatch("step_163_sum_G_layer4_0_conv2", [at(1, 147456, 23040), at(1, 1570816, 23040), at(1, 0, 256)], { adapter: "cpu", features: ["subgroups"], shader: 186, workgroups: [64,1,1] }, { shader: 187, workgroups: [1,1,1] }),
+        dispatch("step_164_sum_G_layer4_0_conv2", [at(1, 147456, 23040), at(1, 1570816, 23040), at(1, 1479936, 23040), at(1, 256, 256)], { adapter: "cpu", features: ["subgroups"], shader: 188, workgroups: [64,1,1] }, { shader: 189, workgroups: [1,1,1] }),
+        dispatch("step_165_pointwise_G_layer4_0_bn1", [at(0, 250112, 256), at(1, 1522176, 256), at(1, 147456, 23040), at(1, 1570816, 23040), at(1, 0, 256), at(1, 1479936, 23040), at(1, 256, 256), at(1, 32768, 23040)], { shader: 190, workgroups: [12,1,1] }),
+        dispatch("step_166_conv2dInputGrad_G_layer4_0_conv1_pack", [at(0, 217344, 32768), at(1, 0, 32768)], { shader: 194, workgroups: [128,1,1] }),
+        dispatch("step_166_conv2dInputGrad_G_layer4_0_conv1_packc", [at(1, 32768, 23040), at(1, 512256, 23040)], { shader: 60, workgroups: [23,1,1] }),
+        dispatch("step_166_conv2dInputGrad_G_layer4_0_conv1", [at(1, 512256, 23040), at(1, 0, 32768), at(1, 443136, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 195, workgroups: [3,4,1] }, { shader: 196, workgroups: [7,1,1] }),
+        dispatch("step_167_sum", [at(1, 1038080, 6840), at(1, 2168576, 76)], { adapter: "cpu", features: ["subgroups"], shader: 197, workgroups: [19,1,1] }, { shader: 198, workgroups: [1,1,1] }),
+        dispatch("step_168_softmax_G_layer5_conv2d_list_0", [at(1, 1514496, 6840), at(1, 1782528, 6840), at(0, 56064, 18460), at(1, 1044992, 4), at(1, 1019392, 18460), at(0, 0, 24), at(1, 0, 350740)], { shader: 199, workgroups: [73,1,1] }),
+        dispatch("step_169_resizeGrad", [at(0, 2689280, 1080), at(0, 2688000, 1180), at(1, 0, 350740), at(1, 634880, 6840)], { shader: 167, workgroups: [27,1,1] }),
+        dispatch("step_170_conv2dInputGrad_G_layer5_conv2d_list_1_pack", [at(0, 692224, 87552), at(1, 0, 92160)], { shader: 200, workgroups: [360,1,1] }),
+        dispatch("step_170_conv2dInputGrad_G_layer5_conv2d_list_1_packc", [at(1, 634880, 6840), at(1, 627456, 7200)], { shader: 169, workgroups: [8,1,1] }),
+        dispatch("step_170_conv2dInputGrad_G_layer5_conv2d_list_1", [at(1, 627456, 7200), at(1, 0, 92160), at(1, 92160, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 201, workgroups: [3,4,1] }, { shader: 202, workgroups: [7,1,1] }),
+        dispatch("step_171_conv2dInputGrad_G_layer5_conv2d_list_0_pack", [at(0, 604416, 87552), at(1, 0, 92160)], { shader: 200, workgroups: [360,1,1] }),
+        dispatch("step_171_conv2dInputGrad_G_layer5_conv2d_list_0", [at(1, 627456, 7200), at(1, 0, 92160), at(1, 92160, 46080), at(1, 719616, 46080), at(1, 443136, 46080), at(1, 1524736, 46080), at(1, 138240, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 203, workgroups: [3,4,1] }, { shader: 204, workgroups: [7,1,1] }),
+        dispatch("step_172_sum_G_layer4_0_conv1", [at(1, 138240, 46080), at(1, 124928, 512)], { adapter: "cpu", features: ["subgroups"], shader: 76, workgroups: [128,1,1] }, { shader: 77, workgroups: [2,1,1] }),
+        dispatch("step_173_sum_G_layer4_0_conv1", [at(1, 138240, 46080), at(1, 931840, 46080), at(1, 46080, 512)], { adapter: "cpu", features: ["subgroups"], shader: 205, workgroups: [128,1,1] }, { shader: 206, workgroups: [2,1,1] }),
+        dispatch("step_174_pointwise_G_layer3_0_downsample_1", [at(0, 215296, 512), at(1, 1521408, 512), at(1, 138240, 46080), at(1, 124928, 512), at(1, 931840, 46080), at(1, 46080, 512), at(1, 0, 46080)], { shader: 207, workgroups: [23,1,1] }),
+        dispatch("step_175_conv2dInputGrad_G_layer3_0_downsample_0_pack", [at(0, 182528, 32768), at(1, 92160, 32768)], { shader: 208, workgroups: [128,1,1] }),
+        dispatch("step_175_conv2dInputGrad_G_layer3_0_downsample_0_packc", [at(1, 0, 46080), at(1, 46080, 46080)], { shader: 86, workgroups: [45,1,1] }),
+        dispatch("step_175_conv2dInputGrad_G_layer3_0_downsample_0", [at(1, 46080, 46080), at(1, 92160, 32768), at(1, 184320, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 209, workgroups: [3,2,1] }, { shader: 210, workgroups: [4,1,1] }),
+        dispatch("step_176_sum_G_layer4_0_conv1", [at(1, 138240, 46080), at(1, 885760, 46080), at(1, 92160, 512)], { adapter: "cpu", features: ["subgroups"], shader: 205, workgroups: [128,1,1] }, { shader: 206, workgroups: [2,1,1] }),
+        dispatch("step_177_pointwise_G_layer3_0_bn3", [at(0, 180480, 512), at(1, 1256704, 512), at(1, 138240, 46080), at(1, 124928, 512), at(1, 885760, 46080), at(1, 92160, 512), at(1, 0, 46080)], { shader: 207, workgroups: [23,1,1] }),
+        dispatch("step_178_conv2dInputGrad_G_layer3_0_conv3_pack", [at(0, 164096, 16384), at(1, 138240, 16384)], { shader: 211, workgroups: [64,1,1] }),
+        dispatch("step_178_conv2dInputGrad_G_layer3_0_conv3_packc", [at(1, 0, 46080), at(1, 92160, 46080)], { shader: 86, workgroups: [45,1,1] }),
+        dispatch("step_178_conv2dInputGrad_G_layer3_0_conv3", [at(1, 92160, 46080), at(1, 138240, 16384), at(1, 0, 11520)], { adapter: "cpu", features: ["subgroups"], shader: 212, workgroups: [3,1,1] }, { shader: 213, workgroups: [2,1,1] }),
+        dispatch("step_179_sum_G_layer3_0_conv3", [at(1, 0, 11520), at(1, 1697536, 11520), at(1, 11520, 128)], { adapter: "cpu", features: ["subgroups"], shader: 214, workgroups: [32,1,1] }, { shader: 215, workgroups: [1,1,1] }),
+        dispatch("step_180_sum_G_layer3_0_conv3", [at(1, 0, 11520), at(1, 1697536, 11520), at(1, 1686016, 11520), at(1, 11776, 128)], { adapter: "cpu", features: ["subgroups"], shader: 216, workgroups: [32,1,1] }, { shader: 217, workgroups: [1,1,1] }),
+        dispatch("step_181_pointwise_G_layer3_0_bn2", [at(0, 163072, 128), at(1, 1523456, 128), at(1, 0, 11520), at(1, 1697536, 11520), at(1, 11520, 128), at(1, 1686016, 11520), at(1, 11776, 128), at(1, 138240, 11520)], { shader: 218, workgroups: [45,1,1] }),
+        dispatch("step_182_conv2dInputGrad_G_layer3_0_conv2_pack", [at(0, 126208, 36864), at(1, 0, 36864)], { shader: 219, workgroups: [144,1,1] }),
+        dispatch("step_182_conv2dInputGrad_G_layer3_0_conv2_packc", [at(1, 138240, 11520), at(1, 443136, 11520)], { shader: 70, workgroups: [12,1,1] }),
+        dispatch("step_182_conv2dInputGrad_G_layer3_0_conv2", [at(1, 443136, 11520), at(1, 0, 36864), at(1, 138240, 11520)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [3,1,1] }, { shader: 221, workgroups: [2,1,1] }),
+        dispatch("step_183_sum_G_layer3_0_conv2", [at(1, 138240, 11520), at(1, 1662976, 11520), at(1, 11520, 128)], { adapter: "cpu", features: ["subgroups"], shader: 214, workgroups: [32,1,1] }, { shader: 215, workgroups: [1,1,1] }),
+        dispatch("step_184_sum_G_layer3_0_conv2", [at(1, 138240, 11520), at(1, 1662976, 11520), at(1, 1502976, 11520), at(1, 11776, 128)], { adapter: "cpu", features: ["subgroups"], shader: 216, workgroups: [32,1,1] }, { shader: 217, workgroups: [1,1,1] }),
+        dispatch("step_185_pointwise_G_layer3_0_bn1", [at(0, 125184, 128), at(1, 1523200, 128), at(1, 138240, 11520), at(1, 1662976, 11520), at(1, 11520, 128), at(1, 1502976, 11520), at(1, 11776, 128), at(1, 0, 11520)], { shader: 218, workgroups: [45,1,1] }),
+        dispatch("step_186_conv2dInputGrad_G_layer3_0_conv1_pack", [at(0, 116992, 8192), at(1, 11520, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_186_conv2dInputGrad_G_layer3_0_conv1_packc", [at(1, 0, 11520), at(1, 454656, 11520)], { shader: 70, workgroups: [12,1,1] }),
+        dispatch("step_186_conv2dInputGrad_G_layer3_0_conv1", [at(1, 454656, 11520), at(1, 11520, 8192), at(1, 138240, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 223, workgroups: [3,2,1] }, { shader: 224, workgroups: [4,1,1] }),
+        dispatch("step_187_sum_G_layer3_0_downsample_0", [at(1, 184320, 23040), at(1, 138240, 23040), at(1, 1433856, 23040), at(1, 0, 256)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [64,1,1] }, { shader: 226, workgroups: [1,1,1] }),
+        dispatch("step_188_pointwise_G_layer3_0_downsample_0", [at(1, 184320, 23040), at(1, 138240, 23040), at(1, 1433856, 23040), at(1, 0, 256), at(1, 161280, 23040)], { shader: 227, workgroups: [12,1,1] }),
+        dispatch("step_189_sum_G_layer3_0_downsample_0", [at(1, 184320, 23040), at(1, 138240, 23040), at(1, 1433856, 23040), at(1, 1410816, 23040), at(1, 23040, 256)], { adapter: "cpu", features: ["subgroups"], shader: 228, workgroups: [64,1,1] }, { shader: 229, workgroups: [1,1,1] }),
+        dispatch("step_190_pointwise_G_layer2_0_downsample_1", [at(0, 115968, 256), at(1, 1521920, 256), at(1, 161280, 23040), at(1, 1410816, 23040), at(1, 23040, 256), at(1, 0, 23040)], { shader: 230, workgroups: [12,1,1] }),
+        dispatch("step_191_conv2dInputGrad_G_layer2_0_downsample_0_pack", [at(0, 107776, 8192), at(1, 207360, 8192)], { shader: 231, workgroups: [32,1,1] }),
+        dispatch("step_191_conv2dInputGrad_G_layer2_0_downsample_0_packc", [at(1, 0, 23040), at(1, 304128, 23040)], { shader: 60, workgroups: [23,1,1] }),
+        dispatch("step_191_conv2dInputGrad_G_layer2_0_downsample_0", [at(1, 304128, 23040), at(1, 207360, 8192), at(1, 0, 41344)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [3,1,4] }, { shader: 233, workgroups: [7,1,1] }),
+        dispatch("step_192_sum_G_layer3_0_downsample_0", [at(1, 184320, 23040), at(1, 138240, 23040), at(1, 1433856, 23040), at(1, 1220096, 23040), at(1, 41472, 256)], { adapter: "cpu", features: ["subgroups"], shader: 228, workgroups: [64,1,1] }, { shader: 229, workgroups: [1,1,1] }),
+        dispatch("step_193_pointwise_G_layer2_0_bn3", [at(0, 106752, 256), at(1, 1257216, 256), at(1, 161280, 23040), at(1, 1220096, 23040), at(1, 41472, 256), at(1, 138240, 23040)], { shader: 230, workgroups: [12,1,1] }),
+        dispatch("step_194_conv2dInputGrad_G_layer2_0_conv3_pack", [at(0, 102656, 4096), at(1, 41472, 4096)], { shader: 234, workgroups: [16,1,1] }),
+        dispatch("step_194_conv2dInputGrad_G_layer2_0_conv3_packc", [at(1, 138240, 23040), at(1, 327168, 23040)], { shader: 60, workgroups: [23,1,1] }),
+        dispatch("step_194_conv2dInputGrad_G_layer2_0_conv3", [at(1, 327168, 23040), at(1, 41472, 4096), at(1, 138240, 5760)], { adapter: "cpu", features: ["subgroups"], shader: 235, workgroups: [3,1,1] }, { shader: 236, workgroups: [1,1,1] }),
+        dispatch("step_195_sum_G_layer2_0_conv3", [at(1, 138240, 5760), at(1, 1832704, 5760), at(1, 41472, 64)], { adapter: "cpu", features: ["subgroups"], shader: 237, workgroups: [16,1,1] }, { shader: 238, workgroups: [1,1,1] }),
+        dispatch("step_196_sum_G_layer2_0_conv3", [at(1, 138240, 5760), at(1, 1832704, 5760), at(1, 1826816, 5760), at(1, 41728, 64)], { adapter: "cpu", features: ["subgroups"], shader: 239, workgroups: [16,1,1] }, { shader: 240, workgroups: [1,1,1] }),
+        dispatch("step_197_pointwise_G_layer2_0_bn2", [at(0, 101632, 64), at(1, 1523968, 64), at(1, 138240, 5760), at(1, 1832704, 5760), at(1, 41472, 64), at(1, 1826816, 5760), at(1, 41728, 64), at(1, 147456, 5760)], { shader: 241, workgroups: [23,1,1] }),
+        dispatch("step_198_conv2dInputGrad_G_layer2_0_conv2_pack", [at(0, 92416, 9216), at(1, 138240, 9216)], { shader: 242, workgroups: [36,1,1] }),
+        dispatch("step_198_conv2dInputGrad_G_layer2_0_conv2_packc", [at(1, 147456, 5760), at(1, 466176, 5760)], { shader: 44, workgroups: [6,1,1] }),
+        dispatch("step_198_conv2dInputGrad_G_layer2_0_conv2", [at(1, 466176, 5760), at(1, 138240, 9216), at(1, 147456, 5760)], { adapter: "cpu", features: ["subgroups"], shader: 243, workgroups: [3,1,1] }, { shader: 244, workgroups: [1,1,1] }),
+        dispatch("step_199_sum_G_layer2_0_conv2", [at(1, 147456, 5760), at(1, 1815040, 5760), at(1, 41472, 64)], { adapter: "cpu", features: ["subgroups"], shader: 237, workgroups: [16,1,1] }, { shader: 238, workgroups: [1,1,1] }),
+        dispatch("step_200_sum_G_layer2_0_conv2", [at(1, 147456, 5760), at(1, 1815040, 5760), at(1, 1809152, 5760), at(1, 41728, 64)], { adapter: "cpu", features: ["subgroups"], shader: 239, workgroups: [16,1,1] }, { shader: 240, workgroups: [1,1,1] }),
+        dispatch("step_201_pointwise_G_layer2_0_bn1", [at(0, 91392, 64), at(1, 1523712, 64), at(1, 147456, 5760), at(1, 1815040, 5760), at(1, 41472, 64), at(1, 1809152, 5760), at(1, 41728, 64), at(1, 138240, 5760)], { shader: 241, workgroups: [23,1,1] }),
+        dispatch("step_202_conv2dInputGrad_G_layer2_0_conv1_pack", [at(0, 89344, 2048), at(1, 41472, 2048)], { shader: 245, workgroups: [8,1,1] }),
+        dispatch("step_202_conv2dInputGrad_G_layer2_0_conv1_packc", [at(1, 138240, 5760), at(1, 472064, 5760)], { shader: 44, workgroups: [6,1,1] }),
+        dispatch("step_202_conv2dInputGrad_G_layer2_0_conv1", [at(1, 472064, 5760), at(1, 41472, 2048), at(1, 138240, 41344)], { adapter: "cpu", features: ["subgroups"], shader: 246, workgroups: [3,1,4] }, { shader: 247, workgroups: [7,1,1] }),
+        dispatch("step_203_sum_G_layer2_0_downsample_0", [at(1, 0, 41344), at(1, 138240, 41344), at(1, 1102336, 41344), at(1, 41472, 128)], { adapter: "cpu", features: ["subgroups"], shader: 248, workgroups: [32,1,1] }, { shader: 249, workgroups: [1,1,1] }),
+        dispatch("step_204_pointwise_G_layer2_0_downsample_0", [at(1, 0, 41344), at(1, 138240, 41344), at(1, 1102336, 41344), at(1, 41472, 128), at(1, 179712, 41344)], { shader: 250, workgroups: [21,1,1] }),
+        dispatch("step_205_sum_G_layer2_0_downsample_0", [at(1, 0, 41344), at(1, 138240, 41344), at(1, 1102336, 41344), at(1, 1060864, 41344), at(1, 41472, 128)], { adapter: "cpu", features: ["subgroups"], shader: 251, workgroups: [32,1,1] }, { shader: 252, workgroups: [1,1,1] }),
+        dispatch("step_206_pointwise_G_layer1_0_downsample_1", [at(0, 88320, 128), at(1, 1522944, 128), at(1, 179712, 41344), at(1, 1060864, 41344), at(1, 41472, 128), at(1, 221184, 41344)], { shader: 253, workgroups: [21,1,1] }),
+        dispatch("step_207_conv2dInputGrad_G_layer1_0_downsample_0_pack", [at(0, 87296, 1024), at(1, 41472, 1024)], { shader: 254, workgroups: [4,1,1] }),
+        dispatch("step_207_conv2dInputGrad_G_layer1_0_downsample_0_packc", [at(1, 221184, 41344), at(1, 262656, 41344)], { shader: 34, workgroups: [41,1,1] }),
+        dispatch("step_207_conv2dInputGrad_G_layer1_0_downsample_0", [at(1, 262656, 41344), at(1, 41472, 1024), at(1, 221184, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [11,1,1] }, { shader: 256, workgroups: [2,1,1] }),
+        dispatch("step_208_sum_G_layer2_0_downsample_0", [at(1, 0, 41344), at(1, 138240, 41344), at(1, 1102336, 41344), at(1, 977920, 41344), at(1, 41472, 128)], { adapter: "cpu", features: ["subgroups"], shader: 251, workgroups: [32,1,1] }, { shader: 252, workgroups: [1,1,1] }),
+        dispatch("step_209_pointwise_G_layer1_0_bn3", [at(0, 86272, 128), at(1, 1522688, 128), at(1, 179712, 41344), at(1, 977920, 41344), at(1, 41472, 128), at(1, 0, 41344)], { shader: 253, workgroups: [21,1,1] }),
+        dispatch("step_210_conv2dInputGrad_G_layer1_0_conv3_pack", [at(0, 85248, 1024), at(1, 41472, 1024)], { shader: 254, workgroups: [4,1,1] }),
+        dispatch("step_210_conv2dInputGrad_G_layer1_0_conv3_packc", [at(1, 0, 41344), at(1, 138240, 41344)], { shader: 34, workgroups: [41,1,1] }),
+        dispatch("step_210_conv2dInputGrad_G_layer1_0_conv3", [at(1, 138240, 41344), at(1, 41472, 1024), at(1, 0, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [11,1,1] }, { shader: 256, workgroups: [2,1,1] }),
+        dispatch("step_211_sum_G_layer1_0_conv3", [at(1, 0, 10336), at(1, 1772032, 10336), at(1, 20992, 32)], { adapter: "cpu", features: ["subgroups"], shader: 257, workgroups: [8,1,1] }, { shader: 258, workgroups: [1,1,1] }),
+        dispatch("step_212_sum_G_layer1_0_conv3", [at(1, 0, 10336), at(1, 1772032, 10336), at(1, 1761536, 10336), at(1, 21248, 32)], { adapter: "cpu", features: ["subgroups"], shader: 259, workgroups: [8,1,1] }, { shader: 260, workgroups: [1,1,1] }),
+        dispatch("step_213_pointwise_G_layer1_0_bn2", [at(0, 84224, 32), at(1, 1838592, 32), at(1, 0, 10336), at(1, 1772032, 10336), at(1, 20992, 32), at(1, 1761536, 10336), at(1, 21248, 32), at(1, 10496, 10336)], { shader: 261, workgroups: [41,1,1] }),
+        dispatch("step_214_conv2dInputGrad_G_layer1_0_conv2_pack", [at(0, 81920, 2304), at(1, 20992, 2304)], { shader: 262, workgroups: [9,1,1] }),
+        dispatch("step_214_conv2dInputGrad_G_layer1_0_conv2_packc", [at(1, 10496, 10336), at(1, 231680, 10336)], { shader: 12, workgroups: [11,1,1] }),
+        dispatch("step_214_conv2dInputGrad_G_layer1_0_conv2", [at(1, 231680, 10336), at(1, 20992, 2304), at(1, 0, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 263, workgroups: [11,1,1] }, { shader: 264, workgroups: [2,1,1] }),
+        dispatch("step_215_sum_G_layer1_0_conv2", [at(1, 0, 10336), at(1, 1740544, 10336), at(1, 20992, 32)], { adapter: "cpu", features: ["subgroups"], shader: 257, workgroups: [8,1,1] }, { shader: 258, workgroups: [1,1,1] }),
+        dispatch("step_216_sum_G_layer1_0_conv2", [at(1, 0, 10336), at(1, 1740544, 10336), at(1, 1730048, 10336), at(1, 21248, 32)], { adapter: "cpu", features: ["subgroups"], shader: 259, workgroups: [8,1,1] }, { shader: 260, workgroups: [1,1,1] }),
+        dispatch("step_217_pointwise_G_layer1_0_bn1", [at(0, 80896, 32), at(1, 1524480, 32), at(1, 0, 10336), at(1, 1740544, 10336), at(1, 20992, 32), at(1, 1730048, 10336), at(1, 21248, 32), at(1, 10496, 10336)], { shader: 261, workgroups: [41,1,1] }),
+        dispatch("step_218_conv2dInputGrad_G_layer1_0_conv1_pack", [at(0, 80640, 256), at(1, 0, 256)], { shader: 265, workgroups: [1,1,1] }),
+        dispatch("step_218_conv2dInputGrad_G_layer1_0_conv1_packc", [at(1, 10496, 10336), at(1, 242176, 10336)], { shader: 12, workgroups: [11,1,1] }),
+        dispatch("step_218_conv2dInputGrad_G_layer1_0_conv1", [at(1, 242176, 10336), at(1, 0, 256), at(1, 221184, 10336), at(1, 179712, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 266, workgroups: [11,1,1] }, { shader: 267, workgroups: [2,1,1] }),
+        dispatch("step_219_maxPool2dGrad_G_layer1_0_downsample_0", [at(1, 1349632, 38016), at(1, 179712, 10336), at(1, 0, 38016)], { shader: 268, workgroups: [149,1,1] }),
+        dispatch("step_220_sum_G_layer1_0_downsample_0", [at(1, 0, 38016), at(1, 1349632, 38016), at(1, 38144, 32)], { adapter: "cpu", features: ["subgroups"], shader: 269, workgroups: [8,1,1] }, { shader: 270, workgroups: [1,1,1] }),
+        dispatch("step_221_sum_G_conv1", [at(1, 0, 38016), at(1, 1349632, 38016), at(1, 1181952, 38016), at(1, 38400, 32)], { adapter: "cpu", features: ["subgroups"], shader: 271, workgroups: [8,1,1] }, { shader: 272, workgroups: [1,1,1] }),
+        dispatch("step_222_pointwise_G_bn1", [at(0, 79616, 32), at(1, 1524224, 32), at(1, 0, 38016), at(1, 1349632, 38016), at(1, 38144, 32), at(1, 1181952, 38016), at(1, 38400, 32), at(1, 179712, 38016)], { shader: 273, workgroups: [19,1,1] }),
+        dispatch("step_223_conv2dWeightGrad_G_bn1_packc", [at(1, 179712, 38016), at(1, 0, 38016)], { shader: 274, workgroups: [38,1,1] }),
+        dispatch("step_223_conv2dWeightGrad_G_bn1", [at(1, 811776, 73840), at(1, 0, 38016), at(0, 1657088, 4704), at(0, 0, 24), at(0, 74752, 4704), at(1, 2127104, 4704)], { adapter: "cpu", features: ["subgroups"], shader: 275, workgroups: [7,1,1] }, { shader: 276, workgroups: [2,1,1] }),
+        dispatch("step_224_pointwise", [at(0, 0, 24), at(0, 256, 4), at(1, 179712, 4)], { shader: 277, workgroups: [1,1,1] }),
+        dispatch("step_225_pointwise_G_conv1", [at(0, 74752, 4704), at(1, 2127104, 4704), at(1, 179712, 4), at(1, 2131968, 4704)], { shader: 278, workgroups: [19,1,1] }),
+        dispatch("step_226_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 1709056, 10336), at(1, 0, 10336)], { shader: 12, workgroups: [11,1,1] }),
+        dispatch("step_226_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 0, 10336), at(1, 242176, 10336), at(0, 1661952, 256), at(0, 0, 24), at(0, 80640, 256), at(1, 2166016, 256)], { adapter: "cpu", features: ["subgroups"], shader: 279, workgroups: [1,1,1] }, { shader: 280, workgroups: [1,1,1] }),
+        dispatch("step_227_pointwise_G_layer1_0_conv1", [at(0, 80640, 256), at(1, 2166016, 256), at(1, 179712, 4), at(1, 2166272, 256)], { shader: 281, workgroups: [1,1,1] }),
+        dispatch("step_228_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 1740544, 10336), at(1, 0, 10336)], { shader: 12, workgroups: [11,1,1] }),
+        dispatch("step_228_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 0, 10336), at(1, 231680, 10336), at(0, 1662208, 2304), at(0, 0, 24), at(0, 81920, 2304), at(1, 2145024, 2304)], { adapter: "cpu", features: ["subgroups"], shader: 282, workgroups: [3,1,1] }, { shader: 283, workgroups: [1,1,1] }),
+        dispatch("step_229_pointwise_G_layer1_0_conv2", [at(0, 81920, 2304), at(1, 2145024, 2304), at(1, 179712, 4), at(1, 2147328, 2304)], { shader: 284, workgroups: [9,1,1] }),
+        dispatch("step_230_conv2dWeightGrad_G_layer1_0_bn2_packc", [at(1, 1772032, 10336), at(1, 0, 10336)], { shader: 12, workgroups: [11,1,1] }),
+        dispatch("step_230_conv2dWeightGrad_G_layer1_0_bn2", [at(1, 0, 10336), at(1, 138240, 41344), at(0, 1664512, 1024), at(0, 0, 24), at(0, 85248, 1024), at(1, 2157824, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 285, workgroups: [1,1,1] }, { shader: 286, workgroups: [1,1,1] }),
+        dispatch("step_231_pointwise_G_layer1_0_conv3", [at(0, 85248, 1024), at(1, 2157824, 1024), at(1, 179712, 4), at(1, 2158848, 1024)], { shader: 287, workgroups: [4,1,1] }),
+        dispatch("step_232_conv2dWeightGrad_G_layer1_0_downsample_1_packc", [at(1, 1709056, 10336), at(1, 0, 10336)], { shader: 12, workgroups: [11,1,1] }),
+        dispatch("step_232_conv2dWeightGrad_G_layer1_0_downsample_1", [at(1, 0, 10336), at(1, 262656, 41344), at(0, 1665536, 1024), at(0, 0, 24), at(0, 87296, 1024), at(1, 2159872, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 285, workgroups: [1,1,1] }, { shader: 286, workgroups: [1,1,1] }),
+        dispatch("step_233_pointwise_G_layer1_0_downsample_0", [at(0, 87296, 1024), at(1, 2159872, 1024), at(1, 179712, 4), at(1, 2160896, 1024)], { shader: 287, workgroups: [4,1,1] }),
+        dispatch("step_234_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 1102336, 41344), at(1, 0, 41344)], { shader: 34, workgroups: [41,1,1] }),
+        dispatch("step_234_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 0, 41344), at(1, 472064, 5760), at(0, 1666560, 2048), at(0, 0, 24), at(0, 89344, 2048), at(1, 2149632, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 288, workgroups: [1,1,1] }, { shader: 289, workgroups: [1,1,1] }),
+        dispatch("step_235_pointwise_G_layer2_0_conv1", [at(0, 89344, 2048), at(1, 2149632, 2048), at(1, 179712, 4), at(1, 2151680, 2048)], { shader: 290, workgroups: [8,1,1] }),
+        dispatch("step_236_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 1815040, 5760), at(1, 0, 5760)], { shader: 44, workgroups: [6,1,1] }),
+        dispatch("step_236_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 0, 5760), at(1, 466176, 5760), at(0, 1668608, 9216), at(0, 0, 24), at(0, 92416, 9216), at(1, 2068480, 9216)], { adapter: "cpu", features: ["subgroups"], shader: 291, workgroups: [5,1,1] }, { shader: 292, workgroups: [3,1,1] }),
+        dispatch("step_237_pointwise_G_layer2_0_conv2", [at(0, 92416, 9216), at(1, 2068480, 9216), at(1, 179712, 4), at(1, 2077696, 9216)], { shader: 293, workgroups: [36,1,1] }),
+        dispatch("step_238_conv2dWeightGrad_G_layer2_0_bn2_packc", [at(1, 1832704, 5760), at(1, 0, 5760)], { shader: 44, workgroups: [6,1,1] }),
+        dispatch("step_238_conv2dWeightGrad_G_layer2_0_bn2", [at(1, 0, 5760), at(1, 327168, 23040), at(0, 1677824, 4096), at(0, 0, 24), at(0, 102656, 4096), at(1, 2136832, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 294, workgroups: [1,1,1] }, { shader: 295, workgroups: [1,1,1] }),
+        dispatch("step_239_pointwise_G_layer2_0_conv3", [at(0, 102656, 4096), at(1, 2136832, 4096), at(1, 179712, 4), at(1, 2140928, 4096)], { shader: 296, workgroups: [16,1,1] }),
+        dispatch("step_240_conv2dWeightGrad_G_layer2_0_downsample_1_packc", [at(1, 1102336, 41344), at(1, 0, 41344)], { shader: 34, workgroups: [41,1,1] }),
+        dispatch("step_240_conv2dWeightGrad_G_layer2_0_downsample_1", [at(1, 0, 41344), at(1, 304128, 23040), at(0, 1681920, 8192), at(0, 0, 24), at(0, 107776, 8192), at(1, 2086912, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 297, workgroups: [1,1,1] }, { shader: 298, workgroups: [2,1,1] }),
+        dispatch("step_241_pointwise_G_layer2_0_downsample_0", [at(0, 107776, 8192), at(1, 2086912, 8192), at(1, 179712, 4), at(1, 2095104, 8192)], { shader: 299, workgroups: [32,1,1] }),
+        dispatch("step_242_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 1433856, 23040), at(1, 0, 23040)], { shader: 60, workgroups: [23,1,1] }),
+        dispatch("step_242_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 0, 23040), at(1, 454656, 11520), at(0, 1690112, 8192), at(0, 0, 24), at(0, 116992, 8192), at(1, 2103296, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 300, workgroups: [2,1,1] }, { shader: 301, workgroups: [2,1,1] }),
+        dispatch("step_243_pointwise_G_layer3_0_conv1", [at(0, 116992, 8192), at(1, 2103296, 8192), at(1, 179712, 4), at(1, 2111488, 8192)], { shader: 302, workgroups: [32,1,1] }),
+        dispatch("step_244_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 1662976, 11520), at(1, 0, 11520)], { shader: 70, workgroups: [12,1,1] }),
+        dispatch("step_244_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 0, 11520), at(1, 443136, 11520), at(0, 1698304, 36864), at(0, 0, 24), at(0, 126208, 36864), at(1, 1830912, 36864)], { adapter: "cpu", features: ["subgroups"], shader: 303, workgroups: [9,1,1] }, { shader: 304, workgroups: [9,1,1] }),
+        dispatch("step_245_pointwise_G_layer3_0_conv2", [at(0, 126208, 36864), at(1, 1830912, 36864), at(1, 179712, 4), at(1, 1867776, 36864)], { shader: 305, workgroups: [18,1,1] }),
+        dispatch("step_246_conv2dWeightGrad_G_layer3_0_bn2_packc", [at(1, 1697536, 11520), at(1, 0, 11520)], { shader: 70, workgroups: [12,1,1] }),
+        dispatch("step_246_conv2dWeightGrad_G_layer3_0_bn2", [at(1, 0, 11520), at(1, 92160, 46080), at(0, 1735168, 16384), at(0, 0, 24), at(0, 164096, 16384), at(1, 2035712, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 306, workgroups: [1,2,1] }, { shader: 307, workgroups: [4,1,1] }),
+        dispatch("step_247_pointwise_G_layer3_0_conv3", [at(0, 164096, 16384), at(1, 2035712, 16384), at(1, 179712, 4), at(1, 2052096, 16384)], { shader: 308, workgroups: [8,1,1] }),
+        dispatch("step_248_conv2dWeightGrad_G_layer3_0_downsample_1_packc", [at(1, 1433856, 23040), at(1, 0, 23040)], { shader: 60, workgroups: [23,1,1] }),
+        dispatch("step_248_conv2dWeightGrad_G_layer3_0_downsample_1", [at(1, 0, 23040), at(1, 46080, 46080), at(0, 1751552, 32768), at(0, 0, 24), at(0, 182528, 32768), at(1, 1904640, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [2,2,1] }, { shader: 310, workgroups: [8,1,1] }),
+        dispatch("step_249_pointwise_G_layer3_0_downsample_0", [at(0, 182528, 32768), at(1, 1904640, 32768), at(1, 179712, 4), at(1, 1937408, 32768)], { shader: 311, workgroups: [16,1,1] }),
+        dispatch("step_250_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 1524736, 46080), at(1, 0, 46080)], { shader: 86, workgroups: [45,1,1] }),
+        dispatch("step_250_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 46080), at(1, 512256, 23040), at(0, 1784320, 32768), at(0, 0, 24), at(0, 217344, 32768), at(1, 1970176, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 312, workgroups: [4,1,1] }, { shader: 313, workgroups: [8,1,1] }),
+        dispatch("step_251_pointwise_G_layer4_0_conv1", [at(0, 217344, 32768), at(1, 1970176, 32768), at(1, 179712, 4), at(1, 2002944, 32768)], { shader: 314, workgroups: [16,1,1] }),
+        dispatch("step_252_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 1570816, 23040), at(1, 0, 23040)], { shader: 60, workgroups: [23,1,1] }),
+        dispatch("step_252_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 23040), at(1, 489216, 23040), at(0, 1817088, 147456), at(0, 0, 24), at(0, 251136, 147456), at(1, 700416, 147456)], { adapter: "cpu", features: ["subgroups"], shader: 315, workgroups: [18,1,1] }, { shader: 316, workgroups: [36,1,1] }),
+        dispatch("step_253_pointwise_G_layer4_0_conv2", [at(0, 251136, 147456), at(1, 700416, 147456), at(1, 179712, 4), at(1, 847872, 147456)], { shader: 317, workgroups: [72,1,1] }),
+        dispatch("step_254_conv2dWeightGrad_G_layer4_0_bn2_packc", [at(1, 1639936, 23040), at(1, 0, 23040)], { shader: 60, workgroups: [23,1,1] }),
+        dispatch("step_254_conv2dWeightGrad_G_layer4_0_bn2", [at(1, 0, 23040), at(1, 350976, 92160), at(0, 1964544, 65536), at(0, 0, 24), at(0, 399616, 65536), at(1, 1699840, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 318, workgroups: [2,4,1] }, { shader: 319, workgroups: [16,1,1] }),
+        dispatch("step_255_pointwise_G_layer4_0_conv3", [at(0, 399616, 65536), at(1, 1699840, 65536), at(1, 179712, 4), at(1, 1765376, 65536)], { shader: 320, workgroups: [32,1,1] }),
+        dispatch("step_256_conv2dWeightGrad_G_layer4_0_downsample_1_packc", [at(1, 1524736, 46080), at(1, 0, 46080)], { shader: 86, workgroups: [45,1,1] }),
+        dispatch("step_256_conv2dWeightGrad_G_layer4_0_downsample_1", [at(1, 0, 46080), at(1, 535296, 92160), at(0, 2030080, 131072), at(0, 0, 24), at(0, 469248, 131072), at(1, 995328, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 321, workgroups: [4,4,1] }, { shader: 322, workgroups: [32,1,1] }),
+        dispatch("step_257_pointwise_G_layer4_0_downsample_0", [at(0, 469248, 131072), at(1, 995328, 131072), at(1, 179712, 4), at(1, 1126400, 131072)], { shader: 323, workgroups: [64,1,1] }),
+        dispatch("step_258_conv2dWeightGrad_packc", [at(1, 1524736, 46080), at(1, 0, 46080)], { shader: 86, workgroups: [45,1,1] }),
+        dispatch("step_258_conv2dWeightGrad", [at(1, 0, 46080), at(1, 627456, 7200), at(0, 2161152, 87552), at(0, 0, 24), at(0, 604416, 87552), at(1, 1349632, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 324, workgroups: [36,1,1] }, { shader: 325, workgroups: [23,1,1] }),
+        dispatch("step_259_pointwise", [at(1, 179712, 4), at(1, 2172928, 4)], { shader: 326, workgroups: [1,1,1] }),
+        dispatch("step_260_pointwise_G_layer5_conv2d_list_0", [at(0, 604416, 87552), at(1, 1349632, 87552), at(1, 2172928, 4), at(1, 1437184, 87552)], { shader: 327, workgroups: [43,1,1] }),
+        dispatch("step_261_sum", [at(1, 634880, 6840), at(1, 0, 76)], { adapter: "cpu", features: ["subgroups"], shader: 197, workgroups: [19,1,1] }, { shader: 198, workgroups: [1,1,1] }),
+        dispatch("step_262_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 2248704, 76), at(0, 0, 24), at(1, 0, 76), at(0, 691968, 76), at(1, 2168832, 76), at(1, 2172928, 4), at(1, 2169088, 76), at(0, 2336512, 76), at(0, 779776, 76), at(1, 2169344, 76)], { shader: 328, workgroups: [1,1,1] }),
+        dispatch("step_263_conv2dWeightGrad_packc", [at(1, 1524736, 46080), at(1, 0, 46080)], { shader: 86, workgroups: [45,1,1] }),
+        dispatch("step_263_conv2dWeightGrad", [at(1, 0, 46080), at(1, 627456, 7200), at(0, 2248960, 87552), at(0, 0, 24), at(0, 692224, 87552), at(1, 1524736, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 329, workgroups: [36,1,1] }, { shader: 330, workgroups: [23,1,1] }),
+        dispatch("step_264_pointwise_G_layer5_conv2d_list_1", [at(0, 692224, 87552), at(1, 1524736, 87552), at(1, 2172928, 4), at(1, 1612288, 87552)], { shader: 327, workgroups: [43,1,1] }),
+        dispatch("step_265_pointwise_G_layer5_conv2d_list_1", [at(0, 779776, 76), at(1, 2169344, 76), at(1, 2172928, 4), at(1, 2169600, 76), at(0, 2511872, 76), at(0, 0, 24), at(1, 2168576, 76), at(0, 1130752, 76), at(1, 2169856, 76), at(1, 2170112, 76)], { shader: 331, workgroups: [1,1,1] }),
+        dispatch("step_266_conv2dWeightGrad_packc", [at(1, 1257472, 92160), at(1, 175104, 92160)], { shader: 111, workgroups: [90,1,1] }),
+        dispatch("step_266_conv2dWeightGrad", [at(1, 175104, 92160), at(1, 2119680, 7200), at(0, 2336768, 175104), at(0, 0, 24), at(0, 955648, 175104), at(1, 0, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,1,1] }, { shader: 333, workgroups: [45,1,1] }),
+        dispatch("step_267_pointwise_G_layer6_conv2d_list_0", [at(0, 955648, 175104), at(1, 0, 175104), at(1, 2172928, 4), at(1, 175104, 175104)], { shader: 334, workgroups: [86,1,1] }),
+        dispatch("step_268_conv2dWeightGrad_packc", [at(1, 1257472, 92160), at(1, 525312, 92160)], { shader: 111, workgroups: [90,1,1] }),
+        dispatch("step_268_conv2dWeightGrad", [at(1, 525312, 92160), at(1, 2119680, 7200), at(0, 2512128, 175104), at(0, 0, 24), at(0, 1131008, 175104), at(1, 350208, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [72,1,1] }, { shader: 336, workgroups: [45,1,1] }),
+        dispatch("step_269_pointwise_G_layer6_conv2d_list_1", [at(0, 1131008, 175104), at(1, 350208, 175104), at(1, 2172928, 4), at(1, 525312, 175104)], { shader: 334, workgroups: [86,1,1] }),
+        dispatch("step_270_pointwise_sgd_G_G_layer6_conv2d_list_1", [at(0, 2687232, 76), at(0, 0, 24), at(1, 2168576, 76), at(0, 1306112, 76), at(1, 1257472, 76), at(1, 2172928, 4), at(1, 1257728, 76)], { shader: 337, workgroups: [1,1,1] }),
       ],
       copies: [
-        { from: at(1, 2138880, 4704), to: at(0, 74496, 4704) },
-        { from: at(1, 2134016, 4704), to: at(0, 1656832, 4704) },
-        { from: at(1, 2173184, 256), to: at(0, 80384, 256) },
-        { from: at(1, 2172928, 256), to: at(0, 1661696, 256) },
-        { from: at(1, 2154240, 2304), to: at(0, 81664, 2304) },
-        { from: at(1, 2151936, 2304), to: at(0, 1661952, 2304) },
-        { from: at(1, 2165760, 1024), to: at(0, 84992, 1024) },
-        { from: at(1, 2164736, 1024), to: at(0, 1664256, 1024) },
-        { from: at(1, 2167808, 1024), to: at(0, 87040, 1024) },
-        { from: at(1, 2166784, 1024), to: at(0, 1665280, 1024) },
-        { from: at(1, 2158592, 2048), to: at(0, 89088, 2048) },
-        { from: at(1, 2156544, 2048), to: at(0, 1666304, 2048) },
-        { from: at(1, 2077696, 9216), to: at(0, 92160, 9216) },
-        { from: at(1, 2068480, 9216), to: at(0, 1668352, 9216) },
-        { from: at(1, 2147840, 4096), to: at(0, 102400, 4096) },
-        { from: at(1, 2143744, 4096), to: at(0, 1677568, 4096) },
-        { from: at(1, 2095104, 8192), to: at(0, 107520, 8192) },
-        { from: at(1, 2086912, 8192), to: at(0, 1681664, 8192) },
-        { from: at(1, 2111488, 8192), to: at(0, 116736, 8192) },
-        { from: at(1, 2103296, 8192), to: at(0, 1689856, 8192) },
-        { from: at(1, 1867776, 36864), to: at(0, 125952, 36864) },
-        { from: at(1, 1830912, 36864), to: at(0, 1698048, 36864) },
-        { from: at(1, 2052096, 16384), to: at(0, 163840, 16384) },
-        { from: at(1, 2035712, 16384), to: at(0, 1734912, 16384) },
-        { from: at(1, 1937408, 32768), to: at(0, 182272, 32768) },
-        { from: at(1, 1904640, 32768), to: at(0, 1751296, 32768) },
-        { from: at(1, 2002944, 32768), to: at(0, 217088, 32768) },
-        { from: at(1, 1970176, 32768), to: at(0, 1784064, 32768) },
-        { from: at(1, 847872, 147456), to: at(0, 250880, 147456) },
-        { from: at(1, 700416, 147456), to: at(0, 1816832, 147456) },
-        { from: at(1, 1765376, 65536), to: at(0, 399360, 65536) },
-        { from: at(1, 1699840, 65536), to: at(0, 1964288, 65536) },
-        { from: at(1, 1126400, 131072), to: at(0, 468992, 131072) },
-        { from: at(1, 995328, 131072), to: at(0, 2029824, 131072) },
-        { from: at(1, 1437184, 87552), to: at(0, 604160, 87552) },
-        { from: at(1, 1349632, 87552), to: at(0, 2160896, 87552) },
-        { from: at(1, 2175744, 76), to: at(0, 691712, 76) },
-        { from: at(1, 2175488, 76), to: at(0, 2248448, 76) },
-        { from: at(1, 1612288, 87552), to: at(0, 691968, 87552) },
-        { from: at(1, 1524736, 87552), to: at(0, 2248704, 87552) },
-        { from: at(1, 2176256, 76), to: at(0, 779520, 76) },
-        { from: at(1, 2176000, 76), to: at(0, 2336256, 76) },
-        { from: at(1, 175104, 175104), to: at(0, 955392, 175104) },
-        { from: at(1, 0, 175104), to: at(0, 2336512, 175104) },
-        { from: at(1, 2127360, 76), to: at(0, 1130496, 76) },
-        { from: at(1, 2127104, 76), to: at(0, 2511616, 76) },
-        { from: at(1, 525312, 175104), to: at(0, 1130752, 175104) },
-        { from: at(1, 350208, 175104), to: at(0, 2511872, 175104) },
-        { from: at(1, 2127872, 76), to: at(0, 1305856, 76) },
-        { from: at(1, 2127616, 76), to: at(0, 2686976, 76) },
-        { from: at(1, 2177536, 32), to: at(0, 79872, 32) },
-        { from: at(1, 2177792, 32), to: at(0, 80128, 32) },
-        { from: at(1, 2178048, 32), to: at(0, 81152, 32) },
-        { from: at(1, 2178304, 32), to: at(0, 81408, 32) },
-        { from: at(1, 2178560, 32), to: at(0, 84480, 32) },
-        { from: at(1, 2178816, 32), to: at(0, 84736, 32) },
-        { from: at(1, 2173440, 128), to: at(0, 86528, 128) },
-        { from: at(1, 2173696, 128), to: at(0, 86784, 128) },
-        { from: at(1, 2173952, 128), to: at(0, 88576, 128) },
-        { from: at(1, 2174208, 128), to: at(0, 88832, 128) },
-        { from: at(1, 2176512, 64), to: at(0, 91648, 64) },
-        { from: at(1, 2176768, 64), to: at(0, 91904, 64) },
-        { from: at(1, 2177024, 64), to: at(0, 101888, 64) },
-        { from: at(1, 2177280, 64), to: at(0, 102144, 64) },
-        { from: at(1, 2170880, 256), to: at(0, 107008, 256) },
-        { from: at(1, 2171136, 256), to: at(0, 107264, 256) },
-        { from: at(1, 2171392, 256), to: at(0, 116224, 256) },
-        { from: at(1, 2171648, 256), to: at(0, 116480, 256) },
-        { from: at(1, 2174464, 128), to: at(0, 125440, 128) },
-        { from: at(1, 2174720, 128), to: at(0, 125696, 128) },
-        { from: at(1, 2174976, 128), to: at(0, 163328, 128) },
-        { from: at(1, 2175232, 128), to: at(0, 163584, 128) },
-        { from: at(1, 2168832, 512), to: at(0, 181248, 512) },
-        { from: at(1, 2169344, 512), to: at(0, 181760, 512) },
-        { from: at(1, 2169856, 512), to: at(0, 216064, 512) },
-        { from: at(1, 2170368, 512), to: at(0, 216576, 512) },
-        { from: at(1, 2171904, 256), to: at(0, 250368, 256) },
-        { from: at(1, 2172160, 256), to: at(0, 250624, 256) },
-        { from: at(1, 2172416, 256), to: at(0, 398848, 256) },
-        { from: at(1, 2172672, 256), to: at(0, 399104, 256) },
-        { from: at(1, 2160640, 1024), to: at(0, 466944, 1024) },
-        { from: at(1, 2161664, 1024), to: at(0, 467968, 1024) },
-        { from: at(1, 2162688, 1024), to: at(0, 602112, 1024) },
-        { from: at(1, 2163712, 1024), to: at(0, 603136, 1024) },
+        { from: at(1, 2131968, 4704), to: at(0, 74752, 4704) },
+        { from: at(1, 2127104, 4704), to: at(0, 1657088, 4704) },
+        { from: at(1, 2166272, 256), to: at(0, 80640, 256) },
+        { from: at(1, 2166016, 256), to: at(0, 1661952, 256) },
+        { from: at(1, 2147328, 2304), to: at(0, 81920, 2304) },
+        { from: at(1, 2145024, 2304), to: at(0, 1662208, 2304) },
+        { from: at(1, 2158848, 1024), to: at(0, 85248, 1024) },
+        { from: at(1, 2157824, 1024), to: at(0, 1664512, 1024) },
+        { from: at(1, 2160896, 1024), to: at(0, 87296, 1024) },
+        { from: at(1, 2159872, 1024), to: at(0, 1665536, 1024) },
+        { from: at(1, 2151680, 2048), to: at(0, 89344, 2048) },
+        { from: at(1, 2149632, 2048), to: at(0, 1666560, 2048) },
+        { from: at(1, 2077696, 9216), to: at(0, 92416, 9216) },
+        { from: at(1, 2068480, 9216), to: at(0, 1668608, 9216) },
+        { from: at(1, 2140928, 4096), to: at(0, 102656, 4096) },
+        { from: at(1, 2136832, 4096), to: at(0, 1677824, 4096) },
+        { from: at(1, 2095104, 8192), to: at(0, 107776, 8192) },
+        { from: at(1, 2086912, 8192), to: at(0, 1681920, 8192) },
+        { from: at(1, 2111488, 8192), to: at(0, 116992, 8192) },
+        { from: at(1, 2103296, 8192), to: at(0, 1690112, 8192) },
+        { from: at(1, 1867776, 36864), to: at(0, 126208, 36864) },
+        { from: at(1, 1830912, 36864), to: at(0, 1698304, 36864) },
+        { from: at(1, 2052096, 16384), to: at(0, 164096, 16384) },
+        { from: at(1, 2035712, 16384), to: at(0, 1735168, 16384) },
+        { from: at(1, 1937408, 32768), to: at(0, 182528, 32768) },
+        { from: at(1, 1904640, 32768), to: at(0, 1751552, 32768) },
+        { from: at(1, 2002944, 32768), to: at(0, 217344, 32768) },
+        { from: at(1, 1970176, 32768), to: at(0, 1784320, 32768) },
+        { from: at(1, 847872, 147456), to: at(0, 251136, 147456) },
+        { from: at(1, 700416, 147456), to: at(0, 1817088, 147456) },
+        { from: at(1, 1765376, 65536), to: at(0, 399616, 65536) },
+        { from: at(1, 1699840, 65536), to: at(0, 1964544, 65536) },
+        { from: at(1, 1126400, 131072), to: at(0, 469248, 131072) },
+        { from: at(1, 995328, 131072), to: at(0, 2030080, 131072) },
+        { from: at(1, 1437184, 87552), to: at(0, 604416, 87552) },
+        { from: at(1, 1349632, 87552), to: at(0, 2161152, 87552) },
+        { from: at(1, 2169088, 76), to: at(0, 691968, 76) },
+        { from: at(1, 2168832, 76), to: at(0, 2248704, 76) },
+        { from: at(1, 1612288, 87552), to: at(0, 692224, 87552) },
+        { from: at(1, 1524736, 87552), to: at(0, 2248960, 87552) },
+        { from: at(1, 2169600, 76), to: at(0, 779776, 76) },
+        { from: at(1, 2169344, 76), to: at(0, 2336512, 76) },
+        { from: at(1, 175104, 175104), to: at(0, 955648, 175104) },
+        { from: at(1, 0, 175104), to: at(0, 2336768, 175104) },
+        { from: at(1, 2170112, 76), to: at(0, 1130752, 76) },
+        { from: at(1, 2169856, 76), to: at(0, 2511872, 76) },
+        { from: at(1, 525312, 175104), to: at(0, 1131008, 175104) },
+        { from: at(1, 350208, 175104), to: at(0, 2512128, 175104) },
+        { from: at(1, 1257728, 76), to: at(0, 1306112, 76) },
+        { from: at(1, 1257472, 76), to: at(0, 2687232, 76) },
+        { from: at(1, 2171392, 32), to: at(0, 80128, 32) },
+        { from: at(1, 2171648, 32), to: at(0, 80384, 32) },
+        { from: at(1, 2171904, 32), to: at(0, 81408, 32) },
+        { from: at(1, 2172160, 32), to: at(0, 81664, 32) },
+        { from: at(1, 2172416, 32), to: at(0, 84736, 32) },
+        { from: at(1, 2172672, 32), to: at(0, 84992, 32) },
+        { from: at(1, 2166528, 128), to: at(0, 86784, 128) },
+        { from: at(1, 2166784, 128), to: at(0, 87040, 128) },
+        { from: at(1, 2167040, 128), to: at(0, 88832, 128) },
+        { from: at(1, 2167296, 128), to: at(0, 89088, 128) },
+        { from: at(1, 2170368, 64), to: at(0, 91904, 64) },
+        { from: at(1, 2170624, 64), to: at(0, 92160, 64) },
+        { from: at(1, 2170880, 64), to: at(0, 102144, 64) },
+        { from: at(1, 2171136, 64), to: at(0, 102400, 64) },
+        { from: at(1, 2163968, 256), to: at(0, 107264, 256) },
+        { from: at(1, 2164224, 256), to: at(0, 107520, 256) },
+        { from: at(1, 2164480, 256), to: at(0, 116480, 256) },
+        { from: at(1, 2164736, 256), to: at(0, 116736, 256) },
+        { from: at(1, 2167552, 128), to: at(0, 125696, 128) },
+        { from: at(1, 2167808, 128), to: at(0, 125952, 128) },
+        { from: at(1, 2168064, 128), to: at(0, 163584, 128) },
+        { from: at(1, 2168320, 128), to: at(0, 163840, 128) },
+        { from: at(1, 2161920, 512), to: at(0, 181504, 512) },
+        { from: at(1, 2162432, 512), to: at(0, 182016, 512) },
+        { from: at(1, 2162944, 512), to: at(0, 216320, 512) },
+        { from: at(1, 2163456, 512), to: at(0, 216832, 512) },
+        { from: at(1, 2164992, 256), to: at(0, 250624, 256) },
+        { from: at(1, 2165248, 256), to: at(0, 250880, 256) },
+        { from: at(1, 2165504, 256), to: at(0, 399104, 256) },
+        { from: at(1, 2165760, 256), to: at(0, 399360, 256) },
+        { from: at(1, 2153728, 1024), to: at(0, 467200, 1024) },
+        { from: at(1, 2154752, 1024), to: at(0, 468224, 1024) },
+        { from: at(1, 2155776, 1024), to: at(0, 602368, 1024) },
+        { from: at(1, 2156800, 1024), to: at(0, 603392, 1024) },
       ],
     },
     ],

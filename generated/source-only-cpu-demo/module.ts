@@ -7,49 +7,8 @@ const at = (arena: number, offset: number, bytes: number): Placement => ({ arena
 /** One kernel invocation: its storage bindings in order, and its variants (first match wins). */
 const dispatch = (name: string, bindings: Placement[], ...variants: KernelVariant[]): Dispatch => ({ name, bindings, variants });
 
-// shader 0: first used by step_000_pointwise
+// shader 0: first used by step_000_conv2d_G_conv1_pack
 const shader0 = `
-// pointwise f32[]
-// threads 1, workgroup 64; FLOPs 1; bytes 8
-@group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-fn pow_(x: f32, y: f32) -> f32 {
-  if (y == 0.0f) { return 1.0f; }
-  if (x >= 0.0f) { return pow(x, y); }
-  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
-  let m = pow(-x, y);
-  return select(m, -m, abs(y % 2.0f) == 1.0f);
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = f32(b0[0i]);
-  let v_1 = (v_0 / 1500.0f);
-  let v_2 = (1.0f - v_1);
-  let v_3 = pow_(v_2, 0.8999999761581421f);
-  let v_4 = (0.0024999999441206455f * v_3);
-  b1[0i] = v_4;
-}
-`;
-
-// shader 1: first used by step_001_pointwise
-const shader1 = `
-// pointwise f32[]
-// threads 1, workgroup 64; FLOPs 1; bytes 8
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * 10.0f);
-  b1[0i] = v_0;
-}
-`;
-
-// shader 2: first used by step_002_conv2d_G_conv1_pack
-const shader2 = `
 // repack conv weights f32[8,3,7,7] as [196][8]
 // threads 1568, workgroup 64; FLOPs 0; bytes 10976
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -64,8 +23,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 3: first used by step_002_conv2d_G_conv1_packc
-const shader3 = `
+// shader 1: first used by step_000_conv2d_G_conv1_packc
+const shader1 = `
 // repack f32[1,3,64,128] as [1][1][64][128] x vec4 (4 channels per element)
 // threads 8192, workgroup 64; FLOPs 0; bytes 229376
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -82,8 +41,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 4: first used by step_002_conv2d_G_conv1_cpu
-const shader4 = `
+// shader 2: first used by step_000_conv2d_G_conv1_cpu
+const shader2 = `
 enable subgroups;
 // conv2d f32[1,3,64,128] * f32[8,3,7,7] -> [1,8,32,64]
 // stride [2,2], padding [3,3], dilation [1,1]
@@ -229,8 +188,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 5: first used by step_002_conv2d_G_conv1
-const shader5 = `
+// shader 3: first used by step_000_conv2d_G_conv1
+const shader3 = `
 // conv2d f32[1,3,64,128] * f32[8,3,7,7] -> [1,8,32,64]
 // stride [2,2], padding [3,3], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -392,8 +351,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 6: first used by step_003_sum_G_conv1_cpu
-const shader6 = `
+// shader 4: first used by step_001_sum_G_conv1_cpu
+const shader4 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -418,8 +377,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 7: first used by step_003_sum_G_conv1
-const shader7 = `
+// shader 5: first used by step_001_sum_G_conv1
+const shader5 = `
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 16384; bytes 65568
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -436,8 +395,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 8: first used by step_004_sum_G_conv1_cpu
-const shader8 = `
+// shader 6: first used by step_002_sum_G_conv1_cpu
+const shader6 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,8,1,1]
@@ -470,8 +429,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 9: first used by step_004_sum_G_conv1
-const shader9 = `
+// shader 7: first used by step_002_sum_G_conv1
+const shader7 = `
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,8,1,1]
 // threads 8, workgroup 64; FLOPs 16384; bytes 65600
@@ -496,8 +455,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 10: first used by step_005_pointwise_G_conv1
-const shader10 = `
+// shader 8: first used by step_003_pointwise_G_conv1
+const shader8 = `
 // pointwise f32[1,8,32,64]
 // threads 16384 (8 per invocation), workgroup 64; FLOPs 16384; bytes 131136
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -521,8 +480,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 11: first used by step_006_pointwise_G_bn1
-const shader11 = `
+// shader 9: first used by step_004_pointwise_G_bn1
+const shader9 = `
 // pointwise f32[1,8,32,64]
 // threads 16384 (8 per invocation), workgroup 64; FLOPs 16384; bytes 131136
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -552,8 +511,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 12: first used by step_007_maxPool2d_G_bn1
-const shader12 = `
+// shader 10: first used by step_005_maxPool2d_G_bn1
+const shader10 = `
 // maxPool2d f32[1,8,32,64]: kernel [3,3], stride [2,2], padding [1,1], ceil true
 // threads 4488, workgroup 64; FLOPs 40392; bytes 83488
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -584,8 +543,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 13: first used by step_008_conv2d_G_layer1_0_conv1_pack
-const shader13 = `
+// shader 11: first used by step_006_conv2d_G_layer1_0_conv1_pack
+const shader11 = `
 // repack conv weights f32[8,8,1,1] as [8][8]
 // threads 64, workgroup 64; FLOPs 0; bytes 512
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -600,8 +559,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 14: first used by step_008_conv2d_G_layer1_0_conv1_packc
-const shader14 = `
+// shader 12: first used by step_006_conv2d_G_layer1_0_conv1_packc
+const shader12 = `
 // repack f32[1,8,17,33] as [1][2][17][33] x vec4 (4 channels per element)
 // threads 1122, workgroup 64; FLOPs 0; bytes 35904
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -618,8 +577,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 15: first used by step_008_conv2d_G_layer1_0_conv1_cpu
-const shader15 = `
+// shader 13: first used by step_006_conv2d_G_layer1_0_conv1_cpu
+const shader13 = `
 enable subgroups;
 // conv2d f32[1,8,17,33] * f32[8,8,1,1] -> [1,8,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -765,8 +724,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 16: first used by step_008_conv2d_G_layer1_0_conv1
-const shader16 = `
+// shader 14: first used by step_006_conv2d_G_layer1_0_conv1
+const shader14 = `
 // conv2d f32[1,8,17,33] * f32[8,8,1,1] -> [1,8,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -924,8 +883,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 17: first used by step_009_sum_G_layer1_0_conv1_cpu
-const shader17 = `
+// shader 15: first used by step_007_sum_G_layer1_0_conv1_cpu
+const shader15 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -950,8 +909,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 18: first used by step_009_sum_G_layer1_0_conv1
-const shader18 = `
+// shader 16: first used by step_007_sum_G_layer1_0_conv1
+const shader16 = `
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 4488; bytes 17984
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -968,8 +927,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 19: first used by step_010_sum_G_layer1_0_conv1_cpu
-const shader19 = `
+// shader 17: first used by step_008_sum_G_layer1_0_conv1_cpu
+const shader17 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,8,1,1]
@@ -1002,8 +961,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 20: first used by step_010_sum_G_layer1_0_conv1
-const shader20 = `
+// shader 18: first used by step_008_sum_G_layer1_0_conv1
+const shader18 = `
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,8,1,1]
 // threads 8, workgroup 64; FLOPs 4488; bytes 18016
@@ -1028,8 +987,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 21: first used by step_011_pointwise_G_layer1_0_conv1
-const shader21 = `
+// shader 19: first used by step_009_pointwise_G_layer1_0_conv1
+const shader19 = `
 // pointwise f32[1,8,17,33]
 // threads 4488 (8 per invocation), workgroup 64; FLOPs 4488; bytes 35968
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1053,8 +1012,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 22: first used by step_012_pointwise_G_layer1_0_bn1
-const shader22 = `
+// shader 20: first used by step_010_pointwise_G_layer1_0_bn1
+const shader20 = `
 // pointwise f32[1,8,17,33]
 // threads 4488 (8 per invocation), workgroup 64; FLOPs 4488; bytes 35968
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1084,8 +1043,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 23: first used by step_013_conv2d_G_layer1_0_conv2_pack
-const shader23 = `
+// shader 21: first used by step_011_conv2d_G_layer1_0_conv2_pack
+const shader21 = `
 // repack conv weights f32[8,8,3,3] as [72][8]
 // threads 576, workgroup 64; FLOPs 0; bytes 4608
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1100,8 +1059,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 24: first used by step_013_conv2d_G_layer1_0_conv2_cpu
-const shader24 = `
+// shader 22: first used by step_011_conv2d_G_layer1_0_conv2_cpu
+const shader22 = `
 enable subgroups;
 // conv2d f32[1,8,17,33] * f32[8,8,3,3] -> [1,8,17,33]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -1247,8 +1206,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 25: first used by step_013_conv2d_G_layer1_0_conv2
-const shader25 = `
+// shader 23: first used by step_011_conv2d_G_layer1_0_conv2
+const shader23 = `
 // conv2d f32[1,8,17,33] * f32[8,8,3,3] -> [1,8,17,33]
 // stride [1,1], padding [1,1], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -1410,8 +1369,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 26: first used by step_018_conv2d_G_layer1_0_conv3_pack
-const shader26 = `
+// shader 24: first used by step_016_conv2d_G_layer1_0_conv3_pack
+const shader24 = `
 // repack conv weights f32[32,8,1,1] as [8][32]
 // threads 256, workgroup 64; FLOPs 0; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1426,8 +1385,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 27: first used by step_018_conv2d_G_layer1_0_conv3_cpu
-const shader27 = `
+// shader 25: first used by step_016_conv2d_G_layer1_0_conv3_cpu
+const shader25 = `
 enable subgroups;
 // conv2d f32[1,8,17,33] * f32[32,8,1,1] -> [1,32,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -1573,8 +1532,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 28: first used by step_018_conv2d_G_layer1_0_conv3
-const shader28 = `
+// shader 26: first used by step_016_conv2d_G_layer1_0_conv3
+const shader26 = `
 // conv2d f32[1,8,17,33] * f32[32,8,1,1] -> [1,32,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -1732,8 +1691,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 29: first used by step_019_sum_G_layer1_0_conv3_cpu
-const shader29 = `
+// shader 27: first used by step_017_sum_G_layer1_0_conv3_cpu
+const shader27 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -1758,8 +1717,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 30: first used by step_019_sum_G_layer1_0_conv3
-const shader30 = `
+// shader 28: first used by step_017_sum_G_layer1_0_conv3
+const shader28 = `
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 17952; bytes 71936
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1776,8 +1735,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 31: first used by step_020_sum_G_layer1_0_conv3_cpu
-const shader31 = `
+// shader 29: first used by step_018_sum_G_layer1_0_conv3_cpu
+const shader29 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,32,1,1]
@@ -1810,8 +1769,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 32: first used by step_020_sum_G_layer1_0_conv3
-const shader32 = `
+// shader 30: first used by step_018_sum_G_layer1_0_conv3
+const shader30 = `
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,32,1,1]
 // threads 32, workgroup 64; FLOPs 17952; bytes 72064
@@ -1836,8 +1795,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 33: first used by step_021_pointwise_G_layer1_0_conv3
-const shader33 = `
+// shader 31: first used by step_019_pointwise_G_layer1_0_conv3
+const shader31 = `
 // pointwise f32[1,32,17,33]
 // threads 17952 (8 per invocation), workgroup 64; FLOPs 17952; bytes 143872
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1861,8 +1820,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 34: first used by step_026_pointwise_G_layer1_0_bn3
-const shader34 = `
+// shader 32: first used by step_024_pointwise_G_layer1_0_bn3
+const shader32 = `
 // pointwise f32[1,32,17,33]
 // threads 17952 (8 per invocation), workgroup 64; FLOPs 17952; bytes 215936
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1898,8 +1857,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 35: first used by step_027_conv2d_G_layer2_0_conv1_pack
-const shader35 = `
+// shader 33: first used by step_025_conv2d_G_layer2_0_conv1_pack
+const shader33 = `
 // repack conv weights f32[16,32,1,1] as [32][16]
 // threads 512, workgroup 64; FLOPs 0; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1914,8 +1873,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 36: first used by step_027_conv2d_G_layer2_0_conv1_packc
-const shader36 = `
+// shader 34: first used by step_025_conv2d_G_layer2_0_conv1_packc
+const shader34 = `
 // repack f32[1,32,17,33] as [1][8][17][33] x vec4 (4 channels per element)
 // threads 4488, workgroup 64; FLOPs 0; bytes 143616
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1932,8 +1891,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 37: first used by step_027_conv2d_G_layer2_0_conv1_cpu
-const shader37 = `
+// shader 35: first used by step_025_conv2d_G_layer2_0_conv1_cpu
+const shader35 = `
 enable subgroups;
 // conv2d f32[1,32,17,33] * f32[16,32,1,1] -> [1,16,9,17]
 // stride [2,2], padding [0,0], dilation [1,1]
@@ -2079,8 +2038,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 38: first used by step_027_conv2d_G_layer2_0_conv1
-const shader38 = `
+// shader 36: first used by step_025_conv2d_G_layer2_0_conv1
+const shader36 = `
 // conv2d f32[1,32,17,33] * f32[16,32,1,1] -> [1,16,9,17]
 // stride [2,2], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -2238,8 +2197,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 39: first used by step_028_sum_G_layer2_0_conv1_cpu
-const shader39 = `
+// shader 37: first used by step_026_sum_G_layer2_0_conv1_cpu
+const shader37 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -2264,8 +2223,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 40: first used by step_028_sum_G_layer2_0_conv1
-const shader40 = `
+// shader 38: first used by step_026_sum_G_layer2_0_conv1
+const shader38 = `
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 2448; bytes 9856
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2282,8 +2241,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 41: first used by step_029_sum_G_layer2_0_conv1_cpu
-const shader41 = `
+// shader 39: first used by step_027_sum_G_layer2_0_conv1_cpu
+const shader39 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,16,1,1]
@@ -2316,8 +2275,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 42: first used by step_029_sum_G_layer2_0_conv1
-const shader42 = `
+// shader 40: first used by step_027_sum_G_layer2_0_conv1
+const shader40 = `
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,16,1,1]
 // threads 16, workgroup 64; FLOPs 2448; bytes 9920
@@ -2342,8 +2301,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 43: first used by step_030_pointwise_G_layer2_0_conv1
-const shader43 = `
+// shader 41: first used by step_028_pointwise_G_layer2_0_conv1
+const shader41 = `
 // pointwise f32[1,16,9,17]
 // threads 2448, workgroup 64; FLOPs 2448; bytes 19712
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2364,8 +2323,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 44: first used by step_031_pointwise_G_layer2_0_bn1
-const shader44 = `
+// shader 42: first used by step_029_pointwise_G_layer2_0_bn1
+const shader42 = `
 // pointwise f32[1,16,9,17]
 // threads 2448, workgroup 64; FLOPs 2448; bytes 19712
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2392,8 +2351,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 45: first used by step_032_conv2d_G_layer2_0_conv2_pack
-const shader45 = `
+// shader 43: first used by step_030_conv2d_G_layer2_0_conv2_pack
+const shader43 = `
 // repack conv weights f32[16,16,3,3] as [144][16]
 // threads 2304, workgroup 64; FLOPs 0; bytes 18432
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2408,8 +2367,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 46: first used by step_032_conv2d_G_layer2_0_conv2_packc
-const shader46 = `
+// shader 44: first used by step_030_conv2d_G_layer2_0_conv2_packc
+const shader44 = `
 // repack f32[1,16,9,17] as [1][4][9][17] x vec4 (4 channels per element)
 // threads 612, workgroup 64; FLOPs 0; bytes 19584
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2426,8 +2385,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 47: first used by step_032_conv2d_G_layer2_0_conv2_cpu
-const shader47 = `
+// shader 45: first used by step_030_conv2d_G_layer2_0_conv2_cpu
+const shader45 = `
 enable subgroups;
 // conv2d f32[1,16,9,17] * f32[16,16,3,3] -> [1,16,9,17]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -2573,8 +2532,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 48: first used by step_032_conv2d_G_layer2_0_conv2
-const shader48 = `
+// shader 46: first used by step_030_conv2d_G_layer2_0_conv2
+const shader46 = `
 // conv2d f32[1,16,9,17] * f32[16,16,3,3] -> [1,16,9,17]
 // stride [1,1], padding [1,1], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -2736,8 +2695,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 49: first used by step_037_conv2d_G_layer2_0_conv3_pack
-const shader49 = `
+// shader 47: first used by step_035_conv2d_G_layer2_0_conv3_pack
+const shader47 = `
 // repack conv weights f32[64,16,1,1] as [16][64]
 // threads 1024, workgroup 64; FLOPs 0; bytes 8192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2752,8 +2711,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 50: first used by step_037_conv2d_G_layer2_0_conv3_cpu
-const shader50 = `
+// shader 48: first used by step_035_conv2d_G_layer2_0_conv3_cpu
+const shader48 = `
 enable subgroups;
 // conv2d f32[1,16,9,17] * f32[64,16,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -2899,8 +2858,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 51: first used by step_037_conv2d_G_layer2_0_conv3
-const shader51 = `
+// shader 49: first used by step_035_conv2d_G_layer2_0_conv3
+const shader49 = `
 // conv2d f32[1,16,9,17] * f32[64,16,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -3058,8 +3017,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 52: first used by step_038_sum_G_layer2_0_conv3_cpu
-const shader52 = `
+// shader 50: first used by step_036_sum_G_layer2_0_conv3_cpu
+const shader50 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -3084,8 +3043,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 53: first used by step_038_sum_G_layer2_0_conv3
-const shader53 = `
+// shader 51: first used by step_036_sum_G_layer2_0_conv3
+const shader51 = `
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 9792; bytes 39424
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3102,8 +3061,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 54: first used by step_039_sum_G_layer2_0_conv3_cpu
-const shader54 = `
+// shader 52: first used by step_037_sum_G_layer2_0_conv3_cpu
+const shader52 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,64,1,1]
@@ -3136,8 +3095,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 55: first used by step_039_sum_G_layer2_0_conv3
-const shader55 = `
+// shader 53: first used by step_037_sum_G_layer2_0_conv3
+const shader53 = `
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,64,1,1]
 // threads 64, workgroup 64; FLOPs 9792; bytes 39680
@@ -3162,8 +3121,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 56: first used by step_040_pointwise_G_layer2_0_conv3
-const shader56 = `
+// shader 54: first used by step_038_pointwise_G_layer2_0_conv3
+const shader54 = `
 // pointwise f32[1,64,9,17]
 // threads 9792 (8 per invocation), workgroup 64; FLOPs 9792; bytes 78848
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3187,8 +3146,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 57: first used by step_041_conv2d_G_layer2_0_downsample_0_pack
-const shader57 = `
+// shader 55: first used by step_039_conv2d_G_layer2_0_downsample_0_pack
+const shader55 = `
 // repack conv weights f32[64,32,1,1] as [32][64]
 // threads 2048, workgroup 64; FLOPs 0; bytes 16384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3203,8 +3162,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 58: first used by step_041_conv2d_G_layer2_0_downsample_0_cpu
-const shader58 = `
+// shader 56: first used by step_039_conv2d_G_layer2_0_downsample_0_cpu
+const shader56 = `
 enable subgroups;
 // conv2d f32[1,32,17,33] * f32[64,32,1,1] -> [1,64,9,17]
 // stride [2,2], padding [0,0], dilation [1,1]
@@ -3350,8 +3309,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 59: first used by step_041_conv2d_G_layer2_0_downsample_0
-const shader59 = `
+// shader 57: first used by step_039_conv2d_G_layer2_0_downsample_0
+const shader57 = `
 // conv2d f32[1,32,17,33] * f32[64,32,1,1] -> [1,64,9,17]
 // stride [2,2], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -3509,8 +3468,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 60: first used by step_045_pointwise_G_layer2_0_bn3
-const shader60 = `
+// shader 58: first used by step_043_pointwise_G_layer2_0_bn3
+const shader58 = `
 // pointwise f32[1,64,9,17]
 // threads 9792 (8 per invocation), workgroup 64; FLOPs 9792; bytes 118528
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3546,8 +3505,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 61: first used by step_046_conv2d_G_layer3_0_conv1_pack
-const shader61 = `
+// shader 59: first used by step_044_conv2d_G_layer3_0_conv1_pack
+const shader59 = `
 // repack conv weights f32[32,64,1,1] as [64][32]
 // threads 2048, workgroup 64; FLOPs 0; bytes 16384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3562,8 +3521,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 62: first used by step_046_conv2d_G_layer3_0_conv1_packc
-const shader62 = `
+// shader 60: first used by step_044_conv2d_G_layer3_0_conv1_packc
+const shader60 = `
 // repack f32[1,64,9,17] as [1][16][9][17] x vec4 (4 channels per element)
 // threads 2448, workgroup 64; FLOPs 0; bytes 78336
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3580,8 +3539,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 63: first used by step_046_conv2d_G_layer3_0_conv1_cpu
-const shader63 = `
+// shader 61: first used by step_044_conv2d_G_layer3_0_conv1_cpu
+const shader61 = `
 enable subgroups;
 // conv2d f32[1,64,9,17] * f32[32,64,1,1] -> [1,32,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -3727,8 +3686,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 64: first used by step_046_conv2d_G_layer3_0_conv1
-const shader64 = `
+// shader 62: first used by step_044_conv2d_G_layer3_0_conv1
+const shader62 = `
 // conv2d f32[1,64,9,17] * f32[32,64,1,1] -> [1,32,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -3886,8 +3845,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 65: first used by step_047_sum_G_layer3_0_conv1_cpu
-const shader65 = `
+// shader 63: first used by step_045_sum_G_layer3_0_conv1_cpu
+const shader63 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -3912,8 +3871,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 66: first used by step_047_sum_G_layer3_0_conv1
-const shader66 = `
+// shader 64: first used by step_045_sum_G_layer3_0_conv1
+const shader64 = `
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 4896; bytes 19712
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3930,8 +3889,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 67: first used by step_048_sum_G_layer3_0_conv1_cpu
-const shader67 = `
+// shader 65: first used by step_046_sum_G_layer3_0_conv1_cpu
+const shader65 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,32,1,1]
@@ -3964,8 +3923,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 68: first used by step_048_sum_G_layer3_0_conv1
-const shader68 = `
+// shader 66: first used by step_046_sum_G_layer3_0_conv1
+const shader66 = `
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,32,1,1]
 // threads 32, workgroup 64; FLOPs 4896; bytes 19840
@@ -3990,8 +3949,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 69: first used by step_049_pointwise_G_layer3_0_conv1
-const shader69 = `
+// shader 67: first used by step_047_pointwise_G_layer3_0_conv1
+const shader67 = `
 // pointwise f32[1,32,9,17]
 // threads 4896 (8 per invocation), workgroup 64; FLOPs 4896; bytes 39424
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4015,8 +3974,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 70: first used by step_050_pointwise_G_layer3_0_bn1
-const shader70 = `
+// shader 68: first used by step_048_pointwise_G_layer3_0_bn1
+const shader68 = `
 // pointwise f32[1,32,9,17]
 // threads 4896 (8 per invocation), workgroup 64; FLOPs 4896; bytes 39424
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4046,8 +4005,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 71: first used by step_051_conv2d_G_layer3_0_conv2_pack
-const shader71 = `
+// shader 69: first used by step_049_conv2d_G_layer3_0_conv2_pack
+const shader69 = `
 // repack conv weights f32[32,32,3,3] as [288][32]
 // threads 9216, workgroup 64; FLOPs 0; bytes 73728
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4062,8 +4021,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 72: first used by step_051_conv2d_G_layer3_0_conv2_packc
-const shader72 = `
+// shader 70: first used by step_049_conv2d_G_layer3_0_conv2_packc
+const shader70 = `
 // repack f32[1,32,9,17] as [1][8][9][17] x vec4 (4 channels per element)
 // threads 1224, workgroup 64; FLOPs 0; bytes 39168
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4080,8 +4039,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 73: first used by step_051_conv2d_G_layer3_0_conv2_cpu
-const shader73 = `
+// shader 71: first used by step_049_conv2d_G_layer3_0_conv2_cpu
+const shader71 = `
 enable subgroups;
 // conv2d f32[1,32,9,17] * f32[32,32,3,3] -> [1,32,9,17]
 // stride [1,1], padding [2,2], dilation [2,2]
@@ -4227,8 +4186,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 74: first used by step_051_conv2d_G_layer3_0_conv2
-const shader74 = `
+// shader 72: first used by step_049_conv2d_G_layer3_0_conv2
+const shader72 = `
 // conv2d f32[1,32,9,17] * f32[32,32,3,3] -> [1,32,9,17]
 // stride [1,1], padding [2,2], dilation [2,2]
 // tile 8 out-channels x 4 pixels
@@ -4390,8 +4349,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 75: first used by step_056_conv2d_G_layer3_0_conv3_pack
-const shader75 = `
+// shader 73: first used by step_054_conv2d_G_layer3_0_conv3_pack
+const shader73 = `
 // repack conv weights f32[128,32,1,1] as [32][128]
 // threads 4096, workgroup 64; FLOPs 0; bytes 32768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4406,8 +4365,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 76: first used by step_056_conv2d_G_layer3_0_conv3_cpu
-const shader76 = `
+// shader 74: first used by step_054_conv2d_G_layer3_0_conv3_cpu
+const shader74 = `
 enable subgroups;
 // conv2d f32[1,32,9,17] * f32[128,32,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -4553,8 +4512,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 77: first used by step_056_conv2d_G_layer3_0_conv3
-const shader77 = `
+// shader 75: first used by step_054_conv2d_G_layer3_0_conv3
+const shader75 = `
 // conv2d f32[1,32,9,17] * f32[128,32,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -4712,8 +4671,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 78: first used by step_057_sum_G_layer3_0_conv3_cpu
-const shader78 = `
+// shader 76: first used by step_055_sum_G_layer3_0_conv3_cpu
+const shader76 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -4738,8 +4697,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 79: first used by step_057_sum_G_layer3_0_conv3
-const shader79 = `
+// shader 77: first used by step_055_sum_G_layer3_0_conv3
+const shader77 = `
 // sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 19584; bytes 78848
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4756,8 +4715,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 80: first used by step_058_sum_G_layer3_0_conv3_cpu
-const shader80 = `
+// shader 78: first used by step_056_sum_G_layer3_0_conv3_cpu
+const shader78 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,128,1,1]
@@ -4790,8 +4749,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 81: first used by step_058_sum_G_layer3_0_conv3
-const shader81 = `
+// shader 79: first used by step_056_sum_G_layer3_0_conv3
+const shader79 = `
 // sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,128,1,1]
 // threads 128, workgroup 64; FLOPs 19584; bytes 79360
@@ -4816,8 +4775,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 82: first used by step_059_pointwise_G_layer3_0_conv3
-const shader82 = `
+// shader 80: first used by step_057_pointwise_G_layer3_0_conv3
+const shader80 = `
 // pointwise f32[1,128,9,17]
 // threads 19584 (8 per invocation), workgroup 64; FLOPs 19584; bytes 157696
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4841,8 +4800,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 83: first used by step_060_conv2d_G_layer3_0_downsample_0_pack
-const shader83 = `
+// shader 81: first used by step_058_conv2d_G_layer3_0_downsample_0_pack
+const shader81 = `
 // repack conv weights f32[128,64,1,1] as [64][128]
 // threads 8192, workgroup 64; FLOPs 0; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4857,8 +4816,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 84: first used by step_060_conv2d_G_layer3_0_downsample_0_cpu
-const shader84 = `
+// shader 82: first used by step_058_conv2d_G_layer3_0_downsample_0_cpu
+const shader82 = `
 enable subgroups;
 // conv2d f32[1,64,9,17] * f32[128,64,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -5004,8 +4963,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 85: first used by step_060_conv2d_G_layer3_0_downsample_0
-const shader85 = `
+// shader 83: first used by step_058_conv2d_G_layer3_0_downsample_0
+const shader83 = `
 // conv2d f32[1,64,9,17] * f32[128,64,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -5163,8 +5122,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 86: first used by step_064_pointwise_G_layer3_0_bn3
-const shader86 = `
+// shader 84: first used by step_062_pointwise_G_layer3_0_bn3
+const shader84 = `
 // pointwise f32[1,128,9,17]
 // threads 19584 (8 per invocation), workgroup 64; FLOPs 19584; bytes 237056
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -5200,8 +5159,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 87: first used by step_065_conv2d_G_layer5_conv2d_list_0_pack
-const shader87 = `
+// shader 85: first used by step_063_conv2d_G_layer5_conv2d_list_0_pack
+const shader85 = `
 // repack conv weights f32[19,128,3,3] as [1152][20]
 // threads 23040, workgroup 64; FLOPs 0; bytes 179712
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -5216,8 +5175,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 88: first used by step_065_conv2d_G_layer5_conv2d_list_0_packc
-const shader88 = `
+// shader 86: first used by step_063_conv2d_G_layer5_conv2d_list_0_packc
+const shader86 = `
 // repack f32[1,128,9,17] as [1][32][9][17] x vec4 (4 channels per element)
 // threads 4896, workgroup 64; FLOPs 0; bytes 156672
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -5234,8 +5193,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 89: first used by step_065_conv2d_G_layer5_conv2d_list_0_cpu
-const shader89 = `
+// shader 87: first used by step_063_conv2d_G_layer5_conv2d_list_0_cpu
+const shader87 = `
 enable subgroups;
 // conv2d f32[1,128,9,17] * f32[19,128,3,3] + f32[19] -> [1,19,9,17]
 // stride [1,1], padding [6,6], dilation [6,6]
@@ -5383,8 +5342,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 90: first used by step_065_conv2d_G_layer5_conv2d_list_0
-const shader90 = `
+// shader 88: first used by step_063_conv2d_G_layer5_conv2d_list_0
+const shader88 = `
 // conv2d f32[1,128,9,17] * f32[19,128,3,3] + f32[19] -> [1,19,9,17]
 // stride [1,1], padding [6,6], dilation [6,6]
 // tile 8 out-channels x 4 pixels
@@ -5548,8 +5507,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 91: first used by step_066_conv2d_G_layer5_conv2d_list_1_cpu
-const shader91 = `
+// shader 89: first used by step_064_conv2d_G_layer5_conv2d_list_1_cpu
+const shader89 = `
 enable subgroups;
 // conv2d f32[1,128,9,17] * f32[19,128,3,3] + f32[19] -> [1,19,9,17]
 // stride [1,1], padding [12,12], dilation [12,12]
@@ -5697,8 +5656,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 92: first used by step_066_conv2d_G_layer5_conv2d_list_1
-const shader92 = `
+// shader 90: first used by step_064_conv2d_G_layer5_conv2d_list_1
+const shader90 = `
 // conv2d f32[1,128,9,17] * f32[19,128,3,3] + f32[19] -> [1,19,9,17]
 // stride [1,1], padding [12,12], dilation [12,12]
 // tile 8 out-channels x 4 pixels
@@ -5862,8 +5821,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 93: first used by step_067_conv2d_G_layer4_0_conv1_pack
-const shader93 = `
+// shader 91: first used by step_065_conv2d_G_layer4_0_conv1_pack
+const shader91 = `
 // repack conv weights f32[64,128,1,1] as [128][64]
 // threads 8192, workgroup 64; FLOPs 0; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -5878,8 +5837,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 94: first used by step_067_conv2d_G_layer4_0_conv1_cpu
-const shader94 = `
+// shader 92: first used by step_065_conv2d_G_layer4_0_conv1_cpu
+const shader92 = `
 enable subgroups;
 // conv2d f32[1,128,9,17] * f32[64,128,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -6025,8 +5984,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 95: first used by step_067_conv2d_G_layer4_0_conv1
-const shader95 = `
+// shader 93: first used by step_065_conv2d_G_layer4_0_conv1
+const shader93 = `
 // conv2d f32[1,128,9,17] * f32[64,128,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -6184,8 +6143,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 96: first used by step_071_pointwise_G_layer4_0_bn1
-const shader96 = `
+// shader 94: first used by step_069_pointwise_G_layer4_0_bn1
+const shader94 = `
 // pointwise f32[1,64,9,17]
 // threads 9792 (8 per invocation), workgroup 64; FLOPs 9792; bytes 78848
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6215,8 +6174,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 97: first used by step_072_conv2d_G_layer4_0_conv2_pack
-const shader97 = `
+// shader 95: first used by step_070_conv2d_G_layer4_0_conv2_pack
+const shader95 = `
 // repack conv weights f32[64,64,3,3] as [576][64]
 // threads 36864, workgroup 64; FLOPs 0; bytes 294912
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6231,8 +6190,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 98: first used by step_072_conv2d_G_layer4_0_conv2_cpu
-const shader98 = `
+// shader 96: first used by step_070_conv2d_G_layer4_0_conv2_cpu
+const shader96 = `
 enable subgroups;
 // conv2d f32[1,64,9,17] * f32[64,64,3,3] -> [1,64,9,17]
 // stride [1,1], padding [4,4], dilation [4,4]
@@ -6378,8 +6337,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 99: first used by step_072_conv2d_G_layer4_0_conv2
-const shader99 = `
+// shader 97: first used by step_070_conv2d_G_layer4_0_conv2
+const shader97 = `
 // conv2d f32[1,64,9,17] * f32[64,64,3,3] -> [1,64,9,17]
 // stride [1,1], padding [4,4], dilation [4,4]
 // tile 8 out-channels x 4 pixels
@@ -6541,8 +6500,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 100: first used by step_077_conv2d_G_layer4_0_conv3_pack
-const shader100 = `
+// shader 98: first used by step_075_conv2d_G_layer4_0_conv3_pack
+const shader98 = `
 // repack conv weights f32[256,64,1,1] as [64][256]
 // threads 16384, workgroup 64; FLOPs 0; bytes 131072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6557,8 +6516,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 101: first used by step_077_conv2d_G_layer4_0_conv3_cpu
-const shader101 = `
+// shader 99: first used by step_075_conv2d_G_layer4_0_conv3_cpu
+const shader99 = `
 enable subgroups;
 // conv2d f32[1,64,9,17] * f32[256,64,1,1] -> [1,256,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -6704,8 +6663,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 102: first used by step_077_conv2d_G_layer4_0_conv3
-const shader102 = `
+// shader 100: first used by step_075_conv2d_G_layer4_0_conv3
+const shader100 = `
 // conv2d f32[1,64,9,17] * f32[256,64,1,1] -> [1,256,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -6863,8 +6822,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 103: first used by step_078_sum_G_layer4_0_conv3_cpu
-const shader103 = `
+// shader 101: first used by step_076_sum_G_layer4_0_conv3_cpu
+const shader101 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -6889,8 +6848,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 104: first used by step_078_sum_G_layer4_0_conv3
-const shader104 = `
+// shader 102: first used by step_076_sum_G_layer4_0_conv3
+const shader102 = `
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 39168; bytes 157696
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6907,8 +6866,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 105: first used by step_079_sum_G_layer4_0_conv3_cpu
-const shader105 = `
+// shader 103: first used by step_077_sum_G_layer4_0_conv3_cpu
+const shader103 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,256,1,1]
@@ -6941,8 +6900,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 106: first used by step_079_sum_G_layer4_0_conv3
-const shader106 = `
+// shader 104: first used by step_077_sum_G_layer4_0_conv3
+const shader104 = `
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // with a fused elementwise epilogue producing f32[1,256,1,1]
 // threads 256, workgroup 64; FLOPs 39168; bytes 158720
@@ -6967,8 +6926,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 107: first used by step_080_pointwise_G_layer4_0_conv3
-const shader107 = `
+// shader 105: first used by step_078_pointwise_G_layer4_0_conv3
+const shader105 = `
 // pointwise f32[1,256,9,17]
 // threads 39168 (8 per invocation), workgroup 64; FLOPs 39168; bytes 315392
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6992,8 +6951,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 108: first used by step_081_conv2d_G_layer4_0_downsample_0_pack
-const shader108 = `
+// shader 106: first used by step_079_conv2d_G_layer4_0_downsample_0_pack
+const shader106 = `
 // repack conv weights f32[256,128,1,1] as [128][256]
 // threads 32768, workgroup 64; FLOPs 0; bytes 262144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7008,8 +6967,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 109: first used by step_081_conv2d_G_layer4_0_downsample_0_cpu
-const shader109 = `
+// shader 107: first used by step_079_conv2d_G_layer4_0_downsample_0_cpu
+const shader107 = `
 enable subgroups;
 // conv2d f32[1,128,9,17] * f32[256,128,1,1] -> [1,256,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -7155,8 +7114,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 110: first used by step_081_conv2d_G_layer4_0_downsample_0
-const shader110 = `
+// shader 108: first used by step_079_conv2d_G_layer4_0_downsample_0
+const shader108 = `
 // conv2d f32[1,128,9,17] * f32[256,128,1,1] -> [1,256,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -7314,8 +7273,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 111: first used by step_085_pointwise_G_layer4_0_bn3
-const shader111 = `
+// shader 109: first used by step_083_pointwise_G_layer4_0_bn3
+const shader109 = `
 // pointwise f32[1,256,9,17]
 // threads 39168 (8 per invocation), workgroup 64; FLOPs 39168; bytes 474112
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7351,8 +7310,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 112: first used by step_086_conv2d_G_layer6_conv2d_list_0_pack
-const shader112 = `
+// shader 110: first used by step_084_conv2d_G_layer6_conv2d_list_0_pack
+const shader110 = `
 // repack conv weights f32[19,256,3,3] as [2304][20]
 // threads 46080, workgroup 64; FLOPs 0; bytes 359424
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7367,8 +7326,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 113: first used by step_086_conv2d_G_layer6_conv2d_list_0_packc
-const shader113 = `
+// shader 111: first used by step_084_conv2d_G_layer6_conv2d_list_0_packc
+const shader111 = `
 // repack f32[1,256,9,17] as [1][64][9][17] x vec4 (4 channels per element)
 // threads 9792, workgroup 64; FLOPs 0; bytes 313344
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7385,8 +7344,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 114: first used by step_086_conv2d_G_layer6_conv2d_list_0_cpu
-const shader114 = `
+// shader 112: first used by step_084_conv2d_G_layer6_conv2d_list_0_cpu
+const shader112 = `
 enable subgroups;
 // conv2d f32[1,256,9,17] * f32[19,256,3,3] + f32[19] -> [1,19,9,17]
 // stride [1,1], padding [6,6], dilation [6,6]
@@ -7534,8 +7493,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 115: first used by step_086_conv2d_G_layer6_conv2d_list_0
-const shader115 = `
+// shader 113: first used by step_084_conv2d_G_layer6_conv2d_list_0
+const shader113 = `
 // conv2d f32[1,256,9,17] * f32[19,256,3,3] + f32[19] -> [1,19,9,17]
 // stride [1,1], padding [6,6], dilation [6,6]
 // tile 8 out-channels x 4 pixels
@@ -7699,8 +7658,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 116: first used by step_087_conv2d_G_layer6_conv2d_list_1_cpu
-const shader116 = `
+// shader 114: first used by step_085_conv2d_G_layer6_conv2d_list_1_cpu
+const shader114 = `
 enable subgroups;
 // conv2d f32[1,256,9,17] * f32[19,256,3,3] + f32[19] -> [1,19,9,17]
 // stride [1,1], padding [12,12], dilation [12,12]
@@ -7848,8 +7807,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 117: first used by step_087_conv2d_G_layer6_conv2d_list_1
-const shader117 = `
+// shader 115: first used by step_085_conv2d_G_layer6_conv2d_list_1
+const shader115 = `
 // conv2d f32[1,256,9,17] * f32[19,256,3,3] + f32[19] -> [1,19,9,17]
 // stride [1,1], padding [12,12], dilation [12,12]
 // tile 8 out-channels x 4 pixels
@@ -8013,8 +7972,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 118: first used by step_088_pointwise_G_bn1_running_mean
-const shader118 = `
+// shader 116: first used by step_086_pointwise_G_bn1_running_mean
+const shader116 = `
 // pointwise f32[8]
 // threads 8, workgroup 64; FLOPs 8; bytes 96
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8033,8 +7992,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 119: first used by step_089_pointwise_G_conv1
-const shader119 = `
+// shader 117: first used by step_087_pointwise_G_conv1
+const shader117 = `
 // pointwise f32[1,8,32,64]
 // threads 16384 (8 per invocation), workgroup 64; FLOPs 16384; bytes 131104
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8056,8 +8015,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 120: first used by step_090_sum_G_conv1_cpu
-const shader120 = `
+// shader 118: first used by step_088_sum_G_conv1_cpu
+const shader118 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8083,8 +8042,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 121: first used by step_090_sum_G_conv1
-const shader121 = `
+// shader 119: first used by step_088_sum_G_conv1
+const shader119 = `
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 16384; bytes 65568
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8102,8 +8061,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 122: first used by step_091_pointwise_G_bn1_running_var
-const shader122 = `
+// shader 120: first used by step_089_pointwise_G_bn1_running_var
+const shader120 = `
 // pointwise f32[8] and 1 sibling(s)
 // threads 8, workgroup 64; FLOPs 16; bytes 192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8130,8 +8089,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 123: first used by step_092_pointwise_G_layer1_0_conv1
-const shader123 = `
+// shader 121: first used by step_090_pointwise_G_layer1_0_conv1
+const shader121 = `
 // pointwise f32[1,8,17,33]
 // threads 4488 (8 per invocation), workgroup 64; FLOPs 4488; bytes 35936
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8153,8 +8112,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 124: first used by step_093_sum_G_layer1_0_conv1_cpu
-const shader124 = `
+// shader 122: first used by step_091_sum_G_layer1_0_conv1_cpu
+const shader122 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8180,8 +8139,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 125: first used by step_093_sum_G_layer1_0_conv1
-const shader125 = `
+// shader 123: first used by step_091_sum_G_layer1_0_conv1
+const shader123 = `
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 4488; bytes 17984
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8199,8 +8158,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 126: first used by step_094_pointwise_G_layer1_0_bn1_running_var
-const shader126 = `
+// shader 124: first used by step_092_pointwise_G_layer1_0_bn1_running_var
+const shader124 = `
 // pointwise f32[8] and 1 sibling(s)
 // threads 8, workgroup 64; FLOPs 16; bytes 192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8227,8 +8186,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 127: first used by step_097_pointwise_G_layer1_0_bn2_running_var
-const shader127 = `
+// shader 125: first used by step_095_pointwise_G_layer1_0_bn2_running_var
+const shader125 = `
 // pointwise f32[8]
 // threads 8, workgroup 64; FLOPs 8; bytes 96
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8247,8 +8206,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 128: first used by step_098_pointwise_G_layer1_0_bn3_running_mean
-const shader128 = `
+// shader 126: first used by step_096_pointwise_G_layer1_0_bn3_running_mean
+const shader126 = `
 // pointwise f32[32]
 // threads 32, workgroup 64; FLOPs 32; bytes 384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8267,8 +8226,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 129: first used by step_099_pointwise_G_layer1_0_conv3
-const shader129 = `
+// shader 127: first used by step_097_pointwise_G_layer1_0_conv3
+const shader127 = `
 // pointwise f32[1,32,17,33]
 // threads 17952 (8 per invocation), workgroup 64; FLOPs 17952; bytes 143744
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8290,8 +8249,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 130: first used by step_100_sum_G_layer1_0_conv3_cpu
-const shader130 = `
+// shader 128: first used by step_098_sum_G_layer1_0_conv3_cpu
+const shader128 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8317,8 +8276,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 131: first used by step_100_sum_G_layer1_0_conv3
-const shader131 = `
+// shader 129: first used by step_098_sum_G_layer1_0_conv3
+const shader129 = `
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 17952; bytes 71936
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8336,8 +8295,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 132: first used by step_101_pointwise_G_layer1_0_bn3_running_var
-const shader132 = `
+// shader 130: first used by step_099_pointwise_G_layer1_0_bn3_running_var
+const shader130 = `
 // pointwise f32[32] and 1 sibling(s)
 // threads 32, workgroup 64; FLOPs 64; bytes 768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8364,8 +8323,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 133: first used by step_104_pointwise_G_layer1_0_downsample_1_running_var
-const shader133 = `
+// shader 131: first used by step_102_pointwise_G_layer1_0_downsample_1_running_var
+const shader131 = `
 // pointwise f32[32] and 1 sibling(s)
 // threads 32, workgroup 64; FLOPs 64; bytes 768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8392,8 +8351,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 134: first used by step_105_pointwise_G_layer2_0_bn1_running_mean
-const shader134 = `
+// shader 132: first used by step_103_pointwise_G_layer2_0_bn1_running_mean
+const shader132 = `
 // pointwise f32[16]
 // threads 16, workgroup 64; FLOPs 16; bytes 192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8412,8 +8371,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 135: first used by step_106_pointwise_G_layer2_0_conv1
-const shader135 = `
+// shader 133: first used by step_104_pointwise_G_layer2_0_conv1
+const shader133 = `
 // pointwise f32[1,16,9,17]
 // threads 2448, workgroup 64; FLOPs 2448; bytes 19648
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8432,8 +8391,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 136: first used by step_107_sum_G_layer2_0_conv1_cpu
-const shader136 = `
+// shader 134: first used by step_105_sum_G_layer2_0_conv1_cpu
+const shader134 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8459,8 +8418,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 137: first used by step_107_sum_G_layer2_0_conv1
-const shader137 = `
+// shader 135: first used by step_105_sum_G_layer2_0_conv1
+const shader135 = `
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 2448; bytes 9856
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8478,8 +8437,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 138: first used by step_108_pointwise_G_layer2_0_bn1_running_var
-const shader138 = `
+// shader 136: first used by step_106_pointwise_G_layer2_0_bn1_running_var
+const shader136 = `
 // pointwise f32[16] and 1 sibling(s)
 // threads 16, workgroup 64; FLOPs 32; bytes 384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8506,8 +8465,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 139: first used by step_111_pointwise_G_layer2_0_bn2_running_var
-const shader139 = `
+// shader 137: first used by step_109_pointwise_G_layer2_0_bn2_running_var
+const shader137 = `
 // pointwise f32[16]
 // threads 16, workgroup 64; FLOPs 16; bytes 192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8526,8 +8485,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 140: first used by step_112_pointwise_G_layer2_0_bn3_running_mean
-const shader140 = `
+// shader 138: first used by step_110_pointwise_G_layer2_0_bn3_running_mean
+const shader138 = `
 // pointwise f32[64]
 // threads 64, workgroup 64; FLOPs 64; bytes 768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8546,8 +8505,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 141: first used by step_113_pointwise_G_layer2_0_conv3
-const shader141 = `
+// shader 139: first used by step_111_pointwise_G_layer2_0_conv3
+const shader139 = `
 // pointwise f32[1,64,9,17]
 // threads 9792 (8 per invocation), workgroup 64; FLOPs 9792; bytes 78592
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8569,8 +8528,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 142: first used by step_114_sum_G_layer2_0_conv3_cpu
-const shader142 = `
+// shader 140: first used by step_112_sum_G_layer2_0_conv3_cpu
+const shader140 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8596,8 +8555,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 143: first used by step_114_sum_G_layer2_0_conv3
-const shader143 = `
+// shader 141: first used by step_112_sum_G_layer2_0_conv3
+const shader141 = `
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 9792; bytes 39424
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8615,8 +8574,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 144: first used by step_115_pointwise_G_layer2_0_bn3_running_var
-const shader144 = `
+// shader 142: first used by step_113_pointwise_G_layer2_0_bn3_running_var
+const shader142 = `
 // pointwise f32[64] and 1 sibling(s)
 // threads 64, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8643,8 +8602,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 145: first used by step_119_pointwise_G_layer3_0_conv1
-const shader145 = `
+// shader 143: first used by step_117_pointwise_G_layer3_0_conv1
+const shader143 = `
 // pointwise f32[1,32,9,17]
 // threads 4896 (8 per invocation), workgroup 64; FLOPs 4896; bytes 39296
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8666,8 +8625,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 146: first used by step_120_sum_G_layer3_0_conv1_cpu
-const shader146 = `
+// shader 144: first used by step_118_sum_G_layer3_0_conv1_cpu
+const shader144 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8693,8 +8652,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 147: first used by step_120_sum_G_layer3_0_conv1
-const shader147 = `
+// shader 145: first used by step_118_sum_G_layer3_0_conv1
+const shader145 = `
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 4896; bytes 19712
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8712,8 +8671,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 148: first used by step_121_pointwise_G_layer3_0_bn1_running_var
-const shader148 = `
+// shader 146: first used by step_119_pointwise_G_layer3_0_bn1_running_var
+const shader146 = `
 // pointwise f32[32] and 1 sibling(s)
 // threads 32, workgroup 64; FLOPs 64; bytes 768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8740,8 +8699,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 149: first used by step_124_pointwise_G_layer3_0_bn2_running_var
-const shader149 = `
+// shader 147: first used by step_122_pointwise_G_layer3_0_bn2_running_var
+const shader147 = `
 // pointwise f32[32]
 // threads 32, workgroup 64; FLOPs 32; bytes 384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8760,8 +8719,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 150: first used by step_125_pointwise_G_layer3_0_bn3_running_mean
-const shader150 = `
+// shader 148: first used by step_123_pointwise_G_layer3_0_bn3_running_mean
+const shader148 = `
 // pointwise f32[128]
 // threads 128, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8780,8 +8739,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 151: first used by step_126_pointwise_G_layer3_0_conv3
-const shader151 = `
+// shader 149: first used by step_124_pointwise_G_layer3_0_conv3
+const shader149 = `
 // pointwise f32[1,128,9,17]
 // threads 19584 (8 per invocation), workgroup 64; FLOPs 19584; bytes 157184
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8803,8 +8762,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 152: first used by step_127_sum_G_layer3_0_conv3_cpu
-const shader152 = `
+// shader 150: first used by step_125_sum_G_layer3_0_conv3_cpu
+const shader150 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8830,8 +8789,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 153: first used by step_127_sum_G_layer3_0_conv3
-const shader153 = `
+// shader 151: first used by step_125_sum_G_layer3_0_conv3
+const shader151 = `
 // sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 19584; bytes 78848
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8849,8 +8808,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 154: first used by step_128_pointwise_G_layer3_0_bn3_running_var
-const shader154 = `
+// shader 152: first used by step_126_pointwise_G_layer3_0_bn3_running_var
+const shader152 = `
 // pointwise f32[128] and 1 sibling(s)
 // threads 128, workgroup 64; FLOPs 256; bytes 3072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8877,8 +8836,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 155: first used by step_131_pointwise_G_layer3_0_downsample_1_running_var
-const shader155 = `
+// shader 153: first used by step_129_pointwise_G_layer3_0_downsample_1_running_var
+const shader153 = `
 // pointwise f32[128]
 // threads 128, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8897,8 +8856,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 156: first used by step_137_pointwise_G_layer4_0_bn2_running_var
-const shader156 = `
+// shader 154: first used by step_135_pointwise_G_layer4_0_bn2_running_var
+const shader154 = `
 // pointwise f32[64]
 // threads 64, workgroup 64; FLOPs 64; bytes 768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8917,8 +8876,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 157: first used by step_138_pointwise_G_layer4_0_bn3_running_mean
-const shader157 = `
+// shader 155: first used by step_136_pointwise_G_layer4_0_bn3_running_mean
+const shader155 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 3072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8937,8 +8896,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 158: first used by step_139_pointwise_G_layer4_0_conv3
-const shader158 = `
+// shader 156: first used by step_137_pointwise_G_layer4_0_conv3
+const shader156 = `
 // pointwise f32[1,256,9,17]
 // threads 39168 (8 per invocation), workgroup 64; FLOPs 39168; bytes 314368
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8960,8 +8919,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 159: first used by step_140_sum_G_layer4_0_conv3_cpu
-const shader159 = `
+// shader 157: first used by step_138_sum_G_layer4_0_conv3_cpu
+const shader157 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8987,8 +8946,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 160: first used by step_140_sum_G_layer4_0_conv3
-const shader160 = `
+// shader 158: first used by step_138_sum_G_layer4_0_conv3
+const shader158 = `
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 39168; bytes 157696
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9006,8 +8965,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 161: first used by step_141_pointwise_G_layer4_0_bn3_running_var
-const shader161 = `
+// shader 159: first used by step_139_pointwise_G_layer4_0_bn3_running_var
+const shader159 = `
 // pointwise f32[256] and 1 sibling(s)
 // threads 256, workgroup 64; FLOPs 512; bytes 6144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9034,8 +8993,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 162: first used by step_144_pointwise_G_layer4_0_downsample_1_running_var
-const shader162 = `
+// shader 160: first used by step_142_pointwise_G_layer4_0_downsample_1_running_var
+const shader160 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 3072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9054,8 +9013,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 163: first used by step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1
-const shader163 = `
+// shader 161: first used by step_143_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1
+const shader161 = `
 // softmax cross-entropy of f32[1,19,64,128] with labels i32[1,64,128], ignore 255, 4 split(s)
 // threads 4, workgroup 64; FLOPs 622592; bytes 56056
 @group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
@@ -9100,8 +9059,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 164: first used by step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2
-const shader164 = `
+// shader 162: first used by step_143_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2
+const shader162 = `
 // final combine of the partials
 // threads 1, workgroup 64; FLOPs 8; bytes 36
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9118,8 +9077,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 165: first used by step_147_pointwise
-const shader165 = `
+// shader 163: first used by step_145_pointwise
+const shader163 = `
 // pointwise bool[1,64,128]
 // threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
@@ -9142,8 +9101,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 166: first used by step_148_sum_stage1
-const shader166 = `
+// shader 164: first used by step_146_sum_stage1
+const shader164 = `
 // sum over axes [0,1,2] of f32[1,64,128]: 1 outputs x 8192 elements, 8 split(s)
 // threads 8, workgroup 64; FLOPs 8192; bytes 32800
 @group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
@@ -9163,8 +9122,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 167: first used by step_148_sum_stage2
-const shader167 = `
+// shader 165: first used by step_146_sum_stage2
+const shader165 = `
 // final 8-way combine of the partials
 // threads 1, workgroup 64; FLOPs 8; bytes 36
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9179,716 +9138,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 168: first used by step_149_softmax_G_layer5_conv2d_list_0
-const shader168 = `
-// softmax along axis 1 (19) of f32[1,19,64,128]
-// with a fused elementwise epilogue producing f32[1,19,64,128]
-// threads 8192, workgroup 64; FLOPs 622592; bytes 711388
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<i32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<u32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn max_(a: f32, b: f32) -> f32 {
-  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 8192i) { return; }
-  var row: array<f32, 19>;
-  var m = (-3.4028234663852886e+38f);
-  for (var c = 0i; c < 19i; c++) {
-    let s_0 = f32(((gi / 128i) % 64i)) * 0.1269841343164444f;
-    let i_1 = min(i32(floor(s_0)), 8i);
-    let i_2 = min(i_1 + 1i, 8i);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % 128i)) * 0.12598425149917603f;
-    let i_5 = min(i32(floor(s_4)), 16i);
-    let i_6 = min(i_5 + 1i, 16i);
-    let l_7 = s_4 - f32(i_5);
-    let v_8 = (b0[c * 153i + i_1 * 17i + i_5] + b1[c * 153i + i_1 * 17i + i_5]);
-    let v_9 = (b0[c * 153i + i_1 * 17i + i_6] + b1[c * 153i + i_1 * 17i + i_6]);
-    let v_10 = (b0[c * 153i + i_2 * 17i + i_5] + b1[c * 153i + i_2 * 17i + i_5]);
-    let v_11 = (b0[c * 153i + i_2 * 17i + i_6] + b1[c * 153i + i_2 * 17i + i_6]);
-    let v_12 = mix(mix(v_8, v_9, l_7), mix(v_10, v_11, l_7), l_3);
-    row[c] = v_12;
-    m = max(m, row[c]);
-  }
-  var total = 0.0f;
-  for (var c = 0i; c < 19i; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < 19i; c++) {
-    let y = exp(row[c] - m) / total;
-    let f_13 = ((gi / 128i) % 64i) * 128i + (gi % 128i);
-    let v_14 = (c == b2[((f_13 / 128i) % 64i) * 128i + (f_13 % 128i)]);
-    let v_15 = select(0.0f, 1.0f, v_14);
-    let v_16 = (y - v_15);
-    let v_17 = max_(b3[0i], 1.0f);
-    let v_18 = (v_16 / v_17);
-    let f_19 = ((gi / 128i) % 64i) * 128i + (gi % 128i);
-    let v_20 = select(0.0f, v_18, (b4[((f_19 / 128i) % 64i) * 128i + (f_19 % 128i)] != 0u));
-    let v_21 = (1.0f * 0.10000000149011612f);
-    let v_22 = (v_20 * v_21);
-    b5[c * 8192i + ((gi / 128i) % 64i) * 128i + (gi % 128i)] = v_22;
-  }
-}
-`;
-
-// shader 169: first used by step_150_resizeGrad
-const shader169 = `
-// resize adjoint (gather) f32[1,19,64,128] -> [1,19,9,17], alignCorners true
-// threads 2907, workgroup 64; FLOPs 622592; bytes 637404
-@group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<u32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 2907i) { return; }
-  let nc = gi / 153i;
-  let y = ((gi / 17i) % 9i);
-  let x = (gi % 17i);
-  var acc = 0.0f;
-  for (var ey = i32(b0[y]); ey < i32(b0[y + 1i]); ey++) {
-    let Y = i32(b0[ey]);
-    let wy = bitcast<f32>(b0[ey + 128i]);
-    var rowsum = 0.0f;
-    for (var ex = i32(b1[x]); ex < i32(b1[x + 1i]); ex++) {
-      rowsum = fma(bitcast<f32>(b1[ex + 256i]), b2[(nc * 64i + Y) * 128i + i32(b1[ex])], rowsum);
-    }
-    acc = fma(wy, rowsum, acc);
-  }
-  b3[((gi / 153i) % 19i) * 153i + y * 17i + x] = acc;
-}
-`;
-
-// shader 170: first used by step_151_conv2dInputGrad_G_layer5_conv2d_list_1_pack
-const shader170 = `
-// repack conv weights f32[19,128,3,3] as [180][128] (transposed)
-// threads 23040, workgroup 64; FLOPs 0; bytes 179712
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 23040i) { return; }
-  let q = gi % 128i;
-  let r = min(gi / 128i, 170i);
-  let o = r / 9i;
-  let tap = r % 9i;
-  b1[gi] = select(0.0f, b0[(o * 128i + min(q, 127i)) * 9i + tap], q < 128i && gi / 128i < 171i);
-}
-`;
-
-// shader 171: first used by step_151_conv2dInputGrad_G_layer5_conv2d_list_1_packc
-const shader171 = `
-// repack f32[1,19,9,17] as [1][5][9][17] x vec4 (4 channels per element)
-// threads 765, workgroup 64; FLOPs 0; bytes 23868
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 765i) { return; }
-  let hw = gi % 153i;
-  let c4 = (gi / 153i) % 5i;
-  let n = gi / 765i;
-  let base = n * 2907i + hw;
-  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 153i], select(0.0f, b0[base + min(c4 * 4i + 1i, 18i) * 153i], c4 * 4i + 1i < 19i), select(0.0f, b0[base + min(c4 * 4i + 2i, 18i) * 153i], c4 * 4i + 2i < 19i), select(0.0f, b0[base + min(c4 * 4i + 3i, 18i) * 153i], c4 * 4i + 3i < 19i));
-}
-`;
-
-// shader 172: first used by step_151_conv2dInputGrad_G_layer5_conv2d_list_1_cpu
-const shader172 = `
-enable subgroups;
-// conv2d input-gradient: f32[1,19,9,17] through f32[19,128,3,3] -> [1,128,9,17]
-// stride [1,1], padding [12,12], dilation [12,12]
-// 32 same-phase pixels x 32 channels per subgroup, 4 out-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 5x4x1
-@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
-  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
-}
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let c4 = i32(wid.y) * 8i + lane;
-  let cl = min(c4, 31i);
-  let phh = i32(wid.z) / 1i;
-  let phw = i32(wid.z) % 1i;
-  let q0 = min(i32(wid.x) * 32i + 0i + lane, 152i);
-  let n0 = q0 / 153i;
-  let h0 = phh + 1i * ((q0 / 17i) % 9i);
-  let x0 = phw + 1i * (q0 % 17i);
-  let ok0 = h0 < 9i && x0 < 17i;
-  let q1 = min(i32(wid.x) * 32i + 8i + lane, 152i);
-  let n1 = q1 / 153i;
-  let h1 = phh + 1i * ((q1 / 17i) % 9i);
-  let x1 = phw + 1i * (q1 % 17i);
-  let ok1 = h1 < 9i && x1 < 17i;
-  let q2 = min(i32(wid.x) * 32i + 16i + lane, 152i);
-  let n2 = q2 / 153i;
-  let h2 = phh + 1i * ((q2 / 17i) % 9i);
-  let x2 = phw + 1i * (q2 % 17i);
-  let ok2 = h2 < 9i && x2 < 17i;
-  let q3 = min(i32(wid.x) * 32i + 24i + lane, 152i);
-  let n3 = q3 / 153i;
-  let h3 = phh + 1i * ((q3 / 17i) % 9i);
-  let x3 = phw + 1i * (q3 % 17i);
-  let ok3 = h3 < 9i && x3 < 17i;
-  var a0 = vec4<f32>(0.0f);
-  var a1 = vec4<f32>(0.0f);
-  var a2 = vec4<f32>(0.0f);
-  var a3 = vec4<f32>(0.0f);
-  var a4 = vec4<f32>(0.0f);
-  var a5 = vec4<f32>(0.0f);
-  var a6 = vec4<f32>(0.0f);
-  var a7 = vec4<f32>(0.0f);
-  var a8 = vec4<f32>(0.0f);
-  var a9 = vec4<f32>(0.0f);
-  var a10 = vec4<f32>(0.0f);
-  var a11 = vec4<f32>(0.0f);
-  var a12 = vec4<f32>(0.0f);
-  var a13 = vec4<f32>(0.0f);
-  var a14 = vec4<f32>(0.0f);
-  var a15 = vec4<f32>(0.0f);
-  var a16 = vec4<f32>(0.0f);
-  var a17 = vec4<f32>(0.0f);
-  var a18 = vec4<f32>(0.0f);
-  var a19 = vec4<f32>(0.0f);
-  var a20 = vec4<f32>(0.0f);
-  var a21 = vec4<f32>(0.0f);
-  var a22 = vec4<f32>(0.0f);
-  var a23 = vec4<f32>(0.0f);
-  var a24 = vec4<f32>(0.0f);
-  var a25 = vec4<f32>(0.0f);
-  var a26 = vec4<f32>(0.0f);
-  var a27 = vec4<f32>(0.0f);
-  var a28 = vec4<f32>(0.0f);
-  var a29 = vec4<f32>(0.0f);
-  var a30 = vec4<f32>(0.0f);
-  var a31 = vec4<f32>(0.0f);
-  let u0 = 0i;
-  let nu = 3i;
-  let v0 = 0i;
-  let nv = 3i;
-  for (var k = 0i; k < 5i * nu * nv; k++) {
-    let o4 = k / (nu * nv);
-    let u = u0 + ((k / nv) % nu) * 1i;
-    let v = v0 + (k % nv) * 1i;
-    let th0 = h0 + 12i - u * 12i;
-    let tw0 = x0 + 12i - v * 12i;
-    let i0 = th0 / 1i;
-    let jj0 = tw0 / 1i;
-    let g0 = select(vec4<f32>(0.0f), b0[((n0 * 5i + o4) * 9i + clamp(i0, 0i, 8i)) * 17i + clamp(jj0, 0i, 16i)], ok0 && th0 >= 0i && i0 < 9i && tw0 >= 0i && jj0 < 17i);
-    let th1 = h1 + 12i - u * 12i;
-    let tw1 = x1 + 12i - v * 12i;
-    let i1 = th1 / 1i;
-    let jj1 = tw1 / 1i;
-    let g1 = select(vec4<f32>(0.0f), b0[((n1 * 5i + o4) * 9i + clamp(i1, 0i, 8i)) * 17i + clamp(jj1, 0i, 16i)], ok1 && th1 >= 0i && i1 < 9i && tw1 >= 0i && jj1 < 17i);
-    let th2 = h2 + 12i - u * 12i;
-    let tw2 = x2 + 12i - v * 12i;
-    let i2 = th2 / 1i;
-    let jj2 = tw2 / 1i;
-    let g2 = select(vec4<f32>(0.0f), b0[((n2 * 5i + o4) * 9i + clamp(i2, 0i, 8i)) * 17i + clamp(jj2, 0i, 16i)], ok2 && th2 >= 0i && i2 < 9i && tw2 >= 0i && jj2 < 17i);
-    let th3 = h3 + 12i - u * 12i;
-    let tw3 = x3 + 12i - v * 12i;
-    let i3 = th3 / 1i;
-    let jj3 = tw3 / 1i;
-    let g3 = select(vec4<f32>(0.0f), b0[((n3 * 5i + o4) * 9i + clamp(i3, 0i, 8i)) * 17i + clamp(jj3, 0i, 16i)], ok3 && th3 >= 0i && i3 < 9i && tw3 >= 0i && jj3 < 17i);
-    let wr = (o4 * 36i + u * 3i + v) * 32i + cl;
-    let y0 = b1[wr + 0i];
-    let y1 = b1[wr + 288i];
-    let y2 = b1[wr + 576i];
-    let y3 = b1[wr + 864i];
-    a0 = mac4(subgroupShuffle(g0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupShuffle(g0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupShuffle(g0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupShuffle(g0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupShuffle(g0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupShuffle(g0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupShuffle(g0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupShuffle(g0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupShuffle(g1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupShuffle(g1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupShuffle(g1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupShuffle(g1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupShuffle(g1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupShuffle(g1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupShuffle(g1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupShuffle(g1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupShuffle(g2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupShuffle(g2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupShuffle(g2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupShuffle(g2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupShuffle(g2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupShuffle(g2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupShuffle(g2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupShuffle(g2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupShuffle(g3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupShuffle(g3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupShuffle(g3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupShuffle(g3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupShuffle(g3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupShuffle(g3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupShuffle(g3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupShuffle(g3, 7u), y0, y1, y2, y3, a31);
-  }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
-    for (var q = 0i; q < 4i; q++) {
-      let pix = i32(wid.x) * 32i + t;
-      let n = pix / 153i;
-      let h = phh + 1i * ((pix / 17i) % 9i);
-      let x = phw + 1i * (pix % 17i);
-      let ch = c4 * 4i + q;
-      if (pix >= 153i || h >= 9i || x >= 17i || ch >= 128i) { continue; }
-      b2[ch * 153i + h * 17i + x] = tile[t][q];
-    }
-  }
-}
-`;
-
-// shader 173: first used by step_151_conv2dInputGrad_G_layer5_conv2d_list_1
-const shader173 = `
-// conv2d input-gradient: f32[1,19,9,17] through f32[19,128,3,3] -> [1,128,9,17]
-// stride [1,1], padding [12,12], dilation [12,12]
-// tile 8 channels x 4 same-phase pixels
-// threads 720, workgroup 64; FLOPs 6697728; bytes 182736
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 720i) { return; }
-  let jb = gi % 5i;
-  let ph = (gi / 5i) % 1i;
-  let h = (gi / 5i) % 9i;
-  let cb = (gi / 45i) % 16i;
-  let n = gi / 720i;
-  let x0 = ph + 1i * (jb * 4i + 0i);
-  let xok0 = x0 < 17i;
-  let x1 = ph + 1i * (jb * 4i + 1i);
-  let xok1 = x1 < 17i;
-  let x2 = ph + 1i * (jb * 4i + 2i);
-  let xok2 = x2 < 17i;
-  let x3 = ph + 1i * (jb * 4i + 3i);
-  let xok3 = x3 < 17i;
-  let c0 = min(cb * 8i + 0i, 127i);
-  let c1 = min(cb * 8i + 1i, 127i);
-  let c2 = min(cb * 8i + 2i, 127i);
-  let c3 = min(cb * 8i + 3i, 127i);
-  let c4 = min(cb * 8i + 4i, 127i);
-  let c5 = min(cb * 8i + 5i, 127i);
-  let c6 = min(cb * 8i + 6i, 127i);
-  let c7 = min(cb * 8i + 7i, 127i);
-  var a0_0 = 0.0f;
-  var a0_1 = 0.0f;
-  var a0_2 = 0.0f;
-  var a0_3 = 0.0f;
-  var a1_0 = 0.0f;
-  var a1_1 = 0.0f;
-  var a1_2 = 0.0f;
-  var a1_3 = 0.0f;
-  var a2_0 = 0.0f;
-  var a2_1 = 0.0f;
-  var a2_2 = 0.0f;
-  var a2_3 = 0.0f;
-  var a3_0 = 0.0f;
-  var a3_1 = 0.0f;
-  var a3_2 = 0.0f;
-  var a3_3 = 0.0f;
-  var a4_0 = 0.0f;
-  var a4_1 = 0.0f;
-  var a4_2 = 0.0f;
-  var a4_3 = 0.0f;
-  var a5_0 = 0.0f;
-  var a5_1 = 0.0f;
-  var a5_2 = 0.0f;
-  var a5_3 = 0.0f;
-  var a6_0 = 0.0f;
-  var a6_1 = 0.0f;
-  var a6_2 = 0.0f;
-  var a6_3 = 0.0f;
-  var a7_0 = 0.0f;
-  var a7_1 = 0.0f;
-  var a7_2 = 0.0f;
-  var a7_3 = 0.0f;
-  for (var o = 0i; o < 19i; o++) {
-    let dyo = (n * 5i + (o >> 2u)) * 612i + (o & 3i);
-    let wo = o * 1152i;
-    for (var u = 0i; u < 3i; u++) {
-      let th = h + 12i - u * 12i;
-      if (th < 0i || th >= 9i) { continue; }
-      let row = dyo + (th / 1i) * 68i;
-      for (var v = 0i; v < 3i; v++) {
-        let tw0 = x0 + 12i - v * 12i;
-        let j0 = tw0 / 1i;
-        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 16i) * 4i], xok0 && tw0 >= 0i && j0 < 17i);
-        let tw1 = x1 + 12i - v * 12i;
-        let j1 = tw1 / 1i;
-        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 16i) * 4i], xok1 && tw1 >= 0i && j1 < 17i);
-        let tw2 = x2 + 12i - v * 12i;
-        let j2 = tw2 / 1i;
-        let g2 = select(0.0f, b0[row + clamp(j2, 0i, 16i) * 4i], xok2 && tw2 >= 0i && j2 < 17i);
-        let tw3 = x3 + 12i - v * 12i;
-        let j3 = tw3 / 1i;
-        let g3 = select(0.0f, b0[row + clamp(j3, 0i, 16i) * 4i], xok3 && tw3 >= 0i && j3 < 17i);
-        let k0 = b1[wo + (u * 3i + v) * 128i + c0];
-        let k1 = b1[wo + (u * 3i + v) * 128i + c1];
-        let k2 = b1[wo + (u * 3i + v) * 128i + c2];
-        let k3 = b1[wo + (u * 3i + v) * 128i + c3];
-        let k4 = b1[wo + (u * 3i + v) * 128i + c4];
-        let k5 = b1[wo + (u * 3i + v) * 128i + c5];
-        let k6 = b1[wo + (u * 3i + v) * 128i + c6];
-        let k7 = b1[wo + (u * 3i + v) * 128i + c7];
-        a0_0 = fma(k0, g0, a0_0);
-        a0_1 = fma(k0, g1, a0_1);
-        a0_2 = fma(k0, g2, a0_2);
-        a0_3 = fma(k0, g3, a0_3);
-        a1_0 = fma(k1, g0, a1_0);
-        a1_1 = fma(k1, g1, a1_1);
-        a1_2 = fma(k1, g2, a1_2);
-        a1_3 = fma(k1, g3, a1_3);
-        a2_0 = fma(k2, g0, a2_0);
-        a2_1 = fma(k2, g1, a2_1);
-        a2_2 = fma(k2, g2, a2_2);
-        a2_3 = fma(k2, g3, a2_3);
-        a3_0 = fma(k3, g0, a3_0);
-        a3_1 = fma(k3, g1, a3_1);
-        a3_2 = fma(k3, g2, a3_2);
-        a3_3 = fma(k3, g3, a3_3);
-        a4_0 = fma(k4, g0, a4_0);
-        a4_1 = fma(k4, g1, a4_1);
-        a4_2 = fma(k4, g2, a4_2);
-        a4_3 = fma(k4, g3, a4_3);
-        a5_0 = fma(k5, g0, a5_0);
-        a5_1 = fma(k5, g1, a5_1);
-        a5_2 = fma(k5, g2, a5_2);
-        a5_3 = fma(k5, g3, a5_3);
-        a6_0 = fma(k6, g0, a6_0);
-        a6_1 = fma(k6, g1, a6_1);
-        a6_2 = fma(k6, g2, a6_2);
-        a6_3 = fma(k6, g3, a6_3);
-        a7_0 = fma(k7, g0, a7_0);
-        a7_1 = fma(k7, g1, a7_1);
-        a7_2 = fma(k7, g2, a7_2);
-        a7_3 = fma(k7, g3, a7_3);
-      }
-    }
-  }
-  var tile = array<f32, 32>(a0_0, a0_1, a0_2, a0_3, a1_0, a1_1, a1_2, a1_3, a2_0, a2_1, a2_2, a2_3, a3_0, a3_1, a3_2, a3_3, a4_0, a4_1, a4_2, a4_3, a5_0, a5_1, a5_2, a5_3, a6_0, a6_1, a6_2, a6_3, a7_0, a7_1, a7_2, a7_3);
-  for (var t = 0i; t < 32i; t++) {
-    let ch = cb * 8i + t / 4i;
-    let x = ph + 1i * (jb * 4i + t % 4i);
-    if (ch >= 128i || x >= 17i) { continue; }
-    b2[ch * 153i + h * 17i + x] = tile[t];
-  }
-}
-`;
-
-// shader 174: first used by step_152_conv2dInputGrad_G_layer5_conv2d_list_0_cpu
-const shader174 = `
-enable subgroups;
-// conv2d input-gradient: f32[1,19,9,17] through f32[19,128,3,3] -> [1,128,9,17]
-// stride [1,1], padding [6,6], dilation [6,6]
-// 32 same-phase pixels x 32 channels per subgroup, 4 out-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 5x4x1
-@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
-  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
-}
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let c4 = i32(wid.y) * 8i + lane;
-  let cl = min(c4, 31i);
-  let phh = i32(wid.z) / 1i;
-  let phw = i32(wid.z) % 1i;
-  let q0 = min(i32(wid.x) * 32i + 0i + lane, 152i);
-  let n0 = q0 / 153i;
-  let h0 = phh + 1i * ((q0 / 17i) % 9i);
-  let x0 = phw + 1i * (q0 % 17i);
-  let ok0 = h0 < 9i && x0 < 17i;
-  let q1 = min(i32(wid.x) * 32i + 8i + lane, 152i);
-  let n1 = q1 / 153i;
-  let h1 = phh + 1i * ((q1 / 17i) % 9i);
-  let x1 = phw + 1i * (q1 % 17i);
-  let ok1 = h1 < 9i && x1 < 17i;
-  let q2 = min(i32(wid.x) * 32i + 16i + lane, 152i);
-  let n2 = q2 / 153i;
-  let h2 = phh + 1i * ((q2 / 17i) % 9i);
-  let x2 = phw + 1i * (q2 % 17i);
-  let ok2 = h2 < 9i && x2 < 17i;
-  let q3 = min(i32(wid.x) * 32i + 24i + lane, 152i);
-  let n3 = q3 / 153i;
-  let h3 = phh + 1i * ((q3 / 17i) % 9i);
-  let x3 = phw + 1i * (q3 % 17i);
-  let ok3 = h3 < 9i && x3 < 17i;
-  var a0 = vec4<f32>(0.0f);
-  var a1 = vec4<f32>(0.0f);
-  var a2 = vec4<f32>(0.0f);
-  var a3 = vec4<f32>(0.0f);
-  var a4 = vec4<f32>(0.0f);
-  var a5 = vec4<f32>(0.0f);
-  var a6 = vec4<f32>(0.0f);
-  var a7 = vec4<f32>(0.0f);
-  var a8 = vec4<f32>(0.0f);
-  var a9 = vec4<f32>(0.0f);
-  var a10 = vec4<f32>(0.0f);
-  var a11 = vec4<f32>(0.0f);
-  var a12 = vec4<f32>(0.0f);
-  var a13 = vec4<f32>(0.0f);
-  var a14 = vec4<f32>(0.0f);
-  var a15 = vec4<f32>(0.0f);
-  var a16 = vec4<f32>(0.0f);
-  var a17 = vec4<f32>(0.0f);
-  var a18 = vec4<f32>(0.0f);
-  var a19 = vec4<f32>(0.0f);
-  var a20 = vec4<f32>(0.0f);
-  var a21 = vec4<f32>(0.0f);
-  var a22 = vec4<f32>(0.0f);
-  var a23 = vec4<f32>(0.0f);
-  var a24 = vec4<f32>(0.0f);
-  var a25 = vec4<f32>(0.0f);
-  var a26 = vec4<f32>(0.0f);
-  var a27 = vec4<f32>(0.0f);
-  var a28 = vec4<f32>(0.0f);
-  var a29 = vec4<f32>(0.0f);
-  var a30 = vec4<f32>(0.0f);
-  var a31 = vec4<f32>(0.0f);
-  let u0 = 0i;
-  let nu = 3i;
-  let v0 = 0i;
-  let nv = 3i;
-  for (var k = 0i; k < 5i * nu * nv; k++) {
-    let o4 = k / (nu * nv);
-    let u = u0 + ((k / nv) % nu) * 1i;
-    let v = v0 + (k % nv) * 1i;
-    let th0 = h0 + 6i - u * 6i;
-    let tw0 = x0 + 6i - v * 6i;
-    let i0 = th0 / 1i;
-    let jj0 = tw0 / 1i;
-    let g0 = select(vec4<f32>(0.0f), b0[((n0 * 5i + o4) * 9i + clamp(i0, 0i, 8i)) * 17i + clamp(jj0, 0i, 16i)], ok0 && th0 >= 0i && i0 < 9i && tw0 >= 0i && jj0 < 17i);
-    let th1 = h1 + 6i - u * 6i;
-    let tw1 = x1 + 6i - v * 6i;
-    let i1 = th1 / 1i;
-    let jj1 = tw1 / 1i;
-    let g1 = select(vec4<f32>(0.0f), b0[((n1 * 5i + o4) * 9i + clamp(i1, 0i, 8i)) * 17i + clamp(jj1, 0i, 16i)], ok1 && th1 >= 0i && i1 < 9i && tw1 >= 0i && jj1 < 17i);
-    let th2 = h2 + 6i - u * 6i;
-    let tw2 = x2 + 6i - v * 6i;
-    let i2 = th2 / 1i;
-    let jj2 = tw2 / 1i;
-    let g2 = select(vec4<f32>(0.0f), b0[((n2 * 5i + o4) * 9i + clamp(i2, 0i, 8i)) * 17i + clamp(jj2, 0i, 16i)], ok2 && th2 >= 0i && i2 < 9i && tw2 >= 0i && jj2 < 17i);
-    let th3 = h3 + 6i - u * 6i;
-    let tw3 = x3 + 6i - v * 6i;
-    let i3 = th3 / 1i;
-    let jj3 = tw3 / 1i;
-    let g3 = select(vec4<f32>(0.0f), b0[((n3 * 5i + o4) * 9i + clamp(i3, 0i, 8i)) * 17i + clamp(jj3, 0i, 16i)], ok3 && th3 >= 0i && i3 < 9i && tw3 >= 0i && jj3 < 17i);
-    let wr = (o4 * 36i + u * 3i + v) * 32i + cl;
-    let y0 = b1[wr + 0i];
-    let y1 = b1[wr + 288i];
-    let y2 = b1[wr + 576i];
-    let y3 = b1[wr + 864i];
-    a0 = mac4(subgroupShuffle(g0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupShuffle(g0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupShuffle(g0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupShuffle(g0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupShuffle(g0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupShuffle(g0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupShuffle(g0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupShuffle(g0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupShuffle(g1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupShuffle(g1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupShuffle(g1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupShuffle(g1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupShuffle(g1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupShuffle(g1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupShuffle(g1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupShuffle(g1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupShuffle(g2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupShuffle(g2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupShuffle(g2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupShuffle(g2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupShuffle(g2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupShuffle(g2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupShuffle(g2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupShuffle(g2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupShuffle(g3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupShuffle(g3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupShuffle(g3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupShuffle(g3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupShuffle(g3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupShuffle(g3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupShuffle(g3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupShuffle(g3, 7u), y0, y1, y2, y3, a31);
-  }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
-    for (var q = 0i; q < 4i; q++) {
-      let pix = i32(wid.x) * 32i + t;
-      let n = pix / 153i;
-      let h = phh + 1i * ((pix / 17i) % 9i);
-      let x = phw + 1i * (pix % 17i);
-      let ch = c4 * 4i + q;
-      if (pix >= 153i || h >= 9i || x >= 17i || ch >= 128i) { continue; }
-      b2[ch * 153i + h * 17i + x] = tile[t][q];
-    }
-  }
-}
-`;
-
-// shader 175: first used by step_152_conv2dInputGrad_G_layer5_conv2d_list_0
-const shader175 = `
-// conv2d input-gradient: f32[1,19,9,17] through f32[19,128,3,3] -> [1,128,9,17]
-// stride [1,1], padding [6,6], dilation [6,6]
-// tile 8 channels x 4 same-phase pixels
-// threads 720, workgroup 64; FLOPs 6697728; bytes 182736
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 720i) { return; }
-  let jb = gi % 5i;
-  let ph = (gi / 5i) % 1i;
-  let h = (gi / 5i) % 9i;
-  let cb = (gi / 45i) % 16i;
-  let n = gi / 720i;
-  let x0 = ph + 1i * (jb * 4i + 0i);
-  let xok0 = x0 < 17i;
-  let x1 = ph + 1i * (jb * 4i + 1i);
-  let xok1 = x1 < 17i;
-  let x2 = ph + 1i * (jb * 4i + 2i);
-  let xok2 = x2 < 17i;
-  let x3 = ph + 1i * (jb * 4i + 3i);
-  let xok3 = x3 < 17i;
-  let c0 = min(cb * 8i + 0i, 127i);
-  let c1 = min(cb * 8i + 1i, 127i);
-  let c2 = min(cb * 8i + 2i, 127i);
-  let c3 = min(cb * 8i + 3i, 127i);
-  let c4 = min(cb * 8i + 4i, 127i);
-  let c5 = min(cb * 8i + 5i, 127i);
-  let c6 = min(cb * 8i + 6i, 127i);
-  let c7 = min(cb * 8i + 7i, 127i);
-  var a0_0 = 0.0f;
-  var a0_1 = 0.0f;
-  var a0_2 = 0.0f;
-  var a0_3 = 0.0f;
-  var a1_0 = 0.0f;
-  var a1_1 = 0.0f;
-  var a1_2 = 0.0f;
-  var a1_3 = 0.0f;
-  var a2_0 = 0.0f;
-  var a2_1 = 0.0f;
-  var a2_2 = 0.0f;
-  var a2_3 = 0.0f;
-  var a3_0 = 0.0f;
-  var a3_1 = 0.0f;
-  var a3_2 = 0.0f;
-  var a3_3 = 0.0f;
-  var a4_0 = 0.0f;
-  var a4_1 = 0.0f;
-  var a4_2 = 0.0f;
-  var a4_3 = 0.0f;
-  var a5_0 = 0.0f;
-  var a5_1 = 0.0f;
-  var a5_2 = 0.0f;
-  var a5_3 = 0.0f;
-  var a6_0 = 0.0f;
-  var a6_1 = 0.0f;
-  var a6_2 = 0.0f;
-  var a6_3 = 0.0f;
-  var a7_0 = 0.0f;
-  var a7_1 = 0.0f;
-  var a7_2 = 0.0f;
-  var a7_3 = 0.0f;
-  for (var o = 0i; o < 19i; o++) {
-    let dyo = (n * 5i + (o >> 2u)) * 612i + (o & 3i);
-    let wo = o * 1152i;
-    for (var u = 0i; u < 3i; u++) {
-      let th = h + 6i - u * 6i;
-      if (th < 0i || th >= 9i) { continue; }
-      let row = dyo + (th / 1i) * 68i;
-      for (var v = 0i; v < 3i; v++) {
-        let tw0 = x0 + 6i - v * 6i;
-        let j0 = tw0 / 1i;
-        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 16i) * 4i], xok0 && tw0 >= 0i && j0 < 17i);
-        let tw1 = x1 + 6i - v * 6i;
-        let j1 = tw1 / 1i;
-        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 16i) * 4i], xok1 && tw1 >= 0i && j1 < 17i);
-        let tw2 = x2 + 6i - v * 6i;
-        let j2 = tw2 / 1i;
-        let g2 = select(0.0f, b0[row + clamp(j2, 0i, 16i) * 4i], xok2 && tw2 >= 0i && j2 < 17i);
-        let tw3 = x3 + 6i - v * 6i;
-        let j3 = tw3 / 1i;
-        let g3 = select(0.0f, b0[row + clamp(j3, 0i, 16i) * 4i], xok3 && tw3 >= 0i && j3 < 17i);
-        let k0 = b1[wo + (u * 3i + v) * 128i + c0];
-        let k1 = b1[wo + (u * 3i + v) * 128i + c1];
-        let k2 = b1[wo + (u * 3i + v) * 128i + c2];
-        let k3 = b1[wo + (u * 3i + v) * 128i + c3];
-        let k4 = b1[wo + (u * 3i + v) * 128i + c4];
-        let k5 = b1[wo + (u * 3i + v) * 128i + c5];
-        let k6 = b1[wo + (u * 3i + v) * 128i + c6];
-        let k7 = b1[wo + (u * 3i + v) * 128i + c7];
-        a0_0 = fma(k0, g0, a0_0);
-        a0_1 = fma(k0, g1, a0_1);
-        a0_2 = fma(k0, g2, a0_2);
-        a0_3 = fma(k0, g3, a0_3);
-        a1_0 = fma(k1, g0, a1_0);
-        a1_1 = fma(k1, g1, a1_1);
-        a1_2 = fma(k1, g2, a1_2);
-        a1_3 = fma(k1, g3, a1_3);
-        a2_0 = fma(k2, g0, a2_0);
-        a2_1 = fma(k2, g1, a2_1);
-        a2_2 = fma(k2, g2, a2_2);
-        a2_3 = fma(k2, g3, a2_3);
-        a3_0 = fma(k3, g0, a3_0);
-        a3_1 = fma(k3, g1, a3_1);
-        a3_2 = fma(k3, g2, a3_2);
-        a3_3 = fma(k3, g3, a3_3);
-        a4_0 = fma(k4, g0, a4_0);
-        a4_1 = fma(k4, g1, a4_1);
-        a4_2 = fma(k4, g2, a4_2);
-        a4_3 = fma(k4, g3, a4_3);
-        a5_0 = fma(k5, g0, a5_0);
-        a5_1 = fma(k5, g1, a5_1);
-        a5_2 = fma(k5, g2, a5_2);
-        a5_3 = fma(k5, g3, a5_3);
-        a6_0 = fma(k6, g0, a6_0);
-        a6_1 = fma(k6, g1, a6_1);
-        a6_2 = fma(k6, g2, a6_2);
-        a6_3 = fma(k6, g3, a6_3);
-        a7_0 = fma(k7, g0, a7_0);
-        a7_1 = fma(k7, g1, a7_1);
-        a7_2 = fma(k7, g2, a7_2);
-        a7_3 = fma(k7, g3, a7_3);
-      }
-    }
-  }
-  var tile = array<f32, 32>(a0_0, a0_1, a0_2, a0_3, a1_0, a1_1, a1_2, a1_3, a2_0, a2_1, a2_2, a2_3, a3_0, a3_1, a3_2, a3_3, a4_0, a4_1, a4_2, a4_3, a5_0, a5_1, a5_2, a5_3, a6_0, a6_1, a6_2, a6_3, a7_0, a7_1, a7_2, a7_3);
-  for (var t = 0i; t < 32i; t++) {
-    let ch = cb * 8i + t / 4i;
-    let x = ph + 1i * (jb * 4i + t % 4i);
-    if (ch >= 128i || x >= 17i) { continue; }
-    b2[ch * 153i + h * 17i + x] = tile[t];
-  }
-}
-`;
-
-// shader 176: first used by step_153_softmax_G_layer6_conv2d_list_0
-const shader176 = `
+// shader 166: first used by step_147_softmax_G_layer6_conv2d_list_0
+const shader166 = `
 // softmax along axis 1 (19) of f32[1,19,64,128]
 // with a fused elementwise epilogue producing f32[1,19,64,128]
 // threads 8192, workgroup 64; FLOPs 622592; bytes 711388
@@ -9945,8 +9196,37 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 177: first used by step_155_conv2dInputGrad_G_layer6_conv2d_list_1_pack
-const shader177 = `
+// shader 167: first used by step_148_resizeGrad
+const shader167 = `
+// resize adjoint (gather) f32[1,19,64,128] -> [1,19,9,17], alignCorners true
+// threads 2907, workgroup 64; FLOPs 622592; bytes 637404
+@group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<u32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 2907i) { return; }
+  let nc = gi / 153i;
+  let y = ((gi / 17i) % 9i);
+  let x = (gi % 17i);
+  var acc = 0.0f;
+  for (var ey = i32(b0[y]); ey < i32(b0[y + 1i]); ey++) {
+    let Y = i32(b0[ey]);
+    let wy = bitcast<f32>(b0[ey + 128i]);
+    var rowsum = 0.0f;
+    for (var ex = i32(b1[x]); ex < i32(b1[x + 1i]); ex++) {
+      rowsum = fma(bitcast<f32>(b1[ex + 256i]), b2[(nc * 64i + Y) * 128i + i32(b1[ex])], rowsum);
+    }
+    acc = fma(wy, rowsum, acc);
+  }
+  b3[((gi / 153i) % 19i) * 153i + y * 17i + x] = acc;
+}
+`;
+
+// shader 168: first used by step_149_conv2dInputGrad_G_layer6_conv2d_list_1_pack
+const shader168 = `
 // repack conv weights f32[19,256,3,3] as [180][256] (transposed)
 // threads 46080, workgroup 64; FLOPs 0; bytes 359424
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9963,8 +9243,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 178: first used by step_155_conv2dInputGrad_G_layer6_conv2d_list_1_cpu
-const shader178 = `
+// shader 169: first used by step_149_conv2dInputGrad_G_layer6_conv2d_list_1_packc
+const shader169 = `
+// repack f32[1,19,9,17] as [1][5][9][17] x vec4 (4 channels per element)
+// threads 765, workgroup 64; FLOPs 0; bytes 23868
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 765i) { return; }
+  let hw = gi % 153i;
+  let c4 = (gi / 153i) % 5i;
+  let n = gi / 765i;
+  let base = n * 2907i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 153i], select(0.0f, b0[base + min(c4 * 4i + 1i, 18i) * 153i], c4 * 4i + 1i < 19i), select(0.0f, b0[base + min(c4 * 4i + 2i, 18i) * 153i], c4 * 4i + 2i < 19i), select(0.0f, b0[base + min(c4 * 4i + 3i, 18i) * 153i], c4 * 4i + 3i < 19i));
+}
+`;
+
+// shader 170: first used by step_149_conv2dInputGrad_G_layer6_conv2d_list_1_cpu
+const shader170 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,9,17] through f32[19,256,3,3] -> [1,256,9,17]
 // stride [1,1], padding [12,12], dilation [12,12]
@@ -10116,8 +9414,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 179: first used by step_155_conv2dInputGrad_G_layer6_conv2d_list_1
-const shader179 = `
+// shader 171: first used by step_149_conv2dInputGrad_G_layer6_conv2d_list_1
+const shader171 = `
 // conv2d input-gradient: f32[1,19,9,17] through f32[19,256,3,3] -> [1,256,9,17]
 // stride [1,1], padding [12,12], dilation [12,12]
 // tile 8 channels x 4 same-phase pixels
@@ -10255,8 +9553,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 180: first used by step_156_conv2dInputGrad_G_layer6_conv2d_list_0_cpu
-const shader180 = `
+// shader 172: first used by step_150_conv2dInputGrad_G_layer6_conv2d_list_0_cpu
+const shader172 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,9,17] through f32[19,256,3,3] -> [1,256,9,17]
 // stride [1,1], padding [6,6], dilation [6,6]
@@ -10408,8 +9706,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 181: first used by step_156_conv2dInputGrad_G_layer6_conv2d_list_0
-const shader181 = `
+// shader 173: first used by step_150_conv2dInputGrad_G_layer6_conv2d_list_0
+const shader173 = `
 // conv2d input-gradient: f32[1,19,9,17] through f32[19,256,3,3] -> [1,256,9,17]
 // stride [1,1], padding [6,6], dilation [6,6]
 // tile 8 channels x 4 same-phase pixels
@@ -10547,8 +9845,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 182: first used by step_157_sum_G_layer6_conv2d_list_1_cpu
-const shader182 = `
+// shader 174: first used by step_151_sum_G_layer6_conv2d_list_1_cpu
+const shader174 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -10578,8 +9876,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 183: first used by step_157_sum_G_layer6_conv2d_list_1
-const shader183 = `
+// shader 175: first used by step_151_sum_G_layer6_conv2d_list_1
+const shader175 = `
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 39168; bytes 471040
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10601,8 +9899,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 184: first used by step_158_pointwise_G_layer6_conv2d_list_1
-const shader184 = `
+// shader 176: first used by step_152_pointwise_G_layer6_conv2d_list_1
+const shader176 = `
 // pointwise f32[1,256,9,17]
 // threads 39168 (8 per invocation), workgroup 64; FLOPs 39168; bytes 627712
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10629,8 +9927,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 185: first used by step_159_sum_G_layer6_conv2d_list_1_cpu
-const shader185 = `
+// shader 177: first used by step_153_sum_G_layer6_conv2d_list_1_cpu
+const shader177 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -10662,8 +9960,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 186: first used by step_159_sum_G_layer6_conv2d_list_1
-const shader186 = `
+// shader 178: first used by step_153_sum_G_layer6_conv2d_list_1
+const shader178 = `
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 39168; bytes 627712
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10687,8 +9985,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 187: first used by step_160_pointwise_G_layer4_0_downsample_1
-const shader187 = `
+// shader 179: first used by step_154_pointwise_G_layer4_0_downsample_1
+const shader179 = `
 // pointwise f32[1,256,9,17]
 // threads 39168 (8 per invocation), workgroup 64; FLOPs 39168; bytes 473088
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10716,8 +10014,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 188: first used by step_161_conv2dInputGrad_G_layer4_0_downsample_0_pack
-const shader188 = `
+// shader 180: first used by step_155_conv2dInputGrad_G_layer4_0_downsample_0_pack
+const shader180 = `
 // repack conv weights f32[256,128,1,1] as [256][128] (transposed)
 // threads 32768, workgroup 64; FLOPs 0; bytes 262144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10734,8 +10032,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 189: first used by step_161_conv2dInputGrad_G_layer4_0_downsample_0_cpu
-const shader189 = `
+// shader 181: first used by step_155_conv2dInputGrad_G_layer4_0_downsample_0_cpu
+const shader181 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,9,17] through f32[256,128,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -10887,8 +10185,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 190: first used by step_161_conv2dInputGrad_G_layer4_0_downsample_0
-const shader190 = `
+// shader 182: first used by step_155_conv2dInputGrad_G_layer4_0_downsample_0
+const shader182 = `
 // conv2d input-gradient: f32[1,256,9,17] through f32[256,128,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -11026,8 +10324,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 191: first used by step_164_conv2dInputGrad_G_layer4_0_conv3_pack
-const shader191 = `
+// shader 183: first used by step_158_conv2dInputGrad_G_layer4_0_conv3_pack
+const shader183 = `
 // repack conv weights f32[256,64,1,1] as [256][64] (transposed)
 // threads 16384, workgroup 64; FLOPs 0; bytes 131072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11044,8 +10342,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 192: first used by step_164_conv2dInputGrad_G_layer4_0_conv3_cpu
-const shader192 = `
+// shader 184: first used by step_158_conv2dInputGrad_G_layer4_0_conv3_cpu
+const shader184 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,9,17] through f32[256,64,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -11197,8 +10495,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 193: first used by step_164_conv2dInputGrad_G_layer4_0_conv3
-const shader193 = `
+// shader 185: first used by step_158_conv2dInputGrad_G_layer4_0_conv3
+const shader185 = `
 // conv2d input-gradient: f32[1,256,9,17] through f32[256,64,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -11336,8 +10634,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 194: first used by step_165_sum_G_layer4_0_conv3_cpu
-const shader194 = `
+// shader 186: first used by step_159_sum_G_layer4_0_conv3_cpu
+const shader186 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -11365,8 +10663,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 195: first used by step_165_sum_G_layer4_0_conv3
-const shader195 = `
+// shader 187: first used by step_159_sum_G_layer4_0_conv3
+const shader187 = `
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 9792; bytes 78592
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11386,8 +10684,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 196: first used by step_166_sum_G_layer4_0_conv3_cpu
-const shader196 = `
+// shader 188: first used by step_160_sum_G_layer4_0_conv3_cpu
+const shader188 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -11417,8 +10715,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 197: first used by step_166_sum_G_layer4_0_conv3
-const shader197 = `
+// shader 189: first used by step_160_sum_G_layer4_0_conv3
+const shader189 = `
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 9792; bytes 117760
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11440,8 +10738,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 198: first used by step_167_pointwise_G_layer4_0_bn2
-const shader198 = `
+// shader 190: first used by step_161_pointwise_G_layer4_0_bn2
+const shader190 = `
 // pointwise f32[1,64,9,17]
 // threads 9792 (8 per invocation), workgroup 64; FLOPs 9792; bytes 157696
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11475,8 +10773,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 199: first used by step_168_conv2dInputGrad_G_layer4_0_conv2_pack
-const shader199 = `
+// shader 191: first used by step_162_conv2dInputGrad_G_layer4_0_conv2_pack
+const shader191 = `
 // repack conv weights f32[64,64,3,3] as [576][64] (transposed)
 // threads 36864, workgroup 64; FLOPs 0; bytes 294912
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11493,8 +10791,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 200: first used by step_168_conv2dInputGrad_G_layer4_0_conv2_cpu
-const shader200 = `
+// shader 192: first used by step_162_conv2dInputGrad_G_layer4_0_conv2_cpu
+const shader192 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,64,3,3] -> [1,64,9,17]
 // stride [1,1], padding [4,4], dilation [4,4]
@@ -11646,8 +10944,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 201: first used by step_168_conv2dInputGrad_G_layer4_0_conv2
-const shader201 = `
+// shader 193: first used by step_162_conv2dInputGrad_G_layer4_0_conv2
+const shader193 = `
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,64,3,3] -> [1,64,9,17]
 // stride [1,1], padding [4,4], dilation [4,4]
 // tile 8 channels x 4 same-phase pixels
@@ -11785,8 +11083,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 202: first used by step_172_conv2dInputGrad_G_layer4_0_conv1_pack
-const shader202 = `
+// shader 194: first used by step_166_conv2dInputGrad_G_layer4_0_conv1_pack
+const shader194 = `
 // repack conv weights f32[64,128,1,1] as [64][128] (transposed)
 // threads 8192, workgroup 64; FLOPs 0; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11803,21 +11101,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 203: first used by step_172_conv2dInputGrad_G_layer4_0_conv1_cpu
-const shader203 = `
+// shader 195: first used by step_166_conv2dInputGrad_G_layer4_0_conv1_cpu
+const shader195 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,128,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
-// with a fused elementwise epilogue producing f32[1,128,9,17]
 // 32 same-phase pixels x 32 channels per subgroup, 4 out-channels per step
 // CPU variant: workgroup = one 8-lane subgroup; grid 5x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -11955,31 +11248,21 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let x = phw + 1i * (pix % 17i);
       let ch = c4 * 4i + q;
       if (pix >= 153i || h >= 9i || x >= 17i || ch >= 128i) { continue; }
-      let v_0 = (b2[ch * 153i + h * 17i + x] + b3[ch * 153i + h * 17i + x]);
-      let v_1 = (v_0 + b4[ch * 153i + h * 17i + x]);
-      let v_2 = (v_1 + tile[t][q]);
-      let v_3 = (b5[ch * 153i + h * 17i + x] <= 0.0f);
-      let v_4 = select(v_2, 0.0f, v_3);
-      b6[ch * 153i + h * 17i + x] = v_4;
+      b2[ch * 153i + h * 17i + x] = tile[t][q];
     }
   }
 }
 `;
 
-// shader 204: first used by step_172_conv2dInputGrad_G_layer4_0_conv1
-const shader204 = `
+// shader 196: first used by step_166_conv2dInputGrad_G_layer4_0_conv1
+const shader196 = `
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,128,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
-// with a fused elementwise epilogue producing f32[1,128,9,17]
 // tile 8 channels x 4 same-phase pixels
-// threads 720, workgroup 64; FLOPs 2506752; bytes 463616
+// threads 720, workgroup 64; FLOPs 2506752; bytes 150272
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -12105,9 +11388,730 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let ch = cb * 8i + t / 4i;
     let x = ph + 1i * (jb * 4i + t % 4i);
     if (ch >= 128i || x >= 17i) { continue; }
-    let v_0 = (b2[ch * 153i + h * 17i + x] + b3[ch * 153i + h * 17i + x]);
-    let v_1 = (v_0 + b4[ch * 153i + h * 17i + x]);
-    let v_2 = (v_1 + tile[t]);
+    b2[ch * 153i + h * 17i + x] = tile[t];
+  }
+}
+`;
+
+// shader 197: first used by step_167_sum_cpu
+const shader197 = `
+enable subgroups;
+// sum over axes [0,2,3] of f32[1,19,9,17]: 19 outputs x 153 elements, 1 split(s)
+// one 8-lane subgroup per output
+// CPU variant: workgroup = one 8-lane subgroup; grid 19x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < 153i; kk += 8i) {
+    part = part + b0[(o % 19i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)];
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, 4u);
+  acc = acc + subgroupShuffleXor(acc, 2u);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[(o % 19i)] = acc;
+  }
+}
+`;
+
+// shader 198: first used by step_167_sum
+const shader198 = `
+// sum over axes [0,2,3] of f32[1,19,9,17]: 19 outputs x 153 elements, 1 split(s)
+// threads 19, workgroup 64; FLOPs 2907; bytes 11704
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 19i) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < 153i; kk++) {
+    acc = acc + b0[(gi % 19i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)];
+  }
+  b1[(gi % 19i)] = acc;
+}
+`;
+
+// shader 199: first used by step_168_softmax_G_layer5_conv2d_list_0
+const shader199 = `
+// softmax along axis 1 (19) of f32[1,19,64,128]
+// with a fused elementwise epilogue producing f32[1,19,64,128]
+// threads 8192, workgroup 64; FLOPs 622592; bytes 711412
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<i32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<u32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 8192i) { return; }
+  var row: array<f32, 19>;
+  var m = (-3.4028234663852886e+38f);
+  for (var c = 0i; c < 19i; c++) {
+    let s_0 = f32(((gi / 128i) % 64i)) * 0.1269841343164444f;
+    let i_1 = min(i32(floor(s_0)), 8i);
+    let i_2 = min(i_1 + 1i, 8i);
+    let l_3 = s_0 - f32(i_1);
+    let s_4 = f32((gi % 128i)) * 0.12598425149917603f;
+    let i_5 = min(i32(floor(s_4)), 16i);
+    let i_6 = min(i_5 + 1i, 16i);
+    let l_7 = s_4 - f32(i_5);
+    let v_8 = (b0[c * 153i + i_1 * 17i + i_5] + b1[c * 153i + i_1 * 17i + i_5]);
+    let v_9 = (b0[c * 153i + i_1 * 17i + i_6] + b1[c * 153i + i_1 * 17i + i_6]);
+    let v_10 = (b0[c * 153i + i_2 * 17i + i_5] + b1[c * 153i + i_2 * 17i + i_5]);
+    let v_11 = (b0[c * 153i + i_2 * 17i + i_6] + b1[c * 153i + i_2 * 17i + i_6]);
+    let v_12 = mix(mix(v_8, v_9, l_7), mix(v_10, v_11, l_7), l_3);
+    row[c] = v_12;
+    m = max(m, row[c]);
+  }
+  var total = 0.0f;
+  for (var c = 0i; c < 19i; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < 19i; c++) {
+    let y = exp(row[c] - m) / total;
+    let f_13 = ((gi / 128i) % 64i) * 128i + (gi % 128i);
+    let v_14 = (c == b2[((f_13 / 128i) % 64i) * 128i + (f_13 % 128i)]);
+    let v_15 = select(0.0f, 1.0f, v_14);
+    let v_16 = (y - v_15);
+    let v_17 = max_(b3[0i], 1.0f);
+    let v_18 = (v_16 / v_17);
+    let f_19 = ((gi / 128i) % 64i) * 128i + (gi % 128i);
+    let v_20 = select(0.0f, v_18, (b4[((f_19 / 128i) % 64i) * 128i + (f_19 % 128i)] != 0u));
+    let v_21 = (1.0f * b5[(0i + 5i)]);
+    let v_22 = (v_20 * v_21);
+    b6[c * 8192i + ((gi / 128i) % 64i) * 128i + (gi % 128i)] = v_22;
+  }
+}
+`;
+
+// shader 200: first used by step_170_conv2dInputGrad_G_layer5_conv2d_list_1_pack
+const shader200 = `
+// repack conv weights f32[19,128,3,3] as [180][128] (transposed)
+// threads 23040, workgroup 64; FLOPs 0; bytes 179712
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 23040i) { return; }
+  let q = gi % 128i;
+  let r = min(gi / 128i, 170i);
+  let o = r / 9i;
+  let tap = r % 9i;
+  b1[gi] = select(0.0f, b0[(o * 128i + min(q, 127i)) * 9i + tap], q < 128i && gi / 128i < 171i);
+}
+`;
+
+// shader 201: first used by step_170_conv2dInputGrad_G_layer5_conv2d_list_1_cpu
+const shader201 = `
+enable subgroups;
+// conv2d input-gradient: f32[1,19,9,17] through f32[19,128,3,3] -> [1,128,9,17]
+// stride [1,1], padding [12,12], dilation [12,12]
+// 32 same-phase pixels x 32 channels per subgroup, 4 out-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 5x4x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let c4 = i32(wid.y) * 8i + lane;
+  let cl = min(c4, 31i);
+  let phh = i32(wid.z) / 1i;
+  let phw = i32(wid.z) % 1i;
+  let q0 = min(i32(wid.x) * 32i + 0i + lane, 152i);
+  let n0 = q0 / 153i;
+  let h0 = phh + 1i * ((q0 / 17i) % 9i);
+  let x0 = phw + 1i * (q0 % 17i);
+  let ok0 = h0 < 9i && x0 < 17i;
+  let q1 = min(i32(wid.x) * 32i + 8i + lane, 152i);
+  let n1 = q1 / 153i;
+  let h1 = phh + 1i * ((q1 / 17i) % 9i);
+  let x1 = phw + 1i * (q1 % 17i);
+  let ok1 = h1 < 9i && x1 < 17i;
+  let q2 = min(i32(wid.x) * 32i + 16i + lane, 152i);
+  let n2 = q2 / 153i;
+  let h2 = phh + 1i * ((q2 / 17i) % 9i);
+  let x2 = phw + 1i * (q2 % 17i);
+  let ok2 = h2 < 9i && x2 < 17i;
+  let q3 = min(i32(wid.x) * 32i + 24i + lane, 152i);
+  let n3 = q3 / 153i;
+  let h3 = phh + 1i * ((q3 / 17i) % 9i);
+  let x3 = phw + 1i * (q3 % 17i);
+  let ok3 = h3 < 9i && x3 < 17i;
+  var a0 = vec4<f32>(0.0f);
+  var a1 = vec4<f32>(0.0f);
+  var a2 = vec4<f32>(0.0f);
+  var a3 = vec4<f32>(0.0f);
+  var a4 = vec4<f32>(0.0f);
+  var a5 = vec4<f32>(0.0f);
+  var a6 = vec4<f32>(0.0f);
+  var a7 = vec4<f32>(0.0f);
+  var a8 = vec4<f32>(0.0f);
+  var a9 = vec4<f32>(0.0f);
+  var a10 = vec4<f32>(0.0f);
+  var a11 = vec4<f32>(0.0f);
+  var a12 = vec4<f32>(0.0f);
+  var a13 = vec4<f32>(0.0f);
+  var a14 = vec4<f32>(0.0f);
+  var a15 = vec4<f32>(0.0f);
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  let u0 = 0i;
+  let nu = 3i;
+  let v0 = 0i;
+  let nv = 3i;
+  for (var k = 0i; k < 5i * nu * nv; k++) {
+    let o4 = k / (nu * nv);
+    let u = u0 + ((k / nv) % nu) * 1i;
+    let v = v0 + (k % nv) * 1i;
+    let th0 = h0 + 12i - u * 12i;
+    let tw0 = x0 + 12i - v * 12i;
+    let i0 = th0 / 1i;
+    let jj0 = tw0 / 1i;
+    let g0 = select(vec4<f32>(0.0f), b0[((n0 * 5i + o4) * 9i + clamp(i0, 0i, 8i)) * 17i + clamp(jj0, 0i, 16i)], ok0 && th0 >= 0i && i0 < 9i && tw0 >= 0i && jj0 < 17i);
+    let th1 = h1 + 12i - u * 12i;
+    let tw1 = x1 + 12i - v * 12i;
+    let i1 = th1 / 1i;
+    let jj1 = tw1 / 1i;
+    let g1 = select(vec4<f32>(0.0f), b0[((n1 * 5i + o4) * 9i + clamp(i1, 0i, 8i)) * 17i + clamp(jj1, 0i, 16i)], ok1 && th1 >= 0i && i1 < 9i && tw1 >= 0i && jj1 < 17i);
+    let th2 = h2 + 12i - u * 12i;
+    let tw2 = x2 + 12i - v * 12i;
+    let i2 = th2 / 1i;
+    let jj2 = tw2 / 1i;
+    let g2 = select(vec4<f32>(0.0f), b0[((n2 * 5i + o4) * 9i + clamp(i2, 0i, 8i)) * 17i + clamp(jj2, 0i, 16i)], ok2 && th2 >= 0i && i2 < 9i && tw2 >= 0i && jj2 < 17i);
+    let th3 = h3 + 12i - u * 12i;
+    let tw3 = x3 + 12i - v * 12i;
+    let i3 = th3 / 1i;
+    let jj3 = tw3 / 1i;
+    let g3 = select(vec4<f32>(0.0f), b0[((n3 * 5i + o4) * 9i + clamp(i3, 0i, 8i)) * 17i + clamp(jj3, 0i, 16i)], ok3 && th3 >= 0i && i3 < 9i && tw3 >= 0i && jj3 < 17i);
+    let wr = (o4 * 36i + u * 3i + v) * 32i + cl;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 288i];
+    let y2 = b1[wr + 576i];
+    let y3 = b1[wr + 864i];
+    a0 = mac4(subgroupShuffle(g0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(g0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(g0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(g0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(g0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(g0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(g0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(g0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(g1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(g1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(g1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(g1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(g1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(g1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(g1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(g1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(g2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(g2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(g2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(g2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(g2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(g2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(g2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(g2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(g3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(g3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(g3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(g3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(g3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(g3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(g3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(g3, 7u), y0, y1, y2, y3, a31);
+  }
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
+    for (var q = 0i; q < 4i; q++) {
+      let pix = i32(wid.x) * 32i + t;
+      let n = pix / 153i;
+      let h = phh + 1i * ((pix / 17i) % 9i);
+      let x = phw + 1i * (pix % 17i);
+      let ch = c4 * 4i + q;
+      if (pix >= 153i || h >= 9i || x >= 17i || ch >= 128i) { continue; }
+      b2[ch * 153i + h * 17i + x] = tile[t][q];
+    }
+  }
+}
+`;
+
+// shader 202: first used by step_170_conv2dInputGrad_G_layer5_conv2d_list_1
+const shader202 = `
+// conv2d input-gradient: f32[1,19,9,17] through f32[19,128,3,3] -> [1,128,9,17]
+// stride [1,1], padding [12,12], dilation [12,12]
+// tile 8 channels x 4 same-phase pixels
+// threads 720, workgroup 64; FLOPs 6697728; bytes 182736
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 720i) { return; }
+  let jb = gi % 5i;
+  let ph = (gi / 5i) % 1i;
+  let h = (gi / 5i) % 9i;
+  let cb = (gi / 45i) % 16i;
+  let n = gi / 720i;
+  let x0 = ph + 1i * (jb * 4i + 0i);
+  let xok0 = x0 < 17i;
+  let x1 = ph + 1i * (jb * 4i + 1i);
+  let xok1 = x1 < 17i;
+  let x2 = ph + 1i * (jb * 4i + 2i);
+  let xok2 = x2 < 17i;
+  let x3 = ph + 1i * (jb * 4i + 3i);
+  let xok3 = x3 < 17i;
+  let c0 = min(cb * 8i + 0i, 127i);
+  let c1 = min(cb * 8i + 1i, 127i);
+  let c2 = min(cb * 8i + 2i, 127i);
+  let c3 = min(cb * 8i + 3i, 127i);
+  let c4 = min(cb * 8i + 4i, 127i);
+  let c5 = min(cb * 8i + 5i, 127i);
+  let c6 = min(cb * 8i + 6i, 127i);
+  let c7 = min(cb * 8i + 7i, 127i);
+  var a0_0 = 0.0f;
+  var a0_1 = 0.0f;
+  var a0_2 = 0.0f;
+  var a0_3 = 0.0f;
+  var a1_0 = 0.0f;
+  var a1_1 = 0.0f;
+  var a1_2 = 0.0f;
+  var a1_3 = 0.0f;
+  var a2_0 = 0.0f;
+  var a2_1 = 0.0f;
+  var a2_2 = 0.0f;
+  var a2_3 = 0.0f;
+  var a3_0 = 0.0f;
+  var a3_1 = 0.0f;
+  var a3_2 = 0.0f;
+  var a3_3 = 0.0f;
+  var a4_0 = 0.0f;
+  var a4_1 = 0.0f;
+  var a4_2 = 0.0f;
+  var a4_3 = 0.0f;
+  var a5_0 = 0.0f;
+  var a5_1 = 0.0f;
+  var a5_2 = 0.0f;
+  var a5_3 = 0.0f;
+  var a6_0 = 0.0f;
+  var a6_1 = 0.0f;
+  var a6_2 = 0.0f;
+  var a6_3 = 0.0f;
+  var a7_0 = 0.0f;
+  var a7_1 = 0.0f;
+  var a7_2 = 0.0f;
+  var a7_3 = 0.0f;
+  for (var o = 0i; o < 19i; o++) {
+    let dyo = (n * 5i + (o >> 2u)) * 612i + (o & 3i);
+    let wo = o * 1152i;
+    for (var u = 0i; u < 3i; u++) {
+      let th = h + 12i - u * 12i;
+      if (th < 0i || th >= 9i) { continue; }
+      let row = dyo + (th / 1i) * 68i;
+      for (var v = 0i; v < 3i; v++) {
+        let tw0 = x0 + 12i - v * 12i;
+        let j0 = tw0 / 1i;
+        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 16i) * 4i], xok0 && tw0 >= 0i && j0 < 17i);
+        let tw1 = x1 + 12i - v * 12i;
+        let j1 = tw1 / 1i;
+        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 16i) * 4i], xok1 && tw1 >= 0i && j1 < 17i);
+        let tw2 = x2 + 12i - v * 12i;
+        let j2 = tw2 / 1i;
+        let g2 = select(0.0f, b0[row + clamp(j2, 0i, 16i) * 4i], xok2 && tw2 >= 0i && j2 < 17i);
+        let tw3 = x3 + 12i - v * 12i;
+        let j3 = tw3 / 1i;
+        let g3 = select(0.0f, b0[row + clamp(j3, 0i, 16i) * 4i], xok3 && tw3 >= 0i && j3 < 17i);
+        let k0 = b1[wo + (u * 3i + v) * 128i + c0];
+        let k1 = b1[wo + (u * 3i + v) * 128i + c1];
+        let k2 = b1[wo + (u * 3i + v) * 128i + c2];
+        let k3 = b1[wo + (u * 3i + v) * 128i + c3];
+        let k4 = b1[wo + (u * 3i + v) * 128i + c4];
+        let k5 = b1[wo + (u * 3i + v) * 128i + c5];
+        let k6 = b1[wo + (u * 3i + v) * 128i + c6];
+        let k7 = b1[wo + (u * 3i + v) * 128i + c7];
+        a0_0 = fma(k0, g0, a0_0);
+        a0_1 = fma(k0, g1, a0_1);
+        a0_2 = fma(k0, g2, a0_2);
+        a0_3 = fma(k0, g3, a0_3);
+        a1_0 = fma(k1, g0, a1_0);
+        a1_1 = fma(k1, g1, a1_1);
+        a1_2 = fma(k1, g2, a1_2);
+        a1_3 = fma(k1, g3, a1_3);
+        a2_0 = fma(k2, g0, a2_0);
+        a2_1 = fma(k2, g1, a2_1);
+        a2_2 = fma(k2, g2, a2_2);
+        a2_3 = fma(k2, g3, a2_3);
+        a3_0 = fma(k3, g0, a3_0);
+        a3_1 = fma(k3, g1, a3_1);
+        a3_2 = fma(k3, g2, a3_2);
+        a3_3 = fma(k3, g3, a3_3);
+        a4_0 = fma(k4, g0, a4_0);
+        a4_1 = fma(k4, g1, a4_1);
+        a4_2 = fma(k4, g2, a4_2);
+        a4_3 = fma(k4, g3, a4_3);
+        a5_0 = fma(k5, g0, a5_0);
+        a5_1 = fma(k5, g1, a5_1);
+        a5_2 = fma(k5, g2, a5_2);
+        a5_3 = fma(k5, g3, a5_3);
+        a6_0 = fma(k6, g0, a6_0);
+        a6_1 = fma(k6, g1, a6_1);
+        a6_2 = fma(k6, g2, a6_2);
+        a6_3 = fma(k6, g3, a6_3);
+        a7_0 = fma(k7, g0, a7_0);
+        a7_1 = fma(k7, g1, a7_1);
+        a7_2 = fma(k7, g2, a7_2);
+        a7_3 = fma(k7, g3, a7_3);
+      }
+    }
+  }
+  var tile = array<f32, 32>(a0_0, a0_1, a0_2, a0_3, a1_0, a1_1, a1_2, a1_3, a2_0, a2_1, a2_2, a2_3, a3_0, a3_1, a3_2, a3_3, a4_0, a4_1, a4_2, a4_3, a5_0, a5_1, a5_2, a5_3, a6_0, a6_1, a6_2, a6_3, a7_0, a7_1, a7_2, a7_3);
+  for (var t = 0i; t < 32i; t++) {
+    let ch = cb * 8i + t / 4i;
+    let x = ph + 1i * (jb * 4i + t % 4i);
+    if (ch >= 128i || x >= 17i) { continue; }
+    b2[ch * 153i + h * 17i + x] = tile[t];
+  }
+}
+`;
+
+// shader 203: first used by step_171_conv2dInputGrad_G_layer5_conv2d_list_0_cpu
+const shader203 = `
+enable subgroups;
+// conv2d input-gradient: f32[1,19,9,17] through f32[19,128,3,3] -> [1,128,9,17]
+// stride [1,1], padding [6,6], dilation [6,6]
+// with a fused elementwise epilogue producing f32[1,128,9,17]
+// 32 same-phase pixels x 32 channels per subgroup, 4 out-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 5x4x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let c4 = i32(wid.y) * 8i + lane;
+  let cl = min(c4, 31i);
+  let phh = i32(wid.z) / 1i;
+  let phw = i32(wid.z) % 1i;
+  let q0 = min(i32(wid.x) * 32i + 0i + lane, 152i);
+  let n0 = q0 / 153i;
+  let h0 = phh + 1i * ((q0 / 17i) % 9i);
+  let x0 = phw + 1i * (q0 % 17i);
+  let ok0 = h0 < 9i && x0 < 17i;
+  let q1 = min(i32(wid.x) * 32i + 8i + lane, 152i);
+  let n1 = q1 / 153i;
+  let h1 = phh + 1i * ((q1 / 17i) % 9i);
+  let x1 = phw + 1i * (q1 % 17i);
+  let ok1 = h1 < 9i && x1 < 17i;
+  let q2 = min(i32(wid.x) * 32i + 16i + lane, 152i);
+  let n2 = q2 / 153i;
+  let h2 = phh + 1i * ((q2 / 17i) % 9i);
+  let x2 = phw + 1i * (q2 % 17i);
+  let ok2 = h2 < 9i && x2 < 17i;
+  let q3 = min(i32(wid.x) * 32i + 24i + lane, 152i);
+  let n3 = q3 / 153i;
+  let h3 = phh + 1i * ((q3 / 17i) % 9i);
+  let x3 = phw + 1i * (q3 % 17i);
+  let ok3 = h3 < 9i && x3 < 17i;
+  var a0 = vec4<f32>(0.0f);
+  var a1 = vec4<f32>(0.0f);
+  var a2 = vec4<f32>(0.0f);
+  var a3 = vec4<f32>(0.0f);
+  var a4 = vec4<f32>(0.0f);
+  var a5 = vec4<f32>(0.0f);
+  var a6 = vec4<f32>(0.0f);
+  var a7 = vec4<f32>(0.0f);
+  var a8 = vec4<f32>(0.0f);
+  var a9 = vec4<f32>(0.0f);
+  var a10 = vec4<f32>(0.0f);
+  var a11 = vec4<f32>(0.0f);
+  var a12 = vec4<f32>(0.0f);
+  var a13 = vec4<f32>(0.0f);
+  var a14 = vec4<f32>(0.0f);
+  var a15 = vec4<f32>(0.0f);
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  let u0 = 0i;
+  let nu = 3i;
+  let v0 = 0i;
+  let nv = 3i;
+  for (var k = 0i; k < 5i * nu * nv; k++) {
+    let o4 = k / (nu * nv);
+    let u = u0 + ((k / nv) % nu) * 1i;
+    let v = v0 + (k % nv) * 1i;
+    let th0 = h0 + 6i - u * 6i;
+    let tw0 = x0 + 6i - v * 6i;
+    let i0 = th0 / 1i;
+    let jj0 = tw0 / 1i;
+    let g0 = select(vec4<f32>(0.0f), b0[((n0 * 5i + o4) * 9i + clamp(i0, 0i, 8i)) * 17i + clamp(jj0, 0i, 16i)], ok0 && th0 >= 0i && i0 < 9i && tw0 >= 0i && jj0 < 17i);
+    let th1 = h1 + 6i - u * 6i;
+    let tw1 = x1 + 6i - v * 6i;
+    let i1 = th1 / 1i;
+    let jj1 = tw1 / 1i;
+    let g1 = select(vec4<f32>(0.0f), b0[((n1 * 5i + o4) * 9i + clamp(i1, 0i, 8i)) * 17i + clamp(jj1, 0i, 16i)], ok1 && th1 >= 0i && i1 < 9i && tw1 >= 0i && jj1 < 17i);
+    let th2 = h2 + 6i - u * 6i;
+    let tw2 = x2 + 6i - v * 6i;
+    let i2 = th2 / 1i;
+    let jj2 = tw2 / 1i;
+    let g2 = select(vec4<f32>(0.0f), b0[((n2 * 5i + o4) * 9i + clamp(i2, 0i, 8i)) * 17i + clamp(jj2, 0i, 16i)], ok2 && th2 >= 0i && i2 < 9i && tw2 >= 0i && jj2 < 17i);
+    let th3 = h3 + 6i - u * 6i;
+    let tw3 = x3 + 6i - v * 6i;
+    let i3 = th3 / 1i;
+    let jj3 = tw3 / 1i;
+    let g3 = select(vec4<f32>(0.0f), b0[((n3 * 5i + o4) * 9i + clamp(i3, 0i, 8i)) * 17i + clamp(jj3, 0i, 16i)], ok3 && th3 >= 0i && i3 < 9i && tw3 >= 0i && jj3 < 17i);
+    let wr = (o4 * 36i + u * 3i + v) * 32i + cl;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 288i];
+    let y2 = b1[wr + 576i];
+    let y3 = b1[wr + 864i];
+    a0 = mac4(subgroupShuffle(g0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(g0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(g0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(g0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(g0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(g0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(g0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(g0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(g1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(g1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(g1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(g1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(g1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(g1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(g1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(g1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(g2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(g2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(g2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(g2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(g2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(g2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(g2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(g2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(g3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(g3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(g3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(g3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(g3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(g3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(g3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(g3, 7u), y0, y1, y2, y3, a31);
+  }
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
+    for (var q = 0i; q < 4i; q++) {
+      let pix = i32(wid.x) * 32i + t;
+      let n = pix / 153i;
+      let h = phh + 1i * ((pix / 17i) % 9i);
+      let x = phw + 1i * (pix % 17i);
+      let ch = c4 * 4i + q;
+      if (pix >= 153i || h >= 9i || x >= 17i || ch >= 128i) { continue; }
+      let v_0 = (b2[ch * 153i + h * 17i + x] + tile[t][q]);
+      let v_1 = (v_0 + b3[ch * 153i + h * 17i + x]);
+      let v_2 = (v_1 + b4[ch * 153i + h * 17i + x]);
+      let v_3 = (b5[ch * 153i + h * 17i + x] <= 0.0f);
+      let v_4 = select(v_2, 0.0f, v_3);
+      b6[ch * 153i + h * 17i + x] = v_4;
+    }
+  }
+}
+`;
+
+// shader 204: first used by step_171_conv2dInputGrad_G_layer5_conv2d_list_0
+const shader204 = `
+// conv2d input-gradient: f32[1,19,9,17] through f32[19,128,3,3] -> [1,128,9,17]
+// stride [1,1], padding [6,6], dilation [6,6]
+// with a fused elementwise epilogue producing f32[1,128,9,17]
+// tile 8 channels x 4 same-phase pixels
+// threads 720, workgroup 64; FLOPs 6697728; bytes 496080
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 720i) { return; }
+  let jb = gi % 5i;
+  let ph = (gi / 5i) % 1i;
+  let h = (gi / 5i) % 9i;
+  let cb = (gi / 45i) % 16i;
+  let n = gi / 720i;
+  let x0 = ph + 1i * (jb * 4i + 0i);
+  let xok0 = x0 < 17i;
+  let x1 = ph + 1i * (jb * 4i + 1i);
+  let xok1 = x1 < 17i;
+  let x2 = ph + 1i * (jb * 4i + 2i);
+  let xok2 = x2 < 17i;
+  let x3 = ph + 1i * (jb * 4i + 3i);
+  let xok3 = x3 < 17i;
+  let c0 = min(cb * 8i + 0i, 127i);
+  let c1 = min(cb * 8i + 1i, 127i);
+  let c2 = min(cb * 8i + 2i, 127i);
+  let c3 = min(cb * 8i + 3i, 127i);
+  let c4 = min(cb * 8i + 4i, 127i);
+  let c5 = min(cb * 8i + 5i, 127i);
+  let c6 = min(cb * 8i + 6i, 127i);
+  let c7 = min(cb * 8i + 7i, 127i);
+  var a0_0 = 0.0f;
+  var a0_1 = 0.0f;
+  var a0_2 = 0.0f;
+  var a0_3 = 0.0f;
+  var a1_0 = 0.0f;
+  var a1_1 = 0.0f;
+  var a1_2 = 0.0f;
+  var a1_3 = 0.0f;
+  var a2_0 = 0.0f;
+  var a2_1 = 0.0f;
+  var a2_2 = 0.0f;
+  var a2_3 = 0.0f;
+  var a3_0 = 0.0f;
+  var a3_1 = 0.0f;
+  var a3_2 = 0.0f;
+  var a3_3 = 0.0f;
+  var a4_0 = 0.0f;
+  var a4_1 = 0.0f;
+  var a4_2 = 0.0f;
+  var a4_3 = 0.0f;
+  var a5_0 = 0.0f;
+  var a5_1 = 0.0f;
+  var a5_2 = 0.0f;
+  var a5_3 = 0.0f;
+  var a6_0 = 0.0f;
+  var a6_1 = 0.0f;
+  var a6_2 = 0.0f;
+  var a6_3 = 0.0f;
+  var a7_0 = 0.0f;
+  var a7_1 = 0.0f;
+  var a7_2 = 0.0f;
+  var a7_3 = 0.0f;
+  for (var o = 0i; o < 19i; o++) {
+    let dyo = (n * 5i + (o >> 2u)) * 612i + (o & 3i);
+    let wo = o * 1152i;
+    for (var u = 0i; u < 3i; u++) {
+      let th = h + 6i - u * 6i;
+      if (th < 0i || th >= 9i) { continue; }
+      let row = dyo + (th / 1i) * 68i;
+      for (var v = 0i; v < 3i; v++) {
+        let tw0 = x0 + 6i - v * 6i;
+        let j0 = tw0 / 1i;
+        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 16i) * 4i], xok0 && tw0 >= 0i && j0 < 17i);
+        let tw1 = x1 + 6i - v * 6i;
+        let j1 = tw1 / 1i;
+        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 16i) * 4i], xok1 && tw1 >= 0i && j1 < 17i);
+        let tw2 = x2 + 6i - v * 6i;
+        let j2 = tw2 / 1i;
+        let g2 = select(0.0f, b0[row + clamp(j2, 0i, 16i) * 4i], xok2 && tw2 >= 0i && j2 < 17i);
+        let tw3 = x3 + 6i - v * 6i;
+        let j3 = tw3 / 1i;
+        let g3 = select(0.0f, b0[row + clamp(j3, 0i, 16i) * 4i], xok3 && tw3 >= 0i && j3 < 17i);
+        let k0 = b1[wo + (u * 3i + v) * 128i + c0];
+        let k1 = b1[wo + (u * 3i + v) * 128i + c1];
+        let k2 = b1[wo + (u * 3i + v) * 128i + c2];
+        let k3 = b1[wo + (u * 3i + v) * 128i + c3];
+        let k4 = b1[wo + (u * 3i + v) * 128i + c4];
+        let k5 = b1[wo + (u * 3i + v) * 128i + c5];
+        let k6 = b1[wo + (u * 3i + v) * 128i + c6];
+        let k7 = b1[wo + (u * 3i + v) * 128i + c7];
+        a0_0 = fma(k0, g0, a0_0);
+        a0_1 = fma(k0, g1, a0_1);
+        a0_2 = fma(k0, g2, a0_2);
+        a0_3 = fma(k0, g3, a0_3);
+        a1_0 = fma(k1, g0, a1_0);
+        a1_1 = fma(k1, g1, a1_1);
+        a1_2 = fma(k1, g2, a1_2);
+        a1_3 = fma(k1, g3, a1_3);
+        a2_0 = fma(k2, g0, a2_0);
+        a2_1 = fma(k2, g1, a2_1);
+        a2_2 = fma(k2, g2, a2_2);
+        a2_3 = fma(k2, g3, a2_3);
+        a3_0 = fma(k3, g0, a3_0);
+        a3_1 = fma(k3, g1, a3_1);
+        a3_2 = fma(k3, g2, a3_2);
+        a3_3 = fma(k3, g3, a3_3);
+        a4_0 = fma(k4, g0, a4_0);
+        a4_1 = fma(k4, g1, a4_1);
+        a4_2 = fma(k4, g2, a4_2);
+        a4_3 = fma(k4, g3, a4_3);
+        a5_0 = fma(k5, g0, a5_0);
+        a5_1 = fma(k5, g1, a5_1);
+        a5_2 = fma(k5, g2, a5_2);
+        a5_3 = fma(k5, g3, a5_3);
+        a6_0 = fma(k6, g0, a6_0);
+        a6_1 = fma(k6, g1, a6_1);
+        a6_2 = fma(k6, g2, a6_2);
+        a6_3 = fma(k6, g3, a6_3);
+        a7_0 = fma(k7, g0, a7_0);
+        a7_1 = fma(k7, g1, a7_1);
+        a7_2 = fma(k7, g2, a7_2);
+        a7_3 = fma(k7, g3, a7_3);
+      }
+    }
+  }
+  var tile = array<f32, 32>(a0_0, a0_1, a0_2, a0_3, a1_0, a1_1, a1_2, a1_3, a2_0, a2_1, a2_2, a2_3, a3_0, a3_1, a3_2, a3_3, a4_0, a4_1, a4_2, a4_3, a5_0, a5_1, a5_2, a5_3, a6_0, a6_1, a6_2, a6_3, a7_0, a7_1, a7_2, a7_3);
+  for (var t = 0i; t < 32i; t++) {
+    let ch = cb * 8i + t / 4i;
+    let x = ph + 1i * (jb * 4i + t % 4i);
+    if (ch >= 128i || x >= 17i) { continue; }
+    let v_0 = (b2[ch * 153i + h * 17i + x] + tile[t]);
+    let v_1 = (v_0 + b3[ch * 153i + h * 17i + x]);
+    let v_2 = (v_1 + b4[ch * 153i + h * 17i + x]);
     let v_3 = (b5[ch * 153i + h * 17i + x] <= 0.0f);
     let v_4 = select(v_2, 0.0f, v_3);
     b6[ch * 153i + h * 17i + x] = v_4;
@@ -12115,7 +12119,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 205: first used by step_174_sum_G_layer4_0_conv1_cpu
+// shader 205: first used by step_173_sum_G_layer4_0_conv1_cpu
 const shader205 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
@@ -12143,7 +12147,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 206: first used by step_174_sum_G_layer4_0_conv1
+// shader 206: first used by step_173_sum_G_layer4_0_conv1
 const shader206 = `
 // sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 19584; bytes 157184
@@ -12163,7 +12167,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 207: first used by step_175_pointwise_G_layer3_0_downsample_1
+// shader 207: first used by step_174_pointwise_G_layer3_0_downsample_1
 const shader207 = `
 // pointwise f32[1,128,9,17]
 // threads 19584 (8 per invocation), workgroup 64; FLOPs 19584; bytes 237056
@@ -12195,7 +12199,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 208: first used by step_176_conv2dInputGrad_G_layer3_0_downsample_0_pack
+// shader 208: first used by step_175_conv2dInputGrad_G_layer3_0_downsample_0_pack
 const shader208 = `
 // repack conv weights f32[128,64,1,1] as [128][64] (transposed)
 // threads 8192, workgroup 64; FLOPs 0; bytes 65536
@@ -12213,7 +12217,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 209: first used by step_176_conv2dInputGrad_G_layer3_0_downsample_0_cpu
+// shader 209: first used by step_175_conv2dInputGrad_G_layer3_0_downsample_0_cpu
 const shader209 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,9,17] through f32[128,64,1,1] -> [1,64,9,17]
@@ -12366,7 +12370,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 210: first used by step_176_conv2dInputGrad_G_layer3_0_downsample_0
+// shader 210: first used by step_175_conv2dInputGrad_G_layer3_0_downsample_0
 const shader210 = `
 // conv2d input-gradient: f32[1,128,9,17] through f32[128,64,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -12505,7 +12509,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 211: first used by step_179_conv2dInputGrad_G_layer3_0_conv3_pack
+// shader 211: first used by step_178_conv2dInputGrad_G_layer3_0_conv3_pack
 const shader211 = `
 // repack conv weights f32[128,32,1,1] as [128][32] (transposed)
 // threads 4096, workgroup 64; FLOPs 0; bytes 32768
@@ -12523,7 +12527,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 212: first used by step_179_conv2dInputGrad_G_layer3_0_conv3_cpu
+// shader 212: first used by step_178_conv2dInputGrad_G_layer3_0_conv3_cpu
 const shader212 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,9,17] through f32[128,32,1,1] -> [1,32,9,17]
@@ -12676,7 +12680,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 213: first used by step_179_conv2dInputGrad_G_layer3_0_conv3
+// shader 213: first used by step_178_conv2dInputGrad_G_layer3_0_conv3
 const shader213 = `
 // conv2d input-gradient: f32[1,128,9,17] through f32[128,32,1,1] -> [1,32,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -12815,7 +12819,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 214: first used by step_180_sum_G_layer3_0_conv3_cpu
+// shader 214: first used by step_179_sum_G_layer3_0_conv3_cpu
 const shader214 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
@@ -12844,7 +12848,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 215: first used by step_180_sum_G_layer3_0_conv3
+// shader 215: first used by step_179_sum_G_layer3_0_conv3
 const shader215 = `
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 4896; bytes 39296
@@ -12865,7 +12869,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 216: first used by step_181_sum_G_layer3_0_conv3_cpu
+// shader 216: first used by step_180_sum_G_layer3_0_conv3_cpu
 const shader216 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
@@ -12896,7 +12900,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 217: first used by step_181_sum_G_layer3_0_conv3
+// shader 217: first used by step_180_sum_G_layer3_0_conv3
 const shader217 = `
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 4896; bytes 58880
@@ -12919,7 +12923,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 218: first used by step_182_pointwise_G_layer3_0_bn2
+// shader 218: first used by step_181_pointwise_G_layer3_0_bn2
 const shader218 = `
 // pointwise f32[1,32,9,17]
 // threads 4896 (8 per invocation), workgroup 64; FLOPs 4896; bytes 78848
@@ -12954,7 +12958,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 219: first used by step_183_conv2dInputGrad_G_layer3_0_conv2_pack
+// shader 219: first used by step_182_conv2dInputGrad_G_layer3_0_conv2_pack
 const shader219 = `
 // repack conv weights f32[32,32,3,3] as [288][32] (transposed)
 // threads 9216, workgroup 64; FLOPs 0; bytes 73728
@@ -12972,7 +12976,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 220: first used by step_183_conv2dInputGrad_G_layer3_0_conv2_cpu
+// shader 220: first used by step_182_conv2dInputGrad_G_layer3_0_conv2_cpu
 const shader220 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,32,9,17] through f32[32,32,3,3] -> [1,32,9,17]
@@ -13125,7 +13129,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 221: first used by step_183_conv2dInputGrad_G_layer3_0_conv2
+// shader 221: first used by step_182_conv2dInputGrad_G_layer3_0_conv2
 const shader221 = `
 // conv2d input-gradient: f32[1,32,9,17] through f32[32,32,3,3] -> [1,32,9,17]
 // stride [1,1], padding [2,2], dilation [2,2]
@@ -13264,7 +13268,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 222: first used by step_187_conv2dInputGrad_G_layer3_0_conv1_pack
+// shader 222: first used by step_186_conv2dInputGrad_G_layer3_0_conv1_pack
 const shader222 = `
 // repack conv weights f32[32,64,1,1] as [32][64] (transposed)
 // threads 2048, workgroup 64; FLOPs 0; bytes 16384
@@ -13282,7 +13286,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 223: first used by step_187_conv2dInputGrad_G_layer3_0_conv1_cpu
+// shader 223: first used by step_186_conv2dInputGrad_G_layer3_0_conv1_cpu
 const shader223 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,32,9,17] through f32[32,64,1,1] -> [1,64,9,17]
@@ -13435,7 +13439,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 224: first used by step_187_conv2dInputGrad_G_layer3_0_conv1
+// shader 224: first used by step_186_conv2dInputGrad_G_layer3_0_conv1
 const shader224 = `
 // conv2d input-gradient: f32[1,32,9,17] through f32[32,64,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -13574,7 +13578,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 225: first used by step_188_sum_G_layer3_0_downsample_0_cpu
+// shader 225: first used by step_187_sum_G_layer3_0_downsample_0_cpu
 const shader225 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
@@ -13605,7 +13609,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 226: first used by step_188_sum_G_layer3_0_downsample_0
+// shader 226: first used by step_187_sum_G_layer3_0_downsample_0
 const shader226 = `
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 9792; bytes 117760
@@ -13628,7 +13632,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 227: first used by step_189_pointwise_G_layer3_0_downsample_0
+// shader 227: first used by step_188_pointwise_G_layer3_0_downsample_0
 const shader227 = `
 // pointwise f32[1,64,9,17]
 // threads 9792 (8 per invocation), workgroup 64; FLOPs 9792; bytes 156928
@@ -13656,7 +13660,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 228: first used by step_190_sum_G_layer3_0_downsample_0_cpu
+// shader 228: first used by step_189_sum_G_layer3_0_downsample_0_cpu
 const shader228 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
@@ -13689,7 +13693,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 229: first used by step_190_sum_G_layer3_0_downsample_0
+// shader 229: first used by step_189_sum_G_layer3_0_downsample_0
 const shader229 = `
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 9792; bytes 156928
@@ -13714,7 +13718,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 230: first used by step_191_pointwise_G_layer2_0_downsample_1
+// shader 230: first used by step_190_pointwise_G_layer2_0_downsample_1
 const shader230 = `
 // pointwise f32[1,64,9,17]
 // threads 9792 (8 per invocation), workgroup 64; FLOPs 9792; bytes 118272
@@ -13743,7 +13747,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 231: first used by step_192_conv2dInputGrad_G_layer2_0_downsample_0_pack
+// shader 231: first used by step_191_conv2dInputGrad_G_layer2_0_downsample_0_pack
 const shader231 = `
 // repack conv weights f32[64,32,1,1] as [64][32] (transposed)
 // threads 2048, workgroup 64; FLOPs 0; bytes 16384
@@ -13761,7 +13765,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 232: first used by step_192_conv2dInputGrad_G_layer2_0_downsample_0_cpu
+// shader 232: first used by step_191_conv2dInputGrad_G_layer2_0_downsample_0_cpu
 const shader232 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,32,1,1] -> [1,32,17,33]
@@ -13914,7 +13918,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 233: first used by step_192_conv2dInputGrad_G_layer2_0_downsample_0
+// shader 233: first used by step_191_conv2dInputGrad_G_layer2_0_downsample_0
 const shader233 = `
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,32,1,1] -> [1,32,17,33]
 // stride [2,2], padding [0,0], dilation [1,1]
@@ -14054,7 +14058,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 234: first used by step_195_conv2dInputGrad_G_layer2_0_conv3_pack
+// shader 234: first used by step_194_conv2dInputGrad_G_layer2_0_conv3_pack
 const shader234 = `
 // repack conv weights f32[64,16,1,1] as [64][16] (transposed)
 // threads 1024, workgroup 64; FLOPs 0; bytes 8192
@@ -14072,7 +14076,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 235: first used by step_195_conv2dInputGrad_G_layer2_0_conv3_cpu
+// shader 235: first used by step_194_conv2dInputGrad_G_layer2_0_conv3_cpu
 const shader235 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,16,1,1] -> [1,16,9,17]
@@ -14225,7 +14229,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 236: first used by step_195_conv2dInputGrad_G_layer2_0_conv3
+// shader 236: first used by step_194_conv2dInputGrad_G_layer2_0_conv3
 const shader236 = `
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,16,1,1] -> [1,16,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -14364,7 +14368,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 237: first used by step_196_sum_G_layer2_0_conv3_cpu
+// shader 237: first used by step_195_sum_G_layer2_0_conv3_cpu
 const shader237 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
@@ -14393,7 +14397,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 238: first used by step_196_sum_G_layer2_0_conv3
+// shader 238: first used by step_195_sum_G_layer2_0_conv3
 const shader238 = `
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 2448; bytes 19648
@@ -14414,7 +14418,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 239: first used by step_197_sum_G_layer2_0_conv3_cpu
+// shader 239: first used by step_196_sum_G_layer2_0_conv3_cpu
 const shader239 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
@@ -14445,7 +14449,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 240: first used by step_197_sum_G_layer2_0_conv3
+// shader 240: first used by step_196_sum_G_layer2_0_conv3
 const shader240 = `
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 2448; bytes 29440
@@ -14468,7 +14472,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 241: first used by step_198_pointwise_G_layer2_0_bn2
+// shader 241: first used by step_197_pointwise_G_layer2_0_bn2
 const shader241 = `
 // pointwise f32[1,16,9,17]
 // threads 2448, workgroup 64; FLOPs 2448; bytes 39424
@@ -14500,7 +14504,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 242: first used by step_199_conv2dInputGrad_G_layer2_0_conv2_pack
+// shader 242: first used by step_198_conv2dInputGrad_G_layer2_0_conv2_pack
 const shader242 = `
 // repack conv weights f32[16,16,3,3] as [144][16] (transposed)
 // threads 2304, workgroup 64; FLOPs 0; bytes 18432
@@ -14518,7 +14522,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 243: first used by step_199_conv2dInputGrad_G_layer2_0_conv2_cpu
+// shader 243: first used by step_198_conv2dInputGrad_G_layer2_0_conv2_cpu
 const shader243 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,16,9,17] through f32[16,16,3,3] -> [1,16,9,17]
@@ -14671,7 +14675,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 244: first used by step_199_conv2dInputGrad_G_layer2_0_conv2
+// shader 244: first used by step_198_conv2dInputGrad_G_layer2_0_conv2
 const shader244 = `
 // conv2d input-gradient: f32[1,16,9,17] through f32[16,16,3,3] -> [1,16,9,17]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -14810,7 +14814,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 245: first used by step_203_conv2dInputGrad_G_layer2_0_conv1_pack
+// shader 245: first used by step_202_conv2dInputGrad_G_layer2_0_conv1_pack
 const shader245 = `
 // repack conv weights f32[16,32,1,1] as [16][32] (transposed)
 // threads 512, workgroup 64; FLOPs 0; bytes 4096
@@ -14828,7 +14832,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 246: first used by step_203_conv2dInputGrad_G_layer2_0_conv1_cpu
+// shader 246: first used by step_202_conv2dInputGrad_G_layer2_0_conv1_cpu
 const shader246 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,16,9,17] through f32[16,32,1,1] -> [1,32,17,33]
@@ -14981,7 +14985,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 247: first used by step_203_conv2dInputGrad_G_layer2_0_conv1
+// shader 247: first used by step_202_conv2dInputGrad_G_layer2_0_conv1
 const shader247 = `
 // conv2d input-gradient: f32[1,16,9,17] through f32[16,32,1,1] -> [1,32,17,33]
 // stride [2,2], padding [0,0], dilation [1,1]
@@ -15121,7 +15125,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 248: first used by step_204_sum_G_layer2_0_downsample_0_cpu
+// shader 248: first used by step_203_sum_G_layer2_0_downsample_0_cpu
 const shader248 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
@@ -15152,7 +15156,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 249: first used by step_204_sum_G_layer2_0_downsample_0
+// shader 249: first used by step_203_sum_G_layer2_0_downsample_0
 const shader249 = `
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 17952; bytes 215552
@@ -15175,7 +15179,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 250: first used by step_205_pointwise_G_layer2_0_downsample_0
+// shader 250: first used by step_204_pointwise_G_layer2_0_downsample_0
 const shader250 = `
 // pointwise f32[1,32,17,33]
 // threads 17952 (8 per invocation), workgroup 64; FLOPs 17952; bytes 287360
@@ -15203,7 +15207,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 251: first used by step_206_sum_G_layer2_0_downsample_0_cpu
+// shader 251: first used by step_205_sum_G_layer2_0_downsample_0_cpu
 const shader251 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
@@ -15236,7 +15240,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 252: first used by step_206_sum_G_layer2_0_downsample_0
+// shader 252: first used by step_205_sum_G_layer2_0_downsample_0
 const shader252 = `
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 17952; bytes 287360
@@ -15261,7 +15265,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 253: first used by step_207_pointwise_G_layer1_0_downsample_1
+// shader 253: first used by step_206_pointwise_G_layer1_0_downsample_1
 const shader253 = `
 // pointwise f32[1,32,17,33]
 // threads 17952 (8 per invocation), workgroup 64; FLOPs 17952; bytes 215808
@@ -15290,7 +15294,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 254: first used by step_208_conv2dInputGrad_G_layer1_0_downsample_0_pack
+// shader 254: first used by step_207_conv2dInputGrad_G_layer1_0_downsample_0_pack
 const shader254 = `
 // repack conv weights f32[32,8,1,1] as [32][8] (transposed)
 // threads 256, workgroup 64; FLOPs 0; bytes 2048
@@ -15308,7 +15312,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 255: first used by step_208_conv2dInputGrad_G_layer1_0_downsample_0_cpu
+// shader 255: first used by step_207_conv2dInputGrad_G_layer1_0_downsample_0_cpu
 const shader255 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,32,17,33] through f32[32,8,1,1] -> [1,8,17,33]
@@ -15461,7 +15465,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 256: first used by step_208_conv2dInputGrad_G_layer1_0_downsample_0
+// shader 256: first used by step_207_conv2dInputGrad_G_layer1_0_downsample_0
 const shader256 = `
 // conv2d input-gradient: f32[1,32,17,33] through f32[32,8,1,1] -> [1,8,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -15600,7 +15604,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 257: first used by step_212_sum_G_layer1_0_conv3_cpu
+// shader 257: first used by step_211_sum_G_layer1_0_conv3_cpu
 const shader257 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
@@ -15629,7 +15633,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 258: first used by step_212_sum_G_layer1_0_conv3
+// shader 258: first used by step_211_sum_G_layer1_0_conv3
 const shader258 = `
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 4488; bytes 35936
@@ -15650,7 +15654,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 259: first used by step_213_sum_G_layer1_0_conv3_cpu
+// shader 259: first used by step_212_sum_G_layer1_0_conv3_cpu
 const shader259 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
@@ -15681,7 +15685,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 260: first used by step_213_sum_G_layer1_0_conv3
+// shader 260: first used by step_212_sum_G_layer1_0_conv3
 const shader260 = `
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 4488; bytes 53888
@@ -15704,7 +15708,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 261: first used by step_214_pointwise_G_layer1_0_bn2
+// shader 261: first used by step_213_pointwise_G_layer1_0_bn2
 const shader261 = `
 // pointwise f32[1,8,17,33]
 // threads 4488 (8 per invocation), workgroup 64; FLOPs 4488; bytes 71936
@@ -15739,7 +15743,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 262: first used by step_215_conv2dInputGrad_G_layer1_0_conv2_pack
+// shader 262: first used by step_214_conv2dInputGrad_G_layer1_0_conv2_pack
 const shader262 = `
 // repack conv weights f32[8,8,3,3] as [72][8] (transposed)
 // threads 576, workgroup 64; FLOPs 0; bytes 4608
@@ -15757,7 +15761,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 263: first used by step_215_conv2dInputGrad_G_layer1_0_conv2_cpu
+// shader 263: first used by step_214_conv2dInputGrad_G_layer1_0_conv2_cpu
 const shader263 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,8,17,33] through f32[8,8,3,3] -> [1,8,17,33]
@@ -15910,7 +15914,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 264: first used by step_215_conv2dInputGrad_G_layer1_0_conv2
+// shader 264: first used by step_214_conv2dInputGrad_G_layer1_0_conv2
 const shader264 = `
 // conv2d input-gradient: f32[1,8,17,33] through f32[8,8,3,3] -> [1,8,17,33]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -16049,7 +16053,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 265: first used by step_219_conv2dInputGrad_G_layer1_0_conv1_pack
+// shader 265: first used by step_218_conv2dInputGrad_G_layer1_0_conv1_pack
 const shader265 = `
 // repack conv weights f32[8,8,1,1] as [8][8] (transposed)
 // threads 64, workgroup 64; FLOPs 0; bytes 512
@@ -16067,7 +16071,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 266: first used by step_219_conv2dInputGrad_G_layer1_0_conv1_cpu
+// shader 266: first used by step_218_conv2dInputGrad_G_layer1_0_conv1_cpu
 const shader266 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,8,17,33] through f32[8,8,1,1] -> [1,8,17,33]
@@ -16223,7 +16227,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 267: first used by step_219_conv2dInputGrad_G_layer1_0_conv1
+// shader 267: first used by step_218_conv2dInputGrad_G_layer1_0_conv1
 const shader267 = `
 // conv2d input-gradient: f32[1,8,17,33] through f32[8,8,1,1] -> [1,8,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -16365,7 +16369,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 268: first used by step_220_maxPool2dGrad_G_layer1_0_downsample_0
+// shader 268: first used by step_219_maxPool2dGrad_G_layer1_0_downsample_0
 const shader268 = `
 // maxPool2d gradient (gather) for f32[1,8,32,64]: kernel [3,3], stride [2,2], padding [1,1]
 // threads 16384, workgroup 64; FLOPs 589824; bytes 149024
@@ -16408,7 +16412,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 269: first used by step_221_sum_G_layer1_0_downsample_0_cpu
+// shader 269: first used by step_220_sum_G_layer1_0_downsample_0_cpu
 const shader269 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
@@ -16437,7 +16441,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 270: first used by step_221_sum_G_layer1_0_downsample_0
+// shader 270: first used by step_220_sum_G_layer1_0_downsample_0
 const shader270 = `
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 16384; bytes 131104
@@ -16458,7 +16462,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 271: first used by step_222_sum_G_conv1_cpu
+// shader 271: first used by step_221_sum_G_conv1_cpu
 const shader271 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
@@ -16489,7 +16493,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 272: first used by step_222_sum_G_conv1
+// shader 272: first used by step_221_sum_G_conv1
 const shader272 = `
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 16384; bytes 196640
@@ -16512,7 +16516,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 273: first used by step_223_pointwise_G_bn1
+// shader 273: first used by step_222_pointwise_G_bn1
 const shader273 = `
 // pointwise f32[1,8,32,64]
 // threads 16384 (8 per invocation), workgroup 64; FLOPs 16384; bytes 262272
@@ -16547,7 +16551,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 274: first used by step_224_conv2dWeightGrad_G_bn1_packc
+// shader 274: first used by step_223_conv2dWeightGrad_G_bn1_packc
 const shader274 = `
 // repack f32[1,8,32,64] as [1][2][32][64] x vec4 (4 channels per element)
 // threads 4096, workgroup 64; FLOPs 0; bytes 131072
@@ -16565,7 +16569,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 275: first used by step_224_conv2dWeightGrad_G_bn1_stage1_cpu
+// shader 275: first used by step_223_conv2dWeightGrad_G_bn1_stage1_cpu
 const shader275 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,3,64,128] with f32[1,8,32,64] -> [8,3,7,7]
@@ -16776,7 +16780,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 276: first used by step_224_conv2dWeightGrad_G_bn1_stage1
+// shader 276: first used by step_223_conv2dWeightGrad_G_bn1_stage1
 const shader276 = `
 // conv2d weight-gradient: f32[1,3,64,128] with f32[1,8,32,64] -> [8,3,7,7]
 // stride [2,2], padding [3,3], dilation [1,1]; tile 4 out x 3 in channels per tap; 4 K-split(s) of 512
@@ -16853,31 +16857,59 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 277: first used by step_224_conv2dWeightGrad_G_bn1_stage2
+// shader 277: first used by step_223_conv2dWeightGrad_G_bn1_stage2
 const shader277 = `
 // final 4-way combine of the partials
 // with a fused elementwise epilogue producing f32[8,3,7,7]
-// threads 1176, workgroup 64; FLOPs 4704; bytes 32928
+// threads 1176, workgroup 64; FLOPs 4704; bytes 32952
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 1176i) { return; }
   var acc = 0.0f;
   for (var sp = 0i; sp < 4i; sp++) { acc = acc + b0[sp * 1176i + gi]; }
-  let v_0 = (b1[(gi / 147i) * 147i + ((gi / 49i) % 3i) * 49i + ((gi / 7i) % 7i) * 7i + (gi % 7i)] * 0.8999999761581421f);
-  let v_1 = (b2[(gi / 147i) * 147i + ((gi / 49i) % 3i) * 49i + ((gi / 7i) % 7i) * 7i + (gi % 7i)] * 0.0005000000237487257f);
+  let v_0 = (b1[(gi / 147i) * 147i + ((gi / 49i) % 3i) * 49i + ((gi / 7i) % 7i) * 7i + (gi % 7i)] * b2[(0i + 1i)]);
+  let v_1 = (b3[(gi / 147i) * 147i + ((gi / 49i) % 3i) * 49i + ((gi / 7i) % 7i) * 7i + (gi % 7i)] * b2[(0i + 2i)]);
   let v_2 = (acc + v_1);
   let v_3 = (v_0 + v_2);
-  b3[(gi / 147i) * 147i + ((gi / 49i) % 3i) * 49i + ((gi / 7i) % 7i) * 7i + (gi % 7i)] = v_3;
+  b4[(gi / 147i) * 147i + ((gi / 49i) % 3i) * 49i + ((gi / 7i) % 7i) * 7i + (gi % 7i)] = v_3;
 }
 `;
 
-// shader 278: first used by step_225_pointwise_G_conv1
+// shader 278: first used by step_224_pointwise
 const shader278 = `
+// pointwise f32[]
+// threads 1, workgroup 64; FLOPs 1; bytes 32
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0f) { return 1.0f; }
+  if (x >= 0.0f) { return pow(x, y); }
+  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
+  let m = pow(-x, y);
+  return select(m, -m, abs(y % 2.0f) == 1.0f);
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = f32(b1[0i]);
+  let v_1 = (v_0 / b0[(0i + 4i)]);
+  let v_2 = (1.0f - v_1);
+  let v_3 = pow_(v_2, b0[(0i + 3i)]);
+  let v_4 = (b0[0i] * v_3);
+  b2[0i] = v_4;
+}
+`;
+
+// shader 279: first used by step_225_pointwise_G_conv1
+const shader279 = `
 // pointwise f32[8,3,7,7]
 // threads 1176, workgroup 64; FLOPs 1176; bytes 14116
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16898,8 +16930,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 279: first used by step_226_conv2dWeightGrad_G_layer1_0_bn1_cpu
-const shader279 = `
+// shader 280: first used by step_226_conv2dWeightGrad_G_layer1_0_bn1_cpu
+const shader280 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,33] with f32[1,8,17,33] -> [8,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 561
@@ -16910,7 +16942,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -17107,27 +17140,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 2i || ci >= 8i || o >= 8i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 8i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 8i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 8i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 8i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 8i + ci] = v_3;
+      b5[o * 8i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 280: first used by step_226_conv2dWeightGrad_G_layer1_0_bn1
-const shader280 = `
+// shader 281: first used by step_226_conv2dWeightGrad_G_layer1_0_bn1
+const shader281 = `
 // conv2d weight-gradient: f32[1,8,17,33] with f32[1,8,17,33] -> [8,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 561
 // with a fused elementwise epilogue producing f32[8,8,1,1]
-// threads 4, workgroup 64; FLOPs 71808; bytes 36672
+// threads 4, workgroup 64; FLOPs 71808; bytes 36696
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -17201,17 +17235,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 8i || ci >= 8i) { continue; }
-    let v_0 = (b2[o * 8i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 8i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 8i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 8i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 8i + ci] = v_3;
+    b5[o * 8i + ci] = v_3;
   }
 }
 `;
 
-// shader 281: first used by step_227_pointwise_G_layer1_0_conv1
-const shader281 = `
+// shader 282: first used by step_227_pointwise_G_layer1_0_conv1
+const shader282 = `
 // pointwise f32[8,8,1,1]
 // threads 64, workgroup 64; FLOPs 64; bytes 772
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17230,8 +17264,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 282: first used by step_228_conv2dWeightGrad_G_layer1_0_bn1_cpu
-const shader282 = `
+// shader 283: first used by step_228_conv2dWeightGrad_G_layer1_0_bn1_cpu
+const shader283 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,33] with f32[1,8,17,33] -> [8,8,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 561
@@ -17242,7 +17276,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -17439,27 +17474,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 18i || ci >= 8i || o >= 8i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
-      let v_0 = (b2[o * 72i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-      let v_1 = (b3[o * 72i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 72i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 72i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 72i + ci * 9i + u * 3i + v] = v_3;
+      b5[o * 72i + ci * 9i + u * 3i + v] = v_3;
     }
   }
 }
 `;
 
-// shader 283: first used by step_228_conv2dWeightGrad_G_layer1_0_bn1
-const shader283 = `
+// shader 284: first used by step_228_conv2dWeightGrad_G_layer1_0_bn1
+const shader284 = `
 // conv2d weight-gradient: f32[1,8,17,33] with f32[1,8,17,33] -> [8,8,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 561
 // with a fused elementwise epilogue producing f32[8,8,3,3]
-// threads 36, workgroup 64; FLOPs 646272; bytes 42816
+// threads 36, workgroup 64; FLOPs 646272; bytes 42840
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -17533,17 +17569,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 8i || ci >= 8i) { continue; }
-    let v_0 = (b2[o * 72i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-    let v_1 = (b3[o * 72i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 72i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 72i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 72i + ci * 9i + u * 3i + v] = v_3;
+    b5[o * 72i + ci * 9i + u * 3i + v] = v_3;
   }
 }
 `;
 
-// shader 284: first used by step_229_pointwise_G_layer1_0_conv2
-const shader284 = `
+// shader 285: first used by step_229_pointwise_G_layer1_0_conv2
+const shader285 = `
 // pointwise f32[8,8,3,3]
 // threads 576, workgroup 64; FLOPs 576; bytes 6916
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17564,8 +17600,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 285: first used by step_230_conv2dWeightGrad_G_layer1_0_bn2_cpu
-const shader285 = `
+// shader 286: first used by step_230_conv2dWeightGrad_G_layer1_0_bn2_cpu
+const shader286 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,33] with f32[1,32,17,33] -> [32,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 561
@@ -17576,7 +17612,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -17773,27 +17810,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 2i || ci >= 8i || o >= 32i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 8i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 8i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 8i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 8i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 8i + ci] = v_3;
+      b5[o * 8i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 286: first used by step_230_conv2dWeightGrad_G_layer1_0_bn2
-const shader286 = `
+// shader 287: first used by step_230_conv2dWeightGrad_G_layer1_0_bn2
+const shader287 = `
 // conv2d weight-gradient: f32[1,8,17,33] with f32[1,32,17,33] -> [32,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 561
 // with a fused elementwise epilogue producing f32[32,8,1,1]
-// threads 16, workgroup 64; FLOPs 287232; bytes 92832
+// threads 16, workgroup 64; FLOPs 287232; bytes 92856
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -17867,17 +17905,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 32i || ci >= 8i) { continue; }
-    let v_0 = (b2[o * 8i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 8i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 8i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 8i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 8i + ci] = v_3;
+    b5[o * 8i + ci] = v_3;
   }
 }
 `;
 
-// shader 287: first used by step_231_pointwise_G_layer1_0_conv3
-const shader287 = `
+// shader 288: first used by step_231_pointwise_G_layer1_0_conv3
+const shader288 = `
 // pointwise f32[32,8,1,1]
 // threads 256, workgroup 64; FLOPs 256; bytes 3076
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17896,8 +17934,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 288: first used by step_234_conv2dWeightGrad_G_layer2_0_bn1_cpu
-const shader288 = `
+// shader 289: first used by step_234_conv2dWeightGrad_G_layer2_0_bn1_cpu
+const shader289 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,17,33] with f32[1,16,9,17] -> [16,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -17908,7 +17946,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -18105,27 +18144,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 8i || ci >= 32i || o >= 16i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 32i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 32i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 32i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 32i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 32i + ci] = v_3;
+      b5[o * 32i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 289: first used by step_234_conv2dWeightGrad_G_layer2_0_bn1
-const shader289 = `
+// shader 290: first used by step_234_conv2dWeightGrad_G_layer2_0_bn1
+const shader290 = `
 // conv2d weight-gradient: f32[1,32,17,33] with f32[1,16,9,17] -> [16,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[16,32,1,1]
-// threads 32, workgroup 64; FLOPs 156672; bytes 87744
+// threads 32, workgroup 64; FLOPs 156672; bytes 87768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -18199,17 +18239,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 16i || ci >= 32i) { continue; }
-    let v_0 = (b2[o * 32i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 32i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 32i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 32i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 32i + ci] = v_3;
+    b5[o * 32i + ci] = v_3;
   }
 }
 `;
 
-// shader 290: first used by step_235_pointwise_G_layer2_0_conv1
-const shader290 = `
+// shader 291: first used by step_235_pointwise_G_layer2_0_conv1
+const shader291 = `
 // pointwise f32[16,32,1,1]
 // threads 512, workgroup 64; FLOPs 512; bytes 6148
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18228,8 +18268,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 291: first used by step_236_conv2dWeightGrad_G_layer2_0_bn1_cpu
-const shader291 = `
+// shader 292: first used by step_236_conv2dWeightGrad_G_layer2_0_bn1_cpu
+const shader292 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,9,17] with f32[1,16,9,17] -> [16,16,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -18240,7 +18280,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -18437,27 +18478,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 36i || ci >= 16i || o >= 16i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
-      let v_0 = (b2[o * 144i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-      let v_1 = (b3[o * 144i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 144i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 144i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 144i + ci * 9i + u * 3i + v] = v_3;
+      b5[o * 144i + ci * 9i + u * 3i + v] = v_3;
     }
   }
 }
 `;
 
-// shader 292: first used by step_236_conv2dWeightGrad_G_layer2_0_bn1
-const shader292 = `
+// shader 293: first used by step_236_conv2dWeightGrad_G_layer2_0_bn1
+const shader293 = `
 // conv2d weight-gradient: f32[1,16,9,17] with f32[1,16,9,17] -> [16,16,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[16,16,3,3]
-// threads 144, workgroup 64; FLOPs 705024; bytes 47232
+// threads 144, workgroup 64; FLOPs 705024; bytes 47256
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -18531,17 +18573,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 16i || ci >= 16i) { continue; }
-    let v_0 = (b2[o * 144i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-    let v_1 = (b3[o * 144i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 144i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 144i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 144i + ci * 9i + u * 3i + v] = v_3;
+    b5[o * 144i + ci * 9i + u * 3i + v] = v_3;
   }
 }
 `;
 
-// shader 293: first used by step_237_pointwise_G_layer2_0_conv2
-const shader293 = `
+// shader 294: first used by step_237_pointwise_G_layer2_0_conv2
+const shader294 = `
 // pointwise f32[16,16,3,3]
 // threads 2304, workgroup 64; FLOPs 2304; bytes 27652
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18562,8 +18604,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 294: first used by step_238_conv2dWeightGrad_G_layer2_0_bn2_cpu
-const shader294 = `
+// shader 295: first used by step_238_conv2dWeightGrad_G_layer2_0_bn2_cpu
+const shader295 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,9,17] with f32[1,64,9,17] -> [64,16,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -18574,7 +18616,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -18874,27 +18917,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 4i || ci >= 16i || o >= 64i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 16i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 16i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 16i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 16i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 16i + ci] = v_3;
+      b5[o * 16i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 295: first used by step_238_conv2dWeightGrad_G_layer2_0_bn2
-const shader295 = `
+// shader 296: first used by step_238_conv2dWeightGrad_G_layer2_0_bn2
+const shader296 = `
 // conv2d weight-gradient: f32[1,16,9,17] with f32[1,64,9,17] -> [64,16,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[64,16,1,1]
-// threads 64, workgroup 64; FLOPs 313344; bytes 61248
+// threads 64, workgroup 64; FLOPs 313344; bytes 61272
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -18968,17 +19012,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 64i || ci >= 16i) { continue; }
-    let v_0 = (b2[o * 16i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 16i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 16i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 16i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 16i + ci] = v_3;
+    b5[o * 16i + ci] = v_3;
   }
 }
 `;
 
-// shader 296: first used by step_239_pointwise_G_layer2_0_conv3
-const shader296 = `
+// shader 297: first used by step_239_pointwise_G_layer2_0_conv3
+const shader297 = `
 // pointwise f32[64,16,1,1]
 // threads 1024, workgroup 64; FLOPs 1024; bytes 12292
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18997,8 +19041,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 297: first used by step_240_conv2dWeightGrad_G_layer2_0_downsample_1_cpu
-const shader297 = `
+// shader 298: first used by step_240_conv2dWeightGrad_G_layer2_0_downsample_1_cpu
+const shader298 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,17,33] with f32[1,64,9,17] -> [64,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -19009,7 +19053,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -19309,27 +19354,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 8i || ci >= 32i || o >= 64i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 32i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 32i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 32i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 32i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 32i + ci] = v_3;
+      b5[o * 32i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 298: first used by step_240_conv2dWeightGrad_G_layer2_0_downsample_1
-const shader298 = `
+// shader 299: first used by step_240_conv2dWeightGrad_G_layer2_0_downsample_1
+const shader299 = `
 // conv2d weight-gradient: f32[1,32,17,33] with f32[1,64,9,17] -> [64,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[64,32,1,1]
-// threads 128, workgroup 64; FLOPs 626688; bytes 135552
+// threads 128, workgroup 64; FLOPs 626688; bytes 135576
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -19403,17 +19449,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 64i || ci >= 32i) { continue; }
-    let v_0 = (b2[o * 32i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 32i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 32i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 32i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 32i + ci] = v_3;
+    b5[o * 32i + ci] = v_3;
   }
 }
 `;
 
-// shader 299: first used by step_241_pointwise_G_layer2_0_downsample_0
-const shader299 = `
+// shader 300: first used by step_241_pointwise_G_layer2_0_downsample_0
+const shader300 = `
 // pointwise f32[64,32,1,1]
 // threads 2048, workgroup 64; FLOPs 2048; bytes 24580
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19432,8 +19478,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 300: first used by step_242_conv2dWeightGrad_G_layer3_0_bn1_cpu
-const shader300 = `
+// shader 301: first used by step_242_conv2dWeightGrad_G_layer3_0_bn1_cpu
+const shader301 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,32,9,17] -> [32,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -19444,7 +19490,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -19641,27 +19688,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 16i || ci >= 64i || o >= 32i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 64i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 64i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 64i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 64i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 64i + ci] = v_3;
+      b5[o * 64i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 301: first used by step_242_conv2dWeightGrad_G_layer3_0_bn1
-const shader301 = `
+// shader 302: first used by step_242_conv2dWeightGrad_G_layer3_0_bn1
+const shader302 = `
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,32,9,17] -> [32,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[32,64,1,1]
-// threads 128, workgroup 64; FLOPs 626688; bytes 83328
+// threads 128, workgroup 64; FLOPs 626688; bytes 83352
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -19735,17 +19783,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 32i || ci >= 64i) { continue; }
-    let v_0 = (b2[o * 64i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 64i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 64i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 64i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 64i + ci] = v_3;
+    b5[o * 64i + ci] = v_3;
   }
 }
 `;
 
-// shader 302: first used by step_243_pointwise_G_layer3_0_conv1
-const shader302 = `
+// shader 303: first used by step_243_pointwise_G_layer3_0_conv1
+const shader303 = `
 // pointwise f32[32,64,1,1]
 // threads 2048, workgroup 64; FLOPs 2048; bytes 24580
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19764,8 +19812,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 303: first used by step_244_conv2dWeightGrad_G_layer3_0_bn1_cpu
-const shader303 = `
+// shader 304: first used by step_244_conv2dWeightGrad_G_layer3_0_bn1_cpu
+const shader304 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,9,17] with f32[1,32,9,17] -> [32,32,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -19776,7 +19824,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -19973,27 +20022,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 72i || ci >= 32i || o >= 32i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
-      let v_0 = (b2[o * 288i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-      let v_1 = (b3[o * 288i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 288i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 288i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 288i + ci * 9i + u * 3i + v] = v_3;
+      b5[o * 288i + ci * 9i + u * 3i + v] = v_3;
     }
   }
 }
 `;
 
-// shader 304: first used by step_244_conv2dWeightGrad_G_layer3_0_bn1
-const shader304 = `
+// shader 305: first used by step_244_conv2dWeightGrad_G_layer3_0_bn1
+const shader305 = `
 // conv2d weight-gradient: f32[1,32,9,17] with f32[1,32,9,17] -> [32,32,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[32,32,3,3]
-// threads 576, workgroup 64; FLOPs 2820096; bytes 149760
+// threads 576, workgroup 64; FLOPs 2820096; bytes 149784
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -20067,17 +20117,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 32i || ci >= 32i) { continue; }
-    let v_0 = (b2[o * 288i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-    let v_1 = (b3[o * 288i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 288i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 288i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 288i + ci * 9i + u * 3i + v] = v_3;
+    b5[o * 288i + ci * 9i + u * 3i + v] = v_3;
   }
 }
 `;
 
-// shader 305: first used by step_245_pointwise_G_layer3_0_conv2
-const shader305 = `
+// shader 306: first used by step_245_pointwise_G_layer3_0_conv2
+const shader306 = `
 // pointwise f32[32,32,3,3]
 // threads 9216 (8 per invocation), workgroup 64; FLOPs 9216; bytes 110596
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -20101,8 +20151,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 306: first used by step_246_conv2dWeightGrad_G_layer3_0_bn2_cpu
-const shader306 = `
+// shader 307: first used by step_246_conv2dWeightGrad_G_layer3_0_bn2_cpu
+const shader307 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,9,17] with f32[1,128,9,17] -> [128,32,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -20113,7 +20163,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -20413,27 +20464,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 8i || ci >= 32i || o >= 128i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 32i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 32i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 32i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 32i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 32i + ci] = v_3;
+      b5[o * 32i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 307: first used by step_246_conv2dWeightGrad_G_layer3_0_bn2
-const shader307 = `
+// shader 308: first used by step_246_conv2dWeightGrad_G_layer3_0_bn2
+const shader308 = `
 // conv2d weight-gradient: f32[1,32,9,17] with f32[1,128,9,17] -> [128,32,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[128,32,1,1]
-// threads 256, workgroup 64; FLOPs 1253376; bytes 147072
+// threads 256, workgroup 64; FLOPs 1253376; bytes 147096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -20507,17 +20559,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 128i || ci >= 32i) { continue; }
-    let v_0 = (b2[o * 32i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 32i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 32i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 32i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 32i + ci] = v_3;
+    b5[o * 32i + ci] = v_3;
   }
 }
 `;
 
-// shader 308: first used by step_247_pointwise_G_layer3_0_conv3
-const shader308 = `
+// shader 309: first used by step_247_pointwise_G_layer3_0_conv3
+const shader309 = `
 // pointwise f32[128,32,1,1]
 // threads 4096 (8 per invocation), workgroup 64; FLOPs 4096; bytes 49156
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -20539,8 +20591,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 309: first used by step_248_conv2dWeightGrad_G_layer3_0_downsample_1_cpu
-const shader309 = `
+// shader 310: first used by step_248_conv2dWeightGrad_G_layer3_0_downsample_1_cpu
+const shader310 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,128,9,17] -> [128,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -20551,7 +20603,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -20851,27 +20904,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 16i || ci >= 64i || o >= 128i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 64i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 64i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 64i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 64i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 64i + ci] = v_3;
+      b5[o * 64i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 310: first used by step_248_conv2dWeightGrad_G_layer3_0_downsample_1
-const shader310 = `
+// shader 311: first used by step_248_conv2dWeightGrad_G_layer3_0_downsample_1
+const shader311 = `
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,128,9,17] -> [128,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[128,64,1,1]
-// threads 512, workgroup 64; FLOPs 2506752; bytes 215808
+// threads 512, workgroup 64; FLOPs 2506752; bytes 215832
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -20945,17 +20999,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 128i || ci >= 64i) { continue; }
-    let v_0 = (b2[o * 64i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 64i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 64i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 64i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 64i + ci] = v_3;
+    b5[o * 64i + ci] = v_3;
   }
 }
 `;
 
-// shader 311: first used by step_249_pointwise_G_layer3_0_downsample_0
-const shader311 = `
+// shader 312: first used by step_249_pointwise_G_layer3_0_downsample_0
+const shader312 = `
 // pointwise f32[128,64,1,1]
 // threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 98308
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -20977,8 +21031,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 312: first used by step_250_conv2dWeightGrad_G_layer4_0_bn1_cpu
-const shader312 = `
+// shader 313: first used by step_250_conv2dWeightGrad_G_layer4_0_bn1_cpu
+const shader313 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,64,9,17] -> [64,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -20989,7 +21043,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -21289,27 +21344,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 32i || ci >= 128i || o >= 64i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 128i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 128i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 128i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 128i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 128i + ci] = v_3;
+      b5[o * 128i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 313: first used by step_250_conv2dWeightGrad_G_layer4_0_bn1
-const shader313 = `
+// shader 314: first used by step_250_conv2dWeightGrad_G_layer4_0_bn1
+const shader314 = `
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,64,9,17] -> [64,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[64,128,1,1]
-// threads 512, workgroup 64; FLOPs 2506752; bytes 215808
+// threads 512, workgroup 64; FLOPs 2506752; bytes 215832
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -21383,17 +21439,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 64i || ci >= 128i) { continue; }
-    let v_0 = (b2[o * 128i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 128i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 128i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 128i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 128i + ci] = v_3;
+    b5[o * 128i + ci] = v_3;
   }
 }
 `;
 
-// shader 314: first used by step_251_pointwise_G_layer4_0_conv1
-const shader314 = `
+// shader 315: first used by step_251_pointwise_G_layer4_0_conv1
+const shader315 = `
 // pointwise f32[64,128,1,1]
 // threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 98308
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -21415,8 +21471,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 315: first used by step_252_conv2dWeightGrad_G_layer4_0_bn1_cpu
-const shader315 = `
+// shader 316: first used by step_252_conv2dWeightGrad_G_layer4_0_bn1_cpu
+const shader316 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,64,9,17] -> [64,64,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -21427,7 +21483,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -21727,27 +21784,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 144i || ci >= 64i || o >= 64i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
-      let v_0 = (b2[o * 576i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-      let v_1 = (b3[o * 576i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 576i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 576i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 576i + ci * 9i + u * 3i + v] = v_3;
+      b5[o * 576i + ci * 9i + u * 3i + v] = v_3;
     }
   }
 }
 `;
 
-// shader 316: first used by step_252_conv2dWeightGrad_G_layer4_0_bn1
-const shader316 = `
+// shader 317: first used by step_252_conv2dWeightGrad_G_layer4_0_bn1
+const shader317 = `
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,64,9,17] -> [64,64,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[64,64,3,3]
-// threads 2304, workgroup 64; FLOPs 11280384; bytes 520704
+// threads 2304, workgroup 64; FLOPs 11280384; bytes 520728
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -21821,17 +21879,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 64i || ci >= 64i) { continue; }
-    let v_0 = (b2[o * 576i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-    let v_1 = (b3[o * 576i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 576i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 576i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 576i + ci * 9i + u * 3i + v] = v_3;
+    b5[o * 576i + ci * 9i + u * 3i + v] = v_3;
   }
 }
 `;
 
-// shader 317: first used by step_253_pointwise_G_layer4_0_conv2
-const shader317 = `
+// shader 318: first used by step_253_pointwise_G_layer4_0_conv2
+const shader318 = `
 // pointwise f32[64,64,3,3]
 // threads 36864 (8 per invocation), workgroup 64; FLOPs 36864; bytes 442372
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -21855,8 +21913,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 318: first used by step_254_conv2dWeightGrad_G_layer4_0_bn2_cpu
-const shader318 = `
+// shader 319: first used by step_254_conv2dWeightGrad_G_layer4_0_bn2_cpu
+const shader319 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,256,9,17] -> [256,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -21867,7 +21925,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -22167,27 +22226,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 16i || ci >= 64i || o >= 256i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 64i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 64i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 64i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 64i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 64i + ci] = v_3;
+      b5[o * 64i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 319: first used by step_254_conv2dWeightGrad_G_layer4_0_bn2
-const shader319 = `
+// shader 320: first used by step_254_conv2dWeightGrad_G_layer4_0_bn2
+const shader320 = `
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,256,9,17] -> [256,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[256,64,1,1]
-// threads 1024, workgroup 64; FLOPs 5013504; bytes 392448
+// threads 1024, workgroup 64; FLOPs 5013504; bytes 392472
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -22261,17 +22321,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 256i || ci >= 64i) { continue; }
-    let v_0 = (b2[o * 64i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 64i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 64i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 64i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 64i + ci] = v_3;
+    b5[o * 64i + ci] = v_3;
   }
 }
 `;
 
-// shader 320: first used by step_255_pointwise_G_layer4_0_conv3
-const shader320 = `
+// shader 321: first used by step_255_pointwise_G_layer4_0_conv3
+const shader321 = `
 // pointwise f32[256,64,1,1]
 // threads 16384 (8 per invocation), workgroup 64; FLOPs 16384; bytes 196612
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -22293,8 +22353,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 321: first used by step_256_conv2dWeightGrad_G_layer4_0_downsample_1_cpu
-const shader321 = `
+// shader 322: first used by step_256_conv2dWeightGrad_G_layer4_0_downsample_1_cpu
+const shader322 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,256,9,17] -> [256,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -22305,7 +22365,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -22605,27 +22666,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 32i || ci >= 128i || o >= 256i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
-      let v_0 = (b2[o * 128i + ci] * 0.8999999761581421f);
-      let v_1 = (b3[o * 128i + ci] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 128i + ci] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 128i + ci] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 128i + ci] = v_3;
+      b5[o * 128i + ci] = v_3;
     }
   }
 }
 `;
 
-// shader 322: first used by step_256_conv2dWeightGrad_G_layer4_0_downsample_1
-const shader322 = `
+// shader 323: first used by step_256_conv2dWeightGrad_G_layer4_0_downsample_1
+const shader323 = `
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,256,9,17] -> [256,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[256,128,1,1]
-// threads 2048, workgroup 64; FLOPs 10027008; bytes 628224
+// threads 2048, workgroup 64; FLOPs 10027008; bytes 628248
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -22699,17 +22761,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 256i || ci >= 128i) { continue; }
-    let v_0 = (b2[o * 128i + ci] * 0.8999999761581421f);
-    let v_1 = (b3[o * 128i + ci] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 128i + ci] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 128i + ci] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 128i + ci] = v_3;
+    b5[o * 128i + ci] = v_3;
   }
 }
 `;
 
-// shader 323: first used by step_257_pointwise_G_layer4_0_downsample_0
-const shader323 = `
+// shader 324: first used by step_257_pointwise_G_layer4_0_downsample_0
+const shader324 = `
 // pointwise f32[256,128,1,1]
 // threads 32768 (8 per invocation), workgroup 64; FLOPs 32768; bytes 393220
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -22731,8 +22793,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 324: first used by step_258_conv2dWeightGrad_cpu
-const shader324 = `
+// shader 325: first used by step_258_conv2dWeightGrad_cpu
+const shader325 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,19,9,17] -> [19,128,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -22743,7 +22805,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -22940,27 +23003,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 288i || ci >= 128i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
-      let v_0 = (b2[o * 1152i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-      let v_1 = (b3[o * 1152i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 1152i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 1152i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 1152i + ci * 9i + u * 3i + v] = v_3;
+      b5[o * 1152i + ci * 9i + u * 3i + v] = v_3;
     }
   }
 }
 `;
 
-// shader 325: first used by step_258_conv2dWeightGrad
-const shader325 = `
+// shader 326: first used by step_258_conv2dWeightGrad
+const shader326 = `
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,19,9,17] -> [19,128,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[19,128,3,3]
-// threads 1440, workgroup 64; FLOPs 6697728; bytes 353232
+// threads 1440, workgroup 64; FLOPs 6697728; bytes 353256
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -23034,17 +23098,32 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 19i || ci >= 128i) { continue; }
-    let v_0 = (b2[o * 1152i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-    let v_1 = (b3[o * 1152i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 1152i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 1152i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 1152i + ci * 9i + u * 3i + v] = v_3;
+    b5[o * 1152i + ci * 9i + u * 3i + v] = v_3;
   }
 }
 `;
 
-// shader 326: first used by step_259_pointwise_G_layer5_conv2d_list_0
-const shader326 = `
+// shader 327: first used by step_259_pointwise
+const shader327 = `
+// pointwise f32[]
+// threads 1, workgroup 64; FLOPs 1; bytes 8
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * 10.0f);
+  b1[0i] = v_0;
+}
+`;
+
+// shader 328: first used by step_260_pointwise_G_layer5_conv2d_list_0
+const shader328 = `
 // pointwise f32[19,128,3,3]
 // threads 21888 (8 per invocation), workgroup 64; FLOPs 21888; bytes 262660
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -23068,89 +23147,42 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 327: first used by step_260_sum_cpu
-const shader327 = `
-enable subgroups;
-// sum over axes [0,2,3] of f32[1,19,9,17]: 19 outputs x 153 elements, 1 split(s)
-// one 8-lane subgroup per output
-// CPU variant: workgroup = one 8-lane subgroup; grid 19x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < 153i; kk += 8i) {
-    part = part + b0[(o % 19i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)];
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, 4u);
-  acc = acc + subgroupShuffleXor(acc, 2u);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % 19i)] = acc;
-  }
-}
-`;
-
-// shader 328: first used by step_260_sum
-const shader328 = `
-// sum over axes [0,2,3] of f32[1,19,9,17]: 19 outputs x 153 elements, 1 split(s)
-// threads 19, workgroup 64; FLOPs 2907; bytes 11704
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 19i) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < 153i; kk++) {
-    acc = acc + b0[(gi % 19i) * 153i + ((kk / 17i) % 9i) * 17i + (kk % 17i)];
-  }
-  b1[(gi % 19i)] = acc;
-}
-`;
-
-// shader 329: first used by step_261_pointwise_sgd_G_G_layer5_conv2d_list_0
+// shader 329: first used by step_262_pointwise_sgd_G_G_layer5_conv2d_list_0
 const shader329 = `
-// pointwise f32[19] and 3 sibling(s)
-// threads 19, workgroup 64; FLOPs 76; bytes 688
+// pointwise f32[19] and 2 sibling(s)
+// threads 19, workgroup 64; FLOPs 57; bytes 636
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 19i) { return; }
   let i0 = gi;
-  let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b2[i0] * 0.0005000000237487257f);
-  let v_2 = (b1[(i0 % 19i)] + v_1);
+  let v_0 = (b0[i0] * b1[(0i + 1i)]);
+  let v_1 = (b3[i0] * b1[(0i + 2i)]);
+  let v_2 = (b2[(i0 % 19i)] + v_1);
   let v_3 = (v_0 + v_2);
-  b3[i0] = v_3;
-  let v_4 = (v_3 * b4[0i]);
-  let v_5 = (b2[i0] - v_4);
-  b5[i0] = v_5;
-  let v_6 = (b6[i0] * 0.8999999761581421f);
-  let v_7 = (b7[i0] * 0.0005000000237487257f);
-  let v_8 = (b1[(i0 % 19i)] + v_7);
+  b4[i0] = v_3;
+  let v_4 = (v_3 * b5[0i]);
+  let v_5 = (b3[i0] - v_4);
+  b6[i0] = v_5;
+  let v_6 = (b7[i0] * b1[(0i + 1i)]);
+  let v_7 = (b8[i0] * b1[(0i + 2i)]);
+  let v_8 = (b2[(i0 % 19i)] + v_7);
   let v_9 = (v_6 + v_8);
-  b8[i0] = v_9;
-  let v_10 = (v_9 * b4[0i]);
-  let v_11 = (b7[i0] - v_10);
-  b9[i0] = v_11;
+  b9[i0] = v_9;
 }
 `;
 
-// shader 330: first used by step_262_conv2dWeightGrad_cpu
+// shader 330: first used by step_263_conv2dWeightGrad_cpu
 const shader330 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,19,9,17] -> [19,128,3,3]
@@ -23162,7 +23194,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -23359,27 +23392,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 288i || ci >= 128i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
-      let v_0 = (b2[o * 1152i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-      let v_1 = (b3[o * 1152i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 1152i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 1152i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 1152i + ci * 9i + u * 3i + v] = v_3;
+      b5[o * 1152i + ci * 9i + u * 3i + v] = v_3;
     }
   }
 }
 `;
 
-// shader 331: first used by step_262_conv2dWeightGrad
+// shader 331: first used by step_263_conv2dWeightGrad
 const shader331 = `
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,19,9,17] -> [19,128,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[19,128,3,3]
-// threads 1440, workgroup 64; FLOPs 6697728; bytes 353232
+// threads 1440, workgroup 64; FLOPs 6697728; bytes 353256
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -23453,17 +23487,50 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 19i || ci >= 128i) { continue; }
-    let v_0 = (b2[o * 1152i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-    let v_1 = (b3[o * 1152i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 1152i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 1152i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 1152i + ci * 9i + u * 3i + v] = v_3;
+    b5[o * 1152i + ci * 9i + u * 3i + v] = v_3;
   }
 }
 `;
 
-// shader 332: first used by step_264_conv2dWeightGrad_cpu
+// shader 332: first used by step_265_pointwise_G_layer5_conv2d_list_1
 const shader332 = `
+// pointwise f32[19] and 2 sibling(s)
+// threads 19, workgroup 64; FLOPs 57; bytes 636
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 19i) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = (b0[i0] - v_0);
+  b3[i0] = v_1;
+  let v_2 = (b4[i0] * b5[(0i + 1i)]);
+  let v_3 = (b7[i0] * b5[(0i + 2i)]);
+  let v_4 = (b6[(i0 % 19i)] + v_3);
+  let v_5 = (v_2 + v_4);
+  b8[i0] = v_5;
+  let v_6 = (v_5 * b2[0i]);
+  let v_7 = (b7[i0] - v_6);
+  b9[i0] = v_7;
+}
+`;
+
+// shader 333: first used by step_266_conv2dWeightGrad_cpu
+const shader333 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,17] with f32[1,19,9,17] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -23474,7 +23541,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -23671,27 +23739,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 576i || ci >= 256i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
-      let v_0 = (b2[o * 2304i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-      let v_1 = (b3[o * 2304i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 2304i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 2304i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 2304i + ci * 9i + u * 3i + v] = v_3;
+      b5[o * 2304i + ci * 9i + u * 3i + v] = v_3;
     }
   }
 }
 `;
 
-// shader 333: first used by step_264_conv2dWeightGrad
-const shader333 = `
+// shader 334: first used by step_266_conv2dWeightGrad
+const shader334 = `
 // conv2d weight-gradient: f32[1,256,9,17] with f32[1,19,9,17] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[19,256,3,3]
-// threads 2880, workgroup 64; FLOPs 13395456; bytes 694224
+// threads 2880, workgroup 64; FLOPs 13395456; bytes 694248
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -23765,17 +23834,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 19i || ci >= 256i) { continue; }
-    let v_0 = (b2[o * 2304i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-    let v_1 = (b3[o * 2304i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 2304i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 2304i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 2304i + ci * 9i + u * 3i + v] = v_3;
+    b5[o * 2304i + ci * 9i + u * 3i + v] = v_3;
   }
 }
 `;
 
-// shader 334: first used by step_265_pointwise_G_layer6_conv2d_list_0
-const shader334 = `
+// shader 335: first used by step_267_pointwise_G_layer6_conv2d_list_0
+const shader335 = `
 // pointwise f32[19,256,3,3]
 // threads 43776 (8 per invocation), workgroup 64; FLOPs 43776; bytes 525316
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -23799,8 +23868,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 335: first used by step_268_conv2dWeightGrad_cpu
-const shader335 = `
+// shader 336: first used by step_268_conv2dWeightGrad_cpu
+const shader336 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,17] with f32[1,19,9,17] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -23811,7 +23880,8 @@ enable subgroups;
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }
@@ -24008,27 +24078,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (gq >= 576i || ci >= 256i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
-      let v_0 = (b2[o * 2304i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-      let v_1 = (b3[o * 2304i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+      let v_0 = (b2[o * 2304i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+      let v_1 = (b4[o * 2304i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
       let v_2 = (tile[t][q] + v_1);
       let v_3 = (v_0 + v_2);
-      b4[o * 2304i + ci * 9i + u * 3i + v] = v_3;
+      b5[o * 2304i + ci * 9i + u * 3i + v] = v_3;
     }
   }
 }
 `;
 
-// shader 336: first used by step_268_conv2dWeightGrad
-const shader336 = `
+// shader 337: first used by step_268_conv2dWeightGrad
+const shader337 = `
 // conv2d weight-gradient: f32[1,256,9,17] with f32[1,19,9,17] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[19,256,3,3]
-// threads 2880, workgroup 64; FLOPs 13395456; bytes 694224
+// threads 2880, workgroup 64; FLOPs 13395456; bytes 694248
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -24102,965 +24173,997 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let o = ob * 4i + t / 4i;
     let ci = cb * 4i + t % 4i;
     if (o >= 19i || ci >= 256i) { continue; }
-    let v_0 = (b2[o * 2304i + ci * 9i + u * 3i + v] * 0.8999999761581421f);
-    let v_1 = (b3[o * 2304i + ci * 9i + u * 3i + v] * 0.0005000000237487257f);
+    let v_0 = (b2[o * 2304i + ci * 9i + u * 3i + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[o * 2304i + ci * 9i + u * 3i + v] * b3[(0i + 2i)]);
     let v_2 = (tile[t] + v_1);
     let v_3 = (v_0 + v_2);
-    b4[o * 2304i + ci * 9i + u * 3i + v] = v_3;
+    b5[o * 2304i + ci * 9i + u * 3i + v] = v_3;
   }
+}
+`;
+
+// shader 338: first used by step_270_pointwise_sgd_G_G_layer6_conv2d_list_1
+const shader338 = `
+// pointwise f32[19] and 1 sibling(s)
+// threads 19, workgroup 64; FLOPs 38; bytes 408
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 19i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * b1[(0i + 1i)]);
+  let v_1 = (b3[i0] * b1[(0i + 2i)]);
+  let v_2 = (b2[(i0 % 19i)] + v_1);
+  let v_3 = (v_0 + v_2);
+  b4[i0] = v_3;
+  let v_4 = (v_3 * b5[0i]);
+  let v_5 = (b3[i0] - v_4);
+  b6[i0] = v_5;
 }
 `;
 
 export const module: GeneratedModule = {
     name: "source-only-cpu-demo",
-    config: {"variant":"source-only","numClasses":19,"sourceSize":[64,128],"targetSize":[64,128],"network":{"blocks":[1,1,1,1],"width":8,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":8},"ndf":16,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.0025,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":1500,"lambdaSeg":0.1,"lambdaAdvTarget1":0.0002,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","ignoreLabel":255},
-    limits: {"maxStorageBufferBindingSize":622592,"maxBufferSize":3003648,"maxStorageBuffersPerShaderStage":10},
+    config: {"variant":"source-only","numClasses":19,"sourceSize":[64,128],"targetSize":[64,128],"network":{"blocks":[1,1,1,1],"width":8,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":8},"ndf":16,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.0025,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":1500,"lambdaSeg":0.1,"lambdaAdvTarget1":0.0002,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","adamBeta1":0.9,"adamBeta2":0.99,"adamEpsilon":1e-8,"ignoreLabel":255},
+    hyperparameters: [{"name":"learningRate","value":0.0025},{"name":"momentum","value":0.9},{"name":"weightDecay","value":0.0005},{"name":"power","value":0.9},{"name":"numSteps","value":1500},{"name":"lambdaSeg","value":0.1}],
+    limits: {"maxStorageBufferBindingSize":622592,"maxBufferSize":3002112,"maxStorageBuffersPerShaderStage":10},
     arenas: [
-      {"name":"persistent0","bytes":2748160,"kind":"persistent"},
-      {"name":"scratch0","bytes":3003648,"kind":"scratch"},
+      {"name":"persistent0","bytes":2748416,"kind":"persistent"},
+      {"name":"scratch0","bytes":3002112,"kind":"scratch"},
     ],
     tensors: [
-      {"name":"iteration","role":"input","shape":[],"dtype":"i32","bytes":4,"arena":0,"offset":0},
-      {"name":"source_image","role":"input","shape":[1,3,64,128],"dtype":"f32","bytes":98304,"arena":0,"offset":256},
-      {"name":"source_label","role":"input","shape":[1,64,128],"dtype":"i32","bytes":32768,"arena":0,"offset":98560},
-      {"name":"G/conv1.weight","role":"param","shape":[8,3,7,7],"dtype":"f32","bytes":4704,"model":"G","key":"conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":131328},
-      {"name":"G/bn1.weight","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":136192},
-      {"name":"G/bn1.bias","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":136448},
-      {"name":"G/bn1.running_mean","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":136704},
-      {"name":"G/bn1.running_var","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":136960},
-      {"name":"G/layer1.0.conv1.weight","role":"param","shape":[8,8,1,1],"dtype":"f32","bytes":256,"model":"G","key":"layer1.0.conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":137216},
-      {"name":"G/layer1.0.bn1.weight","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":137472},
-      {"name":"G/layer1.0.bn1.bias","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":137728},
-      {"name":"G/layer1.0.bn1.running_mean","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":137984},
-      {"name":"G/layer1.0.bn1.running_var","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":138240},
-      {"name":"G/layer1.0.conv2.weight","role":"param","shape":[8,8,3,3],"dtype":"f32","bytes":2304,"model":"G","key":"layer1.0.conv2.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":138496},
-      {"name":"G/layer1.0.bn2.weight","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn2.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":140800},
-      {"name":"G/layer1.0.bn2.bias","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn2.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":141056},
-      {"name":"G/layer1.0.bn2.running_mean","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn2.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":141312},
-      {"name":"G/layer1.0.bn2.running_var","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn2.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":141568},
-      {"name":"G/layer1.0.conv3.weight","role":"param","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"G","key":"layer1.0.conv3.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":141824},
-      {"name":"G/layer1.0.bn3.weight","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.bn3.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":142848},
-      {"name":"G/layer1.0.bn3.bias","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.bn3.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":143104},
-      {"name":"G/layer1.0.bn3.running_mean","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.bn3.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":143360},
-      {"name":"G/layer1.0.bn3.running_var","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.bn3.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":143616},
-      {"name":"G/layer1.0.downsample.0.weight","role":"param","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"G","key":"layer1.0.downsample.0.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":143872},
-      {"name":"G/layer1.0.downsample.1.weight","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.downsample.1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":144896},
-      {"name":"G/layer1.0.downsample.1.bias","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.downsample.1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":145152},
-      {"name":"G/layer1.0.downsample.1.running_mean","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.downsample.1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":145408},
-      {"name":"G/layer1.0.downsample.1.running_var","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.downsample.1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":145664},
-      {"name":"G/layer2.0.conv1.weight","role":"param","shape":[16,32,1,1],"dtype":"f32","bytes":2048,"model":"G","key":"layer2.0.conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":145920},
-      {"name":"G/layer2.0.bn1.weight","role":"param","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":147968},
-      {"name":"G/layer2.0.bn1.bias","role":"param","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":148224},
-      {"name":"G/layer2.0.bn1.running_mean","role":"state","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":148480},
-      {"name":"G/layer2.0.bn1.running_var","role":"state","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":148736},
-      {"name":"G/layer2.0.conv2.weight","role":"param","shape":[16,16,3,3],"dtype":"f32","bytes":9216,"model":"G","key":"layer2.0.conv2.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":148992},
-      {"name":"G/layer2.0.bn2.weight","role":"param","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn2.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":158208},
-      {"name":"G/layer2.0.bn2.bias","role":"param","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn2.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":158464},
-      {"name":"G/layer2.0.bn2.running_mean","role":"state","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn2.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":158720},
-      {"name":"G/layer2.0.bn2.running_var","role":"state","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn2.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":158976},
-      {"name":"G/layer2.0.conv3.weight","role":"param","shape":[64,16,1,1],"dtype":"f32","bytes":4096,"model":"G","key":"layer2.0.conv3.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":159232},
-      {"name":"G/layer2.0.bn3.weight","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.bn3.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":163328},
-      {"name":"G/layer2.0.bn3.bias","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.bn3.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":163584},
-      {"name":"G/layer2.0.bn3.running_mean","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.bn3.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":163840},
-      {"name":"G/layer2.0.bn3.running_var","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.bn3.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":164096},
-      {"name":"G/layer2.0.downsample.0.weight","role":"param","shape":[64,32,1,1],"dtype":"f32","bytes":8192,"model":"G","key":"layer2.0.downsample.0.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":164352},
-      {"name":"G/layer2.0.downsample.1.weight","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.downsample.1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":172544},
-      {"name":"G/layer2.0.downsample.1.bias","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.downsample.1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":172800},
-      {"name":"G/layer2.0.downsample.1.running_mean","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.downsample.1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":173056},
-      {"name":"G/layer2.0.downsample.1.running_var","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.downsample.1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":173312},
-      {"name":"G/layer3.0.conv1.weight","role":"param","shape":[32,64,1,1],"dtype":"f32","bytes":8192,"model":"G","key":"layer3.0.conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":173568},
-      {"name":"G/layer3.0.bn1.weight","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":181760},
-      {"name":"G/layer3.0.bn1.bias","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":182016},
-      {"name":"G/layer3.0.bn1.running_mean","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":182272},
-      {"name":"G/layer3.0.bn1.running_var","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":182528},
-      {"name":"G/layer3.0.conv2.weight","role":"param","shape":[32,32,3,3],"dtype":"f32","bytes":36864,"model":"G","key":"layer3.0.conv2.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":182784},
-      {"name":"G/layer3.0.bn2.weight","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn2.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":219648},
-      {"name":"G/layer3.0.bn2.bias","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn2.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":219904},
-      {"name":"G/layer3.0.bn2.running_mean","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn2.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":220160},
-      {"name":"G/layer3.0.bn2.running_var","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn2.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":220416},
-      {"name":"G/layer3.0.conv3.weight","role":"param","shape":[128,32,1,1],"dtype":"f32","bytes":16384,"model":"G","key":"layer3.0.conv3.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":220672},
-      {"name":"G/layer3.0.bn3.weight","role":"param","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.bn3.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":237056},
-      {"name":"G/layer3.0.bn3.bias","role":"param","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.bn3.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":237568},
-      {"name":"G/layer3.0.bn3.running_mean","role":"state","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.bn3.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":238080},
-      {"name":"G/layer3.0.bn3.running_var","role":"state","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.bn3.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":238592},
-      {"name":"G/layer3.0.downsample.0.weight","role":"param","shape":[128,64,1,1],"dtype":"f32","bytes":32768,"model":"G","key":"layer3.0.downsample.0.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":239104},
-      {"name":"G/layer3.0.downsample.1.weight","role":"param","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.downsample.1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":271872},
-      {"name":"G/layer3.0.downsample.1.bias","role":"param","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.downsample.1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":272384},
-      {"name":"G/layer3.0.downsample.1.running_mean","role":"state","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.downsample.1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":272896},
-      {"name":"G/layer3.0.downsample.1.running_var","role":"state","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.downsample.1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":273408},
-      {"name":"G/layer4.0.conv1.weight","role":"param","shape":[64,128,1,1],"dtype":"f32","bytes":32768,"model":"G","key":"layer4.0.conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":273920},
-      {"name":"G/layer4.0.bn1.weight","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":306688},
-      {"name":"G/layer4.0.bn1.bias","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":306944},
-      {"name":"G/layer4.0.bn1.running_mean","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":307200},
-      {"name":"G/layer4.0.bn1.running_var","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":307456},
-      {"name":"G/layer4.0.conv2.weight","role":"param","shape":[64,64,3,3],"dtype":"f32","bytes":147456,"model":"G","key":"layer4.0.conv2.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":307712},
-      {"name":"G/layer4.0.bn2.weight","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn2.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":455168},
-      {"name":"G/layer4.0.bn2.bias","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn2.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":455424},
-      {"name":"G/layer4.0.bn2.running_mean","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn2.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":455680},
-      {"name":"G/layer4.0.bn2.running_var","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn2.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":455936},
-      {"name":"G/layer4.0.conv3.weight","role":"param","shape":[256,64,1,1],"dtype":"f32","bytes":65536,"model":"G","key":"layer4.0.conv3.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":456192},
-      {"name":"G/layer4.0.bn3.weight","role":"param","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.bn3.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":521728},
-      {"name":"G/layer4.0.bn3.bias","role":"param","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.bn3.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":522752},
-      {"name":"G/layer4.0.bn3.running_mean","role":"state","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.bn3.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":523776},
-      {"name":"G/layer4.0.bn3.running_var","role":"state","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.bn3.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":524800},
-      {"name":"G/layer4.0.downsample.0.weight","role":"param","shape":[256,128,1,1],"dtype":"f32","bytes":131072,"model":"G","key":"layer4.0.downsample.0.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":525824},
-      {"name":"G/layer4.0.downsample.1.weight","role":"param","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.downsample.1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":656896},
-      {"name":"G/layer4.0.downsample.1.bias","role":"param","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.downsample.1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":657920},
-      {"name":"G/layer4.0.downsample.1.running_mean","role":"state","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.downsample.1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":658944},
-      {"name":"G/layer4.0.downsample.1.running_var","role":"state","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.downsample.1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":659968},
-      {"name":"G/layer5.conv2d_list.0.weight","role":"param","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"G","key":"layer5.conv2d_list.0.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":660992},
-      {"name":"G/layer5.conv2d_list.0.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.0.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":1152},"arena":0,"offset":748544},
-      {"name":"G/layer5.conv2d_list.1.weight","role":"param","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"G","key":"layer5.conv2d_list.1.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":748800},
-      {"name":"G/layer5.conv2d_list.1.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.1.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":1152},"arena":0,"offset":836352},
-      {"name":"G/layer5.conv2d_list.2.weight","role":"param","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"G","key":"layer5.conv2d_list.2.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":836608},
-      {"name":"G/layer5.conv2d_list.2.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.2.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":1152},"arena":0,"offset":924160},
-      {"name":"G/layer5.conv2d_list.3.weight","role":"param","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"G","key":"layer5.conv2d_list.3.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":924416},
-      {"name":"G/layer5.conv2d_list.3.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.3.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":1152},"arena":0,"offset":1011968},
-      {"name":"G/layer6.conv2d_list.0.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer6.conv2d_list.0.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":1012224},
-      {"name":"G/layer6.conv2d_list.0.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer6.conv2d_list.0.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1187328},
-      {"name":"G/layer6.conv2d_list.1.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer6.conv2d_list.1.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":1187584},
-      {"name":"G/layer6.conv2d_list.1.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer6.conv2d_list.1.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1362688},
-      {"name":"G/layer6.conv2d_list.2.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer6.conv2d_list.2.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":1362944},
-      {"name":"G/layer6.conv2d_list.2.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer6.conv2d_list.2.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1538048},
-      {"name":"G/layer6.conv2d_list.3.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer6.conv2d_list.3.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":1538304},
-      {"name":"G/layer6.conv2d_list.3.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer6.conv2d_list.3.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1713408},
-      {"name":"sgd_G/G.conv1.weight","role":"state","shape":[8,3,7,7],"dtype":"f32","bytes":4704,"model":"sgd_G","key":"G.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1713664},
-      {"name":"sgd_G/G.layer1.0.conv1.weight","role":"state","shape":[8,8,1,1],"dtype":"f32","bytes":256,"model":"sgd_G","key":"G.layer1.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1718528},
-      {"name":"sgd_G/G.layer1.0.conv2.weight","role":"state","shape":[8,8,3,3],"dtype":"f32","bytes":2304,"model":"sgd_G","key":"G.layer1.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1718784},
-      {"name":"sgd_G/G.layer1.0.conv3.weight","role":"state","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"sgd_G","key":"G.layer1.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1721088},
-      {"name":"sgd_G/G.layer1.0.downsample.0.weight","role":"state","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"sgd_G","key":"G.layer1.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1722112},
-      {"name":"sgd_G/G.layer2.0.conv1.weight","role":"state","shape":[16,32,1,1],"dtype":"f32","bytes":2048,"model":"sgd_G","key":"G.layer2.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1723136},
-      {"name":"sgd_G/G.layer2.0.conv2.weight","role":"state","shape":[16,16,3,3],"dtype":"f32","bytes":9216,"model":"sgd_G","key":"G.layer2.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1725184},
-      {"name":"sgd_G/G.layer2.0.conv3.weight","role":"state","shape":[64,16,1,1],"dtype":"f32","bytes":4096,"model":"sgd_G","key":"G.layer2.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1734400},
-      {"name":"sgd_G/G.layer2.0.downsample.0.weight","role":"state","shape":[64,32,1,1],"dtype":"f32","bytes":8192,"model":"sgd_G","key":"G.layer2.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1738496},
-      {"name":"sgd_G/G.layer3.0.conv1.weight","role":"state","shape":[32,64,1,1],"dtype":"f32","bytes":8192,"model":"sgd_G","key":"G.layer3.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1746688},
-      {"name":"sgd_G/G.layer3.0.conv2.weight","role":"state","shape":[32,32,3,3],"dtype":"f32","bytes":36864,"model":"sgd_G","key":"G.layer3.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1754880},
-      {"name":"sgd_G/G.layer3.0.conv3.weight","role":"state","shape":[128,32,1,1],"dtype":"f32","bytes":16384,"model":"sgd_G","key":"G.layer3.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1791744},
-      {"name":"sgd_G/G.layer3.0.downsample.0.weight","role":"state","shape":[128,64,1,1],"dtype":"f32","bytes":32768,"model":"sgd_G","key":"G.layer3.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1808128},
-      {"name":"sgd_G/G.layer4.0.conv1.weight","role":"state","shape":[64,128,1,1],"dtype":"f32","bytes":32768,"model":"sgd_G","key":"G.layer4.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1840896},
-      {"name":"sgd_G/G.layer4.0.conv2.weight","role":"state","shape":[64,64,3,3],"dtype":"f32","bytes":147456,"model":"sgd_G","key":"G.layer4.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1873664},
-      {"name":"sgd_G/G.layer4.0.conv3.weight","role":"state","shape":[256,64,1,1],"dtype":"f32","bytes":65536,"model":"sgd_G","key":"G.layer4.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2021120},
-      {"name":"sgd_G/G.layer4.0.downsample.0.weight","role":"state","shape":[256,128,1,1],"dtype":"f32","bytes":131072,"model":"sgd_G","key":"G.layer4.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2086656},
-      {"name":"sgd_G/G.layer5.conv2d_list.0.weight","role":"state","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"sgd_G","key":"G.layer5.conv2d_list.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2217728},
-      {"name":"sgd_G/G.layer5.conv2d_list.0.bias","role":"state","shape":[19],"dtype":"f32","bytes":76,"model":"sgd_G","key":"G.layer5.conv2d_list.0.bias","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2305280},
-      {"name":"sgd_G/G.layer5.conv2d_list.1.weight","role":"state","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"sgd_G","key":"G.layer5.conv2d_list.1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2305536},
-      {"name":"sgd_G/G.layer5.conv2d_list.1.bias","role":"state","shape":[19],"dtype":"f32","bytes":76,"model":"sgd_G","key":"G.layer5.conv2d_list.1.bias","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2393088},
-      {"name":"sgd_G/G.layer6.conv2d_list.0.weight","role":"state","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"sgd_G","key":"G.layer6.conv2d_list.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2393344},
-      {"name":"sgd_G/G.layer6.conv2d_list.0.bias","role":"state","shape":[19],"dtype":"f32","bytes":76,"model":"sgd_G","key":"G.layer6.conv2d_list.0.bias","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2568448},
-      {"name":"sgd_G/G.layer6.conv2d_list.1.weight","role":"state","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"sgd_G","key":"G.layer6.conv2d_list.1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2568704},
-      {"name":"sgd_G/G.layer6.conv2d_list.1.bias","role":"state","shape":[19],"dtype":"f32","bytes":76,"model":"sgd_G","key":"G.layer6.conv2d_list.1.bias","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2743808},
-      {"name":"loss_seg1","role":"output","shape":[],"dtype":"f32","bytes":4,"arena":0,"offset":2744064},
-      {"name":"loss_seg2","role":"output","shape":[],"dtype":"f32","bytes":4,"arena":0,"offset":2744320},
+      {"name":"hyperparameters","role":"hyper","shape":[6],"dtype":"f32","bytes":24,"arena":0,"offset":0},
+      {"name":"iteration","role":"input","shape":[],"dtype":"i32","bytes":4,"arena":0,"offset":256},
+      {"name":"source_image","role":"input","shape":[1,3,64,128],"dtype":"f32","bytes":98304,"arena":0,"offset":512},
+      {"name":"source_label","role":"input","shape":[1,64,128],"dtype":"i32","bytes":32768,"arena":0,"offset":98816},
+      {"name":"G/conv1.weight","role":"param","shape":[8,3,7,7],"dtype":"f32","bytes":4704,"model":"G","key":"conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":131584},
+      {"name":"G/bn1.weight","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":136448},
+      {"name":"G/bn1.bias","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":136704},
+      {"name":"G/bn1.running_mean","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":136960},
+      {"name":"G/bn1.running_var","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":137216},
+      {"name":"G/layer1.0.conv1.weight","role":"param","shape":[8,8,1,1],"dtype":"f32","bytes":256,"model":"G","key":"layer1.0.conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":137472},
+      {"name":"G/layer1.0.bn1.weight","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":137728},
+      {"name":"G/layer1.0.bn1.bias","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":137984},
+      {"name":"G/layer1.0.bn1.running_mean","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":138240},
+      {"name":"G/layer1.0.bn1.running_var","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":138496},
+      {"name":"G/layer1.0.conv2.weight","role":"param","shape":[8,8,3,3],"dtype":"f32","bytes":2304,"model":"G","key":"layer1.0.conv2.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":138752},
+      {"name":"G/layer1.0.bn2.weight","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn2.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":141056},
+      {"name":"G/layer1.0.bn2.bias","role":"param","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn2.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":141312},
+      {"name":"G/layer1.0.bn2.running_mean","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn2.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":141568},
+      {"name":"G/layer1.0.bn2.running_var","role":"state","shape":[8],"dtype":"f32","bytes":32,"model":"G","key":"layer1.0.bn2.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":141824},
+      {"name":"G/layer1.0.conv3.weight","role":"param","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"G","key":"layer1.0.conv3.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":142080},
+      {"name":"G/layer1.0.bn3.weight","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.bn3.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":143104},
+      {"name":"G/layer1.0.bn3.bias","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.bn3.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":143360},
+      {"name":"G/layer1.0.bn3.running_mean","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.bn3.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":143616},
+      {"name":"G/layer1.0.bn3.running_var","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.bn3.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":143872},
+      {"name":"G/layer1.0.downsample.0.weight","role":"param","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"G","key":"layer1.0.downsample.0.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":144128},
+      {"name":"G/layer1.0.downsample.1.weight","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.downsample.1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":145152},
+      {"name":"G/layer1.0.downsample.1.bias","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.downsample.1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":145408},
+      {"name":"G/layer1.0.downsample.1.running_mean","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.downsample.1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":145664},
+      {"name":"G/layer1.0.downsample.1.running_var","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer1.0.downsample.1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":145920},
+      {"name":"G/layer2.0.conv1.weight","role":"param","shape":[16,32,1,1],"dtype":"f32","bytes":2048,"model":"G","key":"layer2.0.conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":146176},
+      {"name":"G/layer2.0.bn1.weight","role":"param","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":148224},
+      {"name":"G/layer2.0.bn1.bias","role":"param","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":148480},
+      {"name":"G/layer2.0.bn1.running_mean","role":"state","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":148736},
+      {"name":"G/layer2.0.bn1.running_var","role":"state","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":148992},
+      {"name":"G/layer2.0.conv2.weight","role":"param","shape":[16,16,3,3],"dtype":"f32","bytes":9216,"model":"G","key":"layer2.0.conv2.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":149248},
+      {"name":"G/layer2.0.bn2.weight","role":"param","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn2.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":158464},
+      {"name":"G/layer2.0.bn2.bias","role":"param","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn2.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":158720},
+      {"name":"G/layer2.0.bn2.running_mean","role":"state","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn2.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":158976},
+      {"name":"G/layer2.0.bn2.running_var","role":"state","shape":[16],"dtype":"f32","bytes":64,"model":"G","key":"layer2.0.bn2.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":159232},
+      {"name":"G/layer2.0.conv3.weight","role":"param","shape":[64,16,1,1],"dtype":"f32","bytes":4096,"model":"G","key":"layer2.0.conv3.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":159488},
+      {"name":"G/layer2.0.bn3.weight","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.bn3.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":163584},
+      {"name":"G/layer2.0.bn3.bias","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.bn3.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":163840},
+      {"name":"G/layer2.0.bn3.running_mean","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.bn3.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":164096},
+      {"name":"G/layer2.0.bn3.running_var","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.bn3.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":164352},
+      {"name":"G/layer2.0.downsample.0.weight","role":"param","shape":[64,32,1,1],"dtype":"f32","bytes":8192,"model":"G","key":"layer2.0.downsample.0.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":164608},
+      {"name":"G/layer2.0.downsample.1.weight","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.downsample.1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":172800},
+      {"name":"G/layer2.0.downsample.1.bias","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.downsample.1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":173056},
+      {"name":"G/layer2.0.downsample.1.running_mean","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.downsample.1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":173312},
+      {"name":"G/layer2.0.downsample.1.running_var","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer2.0.downsample.1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":173568},
+      {"name":"G/layer3.0.conv1.weight","role":"param","shape":[32,64,1,1],"dtype":"f32","bytes":8192,"model":"G","key":"layer3.0.conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":173824},
+      {"name":"G/layer3.0.bn1.weight","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":182016},
+      {"name":"G/layer3.0.bn1.bias","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":182272},
+      {"name":"G/layer3.0.bn1.running_mean","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":182528},
+      {"name":"G/layer3.0.bn1.running_var","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":182784},
+      {"name":"G/layer3.0.conv2.weight","role":"param","shape":[32,32,3,3],"dtype":"f32","bytes":36864,"model":"G","key":"layer3.0.conv2.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":183040},
+      {"name":"G/layer3.0.bn2.weight","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn2.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":219904},
+      {"name":"G/layer3.0.bn2.bias","role":"param","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn2.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":220160},
+      {"name":"G/layer3.0.bn2.running_mean","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn2.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":220416},
+      {"name":"G/layer3.0.bn2.running_var","role":"state","shape":[32],"dtype":"f32","bytes":128,"model":"G","key":"layer3.0.bn2.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":220672},
+      {"name":"G/layer3.0.conv3.weight","role":"param","shape":[128,32,1,1],"dtype":"f32","bytes":16384,"model":"G","key":"layer3.0.conv3.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":220928},
+      {"name":"G/layer3.0.bn3.weight","role":"param","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.bn3.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":237312},
+      {"name":"G/layer3.0.bn3.bias","role":"param","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.bn3.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":237824},
+      {"name":"G/layer3.0.bn3.running_mean","role":"state","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.bn3.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":238336},
+      {"name":"G/layer3.0.bn3.running_var","role":"state","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.bn3.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":238848},
+      {"name":"G/layer3.0.downsample.0.weight","role":"param","shape":[128,64,1,1],"dtype":"f32","bytes":32768,"model":"G","key":"layer3.0.downsample.0.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":239360},
+      {"name":"G/layer3.0.downsample.1.weight","role":"param","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.downsample.1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":272128},
+      {"name":"G/layer3.0.downsample.1.bias","role":"param","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.downsample.1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":272640},
+      {"name":"G/layer3.0.downsample.1.running_mean","role":"state","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.downsample.1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":273152},
+      {"name":"G/layer3.0.downsample.1.running_var","role":"state","shape":[128],"dtype":"f32","bytes":512,"model":"G","key":"layer3.0.downsample.1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":273664},
+      {"name":"G/layer4.0.conv1.weight","role":"param","shape":[64,128,1,1],"dtype":"f32","bytes":32768,"model":"G","key":"layer4.0.conv1.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":274176},
+      {"name":"G/layer4.0.bn1.weight","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":306944},
+      {"name":"G/layer4.0.bn1.bias","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":307200},
+      {"name":"G/layer4.0.bn1.running_mean","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":307456},
+      {"name":"G/layer4.0.bn1.running_var","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":307712},
+      {"name":"G/layer4.0.conv2.weight","role":"param","shape":[64,64,3,3],"dtype":"f32","bytes":147456,"model":"G","key":"layer4.0.conv2.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":307968},
+      {"name":"G/layer4.0.bn2.weight","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn2.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":455424},
+      {"name":"G/layer4.0.bn2.bias","role":"param","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn2.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":455680},
+      {"name":"G/layer4.0.bn2.running_mean","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn2.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":455936},
+      {"name":"G/layer4.0.bn2.running_var","role":"state","shape":[64],"dtype":"f32","bytes":256,"model":"G","key":"layer4.0.bn2.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":456192},
+      {"name":"G/layer4.0.conv3.weight","role":"param","shape":[256,64,1,1],"dtype":"f32","bytes":65536,"model":"G","key":"layer4.0.conv3.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":456448},
+      {"name":"G/layer4.0.bn3.weight","role":"param","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.bn3.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":521984},
+      {"name":"G/layer4.0.bn3.bias","role":"param","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.bn3.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":523008},
+      {"name":"G/layer4.0.bn3.running_mean","role":"state","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.bn3.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":524032},
+      {"name":"G/layer4.0.bn3.running_var","role":"state","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.bn3.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":525056},
+      {"name":"G/layer4.0.downsample.0.weight","role":"param","shape":[256,128,1,1],"dtype":"f32","bytes":131072,"model":"G","key":"layer4.0.downsample.0.weight","group":"backbone","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":526080},
+      {"name":"G/layer4.0.downsample.1.weight","role":"param","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.downsample.1.weight","group":"backbone","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":657152},
+      {"name":"G/layer4.0.downsample.1.bias","role":"param","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.downsample.1.bias","group":"backbone","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":658176},
+      {"name":"G/layer4.0.downsample.1.running_mean","role":"state","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.downsample.1.running_mean","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":659200},
+      {"name":"G/layer4.0.downsample.1.running_var","role":"state","shape":[256],"dtype":"f32","bytes":1024,"model":"G","key":"layer4.0.downsample.1.running_var","group":"state","trainable":false,"init":{"kind":"constant","value":1},"arena":0,"offset":660224},
+      {"name":"G/layer5.conv2d_list.0.weight","role":"param","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"G","key":"layer5.conv2d_list.0.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":661248},
+      {"name":"G/layer5.conv2d_list.0.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.0.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":1152},"arena":0,"offset":748800},
+      {"name":"G/layer5.conv2d_list.1.weight","role":"param","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"G","key":"layer5.conv2d_list.1.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":749056},
+      {"name":"G/layer5.conv2d_list.1.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.1.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":1152},"arena":0,"offset":836608},
+      {"name":"G/layer5.conv2d_list.2.weight","role":"param","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"G","key":"layer5.conv2d_list.2.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":836864},
+      {"name":"G/layer5.conv2d_list.2.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.2.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":1152},"arena":0,"offset":924416},
+      {"name":"G/layer5.conv2d_list.3.weight","role":"param","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"G","key":"layer5.conv2d_list.3.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":924672},
+      {"name":"G/layer5.conv2d_list.3.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer5.conv2d_list.3.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":1152},"arena":0,"offset":1012224},
+      {"name":"G/layer6.conv2d_list.0.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer6.conv2d_list.0.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":1012480},
+      {"name":"G/layer6.conv2d_list.0.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer6.conv2d_list.0.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1187584},
+      {"name":"G/layer6.conv2d_list.1.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer6.conv2d_list.1.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":1187840},
+      {"name":"G/layer6.conv2d_list.1.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer6.conv2d_list.1.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1362944},
+      {"name":"G/layer6.conv2d_list.2.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer6.conv2d_list.2.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":1363200},
+      {"name":"G/layer6.conv2d_list.2.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer6.conv2d_list.2.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1538304},
+      {"name":"G/layer6.conv2d_list.3.weight","role":"param","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"G","key":"layer6.conv2d_list.3.weight","group":"head","trainable":true,"init":{"kind":"normal","mean":0,"std":0.01},"arena":0,"offset":1538560},
+      {"name":"G/layer6.conv2d_list.3.bias","role":"param","shape":[19],"dtype":"f32","bytes":76,"model":"G","key":"layer6.conv2d_list.3.bias","group":"head","trainable":true,"init":{"kind":"convDefault","fanIn":2304},"arena":0,"offset":1713664},
+      {"name":"sgd_G/G.conv1.weight","role":"state","shape":[8,3,7,7],"dtype":"f32","bytes":4704,"model":"sgd_G","key":"G.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1713920},
+      {"name":"sgd_G/G.layer1.0.conv1.weight","role":"state","shape":[8,8,1,1],"dtype":"f32","bytes":256,"model":"sgd_G","key":"G.layer1.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1718784},
+      {"name":"sgd_G/G.layer1.0.conv2.weight","role":"state","shape":[8,8,3,3],"dtype":"f32","bytes":2304,"model":"sgd_G","key":"G.layer1.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1719040},
+      {"name":"sgd_G/G.layer1.0.conv3.weight","role":"state","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"sgd_G","key":"G.layer1.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1721344},
+      {"name":"sgd_G/G.layer1.0.downsample.0.weight","role":"state","shape":[32,8,1,1],"dtype":"f32","bytes":1024,"model":"sgd_G","key":"G.layer1.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1722368},
+      {"name":"sgd_G/G.layer2.0.conv1.weight","role":"state","shape":[16,32,1,1],"dtype":"f32","bytes":2048,"model":"sgd_G","key":"G.layer2.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1723392},
+      {"name":"sgd_G/G.layer2.0.conv2.weight","role":"state","shape":[16,16,3,3],"dtype":"f32","bytes":9216,"model":"sgd_G","key":"G.layer2.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1725440},
+      {"name":"sgd_G/G.layer2.0.conv3.weight","role":"state","shape":[64,16,1,1],"dtype":"f32","bytes":4096,"model":"sgd_G","key":"G.layer2.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1734656},
+      {"name":"sgd_G/G.layer2.0.downsample.0.weight","role":"state","shape":[64,32,1,1],"dtype":"f32","bytes":8192,"model":"sgd_G","key":"G.layer2.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1738752},
+      {"name":"sgd_G/G.layer3.0.conv1.weight","role":"state","shape":[32,64,1,1],"dtype":"f32","bytes":8192,"model":"sgd_G","key":"G.layer3.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1746944},
+      {"name":"sgd_G/G.layer3.0.conv2.weight","role":"state","shape":[32,32,3,3],"dtype":"f32","bytes":36864,"model":"sgd_G","key":"G.layer3.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1755136},
+      {"name":"sgd_G/G.layer3.0.conv3.weight","role":"state","shape":[128,32,1,1],"dtype":"f32","bytes":16384,"model":"sgd_G","key":"G.layer3.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1792000},
+      {"name":"sgd_G/G.layer3.0.downsample.0.weight","role":"state","shape":[128,64,1,1],"dtype":"f32","bytes":32768,"model":"sgd_G","key":"G.layer3.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1808384},
+      {"name":"sgd_G/G.layer4.0.conv1.weight","role":"state","shape":[64,128,1,1],"dtype":"f32","bytes":32768,"model":"sgd_G","key":"G.layer4.0.conv1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1841152},
+      {"name":"sgd_G/G.layer4.0.conv2.weight","role":"state","shape":[64,64,3,3],"dtype":"f32","bytes":147456,"model":"sgd_G","key":"G.layer4.0.conv2.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":1873920},
+      {"name":"sgd_G/G.layer4.0.conv3.weight","role":"state","shape":[256,64,1,1],"dtype":"f32","bytes":65536,"model":"sgd_G","key":"G.layer4.0.conv3.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2021376},
+      {"name":"sgd_G/G.layer4.0.downsample.0.weight","role":"state","shape":[256,128,1,1],"dtype":"f32","bytes":131072,"model":"sgd_G","key":"G.layer4.0.downsample.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2086912},
+      {"name":"sgd_G/G.layer5.conv2d_list.0.weight","role":"state","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"sgd_G","key":"G.layer5.conv2d_list.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2217984},
+      {"name":"sgd_G/G.layer5.conv2d_list.0.bias","role":"state","shape":[19],"dtype":"f32","bytes":76,"model":"sgd_G","key":"G.layer5.conv2d_list.0.bias","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2305536},
+      {"name":"sgd_G/G.layer5.conv2d_list.1.weight","role":"state","shape":[19,128,3,3],"dtype":"f32","bytes":87552,"model":"sgd_G","key":"G.layer5.conv2d_list.1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2305792},
+      {"name":"sgd_G/G.layer5.conv2d_list.1.bias","role":"state","shape":[19],"dtype":"f32","bytes":76,"model":"sgd_G","key":"G.layer5.conv2d_list.1.bias","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2393344},
+      {"name":"sgd_G/G.layer6.conv2d_list.0.weight","role":"state","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"sgd_G","key":"G.layer6.conv2d_list.0.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2393600},
+      {"name":"sgd_G/G.layer6.conv2d_list.0.bias","role":"state","shape":[19],"dtype":"f32","bytes":76,"model":"sgd_G","key":"G.layer6.conv2d_list.0.bias","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2568704},
+      {"name":"sgd_G/G.layer6.conv2d_list.1.weight","role":"state","shape":[19,256,3,3],"dtype":"f32","bytes":175104,"model":"sgd_G","key":"G.layer6.conv2d_list.1.weight","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2568960},
+      {"name":"sgd_G/G.layer6.conv2d_list.1.bias","role":"state","shape":[19],"dtype":"f32","bytes":76,"model":"sgd_G","key":"G.layer6.conv2d_list.1.bias","group":"state","trainable":false,"init":{"kind":"constant","value":0},"arena":0,"offset":2744064},
+      {"name":"loss_seg1","role":"output","shape":[],"dtype":"f32","bytes":4,"arena":0,"offset":2744320},
+      {"name":"loss_seg2","role":"output","shape":[],"dtype":"f32","bytes":4,"arena":0,"offset":2744576},
     ],
     constants: [
-      {"name":"resize_17_128_ac","words":[18,26,42,58,74,90,106,122,138,154,170,186,202,218,234,250,265,274,0,1,2,3,4,5,6,7,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63,56,57,58,59,60,61,62,63,64,65,66,67,68,69,70,71,64,65,66,67,68,69,70,71,72,73,74,75,76,77,78,79,72,73,74,75,76,77,78,79,80,81,82,83,84,85,86,87,80,81,82,83,84,85,86,87,88,89,90,91,92,93,94,95,88,89,90,91,92,93,94,95,96,97,98,99,100,101,102,103,96,97,98,99,100,101,102,103,104,105,106,107,108,109,110,111,104,105,106,107,108,109,110,111,112,113,114,115,116,117,118,119,112,113,114,115,116,117,118,119,120,121,122,123,124,125,126,120,121,122,123,124,125,126,127,127,1065353216,1063239551,1061125886,1059012221,1056832504,1052605174,1048179688,1039262664,0,1040253444,1048642052,1052869382,1057030660,1059144325,1061257990,1063371655,1065221112,1063107448,1060993782,1058880116,1056568296,1052340968,1047651272,1038205824,1006699008,1040781856,1048906260,1053133592,1057162764,1059276428,1061390094,1063503760,1065089008,1062975344,1060861680,1058748012,1056304088,1052076760,1047122848,1037148992,1015087616,1041310272,1049170464,1053397800,1057294868,1059408532,1061522200,1063635864,1064956904,1062843240,1060729576,1058615908,1056039880,1051812552,1046594432,1036092160,1019314944,1041838688,1049434672,1053662008,1057426972,1059540636,1061654304,1063767968,1064824800,1062711136,1060597472,1058483808,1055775680,1051548336,1046066016,1035035328,1023476224,1042367104,1049698880,1053926208,1057559072,1059672744,1061786408,1063900072,1064692696,1062579032,1060465368,1058351704,1055511456,1051284128,1045537600,1033978496,1025589888,1042895520,1049963088,1054190416,1057691184,1059804848,1061918512,1064032176,1064560592,1062446928,1060333264,1058219600,1055247264,1051019920,1045009184,1032921664,1027703552,1043423936,1050227296,1054454624,1057823280,1059936952,1062050616,1064164280,1064428488,1062314824,1060201160,1058087496,1054983040,1050755712,1044480768,1031864832,1029817216,1043952352,1050491504,1054718832,1057955392,1060069056,1062182720,1064296384,1064296384,1062182720,1060069056,1057955392,1054718848,1050491520,1043952384,1029817344,1031864832,1044480768,1050755712,1054983040,1058087488,1060201152,1062314816,1064428480,1064164288,1062050608,1059936944,1057823280,1054454624,1050227296,1043423936,1027703552,1032921600,1045009216,1051019936,1055247264,1058219600,1060333264,1062446928,1064560592,1064032176,1061918512,1059804848,1057691184,1054190432,1049963104,1042895552,1025590016,1033978496,1045537600,1051284128,1055511456,1058351696,1060465360,1062579024,1064692688,1063900064,1061786400,1059672736,1057559072,1053926208,1049698880,1042367104,1023476224,1035035392,1046066048,1051548352,1055775680,1058483808,1060597472,1062711136,1064824800,1063767968,1061654304,1059540640,1057426976,1053662016,1049434688,1041838720,1019315200,1036092160,1046594432,1051812544,1056039872,1058615904,1060729568,1062843232,1064956896,1063635872,1061522192,1059408528,1057294864,1053397792,1049170464,1041310272,1015087616,1037148928,1047122880,1052076768,1056304096,1058748016,1060861680,1062975344,1065089008,1063503760,1061390096,1059276432,1057162768,1053133600,1048906272,1040781888,1006699520,1038205824,1047651264,1052340960,1056568288,1058880112,1060993776,1063107440,1065221104,1063371648,1061257984,1059144320,1057030656,1052869376,1048642048,1040253440,1039262720,1048179712,1052605184,1056832512,1059012224,1061125888,1063239552,1065353216,0],"arena":0,"offset":2744576,"bytes":2120},
-      {"name":"resize_9_64_ac","words":[10,18,34,50,66,82,98,114,129,138,0,1,2,3,4,5,6,7,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,56,57,58,59,60,61,62,63,63,1065353216,1063222776,1061092336,1058961895,1056698302,1052437422,1047777080,1038323248,0,1040320545,1048709153,1052970034,1057097761,1059228201,1061358642,1063489082,1065086910,1062956470,1060826030,1058695590,1056165688,1051904808,1046711856,1036192800,1015154752,1041385768,1049241764,1053502644,1057364068,1059494508,1061624948,1063755388,1064820604,1062690164,1060559724,1058429284,1055633080,1051372200,1045646640,1034062368,1023543360,1042450992,1049774376,1054035256,1057630372,1059760812,1061891252,1064021692,1064554296,1062423856,1060293416,1058162976,1055100464,1050839584,1044581408,1031931904,1027804288,1043516224,1050306992,1054567872,1057896680,1060027120,1062157560,1064288000,1064287992,1062157552,1060027112,1057896672,1054567856,1050306976,1043516192,1027804160,1031931968,1044581440,1050839600,1055100480,1058162984,1060293424,1062423864,1064554304,1064021688,1061891248,1059760808,1057630368,1054035248,1049774368,1042450976,1023543296,1034062400,1045646656,1051372208,1055633088,1058429288,1060559728,1062690168,1064820608,1063755376,1061624936,1059494496,1057364056,1053502624,1049241744,1041385728,1015154432,1036192896,1046711904,1051904832,1056165712,1058695600,1060826040,1062956480,1065086920,1063489072,1061358632,1059228192,1057097752,1052970016,1048709136,1040320512,1038323328,1047777120,1052437440,1056698320,1058961904,1061092344,1063222784,1065353216,0],"arena":0,"offset":2746880,"bytes":1064},
+      {"name":"resize_17_128_ac","words":[18,26,42,58,74,90,106,122,138,154,170,186,202,218,234,250,265,274,0,1,2,3,4,5,6,7,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63,56,57,58,59,60,61,62,63,64,65,66,67,68,69,70,71,64,65,66,67,68,69,70,71,72,73,74,75,76,77,78,79,72,73,74,75,76,77,78,79,80,81,82,83,84,85,86,87,80,81,82,83,84,85,86,87,88,89,90,91,92,93,94,95,88,89,90,91,92,93,94,95,96,97,98,99,100,101,102,103,96,97,98,99,100,101,102,103,104,105,106,107,108,109,110,111,104,105,106,107,108,109,110,111,112,113,114,115,116,117,118,119,112,113,114,115,116,117,118,119,120,121,122,123,124,125,126,120,121,122,123,124,125,126,127,127,1065353216,1063239551,1061125886,1059012221,1056832504,1052605174,1048179688,1039262664,0,1040253444,1048642052,1052869382,1057030660,1059144325,1061257990,1063371655,1065221112,1063107448,1060993782,1058880116,1056568296,1052340968,1047651272,1038205824,1006699008,1040781856,1048906260,1053133592,1057162764,1059276428,1061390094,1063503760,1065089008,1062975344,1060861680,1058748012,1056304088,1052076760,1047122848,1037148992,1015087616,1041310272,1049170464,1053397800,1057294868,1059408532,1061522200,1063635864,1064956904,1062843240,1060729576,1058615908,1056039880,1051812552,1046594432,1036092160,1019314944,1041838688,1049434672,1053662008,1057426972,1059540636,1061654304,1063767968,1064824800,1062711136,1060597472,1058483808,1055775680,1051548336,1046066016,1035035328,1023476224,1042367104,1049698880,1053926208,1057559072,1059672744,1061786408,1063900072,1064692696,1062579032,1060465368,1058351704,1055511456,1051284128,1045537600,1033978496,1025589888,1042895520,1049963088,1054190416,1057691184,1059804848,1061918512,1064032176,1064560592,1062446928,1060333264,1058219600,1055247264,1051019920,1045009184,1032921664,1027703552,1043423936,1050227296,1054454624,1057823280,1059936952,1062050616,1064164280,1064428488,1062314824,1060201160,1058087496,1054983040,1050755712,1044480768,1031864832,1029817216,1043952352,1050491504,1054718832,1057955392,1060069056,1062182720,1064296384,1064296384,1062182720,1060069056,1057955392,1054718848,1050491520,1043952384,1029817344,1031864832,1044480768,1050755712,1054983040,1058087488,1060201152,1062314816,1064428480,1064164288,1062050608,1059936944,1057823280,1054454624,1050227296,1043423936,1027703552,1032921600,1045009216,1051019936,1055247264,1058219600,1060333264,1062446928,1064560592,1064032176,1061918512,1059804848,1057691184,1054190432,1049963104,1042895552,1025590016,1033978496,1045537600,1051284128,1055511456,1058351696,1060465360,1062579024,1064692688,1063900064,1061786400,1059672736,1057559072,1053926208,1049698880,1042367104,1023476224,1035035392,1046066048,1051548352,1055775680,1058483808,1060597472,1062711136,1064824800,1063767968,1061654304,1059540640,1057426976,1053662016,1049434688,1041838720,1019315200,1036092160,1046594432,1051812544,1056039872,1058615904,1060729568,1062843232,1064956896,1063635872,1061522192,1059408528,1057294864,1053397792,1049170464,1041310272,1015087616,1037148928,1047122880,1052076768,1056304096,1058748016,1060861680,1062975344,1065089008,1063503760,1061390096,1059276432,1057162768,1053133600,1048906272,1040781888,1006699520,1038205824,1047651264,1052340960,1056568288,1058880112,1060993776,1063107440,1065221104,1063371648,1061257984,1059144320,1057030656,1052869376,1048642048,1040253440,1039262720,1048179712,1052605184,1056832512,1059012224,1061125888,1063239552,1065353216,0],"arena":0,"offset":2744832,"bytes":2120},
+      {"name":"resize_9_64_ac","words":[10,18,34,50,66,82,98,114,129,138,0,1,2,3,4,5,6,7,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,56,57,58,59,60,61,62,63,63,1065353216,1063222776,1061092336,1058961895,1056698302,1052437422,1047777080,1038323248,0,1040320545,1048709153,1052970034,1057097761,1059228201,1061358642,1063489082,1065086910,1062956470,1060826030,1058695590,1056165688,1051904808,1046711856,1036192800,1015154752,1041385768,1049241764,1053502644,1057364068,1059494508,1061624948,1063755388,1064820604,1062690164,1060559724,1058429284,1055633080,1051372200,1045646640,1034062368,1023543360,1042450992,1049774376,1054035256,1057630372,1059760812,1061891252,1064021692,1064554296,1062423856,1060293416,1058162976,1055100464,1050839584,1044581408,1031931904,1027804288,1043516224,1050306992,1054567872,1057896680,1060027120,1062157560,1064288000,1064287992,1062157552,1060027112,1057896672,1054567856,1050306976,1043516192,1027804160,1031931968,1044581440,1050839600,1055100480,1058162984,1060293424,1062423864,1064554304,1064021688,1061891248,1059760808,1057630368,1054035248,1049774368,1042450976,1023543296,1034062400,1045646656,1051372208,1055633088,1058429288,1060559728,1062690168,1064820608,1063755376,1061624936,1059494496,1057364056,1053502624,1049241744,1041385728,1015154432,1036192896,1046711904,1051904832,1056165712,1058695600,1060826040,1062956480,1065086920,1063489072,1061358632,1059228192,1057097752,1052970016,1048709136,1040320512,1038323328,1047777120,1052437440,1056698320,1058961904,1061092344,1063222784,1065353216,0],"arena":0,"offset":2747136,"bytes":1064},
     ],
     shaders: [
-      { name: "step_000_pointwise", wgsl: shader0 },
-      { name: "step_001_pointwise", wgsl: shader1 },
-      { name: "step_002_conv2d_G_conv1_pack", wgsl: shader2 },
-      { name: "step_002_conv2d_G_conv1_packc", wgsl: shader3 },
-      { name: "step_002_conv2d_G_conv1_cpu", wgsl: shader4 },
-      { name: "step_002_conv2d_G_conv1", wgsl: shader5 },
-      { name: "step_003_sum_G_conv1_cpu", wgsl: shader6 },
-      { name: "step_003_sum_G_conv1", wgsl: shader7 },
-      { name: "step_004_sum_G_conv1_cpu", wgsl: shader8 },
-      { name: "step_004_sum_G_conv1", wgsl: shader9 },
-      { name: "step_005_pointwise_G_conv1", wgsl: shader10 },
-      { name: "step_006_pointwise_G_bn1", wgsl: shader11 },
-      { name: "step_007_maxPool2d_G_bn1", wgsl: shader12 },
-      { name: "step_008_conv2d_G_layer1_0_conv1_pack", wgsl: shader13 },
-      { name: "step_008_conv2d_G_layer1_0_conv1_packc", wgsl: shader14 },
-      { name: "step_008_conv2d_G_layer1_0_conv1_cpu", wgsl: shader15 },
-      { name: "step_008_conv2d_G_layer1_0_conv1", wgsl: shader16 },
-      { name: "step_009_sum_G_layer1_0_conv1_cpu", wgsl: shader17 },
-      { name: "step_009_sum_G_layer1_0_conv1", wgsl: shader18 },
-      { name: "step_010_sum_G_layer1_0_conv1_cpu", wgsl: shader19 },
-      { name: "step_010_sum_G_layer1_0_conv1", wgsl: shader20 },
-      { name: "step_011_pointwise_G_layer1_0_conv1", wgsl: shader21 },
-      { name: "step_012_pointwise_G_layer1_0_bn1", wgsl: shader22 },
-      { name: "step_013_conv2d_G_layer1_0_conv2_pack", wgsl: shader23 },
-      { name: "step_013_conv2d_G_layer1_0_conv2_cpu", wgsl: shader24 },
-      { name: "step_013_conv2d_G_layer1_0_conv2", wgsl: shader25 },
-      { name: "step_018_conv2d_G_layer1_0_conv3_pack", wgsl: shader26 },
-      { name: "step_018_conv2d_G_layer1_0_conv3_cpu", wgsl: shader27 },
-      { name: "step_018_conv2d_G_layer1_0_conv3", wgsl: shader28 },
-      { name: "step_019_sum_G_layer1_0_conv3_cpu", wgsl: shader29 },
-      { name: "step_019_sum_G_layer1_0_conv3", wgsl: shader30 },
-      { name: "step_020_sum_G_layer1_0_conv3_cpu", wgsl: shader31 },
-      { name: "step_020_sum_G_layer1_0_conv3", wgsl: shader32 },
-      { name: "step_021_pointwise_G_layer1_0_conv3", wgsl: shader33 },
-      { name: "step_026_pointwise_G_layer1_0_bn3", wgsl: shader34 },
-      { name: "step_027_conv2d_G_layer2_0_conv1_pack", wgsl: shader35 },
-      { name: "step_027_conv2d_G_layer2_0_conv1_packc", wgsl: shader36 },
-      { name: "step_027_conv2d_G_layer2_0_conv1_cpu", wgsl: shader37 },
-      { name: "step_027_conv2d_G_layer2_0_conv1", wgsl: shader38 },
-      { name: "step_028_sum_G_layer2_0_conv1_cpu", wgsl: shader39 },
-      { name: "step_028_sum_G_layer2_0_conv1", wgsl: shader40 },
-      { name: "step_029_sum_G_layer2_0_conv1_cpu", wgsl: shader41 },
-      { name: "step_029_sum_G_layer2_0_conv1", wgsl: shader42 },
-      { name: "step_030_pointwise_G_layer2_0_conv1", wgsl: shader43 },
-      { name: "step_031_pointwise_G_layer2_0_bn1", wgsl: shader44 },
-      { name: "step_032_conv2d_G_layer2_0_conv2_pack", wgsl: shader45 },
-      { name: "step_032_conv2d_G_layer2_0_conv2_packc", wgsl: shader46 },
-      { name: "step_032_conv2d_G_layer2_0_conv2_cpu", wgsl: shader47 },
-      { name: "step_032_conv2d_G_layer2_0_conv2", wgsl: shader48 },
-      { name: "step_037_conv2d_G_layer2_0_conv3_pack", wgsl: shader49 },
-      { name: "step_037_conv2d_G_layer2_0_conv3_cpu", wgsl: shader50 },
-      { name: "step_037_conv2d_G_layer2_0_conv3", wgsl: shader51 },
-      { name: "step_038_sum_G_layer2_0_conv3_cpu", wgsl: shader52 },
-      { name: "step_038_sum_G_layer2_0_conv3", wgsl: shader53 },
-      { name: "step_039_sum_G_layer2_0_conv3_cpu", wgsl: shader54 },
-      { name: "step_039_sum_G_layer2_0_conv3", wgsl: shader55 },
-      { name: "step_040_pointwise_G_layer2_0_conv3", wgsl: shader56 },
-      { name: "step_041_conv2d_G_layer2_0_downsample_0_pack", wgsl: shader57 },
-      { name: "step_041_conv2d_G_layer2_0_downsample_0_cpu", wgsl: shader58 },
-      { name: "step_041_conv2d_G_layer2_0_downsample_0", wgsl: shader59 },
-      { name: "step_045_pointwise_G_layer2_0_bn3", wgsl: shader60 },
-      { name: "step_046_conv2d_G_layer3_0_conv1_pack", wgsl: shader61 },
-      { name: "step_046_conv2d_G_layer3_0_conv1_packc", wgsl: shader62 },
-      { name: "step_046_conv2d_G_layer3_0_conv1_cpu", wgsl: shader63 },
-      { name: "step_046_conv2d_G_layer3_0_conv1", wgsl: shader64 },
-      { name: "step_047_sum_G_layer3_0_conv1_cpu", wgsl: shader65 },
-      { name: "step_047_sum_G_layer3_0_conv1", wgsl: shader66 },
-      { name: "step_048_sum_G_layer3_0_conv1_cpu", wgsl: shader67 },
-      { name: "step_048_sum_G_layer3_0_conv1", wgsl: shader68 },
-      { name: "step_049_pointwise_G_layer3_0_conv1", wgsl: shader69 },
-      { name: "step_050_pointwise_G_layer3_0_bn1", wgsl: shader70 },
-      { name: "step_051_conv2d_G_layer3_0_conv2_pack", wgsl: shader71 },
-      { name: "step_051_conv2d_G_layer3_0_conv2_packc", wgsl: shader72 },
-      { name: "step_051_conv2d_G_layer3_0_conv2_cpu", wgsl: shader73 },
-      { name: "step_051_conv2d_G_layer3_0_conv2", wgsl: shader74 },
-      { name: "step_056_conv2d_G_layer3_0_conv3_pack", wgsl: shader75 },
-      { name: "step_056_conv2d_G_layer3_0_conv3_cpu", wgsl: shader76 },
-      { name: "step_056_conv2d_G_layer3_0_conv3", wgsl: shader77 },
-      { name: "step_057_sum_G_layer3_0_conv3_cpu", wgsl: shader78 },
-      { name: "step_057_sum_G_layer3_0_conv3", wgsl: shader79 },
-      { name: "step_058_sum_G_layer3_0_conv3_cpu", wgsl: shader80 },
-      { name: "step_058_sum_G_layer3_0_conv3", wgsl: shader81 },
-      { name: "step_059_pointwise_G_layer3_0_conv3", wgsl: shader82 },
-      { name: "step_060_conv2d_G_layer3_0_downsample_0_pack", wgsl: shader83 },
-      { name: "step_060_conv2d_G_layer3_0_downsample_0_cpu", wgsl: shader84 },
-      { name: "step_060_conv2d_G_layer3_0_downsample_0", wgsl: shader85 },
-      { name: "step_064_pointwise_G_layer3_0_bn3", wgsl: shader86 },
-      { name: "step_065_conv2d_G_layer5_conv2d_list_0_pack", wgsl: shader87 },
-      { name: "step_065_conv2d_G_layer5_conv2d_list_0_packc", wgsl: shader88 },
-      { name: "step_065_conv2d_G_layer5_conv2d_list_0_cpu", wgsl: shader89 },
-      { name: "step_065_conv2d_G_layer5_conv2d_list_0", wgsl: shader90 },
-      { name: "step_066_conv2d_G_layer5_conv2d_list_1_cpu", wgsl: shader91 },
-      { name: "step_066_conv2d_G_layer5_conv2d_list_1", wgsl: shader92 },
-      { name: "step_067_conv2d_G_layer4_0_conv1_pack", wgsl: shader93 },
-      { name: "step_067_conv2d_G_layer4_0_conv1_cpu", wgsl: shader94 },
-      { name: "step_067_conv2d_G_layer4_0_conv1", wgsl: shader95 },
-      { name: "step_071_pointwise_G_layer4_0_bn1", wgsl: shader96 },
-      { name: "step_072_conv2d_G_layer4_0_conv2_pack", wgsl: shader97 },
-      { name: "step_072_conv2d_G_layer4_0_conv2_cpu", wgsl: shader98 },
-      { name: "step_072_conv2d_G_layer4_0_conv2", wgsl: shader99 },
-      { name: "step_077_conv2d_G_layer4_0_conv3_pack", wgsl: shader100 },
-      { name: "step_077_conv2d_G_layer4_0_conv3_cpu", wgsl: shader101 },
-      { name: "step_077_conv2d_G_layer4_0_conv3", wgsl: shader102 },
-      { name: "step_078_sum_G_layer4_0_conv3_cpu", wgsl: shader103 },
-      { name: "step_078_sum_G_layer4_0_conv3", wgsl: shader104 },
-      { name: "step_079_sum_G_layer4_0_conv3_cpu", wgsl: shader105 },
-      { name: "step_079_sum_G_layer4_0_conv3", wgsl: shader106 },
-      { name: "step_080_pointwise_G_layer4_0_conv3", wgsl: shader107 },
-      { name: "step_081_conv2d_G_layer4_0_downsample_0_pack", wgsl: shader108 },
-      { name: "step_081_conv2d_G_layer4_0_downsample_0_cpu", wgsl: shader109 },
-      { name: "step_081_conv2d_G_layer4_0_downsample_0", wgsl: shader110 },
-      { name: "step_085_pointwise_G_layer4_0_bn3", wgsl: shader111 },
-      { name: "step_086_conv2d_G_layer6_conv2d_list_0_pack", wgsl: shader112 },
-      { name: "step_086_conv2d_G_layer6_conv2d_list_0_packc", wgsl: shader113 },
-      { name: "step_086_conv2d_G_layer6_conv2d_list_0_cpu", wgsl: shader114 },
-      { name: "step_086_conv2d_G_layer6_conv2d_list_0", wgsl: shader115 },
-      { name: "step_087_conv2d_G_layer6_conv2d_list_1_cpu", wgsl: shader116 },
-      { name: "step_087_conv2d_G_layer6_conv2d_list_1", wgsl: shader117 },
-      { name: "step_088_pointwise_G_bn1_running_mean", wgsl: shader118 },
-      { name: "step_089_pointwise_G_conv1", wgsl: shader119 },
-      { name: "step_090_sum_G_conv1_cpu", wgsl: shader120 },
-      { name: "step_090_sum_G_conv1", wgsl: shader121 },
-      { name: "step_091_pointwise_G_bn1_running_var", wgsl: shader122 },
-      { name: "step_092_pointwise_G_layer1_0_conv1", wgsl: shader123 },
-      { name: "step_093_sum_G_layer1_0_conv1_cpu", wgsl: shader124 },
-      { name: "step_093_sum_G_layer1_0_conv1", wgsl: shader125 },
-      { name: "step_094_pointwise_G_layer1_0_bn1_running_var", wgsl: shader126 },
-      { name: "step_097_pointwise_G_layer1_0_bn2_running_var", wgsl: shader127 },
-      { name: "step_098_pointwise_G_layer1_0_bn3_running_mean", wgsl: shader128 },
-      { name: "step_099_pointwise_G_layer1_0_conv3", wgsl: shader129 },
-      { name: "step_100_sum_G_layer1_0_conv3_cpu", wgsl: shader130 },
-      { name: "step_100_sum_G_layer1_0_conv3", wgsl: shader131 },
-      { name: "step_101_pointwise_G_layer1_0_bn3_running_var", wgsl: shader132 },
-      { name: "step_104_pointwise_G_layer1_0_downsample_1_running_var", wgsl: shader133 },
-      { name: "step_105_pointwise_G_layer2_0_bn1_running_mean", wgsl: shader134 },
-      { name: "step_106_pointwise_G_layer2_0_conv1", wgsl: shader135 },
-      { name: "step_107_sum_G_layer2_0_conv1_cpu", wgsl: shader136 },
-      { name: "step_107_sum_G_layer2_0_conv1", wgsl: shader137 },
-      { name: "step_108_pointwise_G_layer2_0_bn1_running_var", wgsl: shader138 },
-      { name: "step_111_pointwise_G_layer2_0_bn2_running_var", wgsl: shader139 },
-      { name: "step_112_pointwise_G_layer2_0_bn3_running_mean", wgsl: shader140 },
-      { name: "step_113_pointwise_G_layer2_0_conv3", wgsl: shader141 },
-      { name: "step_114_sum_G_layer2_0_conv3_cpu", wgsl: shader142 },
-      { name: "step_114_sum_G_layer2_0_conv3", wgsl: shader143 },
-      { name: "step_115_pointwise_G_layer2_0_bn3_running_var", wgsl: shader144 },
-      { name: "step_119_pointwise_G_layer3_0_conv1", wgsl: shader145 },
-      { name: "step_120_sum_G_layer3_0_conv1_cpu", wgsl: shader146 },
-      { name: "step_120_sum_G_layer3_0_conv1", wgsl: shader147 },
-      { name: "step_121_pointwise_G_layer3_0_bn1_running_var", wgsl: shader148 },
-      { name: "step_124_pointwise_G_layer3_0_bn2_running_var", wgsl: shader149 },
-      { name: "step_125_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader150 },
-      { name: "step_126_pointwise_G_layer3_0_conv3", wgsl: shader151 },
-      { name: "step_127_sum_G_layer3_0_conv3_cpu", wgsl: shader152 },
-      { name: "step_127_sum_G_layer3_0_conv3", wgsl: shader153 },
-      { name: "step_128_pointwise_G_layer3_0_bn3_running_var", wgsl: shader154 },
-      { name: "step_131_pointwise_G_layer3_0_downsample_1_running_var", wgsl: shader155 },
-      { name: "step_137_pointwise_G_layer4_0_bn2_running_var", wgsl: shader156 },
-      { name: "step_138_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader157 },
-      { name: "step_139_pointwise_G_layer4_0_conv3", wgsl: shader158 },
-      { name: "step_140_sum_G_layer4_0_conv3_cpu", wgsl: shader159 },
-      { name: "step_140_sum_G_layer4_0_conv3", wgsl: shader160 },
-      { name: "step_141_pointwise_G_layer4_0_bn3_running_var", wgsl: shader161 },
-      { name: "step_144_pointwise_G_layer4_0_downsample_1_running_var", wgsl: shader162 },
-      { name: "step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", wgsl: shader163 },
-      { name: "step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", wgsl: shader164 },
-      { name: "step_147_pointwise", wgsl: shader165 },
-      { name: "step_148_sum_stage1", wgsl: shader166 },
-      { name: "step_148_sum_stage2", wgsl: shader167 },
-      { name: "step_149_softmax_G_layer5_conv2d_list_0", wgsl: shader168 },
-      { name: "step_150_resizeGrad", wgsl: shader169 },
-      { name: "step_151_conv2dInputGrad_G_layer5_conv2d_list_1_pack", wgsl: shader170 },
-      { name: "step_151_conv2dInputGrad_G_layer5_conv2d_list_1_packc", wgsl: shader171 },
-      { name: "step_151_conv2dInputGrad_G_layer5_conv2d_list_1_cpu", wgsl: shader172 },
-      { name: "step_151_conv2dInputGrad_G_layer5_conv2d_list_1", wgsl: shader173 },
-      { name: "step_152_conv2dInputGrad_G_layer5_conv2d_list_0_cpu", wgsl: shader174 },
-      { name: "step_152_conv2dInputGrad_G_layer5_conv2d_list_0", wgsl: shader175 },
-      { name: "step_153_softmax_G_layer6_conv2d_list_0", wgsl: shader176 },
-      { name: "step_155_conv2dInputGrad_G_layer6_conv2d_list_1_pack", wgsl: shader177 },
-      { name: "step_155_conv2dInputGrad_G_layer6_conv2d_list_1_cpu", wgsl: shader178 },
-      { name: "step_155_conv2dInputGrad_G_layer6_conv2d_list_1", wgsl: shader179 },
-      { name: "step_156_conv2dInputGrad_G_layer6_conv2d_list_0_cpu", wgsl: shader180 },
-      { name: "step_156_conv2dInputGrad_G_layer6_conv2d_list_0", wgsl: shader181 },
-      { name: "step_157_sum_G_layer6_conv2d_list_1_cpu", wgsl: shader182 },
-      { name: "step_157_sum_G_layer6_conv2d_list_1", wgsl: shader183 },
-      { name: "step_158_pointwise_G_layer6_conv2d_list_1", wgsl: shader184 },
-      { name: "step_159_sum_G_layer6_conv2d_list_1_cpu", wgsl: shader185 },
-      { name: "step_159_sum_G_layer6_conv2d_list_1", wgsl: shader186 },
-      { name: "step_160_pointwise_G_layer4_0_downsample_1", wgsl: shader187 },
-      { name: "step_161_conv2dInputGrad_G_layer4_0_downsample_0_pack", wgsl: shader188 },
-      { name: "step_161_conv2dInputGrad_G_layer4_0_downsample_0_cpu", wgsl: shader189 },
-      { name: "step_161_conv2dInputGrad_G_layer4_0_downsample_0", wgsl: shader190 },
-      { name: "step_164_conv2dInputGrad_G_layer4_0_conv3_pack", wgsl: shader191 },
-      { name: "step_164_conv2dInputGrad_G_layer4_0_conv3_cpu", wgsl: shader192 },
-      { name: "step_164_conv2dInputGrad_G_layer4_0_conv3", wgsl: shader193 },
-      { name: "step_165_sum_G_layer4_0_conv3_cpu", wgsl: shader194 },
-      { name: "step_165_sum_G_layer4_0_conv3", wgsl: shader195 },
-      { name: "step_166_sum_G_layer4_0_conv3_cpu", wgsl: shader196 },
-      { name: "step_166_sum_G_layer4_0_conv3", wgsl: shader197 },
-      { name: "step_167_pointwise_G_layer4_0_bn2", wgsl: shader198 },
-      { name: "step_168_conv2dInputGrad_G_layer4_0_conv2_pack", wgsl: shader199 },
-      { name: "step_168_conv2dInputGrad_G_layer4_0_conv2_cpu", wgsl: shader200 },
-      { name: "step_168_conv2dInputGrad_G_layer4_0_conv2", wgsl: shader201 },
-      { name: "step_172_conv2dInputGrad_G_layer4_0_conv1_pack", wgsl: shader202 },
-      { name: "step_172_conv2dInputGrad_G_layer4_0_conv1_cpu", wgsl: shader203 },
-      { name: "step_172_conv2dInputGrad_G_layer4_0_conv1", wgsl: shader204 },
-      { name: "step_174_sum_G_layer4_0_conv1_cpu", wgsl: shader205 },
-      { name: "step_174_sum_G_layer4_0_conv1", wgsl: shader206 },
-      { name: "step_175_pointwise_G_layer3_0_downsample_1", wgsl: shader207 },
-      { name: "step_176_conv2dInputGrad_G_layer3_0_downsample_0_pack", wgsl: shader208 },
-      { name: "step_176_conv2dInputGrad_G_layer3_0_downsample_0_cpu", wgsl: shader209 },
-      { name: "step_176_conv2dInputGrad_G_layer3_0_downsample_0", wgsl: shader210 },
-      { name: "step_179_conv2dInputGrad_G_layer3_0_conv3_pack", wgsl: shader211 },
-      { name: "step_179_conv2dInputGrad_G_layer3_0_conv3_cpu", wgsl: shader212 },
-      { name: "step_179_conv2dInputGrad_G_layer3_0_conv3", wgsl: shader213 },
-      { name: "step_180_sum_G_layer3_0_conv3_cpu", wgsl: shader214 },
-      { name: "step_180_sum_G_layer3_0_conv3", wgsl: shader215 },
-      { name: "step_181_sum_G_layer3_0_conv3_cpu", wgsl: shader216 },
-      { name: "step_181_sum_G_layer3_0_conv3", wgsl: shader217 },
-      { name: "step_182_pointwise_G_layer3_0_bn2", wgsl: shader218 },
-      { name: "step_183_conv2dInputGrad_G_layer3_0_conv2_pack", wgsl: shader219 },
-      { name: "step_183_conv2dInputGrad_G_layer3_0_conv2_cpu", wgsl: shader220 },
-      { name: "step_183_conv2dInputGrad_G_layer3_0_conv2", wgsl: shader221 },
-      { name: "step_187_conv2dInputGrad_G_layer3_0_conv1_pack", wgsl: shader222 },
-      { name: "step_187_conv2dInputGrad_G_layer3_0_conv1_cpu", wgsl: shader223 },
-      { name: "step_187_conv2dInputGrad_G_layer3_0_conv1", wgsl: shader224 },
-      { name: "step_188_sum_G_layer3_0_downsample_0_cpu", wgsl: shader225 },
-      { name: "step_188_sum_G_layer3_0_downsample_0", wgsl: shader226 },
-      { name: "step_189_pointwise_G_layer3_0_downsample_0", wgsl: shader227 },
-      { name: "step_190_sum_G_layer3_0_downsample_0_cpu", wgsl: shader228 },
-      { name: "step_190_sum_G_layer3_0_downsample_0", wgsl: shader229 },
-      { name: "step_191_pointwise_G_layer2_0_downsample_1", wgsl: shader230 },
-      { name: "step_192_conv2dInputGrad_G_layer2_0_downsample_0_pack", wgsl: shader231 },
-      { name: "step_192_conv2dInputGrad_G_layer2_0_downsample_0_cpu", wgsl: shader232 },
-      { name: "step_192_conv2dInputGrad_G_layer2_0_downsample_0", wgsl: shader233 },
-      { name: "step_195_conv2dInputGrad_G_layer2_0_conv3_pack", wgsl: shader234 },
-      { name: "step_195_conv2dInputGrad_G_layer2_0_conv3_cpu", wgsl: shader235 },
-      { name: "step_195_conv2dInputGrad_G_layer2_0_conv3", wgsl: shader236 },
-      { name: "step_196_sum_G_layer2_0_conv3_cpu", wgsl: shader237 },
-      { name: "step_196_sum_G_layer2_0_conv3", wgsl: shader238 },
-      { name: "step_197_sum_G_layer2_0_conv3_cpu", wgsl: shader239 },
-      { name: "step_197_sum_G_layer2_0_conv3", wgsl: shader240 },
-      { name: "step_198_pointwise_G_layer2_0_bn2", wgsl: shader241 },
-      { name: "step_199_conv2dInputGrad_G_layer2_0_conv2_pack", wgsl: shader242 },
-      { name: "step_199_conv2dInputGrad_G_layer2_0_conv2_cpu", wgsl: shader243 },
-      { name: "step_199_conv2dInputGrad_G_layer2_0_conv2", wgsl: shader244 },
-      { name: "step_203_conv2dInputGrad_G_layer2_0_conv1_pack", wgsl: shader245 },
-      { name: "step_203_conv2dInputGrad_G_layer2_0_conv1_cpu", wgsl: shader246 },
-      { name: "step_203_conv2dInputGrad_G_layer2_0_conv1", wgsl: shader247 },
-      { name: "step_204_sum_G_layer2_0_downsample_0_cpu", wgsl: shader248 },
-      { name: "step_204_sum_G_layer2_0_downsample_0", wgsl: shader249 },
-      { name: "step_205_pointwise_G_layer2_0_downsample_0", wgsl: shader250 },
-      { name: "step_206_sum_G_layer2_0_downsample_0_cpu", wgsl: shader251 },
-      { name: "step_206_sum_G_layer2_0_downsample_0", wgsl: shader252 },
-      { name: "step_207_pointwise_G_layer1_0_downsample_1", wgsl: shader253 },
-      { name: "step_208_conv2dInputGrad_G_layer1_0_downsample_0_pack", wgsl: shader254 },
-      { name: "step_208_conv2dInputGrad_G_layer1_0_downsample_0_cpu", wgsl: shader255 },
-      { name: "step_208_conv2dInputGrad_G_layer1_0_downsample_0", wgsl: shader256 },
-      { name: "step_212_sum_G_layer1_0_conv3_cpu", wgsl: shader257 },
-      { name: "step_212_sum_G_layer1_0_conv3", wgsl: shader258 },
-      { name: "step_213_sum_G_layer1_0_conv3_cpu", wgsl: shader259 },
-      { name: "step_213_sum_G_layer1_0_conv3", wgsl: shader260 },
-      { name: "step_214_pointwise_G_layer1_0_bn2", wgsl: shader261 },
-      { name: "step_215_conv2dInputGrad_G_layer1_0_conv2_pack", wgsl: shader262 },
-      { name: "step_215_conv2dInputGrad_G_layer1_0_conv2_cpu", wgsl: shader263 },
-      { name: "step_215_conv2dInputGrad_G_layer1_0_conv2", wgsl: shader264 },
-      { name: "step_219_conv2dInputGrad_G_layer1_0_conv1_pack", wgsl: shader265 },
-      { name: "step_219_conv2dInputGrad_G_layer1_0_conv1_cpu", wgsl: shader266 },
-      { name: "step_219_conv2dInputGrad_G_layer1_0_conv1", wgsl: shader267 },
-      { name: "step_220_maxPool2dGrad_G_layer1_0_downsample_0", wgsl: shader268 },
-      { name: "step_221_sum_G_layer1_0_downsample_0_cpu", wgsl: shader269 },
-      { name: "step_221_sum_G_layer1_0_downsample_0", wgsl: shader270 },
-      { name: "step_222_sum_G_conv1_cpu", wgsl: shader271 },
-      { name: "step_222_sum_G_conv1", wgsl: shader272 },
-      { name: "step_223_pointwise_G_bn1", wgsl: shader273 },
-      { name: "step_224_conv2dWeightGrad_G_bn1_packc", wgsl: shader274 },
-      { name: "step_224_conv2dWeightGrad_G_bn1_stage1_cpu", wgsl: shader275 },
-      { name: "step_224_conv2dWeightGrad_G_bn1_stage1", wgsl: shader276 },
-      { name: "step_224_conv2dWeightGrad_G_bn1_stage2", wgsl: shader277 },
-      { name: "step_225_pointwise_G_conv1", wgsl: shader278 },
-      { name: "step_226_conv2dWeightGrad_G_layer1_0_bn1_cpu", wgsl: shader279 },
-      { name: "step_226_conv2dWeightGrad_G_layer1_0_bn1", wgsl: shader280 },
-      { name: "step_227_pointwise_G_layer1_0_conv1", wgsl: shader281 },
-      { name: "step_228_conv2dWeightGrad_G_layer1_0_bn1_cpu", wgsl: shader282 },
-      { name: "step_228_conv2dWeightGrad_G_layer1_0_bn1", wgsl: shader283 },
-      { name: "step_229_pointwise_G_layer1_0_conv2", wgsl: shader284 },
-      { name: "step_230_conv2dWeightGrad_G_layer1_0_bn2_cpu", wgsl: shader285 },
-      { name: "step_230_conv2dWeightGrad_G_layer1_0_bn2", wgsl: shader286 },
-      { name: "step_231_pointwise_G_layer1_0_conv3", wgsl: shader287 },
-      { name: "step_234_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader288 },
-      { name: "step_234_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader289 },
-      { name: "step_235_pointwise_G_layer2_0_conv1", wgsl: shader290 },
-      { name: "step_236_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader291 },
-      { name: "step_236_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader292 },
-      { name: "step_237_pointwise_G_layer2_0_conv2", wgsl: shader293 },
-      { name: "step_238_conv2dWeightGrad_G_layer2_0_bn2_cpu", wgsl: shader294 },
-      { name: "step_238_conv2dWeightGrad_G_layer2_0_bn2", wgsl: shader295 },
-      { name: "step_239_pointwise_G_layer2_0_conv3", wgsl: shader296 },
-      { name: "step_240_conv2dWeightGrad_G_layer2_0_downsample_1_cpu", wgsl: shader297 },
-      { name: "step_240_conv2dWeightGrad_G_layer2_0_downsample_1", wgsl: shader298 },
-      { name: "step_241_pointwise_G_layer2_0_downsample_0", wgsl: shader299 },
-      { name: "step_242_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader300 },
-      { name: "step_242_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader301 },
-      { name: "step_243_pointwise_G_layer3_0_conv1", wgsl: shader302 },
-      { name: "step_244_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader303 },
-      { name: "step_244_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader304 },
-      { name: "step_245_pointwise_G_layer3_0_conv2", wgsl: shader305 },
-      { name: "step_246_conv2dWeightGrad_G_layer3_0_bn2_cpu", wgsl: shader306 },
-      { name: "step_246_conv2dWeightGrad_G_layer3_0_bn2", wgsl: shader307 },
-      { name: "step_247_pointwise_G_layer3_0_conv3", wgsl: shader308 },
-      { name: "step_248_conv2dWeightGrad_G_layer3_0_downsample_1_cpu", wgsl: shader309 },
-      { name: "step_248_conv2dWeightGrad_G_layer3_0_downsample_1", wgsl: shader310 },
-      { name: "step_249_pointwise_G_layer3_0_downsample_0", wgsl: shader311 },
-      { name: "step_250_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader312 },
-      { name: "step_250_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader313 },
-      { name: "step_251_pointwise_G_layer4_0_conv1", wgsl: shader314 },
-      { name: "step_252_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader315 },
-      { name: "step_252_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader316 },
-      { name: "step_253_pointwise_G_layer4_0_conv2", wgsl: shader317 },
-      { name: "step_254_conv2dWeightGrad_G_layer4_0_bn2_cpu", wgsl: shader318 },
-      { name: "step_254_conv2dWeightGrad_G_layer4_0_bn2", wgsl: shader319 },
-      { name: "step_255_pointwise_G_layer4_0_conv3", wgsl: shader320 },
-      { name: "step_256_conv2dWeightGrad_G_layer4_0_downsample_1_cpu", wgsl: shader321 },
-      { name: "step_256_conv2dWeightGrad_G_layer4_0_downsample_1", wgsl: shader322 },
-      { name: "step_257_pointwise_G_layer4_0_downsample_0", wgsl: shader323 },
-      { name: "step_258_conv2dWeightGrad_cpu", wgsl: shader324 },
-      { name: "step_258_conv2dWeightGrad", wgsl: shader325 },
-      { name: "step_259_pointwise_G_layer5_conv2d_list_0", wgsl: shader326 },
-      { name: "step_260_sum_cpu", wgsl: shader327 },
-      { name: "step_260_sum", wgsl: shader328 },
-      { name: "step_261_pointwise_sgd_G_G_layer5_conv2d_list_0", wgsl: shader329 },
-      { name: "step_262_conv2dWeightGrad_cpu", wgsl: shader330 },
-      { name: "step_262_conv2dWeightGrad", wgsl: shader331 },
-      { name: "step_264_conv2dWeightGrad_cpu", wgsl: shader332 },
-      { name: "step_264_conv2dWeightGrad", wgsl: shader333 },
-      { name: "step_265_pointwise_G_layer6_conv2d_list_0", wgsl: shader334 },
-      { name: "step_268_conv2dWeightGrad_cpu", wgsl: shader335 },
-      { name: "step_268_conv2dWeightGrad", wgsl: shader336 },
+      { name: "step_000_conv2d_G_conv1_pack", wgsl: shader0 },
+      { name: "step_000_conv2d_G_conv1_packc", wgsl: shader1 },
+      { name: "step_000_conv2d_G_conv1_cpu", wgsl: shader2 },
+      { name: "step_000_conv2d_G_conv1", wgsl: shader3 },
+      { name: "step_001_sum_G_conv1_cpu", wgsl: shader4 },
+      { name: "step_001_sum_G_conv1", wgsl: shader5 },
+      { name: "step_002_sum_G_conv1_cpu", wgsl: shader6 },
+      { name: "step_002_sum_G_conv1", wgsl: shader7 },
+      { name: "step_003_pointwise_G_conv1", wgsl: shader8 },
+      { name: "step_004_pointwise_G_bn1", wgsl: shader9 },
+      { name: "step_005_maxPool2d_G_bn1", wgsl: shader10 },
+      { name: "step_006_conv2d_G_layer1_0_conv1_pack", wgsl: shader11 },
+      { name: "step_006_conv2d_G_layer1_0_conv1_packc", wgsl: shader12 },
+      { name: "step_006_conv2d_G_layer1_0_conv1_cpu", wgsl: shader13 },
+      { name: "step_006_conv2d_G_layer1_0_conv1", wgsl: shader14 },
+      { name: "step_007_sum_G_layer1_0_conv1_cpu", wgsl: shader15 },
+      { name: "step_007_sum_G_layer1_0_conv1", wgsl: shader16 },
+      { name: "step_008_sum_G_layer1_0_conv1_cpu", wgsl: shader17 },
+      { name: "step_008_sum_G_layer1_0_conv1", wgsl: shader18 },
+      { name: "step_009_pointwise_G_layer1_0_conv1", wgsl: shader19 },
+      { name: "step_010_pointwise_G_layer1_0_bn1", wgsl: shader20 },
+      { name: "step_011_conv2d_G_layer1_0_conv2_pack", wgsl: shader21 },
+      { name: "step_011_conv2d_G_layer1_0_conv2_cpu", wgsl: shader22 },
+      { name: "step_011_conv2d_G_layer1_0_conv2", wgsl: shader23 },
+      { name: "step_016_conv2d_G_layer1_0_conv3_pack", wgsl: shader24 },
+      { name: "step_016_conv2d_G_layer1_0_conv3_cpu", wgsl: shader25 },
+      { name: "step_016_conv2d_G_layer1_0_conv3", wgsl: shader26 },
+      { name: "step_017_sum_G_layer1_0_conv3_cpu", wgsl: shader27 },
+      { name: "step_017_sum_G_layer1_0_conv3", wgsl: shader28 },
+      { name: "step_018_sum_G_layer1_0_conv3_cpu", wgsl: shader29 },
+      { name: "step_018_sum_G_layer1_0_conv3", wgsl: shader30 },
+      { name: "step_019_pointwise_G_layer1_0_conv3", wgsl: shader31 },
+      { name: "step_024_pointwise_G_layer1_0_bn3", wgsl: shader32 },
+      { name: "step_025_conv2d_G_layer2_0_conv1_pack", wgsl: shader33 },
+      { name: "step_025_conv2d_G_layer2_0_conv1_packc", wgsl: shader34 },
+      { name: "step_025_conv2d_G_layer2_0_conv1_cpu", wgsl: shader35 },
+      { name: "step_025_conv2d_G_layer2_0_conv1", wgsl: shader36 },
+      { name: "step_026_sum_G_layer2_0_conv1_cpu", wgsl: shader37 },
+      { name: "step_026_sum_G_layer2_0_conv1", wgsl: shader38 },
+      { name: "step_027_sum_G_layer2_0_conv1_cpu", wgsl: shader39 },
+      { name: "step_027_sum_G_layer2_0_conv1", wgsl: shader40 },
+      { name: "step_028_pointwise_G_layer2_0_conv1", wgsl: shader41 },
+      { name: "step_029_pointwise_G_layer2_0_bn1", wgsl: shader42 },
+      { name: "step_030_conv2d_G_layer2_0_conv2_pack", wgsl: shader43 },
+      { name: "step_030_conv2d_G_layer2_0_conv2_packc", wgsl: shader44 },
+      { name: "step_030_conv2d_G_layer2_0_conv2_cpu", wgsl: shader45 },
+      { name: "step_030_conv2d_G_layer2_0_conv2", wgsl: shader46 },
+      { name: "step_035_conv2d_G_layer2_0_conv3_pack", wgsl: shader47 },
+      { name: "step_035_conv2d_G_layer2_0_conv3_cpu", wgsl: shader48 },
+      { name: "step_035_conv2d_G_layer2_0_conv3", wgsl: shader49 },
+      { name: "step_036_sum_G_layer2_0_conv3_cpu", wgsl: shader50 },
+      { name: "step_036_sum_G_layer2_0_conv3", wgsl: shader51 },
+      { name: "step_037_sum_G_layer2_0_conv3_cpu", wgsl: shader52 },
+      { name: "step_037_sum_G_layer2_0_conv3", wgsl: shader53 },
+      { name: "step_038_pointwise_G_layer2_0_conv3", wgsl: shader54 },
+      { name: "step_039_conv2d_G_layer2_0_downsample_0_pack", wgsl: shader55 },
+      { name: "step_039_conv2d_G_layer2_0_downsample_0_cpu", wgsl: shader56 },
+      { name: "step_039_conv2d_G_layer2_0_downsample_0", wgsl: shader57 },
+      { name: "step_043_pointwise_G_layer2_0_bn3", wgsl: shader58 },
+      { name: "step_044_conv2d_G_layer3_0_conv1_pack", wgsl: shader59 },
+      { name: "step_044_conv2d_G_layer3_0_conv1_packc", wgsl: shader60 },
+      { name: "step_044_conv2d_G_layer3_0_conv1_cpu", wgsl: shader61 },
+      { name: "step_044_conv2d_G_layer3_0_conv1", wgsl: shader62 },
+      { name: "step_045_sum_G_layer3_0_conv1_cpu", wgsl: shader63 },
+      { name: "step_045_sum_G_layer3_0_conv1", wgsl: shader64 },
+      { name: "step_046_sum_G_layer3_0_conv1_cpu", wgsl: shader65 },
+      { name: "step_046_sum_G_layer3_0_conv1", wgsl: shader66 },
+      { name: "step_047_pointwise_G_layer3_0_conv1", wgsl: shader67 },
+      { name: "step_048_pointwise_G_layer3_0_bn1", wgsl: shader68 },
+      { name: "step_049_conv2d_G_layer3_0_conv2_pack", wgsl: shader69 },
+      { name: "step_049_conv2d_G_layer3_0_conv2_packc", wgsl: shader70 },
+      { name: "step_049_conv2d_G_layer3_0_conv2_cpu", wgsl: shader71 },
+      { name: "step_049_conv2d_G_layer3_0_conv2", wgsl: shader72 },
+      { name: "step_054_conv2d_G_layer3_0_conv3_pack", wgsl: shader73 },
+      { name: "step_054_conv2d_G_layer3_0_conv3_cpu", wgsl: shader74 },
+      { name: "step_054_conv2d_G_layer3_0_conv3", wgsl: shader75 },
+      { name: "step_055_sum_G_layer3_0_conv3_cpu", wgsl: shader76 },
+      { name: "step_055_sum_G_layer3_0_conv3", wgsl: shader77 },
+      { name: "step_056_sum_G_layer3_0_conv3_cpu", wgsl: shader78 },
+      { name: "step_056_sum_G_layer3_0_conv3", wgsl: shader79 },
+      { name: "step_057_pointwise_G_layer3_0_conv3", wgsl: shader80 },
+      { name: "step_058_conv2d_G_layer3_0_downsample_0_pack", wgsl: shader81 },
+      { name: "step_058_conv2d_G_layer3_0_downsample_0_cpu", wgsl: shader82 },
+      { name: "step_058_conv2d_G_layer3_0_downsample_0", wgsl: shader83 },
+      { name: "step_062_pointwise_G_layer3_0_bn3", wgsl: shader84 },
+      { name: "step_063_conv2d_G_layer5_conv2d_list_0_pack", wgsl: shader85 },
+      { name: "step_063_conv2d_G_layer5_conv2d_list_0_packc", wgsl: shader86 },
+      { name: "step_063_conv2d_G_layer5_conv2d_list_0_cpu", wgsl: shader87 },
+      { name: "step_063_conv2d_G_layer5_conv2d_list_0", wgsl: shader88 },
+      { name: "step_064_conv2d_G_layer5_conv2d_list_1_cpu", wgsl: shader89 },
+      { name: "step_064_conv2d_G_layer5_conv2d_list_1", wgsl: shader90 },
+      { name: "step_065_conv2d_G_layer4_0_conv1_pack", wgsl: shader91 },
+      { name: "step_065_conv2d_G_layer4_0_conv1_cpu", wgsl: shader92 },
+      { name: "step_065_conv2d_G_layer4_0_conv1", wgsl: shader93 },
+      { name: "step_069_pointwise_G_layer4_0_bn1", wgsl: shader94 },
+      { name: "step_070_conv2d_G_layer4_0_conv2_pack", wgsl: shader95 },
+      { name: "step_070_conv2d_G_layer4_0_conv2_cpu", wgsl: shader96 },
+      { name: "step_070_conv2d_G_layer4_0_conv2", wgsl: shader97 },
+      { name: "step_075_conv2d_G_layer4_0_conv3_pack", wgsl: shader98 },
+      { name: "step_075_conv2d_G_layer4_0_conv3_cpu", wgsl: shader99 },
+      { name: "step_075_conv2d_G_layer4_0_conv3", wgsl: shader100 },
+      { name: "step_076_sum_G_layer4_0_conv3_cpu", wgsl: shader101 },
+      { name: "step_076_sum_G_layer4_0_conv3", wgsl: shader102 },
+      { name: "step_077_sum_G_layer4_0_conv3_cpu", wgsl: shader103 },
+      { name: "step_077_sum_G_layer4_0_conv3", wgsl: shader104 },
+      { name: "step_078_pointwise_G_layer4_0_conv3", wgsl: shader105 },
+      { name: "step_079_conv2d_G_layer4_0_downsample_0_pack", wgsl: shader106 },
+      { name: "step_079_conv2d_G_layer4_0_downsample_0_cpu", wgsl: shader107 },
+      { name: "step_079_conv2d_G_layer4_0_downsample_0", wgsl: shader108 },
+      { name: "step_083_pointwise_G_layer4_0_bn3", wgsl: shader109 },
+      { name: "step_084_conv2d_G_layer6_conv2d_list_0_pack", wgsl: shader110 },
+      { name: "step_084_conv2d_G_layer6_conv2d_list_0_packc", wgsl: shader111 },
+      { name: "step_084_conv2d_G_layer6_conv2d_list_0_cpu", wgsl: shader112 },
+      { name: "step_084_conv2d_G_layer6_conv2d_list_0", wgsl: shader113 },
+      { name: "step_085_conv2d_G_layer6_conv2d_list_1_cpu", wgsl: shader114 },
+      { name: "step_085_conv2d_G_layer6_conv2d_list_1", wgsl: shader115 },
+      { name: "step_086_pointwise_G_bn1_running_mean", wgsl: shader116 },
+      { name: "step_087_pointwise_G_conv1", wgsl: shader117 },
+      { name: "step_088_sum_G_conv1_cpu", wgsl: shader118 },
+      { name: "step_088_sum_G_conv1", wgsl: shader119 },
+      { name: "step_089_pointwise_G_bn1_running_var", wgsl: shader120 },
+      { name: "step_090_pointwise_G_layer1_0_conv1", wgsl: shader121 },
+      { name: "step_091_sum_G_layer1_0_conv1_cpu", wgsl: shader122 },
+      { name: "step_091_sum_G_layer1_0_conv1", wgsl: shader123 },
+      { name: "step_092_pointwise_G_layer1_0_bn1_running_var", wgsl: shader124 },
+      { name: "step_095_pointwise_G_layer1_0_bn2_running_var", wgsl: shader125 },
+      { name: "step_096_pointwise_G_layer1_0_bn3_running_mean", wgsl: shader126 },
+      { name: "step_097_pointwise_G_layer1_0_conv3", wgsl: shader127 },
+      { name: "step_098_sum_G_layer1_0_conv3_cpu", wgsl: shader128 },
+      { name: "step_098_sum_G_layer1_0_conv3", wgsl: shader129 },
+      { name: "step_099_pointwise_G_layer1_0_bn3_running_var", wgsl: shader130 },
+      { name: "step_102_pointwise_G_layer1_0_downsample_1_running_var", wgsl: shader131 },
+      { name: "step_103_pointwise_G_layer2_0_bn1_running_mean", wgsl: shader132 },
+      { name: "step_104_pointwise_G_layer2_0_conv1", wgsl: shader133 },
+      { name: "step_105_sum_G_layer2_0_conv1_cpu", wgsl: shader134 },
+      { name: "step_105_sum_G_layer2_0_conv1", wgsl: shader135 },
+      { name: "step_106_pointwise_G_layer2_0_bn1_running_var", wgsl: shader136 },
+      { name: "step_109_pointwise_G_layer2_0_bn2_running_var", wgsl: shader137 },
+      { name: "step_110_pointwise_G_layer2_0_bn3_running_mean", wgsl: shader138 },
+      { name: "step_111_pointwise_G_layer2_0_conv3", wgsl: shader139 },
+      { name: "step_112_sum_G_layer2_0_conv3_cpu", wgsl: shader140 },
+      { name: "step_112_sum_G_layer2_0_conv3", wgsl: shader141 },
+      { name: "step_113_pointwise_G_layer2_0_bn3_running_var", wgsl: shader142 },
+      { name: "step_117_pointwise_G_layer3_0_conv1", wgsl: shader143 },
+      { name: "step_118_sum_G_layer3_0_conv1_cpu", wgsl: shader144 },
+      { name: "step_118_sum_G_layer3_0_conv1", wgsl: shader145 },
+      { name: "step_119_pointwise_G_layer3_0_bn1_running_var", wgsl: shader146 },
+      { name: "step_122_pointwise_G_layer3_0_bn2_running_var", wgsl: shader147 },
+      { name: "step_123_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader148 },
+      { name: "step_124_pointwise_G_layer3_0_conv3", wgsl: shader149 },
+      { name: "step_125_sum_G_layer3_0_conv3_cpu", wgsl: shader150 },
+      { name: "step_125_sum_G_layer3_0_conv3", wgsl: shader151 },
+      { name: "step_126_pointwise_G_layer3_0_bn3_running_var", wgsl: shader152 },
+      { name: "step_129_pointwise_G_layer3_0_downsample_1_running_var", wgsl: shader153 },
+      { name: "step_135_pointwise_G_layer4_0_bn2_running_var", wgsl: shader154 },
+      { name: "step_136_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader155 },
+      { name: "step_137_pointwise_G_layer4_0_conv3", wgsl: shader156 },
+      { name: "step_138_sum_G_layer4_0_conv3_cpu", wgsl: shader157 },
+      { name: "step_138_sum_G_layer4_0_conv3", wgsl: shader158 },
+      { name: "step_139_pointwise_G_layer4_0_bn3_running_var", wgsl: shader159 },
+      { name: "step_142_pointwise_G_layer4_0_downsample_1_running_var", wgsl: shader160 },
+      { name: "step_143_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", wgsl: shader161 },
+      { name: "step_143_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", wgsl: shader162 },
+      { name: "step_145_pointwise", wgsl: shader163 },
+      { name: "step_146_sum_stage1", wgsl: shader164 },
+      { name: "step_146_sum_stage2", wgsl: shader165 },
+      { name: "step_147_softmax_G_layer6_conv2d_list_0", wgsl: shader166 },
+      { name: "step_148_resizeGrad", wgsl: shader167 },
+      { name: "step_149_conv2dInputGrad_G_layer6_conv2d_list_1_pack", wgsl: shader168 },
+      { name: "step_149_conv2dInputGrad_G_layer6_conv2d_list_1_packc", wgsl: shader169 },
+      { name: "step_149_conv2dInputGrad_G_layer6_conv2d_list_1_cpu", wgsl: shader170 },
+      { name: "step_149_conv2dInputGrad_G_layer6_conv2d_list_1", wgsl: shader171 },
+      { name: "step_150_conv2dInputGrad_G_layer6_conv2d_list_0_cpu", wgsl: shader172 },
+      { name: "step_150_conv2dInputGrad_G_layer6_conv2d_list_0", wgsl: shader173 },
+      { name: "step_151_sum_G_layer6_conv2d_list_1_cpu", wgsl: shader174 },
+      { name: "step_151_sum_G_layer6_conv2d_list_1", wgsl: shader175 },
+      { name: "step_152_pointwise_G_layer6_conv2d_list_1", wgsl: shader176 },
+      { name: "step_153_sum_G_layer6_conv2d_list_1_cpu", wgsl: shader177 },
+      { name: "step_153_sum_G_layer6_conv2d_list_1", wgsl: shader178 },
+      { name: "step_154_pointwise_G_layer4_0_downsample_1", wgsl: shader179 },
+      { name: "step_155_conv2dInputGrad_G_layer4_0_downsample_0_pack", wgsl: shader180 },
+      { name: "step_155_conv2dInputGrad_G_layer4_0_downsample_0_cpu", wgsl: shader181 },
+      { name: "step_155_conv2dInputGrad_G_layer4_0_downsample_0", wgsl: shader182 },
+      { name: "step_158_conv2dInputGrad_G_layer4_0_conv3_pack", wgsl: shader183 },
+      { name: "step_158_conv2dInputGrad_G_layer4_0_conv3_cpu", wgsl: shader184 },
+      { name: "step_158_conv2dInputGrad_G_layer4_0_conv3", wgsl: shader185 },
+      { name: "step_159_sum_G_layer4_0_conv3_cpu", wgsl: shader186 },
+      { name: "step_159_sum_G_layer4_0_conv3", wgsl: shader187 },
+      { name: "step_160_sum_G_layer4_0_conv3_cpu", wgsl: shader188 },
+      { name: "step_160_sum_G_layer4_0_conv3", wgsl: shader189 },
+      { name: "step_161_pointwise_G_layer4_0_bn2", wgsl: shader190 },
+      { name: "step_162_conv2dInputGrad_G_layer4_0_conv2_pack", wgsl: shader191 },
+      { name: "step_162_conv2dInputGrad_G_layer4_0_conv2_cpu", wgsl: shader192 },
+      { name: "step_162_conv2dInputGrad_G_layer4_0_conv2", wgsl: shader193 },
+      { name: "step_166_conv2dInputGrad_G_layer4_0_conv1_pack", wgsl: shader194 },
+      { name: "step_166_conv2dInputGrad_G_layer4_0_conv1_cpu", wgsl: shader195 },
+      { name: "step_166_conv2dInputGrad_G_layer4_0_conv1", wgsl: shader196 },
+      { name: "step_167_sum_cpu", wgsl: shader197 },
+      { name: "step_167_sum", wgsl: shader198 },
+      { name: "step_168_softmax_G_layer5_conv2d_list_0", wgsl: shader199 },
+      { name: "step_170_conv2dInputGrad_G_layer5_conv2d_list_1_pack", wgsl: shader200 },
+      { name: "step_170_conv2dInputGrad_G_layer5_conv2d_list_1_cpu", wgsl: shader201 },
+      { name: "step_170_conv2dInputGrad_G_layer5_conv2d_list_1", wgsl: shader202 },
+      { name: "step_171_conv2dInputGrad_G_layer5_conv2d_list_0_cpu", wgsl: shader203 },
+      { name: "step_171_conv2dInputGrad_G_layer5_conv2d_list_0", wgsl: shader204 },
+      { name: "step_173_sum_G_layer4_0_conv1_cpu", wgsl: shader205 },
+      { name: "step_173_sum_G_layer4_0_conv1", wgsl: shader206 },
+      { name: "step_174_pointwise_G_layer3_0_downsample_1", wgsl: shader207 },
+      { name: "step_175_conv2dInputGrad_G_layer3_0_downsample_0_pack", wgsl: shader208 },
+      { name: "step_175_conv2dInputGrad_G_layer3_0_downsample_0_cpu", wgsl: shader209 },
+      { name: "step_175_conv2dInputGrad_G_layer3_0_downsample_0", wgsl: shader210 },
+      { name: "step_178_conv2dInputGrad_G_layer3_0_conv3_pack", wgsl: shader211 },
+      { name: "step_178_conv2dInputGrad_G_layer3_0_conv3_cpu", wgsl: shader212 },
+      { name: "step_178_conv2dInputGrad_G_layer3_0_conv3", wgsl: shader213 },
+      { name: "step_179_sum_G_layer3_0_conv3_cpu", wgsl: shader214 },
+      { name: "step_179_sum_G_layer3_0_conv3", wgsl: shader215 },
+      { name: "step_180_sum_G_layer3_0_conv3_cpu", wgsl: shader216 },
+      { name: "step_180_sum_G_layer3_0_conv3", wgsl: shader217 },
+      { name: "step_181_pointwise_G_layer3_0_bn2", wgsl: shader218 },
+      { name: "step_182_conv2dInputGrad_G_layer3_0_conv2_pack", wgsl: shader219 },
+      { name: "step_182_conv2dInputGrad_G_layer3_0_conv2_cpu", wgsl: shader220 },
+      { name: "step_182_conv2dInputGrad_G_layer3_0_conv2", wgsl: shader221 },
+      { name: "step_186_conv2dInputGrad_G_layer3_0_conv1_pack", wgsl: shader222 },
+      { name: "step_186_conv2dInputGrad_G_layer3_0_conv1_cpu", wgsl: shader223 },
+      { name: "step_186_conv2dInputGrad_G_layer3_0_conv1", wgsl: shader224 },
+      { name: "step_187_sum_G_layer3_0_downsample_0_cpu", wgsl: shader225 },
+      { name: "step_187_sum_G_layer3_0_downsample_0", wgsl: shader226 },
+      { name: "step_188_pointwise_G_layer3_0_downsample_0", wgsl: shader227 },
+      { name: "step_189_sum_G_layer3_0_downsample_0_cpu", wgsl: shader228 },
+      { name: "step_189_sum_G_layer3_0_downsample_0", wgsl: shader229 },
+      { name: "step_190_pointwise_G_layer2_0_downsample_1", wgsl: shader230 },
+      { name: "step_191_conv2dInputGrad_G_layer2_0_downsample_0_pack", wgsl: shader231 },
+      { name: "step_191_conv2dInputGrad_G_layer2_0_downsample_0_cpu", wgsl: shader232 },
+      { name: "step_191_conv2dInputGrad_G_layer2_0_downsample_0", wgsl: shader233 },
+      { name: "step_194_conv2dInputGrad_G_layer2_0_conv3_pack", wgsl: shader234 },
+      { name: "step_194_conv2dInputGrad_G_layer2_0_conv3_cpu", wgsl: shader235 },
+      { name: "step_194_conv2dInputGrad_G_layer2_0_conv3", wgsl: shader236 },
+      { name: "step_195_sum_G_layer2_0_conv3_cpu", wgsl: shader237 },
+      { name: "step_195_sum_G_layer2_0_conv3", wgsl: shader238 },
+      { name: "step_196_sum_G_layer2_0_conv3_cpu", wgsl: shader239 },
+      { name: "step_196_sum_G_layer2_0_conv3", wgsl: shader240 },
+      { name: "step_197_pointwise_G_layer2_0_bn2", wgsl: shader241 },
+      { name: "step_198_conv2dInputGrad_G_layer2_0_conv2_pack", wgsl: shader242 },
+      { name: "step_198_conv2dInputGrad_G_layer2_0_conv2_cpu", wgsl: shader243 },
+      { name: "step_198_conv2dInputGrad_G_layer2_0_conv2", wgsl: shader244 },
+      { name: "step_202_conv2dInputGrad_G_layer2_0_conv1_pack", wgsl: shader245 },
+      { name: "step_202_conv2dInputGrad_G_layer2_0_conv1_cpu", wgsl: shader246 },
+      { name: "step_202_conv2dInputGrad_G_layer2_0_conv1", wgsl: shader247 },
+      { name: "step_203_sum_G_layer2_0_downsample_0_cpu", wgsl: shader248 },
+      { name: "step_203_sum_G_layer2_0_downsample_0", wgsl: shader249 },
+      { name: "step_204_pointwise_G_layer2_0_downsample_0", wgsl: shader250 },
+      { name: "step_205_sum_G_layer2_0_downsample_0_cpu", wgsl: shader251 },
+      { name: "step_205_sum_G_layer2_0_downsample_0", wgsl: shader252 },
+      { name: "step_206_pointwise_G_layer1_0_downsample_1", wgsl: shader253 },
+      { name: "step_207_conv2dInputGrad_G_layer1_0_downsample_0_pack", wgsl: shader254 },
+      { name: "step_207_conv2dInputGrad_G_layer1_0_downsample_0_cpu", wgsl: shader255 },
+      { name: "step_207_conv2dInputGrad_G_layer1_0_downsample_0", wgsl: shader256 },
+      { name: "step_211_sum_G_layer1_0_conv3_cpu", wgsl: shader257 },
+      { name: "step_211_sum_G_layer1_0_conv3", wgsl: shader258 },
+      { name: "step_212_sum_G_layer1_0_conv3_cpu", wgsl: shader259 },
+      { name: "step_212_sum_G_layer1_0_conv3", wgsl: shader260 },
+      { name: "step_213_pointwise_G_layer1_0_bn2", wgsl: shader261 },
+      { name: "step_214_conv2dInputGrad_G_layer1_0_conv2_pack", wgsl: shader262 },
+      { name: "step_214_conv2dInputGrad_G_layer1_0_conv2_cpu", wgsl: shader263 },
+      { name: "step_214_conv2dInputGrad_G_layer1_0_conv2", wgsl: shader264 },
+      { name: "step_218_conv2dInputGrad_G_layer1_0_conv1_pack", wgsl: shader265 },
+      { name: "step_218_conv2dInputGrad_G_layer1_0_conv1_cpu", wgsl: shader266 },
+      { name: "step_218_conv2dInputGrad_G_layer1_0_conv1", wgsl: shader267 },
+      { name: "step_219_maxPool2dGrad_G_layer1_0_downsample_0", wgsl: shader268 },
+      { name: "step_220_sum_G_layer1_0_downsample_0_cpu", wgsl: shader269 },
+      { name: "step_220_sum_G_layer1_0_downsample_0", wgsl: shader270 },
+      { name: "step_221_sum_G_conv1_cpu", wgsl: shader271 },
+      { name: "step_221_sum_G_conv1", wgsl: shader272 },
+      { name: "step_222_pointwise_G_bn1", wgsl: shader273 },
+      { name: "step_223_conv2dWeightGrad_G_bn1_packc", wgsl: shader274 },
+      { name: "step_223_conv2dWeightGrad_G_bn1_stage1_cpu", wgsl: shader275 },
+      { name: "step_223_conv2dWeightGrad_G_bn1_stage1", wgsl: shader276 },
+      { name: "step_223_conv2dWeightGrad_G_bn1_stage2", wgsl: shader277 },
+      { name: "step_224_pointwise", wgsl: shader278 },
+      { name: "step_225_pointwise_G_conv1", wgsl: shader279 },
+      { name: "step_226_conv2dWeightGrad_G_layer1_0_bn1_cpu", wgsl: shader280 },
+      { name: "step_226_conv2dWeightGrad_G_layer1_0_bn1", wgsl: shader281 },
+      { name: "step_227_pointwise_G_layer1_0_conv1", wgsl: shader282 },
+      { name: "step_228_conv2dWeightGrad_G_layer1_0_bn1_cpu", wgsl: shader283 },
+      { name: "step_228_conv2dWeightGrad_G_layer1_0_bn1", wgsl: shader284 },
+      { name: "step_229_pointwise_G_layer1_0_conv2", wgsl: shader285 },
+      { name: "step_230_conv2dWeightGrad_G_layer1_0_bn2_cpu", wgsl: shader286 },
+      { name: "step_230_conv2dWeightGrad_G_layer1_0_bn2", wgsl: shader287 },
+      { name: "step_231_pointwise_G_layer1_0_conv3", wgsl: shader288 },
+      { name: "step_234_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader289 },
+      { name: "step_234_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader290 },
+      { name: "step_235_pointwise_G_layer2_0_conv1", wgsl: shader291 },
+      { name: "step_236_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader292 },
+      { name: "step_236_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader293 },
+      { name: "step_237_pointwise_G_layer2_0_conv2", wgsl: shader294 },
+      { name: "step_238_conv2dWeightGrad_G_layer2_0_bn2_cpu", wgsl: shader295 },
+      { name: "step_238_conv2dWeightGrad_G_layer2_0_bn2", wgsl: shader296 },
+      { name: "step_239_pointwise_G_layer2_0_conv3", wgsl: shader297 },
+      { name: "step_240_conv2dWeightGrad_G_layer2_0_downsample_1_cpu", wgsl: shader298 },
+      { name: "step_240_conv2dWeightGrad_G_layer2_0_downsample_1", wgsl: shader299 },
+      { name: "step_241_pointwise_G_layer2_0_downsample_0", wgsl: shader300 },
+      { name: "step_242_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader301 },
+      { name: "step_242_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader302 },
+      { name: "step_243_pointwise_G_layer3_0_conv1", wgsl: shader303 },
+      { name: "step_244_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader304 },
+      { name: "step_244_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader305 },
+      { name: "step_245_pointwise_G_layer3_0_conv2", wgsl: shader306 },
+      { name: "step_246_conv2dWeightGrad_G_layer3_0_bn2_cpu", wgsl: shader307 },
+      { name: "step_246_conv2dWeightGrad_G_layer3_0_bn2", wgsl: shader308 },
+      { name: "step_247_pointwise_G_layer3_0_conv3", wgsl: shader309 },
+      { name: "step_248_conv2dWeightGrad_G_layer3_0_downsample_1_cpu", wgsl: shader310 },
+      { name: "step_248_conv2dWeightGrad_G_layer3_0_downsample_1", wgsl: shader311 },
+      { name: "step_249_pointwise_G_layer3_0_downsample_0", wgsl: shader312 },
+      { name: "step_250_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader313 },
+      { name: "step_250_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader314 },
+      { name: "step_251_pointwise_G_layer4_0_conv1", wgsl: shader315 },
+      { name: "step_252_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader316 },
+      { name: "step_252_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader317 },
+      { name: "step_253_pointwise_G_layer4_0_conv2", wgsl: shader318 },
+      { name: "step_254_conv2dWeightGrad_G_layer4_0_bn2_cpu", wgsl: shader319 },
+      { name: "step_254_conv2dWeightGrad_G_layer4_0_bn2", wgsl: shader320 },
+      { name: "step_255_pointwise_G_layer4_0_conv3", wgsl: shader321 },
+      { name: "step_256_conv2dWeightGrad_G_layer4_0_downsample_1_cpu", wgsl: shader322 },
+      { name: "step_256_conv2dWeightGrad_G_layer4_0_downsample_1", wgsl: shader323 },
+      { name: "step_257_pointwise_G_layer4_0_downsample_0", wgsl: shader324 },
+      { name: "step_258_conv2dWeightGrad_cpu", wgsl: shader325 },
+      { name: "step_258_conv2dWeightGrad", wgsl: shader326 },
+      { name: "step_259_pointwise", wgsl: shader327 },
+      { name: "step_260_pointwise_G_layer5_conv2d_list_0", wgsl: shader328 },
+      { name: "step_262_pointwise_sgd_G_G_layer5_conv2d_list_0", wgsl: shader329 },
+      { name: "step_263_conv2dWeightGrad_cpu", wgsl: shader330 },
+      { name: "step_263_conv2dWeightGrad", wgsl: shader331 },
+      { name: "step_265_pointwise_G_layer5_conv2d_list_1", wgsl: shader332 },
+      { name: "step_266_conv2dWeightGrad_cpu", wgsl: shader333 },
+      { name: "step_266_conv2dWeightGrad", wgsl: shader334 },
+      { name: "step_267_pointwise_G_layer6_conv2d_list_0", wgsl: shader335 },
+      { name: "step_268_conv2dWeightGrad_cpu", wgsl: shader336 },
+      { name: "step_268_conv2dWeightGrad", wgsl: shader337 },
+      { name: "step_270_pointwise_sgd_G_G_layer6_conv2d_list_1", wgsl: shader338 },
     ],
     phases: [
     {
       name: "step",
       outputs: ["loss_seg1","loss_seg2"],
       dispatches: [
-        dispatch("step_000_pointwise", [at(0, 0, 4), at(1, 3003136, 4)], { shader: 0, workgroups: [1,1,1] }),
-        dispatch("step_001_pointwise", [at(1, 3003136, 4), at(1, 3003392, 4)], { shader: 1, workgroups: [1,1,1] }),
-        dispatch("step_002_conv2d_G_conv1_pack", [at(0, 131328, 4704), at(1, 0, 6272)], { shader: 2, workgroups: [25,1,1] }),
-        dispatch("step_002_conv2d_G_conv1_packc", [at(0, 256, 98304), at(1, 1249280, 131072)], { shader: 3, workgroups: [128,1,1] }),
-        dispatch("step_002_conv2d_G_conv1", [at(1, 1249280, 131072), at(1, 0, 6272), at(1, 2118912, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 4, workgroups: [64,1,1] }, { shader: 5, workgroups: [8,1,1] }),
-        dispatch("step_003_sum_G_conv1", [at(1, 2118912, 65536), at(1, 620800, 32)], { adapter: "cpu", features: ["subgroups"], shader: 6, workgroups: [8,1,1] }, { shader: 7, workgroups: [1,1,1] }),
-        dispatch("step_004_sum_G_conv1", [at(1, 2118912, 65536), at(1, 620800, 32), at(1, 3001600, 32)], { adapter: "cpu", features: ["subgroups"], shader: 8, workgroups: [8,1,1] }, { shader: 9, workgroups: [1,1,1] }),
-        dispatch("step_005_pointwise_G_conv1", [at(1, 2118912, 65536), at(1, 620800, 32), at(1, 3001600, 32), at(1, 2184448, 65536)], { shader: 10, workgroups: [32,1,1] }),
-        dispatch("step_006_pointwise_G_bn1", [at(1, 2184448, 65536), at(0, 136192, 32), at(0, 136448, 32), at(1, 2249984, 65536)], { shader: 11, workgroups: [32,1,1] }),
-        dispatch("step_007_maxPool2d_G_bn1", [at(1, 2249984, 65536), at(1, 2786304, 17952)], { shader: 12, workgroups: [71,1,1] }),
-        dispatch("step_008_conv2d_G_layer1_0_conv1_pack", [at(0, 137216, 256), at(1, 18176, 256)], { shader: 13, workgroups: [1,1,1] }),
-        dispatch("step_008_conv2d_G_layer1_0_conv1_packc", [at(1, 2786304, 17952), at(1, 0, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_008_conv2d_G_layer1_0_conv1", [at(1, 0, 17952), at(1, 18176, 256), at(1, 2804480, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 15, workgroups: [18,1,1] }, { shader: 16, workgroups: [3,1,1] }),
-        dispatch("step_009_sum_G_layer1_0_conv1", [at(1, 2804480, 17952), at(1, 621056, 32)], { adapter: "cpu", features: ["subgroups"], shader: 17, workgroups: [8,1,1] }, { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_010_sum_G_layer1_0_conv1", [at(1, 2804480, 17952), at(1, 621056, 32), at(1, 3001856, 32)], { adapter: "cpu", features: ["subgroups"], shader: 19, workgroups: [8,1,1] }, { shader: 20, workgroups: [1,1,1] }),
-        dispatch("step_011_pointwise_G_layer1_0_conv1", [at(1, 2804480, 17952), at(1, 621056, 32), at(1, 3001856, 32), at(1, 2822656, 17952)], { shader: 21, workgroups: [9,1,1] }),
-        dispatch("step_012_pointwise_G_layer1_0_bn1", [at(1, 2822656, 17952), at(0, 137472, 32), at(0, 137728, 32), at(1, 2840832, 17952)], { shader: 22, workgroups: [9,1,1] }),
-        dispatch("step_013_conv2d_G_layer1_0_conv2_pack", [at(0, 138496, 2304), at(1, 18176, 2304)], { shader: 23, workgroups: [9,1,1] }),
-        dispatch("step_013_conv2d_G_layer1_0_conv2_packc", [at(1, 2840832, 17952), at(1, 0, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_013_conv2d_G_layer1_0_conv2", [at(1, 0, 17952), at(1, 18176, 2304), at(1, 2859008, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 24, workgroups: [18,1,1] }, { shader: 25, workgroups: [3,1,1] }),
-        dispatch("step_014_sum_G_layer1_0_conv2", [at(1, 2859008, 17952), at(1, 621312, 32)], { adapter: "cpu", features: ["subgroups"], shader: 17, workgroups: [8,1,1] }, { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_015_sum_G_layer1_0_conv2", [at(1, 2859008, 17952), at(1, 621312, 32), at(1, 3002112, 32)], { adapter: "cpu", features: ["subgroups"], shader: 19, workgroups: [8,1,1] }, { shader: 20, workgroups: [1,1,1] }),
-        dispatch("step_016_pointwise_G_layer1_0_conv2", [at(1, 2859008, 17952), at(1, 621312, 32), at(1, 3002112, 32), at(1, 2877184, 17952)], { shader: 21, workgroups: [9,1,1] }),
-        dispatch("step_017_pointwise_G_layer1_0_bn2", [at(1, 2877184, 17952), at(0, 140800, 32), at(0, 141056, 32), at(1, 2895360, 17952)], { shader: 22, workgroups: [9,1,1] }),
-        dispatch("step_018_conv2d_G_layer1_0_conv3_pack", [at(0, 141824, 1024), at(1, 18176, 1024)], { shader: 26, workgroups: [4,1,1] }),
-        dispatch("step_018_conv2d_G_layer1_0_conv3_packc", [at(1, 2895360, 17952), at(1, 0, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_018_conv2d_G_layer1_0_conv3", [at(1, 0, 17952), at(1, 18176, 1024), at(1, 1746432, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 27, workgroups: [18,1,1] }, { shader: 28, workgroups: [9,1,1] }),
-        dispatch("step_019_sum_G_layer1_0_conv3", [at(1, 1746432, 71808), at(1, 619264, 128)], { adapter: "cpu", features: ["subgroups"], shader: 29, workgroups: [32,1,1] }, { shader: 30, workgroups: [1,1,1] }),
-        dispatch("step_020_sum_G_layer1_0_conv3", [at(1, 1746432, 71808), at(1, 619264, 128), at(1, 3000064, 128)], { adapter: "cpu", features: ["subgroups"], shader: 31, workgroups: [32,1,1] }, { shader: 32, workgroups: [1,1,1] }),
-        dispatch("step_021_pointwise_G_layer1_0_conv3", [at(1, 1746432, 71808), at(1, 619264, 128), at(1, 3000064, 128), at(1, 1903104, 71808)], { shader: 33, workgroups: [36,1,1] }),
-        dispatch("step_022_conv2d_G_layer1_0_downsample_0_pack", [at(0, 143872, 1024), at(1, 18176, 1024)], { shader: 26, workgroups: [4,1,1] }),
-        dispatch("step_022_conv2d_G_layer1_0_downsample_0_packc", [at(1, 2786304, 17952), at(1, 0, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_022_conv2d_G_layer1_0_downsample_0", [at(1, 0, 17952), at(1, 18176, 1024), at(1, 1818368, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 27, workgroups: [18,1,1] }, { shader: 28, workgroups: [9,1,1] }),
-        dispatch("step_023_sum_G_layer1_0_downsample_0", [at(1, 1818368, 71808), at(1, 619520, 128)], { adapter: "cpu", features: ["subgroups"], shader: 29, workgroups: [32,1,1] }, { shader: 30, workgroups: [1,1,1] }),
-        dispatch("step_024_sum_G_layer1_0_downsample_0", [at(1, 1818368, 71808), at(1, 619520, 128), at(1, 3000320, 128)], { adapter: "cpu", features: ["subgroups"], shader: 31, workgroups: [32,1,1] }, { shader: 32, workgroups: [1,1,1] }),
-        dispatch("step_025_pointwise_G_layer1_0_downsample_0", [at(1, 1818368, 71808), at(1, 619520, 128), at(1, 3000320, 128), at(1, 1975040, 71808)], { shader: 33, workgroups: [36,1,1] }),
-        dispatch("step_026_pointwise_G_layer1_0_bn3", [at(1, 1903104, 71808), at(0, 142848, 128), at(0, 143104, 128), at(1, 1975040, 71808), at(0, 144896, 128), at(0, 145152, 128), at(1, 2046976, 71808)], { shader: 34, workgroups: [36,1,1] }),
-        dispatch("step_027_conv2d_G_layer2_0_conv1_pack", [at(0, 145920, 2048), at(1, 71936, 2048)], { shader: 35, workgroups: [8,1,1] }),
-        dispatch("step_027_conv2d_G_layer2_0_conv1_packc", [at(1, 2046976, 71808), at(1, 0, 71808)], { shader: 36, workgroups: [71,1,1] }),
-        dispatch("step_027_conv2d_G_layer2_0_conv1", [at(1, 0, 71808), at(1, 71936, 2048), at(1, 2937088, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 37, workgroups: [5,1,1] }, { shader: 38, workgroups: [2,1,1] }),
-        dispatch("step_028_sum_G_layer2_0_conv1", [at(1, 2937088, 9792), at(1, 620288, 64)], { adapter: "cpu", features: ["subgroups"], shader: 39, workgroups: [16,1,1] }, { shader: 40, workgroups: [1,1,1] }),
-        dispatch("step_029_sum_G_layer2_0_conv1", [at(1, 2937088, 9792), at(1, 620288, 64), at(1, 3001088, 64)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [16,1,1] }, { shader: 42, workgroups: [1,1,1] }),
-        dispatch("step_030_pointwise_G_layer2_0_conv1", [at(1, 2937088, 9792), at(1, 620288, 64), at(1, 3001088, 64), at(1, 2947072, 9792)], { shader: 43, workgroups: [39,1,1] }),
-        dispatch("step_031_pointwise_G_layer2_0_bn1", [at(1, 2947072, 9792), at(0, 147968, 64), at(0, 148224, 64), at(1, 2957056, 9792)], { shader: 44, workgroups: [39,1,1] }),
-        dispatch("step_032_conv2d_G_layer2_0_conv2_pack", [at(0, 148992, 9216), at(1, 9984, 9216)], { shader: 45, workgroups: [36,1,1] }),
-        dispatch("step_032_conv2d_G_layer2_0_conv2_packc", [at(1, 2957056, 9792), at(1, 0, 9792)], { shader: 46, workgroups: [10,1,1] }),
-        dispatch("step_032_conv2d_G_layer2_0_conv2", [at(1, 0, 9792), at(1, 9984, 9216), at(1, 2967040, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [5,1,1] }, { shader: 48, workgroups: [2,1,1] }),
-        dispatch("step_033_sum_G_layer2_0_conv2", [at(1, 2967040, 9792), at(1, 620544, 64)], { adapter: "cpu", features: ["subgroups"], shader: 39, workgroups: [16,1,1] }, { shader: 40, workgroups: [1,1,1] }),
-        dispatch("step_034_sum_G_layer2_0_conv2", [at(1, 2967040, 9792), at(1, 620544, 64), at(1, 3001344, 64)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [16,1,1] }, { shader: 42, workgroups: [1,1,1] }),
-        dispatch("step_035_pointwise_G_layer2_0_conv2", [at(1, 2967040, 9792), at(1, 620544, 64), at(1, 3001344, 64), at(1, 2977024, 9792)], { shader: 43, workgroups: [39,1,1] }),
-        dispatch("step_036_pointwise_G_layer2_0_bn2", [at(1, 2977024, 9792), at(0, 158208, 64), at(0, 158464, 64), at(1, 2987008, 9792)], { shader: 44, workgroups: [39,1,1] }),
-        dispatch("step_037_conv2d_G_layer2_0_conv3_pack", [at(0, 159232, 4096), at(1, 9984, 4096)], { shader: 49, workgroups: [16,1,1] }),
-        dispatch("step_037_conv2d_G_layer2_0_conv3_packc", [at(1, 2987008, 9792), at(1, 0, 9792)], { shader: 46, workgroups: [10,1,1] }),
-        dispatch("step_037_conv2d_G_layer2_0_conv3", [at(1, 0, 9792), at(1, 9984, 4096), at(1, 576000, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [5,2,1] }, { shader: 51, workgroups: [5,1,1] }),
-        dispatch("step_038_sum_G_layer2_0_conv3", [at(1, 576000, 39168), at(1, 618240, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
-        dispatch("step_039_sum_G_layer2_0_conv3", [at(1, 576000, 39168), at(1, 618240, 256), at(1, 2999040, 256)], { adapter: "cpu", features: ["subgroups"], shader: 54, workgroups: [64,1,1] }, { shader: 55, workgroups: [1,1,1] }),
-        dispatch("step_040_pointwise_G_layer2_0_conv3", [at(1, 576000, 39168), at(1, 618240, 256), at(1, 2999040, 256), at(1, 2315520, 39168)], { shader: 56, workgroups: [20,1,1] }),
-        dispatch("step_041_conv2d_G_layer2_0_downsample_0_pack", [at(0, 164352, 8192), at(1, 71936, 8192)], { shader: 57, workgroups: [32,1,1] }),
-        dispatch("step_041_conv2d_G_layer2_0_downsample_0_packc", [at(1, 2046976, 71808), at(1, 0, 71808)], { shader: 36, workgroups: [71,1,1] }),
-        dispatch("step_041_conv2d_G_layer2_0_downsample_0", [at(1, 0, 71808), at(1, 71936, 8192), at(1, 1458688, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [5,2,1] }, { shader: 59, workgroups: [5,1,1] }),
-        dispatch("step_042_sum_G_layer2_0_downsample_0", [at(1, 1458688, 39168), at(1, 618496, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
-        dispatch("step_043_sum_G_layer2_0_downsample_0", [at(1, 1458688, 39168), at(1, 618496, 256), at(1, 2999296, 256)], { adapter: "cpu", features: ["subgroups"], shader: 54, workgroups: [64,1,1] }, { shader: 55, workgroups: [1,1,1] }),
-        dispatch("step_044_pointwise_G_layer2_0_downsample_0", [at(1, 1458688, 39168), at(1, 618496, 256), at(1, 2999296, 256), at(1, 2354688, 39168)], { shader: 56, workgroups: [20,1,1] }),
-        dispatch("step_045_pointwise_G_layer2_0_bn3", [at(1, 2315520, 39168), at(0, 163328, 256), at(0, 163584, 256), at(1, 2354688, 39168), at(0, 172544, 256), at(0, 172800, 256), at(1, 2393856, 39168)], { shader: 60, workgroups: [20,1,1] }),
-        dispatch("step_046_conv2d_G_layer3_0_conv1_pack", [at(0, 173568, 8192), at(1, 39168, 8192)], { shader: 61, workgroups: [32,1,1] }),
-        dispatch("step_046_conv2d_G_layer3_0_conv1_packc", [at(1, 2393856, 39168), at(1, 0, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_046_conv2d_G_layer3_0_conv1", [at(1, 0, 39168), at(1, 39168, 8192), at(1, 2668032, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 63, workgroups: [5,1,1] }, { shader: 64, workgroups: [3,1,1] }),
-        dispatch("step_047_sum_G_layer3_0_conv1", [at(1, 2668032, 19584), at(1, 619776, 128)], { adapter: "cpu", features: ["subgroups"], shader: 65, workgroups: [32,1,1] }, { shader: 66, workgroups: [1,1,1] }),
-        dispatch("step_048_sum_G_layer3_0_conv1", [at(1, 2668032, 19584), at(1, 619776, 128), at(1, 3000576, 128)], { adapter: "cpu", features: ["subgroups"], shader: 67, workgroups: [32,1,1] }, { shader: 68, workgroups: [1,1,1] }),
-        dispatch("step_049_pointwise_G_layer3_0_conv1", [at(1, 2668032, 19584), at(1, 619776, 128), at(1, 3000576, 128), at(1, 2687744, 19584)], { shader: 69, workgroups: [10,1,1] }),
-        dispatch("step_050_pointwise_G_layer3_0_bn1", [at(1, 2687744, 19584), at(0, 181760, 128), at(0, 182016, 128), at(1, 2707456, 19584)], { shader: 70, workgroups: [10,1,1] }),
-        dispatch("step_051_conv2d_G_layer3_0_conv2_pack", [at(0, 182784, 36864), at(1, 0, 36864)], { shader: 71, workgroups: [144,1,1] }),
-        dispatch("step_051_conv2d_G_layer3_0_conv2_packc", [at(1, 2707456, 19584), at(1, 36864, 19584)], { shader: 72, workgroups: [20,1,1] }),
-        dispatch("step_051_conv2d_G_layer3_0_conv2", [at(1, 36864, 19584), at(1, 0, 36864), at(1, 2727168, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 73, workgroups: [5,1,1] }, { shader: 74, workgroups: [3,1,1] }),
-        dispatch("step_052_sum_G_layer3_0_conv2", [at(1, 2727168, 19584), at(1, 620032, 128)], { adapter: "cpu", features: ["subgroups"], shader: 65, workgroups: [32,1,1] }, { shader: 66, workgroups: [1,1,1] }),
-        dispatch("step_053_sum_G_layer3_0_conv2", [at(1, 2727168, 19584), at(1, 620032, 128), at(1, 3000832, 128)], { adapter: "cpu", features: ["subgroups"], shader: 67, workgroups: [32,1,1] }, { shader: 68, workgroups: [1,1,1] }),
-        dispatch("step_054_pointwise_G_layer3_0_conv2", [at(1, 2727168, 19584), at(1, 620032, 128), at(1, 3000832, 128), at(1, 2746880, 19584)], { shader: 69, workgroups: [10,1,1] }),
-        dispatch("step_055_pointwise_G_layer3_0_bn2", [at(1, 2746880, 19584), at(0, 219648, 128), at(0, 219904, 128), at(1, 2766592, 19584)], { shader: 70, workgroups: [10,1,1] }),
-        dispatch("step_056_conv2d_G_layer3_0_conv3_pack", [at(0, 220672, 16384), at(1, 19712, 16384)], { shader: 75, workgroups: [64,1,1] }),
-        dispatch("step_056_conv2d_G_layer3_0_conv3_packc", [at(1, 2766592, 19584), at(1, 0, 19584)], { shader: 72, workgroups: [20,1,1] }),
-        dispatch("step_056_conv2d_G_layer3_0_conv3", [at(1, 0, 19584), at(1, 19712, 16384), at(1, 497664, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 76, workgroups: [5,4,1] }, { shader: 77, workgroups: [10,1,1] }),
-        dispatch("step_057_sum_G_layer3_0_conv3", [at(1, 497664, 78336), at(1, 617216, 512)], { adapter: "cpu", features: ["subgroups"], shader: 78, workgroups: [128,1,1] }, { shader: 79, workgroups: [2,1,1] }),
-        dispatch("step_058_sum_G_layer3_0_conv3", [at(1, 497664, 78336), at(1, 617216, 512), at(1, 2998016, 512)], { adapter: "cpu", features: ["subgroups"], shader: 80, workgroups: [128,1,1] }, { shader: 81, workgroups: [2,1,1] }),
-        dispatch("step_059_pointwise_G_layer3_0_conv3", [at(1, 497664, 78336), at(1, 617216, 512), at(1, 2998016, 512), at(1, 1511424, 78336)], { shader: 82, workgroups: [39,1,1] }),
-        dispatch("step_060_conv2d_G_layer3_0_downsample_0_pack", [at(0, 239104, 32768), at(1, 39168, 32768)], { shader: 83, workgroups: [128,1,1] }),
-        dispatch("step_060_conv2d_G_layer3_0_downsample_0_packc", [at(1, 2393856, 39168), at(1, 0, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_060_conv2d_G_layer3_0_downsample_0", [at(1, 0, 39168), at(1, 39168, 32768), at(1, 1380352, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 84, workgroups: [5,4,1] }, { shader: 85, workgroups: [10,1,1] }),
-        dispatch("step_061_sum_G_layer3_0_downsample_0", [at(1, 1380352, 78336), at(1, 617728, 512)], { adapter: "cpu", features: ["subgroups"], shader: 78, workgroups: [128,1,1] }, { shader: 79, workgroups: [2,1,1] }),
-        dispatch("step_062_sum_G_layer3_0_downsample_0", [at(1, 1380352, 78336), at(1, 617728, 512), at(1, 2998528, 512)], { adapter: "cpu", features: ["subgroups"], shader: 80, workgroups: [128,1,1] }, { shader: 81, workgroups: [2,1,1] }),
-        dispatch("step_063_pointwise_G_layer3_0_downsample_0", [at(1, 1380352, 78336), at(1, 617728, 512), at(1, 2998528, 512), at(1, 1589760, 78336)], { shader: 82, workgroups: [39,1,1] }),
-        dispatch("step_064_pointwise_G_layer3_0_bn3", [at(1, 1511424, 78336), at(0, 237056, 512), at(0, 237568, 512), at(1, 1589760, 78336), at(0, 271872, 512), at(0, 272384, 512), at(1, 1668096, 78336)], { shader: 86, workgroups: [39,1,1] }),
-        dispatch("step_065_conv2d_G_layer5_conv2d_list_0_pack", [at(0, 660992, 87552), at(1, 0, 92160)], { shader: 87, workgroups: [360,1,1] }),
-        dispatch("step_065_conv2d_G_layer5_conv2d_list_0_packc", [at(1, 1668096, 78336), at(1, 92160, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_065_conv2d_G_layer5_conv2d_list_0", [at(1, 92160, 78336), at(1, 0, 92160), at(0, 748544, 76), at(1, 1497856, 11628)], { adapter: "cpu", features: ["subgroups"], shader: 89, workgroups: [5,1,1] }, { shader: 90, workgroups: [2,1,1] }),
-        dispatch("step_066_conv2d_G_layer5_conv2d_list_1_pack", [at(0, 748800, 87552), at(1, 0, 92160)], { shader: 87, workgroups: [360,1,1] }),
-        dispatch("step_066_conv2d_G_layer5_conv2d_list_1_packc", [at(1, 1668096, 78336), at(1, 92160, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_066_conv2d_G_layer5_conv2d_list_1", [at(1, 92160, 78336), at(1, 0, 92160), at(0, 836352, 76), at(1, 1890304, 11628)], { adapter: "cpu", features: ["subgroups"], shader: 91, workgroups: [5,1,1] }, { shader: 92, workgroups: [2,1,1] }),
-        dispatch("step_067_conv2d_G_layer4_0_conv1_pack", [at(0, 273920, 32768), at(1, 78336, 32768)], { shader: 93, workgroups: [128,1,1] }),
-        dispatch("step_067_conv2d_G_layer4_0_conv1_packc", [at(1, 1668096, 78336), at(1, 0, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_067_conv2d_G_layer4_0_conv1", [at(1, 0, 78336), at(1, 78336, 32768), at(1, 2433024, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 94, workgroups: [5,2,1] }, { shader: 95, workgroups: [5,1,1] }),
-        dispatch("step_068_sum_G_layer4_0_conv1", [at(1, 2433024, 39168), at(1, 618752, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
-        dispatch("step_069_sum_G_layer4_0_conv1", [at(1, 2433024, 39168), at(1, 618752, 256), at(1, 2999552, 256)], { adapter: "cpu", features: ["subgroups"], shader: 54, workgroups: [64,1,1] }, { shader: 55, workgroups: [1,1,1] }),
-        dispatch("step_070_pointwise_G_layer4_0_conv1", [at(1, 2433024, 39168), at(1, 618752, 256), at(1, 2999552, 256), at(1, 2472192, 39168)], { shader: 56, workgroups: [20,1,1] }),
-        dispatch("step_071_pointwise_G_layer4_0_bn1", [at(1, 2472192, 39168), at(0, 306688, 256), at(0, 306944, 256), at(1, 2511360, 39168)], { shader: 96, workgroups: [20,1,1] }),
-        dispatch("step_072_conv2d_G_layer4_0_conv2_pack", [at(0, 307712, 147456), at(1, 0, 147456)], { shader: 97, workgroups: [576,1,1] }),
-        dispatch("step_072_conv2d_G_layer4_0_conv2_packc", [at(1, 2511360, 39168), at(1, 147456, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_072_conv2d_G_layer4_0_conv2", [at(1, 147456, 39168), at(1, 0, 147456), at(1, 2550528, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 98, workgroups: [5,2,1] }, { shader: 99, workgroups: [5,1,1] }),
-        dispatch("step_073_sum_G_layer4_0_conv2", [at(1, 2550528, 39168), at(1, 619008, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
-        dispatch("step_074_sum_G_layer4_0_conv2", [at(1, 2550528, 39168), at(1, 619008, 256), at(1, 2999808, 256)], { adapter: "cpu", features: ["subgroups"], shader: 54, workgroups: [64,1,1] }, { shader: 55, workgroups: [1,1,1] }),
-        dispatch("step_075_pointwise_G_layer4_0_conv2", [at(1, 2550528, 39168), at(1, 619008, 256), at(1, 2999808, 256), at(1, 2589696, 39168)], { shader: 56, workgroups: [20,1,1] }),
-        dispatch("step_076_pointwise_G_layer4_0_bn2", [at(1, 2589696, 39168), at(0, 455168, 256), at(0, 455424, 256), at(1, 2628864, 39168)], { shader: 96, workgroups: [20,1,1] }),
-        dispatch("step_077_conv2d_G_layer4_0_conv3_pack", [at(0, 456192, 65536), at(1, 0, 65536)], { shader: 100, workgroups: [256,1,1] }),
-        dispatch("step_077_conv2d_G_layer4_0_conv3_packc", [at(1, 2628864, 39168), at(1, 65536, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_077_conv2d_G_layer4_0_conv3", [at(1, 65536, 39168), at(1, 0, 65536), at(1, 184320, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 101, workgroups: [5,8,1] }, { shader: 102, workgroups: [20,1,1] }),
-        dispatch("step_078_sum_G_layer4_0_conv3", [at(1, 184320, 156672), at(1, 615168, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 103, workgroups: [256,1,1] }, { shader: 104, workgroups: [4,1,1] }),
-        dispatch("step_079_sum_G_layer4_0_conv3", [at(1, 184320, 156672), at(1, 615168, 1024), at(1, 2996992, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 105, workgroups: [256,1,1] }, { shader: 106, workgroups: [4,1,1] }),
-        dispatch("step_080_pointwise_G_layer4_0_conv3", [at(1, 184320, 156672), at(1, 615168, 1024), at(1, 2996992, 1024), at(1, 622592, 156672)], { shader: 107, workgroups: [77,1,1] }),
-        dispatch("step_081_conv2d_G_layer4_0_downsample_0_pack", [at(0, 525824, 131072), at(1, 0, 131072)], { shader: 108, workgroups: [512,1,1] }),
-        dispatch("step_081_conv2d_G_layer4_0_downsample_0_packc", [at(1, 1668096, 78336), at(1, 779264, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_081_conv2d_G_layer4_0_downsample_0", [at(1, 779264, 78336), at(1, 0, 131072), at(1, 340992, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 109, workgroups: [5,8,1] }, { shader: 110, workgroups: [20,1,1] }),
-        dispatch("step_082_sum_G_layer4_0_downsample_0", [at(1, 340992, 156672), at(1, 616192, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 103, workgroups: [256,1,1] }, { shader: 104, workgroups: [4,1,1] }),
-        dispatch("step_083_sum_G_layer4_0_downsample_0", [at(1, 340992, 156672), at(1, 616192, 1024), at(1, 1509632, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 105, workgroups: [256,1,1] }, { shader: 106, workgroups: [4,1,1] }),
-        dispatch("step_084_pointwise_G_layer4_0_downsample_0", [at(1, 340992, 156672), at(1, 616192, 1024), at(1, 1509632, 1024), at(1, 779264, 156672)], { shader: 107, workgroups: [77,1,1] }),
-        dispatch("step_085_pointwise_G_layer4_0_bn3", [at(1, 622592, 156672), at(0, 521728, 1024), at(0, 522752, 1024), at(1, 779264, 156672), at(0, 656896, 1024), at(0, 657920, 1024), at(1, 935936, 156672)], { shader: 111, workgroups: [77,1,1] }),
-        dispatch("step_086_conv2d_G_layer6_conv2d_list_0_pack", [at(0, 1012224, 175104), at(1, 0, 184320)], { shader: 112, workgroups: [720,1,1] }),
-        dispatch("step_086_conv2d_G_layer6_conv2d_list_0_packc", [at(1, 935936, 156672), at(1, 1092608, 156672)], { shader: 113, workgroups: [153,1,1] }),
-        dispatch("step_086_conv2d_G_layer6_conv2d_list_0", [at(1, 1092608, 156672), at(1, 0, 184320), at(0, 1187328, 76), at(1, 2913536, 11628)], { adapter: "cpu", features: ["subgroups"], shader: 114, workgroups: [5,1,1] }, { shader: 115, workgroups: [2,1,1] }),
-        dispatch("step_087_conv2d_G_layer6_conv2d_list_1_pack", [at(0, 1187584, 175104), at(1, 0, 184320)], { shader: 112, workgroups: [720,1,1] }),
-        dispatch("step_087_conv2d_G_layer6_conv2d_list_1_packc", [at(1, 935936, 156672), at(1, 1092608, 156672)], { shader: 113, workgroups: [153,1,1] }),
-        dispatch("step_087_conv2d_G_layer6_conv2d_list_1", [at(1, 1092608, 156672), at(1, 0, 184320), at(0, 1362688, 76), at(1, 2925312, 11628)], { adapter: "cpu", features: ["subgroups"], shader: 116, workgroups: [5,1,1] }, { shader: 117, workgroups: [2,1,1] }),
-        dispatch("step_088_pointwise_G_bn1_running_mean", [at(0, 136704, 32), at(1, 620800, 32), at(1, 3002368, 32)], { shader: 118, workgroups: [1,1,1] }),
-        dispatch("step_089_pointwise_G_conv1", [at(1, 2118912, 65536), at(1, 620800, 32), at(1, 0, 65536)], { shader: 119, workgroups: [32,1,1] }),
-        dispatch("step_090_sum_G_conv1", [at(1, 0, 65536), at(1, 65536, 32)], { adapter: "cpu", features: ["subgroups"], shader: 120, workgroups: [8,1,1] }, { shader: 121, workgroups: [1,1,1] }),
-        dispatch("step_091_pointwise_G_bn1_running_var", [at(0, 136960, 32), at(1, 65536, 32), at(1, 3002624, 32), at(0, 137984, 32), at(1, 621056, 32), at(1, 3002880, 32)], { shader: 122, workgroups: [1,1,1] }),
-        dispatch("step_092_pointwise_G_layer1_0_conv1", [at(1, 2804480, 17952), at(1, 621056, 32), at(1, 0, 17952)], { shader: 123, workgroups: [9,1,1] }),
-        dispatch("step_093_sum_G_layer1_0_conv1", [at(1, 0, 17952), at(1, 18176, 32)], { adapter: "cpu", features: ["subgroups"], shader: 124, workgroups: [8,1,1] }, { shader: 125, workgroups: [1,1,1] }),
-        dispatch("step_094_pointwise_G_layer1_0_bn1_running_var", [at(0, 138240, 32), at(1, 18176, 32), at(1, 2808064, 32), at(0, 141312, 32), at(1, 621312, 32), at(1, 2808320, 32)], { shader: 126, workgroups: [1,1,1] }),
-        dispatch("step_095_pointwise_G_layer1_0_conv2", [at(1, 2859008, 17952), at(1, 621312, 32), at(1, 0, 17952)], { shader: 123, workgroups: [9,1,1] }),
-        dispatch("step_096_sum_G_layer1_0_conv2", [at(1, 0, 17952), at(1, 18176, 32)], { adapter: "cpu", features: ["subgroups"], shader: 124, workgroups: [8,1,1] }, { shader: 125, workgroups: [1,1,1] }),
-        dispatch("step_097_pointwise_G_layer1_0_bn2_running_var", [at(0, 141568, 32), at(1, 18176, 32), at(1, 2808576, 32)], { shader: 127, workgroups: [1,1,1] }),
-        dispatch("step_098_pointwise_G_layer1_0_bn3_running_mean", [at(0, 143360, 128), at(1, 619264, 128), at(1, 2805760, 128)], { shader: 128, workgroups: [1,1,1] }),
-        dispatch("step_099_pointwise_G_layer1_0_conv3", [at(1, 1746432, 71808), at(1, 619264, 128), at(1, 0, 71808)], { shader: 129, workgroups: [36,1,1] }),
-        dispatch("step_100_sum_G_layer1_0_conv3", [at(1, 0, 71808), at(1, 71936, 128)], { adapter: "cpu", features: ["subgroups"], shader: 130, workgroups: [32,1,1] }, { shader: 131, workgroups: [1,1,1] }),
-        dispatch("step_101_pointwise_G_layer1_0_bn3_running_var", [at(0, 143616, 128), at(1, 71936, 128), at(1, 2806016, 128), at(0, 145408, 128), at(1, 619520, 128), at(1, 2806272, 128)], { shader: 132, workgroups: [1,1,1] }),
-        dispatch("step_102_pointwise_G_layer1_0_downsample_0", [at(1, 1818368, 71808), at(1, 619520, 128), at(1, 0, 71808)], { shader: 129, workgroups: [36,1,1] }),
-        dispatch("step_103_sum_G_layer1_0_downsample_0", [at(1, 0, 71808), at(1, 71936, 128)], { adapter: "cpu", features: ["subgroups"], shader: 130, workgroups: [32,1,1] }, { shader: 131, workgroups: [1,1,1] }),
-        dispatch("step_104_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 145664, 128), at(1, 71936, 128), at(1, 2806528, 128), at(0, 182272, 128), at(1, 619776, 128), at(1, 2806784, 128)], { shader: 133, workgroups: [1,1,1] }),
-        dispatch("step_105_pointwise_G_layer2_0_bn1_running_mean", [at(0, 148480, 64), at(1, 620288, 64), at(1, 2807040, 64)], { shader: 134, workgroups: [1,1,1] }),
-        dispatch("step_106_pointwise_G_layer2_0_conv1", [at(1, 2937088, 9792), at(1, 620288, 64), at(1, 0, 9792)], { shader: 135, workgroups: [39,1,1] }),
-        dispatch("step_107_sum_G_layer2_0_conv1", [at(1, 0, 9792), at(1, 9984, 64)], { adapter: "cpu", features: ["subgroups"], shader: 136, workgroups: [16,1,1] }, { shader: 137, workgroups: [1,1,1] }),
-        dispatch("step_108_pointwise_G_layer2_0_bn1_running_var", [at(0, 148736, 64), at(1, 9984, 64), at(1, 2807296, 64), at(0, 158720, 64), at(1, 620544, 64), at(1, 2807552, 64)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_109_pointwise_G_layer2_0_conv2", [at(1, 2967040, 9792), at(1, 620544, 64), at(1, 0, 9792)], { shader: 135, workgroups: [39,1,1] }),
-        dispatch("step_110_sum_G_layer2_0_conv2", [at(1, 0, 9792), at(1, 9984, 64)], { adapter: "cpu", features: ["subgroups"], shader: 136, workgroups: [16,1,1] }, { shader: 137, workgroups: [1,1,1] }),
-        dispatch("step_111_pointwise_G_layer2_0_bn2_running_var", [at(0, 158976, 64), at(1, 9984, 64), at(1, 2807808, 64)], { shader: 139, workgroups: [1,1,1] }),
-        dispatch("step_112_pointwise_G_layer2_0_bn3_running_mean", [at(0, 163840, 256), at(1, 618240, 256), at(1, 2804480, 256)], { shader: 140, workgroups: [1,1,1] }),
-        dispatch("step_113_pointwise_G_layer2_0_conv3", [at(1, 576000, 39168), at(1, 618240, 256), at(1, 0, 39168)], { shader: 141, workgroups: [20,1,1] }),
-        dispatch("step_114_sum_G_layer2_0_conv3", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [64,1,1] }, { shader: 143, workgroups: [1,1,1] }),
-        dispatch("step_115_pointwise_G_layer2_0_bn3_running_var", [at(0, 164096, 256), at(1, 39168, 256), at(1, 2804736, 256), at(0, 173056, 256), at(1, 618496, 256), at(1, 2804992, 256)], { shader: 144, workgroups: [1,1,1] }),
-        dispatch("step_116_pointwise_G_layer2_0_downsample_0", [at(1, 1458688, 39168), at(1, 618496, 256), at(1, 0, 39168)], { shader: 141, workgroups: [20,1,1] }),
-        dispatch("step_117_sum_G_layer2_0_downsample_0", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [64,1,1] }, { shader: 143, workgroups: [1,1,1] }),
-        dispatch("step_118_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 173312, 256), at(1, 39168, 256), at(1, 2805248, 256), at(0, 307200, 256), at(1, 618752, 256), at(1, 2805504, 256)], { shader: 144, workgroups: [1,1,1] }),
-        dispatch("step_119_pointwise_G_layer3_0_conv1", [at(1, 2668032, 19584), at(1, 619776, 128), at(1, 0, 19584)], { shader: 145, workgroups: [10,1,1] }),
-        dispatch("step_120_sum_G_layer3_0_conv1", [at(1, 0, 19584), at(1, 19712, 128)], { adapter: "cpu", features: ["subgroups"], shader: 146, workgroups: [32,1,1] }, { shader: 147, workgroups: [1,1,1] }),
-        dispatch("step_121_pointwise_G_layer3_0_bn1_running_var", [at(0, 182528, 128), at(1, 19712, 128), at(1, 2670080, 128), at(0, 220160, 128), at(1, 620032, 128), at(1, 2670336, 128)], { shader: 148, workgroups: [1,1,1] }),
-        dispatch("step_122_pointwise_G_layer3_0_conv2", [at(1, 2727168, 19584), at(1, 620032, 128), at(1, 0, 19584)], { shader: 145, workgroups: [10,1,1] }),
-        dispatch("step_123_sum_G_layer3_0_conv2", [at(1, 0, 19584), at(1, 19712, 128)], { adapter: "cpu", features: ["subgroups"], shader: 146, workgroups: [32,1,1] }, { shader: 147, workgroups: [1,1,1] }),
-        dispatch("step_124_pointwise_G_layer3_0_bn2_running_var", [at(0, 220416, 128), at(1, 19712, 128), at(1, 2670592, 128)], { shader: 149, workgroups: [1,1,1] }),
-        dispatch("step_125_pointwise_G_layer3_0_bn3_running_mean", [at(0, 238080, 512), at(1, 617216, 512), at(1, 2668032, 512)], { shader: 150, workgroups: [2,1,1] }),
-        dispatch("step_126_pointwise_G_layer3_0_conv3", [at(1, 497664, 78336), at(1, 617216, 512), at(1, 0, 78336)], { shader: 151, workgroups: [39,1,1] }),
-        dispatch("step_127_sum_G_layer3_0_conv3", [at(1, 0, 78336), at(1, 78336, 512)], { adapter: "cpu", features: ["subgroups"], shader: 152, workgroups: [128,1,1] }, { shader: 153, workgroups: [2,1,1] }),
-        dispatch("step_128_pointwise_G_layer3_0_bn3_running_var", [at(0, 238592, 512), at(1, 78336, 512), at(1, 2668544, 512), at(0, 272896, 512), at(1, 617728, 512), at(1, 2669056, 512)], { shader: 154, workgroups: [2,1,1] }),
-        dispatch("step_129_pointwise_G_layer3_0_downsample_0", [at(1, 1380352, 78336), at(1, 617728, 512), at(1, 0, 78336)], { shader: 151, workgroups: [39,1,1] }),
-        dispatch("step_130_sum_G_layer3_0_downsample_0", [at(1, 0, 78336), at(1, 78336, 512)], { adapter: "cpu", features: ["subgroups"], shader: 152, workgroups: [128,1,1] }, { shader: 153, workgroups: [2,1,1] }),
-        dispatch("step_131_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 273408, 512), at(1, 78336, 512), at(1, 2669568, 512)], { shader: 155, workgroups: [2,1,1] }),
-        dispatch("step_132_pointwise_G_layer4_0_conv1", [at(1, 2433024, 39168), at(1, 618752, 256), at(1, 0, 39168)], { shader: 141, workgroups: [20,1,1] }),
-        dispatch("step_133_sum_G_layer4_0_conv1", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [64,1,1] }, { shader: 143, workgroups: [1,1,1] }),
-        dispatch("step_134_pointwise_G_layer4_0_bn1_running_var", [at(0, 307456, 256), at(1, 39168, 256), at(1, 2460672, 256), at(0, 455680, 256), at(1, 619008, 256), at(1, 2460928, 256)], { shader: 144, workgroups: [1,1,1] }),
-        dispatch("step_135_pointwise_G_layer4_0_conv2", [at(1, 2550528, 39168), at(1, 619008, 256), at(1, 0, 39168)], { shader: 141, workgroups: [20,1,1] }),
-        dispatch("step_136_sum_G_layer4_0_conv2", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [64,1,1] }, { shader: 143, workgroups: [1,1,1] }),
-        dispatch("step_137_pointwise_G_layer4_0_bn2_running_var", [at(0, 455936, 256), at(1, 39168, 256), at(1, 2461184, 256)], { shader: 156, workgroups: [1,1,1] }),
-        dispatch("step_138_pointwise_G_layer4_0_bn3_running_mean", [at(0, 523776, 1024), at(1, 615168, 1024), at(1, 2456576, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_139_pointwise_G_layer4_0_conv3", [at(1, 184320, 156672), at(1, 615168, 1024), at(1, 0, 156672)], { shader: 158, workgroups: [77,1,1] }),
-        dispatch("step_140_sum_G_layer4_0_conv3", [at(1, 0, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 159, workgroups: [256,1,1] }, { shader: 160, workgroups: [4,1,1] }),
-        dispatch("step_141_pointwise_G_layer4_0_bn3_running_var", [at(0, 524800, 1024), at(1, 156672, 1024), at(1, 2457600, 1024), at(0, 658944, 1024), at(1, 616192, 1024), at(1, 2458624, 1024)], { shader: 161, workgroups: [4,1,1] }),
-        dispatch("step_142_pointwise_G_layer4_0_downsample_0", [at(1, 340992, 156672), at(1, 616192, 1024), at(1, 0, 156672)], { shader: 158, workgroups: [77,1,1] }),
-        dispatch("step_143_sum_G_layer4_0_downsample_0", [at(1, 0, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 159, workgroups: [256,1,1] }, { shader: 160, workgroups: [4,1,1] }),
-        dispatch("step_144_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 659968, 1024), at(1, 156672, 1024), at(1, 2459648, 1024)], { shader: 162, workgroups: [4,1,1] }),
-        dispatch("step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", [at(0, 98560, 32768), at(1, 1497856, 11628), at(1, 1890304, 11628), at(1, 0, 32)], { shader: 163, workgroups: [1,1,1] }),
-        dispatch("step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", [at(1, 0, 32), at(0, 2744064, 4)], { shader: 164, workgroups: [1,1,1] }),
-        dispatch("step_146_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage1", [at(0, 98560, 32768), at(1, 2913536, 11628), at(1, 2925312, 11628), at(1, 0, 32)], { shader: 163, workgroups: [1,1,1] }),
-        dispatch("step_146_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage2", [at(1, 0, 32), at(0, 2744320, 4)], { shader: 164, workgroups: [1,1,1] }),
-        dispatch("step_147_pointwise", [at(0, 98560, 32768), at(1, 1092608, 32768)], { shader: 165, workgroups: [16,1,1] }),
-        dispatch("step_148_sum_stage1", [at(1, 1092608, 32768), at(1, 0, 32)], { shader: 166, workgroups: [1,1,1] }),
-        dispatch("step_148_sum_stage2", [at(1, 0, 32), at(1, 1125376, 4)], { shader: 167, workgroups: [1,1,1] }),
-        dispatch("step_149_softmax_G_layer5_conv2d_list_0", [at(1, 1497856, 11628), at(1, 1890304, 11628), at(0, 98560, 32768), at(1, 1125376, 4), at(1, 1092608, 32768), at(1, 0, 622592)], { shader: 168, workgroups: [128,1,1] }),
-        dispatch("step_150_resizeGrad", [at(0, 2746880, 1064), at(0, 2744576, 2120), at(1, 0, 622592), at(1, 2433024, 11628)], { shader: 169, workgroups: [46,1,1] }),
-        dispatch("step_151_conv2dInputGrad_G_layer5_conv2d_list_1_pack", [at(0, 748800, 87552), at(1, 0, 92160)], { shader: 170, workgroups: [360,1,1] }),
-        dispatch("step_151_conv2dInputGrad_G_layer5_conv2d_list_1_packc", [at(1, 2433024, 11628), at(1, 2149888, 12240)], { shader: 171, workgroups: [12,1,1] }),
-        dispatch("step_151_conv2dInputGrad_G_layer5_conv2d_list_1", [at(1, 2149888, 12240), at(1, 0, 92160), at(1, 1746432, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 172, workgroups: [5,4,1] }, { shader: 173, workgroups: [12,1,1] }),
-        dispatch("step_152_conv2dInputGrad_G_layer5_conv2d_list_0_pack", [at(0, 660992, 87552), at(1, 0, 92160)], { shader: 170, workgroups: [360,1,1] }),
-        dispatch("step_152_conv2dInputGrad_G_layer5_conv2d_list_0", [at(1, 2149888, 12240), at(1, 0, 92160), at(1, 1824768, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 174, workgroups: [5,4,1] }, { shader: 175, workgroups: [12,1,1] }),
-        dispatch("step_153_softmax_G_layer6_conv2d_list_0", [at(1, 2913536, 11628), at(1, 2925312, 11628), at(0, 98560, 32768), at(1, 1125376, 4), at(1, 1092608, 32768), at(1, 0, 622592)], { shader: 176, workgroups: [128,1,1] }),
-        dispatch("step_154_resizeGrad", [at(0, 2746880, 1064), at(0, 2744576, 2120), at(1, 0, 622592), at(1, 2444800, 11628)], { shader: 169, workgroups: [46,1,1] }),
-        dispatch("step_155_conv2dInputGrad_G_layer6_conv2d_list_1_pack", [at(0, 1187584, 175104), at(1, 0, 184320)], { shader: 177, workgroups: [720,1,1] }),
-        dispatch("step_155_conv2dInputGrad_G_layer6_conv2d_list_1_packc", [at(1, 2444800, 11628), at(1, 2162176, 12240)], { shader: 171, workgroups: [12,1,1] }),
-        dispatch("step_155_conv2dInputGrad_G_layer6_conv2d_list_1", [at(1, 2162176, 12240), at(1, 0, 184320), at(1, 184320, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 178, workgroups: [5,8,1] }, { shader: 179, workgroups: [23,1,1] }),
-        dispatch("step_156_conv2dInputGrad_G_layer6_conv2d_list_0_pack", [at(0, 1012224, 175104), at(1, 0, 184320)], { shader: 177, workgroups: [720,1,1] }),
-        dispatch("step_156_conv2dInputGrad_G_layer6_conv2d_list_0", [at(1, 2162176, 12240), at(1, 0, 184320), at(1, 340992, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 180, workgroups: [5,8,1] }, { shader: 181, workgroups: [23,1,1] }),
-        dispatch("step_157_sum_G_layer6_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 182, workgroups: [256,1,1] }, { shader: 183, workgroups: [4,1,1] }),
-        dispatch("step_158_pointwise_G_layer6_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 156672, 1024), at(1, 0, 156672)], { shader: 184, workgroups: [77,1,1] }),
-        dispatch("step_159_sum_G_layer6_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 779264, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 185, workgroups: [256,1,1] }, { shader: 186, workgroups: [4,1,1] }),
-        dispatch("step_160_pointwise_G_layer4_0_downsample_1", [at(0, 656896, 1024), at(1, 1509632, 1024), at(1, 0, 156672), at(1, 779264, 156672), at(1, 156672, 1024), at(1, 1092608, 156672)], { shader: 187, workgroups: [77,1,1] }),
-        dispatch("step_161_conv2dInputGrad_G_layer4_0_downsample_0_pack", [at(0, 525824, 131072), at(1, 1380352, 131072)], { shader: 188, workgroups: [512,1,1] }),
-        dispatch("step_161_conv2dInputGrad_G_layer4_0_downsample_0_packc", [at(1, 1092608, 156672), at(1, 779264, 156672)], { shader: 113, workgroups: [153,1,1] }),
-        dispatch("step_161_conv2dInputGrad_G_layer4_0_downsample_0", [at(1, 779264, 156672), at(1, 1380352, 131072), at(1, 497664, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 189, workgroups: [5,4,1] }, { shader: 190, workgroups: [12,1,1] }),
-        dispatch("step_162_sum_G_layer6_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 622592, 156672), at(1, 576000, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 185, workgroups: [256,1,1] }, { shader: 186, workgroups: [4,1,1] }),
-        dispatch("step_163_pointwise_G_layer4_0_bn3", [at(0, 521728, 1024), at(1, 2996992, 1024), at(1, 0, 156672), at(1, 622592, 156672), at(1, 576000, 1024), at(1, 156672, 156672)], { shader: 187, workgroups: [77,1,1] }),
-        dispatch("step_164_conv2dInputGrad_G_layer4_0_conv3_pack", [at(0, 456192, 65536), at(1, 313344, 65536)], { shader: 191, workgroups: [256,1,1] }),
-        dispatch("step_164_conv2dInputGrad_G_layer4_0_conv3_packc", [at(1, 156672, 156672), at(1, 0, 156672)], { shader: 113, workgroups: [153,1,1] }),
-        dispatch("step_164_conv2dInputGrad_G_layer4_0_conv3", [at(1, 0, 156672), at(1, 313344, 65536), at(1, 156672, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 192, workgroups: [5,2,1] }, { shader: 193, workgroups: [6,1,1] }),
-        dispatch("step_165_sum_G_layer4_0_conv3", [at(1, 156672, 39168), at(1, 2628864, 39168), at(1, 195840, 256)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [64,1,1] }, { shader: 195, workgroups: [1,1,1] }),
-        dispatch("step_166_sum_G_layer4_0_conv3", [at(1, 156672, 39168), at(1, 2628864, 39168), at(1, 2589696, 39168), at(1, 196096, 256)], { adapter: "cpu", features: ["subgroups"], shader: 196, workgroups: [64,1,1] }, { shader: 197, workgroups: [1,1,1] }),
-        dispatch("step_167_pointwise_G_layer4_0_bn2", [at(0, 455168, 256), at(1, 2999808, 256), at(1, 156672, 39168), at(1, 2628864, 39168), at(1, 195840, 256), at(1, 2589696, 39168), at(1, 196096, 256), at(1, 304128, 39168)], { shader: 198, workgroups: [20,1,1] }),
-        dispatch("step_168_conv2dInputGrad_G_layer4_0_conv2_pack", [at(0, 307712, 147456), at(1, 156672, 147456)], { shader: 199, workgroups: [576,1,1] }),
-        dispatch("step_168_conv2dInputGrad_G_layer4_0_conv2_packc", [at(1, 304128, 39168), at(1, 679424, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_168_conv2dInputGrad_G_layer4_0_conv2", [at(1, 679424, 39168), at(1, 156672, 147456), at(1, 304128, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 200, workgroups: [5,2,1] }, { shader: 201, workgroups: [6,1,1] }),
-        dispatch("step_169_sum_G_layer4_0_conv2", [at(1, 304128, 39168), at(1, 2511360, 39168), at(1, 195840, 256)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [64,1,1] }, { shader: 195, workgroups: [1,1,1] }),
-        dispatch("step_170_sum_G_layer4_0_conv2", [at(1, 304128, 39168), at(1, 2511360, 39168), at(1, 2472192, 39168), at(1, 196096, 256)], { adapter: "cpu", features: ["subgroups"], shader: 196, workgroups: [64,1,1] }, { shader: 197, workgroups: [1,1,1] }),
-        dispatch("step_171_pointwise_G_layer4_0_bn1", [at(0, 306688, 256), at(1, 2999552, 256), at(1, 304128, 39168), at(1, 2511360, 39168), at(1, 195840, 256), at(1, 2472192, 39168), at(1, 196096, 256), at(1, 156672, 39168)], { shader: 198, workgroups: [20,1,1] }),
-        dispatch("step_172_conv2dInputGrad_G_layer4_0_conv1_pack", [at(0, 273920, 32768), at(1, 235008, 32768)], { shader: 202, workgroups: [128,1,1] }),
-        dispatch("step_172_conv2dInputGrad_G_layer4_0_conv1_packc", [at(1, 156672, 39168), at(1, 718592, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_172_conv2dInputGrad_G_layer4_0_conv1", [at(1, 718592, 39168), at(1, 235008, 32768), at(1, 1746432, 78336), at(1, 1824768, 78336), at(1, 497664, 78336), at(1, 1668096, 78336), at(1, 156672, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 203, workgroups: [5,4,1] }, { shader: 204, workgroups: [12,1,1] }),
-        dispatch("step_173_sum_G_layer4_0_conv1", [at(1, 156672, 78336), at(1, 463616, 512)], { adapter: "cpu", features: ["subgroups"], shader: 78, workgroups: [128,1,1] }, { shader: 79, workgroups: [2,1,1] }),
-        dispatch("step_174_sum_G_layer4_0_conv1", [at(1, 156672, 78336), at(1, 1589760, 78336), at(1, 313344, 512)], { adapter: "cpu", features: ["subgroups"], shader: 205, workgroups: [128,1,1] }, { shader: 206, workgroups: [2,1,1] }),
-        dispatch("step_175_pointwise_G_layer3_0_downsample_1", [at(0, 271872, 512), at(1, 2998528, 512), at(1, 156672, 78336), at(1, 463616, 512), at(1, 1589760, 78336), at(1, 313344, 512), at(1, 235008, 78336)], { shader: 207, workgroups: [39,1,1] }),
-        dispatch("step_176_conv2dInputGrad_G_layer3_0_downsample_0_pack", [at(0, 239104, 32768), at(1, 430848, 32768)], { shader: 208, workgroups: [128,1,1] }),
-        dispatch("step_176_conv2dInputGrad_G_layer3_0_downsample_0_packc", [at(1, 235008, 78336), at(1, 313344, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_176_conv2dInputGrad_G_layer3_0_downsample_0", [at(1, 313344, 78336), at(1, 430848, 32768), at(1, 391680, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 209, workgroups: [5,2,1] }, { shader: 210, workgroups: [6,1,1] }),
-        dispatch("step_177_sum_G_layer4_0_conv1", [at(1, 156672, 78336), at(1, 1511424, 78336), at(1, 430848, 512)], { adapter: "cpu", features: ["subgroups"], shader: 205, workgroups: [128,1,1] }, { shader: 206, workgroups: [2,1,1] }),
-        dispatch("step_178_pointwise_G_layer3_0_bn3", [at(0, 237056, 512), at(1, 2998016, 512), at(1, 156672, 78336), at(1, 463616, 512), at(1, 1511424, 78336), at(1, 430848, 512), at(1, 235008, 78336)], { shader: 207, workgroups: [39,1,1] }),
-        dispatch("step_179_conv2dInputGrad_G_layer3_0_conv3_pack", [at(0, 220672, 16384), at(1, 430848, 16384)], { shader: 211, workgroups: [64,1,1] }),
-        dispatch("step_179_conv2dInputGrad_G_layer3_0_conv3_packc", [at(1, 235008, 78336), at(1, 156672, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_179_conv2dInputGrad_G_layer3_0_conv3", [at(1, 156672, 78336), at(1, 430848, 16384), at(1, 235008, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 212, workgroups: [5,1,1] }, { shader: 213, workgroups: [3,1,1] }),
-        dispatch("step_180_sum_G_layer3_0_conv3", [at(1, 235008, 19584), at(1, 2766592, 19584), at(1, 254720, 128)], { adapter: "cpu", features: ["subgroups"], shader: 214, workgroups: [32,1,1] }, { shader: 215, workgroups: [1,1,1] }),
-        dispatch("step_181_sum_G_layer3_0_conv3", [at(1, 235008, 19584), at(1, 2766592, 19584), at(1, 2746880, 19584), at(1, 254976, 128)], { adapter: "cpu", features: ["subgroups"], shader: 216, workgroups: [32,1,1] }, { shader: 217, workgroups: [1,1,1] }),
-        dispatch("step_182_pointwise_G_layer3_0_bn2", [at(0, 219648, 128), at(1, 3000832, 128), at(1, 235008, 19584), at(1, 2766592, 19584), at(1, 254720, 128), at(1, 2746880, 19584), at(1, 254976, 128), at(1, 271872, 19584)], { shader: 218, workgroups: [10,1,1] }),
-        dispatch("step_183_conv2dInputGrad_G_layer3_0_conv2_pack", [at(0, 182784, 36864), at(1, 235008, 36864)], { shader: 219, workgroups: [144,1,1] }),
-        dispatch("step_183_conv2dInputGrad_G_layer3_0_conv2_packc", [at(1, 271872, 19584), at(1, 757760, 19584)], { shader: 72, workgroups: [20,1,1] }),
-        dispatch("step_183_conv2dInputGrad_G_layer3_0_conv2", [at(1, 757760, 19584), at(1, 235008, 36864), at(1, 271872, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [5,1,1] }, { shader: 221, workgroups: [3,1,1] }),
-        dispatch("step_184_sum_G_layer3_0_conv2", [at(1, 271872, 19584), at(1, 2707456, 19584), at(1, 254720, 128)], { adapter: "cpu", features: ["subgroups"], shader: 214, workgroups: [32,1,1] }, { shader: 215, workgroups: [1,1,1] }),
-        dispatch("step_185_sum_G_layer3_0_conv2", [at(1, 271872, 19584), at(1, 2707456, 19584), at(1, 2687744, 19584), at(1, 254976, 128)], { adapter: "cpu", features: ["subgroups"], shader: 216, workgroups: [32,1,1] }, { shader: 217, workgroups: [1,1,1] }),
-        dispatch("step_186_pointwise_G_layer3_0_bn1", [at(0, 181760, 128), at(1, 3000576, 128), at(1, 271872, 19584), at(1, 2707456, 19584), at(1, 254720, 128), at(1, 2687744, 19584), at(1, 254976, 128), at(1, 235008, 19584)], { shader: 218, workgroups: [10,1,1] }),
-        dispatch("step_187_conv2dInputGrad_G_layer3_0_conv1_pack", [at(0, 173568, 8192), at(1, 254720, 8192)], { shader: 222, workgroups: [32,1,1] }),
-        dispatch("step_187_conv2dInputGrad_G_layer3_0_conv1_packc", [at(1, 235008, 19584), at(1, 1170944, 19584)], { shader: 72, workgroups: [20,1,1] }),
-        dispatch("step_187_conv2dInputGrad_G_layer3_0_conv1", [at(1, 1170944, 19584), at(1, 254720, 8192), at(1, 430848, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 223, workgroups: [5,2,1] }, { shader: 224, workgroups: [6,1,1] }),
-        dispatch("step_188_sum_G_layer3_0_downsample_0", [at(1, 391680, 39168), at(1, 430848, 39168), at(1, 2393856, 39168), at(1, 235008, 256)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [64,1,1] }, { shader: 226, workgroups: [1,1,1] }),
-        dispatch("step_189_pointwise_G_layer3_0_downsample_0", [at(1, 391680, 39168), at(1, 430848, 39168), at(1, 2393856, 39168), at(1, 235008, 256), at(1, 470016, 39168)], { shader: 227, workgroups: [20,1,1] }),
-        dispatch("step_190_sum_G_layer3_0_downsample_0", [at(1, 391680, 39168), at(1, 430848, 39168), at(1, 2393856, 39168), at(1, 2354688, 39168), at(1, 274176, 256)], { adapter: "cpu", features: ["subgroups"], shader: 228, workgroups: [64,1,1] }, { shader: 229, workgroups: [1,1,1] }),
-        dispatch("step_191_pointwise_G_layer2_0_downsample_1", [at(0, 172544, 256), at(1, 2999296, 256), at(1, 470016, 39168), at(1, 2354688, 39168), at(1, 274176, 256), at(1, 235008, 39168)], { shader: 230, workgroups: [20,1,1] }),
-        dispatch("step_192_conv2dInputGrad_G_layer2_0_downsample_0_pack", [at(0, 164352, 8192), at(1, 509184, 8192)], { shader: 231, workgroups: [32,1,1] }),
-        dispatch("step_192_conv2dInputGrad_G_layer2_0_downsample_0_packc", [at(1, 235008, 39168), at(1, 1092608, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_192_conv2dInputGrad_G_layer2_0_downsample_0", [at(1, 1092608, 39168), at(1, 509184, 8192), at(1, 235008, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [5,1,4] }, { shader: 233, workgroups: [11,1,1] }),
-        dispatch("step_193_sum_G_layer3_0_downsample_0", [at(1, 391680, 39168), at(1, 430848, 39168), at(1, 2393856, 39168), at(1, 2315520, 39168), at(1, 306944, 256)], { adapter: "cpu", features: ["subgroups"], shader: 228, workgroups: [64,1,1] }, { shader: 229, workgroups: [1,1,1] }),
-        dispatch("step_194_pointwise_G_layer2_0_bn3", [at(0, 163328, 256), at(1, 2999040, 256), at(1, 470016, 39168), at(1, 2315520, 39168), at(1, 306944, 256), at(1, 391680, 39168)], { shader: 230, workgroups: [20,1,1] }),
-        dispatch("step_195_conv2dInputGrad_G_layer2_0_conv3_pack", [at(0, 159232, 4096), at(1, 306944, 4096)], { shader: 234, workgroups: [16,1,1] }),
-        dispatch("step_195_conv2dInputGrad_G_layer2_0_conv3_packc", [at(1, 391680, 39168), at(1, 1131776, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_195_conv2dInputGrad_G_layer2_0_conv3", [at(1, 1131776, 39168), at(1, 306944, 4096), at(1, 391680, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 235, workgroups: [5,1,1] }, { shader: 236, workgroups: [2,1,1] }),
-        dispatch("step_196_sum_G_layer2_0_conv3", [at(1, 391680, 9792), at(1, 2987008, 9792), at(1, 306944, 64)], { adapter: "cpu", features: ["subgroups"], shader: 237, workgroups: [16,1,1] }, { shader: 238, workgroups: [1,1,1] }),
-        dispatch("step_197_sum_G_layer2_0_conv3", [at(1, 391680, 9792), at(1, 2987008, 9792), at(1, 2977024, 9792), at(1, 307200, 64)], { adapter: "cpu", features: ["subgroups"], shader: 239, workgroups: [16,1,1] }, { shader: 240, workgroups: [1,1,1] }),
-        dispatch("step_198_pointwise_G_layer2_0_bn2", [at(0, 158208, 64), at(1, 3001344, 64), at(1, 391680, 9792), at(1, 2987008, 9792), at(1, 306944, 64), at(1, 2977024, 9792), at(1, 307200, 64), at(1, 401664, 9792)], { shader: 241, workgroups: [39,1,1] }),
-        dispatch("step_199_conv2dInputGrad_G_layer2_0_conv2_pack", [at(0, 148992, 9216), at(1, 411648, 9216)], { shader: 242, workgroups: [36,1,1] }),
-        dispatch("step_199_conv2dInputGrad_G_layer2_0_conv2_packc", [at(1, 401664, 9792), at(1, 1190656, 9792)], { shader: 46, workgroups: [10,1,1] }),
-        dispatch("step_199_conv2dInputGrad_G_layer2_0_conv2", [at(1, 1190656, 9792), at(1, 411648, 9216), at(1, 391680, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 243, workgroups: [5,1,1] }, { shader: 244, workgroups: [2,1,1] }),
-        dispatch("step_200_sum_G_layer2_0_conv2", [at(1, 391680, 9792), at(1, 2957056, 9792), at(1, 306944, 64)], { adapter: "cpu", features: ["subgroups"], shader: 237, workgroups: [16,1,1] }, { shader: 238, workgroups: [1,1,1] }),
-        dispatch("step_201_sum_G_layer2_0_conv2", [at(1, 391680, 9792), at(1, 2957056, 9792), at(1, 2947072, 9792), at(1, 307200, 64)], { adapter: "cpu", features: ["subgroups"], shader: 239, workgroups: [16,1,1] }, { shader: 240, workgroups: [1,1,1] }),
-        dispatch("step_202_pointwise_G_layer2_0_bn1", [at(0, 147968, 64), at(1, 3001088, 64), at(1, 391680, 9792), at(1, 2957056, 9792), at(1, 306944, 64), at(1, 2947072, 9792), at(1, 307200, 64), at(1, 401664, 9792)], { shader: 241, workgroups: [39,1,1] }),
-        dispatch("step_203_conv2dInputGrad_G_layer2_0_conv1_pack", [at(0, 145920, 2048), at(1, 306944, 2048)], { shader: 245, workgroups: [8,1,1] }),
-        dispatch("step_203_conv2dInputGrad_G_layer2_0_conv1_packc", [at(1, 401664, 9792), at(1, 1200640, 9792)], { shader: 46, workgroups: [10,1,1] }),
-        dispatch("step_203_conv2dInputGrad_G_layer2_0_conv1", [at(1, 1200640, 9792), at(1, 306944, 2048), at(1, 391680, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 246, workgroups: [5,1,4] }, { shader: 247, workgroups: [11,1,1] }),
-        dispatch("step_204_sum_G_layer2_0_downsample_0", [at(1, 235008, 71808), at(1, 391680, 71808), at(1, 2046976, 71808), at(1, 306944, 128)], { adapter: "cpu", features: ["subgroups"], shader: 248, workgroups: [32,1,1] }, { shader: 249, workgroups: [1,1,1] }),
-        dispatch("step_205_pointwise_G_layer2_0_downsample_0", [at(1, 235008, 71808), at(1, 391680, 71808), at(1, 2046976, 71808), at(1, 306944, 128), at(1, 463616, 71808)], { shader: 250, workgroups: [36,1,1] }),
-        dispatch("step_206_sum_G_layer2_0_downsample_0", [at(1, 235008, 71808), at(1, 391680, 71808), at(1, 2046976, 71808), at(1, 1975040, 71808), at(1, 306944, 128)], { adapter: "cpu", features: ["subgroups"], shader: 251, workgroups: [32,1,1] }, { shader: 252, workgroups: [1,1,1] }),
-        dispatch("step_207_pointwise_G_layer1_0_downsample_1", [at(0, 144896, 128), at(1, 3000320, 128), at(1, 463616, 71808), at(1, 1975040, 71808), at(1, 306944, 128), at(1, 535552, 71808)], { shader: 253, workgroups: [36,1,1] }),
-        dispatch("step_208_conv2dInputGrad_G_layer1_0_downsample_0_pack", [at(0, 143872, 1024), at(1, 306944, 1024)], { shader: 254, workgroups: [4,1,1] }),
-        dispatch("step_208_conv2dInputGrad_G_layer1_0_downsample_0_packc", [at(1, 535552, 71808), at(1, 607488, 71808)], { shader: 36, workgroups: [71,1,1] }),
-        dispatch("step_208_conv2dInputGrad_G_layer1_0_downsample_0", [at(1, 607488, 71808), at(1, 306944, 1024), at(1, 535552, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [18,1,1] }, { shader: 256, workgroups: [3,1,1] }),
-        dispatch("step_209_sum_G_layer2_0_downsample_0", [at(1, 235008, 71808), at(1, 391680, 71808), at(1, 2046976, 71808), at(1, 1903104, 71808), at(1, 306944, 128)], { adapter: "cpu", features: ["subgroups"], shader: 251, workgroups: [32,1,1] }, { shader: 252, workgroups: [1,1,1] }),
-        dispatch("step_210_pointwise_G_layer1_0_bn3", [at(0, 142848, 128), at(1, 3000064, 128), at(1, 463616, 71808), at(1, 1903104, 71808), at(1, 306944, 128), at(1, 235008, 71808)], { shader: 253, workgroups: [36,1,1] }),
-        dispatch("step_211_conv2dInputGrad_G_layer1_0_conv3_pack", [at(0, 141824, 1024), at(1, 306944, 1024)], { shader: 254, workgroups: [4,1,1] }),
-        dispatch("step_211_conv2dInputGrad_G_layer1_0_conv3_packc", [at(1, 235008, 71808), at(1, 391680, 71808)], { shader: 36, workgroups: [71,1,1] }),
-        dispatch("step_211_conv2dInputGrad_G_layer1_0_conv3", [at(1, 391680, 71808), at(1, 306944, 1024), at(1, 235008, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [18,1,1] }, { shader: 256, workgroups: [3,1,1] }),
-        dispatch("step_212_sum_G_layer1_0_conv3", [at(1, 235008, 17952), at(1, 2895360, 17952), at(1, 271360, 32)], { adapter: "cpu", features: ["subgroups"], shader: 257, workgroups: [8,1,1] }, { shader: 258, workgroups: [1,1,1] }),
-        dispatch("step_213_sum_G_layer1_0_conv3", [at(1, 235008, 17952), at(1, 2895360, 17952), at(1, 2877184, 17952), at(1, 271616, 32)], { adapter: "cpu", features: ["subgroups"], shader: 259, workgroups: [8,1,1] }, { shader: 260, workgroups: [1,1,1] }),
-        dispatch("step_214_pointwise_G_layer1_0_bn2", [at(0, 140800, 32), at(1, 3002112, 32), at(1, 235008, 17952), at(1, 2895360, 17952), at(1, 271360, 32), at(1, 2877184, 17952), at(1, 271616, 32), at(1, 253184, 17952)], { shader: 261, workgroups: [9,1,1] }),
-        dispatch("step_215_conv2dInputGrad_G_layer1_0_conv2_pack", [at(0, 138496, 2304), at(1, 271360, 2304)], { shader: 262, workgroups: [9,1,1] }),
-        dispatch("step_215_conv2dInputGrad_G_layer1_0_conv2_packc", [at(1, 253184, 17952), at(1, 553728, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_215_conv2dInputGrad_G_layer1_0_conv2", [at(1, 553728, 17952), at(1, 271360, 2304), at(1, 235008, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 263, workgroups: [18,1,1] }, { shader: 264, workgroups: [3,1,1] }),
-        dispatch("step_216_sum_G_layer1_0_conv2", [at(1, 235008, 17952), at(1, 2840832, 17952), at(1, 271360, 32)], { adapter: "cpu", features: ["subgroups"], shader: 257, workgroups: [8,1,1] }, { shader: 258, workgroups: [1,1,1] }),
-        dispatch("step_217_sum_G_layer1_0_conv2", [at(1, 235008, 17952), at(1, 2840832, 17952), at(1, 2822656, 17952), at(1, 271616, 32)], { adapter: "cpu", features: ["subgroups"], shader: 259, workgroups: [8,1,1] }, { shader: 260, workgroups: [1,1,1] }),
-        dispatch("step_218_pointwise_G_layer1_0_bn1", [at(0, 137472, 32), at(1, 3001856, 32), at(1, 235008, 17952), at(1, 2840832, 17952), at(1, 271360, 32), at(1, 2822656, 17952), at(1, 271616, 32), at(1, 253184, 17952)], { shader: 261, workgroups: [9,1,1] }),
-        dispatch("step_219_conv2dInputGrad_G_layer1_0_conv1_pack", [at(0, 137216, 256), at(1, 235008, 256)], { shader: 265, workgroups: [1,1,1] }),
-        dispatch("step_219_conv2dInputGrad_G_layer1_0_conv1_packc", [at(1, 253184, 17952), at(1, 571904, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_219_conv2dInputGrad_G_layer1_0_conv1", [at(1, 571904, 17952), at(1, 235008, 256), at(1, 535552, 17952), at(1, 463616, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 266, workgroups: [18,1,1] }, { shader: 267, workgroups: [3,1,1] }),
-        dispatch("step_220_maxPool2dGrad_G_layer1_0_downsample_0", [at(1, 2249984, 65536), at(1, 463616, 17952), at(1, 235008, 65536)], { shader: 268, workgroups: [256,1,1] }),
-        dispatch("step_221_sum_G_layer1_0_downsample_0", [at(1, 235008, 65536), at(1, 2249984, 65536), at(1, 300544, 32)], { adapter: "cpu", features: ["subgroups"], shader: 269, workgroups: [8,1,1] }, { shader: 270, workgroups: [1,1,1] }),
-        dispatch("step_222_sum_G_conv1", [at(1, 235008, 65536), at(1, 2249984, 65536), at(1, 2184448, 65536), at(1, 300800, 32)], { adapter: "cpu", features: ["subgroups"], shader: 271, workgroups: [8,1,1] }, { shader: 272, workgroups: [1,1,1] }),
-        dispatch("step_223_pointwise_G_bn1", [at(0, 136192, 32), at(1, 3001600, 32), at(1, 235008, 65536), at(1, 2249984, 65536), at(1, 300544, 32), at(1, 2184448, 65536), at(1, 300800, 32), at(1, 463616, 65536)], { shader: 273, workgroups: [32,1,1] }),
-        dispatch("step_224_conv2dWeightGrad_G_bn1_packc", [at(1, 463616, 65536), at(1, 235008, 65536)], { shader: 274, workgroups: [64,1,1] }),
-        dispatch("step_224_conv2dWeightGrad_G_bn1_stage1", [at(1, 1249280, 131072), at(1, 235008, 65536), at(1, 463616, 18816)], { adapter: "cpu", features: ["subgroups"], shader: 275, workgroups: [7,1,4] }, { shader: 276, workgroups: [7,1,1] }),
-        dispatch("step_224_conv2dWeightGrad_G_bn1_stage2", [at(1, 463616, 18816), at(0, 1713664, 4704), at(0, 131328, 4704), at(1, 2225664, 4704)], { shader: 277, workgroups: [19,1,1] }),
-        dispatch("step_225_pointwise_G_conv1", [at(0, 131328, 4704), at(1, 2225664, 4704), at(1, 3003136, 4), at(1, 2230528, 4704)], { shader: 278, workgroups: [19,1,1] }),
-        dispatch("step_226_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 2786304, 17952), at(1, 235008, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_226_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 235008, 17952), at(1, 571904, 17952), at(0, 1718528, 256), at(0, 137216, 256), at(1, 2256384, 256)], { adapter: "cpu", features: ["subgroups"], shader: 279, workgroups: [1,1,1] }, { shader: 280, workgroups: [1,1,1] }),
-        dispatch("step_227_pointwise_G_layer1_0_conv1", [at(0, 137216, 256), at(1, 2256384, 256), at(1, 3003136, 4), at(1, 2256640, 256)], { shader: 281, workgroups: [1,1,1] }),
-        dispatch("step_228_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 2840832, 17952), at(1, 235008, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_228_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 235008, 17952), at(1, 553728, 17952), at(0, 1718784, 2304), at(0, 138496, 2304), at(1, 2243584, 2304)], { adapter: "cpu", features: ["subgroups"], shader: 282, workgroups: [3,1,1] }, { shader: 283, workgroups: [1,1,1] }),
-        dispatch("step_229_pointwise_G_layer1_0_conv2", [at(0, 138496, 2304), at(1, 2243584, 2304), at(1, 3003136, 4), at(1, 2245888, 2304)], { shader: 284, workgroups: [9,1,1] }),
-        dispatch("step_230_conv2dWeightGrad_G_layer1_0_bn2_packc", [at(1, 2895360, 17952), at(1, 235008, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_230_conv2dWeightGrad_G_layer1_0_bn2", [at(1, 235008, 17952), at(1, 391680, 71808), at(0, 1721088, 1024), at(0, 141824, 1024), at(1, 2252288, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 285, workgroups: [1,1,1] }, { shader: 286, workgroups: [1,1,1] }),
-        dispatch("step_231_pointwise_G_layer1_0_conv3", [at(0, 141824, 1024), at(1, 2252288, 1024), at(1, 3003136, 4), at(1, 2253312, 1024)], { shader: 287, workgroups: [4,1,1] }),
-        dispatch("step_232_conv2dWeightGrad_G_layer1_0_downsample_1_packc", [at(1, 2786304, 17952), at(1, 235008, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_232_conv2dWeightGrad_G_layer1_0_downsample_1", [at(1, 235008, 17952), at(1, 607488, 71808), at(0, 1722112, 1024), at(0, 143872, 1024), at(1, 2254336, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 285, workgroups: [1,1,1] }, { shader: 286, workgroups: [1,1,1] }),
-        dispatch("step_233_pointwise_G_layer1_0_downsample_0", [at(0, 143872, 1024), at(1, 2254336, 1024), at(1, 3003136, 4), at(1, 2255360, 1024)], { shader: 287, workgroups: [4,1,1] }),
-        dispatch("step_234_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 2046976, 71808), at(1, 235008, 71808)], { shader: 36, workgroups: [71,1,1] }),
-        dispatch("step_234_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 235008, 71808), at(1, 1200640, 9792), at(0, 1723136, 2048), at(0, 145920, 2048), at(1, 2248192, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 288, workgroups: [1,1,1] }, { shader: 289, workgroups: [1,1,1] }),
-        dispatch("step_235_pointwise_G_layer2_0_conv1", [at(0, 145920, 2048), at(1, 2248192, 2048), at(1, 3003136, 4), at(1, 2250240, 2048)], { shader: 290, workgroups: [8,1,1] }),
-        dispatch("step_236_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 2957056, 9792), at(1, 235008, 9792)], { shader: 46, workgroups: [10,1,1] }),
-        dispatch("step_236_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 235008, 9792), at(1, 1190656, 9792), at(0, 1725184, 9216), at(0, 148992, 9216), at(1, 2174464, 9216)], { adapter: "cpu", features: ["subgroups"], shader: 291, workgroups: [5,1,1] }, { shader: 292, workgroups: [3,1,1] }),
-        dispatch("step_237_pointwise_G_layer2_0_conv2", [at(0, 148992, 9216), at(1, 2174464, 9216), at(1, 3003136, 4), at(1, 2183680, 9216)], { shader: 293, workgroups: [36,1,1] }),
-        dispatch("step_238_conv2dWeightGrad_G_layer2_0_bn2_packc", [at(1, 2987008, 9792), at(1, 235008, 9792)], { shader: 46, workgroups: [10,1,1] }),
-        dispatch("step_238_conv2dWeightGrad_G_layer2_0_bn2", [at(1, 235008, 9792), at(1, 1131776, 39168), at(0, 1734400, 4096), at(0, 159232, 4096), at(1, 2235392, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 294, workgroups: [1,1,1] }, { shader: 295, workgroups: [1,1,1] }),
-        dispatch("step_239_pointwise_G_layer2_0_conv3", [at(0, 159232, 4096), at(1, 2235392, 4096), at(1, 3003136, 4), at(1, 2239488, 4096)], { shader: 296, workgroups: [16,1,1] }),
-        dispatch("step_240_conv2dWeightGrad_G_layer2_0_downsample_1_packc", [at(1, 2046976, 71808), at(1, 235008, 71808)], { shader: 36, workgroups: [71,1,1] }),
-        dispatch("step_240_conv2dWeightGrad_G_layer2_0_downsample_1", [at(1, 235008, 71808), at(1, 1092608, 39168), at(0, 1738496, 8192), at(0, 164352, 8192), at(1, 2192896, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 297, workgroups: [1,1,1] }, { shader: 298, workgroups: [2,1,1] }),
-        dispatch("step_241_pointwise_G_layer2_0_downsample_0", [at(0, 164352, 8192), at(1, 2192896, 8192), at(1, 3003136, 4), at(1, 2201088, 8192)], { shader: 299, workgroups: [32,1,1] }),
-        dispatch("step_242_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 2393856, 39168), at(1, 235008, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_242_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 235008, 39168), at(1, 1170944, 19584), at(0, 1746688, 8192), at(0, 173568, 8192), at(1, 2209280, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 300, workgroups: [2,1,1] }, { shader: 301, workgroups: [2,1,1] }),
-        dispatch("step_243_pointwise_G_layer3_0_conv1", [at(0, 173568, 8192), at(1, 2209280, 8192), at(1, 3003136, 4), at(1, 2217472, 8192)], { shader: 302, workgroups: [32,1,1] }),
-        dispatch("step_244_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 2707456, 19584), at(1, 235008, 19584)], { shader: 72, workgroups: [20,1,1] }),
-        dispatch("step_244_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 235008, 19584), at(1, 757760, 19584), at(0, 1754880, 36864), at(0, 182784, 36864), at(1, 1912320, 36864)], { adapter: "cpu", features: ["subgroups"], shader: 303, workgroups: [9,1,1] }, { shader: 304, workgroups: [9,1,1] }),
-        dispatch("step_245_pointwise_G_layer3_0_conv2", [at(0, 182784, 36864), at(1, 1912320, 36864), at(1, 3003136, 4), at(1, 1949184, 36864)], { shader: 305, workgroups: [18,1,1] }),
-        dispatch("step_246_conv2dWeightGrad_G_layer3_0_bn2_packc", [at(1, 2766592, 19584), at(1, 235008, 19584)], { shader: 72, workgroups: [20,1,1] }),
-        dispatch("step_246_conv2dWeightGrad_G_layer3_0_bn2", [at(1, 235008, 19584), at(1, 156672, 78336), at(0, 1791744, 16384), at(0, 220672, 16384), at(1, 2117120, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 306, workgroups: [1,2,1] }, { shader: 307, workgroups: [4,1,1] }),
-        dispatch("step_247_pointwise_G_layer3_0_conv3", [at(0, 220672, 16384), at(1, 2117120, 16384), at(1, 3003136, 4), at(1, 2133504, 16384)], { shader: 308, workgroups: [8,1,1] }),
-        dispatch("step_248_conv2dWeightGrad_G_layer3_0_downsample_1_packc", [at(1, 2393856, 39168), at(1, 156672, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_248_conv2dWeightGrad_G_layer3_0_downsample_1", [at(1, 156672, 39168), at(1, 313344, 78336), at(0, 1808128, 32768), at(0, 239104, 32768), at(1, 1986048, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [2,2,1] }, { shader: 310, workgroups: [8,1,1] }),
-        dispatch("step_249_pointwise_G_layer3_0_downsample_0", [at(0, 239104, 32768), at(1, 1986048, 32768), at(1, 3003136, 4), at(1, 2018816, 32768)], { shader: 311, workgroups: [16,1,1] }),
-        dispatch("step_250_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 1668096, 78336), at(1, 156672, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_250_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 156672, 78336), at(1, 718592, 39168), at(0, 1840896, 32768), at(0, 273920, 32768), at(1, 2051584, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 312, workgroups: [4,1,1] }, { shader: 313, workgroups: [8,1,1] }),
-        dispatch("step_251_pointwise_G_layer4_0_conv1", [at(0, 273920, 32768), at(1, 2051584, 32768), at(1, 3003136, 4), at(1, 2084352, 32768)], { shader: 314, workgroups: [16,1,1] }),
-        dispatch("step_252_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 2511360, 39168), at(1, 156672, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_252_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 156672, 39168), at(1, 679424, 39168), at(0, 1873664, 147456), at(0, 307712, 147456), at(1, 1092608, 147456)], { adapter: "cpu", features: ["subgroups"], shader: 315, workgroups: [18,1,1] }, { shader: 316, workgroups: [36,1,1] }),
-        dispatch("step_253_pointwise_G_layer4_0_conv2", [at(0, 307712, 147456), at(1, 1092608, 147456), at(1, 3003136, 4), at(1, 1240064, 147456)], { shader: 317, workgroups: [72,1,1] }),
-        dispatch("step_254_conv2dWeightGrad_G_layer4_0_bn2_packc", [at(1, 2628864, 39168), at(1, 156672, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_254_conv2dWeightGrad_G_layer4_0_bn2", [at(1, 156672, 39168), at(1, 0, 156672), at(0, 2021120, 65536), at(0, 456192, 65536), at(1, 1781248, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 318, workgroups: [2,4,1] }, { shader: 319, workgroups: [16,1,1] }),
-        dispatch("step_255_pointwise_G_layer4_0_conv3", [at(0, 456192, 65536), at(1, 1781248, 65536), at(1, 3003136, 4), at(1, 1846784, 65536)], { shader: 320, workgroups: [32,1,1] }),
-        dispatch("step_256_conv2dWeightGrad_G_layer4_0_downsample_1_packc", [at(1, 1668096, 78336), at(1, 0, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_256_conv2dWeightGrad_G_layer4_0_downsample_1", [at(1, 0, 78336), at(1, 779264, 156672), at(0, 2086656, 131072), at(0, 525824, 131072), at(1, 1387520, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 321, workgroups: [4,4,1] }, { shader: 322, workgroups: [32,1,1] }),
-        dispatch("step_257_pointwise_G_layer4_0_downsample_0", [at(0, 525824, 131072), at(1, 1387520, 131072), at(1, 3003136, 4), at(1, 700416, 131072)], { shader: 323, workgroups: [64,1,1] }),
-        dispatch("step_258_conv2dWeightGrad_packc", [at(1, 1668096, 78336), at(1, 0, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_258_conv2dWeightGrad", [at(1, 0, 78336), at(1, 2149888, 12240), at(0, 2217728, 87552), at(0, 660992, 87552), at(1, 831488, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 324, workgroups: [36,1,1] }, { shader: 325, workgroups: [23,1,1] }),
-        dispatch("step_259_pointwise_G_layer5_conv2d_list_0", [at(0, 660992, 87552), at(1, 831488, 87552), at(1, 3003392, 4), at(1, 1518592, 87552)], { shader: 326, workgroups: [43,1,1] }),
-        dispatch("step_260_sum", [at(1, 2433024, 11628), at(1, 0, 76)], { adapter: "cpu", features: ["subgroups"], shader: 327, workgroups: [19,1,1] }, { shader: 328, workgroups: [1,1,1] }),
-        dispatch("step_261_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 2305280, 76), at(1, 0, 76), at(0, 748544, 76), at(1, 919040, 76), at(1, 3003392, 4), at(1, 919296, 76), at(0, 2393088, 76), at(0, 836352, 76), at(1, 919552, 76), at(1, 919808, 76)], { shader: 329, workgroups: [1,1,1] }),
-        dispatch("step_262_conv2dWeightGrad_packc", [at(1, 1668096, 78336), at(1, 0, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_262_conv2dWeightGrad", [at(1, 0, 78336), at(1, 2149888, 12240), at(0, 2305536, 87552), at(0, 748800, 87552), at(1, 1606144, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 330, workgroups: [36,1,1] }, { shader: 331, workgroups: [23,1,1] }),
-        dispatch("step_263_pointwise_G_layer5_conv2d_list_1", [at(0, 748800, 87552), at(1, 1606144, 87552), at(1, 3003392, 4), at(1, 1693696, 87552)], { shader: 326, workgroups: [43,1,1] }),
-        dispatch("step_264_conv2dWeightGrad_packc", [at(1, 935936, 156672), at(1, 175104, 156672)], { shader: 113, workgroups: [153,1,1] }),
-        dispatch("step_264_conv2dWeightGrad", [at(1, 175104, 156672), at(1, 2162176, 12240), at(0, 2393344, 175104), at(0, 1012224, 175104), at(1, 0, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,1,1] }, { shader: 333, workgroups: [45,1,1] }),
-        dispatch("step_265_pointwise_G_layer6_conv2d_list_0", [at(0, 1012224, 175104), at(1, 0, 175104), at(1, 3003392, 4), at(1, 175104, 175104)], { shader: 334, workgroups: [86,1,1] }),
-        dispatch("step_266_sum", [at(1, 2444800, 11628), at(1, 350208, 76)], { adapter: "cpu", features: ["subgroups"], shader: 327, workgroups: [19,1,1] }, { shader: 328, workgroups: [1,1,1] }),
-        dispatch("step_267_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 2568448, 76), at(1, 350208, 76), at(0, 1187328, 76), at(1, 920064, 76), at(1, 3003392, 4), at(1, 920320, 76), at(0, 2743808, 76), at(0, 1362688, 76), at(1, 920576, 76), at(1, 920832, 76)], { shader: 329, workgroups: [1,1,1] }),
-        dispatch("step_268_conv2dWeightGrad_packc", [at(1, 935936, 156672), at(1, 525312, 156672)], { shader: 113, workgroups: [153,1,1] }),
-        dispatch("step_268_conv2dWeightGrad", [at(1, 525312, 156672), at(1, 2162176, 12240), at(0, 2568704, 175104), at(0, 1187584, 175104), at(1, 350208, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [72,1,1] }, { shader: 336, workgroups: [45,1,1] }),
-        dispatch("step_269_pointwise_G_layer6_conv2d_list_1", [at(0, 1187584, 175104), at(1, 350208, 175104), at(1, 3003392, 4), at(1, 525312, 175104)], { shader: 334, workgroups: [86,1,1] }),
+        dispatch("step_000_conv2d_G_conv1_pack", [at(0, 131584, 4704), at(1, 0, 6272)], { shader: 0, workgroups: [25,1,1] }),
+        dispatch("step_000_conv2d_G_conv1_packc", [at(0, 512, 98304), at(1, 1249280, 131072)], { shader: 1, workgroups: [128,1,1] }),
+        dispatch("step_000_conv2d_G_conv1", [at(1, 1249280, 131072), at(1, 0, 6272), at(1, 2106112, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 2, workgroups: [64,1,1] }, { shader: 3, workgroups: [8,1,1] }),
+        dispatch("step_001_sum_G_conv1", [at(1, 2106112, 65536), at(1, 620800, 32)], { adapter: "cpu", features: ["subgroups"], shader: 4, workgroups: [8,1,1] }, { shader: 5, workgroups: [1,1,1] }),
+        dispatch("step_002_sum_G_conv1", [at(1, 2106112, 65536), at(1, 620800, 32), at(1, 3000576, 32)], { adapter: "cpu", features: ["subgroups"], shader: 6, workgroups: [8,1,1] }, { shader: 7, workgroups: [1,1,1] }),
+        dispatch("step_003_pointwise_G_conv1", [at(1, 2106112, 65536), at(1, 620800, 32), at(1, 3000576, 32), at(1, 2171648, 65536)], { shader: 8, workgroups: [32,1,1] }),
+        dispatch("step_004_pointwise_G_bn1", [at(1, 2171648, 65536), at(0, 136448, 32), at(0, 136704, 32), at(1, 2237184, 65536)], { shader: 9, workgroups: [32,1,1] }),
+        dispatch("step_005_maxPool2d_G_bn1", [at(1, 2237184, 65536), at(1, 2773504, 17952)], { shader: 10, workgroups: [71,1,1] }),
+        dispatch("step_006_conv2d_G_layer1_0_conv1_pack", [at(0, 137472, 256), at(1, 18176, 256)], { shader: 11, workgroups: [1,1,1] }),
+        dispatch("step_006_conv2d_G_layer1_0_conv1_packc", [at(1, 2773504, 17952), at(1, 0, 17952)], { shader: 12, workgroups: [18,1,1] }),
+        dispatch("step_006_conv2d_G_layer1_0_conv1", [at(1, 0, 17952), at(1, 18176, 256), at(1, 2791680, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 13, workgroups: [18,1,1] }, { shader: 14, workgroups: [3,1,1] }),
+        dispatch("step_007_sum_G_layer1_0_conv1", [at(1, 2791680, 17952), at(1, 621056, 32)], { adapter: "cpu", features: ["subgroups"], shader: 15, workgroups: [8,1,1] }, { shader: 16, workgroups: [1,1,1] }),
+        dispatch("step_008_sum_G_layer1_0_conv1", [at(1, 2791680, 17952), at(1, 621056, 32), at(1, 3000832, 32)], { adapter: "cpu", features: ["subgroups"], shader: 17, workgroups: [8,1,1] }, { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_009_pointwise_G_layer1_0_conv1", [at(1, 2791680, 17952), at(1, 621056, 32), at(1, 3000832, 32), at(1, 2809856, 17952)], { shader: 19, workgroups: [9,1,1] }),
+        dispatch("step_010_pointwise_G_layer1_0_bn1", [at(1, 2809856, 17952), at(0, 137728, 32), at(0, 137984, 32), at(1, 2828032, 17952)], { shader: 20, workgroups: [9,1,1] }),
+        dispatch("step_011_conv2d_G_layer1_0_conv2_pack", [at(0, 138752, 2304), at(1, 18176, 2304)], { shader: 21, workgroups: [9,1,1] }),
+        dispatch("step_011_conv2d_G_layer1_0_conv2_packc", [at(1, 2828032, 17952), at(1, 0, 17952)], { shader: 12, workgroups: [18,1,1] }),
+        dispatch("step_011_conv2d_G_layer1_0_conv2", [at(1, 0, 17952), at(1, 18176, 2304), at(1, 2846208, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 22, workgroups: [18,1,1] }, { shader: 23, workgroups: [3,1,1] }),
+        dispatch("step_012_sum_G_layer1_0_conv2", [at(1, 2846208, 17952), at(1, 621312, 32)], { adapter: "cpu", features: ["subgroups"], shader: 15, workgroups: [8,1,1] }, { shader: 16, workgroups: [1,1,1] }),
+        dispatch("step_013_sum_G_layer1_0_conv2", [at(1, 2846208, 17952), at(1, 621312, 32), at(1, 3001088, 32)], { adapter: "cpu", features: ["subgroups"], shader: 17, workgroups: [8,1,1] }, { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_014_pointwise_G_layer1_0_conv2", [at(1, 2846208, 17952), at(1, 621312, 32), at(1, 3001088, 32), at(1, 2864384, 17952)], { shader: 19, workgroups: [9,1,1] }),
+        dispatch("step_015_pointwise_G_layer1_0_bn2", [at(1, 2864384, 17952), at(0, 141056, 32), at(0, 141312, 32), at(1, 2882560, 17952)], { shader: 20, workgroups: [9,1,1] }),
+        dispatch("step_016_conv2d_G_layer1_0_conv3_pack", [at(0, 142080, 1024), at(1, 18176, 1024)], { shader: 24, workgroups: [4,1,1] }),
+        dispatch("step_016_conv2d_G_layer1_0_conv3_packc", [at(1, 2882560, 17952), at(1, 0, 17952)], { shader: 12, workgroups: [18,1,1] }),
+        dispatch("step_016_conv2d_G_layer1_0_conv3", [at(1, 0, 17952), at(1, 18176, 1024), at(1, 1746432, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 25, workgroups: [18,1,1] }, { shader: 26, workgroups: [9,1,1] }),
+        dispatch("step_017_sum_G_layer1_0_conv3", [at(1, 1746432, 71808), at(1, 619264, 128)], { adapter: "cpu", features: ["subgroups"], shader: 27, workgroups: [32,1,1] }, { shader: 28, workgroups: [1,1,1] }),
+        dispatch("step_018_sum_G_layer1_0_conv3", [at(1, 1746432, 71808), at(1, 619264, 128), at(1, 2999040, 128)], { adapter: "cpu", features: ["subgroups"], shader: 29, workgroups: [32,1,1] }, { shader: 30, workgroups: [1,1,1] }),
+        dispatch("step_019_pointwise_G_layer1_0_conv3", [at(1, 1746432, 71808), at(1, 619264, 128), at(1, 2999040, 128), at(1, 1818368, 71808)], { shader: 31, workgroups: [36,1,1] }),
+        dispatch("step_020_conv2d_G_layer1_0_downsample_0_pack", [at(0, 144128, 1024), at(1, 18176, 1024)], { shader: 24, workgroups: [4,1,1] }),
+        dispatch("step_020_conv2d_G_layer1_0_downsample_0_packc", [at(1, 2773504, 17952), at(1, 0, 17952)], { shader: 12, workgroups: [18,1,1] }),
+        dispatch("step_020_conv2d_G_layer1_0_downsample_0", [at(1, 0, 17952), at(1, 18176, 1024), at(1, 1890304, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 25, workgroups: [18,1,1] }, { shader: 26, workgroups: [9,1,1] }),
+        dispatch("step_021_sum_G_layer1_0_downsample_0", [at(1, 1890304, 71808), at(1, 619520, 128)], { adapter: "cpu", features: ["subgroups"], shader: 27, workgroups: [32,1,1] }, { shader: 28, workgroups: [1,1,1] }),
+        dispatch("step_022_sum_G_layer1_0_downsample_0", [at(1, 1890304, 71808), at(1, 619520, 128), at(1, 2999296, 128)], { adapter: "cpu", features: ["subgroups"], shader: 29, workgroups: [32,1,1] }, { shader: 30, workgroups: [1,1,1] }),
+        dispatch("step_023_pointwise_G_layer1_0_downsample_0", [at(1, 1890304, 71808), at(1, 619520, 128), at(1, 2999296, 128), at(1, 1962240, 71808)], { shader: 31, workgroups: [36,1,1] }),
+        dispatch("step_024_pointwise_G_layer1_0_bn3", [at(1, 1818368, 71808), at(0, 143104, 128), at(0, 143360, 128), at(1, 1962240, 71808), at(0, 145152, 128), at(0, 145408, 128), at(1, 2034176, 71808)], { shader: 32, workgroups: [36,1,1] }),
+        dispatch("step_025_conv2d_G_layer2_0_conv1_pack", [at(0, 146176, 2048), at(1, 71936, 2048)], { shader: 33, workgroups: [8,1,1] }),
+        dispatch("step_025_conv2d_G_layer2_0_conv1_packc", [at(1, 2034176, 71808), at(1, 0, 71808)], { shader: 34, workgroups: [71,1,1] }),
+        dispatch("step_025_conv2d_G_layer2_0_conv1", [at(1, 0, 71808), at(1, 71936, 2048), at(1, 2936064, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 35, workgroups: [5,1,1] }, { shader: 36, workgroups: [2,1,1] }),
+        dispatch("step_026_sum_G_layer2_0_conv1", [at(1, 2936064, 9792), at(1, 620288, 64)], { adapter: "cpu", features: ["subgroups"], shader: 37, workgroups: [16,1,1] }, { shader: 38, workgroups: [1,1,1] }),
+        dispatch("step_027_sum_G_layer2_0_conv1", [at(1, 2936064, 9792), at(1, 620288, 64), at(1, 3000064, 64)], { adapter: "cpu", features: ["subgroups"], shader: 39, workgroups: [16,1,1] }, { shader: 40, workgroups: [1,1,1] }),
+        dispatch("step_028_pointwise_G_layer2_0_conv1", [at(1, 2936064, 9792), at(1, 620288, 64), at(1, 3000064, 64), at(1, 2946048, 9792)], { shader: 41, workgroups: [39,1,1] }),
+        dispatch("step_029_pointwise_G_layer2_0_bn1", [at(1, 2946048, 9792), at(0, 148224, 64), at(0, 148480, 64), at(1, 2956032, 9792)], { shader: 42, workgroups: [39,1,1] }),
+        dispatch("step_030_conv2d_G_layer2_0_conv2_pack", [at(0, 149248, 9216), at(1, 9984, 9216)], { shader: 43, workgroups: [36,1,1] }),
+        dispatch("step_030_conv2d_G_layer2_0_conv2_packc", [at(1, 2956032, 9792), at(1, 0, 9792)], { shader: 44, workgroups: [10,1,1] }),
+        dispatch("step_030_conv2d_G_layer2_0_conv2", [at(1, 0, 9792), at(1, 9984, 9216), at(1, 2966016, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 45, workgroups: [5,1,1] }, { shader: 46, workgroups: [2,1,1] }),
+        dispatch("step_031_sum_G_layer2_0_conv2", [at(1, 2966016, 9792), at(1, 620544, 64)], { adapter: "cpu", features: ["subgroups"], shader: 37, workgroups: [16,1,1] }, { shader: 38, workgroups: [1,1,1] }),
+        dispatch("step_032_sum_G_layer2_0_conv2", [at(1, 2966016, 9792), at(1, 620544, 64), at(1, 3000320, 64)], { adapter: "cpu", features: ["subgroups"], shader: 39, workgroups: [16,1,1] }, { shader: 40, workgroups: [1,1,1] }),
+        dispatch("step_033_pointwise_G_layer2_0_conv2", [at(1, 2966016, 9792), at(1, 620544, 64), at(1, 3000320, 64), at(1, 2976000, 9792)], { shader: 41, workgroups: [39,1,1] }),
+        dispatch("step_034_pointwise_G_layer2_0_bn2", [at(1, 2976000, 9792), at(0, 158464, 64), at(0, 158720, 64), at(1, 2985984, 9792)], { shader: 42, workgroups: [39,1,1] }),
+        dispatch("step_035_conv2d_G_layer2_0_conv3_pack", [at(0, 159488, 4096), at(1, 9984, 4096)], { shader: 47, workgroups: [16,1,1] }),
+        dispatch("step_035_conv2d_G_layer2_0_conv3_packc", [at(1, 2985984, 9792), at(1, 0, 9792)], { shader: 44, workgroups: [10,1,1] }),
+        dispatch("step_035_conv2d_G_layer2_0_conv3", [at(1, 0, 9792), at(1, 9984, 4096), at(1, 576000, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [5,2,1] }, { shader: 49, workgroups: [5,1,1] }),
+        dispatch("step_036_sum_G_layer2_0_conv3", [at(1, 576000, 39168), at(1, 618240, 256)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [64,1,1] }, { shader: 51, workgroups: [1,1,1] }),
+        dispatch("step_037_sum_G_layer2_0_conv3", [at(1, 576000, 39168), at(1, 618240, 256), at(1, 2998016, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
+        dispatch("step_038_pointwise_G_layer2_0_conv3", [at(1, 576000, 39168), at(1, 618240, 256), at(1, 2998016, 256), at(1, 2302720, 39168)], { shader: 54, workgroups: [20,1,1] }),
+        dispatch("step_039_conv2d_G_layer2_0_downsample_0_pack", [at(0, 164608, 8192), at(1, 71936, 8192)], { shader: 55, workgroups: [32,1,1] }),
+        dispatch("step_039_conv2d_G_layer2_0_downsample_0_packc", [at(1, 2034176, 71808), at(1, 0, 71808)], { shader: 34, workgroups: [71,1,1] }),
+        dispatch("step_039_conv2d_G_layer2_0_downsample_0", [at(1, 0, 71808), at(1, 71936, 8192), at(1, 1458688, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 56, workgroups: [5,2,1] }, { shader: 57, workgroups: [5,1,1] }),
+        dispatch("step_040_sum_G_layer2_0_downsample_0", [at(1, 1458688, 39168), at(1, 618496, 256)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [64,1,1] }, { shader: 51, workgroups: [1,1,1] }),
+        dispatch("step_041_sum_G_layer2_0_downsample_0", [at(1, 1458688, 39168), at(1, 618496, 256), at(1, 2998272, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
+        dispatch("step_042_pointwise_G_layer2_0_downsample_0", [at(1, 1458688, 39168), at(1, 618496, 256), at(1, 2998272, 256), at(1, 2341888, 39168)], { shader: 54, workgroups: [20,1,1] }),
+        dispatch("step_043_pointwise_G_layer2_0_bn3", [at(1, 2302720, 39168), at(0, 163584, 256), at(0, 163840, 256), at(1, 2341888, 39168), at(0, 172800, 256), at(0, 173056, 256), at(1, 2381056, 39168)], { shader: 58, workgroups: [20,1,1] }),
+        dispatch("step_044_conv2d_G_layer3_0_conv1_pack", [at(0, 173824, 8192), at(1, 39168, 8192)], { shader: 59, workgroups: [32,1,1] }),
+        dispatch("step_044_conv2d_G_layer3_0_conv1_packc", [at(1, 2381056, 39168), at(1, 0, 39168)], { shader: 60, workgroups: [39,1,1] }),
+        dispatch("step_044_conv2d_G_layer3_0_conv1", [at(1, 0, 39168), at(1, 39168, 8192), at(1, 2655232, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 61, workgroups: [5,1,1] }, { shader: 62, workgroups: [3,1,1] }),
+        dispatch("step_045_sum_G_layer3_0_conv1", [at(1, 2655232, 19584), at(1, 619776, 128)], { adapter: "cpu", features: ["subgroups"], shader: 63, workgroups: [32,1,1] }, { shader: 64, workgroups: [1,1,1] }),
+        dispatch("step_046_sum_G_layer3_0_conv1", [at(1, 2655232, 19584), at(1, 619776, 128), at(1, 2999552, 128)], { adapter: "cpu", features: ["subgroups"], shader: 65, workgroups: [32,1,1] }, { shader: 66, workgroups: [1,1,1] }),
+        dispatch("step_047_pointwise_G_layer3_0_conv1", [at(1, 2655232, 19584), at(1, 619776, 128), at(1, 2999552, 128), at(1, 2674944, 19584)], { shader: 67, workgroups: [10,1,1] }),
+        dispatch("step_048_pointwise_G_layer3_0_bn1", [at(1, 2674944, 19584), at(0, 182016, 128), at(0, 182272, 128), at(1, 2694656, 19584)], { shader: 68, workgroups: [10,1,1] }),
+        dispatch("step_049_conv2d_G_layer3_0_conv2_pack", [at(0, 183040, 36864), at(1, 0, 36864)], { shader: 69, workgroups: [144,1,1] }),
+        dispatch("step_049_conv2d_G_layer3_0_conv2_packc", [at(1, 2694656, 19584), at(1, 36864, 19584)], { shader: 70, workgroups: [20,1,1] }),
+        dispatch("step_049_conv2d_G_layer3_0_conv2", [at(1, 36864, 19584), at(1, 0, 36864), at(1, 2714368, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 71, workgroups: [5,1,1] }, { shader: 72, workgroups: [3,1,1] }),
+        dispatch("step_050_sum_G_layer3_0_conv2", [at(1, 2714368, 19584), at(1, 620032, 128)], { adapter: "cpu", features: ["subgroups"], shader: 63, workgroups: [32,1,1] }, { shader: 64, workgroups: [1,1,1] }),
+        dispatch("step_051_sum_G_layer3_0_conv2", [at(1, 2714368, 19584), at(1, 620032, 128), at(1, 2999808, 128)], { adapter: "cpu", features: ["subgroups"], shader: 65, workgroups: [32,1,1] }, { shader: 66, workgroups: [1,1,1] }),
+        dispatch("step_052_pointwise_G_layer3_0_conv2", [at(1, 2714368, 19584), at(1, 620032, 128), at(1, 2999808, 128), at(1, 2734080, 19584)], { shader: 67, workgroups: [10,1,1] }),
+        dispatch("step_053_pointwise_G_layer3_0_bn2", [at(1, 2734080, 19584), at(0, 219904, 128), at(0, 220160, 128), at(1, 2753792, 19584)], { shader: 68, workgroups: [10,1,1] }),
+        dispatch("step_054_conv2d_G_layer3_0_conv3_pack", [at(0, 220928, 16384), at(1, 19712, 16384)], { shader: 73, workgroups: [64,1,1] }),
+        dispatch("step_054_conv2d_G_layer3_0_conv3_packc", [at(1, 2753792, 19584), at(1, 0, 19584)], { shader: 70, workgroups: [20,1,1] }),
+        dispatch("step_054_conv2d_G_layer3_0_conv3", [at(1, 0, 19584), at(1, 19712, 16384), at(1, 497664, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 74, workgroups: [5,4,1] }, { shader: 75, workgroups: [10,1,1] }),
+        dispatch("step_055_sum_G_layer3_0_conv3", [at(1, 497664, 78336), at(1, 617216, 512)], { adapter: "cpu", features: ["subgroups"], shader: 76, workgroups: [128,1,1] }, { shader: 77, workgroups: [2,1,1] }),
+        dispatch("step_056_sum_G_layer3_0_conv3", [at(1, 497664, 78336), at(1, 617216, 512), at(1, 2996992, 512)], { adapter: "cpu", features: ["subgroups"], shader: 78, workgroups: [128,1,1] }, { shader: 79, workgroups: [2,1,1] }),
+        dispatch("step_057_pointwise_G_layer3_0_conv3", [at(1, 497664, 78336), at(1, 617216, 512), at(1, 2996992, 512), at(1, 1511424, 78336)], { shader: 80, workgroups: [39,1,1] }),
+        dispatch("step_058_conv2d_G_layer3_0_downsample_0_pack", [at(0, 239360, 32768), at(1, 39168, 32768)], { shader: 81, workgroups: [128,1,1] }),
+        dispatch("step_058_conv2d_G_layer3_0_downsample_0_packc", [at(1, 2381056, 39168), at(1, 0, 39168)], { shader: 60, workgroups: [39,1,1] }),
+        dispatch("step_058_conv2d_G_layer3_0_downsample_0", [at(1, 0, 39168), at(1, 39168, 32768), at(1, 1380352, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 82, workgroups: [5,4,1] }, { shader: 83, workgroups: [10,1,1] }),
+        dispatch("step_059_sum_G_layer3_0_downsample_0", [at(1, 1380352, 78336), at(1, 617728, 512)], { adapter: "cpu", features: ["subgroups"], shader: 76, workgroups: [128,1,1] }, { shader: 77, workgroups: [2,1,1] }),
+        dispatch("step_060_sum_G_layer3_0_downsample_0", [at(1, 1380352, 78336), at(1, 617728, 512), at(1, 2997504, 512)], { adapter: "cpu", features: ["subgroups"], shader: 78, workgroups: [128,1,1] }, { shader: 79, workgroups: [2,1,1] }),
+        dispatch("step_061_pointwise_G_layer3_0_downsample_0", [at(1, 1380352, 78336), at(1, 617728, 512), at(1, 2997504, 512), at(1, 1589760, 78336)], { shader: 80, workgroups: [39,1,1] }),
+        dispatch("step_062_pointwise_G_layer3_0_bn3", [at(1, 1511424, 78336), at(0, 237312, 512), at(0, 237824, 512), at(1, 1589760, 78336), at(0, 272128, 512), at(0, 272640, 512), at(1, 1668096, 78336)], { shader: 84, workgroups: [39,1,1] }),
+        dispatch("step_063_conv2d_G_layer5_conv2d_list_0_pack", [at(0, 661248, 87552), at(1, 0, 92160)], { shader: 85, workgroups: [360,1,1] }),
+        dispatch("step_063_conv2d_G_layer5_conv2d_list_0_packc", [at(1, 1668096, 78336), at(1, 92160, 78336)], { shader: 86, workgroups: [77,1,1] }),
+        dispatch("step_063_conv2d_G_layer5_conv2d_list_0", [at(1, 92160, 78336), at(1, 0, 92160), at(0, 748800, 76), at(1, 2900736, 11628)], { adapter: "cpu", features: ["subgroups"], shader: 87, workgroups: [5,1,1] }, { shader: 88, workgroups: [2,1,1] }),
+        dispatch("step_064_conv2d_G_layer5_conv2d_list_1_pack", [at(0, 749056, 87552), at(1, 0, 92160)], { shader: 85, workgroups: [360,1,1] }),
+        dispatch("step_064_conv2d_G_layer5_conv2d_list_1_packc", [at(1, 1668096, 78336), at(1, 92160, 78336)], { shader: 86, workgroups: [77,1,1] }),
+        dispatch("step_064_conv2d_G_layer5_conv2d_list_1", [at(1, 92160, 78336), at(1, 0, 92160), at(0, 836608, 76), at(1, 2912512, 11628)], { adapter: "cpu", features: ["subgroups"], shader: 89, workgroups: [5,1,1] }, { shader: 90, workgroups: [2,1,1] }),
+        dispatch("step_065_conv2d_G_layer4_0_conv1_pack", [at(0, 274176, 32768), at(1, 78336, 32768)], { shader: 91, workgroups: [128,1,1] }),
+        dispatch("step_065_conv2d_G_layer4_0_conv1_packc", [at(1, 1668096, 78336), at(1, 0, 78336)], { shader: 86, workgroups: [77,1,1] }),
+        dispatch("step_065_conv2d_G_layer4_0_conv1", [at(1, 0, 78336), at(1, 78336, 32768), at(1, 2420224, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 92, workgroups: [5,2,1] }, { shader: 93, workgroups: [5,1,1] }),
+        dispatch("step_066_sum_G_layer4_0_conv1", [at(1, 2420224, 39168), at(1, 618752, 256)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [64,1,1] }, { shader: 51, workgroups: [1,1,1] }),
+        dispatch("step_067_sum_G_layer4_0_conv1", [at(1, 2420224, 39168), at(1, 618752, 256), at(1, 2998528, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
+        dispatch("step_068_pointwise_G_layer4_0_conv1", [at(1, 2420224, 39168), at(1, 618752, 256), at(1, 2998528, 256), at(1, 2459392, 39168)], { shader: 54, workgroups: [20,1,1] }),
+        dispatch("step_069_pointwise_G_layer4_0_bn1", [at(1, 2459392, 39168), at(0, 306944, 256), at(0, 307200, 256), at(1, 2498560, 39168)], { shader: 94, workgroups: [20,1,1] }),
+        dispatch("step_070_conv2d_G_layer4_0_conv2_pack", [at(0, 307968, 147456), at(1, 0, 147456)], { shader: 95, workgroups: [576,1,1] }),
+        dispatch("step_070_conv2d_G_layer4_0_conv2_packc", [at(1, 2498560, 39168), at(1, 147456, 39168)], { shader: 60, workgroups: [39,1,1] }),
+        dispatch("step_070_conv2d_G_layer4_0_conv2", [at(1, 147456, 39168), at(1, 0, 147456), at(1, 2537728, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 96, workgroups: [5,2,1] }, { shader: 97, workgroups: [5,1,1] }),
+        dispatch("step_071_sum_G_layer4_0_conv2", [at(1, 2537728, 39168), at(1, 619008, 256)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [64,1,1] }, { shader: 51, workgroups: [1,1,1] }),
+        dispatch("step_072_sum_G_layer4_0_conv2", [at(1, 2537728, 39168), at(1, 619008, 256), at(1, 2998784, 256)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [64,1,1] }, { shader: 53, workgroups: [1,1,1] }),
+        dispatch("step_073_pointwise_G_layer4_0_conv2", [at(1, 2537728, 39168), at(1, 619008, 256), at(1, 2998784, 256), at(1, 2576896, 39168)], { shader: 54, workgroups: [20,1,1] }),
+        dispatch("step_074_pointwise_G_layer4_0_bn2", [at(1, 2576896, 39168), at(0, 455424, 256), at(0, 455680, 256), at(1, 2616064, 39168)], { shader: 94, workgroups: [20,1,1] }),
+        dispatch("step_075_conv2d_G_layer4_0_conv3_pack", [at(0, 456448, 65536), at(1, 0, 65536)], { shader: 98, workgroups: [256,1,1] }),
+        dispatch("step_075_conv2d_G_layer4_0_conv3_packc", [at(1, 2616064, 39168), at(1, 65536, 39168)], { shader: 60, workgroups: [39,1,1] }),
+        dispatch("step_075_conv2d_G_layer4_0_conv3", [at(1, 65536, 39168), at(1, 0, 65536), at(1, 184320, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 99, workgroups: [5,8,1] }, { shader: 100, workgroups: [20,1,1] }),
+        dispatch("step_076_sum_G_layer4_0_conv3", [at(1, 184320, 156672), at(1, 615168, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 101, workgroups: [256,1,1] }, { shader: 102, workgroups: [4,1,1] }),
+        dispatch("step_077_sum_G_layer4_0_conv3", [at(1, 184320, 156672), at(1, 615168, 1024), at(1, 2995968, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 103, workgroups: [256,1,1] }, { shader: 104, workgroups: [4,1,1] }),
+        dispatch("step_078_pointwise_G_layer4_0_conv3", [at(1, 184320, 156672), at(1, 615168, 1024), at(1, 2995968, 1024), at(1, 622592, 156672)], { shader: 105, workgroups: [77,1,1] }),
+        dispatch("step_079_conv2d_G_layer4_0_downsample_0_pack", [at(0, 526080, 131072), at(1, 0, 131072)], { shader: 106, workgroups: [512,1,1] }),
+        dispatch("step_079_conv2d_G_layer4_0_downsample_0_packc", [at(1, 1668096, 78336), at(1, 779264, 78336)], { shader: 86, workgroups: [77,1,1] }),
+        dispatch("step_079_conv2d_G_layer4_0_downsample_0", [at(1, 779264, 78336), at(1, 0, 131072), at(1, 340992, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 107, workgroups: [5,8,1] }, { shader: 108, workgroups: [20,1,1] }),
+        dispatch("step_080_sum_G_layer4_0_downsample_0", [at(1, 340992, 156672), at(1, 616192, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 101, workgroups: [256,1,1] }, { shader: 102, workgroups: [4,1,1] }),
+        dispatch("step_081_sum_G_layer4_0_downsample_0", [at(1, 340992, 156672), at(1, 616192, 1024), at(1, 1509632, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 103, workgroups: [256,1,1] }, { shader: 104, workgroups: [4,1,1] }),
+        dispatch("step_082_pointwise_G_layer4_0_downsample_0", [at(1, 340992, 156672), at(1, 616192, 1024), at(1, 1509632, 1024), at(1, 779264, 156672)], { shader: 105, workgroups: [77,1,1] }),
+        dispatch("step_083_pointwise_G_layer4_0_bn3", [at(1, 622592, 156672), at(0, 521984, 1024), at(0, 523008, 1024), at(1, 779264, 156672), at(0, 657152, 1024), at(0, 658176, 1024), at(1, 935936, 156672)], { shader: 109, workgroups: [77,1,1] }),
+        dispatch("step_084_conv2d_G_layer6_conv2d_list_0_pack", [at(0, 1012480, 175104), at(1, 0, 184320)], { shader: 110, workgroups: [720,1,1] }),
+        dispatch("step_084_conv2d_G_layer6_conv2d_list_0_packc", [at(1, 935936, 156672), at(1, 1092608, 156672)], { shader: 111, workgroups: [153,1,1] }),
+        dispatch("step_084_conv2d_G_layer6_conv2d_list_0", [at(1, 1092608, 156672), at(1, 0, 184320), at(0, 1187584, 76), at(1, 1497856, 11628)], { adapter: "cpu", features: ["subgroups"], shader: 112, workgroups: [5,1,1] }, { shader: 113, workgroups: [2,1,1] }),
+        dispatch("step_085_conv2d_G_layer6_conv2d_list_1_pack", [at(0, 1187840, 175104), at(1, 0, 184320)], { shader: 110, workgroups: [720,1,1] }),
+        dispatch("step_085_conv2d_G_layer6_conv2d_list_1_packc", [at(1, 935936, 156672), at(1, 1092608, 156672)], { shader: 111, workgroups: [153,1,1] }),
+        dispatch("step_085_conv2d_G_layer6_conv2d_list_1", [at(1, 1092608, 156672), at(1, 0, 184320), at(0, 1362944, 76), at(1, 2924288, 11628)], { adapter: "cpu", features: ["subgroups"], shader: 114, workgroups: [5,1,1] }, { shader: 115, workgroups: [2,1,1] }),
+        dispatch("step_086_pointwise_G_bn1_running_mean", [at(0, 136960, 32), at(1, 620800, 32), at(1, 3001344, 32)], { shader: 116, workgroups: [1,1,1] }),
+        dispatch("step_087_pointwise_G_conv1", [at(1, 2106112, 65536), at(1, 620800, 32), at(1, 0, 65536)], { shader: 117, workgroups: [32,1,1] }),
+        dispatch("step_088_sum_G_conv1", [at(1, 0, 65536), at(1, 65536, 32)], { adapter: "cpu", features: ["subgroups"], shader: 118, workgroups: [8,1,1] }, { shader: 119, workgroups: [1,1,1] }),
+        dispatch("step_089_pointwise_G_bn1_running_var", [at(0, 137216, 32), at(1, 65536, 32), at(1, 3001600, 32), at(0, 138240, 32), at(1, 621056, 32), at(1, 3001856, 32)], { shader: 120, workgroups: [1,1,1] }),
+        dispatch("step_090_pointwise_G_layer1_0_conv1", [at(1, 2791680, 17952), at(1, 621056, 32), at(1, 0, 17952)], { shader: 121, workgroups: [9,1,1] }),
+        dispatch("step_091_sum_G_layer1_0_conv1", [at(1, 0, 17952), at(1, 18176, 32)], { adapter: "cpu", features: ["subgroups"], shader: 122, workgroups: [8,1,1] }, { shader: 123, workgroups: [1,1,1] }),
+        dispatch("step_092_pointwise_G_layer1_0_bn1_running_var", [at(0, 138496, 32), at(1, 18176, 32), at(1, 2795264, 32), at(0, 141568, 32), at(1, 621312, 32), at(1, 2795520, 32)], { shader: 124, workgroups: [1,1,1] }),
+        dispatch("step_093_pointwise_G_layer1_0_conv2", [at(1, 2846208, 17952), at(1, 621312, 32), at(1, 0, 17952)], { shader: 121, workgroups: [9,1,1] }),
+        dispatch("step_094_sum_G_layer1_0_conv2", [at(1, 0, 17952), at(1, 18176, 32)], { adapter: "cpu", features: ["subgroups"], shader: 122, workgroups: [8,1,1] }, { shader: 123, workgroups: [1,1,1] }),
+        dispatch("step_095_pointwise_G_layer1_0_bn2_running_var", [at(0, 141824, 32), at(1, 18176, 32), at(1, 2795776, 32)], { shader: 125, workgroups: [1,1,1] }),
+        dispatch("step_096_pointwise_G_layer1_0_bn3_running_mean", [at(0, 143616, 128), at(1, 619264, 128), at(1, 2792960, 128)], { shader: 126, workgroups: [1,1,1] }),
+        dispatch("step_097_pointwise_G_layer1_0_conv3", [at(1, 1746432, 71808), at(1, 619264, 128), at(1, 0, 71808)], { shader: 127, workgroups: [36,1,1] }),
+        dispatch("step_098_sum_G_layer1_0_conv3", [at(1, 0, 71808), at(1, 71936, 128)], { adapter: "cpu", features: ["subgroups"], shader: 128, workgroups: [32,1,1] }, { shader: 129, workgroups: [1,1,1] }),
+        dispatch("step_099_pointwise_G_layer1_0_bn3_running_var", [at(0, 143872, 128), at(1, 71936, 128), at(1, 2793216, 128), at(0, 145664, 128), at(1, 619520, 128), at(1, 2793472, 128)], { shader: 130, workgroups: [1,1,1] }),
+        dispatch("step_100_pointwise_G_layer1_0_downsample_0", [at(1, 1890304, 71808), at(1, 619520, 128), at(1, 0, 71808)], { shader: 127, workgroups: [36,1,1] }),
+        dispatch("step_101_sum_G_layer1_0_downsample_0", [at(1, 0, 71808), at(1, 71936, 128)], { adapter: "cpu", features: ["subgroups"], shader: 128, workgroups: [32,1,1] }, { shader: 129, workgroups: [1,1,1] }),
+        dispatch("step_102_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 145920, 128), at(1, 71936, 128), at(1, 2793728, 128), at(0, 182528, 128), at(1, 619776, 128), at(1, 2793984, 128)], { shader: 131, workgroups: [1,1,1] }),
+        dispatch("step_103_pointwise_G_layer2_0_bn1_running_mean", [at(0, 148736, 64), at(1, 620288, 64), at(1, 2794240, 64)], { shader: 132, workgroups: [1,1,1] }),
+        dispatch("step_104_pointwise_G_layer2_0_conv1", [at(1, 2936064, 9792), at(1, 620288, 64), at(1, 0, 9792)], { shader: 133, workgroups: [39,1,1] }),
+        dispatch("step_105_sum_G_layer2_0_conv1", [at(1, 0, 9792), at(1, 9984, 64)], { adapter: "cpu", features: ["subgroups"], shader: 134, workgroups: [16,1,1] }, { shader: 135, workgroups: [1,1,1] }),
+        dispatch("step_106_pointwise_G_layer2_0_bn1_running_var", [at(0, 148992, 64), at(1, 9984, 64), at(1, 2794496, 64), at(0, 158976, 64), at(1, 620544, 64), at(1, 2794752, 64)], { shader: 136, workgroups: [1,1,1] }),
+        dispatch("step_107_pointwise_G_layer2_0_conv2", [at(1, 2966016, 9792), at(1, 620544, 64), at(1, 0, 9792)], { shader: 133, workgroups: [39,1,1] }),
+        dispatch("step_108_sum_G_layer2_0_conv2", [at(1, 0, 9792), at(1, 9984, 64)], { adapter: "cpu", features: ["subgroups"], shader: 134, workgroups: [16,1,1] }, { shader: 135, workgroups: [1,1,1] }),
+        dispatch("step_109_pointwise_G_layer2_0_bn2_running_var", [at(0, 159232, 64), at(1, 9984, 64), at(1, 2795008, 64)], { shader: 137, workgroups: [1,1,1] }),
+        dispatch("step_110_pointwise_G_layer2_0_bn3_running_mean", [at(0, 164096, 256), at(1, 618240, 256), at(1, 2791680, 256)], { shader: 138, workgroups: [1,1,1] }),
+        dispatch("step_111_pointwise_G_layer2_0_conv3", [at(1, 576000, 39168), at(1, 618240, 256), at(1, 0, 39168)], { shader: 139, workgroups: [20,1,1] }),
+        dispatch("step_112_sum_G_layer2_0_conv3", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [64,1,1] }, { shader: 141, workgroups: [1,1,1] }),
+        dispatch("step_113_pointwise_G_layer2_0_bn3_running_var", [at(0, 164352, 256), at(1, 39168, 256), at(1, 2791936, 256), at(0, 173312, 256), at(1, 618496, 256), at(1, 2792192, 256)], { shader: 142, workgroups: [1,1,1] }),
+        dispatch("step_114_pointwise_G_layer2_0_downsample_0", [at(1, 1458688, 39168), at(1, 618496, 256), at(1, 0, 39168)], { shader: 139, workgroups: [20,1,1] }),
+        dispatch("step_115_sum_G_layer2_0_downsample_0", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [64,1,1] }, { shader: 141, workgroups: [1,1,1] }),
+        dispatch("step_116_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 173568, 256), at(1, 39168, 256), at(1, 2792448, 256), at(0, 307456, 256), at(1, 618752, 256), at(1, 2792704, 256)], { shader: 142, workgroups: [1,1,1] }),
+        dispatch("step_117_pointwise_G_layer3_0_conv1", [at(1, 2655232, 19584), at(1, 619776, 128), at(1, 0, 19584)], { shader: 143, workgroups: [10,1,1] }),
+        dispatch("step_118_sum_G_layer3_0_conv1", [at(1, 0, 19584), at(1, 19712, 128)], { adapter: "cpu", features: ["subgroups"], shader: 144, workgroups: [32,1,1] }, { shader: 145, workgroups: [1,1,1] }),
+        dispatch("step_119_pointwise_G_layer3_0_bn1_running_var", [at(0, 182784, 128), at(1, 19712, 128), at(1, 2657280, 128), at(0, 220416, 128), at(1, 620032, 128), at(1, 2657536, 128)], { shader: 146, workgroups: [1,1,1] }),
+        dispatch("step_120_pointwise_G_layer3_0_conv2", [at(1, 2714368, 19584), at(1, 620032, 128), at(1, 0, 19584)], { shader: 143, workgroups: [10,1,1] }),
+        dispatch("step_121_sum_G_layer3_0_conv2", [at(1, 0, 19584), at(1, 19712, 128)], { adapter: "cpu", features: ["subgroups"], shader: 144, workgroups: [32,1,1] }, { shader: 145, workgroups: [1,1,1] }),
+        dispatch("step_122_pointwise_G_layer3_0_bn2_running_var", [at(0, 220672, 128), at(1, 19712, 128), at(1, 2657792, 128)], { shader: 147, workgroups: [1,1,1] }),
+        dispatch("step_123_pointwise_G_layer3_0_bn3_running_mean", [at(0, 238336, 512), at(1, 617216, 512), at(1, 2655232, 512)], { shader: 148, workgroups: [2,1,1] }),
+        dispatch("step_124_pointwise_G_layer3_0_conv3", [at(1, 497664, 78336), at(1, 617216, 512), at(1, 0, 78336)], { shader: 149, workgroups: [39,1,1] }),
+        dispatch("step_125_sum_G_layer3_0_conv3", [at(1, 0, 78336), at(1, 78336, 512)], { adapter: "cpu", features: ["subgroups"], shader: 150, workgroups: [128,1,1] }, { shader: 151, workgroups: [2,1,1] }),
+        dispatch("step_126_pointwise_G_layer3_0_bn3_running_var", [at(0, 238848, 512), at(1, 78336, 512), at(1, 2655744, 512), at(0, 273152, 512), at(1, 617728, 512), at(1, 2656256, 512)], { shader: 152, workgroups: [2,1,1] }),
+        dispatch("step_127_pointwise_G_layer3_0_downsample_0", [at(1, 1380352, 78336), at(1, 617728, 512), at(1, 0, 78336)], { shader: 149, workgroups: [39,1,1] }),
+        dispatch("step_128_sum_G_layer3_0_downsample_0", [at(1, 0, 78336), at(1, 78336, 512)], { adapter: "cpu", features: ["subgroups"], shader: 150, workgroups: [128,1,1] }, { shader: 151, workgroups: [2,1,1] }),
+        dispatch("step_129_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 273664, 512), at(1, 78336, 512), at(1, 2656768, 512)], { shader: 153, workgroups: [2,1,1] }),
+        dispatch("step_130_pointwise_G_layer4_0_conv1", [at(1, 2420224, 39168), at(1, 618752, 256), at(1, 0, 39168)], { shader: 139, workgroups: [20,1,1] }),
+        dispatch("step_131_sum_G_layer4_0_conv1", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [64,1,1] }, { shader: 141, workgroups: [1,1,1] }),
+        dispatch("step_132_pointwise_G_layer4_0_bn1_running_var", [at(0, 307712, 256), at(1, 39168, 256), at(1, 2424320, 256), at(0, 455936, 256), at(1, 619008, 256), at(1, 2424576, 256)], { shader: 142, workgroups: [1,1,1] }),
+        dispatch("step_133_pointwise_G_layer4_0_conv2", [at(1, 2537728, 39168), at(1, 619008, 256), at(1, 0, 39168)], { shader: 139, workgroups: [20,1,1] }),
+        dispatch("step_134_sum_G_layer4_0_conv2", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [64,1,1] }, { shader: 141, workgroups: [1,1,1] }),
+        dispatch("step_135_pointwise_G_layer4_0_bn2_running_var", [at(0, 456192, 256), at(1, 39168, 256), at(1, 2424832, 256)], { shader: 154, workgroups: [1,1,1] }),
+        dispatch("step_136_pointwise_G_layer4_0_bn3_running_mean", [at(0, 524032, 1024), at(1, 615168, 1024), at(1, 2420224, 1024)], { shader: 155, workgroups: [4,1,1] }),
+        dispatch("step_137_pointwise_G_layer4_0_conv3", [at(1, 184320, 156672), at(1, 615168, 1024), at(1, 0, 156672)], { shader: 156, workgroups: [77,1,1] }),
+        dispatch("step_138_sum_G_layer4_0_conv3", [at(1, 0, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 157, workgroups: [256,1,1] }, { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_139_pointwise_G_layer4_0_bn3_running_var", [at(0, 525056, 1024), at(1, 156672, 1024), at(1, 2421248, 1024), at(0, 659200, 1024), at(1, 616192, 1024), at(1, 2422272, 1024)], { shader: 159, workgroups: [4,1,1] }),
+        dispatch("step_140_pointwise_G_layer4_0_downsample_0", [at(1, 340992, 156672), at(1, 616192, 1024), at(1, 0, 156672)], { shader: 156, workgroups: [77,1,1] }),
+        dispatch("step_141_sum_G_layer4_0_downsample_0", [at(1, 0, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 157, workgroups: [256,1,1] }, { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_142_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 660224, 1024), at(1, 156672, 1024), at(1, 2423296, 1024)], { shader: 160, workgroups: [4,1,1] }),
+        dispatch("step_143_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", [at(0, 98816, 32768), at(1, 2900736, 11628), at(1, 2912512, 11628), at(1, 0, 32)], { shader: 161, workgroups: [1,1,1] }),
+        dispatch("step_143_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", [at(1, 0, 32), at(0, 2744320, 4)], { shader: 162, workgroups: [1,1,1] }),
+        dispatch("step_144_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage1", [at(0, 98816, 32768), at(1, 1497856, 11628), at(1, 2924288, 11628), at(1, 0, 32)], { shader: 161, workgroups: [1,1,1] }),
+        dispatch("step_144_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage2", [at(1, 0, 32), at(0, 2744576, 4)], { shader: 162, workgroups: [1,1,1] }),
+        dispatch("step_145_pointwise", [at(0, 98816, 32768), at(1, 1746432, 32768)], { shader: 163, workgroups: [16,1,1] }),
+        dispatch("step_146_sum_stage1", [at(1, 1746432, 32768), at(1, 0, 32)], { shader: 164, workgroups: [1,1,1] }),
+        dispatch("step_146_sum_stage2", [at(1, 0, 32), at(1, 1790976, 4)], { shader: 165, workgroups: [1,1,1] }),
+        dispatch("step_147_softmax_G_layer6_conv2d_list_0", [at(1, 1497856, 11628), at(1, 2924288, 11628), at(0, 98816, 32768), at(1, 1790976, 4), at(1, 1746432, 32768), at(1, 0, 622592)], { shader: 166, workgroups: [128,1,1] }),
+        dispatch("step_148_resizeGrad", [at(0, 2747136, 1064), at(0, 2744832, 2120), at(1, 0, 622592), at(1, 1779200, 11628)], { shader: 167, workgroups: [46,1,1] }),
+        dispatch("step_149_conv2dInputGrad_G_layer6_conv2d_list_1_pack", [at(0, 1187840, 175104), at(1, 0, 184320)], { shader: 168, workgroups: [720,1,1] }),
+        dispatch("step_149_conv2dInputGrad_G_layer6_conv2d_list_1_packc", [at(1, 1779200, 11628), at(1, 2149888, 12240)], { shader: 169, workgroups: [12,1,1] }),
+        dispatch("step_149_conv2dInputGrad_G_layer6_conv2d_list_1", [at(1, 2149888, 12240), at(1, 0, 184320), at(1, 184320, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 170, workgroups: [5,8,1] }, { shader: 171, workgroups: [23,1,1] }),
+        dispatch("step_150_conv2dInputGrad_G_layer6_conv2d_list_0_pack", [at(0, 1012480, 175104), at(1, 0, 184320)], { shader: 168, workgroups: [720,1,1] }),
+        dispatch("step_150_conv2dInputGrad_G_layer6_conv2d_list_0", [at(1, 2149888, 12240), at(1, 0, 184320), at(1, 340992, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 172, workgroups: [5,8,1] }, { shader: 173, workgroups: [23,1,1] }),
+        dispatch("step_151_sum_G_layer6_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 174, workgroups: [256,1,1] }, { shader: 175, workgroups: [4,1,1] }),
+        dispatch("step_152_pointwise_G_layer6_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 156672, 1024), at(1, 0, 156672)], { shader: 176, workgroups: [77,1,1] }),
+        dispatch("step_153_sum_G_layer6_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 779264, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 177, workgroups: [256,1,1] }, { shader: 178, workgroups: [4,1,1] }),
+        dispatch("step_154_pointwise_G_layer4_0_downsample_1", [at(0, 657152, 1024), at(1, 1509632, 1024), at(1, 0, 156672), at(1, 779264, 156672), at(1, 156672, 1024), at(1, 1092608, 156672)], { shader: 179, workgroups: [77,1,1] }),
+        dispatch("step_155_conv2dInputGrad_G_layer4_0_downsample_0_pack", [at(0, 526080, 131072), at(1, 1380352, 131072)], { shader: 180, workgroups: [512,1,1] }),
+        dispatch("step_155_conv2dInputGrad_G_layer4_0_downsample_0_packc", [at(1, 1092608, 156672), at(1, 779264, 156672)], { shader: 111, workgroups: [153,1,1] }),
+        dispatch("step_155_conv2dInputGrad_G_layer4_0_downsample_0", [at(1, 779264, 156672), at(1, 1380352, 131072), at(1, 1092608, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 181, workgroups: [5,4,1] }, { shader: 182, workgroups: [12,1,1] }),
+        dispatch("step_156_sum_G_layer6_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 622592, 156672), at(1, 497664, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 177, workgroups: [256,1,1] }, { shader: 178, workgroups: [4,1,1] }),
+        dispatch("step_157_pointwise_G_layer4_0_bn3", [at(0, 521984, 1024), at(1, 2995968, 1024), at(1, 0, 156672), at(1, 622592, 156672), at(1, 497664, 1024), at(1, 156672, 156672)], { shader: 179, workgroups: [77,1,1] }),
+        dispatch("step_158_conv2dInputGrad_G_layer4_0_conv3_pack", [at(0, 456448, 65536), at(1, 0, 65536)], { shader: 183, workgroups: [256,1,1] }),
+        dispatch("step_158_conv2dInputGrad_G_layer4_0_conv3_packc", [at(1, 156672, 156672), at(1, 622592, 156672)], { shader: 111, workgroups: [153,1,1] }),
+        dispatch("step_158_conv2dInputGrad_G_layer4_0_conv3", [at(1, 622592, 156672), at(1, 0, 65536), at(1, 65536, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 184, workgroups: [5,2,1] }, { shader: 185, workgroups: [6,1,1] }),
+        dispatch("step_159_sum_G_layer4_0_conv3", [at(1, 65536, 39168), at(1, 2616064, 39168), at(1, 0, 256)], { adapter: "cpu", features: ["subgroups"], shader: 186, workgroups: [64,1,1] }, { shader: 187, workgroups: [1,1,1] }),
+        dispatch("step_160_sum_G_layer4_0_conv3", [at(1, 65536, 39168), at(1, 2616064, 39168), at(1, 2576896, 39168), at(1, 256, 256)], { adapter: "cpu", features: ["subgroups"], shader: 188, workgroups: [64,1,1] }, { shader: 189, workgroups: [1,1,1] }),
+        dispatch("step_161_pointwise_G_layer4_0_bn2", [at(0, 455424, 256), at(1, 2998784, 256), at(1, 65536, 39168), at(1, 2616064, 39168), at(1, 0, 256), at(1, 2576896, 39168), at(1, 256, 256), at(1, 147456, 39168)], { shader: 190, workgroups: [20,1,1] }),
+        dispatch("step_162_conv2dInputGrad_G_layer4_0_conv2_pack", [at(0, 307968, 147456), at(1, 0, 147456)], { shader: 191, workgroups: [576,1,1] }),
+        dispatch("step_162_conv2dInputGrad_G_layer4_0_conv2_packc", [at(1, 147456, 39168), at(1, 1380352, 39168)], { shader: 60, workgroups: [39,1,1] }),
+        dispatch("step_162_conv2dInputGrad_G_layer4_0_conv2", [at(1, 1380352, 39168), at(1, 0, 147456), at(1, 147456, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 192, workgroups: [5,2,1] }, { shader: 193, workgroups: [6,1,1] }),
+        dispatch("step_163_sum_G_layer4_0_conv2", [at(1, 147456, 39168), at(1, 2498560, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 186, workgroups: [64,1,1] }, { shader: 187, workgroups: [1,1,1] }),
+        dispatch("step_164_sum_G_layer4_0_conv2", [at(1, 147456, 39168), at(1, 2498560, 39168), at(1, 2459392, 39168), at(1, 39424, 256)], { adapter: "cpu", features: ["subgroups"], shader: 188, workgroups: [64,1,1] }, { shader: 189, workgroups: [1,1,1] }),
+        dispatch("step_165_pointwise_G_layer4_0_bn1", [at(0, 306944, 256), at(1, 2998528, 256), at(1, 147456, 39168), at(1, 2498560, 39168), at(1, 39168, 256), at(1, 2459392, 39168), at(1, 39424, 256), at(1, 0, 39168)], { shader: 190, workgroups: [20,1,1] }),
+        dispatch("step_166_conv2dInputGrad_G_layer4_0_conv1_pack", [at(0, 274176, 32768), at(1, 39168, 32768)], { shader: 194, workgroups: [128,1,1] }),
+        dispatch("step_166_conv2dInputGrad_G_layer4_0_conv1_packc", [at(1, 0, 39168), at(1, 1419520, 39168)], { shader: 60, workgroups: [39,1,1] }),
+        dispatch("step_166_conv2dInputGrad_G_layer4_0_conv1", [at(1, 1419520, 39168), at(1, 39168, 32768), at(1, 1170944, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 195, workgroups: [5,4,1] }, { shader: 196, workgroups: [12,1,1] }),
+        dispatch("step_167_sum", [at(1, 1779200, 11628), at(1, 2425088, 76)], { adapter: "cpu", features: ["subgroups"], shader: 197, workgroups: [19,1,1] }, { shader: 198, workgroups: [1,1,1] }),
+        dispatch("step_168_softmax_G_layer5_conv2d_list_0", [at(1, 2900736, 11628), at(1, 2912512, 11628), at(0, 98816, 32768), at(1, 1790976, 4), at(1, 1746432, 32768), at(0, 0, 24), at(1, 0, 622592)], { shader: 199, workgroups: [128,1,1] }),
+        dispatch("step_169_resizeGrad", [at(0, 2747136, 1064), at(0, 2744832, 2120), at(1, 0, 622592), at(1, 1758720, 11628)], { shader: 167, workgroups: [46,1,1] }),
+        dispatch("step_170_conv2dInputGrad_G_layer5_conv2d_list_1_pack", [at(0, 749056, 87552), at(1, 0, 92160)], { shader: 200, workgroups: [360,1,1] }),
+        dispatch("step_170_conv2dInputGrad_G_layer5_conv2d_list_1_packc", [at(1, 1758720, 11628), at(1, 1746432, 12240)], { shader: 169, workgroups: [12,1,1] }),
+        dispatch("step_170_conv2dInputGrad_G_layer5_conv2d_list_1", [at(1, 1746432, 12240), at(1, 0, 92160), at(1, 92160, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 201, workgroups: [5,4,1] }, { shader: 202, workgroups: [12,1,1] }),
+        dispatch("step_171_conv2dInputGrad_G_layer5_conv2d_list_0_pack", [at(0, 661248, 87552), at(1, 0, 92160)], { shader: 200, workgroups: [360,1,1] }),
+        dispatch("step_171_conv2dInputGrad_G_layer5_conv2d_list_0", [at(1, 1746432, 12240), at(1, 0, 92160), at(1, 92160, 78336), at(1, 1092608, 78336), at(1, 1170944, 78336), at(1, 1668096, 78336), at(1, 170496, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 203, workgroups: [5,4,1] }, { shader: 204, workgroups: [12,1,1] }),
+        dispatch("step_172_sum_G_layer4_0_conv1", [at(1, 170496, 78336), at(1, 156672, 512)], { adapter: "cpu", features: ["subgroups"], shader: 76, workgroups: [128,1,1] }, { shader: 77, workgroups: [2,1,1] }),
+        dispatch("step_173_sum_G_layer4_0_conv1", [at(1, 170496, 78336), at(1, 1589760, 78336), at(1, 78336, 512)], { adapter: "cpu", features: ["subgroups"], shader: 205, workgroups: [128,1,1] }, { shader: 206, workgroups: [2,1,1] }),
+        dispatch("step_174_pointwise_G_layer3_0_downsample_1", [at(0, 272128, 512), at(1, 2997504, 512), at(1, 170496, 78336), at(1, 156672, 512), at(1, 1589760, 78336), at(1, 78336, 512), at(1, 0, 78336)], { shader: 207, workgroups: [39,1,1] }),
+        dispatch("step_175_conv2dInputGrad_G_layer3_0_downsample_0_pack", [at(0, 239360, 32768), at(1, 288000, 32768)], { shader: 208, workgroups: [128,1,1] }),
+        dispatch("step_175_conv2dInputGrad_G_layer3_0_downsample_0_packc", [at(1, 0, 78336), at(1, 78336, 78336)], { shader: 86, workgroups: [77,1,1] }),
+        dispatch("step_175_conv2dInputGrad_G_layer3_0_downsample_0", [at(1, 78336, 78336), at(1, 288000, 32768), at(1, 248832, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 209, workgroups: [5,2,1] }, { shader: 210, workgroups: [6,1,1] }),
+        dispatch("step_176_sum_G_layer4_0_conv1", [at(1, 170496, 78336), at(1, 1511424, 78336), at(1, 157184, 512)], { adapter: "cpu", features: ["subgroups"], shader: 205, workgroups: [128,1,1] }, { shader: 206, workgroups: [2,1,1] }),
+        dispatch("step_177_pointwise_G_layer3_0_bn3", [at(0, 237312, 512), at(1, 2996992, 512), at(1, 170496, 78336), at(1, 156672, 512), at(1, 1511424, 78336), at(1, 157184, 512), at(1, 0, 78336)], { shader: 207, workgroups: [39,1,1] }),
+        dispatch("step_178_conv2dInputGrad_G_layer3_0_conv3_pack", [at(0, 220928, 16384), at(1, 288000, 16384)], { shader: 211, workgroups: [64,1,1] }),
+        dispatch("step_178_conv2dInputGrad_G_layer3_0_conv3_packc", [at(1, 0, 78336), at(1, 156672, 78336)], { shader: 86, workgroups: [77,1,1] }),
+        dispatch("step_178_conv2dInputGrad_G_layer3_0_conv3", [at(1, 156672, 78336), at(1, 288000, 16384), at(1, 0, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 212, workgroups: [5,1,1] }, { shader: 213, workgroups: [3,1,1] }),
+        dispatch("step_179_sum_G_layer3_0_conv3", [at(1, 0, 19584), at(1, 2753792, 19584), at(1, 19712, 128)], { adapter: "cpu", features: ["subgroups"], shader: 214, workgroups: [32,1,1] }, { shader: 215, workgroups: [1,1,1] }),
+        dispatch("step_180_sum_G_layer3_0_conv3", [at(1, 0, 19584), at(1, 2753792, 19584), at(1, 2734080, 19584), at(1, 19968, 128)], { adapter: "cpu", features: ["subgroups"], shader: 216, workgroups: [32,1,1] }, { shader: 217, workgroups: [1,1,1] }),
+        dispatch("step_181_pointwise_G_layer3_0_bn2", [at(0, 219904, 128), at(1, 2999808, 128), at(1, 0, 19584), at(1, 2753792, 19584), at(1, 19712, 128), at(1, 2734080, 19584), at(1, 19968, 128), at(1, 36864, 19584)], { shader: 218, workgroups: [10,1,1] }),
+        dispatch("step_182_conv2dInputGrad_G_layer3_0_conv2_pack", [at(0, 183040, 36864), at(1, 0, 36864)], { shader: 219, workgroups: [144,1,1] }),
+        dispatch("step_182_conv2dInputGrad_G_layer3_0_conv2_packc", [at(1, 36864, 19584), at(1, 601088, 19584)], { shader: 70, workgroups: [20,1,1] }),
+        dispatch("step_182_conv2dInputGrad_G_layer3_0_conv2", [at(1, 601088, 19584), at(1, 0, 36864), at(1, 36864, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [5,1,1] }, { shader: 221, workgroups: [3,1,1] }),
+        dispatch("step_183_sum_G_layer3_0_conv2", [at(1, 36864, 19584), at(1, 2694656, 19584), at(1, 19712, 128)], { adapter: "cpu", features: ["subgroups"], shader: 214, workgroups: [32,1,1] }, { shader: 215, workgroups: [1,1,1] }),
+        dispatch("step_184_sum_G_layer3_0_conv2", [at(1, 36864, 19584), at(1, 2694656, 19584), at(1, 2674944, 19584), at(1, 19968, 128)], { adapter: "cpu", features: ["subgroups"], shader: 216, workgroups: [32,1,1] }, { shader: 217, workgroups: [1,1,1] }),
+        dispatch("step_185_pointwise_G_layer3_0_bn1", [at(0, 182016, 128), at(1, 2999552, 128), at(1, 36864, 19584), at(1, 2694656, 19584), at(1, 19712, 128), at(1, 2674944, 19584), at(1, 19968, 128), at(1, 0, 19584)], { shader: 218, workgroups: [10,1,1] }),
+        dispatch("step_186_conv2dInputGrad_G_layer3_0_conv1_pack", [at(0, 173824, 8192), at(1, 19712, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_186_conv2dInputGrad_G_layer3_0_conv1_packc", [at(1, 0, 19584), at(1, 1092608, 19584)], { shader: 70, workgroups: [20,1,1] }),
+        dispatch("step_186_conv2dInputGrad_G_layer3_0_conv1", [at(1, 1092608, 19584), at(1, 19712, 8192), at(1, 288000, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 223, workgroups: [5,2,1] }, { shader: 224, workgroups: [6,1,1] }),
+        dispatch("step_187_sum_G_layer3_0_downsample_0", [at(1, 248832, 39168), at(1, 288000, 39168), at(1, 2381056, 39168), at(1, 0, 256)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [64,1,1] }, { shader: 226, workgroups: [1,1,1] }),
+        dispatch("step_188_pointwise_G_layer3_0_downsample_0", [at(1, 248832, 39168), at(1, 288000, 39168), at(1, 2381056, 39168), at(1, 0, 256), at(1, 327168, 39168)], { shader: 227, workgroups: [20,1,1] }),
+        dispatch("step_189_sum_G_layer3_0_downsample_0", [at(1, 248832, 39168), at(1, 288000, 39168), at(1, 2381056, 39168), at(1, 2341888, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 228, workgroups: [64,1,1] }, { shader: 229, workgroups: [1,1,1] }),
+        dispatch("step_190_pointwise_G_layer2_0_downsample_1", [at(0, 172800, 256), at(1, 2998272, 256), at(1, 327168, 39168), at(1, 2341888, 39168), at(1, 39168, 256), at(1, 0, 39168)], { shader: 230, workgroups: [20,1,1] }),
+        dispatch("step_191_conv2dInputGrad_G_layer2_0_downsample_0_pack", [at(0, 164608, 8192), at(1, 235008, 8192)], { shader: 231, workgroups: [32,1,1] }),
+        dispatch("step_191_conv2dInputGrad_G_layer2_0_downsample_0_packc", [at(1, 0, 39168), at(1, 522752, 39168)], { shader: 60, workgroups: [39,1,1] }),
+        dispatch("step_191_conv2dInputGrad_G_layer2_0_downsample_0", [at(1, 522752, 39168), at(1, 235008, 8192), at(1, 0, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [5,1,4] }, { shader: 233, workgroups: [11,1,1] }),
+        dispatch("step_192_sum_G_layer3_0_downsample_0", [at(1, 248832, 39168), at(1, 288000, 39168), at(1, 2381056, 39168), at(1, 2302720, 39168), at(1, 71936, 256)], { adapter: "cpu", features: ["subgroups"], shader: 228, workgroups: [64,1,1] }, { shader: 229, workgroups: [1,1,1] }),
+        dispatch("step_193_pointwise_G_layer2_0_bn3", [at(0, 163584, 256), at(1, 2998016, 256), at(1, 327168, 39168), at(1, 2302720, 39168), at(1, 71936, 256), at(1, 235008, 39168)], { shader: 230, workgroups: [20,1,1] }),
+        dispatch("step_194_conv2dInputGrad_G_layer2_0_conv3_pack", [at(0, 159488, 4096), at(1, 71936, 4096)], { shader: 234, workgroups: [16,1,1] }),
+        dispatch("step_194_conv2dInputGrad_G_layer2_0_conv3_packc", [at(1, 235008, 39168), at(1, 561920, 39168)], { shader: 60, workgroups: [39,1,1] }),
+        dispatch("step_194_conv2dInputGrad_G_layer2_0_conv3", [at(1, 561920, 39168), at(1, 71936, 4096), at(1, 235008, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 235, workgroups: [5,1,1] }, { shader: 236, workgroups: [2,1,1] }),
+        dispatch("step_195_sum_G_layer2_0_conv3", [at(1, 235008, 9792), at(1, 2985984, 9792), at(1, 71936, 64)], { adapter: "cpu", features: ["subgroups"], shader: 237, workgroups: [16,1,1] }, { shader: 238, workgroups: [1,1,1] }),
+        dispatch("step_196_sum_G_layer2_0_conv3", [at(1, 235008, 9792), at(1, 2985984, 9792), at(1, 2976000, 9792), at(1, 72192, 64)], { adapter: "cpu", features: ["subgroups"], shader: 239, workgroups: [16,1,1] }, { shader: 240, workgroups: [1,1,1] }),
+        dispatch("step_197_pointwise_G_layer2_0_bn2", [at(0, 158464, 64), at(1, 3000320, 64), at(1, 235008, 9792), at(1, 2985984, 9792), at(1, 71936, 64), at(1, 2976000, 9792), at(1, 72192, 64), at(1, 244992, 9792)], { shader: 241, workgroups: [39,1,1] }),
+        dispatch("step_198_conv2dInputGrad_G_layer2_0_conv2_pack", [at(0, 149248, 9216), at(1, 254976, 9216)], { shader: 242, workgroups: [36,1,1] }),
+        dispatch("step_198_conv2dInputGrad_G_layer2_0_conv2_packc", [at(1, 244992, 9792), at(1, 1112320, 9792)], { shader: 44, workgroups: [10,1,1] }),
+        dispatch("step_198_conv2dInputGrad_G_layer2_0_conv2", [at(1, 1112320, 9792), at(1, 254976, 9216), at(1, 235008, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 243, workgroups: [5,1,1] }, { shader: 244, workgroups: [2,1,1] }),
+        dispatch("step_199_sum_G_layer2_0_conv2", [at(1, 235008, 9792), at(1, 2956032, 9792), at(1, 71936, 64)], { adapter: "cpu", features: ["subgroups"], shader: 237, workgroups: [16,1,1] }, { shader: 238, workgroups: [1,1,1] }),
+        dispatch("step_200_sum_G_layer2_0_conv2", [at(1, 235008, 9792), at(1, 2956032, 9792), at(1, 2946048, 9792), at(1, 72192, 64)], { adapter: "cpu", features: ["subgroups"], shader: 239, workgroups: [16,1,1] }, { shader: 240, workgroups: [1,1,1] }),
+        dispatch("step_201_pointwise_G_layer2_0_bn1", [at(0, 148224, 64), at(1, 3000064, 64), at(1, 235008, 9792), at(1, 2956032, 9792), at(1, 71936, 64), at(1, 2946048, 9792), at(1, 72192, 64), at(1, 244992, 9792)], { shader: 241, workgroups: [39,1,1] }),
+        dispatch("step_202_conv2dInputGrad_G_layer2_0_conv1_pack", [at(0, 146176, 2048), at(1, 71936, 2048)], { shader: 245, workgroups: [8,1,1] }),
+        dispatch("step_202_conv2dInputGrad_G_layer2_0_conv1_packc", [at(1, 244992, 9792), at(1, 1122304, 9792)], { shader: 44, workgroups: [10,1,1] }),
+        dispatch("step_202_conv2dInputGrad_G_layer2_0_conv1", [at(1, 1122304, 9792), at(1, 71936, 2048), at(1, 235008, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 246, workgroups: [5,1,4] }, { shader: 247, workgroups: [11,1,1] }),
+        dispatch("step_203_sum_G_layer2_0_downsample_0", [at(1, 0, 71808), at(1, 235008, 71808), at(1, 2034176, 71808), at(1, 71936, 128)], { adapter: "cpu", features: ["subgroups"], shader: 248, workgroups: [32,1,1] }, { shader: 249, workgroups: [1,1,1] }),
+        dispatch("step_204_pointwise_G_layer2_0_downsample_0", [at(1, 0, 71808), at(1, 235008, 71808), at(1, 2034176, 71808), at(1, 71936, 128), at(1, 306944, 71808)], { shader: 250, workgroups: [36,1,1] }),
+        dispatch("step_205_sum_G_layer2_0_downsample_0", [at(1, 0, 71808), at(1, 235008, 71808), at(1, 2034176, 71808), at(1, 1962240, 71808), at(1, 71936, 128)], { adapter: "cpu", features: ["subgroups"], shader: 251, workgroups: [32,1,1] }, { shader: 252, workgroups: [1,1,1] }),
+        dispatch("step_206_pointwise_G_layer1_0_downsample_1", [at(0, 145152, 128), at(1, 2999296, 128), at(1, 306944, 71808), at(1, 1962240, 71808), at(1, 71936, 128), at(1, 378880, 71808)], { shader: 253, workgroups: [36,1,1] }),
+        dispatch("step_207_conv2dInputGrad_G_layer1_0_downsample_0_pack", [at(0, 144128, 1024), at(1, 71936, 1024)], { shader: 254, workgroups: [4,1,1] }),
+        dispatch("step_207_conv2dInputGrad_G_layer1_0_downsample_0_packc", [at(1, 378880, 71808), at(1, 450816, 71808)], { shader: 34, workgroups: [71,1,1] }),
+        dispatch("step_207_conv2dInputGrad_G_layer1_0_downsample_0", [at(1, 450816, 71808), at(1, 71936, 1024), at(1, 378880, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [18,1,1] }, { shader: 256, workgroups: [3,1,1] }),
+        dispatch("step_208_sum_G_layer2_0_downsample_0", [at(1, 0, 71808), at(1, 235008, 71808), at(1, 2034176, 71808), at(1, 1818368, 71808), at(1, 71936, 128)], { adapter: "cpu", features: ["subgroups"], shader: 251, workgroups: [32,1,1] }, { shader: 252, workgroups: [1,1,1] }),
+        dispatch("step_209_pointwise_G_layer1_0_bn3", [at(0, 143104, 128), at(1, 2999040, 128), at(1, 306944, 71808), at(1, 1818368, 71808), at(1, 71936, 128), at(1, 0, 71808)], { shader: 253, workgroups: [36,1,1] }),
+        dispatch("step_210_conv2dInputGrad_G_layer1_0_conv3_pack", [at(0, 142080, 1024), at(1, 71936, 1024)], { shader: 254, workgroups: [4,1,1] }),
+        dispatch("step_210_conv2dInputGrad_G_layer1_0_conv3_packc", [at(1, 0, 71808), at(1, 235008, 71808)], { shader: 34, workgroups: [71,1,1] }),
+        dispatch("step_210_conv2dInputGrad_G_layer1_0_conv3", [at(1, 235008, 71808), at(1, 71936, 1024), at(1, 0, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [18,1,1] }, { shader: 256, workgroups: [3,1,1] }),
+        dispatch("step_211_sum_G_layer1_0_conv3", [at(1, 0, 17952), at(1, 2882560, 17952), at(1, 36352, 32)], { adapter: "cpu", features: ["subgroups"], shader: 257, workgroups: [8,1,1] }, { shader: 258, workgroups: [1,1,1] }),
+        dispatch("step_212_sum_G_layer1_0_conv3", [at(1, 0, 17952), at(1, 2882560, 17952), at(1, 2864384, 17952), at(1, 36608, 32)], { adapter: "cpu", features: ["subgroups"], shader: 259, workgroups: [8,1,1] }, { shader: 260, workgroups: [1,1,1] }),
+        dispatch("step_213_pointwise_G_layer1_0_bn2", [at(0, 141056, 32), at(1, 3001088, 32), at(1, 0, 17952), at(1, 2882560, 17952), at(1, 36352, 32), at(1, 2864384, 17952), at(1, 36608, 32), at(1, 18176, 17952)], { shader: 261, workgroups: [9,1,1] }),
+        dispatch("step_214_conv2dInputGrad_G_layer1_0_conv2_pack", [at(0, 138752, 2304), at(1, 36352, 2304)], { shader: 262, workgroups: [9,1,1] }),
+        dispatch("step_214_conv2dInputGrad_G_layer1_0_conv2_packc", [at(1, 18176, 17952), at(1, 397056, 17952)], { shader: 12, workgroups: [18,1,1] }),
+        dispatch("step_214_conv2dInputGrad_G_layer1_0_conv2", [at(1, 397056, 17952), at(1, 36352, 2304), at(1, 0, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 263, workgroups: [18,1,1] }, { shader: 264, workgroups: [3,1,1] }),
+        dispatch("step_215_sum_G_layer1_0_conv2", [at(1, 0, 17952), at(1, 2828032, 17952), at(1, 36352, 32)], { adapter: "cpu", features: ["subgroups"], shader: 257, workgroups: [8,1,1] }, { shader: 258, workgroups: [1,1,1] }),
+        dispatch("step_216_sum_G_layer1_0_conv2", [at(1, 0, 17952), at(1, 2828032, 17952), at(1, 2809856, 17952), at(1, 36608, 32)], { adapter: "cpu", features: ["subgroups"], shader: 259, workgroups: [8,1,1] }, { shader: 260, workgroups: [1,1,1] }),
+        dispatch("step_217_pointwise_G_layer1_0_bn1", [at(0, 137728, 32), at(1, 3000832, 32), at(1, 0, 17952), at(1, 2828032, 17952), at(1, 36352, 32), at(1, 2809856, 17952), at(1, 36608, 32), at(1, 18176, 17952)], { shader: 261, workgroups: [9,1,1] }),
+        dispatch("step_218_conv2dInputGrad_G_layer1_0_conv1_pack", [at(0, 137472, 256), at(1, 0, 256)], { shader: 265, workgroups: [1,1,1] }),
+        dispatch("step_218_conv2dInputGrad_G_layer1_0_conv1_packc", [at(1, 18176, 17952), at(1, 415232, 17952)], { shader: 12, workgroups: [18,1,1] }),
+        dispatch("step_218_conv2dInputGrad_G_layer1_0_conv1", [at(1, 415232, 17952), at(1, 0, 256), at(1, 378880, 17952), at(1, 306944, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 266, workgroups: [18,1,1] }, { shader: 267, workgroups: [3,1,1] }),
+        dispatch("step_219_maxPool2dGrad_G_layer1_0_downsample_0", [at(1, 2237184, 65536), at(1, 306944, 17952), at(1, 0, 65536)], { shader: 268, workgroups: [256,1,1] }),
+        dispatch("step_220_sum_G_layer1_0_downsample_0", [at(1, 0, 65536), at(1, 2237184, 65536), at(1, 65536, 32)], { adapter: "cpu", features: ["subgroups"], shader: 269, workgroups: [8,1,1] }, { shader: 270, workgroups: [1,1,1] }),
+        dispatch("step_221_sum_G_conv1", [at(1, 0, 65536), at(1, 2237184, 65536), at(1, 2171648, 65536), at(1, 65792, 32)], { adapter: "cpu", features: ["subgroups"], shader: 271, workgroups: [8,1,1] }, { shader: 272, workgroups: [1,1,1] }),
+        dispatch("step_222_pointwise_G_bn1", [at(0, 136448, 32), at(1, 3000576, 32), at(1, 0, 65536), at(1, 2237184, 65536), at(1, 65536, 32), at(1, 2171648, 65536), at(1, 65792, 32), at(1, 306944, 65536)], { shader: 273, workgroups: [32,1,1] }),
+        dispatch("step_223_conv2dWeightGrad_G_bn1_packc", [at(1, 306944, 65536), at(1, 0, 65536)], { shader: 274, workgroups: [64,1,1] }),
+        dispatch("step_223_conv2dWeightGrad_G_bn1_stage1", [at(1, 1249280, 131072), at(1, 0, 65536), at(1, 306944, 18816)], { adapter: "cpu", features: ["subgroups"], shader: 275, workgroups: [7,1,4] }, { shader: 276, workgroups: [7,1,1] }),
+        dispatch("step_223_conv2dWeightGrad_G_bn1_stage2", [at(1, 306944, 18816), at(0, 1713920, 4704), at(0, 0, 24), at(0, 131584, 4704), at(1, 2213376, 4704)], { shader: 277, workgroups: [19,1,1] }),
+        dispatch("step_224_pointwise", [at(0, 0, 24), at(0, 256, 4), at(1, 306944, 4)], { shader: 278, workgroups: [1,1,1] }),
+        dispatch("step_225_pointwise_G_conv1", [at(0, 131584, 4704), at(1, 2213376, 4704), at(1, 306944, 4), at(1, 2218240, 4704)], { shader: 279, workgroups: [19,1,1] }),
+        dispatch("step_226_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 2773504, 17952), at(1, 0, 17952)], { shader: 12, workgroups: [18,1,1] }),
+        dispatch("step_226_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 0, 17952), at(1, 415232, 17952), at(0, 1718784, 256), at(0, 0, 24), at(0, 137472, 256), at(1, 2244096, 256)], { adapter: "cpu", features: ["subgroups"], shader: 280, workgroups: [1,1,1] }, { shader: 281, workgroups: [1,1,1] }),
+        dispatch("step_227_pointwise_G_layer1_0_conv1", [at(0, 137472, 256), at(1, 2244096, 256), at(1, 306944, 4), at(1, 2244352, 256)], { shader: 282, workgroups: [1,1,1] }),
+        dispatch("step_228_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 2828032, 17952), at(1, 0, 17952)], { shader: 12, workgroups: [18,1,1] }),
+        dispatch("step_228_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 0, 17952), at(1, 397056, 17952), at(0, 1719040, 2304), at(0, 0, 24), at(0, 138752, 2304), at(1, 2231296, 2304)], { adapter: "cpu", features: ["subgroups"], shader: 283, workgroups: [3,1,1] }, { shader: 284, workgroups: [1,1,1] }),
+        dispatch("step_229_pointwise_G_layer1_0_conv2", [at(0, 138752, 2304), at(1, 2231296, 2304), at(1, 306944, 4), at(1, 2233600, 2304)], { shader: 285, workgroups: [9,1,1] }),
+        dispatch("step_230_conv2dWeightGrad_G_layer1_0_bn2_packc", [at(1, 2882560, 17952), at(1, 0, 17952)], { shader: 12, workgroups: [18,1,1] }),
+        dispatch("step_230_conv2dWeightGrad_G_layer1_0_bn2", [at(1, 0, 17952), at(1, 235008, 71808), at(0, 1721344, 1024), at(0, 0, 24), at(0, 142080, 1024), at(1, 2240000, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 286, workgroups: [1,1,1] }, { shader: 287, workgroups: [1,1,1] }),
+        dispatch("step_231_pointwise_G_layer1_0_conv3", [at(0, 142080, 1024), at(1, 2240000, 1024), at(1, 306944, 4), at(1, 2241024, 1024)], { shader: 288, workgroups: [4,1,1] }),
+        dispatch("step_232_conv2dWeightGrad_G_layer1_0_downsample_1_packc", [at(1, 2773504, 17952), at(1, 0, 17952)], { shader: 12, workgroups: [18,1,1] }),
+        dispatch("step_232_conv2dWeightGrad_G_layer1_0_downsample_1", [at(1, 0, 17952), at(1, 450816, 71808), at(0, 1722368, 1024), at(0, 0, 24), at(0, 144128, 1024), at(1, 2242048, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 286, workgroups: [1,1,1] }, { shader: 287, workgroups: [1,1,1] }),
+        dispatch("step_233_pointwise_G_layer1_0_downsample_0", [at(0, 144128, 1024), at(1, 2242048, 1024), at(1, 306944, 4), at(1, 2243072, 1024)], { shader: 288, workgroups: [4,1,1] }),
+        dispatch("step_234_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 2034176, 71808), at(1, 0, 71808)], { shader: 34, workgroups: [71,1,1] }),
+        dispatch("step_234_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 0, 71808), at(1, 1122304, 9792), at(0, 1723392, 2048), at(0, 0, 24), at(0, 146176, 2048), at(1, 2235904, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 289, workgroups: [1,1,1] }, { shader: 290, workgroups: [1,1,1] }),
+        dispatch("step_235_pointwise_G_layer2_0_conv1", [at(0, 146176, 2048), at(1, 2235904, 2048), at(1, 306944, 4), at(1, 2237952, 2048)], { shader: 291, workgroups: [8,1,1] }),
+        dispatch("step_236_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 2956032, 9792), at(1, 0, 9792)], { shader: 44, workgroups: [10,1,1] }),
+        dispatch("step_236_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 0, 9792), at(1, 1112320, 9792), at(0, 1725440, 9216), at(0, 0, 24), at(0, 149248, 9216), at(1, 2162176, 9216)], { adapter: "cpu", features: ["subgroups"], shader: 292, workgroups: [5,1,1] }, { shader: 293, workgroups: [3,1,1] }),
+        dispatch("step_237_pointwise_G_layer2_0_conv2", [at(0, 149248, 9216), at(1, 2162176, 9216), at(1, 306944, 4), at(1, 2171392, 9216)], { shader: 294, workgroups: [36,1,1] }),
+        dispatch("step_238_conv2dWeightGrad_G_layer2_0_bn2_packc", [at(1, 2985984, 9792), at(1, 0, 9792)], { shader: 44, workgroups: [10,1,1] }),
+        dispatch("step_238_conv2dWeightGrad_G_layer2_0_bn2", [at(1, 0, 9792), at(1, 561920, 39168), at(0, 1734656, 4096), at(0, 0, 24), at(0, 159488, 4096), at(1, 2223104, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 295, workgroups: [1,1,1] }, { shader: 296, workgroups: [1,1,1] }),
+        dispatch("step_239_pointwise_G_layer2_0_conv3", [at(0, 159488, 4096), at(1, 2223104, 4096), at(1, 306944, 4), at(1, 2227200, 4096)], { shader: 297, workgroups: [16,1,1] }),
+        dispatch("step_240_conv2dWeightGrad_G_layer2_0_downsample_1_packc", [at(1, 2034176, 71808), at(1, 0, 71808)], { shader: 34, workgroups: [71,1,1] }),
+        dispatch("step_240_conv2dWeightGrad_G_layer2_0_downsample_1", [at(1, 0, 71808), at(1, 522752, 39168), at(0, 1738752, 8192), at(0, 0, 24), at(0, 164608, 8192), at(1, 2180608, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 298, workgroups: [1,1,1] }, { shader: 299, workgroups: [2,1,1] }),
+        dispatch("step_241_pointwise_G_layer2_0_downsample_0", [at(0, 164608, 8192), at(1, 2180608, 8192), at(1, 306944, 4), at(1, 2188800, 8192)], { shader: 300, workgroups: [32,1,1] }),
+        dispatch("step_242_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 2381056, 39168), at(1, 0, 39168)], { shader: 60, workgroups: [39,1,1] }),
+        dispatch("step_242_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 0, 39168), at(1, 1092608, 19584), at(0, 1746944, 8192), at(0, 0, 24), at(0, 173824, 8192), at(1, 2196992, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 301, workgroups: [2,1,1] }, { shader: 302, workgroups: [2,1,1] }),
+        dispatch("step_243_pointwise_G_layer3_0_conv1", [at(0, 173824, 8192), at(1, 2196992, 8192), at(1, 306944, 4), at(1, 2205184, 8192)], { shader: 303, workgroups: [32,1,1] }),
+        dispatch("step_244_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 2694656, 19584), at(1, 0, 19584)], { shader: 70, workgroups: [20,1,1] }),
+        dispatch("step_244_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 0, 19584), at(1, 601088, 19584), at(0, 1755136, 36864), at(0, 0, 24), at(0, 183040, 36864), at(1, 1912320, 36864)], { adapter: "cpu", features: ["subgroups"], shader: 304, workgroups: [9,1,1] }, { shader: 305, workgroups: [9,1,1] }),
+        dispatch("step_245_pointwise_G_layer3_0_conv2", [at(0, 183040, 36864), at(1, 1912320, 36864), at(1, 306944, 4), at(1, 1949184, 36864)], { shader: 306, workgroups: [18,1,1] }),
+        dispatch("step_246_conv2dWeightGrad_G_layer3_0_bn2_packc", [at(1, 2753792, 19584), at(1, 0, 19584)], { shader: 70, workgroups: [20,1,1] }),
+        dispatch("step_246_conv2dWeightGrad_G_layer3_0_bn2", [at(1, 0, 19584), at(1, 156672, 78336), at(0, 1792000, 16384), at(0, 0, 24), at(0, 220928, 16384), at(1, 2117120, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [1,2,1] }, { shader: 308, workgroups: [4,1,1] }),
+        dispatch("step_247_pointwise_G_layer3_0_conv3", [at(0, 220928, 16384), at(1, 2117120, 16384), at(1, 306944, 4), at(1, 2133504, 16384)], { shader: 309, workgroups: [8,1,1] }),
+        dispatch("step_248_conv2dWeightGrad_G_layer3_0_downsample_1_packc", [at(1, 2381056, 39168), at(1, 0, 39168)], { shader: 60, workgroups: [39,1,1] }),
+        dispatch("step_248_conv2dWeightGrad_G_layer3_0_downsample_1", [at(1, 0, 39168), at(1, 78336, 78336), at(0, 1808384, 32768), at(0, 0, 24), at(0, 239360, 32768), at(1, 1986048, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 310, workgroups: [2,2,1] }, { shader: 311, workgroups: [8,1,1] }),
+        dispatch("step_249_pointwise_G_layer3_0_downsample_0", [at(0, 239360, 32768), at(1, 1986048, 32768), at(1, 306944, 4), at(1, 2018816, 32768)], { shader: 312, workgroups: [16,1,1] }),
+        dispatch("step_250_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 1668096, 78336), at(1, 0, 78336)], { shader: 86, workgroups: [77,1,1] }),
+        dispatch("step_250_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 78336), at(1, 1419520, 39168), at(0, 1841152, 32768), at(0, 0, 24), at(0, 274176, 32768), at(1, 2051584, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 313, workgroups: [4,1,1] }, { shader: 314, workgroups: [8,1,1] }),
+        dispatch("step_251_pointwise_G_layer4_0_conv1", [at(0, 274176, 32768), at(1, 2051584, 32768), at(1, 306944, 4), at(1, 2084352, 32768)], { shader: 315, workgroups: [16,1,1] }),
+        dispatch("step_252_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 2498560, 39168), at(1, 0, 39168)], { shader: 60, workgroups: [39,1,1] }),
+        dispatch("step_252_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 39168), at(1, 1380352, 39168), at(0, 1873920, 147456), at(0, 0, 24), at(0, 307968, 147456), at(1, 1092608, 147456)], { adapter: "cpu", features: ["subgroups"], shader: 316, workgroups: [18,1,1] }, { shader: 317, workgroups: [36,1,1] }),
+        dispatch("step_253_pointwise_G_layer4_0_conv2", [at(0, 307968, 147456), at(1, 1092608, 147456), at(1, 306944, 4), at(1, 1240064, 147456)], { shader: 318, workgroups: [72,1,1] }),
+        dispatch("step_254_conv2dWeightGrad_G_layer4_0_bn2_packc", [at(1, 2616064, 39168), at(1, 0, 39168)], { shader: 60, workgroups: [39,1,1] }),
+        dispatch("step_254_conv2dWeightGrad_G_layer4_0_bn2", [at(1, 0, 39168), at(1, 622592, 156672), at(0, 2021376, 65536), at(0, 0, 24), at(0, 456448, 65536), at(1, 1781248, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 319, workgroups: [2,4,1] }, { shader: 320, workgroups: [16,1,1] }),
+        dispatch("step_255_pointwise_G_layer4_0_conv3", [at(0, 456448, 65536), at(1, 1781248, 65536), at(1, 306944, 4), at(1, 1846784, 65536)], { shader: 321, workgroups: [32,1,1] }),
+        dispatch("step_256_conv2dWeightGrad_G_layer4_0_downsample_1_packc", [at(1, 1668096, 78336), at(1, 0, 78336)], { shader: 86, workgroups: [77,1,1] }),
+        dispatch("step_256_conv2dWeightGrad_G_layer4_0_downsample_1", [at(1, 0, 78336), at(1, 779264, 156672), at(0, 2086912, 131072), at(0, 0, 24), at(0, 526080, 131072), at(1, 1387520, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 322, workgroups: [4,4,1] }, { shader: 323, workgroups: [32,1,1] }),
+        dispatch("step_257_pointwise_G_layer4_0_downsample_0", [at(0, 526080, 131072), at(1, 1387520, 131072), at(1, 306944, 4), at(1, 700416, 131072)], { shader: 324, workgroups: [64,1,1] }),
+        dispatch("step_258_conv2dWeightGrad_packc", [at(1, 1668096, 78336), at(1, 0, 78336)], { shader: 86, workgroups: [77,1,1] }),
+        dispatch("step_258_conv2dWeightGrad", [at(1, 0, 78336), at(1, 1746432, 12240), at(0, 2217984, 87552), at(0, 0, 24), at(0, 661248, 87552), at(1, 831488, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 325, workgroups: [36,1,1] }, { shader: 326, workgroups: [23,1,1] }),
+        dispatch("step_259_pointwise", [at(1, 306944, 4), at(1, 921088, 4)], { shader: 327, workgroups: [1,1,1] }),
+        dispatch("step_260_pointwise_G_layer5_conv2d_list_0", [at(0, 661248, 87552), at(1, 831488, 87552), at(1, 921088, 4), at(1, 1518592, 87552)], { shader: 328, workgroups: [43,1,1] }),
+        dispatch("step_261_sum", [at(1, 1758720, 11628), at(1, 0, 76)], { adapter: "cpu", features: ["subgroups"], shader: 197, workgroups: [19,1,1] }, { shader: 198, workgroups: [1,1,1] }),
+        dispatch("step_262_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 2305536, 76), at(0, 0, 24), at(1, 0, 76), at(0, 748800, 76), at(1, 919040, 76), at(1, 921088, 4), at(1, 919296, 76), at(0, 2393344, 76), at(0, 836608, 76), at(1, 919552, 76)], { shader: 329, workgroups: [1,1,1] }),
+        dispatch("step_263_conv2dWeightGrad_packc", [at(1, 1668096, 78336), at(1, 0, 78336)], { shader: 86, workgroups: [77,1,1] }),
+        dispatch("step_263_conv2dWeightGrad", [at(1, 0, 78336), at(1, 1746432, 12240), at(0, 2305792, 87552), at(0, 0, 24), at(0, 749056, 87552), at(1, 1606144, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 330, workgroups: [36,1,1] }, { shader: 331, workgroups: [23,1,1] }),
+        dispatch("step_264_pointwise_G_layer5_conv2d_list_1", [at(0, 749056, 87552), at(1, 1606144, 87552), at(1, 921088, 4), at(1, 1693696, 87552)], { shader: 328, workgroups: [43,1,1] }),
+        dispatch("step_265_pointwise_G_layer5_conv2d_list_1", [at(0, 836608, 76), at(1, 919552, 76), at(1, 921088, 4), at(1, 919808, 76), at(0, 2568704, 76), at(0, 0, 24), at(1, 2425088, 76), at(0, 1187584, 76), at(1, 920064, 76), at(1, 920320, 76)], { shader: 332, workgroups: [1,1,1] }),
+        dispatch("step_266_conv2dWeightGrad_packc", [at(1, 935936, 156672), at(1, 175104, 156672)], { shader: 111, workgroups: [153,1,1] }),
+        dispatch("step_266_conv2dWeightGrad", [at(1, 175104, 156672), at(1, 2149888, 12240), at(0, 2393600, 175104), at(0, 0, 24), at(0, 1012480, 175104), at(1, 0, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 333, workgroups: [72,1,1] }, { shader: 334, workgroups: [45,1,1] }),
+        dispatch("step_267_pointwise_G_layer6_conv2d_list_0", [at(0, 1012480, 175104), at(1, 0, 175104), at(1, 921088, 4), at(1, 175104, 175104)], { shader: 335, workgroups: [86,1,1] }),
+        dispatch("step_268_conv2dWeightGrad_packc", [at(1, 935936, 156672), at(1, 525312, 156672)], { shader: 111, workgroups: [153,1,1] }),
+        dispatch("step_268_conv2dWeightGrad", [at(1, 525312, 156672), at(1, 2149888, 12240), at(0, 2568960, 175104), at(0, 0, 24), at(0, 1187840, 175104), at(1, 350208, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 336, workgroups: [72,1,1] }, { shader: 337, workgroups: [45,1,1] }),
+        dispatch("step_269_pointwise_G_layer6_conv2d_list_1", [at(0, 1187840, 175104), at(1, 350208, 175104), at(1, 921088, 4), at(1, 525312, 175104)], { shader: 335, workgroups: [86,1,1] }),
+        dispatch("step_270_pointwise_sgd_G_G_layer6_conv2d_list_1", [at(0, 2744064, 76), at(0, 0, 24), at(1, 2425088, 76), at(0, 1362944, 76), at(1, 920576, 76), at(1, 921088, 4), at(1, 920832, 76)], { shader: 338, workgroups: [1,1,1] }),
       ],
       copies: [
-        { from: at(1, 2230528, 4704), to: at(0, 131328, 4704) },
-        { from: at(1, 2225664, 4704), to: at(0, 1713664, 4704) },
-        { from: at(1, 2256640, 256), to: at(0, 137216, 256) },
-        { from: at(1, 2256384, 256), to: at(0, 1718528, 256) },
-        { from: at(1, 2245888, 2304), to: at(0, 138496, 2304) },
-        { from: at(1, 2243584, 2304), to: at(0, 1718784, 2304) },
-        { from: at(1, 2253312, 1024), to: at(0, 141824, 1024) },
-        { from: at(1, 2252288, 1024), to: at(0, 1721088, 1024) },
-        { from: at(1, 2255360, 1024), to: at(0, 143872, 1024) },
-        { from: at(1, 2254336, 1024), to: at(0, 1722112, 1024) },
-        { from: at(1, 2250240, 2048), to: at(0, 145920, 2048) },
-        { from: at(1, 2248192, 2048), to: at(0, 1723136, 2048) },
-        { from: at(1, 2183680, 9216), to: at(0, 148992, 9216) },
-        { from: at(1, 2174464, 9216), to: at(0, 1725184, 9216) },
-        { from: at(1, 2239488, 4096), to: at(0, 159232, 4096) },
-        { from: at(1, 2235392, 4096), to: at(0, 1734400, 4096) },
-        { from: at(1, 2201088, 8192), to: at(0, 164352, 8192) },
-        { from: at(1, 2192896, 8192), to: at(0, 1738496, 8192) },
-        { from: at(1, 2217472, 8192), to: at(0, 173568, 8192) },
-        { from: at(1, 2209280, 8192), to: at(0, 1746688, 8192) },
-        { from: at(1, 1949184, 36864), to: at(0, 182784, 36864) },
-        { from: at(1, 1912320, 36864), to: at(0, 1754880, 36864) },
-        { from: at(1, 2133504, 16384), to: at(0, 220672, 16384) },
-        { from: at(1, 2117120, 16384), to: at(0, 1791744, 16384) },
-        { from: at(1, 2018816, 32768), to: at(0, 239104, 32768) },
-        { from: at(1, 1986048, 32768), to: at(0, 1808128, 32768) },
-        { from: at(1, 2084352, 32768), to: at(0, 273920, 32768) },
-        { from: at(1, 2051584, 32768), to: at(0, 1840896, 32768) },
-        { from: at(1, 1240064, 147456), to: at(0, 307712, 147456) },
-        { from: at(1, 1092608, 147456), to: at(0, 1873664, 147456) },
-        { from: at(1, 1846784, 65536), to: at(0, 456192, 65536) },
-        { from: at(1, 1781248, 65536), to: at(0, 2021120, 65536) },
-        { from: at(1, 700416, 131072), to: at(0, 525824, 131072) },
-        { from: at(1, 1387520, 131072), to: at(0, 2086656, 131072) },
-        { from: at(1, 1518592, 87552), to: at(0, 660992, 87552) },
-        { from: at(1, 831488, 87552), to: at(0, 2217728, 87552) },
-        { from: at(1, 919296, 76), to: at(0, 748544, 76) },
-        { from: at(1, 919040, 76), to: at(0, 2305280, 76) },
-        { from: at(1, 1693696, 87552), to: at(0, 748800, 87552) },
-        { from: at(1, 1606144, 87552), to: at(0, 2305536, 87552) },
-        { from: at(1, 919808, 76), to: at(0, 836352, 76) },
-        { from: at(1, 919552, 76), to: at(0, 2393088, 76) },
-        { from: at(1, 175104, 175104), to: at(0, 1012224, 175104) },
-        { from: at(1, 0, 175104), to: at(0, 2393344, 175104) },
-        { from: at(1, 920320, 76), to: at(0, 1187328, 76) },
-        { from: at(1, 920064, 76), to: at(0, 2568448, 76) },
-        { from: at(1, 525312, 175104), to: at(0, 1187584, 175104) },
-        { from: at(1, 350208, 175104), to: at(0, 2568704, 175104) },
-        { from: at(1, 920832, 76), to: at(0, 1362688, 76) },
-        { from: at(1, 920576, 76), to: at(0, 2743808, 76) },
-        { from: at(1, 3002368, 32), to: at(0, 136704, 32) },
-        { from: at(1, 3002624, 32), to: at(0, 136960, 32) },
-        { from: at(1, 3002880, 32), to: at(0, 137984, 32) },
-        { from: at(1, 2808064, 32), to: at(0, 138240, 32) },
-        { from: at(1, 2808320, 32), to: at(0, 141312, 32) },
-        { from: at(1, 2808576, 32), to: at(0, 141568, 32) },
-        { from: at(1, 2805760, 128), to: at(0, 143360, 128) },
-        { from: at(1, 2806016, 128), to: at(0, 143616, 128) },
-        { from: at(1, 2806272, 128), to: at(0, 145408, 128) },
-        { from: at(1, 2806528, 128), to: at(0, 145664, 128) },
-        { from: at(1, 2807040, 64), to: at(0, 148480, 64) },
-        { from: at(1, 2807296, 64), to: at(0, 148736, 64) },
-        { from: at(1, 2807552, 64), to: at(0, 158720, 64) },
-        { from: at(1, 2807808, 64), to: at(0, 158976, 64) },
-        { from: at(1, 2804480, 256), to: at(0, 163840, 256) },
-        { from: at(1, 2804736, 256), to: at(0, 164096, 256) },
-        { from: at(1, 2804992, 256), to: at(0, 173056, 256) },
-        { from: at(1, 2805248, 256), to: at(0, 173312, 256) },
-        { from: at(1, 2806784, 128), to: at(0, 182272, 128) },
-        { from: at(1, 2670080, 128), to: at(0, 182528, 128) },
-        { from: at(1, 2670336, 128), to: at(0, 220160, 128) },
-        { from: at(1, 2670592, 128), to: at(0, 220416, 128) },
-        { from: at(1, 2668032, 512), to: at(0, 238080, 512) },
-        { from: at(1, 2668544, 512), to: at(0, 238592, 512) },
-        { from: at(1, 2669056, 512), to: at(0, 272896, 512) },
-        { from: at(1, 2669568, 512), to: at(0, 273408, 512) },
-        { from: at(1, 2805504, 256), to: at(0, 307200, 256) },
-        { from: at(1, 2460672, 256), to: at(0, 307456, 256) },
-        { from: at(1, 2460928, 256), to: at(0, 455680, 256) },
-        { from: at(1, 2461184, 256), to: at(0, 455936, 256) },
-        { from: at(1, 2456576, 1024), to: at(0, 523776, 1024) },
-        { from: at(1, 2457600, 1024), to: at(0, 524800, 1024) },
-        { from: at(1, 2458624, 1024), to: at(0, 658944, 1024) },
-        { from: at(1, 2459648, 1024), to: at(0, 659968, 1024) },
+        { from: at(1, 2218240, 4704), to: at(0, 131584, 4704) },
+        { from: at(1, 2213376, 4704), to: at(0, 1713920, 4704) },
+        { from: at(1, 2244352, 256), to: at(0, 137472, 256) },
+        { from: at(1, 2244096, 256), to: at(0, 1718784, 256) },
+        { from: at(1, 2233600, 2304), to: at(0, 138752, 2304) },
+        { from: at(1, 2231296, 2304), to: at(0, 1719040, 2304) },
+        { from: at(1, 2241024, 1024), to: at(0, 142080, 1024) },
+        { from: at(1, 2240000, 1024), to: at(0, 1721344, 1024) },
+        { from: at(1, 2243072, 1024), to: at(0, 144128, 1024) },
+        { from: at(1, 2242048, 1024), to: at(0, 1722368, 1024) },
+        { from: at(1, 2237952, 2048), to: at(0, 146176, 2048) },
+        { from: at(1, 2235904, 2048), to: at(0, 1723392, 2048) },
+        { from: at(1, 2171392, 9216), to: at(0, 149248, 9216) },
+        { from: at(1, 2162176, 9216), to: at(0, 1725440, 9216) },
+        { from: at(1, 2227200, 4096), to: at(0, 159488, 4096) },
+        { from: at(1, 2223104, 4096), to: at(0, 1734656, 4096) },
+        { from: at(1, 2188800, 8192), to: at(0, 164608, 8192) },
+        { from: at(1, 2180608, 8192), to: at(0, 1738752, 8192) },
+        { from: at(1, 2205184, 8192), to: at(0, 173824, 8192) },
+        { from: at(1, 2196992, 8192), to: at(0, 1746944, 8192) },
+        { from: at(1, 1949184, 36864), to: at(0, 183040, 36864) },
+        { from: at(1, 1912320, 36864), to: at(0, 1755136, 36864) },
+        { from: at(1, 2133504, 16384), to: at(0, 220928, 16384) },
+        { from: at(1, 2117120, 16384), to: at(0, 1792000, 16384) },
+        { from: at(1, 2018816, 32768), to: at(0, 239360, 32768) },
+        { from: at(1, 1986048, 32768), to: at(0, 1808384, 32768) },
+        { from: at(1, 2084352, 32768), to: at(0, 274176, 32768) },
+        { from: at(1, 2051584, 32768), to: at(0, 1841152, 32768) },
+        { from: at(1, 1240064, 147456), to: at(0, 307968, 147456) },
+        { from: at(1, 1092608, 147456), to: at(0, 1873920, 147456) },
+        { from: at(1, 1846784, 65536), to: at(0, 456448, 65536) },
+        { from: at(1, 1781248, 65536), to: at(0, 2021376, 65536) },
+        { from: at(1, 700416, 131072), to: at(0, 526080, 131072) },
+        { from: at(1, 1387520, 131072), to: at(0, 2086912, 131072) },
+        { from: at(1, 1518592, 87552), to: at(0, 661248, 87552) },
+        { from: at(1, 831488, 87552), to: at(0, 2217984, 87552) },
+        { from: at(1, 919296, 76), to: at(0, 748800, 76) },
+        { from: at(1, 919040, 76), to: at(0, 2305536, 76) },
+        { from: at(1, 1693696, 87552), to: at(0, 749056, 87552) },
+        { from: at(1, 1606144, 87552), to: at(0, 2305792, 87552) },
+        { from: at(1, 919808, 76), to: at(0, 836608, 76) },
+        { from: at(1, 919552, 76), to: at(0, 2393344, 76) },
+        { from: at(1, 175104, 175104), to: at(0, 1012480, 175104) },
+        { from: at(1, 0, 175104), to: at(0, 2393600, 175104) },
+        { from: at(1, 920320, 76), to: at(0, 1187584, 76) },
+        { from: at(1, 920064, 76), to: at(0, 2568704, 76) },
+        { from: at(1, 525312, 175104), to: at(0, 1187840, 175104) },
+        { from: at(1, 350208, 175104), to: at(0, 2568960, 175104) },
+        { from: at(1, 920832, 76), to: at(0, 1362944, 76) },
+        { from: at(1, 920576, 76), to: at(0, 2744064, 76) },
+        { from: at(1, 3001344, 32), to: at(0, 136960, 32) },
+        { from: at(1, 3001600, 32), to: at(0, 137216, 32) },
+        { from: at(1, 3001856, 32), to: at(0, 138240, 32) },
+        { from: at(1, 2795264, 32), to: at(0, 138496, 32) },
+        { from: at(1, 2795520, 32), to: at(0, 141568, 32) },
+        { from: at(1, 2795776, 32), to: at(0, 141824, 32) },
+        { from: at(1, 2792960, 128), to: at(0, 143616, 128) },
+        { from: at(1, 2793216, 128), to: at(0, 143872, 128) },
+        { from: at(1, 2793472, 128), to: at(0, 145664, 128) },
+        { from: at(1, 2793728, 128), to: at(0, 145920, 128) },
+        { from: at(1, 2794240, 64), to: at(0, 148736, 64) },
+        { from: at(1, 2794496, 64), to: at(0, 148992, 64) },
+        { from: at(1, 2794752, 64), to: at(0, 158976, 64) },
+        { from: at(1, 2795008, 64), to: at(0, 159232, 64) },
+        { from: at(1, 2791680, 256), to: at(0, 164096, 256) },
+        { from: at(1, 2791936, 256), to: at(0, 164352, 256) },
+        { from: at(1, 2792192, 256), to: at(0, 173312, 256) },
+        { from: at(1, 2792448, 256), to: at(0, 173568, 256) },
+        { from: at(1, 2793984, 128), to: at(0, 182528, 128) },
+        { from: at(1, 2657280, 128), to: at(0, 182784, 128) },
+        { from: at(1, 2657536, 128), to: at(0, 220416, 128) },
+        { from: at(1, 2657792, 128), to: at(0, 220672, 128) },
+        { from: at(1, 2655232, 512), to: at(0, 238336, 512) },
+        { from: at(1, 2655744, 512), to: at(0, 238848, 512) },
+        { from: at(1, 2656256, 512), to: at(0, 273152, 512) },
+        { from: at(1, 2656768, 512), to: at(0, 273664, 512) },
+        { from: at(1, 2792704, 256), to: at(0, 307456, 256) },
+        { from: at(1, 2424320, 256), to: at(0, 307712, 256) },
+        { from: at(1, 2424576, 256), to: at(0, 455936, 256) },
+        { from: at(1, 2424832, 256), to: at(0, 456192, 256) },
+        { from: at(1, 2420224, 1024), to: at(0, 524032, 1024) },
+        { from: at(1, 2421248, 1024), to: at(0, 525056, 1024) },
+        { from: at(1, 2422272, 1024), to: at(0, 659200, 1024) },
+        { from: at(1, 2423296, 1024), to: at(0, 660224, 1024) },
       ],
     },
     ],
