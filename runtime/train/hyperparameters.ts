@@ -72,8 +72,13 @@ export function runHyperparameters(module: GeneratedModule, overrides: Readonly<
     const has = module.hyperparameters.map((h) => describeHyperparameter(h.name)).join(", ");
     return E.left(trainError("options", `${describeHyperparameter(unknown)}: program ${module.name} does not read ${unknown}; it reads ${has || "no hyperparameters"}`));
   }
+  for (const [name, value] of Object.entries(overrides)) {
+    const checked = checkHyperparameter(name, value);
+    if (E.isLeft(checked)) return checked;
+  }
   const resolved = resolveHyperparameters(module, overrides);
   if (E.isLeft(resolved)) return E.left(trainError("options", resolved.left));
+  // The defaults too: a program built with a value no run may use is refused as well.
   for (const h of resolved.right) {
     const checked = checkHyperparameter(h.name, h.value);
     if (E.isLeft(checked)) return checked;
