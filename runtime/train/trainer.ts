@@ -77,9 +77,9 @@ export interface TrainRun {
   /** Called after each submitted step with the completed count; tests use it to stop a run. */
   readonly afterStep?: (done: number) => void | Promise<void>;
   /**
-   * Hyperparameters that differ from the program's defaults, by name (learningRate, lambdaSeg,
-   * ...; GeneratedModule.hyperparameters lists them): written into its vector before the first
-   * step, recorded in run.json and every snapshot. Absent: the defaults.
+   * Overrides of the program's hyperparameters, by name (learningRate, lambdaSeg, ...;
+   * GeneratedModule.hyperparameters lists them and their defaults): checked, written into its
+   * vector before the first step, recorded in run.json and every snapshot. Absent: the defaults.
    */
   readonly hyperparameters?: Readonly<Record<string, number>>;
   /** Extra metadata stored in every snapshot (the command line). */
