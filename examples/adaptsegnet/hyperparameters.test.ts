@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { HYPER_OPTIONS } from "../../runtime/train/hyperparameters";
 import { configFor } from "./presets";
 import { HYPERPARAMETER_KEYS, type Variant, buildTrainStep, hyperparameterKeysOf } from "./train";
 
@@ -26,6 +27,10 @@ describe("hyperparameters of the training programs", () => {
     expect(program.hyperparameters.map((h) => h.name)).toEqual(hyperparameterKeysOf(variant));
     for (const h of program.hyperparameters) expect(h.value, h.name).toBe(cfg[h.name as keyof typeof cfg]);
     for (const k of hyperparameterKeysOf(variant)) expect(HYPERPARAMETER_KEYS).toContain(k);
+  });
+
+  it("the trainer knows a rule (and the flag, if any) for every one (runtime/train/hyperparameters.ts)", () => {
+    expect(Object.keys(HYPER_OPTIONS).sort()).toEqual([...HYPERPARAMETER_KEYS].sort());
   });
 
   it("single-level is the multi-level graph: it reads the aux weights (0 by default) and D1 still trains", () => {
