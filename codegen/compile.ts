@@ -1,6 +1,6 @@
 // From a DSL program to a generated module: canonicalise, fuse, emit kernels, plan memory.
 
-import { GRAD_SCOPE, type Program, type Tensor, numel } from "../dsl/index";
+import { GRAD_SCOPE, HYPERPARAMETERS_INPUT, type Program, type Tensor, numel } from "../dsl/index";
 import type {
   ArenaSpec,
   BindingAccess,
@@ -126,8 +126,11 @@ export function compileProgram(program: Program, opts: CompileOptions = {}): Com
     throw new CompileError(program.name, msg);
   };
 
-  // Persistent slots: data inputs, params and state, in a stable order; outputs are added below.
+  // Persistent slots: the hyperparameter vector, data inputs, params and state, in a stable order;
+  // outputs are added below.
   const slots: (Omit<TensorSlot, "arena" | "offset"> & { placeAs?: string })[] = [];
+  const hyper = program.hyperparameters.length;
+  if (hyper > 0) slots.push({ name: HYPERPARAMETERS_INPUT, role: "hyper", shape: [hyper], dtype: "f32", bytes: 4 * hyper });
   for (const t of program.inputs) {
     slots.push({ name: inputName(t)!, role: "input", shape: t.shape, dtype: t.dtype, bytes: bytesOfTensor(t) });
   }
@@ -350,6 +353,7 @@ export function compileProgram(program: Program, opts: CompileOptions = {}): Com
   const module: GeneratedModule = {
     name: program.name,
     config: program.config,
+    hyperparameters: program.hyperparameters,
     arenas,
     tensors,
     constants: constantSpecs,

@@ -129,6 +129,7 @@ export function emitModule(c: Compiled, source: string): string {
     `expandTable({`,
     `  name: ${row(m.name)},`,
     `  config: ${row(m.config)},`,
+    `  hyperparameters: ${row(m.hyperparameters)},`,
     `  limits: ${row(m.limits)},`,
     `  arenas: ${row(m.arenas)},`,
     `  inits: ${row(inits.values)},`,

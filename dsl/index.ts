@@ -5,6 +5,7 @@ export * from "./ops";
 export * from "./grad";
 export * from "./params";
 export * from "./program";
+export * from "./hyper";
 export * from "./interpret";
 export * from "./init";
 export * as nn from "./nn";

@@ -1,15 +1,23 @@
 // Optimizers as DSL functions: they turn (parameter, gradient, state) into update expressions
 // with PyTorch's semantics. Learning rates and step counts are scalar tensors computed from
-// the program's iteration input, so one compiled program serves every step.
+// the program's iteration input, so one compiled program serves every step. Every coefficient
+// (learning rate, momentum, weight decay, betas, eps) may be a scalar tensor, e.g. an element of
+// the program's hyperparameter vector (hyper.ts), so one compiled program serves every value;
+// a plain number is compiled in as a literal.
 
 import { type F32, type I32, type Tensor } from "./ir";
 import * as op from "./ops";
 import { type ParamEntry, constant, declareState, state } from "./params";
 
+/** A coefficient: a run-time scalar, or a number compiled into the kernels. */
+export type Coefficient = F32<0> | number;
+
+const tensorOf = (c: Coefficient): F32<0> => (typeof c === "number" ? op.scalar(c) : c);
+
 /** Poly schedule (DeepLab): base (1 - i / maxIter)^power, set before the step at iteration i. */
-export function polyLearningRate(base: number, iteration: I32<0>, maxIter: number, power: number): F32<0> {
-  const progress = op.div(op.cast(iteration, "f32"), maxIter);
-  return op.mul(base, op.pow(op.sub(1, progress), power));
+export function polyLearningRate(base: Coefficient, iteration: I32<0>, maxIter: Coefficient, power: Coefficient): F32<0> {
+  const progress = op.div(op.cast(iteration, "f32"), tensorOf(maxIter));
+  return op.mul(tensorOf(base), op.pow(op.sub(1, progress), tensorOf(power)));
 }
 
 export interface ParamGrad {
@@ -27,8 +35,8 @@ export interface OptimizerResult {
 export interface SgdOptions {
   /** The learning rate of each parameter (usually by optimizer group). */
   readonly lr: (entry: ParamEntry) => F32<0>;
-  readonly momentum: number;
-  readonly weightDecay: number;
+  readonly momentum: Coefficient;
+  readonly weightDecay: Coefficient;
   /**
    * How many times the parameter list holds this parameter (1 in clean PyTorch). The
    * official DeepLab optimizer lists backbone weights several times; PyTorch 0.3/0.4 then
@@ -55,6 +63,7 @@ export function sgd(stateModel: string, params: readonly ParamGrad[], opts: SgdO
     params.map(({ entry }) => ({ key: `${entry.model}.${entry.key}`, spec: state(entry.spec.shape, constant(0)) })),
   );
   const updates: Record<string, Tensor> = {};
+  const [momentum, weightDecay] = [tensorOf(opts.momentum), tensorOf(opts.weightDecay)];
   params.forEach(({ entry, grad }, i) => {
     const lr = opts.lr(entry);
     const visits = opts.visits?.(entry) ?? 1;
@@ -62,8 +71,8 @@ export function sgd(stateModel: string, params: readonly ParamGrad[], opts: SgdO
     let buf = buffers[i]!.tensor as F32;
     let g = grad;
     for (let v = 0; v < visits; v++) {
-      g = op.add(opts.weightDecayInPlace === false ? grad : g, op.mul(p, opts.weightDecay));
-      buf = op.add(op.mul(buf, opts.momentum), g);
+      g = op.add(opts.weightDecayInPlace === false ? grad : g, op.mul(p, weightDecay));
+      buf = op.add(op.mul(buf, momentum), g);
       p = op.sub(p, op.mul(buf, lr));
     }
     updates[entry.name] = p;
@@ -74,9 +83,9 @@ export function sgd(stateModel: string, params: readonly ParamGrad[], opts: SgdO
 
 export interface AdamOptions {
   readonly lr: F32<0>;
-  readonly beta1: number;
-  readonly beta2: number;
-  readonly eps: number;
+  readonly beta1: Coefficient;
+  readonly beta2: Coefficient;
+  readonly eps: Coefficient;
   /** The 1-based step count t of this update. */
   readonly step: F32<0>;
   /**
@@ -99,17 +108,21 @@ export function adam(stateModel: string, params: readonly ParamGrad[], opts: Ada
       { key: `${entry.model}.${entry.key}.exp_avg_sq`, spec: state(entry.spec.shape, constant(0)) },
     ]),
   );
-  const bc1 = op.sub(1, op.pow(op.scalar(opts.beta1), opts.step));
-  const bc2 = op.sub(1, op.pow(op.scalar(opts.beta2), opts.step));
+  const [beta1, beta2, eps] = [tensorOf(opts.beta1), tensorOf(opts.beta2), tensorOf(opts.eps)];
+  // 1 - b as a number when b is one (PyTorch computes it in double, then rounds to f32).
+  const oneMinus = (b: Coefficient): F32<0> => (typeof b === "number" ? op.scalar(1 - b) : op.sub(1, b));
+  const [keep1, keep2] = [oneMinus(opts.beta1), oneMinus(opts.beta2)];
+  const bc1 = op.sub(1, op.pow(beta1, opts.step));
+  const bc2 = op.sub(1, op.pow(beta2, opts.step));
   const updates: Record<string, Tensor> = {};
   params.forEach(({ entry, grad }, i) => {
     const [mEntry, vEntry] = [moments[2 * i]!, moments[2 * i + 1]!];
-    const m = op.add(op.mul(mEntry.tensor as F32, opts.beta1), op.mul(grad, 1 - opts.beta1));
-    const v = op.add(op.mul(vEntry.tensor as F32, opts.beta2), op.mul(op.mul(grad, grad), 1 - opts.beta2));
+    const m = op.add(op.mul(mEntry.tensor as F32, beta1), op.mul(grad, keep1));
+    const v = op.add(op.mul(vEntry.tensor as F32, beta2), op.mul(op.mul(grad, grad), keep2));
     const step =
       opts.epsPlacement === "pytorch0.4"
-        ? op.div(op.mul(m, op.div(op.mul(opts.lr, op.sqrt(bc2)), bc1)), op.add(op.sqrt(v), opts.eps))
-        : op.div(op.mul(m, op.div(opts.lr, bc1)), op.add(op.div(op.sqrt(v), op.sqrt(bc2)), opts.eps));
+        ? op.div(op.mul(m, op.div(op.mul(opts.lr, op.sqrt(bc2)), bc1)), op.add(op.sqrt(v), eps))
+        : op.div(op.mul(m, op.div(opts.lr, bc1)), op.add(op.div(op.sqrt(v), op.sqrt(bc2)), eps));
     updates[entry.name] = op.sub(entry.tensor as F32, step);
     updates[mEntry.name] = m;
     updates[vEntry.name] = v;

@@ -7,6 +7,7 @@
 // `StateThread` threads a value that changes several times (BN running statistics updated by
 // the source and then the target forward pass).
 
+import { type Hyperparameter, type Hyperparameters, HYPERPARAMETERS_INPUT } from "./hyper";
 import { type Tensor, topoSort } from "./ir";
 import { type Feeds, type Precision, type Value, evaluate } from "./interpret";
 import { type ParamEntry } from "./params";
@@ -22,12 +23,22 @@ export interface Phase {
 
 export interface Program {
   readonly name: string;
-  /** Data inputs, by name (images, labels, the iteration number). */
+  /**
+   * Data inputs, by name (images, labels, the iteration number): what a caller feeds each step.
+   * The hyperparameter vector is not among them (see `hyperparameters`).
+   */
   readonly inputs: readonly Tensor[];
   readonly params: readonly ParamEntry[];
   readonly phases: readonly Phase[];
   /** The configuration the program was built from, for reports and checkpoints. */
   readonly config: Readonly<Record<string, unknown>>;
+  /**
+   * The elements of the `hyperparameters` input (dsl/hyper.ts), in vector order, with the
+   * defaults the program was built with; empty when the program reads none. The vector is set
+   * once per run, not fed per step, so it is not among `inputs`; the interpreter (runProgram)
+   * and the runtime use these defaults unless the caller gives other values.
+   */
+  readonly hyperparameters: readonly Hyperparameter[];
 }
 
 export class ProgramError extends DslError {
@@ -46,6 +57,8 @@ export function defineProgram(p: {
   readonly params: readonly ParamEntry[];
   readonly phases: readonly Phase[];
   readonly config?: Readonly<Record<string, unknown>>;
+  /** What `hyperparameters(...)` returned, when the phases read it. */
+  readonly hyperparameters?: Hyperparameters<string>;
 }): Program {
   const fail = (msg: string): never => {
     throw new ProgramError(p.name, msg);
@@ -58,12 +71,18 @@ export function defineProgram(p: {
     byName.set(e.name, e);
   }
   const inputs = new Map<string, Tensor>();
+  let readsHyper = false;
   for (const phase of p.phases) {
     const roots = [...Object.values(phase.outputs), ...Object.values(phase.updates)];
     for (const t of topoSort(roots)) {
       if (t.node.op !== "input") continue;
       const { name, role } = t.node.attrs;
       if (role === "input") {
+        if (name === HYPERPARAMETERS_INPUT) {
+          if (t.id !== p.hyperparameters?.vector.id) fail(`phase ${phase.name} reads a ${HYPERPARAMETERS_INPUT} vector that is not the one passed to defineProgram`);
+          readsHyper = true;
+          continue;
+        }
         const seen = inputs.get(name);
         if (seen && seen.id !== t.id) fail(`two different data inputs are named ${name}`);
         inputs.set(name, t);
@@ -83,7 +102,9 @@ export function defineProgram(p: {
     }
   }
   const sorted = [...inputs.values()].sort((a, b) => (nameOf(a) < nameOf(b) ? -1 : 1));
-  return { name: p.name, inputs: sorted, params: p.params, phases: p.phases, config: p.config ?? {} };
+  // Declared but never read (every scalar unused): nothing to record, no slot to fill.
+  const hyper = readsHyper ? (p.hyperparameters?.declared ?? []) : [];
+  return { name: p.name, inputs: sorted, params: p.params, phases: p.phases, config: p.config ?? {}, hyperparameters: hyper };
 }
 
 const nameOf = (t: Tensor): string => (t.node.op === "input" ? t.node.attrs.name : "");
@@ -117,6 +138,7 @@ export type StateValues = Map<string, Float64Array | Float32Array | Int32Array |
 /**
  * Runs every phase of a program once in the reference interpreter: the semantics that
  * generated code must reproduce. Returns each phase's outputs and the state afterwards.
+ * `data` may omit `hyperparameters`: the program's declared defaults are used.
  */
 export function runProgram(
   program: Program,
@@ -131,6 +153,8 @@ export function runProgram(
     const updNames = Object.keys(phase.updates);
     const feeds = new Map<string, ArrayLike<number>>(stateNow);
     const dataMap = data instanceof Map ? data : new Map(Object.entries(data));
+    // Hyperparameters the caller does not give are the program's defaults (as in the runtime).
+    if (program.hyperparameters.length > 0) feeds.set(HYPERPARAMETERS_INPUT, program.hyperparameters.map((h) => h.value));
     for (const [k, v] of dataMap) feeds.set(k, v);
     const values = evaluate([...outNames.map((n) => phase.outputs[n]!), ...updNames.map((n) => phase.updates[n]!)], feeds, precision);
     outputs.push(Object.fromEntries(outNames.map((n, i) => [n, values[i]!])));

@@ -53,6 +53,7 @@ export interface PhaseTable {
 export interface ModuleTable {
   readonly name: string;
   readonly config: Readonly<Record<string, unknown>>;
+  readonly hyperparameters: GeneratedModule["hyperparameters"];
   readonly limits: GeneratedModule["limits"];
   readonly arenas: readonly ArenaSpec[];
   readonly inits: readonly InitSpec[];
@@ -141,6 +142,7 @@ export function expandTable(t: ModuleTable): GeneratedModule {
   return {
     name: t.name,
     config: t.config,
+    hyperparameters: t.hyperparameters,
     arenas: t.arenas,
     tensors: t.tensors.map((row) => expandTensor(t, row)),
     constants: t.constants,

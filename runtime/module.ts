@@ -8,8 +8,18 @@
 
 export type TensorDType = "f32" | "i32" | "bool";
 
-/** Role of a named tensor the caller can read or write. */
-export type SlotRole = "input" | "param" | "state" | "output";
+/**
+ * Role of a named tensor the caller can read or write. "hyper": the f32 vector of run-time
+ * hyperparameters (dsl/hyper.ts; names and defaults in GeneratedModule.hyperparameters), set
+ * once per run: not data to feed each step, not model state to checkpoint as a tensor.
+ */
+export type SlotRole = "input" | "hyper" | "param" | "state" | "output";
+
+/** One element of the hyperparameter vector: its name and the program's default value. */
+export interface HyperparameterSpec {
+  readonly name: string;
+  readonly value: number;
+}
 
 /** Initial value of a parameter or state tensor (see dsl/params.ts: Init). */
 export type InitSpec =
@@ -139,6 +149,8 @@ export interface PhaseSpec {
 export interface GeneratedModule {
   readonly name: string;
   readonly config: Readonly<Record<string, unknown>>;
+  /** Elements of the "hyper" slot `hyperparameters`, in order; empty when the program has none. */
+  readonly hyperparameters: readonly HyperparameterSpec[];
   readonly arenas: readonly ArenaSpec[];
   readonly tensors: readonly TensorSlot[];
   readonly constants: readonly ConstantSpec[];

@@ -22,6 +22,7 @@ import type {
   TensorSlot,
 } from "./module.js";
 import { limitError, runtimeError, RuntimeFault, type RuntimeError } from "./device.js";
+import { hyperSlot, hyperVector } from "./hyperparameters.js";
 import { overrideValues, pipelineFor, useKey } from "./pipelines.js";
 import { sleepingWait } from "./wait.js";
 
@@ -662,6 +663,8 @@ export async function instantiate(
 ): Promise<E.Either<RuntimeError, Instance>> {
   const checked = checkModule(module, device.limits);
   if (E.isLeft(checked)) return checked;
+  const hyper = hyperSlot(module);
+  if (E.isLeft(hyper)) return E.left(runtimeError("module", hyper.left));
   const chosen = chooseAll(module, adapterClass, new Set<string>([...device.features]));
   if (E.isLeft(chosen)) return chosen;
 
@@ -674,6 +677,9 @@ export async function instantiate(
   const buffers = await scoped(device, `module '${module.name}': creating its arenas`, () => {
     const arenas = createArenas(device, module, owned);
     uploadConstants(device, module, arenas);
+    // The declared hyperparameters, so that every instance computes what the program was built with.
+    const defaults = hyperVector(module);
+    if (hyper.right !== undefined && E.isRight(defaults)) device.queue.writeBuffer(arenaOf(arenas, hyper.right), hyper.right.offset, defaults.right);
     const size = bounceBytes(module);
     const bounce = size > 0 ? device.createBuffer({ label: "copy bounce", size, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST }) : undefined;
     if (bounce !== undefined) owned.buffers.push(bounce);

@@ -31,6 +31,7 @@ async function checkSnapshotDir(o: TrainCliOptions): Promise<E.Either<TrainError
       module,
       data: o.data,
       seed: o.seed,
+      hyperparameters: o.hyperparameters,
       snapshotPrefix: module.name,
       ...(o.augment ? { augment: o.augment } : {}),
       snapshotDir,

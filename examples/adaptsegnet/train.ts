@@ -3,6 +3,13 @@
 // discriminators, discriminator losses on detached source and target predictions, then
 // SGD for the segmentation network and Adam for each discriminator. Every hyperparameter of
 // §3.1 is an option with the official default; the variants of the paper are settings.
+//
+// Two kinds of option. Those that change the graph (variant, sizes, classes, networks, GAN
+// objective, BN mode, the optimizer's visits and eps placement, ignore label) are compiled in.
+// The numeric ones (learning rates, momentum, weight decay, poly power, NUM_STEPS, loss weights,
+// Adam's betas and eps: HYPERPARAMETER_KEYS) are elements of the program's hyperparameter vector
+// (dsl/hyper.ts), read at run time, with the config's values as defaults: one compiled program
+// trains with any of them (`npm run train -- --lambda-adv-target2 0.005`).
 
 import * as d from "../../dsl/index";
 import type { F32, I32, ParamEntry, Program, Tensor } from "../../dsl/index";
@@ -76,8 +83,32 @@ export interface TrainConfig {
    */
   readonly duplicateVisits: boolean;
   readonly adamEps: "pytorch1" | "pytorch0.4";
+  /** Adam's betas and eps value (the official (0.9, 0.99) and 1e-8); adamEps is where eps enters. */
+  readonly adamBeta1: number;
+  readonly adamBeta2: number;
+  readonly adamEpsilon: number;
   readonly ignoreLabel: number;
 }
+
+/** The numeric options that are run-time values of the hyperparameter vector, not compiled in. */
+export const HYPERPARAMETER_KEYS = [
+  "learningRate",
+  "learningRateD",
+  "momentum",
+  "weightDecay",
+  "power",
+  "numSteps",
+  "lambdaSeg",
+  "lambdaAdvTarget1",
+  "lambdaAdvTarget2",
+  "lambdaEntMain",
+  "lambdaEntAux",
+  "adamBeta1",
+  "adamBeta2",
+  "adamEpsilon",
+] as const satisfies readonly (keyof TrainConfig)[];
+
+export type HyperparameterKey = (typeof HYPERPARAMETER_KEYS)[number];
 
 /** The official defaults (§3.1) at the GTA5 -> Cityscapes sizes, ResNet-101, multi-level. */
 export const OFFICIAL: TrainConfig = {
@@ -105,6 +136,9 @@ export const OFFICIAL: TrainConfig = {
   bnMode: "official",
   duplicateVisits: false,
   adamEps: "pytorch1",
+  adamBeta1: 0.9,
+  adamBeta2: 0.99,
+  adamEpsilon: 1e-8,
   ignoreLabel: 255,
 };
 
@@ -123,11 +157,58 @@ export const VARIANT_SETTINGS: { readonly [V in Variant]: Partial<TrainConfig> }
   minent: { network: { blocks: [3, 4, 23, 3], width: 64, asppBranches: 4 } },
 };
 
-/** The poly learning rate and the 1-based Adam step of iteration i (the program's input). */
-function schedules(cfg: TrainConfig, iteration: I32<0>) {
+/**
+ * The hyperparameters a variant reads: only those, so that a program has no element nothing
+ * uses (an override of it would silently do nothing). Every variant trains G with poly SGD;
+ * adversarial ones train discriminators with Adam and weight their adversarial losses; those
+ * with two heads weight the aux CE (lambdaSeg, 0 for single-level: the official single-level run
+ * is the multi-level graph with aux weights 0, spec §3.8).
+ */
+export function hyperparameterKeysOf(variant: Variant): readonly HyperparameterKey[] {
+  const sgd = ["learningRate", "momentum", "weightDecay", "power", "numSteps"] as const;
+  const adam = ["learningRateD", "adamBeta1", "adamBeta2", "adamEpsilon"] as const;
+  switch (variant) {
+    case "oracle":
+      return sgd;
+    case "source-only":
+      return [...sgd, "lambdaSeg"];
+    case "minent":
+      return [...sgd, "lambdaSeg", "lambdaEntMain", "lambdaEntAux"];
+    case "vgg-single-level":
+      return [...sgd, ...adam, "lambdaAdvTarget2"];
+    case "multi-level":
+    case "single-level":
+    case "feature-level":
+    case "ls-gan":
+    case "advent":
+      return [...sgd, ...adam, "lambdaSeg", "lambdaAdvTarget1", "lambdaAdvTarget2"];
+    default: {
+      const never: never = variant;
+      throw new Error(`unknown variant ${String(never)}`);
+    }
+  }
+}
+
+/** A variant's hyperparameter vector, with the config's values as defaults; `get` is the scalar of one key. */
+function declareHyperparameters(cfg: TrainConfig) {
+  const keys = hyperparameterKeysOf(cfg.variant);
+  const h = d.hyperparameters(Object.fromEntries(keys.map((k) => [k, cfg[k]])) as Record<HyperparameterKey, number>);
+  const get = (key: HyperparameterKey): F32<0> => {
+    if (!keys.includes(key)) throw new d.DslError(`variant ${cfg.variant} reads hyperparameter ${key}, which hyperparameterKeysOf does not list`);
+    return h.values[key];
+  };
+  return { h, get };
+}
+
+type Hyper = (key: HyperparameterKey) => F32<0>;
+
+/** The poly learning rates and the 1-based Adam step of iteration i (the program's input). */
+function schedules(hp: Hyper, iteration: I32<0>) {
+  const poly = (base: F32<0>) => optim.polyLearningRate(base, iteration, hp("numSteps"), hp("power"));
   return {
-    lrG: optim.polyLearningRate(cfg.learningRate, iteration, cfg.numSteps, cfg.power),
-    lrD: optim.polyLearningRate(cfg.learningRateD, iteration, cfg.numSteps, cfg.power),
+    lrG: poly(hp("learningRate")),
+    // A function: only variants with discriminators have (and read) learningRateD.
+    lrD: () => poly(hp("learningRateD")),
     step: d.add(d.cast(iteration, "f32"), 1),
   };
 }
@@ -159,7 +240,7 @@ interface Built {
   readonly updates: Record<string, Tensor>;
 }
 
-function sgdFor(cfg: TrainConfig, model: d.Model<unknown>, loss: F32<0>, lr: F32<0>) {
+function sgdFor(cfg: TrainConfig, hp: Hyper, model: d.Model<unknown>, loss: F32<0>, lr: F32<0>) {
   const trained = d.trainable(model.entries).filter((e) => d.dependsOn(loss, e.tensor));
   const grads = d.grad(loss, trained.map((e) => e.tensor));
   const headLr = d.mul(lr, 10);
@@ -168,22 +249,22 @@ function sgdFor(cfg: TrainConfig, model: d.Model<unknown>, loss: F32<0>, lr: F32
     trained.map((entry, i) => ({ entry, grad: grads[i]! })),
     {
       lr: (e) => (e.spec.group === "head" ? headLr : lr),
-      momentum: cfg.momentum,
-      weightDecay: cfg.weightDecay,
+      momentum: hp("momentum"),
+      weightDecay: hp("weightDecay"),
       visits: cfg.duplicateVisits ? (e) => officialVisits(e.key) : undefined,
       weightDecayInPlace: true,
     },
   );
 }
 
-function adamFor(cfg: TrainConfig, model: d.Model<unknown>, loss: F32<0>, lr: F32<0>, step: F32<0>) {
+function adamFor(cfg: TrainConfig, hp: Hyper, model: d.Model<unknown>, loss: F32<0>, lr: F32<0>, step: F32<0>) {
   const trained = d.trainable(model.entries);
   const grads = d.grad(loss, trained.map((e) => e.tensor));
   return optim.adam(`adam_${model.name}`, trained.map((entry, i) => ({ entry, grad: grads[i]! })), {
     lr,
-    beta1: 0.9,
-    beta2: 0.99,
-    eps: 1e-8,
+    beta1: hp("adamBeta1"),
+    beta2: hp("adamBeta2"),
+    eps: hp("adamEpsilon"),
     step,
     epsPlacement: cfg.adamEps,
   });
@@ -195,7 +276,8 @@ export function buildTrainStep(name: string, cfg: TrainConfig): Program {
   const [ht, wt] = cfg.targetSize;
   const C = cfg.numClasses;
   const iteration = d.input("iteration", [], "i32");
-  const { lrG, lrD, step } = schedules(cfg, iteration);
+  const { h, get: hp } = declareHyperparameters(cfg);
+  const { lrG, lrD, step } = schedules(hp, iteration);
   const thread = new d.StateThread();
   const bnCtx = { mode: cfg.bnMode === "official" ? ("train" as const) : ("eval" as const), thread };
   const outputs: Record<string, Tensor> = {};
@@ -217,7 +299,7 @@ export function buildTrainStep(name: string, cfg: TrainConfig): Program {
     const predT = up(deeplabVgg(tgtImage, G.p, { ...cfg.vgg, numClasses: C }), [ht, wt]);
     const lossSeg = losses.crossEntropy(predS, srcLabel, cfg.ignoreLabel);
     const lossAdv = ganLoss(cfg, discriminator(d.softmax(predT, 1), D2.p, dcfg), SOURCE);
-    const lossG = d.add(lossSeg, d.mul(lossAdv, cfg.lambdaAdvTarget2));
+    const lossG = d.add(lossSeg, d.mul(lossAdv, hp("lambdaAdvTarget2")));
     const lossD = d.add(
       d.mul(ganLoss(cfg, discriminator(d.softmax(d.stopGradient(predS), 1), D2.p, dcfg), SOURCE), 0.5),
       d.mul(ganLoss(cfg, discriminator(d.softmax(d.stopGradient(predT), 1), D2.p, dcfg), TARGET), 0.5),
@@ -226,13 +308,13 @@ export function buildTrainStep(name: string, cfg: TrainConfig): Program {
     // VGG's optimizer has one learning-rate group (§1.11): no 10x heads.
     const trained = d.trainable(G.entries);
     const grads = d.grad(lossG, trained.map((e) => e.tensor));
-    merge(optim.sgd("sgd_G", trained.map((entry, i) => ({ entry, grad: grads[i]! })), { lr: () => lrG, momentum: cfg.momentum, weightDecay: cfg.weightDecay }));
-    merge(adamFor(cfg, D2, lossD, lrD, step));
+    merge(optim.sgd("sgd_G", trained.map((entry, i) => ({ entry, grad: grads[i]! })), { lr: () => lrG, momentum: hp("momentum"), weightDecay: hp("weightDecay") }));
+    merge(adamFor(cfg, hp, D2, lossD, lrD(), step));
     Object.assign(outputs, { loss_seg2: lossSeg, loss_adv2: lossAdv, loss_D2: lossD });
-    return d.defineProgram({ name, params, phases: [{ name: "step", outputs, updates }], config: { ...cfg } });
+    return d.defineProgram({ name, params, phases: [{ name: "step", outputs, updates }], config: { ...cfg }, hyperparameters: h });
   }
 
-  if (cfg.variant === "oracle") return buildOracleStep(name, cfg, lrG);
+  if (cfg.variant === "oracle") return buildOracleStep(name, cfg, h, hp, lrG);
 
   const netCfg: DeepLabConfig = { ...cfg.network, numClasses: C, heads: "multi" };
   const G = d.declareModel("G", deeplabSpec(netCfg));
@@ -247,14 +329,14 @@ export function buildTrainStep(name: string, cfg: TrainConfig): Program {
   const pred2 = up(src.main, [sh, sw]);
   const lossSeg1 = losses.crossEntropy(pred1, srcLabel, cfg.ignoreLabel);
   const lossSeg2 = losses.crossEntropy(pred2, srcLabel, cfg.ignoreLabel);
-  let lossG: F32<0> = d.add(lossSeg2, d.mul(lossSeg1, cfg.lambdaSeg));
+  let lossG: F32<0> = d.add(lossSeg2, d.mul(lossSeg1, hp("lambdaSeg")));
   Object.assign(outputs, { loss_seg1: lossSeg1, loss_seg2: lossSeg2 });
 
   if (cfg.variant === "source-only") {
     // A true source-only run: no other forward pass, no discriminator.
-    merge(sgdFor(cfg, G, lossG, lrG));
+    merge(sgdFor(cfg, hp, G, lossG, lrG));
     Object.assign(updates, thread.updates());
-    return d.defineProgram({ name, params, phases: [{ name: "step", outputs, updates }], config: { ...cfg } });
+    return d.defineProgram({ name, params, phases: [{ name: "step", outputs, updates }], config: { ...cfg }, hyperparameters: h });
   }
 
   // 4. Target step for G (BN forward pass #2).
@@ -267,11 +349,11 @@ export function buildTrainStep(name: string, cfg: TrainConfig): Program {
     // MinEnt: entropy of the target predictions, no discriminator.
     const lossEnt1 = losses.entropyLoss(d.softmax(predT1, 1));
     const lossEnt2 = losses.entropyLoss(d.softmax(predT2, 1));
-    lossG = d.add(lossG, d.add(d.mul(lossEnt1, cfg.lambdaEntAux), d.mul(lossEnt2, cfg.lambdaEntMain)));
-    merge(sgdFor(cfg, G, lossG, lrG));
+    lossG = d.add(lossG, d.add(d.mul(lossEnt1, hp("lambdaEntAux")), d.mul(lossEnt2, hp("lambdaEntMain"))));
+    merge(sgdFor(cfg, hp, G, lossG, lrG));
     Object.assign(updates, thread.updates());
     Object.assign(outputs, { loss_ent1: lossEnt1, loss_ent2: lossEnt2 });
-    return d.defineProgram({ name, params, phases: [{ name: "step", outputs, updates }], config: { ...cfg } });
+    return d.defineProgram({ name, params, phases: [{ name: "step", outputs, updates }], config: { ...cfg }, hyperparameters: h });
   }
 
   // What each discriminator sees: the class softmax of upsampled logits (AdvEnt: its weighted
@@ -295,7 +377,8 @@ export function buildTrainStep(name: string, cfg: TrainConfig): Program {
   const advIn2 = main(predT2, tgt.features, [ht, wt]);
   const lossAdv1 = ganLoss(cfg, discriminator(advIn1, D1.p, d1cfg), SOURCE);
   const lossAdv2 = ganLoss(cfg, discriminator(advIn2, D2.p, dcfg), SOURCE);
-  lossG = d.add(lossG, d.add(d.mul(lossAdv1, cfg.lambdaAdvTarget1), d.mul(lossAdv2, cfg.lambdaAdvTarget2)));
+  // A weight of 0 (single-level) is a multiplication by a run-time 0: D1 still trains on its own loss.
+  lossG = d.add(lossG, d.add(d.mul(lossAdv1, hp("lambdaAdvTarget1")), d.mul(lossAdv2, hp("lambdaAdvTarget2"))));
   Object.assign(outputs, { loss_adv1: lossAdv1, loss_adv2: lossAdv2 });
 
   // 6-7. Discriminators on detached predictions: source (label 0) and target (label 1), each x1/2.
@@ -312,18 +395,19 @@ export function buildTrainStep(name: string, cfg: TrainConfig): Program {
   Object.assign(outputs, { loss_D1: lossD1, loss_D2: lossD2 });
 
   // 8. All three optimizers step with gradients of the pre-step parameters.
-  merge(sgdFor(cfg, G, lossG, lrG));
-  merge(adamFor(cfg, D1, lossD1, lrD, step));
-  merge(adamFor(cfg, D2, lossD2, lrD, step));
+  merge(sgdFor(cfg, hp, G, lossG, lrG));
+  const lrDNow = lrD();
+  merge(adamFor(cfg, hp, D1, lossD1, lrDNow, step));
+  merge(adamFor(cfg, hp, D2, lossD2, lrDNow, step));
   Object.assign(updates, thread.updates());
-  return d.defineProgram({ name, params, phases: [{ name: "step", outputs, updates }], config: { ...cfg } });
+  return d.defineProgram({ name, params, phases: [{ name: "step", outputs, updates }], config: { ...cfg }, hyperparameters: h });
 }
 
 /**
  * The oracle (§1.11): `Res_Deeplab`, one ASPP head (`layer5`) on layer4, supervised on target
  * labels with the same SGD settings; its keys are those of the official oracle checkpoint.
  */
-function buildOracleStep(name: string, cfg: TrainConfig, lrG: F32<0>): Program {
+function buildOracleStep(name: string, cfg: TrainConfig, h: d.Hyperparameters<string>, hp: Hyper, lrG: F32<0>): Program {
   const [ht, wt] = cfg.targetSize;
   const netCfg: DeepLabConfig = { ...cfg.network, numClasses: cfg.numClasses, heads: "single" };
   const G = d.declareModel("G", deeplabSpec(netCfg));
@@ -332,12 +416,13 @@ function buildOracleStep(name: string, cfg: TrainConfig, lrG: F32<0>): Program {
   const label = d.input("target_label", [1, ht, wt], "i32");
   const out = d.withScope("target", () => deeplab(image, G.p, netCfg, { mode: cfg.bnMode === "official" ? "train" : "eval", thread }));
   const lossSeg = losses.crossEntropy(up(out.main, [ht, wt]), label, cfg.ignoreLabel);
-  const sgd = sgdFor(cfg, G, lossSeg, lrG);
+  const sgd = sgdFor(cfg, hp, G, lossSeg, lrG);
   return d.defineProgram({
     name,
     params: [...G.entries, ...sgd.state],
     phases: [{ name: "step", outputs: { loss_seg2: lossSeg }, updates: { ...sgd.updates, ...thread.updates() } }],
     config: { ...cfg },
+    hyperparameters: h,
   });
 }
 

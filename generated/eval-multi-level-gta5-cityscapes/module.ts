@@ -9,7 +9,8 @@ import * as repack from "../kernels/repack";
 
 export const module: GeneratedModule = expandTable({
     name: "eval-multi-level-gta5-cityscapes",
-    config: {"variant":"multi-level","numClasses":19,"sourceSize":[720,1280],"targetSize":[512,1024],"network":{"blocks":[3,4,23,3],"width":64,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":1},"ndf":64,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.00025,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":250000,"lambdaSeg":0.1,"lambdaAdvTarget1":0.0002,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","ignoreLabel":255},
+    config: {"variant":"multi-level","numClasses":19,"sourceSize":[720,1280],"targetSize":[512,1024],"network":{"blocks":[3,4,23,3],"width":64,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":1},"ndf":64,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.00025,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":250000,"lambdaSeg":0.1,"lambdaAdvTarget1":0.0002,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","adamBeta1":0.9,"adamBeta2":0.99,"adamEpsilon":1e-8,"ignoreLabel":255},
+    hyperparameters: [],
     limits: {"maxStorageBufferBindingSize":68689920,"maxBufferSize":214458368,"maxStorageBuffersPerShaderStage":12},
     arenas: [{"name":"persistent0","bytes":186395392,"kind":"persistent"},{"name":"scratch0","bytes":214458368,"kind":"scratch"}],
     inits: [{"kind":"normal","mean":0,"std":0.01},{"kind":"constant","value":1},{"kind":"constant","value":0},{"kind":"convDefault","fanIn":9216},{"kind":"convDefault","fanIn":18432}],

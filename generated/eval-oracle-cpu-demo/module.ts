@@ -9,7 +9,8 @@ import * as repack from "../kernels/repack";
 
 export const module: GeneratedModule = expandTable({
     name: "eval-oracle-cpu-demo",
-    config: {"variant":"oracle","numClasses":19,"sourceSize":[64,128],"targetSize":[64,128],"network":{"blocks":[1,1,1,1],"width":8,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":8},"ndf":16,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.0025,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":1500,"lambdaSeg":0.1,"lambdaAdvTarget1":0.0002,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","ignoreLabel":255},
+    config: {"variant":"oracle","numClasses":19,"sourceSize":[64,128],"targetSize":[64,128],"network":{"blocks":[1,1,1,1],"width":8,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":8},"ndf":16,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.0025,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":1500,"lambdaSeg":0.1,"lambdaAdvTarget1":0.0002,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","adamBeta1":0.9,"adamBeta2":0.99,"adamEpsilon":1e-8,"ignoreLabel":255},
+    hyperparameters: [],
     limits: {"maxStorageBufferBindingSize":184320,"maxBufferSize":1341184,"maxStorageBuffersPerShaderStage":12},
     arenas: [{"name":"persistent0","bytes":1341184,"kind":"persistent"},{"name":"scratch0","bytes":550400,"kind":"scratch"}],
     inits: [{"kind":"normal","mean":0,"std":0.01},{"kind":"constant","value":1},{"kind":"constant","value":0},{"kind":"convDefault","fanIn":2304}],

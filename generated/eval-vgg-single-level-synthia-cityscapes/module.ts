@@ -9,7 +9,8 @@ import * as repack from "../kernels/repack";
 
 export const module: GeneratedModule = expandTable({
     name: "eval-vgg-single-level-synthia-cityscapes",
-    config: {"variant":"vgg-single-level","numClasses":16,"sourceSize":[760,1280],"targetSize":[512,1024],"network":{"blocks":[3,4,23,3],"width":64,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":1},"ndf":64,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.00025,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":250000,"lambdaSeg":0,"lambdaAdvTarget1":0,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","ignoreLabel":255},
+    config: {"variant":"vgg-single-level","numClasses":16,"sourceSize":[760,1280],"targetSize":[512,1024],"network":{"blocks":[3,4,23,3],"width":64,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":1},"ndf":64,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.00025,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":250000,"lambdaSeg":0,"lambdaAdvTarget1":0,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","adamBeta1":0.9,"adamBeta2":0.99,"adamEpsilon":1e-8,"ignoreLabel":255},
+    hyperparameters: [],
     limits: {"maxStorageBufferBindingSize":134217728,"maxBufferSize":268582912,"maxStorageBuffersPerShaderStage":5},
     arenas: [{"name":"persistent0","bytes":124666112,"kind":"persistent"},{"name":"scratch0","bytes":268582912,"kind":"scratch"}],
     inits: [{"kind":"convDefault","fanIn":27},{"kind":"convDefault","fanIn":576},{"kind":"convDefault","fanIn":1152},{"kind":"convDefault","fanIn":2304},{"kind":"convDefault","fanIn":4608},{"kind":"convDefault","fanIn":9216},{"kind":"normal","mean":0,"std":0.01}],

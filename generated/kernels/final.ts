@@ -4,6 +4,73 @@ import type { ShaderSpec } from "../../runtime/module";
 // template (codegen/wgsl/) and run codegen again. Each kernel's overrides (lit0, lit1, ...) are the
 // sizes and constants of one use; every program's module.ts says which uses it makes.
 
+export const final_04cea9aed7: ShaderSpec = {
+    name: "final_04cea9aed7",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// final: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
+  let v_0 = (b1[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] * b2[(0i + 1i)]);
+  let v_1 = (acc + b3[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)]);
+  let v_2 = (b4[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] * b2[(0i + lit2)]);
+  let v_3 = (v_1 + v_2);
+  let v_4 = (v_0 + v_3);
+  b5[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] = v_4;
+}
+`,
+  };
+
+export const final_1e1f0aa28c: ShaderSpec = {
+    name: "final_1e1f0aa28c",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// final: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
+  let v_0 = (b1[(gi / lit3) * lit3 + (gi % lit3)] * b2[(0i + 1i)]);
+  let v_1 = (b3[(gi / lit3) * lit3 + (gi % lit3)] + acc);
+  let v_2 = (b4[(gi / lit3) * lit3 + (gi % lit3)] * b2[(0i + lit2)]);
+  let v_3 = (v_1 + v_2);
+  let v_4 = (v_0 + v_3);
+  b5[(gi / lit3) * lit3 + (gi % lit3)] = v_4;
+}
+`,
+  };
+
 export const final_1ed894742c: ShaderSpec = {
     name: "final_1ed894742c",
     overrides: ["u32","i32","i32","i32","i32","i32"],
@@ -29,39 +96,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const final_23616de4cb: ShaderSpec = {
-    name: "final_23616de4cb",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// final: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
-  let v_0 = (b1[(gi / lit3) * lit3 + (gi % lit3)] * lit4);
-  let v_1 = (acc + b2[(gi / lit3) * lit3 + (gi % lit3)]);
-  let v_2 = (b3[(gi / lit3) * lit3 + (gi % lit3)] * lit5);
-  let v_3 = (v_1 + v_2);
-  let v_4 = (v_0 + v_3);
-  b4[(gi / lit3) * lit3 + (gi % lit3)] = v_4;
-}
-`,
-  };
-
 export const final_3fa8485324: ShaderSpec = {
     name: "final_3fa8485324",
     overrides: ["u32","i32","i32","i32"],
@@ -81,73 +115,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
   b1[(gi / lit3) * lit3 + (gi % lit3)] = acc;
-}
-`,
-  };
-
-export const final_4113fa96a7: ShaderSpec = {
-    name: "final_4113fa96a7",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// final: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
-  let v_0 = (b1[(gi / lit3) * lit3 + (gi % lit3)] * lit4);
-  let v_1 = (b2[(gi / lit3) * lit3 + (gi % lit3)] * lit5);
-  let v_2 = (acc + v_1);
-  let v_3 = (v_0 + v_2);
-  b3[(gi / lit3) * lit3 + (gi % lit3)] = v_3;
-}
-`,
-  };
-
-export const final_4127672f68: ShaderSpec = {
-    name: "final_4127672f68",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// final: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-override lit8: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
-  let v_0 = (b1[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] * lit7);
-  let v_1 = (acc + b2[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)]);
-  let v_2 = (b3[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] * lit8);
-  let v_3 = (v_1 + v_2);
-  let v_4 = (v_0 + v_3);
-  b4[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] = v_4;
 }
 `,
   };
@@ -199,6 +166,37 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const final_4be2d75f10: ShaderSpec = {
+    name: "final_4be2d75f10",
+    overrides: ["u32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// final: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
+  let v_0 = (b1[(gi / lit3) * lit3 + (gi % lit3)] * b2[(0i + 1i)]);
+  let v_1 = (b3[(gi / lit3) * lit3 + (gi % lit3)] * b2[(0i + lit4)]);
+  let v_2 = (acc + v_1);
+  let v_3 = (v_0 + v_2);
+  b4[(gi / lit3) * lit3 + (gi % lit3)] = v_3;
+}
+`,
+  };
+
 export const final_5c4297fa45: ShaderSpec = {
     name: "final_5c4297fa45",
     overrides: ["u32","i32"],
@@ -216,40 +214,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var sp = 0i; sp < lit1; sp++) { acc = acc + b0[gi * lit1 + sp]; }
   b1[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const final_5ca4ddf1c9: ShaderSpec = {
-    name: "final_5ca4ddf1c9",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// final: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-override lit8: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
-  let v_0 = (b1[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] * lit7);
-  let v_1 = (b2[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] * lit8);
-  let v_2 = (acc + v_1);
-  let v_3 = (v_0 + v_2);
-  b3[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] = v_3;
 }
 `,
   };
@@ -303,10 +267,43 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const final_8d7290ad1c: ShaderSpec = {
-    name: "final_8d7290ad1c",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+export const final_9877a0aff0: ShaderSpec = {
+    name: "final_9877a0aff0",
+    overrides: ["u32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// final: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
+  let v_0 = (b1[(gi / lit3) * lit3 + (gi % lit3)] * b2[(0i + 1i)]);
+  let v_1 = (b3[(gi / lit3) * lit3 + (gi % lit3)] + acc);
+  let v_2 = (b4[(gi / lit3) * lit3 + (gi % lit3)] * b2[(0i + lit4)]);
+  let v_3 = (v_1 + v_2);
+  let v_4 = (v_0 + v_3);
+  b5[(gi / lit3) * lit3 + (gi % lit3)] = v_4;
+}
+`,
+  };
+
+export const final_ab6b0c2af9: ShaderSpec = {
+    name: "final_ab6b0c2af9",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // final: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -315,25 +312,26 @@ override lit2: i32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
-override lit6: f32;
-override lit7: f32;
+override lit6: i32;
+override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   var acc = 0.0f;
   for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
-  let v_0 = (b1[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit5) % lit5) * lit5 + (gi % lit5)] * lit6);
-  let v_1 = (acc + b2[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit5) % lit5) * lit5 + (gi % lit5)]);
-  let v_2 = (b3[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit5) % lit5) * lit5 + (gi % lit5)] * lit7);
+  let v_0 = (b1[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] * b2[(0i + 1i)]);
+  let v_1 = (b3[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] + acc);
+  let v_2 = (b4[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] * b2[(0i + lit7)]);
   let v_3 = (v_1 + v_2);
   let v_4 = (v_0 + v_3);
-  b4[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit5) % lit5) * lit5 + (gi % lit5)] = v_4;
+  b5[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] = v_4;
 }
 `,
   };
@@ -359,6 +357,40 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
   b1[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit5) % lit5) * lit5 + (gi % lit5)] = acc;
+}
+`,
+  };
+
+export const final_beea8215a3: ShaderSpec = {
+    name: "final_beea8215a3",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// final: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
+  let v_0 = (b1[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] * b2[(0i + 1i)]);
+  let v_1 = (b3[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] * b2[(0i + lit7)]);
+  let v_2 = (acc + v_1);
+  let v_3 = (v_0 + v_2);
+  b4[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] = v_3;
 }
 `,
   };
@@ -409,6 +441,107 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var sp = 0i; sp < lit1; sp++) { loss = loss + b0[lit2 * sp]; count = count + b0[lit2 * sp + 1i]; }
   let mean = select(0.0f, loss / count, count > 0.0f);
   b1[0i] = mean;
+}
+`,
+  };
+
+export const final_cc2a1f0703: ShaderSpec = {
+    name: "final_cc2a1f0703",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// final: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
+  let v_0 = (b1[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] * b2[(0i + 1i)]);
+  let v_1 = (acc + b3[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)]);
+  let v_2 = (b4[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] * b2[(0i + lit7)]);
+  let v_3 = (v_1 + v_2);
+  let v_4 = (v_0 + v_3);
+  b5[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] = v_4;
+}
+`,
+  };
+
+export const final_e076ca2d74: ShaderSpec = {
+    name: "final_e076ca2d74",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// final: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
+  let v_0 = (b1[(gi / lit3) * lit3 + (gi % lit3)] * b2[(0i + 1i)]);
+  let v_1 = (b3[(gi / lit3) * lit3 + (gi % lit3)] * b2[(0i + lit2)]);
+  let v_2 = (acc + v_1);
+  let v_3 = (v_0 + v_2);
+  b4[(gi / lit3) * lit3 + (gi % lit3)] = v_3;
+}
+`,
+  };
+
+export const final_e6a505e75d: ShaderSpec = {
+    name: "final_e6a505e75d",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// final: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
+  let v_0 = (b1[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit5) % lit5) * lit5 + (gi % lit5)] * b2[(0i + 1i)]);
+  let v_1 = (acc + b3[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit5) % lit5) * lit5 + (gi % lit5)]);
+  let v_2 = (b4[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit5) % lit5) * lit5 + (gi % lit5)] * b2[(0i + lit6)]);
+  let v_3 = (v_1 + v_2);
+  let v_4 = (v_0 + v_3);
+  b5[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit5) % lit5) * lit5 + (gi % lit5)] = v_4;
 }
 `,
   };

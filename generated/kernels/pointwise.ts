@@ -4,12 +4,85 @@ import type { ShaderSpec } from "../../runtime/module";
 // template (codegen/wgsl/) and run codegen again. Each kernel's overrides (lit0, lit1, ...) are the
 // sizes and constants of one use; every program's module.ts says which uses it makes.
 
-export const pointwise_0300096071: ShaderSpec = {
-    name: "pointwise_0300096071",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+export const pointwise_0012f953b7: ShaderSpec = {
+    name: "pointwise_0012f953b7",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * b1[(0i + lit2)]);
+  let v_1 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
+  let v_2 = (v_1 * b4[0i]);
+  let v_3 = (v_0 + v_2);
+  b5[i0] = v_3;
+  let v_4 = (b6[i0] * b1[(0i + lit3)]);
+  let v_5 = (v_1 * v_1);
+  let v_6 = (v_5 * b7[0i]);
+  let v_7 = (v_4 + v_6);
+  b8[i0] = v_7;
+}
+`,
+  };
+
+export const pointwise_054dd8479d: ShaderSpec = {
+    name: "pointwise_054dd8479d",
+    overrides: ["u32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = (gi / lit2);
+  let i1 = ((gi / lit3) % lit4);
+  let i2 = ((gi / lit5) % lit5);
+  let i3 = (gi % lit5);
+  let v_0 = (b1[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b2[(0i + 1i)]);
+  let v_1 = (v_0 + b3[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3]);
+  let v_2 = (v_1 * b4[0i]);
+  let v_3 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] - v_2);
+  b5[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_3;
+}
+`,
+  };
+
+export const pointwise_0567ae44a2: ShaderSpec = {
+    name: "pointwise_0567ae44a2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -17,12 +90,58 @@ override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 override lit6: i32;
-override lit7: f32;
-override lit8: f32;
+override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + 1i)]);
+    let v_1 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
+    let v_2 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + v_1);
+    let v_3 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b4[0i]);
+    let v_4 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_3);
+    let v_5 = (v_4 * b1[(0i + lit7)]);
+    let v_6 = (v_2 + v_5);
+    let v_7 = (v_0 + v_6);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_7;
+    let v_8 = (v_7 * b4[0i]);
+    let v_9 = (v_4 - v_8);
+    b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_9;
+  }
+}
+`,
+  };
+
+export const pointwise_05cccf6ef1: ShaderSpec = {
+    name: "pointwise_05cccf6ef1",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
@@ -35,16 +154,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit4) % lit5);
     let i2 = ((gi / lit6) % lit6);
     let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * lit7);
-    let v_1 = (v_0 + b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 * lit7);
-    let v_3 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * lit8);
-    let v_4 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + v_3);
-    let v_5 = (v_2 + v_4);
-    b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_5;
-    let v_6 = (v_5 * b4[0i]);
-    let v_7 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_6);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_7;
+    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b2[(0i + 1i)]);
+    let v_1 = (v_0 + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
+    let v_2 = (v_1 * b4[0i]);
+    let v_3 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_2);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_3;
   }
 }
 `,
@@ -250,6 +364,58 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_09574c97b3: ShaderSpec = {
+    name: "pointwise_09574c97b3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
+@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
+    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 / b4[0i]);
+    let v_3 = (v_2 + b5[(0i + lit0)]);
+    let v_4 = (v_0 / v_3);
+    let v_5 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_4);
+    b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_5;
+    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b5[(0i + lit6)]);
+    let v_7 = (b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b9[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_8 = (v_7 * b10[0i]);
+    let v_9 = (v_6 + v_8);
+    b11[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_9;
+  }
+}
+`,
+  };
+
 export const pointwise_0a273e7bf7: ShaderSpec = {
     name: "pointwise_0a273e7bf7",
     overrides: ["u32"],
@@ -321,6 +487,127 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % lit2);
   let v_0 = (1.0f * b0[i2 * lit2 + i3]);
   b1[i2 * lit2 + i3] = v_0;
+}
+`,
+  };
+
+export const pointwise_0ddd71ca4a: ShaderSpec = {
+    name: "pointwise_0ddd71ca4a",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b1[0i] * b2[0i]);
+  let v_1 = sqrt(b3[0i]);
+  let v_2 = (v_1 + b4[(0i + lit1)]);
+  let v_3 = (v_0 / v_2);
+  let v_4 = (b0[0i] - v_3);
+  b5[0i] = v_4;
+  let v_5 = (b6[0i] * b4[(0i + lit2)]);
+  let v_6 = (b7[0i] + b8[0i]);
+  let v_7 = (v_6 * b9[0i]);
+  let v_8 = (v_5 + v_7);
+  b10[0i] = v_8;
+}
+`,
+  };
+
+export const pointwise_0dfc5f6c18: ShaderSpec = {
+    name: "pointwise_0dfc5f6c18",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + 1i)]);
+    let v_1 = (v_0 + b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
+    let v_2 = (v_1 * b1[(0i + 1i)]);
+    let v_3 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
+    let v_4 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + v_3);
+    let v_5 = (v_2 + v_4);
+    b4[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_5;
+  }
+}
+`,
+  };
+
+export const pointwise_1016f9080d: ShaderSpec = {
+    name: "pointwise_1016f9080d",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * b1[(0i + lit2)]);
+  let v_1 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
+  let v_2 = (v_1 * v_1);
+  let v_3 = (v_2 * b4[0i]);
+  let v_4 = (v_0 + v_3);
+  b5[i0] = v_4;
+  let v_5 = (b7[i0] * b8[0i]);
+  let v_6 = sqrt(v_4);
+  let v_7 = (v_6 + b1[(0i + lit3)]);
+  let v_8 = (v_5 / v_7);
+  let v_9 = (b6[i0] - v_8);
+  b9[i0] = v_9;
 }
 `,
   };
@@ -409,6 +696,44 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_1190208a37: ShaderSpec = {
+    name: "pointwise_1190208a37",
+    overrides: ["i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit1);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[(0i + 1i)]);
+    let v_1 = (v_0 + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 * b4[0i]);
+    let v_3 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_2);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_3;
+  }
+}
+`,
+  };
+
 export const pointwise_1287fac954: ShaderSpec = {
     name: "pointwise_1287fac954",
     overrides: ["i32","i32","i32","i32","i32","i32"],
@@ -479,47 +804,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
     let v_2 = (v_1 * b2[i1]);
     b3[i1 * lit3 + i2 * lit4 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_1369e80f26: ShaderSpec = {
-    name: "pointwise_1369e80f26",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-override lit8: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * lit7);
-    let v_1 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * lit8);
-    let v_3 = (v_1 + v_2);
-    let v_4 = (v_0 + v_3);
-    b4[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_4;
   }
 }
 `,
@@ -674,6 +958,36 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_17 = relu_(v_16);
     b10[i1 * lit3 + i2 * lit5 + i3] = v_17;
   }
+}
+`,
+  };
+
+export const pointwise_18bfa475a0: ShaderSpec = {
+    name: "pointwise_18bfa475a0",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = (gi / lit2);
+  let i1 = (gi % lit2);
+  let v_0 = (b1[i0 * lit2 + i1] * b2[(0i + 1i)]);
+  let v_1 = (v_0 + b3[i0 * lit2 + i1]);
+  let v_2 = (v_1 * b4[0i]);
+  let v_3 = (b0[i0 * lit2 + i1] - v_2);
+  b5[i0 * lit2 + i1] = v_3;
 }
 `,
   };
@@ -911,10 +1225,124 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_2062ba3572: ShaderSpec = {
-    name: "pointwise_2062ba3572",
+export const pointwise_20eccbb26c: ShaderSpec = {
+    name: "pointwise_20eccbb26c",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * b1[(0i + lit1)]);
+  let v_1 = (b2[0i] + b3[0i]);
+  let v_2 = (v_1 * v_1);
+  let v_3 = (v_2 * b4[0i]);
+  let v_4 = (v_0 + v_3);
+  b5[0i] = v_4;
+  let v_5 = (b7[0i] * b8[0i]);
+  let v_6 = sqrt(v_4);
+  let v_7 = (v_6 / b9[0i]);
+  let v_8 = (v_7 + b1[(0i + lit2)]);
+  let v_9 = (v_5 / v_8);
+  let v_10 = (b6[0i] - v_9);
+  b10[0i] = v_10;
+}
+`,
+  };
+
+export const pointwise_22148276c5: ShaderSpec = {
+    name: "pointwise_22148276c5",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[(0i + lit5)]);
+  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
+  let v_2 = (v_1 * v_1);
+  let v_3 = (v_2 * b4[0i]);
+  let v_4 = (v_0 + v_3);
+  b5[i1 * lit2 + i2 * lit4 + i3] = v_4;
+  let v_5 = (b7[i1 * lit2 + i2 * lit4 + i3] * b8[0i]);
+  let v_6 = sqrt(v_4);
+  let v_7 = (v_6 + b1[(0i + lit6)]);
+  let v_8 = (v_5 / v_7);
+  let v_9 = (b6[i1 * lit2 + i2 * lit4 + i3] - v_8);
+  b9[i1 * lit2 + i2 * lit4 + i3] = v_9;
+}
+`,
+  };
+
+export const pointwise_231a6d6125: ShaderSpec = {
+    name: "pointwise_231a6d6125",
+    overrides: ["u32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i3 = (gi % lit1);
+  let v_0 = (1.0f * b0[(0i + lit2)]);
+  let v_1 = (v_0 / lit3);
+  let v_2 = (b1[i3] - 0.0f);
+  let v_3 = (v_1 * v_2);
+  b2[i3] = v_3;
+}
+`,
+  };
+
+export const pointwise_23d11ceda9: ShaderSpec = {
+    name: "pointwise_23d11ceda9",
     overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -925,71 +1353,35 @@ override lit4: i32;
 override lit5: i32;
 override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn max_(a: f32, b: f32) -> f32 {
-  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
-}
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit1);
+    let i2 = ((gi / lit5) % lit5);
     let i3 = (gi % lit5);
-    let f_0 = i2 * lit5 + i3;
-    let v_1 = (i1 == b1[((f_0 / lit5) % lit6) * lit5 + (f_0 % lit5)]);
-    let v_2 = select(0.0f, 1.0f, v_1);
-    let v_3 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_2);
-    let v_4 = max_(b2[0i], 1.0f);
-    let v_5 = (v_3 / v_4);
-    let f_6 = i2 * lit5 + i3;
-    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit5) % lit6) * lit5 + (f_6 % lit5)] != 0u));
-    let v_8 = (1.0f * 0.0f);
-    let v_9 = (v_7 * v_8);
-    b4[i1 * lit3 + i2 * lit5 + i3] = v_9;
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + 1i)]);
+    let v_1 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+    let v_2 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + v_1);
+    let v_3 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b4[0i]);
+    let v_4 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_3);
+    let v_5 = (v_4 * b1[(0i + lit6)]);
+    let v_6 = (v_2 + v_5);
+    let v_7 = (v_0 + v_6);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_7;
+    let v_8 = (v_7 * b4[0i]);
+    let v_9 = (v_4 - v_8);
+    b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_9;
   }
-}
-`,
-  };
-
-export const pointwise_219874f869: ShaderSpec = {
-    name: "pointwise_219874f869",
-    overrides: ["f32","u32","f32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: f32;
-override lit1: u32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-fn pow_(x: f32, y: f32) -> f32 {
-  if (y == 0.0f) { return 1.0f; }
-  if (x >= 0.0f) { return pow(x, y); }
-  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
-  let m = pow(-x, y);
-  return select(m, -m, abs(y % lit0) == 1.0f);
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = f32(b0[0i]);
-  let v_1 = (v_0 / lit2);
-  let v_2 = (1.0f - v_1);
-  let v_3 = pow_(v_2, lit3);
-  let v_4 = (lit4 * v_3);
-  b1[0i] = v_4;
 }
 `,
   };
@@ -1037,6 +1429,47 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_24d56fd802: ShaderSpec = {
+    name: "pointwise_24d56fd802",
+    overrides: ["i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
+    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 / b4[0i]);
+    let v_3 = (v_2 + b5[(0i + lit0)]);
+    let v_4 = (v_0 / v_3);
+    let v_5 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_4);
+    b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_5;
+  }
+}
+`,
+  };
+
 export const pointwise_253785eb3f: ShaderSpec = {
     name: "pointwise_253785eb3f",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
@@ -1072,49 +1505,60 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_257047efe9: ShaderSpec = {
-    name: "pointwise_257047efe9",
-    overrides: ["u32","i32","f32"],
-    access: ["read_write","read_write"],
+export const pointwise_257d90c264: ShaderSpec = {
+    name: "pointwise_257d90c264",
+    overrides: ["i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: i32;
 override lit1: i32;
-override lit2: f32;
+override lit2: i32;
+override lit3: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (1.0f * 0.0f);
-  let v_1 = (v_0 / lit2);
-  let v_2 = (b0[i3] - 0.0f);
-  let v_3 = (v_1 * v_2);
-  b1[i3] = v_3;
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit1);
+    let i1 = (gi % lit1);
+    let v_0 = (b0[i0 * lit1 + i1] * b1[(0i + 1i)]);
+    let v_1 = (v_0 + b2[i0 * lit1 + i1]);
+    let v_2 = (v_1 * b1[(0i + 1i)]);
+    let v_3 = (b3[i0 * lit1 + i1] * b1[(0i + lit3)]);
+    let v_4 = (b2[i0 * lit1 + i1] + v_3);
+    let v_5 = (v_2 + v_4);
+    b4[i0 * lit1 + i1] = v_5;
+  }
 }
 `,
   };
 
-export const pointwise_26b25e1298: ShaderSpec = {
-    name: "pointwise_26b25e1298",
-    overrides: ["i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_2664c45d6b: ShaderSpec = {
+    name: "pointwise_2664c45d6b",
+    overrides: ["i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: f32;
-override lit5: f32;
+override lit4: i32;
+override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -1122,53 +1566,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
     let i0 = (gi / lit3);
-    let i1 = (gi % lit3);
-    let v_0 = (b0[i0 * lit3 + i1] * lit4);
-    let v_1 = (v_0 + b1[i0 * lit3 + i1]);
-    let v_2 = (v_1 * lit4);
-    let v_3 = (b2[i0 * lit3 + i1] * lit5);
-    let v_4 = (b1[i0 * lit3 + i1] + v_3);
-    let v_5 = (v_2 + v_4);
-    b3[i0 * lit3 + i1] = v_5;
-    let v_6 = (v_5 * b4[0i]);
-    let v_7 = (b2[i0 * lit3 + i1] - v_6);
-    b5[i0 * lit3 + i1] = v_7;
+    let i1 = ((gi / lit4) % lit1);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
+    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 / b4[0i]);
+    let v_3 = (v_2 + b5[(0i + lit0)]);
+    let v_4 = (v_0 / v_3);
+    let v_5 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_4);
+    b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_5;
   }
-}
-`,
-  };
-
-export const pointwise_277ccaccc4: ShaderSpec = {
-    name: "pointwise_277ccaccc4",
-    overrides: ["u32","i32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn min_(a: f32, b: f32) -> f32 {
-  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (1.0f * 0.0f);
-  let v_1 = (v_0 / lit2);
-  let v_2 = (-b0[i3]);
-  let v_3 = min_(b0[i3], v_2);
-  let v_4 = exp(v_3);
-  let v_5 = (v_4 + 1.0f);
-  let v_6 = (v_1 / v_5);
-  let v_7 = (v_6 * v_4);
-  b1[i3] = v_7;
 }
 `,
   };
@@ -1204,92 +1612,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (v_1 * b2[i1]);
     b3[i1 * lit3 + i2 * lit4 + i3] = v_2;
   }
-}
-`,
-  };
-
-export const pointwise_28b9ca20ff: ShaderSpec = {
-    name: "pointwise_28b9ca20ff",
-    overrides: ["u32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (-b1[i3]);
-  let v_1 = (b1[i3] > v_0);
-  let v_2 = select(b0[i3], 0.0f, v_1);
-  let v_3 = (b1[i3] <= v_0);
-  let v_4 = select(b0[i3], 0.0f, v_3);
-  let v_5 = (-v_4);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (1.0f * lit2);
-  let v_8 = (v_7 / lit3);
-  let v_9 = (-v_8);
-  let v_10 = (v_9 * 0.0f);
-  let v_11 = (v_6 + v_10);
-  let v_12 = relu_(b1[i3]);
-  let v_13 = (v_12 <= 0.0f);
-  let v_14 = select(v_8, 0.0f, v_13);
-  let v_15 = (v_11 + v_14);
-  b2[i3] = v_15;
-}
-`,
-  };
-
-export const pointwise_2957f9f0e7: ShaderSpec = {
-    name: "pointwise_2957f9f0e7",
-    overrides: ["u32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-  let v_2 = (b4[i0] * lit2);
-  let v_3 = (b5[(i0 % lit1)] + b6[(i0 % lit1)]);
-  let v_4 = (b7[i0] * lit3);
-  let v_5 = (v_3 + v_4);
-  let v_6 = (v_2 + v_5);
-  b8[i0] = v_6;
-  let v_7 = (v_6 * b2[0i]);
-  let v_8 = (b7[i0] - v_7);
-  b9[i0] = v_8;
 }
 `,
   };
@@ -1368,6 +1690,48 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_2b0414d085: ShaderSpec = {
+    name: "pointwise_2b0414d085",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b2[0i]);
+    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
+    let v_2 = (v_1 / b4[0i]);
+    let v_3 = (v_2 + b5[(0i + lit0)]);
+    let v_4 = (v_0 / v_3);
+    let v_5 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_4);
+    b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_5;
+  }
+}
+`,
+  };
+
 export const pointwise_2b1f03102d: ShaderSpec = {
     name: "pointwise_2b1f03102d",
     overrides: ["u32","i32","i32","i32"],
@@ -1388,6 +1752,59 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % lit2);
   let v_0 = (b0[i2 * lit2 + i3] + b0[i2 * lit2 + i3]);
   b1[i2 * lit2 + i3] = v_0;
+}
+`,
+  };
+
+export const pointwise_2b4877b491: ShaderSpec = {
+    name: "pointwise_2b4877b491",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
+    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
+    let v_2 = (v_1 * v_1);
+    let v_3 = (v_2 * b4[0i]);
+    let v_4 = (v_0 + v_3);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_4;
+    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b8[0i]);
+    let v_6 = sqrt(v_4);
+    let v_7 = (v_6 / b9[0i]);
+    let v_8 = (v_7 + b1[(0i + lit0)]);
+    let v_9 = (v_5 / v_8);
+    let v_10 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_9);
+    b10[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_10;
+  }
 }
 `,
   };
@@ -1450,6 +1867,148 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (b0[i2 * lit2 + i3] - 1.0f);
   let v_3 = (v_1 * v_2);
   b1[i2 * lit2 + i3] = v_3;
+}
+`,
+  };
+
+export const pointwise_2bed3c9611: ShaderSpec = {
+    name: "pointwise_2bed3c9611",
+    overrides: ["u32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit0 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (1.0f - b0[0i]);
+  b1[0i] = v_0;
+}
+`,
+  };
+
+export const pointwise_2d07c18de0: ShaderSpec = {
+    name: "pointwise_2d07c18de0",
+    overrides: ["i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1 * lit3 + i2 * lit5 + i3] * b2[0i]);
+    let v_1 = sqrt(b3[i1 * lit3 + i2 * lit5 + i3]);
+    let v_2 = (v_1 / b4[0i]);
+    let v_3 = (v_2 + b5[(0i + lit0)]);
+    let v_4 = (v_0 / v_3);
+    let v_5 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_4);
+    b6[i1 * lit3 + i2 * lit5 + i3] = v_5;
+  }
+}
+`,
+  };
+
+export const pointwise_2e9aef1bbb: ShaderSpec = {
+    name: "pointwise_2e9aef1bbb",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+    let v_1 = (b2[i1 * lit3 + i2 * lit5 + i3] + b3[i1 * lit3 + i2 * lit5 + i3]);
+    let v_2 = (v_1 * b4[0i]);
+    let v_3 = (v_0 + v_2);
+    b5[i1 * lit3 + i2 * lit5 + i3] = v_3;
+    let v_4 = (b6[i1 * lit3 + i2 * lit5 + i3] * b1[(0i + lit7)]);
+    let v_5 = (v_1 * v_1);
+    let v_6 = (v_5 * b7[0i]);
+    let v_7 = (v_4 + v_6);
+    b8[i1 * lit3 + i2 * lit5 + i3] = v_7;
+  }
+}
+`,
+  };
+
+export const pointwise_2eb607c444: ShaderSpec = {
+    name: "pointwise_2eb607c444",
+    overrides: ["i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = (gi % lit3);
+    let v_0 = (b1[i0 * lit3 + i1] * b2[0i]);
+    let v_1 = (b0[i0 * lit3 + i1] - v_0);
+    let v_2 = (b1[i0 * lit3 + i1] * b3[(0i + 1i)]);
+    let v_3 = (v_2 + b4[i0 * lit3 + i1]);
+    let v_4 = (v_3 * b2[0i]);
+    let v_5 = (v_1 - v_4);
+    b5[i0 * lit3 + i1] = v_5;
+  }
 }
 `,
   };
@@ -1527,15 +2086,68 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_32b39559d9: ShaderSpec = {
-    name: "pointwise_32b39559d9",
-    overrides: ["u32","i32","f32","f32"],
+export const pointwise_31c77f89c1: ShaderSpec = {
+    name: "pointwise_31c77f89c1",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
+@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b2[0i]);
+    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
+    let v_2 = (v_1 / b4[0i]);
+    let v_3 = (v_2 + b5[(0i + lit0)]);
+    let v_4 = (v_0 / v_3);
+    let v_5 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_4);
+    b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_5;
+    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b5[(0i + lit7)]);
+    let v_7 = (b8[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b9[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
+    let v_8 = (v_7 * b10[0i]);
+    let v_9 = (v_6 + v_8);
+    b11[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_9;
+  }
+}
+`,
+  };
+
+export const pointwise_3583476069: ShaderSpec = {
+    name: "pointwise_3583476069",
+    overrides: ["u32","i32","i32","f32"],
     access: ["read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: f32;
+override lit2: i32;
 override lit3: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
@@ -1544,52 +2156,58 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let i3 = (gi % lit1);
-  let v_0 = (1.0f * lit2);
+  let v_0 = (1.0f * b0[(0i + lit2)]);
   let v_1 = (v_0 / lit3);
-  let v_2 = (b0[i3] - 0.0f);
-  let v_3 = (v_1 * v_2);
-  b1[i3] = v_3;
+  b1[i3] = v_1;
 }
 `,
   };
 
-export const pointwise_32fa1b2105: ShaderSpec = {
-    name: "pointwise_32fa1b2105",
-    overrides: ["i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_373461999d: ShaderSpec = {
+    name: "pointwise_373461999d",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: f32;
-override lit4: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
-    let i0 = (gi / lit1);
-    let i1 = (gi % lit1);
-    let v_0 = (b0[i0 * lit1 + i1] * lit3);
-    let v_1 = (b2[i0 * lit1 + i1] * lit4);
-    let v_2 = (b1[i0 * lit1 + i1] + v_1);
-    let v_3 = (b0[i0 * lit1 + i1] * b3[0i]);
-    let v_4 = (b2[i0 * lit1 + i1] - v_3);
-    let v_5 = (v_4 * lit4);
-    let v_6 = (v_2 + v_5);
-    let v_7 = (v_0 + v_6);
-    b4[i0 * lit1 + i1] = v_7;
-    let v_8 = (v_7 * b3[0i]);
-    let v_9 = (v_4 - v_8);
-    b5[i0 * lit1 + i1] = v_9;
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit1);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
+    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 + b4[(0i + lit0)]);
+    let v_3 = (v_0 / v_2);
+    let v_4 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_3);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
+    let v_5 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b4[(0i + lit6)]);
+    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_7 = (v_6 * b9[0i]);
+    let v_8 = (v_5 + v_7);
+    b10[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_8;
   }
 }
 `,
@@ -1620,6 +2238,57 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (b0[i2 * lit2 + i3] - 0.0f);
   let v_3 = (v_1 * v_2);
   b1[i2 * lit2 + i3] = v_3;
+}
+`,
+  };
+
+export const pointwise_37cd835c36: ShaderSpec = {
+    name: "pointwise_37cd835c36",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b2[0i]);
+    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
+    let v_2 = (v_1 + b4[(0i + lit0)]);
+    let v_3 = (v_0 / v_2);
+    let v_4 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_3);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_4;
+    let v_5 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b4[(0i + lit7)]);
+    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b8[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
+    let v_7 = (v_6 * b9[0i]);
+    let v_8 = (v_5 + v_7);
+    b10[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_8;
+  }
 }
 `,
   };
@@ -1671,119 +2340,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_39a4a12a60: ShaderSpec = {
-    name: "pointwise_39a4a12a60",
-    overrides: ["u32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_3b1d19acf2: ShaderSpec = {
+    name: "pointwise_3b1d19acf2",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
-override lit3: f32;
-override lit4: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = (gi % lit2);
-  let v_0 = (b0[i0 * lit2 + i1] * lit3);
-  let v_1 = (b2[i0 * lit2 + i1] * lit4);
-  let v_2 = (b1[i0 * lit2 + i1] + v_1);
-  let v_3 = (b0[i0 * lit2 + i1] * b3[0i]);
-  let v_4 = (b2[i0 * lit2 + i1] - v_3);
-  let v_5 = (v_4 * lit4);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (v_0 + v_6);
-  b4[i0 * lit2 + i1] = v_7;
-  let v_8 = (v_7 * b3[0i]);
-  let v_9 = (v_4 - v_8);
-  b5[i0 * lit2 + i1] = v_9;
-}
-`,
-  };
-
-export const pointwise_39bdb72883: ShaderSpec = {
-    name: "pointwise_39bdb72883",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b2[0i]);
-    let v_1 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_0);
-    let v_2 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * lit7);
-    let v_3 = (v_2 + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_4 = (v_3 * b2[0i]);
-    let v_5 = (v_1 - v_4);
-    b4[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_5;
-  }
-}
-`,
-  };
-
-export const pointwise_3a888e4184: ShaderSpec = {
-    name: "pointwise_3a888e4184",
-    overrides: ["i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit1);
-    let i1 = (gi % lit1);
-    let v_0 = (b0[i0 * lit1 + i1] + b1[i0 * lit1 + i1]);
-    let v_1 = (b2[i0 * lit1 + i1] * lit3);
-    let v_2 = (v_0 + v_1);
-    let v_3 = (b3[i0 * lit1 + i1] * b4[0i]);
-    let v_4 = (b2[i0 * lit1 + i1] - v_3);
-    let v_5 = (v_4 * lit3);
-    let v_6 = (v_2 + v_5);
-    b5[i0 * lit1 + i1] = v_6;
-  }
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * b1[(0i + lit1)]);
+  let v_1 = (b2[0i] + b3[0i]);
+  let v_2 = (v_1 * b4[0i]);
+  let v_3 = (v_0 + v_2);
+  b5[0i] = v_3;
+  let v_4 = (b6[0i] * b1[(0i + lit2)]);
+  let v_5 = (v_1 * v_1);
+  let v_6 = (v_5 * b7[0i]);
+  let v_7 = (v_4 + v_6);
+  b8[0i] = v_7;
 }
 `,
   };
@@ -1826,47 +2414,51 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_3f29892f7b: ShaderSpec = {
-    name: "pointwise_3f29892f7b",
-    overrides: ["u32","i32","f32","f32"],
+export const pointwise_3f247bba33: ShaderSpec = {
+    name: "pointwise_3f247bba33",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
 override lit1: i32;
-override lit2: f32;
-override lit3: f32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b2[i0] * lit3);
-  let v_2 = (b1[(i0 % lit1)] + v_1);
-  let v_3 = (v_0 + v_2);
-  b3[i0] = v_3;
-  let v_4 = (v_3 * b4[0i]);
-  let v_5 = (b2[i0] - v_4);
-  b5[i0] = v_5;
-  let v_6 = (b6[i0] * lit2);
-  let v_7 = (b7[i0] * lit3);
-  let v_8 = (b1[(i0 % lit1)] + v_7);
-  let v_9 = (v_6 + v_8);
-  b8[i0] = v_9;
-  let v_10 = (v_9 * b4[0i]);
-  let v_11 = (b7[i0] - v_10);
-  b9[i0] = v_11;
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
+    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
+    let v_2 = (v_1 * b4[0i]);
+    let v_3 = (v_0 + v_2);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_3;
+    let v_4 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
+    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b8[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
+    let v_6 = (v_5 * b4[0i]);
+    let v_7 = (v_4 + v_6);
+    b9[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_7;
+  }
 }
 `,
   };
@@ -1919,6 +2511,55 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_41504d9b9e: ShaderSpec = {
+    name: "pointwise_41504d9b9e",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b2[0i]);
+    let v_1 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_0);
+    b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_1;
+    let v_2 = (b4[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b5[(0i + 1i)]);
+    let v_3 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b5[(0i + lit7)]);
+    let v_4 = (0.0f + v_3);
+    let v_5 = (v_2 + v_4);
+    b7[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_5;
+    let v_6 = (v_5 * b2[0i]);
+    let v_7 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_6);
+    b8[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_7;
+  }
+}
+`,
+  };
+
 export const pointwise_41d26fce9c: ShaderSpec = {
     name: "pointwise_41d26fce9c",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32","f32"],
@@ -1954,6 +2595,167 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_5 = (v_4 / lit9);
     b1[i1 * lit3 + i2 * lit5 + i3] = v_5;
   }
+}
+`,
+  };
+
+export const pointwise_4244918e20: ShaderSpec = {
+    name: "pointwise_4244918e20",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = sqrt(b3[i0]);
+  let v_2 = (v_1 + b4[(0i + lit2)]);
+  let v_3 = (v_0 / v_2);
+  let v_4 = (b0[i0] - v_3);
+  b5[i0] = v_4;
+  let v_5 = (b6[i0] * b4[(0i + lit3)]);
+  let v_6 = (b7[(i0 % lit1)] + b8[(i0 % lit1)]);
+  let v_7 = (v_6 * b9[0i]);
+  let v_8 = (v_5 + v_7);
+  b10[i0] = v_8;
+}
+`,
+  };
+
+export const pointwise_424a95bc9c: ShaderSpec = {
+    name: "pointwise_424a95bc9c",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
+    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
+    let v_2 = (v_1 * b4[0i]);
+    let v_3 = (v_0 + v_2);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_3;
+    let v_4 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit8)]);
+    let v_5 = (v_1 * v_1);
+    let v_6 = (v_5 * b7[0i]);
+    let v_7 = (v_4 + v_6);
+    b8[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_7;
+  }
+}
+`,
+  };
+
+export const pointwise_47bb921e3a: ShaderSpec = {
+    name: "pointwise_47bb921e3a",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = (b0[i0] - v_0);
+  b3[i0] = v_1;
+  let v_2 = (b4[i0] * b5[(0i + 1i)]);
+  let v_3 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
+  let v_4 = (b8[i0] * b5[(0i + lit2)]);
+  let v_5 = (v_3 + v_4);
+  let v_6 = (v_2 + v_5);
+  b9[i0] = v_6;
+  let v_7 = (v_6 * b2[0i]);
+  let v_8 = (b8[i0] - v_7);
+  b10[i0] = v_8;
+}
+`,
+  };
+
+export const pointwise_48a620605a: ShaderSpec = {
+    name: "pointwise_48a620605a",
+    overrides: ["f32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+override lit0: f32;
+override lit1: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0f) { return 1.0f; }
+  if (x >= 0.0f) { return pow(x, y); }
+  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
+  let m = pow(-x, y);
+  return select(m, -m, abs(y % lit0) == 1.0f);
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = pow_(b0[0i], b1[0i]);
+  let v_1 = (1.0f - v_0);
+  let v_2 = sqrt(v_1);
+  b2[0i] = v_2;
 }
 `,
   };
@@ -2087,138 +2889,32 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_4aae5529f0: ShaderSpec = {
-    name: "pointwise_4aae5529f0",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_4bd3ce1728: ShaderSpec = {
+    name: "pointwise_4bd3ce1728",
+    overrides: ["u32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-override lit8: f32;
-override lit9: f32;
-override lit10: f32;
-override lit11: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * lit7);
-    let v_1 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 * lit8);
-    let v_3 = (v_0 + v_2);
-    b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_3;
-    let v_4 = (b4[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * lit9);
-    let v_5 = (v_1 * v_1);
-    let v_6 = (v_5 * lit10);
-    let v_7 = (v_4 + v_6);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_7;
-    let v_8 = (v_3 * b7[0i]);
-    let v_9 = sqrt(v_7);
-    let v_10 = (v_9 / b8[0i]);
-    let v_11 = (v_10 + lit11);
-    let v_12 = (v_8 / v_11);
-    let v_13 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_12);
-    b9[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_13;
-  }
-}
-`,
-  };
-
-export const pointwise_4b5c2bd37c: ShaderSpec = {
-    name: "pointwise_4b5c2bd37c",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = ((gi / lit3) % lit4);
-  let i2 = ((gi / lit5) % lit5);
-  let i3 = (gi % lit5);
-  let v_0 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] + b1[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3]);
-  let v_1 = (b2[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * lit6);
-  let v_2 = (v_0 + v_1);
-  let v_3 = (b3[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b4[0i]);
-  let v_4 = (b2[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] - v_3);
-  let v_5 = (v_4 * lit6);
-  let v_6 = (v_2 + v_5);
-  b5[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_6;
-}
-`,
-  };
-
-export const pointwise_4b78281278: ShaderSpec = {
-    name: "pointwise_4b78281278",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = ((gi / lit3) % lit4);
-  let i2 = ((gi / lit5) % lit5);
-  let i3 = (gi % lit5);
-  let v_0 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * lit6);
-  let v_1 = (b1[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] + b2[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3]);
-  let v_2 = (b3[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * lit7);
-  let v_3 = (v_1 + v_2);
-  let v_4 = (v_0 + v_3);
-  b4[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_4;
+  if (gi >= 1i) { return; }
+  let v_0 = (b1[0i] * b2[0i]);
+  let v_1 = sqrt(b3[0i]);
+  let v_2 = (v_1 / b4[0i]);
+  let v_3 = (v_2 + b5[(0i + lit1)]);
+  let v_4 = (v_0 / v_3);
+  let v_5 = (b0[0i] - v_4);
+  b6[0i] = v_5;
 }
 `,
   };
@@ -2256,38 +2952,32 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_4e7dd3ffd8: ShaderSpec = {
-    name: "pointwise_4e7dd3ffd8",
-    overrides: ["i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_4ee37c6959: ShaderSpec = {
+    name: "pointwise_4ee37c6959",
+    overrides: ["u32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: i32;
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: f32;
+override lit4: i32;
+override lit5: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = (gi % lit3);
-    let v_0 = (b1[i0 * lit3 + i1] * b2[0i]);
-    let v_1 = (b0[i0 * lit3 + i1] - v_0);
-    let v_2 = (b1[i0 * lit3 + i1] * lit4);
-    let v_3 = (v_2 + b3[i0 * lit3 + i1]);
-    let v_4 = (v_3 * b2[0i]);
-    let v_5 = (v_1 - v_4);
-    b4[i0 * lit3 + i1] = v_5;
-  }
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i2 = ((gi / lit2) % lit3);
+  let i3 = (gi % lit2);
+  let v_0 = (1.0f * b0[(0i + lit4)]);
+  let v_1 = (v_0 / lit5);
+  let v_2 = (b1[i2 * lit2 + i3] - 0.0f);
+  let v_3 = (v_1 * v_2);
+  b2[i2 * lit2 + i3] = v_3;
 }
 `,
   };
@@ -2336,6 +3026,155 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_4f58bd532e: ShaderSpec = {
+    name: "pointwise_4f58bd532e",
+    overrides: ["u32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i2 = ((gi / lit2) % lit3);
+  let i3 = (gi % lit2);
+  let v_0 = (1.0f * b0[(0i + lit4)]);
+  let v_1 = (v_0 / lit5);
+  b1[i2 * lit2 + i3] = v_1;
+}
+`,
+  };
+
+export const pointwise_501f3afbcc: ShaderSpec = {
+    name: "pointwise_501f3afbcc",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit1);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 * v_1);
+    let v_3 = (v_2 * b4[0i]);
+    let v_4 = (v_0 + v_3);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
+    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b8[0i]);
+    let v_6 = sqrt(v_4);
+    let v_7 = (v_6 / b9[0i]);
+    let v_8 = (v_7 + b1[(0i + lit0)]);
+    let v_9 = (v_5 / v_8);
+    let v_10 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_9);
+    b10[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_10;
+  }
+}
+`,
+  };
+
+export const pointwise_502b81e833: ShaderSpec = {
+    name: "pointwise_502b81e833",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = (gi / lit2);
+  let i1 = ((gi / lit3) % lit4);
+  let i2 = ((gi / lit5) % lit5);
+  let i3 = (gi % lit5);
+  let v_0 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b1[(0i + 1i)]);
+  let v_1 = (v_0 + b2[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3]);
+  let v_2 = (v_1 * b1[(0i + 1i)]);
+  let v_3 = (b3[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+  let v_4 = (b2[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] + v_3);
+  let v_5 = (v_2 + v_4);
+  b4[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_5;
+}
+`,
+  };
+
+export const pointwise_51af5c5a99: ShaderSpec = {
+    name: "pointwise_51af5c5a99",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = (gi / lit2);
+  let i1 = (gi % lit2);
+  let v_0 = (b1[i0 * lit2 + i1] * b2[(0i + lit3)]);
+  let v_1 = (b0[i0 * lit2 + i1] + v_0);
+  let v_2 = (b3[i0 * lit2 + i1] * b4[0i]);
+  let v_3 = (b1[i0 * lit2 + i1] - v_2);
+  let v_4 = (v_3 * b2[(0i + lit3)]);
+  let v_5 = (v_1 + v_4);
+  b5[i0 * lit2 + i1] = v_5;
+}
+`,
+  };
+
 export const pointwise_55be08dced: ShaderSpec = {
     name: "pointwise_55be08dced",
     overrides: ["i32","i32","i32","i32","i32","f32"],
@@ -2363,6 +3202,136 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b1[(i1 % lit0)] * lit5);
     let v_1 = (b0[i1 * lit3 + i2 * lit1 + i3] - v_0);
     b2[i1 * lit3 + i2 * lit1 + i3] = v_1;
+  }
+}
+`,
+  };
+
+export const pointwise_58907fa556: ShaderSpec = {
+    name: "pointwise_58907fa556",
+    overrides: ["f32","u32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: f32;
+override lit1: u32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0f) { return 1.0f; }
+  if (x >= 0.0f) { return pow(x, y); }
+  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
+  let m = pow(-x, y);
+  return select(m, -m, abs(y % lit0) == 1.0f);
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[(0i + lit2)] * b1[0i]);
+  let v_1 = pow_(b2[0i], b3[0i]);
+  let v_2 = (1.0f - v_1);
+  let v_3 = sqrt(v_2);
+  let v_4 = (v_0 * v_3);
+  let v_5 = pow_(b4[0i], b3[0i]);
+  let v_6 = (1.0f - v_5);
+  let v_7 = (v_4 / v_6);
+  b5[0i] = v_7;
+}
+`,
+  };
+
+export const pointwise_5bbd953521: ShaderSpec = {
+    name: "pointwise_5bbd953521",
+    overrides: ["i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = (gi % lit3);
+    let v_0 = (b0[i0 * lit3 + i1] * b1[(0i + 1i)]);
+    let v_1 = (v_0 + b2[i0 * lit3 + i1]);
+    let v_2 = (v_1 * b1[(0i + 1i)]);
+    let v_3 = (b3[i0 * lit3 + i1] * b1[(0i + lit4)]);
+    let v_4 = (b2[i0 * lit3 + i1] + v_3);
+    let v_5 = (v_2 + v_4);
+    b4[i0 * lit3 + i1] = v_5;
+    let v_6 = (v_5 * b5[0i]);
+    let v_7 = (b3[i0 * lit3 + i1] - v_6);
+    b6[i0 * lit3 + i1] = v_7;
+  }
+}
+`,
+  };
+
+export const pointwise_5c3753c888: ShaderSpec = {
+    name: "pointwise_5c3753c888",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 * v_1);
+    let v_3 = (v_2 * b4[0i]);
+    let v_4 = (v_0 + v_3);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
+    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b8[0i]);
+    let v_6 = sqrt(v_4);
+    let v_7 = (v_6 + b1[(0i + lit0)]);
+    let v_8 = (v_5 / v_7);
+    let v_9 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_8);
+    b9[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_9;
   }
 }
 `,
@@ -2529,76 +3498,41 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_602706a209: ShaderSpec = {
-    name: "pointwise_602706a209",
-    overrides: ["u32","f32"],
-    access: ["read_write","read_write"],
+export const pointwise_5ed2ec1d7d: ShaderSpec = {
+    name: "pointwise_5ed2ec1d7d",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (lit1 * b0[0i]);
-  b1[0i] = v_0;
-}
-`,
-  };
-
-export const pointwise_61d451ebf8: ShaderSpec = {
-    name: "pointwise_61d451ebf8",
-    overrides: ["u32","i32","i32","i32","i32","f32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
-override lit0: u32;
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
-override lit5: f32;
-override lit6: f32;
-override lit7: f32;
-override lit8: f32;
-override lit9: f32;
+override lit5: i32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * lit5);
-  let v_1 = (b1[i1 * lit2 + i2 * lit4 + i3] + b2[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (v_1 * lit6);
-  let v_3 = (v_0 + v_2);
-  b3[i1 * lit2 + i2 * lit4 + i3] = v_3;
-  let v_4 = (b4[i1 * lit2 + i2 * lit4 + i3] * lit7);
-  let v_5 = (v_1 * v_1);
-  let v_6 = (v_5 * lit8);
-  let v_7 = (v_4 + v_6);
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_7;
-  let v_8 = (v_3 * b7[0i]);
-  let v_9 = sqrt(v_7);
-  let v_10 = (v_9 / b8[0i]);
-  let v_11 = (v_10 + lit9);
-  let v_12 = (v_8 / v_11);
-  let v_13 = (b6[i1 * lit2 + i2 * lit4 + i3] - v_12);
-  b9[i1 * lit2 + i2 * lit4 + i3] = v_13;
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 * b4[0i]);
+    let v_3 = (v_0 + v_2);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_3;
+  }
 }
 `,
   };
@@ -2696,115 +3630,328 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_6ae9ae162a: ShaderSpec = {
-    name: "pointwise_6ae9ae162a",
-    overrides: ["f32","u32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write"],
+export const pointwise_66f8ffe4c6: ShaderSpec = {
+    name: "pointwise_66f8ffe4c6",
+    overrides: ["u32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: f32;
-override lit1: u32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
+// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-fn pow_(x: f32, y: f32) -> f32 {
-  if (y == 0.0f) { return 1.0f; }
-  if (x >= 0.0f) { return pow(x, y); }
-  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
-  let m = pow(-x, y);
-  return select(m, -m, abs(y % lit0) == 1.0f);
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (lit2 * b0[0i]);
-  let v_1 = pow_(lit3, b1[0i]);
-  let v_2 = (1.0f - v_1);
-  let v_3 = sqrt(v_2);
-  let v_4 = (v_0 * v_3);
-  let v_5 = pow_(lit4, b1[0i]);
-  let v_6 = (1.0f - v_5);
-  let v_7 = (v_4 / v_6);
-  b2[0i] = v_7;
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i3 = (gi % lit1);
+  let v_0 = (-b1[i3]);
+  let v_1 = (b1[i3] > v_0);
+  let v_2 = select(b0[i3], 0.0f, v_1);
+  let v_3 = (b1[i3] <= v_0);
+  let v_4 = select(b0[i3], 0.0f, v_3);
+  let v_5 = (-v_4);
+  let v_6 = (v_2 + v_5);
+  let v_7 = (-b2[i3]);
+  let v_8 = (v_7 * 0.0f);
+  let v_9 = (v_6 + v_8);
+  let v_10 = relu_(b1[i3]);
+  let v_11 = (v_10 <= 0.0f);
+  let v_12 = select(b2[i3], 0.0f, v_11);
+  let v_13 = (v_9 + v_12);
+  b3[i3] = v_13;
 }
 `,
   };
 
-export const pointwise_6c232cceaf: ShaderSpec = {
-    name: "pointwise_6c232cceaf",
-    overrides: ["u32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_672d3b95c6: ShaderSpec = {
+    name: "pointwise_672d3b95c6",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: f32;
-override lit4: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 * v_1);
+    let v_3 = (v_2 * b4[0i]);
+    let v_4 = (v_0 + v_3);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
+    let v_5 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_7 = (v_6 * v_6);
+    let v_8 = (v_7 * b4[0i]);
+    let v_9 = (v_5 + v_8);
+    b9[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_9;
+  }
+}
+`,
+  };
+
+export const pointwise_675eff7c3c: ShaderSpec = {
+    name: "pointwise_675eff7c3c",
+    overrides: ["i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = (gi % lit3);
+    let v_0 = (b0[i0 * lit3 + i1] * b1[(0i + 1i)]);
+    let v_1 = (b3[i0 * lit3 + i1] * b1[(0i + lit4)]);
+    let v_2 = (b2[i0 * lit3 + i1] + v_1);
+    let v_3 = (b0[i0 * lit3 + i1] * b4[0i]);
+    let v_4 = (b3[i0 * lit3 + i1] - v_3);
+    let v_5 = (v_4 * b1[(0i + lit4)]);
+    let v_6 = (v_2 + v_5);
+    let v_7 = (v_0 + v_6);
+    b5[i0 * lit3 + i1] = v_7;
+    let v_8 = (v_7 * b4[0i]);
+    let v_9 = (v_4 - v_8);
+    b6[i0 * lit3 + i1] = v_9;
+  }
+}
+`,
+  };
+
+export const pointwise_68358d1292: ShaderSpec = {
+    name: "pointwise_68358d1292",
+    overrides: ["i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = (gi % lit3);
+    let v_0 = (b1[i0 * lit3 + i1] * b2[(0i + lit4)]);
+    let v_1 = (b0[i0 * lit3 + i1] + v_0);
+    let v_2 = (b3[i0 * lit3 + i1] * b4[0i]);
+    let v_3 = (b1[i0 * lit3 + i1] - v_2);
+    let v_4 = (v_3 * b2[(0i + lit4)]);
+    let v_5 = (v_1 + v_4);
+    b5[i0 * lit3 + i1] = v_5;
+  }
+}
+`,
+  };
+
+export const pointwise_69530c13aa: ShaderSpec = {
+    name: "pointwise_69530c13aa",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: f32;
+override lit9: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (1.0f * b0[(0i + lit7)]);
+    let v_1 = (v_0 * lit8);
+    let v_2 = (v_1 / lit9);
+    let v_3 = (-v_2);
+    b1[i1 * lit3 + i2 * lit5 + i3] = v_3;
+  }
+}
+`,
+  };
+
+export const pointwise_6d39dc2698: ShaderSpec = {
+    name: "pointwise_6d39dc2698",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let i0 = (gi / lit2);
   let i1 = (gi % lit2);
-  let v_0 = (b0[i0 * lit2 + i1] * lit3);
-  let v_1 = (b1[i0 * lit2 + i1] + b2[i0 * lit2 + i1]);
-  let v_2 = (b3[i0 * lit2 + i1] * lit4);
-  let v_3 = (v_1 + v_2);
-  let v_4 = (v_0 + v_3);
-  b4[i0 * lit2 + i1] = v_4;
+  let v_0 = (b1[i0 * lit2 + i1] * b2[0i]);
+  let v_1 = (b0[i0 * lit2 + i1] - v_0);
+  let v_2 = (b1[i0 * lit2 + i1] * b3[(0i + 1i)]);
+  let v_3 = (v_2 + b4[i0 * lit2 + i1]);
+  let v_4 = (v_3 * b2[0i]);
+  let v_5 = (v_1 - v_4);
+  b5[i0 * lit2 + i1] = v_5;
 }
 `,
   };
 
-export const pointwise_6e43edfcf3: ShaderSpec = {
-    name: "pointwise_6e43edfcf3",
-    overrides: ["u32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_6da3a30a08: ShaderSpec = {
+    name: "pointwise_6da3a30a08",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: f32;
-override lit3: f32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
 @group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i1 * lit2 + i2 * lit4 + i3] * b2[0i]);
+  let v_1 = sqrt(b3[i1 * lit2 + i2 * lit4 + i3]);
+  let v_2 = (v_1 + b4[(0i + lit5)]);
+  let v_3 = (v_0 / v_2);
+  let v_4 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_3);
+  b5[i1 * lit2 + i2 * lit4 + i3] = v_4;
+  let v_5 = (b6[i1 * lit2 + i2 * lit4 + i3] * b4[(0i + lit6)]);
+  let v_6 = (b7[i1 * lit2 + i2 * lit4 + i3] + b8[i1 * lit2 + i2 * lit4 + i3]);
+  let v_7 = (v_6 * b9[0i]);
+  let v_8 = (v_5 + v_7);
+  b10[i1 * lit2 + i2 * lit4 + i3] = v_8;
+}
+`,
+  };
+
+export const pointwise_6ea0e75962: ShaderSpec = {
+    name: "pointwise_6ea0e75962",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] + b2[(i0 % lit1)]);
-  let v_2 = (b3[i0] * lit3);
-  let v_3 = (v_1 + v_2);
-  let v_4 = (v_0 + v_3);
-  b4[i0] = v_4;
-  let v_5 = (v_4 * b5[0i]);
-  let v_6 = (b3[i0] - v_5);
-  b6[i0] = v_6;
-  let v_7 = (b7[i0] * lit2);
-  let v_8 = (b8[i0] * lit3);
-  let v_9 = (v_1 + v_8);
-  let v_10 = (v_7 + v_9);
-  b9[i0] = v_10;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = (b0[i0] - v_0);
+  b3[i0] = v_1;
+  let v_2 = (b4[i0] * b5[(0i + 1i)]);
+  let v_3 = (b7[i0] * b5[(0i + lit2)]);
+  let v_4 = (b6[(i0 % lit1)] + v_3);
+  let v_5 = (v_2 + v_4);
+  b8[i0] = v_5;
+  let v_6 = (v_5 * b2[0i]);
+  let v_7 = (b7[i0] - v_6);
+  b9[i0] = v_7;
 }
 `,
   };
@@ -2839,56 +3986,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b2[0i]);
     let v_1 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_0);
     b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_1;
-  }
-}
-`,
-  };
-
-export const pointwise_6f68636de9: ShaderSpec = {
-    name: "pointwise_6f68636de9",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn max_(a: f32, b: f32) -> f32 {
-  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let f_0 = i2 * lit5 + i3;
-    let v_1 = (i1 == b1[((f_0 / lit5) % lit6) * lit5 + (f_0 % lit5)]);
-    let v_2 = select(0.0f, 1.0f, v_1);
-    let v_3 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_2);
-    let v_4 = max_(b2[0i], 1.0f);
-    let v_5 = (v_3 / v_4);
-    let f_6 = i2 * lit5 + i3;
-    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit5) % lit6) * lit5 + (f_6 % lit5)] != 0u));
-    let v_8 = (1.0f * lit7);
-    let v_9 = (v_7 * v_8);
-    b4[i1 * lit3 + i2 * lit5 + i3] = v_9;
   }
 }
 `,
@@ -2941,46 +4038,34 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_74cd33e168: ShaderSpec = {
-    name: "pointwise_74cd33e168",
-    overrides: ["u32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_74aff86dd2: ShaderSpec = {
+    name: "pointwise_74aff86dd2",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: f32;
-override lit3: f32;
+override lit2: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[i0] * lit3);
-  let v_2 = (0.0f + v_1);
-  let v_3 = (v_0 + v_2);
-  b2[i0] = v_3;
-  let v_4 = (v_3 * b3[0i]);
-  let v_5 = (b1[i0] - v_4);
-  b4[i0] = v_5;
-  let v_6 = (b5[i0] * lit2);
-  let v_7 = (b6[i0] * lit3);
-  let v_8 = (0.0f + v_7);
-  let v_9 = (v_6 + v_8);
-  b7[i0] = v_9;
-  let v_10 = (v_9 * b3[0i]);
-  let v_11 = (b6[i0] - v_10);
-  b8[i0] = v_11;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = sqrt(b3[i0]);
+  let v_2 = (v_1 / b4[0i]);
+  let v_3 = (v_2 + b5[(0i + lit2)]);
+  let v_4 = (v_0 / v_3);
+  let v_5 = (b0[i0] - v_4);
+  b6[i0] = v_5;
 }
 `,
   };
@@ -3020,6 +4105,44 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_755b4245a4: ShaderSpec = {
+    name: "pointwise_755b4245a4",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = (b0[i0] - v_0);
+  b3[i0] = v_1;
+  let v_2 = (b4[i0] * b5[(0i + 1i)]);
+  let v_3 = (b6[i0] * b5[(0i + lit2)]);
+  let v_4 = (0.0f + v_3);
+  let v_5 = (v_2 + v_4);
+  b7[i0] = v_5;
+  let v_6 = (v_5 * b2[0i]);
+  let v_7 = (b6[i0] - v_6);
+  b8[i0] = v_7;
+}
+`,
+  };
+
 export const pointwise_757fe4a7d6: ShaderSpec = {
     name: "pointwise_757fe4a7d6",
     overrides: ["i32","i32","i32","i32","i32","f32"],
@@ -3049,6 +4172,57 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_1 = (b0[i1 * lit3 + i2 * lit1 + i3] - v_0);
     let v_2 = (v_1 * b2[i1]);
     b3[i1 * lit3 + i2 * lit1 + i3] = v_2;
+  }
+}
+`,
+  };
+
+export const pointwise_76be2e4f57: ShaderSpec = {
+    name: "pointwise_76be2e4f57",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let f_0 = i2 * lit5 + i3;
+    let v_1 = (i1 == b1[((f_0 / lit5) % lit6) * lit5 + (f_0 % lit5)]);
+    let v_2 = select(0.0f, 1.0f, v_1);
+    let v_3 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_2);
+    let v_4 = max_(b2[0i], 1.0f);
+    let v_5 = (v_3 / v_4);
+    let f_6 = i2 * lit5 + i3;
+    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit5) % lit6) * lit5 + (f_6 % lit5)] != 0u));
+    let v_8 = (1.0f * b4[(0i + lit7)]);
+    let v_9 = (v_7 * v_8);
+    b5[i1 * lit3 + i2 * lit5 + i3] = v_9;
   }
 }
 `,
@@ -3113,36 +4287,51 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_775a6b4365: ShaderSpec = {
-    name: "pointwise_775a6b4365",
-    overrides: ["i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_77855c8822: ShaderSpec = {
+    name: "pointwise_77855c8822",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: f32;
-override lit4: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
-    let i0 = (gi / lit1);
-    let i1 = (gi % lit1);
-    let v_0 = (b0[i0 * lit1 + i1] * lit3);
-    let v_1 = (b1[i0 * lit1 + i1] + b2[i0 * lit1 + i1]);
-    let v_2 = (b3[i0 * lit1 + i1] * lit4);
-    let v_3 = (v_1 + v_2);
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit1);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 * v_1);
+    let v_3 = (v_2 * b4[0i]);
     let v_4 = (v_0 + v_3);
-    b4[i0 * lit1 + i1] = v_4;
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
+    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b8[0i]);
+    let v_6 = sqrt(v_4);
+    let v_7 = (v_6 + b1[(0i + lit0)]);
+    let v_8 = (v_5 / v_7);
+    let v_9 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_8);
+    b9[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_9;
   }
 }
 `,
@@ -3185,44 +4374,45 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_79c5ebcdfa: ShaderSpec = {
-    name: "pointwise_79c5ebcdfa",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_7c0a3d4f01: ShaderSpec = {
+    name: "pointwise_7c0a3d4f01",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * lit6);
-    let v_2 = (v_0 + v_1);
-    let v_3 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b4[0i]);
-    let v_4 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_3);
-    let v_5 = (v_4 * lit6);
-    let v_6 = (v_2 + v_5);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_6;
-  }
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * b1[(0i + lit2)]);
+  let v_1 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
+  let v_2 = (v_1 * v_1);
+  let v_3 = (v_2 * b4[0i]);
+  let v_4 = (v_0 + v_3);
+  b5[i0] = v_4;
+  let v_5 = (b7[i0] * b8[0i]);
+  let v_6 = sqrt(v_4);
+  let v_7 = (v_6 / b9[0i]);
+  let v_8 = (v_7 + b1[(0i + lit3)]);
+  let v_9 = (v_5 / v_8);
+  let v_10 = (b6[i0] - v_9);
+  b10[i0] = v_10;
 }
 `,
   };
@@ -3285,6 +4475,46 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (b1[i0 * lit2 + i1] * b2[0i]);
   let v_1 = (b0[i0 * lit2 + i1] - v_0);
   b3[i0 * lit2 + i1] = v_1;
+}
+`,
+  };
+
+export const pointwise_7fd4545b25: ShaderSpec = {
+    name: "pointwise_7fd4545b25",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
+    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
+    let v_2 = (v_1 * b4[0i]);
+    let v_3 = (v_0 + v_2);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_3;
+  }
 }
 `,
   };
@@ -3370,6 +4600,57 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_81098916bf: ShaderSpec = {
+    name: "pointwise_81098916bf",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
+    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
+    let v_2 = (v_1 * v_1);
+    let v_3 = (v_2 * b4[0i]);
+    let v_4 = (v_0 + v_3);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_4;
+    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b8[0i]);
+    let v_6 = sqrt(v_4);
+    let v_7 = (v_6 + b1[(0i + lit0)]);
+    let v_8 = (v_5 / v_7);
+    let v_9 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_8);
+    b9[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_9;
+  }
+}
+`,
+  };
+
 export const pointwise_8129e7e098: ShaderSpec = {
     name: "pointwise_8129e7e098",
     overrides: ["u32","i32","i32"],
@@ -3393,6 +4674,46 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_822ff4ea11: ShaderSpec = {
+    name: "pointwise_822ff4ea11",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 * v_1);
+    let v_3 = (v_2 * b4[0i]);
+    let v_4 = (v_0 + v_3);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
+  }
+}
+`,
+  };
+
 export const pointwise_8265a4f6b1: ShaderSpec = {
     name: "pointwise_8265a4f6b1",
     overrides: ["u32"],
@@ -3407,50 +4728,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= 1i) { return; }
   b1[0i] = b0[0i];
-}
-`,
-  };
-
-export const pointwise_8339c87565: ShaderSpec = {
-    name: "pointwise_8339c87565",
-    overrides: ["u32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (-b1[i3]);
-  let v_1 = (b1[i3] > v_0);
-  let v_2 = select(b0[i3], 0.0f, v_1);
-  let v_3 = (b1[i3] <= v_0);
-  let v_4 = select(b0[i3], 0.0f, v_3);
-  let v_5 = (-v_4);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (1.0f * 1.0f);
-  let v_8 = (v_7 / lit2);
-  let v_9 = (-v_8);
-  let v_10 = (v_9 * 0.0f);
-  let v_11 = (v_6 + v_10);
-  let v_12 = relu_(b1[i3]);
-  let v_13 = (v_12 <= 0.0f);
-  let v_14 = select(v_8, 0.0f, v_13);
-  let v_15 = (v_11 + v_14);
-  b2[i3] = v_15;
 }
 `,
   };
@@ -3534,41 +4811,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_862b3bcedc: ShaderSpec = {
-    name: "pointwise_862b3bcedc",
-    overrides: ["i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit1);
-    let i1 = (gi % lit1);
-    let v_0 = (b1[i0 * lit1 + i1] * b2[0i]);
-    let v_1 = (b0[i0 * lit1 + i1] - v_0);
-    let v_2 = (b1[i0 * lit1 + i1] * lit3);
-    let v_3 = (v_2 + b3[i0 * lit1 + i1]);
-    let v_4 = (v_3 * b2[0i]);
-    let v_5 = (v_1 - v_4);
-    b4[i0 * lit1 + i1] = v_5;
-  }
-}
-`,
-  };
-
 export const pointwise_87f1933bb7: ShaderSpec = {
     name: "pointwise_87f1933bb7",
     overrides: ["u32","i32","f32","f32","f32","f32"],
@@ -3636,6 +4878,45 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_89e9114499: ShaderSpec = {
+    name: "pointwise_89e9114499",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = (gi / lit2);
+  let i1 = (gi % lit2);
+  let v_0 = (b0[i0 * lit2 + i1] * b1[(0i + 1i)]);
+  let v_1 = (b3[i0 * lit2 + i1] * b1[(0i + lit3)]);
+  let v_2 = (b2[i0 * lit2 + i1] + v_1);
+  let v_3 = (b0[i0 * lit2 + i1] * b4[0i]);
+  let v_4 = (b3[i0 * lit2 + i1] - v_3);
+  let v_5 = (v_4 * b1[(0i + lit3)]);
+  let v_6 = (v_2 + v_5);
+  let v_7 = (v_0 + v_6);
+  b5[i0 * lit2 + i1] = v_7;
+  let v_8 = (v_7 * b4[0i]);
+  let v_9 = (v_4 - v_8);
+  b6[i0 * lit2 + i1] = v_9;
+}
+`,
+  };
+
 export const pointwise_8a84dd71d4: ShaderSpec = {
     name: "pointwise_8a84dd71d4",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
@@ -3667,53 +4948,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (v_1 / lit7);
     b2[i1 * lit3 + i2 * lit5 + i3] = v_2;
   }
-}
-`,
-  };
-
-export const pointwise_8aa50db403: ShaderSpec = {
-    name: "pointwise_8aa50db403",
-    overrides: ["u32","f32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: f32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit1);
-  let v_1 = (b1[0i] + b2[0i]);
-  let v_2 = (v_1 * lit2);
-  let v_3 = (v_0 + v_2);
-  b3[0i] = v_3;
-  let v_4 = (b4[0i] * lit3);
-  let v_5 = (v_1 * v_1);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b5[0i] = v_7;
-  let v_8 = (v_3 * b7[0i]);
-  let v_9 = sqrt(v_7);
-  let v_10 = (v_9 / b8[0i]);
-  let v_11 = (v_10 + lit5);
-  let v_12 = (v_8 / v_11);
-  let v_13 = (b6[0i] - v_12);
-  b9[0i] = v_13;
 }
 `,
   };
@@ -3766,69 +5000,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_8c0a86baeb: ShaderSpec = {
-    name: "pointwise_8c0a86baeb",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_8b4129f38a: ShaderSpec = {
+    name: "pointwise_8b4129f38a",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-override lit8: f32;
-override lit9: f32;
-override lit10: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * lit6);
-    let v_1 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * lit7);
-    let v_3 = (v_0 + v_2);
-    b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_3;
-    let v_4 = (b4[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * lit8);
-    let v_5 = (v_1 * v_1);
-    let v_6 = (v_5 * lit9);
-    let v_7 = (v_4 + v_6);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_7;
-    let v_8 = (v_3 * b7[0i]);
-    let v_9 = sqrt(v_7);
-    let v_10 = (v_9 + lit10);
-    let v_11 = (v_8 / v_10);
-    let v_12 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_11);
-    b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_12;
-  }
-}
-`,
-  };
-
-export const pointwise_8c1cc10770: ShaderSpec = {
-    name: "pointwise_8c1cc10770",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -3836,70 +5013,114 @@ override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 override lit6: i32;
-override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
+@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * lit7);
-    let v_2 = (v_0 + v_1);
-    let v_3 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b4[0i]);
-    let v_4 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_3);
-    let v_5 = (v_4 * lit7);
-    let v_6 = (v_2 + v_5);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_6;
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1 * lit3 + i2 * lit5 + i3] * b2[0i]);
+    let v_1 = sqrt(b3[i1 * lit3 + i2 * lit5 + i3]);
+    let v_2 = (v_1 / b4[0i]);
+    let v_3 = (v_2 + b5[(0i + lit0)]);
+    let v_4 = (v_0 / v_3);
+    let v_5 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_4);
+    b6[i1 * lit3 + i2 * lit5 + i3] = v_5;
+    let v_6 = (b7[i1 * lit3 + i2 * lit5 + i3] * b5[(0i + lit6)]);
+    let v_7 = (b8[i1 * lit3 + i2 * lit5 + i3] + b9[i1 * lit3 + i2 * lit5 + i3]);
+    let v_8 = (v_7 * b10[0i]);
+    let v_9 = (v_6 + v_8);
+    b11[i1 * lit3 + i2 * lit5 + i3] = v_9;
   }
 }
 `,
   };
 
-export const pointwise_8cce640ea8: ShaderSpec = {
-    name: "pointwise_8cce640ea8",
-    overrides: ["u32","i32","i32","i32","f32"],
-    access: ["read_write","read_write"],
+export const pointwise_8d1cb07e1b: ShaderSpec = {
+    name: "pointwise_8d1cb07e1b",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn min_(a: f32, b: f32) -> f32 {
-  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
-}
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * 0.0f);
-  let v_1 = (v_0 / lit4);
-  let v_2 = (-b0[i2 * lit2 + i3]);
-  let v_3 = min_(b0[i2 * lit2 + i3], v_2);
-  let v_4 = exp(v_3);
-  let v_5 = (v_4 + 1.0f);
-  let v_6 = (v_1 / v_5);
-  let v_7 = (v_6 * v_4);
-  b1[i2 * lit2 + i3] = v_7;
+  let i0 = gi;
+  let v_0 = (b0[i0] * b1[(0i + 1i)]);
+  let v_1 = (b3[i0] * b1[(0i + lit2)]);
+  let v_2 = (b2[(i0 % lit1)] + v_1);
+  let v_3 = (v_0 + v_2);
+  b4[i0] = v_3;
+  let v_4 = (v_3 * b5[0i]);
+  let v_5 = (b3[i0] - v_4);
+  b6[i0] = v_5;
+  let v_6 = (b7[i0] * b1[(0i + 1i)]);
+  let v_7 = (b8[i0] * b1[(0i + lit2)]);
+  let v_8 = (b2[(i0 % lit1)] + v_7);
+  let v_9 = (v_6 + v_8);
+  b9[i0] = v_9;
+}
+`,
+  };
+
+export const pointwise_8d2664c530: ShaderSpec = {
+    name: "pointwise_8d2664c530",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * b1[(0i + 1i)]);
+  let v_1 = (b3[i0] * b1[(0i + lit2)]);
+  let v_2 = (b2[(i0 % lit1)] + v_1);
+  let v_3 = (v_0 + v_2);
+  b4[i0] = v_3;
+  let v_4 = (v_3 * b5[0i]);
+  let v_5 = (b3[i0] - v_4);
+  b6[i0] = v_5;
 }
 `,
   };
@@ -4003,37 +5224,81 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_91b3b4c869: ShaderSpec = {
-    name: "pointwise_91b3b4c869",
-    overrides: ["u32","i32","f32"],
-    access: ["read_write","read_write"],
+export const pointwise_9103ac3894: ShaderSpec = {
+    name: "pointwise_9103ac3894",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: f32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn min_(a: f32, b: f32) -> f32 {
-  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
-}
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (1.0f * 1.0f);
-  let v_1 = (v_0 / lit2);
-  let v_2 = (-b0[i3]);
-  let v_3 = min_(b0[i3], v_2);
-  let v_4 = exp(v_3);
-  let v_5 = (v_4 + 1.0f);
-  let v_6 = (v_1 / v_5);
-  let v_7 = (v_6 * v_4);
-  b1[i3] = v_7;
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[(0i + lit5)]);
+  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
+  let v_2 = (v_1 * b4[0i]);
+  let v_3 = (v_0 + v_2);
+  b5[i1 * lit2 + i2 * lit4 + i3] = v_3;
+  let v_4 = (b6[i1 * lit2 + i2 * lit4 + i3] * b1[(0i + lit6)]);
+  let v_5 = (v_1 * v_1);
+  let v_6 = (v_5 * b7[0i]);
+  let v_7 = (v_4 + v_6);
+  b8[i1 * lit2 + i2 * lit4 + i3] = v_7;
+}
+`,
+  };
+
+export const pointwise_918bb98c23: ShaderSpec = {
+    name: "pointwise_918bb98c23",
+    overrides: ["i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = (gi % lit3);
+    let v_0 = (b0[i0 * lit3 + i1] * b1[(0i + 1i)]);
+    let v_1 = (v_0 + b2[i0 * lit3 + i1]);
+    let v_2 = (v_1 * b1[(0i + 1i)]);
+    let v_3 = (b3[i0 * lit3 + i1] * b1[(0i + lit4)]);
+    let v_4 = (b2[i0 * lit3 + i1] + v_3);
+    let v_5 = (v_2 + v_4);
+    b4[i0 * lit3 + i1] = v_5;
+  }
 }
 `,
   };
@@ -4118,91 +5383,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_938d1bfdf9: ShaderSpec = {
-    name: "pointwise_938d1bfdf9",
-    overrides: ["u32","i32","f32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] + b2[(i0 % lit1)]);
-  let v_2 = (v_1 * lit3);
-  let v_3 = (v_0 + v_2);
-  b3[i0] = v_3;
-  let v_4 = (b4[i0] * lit4);
-  let v_5 = (v_1 * v_1);
-  let v_6 = (v_5 * lit5);
-  let v_7 = (v_4 + v_6);
-  b5[i0] = v_7;
-  let v_8 = (v_3 * b7[0i]);
-  let v_9 = sqrt(v_7);
-  let v_10 = (v_9 + lit6);
-  let v_11 = (v_8 / v_10);
-  let v_12 = (b6[i0] - v_11);
-  b8[i0] = v_12;
-}
-`,
-  };
-
-export const pointwise_975825abe1: ShaderSpec = {
-    name: "pointwise_975825abe1",
-    overrides: ["i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = (gi % lit3);
-    let v_0 = (b0[i0 * lit3 + i1] + b1[i0 * lit3 + i1]);
-    let v_1 = (b2[i0 * lit3 + i1] * lit4);
-    let v_2 = (v_0 + v_1);
-    let v_3 = (b3[i0 * lit3 + i1] * b4[0i]);
-    let v_4 = (b2[i0 * lit3 + i1] - v_3);
-    let v_5 = (v_4 * lit4);
-    let v_6 = (v_2 + v_5);
-    b5[i0 * lit3 + i1] = v_6;
-  }
-}
-`,
-  };
-
 export const pointwise_98aae6991e: ShaderSpec = {
     name: "pointwise_98aae6991e",
     overrides: ["u32","i32","i32","i32","f32","f32"],
@@ -4230,72 +5410,24 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_9ca22ed68a: ShaderSpec = {
-    name: "pointwise_9ca22ed68a",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_991ff35768: ShaderSpec = {
+    name: "pointwise_991ff35768",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn max_(a: f32, b: f32) -> f32 {
-  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit1);
-    let i3 = (gi % lit5);
-    let f_0 = i2 * lit5 + i3;
-    let v_1 = (i1 == b1[((f_0 / lit5) % lit1) * lit5 + (f_0 % lit5)]);
-    let v_2 = select(0.0f, 1.0f, v_1);
-    let v_3 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_2);
-    let v_4 = max_(b2[0i], 1.0f);
-    let v_5 = (v_3 / v_4);
-    let f_6 = i2 * lit5 + i3;
-    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit5) % lit1) * lit5 + (f_6 % lit5)] != 0u));
-    let v_8 = (1.0f * lit6);
-    let v_9 = (v_7 * v_8);
-    b4[i1 * lit3 + i2 * lit5 + i3] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_9e2ddc8de6: ShaderSpec = {
-    name: "pointwise_9e2ddc8de6",
-    overrides: ["u32","i32","f32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-override lit6: f32;
+override lit6: i32;
+override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
@@ -4304,26 +5436,27 @@ override lit6: f32;
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] + b2[(i0 % lit1)]);
-  let v_2 = (v_1 * lit3);
-  let v_3 = (v_0 + v_2);
-  b3[i0] = v_3;
-  let v_4 = (b4[i0] * lit4);
-  let v_5 = (v_1 * v_1);
-  let v_6 = (v_5 * lit5);
-  let v_7 = (v_4 + v_6);
-  b5[i0] = v_7;
-  let v_8 = (v_3 * b7[0i]);
-  let v_9 = sqrt(v_7);
-  let v_10 = (v_9 / b8[0i]);
-  let v_11 = (v_10 + lit6);
-  let v_12 = (v_8 / v_11);
-  let v_13 = (b6[i0] - v_12);
-  b9[i0] = v_13;
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
+    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
+    let v_2 = (v_1 * v_1);
+    let v_3 = (v_2 * b4[0i]);
+    let v_4 = (v_0 + v_3);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_4;
+    let v_5 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
+    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b8[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
+    let v_7 = (v_6 * v_6);
+    let v_8 = (v_7 * b4[0i]);
+    let v_9 = (v_5 + v_8);
+    b9[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_9;
+  }
 }
 `,
   };
@@ -4396,91 +5529,45 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_9fffaaa43c: ShaderSpec = {
-    name: "pointwise_9fffaaa43c",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_a027b7e85f: ShaderSpec = {
+    name: "pointwise_a027b7e85f",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-override lit8: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * lit7);
-    let v_1 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * lit8);
-    let v_2 = (0.0f + v_1);
-    let v_3 = (v_0 + v_2);
-    b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_3;
-    let v_4 = (v_3 * b3[0i]);
-    let v_5 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_4);
-    b4[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_5;
-    let v_6 = (b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * lit7);
-    let v_7 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * lit8);
-    let v_8 = (0.0f + v_7);
-    let v_9 = (v_6 + v_8);
-    b7[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_9;
-    let v_10 = (v_9 * b3[0i]);
-    let v_11 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_10);
-    b8[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_11;
-  }
-}
-`,
-  };
-
-export const pointwise_a0f6a64d54: ShaderSpec = {
-    name: "pointwise_a0f6a64d54",
-    overrides: ["u32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
-override lit3: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = (gi % lit2);
-  let v_0 = (b0[i0 * lit2 + i1] + b1[i0 * lit2 + i1]);
-  let v_1 = (b2[i0 * lit2 + i1] * lit3);
-  let v_2 = (v_0 + v_1);
-  let v_3 = (b3[i0 * lit2 + i1] * b4[0i]);
-  let v_4 = (b2[i0 * lit2 + i1] - v_3);
-  let v_5 = (v_4 * lit3);
-  let v_6 = (v_2 + v_5);
-  b5[i0 * lit2 + i1] = v_6;
+  let i0 = gi;
+  let v_0 = (b0[i0] * b1[(0i + 1i)]);
+  let v_1 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
+  let v_2 = (b4[i0] * b1[(0i + lit2)]);
+  let v_3 = (v_1 + v_2);
+  let v_4 = (v_0 + v_3);
+  b5[i0] = v_4;
+  let v_5 = (v_4 * b6[0i]);
+  let v_6 = (b4[i0] - v_5);
+  b7[i0] = v_6;
+  let v_7 = (b8[i0] * b1[(0i + 1i)]);
+  let v_8 = (b9[i0] * b1[(0i + lit2)]);
+  let v_9 = (v_1 + v_8);
+  let v_10 = (v_7 + v_9);
+  b10[i0] = v_10;
 }
 `,
   };
@@ -4514,6 +5601,54 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (b1[(i1 % lit4)] * lit7);
     let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
     b2[i1 * lit3 + i2 * lit5 + i3] = v_1;
+  }
+}
+`,
+  };
+
+export const pointwise_a1ff1067fa: ShaderSpec = {
+    name: "pointwise_a1ff1067fa",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 * b4[0i]);
+    let v_3 = (v_0 + v_2);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_3;
+    let v_4 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit7)]);
+    let v_5 = (v_1 * v_1);
+    let v_6 = (v_5 * b7[0i]);
+    let v_7 = (v_4 + v_6);
+    b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_7;
   }
 }
 `,
@@ -4593,103 +5728,34 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_a3c49bf19b: ShaderSpec = {
-    name: "pointwise_a3c49bf19b",
-    overrides: ["i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+export const pointwise_a4758bbc55: ShaderSpec = {
+    name: "pointwise_a4758bbc55",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: f32;
-override lit5: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = (gi % lit3);
-    let v_0 = (b0[i0 * lit3 + i1] * lit4);
-    let v_1 = (v_0 + b1[i0 * lit3 + i1]);
-    let v_2 = (v_1 * lit4);
-    let v_3 = (b2[i0 * lit3 + i1] * lit5);
-    let v_4 = (b1[i0 * lit3 + i1] + v_3);
-    let v_5 = (v_2 + v_4);
-    b3[i0 * lit3 + i1] = v_5;
-  }
-}
-`,
-  };
-
-export const pointwise_a400f925cb: ShaderSpec = {
-    name: "pointwise_a400f925cb",
-    overrides: ["f32","u32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: f32;
-override lit1: u32;
-override lit2: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-fn pow_(x: f32, y: f32) -> f32 {
-  if (y == 0.0f) { return 1.0f; }
-  if (x >= 0.0f) { return pow(x, y); }
-  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
-  let m = pow(-x, y);
-  return select(m, -m, abs(y % lit0) == 1.0f);
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = pow_(lit2, b0[0i]);
-  let v_1 = (1.0f - v_0);
-  let v_2 = sqrt(v_1);
-  b1[0i] = v_2;
-}
-`,
-  };
-
-export const pointwise_a4e66f2519: ShaderSpec = {
-    name: "pointwise_a4e66f2519",
-    overrides: ["i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit1);
-    let i1 = (gi % lit1);
-    let v_0 = (b0[i0 * lit1 + i1] * lit3);
-    let v_1 = (v_0 + b1[i0 * lit1 + i1]);
-    let v_2 = (v_1 * lit3);
-    let v_3 = (b2[i0 * lit1 + i1] * lit4);
-    let v_4 = (b1[i0 * lit1 + i1] + v_3);
-    let v_5 = (v_2 + v_4);
-    b3[i0 * lit1 + i1] = v_5;
-  }
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = (gi / lit2);
+  let i1 = (gi % lit2);
+  let v_0 = (b0[i0 * lit2 + i1] * b1[(0i + 1i)]);
+  let v_1 = (v_0 + b2[i0 * lit2 + i1]);
+  let v_2 = (v_1 * b1[(0i + 1i)]);
+  let v_3 = (b3[i0 * lit2 + i1] * b1[(0i + lit3)]);
+  let v_4 = (b2[i0 * lit2 + i1] + v_3);
+  let v_5 = (v_2 + v_4);
+  b4[i0 * lit2 + i1] = v_5;
 }
 `,
   };
@@ -4821,99 +5887,79 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_a9db3e1a90: ShaderSpec = {
-    name: "pointwise_a9db3e1a90",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_aa8c54007a: ShaderSpec = {
+    name: "pointwise_aa8c54007a",
+    overrides: ["i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = ((gi / lit3) % lit4);
-  let i2 = ((gi / lit5) % lit5);
-  let i3 = (gi % lit5);
-  let v_0 = (b1[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b2[0i]);
-  let v_1 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] - v_0);
-  let v_2 = (b1[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * lit6);
-  let v_3 = (v_2 + b3[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3]);
-  let v_4 = (v_3 * b2[0i]);
-  let v_5 = (v_1 - v_4);
-  b4[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_5;
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit1);
+    let i1 = (gi % lit1);
+    let v_0 = (b1[i0 * lit1 + i1] * b2[(0i + 1i)]);
+    let v_1 = (v_0 + b3[i0 * lit1 + i1]);
+    let v_2 = (v_1 * b4[0i]);
+    let v_3 = (b0[i0 * lit1 + i1] - v_2);
+    b5[i0 * lit1 + i1] = v_3;
+  }
 }
 `,
   };
 
-export const pointwise_aa2d67c2cf: ShaderSpec = {
-    name: "pointwise_aa2d67c2cf",
-    overrides: ["u32","i32","i32","i32","i32","f32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_af21000e9d: ShaderSpec = {
+    name: "pointwise_af21000e9d",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-override lit6: f32;
-override lit7: f32;
-override lit8: f32;
-override lit9: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * lit5);
-  let v_1 = (b1[i1 * lit2 + i2 * lit4 + i3] + b2[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (v_1 * lit6);
-  let v_3 = (v_0 + v_2);
-  b3[i1 * lit2 + i2 * lit4 + i3] = v_3;
-  let v_4 = (b4[i1 * lit2 + i2 * lit4 + i3] * lit7);
-  let v_5 = (v_1 * v_1);
-  let v_6 = (v_5 * lit8);
-  let v_7 = (v_4 + v_6);
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_7;
-  let v_8 = (v_3 * b7[0i]);
-  let v_9 = sqrt(v_7);
-  let v_10 = (v_9 + lit9);
-  let v_11 = (v_8 / v_10);
-  let v_12 = (b6[i1 * lit2 + i2 * lit4 + i3] - v_11);
-  b8[i1 * lit2 + i2 * lit4 + i3] = v_12;
+  let i2 = ((gi / lit2) % lit3);
+  let i3 = (gi % lit2);
+  let v_0 = (-b1[i2 * lit2 + i3]);
+  let v_1 = min_(b1[i2 * lit2 + i3], v_0);
+  let v_2 = exp(v_1);
+  let v_3 = (v_2 + 1.0f);
+  let v_4 = (b0[i2 * lit2 + i3] / v_3);
+  let v_5 = (v_4 * v_2);
+  b2[i2 * lit2 + i3] = v_5;
 }
 `,
   };
 
-export const pointwise_ab3af5967f: ShaderSpec = {
-    name: "pointwise_ab3af5967f",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_b3822a3ca3: ShaderSpec = {
+    name: "pointwise_b3822a3ca3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -4922,12 +5968,19 @@ override lit2: i32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
-override lit6: f32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
+@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -4939,69 +5992,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / lit5) % lit5);
     let i3 = (gi % lit5);
     let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
-    let v_1 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * lit6);
-    let v_3 = (v_2 + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_4 = (v_3 * b2[0i]);
-    let v_5 = (v_1 - v_4);
-    b4[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_5;
-  }
-}
-`,
-  };
-
-export const pointwise_b140294533: ShaderSpec = {
-    name: "pointwise_b140294533",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-override lit8: f32;
-override lit9: f32;
-override lit10: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * lit6);
-    let v_1 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * lit7);
-    let v_3 = (v_0 + v_2);
-    b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_3;
-    let v_4 = (b4[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * lit8);
-    let v_5 = (v_1 * v_1);
-    let v_6 = (v_5 * lit9);
-    let v_7 = (v_4 + v_6);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_7;
-    let v_8 = (v_3 * b7[0i]);
-    let v_9 = sqrt(v_7);
-    let v_10 = (v_9 + lit10);
-    let v_11 = (v_8 / v_10);
-    let v_12 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_11);
-    b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_12;
+    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 / b4[0i]);
+    let v_3 = (v_2 + b5[(0i + lit0)]);
+    let v_4 = (v_0 / v_3);
+    let v_5 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_4);
+    b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_5;
+    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b5[(0i + lit6)]);
+    let v_7 = (b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b9[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_8 = (v_7 * b10[0i]);
+    let v_9 = (v_6 + v_8);
+    b11[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_9;
   }
 }
 `,
@@ -5041,12 +6042,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_b485e0cc05: ShaderSpec = {
-    name: "pointwise_b485e0cc05",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32","f32"],
-    access: ["read_write"],
+export const pointwise_b5b0477457: ShaderSpec = {
+    name: "pointwise_b5b0477457",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -5054,45 +6055,11 @@ override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 override lit6: i32;
-override lit7: f32;
-override lit8: f32;
-override lit9: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (1.0f * lit7);
-    let v_1 = (v_0 * lit8);
-    let v_2 = (v_1 / lit9);
-    let v_3 = (-v_2);
-    b0[i1 * lit3 + i2 * lit5 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_b58c74bfbc: ShaderSpec = {
-    name: "pointwise_b58c74bfbc",
-    overrides: ["u32","f32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: f32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
+override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
@@ -5100,24 +6067,25 @@ override lit5: f32;
 @group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit1);
-  let v_1 = (b1[0i] + b2[0i]);
-  let v_2 = (v_1 * lit2);
-  let v_3 = (v_0 + v_2);
-  b3[0i] = v_3;
-  let v_4 = (b4[0i] * lit3);
-  let v_5 = (v_1 * v_1);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b5[0i] = v_7;
-  let v_8 = (v_3 * b7[0i]);
-  let v_9 = sqrt(v_7);
-  let v_10 = (v_9 + lit5);
-  let v_11 = (v_8 / v_10);
-  let v_12 = (b6[0i] - v_11);
-  b8[0i] = v_12;
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit1);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 * b4[0i]);
+    let v_3 = (v_0 + v_2);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_3;
+    let v_4 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit7)]);
+    let v_5 = (v_1 * v_1);
+    let v_6 = (v_5 * b7[0i]);
+    let v_7 = (v_4 + v_6);
+    b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_7;
+  }
 }
 `,
   };
@@ -5182,46 +6150,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_b62c5c0fa1: ShaderSpec = {
-    name: "pointwise_b62c5c0fa1",
-    overrides: ["i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit1);
-    let i1 = (gi % lit1);
-    let v_0 = (b0[i0 * lit1 + i1] * lit3);
-    let v_1 = (v_0 + b1[i0 * lit1 + i1]);
-    let v_2 = (v_1 * lit3);
-    let v_3 = (b2[i0 * lit1 + i1] * lit4);
-    let v_4 = (b1[i0 * lit1 + i1] + v_3);
-    let v_5 = (v_2 + v_4);
-    b3[i0 * lit1 + i1] = v_5;
-    let v_6 = (v_5 * b4[0i]);
-    let v_7 = (b2[i0 * lit1 + i1] - v_6);
-    b5[i0 * lit1 + i1] = v_7;
-  }
-}
-`,
-  };
-
 export const pointwise_b657a665bf: ShaderSpec = {
     name: "pointwise_b657a665bf",
     overrides: ["u32","i32","i32","i32","i32","i32","f32"],
@@ -5274,34 +6202,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % lit1);
   let v_0 = (b0[i3] + b0[i3]);
   b1[i3] = v_0;
-}
-`,
-  };
-
-export const pointwise_b8943171e2: ShaderSpec = {
-    name: "pointwise_b8943171e2",
-    overrides: ["u32","i32","i32","i32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * 0.0f);
-  let v_1 = (v_0 / lit4);
-  let v_2 = (b0[i2 * lit2 + i3] - 0.0f);
-  let v_3 = (v_1 * v_2);
-  b1[i2 * lit2 + i3] = v_3;
 }
 `,
   };
@@ -5397,106 +6297,35 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_ba039cb899: ShaderSpec = {
-    name: "pointwise_ba039cb899",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_ba239935f2: ShaderSpec = {
+    name: "pointwise_ba239935f2",
+    overrides: ["u32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
+// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * lit6);
-    let v_1 = (v_0 + b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * lit6);
-    let v_3 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * lit7);
-    let v_4 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + v_3);
-    let v_5 = (v_2 + v_4);
-    b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_5;
-    let v_6 = (v_5 * b4[0i]);
-    let v_7 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_6);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_7;
-  }
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
-`,
-  };
-
-export const pointwise_ba44f763a1: ShaderSpec = {
-    name: "pointwise_ba44f763a1",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-override lit8: f32;
-override lit9: f32;
-override lit10: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * lit6);
-    let v_1 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * lit7);
-    let v_3 = (v_0 + v_2);
-    b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_3;
-    let v_4 = (b4[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * lit8);
-    let v_5 = (v_1 * v_1);
-    let v_6 = (v_5 * lit9);
-    let v_7 = (v_4 + v_6);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_7;
-    let v_8 = (v_3 * b7[0i]);
-    let v_9 = sqrt(v_7);
-    let v_10 = (v_9 / b8[0i]);
-    let v_11 = (v_10 + lit10);
-    let v_12 = (v_8 / v_11);
-    let v_13 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_12);
-    b9[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_13;
-  }
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i3 = (gi % lit1);
+  let v_0 = (-b1[i3]);
+  let v_1 = min_(b1[i3], v_0);
+  let v_2 = exp(v_1);
+  let v_3 = (v_2 + 1.0f);
+  let v_4 = (b0[i3] / v_3);
+  let v_5 = (v_4 * v_2);
+  b2[i3] = v_5;
 }
 `,
   };
@@ -5557,92 +6386,36 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_be80d9723f: ShaderSpec = {
-    name: "pointwise_be80d9723f",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_c03d526d9b: ShaderSpec = {
+    name: "pointwise_c03d526d9b",
+    overrides: ["f32","u32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: f32;
+override lit1: u32;
 override lit2: i32;
 override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-override lit8: f32;
-override lit9: f32;
-override lit10: f32;
-override lit11: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * lit7);
-    let v_1 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 * lit8);
-    let v_3 = (v_0 + v_2);
-    b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_3;
-    let v_4 = (b4[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * lit9);
-    let v_5 = (v_1 * v_1);
-    let v_6 = (v_5 * lit10);
-    let v_7 = (v_4 + v_6);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_7;
-    let v_8 = (v_3 * b7[0i]);
-    let v_9 = sqrt(v_7);
-    let v_10 = (v_9 + lit11);
-    let v_11 = (v_8 / v_10);
-    let v_12 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_11);
-    b8[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_12;
-  }
+@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0f) { return 1.0f; }
+  if (x >= 0.0f) { return pow(x, y); }
+  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
+  let m = pow(-x, y);
+  return select(m, -m, abs(y % lit0) == 1.0f);
 }
-`,
-  };
-
-export const pointwise_c0738a1e46: ShaderSpec = {
-    name: "pointwise_c0738a1e46",
-    overrides: ["u32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = (gi % lit2);
-  let v_0 = (b0[i0 * lit2 + i1] * lit3);
-  let v_1 = (v_0 + b1[i0 * lit2 + i1]);
-  let v_2 = (v_1 * lit3);
-  let v_3 = (b2[i0 * lit2 + i1] * lit4);
-  let v_4 = (b1[i0 * lit2 + i1] + v_3);
-  let v_5 = (v_2 + v_4);
-  b3[i0 * lit2 + i1] = v_5;
+  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = f32(b1[0i]);
+  let v_1 = (v_0 / b0[(0i + lit2)]);
+  let v_2 = (1.0f - v_1);
+  let v_3 = pow_(v_2, b0[(0i + lit3)]);
+  let v_4 = (b0[0i] * v_3);
+  b2[0i] = v_4;
 }
 `,
   };
@@ -5691,6 +6464,119 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_14 = select(v_8, 0.0f, v_13);
   let v_15 = (v_11 + v_14);
   b2[i2 * lit2 + i3] = v_15;
+}
+`,
+  };
+
+export const pointwise_c20e1e5428: ShaderSpec = {
+    name: "pointwise_c20e1e5428",
+    overrides: ["u32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  b1[0i] = b0[(0i + lit1)];
+}
+`,
+  };
+
+export const pointwise_c344254d91: ShaderSpec = {
+    name: "pointwise_c344254d91",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
+@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = sqrt(b3[i0]);
+  let v_2 = (v_1 / b4[0i]);
+  let v_3 = (v_2 + b5[(0i + lit2)]);
+  let v_4 = (v_0 / v_3);
+  let v_5 = (b0[i0] - v_4);
+  b6[i0] = v_5;
+  let v_6 = (b7[i0] * b5[(0i + lit3)]);
+  let v_7 = (b8[(i0 % lit1)] + b9[(i0 % lit1)]);
+  let v_8 = (v_7 * b10[0i]);
+  let v_9 = (v_6 + v_8);
+  b11[i0] = v_9;
+}
+`,
+  };
+
+export const pointwise_c3a0c1c233: ShaderSpec = {
+    name: "pointwise_c3a0c1c233",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+    let v_1 = (b2[i1 * lit3 + i2 * lit5 + i3] + b3[i1 * lit3 + i2 * lit5 + i3]);
+    let v_2 = (v_1 * v_1);
+    let v_3 = (v_2 * b4[0i]);
+    let v_4 = (v_0 + v_3);
+    b5[i1 * lit3 + i2 * lit5 + i3] = v_4;
+    let v_5 = (b7[i1 * lit3 + i2 * lit5 + i3] * b8[0i]);
+    let v_6 = sqrt(v_4);
+    let v_7 = (v_6 / b9[0i]);
+    let v_8 = (v_7 + b1[(0i + lit0)]);
+    let v_9 = (v_5 / v_8);
+    let v_10 = (b6[i1 * lit3 + i2 * lit5 + i3] - v_9);
+    b10[i1 * lit3 + i2 * lit5 + i3] = v_10;
+  }
 }
 `,
   };
@@ -5809,6 +6695,47 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_c6d8570424: ShaderSpec = {
+    name: "pointwise_c6d8570424",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
+    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
+    let v_2 = (v_1 * v_1);
+    let v_3 = (v_2 * b4[0i]);
+    let v_4 = (v_0 + v_3);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_4;
+  }
+}
+`,
+  };
+
 export const pointwise_c7ea703e1e: ShaderSpec = {
     name: "pointwise_c7ea703e1e",
     overrides: ["i32","i32","i32","i32","i32","i32","i32"],
@@ -5843,49 +6770,106 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_c9abbcaba2: ShaderSpec = {
-    name: "pointwise_c9abbcaba2",
-    overrides: ["u32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
+export const pointwise_cad98b546e: ShaderSpec = {
+    name: "pointwise_cad98b546e",
+    overrides: ["i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit1);
+    let i1 = (gi % lit1);
+    let v_0 = (b0[i0 * lit1 + i1] * b1[(0i + 1i)]);
+    let v_1 = (v_0 + b2[i0 * lit1 + i1]);
+    let v_2 = (v_1 * b1[(0i + 1i)]);
+    let v_3 = (b3[i0 * lit1 + i1] * b1[(0i + lit3)]);
+    let v_4 = (b2[i0 * lit1 + i1] + v_3);
+    let v_5 = (v_2 + v_4);
+    b4[i0 * lit1 + i1] = v_5;
+    let v_6 = (v_5 * b5[0i]);
+    let v_7 = (b3[i0 * lit1 + i1] - v_6);
+    b6[i0 * lit1 + i1] = v_7;
+  }
 }
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
+`,
+  };
+
+export const pointwise_cd2f0b7999: ShaderSpec = {
+    name: "pointwise_cd2f0b7999",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (-b1[i2 * lit2 + i3]);
-  let v_1 = (b1[i2 * lit2 + i3] > v_0);
-  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
-  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
-  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
-  let v_5 = (-v_4);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (1.0f * 0.0f);
-  let v_8 = (v_7 / lit4);
-  let v_9 = (-v_8);
-  let v_10 = (v_9 * 0.0f);
-  let v_11 = (v_6 + v_10);
-  let v_12 = relu_(b1[i2 * lit2 + i3]);
-  let v_13 = (v_12 <= 0.0f);
-  let v_14 = select(v_8, 0.0f, v_13);
-  let v_15 = (v_11 + v_14);
-  b2[i2 * lit2 + i3] = v_15;
+  let i0 = gi;
+  let v_0 = (b0[i0] * b1[(0i + 1i)]);
+  let v_1 = (b2[i0] * b1[(0i + lit2)]);
+  let v_2 = (0.0f + v_1);
+  let v_3 = (v_0 + v_2);
+  b3[i0] = v_3;
+  let v_4 = (v_3 * b4[0i]);
+  let v_5 = (b2[i0] - v_4);
+  b5[i0] = v_5;
+}
+`,
+  };
+
+export const pointwise_d03272b40e: ShaderSpec = {
+    name: "pointwise_d03272b40e",
+    overrides: ["f32","u32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: f32;
+override lit1: u32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0f) { return 1.0f; }
+  if (x >= 0.0f) { return pow(x, y); }
+  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
+  let m = pow(-x, y);
+  return select(m, -m, abs(y % lit0) == 1.0f);
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] / b1[(0i + lit2)]);
+  let v_1 = (1.0f - v_0);
+  let v_2 = pow_(v_1, b1[(0i + lit3)]);
+  b2[0i] = v_2;
 }
 `,
   };
@@ -5990,6 +6974,91 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_d372de8b2e: ShaderSpec = {
+    name: "pointwise_d372de8b2e",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = (gi / lit2);
+  let i1 = ((gi / lit3) % lit4);
+  let i2 = ((gi / lit5) % lit5);
+  let i3 = (gi % lit5);
+  let v_0 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b1[(0i + 1i)]);
+  let v_1 = (b3[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+  let v_2 = (b2[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] + v_1);
+  let v_3 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b4[0i]);
+  let v_4 = (b3[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] - v_3);
+  let v_5 = (v_4 * b1[(0i + lit6)]);
+  let v_6 = (v_2 + v_5);
+  let v_7 = (v_0 + v_6);
+  b5[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_7;
+  let v_8 = (v_7 * b4[0i]);
+  let v_9 = (v_4 - v_8);
+  b6[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_9;
+}
+`,
+  };
+
+export const pointwise_d53dd96ae3: ShaderSpec = {
+    name: "pointwise_d53dd96ae3",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
+@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b1[0i] * b2[0i]);
+  let v_1 = sqrt(b3[0i]);
+  let v_2 = (v_1 / b4[0i]);
+  let v_3 = (v_2 + b5[(0i + lit1)]);
+  let v_4 = (v_0 / v_3);
+  let v_5 = (b0[0i] - v_4);
+  b6[0i] = v_5;
+  let v_6 = (b7[0i] * b5[(0i + lit2)]);
+  let v_7 = (b8[0i] + b9[0i]);
+  let v_8 = (v_7 * b10[0i]);
+  let v_9 = (v_6 + v_8);
+  b11[0i] = v_9;
+}
+`,
+  };
+
 export const pointwise_d5cbac232e: ShaderSpec = {
     name: "pointwise_d5cbac232e",
     overrides: ["u32","i32","i32","i32","f32","f32"],
@@ -6014,41 +7083,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (-v_1);
   let v_3 = (v_2 * 0.0f);
   b0[i2 * lit2 + i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_d64684b165: ShaderSpec = {
-    name: "pointwise_d64684b165",
-    overrides: ["u32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] + b2[(i0 % lit1)]);
-  let v_2 = (b3[i0] * lit3);
-  let v_3 = (v_1 + v_2);
-  let v_4 = (v_0 + v_3);
-  b4[i0] = v_4;
-  let v_5 = (v_4 * b5[0i]);
-  let v_6 = (b3[i0] - v_5);
-  b6[i0] = v_6;
 }
 `,
   };
@@ -6131,6 +7165,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_d9b3e56720: ShaderSpec = {
+    name: "pointwise_d9b3e56720",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit1);
+    let i3 = (gi % lit5);
+    let f_0 = i2 * lit5 + i3;
+    let v_1 = (i1 == b1[((f_0 / lit5) % lit1) * lit5 + (f_0 % lit5)]);
+    let v_2 = select(0.0f, 1.0f, v_1);
+    let v_3 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_2);
+    let v_4 = max_(b2[0i], 1.0f);
+    let v_5 = (v_3 / v_4);
+    let f_6 = i2 * lit5 + i3;
+    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit5) % lit1) * lit5 + (f_6 % lit5)] != 0u));
+    let v_8 = (1.0f * b4[(0i + lit6)]);
+    let v_9 = (v_7 * v_8);
+    b5[i1 * lit3 + i2 * lit5 + i3] = v_9;
+  }
+}
+`,
+  };
+
+export const pointwise_d9b4d52fc9: ShaderSpec = {
+    name: "pointwise_d9b4d52fc9",
+    overrides: ["i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit1);
+    let i1 = (gi % lit1);
+    let v_0 = (b1[i0 * lit1 + i1] * b2[(0i + lit3)]);
+    let v_1 = (b0[i0 * lit1 + i1] + v_0);
+    let v_2 = (b3[i0 * lit1 + i1] * b4[0i]);
+    let v_3 = (b1[i0 * lit1 + i1] - v_2);
+    let v_4 = (v_3 * b2[(0i + lit3)]);
+    let v_5 = (v_1 + v_4);
+    b5[i0 * lit1 + i1] = v_5;
+  }
+}
+`,
+  };
+
 export const pointwise_da0077d363: ShaderSpec = {
     name: "pointwise_da0077d363",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
@@ -6162,65 +7282,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
     let v_2 = (v_1 * b2[i1]);
     b3[i1 * lit3 + i2 * lit5 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_daf241ac08: ShaderSpec = {
-    name: "pointwise_daf241ac08",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-override lit8: f32;
-override lit9: f32;
-override lit10: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * lit6);
-    let v_1 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * lit7);
-    let v_3 = (v_0 + v_2);
-    b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_3;
-    let v_4 = (b4[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * lit8);
-    let v_5 = (v_1 * v_1);
-    let v_6 = (v_5 * lit9);
-    let v_7 = (v_4 + v_6);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_7;
-    let v_8 = (v_3 * b7[0i]);
-    let v_9 = sqrt(v_7);
-    let v_10 = (v_9 / b8[0i]);
-    let v_11 = (v_10 + lit10);
-    let v_12 = (v_8 / v_11);
-    let v_13 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_12);
-    b9[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_13;
   }
 }
 `,
@@ -6262,34 +7323,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_de4e2abac7: ShaderSpec = {
-    name: "pointwise_de4e2abac7",
-    overrides: ["u32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_de62b49ce3: ShaderSpec = {
+    name: "pointwise_de62b49ce3",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
-override lit3: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = (gi % lit2);
-  let v_0 = (b1[i0 * lit2 + i1] * b2[0i]);
-  let v_1 = (b0[i0 * lit2 + i1] - v_0);
-  let v_2 = (b1[i0 * lit2 + i1] * lit3);
-  let v_3 = (v_2 + b3[i0 * lit2 + i1]);
-  let v_4 = (v_3 * b2[0i]);
-  let v_5 = (v_1 - v_4);
-  b4[i0 * lit2 + i1] = v_5;
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[(0i + lit5)]);
+  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
+  let v_2 = (v_1 * v_1);
+  let v_3 = (v_2 * b4[0i]);
+  let v_4 = (v_0 + v_3);
+  b5[i1 * lit2 + i2 * lit4 + i3] = v_4;
+  let v_5 = (b7[i1 * lit2 + i2 * lit4 + i3] * b8[0i]);
+  let v_6 = sqrt(v_4);
+  let v_7 = (v_6 / b9[0i]);
+  let v_8 = (v_7 + b1[(0i + lit6)]);
+  let v_9 = (v_5 / v_8);
+  let v_10 = (b6[i1 * lit2 + i2 * lit4 + i3] - v_9);
+  b10[i1 * lit2 + i2 * lit4 + i3] = v_10;
+}
+`,
+  };
+
+export const pointwise_df52b0b222: ShaderSpec = {
+    name: "pointwise_df52b0b222",
+    overrides: ["i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit1);
+    let i1 = (gi % lit1);
+    let v_0 = (b0[i0 * lit1 + i1] * b1[(0i + 1i)]);
+    let v_1 = (b3[i0 * lit1 + i1] * b1[(0i + lit3)]);
+    let v_2 = (b2[i0 * lit1 + i1] + v_1);
+    let v_3 = (b0[i0 * lit1 + i1] * b4[0i]);
+    let v_4 = (b3[i0 * lit1 + i1] - v_3);
+    let v_5 = (v_4 * b1[(0i + lit3)]);
+    let v_6 = (v_2 + v_5);
+    let v_7 = (v_0 + v_6);
+    b5[i0 * lit1 + i1] = v_7;
+    let v_8 = (v_7 * b4[0i]);
+    let v_9 = (v_4 - v_8);
+    b6[i0 * lit1 + i1] = v_9;
+  }
 }
 `,
   };
@@ -6375,123 +7494,65 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_e17273589d: ShaderSpec = {
-    name: "pointwise_e17273589d",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_e40d811258: ShaderSpec = {
+    name: "pointwise_e40d811258",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = ((gi / lit3) % lit4);
-  let i2 = ((gi / lit5) % lit5);
-  let i3 = (gi % lit5);
-  let v_0 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * lit6);
-  let v_1 = (v_0 + b1[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3]);
-  let v_2 = (v_1 * lit6);
-  let v_3 = (b2[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * lit7);
-  let v_4 = (b1[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] + v_3);
-  let v_5 = (v_2 + v_4);
-  b3[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_5;
-  let v_6 = (v_5 * b4[0i]);
-  let v_7 = (b2[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] - v_6);
-  b5[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_7;
+  let i0 = gi;
+  let v_0 = (b0[i0] * b1[(0i + 1i)]);
+  let v_1 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
+  let v_2 = (b4[i0] * b1[(0i + lit2)]);
+  let v_3 = (v_1 + v_2);
+  let v_4 = (v_0 + v_3);
+  b5[i0] = v_4;
+  let v_5 = (v_4 * b6[0i]);
+  let v_6 = (b4[i0] - v_5);
+  b7[i0] = v_6;
 }
 `,
   };
 
-export const pointwise_e51190cc15: ShaderSpec = {
-    name: "pointwise_e51190cc15",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_e4b229a8f4: ShaderSpec = {
+    name: "pointwise_e4b229a8f4",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-override lit8: f32;
-override lit9: f32;
-override lit10: f32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
 @group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * lit6);
-    let v_1 = (b1[i1 * lit3 + i2 * lit5 + i3] + b2[i1 * lit3 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * lit7);
-    let v_3 = (v_0 + v_2);
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_3;
-    let v_4 = (b4[i1 * lit3 + i2 * lit5 + i3] * lit8);
-    let v_5 = (v_1 * v_1);
-    let v_6 = (v_5 * lit9);
-    let v_7 = (v_4 + v_6);
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_7;
-    let v_8 = (v_3 * b7[0i]);
-    let v_9 = sqrt(v_7);
-    let v_10 = (v_9 / b8[0i]);
-    let v_11 = (v_10 + lit10);
-    let v_12 = (v_8 / v_11);
-    let v_13 = (b6[i1 * lit3 + i2 * lit5 + i3] - v_12);
-    b9[i1 * lit3 + i2 * lit5 + i3] = v_13;
-  }
-}
-`,
-  };
-
-export const pointwise_e5477d5008: ShaderSpec = {
-    name: "pointwise_e5477d5008",
-    overrides: ["i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -6499,89 +7560,21 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
     let i0 = (gi / lit3);
-    let i1 = (gi % lit3);
-    let v_0 = (b0[i0 * lit3 + i1] * lit4);
-    let v_1 = (b1[i0 * lit3 + i1] + b2[i0 * lit3 + i1]);
-    let v_2 = (b3[i0 * lit3 + i1] * lit5);
-    let v_3 = (v_1 + v_2);
-    let v_4 = (v_0 + v_3);
-    b4[i0 * lit3 + i1] = v_4;
+    let i1 = ((gi / lit4) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
+    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 + b4[(0i + lit0)]);
+    let v_3 = (v_0 / v_2);
+    let v_4 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_3);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
+    let v_5 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b4[(0i + lit6)]);
+    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_7 = (v_6 * b9[0i]);
+    let v_8 = (v_5 + v_7);
+    b10[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_8;
   }
-}
-`,
-  };
-
-export const pointwise_e758458e81: ShaderSpec = {
-    name: "pointwise_e758458e81",
-    overrides: ["u32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (-b1[i3]);
-  let v_1 = (b1[i3] > v_0);
-  let v_2 = select(b0[i3], 0.0f, v_1);
-  let v_3 = (b1[i3] <= v_0);
-  let v_4 = select(b0[i3], 0.0f, v_3);
-  let v_5 = (-v_4);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (1.0f * 0.0f);
-  let v_8 = (v_7 / lit2);
-  let v_9 = (-v_8);
-  let v_10 = (v_9 * 0.0f);
-  let v_11 = (v_6 + v_10);
-  let v_12 = relu_(b1[i3]);
-  let v_13 = (v_12 <= 0.0f);
-  let v_14 = select(v_8, 0.0f, v_13);
-  let v_15 = (v_11 + v_14);
-  b2[i3] = v_15;
-}
-`,
-  };
-
-export const pointwise_e81ca7b240: ShaderSpec = {
-    name: "pointwise_e81ca7b240",
-    overrides: ["f32","u32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: f32;
-override lit1: u32;
-override lit2: f32;
-override lit3: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-fn pow_(x: f32, y: f32) -> f32 {
-  if (y == 0.0f) { return 1.0f; }
-  if (x >= 0.0f) { return pow(x, y); }
-  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
-  let m = pow(-x, y);
-  return select(m, -m, abs(y % lit0) == 1.0f);
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] / lit2);
-  let v_1 = (1.0f - v_0);
-  let v_2 = pow_(v_1, lit3);
-  b1[0i] = v_2;
 }
 `,
   };
@@ -6779,6 +7772,45 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_ea229bcbfe: ShaderSpec = {
+    name: "pointwise_ea229bcbfe",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * b1[(0i + lit1)]);
+  let v_1 = (b2[0i] + b3[0i]);
+  let v_2 = (v_1 * v_1);
+  let v_3 = (v_2 * b4[0i]);
+  let v_4 = (v_0 + v_3);
+  b5[0i] = v_4;
+  let v_5 = (b7[0i] * b8[0i]);
+  let v_6 = sqrt(v_4);
+  let v_7 = (v_6 + b1[(0i + lit2)]);
+  let v_8 = (v_5 / v_7);
+  let v_9 = (b6[0i] - v_8);
+  b9[0i] = v_9;
+}
+`,
+  };
+
 export const pointwise_ea4560218e: ShaderSpec = {
     name: "pointwise_ea4560218e",
     overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
@@ -6827,6 +7859,126 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_9 = relu_(v_8);
     b6[i1 * lit3 + i2 * lit5 + i3] = v_9;
   }
+}
+`,
+  };
+
+export const pointwise_ec9b57cf92: ShaderSpec = {
+    name: "pointwise_ec9b57cf92",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = (gi / lit2);
+  let i1 = (gi % lit2);
+  let v_0 = (b0[i0 * lit2 + i1] * b1[(0i + 1i)]);
+  let v_1 = (v_0 + b2[i0 * lit2 + i1]);
+  let v_2 = (v_1 * b1[(0i + 1i)]);
+  let v_3 = (b3[i0 * lit2 + i1] * b1[(0i + lit3)]);
+  let v_4 = (b2[i0 * lit2 + i1] + v_3);
+  let v_5 = (v_2 + v_4);
+  b4[i0 * lit2 + i1] = v_5;
+  let v_6 = (v_5 * b5[0i]);
+  let v_7 = (b3[i0 * lit2 + i1] - v_6);
+  b6[i0 * lit2 + i1] = v_7;
+}
+`,
+  };
+
+export const pointwise_ee5c6d73af: ShaderSpec = {
+    name: "pointwise_ee5c6d73af",
+    overrides: ["i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit1);
+    let i1 = (gi % lit1);
+    let v_0 = (b1[i0 * lit1 + i1] * b2[0i]);
+    let v_1 = (b0[i0 * lit1 + i1] - v_0);
+    let v_2 = (b1[i0 * lit1 + i1] * b3[(0i + 1i)]);
+    let v_3 = (v_2 + b4[i0 * lit1 + i1]);
+    let v_4 = (v_3 * b2[0i]);
+    let v_5 = (v_1 - v_4);
+    b5[i0 * lit1 + i1] = v_5;
+  }
+}
+`,
+  };
+
+export const pointwise_f09374216c: ShaderSpec = {
+    name: "pointwise_f09374216c",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
+@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i1 * lit2 + i2 * lit4 + i3] * b2[0i]);
+  let v_1 = sqrt(b3[i1 * lit2 + i2 * lit4 + i3]);
+  let v_2 = (v_1 / b4[0i]);
+  let v_3 = (v_2 + b5[(0i + lit5)]);
+  let v_4 = (v_0 / v_3);
+  let v_5 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_4);
+  b6[i1 * lit2 + i2 * lit4 + i3] = v_5;
+  let v_6 = (b7[i1 * lit2 + i2 * lit4 + i3] * b5[(0i + lit6)]);
+  let v_7 = (b8[i1 * lit2 + i2 * lit4 + i3] + b9[i1 * lit2 + i2 * lit4 + i3]);
+  let v_8 = (v_7 * b10[0i]);
+  let v_9 = (v_6 + v_8);
+  b11[i1 * lit2 + i2 * lit4 + i3] = v_9;
 }
 `,
   };
@@ -6897,6 +8049,100 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_f468c60ed8: ShaderSpec = {
+    name: "pointwise_f468c60ed8",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit1);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + 1i)]);
+    let v_1 = (v_0 + b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 * b1[(0i + 1i)]);
+    let v_3 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+    let v_4 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + v_3);
+    let v_5 = (v_2 + v_4);
+    b4[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_5;
+  }
+}
+`,
+  };
+
+export const pointwise_f5677996f0: ShaderSpec = {
+    name: "pointwise_f5677996f0",
+    overrides: ["f32","u32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: f32;
+override lit1: u32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0f) { return 1.0f; }
+  if (x >= 0.0f) { return pow(x, y); }
+  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
+  let m = pow(-x, y);
+  return select(m, -m, abs(y % lit0) == 1.0f);
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[(0i + lit2)] * b1[0i]);
+  let v_1 = pow_(b2[0i], b3[0i]);
+  let v_2 = (1.0f - v_1);
+  let v_3 = (v_0 / v_2);
+  b4[0i] = v_3;
+}
+`,
+  };
+
+export const pointwise_f61a7f96ba: ShaderSpec = {
+    name: "pointwise_f61a7f96ba",
+    overrides: ["u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit0 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * b1[0i]);
+  b2[0i] = v_0;
+}
+`,
+  };
+
 export const pointwise_f67e0cbc61: ShaderSpec = {
     name: "pointwise_f67e0cbc61",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
@@ -6932,49 +8178,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_4 = (v_2 / v_3);
     let v_5 = (v_0 + v_4);
     b3[i1 * lit3 + i2 * lit5 + i3] = v_5;
-  }
-}
-`,
-  };
-
-export const pointwise_f879d6b59d: ShaderSpec = {
-    name: "pointwise_f879d6b59d",
-    overrides: ["i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = (gi % lit3);
-    let v_0 = (b0[i0 * lit3 + i1] * lit4);
-    let v_1 = (b2[i0 * lit3 + i1] * lit5);
-    let v_2 = (b1[i0 * lit3 + i1] + v_1);
-    let v_3 = (b0[i0 * lit3 + i1] * b3[0i]);
-    let v_4 = (b2[i0 * lit3 + i1] - v_3);
-    let v_5 = (v_4 * lit5);
-    let v_6 = (v_2 + v_5);
-    let v_7 = (v_0 + v_6);
-    b4[i0 * lit3 + i1] = v_7;
-    let v_8 = (v_7 * b3[0i]);
-    let v_9 = (v_4 - v_8);
-    b5[i0 * lit3 + i1] = v_9;
   }
 }
 `,
@@ -7058,6 +8261,51 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_fab5275f57: ShaderSpec = {
+    name: "pointwise_fab5275f57",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i2 = ((gi / lit2) % lit3);
+  let i3 = (gi % lit2);
+  let v_0 = (-b1[i2 * lit2 + i3]);
+  let v_1 = (b1[i2 * lit2 + i3] > v_0);
+  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
+  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
+  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
+  let v_5 = (-v_4);
+  let v_6 = (v_2 + v_5);
+  let v_7 = (-b2[i2 * lit2 + i3]);
+  let v_8 = (v_7 * 0.0f);
+  let v_9 = (v_6 + v_8);
+  let v_10 = relu_(b1[i2 * lit2 + i3]);
+  let v_11 = (v_10 <= 0.0f);
+  let v_12 = select(b2[i2 * lit2 + i3], 0.0f, v_11);
+  let v_13 = (v_9 + v_12);
+  b3[i2 * lit2 + i3] = v_13;
+}
+`,
+  };
+
 export const pointwise_fad294d465: ShaderSpec = {
     name: "pointwise_fad294d465",
     overrides: ["u32","i32","i32","i32","f32","f32"],
@@ -7105,72 +8353,88 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_faefa3bd21: ShaderSpec = {
-    name: "pointwise_faefa3bd21",
-    overrides: ["f32","u32","f32","f32"],
-    access: ["read_write","read_write","read_write"],
+export const pointwise_fae4044ab4: ShaderSpec = {
+    name: "pointwise_fae4044ab4",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: f32;
-override lit1: u32;
-override lit2: f32;
-override lit3: f32;
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-fn pow_(x: f32, y: f32) -> f32 {
-  if (y == 0.0f) { return 1.0f; }
-  if (x >= 0.0f) { return pow(x, y); }
-  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
-  let m = pow(-x, y);
-  return select(m, -m, abs(y % lit0) == 1.0f);
-}
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (lit2 * b0[0i]);
-  let v_1 = pow_(lit3, b1[0i]);
-  let v_2 = (1.0f - v_1);
-  let v_3 = (v_0 / v_2);
-  b2[0i] = v_3;
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 * v_1);
+    let v_3 = (v_2 * b4[0i]);
+    let v_4 = (v_0 + v_3);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
+    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b8[0i]);
+    let v_6 = sqrt(v_4);
+    let v_7 = (v_6 / b9[0i]);
+    let v_8 = (v_7 + b1[(0i + lit0)]);
+    let v_9 = (v_5 / v_8);
+    let v_10 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_9);
+    b10[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_10;
+  }
 }
 `,
   };
 
-export const pointwise_fc7c32591f: ShaderSpec = {
-    name: "pointwise_fc7c32591f",
-    overrides: ["u32","i32","i32","f32","f32"],
+export const pointwise_fb3b435d4d: ShaderSpec = {
+    name: "pointwise_fb3b435d4d",
+    overrides: ["i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: f32;
-override lit4: f32;
+override lit3: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = (gi % lit2);
-  let v_0 = (b0[i0 * lit2 + i1] * lit3);
-  let v_1 = (v_0 + b1[i0 * lit2 + i1]);
-  let v_2 = (v_1 * lit3);
-  let v_3 = (b2[i0 * lit2 + i1] * lit4);
-  let v_4 = (b1[i0 * lit2 + i1] + v_3);
-  let v_5 = (v_2 + v_4);
-  b3[i0 * lit2 + i1] = v_5;
-  let v_6 = (v_5 * b4[0i]);
-  let v_7 = (b2[i0 * lit2 + i1] - v_6);
-  b5[i0 * lit2 + i1] = v_7;
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = (gi % lit3);
+    let v_0 = (b1[i0 * lit3 + i1] * b2[(0i + 1i)]);
+    let v_1 = (v_0 + b3[i0 * lit3 + i1]);
+    let v_2 = (v_1 * b4[0i]);
+    let v_3 = (b0[i0 * lit3 + i1] - v_2);
+    b5[i0 * lit3 + i1] = v_3;
+  }
 }
 `,
   };
@@ -7225,46 +8489,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (b0[i2 * lit2 + i3] - 0.0f);
   let v_3 = (v_1 * v_2);
   b1[i2 * lit2 + i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_fd42dc1398: ShaderSpec = {
-    name: "pointwise_fd42dc1398",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * lit6);
-    let v_1 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * lit7);
-    let v_3 = (v_1 + v_2);
-    let v_4 = (v_0 + v_3);
-    b4[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
-  }
 }
 `,
   };

@@ -12,6 +12,7 @@ import * as sum from "../kernels/sum";
 export const module: GeneratedModule = expandTable({
     name: "parity-deeplab-resnet101",
     config: {"network":{"blocks":[3,4,23,3],"width":64,"asppBranches":2,"heads":"multi","numClasses":19},"sizes":{"a":[65,65],"b":[57,73]}},
+    hyperparameters: [],
     limits: {"maxStorageBufferBindingSize":9437184,"maxBufferSize":193542656,"maxStorageBuffersPerShaderStage":12},
     arenas: [{"name":"persistent0","bytes":181618176,"kind":"persistent"},{"name":"scratch0","bytes":193542656,"kind":"scratch"}],
     inits: [{"kind":"normal","mean":0,"std":0.01},{"kind":"constant","value":1},{"kind":"constant","value":0},{"kind":"convDefault","fanIn":9216},{"kind":"convDefault","fanIn":18432}],

@@ -11,6 +11,7 @@ import * as sum from "../kernels/sum";
 export const module: GeneratedModule = expandTable({
     name: "parity-discriminators",
     config: {"discriminator":{"inChannels":19,"ndf":64,"upsample":false},"sizes":{"D1":[65,71],"D2":[49,67]}},
+    hyperparameters: [],
     limits: {"maxStorageBufferBindingSize":8388608,"maxBufferSize":45701120,"maxStorageBuffersPerShaderStage":4},
     arenas: [{"name":"persistent0","bytes":45701120,"kind":"persistent"},{"name":"scratch0","bytes":9413888,"kind":"scratch"}],
     inits: [{"kind":"convDefault","fanIn":304},{"kind":"convDefault","fanIn":1024},{"kind":"convDefault","fanIn":2048},{"kind":"convDefault","fanIn":4096},{"kind":"convDefault","fanIn":8192}],

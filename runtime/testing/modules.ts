@@ -57,7 +57,7 @@ export function elementwiseShader(name: string, inputs: readonly string[], expr:
 const ONE_GROUP: KernelVariant["workgroups"] = [1, 1, 1];
 
 function module(name: string, parts: Partial<GeneratedModule> & Pick<GeneratedModule, "tensors" | "shaders" | "phases">): GeneratedModule {
-  return { name, config: {}, arenas: [PERSISTENT, SCRATCH], constants: [], limits: SMALL_LIMITS, ...parts };
+  return { name, config: {}, hyperparameters: [], arenas: [PERSISTENT, SCRATCH], constants: [], limits: SMALL_LIMITS, ...parts };
 }
 
 /**

@@ -1,7 +1,8 @@
 // Trainer checkpoints: every persistent tensor of the step program, grouped by model under its
 // PyTorch state-dict key (G, D1, D2; optimizer state sgd_G, adam_D1, adam_D2 with the
 // parameter's key as prefix; BN running statistics inside G), plus the run's scalars: completed
-// iterations, the sampler seed and positions, the program and its config. One safetensors file
+// iterations, the sampler seed and positions, the program, its config and the run's
+// hyperparameters (the values of its hyperparameter vector). One safetensors file
 // written atomically (runtime/checkpoint: temp file, fsync, rename), so a run killed while
 // saving leaves the previous snapshot intact.
 //
@@ -41,6 +42,11 @@ export interface SamplerState {
 export interface TrainerCheckpoint {
   readonly program: string;
   readonly config: Readonly<Record<string, unknown>>;
+  /**
+   * The values the run wrote into the program's hyperparameter vector, by name (the config holds
+   * the program's defaults). Absent in snapshots from before hyperparameters were run-time values.
+   */
+  readonly hyperparameters?: Readonly<Record<string, number>>;
   /** Completed optimizer steps: the next iteration to run. */
   readonly iteration: number;
   readonly sampler: SamplerState;
@@ -53,7 +59,14 @@ export function saveCheckpoint(path: string, c: TrainerCheckpoint): TE.TaskEithe
   return pipe(
     writeCheckpoint(path, {
       groups: c.groups,
-      metadata: { program: c.program, config: c.config, iteration: c.iteration, sampler: c.sampler, ...(c.extra === undefined ? {} : { extra: c.extra }) },
+      metadata: {
+        program: c.program,
+        config: c.config,
+        ...(c.hyperparameters === undefined ? {} : { hyperparameters: c.hyperparameters }),
+        iteration: c.iteration,
+        sampler: c.sampler,
+        ...(c.extra === undefined ? {} : { extra: c.extra }),
+      },
     }),
     TE.mapLeft(fromCheckpointError),
   );
@@ -61,6 +74,7 @@ export function saveCheckpoint(path: string, c: TrainerCheckpoint): TE.TaskEithe
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const isCount = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0;
+const isNumbers = (v: unknown): v is Record<string, number> => isRecord(v) && Object.values(v).every((x) => typeof x === "number" && Number.isFinite(x));
 
 export function loadCheckpoint(path: string): TE.TaskEither<TrainError, TrainerCheckpoint> {
   return pipe(
@@ -76,12 +90,15 @@ export function loadCheckpoint(path: string): TE.TaskEither<TrainError, TrainerC
         return E.left(trainError("checkpoint", `${path}: sampler state ${JSON.stringify(s)} is incomplete`));
       }
       const extra = m["extra"];
+      const hyper = m["hyperparameters"];
+      if (hyper !== undefined && !isNumbers(hyper)) return E.left(trainError("checkpoint", `${path}: hyperparameters ${JSON.stringify(hyper)} are not finite numbers by name`));
       // A snapshot of NaNs is no state to resume or evaluate from (the trainer never writes one).
       const finite = checkFinite(path, b.groups);
       if (E.isLeft(finite)) return finite;
       return E.right({
         program: m["program"],
         config: m["config"],
+        ...(hyper !== undefined ? { hyperparameters: hyper } : {}),
         iteration: m["iteration"],
         sampler: { seed: s["seed"], sourcePosition: s["sourcePosition"], targetPosition: s["targetPosition"] },
         groups: b.groups,

@@ -8,6 +8,7 @@ import type { AcquiredDevice } from "../device.js";
 import type { GeneratedModule } from "../module.js";
 import { acquireNodeDevice } from "../node-gpu.js";
 import { trainError, fromRuntimeError, type TrainError } from "./errors.js";
+import { runHyperparameters } from "./hyperparameters.js";
 import type { TrainCliOptions } from "./options.js";
 import { chooseEvalProgram, differences, evalPrograms, loadModule, presetOf, selectProgram } from "./programs.js";
 import { expectedTable, persistentSlots } from "./slots.js";
@@ -30,6 +31,10 @@ export async function loadPrograms(o: TrainCliOptions): Promise<E.Either<TrainEr
     if (E.isLeft(m)) return m;
     module = m.right;
   }
+  // Hyperparameters are run-time values of any program: checked against this one's (a flag the
+  // program does not read is refused) before a device is acquired.
+  const hyper = runHyperparameters(module, o.hyperparameters);
+  if (E.isLeft(hyper)) return hyper;
   if (o.evalEvery === 0) return E.right({ module, notes });
   // The evaluation program whose network is exactly the one this program trains (signature.ts).
   const preset = o.moduleFile !== undefined ? presetOf(module.name) : o.preset;
@@ -49,7 +54,7 @@ export async function runTrainCli(o: TrainCliOptions, argv: readonly string[]): 
   if (E.isLeft(programs)) return programs;
   const { module, evalModule, notes } = programs.right;
   for (const n of notes) console.error(n);
-  const numSteps = Number(module.config["numSteps"]);
+  const numSteps = o.hyperparameters["numSteps"] ?? Number(module.config["numSteps"]);
   const numStepsStop = o.numStepsStop ?? Math.min(Number.isFinite(numSteps) ? numSteps : 150000, 150000);
   const snapshotDir = o.snapshotDir ?? join("runs", module.name);
   const device = await acquireFor(evalModule ? [module, evalModule] : [module]);
@@ -61,6 +66,7 @@ export async function runTrainCli(o: TrainCliOptions, argv: readonly string[]): 
       ...(evalModule ? { evalModule } : {}),
       data: o.data,
       seed: o.seed,
+      hyperparameters: o.hyperparameters,
       numStepsStop,
       savePredEvery: o.savePredEvery,
       snapshotDir,

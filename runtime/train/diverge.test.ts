@@ -93,6 +93,17 @@ describe("divergence", () => {
       { module, data, seed: 1, numStepsStop: 30, savePredEvery: 0, snapshotDir: scratch(), snapshotPrefix: "s", logEvery: 5, evalEvery: 0, workers: 0, progress: SILENT },
       device,
     );
-    expect(E.isLeft(r) && renderTrainError(r.left)).toContain("--num-steps-stop 30 is past the program's NUM_STEPS 20");
+    expect(E.isLeft(r) && renderTrainError(r.left)).toContain("--num-steps-stop 30 is past NUM_STEPS 20");
+  });
+
+  it("a stop past a run-time --num-steps is refused as well (the run's NUM_STEPS, not the default)", async () => {
+    const device = await testDevice();
+    const data = await tinyData();
+    const module = compiled(tinyTrainProgram("tiny-long", { ...TINY, numSteps: 1000 }));
+    const r = await train(
+      { module, data, seed: 1, hyperparameters: { numSteps: 20 }, numStepsStop: 30, savePredEvery: 0, snapshotDir: scratch(), snapshotPrefix: "s", logEvery: 5, evalEvery: 0, workers: 0, progress: SILENT },
+      device,
+    );
+    expect(E.isLeft(r) && renderTrainError(r.left)).toContain("--num-steps-stop 30 is past NUM_STEPS 20");
   });
 });

@@ -49,7 +49,15 @@ export type MetricRecord =
   | { readonly type: "snapshot"; readonly iteration: number; readonly path: string }
   | { readonly type: "best"; readonly iteration: number; readonly mIoU: number; readonly path: string }
   | { readonly type: "diverged"; readonly iteration: number; readonly loss: string; readonly value: number | null; readonly last_finite: number }
-  | { readonly type: "start"; readonly iteration: number; readonly program: string; readonly seed: number; readonly resumed_from?: string };
+  | {
+      readonly type: "start";
+      readonly iteration: number;
+      readonly program: string;
+      readonly seed: number;
+      /** The values of the program's hyperparameter vector the run trains with. */
+      readonly hyperparameters?: Readonly<Record<string, number>>;
+      readonly resumed_from?: string;
+    };
 
 export class MetricsLog {
   private constructor(readonly path: string | undefined) {}

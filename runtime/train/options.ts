@@ -1,7 +1,10 @@
 // Command-line options of `npm run train`, named after the official script's
-// (train_gta2cityscapes_multi.py, spec §3.1). Two kinds:
-//   - compiled hyperparameters (learning rates, loss weights, GAN objective, sizes, NUM_STEPS):
-//     they select a generated program whose config has them (programs.ts), never change one;
+// (train_gta2cityscapes_multi.py, spec §3.1). Three kinds:
+//   - compiled options (GAN objective, class count, sizes): they change the graph, so they
+//     select a generated program whose config has them (programs.ts), never change one;
+//   - hyperparameters (learning rates, momentum, weight decay, power, NUM_STEPS, loss weights):
+//     run-time values of the program's hyperparameter vector (hyperparameters.ts), defaults
+//     from the variant + preset, checked here and recorded with the run;
 //   - run settings (NUM_STEPS_STOP, snapshots, restore/resume, data, seed, logging, evaluation):
 //     free, because the iteration number is an input of the step program.
 
@@ -13,6 +16,7 @@ import type { AugmentPolicy } from "../data/preprocess.js";
 import type { NamedDataset } from "./data.js";
 import { trainError, type TrainError } from "./errors.js";
 import { joinNegativeValues, parseDecimal, type NumberRule } from "../numeric-options.js";
+import { checkHyperparameter, HYPER_OPTIONS } from "./hyperparameters.js";
 
 export const TRAIN_USAGE = `usage: npm run train -- --program VARIANT --preset PRESET [options]
        npm run train -- --module FILE.ts [options]        (a generated module file, e.g. a test program)
@@ -20,10 +24,11 @@ export const TRAIN_USAGE = `usage: npm run train -- --program VARIANT --preset P
 program (VARIANT-PRESET in generated/, e.g. --program multi-level --preset cpu-demo):
   --program VARIANT          multi-level | single-level | source-only | oracle | ls-gan | ... (default multi-level)
   --preset PRESET            gta5-cityscapes | synthia-cityscapes | cityscapes-crosscity | cpu-demo (default gta5-cityscapes)
-compiled hyperparameters (must match a generated program's config, or the run is refused):
+hyperparameters (run-time values; defaults: the variant + preset's, see docs/training.md):
   --learning-rate X  --learning-rate-D X  --momentum X  --weight-decay X  --power X  --num-steps N
-  --lambda-seg X  --lambda-adv-target1 X  --lambda-adv-target2 X  --gan Vanilla|LS  --num-classes N
-  --input-size W,H  --input-size-target W,H
+  --lambda-seg X  --lambda-adv-target1 X  --lambda-adv-target2 X
+compiled options (must match a generated program's config, or the run is refused):
+  --gan Vanilla|LS  --num-classes N  --input-size W,H  --input-size-target W,H
 run settings:
   --num-steps-stop N         stop after N iterations (default min(NUM_STEPS, 150000))
   --save-pred-every N        snapshot every N iterations and at the end (default 5000)
@@ -43,25 +48,24 @@ data (defaults: the official ./data/GTA5 and ./data/Cityscapes/data; data/synth/
   --data-dir-target DIR (or --data-target)  --data-list-target FILE  --set train  --target-layout cityscapes|crosscity  --target-city Rome
   --val-set val`;
 
-/** Option name -> config key of the compiled hyperparameters. */
+/** Option name -> config key of the compiled numeric options. */
 const COMPILED: Readonly<Record<string, string>> = {
-  "learning-rate": "learningRate",
-  "learning-rate-D": "learningRateD",
-  momentum: "momentum",
-  "weight-decay": "weightDecay",
-  power: "power",
-  "num-steps": "numSteps",
-  "lambda-seg": "lambdaSeg",
-  "lambda-adv-target1": "lambdaAdvTarget1",
-  "lambda-adv-target2": "lambdaAdvTarget2",
   "num-classes": "numClasses",
 };
+
+/** Option name -> hyperparameter name, for the hyperparameters that have a flag. */
+const HYPER_FLAGS: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.entries(HYPER_OPTIONS).flatMap(([name, o]) => (o.option !== undefined ? [[o.option, name]] : [])),
+);
 
 export interface TrainCliOptions {
   readonly variant: string;
   readonly preset: string;
   readonly moduleFile?: string;
+  /** Compiled options (config keys): they choose the program. */
   readonly overrides: Readonly<Record<string, unknown>>;
+  /** Hyperparameters given on the command line, by name (learningRate, ...), already checked. */
+  readonly hyperparameters: Readonly<Record<string, number>>;
   readonly numStepsStop?: number;
   readonly savePredEvery: number;
   readonly snapshotDir?: string;
@@ -136,7 +140,7 @@ function targetSpec(layout: string, root: string, list: string | undefined, set:
 }
 
 /** Options that take a value, whose value may start with "-". */
-const VALUE_OPTIONS: ReadonlySet<string> = new Set([...Object.keys(COMPILED), "num-steps-stop", "save-pred-every", "random-seed", "seed", "log-every", "eval-every", "eval-images", "num-workers"]);
+const VALUE_OPTIONS: ReadonlySet<string> = new Set([...Object.keys(COMPILED), ...Object.keys(HYPER_FLAGS), "num-steps-stop", "save-pred-every", "random-seed", "seed", "log-every", "eval-every", "eval-images", "num-workers"]);
 
 export function parseTrainOptions(argv: readonly string[]): E.Either<TrainError, TrainCliOptions> {
   let values: Values;
@@ -149,7 +153,7 @@ export function parseTrainOptions(argv: readonly string[]): E.Either<TrainError,
         program: { type: "string" },
         preset: { type: "string" },
         module: { type: "string" },
-        ...Object.fromEntries(Object.keys(COMPILED).map((k) => [k, { type: "string" as const }])),
+        ...Object.fromEntries([...Object.keys(COMPILED), ...Object.keys(HYPER_FLAGS)].map((k) => [k, { type: "string" as const }])),
         gan: { type: "string" },
         "input-size": { type: "string" },
         "input-size-target": { type: "string" },
@@ -199,6 +203,15 @@ export function parseTrainOptions(argv: readonly string[]): E.Either<TrainError,
     const n = num(values, opt, NUMBER);
     if (E.isLeft(n)) return n;
     if (n.right !== undefined) overrides[key] = n.right;
+  }
+  const hyperparameters: Record<string, number> = {};
+  for (const [opt, name] of Object.entries(HYPER_FLAGS)) {
+    const n = num(values, opt, name === "numSteps" ? POSITIVE : NUMBER);
+    if (E.isLeft(n)) return n;
+    if (n.right === undefined) continue;
+    const checked = checkHyperparameter(name, n.right);
+    if (E.isLeft(checked)) return checked;
+    hyperparameters[name] = checked.right;
   }
   const gan = str(values, "gan");
   if (gan !== undefined) {
@@ -253,6 +266,7 @@ export function parseTrainOptions(argv: readonly string[]): E.Either<TrainError,
     preset,
     ...(moduleFile !== undefined ? { moduleFile } : {}),
     overrides,
+    hyperparameters,
     ...(stop !== undefined ? { numStepsStop: stop } : {}),
     savePredEvery: get("save") ?? 5000,
     ...(snapshotDir !== undefined ? { snapshotDir } : {}),

@@ -1,5 +1,6 @@
-// Hyperparameters are compiled into programs: a command-line value selects a program whose config
-// has it, or the run is refused with what to do.
+// Options that change the graph (sizes, classes, the GAN objective) are compiled into programs: a
+// command-line value selects a program whose config has it, or the run is refused with what to
+// do. Hyperparameters (learning rates, loss weights) are run-time values and choose nothing.
 
 import * as E from "fp-ts/lib/Either.js";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -24,7 +25,8 @@ const base = { variant: "multi-level", learningRate: 0.0025, lambdaAdvTarget2: 0
 describe("selecting a generated program", () => {
   const dir = fakeGenerated({
     "multi-level-cpu-demo": base,
-    "multi-level-cpu-demo-ls": { ...base, gan: "LS" },
+    // Other defaults for the run-time hyperparameters: no obstacle to choosing it.
+    "multi-level-cpu-demo-ls": { ...base, gan: "LS", lambdaAdvTarget2: 0.01 },
     "eval-multi-level-cpu-demo": { variant: "multi-level" },
   });
 
@@ -34,18 +36,18 @@ describe("selecting a generated program", () => {
   });
 
   it("takes <variant>-<preset> when the options agree with its config", async () => {
-    expect(await selectProgram("multi-level", "cpu-demo", { learningRate: 0.0025 }, dir)).toEqual(E.right({ name: "multi-level-cpu-demo" }));
+    expect(await selectProgram("multi-level", "cpu-demo", { gan: "Vanilla", sourceSize: [64, 128] }, dir)).toEqual(E.right({ name: "multi-level-cpu-demo" }));
   });
 
-  it("picks another program whose config has the requested values", async () => {
+  it("picks another program whose compiled config has the requested values (hyperparameter defaults aside)", async () => {
     const r = await selectProgram("multi-level", "cpu-demo", { gan: "LS" }, dir);
     expect(E.isRight(r) && r.right.name).toBe("multi-level-cpu-demo-ls");
   });
 
   it("refuses a value no program was compiled with, saying what to add", async () => {
-    const r = await selectProgram("multi-level", "cpu-demo", { learningRate: 0.01 }, dir);
+    const r = await selectProgram("multi-level", "cpu-demo", { sourceSize: [32, 64] }, dir);
     const m = E.isLeft(r) ? renderTrainError(r.left) : "";
-    expect(m).toContain("learningRate = 0.01 (compiled: 0.0025)");
+    expect(m).toContain("sourceSize = [32,64] (compiled: [64,128])");
     expect(m).toContain("examples/adaptsegnet/presets.ts");
     expect(m).toContain("npm run codegen");
   });
@@ -70,10 +72,11 @@ describe("selecting a generated program", () => {
 });
 
 describe("train options", () => {
-  it("maps the official option names onto config keys (sizes W,H -> [H, W])", () => {
+  it("maps the official option names onto config keys (sizes W,H -> [H, W]) and hyperparameters", () => {
     const o = parseTrainOptions(["--program", "single-level", "--preset", "cpu-demo", "--lambda-adv-target2", "0.01", "--gan", "LS", "--input-size", "128,64"]);
     if (E.isLeft(o)) throw new Error(renderTrainError(o.left));
-    expect(o.right.overrides).toEqual({ lambdaAdvTarget2: 0.01, gan: "LS", sourceSize: [64, 128] });
+    expect(o.right.overrides).toEqual({ gan: "LS", sourceSize: [64, 128] });
+    expect(o.right.hyperparameters).toEqual({ lambdaAdvTarget2: 0.01 });
     expect(o.right.data.source.spec).toEqual({ kind: "gta5", root: join("data", "synth", "gta5") });
   });
 

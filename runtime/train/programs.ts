@@ -1,11 +1,13 @@
 // Finding the generated program a run needs.
 //
-// Hyperparameters (learning rates, loss weights, sizes, the GAN objective) are compiled into a
-// program; only the iteration number is an input. So a command-line hyperparameter does not
-// change a program: it selects one whose config has that value, or the run is refused with what
-// to add (a preset in examples/adaptsegnet/presets.ts, its program in programs.ts, then
-// `npm run codegen`). Programs are read from generated/<name>/module.ts by path, so a registry
-// written by a partial codegen (--only) is not needed.
+// What changes the graph (sizes, class count, the GAN objective, the network) is compiled into a
+// program. So such a command-line option does not change a program: it selects one whose config
+// has that value, or the run is refused with what to add (a preset in
+// examples/adaptsegnet/presets.ts, its program in programs.ts, then `npm run codegen`). Learning
+// rates, loss weights and the other numeric hyperparameters are run-time values of every program
+// (hyperparameters.ts): they take no part in choosing one. Programs are read from
+// generated/<name>/module.ts by path, so a registry written by a partial codegen (--only) is not
+// needed.
 
 import * as E from "fp-ts/lib/Either.js";
 import * as TE from "fp-ts/lib/TaskEither.js";
@@ -14,6 +16,7 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { GeneratedModule } from "../module.js";
 import { trainError, type TrainError } from "./errors.js";
+import { HYPER_OPTIONS } from "./hyperparameters.js";
 import { type Described, describeDifference, tensorDifferences } from "./signature.js";
 import { expectedTable, persistentSlots } from "./slots.js";
 
@@ -96,6 +99,11 @@ export function differences(config: Readonly<Record<string, unknown>>, overrides
     .map(([k, v]) => `${k} = ${JSON.stringify(v)} (compiled: ${JSON.stringify(config[k])})`);
 }
 
+/** A config without its run-time hyperparameters: what two programs must share to compute alike. */
+function compiledPart(config: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(config).filter(([k]) => HYPER_OPTIONS[k] === undefined));
+}
+
 export interface Selection {
   readonly name: string;
   /** Set when another program than `<variant>-<preset>` was chosen because of the overrides. */
@@ -135,15 +143,16 @@ export async function selectProgram(
   }
   const diff = differences(config, overrides);
   if (diff.length === 0) return E.right({ name });
-  const wanted = { ...config, ...overrides };
+  const wanted = compiledPart({ ...config, ...overrides });
   for (const p of listPrograms(dir)) {
     if (p === name || p.startsWith("eval-")) continue;
-    if (sameJson(await configOf(p, dir), wanted)) return E.right({ name: p, note: `using program ${p}: its config is ${name}'s with ${diff.join(", ")}` });
+    const other = await configOf(p, dir);
+    if (other !== undefined && sameJson(compiledPart(other), wanted)) return E.right({ name: p, note: `using program ${p}: its config is ${name}'s with ${diff.join(", ")}` });
   }
   return E.left(
     trainError(
       "program",
-      `hyperparameters are compiled into the program, and ${name} has different values: ${diff.join("; ")}. ` +
+      `these options are compiled into the program, and ${name} has different values: ${diff.join("; ")}. ` +
         `No generated program has them. Add a preset with these values to examples/adaptsegnet/presets.ts and its programs to ` +
         `examples/adaptsegnet/programs.ts, run \`npm run codegen\`, then pass --preset with its name.`,
     ),

@@ -2,7 +2,8 @@
 // only of the same run.
 //
 //   run.json    the run's identity, written atomically when the run starts: program, compiled
-//               config, seed, snapshot prefix, the datasets it trains on and the augmentation,
+//               config, the values of its hyperparameters (defaults or --learning-rate, ...),
+//               seed, snapshot prefix, the datasets it trains on and the augmentation,
 //               plus (not compared) the command line and the --restore-from file;
 //   run.lock    {"pid", "host", "started"}, created with O_EXCL while a run trains into the
 //               directory, removed when it ends. A lock whose pid is dead (a SIGKILLed run) is
@@ -25,6 +26,7 @@ import { isProcessAlive, writeFileAtomic } from "../checkpoint/atomic-write.js";
 import type { DatasetSpec } from "../data/layouts.js";
 import type { AugmentPolicy } from "../data/preprocess.js";
 import { fromCheckpointError, trainError, type TrainError } from "./errors.js";
+import { hyperparameterDifferences, recordedHyperparameters } from "./hyperparameters.js";
 
 export const RUN_FILE = "run.json";
 export const LOCK_FILE = "run.lock";
@@ -33,6 +35,12 @@ export const LOCK_FILE = "run.lock";
 export interface RunIdentity {
   readonly program: string;
   readonly config: Readonly<Record<string, unknown>>;
+  /**
+   * The values of the program's hyperparameter vector this run trains with, by name. Absent in
+   * run.json files from before hyperparameters were run-time values: those runs trained with
+   * their config's values (recordedHyperparameters).
+   */
+  readonly hyperparameters?: Readonly<Record<string, number>>;
   readonly seed: number;
   readonly snapshotPrefix: string;
   /** The datasets the program trains on (absolute roots), by side. */
@@ -130,6 +138,9 @@ export function identityDifferences(existing: RunIdentity, wanted: RunIdentity):
   cmp("seed", existing.seed, wanted.seed);
   const keys = [...new Set([...Object.keys(existing.config), ...Object.keys(wanted.config)])].sort();
   for (const k of keys) cmp(`config ${k}`, existing.config[k], wanted.config[k]);
+  const wantedHyper = wanted.hyperparameters ?? {};
+  const existingHyper = recordedHyperparameters(existing.hyperparameters, existing.config, Object.keys(wantedHyper));
+  out.push(...hyperparameterDifferences("the directory", existingHyper, wantedHyper));
   cmp("source data", existing.data.source, wanted.data.source);
   cmp("target data", existing.data.target, wanted.data.target);
   cmp("augmentation", existing.augment ?? null, wanted.augment ?? null);

@@ -1,5 +1,6 @@
 // What a run asks of its snapshot directory (run-dir.ts), derived from the run: its identity
-// (program, config, seed, prefix, the datasets the program reads, augmentation) and whether it
+// (program, config, hyperparameter values, seed, prefix, the datasets the program reads,
+// augmentation) and whether it
 // resumes or replaces. Also which datasets a program reads, from its input slots.
 
 import type { GeneratedModule } from "../module.js";
@@ -27,8 +28,13 @@ export function programInputs(module: GeneratedModule): Inputs {
   return { ...(source ? { source } : {}), ...(target ? { target } : {}), ...(slot("iteration") ? { iteration: "iteration" } : {}) };
 }
 
+/** The values a run trains with: the program's defaults, then the run's overrides (checked by the trainer). */
+export function hyperparametersOf(run: Pick<TrainRun, "module" | "hyperparameters">): Record<string, number> {
+  return { ...Object.fromEntries(run.module.hyperparameters.map((h) => [h.name, h.value])), ...(run.hyperparameters ?? {}) };
+}
+
 /** The identity of a run (run-dir.ts): only the datasets the program reads are part of it. */
-export function runIdentityOf(run: Pick<TrainRun, "module" | "data" | "seed" | "snapshotPrefix" | "augment">): RunIdentity {
+export function runIdentityOf(run: Pick<TrainRun, "module" | "data" | "seed" | "snapshotPrefix" | "augment" | "hyperparameters">): RunIdentity {
   const inputs = programInputs(run.module);
   const side = (read: boolean, d: NamedDataset | undefined) => (read && d !== undefined ? normaliseSpec(d.spec) : undefined);
   const source = side(inputs.source !== undefined, run.data.source);
@@ -36,6 +42,7 @@ export function runIdentityOf(run: Pick<TrainRun, "module" | "data" | "seed" | "
   return {
     program: run.module.name,
     config: run.module.config,
+    hyperparameters: hyperparametersOf(run),
     seed: run.seed,
     snapshotPrefix: run.snapshotPrefix,
     data: { ...(source ? { source } : {}), ...(target ? { target } : {}) },
@@ -44,7 +51,9 @@ export function runIdentityOf(run: Pick<TrainRun, "module" | "data" | "seed" | "
 }
 
 /** What a run asks of its snapshot directory. */
-export function runRequestOf(run: Pick<TrainRun, "module" | "data" | "seed" | "snapshotPrefix" | "augment" | "snapshotDir" | "metricsPath" | "resume" | "existingRun">): RunRequest {
+export function runRequestOf(
+  run: Pick<TrainRun, "module" | "data" | "seed" | "snapshotPrefix" | "augment" | "hyperparameters" | "snapshotDir" | "metricsPath" | "resume" | "existingRun">,
+): RunRequest {
   return {
     dir: run.snapshotDir,
     identity: runIdentityOf(run),

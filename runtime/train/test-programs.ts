@@ -2,7 +2,8 @@
 // and codegen (tests may import every stage; the trainer itself never imports dsl/ or codegen/).
 // They have the slots of the real AdaptSegNet programs (examples/adaptsegnet/train.ts) —
 // inputs iteration / source_image / source_label / target_image, params G/*, D2/*, state
-// sgd_G/*, adam_D2/*, BN running statistics, outputs loss_seg2 / loss_adv2 / loss_D2 — with
+// sgd_G/*, adam_D2/*, BN running statistics, outputs loss_seg2 / loss_adv2 / loss_D2, and the
+// hyperparameter vector (learningRate, learningRateD, momentum, numSteps, lambdaAdvTarget2) — with
 // a network of three convolutions, so they compile in milliseconds and their shaders in seconds.
 
 import * as E from "fp-ts/lib/Either.js";
@@ -65,23 +66,25 @@ export function tinyTrainProgram(name: string, c: TinyConfig = TINY): d.Program 
   const thread = new d.StateThread();
   const G = d.declareModel("G", gSpec(c));
   const D2 = d.declareModel("D2", dSpec(c));
-  const lr = d.optim.polyLearningRate(c.learningRate, iteration, c.numSteps, 0.9);
+  const h = d.hyperparameters({ learningRate: c.learningRate, learningRateD: 1e-3, momentum: 0.9, numSteps: c.numSteps, lambdaAdvTarget2: 0.01 });
+  const hp = h.values;
+  const lr = d.optim.polyLearningRate(hp.learningRate, iteration, hp.numSteps, 0.9);
   const predS = gForward(src, G.p, "train", thread);
   const predT = gForward(tgt, G.p, "train", thread);
   const lossSeg = d.losses.crossEntropy(predS, lbl, 255);
   const lossAdv = d.losses.bceWithLogits(dForward(d.softmax(predT, 1), D2.p), 0);
-  const lossG = d.add(lossSeg, d.mul(lossAdv, 0.01));
+  const lossG = d.add(lossSeg, d.mul(lossAdv, hp.lambdaAdvTarget2));
   const lossD = d.add(
     d.mul(d.losses.bceWithLogits(dForward(d.softmax(d.stopGradient(predS), 1), D2.p), 0), 0.5),
     d.mul(d.losses.bceWithLogits(dForward(d.softmax(d.stopGradient(predT), 1), D2.p), 1), 0.5),
   );
   const gTrained = d.trainable(G.entries);
   const gGrads = d.grad(lossG, gTrained.map((e) => e.tensor));
-  const sgd = d.optim.sgd("sgd_G", gTrained.map((entry, i) => ({ entry, grad: gGrads[i]! })), { lr: () => lr, momentum: 0.9, weightDecay: 5e-4 });
+  const sgd = d.optim.sgd("sgd_G", gTrained.map((entry, i) => ({ entry, grad: gGrads[i]! })), { lr: () => lr, momentum: hp.momentum, weightDecay: 5e-4 });
   const dTrained = d.trainable(D2.entries);
   const dGrads = d.grad(lossD, dTrained.map((e) => e.tensor));
   const adam = d.optim.adam("adam_D2", dTrained.map((entry, i) => ({ entry, grad: dGrads[i]! })), {
-    lr: d.optim.polyLearningRate(1e-3, iteration, c.numSteps, 0.9),
+    lr: d.optim.polyLearningRate(hp.learningRateD, iteration, hp.numSteps, 0.9),
     beta1: 0.9,
     beta2: 0.99,
     eps: 1e-8,
@@ -91,7 +94,8 @@ export function tinyTrainProgram(name: string, c: TinyConfig = TINY): d.Program 
     name,
     params: [...G.entries, ...D2.entries, ...sgd.state, ...adam.state],
     phases: [{ name: "step", outputs: { loss_seg2: lossSeg, loss_adv2: lossAdv, loss_D2: lossD }, updates: { ...sgd.updates, ...adam.updates, ...thread.updates() } }],
-    config: { variant: "multi-level", numClasses: c.numClasses, numSteps: c.numSteps, learningRate: c.learningRate, power: 0.9, hidden: c.hidden },
+    config: { variant: "multi-level", numClasses: c.numClasses, numSteps: c.numSteps, learningRate: c.learningRate, learningRateD: 1e-3, momentum: 0.9, lambdaAdvTarget2: 0.01, power: 0.9, hidden: c.hidden },
+    hyperparameters: h,
   });
 }
 

@@ -1,6 +1,8 @@
 // The training loop around a generated step program (examples/adaptsegnet/train.ts): one step
 // per iteration, the iteration number as an input (so the poly schedule and Adam's step count
-// need no recompilation), the optimizer state inside the program.
+// need no recompilation), the optimizer state inside the program. The hyperparameters (learning
+// rates, loss weights, ...) are the program's hyperparameter vector, written once before the
+// first step: its defaults with the run's overrides (hyperparameters.ts).
 //
 // Per iteration the host only uploads the next source / target samples and submits the step;
 // it waits for the device only when it reads something back: the losses every `logEvery`
@@ -26,9 +28,10 @@ import type { AugmentPolicy } from "../data/preprocess.js";
 import { mixSeed } from "../data/prng.js";
 import { repeatedShuffle, sampleAt } from "../data/sampler.js";
 import type { AcquiredDevice } from "../device.js";
-import type { GeneratedModule } from "../module.js";
+import type { GeneratedModule, HyperparameterSpec } from "../module.js";
 import { type Instance, instantiate } from "../runner.js";
-import { checkGroups, latestSnapshot, loadCheckpoint, restoreWeights, saveCheckpoint, snapshotPath, type TrainerCheckpoint } from "./checkpoint.js";
+import { HYPER_SLOT, hyperRecord } from "../hyperparameters.js";
+import { saveCheckpoint, snapshotPath } from "./checkpoint.js";
 import { labelInput, type NamedDataset, nextSample, openDataset, sampleStream } from "./data.js";
 import { fromRuntimeError, trainError, type TrainError } from "./errors.js";
 import { evalSetup, evaluateWeights, type EvalResult, type EvalSetup } from "./evaluate.js";
@@ -37,7 +40,9 @@ import { MetricsLog, readMetrics } from "./metrics.js";
 import { runPanels, renderSvg, writeChart } from "./plot.js";
 import { Progress, type ProgressStream } from "./progress.js";
 import { openRunDirectory } from "./run-dir.js";
+import { describeHyperparameters, runHyperparameters } from "./hyperparameters.js";
 import { type Inputs, programInputs, runRequestOf } from "./run-request.js";
+import { startState } from "./start-state.js";
 import { groupValues, persistentSlots, writeGroups, writeInitialValues } from "./slots.js";
 
 export interface TrainRun {
@@ -71,6 +76,12 @@ export interface TrainRun {
   readonly title?: string;
   /** Called after each submitted step with the completed count; tests use it to stop a run. */
   readonly afterStep?: (done: number) => void | Promise<void>;
+  /**
+   * Overrides of the program's hyperparameters, by name (learningRate, lambdaSeg, ...;
+   * GeneratedModule.hyperparameters lists them and their defaults): checked, written into its
+   * vector before the first step, recorded in run.json and every snapshot. Absent: the defaults.
+   */
+  readonly hyperparameters?: Readonly<Record<string, number>>;
   /** Extra metadata stored in every snapshot (the command line). */
   readonly extra?: Readonly<Record<string, unknown>>;
   /**
@@ -110,11 +121,11 @@ export function combinedNeeds(modules: readonly GeneratedModule[]): GeneratedMod
   };
 }
 
-/** The poly learning rate of the program's config at iteration i (for the log; the program computes its own). */
-export function polyLearningRate(config: Readonly<Record<string, unknown>>, i: number): number {
-  const base = Number(config["learningRate"] ?? Number.NaN);
-  const steps = Number(config["numSteps"] ?? Number.NaN);
-  const power = Number(config["power"] ?? 0.9);
+/** The poly learning rate at iteration i of a run's values (config and hyperparameters; for the log, the program computes its own). */
+export function polyLearningRate(values: Readonly<Record<string, unknown>>, i: number): number {
+  const base = Number(values["learningRate"] ?? Number.NaN);
+  const steps = Number(values["numSteps"] ?? Number.NaN);
+  const power = Number(values["power"] ?? 0.9);
   return base * Math.max(0, 1 - i / steps) ** power;
 }
 
@@ -129,52 +140,6 @@ function lossNames(module: GeneratedModule): string[] {
   return module.phases.flatMap((p) => p.outputs).filter((n) => module.tensors.some((t) => t.name === n && t.shape.length === 0));
 }
 
-interface StartState {
-  readonly iteration: number;
-  readonly sampler: TrainerCheckpoint["sampler"];
-  /** Tensors to write over the initial values (by model), already checked against the program. */
-  readonly groups: Readonly<Record<string, StateDict>>;
-  readonly resumedFrom?: string;
-  readonly best?: { readonly iteration: number; readonly mIoU: number; readonly path: string };
-  readonly notes: readonly string[];
-}
-
-/** Where the run starts: fresh, from --restore-from weights, or from a --resume snapshot (read and checked, not yet written). */
-async function startState(run: TrainRun): Promise<E.Either<TrainError, StartState>> {
-  const slots = persistentSlots(run.module);
-  const fresh: StartState = { iteration: 0, sampler: { seed: run.seed, sourcePosition: 0, targetPosition: 0 }, groups: {}, notes: [] };
-  if (run.resume !== undefined && run.resume !== false) {
-    const path = typeof run.resume === "string" ? run.resume : latestSnapshot(run.snapshotDir, run.snapshotPrefix)?.path;
-    if (path === undefined) {
-      return E.left(trainError("checkpoint", `--resume: no snapshot ${run.snapshotPrefix}_<iteration>.safetensors in ${run.snapshotDir}`));
-    }
-    const c = await loadCheckpoint(path)();
-    if (E.isLeft(c)) return c;
-    const ckpt = c.right;
-    if (ckpt.program !== run.module.name) {
-      return E.left(trainError("checkpoint", `--resume: ${path} was written by program ${ckpt.program}, this run is ${run.module.name}`));
-    }
-    const checked = checkGroups(path, slots, ckpt.groups);
-    if (E.isLeft(checked)) return checked;
-    const best = ckpt.extra?.["best"] as StartState["best"] | undefined;
-    const note = ckpt.sampler.seed !== run.seed ? [`--resume: continuing with the snapshot's seed ${ckpt.sampler.seed} (not ${run.seed})`] : [];
-    return E.right({
-      iteration: ckpt.iteration,
-      sampler: ckpt.sampler,
-      groups: ckpt.groups,
-      resumedFrom: path,
-      ...(best ? { best } : {}),
-      notes: [`resumed from ${path} at iteration ${ckpt.iteration}`, ...note],
-    });
-  }
-  if (run.restoreFrom !== undefined) {
-    const r = await restoreWeights(run.restoreFrom, slots, "train")();
-    if (E.isLeft(r)) return r;
-    return E.right({ ...fresh, groups: r.right.groups, notes: [`initialized from ${run.restoreFrom}`, ...r.right.notes] });
-  }
-  return E.right(fresh);
-}
-
 /**
  * Runs the training loop to `numStepsStop` on `device`. The snapshot directory is checked and
  * locked first (run-dir.ts: one run per directory, --resume only of the same run); then every
@@ -182,6 +147,8 @@ async function startState(run: TrainRun): Promise<E.Either<TrainError, StartStat
  * Returns the final state, or the first error (a diverged loss included).
  */
 export async function train(run: TrainRun, device: AcquiredDevice): Promise<E.Either<TrainError, TrainResult>> {
+  const hyper = runHyperparameters(run.module, run.hyperparameters ?? {});
+  if (E.isLeft(hyper)) return hyper;
   const argv = run.extra?.["argv"];
   const opened = await openRunDirectory(runRequestOf(run), {
     ...(Array.isArray(argv) ? { argv: argv.map(String) } : {}),
@@ -189,14 +156,22 @@ export async function train(run: TrainRun, device: AcquiredDevice): Promise<E.Ei
   });
   if (E.isLeft(opened)) return opened;
   try {
-    return await trainInDirectory(run, device, opened.right.notes);
+    return await trainInDirectory(run, device, hyper.right, opened.right.notes);
   } finally {
     opened.right.lock.release();
   }
 }
 
-async function trainInDirectory(run: TrainRun, device: AcquiredDevice, runNotes: readonly string[]): Promise<E.Either<TrainError, TrainResult>> {
+async function trainInDirectory(
+  run: TrainRun,
+  device: AcquiredDevice,
+  hyper: readonly HyperparameterSpec[],
+  runNotes: readonly string[],
+): Promise<E.Either<TrainError, TrainResult>> {
   const module = run.module;
+  const hyperparameters = hyperRecord(hyper);
+  // What the run computes with: the program's config, its hyperparameters as this run sets them.
+  const runValues = { ...module.config, ...hyperparameters };
   const inputs = programInputs(module);
   const protocolE = protocolOf(module);
   if (E.isLeft(protocolE)) return protocolE;
@@ -204,13 +179,13 @@ async function trainInDirectory(run: TrainRun, device: AcquiredDevice, runNotes:
 
   // The poly schedule (1 - i / NUM_STEPS)^power is undefined past NUM_STEPS (a negative base):
   // the official script never goes there, and neither may a run.
-  const numStepsOfProgram = Number(module.config["numSteps"]);
-  if (Number.isFinite(numStepsOfProgram) && run.numStepsStop > numStepsOfProgram) {
+  const numStepsOfRun = Number(runValues["numSteps"]);
+  if (Number.isFinite(numStepsOfRun) && run.numStepsStop > numStepsOfRun) {
     return E.left(
       trainError(
         "options",
-        `--num-steps-stop ${run.numStepsStop} is past the program's NUM_STEPS ${numStepsOfProgram}, where the poly learning rate (1 - i/${numStepsOfProgram})^power is undefined; ` +
-          `stop at ${numStepsOfProgram} or earlier, or compile a preset with a larger numSteps`,
+        `--num-steps-stop ${run.numStepsStop} is past NUM_STEPS ${numStepsOfRun}, where the poly learning rate (1 - i/${numStepsOfRun})^power is undefined; ` +
+          `stop at ${numStepsOfRun} or earlier, or pass a larger --num-steps`,
       ),
     );
   }
@@ -243,7 +218,7 @@ async function trainInDirectory(run: TrainRun, device: AcquiredDevice, runNotes:
 
   // 2. Where to start: --restore-from and --resume files are read and checked before any
   //    program is instantiated (which compiles shaders), so a wrong file fails at once.
-  const start = await startState(run);
+  const start = await startState(run, hyperparameters);
   if (E.isLeft(start)) return start;
   const sampler = start.right.sampler;
   if (start.right.iteration >= run.numStepsStop) {
@@ -271,12 +246,14 @@ async function trainInDirectory(run: TrainRun, device: AcquiredDevice, runNotes:
     const slots = persistentSlots(module);
     writeInitialValues(instance, slots, sampler.seed);
     writeGroups(instance, slots, start.right.groups);
+    if (hyper.length > 0) instance.write(HYPER_SLOT, Float32Array.from(hyper, (h) => h.value));
     const first = start.right.iteration;
     const progress = new Progress(run.title ?? module.name, run.numStepsStop, run.progress ?? process.stderr);
-    for (const n of [...runNotes, ...start.right.notes]) progress.message(n);
+    const hyperNote = hyper.length > 0 ? [`hyperparameters: ${describeHyperparameters(module, hyper)}`] : [];
+    for (const n of [...runNotes, ...start.right.notes, ...hyperNote]) progress.message(n);
 
     // 5. Sample streams: seeded shuffles over NUM_STEPS draws (the official max_iters), indexed by position.
-    const numSteps = Number(module.config["numSteps"] ?? run.numStepsStop);
+    const numSteps = Number(runValues["numSteps"] ?? run.numStepsStop);
     const horizon = Math.max(1, numSteps);
     const remaining = run.numStepsStop - first;
     const augment = run.augment;
@@ -320,7 +297,7 @@ async function trainInDirectory(run: TrainRun, device: AcquiredDevice, runNotes:
     const opened = MetricsLog.open(run.metricsPath, start.right.resumedFrom !== undefined ? first : undefined);
     if (E.isLeft(opened)) return opened;
     const log = opened.right;
-    log.write({ type: "start", iteration: first, program: module.name, seed: sampler.seed, ...(start.right.resumedFrom ? { resumed_from: start.right.resumedFrom } : {}) });
+    log.write({ type: "start", iteration: first, program: module.name, seed: sampler.seed, hyperparameters, ...(start.right.resumedFrom ? { resumed_from: start.right.resumedFrom } : {}) });
     const began = performance.now();
     let lastFinite = first;
     let lastGoodState = first;
@@ -390,7 +367,7 @@ async function trainInDirectory(run: TrainRun, device: AcquiredDevice, runNotes:
         while (window.length > 2 && now - window[0]!.t > 30_000) window.shift();
         const w0 = window[0]!;
         const itsPerS = now > w0.t ? ((done - w0.done) * 1000) / (now - w0.t) : 0;
-        log.write({ type: "loss", iteration: done, time_s: (now - began) / 1000, lr: polyLearningRate(module.config, it), its_per_s: itsPerS, losses: lastLosses });
+        log.write({ type: "loss", iteration: done, time_s: (now - began) / 1000, lr: polyLearningRate(runValues, it), its_per_s: itsPerS, losses: lastLosses });
         progress.update(done, lastLosses, itsPerS, last);
         if (snapshotDue || evalDue) {
           // Finite losses do not prove finite state: train-mode BN hides an overflowing running
@@ -434,6 +411,7 @@ async function trainInDirectory(run: TrainRun, device: AcquiredDevice, runNotes:
             const saved = await saveCheckpoint(path, {
               program: module.name,
               config: module.config,
+              hyperparameters,
               iteration: done,
               sampler: { seed: sampler.seed, sourcePosition: sampler.sourcePosition + (done - first), targetPosition: sampler.targetPosition + (done - first) },
               groups,
@@ -454,6 +432,7 @@ async function trainInDirectory(run: TrainRun, device: AcquiredDevice, runNotes:
           const saved = await saveCheckpoint(path, {
             program: module.name,
             config: module.config,
+            hyperparameters,
             iteration: done,
             sampler: { seed: sampler.seed, sourcePosition: sampler.sourcePosition + (done - first), targetPosition: sampler.targetPosition + (done - first) },
             groups,

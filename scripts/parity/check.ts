@@ -15,6 +15,7 @@ import { compileProgram } from "../../codegen/compile";
 import { type Init, type ProgramExport, drawInit, streamFor } from "../../dsl/index";
 import type { AcquiredDevice } from "../../runtime/device";
 import type { GeneratedModule, InitSpec, TensorSlot } from "../../runtime/module";
+import { HYPER_SLOT, hyperVector } from "../../runtime/hyperparameters";
 import { acquireNodeDevice } from "../../runtime/node-gpu";
 import { type Instance, type TensorData, instantiate } from "../../runtime/runner";
 import { parityDiscriminators, parityForward, parityTrain } from "../../examples/parity/programs";
@@ -72,6 +73,11 @@ export interface Fixture {
   readonly seed: number;
   readonly samples: number;
   readonly config: Readonly<Record<string, unknown>>;
+  /**
+   * Values for the program's hyperparameter vector (dsl/hyper.ts), by name, when the case runs
+   * the program with other than its defaults; `config` states them as well.
+   */
+  readonly hyperparameters?: Readonly<Record<string, number>>;
   /** "spec": the official initialisation (checked against the module's declared inits). */
   readonly initsFrom: "spec" | "parity";
   readonly inits: Readonly<Record<string, Init>>;
@@ -317,10 +323,14 @@ function sameValue(a: unknown, b: unknown): boolean {
   return a === b;
 }
 
-/** The fixture was made for this program: every configuration key it states has the program's value. */
+/**
+ * The fixture was made for this program: every configuration key it states has the program's
+ * value, or, for a hyperparameter the fixture sets, the value written into the vector.
+ */
 function configCheck(fx: Fixture, module: GeneratedModule): Check {
-  const differing = Object.keys(fx.config).filter((k) => !sameValue(fx.config[k], module.config[k]));
-  const what = differing.map((k) => `${k}: fixture ${JSON.stringify(fx.config[k])}, program ${JSON.stringify(module.config[k])}`).join("; ");
+  const effective: Record<string, unknown> = { ...module.config, ...(fx.hyperparameters ?? {}) };
+  const differing = Object.keys(fx.config).filter((k) => !sameValue(fx.config[k], effective[k]));
+  const what = differing.map((k) => `${k}: fixture ${JSON.stringify(fx.config[k])}, program ${JSON.stringify(effective[k])}`).join("; ");
   const detail = differing.length > 0 ? what : `${Object.keys(fx.config).length} keys`;
   return { name: `${fx.case}: configuration equals the program's`, error: differing.length, tol: 0, passed: differing.length === 0, detail };
 }
@@ -376,6 +386,12 @@ export async function runCase(name: string, opts: RunOptions = {}): Promise<Case
     for (const s of slots) {
       const init = fx.inits[s.name];
       instance.write(s.name, init ? drawValues(init, numel(s.shape), fx.seed, s.name) : new Float32Array(numel(s.shape)));
+    }
+    // Without fx.hyperparameters the instance keeps the defaults instantiate() wrote.
+    if (fx.hyperparameters !== undefined) {
+      const vector = hyperVector(module, fx.hyperparameters);
+      if (E.isLeft(vector)) throw new Error(`parity ${fx.case}: ${vector.left}`);
+      instance.write(HYPER_SLOT, vector.right);
     }
     const shapes = new Map(module.tensors.map((t) => [t.name, t.shape]));
     for (const [k, step] of fx.steps.entries()) {

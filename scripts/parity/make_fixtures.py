@@ -295,6 +295,14 @@ TRAIN_CASES = [
 ]
 ITERATIONS = 2
 
+# Run-time hyperparameters (train.ts: HYPERPARAMETER_KEYS are elements of the program's
+# hyperparameter vector): the multi-level case's program, run with other values than its
+# defaults, all of them. The runner writes them into the vector; nothing is compiled for it.
+HYPER_CASE = ("multi-level-hyperparameters", "multi-level", "parity-train-multi-level", {"lambdaAdvTarget1": 0.2, "lambdaAdvTarget2": 1.0}, {
+    "learningRate": 5e-3, "learningRateD": 3e-4, "momentum": 0.8, "weightDecay": 1e-3, "power": 0.8, "numSteps": 20,
+    "lambdaSeg": 0.2, "lambdaAdvTarget1": 0.05, "lambdaAdvTarget2": 0.5, "adamBeta1": 0.85, "adamBeta2": 0.95, "adamEpsilon": 1e-6,
+})
+
 
 def train_config(variant, extra):
     return {"variant": variant, **OFFICIAL, **VARIANTS[variant], **SMALL, **extra}
@@ -369,9 +377,13 @@ def sensitivities(name, ref_before, ref_after, p0, reruns):
     return {"sensitivity": max(rel_error(as_numpy(after[name]), b) for _, after in reruns)}
 
 
-def train_case(case, variant, extra):
-    cfg = train_config(variant, extra)
-    fx = Fixture(f"train-{case}", f"parity-train-{case}", cfg)
+def train_case(case, variant, extra, program=None, hyperparameters=None):
+    """program: the generated program to run (default parity-train-<case>); hyperparameters: the
+    values the runner writes into its hyperparameter vector (the fixture's config has them too)."""
+    cfg = train_config(variant, {**extra, **(hyperparameters or {})})
+    fx = Fixture(f"train-{case}", program or f"parity-train-{case}", cfg)
+    if hyperparameters:
+        fx.doc["hyperparameters"] = hyperparameters
     runs = {}
     reruns = {}  # iteration -> [(losses, state before, state after)] of the perturbed f64 reruns
     for dtype in (F64, F32):
@@ -422,6 +434,8 @@ def main(argv):
     cases = {"deeplab-resnet101": forward_case, "discriminators": discriminator_case}
     for case, variant, extra in TRAIN_CASES:
         cases[f"train-{case}"] = lambda c=case, v=variant, e=extra: train_case(c, v, e)
+    case, variant, program, extra, hyper = HYPER_CASE
+    cases[f"train-{case}"] = lambda: train_case(case, variant, extra, program, hyper)
     selected = argv or list(cases)
     for name in selected:
         if name not in cases:

@@ -317,7 +317,8 @@ class Trainer:
         else:
             self.optG = make_sgd(self.G, cfg)
         if self.adversarial:
-            betas, eps = (0.9, 0.99), 1e-8
+            # The official (0.9, 0.99) and 1e-8 unless the case sets them (run-time hyperparameters).
+            betas, eps = (cfg.get("adamBeta1", 0.9), cfg.get("adamBeta2", 0.99)), cfg.get("adamEpsilon", 1e-8)
             if cfg["adamEps"] == "pytorch0.4":
                 self.optD1 = Adam04(self.D1.parameters(), cfg["learningRateD"], betas, eps)
                 self.optD2 = Adam04(self.D2.parameters(), cfg["learningRateD"], betas, eps)
