@@ -15,7 +15,7 @@ import { tryBuild } from "../dsl/shape";
 import { compileProgram } from "./compile";
 import { discoverPrograms, loadPrograms } from "./discover";
 import type { ShaderSpec } from "../runtime/module";
-import { emitModule, emitPool, templateOf } from "./emit";
+import { anonymous, emitAlias, emitModule, emitPool, templateOf } from "./emit";
 import { renderReport } from "./report";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -87,6 +87,8 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const files = new Map<string, string>();
   const pool = new Map<string, ShaderSpec>();
+  /** Emitted table of a program without name, config and defaults -> the first program with it. */
+  const shared = new Map<string, string>();
   for (const { source, program } of programs) {
     if (only && !only.has(program.name)) continue;
     const started = Date.now();
@@ -99,7 +101,12 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     const compiled = compileProgram(built.right);
     for (const k of compiled.module.shaders) pool.set(k.name, k);
-    files.set(`${program.name}/module.ts`, emitModule(compiled, source));
+    // A program whose compiled table equals an earlier one's but for its name, config and
+    // hyperparameter defaults (single-level is multi-level with aux weights 0) shares it.
+    const shape = emitModule(anonymous(compiled), "");
+    const same = shared.get(shape);
+    if (same === undefined) shared.set(shape, program.name);
+    files.set(`${program.name}/module.ts`, same === undefined ? emitModule(compiled, source) : emitAlias(compiled, source, same));
     files.set(`${program.name}/REPORT.md`, renderReport(compiled, source));
     if (!check) console.log(`codegen: ${program.name}: ${compiled.kernels.length} dispatches, ${compiled.module.shaders.length} shaders (${Date.now() - started} ms)`);
   }

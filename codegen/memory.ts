@@ -35,7 +35,10 @@ const overlaps = (a: Lifetime, b: Lifetime): boolean => a.first <= b.last && b.f
 
 /** Greedy placement; `arenaBytes` bounds each arena (a buffer never crosses a multiple of it). */
 export function planMemory(items: readonly Lifetime[], arenaBytes: number): MemoryPlan {
-  const order = [...items].sort((a, b) => b.bytes - a.bytes || a.first - b.first || (a.id < b.id ? -1 : 1));
+  // Largest first, then earliest, then in the order given (a stable sort). Not by id: ids hold
+  // node numbers of the whole process, so two programs with the same graph (single- and
+  // multi-level) would otherwise break ties differently and get different plans.
+  const order = [...items].sort((a, b) => b.bytes - a.bytes || a.first - b.first || a.last - b.last);
   const placed: PlannedBuffer[] = [];
   for (const item of order) {
     const size = alignUp(item.bytes);

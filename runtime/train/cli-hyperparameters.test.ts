@@ -8,7 +8,7 @@ import { join } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import { describe, expect, it } from "vitest";
 import { compileProgram } from "../../codegen/compile";
-import { emitModule } from "../../codegen/emit";
+import { emitStandalone } from "../../codegen/emit";
 import { loadCheckpoint } from "./checkpoint";
 import { REPO_ROOT } from "./programs";
 import { RUN_FILE, type RunFile } from "./run-dir";
@@ -24,7 +24,7 @@ describe("npm run train: hyperparameter flags", () => {
     const work = scratch("cli-hyper-");
     mkdirSync(join(work, "tiny-train"));
     const moduleFile = join(work, "tiny-train", "module.ts");
-    writeFileSync(moduleFile, emitModule(compileProgram(tinyTrainProgram("tiny-train")), "runtime/train/test-programs.ts"));
+    writeFileSync(moduleFile, emitStandalone(compileProgram(tinyTrainProgram("tiny-train")), "runtime/train/test-programs.ts"));
     const data = await tinyData(join(work, "data"));
     const dir = join(work, "run");
     const common = ["--module", moduleFile, "--data-dir", join(data.dir, "gta5"), "--data-dir-target", join(data.dir, "cityscapes"), "--snapshot-dir", dir];
