@@ -27,7 +27,9 @@ export interface DispatchProfile {
 
 /** Per-dispatch GPU times of one profiled step, joined with the compiler's FLOP counts. */
 export function joinProfile(compiled: Compiled, times: readonly KernelTime[]): DispatchProfile[] {
-  const byName = new Map(compiled.kernels.map((k) => [k.stage.name, k]));
+  // Dispatches and kernel records are in the same order (one record per dispatch).
+  const dispatches = compiled.module.phases.flatMap((p) => p.dispatches);
+  const byName = new Map(dispatches.map((d, i) => [d.name, compiled.kernels[i]!]));
   return times.map((t) => {
     const k = byName.get(t.name);
     return { name: t.name, template: k ? templateOf(k.stage.name, k.anchor) : "?", ms: t.ms, flops: k?.stage.flops ?? 0 };
