@@ -397,16 +397,20 @@ function readsAtOwnIndex(t: Tensor, w: Tensor, materialized: ReadonlySet<number>
  * same index, sharing the loads they have in common. Safe because the moved kernel only runs
  * earlier, after all of its inputs, and its readers still come later. Optimizer updates
  * (Adam's two moments and the parameter step that reads them) and BatchNorm's running
- * statistics are the typical siblings. Only roots move, so no scratch value lives longer
- * than before except those roots, which live to the end of the phase anyway.
+ * statistics are the typical siblings. Only roots and scalars move, so no scratch value lives
+ * longer than before except those roots, which live to the end of the phase anyway, and
+ * scalars: the coefficients an optimizer derives from its run-time hyperparameters (bias
+ * corrections, 10x head rates) then share one dispatch instead of one each.
  */
 function mergeSiblings(kernels: readonly KernelPlan[], materialized: ReadonlySet<number>, rootIds: ReadonlySet<number>): KernelPlan[] {
   const out: { root: Tensor; anchor: Tensor | undefined; siblings: Tensor[]; reads: Set<Tensor> }[] = [];
   /** Tensor id -> index in `out` of the kernel that writes it. */
   const writtenAt = new Map<number, number>();
+  /** Roots, and shared scalars (4 bytes: moving one earlier costs no memory). */
+  const movable = (t: Tensor) => rootIds.has(t.id) || t.shape.length === 0;
   for (const plan of kernels) {
     const reads = plan.anchor ? new Set<Tensor>() : bufferInputs(plan.root, materialized);
-    if (!plan.anchor && rootIds.has(plan.root.id)) {
+    if (!plan.anchor && movable(plan.root)) {
       // Inputs written before kernel g, or by g itself (read in registers, checked below).
       const ready = (g: number) => [...reads].every((r) => r.node.op === "input" || (writtenAt.get(r.id) ?? Infinity) <= g);
       const shape = plan.root.shape.join(",");
@@ -414,7 +418,7 @@ function mergeSiblings(kernels: readonly KernelPlan[], materialized: ReadonlySet
       const target = out.findLastIndex(
         (k, g) =>
           !k.anchor &&
-          rootIds.has(k.root.id) &&
+          movable(k.root) &&
           k.root.shape.join(",") === shape &&
           k.root.dtype === plan.root.dtype &&
           k.siblings.length + 1 < MAX_SIBLINGS &&

@@ -42,6 +42,52 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_032f35dda9: ShaderSpec = {
+    name: "pointwise_032f35dda9",
+    overrides: ["u32","i32","f32","f32","f32","f32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: f32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] * lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * lit2);
+  let v_5 = (b2[(i0 % lit1)] * lit5);
+  let v_6 = (v_5 * lit4);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * b5[(0i + lit6)]);
+  let v_9 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
+  let v_10 = (v_9 * b8[0i]);
+  let v_11 = (v_8 + v_10);
+  b9[i0] = v_11;
+}
+`,
+  };
+
 export const pointwise_054dd8479d: ShaderSpec = {
     name: "pointwise_054dd8479d",
     overrides: ["u32","i32","i32","i32","i32","i32"],
@@ -416,25 +462,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_0a273e7bf7: ShaderSpec = {
-    name: "pointwise_0a273e7bf7",
-    overrides: ["u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit0 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] + 1.0f);
-  b1[0i] = v_0;
-}
-`,
-  };
-
 export const pointwise_0ac3acd8a0: ShaderSpec = {
     name: "pointwise_0ac3acd8a0",
     overrides: ["u32","i32","f32","f32","f32"],
@@ -730,6 +757,42 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_3 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_2);
     b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_3;
   }
+}
+`,
+  };
+
+export const pointwise_123cf61855: ShaderSpec = {
+    name: "pointwise_123cf61855",
+    overrides: ["u32","f32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * lit1);
+  let v_1 = (v_0 * lit2);
+  let v_2 = (b1[0i] * lit2);
+  let v_3 = (v_2 * lit2);
+  let v_4 = (v_1 + v_3);
+  b2[0i] = v_4;
+  b4[0i] = b3[(0i + lit3)];
+  let v_5 = (1.0f - b3[(0i + lit3)]);
+  b5[0i] = v_5;
+  b6[0i] = b3[(0i + lit4)];
 }
 `,
   };
@@ -1180,6 +1243,52 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * lit4);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
+}
+`,
+  };
+
+export const pointwise_1bef5e5e42: ShaderSpec = {
+    name: "pointwise_1bef5e5e42",
+    overrides: ["u32","i32","f32","f32","f32","f32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: f32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] / lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * lit2);
+  let v_5 = (b2[(i0 % lit1)] / lit5);
+  let v_6 = (v_5 * lit4);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * b5[(0i + lit6)]);
+  let v_9 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
+  let v_10 = (v_9 * b8[0i]);
+  let v_11 = (v_8 + v_10);
+  b9[i0] = v_11;
 }
 `,
   };
@@ -1871,21 +1980,47 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_2bed3c9611: ShaderSpec = {
-    name: "pointwise_2bed3c9611",
-    overrides: ["u32"],
-    access: ["read_write","read_write"],
+export const pointwise_2c7e9c8a74: ShaderSpec = {
+    name: "pointwise_2c7e9c8a74",
+    overrides: ["u32","i32","f32","f32","f32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit0 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (1.0f - b0[0i]);
-  b1[0i] = v_0;
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] * lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * lit2);
+  let v_5 = (b2[(i0 % lit1)] * lit3);
+  let v_6 = (v_5 * lit4);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * b5[(0i + lit5)]);
+  let v_9 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
+  let v_10 = (v_9 * b8[0i]);
+  let v_11 = (v_8 + v_10);
+  b9[i0] = v_11;
 }
 `,
   };
@@ -2163,6 +2298,51 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_36599cabda: ShaderSpec = {
+    name: "pointwise_36599cabda",
+    overrides: ["u32","i32","f32","f32","f32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] / lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * lit2);
+  let v_5 = (b2[(i0 % lit1)] / lit3);
+  let v_6 = (v_5 * lit4);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * b5[(0i + lit5)]);
+  let v_9 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
+  let v_10 = (v_9 * b8[0i]);
+  let v_11 = (v_8 + v_10);
+  b9[i0] = v_11;
+}
+`,
+  };
+
 export const pointwise_373461999d: ShaderSpec = {
     name: "pointwise_373461999d",
     overrides: ["i32","i32","i32","i32","i32","i32","i32"],
@@ -2336,6 +2516,56 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_14 = (v_13 * lit4);
   let v_15 = (v_12 + v_14);
   b7[i0] = v_15;
+}
+`,
+  };
+
+export const pointwise_3965807bfd: ShaderSpec = {
+    name: "pointwise_3965807bfd",
+    overrides: ["f32","u32","f32","f32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: f32;
+override lit1: u32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0f) { return 1.0f; }
+  if (x >= 0.0f) { return pow(x, y); }
+  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
+  let m = pow(-x, y);
+  return select(m, -m, abs(y % lit0) == 1.0f);
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * lit2);
+  let v_1 = (v_0 * lit3);
+  let v_2 = (b1[0i] * lit2);
+  let v_3 = (v_2 * lit3);
+  let v_4 = (v_1 + v_3);
+  b2[0i] = v_4;
+  let v_5 = (b3[0i] / b4[(0i + lit4)]);
+  let v_6 = (1.0f - v_5);
+  let v_7 = pow_(v_6, b4[(0i + lit5)]);
+  b5[0i] = v_7;
+  let v_8 = (b4[0i] * v_7);
+  b6[0i] = v_8;
+  let v_9 = (v_8 * lit6);
+  b7[0i] = v_9;
 }
 `,
   };
@@ -2595,47 +2825,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_5 = (v_4 / lit9);
     b1[i1 * lit3 + i2 * lit5 + i3] = v_5;
   }
-}
-`,
-  };
-
-export const pointwise_4244918e20: ShaderSpec = {
-    name: "pointwise_4244918e20",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 + b4[(0i + lit2)]);
-  let v_3 = (v_0 / v_2);
-  let v_4 = (b0[i0] - v_3);
-  b5[i0] = v_4;
-  let v_5 = (b6[i0] * b4[(0i + lit3)]);
-  let v_6 = (b7[(i0 % lit1)] + b8[(i0 % lit1)]);
-  let v_7 = (v_6 * b9[0i]);
-  let v_8 = (v_5 + v_7);
-  b10[i0] = v_8;
 }
 `,
   };
@@ -3175,6 +3364,51 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_558d336b95: ShaderSpec = {
+    name: "pointwise_558d336b95",
+    overrides: ["f32","u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: f32;
+override lit1: u32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0f) { return 1.0f; }
+  if (x >= 0.0f) { return pow(x, y); }
+  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
+  let m = pow(-x, y);
+  return select(m, -m, abs(y % lit0) == 1.0f);
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[(0i + lit2)] * b1[0i]);
+  let v_1 = pow_(b2[0i], b3[0i]);
+  let v_2 = (1.0f - v_1);
+  let v_3 = (v_0 / v_2);
+  b4[0i] = v_3;
+  b5[0i] = b0[(0i + lit3)];
+  let v_4 = (1.0f - b0[(0i + lit3)]);
+  b6[0i] = v_4;
+  let v_5 = pow_(b0[(0i + lit3)], b3[0i]);
+  let v_6 = (1.0f - v_5);
+  let v_7 = sqrt(v_6);
+  b7[0i] = v_7;
+}
+`,
+  };
+
 export const pointwise_55be08dced: ShaderSpec = {
     name: "pointwise_55be08dced",
     overrides: ["i32","i32","i32","i32","i32","f32"],
@@ -3207,21 +3441,27 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_58907fa556: ShaderSpec = {
-    name: "pointwise_58907fa556",
-    overrides: ["f32","u32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_586837c7aa: ShaderSpec = {
+    name: "pointwise_586837c7aa",
+    overrides: ["f32","u32","f32","f32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: f32;
 override lit1: u32;
-override lit2: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 fn pow_(x: f32, y: f32) -> f32 {
   if (y == 0.0f) { return 1.0f; }
   if (x >= 0.0f) { return pow(x, y); }
@@ -3233,15 +3473,20 @@ fn pow_(x: f32, y: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b0[(0i + lit2)] * b1[0i]);
-  let v_1 = pow_(b2[0i], b3[0i]);
-  let v_2 = (1.0f - v_1);
-  let v_3 = sqrt(v_2);
-  let v_4 = (v_0 * v_3);
-  let v_5 = pow_(b4[0i], b3[0i]);
+  let v_0 = (b0[0i] * lit2);
+  let v_1 = (v_0 * lit3);
+  let v_2 = (b1[0i] * lit3);
+  let v_3 = (v_2 * lit3);
+  let v_4 = (v_1 + v_3);
+  b2[0i] = v_4;
+  let v_5 = (b3[0i] / b4[(0i + lit4)]);
   let v_6 = (1.0f - v_5);
-  let v_7 = (v_4 / v_6);
+  let v_7 = pow_(v_6, b4[(0i + lit5)]);
   b5[0i] = v_7;
+  let v_8 = (b4[0i] * v_7);
+  b6[0i] = v_8;
+  let v_9 = (v_8 * lit6);
+  b7[0i] = v_9;
 }
 `,
   };
@@ -3498,72 +3743,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_5ed2ec1d7d: ShaderSpec = {
-    name: "pointwise_5ed2ec1d7d",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (v_0 + v_2);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_621e2daf36: ShaderSpec = {
-    name: "pointwise_621e2daf36",
-    overrides: ["u32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: f32;
-override lit2: f32;
-override lit3: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit1);
-  let v_1 = (v_0 * lit2);
-  let v_2 = (b1[0i] * lit3);
-  let v_3 = (v_2 * lit2);
-  let v_4 = (v_1 + v_3);
-  b2[0i] = v_4;
-}
-`,
-  };
-
 export const pointwise_6397ab3c8b: ShaderSpec = {
     name: "pointwise_6397ab3c8b",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
@@ -3668,56 +3847,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_12 = select(b2[i3], 0.0f, v_11);
   let v_13 = (v_9 + v_12);
   b3[i3] = v_13;
-}
-`,
-  };
-
-export const pointwise_672d3b95c6: ShaderSpec = {
-    name: "pointwise_672d3b95c6",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * b4[0i]);
-    let v_4 = (v_0 + v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
-    let v_5 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_7 = (v_6 * v_6);
-    let v_8 = (v_7 * b4[0i]);
-    let v_9 = (v_5 + v_8);
-    b9[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_9;
-  }
 }
 `,
   };
@@ -4019,21 +4148,67 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_73ee31f97a: ShaderSpec = {
-    name: "pointwise_73ee31f97a",
+export const pointwise_7295f98705: ShaderSpec = {
+    name: "pointwise_7295f98705",
+    overrides: ["f32","u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: f32;
+override lit1: u32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0f) { return 1.0f; }
+  if (x >= 0.0f) { return pow(x, y); }
+  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
+  let m = pow(-x, y);
+  return select(m, -m, abs(y % lit0) == 1.0f);
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (1.0f - b0[0i]);
+  b1[0i] = v_0;
+  let v_1 = (b2[(0i + lit2)] * b3[0i]);
+  let v_2 = pow_(b0[0i], b4[0i]);
+  let v_3 = (1.0f - v_2);
+  let v_4 = (v_1 / v_3);
+  b5[0i] = v_4;
+  b6[0i] = b2[(0i + lit3)];
+  let v_5 = (1.0f - b2[(0i + lit3)]);
+  b7[0i] = v_5;
+}
+`,
+  };
+
+export const pointwise_74272d5381: ShaderSpec = {
+    name: "pointwise_74272d5381",
     overrides: ["u32"],
-    access: ["read_write","read_write"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit0 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 @group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= 1i) { return; }
   let v_0 = f32(b0[0i]);
   b1[0i] = v_0;
+  let v_1 = (v_0 + 1.0f);
+  b2[0i] = v_1;
 }
 `,
   };
@@ -4674,46 +4849,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_822ff4ea11: ShaderSpec = {
-    name: "pointwise_822ff4ea11",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * b4[0i]);
-    let v_4 = (v_0 + v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
-  }
-}
-`,
-  };
-
 export const pointwise_8265a4f6b1: ShaderSpec = {
     name: "pointwise_8265a4f6b1",
     overrides: ["u32"],
@@ -4728,6 +4863,39 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= 1i) { return; }
   b1[0i] = b0[0i];
+}
+`,
+  };
+
+export const pointwise_833a9e7801: ShaderSpec = {
+    name: "pointwise_833a9e7801",
+    overrides: ["u32","f32","f32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * lit1);
+  let v_1 = (v_0 * lit2);
+  let v_2 = (b1[0i] * lit1);
+  let v_3 = (v_2 * lit2);
+  let v_4 = (v_1 + v_3);
+  b2[0i] = v_4;
+  b4[0i] = b3[(0i + lit3)];
+  let v_5 = (1.0f - b3[(0i + lit3)]);
+  b5[0i] = v_5;
 }
 `,
   };
@@ -5189,6 +5357,40 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_8ed1087771: ShaderSpec = {
+    name: "pointwise_8ed1087771",
+    overrides: ["u32","f32","f32","f32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: f32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * lit1);
+  let v_1 = (v_0 * lit2);
+  let v_2 = (b1[0i] * lit3);
+  let v_3 = (v_2 * lit2);
+  let v_4 = (v_1 + v_3);
+  b2[0i] = v_4;
+  b4[0i] = b3[(0i + lit4)];
+  let v_5 = (1.0f - b3[(0i + lit4)]);
+  b5[0i] = v_5;
+}
+`,
+  };
+
 export const pointwise_9001d0e892: ShaderSpec = {
     name: "pointwise_9001d0e892",
     overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
@@ -5406,57 +5608,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_1 = (v_0 / lit5);
   let v_2 = (-v_1);
   b0[i2 * lit2 + i3] = v_2;
-}
-`,
-  };
-
-export const pointwise_991ff35768: ShaderSpec = {
-    name: "pointwise_991ff35768",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * b4[0i]);
-    let v_4 = (v_0 + v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_4;
-    let v_5 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
-    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b8[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_7 = (v_6 * v_6);
-    let v_8 = (v_7 * b4[0i]);
-    let v_9 = (v_5 + v_8);
-    b9[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_9;
-  }
 }
 `,
   };
@@ -5920,6 +6071,39 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_ad94cf4d87: ShaderSpec = {
+    name: "pointwise_ad94cf4d87",
+    overrides: ["u32","f32","f32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * lit1);
+  let v_1 = (v_0 * lit2);
+  let v_2 = (b1[0i] * lit2);
+  let v_3 = (v_2 * lit2);
+  let v_4 = (v_1 + v_3);
+  b2[0i] = v_4;
+  b4[0i] = b3[(0i + lit3)];
+  let v_5 = (1.0f - b3[(0i + lit3)]);
+  b5[0i] = v_5;
+}
+`,
+  };
+
 export const pointwise_af21000e9d: ShaderSpec = {
     name: "pointwise_af21000e9d",
     overrides: ["u32","i32","i32","i32"],
@@ -5952,6 +6136,49 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_4 = (b0[i2 * lit2 + i3] / v_3);
   let v_5 = (v_4 * v_2);
   b2[i2 * lit2 + i3] = v_5;
+}
+`,
+  };
+
+export const pointwise_afaf50fde5: ShaderSpec = {
+    name: "pointwise_afaf50fde5",
+    overrides: ["f32","u32","f32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: f32;
+override lit1: u32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<i32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0f) { return 1.0f; }
+  if (x >= 0.0f) { return pow(x, y); }
+  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
+  let m = pow(-x, y);
+  return select(m, -m, abs(y % lit0) == 1.0f);
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * lit2);
+  b1[0i] = v_0;
+  let v_1 = f32(b3[0i]);
+  let v_2 = (v_1 / b2[(0i + lit3)]);
+  let v_3 = (1.0f - v_2);
+  let v_4 = pow_(v_3, b2[(0i + lit4)]);
+  let v_5 = (b2[0i] * v_4);
+  b4[0i] = v_5;
+  let v_6 = (v_5 * lit5);
+  b5[0i] = v_6;
 }
 `,
   };
@@ -6297,6 +6524,56 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_ba12a46cc6: ShaderSpec = {
+    name: "pointwise_ba12a46cc6",
+    overrides: ["f32","u32","f32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: f32;
+override lit1: u32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0f) { return 1.0f; }
+  if (x >= 0.0f) { return pow(x, y); }
+  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
+  let m = pow(-x, y);
+  return select(m, -m, abs(y % lit0) == 1.0f);
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * lit2);
+  let v_1 = (v_0 * lit3);
+  let v_2 = (b1[0i] * lit4);
+  let v_3 = (v_2 * lit3);
+  let v_4 = (v_1 + v_3);
+  b2[0i] = v_4;
+  let v_5 = (b3[0i] / b4[(0i + lit5)]);
+  let v_6 = (1.0f - v_5);
+  let v_7 = pow_(v_6, b4[(0i + lit6)]);
+  b5[0i] = v_7;
+  let v_8 = (b4[0i] * v_7);
+  b6[0i] = v_8;
+  b7[0i] = b4[(0i + lit7)];
+}
+`,
+  };
+
 export const pointwise_ba239935f2: ShaderSpec = {
     name: "pointwise_ba239935f2",
     overrides: ["u32","i32"],
@@ -6362,6 +6639,57 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_bb77e88055: ShaderSpec = {
+    name: "pointwise_bb77e88055",
+    overrides: ["f32","u32","f32","f32","f32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: f32;
+override lit1: u32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0f) { return 1.0f; }
+  if (x >= 0.0f) { return pow(x, y); }
+  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
+  let m = pow(-x, y);
+  return select(m, -m, abs(y % lit0) == 1.0f);
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * lit2);
+  let v_1 = (v_0 * lit3);
+  let v_2 = (b1[0i] * lit4);
+  let v_3 = (v_2 * lit3);
+  let v_4 = (v_1 + v_3);
+  b2[0i] = v_4;
+  let v_5 = (b3[0i] / b4[(0i + lit5)]);
+  let v_6 = (1.0f - v_5);
+  let v_7 = pow_(v_6, b4[(0i + lit6)]);
+  b5[0i] = v_7;
+  let v_8 = (b4[0i] * v_7);
+  b6[0i] = v_8;
+  let v_9 = (v_8 * lit7);
+  b7[0i] = v_9;
+}
+`,
+  };
+
 export const pointwise_bb8ec00c2e: ShaderSpec = {
     name: "pointwise_bb8ec00c2e",
     overrides: ["u32","i32"],
@@ -6382,40 +6710,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (b1[i0] * b2[0i]);
   let v_1 = (b0[i0] - v_0);
   b3[i0] = v_1;
-}
-`,
-  };
-
-export const pointwise_c03d526d9b: ShaderSpec = {
-    name: "pointwise_c03d526d9b",
-    overrides: ["f32","u32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: f32;
-override lit1: u32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-fn pow_(x: f32, y: f32) -> f32 {
-  if (y == 0.0f) { return 1.0f; }
-  if (x >= 0.0f) { return pow(x, y); }
-  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
-  let m = pow(-x, y);
-  return select(m, -m, abs(y % lit0) == 1.0f);
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = f32(b1[0i]);
-  let v_1 = (v_0 / b0[(0i + lit2)]);
-  let v_2 = (1.0f - v_1);
-  let v_3 = pow_(v_2, b0[(0i + lit3)]);
-  let v_4 = (b0[0i] * v_3);
-  b2[0i] = v_4;
 }
 `,
   };
@@ -6468,64 +6762,50 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_c20e1e5428: ShaderSpec = {
-    name: "pointwise_c20e1e5428",
-    overrides: ["u32","i32"],
-    access: ["read_write","read_write"],
+export const pointwise_c1f3cd788b: ShaderSpec = {
+    name: "pointwise_c1f3cd788b",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  b1[0i] = b0[(0i + lit1)];
-}
-`,
-  };
-
-export const pointwise_c344254d91: ShaderSpec = {
-    name: "pointwise_c344254d91",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
 @group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + b5[(0i + lit2)]);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b6[i0] = v_5;
-  let v_6 = (b7[i0] * b5[(0i + lit3)]);
-  let v_7 = (b8[(i0 % lit1)] + b9[(i0 % lit1)]);
-  let v_8 = (v_7 * b10[0i]);
-  let v_9 = (v_6 + v_8);
-  b11[i0] = v_9;
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 * b4[0i]);
+    let v_3 = (v_0 + v_2);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_3;
+    let v_4 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_6 = (v_5 * b4[0i]);
+    let v_7 = (v_4 + v_6);
+    b9[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_7;
+  }
 }
 `,
   };
@@ -6695,47 +6975,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_c6d8570424: ShaderSpec = {
-    name: "pointwise_c6d8570424",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * b4[0i]);
-    let v_4 = (v_0 + v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_4;
-  }
-}
-`,
-  };
-
 export const pointwise_c7ea703e1e: ShaderSpec = {
     name: "pointwise_c7ea703e1e",
     overrides: ["i32","i32","i32","i32","i32","i32","i32"],
@@ -6766,6 +7005,44 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_4 = (v_0 && v_3);
     b1[i1 * lit3 + i2] = select(0u, 1u, v_4);
   }
+}
+`,
+  };
+
+export const pointwise_c870023bba: ShaderSpec = {
+    name: "pointwise_c870023bba",
+    overrides: ["f32","u32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: f32;
+override lit1: u32;
+override lit2: i32;
+override lit3: i32;
+override lit4: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0f) { return 1.0f; }
+  if (x >= 0.0f) { return pow(x, y); }
+  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
+  let m = pow(-x, y);
+  return select(m, -m, abs(y % lit0) == 1.0f);
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = f32(b1[0i]);
+  let v_1 = (v_0 / b0[(0i + lit2)]);
+  let v_2 = (1.0f - v_1);
+  let v_3 = pow_(v_2, b0[(0i + lit3)]);
+  let v_4 = (b0[0i] * v_3);
+  b2[0i] = v_4;
+  let v_5 = (v_4 * lit4);
+  b3[0i] = v_5;
 }
 `,
   };
@@ -6838,38 +7115,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_4 = (v_3 * b4[0i]);
   let v_5 = (b2[i0] - v_4);
   b5[i0] = v_5;
-}
-`,
-  };
-
-export const pointwise_d03272b40e: ShaderSpec = {
-    name: "pointwise_d03272b40e",
-    overrides: ["f32","u32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: f32;
-override lit1: u32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-fn pow_(x: f32, y: f32) -> f32 {
-  if (y == 0.0f) { return 1.0f; }
-  if (x >= 0.0f) { return pow(x, y); }
-  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
-  let m = pow(-x, y);
-  return select(m, -m, abs(y % lit0) == 1.0f);
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] / b1[(0i + lit2)]);
-  let v_1 = (1.0f - v_0);
-  let v_2 = pow_(v_1, b1[(0i + lit3)]);
-  b2[0i] = v_2;
 }
 `,
   };
@@ -6970,6 +7215,48 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_3 = (v_2 + lit7);
     b1[i1 * lit3 + i2 * lit4 + i3] = v_3;
   }
+}
+`,
+  };
+
+export const pointwise_d2fe5a32e5: ShaderSpec = {
+    name: "pointwise_d2fe5a32e5",
+    overrides: ["f32","u32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: f32;
+override lit1: u32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0f) { return 1.0f; }
+  if (x >= 0.0f) { return pow(x, y); }
+  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
+  let m = pow(-x, y);
+  return select(m, -m, abs(y % lit0) == 1.0f);
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[(0i + lit2)] * b1[0i]);
+  let v_1 = pow_(b2[0i], b3[0i]);
+  let v_2 = (1.0f - v_1);
+  let v_3 = sqrt(v_2);
+  let v_4 = (v_0 * v_3);
+  let v_5 = pow_(b4[0i], b3[0i]);
+  let v_6 = (1.0f - v_5);
+  let v_7 = (v_4 / v_6);
+  b5[0i] = v_7;
+  let v_8 = (1.0f - b2[0i]);
+  b6[0i] = v_8;
 }
 `,
   };
@@ -8023,32 +8310,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_f2944a1132: ShaderSpec = {
-    name: "pointwise_f2944a1132",
-    overrides: ["u32","f32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: f32;
-override lit2: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit1);
-  let v_1 = (v_0 * lit2);
-  let v_2 = (b1[0i] * lit1);
-  let v_3 = (v_2 * lit2);
-  let v_4 = (v_1 + v_3);
-  b2[0i] = v_4;
-}
-`,
-  };
-
 export const pointwise_f468c60ed8: ShaderSpec = {
     name: "pointwise_f468c60ed8",
     overrides: ["i32","i32","i32","i32","i32","i32","i32"],
@@ -8085,60 +8346,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_5 = (v_2 + v_4);
     b4[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_5;
   }
-}
-`,
-  };
-
-export const pointwise_f5677996f0: ShaderSpec = {
-    name: "pointwise_f5677996f0",
-    overrides: ["f32","u32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: f32;
-override lit1: u32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-fn pow_(x: f32, y: f32) -> f32 {
-  if (y == 0.0f) { return 1.0f; }
-  if (x >= 0.0f) { return pow(x, y); }
-  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
-  let m = pow(-x, y);
-  return select(m, -m, abs(y % lit0) == 1.0f);
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[(0i + lit2)] * b1[0i]);
-  let v_1 = pow_(b2[0i], b3[0i]);
-  let v_2 = (1.0f - v_1);
-  let v_3 = (v_0 / v_2);
-  b4[0i] = v_3;
-}
-`,
-  };
-
-export const pointwise_f61a7f96ba: ShaderSpec = {
-    name: "pointwise_f61a7f96ba",
-    overrides: ["u32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit0 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * b1[0i]);
-  b2[0i] = v_0;
 }
 `,
   };
@@ -8435,32 +8642,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_3 = (b0[i0 * lit3 + i1] - v_2);
     b5[i0 * lit3 + i1] = v_3;
   }
-}
-`,
-  };
-
-export const pointwise_fccb886498: ShaderSpec = {
-    name: "pointwise_fccb886498",
-    overrides: ["u32","f32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: f32;
-override lit2: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit1);
-  let v_1 = (v_0 * lit2);
-  let v_2 = (b1[0i] * lit2);
-  let v_3 = (v_2 * lit2);
-  let v_4 = (v_1 + v_3);
-  b2[0i] = v_4;
 }
 `,
   };
