@@ -50,15 +50,10 @@ export interface PhaseTable {
   readonly copies: readonly (readonly [number, number])[];
 }
 
-export interface ModuleTable {
-  readonly name: string;
-  readonly config: Readonly<Record<string, unknown>>;
-  readonly hyperparameters: GeneratedModule["hyperparameters"];
-  readonly limits: GeneratedModule["limits"];
-  readonly arenas: readonly ArenaSpec[];
+/** The module's own fields as they are, and its rows in compact form. */
+export interface ModuleTable extends Pick<GeneratedModule, "name" | "config" | "hyperparameters" | "limits" | "arenas" | "constants"> {
   readonly inits: readonly InitSpec[];
   readonly tensors: readonly TensorRow[];
-  readonly constants: readonly ConstantSpec[];
   readonly kernels: readonly ShaderSpec[];
   readonly uses: readonly UseRow[];
   readonly buffers: readonly BufferRow[];
