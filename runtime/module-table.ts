@@ -9,8 +9,6 @@
 
 import type {
   AdapterClass,
-  ArenaSpec,
-  ConstantSpec,
   Dispatch,
   GeneratedModule,
   InitSpec,
