@@ -1,8 +1,8 @@
 // Writing compiled programs as TypeScript sources, with ts-morph: the kernel pool and each
 // program's dispatch table.
 //
-//   generated/kernels/<template>.ts   every distinct kernel of that template, once, named
-//                                     `<template>_<hash>` (codegen/pool.ts), sorted by name;
+//   generated/kernels/<template>.ts   every distinct kernel of that template, once, named after
+//                                     its first use (codegen/names.ts), sorted by name;
 //   generated/<program>/module.ts     the program's table (runtime/module-table.ts): the pool
 //                                     kernels it imports, their uses (override values, grid),
 //                                     its byte ranges, scopes and dispatches, one row each.
@@ -15,6 +15,7 @@ import { IndentationText, Project, QuoteKind, VariableDeclarationKind } from "ts
 import type { InitSpec, ShaderSpec, TensorSlot } from "../runtime/module";
 import type { BufferRow, DispatchRow, TensorRow, UseRow } from "../runtime/module-table";
 import type { Compiled } from "./compile";
+import { templateOf } from "./names";
 
 const project = new Project({
   useInMemoryFileSystem: true,
@@ -24,8 +25,6 @@ const project = new Project({
 /** JSON with stable key order (as built) on one line. */
 const row = (v: unknown): string => JSON.stringify(v);
 
-/** The template of a pool kernel: its name without the hash. */
-export const templateOf = (kernel: ShaderSpec): string => kernel.name.slice(0, kernel.name.lastIndexOf("_"));
 
 const tidy = (text: string): string => text.replace(/\n{3,}/g, "\n\n").replace(/[ \t]+\n/g, "\n");
 
@@ -123,7 +122,7 @@ export function emitModule(c: Compiled, source: string): string {
     ].join("\n");
   });
   const pool = kernels.values;
-  const templates = [...new Set(pool.map((n) => n.slice(0, n.lastIndexOf("_"))))].sort();
+  const templates = [...new Set(pool.map((name) => templateOf({ name })))].sort();
   const lines = (rows: readonly unknown[]) => rows.map((r) => `    ${row(r)},`).join("\n");
   const body = [
     `expandTable({`,
@@ -137,7 +136,7 @@ export function emitModule(c: Compiled, source: string): string {
     `  tensors: [\n${lines(tensors)}\n  ],`,
     `  constants: [\n${lines(m.constants)}\n  ],`,
     `  // the pool kernels this program uses (generated/kernels/<template>.ts)`,
-    `  kernels: [\n${pool.map((n) => `    ${n.slice(0, n.lastIndexOf("_"))}.${n},`).join("\n")}\n  ],`,
+    `  kernels: [\n${pool.map((name) => `    ${templateOf({ name })}.${name},`).join("\n")}\n  ],`,
     `  // [kernel, override values, workgroups, adapter, features]`,
     `  uses: [\n${lines(uses.values)}\n  ],`,
     `  // [arena, offset, bytes]`,

@@ -15,7 +15,8 @@ import { tryBuild } from "../dsl/shape";
 import { compileProgram } from "./compile";
 import { discoverPrograms, loadPrograms } from "./discover";
 import type { ShaderSpec } from "../runtime/module";
-import { anonymous, emitAlias, emitModule, emitPool, templateOf } from "./emit";
+import { anonymous, emitAlias, emitModule, emitPool } from "./emit";
+import { KernelNames, templateOf } from "./names";
 import { renderReport } from "./report";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -41,6 +42,13 @@ function listFiles(dir: string, base = dir): string[] {
     const p = path.join(dir, e.name);
     return e.isDirectory() ? listFiles(p, base) : [path.relative(base, p).split(path.sep).join("/")];
   });
+}
+
+/** Every kernel in generated/kernels/ now. */
+function existingPool(): ShaderSpec[] {
+  const dir = path.join(outDir, "kernels");
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir).flatMap((f) => readPool(fs.readFileSync(path.join(dir, f), "utf8")));
 }
 
 /** Pool files by template; with `keep`, the kernels already in generated/kernels/ stay. */
@@ -89,6 +97,8 @@ async function main(argv: readonly string[]): Promise<number> {
   const pool = new Map<string, ShaderSpec>();
   /** Emitted table of a program without name, config and defaults -> the first program with it. */
   const shared = new Map<string, string>();
+  // Kernels are named after their first use; --only keeps the names already in the pool.
+  const names = new KernelNames(only ? existingPool() : []);
   for (const { source, program } of programs) {
     if (only && !only.has(program.name)) continue;
     const started = Date.now();
@@ -99,7 +109,8 @@ async function main(argv: readonly string[]): Promise<number> {
       console.error(`codegen: program ${program.name} (${source}) does not build: ${built.left.message}`);
       return 2;
     }
-    const compiled = compileProgram(built.right);
+    const unnamed = compileProgram(built.right);
+    const compiled = { ...unnamed, module: names.rename(unnamed.module) };
     for (const k of compiled.module.shaders) pool.set(k.name, k);
     // A program whose compiled table equals an earlier one's but for its name, config and
     // hyperparameter defaults (single-level is multi-level with aux weights 0) shares it.

@@ -6,6 +6,8 @@ import { modules } from "../generated/index";
 import { configFor } from "../examples/adaptsegnet/presets";
 import { buildTrainStep } from "../examples/adaptsegnet/train";
 import { compileProgram } from "./compile";
+import type { GeneratedModule } from "../runtime/module";
+import { KernelNames, templateOf } from "./names";
 import { kernelId, liftLiterals } from "./pool";
 
 const KERNEL = `
@@ -68,6 +70,36 @@ describe("generated program tables", () => {
   it("multi-level-cpu-demo's module.ts expands to exactly the module the compiler builds", async () => {
     const generated = await modules["multi-level-cpu-demo"]!();
     const compiled = compileProgram(buildTrainStep("multi-level-cpu-demo", configFor("multi-level", "cpu-demo"))).module;
-    expect(JSON.parse(JSON.stringify(generated))).toEqual(JSON.parse(JSON.stringify(compiled)));
+    // Kernel names differ by design: the compiler's are content ids, the pool's come from the
+    // first use over all programs (codegen/names.ts); everything else is equal.
+    const unnamed = (m: GeneratedModule) => JSON.parse(JSON.stringify({ ...m, shaders: m.shaders.map((k) => ({ ...k, name: templateOf(k) })) }));
+    expect(unnamed(generated)).toEqual(unnamed(compiled));
+    const contentIds = compiled.shaders.map((k) => k.name);
+    expect(new KernelNames().rename(compiled).shaders.map((k) => k.name)).not.toEqual(contentIds);
+  });
+});
+
+describe("kernel names", () => {
+  const program = () => compileProgram(buildTrainStep("small", configFor("source-only", "cpu-demo", { sourceSize: [16, 16], numClasses: 3, ndf: 2, network: { blocks: [1, 1, 1, 1], width: 2, asppBranches: 2 } }))).module;
+
+  it("come from the first use: template, gradient, parameter or scope, op, part and adapter; unique", () => {
+    const names = new KernelNames().rename(program()).shaders.map((k) => k.name);
+    expect(new Set(names).size).toBe(names.length);
+    for (const n of names) expect(n).toMatch(/^(conv2d|pointwise|sum|repack|final|softmax|resize|maxPool2d)_[A-Za-z0-9_]+$/);
+    expect(names.some((n) => n.startsWith("conv2d_G_conv1"))).toBe(true);
+    expect(names.some((n) => n.includes("_grad_"))).toBe(true);
+  });
+
+  it("do not change when a template changes the text of its kernels (a one-line edit)", () => {
+    const before = program();
+    // The same program with every kernel's text edited, as a template edit would: new content ids.
+    const edited: GeneratedModule = { ...before, shaders: before.shaders.map((k) => ({ ...k, name: `${templateOf(k)}_edited${k.name.slice(k.name.indexOf("_"))}`, wgsl: `${k.wgsl}// edited\n` })) };
+    expect(new KernelNames().rename(edited).shaders.map((k) => k.name)).toEqual(new KernelNames().rename(before).shaders.map((k) => k.name));
+  });
+
+  it("already in the pool are kept (codegen --only), and new ones do not take them", () => {
+    const m = new KernelNames().rename(program());
+    const again = new KernelNames(m.shaders).rename(program());
+    expect(again.shaders.map((k) => k.name)).toEqual(m.shaders.map((k) => k.name));
   });
 });

@@ -1,6 +1,7 @@
 // The human-readable report of a generated module: kernels, fusion groups, memory, totals.
 
 import type { Compiled } from "./compile";
+import { templateOf } from "./names";
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
 const gflop = (f: number) => (f / 1e9).toFixed(3);
@@ -24,19 +25,19 @@ export function renderReport(c: Compiled, source: string): string {
     lines.push(`| ${p.phase} | ${p.plan.buffers.size} | ${mib(p.plan.peak)} | ${mib(p.plan.lowerBound)} | ${ratio} |`);
   }
   const dispatches = m.phases.flatMap((p) => p.dispatches);
-  const templateOf = (shader: number) => m.shaders[shader]!.name.replace(/_[0-9a-f]+$/, "");
+  const templateOfShader = (shader: number) => templateOf(m.shaders[shader]!);
   const main = (d: (typeof dispatches)[number]) => d.variants[d.variants.length - 1]!;
   const byTemplate = new Map<string, { kernels: Set<number>; uses: Set<string>; dispatches: number; flops: number; bytes: number }>();
   dispatches.forEach((d, i) => {
     const k = c.kernels[i]!;
     for (const v of d.variants) {
-      const t = templateOf(v.shader);
+      const t = templateOfShader(v.shader);
       if (!byTemplate.has(t)) byTemplate.set(t, { kernels: new Set(), uses: new Set(), dispatches: 0, flops: 0, bytes: 0 });
       const e = byTemplate.get(t)!;
       e.kernels.add(v.shader);
       e.uses.add(`${v.shader}:${(v.constants ?? []).join(",")}`);
     }
-    const e = byTemplate.get(templateOf(main(d).shader))!;
+    const e = byTemplate.get(templateOfShader(main(d).shader))!;
     e.dispatches++;
     e.flops += k.stage.flops;
     e.bytes += k.stage.bytes;

@@ -4,123 +4,8 @@ import type { ShaderSpec } from "../../runtime/module";
 // template (codegen/wgsl/) and run codegen again. Each kernel's overrides (lit0, lit1, ...) are the
 // sizes and constants of one use; every program's module.ts says which uses it makes.
 
-export const final_04cea9aed7: ShaderSpec = {
-    name: "final_04cea9aed7",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// final: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
-  let v_0 = (b1[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] * b2[(0i + 1i)]);
-  let v_1 = (acc + b3[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)]);
-  let v_2 = (b4[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] * b2[(0i + lit2)]);
-  let v_3 = (v_1 + v_2);
-  let v_4 = (v_0 + v_3);
-  b5[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] = v_4;
-}
-`,
-  };
-
-export const final_1e1f0aa28c: ShaderSpec = {
-    name: "final_1e1f0aa28c",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// final: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
-  let v_0 = (b1[(gi / lit3) * lit3 + (gi % lit3)] * b2[(0i + 1i)]);
-  let v_1 = (b3[(gi / lit3) * lit3 + (gi % lit3)] + acc);
-  let v_2 = (b4[(gi / lit3) * lit3 + (gi % lit3)] * b2[(0i + lit2)]);
-  let v_3 = (v_1 + v_2);
-  let v_4 = (v_0 + v_3);
-  b5[(gi / lit3) * lit3 + (gi % lit3)] = v_4;
-}
-`,
-  };
-
-export const final_1ed894742c: ShaderSpec = {
-    name: "final_1ed894742c",
-    overrides: ["u32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// final: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
-  b1[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit2) % lit2) * lit2 + (gi % lit2)] = acc;
-}
-`,
-  };
-
-export const final_3fa8485324: ShaderSpec = {
-    name: "final_3fa8485324",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// final: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
-  b1[(gi / lit3) * lit3 + (gi % lit3)] = acc;
-}
-`,
-  };
-
-export const final_416a1d7e2c: ShaderSpec = {
-    name: "final_416a1d7e2c",
+export const final_G_conv1_sum_stage2: ShaderSpec = {
+    name: "final_G_conv1_sum_stage2",
     overrides: ["u32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -132,16 +17,16 @@ override lit1: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
+  if (gi >= lit1) { return; }
   var acc = 0.0f;
   for (var sp = 0i; sp < lit1; sp++) { acc = acc + b0[gi * lit1 + sp]; }
-  b1[0i] = acc;
+  b1[(gi % lit1)] = acc;
 }
 `,
   };
 
-export const final_425f304bee: ShaderSpec = {
-    name: "final_425f304bee",
+export const final_G_conv1_sum_stage2_2: ShaderSpec = {
+    name: "final_G_conv1_sum_stage2_2",
     overrides: ["u32","i32","f32","f32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -166,45 +51,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const final_4be2d75f10: ShaderSpec = {
-    name: "final_4be2d75f10",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+export const final_G_layer1_0_conv1_sum_stage2: ShaderSpec = {
+    name: "final_G_layer1_0_conv1_sum_stage2",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write"],
     wgsl: `
-// final: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// final: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
-  let v_0 = (b1[(gi / lit3) * lit3 + (gi % lit3)] * b2[(0i + 1i)]);
-  let v_1 = (b3[(gi / lit3) * lit3 + (gi % lit3)] * b2[(0i + lit4)]);
-  let v_2 = (acc + v_1);
-  let v_3 = (v_0 + v_2);
-  b4[(gi / lit3) * lit3 + (gi % lit3)] = v_3;
-}
-`,
-  };
-
-export const final_5c4297fa45: ShaderSpec = {
-    name: "final_5c4297fa45",
-    overrides: ["u32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// final: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
@@ -212,14 +67,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   var acc = 0.0f;
-  for (var sp = 0i; sp < lit1; sp++) { acc = acc + b0[gi * lit1 + sp]; }
+  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[gi * lit2 + sp]; }
   b1[(gi % lit1)] = acc;
 }
 `,
   };
 
-export const final_76d08690c9: ShaderSpec = {
-    name: "final_76d08690c9",
+export const final_G_layer1_0_conv1_sum_stage2_2: ShaderSpec = {
+    name: "final_G_layer1_0_conv1_sum_stage2_2",
     overrides: ["u32","i32","i32","f32","f32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -245,8 +100,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const final_8429b972bc: ShaderSpec = {
-    name: "final_8429b972bc",
+export const final_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage2: ShaderSpec = {
+    name: "final_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage2",
     overrides: ["u32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -259,49 +114,128 @@ override lit2: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[gi * lit2 + sp]; }
-  b1[(gi % lit1)] = acc;
+  if (gi >= 1i) { return; }
+  var loss = 0.0f;
+  var count = 0.0f;
+  for (var sp = 0i; sp < lit1; sp++) { loss = loss + b0[lit2 * sp]; count = count + b0[lit2 * sp + 1i]; }
+  let mean = select(0.0f, loss / count, count > 0.0f);
+  b1[0i] = mean;
 }
 `,
   };
 
-export const final_9877a0aff0: ShaderSpec = {
-    name: "final_9877a0aff0",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+export const final_grad_D1_conv2_conv2dWeightGrad_stage2: ShaderSpec = {
+    name: "final_grad_D1_conv2_conv2dWeightGrad_stage2",
+    overrides: ["u32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write"],
     wgsl: `
-// final: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// final: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
+override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   var acc = 0.0f;
   for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
-  let v_0 = (b1[(gi / lit3) * lit3 + (gi % lit3)] * b2[(0i + 1i)]);
-  let v_1 = (b3[(gi / lit3) * lit3 + (gi % lit3)] + acc);
-  let v_2 = (b4[(gi / lit3) * lit3 + (gi % lit3)] * b2[(0i + lit4)]);
-  let v_3 = (v_1 + v_2);
-  let v_4 = (v_0 + v_3);
-  b5[(gi / lit3) * lit3 + (gi % lit3)] = v_4;
+  b1[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit2) % lit2) * lit2 + (gi % lit2)] = acc;
 }
 `,
   };
 
-export const final_ab6b0c2af9: ShaderSpec = {
-    name: "final_ab6b0c2af9",
+export const final_grad_D1_conv2_conv2dWeightGrad_stage2_2: ShaderSpec = {
+    name: "final_grad_D1_conv2_conv2dWeightGrad_stage2_2",
+    overrides: ["u32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// final: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
+  b1[(gi / lit3) * lit3 + ((gi / lit4) % lit4) * lit4 + ((gi / lit5) % lit5) * lit5 + (gi % lit5)] = acc;
+}
+`,
+  };
+
+export const final_grad_G_bn1_conv2dWeightGrad_stage2: ShaderSpec = {
+    name: "final_grad_G_bn1_conv2dWeightGrad_stage2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// final: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
+  let v_0 = (b1[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] * b2[(0i + 1i)]);
+  let v_1 = (b3[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] * b2[(0i + lit7)]);
+  let v_2 = (acc + v_1);
+  let v_3 = (v_0 + v_2);
+  b4[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] = v_3;
+}
+`,
+  };
+
+export const final_grad_G_bn1_conv2dWeightGrad_stage2_2: ShaderSpec = {
+    name: "final_grad_G_bn1_conv2dWeightGrad_stage2_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// final: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
+  b1[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] = acc;
+}
+`,
+  };
+
+export const final_grad_G_bn1_conv2dWeightGrad_stage2_3: ShaderSpec = {
+    name: "final_grad_G_bn1_conv2dWeightGrad_stage2_3",
     overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -336,117 +270,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const final_ba0492e083: ShaderSpec = {
-    name: "final_ba0492e083",
-    overrides: ["u32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// final: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
-  b1[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit5) % lit5) * lit5 + (gi % lit5)] = acc;
-}
-`,
-  };
-
-export const final_beea8215a3: ShaderSpec = {
-    name: "final_beea8215a3",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// final: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
-  let v_0 = (b1[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] * b2[(0i + 1i)]);
-  let v_1 = (b3[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] * b2[(0i + lit7)]);
-  let v_2 = (acc + v_1);
-  let v_3 = (v_0 + v_2);
-  b4[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] = v_3;
-}
-`,
-  };
-
-export const final_c6d24a2c24: ShaderSpec = {
-    name: "final_c6d24a2c24",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// final: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
-  b1[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] = acc;
-}
-`,
-  };
-
-export const final_cb88e2e171: ShaderSpec = {
-    name: "final_cb88e2e171",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// final: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  var loss = 0.0f;
-  var count = 0.0f;
-  for (var sp = 0i; sp < lit1; sp++) { loss = loss + b0[lit2 * sp]; count = count + b0[lit2 * sp + 1i]; }
-  let mean = select(0.0f, loss / count, count > 0.0f);
-  b1[0i] = mean;
-}
-`,
-  };
-
-export const final_cc2a1f0703: ShaderSpec = {
-    name: "final_cc2a1f0703",
+export const final_grad_G_features_0_conv2dWeightGrad_stage2: ShaderSpec = {
+    name: "final_grad_G_features_0_conv2dWeightGrad_stage2",
     overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -481,38 +306,33 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const final_e076ca2d74: ShaderSpec = {
-    name: "final_e076ca2d74",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+export const final_grad_G_features_2_conv2dWeightGrad_stage2: ShaderSpec = {
+    name: "final_grad_G_features_2_conv2dWeightGrad_stage2",
+    overrides: ["u32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write"],
     wgsl: `
-// final: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+// final: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
+override lit4: i32;
+override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   var acc = 0.0f;
   for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
-  let v_0 = (b1[(gi / lit3) * lit3 + (gi % lit3)] * b2[(0i + 1i)]);
-  let v_1 = (b3[(gi / lit3) * lit3 + (gi % lit3)] * b2[(0i + lit2)]);
-  let v_2 = (acc + v_1);
-  let v_3 = (v_0 + v_2);
-  b4[(gi / lit3) * lit3 + (gi % lit3)] = v_3;
+  b1[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit5) % lit5) * lit5 + (gi % lit5)] = acc;
 }
 `,
   };
 
-export const final_e6a505e75d: ShaderSpec = {
-    name: "final_e6a505e75d",
+export const final_grad_G_features_2_conv2dWeightGrad_stage2_2: ShaderSpec = {
+    name: "final_grad_G_features_2_conv2dWeightGrad_stage2_2",
     overrides: ["u32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -546,18 +366,51 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const final_ea4ebd1a4c: ShaderSpec = {
-    name: "final_ea4ebd1a4c",
-    overrides: ["u32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
+export const final_grad_G_features_7_conv2dWeightGrad_stage2: ShaderSpec = {
+    name: "final_grad_G_features_7_conv2dWeightGrad_stage2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// final: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// final: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
+  let v_0 = (b1[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] * b2[(0i + 1i)]);
+  let v_1 = (acc + b3[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)]);
+  let v_2 = (b4[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] * b2[(0i + lit2)]);
+  let v_3 = (v_1 + v_2);
+  let v_4 = (v_0 + v_3);
+  b5[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit6) % lit6) * lit6 + (gi % lit6)] = v_4;
+}
+`,
+  };
+
+export const final_grad_G_layer1_0_bn1_conv2dWeightGrad_stage2: ShaderSpec = {
+    name: "final_grad_G_layer1_0_bn1_conv2dWeightGrad_stage2",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// final: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
@@ -566,7 +419,154 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= lit1) { return; }
   var acc = 0.0f;
   for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
-  b1[(gi / lit3) * lit3 + ((gi / lit4) % lit4) * lit4 + ((gi / lit5) % lit5) * lit5 + (gi % lit5)] = acc;
+  b1[(gi / lit3) * lit3 + (gi % lit3)] = acc;
+}
+`,
+  };
+
+export const final_grad_G_layer1_0_bn1_conv2dWeightGrad_stage2_2: ShaderSpec = {
+    name: "final_grad_G_layer1_0_bn1_conv2dWeightGrad_stage2_2",
+    overrides: ["u32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// final: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
+  let v_0 = (b1[(gi / lit3) * lit3 + (gi % lit3)] * b2[(0i + 1i)]);
+  let v_1 = (b3[(gi / lit3) * lit3 + (gi % lit3)] + acc);
+  let v_2 = (b4[(gi / lit3) * lit3 + (gi % lit3)] * b2[(0i + lit4)]);
+  let v_3 = (v_1 + v_2);
+  let v_4 = (v_0 + v_3);
+  b5[(gi / lit3) * lit3 + (gi % lit3)] = v_4;
+}
+`,
+  };
+
+export const final_grad_G_layer1_0_bn1_conv2dWeightGrad_stage2_3: ShaderSpec = {
+    name: "final_grad_G_layer1_0_bn1_conv2dWeightGrad_stage2_3",
+    overrides: ["u32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// final: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
+  let v_0 = (b1[(gi / lit3) * lit3 + (gi % lit3)] * b2[(0i + 1i)]);
+  let v_1 = (b3[(gi / lit3) * lit3 + (gi % lit3)] * b2[(0i + lit4)]);
+  let v_2 = (acc + v_1);
+  let v_3 = (v_0 + v_2);
+  b4[(gi / lit3) * lit3 + (gi % lit3)] = v_3;
+}
+`,
+  };
+
+export const final_grad_G_layer2_0_bn2_conv2dWeightGrad_stage2: ShaderSpec = {
+    name: "final_grad_G_layer2_0_bn2_conv2dWeightGrad_stage2",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// final: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
+  let v_0 = (b1[(gi / lit3) * lit3 + (gi % lit3)] * b2[(0i + 1i)]);
+  let v_1 = (b3[(gi / lit3) * lit3 + (gi % lit3)] + acc);
+  let v_2 = (b4[(gi / lit3) * lit3 + (gi % lit3)] * b2[(0i + lit2)]);
+  let v_3 = (v_1 + v_2);
+  let v_4 = (v_0 + v_3);
+  b5[(gi / lit3) * lit3 + (gi % lit3)] = v_4;
+}
+`,
+  };
+
+export const final_grad_G_layer2_0_bn2_conv2dWeightGrad_stage2_2: ShaderSpec = {
+    name: "final_grad_G_layer2_0_bn2_conv2dWeightGrad_stage2_2",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// final: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
+  let v_0 = (b1[(gi / lit3) * lit3 + (gi % lit3)] * b2[(0i + 1i)]);
+  let v_1 = (b3[(gi / lit3) * lit3 + (gi % lit3)] * b2[(0i + lit2)]);
+  let v_2 = (acc + v_1);
+  let v_3 = (v_0 + v_2);
+  b4[(gi / lit3) * lit3 + (gi % lit3)] = v_3;
+}
+`,
+  };
+
+export const final_grad_step_sum_stage2: ShaderSpec = {
+    name: "final_grad_step_sum_stage2",
+    overrides: ["u32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// final: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  var acc = 0.0f;
+  for (var sp = 0i; sp < lit1; sp++) { acc = acc + b0[gi * lit1 + sp]; }
+  b1[0i] = acc;
 }
 `,
   };

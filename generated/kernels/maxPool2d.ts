@@ -4,8 +4,8 @@ import type { ShaderSpec } from "../../runtime/module";
 // template (codegen/wgsl/) and run codegen again. Each kernel's overrides (lit0, lit1, ...) are the
 // sizes and constants of one use; every program's module.ts says which uses it makes.
 
-export const maxPool2d_1c1bb028c3: ShaderSpec = {
-    name: "maxPool2d_1c1bb028c3",
+export const maxPool2d_G_bn1: ShaderSpec = {
+    name: "maxPool2d_G_bn1",
     overrides: ["u32","i32","i32","i32","i32","f32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -50,67 +50,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const maxPool2d_2b175d604f: ShaderSpec = {
-    name: "maxPool2d_2b175d604f",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","f32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// maxPool2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-override lit8: i32;
-override lit9: f32;
-override lit10: i32;
-override lit11: i32;
-override lit12: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let nc = gi / lit2;
-  let h = ((gi / lit3) % lit4);
-  let w = (gi % lit3);
-  let i0 = max(0i, (h + 1i - lit5 + 1i + lit6) / lit5 - lit7);
-  let i1 = min(lit8, (h + 1i) / lit5);
-  let j0 = max(0i, (w + 1i - lit5 + 1i + lit6) / lit5 - lit7);
-  let j1 = min(lit4, (w + 1i) / lit5);
-  var acc = 0.0f;
-  for (var i = i0; i <= i1; i++) {
-    for (var j = j0; j <= j1; j++) {
-      var best = (-lit9);
-      var arg = -1i;
-      for (var u = 0i; u < lit7; u++) {
-        let hh = i * lit5 - 1i + u;
-        if (hh < 0i || hh >= lit4) { continue; }
-        for (var v = 0i; v < lit7; v++) {
-          let ww = j * lit5 - 1i + v;
-          if (ww < 0i || ww >= lit3) { continue; }
-          let val = b0[(nc * lit4 + hh) * lit3 + ww];
-          if (arg < 0i || val > best || isnan_(val)) { best = val; arg = hh * lit3 + ww; }
-        }
-      }
-      if (arg == h * lit3 + w) { acc = acc + b1[(nc * lit10 + i) * lit11 + j]; }
-    }
-  }
-  b2[((gi / lit2) % lit12) * lit2 + h * lit3 + w] = acc;
-}
-`,
-  };
-
-export const maxPool2d_421424f0c1: ShaderSpec = {
-    name: "maxPool2d_421424f0c1",
+export const maxPool2d_G_bn1_2: ShaderSpec = {
+    name: "maxPool2d_G_bn1_2",
     overrides: ["u32","i32","i32","i32","f32","i32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -153,111 +94,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const maxPool2d_a6d28849cc: ShaderSpec = {
-    name: "maxPool2d_a6d28849cc",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// maxPool2d: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-override lit8: i32;
-override lit9: i32;
-override lit10: f32;
-override lit11: i32;
-override lit12: i32;
-override lit13: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let nc = gi / lit2;
-  let h = ((gi / lit3) % lit4);
-  let w = (gi % lit3);
-  let i0 = max(0i, (h + 1i - lit5 + 1i + lit6) / lit5 - lit7);
-  let i1 = min(lit8, (h + 1i) / lit5);
-  let j0 = max(0i, (w + 1i - lit5 + 1i + lit6) / lit5 - lit7);
-  let j1 = min(lit9, (w + 1i) / lit5);
-  var acc = 0.0f;
-  for (var i = i0; i <= i1; i++) {
-    for (var j = j0; j <= j1; j++) {
-      var best = (-lit10);
-      var arg = -1i;
-      for (var u = 0i; u < lit7; u++) {
-        let hh = i * lit5 - 1i + u;
-        if (hh < 0i || hh >= lit4) { continue; }
-        for (var v = 0i; v < lit7; v++) {
-          let ww = j * lit5 - 1i + v;
-          if (ww < 0i || ww >= lit3) { continue; }
-          let val = b0[(nc * lit4 + hh) * lit3 + ww];
-          if (arg < 0i || val > best || isnan_(val)) { best = val; arg = hh * lit3 + ww; }
-        }
-      }
-      if (arg == h * lit3 + w) { acc = acc + b1[(nc * lit11 + i) * lit12 + j]; }
-    }
-  }
-  b2[((gi / lit2) % lit13) * lit2 + h * lit3 + w] = acc;
-}
-`,
-  };
-
-export const maxPool2d_b182efbf8e: ShaderSpec = {
-    name: "maxPool2d_b182efbf8e",
-    overrides: ["u32","i32","i32","i32","i32","f32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// maxPool2d: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let nc = gi / lit2;
-  let i = ((gi / lit3) % lit4);
-  let j = (gi % lit3);
-  var best = (-lit5);
-  var found = false;
-  for (var u = 0i; u < lit6; u++) {
-    let h = i * lit6 - 0i + u;
-    if (h < 0i || h >= lit3) { continue; }
-    for (var v = 0i; v < lit6; v++) {
-      let w = j * lit6 - 0i + v;
-      if (w < 0i || w >= lit7) { continue; }
-      let val = b0[(nc * lit3 + h) * lit7 + w];
-      if (!found || val > best || isnan_(val)) { best = val; found = true; }
-    }
-  }
-  b1[((gi / lit2) % lit4) * lit2 + i * lit3 + j] = best;
-}
-`,
-  };
-
-export const maxPool2d_d1c24dcaf9: ShaderSpec = {
-    name: "maxPool2d_d1c24dcaf9",
+export const maxPool2d_G_features_14: ShaderSpec = {
+    name: "maxPool2d_G_features_14",
     overrides: ["u32","i32","i32","i32","i32","f32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -299,8 +137,140 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const maxPool2d_d2652b989c: ShaderSpec = {
-    name: "maxPool2d_d2652b989c",
+export const maxPool2d_G_features_2: ShaderSpec = {
+    name: "maxPool2d_G_features_2",
+    overrides: ["u32","i32","i32","i32","i32","f32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// maxPool2d: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let nc = gi / lit2;
+  let i = ((gi / lit3) % lit4);
+  let j = (gi % lit3);
+  var best = (-lit5);
+  var found = false;
+  for (var u = 0i; u < lit6; u++) {
+    let h = i * lit6 - 0i + u;
+    if (h < 0i || h >= lit3) { continue; }
+    for (var v = 0i; v < lit6; v++) {
+      let w = j * lit6 - 0i + v;
+      if (w < 0i || w >= lit7) { continue; }
+      let val = b0[(nc * lit3 + h) * lit7 + w];
+      if (!found || val > best || isnan_(val)) { best = val; found = true; }
+    }
+  }
+  b1[((gi / lit2) % lit8) * lit2 + i * lit3 + j] = best;
+}
+`,
+  };
+
+export const maxPool2d_G_features_2_2: ShaderSpec = {
+    name: "maxPool2d_G_features_2_2",
+    overrides: ["u32","i32","i32","i32","i32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// maxPool2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let nc = gi / lit2;
+  let i = ((gi / lit3) % lit4);
+  let j = (gi % lit3);
+  var best = (-lit5);
+  var found = false;
+  for (var u = 0i; u < lit6; u++) {
+    let h = i * lit6 - 0i + u;
+    if (h < 0i || h >= lit7) { continue; }
+    for (var v = 0i; v < lit6; v++) {
+      let w = j * lit6 - 0i + v;
+      if (w < 0i || w >= lit8) { continue; }
+      let val = b0[(nc * lit7 + h) * lit8 + w];
+      if (!found || val > best || isnan_(val)) { best = val; found = true; }
+    }
+  }
+  b1[((gi / lit2) % lit9) * lit2 + i * lit3 + j] = best;
+}
+`,
+  };
+
+export const maxPool2d_G_features_7: ShaderSpec = {
+    name: "maxPool2d_G_features_7",
+    overrides: ["u32","i32","i32","i32","i32","f32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// maxPool2d: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let nc = gi / lit2;
+  let i = ((gi / lit3) % lit4);
+  let j = (gi % lit3);
+  var best = (-lit5);
+  var found = false;
+  for (var u = 0i; u < lit6; u++) {
+    let h = i * lit6 - 0i + u;
+    if (h < 0i || h >= lit3) { continue; }
+    for (var v = 0i; v < lit6; v++) {
+      let w = j * lit6 - 0i + v;
+      if (w < 0i || w >= lit7) { continue; }
+      let val = b0[(nc * lit3 + h) * lit7 + w];
+      if (!found || val > best || isnan_(val)) { best = val; found = true; }
+    }
+  }
+  b1[((gi / lit2) % lit4) * lit2 + i * lit3 + j] = best;
+}
+`,
+  };
+
+export const maxPool2d_grad_G_features_10_maxPool2dGrad: ShaderSpec = {
+    name: "maxPool2d_grad_G_features_10_maxPool2dGrad",
     overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","f32","i32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
@@ -358,171 +328,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const maxPool2d_d45ba3c40b: ShaderSpec = {
-    name: "maxPool2d_d45ba3c40b",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","f32","i32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// maxPool2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-override lit8: i32;
-override lit9: f32;
-override lit10: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let nc = gi / lit2;
-  let h = ((gi / lit3) % lit4);
-  let w = (gi % lit3);
-  let i0 = max(0i, (h + 0i - 1i + 1i + lit5) / lit6 - lit6);
-  let i1 = min(lit7, (h + 0i) / lit6);
-  let j0 = max(0i, (w + 0i - 1i + 1i + lit5) / lit6 - lit6);
-  let j1 = min(lit8, (w + 0i) / lit6);
-  var acc = 0.0f;
-  for (var i = i0; i <= i1; i++) {
-    for (var j = j0; j <= j1; j++) {
-      var best = (-lit9);
-      var arg = -1i;
-      for (var u = 0i; u < lit6; u++) {
-        let hh = i * lit6 - 0i + u;
-        if (hh < 0i || hh >= lit4) { continue; }
-        for (var v = 0i; v < lit6; v++) {
-          let ww = j * lit6 - 0i + v;
-          if (ww < 0i || ww >= lit3) { continue; }
-          let val = b0[(nc * lit4 + hh) * lit3 + ww];
-          if (arg < 0i || val > best || isnan_(val)) { best = val; arg = hh * lit3 + ww; }
-        }
-      }
-      if (arg == h * lit3 + w) { acc = acc + b1[(nc * lit10 + i) * lit4 + j]; }
-    }
-  }
-  let v_0 = (b0[((gi / lit2) % lit3) * lit2 + h * lit3 + w] <= 0.0f);
-  let v_1 = select(acc, 0.0f, v_0);
-  b2[((gi / lit2) % lit3) * lit2 + h * lit3 + w] = v_1;
-}
-`,
-  };
-
-export const maxPool2d_dd13b7116c: ShaderSpec = {
-    name: "maxPool2d_dd13b7116c",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","f32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// maxPool2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-override lit8: i32;
-override lit9: f32;
-override lit10: i32;
-override lit11: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let nc = gi / lit2;
-  let h = ((gi / lit3) % lit4);
-  let w = (gi % lit3);
-  let i0 = max(0i, (h + 0i - 1i + 1i + lit5) / lit6 - lit6);
-  let i1 = min(lit7, (h + 0i) / lit6);
-  let j0 = max(0i, (w + 0i - 1i + 1i + lit5) / lit6 - lit6);
-  let j1 = min(lit8, (w + 0i) / lit6);
-  var acc = 0.0f;
-  for (var i = i0; i <= i1; i++) {
-    for (var j = j0; j <= j1; j++) {
-      var best = (-lit9);
-      var arg = -1i;
-      for (var u = 0i; u < lit6; u++) {
-        let hh = i * lit6 - 0i + u;
-        if (hh < 0i || hh >= lit4) { continue; }
-        for (var v = 0i; v < lit6; v++) {
-          let ww = j * lit6 - 0i + v;
-          if (ww < 0i || ww >= lit3) { continue; }
-          let val = b0[(nc * lit4 + hh) * lit3 + ww];
-          if (arg < 0i || val > best || isnan_(val)) { best = val; arg = hh * lit3 + ww; }
-        }
-      }
-      if (arg == h * lit3 + w) { acc = acc + b1[(nc * lit10 + i) * lit4 + j]; }
-    }
-  }
-  let v_0 = (b0[((gi / lit2) % lit11) * lit2 + h * lit3 + w] <= 0.0f);
-  let v_1 = select(acc, 0.0f, v_0);
-  b2[((gi / lit2) % lit11) * lit2 + h * lit3 + w] = v_1;
-}
-`,
-  };
-
-export const maxPool2d_df33db4108: ShaderSpec = {
-    name: "maxPool2d_df33db4108",
-    overrides: ["u32","i32","i32","i32","i32","f32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// maxPool2d: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-override lit6: i32;
-override lit7: i32;
-override lit8: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let nc = gi / lit2;
-  let i = ((gi / lit3) % lit4);
-  let j = (gi % lit3);
-  var best = (-lit5);
-  var found = false;
-  for (var u = 0i; u < lit6; u++) {
-    let h = i * lit6 - 0i + u;
-    if (h < 0i || h >= lit3) { continue; }
-    for (var v = 0i; v < lit6; v++) {
-      let w = j * lit6 - 0i + v;
-      if (w < 0i || w >= lit7) { continue; }
-      let val = b0[(nc * lit3 + h) * lit7 + w];
-      if (!found || val > best || isnan_(val)) { best = val; found = true; }
-    }
-  }
-  b1[((gi / lit2) % lit8) * lit2 + i * lit3 + j] = best;
-}
-`,
-  };
-
-export const maxPool2d_e4c7370494: ShaderSpec = {
-    name: "maxPool2d_e4c7370494",
+export const maxPool2d_grad_G_features_17_maxPool2dGrad: ShaderSpec = {
+    name: "maxPool2d_grad_G_features_17_maxPool2dGrad",
     overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
@@ -582,24 +389,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const maxPool2d_f789bcf12c: ShaderSpec = {
-    name: "maxPool2d_f789bcf12c",
-    overrides: ["u32","i32","i32","i32","i32","f32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
+export const maxPool2d_grad_G_features_17_maxPool2dGrad_2: ShaderSpec = {
+    name: "maxPool2d_grad_G_features_17_maxPool2dGrad_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","f32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
-// maxPool2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+// maxPool2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
-override lit5: f32;
+override lit5: i32;
 override lit6: i32;
 override lit7: i32;
 override lit8: i32;
-override lit9: i32;
+override lit9: f32;
+override lit10: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -608,21 +417,212 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let nc = gi / lit2;
-  let i = ((gi / lit3) % lit4);
-  let j = (gi % lit3);
-  var best = (-lit5);
-  var found = false;
-  for (var u = 0i; u < lit6; u++) {
-    let h = i * lit6 - 0i + u;
-    if (h < 0i || h >= lit7) { continue; }
-    for (var v = 0i; v < lit6; v++) {
-      let w = j * lit6 - 0i + v;
-      if (w < 0i || w >= lit8) { continue; }
-      let val = b0[(nc * lit7 + h) * lit8 + w];
-      if (!found || val > best || isnan_(val)) { best = val; found = true; }
+  let h = ((gi / lit3) % lit4);
+  let w = (gi % lit3);
+  let i0 = max(0i, (h + 0i - 1i + 1i + lit5) / lit6 - lit6);
+  let i1 = min(lit7, (h + 0i) / lit6);
+  let j0 = max(0i, (w + 0i - 1i + 1i + lit5) / lit6 - lit6);
+  let j1 = min(lit8, (w + 0i) / lit6);
+  var acc = 0.0f;
+  for (var i = i0; i <= i1; i++) {
+    for (var j = j0; j <= j1; j++) {
+      var best = (-lit9);
+      var arg = -1i;
+      for (var u = 0i; u < lit6; u++) {
+        let hh = i * lit6 - 0i + u;
+        if (hh < 0i || hh >= lit4) { continue; }
+        for (var v = 0i; v < lit6; v++) {
+          let ww = j * lit6 - 0i + v;
+          if (ww < 0i || ww >= lit3) { continue; }
+          let val = b0[(nc * lit4 + hh) * lit3 + ww];
+          if (arg < 0i || val > best || isnan_(val)) { best = val; arg = hh * lit3 + ww; }
+        }
+      }
+      if (arg == h * lit3 + w) { acc = acc + b1[(nc * lit10 + i) * lit4 + j]; }
     }
   }
-  b1[((gi / lit2) % lit9) * lit2 + i * lit3 + j] = best;
+  let v_0 = (b0[((gi / lit2) % lit3) * lit2 + h * lit3 + w] <= 0.0f);
+  let v_1 = select(acc, 0.0f, v_0);
+  b2[((gi / lit2) % lit3) * lit2 + h * lit3 + w] = v_1;
+}
+`,
+  };
+
+export const maxPool2d_grad_G_features_5_maxPool2dGrad: ShaderSpec = {
+    name: "maxPool2d_grad_G_features_5_maxPool2dGrad",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// maxPool2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: f32;
+override lit10: i32;
+override lit11: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let nc = gi / lit2;
+  let h = ((gi / lit3) % lit4);
+  let w = (gi % lit3);
+  let i0 = max(0i, (h + 0i - 1i + 1i + lit5) / lit6 - lit6);
+  let i1 = min(lit7, (h + 0i) / lit6);
+  let j0 = max(0i, (w + 0i - 1i + 1i + lit5) / lit6 - lit6);
+  let j1 = min(lit8, (w + 0i) / lit6);
+  var acc = 0.0f;
+  for (var i = i0; i <= i1; i++) {
+    for (var j = j0; j <= j1; j++) {
+      var best = (-lit9);
+      var arg = -1i;
+      for (var u = 0i; u < lit6; u++) {
+        let hh = i * lit6 - 0i + u;
+        if (hh < 0i || hh >= lit4) { continue; }
+        for (var v = 0i; v < lit6; v++) {
+          let ww = j * lit6 - 0i + v;
+          if (ww < 0i || ww >= lit3) { continue; }
+          let val = b0[(nc * lit4 + hh) * lit3 + ww];
+          if (arg < 0i || val > best || isnan_(val)) { best = val; arg = hh * lit3 + ww; }
+        }
+      }
+      if (arg == h * lit3 + w) { acc = acc + b1[(nc * lit10 + i) * lit4 + j]; }
+    }
+  }
+  let v_0 = (b0[((gi / lit2) % lit11) * lit2 + h * lit3 + w] <= 0.0f);
+  let v_1 = select(acc, 0.0f, v_0);
+  b2[((gi / lit2) % lit11) * lit2 + h * lit3 + w] = v_1;
+}
+`,
+  };
+
+export const maxPool2d_grad_G_layer1_0_downsample_0_maxPool2dGrad: ShaderSpec = {
+    name: "maxPool2d_grad_G_layer1_0_downsample_0_maxPool2dGrad",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// maxPool2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: f32;
+override lit10: i32;
+override lit11: i32;
+override lit12: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let nc = gi / lit2;
+  let h = ((gi / lit3) % lit4);
+  let w = (gi % lit3);
+  let i0 = max(0i, (h + 1i - lit5 + 1i + lit6) / lit5 - lit7);
+  let i1 = min(lit8, (h + 1i) / lit5);
+  let j0 = max(0i, (w + 1i - lit5 + 1i + lit6) / lit5 - lit7);
+  let j1 = min(lit4, (w + 1i) / lit5);
+  var acc = 0.0f;
+  for (var i = i0; i <= i1; i++) {
+    for (var j = j0; j <= j1; j++) {
+      var best = (-lit9);
+      var arg = -1i;
+      for (var u = 0i; u < lit7; u++) {
+        let hh = i * lit5 - 1i + u;
+        if (hh < 0i || hh >= lit4) { continue; }
+        for (var v = 0i; v < lit7; v++) {
+          let ww = j * lit5 - 1i + v;
+          if (ww < 0i || ww >= lit3) { continue; }
+          let val = b0[(nc * lit4 + hh) * lit3 + ww];
+          if (arg < 0i || val > best || isnan_(val)) { best = val; arg = hh * lit3 + ww; }
+        }
+      }
+      if (arg == h * lit3 + w) { acc = acc + b1[(nc * lit10 + i) * lit11 + j]; }
+    }
+  }
+  b2[((gi / lit2) % lit12) * lit2 + h * lit3 + w] = acc;
+}
+`,
+  };
+
+export const maxPool2d_grad_G_layer1_0_downsample_0_maxPool2dGrad_2: ShaderSpec = {
+    name: "maxPool2d_grad_G_layer1_0_downsample_0_maxPool2dGrad_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// maxPool2d: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: f32;
+override lit11: i32;
+override lit12: i32;
+override lit13: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let nc = gi / lit2;
+  let h = ((gi / lit3) % lit4);
+  let w = (gi % lit3);
+  let i0 = max(0i, (h + 1i - lit5 + 1i + lit6) / lit5 - lit7);
+  let i1 = min(lit8, (h + 1i) / lit5);
+  let j0 = max(0i, (w + 1i - lit5 + 1i + lit6) / lit5 - lit7);
+  let j1 = min(lit9, (w + 1i) / lit5);
+  var acc = 0.0f;
+  for (var i = i0; i <= i1; i++) {
+    for (var j = j0; j <= j1; j++) {
+      var best = (-lit10);
+      var arg = -1i;
+      for (var u = 0i; u < lit7; u++) {
+        let hh = i * lit5 - 1i + u;
+        if (hh < 0i || hh >= lit4) { continue; }
+        for (var v = 0i; v < lit7; v++) {
+          let ww = j * lit5 - 1i + v;
+          if (ww < 0i || ww >= lit3) { continue; }
+          let val = b0[(nc * lit4 + hh) * lit3 + ww];
+          if (arg < 0i || val > best || isnan_(val)) { best = val; arg = hh * lit3 + ww; }
+        }
+      }
+      if (arg == h * lit3 + w) { acc = acc + b1[(nc * lit11 + i) * lit12 + j]; }
+    }
+  }
+  b2[((gi / lit2) % lit13) * lit2 + h * lit3 + w] = acc;
 }
 `,
   };

@@ -4,392 +4,27 @@ import type { ShaderSpec } from "../../runtime/module";
 // template (codegen/wgsl/) and run codegen again. Each kernel's overrides (lit0, lit1, ...) are the
 // sizes and constants of one use; every program's module.ts says which uses it makes.
 
-export const pointwise_0012f953b7: ShaderSpec = {
-    name: "pointwise_0012f953b7",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_D1_classifier: ShaderSpec = {
+    name: "pointwise_D1_classifier",
+    overrides: ["u32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * b1[(0i + lit2)]);
-  let v_1 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
-  let v_2 = (v_1 * b4[0i]);
-  let v_3 = (v_0 + v_2);
-  b5[i0] = v_3;
-  let v_4 = (b6[i0] * b1[(0i + lit3)]);
-  let v_5 = (v_1 * v_1);
-  let v_6 = (v_5 * b7[0i]);
-  let v_7 = (v_4 + v_6);
-  b8[i0] = v_7;
-}
-`,
-  };
-
-export const pointwise_032f35dda9: ShaderSpec = {
-    name: "pointwise_032f35dda9",
-    overrides: ["u32","i32","f32","f32","f32","f32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
 override lit4: f32;
 override lit5: f32;
-override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] * lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] * lit5);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-  let v_8 = (b4[i0] * b5[(0i + lit6)]);
-  let v_9 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
-  let v_10 = (v_9 * b8[0i]);
-  let v_11 = (v_8 + v_10);
-  b9[i0] = v_11;
-}
-`,
-  };
-
-export const pointwise_054dd8479d: ShaderSpec = {
-    name: "pointwise_054dd8479d",
-    overrides: ["u32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = ((gi / lit3) % lit4);
-  let i2 = ((gi / lit5) % lit5);
-  let i3 = (gi % lit5);
-  let v_0 = (b1[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b2[(0i + 1i)]);
-  let v_1 = (v_0 + b3[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3]);
-  let v_2 = (v_1 * b4[0i]);
-  let v_3 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] - v_2);
-  b5[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_0567ae44a2: ShaderSpec = {
-    name: "pointwise_0567ae44a2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + 1i)]);
-    let v_1 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
-    let v_2 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + v_1);
-    let v_3 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b4[0i]);
-    let v_4 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_3);
-    let v_5 = (v_4 * b1[(0i + lit7)]);
-    let v_6 = (v_2 + v_5);
-    let v_7 = (v_0 + v_6);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_7;
-    let v_8 = (v_7 * b4[0i]);
-    let v_9 = (v_4 - v_8);
-    b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_05cccf6ef1: ShaderSpec = {
-    name: "pointwise_05cccf6ef1",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b2[(0i + 1i)]);
-    let v_1 = (v_0 + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_2);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_05f32f09a4: ShaderSpec = {
-    name: "pointwise_05f32f09a4",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b2[i1 * lit3 + i2 * lit5 + i3] + b3[i1 * lit3 + i2 * lit5 + i3]);
-    let v_2 = (b4[i1 * lit3 + i2 * lit5 + i3] <= 0.0f);
-    let v_3 = select(v_1, 0.0f, v_2);
-    let v_4 = (b5[i1] * lit7);
-    let v_5 = (v_3 - v_4);
-    let v_6 = (b7[i1] * lit7);
-    let v_7 = (b6[i1 * lit3 + i2 * lit5 + i3] * v_6);
-    let v_8 = (v_5 - v_7);
-    let v_9 = (v_0 * v_8);
-    b8[i1 * lit3 + i2 * lit5 + i3] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_0771fc88f3: ShaderSpec = {
-    name: "pointwise_0771fc88f3",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * lit3 + i2 * lit4 + i3] <= 0.0f);
-    let v_2 = select(b2[i1 * lit3 + i2 * lit4 + i3], 0.0f, v_1);
-    let v_3 = (b4[i1] * lit6);
-    let v_4 = (v_2 - v_3);
-    let v_5 = (b6[i1] * lit6);
-    let v_6 = (b5[i1 * lit3 + i2 * lit4 + i3] * v_5);
-    let v_7 = (v_4 - v_6);
-    let v_8 = (v_0 * v_7);
-    b7[i1 * lit3 + i2 * lit4 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_07f054db56: ShaderSpec = {
-    name: "pointwise_07f054db56",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * lit2 + i2 * lit4 + i3] <= 0.0f);
-  let v_2 = select(b2[i1 * lit2 + i2 * lit4 + i3], 0.0f, v_1);
-  let v_3 = (b4[i1] * lit6);
-  let v_4 = (v_2 - v_3);
-  let v_5 = (b6[i1] * lit6);
-  let v_6 = (b5[i1 * lit2 + i2 * lit4 + i3] * v_5);
-  let v_7 = (v_4 - v_6);
-  let v_8 = (v_0 * v_7);
-  b7[i1 * lit2 + i2 * lit4 + i3] = v_8;
-}
-`,
-  };
-
-export const pointwise_08c4dd3d13: ShaderSpec = {
-    name: "pointwise_08c4dd3d13",
-    overrides: ["u32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (1.0f * lit2);
-  let v_1 = (v_0 / lit3);
-  let v_2 = (b0[i3] - 1.0f);
-  let v_3 = (v_1 * v_2);
-  b1[i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_091878f012: ShaderSpec = {
-    name: "pointwise_091878f012",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
-fn min_(a: f32, b: f32) -> f32 {
-  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
 }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -397,21 +32,602 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= lit1) { return; }
   let i2 = ((gi / lit2) % lit3);
   let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit4);
-  let v_1 = (v_0 / lit5);
-  let v_2 = (-b0[i2 * lit2 + i3]);
-  let v_3 = min_(b0[i2 * lit2 + i3], v_2);
-  let v_4 = exp(v_3);
-  let v_5 = (v_4 + 1.0f);
-  let v_6 = (v_1 / v_5);
-  let v_7 = (v_6 * v_4);
-  b1[i2 * lit2 + i3] = v_7;
+  let v_0 = (-b1[i2 * lit2 + i3]);
+  let v_1 = (b1[i2 * lit2 + i3] > v_0);
+  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
+  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
+  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
+  let v_5 = (-v_4);
+  let v_6 = (v_2 + v_5);
+  let v_7 = (b2[i2 * lit2 + i3] * 0.0f);
+  let v_8 = (v_6 + v_7);
+  let v_9 = (1.0f * lit4);
+  let v_10 = (v_9 / lit5);
+  let v_11 = relu_(b1[i2 * lit2 + i3]);
+  let v_12 = (v_11 <= 0.0f);
+  let v_13 = select(v_10, 0.0f, v_12);
+  let v_14 = (v_8 + v_13);
+  b3[i2 * lit2 + i3] = v_14;
 }
 `,
   };
 
-export const pointwise_09574c97b3: ShaderSpec = {
-    name: "pointwise_09574c97b3",
+export const pointwise_D1_classifier_10: ShaderSpec = {
+    name: "pointwise_D1_classifier_10",
+    overrides: ["u32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i2 = ((gi / lit2) % lit2);
+  let i3 = (gi % lit2);
+  let v_0 = (-b1[i2 * lit2 + i3]);
+  let v_1 = (b1[i2 * lit2 + i3] > v_0);
+  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
+  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
+  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
+  let v_5 = (-v_4);
+  let v_6 = (v_2 + v_5);
+  let v_7 = (v_6 + b2[i2 * lit2 + i3]);
+  let v_8 = (1.0f * lit3);
+  let v_9 = (v_8 / lit4);
+  let v_10 = relu_(b1[i2 * lit2 + i3]);
+  let v_11 = (v_10 <= 0.0f);
+  let v_12 = select(v_9, 0.0f, v_11);
+  let v_13 = (v_7 + v_12);
+  b3[i2 * lit2 + i3] = v_13;
+}
+`,
+  };
+
+export const pointwise_D1_classifier_11: ShaderSpec = {
+    name: "pointwise_D1_classifier_11",
+    overrides: ["u32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i3 = (gi % lit1);
+  let v_0 = (-b1[i3]);
+  let v_1 = (b1[i3] > v_0);
+  let v_2 = select(b0[i3], 0.0f, v_1);
+  let v_3 = (b1[i3] <= v_0);
+  let v_4 = select(b0[i3], 0.0f, v_3);
+  let v_5 = (-v_4);
+  let v_6 = (v_2 + v_5);
+  let v_7 = (v_6 + b2[i3]);
+  let v_8 = (1.0f * lit2);
+  let v_9 = (v_8 / lit3);
+  let v_10 = relu_(b1[i3]);
+  let v_11 = (v_10 <= 0.0f);
+  let v_12 = select(v_9, 0.0f, v_11);
+  let v_13 = (v_7 + v_12);
+  b3[i3] = v_13;
+}
+`,
+  };
+
+export const pointwise_D1_classifier_12: ShaderSpec = {
+    name: "pointwise_D1_classifier_12",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i2 = ((gi / lit2) % lit2);
+  let i3 = (gi % lit2);
+  let v_0 = (b0[i2 * lit2 + i3] + b0[i2 * lit2 + i3]);
+  b1[i2 * lit2 + i3] = v_0;
+}
+`,
+  };
+
+export const pointwise_D1_classifier_13: ShaderSpec = {
+    name: "pointwise_D1_classifier_13",
+    overrides: ["u32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i3 = (gi % lit1);
+  let v_0 = (b0[i3] + b0[i3]);
+  b1[i3] = v_0;
+}
+`,
+  };
+
+export const pointwise_D1_classifier_14: ShaderSpec = {
+    name: "pointwise_D1_classifier_14",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i1 * lit2 + i2 * lit4 + i3] * b2[0i]);
+  let v_1 = sqrt(b3[i1 * lit2 + i2 * lit4 + i3]);
+  let v_2 = (v_1 + b4[(0i + lit5)]);
+  let v_3 = (v_0 / v_2);
+  let v_4 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_3);
+  b5[i1 * lit2 + i2 * lit4 + i3] = v_4;
+  let v_5 = (b6[i1 * lit2 + i2 * lit4 + i3] * b4[(0i + lit6)]);
+  let v_6 = (b7[i1 * lit2 + i2 * lit4 + i3] + b8[i1 * lit2 + i2 * lit4 + i3]);
+  let v_7 = (v_6 * b9[0i]);
+  let v_8 = (v_5 + v_7);
+  b10[i1 * lit2 + i2 * lit4 + i3] = v_8;
+}
+`,
+  };
+
+export const pointwise_D1_classifier_15: ShaderSpec = {
+    name: "pointwise_D1_classifier_15",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b1[0i] * b2[0i]);
+  let v_1 = sqrt(b3[0i]);
+  let v_2 = (v_1 + b4[(0i + lit1)]);
+  let v_3 = (v_0 / v_2);
+  let v_4 = (b0[0i] - v_3);
+  b5[0i] = v_4;
+  let v_5 = (b6[0i] * b4[(0i + lit2)]);
+  let v_6 = (b7[0i] + b8[0i]);
+  let v_7 = (v_6 * b9[0i]);
+  let v_8 = (v_5 + v_7);
+  b10[0i] = v_8;
+}
+`,
+  };
+
+export const pointwise_D1_classifier_2: ShaderSpec = {
+    name: "pointwise_D1_classifier_2",
+    overrides: ["u32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: f32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i2 = ((gi / lit2) % lit3);
+  let i3 = (gi % lit2);
+  let v_0 = (-b1[i2 * lit2 + i3]);
+  let v_1 = (b1[i2 * lit2 + i3] > v_0);
+  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
+  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
+  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
+  let v_5 = (-v_4);
+  let v_6 = (v_2 + v_5);
+  let v_7 = (b2[i2 * lit2 + i3] * 1.0f);
+  let v_8 = (v_6 + v_7);
+  let v_9 = (1.0f * lit4);
+  let v_10 = (v_9 / lit5);
+  let v_11 = relu_(b1[i2 * lit2 + i3]);
+  let v_12 = (v_11 <= 0.0f);
+  let v_13 = select(v_10, 0.0f, v_12);
+  let v_14 = (v_8 + v_13);
+  b3[i2 * lit2 + i3] = v_14;
+}
+`,
+  };
+
+export const pointwise_D1_classifier_3: ShaderSpec = {
+    name: "pointwise_D1_classifier_3",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
+@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i1 * lit2 + i2 * lit4 + i3] * b2[0i]);
+  let v_1 = sqrt(b3[i1 * lit2 + i2 * lit4 + i3]);
+  let v_2 = (v_1 / b4[0i]);
+  let v_3 = (v_2 + b5[(0i + lit5)]);
+  let v_4 = (v_0 / v_3);
+  let v_5 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_4);
+  b6[i1 * lit2 + i2 * lit4 + i3] = v_5;
+  let v_6 = (b7[i1 * lit2 + i2 * lit4 + i3] * b5[(0i + lit6)]);
+  let v_7 = (b8[i1 * lit2 + i2 * lit4 + i3] + b9[i1 * lit2 + i2 * lit4 + i3]);
+  let v_8 = (v_7 * b10[0i]);
+  let v_9 = (v_6 + v_8);
+  b11[i1 * lit2 + i2 * lit4 + i3] = v_9;
+}
+`,
+  };
+
+export const pointwise_D1_classifier_4: ShaderSpec = {
+    name: "pointwise_D1_classifier_4",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
+@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b1[0i] * b2[0i]);
+  let v_1 = sqrt(b3[0i]);
+  let v_2 = (v_1 / b4[0i]);
+  let v_3 = (v_2 + b5[(0i + lit1)]);
+  let v_4 = (v_0 / v_3);
+  let v_5 = (b0[0i] - v_4);
+  b6[0i] = v_5;
+  let v_6 = (b7[0i] * b5[(0i + lit2)]);
+  let v_7 = (b8[0i] + b9[0i]);
+  let v_8 = (v_7 * b10[0i]);
+  let v_9 = (v_6 + v_8);
+  b11[0i] = v_9;
+}
+`,
+  };
+
+export const pointwise_D1_classifier_5: ShaderSpec = {
+    name: "pointwise_D1_classifier_5",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
+@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1 * lit3 + i2 * lit5 + i3] * b2[0i]);
+    let v_1 = sqrt(b3[i1 * lit3 + i2 * lit5 + i3]);
+    let v_2 = (v_1 / b4[0i]);
+    let v_3 = (v_2 + b5[(0i + lit0)]);
+    let v_4 = (v_0 / v_3);
+    let v_5 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_4);
+    b6[i1 * lit3 + i2 * lit5 + i3] = v_5;
+    let v_6 = (b7[i1 * lit3 + i2 * lit5 + i3] * b5[(0i + lit6)]);
+    let v_7 = (b8[i1 * lit3 + i2 * lit5 + i3] + b9[i1 * lit3 + i2 * lit5 + i3]);
+    let v_8 = (v_7 * b10[0i]);
+    let v_9 = (v_6 + v_8);
+    b11[i1 * lit3 + i2 * lit5 + i3] = v_9;
+  }
+}
+`,
+  };
+
+export const pointwise_D1_classifier_6: ShaderSpec = {
+    name: "pointwise_D1_classifier_6",
+    overrides: ["u32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: f32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i2 = ((gi / lit2) % lit3);
+  let i3 = (gi % lit2);
+  let v_0 = (-b1[i2 * lit2 + i3]);
+  let v_1 = (b1[i2 * lit2 + i3] > v_0);
+  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
+  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
+  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
+  let v_5 = (-v_4);
+  let v_6 = (v_2 + v_5);
+  let v_7 = (v_6 + b2[i2 * lit2 + i3]);
+  let v_8 = (1.0f * lit4);
+  let v_9 = (v_8 / lit5);
+  let v_10 = relu_(b1[i2 * lit2 + i3]);
+  let v_11 = (v_10 <= 0.0f);
+  let v_12 = select(v_9, 0.0f, v_11);
+  let v_13 = (v_7 + v_12);
+  b3[i2 * lit2 + i3] = v_13;
+}
+`,
+  };
+
+export const pointwise_D1_classifier_7: ShaderSpec = {
+    name: "pointwise_D1_classifier_7",
+    overrides: ["u32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: f32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i2 = ((gi / lit2) % lit3);
+  let i3 = (gi % lit2);
+  let v_0 = (-b1[i2 * lit2 + i3]);
+  let v_1 = (b1[i2 * lit2 + i3] > v_0);
+  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
+  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
+  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
+  let v_5 = (-v_4);
+  let v_6 = (v_2 + v_5);
+  let v_7 = (1.0f * lit4);
+  let v_8 = (v_7 / lit5);
+  let v_9 = (-v_8);
+  let v_10 = (v_9 * 0.0f);
+  let v_11 = (v_6 + v_10);
+  let v_12 = relu_(b1[i2 * lit2 + i3]);
+  let v_13 = (v_12 <= 0.0f);
+  let v_14 = select(v_8, 0.0f, v_13);
+  let v_15 = (v_11 + v_14);
+  b2[i2 * lit2 + i3] = v_15;
+}
+`,
+  };
+
+export const pointwise_D1_classifier_8: ShaderSpec = {
+    name: "pointwise_D1_classifier_8",
+    overrides: ["u32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: f32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i2 = ((gi / lit2) % lit3);
+  let i3 = (gi % lit2);
+  let v_0 = (-b1[i2 * lit2 + i3]);
+  let v_1 = (b1[i2 * lit2 + i3] > v_0);
+  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
+  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
+  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
+  let v_5 = (-v_4);
+  let v_6 = (v_2 + v_5);
+  let v_7 = (1.0f * lit4);
+  let v_8 = (v_7 / lit5);
+  let v_9 = (-v_8);
+  let v_10 = (v_9 * 1.0f);
+  let v_11 = (v_6 + v_10);
+  let v_12 = relu_(b1[i2 * lit2 + i3]);
+  let v_13 = (v_12 <= 0.0f);
+  let v_14 = select(v_8, 0.0f, v_13);
+  let v_15 = (v_11 + v_14);
+  b2[i2 * lit2 + i3] = v_15;
+}
+`,
+  };
+
+export const pointwise_D1_classifier_9: ShaderSpec = {
+    name: "pointwise_D1_classifier_9",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i2 = ((gi / lit2) % lit3);
+  let i3 = (gi % lit2);
+  let v_0 = (b0[i2 * lit2 + i3] + b0[i2 * lit2 + i3]);
+  b1[i2 * lit2 + i3] = v_0;
+}
+`,
+  };
+
+export const pointwise_D1_conv2: ShaderSpec = {
+    name: "pointwise_D1_conv2",
     overrides: ["i32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -462,841 +678,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_0ac3acd8a0: ShaderSpec = {
-    name: "pointwise_0ac3acd8a0",
-    overrides: ["u32","i32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] * lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] * lit3);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-}
-`,
-  };
-
-export const pointwise_0b190842e7: ShaderSpec = {
-    name: "pointwise_0b190842e7",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit2);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * b0[i2 * lit2 + i3]);
-  b1[i2 * lit2 + i3] = v_0;
-}
-`,
-  };
-
-export const pointwise_0ddd71ca4a: ShaderSpec = {
-    name: "pointwise_0ddd71ca4a",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b1[0i] * b2[0i]);
-  let v_1 = sqrt(b3[0i]);
-  let v_2 = (v_1 + b4[(0i + lit1)]);
-  let v_3 = (v_0 / v_2);
-  let v_4 = (b0[0i] - v_3);
-  b5[0i] = v_4;
-  let v_5 = (b6[0i] * b4[(0i + lit2)]);
-  let v_6 = (b7[0i] + b8[0i]);
-  let v_7 = (v_6 * b9[0i]);
-  let v_8 = (v_5 + v_7);
-  b10[0i] = v_8;
-}
-`,
-  };
-
-export const pointwise_0dfc5f6c18: ShaderSpec = {
-    name: "pointwise_0dfc5f6c18",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + 1i)]);
-    let v_1 = (v_0 + b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 * b1[(0i + 1i)]);
-    let v_3 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
-    let v_4 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + v_3);
-    let v_5 = (v_2 + v_4);
-    b4[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_5;
-  }
-}
-`,
-  };
-
-export const pointwise_1016f9080d: ShaderSpec = {
-    name: "pointwise_1016f9080d",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * b1[(0i + lit2)]);
-  let v_1 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * b4[0i]);
-  let v_4 = (v_0 + v_3);
-  b5[i0] = v_4;
-  let v_5 = (b7[i0] * b8[0i]);
-  let v_6 = sqrt(v_4);
-  let v_7 = (v_6 + b1[(0i + lit3)]);
-  let v_8 = (v_5 / v_7);
-  let v_9 = (b6[i0] - v_8);
-  b9[i0] = v_9;
-}
-`,
-  };
-
-export const pointwise_109cd1c654: ShaderSpec = {
-    name: "pointwise_109cd1c654",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = relu_(v_7);
-    b5[i1 * lit3 + i2 * lit4 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_11483bdbdf: ShaderSpec = {
-    name: "pointwise_11483bdbdf",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
-    let v_1 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_0);
-    b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_1;
-  }
-}
-`,
-  };
-
-export const pointwise_1190208a37: ShaderSpec = {
-    name: "pointwise_1190208a37",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[(0i + 1i)]);
-    let v_1 = (v_0 + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_2);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_123cf61855: ShaderSpec = {
-    name: "pointwise_123cf61855",
-    overrides: ["u32","f32","f32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: f32;
-override lit2: f32;
-override lit3: i32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit1);
-  let v_1 = (v_0 * lit2);
-  let v_2 = (b1[0i] * lit2);
-  let v_3 = (v_2 * lit2);
-  let v_4 = (v_1 + v_3);
-  b2[0i] = v_4;
-  b4[0i] = b3[(0i + lit3)];
-  let v_5 = (1.0f - b3[(0i + lit3)]);
-  b5[0i] = v_5;
-  b6[0i] = b3[(0i + lit4)];
-}
-`,
-  };
-
-export const pointwise_1287fac954: ShaderSpec = {
-    name: "pointwise_1287fac954",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = relu_(v_1);
-    b3[i1 * lit3 + i2 * lit4 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_1363321485: ShaderSpec = {
-    name: "pointwise_1363321485",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    let v_2 = (v_1 * b2[i1]);
-    b3[i1 * lit3 + i2 * lit4 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_15c6b03ea8: ShaderSpec = {
-    name: "pointwise_15c6b03ea8",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-override lit8: f32;
-override lit9: i32;
-override lit10: i32;
-override lit11: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let s_0 = f32(i2) * lit7;
-    let i_1 = min(i32(floor(s_0)), lit0);
-    let i_2 = min(i_1 + 1i, lit0);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32(i3) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
-    let v_8 = (b0[i1 * lit10 + i_1 * lit11 + i_5] + b1[i1 * lit10 + i_1 * lit11 + i_5]);
-    let v_9 = (v_8 + b2[i1 * lit10 + i_1 * lit11 + i_5]);
-    let v_10 = (v_9 + b3[i1 * lit10 + i_1 * lit11 + i_5]);
-    let v_11 = (b0[i1 * lit10 + i_1 * lit11 + i_6] + b1[i1 * lit10 + i_1 * lit11 + i_6]);
-    let v_12 = (v_11 + b2[i1 * lit10 + i_1 * lit11 + i_6]);
-    let v_13 = (v_12 + b3[i1 * lit10 + i_1 * lit11 + i_6]);
-    let v_14 = (b0[i1 * lit10 + i_2 * lit11 + i_5] + b1[i1 * lit10 + i_2 * lit11 + i_5]);
-    let v_15 = (v_14 + b2[i1 * lit10 + i_2 * lit11 + i_5]);
-    let v_16 = (v_15 + b3[i1 * lit10 + i_2 * lit11 + i_5]);
-    let v_17 = (b0[i1 * lit10 + i_2 * lit11 + i_6] + b1[i1 * lit10 + i_2 * lit11 + i_6]);
-    let v_18 = (v_17 + b2[i1 * lit10 + i_2 * lit11 + i_6]);
-    let v_19 = (v_18 + b3[i1 * lit10 + i_2 * lit11 + i_6]);
-    let v_20 = mix(mix(v_10, v_13, l_7), mix(v_16, v_19, l_7), l_3);
-    b4[i1 * lit3 + i2 * lit5 + i3] = v_20;
-  }
-}
-`,
-  };
-
-export const pointwise_168822a548: ShaderSpec = {
-    name: "pointwise_168822a548",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[(i1 % lit3)] * lit6);
-  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
-  b2[i1 * lit2 + i2 * lit4 + i3] = v_1;
-}
-`,
-  };
-
-export const pointwise_16c7a6cc9b: ShaderSpec = {
-    name: "pointwise_16c7a6cc9b",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = (b6[i1] * lit6);
-    let v_9 = (b5[i1 * lit3 + i2 * lit5 + i3] - v_8);
-    let v_10 = (b7[i1] * lit6);
-    let v_11 = (v_10 + lit7);
-    let v_12 = inverseSqrt(v_11);
-    let v_13 = (v_9 * v_12);
-    let v_14 = (v_13 * b8[i1]);
-    let v_15 = (v_14 + b9[i1]);
-    let v_16 = (v_7 + v_15);
-    let v_17 = relu_(v_16);
-    b10[i1 * lit3 + i2 * lit5 + i3] = v_17;
-  }
-}
-`,
-  };
-
-export const pointwise_18bfa475a0: ShaderSpec = {
-    name: "pointwise_18bfa475a0",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = (gi % lit2);
-  let v_0 = (b1[i0 * lit2 + i1] * b2[(0i + 1i)]);
-  let v_1 = (v_0 + b3[i0 * lit2 + i1]);
-  let v_2 = (v_1 * b4[0i]);
-  let v_3 = (b0[i0 * lit2 + i1] - v_2);
-  b5[i0 * lit2 + i1] = v_3;
-}
-`,
-  };
-
-export const pointwise_1a69b70e97: ShaderSpec = {
-    name: "pointwise_1a69b70e97",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit0);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = (v_7 + b5[i1 * lit3 + i2 * lit5 + i3]);
-    let v_9 = relu_(v_8);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_1aca5ea168: ShaderSpec = {
-    name: "pointwise_1aca5ea168",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (-b1[i2 * lit2 + i3]);
-  let v_1 = (b1[i2 * lit2 + i3] > v_0);
-  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
-  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
-  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
-  let v_5 = (-v_4);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (b2[i2 * lit2 + i3] * 0.0f);
-  let v_8 = (v_6 + v_7);
-  let v_9 = (1.0f * lit4);
-  let v_10 = (v_9 / lit5);
-  let v_11 = relu_(b1[i2 * lit2 + i3]);
-  let v_12 = (v_11 <= 0.0f);
-  let v_13 = select(v_10, 0.0f, v_12);
-  let v_14 = (v_8 + v_13);
-  b3[i2 * lit2 + i3] = v_14;
-}
-`,
-  };
-
-export const pointwise_1b84b997f7: ShaderSpec = {
-    name: "pointwise_1b84b997f7",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit0);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = (b6[i1] * lit6);
-    let v_9 = (b5[i1 * lit3 + i2 * lit5 + i3] - v_8);
-    let v_10 = (b7[i1] * lit6);
-    let v_11 = (v_10 + lit7);
-    let v_12 = inverseSqrt(v_11);
-    let v_13 = (v_9 * v_12);
-    let v_14 = (v_13 * b8[i1]);
-    let v_15 = (v_14 + b9[i1]);
-    let v_16 = (v_7 + v_15);
-    let v_17 = relu_(v_16);
-    b10[i1 * lit3 + i2 * lit5 + i3] = v_17;
-  }
-}
-`,
-  };
-
-export const pointwise_1be08167e5: ShaderSpec = {
-    name: "pointwise_1be08167e5",
-    overrides: ["u32","i32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] / lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  b2[i0] = v_3;
-}
-`,
-  };
-
-export const pointwise_1bef5e5e42: ShaderSpec = {
-    name: "pointwise_1bef5e5e42",
-    overrides: ["u32","i32","f32","f32","f32","f32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] / lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] / lit5);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-  let v_8 = (b4[i0] * b5[(0i + lit6)]);
-  let v_9 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
-  let v_10 = (v_9 * b8[0i]);
-  let v_11 = (v_8 + v_10);
-  b9[i0] = v_11;
-}
-`,
-  };
-
-export const pointwise_1d222fa753: ShaderSpec = {
-    name: "pointwise_1d222fa753",
+export const pointwise_D1_conv2_2: ShaderSpec = {
+    name: "pointwise_D1_conv2_2",
     overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -1306,43 +691,6 @@ override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = relu_(v_1);
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_20eccbb26c: ShaderSpec = {
-    name: "pointwise_20eccbb26c",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -1354,209 +702,6 @@ override lit2: i32;
 @group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * b1[(0i + lit1)]);
-  let v_1 = (b2[0i] + b3[0i]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * b4[0i]);
-  let v_4 = (v_0 + v_3);
-  b5[0i] = v_4;
-  let v_5 = (b7[0i] * b8[0i]);
-  let v_6 = sqrt(v_4);
-  let v_7 = (v_6 / b9[0i]);
-  let v_8 = (v_7 + b1[(0i + lit2)]);
-  let v_9 = (v_5 / v_8);
-  let v_10 = (b6[0i] - v_9);
-  b10[0i] = v_10;
-}
-`,
-  };
-
-export const pointwise_22148276c5: ShaderSpec = {
-    name: "pointwise_22148276c5",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[(0i + lit5)]);
-  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * b4[0i]);
-  let v_4 = (v_0 + v_3);
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_4;
-  let v_5 = (b7[i1 * lit2 + i2 * lit4 + i3] * b8[0i]);
-  let v_6 = sqrt(v_4);
-  let v_7 = (v_6 + b1[(0i + lit6)]);
-  let v_8 = (v_5 / v_7);
-  let v_9 = (b6[i1 * lit2 + i2 * lit4 + i3] - v_8);
-  b9[i1 * lit2 + i2 * lit4 + i3] = v_9;
-}
-`,
-  };
-
-export const pointwise_231a6d6125: ShaderSpec = {
-    name: "pointwise_231a6d6125",
-    overrides: ["u32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (1.0f * b0[(0i + lit2)]);
-  let v_1 = (v_0 / lit3);
-  let v_2 = (b1[i3] - 0.0f);
-  let v_3 = (v_1 * v_2);
-  b2[i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_23d11ceda9: ShaderSpec = {
-    name: "pointwise_23d11ceda9",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + 1i)]);
-    let v_1 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_2 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + v_1);
-    let v_3 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b4[0i]);
-    let v_4 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_3);
-    let v_5 = (v_4 * b1[(0i + lit6)]);
-    let v_6 = (v_2 + v_5);
-    let v_7 = (v_0 + v_6);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_7;
-    let v_8 = (v_7 * b4[0i]);
-    let v_9 = (v_4 - v_8);
-    b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_24097fd874: ShaderSpec = {
-    name: "pointwise_24097fd874",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = (v_1 + b3[i1 * lit3 + i2 * lit5 + i3]);
-    let v_3 = relu_(v_2);
-    b4[i1 * lit3 + i2 * lit5 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_24d56fd802: ShaderSpec = {
-    name: "pointwise_24d56fd802",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -1569,660 +714,22 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % lit5);
     let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
     let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + b5[(0i + lit0)]);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_4);
-    b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_5;
+    let v_2 = (v_1 + b4[(0i + lit0)]);
+    let v_3 = (v_0 / v_2);
+    let v_4 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_3);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
+    let v_5 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b4[(0i + lit6)]);
+    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_7 = (v_6 * b9[0i]);
+    let v_8 = (v_5 + v_7);
+    b10[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_8;
   }
 }
 `,
   };
 
-export const pointwise_253785eb3f: ShaderSpec = {
-    name: "pointwise_253785eb3f",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-override lit8: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] + lit7);
-    let v_1 = log(v_0);
-    let v_2 = (v_1 / lit8);
-    b1[i1 * lit3 + i2 * lit5 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_257d90c264: ShaderSpec = {
-    name: "pointwise_257d90c264",
-    overrides: ["i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit1);
-    let i1 = (gi % lit1);
-    let v_0 = (b0[i0 * lit1 + i1] * b1[(0i + 1i)]);
-    let v_1 = (v_0 + b2[i0 * lit1 + i1]);
-    let v_2 = (v_1 * b1[(0i + 1i)]);
-    let v_3 = (b3[i0 * lit1 + i1] * b1[(0i + lit3)]);
-    let v_4 = (b2[i0 * lit1 + i1] + v_3);
-    let v_5 = (v_2 + v_4);
-    b4[i0 * lit1 + i1] = v_5;
-  }
-}
-`,
-  };
-
-export const pointwise_2664c45d6b: ShaderSpec = {
-    name: "pointwise_2664c45d6b",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + b5[(0i + lit0)]);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_4);
-    b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_5;
-  }
-}
-`,
-  };
-
-export const pointwise_27a980500a: ShaderSpec = {
-    name: "pointwise_27a980500a",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    let v_2 = (v_1 * b2[i1]);
-    b3[i1 * lit3 + i2 * lit4 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_2a54df5566: ShaderSpec = {
-    name: "pointwise_2a54df5566",
-    overrides: ["u32","i32","f32","f32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] / lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] / lit5);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-  let v_8 = (b4[i0] * lit2);
-  let v_9 = (b5[(i0 % lit1)] * lit6);
-  let v_10 = (v_9 * lit4);
-  let v_11 = (v_8 + v_10);
-  let v_12 = (v_11 * lit2);
-  let v_13 = (b6[(i0 % lit1)] * lit7);
-  let v_14 = (v_13 * lit4);
-  let v_15 = (v_12 + v_14);
-  b7[i0] = v_15;
-}
-`,
-  };
-
-export const pointwise_2ada2ae987: ShaderSpec = {
-    name: "pointwise_2ada2ae987",
-    overrides: ["u32","i32","f32","f32"],
-    access: ["read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (1.0f * lit2);
-  let v_1 = (v_0 / lit3);
-  let v_2 = (-v_1);
-  let v_3 = (v_2 * 1.0f);
-  b0[i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_2b0414d085: ShaderSpec = {
-    name: "pointwise_2b0414d085",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + b5[(0i + lit0)]);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_4);
-    b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_5;
-  }
-}
-`,
-  };
-
-export const pointwise_2b1f03102d: ShaderSpec = {
-    name: "pointwise_2b1f03102d",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (b0[i2 * lit2 + i3] + b0[i2 * lit2 + i3]);
-  b1[i2 * lit2 + i3] = v_0;
-}
-`,
-  };
-
-export const pointwise_2b4877b491: ShaderSpec = {
-    name: "pointwise_2b4877b491",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * b4[0i]);
-    let v_4 = (v_0 + v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_4;
-    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b8[0i]);
-    let v_6 = sqrt(v_4);
-    let v_7 = (v_6 / b9[0i]);
-    let v_8 = (v_7 + b1[(0i + lit0)]);
-    let v_9 = (v_5 / v_8);
-    let v_10 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_9);
-    b10[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_10;
-  }
-}
-`,
-  };
-
-export const pointwise_2b5c3ff56c: ShaderSpec = {
-    name: "pointwise_2b5c3ff56c",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<u32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = (gi % lit3);
-    let v_0 = (b0[i1 * lit3 + i2] != lit4);
-    let v_1 = (b0[i1 * lit3 + i2] >= 0i);
-    let v_2 = (b0[i1 * lit3 + i2] < lit5);
-    let v_3 = (v_1 && v_2);
-    let v_4 = (v_0 && v_3);
-    b1[i1 * lit3 + i2] = select(0u, 1u, v_4);
-  }
-}
-`,
-  };
-
-export const pointwise_2bb193935e: ShaderSpec = {
-    name: "pointwise_2bb193935e",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit4);
-  let v_1 = (v_0 / lit5);
-  let v_2 = (b0[i2 * lit2 + i3] - 1.0f);
-  let v_3 = (v_1 * v_2);
-  b1[i2 * lit2 + i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_2c7e9c8a74: ShaderSpec = {
-    name: "pointwise_2c7e9c8a74",
-    overrides: ["u32","i32","f32","f32","f32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] * lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] * lit3);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-  let v_8 = (b4[i0] * b5[(0i + lit5)]);
-  let v_9 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
-  let v_10 = (v_9 * b8[0i]);
-  let v_11 = (v_8 + v_10);
-  b9[i0] = v_11;
-}
-`,
-  };
-
-export const pointwise_2d07c18de0: ShaderSpec = {
-    name: "pointwise_2d07c18de0",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1 * lit3 + i2 * lit5 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i1 * lit3 + i2 * lit5 + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + b5[(0i + lit0)]);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_4);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_5;
-  }
-}
-`,
-  };
-
-export const pointwise_2e9aef1bbb: ShaderSpec = {
-    name: "pointwise_2e9aef1bbb",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_1 = (b2[i1 * lit3 + i2 * lit5 + i3] + b3[i1 * lit3 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (v_0 + v_2);
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_3;
-    let v_4 = (b6[i1 * lit3 + i2 * lit5 + i3] * b1[(0i + lit7)]);
-    let v_5 = (v_1 * v_1);
-    let v_6 = (v_5 * b7[0i]);
-    let v_7 = (v_4 + v_6);
-    b8[i1 * lit3 + i2 * lit5 + i3] = v_7;
-  }
-}
-`,
-  };
-
-export const pointwise_2eb607c444: ShaderSpec = {
-    name: "pointwise_2eb607c444",
-    overrides: ["i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = (gi % lit3);
-    let v_0 = (b1[i0 * lit3 + i1] * b2[0i]);
-    let v_1 = (b0[i0 * lit3 + i1] - v_0);
-    let v_2 = (b1[i0 * lit3 + i1] * b3[(0i + 1i)]);
-    let v_3 = (v_2 + b4[i0 * lit3 + i1]);
-    let v_4 = (v_3 * b2[0i]);
-    let v_5 = (v_1 - v_4);
-    b5[i0 * lit3 + i1] = v_5;
-  }
-}
-`,
-  };
-
-export const pointwise_2f49ca2a55: ShaderSpec = {
-    name: "pointwise_2f49ca2a55",
-    overrides: ["u32","i32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] * lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] * lit5);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-}
-`,
-  };
-
-export const pointwise_2fc2d2214f: ShaderSpec = {
-    name: "pointwise_2fc2d2214f",
-    overrides: ["i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit1) % lit4);
-    let i3 = (gi % lit1);
-    let v_0 = (b0[i1 * lit3 + i2 * lit1 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = relu_(v_1);
-    b3[i1 * lit3 + i2 * lit1 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_31c77f89c1: ShaderSpec = {
-    name: "pointwise_31c77f89c1",
+export const pointwise_D1_conv3: ShaderSpec = {
+    name: "pointwise_D1_conv3",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -2274,156 +781,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_3583476069: ShaderSpec = {
-    name: "pointwise_3583476069",
-    overrides: ["u32","i32","i32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (1.0f * b0[(0i + lit2)]);
-  let v_1 = (v_0 / lit3);
-  b1[i3] = v_1;
-}
-`,
-  };
-
-export const pointwise_36599cabda: ShaderSpec = {
-    name: "pointwise_36599cabda",
-    overrides: ["u32","i32","f32","f32","f32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] / lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] / lit3);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-  let v_8 = (b4[i0] * b5[(0i + lit5)]);
-  let v_9 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
-  let v_10 = (v_9 * b8[0i]);
-  let v_11 = (v_8 + v_10);
-  b9[i0] = v_11;
-}
-`,
-  };
-
-export const pointwise_373461999d: ShaderSpec = {
-    name: "pointwise_373461999d",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 + b4[(0i + lit0)]);
-    let v_3 = (v_0 / v_2);
-    let v_4 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
-    let v_5 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b4[(0i + lit6)]);
-    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_7 = (v_6 * b9[0i]);
-    let v_8 = (v_5 + v_7);
-    b10[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_37ca53be3b: ShaderSpec = {
-    name: "pointwise_37ca53be3b",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit4);
-  let v_1 = (v_0 / lit5);
-  let v_2 = (b0[i2 * lit2 + i3] - 0.0f);
-  let v_3 = (v_1 * v_2);
-  b1[i2 * lit2 + i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_37cd835c36: ShaderSpec = {
-    name: "pointwise_37cd835c36",
+export const pointwise_D1_conv3_2: ShaderSpec = {
+    name: "pointwise_D1_conv3_2",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -2473,8 +832,831 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_385118e7f3: ShaderSpec = {
-    name: "pointwise_385118e7f3",
+export const pointwise_D1_conv4: ShaderSpec = {
+    name: "pointwise_D1_conv4",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
+@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit1);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
+    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 / b4[0i]);
+    let v_3 = (v_2 + b5[(0i + lit0)]);
+    let v_4 = (v_0 / v_3);
+    let v_5 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_4);
+    b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_5;
+    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b5[(0i + lit6)]);
+    let v_7 = (b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b9[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_8 = (v_7 * b10[0i]);
+    let v_9 = (v_6 + v_8);
+    b11[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_9;
+  }
+}
+`,
+  };
+
+export const pointwise_D1_conv4_2: ShaderSpec = {
+    name: "pointwise_D1_conv4_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit1);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
+    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 + b4[(0i + lit0)]);
+    let v_3 = (v_0 / v_2);
+    let v_4 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_3);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
+    let v_5 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b4[(0i + lit6)]);
+    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_7 = (v_6 * b9[0i]);
+    let v_8 = (v_5 + v_7);
+    b10[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_8;
+  }
+}
+`,
+  };
+
+export const pointwise_D2_classifier: ShaderSpec = {
+    name: "pointwise_D2_classifier",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i2 = ((gi / lit2) % lit3);
+  let i3 = (gi % lit2);
+  let v_0 = (-b1[i2 * lit2 + i3]);
+  let v_1 = (b1[i2 * lit2 + i3] > v_0);
+  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
+  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
+  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
+  let v_5 = (-v_4);
+  let v_6 = (v_2 + v_5);
+  let v_7 = (-b2[i2 * lit2 + i3]);
+  let v_8 = (v_7 * 0.0f);
+  let v_9 = (v_6 + v_8);
+  let v_10 = relu_(b1[i2 * lit2 + i3]);
+  let v_11 = (v_10 <= 0.0f);
+  let v_12 = select(b2[i2 * lit2 + i3], 0.0f, v_11);
+  let v_13 = (v_9 + v_12);
+  b3[i2 * lit2 + i3] = v_13;
+}
+`,
+  };
+
+export const pointwise_D2_classifier_2: ShaderSpec = {
+    name: "pointwise_D2_classifier_2",
+    overrides: ["i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1 * lit3 + i2 * lit5 + i3] * b2[0i]);
+    let v_1 = sqrt(b3[i1 * lit3 + i2 * lit5 + i3]);
+    let v_2 = (v_1 / b4[0i]);
+    let v_3 = (v_2 + b5[(0i + lit0)]);
+    let v_4 = (v_0 / v_3);
+    let v_5 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_4);
+    b6[i1 * lit3 + i2 * lit5 + i3] = v_5;
+  }
+}
+`,
+  };
+
+export const pointwise_D2_classifier_3: ShaderSpec = {
+    name: "pointwise_D2_classifier_3",
+    overrides: ["u32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b1[0i] * b2[0i]);
+  let v_1 = sqrt(b3[0i]);
+  let v_2 = (v_1 / b4[0i]);
+  let v_3 = (v_2 + b5[(0i + lit1)]);
+  let v_4 = (v_0 / v_3);
+  let v_5 = (b0[0i] - v_4);
+  b6[0i] = v_5;
+}
+`,
+  };
+
+export const pointwise_D2_classifier_4: ShaderSpec = {
+    name: "pointwise_D2_classifier_4",
+    overrides: ["u32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i3 = (gi % lit1);
+  let v_0 = (-b1[i3]);
+  let v_1 = (b1[i3] > v_0);
+  let v_2 = select(b0[i3], 0.0f, v_1);
+  let v_3 = (b1[i3] <= v_0);
+  let v_4 = select(b0[i3], 0.0f, v_3);
+  let v_5 = (-v_4);
+  let v_6 = (v_2 + v_5);
+  let v_7 = (-b2[i3]);
+  let v_8 = (v_7 * 0.0f);
+  let v_9 = (v_6 + v_8);
+  let v_10 = relu_(b1[i3]);
+  let v_11 = (v_10 <= 0.0f);
+  let v_12 = select(b2[i3], 0.0f, v_11);
+  let v_13 = (v_9 + v_12);
+  b3[i3] = v_13;
+}
+`,
+  };
+
+export const pointwise_D2_conv1: ShaderSpec = {
+    name: "pointwise_D2_conv1",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b2[0i]);
+    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
+    let v_2 = (v_1 / b4[0i]);
+    let v_3 = (v_2 + b5[(0i + lit0)]);
+    let v_4 = (v_0 / v_3);
+    let v_5 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_4);
+    b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_5;
+  }
+}
+`,
+  };
+
+export const pointwise_D2_conv1_2: ShaderSpec = {
+    name: "pointwise_D2_conv1_2",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = sqrt(b3[i0]);
+  let v_2 = (v_1 / b4[0i]);
+  let v_3 = (v_2 + b5[(0i + lit2)]);
+  let v_4 = (v_0 / v_3);
+  let v_5 = (b0[i0] - v_4);
+  b6[i0] = v_5;
+}
+`,
+  };
+
+export const pointwise_D2_conv1_3: ShaderSpec = {
+    name: "pointwise_D2_conv1_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+override lit8: f32;
+override lit9: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] / lit7);
+    let v_1 = (-v_0);
+    let v_2 = (v_1 * b1[i1 * lit3 + i2 * lit5 + i3]);
+    let v_3 = (v_1 * b2[i1 * lit3 + i2 * lit5 + i3]);
+    let v_4 = (v_3 / lit8);
+    let v_5 = (b2[i1 * lit3 + i2 * lit5 + i3] + lit9);
+    let v_6 = (v_4 / v_5);
+    let v_7 = (v_2 + v_6);
+    b3[i1 * lit3 + i2 * lit5 + i3] = v_7;
+  }
+}
+`,
+  };
+
+export const pointwise_D2_conv1_4: ShaderSpec = {
+    name: "pointwise_D2_conv1_4",
+    overrides: ["i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
+    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 / b4[0i]);
+    let v_3 = (v_2 + b5[(0i + lit0)]);
+    let v_4 = (v_0 / v_3);
+    let v_5 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_4);
+    b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_5;
+  }
+}
+`,
+  };
+
+export const pointwise_D2_conv2: ShaderSpec = {
+    name: "pointwise_D2_conv2",
+    overrides: ["i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit1);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
+    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 / b4[0i]);
+    let v_3 = (v_2 + b5[(0i + lit0)]);
+    let v_4 = (v_0 / v_3);
+    let v_5 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_4);
+    b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_5;
+  }
+}
+`,
+  };
+
+export const pointwise_G_bn1: ShaderSpec = {
+    name: "pointwise_G_bn1",
+    overrides: ["i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit0);
+    let i2 = ((gi / lit1) % lit4);
+    let i3 = (gi % lit1);
+    let v_0 = (b0[i1 * lit3 + i2 * lit1 + i3] * b1[i1]);
+    let v_1 = (v_0 + b2[i1]);
+    let v_2 = relu_(v_1);
+    b3[i1 * lit3 + i2 * lit1 + i3] = v_2;
+  }
+}
+`,
+  };
+
+export const pointwise_G_bn1_2: ShaderSpec = {
+    name: "pointwise_G_bn1_2",
+    overrides: ["i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit1);
+    let i2 = ((gi / lit4) % lit4);
+    let i3 = (gi % lit4);
+    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] - b3[i1]) * inverseSqrt(b4[i1] + lit5) * b1[i1] + b2[i1];
+    let v_1 = relu_(v_0);
+    b5[i1 * lit3 + i2 * lit4 + i3] = v_1;
+  }
+}
+`,
+  };
+
+export const pointwise_G_bn1_3: ShaderSpec = {
+    name: "pointwise_G_bn1_3",
+    overrides: ["i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit1);
+    let i2 = ((gi / lit4) % lit4);
+    let i3 = (gi % lit4);
+    let v_0 = (b1[i1] * lit5);
+    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
+    let v_2 = (b2[i1] * lit5);
+    let v_3 = (v_2 + lit6);
+    let v_4 = inverseSqrt(v_3);
+    let v_5 = (v_1 * v_4);
+    let v_6 = (v_5 * b3[i1]);
+    let v_7 = (v_6 + b4[i1]);
+    let v_8 = relu_(v_7);
+    b5[i1 * lit3 + i2 * lit4 + i3] = v_8;
+  }
+}
+`,
+  };
+
+export const pointwise_G_bn1_4: ShaderSpec = {
+    name: "pointwise_G_bn1_4",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit1);
+    let i2 = ((gi / lit4) % lit5);
+    let i3 = (gi % lit4);
+    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] - b3[i1]) * inverseSqrt(b4[i1] + lit6) * b1[i1] + b2[i1];
+    let v_1 = relu_(v_0);
+    b5[i1 * lit3 + i2 * lit4 + i3] = v_1;
+  }
+}
+`,
+  };
+
+export const pointwise_G_bn1_5: ShaderSpec = {
+    name: "pointwise_G_bn1_5",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit1);
+    let i2 = ((gi / lit4) % lit5);
+    let i3 = (gi % lit4);
+    let v_0 = (b1[i1] * lit6);
+    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
+    let v_2 = (b2[i1] * lit6);
+    let v_3 = (v_2 + lit7);
+    let v_4 = inverseSqrt(v_3);
+    let v_5 = (v_1 * v_4);
+    let v_6 = (v_5 * b3[i1]);
+    let v_7 = (v_6 + b4[i1]);
+    let v_8 = relu_(v_7);
+    b5[i1 * lit3 + i2 * lit4 + i3] = v_8;
+  }
+}
+`,
+  };
+
+export const pointwise_G_bn1_running_mean: ShaderSpec = {
+    name: "pointwise_G_bn1_running_mean",
+    overrides: ["u32","i32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] * lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+}
+`,
+  };
+
+export const pointwise_G_bn1_running_mean_2: ShaderSpec = {
+    name: "pointwise_G_bn1_running_mean_2",
+    overrides: ["u32","i32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] * lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * lit2);
+  let v_5 = (b2[(i0 % lit1)] * lit3);
+  let v_6 = (v_5 * lit4);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+}
+`,
+  };
+
+export const pointwise_G_bn1_running_mean_3: ShaderSpec = {
+    name: "pointwise_G_bn1_running_mean_3",
+    overrides: ["u32","i32","f32","f32","f32","f32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: f32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] * lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * lit2);
+  let v_5 = (b2[(i0 % lit1)] * lit5);
+  let v_6 = (v_5 * lit4);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * b5[(0i + lit6)]);
+  let v_9 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
+  let v_10 = (v_9 * b8[0i]);
+  let v_11 = (v_8 + v_10);
+  b9[i0] = v_11;
+}
+`,
+  };
+
+export const pointwise_G_bn1_running_var: ShaderSpec = {
+    name: "pointwise_G_bn1_running_var",
+    overrides: ["u32","i32","f32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] / lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+  let v_4 = (b3[i0] * lit2);
+  let v_5 = (b4[(i0 % lit1)] * lit5);
+  let v_6 = (v_5 * lit4);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
+}
+`,
+  };
+
+export const pointwise_G_bn1_running_var_2: ShaderSpec = {
+    name: "pointwise_G_bn1_running_var_2",
     overrides: ["u32","i32","f32","f32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -2520,229 +1702,57 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_3965807bfd: ShaderSpec = {
-    name: "pointwise_3965807bfd",
-    overrides: ["f32","u32","f32","f32","i32","i32","f32"],
+export const pointwise_G_bn1_running_var_3: ShaderSpec = {
+    name: "pointwise_G_bn1_running_var_3",
+    overrides: ["u32","i32","f32","f32","f32","f32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: f32;
-override lit1: u32;
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
 override lit2: f32;
 override lit3: f32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-fn pow_(x: f32, y: f32) -> f32 {
-  if (y == 0.0f) { return 1.0f; }
-  if (x >= 0.0f) { return pow(x, y); }
-  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
-  let m = pow(-x, y);
-  return select(m, -m, abs(y % lit0) == 1.0f);
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit2);
-  let v_1 = (v_0 * lit3);
-  let v_2 = (b1[0i] * lit2);
-  let v_3 = (v_2 * lit3);
-  let v_4 = (v_1 + v_3);
-  b2[0i] = v_4;
-  let v_5 = (b3[0i] / b4[(0i + lit4)]);
-  let v_6 = (1.0f - v_5);
-  let v_7 = pow_(v_6, b4[(0i + lit5)]);
-  b5[0i] = v_7;
-  let v_8 = (b4[0i] * v_7);
-  b6[0i] = v_8;
-  let v_9 = (v_8 * lit6);
-  b7[0i] = v_9;
-}
-`,
-  };
-
-export const pointwise_3b1d19acf2: ShaderSpec = {
-    name: "pointwise_3b1d19acf2",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * b1[(0i + lit1)]);
-  let v_1 = (b2[0i] + b3[0i]);
-  let v_2 = (v_1 * b4[0i]);
-  let v_3 = (v_0 + v_2);
-  b5[0i] = v_3;
-  let v_4 = (b6[0i] * b1[(0i + lit2)]);
-  let v_5 = (v_1 * v_1);
-  let v_6 = (v_5 * b7[0i]);
-  let v_7 = (v_4 + v_6);
-  b8[0i] = v_7;
-}
-`,
-  };
-
-export const pointwise_3df82a0f52: ShaderSpec = {
-    name: "pointwise_3df82a0f52",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] + b1[i1 * lit3 + i2 * lit4 + i3]);
-    let v_1 = (b2[i1 * lit3 + i2 * lit4 + i3] <= 0.0f);
-    let v_2 = select(v_0, 0.0f, v_1);
-    let v_3 = (b3[i1] * lit6);
-    let v_4 = (v_2 - v_3);
-    b4[i1 * lit3 + i2 * lit4 + i3] = v_4;
-  }
-}
-`,
-  };
-
-export const pointwise_3f247bba33: ShaderSpec = {
-    name: "pointwise_3f247bba33",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (v_0 + v_2);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_3;
-    let v_4 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
-    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b8[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_6 = (v_5 * b4[0i]);
-    let v_7 = (v_4 + v_6);
-    b9[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_7;
-  }
-}
-`,
-  };
-
-export const pointwise_3f2998149f: ShaderSpec = {
-    name: "pointwise_3f2998149f",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
 override lit4: f32;
 override lit5: f32;
+override lit6: f32;
+override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (-b1[i2 * lit2 + i3]);
-  let v_1 = (b1[i2 * lit2 + i3] > v_0);
-  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
-  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
-  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
-  let v_5 = (-v_4);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (b2[i2 * lit2 + i3] * 1.0f);
-  let v_8 = (v_6 + v_7);
-  let v_9 = (1.0f * lit4);
-  let v_10 = (v_9 / lit5);
-  let v_11 = relu_(b1[i2 * lit2 + i3]);
-  let v_12 = (v_11 <= 0.0f);
-  let v_13 = select(v_10, 0.0f, v_12);
-  let v_14 = (v_8 + v_13);
-  b3[i2 * lit2 + i3] = v_14;
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] / lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * lit2);
+  let v_5 = (b2[(i0 % lit1)] / lit5);
+  let v_6 = (v_5 * lit4);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * lit2);
+  let v_9 = (b5[(i0 % lit1)] * lit6);
+  let v_10 = (v_9 * lit4);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * lit2);
+  let v_13 = (b6[(i0 % lit1)] * lit7);
+  let v_14 = (v_13 * lit4);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
 }
 `,
   };
 
-export const pointwise_41504d9b9e: ShaderSpec = {
-    name: "pointwise_41504d9b9e",
+export const pointwise_G_classifier_conv2d_list_0: ShaderSpec = {
+    name: "pointwise_G_classifier_conv2d_list_0",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -2790,98 +1800,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_41d26fce9c: ShaderSpec = {
-    name: "pointwise_41d26fce9c",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-override lit8: f32;
-override lit9: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] + lit7);
-    let v_1 = log(v_0);
-    let v_2 = (v_1 / lit8);
-    let v_3 = (b0[i1 * lit3 + i2 * lit5 + i3] * v_2);
-    let v_4 = (-v_3);
-    let v_5 = (v_4 / lit9);
-    b1[i1 * lit3 + i2 * lit5 + i3] = v_5;
-  }
-}
-`,
-  };
-
-export const pointwise_424a95bc9c: ShaderSpec = {
-    name: "pointwise_424a95bc9c",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-override lit8: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (v_0 + v_2);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_3;
-    let v_4 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit8)]);
-    let v_5 = (v_1 * v_1);
-    let v_6 = (v_5 * b7[0i]);
-    let v_7 = (v_4 + v_6);
-    b8[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_7;
-  }
-}
-`,
-  };
-
-export const pointwise_47bb921e3a: ShaderSpec = {
-    name: "pointwise_47bb921e3a",
+export const pointwise_G_classifier_conv2d_list_1: ShaderSpec = {
+    name: "pointwise_G_classifier_conv2d_list_1",
     overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -2894,10 +1816,8 @@ override lit2: i32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -2907,50 +1827,85 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_1 = (b0[i0] - v_0);
   b3[i0] = v_1;
   let v_2 = (b4[i0] * b5[(0i + 1i)]);
-  let v_3 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
-  let v_4 = (b8[i0] * b5[(0i + lit2)]);
-  let v_5 = (v_3 + v_4);
-  let v_6 = (v_2 + v_5);
-  b9[i0] = v_6;
-  let v_7 = (v_6 * b2[0i]);
-  let v_8 = (b8[i0] - v_7);
-  b10[i0] = v_8;
+  let v_3 = (b6[i0] * b5[(0i + lit2)]);
+  let v_4 = (0.0f + v_3);
+  let v_5 = (v_2 + v_4);
+  b7[i0] = v_5;
+  let v_6 = (v_5 * b2[0i]);
+  let v_7 = (b6[i0] - v_6);
+  b8[i0] = v_7;
 }
 `,
   };
 
-export const pointwise_48a620605a: ShaderSpec = {
-    name: "pointwise_48a620605a",
-    overrides: ["f32","u32"],
+export const pointwise_G_conv1: ShaderSpec = {
+    name: "pointwise_G_conv1",
+    overrides: ["i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit0);
+    let i2 = ((gi / lit1) % lit4);
+    let i3 = (gi % lit1);
+    let v_0 = (b1[i1] * lit5);
+    let v_1 = (b0[i1 * lit3 + i2 * lit1 + i3] - v_0);
+    let v_2 = (v_1 * b2[i1]);
+    b3[i1 * lit3 + i2 * lit1 + i3] = v_2;
+  }
+}
+`,
+  };
+
+export const pointwise_G_conv1_2: ShaderSpec = {
+    name: "pointwise_G_conv1_2",
+    overrides: ["i32","i32","i32","i32","i32","f32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
-override lit0: f32;
-override lit1: u32;
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-fn pow_(x: f32, y: f32) -> f32 {
-  if (y == 0.0f) { return 1.0f; }
-  if (x >= 0.0f) { return pow(x, y); }
-  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
-  let m = pow(-x, y);
-  return select(m, -m, abs(y % lit0) == 1.0f);
-}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = pow_(b0[0i], b1[0i]);
-  let v_1 = (1.0f - v_0);
-  let v_2 = sqrt(v_1);
-  b2[0i] = v_2;
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit0);
+    let i2 = ((gi / lit1) % lit4);
+    let i3 = (gi % lit1);
+    let v_0 = (b1[(i1 % lit0)] * lit5);
+    let v_1 = (b0[i1 * lit3 + i2 * lit1 + i3] - v_0);
+    b2[i1 * lit3 + i2 * lit1 + i3] = v_1;
+  }
 }
 `,
   };
 
-export const pointwise_490683231e: ShaderSpec = {
-    name: "pointwise_490683231e",
+export const pointwise_G_conv1_3: ShaderSpec = {
+    name: "pointwise_G_conv1_3",
     overrides: ["u32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -2980,19 +1935,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_49463fdbb1: ShaderSpec = {
-    name: "pointwise_49463fdbb1",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+export const pointwise_G_conv1_4: ShaderSpec = {
+    name: "pointwise_G_conv1_4",
+    overrides: ["i32","i32","i32","i32","i32","f32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
-override lit5: i32;
-override lit6: f32;
+override lit5: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -3003,9 +1957,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
     let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit4) % lit4);
     let i3 = (gi % lit4);
-    let v_0 = (b1[(i1 % lit1)] * lit6);
+    let v_0 = (b1[(i1 % lit1)] * lit5);
     let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
     b2[i1 * lit3 + i2 * lit4 + i3] = v_1;
   }
@@ -3013,8 +1967,250 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_4a26bcfd24: ShaderSpec = {
-    name: "pointwise_4a26bcfd24",
+export const pointwise_G_features_0: ShaderSpec = {
+    name: "pointwise_G_features_0",
+    overrides: ["u32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = (gi / lit2);
+  let i1 = ((gi / lit3) % lit4);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i0 * lit2 + i1 * lit3 + i2 * lit4 + i3] * b2[0i]);
+  let v_1 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit4 + i3] - v_0);
+  b3[i0 * lit2 + i1 * lit3 + i2 * lit4 + i3] = v_1;
+}
+`,
+  };
+
+export const pointwise_G_layer1_0_bn1: ShaderSpec = {
+    name: "pointwise_G_layer1_0_bn1",
+    overrides: ["i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit0);
+    let i2 = ((gi / lit4) % lit5);
+    let i3 = (gi % lit4);
+    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] * b1[i1]);
+    let v_1 = (v_0 + b2[i1]);
+    let v_2 = relu_(v_1);
+    b3[i1 * lit3 + i2 * lit4 + i3] = v_2;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer1_0_bn2_running_var: ShaderSpec = {
+    name: "pointwise_G_layer1_0_bn2_running_var",
+    overrides: ["u32","i32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] / lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+}
+`,
+  };
+
+export const pointwise_G_layer1_0_bn2_running_var_2: ShaderSpec = {
+    name: "pointwise_G_layer1_0_bn2_running_var_2",
+    overrides: ["u32","i32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] / lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * lit2);
+  let v_5 = (b2[(i0 % lit1)] / lit3);
+  let v_6 = (v_5 * lit4);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+}
+`,
+  };
+
+export const pointwise_G_layer1_0_bn3: ShaderSpec = {
+    name: "pointwise_G_layer1_0_bn3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1]);
+    let v_1 = (v_0 + b2[i1]);
+    let v_2 = (b3[i1 * lit3 + i2 * lit5 + i3] * b4[i1]);
+    let v_3 = (v_2 + b5[i1]);
+    let v_4 = (v_1 + v_3);
+    let v_5 = relu_(v_4);
+    b6[i1 * lit3 + i2 * lit5 + i3] = v_5;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer1_0_bn3_2: ShaderSpec = {
+    name: "pointwise_G_layer1_0_bn3_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1] * lit6);
+    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
+    let v_2 = (b2[i1] * lit6);
+    let v_3 = (v_2 + lit7);
+    let v_4 = inverseSqrt(v_3);
+    let v_5 = (v_1 * v_4);
+    let v_6 = (v_5 * b3[i1]);
+    let v_7 = (v_6 + b4[i1]);
+    let v_8 = (b6[i1] * lit6);
+    let v_9 = (b5[i1 * lit3 + i2 * lit5 + i3] - v_8);
+    let v_10 = (b7[i1] * lit6);
+    let v_11 = (v_10 + lit7);
+    let v_12 = inverseSqrt(v_11);
+    let v_13 = (v_9 * v_12);
+    let v_14 = (v_13 * b8[i1]);
+    let v_15 = (v_14 + b9[i1]);
+    let v_16 = (v_7 + v_15);
+    let v_17 = relu_(v_16);
+    b10[i1 * lit3 + i2 * lit5 + i3] = v_17;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer1_0_bn3_3: ShaderSpec = {
+    name: "pointwise_G_layer1_0_bn3_3",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -3078,38 +2274,88 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_4bd3ce1728: ShaderSpec = {
-    name: "pointwise_4bd3ce1728",
-    overrides: ["u32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_G_layer1_0_bn3_running_mean: ShaderSpec = {
+    name: "pointwise_G_layer1_0_bn3_running_mean",
+    overrides: ["u32","i32","f32","f32","f32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b1[0i] * b2[0i]);
-  let v_1 = sqrt(b3[0i]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + b5[(0i + lit1)]);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[0i] - v_4);
-  b6[0i] = v_5;
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] * lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * lit2);
+  let v_5 = (b2[(i0 % lit1)] * lit3);
+  let v_6 = (v_5 * lit4);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * b5[(0i + lit5)]);
+  let v_9 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
+  let v_10 = (v_9 * b8[0i]);
+  let v_11 = (v_8 + v_10);
+  b9[i0] = v_11;
 }
 `,
   };
 
-export const pointwise_4cac963c13: ShaderSpec = {
-    name: "pointwise_4cac963c13",
+export const pointwise_G_layer1_0_conv1: ShaderSpec = {
+    name: "pointwise_G_layer1_0_conv1",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit0);
+    let i2 = ((gi / lit4) % lit5);
+    let i3 = (gi % lit4);
+    let v_0 = (b1[i1] * lit6);
+    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
+    let v_2 = (v_1 * b2[i1]);
+    b3[i1 * lit3 + i2 * lit4 + i3] = v_2;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer1_0_conv1_2: ShaderSpec = {
+    name: "pointwise_G_layer1_0_conv1_2",
     overrides: ["i32","i32","i32","i32","i32","i32","f32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
@@ -3130,1331 +2376,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[(i1 % lit4)] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit5 + i3] = v_1;
-  }
-}
-`,
-  };
-
-export const pointwise_4ee37c6959: ShaderSpec = {
-    name: "pointwise_4ee37c6959",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * b0[(0i + lit4)]);
-  let v_1 = (v_0 / lit5);
-  let v_2 = (b1[i2 * lit2 + i3] - 0.0f);
-  let v_3 = (v_1 * v_2);
-  b2[i2 * lit2 + i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_4f216e8da1: ShaderSpec = {
-    name: "pointwise_4f216e8da1",
-    overrides: ["i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit1) % lit4);
-    let i3 = (gi % lit1);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * lit3 + i2 * lit1 + i3] <= 0.0f);
-    let v_2 = select(b2[i1 * lit3 + i2 * lit1 + i3], 0.0f, v_1);
-    let v_3 = (b4[i1] * lit5);
-    let v_4 = (v_2 - v_3);
-    let v_5 = (b6[i1] * lit5);
-    let v_6 = (b5[i1 * lit3 + i2 * lit1 + i3] * v_5);
-    let v_7 = (v_4 - v_6);
-    let v_8 = (v_0 * v_7);
-    b7[i1 * lit3 + i2 * lit1 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_4f58bd532e: ShaderSpec = {
-    name: "pointwise_4f58bd532e",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * b0[(0i + lit4)]);
-  let v_1 = (v_0 / lit5);
-  b1[i2 * lit2 + i3] = v_1;
-}
-`,
-  };
-
-export const pointwise_501f3afbcc: ShaderSpec = {
-    name: "pointwise_501f3afbcc",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * b4[0i]);
-    let v_4 = (v_0 + v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
-    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b8[0i]);
-    let v_6 = sqrt(v_4);
-    let v_7 = (v_6 / b9[0i]);
-    let v_8 = (v_7 + b1[(0i + lit0)]);
-    let v_9 = (v_5 / v_8);
-    let v_10 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_9);
-    b10[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_10;
-  }
-}
-`,
-  };
-
-export const pointwise_502b81e833: ShaderSpec = {
-    name: "pointwise_502b81e833",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = ((gi / lit3) % lit4);
-  let i2 = ((gi / lit5) % lit5);
-  let i3 = (gi % lit5);
-  let v_0 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b1[(0i + 1i)]);
-  let v_1 = (v_0 + b2[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3]);
-  let v_2 = (v_1 * b1[(0i + 1i)]);
-  let v_3 = (b3[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-  let v_4 = (b2[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] + v_3);
-  let v_5 = (v_2 + v_4);
-  b4[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_5;
-}
-`,
-  };
-
-export const pointwise_51af5c5a99: ShaderSpec = {
-    name: "pointwise_51af5c5a99",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = (gi % lit2);
-  let v_0 = (b1[i0 * lit2 + i1] * b2[(0i + lit3)]);
-  let v_1 = (b0[i0 * lit2 + i1] + v_0);
-  let v_2 = (b3[i0 * lit2 + i1] * b4[0i]);
-  let v_3 = (b1[i0 * lit2 + i1] - v_2);
-  let v_4 = (v_3 * b2[(0i + lit3)]);
-  let v_5 = (v_1 + v_4);
-  b5[i0 * lit2 + i1] = v_5;
-}
-`,
-  };
-
-export const pointwise_558d336b95: ShaderSpec = {
-    name: "pointwise_558d336b95",
-    overrides: ["f32","u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: f32;
-override lit1: u32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-fn pow_(x: f32, y: f32) -> f32 {
-  if (y == 0.0f) { return 1.0f; }
-  if (x >= 0.0f) { return pow(x, y); }
-  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
-  let m = pow(-x, y);
-  return select(m, -m, abs(y % lit0) == 1.0f);
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[(0i + lit2)] * b1[0i]);
-  let v_1 = pow_(b2[0i], b3[0i]);
-  let v_2 = (1.0f - v_1);
-  let v_3 = (v_0 / v_2);
-  b4[0i] = v_3;
-  b5[0i] = b0[(0i + lit3)];
-  let v_4 = (1.0f - b0[(0i + lit3)]);
-  b6[0i] = v_4;
-  let v_5 = pow_(b0[(0i + lit3)], b3[0i]);
-  let v_6 = (1.0f - v_5);
-  let v_7 = sqrt(v_6);
-  b7[0i] = v_7;
-}
-`,
-  };
-
-export const pointwise_55be08dced: ShaderSpec = {
-    name: "pointwise_55be08dced",
-    overrides: ["i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit1) % lit4);
-    let i3 = (gi % lit1);
-    let v_0 = (b1[(i1 % lit0)] * lit5);
-    let v_1 = (b0[i1 * lit3 + i2 * lit1 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit1 + i3] = v_1;
-  }
-}
-`,
-  };
-
-export const pointwise_586837c7aa: ShaderSpec = {
-    name: "pointwise_586837c7aa",
-    overrides: ["f32","u32","f32","f32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: f32;
-override lit1: u32;
-override lit2: f32;
-override lit3: f32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-fn pow_(x: f32, y: f32) -> f32 {
-  if (y == 0.0f) { return 1.0f; }
-  if (x >= 0.0f) { return pow(x, y); }
-  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
-  let m = pow(-x, y);
-  return select(m, -m, abs(y % lit0) == 1.0f);
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit2);
-  let v_1 = (v_0 * lit3);
-  let v_2 = (b1[0i] * lit3);
-  let v_3 = (v_2 * lit3);
-  let v_4 = (v_1 + v_3);
-  b2[0i] = v_4;
-  let v_5 = (b3[0i] / b4[(0i + lit4)]);
-  let v_6 = (1.0f - v_5);
-  let v_7 = pow_(v_6, b4[(0i + lit5)]);
-  b5[0i] = v_7;
-  let v_8 = (b4[0i] * v_7);
-  b6[0i] = v_8;
-  let v_9 = (v_8 * lit6);
-  b7[0i] = v_9;
-}
-`,
-  };
-
-export const pointwise_5bbd953521: ShaderSpec = {
-    name: "pointwise_5bbd953521",
-    overrides: ["i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = (gi % lit3);
-    let v_0 = (b0[i0 * lit3 + i1] * b1[(0i + 1i)]);
-    let v_1 = (v_0 + b2[i0 * lit3 + i1]);
-    let v_2 = (v_1 * b1[(0i + 1i)]);
-    let v_3 = (b3[i0 * lit3 + i1] * b1[(0i + lit4)]);
-    let v_4 = (b2[i0 * lit3 + i1] + v_3);
-    let v_5 = (v_2 + v_4);
-    b4[i0 * lit3 + i1] = v_5;
-    let v_6 = (v_5 * b5[0i]);
-    let v_7 = (b3[i0 * lit3 + i1] - v_6);
-    b6[i0 * lit3 + i1] = v_7;
-  }
-}
-`,
-  };
-
-export const pointwise_5c3753c888: ShaderSpec = {
-    name: "pointwise_5c3753c888",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * b4[0i]);
-    let v_4 = (v_0 + v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
-    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b8[0i]);
-    let v_6 = sqrt(v_4);
-    let v_7 = (v_6 + b1[(0i + lit0)]);
-    let v_8 = (v_5 / v_7);
-    let v_9 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_8);
-    b9[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_5cfd0d4653: ShaderSpec = {
-    name: "pointwise_5cfd0d4653",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
     let i1 = ((gi / lit3) % lit0);
     let i2 = ((gi / lit4) % lit5);
     let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = relu_(v_1);
-    b3[i1 * lit3 + i2 * lit4 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_5cfd15ba87: ShaderSpec = {
-    name: "pointwise_5cfd15ba87",
-    overrides: ["u32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn min_(a: f32, b: f32) -> f32 {
-  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit2);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit3);
-  let v_1 = (v_0 / lit4);
-  let v_2 = (-b0[i2 * lit2 + i3]);
-  let v_3 = min_(b0[i2 * lit2 + i3], v_2);
-  let v_4 = exp(v_3);
-  let v_5 = (v_4 + 1.0f);
-  let v_6 = (v_1 / v_5);
-  let v_7 = (v_6 * v_4);
-  b1[i2 * lit2 + i3] = v_7;
-}
-`,
-  };
-
-export const pointwise_5d4de0664a: ShaderSpec = {
-    name: "pointwise_5d4de0664a",
-    overrides: ["i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit1) % lit4);
-    let i3 = (gi % lit1);
-    let v_0 = (b0[i1 * lit3 + i2 * lit1 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit5);
-    let v_3 = (v_2 + lit6);
-    b1[i1 * lit3 + i2 * lit1 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_5dcb88ed03: ShaderSpec = {
-    name: "pointwise_5dcb88ed03",
-    overrides: ["i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit4);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[i1] * lit5);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    let v_2 = (b2[i1] * lit5);
-    let v_3 = (v_2 + lit6);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = relu_(v_7);
-    b5[i1 * lit3 + i2 * lit4 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_6397ab3c8b: ShaderSpec = {
-    name: "pointwise_6397ab3c8b",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * lit3 + i2 * lit5 + i3] <= 0.0f);
-    let v_2 = select(b2[i1 * lit3 + i2 * lit5 + i3], 0.0f, v_1);
-    let v_3 = (b4[i1] * lit7);
-    let v_4 = (v_2 - v_3);
-    let v_5 = (b6[i1] * lit7);
-    let v_6 = (b5[i1 * lit3 + i2 * lit5 + i3] * v_5);
-    let v_7 = (v_4 - v_6);
-    let v_8 = (v_0 * v_7);
-    b7[i1 * lit3 + i2 * lit5 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_6462e8ad23: ShaderSpec = {
-    name: "pointwise_6462e8ad23",
-    overrides: ["u32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  b1[i0] = b0[(i0 % lit1)];
-}
-`,
-  };
-
-export const pointwise_66f8ffe4c6: ShaderSpec = {
-    name: "pointwise_66f8ffe4c6",
-    overrides: ["u32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (-b1[i3]);
-  let v_1 = (b1[i3] > v_0);
-  let v_2 = select(b0[i3], 0.0f, v_1);
-  let v_3 = (b1[i3] <= v_0);
-  let v_4 = select(b0[i3], 0.0f, v_3);
-  let v_5 = (-v_4);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (-b2[i3]);
-  let v_8 = (v_7 * 0.0f);
-  let v_9 = (v_6 + v_8);
-  let v_10 = relu_(b1[i3]);
-  let v_11 = (v_10 <= 0.0f);
-  let v_12 = select(b2[i3], 0.0f, v_11);
-  let v_13 = (v_9 + v_12);
-  b3[i3] = v_13;
-}
-`,
-  };
-
-export const pointwise_675eff7c3c: ShaderSpec = {
-    name: "pointwise_675eff7c3c",
-    overrides: ["i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = (gi % lit3);
-    let v_0 = (b0[i0 * lit3 + i1] * b1[(0i + 1i)]);
-    let v_1 = (b3[i0 * lit3 + i1] * b1[(0i + lit4)]);
-    let v_2 = (b2[i0 * lit3 + i1] + v_1);
-    let v_3 = (b0[i0 * lit3 + i1] * b4[0i]);
-    let v_4 = (b3[i0 * lit3 + i1] - v_3);
-    let v_5 = (v_4 * b1[(0i + lit4)]);
-    let v_6 = (v_2 + v_5);
-    let v_7 = (v_0 + v_6);
-    b5[i0 * lit3 + i1] = v_7;
-    let v_8 = (v_7 * b4[0i]);
-    let v_9 = (v_4 - v_8);
-    b6[i0 * lit3 + i1] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_68358d1292: ShaderSpec = {
-    name: "pointwise_68358d1292",
-    overrides: ["i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = (gi % lit3);
-    let v_0 = (b1[i0 * lit3 + i1] * b2[(0i + lit4)]);
-    let v_1 = (b0[i0 * lit3 + i1] + v_0);
-    let v_2 = (b3[i0 * lit3 + i1] * b4[0i]);
-    let v_3 = (b1[i0 * lit3 + i1] - v_2);
-    let v_4 = (v_3 * b2[(0i + lit4)]);
-    let v_5 = (v_1 + v_4);
-    b5[i0 * lit3 + i1] = v_5;
-  }
-}
-`,
-  };
-
-export const pointwise_69530c13aa: ShaderSpec = {
-    name: "pointwise_69530c13aa",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-override lit8: f32;
-override lit9: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (1.0f * b0[(0i + lit7)]);
-    let v_1 = (v_0 * lit8);
-    let v_2 = (v_1 / lit9);
-    let v_3 = (-v_2);
-    b1[i1 * lit3 + i2 * lit5 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_6d39dc2698: ShaderSpec = {
-    name: "pointwise_6d39dc2698",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = (gi % lit2);
-  let v_0 = (b1[i0 * lit2 + i1] * b2[0i]);
-  let v_1 = (b0[i0 * lit2 + i1] - v_0);
-  let v_2 = (b1[i0 * lit2 + i1] * b3[(0i + 1i)]);
-  let v_3 = (v_2 + b4[i0 * lit2 + i1]);
-  let v_4 = (v_3 * b2[0i]);
-  let v_5 = (v_1 - v_4);
-  b5[i0 * lit2 + i1] = v_5;
-}
-`,
-  };
-
-export const pointwise_6da3a30a08: ShaderSpec = {
-    name: "pointwise_6da3a30a08",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[i1 * lit2 + i2 * lit4 + i3] * b2[0i]);
-  let v_1 = sqrt(b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (v_1 + b4[(0i + lit5)]);
-  let v_3 = (v_0 / v_2);
-  let v_4 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_3);
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_4;
-  let v_5 = (b6[i1 * lit2 + i2 * lit4 + i3] * b4[(0i + lit6)]);
-  let v_6 = (b7[i1 * lit2 + i2 * lit4 + i3] + b8[i1 * lit2 + i2 * lit4 + i3]);
-  let v_7 = (v_6 * b9[0i]);
-  let v_8 = (v_5 + v_7);
-  b10[i1 * lit2 + i2 * lit4 + i3] = v_8;
-}
-`,
-  };
-
-export const pointwise_6ea0e75962: ShaderSpec = {
-    name: "pointwise_6ea0e75962",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-  let v_2 = (b4[i0] * b5[(0i + 1i)]);
-  let v_3 = (b7[i0] * b5[(0i + lit2)]);
-  let v_4 = (b6[(i0 % lit1)] + v_3);
-  let v_5 = (v_2 + v_4);
-  b8[i0] = v_5;
-  let v_6 = (v_5 * b2[0i]);
-  let v_7 = (b7[i0] - v_6);
-  b9[i0] = v_7;
-}
-`,
-  };
-
-export const pointwise_6ec982c3f0: ShaderSpec = {
-    name: "pointwise_6ec982c3f0",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b2[0i]);
-    let v_1 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_0);
-    b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_1;
-  }
-}
-`,
-  };
-
-export const pointwise_709000194b: ShaderSpec = {
-    name: "pointwise_709000194b",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit4);
-  let v_1 = (v_0 / lit5);
-  let v_2 = (-v_1);
-  let v_3 = (v_2 * 1.0f);
-  b0[i2 * lit2 + i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_7295f98705: ShaderSpec = {
-    name: "pointwise_7295f98705",
-    overrides: ["f32","u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: f32;
-override lit1: u32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-fn pow_(x: f32, y: f32) -> f32 {
-  if (y == 0.0f) { return 1.0f; }
-  if (x >= 0.0f) { return pow(x, y); }
-  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
-  let m = pow(-x, y);
-  return select(m, -m, abs(y % lit0) == 1.0f);
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (1.0f - b0[0i]);
-  b1[0i] = v_0;
-  let v_1 = (b2[(0i + lit2)] * b3[0i]);
-  let v_2 = pow_(b0[0i], b4[0i]);
-  let v_3 = (1.0f - v_2);
-  let v_4 = (v_1 / v_3);
-  b5[0i] = v_4;
-  b6[0i] = b2[(0i + lit3)];
-  let v_5 = (1.0f - b2[(0i + lit3)]);
-  b7[0i] = v_5;
-}
-`,
-  };
-
-export const pointwise_74272d5381: ShaderSpec = {
-    name: "pointwise_74272d5381",
-    overrides: ["u32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit0 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = f32(b0[0i]);
-  b1[0i] = v_0;
-  let v_1 = (v_0 + 1.0f);
-  b2[0i] = v_1;
-}
-`,
-  };
-
-export const pointwise_74aff86dd2: ShaderSpec = {
-    name: "pointwise_74aff86dd2",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + b5[(0i + lit2)]);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b6[i0] = v_5;
-}
-`,
-  };
-
-export const pointwise_753cf289a0: ShaderSpec = {
-    name: "pointwise_753cf289a0",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit0);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit6);
-    let v_3 = (v_2 + lit7);
-    b1[i1 * lit3 + i2 * lit5 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_755b4245a4: ShaderSpec = {
-    name: "pointwise_755b4245a4",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-  let v_2 = (b4[i0] * b5[(0i + 1i)]);
-  let v_3 = (b6[i0] * b5[(0i + lit2)]);
-  let v_4 = (0.0f + v_3);
-  let v_5 = (v_2 + v_4);
-  b7[i0] = v_5;
-  let v_6 = (v_5 * b2[0i]);
-  let v_7 = (b6[i0] - v_6);
-  b8[i0] = v_7;
-}
-`,
-  };
-
-export const pointwise_757fe4a7d6: ShaderSpec = {
-    name: "pointwise_757fe4a7d6",
-    overrides: ["i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit1) % lit4);
-    let i3 = (gi % lit1);
-    let v_0 = (b1[i1] * lit5);
-    let v_1 = (b0[i1 * lit3 + i2 * lit1 + i3] - v_0);
-    let v_2 = (v_1 * b2[i1]);
-    b3[i1 * lit3 + i2 * lit1 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_76be2e4f57: ShaderSpec = {
-    name: "pointwise_76be2e4f57",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn max_(a: f32, b: f32) -> f32 {
-  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let f_0 = i2 * lit5 + i3;
-    let v_1 = (i1 == b1[((f_0 / lit5) % lit6) * lit5 + (f_0 % lit5)]);
-    let v_2 = select(0.0f, 1.0f, v_1);
-    let v_3 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_2);
-    let v_4 = max_(b2[0i], 1.0f);
-    let v_5 = (v_3 / v_4);
-    let f_6 = i2 * lit5 + i3;
-    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit5) % lit6) * lit5 + (f_6 % lit5)] != 0u));
-    let v_8 = (1.0f * b4[(0i + lit7)]);
-    let v_9 = (v_7 * v_8);
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_76c1e2e2a4: ShaderSpec = {
-    name: "pointwise_76c1e2e2a4",
-    overrides: ["u32","i32","i32","f32","f32"],
-    access: ["read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit2);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit3);
-  let v_1 = (v_0 / lit4);
-  let v_2 = (-v_1);
-  let v_3 = (v_2 * 0.0f);
-  b0[i2 * lit2 + i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_773a2fbdb7: ShaderSpec = {
-    name: "pointwise_773a2fbdb7",
-    overrides: ["i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit4);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[(i1 % lit1)] * lit5);
+    let v_0 = (b1[(i1 % lit0)] * lit6);
     let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
     b2[i1 * lit3 + i2 * lit4 + i3] = v_1;
   }
@@ -4462,174 +2387,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_77855c8822: ShaderSpec = {
-    name: "pointwise_77855c8822",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * b4[0i]);
-    let v_4 = (v_0 + v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
-    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b8[0i]);
-    let v_6 = sqrt(v_4);
-    let v_7 = (v_6 + b1[(0i + lit0)]);
-    let v_8 = (v_5 / v_7);
-    let v_9 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_8);
-    b9[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_784806a76c: ShaderSpec = {
-    name: "pointwise_784806a76c",
-    overrides: ["u32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[i1]);
-  let v_1 = (v_0 + b2[i1]);
-  let v_2 = relu_(v_1);
-  b3[i1 * lit2 + i2 * lit4 + i3] = v_2;
-}
-`,
-  };
-
-export const pointwise_7c0a3d4f01: ShaderSpec = {
-    name: "pointwise_7c0a3d4f01",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * b1[(0i + lit2)]);
-  let v_1 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * b4[0i]);
-  let v_4 = (v_0 + v_3);
-  b5[i0] = v_4;
-  let v_5 = (b7[i0] * b8[0i]);
-  let v_6 = sqrt(v_4);
-  let v_7 = (v_6 / b9[0i]);
-  let v_8 = (v_7 + b1[(0i + lit3)]);
-  let v_9 = (v_5 / v_8);
-  let v_10 = (b6[i0] - v_9);
-  b10[i0] = v_10;
-}
-`,
-  };
-
-export const pointwise_7dafbece86: ShaderSpec = {
-    name: "pointwise_7dafbece86",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b4[i1] * lit6);
-  let v_2 = (b3[i1 * lit2 + i2 * lit4 + i3] * v_1);
-  let v_3 = (b2[i1 * lit2 + i2 * lit4 + i3] - v_2);
-  let v_4 = (v_0 * v_3);
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_4;
-}
-`,
-  };
-
-export const pointwise_7f51f7b18f: ShaderSpec = {
-    name: "pointwise_7f51f7b18f",
+export const pointwise_G_layer1_0_conv1_3: ShaderSpec = {
+    name: "pointwise_G_layer1_0_conv1_3",
     overrides: ["u32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -4654,346 +2413,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_7fd4545b25: ShaderSpec = {
-    name: "pointwise_7fd4545b25",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (v_0 + v_2);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_80b331dc88: ShaderSpec = {
-    name: "pointwise_80b331dc88",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = (b3[i1 * lit3 + i2 * lit4 + i3] * b4[i1]);
-    let v_3 = (v_2 + b5[i1]);
-    let v_4 = (v_1 + v_3);
-    let v_5 = relu_(v_4);
-    b6[i1 * lit3 + i2 * lit4 + i3] = v_5;
-  }
-}
-`,
-  };
-
-export const pointwise_80fe3d94b8: ShaderSpec = {
-    name: "pointwise_80fe3d94b8",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit0) % lit5);
-    let i3 = (gi % lit0);
-    let v_0 = (b0[i1 * lit3 + i2 * lit0 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit6);
-    let v_3 = (v_2 + lit7);
-    b1[i1 * lit3 + i2 * lit0 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_81098916bf: ShaderSpec = {
-    name: "pointwise_81098916bf",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * b4[0i]);
-    let v_4 = (v_0 + v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_4;
-    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b8[0i]);
-    let v_6 = sqrt(v_4);
-    let v_7 = (v_6 + b1[(0i + lit0)]);
-    let v_8 = (v_5 / v_7);
-    let v_9 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_8);
-    b9[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_8129e7e098: ShaderSpec = {
-    name: "pointwise_8129e7e098",
+export const pointwise_G_layer1_0_conv1_4: ShaderSpec = {
+    name: "pointwise_G_layer1_0_conv1_4",
     overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit2);
-  let i3 = (gi % lit2);
-  let v_0 = (b0[i2 * lit2 + i3] + b0[i2 * lit2 + i3]);
-  b1[i2 * lit2 + i3] = v_0;
-}
-`,
-  };
-
-export const pointwise_8265a4f6b1: ShaderSpec = {
-    name: "pointwise_8265a4f6b1",
-    overrides: ["u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit0 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  b1[0i] = b0[0i];
-}
-`,
-  };
-
-export const pointwise_833a9e7801: ShaderSpec = {
-    name: "pointwise_833a9e7801",
-    overrides: ["u32","f32","f32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: f32;
-override lit2: f32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit1);
-  let v_1 = (v_0 * lit2);
-  let v_2 = (b1[0i] * lit1);
-  let v_3 = (v_2 * lit2);
-  let v_4 = (v_1 + v_3);
-  b2[0i] = v_4;
-  b4[0i] = b3[(0i + lit3)];
-  let v_5 = (1.0f - b3[(0i + lit3)]);
-  b5[0i] = v_5;
-}
-`,
-  };
-
-export const pointwise_837915e708: ShaderSpec = {
-    name: "pointwise_837915e708",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-override lit8: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit7);
-    let v_3 = (v_2 + lit8);
-    b1[i1 * lit3 + i2 * lit5 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_8625d3b0b6: ShaderSpec = {
-    name: "pointwise_8625d3b0b6",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-override lit8: f32;
-override lit9: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] / lit7);
-    let v_1 = (-v_0);
-    let v_2 = (v_1 * b1[i1 * lit3 + i2 * lit5 + i3]);
-    let v_3 = (v_1 * b2[i1 * lit3 + i2 * lit5 + i3]);
-    let v_4 = (v_3 / lit8);
-    let v_5 = (b2[i1 * lit3 + i2 * lit5 + i3] + lit9);
-    let v_6 = (v_4 / v_5);
-    let v_7 = (v_2 + v_6);
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_7;
-  }
-}
-`,
-  };
-
-export const pointwise_87f1933bb7: ShaderSpec = {
-    name: "pointwise_87f1933bb7",
-    overrides: ["u32","i32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
@@ -5001,53 +2432,19 @@ override lit5: f32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] / lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  b2[i0] = v_3;
-  let v_4 = (b3[i0] * lit2);
-  let v_5 = (b4[(i0 % lit1)] * lit5);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b5[i0] = v_7;
-}
-`,
-  };
-
-export const pointwise_89e7e5d760: ShaderSpec = {
-    name: "pointwise_89e7e5d760",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
   let i0 = (gi / lit2);
-  let i1 = ((gi / lit3) % lit4);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[i0 * lit2 + i1 * lit3 + i2 * lit4 + i3] * b2[0i]);
-  let v_1 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit4 + i3] - v_0);
-  b3[i0 * lit2 + i1 * lit3 + i2 * lit4 + i3] = v_1;
+  let i1 = (gi % lit2);
+  let v_0 = (b1[i0 * lit2 + i1] * b2[(0i + 1i)]);
+  let v_1 = (v_0 + b3[i0 * lit2 + i1]);
+  let v_2 = (v_1 * b4[0i]);
+  let v_3 = (b0[i0 * lit2 + i1] - v_2);
+  b5[i0 * lit2 + i1] = v_3;
 }
 `,
   };
 
-export const pointwise_89e9114499: ShaderSpec = {
-    name: "pointwise_89e9114499",
+export const pointwise_G_layer1_0_conv1_5: ShaderSpec = {
+    name: "pointwise_G_layer1_0_conv1_5",
     overrides: ["u32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -5085,351 +2482,45 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_8a84dd71d4: ShaderSpec = {
-    name: "pointwise_8a84dd71d4",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1 * lit3 + i2 * lit5 + i3]);
-    let v_1 = (-v_0);
-    let v_2 = (v_1 / lit7);
-    b2[i1 * lit3 + i2 * lit5 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_8b112cc495: ShaderSpec = {
-    name: "pointwise_8b112cc495",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn max_(a: f32, b: f32) -> f32 {
-  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let f_0 = i2 * lit5 + i3;
-    let v_1 = (i1 == b1[((f_0 / lit5) % lit6) * lit5 + (f_0 % lit5)]);
-    let v_2 = select(0.0f, 1.0f, v_1);
-    let v_3 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_2);
-    let v_4 = max_(b2[0i], 1.0f);
-    let v_5 = (v_3 / v_4);
-    let f_6 = i2 * lit5 + i3;
-    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit5) % lit6) * lit5 + (f_6 % lit5)] != 0u));
-    let v_8 = (v_7 * 1.0f);
-    b4[i1 * lit3 + i2 * lit5 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_8b4129f38a: ShaderSpec = {
-    name: "pointwise_8b4129f38a",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1 * lit3 + i2 * lit5 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i1 * lit3 + i2 * lit5 + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + b5[(0i + lit0)]);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_4);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_5;
-    let v_6 = (b7[i1 * lit3 + i2 * lit5 + i3] * b5[(0i + lit6)]);
-    let v_7 = (b8[i1 * lit3 + i2 * lit5 + i3] + b9[i1 * lit3 + i2 * lit5 + i3]);
-    let v_8 = (v_7 * b10[0i]);
-    let v_9 = (v_6 + v_8);
-    b11[i1 * lit3 + i2 * lit5 + i3] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_8d1cb07e1b: ShaderSpec = {
-    name: "pointwise_8d1cb07e1b",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * b1[(0i + 1i)]);
-  let v_1 = (b3[i0] * b1[(0i + lit2)]);
-  let v_2 = (b2[(i0 % lit1)] + v_1);
-  let v_3 = (v_0 + v_2);
-  b4[i0] = v_3;
-  let v_4 = (v_3 * b5[0i]);
-  let v_5 = (b3[i0] - v_4);
-  b6[i0] = v_5;
-  let v_6 = (b7[i0] * b1[(0i + 1i)]);
-  let v_7 = (b8[i0] * b1[(0i + lit2)]);
-  let v_8 = (b2[(i0 % lit1)] + v_7);
-  let v_9 = (v_6 + v_8);
-  b9[i0] = v_9;
-}
-`,
-  };
-
-export const pointwise_8d2664c530: ShaderSpec = {
-    name: "pointwise_8d2664c530",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * b1[(0i + 1i)]);
-  let v_1 = (b3[i0] * b1[(0i + lit2)]);
-  let v_2 = (b2[(i0 % lit1)] + v_1);
-  let v_3 = (v_0 + v_2);
-  b4[i0] = v_3;
-  let v_4 = (v_3 * b5[0i]);
-  let v_5 = (b3[i0] - v_4);
-  b6[i0] = v_5;
-}
-`,
-  };
-
-export const pointwise_8d6a1dbb0f: ShaderSpec = {
-    name: "pointwise_8d6a1dbb0f",
+export const pointwise_G_layer1_0_conv2: ShaderSpec = {
+    name: "pointwise_G_layer1_0_conv2",
     overrides: ["u32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[i1]);
-  let v_1 = (v_0 + b2[i1]);
-  let v_2 = (b3[i1 * lit2 + i2 * lit4 + i3] * b4[i1]);
-  let v_3 = (v_2 + b5[i1]);
-  let v_4 = (v_1 + v_3);
-  let v_5 = relu_(v_4);
-  b6[i1 * lit2 + i2 * lit4 + i3] = v_5;
-}
-`,
-  };
-
-export const pointwise_8e98465f21: ShaderSpec = {
-    name: "pointwise_8e98465f21",
-    overrides: ["u32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (1.0f * b0[i3]);
-  b1[i3] = v_0;
-}
-`,
-  };
-
-export const pointwise_8ed1087771: ShaderSpec = {
-    name: "pointwise_8ed1087771",
-    overrides: ["u32","f32","f32","f32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
-override lit1: f32;
-override lit2: f32;
-override lit3: f32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit1);
-  let v_1 = (v_0 * lit2);
-  let v_2 = (b1[0i] * lit3);
-  let v_3 = (v_2 * lit2);
-  let v_4 = (v_1 + v_3);
-  b2[0i] = v_4;
-  b4[0i] = b3[(0i + lit4)];
-  let v_5 = (1.0f - b3[(0i + lit4)]);
-  b5[0i] = v_5;
-}
-`,
-  };
-
-export const pointwise_9001d0e892: ShaderSpec = {
-    name: "pointwise_9001d0e892",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
-override lit6: f32;
-override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit4);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit6);
-    let v_3 = (v_2 + lit7);
-    b1[i1 * lit3 + i2 * lit5 + i3] = v_3;
-  }
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = (gi / lit2);
+  let i1 = ((gi / lit3) % lit4);
+  let i2 = ((gi / lit5) % lit5);
+  let i3 = (gi % lit5);
+  let v_0 = (b1[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b2[(0i + 1i)]);
+  let v_1 = (v_0 + b3[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3]);
+  let v_2 = (v_1 * b4[0i]);
+  let v_3 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] - v_2);
+  b5[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_3;
 }
 `,
   };
 
-export const pointwise_9103ac3894: ShaderSpec = {
-    name: "pointwise_9103ac3894",
+export const pointwise_G_layer1_0_conv2_2: ShaderSpec = {
+    name: "pointwise_G_layer1_0_conv2_2",
     overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -5445,122 +2536,49 @@ override lit6: i32;
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[(0i + lit5)]);
-  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (v_1 * b4[0i]);
-  let v_3 = (v_0 + v_2);
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_3;
-  let v_4 = (b6[i1 * lit2 + i2 * lit4 + i3] * b1[(0i + lit6)]);
-  let v_5 = (v_1 * v_1);
-  let v_6 = (v_5 * b7[0i]);
-  let v_7 = (v_4 + v_6);
-  b8[i1 * lit2 + i2 * lit4 + i3] = v_7;
+  let i0 = (gi / lit2);
+  let i1 = ((gi / lit3) % lit4);
+  let i2 = ((gi / lit5) % lit5);
+  let i3 = (gi % lit5);
+  let v_0 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b1[(0i + 1i)]);
+  let v_1 = (b3[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+  let v_2 = (b2[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] + v_1);
+  let v_3 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b4[0i]);
+  let v_4 = (b3[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] - v_3);
+  let v_5 = (v_4 * b1[(0i + lit6)]);
+  let v_6 = (v_2 + v_5);
+  let v_7 = (v_0 + v_6);
+  b5[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_7;
+  let v_8 = (v_7 * b4[0i]);
+  let v_9 = (v_4 - v_8);
+  b6[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_9;
 }
 `,
   };
 
-export const pointwise_918bb98c23: ShaderSpec = {
-    name: "pointwise_918bb98c23",
-    overrides: ["i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_G_layer1_0_conv3: ShaderSpec = {
+    name: "pointwise_G_layer1_0_conv3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = (gi % lit3);
-    let v_0 = (b0[i0 * lit3 + i1] * b1[(0i + 1i)]);
-    let v_1 = (v_0 + b2[i0 * lit3 + i1]);
-    let v_2 = (v_1 * b1[(0i + 1i)]);
-    let v_3 = (b3[i0 * lit3 + i1] * b1[(0i + lit4)]);
-    let v_4 = (b2[i0 * lit3 + i1] + v_3);
-    let v_5 = (v_2 + v_4);
-    b4[i0 * lit3 + i1] = v_5;
-  }
-}
-`,
-  };
-
-export const pointwise_91ce037aaa: ShaderSpec = {
-    name: "pointwise_91ce037aaa",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
-override lit6: f32;
+override lit6: i32;
+override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[(i1 % lit0)] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit4 + i3] = v_1;
-  }
-}
-`,
-  };
-
-export const pointwise_92a773627c: ShaderSpec = {
-    name: "pointwise_92a773627c",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn max_(a: f32, b: f32) -> f32 {
-  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
-}
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -5568,163 +2586,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
     let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit1);
+    let i2 = ((gi / lit5) % lit6);
     let i3 = (gi % lit5);
-    let f_0 = i2 * lit5 + i3;
-    let v_1 = (i1 == b1[((f_0 / lit5) % lit1) * lit5 + (f_0 % lit5)]);
-    let v_2 = select(0.0f, 1.0f, v_1);
-    let v_3 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_2);
-    let v_4 = max_(b2[0i], 1.0f);
-    let v_5 = (v_3 / v_4);
-    let f_6 = i2 * lit5 + i3;
-    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit5) % lit1) * lit5 + (f_6 % lit5)] != 0u));
-    let v_8 = (v_7 * 1.0f);
-    b4[i1 * lit3 + i2 * lit5 + i3] = v_8;
+    let v_0 = (b1[i1] * lit7);
+    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
+    let v_2 = (v_1 * b2[i1]);
+    b3[i1 * lit3 + i2 * lit5 + i3] = v_2;
   }
 }
 `,
   };
 
-export const pointwise_98aae6991e: ShaderSpec = {
-    name: "pointwise_98aae6991e",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit4);
-  let v_1 = (v_0 / lit5);
-  let v_2 = (-v_1);
-  b0[i2 * lit2 + i3] = v_2;
-}
-`,
-  };
-
-export const pointwise_9ed2281278: ShaderSpec = {
-    name: "pointwise_9ed2281278",
-    overrides: ["u32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit1);
-  b1[0i] = v_0;
-}
-`,
-  };
-
-export const pointwise_9f866e809a: ShaderSpec = {
-    name: "pointwise_9f866e809a",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (-b1[i2 * lit2 + i3]);
-  let v_1 = (b1[i2 * lit2 + i3] > v_0);
-  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
-  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
-  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
-  let v_5 = (-v_4);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (1.0f * lit4);
-  let v_8 = (v_7 / lit5);
-  let v_9 = (-v_8);
-  let v_10 = (v_9 * 0.0f);
-  let v_11 = (v_6 + v_10);
-  let v_12 = relu_(b1[i2 * lit2 + i3]);
-  let v_13 = (v_12 <= 0.0f);
-  let v_14 = select(v_8, 0.0f, v_13);
-  let v_15 = (v_11 + v_14);
-  b2[i2 * lit2 + i3] = v_15;
-}
-`,
-  };
-
-export const pointwise_a027b7e85f: ShaderSpec = {
-    name: "pointwise_a027b7e85f",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * b1[(0i + 1i)]);
-  let v_1 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
-  let v_2 = (b4[i0] * b1[(0i + lit2)]);
-  let v_3 = (v_1 + v_2);
-  let v_4 = (v_0 + v_3);
-  b5[i0] = v_4;
-  let v_5 = (v_4 * b6[0i]);
-  let v_6 = (b4[i0] - v_5);
-  b7[i0] = v_6;
-  let v_7 = (b8[i0] * b1[(0i + 1i)]);
-  let v_8 = (b9[i0] * b1[(0i + lit2)]);
-  let v_9 = (v_1 + v_8);
-  let v_10 = (v_7 + v_9);
-  b10[i0] = v_10;
-}
-`,
-  };
-
-export const pointwise_a1b4f4218f: ShaderSpec = {
-    name: "pointwise_a1b4f4218f",
+export const pointwise_G_layer1_0_conv3_2: ShaderSpec = {
+    name: "pointwise_G_layer1_0_conv3_2",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
@@ -5757,60 +2631,110 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_a1ff1067fa: ShaderSpec = {
-    name: "pointwise_a1ff1067fa",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_G_layer1_0_conv3_3: ShaderSpec = {
+    name: "pointwise_G_layer1_0_conv3_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
-override lit6: i32;
-override lit7: i32;
+override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit4);
+    let i1 = ((gi / lit3) % lit4);
     let i2 = ((gi / lit5) % lit5);
     let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (v_0 + v_2);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_3;
-    let v_4 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit7)]);
-    let v_5 = (v_1 * v_1);
-    let v_6 = (v_5 * b7[0i]);
-    let v_7 = (v_4 + v_6);
-    b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_7;
+    let v_0 = (b1[(i1 % lit4)] * lit6);
+    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
+    b2[i1 * lit3 + i2 * lit5 + i3] = v_1;
   }
 }
 `,
   };
 
-export const pointwise_a22ab70b63: ShaderSpec = {
-    name: "pointwise_a22ab70b63",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
+export const pointwise_G_layer1_0_downsample_0: ShaderSpec = {
+    name: "pointwise_G_layer1_0_downsample_0",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = (gi / lit2);
+  let i1 = (gi % lit2);
+  let v_0 = (b1[i0 * lit2 + i1] * b2[(0i + lit3)]);
+  let v_1 = (b0[i0 * lit2 + i1] + v_0);
+  let v_2 = (b3[i0 * lit2 + i1] * b4[0i]);
+  let v_3 = (b1[i0 * lit2 + i1] - v_2);
+  let v_4 = (v_3 * b2[(0i + lit3)]);
+  let v_5 = (v_1 + v_4);
+  b5[i0 * lit2 + i1] = v_5;
+}
+`,
+  };
+
+export const pointwise_G_layer1_0_downsample_0_2: ShaderSpec = {
+    name: "pointwise_G_layer1_0_downsample_0_2",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = (gi / lit2);
+  let i1 = (gi % lit2);
+  let v_0 = (b1[i0 * lit2 + i1] * b2[0i]);
+  let v_1 = (b0[i0 * lit2 + i1] - v_0);
+  let v_2 = (b1[i0 * lit2 + i1] * b3[(0i + 1i)]);
+  let v_3 = (v_2 + b4[i0 * lit2 + i1]);
+  let v_4 = (v_3 * b2[0i]);
+  let v_5 = (v_1 - v_4);
+  b5[i0 * lit2 + i1] = v_5;
+}
+`,
+  };
+
+export const pointwise_G_layer1_1_bn3: ShaderSpec = {
+    name: "pointwise_G_layer1_1_bn3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -5818,12 +2742,17 @@ override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 override lit6: i32;
-override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -5833,21 +2762,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit3) % lit4);
     let i2 = ((gi / lit5) % lit6);
     let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] + b1[i1 * lit3 + i2 * lit5 + i3]);
-    let v_1 = (b2[i1 * lit3 + i2 * lit5 + i3] <= 0.0f);
-    let v_2 = select(v_0, 0.0f, v_1);
-    let v_3 = (b3[i1] * lit7);
-    let v_4 = (v_2 - v_3);
-    b4[i1 * lit3 + i2 * lit5 + i3] = v_4;
+    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1]);
+    let v_1 = (v_0 + b2[i1]);
+    let v_2 = (v_1 + b3[i1 * lit3 + i2 * lit5 + i3]);
+    let v_3 = relu_(v_2);
+    b4[i1 * lit3 + i2 * lit5 + i3] = v_3;
   }
 }
 `,
   };
 
-export const pointwise_a23c77b40a: ShaderSpec = {
-    name: "pointwise_a23c77b40a",
+export const pointwise_G_layer1_1_bn3_2: ShaderSpec = {
+    name: "pointwise_G_layer1_1_bn3_2",
     overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -5859,7 +2787,18 @@ override lit5: i32;
 override lit6: f32;
 override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -5867,52 +2806,212 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
     let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit1) % lit5);
-    let i3 = (gi % lit1);
-    let v_0 = (b0[i1 * lit3 + i2 * lit1 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit6);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1] * lit6);
+    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
+    let v_2 = (b2[i1] * lit6);
     let v_3 = (v_2 + lit7);
-    b1[i1 * lit3 + i2 * lit1 + i3] = v_3;
+    let v_4 = inverseSqrt(v_3);
+    let v_5 = (v_1 * v_4);
+    let v_6 = (v_5 * b3[i1]);
+    let v_7 = (v_6 + b4[i1]);
+    let v_8 = (v_7 + b5[i1 * lit3 + i2 * lit5 + i3]);
+    let v_9 = relu_(v_8);
+    b6[i1 * lit3 + i2 * lit5 + i3] = v_9;
   }
 }
 `,
   };
 
-export const pointwise_a4758bbc55: ShaderSpec = {
-    name: "pointwise_a4758bbc55",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_G_layer1_1_bn3_3: ShaderSpec = {
+    name: "pointwise_G_layer1_1_bn3_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+override lit8: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = (gi % lit2);
-  let v_0 = (b0[i0 * lit2 + i1] * b1[(0i + 1i)]);
-  let v_1 = (v_0 + b2[i0 * lit2 + i1]);
-  let v_2 = (v_1 * b1[(0i + 1i)]);
-  let v_3 = (b3[i0 * lit2 + i1] * b1[(0i + lit3)]);
-  let v_4 = (b2[i0 * lit2 + i1] + v_3);
-  let v_5 = (v_2 + v_4);
-  b4[i0 * lit2 + i1] = v_5;
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1] * lit7);
+    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
+    let v_2 = (b2[i1] * lit7);
+    let v_3 = (v_2 + lit8);
+    let v_4 = inverseSqrt(v_3);
+    let v_5 = (v_1 * v_4);
+    let v_6 = (v_5 * b3[i1]);
+    let v_7 = (v_6 + b4[i1]);
+    let v_8 = (v_7 + b5[i1 * lit3 + i2 * lit5 + i3]);
+    let v_9 = relu_(v_8);
+    b6[i1 * lit3 + i2 * lit5 + i3] = v_9;
+  }
 }
 `,
   };
 
-export const pointwise_a59276c4b6: ShaderSpec = {
-    name: "pointwise_a59276c4b6",
+export const pointwise_G_layer1_2_bn2_running_var: ShaderSpec = {
+    name: "pointwise_G_layer1_2_bn2_running_var",
+    overrides: ["u32","i32","f32","f32","f32","f32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: f32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] / lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * lit2);
+  let v_5 = (b2[(i0 % lit1)] / lit5);
+  let v_6 = (v_5 * lit4);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * b5[(0i + lit6)]);
+  let v_9 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
+  let v_10 = (v_9 * b8[0i]);
+  let v_11 = (v_8 + v_10);
+  b9[i0] = v_11;
+}
+`,
+  };
+
+export const pointwise_G_layer2_0_bn1: ShaderSpec = {
+    name: "pointwise_G_layer2_0_bn1",
+    overrides: ["u32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[i1]);
+  let v_1 = (v_0 + b2[i1]);
+  let v_2 = relu_(v_1);
+  b3[i1 * lit2 + i2 * lit4 + i3] = v_2;
+}
+`,
+  };
+
+export const pointwise_G_layer2_0_bn1_2: ShaderSpec = {
+    name: "pointwise_G_layer2_0_bn1_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1] * lit6);
+    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
+    let v_2 = (b2[i1] * lit6);
+    let v_3 = (v_2 + lit7);
+    let v_4 = inverseSqrt(v_3);
+    let v_5 = (v_1 * v_4);
+    let v_6 = (v_5 * b3[i1]);
+    let v_7 = (v_6 + b4[i1]);
+    let v_8 = relu_(v_7);
+    b5[i1 * lit3 + i2 * lit5 + i3] = v_8;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer2_0_bn1_3: ShaderSpec = {
+    name: "pointwise_G_layer2_0_bn1_3",
     overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -5961,60 +3060,70 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_a5dec8f415: ShaderSpec = {
-    name: "pointwise_a5dec8f415",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
+export const pointwise_G_layer2_0_bn2_running_var: ShaderSpec = {
+    name: "pointwise_G_layer2_0_bn2_running_var",
+    overrides: ["u32","i32","f32","f32","f32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
 override lit5: i32;
-override lit6: f32;
-override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit1);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit6);
-    let v_3 = (v_2 + lit7);
-    b1[i1 * lit3 + i2 * lit5 + i3] = v_3;
-  }
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] / lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * lit2);
+  let v_5 = (b2[(i0 % lit1)] / lit3);
+  let v_6 = (v_5 * lit4);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * b5[(0i + lit5)]);
+  let v_9 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
+  let v_10 = (v_9 * b8[0i]);
+  let v_11 = (v_8 + v_10);
+  b9[i0] = v_11;
 }
 `,
   };
 
-export const pointwise_a7162c6198: ShaderSpec = {
-    name: "pointwise_a7162c6198",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_G_layer2_0_bn3: ShaderSpec = {
+    name: "pointwise_G_layer2_0_bn3",
+    overrides: ["i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
-override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -6030,16 +3139,675 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit3) % lit1);
     let i2 = ((gi / lit4) % lit5);
     let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] - b3[i1]) * inverseSqrt(b4[i1] + lit6) * b1[i1] + b2[i1];
-    let v_1 = relu_(v_0);
-    b5[i1 * lit3 + i2 * lit4 + i3] = v_1;
+    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] * b1[i1]);
+    let v_1 = (v_0 + b2[i1]);
+    let v_2 = (b3[i1 * lit3 + i2 * lit4 + i3] * b4[i1]);
+    let v_3 = (v_2 + b5[i1]);
+    let v_4 = (v_1 + v_3);
+    let v_5 = relu_(v_4);
+    b6[i1 * lit3 + i2 * lit4 + i3] = v_5;
   }
 }
 `,
   };
 
-export const pointwise_aa8c54007a: ShaderSpec = {
-    name: "pointwise_aa8c54007a",
+export const pointwise_G_layer2_0_bn3_2: ShaderSpec = {
+    name: "pointwise_G_layer2_0_bn3_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit0);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1] * lit6);
+    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
+    let v_2 = (b2[i1] * lit6);
+    let v_3 = (v_2 + lit7);
+    let v_4 = inverseSqrt(v_3);
+    let v_5 = (v_1 * v_4);
+    let v_6 = (v_5 * b3[i1]);
+    let v_7 = (v_6 + b4[i1]);
+    let v_8 = (b6[i1] * lit6);
+    let v_9 = (b5[i1 * lit3 + i2 * lit5 + i3] - v_8);
+    let v_10 = (b7[i1] * lit6);
+    let v_11 = (v_10 + lit7);
+    let v_12 = inverseSqrt(v_11);
+    let v_13 = (v_9 * v_12);
+    let v_14 = (v_13 * b8[i1]);
+    let v_15 = (v_14 + b9[i1]);
+    let v_16 = (v_7 + v_15);
+    let v_17 = relu_(v_16);
+    b10[i1 * lit3 + i2 * lit5 + i3] = v_17;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer2_0_bn3_3: ShaderSpec = {
+    name: "pointwise_G_layer2_0_bn3_3",
+    overrides: ["u32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[i1]);
+  let v_1 = (v_0 + b2[i1]);
+  let v_2 = (b3[i1 * lit2 + i2 * lit4 + i3] * b4[i1]);
+  let v_3 = (v_2 + b5[i1]);
+  let v_4 = (v_1 + v_3);
+  let v_5 = relu_(v_4);
+  b6[i1 * lit2 + i2 * lit4 + i3] = v_5;
+}
+`,
+  };
+
+export const pointwise_G_layer2_0_conv1: ShaderSpec = {
+    name: "pointwise_G_layer2_0_conv1",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i1] * lit6);
+  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
+  let v_2 = (v_1 * b2[i1]);
+  b3[i1 * lit2 + i2 * lit4 + i3] = v_2;
+}
+`,
+  };
+
+export const pointwise_G_layer2_0_conv1_2: ShaderSpec = {
+    name: "pointwise_G_layer2_0_conv1_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[(i1 % lit3)] * lit6);
+  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
+  b2[i1 * lit2 + i2 * lit4 + i3] = v_1;
+}
+`,
+  };
+
+export const pointwise_G_layer2_0_conv1_3: ShaderSpec = {
+    name: "pointwise_G_layer2_0_conv1_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit0);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[(i1 % lit4)] * lit6);
+    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
+    b2[i1 * lit3 + i2 * lit5 + i3] = v_1;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer2_0_conv3: ShaderSpec = {
+    name: "pointwise_G_layer2_0_conv3",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit1);
+    let i2 = ((gi / lit4) % lit5);
+    let i3 = (gi % lit4);
+    let v_0 = (b1[i1] * lit6);
+    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
+    let v_2 = (v_1 * b2[i1]);
+    b3[i1 * lit3 + i2 * lit4 + i3] = v_2;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer2_0_conv3_2: ShaderSpec = {
+    name: "pointwise_G_layer2_0_conv3_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit1);
+    let i2 = ((gi / lit4) % lit5);
+    let i3 = (gi % lit4);
+    let v_0 = (b1[(i1 % lit1)] * lit6);
+    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
+    b2[i1 * lit3 + i2 * lit4 + i3] = v_1;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer2_1_bn3: ShaderSpec = {
+    name: "pointwise_G_layer2_1_bn3",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit0);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1] * lit6);
+    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
+    let v_2 = (b2[i1] * lit6);
+    let v_3 = (v_2 + lit7);
+    let v_4 = inverseSqrt(v_3);
+    let v_5 = (v_1 * v_4);
+    let v_6 = (v_5 * b3[i1]);
+    let v_7 = (v_6 + b4[i1]);
+    let v_8 = (v_7 + b5[i1 * lit3 + i2 * lit5 + i3]);
+    let v_9 = relu_(v_8);
+    b6[i1 * lit3 + i2 * lit5 + i3] = v_9;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer3_0_bn1: ShaderSpec = {
+    name: "pointwise_G_layer3_0_bn1",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1]);
+    let v_1 = (v_0 + b2[i1]);
+    let v_2 = relu_(v_1);
+    b3[i1 * lit3 + i2 * lit5 + i3] = v_2;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer3_0_bn3_running_mean: ShaderSpec = {
+    name: "pointwise_G_layer3_0_bn3_running_mean",
+    overrides: ["u32","i32","f32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] * lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * lit2);
+  let v_5 = (b2[(i0 % lit1)] * lit5);
+  let v_6 = (v_5 * lit4);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+}
+`,
+  };
+
+export const pointwise_G_layer3_0_conv2: ShaderSpec = {
+    name: "pointwise_G_layer3_0_conv2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b2[0i]);
+    let v_1 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_0);
+    b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_1;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer3_0_conv2_2: ShaderSpec = {
+    name: "pointwise_G_layer3_0_conv2_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b2[(0i + 1i)]);
+    let v_1 = (v_0 + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
+    let v_2 = (v_1 * b4[0i]);
+    let v_3 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_2);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_3;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer3_0_conv2_3: ShaderSpec = {
+    name: "pointwise_G_layer3_0_conv2_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + 1i)]);
+    let v_1 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
+    let v_2 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + v_1);
+    let v_3 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b4[0i]);
+    let v_4 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_3);
+    let v_5 = (v_4 * b1[(0i + lit7)]);
+    let v_6 = (v_2 + v_5);
+    let v_7 = (v_0 + v_6);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_7;
+    let v_8 = (v_7 * b4[0i]);
+    let v_9 = (v_4 - v_8);
+    b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_9;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer3_0_conv3: ShaderSpec = {
+    name: "pointwise_G_layer3_0_conv3",
+    overrides: ["i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = (gi % lit3);
+    let v_0 = (b1[i0 * lit3 + i1] * b2[0i]);
+    let v_1 = (b0[i0 * lit3 + i1] - v_0);
+    b3[i0 * lit3 + i1] = v_1;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer3_0_conv3_2: ShaderSpec = {
+    name: "pointwise_G_layer3_0_conv3_2",
+    overrides: ["i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = (gi % lit3);
+    let v_0 = (b1[i0 * lit3 + i1] * b2[(0i + 1i)]);
+    let v_1 = (v_0 + b3[i0 * lit3 + i1]);
+    let v_2 = (v_1 * b4[0i]);
+    let v_3 = (b0[i0 * lit3 + i1] - v_2);
+    b5[i0 * lit3 + i1] = v_3;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer3_0_conv3_3: ShaderSpec = {
+    name: "pointwise_G_layer3_0_conv3_3",
+    overrides: ["i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = (gi % lit3);
+    let v_0 = (b0[i0 * lit3 + i1] * b1[(0i + 1i)]);
+    let v_1 = (b3[i0 * lit3 + i1] * b1[(0i + lit4)]);
+    let v_2 = (b2[i0 * lit3 + i1] + v_1);
+    let v_3 = (b0[i0 * lit3 + i1] * b4[0i]);
+    let v_4 = (b3[i0 * lit3 + i1] - v_3);
+    let v_5 = (v_4 * b1[(0i + lit4)]);
+    let v_6 = (v_2 + v_5);
+    let v_7 = (v_0 + v_6);
+    b5[i0 * lit3 + i1] = v_7;
+    let v_8 = (v_7 * b4[0i]);
+    let v_9 = (v_4 - v_8);
+    b6[i0 * lit3 + i1] = v_9;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer3_0_downsample_0: ShaderSpec = {
+    name: "pointwise_G_layer3_0_downsample_0",
+    overrides: ["i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit1);
+    let i1 = (gi % lit1);
+    let v_0 = (b1[i0 * lit1 + i1] * b2[0i]);
+    let v_1 = (b0[i0 * lit1 + i1] - v_0);
+    b3[i0 * lit1 + i1] = v_1;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer3_0_downsample_0_2: ShaderSpec = {
+    name: "pointwise_G_layer3_0_downsample_0_2",
     overrides: ["i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -6071,143 +3839,167 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_ad94cf4d87: ShaderSpec = {
-    name: "pointwise_ad94cf4d87",
-    overrides: ["u32","f32","f32","i32"],
+export const pointwise_G_layer3_0_downsample_0_3: ShaderSpec = {
+    name: "pointwise_G_layer3_0_downsample_0_3",
+    overrides: ["i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: f32;
-override lit2: f32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit1);
-  let v_1 = (v_0 * lit2);
-  let v_2 = (b1[0i] * lit2);
-  let v_3 = (v_2 * lit2);
-  let v_4 = (v_1 + v_3);
-  b2[0i] = v_4;
-  b4[0i] = b3[(0i + lit3)];
-  let v_5 = (1.0f - b3[(0i + lit3)]);
-  b5[0i] = v_5;
-}
-`,
-  };
-
-export const pointwise_af21000e9d: ShaderSpec = {
-    name: "pointwise_af21000e9d",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
+override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit1);
+    let i1 = (gi % lit1);
+    let v_0 = (b1[i0 * lit1 + i1] * b2[(0i + lit3)]);
+    let v_1 = (b0[i0 * lit1 + i1] + v_0);
+    let v_2 = (b3[i0 * lit1 + i1] * b4[0i]);
+    let v_3 = (b1[i0 * lit1 + i1] - v_2);
+    let v_4 = (v_3 * b2[(0i + lit3)]);
+    let v_5 = (v_1 + v_4);
+    b5[i0 * lit1 + i1] = v_5;
+  }
 }
-fn min_(a: f32, b: f32) -> f32 {
-  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+`,
+  };
+
+export const pointwise_G_layer3_0_downsample_0_4: ShaderSpec = {
+    name: "pointwise_G_layer3_0_downsample_0_4",
+    overrides: ["i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit1);
+    let i1 = (gi % lit1);
+    let v_0 = (b1[i0 * lit1 + i1] * b2[0i]);
+    let v_1 = (b0[i0 * lit1 + i1] - v_0);
+    let v_2 = (b1[i0 * lit1 + i1] * b3[(0i + 1i)]);
+    let v_3 = (v_2 + b4[i0 * lit1 + i1]);
+    let v_4 = (v_3 * b2[0i]);
+    let v_5 = (v_1 - v_4);
+    b5[i0 * lit1 + i1] = v_5;
+  }
 }
+`,
+  };
+
+export const pointwise_G_layer3_22_bn3_running_var: ShaderSpec = {
+    name: "pointwise_G_layer3_22_bn3_running_var",
+    overrides: ["u32","i32","f32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (-b1[i2 * lit2 + i3]);
-  let v_1 = min_(b1[i2 * lit2 + i3], v_0);
-  let v_2 = exp(v_1);
-  let v_3 = (v_2 + 1.0f);
-  let v_4 = (b0[i2 * lit2 + i3] / v_3);
-  let v_5 = (v_4 * v_2);
-  b2[i2 * lit2 + i3] = v_5;
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] / lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * lit2);
+  let v_5 = (b2[(i0 % lit1)] / lit5);
+  let v_6 = (v_5 * lit4);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
 }
 `,
   };
 
-export const pointwise_afaf50fde5: ShaderSpec = {
-    name: "pointwise_afaf50fde5",
-    overrides: ["f32","u32","f32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_G_layer4_0_bn1: ShaderSpec = {
+    name: "pointwise_G_layer4_0_bn1",
+    overrides: ["i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: f32;
-override lit1: u32;
-override lit2: f32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<i32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn pow_(x: f32, y: f32) -> f32 {
-  if (y == 0.0f) { return 1.0f; }
-  if (x >= 0.0f) { return pow(x, y); }
-  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
-  let m = pow(-x, y);
-  return select(m, -m, abs(y % lit0) == 1.0f);
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit2);
-  b1[0i] = v_0;
-  let v_1 = f32(b3[0i]);
-  let v_2 = (v_1 / b2[(0i + lit3)]);
-  let v_3 = (1.0f - v_2);
-  let v_4 = pow_(v_3, b2[(0i + lit4)]);
-  let v_5 = (b2[0i] * v_4);
-  b4[0i] = v_5;
-  let v_6 = (v_5 * lit5);
-  b5[0i] = v_6;
-}
-`,
-  };
-
-export const pointwise_b3822a3ca3: ShaderSpec = {
-    name: "pointwise_b3822a3ca3",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
-override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit1);
+    let i2 = ((gi / lit4) % lit5);
+    let i3 = (gi % lit4);
+    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] * b1[i1]);
+    let v_1 = (v_0 + b2[i1]);
+    let v_2 = relu_(v_1);
+    b3[i1 * lit3 + i2 * lit4 + i3] = v_2;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer4_0_conv2: ShaderSpec = {
+    name: "pointwise_G_layer4_0_conv2",
+    overrides: ["i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -6219,26 +4011,55 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / lit5) % lit5);
     let i3 = (gi % lit5);
     let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + b5[(0i + lit0)]);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_4);
-    b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_5;
-    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b5[(0i + lit6)]);
-    let v_7 = (b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b9[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_8 = (v_7 * b10[0i]);
-    let v_9 = (v_6 + v_8);
-    b11[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_9;
+    let v_1 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_0);
+    b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_1;
   }
 }
 `,
   };
 
-export const pointwise_b43bb02f49: ShaderSpec = {
-    name: "pointwise_b43bb02f49",
+export const pointwise_G_layer4_0_conv2_2: ShaderSpec = {
+    name: "pointwise_G_layer4_0_conv2_2",
+    overrides: ["i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit1);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[(0i + 1i)]);
+    let v_1 = (v_0 + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 * b4[0i]);
+    let v_3 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_2);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_3;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer4_0_conv2_3: ShaderSpec = {
+    name: "pointwise_G_layer4_0_conv2_3",
     overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -6251,47 +4072,10 @@ override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1 * lit3 + i2 * lit5 + i3] - b2[i2 * lit5 + i3]);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] * v_0);
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_1;
-  }
-}
-`,
-  };
-
-export const pointwise_b5b0477457: ShaderSpec = {
-    name: "pointwise_b5b0477457",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -6302,23 +4086,244 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit4) % lit1);
     let i2 = ((gi / lit5) % lit5);
     let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (v_0 + v_2);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_3;
-    let v_4 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit7)]);
-    let v_5 = (v_1 * v_1);
-    let v_6 = (v_5 * b7[0i]);
-    let v_7 = (v_4 + v_6);
-    b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_7;
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + 1i)]);
+    let v_1 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+    let v_2 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + v_1);
+    let v_3 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b4[0i]);
+    let v_4 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_3);
+    let v_5 = (v_4 * b1[(0i + lit6)]);
+    let v_6 = (v_2 + v_5);
+    let v_7 = (v_0 + v_6);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_7;
+    let v_8 = (v_7 * b4[0i]);
+    let v_9 = (v_4 - v_8);
+    b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_9;
   }
 }
 `,
   };
 
-export const pointwise_b62b93443e: ShaderSpec = {
-    name: "pointwise_b62b93443e",
+export const pointwise_G_layer4_0_conv3: ShaderSpec = {
+    name: "pointwise_G_layer4_0_conv3",
+    overrides: ["i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit1);
+    let i1 = (gi % lit1);
+    let v_0 = (b0[i0 * lit1 + i1] * b1[(0i + 1i)]);
+    let v_1 = (b3[i0 * lit1 + i1] * b1[(0i + lit3)]);
+    let v_2 = (b2[i0 * lit1 + i1] + v_1);
+    let v_3 = (b0[i0 * lit1 + i1] * b4[0i]);
+    let v_4 = (b3[i0 * lit1 + i1] - v_3);
+    let v_5 = (v_4 * b1[(0i + lit3)]);
+    let v_6 = (v_2 + v_5);
+    let v_7 = (v_0 + v_6);
+    b5[i0 * lit1 + i1] = v_7;
+    let v_8 = (v_7 * b4[0i]);
+    let v_9 = (v_4 - v_8);
+    b6[i0 * lit1 + i1] = v_9;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer4_0_downsample_0: ShaderSpec = {
+    name: "pointwise_G_layer4_0_downsample_0",
+    overrides: ["i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = (gi % lit3);
+    let v_0 = (b1[i0 * lit3 + i1] * b2[(0i + lit4)]);
+    let v_1 = (b0[i0 * lit3 + i1] + v_0);
+    let v_2 = (b3[i0 * lit3 + i1] * b4[0i]);
+    let v_3 = (b1[i0 * lit3 + i1] - v_2);
+    let v_4 = (v_3 * b2[(0i + lit4)]);
+    let v_5 = (v_1 + v_4);
+    b5[i0 * lit3 + i1] = v_5;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer4_0_downsample_0_2: ShaderSpec = {
+    name: "pointwise_G_layer4_0_downsample_0_2",
+    overrides: ["i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = (gi % lit3);
+    let v_0 = (b1[i0 * lit3 + i1] * b2[0i]);
+    let v_1 = (b0[i0 * lit3 + i1] - v_0);
+    let v_2 = (b1[i0 * lit3 + i1] * b3[(0i + 1i)]);
+    let v_3 = (v_2 + b4[i0 * lit3 + i1]);
+    let v_4 = (v_3 * b2[0i]);
+    let v_5 = (v_1 - v_4);
+    b5[i0 * lit3 + i1] = v_5;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer5_conv2d_list_1: ShaderSpec = {
+    name: "pointwise_G_layer5_conv2d_list_1",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = (b0[i0] - v_0);
+  b3[i0] = v_1;
+  let v_2 = (b4[i0] * b5[(0i + 1i)]);
+  let v_3 = (b7[i0] * b5[(0i + lit2)]);
+  let v_4 = (b6[(i0 % lit1)] + v_3);
+  let v_5 = (v_2 + v_4);
+  b8[i0] = v_5;
+  let v_6 = (v_5 * b2[0i]);
+  let v_7 = (b7[i0] - v_6);
+  b9[i0] = v_7;
+}
+`,
+  };
+
+export const pointwise_G_layer5_conv2d_list_1_2: ShaderSpec = {
+    name: "pointwise_G_layer5_conv2d_list_1_2",
+    overrides: ["u32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = (b0[i0] - v_0);
+  b3[i0] = v_1;
+}
+`,
+  };
+
+export const pointwise_G_layer5_conv2d_list_1_3: ShaderSpec = {
+    name: "pointwise_G_layer5_conv2d_list_1_3",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = (b0[i0] - v_0);
+  b3[i0] = v_1;
+  let v_2 = (b4[i0] * b5[(0i + 1i)]);
+  let v_3 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
+  let v_4 = (b8[i0] * b5[(0i + lit2)]);
+  let v_5 = (v_3 + v_4);
+  let v_6 = (v_2 + v_5);
+  b9[i0] = v_6;
+  let v_7 = (v_6 * b2[0i]);
+  let v_8 = (b8[i0] - v_7);
+  b10[i0] = v_8;
+}
+`,
+  };
+
+export const pointwise_G_layer5_conv2d_list_3: ShaderSpec = {
+    name: "pointwise_G_layer5_conv2d_list_3",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","i32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -6377,10 +4382,105 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_b657a665bf: ShaderSpec = {
-    name: "pointwise_b657a665bf",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
+export const pointwise_G_layer5_conv2d_list_3_2: ShaderSpec = {
+    name: "pointwise_G_layer5_conv2d_list_3_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+override lit8: f32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let s_0 = f32(i2) * lit7;
+    let i_1 = min(i32(floor(s_0)), lit0);
+    let i_2 = min(i_1 + 1i, lit0);
+    let l_3 = s_0 - f32(i_1);
+    let s_4 = f32(i3) * lit8;
+    let i_5 = min(i32(floor(s_4)), lit9);
+    let i_6 = min(i_5 + 1i, lit9);
+    let l_7 = s_4 - f32(i_5);
+    let v_8 = (b0[i1 * lit10 + i_1 * lit11 + i_5] + b1[i1 * lit10 + i_1 * lit11 + i_5]);
+    let v_9 = (v_8 + b2[i1 * lit10 + i_1 * lit11 + i_5]);
+    let v_10 = (v_9 + b3[i1 * lit10 + i_1 * lit11 + i_5]);
+    let v_11 = (b0[i1 * lit10 + i_1 * lit11 + i_6] + b1[i1 * lit10 + i_1 * lit11 + i_6]);
+    let v_12 = (v_11 + b2[i1 * lit10 + i_1 * lit11 + i_6]);
+    let v_13 = (v_12 + b3[i1 * lit10 + i_1 * lit11 + i_6]);
+    let v_14 = (b0[i1 * lit10 + i_2 * lit11 + i_5] + b1[i1 * lit10 + i_2 * lit11 + i_5]);
+    let v_15 = (v_14 + b2[i1 * lit10 + i_2 * lit11 + i_5]);
+    let v_16 = (v_15 + b3[i1 * lit10 + i_2 * lit11 + i_5]);
+    let v_17 = (b0[i1 * lit10 + i_2 * lit11 + i_6] + b1[i1 * lit10 + i_2 * lit11 + i_6]);
+    let v_18 = (v_17 + b2[i1 * lit10 + i_2 * lit11 + i_6]);
+    let v_19 = (v_18 + b3[i1 * lit10 + i_2 * lit11 + i_6]);
+    let v_20 = mix(mix(v_10, v_13, l_7), mix(v_16, v_19, l_7), l_3);
+    b4[i1 * lit3 + i2 * lit5 + i3] = v_20;
+  }
+}
+`,
+  };
+
+export const pointwise_adam_D1_D1_classifier_bias_exp_avg: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_classifier_bias_exp_avg",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * b1[(0i + lit1)]);
+  let v_1 = (b2[0i] + b3[0i]);
+  let v_2 = (v_1 * b4[0i]);
+  let v_3 = (v_0 + v_2);
+  b5[0i] = v_3;
+  let v_4 = (b6[0i] * b1[(0i + lit2)]);
+  let v_5 = (v_1 * v_1);
+  let v_6 = (v_5 * b7[0i]);
+  let v_7 = (v_4 + v_6);
+  b8[0i] = v_7;
+}
+`,
+  };
+
+export const pointwise_adam_D1_D1_classifier_weight_exp_avg: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_classifier_weight_exp_avg",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -6389,54 +4489,41 @@ override lit2: i32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
-override lit6: f32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
+  let i2 = ((gi / lit4) % lit4);
   let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] + b1[i1 * lit2 + i2 * lit4 + i3]);
-  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] <= 0.0f);
-  let v_2 = select(v_0, 0.0f, v_1);
-  let v_3 = (b3[i1] * lit6);
-  let v_4 = (v_2 - v_3);
-  b4[i1 * lit2 + i2 * lit4 + i3] = v_4;
+  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[(0i + lit5)]);
+  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
+  let v_2 = (v_1 * b4[0i]);
+  let v_3 = (v_0 + v_2);
+  b5[i1 * lit2 + i2 * lit4 + i3] = v_3;
+  let v_4 = (b6[i1 * lit2 + i2 * lit4 + i3] * b1[(0i + lit6)]);
+  let v_5 = (v_1 * v_1);
+  let v_6 = (v_5 * b7[0i]);
+  let v_7 = (v_4 + v_6);
+  b8[i1 * lit2 + i2 * lit4 + i3] = v_7;
 }
 `,
   };
 
-export const pointwise_b73c5ce20a: ShaderSpec = {
-    name: "pointwise_b73c5ce20a",
-    overrides: ["u32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (b0[i3] + b0[i3]);
-  b1[i3] = v_0;
-}
-`,
-  };
-
-export const pointwise_b897a580e2: ShaderSpec = {
-    name: "pointwise_b897a580e2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_adam_D1_D1_classifier_weight_exp_avg_2: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_classifier_weight_exp_avg_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -6445,20 +4532,17 @@ override lit2: i32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
-override lit6: f32;
-override lit7: f32;
+override lit6: i32;
+override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -6468,302 +4552,196 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit3) % lit4);
     let i2 = ((gi / lit5) % lit5);
     let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = relu_(v_7);
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_8;
+    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+    let v_1 = (b2[i1 * lit3 + i2 * lit5 + i3] + b3[i1 * lit3 + i2 * lit5 + i3]);
+    let v_2 = (v_1 * b4[0i]);
+    let v_3 = (v_0 + v_2);
+    b5[i1 * lit3 + i2 * lit5 + i3] = v_3;
+    let v_4 = (b6[i1 * lit3 + i2 * lit5 + i3] * b1[(0i + lit7)]);
+    let v_5 = (v_1 * v_1);
+    let v_6 = (v_5 * b7[0i]);
+    let v_7 = (v_4 + v_6);
+    b8[i1 * lit3 + i2 * lit5 + i3] = v_7;
   }
 }
 `,
   };
 
-export const pointwise_b8da62c7e1: ShaderSpec = {
-    name: "pointwise_b8da62c7e1",
-    overrides: ["i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_adam_D1_D1_conv1_bias_exp_avg_sq: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_conv1_bias_exp_avg_sq",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: i32;
-override lit5: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * b1[(0i + lit2)]);
+  let v_1 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
+  let v_2 = (v_1 * v_1);
+  let v_3 = (v_2 * b4[0i]);
+  let v_4 = (v_0 + v_3);
+  b5[i0] = v_4;
+  let v_5 = (b7[i0] * b8[0i]);
+  let v_6 = sqrt(v_4);
+  let v_7 = (v_6 / b9[0i]);
+  let v_8 = (v_7 + b1[(0i + lit3)]);
+  let v_9 = (v_5 / v_8);
+  let v_10 = (b6[i0] - v_9);
+  b10[i0] = v_10;
 }
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
+`,
+  };
+
+export const pointwise_adam_D1_D1_conv1_bias_exp_avg_sq_2: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_conv1_bias_exp_avg_sq_2",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * b1[(0i + lit2)]);
+  let v_1 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
+  let v_2 = (v_1 * v_1);
+  let v_3 = (v_2 * b4[0i]);
+  let v_4 = (v_0 + v_3);
+  b5[i0] = v_4;
+  let v_5 = (b7[i0] * b8[0i]);
+  let v_6 = sqrt(v_4);
+  let v_7 = (v_6 + b1[(0i + lit3)]);
+  let v_8 = (v_5 / v_7);
+  let v_9 = (b6[i0] - v_8);
+  b9[i0] = v_9;
 }
+`,
+  };
+
+export const pointwise_adam_D1_D1_conv1_weight_exp_avg: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_conv1_weight_exp_avg",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit4);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] - b3[i1]) * inverseSqrt(b4[i1] + lit5) * b1[i1] + b2[i1];
-    let v_1 = relu_(v_0);
-    b5[i1 * lit3 + i2 * lit4 + i3] = v_1;
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
+    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
+    let v_2 = (v_1 * b4[0i]);
+    let v_3 = (v_0 + v_2);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_3;
+    let v_4 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
+    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b8[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
+    let v_6 = (v_5 * b4[0i]);
+    let v_7 = (v_4 + v_6);
+    b9[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_7;
   }
 }
 `,
   };
 
-export const pointwise_ba12a46cc6: ShaderSpec = {
-    name: "pointwise_ba12a46cc6",
-    overrides: ["f32","u32","f32","f32","f32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_adam_D1_D1_conv1_weight_exp_avg_2: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_conv1_weight_exp_avg_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: f32;
-override lit1: u32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-fn pow_(x: f32, y: f32) -> f32 {
-  if (y == 0.0f) { return 1.0f; }
-  if (x >= 0.0f) { return pow(x, y); }
-  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
-  let m = pow(-x, y);
-  return select(m, -m, abs(y % lit0) == 1.0f);
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit2);
-  let v_1 = (v_0 * lit3);
-  let v_2 = (b1[0i] * lit4);
-  let v_3 = (v_2 * lit3);
-  let v_4 = (v_1 + v_3);
-  b2[0i] = v_4;
-  let v_5 = (b3[0i] / b4[(0i + lit5)]);
-  let v_6 = (1.0f - v_5);
-  let v_7 = pow_(v_6, b4[(0i + lit6)]);
-  b5[0i] = v_7;
-  let v_8 = (b4[0i] * v_7);
-  b6[0i] = v_8;
-  b7[0i] = b4[(0i + lit7)];
-}
-`,
-  };
-
-export const pointwise_ba239935f2: ShaderSpec = {
-    name: "pointwise_ba239935f2",
-    overrides: ["u32","i32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn min_(a: f32, b: f32) -> f32 {
-  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (-b1[i3]);
-  let v_1 = min_(b1[i3], v_0);
-  let v_2 = exp(v_1);
-  let v_3 = (v_2 + 1.0f);
-  let v_4 = (b0[i3] / v_3);
-  let v_5 = (v_4 * v_2);
-  b2[i3] = v_5;
-}
-`,
-  };
-
-export const pointwise_bb1ec1431a: ShaderSpec = {
-    name: "pointwise_bb1ec1431a",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
+override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
-override lit6: f32;
+override lit6: i32;
+override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[i1] * lit6);
-  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
-  let v_2 = (v_1 * b2[i1]);
-  b3[i1 * lit2 + i2 * lit4 + i3] = v_2;
-}
-`,
-  };
-
-export const pointwise_bb77e88055: ShaderSpec = {
-    name: "pointwise_bb77e88055",
-    overrides: ["f32","u32","f32","f32","f32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: f32;
-override lit1: u32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-fn pow_(x: f32, y: f32) -> f32 {
-  if (y == 0.0f) { return 1.0f; }
-  if (x >= 0.0f) { return pow(x, y); }
-  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
-  let m = pow(-x, y);
-  return select(m, -m, abs(y % lit0) == 1.0f);
-}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit2);
-  let v_1 = (v_0 * lit3);
-  let v_2 = (b1[0i] * lit4);
-  let v_3 = (v_2 * lit3);
-  let v_4 = (v_1 + v_3);
-  b2[0i] = v_4;
-  let v_5 = (b3[0i] / b4[(0i + lit5)]);
-  let v_6 = (1.0f - v_5);
-  let v_7 = pow_(v_6, b4[(0i + lit6)]);
-  b5[0i] = v_7;
-  let v_8 = (b4[0i] * v_7);
-  b6[0i] = v_8;
-  let v_9 = (v_8 * lit7);
-  b7[0i] = v_9;
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
+    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
+    let v_2 = (v_1 * b4[0i]);
+    let v_3 = (v_0 + v_2);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_3;
+  }
 }
 `,
   };
 
-export const pointwise_bb8ec00c2e: ShaderSpec = {
-    name: "pointwise_bb8ec00c2e",
-    overrides: ["u32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-}
-`,
-  };
-
-export const pointwise_c18a40d168: ShaderSpec = {
-    name: "pointwise_c18a40d168",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (-b1[i2 * lit2 + i3]);
-  let v_1 = (b1[i2 * lit2 + i3] > v_0);
-  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
-  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
-  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
-  let v_5 = (-v_4);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (1.0f * lit4);
-  let v_8 = (v_7 / lit5);
-  let v_9 = (-v_8);
-  let v_10 = (v_9 * 1.0f);
-  let v_11 = (v_6 + v_10);
-  let v_12 = relu_(b1[i2 * lit2 + i3]);
-  let v_13 = (v_12 <= 0.0f);
-  let v_14 = select(v_8, 0.0f, v_13);
-  let v_15 = (v_11 + v_14);
-  b2[i2 * lit2 + i3] = v_15;
-}
-`,
-  };
-
-export const pointwise_c1f3cd788b: ShaderSpec = {
-    name: "pointwise_c1f3cd788b",
+export const pointwise_adam_D1_D1_conv1_weight_exp_avg_3: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_conv1_weight_exp_avg_3",
     overrides: ["i32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -6810,8 +4788,385 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_c3a0c1c233: ShaderSpec = {
-    name: "pointwise_c3a0c1c233",
+export const pointwise_adam_D1_D1_conv1_weight_exp_avg_sq: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_conv1_weight_exp_avg_sq",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
+    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
+    let v_2 = (v_1 * v_1);
+    let v_3 = (v_2 * b4[0i]);
+    let v_4 = (v_0 + v_3);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_4;
+    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b8[0i]);
+    let v_6 = sqrt(v_4);
+    let v_7 = (v_6 / b9[0i]);
+    let v_8 = (v_7 + b1[(0i + lit0)]);
+    let v_9 = (v_5 / v_8);
+    let v_10 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_9);
+    b10[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_10;
+  }
+}
+`,
+  };
+
+export const pointwise_adam_D1_D1_conv1_weight_exp_avg_sq_2: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_conv1_weight_exp_avg_sq_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
+    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
+    let v_2 = (v_1 * v_1);
+    let v_3 = (v_2 * b4[0i]);
+    let v_4 = (v_0 + v_3);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_4;
+    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b8[0i]);
+    let v_6 = sqrt(v_4);
+    let v_7 = (v_6 + b1[(0i + lit0)]);
+    let v_8 = (v_5 / v_7);
+    let v_9 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_8);
+    b9[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_9;
+  }
+}
+`,
+  };
+
+export const pointwise_adam_D1_D1_conv2_weight_exp_avg: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_conv2_weight_exp_avg",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 * b4[0i]);
+    let v_3 = (v_0 + v_2);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_3;
+    let v_4 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit7)]);
+    let v_5 = (v_1 * v_1);
+    let v_6 = (v_5 * b7[0i]);
+    let v_7 = (v_4 + v_6);
+    b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_7;
+  }
+}
+`,
+  };
+
+export const pointwise_adam_D1_D1_conv3_weight_exp_avg: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_conv3_weight_exp_avg",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
+    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
+    let v_2 = (v_1 * b4[0i]);
+    let v_3 = (v_0 + v_2);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_3;
+    let v_4 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit8)]);
+    let v_5 = (v_1 * v_1);
+    let v_6 = (v_5 * b7[0i]);
+    let v_7 = (v_4 + v_6);
+    b8[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_7;
+  }
+}
+`,
+  };
+
+export const pointwise_adam_D1_D1_conv4_weight_exp_avg: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_conv4_weight_exp_avg",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit1);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 * b4[0i]);
+    let v_3 = (v_0 + v_2);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_3;
+    let v_4 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit7)]);
+    let v_5 = (v_1 * v_1);
+    let v_6 = (v_5 * b7[0i]);
+    let v_7 = (v_4 + v_6);
+    b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_7;
+  }
+}
+`,
+  };
+
+export const pointwise_adam_D2_D2_classifier_bias_exp_avg_sq: ShaderSpec = {
+    name: "pointwise_adam_D2_D2_classifier_bias_exp_avg_sq",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * b1[(0i + lit1)]);
+  let v_1 = (b2[0i] + b3[0i]);
+  let v_2 = (v_1 * v_1);
+  let v_3 = (v_2 * b4[0i]);
+  let v_4 = (v_0 + v_3);
+  b5[0i] = v_4;
+  let v_5 = (b7[0i] * b8[0i]);
+  let v_6 = sqrt(v_4);
+  let v_7 = (v_6 / b9[0i]);
+  let v_8 = (v_7 + b1[(0i + lit2)]);
+  let v_9 = (v_5 / v_8);
+  let v_10 = (b6[0i] - v_9);
+  b10[0i] = v_10;
+}
+`,
+  };
+
+export const pointwise_adam_D2_D2_classifier_bias_exp_avg_sq_2: ShaderSpec = {
+    name: "pointwise_adam_D2_D2_classifier_bias_exp_avg_sq_2",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * b1[(0i + lit1)]);
+  let v_1 = (b2[0i] + b3[0i]);
+  let v_2 = (v_1 * v_1);
+  let v_3 = (v_2 * b4[0i]);
+  let v_4 = (v_0 + v_3);
+  b5[0i] = v_4;
+  let v_5 = (b7[0i] * b8[0i]);
+  let v_6 = sqrt(v_4);
+  let v_7 = (v_6 + b1[(0i + lit2)]);
+  let v_8 = (v_5 / v_7);
+  let v_9 = (b6[0i] - v_8);
+  b9[0i] = v_9;
+}
+`,
+  };
+
+export const pointwise_adam_D2_D2_classifier_weight_exp_avg_sq: ShaderSpec = {
+    name: "pointwise_adam_D2_D2_classifier_weight_exp_avg_sq",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[(0i + lit5)]);
+  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
+  let v_2 = (v_1 * v_1);
+  let v_3 = (v_2 * b4[0i]);
+  let v_4 = (v_0 + v_3);
+  b5[i1 * lit2 + i2 * lit4 + i3] = v_4;
+  let v_5 = (b7[i1 * lit2 + i2 * lit4 + i3] * b8[0i]);
+  let v_6 = sqrt(v_4);
+  let v_7 = (v_6 / b9[0i]);
+  let v_8 = (v_7 + b1[(0i + lit6)]);
+  let v_9 = (v_5 / v_8);
+  let v_10 = (b6[i1 * lit2 + i2 * lit4 + i3] - v_9);
+  b10[i1 * lit2 + i2 * lit4 + i3] = v_10;
+}
+`,
+  };
+
+export const pointwise_adam_D2_D2_classifier_weight_exp_avg_sq_2: ShaderSpec = {
+    name: "pointwise_adam_D2_D2_classifier_weight_exp_avg_sq_2",
     overrides: ["i32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -6861,759 +5216,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_c3b53a5211: ShaderSpec = {
-    name: "pointwise_c3b53a5211",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = (b3[i1 * lit3 + i2 * lit5 + i3] * b4[i1]);
-    let v_3 = (v_2 + b5[i1]);
-    let v_4 = (v_1 + v_3);
-    let v_5 = relu_(v_4);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_5;
-  }
-}
-`,
-  };
-
-export const pointwise_c3f8c3a85f: ShaderSpec = {
-    name: "pointwise_c3f8c3a85f",
-    overrides: ["u32","i32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] / lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] / lit5);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-}
-`,
-  };
-
-export const pointwise_c654da940a: ShaderSpec = {
-    name: "pointwise_c654da940a",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit1);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1 * lit3 + i2 * lit5 + i3] - b2[i2 * lit5 + i3]);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] * v_0);
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_1;
-  }
-}
-`,
-  };
-
-export const pointwise_c7ea703e1e: ShaderSpec = {
-    name: "pointwise_c7ea703e1e",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<u32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = (gi % lit3);
-    let v_0 = (b0[i1 * lit3 + i2] != lit5);
-    let v_1 = (b0[i1 * lit3 + i2] >= 0i);
-    let v_2 = (b0[i1 * lit3 + i2] < lit6);
-    let v_3 = (v_1 && v_2);
-    let v_4 = (v_0 && v_3);
-    b1[i1 * lit3 + i2] = select(0u, 1u, v_4);
-  }
-}
-`,
-  };
-
-export const pointwise_c870023bba: ShaderSpec = {
-    name: "pointwise_c870023bba",
-    overrides: ["f32","u32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: f32;
-override lit1: u32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn pow_(x: f32, y: f32) -> f32 {
-  if (y == 0.0f) { return 1.0f; }
-  if (x >= 0.0f) { return pow(x, y); }
-  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
-  let m = pow(-x, y);
-  return select(m, -m, abs(y % lit0) == 1.0f);
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = f32(b1[0i]);
-  let v_1 = (v_0 / b0[(0i + lit2)]);
-  let v_2 = (1.0f - v_1);
-  let v_3 = pow_(v_2, b0[(0i + lit3)]);
-  let v_4 = (b0[0i] * v_3);
-  b2[0i] = v_4;
-  let v_5 = (v_4 * lit4);
-  b3[0i] = v_5;
-}
-`,
-  };
-
-export const pointwise_cad98b546e: ShaderSpec = {
-    name: "pointwise_cad98b546e",
-    overrides: ["i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit1);
-    let i1 = (gi % lit1);
-    let v_0 = (b0[i0 * lit1 + i1] * b1[(0i + 1i)]);
-    let v_1 = (v_0 + b2[i0 * lit1 + i1]);
-    let v_2 = (v_1 * b1[(0i + 1i)]);
-    let v_3 = (b3[i0 * lit1 + i1] * b1[(0i + lit3)]);
-    let v_4 = (b2[i0 * lit1 + i1] + v_3);
-    let v_5 = (v_2 + v_4);
-    b4[i0 * lit1 + i1] = v_5;
-    let v_6 = (v_5 * b5[0i]);
-    let v_7 = (b3[i0 * lit1 + i1] - v_6);
-    b6[i0 * lit1 + i1] = v_7;
-  }
-}
-`,
-  };
-
-export const pointwise_cd2f0b7999: ShaderSpec = {
-    name: "pointwise_cd2f0b7999",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * b1[(0i + 1i)]);
-  let v_1 = (b2[i0] * b1[(0i + lit2)]);
-  let v_2 = (0.0f + v_1);
-  let v_3 = (v_0 + v_2);
-  b3[i0] = v_3;
-  let v_4 = (v_3 * b4[0i]);
-  let v_5 = (b2[i0] - v_4);
-  b5[i0] = v_5;
-}
-`,
-  };
-
-export const pointwise_d06215dfb8: ShaderSpec = {
-    name: "pointwise_d06215dfb8",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit0);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[(i1 % lit4)] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit5 + i3] = v_1;
-  }
-}
-`,
-  };
-
-export const pointwise_d06dee6788: ShaderSpec = {
-    name: "pointwise_d06dee6788",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] > 0.0f);
-  let v_1 = select(0.0f, 1.0f, v_0);
-  let v_2 = (v_1 * lit6);
-  let v_3 = (v_2 + lit7);
-  b1[i1 * lit2 + i2 * lit4 + i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_d2086ebb2d: ShaderSpec = {
-    name: "pointwise_d2086ebb2d",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit6);
-    let v_3 = (v_2 + lit7);
-    b1[i1 * lit3 + i2 * lit4 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_d2fe5a32e5: ShaderSpec = {
-    name: "pointwise_d2fe5a32e5",
-    overrides: ["f32","u32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: f32;
-override lit1: u32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-fn pow_(x: f32, y: f32) -> f32 {
-  if (y == 0.0f) { return 1.0f; }
-  if (x >= 0.0f) { return pow(x, y); }
-  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
-  let m = pow(-x, y);
-  return select(m, -m, abs(y % lit0) == 1.0f);
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[(0i + lit2)] * b1[0i]);
-  let v_1 = pow_(b2[0i], b3[0i]);
-  let v_2 = (1.0f - v_1);
-  let v_3 = sqrt(v_2);
-  let v_4 = (v_0 * v_3);
-  let v_5 = pow_(b4[0i], b3[0i]);
-  let v_6 = (1.0f - v_5);
-  let v_7 = (v_4 / v_6);
-  b5[0i] = v_7;
-  let v_8 = (1.0f - b2[0i]);
-  b6[0i] = v_8;
-}
-`,
-  };
-
-export const pointwise_d372de8b2e: ShaderSpec = {
-    name: "pointwise_d372de8b2e",
+export const pointwise_adam_D2_D2_classifier_weight_exp_avg_sq_3: ShaderSpec = {
+    name: "pointwise_adam_D2_D2_classifier_weight_exp_avg_sq_3",
     overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = ((gi / lit3) % lit4);
-  let i2 = ((gi / lit5) % lit5);
-  let i3 = (gi % lit5);
-  let v_0 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b1[(0i + 1i)]);
-  let v_1 = (b3[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-  let v_2 = (b2[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] + v_1);
-  let v_3 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b4[0i]);
-  let v_4 = (b3[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] - v_3);
-  let v_5 = (v_4 * b1[(0i + lit6)]);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (v_0 + v_6);
-  b5[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_7;
-  let v_8 = (v_7 * b4[0i]);
-  let v_9 = (v_4 - v_8);
-  b6[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_9;
-}
-`,
-  };
-
-export const pointwise_d53dd96ae3: ShaderSpec = {
-    name: "pointwise_d53dd96ae3",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b1[0i] * b2[0i]);
-  let v_1 = sqrt(b3[0i]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + b5[(0i + lit1)]);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[0i] - v_4);
-  b6[0i] = v_5;
-  let v_6 = (b7[0i] * b5[(0i + lit2)]);
-  let v_7 = (b8[0i] + b9[0i]);
-  let v_8 = (v_7 * b10[0i]);
-  let v_9 = (v_6 + v_8);
-  b11[0i] = v_9;
-}
-`,
-  };
-
-export const pointwise_d5cbac232e: ShaderSpec = {
-    name: "pointwise_d5cbac232e",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit4);
-  let v_1 = (v_0 / lit5);
-  let v_2 = (-v_1);
-  let v_3 = (v_2 * 0.0f);
-  b0[i2 * lit2 + i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_d83cbc4277: ShaderSpec = {
-    name: "pointwise_d83cbc4277",
-    overrides: ["i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit0);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit5);
-    let v_3 = (v_2 + lit6);
-    b1[i1 * lit3 + i2 * lit4 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_d88d5eea03: ShaderSpec = {
-    name: "pointwise_d88d5eea03",
-    overrides: ["u32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (-b1[i3]);
-  let v_1 = (b1[i3] > v_0);
-  let v_2 = select(b0[i3], 0.0f, v_1);
-  let v_3 = (b1[i3] <= v_0);
-  let v_4 = select(b0[i3], 0.0f, v_3);
-  let v_5 = (-v_4);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (v_6 + b2[i3]);
-  let v_8 = (1.0f * lit2);
-  let v_9 = (v_8 / lit3);
-  let v_10 = relu_(b1[i3]);
-  let v_11 = (v_10 <= 0.0f);
-  let v_12 = select(v_9, 0.0f, v_11);
-  let v_13 = (v_7 + v_12);
-  b3[i3] = v_13;
-}
-`,
-  };
-
-export const pointwise_d9b3e56720: ShaderSpec = {
-    name: "pointwise_d9b3e56720",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn max_(a: f32, b: f32) -> f32 {
-  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit1);
-    let i3 = (gi % lit5);
-    let f_0 = i2 * lit5 + i3;
-    let v_1 = (i1 == b1[((f_0 / lit5) % lit1) * lit5 + (f_0 % lit5)]);
-    let v_2 = select(0.0f, 1.0f, v_1);
-    let v_3 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_2);
-    let v_4 = max_(b2[0i], 1.0f);
-    let v_5 = (v_3 / v_4);
-    let f_6 = i2 * lit5 + i3;
-    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit5) % lit1) * lit5 + (f_6 % lit5)] != 0u));
-    let v_8 = (1.0f * b4[(0i + lit6)]);
-    let v_9 = (v_7 * v_8);
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_d9b4d52fc9: ShaderSpec = {
-    name: "pointwise_d9b4d52fc9",
-    overrides: ["i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit1);
-    let i1 = (gi % lit1);
-    let v_0 = (b1[i0 * lit1 + i1] * b2[(0i + lit3)]);
-    let v_1 = (b0[i0 * lit1 + i1] + v_0);
-    let v_2 = (b3[i0 * lit1 + i1] * b4[0i]);
-    let v_3 = (b1[i0 * lit1 + i1] - v_2);
-    let v_4 = (v_3 * b2[(0i + lit3)]);
-    let v_5 = (v_1 + v_4);
-    b5[i0 * lit1 + i1] = v_5;
-  }
-}
-`,
-  };
-
-export const pointwise_da0077d363: ShaderSpec = {
-    name: "pointwise_da0077d363",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit7);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (v_1 * b2[i1]);
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_dbe39f193c: ShaderSpec = {
-    name: "pointwise_dbe39f193c",
-    overrides: ["u32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn min_(a: f32, b: f32) -> f32 {
-  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (1.0f * lit2);
-  let v_1 = (v_0 / lit3);
-  let v_2 = (-b0[i3]);
-  let v_3 = min_(b0[i3], v_2);
-  let v_4 = exp(v_3);
-  let v_5 = (v_4 + 1.0f);
-  let v_6 = (v_1 / v_5);
-  let v_7 = (v_6 * v_4);
-  b1[i3] = v_7;
-}
-`,
-  };
-
-export const pointwise_de62b49ce3: ShaderSpec = {
-    name: "pointwise_de62b49ce3",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -7632,8 +5238,7 @@ override lit6: i32;
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
 @group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -7649,511 +5254,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   b5[i1 * lit2 + i2 * lit4 + i3] = v_4;
   let v_5 = (b7[i1 * lit2 + i2 * lit4 + i3] * b8[0i]);
   let v_6 = sqrt(v_4);
-  let v_7 = (v_6 / b9[0i]);
-  let v_8 = (v_7 + b1[(0i + lit6)]);
-  let v_9 = (v_5 / v_8);
-  let v_10 = (b6[i1 * lit2 + i2 * lit4 + i3] - v_9);
-  b10[i1 * lit2 + i2 * lit4 + i3] = v_10;
-}
-`,
-  };
-
-export const pointwise_df52b0b222: ShaderSpec = {
-    name: "pointwise_df52b0b222",
-    overrides: ["i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit1);
-    let i1 = (gi % lit1);
-    let v_0 = (b0[i0 * lit1 + i1] * b1[(0i + 1i)]);
-    let v_1 = (b3[i0 * lit1 + i1] * b1[(0i + lit3)]);
-    let v_2 = (b2[i0 * lit1 + i1] + v_1);
-    let v_3 = (b0[i0 * lit1 + i1] * b4[0i]);
-    let v_4 = (b3[i0 * lit1 + i1] - v_3);
-    let v_5 = (v_4 * b1[(0i + lit3)]);
-    let v_6 = (v_2 + v_5);
-    let v_7 = (v_0 + v_6);
-    b5[i0 * lit1 + i1] = v_7;
-    let v_8 = (v_7 * b4[0i]);
-    let v_9 = (v_4 - v_8);
-    b6[i0 * lit1 + i1] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_e04025a706: ShaderSpec = {
-    name: "pointwise_e04025a706",
-    overrides: ["u32","i32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] * lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  b2[i0] = v_3;
-}
-`,
-  };
-
-export const pointwise_e10c724d5a: ShaderSpec = {
-    name: "pointwise_e10c724d5a",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-override lit8: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit7);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit7);
-    let v_3 = (v_2 + lit8);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = (v_7 + b5[i1 * lit3 + i2 * lit5 + i3]);
-    let v_9 = relu_(v_8);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_e40d811258: ShaderSpec = {
-    name: "pointwise_e40d811258",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * b1[(0i + 1i)]);
-  let v_1 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
-  let v_2 = (b4[i0] * b1[(0i + lit2)]);
-  let v_3 = (v_1 + v_2);
-  let v_4 = (v_0 + v_3);
-  b5[i0] = v_4;
-  let v_5 = (v_4 * b6[0i]);
-  let v_6 = (b4[i0] - v_5);
-  b7[i0] = v_6;
-}
-`,
-  };
-
-export const pointwise_e4b229a8f4: ShaderSpec = {
-    name: "pointwise_e4b229a8f4",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 + b4[(0i + lit0)]);
-    let v_3 = (v_0 / v_2);
-    let v_4 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
-    let v_5 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b4[(0i + lit6)]);
-    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_7 = (v_6 * b9[0i]);
-    let v_8 = (v_5 + v_7);
-    b10[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_e84791fffb: ShaderSpec = {
-    name: "pointwise_e84791fffb",
-    overrides: ["u32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit2);
-  let i3 = (gi % lit2);
-  let v_0 = (-b1[i2 * lit2 + i3]);
-  let v_1 = (b1[i2 * lit2 + i3] > v_0);
-  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
-  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
-  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
-  let v_5 = (-v_4);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (v_6 + b2[i2 * lit2 + i3]);
-  let v_8 = (1.0f * lit3);
-  let v_9 = (v_8 / lit4);
-  let v_10 = relu_(b1[i2 * lit2 + i3]);
-  let v_11 = (v_10 <= 0.0f);
-  let v_12 = select(v_9, 0.0f, v_11);
-  let v_13 = (v_7 + v_12);
-  b3[i2 * lit2 + i3] = v_13;
-}
-`,
-  };
-
-export const pointwise_e8b9e64442: ShaderSpec = {
-    name: "pointwise_e8b9e64442",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b4[i1] * lit6);
-    let v_2 = (b3[i1 * lit3 + i2 * lit4 + i3] * v_1);
-    let v_3 = (b2[i1 * lit3 + i2 * lit4 + i3] - v_2);
-    let v_4 = (v_0 * v_3);
-    b5[i1 * lit3 + i2 * lit4 + i3] = v_4;
-  }
-}
-`,
-  };
-
-export const pointwise_e8f8dc9f91: ShaderSpec = {
-    name: "pointwise_e8f8dc9f91",
-    overrides: ["i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = (gi % lit3);
-    let v_0 = (b1[i0 * lit3 + i1] * b2[0i]);
-    let v_1 = (b0[i0 * lit3 + i1] - v_0);
-    b3[i0 * lit3 + i1] = v_1;
-  }
-}
-`,
-  };
-
-export const pointwise_e950f6feb8: ShaderSpec = {
-    name: "pointwise_e950f6feb8",
-    overrides: ["u32","i32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] / lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] / lit3);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-}
-`,
-  };
-
-export const pointwise_e99c78d101: ShaderSpec = {
-    name: "pointwise_e99c78d101",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * lit3 + i2 * lit4 + i3] <= 0.0f);
-    let v_2 = select(b2[i1 * lit3 + i2 * lit4 + i3], 0.0f, v_1);
-    let v_3 = (b4[i1] * lit6);
-    let v_4 = (v_2 - v_3);
-    let v_5 = (b6[i1] * lit6);
-    let v_6 = (b5[i1 * lit3 + i2 * lit4 + i3] * v_5);
-    let v_7 = (v_4 - v_6);
-    let v_8 = (v_0 * v_7);
-    b7[i1 * lit3 + i2 * lit4 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_ea229bcbfe: ShaderSpec = {
-    name: "pointwise_ea229bcbfe",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * b1[(0i + lit1)]);
-  let v_1 = (b2[0i] + b3[0i]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * b4[0i]);
-  let v_4 = (v_0 + v_3);
-  b5[0i] = v_4;
-  let v_5 = (b7[0i] * b8[0i]);
-  let v_6 = sqrt(v_4);
-  let v_7 = (v_6 + b1[(0i + lit2)]);
+  let v_7 = (v_6 + b1[(0i + lit6)]);
   let v_8 = (v_5 / v_7);
-  let v_9 = (b6[0i] - v_8);
-  b9[0i] = v_9;
+  let v_9 = (b6[i1 * lit2 + i2 * lit4 + i3] - v_8);
+  b9[i1 * lit2 + i2 * lit4 + i3] = v_9;
 }
 `,
   };
 
-export const pointwise_ea4560218e: ShaderSpec = {
-    name: "pointwise_ea4560218e",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = (v_7 + b5[i1 * lit3 + i2 * lit5 + i3]);
-    let v_9 = relu_(v_8);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_ec9b57cf92: ShaderSpec = {
-    name: "pointwise_ec9b57cf92",
+export const pointwise_adam_D2_D2_conv1_bias_exp_avg: ShaderSpec = {
+    name: "pointwise_adam_D2_D2_conv1_bias_exp_avg",
     overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -8164,404 +5276,32 @@ override lit3: i32;
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = (gi % lit2);
-  let v_0 = (b0[i0 * lit2 + i1] * b1[(0i + 1i)]);
-  let v_1 = (v_0 + b2[i0 * lit2 + i1]);
-  let v_2 = (v_1 * b1[(0i + 1i)]);
-  let v_3 = (b3[i0 * lit2 + i1] * b1[(0i + lit3)]);
-  let v_4 = (b2[i0 * lit2 + i1] + v_3);
-  let v_5 = (v_2 + v_4);
-  b4[i0 * lit2 + i1] = v_5;
-  let v_6 = (v_5 * b5[0i]);
-  let v_7 = (b3[i0 * lit2 + i1] - v_6);
-  b6[i0 * lit2 + i1] = v_7;
-}
-`,
-  };
-
-export const pointwise_ee5c6d73af: ShaderSpec = {
-    name: "pointwise_ee5c6d73af",
-    overrides: ["i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit1);
-    let i1 = (gi % lit1);
-    let v_0 = (b1[i0 * lit1 + i1] * b2[0i]);
-    let v_1 = (b0[i0 * lit1 + i1] - v_0);
-    let v_2 = (b1[i0 * lit1 + i1] * b3[(0i + 1i)]);
-    let v_3 = (v_2 + b4[i0 * lit1 + i1]);
-    let v_4 = (v_3 * b2[0i]);
-    let v_5 = (v_1 - v_4);
-    b5[i0 * lit1 + i1] = v_5;
-  }
-}
-`,
-  };
-
-export const pointwise_f09374216c: ShaderSpec = {
-    name: "pointwise_f09374216c",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[i1 * lit2 + i2 * lit4 + i3] * b2[0i]);
-  let v_1 = sqrt(b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + b5[(0i + lit5)]);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_4);
-  b6[i1 * lit2 + i2 * lit4 + i3] = v_5;
-  let v_6 = (b7[i1 * lit2 + i2 * lit4 + i3] * b5[(0i + lit6)]);
-  let v_7 = (b8[i1 * lit2 + i2 * lit4 + i3] + b9[i1 * lit2 + i2 * lit4 + i3]);
-  let v_8 = (v_7 * b10[0i]);
-  let v_9 = (v_6 + v_8);
-  b11[i1 * lit2 + i2 * lit4 + i3] = v_9;
+  let i0 = gi;
+  let v_0 = (b0[i0] * b1[(0i + lit2)]);
+  let v_1 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
+  let v_2 = (v_1 * b4[0i]);
+  let v_3 = (v_0 + v_2);
+  b5[i0] = v_3;
+  let v_4 = (b6[i0] * b1[(0i + lit3)]);
+  let v_5 = (v_1 * v_1);
+  let v_6 = (v_5 * b7[0i]);
+  let v_7 = (v_4 + v_6);
+  b8[i0] = v_7;
 }
 `,
   };
 
-export const pointwise_f2041c20e7: ShaderSpec = {
-    name: "pointwise_f2041c20e7",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b4[i1] * lit7);
-    let v_2 = (b3[i1 * lit3 + i2 * lit5 + i3] * v_1);
-    let v_3 = (b2[i1 * lit3 + i2 * lit5 + i3] - v_2);
-    let v_4 = (v_0 * v_3);
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_4;
-  }
-}
-`,
-  };
-
-export const pointwise_f468c60ed8: ShaderSpec = {
-    name: "pointwise_f468c60ed8",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + 1i)]);
-    let v_1 = (v_0 + b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * b1[(0i + 1i)]);
-    let v_3 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_4 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + v_3);
-    let v_5 = (v_2 + v_4);
-    b4[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_5;
-  }
-}
-`,
-  };
-
-export const pointwise_f67e0cbc61: ShaderSpec = {
-    name: "pointwise_f67e0cbc61",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-override lit8: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1 * lit3 + i2 * lit5 + i3]);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] * b2[i1 * lit3 + i2 * lit5 + i3]);
-    let v_2 = (v_1 / lit7);
-    let v_3 = (b2[i1 * lit3 + i2 * lit5 + i3] + lit8);
-    let v_4 = (v_2 / v_3);
-    let v_5 = (v_0 + v_4);
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_5;
-  }
-}
-`,
-  };
-
-export const pointwise_f98914d762: ShaderSpec = {
-    name: "pointwise_f98914d762",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit6);
-    let v_3 = (v_2 + lit7);
-    b1[i1 * lit3 + i2 * lit4 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_faa2f661f5: ShaderSpec = {
-    name: "pointwise_faa2f661f5",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1] * lit7);
-    let v_2 = (b2[i1 * lit3 + i2 * lit5 + i3] - v_1);
-    let v_3 = (b5[i1] * lit7);
-    let v_4 = (b4[i1 * lit3 + i2 * lit5 + i3] * v_3);
-    let v_5 = (v_2 - v_4);
-    let v_6 = (v_0 * v_5);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_6;
-  }
-}
-`,
-  };
-
-export const pointwise_fab5275f57: ShaderSpec = {
-    name: "pointwise_fab5275f57",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (-b1[i2 * lit2 + i3]);
-  let v_1 = (b1[i2 * lit2 + i3] > v_0);
-  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
-  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
-  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
-  let v_5 = (-v_4);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (-b2[i2 * lit2 + i3]);
-  let v_8 = (v_7 * 0.0f);
-  let v_9 = (v_6 + v_8);
-  let v_10 = relu_(b1[i2 * lit2 + i3]);
-  let v_11 = (v_10 <= 0.0f);
-  let v_12 = select(b2[i2 * lit2 + i3], 0.0f, v_11);
-  let v_13 = (v_9 + v_12);
-  b3[i2 * lit2 + i3] = v_13;
-}
-`,
-  };
-
-export const pointwise_fad294d465: ShaderSpec = {
-    name: "pointwise_fad294d465",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (-b1[i2 * lit2 + i3]);
-  let v_1 = (b1[i2 * lit2 + i3] > v_0);
-  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
-  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
-  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
-  let v_5 = (-v_4);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (v_6 + b2[i2 * lit2 + i3]);
-  let v_8 = (1.0f * lit4);
-  let v_9 = (v_8 / lit5);
-  let v_10 = relu_(b1[i2 * lit2 + i3]);
-  let v_11 = (v_10 <= 0.0f);
-  let v_12 = select(v_9, 0.0f, v_11);
-  let v_13 = (v_7 + v_12);
-  b3[i2 * lit2 + i3] = v_13;
-}
-`,
-  };
-
-export const pointwise_fae4044ab4: ShaderSpec = {
-    name: "pointwise_fae4044ab4",
+export const pointwise_adam_D2_D2_conv2_weight_exp_avg_sq: ShaderSpec = {
+    name: "pointwise_adam_D2_D2_conv2_weight_exp_avg_sq",
     overrides: ["i32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -8612,22 +5352,29 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_fb3b435d4d: ShaderSpec = {
-    name: "pointwise_fb3b435d4d",
-    overrides: ["i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_adam_D2_D2_conv2_weight_exp_avg_sq_2: ShaderSpec = {
+    name: "pointwise_adam_D2_D2_conv2_weight_exp_avg_sq_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -8635,19 +5382,319 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
     let i0 = (gi / lit3);
-    let i1 = (gi % lit3);
-    let v_0 = (b1[i0 * lit3 + i1] * b2[(0i + 1i)]);
-    let v_1 = (v_0 + b3[i0 * lit3 + i1]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (b0[i0 * lit3 + i1] - v_2);
-    b5[i0 * lit3 + i1] = v_3;
+    let i1 = ((gi / lit4) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 * v_1);
+    let v_3 = (v_2 * b4[0i]);
+    let v_4 = (v_0 + v_3);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
+    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b8[0i]);
+    let v_6 = sqrt(v_4);
+    let v_7 = (v_6 + b1[(0i + lit0)]);
+    let v_8 = (v_5 / v_7);
+    let v_9 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_8);
+    b9[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_9;
   }
 }
 `,
   };
 
-export const pointwise_fce7f3acd8: ShaderSpec = {
-    name: "pointwise_fce7f3acd8",
+export const pointwise_adam_D2_D2_conv4_weight_exp_avg_sq: ShaderSpec = {
+    name: "pointwise_adam_D2_D2_conv4_weight_exp_avg_sq",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit1);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 * v_1);
+    let v_3 = (v_2 * b4[0i]);
+    let v_4 = (v_0 + v_3);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
+    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b8[0i]);
+    let v_6 = sqrt(v_4);
+    let v_7 = (v_6 / b9[0i]);
+    let v_8 = (v_7 + b1[(0i + lit0)]);
+    let v_9 = (v_5 / v_8);
+    let v_10 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_9);
+    b10[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_10;
+  }
+}
+`,
+  };
+
+export const pointwise_adam_D2_D2_conv4_weight_exp_avg_sq_2: ShaderSpec = {
+    name: "pointwise_adam_D2_D2_conv4_weight_exp_avg_sq_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit1);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 * v_1);
+    let v_3 = (v_2 * b4[0i]);
+    let v_4 = (v_0 + v_3);
+    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
+    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b8[0i]);
+    let v_6 = sqrt(v_4);
+    let v_7 = (v_6 + b1[(0i + lit0)]);
+    let v_8 = (v_5 / v_7);
+    let v_9 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_8);
+    b9[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_9;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_D1: ShaderSpec = {
+    name: "pointwise_grad_D1",
+    overrides: ["u32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit0 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  b1[0i] = b0[0i];
+}
+`,
+  };
+
+export const pointwise_grad_D1_classifier: ShaderSpec = {
+    name: "pointwise_grad_D1_classifier",
+    overrides: ["u32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: f32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i2 = ((gi / lit2) % lit3);
+  let i3 = (gi % lit2);
+  let v_0 = (1.0f * lit4);
+  let v_1 = (v_0 / lit5);
+  let v_2 = (-b0[i2 * lit2 + i3]);
+  let v_3 = min_(b0[i2 * lit2 + i3], v_2);
+  let v_4 = exp(v_3);
+  let v_5 = (v_4 + 1.0f);
+  let v_6 = (v_1 / v_5);
+  let v_7 = (v_6 * v_4);
+  b1[i2 * lit2 + i3] = v_7;
+}
+`,
+  };
+
+export const pointwise_grad_D1_classifier_2: ShaderSpec = {
+    name: "pointwise_grad_D1_classifier_2",
+    overrides: ["u32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: f32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i2 = ((gi / lit2) % lit3);
+  let i3 = (gi % lit2);
+  let v_0 = (1.0f * lit4);
+  let v_1 = (v_0 / lit5);
+  let v_2 = (b0[i2 * lit2 + i3] - 0.0f);
+  let v_3 = (v_1 * v_2);
+  b1[i2 * lit2 + i3] = v_3;
+}
+`,
+  };
+
+export const pointwise_grad_D1_classifier_3: ShaderSpec = {
+    name: "pointwise_grad_D1_classifier_3",
+    overrides: ["u32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: f32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i2 = ((gi / lit2) % lit3);
+  let i3 = (gi % lit2);
+  let v_0 = (1.0f * lit4);
+  let v_1 = (v_0 / lit5);
+  let v_2 = (b0[i2 * lit2 + i3] - 1.0f);
+  let v_3 = (v_1 * v_2);
+  b1[i2 * lit2 + i3] = v_3;
+}
+`,
+  };
+
+export const pointwise_grad_D1_classifier_4: ShaderSpec = {
+    name: "pointwise_grad_D1_classifier_4",
+    overrides: ["u32","i32","i32","f32","f32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i2 = ((gi / lit2) % lit2);
+  let i3 = (gi % lit2);
+  let v_0 = (1.0f * lit3);
+  let v_1 = (v_0 / lit4);
+  let v_2 = (-b0[i2 * lit2 + i3]);
+  let v_3 = min_(b0[i2 * lit2 + i3], v_2);
+  let v_4 = exp(v_3);
+  let v_5 = (v_4 + 1.0f);
+  let v_6 = (v_1 / v_5);
+  let v_7 = (v_6 * v_4);
+  b1[i2 * lit2 + i3] = v_7;
+}
+`,
+  };
+
+export const pointwise_grad_D1_classifier_5: ShaderSpec = {
+    name: "pointwise_grad_D1_classifier_5",
+    overrides: ["u32","i32","f32","f32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i3 = (gi % lit1);
+  let v_0 = (1.0f * lit2);
+  let v_1 = (v_0 / lit3);
+  let v_2 = (-b0[i3]);
+  let v_3 = min_(b0[i3], v_2);
+  let v_4 = exp(v_3);
+  let v_5 = (v_4 + 1.0f);
+  let v_6 = (v_1 / v_5);
+  let v_7 = (v_6 * v_4);
+  b1[i3] = v_7;
+}
+`,
+  };
+
+export const pointwise_grad_D1_classifier_6: ShaderSpec = {
+    name: "pointwise_grad_D1_classifier_6",
     overrides: ["u32","i32","i32","f32","f32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -8674,15 +5721,190 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_fe2220f1cd: ShaderSpec = {
-    name: "pointwise_fe2220f1cd",
-    overrides: ["i32","i32","i32"],
+export const pointwise_grad_D1_classifier_7: ShaderSpec = {
+    name: "pointwise_grad_D1_classifier_7",
+    overrides: ["u32","i32","f32","f32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i3 = (gi % lit1);
+  let v_0 = (1.0f * lit2);
+  let v_1 = (v_0 / lit3);
+  let v_2 = (b0[i3] - 1.0f);
+  let v_3 = (v_1 * v_2);
+  b1[i3] = v_3;
+}
+`,
+  };
+
+export const pointwise_grad_D1_conv2: ShaderSpec = {
+    name: "pointwise_grad_D1_conv2",
+    overrides: ["u32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  b1[i0] = b0[(i0 % lit1)];
+}
+`,
+  };
+
+export const pointwise_grad_D2_classifier: ShaderSpec = {
+    name: "pointwise_grad_D2_classifier",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i2 = ((gi / lit2) % lit3);
+  let i3 = (gi % lit2);
+  let v_0 = (-b1[i2 * lit2 + i3]);
+  let v_1 = min_(b1[i2 * lit2 + i3], v_0);
+  let v_2 = exp(v_1);
+  let v_3 = (v_2 + 1.0f);
+  let v_4 = (b0[i2 * lit2 + i3] / v_3);
+  let v_5 = (v_4 * v_2);
+  b2[i2 * lit2 + i3] = v_5;
+}
+`,
+  };
+
+export const pointwise_grad_D2_classifier_2: ShaderSpec = {
+    name: "pointwise_grad_D2_classifier_2",
+    overrides: ["u32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i2 = ((gi / lit2) % lit3);
+  let i3 = (gi % lit2);
+  let v_0 = (1.0f * b0[(0i + lit4)]);
+  let v_1 = (v_0 / lit5);
+  let v_2 = (b1[i2 * lit2 + i3] - 0.0f);
+  let v_3 = (v_1 * v_2);
+  b2[i2 * lit2 + i3] = v_3;
+}
+`,
+  };
+
+export const pointwise_grad_D2_classifier_3: ShaderSpec = {
+    name: "pointwise_grad_D2_classifier_3",
+    overrides: ["u32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i3 = (gi % lit1);
+  let v_0 = (-b1[i3]);
+  let v_1 = min_(b1[i3], v_0);
+  let v_2 = exp(v_1);
+  let v_3 = (v_2 + 1.0f);
+  let v_4 = (b0[i3] / v_3);
+  let v_5 = (v_4 * v_2);
+  b2[i3] = v_5;
+}
+`,
+  };
+
+export const pointwise_grad_D2_classifier_4: ShaderSpec = {
+    name: "pointwise_grad_D2_classifier_4",
+    overrides: ["u32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i3 = (gi % lit1);
+  let v_0 = (1.0f * b0[(0i + lit2)]);
+  let v_1 = (v_0 / lit3);
+  let v_2 = (b1[i3] - 0.0f);
+  let v_3 = (v_1 * v_2);
+  b2[i3] = v_3;
+}
+`,
+  };
+
+export const pointwise_grad_D2_conv1: ShaderSpec = {
+    name: "pointwise_grad_D2_conv1",
+    overrides: ["i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -8693,12 +5915,2790 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit1);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1 * lit3 + i2 * lit5 + i3] - b2[i2 * lit5 + i3]);
+    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] * v_0);
+    b3[i1 * lit3 + i2 * lit5 + i3] = v_1;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_D2_conv1_2: ShaderSpec = {
+    name: "pointwise_grad_D2_conv1_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1 * lit3 + i2 * lit5 + i3] - b2[i2 * lit5 + i3]);
+    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] * v_0);
+    b3[i1 * lit3 + i2 * lit5 + i3] = v_1;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_bn1: ShaderSpec = {
+    name: "pointwise_grad_G_bn1",
+    overrides: ["i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit0);
+    let i2 = ((gi / lit1) % lit4);
+    let i3 = (gi % lit1);
+    let v_0 = (b0[i1] * b1[i1]);
+    let v_1 = (b3[i1 * lit3 + i2 * lit1 + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * lit3 + i2 * lit1 + i3], 0.0f, v_1);
+    let v_3 = (b4[i1] * lit5);
+    let v_4 = (v_2 - v_3);
+    let v_5 = (b6[i1] * lit5);
+    let v_6 = (b5[i1 * lit3 + i2 * lit1 + i3] * v_5);
+    let v_7 = (v_4 - v_6);
+    let v_8 = (v_0 * v_7);
+    b7[i1 * lit3 + i2 * lit1 + i3] = v_8;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer1_0_bn2: ShaderSpec = {
+    name: "pointwise_grad_G_layer1_0_bn2",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit0);
+    let i2 = ((gi / lit4) % lit5);
+    let i3 = (gi % lit4);
+    let v_0 = (b0[i1] * b1[i1]);
+    let v_1 = (b3[i1 * lit3 + i2 * lit4 + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * lit3 + i2 * lit4 + i3], 0.0f, v_1);
+    let v_3 = (b4[i1] * lit6);
+    let v_4 = (v_2 - v_3);
+    let v_5 = (b6[i1] * lit6);
+    let v_6 = (b5[i1 * lit3 + i2 * lit4 + i3] * v_5);
+    let v_7 = (v_4 - v_6);
+    let v_8 = (v_0 * v_7);
+    b7[i1 * lit3 + i2 * lit4 + i3] = v_8;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer2_0_bn2: ShaderSpec = {
+    name: "pointwise_grad_G_layer2_0_bn2",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[i1] * b1[i1]);
+  let v_1 = (b3[i1 * lit2 + i2 * lit4 + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * lit2 + i2 * lit4 + i3], 0.0f, v_1);
+  let v_3 = (b4[i1] * lit6);
+  let v_4 = (v_2 - v_3);
+  let v_5 = (b6[i1] * lit6);
+  let v_6 = (b5[i1 * lit2 + i2 * lit4 + i3] * v_5);
+  let v_7 = (v_4 - v_6);
+  let v_8 = (v_0 * v_7);
+  b7[i1 * lit2 + i2 * lit4 + i3] = v_8;
+}
+`,
+  };
+
+export const pointwise_grad_G_layer2_0_downsample_1: ShaderSpec = {
+    name: "pointwise_grad_G_layer2_0_downsample_1",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit1);
+    let i2 = ((gi / lit4) % lit5);
+    let i3 = (gi % lit4);
+    let v_0 = (b0[i1] * b1[i1]);
+    let v_1 = (b4[i1] * lit6);
+    let v_2 = (b3[i1 * lit3 + i2 * lit4 + i3] * v_1);
+    let v_3 = (b2[i1 * lit3 + i2 * lit4 + i3] - v_2);
+    let v_4 = (v_0 * v_3);
+    b5[i1 * lit3 + i2 * lit4 + i3] = v_4;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer2_0_downsample_1_2: ShaderSpec = {
+    name: "pointwise_grad_G_layer2_0_downsample_1_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[i1] * b1[i1]);
+  let v_1 = (b4[i1] * lit6);
+  let v_2 = (b3[i1 * lit2 + i2 * lit4 + i3] * v_1);
+  let v_3 = (b2[i1 * lit2 + i2 * lit4 + i3] - v_2);
+  let v_4 = (v_0 * v_3);
+  b5[i1 * lit2 + i2 * lit4 + i3] = v_4;
+}
+`,
+  };
+
+export const pointwise_grad_G_layer3_0_bn2: ShaderSpec = {
+    name: "pointwise_grad_G_layer3_0_bn2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i1] * b1[i1]);
+    let v_1 = (b3[i1 * lit3 + i2 * lit5 + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * lit3 + i2 * lit5 + i3], 0.0f, v_1);
+    let v_3 = (b4[i1] * lit7);
+    let v_4 = (v_2 - v_3);
+    let v_5 = (b6[i1] * lit7);
+    let v_6 = (b5[i1 * lit3 + i2 * lit5 + i3] * v_5);
+    let v_7 = (v_4 - v_6);
+    let v_8 = (v_0 * v_7);
+    b7[i1 * lit3 + i2 * lit5 + i3] = v_8;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer3_0_downsample_0: ShaderSpec = {
+    name: "pointwise_grad_G_layer3_0_downsample_0",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit1);
+    let i2 = ((gi / lit4) % lit5);
+    let i3 = (gi % lit4);
+    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] + b1[i1 * lit3 + i2 * lit4 + i3]);
+    let v_1 = (b2[i1 * lit3 + i2 * lit4 + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
+    let v_3 = (b3[i1] * lit6);
+    let v_4 = (v_2 - v_3);
+    b4[i1 * lit3 + i2 * lit4 + i3] = v_4;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer3_0_downsample_0_2: ShaderSpec = {
+    name: "pointwise_grad_G_layer3_0_downsample_0_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] + b1[i1 * lit2 + i2 * lit4 + i3]);
+  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] <= 0.0f);
+  let v_2 = select(v_0, 0.0f, v_1);
+  let v_3 = (b3[i1] * lit6);
+  let v_4 = (v_2 - v_3);
+  b4[i1 * lit2 + i2 * lit4 + i3] = v_4;
+}
+`,
+  };
+
+export const pointwise_grad_G_layer3_0_downsample_1: ShaderSpec = {
+    name: "pointwise_grad_G_layer3_0_downsample_1",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i1] * b1[i1]);
+    let v_1 = (b3[i1] * lit7);
+    let v_2 = (b2[i1 * lit3 + i2 * lit5 + i3] - v_1);
+    let v_3 = (b5[i1] * lit7);
+    let v_4 = (b4[i1 * lit3 + i2 * lit5 + i3] * v_3);
+    let v_5 = (v_2 - v_4);
+    let v_6 = (v_0 * v_5);
+    b6[i1 * lit3 + i2 * lit5 + i3] = v_6;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer4_0_bn2: ShaderSpec = {
+    name: "pointwise_grad_G_layer4_0_bn2",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit1);
+    let i2 = ((gi / lit4) % lit5);
+    let i3 = (gi % lit4);
+    let v_0 = (b0[i1] * b1[i1]);
+    let v_1 = (b3[i1 * lit3 + i2 * lit4 + i3] <= 0.0f);
+    let v_2 = select(b2[i1 * lit3 + i2 * lit4 + i3], 0.0f, v_1);
+    let v_3 = (b4[i1] * lit6);
+    let v_4 = (v_2 - v_3);
+    let v_5 = (b6[i1] * lit6);
+    let v_6 = (b5[i1 * lit3 + i2 * lit4 + i3] * v_5);
+    let v_7 = (v_4 - v_6);
+    let v_8 = (v_0 * v_7);
+    b7[i1 * lit3 + i2 * lit4 + i3] = v_8;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer4_0_downsample_1: ShaderSpec = {
+    name: "pointwise_grad_G_layer4_0_downsample_1",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i1] * b1[i1]);
+    let v_1 = (b4[i1] * lit7);
+    let v_2 = (b3[i1 * lit3 + i2 * lit5 + i3] * v_1);
+    let v_3 = (b2[i1 * lit3 + i2 * lit5 + i3] - v_2);
+    let v_4 = (v_0 * v_3);
+    b5[i1 * lit3 + i2 * lit5 + i3] = v_4;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer4_2_bn3: ShaderSpec = {
+    name: "pointwise_grad_G_layer4_2_bn3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i1] * b1[i1]);
+    let v_1 = (b2[i1 * lit3 + i2 * lit5 + i3] + b3[i1 * lit3 + i2 * lit5 + i3]);
+    let v_2 = (b4[i1 * lit3 + i2 * lit5 + i3] <= 0.0f);
+    let v_3 = select(v_1, 0.0f, v_2);
+    let v_4 = (b5[i1] * lit7);
+    let v_5 = (v_3 - v_4);
+    let v_6 = (b7[i1] * lit7);
+    let v_7 = (b6[i1 * lit3 + i2 * lit5 + i3] * v_6);
+    let v_8 = (v_5 - v_7);
+    let v_9 = (v_0 * v_8);
+    b8[i1 * lit3 + i2 * lit5 + i3] = v_9;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer6_conv2d_list_1: ShaderSpec = {
+    name: "pointwise_grad_G_layer6_conv2d_list_1",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] + b1[i1 * lit3 + i2 * lit5 + i3]);
+    let v_1 = (b2[i1 * lit3 + i2 * lit5 + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
+    let v_3 = (b3[i1] * lit7);
+    let v_4 = (v_2 - v_3);
+    b4[i1 * lit3 + i2 * lit5 + i3] = v_4;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_step: ShaderSpec = {
+    name: "pointwise_grad_step",
+    overrides: ["i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<u32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit1);
+    let i2 = (gi % lit3);
+    let v_0 = (b0[i1 * lit3 + i2] != lit4);
+    let v_1 = (b0[i1 * lit3 + i2] >= 0i);
+    let v_2 = (b0[i1 * lit3 + i2] < lit5);
+    let v_3 = (v_1 && v_2);
+    let v_4 = (v_0 && v_3);
+    b1[i1 * lit3 + i2] = select(0u, 1u, v_4);
+  }
+}
+`,
+  };
+
+export const pointwise_grad_step_10: ShaderSpec = {
+    name: "pointwise_grad_step_10",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<u32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = (gi % lit3);
+    let v_0 = (b0[i1 * lit3 + i2] != lit5);
+    let v_1 = (b0[i1 * lit3 + i2] >= 0i);
+    let v_2 = (b0[i1 * lit3 + i2] < lit6);
+    let v_3 = (v_1 && v_2);
+    let v_4 = (v_0 && v_3);
+    b1[i1 * lit3 + i2] = select(0u, 1u, v_4);
+  }
+}
+`,
+  };
+
+export const pointwise_grad_step_11: ShaderSpec = {
+    name: "pointwise_grad_step_11",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let f_0 = i2 * lit5 + i3;
+    let v_1 = (i1 == b1[((f_0 / lit5) % lit6) * lit5 + (f_0 % lit5)]);
+    let v_2 = select(0.0f, 1.0f, v_1);
+    let v_3 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_2);
+    let v_4 = max_(b2[0i], 1.0f);
+    let v_5 = (v_3 / v_4);
+    let f_6 = i2 * lit5 + i3;
+    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit5) % lit6) * lit5 + (f_6 % lit5)] != 0u));
+    let v_8 = (v_7 * 1.0f);
+    b4[i1 * lit3 + i2 * lit5 + i3] = v_8;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_step_12: ShaderSpec = {
+    name: "pointwise_grad_step_12",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit1);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] > 0.0f);
+    let v_1 = select(0.0f, 1.0f, v_0);
+    let v_2 = (v_1 * lit6);
+    let v_3 = (v_2 + lit7);
+    b1[i1 * lit3 + i2 * lit5 + i3] = v_3;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_step_13: ShaderSpec = {
+    name: "pointwise_grad_step_13",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit4);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] > 0.0f);
+    let v_1 = select(0.0f, 1.0f, v_0);
+    let v_2 = (v_1 * lit6);
+    let v_3 = (v_2 + lit7);
+    b1[i1 * lit3 + i2 * lit5 + i3] = v_3;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_step_14: ShaderSpec = {
+    name: "pointwise_grad_step_14",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit1);
+    let i2 = ((gi / lit4) % lit5);
+    let i3 = (gi % lit4);
+    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] > 0.0f);
+    let v_1 = select(0.0f, 1.0f, v_0);
+    let v_2 = (v_1 * lit6);
+    let v_3 = (v_2 + lit7);
+    b1[i1 * lit3 + i2 * lit4 + i3] = v_3;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_step_15: ShaderSpec = {
+    name: "pointwise_grad_step_15",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let f_0 = i2 * lit5 + i3;
+    let v_1 = (i1 == b1[((f_0 / lit5) % lit6) * lit5 + (f_0 % lit5)]);
+    let v_2 = select(0.0f, 1.0f, v_1);
+    let v_3 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_2);
+    let v_4 = max_(b2[0i], 1.0f);
+    let v_5 = (v_3 / v_4);
+    let f_6 = i2 * lit5 + i3;
+    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit5) % lit6) * lit5 + (f_6 % lit5)] != 0u));
+    let v_8 = (1.0f * b4[(0i + lit7)]);
+    let v_9 = (v_7 * v_8);
+    b5[i1 * lit3 + i2 * lit5 + i3] = v_9;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_step_16: ShaderSpec = {
+    name: "pointwise_grad_step_16",
+    overrides: ["u32","i32","i32","i32","f32","f32"],
+    access: ["read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: f32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i2 = ((gi / lit2) % lit3);
+  let i3 = (gi % lit2);
+  let v_0 = (1.0f * lit4);
+  let v_1 = (v_0 / lit5);
+  let v_2 = (-v_1);
+  let v_3 = (v_2 * 1.0f);
+  b0[i2 * lit2 + i3] = v_3;
+}
+`,
+  };
+
+export const pointwise_grad_step_17: ShaderSpec = {
+    name: "pointwise_grad_step_17",
+    overrides: ["u32","i32","i32","i32","f32","f32"],
+    access: ["read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: f32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i2 = ((gi / lit2) % lit3);
+  let i3 = (gi % lit2);
+  let v_0 = (1.0f * lit4);
+  let v_1 = (v_0 / lit5);
+  let v_2 = (-v_1);
+  let v_3 = (v_2 * 0.0f);
+  b0[i2 * lit2 + i3] = v_3;
+}
+`,
+  };
+
+export const pointwise_grad_step_18: ShaderSpec = {
+    name: "pointwise_grad_step_18",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit0);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] > 0.0f);
+    let v_1 = select(0.0f, 1.0f, v_0);
+    let v_2 = (v_1 * lit6);
+    let v_3 = (v_2 + lit7);
+    b1[i1 * lit3 + i2 * lit5 + i3] = v_3;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_step_19: ShaderSpec = {
+    name: "pointwise_grad_step_19",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] > 0.0f);
+    let v_1 = select(0.0f, 1.0f, v_0);
+    let v_2 = (v_1 * lit7);
+    let v_3 = (v_2 + lit8);
+    b1[i1 * lit3 + i2 * lit5 + i3] = v_3;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_step_2: ShaderSpec = {
+    name: "pointwise_grad_step_2",
+    overrides: ["u32","i32","i32","i32","f32","f32"],
+    access: ["read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: f32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i2 = ((gi / lit2) % lit3);
+  let i3 = (gi % lit2);
+  let v_0 = (1.0f * lit4);
+  let v_1 = (v_0 / lit5);
+  let v_2 = (-v_1);
+  b0[i2 * lit2 + i3] = v_2;
+}
+`,
+  };
+
+export const pointwise_grad_step_20: ShaderSpec = {
+    name: "pointwise_grad_step_20",
+    overrides: ["i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit1);
+    let i2 = ((gi / lit1) % lit4);
+    let i3 = (gi % lit1);
+    let v_0 = (b0[i1 * lit3 + i2 * lit1 + i3] > 0.0f);
+    let v_1 = select(0.0f, 1.0f, v_0);
+    let v_2 = (v_1 * lit5);
+    let v_3 = (v_2 + lit6);
+    b1[i1 * lit3 + i2 * lit1 + i3] = v_3;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_step_21: ShaderSpec = {
+    name: "pointwise_grad_step_21",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: f32;
+override lit9: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (1.0f * b0[(0i + lit7)]);
+    let v_1 = (v_0 * lit8);
+    let v_2 = (v_1 / lit9);
+    let v_3 = (-v_2);
+    b1[i1 * lit3 + i2 * lit5 + i3] = v_3;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_step_22: ShaderSpec = {
+    name: "pointwise_grad_step_22",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i2 = ((gi / lit2) % lit2);
+  let i3 = (gi % lit2);
+  let v_0 = (1.0f * b0[i2 * lit2 + i3]);
+  b1[i2 * lit2 + i3] = v_0;
+}
+`,
+  };
+
+export const pointwise_grad_step_23: ShaderSpec = {
+    name: "pointwise_grad_step_23",
+    overrides: ["u32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i3 = (gi % lit1);
+  let v_0 = (1.0f * b0[i3]);
+  b1[i3] = v_0;
+}
+`,
+  };
+
+export const pointwise_grad_step_24: ShaderSpec = {
+    name: "pointwise_grad_step_24",
+    overrides: ["u32","i32","f32","f32"],
+    access: ["read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i3 = (gi % lit1);
+  let v_0 = (1.0f * lit2);
+  let v_1 = (v_0 / lit3);
+  let v_2 = (-v_1);
+  let v_3 = (v_2 * 1.0f);
+  b0[i3] = v_3;
+}
+`,
+  };
+
+export const pointwise_grad_step_25: ShaderSpec = {
+    name: "pointwise_grad_step_25",
+    overrides: ["u32","i32","i32","f32","f32"],
+    access: ["read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i2 = ((gi / lit2) % lit2);
+  let i3 = (gi % lit2);
+  let v_0 = (1.0f * lit3);
+  let v_1 = (v_0 / lit4);
+  let v_2 = (-v_1);
+  let v_3 = (v_2 * 0.0f);
+  b0[i2 * lit2 + i3] = v_3;
+}
+`,
+  };
+
+export const pointwise_grad_step_26: ShaderSpec = {
+    name: "pointwise_grad_step_26",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] > 0.0f);
+  let v_1 = select(0.0f, 1.0f, v_0);
+  let v_2 = (v_1 * lit6);
+  let v_3 = (v_2 + lit7);
+  b1[i1 * lit2 + i2 * lit4 + i3] = v_3;
+}
+`,
+  };
+
+export const pointwise_grad_step_27: ShaderSpec = {
+    name: "pointwise_grad_step_27",
+    overrides: ["u32","i32","i32","f32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i3 = (gi % lit1);
+  let v_0 = (1.0f * b0[(0i + lit2)]);
+  let v_1 = (v_0 / lit3);
+  b1[i3] = v_1;
+}
+`,
+  };
+
+export const pointwise_grad_step_3: ShaderSpec = {
+    name: "pointwise_grad_step_3",
+    overrides: ["i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit1);
+    let i3 = (gi % lit5);
+    let f_0 = i2 * lit5 + i3;
+    let v_1 = (i1 == b1[((f_0 / lit5) % lit1) * lit5 + (f_0 % lit5)]);
+    let v_2 = select(0.0f, 1.0f, v_1);
+    let v_3 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_2);
+    let v_4 = max_(b2[0i], 1.0f);
+    let v_5 = (v_3 / v_4);
+    let f_6 = i2 * lit5 + i3;
+    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit5) % lit1) * lit5 + (f_6 % lit5)] != 0u));
+    let v_8 = (v_7 * 1.0f);
+    b4[i1 * lit3 + i2 * lit5 + i3] = v_8;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_step_4: ShaderSpec = {
+    name: "pointwise_grad_step_4",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit0) % lit5);
+    let i3 = (gi % lit0);
+    let v_0 = (b0[i1 * lit3 + i2 * lit0 + i3] > 0.0f);
+    let v_1 = select(0.0f, 1.0f, v_0);
+    let v_2 = (v_1 * lit6);
+    let v_3 = (v_2 + lit7);
+    b1[i1 * lit3 + i2 * lit0 + i3] = v_3;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_step_5: ShaderSpec = {
+    name: "pointwise_grad_step_5",
+    overrides: ["i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit1);
+    let i2 = ((gi / lit4) % lit0);
+    let i3 = (gi % lit4);
+    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] > 0.0f);
+    let v_1 = select(0.0f, 1.0f, v_0);
+    let v_2 = (v_1 * lit5);
+    let v_3 = (v_2 + lit6);
+    b1[i1 * lit3 + i2 * lit4 + i3] = v_3;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_step_6: ShaderSpec = {
+    name: "pointwise_grad_step_6",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit4) % lit5);
+    let i3 = (gi % lit4);
+    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] > 0.0f);
+    let v_1 = select(0.0f, 1.0f, v_0);
+    let v_2 = (v_1 * lit6);
+    let v_3 = (v_2 + lit7);
+    b1[i1 * lit3 + i2 * lit4 + i3] = v_3;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_step_7: ShaderSpec = {
+    name: "pointwise_grad_step_7",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit1) % lit5);
+    let i3 = (gi % lit1);
+    let v_0 = (b0[i1 * lit3 + i2 * lit1 + i3] > 0.0f);
+    let v_1 = select(0.0f, 1.0f, v_0);
+    let v_2 = (v_1 * lit6);
+    let v_3 = (v_2 + lit7);
+    b1[i1 * lit3 + i2 * lit1 + i3] = v_3;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_step_8: ShaderSpec = {
+    name: "pointwise_grad_step_8",
+    overrides: ["u32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i2 = ((gi / lit2) % lit3);
+  let i3 = (gi % lit2);
+  let v_0 = (1.0f * b0[(0i + lit4)]);
+  let v_1 = (v_0 / lit5);
+  b1[i2 * lit2 + i3] = v_1;
+}
+`,
+  };
+
+export const pointwise_grad_step_9: ShaderSpec = {
+    name: "pointwise_grad_step_9",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit1);
+    let i3 = (gi % lit5);
+    let f_0 = i2 * lit5 + i3;
+    let v_1 = (i1 == b1[((f_0 / lit5) % lit1) * lit5 + (f_0 % lit5)]);
+    let v_2 = select(0.0f, 1.0f, v_1);
+    let v_3 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_2);
+    let v_4 = max_(b2[0i], 1.0f);
+    let v_5 = (v_3 / v_4);
+    let f_6 = i2 * lit5 + i3;
+    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit5) % lit1) * lit5 + (f_6 % lit5)] != 0u));
+    let v_8 = (1.0f * b4[(0i + lit6)]);
+    let v_9 = (v_7 * v_8);
+    b5[i1 * lit3 + i2 * lit5 + i3] = v_9;
+  }
+}
+`,
+  };
+
+export const pointwise_sgd_G_G_classifier_conv2d_list_3: ShaderSpec = {
+    name: "pointwise_sgd_G_G_classifier_conv2d_list_3",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * b1[(0i + 1i)]);
+  let v_1 = (b2[i0] * b1[(0i + lit2)]);
+  let v_2 = (0.0f + v_1);
+  let v_3 = (v_0 + v_2);
+  b3[i0] = v_3;
+  let v_4 = (v_3 * b4[0i]);
+  let v_5 = (b2[i0] - v_4);
+  b5[i0] = v_5;
+}
+`,
+  };
+
+export const pointwise_sgd_G_G_features_0: ShaderSpec = {
+    name: "pointwise_sgd_G_G_features_0",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * b1[(0i + 1i)]);
+  let v_1 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
+  let v_2 = (b4[i0] * b1[(0i + lit2)]);
+  let v_3 = (v_1 + v_2);
+  let v_4 = (v_0 + v_3);
+  b5[i0] = v_4;
+  let v_5 = (v_4 * b6[0i]);
+  let v_6 = (b4[i0] - v_5);
+  b7[i0] = v_6;
+}
+`,
+  };
+
+export const pointwise_sgd_G_G_layer1_0_conv1: ShaderSpec = {
+    name: "pointwise_sgd_G_G_layer1_0_conv1",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = (gi / lit2);
+  let i1 = (gi % lit2);
+  let v_0 = (b0[i0 * lit2 + i1] * b1[(0i + 1i)]);
+  let v_1 = (v_0 + b2[i0 * lit2 + i1]);
+  let v_2 = (v_1 * b1[(0i + 1i)]);
+  let v_3 = (b3[i0 * lit2 + i1] * b1[(0i + lit3)]);
+  let v_4 = (b2[i0 * lit2 + i1] + v_3);
+  let v_5 = (v_2 + v_4);
+  b4[i0 * lit2 + i1] = v_5;
+}
+`,
+  };
+
+export const pointwise_sgd_G_G_layer1_0_conv2: ShaderSpec = {
+    name: "pointwise_sgd_G_G_layer1_0_conv2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = (gi / lit2);
+  let i1 = ((gi / lit3) % lit4);
+  let i2 = ((gi / lit5) % lit5);
+  let i3 = (gi % lit5);
+  let v_0 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b1[(0i + 1i)]);
+  let v_1 = (v_0 + b2[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3]);
+  let v_2 = (v_1 * b1[(0i + 1i)]);
+  let v_3 = (b3[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+  let v_4 = (b2[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] + v_3);
+  let v_5 = (v_2 + v_4);
+  b4[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_5;
+}
+`,
+  };
+
+export const pointwise_sgd_G_G_layer3_0_conv2: ShaderSpec = {
+    name: "pointwise_sgd_G_G_layer3_0_conv2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + 1i)]);
+    let v_1 = (v_0 + b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
+    let v_2 = (v_1 * b1[(0i + 1i)]);
+    let v_3 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
+    let v_4 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + v_3);
+    let v_5 = (v_2 + v_4);
+    b4[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_5;
+  }
+}
+`,
+  };
+
+export const pointwise_sgd_G_G_layer3_0_conv3: ShaderSpec = {
+    name: "pointwise_sgd_G_G_layer3_0_conv3",
+    overrides: ["i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = (gi % lit3);
+    let v_0 = (b0[i0 * lit3 + i1] * b1[(0i + 1i)]);
+    let v_1 = (v_0 + b2[i0 * lit3 + i1]);
+    let v_2 = (v_1 * b1[(0i + 1i)]);
+    let v_3 = (b3[i0 * lit3 + i1] * b1[(0i + lit4)]);
+    let v_4 = (b2[i0 * lit3 + i1] + v_3);
+    let v_5 = (v_2 + v_4);
+    b4[i0 * lit3 + i1] = v_5;
+  }
+}
+`,
+  };
+
+export const pointwise_sgd_G_G_layer3_0_downsample_0: ShaderSpec = {
+    name: "pointwise_sgd_G_G_layer3_0_downsample_0",
+    overrides: ["i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
     let i0 = (gi / lit1);
     let i1 = (gi % lit1);
-    let v_0 = (b1[i0 * lit1 + i1] * b2[0i]);
-    let v_1 = (b0[i0 * lit1 + i1] - v_0);
-    b3[i0 * lit1 + i1] = v_1;
+    let v_0 = (b0[i0 * lit1 + i1] * b1[(0i + 1i)]);
+    let v_1 = (v_0 + b2[i0 * lit1 + i1]);
+    let v_2 = (v_1 * b1[(0i + 1i)]);
+    let v_3 = (b3[i0 * lit1 + i1] * b1[(0i + lit3)]);
+    let v_4 = (b2[i0 * lit1 + i1] + v_3);
+    let v_5 = (v_2 + v_4);
+    b4[i0 * lit1 + i1] = v_5;
   }
+}
+`,
+  };
+
+export const pointwise_sgd_G_G_layer4_0_conv2: ShaderSpec = {
+    name: "pointwise_sgd_G_G_layer4_0_conv2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit1);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + 1i)]);
+    let v_1 = (v_0 + b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
+    let v_2 = (v_1 * b1[(0i + 1i)]);
+    let v_3 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
+    let v_4 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + v_3);
+    let v_5 = (v_2 + v_4);
+    b4[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_5;
+  }
+}
+`,
+  };
+
+export const pointwise_sgd_G_G_layer5_conv2d_list_0: ShaderSpec = {
+    name: "pointwise_sgd_G_G_layer5_conv2d_list_0",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * b1[(0i + 1i)]);
+  let v_1 = (b3[i0] * b1[(0i + lit2)]);
+  let v_2 = (b2[(i0 % lit1)] + v_1);
+  let v_3 = (v_0 + v_2);
+  b4[i0] = v_3;
+  let v_4 = (v_3 * b5[0i]);
+  let v_5 = (b3[i0] - v_4);
+  b6[i0] = v_5;
+  let v_6 = (b7[i0] * b1[(0i + 1i)]);
+  let v_7 = (b8[i0] * b1[(0i + lit2)]);
+  let v_8 = (b2[(i0 % lit1)] + v_7);
+  let v_9 = (v_6 + v_8);
+  b9[i0] = v_9;
+}
+`,
+  };
+
+export const pointwise_sgd_G_G_layer5_conv2d_list_0_2: ShaderSpec = {
+    name: "pointwise_sgd_G_G_layer5_conv2d_list_0_2",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * b1[(0i + 1i)]);
+  let v_1 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
+  let v_2 = (b4[i0] * b1[(0i + lit2)]);
+  let v_3 = (v_1 + v_2);
+  let v_4 = (v_0 + v_3);
+  b5[i0] = v_4;
+  let v_5 = (v_4 * b6[0i]);
+  let v_6 = (b4[i0] - v_5);
+  b7[i0] = v_6;
+  let v_7 = (b8[i0] * b1[(0i + 1i)]);
+  let v_8 = (b9[i0] * b1[(0i + lit2)]);
+  let v_9 = (v_1 + v_8);
+  let v_10 = (v_7 + v_9);
+  b10[i0] = v_10;
+}
+`,
+  };
+
+export const pointwise_sgd_G_G_layer6_conv2d_list_1: ShaderSpec = {
+    name: "pointwise_sgd_G_G_layer6_conv2d_list_1",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * b1[(0i + 1i)]);
+  let v_1 = (b3[i0] * b1[(0i + lit2)]);
+  let v_2 = (b2[(i0 % lit1)] + v_1);
+  let v_3 = (v_0 + v_2);
+  b4[i0] = v_3;
+  let v_4 = (v_3 * b5[0i]);
+  let v_5 = (b3[i0] - v_4);
+  b6[i0] = v_5;
+}
+`,
+  };
+
+export const pointwise_step: ShaderSpec = {
+    name: "pointwise_step",
+    overrides: ["f32","u32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: f32;
+override lit1: u32;
+override lit2: i32;
+override lit3: i32;
+override lit4: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0f) { return 1.0f; }
+  if (x >= 0.0f) { return pow(x, y); }
+  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
+  let m = pow(-x, y);
+  return select(m, -m, abs(y % lit0) == 1.0f);
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = f32(b1[0i]);
+  let v_1 = (v_0 / b0[(0i + lit2)]);
+  let v_2 = (1.0f - v_1);
+  let v_3 = pow_(v_2, b0[(0i + lit3)]);
+  let v_4 = (b0[0i] * v_3);
+  b2[0i] = v_4;
+  let v_5 = (v_4 * lit4);
+  b3[0i] = v_5;
+}
+`,
+  };
+
+export const pointwise_step_10: ShaderSpec = {
+    name: "pointwise_step_10",
+    overrides: ["f32","u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: f32;
+override lit1: u32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0f) { return 1.0f; }
+  if (x >= 0.0f) { return pow(x, y); }
+  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
+  let m = pow(-x, y);
+  return select(m, -m, abs(y % lit0) == 1.0f);
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (1.0f - b0[0i]);
+  b1[0i] = v_0;
+  let v_1 = (b2[(0i + lit2)] * b3[0i]);
+  let v_2 = pow_(b0[0i], b4[0i]);
+  let v_3 = (1.0f - v_2);
+  let v_4 = (v_1 / v_3);
+  b5[0i] = v_4;
+  b6[0i] = b2[(0i + lit3)];
+  let v_5 = (1.0f - b2[(0i + lit3)]);
+  b7[0i] = v_5;
+}
+`,
+  };
+
+export const pointwise_step_11: ShaderSpec = {
+    name: "pointwise_step_11",
+    overrides: ["f32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+override lit0: f32;
+override lit1: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0f) { return 1.0f; }
+  if (x >= 0.0f) { return pow(x, y); }
+  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
+  let m = pow(-x, y);
+  return select(m, -m, abs(y % lit0) == 1.0f);
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = pow_(b0[0i], b1[0i]);
+  let v_1 = (1.0f - v_0);
+  let v_2 = sqrt(v_1);
+  b2[0i] = v_2;
+}
+`,
+  };
+
+export const pointwise_step_12: ShaderSpec = {
+    name: "pointwise_step_12",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32","f32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+override lit8: f32;
+override lit9: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] + lit7);
+    let v_1 = log(v_0);
+    let v_2 = (v_1 / lit8);
+    let v_3 = (b0[i1 * lit3 + i2 * lit5 + i3] * v_2);
+    let v_4 = (-v_3);
+    let v_5 = (v_4 / lit9);
+    b1[i1 * lit3 + i2 * lit5 + i3] = v_5;
+  }
+}
+`,
+  };
+
+export const pointwise_step_13: ShaderSpec = {
+    name: "pointwise_step_13",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] + lit7);
+    let v_1 = log(v_0);
+    let v_2 = (v_1 / lit8);
+    b1[i1 * lit3 + i2 * lit5 + i3] = v_2;
+  }
+}
+`,
+  };
+
+export const pointwise_step_14: ShaderSpec = {
+    name: "pointwise_step_14",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1 * lit3 + i2 * lit5 + i3]);
+    let v_1 = (-v_0);
+    let v_2 = (v_1 / lit7);
+    b2[i1 * lit3 + i2 * lit5 + i3] = v_2;
+  }
+}
+`,
+  };
+
+export const pointwise_step_15: ShaderSpec = {
+    name: "pointwise_step_15",
+    overrides: ["f32","u32","f32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: f32;
+override lit1: u32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<i32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0f) { return 1.0f; }
+  if (x >= 0.0f) { return pow(x, y); }
+  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
+  let m = pow(-x, y);
+  return select(m, -m, abs(y % lit0) == 1.0f);
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * lit2);
+  b1[0i] = v_0;
+  let v_1 = f32(b3[0i]);
+  let v_2 = (v_1 / b2[(0i + lit3)]);
+  let v_3 = (1.0f - v_2);
+  let v_4 = pow_(v_3, b2[(0i + lit4)]);
+  let v_5 = (b2[0i] * v_4);
+  b4[0i] = v_5;
+  let v_6 = (v_5 * lit5);
+  b5[0i] = v_6;
+}
+`,
+  };
+
+export const pointwise_step_16: ShaderSpec = {
+    name: "pointwise_step_16",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1 * lit3 + i2 * lit5 + i3]);
+    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] * b2[i1 * lit3 + i2 * lit5 + i3]);
+    let v_2 = (v_1 / lit7);
+    let v_3 = (b2[i1 * lit3 + i2 * lit5 + i3] + lit8);
+    let v_4 = (v_2 / v_3);
+    let v_5 = (v_0 + v_4);
+    b3[i1 * lit3 + i2 * lit5 + i3] = v_5;
+  }
+}
+`,
+  };
+
+export const pointwise_step_17: ShaderSpec = {
+    name: "pointwise_step_17",
+    overrides: ["u32","f32","f32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * lit1);
+  let v_1 = (v_0 * lit2);
+  let v_2 = (b1[0i] * lit2);
+  let v_3 = (v_2 * lit2);
+  let v_4 = (v_1 + v_3);
+  b2[0i] = v_4;
+  b4[0i] = b3[(0i + lit3)];
+  let v_5 = (1.0f - b3[(0i + lit3)]);
+  b5[0i] = v_5;
+}
+`,
+  };
+
+export const pointwise_step_18: ShaderSpec = {
+    name: "pointwise_step_18",
+    overrides: ["f32","u32","f32","f32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: f32;
+override lit1: u32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0f) { return 1.0f; }
+  if (x >= 0.0f) { return pow(x, y); }
+  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
+  let m = pow(-x, y);
+  return select(m, -m, abs(y % lit0) == 1.0f);
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * lit2);
+  let v_1 = (v_0 * lit3);
+  let v_2 = (b1[0i] * lit3);
+  let v_3 = (v_2 * lit3);
+  let v_4 = (v_1 + v_3);
+  b2[0i] = v_4;
+  let v_5 = (b3[0i] / b4[(0i + lit4)]);
+  let v_6 = (1.0f - v_5);
+  let v_7 = pow_(v_6, b4[(0i + lit5)]);
+  b5[0i] = v_7;
+  let v_8 = (b4[0i] * v_7);
+  b6[0i] = v_8;
+  let v_9 = (v_8 * lit6);
+  b7[0i] = v_9;
+}
+`,
+  };
+
+export const pointwise_step_19: ShaderSpec = {
+    name: "pointwise_step_19",
+    overrides: ["u32","f32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * lit1);
+  let v_1 = (v_0 * lit2);
+  let v_2 = (b1[0i] * lit2);
+  let v_3 = (v_2 * lit2);
+  let v_4 = (v_1 + v_3);
+  b2[0i] = v_4;
+  b4[0i] = b3[(0i + lit3)];
+  let v_5 = (1.0f - b3[(0i + lit3)]);
+  b5[0i] = v_5;
+  b6[0i] = b3[(0i + lit4)];
+}
+`,
+  };
+
+export const pointwise_step_2: ShaderSpec = {
+    name: "pointwise_step_2",
+    overrides: ["u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit0 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = f32(b0[0i]);
+  b1[0i] = v_0;
+  let v_1 = (v_0 + 1.0f);
+  b2[0i] = v_1;
+}
+`,
+  };
+
+export const pointwise_step_20: ShaderSpec = {
+    name: "pointwise_step_20",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = (gi / lit2);
+  let i1 = (gi % lit2);
+  let v_0 = (b0[i0 * lit2 + i1] * b1[(0i + 1i)]);
+  let v_1 = (v_0 + b2[i0 * lit2 + i1]);
+  let v_2 = (v_1 * b1[(0i + 1i)]);
+  let v_3 = (b3[i0 * lit2 + i1] * b1[(0i + lit3)]);
+  let v_4 = (b2[i0 * lit2 + i1] + v_3);
+  let v_5 = (v_2 + v_4);
+  b4[i0 * lit2 + i1] = v_5;
+  let v_6 = (v_5 * b5[0i]);
+  let v_7 = (b3[i0 * lit2 + i1] - v_6);
+  b6[i0 * lit2 + i1] = v_7;
+}
+`,
+  };
+
+export const pointwise_step_21: ShaderSpec = {
+    name: "pointwise_step_21",
+    overrides: ["i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit1);
+    let i1 = (gi % lit1);
+    let v_0 = (b0[i0 * lit1 + i1] * b1[(0i + 1i)]);
+    let v_1 = (v_0 + b2[i0 * lit1 + i1]);
+    let v_2 = (v_1 * b1[(0i + 1i)]);
+    let v_3 = (b3[i0 * lit1 + i1] * b1[(0i + lit3)]);
+    let v_4 = (b2[i0 * lit1 + i1] + v_3);
+    let v_5 = (v_2 + v_4);
+    b4[i0 * lit1 + i1] = v_5;
+    let v_6 = (v_5 * b5[0i]);
+    let v_7 = (b3[i0 * lit1 + i1] - v_6);
+    b6[i0 * lit1 + i1] = v_7;
+  }
+}
+`,
+  };
+
+export const pointwise_step_22: ShaderSpec = {
+    name: "pointwise_step_22",
+    overrides: ["i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = (gi % lit3);
+    let v_0 = (b0[i0 * lit3 + i1] * b1[(0i + 1i)]);
+    let v_1 = (v_0 + b2[i0 * lit3 + i1]);
+    let v_2 = (v_1 * b1[(0i + 1i)]);
+    let v_3 = (b3[i0 * lit3 + i1] * b1[(0i + lit4)]);
+    let v_4 = (b2[i0 * lit3 + i1] + v_3);
+    let v_5 = (v_2 + v_4);
+    b4[i0 * lit3 + i1] = v_5;
+    let v_6 = (v_5 * b5[0i]);
+    let v_7 = (b3[i0 * lit3 + i1] - v_6);
+    b6[i0 * lit3 + i1] = v_7;
+  }
+}
+`,
+  };
+
+export const pointwise_step_23: ShaderSpec = {
+    name: "pointwise_step_23",
+    overrides: ["f32","u32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: f32;
+override lit1: u32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0f) { return 1.0f; }
+  if (x >= 0.0f) { return pow(x, y); }
+  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
+  let m = pow(-x, y);
+  return select(m, -m, abs(y % lit0) == 1.0f);
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[(0i + lit2)] * b1[0i]);
+  let v_1 = pow_(b2[0i], b3[0i]);
+  let v_2 = (1.0f - v_1);
+  let v_3 = sqrt(v_2);
+  let v_4 = (v_0 * v_3);
+  let v_5 = pow_(b4[0i], b3[0i]);
+  let v_6 = (1.0f - v_5);
+  let v_7 = (v_4 / v_6);
+  b5[0i] = v_7;
+  let v_8 = (1.0f - b2[0i]);
+  b6[0i] = v_8;
+}
+`,
+  };
+
+export const pointwise_step_3: ShaderSpec = {
+    name: "pointwise_step_3",
+    overrides: ["u32","f32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * lit1);
+  b1[0i] = v_0;
+}
+`,
+  };
+
+export const pointwise_step_4: ShaderSpec = {
+    name: "pointwise_step_4",
+    overrides: ["u32","f32","f32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * lit1);
+  let v_1 = (v_0 * lit2);
+  let v_2 = (b1[0i] * lit1);
+  let v_3 = (v_2 * lit2);
+  let v_4 = (v_1 + v_3);
+  b2[0i] = v_4;
+  b4[0i] = b3[(0i + lit3)];
+  let v_5 = (1.0f - b3[(0i + lit3)]);
+  b5[0i] = v_5;
+}
+`,
+  };
+
+export const pointwise_step_5: ShaderSpec = {
+    name: "pointwise_step_5",
+    overrides: ["f32","u32","f32","f32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: f32;
+override lit1: u32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0f) { return 1.0f; }
+  if (x >= 0.0f) { return pow(x, y); }
+  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
+  let m = pow(-x, y);
+  return select(m, -m, abs(y % lit0) == 1.0f);
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * lit2);
+  let v_1 = (v_0 * lit3);
+  let v_2 = (b1[0i] * lit2);
+  let v_3 = (v_2 * lit3);
+  let v_4 = (v_1 + v_3);
+  b2[0i] = v_4;
+  let v_5 = (b3[0i] / b4[(0i + lit4)]);
+  let v_6 = (1.0f - v_5);
+  let v_7 = pow_(v_6, b4[(0i + lit5)]);
+  b5[0i] = v_7;
+  let v_8 = (b4[0i] * v_7);
+  b6[0i] = v_8;
+  let v_9 = (v_8 * lit6);
+  b7[0i] = v_9;
+}
+`,
+  };
+
+export const pointwise_step_6: ShaderSpec = {
+    name: "pointwise_step_6",
+    overrides: ["f32","u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: f32;
+override lit1: u32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0f) { return 1.0f; }
+  if (x >= 0.0f) { return pow(x, y); }
+  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
+  let m = pow(-x, y);
+  return select(m, -m, abs(y % lit0) == 1.0f);
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[(0i + lit2)] * b1[0i]);
+  let v_1 = pow_(b2[0i], b3[0i]);
+  let v_2 = (1.0f - v_1);
+  let v_3 = (v_0 / v_2);
+  b4[0i] = v_3;
+  b5[0i] = b0[(0i + lit3)];
+  let v_4 = (1.0f - b0[(0i + lit3)]);
+  b6[0i] = v_4;
+  let v_5 = pow_(b0[(0i + lit3)], b3[0i]);
+  let v_6 = (1.0f - v_5);
+  let v_7 = sqrt(v_6);
+  b7[0i] = v_7;
+}
+`,
+  };
+
+export const pointwise_step_7: ShaderSpec = {
+    name: "pointwise_step_7",
+    overrides: ["u32","f32","f32","f32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: f32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * lit1);
+  let v_1 = (v_0 * lit2);
+  let v_2 = (b1[0i] * lit3);
+  let v_3 = (v_2 * lit2);
+  let v_4 = (v_1 + v_3);
+  b2[0i] = v_4;
+  b4[0i] = b3[(0i + lit4)];
+  let v_5 = (1.0f - b3[(0i + lit4)]);
+  b5[0i] = v_5;
+}
+`,
+  };
+
+export const pointwise_step_8: ShaderSpec = {
+    name: "pointwise_step_8",
+    overrides: ["f32","u32","f32","f32","f32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: f32;
+override lit1: u32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0f) { return 1.0f; }
+  if (x >= 0.0f) { return pow(x, y); }
+  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
+  let m = pow(-x, y);
+  return select(m, -m, abs(y % lit0) == 1.0f);
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * lit2);
+  let v_1 = (v_0 * lit3);
+  let v_2 = (b1[0i] * lit4);
+  let v_3 = (v_2 * lit3);
+  let v_4 = (v_1 + v_3);
+  b2[0i] = v_4;
+  let v_5 = (b3[0i] / b4[(0i + lit5)]);
+  let v_6 = (1.0f - v_5);
+  let v_7 = pow_(v_6, b4[(0i + lit6)]);
+  b5[0i] = v_7;
+  let v_8 = (b4[0i] * v_7);
+  b6[0i] = v_8;
+  let v_9 = (v_8 * lit7);
+  b7[0i] = v_9;
+}
+`,
+  };
+
+export const pointwise_step_9: ShaderSpec = {
+    name: "pointwise_step_9",
+    overrides: ["f32","u32","f32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: f32;
+override lit1: u32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0f) { return 1.0f; }
+  if (x >= 0.0f) { return pow(x, y); }
+  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
+  let m = pow(-x, y);
+  return select(m, -m, abs(y % lit0) == 1.0f);
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = (b0[0i] * lit2);
+  let v_1 = (v_0 * lit3);
+  let v_2 = (b1[0i] * lit4);
+  let v_3 = (v_2 * lit3);
+  let v_4 = (v_1 + v_3);
+  b2[0i] = v_4;
+  let v_5 = (b3[0i] / b4[(0i + lit5)]);
+  let v_6 = (1.0f - v_5);
+  let v_7 = pow_(v_6, b4[(0i + lit6)]);
+  b5[0i] = v_7;
+  let v_8 = (b4[0i] * v_7);
+  b6[0i] = v_8;
+  b7[0i] = b4[(0i + lit7)];
 }
 `,
   };

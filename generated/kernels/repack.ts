@@ -4,72 +4,17 @@ import type { ShaderSpec } from "../../runtime/module";
 // template (codegen/wgsl/) and run codegen again. Each kernel's overrides (lit0, lit1, ...) are the
 // sizes and constants of one use; every program's module.ts says which uses it makes.
 
-export const repack_08b9186471: ShaderSpec = {
-    name: "repack_08b9186471",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
+export const repack_D1_classifier_conv2d_pack: ShaderSpec = {
+    name: "repack_D1_classifier_conv2d_pack",
+    overrides: ["u32","i32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
-// repack: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+// repack: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let hw = gi % lit2;
-  let c4 = (gi / lit2) % lit3;
-  let n = gi / lit1;
-  let base = n * lit4 + hw;
-  b1[gi] = vec4<f32>(b0[base + (c4 * lit5 + 0i) * lit2], b0[base + (c4 * lit5 + 1i) * lit2], b0[base + (c4 * lit5 + lit6) * lit2], b0[base + (c4 * lit5 + lit7) * lit2]);
-}
-`,
-  };
-
-export const repack_203bb90b7c: ShaderSpec = {
-    name: "repack_203bb90b7c",
-    overrides: ["u32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// repack: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let hw = gi % lit1;
-  let c4 = (gi / lit1) % 1i;
-  let n = gi / lit1;
-  let base = n * lit2 + hw;
-  b1[gi] = vec4<f32>(b0[base + (c4 * lit3 + 0i) * lit1], select(0.0f, b0[base + min(c4 * lit3 + 1i, lit4) * lit1], c4 * lit3 + 1i < lit5), select(0.0f, b0[base + min(c4 * lit3 + lit4, lit4) * lit1], c4 * lit3 + lit4 < lit5), select(0.0f, b0[base + min(c4 * lit3 + lit5, lit4) * lit1], c4 * lit3 + lit5 < lit5));
-}
-`,
-  };
-
-export const repack_2114527670: ShaderSpec = {
-    name: "repack_2114527670",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// repack: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
@@ -78,13 +23,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= lit1) { return; }
   let q = gi % lit2;
   let r = min(gi / lit2, lit3);
-  b1[gi] = select(0.0f, b0[min(q, lit3) * lit2 + r], q < lit2 && gi / lit2 < lit2);
+  b1[gi] = select(0.0f, b0[min(q, 0i) * lit4 + r], q < 1i && gi / lit2 < lit4);
 }
 `,
   };
 
-export const repack_29ca7fbeb5: ShaderSpec = {
-    name: "repack_29ca7fbeb5",
+export const repack_D1_classifier_conv2d_packc: ShaderSpec = {
+    name: "repack_D1_classifier_conv2d_packc",
     overrides: ["u32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -97,74 +42,22 @@ override lit4: i32;
 override lit5: i32;
 override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let q = gi % lit2;
-  let r = min(gi / lit2, lit3);
-  b1[gi] = select(0.0f, b0[min(q, lit4) * lit5 + r], q < lit6 && gi / lit2 < lit5);
+  let hw = gi % lit2;
+  let c4 = (gi / lit2) % lit2;
+  let n = gi / lit1;
+  let base = n * lit3 + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * lit4 + 0i) * lit2], b0[base + (c4 * lit4 + 1i) * lit2], b0[base + (c4 * lit4 + lit5) * lit2], b0[base + (c4 * lit4 + lit6) * lit2]);
 }
 `,
   };
 
-export const repack_481cb9a929: ShaderSpec = {
-    name: "repack_481cb9a929",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// repack: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let q = gi % lit2;
-  let r = min(gi / lit2, lit3);
-  let o = r / 1i;
-  let tap = r % 1i;
-  b1[gi] = select(0.0f, b0[(o * lit2 + min(q, lit3)) * 1i + tap], q < lit2 && gi / lit2 < lit2);
-}
-`,
-  };
-
-export const repack_5471947581: ShaderSpec = {
-    name: "repack_5471947581",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// repack: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let q = gi % lit2;
-  let r = min(gi / lit2, lit3);
-  let o = r / lit4;
-  let tap = r % lit4;
-  b1[gi] = select(0.0f, b0[(o * lit5 + min(q, lit6)) * lit4 + tap], q < lit5 && gi / lit2 < lit7);
-}
-`,
-  };
-
-export const repack_70c3b51666: ShaderSpec = {
-    name: "repack_70c3b51666",
+export const repack_D1_conv1_conv2d_packc: ShaderSpec = {
+    name: "repack_D1_conv1_conv2d_packc",
     overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -193,114 +86,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const repack_72df5fae8e: ShaderSpec = {
-    name: "repack_72df5fae8e",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// repack: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let hw = gi % lit1;
-  let c4 = (gi / lit1) % 1i;
-  let n = gi / lit1;
-  let base = n * lit1 + hw;
-  b1[gi] = vec4<f32>(b0[base + (c4 * lit2 + 0i) * lit1], select(0.0f, b0[base + min(c4 * lit2 + 1i, 0i) * lit1], c4 * lit2 + 1i < 1i), select(0.0f, b0[base + min(c4 * lit2 + lit3, 0i) * lit1], c4 * lit2 + lit3 < 1i), select(0.0f, b0[base + min(c4 * lit2 + lit4, 0i) * lit1], c4 * lit2 + lit4 < 1i));
-}
-`,
-  };
-
-export const repack_798a2b6ebf: ShaderSpec = {
-    name: "repack_798a2b6ebf",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// repack: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let q = gi % lit2;
-  let r = min(gi / lit2, lit3);
-  let o = r / lit4;
-  let tap = r % lit4;
-  b1[gi] = select(0.0f, b0[(o * lit2 + min(q, lit5)) * lit4 + tap], q < lit2 && gi / lit2 < lit6);
-}
-`,
-  };
-
-export const repack_956fb246bb: ShaderSpec = {
-    name: "repack_956fb246bb",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// repack: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let hw = gi % lit1;
-  let c4 = (gi / lit1) % 1i;
-  let n = gi / lit1;
-  let base = n * lit1 + hw;
-  b1[gi] = vec4<f32>(b0[base + (c4 * lit2 + 0i) * lit1], select(0.0f, b0[base + min(c4 * lit2 + 1i, 0i) * lit1], c4 * lit2 + 1i < 1i), select(0.0f, b0[base + min(c4 * lit2 + lit1, 0i) * lit1], c4 * lit2 + lit1 < 1i), select(0.0f, b0[base + min(c4 * lit2 + lit3, 0i) * lit1], c4 * lit2 + lit3 < 1i));
-}
-`,
-  };
-
-export const repack_a45ae1e62e: ShaderSpec = {
-    name: "repack_a45ae1e62e",
-    overrides: ["u32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// repack: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let q = gi % lit2;
-  let r = min(gi / lit2, lit3);
-  let o = r / lit4;
-  let tap = r % lit4;
-  b1[gi] = select(0.0f, b0[(o * lit2 + min(q, lit5)) * lit4 + tap], q < lit2 && gi / lit2 < lit4);
-}
-`,
-  };
-
-export const repack_a98cf96290: ShaderSpec = {
-    name: "repack_a98cf96290",
+export const repack_G_conv1_conv2d_pack: ShaderSpec = {
+    name: "repack_G_conv1_conv2d_pack",
     overrides: ["u32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -324,8 +111,58 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const repack_b80a1c55a7: ShaderSpec = {
-    name: "repack_b80a1c55a7",
+export const repack_G_conv1_conv2d_packc: ShaderSpec = {
+    name: "repack_G_conv1_conv2d_packc",
+    overrides: ["u32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// repack: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let hw = gi % lit1;
+  let c4 = (gi / lit1) % 1i;
+  let n = gi / lit1;
+  let base = n * lit2 + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * lit3 + 0i) * lit1], select(0.0f, b0[base + min(c4 * lit3 + 1i, lit4) * lit1], c4 * lit3 + 1i < lit5), select(0.0f, b0[base + min(c4 * lit3 + lit4, lit4) * lit1], c4 * lit3 + lit4 < lit5), select(0.0f, b0[base + min(c4 * lit3 + lit5, lit4) * lit1], c4 * lit3 + lit5 < lit5));
+}
+`,
+  };
+
+export const repack_G_layer1_0_conv1_conv2d_pack: ShaderSpec = {
+    name: "repack_G_layer1_0_conv1_conv2d_pack",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// repack: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let q = gi % lit2;
+  let r = min(gi / lit2, lit3);
+  b1[gi] = select(0.0f, b0[min(q, lit3) * lit2 + r], q < lit2 && gi / lit2 < lit2);
+}
+`,
+  };
+
+export const repack_G_layer1_0_conv1_conv2d_packc: ShaderSpec = {
+    name: "repack_G_layer1_0_conv1_conv2d_packc",
     overrides: ["u32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -352,12 +189,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const repack_c84c9c10c4: ShaderSpec = {
-    name: "repack_c84c9c10c4",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+export const repack_G_layer2_0_conv1_conv2d_packc: ShaderSpec = {
+    name: "repack_G_layer2_0_conv1_conv2d_packc",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
-// repack: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// repack: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
@@ -365,23 +202,24 @@ override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 override lit6: i32;
+override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let q = gi % lit2;
-  let r = min(gi / lit2, lit3);
-  let o = r / lit2;
-  let tap = r % lit2;
-  b1[gi] = select(0.0f, b0[(o * lit4 + min(q, lit5)) * lit2 + tap], q < lit4 && gi / lit2 < lit6);
+  let hw = gi % lit2;
+  let c4 = (gi / lit2) % lit3;
+  let n = gi / lit1;
+  let base = n * lit4 + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * lit5 + 0i) * lit2], b0[base + (c4 * lit5 + 1i) * lit2], b0[base + (c4 * lit5 + lit6) * lit2], b0[base + (c4 * lit5 + lit7) * lit2]);
 }
 `,
   };
 
-export const repack_d2d2ce2d0f: ShaderSpec = {
-    name: "repack_d2d2ce2d0f",
+export const repack_G_layer2_0_conv2_conv2d_packc: ShaderSpec = {
+    name: "repack_G_layer2_0_conv2_conv2d_packc",
     overrides: ["u32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -408,32 +246,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const repack_d375fad3de: ShaderSpec = {
-    name: "repack_d375fad3de",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// repack: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let q = gi % lit2;
-  let r = min(gi / lit2, lit3);
-  b1[gi] = select(0.0f, b0[min(q, 0i) * lit4 + r], q < 1i && gi / lit2 < lit4);
-}
-`,
-  };
-
-export const repack_d4297802df: ShaderSpec = {
-    name: "repack_d4297802df",
+export const repack_G_layer5_conv2d_list_0_conv2d_pack: ShaderSpec = {
+    name: "repack_G_layer5_conv2d_list_0_conv2d_pack",
     overrides: ["u32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -446,53 +260,73 @@ override lit4: i32;
 override lit5: i32;
 override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let hw = gi % lit2;
-  let c4 = (gi / lit2) % lit2;
-  let n = gi / lit1;
-  let base = n * lit3 + hw;
-  b1[gi] = vec4<f32>(b0[base + (c4 * lit4 + 0i) * lit2], b0[base + (c4 * lit4 + 1i) * lit2], b0[base + (c4 * lit4 + lit5) * lit2], b0[base + (c4 * lit4 + lit6) * lit2]);
+  let q = gi % lit2;
+  let r = min(gi / lit2, lit3);
+  b1[gi] = select(0.0f, b0[min(q, lit4) * lit5 + r], q < lit6 && gi / lit2 < lit5);
 }
 `,
   };
 
-export const repack_e0e67c9f21: ShaderSpec = {
-    name: "repack_e0e67c9f21",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+export const repack_grad_D1_classifier_conv2dInputGrad_pack: ShaderSpec = {
+    name: "repack_grad_D1_classifier_conv2dInputGrad_pack",
+    overrides: ["u32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
-// repack: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+// repack: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-override lit8: i32;
-override lit9: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let q = gi % lit2;
+  let r = min(gi / lit2, lit3);
+  let o = r / lit4;
+  let tap = r % lit4;
+  b1[gi] = select(0.0f, b0[(o * lit2 + min(q, lit5)) * lit4 + tap], q < lit2 && gi / lit2 < lit4);
+}
+`,
+  };
+
+export const repack_grad_D1_classifier_conv2dInputGrad_packc: ShaderSpec = {
+    name: "repack_grad_D1_classifier_conv2dInputGrad_packc",
+    overrides: ["u32","i32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// repack: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let hw = gi % lit2;
-  let c4 = (gi / lit2) % lit3;
+  let hw = gi % lit1;
+  let c4 = (gi / lit1) % 1i;
   let n = gi / lit1;
-  let base = n * lit4 + hw;
-  b1[gi] = vec4<f32>(b0[base + (c4 * lit5 + 0i) * lit2], select(0.0f, b0[base + min(c4 * lit5 + 1i, lit6) * lit2], c4 * lit5 + 1i < lit7), select(0.0f, b0[base + min(c4 * lit5 + lit8, lit6) * lit2], c4 * lit5 + lit8 < lit7), select(0.0f, b0[base + min(c4 * lit5 + lit9, lit6) * lit2], c4 * lit5 + lit9 < lit7));
+  let base = n * lit1 + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * lit2 + 0i) * lit1], select(0.0f, b0[base + min(c4 * lit2 + 1i, 0i) * lit1], c4 * lit2 + 1i < 1i), select(0.0f, b0[base + min(c4 * lit2 + lit3, 0i) * lit1], c4 * lit2 + lit3 < 1i), select(0.0f, b0[base + min(c4 * lit2 + lit4, 0i) * lit1], c4 * lit2 + lit4 < 1i));
 }
 `,
   };
 
-export const repack_e1f5687826: ShaderSpec = {
-    name: "repack_e1f5687826",
+export const repack_grad_D1_classifier_conv2dInputGrad_packc_2: ShaderSpec = {
+    name: "repack_grad_D1_classifier_conv2dInputGrad_packc_2",
     overrides: ["u32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -516,8 +350,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const repack_f1dc0d6d7c: ShaderSpec = {
-    name: "repack_f1dc0d6d7c",
+export const repack_grad_D1_conv2_conv2dInputGrad_pack: ShaderSpec = {
+    name: "repack_grad_D1_conv2_conv2dInputGrad_pack",
     overrides: ["u32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -543,8 +377,115 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const repack_fdb338c692: ShaderSpec = {
-    name: "repack_fdb338c692",
+export const repack_grad_D2_classifier_conv2dInputGrad_packc: ShaderSpec = {
+    name: "repack_grad_D2_classifier_conv2dInputGrad_packc",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// repack: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let hw = gi % lit1;
+  let c4 = (gi / lit1) % 1i;
+  let n = gi / lit1;
+  let base = n * lit1 + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * lit2 + 0i) * lit1], select(0.0f, b0[base + min(c4 * lit2 + 1i, 0i) * lit1], c4 * lit2 + 1i < 1i), select(0.0f, b0[base + min(c4 * lit2 + lit1, 0i) * lit1], c4 * lit2 + lit1 < 1i), select(0.0f, b0[base + min(c4 * lit2 + lit3, 0i) * lit1], c4 * lit2 + lit3 < 1i));
+}
+`,
+  };
+
+export const repack_grad_D2_conv1_conv2dInputGrad_pack: ShaderSpec = {
+    name: "repack_grad_D2_conv1_conv2dInputGrad_pack",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// repack: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let q = gi % lit2;
+  let r = min(gi / lit2, lit3);
+  let o = r / lit4;
+  let tap = r % lit4;
+  b1[gi] = select(0.0f, b0[(o * lit5 + min(q, lit6)) * lit4 + tap], q < lit5 && gi / lit2 < lit7);
+}
+`,
+  };
+
+export const repack_grad_D2_conv1_conv2dInputGrad_pack_2: ShaderSpec = {
+    name: "repack_grad_D2_conv1_conv2dInputGrad_pack_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// repack: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let q = gi % lit2;
+  let r = min(gi / lit2, lit3);
+  let o = r / lit2;
+  let tap = r % lit2;
+  b1[gi] = select(0.0f, b0[(o * lit4 + min(q, lit5)) * lit2 + tap], q < lit4 && gi / lit2 < lit6);
+}
+`,
+  };
+
+export const repack_grad_G_layer1_0_conv1_conv2dInputGrad_pack: ShaderSpec = {
+    name: "repack_grad_G_layer1_0_conv1_conv2dInputGrad_pack",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// repack: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let q = gi % lit2;
+  let r = min(gi / lit2, lit3);
+  let o = r / 1i;
+  let tap = r % 1i;
+  b1[gi] = select(0.0f, b0[(o * lit2 + min(q, lit3)) * 1i + tap], q < lit2 && gi / lit2 < lit2);
+}
+`,
+  };
+
+export const repack_grad_G_layer4_0_downsample_0_conv2dInputGrad_pack: ShaderSpec = {
+    name: "repack_grad_G_layer4_0_downsample_0_conv2dInputGrad_pack",
     overrides: ["u32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -566,6 +507,65 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = r / 1i;
   let tap = r % 1i;
   b1[gi] = select(0.0f, b0[(o * lit2 + min(q, lit4)) * 1i + tap], q < lit2 && gi / lit2 < lit5);
+}
+`,
+  };
+
+export const repack_grad_G_layer6_conv2d_list_1_conv2dInputGrad_pack: ShaderSpec = {
+    name: "repack_grad_G_layer6_conv2d_list_1_conv2dInputGrad_pack",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// repack: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let q = gi % lit2;
+  let r = min(gi / lit2, lit3);
+  let o = r / lit4;
+  let tap = r % lit4;
+  b1[gi] = select(0.0f, b0[(o * lit2 + min(q, lit5)) * lit4 + tap], q < lit2 && gi / lit2 < lit6);
+}
+`,
+  };
+
+export const repack_grad_G_layer6_conv2d_list_1_conv2dInputGrad_packc: ShaderSpec = {
+    name: "repack_grad_G_layer6_conv2d_list_1_conv2dInputGrad_packc",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// repack: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let hw = gi % lit2;
+  let c4 = (gi / lit2) % lit3;
+  let n = gi / lit1;
+  let base = n * lit4 + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * lit5 + 0i) * lit2], select(0.0f, b0[base + min(c4 * lit5 + 1i, lit6) * lit2], c4 * lit5 + 1i < lit7), select(0.0f, b0[base + min(c4 * lit5 + lit8, lit6) * lit2], c4 * lit5 + lit8 < lit7), select(0.0f, b0[base + min(c4 * lit5 + lit9, lit6) * lit2], c4 * lit5 + lit9 < lit7));
 }
 `,
   };

@@ -4,10 +4,10 @@ import type { ShaderSpec } from "../../runtime/module";
 // template (codegen/wgsl/) and run codegen again. Each kernel's overrides (lit0, lit1, ...) are the
 // sizes and constants of one use; every program's module.ts says which uses it makes.
 
-export const softmax_443ffdc2b5: ShaderSpec = {
-    name: "softmax_443ffdc2b5",
+export const softmax_G_layer5_conv2d_list_0: ShaderSpec = {
+    name: "softmax_G_layer5_conv2d_list_0",
     overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -24,21 +24,12 @@ override lit10: i32;
 override lit11: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<i32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<u32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn max_(a: f32, b: f32) -> f32 {
-  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
-}
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  var row: array<f32, 16>;
+  var row: array<f32, 19>;
   var m = (-lit2);
   for (var c = 0i; c < lit3; c++) {
     let s_0 = f32(((gi / lit4) % lit5)) * lit6;
@@ -61,27 +52,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
   for (var c = 0i; c < lit3; c++) {
     let y = exp(row[c] - m) / total;
-    let f_13 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_14 = (c == b2[((f_13 / lit4) % lit5) * lit4 + (f_13 % lit4)]);
-    let v_15 = select(0.0f, 1.0f, v_14);
-    let v_16 = (y - v_15);
-    let v_17 = max_(b3[0i], 1.0f);
-    let v_18 = (v_16 / v_17);
-    let f_19 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_20 = select(0.0f, v_18, (b4[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] != 0u));
-    let v_21 = (v_20 * 1.0f);
-    b5[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_21;
+    b2[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = y;
   }
 }
 `,
   };
 
-export const softmax_4e3e2c94ab: ShaderSpec = {
-    name: "softmax_4e3e2c94ab",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+export const softmax_G_layer5_conv2d_list_0_2: ShaderSpec = {
+    name: "softmax_G_layer5_conv2d_list_0_2",
+    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
-// softmax: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+// softmax: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: f32;
@@ -94,20 +76,63 @@ override lit8: f32;
 override lit9: i32;
 override lit10: i32;
 override lit11: i32;
-override lit12: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<i32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<u32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var row: array<f32, 13>;
+  var m = (-lit2);
+  for (var c = 0i; c < lit3; c++) {
+    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
+    let i_1 = min(i32(floor(s_0)), lit7);
+    let i_2 = min(i_1 + 1i, lit7);
+    let l_3 = s_0 - f32(i_1);
+    let s_4 = f32((gi % lit4)) * lit8;
+    let i_5 = min(i32(floor(s_4)), lit9);
+    let i_6 = min(i_5 + 1i, lit9);
+    let l_7 = s_4 - f32(i_5);
+    let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
+    let v_9 = (b0[c * lit10 + i_1 * lit11 + i_6] + b1[c * lit10 + i_1 * lit11 + i_6]);
+    let v_10 = (b0[c * lit10 + i_2 * lit11 + i_5] + b1[c * lit10 + i_2 * lit11 + i_5]);
+    let v_11 = (b0[c * lit10 + i_2 * lit11 + i_6] + b1[c * lit10 + i_2 * lit11 + i_6]);
+    let v_12 = mix(mix(v_8, v_9, l_7), mix(v_10, v_11, l_7), l_3);
+    row[c] = v_12;
+    m = max(m, row[c]);
+  }
+  var total = 0.0f;
+  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit3; c++) {
+    let y = exp(row[c] - m) / total;
+    b2[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = y;
+  }
 }
-fn max_(a: f32, b: f32) -> f32 {
-  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
-}
+`,
+  };
+
+export const softmax_G_layer5_conv2d_list_0_3: ShaderSpec = {
+    name: "softmax_G_layer5_conv2d_list_0_3",
+    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// softmax: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: i32;
+override lit8: f32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -135,76 +160,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
   for (var c = 0i; c < lit3; c++) {
     let y = exp(row[c] - m) / total;
-    let f_13 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_14 = (c == b2[((f_13 / lit4) % lit5) * lit4 + (f_13 % lit4)]);
-    let v_15 = select(0.0f, 1.0f, v_14);
-    let v_16 = (y - v_15);
-    let v_17 = max_(b3[0i], 1.0f);
-    let v_18 = (v_16 / v_17);
-    let f_19 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_20 = select(0.0f, v_18, (b4[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] != 0u));
-    let v_21 = (1.0f * b5[(0i + lit12)]);
-    let v_22 = (v_20 * v_21);
-    b6[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_22;
+    b2[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = y;
   }
 }
 `,
   };
 
-export const softmax_4efd236669: ShaderSpec = {
-    name: "softmax_4efd236669",
-    overrides: ["u32","i32","f32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// softmax: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn max_(a: f32, b: f32) -> f32 {
-  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var row: array<f32, 19>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    row[c] = b0[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)];
-    m = max(m, row[c]);
-  }
-  var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
-    let y = exp(row[c] - m) / total;
-    let f_0 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_1 = (c == b1[((f_0 / lit4) % lit5) * lit4 + (f_0 % lit4)]);
-    let v_2 = select(0.0f, 1.0f, v_1);
-    let v_3 = (y - v_2);
-    let v_4 = max_(b2[0i], 1.0f);
-    let v_5 = (v_3 / v_4);
-    let f_6 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit4) % lit5) * lit4 + (f_6 % lit4)] != 0u));
-    let v_8 = (v_7 * 1.0f);
-    b4[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_8;
-  }
-}
-`,
-  };
-
-export const softmax_5875705b15: ShaderSpec = {
-    name: "softmax_5875705b15",
+export const softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1: ShaderSpec = {
+    name: "softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1",
     overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","f32","i32","f32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -235,7 +198,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= lit1) { return; }
   var loss = 0.0f;
   var count = 0.0f;
-  var row: array<f32, 16>;
+  var row: array<f32, 19>;
   for (var p = gi * lit2; p < min(lit3, (gi + 1i) * lit2); p++) {
     let label = b0[((p / lit4) % lit5) * lit4 + (p % lit4)];
     if (label == lit6 || label < 0i || label >= lit7) { continue; }
@@ -268,80 +231,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const softmax_5d114a8be3: ShaderSpec = {
-    name: "softmax_5d114a8be3",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// softmax: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: i32;
-override lit8: f32;
-override lit9: i32;
-override lit10: i32;
-override lit11: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<i32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<u32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn max_(a: f32, b: f32) -> f32 {
-  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var row: array<f32, 19>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
-    let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
-    let v_9 = (b0[c * lit10 + i_1 * lit11 + i_6] + b1[c * lit10 + i_1 * lit11 + i_6]);
-    let v_10 = (b0[c * lit10 + i_2 * lit11 + i_5] + b1[c * lit10 + i_2 * lit11 + i_5]);
-    let v_11 = (b0[c * lit10 + i_2 * lit11 + i_6] + b1[c * lit10 + i_2 * lit11 + i_6]);
-    let v_12 = mix(mix(v_8, v_9, l_7), mix(v_10, v_11, l_7), l_3);
-    row[c] = v_12;
-    m = max(m, row[c]);
-  }
-  var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
-    let y = exp(row[c] - m) / total;
-    let f_13 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_14 = (c == b2[((f_13 / lit4) % lit5) * lit4 + (f_13 % lit4)]);
-    let v_15 = select(0.0f, 1.0f, v_14);
-    let v_16 = (y - v_15);
-    let v_17 = max_(b3[0i], 1.0f);
-    let v_18 = (v_16 / v_17);
-    let f_19 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_20 = select(0.0f, v_18, (b4[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] != 0u));
-    let v_21 = (v_20 * 1.0f);
-    b5[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_21;
-  }
-}
-`,
-  };
-
-export const softmax_636c70c3bc: ShaderSpec = {
-    name: "softmax_636c70c3bc",
+export const softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_2: ShaderSpec = {
+    name: "softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_2",
     overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","f32","i32","f32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -405,8 +296,107 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const softmax_7a0cec9bf5: ShaderSpec = {
-    name: "softmax_7a0cec9bf5",
+export const softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_3: ShaderSpec = {
+    name: "softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_3",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","f32","i32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// softmax: overrides lit0..lit15 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: f32;
+override lit9: f32;
+override lit10: i32;
+override lit11: f32;
+override lit12: i32;
+override lit13: i32;
+override lit14: i32;
+override lit15: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var loss = 0.0f;
+  var count = 0.0f;
+  var row: array<f32, 16>;
+  for (var p = gi * lit2; p < min(lit3, (gi + 1i) * lit2); p++) {
+    let label = b0[((p / lit4) % lit5) * lit4 + (p % lit4)];
+    if (label == lit6 || label < 0i || label >= lit7) { continue; }
+    var m = (-lit8);
+    for (var c = 0i; c < lit7; c++) {
+      let s_0 = f32(((p / lit4) % lit5)) * lit9;
+      let i_1 = min(i32(floor(s_0)), lit10);
+      let i_2 = min(i_1 + 1i, lit10);
+      let l_3 = s_0 - f32(i_1);
+      let s_4 = f32((p % lit4)) * lit11;
+      let i_5 = min(i32(floor(s_4)), lit12);
+      let i_6 = min(i_5 + 1i, lit12);
+      let l_7 = s_4 - f32(i_5);
+      let v_8 = (b1[c * lit13 + i_1 * lit14 + i_5] + b2[c * lit13 + i_1 * lit14 + i_5]);
+      let v_9 = (b1[c * lit13 + i_1 * lit14 + i_6] + b2[c * lit13 + i_1 * lit14 + i_6]);
+      let v_10 = (b1[c * lit13 + i_2 * lit14 + i_5] + b2[c * lit13 + i_2 * lit14 + i_5]);
+      let v_11 = (b1[c * lit13 + i_2 * lit14 + i_6] + b2[c * lit13 + i_2 * lit14 + i_6]);
+      let v_12 = mix(mix(v_8, v_9, l_7), mix(v_10, v_11, l_7), l_3);
+      row[c] = v_12;
+      m = max(m, row[c]);
+    }
+    var total = 0.0f;
+    for (var c = 0i; c < lit7; c++) { total = total + exp(row[c] - m); }
+    loss = loss + log(total) + m - row[label];
+    count = count + 1.0f;
+  }
+  b3[lit15 * gi] = loss;
+  b3[lit15 * gi + 1i] = count;
+}
+`,
+  };
+
+export const softmax_G_layer5_conv2d_list_3: ShaderSpec = {
+    name: "softmax_G_layer5_conv2d_list_3",
+    overrides: ["u32","i32","f32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// softmax: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var row: array<f32, 19>;
+  var m = (-lit2);
+  for (var c = 0i; c < lit3; c++) {
+    row[c] = b0[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)];
+    m = max(m, row[c]);
+  }
+  var total = 0.0f;
+  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit3; c++) {
+    let y = exp(row[c] - m) / total;
+    b1[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = y;
+  }
+}
+`,
+  };
+
+export const softmax_G_layer5_conv2d_list_3_2: ShaderSpec = {
+    name: "softmax_G_layer5_conv2d_list_3_2",
     overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -469,62 +459,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const softmax_8f1af8464e: ShaderSpec = {
-    name: "softmax_8f1af8464e",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// softmax: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: i32;
-override lit8: f32;
-override lit9: i32;
-override lit10: i32;
-override lit11: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var row: array<f32, 13>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
-    let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
-    let v_9 = (b0[c * lit10 + i_1 * lit11 + i_6] + b1[c * lit10 + i_1 * lit11 + i_6]);
-    let v_10 = (b0[c * lit10 + i_2 * lit11 + i_5] + b1[c * lit10 + i_2 * lit11 + i_5]);
-    let v_11 = (b0[c * lit10 + i_2 * lit11 + i_6] + b1[c * lit10 + i_2 * lit11 + i_6]);
-    let v_12 = mix(mix(v_8, v_9, l_7), mix(v_10, v_11, l_7), l_3);
-    row[c] = v_12;
-    m = max(m, row[c]);
-  }
-  var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
-    let y = exp(row[c] - m) / total;
-    b2[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = y;
-  }
-}
-`,
-  };
-
-export const softmax_94efd22784: ShaderSpec = {
-    name: "softmax_94efd22784",
+export const softmax_G_layer5_conv2d_list_3_softmaxCrossEntropy_stage1: ShaderSpec = {
+    name: "softmax_G_layer5_conv2d_list_3_softmaxCrossEntropy_stage1",
     overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","i32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
@@ -568,216 +504,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const softmax_9c6219fe25: ShaderSpec = {
-    name: "softmax_9c6219fe25",
-    overrides: ["u32","i32","f32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// softmax: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn max_(a: f32, b: f32) -> f32 {
-  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var row: array<f32, 19>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    row[c] = b0[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)];
-    m = max(m, row[c]);
-  }
-  var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
-    let y = exp(row[c] - m) / total;
-    let f_0 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_1 = (c == b1[((f_0 / lit4) % lit5) * lit4 + (f_0 % lit4)]);
-    let v_2 = select(0.0f, 1.0f, v_1);
-    let v_3 = (y - v_2);
-    let v_4 = max_(b2[0i], 1.0f);
-    let v_5 = (v_3 / v_4);
-    let f_6 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit4) % lit5) * lit4 + (f_6 % lit4)] != 0u));
-    let v_8 = (1.0f * b4[(0i + lit6)]);
-    let v_9 = (v_7 * v_8);
-    b5[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_9;
-  }
-}
-`,
-  };
-
-export const softmax_c543e1f7b8: ShaderSpec = {
-    name: "softmax_c543e1f7b8",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// softmax: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: i32;
-override lit8: f32;
-override lit9: i32;
-override lit10: i32;
-override lit11: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var row: array<f32, 19>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
-    let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
-    let v_9 = (b0[c * lit10 + i_1 * lit11 + i_6] + b1[c * lit10 + i_1 * lit11 + i_6]);
-    let v_10 = (b0[c * lit10 + i_2 * lit11 + i_5] + b1[c * lit10 + i_2 * lit11 + i_5]);
-    let v_11 = (b0[c * lit10 + i_2 * lit11 + i_6] + b1[c * lit10 + i_2 * lit11 + i_6]);
-    let v_12 = mix(mix(v_8, v_9, l_7), mix(v_10, v_11, l_7), l_3);
-    row[c] = v_12;
-    m = max(m, row[c]);
-  }
-  var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
-    let y = exp(row[c] - m) / total;
-    b2[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = y;
-  }
-}
-`,
-  };
-
-export const softmax_ca9be51c95: ShaderSpec = {
-    name: "softmax_ca9be51c95",
-    overrides: ["u32","i32","f32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// softmax: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var row: array<f32, 19>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    row[c] = b0[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)];
-    m = max(m, row[c]);
-  }
-  var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
-    let y = exp(row[c] - m) / total;
-    b1[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = y;
-  }
-}
-`,
-  };
-
-export const softmax_e2116720bd: ShaderSpec = {
-    name: "softmax_e2116720bd",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","f32","i32","f32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// softmax: overrides lit0..lit15 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-override lit8: f32;
-override lit9: f32;
-override lit10: i32;
-override lit11: f32;
-override lit12: i32;
-override lit13: i32;
-override lit14: i32;
-override lit15: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var loss = 0.0f;
-  var count = 0.0f;
-  var row: array<f32, 19>;
-  for (var p = gi * lit2; p < min(lit3, (gi + 1i) * lit2); p++) {
-    let label = b0[((p / lit4) % lit5) * lit4 + (p % lit4)];
-    if (label == lit6 || label < 0i || label >= lit7) { continue; }
-    var m = (-lit8);
-    for (var c = 0i; c < lit7; c++) {
-      let s_0 = f32(((p / lit4) % lit5)) * lit9;
-      let i_1 = min(i32(floor(s_0)), lit10);
-      let i_2 = min(i_1 + 1i, lit10);
-      let l_3 = s_0 - f32(i_1);
-      let s_4 = f32((p % lit4)) * lit11;
-      let i_5 = min(i32(floor(s_4)), lit12);
-      let i_6 = min(i_5 + 1i, lit12);
-      let l_7 = s_4 - f32(i_5);
-      let v_8 = (b1[c * lit13 + i_1 * lit14 + i_5] + b2[c * lit13 + i_1 * lit14 + i_5]);
-      let v_9 = (b1[c * lit13 + i_1 * lit14 + i_6] + b2[c * lit13 + i_1 * lit14 + i_6]);
-      let v_10 = (b1[c * lit13 + i_2 * lit14 + i_5] + b2[c * lit13 + i_2 * lit14 + i_5]);
-      let v_11 = (b1[c * lit13 + i_2 * lit14 + i_6] + b2[c * lit13 + i_2 * lit14 + i_6]);
-      let v_12 = mix(mix(v_8, v_9, l_7), mix(v_10, v_11, l_7), l_3);
-      row[c] = v_12;
-      m = max(m, row[c]);
-    }
-    var total = 0.0f;
-    for (var c = 0i; c < lit7; c++) { total = total + exp(row[c] - m); }
-    loss = loss + log(total) + m - row[label];
-    count = count + 1.0f;
-  }
-  b3[lit15 * gi] = loss;
-  b3[lit15 * gi + 1i] = count;
-}
-`,
-  };
-
-export const softmax_f31fddf14a: ShaderSpec = {
-    name: "softmax_f31fddf14a",
+export const softmax_grad_G_layer5_conv2d_list_0: ShaderSpec = {
+    name: "softmax_grad_G_layer5_conv2d_list_0",
     overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -851,12 +579,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const softmax_f56a9771d4: ShaderSpec = {
-    name: "softmax_f56a9771d4",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
+export const softmax_grad_G_layer5_conv2d_list_0_2: ShaderSpec = {
+    name: "softmax_grad_G_layer5_conv2d_list_0_2",
+    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// softmax: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+// softmax: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: f32;
@@ -869,9 +597,20 @@ override lit8: f32;
 override lit9: i32;
 override lit10: i32;
 override lit11: i32;
+override lit12: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<i32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<u32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -899,7 +638,268 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
   for (var c = 0i; c < lit3; c++) {
     let y = exp(row[c] - m) / total;
-    b2[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = y;
+    let f_13 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
+    let v_14 = (c == b2[((f_13 / lit4) % lit5) * lit4 + (f_13 % lit4)]);
+    let v_15 = select(0.0f, 1.0f, v_14);
+    let v_16 = (y - v_15);
+    let v_17 = max_(b3[0i], 1.0f);
+    let v_18 = (v_16 / v_17);
+    let f_19 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
+    let v_20 = select(0.0f, v_18, (b4[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] != 0u));
+    let v_21 = (1.0f * b5[(0i + lit12)]);
+    let v_22 = (v_20 * v_21);
+    b6[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_22;
+  }
+}
+`,
+  };
+
+export const softmax_grad_G_layer5_conv2d_list_3: ShaderSpec = {
+    name: "softmax_grad_G_layer5_conv2d_list_3",
+    overrides: ["u32","i32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// softmax: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var row: array<f32, 19>;
+  var m = (-lit2);
+  for (var c = 0i; c < lit3; c++) {
+    row[c] = b0[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)];
+    m = max(m, row[c]);
+  }
+  var total = 0.0f;
+  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit3; c++) {
+    let y = exp(row[c] - m) / total;
+    let f_0 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
+    let v_1 = (c == b1[((f_0 / lit4) % lit5) * lit4 + (f_0 % lit4)]);
+    let v_2 = select(0.0f, 1.0f, v_1);
+    let v_3 = (y - v_2);
+    let v_4 = max_(b2[0i], 1.0f);
+    let v_5 = (v_3 / v_4);
+    let f_6 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
+    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit4) % lit5) * lit4 + (f_6 % lit4)] != 0u));
+    let v_8 = (1.0f * b4[(0i + lit6)]);
+    let v_9 = (v_7 * v_8);
+    b5[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_9;
+  }
+}
+`,
+  };
+
+export const softmax_grad_G_layer6_conv2d_list_0: ShaderSpec = {
+    name: "softmax_grad_G_layer6_conv2d_list_0",
+    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// softmax: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: i32;
+override lit8: f32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<i32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<u32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var row: array<f32, 19>;
+  var m = (-lit2);
+  for (var c = 0i; c < lit3; c++) {
+    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
+    let i_1 = min(i32(floor(s_0)), lit7);
+    let i_2 = min(i_1 + 1i, lit7);
+    let l_3 = s_0 - f32(i_1);
+    let s_4 = f32((gi % lit4)) * lit8;
+    let i_5 = min(i32(floor(s_4)), lit9);
+    let i_6 = min(i_5 + 1i, lit9);
+    let l_7 = s_4 - f32(i_5);
+    let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
+    let v_9 = (b0[c * lit10 + i_1 * lit11 + i_6] + b1[c * lit10 + i_1 * lit11 + i_6]);
+    let v_10 = (b0[c * lit10 + i_2 * lit11 + i_5] + b1[c * lit10 + i_2 * lit11 + i_5]);
+    let v_11 = (b0[c * lit10 + i_2 * lit11 + i_6] + b1[c * lit10 + i_2 * lit11 + i_6]);
+    let v_12 = mix(mix(v_8, v_9, l_7), mix(v_10, v_11, l_7), l_3);
+    row[c] = v_12;
+    m = max(m, row[c]);
+  }
+  var total = 0.0f;
+  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit3; c++) {
+    let y = exp(row[c] - m) / total;
+    let f_13 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
+    let v_14 = (c == b2[((f_13 / lit4) % lit5) * lit4 + (f_13 % lit4)]);
+    let v_15 = select(0.0f, 1.0f, v_14);
+    let v_16 = (y - v_15);
+    let v_17 = max_(b3[0i], 1.0f);
+    let v_18 = (v_16 / v_17);
+    let f_19 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
+    let v_20 = select(0.0f, v_18, (b4[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] != 0u));
+    let v_21 = (v_20 * 1.0f);
+    b5[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_21;
+  }
+}
+`,
+  };
+
+export const softmax_grad_G_layer6_conv2d_list_0_2: ShaderSpec = {
+    name: "softmax_grad_G_layer6_conv2d_list_0_2",
+    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// softmax: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: i32;
+override lit8: f32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<i32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<u32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var row: array<f32, 16>;
+  var m = (-lit2);
+  for (var c = 0i; c < lit3; c++) {
+    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
+    let i_1 = min(i32(floor(s_0)), lit7);
+    let i_2 = min(i_1 + 1i, lit7);
+    let l_3 = s_0 - f32(i_1);
+    let s_4 = f32((gi % lit4)) * lit8;
+    let i_5 = min(i32(floor(s_4)), lit9);
+    let i_6 = min(i_5 + 1i, lit9);
+    let l_7 = s_4 - f32(i_5);
+    let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
+    let v_9 = (b0[c * lit10 + i_1 * lit11 + i_6] + b1[c * lit10 + i_1 * lit11 + i_6]);
+    let v_10 = (b0[c * lit10 + i_2 * lit11 + i_5] + b1[c * lit10 + i_2 * lit11 + i_5]);
+    let v_11 = (b0[c * lit10 + i_2 * lit11 + i_6] + b1[c * lit10 + i_2 * lit11 + i_6]);
+    let v_12 = mix(mix(v_8, v_9, l_7), mix(v_10, v_11, l_7), l_3);
+    row[c] = v_12;
+    m = max(m, row[c]);
+  }
+  var total = 0.0f;
+  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit3; c++) {
+    let y = exp(row[c] - m) / total;
+    let f_13 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
+    let v_14 = (c == b2[((f_13 / lit4) % lit5) * lit4 + (f_13 % lit4)]);
+    let v_15 = select(0.0f, 1.0f, v_14);
+    let v_16 = (y - v_15);
+    let v_17 = max_(b3[0i], 1.0f);
+    let v_18 = (v_16 / v_17);
+    let f_19 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
+    let v_20 = select(0.0f, v_18, (b4[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] != 0u));
+    let v_21 = (v_20 * 1.0f);
+    b5[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_21;
+  }
+}
+`,
+  };
+
+export const softmax_grad_G_layer6_conv2d_list_3: ShaderSpec = {
+    name: "softmax_grad_G_layer6_conv2d_list_3",
+    overrides: ["u32","i32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// softmax: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var row: array<f32, 19>;
+  var m = (-lit2);
+  for (var c = 0i; c < lit3; c++) {
+    row[c] = b0[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)];
+    m = max(m, row[c]);
+  }
+  var total = 0.0f;
+  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit3; c++) {
+    let y = exp(row[c] - m) / total;
+    let f_0 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
+    let v_1 = (c == b1[((f_0 / lit4) % lit5) * lit4 + (f_0 % lit4)]);
+    let v_2 = select(0.0f, 1.0f, v_1);
+    let v_3 = (y - v_2);
+    let v_4 = max_(b2[0i], 1.0f);
+    let v_5 = (v_3 / v_4);
+    let f_6 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
+    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit4) % lit5) * lit4 + (f_6 % lit4)] != 0u));
+    let v_8 = (v_7 * 1.0f);
+    b4[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_8;
   }
 }
 `,

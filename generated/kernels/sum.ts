@@ -4,76 +4,8 @@ import type { ShaderSpec } from "../../runtime/module";
 // template (codegen/wgsl/) and run codegen again. Each kernel's overrides (lit0, lit1, ...) are the
 // sizes and constants of one use; every program's module.ts says which uses it makes.
 
-export const sum_05234666dd: ShaderSpec = {
-    name: "sum_05234666dd",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: u32;
-override lit5: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] <= 0.0f);
-    let v_1 = select(b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)], 0.0f, v_0);
-    part = part + v_1;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit1)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_0b6c142653: ShaderSpec = {
-    name: "sum_0b6c142653",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    let v_1 = (b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
-    let v_2 = select(v_0, 0.0f, v_1);
-    acc = acc + v_2;
-  }
-  b3[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_0e822e131f: ShaderSpec = {
-    name: "sum_0e822e131f",
+export const sum_D1_classifier: ShaderSpec = {
+    name: "sum_D1_classifier",
     overrides: ["u32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -119,50 +51,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const sum_0eb6156c7a: ShaderSpec = {
-    name: "sum_0eb6156c7a",
-    overrides: ["i32","i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: u32;
-override lit6: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    let v_1 = (b2[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
-    let v_2 = select(v_0, 0.0f, v_1);
-    let v_3 = (v_2 * b3[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    part = part + v_3;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b4[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_0f50b26874: ShaderSpec = {
-    name: "sum_0f50b26874",
+export const sum_D1_classifier_10: ShaderSpec = {
+    name: "sum_D1_classifier_10",
     overrides: ["u32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -186,973 +76,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const sum_11cfc1b387: ShaderSpec = {
-    name: "sum_11cfc1b387",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] * b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    acc = acc + v_0;
-  }
-  b1[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_1398b65ffd: ShaderSpec = {
-    name: "sum_1398b65ffd",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: u32;
-override lit5: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn log1p_(x: f32) -> f32 {
-  let u = 1.0f + x;
-  if (u == 1.0f) { return x; }
-  return log(u) * x / (u - 1.0f);
-}
-fn min_(a: f32, b: f32) -> f32 {
-  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = relu_(b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
-    let v_1 = (b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)] * 1.0f);
-    let v_2 = (v_0 - v_1);
-    let v_3 = (-b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
-    let v_4 = min_(b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)], v_3);
-    let v_5 = exp(v_4);
-    let v_6 = log1p_(v_5);
-    let v_7 = (v_2 + v_6);
-    part = part + v_7;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[0i] = acc;
-  }
-}
-`,
-  };
-
-export const sum_14e9500e6c: ShaderSpec = {
-    name: "sum_14e9500e6c",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let o = gi / lit2;
-  let sp = gi % lit2;
-  var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    let v_0 = (b0[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] + b1[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)]);
-    let v_1 = (b2[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] <= 0.0f);
-    let v_2 = select(v_0, 0.0f, v_1);
-    let v_3 = (v_2 * b3[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)]);
-    acc = acc + v_3;
-  }
-  b4[gi] = acc;
-}
-`,
-  };
-
-export const sum_206f82c398: ShaderSpec = {
-    name: "sum_206f82c398",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let o = gi / lit2;
-  let sp = gi % lit2;
-  var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    acc = acc + b0[(o % lit5) * lit4 + ((kk / lit6) % lit5) * lit6 + (kk % lit6)];
-  }
-  b1[gi] = acc;
-}
-`,
-  };
-
-export const sum_229cf7e33a: ShaderSpec = {
-    name: "sum_229cf7e33a",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let o = gi / lit2;
-  let sp = gi % lit2;
-  var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    let v_0 = (b1[(o % lit2) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] <= 0.0f);
-    let v_1 = select(b0[(o % lit2) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)], 0.0f, v_0);
-    let v_2 = (v_1 * b2[(o % lit2) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)]);
-    acc = acc + v_2;
-  }
-  b3[gi] = acc;
-}
-`,
-  };
-
-export const sum_25132b1b3f: ShaderSpec = {
-    name: "sum_25132b1b3f",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: i32;
-override lit8: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let o = gi / lit2;
-  let sp = gi % lit2;
-  var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    let v_0 = (b1[(o % lit5)] * lit6);
-    let v_1 = (b0[(o % lit5) * lit4 + ((kk / lit7) % lit8) * lit7 + (kk % lit7)] - v_0);
-    let v_2 = (v_1 * v_1);
-    acc = acc + v_2;
-  }
-  b2[gi] = acc;
-}
-`,
-  };
-
-export const sum_25640c05d0: ShaderSpec = {
-    name: "sum_25640c05d0",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let o = gi / lit2;
-  let sp = gi % lit2;
-  var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    let v_0 = (b1[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] <= 0.0f);
-    let v_1 = select(b0[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)], 0.0f, v_0);
-    acc = acc + v_1;
-  }
-  b2[gi] = acc;
-}
-`,
-  };
-
-export const sum_292686987f: ShaderSpec = {
-    name: "sum_292686987f",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] * b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
-    acc = acc + v_0;
-  }
-  b1[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_2bce1251ce: ShaderSpec = {
-    name: "sum_2bce1251ce",
-    overrides: ["u32","i32","i32","f32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b1[(gi % lit1)] * lit3);
-    let v_1 = (b0[(gi % lit1) * lit2 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    acc = acc + v_2;
-  }
-  let v_3 = (acc * lit3);
-  let v_4 = (v_3 + lit6);
-  let v_5 = inverseSqrt(v_4);
-  b2[(gi % lit1)] = v_5;
-}
-`,
-  };
-
-export const sum_2debdef866: ShaderSpec = {
-    name: "sum_2debdef866",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit1; kk++) {
-    acc = acc + b0[(gi % lit1) * lit1 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)];
-  }
-  b1[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_34566b8863: ShaderSpec = {
-    name: "sum_34566b8863",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: u32;
-override lit5: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    part = part + b0[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)];
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_357f3327fa: ShaderSpec = {
-    name: "sum_357f3327fa",
-    overrides: ["u32","i32","i32","f32","i32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b1[(gi % lit1)] * lit3);
-    let v_1 = (b0[(gi % lit1) * lit2 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    acc = acc + v_2;
-  }
-  b2[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_3b2818f118: ShaderSpec = {
-    name: "sum_3b2818f118",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let o = gi / lit2;
-  let sp = gi % lit2;
-  var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    acc = acc + b0[(o % lit2) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)];
-  }
-  b1[gi] = acc;
-}
-`,
-  };
-
-export const sum_3f77bedb09: ShaderSpec = {
-    name: "sum_3f77bedb09",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: u32;
-override lit5: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] * b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
-    part = part + v_0;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit1)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_582e5338b0: ShaderSpec = {
-    name: "sum_582e5338b0",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit1; kk++) {
-    let v_0 = (b0[((kk / lit2) % lit2) * lit2 + (kk % lit2)] - 0.0f);
-    let v_1 = (v_0 * v_0);
-    acc = acc + v_1;
-  }
-  b1[0i] = acc;
-}
-`,
-  };
-
-export const sum_5bc38c2660: ShaderSpec = {
-    name: "sum_5bc38c2660",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: u32;
-override lit5: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    part = part + b0[(o % lit2) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)];
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_5dd9d41c7b: ShaderSpec = {
-    name: "sum_5dd9d41c7b",
-    overrides: ["i32","i32","i32","f32","i32","i32","u32","u32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: i32;
-override lit5: i32;
-override lit6: u32;
-override lit7: u32;
-override lit8: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit2)] * lit3);
-    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    part = part + v_2;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, lit7);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    let v_3 = (acc * lit3);
-    let v_4 = (v_3 + lit8);
-    let v_5 = inverseSqrt(v_4);
-    b2[(o % lit2)] = v_5;
-  }
-}
-`,
-  };
-
-export const sum_611e6ba27c: ShaderSpec = {
-    name: "sum_611e6ba27c",
-    overrides: ["u32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn log1p_(x: f32) -> f32 {
-  let u = 1.0f + x;
-  if (u == 1.0f) { return x; }
-  return log(u) * x / (u - 1.0f);
-}
-fn min_(a: f32, b: f32) -> f32 {
-  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit1; kk++) {
-    let v_0 = relu_(b0[(kk % lit1)]);
-    let v_1 = (b0[(kk % lit1)] * 0.0f);
-    let v_2 = (v_0 - v_1);
-    let v_3 = (-b0[(kk % lit1)]);
-    let v_4 = min_(b0[(kk % lit1)], v_3);
-    let v_5 = exp(v_4);
-    let v_6 = log1p_(v_5);
-    let v_7 = (v_2 + v_6);
-    acc = acc + v_7;
-  }
-  b1[0i] = acc;
-}
-`,
-  };
-
-export const sum_6301ef720c: ShaderSpec = {
-    name: "sum_6301ef720c",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit1; kk++) {
-    let v_0 = (b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)] - 1.0f);
-    let v_1 = (v_0 * v_0);
-    acc = acc + v_1;
-  }
-  b1[0i] = acc;
-}
-`,
-  };
-
-export const sum_6676b3b98a: ShaderSpec = {
-    name: "sum_6676b3b98a",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let o = gi / lit2;
-  let sp = gi % lit2;
-  var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    let v_0 = (b1[(o % lit2) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] <= 0.0f);
-    let v_1 = select(b0[(o % lit2) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)], 0.0f, v_0);
-    acc = acc + v_1;
-  }
-  b2[gi] = acc;
-}
-`,
-  };
-
-export const sum_6cd7e735fa: ShaderSpec = {
-    name: "sum_6cd7e735fa",
-    overrides: ["i32","i32","i32","f32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: i32;
-override lit5: i32;
-override lit6: u32;
-override lit7: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit2)] * lit3);
-    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    part = part + v_2;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, lit7);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_6e189647e9: ShaderSpec = {
-    name: "sum_6e189647e9",
-    overrides: ["i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: u32;
-override lit3: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    part = part + b0[(o % lit0) * lit0 + ((kk / lit1) % lit1) * lit1 + (kk % lit1)];
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit2);
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit0)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_79556de300: ShaderSpec = {
-    name: "sum_79556de300",
-    overrides: ["u32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit1; kk++) {
-    acc = acc + b0[(kk % lit1)];
-  }
-  b1[0i] = acc;
-}
-`,
-  };
-
-export const sum_79f86bd121: ShaderSpec = {
-    name: "sum_79f86bd121",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-override lit8: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let o = gi / lit1;
-  let sp = gi % lit1;
-  var acc = 0.0f;
-  for (var kk = sp * lit2; kk < min(lit3, (sp + 1i) * lit2); kk++) {
-    let v_0 = (b0[((kk / lit4) % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] * b1[((kk / lit4) % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)]);
-    let v_1 = (-v_0);
-    let v_2 = (v_1 / lit8);
-    acc = acc + v_2;
-  }
-  b2[gi] = acc;
-}
-`,
-  };
-
-export const sum_7b3ea07256: ShaderSpec = {
-    name: "sum_7b3ea07256",
-    overrides: ["i32","i32","f32","i32","i32","u32","u32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: f32;
-override lit3: i32;
-override lit4: i32;
-override lit5: u32;
-override lit6: u32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit1)] * lit2);
-    let v_1 = (b0[(o % lit1) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] - v_0);
-    let v_2 = (v_1 * v_1);
-    part = part + v_2;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    let v_3 = (acc * lit2);
-    let v_4 = (v_3 + lit7);
-    let v_5 = inverseSqrt(v_4);
-    b2[(o % lit1)] = v_5;
-  }
-}
-`,
-  };
-
-export const sum_7ec93285e2: ShaderSpec = {
-    name: "sum_7ec93285e2",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit1; kk++) {
-    acc = acc + b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)];
-  }
-  b1[0i] = acc;
-}
-`,
-  };
-
-export const sum_7f2dc290e8: ShaderSpec = {
-    name: "sum_7f2dc290e8",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: u32;
-override lit5: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn log1p_(x: f32) -> f32 {
-  let u = 1.0f + x;
-  if (u == 1.0f) { return x; }
-  return log(u) * x / (u - 1.0f);
-}
-fn min_(a: f32, b: f32) -> f32 {
-  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = relu_(b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
-    let v_1 = (b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)] * 0.0f);
-    let v_2 = (v_0 - v_1);
-    let v_3 = (-b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
-    let v_4 = min_(b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)], v_3);
-    let v_5 = exp(v_4);
-    let v_6 = log1p_(v_5);
-    let v_7 = (v_2 + v_6);
-    part = part + v_7;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[0i] = acc;
-  }
-}
-`,
-  };
-
-export const sum_81a489d7c8: ShaderSpec = {
-    name: "sum_81a489d7c8",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let o = gi / lit2;
-  let sp = gi % lit2;
-  var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    let v_0 = (b0[(o % lit2) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] * b0[(o % lit2) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)]);
-    acc = acc + v_0;
-  }
-  b1[gi] = acc;
-}
-`,
-  };
-
-export const sum_832b746e67: ShaderSpec = {
-    name: "sum_832b746e67",
+export const sum_D1_classifier_2: ShaderSpec = {
+    name: "sum_D1_classifier_2",
     overrides: ["u32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -1198,41 +123,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const sum_83636315ef: ShaderSpec = {
-    name: "sum_83636315ef",
-    overrides: ["u32","i32","i32","i32","i32"],
+export const sum_D1_classifier_3: ShaderSpec = {
+    name: "sum_D1_classifier_3",
+    overrides: ["u32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    acc = acc + b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)];
-  }
-  b1[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_86648f107c: ShaderSpec = {
-    name: "sum_86648f107c",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
@@ -1241,715 +141,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= 1i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < lit1; kk++) {
-    acc = acc + b0[((kk / lit2) % lit2) * lit2 + (kk % lit2)];
-  }
-  b1[0i] = acc;
-}
-`,
-  };
-
-export const sum_8919596e78: ShaderSpec = {
-    name: "sum_8919596e78",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let o = gi / lit2;
-  let sp = gi % lit2;
-  var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    let v_0 = (b1[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] <= 0.0f);
-    let v_1 = select(b0[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)], 0.0f, v_0);
-    let v_2 = (v_1 * b2[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)]);
-    acc = acc + v_2;
-  }
-  b3[gi] = acc;
-}
-`,
-  };
-
-export const sum_8b63c5b34b: ShaderSpec = {
-    name: "sum_8b63c5b34b",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: u32;
-override lit5: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
     let v_0 = (b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)] - 0.0f);
     let v_1 = (v_0 * v_0);
-    part = part + v_1;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[0i] = acc;
-  }
-}
-`,
-  };
-
-export const sum_8cc896ec4b: ShaderSpec = {
-    name: "sum_8cc896ec4b",
-    overrides: ["i32","i32","i32","f32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: i32;
-override lit5: u32;
-override lit6: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit2)] * lit3);
-    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit4) % lit1) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    part = part + v_2;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_8eedeafac6: ShaderSpec = {
-    name: "sum_8eedeafac6",
-    overrides: ["u32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let o = gi / lit1;
-  let sp = gi % lit1;
-  var acc = 0.0f;
-  for (var kk = sp * lit2; kk < min(lit3, (sp + 1i) * lit2); kk++) {
-    let v_0 = select(0.0f, 1.0f, (b0[((kk / lit4) % lit5) * lit4 + (kk % lit4)] != 0u));
-    acc = acc + v_0;
-  }
-  b1[gi] = acc;
-}
-`,
-  };
-
-export const sum_8f6e5ab129: ShaderSpec = {
-    name: "sum_8f6e5ab129",
-    overrides: ["i32","i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: u32;
-override lit6: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] * b1[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    part = part + v_0;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_8ffe85af8a: ShaderSpec = {
-    name: "sum_8ffe85af8a",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let o = gi / lit2;
-  let sp = gi % lit2;
-  var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    let v_0 = (b0[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] + b1[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)]);
-    let v_1 = (b2[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] <= 0.0f);
-    let v_2 = select(v_0, 0.0f, v_1);
-    acc = acc + v_2;
-  }
-  b3[gi] = acc;
-}
-`,
-  };
-
-export const sum_942e32ae6f: ShaderSpec = {
-    name: "sum_942e32ae6f",
-    overrides: ["i32","i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: u32;
-override lit6: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
-    let v_1 = select(b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)], 0.0f, v_0);
-    part = part + v_1;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_97533e38be: ShaderSpec = {
-    name: "sum_97533e38be",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] * b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    acc = acc + v_0;
-  }
-  b2[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_97daab03db: ShaderSpec = {
-    name: "sum_97daab03db",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let o = gi / lit2;
-  let sp = gi % lit2;
-  var acc = 0.0f;
-  for (var kk = sp * lit1; kk < min(lit3, (sp + 1i) * lit1); kk++) {
-    acc = acc + b0[(o % lit4) * lit3 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)];
-  }
-  b1[gi] = acc;
-}
-`,
-  };
-
-export const sum_9b449a0c9e: ShaderSpec = {
-    name: "sum_9b449a0c9e",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    let v_1 = (b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
-    let v_2 = select(v_0, 0.0f, v_1);
-    let v_3 = (v_2 * b3[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    acc = acc + v_3;
-  }
-  b4[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_9f927db6d4: ShaderSpec = {
-    name: "sum_9f927db6d4",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: u32;
-override lit5: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)] - 1.0f);
-    let v_1 = (v_0 * v_0);
-    part = part + v_1;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[0i] = acc;
-  }
-}
-`,
-  };
-
-export const sum_a07444c9f8: ShaderSpec = {
-    name: "sum_a07444c9f8",
-    overrides: ["i32","i32","i32","f32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: i32;
-override lit5: u32;
-override lit6: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit2)] * lit3);
-    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    part = part + v_2;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_a90c6d09db: ShaderSpec = {
-    name: "sum_a90c6d09db",
-    overrides: ["i32","i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: u32;
-override lit6: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] * b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    part = part + v_0;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_aa4eabff2a: ShaderSpec = {
-    name: "sum_aa4eabff2a",
-    overrides: ["u32","i32","i32","f32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b1[(gi % lit1)] * lit3);
-    let v_1 = (b0[(gi % lit1) * lit2 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    acc = acc + v_2;
-  }
-  b2[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_aa698c8815: ShaderSpec = {
-    name: "sum_aa698c8815",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: u32;
-override lit5: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] <= 0.0f);
-    let v_1 = select(b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)], 0.0f, v_0);
-    let v_2 = (v_1 * b2[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
-    part = part + v_2;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b3[(o % lit1)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_aba1093ee7: ShaderSpec = {
-    name: "sum_aba1093ee7",
-    overrides: ["i32","i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: u32;
-override lit6: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    part = part + b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)];
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_b9b4395d7a: ShaderSpec = {
-    name: "sum_b9b4395d7a",
-    overrides: ["u32","i32","i32","i32","i32","f32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let o = gi / lit2;
-  let sp = gi % lit2;
-  var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    let v_0 = (b1[(o % lit2)] * lit5);
-    let v_1 = (b0[(o % lit2) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] - v_0);
-    let v_2 = (v_1 * v_1);
-    acc = acc + v_2;
-  }
-  b2[gi] = acc;
-}
-`,
-  };
-
-export const sum_bc1decf3d3: ShaderSpec = {
-    name: "sum_bc1decf3d3",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let o = gi / lit2;
-  let sp = gi % lit2;
-  var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    acc = acc + b0[(o % lit5) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)];
-  }
-  b1[gi] = acc;
-}
-`,
-  };
-
-export const sum_bc3c341371: ShaderSpec = {
-    name: "sum_bc3c341371",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let o = gi / lit2;
-  let sp = gi % lit2;
-  var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    acc = acc + b0[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)];
-  }
-  b1[gi] = acc;
-}
-`,
-  };
-
-export const sum_be09e6fe8c: ShaderSpec = {
-    name: "sum_be09e6fe8c",
-    overrides: ["u32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn log1p_(x: f32) -> f32 {
-  let u = 1.0f + x;
-  if (u == 1.0f) { return x; }
-  return log(u) * x / (u - 1.0f);
-}
-fn min_(a: f32, b: f32) -> f32 {
-  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit1; kk++) {
-    let v_0 = relu_(b0[(kk % lit1)]);
-    let v_1 = (b0[(kk % lit1)] * 1.0f);
-    let v_2 = (v_0 - v_1);
-    let v_3 = (-b0[(kk % lit1)]);
-    let v_4 = min_(b0[(kk % lit1)], v_3);
-    let v_5 = exp(v_4);
-    let v_6 = log1p_(v_5);
-    let v_7 = (v_2 + v_6);
-    acc = acc + v_7;
+    acc = acc + v_1;
   }
   b1[0i] = acc;
 }
 `,
   };
 
-export const sum_bf207c8a9d: ShaderSpec = {
-    name: "sum_bf207c8a9d",
+export const sum_D1_classifier_4: ShaderSpec = {
+    name: "sum_D1_classifier_4",
     overrides: ["u32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -1963,66 +165,10 @@ override lit3: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    acc = acc + b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)];
-  }
-  b1[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_c059509a64: ShaderSpec = {
-    name: "sum_c059509a64",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let o = gi / lit2;
-  let sp = gi % lit2;
-  var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    let v_0 = (b0[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] * b1[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)]);
-    acc = acc + v_0;
-  }
-  b2[gi] = acc;
-}
-`,
-  };
-
-export const sum_c29022ad5a: ShaderSpec = {
-    name: "sum_c29022ad5a",
-    overrides: ["u32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= 1i) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < lit1; kk++) {
-    let v_0 = (b0[(kk % lit1)] - 0.0f);
+    let v_0 = (b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)] - 1.0f);
     let v_1 = (v_0 * v_0);
     acc = acc + v_1;
   }
@@ -2031,77 +177,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const sum_c3e3099361: ShaderSpec = {
-    name: "sum_c3e3099361",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: u32;
-override lit5: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    part = part + b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)];
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[0i] = acc;
-  }
-}
-`,
-  };
-
-export const sum_c7e78dc2e8: ShaderSpec = {
-    name: "sum_c7e78dc2e8",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: u32;
-override lit5: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] * b0[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
-    part = part + v_0;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_c97c603836: ShaderSpec = {
-    name: "sum_c97c603836",
+export const sum_D1_classifier_5: ShaderSpec = {
+    name: "sum_D1_classifier_5",
     overrides: ["u32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -2146,10 +223,335 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const sum_ca1811d553: ShaderSpec = {
-    name: "sum_ca1811d553",
+export const sum_D1_classifier_6: ShaderSpec = {
+    name: "sum_D1_classifier_6",
+    overrides: ["u32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn log1p_(x: f32) -> f32 {
+  let u = 1.0f + x;
+  if (u == 1.0f) { return x; }
+  return log(u) * x / (u - 1.0f);
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit1; kk++) {
+    let v_0 = relu_(b0[(kk % lit1)]);
+    let v_1 = (b0[(kk % lit1)] * 0.0f);
+    let v_2 = (v_0 - v_1);
+    let v_3 = (-b0[(kk % lit1)]);
+    let v_4 = min_(b0[(kk % lit1)], v_3);
+    let v_5 = exp(v_4);
+    let v_6 = log1p_(v_5);
+    let v_7 = (v_2 + v_6);
+    acc = acc + v_7;
+  }
+  b1[0i] = acc;
+}
+`,
+  };
+
+export const sum_D1_classifier_7: ShaderSpec = {
+    name: "sum_D1_classifier_7",
+    overrides: ["u32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn log1p_(x: f32) -> f32 {
+  let u = 1.0f + x;
+  if (u == 1.0f) { return x; }
+  return log(u) * x / (u - 1.0f);
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit1; kk++) {
+    let v_0 = relu_(b0[(kk % lit1)]);
+    let v_1 = (b0[(kk % lit1)] * 1.0f);
+    let v_2 = (v_0 - v_1);
+    let v_3 = (-b0[(kk % lit1)]);
+    let v_4 = min_(b0[(kk % lit1)], v_3);
+    let v_5 = exp(v_4);
+    let v_6 = log1p_(v_5);
+    let v_7 = (v_2 + v_6);
+    acc = acc + v_7;
+  }
+  b1[0i] = acc;
+}
+`,
+  };
+
+export const sum_D1_classifier_8: ShaderSpec = {
+    name: "sum_D1_classifier_8",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit1; kk++) {
+    let v_0 = (b0[((kk / lit2) % lit2) * lit2 + (kk % lit2)] - 0.0f);
+    let v_1 = (v_0 * v_0);
+    acc = acc + v_1;
+  }
+  b1[0i] = acc;
+}
+`,
+  };
+
+export const sum_D1_classifier_9: ShaderSpec = {
+    name: "sum_D1_classifier_9",
+    overrides: ["u32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit1; kk++) {
+    let v_0 = (b0[(kk % lit1)] - 0.0f);
+    let v_1 = (v_0 * v_0);
+    acc = acc + v_1;
+  }
+  b1[0i] = acc;
+}
+`,
+  };
+
+export const sum_D1_classifier_cpu: ShaderSpec = {
+    name: "sum_D1_classifier_cpu",
+    overrides: ["i32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: u32;
+override lit5: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn log1p_(x: f32) -> f32 {
+  let u = 1.0f + x;
+  if (u == 1.0f) { return x; }
+  return log(u) * x / (u - 1.0f);
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = relu_(b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
+    let v_1 = (b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)] * 0.0f);
+    let v_2 = (v_0 - v_1);
+    let v_3 = (-b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
+    let v_4 = min_(b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)], v_3);
+    let v_5 = exp(v_4);
+    let v_6 = log1p_(v_5);
+    let v_7 = (v_2 + v_6);
+    part = part + v_7;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[0i] = acc;
+  }
+}
+`,
+  };
+
+export const sum_D1_classifier_cpu_2: ShaderSpec = {
+    name: "sum_D1_classifier_cpu_2",
+    overrides: ["i32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: u32;
+override lit5: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn log1p_(x: f32) -> f32 {
+  let u = 1.0f + x;
+  if (u == 1.0f) { return x; }
+  return log(u) * x / (u - 1.0f);
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = relu_(b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
+    let v_1 = (b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)] * 1.0f);
+    let v_2 = (v_0 - v_1);
+    let v_3 = (-b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
+    let v_4 = min_(b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)], v_3);
+    let v_5 = exp(v_4);
+    let v_6 = log1p_(v_5);
+    let v_7 = (v_2 + v_6);
+    part = part + v_7;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[0i] = acc;
+  }
+}
+`,
+  };
+
+export const sum_D1_classifier_cpu_3: ShaderSpec = {
+    name: "sum_D1_classifier_cpu_3",
+    overrides: ["i32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: u32;
+override lit5: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)] - 0.0f);
+    let v_1 = (v_0 * v_0);
+    part = part + v_1;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[0i] = acc;
+  }
+}
+`,
+  };
+
+export const sum_D1_classifier_cpu_4: ShaderSpec = {
+    name: "sum_D1_classifier_cpu_4",
+    overrides: ["i32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: u32;
+override lit5: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)] - 1.0f);
+    let v_1 = (v_0 * v_0);
+    part = part + v_1;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[0i] = acc;
+  }
+}
+`,
+  };
+
+export const sum_G_conv1: ShaderSpec = {
+    name: "sum_G_conv1",
     overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write"],
     wgsl: `
 // sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -2158,27 +560,431 @@ override lit2: i32;
 override lit3: i32;
 override lit4: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
-    let v_1 = select(b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)], 0.0f, v_0);
-    let v_2 = (v_1 * b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    acc = acc + v_2;
+    acc = acc + b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)];
   }
-  b3[(gi % lit1)] = acc;
+  b1[(gi % lit1)] = acc;
 }
 `,
   };
 
-export const sum_cda9418fec: ShaderSpec = {
-    name: "sum_cda9418fec",
+export const sum_G_conv1_2: ShaderSpec = {
+    name: "sum_G_conv1_2",
+    overrides: ["u32","i32","i32","f32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_0 = (b1[(gi % lit1)] * lit3);
+    let v_1 = (b0[(gi % lit1) * lit2 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] - v_0);
+    let v_2 = (v_1 * v_1);
+    acc = acc + v_2;
+  }
+  let v_3 = (acc * lit3);
+  let v_4 = (v_3 + lit6);
+  let v_5 = inverseSqrt(v_4);
+  b2[(gi % lit1)] = v_5;
+}
+`,
+  };
+
+export const sum_G_conv1_3: ShaderSpec = {
+    name: "sum_G_conv1_3",
+    overrides: ["u32","i32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] * b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
+    acc = acc + v_0;
+  }
+  b1[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_G_conv1_4: ShaderSpec = {
+    name: "sum_G_conv1_4",
+    overrides: ["u32","i32","i32","f32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_0 = (b1[(gi % lit1)] * lit3);
+    let v_1 = (b0[(gi % lit1) * lit2 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)] - v_0);
+    let v_2 = (v_1 * v_1);
+    acc = acc + v_2;
+  }
+  b2[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_G_conv1_5: ShaderSpec = {
+    name: "sum_G_conv1_5",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] * b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
+    acc = acc + v_0;
+  }
+  b1[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_G_conv1_6: ShaderSpec = {
+    name: "sum_G_conv1_6",
+    overrides: ["u32","i32","i32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_0 = (b1[(gi % lit1)] * lit3);
+    let v_1 = (b0[(gi % lit1) * lit2 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] - v_0);
+    let v_2 = (v_1 * v_1);
+    acc = acc + v_2;
+  }
+  b2[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_G_conv1_cpu: ShaderSpec = {
+    name: "sum_G_conv1_cpu",
+    overrides: ["i32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: u32;
+override lit5: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    part = part + b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)];
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[(o % lit1)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_G_conv1_cpu_2: ShaderSpec = {
+    name: "sum_G_conv1_cpu_2",
+    overrides: ["i32","i32","f32","i32","i32","u32","u32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: u32;
+override lit6: u32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b1[(o % lit1)] * lit2);
+    let v_1 = (b0[(o % lit1) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] - v_0);
+    let v_2 = (v_1 * v_1);
+    part = part + v_2;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, lit6);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    let v_3 = (acc * lit2);
+    let v_4 = (v_3 + lit7);
+    let v_5 = inverseSqrt(v_4);
+    b2[(o % lit1)] = v_5;
+  }
+}
+`,
+  };
+
+export const sum_G_conv1_cpu_3: ShaderSpec = {
+    name: "sum_G_conv1_cpu_3",
+    overrides: ["i32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: u32;
+override lit5: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] * b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
+    part = part + v_0;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[(o % lit1)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_G_conv1_cpu_4: ShaderSpec = {
+    name: "sum_G_conv1_cpu_4",
+    overrides: ["i32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: u32;
+override lit5: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    part = part + b0[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)];
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[(o % lit2)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_G_conv1_cpu_5: ShaderSpec = {
+    name: "sum_G_conv1_cpu_5",
+    overrides: ["i32","i32","i32","f32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: i32;
+override lit5: u32;
+override lit6: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b1[(o % lit2)] * lit3);
+    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)] - v_0);
+    let v_2 = (v_1 * v_1);
+    part = part + v_2;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, lit6);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b2[(o % lit2)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_G_conv1_cpu_6: ShaderSpec = {
+    name: "sum_G_conv1_cpu_6",
+    overrides: ["i32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: u32;
+override lit5: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] * b0[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
+    part = part + v_0;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[(o % lit2)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_G_conv1_cpu_7: ShaderSpec = {
+    name: "sum_G_conv1_cpu_7",
+    overrides: ["i32","i32","i32","f32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
+override lit6: u32;
+override lit7: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b1[(o % lit2)] * lit3);
+    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] - v_0);
+    let v_2 = (v_1 * v_1);
+    part = part + v_2;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit6);
+  acc = acc + subgroupShuffleXor(acc, lit7);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b2[(o % lit2)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_G_conv1_stage1: ShaderSpec = {
+    name: "sum_G_conv1_stage1",
     overrides: ["u32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -2200,69 +1006,182 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let sp = gi % lit2;
   var acc = 0.0f;
   for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    acc = acc + b0[(o % lit5) * lit4 + ((kk / lit1) % lit6) * lit1 + (kk % lit1)];
+    acc = acc + b0[(o % lit2) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)];
   }
   b1[gi] = acc;
 }
 `,
   };
 
-export const sum_ce5080be60: ShaderSpec = {
-    name: "sum_ce5080be60",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write"],
+export const sum_G_conv1_stage1_2: ShaderSpec = {
+    name: "sum_G_conv1_stage1_2",
+    overrides: ["u32","i32","i32","i32","i32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+override lit6: i32;
+override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
+  if (gi >= lit1) { return; }
+  let o = gi / lit2;
+  let sp = gi % lit2;
   var acc = 0.0f;
-  for (var kk = 0i; kk < lit1; kk++) {
-    let v_0 = (b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)] - 0.0f);
-    let v_1 = (v_0 * v_0);
-    acc = acc + v_1;
+  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
+    let v_0 = (b1[(o % lit2)] * lit5);
+    let v_1 = (b0[(o % lit2) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] - v_0);
+    let v_2 = (v_1 * v_1);
+    acc = acc + v_2;
   }
-  b1[0i] = acc;
+  b2[gi] = acc;
 }
 `,
   };
 
-export const sum_d0b538fe74: ShaderSpec = {
-    name: "sum_d0b538fe74",
-    overrides: ["u32","i32","i32","i32"],
+export const sum_G_conv1_stage1_3: ShaderSpec = {
+    name: "sum_G_conv1_stage1_3",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let o = gi / lit2;
+  let sp = gi % lit2;
   var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    acc = acc + b0[(gi % lit1) * lit2 + ((kk / lit1) % lit3) * lit1 + (kk % lit1)];
+  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
+    let v_0 = (b0[(o % lit2) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] * b0[(o % lit2) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)]);
+    acc = acc + v_0;
   }
-  b1[(gi % lit1)] = acc;
+  b1[gi] = acc;
 }
 `,
   };
 
-export const sum_d78ade9d75: ShaderSpec = {
-    name: "sum_d78ade9d75",
+export const sum_G_layer1_0_conv1_stage1: ShaderSpec = {
+    name: "sum_G_layer1_0_conv1_stage1",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let o = gi / lit2;
+  let sp = gi % lit2;
+  var acc = 0.0f;
+  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
+    acc = acc + b0[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)];
+  }
+  b1[gi] = acc;
+}
+`,
+  };
+
+export const sum_G_layer1_0_conv1_stage1_2: ShaderSpec = {
+    name: "sum_G_layer1_0_conv1_stage1_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: i32;
+override lit8: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let o = gi / lit2;
+  let sp = gi % lit2;
+  var acc = 0.0f;
+  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
+    let v_0 = (b1[(o % lit5)] * lit6);
+    let v_1 = (b0[(o % lit5) * lit4 + ((kk / lit7) % lit8) * lit7 + (kk % lit7)] - v_0);
+    let v_2 = (v_1 * v_1);
+    acc = acc + v_2;
+  }
+  b2[gi] = acc;
+}
+`,
+  };
+
+export const sum_G_layer1_0_conv1_stage1_3: ShaderSpec = {
+    name: "sum_G_layer1_0_conv1_stage1_3",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let o = gi / lit2;
+  let sp = gi % lit2;
+  var acc = 0.0f;
+  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
+    let v_0 = (b0[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] * b0[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)]);
+    acc = acc + v_0;
+  }
+  b1[gi] = acc;
+}
+`,
+  };
+
+export const sum_G_layer1_0_conv3_cpu: ShaderSpec = {
+    name: "sum_G_layer1_0_conv3_cpu",
     overrides: ["i32","i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write"],
     wgsl: `
 enable subgroups;
 // sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
@@ -2274,18 +1193,132 @@ override lit4: i32;
 override lit5: u32;
 override lit6: u32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    let v_1 = (b2[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
-    let v_2 = select(v_0, 0.0f, v_1);
+    part = part + b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)];
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, lit6);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[(o % lit2)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_G_layer1_0_conv3_cpu_2: ShaderSpec = {
+    name: "sum_G_layer1_0_conv3_cpu_2",
+    overrides: ["i32","i32","i32","f32","i32","i32","u32","u32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
+override lit6: u32;
+override lit7: u32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b1[(o % lit2)] * lit3);
+    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] - v_0);
+    let v_2 = (v_1 * v_1);
+    part = part + v_2;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit6);
+  acc = acc + subgroupShuffleXor(acc, lit7);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    let v_3 = (acc * lit3);
+    let v_4 = (v_3 + lit8);
+    let v_5 = inverseSqrt(v_4);
+    b2[(o % lit2)] = v_5;
+  }
+}
+`,
+  };
+
+export const sum_G_layer1_0_conv3_cpu_3: ShaderSpec = {
+    name: "sum_G_layer1_0_conv3_cpu_3",
+    overrides: ["i32","i32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: u32;
+override lit6: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] * b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
+    part = part + v_0;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, lit6);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[(o % lit2)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_G_layer2_0_conv1_cpu: ShaderSpec = {
+    name: "sum_G_layer2_0_conv1_cpu",
+    overrides: ["i32","i32","i32","f32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: i32;
+override lit5: u32;
+override lit6: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b1[(o % lit2)] * lit3);
+    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit4) % lit1) * lit4 + (kk % lit4)] - v_0);
+    let v_2 = (v_1 * v_1);
     part = part + v_2;
   }
   var acc = part;
@@ -2293,43 +1326,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   acc = acc + subgroupShuffleXor(acc, lit6);
   acc = acc + subgroupShuffleXor(acc, 1u);
   if (lane == 0i) {
-    b3[(o % lit2)] = acc;
+    b2[(o % lit2)] = acc;
   }
 }
 `,
   };
 
-export const sum_de8b9143c6: ShaderSpec = {
-    name: "sum_de8b9143c6",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
-    let v_1 = select(b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)], 0.0f, v_0);
-    acc = acc + v_1;
-  }
-  b2[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_e03d116a2e: ShaderSpec = {
-    name: "sum_e03d116a2e",
+export const sum_G_layer2_0_conv1_cpu_2: ShaderSpec = {
+    name: "sum_G_layer2_0_conv1_cpu_2",
     overrides: ["i32","i32","i32","i32","u32","u32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -2363,36 +1367,57 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const sum_eb6ba51462: ShaderSpec = {
-    name: "sum_eb6ba51462",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
+export const sum_grad_D1: ShaderSpec = {
+    name: "sum_grad_D1",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit1; kk++) {
+    acc = acc + b0[((kk / lit2) % lit2) * lit2 + (kk % lit2)];
+  }
+  b1[0i] = acc;
+}
+`,
+  };
+
+export const sum_grad_D1_conv3: ShaderSpec = {
+    name: "sum_grad_D1_conv3",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[kk * lit1 + ((gi / lit3) % lit4) * lit3 + (gi % lit3)] * b1[kk * lit1 + ((gi / lit3) % lit4) * lit3 + (gi % lit3)]);
-    acc = acc + v_0;
+    acc = acc + b0[(gi % lit1) * lit2 + ((kk / lit1) % lit3) * lit1 + (kk % lit1)];
   }
-  b2[((gi / lit3) % lit4) * lit3 + (gi % lit3)] = acc;
+  b1[(gi % lit1)] = acc;
 }
 `,
   };
 
-export const sum_f1e0e6a0be: ShaderSpec = {
-    name: "sum_f1e0e6a0be",
+export const sum_grad_D1_conv3_cpu: ShaderSpec = {
+    name: "sum_grad_D1_conv3_cpu",
     overrides: ["i32","i32","i32","i32","u32","u32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -2425,8 +1450,634 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const sum_f63da7071c: ShaderSpec = {
-    name: "sum_f63da7071c",
+export const sum_grad_D1_conv3_stage1: ShaderSpec = {
+    name: "sum_grad_D1_conv3_stage1",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let o = gi / lit2;
+  let sp = gi % lit2;
+  var acc = 0.0f;
+  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
+    acc = acc + b0[(o % lit5) * lit4 + ((kk / lit6) % lit5) * lit6 + (kk % lit6)];
+  }
+  b1[gi] = acc;
+}
+`,
+  };
+
+export const sum_grad_D1_conv4: ShaderSpec = {
+    name: "sum_grad_D1_conv4",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    acc = acc + b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)];
+  }
+  b1[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_grad_D1_conv4_2: ShaderSpec = {
+    name: "sum_grad_D1_conv4_2",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit1; kk++) {
+    acc = acc + b0[(gi % lit1) * lit1 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)];
+  }
+  b1[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_grad_D1_conv4_cpu: ShaderSpec = {
+    name: "sum_grad_D1_conv4_cpu",
+    overrides: ["i32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: u32;
+override lit5: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    part = part + b0[(o % lit2) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)];
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[(o % lit2)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_grad_D1_conv4_cpu_2: ShaderSpec = {
+    name: "sum_grad_D1_conv4_cpu_2",
+    overrides: ["i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: u32;
+override lit4: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    part = part + b0[(o % lit2) * lit0 + ((kk / lit1) % lit1) * lit1 + (kk % lit1)];
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit3);
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[(o % lit2)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_grad_D1_conv4_cpu_3: ShaderSpec = {
+    name: "sum_grad_D1_conv4_cpu_3",
+    overrides: ["i32","i32","u32","u32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: u32;
+override lit3: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    part = part + b0[(o % lit0) * lit0 + ((kk / lit1) % lit1) * lit1 + (kk % lit1)];
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit2);
+  acc = acc + subgroupShuffleXor(acc, lit3);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[(o % lit0)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_grad_D2: ShaderSpec = {
+    name: "sum_grad_D2",
+    overrides: ["u32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit1; kk++) {
+    acc = acc + b0[(kk % lit1)];
+  }
+  b1[0i] = acc;
+}
+`,
+  };
+
+export const sum_grad_D2_conv1: ShaderSpec = {
+    name: "sum_grad_D2_conv1",
+    overrides: ["u32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_0 = (b0[kk * lit1 + ((gi / lit3) % lit4) * lit3 + (gi % lit3)] * b1[kk * lit1 + ((gi / lit3) % lit4) * lit3 + (gi % lit3)]);
+    acc = acc + v_0;
+  }
+  b2[((gi / lit3) % lit4) * lit3 + (gi % lit3)] = acc;
+}
+`,
+  };
+
+export const sum_grad_D2_conv1_stage1: ShaderSpec = {
+    name: "sum_grad_D2_conv1_stage1",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let o = gi / lit2;
+  let sp = gi % lit2;
+  var acc = 0.0f;
+  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
+    acc = acc + b0[(o % lit5) * lit4 + ((kk / lit1) % lit6) * lit1 + (kk % lit1)];
+  }
+  b1[gi] = acc;
+}
+`,
+  };
+
+export const sum_grad_G_conv1_stage1: ShaderSpec = {
+    name: "sum_grad_G_conv1_stage1",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let o = gi / lit2;
+  let sp = gi % lit2;
+  var acc = 0.0f;
+  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
+    let v_0 = (b1[(o % lit2) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] <= 0.0f);
+    let v_1 = select(b0[(o % lit2) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)], 0.0f, v_0);
+    let v_2 = (v_1 * b2[(o % lit2) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)]);
+    acc = acc + v_2;
+  }
+  b3[gi] = acc;
+}
+`,
+  };
+
+export const sum_grad_G_features_12_stage1: ShaderSpec = {
+    name: "sum_grad_G_features_12_stage1",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let o = gi / lit2;
+  let sp = gi % lit2;
+  var acc = 0.0f;
+  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
+    acc = acc + b0[(o % lit5) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)];
+  }
+  b1[gi] = acc;
+}
+`,
+  };
+
+export const sum_grad_G_features_7_stage1: ShaderSpec = {
+    name: "sum_grad_G_features_7_stage1",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let o = gi / lit2;
+  let sp = gi % lit2;
+  var acc = 0.0f;
+  for (var kk = sp * lit1; kk < min(lit3, (sp + 1i) * lit1); kk++) {
+    acc = acc + b0[(o % lit4) * lit3 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)];
+  }
+  b1[gi] = acc;
+}
+`,
+  };
+
+export const sum_grad_G_layer1_0_conv3_cpu: ShaderSpec = {
+    name: "sum_grad_G_layer1_0_conv3_cpu",
+    overrides: ["i32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: u32;
+override lit5: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b1[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] <= 0.0f);
+    let v_1 = select(b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)], 0.0f, v_0);
+    part = part + v_1;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b2[(o % lit1)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_grad_G_layer1_0_conv3_cpu_2: ShaderSpec = {
+    name: "sum_grad_G_layer1_0_conv3_cpu_2",
+    overrides: ["i32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: u32;
+override lit5: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b1[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] <= 0.0f);
+    let v_1 = select(b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)], 0.0f, v_0);
+    let v_2 = (v_1 * b2[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
+    part = part + v_2;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b3[(o % lit1)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_grad_G_layer1_0_downsample_0_stage1: ShaderSpec = {
+    name: "sum_grad_G_layer1_0_downsample_0_stage1",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let o = gi / lit2;
+  let sp = gi % lit2;
+  var acc = 0.0f;
+  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
+    let v_0 = (b1[(o % lit2) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] <= 0.0f);
+    let v_1 = select(b0[(o % lit2) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)], 0.0f, v_0);
+    acc = acc + v_1;
+  }
+  b2[gi] = acc;
+}
+`,
+  };
+
+export const sum_grad_G_layer4_0_conv1: ShaderSpec = {
+    name: "sum_grad_G_layer4_0_conv1",
+    overrides: ["u32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] * b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
+    acc = acc + v_0;
+  }
+  b2[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_grad_G_layer4_0_conv1_cpu: ShaderSpec = {
+    name: "sum_grad_G_layer4_0_conv1_cpu",
+    overrides: ["i32","i32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: u32;
+override lit6: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] * b1[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
+    part = part + v_0;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, lit6);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b2[(o % lit2)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_grad_G_layer4_0_conv3: ShaderSpec = {
+    name: "sum_grad_G_layer4_0_conv3",
+    overrides: ["u32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_0 = (b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_1 = select(b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)], 0.0f, v_0);
+    acc = acc + v_1;
+  }
+  b2[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_grad_G_layer4_0_conv3_2: ShaderSpec = {
+    name: "sum_grad_G_layer4_0_conv3_2",
+    overrides: ["u32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_0 = (b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_1 = select(b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)], 0.0f, v_0);
+    let v_2 = (v_1 * b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
+    acc = acc + v_2;
+  }
+  b3[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_grad_G_layer4_0_conv3_cpu: ShaderSpec = {
+    name: "sum_grad_G_layer4_0_conv3_cpu",
+    overrides: ["i32","i32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: u32;
+override lit6: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b1[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_1 = select(b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)], 0.0f, v_0);
+    part = part + v_1;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, lit6);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b2[(o % lit2)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_grad_G_layer4_0_conv3_cpu_2: ShaderSpec = {
+    name: "sum_grad_G_layer4_0_conv3_cpu_2",
     overrides: ["i32","i32","i32","i32","i32","u32","u32"],
     access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -2465,10 +2116,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const sum_fa50978853: ShaderSpec = {
-    name: "sum_fa50978853",
+export const sum_grad_G_layer4_2_conv1_stage1: ShaderSpec = {
+    name: "sum_grad_G_layer4_2_conv1_stage1",
     overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 // sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -2480,7 +2131,8 @@ override lit5: i32;
 override lit6: i32;
 override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -2489,16 +2141,331 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let sp = gi % lit2;
   var acc = 0.0f;
   for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    let v_0 = (b0[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] * b0[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)]);
+    let v_0 = (b0[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] * b1[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)]);
     acc = acc + v_0;
   }
-  b1[gi] = acc;
+  b2[gi] = acc;
 }
 `,
   };
 
-export const sum_fd1e2bfbd5: ShaderSpec = {
-    name: "sum_fd1e2bfbd5",
+export const sum_grad_G_layer4_2_conv3_stage1: ShaderSpec = {
+    name: "sum_grad_G_layer4_2_conv3_stage1",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let o = gi / lit2;
+  let sp = gi % lit2;
+  var acc = 0.0f;
+  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
+    let v_0 = (b1[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] <= 0.0f);
+    let v_1 = select(b0[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)], 0.0f, v_0);
+    acc = acc + v_1;
+  }
+  b2[gi] = acc;
+}
+`,
+  };
+
+export const sum_grad_G_layer4_2_conv3_stage1_2: ShaderSpec = {
+    name: "sum_grad_G_layer4_2_conv3_stage1_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let o = gi / lit2;
+  let sp = gi % lit2;
+  var acc = 0.0f;
+  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
+    let v_0 = (b1[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] <= 0.0f);
+    let v_1 = select(b0[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)], 0.0f, v_0);
+    let v_2 = (v_1 * b2[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)]);
+    acc = acc + v_2;
+  }
+  b3[gi] = acc;
+}
+`,
+  };
+
+export const sum_grad_G_layer6_conv2d_list_1: ShaderSpec = {
+    name: "sum_grad_G_layer6_conv2d_list_1",
+    overrides: ["u32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
+    let v_1 = (b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
+    acc = acc + v_2;
+  }
+  b3[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_grad_G_layer6_conv2d_list_1_2: ShaderSpec = {
+    name: "sum_grad_G_layer6_conv2d_list_1_2",
+    overrides: ["u32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
+    let v_1 = (b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
+    let v_3 = (v_2 * b3[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
+    acc = acc + v_3;
+  }
+  b4[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_grad_G_layer6_conv2d_list_1_cpu: ShaderSpec = {
+    name: "sum_grad_G_layer6_conv2d_list_1_cpu",
+    overrides: ["i32","i32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: u32;
+override lit6: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
+    let v_1 = (b2[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
+    part = part + v_2;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, lit6);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b3[(o % lit2)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_grad_G_layer6_conv2d_list_1_cpu_2: ShaderSpec = {
+    name: "sum_grad_G_layer6_conv2d_list_1_cpu_2",
+    overrides: ["i32","i32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: u32;
+override lit6: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
+    let v_1 = (b2[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
+    let v_3 = (v_2 * b3[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
+    part = part + v_3;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, lit6);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b4[(o % lit2)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_grad_G_layer6_conv2d_list_1_stage1: ShaderSpec = {
+    name: "sum_grad_G_layer6_conv2d_list_1_stage1",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let o = gi / lit2;
+  let sp = gi % lit2;
+  var acc = 0.0f;
+  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
+    let v_0 = (b0[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] + b1[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)]);
+    let v_1 = (b2[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
+    acc = acc + v_2;
+  }
+  b3[gi] = acc;
+}
+`,
+  };
+
+export const sum_grad_G_layer6_conv2d_list_1_stage1_2: ShaderSpec = {
+    name: "sum_grad_G_layer6_conv2d_list_1_stage1_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let o = gi / lit2;
+  let sp = gi % lit2;
+  var acc = 0.0f;
+  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
+    let v_0 = (b0[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] + b1[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)]);
+    let v_1 = (b2[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
+    let v_3 = (v_2 * b3[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)]);
+    acc = acc + v_3;
+  }
+  b4[gi] = acc;
+}
+`,
+  };
+
+export const sum_grad_step: ShaderSpec = {
+    name: "sum_grad_step",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit1; kk++) {
+    acc = acc + b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)];
+  }
+  b1[0i] = acc;
+}
+`,
+  };
+
+export const sum_grad_step_cpu: ShaderSpec = {
+    name: "sum_grad_step_cpu",
     overrides: ["i32","i32","i32","i32","u32","u32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -2518,48 +2485,81 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
-    part = part + b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)];
+    part = part + b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)];
   }
   var acc = part;
   acc = acc + subgroupShuffleXor(acc, lit4);
   acc = acc + subgroupShuffleXor(acc, lit5);
   acc = acc + subgroupShuffleXor(acc, 1u);
   if (lane == 0i) {
-    b1[(o % lit1)] = acc;
+    b1[0i] = acc;
   }
 }
 `,
   };
 
-export const sum_fe0555a353: ShaderSpec = {
-    name: "sum_fe0555a353",
-    overrides: ["i32","i32","i32","u32","u32"],
+export const sum_grad_step_stage1: ShaderSpec = {
+    name: "sum_grad_step_stage1",
+    overrides: ["u32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: i32;
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
 override lit1: i32;
 override lit2: i32;
-override lit3: u32;
-override lit4: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    part = part + b0[(o % lit2) * lit0 + ((kk / lit1) % lit1) * lit1 + (kk % lit1)];
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let o = gi / lit1;
+  let sp = gi % lit1;
+  var acc = 0.0f;
+  for (var kk = sp * lit2; kk < min(lit3, (sp + 1i) * lit2); kk++) {
+    let v_0 = select(0.0f, 1.0f, (b0[((kk / lit4) % lit5) * lit4 + (kk % lit4)] != 0u));
+    acc = acc + v_0;
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit2)] = acc;
+  b1[gi] = acc;
+}
+`,
+  };
+
+export const sum_step_stage1: ShaderSpec = {
+    name: "sum_step_stage1",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let o = gi / lit1;
+  let sp = gi % lit1;
+  var acc = 0.0f;
+  for (var kk = sp * lit2; kk < min(lit3, (sp + 1i) * lit2); kk++) {
+    let v_0 = (b0[((kk / lit4) % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] * b1[((kk / lit4) % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)]);
+    let v_1 = (-v_0);
+    let v_2 = (v_1 / lit8);
+    acc = acc + v_2;
   }
+  b2[gi] = acc;
 }
 `,
   };
