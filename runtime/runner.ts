@@ -18,19 +18,20 @@ import type {
   GeneratedModule,
   KernelVariant,
   Placement,
-  TensorDType,
   TensorSlot,
 } from "./module.js";
-import { limitError, runtimeError, RuntimeFault, type RuntimeError } from "./device.js";
+import { runtimeError, RuntimeFault, type RuntimeError } from "./device.js";
 import { hyperSlot, hyperVector } from "./hyperparameters.js";
-import { overrideValues, pipelineFor, useKey } from "./pipelines.js";
+import { pipelineFor, useKey } from "./pipelines.js";
+import { WORD, checkAccess, checkModule, chooseVariant, elementCount } from "./check-module.js";
+import { encodeTensorData, type TensorData, type TensorInput, typedArrayFor, unknownTensor } from "./tensor-data.js";
 import { sleepingWait } from "./wait.js";
 
 export { pipelineStats, renderCompilationMessage } from "./pipelines.js";
+export { checkModule, chooseVariant } from "./check-module.js";
+export { encodeTensorData, unknownTensor } from "./tensor-data.js";
 
-export type TensorData = Float32Array | Int32Array | Uint32Array;
-/** What write() accepts; bool tensors take 0/1 (any non-zero value counts as 1). */
-export type TensorInput = Float32Array | Int32Array | Uint32Array | Uint8Array | readonly number[];
+export type { TensorData, TensorInput } from "./tensor-data.js";
 
 export interface KernelTime {
   readonly phase: string;
@@ -63,165 +64,6 @@ export interface Instance {
   profile(): Promise<KernelTime[] | undefined>;
   /** Frees the module's buffers (not the device). Idempotent. */
   destroy(): void;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Checking a module against a device, before anything is created
-
-const WORD = 4;
-
-function elementCount(shape: readonly number[]): number {
-  return shape.reduce((n, d) => n * d, 1);
-}
-
-function checkPlacement(module: GeneratedModule, p: Placement, what: string): E.Either<RuntimeError, void> {
-  const arena = module.arenas[p.arena];
-  if (arena === undefined) return E.left(runtimeError("module", `${what}: arena ${p.arena} does not exist`));
-  if (p.offset % WORD !== 0 || p.bytes % WORD !== 0 || p.offset < 0 || p.bytes < 0) {
-    return E.left(runtimeError("module", `${what}: offset ${p.offset} and size ${p.bytes} must be multiples of 4`));
-  }
-  if (p.offset + p.bytes > arena.bytes) {
-    return E.left(
-      runtimeError("module", `${what}: bytes ${p.offset}..${p.offset + p.bytes} lie outside arena '${arena.name}' (${arena.bytes} bytes)`),
-    );
-  }
-  return E.right(undefined);
-}
-
-/** A storage binding must start at a multiple of the device's alignment and fit one binding. */
-function checkBinding(module: GeneratedModule, limits: GPUSupportedLimits, p: Placement, what: string) {
-  if (p.offset % limits.minStorageBufferOffsetAlignment !== 0) {
-    return E.left(
-      runtimeError("module", `${what}: offset ${p.offset} is not a multiple of minStorageBufferOffsetAlignment (${limits.minStorageBufferOffsetAlignment})`),
-    );
-  }
-  if (p.bytes === 0) return E.left(runtimeError("module", `${what}: a storage binding cannot be empty`));
-  if (p.bytes > limits.maxStorageBufferBindingSize) {
-    return E.left(limitError("maxStorageBufferBindingSize", p.bytes, limits.maxStorageBufferBindingSize, what, "device"));
-  }
-  return checkPlacement(module, p, what);
-}
-
-function checkTensors(module: GeneratedModule): E.Either<RuntimeError, void> {
-  const seen = new Set<string>();
-  for (const t of module.tensors) {
-    if (seen.has(t.name)) return E.left(runtimeError("module", `tensor '${t.name}' is declared twice`));
-    seen.add(t.name);
-    if (t.bytes !== elementCount(t.shape) * WORD) {
-      return E.left(runtimeError("module", `tensor '${t.name}': ${t.bytes} bytes for shape [${t.shape.join(", ")}] (expected ${elementCount(t.shape) * WORD})`));
-    }
-    const placed = checkPlacement(module, t, `tensor '${t.name}'`);
-    if (E.isLeft(placed)) return placed;
-  }
-  for (const phase of module.phases) {
-    const missing = phase.outputs.find((name) => !seen.has(name));
-    if (missing !== undefined) return E.left(runtimeError("module", `phase '${phase.name}' lists output '${missing}', which is not a tensor`));
-  }
-  return E.right(undefined);
-}
-
-function checkConstants(module: GeneratedModule): E.Either<RuntimeError, void> {
-  for (const c of module.constants) {
-    if (c.words.length * WORD > c.bytes) {
-      return E.left(runtimeError("module", `constant '${c.name}': ${c.words.length} words do not fit its ${c.bytes} bytes`));
-    }
-    const placed = checkPlacement(module, c, `constant '${c.name}'`);
-    if (E.isLeft(placed)) return placed;
-  }
-  return E.right(undefined);
-}
-
-function checkDispatch(module: GeneratedModule, limits: GPUSupportedLimits, d: Dispatch): E.Either<RuntimeError, void> {
-  const what = `dispatch '${d.name}'`;
-  if (d.bindings.length > limits.maxStorageBuffersPerShaderStage) {
-    return E.left(limitError("maxStorageBuffersPerShaderStage", d.bindings.length, limits.maxStorageBuffersPerShaderStage, what, "device"));
-  }
-  for (const [i, b] of d.bindings.entries()) {
-    const bound = checkBinding(module, limits, b, `${what}, binding ${i}`);
-    if (E.isLeft(bound)) return bound;
-  }
-  for (const v of d.variants) {
-    const shader = module.shaders[v.shader];
-    if (shader === undefined) return E.left(runtimeError("module", `${what}: shader ${v.shader} does not exist`));
-    const values = overrideValues(shader, v.constants);
-    if (E.isLeft(values)) return E.left(runtimeError("module", `${what}: ${values.left}`));
-    const too = v.workgroups.find((n) => n > limits.maxComputeWorkgroupsPerDimension);
-    if (too !== undefined) {
-      return E.left(limitError("maxComputeWorkgroupsPerDimension", too, limits.maxComputeWorkgroupsPerDimension, what, "device"));
-    }
-  }
-  return E.right(undefined);
-}
-
-function checkCopy(module: GeneratedModule, c: Copy, what: string): E.Either<RuntimeError, void> {
-  if (c.from.bytes !== c.to.bytes) {
-    return E.left(runtimeError("module", `${what}: copies ${c.from.bytes} bytes into ${c.to.bytes}`));
-  }
-  const from = checkPlacement(module, c.from, `${what}, source`);
-  return E.isLeft(from) ? from : checkPlacement(module, c.to, `${what}, destination`);
-}
-
-/** Every inconsistency that would otherwise surface as an opaque WebGPU validation error. */
-export function checkModule(module: GeneratedModule, limits: GPUSupportedLimits): E.Either<RuntimeError, void> {
-  for (const arena of module.arenas) {
-    if (arena.bytes > limits.maxBufferSize) {
-      return E.left(limitError("maxBufferSize", arena.bytes, limits.maxBufferSize, `arena '${arena.name}'`, "device"));
-    }
-  }
-  const checks: (() => E.Either<RuntimeError, void>)[] = [() => checkTensors(module), () => checkConstants(module)];
-  for (const phase of module.phases) {
-    for (const d of phase.dispatches) checks.push(() => checkDispatch(module, limits, d));
-    for (const [i, c] of phase.copies.entries()) checks.push(() => checkCopy(module, c, `phase '${phase.name}', copy ${i}`));
-  }
-  for (const check of checks) {
-    const result = check();
-    if (E.isLeft(result)) return result;
-  }
-  return E.right(undefined);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Variants and binding access
-
-/** The first variant made for this adapter class (or for every adapter) whose features the device has. */
-export function chooseVariant(
-  d: Dispatch,
-  adapterClass: AdapterClass,
-  features: ReadonlySet<string> = new Set(),
-): E.Either<RuntimeError, KernelVariant> {
-  const variant = d.variants.find(
-    (v) => (v.adapter === undefined || v.adapter === adapterClass) && (v.features ?? []).every((f) => features.has(f)),
-  );
-  return variant === undefined
-    ? E.left(runtimeError("module", `dispatch '${d.name}' has no kernel variant for a ${adapterClass} adapter`))
-    : E.right(variant);
-}
-
-/**
- * WebGPU tracks usage per buffer, not per byte range: within one dispatch a buffer may not be bound
- * both read-only and writable, even at disjoint offsets. With one buffer per arena, a kernel that
- * reads and writes the same arena must declare all those bindings read_write. The access of each
- * binding is data of the pooled kernel (ShaderSpec.access), written by the codegen beside the WGSL.
- */
-function checkAccess(module: GeneratedModule, d: Dispatch, variant: KernelVariant): E.Either<RuntimeError, void> {
-  const shader = module.shaders[variant.shader];
-  if (shader === undefined) return E.right(undefined);
-  const access = shader.access ?? [];
-  if (shader.access !== undefined && access.length !== d.bindings.length) {
-    return E.left(runtimeError("module", `dispatch '${d.name}' binds ${d.bindings.length} buffers; shader '${shader.name}' declares the access of ${access.length}`));
-  }
-  const readOnly = new Set(access.flatMap((a, i) => (a === "read" ? [i] : [])));
-  const written = new Set(d.bindings.filter((_, i) => !readOnly.has(i)).map((b) => b.arena));
-  const clash = d.bindings.findIndex((b, i) => readOnly.has(i) && written.has(b.arena));
-  if (clash < 0) return E.right(undefined);
-  const arena = module.arenas[d.bindings[clash]?.arena ?? -1]?.name ?? "?";
-  return E.left(
-    runtimeError(
-      "module",
-      `dispatch '${d.name}' (shader '${shader.name}') binds arena '${arena}' read-only at binding ${clash} and writable at another binding; ` +
-        `WebGPU forbids both in one dispatch, even at disjoint offsets. Declare binding ${clash} var<storage, read_write>.`,
-    ),
-  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -394,68 +236,6 @@ function encodeDispatch(pass: GPUComputePassEncoder, d: PreparedDispatch): void 
   pass.setPipeline(d.pipeline);
   pass.setBindGroup(0, d.bindGroup);
   pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reading and writing tensors
-
-function typedArrayFor(dtype: TensorDType, buffer: ArrayBuffer): TensorData {
-  switch (dtype) {
-    case "f32":
-      return new Float32Array(buffer);
-    case "i32":
-      return new Int32Array(buffer);
-    case "bool":
-      return new Uint32Array(buffer);
-    default: {
-      const never: never = dtype;
-      return never;
-    }
-  }
-}
-
-/** The words to upload for `data` into a tensor of `dtype`, or why the data does not fit it. */
-export function encodeTensorData(dtype: TensorDType, data: TensorInput): E.Either<string, TensorData> {
-  switch (dtype) {
-    case "f32":
-      return data instanceof Float32Array ? E.right(data) : E.right(Float32Array.from(data));
-    case "i32":
-      if (data instanceof Float32Array) return E.left("a Float32Array cannot fill an i32 tensor (convert it explicitly)");
-      if (data instanceof Int32Array) return E.right(data);
-      return Array.from(data as ArrayLike<number>).every(Number.isInteger)
-        ? E.right(Int32Array.from(data))
-        : E.left("an i32 tensor takes integers only");
-    case "bool":
-      // Bools are stored as u32 words holding 0 or 1.
-      return E.right(Uint32Array.from(data as ArrayLike<number>, (v) => (v !== 0 ? 1 : 0)));
-    default: {
-      const never: never = dtype;
-      return never;
-    }
-  }
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitute = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current.push(Math.min(substitute, (previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1));
-    }
-    previous = current;
-  }
-  return previous[b.length] ?? 0;
-}
-
-/** Up to this many names are listed when a name is unknown (a full model has hundreds). */
-const LISTED_NAMES = 30;
-
-export function unknownTensor(name: string, names: readonly string[]): RuntimeError {
-  const nearest = names.length <= LISTED_NAMES ? names : [...names].sort((a, b) => editDistance(name, a) - editDistance(name, b)).slice(0, LISTED_NAMES);
-  const rest = names.length - nearest.length;
-  const list = nearest.join(", ") + (rest > 0 ? `, ... (${rest} more; these are the closest)` : "");
-  return runtimeError("tensor", `no tensor named '${name}'; the module has: ${list}`);
 }
 
 // ---------------------------------------------------------------------------------------------
