@@ -198,3 +198,31 @@ export function dtypeModule(): GeneratedModule {
     phases: [],
   });
 }
+
+/**
+ * One pooled kernel used twice at other override values: y = x * lit0 (f32) for the first lit1
+ * (i32) elements, then z = x * lit0 with other values; `constants` sets both uses' values.
+ */
+export function overrideModule(constants: readonly [readonly number[], readonly number[]] = [[2, 4], [3, 2]]): GeneratedModule {
+  const x = at(0, 0);
+  const y = at(1, 0);
+  const z = at(1, 1);
+  const wgsl = `override lit0: f32;
+override lit1: i32;
+@group(0) @binding(0) var<storage, read_write> x: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3u) {
+  let i = i32(id.x);
+  if (i >= i32(arrayLength(&out))) { return; }
+  out[i] = select(0.0, x[i] * lit0, i < lit1);
+}
+`;
+  const use = (values: readonly number[], name: string) => ({ name, bindings: [x, name === "y" ? y : z], variants: [{ shader: 0, constants: values, workgroups: ONE_GROUP }] });
+  return module("overrides", {
+    tensors: [tensor("x", "input", x), tensor("y", "output", y), tensor("z", "output", z)],
+    shaders: [{ name: "scale_pooled", wgsl, overrides: ["f32", "i32"], access: ["read_write", "read_write"] }],
+    phases: [{ name: "forward", dispatches: [use(constants[0], "y"), use(constants[1], "z")], copies: [], outputs: ["y", "z"] }],
+  });
+}
