@@ -74,6 +74,16 @@ export function emitPool(template: string, kernels: readonly ShaderSpec[]): stri
   return tidy(file.getFullText());
 }
 
+/** The kernels of a pool file as emitPool writes them (codegen --only adds to the pool). */
+export function parsePool(text: string): ShaderSpec[] {
+  return [...text.matchAll(/export const \w+: ShaderSpec = \{\n  name: ("[^"]*"),\n  overrides: (\[[^\]]*\]),\n  access: (\[[^\]]*\]),\n  wgsl: `([^`]*)`,\n\};/g)].map((m) => ({
+    name: JSON.parse(m[1]!) as string,
+    overrides: JSON.parse(m[2]!) as ShaderSpec["overrides"],
+    access: JSON.parse(m[3]!) as ShaderSpec["access"],
+    wgsl: m[4]!,
+  }));
+}
+
 /** A tensor slot as a table row; params and state must be named `<model>/<key>`. */
 function tensorRow(t: TensorSlot, inits: Interner<InitSpec>, program: string): TensorRow {
   const owned = t.role === "param" || t.role === "state";
@@ -104,8 +114,12 @@ export function emitModule(c: Compiled, source: string): string {
         const specialised = v.adapter !== undefined || v.features !== undefined;
         return uses.id(specialised ? [kernel, constants, v.workgroups, v.adapter, v.features ?? []] : [kernel, constants, v.workgroups]);
       });
-      const cells: DispatchRow = [useIds, d.bindings.map(buffer), scopes.id(prov.scope), prov.pass === "backward" ? 1 : 0, prov.op, prov.param === undefined ? -1 : params.id(prov.param)];
-      return prov.part ? [...cells.slice(0, 6), prov.part] as unknown as DispatchRow : cells;
+      const pass = prov.pass === "backward" ? 1 : 0;
+      const param = prov.param === undefined ? -1 : params.id(prov.param);
+      const bound = d.bindings.map(buffer);
+      const scope = scopes.id(prov.scope);
+      // The part is written only when there is one (most dispatches are a kernel's only one).
+      return prov.part ? [useIds, bound, scope, pass, prov.op, param, prov.part] : [useIds, bound, scope, pass, prov.op, param];
     });
     const copies = p.copies.map((cp) => [buffer(cp.from), buffer(cp.to)]);
     return [

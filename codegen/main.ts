@@ -15,7 +15,7 @@ import { tryBuild } from "../dsl/shape";
 import { compileProgram } from "./compile";
 import { discoverPrograms, loadPrograms } from "./discover";
 import type { ShaderSpec } from "../runtime/module";
-import { anonymous, emitAlias, emitModule, emitPool } from "./emit";
+import { anonymous, emitAlias, emitModule, emitPool, parsePool } from "./emit";
 import { KernelNames, templateOf } from "./names";
 import { renderReport } from "./report";
 
@@ -48,34 +48,22 @@ function listFiles(dir: string, base = dir): string[] {
 function existingPool(): ShaderSpec[] {
   const dir = path.join(outDir, "kernels");
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir).flatMap((f) => readPool(fs.readFileSync(path.join(dir, f), "utf8")));
+  return fs.readdirSync(dir).flatMap((f) => parsePool(fs.readFileSync(path.join(dir, f), "utf8")));
 }
 
-/** Pool files by template; with `keep`, the kernels already in generated/kernels/ stay. */
-function poolFiles(pool: ReadonlyMap<string, ShaderSpec>, keep: boolean): Map<string, string> {
+/** Pool files by template: the kernels of `pool`, and those of `kept` (--only) in the same templates. */
+function poolFiles(pool: ReadonlyMap<string, ShaderSpec>, kept: readonly ShaderSpec[]): Map<string, string> {
   const byTemplate = new Map<string, Map<string, ShaderSpec>>();
   for (const k of pool.values()) {
     const t = templateOf(k);
     if (!byTemplate.has(t)) byTemplate.set(t, new Map());
     byTemplate.get(t)!.set(k.name, k);
   }
-  const out = new Map<string, string>();
-  for (const [t, kernels] of byTemplate) {
-    const file = path.join(outDir, "kernels", `${t}.ts`);
-    if (keep && fs.existsSync(file)) for (const k of readPool(fs.readFileSync(file, "utf8"))) if (!kernels.has(k.name)) kernels.set(k.name, k);
-    out.set(`kernels/${t}.ts`, emitPool(t, [...kernels.values()]));
+  for (const k of kept) {
+    const kernels = byTemplate.get(templateOf(k));
+    if (kernels !== undefined && !kernels.has(k.name)) kernels.set(k.name, k);
   }
-  return out;
-}
-
-/** The kernels of a pool file as emitPool writes them (for --only, which adds to the pool). */
-function readPool(text: string): ShaderSpec[] {
-  return [...text.matchAll(/export const \w+: ShaderSpec = \{\n  name: ("[^"]*"),\n  overrides: (\[[^\]]*\]),\n  access: (\[[^\]]*\]),\n  wgsl: `([^`]*)`,\n\};/g)].map((m) => ({
-    name: JSON.parse(m[1]!) as string,
-    overrides: JSON.parse(m[2]!) as ShaderSpec["overrides"],
-    access: JSON.parse(m[3]!) as ShaderSpec["access"],
-    wgsl: m[4]!,
-  }));
+  return new Map([...byTemplate].map(([t, kernels]) => [`kernels/${t}.ts`, emitPool(t, [...kernels.values()])]));
 }
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -98,7 +86,8 @@ async function main(argv: readonly string[]): Promise<number> {
   /** Emitted table of a program without name, config and defaults -> the first program with it. */
   const shared = new Map<string, string>();
   // Kernels are named after their first use; --only keeps the names already in the pool.
-  const names = new KernelNames(only ? existingPool() : []);
+  const kept = only ? existingPool() : [];
+  const names = new KernelNames(kept);
   for (const { source, program } of programs) {
     if (only && !only.has(program.name)) continue;
     const started = Date.now();
@@ -122,7 +111,7 @@ async function main(argv: readonly string[]): Promise<number> {
     if (!check) console.log(`codegen: ${program.name}: ${compiled.kernels.length} dispatches, ${compiled.module.shaders.length} shaders (${Date.now() - started} ms)`);
   }
   if (!only) files.set("index.ts", registry(programs.map((p) => p.program.name)));
-  for (const [file, text] of poolFiles(pool, only !== undefined)) files.set(file, text);
+  for (const [file, text] of poolFiles(pool, kept)) files.set(file, text);
   if (check) {
     const stale = [...files].filter(([f, text]) => !fs.existsSync(path.join(outDir, f)) || fs.readFileSync(path.join(outDir, f), "utf8") !== text).map(([f]) => f);
     const orphans = only ? [] : listFiles(outDir).filter((f) => !files.has(f));

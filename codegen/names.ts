@@ -10,17 +10,17 @@
 // (also `codegen --only`), so unrelated edits do not rename kernels either.
 
 import type { Dispatch, GeneratedModule, KernelVariant, ShaderSpec } from "../runtime/module";
+import { identifierPart } from "../runtime/module-table";
 import { kernelId } from "./pool";
 
 /** The template of a pool kernel: its name up to the first underscore (templates have none). */
 export const templateOf = (kernel: Pick<ShaderSpec, "name">): string => kernel.name.slice(0, kernel.name.indexOf("_"));
 
-const clean = (s: string): string => s.replace(/\.(weight|bias)$/, "").replace(/[^A-Za-z0-9]+/g, "_").replace(/^_+|_+$/g, "");
 
 /** The name a kernel gets from the dispatch (and variant) that first uses it. */
 export function nameFromUse(template: string, d: Dispatch, v: KernelVariant): string {
   const p = d.provenance;
-  const where = p?.param ? clean(p.param) : p?.scope ? clean(p.scope) : "step";
+  const where = p?.param ? identifierPart(p.param) : p?.scope ? identifierPart(p.scope) : "step";
   const op = p && p.op !== template ? p.op : "";
   return [template, p?.pass === "backward" ? "grad" : "", where, op, p?.part ?? "", v.adapter ?? ""].filter((s) => s !== "").join("_");
 }

@@ -14,7 +14,8 @@
 //   - untyped numbers: `@binding(3)`, `@workgroup_size(64)`, `array<f32, 8>` and hex bit
 //     patterns, which the language requires to be constant expressions or which are not sizes.
 // The kernel's header comments (shapes, grid, FLOPs of one use) describe a use, not the kernel:
-// they move to the program's REPORT, and the pool entry starts with its own comment.
+// they stay with the compiler's record of the use (the program's REPORT shows them for its largest
+// dispatches), and the pool entry starts with its own comment.
 
 import { createHash } from "node:crypto";
 import { type BindingAccess, type OverrideType, overrideName } from "../runtime/module";

@@ -1,7 +1,9 @@
 // The human-readable report of a generated module: kernels, fusion groups, memory, totals.
 
 import type { Compiled } from "./compile";
+import type { KernelVariant } from "../runtime/module";
 import { templateOf } from "./names";
+import { liftLiterals } from "./pool";
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
 const gflop = (f: number) => (f / 1e9).toFixed(3);
@@ -16,7 +18,7 @@ export function renderReport(c: Compiled, source: string): string {
   lines.push(`|---|---|---|---|---|---|---|`);
   const peak = Math.max(0, ...c.memory.map((p) => p.plan.peak));
   const bound = Math.max(0, ...c.memory.map((p) => p.plan.lowerBound));
-  const pipelines = new Set(m.phases.flatMap((p) => p.dispatches.flatMap((d) => d.variants.map((v) => `${v.shader}:${(v.constants ?? []).join(",")}`)))).size;
+  const pipelines = new Set(m.phases.flatMap((p) => p.dispatches.flatMap((d) => d.variants.map(useOf)))).size;
   lines.push(`| ${m.phases.length} | ${c.kernels.length} | ${m.shaders.length} (${pipelines} uses) | ${gflop(totalFlops)} | ${mib(c.persistentBytes)} | ${mib(peak)} | ${mib(bound)} |`, "");
   lines.push(`Planned memory per step (persistent + scratch): **${mib(c.persistentBytes + peak)}**.`, "");
   lines.push("## Memory plan per phase", "", "| phase | scratch buffers | planned peak | lower bound (largest live set) | ratio |", "|---|---|---|---|---|");
@@ -35,7 +37,7 @@ export function renderReport(c: Compiled, source: string): string {
       if (!byTemplate.has(t)) byTemplate.set(t, { kernels: new Set(), uses: new Set(), dispatches: 0, flops: 0, bytes: 0 });
       const e = byTemplate.get(t)!;
       e.kernels.add(v.shader);
-      e.uses.add(`${v.shader}:${(v.constants ?? []).join(",")}`);
+      e.uses.add(useOf(v));
     }
     const e = byTemplate.get(templateOfShader(main(d).shader))!;
     e.dispatches++;
@@ -59,18 +61,22 @@ export function renderReport(c: Compiled, source: string): string {
     "",
     `## The ${top.length} largest dispatches`,
     "",
-    "By FLOPs. `scope` is the DSL scope of the node the kernel stores (a gradient: of the forward node it differentiates); module.ts lists every dispatch.",
+    "By FLOPs. `scope` is the DSL scope of the node the kernel stores (a gradient: of the forward node it differentiates); `use` is what the template wrote above the kernel for this use (shapes, tiles), which the pool keeps out of the shared text; module.ts lists every dispatch.",
     "",
-    "| dispatch | scope | pass | kernel | workgroups | MFLOP | KiB |",
-    "|---|---|---|---|---|---|---|",
+    "| dispatch | scope | pass | kernel | workgroups | MFLOP | KiB | use |",
+    "|---|---|---|---|---|---|---|---|",
     ...top.map(({ d, k }) => {
       const p = d.provenance;
-      return `| ${d.name} | ${p?.scope || "-"} | ${p?.pass ?? "-"} | ${m.shaders[main(d).shader]!.name} | ${main(d).workgroups.join("x")} | ${(k.stage.flops / 1e6).toFixed(2)} | ${(k.stage.bytes / 1024).toFixed(1)} |`;
+      const use = liftLiterals(k.stage.wgsl).header.join("; ").replaceAll("|", "\\|");
+      return `| ${d.name} | ${p?.scope || "-"} | ${p?.pass ?? "-"} | ${m.shaders[main(d).shader]!.name} | ${main(d).workgroups.join("x")} | ${(k.stage.flops / 1e6).toFixed(2)} | ${(k.stage.bytes / 1024).toFixed(1)} | ${use} |`;
     }),
     "",
   );
   return lines.join("\n");
 }
+
+/** One use of a kernel (one pipeline): the kernel and its override values. */
+const useOf = (v: KernelVariant): string => `${v.shader}:${(v.constants ?? []).join(",")}`;
 
 /** Rows in the report's table of largest dispatches. */
 const TOP = 25;

@@ -62,9 +62,13 @@ export interface ModuleTable extends Pick<GeneratedModule, "name" | "config" | "
 
 const PASSES: readonly Pass[] = ["forward", "backward"];
 
+/** A name as part of an identifier: without .weight/.bias, other characters as `_`, none at the ends. */
+export const identifierPart = (name: string): string =>
+  name.replace(/\.(weight|bias)$/, "").replace(/[^A-Za-z0-9]+/g, "_").replace(/^_+|_+$/g, "");
+
 /** The name of a dispatch: phase, position, op and the first parameter it reads (without .weight/.bias). */
 export function dispatchName(phase: string, index: number, p: Pick<Provenance, "op" | "param" | "part">): string {
-  const clean = (p.param ?? "").replace(/\.(weight|bias)$/, "").replace(/[^A-Za-z0-9]+/g, "_");
+  const clean = identifierPart(p.param ?? "");
   return `${phase}_${String(index).padStart(3, "0")}_${p.op}${clean ? `_${clean}` : ""}${p.part ? `_${p.part}` : ""}`;
 }
 
