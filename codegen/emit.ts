@@ -76,7 +76,8 @@ export function emitPool(template: string, kernels: readonly ShaderSpec[]): stri
 
 /** The kernels of a pool file as emitPool writes them (codegen --only adds to the pool). */
 export function parsePool(text: string): ShaderSpec[] {
-  return [...text.matchAll(/export const \w+: ShaderSpec = \{\n  name: ("[^"]*"),\n  overrides: (\[[^\]]*\]),\n  access: (\[[^\]]*\]),\n  wgsl: `([^`]*)`,\n\};/g)].map((m) => ({
+  // Fields as emitPool writes them, whatever indentation ts-morph gives them.
+  return [...text.matchAll(/export const \w+: ShaderSpec = \{\s*name: ("[^"]*"),\s*overrides: (\[[^\]]*\]),\s*access: (\[[^\]]*\]),\s*wgsl: `([^`]*)`,\s*\};/g)].map((m) => ({
     name: JSON.parse(m[1]!) as string,
     overrides: JSON.parse(m[2]!) as ShaderSpec["overrides"],
     access: JSON.parse(m[3]!) as ShaderSpec["access"],

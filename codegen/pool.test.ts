@@ -7,6 +7,7 @@ import { configFor } from "../examples/adaptsegnet/presets";
 import { buildTrainStep } from "../examples/adaptsegnet/train";
 import { compileProgram } from "./compile";
 import type { GeneratedModule } from "../runtime/module";
+import { emitPool, parsePool } from "./emit";
 import { KernelNames, templateOf } from "./names";
 import { kernelId, liftLiterals } from "./pool";
 
@@ -101,5 +102,15 @@ describe("kernel names", () => {
     const m = new KernelNames().rename(program());
     const again = new KernelNames(m.shaders).rename(program());
     expect(again.shaders.map((k) => k.name)).toEqual(m.shaders.map((k) => k.name));
+  });
+});
+
+describe("pool files", () => {
+  it("read back exactly the kernels they were written from (codegen --only keeps them)", () => {
+    const kernels = new KernelNames().rename(compileProgram(buildTrainStep("small", configFor("source-only", "cpu-demo", { sourceSize: [16, 16], numClasses: 3, ndf: 2, network: { blocks: [1, 1, 1, 1], width: 2, asppBranches: 2 } }))).module).shaders.filter((k) => templateOf(k) === "sum");
+    expect(kernels.length).toBeGreaterThan(1);
+    const read = parsePool(emitPool("sum", kernels));
+    const byName = (ks: readonly { name: string }[]) => [...ks].sort((a, b) => (a.name < b.name ? -1 : 1));
+    expect(byName(read)).toEqual(byName(kernels));
   });
 });
