@@ -8,7 +8,7 @@ import { performance } from "node:perf_hooks";
 import { type Compiled, compileProgram } from "../codegen/compile";
 import type { Program } from "../dsl/index";
 import type { AcquiredDevice } from "../runtime/device";
-import type { AdapterClass } from "../runtime/module";
+import type { AdapterClass } from "../format/module";
 import { type Instance, type KernelTime, type TensorInput, instantiate } from "../runtime/runner";
 import { type Contender, type Sample, warmUp } from "./measure";
 

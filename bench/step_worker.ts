@@ -6,10 +6,10 @@
 import * as E from "fp-ts/lib/Either.js";
 import { buildTrainStep } from "../examples/adaptsegnet/train";
 import { describeAdapter } from "../runtime/device";
-import type { TensorSlot } from "../runtime/module";
+import type { TensorSlot } from "../format/module";
 import { PRECISE_TIMESTAMPS, acquireNodeDevice } from "../runtime/node-gpu";
 import type { TensorInput } from "../runtime/runner";
-import { initialValue } from "../runtime/train/init";
+import { initialValue } from "../train/init";
 import { STEP_CASES } from "./cases";
 import { OursContender, randomData } from "./ours";
 import { servePeer } from "./peer";

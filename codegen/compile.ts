@@ -13,8 +13,8 @@ import type {
   Provenance,
   ShaderSpec,
   TensorSlot,
-} from "../runtime/module";
-import { dispatchName } from "../runtime/module-table";
+} from "../format/module";
+import { dispatchName } from "../format/module-table";
 import { canonicalize } from "./canonical";
 import { type KernelPlan, planFusion } from "./fusion";
 import { type Lifetime, type MemoryPlan, alignUp, planMemory } from "./memory";
@@ -84,7 +84,7 @@ function firstParam(plan: KernelPlan): string | undefined {
 }
 
 /**
- * What a kernel computes (runtime/module.ts, Provenance): the scope and op of its anchor (or
+ * What a kernel computes (format/module.ts, Provenance): the scope and op of its anchor (or
  * of the value it stores), a gradient when that scope is one grad() built (dsl/ir.ts,
  * GRAD_SCOPE), and the first parameter it reads.
  */
@@ -337,7 +337,7 @@ export function compileProgram(program: Program, opts: CompileOptions = {}): Com
       kernels[k] = { ...kernels[k]!, shader: main.shader };
       k++;
       return {
-        // Named as the emitted table names it (runtime/module-table.ts), by position in the phase.
+        // Named as the emitted table names it (format/module-table.ts), by position in the phase.
         name: dispatchName(w.name, di, provenance),
         provenance,
         bindings: stage.bindings.map((b) => placeKey(bufferKey(b.ref, w.name))),

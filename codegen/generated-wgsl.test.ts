@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { tsImport } from "tsx/esm/api";
 import { describe, expect, it } from "vitest";
-import type { GeneratedModule } from "../runtime/module";
+import type { GeneratedModule } from "../format/module";
 import { renderCompilationMessage } from "../runtime/runner";
 import { device } from "./testing/differential";
 

@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import * as d from "../dsl/index";
 import type { F32 } from "../dsl/index";
-import type { Dispatch } from "../runtime/module";
+import type { Dispatch } from "../format/module";
 import { compileProgram } from "./compile";
 import { program } from "./testing/cases";
 import { bitMismatch, differential, mismatch, rng, uniformF32 } from "./testing/differential";

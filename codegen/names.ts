@@ -9,8 +9,8 @@
 // template's pool file only; the names stay. A name, once in the pool, is kept by later runs
 // (also `codegen --only`), so unrelated edits do not rename kernels either.
 
-import type { Dispatch, GeneratedModule, KernelVariant, ShaderSpec } from "../runtime/module";
-import { identifierPart } from "../runtime/module-table";
+import type { Dispatch, GeneratedModule, KernelVariant, ShaderSpec } from "../format/module";
+import { identifierPart } from "../format/module-table";
 import { kernelId } from "./pool";
 
 /** The template of a pool kernel: its name up to the first underscore (templates have none). */

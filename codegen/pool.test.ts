@@ -6,7 +6,7 @@ import { modules } from "../generated/index";
 import { configFor } from "../examples/adaptsegnet/presets";
 import { buildTrainStep } from "../examples/adaptsegnet/train";
 import { compileProgram } from "./compile";
-import type { GeneratedModule } from "../runtime/module";
+import type { GeneratedModule } from "../format/module";
 import { emitPool, parsePool } from "./emit";
 import { KernelNames, templateOf } from "./names";
 import { kernelId, liftLiterals } from "./pool";

@@ -18,7 +18,7 @@
 // dispatches), and the pool entry starts with its own comment.
 
 import { createHash } from "node:crypto";
-import { type BindingAccess, type OverrideType, overrideName } from "../runtime/module";
+import { type BindingAccess, type OverrideType, overrideName } from "../format/module";
 
 /** A kernel with its literals lifted, and the values of the use it came from. */
 export interface LiftedKernel {

@@ -1,7 +1,7 @@
 // The human-readable report of a generated module: kernels, fusion groups, memory, totals.
 
 import type { Compiled } from "./compile";
-import type { KernelVariant } from "../runtime/module";
+import type { KernelVariant } from "../format/module";
 import { templateOf } from "./names";
 import { liftLiterals } from "./pool";
 

@@ -1,4 +1,4 @@
-// Kernel variants (runtime/module.ts: a dispatch may carry one shader per adapter class):
+// Kernel variants (format/module.ts: a dispatch may carry one shader per adapter class):
 // compareAdapterClasses runs a module with the "cpu" and the "gpu" variants of every dispatch
 // and compares everything the step produces. These tests check the helper can fail, then use
 // it on a program whose convolutions have CPU variants.
@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import * as d from "../dsl/index";
 import type { F32 } from "../dsl/index";
-import type { Dispatch } from "../runtime/module";
+import type { Dispatch } from "../format/module";
 import { compileProgram, type Compiled } from "./compile";
 import { program } from "./testing/cases";
 import { compareAdapterClasses, deviceFeatures, rng, uniformF32 } from "./testing/differential";

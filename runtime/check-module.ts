@@ -3,7 +3,7 @@
 // kernel variant for the adapter, and checking its binding access.
 
 import * as E from "fp-ts/lib/Either.js";
-import type { AdapterClass, Copy, Dispatch, GeneratedModule, KernelVariant, Placement } from "./module.js";
+import type { AdapterClass, Copy, Dispatch, GeneratedModule, KernelVariant, Placement } from "../format/module.js";
 import { limitError, runtimeError, type RuntimeError } from "./device.js";
 import { overrideValues } from "./pipelines.js";
 

@@ -12,8 +12,8 @@ import {
 } from "./device.js";
 import { acquireNodeDevice, nodeGPU } from "./node-gpu.js";
 import { sleepingWait } from "./wait.js";
-import { SMALL_LIMITS } from "./testing/modules.js";
-import { testDevice } from "./testing/gpu.js";
+import { SMALL_LIMITS } from "../testing/modules.js";
+import { testDevice } from "../testing/gpu.js";
 
 let gpu: AcquiredDevice;
 

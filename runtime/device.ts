@@ -9,7 +9,7 @@
 import * as TE from "fp-ts/lib/TaskEither.js";
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
-import type { AdapterClass, GeneratedModule } from "./module.js";
+import type { AdapterClass, GeneratedModule } from "../format/module.js";
 
 // ---------------------------------------------------------------------------------------------
 // Errors

@@ -9,9 +9,9 @@ import * as d from "../dsl/index";
 import type { F32 } from "../dsl/index";
 import type { AcquiredDevice } from "./device.js";
 import { hyperSlot, hyperVector, resolveHyperparameters } from "./hyperparameters.js";
-import type { GeneratedModule } from "./module.js";
+import type { GeneratedModule } from "../format/module.js";
 import { instantiate } from "./runner.js";
-import { testDevice } from "./testing/gpu.js";
+import { testDevice } from "../testing/gpu.js";
 
 /** y = a x + b over 4 elements, a and b hyperparameters with defaults 2 and 0.5. */
 function affineModule(): GeneratedModule {

@@ -5,10 +5,10 @@
 // program was built with unless a caller writes other values: a trainer overriding
 // --learning-rate, the parity suite running a case with other weights. The values are checked
 // here only for what any program needs (a known name, a finite number); what a value means
-// (a learning rate must be positive) is for the caller who knows (runtime/train/hyperparameters.ts).
+// (a learning rate must be positive) is for the caller who knows (train/hyperparameters.ts).
 
 import * as E from "fp-ts/lib/Either.js";
-import type { GeneratedModule, HyperparameterSpec, TensorSlot } from "./module.js";
+import type { GeneratedModule, HyperparameterSpec, TensorSlot } from "../format/module.js";
 
 /** The name of the slot (dsl/hyper.ts: HYPERPARAMETERS_INPUT; the runtime never imports dsl/). */
 export const HYPER_SLOT = "hyperparameters";

@@ -6,8 +6,8 @@ import * as E from "fp-ts/lib/Either.js";
 import type { AcquiredDevice } from "./device.js";
 import { pipelineStats } from "./pipelines.js";
 import { checkModule, instantiate, type Instance } from "./runner.js";
-import { testDevice } from "./testing/gpu.js";
-import { overrideModule } from "./testing/modules.js";
+import { testDevice } from "../testing/gpu.js";
+import { overrideModule } from "../testing/modules.js";
 
 let gpu: AcquiredDevice;
 const live: Instance[] = [];

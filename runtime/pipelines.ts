@@ -1,6 +1,6 @@
 // Compute pipelines of pooled kernels, shared by every module instantiated on one device.
 //
-// A pipeline is one kernel of the pool (runtime/module.ts, ShaderSpec) with the override values
+// A pipeline is one kernel of the pool (format/module.ts, ShaderSpec) with the override values
 // of one use. Programs that use the same kernel at the same sizes (the demo's three models, the
 // forward passes of a training program and its evaluation program) get the same pipeline
 // object: it is compiled once per device and process. On lavapipe that matters: the LLVM
@@ -9,7 +9,7 @@
 // Pure WebGPU API: the same code runs on Dawn under Node and in a browser.
 
 import * as E from "fp-ts/lib/Either.js";
-import { type KernelVariant, type ShaderSpec, overrideName } from "./module.js";
+import { type KernelVariant, type ShaderSpec, overrideName } from "../format/module.js";
 import type { RuntimeError } from "./device.js";
 
 /** How many pipelines a device's cache created, and how many requests it answered from them. */

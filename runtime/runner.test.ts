@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as E from "fp-ts/lib/Either.js";
 import type { AcquiredDevice } from "./device.js";
-import type { GeneratedModule } from "./module.js";
+import type { GeneratedModule } from "../format/module.js";
 import { checkModule, instantiate, type Instance } from "./runner.js";
 import { sleepingWait } from "./wait.js";
-import { testDevice } from "./testing/gpu.js";
+import { testDevice } from "../testing/gpu.js";
 import {
   ALIGN,
   BROKEN_LINE,
@@ -18,7 +18,7 @@ import {
   dtypeModule,
   twoPhaseModule,
   variantModule,
-} from "./testing/modules.js";
+} from "../testing/modules.js";
 
 let gpu: AcquiredDevice;
 const live: Instance[] = [];

@@ -1,4 +1,4 @@
-// Runs a generated module (runtime/module.ts) on a WebGPU device.
+// Runs a generated module (format/module.ts) on a WebGPU device.
 //
 // Everything is created once by instantiate(): one GPUBuffer per arena, one pipeline per kernel
 // use (shared with other modules on the same device, pipelines.ts), one bind group per dispatch. A step is then only encoding: per phase, one compute pass
@@ -19,7 +19,7 @@ import type {
   KernelVariant,
   Placement,
   TensorSlot,
-} from "./module.js";
+} from "../format/module.js";
 import { runtimeError, RuntimeFault, type RuntimeError } from "./device.js";
 import { hyperSlot, hyperVector } from "./hyperparameters.js";
 import { pipelineFor, useKey } from "./pipelines.js";

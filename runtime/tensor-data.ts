@@ -2,7 +2,7 @@
 // the message for a tensor name the module does not have.
 
 import * as E from "fp-ts/lib/Either.js";
-import type { TensorDType } from "./module.js";
+import type { TensorDType } from "../format/module.js";
 import { runtimeError, type RuntimeError } from "./device.js";
 
 export type TensorData = Float32Array | Int32Array | Uint32Array;

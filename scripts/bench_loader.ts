@@ -12,16 +12,16 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { LABEL_ID_PALETTE, PROTOCOLS } from "../runtime/data/classes";
-import { describeDataError } from "../runtime/data/errors";
-import { writeBytes, writePaletteLabelPng } from "../runtime/data/image";
-import { listDataset } from "../runtime/data/layouts";
-import { encodePng } from "../runtime/data/png";
-import { createPrefetchLoader } from "../runtime/data/prefetch";
-import { PRESET_SIZES } from "../runtime/data/preprocess";
-import { repeatedShuffle } from "../runtime/data/sampler";
-import { GAME } from "../runtime/data/synth/domains";
-import { synthImage } from "../runtime/data/synth/generate";
+import { LABEL_ID_PALETTE, PROTOCOLS } from "../datasets/classes";
+import { describeDataError } from "../datasets/errors";
+import { writeBytes, writePaletteLabelPng } from "../datasets/image";
+import { listDataset } from "../datasets/layouts";
+import { encodePng } from "../datasets/png";
+import { createPrefetchLoader } from "../datasets/prefetch";
+import { PRESET_SIZES } from "../datasets/preprocess";
+import { repeatedShuffle } from "../datasets/sampler";
+import { GAME } from "../datasets/synth/domains";
+import { synthImage } from "../datasets/synth/generate";
 
 const { values } = parseArgs({
   options: {

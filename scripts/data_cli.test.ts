@@ -6,12 +6,12 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { makeTempDir } from "../runtime/data/test_tree";
+import { makeTempDir } from "../datasets/test_tree";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const TSX = join(ROOT, "node_modules", ".bin", "tsx");
-const TREE = join(ROOT, "runtime", "eval", "fixtures", "tree");
+const TREE = join(ROOT, "evaluation", "fixtures", "tree");
 
 let dir = "";
 let cleanup = async () => {};

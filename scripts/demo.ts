@@ -2,28 +2,28 @@
 //
 // Source-only, multi-level adapted and target-trained (oracle) AdaptSegNet models on the
 // synthetic domain-shift benchmark, trained with the cpu-demo preset and evaluated on its target
-// val split (runtime/train/demo.ts). Prints the per-class table with the three mIoUs and writes
+// val split (demo/demo.ts). Prints the per-class table with the three mIoUs and writes
 // predictions.png (image | ground truth | source-only | adapted | oracle), curves.png and
 // results.{md,json} to --out (default out/demo). --quick is the short end-to-end check CI runs.
 // --seeds runs the whole demo once per seed (in <out>/seed-<n>) and prints the medians.
 // --write-docs replaces the results section of docs/demo.md with this run's figures
-// (runtime/train/demo-docs.ts), so the numbers there are always produced, never typed.
+// (demo/docs.ts), so the numbers there are always produced, never typed.
 
 import * as E from "fp-ts/lib/Either.js";
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { DEFAULT_ITERATIONS, DEMO_SYNTH, QUICK_ITERATIONS, QUICK_SYNTH, runDemo } from "../runtime/train/demo";
-import { joinNegativeValues, type NumberRule, parseDecimal } from "../runtime/numeric-options";
-import { exitCodeOf, renderTrainError } from "../runtime/train/errors";
-import { renderCheckpointError } from "../runtime/checkpoint/errors";
-import { writeFileAtomic } from "../runtime/checkpoint/atomic-write";
-import { cpuModel, replaceResults, resultsMarkdown, type SeedRun } from "../runtime/train/demo-docs";
+import { DEFAULT_ITERATIONS, DEMO_SYNTH, QUICK_ITERATIONS, QUICK_SYNTH, runDemo } from "../demo/demo";
+import { joinNegativeValues, type NumberRule, parseDecimal } from "../cli/numeric-options";
+import { exitCodeOf, renderTrainError } from "../train/errors";
+import { renderCheckpointError } from "../checkpoint/errors";
+import { writeFileAtomic } from "../checkpoint/atomic-write";
+import { cpuModel, replaceResults, resultsMarkdown, type SeedRun } from "../demo/docs";
 
 const USAGE = "usage: npm run demo -- [--quick] [--seed N | --seeds N,N,...] [--iterations N] [--eval-every N] [--out DIR] [--data DIR] [--shift S] [--write-docs]";
 
-/** A decimal value of --name (runtime/numeric-options.ts), or exit 2 naming the option. */
+/** A decimal value of --name (cli/numeric-options.ts), or exit 2 naming the option. */
 function decimal(v: string | undefined, name: string, dflt: number, rule: NumberRule): number {
   const n = parseDecimal(name, v, rule);
   if (E.isLeft(n)) {

@@ -1,15 +1,15 @@
 // npm run eval -- --restore-from FILE [--data-dir DIR] [--set val] [--save DIR] [--preset P | --program NAME]
 //
-// The official evaluation of a checkpoint (runtime/train/eval-cli.ts): main head, eval-mode BN,
+// The official evaluation of a checkpoint (cli/eval.ts): main head, eval-mode BN,
 // bilinear upsampling to label resolution with align_corners=True, argmax, confusion matrix,
 // per-class IoU and mIoU. Exit status: 0 done, 1 failed, 2 bad request.
 
 import * as E from "fp-ts/lib/Either.js";
-import { PROTOCOLS } from "../runtime/data/classes";
-import { markdownTable, subsetMIoU } from "../runtime/eval/report";
-import { formatPercent } from "../runtime/eval/confusion";
-import { exitCodeOf, renderTrainError } from "../runtime/train/errors";
-import { EVAL_USAGE, parseEvalOptions, runEvalCli } from "../runtime/train/eval-cli";
+import { PROTOCOLS } from "../datasets/classes";
+import { markdownTable, subsetMIoU } from "../evaluation/report";
+import { formatPercent } from "../evaluation/confusion";
+import { exitCodeOf, renderTrainError } from "../train/errors";
+import { EVAL_USAGE, parseEvalOptions, runEvalCli } from "../cli/eval";
 
 async function main(argv: readonly string[]): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {

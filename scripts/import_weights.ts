@@ -5,13 +5,13 @@
 // without Python. The output defaults to the input's name with .safetensors; --dry-run checks
 // everything and writes nothing. Prints what was read, the SHA-256 check against the file name, the rule
 // applied, and the first and last keys. Exit status: 0 done, 1 the checkpoint was refused,
-// 2 bad arguments. The pipeline itself lives in runtime/checkpoint/import-weights.ts.
+// 2 bad arguments. The pipeline itself lives in checkpoint/import-weights.ts.
 
 import { parseArgs } from "node:util";
 import * as E from "fp-ts/lib/Either.js";
-import { renderCheckpointError } from "../runtime/checkpoint/errors";
-import { IMPORT_RULES, isImportRule } from "../runtime/checkpoint/import-rules";
-import { importWeights, renderSummary, type ImportOptions } from "../runtime/checkpoint/import-weights";
+import { renderCheckpointError } from "../checkpoint/errors";
+import { IMPORT_RULES, isImportRule } from "../checkpoint/import-rules";
+import { importWeights, renderSummary, type ImportOptions } from "../checkpoint/import-weights";
 
 const USAGE = `usage: npm run import-weights -- <file.pth> [--rule ${IMPORT_RULES.join("|")}] [--out FILE.safetensors] [--expect-shapes FILE.json] [--dry-run]`;
 

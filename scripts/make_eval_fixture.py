@@ -1,18 +1,18 @@
 #!/usr/bin/python3
-"""Reference fixtures for runtime/eval and runtime/data, computed with NumPy, Pillow and PyTorch.
+"""Reference fixtures for evaluation/ and datasets/, computed with NumPy, Pillow and PyTorch.
 
 Run with Debian's interpreter (it sees python3-numpy, python3-pil, python3-torch):
 
     /usr/bin/python3 scripts/make_eval_fixture.py
 
 Writes (all committed; tests read them and never run Python):
-  runtime/eval/fixtures/numpy_scores.json   label/prediction arrays and the confusion matrix, per-class
+  evaluation/fixtures/numpy_scores.json   label/prediction arrays and the confusion matrix, per-class
                                             IoU and mIoU NumPy computes for them (official protocol)
-  runtime/eval/fixtures/tree/               a Cityscapes-style gtFine/val tree and a prediction folder
+  evaluation/fixtures/tree/               a Cityscapes-style gtFine/val tree and a prediction folder
                                             written by Pillow, with expected.json scored by NumPy
-  runtime/eval/fixtures/torch_upsample.json logits and PyTorch's bilinear (align_corners=True) upsample
+  evaluation/fixtures/torch_upsample.json logits and PyTorch's bilinear (align_corners=True) upsample
                                             and argmax
-  runtime/data/fixtures/pillow_nearest.json source indices of Pillow's NEAREST resize for a few sizes
+  datasets/fixtures/pillow_nearest.json source indices of Pillow's NEAREST resize for a few sizes
 
 The scoring below is written from the protocol in docs/adaptsegnet.md section 5: a histogram
 hist[gt, pred] over pixels with 0 <= gt < n, IoU = diag / (row + col - diag), mIoU = nanmean * 100.

@@ -1,11 +1,11 @@
 #!/usr/bin/python3
-"""Small PyTorch checkpoints for the tests of runtime/checkpoint (the TypeScript loader).
+"""Small PyTorch checkpoints for the tests of checkpoint/ (the TypeScript loader).
 
 Run with Debian's interpreter, which carries PyTorch 1.13 (python3-torch):
 
     /usr/bin/python3 scripts/make_pth_fixtures.py
 
-Everything is written to runtime/checkpoint/fixtures/. Tensor values come from simple
+Everything is written to checkpoint/fixtures/. Tensor values come from simple
 formulas, and `expected.json` records each tensor's dtype, shape and row-major values, so the
 tests compare against numbers PyTorch itself produced rather than against the loader's own
 reading. The malicious pickles are assembled from raw opcodes and never loaded here.

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Pillow's own resizes, as fixtures for runtime/data/resize.ts.
+"""Pillow's own resizes, as fixtures for datasets/resize.ts.
 
 Run with Debian's interpreter and its Pillow (python3-pil, 9.4 on bookworm):
 
@@ -18,7 +18,7 @@ clipping to 0..255 is exercised constantly); the "smooth" kind is gradients with
 inverted cells (hard edges between smooth areas) plus a little of that noise. All of its
 arithmetic is on non-negative integers, so Python's // and the test's Math.floor agree.
 
-What is stored, in runtime/data/fixtures/resize/: cases.json with, per case, the seed string, the
+What is stored, in datasets/fixtures/resize/: cases.json with, per case, the seed string, the
 sizes, the SHA-256 of the source (so a test can tell a wrongly rebuilt source from a wrong
 resize) and the SHA-256 of Pillow's output (raw bytes, row-major, RGB interleaved or one byte per
 label); and for small outputs the output itself as a PNG (lossless), so a failing test can count
@@ -134,7 +134,7 @@ def main():
                 cases.append(case)
                 print(case["name"], case["sha256"][:16], case.get("png", ""))
     doc = {
-        "about": "Pillow resizes for runtime/data/resize.test.ts; made by scripts/make_resize_fixtures.py",
+        "about": "Pillow resizes for datasets/resize.test.ts; made by scripts/make_resize_fixtures.py",
         "pillow": PIL.__version__,
         "cases": cases,
     }

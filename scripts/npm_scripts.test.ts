@@ -9,10 +9,10 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { compileProgram } from "../codegen/compile";
 import { emitStandalone } from "../codegen/emit";
-import { isProcessAlive } from "../runtime/checkpoint/atomic-write";
-import { REPO_ROOT } from "../runtime/train/programs";
-import { LOCK_FILE } from "../runtime/train/run-dir";
-import { scratch, tinyData, tinyTrainProgram } from "../runtime/train/test-programs";
+import { isProcessAlive } from "../checkpoint/atomic-write";
+import { REPO_ROOT } from "../train/programs";
+import { LOCK_FILE } from "../train/run-dir";
+import { scratch, tinyData, tinyTrainProgram } from "../train/test-programs";
 
 const scripts = (JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts;
 const LONG_JOBS = ["train", "eval", "demo", "import-weights", "score"];
@@ -34,7 +34,7 @@ describe("npm scripts of long jobs", () => {
     const work = scratch("npm-kill-");
     mkdirSync(join(work, "tiny-train"));
     const moduleFile = join(work, "tiny-train", "module.ts");
-    writeFileSync(moduleFile, emitStandalone(compileProgram(tinyTrainProgram("tiny-train")), "runtime/train/test-programs.ts"));
+    writeFileSync(moduleFile, emitStandalone(compileProgram(tinyTrainProgram("tiny-train")), "train/test-programs.ts"));
     const data = await tinyData(join(work, "data"));
     const dir = join(work, "run");
     const [command, ...words] = scripts["train"]!.split(" ");

@@ -11,13 +11,13 @@ import * as E from "fp-ts/lib/Either.js";
 import { readdir, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
-import { protocolByClassCount } from "../runtime/data/classes";
-import { describeDataError } from "../runtime/data/errors";
-import { parseDecimal } from "../runtime/numeric-options";
-import { formatPercent } from "../runtime/eval/confusion";
-import { jsonReport, markdownTable } from "../runtime/eval/report";
-import { type LabelFormat, frameKey, scoreFolders } from "../runtime/eval/score_folders";
-import { writeComparison } from "../runtime/eval/visualize";
+import { protocolByClassCount } from "../datasets/classes";
+import { describeDataError } from "../datasets/errors";
+import { parseDecimal } from "../cli/numeric-options";
+import { formatPercent } from "../evaluation/confusion";
+import { jsonReport, markdownTable } from "../evaluation/report";
+import { type LabelFormat, frameKey, scoreFolders } from "../evaluation/score_folders";
+import { writeComparison } from "../evaluation/visualize";
 
 const USAGE =
   "usage: npm run score -- --pred DIR --gt DIR [--protocol 19|16|13] [--gt-format labelid|trainid|protocol] " +

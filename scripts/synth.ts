@@ -1,13 +1,13 @@
 // npm run data:synth -- --out DIR --seed S [--source-size WxH] [--target-size WxH]
 //                       [--count-source N] [--count-train N] [--count-val N] [--shift 0..1]
 //
-// Writes the synthetic domain-shift benchmark (runtime/data/synth/): a "game" source domain in
+// Writes the synthetic domain-shift benchmark (datasets/synth/): a "game" source domain in
 // the GTA5 layout and a "camera" target domain in the Cityscapes layout. Same options, same bytes.
 
 import * as E from "fp-ts/lib/Either.js";
 import { parseArgs } from "node:util";
-import { describeDataError } from "../runtime/data/errors";
-import { DEFAULT_SYNTH, writeSynth } from "../runtime/data/synth/generate";
+import { describeDataError } from "../datasets/errors";
+import { DEFAULT_SYNTH, writeSynth } from "../datasets/synth/generate";
 
 const USAGE =
   "usage: npm run data:synth -- --out DIR [--seed S] [--source-size WxH] [--target-size WxH] " +

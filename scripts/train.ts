@@ -1,4 +1,4 @@
-// npm run train -- --program VARIANT --preset PRESET [options]   (runtime/train/options.ts lists them)
+// npm run train -- --program VARIANT --preset PRESET [options]   (cli/options.ts lists them)
 //
 // Trains one AdaptSegNet variant with a generated step program: progress bar with the losses,
 // it/s and ETA; metrics.jsonl and training.png in the snapshot folder; snapshots in safetensors
@@ -9,11 +9,11 @@
 
 import * as E from "fp-ts/lib/Either.js";
 import { join } from "node:path";
-import { loadPrograms, runTrainCli } from "../runtime/train/cli";
-import { exitCodeOf, renderTrainError, type TrainError } from "../runtime/train/errors";
-import { parseTrainOptions, TRAIN_USAGE, type TrainCliOptions } from "../runtime/train/options";
-import { preflightRunRequest } from "../runtime/train/run-dir";
-import { runRequestOf } from "../runtime/train/trainer";
+import { loadPrograms, runTrainCli } from "../cli/train";
+import { exitCodeOf, renderTrainError, type TrainError } from "../train/errors";
+import { parseTrainOptions, TRAIN_USAGE, type TrainCliOptions } from "../cli/options";
+import { preflightRunRequest } from "../train/run-dir";
+import { runRequestOf } from "../train/trainer";
 
 /**
  * The snapshot directory, checked before the device is acquired or any data opened: it must be

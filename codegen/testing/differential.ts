@@ -4,7 +4,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import { type Program, type StateValues, mulberry32, numel, runProgram } from "../../dsl/index";
 import { type AcquiredDevice } from "../../runtime/device";
-import type { AdapterClass, GeneratedModule } from "../../runtime/module";
+import type { AdapterClass, GeneratedModule } from "../../format/module";
 import { acquireNodeDevice } from "../../runtime/node-gpu";
 import { type Instance, chooseVariant, instantiate } from "../../runtime/runner";
 import { canonicalize } from "../canonical";
@@ -269,7 +269,7 @@ export async function differential(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Kernel variants: a dispatch may carry one variant per adapter class (runtime/module.ts).
+// Kernel variants: a dispatch may carry one variant per adapter class (format/module.ts).
 
 /**
  * The WGSL every variant meant for `adapter` was written as by its template, with the header

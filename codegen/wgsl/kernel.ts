@@ -19,7 +19,7 @@ export interface Stage {
   readonly bytes: number;
   /**
    * Other shaders for the same dispatch, tried first, each for one adapter class: same
-   * bindings in the same order, different code and grid (kernel variants, see runtime/module.ts).
+   * bindings in the same order, different code and grid (kernel variants, see format/module.ts).
    */
   readonly alternatives: readonly Alternative[];
   /**

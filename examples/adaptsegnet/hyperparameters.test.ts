@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { HYPER_OPTIONS } from "../../runtime/train/hyperparameters";
+import { HYPER_OPTIONS } from "../../train/hyperparameters";
 import { configFor } from "./presets";
 import { HYPERPARAMETER_KEYS, type Variant, buildTrainStep, hyperparameterKeysOf } from "./train";
 
@@ -29,7 +29,7 @@ describe("hyperparameters of the training programs", () => {
     for (const k of hyperparameterKeysOf(variant)) expect(HYPERPARAMETER_KEYS).toContain(k);
   });
 
-  it("the trainer knows a rule (and the flag, if any) for every one (runtime/train/hyperparameters.ts)", () => {
+  it("the trainer knows a rule (and the flag, if any) for every one (train/hyperparameters.ts)", () => {
     expect(Object.keys(HYPER_OPTIONS).sort()).toEqual([...HYPERPARAMETER_KEYS].sort());
   });
 

@@ -39,7 +39,7 @@ export const cpuDemo = (["source-only", "multi-level", "oracle"] as const).map((
 /**
  * One evaluation program per segmentation network and preset, named after the first variant
  * that trains it: the runtime picks the one whose parameters a checkpoint covers exactly
- * (runtime/train/programs.ts, chooseEvalProgram), so every trained program has exactly one.
+ * (train/programs.ts, chooseEvalProgram), so every trained program has exactly one.
  *   eval-multi-level-*:      DeeplabMulti, two-branch ASPP heads (multi-level, single-level,
  *                            source-only, feature-level, ls-gan)
  *   eval-advent-*:           DeeplabMulti with four-branch heads (advent, minent)

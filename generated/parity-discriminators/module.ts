@@ -1,5 +1,5 @@
-import type { GeneratedModule } from "../../runtime/module";
-import { expandTable } from "../../runtime/module-table";
+import type { GeneratedModule } from "../../format/module";
+import { expandTable } from "../../format/module-table";
 import * as conv2d from "../kernels/conv2d";
 import * as pointwise from "../kernels/pointwise";
 import * as repack from "../kernels/repack";

@@ -14,7 +14,7 @@ import * as E from "fp-ts/lib/Either.js";
 import { compileProgram } from "../../codegen/compile";
 import { type Init, type ProgramExport, drawInit, streamFor } from "../../dsl/index";
 import type { AcquiredDevice } from "../../runtime/device";
-import type { GeneratedModule, InitSpec, TensorSlot } from "../../runtime/module";
+import type { GeneratedModule, InitSpec, TensorSlot } from "../../format/module";
 import { HYPER_SLOT, hyperVector } from "../../runtime/hyperparameters";
 import { acquireNodeDevice } from "../../runtime/node-gpu";
 import { type Instance, type TensorData, instantiate } from "../../runtime/runner";

@@ -15,10 +15,10 @@ import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as E from "fp-ts/lib/Either.js";
-import { describeDataError } from "../../runtime/data/errors";
-import { readRawLabel } from "../../runtime/data/image";
-import { renderTrainError } from "../../runtime/train/errors";
-import { runEvalCli } from "../../runtime/train/eval-cli";
+import { describeDataError } from "../../datasets/errors";
+import { readRawLabel } from "../../datasets/image";
+import { renderTrainError } from "../../train/errors";
+import { runEvalCli } from "../../cli/eval";
 import type { CaseResult, Check } from "./check";
 
 export const EVAL_PIPELINE_CASE = "eval-pipeline";

@@ -1,0 +1,144 @@
+// The official evaluation (evaluate_cityscapes.py + compute_iou.py, spec §5) on the device: the
+// evaluation program (main head, eval-mode BN with the running statistics) gives the main logits
+// at output stride 8; evaluation/ upsamples them bilinearly to the label's resolution with
+// align_corners=True, takes the argmax (ties to the first class) and fills the confusion matrix.
+
+import * as E from "fp-ts/lib/Either.js";
+import { basename } from "node:path";
+import type { StateDict } from "../checkpoint/tensor.js";
+import { type Protocol, protocolToTrainIdLut, mapLabels } from "../datasets/classes.js";
+import { IMG_MEAN_BGR, type RgbImage } from "../datasets/image.js";
+import type { SampleRef } from "../datasets/layouts.js";
+import type { Sample } from "../datasets/preprocess.js";
+import { sequentialOrder } from "../datasets/sampler.js";
+import { emptyConfusion } from "../evaluation/confusion.js";
+import { accumulateLogits } from "../evaluation/evaluate.js";
+import { type ScoreSummary, summarize } from "../evaluation/report.js";
+import type { GeneratedModule } from "../format/module.js";
+import type { Instance } from "../runtime/runner.js";
+import { coverExactly } from "./signature.js";
+import { cachedLoader, nextSample, type SampleLoader, sampleStream } from "./data.js";
+import { trainError, type TrainError } from "./errors.js";
+import { expectedTable, persistentSlots, type PersistentSlot, writeGroups } from "./slots.js";
+
+export interface EvalSetup {
+  readonly instance: Instance;
+  readonly slots: readonly PersistentSlot[];
+  readonly refs: readonly SampleRef[];
+  readonly protocol: Protocol;
+  /** The program's input size. */
+  readonly size: { readonly width: number; readonly height: number };
+  readonly logits: { readonly classes: number; readonly height: number; readonly width: number };
+  readonly cache: SampleLoader;
+}
+
+/** Shapes of the evaluation program's `image` input and `logits` output, or why it is not one. */
+export function evalShapes(module: GeneratedModule): E.Either<TrainError, Pick<EvalSetup, "size" | "logits">> {
+  const image = module.tensors.find((t) => t.name === "image" && t.role === "input");
+  const logits = module.tensors.find((t) => t.name === "logits" && t.role === "output");
+  if (image === undefined || logits === undefined || image.shape.length !== 4 || logits.shape.length !== 4) {
+    return E.left(trainError("program", `${module.name} is not an evaluation program (it needs an input 'image' [1,3,H,W] and an output 'logits' [1,C,h,w])`));
+  }
+  const [, , height, width] = image.shape as [number, number, number, number];
+  const [, classes, lh, lw] = logits.shape as [number, number, number, number];
+  return E.right({ size: { width, height }, logits: { classes, height: lh, width: lw } });
+}
+
+export function evalSetup(module: GeneratedModule, instance: Instance, refs: readonly SampleRef[], protocol: Protocol): E.Either<TrainError, EvalSetup> {
+  return E.map((shapes: Pick<EvalSetup, "size" | "logits">) => {
+    return { instance, slots: persistentSlots(module), refs, protocol, ...shapes, cache: cachedLoader() };
+  })(evalShapes(module));
+}
+
+export interface Prediction {
+  readonly name: string;
+  readonly ref: SampleRef;
+  readonly sample: Sample;
+  /** Class indices of the protocol at label resolution. */
+  readonly pred: Uint8Array;
+}
+
+export interface EvalResult {
+  readonly summary: ScoreSummary;
+  readonly images: number;
+  readonly seconds: number;
+  /** The first `keep` predictions, for pictures. */
+  readonly predictions: readonly Prediction[];
+}
+
+export interface EvalOptions {
+  /** Evaluate only the first n images of the split (quick checks); undefined: all. */
+  readonly limit?: number;
+  /** How many predictions to return with their samples. */
+  readonly keep?: number;
+  /** Called with each prediction (e.g. to write PNGs), in split order. */
+  readonly onPrediction?: (p: Prediction) => Promise<void>;
+}
+
+/**
+ * Loads `weights` (a G state dict: parameters and BN running statistics) into the evaluation
+ * program and scores the split. The weights must be exactly the program's G (signature.ts): a
+ * missing, extra or misshapen tensor is an error naming it, never a partly initialised network.
+ */
+export async function evaluateWeights(setup: EvalSetup, weights: StateDict, file: string, o: EvalOptions = {}): Promise<E.Either<TrainError, EvalResult>> {
+  const checked = coverExactly(file, "G", weights, expectedTable(setup.slots, "G"));
+  if (E.isLeft(checked)) return checked;
+  writeGroups(setup.instance, setup.slots, { G: weights });
+  const count = Math.min(setup.refs.length, o.limit ?? setup.refs.length);
+  const stream = sampleStream({
+    refs: setup.refs,
+    order: sequentialOrder(setup.refs.length),
+    start: 0,
+    count,
+    size: setup.size,
+    labels: "original-size",
+    protocol: setup.protocol,
+    workers: 0,
+    depth: 4,
+    cache: setup.cache,
+  });
+  const started = performance.now();
+  const confusion = emptyConfusion(setup.protocol.numClasses);
+  const predictions: Prediction[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const s = await nextSample(stream, "evaluation");
+      if (E.isLeft(s)) return s;
+      const sample = s.right;
+      if (sample.label === undefined) return E.left(trainError("data", `evaluation image ${sample.name} has no label file`));
+      setup.instance.write("image", sample.image);
+      setup.instance.step(1);
+      const [logits] = await setup.instance.readMany(["logits"]);
+      const pred = accumulateLogits(confusion, { data: logits as Float32Array, ...setup.logits }, sample.label, sample.labelWidth, sample.labelHeight);
+      const p = { name: sample.name, ref: setup.refs[i]!, sample, pred };
+      if (predictions.length < (o.keep ?? 0)) predictions.push(p);
+      await o.onPrediction?.(p);
+    }
+  } finally {
+    await stream.close();
+  }
+  return E.right({ summary: summarize(setup.protocol, confusion), images: count, seconds: (performance.now() - started) / 1000, predictions });
+}
+
+/** Class indices of `protocol` -> trainIds, for the Cityscapes palette and the official PNGs. */
+export function toTrainIds(map: Uint8Array, protocol: Protocol): Uint8Array {
+  return mapLabels(map, protocolToTrainIdLut(protocol));
+}
+
+/** The network input back to an RGB picture (BGR minus mean, CHW -> RGB, HWC). */
+export function sampleToRgb(s: Sample): RgbImage {
+  const n = s.width * s.height;
+  const data = new Uint8Array(3 * n);
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < 3; c++) {
+      const v = s.image[c * n + i]! + IMG_MEAN_BGR[c]!;
+      data[3 * i + (2 - c)] = Math.max(0, Math.min(255, Math.round(v)));
+    }
+  }
+  return { width: s.width, height: s.height, data };
+}
+
+/** `frankfurt/frankfurt_000000_000294_leftImg8bit.png` -> `frankfurt_000000_000294_leftImg8bit`. */
+export function predictionStem(name: string): string {
+  return basename(name).replace(/\.[^.]*$/, "");
+}
