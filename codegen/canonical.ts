@@ -2,52 +2,28 @@
 //
 // Rewrites, each justified by an identity, so that later passes see fewer op kinds and equal
 // values become one node:
-//  - stopGradient(x) -> x: autodiff has already run; in the forward pass it is the identity.
-//  - mean(x, axes) -> sum(x, axes) * (1/n): one reduction template; the scale is an epilogue.
+//  - ops whose registry lowering is `decomposed` are replaced by their decomposition (each
+//    stated in its record): stopGradient(x) -> x, mean -> sum * (1/n), batchNormTrain ->
+//    mean, variance and an affine map, softmaxCrossEntropyGrad -> softmax and a masked
+//    one-hot difference;
 //  - reductions without keepdims -> reshape(reduction with keepdims): one index space per
 //    reduction, so the forward BN statistics and the BN backward's recomputation coincide.
 //  - reshape(reshape(x)) -> reshape(x), and reshape to the same shape -> x.
-//  - batchNormTrain -> mean, variance and an affine map, written exactly as the VJP rule
-//    recomputes them, so common-subexpression elimination shares the statistics.
-//  - softmaxCrossEntropyGrad -> softmax and a masked one-hot difference scaled by
-//    1 / max(#valid, 1): the softmax template with an elementwise epilogue.
 // Then hash-consing merges structurally equal nodes (same op, attributes and inputs).
 
 import * as dsl from "../dsl/index";
-import type { F32, I32, Node, Tensor } from "../dsl/index";
+import type { F32, Lowering, Node, OpName, Tensor } from "../dsl/index";
 
-type Rebuild = (t: Tensor, inputs: readonly Tensor[]) => Tensor;
+/**
+ * The decomposition of an op whose lowering is `decomposed` (its registry record, e.g.
+ * mean -> sum * (1/n)); undefined for every other op.
+ */
+function decompose(t: Tensor, inputs: readonly Tensor[]): Tensor | undefined {
+  const lowering = dsl.OPS[t.node.op].lowering as Lowering<OpName>;
+  return lowering.kind === "decomposed" ? lowering.into(t.node, inputs, t) : undefined;
+}
 
 const f = (t: Tensor) => t as F32;
-
-/** Decompositions and simplifications of one node whose inputs are already canonical. */
-const REWRITES: Partial<Record<Node["op"], Rebuild>> = {
-  stopGradient: (_t, [x]) => x!,
-  mean: (t, [x]) => {
-    const attrs = t.node.attrs as { axes: readonly number[]; keepdims: boolean };
-    const n = attrs.axes.reduce((p, a) => p * x!.shape[a]!, 1);
-    return dsl.mul(dsl.sum(f(x!), attrs.axes, { keepdims: attrs.keepdims }), 1 / n);
-  },
-  batchNormTrain: (t, [x, w, b]) => {
-    const eps = (t.node.attrs as { eps: number }).eps;
-    const keep = { keepdims: true } as const;
-    const xc = dsl.sub(f(x!), dsl.mean(f(x!), [0, 2, 3], keep));
-    const r = dsl.rsqrt(dsl.add(dsl.mean(dsl.mul(xc, xc), [0, 2, 3], keep), eps));
-    const c = x!.shape[1]!;
-    return dsl.add(dsl.mul(dsl.mul(xc, r), dsl.reshape(f(w!), [1, c, 1, 1])), dsl.reshape(f(b!), [1, c, 1, 1]));
-  },
-  softmaxCrossEntropyGrad: (t, [x, labels]) => {
-    const ignore = (t.node.attrs as { ignoreIndex: number }).ignoreIndex;
-    const l = labels as I32;
-    const c = x!.shape[1]!;
-    const valid = dsl.and(dsl.ne(l, ignore), dsl.and(dsl.ge(l, 0), dsl.lt(l, c)));
-    const count = dsl.sum(dsl.cast(valid, "f32"));
-    const perPixel = [x!.shape[0]!, 1, ...x!.shape.slice(2)];
-    const onehot = dsl.eq(dsl.iota(x!.shape, 1), dsl.reshape(l, perPixel));
-    const diff = dsl.sub(dsl.softmax(f(x!), 1), dsl.cast(onehot, "f32"));
-    return dsl.where(dsl.reshape(valid, perPixel), dsl.div(diff, dsl.maximum(count, 1)), 0);
-  },
-};
 
 function reduceKeepdims(t: Tensor, inputs: readonly Tensor[]): Tensor | undefined {
   const n = t.node;
@@ -126,8 +102,7 @@ export function canonicalize(roots: readonly Tensor[]): Tensor[] {
       if (base.shape.join(",") === t.shape.join(",")) return base;
       if (base !== src) return intern(t, [base]);
     }
-    const rule = REWRITES[n.op];
-    const expanded = dsl.withScope(t.scope, () => (rule ? rule(t, inputs) : reduceKeepdims(t, inputs)));
+    const expanded = dsl.withScope(t.scope, () => decompose(t, inputs) ?? reduceKeepdims(t, inputs));
     if (expanded === undefined) return intern(t, inputs);
     // A rewrite builds new nodes over canonical inputs: canonicalise that subgraph too.
     run([expanded]);

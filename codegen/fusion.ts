@@ -1,6 +1,6 @@
 // Fusion: which values get a buffer, and which kernel computes each of them.
 //
-// Every op is one of four kinds (OP_KIND). Sources and inline ops (elementwise maths and
+// Every op is one of four kinds (OP_KIND, from its lowering in the op registry). Sources and inline ops (elementwise maths and
 // views) never get a kernel of their own unless a rule below materialises them; they are
 // recomputed, as WGSL expressions, inside the kernels that read them. Anchors are ops with a
 // kernel template (reductions, convolutions, pooling...).
@@ -32,98 +32,48 @@
 // that kernel read at their own index (passed in registers): a whole Adam update, BatchNorm's
 // running statistics.
 
-import { type Node, type Tensor, topoSort } from "../dsl/index";
+import { type Lowering, OP_NAMES, OPS, type OpName, type Tensor, topoSort } from "../dsl/index";
 
 export type OpKind = "source" | "elementwise" | "view" | "anchor";
 
-export const OP_KIND: { readonly [K in Node["op"]]: OpKind } = {
-  input: "source",
-  constant: "source",
-  iota: "source",
-  neg: "elementwise",
-  abs: "elementwise",
-  sign: "elementwise",
-  exp: "elementwise",
-  log: "elementwise",
-  log1p: "elementwise",
-  sqrt: "elementwise",
-  rsqrt: "elementwise",
-  relu: "elementwise",
-  leakyRelu: "elementwise",
-  sigmoid: "elementwise",
-  tanh: "elementwise",
-  not: "elementwise",
-  cast: "elementwise",
-  add: "elementwise",
-  sub: "elementwise",
-  mul: "elementwise",
-  div: "elementwise",
-  pow: "elementwise",
-  maximum: "elementwise",
-  minimum: "elementwise",
-  lt: "elementwise",
-  le: "elementwise",
-  gt: "elementwise",
-  ge: "elementwise",
-  eq: "elementwise",
-  ne: "elementwise",
-  and: "elementwise",
-  or: "elementwise",
-  where: "elementwise",
-  // Eval-mode BN is a per-channel affine map: elementwise, with per-channel operand loads.
-  batchNormEval: "elementwise",
-  stopGradient: "elementwise",
-  reshape: "view",
-  permute: "view",
-  broadcastTo: "view",
-  slice: "view",
-  pad: "view",
-  concat: "view",
-  resize: "view",
-  sum: "anchor",
-  mean: "anchor",
-  max: "anchor",
-  argmax: "anchor",
-  conv2d: "anchor",
-  conv2dInputGrad: "anchor",
-  conv2dWeightGrad: "anchor",
-  maxPool2d: "anchor",
-  maxPool2dGrad: "anchor",
-  resizeGrad: "anchor",
-  softmax: "anchor",
-  logSoftmax: "anchor",
-  batchNormTrain: "anchor",
-  matmul: "anchor",
-  softmaxCrossEntropy: "anchor",
-  softmaxCrossEntropyGrad: "anchor",
+/**
+ * The kind of each op, from its lowering in the registry (dsl/ops/def.ts). Decomposed ops
+ * never reach fusion (canonical.ts rewrites them first); were one to, it would be an anchor
+ * without a template, which the template table refuses by name.
+ */
+const kindOf = (lowering: Lowering<OpName>): OpKind => {
+  switch (lowering.kind) {
+    case "load":
+    case "source":
+      return "source";
+    case "elementwise":
+      return "elementwise";
+    case "view":
+      return "view";
+    case "template":
+    case "decomposed":
+      return "anchor";
+    default: {
+      const never: never = lowering;
+      throw new Error(`fusion: unknown lowering ${JSON.stringify(never)}`);
+    }
+  }
+};
+
+export const OP_KIND: { readonly [K in OpName]: OpKind } = Object.fromEntries(
+  OP_NAMES.map((name) => [name, kindOf(OPS[name].lowering as Lowering<OpName>)]),
+) as { readonly [K in OpName]: OpKind };
+
+const templateOf = (op: OpName) => {
+  const lowering = OPS[op].lowering;
+  return lowering.kind === "template" ? lowering : undefined;
 };
 
 /** Anchors whose operands must be buffers (rule M3). */
-const BUFFER_OPERANDS: ReadonlySet<Node["op"]> = new Set([
-  "conv2d",
-  "conv2dInputGrad",
-  "conv2dWeightGrad",
-  "matmul",
-  "maxPool2d",
-  "maxPool2dGrad",
-  "resizeGrad",
-]);
+const BUFFER_OPERANDS: ReadonlySet<OpName> = new Set(OP_NAMES.filter((op) => templateOf(op)?.operands === "buffers"));
 
 /** Anchors whose template can apply an elementwise epilogue before storing (rule E1). */
-const EPILOGUE_ANCHORS: ReadonlySet<Node["op"]> = new Set([
-  "sum",
-  "max",
-  "conv2d",
-  "conv2dInputGrad",
-  "conv2dWeightGrad",
-  "matmul",
-  "maxPool2d",
-  "maxPool2dGrad",
-  "resizeGrad",
-  "softmax",
-  "logSoftmax",
-  "softmaxCrossEntropy",
-]);
+const EPILOGUE_ANCHORS: ReadonlySet<OpName> = new Set(OP_NAMES.filter((op) => templateOf(op)?.epilogue === true));
 
 /** One kernel (or a short fixed sequence of dispatches) to schedule. */
 export interface KernelPlan {

@@ -2,6 +2,8 @@
 export * from "./ir";
 export * from "./shape";
 export * from "./ops";
+export * from "./ops/registry";
+export type { OpDef, Lowering, InlineContext, InlineLowering, Gradcheck, Dist, SharedHelper } from "./ops/def";
 export * from "./grad";
 export * from "./params";
 export * from "./program";

@@ -5,6 +5,16 @@
 // well-formed. Passes (the interpreter, autodiff, codegen) are functions over these records; a
 // switch over `node.op` is exhaustive.
 
+import type { BinaryAttrs } from "./ops/binary";
+import type { ConvAttrs, ConvOpAttrs } from "./ops/conv";
+import type { MatmulAttrs } from "./ops/matmul";
+import type { NormalizationAttrs } from "./ops/normalization";
+import type { ReductionAttrs } from "./ops/reductions";
+import type { PoolAttrs, SamplingAttrs } from "./ops/sampling";
+import type { SourceAttrs } from "./ops/sources";
+import type { UnaryAttrs } from "./ops/unary";
+import type { ViewAttrs } from "./ops/views";
+
 export type DType = "f32" | "i32" | "bool";
 export type Shape = readonly number[];
 export type Pair = readonly [number, number];
@@ -12,87 +22,22 @@ export type Pair = readonly [number, number];
 /** Where an `input` node's value comes from when a program runs. */
 export type InputRole = "input" | "param" | "state";
 
-/** Attributes of each op. The key set is the op set; see `ops.ts` for the math of each. */
-export interface OpAttrs {
-  // sources
-  input: { readonly name: string; readonly role: InputRole };
-  constant: { readonly value: number };
-  iota: { readonly axis: number };
-  // elementwise unary
-  neg: {};
-  abs: {};
-  sign: {};
-  exp: {};
-  log: {};
-  log1p: {};
-  sqrt: {};
-  rsqrt: {};
-  relu: {};
-  leakyRelu: { readonly slope: number };
-  sigmoid: {};
-  tanh: {};
-  not: {};
-  cast: { readonly to: DType };
-  // elementwise binary (operands already broadcast to one shape by the builders)
-  add: {};
-  sub: {};
-  mul: {};
-  div: {};
-  pow: {};
-  maximum: {};
-  minimum: {};
-  lt: {};
-  le: {};
-  gt: {};
-  ge: {};
-  eq: {};
-  ne: {};
-  and: {};
-  or: {};
-  where: {};
-  // reductions
-  sum: { readonly axes: readonly number[]; readonly keepdims: boolean };
-  mean: { readonly axes: readonly number[]; readonly keepdims: boolean };
-  max: { readonly axes: readonly number[]; readonly keepdims: boolean };
-  argmax: { readonly axis: number; readonly keepdims: boolean };
-  // views
-  reshape: { readonly shape: Shape };
-  permute: { readonly perm: readonly number[] };
-  broadcastTo: { readonly shape: Shape };
-  slice: { readonly starts: readonly number[]; readonly ends: readonly number[] };
-  pad: { readonly pads: readonly Pair[]; readonly value: number };
-  concat: { readonly axis: number };
-  // convolution and pooling (NCHW)
-  conv2d: ConvAttrs;
-  conv2dInputGrad: ConvAttrs & { readonly inputSize: Pair };
-  conv2dWeightGrad: ConvAttrs & { readonly kernel: Pair };
-  maxPool2d: PoolAttrs;
-  maxPool2dGrad: PoolAttrs;
-  resize: { readonly size: Pair; readonly alignCorners: boolean };
-  resizeGrad: { readonly size: Pair; readonly alignCorners: boolean };
-  // normalisation and classification
-  softmax: { readonly axis: number };
-  logSoftmax: { readonly axis: number };
-  batchNormEval: { readonly eps: number };
-  batchNormTrain: { readonly eps: number };
-  matmul: {};
-  stopGradient: {};
-  softmaxCrossEntropy: { readonly ignoreIndex: number };
-  softmaxCrossEntropyGrad: { readonly ignoreIndex: number };
-}
+/**
+ * Attributes of each op: the key set is the op set. Each family of ops declares its own
+ * attributes next to its builders and its registry records (ops/*.ts, ops/def.ts).
+ */
+export interface OpAttrs
+  extends SourceAttrs,
+    UnaryAttrs,
+    BinaryAttrs,
+    ReductionAttrs,
+    ViewAttrs,
+    ConvOpAttrs,
+    SamplingAttrs,
+    MatmulAttrs,
+    NormalizationAttrs {}
 
-export interface ConvAttrs {
-  readonly stride: Pair;
-  readonly padding: Pair;
-  readonly dilation: Pair;
-}
-
-export interface PoolAttrs {
-  readonly kernel: Pair;
-  readonly stride: Pair;
-  readonly padding: Pair;
-  readonly ceilMode: boolean;
-}
+export type { ConvAttrs, PoolAttrs };
 
 export type OpName = keyof OpAttrs;
 

@@ -7,7 +7,7 @@
 // Every computed sub-expression is bound once with `let` in the current scope, so a value
 // used twice at the same index is computed once, and the output reads like the graph.
 
-import { type DType, type Shape, type Tensor, linearTaps, stridesOf } from "../../dsl/index";
+import { type DType, type InlineContext, type Lowering, OPS, type OpName, type Shape, type Tensor, linearTaps, stridesOf } from "../../dsl/index";
 
 /** A buffer a kernel binds: a graph tensor, a template's temporary, or constant data. */
 export type BufferRef =
@@ -51,21 +51,6 @@ export function literal(value: number, dtype: DType): string {
 
 /** WGSL helper functions a kernel may call; included once when used. */
 export const HELPERS = {
-  // log(1 + x) without cancellation for small x: log(u) * x / (u - 1) with u = 1 + x (Goldberg).
-  log1p: `fn log1p_(x: f32) -> f32 {
-  let u = 1.0f + x;
-  if (u == 1.0f) { return x; }
-  return log(u) * x / (u - 1.0f);
-}`,
-  // IEEE pow for the cases WGSL leaves undefined: x < 0 with an integer exponent (the sign
-  // of x^y is that of x when y is odd), and 0^0 = 1. Non-integer powers of negatives are NaN.
-  pow: `fn pow_(x: f32, y: f32) -> f32 {
-  if (y == 0.0f) { return 1.0f; }
-  if (x >= 0.0f) { return pow(x, y); }
-  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
-  let m = pow(-x, y);
-  return select(m, -m, abs(y % 2.0f) == 1.0f);
-}`,
   // NaN, read from the bits: |x| above +Inf's pattern. WGSL lets a compiler assume float
   // arithmetic never sees a NaN, so `x != x` may fold to false; integer operations it keeps.
   isnan: `fn isnan_(x: f32) -> bool {
@@ -151,7 +136,9 @@ export class Scope {
 /** State of one kernel being generated: its bindings, helpers and fresh names. */
 export class KernelBuilder {
   readonly bindings: Binding[] = [];
-  readonly helpers = new Set<keyof typeof HELPERS>();
+  /** Helper functions the kernel calls, by name: shared ones (HELPERS) and ops' own (define). */
+  readonly helpers = new Set<string>();
+  private readonly defined = new Map<string, string>();
   /** Tensors read from buffers, ids. */
   private counter = 0;
   /** Anchor id -> expression of its value at an index (the template's accumulator). */
@@ -160,6 +147,21 @@ export class KernelBuilder {
   readonly covered = new Set<Tensor>();
 
   constructor(readonly isMaterialized: (t: Tensor) => boolean) {}
+
+  /** Includes an op's own helper function (its registry lowering defines it). */
+  define(name: string, text: string): void {
+    const known = (HELPERS as Record<string, string>)[name] ?? this.defined.get(name);
+    if (known !== undefined && known !== text) throw new Error(`codegen: two different WGSL helpers are named ${name}`);
+    this.defined.set(name, text);
+    this.helpers.add(name);
+  }
+
+  /** The text of a helper the kernel uses. */
+  helperText(name: string): string {
+    const text = (HELPERS as Record<string, string>)[name] ?? this.defined.get(name);
+    if (text === undefined) throw new Error(`codegen: no WGSL helper named ${name}`);
+    return text;
+  }
 
   /** A new local name; the underscore keeps it apart from the templates' own names (i0, a0_1). */
   fresh(prefix: string): string {
@@ -240,52 +242,6 @@ export function toStorage(value: string, dtype: DType): string {
   return dtype === "bool" ? `select(0u, 1u, ${value})` : value;
 }
 
-const UNARY_WGSL: Record<string, (a: string, k: KernelBuilder) => string> = {
-  neg: (a) => `(-${a})`,
-  abs: (a) => `abs(${a})`,
-  exp: (a) => `exp(${a})`,
-  log: (a) => `log(${a})`,
-  log1p: (a, k) => {
-    k.helpers.add("log1p");
-    return `log1p_(${a})`;
-  },
-  sqrt: (a) => `sqrt(${a})`,
-  rsqrt: (a) => `inverseSqrt(${a})`,
-  relu: (a, k) => {
-    useHelper(k, "relu");
-    return `relu_(${a})`;
-  },
-  sigmoid: (a) => `(1.0f / (1.0f + exp(-${a})))`,
-  tanh: (a) => `tanh(${a})`,
-  not: (a) => `(!${a})`,
-  stopGradient: (a) => a,
-};
-
-const BINARY_WGSL: Record<string, (a: string, b: string) => string> = {
-  add: (a, b) => `(${a} + ${b})`,
-  sub: (a, b) => `(${a} - ${b})`,
-  mul: (a, b) => `(${a} * ${b})`,
-  div: (a, b) => `(${a} / ${b})`,
-  pow: (a, b) => `pow_(${a}, ${b})`,
-  lt: (a, b) => `(${a} < ${b})`,
-  le: (a, b) => `(${a} <= ${b})`,
-  gt: (a, b) => `(${a} > ${b})`,
-  ge: (a, b) => `(${a} >= ${b})`,
-  eq: (a, b) => `(${a} == ${b})`,
-  ne: (a, b) => `(${a} != ${b})`,
-  and: (a, b) => `(${a} && ${b})`,
-  or: (a, b) => `(${a} || ${b})`,
-};
-
-function castExpr(a: string, from: DType, to: DType): string {
-  if (from === to) return a;
-  if (to === "bool") return from === "f32" ? `(${a} != 0.0f)` : `(${a} != 0i)`;
-  if (from === "bool") return to === "f32" ? `select(0.0f, 1.0f, ${a})` : `select(0i, 1i, ${a})`;
-  return `${to}(${a})`; // f32 -> i32 truncates toward zero, as the interpreter
-}
-
-const clampIdx = (e: string, n: number) => (n === 1 ? "0i" : `clamp(${e}, 0i, ${n - 1}i)`);
-
 /**
  * The WGSL expression of t at idx (see the file comment). `computeTop` computes t itself even
  * though it is materialised: that is how a kernel computes its own root.
@@ -298,142 +254,39 @@ export function valueAt(k: KernelBuilder, scope: Scope, t: Tensor, idx: readonly
   const hit = scope.lookup(key);
   if (hit) return hit;
   k.covered.add(t);
-  const n = t.node;
-  const arg = (i: number, at: readonly string[] = idx) => valueAt(k, scope, n.inputs[i]!, at);
-  const bindValue = (expr: string) => scope.bind(key, k.fresh("v"), expr);
-  switch (n.op) {
-    case "constant":
-      return literal(n.attrs.value, t.dtype);
-    case "iota":
-      return idx[n.attrs.axis]!;
-    case "neg":
-    case "abs":
-    case "exp":
-    case "log":
-    case "log1p":
-    case "sqrt":
-    case "rsqrt":
-    case "relu":
-    case "sigmoid":
-    case "tanh":
-    case "not":
-    case "stopGradient":
-      return bindValue(UNARY_WGSL[n.op]!(arg(0), k));
-    // PyTorch's sign is (0 < x) - (x < 0): 0 for NaN, where WGSL's sign(NaN) is not defined.
-    case "sign":
-      return bindValue(t.dtype === "f32" ? `(f32(${arg(0)} > 0.0f) - f32(${arg(0)} < 0.0f))` : `sign(${arg(0)})`);
-    // i32 max/min are exact; f32 ones propagate NaN (HELPERS.max).
-    case "maximum":
-      return bindValue(t.dtype === "f32" ? maxExpr(k, arg(0), arg(1)) : `max(${arg(0)}, ${arg(1)})`);
-    case "minimum":
-      return bindValue(t.dtype === "f32" ? minExpr(k, arg(0), arg(1)) : `min(${arg(0)}, ${arg(1)})`);
-    case "leakyRelu": {
-      // PyTorch's x > 0 ? x : x * slope; a NaN x gives x * slope, NaN.
-      const x = arg(0);
-      return bindValue(`select(${x} * ${literal(n.attrs.slope, "f32")}, ${x}, ${x} > 0.0f)`);
-    }
-    case "cast":
-      return bindValue(castExpr(arg(0), n.inputs[0]!.dtype, n.attrs.to));
-    case "pow":
-      k.helpers.add("pow");
-      return bindValue(BINARY_WGSL[n.op]!(arg(0), arg(1)));
-    case "add":
-    case "sub":
-    case "mul":
-    case "div":
-    case "lt":
-    case "le":
-    case "gt":
-    case "ge":
-    case "eq":
-    case "ne":
-    case "and":
-    case "or":
-      return bindValue(BINARY_WGSL[n.op]!(arg(0), arg(1)));
-    case "where":
-      return bindValue(`select(${arg(2)}, ${arg(1)}, ${arg(0)})`);
-    case "batchNormEval": {
-      // (x - mean[c]) * inverseSqrt(var[c] + eps) * weight[c] + bias[c]
-      const c = [idx[1]!];
-      const [x, w, b, m, v] = [arg(0), arg(1, c), arg(2, c), arg(3, c), arg(4, c)];
-      return bindValue(`(${x} - ${m}) * inverseSqrt(${v} + ${literal(n.attrs.eps, "f32")}) * ${w} + ${b}`);
-    }
-    case "reshape": {
-      const src = n.inputs[0]!;
-      const flatExpr = flatIndex(t.shape, idx);
-      const flat = /^\w+$/.test(flatExpr) ? flatExpr : scope.bind(`${key}#flat`, k.fresh("f"), flatExpr);
-      return arg(0, unflatten(src.shape, flat));
-    }
-    case "permute": {
-      const at = new Array<string>(idx.length);
-      n.attrs.perm.forEach((p, i) => (at[p] = idx[i]!));
-      return arg(0, at);
-    }
-    case "broadcastTo": {
-      const src = n.inputs[0]!;
-      return arg(0, src.shape.map((d, a) => (d === 1 ? "0i" : idx[a]!)));
-    }
-    case "slice":
-      return arg(0, idx.map((e, a) => (n.attrs.starts[a] === 0 ? e : `(${e} + ${n.attrs.starts[a]}i)`)));
-    case "pad": {
-      const src = n.inputs[0]!;
-      const shifted = idx.map((e, a) => (n.attrs.pads[a]![0] === 0 ? e : `(${e} - ${n.attrs.pads[a]![0]}i)`));
-      const conds = shifted.flatMap((e, a) =>
-        n.attrs.pads[a]![0] === 0 && n.attrs.pads[a]![1] === 0 ? [] : [`${e} >= 0i`, `${e} < ${src.shape[a]}i`],
-      );
-      const inner = arg(0, shifted.map((e, a) => clampIdx(e, src.shape[a]!)));
-      return bindValue(`select(${literal(n.attrs.value, t.dtype)}, ${inner}, ${conds.join(" && ")})`);
-    }
-    case "concat": {
-      const axis = n.attrs.axis;
-      let at = 0;
-      const parts = n.inputs.map((x, i) => {
-        const from = at;
-        at += x.shape[axis]!;
-        const local = idx.map((e, a) => (a === axis ? clampIdx(from === 0 ? e : `(${e} - ${from}i)`, x.shape[axis]!) : e));
-        return { value: arg(i, local), end: at };
-      });
-      let expr = parts[parts.length - 1]!.value;
-      for (let i = parts.length - 2; i >= 0; i--) expr = `select(${expr}, ${parts[i]!.value}, ${idx[axis]} < ${parts[i]!.end}i)`;
-      return bindValue(expr);
-    }
-    case "resize":
-      return bindValue(resizeExpr(k, scope, t, idx, key));
-    default:
-      throw new Error(`codegen: ${n.op} is not an inline op (node #${t.id}); fusion should have materialised it`);
-  }
-}
-
-/**
- * Bilinear interpolation at output index idx, computing taps in f32 exactly as PyTorch and
- * the interpreter do (linearTaps): src = dst * scale (align corners) or
- * max((dst + 0.5) * scale - 0.5, 0); i0 = floor(src); i1 = min(i0 + 1, in - 1); l = src - i0.
- */
-function resizeExpr(k: KernelBuilder, scope: Scope, t: Tensor, idx: readonly string[], key: string): string {
-  if (t.node.op !== "resize") throw new Error("resizeExpr: not a resize");
-  const src = t.node.inputs[0]!;
-  const align = t.node.attrs.alignCorners;
-  const axisTaps = (axis: 2 | 3) => {
-    const inSize = src.shape[axis]!;
-    const outSize = t.shape[axis]!;
-    // The scale is the same float32 the interpreter's linearTaps uses.
-    const scale = align ? (outSize > 1 ? Math.fround((inSize - 1) / (outSize - 1)) : 0) : Math.fround(inSize / outSize);
-    const d = idx[axis]!;
-    const s = align
-      ? `f32(${d}) * ${literal(scale, "f32")}`
-      : `max(${literal(scale, "f32")} * (f32(${d}) + 0.5f) - 0.5f, 0.0f)`;
-    const srcName = scope.bind(`${key}#s${axis}`, k.fresh("s"), s);
-    const i0 = scope.bind(`${key}#a${axis}`, k.fresh("i"), `min(i32(floor(${srcName})), ${inSize - 1}i)`);
-    const i1 = scope.bind(`${key}#b${axis}`, k.fresh("i"), `min(${i0} + 1i, ${inSize - 1}i)`);
-    const l = scope.bind(`${key}#l${axis}`, k.fresh("l"), `${srcName} - f32(${i0})`);
-    return { i0, i1, l };
+  const lowering = OPS[t.node.op].lowering as Lowering<OpName>;
+  const ctx: InlineContext<OpName> = {
+    node: t.node,
+    shape: t.shape,
+    dtype: t.dtype,
+    idx,
+    arg: (i, at = idx) => valueAt(k, scope, t.node.inputs[i]!, at),
+    literal,
+    helper: (name) => useHelper(k, name),
+    define: (name, text) => k.define(name, text),
+    bind: (sub, prefix, expr) => scope.bind(`${key}#${sub}`, k.fresh(prefix), expr),
+    value: (expr) => scope.bind(key, k.fresh("v"), expr),
+    flatIndex,
+    unflatten,
   };
-  const y = axisTaps(2);
-  const x = axisTaps(3);
-  const at = (yy: string, xx: string) => valueAt(k, scope, src, [idx[0]!, idx[1]!, yy, xx]);
-  const top = `mix(${at(y.i0, x.i0)}, ${at(y.i0, x.i1)}, ${x.l})`;
-  const bottom = `mix(${at(y.i1, x.i0)}, ${at(y.i1, x.i1)}, ${x.l})`;
-  return `mix(${top}, ${bottom}, ${y.l})`;
+  // The op's inline lowering, from its registry record (dsl/ops/*.ts). An elementwise result is
+  // bound once per index; sources and views return an expression (or bind it themselves).
+  switch (lowering.kind) {
+    case "load":
+      return load(k, t, idx);
+    case "source":
+    case "view":
+      return lowering.wgsl(ctx);
+    case "elementwise":
+      return ctx.value(lowering.wgsl(ctx));
+    case "template":
+    case "decomposed":
+      throw new Error(`codegen: ${t.node.op} is not an inline op (node #${t.id}); fusion should have materialised it`);
+    default: {
+      const never: never = lowering;
+      throw new Error(`codegen: unknown lowering ${JSON.stringify(never)}`);
+    }
+  }
 }
 
 /** The constant tables of resizeGrad's gather (see templates: resizeGrad). */

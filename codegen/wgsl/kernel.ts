@@ -115,7 +115,7 @@ export function assemble(k: KernelBuilder, text: KernelText): Stage {
     ...text.header.map((h) => `// ${h}`),
     `// threads ${text.threads}${E > 1 ? ` (${E} per invocation)` : ""}, workgroup ${WORKGROUP}; FLOPs ${text.flops}; bytes ${bytes}`,
   ];
-  const helpers = [...k.helpers].sort().map((h) => HELPERS[h]);
+  const helpers = [...k.helpers].sort().map((h) => k.helperText(h));
   const wgsl = [
     ...header,
     ...k.declarations(),
@@ -181,7 +181,7 @@ export function assembleSubgroupVariant(
     k.bindings.every((b, i) => b.elem === expected[i]!.elem || b.elem === "vec4<f32>") &&
     k.bindings.every((b, i) => sameRef(b.ref, expected[i]!.ref));
   if (!same) throw new Error("codegen: a kernel variant binds different buffers from its default variant");
-  const helpers = [...k.helpers].sort().map((h) => HELPERS[h]);
+  const helpers = [...k.helpers].sort().map((h) => k.helperText(h));
   const wgsl = [
     "enable subgroups;",
     ...text.header.map((h) => `// ${h}`),

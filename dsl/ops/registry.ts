@@ -1,0 +1,34 @@
+// The op registry: every op's record (def.ts), keyed by op name. Typed over OpName, so the
+// compiler refuses an op declared in a family's attributes without its record.
+
+import type { OpName } from "../ir";
+import { BINARY_OPS } from "./binary";
+import { CONV_OPS } from "./conv";
+import type { OpDef } from "./def";
+import { MATMUL_OPS } from "./matmul";
+import { NORMALIZATION_OPS } from "./normalization";
+import { REDUCTION_OPS } from "./reductions";
+import { SAMPLING_OPS } from "./sampling";
+import { SOURCE_OPS } from "./sources";
+import { UNARY_OPS } from "./unary";
+import { VIEW_OPS } from "./views";
+
+export type Registry = { readonly [K in OpName]: OpDef<K> };
+
+export const OPS: Registry = {
+  ...SOURCE_OPS,
+  ...UNARY_OPS,
+  ...BINARY_OPS,
+  ...REDUCTION_OPS,
+  ...VIEW_OPS,
+  ...CONV_OPS,
+  ...SAMPLING_OPS,
+  ...MATMUL_OPS,
+  ...NORMALIZATION_OPS,
+};
+
+/** The record of op `name`, typed by the name. */
+export const opDef = <K extends OpName>(name: K): OpDef<K> => OPS[name] as OpDef<K>;
+
+/** Every op name, in registry order. */
+export const OP_NAMES = Object.keys(OPS) as OpName[];
