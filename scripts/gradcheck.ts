@@ -9,7 +9,7 @@
 // --seed (and --only) replays it exactly.
 
 import { parseArgs } from "node:util";
-import { OP_CHECKS, type RowResult, runGradcheck } from "../dsl/gradcheck";
+import { OP_CHECKS, type RowResult, runGradcheck } from "../gradcheck/index";
 
 /** Fixed so CI is deterministic; any seed is a valid run. */
 const DEFAULT_SEED = 20180618;

@@ -156,7 +156,7 @@ function comparison<K extends CompareName>(fn: (a: number, b: number) => boolean
 
 const f = (t: Tensor) => t as F32;
 
-export const BINARY_OPS: { readonly [K in keyof BinaryAttrs]: OpDef<K> } = {
+export const BINARY_OPS = {
   add: {
     evaluate: pointwise2((a, b) => a + b),
     vjp: (_n, dy) => [dy, dy],
@@ -271,7 +271,7 @@ export const BINARY_OPS: { readonly [K in keyof BinaryAttrs]: OpDef<K> } = {
     },
     gradcheck: { kind: "cases" },
   },
-};
+} satisfies { readonly [K in keyof BinaryAttrs]: OpDef<K> };
 
 function extremum(c: { dtype: DType; arg(i: number): string; helper(name: "max" | "min"): void }, which: "max" | "min"): string {
   const a = c.arg(0);

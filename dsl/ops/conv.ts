@@ -132,7 +132,7 @@ function accumulate(out: Data, visit: (add: (at: number, v: number) => void) => 
 
 const f4 = (t: Tensor) => t as F32<4>;
 
-export const CONV_OPS: { readonly [K in keyof ConvOpAttrs]: OpDef<K> } = {
+export const CONV_OPS = {
   // The transposition algebra. With y = conv(x, w):
   //   dx = conv2dInputGrad(dy, w),  dw = conv2dWeightGrad(x, dy),  db = sum_{n,h,w} dy.
   // Both gradient ops are bilinear, so their own VJPs are the other two ops of the triple.
@@ -177,5 +177,5 @@ export const CONV_OPS: { readonly [K in keyof ConvOpAttrs]: OpDef<K> } = {
     lowering: { kind: "template", operands: "buffers", epilogue: true },
     gradcheck: { kind: "cases" },
   },
-};
+} satisfies { readonly [K in keyof ConvOpAttrs]: OpDef<K> };
 

@@ -19,7 +19,7 @@ export function matmul(a: F32<2>, b: F32<2>): F32<2> {
 
 const f2 = (t: Tensor) => t as F32<2>;
 
-export const MATMUL_OPS: { readonly [K in keyof MatmulAttrs]: OpDef<K> } = {
+export const MATMUL_OPS = {
   // d(AB) = dy B^T, A^T dy
   matmul: {
     evaluate: (_n, [a, b], out) => {
@@ -39,4 +39,4 @@ export const MATMUL_OPS: { readonly [K in keyof MatmulAttrs]: OpDef<K> } = {
     lowering: { kind: "template", operands: "buffers", epilogue: true },
     gradcheck: { kind: "cases" },
   },
-};
+} satisfies { readonly [K in keyof MatmulAttrs]: OpDef<K> };

@@ -99,7 +99,7 @@ const perChannel = (v: Tensor) => reshape(f(v), [1, v.shape[0]!, 1, 1]);
 const sumNHW = (t: Tensor) => sum(f(t), [0, 2, 3]);
 const KEEP = { keepdims: true } as const;
 
-export const NORMALIZATION_OPS: { readonly [K in keyof NormalizationAttrs]: OpDef<K> } = {
+export const NORMALIZATION_OPS = {
   // dx = y (dy - sum(dy y))
   softmax: {
     evaluate: (n, [x], out) => softmaxInto(x!.data, x!.shape, n.attrs.axis, false, out),
@@ -196,7 +196,7 @@ export const NORMALIZATION_OPS: { readonly [K in keyof NormalizationAttrs]: OpDe
     },
     gradcheck: { kind: "none" },
   },
-};
+} satisfies { readonly [K in keyof NormalizationAttrs]: OpDef<K> };
 
 function softmaxInto(x: Data, shape: readonly number[], axis: number, logarithm: boolean, out: Data): void {
   const n = shape[axis]!;

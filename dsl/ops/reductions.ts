@@ -102,7 +102,7 @@ export function unreduce(dy: F32, x: Tensor, axes: readonly number[]): F32 {
 
 const f = (t: Tensor) => t as F32;
 
-export const REDUCTION_OPS: { readonly [K in keyof ReductionAttrs]: OpDef<K> } = {
+export const REDUCTION_OPS = {
   // The cotangent is spread back over the reduced axes.
   sum: {
     evaluate: reduceEvaluate("sum"),
@@ -165,4 +165,4 @@ export const REDUCTION_OPS: { readonly [K in keyof ReductionAttrs]: OpDef<K> } =
     lowering: { kind: "template", operands: "expressions", epilogue: false },
     gradcheck: { kind: "none" },
   },
-};
+} satisfies { readonly [K in keyof ReductionAttrs]: OpDef<K> };

@@ -15,7 +15,8 @@ import { VIEW_OPS } from "./views";
 
 export type Registry = { readonly [K in OpName]: OpDef<K> };
 
-export const OPS: Registry = {
+/** The family tables, with each record's literal types (a gradient check's kind). */
+const FAMILIES = {
   ...SOURCE_OPS,
   ...UNARY_OPS,
   ...BINARY_OPS,
@@ -26,6 +27,17 @@ export const OPS: Registry = {
   ...MATMUL_OPS,
   ...NORMALIZATION_OPS,
 };
+
+export const OPS: Registry = FAMILIES;
+
+/**
+ * Ops whose gradient check needs its own generator of shapes and attributes (gradcheck
+ * `{ kind: "cases" }`): gradcheck/cases.ts has a table keyed by exactly these names, so an op
+ * whose record asks for cases does not compile until its generator exists.
+ */
+export type CaseOp = {
+  [K in OpName]: (typeof FAMILIES)[K]["gradcheck"] extends { readonly kind: "cases" } ? K : never;
+}[OpName];
 
 /** The record of op `name`, typed by the name. */
 export const opDef = <K extends OpName>(name: K): OpDef<K> => OPS[name] as OpDef<K>;

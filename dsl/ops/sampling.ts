@@ -162,7 +162,7 @@ function resizeInto(x: Value, alignCorners: boolean, outShape: Shape, out: Data,
 
 const f4 = (t: { shape: Shape }) => t as F32<4>;
 
-export const SAMPLING_OPS: { readonly [K in keyof SamplingAttrs]: OpDef<K> } = {
+export const SAMPLING_OPS = {
   maxPool2d: {
     evaluate: (n, [x], out, shape) => maxPoolInto(x!, undefined, n.attrs, shape, out),
     vjp: (n, dy) => [maxPool2dGrad(f4(n.inputs[0]!), f4(dy), n.attrs)],
@@ -223,4 +223,4 @@ export const SAMPLING_OPS: { readonly [K in keyof SamplingAttrs]: OpDef<K> } = {
     lowering: { kind: "template", operands: "buffers", epilogue: true },
     gradcheck: { kind: "cases" },
   },
-};
+} satisfies { readonly [K in keyof SamplingAttrs]: OpDef<K> };

@@ -43,7 +43,7 @@ export function iota<const S extends Shape>(shape: S, axis: number): I32<S["leng
   return node({ op: "iota", inputs: [], attrs: { axis: a } }, shape, "i32");
 }
 
-export const SOURCE_OPS: { readonly [K in keyof SourceAttrs]: OpDef<K> } = {
+export const SOURCE_OPS = {
   input: {
     // Inputs take their values from the feeds (interpret.ts: evaluate), never from a rule.
     evaluate: (n) => {
@@ -71,4 +71,4 @@ export const SOURCE_OPS: { readonly [K in keyof SourceAttrs]: OpDef<K> } = {
     lowering: { kind: "source", wgsl: (c) => c.idx[c.node.attrs.axis]! },
     gradcheck: { kind: "none" },
   },
-};
+} satisfies { readonly [K in keyof SourceAttrs]: OpDef<K> };

@@ -101,7 +101,7 @@ function castExpr(a: string, from: DType, to: DType): string {
 
 const f = (t: Tensor) => t as F32;
 
-export const UNARY_OPS: { readonly [K in keyof UnaryAttrs]: OpDef<K> } = {
+export const UNARY_OPS = {
   // d(-x) = -dy
   neg: {
     evaluate: pointwise1((x) => -x),
@@ -253,4 +253,4 @@ export const UNARY_OPS: { readonly [K in keyof UnaryAttrs]: OpDef<K> } = {
     lowering: { kind: "decomposed", into: (_n, [x]) => x! },
     gradcheck: { kind: "none" },
   },
-};
+} satisfies { readonly [K in keyof UnaryAttrs]: OpDef<K> };

@@ -111,7 +111,7 @@ const sliceAxis = (t: F32, axis: number, from: number, to: number): F32 =>
 /** An index clamped into [0, n): views read in range even where a select discards the value. */
 const clampIdx = (e: string, n: number) => (n === 1 ? "0i" : `clamp(${e}, 0i, ${n - 1}i)`);
 
-export const VIEW_OPS: { readonly [K in keyof ViewAttrs]: OpDef<K> } = {
+export const VIEW_OPS = {
   // Row-major order is kept: the flat offset in the output is the flat offset in the input.
   reshape: {
     evaluate: (_n, [x], out) => out.set(x!.data),
@@ -256,4 +256,4 @@ export const VIEW_OPS: { readonly [K in keyof ViewAttrs]: OpDef<K> } = {
     },
     gradcheck: { kind: "cases" },
   },
-};
+} satisfies { readonly [K in keyof ViewAttrs]: OpDef<K> };

@@ -4,10 +4,8 @@
 
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type F32, type Tensor } from "./ir";
-import { grad } from "./grad";
-import * as op from "./ops";
-import { streamFor } from "./init";
+import { type F32, type Tensor, grad, streamFor } from "../dsl/index";
+import * as op from "../dsl/ops";
 import {
   type GradCase,
   type OpCheck,
@@ -18,7 +16,7 @@ import {
   runCheck,
   runGradcheck,
   uncoveredOps,
-} from "./gradcheck";
+} from "./index";
 
 const SEED = 20180618;
 
