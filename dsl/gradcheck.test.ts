@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { type F32, type Tensor } from "./ir";
 import { grad } from "./grad";
 import * as op from "./ops";
-import { streamFor } from "./init";
+import { streamFor } from "../format/init";
 import {
   type GradCase,
   type OpCheck,

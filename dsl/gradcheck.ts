@@ -28,7 +28,7 @@ import fc from "fast-check";
 import { type Bool, type DType, type F32, type I32, type OpName, type Shape, type Tensor, numel, topoSort } from "./ir";
 import { type Feeds, evaluate } from "./interpret";
 import { VJP, grad as reverseGrad, isDifferentiable } from "./grad";
-import { fnv1a32, streamFor } from "./init";
+import { fnv1a32, streamFor } from "../format/init";
 import * as op from "./ops";
 import { convOutSize, showShape } from "./shape";
 import * as losses from "./losses";
