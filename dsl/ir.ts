@@ -5,7 +5,8 @@
 // well-formed. Passes (the interpreter, autodiff, codegen) are functions over these records; a
 // switch over `node.op` is exhaustive.
 
-export type DType = "f32" | "i32" | "bool";
+import type { TensorDType as DType } from "../format/module"; // declared once, in the schema
+export type { DType };
 export type Shape = readonly number[];
 export type Pair = readonly [number, number];
 
