@@ -6,6 +6,10 @@
 // mirrors what the GPU stores; accumulations inside one op run in float64 in both modes.
 
 import { type DType, type Node, type Shape, type Tensor, numel, stridesOf, topoSort } from "./ir";
+import { linearTaps } from "../format/resize-taps";
+
+// Bilinear taps live in format/ (the kernels use them too); re-exported where they always were.
+export { linearTaps };
 
 export type Precision = "f64" | "f32";
 export type Data = Float64Array | Float32Array | Int32Array | Uint8Array;
@@ -442,27 +446,6 @@ function maxPoolKernel(x: Value, dy: Value | undefined, a: Pool, yShape: Shape, 
         else out[o] = best;
       }
   if (acc) out.set(acc);
-}
-
-/**
- * Source index and weight of bilinear interpolation along one axis (see ops.ts: resize).
- * PyTorch computes the scale and the source coordinate in float32 (opmath of float), and so
- * does the GPU; `fround` reproduces that arithmetic exactly, so taps agree to the bit.
- */
-export function linearTaps(inSize: number, outSize: number, alignCorners: boolean) {
-  const i0 = new Int32Array(outSize);
-  const i1 = new Int32Array(outSize);
-  const l = new Float64Array(outSize);
-  const f = Math.fround;
-  const scale = alignCorners ? (outSize > 1 ? f((inSize - 1) / (outSize - 1)) : 0) : f(inSize / outSize);
-  for (let d = 0; d < outSize; d++) {
-    const src = alignCorners ? f(d * scale) : Math.max(f(f(scale * (d + 0.5)) - 0.5), 0);
-    const i = Math.min(Math.floor(src), inSize - 1);
-    i0[d] = i;
-    i1[d] = Math.min(i + 1, inSize - 1);
-    l[d] = f(src - i);
-  }
-  return { i0, i1, l };
 }
 
 /** Bilinear resize, or (adjoint) its transpose, scattering dy back over the same taps. */
