@@ -19,7 +19,7 @@ async function child(names: readonly string[]): Promise<void> {
   const { modules } = await import("../generated/index");
   const { acquireNodeDevice } = await import("../runtime/node-gpu");
   const { instantiate, pipelineStats } = await import("../runtime/runner");
-  const { initialValue } = await import("../train/init");
+  const { initialValue } = await import("../format/init");
   const loaded = await Promise.all(names.map(async (n) => {
     const load = modules[n];
     if (load === undefined) throw new Error(`bench:cold: no generated program '${n}'`);

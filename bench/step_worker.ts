@@ -9,7 +9,7 @@ import { describeAdapter } from "../runtime/device";
 import type { TensorSlot } from "../format/module";
 import { PRECISE_TIMESTAMPS, acquireNodeDevice } from "../runtime/node-gpu";
 import type { TensorInput } from "../runtime/runner";
-import { initialValue } from "../train/init";
+import { initialValue } from "../format/init";
 import { STEP_CASES } from "./cases";
 import { OursContender, randomData } from "./ours";
 import { servePeer } from "./peer";

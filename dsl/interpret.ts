@@ -11,7 +11,8 @@ import type { Data, Evaluate, Value } from "./ops/def";
 import { OPS } from "./ops/registry";
 
 export type { Data, Value };
-export { linearTaps } from "./ops/sampling";
+// Bilinear taps live in format/ (the kernels use them too); re-exported where they always were.
+export { linearTaps } from "../format/resize-taps";
 export type Precision = "f64" | "f32";
 
 export type Feeds = ReadonlyMap<string, ArrayLike<number>> | Readonly<Record<string, ArrayLike<number>>>;

@@ -15,7 +15,8 @@ import type { SourceAttrs } from "./ops/sources";
 import type { UnaryAttrs } from "./ops/unary";
 import type { ViewAttrs } from "./ops/views";
 
-export type DType = "f32" | "i32" | "bool";
+import type { TensorDType as DType } from "../format/module"; // declared once, in the schema
+export type { DType };
 export type Shape = readonly number[];
 export type Pair = readonly [number, number];
 

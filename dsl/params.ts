@@ -5,20 +5,16 @@
 // state-dict key of that tensor, so weights move between the two with no renaming. Arrays in
 // the tree are numbered like nn.Sequential / nn.ModuleList children.
 
+import type { InitSpec } from "../format/module";
 import { type DType, type F32, type InputRole, type Shape, type Tensor } from "./ir";
 import { input } from "./ops";
 import { DslError } from "./shape";
 
-/** How a tensor's first value is drawn. */
-export type Init =
-  | { readonly kind: "normal"; readonly mean: number; readonly std: number }
-  | { readonly kind: "uniform"; readonly low: number; readonly high: number }
-  | { readonly kind: "constant"; readonly value: number }
-  /**
-   * PyTorch's default for Conv2d weights and biases: U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
-   * fan_in = in_channels * kh * kw (kaiming_uniform with a = sqrt(5) reduces to this bound).
-   */
-  | { readonly kind: "convDefault"; readonly fanIn: number };
+/**
+ * How a tensor's first value is drawn: the module schema's InitSpec (format/module.ts), one
+ * declaration, so a declared init reaches the generated module and format/init.ts unchanged.
+ */
+export type Init = InitSpec;
 
 export const normal = (std: number, mean = 0): Init => ({ kind: "normal", mean, std });
 export const uniform = (low: number, high: number): Init => ({ kind: "uniform", low, high });

@@ -6,6 +6,7 @@
 // and bind group once, then encodes a whole step into one command encoder. Nothing here is
 // Node-specific, so the same module runs in a browser's WebGPU.
 
+/** Element type of a tensor; the DSL calls it DType (dsl/ir.ts re-exports it under that name). */
 export type TensorDType = "f32" | "i32" | "bool";
 
 /**
@@ -21,11 +22,18 @@ export interface HyperparameterSpec {
   readonly value: number;
 }
 
-/** Initial value of a parameter or state tensor (see dsl/params.ts: Init). */
+/**
+ * How a parameter or state tensor's first value is drawn (format/init.ts draws it). The DSL
+ * declares tensors with the same type under the name Init (dsl/params.ts).
+ */
 export type InitSpec =
   | { readonly kind: "normal"; readonly mean: number; readonly std: number }
   | { readonly kind: "uniform"; readonly low: number; readonly high: number }
   | { readonly kind: "constant"; readonly value: number }
+  /**
+   * PyTorch's default for Conv2d weights and biases: U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+   * fan_in = in_channels * kh * kw (kaiming_uniform with a = sqrt(5) reduces to this bound).
+   */
   | { readonly kind: "convDefault"; readonly fanIn: number };
 
 export interface ArenaSpec {

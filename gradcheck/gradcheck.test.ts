@@ -4,7 +4,8 @@
 
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type F32, type Tensor, grad, streamFor } from "../dsl/index";
+import { type F32, type Tensor, grad } from "../dsl/index";
+import { streamFor } from "../format/init";
 import * as op from "../dsl/ops";
 import {
   type GradCase,

@@ -26,8 +26,9 @@
 // with a bounded number of runs per op, so a run is deterministic and its failures replay.
 
 import fc from "fast-check";
-import { type Bool, type DType, type F32, type I32, type OpName, type Shape, type Tensor, VJP, evaluate, type Feeds, fnv1a32, grad as reverseGrad, isDifferentiable, numel, showShape, streamFor, topoSort } from "../dsl/index";
+import { type Bool, type DType, type F32, type I32, type OpName, type Shape, type Tensor, VJP, evaluate, type Feeds, grad as reverseGrad, isDifferentiable, numel, showShape, topoSort } from "../dsl/index";
 import * as op from "../dsl/ops";
+import { fnv1a32, streamFor } from "../format/init";
 import { type Dist, uniform } from "../dsl/ops/def";
 
 export type { Dist };

@@ -6,7 +6,7 @@ import type { ExpectedTable } from "../checkpoint/validate.js";
 import { makeTensor, type StateDict, type Tensor } from "../checkpoint/tensor.js";
 import type { GeneratedModule, TensorSlot } from "../format/module.js";
 import type { Instance, TensorData } from "../runtime/runner.js";
-import { initialValue } from "./init.js";
+import { initialValue } from "../format/init.js";
 
 /** A param or state slot with the model and key it is saved under. */
 export interface PersistentSlot {
@@ -93,7 +93,7 @@ export function writeGroups(instance: Instance, slots: readonly PersistentSlot[]
   return written;
 }
 
-/** Writes every persistent slot's initial value under `seed` (train/init.ts). */
+/** Writes every persistent slot's initial value under `seed` (format/init.ts). */
 export function writeInitialValues(instance: Instance, slots: readonly PersistentSlot[], seed: number): void {
   for (const s of slots) instance.write(s.slot.name, initialValue(s.slot, seed));
 }

@@ -5,6 +5,7 @@ import { poolOutSize, showShape } from "../shape";
 import { fail, node, requireRank, sameShape } from "./build";
 import { type Data, NONDIFF, type OpDef, type Value } from "./def";
 import { pair } from "./conv";
+import { linearTaps } from "../../format/resize-taps";
 
 export interface PoolAttrs {
   readonly kernel: Pair;
@@ -112,27 +113,6 @@ function maxPoolInto(x: Value, dy: Value | undefined, a: PoolAttrs, yShape: Shap
   if (acc) out.set(acc);
 }
 
-/**
- * Source index and weight of bilinear interpolation along one axis (see resize above).
- * PyTorch computes the scale and the source coordinate in float32 (opmath of float), and so
- * does the GPU; `fround` reproduces that arithmetic exactly, so taps agree to the bit.
- */
-export function linearTaps(inSize: number, outSize: number, alignCorners: boolean) {
-  const i0 = new Int32Array(outSize);
-  const i1 = new Int32Array(outSize);
-  const l = new Float64Array(outSize);
-  const f = Math.fround;
-  const scale = alignCorners ? (outSize > 1 ? f((inSize - 1) / (outSize - 1)) : 0) : f(inSize / outSize);
-  for (let d = 0; d < outSize; d++) {
-    const src = alignCorners ? f(d * scale) : Math.max(f(f(scale * (d + 0.5)) - 0.5), 0);
-    const i = Math.min(Math.floor(src), inSize - 1);
-    i0[d] = i;
-    i1[d] = Math.min(i + 1, inSize - 1);
-    l[d] = f(src - i);
-  }
-  return { i0, i1, l };
-}
-
 /** Bilinear resize, or (adjoint) its transpose, scattering dy back over the same taps. */
 function resizeInto(x: Value, alignCorners: boolean, outShape: Shape, out: Data, adjoint: boolean): void {
   const big = adjoint ? x.shape : outShape; // the high-resolution side: where dst indices live
@@ -186,7 +166,7 @@ export const SAMPLING_OPS = {
     lowering: {
       kind: "view",
       // Bilinear interpolation at the output index, taps computed in f32 exactly as PyTorch and
-      // linearTaps do: src = dst * scale (align corners) or max((dst + 0.5) * scale - 0.5, 0);
+      // linearTaps (format/resize-taps.ts) do: src = dst * scale (align corners) or max((dst + 0.5) * scale - 0.5, 0);
       // i0 = floor(src); i1 = min(i0 + 1, in - 1); l = src - i0.
       wgsl: (c) => {
         const src = c.node.inputs[0]!;

@@ -2,7 +2,7 @@
 // that scripts/parity/make_fixtures.py wrote (docs/parity.md). No Python is needed here.
 //
 // A fixture names its program, how every weight and input is drawn from the seeded generator
-// of dsl/init.ts, and one record per compared tensor. This file loads fixtures, writes the same
+// of format/init.ts, and one record per compared tensor. This file loads fixtures, writes the same
 // weights and inputs into an instance of the program's generated module, runs it, and turns
 // the records into checks: one check per record group (e.g. "train-multi-level it1: SGD momentum buffers"), whose
 // error is the worst of its tensors.

@@ -1,4 +1,4 @@
-"""The seeded generator of dsl/init.ts, in numpy: both sides derive every weight and input
+"""The seeded generator of format/init.ts, in numpy: both sides derive every weight and input
 from it by tensor name, so fixtures need not store them.
 
     stream(seed, name) = mulberry32(fnv1a32(utf8(name)) ^ imul(seed, 0x9e3779b9))

@@ -10,7 +10,7 @@ one record per compared tensor) and <case>.bin (the expected values, float32 lit
 inputs and compares; it never runs Python.
 
 Weights and inputs are not stored: both sides draw them from the seeded generator of
-dsl/init.ts (generator.py here) by tensor name. The reference runs in float64, from the
+format/init.ts (generator.py here) by tensor name. The reference runs in float64, from the
 float32-rounded weights and inputs the GPU gets, and every record also carries the error of
 the same computation in PyTorch float32 (`torchF32`), the noise floor a float32
 implementation can be expected to reach; records of a second training iteration also carry the

@@ -1,15 +1,20 @@
-// Initial values of a module's parameters and state, from the InitSpec each slot carries.
+// Deterministic initial values of parameters and state, from the InitSpec each tensor carries.
 //
-// The same generator as dsl/init.ts, re-implemented here because the runtime does not import
-// the DSL (dsl -> codegen -> generated -> runtime): a tensor named `G/conv1.weight` draws from
-// its own mulberry32 stream seeded by fnv1a32(name) ^ imul(seed, 0x9e3779b9); uniforms are
-// (u + 0.5) / 2^32; normals use Box-Muller's cosine branch (two uniforms per normal). Values are
-// drawn in double and rounded once to float32, as the GPU stores them. init.test.ts checks the
-// two implementations against each other value for value.
+// One generator for every stage: the DSL's reference runs (dsl/init.ts), the trainer's first
+// step (train/slots.ts) and gradcheck draw from it, so a run started on the GPU and a DSL-side
+// reference begin from the same parameters. It lives in format/ because the runtime side must
+// not import the DSL. scripts/parity/generator.py is the same generator in numpy.
+//
+//   stream(seed, name) = mulberry32(fnv1a32(utf8(name)) ^ imul(seed, 0x9e3779b9))
+//
+// Each tensor draws from its own stream, so a value never depends on declaration order. The
+// generator is mulberry32: 32-bit state, one 32-bit output per step, easy to write exactly in
+// any language. Values are drawn in double and rounded once to the tensor's dtype, as the GPU
+// stores them.
 
-import type { InitSpec, TensorSlot } from "../format/module.js";
+import type { InitSpec, TensorSlot } from "./module.js";
 
-/** FNV-1a over the UTF-8 bytes of `s`. */
+/** FNV-1a over the UTF-8 bytes of `s`: a stable 32-bit hash of a tensor name. */
 export function fnv1a32(s: string): number {
   let h = 0x811c9dc5;
   for (const byte of new TextEncoder().encode(s)) {
@@ -19,7 +24,7 @@ export function fnv1a32(s: string): number {
   return h >>> 0;
 }
 
-/** mulberry32: the next uint32 of a 32-bit-state stream on each call. */
+/** mulberry32: returns a function giving the next uint32 of the stream. */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
@@ -31,12 +36,19 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-/** The stream of one tensor: the run's seed mixed with the hash of the tensor's name. */
+/**
+ * The stream of one tensor: the run's seed mixed with the hash of the tensor's name. The seed is
+ * multiplied by the odd golden-ratio constant 0x9e3779b9 (Fibonacci hashing), which spreads a
+ * small seed over all 32 bits before it meets the name's hash.
+ */
 export function streamFor(seed: number, name: string): () => number {
   return mulberry32((fnv1a32(name) ^ Math.imul(seed >>> 0, 0x9e3779b9)) >>> 0);
 }
 
-/** `n` draws of `init` from `next`, in double precision. */
+/**
+ * `n` draws of `init` from `next`, in double precision. A uniform in (0, 1) is
+ * (u + 0.5) / 2^32: never exactly 0, so log(u) below is finite.
+ */
 export function drawInit(init: InitSpec, n: number, next: () => number): Float64Array {
   const out = new Float64Array(n);
   const u01 = () => (next() + 0.5) / 4294967296;
@@ -54,6 +66,8 @@ export function drawInit(init: InitSpec, n: number, next: () => number): Float64
       return out;
     }
     case "normal":
+      // Box-Muller, the cosine branch only: one normal per two uniforms,
+      // mean + std * sqrt(-2 ln u1) * cos(2 pi u2).
       for (let i = 0; i < n; i++) {
         const u1 = u01();
         const u2 = u01();
@@ -70,8 +84,9 @@ export function drawInit(init: InitSpec, n: number, next: () => number): Float64
 const count = (shape: readonly number[]) => shape.reduce((n, d) => n * d, 1);
 
 /**
- * The first value of a param or state slot under `seed`, typed for the slot's dtype. A slot
- * without an init spec starts at zero (integer state such as a step counter).
+ * The first value of a param or state slot under `seed`, typed for the slot's dtype: f32 slots
+ * round each draw to float32, integer slots to the nearest integer. A slot without an init
+ * spec starts at zero (integer state such as a step counter).
  */
 export function initialValue(slot: TensorSlot, seed: number): Float32Array | Int32Array {
   const n = count(slot.shape);
