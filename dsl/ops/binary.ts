@@ -3,9 +3,8 @@
 
 import type { Bool, DType, F32, Tensor } from "../ir";
 import { broadcastShapes } from "../shape";
-import { type MaxRank, type Numeric, fail, node, requireDType } from "./build";
+import { type MaxRank, type Numeric, fail, node, requireDType, wrapI32 } from "./build";
 import { type Evaluate, NONDIFF, type OpDef, awayFromZero, evenLattice, oddLattice, standard, uniform } from "./def";
-import { wrapI32 } from "./unary";
 // Cycles between family files are safe: other families' builders are only called inside rules
 // and builders, never while a module is loaded.
 import { log, neg } from "./unary";
@@ -47,7 +46,7 @@ export interface CompareOp {
   <RA extends number, RB extends number, D extends Numeric>(a: Tensor<RA, D>, b: Tensor<RB, NoInfer<D>>): Bool<MaxRank<RA, RB>>;
 }
 
-export function asTensor<D extends DType>(v: Tensor<number, D> | number, dtype: D): Tensor<number, D> {
+function asTensor<D extends DType>(v: Tensor<number, D> | number, dtype: D): Tensor<number, D> {
   return typeof v === "number" ? scalar(v, dtype) : v;
 }
 

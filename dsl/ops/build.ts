@@ -1,6 +1,6 @@
 // What every builder shares: node creation and the checks that name the operand at fault.
 
-import { type DType, type Node, type Shape, type Tensor, makeTensor } from "../ir";
+import { type DType, type Node, type Pair, type Shape, type Tensor, makeTensor } from "../ir";
 import { ShapeError } from "../shape";
 
 export type Numeric = "f32" | "i32";
@@ -50,6 +50,12 @@ export function requireRank(op: string, name: string, t: Tensor, rank: number, a
 }
 
 export const sameShape = (a: Shape, b: Shape): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
+
+/** Integer results of i32 arithmetic wrap like the GPU's two's complement. */
+export const wrapI32 = (v: number): number => v | 0;
+
+/** An attribute given as one number or a pair, as a pair (PyTorch's `int or tuple`). */
+export const pair = (v: number | Pair | undefined, dflt: number): Pair => (v === undefined ? [dflt, dflt] : typeof v === "number" ? [v, v] : v);
 
 /** Calls `f(flatIndex, multiIndex)` for every element of `shape` in row-major order. */
 export function forEachIndex(shape: Shape, f: (flat: number, idx: number[]) => void): void {

@@ -2,7 +2,7 @@
 
 import type { F32, Pair, Shape, Tensor } from "../ir";
 import { convOutSize } from "../shape";
-import { fail, node, requireDType, requireRank } from "./build";
+import { fail, node, pair, requireDType, requireRank } from "./build";
 import type { Data, OpDef } from "./def";
 import { sum } from "./reductions";
 
@@ -23,8 +23,6 @@ export interface ConvOpts {
   readonly padding?: number | Pair;
   readonly dilation?: number | Pair;
 }
-
-export const pair = (v: number | Pair | undefined, dflt: number): Pair => (v === undefined ? [dflt, dflt] : typeof v === "number" ? [v, v] : v);
 
 function convAttrs(opts: ConvOpts): ConvAttrs {
   return { stride: pair(opts.stride, 1), padding: pair(opts.padding, 0), dilation: pair(opts.dilation, 1) };

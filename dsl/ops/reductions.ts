@@ -95,7 +95,7 @@ function reduceInto(op: "sum" | "mean" | "max", x: Value, axes: readonly number[
 }
 
 /** Expands a reduced cotangent back over the reduced axes (reshape to keepdims, broadcast). */
-export function unreduce(dy: F32, x: Tensor, axes: readonly number[]): F32 {
+function unreduce(dy: F32, x: Tensor, axes: readonly number[]): F32 {
   const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
   return broadcastTo(reshape(dy, kept), x.shape);
 }

@@ -2,9 +2,8 @@
 
 import type { F32, Pair, Shape } from "../ir";
 import { poolOutSize, showShape } from "../shape";
-import { fail, node, requireRank, sameShape } from "./build";
+import { fail, node, pair, requireRank, sameShape } from "./build";
 import { type Data, NONDIFF, type OpDef, type Value } from "./def";
-import { pair } from "./conv";
 import { linearTaps } from "../../format/resize-taps";
 
 export interface PoolAttrs {

@@ -1,7 +1,7 @@
 // Elementwise unary ops: y[i] = f(x[i]).
 
 import type { Bool, DType, F32, Tensor } from "../ir";
-import { node, requireDType } from "./build";
+import { node, requireDType, wrapI32 } from "./build";
 import { type Evaluate, NONDIFF, type OpDef, awayFromZero, standard, uniform } from "./def";
 // Cycles between family files are safe: other families' builders are only called inside rules.
 import { add, div, gt, le, mul, sub, where } from "./binary";
@@ -78,11 +78,8 @@ export function stopGradient<R extends number, D extends DType>(x: Tensor<R, D>)
   return node({ op: "stopGradient", inputs: [x], attrs: {} }, x.shape, x.dtype);
 }
 
-/** Integer results of i32 arithmetic wrap like the GPU's two's complement. */
-export const wrapI32 = (v: number): number => v | 0;
-
 /** y[i] = f(x[i]); i32 results wrap as on the GPU. */
-export function pointwise1<K extends keyof UnaryAttrs>(f: (x: number, attrs: UnaryAttrs[K]) => number): Evaluate<K> {
+function pointwise1<K extends keyof UnaryAttrs>(f: (x: number, attrs: UnaryAttrs[K]) => number): Evaluate<K> {
   return (n, [x], out, _shape, dtype) => {
     const wrap = dtype === "i32" ? wrapI32 : (v: number) => v;
     const attrs = (n as { readonly attrs: unknown }).attrs as UnaryAttrs[K];
