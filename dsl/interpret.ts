@@ -5,6 +5,7 @@
 // "f32" precision every stored f32 value is rounded to single precision (a Float32Array), which
 // mirrors what the GPU stores; accumulations inside one op run in float64 in both modes.
 
+import { tapIndex } from "../format/conv-geometry";
 import { type DType, type Node, type Shape, type Tensor, numel, stridesOf, topoSort } from "./ir";
 
 export type Precision = "f64" | "f32";
@@ -371,10 +372,10 @@ function forEachTap(
           const yIdx = ((n * O + o) * OH + i) * OW + j;
           for (let c = 0; c < C; c++)
             for (let u = 0; u < KH; u++) {
-              const h = i * a.stride[0] - a.padding[0] + u * a.dilation[0];
+              const h = tapIndex(i, a.stride[0], a.padding[0], u, a.dilation[0]);
               if (h < 0 || h >= H) continue;
               for (let v = 0; v < KW; v++) {
-                const w = j * a.stride[1] - a.padding[1] + v * a.dilation[1];
+                const w = tapIndex(j, a.stride[1], a.padding[1], v, a.dilation[1]);
                 if (w < 0 || w >= W) continue;
                 f(n, o, c, yIdx, ((n * C + c) * H + h) * W + w, ((o * C + c) * KH + u) * KW + v);
               }
