@@ -7,13 +7,12 @@
 // that hit no output are skipped, not multiplied by zero.
 
 import { type Tensor } from "../../../dsl/index";
+import { outputOfTapWgsl, phaseLength, phasePositionWgsl, phaseTapStep, phaseTaps, tapInverseWgsl, tapMissesPhaseWgsl } from "../../../format/conv-geometry";
 import { type KernelPlan } from "../../fusion";
 import { type Alternative, type Stage, CPU_SUBGROUP, assemble, assembleSubgroupVariant, sig, storeRoot } from "../kernel";
 import { type TemplateContext, bodyScope, builder, ceilDiv, epilogueNote, range } from "./context";
 import { packChannels, packWeights } from "./packing";
 import { cpuTapStep, cpuTileRows, tileStores } from "./tiling";
-
-const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
 export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const a = plan.anchor!;
@@ -26,7 +25,7 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
   const [sh, sw] = g.stride;
   const TC = Math.min(8, C);
   const CB = ceilDiv(C, TC);
-  const perPhase = ceilDiv(W, sw);
+  const perPhase = phaseLength(W, sw);
   const TP = Math.min(4, perPhase);
   const JB = ceilDiv(perPhase, TP);
   const { stage: packStage, ref: pack, cols4: C4 } = packWeights(ctx, w, true);
@@ -43,7 +42,7 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
   s.line(`let cb = (gi / ${JB * sw * H}i) % ${CB}i;`);
   s.line(`let n = gi / ${JB * sw * H * CB}i;`);
   for (const p of range(TP)) {
-    s.line(`let x${p} = ph + ${sw}i * (jb * ${TP}i + ${p}i);`);
+    s.line(`let x${p} = ${phasePositionWgsl("ph", sw, `(jb * ${TP}i + ${p}i)`)};`);
     s.line(`let xok${p} = x${p} < ${W}i;`);
   }
   for (const c of range(TC)) s.line(`let c${c} = min(cb * ${TC}i + ${c}i, ${C - 1}i);`);
@@ -53,14 +52,16 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
   s.line(`  let dyo = (n * ${O4}i + (o >> 2u)) * ${OH * OW * 4}i + (o & 3i);`);
   s.line(`  let wo = o * ${KH * KW * C4 * 4}i;`);
   s.line(`  for (var u = 0i; u < ${KH}i; u++) {`);
-  s.line(`    let th = h + ${g.padding[0]}i - u * ${g.dilation[0]}i;`);
-  s.line(sh === 1 ? `    if (th < 0i || th >= ${OH}i) { continue; }` : `    if (th < 0i || th % ${sh}i != 0i || th / ${sh}i >= ${OH}i) { continue; }`);
-  s.line(`    let row = dyo + (th / ${sh}i) * ${OW * 4}i;`);
+  // Rows are not split by phase: th = i*s (format/conv-geometry) is tested for divisibility.
+  s.line(`    let th = ${tapInverseWgsl("h", g.padding[0], "u", g.dilation[0])};`);
+  s.line(sh === 1 ? `    if (th < 0i || th >= ${OH}i) { continue; }` : `    if (th < 0i || th % ${sh}i != 0i || ${outputOfTapWgsl("th", sh)} >= ${OH}i) { continue; }`);
+  s.line(`    let row = dyo + (${outputOfTapWgsl("th", sh)}) * ${OW * 4}i;`);
   s.line(`    for (var v = 0i; v < ${KW}i; v++) {`);
-  if (sw > 1) s.line(`      if (((ph + ${g.padding[1]}i - v * ${g.dilation[1]}i) % ${sw}i + ${sw}i) % ${sw}i != 0i) { continue; }`);
+  // Columns are split by phase: the tile's pixels share ph, so one test skips the taps that miss.
+  if (sw > 1) s.line(`      if (${tapMissesPhaseWgsl("ph", sw, g.padding[1], "v", g.dilation[1])}) { continue; }`);
   for (const p of range(TP)) {
-    s.line(`      let tw${p} = x${p} + ${g.padding[1]}i - v * ${g.dilation[1]}i;`);
-    s.line(`      let j${p} = tw${p} / ${sw}i;`);
+    s.line(`      let tw${p} = ${tapInverseWgsl(`x${p}`, g.padding[1], "v", g.dilation[1])};`);
+    s.line(`      let j${p} = ${outputOfTapWgsl(`tw${p}`, sw)};`);
     s.line(`      let g${p} = select(0.0f, ${dyb}[row + clamp(j${p}, 0i, ${OW - 1}i) * 4i], xok${p} && tw${p} >= 0i && j${p} < ${OW}i);`);
   }
   for (const c of range(TC)) s.line(`      let k${c} = ${wb}[wo + (u * ${KW}i + v) * ${C4 * 4}i + c${c}];`);
@@ -70,7 +71,7 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
   s.line(`}`);
   tileStores(s, range(TC).flatMap((c) => range(TP).map((p) => `a${c}_${p}`)), false, (e, value, t) => {
     e.line(`let ch = cb * ${TC}i + ${t} / ${TP}i;`);
-    e.line(`let x = ph + ${sw}i * (jb * ${TP}i + ${t} % ${TP}i);`);
+    e.line(`let x = ${phasePositionWgsl("ph", sw, `(jb * ${TP}i + ${t} % ${TP}i)`)};`);
     e.line(`if (ch >= ${C}i || x >= ${W}i) { continue; }`);
     storeRoot(k, e, plan.root, a, value, ["n", "ch", "h", "x"]);
   });
@@ -87,8 +88,8 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
   // (workgroup z), each lane loading the 4 channels of dy at R/8 of them and broadcasting them;
   // one flat loop over (o4, u, v). Within a phase, whether a tap hits an output is the same for
   // every pixel, so the loop visits only the taps that hit one (tables below).
-  const Hq = ceilDiv(H, sh);
-  const Wq = ceilDiv(W, sw);
+  const Hq = phaseLength(H, sh);
+  const Wq = phaseLength(W, sw);
   const Q = N * Hq * Wq;
   const R = cpuTileRows(Q, ceilDiv(C4, CPU_SUBGROUP) * sh * sw);
   const J = R / CPU_SUBGROUP;
@@ -106,22 +107,21 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
     for (const j of range(J)) {
       c.line(`let q${j} = min(i32(wid.x) * ${R}i + ${j * CPU_SUBGROUP}i + lane, ${Q - 1}i);`);
       c.line(`let n${j} = q${j} / ${Hq * Wq}i;`);
-      c.line(`let h${j} = phh + ${sh}i * ((q${j} / ${Wq}i) % ${Hq}i);`);
-      c.line(`let x${j} = phw + ${sw}i * (q${j} % ${Wq}i);`);
+      c.line(`let h${j} = ${phasePositionWgsl("phh", sh, `((q${j} / ${Wq}i) % ${Hq}i)`)};`);
+      c.line(`let x${j} = ${phasePositionWgsl("phw", sw, `(q${j} % ${Wq}i)`)};`);
       c.line(`let ok${j} = h${j} < ${H}i && x${j} < ${W}i;`);
     }
     for (const r of range(R)) c.line(`var a${r} = vec4<f32>(0.0f);`);
     // Taps that hit an output for this phase: u = u0 + m*step with step = s / gcd(s, d)
-    // (and likewise v), listed per phase at generation time, so the loop visits no others.
-    const hits = (phases: number, k: number, pad: number, dil: number) =>
-      range(phases).map((ph) => range(k).filter((u) => (((ph + pad - u * dil) % phases) + phases) % phases === 0));
-    const hu = hits(sh, KH, g.padding[0], g.dilation[0]);
-    const hv = hits(sw, KW, g.padding[1], g.dilation[1]);
+    // (and likewise v), listed per phase at generation time, so the loop visits no others
+    // (phaseTaps, phaseTapStep: format/conv-geometry).
+    const hu = phaseTaps(sh, KH, g.padding[0], g.dilation[0]);
+    const hv = phaseTaps(sw, KW, g.padding[1], g.dilation[1]);
     /** The per-phase value as a select chain (phases are few). */
     const pick = (ph: string, values: readonly number[]) =>
       values.slice(1).reduce((e, val, idx) => `select(${e}, ${val}i, ${ph} == ${idx + 1}i)`, `${values[0]}i`);
-    const stepH = sh / gcd(sh, g.dilation[0]);
-    const stepW = sw / gcd(sw, g.dilation[1]);
+    const stepH = phaseTapStep(sh, g.dilation[0]);
+    const stepW = phaseTapStep(sw, g.dilation[1]);
     c.line(`let u0 = ${pick("phh", hu.map((l) => l[0] ?? 0))};`);
     c.line(`let nu = ${pick("phh", hu.map((l) => l.length))};`);
     c.line(`let v0 = ${pick("phw", hv.map((l) => l[0] ?? 0))};`);
@@ -132,10 +132,10 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
     cv.line(`let u = u0 + ((k / nv) % nu) * ${stepH}i;`);
     cv.line(`let v = v0 + (k % nv) * ${stepW}i;`);
     for (const j of range(J)) {
-      cv.line(`let th${j} = h${j} + ${g.padding[0]}i - u * ${g.dilation[0]}i;`);
-      cv.line(`let tw${j} = x${j} + ${g.padding[1]}i - v * ${g.dilation[1]}i;`);
-      cv.line(`let i${j} = th${j} / ${sh}i;`);
-      cv.line(`let jj${j} = tw${j} / ${sw}i;`);
+      cv.line(`let th${j} = ${tapInverseWgsl(`h${j}`, g.padding[0], "u", g.dilation[0])};`);
+      cv.line(`let tw${j} = ${tapInverseWgsl(`x${j}`, g.padding[1], "v", g.dilation[1])};`);
+      cv.line(`let i${j} = ${outputOfTapWgsl(`th${j}`, sh)};`);
+      cv.line(`let jj${j} = ${outputOfTapWgsl(`tw${j}`, sw)};`);
       cv.line(
         `let g${j} = select(vec4<f32>(0.0f), ${dyc}[((n${j} * ${O4}i + o4) * ${OH}i + clamp(i${j}, 0i, ${OH - 1}i)) * ${OW}i + clamp(jj${j}, 0i, ${OW - 1}i)], ok${j} && th${j} >= 0i && i${j} < ${OH}i && tw${j} >= 0i && jj${j} < ${OW}i);`,
       );
@@ -148,8 +148,8 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
     tileStores(c, range(R).map((r) => `a${r}`), true, (e, value, t, q) => {
       e.line(`let pix = i32(wid.x) * ${R}i + ${t};`);
       e.line(`let n = pix / ${Hq * Wq}i;`);
-      e.line(`let h = phh + ${sh}i * ((pix / ${Wq}i) % ${Hq}i);`);
-      e.line(`let x = phw + ${sw}i * (pix % ${Wq}i);`);
+      e.line(`let h = ${phasePositionWgsl("phh", sh, `((pix / ${Wq}i) % ${Hq}i)`)};`);
+      e.line(`let x = ${phasePositionWgsl("phw", sw, `(pix % ${Wq}i)`)};`);
       e.line(`let ch = c4 * 4i + ${q};`);
       e.line(`if (pix >= ${Q}i || h >= ${H}i || x >= ${W}i || ch >= ${C}i) { continue; }`);
       storeRoot(kc, e, plan.root, a, value, ["n", "ch", "h", "x"]);

@@ -5,6 +5,7 @@
 // invocation, for one tap (u,v)) are written to a buffer and combined in a fixed order.
 
 import { type Tensor } from "../../../dsl/index";
+import { tapFromOffsetWgsl, tapIndexWgsl, tapOffsetWgsl } from "../../../format/conv-geometry";
 import { type KernelPlan } from "../../fusion";
 import { type Binding, type BufferRef, type Scope, unflatten } from "../expr";
 import { type Alternative, type Stage, CPU_SUBGROUP, assemble, assembleSubgroupVariant, bindOutput, sig, storeRoot } from "../kernel";
@@ -71,8 +72,10 @@ function weightGradCpuVariant(
   // group = tap * C4 + c4
   c.line(`let c4 = grp % ${C4}i;`);
   c.line(`let tap = grp / ${C4}i;`);
-  c.line(`let du = (tap / ${KW}i) * ${g.dilation[0]}i - ${g.padding[0]}i;`);
-  c.line(`let dv = (tap % ${KW}i) * ${g.dilation[1]}i - ${g.padding[1]}i;`);
+  // A lane keeps its tap: the tap offsets u*d - p and v*d - p once, then h = i*s + du per
+  // position (format/conv-geometry).
+  c.line(`let du = ${tapOffsetWgsl(`(tap / ${KW}i)`, g.dilation[0], g.padding[0])};`);
+  c.line(`let dv = ${tapOffsetWgsl(`(tap % ${KW}i)`, g.dilation[1], g.padding[1])};`);
   for (const v of range(V)) for (const r of range(ROWS)) c.line(`var a${v}_${r} = vec4<f32>(0.0f);`);
   const from = split ? `i32(wid.z) * ${split.chunk}i` : "0i";
   const to = split ? `min(${Q}i, (i32(wid.z) + 1i) * ${split.chunk}i)` : `${Q}i`;
@@ -83,8 +86,8 @@ function weightGradCpuVariant(
   const position = (l: Scope, q: string, t: string) => {
     l.line(N === 1 ? `let img${t} = 0i;` : `let img${t} = ${q} / ${OH * OW}i;`);
     l.line(`let iq${t} = ${q} / ${OW}i;`);
-    l.line(`let h${t} = ${N === 1 ? `iq${t}` : `(iq${t} - img${t} * ${OH}i)`} * ${g.stride[0]}i + du;`);
-    l.line(`let w${t} = (${q} - iq${t} * ${OW}i) * ${g.stride[1]}i + dv;`);
+    l.line(`let h${t} = ${tapFromOffsetWgsl(N === 1 ? `iq${t}` : `(iq${t} - img${t} * ${OH}i)`, g.stride[0], "du")};`);
+    l.line(`let w${t} = ${tapFromOffsetWgsl(`(${q} - iq${t} * ${OW}i)`, g.stride[1], "dv")};`);
     l.line(
       `let xv${t} = select(vec4<f32>(0.0f), ${xb}[(img${t} * ${C4}i + c4) * ${H * W}i + i32(min(u32(h${t}), ${H - 1}u)) * ${W}i + i32(min(u32(w${t}), ${W - 1}u))], u32(h${t}) < ${H}u && u32(w${t}) < ${W}u);`,
     );
@@ -186,8 +189,8 @@ export function conv2dWeightGrad(plan: KernelPlan, ctx: TemplateContext): Stage[
   s1.line(`  let n = q / ${OH * OW}i;`);
   s1.line(`  let i = (q / ${OW}i) % ${OH}i;`);
   s1.line(`  let j = q % ${OW}i;`);
-  s1.line(`  let h = i * ${g.stride[0]}i - ${g.padding[0]}i + u * ${g.dilation[0]}i;`);
-  s1.line(`  let w = j * ${g.stride[1]}i - ${g.padding[1]}i + v * ${g.dilation[1]}i;`);
+  s1.line(`  let h = ${tapIndexWgsl("i", g.stride[0], g.padding[0], "u", g.dilation[0])};`);
+  s1.line(`  let w = ${tapIndexWgsl("j", g.stride[1], g.padding[1], "v", g.dilation[1])};`);
   s1.line(`  let ok = h >= 0i && h < ${H}i && w >= 0i && w < ${W}i;`);
   // channel-packed layouts: element (c, h, w) of image n at ((n*C4 + c/4)*H*W + h*W + w)*4 + c%4
   s1.line(`  let xi = (n * ${C4 * H * W}i + clamp(h, 0i, ${H - 1}i) * ${W}i + clamp(w, 0i, ${W - 1}i)) * 4i;`);

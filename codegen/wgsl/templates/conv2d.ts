@@ -6,23 +6,13 @@
 // loads of a SIMD row are neighbours.
 
 import { type Tensor } from "../../../dsl/index";
+import { tapFromOriginWgsl, tapsInside, windowOriginWgsl } from "../../../format/conv-geometry";
 import { type KernelPlan } from "../../fusion";
 import { type Scope } from "../expr";
 import { type Alternative, type Stage, CPU_SUBGROUP, assemble, assembleSubgroupVariant, sig, storeRoot } from "../kernel";
 import { type TemplateContext, bodyScope, builder, ceilDiv, epilogueNote, range } from "./context";
 import { packChannels, packWeights } from "./packing";
 import { convTile, cpuTapStep, cpuTileRows, tileStores } from "./tiling";
-
-interface ConvGeometry {
-  readonly stride: readonly [number, number];
-  readonly padding: readonly [number, number];
-  readonly dilation: readonly [number, number];
-}
-
-/** Whether every tap of every output along an axis lands inside the input (no bounds test). */
-function alwaysInside(n: number, outN: number, k: number, g: ConvGeometry, axis: 0 | 1): boolean {
-  return g.padding[axis] === 0 && (outN - 1) * g.stride[axis] + (k - 1) * g.dilation[axis] < n;
-}
 
 export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const a = plan.anchor!;
@@ -38,8 +28,9 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const C4 = ceilDiv(C, 4);
   // Both variants read the input channel-packed (see packChannels).
   const xpack = packChannels(ctx, x);
-  const insideH = alwaysInside(H, OH, KH, g, 0);
-  const insideW = alwaysInside(W, OW, KW, g, 1);
+  // Axes along which every tap lands inside the input need no bounds test.
+  const insideH = tapsInside(H, OH, KH, g.stride[0], g.padding[0], g.dilation[0]);
+  const insideW = tapsInside(W, OW, KW, g.stride[1], g.padding[1], g.dilation[1]);
   const header = [
     `conv2d ${sig(x)} * ${sig(w)}${b ? ` + ${sig(b)}` : ""} -> [${a.shape.join(",")}]`,
     `stride [${g.stride}], padding [${g.padding}], dilation [${g.dilation}]`,
@@ -47,25 +38,27 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   ];
   const flops = 2 * N * O * OH * OW * C * KH * KW;
 
-  /** Declares p, n, i, j, and the input row base of output pixel `p` (an expression). */
+  // Pixel (i, j) at tap (u, v) reads input (h, w) = (i*s - p + u*d, j*s - p + v*d): the
+  // window origin (hb, wb) once per pixel, then + u*d and + v*d per tap (format/conv-geometry).
+  /** Declares p, n, i, j, and the window origin of output pixel `p` (an expression). */
   const pixel = (s: Scope, t: string, p: string) => {
     s.line(`let p${t} = min(${p}, ${P - 1}i);`);
     s.line(`let n${t} = p${t} / ${OH * OW}i;`);
     s.line(`let i${t} = (p${t} / ${OW}i) % ${OH}i;`);
     s.line(`let j${t} = p${t} % ${OW}i;`);
-    s.line(`let hb${t} = i${t} * ${g.stride[0]}i - ${g.padding[0]}i;`);
-    s.line(`let wb${t} = j${t} * ${g.stride[1]}i - ${g.padding[1]}i;`);
+    s.line(`let hb${t} = ${windowOriginWgsl(`i${t}`, g.stride[0], g.padding[0])};`);
+    s.line(`let wb${t} = ${windowOriginWgsl(`j${t}`, g.stride[1], g.padding[1])};`);
     s.line(`let xo${t} = n${t} * ${C4 * H * W * 4}i;`);
   };
   /** The input value at tap (c, u, v) for pixel t, zero outside the input. */
   const tapRow = (s: Scope, t: string) => {
-    s.line(`let h${t} = hb${t} + u * ${g.dilation[0]}i;`);
+    s.line(`let h${t} = ${tapFromOriginWgsl(`hb${t}`, "u", g.dilation[0])};`);
     if (!insideH) s.line(`let hok${t} = h${t} >= 0i && h${t} < ${H}i;`);
     // channel-packed input: element ((n*C4 + c/4)*H*W + h*W + w)*4 + c%4
     s.line(`let xr${t} = xo${t} + ((c >> 2u) * ${H * W}i + ${insideH ? `h${t}` : `clamp(h${t}, 0i, ${H - 1}i)`} * ${W}i) * 4i + (c & 3i);`);
   };
   const tapValue = (s: Scope, xb: string, t: string) => {
-    s.line(`let w${t} = wb${t} + v * ${g.dilation[1]}i;`);
+    s.line(`let w${t} = ${tapFromOriginWgsl(`wb${t}`, "v", g.dilation[1])};`);
     const ld = `${xb}[xr${t} + ${insideW ? `w${t}` : `clamp(w${t}, 0i, ${W - 1}i)`} * 4i]`;
     const conds = [...(insideH ? [] : [`hok${t}`]), ...(insideW ? [] : [`w${t} >= 0i && w${t} < ${W}i`])];
     s.line(`let x${t} = ${conds.length ? `select(0.0f, ${ld}, ${conds.join(" && ")})` : ld};`);
@@ -140,8 +133,8 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
     cv.line(`let u = (k / ${KW}i) % ${KH}i;`);
     cv.line(`let v = k % ${KW}i;`);
     for (const t of range(J)) {
-      cv.line(`let h${t} = hb${t} + u * ${g.dilation[0]}i;`);
-      cv.line(`let w${t} = wb${t} + v * ${g.dilation[1]}i;`);
+      cv.line(`let h${t} = ${tapFromOriginWgsl(`hb${t}`, "u", g.dilation[0])};`);
+      cv.line(`let w${t} = ${tapFromOriginWgsl(`wb${t}`, "v", g.dilation[1])};`);
       const conds = [...(insideH ? [] : [`h${t} >= 0i && h${t} < ${H}i`]), ...(insideW ? [] : [`w${t} >= 0i && w${t} < ${W}i`])];
       const ld = `${xc}[(n${t} * ${C4}i + c4) * ${H * W}i + ${insideH ? `h${t}` : `clamp(h${t}, 0i, ${H - 1}i)`} * ${W}i + ${insideW ? `w${t}` : `clamp(w${t}, 0i, ${W - 1}i)`}]`;
       cv.line(`let x${t} = ${conds.length ? `select(vec4<f32>(0.0f), ${ld}, ${conds.join(" && ")})` : ld};`);
