@@ -29,7 +29,8 @@ export type Template = (plan: KernelPlan, ctx: TemplateContext) => Stage[];
 
 /**
  * The anchor ops that have a template. The other anchors (mean, batchNormTrain,
- * softmaxCrossEntropyGrad) are rewritten into these by canonicalisation before fusion.
+ * softmaxCrossEntropyGrad) are rewritten into ops that have one by canonicalisation
+ * (codegen/canonical.ts) before fusion.
  */
 export type TemplateOp = Extract<
   OpName,
