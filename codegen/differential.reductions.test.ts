@@ -12,7 +12,7 @@ import * as d from "../dsl/index";
 import type { F32, I32 } from "../dsl/index";
 import { program } from "./testing/cases";
 import { differential, gridF32, rng, uniformF32, uniformInts } from "./testing/differential";
-import { reductionSplits } from "./wgsl/templates";
+import { reductionSplits } from "./wgsl/templates/reduce";
 
 const SHORT = { rtol: 1e-5, atol: 1e-6 };
 const LONG = { rtol: 1e-4, atol: 1e-4 };

@@ -74,29 +74,6 @@ export function normAxis(axis: number, rank: number): number | undefined {
   return Number.isInteger(a) && a >= 0 && a < rank ? a : undefined;
 }
 
-/**
- * Output length of a convolution or pooling window along one axis (PyTorch's rule):
- * floor((n + 2p - d(k-1) - 1) / s) + 1.
- */
-export function convOutSize(n: number, k: number, s: number, p: number, d: number): number {
-  return Math.floor((n + 2 * p - d * (k - 1) - 1) / s) + 1;
-}
-
-/**
- * Max-pool output length, PyTorch's `pooling_output_shape`: like convOutSize, rounding up in
- * ceil mode, except that the last window must start inside the input or the left padding
- * (if (out-1)*s >= n + p, one window is dropped).
- */
-export function poolOutSize(
-  n: number,
-  k: number,
-  s: number,
-  p: number,
-  d: number,
-  ceilMode: boolean,
-): number {
-  const span = n + 2 * p - d * (k - 1) - 1;
-  let out = (ceilMode ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
-  if (ceilMode && (out - 1) * s >= n + p) out--;
-  return out;
-}
+// Output lengths of convolution and pooling windows (PyTorch's rules) live with the rest of the
+// window geometry, which the interpreter and the kernel templates share.
+export { convOutSize, poolOutSize } from "../format/conv-geometry";

@@ -1,5 +1,6 @@
 // Convolution (NCHW, groups 1) and its two adjoints, each a first-class op.
 
+import { tapIndex } from "../../format/conv-geometry";
 import type { F32, Pair, Shape, Tensor } from "../ir";
 import { convOutSize } from "../shape";
 import { fail, node, pair, requireDType, requireRank } from "./build";
@@ -96,7 +97,10 @@ export function conv2dWeightGrad(x: F32<4>, dy: F32<4>, kernel: Pair, opts: Conv
   return node({ op: "conv2dWeightGrad", inputs: [x, dy], attrs: a }, [o, x.shape[1]!, kernel[0], kernel[1]], "f32");
 }
 
-/** Visits every (output position, tap) pair of a convolution whose input position is in range. */
+/**
+ * Visits every (output position, tap) pair of a convolution whose input position is in range;
+ * the tap index h = i*s - p + u*d is format/conv-geometry.ts's, as in every conv template.
+ */
 function forEachTap(xShape: Shape, wShape: Shape, yShape: Shape, a: ConvAttrs, f: (yIdx: number, xIdx: number, wIdx: number) => void): void {
   const [N, C, H, W] = xShape as [number, number, number, number];
   const [O, , KH, KW] = wShape as [number, number, number, number];
@@ -108,10 +112,10 @@ function forEachTap(xShape: Shape, wShape: Shape, yShape: Shape, a: ConvAttrs, f
           const yIdx = ((n * O + o) * OH + i) * OW + j;
           for (let c = 0; c < C; c++)
             for (let u = 0; u < KH; u++) {
-              const h = i * a.stride[0] - a.padding[0] + u * a.dilation[0];
+              const h = tapIndex(i, a.stride[0], a.padding[0], u, a.dilation[0]);
               if (h < 0 || h >= H) continue;
               for (let v = 0; v < KW; v++) {
-                const w = j * a.stride[1] - a.padding[1] + v * a.dilation[1];
+                const w = tapIndex(j, a.stride[1], a.padding[1], v, a.dilation[1]);
                 if (w < 0 || w >= W) continue;
                 f(yIdx, ((n * C + c) * H + h) * W + w, ((o * C + c) * KH + u) * KW + v);
               }

@@ -4,6 +4,7 @@ import type { F32, Pair, Shape } from "../ir";
 import { poolOutSize, showShape } from "../shape";
 import { fail, node, pair, requireRank, sameShape } from "./build";
 import { type Data, NONDIFF, type OpDef, type Value } from "./def";
+import { tapIndex } from "../../format/conv-geometry";
 import { linearTaps } from "../../format/resize-taps";
 
 export interface PoolAttrs {
@@ -92,10 +93,10 @@ function maxPoolInto(x: Value, dy: Value | undefined, a: PoolAttrs, yShape: Shap
         let best = -Infinity;
         let arg = -1;
         for (let u = 0; u < a.kernel[0]; u++) {
-          const h = i * a.stride[0] - a.padding[0] + u;
+          const h = tapIndex(i, a.stride[0], a.padding[0], u, 1);
           if (h < 0 || h >= H) continue;
           for (let v = 0; v < a.kernel[1]; v++) {
-            const w = j * a.stride[1] - a.padding[1] + v;
+            const w = tapIndex(j, a.stride[1], a.padding[1], v, 1);
             if (w < 0 || w >= W) continue;
             const idx = (nc * H + h) * W + w;
             const val = x.data[idx]!;
