@@ -31,10 +31,19 @@ const FAMILIES = {
 export const OPS: Registry = FAMILIES;
 
 /**
+ * Ops whose registry lowering is a kernel template: codegen/wgsl/templates/index.ts has a table
+ * keyed by exactly these names, so an op whose record asks for a template does not compile
+ * until its template exists.
+ */
+/**
  * Ops whose gradient check needs its own generator of shapes and attributes (gradcheck
  * `{ kind: "cases" }`): gradcheck/cases.ts has a table keyed by exactly these names, so an op
  * whose record asks for cases does not compile until its generator exists.
  */
+export type TemplateOp = {
+  [K in OpName]: (typeof FAMILIES)[K]["lowering"] extends { readonly kind: "template" } ? K : never;
+}[OpName];
+
 export type CaseOp = {
   [K in OpName]: (typeof FAMILIES)[K]["gradcheck"] extends { readonly kind: "cases" } ? K : never;
 }[OpName];

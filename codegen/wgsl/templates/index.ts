@@ -8,7 +8,7 @@
 //
 // One file per template family; this file holds the dispatch from an anchor op to its template.
 
-import { type OpName } from "../../../dsl/index";
+import { type OpName, type TemplateOp } from "../../../dsl/index";
 import { type KernelPlan } from "../../fusion";
 import { type Stage, describe } from "../kernel";
 import { type TemplateContext } from "./context";
@@ -28,26 +28,11 @@ export { type TemplateContext } from "./context";
 export type Template = (plan: KernelPlan, ctx: TemplateContext) => Stage[];
 
 /**
- * The anchor ops that have a template. The other anchors (mean, batchNormTrain,
- * softmaxCrossEntropyGrad) are rewritten into ops that have one by canonicalisation
- * (codegen/canonical.ts) before fusion.
+ * The ops whose registry record lowers them to a template (dsl/ops/registry.ts: TemplateOp).
+ * The other anchors (mean, batchNormTrain, softmaxCrossEntropyGrad) are decomposed into ops
+ * that have one by canonicalisation (codegen/canonical.ts) before fusion.
  */
-export type TemplateOp = Extract<
-  OpName,
-  | "sum"
-  | "max"
-  | "argmax"
-  | "softmax"
-  | "logSoftmax"
-  | "softmaxCrossEntropy"
-  | "conv2d"
-  | "conv2dInputGrad"
-  | "conv2dWeightGrad"
-  | "matmul"
-  | "maxPool2d"
-  | "maxPool2dGrad"
-  | "resizeGrad"
->;
+export type { TemplateOp };
 
 /** The template of each anchor op: a mapped type, so an op without its entry does not compile. */
 const TEMPLATES: { readonly [K in TemplateOp]: Template } = {
