@@ -47,7 +47,7 @@ function lowerKernel(program: string, phase: FusedPhase, plan: KernelPlan, name:
     return E.right(emitKernel(plan, { fusion: phase.fusion, name }));
   } catch (cause) {
     if (!(cause instanceof Error)) throw cause;
-    return E.left({ kind: "lowering", program, phase: phase.name, node: nodeRef(plan.anchor ?? plan.root, phase.order), message: cause.message, cause });
+    return E.left({ kind: "lowering", program, phase: phase.name, node: nodeRef(plan.anchor ?? plan.root, phase.order), message: cause.message.replace(/^codegen: /, ""), cause });
   }
 }
 
