@@ -24,10 +24,14 @@ function isProgramType(t: Type): boolean {
   return kind.getTypeAtLocation(decl).getLiteralValue() === "dsl.program";
 }
 
-/** Exported program values of every `examples/**\/*.ts` file (tests excluded), sorted. */
-export function discoverPrograms(root: string): Discovered[] {
+/**
+ * Exported program values of every `<folder>/**\/*.ts` file (tests excluded), sorted. `folder`
+ * is relative to `root` (or absolute): examples/ for the repository's programs.
+ */
+export function discoverPrograms(root: string, folder = "examples"): Discovered[] {
   const project = new Project({ tsConfigFilePath: path.join(root, "tsconfig.json"), skipAddingFilesFromTsConfig: true });
-  project.addSourceFilesAtPaths([path.join(root, "examples/**/*.ts"), "!" + path.join(root, "examples/**/*.test.ts")]);
+  const dir = path.resolve(root, folder);
+  project.addSourceFilesAtPaths([path.join(dir, "**/*.ts"), "!" + path.join(dir, "**/*.test.ts")]);
   const found: Discovered[] = [];
   for (const file of project.getSourceFiles()) {
     for (const [exportName, decls] of file.getExportedDeclarations()) {
@@ -45,7 +49,7 @@ export async function loadPrograms(root: string, found: readonly Discovered[]): 
   const out: { source: string; program: ProgramExport }[] = [];
   const names = new Map<string, string>();
   for (const d of found) {
-    const mod = (await import(pathToFileURL(path.join(root, d.file)).href)) as Record<string, unknown>;
+    const mod = (await import(pathToFileURL(path.resolve(root, d.file)).href)) as Record<string, unknown>;
     const value = mod[d.exportName];
     const list = (Array.isArray(value) ? value : [value]) as ProgramExport[];
     for (const p of list) {

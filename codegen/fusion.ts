@@ -209,9 +209,11 @@ export function scheduleOrder(roots: readonly Tensor[]): Tensor[] {
   return order;
 }
 
-/** Plans the kernels computing `roots` (a phase's outputs and updates). */
-export function planFusion(roots: readonly Tensor[]): FusionResult {
-  const order = scheduleOrder(roots);
+/**
+ * Plans the kernels computing `roots` (a phase's outputs and updates), over `order`: their
+ * schedule (the compiler's schedule pass passes the one it made).
+ */
+export function planFusion(roots: readonly Tensor[], order: readonly Tensor[] = scheduleOrder(roots)): FusionResult {
   const readers = new Map<number, number>();
   for (const t of order) for (const i of t.node.inputs) readers.set(i.id, (readers.get(i.id) ?? 0) + 1);
   const rootIds = new Set(roots.map((r) => r.id));

@@ -1,4 +1,4 @@
-// npm run codegen [-- --check | --list | --only NAME[,NAME]]
+// npm run codegen [-- --check | --list | --only NAME[,NAME] | --from DIR]
 //
 // Builds every program exported from examples/, compiles it, and writes
 // generated/<name>/module.ts and generated/<name>/REPORT.md, the shared kernel pool
@@ -6,13 +6,16 @@
 // generated/index.ts (a lazy registry by name). With --only, the pool files keep the kernels
 // they hold and gain the new ones (a full run drops those no program uses). --check writes nothing and exits 1, naming the stale files, when
 // generated/ differs from what would be written. --list prints the programs found.
+// A program that does not build or compile is reported in one line (codegen/compile-error.ts),
+// the others still compile so every failure shows at once, and nothing is written (exit 2).
+// --from DIR compiles the programs exported under DIR instead and writes nothing (a dry run:
+// exit 0 when they all compile).
 
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as E from "fp-ts/lib/Either.js";
-import { tryBuild } from "../dsl/shape";
-import { compileProgram } from "./compile";
+import { renderCompileError, tryCompileExport } from "./compile";
 import { discoverPrograms, loadPrograms } from "./discover";
 import type { ShaderSpec } from "../format/module";
 import { anonymous, emitAlias, emitModule, emitPool, parsePool } from "./emit";
@@ -71,7 +74,10 @@ async function main(argv: readonly string[]): Promise<number> {
   const list = argv.includes("--list");
   const onlyAt = argv.indexOf("--only");
   const only = onlyAt >= 0 ? new Set((argv[onlyAt + 1] ?? "").split(",")) : undefined;
-  const loaded = await loadPrograms(root, discoverPrograms(root));
+  const fromAt = argv.indexOf("--from");
+  // generated/ is the output of examples/ alone, so other programs are only compiled, never written.
+  const from = fromAt >= 0 ? argv[fromAt + 1] : undefined;
+  const loaded = await loadPrograms(root, discoverPrograms(root, from ?? "examples"));
   if (E.isLeft(loaded)) {
     console.error(`codegen: ${loaded.left}`);
     return 2;
@@ -88,18 +94,20 @@ async function main(argv: readonly string[]): Promise<number> {
   // Kernels are named after their first use; --only keeps the names already in the pool.
   const kept = only ? existingPool() : [];
   const names = new KernelNames(kept);
+  let failed = 0;
   for (const { source, program } of programs) {
     if (only && !only.has(program.name)) continue;
     const started = Date.now();
-    // A program that does not build (a shape that does not fit) is the user's error: one line
-    // naming the program and its file, not a stack trace. Compiler invariants still throw.
-    const built = tryBuild(program.build);
-    if (E.isLeft(built)) {
-      console.error(`codegen: program ${program.name} (${source}) does not build: ${built.left.message}`);
-      return 2;
+    // A program that does not build (a shape that does not fit) or compile (a kernel over a
+    // limit) is the user's error: one line naming the program, its file and the node, not a
+    // stack trace. Compiler invariants still throw.
+    const result = tryCompileExport(program);
+    if (E.isLeft(result)) {
+      console.error(renderCompileError(result.left, source));
+      failed++;
+      continue;
     }
-    const unnamed = compileProgram(built.right);
-    const compiled = { ...unnamed, module: names.rename(unnamed.module) };
+    const compiled = { ...result.right, module: names.rename(result.right.module) };
     for (const k of compiled.module.shaders) pool.set(k.name, k);
     // A program whose compiled table equals an earlier one's but for its name, config and
     // hyperparameter defaults (single-level is multi-level with aux weights 0) shares it.
@@ -109,6 +117,14 @@ async function main(argv: readonly string[]): Promise<number> {
     files.set(`${program.name}/module.ts`, same === undefined ? emitModule(compiled, source) : emitAlias(compiled, source, same));
     files.set(`${program.name}/REPORT.md`, renderReport(compiled, source));
     if (!check) console.log(`codegen: ${program.name}: ${compiled.kernels.length} dispatches, ${compiled.module.shaders.length} shaders (${Date.now() - started} ms)`);
+  }
+  if (failed > 0) {
+    console.error(`codegen: ${failed} program${failed === 1 ? "" : "s"} failed; generated/ is unchanged`);
+    return 2;
+  }
+  if (from !== undefined) {
+    console.log(`codegen --from ${from}: ${programs.length} program${programs.length === 1 ? "" : "s"} compile; nothing written`);
+    return 0;
   }
   if (!only) files.set("index.ts", registry(programs.map((p) => p.program.name)));
   for (const [file, text] of poolFiles(pool, kept)) files.set(file, text);

@@ -7,9 +7,11 @@ import { type AcquiredDevice } from "../../runtime/device";
 import type { AdapterClass, GeneratedModule } from "../../format/module";
 import { acquireNodeDevice } from "../../runtime/node-gpu";
 import { type Instance, chooseVariant, instantiate } from "../../runtime/runner";
-import { canonicalize } from "../canonical";
 import { type Compiled, compileProgram } from "../compile";
-import { type KernelPlan, planFusion } from "../fusion";
+import type { KernelPlan } from "../fusion";
+import { canonicalisePhase } from "../passes/canonicalise";
+import { fusePhase } from "../passes/fuse";
+import { schedulePhase } from "../passes/schedule";
 
 let shared: AcquiredDevice | undefined;
 
@@ -344,16 +346,13 @@ export function dispatchCounts(compiled: Compiled): Map<string, { total: number;
 }
 
 /**
- * The fusion plan of each phase, as compileProgram makes it (canonicalise the outputs and
- * updates, then planFusion): one kernel per fused group, whatever number of dispatches its
+ * The fusion plan of each phase, as compileProgram makes it (its passes canonicalise,
+ * schedule and fuse): one kernel per fused group, whatever number of dispatches its
  * template uses. Kernel counts at this level change only when fusion changes.
  */
 export function kernelPlans(program: Program): Map<string, readonly KernelPlan[]> {
   const out = new Map<string, readonly KernelPlan[]>();
-  for (const phase of program.phases) {
-    const canon = canonicalize([...Object.values(phase.outputs), ...Object.values(phase.updates)]);
-    out.set(phase.name, planFusion([...new Set(canon.filter((t) => t.node.op !== "input"))]).kernels);
-  }
+  for (const phase of program.phases) out.set(phase.name, fusePhase(schedulePhase(canonicalisePhase(phase))).fusion.kernels);
   return out;
 }
 
