@@ -1,5 +1,5 @@
 // Pass 4, lower: a fused phase -> its dispatches, each a WGSL stage from a template
-// (codegen/wgsl/templates.ts: an anchor's template, or the pointwise one with everything inlined).
+// (codegen/wgsl/templates/: an anchor's template, or the pointwise one with everything inlined).
 //
 // Lowering also checks what a device must offer each dispatch (storage bindings per kernel,
 // bytes per binding): those limits are options of the compile, and a kernel over one is the
