@@ -42,6 +42,9 @@ describe("elementwise ops on the GPU agree with the float32 interpreter", () => 
       { label: "leakyRelu", value: d.leakyRelu(g, 0.2) },
       { label: "sigmoid", value: d.sigmoid(d.mul(x, 6)) },
       { label: "tanh", value: d.tanh(d.mul(x, 3)) },
+      // Both branches of the erf helper (|x| < 0.5 and above), and GELU's tails.
+      { label: "erf", value: d.erf(d.mul(x, 3)) },
+      { label: "gelu", value: d.gelu(d.mul(x, 5)) },
       { label: "stopGradient", value: d.stopGradient(x) },
     ]);
     const r = rng(11);
