@@ -15,6 +15,7 @@ import {
   tapHitsPhase,
   tapIndex,
   tapIndexWgsl,
+  poolTapWgsl,
   tapInverseWgsl,
   tapMissesPhaseWgsl,
   tapOffsetWgsl,
@@ -65,6 +66,7 @@ describe("convolution geometry", () => {
       fc.property(axis, fc.nat(30), fc.nat(4), ({ s, p, d }, i, u) => {
         const h = tapIndex(i, s, p, u, d);
         expect(evalWgsl(tapIndexWgsl("i", s, p, "u", d), { i, u })).toBe(h);
+        expect(evalWgsl(poolTapWgsl("i", s, p, "u"), { i, u })).toBe(tapIndex(i, s, p, u, 1));
         expect(evalWgsl(tapFromOffsetWgsl("i", s, `(${tapOffsetWgsl("u", d, p)})`), { i, u })).toBe(h);
         expect(evalWgsl(tapInverseWgsl("h", p, "u", d), { h, u })).toBe(i * s);
         expect(evalWgsl(outputOfTapWgsl("m", s), { m: i * s })).toBe(i);
@@ -74,6 +76,7 @@ describe("convolution geometry", () => {
 
   it("keeps today's generated text", () => {
     expect(tapIndexWgsl("i", 2, 1, "u", 3)).toBe("i * 2i - 1i + u * 3i");
+    expect(poolTapWgsl("j", 2, 1, "v")).toBe("j * 2i - 1i + v");
     expect(tapMissesPhaseWgsl("ph", 2, 1, "v", 1)).toBe("((ph + 1i - v * 1i) % 2i + 2i) % 2i != 0i");
     expect(phasePositionWgsl("ph", 2, "(jb * 4i + 0i)")).toBe("ph + 2i * (jb * 4i + 0i)");
   });

@@ -60,6 +60,11 @@ export function tapFromOriginWgsl(origin: string, u: string, d: number): string 
   return `${origin} + ${u} * ${d}i`;
 }
 
+/** WGSL of a pooling window's tap index h = i*s - p + u (dilation 1, written without the factor). */
+export function poolTapWgsl(i: string, s: number, p: number, u: string): string {
+  return `${windowOriginWgsl(i, s, p)} + ${u}`;
+}
+
 /** WGSL of the tap index h = i*s - p + u*d in one expression. */
 export function tapIndexWgsl(i: string, s: number, p: number, u: string, d: number): string {
   return tapFromOriginWgsl(windowOriginWgsl(i, s, p), u, d);

@@ -6,6 +6,7 @@
 // to its first maximum (ties keep the earlier element). The first in-range element always
 // seeds the scan, so a window of -Inf picks its first element, as PyTorch's initial index.
 
+import { poolTapWgsl } from "../../../format/conv-geometry";
 import { type Tensor, numel } from "../../../dsl/index";
 import { type KernelPlan } from "../../fusion";
 import { type KernelBuilder, isNanExpr, literal, unflatten } from "../expr";
@@ -33,10 +34,10 @@ export function maxPool2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   s.line(`var best = ${literal(-Infinity, "f32")};`);
   s.line(`var found = false;`);
   s.line(`for (var u = 0i; u < ${g.kernel[0]}i; u++) {`);
-  s.line(`  let h = i * ${g.stride[0]}i - ${g.padding[0]}i + u;`);
+  s.line(`  let h = ${poolTapWgsl("i", g.stride[0], g.padding[0], "u")};`);
   s.line(`  if (h < 0i || h >= ${H}i) { continue; }`);
   s.line(`  for (var v = 0i; v < ${g.kernel[1]}i; v++) {`);
-  s.line(`    let w = j * ${g.stride[1]}i - ${g.padding[1]}i + v;`);
+  s.line(`    let w = ${poolTapWgsl("j", g.stride[1], g.padding[1], "v")};`);
   s.line(`    if (w < 0i || w >= ${W}i) { continue; }`);
   s.line(`    let val = ${xb}[(nc * ${H}i + h) * ${W}i + w];`);
   s.line(`    if (${poolTakes(k, "!found")}) { best = val; found = true; }`);
@@ -89,10 +90,10 @@ export function maxPool2dGrad(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   s.line(`    var best = ${literal(-Infinity, "f32")};`);
   s.line(`    var arg = -1i;`);
   s.line(`    for (var u = 0i; u < ${KH}i; u++) {`);
-  s.line(`      let hh = i * ${SH}i - ${PH}i + u;`);
+  s.line(`      let hh = ${poolTapWgsl("i", SH, PH, "u")};`);
   s.line(`      if (hh < 0i || hh >= ${H}i) { continue; }`);
   s.line(`      for (var v = 0i; v < ${KW}i; v++) {`);
-  s.line(`        let ww = j * ${SW}i - ${PW}i + v;`);
+  s.line(`        let ww = ${poolTapWgsl("j", SW, PW, "v")};`);
   s.line(`        if (ww < 0i || ww >= ${W}i) { continue; }`);
   s.line(`        let val = ${xb}[(nc * ${H}i + hh) * ${W}i + ww];`);
   s.line(`        if (${poolTakes(k, "arg < 0i")}) { best = val; arg = hh * ${W}i + ww; }`);
