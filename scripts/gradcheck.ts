@@ -1,5 +1,5 @@
-// `npm run gradcheck`: checks every VJP in dsl/grad.ts against central finite differences
-// (dsl/gradcheck.ts has the method and the tolerance) and prints one row per op.
+// `npm run gradcheck`: checks every VJP (each op's record in dsl/ops/) against central finite differences
+// (gradcheck/harness.ts has the method and the tolerance) and prints one row per op.
 //
 //   npm run gradcheck -- [--seed N] [--runs N] [--only NAME]
 //
