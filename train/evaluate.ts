@@ -3,6 +3,7 @@
 // at output stride 8; evaluation/ upsamples them bilinearly to the label's resolution with
 // align_corners=True, takes the argmax (ties to the first class) and fills the confusion matrix.
 
+import { checkEvaluation, renderContractError } from "../format/program-contract.js";
 import * as E from "fp-ts/lib/Either.js";
 import { basename } from "node:path";
 import type { StateDict } from "../checkpoint/tensor.js";
@@ -34,14 +35,10 @@ export interface EvalSetup {
 
 /** Shapes of the evaluation program's `image` input and `logits` output, or why it is not one. */
 export function evalShapes(module: GeneratedModule): E.Either<TrainError, Pick<EvalSetup, "size" | "logits">> {
-  const image = module.tensors.find((t) => t.name === "image" && t.role === "input");
-  const logits = module.tensors.find((t) => t.name === "logits" && t.role === "output");
-  if (image === undefined || logits === undefined || image.shape.length !== 4 || logits.shape.length !== 4) {
-    return E.left(trainError("program", `${module.name} is not an evaluation program (it needs an input 'image' [1,3,H,W] and an output 'logits' [1,C,h,w])`));
-  }
-  const [, , height, width] = image.shape as [number, number, number, number];
-  const [, classes, lh, lw] = logits.shape as [number, number, number, number];
-  return E.right({ size: { width, height }, logits: { classes, height: lh, width: lw } });
+  // The evaluation-program contract (format/program-contract.ts), every broken rule named.
+  const c = checkEvaluation(module);
+  if (!c.ok) return E.left(trainError("program", renderContractError(c.error)));
+  return E.right({ size: { width: c.value.size.width, height: c.value.size.height }, logits: c.value.logits });
 }
 
 export function evalSetup(module: GeneratedModule, instance: Instance, refs: readonly SampleRef[], protocol: Protocol): E.Either<TrainError, EvalSetup> {

@@ -19,6 +19,7 @@
 // exactly the samples the uninterrupted run would, writes the same inputs, runs the same kernels
 // and ends with the same bits (train/resume.test.ts).
 
+import { checkTrainable, renderContractError } from "../format/program-contract.js";
 import * as E from "fp-ts/lib/Either.js";
 import type { StateDict } from "../checkpoint/tensor.js";
 import { type Protocol, protocolByClassCount } from "../datasets/classes.js";
@@ -147,6 +148,10 @@ function lossNames(module: GeneratedModule): string[] {
  * Returns the final state, or the first error (a diverged loss included).
  */
 export async function train(run: TrainRun, device: AcquiredDevice): Promise<E.Either<TrainError, TrainResult>> {
+  // The trainable-program contract (format/program-contract.ts) before anything else: a user's
+  // program that lacks an input the trainer feeds is refused by name, not run half-fed.
+  const contract = checkTrainable(run.module);
+  if (!contract.ok) return E.left(trainError("program", renderContractError(contract.error)));
   const hyper = runHyperparameters(run.module, run.hyperparameters ?? {});
   if (E.isLeft(hyper)) return hyper;
   const argv = run.extra?.["argv"];
