@@ -7,6 +7,9 @@
 // construction (an empty OrderedDict, a tensor view description). Any other global is refused
 // at the GLOBAL opcode, before its arguments are even read, with an error naming module.name.
 //
+// This file is the opcode machine; the values it builds (and Python's dict-key equality) are in
+// pickle-values.ts, the whitelist and the meaning of each whitelisted call in pickle-globals.ts.
+//
 // Tensors come out as descriptions (storage reference, offset, size, stride); their bytes live
 // outside the pickle (zip entries or the legacy trailer) and are gathered by torch-load.ts.
 //
@@ -14,117 +17,27 @@
 
 import * as E from "fp-ts/lib/Either.js";
 import { checkpointError, type CheckpointError } from "./errors";
-import type { DType } from "./tensor";
+import { persistentLoad, reduce, resolveGlobal } from "./pickle-globals";
+import {
+  asDict,
+  asList,
+  asTuple,
+  decodeUtf8,
+  describe,
+  emptyDict,
+  fail,
+  PickleFailure,
+  type PyValue,
+  setItems,
+  type StorageRef,
+} from "./pickle-values";
 
-// ---------------------------------------------------------------------------------------------
-// Values
-
-/** A storage as named by a persistent id; `elementOffset`/`numel` select a legacy view. */
-export interface StorageRef {
-  readonly key: string;
-  readonly dtype: DType;
-  readonly location: string;
-  /** Elements in the whole storage as serialised. */
-  readonly storageNumel: number;
-  /** For legacy storage views (pre-0.4 files): where the view starts in the root storage. */
-  readonly elementOffset: number;
-}
-
-export interface TensorRef {
-  readonly storage: StorageRef;
-  /** In elements, relative to the storage (view offset already added). */
-  readonly offset: number;
-  readonly size: readonly number[];
-  readonly stride: readonly number[];
-  readonly requiresGrad: boolean;
-}
-
-export type AllowedGlobal =
-  | { readonly kind: "ordered-dict" }
-  | { readonly kind: "rebuild-tensor" }
-  | { readonly kind: "rebuild-tensor-v2" }
-  | { readonly kind: "rebuild-parameter" }
-  | { readonly kind: "storage-type"; readonly name: string; readonly dtype: DType };
-
-export interface PyDict {
-  readonly type: "dict";
-  readonly entries: [PyValue, PyValue][];
-  /** Hashable-key → position in `entries`, so a repeated key replaces as in Python. */
-  readonly index: Map<string, number>;
-  /** Instance attributes set by BUILD (a state_dict's `_metadata`); kept, never interpreted. */
-  attributes: PyValue | undefined;
-}
-
-export type PyValue =
-  | { readonly type: "none" }
-  | { readonly type: "bool"; readonly value: boolean }
-  | { readonly type: "int"; readonly value: bigint }
-  | { readonly type: "float"; readonly value: number }
-  | { readonly type: "str"; readonly value: string }
-  | { readonly type: "bytes"; readonly value: Uint8Array }
-  | { readonly type: "tuple"; readonly items: readonly PyValue[] }
-  | { readonly type: "list"; readonly items: PyValue[] }
-  | PyDict
-  | { readonly type: "global"; readonly module: string; readonly name: string; readonly ref: AllowedGlobal }
-  | { readonly type: "storage"; readonly storage: StorageRef }
-  | { readonly type: "tensor"; readonly tensor: TensorRef };
+// The value model and the whitelist live in their own files; their public names are exported
+// from here too, where torch-load.ts and the tests have always imported them.
+export { resolveGlobal } from "./pickle-globals";
+export { type AllowedGlobal, emptyDict, hashKey, type PyDict, type PyValue, type StorageRef, type TensorRef } from "./pickle-values";
 
 const NONE: PyValue = { type: "none" };
-
-export function emptyDict(): PyDict {
-  return { type: "dict", entries: [], index: new Map(), attributes: undefined };
-}
-
-// ---------------------------------------------------------------------------------------------
-// The whitelist
-
-const STORAGE_DTYPES: Readonly<Record<string, DType>> = {
-  FloatStorage: "F32",
-  DoubleStorage: "F64",
-  HalfStorage: "F16",
-  BFloat16Storage: "BF16",
-  LongStorage: "I64",
-  IntStorage: "I32",
-  ShortStorage: "I16",
-  CharStorage: "I8",
-  ByteStorage: "U8",
-  BoolStorage: "BOOL",
-};
-
-/**
- * The only names a checkpoint may mention. Storage classes are dtype tags here; `torch.cuda.*`
- * variants appear in files saved from GPU by old PyTorch and mean the same dtype (the tensor is
- * loaded to the host either way).
- */
-export function resolveGlobal(module: string, name: string): AllowedGlobal | undefined {
-  if (module === "collections" && name === "OrderedDict") return { kind: "ordered-dict" };
-  if (module === "torch._utils") {
-    if (name === "_rebuild_tensor_v2") return { kind: "rebuild-tensor-v2" };
-    if (name === "_rebuild_tensor") return { kind: "rebuild-tensor" };
-    if (name === "_rebuild_parameter") return { kind: "rebuild-parameter" };
-  }
-  if ((module === "torch" || module === "torch.cuda") && Object.hasOwn(STORAGE_DTYPES, name)) {
-    return { kind: "storage-type", name: `${module}.${name}`, dtype: STORAGE_DTYPES[name]! };
-  }
-  return undefined;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The machine
-
-/** Internal: unwinds the interpreter; converted to a CheckpointError at `unpickle`'s boundary. */
-class PickleFailure extends Error {
-  constructor(
-    readonly kind: "corrupt" | "unsafe" | "unsupported",
-    readonly detail: string,
-  ) {
-    super(detail);
-  }
-}
-
-function fail(kind: PickleFailure["kind"], detail: string): never {
-  throw new PickleFailure(kind, detail);
-}
 
 export interface UnpickleResult {
   readonly value: PyValue;
@@ -140,8 +53,6 @@ export interface UnpickleOptions {
   /** What the pickle is, for messages: "data.pkl", "main pickle". */
   readonly what: string;
 }
-
-const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 export function unpickle(
   file: string,
@@ -417,14 +328,6 @@ function str(value: string): PyValue {
   return { type: "str", value };
 }
 
-function decodeUtf8(b: Uint8Array): string {
-  try {
-    return utf8.decode(b);
-  } catch {
-    return fail("corrupt", "string is not valid UTF-8");
-  }
-}
-
 function decodeLong(b: Uint8Array): bigint {
   let v = 0n;
   for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
@@ -438,176 +341,3 @@ function toSafeLength(v: bigint): number {
   return Number(v);
 }
 
-function describe(v: PyValue): string {
-  return v.type === "global" ? `${v.module}.${v.name}` : `a ${v.type}`;
-}
-
-function asDict(v: PyValue, op: string): PyDict {
-  if (v.type !== "dict") fail("corrupt", `${op} on ${describe(v)}, expected a dict`);
-  return v;
-}
-
-function asList(v: PyValue, op: string): { type: "list"; items: PyValue[] } {
-  if (v.type !== "list") fail("corrupt", `${op} on ${describe(v)}, expected a list`);
-  return v;
-}
-
-function asTuple(v: PyValue, what: string): readonly PyValue[] {
-  if (v.type !== "tuple") fail("corrupt", `${what} are ${describe(v)}, expected a tuple`);
-  return v.items;
-}
-
-function asIndex(v: PyValue | undefined, what: string): number {
-  if (v?.type !== "int" || v.value < 0n || v.value > BigInt(Number.MAX_SAFE_INTEGER)) {
-    fail("corrupt", `${what} is ${v === undefined ? "missing" : describe(v)}, expected a non-negative integer`);
-  }
-  return Number(v.value);
-}
-
-function asIndexTuple(v: PyValue | undefined, what: string): number[] {
-  if (v?.type !== "tuple") fail("corrupt", `${what} is ${v === undefined ? "missing" : describe(v)}, expected a tuple`);
-  return v.items.map((x, i) => asIndex(x, `${what}[${i}]`));
-}
-
-function asString(v: PyValue | undefined, what: string): string {
-  if (v?.type === "str") return v.value;
-  // Python 2 pickles read without an encoding may give bytes for str; accept ASCII bytes.
-  if (v?.type === "bytes") return decodeUtf8(v.value);
-  return fail("corrupt", `${what} is ${v === undefined ? "missing" : describe(v)}, expected a string`);
-}
-
-/** Python's hash equality for the key types a checkpoint can use. */
-export function hashKey(k: PyValue): string {
-  switch (k.type) {
-    case "str":
-      return `s${k.value}`;
-    case "int":
-      return `i${k.value}`;
-    case "bool":
-      return `i${k.value ? 1 : 0}`; // True == 1 in Python
-    case "float":
-      return Number.isInteger(k.value) ? `i${k.value}` : `f${k.value}`;
-    case "none":
-      return "n";
-    case "bytes":
-      return `b${Array.from(k.value).join(",")}`;
-    case "tuple":
-      return `t(${k.items.map(hashKey).join("|")})`;
-    case "list":
-    case "dict":
-    case "global":
-    case "storage":
-    case "tensor":
-      return fail("corrupt", `unhashable dict key: ${describe(k)}`);
-    default: {
-      const never: never = k;
-      return never;
-    }
-  }
-}
-
-function setItems(d: PyDict, flat: readonly PyValue[]): void {
-  if (flat.length % 2 !== 0) fail("corrupt", "SETITEMS with an odd number of items");
-  for (let i = 0; i < flat.length; i += 2) setItem(d, flat[i]!, flat[i + 1]!);
-}
-
-function setItem(d: PyDict, k: PyValue, v: PyValue): void {
-  const h = hashKey(k);
-  const at = d.index.get(h);
-  if (at === undefined) {
-    d.index.set(h, d.entries.length);
-    d.entries.push([k, v]);
-  } else {
-    d.entries[at] = [d.entries[at]![0], v];
-  }
-}
-
-/** The whitelisted "calls", interpreted as data construction. */
-function reduce(callable: PyValue, args: readonly PyValue[]): PyValue {
-  if (callable.type !== "global") fail("corrupt", `REDUCE on ${describe(callable)}, which is not callable`);
-  const ref = callable.ref;
-  switch (ref.kind) {
-    case "ordered-dict":
-      return orderedDict(args);
-    case "rebuild-tensor":
-      // (storage, storage_offset, size, stride): PyTorch 0.3 and earlier
-      return tensor(args, false);
-    case "rebuild-tensor-v2":
-      // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
-      if (args.length < 6) fail("corrupt", `_rebuild_tensor_v2 takes at least 6 arguments, got ${args.length}`);
-      return tensor(args, args[4]?.type === "bool" && args[4].value);
-    case "rebuild-parameter": {
-      // (data, requires_grad, backward_hooks): an nn.Parameter is its tensor for our purposes
-      const data = args[0];
-      if (data?.type !== "tensor") fail("corrupt", `_rebuild_parameter of ${data === undefined ? "nothing" : describe(data)}`);
-      return { type: "tensor", tensor: { ...data.tensor, requiresGrad: args[1]?.type === "bool" && args[1].value } };
-    }
-    case "storage-type":
-      return fail("unsupported", `calling ${ref.name} (constructing a storage from pickled data)`);
-    default: {
-      const never: never = ref;
-      return never;
-    }
-  }
-}
-
-/** OrderedDict() (Python 3 pickles) or OrderedDict([[k, v], ...]) (Python 2.7 pickles). */
-function orderedDict(args: readonly PyValue[]): PyValue {
-  const d = emptyDict();
-  if (args.length === 0) return d;
-  const items = args[0];
-  if (args.length > 1 || (items?.type !== "list" && items?.type !== "tuple")) {
-    fail("corrupt", "OrderedDict arguments are not a list of pairs");
-  }
-  for (const pair of items.items) {
-    if ((pair.type !== "list" && pair.type !== "tuple") || pair.items.length !== 2) {
-      fail("corrupt", "OrderedDict item is not a (key, value) pair");
-    }
-    setItem(d, pair.items[0]!, pair.items[1]!);
-  }
-  return d;
-}
-
-function tensor(args: readonly PyValue[], requiresGrad: boolean): PyValue {
-  const storage = args[0];
-  if (storage?.type !== "storage") fail("corrupt", `tensor rebuilt from ${storage === undefined ? "nothing" : describe(storage)}, expected a storage`);
-  const size = asIndexTuple(args[2], "tensor size");
-  const stride = asIndexTuple(args[3], "tensor stride");
-  if (size.length !== stride.length) fail("corrupt", `tensor size has ${size.length} dims but stride has ${stride.length}`);
-  const offset = storage.storage.elementOffset + asIndex(args[1], "tensor storage offset");
-  return { type: "tensor", tensor: { storage: storage.storage, offset, size, stride, requiresGrad } };
-}
-
-/**
- * torch's persistent ids: ('storage', storage_type, key, location, numel) in zip archives,
- * with a sixth element, view metadata (view_key, offset, view_size) or None, in legacy files.
- * Any other kind (PyTorch once pickled module source code as ('module', ...)) is refused.
- */
-function persistentLoad(pid: PyValue, format: "zip" | "legacy"): StorageRef {
-  if (pid.type !== "tuple") fail("corrupt", `persistent id is ${describe(pid)}, expected a tuple`);
-  const [kind, type, key, location, numel, view] = pid.items;
-  const typename = asString(kind, "persistent id kind");
-  if (typename !== "storage") fail("unsafe", `persistent id of kind '${typename}' (only 'storage' is loaded)`);
-  const expectedLength = format === "zip" ? 5 : 6;
-  if (pid.items.length !== expectedLength) {
-    fail("corrupt", `storage persistent id has ${pid.items.length} elements, expected ${expectedLength} in a ${format} file`);
-  }
-  if (type?.type !== "global" || type.ref.kind !== "storage-type") {
-    fail("corrupt", `storage type is ${type === undefined ? "missing" : describe(type)}`);
-  }
-  const root: StorageRef = {
-    key: asString(key, "storage key"),
-    dtype: type.ref.dtype,
-    location: asString(location, "storage location"),
-    storageNumel: asIndex(numel, "storage size"),
-    elementOffset: 0,
-  };
-  if (view === undefined || view.type === "none") return root;
-  if (view.type !== "tuple" || view.items.length !== 3) fail("corrupt", `storage view metadata is ${describe(view)}`);
-  const offset = asIndex(view.items[1], "storage view offset");
-  const viewSize = asIndex(view.items[2], "storage view size");
-  if (offset + viewSize > root.storageNumel) {
-    fail("corrupt", `storage view [${offset}, ${offset + viewSize}) exceeds storage ${root.key} of ${root.storageNumel} elements`);
-  }
-  return { ...root, elementOffset: offset };
-}

@@ -18,7 +18,7 @@ import { instantiate } from "../runtime/runner.js";
 import { fitWeights, readWeights, type ReadWeights } from "../train/checkpoint.js";
 import { acquireFor } from "./train.js";
 import { openDataset, type NamedDataset } from "../train/data.js";
-import { fromDataError, fromRuntimeError, trainError, type TrainError } from "../train/errors.js";
+import { fromDataError, fromPlotError, fromRuntimeError, trainError, type TrainError } from "../train/errors.js";
 import { evalSetup, evaluateWeights, predictionStem, type Prediction, sampleToRgb, toTrainIds } from "../train/evaluate.js";
 import { defaultDataRoots } from "./options.js";
 import { writePanelGrid } from "../plots/pictures.js";
@@ -208,7 +208,7 @@ export async function runEvalCli(o: EvalCliOptions): Promise<E.Either<TrainError
           rows.push([E.isRight(photo) ? photo.right : sampleToRgb(p.sample), gt, pred]);
         }
         const w = await writePanelGrid(join(save, "panels.png"), ["image", "ground truth", "prediction"], rows, Math.min(256, rows[0]![0]!.height))();
-        if (E.isLeft(w)) return w;
+        if (E.isLeft(w)) return E.left(fromPlotError(w.left));
       }
     }
     return E.right({ program: module.name, summary: r.right.summary, images: r.right.images, seconds: r.right.seconds, notes: weights.right.notes });

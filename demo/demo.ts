@@ -25,7 +25,7 @@ import type { GeneratedModule } from "../format/module.js";
 import { instantiate } from "../runtime/runner.js";
 import { acquireFor } from "../cli/train.js";
 import { openDataset, type NamedDataset } from "../train/data.js";
-import { fromRuntimeError, trainError, type TrainError } from "../train/errors.js";
+import { fromPlotError, fromRuntimeError, trainError, type TrainError } from "../train/errors.js";
 import { evalSetup, evaluateWeights, type Prediction, toTrainIds } from "../train/evaluate.js";
 import { readMetrics, type MetricRecord } from "../train/metrics.js";
 import { writePanelGrid } from "../plots/pictures.js";
@@ -292,12 +292,12 @@ export async function runDemo(o: DemoOptions): Promise<E.Either<TrainError, Demo
   const picture = join(o.out, "predictions.png");
   if (rows.length > 0) {
     const w = await writePanelGrid(picture, ["image", "ground truth", ...runs.map((r) => r.title)], rows, 128)();
-    if (E.isLeft(w)) return w;
+    if (E.isLeft(w)) return E.left(fromPlotError(w.left));
   }
   const finals = summaries.map((s) => ({ title: s.title, miou: s.summary.miou }));
   const chart = join(o.out, "curves.png");
   const c = await writeChart(chart, renderSvg(`AdaptSegNet on the synthetic benchmark: cpu-demo, ${o.iterations} iterations, seed ${o.seed}`, demoPanels(runs, finals), 2))();
-  if (E.isLeft(c)) return c;
+  if (E.isLeft(c)) return E.left(fromPlotError(c.left));
 
   // The table.
   const table = markdownTable(summaries.map((s) => ({ title: s.title, summary: s.summary })));

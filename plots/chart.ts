@@ -7,8 +7,7 @@ import * as TE from "fp-ts/lib/TaskEither.js";
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import sharp from "sharp";
-import { trainError, type TrainError } from "../train/errors.js";
-import type { MetricRecord } from "../train/metrics.js";
+import { type PlotError, plotWriteError } from "./errors.js";
 
 export interface Series {
   readonly label: string;
@@ -174,14 +173,14 @@ export function renderSvg(title: string, panels: readonly Panel[], columns = 2):
 }
 
 /** Writes `<path>` (PNG) and the same chart as `<path minus .png>.svg`. */
-export function writeChart(path: string, svg: string): TE.TaskEither<TrainError, void> {
+export function writeChart(path: string, svg: string): TE.TaskEither<PlotError, void> {
   return TE.tryCatch(
     async () => {
       await mkdir(dirname(path), { recursive: true });
       await writeFile(path.replace(/\.png$/i, "") + ".svg", svg);
       await sharp(Buffer.from(svg), { density: 96 }).png({ compressionLevel: 9 }).toFile(path);
     },
-    (e) => trainError("options", `cannot write the plot ${path}: ${e instanceof Error ? e.message : String(e)}`),
+    (e) => plotWriteError("chart", path, e),
   );
 }
 
@@ -194,10 +193,31 @@ const LOSS_GROUPS: readonly { readonly title: string; readonly names: readonly s
   { title: "discriminator loss", names: ["loss_D2", "loss_D1"] },
 ];
 
+/**
+ * A line of a run's metrics log, as far as the charts read it: "loss" lines carry `losses`,
+ * "eval" lines `mIoU`, and every other line is skipped. Declared here rather than taken from
+ * train/ because plots/ sits below train/; the optional fields keep train's richer records
+ * (and any line type it adds later) passable as they are.
+ */
+export interface RunRecord {
+  readonly type: string;
+  readonly iteration: number;
+  readonly losses?: Readonly<Record<string, number>>;
+  readonly mIoU?: number;
+}
+
+type LossRecord = RunRecord & { readonly losses: Readonly<Record<string, number>> };
+type EvalRecord = RunRecord & { readonly mIoU: number };
+
+// The type alone does not tie a field to its line type, so both are checked: a "loss" line
+// without losses (a foreign or truncated log) is skipped rather than drawn as zeros.
+const isLossRecord = (r: RunRecord): r is LossRecord => r.type === "loss" && r.losses !== undefined;
+const isEvalRecord = (r: RunRecord): r is EvalRecord => r.type === "eval" && r.mIoU !== undefined;
+
 /** Loss curves (by group, main then aux) and, when the run was evaluated, mIoU over time. */
-export function runPanels(records: readonly MetricRecord[]): Panel[] {
-  const losses = records.filter((r): r is Extract<MetricRecord, { type: "loss" }> => r.type === "loss");
-  const evals = records.filter((r): r is Extract<MetricRecord, { type: "eval" }> => r.type === "eval");
+export function runPanels(records: readonly RunRecord[]): Panel[] {
+  const losses = records.filter(isLossRecord);
+  const evals = records.filter(isEvalRecord);
   const present = new Set(losses.flatMap((r) => Object.keys(r.losses)));
   const panels: Panel[] = [];
   for (const g of LOSS_GROUPS) {

@@ -7,7 +7,7 @@ import { dirname } from "node:path";
 import sharp from "sharp";
 import type { RgbImage } from "../datasets/image.js";
 import { resizeRgbNearest } from "../evaluation/colorize.js";
-import { trainError, type TrainError } from "../train/errors.js";
+import { plotEmptyError, type PlotError, plotWriteError } from "./errors.js";
 
 export interface Column {
   readonly title: string;
@@ -23,11 +23,12 @@ const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replac
  * One PNG: a header with `titles`, then one row per entry of `rows`, each row's panels scaled
  * (nearest, so class colors stay exact) to `panelHeight` and laid side by side.
  */
-export function writePanelGrid(path: string, titles: readonly string[], rows: readonly (readonly RgbImage[])[], panelHeight: number): TE.TaskEither<TrainError, void> {
+export function writePanelGrid(path: string, titles: readonly string[], rows: readonly (readonly RgbImage[])[], panelHeight: number): TE.TaskEither<PlotError, void> {
+  // The first panel sets every panel's width (the aspect ratio of the dataset's images).
+  const first = rows[0]?.[0];
+  if (first === undefined) return TE.left(plotEmptyError("picture", path));
   return TE.tryCatch(
     async () => {
-      const first = rows[0]?.[0];
-      if (first === undefined) throw new Error("no panels");
       const panelWidth = Math.round((first.width * panelHeight) / first.height);
       const cols = Math.max(...rows.map((r) => r.length));
       const width = cols * panelWidth + (cols - 1) * GAP;
@@ -52,6 +53,6 @@ export function writePanelGrid(path: string, titles: readonly string[], rows: re
         .png({ compressionLevel: 9 })
         .toFile(path);
     },
-    (e) => trainError("options", `cannot write ${path}: ${e instanceof Error ? e.message : String(e)}`),
+    (e) => plotWriteError("picture", path, e),
   );
 }

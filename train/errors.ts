@@ -4,6 +4,7 @@
 
 import { type CheckpointError, renderCheckpointError } from "../checkpoint/errors.js";
 import { type DataError, describeDataError } from "../datasets/errors.js";
+import { type PlotError, renderPlotError } from "../plots/errors.js";
 import type { RuntimeError } from "../runtime/device.js";
 
 export type TrainError =
@@ -25,6 +26,10 @@ export const trainError = (kind: TrainError["kind"], message: string): TrainErro
 export const fromCheckpointError = (e: CheckpointError): TrainError => trainError("checkpoint", renderCheckpointError(e));
 export const fromDataError = (e: DataError): TrainError => trainError("data", describeDataError(e));
 export const fromRuntimeError = (e: RuntimeError): TrainError => trainError("device", e.message);
+// A chart or picture that cannot be written is an output path the user chose (--save, --out,
+// the run directory) that does not take a file, so it counts as a bad request, as before plots/
+// had an error type of its own.
+export const fromPlotError = (e: PlotError): TrainError => trainError("options", renderPlotError(e));
 
 export function renderTrainError(e: TrainError): string {
   switch (e.kind) {
