@@ -7,6 +7,7 @@
 //   format                    the leaf: the module schema and numerics every stage shares
 //   dsl <- codegen            build time; `generated` (the artifacts) reads only format
 //   dsl <- gradcheck          the finite-difference check of every VJP (test tooling)
+//   dsl <- adapt              adaptation steps and evaluation programs for any network
 //   runtime                   runs generated modules; never the DSL or the compiler
 //   checkpoint, datasets,     libraries of the application, over format
 //   evaluation, plots
@@ -40,6 +41,7 @@ const RULES: Readonly<Record<string, Allowed>> = {
   dsl: ["format"],
   codegen: ["format", "dsl"],
   gradcheck: ["format", "dsl"],
+  adapt: ["format", "dsl"],
   generated: ["format"],
   runtime: ["format"],
   checkpoint: ["format"],
@@ -49,7 +51,7 @@ const RULES: Readonly<Record<string, Allowed>> = {
   train: ["format", "runtime", "generated", "checkpoint", "datasets", "evaluation", "plots", "examples"],
   cli: ["format", "runtime", "generated", "checkpoint", "datasets", "evaluation", "plots", "examples", "train"],
   demo: ["format", "runtime", "generated", "checkpoint", "datasets", "evaluation", "plots", "examples", "train", "cli"],
-  examples: ["format", "dsl", "codegen"],
+  examples: ["format", "dsl", "adapt", "codegen"],
   // Only test helpers live here, and test code may import anything (see the header).
   testing: "*",
   scripts: "*",

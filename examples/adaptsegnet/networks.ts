@@ -201,38 +201,11 @@ export function deeplabVgg(image: F32<4>, p: d.Declared<ReturnType<typeof deepla
 }
 
 // ---------------------------------------------------------------------------------------------
-// FCDiscriminator (§2): five 4x4 stride-2 convs, LeakyReLU 0.2 after the first four.
+// FCDiscriminator (§2): adapt/discriminator.ts, shared by every network's adaptation step.
 
-export interface DiscriminatorConfig {
-  readonly inChannels: number;
-  /** Channels of conv1; the paper's ndf is 64 (64-128-256-512-1). */
-  readonly ndf: number;
-  /** Upsample the output map to the input size (the paper) instead of none (the code). */
-  readonly upsample: boolean;
-}
-
-const discConv = (outC: number, inC: number) => nn.convSpec(outC, inC, 4, { bias: true, group: "discriminator" });
-
-export function discriminatorSpec(cfg: DiscriminatorConfig) {
-  const n = cfg.ndf;
-  return {
-    conv1: discConv(n, cfg.inChannels),
-    conv2: discConv(n * 2, n),
-    conv3: discConv(n * 4, n * 2),
-    conv4: discConv(n * 8, n * 4),
-    classifier: discConv(1, n * 8),
-  };
-}
-
-export type DiscriminatorParams = d.Declared<ReturnType<typeof discriminatorSpec>>;
-
-/** Raw logit map (no sigmoid); each conv maps n -> floor((n - 2) / 2) + 1. */
-export function discriminator(x: F32<4>, p: DiscriminatorParams, cfg: DiscriminatorConfig): F32<4> {
-  const s = { stride: 2, padding: 1 };
-  let h = d.leakyRelu(nn.conv(x, p.conv1, s), 0.2);
-  h = d.leakyRelu(nn.conv(h, p.conv2, s), 0.2);
-  h = d.leakyRelu(nn.conv(h, p.conv3, s), 0.2);
-  h = d.leakyRelu(nn.conv(h, p.conv4, s), 0.2);
-  const out = nn.conv(h, p.classifier, s);
-  return cfg.upsample ? d.resize(out, [x.shape[2]!, x.shape[3]!], { alignCorners: true }) : out;
-}
+export {
+  type FCDiscriminatorConfig as DiscriminatorConfig,
+  type FCDiscriminatorParams as DiscriminatorParams,
+  fcDiscriminator as discriminator,
+  fcDiscriminatorSpec as discriminatorSpec,
+} from "../../adapt/discriminator";
