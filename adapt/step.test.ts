@@ -51,11 +51,12 @@ const settings = (objective: Objective): StepSettings => ({
   config: { numClasses: C },
 });
 
-const adversarial = (input: "softmax" | "self-information" | "features", gan: "Vanilla" | "LS" = "Vanilla"): Objective => ({
+const adversarial = (input: "softmax" | "self-information" | "features", gan: "Vanilla" | "LS" = "Vanilla", featureUpsample = false): Objective => ({
   kind: "adversarial",
   input,
   gan,
   discriminator: { ndf: 4, upsample: false },
+  featureUpsample,
 });
 
 const CASES: readonly (readonly [string, boolean, Objective, readonly string[]])[] = [
@@ -67,7 +68,7 @@ const CASES: readonly (readonly [string, boolean, Objective, readonly string[]])
   ["LS-GAN", false, adversarial("softmax", "LS"), ["loss_seg2", "loss_adv2", "loss_D2"]],
   ["AdvEnt", true, adversarial("self-information"), ["loss_seg1", "loss_seg2", "loss_adv1", "loss_adv2", "loss_D1", "loss_D2"]],
   // Features at output stride 2 are too small for five stride-2 convs: upsampled to the image.
-  ["feature-level", false, { ...adversarial("features"), featureUpsample: true }, ["loss_seg2", "loss_adv2", "loss_D2"]],
+  ["feature-level", false, adversarial("features", "Vanilla", true), ["loss_seg2", "loss_adv2", "loss_D2"]],
 ];
 
 describe("buildAdaptationStep on a user's network", () => {

@@ -23,13 +23,14 @@ import { evalSetup, evaluateWeights, predictionStem, type Prediction, sampleToRg
 import { defaultDataRoots } from "./options.js";
 import { writePanelGrid } from "../plots/pictures.js";
 import { parseDecimal } from "./numeric-options.js";
-import { chooseEvalProgram, configOf, evalPrograms, presetOf, VARIANTS } from "../train/programs.js";
+import { chooseEvalProgram, configOf, evalPrograms, loadModule, presetOf, VARIANTS } from "../train/programs.js";
 import { persistentSlots } from "../train/slots.js";
 import { protocolOf } from "../train/trainer.js";
 
 export const EVAL_USAGE = `usage: npm run eval -- --restore-from FILE [options]
   --restore-from FILE     a trainer snapshot (.safetensors), an imported state dict (.safetensors) or a PyTorch .pth
   --program NAME          the evaluation program (eval-...), or the trained variant (multi-level, ...) with --preset
+  --module FILE.ts        a generated evaluation module file instead (a user's network: codegen --from DIR --out DIR)
   --preset PRESET         pick the evaluation program of this preset (default: the snapshot's)
   --data-dir DIR          the target dataset root (or --data-target; Cityscapes layout; default ./data/Cityscapes/data, data/synth/cityscapes for cpu-demo)
   --data-list FILE        official val.txt-style list
@@ -42,6 +43,8 @@ export const EVAL_USAGE = `usage: npm run eval -- --restore-from FILE [options]
 export interface EvalCliOptions {
   readonly restoreFrom: string;
   readonly program?: string;
+  /** A generated evaluation module file, used as given (its G must fit the weights exactly). */
+  readonly module?: string;
   readonly preset?: string;
   readonly dataDir?: string;
   readonly dataList?: string;
@@ -61,6 +64,7 @@ export function parseEvalOptions(argv: readonly string[]): E.Either<TrainError, 
       options: {
         "restore-from": { type: "string" },
         program: { type: "string" },
+        module: { type: "string" },
         preset: { type: "string" },
         "data-dir": { type: "string" },
         "data-dir-target": { type: "string" },
@@ -90,6 +94,7 @@ export function parseEvalOptions(argv: readonly string[]): E.Either<TrainError, 
   return E.right({
     restoreFrom,
     ...opt("program", s("program")),
+    ...opt("module", s("module")),
     ...opt("preset", s("preset")),
     ...opt("dataDir", s("data-dir") ?? s("data-dir-target") ?? s("data-target")),
     ...opt("dataList", s("data-list")),
@@ -160,17 +165,30 @@ async function savePrediction(dir: string, p: Prediction, protocol: Parameters<t
   if (E.isLeft(b)) throw new Error(fromDataError(b.left).message);
 }
 
+/** The evaluation program a module file holds; fitWeights below checks the weights fit it exactly. */
+async function moduleGiven(o: EvalCliOptions, file: string): Promise<E.Either<TrainError, { module: GeneratedModule; preset?: string }>> {
+  return E.map((module: GeneratedModule) => ({ module, ...opt("preset", o.preset) }))(await loadModule(file)());
+}
+
+/** Among the generated evaluation programs, the one the weights fit exactly (chooseEvalProgram). */
+async function chooseAmongGenerated(o: EvalCliOptions, read: ReadWeights, g: NonNullable<ReadWeights["groups"][string]>): Promise<E.Either<TrainError, { module: GeneratedModule; preset?: string }>> {
+  const candidates = evalCandidates(o, read);
+  if (E.isLeft(candidates)) return candidates;
+  const origin = await originConfig(o, read, candidates.right.preset);
+  const chosen = await chooseEvalProgram(o.restoreFrom, g, candidates.right.names, candidates.right.preset, origin);
+  return E.map((c: { module: GeneratedModule }) => ({ module: c.module, ...opt("preset", candidates.right.preset) }))(chosen);
+}
+
 export async function runEvalCli(o: EvalCliOptions): Promise<E.Either<TrainError, EvalCliResult>> {
   const read = await readWeights(o.restoreFrom)();
   if (E.isLeft(read)) return read;
   const g = read.right.groups["G"];
   if (g === undefined || g.size === 0) return E.left(trainError("checkpoint", `${o.restoreFrom} holds no segmentation network (G) tensors`));
-  const candidates = evalCandidates(o, read.right);
-  if (E.isLeft(candidates)) return candidates;
-  const origin = await originConfig(o, read.right, candidates.right.preset);
-  const chosen = await chooseEvalProgram(o.restoreFrom, g, candidates.right.names, candidates.right.preset, origin);
+  if (o.module !== undefined && o.program !== undefined) return E.left(trainError("options", "--module and --program both name the evaluation program: give one"));
+  const chosen = o.module !== undefined ? await moduleGiven(o, o.module) : await chooseAmongGenerated(o, read.right, g);
   if (E.isLeft(chosen)) return chosen;
   const module: GeneratedModule = chosen.right.module;
+  const candidates = { right: { preset: chosen.right.preset } };
   const weights = fitWeights(o.restoreFrom, read.right, persistentSlots(module), "eval");
   if (E.isLeft(weights)) return weights;
   const preset = candidates.right.preset ?? presetOf(module.name);

@@ -1,4 +1,4 @@
-// npm run codegen [-- --check | --list | --only NAME[,NAME] | --from DIR]
+// npm run codegen [-- --check | --list | --only NAME[,NAME] | --from DIR [--out DIR]]
 //
 // Builds every program exported from examples/, compiles it, and writes
 // generated/<name>/module.ts and generated/<name>/REPORT.md, the shared kernel pool
@@ -9,7 +9,9 @@
 // A program that does not build or compile is reported in one line (codegen/compile-error.ts),
 // the others still compile so every failure shows at once, and nothing is written (exit 2).
 // --from DIR compiles the programs exported under DIR instead and writes nothing (a dry run:
-// exit 0 when they all compile).
+// exit 0 when they all compile); with --out OUT it writes each as a self-contained module
+// OUT/<name>/module.ts (its kernels inline) and OUT/<name>/REPORT.md, which `npm run train --
+// --module` and `npm run eval -- --module` run: a user's own network outside examples/.
 
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -18,7 +20,7 @@ import * as E from "fp-ts/lib/Either.js";
 import { renderCompileError, tryCompileExport } from "./compile";
 import { discoverPrograms, loadPrograms } from "./discover";
 import type { ShaderSpec } from "../format/module";
-import { anonymous, emitAlias, emitModule, emitPool, parsePool } from "./emit";
+import { anonymous, emitAlias, emitModule, emitPool, emitStandalone, parsePool } from "./emit";
 import { KernelNames, templateOf } from "./names";
 import { renderReport } from "./report";
 
@@ -77,6 +79,13 @@ async function main(argv: readonly string[]): Promise<number> {
   const fromAt = argv.indexOf("--from");
   // generated/ is the output of examples/ alone, so other programs are only compiled, never written.
   const from = fromAt >= 0 ? argv[fromAt + 1] : undefined;
+  const outAt = argv.indexOf("--out");
+  const out = outAt >= 0 ? argv[outAt + 1] : undefined;
+  if (out !== undefined && from === undefined) {
+    console.error("codegen: --out writes the programs of --from DIR; generated/ is written by a run without either");
+    return 2;
+  }
+  const standalone = new Map<string, string>();
   const loaded = await loadPrograms(root, discoverPrograms(root, from ?? "examples"));
   if (E.isLeft(loaded)) {
     console.error(`codegen: ${loaded.left}`);
@@ -116,6 +125,8 @@ async function main(argv: readonly string[]): Promise<number> {
     if (same === undefined) shared.set(shape, program.name);
     files.set(`${program.name}/module.ts`, same === undefined ? emitModule(compiled, source) : emitAlias(compiled, source, same));
     files.set(`${program.name}/REPORT.md`, renderReport(compiled, source));
+    standalone.set(`${program.name}/module.ts`, emitStandalone(compiled, source));
+    standalone.set(`${program.name}/REPORT.md`, renderReport(compiled, source));
     if (!check) console.log(`codegen: ${program.name}: ${compiled.kernels.length} dispatches, ${compiled.module.shaders.length} shaders (${Date.now() - started} ms)`);
   }
   if (failed > 0) {
@@ -123,7 +134,16 @@ async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   if (from !== undefined) {
-    console.log(`codegen --from ${from}: ${programs.length} program${programs.length === 1 ? "" : "s"} compile; nothing written`);
+    const count = `${programs.length} program${programs.length === 1 ? "" : "s"}`;
+    if (out === undefined) {
+      console.log(`codegen --from ${from}: ${count} compile; nothing written`);
+      return 0;
+    }
+    for (const [f, text] of standalone) {
+      fs.mkdirSync(path.dirname(path.join(out, f)), { recursive: true });
+      fs.writeFileSync(path.join(out, f), text);
+    }
+    console.log(`codegen --from ${from} --out ${out}: ${count} written (${[...standalone.keys()].filter((f) => f.endsWith("module.ts")).join(", ")})`);
     return 0;
   }
   if (!only) files.set("index.ts", registry(programs.map((p) => p.program.name)));
