@@ -130,6 +130,28 @@ describe("NaN and infinities propagate through activations as in PyTorch", () =>
   });
 });
 
+describe("hardtanh keeps NaN and masks its gradient as PyTorch's hardtanh_backward", () => {
+  it("relu6 = hardtanh(x, 0, 6) and hardtanh(x, -1, 1): NaN kept, gradient 0 at and beyond the bounds, dy at a NaN", async () => {
+    const x = d.input("x", [8], "f32") as F32;
+    const ones = d.input("ones", [8], "f32") as F32;
+    const dx = (out: F32) => d.vjp([out], [ones], [x])[0]!;
+    const s = stack([
+      { label: "relu6", value: d.nn.relu6(x) },
+      { label: "hardtanh", value: d.hardtanh(x, -1, 1) },
+      { label: "relu6 dx", value: dx(d.nn.relu6(x)) },
+      { label: "hardtanh dx", value: dx(d.hardtanh(x, -1, 1)) },
+    ]);
+    await expectTorch(program({ s: s.tensor }), new Map([["x", X], ["ones", new Array<number>(8).fill(1)]]), {
+      s: flat(
+        [NaN_, 0, 2, 6, 0, 0, 0, 0.25],
+        [NaN_, -1, 1, 1, -1, 0, -0.5, 0.25],
+        [1, 0, 1, 0, 0, 0, 0, 1],
+        [1, 0, 0, 0, 0, 1, 1, 1],
+      ),
+    });
+  });
+});
+
 describe("NaN and infinities propagate through reductions, softmax and pooling as in PyTorch", () => {
   it("amax is NaN over a NaN (its gradient NaN over the whole row), argmax points at the first NaN, sum is NaN", async () => {
     const x = d.input("x", [3, 5], "f32") as F32<2>;

@@ -7,6 +7,7 @@
 
 import type { BinaryAttrs } from "./ops/binary";
 import type { ConvAttrs, ConvOpAttrs } from "./ops/conv";
+import type { DepthwiseAttrs } from "./ops/depthwise";
 import type { MatmulAttrs } from "./ops/matmul";
 import type { NormalizationAttrs } from "./ops/normalization";
 import type { ReductionAttrs } from "./ops/reductions";
@@ -34,6 +35,7 @@ export interface OpAttrs
     ReductionAttrs,
     ViewAttrs,
     ConvOpAttrs,
+    DepthwiseAttrs,
     SamplingAttrs,
     MatmulAttrs,
     NormalizationAttrs {}

@@ -38,6 +38,11 @@ export function conv(x: F32<4>, p: ConvParams, opts: op.ConvOpts = {}): F32<4> {
   return op.conv2d(x, p.weight, p.bias, opts);
 }
 
+/** ReLU6 = min(max(x, 0), 6) (torch.nn.ReLU6, MobileNetV2's activation): hardtanh(x, 0, 6). */
+export function relu6<R extends number>(x: F32<R>): F32<R> {
+  return op.hardtanh(x, 0, 6);
+}
+
 export type BatchNormSpec = {
   readonly weight: ParamSpec<[number]>;
   readonly bias: ParamSpec<[number]>;

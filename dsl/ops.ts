@@ -13,6 +13,7 @@ export * from "./ops/binary";
 export * from "./ops/reductions";
 export * from "./ops/views";
 export * from "./ops/conv";
+export * from "./ops/depthwise";
 export * from "./ops/sampling";
 export * from "./ops/matmul";
 export * from "./ops/normalization";

@@ -68,6 +68,28 @@ export const convCaseA: fc.Arbitrary<ConvCase> = fc
   })
   .filter((r) => r.out[0] >= 1 && r.out[1] >= 1);
 
+/**
+ * Depthwise convolutions (MobileNetV2's 3x3 stages and their dilated DeepLab form): strides 1-2,
+ * dilations 1, 2 and 4, padding up to max(2, dilation); `o` equals `c` (one filter per channel).
+ */
+export const depthwiseCaseA: fc.Arbitrary<ConvCase> = fc
+  .record({
+    n: dim(1, 2),
+    c: dim(1, 3),
+    size: pairA(dim(1, 7)),
+    kernel: pairA(dim(1, 3)),
+    stride: pairA(dim(1, 2)),
+    padFraction: pairA(fc.double({ min: 0, max: 1, noNaN: true })),
+    dilation: pairA(fc.constantFrom(1, 2, 4)),
+    seed: seedA,
+  })
+  .map(({ padFraction, ...r }) => {
+    const padding = [0, 1].map((a) => Math.round(padFraction[a]! * Math.max(2, r.dilation[a]!))) as [number, number];
+    const out = [0, 1].map((a) => convOutSize(r.size[a]!, r.kernel[a]!, r.stride[a]!, padding[a]!, r.dilation[a]!)) as [number, number];
+    return { ...r, o: r.c, padding, out };
+  })
+  .filter((r) => r.out[0] >= 1 && r.out[1] >= 1);
+
 export const convLabel = (r: ConvCase) =>
   `N${r.n} C${r.c} O${r.o} size ${r.size} kernel ${r.kernel} stride ${r.stride} padding ${r.padding} dilation ${r.dilation}`;
 

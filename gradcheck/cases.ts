@@ -6,7 +6,7 @@ import fc from "fast-check";
 import { type CaseOp, type F32, type Shape, convOutSize, numel, showShape } from "../dsl/index";
 import { awayFromZero, distinct, standard, uniform } from "../dsl/ops/def";
 import * as op from "../dsl/ops";
-import { axesA, broadcastVariantA, convCaseA, convLabel, dim, f32In, pairA, seedA, shapeA } from "./arbitraries";
+import { axesA, broadcastVariantA, convCaseA, convLabel, depthwiseCaseA, dim, f32In, pairA, seedA, shapeA } from "./arbitraries";
 import type { CaseInputs, Dist, OpCheck } from "./harness";
 
 /** where: the condition and both branches broadcast together in every way. */
@@ -202,6 +202,49 @@ const convChecks: OpCheck[] = [
   },
 ];
 
+/** Depthwise convolution, with and without bias, and its two adjoints; weights [C, 1, KH, KW]. */
+function depthwiseCheck(name: string, withBias: boolean): OpCheck {
+  return {
+    name,
+    op: "depthwiseConv2d",
+    cases: depthwiseCaseA.map((r) => ({
+      label: convLabel(r) + (withBias ? ", bias" : ""),
+      seed: r.seed,
+      inputs: {
+        x: f32In([r.n, r.c, ...r.size], standard),
+        w: f32In([r.c, 1, ...r.kernel], standard),
+        ...(withBias ? { bias: f32In([r.c], standard) } : {}),
+      },
+      build: (t) => op.depthwiseConv2d(t.f4("x"), t.f4("w"), withBias ? t.f1("bias") : undefined, r),
+    })),
+  };
+}
+
+const depthwiseChecks: OpCheck[] = [
+  depthwiseCheck("depthwiseConv2d", false),
+  depthwiseCheck("depthwiseConv2d bias", true),
+  {
+    name: "depthwiseConv2dInputGrad",
+    op: "depthwiseConv2dInputGrad",
+    cases: depthwiseCaseA.map((r) => ({
+      label: convLabel(r),
+      seed: r.seed,
+      inputs: { dy: f32In([r.n, r.c, ...r.out], standard), w: f32In([r.c, 1, ...r.kernel], standard) },
+      build: (t) => op.depthwiseConv2dInputGrad(t.f4("dy"), t.f4("w"), r.size, r),
+    })),
+  },
+  {
+    name: "depthwiseConv2dWeightGrad",
+    op: "depthwiseConv2dWeightGrad",
+    cases: depthwiseCaseA.map((r) => ({
+      label: convLabel(r),
+      seed: r.seed,
+      inputs: { x: f32In([r.n, r.c, ...r.size], standard), dy: f32In([r.n, r.c, ...r.out], standard) },
+      build: (t) => op.depthwiseConv2dWeightGrad(t.f4("x"), t.f4("dy"), r.kernel, r),
+    })),
+  },
+];
+
 /** Max pooling, PyTorch's size rule; distinct values, so every window has one clear maximum. */
 function maxPoolCheck(ceilMode: boolean): OpCheck {
   return {
@@ -344,7 +387,7 @@ const normChecks: OpCheck[] = [
 /** Composites: losses, the BN layer with its running statistics, and the optimizer updates. */
 
 const byOp = (checks: readonly OpCheck[], name: CaseOp): OpCheck[] => checks.filter((c) => c.op === name);
-const listed = [...viewChecks, ...convChecks, ...normChecks];
+const listed = [...viewChecks, ...convChecks, ...depthwiseChecks, ...normChecks];
 
 /** The generators of every op whose record asks for cases, keyed by op. */
 export const CASES: { readonly [K in CaseOp]: readonly OpCheck[] } = {
@@ -361,6 +404,9 @@ export const CASES: { readonly [K in CaseOp]: readonly OpCheck[] } = {
   conv2d: byOp(listed, "conv2d"),
   conv2dInputGrad: byOp(listed, "conv2dInputGrad"),
   conv2dWeightGrad: byOp(listed, "conv2dWeightGrad"),
+  depthwiseConv2d: byOp(listed, "depthwiseConv2d"),
+  depthwiseConv2dInputGrad: byOp(listed, "depthwiseConv2dInputGrad"),
+  depthwiseConv2dWeightGrad: byOp(listed, "depthwiseConv2dWeightGrad"),
   maxPool2d: byOp(listed, "maxPool2d"),
   resize: byOp(listed, "resize"),
   resizeGrad: byOp(listed, "resizeGrad"),

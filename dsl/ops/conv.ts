@@ -25,11 +25,12 @@ export interface ConvOpts {
   readonly dilation?: number | Pair;
 }
 
-function convAttrs(opts: ConvOpts): ConvAttrs {
+/** Stride and dilation default to 1, padding to 0 (PyTorch's defaults); shared with depthwise.ts. */
+export function convAttrs(opts: ConvOpts): ConvAttrs {
   return { stride: pair(opts.stride, 1), padding: pair(opts.padding, 0), dilation: pair(opts.dilation, 1) };
 }
 
-function checkConvAttrs(op: string, operands: [string, Tensor][], a: ConvAttrs): void {
+export function checkConvAttrs(op: string, operands: [string, Tensor][], a: ConvAttrs): void {
   const bad = [...a.stride, ...a.dilation].some((v) => !Number.isInteger(v) || v < 1) || a.padding.some((v) => !Number.isInteger(v) || v < 0);
   if (bad) fail(op, operands, { ...a }, "stride and dilation must be positive integers, padding non-negative");
 }

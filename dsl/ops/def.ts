@@ -1,8 +1,9 @@
 // What the registry holds for each op: one record with everything every stage needs.
 //
 // An op is declared once, in the family file that builds it (sources.ts, unary.ts, binary.ts,
-// reductions.ts, views.ts, conv.ts, sampling.ts, normalization.ts): its attributes (an
-// interface merged into ir.ts's OpAttrs), its builder with the shape rule, and this record:
+// reductions.ts, views.ts, conv.ts, depthwise.ts, sampling.ts, normalization.ts): its
+// attributes (an interface merged into ir.ts's OpAttrs), its builder with the shape rule, and
+// this record:
 //   evaluate   the reference evaluation (the interpreter is a loop over these);
 //   vjp        the derivative, in DSL ops (grad.ts walks the graph with these);
 //   lowering   how codegen computes it: an inline WGSL expression (elementwise ops and views),

@@ -4,6 +4,7 @@
 import type { OpName } from "../ir";
 import { BINARY_OPS } from "./binary";
 import { CONV_OPS } from "./conv";
+import { DEPTHWISE_OPS } from "./depthwise";
 import type { OpDef } from "./def";
 import { MATMUL_OPS } from "./matmul";
 import { NORMALIZATION_OPS } from "./normalization";
@@ -23,6 +24,7 @@ const FAMILIES = {
   ...REDUCTION_OPS,
   ...VIEW_OPS,
   ...CONV_OPS,
+  ...DEPTHWISE_OPS,
   ...SAMPLING_OPS,
   ...MATMUL_OPS,
   ...NORMALIZATION_OPS,

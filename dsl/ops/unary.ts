@@ -1,10 +1,10 @@
 // Elementwise unary ops: y[i] = f(x[i]).
 
 import type { Bool, DType, F32, Tensor } from "../ir";
-import { node, requireDType, wrapI32 } from "./build";
-import { type Evaluate, NONDIFF, type OpDef, awayFromZero, standard, uniform } from "./def";
+import { fail, node, requireDType, wrapI32 } from "./build";
+import { type Dist, type Evaluate, NONDIFF, type OpDef, awayFromZero, standard, uniform } from "./def";
 // Cycles between family files are safe: other families' builders are only called inside rules.
-import { add, div, gt, le, mul, sub, where } from "./binary";
+import { add, div, ge, gt, le, mul, or, sub, where } from "./binary";
 
 export interface UnaryAttrs {
   neg: {};
@@ -17,6 +17,7 @@ export interface UnaryAttrs {
   rsqrt: {};
   relu: {};
   leakyRelu: { readonly slope: number };
+  hardtanh: { readonly min: number; readonly max: number };
   sigmoid: {};
   tanh: {};
   erf: {};
@@ -26,7 +27,7 @@ export interface UnaryAttrs {
   stopGradient: {};
 }
 
-type Plain = Exclude<keyof UnaryAttrs, "leakyRelu" | "not" | "cast" | "stopGradient">;
+type Plain = Exclude<keyof UnaryAttrs, "leakyRelu" | "hardtanh" | "not" | "cast" | "stopGradient">;
 
 function unaryOp<Allowed extends DType>(op: Plain, allowed: readonly Allowed[]) {
   return <R extends number, D extends Allowed>(x: Tensor<R, D>): Tensor<R, D> => {
@@ -66,6 +67,16 @@ export const gelu = unaryOp("gelu", ["f32"]);
 export function leakyRelu<R extends number>(x: F32<R>, slope: number): F32<R> {
   requireDType("leakyRelu", "x", x, ["f32"]);
   return node({ op: "leakyRelu", inputs: [x], attrs: { slope } }, x.shape, "f32");
+}
+
+/**
+ * min(max(x, min), max), PyTorch's hardtanh (defaults -1, 1); NaN stays NaN. ReLU6 is
+ * hardtanh(x, 0, 6) (MobileNetV2's activation; nn.relu6).
+ */
+export function hardtanh<R extends number>(x: F32<R>, min = -1, max = 1): F32<R> {
+  requireDType("hardtanh", "x", x, ["f32"]);
+  if (!(min <= max)) fail("hardtanh", [["x", x]], { min, max }, `min ${min} must not exceed max ${max}`);
+  return node({ op: "hardtanh", inputs: [x], attrs: { min, max } }, x.shape, "f32");
 }
 
 export function not<R extends number>(x: Bool<R>): Bool<R> {
@@ -149,6 +160,13 @@ function castExpr(a: string, from: DType, to: DType): string {
 }
 
 const f = (t: Tensor) => t as F32;
+
+/**
+ * Odd tenths in [-7.9, 8.1]: 0.1 + 0.2k stays 0.1 (1e5 finite-difference steps) from every
+ * integer and every even tenth, so hardtanh's gradient check stays off its kinks at the bounds
+ * it is checked with (0 and 6, -1 and 1, -2 and 0.4).
+ */
+const HARDTANH_LATTICE: Dist = { kind: "lattice", step: 0.2, offset: 0.1, count: 40 };
 
 export const UNARY_OPS = {
   // d(-x) = -dy
@@ -260,6 +278,27 @@ export const UNARY_OPS = {
     },
     // slope > 0 masks on the output, slope <= 0 on the input: both branches.
     gradcheck: { kind: "unary", dist: awayFromZero(), attrs: [{ slope: 0.2 }, { slope: -0.5 }] },
+  },
+  // PyTorch's clamp of x to [min, max], NaN kept: the WGSL keeps it by select (WGSL's clamp may
+  // drop a NaN, as its max does: HELPERS.relu). The gradient is PyTorch's hardtanh_backward:
+  // 0 where x <= min or x >= max (both kinks count as outside), dy elsewhere, including where
+  // x is NaN (both comparisons are false). The mask reads the saved output: for min < max,
+  // y <= min exactly when x <= min and y >= max exactly when x >= max, NaN giving NaN; and it
+  // is written as where(mask, 0, dy) so dy is read once (an input-gradient takes it as epilogue).
+  hardtanh: {
+    evaluate: pointwise1((x, a) => Math.min(Math.max(x, a.min), a.max)),
+    vjp: (n, dy, y) => [where(or(le(f(y), n.attrs.min), ge(f(y), n.attrs.max)), 0, dy)],
+    lowering: {
+      kind: "elementwise",
+      wgsl: (c) => {
+        const x = c.arg(0);
+        c.helper("isnan");
+        const [lo, hi] = [c.literal(c.node.attrs.min, "f32"), c.literal(c.node.attrs.max, "f32")];
+        return `select(clamp(${x}, ${lo}, ${hi}), ${x}, isnan_(${x}))`;
+      },
+    },
+    // ReLU6, a symmetric and an asymmetric window; the lattice keeps x 0.1 from every bound.
+    gradcheck: { kind: "unary", dist: HARDTANH_LATTICE, attrs: [{ min: 0, max: 6 }, { min: -1, max: 1 }, { min: -2, max: 0.4 }] },
   },
   // d sigmoid = y (1 - y) dy
   sigmoid: {

@@ -21,7 +21,7 @@ const DW_UNROLL = 4;
  * K-splits of a weight-gradient: enough partial tiles to fill the device (8192 invocations)
  * while each split still sums at least 512 positions. Fixed at codegen time (determinism).
  */
-function weightGradSplits(positions: number, tiles: number): number {
+export function weightGradSplits(positions: number, tiles: number): number {
   return positions < 2048 ? 1 : Math.max(1, Math.min(64, Math.floor(positions / 512), Math.ceil(8192 / tiles)));
 }
 

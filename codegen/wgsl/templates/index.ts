@@ -15,6 +15,7 @@ import { type TemplateContext } from "./context";
 import { conv2d } from "./conv2d";
 import { conv2dInputGrad } from "./conv2d-input-grad";
 import { conv2dWeightGrad } from "./conv2d-weight-grad";
+import { depthwiseConv2d, depthwiseConv2dInputGrad, depthwiseConv2dWeightGrad } from "./depthwise";
 import { matmul } from "./matmul";
 import { maxPool2d, maxPool2dGrad } from "./pooling";
 import { pointwise } from "./pointwise";
@@ -45,6 +46,9 @@ const TEMPLATES: { readonly [K in TemplateOp]: Template } = {
   conv2d,
   conv2dInputGrad,
   conv2dWeightGrad,
+  depthwiseConv2d,
+  depthwiseConv2dInputGrad,
+  depthwiseConv2dWeightGrad,
   matmul,
   maxPool2d,
   maxPool2dGrad,
