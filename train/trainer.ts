@@ -322,24 +322,17 @@ async function trainInDirectory(
 
     for (let it = first; it < run.numStepsStop; it++) {
       if (inputs.iteration !== undefined) instance.write(inputs.iteration, Int32Array.of(it));
-      if (inputs.source !== undefined && sourceStream !== undefined) {
-        const s = await nextSample(sourceStream, "source");
+      for (const side of ["source", "target"] as const) {
+        const slots = inputs[side];
+        const stream = side === "source" ? sourceStream : targetStream;
+        if (slots === undefined || stream === undefined) continue;
+        const s = await nextSample(stream, side);
         if (E.isLeft(s)) return s;
-        instance.write(inputs.source.image, s.right.image);
-        if (inputs.source.label !== undefined) {
-          const warning = ignoreOnly.source(s.right);
+        instance.write(slots.image, s.right.image);
+        if (slots.label !== undefined) {
+          const warning = ignoreOnly[side](s.right);
           if (warning !== undefined) progress.message(warning);
-          instance.write(inputs.source.label, labelInput(s.right));
-        }
-      }
-      if (inputs.target !== undefined && targetStream !== undefined) {
-        const s = await nextSample(targetStream, "target");
-        if (E.isLeft(s)) return s;
-        instance.write(inputs.target.image, s.right.image);
-        if (inputs.target.label !== undefined) {
-          const warning = ignoreOnly.target(s.right);
-          if (warning !== undefined) progress.message(warning);
-          instance.write(inputs.target.label, labelInput(s.right));
+          instance.write(slots.label, labelInput(s.right));
         }
       }
       instance.step(1);

@@ -57,6 +57,18 @@ export const wrapI32 = (v: number): number => v | 0;
 /** An attribute given as one number or a pair, as a pair (PyTorch's `int or tuple`). */
 export const pair = (v: number | Pair | undefined, dflt: number): Pair => (v === undefined ? [dflt, dflt] : typeof v === "number" ? [v, v] : v);
 
+/**
+ * Sums `visit`'s terms into float64 slots, one per element of `out` (rounded once, on store):
+ * the reference's accumulation for convolutions and their adjoints.
+ */
+export function accumulate(out: { readonly length: number }, visit: (add: (at: number, v: number) => void) => void): Float64Array {
+  const acc = new Float64Array(out.length);
+  visit((at, v) => {
+    acc[at]! += v;
+  });
+  return acc;
+}
+
 /** Calls `f(flatIndex, multiIndex)` for every element of `shape` in row-major order. */
 export function forEachIndex(shape: Shape, f: (flat: number, idx: number[]) => void): void {
   let n = 1;

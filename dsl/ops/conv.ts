@@ -3,7 +3,7 @@
 import { tapIndex } from "../../format/conv-geometry";
 import type { F32, Pair, Shape, Tensor } from "../ir";
 import { convOutSize } from "../shape";
-import { fail, node, pair, requireDType, requireRank } from "./build";
+import { accumulate, fail, node, pair, requireDType, requireRank } from "./build";
 import type { Data, OpDef } from "./def";
 import { sum } from "./reductions";
 
@@ -122,15 +122,6 @@ function forEachTap(xShape: Shape, wShape: Shape, yShape: Shape, a: ConvAttrs, f
               }
             }
         }
-}
-
-/** Accumulates `term` over the taps into a float64 buffer indexed by `at`, then stores it. */
-function accumulate(out: Data, visit: (add: (at: number, v: number) => void) => void): Float64Array {
-  const acc = new Float64Array(out.length);
-  visit((at, v) => {
-    acc[at]! += v;
-  });
-  return acc;
 }
 
 const f4 = (t: Tensor) => t as F32<4>;

@@ -8,7 +8,7 @@ import { tapIndex } from "../../format/conv-geometry";
 import type { F32, Pair, Shape, Tensor } from "../ir";
 import { convOutSize } from "../shape";
 import { type ConvAttrs, type ConvOpts, checkConvAttrs, convAttrs } from "./conv";
-import { fail, node, requireDType, requireRank } from "./build";
+import { accumulate, fail, node, requireDType, requireRank } from "./build";
 import type { Data, OpDef } from "./def";
 import { sum } from "./reductions";
 
@@ -115,15 +115,6 @@ function forEachTap(xShape: Shape, kernel: Pair, yShape: Shape, a: ConvAttrs, f:
             }
           }
         }
-}
-
-/** Sums `visit`'s terms into float64 slots, one per element of `out` (rounded once, on store). */
-function accumulate(out: Data, visit: (add: (at: number, v: number) => void) => void): Float64Array {
-  const acc = new Float64Array(out.length);
-  visit((at, v) => {
-    acc[at]! += v;
-  });
-  return acc;
 }
 
 const f4 = (t: Tensor) => t as F32<4>;
