@@ -4,6 +4,7 @@
 // before. The reference is the old construction, written out again, not imported.
 
 import { describe, expect, test } from "vitest";
+import { classPalette } from "./class-table";
 import * as C from "./classes";
 import { type LabelCoding, labelLut } from "./layouts";
 
@@ -69,6 +70,13 @@ describe("dataset label id -> trainId tables", () => {
   test("Cityscapes / GTA5", () => expectSame(C.LABEL_ID_TO_TRAIN_ID, OLD_LABEL_ID_TO_TRAIN_ID));
   test("SYNTHIA", () => expectSame(C.SYNTHIA_ID_TO_TRAIN_ID, OLD_SYNTHIA_ID_TO_TRAIN_ID));
   test("Cross-City", () => expectSame(C.CROSS_CITY_TO_TRAIN_ID, OLD_CROSS_CITY_TO_TRAIN_ID));
+  test("as class tables over the 19 trainIds", () => {
+    for (const t of [C.CITYSCAPES_LABELS, C.SYNTHIA_LABELS, C.CROSS_CITY_LABELS]) {
+      expect(t.names).toEqual(OLD_CITYSCAPES.map(([k]) => C.CITYSCAPES_CLASSES[k]!.name));
+      expectSame(classPalette(t), OLD_TRAIN_ID_PALETTE);
+      expect(t.ignoreIndex).toBe(OLD_IGNORE);
+    }
+  });
 });
 
 describe.each(PROTOCOL_IDS)("protocol %s", (id) => {
@@ -81,6 +89,15 @@ describe.each(PROTOCOL_IDS)("protocol %s", (id) => {
   test("trainId -> class index and back", () => {
     expectSame(C.trainIdToProtocolLut(p), oldToProtocol(id));
     expectSame(C.protocolToTrainIdLut(p), oldFromProtocol(id));
+  });
+  test("its own table reads Cityscapes label ids, as the scorer's labelid format did", () => {
+    expectSame(p.labelLut, oldCompose(OLD_LABEL_ID_TO_TRAIN_ID, oldToProtocol(id)));
+  });
+  test("its palette colors class k as the trainId palette colored trainId k maps to", () => {
+    const old = new Uint8Array(256 * 3);
+    oldFromProtocol(id).forEach((t, k) => old.set(OLD_TRAIN_ID_PALETTE.subarray(t * 3, t * 3 + 3), k * 3));
+    // Class indices past the protocol map to 255, which the old palette colors black, as the new one.
+    expectSame(classPalette(p), old);
   });
   test.each(Object.keys(OLD_CODINGS) as LabelCoding[])("raw %s label value -> class index", (coding) => {
     expectSame(labelLut(coding, p), oldCompose(OLD_CODINGS[coding], oldToProtocol(id)));
