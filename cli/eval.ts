@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { readRgb, writeGrayLabelPng } from "../datasets/image.js";
 import { colorize, writeRgbPng } from "../evaluation/colorize.js";
+import { type ClassTable, classPalette } from "../datasets/class-table.js";
 import { PROTOCOLS } from "../datasets/classes.js";
 import { jsonReport, markdownTable, type ScoreSummary, subsetMIoU } from "../evaluation/report.js";
 import type { GeneratedModule } from "../format/module.js";
@@ -19,13 +20,13 @@ import { fitWeights, readWeights, type ReadWeights } from "../train/checkpoint.j
 import { acquireFor } from "./train.js";
 import { openDataset, type NamedDataset } from "../train/data.js";
 import { fromDataError, fromPlotError, fromRuntimeError, trainError, type TrainError } from "../train/errors.js";
-import { evalSetup, evaluateWeights, predictionStem, type Prediction, sampleToRgb, toTrainIds } from "../train/evaluate.js";
+import { evalSetup, evaluateWeights, predictionIds, predictionStem, type Prediction, sampleToRgb } from "../train/evaluate.js";
 import { defaultDataRoots } from "./options.js";
 import { writePanelGrid } from "../plots/pictures.js";
 import { parseDecimal } from "./numeric-options.js";
 import { chooseEvalProgram, configOf, evalPrograms, loadModule, presetOf, VARIANTS } from "../train/programs.js";
 import { persistentSlots } from "../train/slots.js";
-import { protocolOf } from "../train/trainer.js";
+import { classesFor } from "./class-option.js";
 
 export const EVAL_USAGE = `usage: npm run eval -- --restore-from FILE [options]
   --restore-from FILE     a trainer snapshot (.safetensors), an imported state dict (.safetensors) or a PyTorch .pth
@@ -38,7 +39,10 @@ export const EVAL_USAGE = `usage: npm run eval -- --restore-from FILE [options]
   --target-layout cityscapes|crosscity  --target-city Rome
   --save DIR              write predictions, colorized predictions, panels and scores here
   --num-images N          only the first N images
-  --panels N              how many image | ground truth | prediction panels to write (default 8)`;
+  --panels N              how many image | ground truth | prediction panels to write (default 8)
+  --classes FILE.json     the class table the model was trained with (names, colors, label values, ignore index;
+                          schema in datasets/class-table.ts); default: the built-in protocol of its class count (19 | 16 | 13).
+                          With it, reports use its class names, colorized outputs its colors, and saved predictions hold its class indices`;
 
 export interface EvalCliOptions {
   readonly restoreFrom: string;
@@ -54,6 +58,7 @@ export interface EvalCliOptions {
   readonly save?: string;
   readonly numImages?: number;
   readonly panels: number;
+  readonly classesFile?: string;
 }
 
 export function parseEvalOptions(argv: readonly string[]): E.Either<TrainError, EvalCliOptions> {
@@ -76,6 +81,7 @@ export function parseEvalOptions(argv: readonly string[]): E.Either<TrainError, 
         save: { type: "string" },
         "num-images": { type: "string" },
         panels: { type: "string" },
+        classes: { type: "string" },
       },
     }).values;
   } catch (e) {
@@ -104,6 +110,7 @@ export function parseEvalOptions(argv: readonly string[]): E.Either<TrainError, 
     ...opt("save", s("save")),
     ...opt("numImages", numImages.right === 0 ? undefined : numImages.right),
     panels: panels.right ?? 8,
+    ...opt("classesFile", s("classes")),
   });
 }
 
@@ -155,13 +162,17 @@ function targetDataset(o: EvalCliOptions, preset: string | undefined): NamedData
   return { role: "target validation", option: "--data-dir", spec: { kind: "cityscapes", root, split: o.set, withLabels: true, ...(o.dataList ? { listFile: o.dataList } : {}) } };
 }
 
-/** Writes the official prediction PNG and its colorized version, as evaluate_cityscapes.py does. */
-async function savePrediction(dir: string, p: Prediction, protocol: Parameters<typeof toTrainIds>[1]): Promise<void> {
+/**
+ * Writes the official prediction PNG (trainIds; a user table's class indices) and its colorized
+ * version, as evaluate_cityscapes.py does; colors are the table's (the Cityscapes palette for the
+ * built-in protocols).
+ */
+async function savePrediction(dir: string, p: Prediction, table: ClassTable): Promise<void> {
   const stem = predictionStem(p.name);
-  const map = { width: p.sample.labelWidth, height: p.sample.labelHeight, data: toTrainIds(p.pred, protocol) };
-  const a = await writeGrayLabelPng(join(dir, `${stem}.png`), map)();
+  const size = { width: p.sample.labelWidth, height: p.sample.labelHeight };
+  const a = await writeGrayLabelPng(join(dir, `${stem}.png`), { ...size, data: predictionIds(p.pred, table) })();
   if (E.isLeft(a)) throw new Error(fromDataError(a.left).message);
-  const b = await writeRgbPng(join(dir, `${stem}_color.png`), colorize(map))();
+  const b = await writeRgbPng(join(dir, `${stem}_color.png`), colorize({ ...size, data: p.pred }, classPalette(table)))();
   if (E.isLeft(b)) throw new Error(fromDataError(b.left).message);
 }
 
@@ -194,8 +205,9 @@ export async function runEvalCli(o: EvalCliOptions): Promise<E.Either<TrainError
   const preset = candidates.right.preset ?? presetOf(module.name);
   const refs = await openDataset(targetDataset(o, preset))();
   if (E.isLeft(refs)) return refs;
-  const protocol = protocolOf(module);
+  const protocol = await classesFor(module, o.classesFile);
   if (E.isLeft(protocol)) return protocol;
+  const palette = classPalette(protocol.right);
   const G = weights.right.groups["G"]!;
   const device = await acquireFor([module]);
   if (E.isLeft(device)) return device;
@@ -221,8 +233,8 @@ export async function runEvalCli(o: EvalCliOptions): Promise<E.Either<TrainError
         for (const p of r.right.predictions) {
           const size = { width: p.sample.labelWidth, height: p.sample.labelHeight };
           const photo = await readRgb(p.ref.imagePath, size)();
-          const gt = colorize({ ...size, data: toTrainIds(p.sample.label!, protocol.right) });
-          const pred = colorize({ ...size, data: toTrainIds(p.pred, protocol.right) });
+          const gt = colorize({ ...size, data: p.sample.label! }, palette);
+          const pred = colorize({ ...size, data: p.pred }, palette);
           rows.push([E.isRight(photo) ? photo.right : sampleToRgb(p.sample), gt, pred]);
         }
         const w = await writePanelGrid(join(save, "panels.png"), ["image", "ground truth", "prediction"], rows, Math.min(256, rows[0]![0]!.height))();

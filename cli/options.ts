@@ -46,7 +46,10 @@ run settings:
 data (defaults: the official ./data/GTA5 and ./data/Cityscapes/data; data/synth/... for cpu-demo):
   --data-dir DIR (or --data-source)  --data-list FILE  --source-layout gta5|synthia|cityscapes  --source-set train
   --data-dir-target DIR (or --data-target)  --data-list-target FILE  --set train  --target-layout cityscapes|crosscity  --target-city Rome
-  --val-set val`;
+  --val-set val
+classes (default: the built-in protocol of the program's class count, 19 | 16 | 13):
+  --classes FILE.json        your dataset's class table: names, colors, the label values of each class and the
+                             ignore index (schema in datasets/class-table.ts); it must list the program's numClasses classes`;
 
 /** Option name -> config key of the compiled numeric options. */
 const COMPILED: Readonly<Record<string, string>> = {
@@ -79,6 +82,8 @@ export interface TrainCliOptions {
   readonly augment?: AugmentPolicy;
   readonly metrics?: string;
   readonly plot?: string;
+  /** --classes: the user's class table file, read and checked by the CLI (cli/train.ts). */
+  readonly classesFile?: string;
   readonly data: { readonly source: NamedDataset; readonly target: NamedDataset; readonly val: NamedDataset };
 }
 
@@ -173,6 +178,7 @@ export function parseTrainOptions(argv: readonly string[]): E.Either<TrainError,
         "random-scale": { type: "boolean" },
         metrics: { type: "string" },
         plot: { type: "string" },
+        classes: { type: "string" },
         "data-dir": { type: "string" },
         "data-source": { type: "string" },
         "data-list": { type: "string" },
@@ -261,6 +267,7 @@ export function parseTrainOptions(argv: readonly string[]): E.Either<TrainError,
   const restoreFrom = str(values, "restore-from");
   const metrics = str(values, "metrics");
   const plot = str(values, "plot");
+  const classesFile = str(values, "classes");
   return E.right({
     variant,
     preset,
@@ -280,6 +287,7 @@ export function parseTrainOptions(argv: readonly string[]): E.Either<TrainError,
     ...(mirror || scale ? { augment: { mirror, ...(scale ? { scale: [0.5, 1.5] as const } : {}) } } : {}),
     ...(metrics !== undefined ? { metrics } : {}),
     ...(plot !== undefined ? { plot } : {}),
+    ...(classesFile !== undefined ? { classesFile } : {}),
     data: {
       source: { role: "source", option: "--data-dir", spec: source.right },
       target: { role: "target", option: "--data-dir-target", spec: target.right },

@@ -9,6 +9,7 @@ import type { GeneratedModule } from "../format/module.js";
 import { acquireNodeDevice } from "../runtime/node-gpu.js";
 import { trainError, fromRuntimeError, type TrainError } from "../train/errors.js";
 import { runHyperparameters } from "../train/hyperparameters.js";
+import { classesFor } from "./class-option.js";
 import type { TrainCliOptions } from "./options.js";
 import { chooseEvalProgram, differences, evalPrograms, loadModule, presetOf, selectProgram } from "../train/programs.js";
 import { expectedTable, persistentSlots } from "../train/slots.js";
@@ -57,6 +58,9 @@ export async function runTrainCli(o: TrainCliOptions, argv: readonly string[]): 
   const numSteps = o.hyperparameters["numSteps"] ?? Number(module.config["numSteps"]);
   const numStepsStop = o.numStepsStop ?? Math.min(Number.isFinite(numSteps) ? numSteps : 150000, 150000);
   const snapshotDir = o.snapshotDir ?? join("runs", module.name);
+  // The class table before the device: a bad --classes file is refused without one.
+  const classes = await classesFor(module, o.classesFile);
+  if (E.isLeft(classes)) return classes;
   const device = await acquireFor(evalModule ? [module, evalModule] : [module]);
   if (E.isLeft(device)) return device;
   console.error(`${module.name}: training to iteration ${numStepsStop} on ${device.right.info.vendor || "?"} ${device.right.info.architecture || ""} (${device.right.adapterClass}); snapshots in ${snapshotDir}`);
@@ -76,6 +80,7 @@ export async function runTrainCli(o: TrainCliOptions, argv: readonly string[]): 
       logEvery: o.logEvery,
       evalEvery: o.evalEvery,
       ...(o.evalImages !== undefined ? { evalLimit: o.evalImages } : {}),
+      ...(o.classesFile !== undefined ? { classes: classes.right } : {}),
       workers: o.workers,
       ...(o.augment ? { augment: o.augment } : {}),
       metricsPath: o.metrics ?? join(snapshotDir, "metrics.jsonl"),

@@ -2,12 +2,17 @@
 //
 // Pivot: every dataset's native label value is first mapped to a Cityscapes *trainId* (0..18, 255
 // = ignore), then to the compact class index of a protocol (19, 16 or 13 classes). Both steps are
-// 256-entry lookup tables, so mapping a label image is one array read per pixel.
+// 256-entry lookup tables, so mapping a label image is one array read per pixel. Every label set
+// here is a ClassTable (class-table.ts): the datasets' tables map their raw values to trainIds,
+// the protocols' tables map Cityscapes label ids to their class indices and name their trainIds.
+// A user's table (--classes FILE.json) maps its dataset's raw values to its classes in one step.
 //
 // Sources: the Cityscapes ids, trainIds and colors are the table in docs §4.4 (the official
 // `info.json` / evaluation palette). The SYNTHIA id -> trainId table is the mapping used by
 // ADVENT/BDL for SYNTHIA-RAND-CITYSCAPES; the 13-class protocol (16 minus wall, fence, pole) is the
 // one of Chen et al.'s Cross-City paper, which NTHU Cross-City labels use natively.
+
+import { type ClassTable, type TableClass, classPalette, classTable, lutFromPairs } from "./class-table";
 
 export const IGNORE = 255;
 
@@ -66,52 +71,64 @@ export const LABEL_ID = {
   bicycle: 33,
 } as const;
 
-function lutFromPairs(pairs: Iterable<readonly [number, number]>): Uint8Array {
-  const lut = new Uint8Array(256).fill(IGNORE);
-  for (const [from, to] of pairs) lut[from] = to;
-  return lut;
-}
+/** The Cityscapes training classes as table entries, in trainId order. */
+const TRAIN_ID_CLASSES: readonly TableClass[] = CITYSCAPES_CLASSES.map(({ name, color }) => ({ name, color }));
+
+// The datasets' own label sets: their raw label values -> Cityscapes trainId, the pivot. Their
+// classes are the 19 trainIds; a dataset that annotates fewer leaves the others unlabelled.
+
+/** Cityscapes (and GTA5, which uses its label ids): label id -> trainId; void ids -> 255. */
+export const CITYSCAPES_LABELS: ClassTable = classTable(
+  "cityscapes-label-ids",
+  TRAIN_ID_CLASSES,
+  CITYSCAPES_CLASSES.map((c) => [c.labelId, c.trainId]),
+  IGNORE,
+);
+
+/** SYNTHIA-RAND-CITYSCAPES class id -> trainId (the 16 classes it shares with Cityscapes). */
+export const SYNTHIA_LABELS: ClassTable = classTable(
+  "synthia-ids",
+  TRAIN_ID_CLASSES,
+  [
+    [3, 0], // road
+    [4, 1], // sidewalk
+    [2, 2], // building
+    [21, 3], // wall
+    [5, 4], // fence
+    [7, 5], // pole
+    [15, 6], // traffic light
+    [9, 7], // traffic sign
+    [6, 8], // vegetation
+    [1, 10], // sky
+    [10, 11], // pedestrian
+    [17, 12], // rider
+    [8, 13], // car
+    [19, 15], // bus
+    [12, 17], // motorcycle
+    [11, 18], // bicycle
+  ],
+  IGNORE,
+);
 
 /** Cityscapes / GTA5 label id -> trainId; every other id (void classes, license plate...) -> 255. */
-export const LABEL_ID_TO_TRAIN_ID: Uint8Array = lutFromPairs(CITYSCAPES_CLASSES.map((c) => [c.labelId, c.trainId]));
+export const LABEL_ID_TO_TRAIN_ID: Uint8Array = CITYSCAPES_LABELS.labelLut;
 
-/** SYNTHIA-RAND-CITYSCAPES class id -> Cityscapes trainId (the 16 classes it shares with Cityscapes). */
-export const SYNTHIA_ID_TO_TRAIN_ID: Uint8Array = lutFromPairs([
-  [3, 0], // road
-  [4, 1], // sidewalk
-  [2, 2], // building
-  [21, 3], // wall
-  [5, 4], // fence
-  [7, 5], // pole
-  [15, 6], // traffic light
-  [9, 7], // traffic sign
-  [6, 8], // vegetation
-  [1, 10], // sky
-  [10, 11], // pedestrian
-  [17, 12], // rider
-  [8, 13], // car
-  [19, 15], // bus
-  [12, 17], // motorcycle
-  [11, 18], // bicycle
-]);
+/** SYNTHIA-RAND-CITYSCAPES class id -> Cityscapes trainId. */
+export const SYNTHIA_ID_TO_TRAIN_ID: Uint8Array = SYNTHIA_LABELS.labelLut;
 
 export type ProtocolId = "cityscapes19" | "synthia16" | "common13";
 
-export interface Protocol {
-  readonly id: ProtocolId;
-  readonly numClasses: number;
-  /** Class k of this protocol is Cityscapes trainId `trainIds[k]`. */
-  readonly trainIds: readonly number[];
-  readonly names: readonly string[];
-}
+/**
+ * An evaluation protocol: a class table over some of the Cityscapes trainIds (class k is trainId
+ * `trainIds[k]`), whose own labelLut reads Cityscapes label ids. Labels of the other datasets
+ * reach it through their trainId table (layouts.ts, labelLut).
+ */
+export type Protocol = ClassTable & { readonly id: ProtocolId; readonly trainIds: readonly number[] };
 
 function protocolOf(id: ProtocolId, trainIds: readonly number[]): Protocol {
-  return {
-    id,
-    numClasses: trainIds.length,
-    trainIds,
-    names: trainIds.map((t) => CITYSCAPES_CLASSES[t]!.name),
-  };
+  const classes = trainIds.map((t) => TRAIN_ID_CLASSES[t]!);
+  const pairs = trainIds.map((t, k) => [CITYSCAPES_CLASSES[t]!.labelId, k] as const);
+  return { ...classTable(id, classes, pairs, IGNORE, trainIds), id, trainIds };
 }
 
 export const PROTOCOLS: Readonly<Record<ProtocolId, Protocol>> = {
@@ -137,13 +154,13 @@ export function protocolByClassCount(n: number): Protocol | undefined {
 }
 
 /** trainId -> class index of the protocol; trainIds outside it -> 255 (ignored in training and scoring). */
-export function trainIdToProtocolLut(p: Protocol): Uint8Array {
-  return lutFromPairs(p.trainIds.map((t, k) => [t, k]));
+export function trainIdToProtocolLut(p: { readonly trainIds: readonly number[] }): Uint8Array {
+  return lutFromPairs(p.trainIds.map((t, k) => [t, k]), IGNORE);
 }
 
-/** Class index of the protocol -> trainId (for colorizing with the Cityscapes palette). */
-export function protocolToTrainIdLut(p: Protocol): Uint8Array {
-  return lutFromPairs(p.trainIds.map((t, k) => [k, t]));
+/** Class index of the protocol -> trainId (for the official trainId prediction PNGs). */
+export function protocolToTrainIdLut(p: { readonly trainIds: readonly number[] }): Uint8Array {
+  return lutFromPairs(p.trainIds.map((t, k) => [k, t]), IGNORE);
 }
 
 /** Compose two label lookups: first `a`, then `b` (255 stays 255). */
@@ -153,8 +170,19 @@ export function composeLuts(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-/** NTHU Cross-City labels hold common13 class indices already; this is their trainId. */
-export const CROSS_CITY_TO_TRAIN_ID: Uint8Array = protocolToTrainIdLut(PROTOCOLS.common13);
+/**
+ * NTHU Cross-City labels hold common13 class indices already (road 0 ... bicycle 12): their label
+ * set maps value k to the trainId of common13's class k.
+ */
+export const CROSS_CITY_LABELS: ClassTable = classTable(
+  "cross-city-13",
+  TRAIN_ID_CLASSES,
+  PROTOCOLS.common13.trainIds.map((t, k) => [k, t]),
+  IGNORE,
+);
+
+/** Cross-City label value -> trainId. */
+export const CROSS_CITY_TO_TRAIN_ID: Uint8Array = CROSS_CITY_LABELS.labelLut;
 
 /**
  * Map raw label values through a 256-entry table. 16-bit values above 255 (never a class in any
@@ -171,13 +199,9 @@ export function mapLabels(raw: Uint8Array | Uint16Array, lut: Uint8Array): Uint8
 
 /**
  * The Cityscapes color palette indexed by trainId, zero-padded to 256 entries (so 255 is black),
- * as the official evaluation script builds it.
+ * as the official evaluation script builds it: the palette of the 19-class table.
  */
-export const TRAIN_ID_PALETTE: Uint8Array = (() => {
-  const pal = new Uint8Array(256 * 3);
-  for (const c of CITYSCAPES_CLASSES) pal.set(c.color, c.trainId * 3);
-  return pal;
-})();
+export const TRAIN_ID_PALETTE: Uint8Array = classPalette(PROTOCOLS.cityscapes19);
 
 /** The same colors indexed by Cityscapes label id (black for the void ids), for GTA5-style label PNGs. */
 export const LABEL_ID_PALETTE: Uint8Array = (() => {

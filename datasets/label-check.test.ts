@@ -48,4 +48,9 @@ describe("onlyIgnore", () => {
     expect(onlyIgnore(new Uint8Array(6).fill(255))).toBe(true);
     expect(onlyIgnore(Uint8Array.of(255, 255, 0))).toBe(false);
   });
+
+  test("with a class count, every value past the classes is ignore (a user table's ignore index)", () => {
+    expect(onlyIgnore(Uint8Array.of(3, 200, 255), 3)).toBe(true);
+    expect(onlyIgnore(Uint8Array.of(3, 2), 3)).toBe(false);
+  });
 });

@@ -35,8 +35,11 @@ export function checkLabelSize(labelPath: string, label: Size, imagePath: string
   );
 }
 
-/** Whether every pixel of a mapped label is the ignore value: such a label trains nothing. */
-export function onlyIgnore(label: Uint8Array): boolean {
-  for (let i = 0; i < label.length; i++) if (label[i] !== IGNORE) return false;
+/**
+ * Whether no pixel of a mapped label is a class: such a label trains nothing. Every value from
+ * `numClasses` up is ignored by the loss and the scorer (255, or a user table's ignore index).
+ */
+export function onlyIgnore(label: Uint8Array, numClasses = IGNORE): boolean {
+  for (let i = 0; i < label.length; i++) if (label[i]! < numClasses) return false;
   return true;
 }

@@ -16,11 +16,11 @@ import { join } from "node:path";
 import {
   CROSS_CITY_TO_TRAIN_ID,
   LABEL_ID_TO_TRAIN_ID,
-  type Protocol,
   SYNTHIA_ID_TO_TRAIN_ID,
   composeLuts,
   trainIdToProtocolLut,
 } from "./classes";
+import type { ClassTable } from "./class-table";
 import { type DataError, badLayout, errorText, isNotFound, missingFile } from "./errors";
 
 /** How a label file codes its classes. */
@@ -218,7 +218,11 @@ export function codingToTrainId(coding: LabelCoding): Uint8Array {
   }
 }
 
-/** Native label value -> class index of `protocol` (255 for ignored and out-of-protocol classes). */
-export function labelLut(coding: LabelCoding, protocol: Protocol): Uint8Array {
-  return composeLuts(codingToTrainId(coding), trainIdToProtocolLut(protocol));
+/**
+ * Native label value -> class index of `table` (its ignore value for ignored and out-of-table
+ * classes). A built-in protocol reads each dataset's coding through the trainId pivot; a user's
+ * table names its raw label values itself, so its labelLut applies whatever the layout.
+ */
+export function labelLut(coding: LabelCoding, table: ClassTable): Uint8Array {
+  return table.trainIds !== undefined ? composeLuts(codingToTrainId(coding), trainIdToProtocolLut({ trainIds: table.trainIds })) : table.labelLut;
 }

@@ -9,7 +9,8 @@
 
 import * as TE from "fp-ts/lib/TaskEither.js";
 import { pipe } from "fp-ts/lib/function.js";
-import { IGNORE, type Protocol, mapLabels } from "./classes";
+import type { ClassTable } from "./class-table";
+import { IGNORE, mapLabels } from "./classes";
 import type { DataError } from "./errors";
 import {
   type LabelMap,
@@ -67,8 +68,8 @@ export interface LoadOptions {
   /** The input size; undefined keeps the image as stored. */
   readonly size?: Size;
   readonly labels: LabelMode;
-  /** The class space the labels are returned in. */
-  readonly protocol: Protocol;
+  /** The class space the labels are returned in: a built-in protocol or a user's table. */
+  readonly protocol: ClassTable;
   readonly augment?: Augment;
 }
 

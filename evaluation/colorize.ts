@@ -1,6 +1,7 @@
-// Colorized predictions with the Cityscapes palette (docs §4.4; 255 and any id past the 19 classes
-// are black, as the official script's zero-padded palette makes them), and a side-by-side panel
-// image | ground truth | prediction(s) for looking at results.
+// Colorized predictions with a zero-padded palette: by default the Cityscapes one indexed by
+// trainId (docs §4.4; 255 and any id past the 19 classes are black, as the official script's
+// palette makes them), or a class table's (class-table.ts, classPalette) for class-index maps;
+// and a side-by-side panel image | ground truth | prediction(s) for looking at results.
 
 import * as TE from "fp-ts/lib/TaskEither.js";
 import { mkdir } from "node:fs/promises";
@@ -11,15 +12,15 @@ import { type DataError, errorText, writeFailed } from "../datasets/errors";
 import type { LabelMap, RgbImage, Size } from "../datasets/image";
 import { nearestSourceIndices } from "../datasets/image";
 
-/** trainId map -> RGB with the Cityscapes palette. */
-export function colorize(map: LabelMap): RgbImage {
+/** Label map -> RGB: value v gets `palette[3v .. 3v+2]` (256 entries; the Cityscapes trainId palette by default). */
+export function colorize(map: LabelMap, palette: Uint8Array = TRAIN_ID_PALETTE): RgbImage {
   const n = map.width * map.height;
   const data = new Uint8Array(3 * n);
   for (let i = 0; i < n; i++) {
     const v = map.data[i]! * 3;
-    data[3 * i] = TRAIN_ID_PALETTE[v]!;
-    data[3 * i + 1] = TRAIN_ID_PALETTE[v + 1]!;
-    data[3 * i + 2] = TRAIN_ID_PALETTE[v + 2]!;
+    data[3 * i] = palette[v]!;
+    data[3 * i + 1] = palette[v + 1]!;
+    data[3 * i + 2] = palette[v + 2]!;
   }
   return { width: map.width, height: map.height, data };
 }

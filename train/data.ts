@@ -11,7 +11,7 @@ import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
 import * as TE from "fp-ts/lib/TaskEither.js";
 import { existsSync, statSync } from "node:fs";
-import type { Protocol } from "../datasets/classes.js";
+import type { ClassTable } from "../datasets/class-table.js";
 import { describeDataError, type DataError } from "../datasets/errors.js";
 import { type DatasetSpec, listDataset, type SampleRef } from "../datasets/layouts.js";
 import { createPrefetchLoader, createPrefetchQueue, type LoadRequest, type PrefetchLoader } from "../datasets/prefetch.js";
@@ -72,7 +72,7 @@ export interface StreamOptions {
   readonly count: number;
   readonly size: { readonly width: number; readonly height: number };
   readonly labels: LabelMode;
-  readonly protocol: Protocol;
+  readonly protocol: ClassTable;
   readonly workers: number;
   readonly depth: number;
   readonly augment?: { readonly policy: AugmentPolicy; readonly seed: number };

@@ -7,7 +7,8 @@ import { checkEvaluation, renderContractError } from "../format/program-contract
 import * as E from "fp-ts/lib/Either.js";
 import { basename } from "node:path";
 import type { StateDict } from "../checkpoint/tensor.js";
-import { type Protocol, protocolToTrainIdLut, mapLabels } from "../datasets/classes.js";
+import type { ClassTable } from "../datasets/class-table.js";
+import { protocolToTrainIdLut, mapLabels } from "../datasets/classes.js";
 import { IMG_MEAN_BGR, type RgbImage } from "../datasets/image.js";
 import type { SampleRef } from "../datasets/layouts.js";
 import type { Sample } from "../datasets/preprocess.js";
@@ -26,7 +27,7 @@ export interface EvalSetup {
   readonly instance: Instance;
   readonly slots: readonly PersistentSlot[];
   readonly refs: readonly SampleRef[];
-  readonly protocol: Protocol;
+  readonly protocol: ClassTable;
   /** The program's input size. */
   readonly size: { readonly width: number; readonly height: number };
   readonly logits: { readonly classes: number; readonly height: number; readonly width: number };
@@ -41,7 +42,7 @@ export function evalShapes(module: GeneratedModule): E.Either<TrainError, Pick<E
   return E.right({ size: { width: c.value.size.width, height: c.value.size.height }, logits: c.value.logits });
 }
 
-export function evalSetup(module: GeneratedModule, instance: Instance, refs: readonly SampleRef[], protocol: Protocol): E.Either<TrainError, EvalSetup> {
+export function evalSetup(module: GeneratedModule, instance: Instance, refs: readonly SampleRef[], protocol: ClassTable): E.Either<TrainError, EvalSetup> {
   return E.map((shapes: Pick<EvalSetup, "size" | "logits">) => {
     return { instance, slots: persistentSlots(module), refs, protocol, ...shapes, cache: cachedLoader() };
   })(evalShapes(module));
@@ -117,9 +118,19 @@ export async function evaluateWeights(setup: EvalSetup, weights: StateDict, file
   return E.right({ summary: summarize(setup.protocol, confusion), images: count, seconds: (performance.now() - started) / 1000, predictions });
 }
 
-/** Class indices of `protocol` -> trainIds, for the Cityscapes palette and the official PNGs. */
-export function toTrainIds(map: Uint8Array, protocol: Protocol): Uint8Array {
-  return mapLabels(map, protocolToTrainIdLut(protocol));
+/** Class indices of a built-in protocol -> trainIds, for the Cityscapes palette and the official PNGs. */
+export function toTrainIds(map: Uint8Array, protocol: ClassTable): Uint8Array {
+  // A user's table has no trainIds; its callers color with classPalette and save predictionIds.
+  if (protocol.trainIds === undefined) throw new Error(`toTrainIds: ${protocol.id} is not a built-in protocol`);
+  return mapLabels(map, protocolToTrainIdLut({ trainIds: protocol.trainIds }));
+}
+
+/**
+ * The values a saved prediction PNG holds: trainIds for a built-in protocol, as the official
+ * evaluate_cityscapes.py writes them; a user table's own class indices otherwise.
+ */
+export function predictionIds(map: Uint8Array, table: ClassTable): Uint8Array {
+  return table.trainIds === undefined ? map : toTrainIds(map, table);
 }
 
 /** The network input back to an RGB picture (BGR minus mean, CHW -> RGB, HWC). */

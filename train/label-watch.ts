@@ -10,7 +10,7 @@
 //     log is opened, so a refused run leaves no run behind in its directory.
 
 import * as E from "fp-ts/lib/Either.js";
-import type { Protocol } from "../datasets/classes.js";
+import type { ClassTable } from "../datasets/class-table.js";
 import { mapLabels } from "../datasets/classes.js";
 import { readRawLabel } from "../datasets/image.js";
 import { onlyIgnore } from "../datasets/label-check.js";
@@ -25,7 +25,7 @@ export const FIRST_DRAWS = 16;
  * Left when every label among the draws `indices` (dataset indices, in draw order) is ignore-only.
  * A label that cannot be read is left to the loader, which names it when it is drawn.
  */
-export async function refuseIgnoreOnlyStream(role: string, refs: readonly SampleRef[], indices: readonly number[], protocol: Protocol): Promise<E.Either<TrainError, void>> {
+export async function refuseIgnoreOnlyStream(role: string, refs: readonly SampleRef[], indices: readonly number[], protocol: ClassTable): Promise<E.Either<TrainError, void>> {
   const distinct = [...new Set(indices)];
   const files: string[] = [];
   for (const i of distinct) {
@@ -33,7 +33,7 @@ export async function refuseIgnoreOnlyStream(role: string, refs: readonly Sample
     if (ref?.labelPath === undefined) return E.right(undefined);
     const raw = await readRawLabel(ref.labelPath)();
     if (E.isLeft(raw)) return E.right(undefined);
-    if (!onlyIgnore(mapLabels(raw.right.data, labelLut(ref.labelCoding, protocol)))) return E.right(undefined);
+    if (!onlyIgnore(mapLabels(raw.right.data, labelLut(ref.labelCoding, protocol)), protocol.numClasses)) return E.right(undefined);
     files.push(ref.labelPath);
   }
   if (files.length === 0) return E.right(undefined);
@@ -41,20 +41,23 @@ export async function refuseIgnoreOnlyStream(role: string, refs: readonly Sample
   return E.left(
     trainError(
       "data",
-      `every pixel of the first ${indices.length} ${role} labels drawn maps to the ignore label 255 (${shown}): their ids are no class of the ${protocol.numClasses}-class protocol, ` +
+      `every pixel of the first ${indices.length} ${role} labels drawn maps to the ignore label ${protocol.ignoreIndex} (${shown}): their ids are no class of the ${protocol.numClasses}-class table ${protocol.id}, ` +
         `so the segmentation loss would be exactly zero. Check the label files and the layout option (--source-layout, --target-layout) for this dataset`,
     ),
   );
 }
 
 /** A warning, once per file, for each drawn sample whose label is ignore-only. */
-export function ignoreOnlyWarnings(role: string, refs: readonly SampleRef[]): (sample: Sample) => string | undefined {
+export function ignoreOnlyWarnings(role: string, refs: readonly SampleRef[], table?: ClassTable): (sample: Sample) => string | undefined {
+  // Without a table, the built-in protocols' ignore value 255 is the only non-class value.
+  const numClasses = table?.numClasses ?? 255;
+  const ignore = table?.ignoreIndex ?? 255;
   const files = new Map(refs.map((r) => [r.name, r.labelPath ?? r.name]));
   const warned = new Set<string>();
   return (sample) => {
-    if (sample.label === undefined || !onlyIgnore(sample.label) || warned.has(sample.name)) return undefined;
+    if (sample.label === undefined || !onlyIgnore(sample.label, numClasses) || warned.has(sample.name)) return undefined;
     warned.add(sample.name);
-    return `warning: every pixel of the ${role} label ${files.get(sample.name) ?? sample.name} maps to the ignore label 255; this sample adds nothing to the segmentation loss`;
+    return `warning: every pixel of the ${role} label ${files.get(sample.name) ?? sample.name} maps to the ignore label ${ignore}; this sample adds nothing to the segmentation loss`;
   };
 }
 

@@ -22,7 +22,8 @@
 import { checkTrainable, renderContractError } from "../format/program-contract.js";
 import * as E from "fp-ts/lib/Either.js";
 import type { StateDict } from "../checkpoint/tensor.js";
-import { type Protocol, protocolByClassCount } from "../datasets/classes.js";
+import type { ClassTable } from "../datasets/class-table.js";
+import { protocolByClassCount } from "../datasets/classes.js";
 import type { SampleRef } from "../datasets/layouts.js";
 import type { PrefetchLoader } from "../datasets/prefetch.js";
 import type { AugmentPolicy } from "../datasets/preprocess.js";
@@ -68,6 +69,8 @@ export interface TrainRun {
   /** Evaluate on the target validation split every this many iterations (and at the end); 0: never. */
   readonly evalEvery: number;
   readonly evalLimit?: number;
+  /** The user's class table (--classes); absent: the built-in protocol of the program's class count. */
+  readonly classes?: ClassTable;
   readonly workers: number;
   readonly augment?: AugmentPolicy;
   readonly metricsPath?: string;
@@ -130,11 +133,22 @@ export function polyLearningRate(values: Readonly<Record<string, unknown>>, i: n
   return base * Math.max(0, 1 - i / steps) ** power;
 }
 
-/** The evaluation protocol of a config's class count (19, 16 or 13). */
-export function protocolOf(module: GeneratedModule): E.Either<TrainError, Protocol> {
+/**
+ * The classes a program trains and is scored on: the user's table when one is given (its class
+ * count must be the program's, or logits and labels would disagree on what index k means), else
+ * the built-in protocol of the program's class count (19, 16 or 13).
+ */
+export function protocolOf(module: GeneratedModule, classes?: ClassTable): E.Either<TrainError, ClassTable> {
   const n = Number(module.config["numClasses"]);
+  if (classes !== undefined) {
+    return classes.numClasses === n
+      ? E.right(classes)
+      : E.left(trainError("options", `--classes ${classes.id} lists ${classes.numClasses} classes but program ${module.name} has numClasses ${n}; give a table of ${n} classes or a program compiled for ${classes.numClasses}`));
+  }
   const p = protocolByClassCount(n);
-  return p === undefined ? E.left(trainError("program", `${module.name}: no evaluation protocol for ${n} classes (19, 16 or 13)`)) : E.right(p);
+  return p === undefined
+    ? E.left(trainError("program", `${module.name}: no built-in evaluation protocol for ${n} classes (19, 16 or 13); give the program's class table with --classes FILE.json`))
+    : E.right(p);
 }
 
 function lossNames(module: GeneratedModule): string[] {
@@ -178,7 +192,7 @@ async function trainInDirectory(
   // What the run computes with: the program's config, its hyperparameters as this run sets them.
   const runValues = { ...module.config, ...hyperparameters };
   const inputs = programInputs(module);
-  const protocolE = protocolOf(module);
+  const protocolE = protocolOf(module, run.classes);
   if (E.isLeft(protocolE)) return protocolE;
   const protocol = protocolE.right;
 
@@ -294,7 +308,7 @@ async function trainInDirectory(
       const checked = await refuseIgnoreOnlyStream(role, refs, draws, protocol);
       if (E.isLeft(checked)) return checked;
     }
-    const ignoreOnly = { source: ignoreOnlyWarnings("source", sourceRefs ?? []), target: ignoreOnlyWarnings("target", targetRefs ?? []) };
+    const ignoreOnly = { source: ignoreOnlyWarnings("source", sourceRefs ?? [], protocol), target: ignoreOnlyWarnings("target", targetRefs ?? [], protocol) };
 
     // 6. The loop.
     const slotNames = slots.map((s) => s.slot.name);
