@@ -162,11 +162,25 @@ export async function selectProgram(
 /** The variants of examples/adaptsegnet/train.ts, longest first (program names are `<variant>-<preset>`). */
 export const VARIANTS = ["vgg-single-level", "feature-level", "single-level", "multi-level", "source-only", "ls-gan", "oracle", "advent", "minent"] as const;
 
-/** `multi-level-cpu-demo` -> `cpu-demo`, `eval-multi-level-gta5-cityscapes` -> `gta5-cityscapes`. */
+/**
+ * Networks other than AdaptSegNet's DeepLab-v2, whose programs carry the network's name first
+ * (examples/mobilenet/programs.ts): `mobilenet-<variant>-<preset>`, `eval-mobilenet-<preset>`.
+ */
+export const NETWORK_PREFIXES = ["mobilenet"] as const;
+
+/**
+ * `multi-level-cpu-demo` -> `cpu-demo`, `eval-multi-level-gta5-cityscapes` -> `gta5-cityscapes`,
+ * `mobilenet-multi-level-cpu-demo` and `eval-mobilenet-cpu-demo` -> `cpu-demo`.
+ */
 export function presetOf(program: string): string | undefined {
+  const evaluation = program.startsWith("eval-");
   const rest = program.replace(/^eval-/, "");
-  const v = VARIANTS.find((x) => rest.startsWith(`${x}-`));
-  return v === undefined ? undefined : rest.slice(v.length + 1);
+  const net = NETWORK_PREFIXES.find((n) => rest.startsWith(`${n}-`));
+  const afterNet = net === undefined ? rest : rest.slice(net.length + 1);
+  const v = VARIANTS.find((x) => afterNet.startsWith(`${x}-`));
+  if (v !== undefined) return afterNet.slice(v.length + 1);
+  // A named network has one evaluation program per preset, not one per variant.
+  return net !== undefined && evaluation ? afterNet : undefined;
 }
 
 /** The evaluation programs in generated/, of `preset` when given (`eval-<network>-<preset>`). */

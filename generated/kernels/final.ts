@@ -270,6 +270,164 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const final_grad_G_features_0_1_conv2dWeightGrad_stage2: ShaderSpec = {
+    name: "final_grad_G_features_0_1_conv2dWeightGrad_stage2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// final: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
+  let v_0 = (b1[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit5) % lit5) * lit5 + (gi % lit5)] * b2[(0i + 1i)]);
+  let v_1 = (b3[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit5) % lit5) * lit5 + (gi % lit5)] + acc);
+  let v_2 = (b4[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit5) % lit5) * lit5 + (gi % lit5)] * b2[(0i + lit6)]);
+  let v_3 = (v_1 + v_2);
+  let v_4 = (v_0 + v_3);
+  b5[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit5) % lit5) * lit5 + (gi % lit5)] = v_4;
+}
+`,
+  };
+
+export const final_grad_G_features_0_1_conv2dWeightGrad_stage2_2: ShaderSpec = {
+    name: "final_grad_G_features_0_1_conv2dWeightGrad_stage2_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// final: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
+  let v_0 = (b1[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit5) % lit5) * lit5 + (gi % lit5)] * b2[(0i + 1i)]);
+  let v_1 = (b3[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit5) % lit5) * lit5 + (gi % lit5)] * b2[(0i + lit6)]);
+  let v_2 = (acc + v_1);
+  let v_3 = (v_0 + v_2);
+  b4[(gi / lit3) * lit3 + ((gi / lit4) % lit5) * lit4 + ((gi / lit5) % lit5) * lit5 + (gi % lit5)] = v_3;
+}
+`,
+  };
+
+export const final_grad_G_features_0_1_depthwiseConv2dWeightGrad_stage2: ShaderSpec = {
+    name: "final_grad_G_features_0_1_depthwiseConv2dWeightGrad_stage2",
+    overrides: ["u32","i32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// final: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
+  b1[(gi / lit3) * lit3 + ((gi / lit4) % lit4) * lit4 + (gi % lit4)] = acc;
+}
+`,
+  };
+
+export const final_grad_G_features_0_1_depthwiseConv2dWeightGrad_stage2_2: ShaderSpec = {
+    name: "final_grad_G_features_0_1_depthwiseConv2dWeightGrad_stage2_2",
+    overrides: ["u32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// final: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
+  let v_0 = (b1[(gi / lit3) * lit3 + ((gi / lit4) % lit4) * lit4 + (gi % lit4)] * b2[(0i + 1i)]);
+  let v_1 = (b3[(gi / lit3) * lit3 + ((gi / lit4) % lit4) * lit4 + (gi % lit4)] + acc);
+  let v_2 = (b4[(gi / lit3) * lit3 + ((gi / lit4) % lit4) * lit4 + (gi % lit4)] * b2[(0i + lit5)]);
+  let v_3 = (v_1 + v_2);
+  let v_4 = (v_0 + v_3);
+  b5[(gi / lit3) * lit3 + ((gi / lit4) % lit4) * lit4 + (gi % lit4)] = v_4;
+}
+`,
+  };
+
+export const final_grad_G_features_0_1_depthwiseConv2dWeightGrad_stage2_3: ShaderSpec = {
+    name: "final_grad_G_features_0_1_depthwiseConv2dWeightGrad_stage2_3",
+    overrides: ["u32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// final: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[sp * lit1 + gi]; }
+  let v_0 = (b1[(gi / lit3) * lit3 + ((gi / lit4) % lit4) * lit4 + (gi % lit4)] * b2[(0i + 1i)]);
+  let v_1 = (b3[(gi / lit3) * lit3 + ((gi / lit4) % lit4) * lit4 + (gi % lit4)] * b2[(0i + lit5)]);
+  let v_2 = (acc + v_1);
+  let v_3 = (v_0 + v_2);
+  b4[(gi / lit3) * lit3 + ((gi / lit4) % lit4) * lit4 + (gi % lit4)] = v_3;
+}
+`,
+  };
+
 export const final_grad_G_features_0_conv2dWeightGrad_stage2: ShaderSpec = {
     name: "final_grad_G_features_0_conv2dWeightGrad_stage2",
     overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],

@@ -680,6 +680,49 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_D1_conv2_2: ShaderSpec = {
     name: "pointwise_D1_conv2_2",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
+@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = sqrt(b3[i0]);
+  let v_2 = (v_1 / b4[0i]);
+  let v_3 = (v_2 + b5[(0i + lit2)]);
+  let v_4 = (v_0 / v_3);
+  let v_5 = (b0[i0] - v_4);
+  b6[i0] = v_5;
+  let v_6 = (b7[i0] * b5[(0i + lit3)]);
+  let v_7 = (b8[(i0 % lit1)] + b9[(i0 % lit1)]);
+  let v_8 = (v_7 * b10[0i]);
+  let v_9 = (v_6 + v_8);
+  b11[i0] = v_9;
+}
+`,
+  };
+
+export const pointwise_D1_conv2_3: ShaderSpec = {
+    name: "pointwise_D1_conv2_3",
     overrides: ["i32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -1993,6 +2036,747 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (b1[i0 * lit2 + i1 * lit3 + i2 * lit4 + i3] * b2[0i]);
   let v_1 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit4 + i3] - v_0);
   b3[i0 * lit2 + i1 * lit3 + i2 * lit4 + i3] = v_1;
+}
+`,
+  };
+
+export const pointwise_G_features_0_1: ShaderSpec = {
+    name: "pointwise_G_features_0_1",
+    overrides: ["i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit0);
+    let i2 = ((gi / lit1) % lit4);
+    let i3 = (gi % lit1);
+    let v_0 = (b0[i1 * lit3 + i2 * lit1 + i3] * b1[i1]);
+    let v_1 = (v_0 + b2[i1]);
+    let v_2 = select(clamp(v_1, 0.0f, lit5), v_1, isnan_(v_1));
+    b3[i1 * lit3 + i2 * lit1 + i3] = v_2;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_12_conv_0_0: ShaderSpec = {
+    name: "pointwise_G_features_12_conv_0_0",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit0) % lit5);
+    let i3 = (gi % lit0);
+    let v_0 = (b1[i1] * lit6);
+    let v_1 = (b0[i1 * lit3 + i2 * lit0 + i3] - v_0);
+    let v_2 = (v_1 * b2[i1]);
+    b3[i1 * lit3 + i2 * lit0 + i3] = v_2;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_12_conv_0_0_2: ShaderSpec = {
+    name: "pointwise_G_features_12_conv_0_0_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit0) % lit5);
+    let i3 = (gi % lit0);
+    let v_0 = (b1[(i1 % lit4)] * lit6);
+    let v_1 = (b0[i1 * lit3 + i2 * lit0 + i3] - v_0);
+    b2[i1 * lit3 + i2 * lit0 + i3] = v_1;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_12_conv_0_1: ShaderSpec = {
+    name: "pointwise_G_features_12_conv_0_1",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit0) % lit5);
+    let i3 = (gi % lit0);
+    let v_0 = (b0[i1 * lit3 + i2 * lit0 + i3] * b1[i1]);
+    let v_1 = (v_0 + b2[i1]);
+    let v_2 = select(clamp(v_1, 0.0f, lit6), v_1, isnan_(v_1));
+    b3[i1 * lit3 + i2 * lit0 + i3] = v_2;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_1_conv_0_0: ShaderSpec = {
+    name: "pointwise_G_features_1_conv_0_0",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = (gi / lit2);
+  let i2 = ((gi / lit3) % lit3);
+  let i3 = (gi % lit3);
+  let v_0 = (b1[i0 * lit2 + i2 * lit3 + i3] * b2[0i]);
+  let v_1 = (b0[i0 * lit2 + i2 * lit3 + i3] - v_0);
+  b3[i0 * lit2 + i2 * lit3 + i3] = v_1;
+}
+`,
+  };
+
+export const pointwise_G_features_1_conv_2: ShaderSpec = {
+    name: "pointwise_G_features_1_conv_2",
+    overrides: ["i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit0);
+    let i2 = ((gi / lit1) % lit4);
+    let i3 = (gi % lit1);
+    let v_0 = (b1[i1 * lit3 + i2 * lit1 + i3] * b2[i1]);
+    let v_1 = (v_0 + b3[i1]);
+    let v_2 = (b0[i1 * lit3 + i2 * lit1 + i3] + v_1);
+    b4[i1 * lit3 + i2 * lit1 + i3] = v_2;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_2_conv_0_0: ShaderSpec = {
+    name: "pointwise_G_features_2_conv_0_0",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit1) % lit5);
+    let i3 = (gi % lit1);
+    let v_0 = (b1[i1] * lit6);
+    let v_1 = (b0[i1 * lit3 + i2 * lit1 + i3] - v_0);
+    let v_2 = (v_1 * b2[i1]);
+    b3[i1 * lit3 + i2 * lit1 + i3] = v_2;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_2_conv_0_0_2: ShaderSpec = {
+    name: "pointwise_G_features_2_conv_0_0_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit1) % lit5);
+    let i3 = (gi % lit1);
+    let v_0 = (b1[(i1 % lit4)] * lit6);
+    let v_1 = (b0[i1 * lit3 + i2 * lit1 + i3] - v_0);
+    b2[i1 * lit3 + i2 * lit1 + i3] = v_1;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_2_conv_0_1: ShaderSpec = {
+    name: "pointwise_G_features_2_conv_0_1",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit1) % lit5);
+    let i3 = (gi % lit1);
+    let v_0 = (b0[i1 * lit3 + i2 * lit1 + i3] * b1[i1]);
+    let v_1 = (v_0 + b2[i1]);
+    let v_2 = select(clamp(v_1, 0.0f, lit6), v_1, isnan_(v_1));
+    b3[i1 * lit3 + i2 * lit1 + i3] = v_2;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_2_conv_1_1: ShaderSpec = {
+    name: "pointwise_G_features_2_conv_1_1",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1]);
+    let v_1 = (v_0 + b2[i1]);
+    let v_2 = select(clamp(v_1, 0.0f, lit7), v_1, isnan_(v_1));
+    b3[i1 * lit3 + i2 * lit5 + i3] = v_2;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_2_conv_3: ShaderSpec = {
+    name: "pointwise_G_features_2_conv_3",
+    overrides: ["i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit0);
+    let i2 = ((gi / lit4) % lit5);
+    let i3 = (gi % lit4);
+    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] * b1[i1]);
+    let v_1 = (v_0 + b2[i1]);
+    b3[i1 * lit3 + i2 * lit4 + i3] = v_1;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_2_conv_3_2: ShaderSpec = {
+    name: "pointwise_G_features_2_conv_3_2",
+    overrides: ["i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit0);
+    let i2 = ((gi / lit4) % lit5);
+    let i3 = (gi % lit4);
+    let v_0 = (b1[i1 * lit3 + i2 * lit4 + i3] * b2[i1]);
+    let v_1 = (v_0 + b3[i1]);
+    let v_2 = (b0[i1 * lit3 + i2 * lit4 + i3] + v_1);
+    b4[i1 * lit3 + i2 * lit4 + i3] = v_2;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_4_conv_1_0: ShaderSpec = {
+    name: "pointwise_G_features_4_conv_1_0",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit0);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1] * lit6);
+    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
+    let v_2 = (v_1 * b2[i1]);
+    b3[i1 * lit3 + i2 * lit5 + i3] = v_2;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_4_conv_1_0_2: ShaderSpec = {
+    name: "pointwise_G_features_4_conv_1_0_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit0);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[(i1 % lit4)] * lit6);
+    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
+    b2[i1 * lit3 + i2 * lit5 + i3] = v_1;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_4_conv_1_1: ShaderSpec = {
+    name: "pointwise_G_features_4_conv_1_1",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit0);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1]);
+    let v_1 = (v_0 + b2[i1]);
+    let v_2 = select(clamp(v_1, 0.0f, lit6), v_1, isnan_(v_1));
+    b3[i1 * lit3 + i2 * lit5 + i3] = v_2;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_4_conv_2: ShaderSpec = {
+    name: "pointwise_G_features_4_conv_2",
+    overrides: ["u32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit3);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i1] * lit5);
+  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
+  let v_2 = (v_1 * b2[i1]);
+  b3[i1 * lit2 + i2 * lit4 + i3] = v_2;
+}
+`,
+  };
+
+export const pointwise_G_features_4_conv_2_2: ShaderSpec = {
+    name: "pointwise_G_features_4_conv_2_2",
+    overrides: ["u32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit3);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[(i1 % lit3)] * lit5);
+  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
+  b2[i1 * lit2 + i2 * lit4 + i3] = v_1;
+}
+`,
+  };
+
+export const pointwise_G_features_4_conv_3: ShaderSpec = {
+    name: "pointwise_G_features_4_conv_3",
+    overrides: ["u32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit3);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[i1]);
+  let v_1 = (v_0 + b2[i1]);
+  b3[i1 * lit2 + i2 * lit4 + i3] = v_1;
+}
+`,
+  };
+
+export const pointwise_G_features_4_conv_3_2: ShaderSpec = {
+    name: "pointwise_G_features_4_conv_3_2",
+    overrides: ["u32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit3);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i1 * lit2 + i2 * lit4 + i3] * b2[i1]);
+  let v_1 = (v_0 + b3[i1]);
+  let v_2 = (b0[i1 * lit2 + i2 * lit4 + i3] + v_1);
+  b4[i1 * lit2 + i2 * lit4 + i3] = v_2;
+}
+`,
+  };
+
+export const pointwise_G_features_7_conv_1_1: ShaderSpec = {
+    name: "pointwise_G_features_7_conv_1_1",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[i1]);
+  let v_1 = (v_0 + b2[i1]);
+  let v_2 = select(clamp(v_1, 0.0f, lit6), v_1, isnan_(v_1));
+  b3[i1 * lit2 + i2 * lit4 + i3] = v_2;
+}
+`,
+  };
+
+export const pointwise_G_features_7_conv_3: ShaderSpec = {
+    name: "pointwise_G_features_7_conv_3",
+    overrides: ["u32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[i1]);
+  let v_1 = (v_0 + b2[i1]);
+  b3[i1 * lit2 + i2 * lit4 + i3] = v_1;
+}
+`,
+  };
+
+export const pointwise_G_features_7_conv_3_2: ShaderSpec = {
+    name: "pointwise_G_features_7_conv_3_2",
+    overrides: ["u32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i1 * lit2 + i2 * lit4 + i3] * b2[i1]);
+  let v_1 = (v_0 + b3[i1]);
+  let v_2 = (b0[i1 * lit2 + i2 * lit4 + i3] + v_1);
+  b4[i1 * lit2 + i2 * lit4 + i3] = v_2;
 }
 `,
   };
@@ -3316,39 +4100,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (b1[(i1 % lit3)] * lit6);
   let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
   b2[i1 * lit2 + i2 * lit4 + i3] = v_1;
-}
-`,
-  };
-
-export const pointwise_G_layer2_0_conv1_3: ShaderSpec = {
-    name: "pointwise_G_layer2_0_conv1_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit0);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[(i1 % lit4)] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit5 + i3] = v_1;
-  }
 }
 `,
   };
@@ -5999,6 +6750,502 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_7 = (v_4 - v_6);
     let v_8 = (v_0 * v_7);
     b7[i1 * lit3 + i2 * lit1 + i3] = v_8;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_14_conv_3: ShaderSpec = {
+    name: "pointwise_grad_G_features_14_conv_3",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[i1] * b1[i1]);
+  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
+  let v_2 = (v_1 + b4[i1 * lit2 + i2 * lit4 + i3]);
+  let v_3 = (b5[i1] * lit6);
+  let v_4 = (v_2 - v_3);
+  let v_5 = (b7[i1] * lit6);
+  let v_6 = (b6[i1 * lit2 + i2 * lit4 + i3] * v_5);
+  let v_7 = (v_4 - v_6);
+  let v_8 = (v_0 * v_7);
+  b8[i1 * lit2 + i2 * lit4 + i3] = v_8;
+}
+`,
+  };
+
+export const pointwise_grad_G_features_15_conv_3: ShaderSpec = {
+    name: "pointwise_grad_G_features_15_conv_3",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[i1] * b1[i1]);
+  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
+  let v_2 = (b4[i1] * lit6);
+  let v_3 = (v_1 - v_2);
+  let v_4 = (b6[i1] * lit6);
+  let v_5 = (b5[i1 * lit2 + i2 * lit4 + i3] * v_4);
+  let v_6 = (v_3 - v_5);
+  let v_7 = (v_0 * v_6);
+  b7[i1 * lit2 + i2 * lit4 + i3] = v_7;
+}
+`,
+  };
+
+export const pointwise_grad_G_features_17_conv_1_1: ShaderSpec = {
+    name: "pointwise_grad_G_features_17_conv_1_1",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit0) % lit5);
+    let i3 = (gi % lit0);
+    let v_0 = (b0[i1] * b1[i1]);
+    let v_1 = (b3[i1] * lit6);
+    let v_2 = (b2[i1 * lit3 + i2 * lit0 + i3] - v_1);
+    let v_3 = (b5[i1] * lit6);
+    let v_4 = (b4[i1 * lit3 + i2 * lit0 + i3] * v_3);
+    let v_5 = (v_2 - v_4);
+    let v_6 = (v_0 * v_5);
+    b6[i1 * lit3 + i2 * lit0 + i3] = v_6;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_17_conv_3: ShaderSpec = {
+    name: "pointwise_grad_G_features_17_conv_3",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[i1] * b1[i1]);
+  let v_1 = (b3[i1] * lit6);
+  let v_2 = (b2[i1 * lit2 + i2 * lit4 + i3] - v_1);
+  let v_3 = (b5[i1] * lit6);
+  let v_4 = (b4[i1 * lit2 + i2 * lit4 + i3] * v_3);
+  let v_5 = (v_2 - v_4);
+  let v_6 = (v_0 * v_5);
+  b6[i1 * lit2 + i2 * lit4 + i3] = v_6;
+}
+`,
+  };
+
+export const pointwise_grad_G_features_1_conv_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_1_conv_2",
+    overrides: ["i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit0);
+    let i2 = ((gi / lit1) % lit4);
+    let i3 = (gi % lit1);
+    let v_0 = (b0[i1] * b1[i1]);
+    let v_1 = (b3[i1] * lit5);
+    let v_2 = (b2[i1 * lit3 + i2 * lit1 + i3] - v_1);
+    let v_3 = (b5[i1] * lit5);
+    let v_4 = (b4[i1 * lit3 + i2 * lit1 + i3] * v_3);
+    let v_5 = (v_2 - v_4);
+    let v_6 = (v_0 * v_5);
+    b6[i1 * lit3 + i2 * lit1 + i3] = v_6;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_2_conv_0_1: ShaderSpec = {
+    name: "pointwise_grad_G_features_2_conv_0_1",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit1) % lit5);
+    let i3 = (gi % lit1);
+    let v_0 = (b0[i1] * b1[i1]);
+    let v_1 = (b3[i1] * lit6);
+    let v_2 = (b2[i1 * lit3 + i2 * lit1 + i3] - v_1);
+    let v_3 = (b5[i1] * lit6);
+    let v_4 = (b4[i1 * lit3 + i2 * lit1 + i3] * v_3);
+    let v_5 = (v_2 - v_4);
+    let v_6 = (v_0 * v_5);
+    b6[i1 * lit3 + i2 * lit1 + i3] = v_6;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_2_conv_3: ShaderSpec = {
+    name: "pointwise_grad_G_features_2_conv_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit0);
+    let i2 = ((gi / lit4) % lit5);
+    let i3 = (gi % lit4);
+    let v_0 = (b0[i1] * b1[i1]);
+    let v_1 = (b2[i1 * lit3 + i2 * lit4 + i3] + b3[i1 * lit3 + i2 * lit4 + i3]);
+    let v_2 = (b4[i1] * lit6);
+    let v_3 = (v_1 - v_2);
+    let v_4 = (b6[i1] * lit6);
+    let v_5 = (b5[i1 * lit3 + i2 * lit4 + i3] * v_4);
+    let v_6 = (v_3 - v_5);
+    let v_7 = (v_0 * v_6);
+    b7[i1 * lit3 + i2 * lit4 + i3] = v_7;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_3_conv_3: ShaderSpec = {
+    name: "pointwise_grad_G_features_3_conv_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit0);
+    let i2 = ((gi / lit4) % lit5);
+    let i3 = (gi % lit4);
+    let v_0 = (b0[i1] * b1[i1]);
+    let v_1 = (b3[i1] * lit6);
+    let v_2 = (b2[i1 * lit3 + i2 * lit4 + i3] - v_1);
+    let v_3 = (b5[i1] * lit6);
+    let v_4 = (b4[i1 * lit3 + i2 * lit4 + i3] * v_3);
+    let v_5 = (v_2 - v_4);
+    let v_6 = (v_0 * v_5);
+    b6[i1 * lit3 + i2 * lit4 + i3] = v_6;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_4_conv_3: ShaderSpec = {
+    name: "pointwise_grad_G_features_4_conv_3",
+    overrides: ["u32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit3);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[i1] * b1[i1]);
+  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
+  let v_2 = (v_1 + b4[i1 * lit2 + i2 * lit4 + i3]);
+  let v_3 = (b5[i1] * lit5);
+  let v_4 = (v_2 - v_3);
+  let v_5 = (b7[i1] * lit5);
+  let v_6 = (b6[i1 * lit2 + i2 * lit4 + i3] * v_5);
+  let v_7 = (v_4 - v_6);
+  let v_8 = (v_0 * v_7);
+  b8[i1 * lit2 + i2 * lit4 + i3] = v_8;
+}
+`,
+  };
+
+export const pointwise_grad_G_features_5_conv_3: ShaderSpec = {
+    name: "pointwise_grad_G_features_5_conv_3",
+    overrides: ["u32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit3);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[i1] * b1[i1]);
+  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
+  let v_2 = (b4[i1] * lit5);
+  let v_3 = (v_1 - v_2);
+  let v_4 = (b6[i1] * lit5);
+  let v_5 = (b5[i1 * lit2 + i2 * lit4 + i3] * v_4);
+  let v_6 = (v_3 - v_5);
+  let v_7 = (v_0 * v_6);
+  b7[i1 * lit2 + i2 * lit4 + i3] = v_7;
+}
+`,
+  };
+
+export const pointwise_grad_G_features_6_conv_3: ShaderSpec = {
+    name: "pointwise_grad_G_features_6_conv_3",
+    overrides: ["u32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit3);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[i1] * b1[i1]);
+  let v_1 = (b3[i1] * lit5);
+  let v_2 = (b2[i1 * lit2 + i2 * lit4 + i3] - v_1);
+  let v_3 = (b5[i1] * lit5);
+  let v_4 = (b4[i1 * lit2 + i2 * lit4 + i3] * v_3);
+  let v_5 = (v_2 - v_4);
+  let v_6 = (v_0 * v_5);
+  b6[i1 * lit2 + i2 * lit4 + i3] = v_6;
+}
+`,
+  };
+
+export const pointwise_grad_G_features_7_conv_0_1: ShaderSpec = {
+    name: "pointwise_grad_G_features_7_conv_0_1",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit0);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i1] * b1[i1]);
+    let v_1 = (b3[i1] * lit6);
+    let v_2 = (b2[i1 * lit3 + i2 * lit5 + i3] - v_1);
+    let v_3 = (b5[i1] * lit6);
+    let v_4 = (b4[i1 * lit3 + i2 * lit5 + i3] * v_3);
+    let v_5 = (v_2 - v_4);
+    let v_6 = (v_0 * v_5);
+    b6[i1 * lit3 + i2 * lit5 + i3] = v_6;
   }
 }
 `,

@@ -728,8 +728,8 @@ export const module: GeneratedModule = expandTable({
       pointwise.pointwise_G_bn1_running_var_3,
       pointwise.pointwise_G_layer1_0_conv3_2,
       pointwise.pointwise_G_layer3_22_bn3_running_var,
-      pointwise.pointwise_G_layer2_0_conv1_3,
-      sum.sum_G_layer2_0_conv1_cpu_2,
+      pointwise.pointwise_G_features_4_conv_1_0_2,
+      sum.sum_G_features_4_conv_1_0_cpu_2,
     ],
     // [kernel, override values, workgroups, adapter, features]
     uses: [

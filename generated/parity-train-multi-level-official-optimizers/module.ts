@@ -621,7 +621,7 @@ export const module: GeneratedModule = expandTable({
       pointwise.pointwise_adam_D1_D1_conv1_weight_exp_avg_sq_2,
       pointwise.pointwise_adam_D1_D1_conv1_bias_exp_avg_sq_2,
       pointwise.pointwise_adam_D1_D1_conv2_weight_exp_avg,
-      pointwise.pointwise_D1_conv2_2,
+      pointwise.pointwise_D1_conv2_3,
       pointwise.pointwise_adam_D1_D1_conv3_weight_exp_avg,
       pointwise.pointwise_D1_conv3_2,
       pointwise.pointwise_adam_D1_D1_conv4_weight_exp_avg,
