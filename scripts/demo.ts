@@ -14,14 +14,17 @@ import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { DEFAULT_ITERATIONS, DEMO_SYNTH, QUICK_ITERATIONS, QUICK_SYNTH, runDemo } from "../demo/demo";
+import { DEFAULT_ITERATIONS, DEMO_SYNTH, type DemoNetwork, QUICK_ITERATIONS, QUICK_SYNTH, runDemo } from "../demo/demo";
 import { joinNegativeValues, type NumberRule, parseDecimal } from "../cli/numeric-options";
 import { exitCodeOf, renderTrainError } from "../train/errors";
 import { renderCheckpointError } from "../checkpoint/errors";
 import { writeFileAtomic } from "../checkpoint/atomic-write";
 import { cpuModel, replaceResults, resultsMarkdown, type SeedRun } from "../demo/docs";
 
-const USAGE = "usage: npm run demo -- [--quick] [--seed N | --seeds N,N,...] [--iterations N] [--eval-every N] [--out DIR] [--data DIR] [--shift S] [--write-docs]";
+const USAGE = "usage: npm run demo -- [--quick] [--network resnet|mobilenet] [--seed N | --seeds N,N,...] [--iterations N] [--eval-every N] [--out DIR] [--data DIR] [--shift S] [--write-docs]";
+
+/** The docs page each network's --write-docs run writes its results into. */
+const DEMO_DOCS: { readonly [N in DemoNetwork]: string } = { resnet: join("docs", "demo.md"), mobilenet: join("docs", "demo-mobilenet.md") };
 
 /** A decimal value of --name (cli/numeric-options.ts), or exit 2 naming the option. */
 function decimal(v: string | undefined, name: string, dflt: number, rule: NumberRule): number {
@@ -50,6 +53,7 @@ async function main(argv: readonly string[]): Promise<number> {
         data: { type: "string" },
         shift: { type: "string" },
         "write-docs": { type: "boolean", default: false },
+        network: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }).values;
@@ -62,11 +66,16 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const quick = values.quick === true;
+  const network = values.network ?? "resnet";
+  if (network !== "resnet" && network !== "mobilenet") {
+    console.error(`--network ${network}: expected resnet (DeepLab-v2 ResNet, AdaptSegNet's) or mobilenet (DeepLab-MobileNetV2)\n${USAGE}`);
+    return 2;
+  }
   const base = quick ? QUICK_SYNTH : DEMO_SYNTH;
   const shift = decimal(values.shift, "shift", base.shift, { integer: false, min: 0, max: 1, what: "a number in [0, 1]" });
   const iterations = int(values.iterations, "iterations", quick ? QUICK_ITERATIONS : DEFAULT_ITERATIONS);
   const seeds = values.seeds === undefined ? [int(values.seed, "seed", 1)] : values.seeds.split(",").map((x) => int(x.trim(), "seeds", 1));
-  const out = values.out ?? join("out", quick ? "demo-quick" : "demo");
+  const out = values.out ?? join("out", `${quick ? "demo-quick" : "demo"}${network === "resnet" ? "" : `-${network}`}`);
   const writeDocs = values["write-docs"] === true;
   if (writeDocs && quick) {
     console.error(`--write-docs records full runs; it does not go with --quick\n${USAGE}`);
@@ -87,6 +96,7 @@ async function main(argv: readonly string[]): Promise<number> {
       panels: quick ? 2 : 6,
       synth: { ...base, shift },
       quick,
+      network,
     });
     if (E.isLeft(result)) {
       console.error(renderTrainError(result.left));
@@ -105,8 +115,9 @@ async function main(argv: readonly string[]): Promise<number> {
     console.log(`  adapted - source-only per seed: ${ad.map((x, i) => (x - so[i]!).toFixed(2)).join("  ")}   median ${median(ad.map((x, i) => x - so[i]!)).toFixed(2)}`);
   }
   if (writeDocs) {
-    const command = `npm run demo -- ${seeds.length > 1 ? `--seeds ${seeds.join(",")}` : `--seed ${seeds[0]}`}${values.iterations !== undefined ? ` --iterations ${iterations}` : ""} --write-docs`;
+    const command = `npm run demo -- ${network === "resnet" ? "" : `--network ${network} `}${seeds.length > 1 ? `--seeds ${seeds.join(",")}` : `--seed ${seeds[0]}`}${values.iterations !== undefined ? ` --iterations ${iterations}` : ""} --write-docs`;
     const section = resultsMarkdown(runs, { command, iterations, machine: `${cpuModel()} (${availableParallelism()} CPUs)`, adapter });
+    const DEMO_DOC = DEMO_DOCS[network];
     const updated = replaceResults(readFileSync(DEMO_DOC, "utf8"), section);
     if (E.isLeft(updated)) {
       console.error(`${DEMO_DOC}: ${updated.left}`);
@@ -121,7 +132,5 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   return 0;
 }
-
-const DEMO_DOC = join("docs", "demo.md");
 
 process.exit(await main(process.argv.slice(2)));
