@@ -40,6 +40,8 @@ run settings:
   --log-every N              read the losses back every N iterations (default 10)
   --eval-every N             evaluate on the target val split every N iterations; keeps <prefix>_best (default 0: never)
   --eval-images N            evaluate on the first N val images only
+  --eval-module FILE.ts      the evaluation module for --eval-every (default: the generated one whose network
+                             is exactly the trained one); it must compute exactly the trained network
   --num-workers N            data worker threads (default 0: main thread, decoded images cached)
   --random-mirror  --random-scale   augmentation (off, as in the official code)
   --metrics FILE  --plot FILE
@@ -65,6 +67,8 @@ export interface TrainCliOptions {
   readonly variant: string;
   readonly preset: string;
   readonly moduleFile?: string;
+  /** --eval-module: the evaluation module for --eval-every, given by file (checked to fit exactly). */
+  readonly evalModuleFile?: string;
   /** Compiled options (config keys): they choose the program. */
   readonly overrides: Readonly<Record<string, unknown>>;
   /** Hyperparameters given on the command line, by name (learningRate, ...), already checked. */
@@ -158,6 +162,7 @@ export function parseTrainOptions(argv: readonly string[]): E.Either<TrainError,
         program: { type: "string" },
         preset: { type: "string" },
         module: { type: "string" },
+        "eval-module": { type: "string" },
         ...Object.fromEntries([...Object.keys(COMPILED), ...Object.keys(HYPER_FLAGS)].map((k) => [k, { type: "string" as const }])),
         gan: { type: "string" },
         "input-size": { type: "string" },
@@ -261,6 +266,7 @@ export function parseTrainOptions(argv: readonly string[]): E.Either<TrainError,
   const scale = values["random-scale"] === true;
   const resumeFrom = str(values, "resume-from");
   const moduleFile = str(values, "module");
+  const evalModuleFile = str(values, "eval-module");
   const stop = get("stop");
   const evalImages = get("evalImages");
   const snapshotDir = str(values, "snapshot-dir");
@@ -272,6 +278,7 @@ export function parseTrainOptions(argv: readonly string[]): E.Either<TrainError,
     variant,
     preset,
     ...(moduleFile !== undefined ? { moduleFile } : {}),
+    ...(evalModuleFile !== undefined ? { evalModuleFile } : {}),
     overrides,
     hyperparameters,
     ...(stop !== undefined ? { numStepsStop: stop } : {}),

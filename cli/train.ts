@@ -11,7 +11,7 @@ import { trainError, fromRuntimeError, type TrainError } from "../train/errors.j
 import { runHyperparameters } from "../train/hyperparameters.js";
 import { classesFor } from "./class-option.js";
 import type { TrainCliOptions } from "./options.js";
-import { chooseEvalProgram, differences, evalPrograms, loadModule, presetOf, selectProgram } from "../train/programs.js";
+import { chooseEvalProgram, differences, evalMisfit, evalPrograms, loadModule, presetOf, selectProgram } from "../train/programs.js";
 import { expectedTable, persistentSlots } from "../train/slots.js";
 import { combinedNeeds, train, type TrainResult } from "../train/trainer.js";
 
@@ -40,6 +40,15 @@ export async function loadPrograms(o: TrainCliOptions): Promise<E.Either<TrainEr
   // The evaluation program whose network is exactly the one this program trains (signature.ts).
   const preset = o.moduleFile !== undefined ? presetOf(module.name) : o.preset;
   const trained = expectedTable(persistentSlots(module), "G");
+  if (o.evalModuleFile !== undefined) {
+    // An evaluation module given by file (a user's network, a small-size copy): it must compute
+    // exactly the network this program trains, as a generated one chosen by signature does.
+    const e = await loadModule(o.evalModuleFile)();
+    if (E.isLeft(e)) return e;
+    const misfit = evalMisfit(trained, e.right, module.config);
+    if (misfit !== undefined) return E.left(trainError("program", `--eval-module ${o.evalModuleFile} does not evaluate the network ${module.name} trains: ${misfit}`));
+    return E.right({ module, evalModule: e.right, notes: [...notes, `evaluating with ${o.evalModuleFile}`] });
+  }
   const chosen = await chooseEvalProgram(`program ${module.name}'s G`, trained, evalPrograms(preset), preset, module.config);
   if (E.isLeft(chosen)) return E.left(trainError(chosen.left.kind, `--eval-every: ${chosen.left.message}`));
   return E.right({ module, evalModule: chosen.right.module, notes: [...notes, `evaluating with ${chosen.right.name}`] });

@@ -210,6 +210,18 @@ export function networkOf(config: Readonly<Record<string, unknown>>): string {
  * dict of DeeplabMulti: two-branch AdaptSegNet or four-branch ADVENT?) are refused, asking for
  * --program; among identical networks the one of `preset` is taken.
  */
+/**
+ * Why evaluation program `m` does not evaluate exactly the network `weights` describe: the first
+ * tensor that differs, or (with the weights' training config) a different network computing
+ * with the same tensors. Undefined when it fits.
+ */
+export function evalMisfit(weights: Described, m: GeneratedModule, origin?: Readonly<Record<string, unknown>>): string | undefined {
+  const problem = tensorDifferences(weights, expectedTable(persistentSlots(m), "G")).problems[0];
+  if (problem !== undefined) return describeDifference(problem);
+  if (origin !== undefined && networkOf(origin) !== networkOf(m.config)) return `its network ${networkOf(m.config)} is not the weights' ${networkOf(origin)}`;
+  return undefined;
+}
+
 export async function chooseEvalProgram(
   what: string,
   weights: Described,
@@ -226,11 +238,9 @@ export async function chooseEvalProgram(
   for (const name of candidates) {
     const m = await loadModule(name, dir)();
     if (E.isLeft(m)) return m;
-    const problem = tensorDifferences(weights, expectedTable(persistentSlots(m.right), "G")).problems[0];
-    if (problem !== undefined) misfits.push(`${name}: ${describeDifference(problem)}`);
-    else if (origin !== undefined && networkOf(origin) !== networkOf(m.right.config)) {
-      misfits.push(`${name}: its network ${networkOf(m.right.config)} is not the weights' ${networkOf(origin)}`);
-    } else fits.push({ name, module: m.right });
+    const problem = evalMisfit(weights, m.right, origin);
+    if (problem !== undefined) misfits.push(`${name}: ${problem}`);
+    else fits.push({ name, module: m.right });
   }
   if (fits.length === 0) {
     return E.left(trainError("checkpoint", `${what} is not exactly the network of any evaluation program: ${misfits.join("; ")}`));
