@@ -52,10 +52,9 @@ torch.set_num_threads(1)
 TOL_FORWARD = 1e-4
 TOL_TRAIN = 1e-3
 
-# A reference tensor below this max |x| is zero in exact arithmetic: in MobileNetV2 in train mode,
-# the running means of every expand conv's BN (features.2..17.conv.0.1) and of the head's BN: a
-# bias-free 1x1 conv of a batch-normalised, hence zero-mean, input has zero batch mean, and
-# float64 gives ~1e-17. Compared relative to that, float32's ~1e-8 rounding reads as 1e9.
+# Below this max |x| a reference tensor is zero in exact arithmetic (float64 gives ~1e-17): the
+# train-mode running means of MobileNetV2's expand-conv and head BNs, a bias-free 1x1 conv of a
+# batch-normalised (zero-mean) input. Relative to 1e-17, float32's 1e-8 rounding reads as 1e9.
 STRUCTURAL_ZERO = 1e-12
 
 
@@ -78,8 +77,7 @@ class Fixture:
         whole stores every element whatever the size."""
         flat = ref.detach().to(F64).reshape(-1).numpy() if torch.is_tensor(ref) else np.asarray(ref, dtype=np.float64).reshape(-1)
         if flat.size and float(np.abs(flat).max()) < STRUCTURAL_ZERO:
-            # Zero in exact arithmetic, float64 rounding here: recorded as zero, so the runner's
-            # error (relative to max |x|) becomes the absolute difference.
+            # Zero in exact arithmetic: recorded as zero, so the runner's error is absolute.
             flat = np.zeros_like(flat)
         n = flat.size
         rec = {"id": rid, "name": name, "group": group, "tol": tol, "shape": list(ref.shape) if torch.is_tensor(ref) else [],
@@ -238,8 +236,7 @@ def forward_case():
 
 
 # ---------------------------------------------------------------------------------------------
-# 1b. DeepLab-MobileNetV2 forward (scripts/parity/mobilenet.py): width 0.5, output stride 8, so
-# that both dilation steps (2 after features.7, 4 after features.14) and the residuals run.
+# 1b. DeepLab-MobileNetV2 forward (mobilenet.py): width 0.5, OS 8 (dilations 2, then 4).
 
 MOBILENET_FORWARD = {"kind": "mobilenet-v2", "widthMult": 0.5, "numClasses": 19, "headChannels": 32, "outputStride": 8}
 
@@ -248,36 +245,20 @@ def mobilenet_forward_case():
     net = MOBILENET_FORWARD
     fx = Fixture("mobilenet-forward", "parity-mobilenet-forward",
                  {"network": net, "sizes": {k: list(v) for k, v in FORWARD_SIZES.items()}}, inits_from="parity")
-    inputs, images = {}, {}
-    for k, (h, w) in FORWARD_SIZES.items():
-        spec, x = image_input(f"input/image_{k}", (1, 3, h, w))
-        inputs[f"image_{k}"], images[k] = spec, x
+    drawn = {k: image_input(f"input/image_{k}", (1, 3, h, w)) for k, (h, w) in FORWARD_SIZES.items()}
+    inputs, images = {f"image_{k}": spec for k, (spec, _) in drawn.items()}, {k: x for k, (_, x) in drawn.items()}
     results = {}
     for dtype in (F64, F32):
         G = DeeplabMobileNet(net["widthMult"], net["numClasses"], net["headChannels"], net["outputStride"]).to(dtype)
-        inits = mobilenet_forward_inits("G", G)
-        fx.doc["inits"] = inits
-        load_from_generator(G, "G", inits, SEED, dtype)
+        fx.doc["inits"] = mobilenet_forward_inits("G", G)
+        load_from_generator(G, "G", fx.doc["inits"], SEED, dtype)
         out = {}
         with torch.no_grad():
             for mode in ("frozen", "official"):
                 set_bn_mode(G, mode)
                 for k in FORWARD_SIZES:
-                    x = images[k].to(dtype)
-                    aux, main = G(x)
-                    out[f"{mode}_{k}_aux"], out[f"{mode}_{k}_main"] = aux, main
-                    out[f"{mode}_{k}_features"] = G.features(x)
-        # G(x) and G.features(x) both ran in train mode: the statistics were updated twice per
-        # input. The DSL program runs the network once per input, so the reference reruns it.
-        results[dtype] = out
-    for dtype in (F64, F32):
-        G = DeeplabMobileNet(net["widthMult"], net["numClasses"], net["headChannels"], net["outputStride"]).to(dtype)
-        load_from_generator(G, "G", fx.doc["inits"], SEED, dtype)
-        set_bn_mode(G, "official")
-        with torch.no_grad():
-            for k in FORWARD_SIZES:
-                G(images[k].to(dtype))
-        results[dtype] = (results[dtype], {f"G/{key}": t.clone() for key, t in G.state_dict().items() if "running" in key})
+                    out[f"{mode}_{k}_aux"], out[f"{mode}_{k}_main"], out[f"{mode}_{k}_features"] = G.outputs(images[k].to(dtype))
+        results[dtype] = (out, {f"G/{key}": t.clone() for key, t in G.state_dict().items() if "running" in key})
     (out64, st64), (out32, st32) = results[F64], results[F32]
     records = []
     for name, ref in out64.items():

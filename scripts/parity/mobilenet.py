@@ -102,11 +102,15 @@ class DeeplabMobileNet(nn.Module):
                 m.weight.requires_grad_(False)
                 m.bias.requires_grad_(False)
 
-    def forward(self, x):
-        """(aux, main) raw logits at the output stride."""
+    def outputs(self, x):
+        """(aux, main) raw logits at the output stride, and the last features."""
         aux_in = self.features[:AUX_FEATURE_INDEX + 1](x)
         last = self.features[AUX_FEATURE_INDEX + 1:](aux_in)
-        return self.aux_classifier(aux_in), self.classifier(last)
+        return self.aux_classifier(aux_in), self.classifier(last), last
+
+    def forward(self, x):
+        """(aux, main) raw logits at the output stride."""
+        return self.outputs(x)[:2]
 
     def head_parameters(self):
         return [p for p in list(self.classifier.parameters()) + list(self.aux_classifier.parameters()) if p.requires_grad]
