@@ -1,4 +1,4 @@
-// npm run demo [-- --quick] [--seed N | --seeds 1,2,3] [--iterations N] [--out DIR] [--data DIR] [--eval-every N]
+// npm run demo [-- --quick] [--seed N | --seeds 1,2,3] [--iterations N] [--out DIR] [--data DIR] [--eval-every N] [--network resnet|mobilenet]
 //
 // Source-only, multi-level adapted and target-trained (oracle) AdaptSegNet models on the
 // synthetic domain-shift benchmark, trained with the cpu-demo preset and evaluated on its target
@@ -6,6 +6,8 @@
 // predictions.png (image | ground truth | source-only | adapted | oracle), curves.png and
 // results.{md,json} to --out (default out/demo). --quick is the short end-to-end check CI runs.
 // --seeds runs the whole demo once per seed (in <out>/seed-<n>) and prints the medians.
+// --network mobilenet trains DeepLab-MobileNetV2 (examples/mobilenet/) instead: source-only and
+// adapted (it has no oracle program), into out/demo-mobilenet by default.
 // --write-docs replaces the results section of docs/demo.md with this run's figures
 // (demo/docs.ts), so the numbers there are always produced, never typed.
 
@@ -21,7 +23,7 @@ import { renderCheckpointError } from "../checkpoint/errors";
 import { writeFileAtomic } from "../checkpoint/atomic-write";
 import { cpuModel, replaceResults, resultsMarkdown, type SeedRun } from "../demo/docs";
 
-const USAGE = "usage: npm run demo -- [--quick] [--seed N | --seeds N,N,...] [--iterations N] [--eval-every N] [--out DIR] [--data DIR] [--shift S] [--write-docs]";
+const USAGE = "usage: npm run demo -- [--quick] [--seed N | --seeds N,N,...] [--iterations N] [--eval-every N] [--out DIR] [--data DIR] [--shift S] [--network resnet|mobilenet] [--write-docs]";
 
 /** A decimal value of --name (cli/numeric-options.ts), or exit 2 naming the option. */
 function decimal(v: string | undefined, name: string, dflt: number, rule: NumberRule): number {
@@ -50,6 +52,7 @@ async function main(argv: readonly string[]): Promise<number> {
         data: { type: "string" },
         shift: { type: "string" },
         "write-docs": { type: "boolean", default: false },
+        network: { type: "string", default: "resnet" },
         help: { type: "boolean", short: "h" },
       },
     }).values;
@@ -66,8 +69,17 @@ async function main(argv: readonly string[]): Promise<number> {
   const shift = decimal(values.shift, "shift", base.shift, { integer: false, min: 0, max: 1, what: "a number in [0, 1]" });
   const iterations = int(values.iterations, "iterations", quick ? QUICK_ITERATIONS : DEFAULT_ITERATIONS);
   const seeds = values.seeds === undefined ? [int(values.seed, "seed", 1)] : values.seeds.split(",").map((x) => int(x.trim(), "seeds", 1));
-  const out = values.out ?? join("out", quick ? "demo-quick" : "demo");
+  const out = values.out ?? join("out", `${quick ? "demo-quick" : "demo"}${values.network === "mobilenet" ? "-mobilenet" : ""}`);
   const writeDocs = values["write-docs"] === true;
+  const network = values.network;
+  if (network !== "resnet" && network !== "mobilenet") {
+    console.error(`--network ${String(network)}: resnet or mobilenet\n${USAGE}`);
+    return 2;
+  }
+  if (writeDocs && network !== "resnet") {
+    console.error(`--write-docs records the ResNet demo of docs/demo.md; it does not go with --network ${network}\n${USAGE}`);
+    return 2;
+  }
   if (writeDocs && quick) {
     console.error(`--write-docs records full runs; it does not go with --quick\n${USAGE}`);
     return 2;
@@ -78,6 +90,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const began = performance.now();
   for (const seed of seeds) {
     const result = await runDemo({
+      network,
       out: seeds.length > 1 ? join(out, `seed-${seed}`) : out,
       // The quick data set is smaller: it lives in its own folder so that the full one is not rewritten.
       dataDir: values.data ?? join("data", quick ? "synth-quick" : "synth"),
