@@ -8,6 +8,10 @@
 
 import { configFor } from "../examples/adaptsegnet/presets";
 import type { TrainConfig } from "../examples/adaptsegnet/train";
+import { mobilenetNetwork } from "../examples/mobilenet/networks";
+import { CPU_DEMO_MOBILENET, mobilenetSettings } from "../examples/mobilenet/programs";
+import { buildAdaptationStep } from "../adapt/step";
+import type { Program } from "../dsl/index";
 
 export interface ConvShape {
   readonly x: readonly [number, number, number, number];
@@ -89,11 +93,30 @@ export const PASS_LABEL: Readonly<Record<ConvPass, string>> = { fwd: "fwd", dx: 
 export interface StepCase {
   readonly name: string;
   readonly label: string;
+  /** The AdaptSegNet config (sizes, classes; PyTorch's baseline builds its network from it). */
   readonly config: () => TrainConfig;
+  /**
+   * Another network's step at the config's sizes (DeepLab-MobileNetV2): ours builds this
+   * program instead of buildTrainStep(config), with no PyTorch baseline (torch_baseline.py is
+   * DeepLab-v2 only).
+   */
+  readonly other?: { readonly build: () => Program; readonly summary: string };
 }
 
 export const STEP_CASES: readonly StepCase[] = [
   { name: "cpu-demo", label: "step cpu-demo (64x128, width 8)", config: () => configFor("multi-level", "cpu-demo") },
+  {
+    name: "mobilenet-cpu-demo",
+    label: "step mobilenet cpu-demo (64x128, MobileNetV2 width 0.25)",
+    config: () => configFor("multi-level", "cpu-demo"),
+    other: {
+      build: () => {
+        const s = mobilenetSettings("multi-level");
+        return buildAdaptationStep("bench-mobilenet-cpu-demo", mobilenetNetwork({ ...CPU_DEMO_MOBILENET, numClasses: s.numClasses }), s);
+      },
+      summary: "multi-level, DeepLab-MobileNetV2 width 0.25, OS 16, head 64, ndf 16, source 64x128, target 64x128, 19 classes",
+    },
+  },
   {
     name: "tiny",
     label: "step tiny (128x128, width 16)",

@@ -79,6 +79,7 @@ class OursStep implements Contender {
 }
 
 function configSummary(c: StepCase): string {
+  if (c.other) return c.other.summary;
   const cfg = c.config();
   return `${cfg.variant}, ResNet blocks [${cfg.network.blocks.join(",")}] width ${cfg.network.width}, ASPP ${cfg.network.asppBranches} branches, ndf ${cfg.ndf}, source ${cfg.sourceSize.join("x")}, target ${cfg.targetSize.join("x")}, ${cfg.numClasses} classes`;
 }
@@ -88,7 +89,7 @@ export async function runStepSuite(ctx: StepContext): Promise<CaseReport[]> {
   for (const c of STEP_CASES.filter((s) => ctx.selected(s.label))) {
     const ours = new OursStep(c);
     let torch: TorchPeer | undefined;
-    if (ctx.torch) {
+    if (ctx.torch && c.other === undefined) {
       const t = await startTorch(ctx.torchThreads, ctx.torchWait);
       if ("missing" in t) ctx.log(`[step] PyTorch skipped: ${t.missing}`);
       else {

@@ -43,7 +43,7 @@ servePeer(async (req) => {
       if (E.isLeft(acquired)) throw new Error(acquired.left.message);
       ours = new OursContender(
         acquired.right,
-        () => buildTrainStep(`bench-${c.name}`, cfg),
+        () => (c.other ? c.other.build() : buildTrainStep(`bench-${c.name}`, cfg)),
         (compiled) =>
           new Map(
             compiled.module.tensors.flatMap((t): [string, TensorInput][] => {

@@ -11,6 +11,11 @@
 //   `num_batches_tracked` counters that PyTorch >= 0.4.1 adds (unused with a fixed BN momentum).
 // - advent-d: ADVENT's discriminator is an nn.Sequential; its convs at indices 0,2,4,6,8 are the
 //   official FCDiscriminator's conv1..conv4 and classifier.
+// - mobilenet: torchvision's ImageNet `mobilenet_v2` state dict (`features.0..18`,
+//   `classifier.1`) as the backbone of DeepLab-MobileNetV2 (examples/mobilenet/networks.ts):
+//   features.0..17 keep their keys; features.18 (the 1x1 conv to 1280 channels) and the
+//   1000-class classifier are skipped, the network has neither; the segmentation heads are not
+//   in the file and start from their initialisation, as DeepLab's heads do with the init file.
 // - auto: picks one of the above from the keys.
 // Every rule first strips the `module.` prefix that nn.DataParallel adds, when all keys have it.
 //
@@ -24,9 +29,9 @@ import { checkpointError, type CheckpointError } from "./errors";
 import type { StateDict, Tensor } from "./tensor";
 import { compareStateDict, type ExpectedTable } from "./validate";
 
-export type ImportRule = "init" | "model" | "advent-d" | "auto";
+export type ImportRule = "init" | "model" | "advent-d" | "mobilenet" | "auto";
 export type ConcreteRule = Exclude<ImportRule, "auto">;
-export const IMPORT_RULES: readonly ImportRule[] = ["init", "model", "advent-d", "auto"];
+export const IMPORT_RULES: readonly ImportRule[] = ["init", "model", "advent-d", "mobilenet", "auto"];
 
 export interface SkippedKey {
   readonly key: string;
@@ -103,6 +108,8 @@ export function targetKey(key: string, rule: ConcreteRule): KeyTarget {
         ? { kind: "error", why: "not an ADVENT discriminator key (expected {0,2,4,6,8}.{weight,bias})" }
         : { kind: "keep", key: official };
     }
+    case "mobilenet":
+      return mobilenetKey(key);
     default: {
       const never: never = rule;
       return never;
@@ -123,6 +130,24 @@ export function initKey(key: string): KeyTarget {
   }
   return { kind: "keep", key: stripped };
 }
+
+/** torchvision's mobilenet_v2 keys onto DeepLab-MobileNetV2's backbone (features.0..17). */
+export function mobilenetKey(key: string): KeyTarget {
+  if (isBatchCounter(key)) return { kind: "skip", why: "num_batches_tracked is unused with a fixed BN momentum" };
+  if (key.startsWith("classifier.")) return { kind: "skip", why: "ImageNet's classifier; the segmentation heads start from their initialisation" };
+  const block = /^features\.(\d+)\./.exec(key);
+  if (block === null) return { kind: "error", why: "not a torchvision mobilenet_v2 key (features.N.… or classifier.1.…)" };
+  if (Number(block[1]) === MOBILENET_LAST_FEATURE) {
+    return { kind: "skip", why: "features.18, the 1x1 conv to 1280 channels, feeds ImageNet's classifier; DeepLab-MobileNetV2 stops at features.17" };
+  }
+  return { kind: "keep", key };
+}
+
+/** torchvision's features.18: the last ConvBNReLU, which DeepLab-MobileNetV2 drops. */
+const MOBILENET_LAST_FEATURE = 18;
+
+/** An inverted residual's key (`features.3.conv.1.0.weight`): only MobileNetV2 nests `conv` under features. */
+const isMobileNetKey = (key: string): boolean => /^features\.\d+\.conv\./.test(key);
 
 const isBatchCounter = (key: string): boolean => key === "num_batches_tracked" || key.endsWith(".num_batches_tracked");
 
@@ -166,6 +191,9 @@ export function chooseRule(dict: StateDict): { readonly rule: ConcreteRule; read
   const keys = [...dict.keys()];
   if (keys.length > 0 && keys.every((k) => adventToOfficialDiscriminatorKey(k) !== undefined)) {
     return { rule: "advent-d", reason: "every key is an ADVENT Sequential discriminator key ({0,2,4,6,8}.{weight,bias})" };
+  }
+  if (keys.some(isMobileNetKey) && keys.every((k) => k.startsWith("features.") || k.startsWith("classifier.1."))) {
+    return { rule: "mobilenet", reason: "features.N.conv.… and classifier.1.… keys: torchvision's ImageNet mobilenet_v2" };
   }
   const heads = new Set(keys.map((k) => k.split(".")[0]!));
   const [only] = heads;

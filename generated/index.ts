@@ -30,6 +30,8 @@ export const modules: Record<string, () => Promise<GeneratedModule>> = {
   "mobilenet-multi-level-cpu-demo": () => import("./mobilenet-multi-level-cpu-demo/module").then((m) => m.module),
   "mobilenet-source-only-cpu-demo": () => import("./mobilenet-source-only-cpu-demo/module").then((m) => m.module),
   "eval-mobilenet-cpu-demo": () => import("./eval-mobilenet-cpu-demo/module").then((m) => m.module),
+  "parity-mobilenet-forward": () => import("./parity-mobilenet-forward/module").then((m) => m.module),
+  "parity-train-mobilenet-multi-level": () => import("./parity-train-mobilenet-multi-level/module").then((m) => m.module),
   "parity-discriminators": () => import("./parity-discriminators/module").then((m) => m.module),
   "parity-deeplab-resnet101": () => import("./parity-deeplab-resnet101/module").then((m) => m.module),
   "parity-train-multi-level": () => import("./parity-train-multi-level/module").then((m) => m.module),

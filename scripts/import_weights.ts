@@ -1,11 +1,13 @@
-// npm run import-weights -- <file.pth> [--rule init|model|advent-d|auto] [--out FILE.safetensors]
+// npm run import-weights -- <file.pth> [--rule init|model|advent-d|mobilenet|auto] [--out FILE.safetensors]
 //                                      [--expect-shapes FILE.json] [--dry-run]
 //
 // Converts an official PyTorch checkpoint into a safetensors file with the same (PyTorch) keys,
 // without Python. The output defaults to the input's name with .safetensors; --dry-run checks
 // everything and writes nothing. Prints what was read, the SHA-256 check against the file name, the rule
 // applied, and the first and last keys. Exit status: 0 done, 1 the checkpoint was refused,
-// 2 bad arguments. The pipeline itself lives in checkpoint/import-weights.ts.
+// 2 bad arguments. The pipeline itself lives in checkpoint/import-weights.ts. torchvision's
+// ImageNet mobilenet_v2 (`mobilenet_v2-b0353104.pth`) is recognised by its keys (rule mobilenet):
+// the backbone of DeepLab-MobileNetV2, whose heads then start fresh in `npm run train`.
 
 import { parseArgs } from "node:util";
 import * as E from "fp-ts/lib/Either.js";

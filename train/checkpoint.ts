@@ -28,7 +28,7 @@ import type { StateDict } from "../checkpoint/tensor.js";
 import { decodeTorchCheckpoint } from "../checkpoint/torch-load.js";
 import { compareStateDict, listNames, reportProblems, STRICT, type StateDictReport } from "../checkpoint/validate.js";
 import { fromCheckpointError, trainError, type TrainError } from "./errors.js";
-import { checkFinite, coverExactly, exemptionNote, INIT_HEADS } from "./signature.js";
+import { checkFinite, coverExactly, type Exemption, exemptionNote, headExemption } from "./signature.js";
 import { expectedTable, modelsOf, type PersistentSlot } from "./slots.js";
 
 /** Where the samplers stand: enough to draw exactly the samples an uninterrupted run would. */
@@ -146,8 +146,11 @@ export interface ReadWeights {
   readonly groups: Readonly<Record<string, StateDict>>;
   /** One line per thing worth telling the user: rule used, files read, keys skipped. */
   readonly notes: readonly string[];
-  /** G came through the init rule (the DeepLab init file): its heads are legitimately absent. */
-  readonly initRule: boolean;
+  /**
+   * G is a backbone file (the DeepLab init file, torchvision's ImageNet MobileNetV2, or either
+   * imported by npm run import-weights): its heads are legitimately absent when training.
+   */
+  readonly headsAbsent: Exemption | undefined;
   /** For a trainer checkpoint: the program that wrote it, and its config. */
   readonly program?: string;
   readonly config?: Readonly<Record<string, unknown>>;
@@ -210,7 +213,7 @@ function readPth(path: string): TE.TaskEither<TrainError, ReadWeights> {
         TE.map((dr) => ({
           groups: Object.fromEntries([["G", g.dict], ...dr.map((d) => [d.model, d.dict] as const)]),
           notes: [g.note, ...dr.map((d) => d.note)],
-          initRule: g.rule === "init",
+          headsAbsent: headExemption(g.rule),
         })),
       ),
     ),
@@ -223,8 +226,10 @@ function readSafetensorsWeights(path: string): TE.TaskEither<TrainError, ReadWei
     TE.mapLeft(fromCheckpointError),
     TE.flatMap((contents): TE.TaskEither<TrainError, ReadWeights> => {
       if (contents.metadata["checkpoint.format"] === undefined) {
-        // A plain state dict with the PyTorch keys (npm run import-weights): the segmentation network.
-        return TE.right({ groups: { G: contents.tensors }, notes: [`${basename(path)}: a plain state dict, read as G (${contents.tensors.size} tensors)`], initRule: false });
+        // A plain state dict with the PyTorch keys (npm run import-weights): the segmentation
+        // network, or a backbone when the import rule that wrote it says so.
+        const rule = contents.metadata["import_rule"];
+        return TE.right({ groups: { G: contents.tensors }, notes: [`${basename(path)}: a plain state dict${rule ? ` (import rule ${rule})` : ""}, read as G (${contents.tensors.size} tensors)`], headsAbsent: headExemption(rule) });
       }
       return pipe(
         loadCheckpoint(path),
@@ -234,7 +239,7 @@ function readSafetensorsWeights(path: string): TE.TaskEither<TrainError, ReadWei
           return {
             groups,
             notes: [`${basename(path)}: trainer checkpoint of ${c.program} at iteration ${c.iteration}; read ${Object.keys(groups).join(", ")} (optimizer state is for --resume)`],
-            initRule: false,
+            headsAbsent: undefined,
             program: c.program,
             config: c.config,
           };
@@ -273,7 +278,7 @@ export function fitWeights(path: string, r: ReadWeights, slots: readonly Persist
   const kept: Record<string, StateDict> = {};
   for (const model of used) {
     const dict = r.groups[model]!;
-    const exemption = model === "G" && r.initRule && purpose === "train" ? INIT_HEADS : undefined;
+    const exemption = model === "G" && purpose === "train" ? r.headsAbsent : undefined;
     const fit = coverExactly(path, model, dict, expectedTable(slots, model), exemption);
     if (E.isLeft(fit)) return fit;
     if (exemption !== undefined && fit.right.exempted.length > 0) notes.push(exemptionNote(model, fit.right.exempted, exemption));

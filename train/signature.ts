@@ -5,8 +5,9 @@
 // the first offending tensor named, instead of being scored with whatever the program had.
 //
 // The few legitimate exceptions are explicit values (`Exemption`), each with the reason printed
-// in the log: the DeepLab init file has no trained heads (the official script leaves them at
-// their random initialisation), and nothing else is exempt.
+// in the log: the DeepLab init file and torchvision's ImageNet MobileNetV2 have no trained
+// heads (the official script leaves them at their random initialisation), and nothing else is
+// exempt.
 
 import * as E from "fp-ts/lib/Either.js";
 import type { ExpectedTable } from "../checkpoint/validate.js";
@@ -25,6 +26,17 @@ export const INIT_HEADS: Exemption = {
   applies: (key) => /^(layer5|layer6|classifier)\./.test(key),
   why: "the DeepLab init file carries no head for these classes; the heads start from their initialisation, as in the official script",
 };
+
+/** The heads of DeepLab-MobileNetV2: what torchvision's ImageNet mobilenet_v2 file does not provide. */
+export const MOBILENET_HEADS: Exemption = {
+  applies: (key) => /^(classifier|aux_classifier)\./.test(key),
+  why: "torchvision's ImageNet mobilenet_v2 carries the backbone only; the segmentation heads start from their initialisation",
+};
+
+/** The keys a backbone file read through import rule `rule` may lack, if any. */
+export function headExemption(rule: string | undefined): Exemption | undefined {
+  return rule === "init" ? INIT_HEADS : rule === "mobilenet" ? MOBILENET_HEADS : undefined;
+}
 
 /** Named tensors with shapes (a state dict, or a program's table). */
 export type Described = ReadonlyMap<string, { readonly shape: readonly number[]; readonly dtype?: string }>;

@@ -31,9 +31,13 @@ export function objectiveOf(variant: MobileNetVariant, ndf: number): Objective {
  * `network` in the config names this network (and its size), so a checkpoint's evaluation
  * program is chosen by it (train/programs.ts: networkOf).
  */
-export function mobilenetSettings(variant: MobileNetVariant, net: Omit<MobileNetConfig, "numClasses"> = CPU_DEMO_MOBILENET, overrides: Partial<Record<HyperparameterKey, number>> = {}): StepSettings {
-  const demo = configFor("multi-level", "cpu-demo");
-  const values = Object.fromEntries(HYPERPARAMETER_KEYS.map((k) => [k, overrides[k] ?? demo[k]])) as Record<HyperparameterKey, number>;
+export function mobilenetSettings(
+  variant: MobileNetVariant,
+  net: Omit<MobileNetConfig, "numClasses"> = CPU_DEMO_MOBILENET,
+  overrides: Partial<Record<HyperparameterKey, number>> & { readonly sourceSize?: readonly [number, number]; readonly targetSize?: readonly [number, number] } = {},
+): StepSettings {
+  const demo = { ...configFor("multi-level", "cpu-demo"), ...overrides };
+  const values = Object.fromEntries(HYPERPARAMETER_KEYS.map((k) => [k, demo[k]])) as Record<HyperparameterKey, number>;
   return {
     numClasses: demo.numClasses,
     sourceSize: demo.sourceSize,
@@ -44,7 +48,12 @@ export function mobilenetSettings(variant: MobileNetVariant, net: Omit<MobileNet
     values,
     optimizer: { lrGroups: "head-10x", adamEps: "pytorch1" },
     scopeForwardPasses: true,
-    config: { variant, numClasses: demo.numClasses, sourceSize: demo.sourceSize, targetSize: demo.targetSize, ndf: demo.ndf, ignoreLabel: demo.ignoreLabel, ...values, network: { kind: "mobilenet-v2", ...net } },
+    // gan ... adamEps in the vocabulary of examples/adaptsegnet/train.ts (BN "official": batch
+    // statistics), so that a parity fixture states them as it does for DeepLab-v2.
+    config: {
+      variant, numClasses: demo.numClasses, sourceSize: demo.sourceSize, targetSize: demo.targetSize, ndf: demo.ndf, ignoreLabel: demo.ignoreLabel,
+      gan: "Vanilla", bnMode: "official", duplicateVisits: false, adamEps: "pytorch1", ...values, network: { kind: "mobilenet-v2", ...net },
+    },
   };
 }
 

@@ -107,6 +107,96 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const depthwiseConv2d_G_features_15_conv_1_0_3: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_15_conv_1_0_3",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let j = gi % lit2;
+  let i = (gi / lit2) % lit2;
+  let nc = gi / lit3;
+  let n = nc / lit4;
+  let c = nc % lit4;
+  let hb = i * 1i - lit5;
+  let wb = j * 1i - lit5;
+  var a = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * lit5;
+    if (h < 0i || h >= lit2) { continue; }
+    let row = nc * lit3 + h * lit2;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[c * lit7 + u * lit6 + v];
+      let w = wb + v * lit5;
+      a = select(a, fma(b0[row + clamp(w, 0i, lit8)], k, a), w >= 0i && w < lit2);
+    }
+  }
+  b2[c * lit3 + i * lit2 + j] = a;
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_15_conv_1_0_4: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_15_conv_1_0_4",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let j = gi % lit2;
+  let i = (gi / lit2) % lit3;
+  let nc = gi / lit4;
+  let n = nc / lit5;
+  let c = nc % lit5;
+  let hb = i * 1i - lit6;
+  let wb = j * 1i - lit6;
+  var a = 0.0f;
+  for (var u = 0i; u < lit7; u++) {
+    let h = hb + u * lit6;
+    if (h < 0i || h >= lit3) { continue; }
+    let row = nc * lit4 + h * lit2;
+    for (var v = 0i; v < lit7; v++) {
+      let k = b1[c * lit8 + u * lit7 + v];
+      let w = wb + v * lit6;
+      a = select(a, fma(b0[row + clamp(w, 0i, lit3)], k, a), w >= 0i && w < lit2);
+    }
+  }
+  b2[c * lit4 + i * lit2 + j] = a;
+}
+`,
+  };
+
 export const depthwiseConv2d_G_features_15_conv_1_0_cpu: ShaderSpec = {
     name: "depthwiseConv2d_G_features_15_conv_1_0_cpu",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
@@ -242,6 +332,400 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const depthwiseConv2d_G_features_15_conv_1_0_cpu_3: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_15_conv_1_0_cpu_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: f32;
+override lit10: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - lit1;
+  let wb0 = min(i32(wid.x) * lit2 + 0i + lane, lit3) * 1i - lit1;
+  let wb1 = min(i32(wid.x) * lit2 + lit3 + lane, lit3) * 1i - lit1;
+  let wb2 = min(i32(wid.x) * lit2 + lit4 + lane, lit3) * 1i - lit1;
+  let wb3 = min(i32(wid.x) * lit2 + lit5 + lane, lit3) * 1i - lit1;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * lit1;
+    if (h < 0i || h >= lit7) { continue; }
+    let row = nc * lit8 + h * lit7;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[ch * lit7 + u * lit6 + v];
+      let w0 = wb0 + v * lit1;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit3)], k, a0), w0 >= 0i && w0 < lit7);
+      let w1 = wb1 + v * lit1;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit3)], k, a1), w1 >= 0i && w1 < lit7);
+      let w2 = wb2 + v * lit1;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit3)], k, a2), w2 >= 0i && w2 < lit7);
+      let w3 = wb3 + v * lit1;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit3)], k, a3), w3 >= 0i && w3 < lit7);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit1; t++) {
+    let j = i32(wid.x) * lit2 + t * lit3 + lane;
+    if (j >= lit7) { continue; }
+    let v_0 = (tile[t] - b4[ch]) * inverseSqrt(b5[ch] + lit9) * b2[ch] + b3[ch];
+    let v_1 = select(clamp(v_0, 0.0f, lit10), v_0, isnan_(v_0));
+    b6[ch * lit8 + i * lit7 + j] = v_1;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_15_conv_1_0_cpu_4: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_15_conv_1_0_cpu_4",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - lit1;
+  let wb0 = min(i32(wid.x) * lit2 + 0i + lane, lit3) * 1i - lit1;
+  let wb1 = min(i32(wid.x) * lit2 + lit3 + lane, lit3) * 1i - lit1;
+  let wb2 = min(i32(wid.x) * lit2 + lit4 + lane, lit3) * 1i - lit1;
+  let wb3 = min(i32(wid.x) * lit2 + lit5 + lane, lit3) * 1i - lit1;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * lit1;
+    if (h < 0i || h >= lit7) { continue; }
+    let row = nc * lit8 + h * lit7;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[ch * lit7 + u * lit6 + v];
+      let w0 = wb0 + v * lit1;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit3)], k, a0), w0 >= 0i && w0 < lit7);
+      let w1 = wb1 + v * lit1;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit3)], k, a1), w1 >= 0i && w1 < lit7);
+      let w2 = wb2 + v * lit1;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit3)], k, a2), w2 >= 0i && w2 < lit7);
+      let w3 = wb3 + v * lit1;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit3)], k, a3), w3 >= 0i && w3 < lit7);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit1; t++) {
+    let j = i32(wid.x) * lit2 + t * lit3 + lane;
+    if (j >= lit7) { continue; }
+    b2[ch * lit8 + i * lit7 + j] = tile[t];
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_15_conv_1_0_cpu_5: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_15_conv_1_0_cpu_5",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: f32;
+override lit11: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - lit1;
+  let wb0 = min(i32(wid.x) * lit2 + 0i + lane, lit3) * 1i - lit1;
+  let wb1 = min(i32(wid.x) * lit2 + lit4 + lane, lit3) * 1i - lit1;
+  let wb2 = min(i32(wid.x) * lit2 + lit5 + lane, lit3) * 1i - lit1;
+  let wb3 = min(i32(wid.x) * lit2 + lit6 + lane, lit3) * 1i - lit1;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit7; u++) {
+    let h = hb + u * lit1;
+    if (h < 0i || h >= lit4) { continue; }
+    let row = nc * lit8 + h * lit9;
+    for (var v = 0i; v < lit7; v++) {
+      let k = b1[ch * lit3 + u * lit7 + v];
+      let w0 = wb0 + v * lit1;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit3)], k, a0), w0 >= 0i && w0 < lit9);
+      let w1 = wb1 + v * lit1;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit3)], k, a1), w1 >= 0i && w1 < lit9);
+      let w2 = wb2 + v * lit1;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit3)], k, a2), w2 >= 0i && w2 < lit9);
+      let w3 = wb3 + v * lit1;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit3)], k, a3), w3 >= 0i && w3 < lit9);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit1; t++) {
+    let j = i32(wid.x) * lit2 + t * lit4 + lane;
+    if (j >= lit9) { continue; }
+    let v_0 = (tile[t] - b4[ch]) * inverseSqrt(b5[ch] + lit10) * b2[ch] + b3[ch];
+    let v_1 = select(clamp(v_0, 0.0f, lit11), v_0, isnan_(v_0));
+    b6[ch * lit8 + i * lit9 + j] = v_1;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_15_conv_1_0_cpu_6: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_15_conv_1_0_cpu_6",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - lit1;
+  let wb0 = min(i32(wid.x) * lit2 + 0i + lane, lit3) * 1i - lit1;
+  let wb1 = min(i32(wid.x) * lit2 + lit4 + lane, lit3) * 1i - lit1;
+  let wb2 = min(i32(wid.x) * lit2 + lit5 + lane, lit3) * 1i - lit1;
+  let wb3 = min(i32(wid.x) * lit2 + lit6 + lane, lit3) * 1i - lit1;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit7; u++) {
+    let h = hb + u * lit1;
+    if (h < 0i || h >= lit4) { continue; }
+    let row = nc * lit8 + h * lit9;
+    for (var v = 0i; v < lit7; v++) {
+      let k = b1[ch * lit3 + u * lit7 + v];
+      let w0 = wb0 + v * lit1;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit3)], k, a0), w0 >= 0i && w0 < lit9);
+      let w1 = wb1 + v * lit1;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit3)], k, a1), w1 >= 0i && w1 < lit9);
+      let w2 = wb2 + v * lit1;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit3)], k, a2), w2 >= 0i && w2 < lit9);
+      let w3 = wb3 + v * lit1;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit3)], k, a3), w3 >= 0i && w3 < lit9);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit1; t++) {
+    let j = i32(wid.x) * lit2 + t * lit4 + lane;
+    if (j >= lit9) { continue; }
+    b2[ch * lit8 + i * lit9 + j] = tile[t];
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_15_conv_1_0_cpu_7: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_15_conv_1_0_cpu_7",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - lit1;
+  let wb0 = min(i32(wid.x) * lit2 + 0i + lane, lit3) * 1i - lit1;
+  let wb1 = min(i32(wid.x) * lit2 + lit4 + lane, lit3) * 1i - lit1;
+  let wb2 = min(i32(wid.x) * lit2 + lit5 + lane, lit3) * 1i - lit1;
+  let wb3 = min(i32(wid.x) * lit2 + lit6 + lane, lit3) * 1i - lit1;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit7; u++) {
+    let h = hb + u * lit1;
+    if (h < 0i || h >= lit8) { continue; }
+    let row = nc * lit9 + h * lit8;
+    for (var v = 0i; v < lit7; v++) {
+      let k = b1[ch * lit10 + u * lit7 + v];
+      let w0 = wb0 + v * lit1;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit3)], k, a0), w0 >= 0i && w0 < lit8);
+      let w1 = wb1 + v * lit1;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit3)], k, a1), w1 >= 0i && w1 < lit8);
+      let w2 = wb2 + v * lit1;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit3)], k, a2), w2 >= 0i && w2 < lit8);
+      let w3 = wb3 + v * lit1;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit3)], k, a3), w3 >= 0i && w3 < lit8);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit3; t++) {
+    let j = i32(wid.x) * lit2 + t * lit4 + lane;
+    if (j >= lit8) { continue; }
+    b2[ch * lit9 + i * lit8 + j] = tile[t];
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_15_conv_1_0_cpu_8: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_15_conv_1_0_cpu_8",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - lit1;
+  let wb0 = min(i32(wid.x) * lit2 + 0i + lane, lit3) * 1i - lit1;
+  let wb1 = min(i32(wid.x) * lit2 + lit4 + lane, lit3) * 1i - lit1;
+  let wb2 = min(i32(wid.x) * lit2 + lit5 + lane, lit3) * 1i - lit1;
+  let wb3 = min(i32(wid.x) * lit2 + lit6 + lane, lit3) * 1i - lit1;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit7; u++) {
+    let h = hb + u * lit1;
+    if (h < 0i || h >= lit3) { continue; }
+    let row = nc * lit8 + h * lit9;
+    for (var v = 0i; v < lit7; v++) {
+      let k = b1[ch * lit10 + u * lit7 + v];
+      let w0 = wb0 + v * lit1;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit3)], k, a0), w0 >= 0i && w0 < lit9);
+      let w1 = wb1 + v * lit1;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit3)], k, a1), w1 >= 0i && w1 < lit9);
+      let w2 = wb2 + v * lit1;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit3)], k, a2), w2 >= 0i && w2 < lit9);
+      let w3 = wb3 + v * lit1;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit3)], k, a3), w3 >= 0i && w3 < lit9);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit3; t++) {
+    let j = i32(wid.x) * lit2 + t * lit4 + lane;
+    if (j >= lit9) { continue; }
+    b2[ch * lit8 + i * lit9 + j] = tile[t];
+  }
+}
+`,
+  };
+
 export const depthwiseConv2d_G_features_1_conv_0_0: ShaderSpec = {
     name: "depthwiseConv2d_G_features_1_conv_0_0",
     overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32"],
@@ -339,6 +823,105 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (a - b4[c]) * inverseSqrt(b5[c] + lit9) * b2[c] + b3[c];
   let v_1 = select(clamp(v_0, 0.0f, lit10), v_0, isnan_(v_0));
   b6[c * lit4 + i * lit2 + j] = v_1;
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_1_conv_0_0_3: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_1_conv_0_0_3",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: f32;
+override lit9: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let j = gi % lit2;
+  let i = (gi / lit2) % lit2;
+  let nc = gi / lit3;
+  let n = nc / lit4;
+  let c = nc % lit4;
+  let hb = i * 1i - 1i;
+  let wb = j * 1i - 1i;
+  var a = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit2) { continue; }
+    let row = nc * lit3 + h * lit2;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[c * lit6 + u * lit5 + v];
+      let w = wb + v * 1i;
+      a = select(a, fma(b0[row + clamp(w, 0i, lit7)], k, a), w >= 0i && w < lit2);
+    }
+  }
+  let v_0 = (a - b4[c]) * inverseSqrt(b5[c] + lit8) * b2[c] + b3[c];
+  let v_1 = select(clamp(v_0, 0.0f, lit9), v_0, isnan_(v_0));
+  b6[c * lit3 + i * lit2 + j] = v_1;
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_1_conv_0_0_4: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_1_conv_0_0_4",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let j = gi % lit2;
+  let i = (gi / lit2) % lit2;
+  let nc = gi / lit3;
+  let n = nc / lit4;
+  let c = nc % lit4;
+  let hb = i * 1i - 1i;
+  let wb = j * 1i - 1i;
+  var a = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit2) { continue; }
+    let row = nc * lit3 + h * lit2;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[c * lit6 + u * lit5 + v];
+      let w = wb + v * 1i;
+      a = select(a, fma(b0[row + clamp(w, 0i, lit7)], k, a), w >= 0i && w < lit2);
+    }
+  }
+  b2[c * lit3 + i * lit2 + j] = a;
 }
 `,
   };
@@ -478,6 +1061,339 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const depthwiseConv2d_G_features_1_conv_0_0_cpu_3: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_1_conv_0_0_cpu_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: f32;
+override lit10: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - 1i;
+  let wb0 = min(i32(wid.x) * lit1 + 0i + lane, lit1) * 1i - 1i;
+  let wb1 = min(i32(wid.x) * lit1 + lit2 + lane, lit1) * 1i - 1i;
+  let wb2 = min(i32(wid.x) * lit1 + lit0 + lane, lit1) * 1i - 1i;
+  let wb3 = min(i32(wid.x) * lit1 + lit3 + lane, lit1) * 1i - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit4; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit5) { continue; }
+    let row = nc * lit6 + h * lit5;
+    for (var v = 0i; v < lit4; v++) {
+      let k = b1[ch * lit7 + u * lit4 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit1)], k, a0), w0 >= 0i && w0 < lit5);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit1)], k, a1), w1 >= 0i && w1 < lit5);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit1)], k, a2), w2 >= 0i && w2 < lit5);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit1)], k, a3), w3 >= 0i && w3 < lit5);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit8; t++) {
+    let j = i32(wid.x) * lit1 + t * lit2 + lane;
+    if (j >= lit5) { continue; }
+    let v_0 = (tile[t] - b4[ch]) * inverseSqrt(b5[ch] + lit9) * b2[ch] + b3[ch];
+    let v_1 = select(clamp(v_0, 0.0f, lit10), v_0, isnan_(v_0));
+    b6[ch * lit6 + i * lit5 + j] = v_1;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_1_conv_0_0_cpu_4: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_1_conv_0_0_cpu_4",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - 1i;
+  let wb0 = min(i32(wid.x) * lit1 + 0i + lane, lit1) * 1i - 1i;
+  let wb1 = min(i32(wid.x) * lit1 + lit2 + lane, lit1) * 1i - 1i;
+  let wb2 = min(i32(wid.x) * lit1 + lit0 + lane, lit1) * 1i - 1i;
+  let wb3 = min(i32(wid.x) * lit1 + lit3 + lane, lit1) * 1i - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit4; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit5) { continue; }
+    let row = nc * lit6 + h * lit5;
+    for (var v = 0i; v < lit4; v++) {
+      let k = b1[ch * lit7 + u * lit4 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit1)], k, a0), w0 >= 0i && w0 < lit5);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit1)], k, a1), w1 >= 0i && w1 < lit5);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit1)], k, a2), w2 >= 0i && w2 < lit5);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit1)], k, a3), w3 >= 0i && w3 < lit5);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit8; t++) {
+    let j = i32(wid.x) * lit1 + t * lit2 + lane;
+    if (j >= lit5) { continue; }
+    b2[ch * lit6 + i * lit5 + j] = tile[t];
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_1_conv_0_0_cpu_5: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_1_conv_0_0_cpu_5",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: f32;
+override lit12: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - 1i;
+  let wb0 = min(i32(wid.x) * lit1 + 0i + lane, lit2) * 1i - 1i;
+  let wb1 = min(i32(wid.x) * lit1 + lit3 + lane, lit2) * 1i - 1i;
+  let wb2 = min(i32(wid.x) * lit1 + lit0 + lane, lit2) * 1i - 1i;
+  let wb3 = min(i32(wid.x) * lit1 + lit4 + lane, lit2) * 1i - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit6) { continue; }
+    let row = nc * lit7 + h * lit8;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[ch * lit9 + u * lit5 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit2)], k, a0), w0 >= 0i && w0 < lit8);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit2)], k, a1), w1 >= 0i && w1 < lit8);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit2)], k, a2), w2 >= 0i && w2 < lit8);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit2)], k, a3), w3 >= 0i && w3 < lit8);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit10; t++) {
+    let j = i32(wid.x) * lit1 + t * lit3 + lane;
+    if (j >= lit8) { continue; }
+    let v_0 = (tile[t] - b4[ch]) * inverseSqrt(b5[ch] + lit11) * b2[ch] + b3[ch];
+    let v_1 = select(clamp(v_0, 0.0f, lit12), v_0, isnan_(v_0));
+    b6[ch * lit7 + i * lit8 + j] = v_1;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_1_conv_0_0_cpu_6: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_1_conv_0_0_cpu_6",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - 1i;
+  let wb0 = min(i32(wid.x) * lit1 + 0i + lane, lit2) * 1i - 1i;
+  let wb1 = min(i32(wid.x) * lit1 + lit3 + lane, lit2) * 1i - 1i;
+  let wb2 = min(i32(wid.x) * lit1 + lit0 + lane, lit2) * 1i - 1i;
+  let wb3 = min(i32(wid.x) * lit1 + lit4 + lane, lit2) * 1i - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit6) { continue; }
+    let row = nc * lit7 + h * lit8;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[ch * lit9 + u * lit5 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit2)], k, a0), w0 >= 0i && w0 < lit8);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit2)], k, a1), w1 >= 0i && w1 < lit8);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit2)], k, a2), w2 >= 0i && w2 < lit8);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit2)], k, a3), w3 >= 0i && w3 < lit8);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit10; t++) {
+    let j = i32(wid.x) * lit1 + t * lit3 + lane;
+    if (j >= lit8) { continue; }
+    b2[ch * lit7 + i * lit8 + j] = tile[t];
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_1_conv_0_0_cpu_7: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_1_conv_0_0_cpu_7",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - 1i;
+  let wb0 = min(i32(wid.x) * lit1 + 0i + lane, lit2) * 1i - 1i;
+  let wb1 = min(i32(wid.x) * lit1 + lit0 + lane, lit2) * 1i - 1i;
+  let wb2 = min(i32(wid.x) * lit1 + lit3 + lane, lit2) * 1i - 1i;
+  let wb3 = min(i32(wid.x) * lit1 + lit4 + lane, lit2) * 1i - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit6) { continue; }
+    let row = nc * lit7 + h * lit8;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[ch * lit9 + u * lit5 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit2)], k, a0), w0 >= 0i && w0 < lit8);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit2)], k, a1), w1 >= 0i && w1 < lit8);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit2)], k, a2), w2 >= 0i && w2 < lit8);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit2)], k, a3), w3 >= 0i && w3 < lit8);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit10; t++) {
+    let j = i32(wid.x) * lit1 + t * lit0 + lane;
+    if (j >= lit8) { continue; }
+    b2[ch * lit7 + i * lit8 + j] = tile[t];
+  }
+}
+`,
+  };
+
 export const depthwiseConv2d_G_features_2_conv_1_0: ShaderSpec = {
     name: "depthwiseConv2d_G_features_2_conv_1_0",
     overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
@@ -581,6 +1497,220 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (a - b4[c]) * inverseSqrt(b5[c] + lit12) * b2[c] + b3[c];
   let v_1 = select(clamp(v_0, 0.0f, lit13), v_0, isnan_(v_0));
   b6[c * lit4 + i * lit2 + j] = v_1;
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_2_conv_1_0_3: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_2_conv_1_0_3",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: f32;
+override lit12: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let j = gi % lit2;
+  let i = (gi / lit2) % lit2;
+  let nc = gi / lit3;
+  let n = nc / lit4;
+  let c = nc % lit4;
+  let hb = i * lit5 - 1i;
+  let wb = j * lit5 - 1i;
+  var a = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit7) { continue; }
+    let row = nc * lit8 + h * lit7;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[c * lit9 + u * lit6 + v];
+      let w = wb + v * 1i;
+      a = select(a, fma(b0[row + clamp(w, 0i, lit10)], k, a), w >= 0i && w < lit7);
+    }
+  }
+  let v_0 = (a - b4[c]) * inverseSqrt(b5[c] + lit11) * b2[c] + b3[c];
+  let v_1 = select(clamp(v_0, 0.0f, lit12), v_0, isnan_(v_0));
+  b6[c * lit3 + i * lit2 + j] = v_1;
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_2_conv_1_0_4: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_2_conv_1_0_4",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let j = gi % lit2;
+  let i = (gi / lit2) % lit2;
+  let nc = gi / lit3;
+  let n = nc / lit4;
+  let c = nc % lit4;
+  let hb = i * lit5 - 1i;
+  let wb = j * lit5 - 1i;
+  var a = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit7) { continue; }
+    let row = nc * lit8 + h * lit7;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[c * lit9 + u * lit6 + v];
+      let w = wb + v * 1i;
+      a = select(a, fma(b0[row + clamp(w, 0i, lit10)], k, a), w >= 0i && w < lit7);
+    }
+  }
+  b2[c * lit3 + i * lit2 + j] = a;
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_2_conv_1_0_5: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_2_conv_1_0_5",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit14 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+override lit12: i32;
+override lit13: f32;
+override lit14: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let j = gi % lit2;
+  let i = (gi / lit2) % lit3;
+  let nc = gi / lit4;
+  let n = nc / lit5;
+  let c = nc % lit5;
+  let hb = i * lit6 - 1i;
+  let wb = j * lit6 - 1i;
+  var a = 0.0f;
+  for (var u = 0i; u < lit7; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit8) { continue; }
+    let row = nc * lit9 + h * lit10;
+    for (var v = 0i; v < lit7; v++) {
+      let k = b1[c * lit11 + u * lit7 + v];
+      let w = wb + v * 1i;
+      a = select(a, fma(b0[row + clamp(w, 0i, lit12)], k, a), w >= 0i && w < lit10);
+    }
+  }
+  let v_0 = (a - b4[c]) * inverseSqrt(b5[c] + lit13) * b2[c] + b3[c];
+  let v_1 = select(clamp(v_0, 0.0f, lit14), v_0, isnan_(v_0));
+  b6[c * lit4 + i * lit2 + j] = v_1;
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_2_conv_1_0_6: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_2_conv_1_0_6",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+override lit12: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let j = gi % lit2;
+  let i = (gi / lit2) % lit3;
+  let nc = gi / lit4;
+  let n = nc / lit5;
+  let c = nc % lit5;
+  let hb = i * lit6 - 1i;
+  let wb = j * lit6 - 1i;
+  var a = 0.0f;
+  for (var u = 0i; u < lit7; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit8) { continue; }
+    let row = nc * lit9 + h * lit10;
+    for (var v = 0i; v < lit7; v++) {
+      let k = b1[c * lit11 + u * lit7 + v];
+      let w = wb + v * 1i;
+      a = select(a, fma(b0[row + clamp(w, 0i, lit12)], k, a), w >= 0i && w < lit10);
+    }
+  }
+  b2[c * lit4 + i * lit2 + j] = a;
 }
 `,
   };
@@ -728,6 +1858,405 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const depthwiseConv2d_G_features_2_conv_1_0_cpu_3: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_2_conv_1_0_cpu_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32","f32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit14 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+override lit12: f32;
+override lit13: f32;
+override lit14: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * lit1 - 1i;
+  let wb0 = min(i32(wid.x) * lit2 + 0i + lane, lit3) * lit1 - 1i;
+  let wb1 = min(i32(wid.x) * lit2 + lit4 + lane, lit3) * lit1 - 1i;
+  let wb2 = min(i32(wid.x) * lit2 + lit3 + lane, lit3) * lit1 - 1i;
+  let wb3 = min(i32(wid.x) * lit2 + lit5 + lane, lit3) * lit1 - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit7) { continue; }
+    let row = nc * lit8 + h * lit7;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[ch * lit9 + u * lit6 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit2)], k, a0), w0 >= 0i && w0 < lit7);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit2)], k, a1), w1 >= 0i && w1 < lit7);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit2)], k, a2), w2 >= 0i && w2 < lit7);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit2)], k, a3), w3 >= 0i && w3 < lit7);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit10; t++) {
+    let j = i32(wid.x) * lit2 + t * lit4 + lane;
+    if (j >= lit11) { continue; }
+    let v_0 = (tile[t] - b4[ch]) * inverseSqrt(b5[ch] + lit12) * b2[ch] + b3[ch];
+    let v_1 = select(clamp(v_0, 0.0f, lit13), v_0, isnan_(v_0));
+    b6[ch * lit14 + i * lit11 + j] = v_1;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_2_conv_1_0_cpu_4: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_2_conv_1_0_cpu_4",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+override lit12: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * lit1 - 1i;
+  let wb0 = min(i32(wid.x) * lit2 + 0i + lane, lit3) * lit1 - 1i;
+  let wb1 = min(i32(wid.x) * lit2 + lit4 + lane, lit3) * lit1 - 1i;
+  let wb2 = min(i32(wid.x) * lit2 + lit3 + lane, lit3) * lit1 - 1i;
+  let wb3 = min(i32(wid.x) * lit2 + lit5 + lane, lit3) * lit1 - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit7) { continue; }
+    let row = nc * lit8 + h * lit7;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[ch * lit9 + u * lit6 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit2)], k, a0), w0 >= 0i && w0 < lit7);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit2)], k, a1), w1 >= 0i && w1 < lit7);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit2)], k, a2), w2 >= 0i && w2 < lit7);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit2)], k, a3), w3 >= 0i && w3 < lit7);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit10; t++) {
+    let j = i32(wid.x) * lit2 + t * lit4 + lane;
+    if (j >= lit11) { continue; }
+    b2[ch * lit12 + i * lit11 + j] = tile[t];
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_2_conv_1_0_cpu_5: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_2_conv_1_0_cpu_5",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32","f32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit17 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+override lit12: i32;
+override lit13: i32;
+override lit14: i32;
+override lit15: f32;
+override lit16: f32;
+override lit17: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * lit1 - 1i;
+  let wb0 = min(i32(wid.x) * lit2 + 0i + lane, lit3) * lit1 - 1i;
+  let wb1 = min(i32(wid.x) * lit2 + lit4 + lane, lit3) * lit1 - 1i;
+  let wb2 = min(i32(wid.x) * lit2 + lit5 + lane, lit3) * lit1 - 1i;
+  let wb3 = min(i32(wid.x) * lit2 + lit6 + lane, lit3) * lit1 - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit7; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit8) { continue; }
+    let row = nc * lit9 + h * lit10;
+    for (var v = 0i; v < lit7; v++) {
+      let k = b1[ch * lit11 + u * lit7 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit12)], k, a0), w0 >= 0i && w0 < lit10);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit12)], k, a1), w1 >= 0i && w1 < lit10);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit12)], k, a2), w2 >= 0i && w2 < lit10);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit12)], k, a3), w3 >= 0i && w3 < lit10);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit13; t++) {
+    let j = i32(wid.x) * lit2 + t * lit4 + lane;
+    if (j >= lit14) { continue; }
+    let v_0 = (tile[t] - b4[ch]) * inverseSqrt(b5[ch] + lit15) * b2[ch] + b3[ch];
+    let v_1 = select(clamp(v_0, 0.0f, lit16), v_0, isnan_(v_0));
+    b6[ch * lit17 + i * lit14 + j] = v_1;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_2_conv_1_0_cpu_6: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_2_conv_1_0_cpu_6",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit15 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+override lit12: i32;
+override lit13: i32;
+override lit14: i32;
+override lit15: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * lit1 - 1i;
+  let wb0 = min(i32(wid.x) * lit2 + 0i + lane, lit3) * lit1 - 1i;
+  let wb1 = min(i32(wid.x) * lit2 + lit4 + lane, lit3) * lit1 - 1i;
+  let wb2 = min(i32(wid.x) * lit2 + lit5 + lane, lit3) * lit1 - 1i;
+  let wb3 = min(i32(wid.x) * lit2 + lit6 + lane, lit3) * lit1 - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit7; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit8) { continue; }
+    let row = nc * lit9 + h * lit10;
+    for (var v = 0i; v < lit7; v++) {
+      let k = b1[ch * lit11 + u * lit7 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit12)], k, a0), w0 >= 0i && w0 < lit10);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit12)], k, a1), w1 >= 0i && w1 < lit10);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit12)], k, a2), w2 >= 0i && w2 < lit10);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit12)], k, a3), w3 >= 0i && w3 < lit10);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit13; t++) {
+    let j = i32(wid.x) * lit2 + t * lit4 + lane;
+    if (j >= lit14) { continue; }
+    b2[ch * lit15 + i * lit14 + j] = tile[t];
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_2_conv_1_0_cpu_7: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_2_conv_1_0_cpu_7",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit14 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+override lit12: i32;
+override lit13: i32;
+override lit14: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * lit1 - 1i;
+  let wb0 = min(i32(wid.x) * lit2 + 0i + lane, lit3) * lit1 - 1i;
+  let wb1 = min(i32(wid.x) * lit2 + lit4 + lane, lit3) * lit1 - 1i;
+  let wb2 = min(i32(wid.x) * lit2 + lit3 + lane, lit3) * lit1 - 1i;
+  let wb3 = min(i32(wid.x) * lit2 + lit5 + lane, lit3) * lit1 - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit7) { continue; }
+    let row = nc * lit8 + h * lit9;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[ch * lit10 + u * lit6 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit11)], k, a0), w0 >= 0i && w0 < lit9);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit11)], k, a1), w1 >= 0i && w1 < lit9);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit11)], k, a2), w2 >= 0i && w2 < lit9);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit11)], k, a3), w3 >= 0i && w3 < lit9);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit12; t++) {
+    let j = i32(wid.x) * lit2 + t * lit4 + lane;
+    if (j >= lit13) { continue; }
+    b2[ch * lit14 + i * lit13 + j] = tile[t];
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_3_conv_1_0: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_3_conv_1_0",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let j = gi % lit2;
+  let i = (gi / lit2) % lit3;
+  let nc = gi / lit4;
+  let n = nc / lit5;
+  let c = nc % lit5;
+  let hb = i * 1i - 1i;
+  let wb = j * 1i - 1i;
+  var a = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit3) { continue; }
+    let row = nc * lit4 + h * lit2;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[c * lit7 + u * lit6 + v];
+      let w = wb + v * 1i;
+      a = select(a, fma(b0[row + clamp(w, 0i, lit3)], k, a), w >= 0i && w < lit2);
+    }
+  }
+  b2[c * lit4 + i * lit2 + j] = a;
+}
+`,
+  };
+
 export const depthwiseConv2d_G_features_3_conv_1_0_cpu: ShaderSpec = {
     name: "depthwiseConv2d_G_features_3_conv_1_0_cpu",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
@@ -859,6 +2388,603 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_1 = select(clamp(v_0, 0.0f, lit11), v_0, isnan_(v_0));
     b6[ch * lit7 + i * lit1 + j] = v_1;
   }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_3_conv_1_0_cpu_3: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_3_conv_1_0_cpu_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: f32;
+override lit11: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - 1i;
+  let wb0 = min(i32(wid.x) * lit1 + 0i + lane, lit2) * 1i - 1i;
+  let wb1 = min(i32(wid.x) * lit1 + lit3 + lane, lit2) * 1i - 1i;
+  let wb2 = min(i32(wid.x) * lit1 + lit2 + lane, lit2) * 1i - 1i;
+  let wb3 = min(i32(wid.x) * lit1 + lit4 + lane, lit2) * 1i - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit6) { continue; }
+    let row = nc * lit7 + h * lit6;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[ch * lit8 + u * lit5 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit2)], k, a0), w0 >= 0i && w0 < lit6);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit2)], k, a1), w1 >= 0i && w1 < lit6);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit2)], k, a2), w2 >= 0i && w2 < lit6);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit2)], k, a3), w3 >= 0i && w3 < lit6);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit9; t++) {
+    let j = i32(wid.x) * lit1 + t * lit3 + lane;
+    if (j >= lit6) { continue; }
+    let v_0 = (tile[t] - b4[ch]) * inverseSqrt(b5[ch] + lit10) * b2[ch] + b3[ch];
+    let v_1 = select(clamp(v_0, 0.0f, lit11), v_0, isnan_(v_0));
+    b6[ch * lit7 + i * lit6 + j] = v_1;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_3_conv_1_0_cpu_4: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_3_conv_1_0_cpu_4",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - 1i;
+  let wb0 = min(i32(wid.x) * lit1 + 0i + lane, lit2) * 1i - 1i;
+  let wb1 = min(i32(wid.x) * lit1 + lit3 + lane, lit2) * 1i - 1i;
+  let wb2 = min(i32(wid.x) * lit1 + lit2 + lane, lit2) * 1i - 1i;
+  let wb3 = min(i32(wid.x) * lit1 + lit4 + lane, lit2) * 1i - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit6) { continue; }
+    let row = nc * lit7 + h * lit6;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[ch * lit8 + u * lit5 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit2)], k, a0), w0 >= 0i && w0 < lit6);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit2)], k, a1), w1 >= 0i && w1 < lit6);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit2)], k, a2), w2 >= 0i && w2 < lit6);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit2)], k, a3), w3 >= 0i && w3 < lit6);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit9; t++) {
+    let j = i32(wid.x) * lit1 + t * lit3 + lane;
+    if (j >= lit6) { continue; }
+    b2[ch * lit7 + i * lit6 + j] = tile[t];
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_3_conv_1_0_cpu_5: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_3_conv_1_0_cpu_5",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+override lit12: f32;
+override lit13: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - 1i;
+  let wb0 = min(i32(wid.x) * lit1 + 0i + lane, lit2) * 1i - 1i;
+  let wb1 = min(i32(wid.x) * lit1 + lit3 + lane, lit2) * 1i - 1i;
+  let wb2 = min(i32(wid.x) * lit1 + lit4 + lane, lit2) * 1i - 1i;
+  let wb3 = min(i32(wid.x) * lit1 + lit5 + lane, lit2) * 1i - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit7) { continue; }
+    let row = nc * lit8 + h * lit9;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[ch * lit10 + u * lit6 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit2)], k, a0), w0 >= 0i && w0 < lit9);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit2)], k, a1), w1 >= 0i && w1 < lit9);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit2)], k, a2), w2 >= 0i && w2 < lit9);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit2)], k, a3), w3 >= 0i && w3 < lit9);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit11; t++) {
+    let j = i32(wid.x) * lit1 + t * lit3 + lane;
+    if (j >= lit9) { continue; }
+    let v_0 = (tile[t] - b4[ch]) * inverseSqrt(b5[ch] + lit12) * b2[ch] + b3[ch];
+    let v_1 = select(clamp(v_0, 0.0f, lit13), v_0, isnan_(v_0));
+    b6[ch * lit8 + i * lit9 + j] = v_1;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_3_conv_1_0_cpu_6: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_3_conv_1_0_cpu_6",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - 1i;
+  let wb0 = min(i32(wid.x) * lit1 + 0i + lane, lit2) * 1i - 1i;
+  let wb1 = min(i32(wid.x) * lit1 + lit3 + lane, lit2) * 1i - 1i;
+  let wb2 = min(i32(wid.x) * lit1 + lit4 + lane, lit2) * 1i - 1i;
+  let wb3 = min(i32(wid.x) * lit1 + lit5 + lane, lit2) * 1i - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit7) { continue; }
+    let row = nc * lit8 + h * lit9;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[ch * lit10 + u * lit6 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit2)], k, a0), w0 >= 0i && w0 < lit9);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit2)], k, a1), w1 >= 0i && w1 < lit9);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit2)], k, a2), w2 >= 0i && w2 < lit9);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit2)], k, a3), w3 >= 0i && w3 < lit9);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit11; t++) {
+    let j = i32(wid.x) * lit1 + t * lit3 + lane;
+    if (j >= lit9) { continue; }
+    b2[ch * lit8 + i * lit9 + j] = tile[t];
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_3_conv_1_0_cpu_7: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_3_conv_1_0_cpu_7",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - 1i;
+  let wb0 = min(i32(wid.x) * lit1 + 0i + lane, lit2) * 1i - 1i;
+  let wb1 = min(i32(wid.x) * lit1 + lit3 + lane, lit2) * 1i - 1i;
+  let wb2 = min(i32(wid.x) * lit1 + lit4 + lane, lit2) * 1i - 1i;
+  let wb3 = min(i32(wid.x) * lit1 + lit5 + lane, lit2) * 1i - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit2) { continue; }
+    let row = nc * lit7 + h * lit8;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[ch * lit9 + u * lit6 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit2)], k, a0), w0 >= 0i && w0 < lit8);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit2)], k, a1), w1 >= 0i && w1 < lit8);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit2)], k, a2), w2 >= 0i && w2 < lit8);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit2)], k, a3), w3 >= 0i && w3 < lit8);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit10; t++) {
+    let j = i32(wid.x) * lit1 + t * lit3 + lane;
+    if (j >= lit8) { continue; }
+    b2[ch * lit7 + i * lit8 + j] = tile[t];
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_3_conv_1_0_cpu_8: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_3_conv_1_0_cpu_8",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - 1i;
+  let wb0 = min(i32(wid.x) * lit1 + 0i + lane, lit2) * 1i - 1i;
+  let wb1 = min(i32(wid.x) * lit1 + lit3 + lane, lit2) * 1i - 1i;
+  let wb2 = min(i32(wid.x) * lit1 + lit2 + lane, lit2) * 1i - 1i;
+  let wb3 = min(i32(wid.x) * lit1 + lit4 + lane, lit2) * 1i - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit6) { continue; }
+    let row = nc * lit7 + h * lit8;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[ch * lit9 + u * lit5 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit2)], k, a0), w0 >= 0i && w0 < lit8);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit2)], k, a1), w1 >= 0i && w1 < lit8);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit2)], k, a2), w2 >= 0i && w2 < lit8);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit2)], k, a3), w3 >= 0i && w3 < lit8);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit10; t++) {
+    let j = i32(wid.x) * lit1 + t * lit3 + lane;
+    if (j >= lit8) { continue; }
+    b2[ch * lit7 + i * lit8 + j] = tile[t];
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_4_conv_1_0: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_4_conv_1_0",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: f32;
+override lit11: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let j = gi % lit2;
+  let i = (gi / lit2) % lit2;
+  let nc = gi / lit3;
+  let n = nc / lit4;
+  let c = nc % lit4;
+  let hb = i * lit5 - 1i;
+  let wb = j * lit5 - 1i;
+  var a = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit7) { continue; }
+    let row = nc * lit8 + h * lit7;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[c * lit2 + u * lit6 + v];
+      let w = wb + v * 1i;
+      a = select(a, fma(b0[row + clamp(w, 0i, lit9)], k, a), w >= 0i && w < lit7);
+    }
+  }
+  let v_0 = (a - b4[c]) * inverseSqrt(b5[c] + lit10) * b2[c] + b3[c];
+  let v_1 = select(clamp(v_0, 0.0f, lit11), v_0, isnan_(v_0));
+  b6[c * lit3 + i * lit2 + j] = v_1;
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_4_conv_1_0_2: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_4_conv_1_0_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let j = gi % lit2;
+  let i = (gi / lit2) % lit2;
+  let nc = gi / lit3;
+  let n = nc / lit4;
+  let c = nc % lit4;
+  let hb = i * lit5 - 1i;
+  let wb = j * lit5 - 1i;
+  var a = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit7) { continue; }
+    let row = nc * lit8 + h * lit7;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[c * lit2 + u * lit6 + v];
+      let w = wb + v * 1i;
+      a = select(a, fma(b0[row + clamp(w, 0i, lit9)], k, a), w >= 0i && w < lit7);
+    }
+  }
+  b2[c * lit3 + i * lit2 + j] = a;
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_4_conv_1_0_3: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_4_conv_1_0_3",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let j = gi % lit2;
+  let i = (gi / lit2) % lit2;
+  let nc = gi / lit3;
+  let n = nc / lit4;
+  let c = nc % lit4;
+  let hb = i * lit5 - 1i;
+  let wb = j * lit5 - 1i;
+  var a = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit7) { continue; }
+    let row = nc * lit8 + h * lit9;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[c * lit2 + u * lit6 + v];
+      let w = wb + v * 1i;
+      a = select(a, fma(b0[row + clamp(w, 0i, lit7)], k, a), w >= 0i && w < lit9);
+    }
+  }
+  b2[c * lit3 + i * lit2 + j] = a;
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_4_conv_1_0_4: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_4_conv_1_0_4",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let j = gi % lit2;
+  let i = (gi / lit2) % lit3;
+  let nc = gi / lit4;
+  let n = nc / lit5;
+  let c = nc % lit5;
+  let hb = i * lit6 - 1i;
+  let wb = j * lit6 - 1i;
+  var a = 0.0f;
+  for (var u = 0i; u < lit7; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit8) { continue; }
+    let row = nc * lit9 + h * lit10;
+    for (var v = 0i; v < lit7; v++) {
+      let k = b1[c * lit2 + u * lit7 + v];
+      let w = wb + v * 1i;
+      a = select(a, fma(b0[row + clamp(w, 0i, lit11)], k, a), w >= 0i && w < lit10);
+    }
+  }
+  b2[c * lit4 + i * lit2 + j] = a;
 }
 `,
   };
@@ -1004,6 +3130,660 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const depthwiseConv2d_G_features_4_conv_1_0_cpu_3: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_4_conv_1_0_cpu_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32","f32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: f32;
+override lit12: f32;
+override lit13: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * lit1 - 1i;
+  let wb0 = min(i32(wid.x) * lit2 + 0i + lane, lit3) * lit1 - 1i;
+  let wb1 = min(i32(wid.x) * lit2 + lit3 + lane, lit3) * lit1 - 1i;
+  let wb2 = min(i32(wid.x) * lit2 + lit4 + lane, lit3) * lit1 - 1i;
+  let wb3 = min(i32(wid.x) * lit2 + lit5 + lane, lit3) * lit1 - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit7) { continue; }
+    let row = nc * lit8 + h * lit7;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[ch * lit9 + u * lit6 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit4)], k, a0), w0 >= 0i && w0 < lit7);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit4)], k, a1), w1 >= 0i && w1 < lit7);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit4)], k, a2), w2 >= 0i && w2 < lit7);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit4)], k, a3), w3 >= 0i && w3 < lit7);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit10; t++) {
+    let j = i32(wid.x) * lit2 + t * lit3 + lane;
+    if (j >= lit9) { continue; }
+    let v_0 = (tile[t] - b4[ch]) * inverseSqrt(b5[ch] + lit11) * b2[ch] + b3[ch];
+    let v_1 = select(clamp(v_0, 0.0f, lit12), v_0, isnan_(v_0));
+    b6[ch * lit13 + i * lit9 + j] = v_1;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_4_conv_1_0_cpu_4: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_4_conv_1_0_cpu_4",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * lit1 - 1i;
+  let wb0 = min(i32(wid.x) * lit2 + 0i + lane, lit3) * lit1 - 1i;
+  let wb1 = min(i32(wid.x) * lit2 + lit3 + lane, lit3) * lit1 - 1i;
+  let wb2 = min(i32(wid.x) * lit2 + lit4 + lane, lit3) * lit1 - 1i;
+  let wb3 = min(i32(wid.x) * lit2 + lit5 + lane, lit3) * lit1 - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit7) { continue; }
+    let row = nc * lit8 + h * lit7;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[ch * lit9 + u * lit6 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit4)], k, a0), w0 >= 0i && w0 < lit7);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit4)], k, a1), w1 >= 0i && w1 < lit7);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit4)], k, a2), w2 >= 0i && w2 < lit7);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit4)], k, a3), w3 >= 0i && w3 < lit7);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit10; t++) {
+    let j = i32(wid.x) * lit2 + t * lit3 + lane;
+    if (j >= lit9) { continue; }
+    b2[ch * lit11 + i * lit9 + j] = tile[t];
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_4_conv_1_0_cpu_5: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_4_conv_1_0_cpu_5",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32","f32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit16 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+override lit12: i32;
+override lit13: i32;
+override lit14: f32;
+override lit15: f32;
+override lit16: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * lit1 - 1i;
+  let wb0 = min(i32(wid.x) * lit2 + 0i + lane, lit3) * lit1 - 1i;
+  let wb1 = min(i32(wid.x) * lit2 + lit4 + lane, lit3) * lit1 - 1i;
+  let wb2 = min(i32(wid.x) * lit2 + lit5 + lane, lit3) * lit1 - 1i;
+  let wb3 = min(i32(wid.x) * lit2 + lit6 + lane, lit3) * lit1 - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit7; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit8) { continue; }
+    let row = nc * lit9 + h * lit10;
+    for (var v = 0i; v < lit7; v++) {
+      let k = b1[ch * lit3 + u * lit7 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit11)], k, a0), w0 >= 0i && w0 < lit10);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit11)], k, a1), w1 >= 0i && w1 < lit10);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit11)], k, a2), w2 >= 0i && w2 < lit10);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit11)], k, a3), w3 >= 0i && w3 < lit10);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit12; t++) {
+    let j = i32(wid.x) * lit2 + t * lit4 + lane;
+    if (j >= lit13) { continue; }
+    let v_0 = (tile[t] - b4[ch]) * inverseSqrt(b5[ch] + lit14) * b2[ch] + b3[ch];
+    let v_1 = select(clamp(v_0, 0.0f, lit15), v_0, isnan_(v_0));
+    b6[ch * lit16 + i * lit13 + j] = v_1;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_4_conv_1_0_cpu_6: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_4_conv_1_0_cpu_6",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit14 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+override lit12: i32;
+override lit13: i32;
+override lit14: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * lit1 - 1i;
+  let wb0 = min(i32(wid.x) * lit2 + 0i + lane, lit3) * lit1 - 1i;
+  let wb1 = min(i32(wid.x) * lit2 + lit4 + lane, lit3) * lit1 - 1i;
+  let wb2 = min(i32(wid.x) * lit2 + lit5 + lane, lit3) * lit1 - 1i;
+  let wb3 = min(i32(wid.x) * lit2 + lit6 + lane, lit3) * lit1 - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit7; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit8) { continue; }
+    let row = nc * lit9 + h * lit10;
+    for (var v = 0i; v < lit7; v++) {
+      let k = b1[ch * lit3 + u * lit7 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit11)], k, a0), w0 >= 0i && w0 < lit10);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit11)], k, a1), w1 >= 0i && w1 < lit10);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit11)], k, a2), w2 >= 0i && w2 < lit10);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit11)], k, a3), w3 >= 0i && w3 < lit10);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit12; t++) {
+    let j = i32(wid.x) * lit2 + t * lit4 + lane;
+    if (j >= lit13) { continue; }
+    b2[ch * lit14 + i * lit13 + j] = tile[t];
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_4_conv_1_0_cpu_7: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_4_conv_1_0_cpu_7",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+override lit12: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * lit1 - 1i;
+  let wb0 = min(i32(wid.x) * lit2 + 0i + lane, lit3) * lit1 - 1i;
+  let wb1 = min(i32(wid.x) * lit2 + lit3 + lane, lit3) * lit1 - 1i;
+  let wb2 = min(i32(wid.x) * lit2 + lit4 + lane, lit3) * lit1 - 1i;
+  let wb3 = min(i32(wid.x) * lit2 + lit5 + lane, lit3) * lit1 - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit7) { continue; }
+    let row = nc * lit8 + h * lit9;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[ch * lit10 + u * lit6 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit7)], k, a0), w0 >= 0i && w0 < lit9);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit7)], k, a1), w1 >= 0i && w1 < lit9);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit7)], k, a2), w2 >= 0i && w2 < lit9);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit7)], k, a3), w3 >= 0i && w3 < lit9);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit11; t++) {
+    let j = i32(wid.x) * lit2 + t * lit3 + lane;
+    if (j >= lit10) { continue; }
+    b2[ch * lit12 + i * lit10 + j] = tile[t];
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_4_conv_1_0_cpu_8: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_4_conv_1_0_cpu_8",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+override lit12: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * lit1 - 1i;
+  let wb0 = min(i32(wid.x) * lit2 + 0i + lane, lit3) * lit1 - 1i;
+  let wb1 = min(i32(wid.x) * lit2 + lit3 + lane, lit3) * lit1 - 1i;
+  let wb2 = min(i32(wid.x) * lit2 + lit4 + lane, lit3) * lit1 - 1i;
+  let wb3 = min(i32(wid.x) * lit2 + lit5 + lane, lit3) * lit1 - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit7) { continue; }
+    let row = nc * lit8 + h * lit9;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[ch * lit10 + u * lit6 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit4)], k, a0), w0 >= 0i && w0 < lit9);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit4)], k, a1), w1 >= 0i && w1 < lit9);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit4)], k, a2), w2 >= 0i && w2 < lit9);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit4)], k, a3), w3 >= 0i && w3 < lit9);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit11; t++) {
+    let j = i32(wid.x) * lit2 + t * lit3 + lane;
+    if (j >= lit10) { continue; }
+    b2[ch * lit12 + i * lit10 + j] = tile[t];
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_5_conv_1_0: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_5_conv_1_0",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let j = gi % lit2;
+  let i = (gi / lit2) % lit2;
+  let nc = gi / lit3;
+  let n = nc / lit4;
+  let c = nc % lit4;
+  let hb = i * 1i - 1i;
+  let wb = j * 1i - 1i;
+  var a = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit2) { continue; }
+    let row = nc * lit3 + h * lit2;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[c * lit2 + u * lit5 + v];
+      let w = wb + v * 1i;
+      a = select(a, fma(b0[row + clamp(w, 0i, lit6)], k, a), w >= 0i && w < lit2);
+    }
+  }
+  let v_0 = (a - b4[c]) * inverseSqrt(b5[c] + lit7) * b2[c] + b3[c];
+  let v_1 = select(clamp(v_0, 0.0f, lit8), v_0, isnan_(v_0));
+  b6[c * lit3 + i * lit2 + j] = v_1;
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_5_conv_1_0_2: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_5_conv_1_0_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let j = gi % lit2;
+  let i = (gi / lit2) % lit2;
+  let nc = gi / lit3;
+  let n = nc / lit4;
+  let c = nc % lit4;
+  let hb = i * 1i - 1i;
+  let wb = j * 1i - 1i;
+  var a = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit2) { continue; }
+    let row = nc * lit3 + h * lit2;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[c * lit2 + u * lit5 + v];
+      let w = wb + v * 1i;
+      a = select(a, fma(b0[row + clamp(w, 0i, lit6)], k, a), w >= 0i && w < lit2);
+    }
+  }
+  b2[c * lit3 + i * lit2 + j] = a;
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_5_conv_1_0_3: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_5_conv_1_0_3",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: f32;
+override lit9: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let j = gi % lit2;
+  let i = (gi / lit2) % lit3;
+  let nc = gi / lit4;
+  let n = nc / lit5;
+  let c = nc % lit5;
+  let hb = i * 1i - 1i;
+  let wb = j * 1i - 1i;
+  var a = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit3) { continue; }
+    let row = nc * lit4 + h * lit2;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[c * lit7 + u * lit6 + v];
+      let w = wb + v * 1i;
+      a = select(a, fma(b0[row + clamp(w, 0i, lit7)], k, a), w >= 0i && w < lit2);
+    }
+  }
+  let v_0 = (a - b4[c]) * inverseSqrt(b5[c] + lit8) * b2[c] + b3[c];
+  let v_1 = select(clamp(v_0, 0.0f, lit9), v_0, isnan_(v_0));
+  b6[c * lit4 + i * lit2 + j] = v_1;
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_5_conv_1_0_4: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_5_conv_1_0_4",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let j = gi % lit2;
+  let i = (gi / lit2) % lit3;
+  let nc = gi / lit4;
+  let n = nc / lit5;
+  let c = nc % lit5;
+  let hb = i * 1i - 1i;
+  let wb = j * 1i - 1i;
+  var a = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit3) { continue; }
+    let row = nc * lit4 + h * lit2;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[c * lit7 + u * lit6 + v];
+      let w = wb + v * 1i;
+      a = select(a, fma(b0[row + clamp(w, 0i, lit7)], k, a), w >= 0i && w < lit2);
+    }
+  }
+  b2[c * lit4 + i * lit2 + j] = a;
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_5_conv_1_0_5: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_5_conv_1_0_5",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let j = gi % lit2;
+  let i = (gi / lit2) % lit3;
+  let nc = gi / lit4;
+  let n = nc / lit5;
+  let c = nc % lit5;
+  let hb = i * 1i - 1i;
+  let wb = j * 1i - 1i;
+  var a = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit3) { continue; }
+    let row = nc * lit4 + h * lit2;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[c * lit2 + u * lit6 + v];
+      let w = wb + v * 1i;
+      a = select(a, fma(b0[row + clamp(w, 0i, lit7)], k, a), w >= 0i && w < lit2);
+    }
+  }
+  b2[c * lit4 + i * lit2 + j] = a;
+}
+`,
+  };
+
 export const depthwiseConv2d_G_features_5_conv_1_0_cpu: ShaderSpec = {
     name: "depthwiseConv2d_G_features_5_conv_1_0_cpu",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
@@ -1135,6 +3915,430 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_1 = select(clamp(v_0, 0.0f, lit11), v_0, isnan_(v_0));
     b6[ch * lit7 + i * lit4 + j] = v_1;
   }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_5_conv_1_0_cpu_3: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_5_conv_1_0_cpu_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: f32;
+override lit10: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - 1i;
+  let wb0 = min(i32(wid.x) * lit1 + 0i + lane, lit2) * 1i - 1i;
+  let wb1 = min(i32(wid.x) * lit1 + lit2 + lane, lit2) * 1i - 1i;
+  let wb2 = min(i32(wid.x) * lit1 + lit3 + lane, lit2) * 1i - 1i;
+  let wb3 = min(i32(wid.x) * lit1 + lit4 + lane, lit2) * 1i - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit6) { continue; }
+    let row = nc * lit7 + h * lit6;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[ch * lit6 + u * lit5 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit2)], k, a0), w0 >= 0i && w0 < lit6);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit2)], k, a1), w1 >= 0i && w1 < lit6);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit2)], k, a2), w2 >= 0i && w2 < lit6);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit2)], k, a3), w3 >= 0i && w3 < lit6);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit8; t++) {
+    let j = i32(wid.x) * lit1 + t * lit2 + lane;
+    if (j >= lit6) { continue; }
+    let v_0 = (tile[t] - b4[ch]) * inverseSqrt(b5[ch] + lit9) * b2[ch] + b3[ch];
+    let v_1 = select(clamp(v_0, 0.0f, lit10), v_0, isnan_(v_0));
+    b6[ch * lit7 + i * lit6 + j] = v_1;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_5_conv_1_0_cpu_4: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_5_conv_1_0_cpu_4",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - 1i;
+  let wb0 = min(i32(wid.x) * lit1 + 0i + lane, lit2) * 1i - 1i;
+  let wb1 = min(i32(wid.x) * lit1 + lit2 + lane, lit2) * 1i - 1i;
+  let wb2 = min(i32(wid.x) * lit1 + lit3 + lane, lit2) * 1i - 1i;
+  let wb3 = min(i32(wid.x) * lit1 + lit4 + lane, lit2) * 1i - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit6) { continue; }
+    let row = nc * lit7 + h * lit6;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[ch * lit6 + u * lit5 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit2)], k, a0), w0 >= 0i && w0 < lit6);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit2)], k, a1), w1 >= 0i && w1 < lit6);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit2)], k, a2), w2 >= 0i && w2 < lit6);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit2)], k, a3), w3 >= 0i && w3 < lit6);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit8; t++) {
+    let j = i32(wid.x) * lit1 + t * lit2 + lane;
+    if (j >= lit6) { continue; }
+    b2[ch * lit7 + i * lit6 + j] = tile[t];
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_5_conv_1_0_cpu_5: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_5_conv_1_0_cpu_5",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: f32;
+override lit11: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - 1i;
+  let wb0 = min(i32(wid.x) * lit1 + 0i + lane, lit2) * 1i - 1i;
+  let wb1 = min(i32(wid.x) * lit1 + lit3 + lane, lit2) * 1i - 1i;
+  let wb2 = min(i32(wid.x) * lit1 + lit4 + lane, lit2) * 1i - 1i;
+  let wb3 = min(i32(wid.x) * lit1 + lit5 + lane, lit2) * 1i - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit3) { continue; }
+    let row = nc * lit7 + h * lit8;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[ch * lit2 + u * lit6 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit2)], k, a0), w0 >= 0i && w0 < lit8);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit2)], k, a1), w1 >= 0i && w1 < lit8);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit2)], k, a2), w2 >= 0i && w2 < lit8);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit2)], k, a3), w3 >= 0i && w3 < lit8);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit9; t++) {
+    let j = i32(wid.x) * lit1 + t * lit3 + lane;
+    if (j >= lit8) { continue; }
+    let v_0 = (tile[t] - b4[ch]) * inverseSqrt(b5[ch] + lit10) * b2[ch] + b3[ch];
+    let v_1 = select(clamp(v_0, 0.0f, lit11), v_0, isnan_(v_0));
+    b6[ch * lit7 + i * lit8 + j] = v_1;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_5_conv_1_0_cpu_6: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_5_conv_1_0_cpu_6",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - 1i;
+  let wb0 = min(i32(wid.x) * lit1 + 0i + lane, lit2) * 1i - 1i;
+  let wb1 = min(i32(wid.x) * lit1 + lit3 + lane, lit2) * 1i - 1i;
+  let wb2 = min(i32(wid.x) * lit1 + lit4 + lane, lit2) * 1i - 1i;
+  let wb3 = min(i32(wid.x) * lit1 + lit5 + lane, lit2) * 1i - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit3) { continue; }
+    let row = nc * lit7 + h * lit8;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[ch * lit2 + u * lit6 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit2)], k, a0), w0 >= 0i && w0 < lit8);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit2)], k, a1), w1 >= 0i && w1 < lit8);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit2)], k, a2), w2 >= 0i && w2 < lit8);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit2)], k, a3), w3 >= 0i && w3 < lit8);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit9; t++) {
+    let j = i32(wid.x) * lit1 + t * lit3 + lane;
+    if (j >= lit8) { continue; }
+    b2[ch * lit7 + i * lit8 + j] = tile[t];
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_5_conv_1_0_cpu_7: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_5_conv_1_0_cpu_7",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - 1i;
+  let wb0 = min(i32(wid.x) * lit1 + 0i + lane, lit2) * 1i - 1i;
+  let wb1 = min(i32(wid.x) * lit1 + lit2 + lane, lit2) * 1i - 1i;
+  let wb2 = min(i32(wid.x) * lit1 + lit3 + lane, lit2) * 1i - 1i;
+  let wb3 = min(i32(wid.x) * lit1 + lit4 + lane, lit2) * 1i - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit6) { continue; }
+    let row = nc * lit7 + h * lit8;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[ch * lit8 + u * lit5 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit2)], k, a0), w0 >= 0i && w0 < lit8);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit2)], k, a1), w1 >= 0i && w1 < lit8);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit2)], k, a2), w2 >= 0i && w2 < lit8);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit2)], k, a3), w3 >= 0i && w3 < lit8);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit9; t++) {
+    let j = i32(wid.x) * lit1 + t * lit2 + lane;
+    if (j >= lit8) { continue; }
+    b2[ch * lit7 + i * lit8 + j] = tile[t];
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_7_conv_1_0: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_7_conv_1_0",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let j = gi % lit2;
+  let i = (gi / lit2) % lit2;
+  let nc = gi / lit3;
+  let n = nc / lit4;
+  let c = nc % lit4;
+  let hb = i * lit5 - 1i;
+  let wb = j * lit5 - 1i;
+  var a = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit7) { continue; }
+    let row = nc * lit8 + h * lit7;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[c * lit7 + u * lit6 + v];
+      let w = wb + v * 1i;
+      a = select(a, fma(b0[row + clamp(w, 0i, lit9)], k, a), w >= 0i && w < lit7);
+    }
+  }
+  b2[c * lit3 + i * lit2 + j] = a;
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_7_conv_1_0_2: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_7_conv_1_0_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let j = gi % lit2;
+  let i = (gi / lit2) % lit3;
+  let nc = gi / lit4;
+  let n = nc / lit5;
+  let c = nc % lit5;
+  let hb = i * lit6 - 1i;
+  let wb = j * lit6 - 1i;
+  var a = 0.0f;
+  for (var u = 0i; u < lit7; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit8) { continue; }
+    let row = nc * lit9 + h * lit10;
+    for (var v = 0i; v < lit7; v++) {
+      let k = b1[c * lit10 + u * lit7 + v];
+      let w = wb + v * 1i;
+      a = select(a, fma(b0[row + clamp(w, 0i, lit11)], k, a), w >= 0i && w < lit10);
+    }
+  }
+  b2[c * lit4 + i * lit2 + j] = a;
 }
 `,
   };
@@ -1278,6 +4482,335 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const depthwiseConv2d_G_features_7_conv_1_0_cpu_3: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_7_conv_1_0_cpu_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * lit1 - 1i;
+  let wb0 = min(i32(wid.x) * lit2 + 0i + lane, lit3) * lit1 - 1i;
+  let wb1 = min(i32(wid.x) * lit2 + lit4 + lane, lit3) * lit1 - 1i;
+  let wb2 = min(i32(wid.x) * lit2 + lit5 + lane, lit3) * lit1 - 1i;
+  let wb3 = min(i32(wid.x) * lit2 + lit6 + lane, lit3) * lit1 - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit7; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit8) { continue; }
+    let row = nc * lit9 + h * lit8;
+    for (var v = 0i; v < lit7; v++) {
+      let k = b1[ch * lit8 + u * lit7 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit4)], k, a0), w0 >= 0i && w0 < lit8);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit4)], k, a1), w1 >= 0i && w1 < lit8);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit4)], k, a2), w2 >= 0i && w2 < lit8);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit4)], k, a3), w3 >= 0i && w3 < lit8);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit3; t++) {
+    let j = i32(wid.x) * lit2 + t * lit4 + lane;
+    if (j >= lit10) { continue; }
+    b2[ch * lit11 + i * lit10 + j] = tile[t];
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_7_conv_1_0_cpu_4: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_7_conv_1_0_cpu_4",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+override lit12: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * lit1 - 1i;
+  let wb0 = min(i32(wid.x) * lit2 + 0i + lane, lit3) * lit1 - 1i;
+  let wb1 = min(i32(wid.x) * lit2 + lit4 + lane, lit3) * lit1 - 1i;
+  let wb2 = min(i32(wid.x) * lit2 + lit5 + lane, lit3) * lit1 - 1i;
+  let wb3 = min(i32(wid.x) * lit2 + lit6 + lane, lit3) * lit1 - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit7; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit8) { continue; }
+    let row = nc * lit9 + h * lit10;
+    for (var v = 0i; v < lit7; v++) {
+      let k = b1[ch * lit10 + u * lit7 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit4)], k, a0), w0 >= 0i && w0 < lit10);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit4)], k, a1), w1 >= 0i && w1 < lit10);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit4)], k, a2), w2 >= 0i && w2 < lit10);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit4)], k, a3), w3 >= 0i && w3 < lit10);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit3; t++) {
+    let j = i32(wid.x) * lit2 + t * lit4 + lane;
+    if (j >= lit11) { continue; }
+    b2[ch * lit12 + i * lit11 + j] = tile[t];
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_8_conv_1_0: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_8_conv_1_0",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: f32;
+override lit9: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let j = gi % lit2;
+  let i = (gi / lit2) % lit2;
+  let nc = gi / lit3;
+  let n = nc / lit4;
+  let c = nc % lit4;
+  let hb = i * 1i - lit5;
+  let wb = j * 1i - lit5;
+  var a = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * lit5;
+    if (h < 0i || h >= lit2) { continue; }
+    let row = nc * lit3 + h * lit2;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[c * lit2 + u * lit6 + v];
+      let w = wb + v * lit5;
+      a = select(a, fma(b0[row + clamp(w, 0i, lit7)], k, a), w >= 0i && w < lit2);
+    }
+  }
+  let v_0 = (a - b4[c]) * inverseSqrt(b5[c] + lit8) * b2[c] + b3[c];
+  let v_1 = select(clamp(v_0, 0.0f, lit9), v_0, isnan_(v_0));
+  b6[c * lit3 + i * lit2 + j] = v_1;
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_8_conv_1_0_2: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_8_conv_1_0_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let j = gi % lit2;
+  let i = (gi / lit2) % lit2;
+  let nc = gi / lit3;
+  let n = nc / lit4;
+  let c = nc % lit4;
+  let hb = i * 1i - lit5;
+  let wb = j * 1i - lit5;
+  var a = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * lit5;
+    if (h < 0i || h >= lit2) { continue; }
+    let row = nc * lit3 + h * lit2;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[c * lit2 + u * lit6 + v];
+      let w = wb + v * lit5;
+      a = select(a, fma(b0[row + clamp(w, 0i, lit7)], k, a), w >= 0i && w < lit2);
+    }
+  }
+  b2[c * lit3 + i * lit2 + j] = a;
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_8_conv_1_0_3: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_8_conv_1_0_3",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: f32;
+override lit10: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let j = gi % lit2;
+  let i = (gi / lit2) % lit3;
+  let nc = gi / lit4;
+  let n = nc / lit5;
+  let c = nc % lit5;
+  let hb = i * 1i - lit6;
+  let wb = j * 1i - lit6;
+  var a = 0.0f;
+  for (var u = 0i; u < lit7; u++) {
+    let h = hb + u * lit6;
+    if (h < 0i || h >= lit3) { continue; }
+    let row = nc * lit4 + h * lit2;
+    for (var v = 0i; v < lit7; v++) {
+      let k = b1[c * lit8 + u * lit7 + v];
+      let w = wb + v * lit6;
+      a = select(a, fma(b0[row + clamp(w, 0i, lit8)], k, a), w >= 0i && w < lit2);
+    }
+  }
+  let v_0 = (a - b4[c]) * inverseSqrt(b5[c] + lit9) * b2[c] + b3[c];
+  let v_1 = select(clamp(v_0, 0.0f, lit10), v_0, isnan_(v_0));
+  b6[c * lit4 + i * lit2 + j] = v_1;
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_8_conv_1_0_4: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_8_conv_1_0_4",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let j = gi % lit2;
+  let i = (gi / lit2) % lit3;
+  let nc = gi / lit4;
+  let n = nc / lit5;
+  let c = nc % lit5;
+  let hb = i * 1i - lit6;
+  let wb = j * 1i - lit6;
+  var a = 0.0f;
+  for (var u = 0i; u < lit7; u++) {
+    let h = hb + u * lit6;
+    if (h < 0i || h >= lit3) { continue; }
+    let row = nc * lit4 + h * lit2;
+    for (var v = 0i; v < lit7; v++) {
+      let k = b1[c * lit8 + u * lit7 + v];
+      let w = wb + v * lit6;
+      a = select(a, fma(b0[row + clamp(w, 0i, lit8)], k, a), w >= 0i && w < lit2);
+    }
+  }
+  b2[c * lit4 + i * lit2 + j] = a;
+}
+`,
+  };
+
 export const depthwiseConv2d_G_features_8_conv_1_0_cpu: ShaderSpec = {
     name: "depthwiseConv2d_G_features_8_conv_1_0_cpu",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32"],
@@ -1406,6 +4939,518 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_0 = (tile[t] - b4[ch]) * inverseSqrt(b5[ch] + lit9) * b2[ch] + b3[ch];
     let v_1 = select(clamp(v_0, 0.0f, lit10), v_0, isnan_(v_0));
     b6[ch * lit1 + i * lit3 + j] = v_1;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_8_conv_1_0_cpu_3: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_8_conv_1_0_cpu_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: f32;
+override lit11: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - lit1;
+  let wb0 = min(i32(wid.x) * lit2 + 0i + lane, lit3) * 1i - lit1;
+  let wb1 = min(i32(wid.x) * lit2 + lit3 + lane, lit3) * 1i - lit1;
+  let wb2 = min(i32(wid.x) * lit2 + lit4 + lane, lit3) * 1i - lit1;
+  let wb3 = min(i32(wid.x) * lit2 + lit5 + lane, lit3) * 1i - lit1;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * lit1;
+    if (h < 0i || h >= lit7) { continue; }
+    let row = nc * lit8 + h * lit7;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[ch * lit7 + u * lit6 + v];
+      let w0 = wb0 + v * lit1;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit3)], k, a0), w0 >= 0i && w0 < lit7);
+      let w1 = wb1 + v * lit1;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit3)], k, a1), w1 >= 0i && w1 < lit7);
+      let w2 = wb2 + v * lit1;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit3)], k, a2), w2 >= 0i && w2 < lit7);
+      let w3 = wb3 + v * lit1;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit3)], k, a3), w3 >= 0i && w3 < lit7);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit9; t++) {
+    let j = i32(wid.x) * lit2 + t * lit3 + lane;
+    if (j >= lit7) { continue; }
+    let v_0 = (tile[t] - b4[ch]) * inverseSqrt(b5[ch] + lit10) * b2[ch] + b3[ch];
+    let v_1 = select(clamp(v_0, 0.0f, lit11), v_0, isnan_(v_0));
+    b6[ch * lit8 + i * lit7 + j] = v_1;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_8_conv_1_0_cpu_4: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_8_conv_1_0_cpu_4",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - lit1;
+  let wb0 = min(i32(wid.x) * lit2 + 0i + lane, lit3) * 1i - lit1;
+  let wb1 = min(i32(wid.x) * lit2 + lit3 + lane, lit3) * 1i - lit1;
+  let wb2 = min(i32(wid.x) * lit2 + lit4 + lane, lit3) * 1i - lit1;
+  let wb3 = min(i32(wid.x) * lit2 + lit5 + lane, lit3) * 1i - lit1;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * lit1;
+    if (h < 0i || h >= lit7) { continue; }
+    let row = nc * lit8 + h * lit7;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[ch * lit7 + u * lit6 + v];
+      let w0 = wb0 + v * lit1;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit3)], k, a0), w0 >= 0i && w0 < lit7);
+      let w1 = wb1 + v * lit1;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit3)], k, a1), w1 >= 0i && w1 < lit7);
+      let w2 = wb2 + v * lit1;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit3)], k, a2), w2 >= 0i && w2 < lit7);
+      let w3 = wb3 + v * lit1;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit3)], k, a3), w3 >= 0i && w3 < lit7);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit9; t++) {
+    let j = i32(wid.x) * lit2 + t * lit3 + lane;
+    if (j >= lit7) { continue; }
+    b2[ch * lit8 + i * lit7 + j] = tile[t];
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_8_conv_1_0_cpu_5: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_8_conv_1_0_cpu_5",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: f32;
+override lit12: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - lit1;
+  let wb0 = min(i32(wid.x) * lit2 + 0i + lane, lit3) * 1i - lit1;
+  let wb1 = min(i32(wid.x) * lit2 + lit4 + lane, lit3) * 1i - lit1;
+  let wb2 = min(i32(wid.x) * lit2 + lit5 + lane, lit3) * 1i - lit1;
+  let wb3 = min(i32(wid.x) * lit2 + lit6 + lane, lit3) * 1i - lit1;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit7; u++) {
+    let h = hb + u * lit1;
+    if (h < 0i || h >= lit4) { continue; }
+    let row = nc * lit8 + h * lit9;
+    for (var v = 0i; v < lit7; v++) {
+      let k = b1[ch * lit3 + u * lit7 + v];
+      let w0 = wb0 + v * lit1;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit3)], k, a0), w0 >= 0i && w0 < lit9);
+      let w1 = wb1 + v * lit1;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit3)], k, a1), w1 >= 0i && w1 < lit9);
+      let w2 = wb2 + v * lit1;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit3)], k, a2), w2 >= 0i && w2 < lit9);
+      let w3 = wb3 + v * lit1;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit3)], k, a3), w3 >= 0i && w3 < lit9);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit10; t++) {
+    let j = i32(wid.x) * lit2 + t * lit4 + lane;
+    if (j >= lit9) { continue; }
+    let v_0 = (tile[t] - b4[ch]) * inverseSqrt(b5[ch] + lit11) * b2[ch] + b3[ch];
+    let v_1 = select(clamp(v_0, 0.0f, lit12), v_0, isnan_(v_0));
+    b6[ch * lit8 + i * lit9 + j] = v_1;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_8_conv_1_0_cpu_6: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_8_conv_1_0_cpu_6",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - lit1;
+  let wb0 = min(i32(wid.x) * lit2 + 0i + lane, lit3) * 1i - lit1;
+  let wb1 = min(i32(wid.x) * lit2 + lit4 + lane, lit3) * 1i - lit1;
+  let wb2 = min(i32(wid.x) * lit2 + lit5 + lane, lit3) * 1i - lit1;
+  let wb3 = min(i32(wid.x) * lit2 + lit6 + lane, lit3) * 1i - lit1;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit7; u++) {
+    let h = hb + u * lit1;
+    if (h < 0i || h >= lit4) { continue; }
+    let row = nc * lit8 + h * lit9;
+    for (var v = 0i; v < lit7; v++) {
+      let k = b1[ch * lit3 + u * lit7 + v];
+      let w0 = wb0 + v * lit1;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit3)], k, a0), w0 >= 0i && w0 < lit9);
+      let w1 = wb1 + v * lit1;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit3)], k, a1), w1 >= 0i && w1 < lit9);
+      let w2 = wb2 + v * lit1;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit3)], k, a2), w2 >= 0i && w2 < lit9);
+      let w3 = wb3 + v * lit1;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit3)], k, a3), w3 >= 0i && w3 < lit9);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit10; t++) {
+    let j = i32(wid.x) * lit2 + t * lit4 + lane;
+    if (j >= lit9) { continue; }
+    b2[ch * lit8 + i * lit9 + j] = tile[t];
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_8_conv_1_0_cpu_7: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_8_conv_1_0_cpu_7",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - 1i;
+  let wb0 = min(i32(wid.x) * lit1 + 0i + lane, lit2) * 1i - 1i;
+  let wb1 = min(i32(wid.x) * lit1 + lit3 + lane, lit2) * 1i - 1i;
+  let wb2 = min(i32(wid.x) * lit1 + lit4 + lane, lit2) * 1i - 1i;
+  let wb3 = min(i32(wid.x) * lit1 + lit5 + lane, lit2) * 1i - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit7) { continue; }
+    let row = nc * lit8 + h * lit7;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[ch * lit9 + u * lit6 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit2)], k, a0), w0 >= 0i && w0 < lit7);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit2)], k, a1), w1 >= 0i && w1 < lit7);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit2)], k, a2), w2 >= 0i && w2 < lit7);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit2)], k, a3), w3 >= 0i && w3 < lit7);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit2; t++) {
+    let j = i32(wid.x) * lit1 + t * lit3 + lane;
+    if (j >= lit7) { continue; }
+    b2[ch * lit8 + i * lit7 + j] = tile[t];
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_G_features_8_conv_1_0_cpu_8: ShaderSpec = {
+    name: "depthwiseConv2d_G_features_8_conv_1_0_cpu_8",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let i = i32(wid.y);
+  let hb = i * 1i - 1i;
+  let wb0 = min(i32(wid.x) * lit1 + 0i + lane, lit2) * 1i - 1i;
+  let wb1 = min(i32(wid.x) * lit1 + lit3 + lane, lit2) * 1i - 1i;
+  let wb2 = min(i32(wid.x) * lit1 + lit4 + lane, lit2) * 1i - 1i;
+  let wb3 = min(i32(wid.x) * lit1 + lit5 + lane, lit2) * 1i - 1i;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let h = hb + u * 1i;
+    if (h < 0i || h >= lit2) { continue; }
+    let row = nc * lit7 + h * lit8;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[ch * lit9 + u * lit6 + v];
+      let w0 = wb0 + v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(w0, 0i, lit2)], k, a0), w0 >= 0i && w0 < lit8);
+      let w1 = wb1 + v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(w1, 0i, lit2)], k, a1), w1 >= 0i && w1 < lit8);
+      let w2 = wb2 + v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(w2, 0i, lit2)], k, a2), w2 >= 0i && w2 < lit8);
+      let w3 = wb3 + v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(w3, 0i, lit2)], k, a3), w3 >= 0i && w3 < lit8);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit2; t++) {
+    let j = i32(wid.x) * lit1 + t * lit3 + lane;
+    if (j >= lit8) { continue; }
+    b2[ch * lit7 + i * lit8 + j] = tile[t];
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_0_1_depthwiseConv2dWeightGrad_cpu: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_0_1_depthwiseConv2dWeightGrad_cpu",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","u32","u32","u32","u32","u32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: u32;
+override lit8: u32;
+override lit9: u32;
+override lit10: u32;
+override lit11: u32;
+override lit12: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let c = i32(wid.x) / lit0;
+  let u = (i32(wid.x) / lit1) % lit1;
+  let v = i32(wid.x) % lit1;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit2; r++) {
+    let i = r % lit2;
+    let h = i * 1i + du;
+    if (h < 0i || h >= lit2) { continue; }
+    let nc = (r / lit2) * lit3 + c;
+    let xr = (nc * lit2 + h) * lit4;
+    let dr = (nc * lit2 + i) * lit4;
+    for (var jb = 0i; jb < lit5; jb++) {
+      let j = jb * lit3 + lane;
+      let w = j * 1i + dv;
+      a = select(a, fma(b1[dr + min(j, lit6)], b0[xr + clamp(w, 0i, lit6)], a), j < lit4 && w >= 0i && w < lit4);
+    }
+  }
+  let total = subgroupShuffle(a, 0u) + subgroupShuffle(a, 1u) + subgroupShuffle(a, lit7) + subgroupShuffle(a, lit8) + subgroupShuffle(a, lit9) + subgroupShuffle(a, lit10) + subgroupShuffle(a, lit11) + subgroupShuffle(a, lit12);
+  if (lane == 0i) {
+    b2[c * lit0 + u * lit1 + v] = total;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_0_1_depthwiseConv2dWeightGrad_cpu_2: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_0_1_depthwiseConv2dWeightGrad_cpu_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","u32","u32","u32","u32","u32","u32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: u32;
+override lit8: u32;
+override lit9: u32;
+override lit10: u32;
+override lit11: u32;
+override lit12: u32;
+override lit13: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let c = i32(wid.x) / lit0;
+  let u = (i32(wid.x) / lit1) % lit1;
+  let v = i32(wid.x) % lit1;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit2; r++) {
+    let i = r % lit2;
+    let h = i * 1i + du;
+    if (h < 0i || h >= lit2) { continue; }
+    let nc = (r / lit2) * lit3 + c;
+    let xr = (nc * lit2 + h) * lit4;
+    let dr = (nc * lit2 + i) * lit4;
+    for (var jb = 0i; jb < lit5; jb++) {
+      let j = jb * lit3 + lane;
+      let w = j * 1i + dv;
+      a = select(a, fma(b1[dr + min(j, lit6)], b0[xr + clamp(w, 0i, lit6)], a), j < lit4 && w >= 0i && w < lit4);
+    }
+  }
+  let total = subgroupShuffle(a, 0u) + subgroupShuffle(a, 1u) + subgroupShuffle(a, lit7) + subgroupShuffle(a, lit8) + subgroupShuffle(a, lit9) + subgroupShuffle(a, lit10) + subgroupShuffle(a, lit11) + subgroupShuffle(a, lit12);
+  if (lane == 0i) {
+    let v_0 = (b2[c * lit0 + u * lit1 + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[c * lit0 + u * lit1 + v] + total);
+    let v_2 = (b5[c * lit0 + u * lit1 + v] * b3[(0i + lit13)]);
+    let v_3 = (v_1 + v_2);
+    let v_4 = (v_0 + v_3);
+    b6[c * lit0 + u * lit1 + v] = v_4;
   }
 }
 `,
@@ -1613,6 +5658,106 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const depthwiseConv2d_grad_G_features_14_conv_0_1_depthwiseConv2dWeightGrad_3: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_14_conv_0_1_depthwiseConv2dWeightGrad_3",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let e = gi % lit1;
+  let sp = gi / lit1;
+  let c = e / lit2;
+  let u = (e / lit3) % lit3;
+  let v = e % lit3;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit4; r++) {
+    let i = r % lit4;
+    let h = i * 1i + du;
+    if (h < 0i || h >= lit4) { continue; }
+    let nc = (r / lit4) * lit5 + c;
+    let xr = (nc * lit4 + h) * lit4;
+    let dr = (nc * lit4 + i) * lit4;
+    for (var j = 0i; j < lit4; j++) {
+      let w = j * 1i + dv;
+      a = select(a, fma(b1[dr + j], b0[xr + clamp(w, 0i, lit6)], a), w >= 0i && w < lit4);
+    }
+  }
+  b2[c * lit2 + u * lit3 + v] = a;
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_14_conv_0_1_depthwiseConv2dWeightGrad_4: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_14_conv_0_1_depthwiseConv2dWeightGrad_4",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let e = gi % lit1;
+  let sp = gi / lit1;
+  let c = e / lit2;
+  let u = (e / lit3) % lit3;
+  let v = e % lit3;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit4; r++) {
+    let i = r % lit4;
+    let h = i * 1i + du;
+    if (h < 0i || h >= lit4) { continue; }
+    let nc = (r / lit4) * lit5 + c;
+    let xr = (nc * lit4 + h) * lit6;
+    let dr = (nc * lit4 + i) * lit6;
+    for (var j = 0i; j < lit6; j++) {
+      let w = j * 1i + dv;
+      a = select(a, fma(b1[dr + j], b0[xr + clamp(w, 0i, lit4)], a), w >= 0i && w < lit6);
+    }
+  }
+  let v_0 = (b2[c * lit2 + u * lit3 + v] * b3[(0i + 1i)]);
+  let v_1 = (a + b4[c * lit2 + u * lit3 + v]);
+  let v_2 = (b5[c * lit2 + u * lit3 + v] * b3[(0i + lit7)]);
+  let v_3 = (v_1 + v_2);
+  let v_4 = (v_0 + v_3);
+  b6[c * lit2 + u * lit3 + v] = v_4;
+}
+`,
+  };
+
 export const depthwiseConv2d_grad_G_features_14_conv_0_1_depthwiseConv2dWeightGrad_cpu: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_14_conv_0_1_depthwiseConv2dWeightGrad_cpu",
     overrides: ["i32","i32","i32","i32","i32","i32","u32","u32","u32","u32","u32","u32"],
@@ -1727,6 +5872,120 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const depthwiseConv2d_grad_G_features_14_conv_0_1_depthwiseConv2dWeightGrad_cpu_3: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_14_conv_0_1_depthwiseConv2dWeightGrad_cpu_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","u32","u32","u32","u32","u32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: u32;
+override lit7: u32;
+override lit8: u32;
+override lit9: u32;
+override lit10: u32;
+override lit11: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let c = i32(wid.x) / lit0;
+  let u = (i32(wid.x) / lit1) % lit1;
+  let v = i32(wid.x) % lit1;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit2; r++) {
+    let i = r % lit2;
+    let h = i * 1i + du;
+    if (h < 0i || h >= lit2) { continue; }
+    let nc = (r / lit2) * lit3 + c;
+    let xr = (nc * lit2 + h) * lit2;
+    let dr = (nc * lit2 + i) * lit2;
+    for (var jb = 0i; jb < 1i; jb++) {
+      let j = jb * lit4 + lane;
+      let w = j * 1i + dv;
+      a = select(a, fma(b1[dr + min(j, lit5)], b0[xr + clamp(w, 0i, lit5)], a), j < lit2 && w >= 0i && w < lit2);
+    }
+  }
+  let total = subgroupShuffle(a, 0u) + subgroupShuffle(a, 1u) + subgroupShuffle(a, lit6) + subgroupShuffle(a, lit7) + subgroupShuffle(a, lit8) + subgroupShuffle(a, lit9) + subgroupShuffle(a, lit10) + subgroupShuffle(a, lit11);
+  if (lane == 0i) {
+    b2[c * lit0 + u * lit1 + v] = total;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_14_conv_0_1_depthwiseConv2dWeightGrad_cpu_4: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_14_conv_0_1_depthwiseConv2dWeightGrad_cpu_4",
+    overrides: ["i32","i32","i32","i32","i32","i32","u32","u32","u32","u32","u32","u32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: u32;
+override lit7: u32;
+override lit8: u32;
+override lit9: u32;
+override lit10: u32;
+override lit11: u32;
+override lit12: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let c = i32(wid.x) / lit0;
+  let u = (i32(wid.x) / lit1) % lit1;
+  let v = i32(wid.x) % lit1;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit2; r++) {
+    let i = r % lit2;
+    let h = i * 1i + du;
+    if (h < 0i || h >= lit2) { continue; }
+    let nc = (r / lit2) * lit3 + c;
+    let xr = (nc * lit2 + h) * lit4;
+    let dr = (nc * lit2 + i) * lit4;
+    for (var jb = 0i; jb < 1i; jb++) {
+      let j = jb * lit5 + lane;
+      let w = j * 1i + dv;
+      a = select(a, fma(b1[dr + min(j, lit2)], b0[xr + clamp(w, 0i, lit2)], a), j < lit4 && w >= 0i && w < lit4);
+    }
+  }
+  let total = subgroupShuffle(a, 0u) + subgroupShuffle(a, 1u) + subgroupShuffle(a, lit6) + subgroupShuffle(a, lit7) + subgroupShuffle(a, lit8) + subgroupShuffle(a, lit9) + subgroupShuffle(a, lit10) + subgroupShuffle(a, lit11);
+  if (lane == 0i) {
+    let v_0 = (b2[c * lit0 + u * lit1 + v] * b3[(0i + 1i)]);
+    let v_1 = (total + b4[c * lit0 + u * lit1 + v]);
+    let v_2 = (b5[c * lit0 + u * lit1 + v] * b3[(0i + lit12)]);
+    let v_3 = (v_1 + v_2);
+    let v_4 = (v_0 + v_3);
+    b6[c * lit0 + u * lit1 + v] = v_4;
+  }
+}
+`,
+  };
+
 export const depthwiseConv2d_grad_G_features_14_conv_1_0_depthwiseConv2dInputGrad: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_14_conv_1_0_depthwiseConv2dInputGrad",
     overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
@@ -1768,6 +6027,100 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   }
   let v_0 = (b2[c * lit4 + h * lit2 + x] <= 0.0f);
   let v_1 = (b2[c * lit4 + h * lit2 + x] >= lit9);
+  let v_2 = (v_0 || v_1);
+  let v_3 = select(a, 0.0f, v_2);
+  b3[c * lit4 + h * lit2 + x] = v_3;
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_14_conv_1_0_depthwiseConv2dInputGrad_2: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_14_conv_1_0_depthwiseConv2dInputGrad_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let x = gi % lit2;
+  let h = (gi / lit2) % lit2;
+  let nc = gi / lit3;
+  let c = nc % lit4;
+  var a = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let th = h + 1i - u * 1i;
+    if (!(th >= 0i && th < lit2)) { continue; }
+    let row = nc * lit3 + th / 1i * lit2;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[c * lit6 + u * lit5 + v];
+      let tw = x + 1i - v * 1i;
+      a = select(a, fma(b0[row + clamp(tw / 1i, 0i, lit7)], k, a), tw >= 0i && tw < lit2);
+    }
+  }
+  let v_0 = (b2[c * lit3 + h * lit2 + x] <= 0.0f);
+  let v_1 = (b2[c * lit3 + h * lit2 + x] >= lit8);
+  let v_2 = (v_0 || v_1);
+  let v_3 = select(a, 0.0f, v_2);
+  b3[c * lit3 + h * lit2 + x] = v_3;
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_14_conv_1_0_depthwiseConv2dInputGrad_3: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_14_conv_1_0_depthwiseConv2dInputGrad_3",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let x = gi % lit2;
+  let h = (gi / lit2) % lit3;
+  let nc = gi / lit4;
+  let c = nc % lit5;
+  var a = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let th = h + 1i - u * 1i;
+    if (!(th >= 0i && th < lit3)) { continue; }
+    let row = nc * lit4 + th / 1i * lit2;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[c * lit7 + u * lit6 + v];
+      let tw = x + 1i - v * 1i;
+      a = select(a, fma(b0[row + clamp(tw / 1i, 0i, lit3)], k, a), tw >= 0i && tw < lit2);
+    }
+  }
+  let v_0 = (b2[c * lit4 + h * lit2 + x] <= 0.0f);
+  let v_1 = (b2[c * lit4 + h * lit2 + x] >= lit8);
   let v_2 = (v_0 || v_1);
   let v_3 = select(a, 0.0f, v_2);
   b3[c * lit4 + h * lit2 + x] = v_3;
@@ -1836,6 +6189,140 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (v_0 || v_1);
     let v_3 = select(tile[t], 0.0f, v_2);
     b3[ch * lit1 + h * lit2 + x] = v_3;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_14_conv_1_0_depthwiseConv2dInputGrad_cpu_2: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_14_conv_1_0_depthwiseConv2dInputGrad_cpu_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let h = i32(wid.y);
+  let x0 = i32(wid.x) * lit1 + 0i + lane;
+  let x1 = i32(wid.x) * lit1 + lit2 + lane;
+  let x2 = i32(wid.x) * lit1 + lit3 + lane;
+  let x3 = i32(wid.x) * lit1 + lit4 + lane;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let th = h + 1i - u * 1i;
+    if (!(th >= 0i && th < lit6)) { continue; }
+    let row = nc * lit7 + th / 1i * lit6;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[ch * lit8 + u * lit5 + v];
+      let tw0 = x0 + 1i - v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(tw0 / 1i, 0i, lit9)], k, a0), tw0 >= 0i && tw0 < lit6);
+      let tw1 = x1 + 1i - v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(tw1 / 1i, 0i, lit9)], k, a1), tw1 >= 0i && tw1 < lit6);
+      let tw2 = x2 + 1i - v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(tw2 / 1i, 0i, lit9)], k, a2), tw2 >= 0i && tw2 < lit6);
+      let tw3 = x3 + 1i - v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(tw3 / 1i, 0i, lit9)], k, a3), tw3 >= 0i && tw3 < lit6);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit9; t++) {
+    let x = i32(wid.x) * lit1 + t * lit2 + lane;
+    if (x >= lit6) { continue; }
+    let v_0 = (b2[ch * lit7 + h * lit6 + x] <= 0.0f);
+    let v_1 = (b2[ch * lit7 + h * lit6 + x] >= lit10);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(tile[t], 0.0f, v_2);
+    b3[ch * lit7 + h * lit6 + x] = v_3;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_14_conv_1_0_depthwiseConv2dInputGrad_cpu_3: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_14_conv_1_0_depthwiseConv2dInputGrad_cpu_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let h = i32(wid.y);
+  let x0 = i32(wid.x) * lit1 + 0i + lane;
+  let x1 = i32(wid.x) * lit1 + lit2 + lane;
+  let x2 = i32(wid.x) * lit1 + lit3 + lane;
+  let x3 = i32(wid.x) * lit1 + lit4 + lane;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let th = h + 1i - u * 1i;
+    if (!(th >= 0i && th < lit6)) { continue; }
+    let row = nc * lit7 + th / 1i * lit8;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[ch * lit9 + u * lit5 + v];
+      let tw0 = x0 + 1i - v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(tw0 / 1i, 0i, lit6)], k, a0), tw0 >= 0i && tw0 < lit8);
+      let tw1 = x1 + 1i - v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(tw1 / 1i, 0i, lit6)], k, a1), tw1 >= 0i && tw1 < lit8);
+      let tw2 = x2 + 1i - v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(tw2 / 1i, 0i, lit6)], k, a2), tw2 >= 0i && tw2 < lit8);
+      let tw3 = x3 + 1i - v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(tw3 / 1i, 0i, lit6)], k, a3), tw3 >= 0i && tw3 < lit8);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit6; t++) {
+    let x = i32(wid.x) * lit1 + t * lit2 + lane;
+    if (x >= lit8) { continue; }
+    let v_0 = (b2[ch * lit7 + h * lit8 + x] <= 0.0f);
+    let v_1 = (b2[ch * lit7 + h * lit8 + x] >= lit10);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(tile[t], 0.0f, v_2);
+    b3[ch * lit7 + h * lit8 + x] = v_3;
   }
 }
 `,
@@ -1994,6 +6481,107 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (a + v_1);
   let v_3 = (v_0 + v_2);
   b5[c * lit2 + u * lit3 + v] = v_3;
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_15_conv_0_1_depthwiseConv2dWeightGrad_4: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_15_conv_0_1_depthwiseConv2dWeightGrad_4",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let e = gi % lit1;
+  let sp = gi / lit1;
+  let c = e / lit2;
+  let u = (e / lit3) % lit3;
+  let v = e % lit3;
+  let du = u * lit4 - lit4;
+  let dv = v * lit4 - lit4;
+  var a = 0.0f;
+  for (var r = 0i; r < lit5; r++) {
+    let i = r % lit5;
+    let h = i * 1i + du;
+    if (h < 0i || h >= lit5) { continue; }
+    let nc = (r / lit5) * lit6 + c;
+    let xr = (nc * lit5 + h) * lit5;
+    let dr = (nc * lit5 + i) * lit5;
+    for (var j = 0i; j < lit5; j++) {
+      let w = j * 1i + dv;
+      a = select(a, fma(b1[dr + j], b0[xr + clamp(w, 0i, lit7)], a), w >= 0i && w < lit5);
+    }
+  }
+  b2[c * lit2 + u * lit3 + v] = a;
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_15_conv_0_1_depthwiseConv2dWeightGrad_5: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_15_conv_0_1_depthwiseConv2dWeightGrad_5",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let e = gi % lit1;
+  let sp = gi / lit1;
+  let c = e / lit2;
+  let u = (e / lit3) % lit3;
+  let v = e % lit3;
+  let du = u * lit4 - lit4;
+  let dv = v * lit4 - lit4;
+  var a = 0.0f;
+  for (var r = 0i; r < lit5; r++) {
+    let i = r % lit5;
+    let h = i * 1i + du;
+    if (h < 0i || h >= lit5) { continue; }
+    let nc = (r / lit5) * lit6 + c;
+    let xr = (nc * lit5 + h) * lit7;
+    let dr = (nc * lit5 + i) * lit7;
+    for (var j = 0i; j < lit7; j++) {
+      let w = j * 1i + dv;
+      a = select(a, fma(b1[dr + j], b0[xr + clamp(w, 0i, lit5)], a), w >= 0i && w < lit7);
+    }
+  }
+  let v_0 = (b2[c * lit2 + u * lit3 + v] * b3[(0i + 1i)]);
+  let v_1 = (a + b4[c * lit2 + u * lit3 + v]);
+  let v_2 = (b5[c * lit2 + u * lit3 + v] * b3[(0i + lit4)]);
+  let v_3 = (v_1 + v_2);
+  let v_4 = (v_0 + v_3);
+  b6[c * lit2 + u * lit3 + v] = v_4;
 }
 `,
   };
@@ -2173,6 +6761,121 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const depthwiseConv2d_grad_G_features_15_conv_0_1_depthwiseConv2dWeightGrad_cpu_4: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_15_conv_0_1_depthwiseConv2dWeightGrad_cpu_4",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","u32","u32","u32","u32","u32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: u32;
+override lit8: u32;
+override lit9: u32;
+override lit10: u32;
+override lit11: u32;
+override lit12: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let c = i32(wid.x) / lit0;
+  let u = (i32(wid.x) / lit1) % lit1;
+  let v = i32(wid.x) % lit1;
+  let du = u * lit2 - lit2;
+  let dv = v * lit2 - lit2;
+  var a = 0.0f;
+  for (var r = 0i; r < lit3; r++) {
+    let i = r % lit3;
+    let h = i * 1i + du;
+    if (h < 0i || h >= lit3) { continue; }
+    let nc = (r / lit3) * lit4 + c;
+    let xr = (nc * lit3 + h) * lit3;
+    let dr = (nc * lit3 + i) * lit3;
+    for (var jb = 0i; jb < 1i; jb++) {
+      let j = jb * lit5 + lane;
+      let w = j * 1i + dv;
+      a = select(a, fma(b1[dr + min(j, lit6)], b0[xr + clamp(w, 0i, lit6)], a), j < lit3 && w >= 0i && w < lit3);
+    }
+  }
+  let total = subgroupShuffle(a, 0u) + subgroupShuffle(a, 1u) + subgroupShuffle(a, lit7) + subgroupShuffle(a, lit8) + subgroupShuffle(a, lit9) + subgroupShuffle(a, lit10) + subgroupShuffle(a, lit11) + subgroupShuffle(a, lit12);
+  if (lane == 0i) {
+    b2[c * lit0 + u * lit1 + v] = total;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_15_conv_0_1_depthwiseConv2dWeightGrad_cpu_5: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_15_conv_0_1_depthwiseConv2dWeightGrad_cpu_5",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","u32","u32","u32","u32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: u32;
+override lit8: u32;
+override lit9: u32;
+override lit10: u32;
+override lit11: u32;
+override lit12: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let c = i32(wid.x) / lit0;
+  let u = (i32(wid.x) / lit1) % lit1;
+  let v = i32(wid.x) % lit1;
+  let du = u * lit2 - lit2;
+  let dv = v * lit2 - lit2;
+  var a = 0.0f;
+  for (var r = 0i; r < lit3; r++) {
+    let i = r % lit3;
+    let h = i * 1i + du;
+    if (h < 0i || h >= lit3) { continue; }
+    let nc = (r / lit3) * lit4 + c;
+    let xr = (nc * lit3 + h) * lit5;
+    let dr = (nc * lit3 + i) * lit5;
+    for (var jb = 0i; jb < 1i; jb++) {
+      let j = jb * lit6 + lane;
+      let w = j * 1i + dv;
+      a = select(a, fma(b1[dr + min(j, lit3)], b0[xr + clamp(w, 0i, lit3)], a), j < lit5 && w >= 0i && w < lit5);
+    }
+  }
+  let total = subgroupShuffle(a, 0u) + subgroupShuffle(a, 1u) + subgroupShuffle(a, lit7) + subgroupShuffle(a, lit8) + subgroupShuffle(a, lit9) + subgroupShuffle(a, lit10) + subgroupShuffle(a, lit11) + subgroupShuffle(a, lit12);
+  if (lane == 0i) {
+    let v_0 = (b2[c * lit0 + u * lit1 + v] * b3[(0i + 1i)]);
+    let v_1 = (total + b4[c * lit0 + u * lit1 + v]);
+    let v_2 = (b5[c * lit0 + u * lit1 + v] * b3[(0i + lit2)]);
+    let v_3 = (v_1 + v_2);
+    let v_4 = (v_0 + v_3);
+    b6[c * lit0 + u * lit1 + v] = v_4;
+  }
+}
+`,
+  };
+
 export const depthwiseConv2d_grad_G_features_17_conv_1_0_depthwiseConv2dInputGrad: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_17_conv_1_0_depthwiseConv2dInputGrad",
     overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
@@ -2215,6 +6918,102 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   }
   let v_0 = (b2[c * lit4 + h * lit2 + x] <= 0.0f);
   let v_1 = (b2[c * lit4 + h * lit2 + x] >= lit10);
+  let v_2 = (v_0 || v_1);
+  let v_3 = select(a, 0.0f, v_2);
+  b3[c * lit4 + h * lit2 + x] = v_3;
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_17_conv_1_0_depthwiseConv2dInputGrad_2: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_17_conv_1_0_depthwiseConv2dInputGrad_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let x = gi % lit2;
+  let h = (gi / lit2) % lit2;
+  let nc = gi / lit3;
+  let c = nc % lit4;
+  var a = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let th = h + lit6 - u * lit6;
+    if (!(th >= 0i && th < lit2)) { continue; }
+    let row = nc * lit3 + th / 1i * lit2;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[c * lit7 + u * lit5 + v];
+      let tw = x + lit6 - v * lit6;
+      a = select(a, fma(b0[row + clamp(tw / 1i, 0i, lit8)], k, a), tw >= 0i && tw < lit2);
+    }
+  }
+  let v_0 = (b2[c * lit3 + h * lit2 + x] <= 0.0f);
+  let v_1 = (b2[c * lit3 + h * lit2 + x] >= lit9);
+  let v_2 = (v_0 || v_1);
+  let v_3 = select(a, 0.0f, v_2);
+  b3[c * lit3 + h * lit2 + x] = v_3;
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_17_conv_1_0_depthwiseConv2dInputGrad_3: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_17_conv_1_0_depthwiseConv2dInputGrad_3",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let x = gi % lit2;
+  let h = (gi / lit2) % lit3;
+  let nc = gi / lit4;
+  let c = nc % lit5;
+  var a = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let th = h + lit7 - u * lit7;
+    if (!(th >= 0i && th < lit3)) { continue; }
+    let row = nc * lit4 + th / 1i * lit2;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[c * lit8 + u * lit6 + v];
+      let tw = x + lit7 - v * lit7;
+      a = select(a, fma(b0[row + clamp(tw / 1i, 0i, lit3)], k, a), tw >= 0i && tw < lit2);
+    }
+  }
+  let v_0 = (b2[c * lit4 + h * lit2 + x] <= 0.0f);
+  let v_1 = (b2[c * lit4 + h * lit2 + x] >= lit9);
   let v_2 = (v_0 || v_1);
   let v_3 = select(a, 0.0f, v_2);
   b3[c * lit4 + h * lit2 + x] = v_3;
@@ -2284,6 +7083,142 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (v_0 || v_1);
     let v_3 = select(tile[t], 0.0f, v_2);
     b3[ch * lit1 + h * lit2 + x] = v_3;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_17_conv_1_0_depthwiseConv2dInputGrad_cpu_2: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_17_conv_1_0_depthwiseConv2dInputGrad_cpu_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let h = i32(wid.y);
+  let x0 = i32(wid.x) * lit1 + 0i + lane;
+  let x1 = i32(wid.x) * lit1 + lit2 + lane;
+  let x2 = i32(wid.x) * lit1 + lit3 + lane;
+  let x3 = i32(wid.x) * lit1 + lit4 + lane;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let th = h + lit6 - u * lit6;
+    if (!(th >= 0i && th < lit7)) { continue; }
+    let row = nc * lit8 + th / 1i * lit7;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[ch * lit9 + u * lit5 + v];
+      let tw0 = x0 + lit6 - v * lit6;
+      a0 = select(a0, fma(b0[row + clamp(tw0 / 1i, 0i, lit10)], k, a0), tw0 >= 0i && tw0 < lit7);
+      let tw1 = x1 + lit6 - v * lit6;
+      a1 = select(a1, fma(b0[row + clamp(tw1 / 1i, 0i, lit10)], k, a1), tw1 >= 0i && tw1 < lit7);
+      let tw2 = x2 + lit6 - v * lit6;
+      a2 = select(a2, fma(b0[row + clamp(tw2 / 1i, 0i, lit10)], k, a2), tw2 >= 0i && tw2 < lit7);
+      let tw3 = x3 + lit6 - v * lit6;
+      a3 = select(a3, fma(b0[row + clamp(tw3 / 1i, 0i, lit10)], k, a3), tw3 >= 0i && tw3 < lit7);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit10; t++) {
+    let x = i32(wid.x) * lit1 + t * lit2 + lane;
+    if (x >= lit7) { continue; }
+    let v_0 = (b2[ch * lit8 + h * lit7 + x] <= 0.0f);
+    let v_1 = (b2[ch * lit8 + h * lit7 + x] >= lit11);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(tile[t], 0.0f, v_2);
+    b3[ch * lit8 + h * lit7 + x] = v_3;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_17_conv_1_0_depthwiseConv2dInputGrad_cpu_3: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_17_conv_1_0_depthwiseConv2dInputGrad_cpu_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let h = i32(wid.y);
+  let x0 = i32(wid.x) * lit1 + 0i + lane;
+  let x1 = i32(wid.x) * lit1 + lit2 + lane;
+  let x2 = i32(wid.x) * lit1 + lit3 + lane;
+  let x3 = i32(wid.x) * lit1 + lit4 + lane;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let th = h + lit6 - u * lit6;
+    if (!(th >= 0i && th < lit7)) { continue; }
+    let row = nc * lit8 + th / 1i * lit9;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[ch * lit10 + u * lit5 + v];
+      let tw0 = x0 + lit6 - v * lit6;
+      a0 = select(a0, fma(b0[row + clamp(tw0 / 1i, 0i, lit7)], k, a0), tw0 >= 0i && tw0 < lit9);
+      let tw1 = x1 + lit6 - v * lit6;
+      a1 = select(a1, fma(b0[row + clamp(tw1 / 1i, 0i, lit7)], k, a1), tw1 >= 0i && tw1 < lit9);
+      let tw2 = x2 + lit6 - v * lit6;
+      a2 = select(a2, fma(b0[row + clamp(tw2 / 1i, 0i, lit7)], k, a2), tw2 >= 0i && tw2 < lit9);
+      let tw3 = x3 + lit6 - v * lit6;
+      a3 = select(a3, fma(b0[row + clamp(tw3 / 1i, 0i, lit7)], k, a3), tw3 >= 0i && tw3 < lit9);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit7; t++) {
+    let x = i32(wid.x) * lit1 + t * lit2 + lane;
+    if (x >= lit9) { continue; }
+    let v_0 = (b2[ch * lit8 + h * lit9 + x] <= 0.0f);
+    let v_1 = (b2[ch * lit8 + h * lit9 + x] >= lit11);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(tile[t], 0.0f, v_2);
+    b3[ch * lit8 + h * lit9 + x] = v_3;
   }
 }
 `,
@@ -2403,6 +7338,76 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_3 = (v_1 || v_2);
     let v_4 = select(v_0, 0.0f, v_3);
     b4[ch * lit5 + h * lit6 + x] = v_4;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_1_conv_0_0_depthwiseConv2dInputGrad_cpu_2: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_1_conv_0_0_depthwiseConv2dInputGrad_cpu_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let h = i32(wid.y);
+  let x0 = i32(wid.x) * lit1 + 0i + lane;
+  let x1 = i32(wid.x) * lit1 + lit0 + lane;
+  let x2 = i32(wid.x) * lit1 + lit2 + lane;
+  let x3 = i32(wid.x) * lit1 + lit3 + lane;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit4; u++) {
+    let th = h + 1i - u * 1i;
+    if (!(th >= 0i && th < lit5)) { continue; }
+    let row = nc * lit6 + th / 1i * lit7;
+    for (var v = 0i; v < lit4; v++) {
+      let k = b1[ch * lit8 + u * lit4 + v];
+      let tw0 = x0 + 1i - v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(tw0 / 1i, 0i, lit9)], k, a0), tw0 >= 0i && tw0 < lit7);
+      let tw1 = x1 + 1i - v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(tw1 / 1i, 0i, lit9)], k, a1), tw1 >= 0i && tw1 < lit7);
+      let tw2 = x2 + 1i - v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(tw2 / 1i, 0i, lit9)], k, a2), tw2 >= 0i && tw2 < lit7);
+      let tw3 = x3 + 1i - v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(tw3 / 1i, 0i, lit9)], k, a3), tw3 >= 0i && tw3 < lit7);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit10; t++) {
+    let x = i32(wid.x) * lit1 + t * lit0 + lane;
+    if (x >= lit7) { continue; }
+    let v_0 = (b2[ch * lit6 + h * lit7 + x] + tile[t]);
+    let v_1 = (b3[ch * lit6 + h * lit7 + x] <= 0.0f);
+    let v_2 = (b3[ch * lit6 + h * lit7 + x] >= lit11);
+    let v_3 = (v_1 || v_2);
+    let v_4 = select(v_0, 0.0f, v_3);
+    b4[ch * lit6 + h * lit7 + x] = v_4;
   }
 }
 `,
@@ -2564,6 +7569,113 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (a + v_1);
   let v_3 = (v_0 + v_2);
   b5[c * lit2 + u * lit3 + v] = v_3;
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_2_conv_0_1_depthwiseConv2dWeightGrad_4: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_2_conv_0_1_depthwiseConv2dWeightGrad_4",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let e = gi % lit1;
+  let sp = gi / lit1;
+  let c = e / lit2;
+  let u = (e / lit3) % lit3;
+  let v = e % lit3;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit4; r++) {
+    let i = r % lit4;
+    let h = i * lit5 + du;
+    if (h < 0i || h >= lit6) { continue; }
+    let nc = (r / lit4) * lit7 + c;
+    let xr = (nc * lit6 + h) * lit8;
+    let dr = (nc * lit4 + i) * lit9;
+    for (var j = 0i; j < lit9; j++) {
+      let w = j * lit5 + dv;
+      a = select(a, fma(b1[dr + j], b0[xr + clamp(w, 0i, lit10)], a), w >= 0i && w < lit8);
+    }
+  }
+  b2[c * lit2 + u * lit3 + v] = a;
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_2_conv_0_1_depthwiseConv2dWeightGrad_5: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_2_conv_0_1_depthwiseConv2dWeightGrad_5",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let e = gi % lit1;
+  let sp = gi / lit1;
+  let c = e / lit2;
+  let u = (e / lit3) % lit3;
+  let v = e % lit3;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit4; r++) {
+    let i = r % lit4;
+    let h = i * lit5 + du;
+    if (h < 0i || h >= lit6) { continue; }
+    let nc = (r / lit4) * lit7 + c;
+    let xr = (nc * lit6 + h) * lit8;
+    let dr = (nc * lit4 + i) * lit9;
+    for (var j = 0i; j < lit9; j++) {
+      let w = j * lit5 + dv;
+      a = select(a, fma(b1[dr + j], b0[xr + clamp(w, 0i, lit10)], a), w >= 0i && w < lit8);
+    }
+  }
+  let v_0 = (b2[c * lit2 + u * lit3 + v] * b3[(0i + 1i)]);
+  let v_1 = (b4[c * lit2 + u * lit3 + v] + a);
+  let v_2 = (b5[c * lit2 + u * lit3 + v] * b3[(0i + lit5)]);
+  let v_3 = (v_1 + v_2);
+  let v_4 = (v_0 + v_3);
+  b6[c * lit2 + u * lit3 + v] = v_4;
 }
 `,
   };
@@ -2755,6 +7867,231 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const depthwiseConv2d_grad_G_features_2_conv_0_1_depthwiseConv2dWeightGrad_cpu_4: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_2_conv_0_1_depthwiseConv2dWeightGrad_cpu_4",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","u32","u32","u32","u32","u32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit16 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: u32;
+override lit12: u32;
+override lit13: u32;
+override lit14: u32;
+override lit15: u32;
+override lit16: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let c = i32(wid.x) / lit0;
+  let u = (i32(wid.x) / lit1) % lit1;
+  let v = i32(wid.x) % lit1;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit2; r++) {
+    let i = r % lit2;
+    let h = i * lit3 + du;
+    if (h < 0i || h >= lit4) { continue; }
+    let nc = (r / lit2) * lit5 + c;
+    let xr = (nc * lit4 + h) * lit6;
+    let dr = (nc * lit2 + i) * lit7;
+    for (var jb = 0i; jb < lit1; jb++) {
+      let j = jb * lit8 + lane;
+      let w = j * lit3 + dv;
+      a = select(a, fma(b1[dr + min(j, lit9)], b0[xr + clamp(w, 0i, lit10)], a), j < lit7 && w >= 0i && w < lit6);
+    }
+  }
+  let total = subgroupShuffle(a, 0u) + subgroupShuffle(a, 1u) + subgroupShuffle(a, lit11) + subgroupShuffle(a, lit12) + subgroupShuffle(a, lit13) + subgroupShuffle(a, lit14) + subgroupShuffle(a, lit15) + subgroupShuffle(a, lit16);
+  if (lane == 0i) {
+    b2[c * lit0 + u * lit1 + v] = total;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_2_conv_0_1_depthwiseConv2dWeightGrad_cpu_5: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_2_conv_0_1_depthwiseConv2dWeightGrad_cpu_5",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","u32","u32","u32","u32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit15 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: u32;
+override lit11: u32;
+override lit12: u32;
+override lit13: u32;
+override lit14: u32;
+override lit15: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let c = i32(wid.x) / lit0;
+  let u = (i32(wid.x) / lit1) % lit1;
+  let v = i32(wid.x) % lit1;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit2; r++) {
+    let i = r % lit2;
+    let h = i * lit3 + du;
+    if (h < 0i || h >= lit4) { continue; }
+    let nc = (r / lit2) * lit5 + c;
+    let xr = (nc * lit4 + h) * lit6;
+    let dr = (nc * lit2 + i) * lit7;
+    for (var jb = 0i; jb < lit1; jb++) {
+      let j = jb * lit8 + lane;
+      let w = j * lit3 + dv;
+      a = select(a, fma(b1[dr + min(j, lit2)], b0[xr + clamp(w, 0i, lit9)], a), j < lit7 && w >= 0i && w < lit6);
+    }
+  }
+  let total = subgroupShuffle(a, 0u) + subgroupShuffle(a, 1u) + subgroupShuffle(a, lit10) + subgroupShuffle(a, lit11) + subgroupShuffle(a, lit12) + subgroupShuffle(a, lit13) + subgroupShuffle(a, lit14) + subgroupShuffle(a, lit15);
+  if (lane == 0i) {
+    let v_0 = (b2[c * lit0 + u * lit1 + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[c * lit0 + u * lit1 + v] + total);
+    let v_2 = (b5[c * lit0 + u * lit1 + v] * b3[(0i + lit3)]);
+    let v_3 = (v_1 + v_2);
+    let v_4 = (v_0 + v_3);
+    b6[c * lit0 + u * lit1 + v] = v_4;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_2_conv_1_0_depthwiseConv2dInputGrad: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_2_conv_1_0_depthwiseConv2dInputGrad",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+override lit12: i32;
+override lit13: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let x = gi % lit2;
+  let h = (gi / lit2) % lit3;
+  let nc = gi / lit4;
+  let c = nc % lit5;
+  var a = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let th = h + 1i - u * 1i;
+    if (!(th >= 0i && th % lit7 == 0i && th / lit7 < lit8)) { continue; }
+    let row = nc * lit9 + th / lit7 * lit10;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[c * lit11 + u * lit6 + v];
+      let tw = x + 1i - v * 1i;
+      a = select(a, fma(b0[row + clamp(tw / lit7, 0i, lit12)], k, a), tw >= 0i && tw % lit7 == 0i && tw / lit7 < lit10);
+    }
+  }
+  let v_0 = (b2[c * lit4 + h * lit2 + x] <= 0.0f);
+  let v_1 = (b2[c * lit4 + h * lit2 + x] >= lit13);
+  let v_2 = (v_0 || v_1);
+  let v_3 = select(a, 0.0f, v_2);
+  b3[c * lit4 + h * lit2 + x] = v_3;
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_2_conv_1_0_depthwiseConv2dInputGrad_2: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_2_conv_1_0_depthwiseConv2dInputGrad_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+override lit12: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let x = gi % lit2;
+  let h = (gi / lit2) % lit3;
+  let nc = gi / lit4;
+  let c = nc % lit5;
+  var a = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let th = h + 1i - u * 1i;
+    if (!(th >= 0i && th % lit7 == 0i && th / lit7 < lit8)) { continue; }
+    let row = nc * lit9 + th / lit7 * lit10;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[c * lit11 + u * lit6 + v];
+      let tw = x + 1i - v * 1i;
+      a = select(a, fma(b0[row + clamp(tw / lit7, 0i, lit8)], k, a), tw >= 0i && tw % lit7 == 0i && tw / lit7 < lit10);
+    }
+  }
+  let v_0 = (b2[c * lit4 + h * lit2 + x] <= 0.0f);
+  let v_1 = (b2[c * lit4 + h * lit2 + x] >= lit12);
+  let v_2 = (v_0 || v_1);
+  let v_3 = select(a, 0.0f, v_2);
+  b3[c * lit4 + h * lit2 + x] = v_3;
+}
+`,
+  };
+
 export const depthwiseConv2d_grad_G_features_2_conv_1_0_depthwiseConv2dInputGrad_cpu: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_2_conv_1_0_depthwiseConv2dInputGrad_cpu",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
@@ -2820,6 +8157,148 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (v_0 || v_1);
     let v_3 = select(tile[t], 0.0f, v_2);
     b3[ch * lit12 + h * lit11 + x] = v_3;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_2_conv_1_0_depthwiseConv2dInputGrad_cpu_2: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_2_conv_1_0_depthwiseConv2dInputGrad_cpu_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit14 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+override lit12: i32;
+override lit13: i32;
+override lit14: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let h = i32(wid.y);
+  let x0 = i32(wid.x) * lit1 + 0i + lane;
+  let x1 = i32(wid.x) * lit1 + lit2 + lane;
+  let x2 = i32(wid.x) * lit1 + lit3 + lane;
+  let x3 = i32(wid.x) * lit1 + lit4 + lane;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let th = h + 1i - u * 1i;
+    if (!(th >= 0i && th % lit6 == 0i && th / lit6 < lit7)) { continue; }
+    let row = nc * lit8 + th / lit6 * lit9;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[ch * lit10 + u * lit5 + v];
+      let tw0 = x0 + 1i - v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(tw0 / lit6, 0i, lit3)], k, a0), tw0 >= 0i && tw0 % lit6 == 0i && tw0 / lit6 < lit9);
+      let tw1 = x1 + 1i - v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(tw1 / lit6, 0i, lit3)], k, a1), tw1 >= 0i && tw1 % lit6 == 0i && tw1 / lit6 < lit9);
+      let tw2 = x2 + 1i - v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(tw2 / lit6, 0i, lit3)], k, a2), tw2 >= 0i && tw2 % lit6 == 0i && tw2 / lit6 < lit9);
+      let tw3 = x3 + 1i - v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(tw3 / lit6, 0i, lit3)], k, a3), tw3 >= 0i && tw3 % lit6 == 0i && tw3 / lit6 < lit9);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit11; t++) {
+    let x = i32(wid.x) * lit1 + t * lit2 + lane;
+    if (x >= lit12) { continue; }
+    let v_0 = (b2[ch * lit13 + h * lit12 + x] <= 0.0f);
+    let v_1 = (b2[ch * lit13 + h * lit12 + x] >= lit14);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(tile[t], 0.0f, v_2);
+    b3[ch * lit13 + h * lit12 + x] = v_3;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_2_conv_1_0_depthwiseConv2dInputGrad_cpu_3: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_2_conv_1_0_depthwiseConv2dInputGrad_cpu_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit14 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+override lit12: i32;
+override lit13: i32;
+override lit14: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let h = i32(wid.y);
+  let x0 = i32(wid.x) * lit1 + 0i + lane;
+  let x1 = i32(wid.x) * lit1 + lit2 + lane;
+  let x2 = i32(wid.x) * lit1 + lit3 + lane;
+  let x3 = i32(wid.x) * lit1 + lit4 + lane;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let th = h + 1i - u * 1i;
+    if (!(th >= 0i && th % lit6 == 0i && th / lit6 < lit7)) { continue; }
+    let row = nc * lit8 + th / lit6 * lit9;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[ch * lit10 + u * lit5 + v];
+      let tw0 = x0 + 1i - v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(tw0 / lit6, 0i, lit7)], k, a0), tw0 >= 0i && tw0 % lit6 == 0i && tw0 / lit6 < lit9);
+      let tw1 = x1 + 1i - v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(tw1 / lit6, 0i, lit7)], k, a1), tw1 >= 0i && tw1 % lit6 == 0i && tw1 / lit6 < lit9);
+      let tw2 = x2 + 1i - v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(tw2 / lit6, 0i, lit7)], k, a2), tw2 >= 0i && tw2 % lit6 == 0i && tw2 / lit6 < lit9);
+      let tw3 = x3 + 1i - v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(tw3 / lit6, 0i, lit7)], k, a3), tw3 >= 0i && tw3 % lit6 == 0i && tw3 / lit6 < lit9);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit11; t++) {
+    let x = i32(wid.x) * lit1 + t * lit2 + lane;
+    if (x >= lit12) { continue; }
+    let v_0 = (b2[ch * lit13 + h * lit12 + x] <= 0.0f);
+    let v_1 = (b2[ch * lit13 + h * lit12 + x] >= lit14);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(tile[t], 0.0f, v_2);
+    b3[ch * lit13 + h * lit12 + x] = v_3;
   }
 }
 `,
@@ -2931,6 +8410,61 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (a + v_1);
   let v_3 = (v_0 + v_2);
   b5[c * lit2 + u * lit3 + v] = v_3;
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_3_conv_0_1_depthwiseConv2dWeightGrad_3: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_3_conv_0_1_depthwiseConv2dWeightGrad_3",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let e = gi % lit1;
+  let sp = gi / lit1;
+  let c = e / lit2;
+  let u = (e / lit3) % lit3;
+  let v = e % lit3;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit4; r++) {
+    let i = r % lit4;
+    let h = i * 1i + du;
+    if (h < 0i || h >= lit4) { continue; }
+    let nc = (r / lit4) * lit5 + c;
+    let xr = (nc * lit4 + h) * lit6;
+    let dr = (nc * lit4 + i) * lit6;
+    for (var j = 0i; j < lit6; j++) {
+      let w = j * 1i + dv;
+      a = select(a, fma(b1[dr + j], b0[xr + clamp(w, 0i, lit4)], a), w >= 0i && w < lit6);
+    }
+  }
+  let v_0 = (b2[c * lit2 + u * lit3 + v] * b3[(0i + 1i)]);
+  let v_1 = (b4[c * lit2 + u * lit3 + v] + a);
+  let v_2 = (b5[c * lit2 + u * lit3 + v] * b3[(0i + lit7)]);
+  let v_3 = (v_1 + v_2);
+  let v_4 = (v_0 + v_3);
+  b6[c * lit2 + u * lit3 + v] = v_4;
 }
 `,
   };
@@ -3115,6 +8649,121 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const depthwiseConv2d_grad_G_features_3_conv_0_1_depthwiseConv2dWeightGrad_cpu_4: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_3_conv_0_1_depthwiseConv2dWeightGrad_cpu_4",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","u32","u32","u32","u32","u32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: u32;
+override lit8: u32;
+override lit9: u32;
+override lit10: u32;
+override lit11: u32;
+override lit12: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let c = i32(wid.x) / lit0;
+  let u = (i32(wid.x) / lit1) % lit1;
+  let v = i32(wid.x) % lit1;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit2; r++) {
+    let i = r % lit2;
+    let h = i * 1i + du;
+    if (h < 0i || h >= lit2) { continue; }
+    let nc = (r / lit2) * lit3 + c;
+    let xr = (nc * lit2 + h) * lit4;
+    let dr = (nc * lit2 + i) * lit4;
+    for (var jb = 0i; jb < lit1; jb++) {
+      let j = jb * lit5 + lane;
+      let w = j * 1i + dv;
+      a = select(a, fma(b1[dr + min(j, lit6)], b0[xr + clamp(w, 0i, lit6)], a), j < lit4 && w >= 0i && w < lit4);
+    }
+  }
+  let total = subgroupShuffle(a, 0u) + subgroupShuffle(a, 1u) + subgroupShuffle(a, lit7) + subgroupShuffle(a, lit8) + subgroupShuffle(a, lit9) + subgroupShuffle(a, lit10) + subgroupShuffle(a, lit11) + subgroupShuffle(a, lit12);
+  if (lane == 0i) {
+    b2[c * lit0 + u * lit1 + v] = total;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_3_conv_0_1_depthwiseConv2dWeightGrad_cpu_5: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_3_conv_0_1_depthwiseConv2dWeightGrad_cpu_5",
+    overrides: ["i32","i32","i32","i32","i32","i32","u32","u32","u32","u32","u32","u32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: u32;
+override lit7: u32;
+override lit8: u32;
+override lit9: u32;
+override lit10: u32;
+override lit11: u32;
+override lit12: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let c = i32(wid.x) / lit0;
+  let u = (i32(wid.x) / lit1) % lit1;
+  let v = i32(wid.x) % lit1;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit2; r++) {
+    let i = r % lit2;
+    let h = i * 1i + du;
+    if (h < 0i || h >= lit2) { continue; }
+    let nc = (r / lit2) * lit3 + c;
+    let xr = (nc * lit2 + h) * lit4;
+    let dr = (nc * lit2 + i) * lit4;
+    for (var jb = 0i; jb < lit1; jb++) {
+      let j = jb * lit5 + lane;
+      let w = j * 1i + dv;
+      a = select(a, fma(b1[dr + min(j, lit2)], b0[xr + clamp(w, 0i, lit2)], a), j < lit4 && w >= 0i && w < lit4);
+    }
+  }
+  let total = subgroupShuffle(a, 0u) + subgroupShuffle(a, 1u) + subgroupShuffle(a, lit6) + subgroupShuffle(a, lit7) + subgroupShuffle(a, lit8) + subgroupShuffle(a, lit9) + subgroupShuffle(a, lit10) + subgroupShuffle(a, lit11);
+  if (lane == 0i) {
+    let v_0 = (b2[c * lit0 + u * lit1 + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[c * lit0 + u * lit1 + v] + total);
+    let v_2 = (b5[c * lit0 + u * lit1 + v] * b3[(0i + lit12)]);
+    let v_3 = (v_1 + v_2);
+    let v_4 = (v_0 + v_3);
+    b6[c * lit0 + u * lit1 + v] = v_4;
+  }
+}
+`,
+  };
+
 export const depthwiseConv2d_grad_G_features_3_conv_1_0_depthwiseConv2dInputGrad_cpu: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_3_conv_1_0_depthwiseConv2dInputGrad_cpu",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
@@ -3178,6 +8827,245 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_3 = select(tile[t], 0.0f, v_2);
     b3[ch * lit6 + h * lit1 + x] = v_3;
   }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_3_conv_1_0_depthwiseConv2dInputGrad_cpu_2: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_3_conv_1_0_depthwiseConv2dInputGrad_cpu_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let h = i32(wid.y);
+  let x0 = i32(wid.x) * lit1 + 0i + lane;
+  let x1 = i32(wid.x) * lit1 + lit2 + lane;
+  let x2 = i32(wid.x) * lit1 + lit3 + lane;
+  let x3 = i32(wid.x) * lit1 + lit4 + lane;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let th = h + 1i - u * 1i;
+    if (!(th >= 0i && th < lit6)) { continue; }
+    let row = nc * lit7 + th / 1i * lit8;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[ch * lit9 + u * lit5 + v];
+      let tw0 = x0 + 1i - v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(tw0 / 1i, 0i, lit3)], k, a0), tw0 >= 0i && tw0 < lit8);
+      let tw1 = x1 + 1i - v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(tw1 / 1i, 0i, lit3)], k, a1), tw1 >= 0i && tw1 < lit8);
+      let tw2 = x2 + 1i - v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(tw2 / 1i, 0i, lit3)], k, a2), tw2 >= 0i && tw2 < lit8);
+      let tw3 = x3 + 1i - v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(tw3 / 1i, 0i, lit3)], k, a3), tw3 >= 0i && tw3 < lit8);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit10; t++) {
+    let x = i32(wid.x) * lit1 + t * lit2 + lane;
+    if (x >= lit8) { continue; }
+    let v_0 = (b2[ch * lit7 + h * lit8 + x] <= 0.0f);
+    let v_1 = (b2[ch * lit7 + h * lit8 + x] >= lit11);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(tile[t], 0.0f, v_2);
+    b3[ch * lit7 + h * lit8 + x] = v_3;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_3_conv_1_0_depthwiseConv2dInputGrad_cpu_3: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_3_conv_1_0_depthwiseConv2dInputGrad_cpu_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let h = i32(wid.y);
+  let x0 = i32(wid.x) * lit1 + 0i + lane;
+  let x1 = i32(wid.x) * lit1 + lit2 + lane;
+  let x2 = i32(wid.x) * lit1 + lit3 + lane;
+  let x3 = i32(wid.x) * lit1 + lit4 + lane;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let th = h + 1i - u * 1i;
+    if (!(th >= 0i && th < lit6)) { continue; }
+    let row = nc * lit7 + th / 1i * lit8;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[ch * lit9 + u * lit5 + v];
+      let tw0 = x0 + 1i - v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(tw0 / 1i, 0i, lit6)], k, a0), tw0 >= 0i && tw0 < lit8);
+      let tw1 = x1 + 1i - v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(tw1 / 1i, 0i, lit6)], k, a1), tw1 >= 0i && tw1 < lit8);
+      let tw2 = x2 + 1i - v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(tw2 / 1i, 0i, lit6)], k, a2), tw2 >= 0i && tw2 < lit8);
+      let tw3 = x3 + 1i - v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(tw3 / 1i, 0i, lit6)], k, a3), tw3 >= 0i && tw3 < lit8);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit10; t++) {
+    let x = i32(wid.x) * lit1 + t * lit2 + lane;
+    if (x >= lit8) { continue; }
+    let v_0 = (b2[ch * lit7 + h * lit8 + x] <= 0.0f);
+    let v_1 = (b2[ch * lit7 + h * lit8 + x] >= lit11);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(tile[t], 0.0f, v_2);
+    b3[ch * lit7 + h * lit8 + x] = v_3;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_4_conv_0_1_depthwiseConv2dWeightGrad: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_4_conv_0_1_depthwiseConv2dWeightGrad",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let e = gi % lit1;
+  let sp = gi / lit1;
+  let c = e / lit2;
+  let u = (e / lit3) % lit3;
+  let v = e % lit3;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit4; r++) {
+    let i = r % lit4;
+    let h = i * lit5 + du;
+    if (h < 0i || h >= lit6) { continue; }
+    let nc = (r / lit4) * lit7 + c;
+    let xr = (nc * lit6 + h) * lit8;
+    let dr = (nc * lit4 + i) * lit2;
+    for (var j = 0i; j < lit2; j++) {
+      let w = j * lit5 + dv;
+      a = select(a, fma(b1[dr + j], b0[xr + clamp(w, 0i, lit9)], a), w >= 0i && w < lit8);
+    }
+  }
+  b2[c * lit2 + u * lit3 + v] = a;
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_4_conv_0_1_depthwiseConv2dWeightGrad_2: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_4_conv_0_1_depthwiseConv2dWeightGrad_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let e = gi % lit1;
+  let sp = gi / lit1;
+  let c = e / lit2;
+  let u = (e / lit3) % lit3;
+  let v = e % lit3;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit2; r++) {
+    let i = r % lit2;
+    let h = i * lit4 + du;
+    if (h < 0i || h >= lit5) { continue; }
+    let nc = (r / lit2) * lit6 + c;
+    let xr = (nc * lit5 + h) * lit7;
+    let dr = (nc * lit2 + i) * lit2;
+    for (var j = 0i; j < lit2; j++) {
+      let w = j * lit4 + dv;
+      a = select(a, fma(b1[dr + j], b0[xr + clamp(w, 0i, lit5)], a), w >= 0i && w < lit7);
+    }
+  }
+  let v_0 = (b2[c * lit2 + u * lit3 + v] * b3[(0i + 1i)]);
+  let v_1 = (b4[c * lit2 + u * lit3 + v] + a);
+  let v_2 = (b5[c * lit2 + u * lit3 + v] * b3[(0i + lit4)]);
+  let v_3 = (v_1 + v_2);
+  let v_4 = (v_0 + v_3);
+  b6[c * lit2 + u * lit3 + v] = v_4;
 }
 `,
   };
@@ -3363,6 +9251,224 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const depthwiseConv2d_grad_G_features_4_conv_0_1_depthwiseConv2dWeightGrad_cpu_4: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_4_conv_0_1_depthwiseConv2dWeightGrad_cpu_4",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","u32","u32","u32","u32","u32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit14 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: u32;
+override lit10: u32;
+override lit11: u32;
+override lit12: u32;
+override lit13: u32;
+override lit14: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let c = i32(wid.x) / lit0;
+  let u = (i32(wid.x) / lit1) % lit1;
+  let v = i32(wid.x) % lit1;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit2; r++) {
+    let i = r % lit2;
+    let h = i * lit3 + du;
+    if (h < 0i || h >= lit4) { continue; }
+    let nc = (r / lit2) * lit5 + c;
+    let xr = (nc * lit4 + h) * lit6;
+    let dr = (nc * lit2 + i) * lit0;
+    for (var jb = 0i; jb < lit3; jb++) {
+      let j = jb * lit7 + lane;
+      let w = j * lit3 + dv;
+      a = select(a, fma(b1[dr + min(j, lit7)], b0[xr + clamp(w, 0i, lit8)], a), j < lit0 && w >= 0i && w < lit6);
+    }
+  }
+  let total = subgroupShuffle(a, 0u) + subgroupShuffle(a, 1u) + subgroupShuffle(a, lit9) + subgroupShuffle(a, lit10) + subgroupShuffle(a, lit11) + subgroupShuffle(a, lit12) + subgroupShuffle(a, lit13) + subgroupShuffle(a, lit14);
+  if (lane == 0i) {
+    b2[c * lit0 + u * lit1 + v] = total;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_4_conv_0_1_depthwiseConv2dWeightGrad_cpu_5: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_4_conv_0_1_depthwiseConv2dWeightGrad_cpu_5",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","u32","u32","u32","u32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: u32;
+override lit8: u32;
+override lit9: u32;
+override lit10: u32;
+override lit11: u32;
+override lit12: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let c = i32(wid.x) / lit0;
+  let u = (i32(wid.x) / lit1) % lit1;
+  let v = i32(wid.x) % lit1;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit0; r++) {
+    let i = r % lit0;
+    let h = i * lit2 + du;
+    if (h < 0i || h >= lit3) { continue; }
+    let nc = (r / lit0) * lit4 + c;
+    let xr = (nc * lit3 + h) * lit5;
+    let dr = (nc * lit0 + i) * lit0;
+    for (var jb = 0i; jb < lit2; jb++) {
+      let j = jb * lit6 + lane;
+      let w = j * lit2 + dv;
+      a = select(a, fma(b1[dr + min(j, lit6)], b0[xr + clamp(w, 0i, lit3)], a), j < lit0 && w >= 0i && w < lit5);
+    }
+  }
+  let total = subgroupShuffle(a, 0u) + subgroupShuffle(a, 1u) + subgroupShuffle(a, lit7) + subgroupShuffle(a, lit8) + subgroupShuffle(a, lit9) + subgroupShuffle(a, lit10) + subgroupShuffle(a, lit11) + subgroupShuffle(a, lit12);
+  if (lane == 0i) {
+    let v_0 = (b2[c * lit0 + u * lit1 + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[c * lit0 + u * lit1 + v] + total);
+    let v_2 = (b5[c * lit0 + u * lit1 + v] * b3[(0i + lit2)]);
+    let v_3 = (v_1 + v_2);
+    let v_4 = (v_0 + v_3);
+    b6[c * lit0 + u * lit1 + v] = v_4;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_4_conv_1_0_depthwiseConv2dInputGrad: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_4_conv_1_0_depthwiseConv2dInputGrad",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+override lit12: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let x = gi % lit2;
+  let h = (gi / lit2) % lit3;
+  let nc = gi / lit4;
+  let c = nc % lit5;
+  var a = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let th = h + 1i - u * 1i;
+    if (!(th >= 0i && th % lit7 == 0i && th / lit7 < lit8)) { continue; }
+    let row = nc * lit9 + th / lit7 * lit10;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[c * lit10 + u * lit6 + v];
+      let tw = x + 1i - v * 1i;
+      a = select(a, fma(b0[row + clamp(tw / lit7, 0i, lit11)], k, a), tw >= 0i && tw % lit7 == 0i && tw / lit7 < lit10);
+    }
+  }
+  let v_0 = (b2[c * lit4 + h * lit2 + x] <= 0.0f);
+  let v_1 = (b2[c * lit4 + h * lit2 + x] >= lit12);
+  let v_2 = (v_0 || v_1);
+  let v_3 = select(a, 0.0f, v_2);
+  b3[c * lit4 + h * lit2 + x] = v_3;
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_4_conv_1_0_depthwiseConv2dInputGrad_2: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_4_conv_1_0_depthwiseConv2dInputGrad_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let x = gi % lit2;
+  let h = (gi / lit2) % lit3;
+  let nc = gi / lit4;
+  let c = nc % lit5;
+  var a = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let th = h + 1i - u * 1i;
+    if (!(th >= 0i && th % lit7 == 0i && th / lit7 < lit8)) { continue; }
+    let row = nc * lit9 + th / lit7 * lit8;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[c * lit8 + u * lit6 + v];
+      let tw = x + 1i - v * 1i;
+      a = select(a, fma(b0[row + clamp(tw / lit7, 0i, lit10)], k, a), tw >= 0i && tw % lit7 == 0i && tw / lit7 < lit8);
+    }
+  }
+  let v_0 = (b2[c * lit4 + h * lit2 + x] <= 0.0f);
+  let v_1 = (b2[c * lit4 + h * lit2 + x] >= lit11);
+  let v_2 = (v_0 || v_1);
+  let v_3 = select(a, 0.0f, v_2);
+  b3[c * lit4 + h * lit2 + x] = v_3;
+}
+`,
+  };
+
 export const depthwiseConv2d_grad_G_features_4_conv_1_0_depthwiseConv2dInputGrad_cpu: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_4_conv_1_0_depthwiseConv2dInputGrad_cpu",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
@@ -3428,6 +9534,244 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_3 = select(tile[t], 0.0f, v_2);
     b3[ch * lit11 + h * lit1 + x] = v_3;
   }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_4_conv_1_0_depthwiseConv2dInputGrad_cpu_2: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_4_conv_1_0_depthwiseConv2dInputGrad_cpu_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+override lit12: i32;
+override lit13: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let h = i32(wid.y);
+  let x0 = i32(wid.x) * lit1 + 0i + lane;
+  let x1 = i32(wid.x) * lit1 + lit2 + lane;
+  let x2 = i32(wid.x) * lit1 + lit3 + lane;
+  let x3 = i32(wid.x) * lit1 + lit4 + lane;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let th = h + 1i - u * 1i;
+    if (!(th >= 0i && th % lit6 == 0i && th / lit6 < lit7)) { continue; }
+    let row = nc * lit8 + th / lit6 * lit9;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[ch * lit9 + u * lit5 + v];
+      let tw0 = x0 + 1i - v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(tw0 / lit6, 0i, lit2)], k, a0), tw0 >= 0i && tw0 % lit6 == 0i && tw0 / lit6 < lit9);
+      let tw1 = x1 + 1i - v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(tw1 / lit6, 0i, lit2)], k, a1), tw1 >= 0i && tw1 % lit6 == 0i && tw1 / lit6 < lit9);
+      let tw2 = x2 + 1i - v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(tw2 / lit6, 0i, lit2)], k, a2), tw2 >= 0i && tw2 % lit6 == 0i && tw2 / lit6 < lit9);
+      let tw3 = x3 + 1i - v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(tw3 / lit6, 0i, lit2)], k, a3), tw3 >= 0i && tw3 % lit6 == 0i && tw3 / lit6 < lit9);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit10; t++) {
+    let x = i32(wid.x) * lit1 + t * lit2 + lane;
+    if (x >= lit11) { continue; }
+    let v_0 = (b2[ch * lit12 + h * lit11 + x] <= 0.0f);
+    let v_1 = (b2[ch * lit12 + h * lit11 + x] >= lit13);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(tile[t], 0.0f, v_2);
+    b3[ch * lit12 + h * lit11 + x] = v_3;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_4_conv_1_0_depthwiseConv2dInputGrad_cpu_3: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_4_conv_1_0_depthwiseConv2dInputGrad_cpu_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+override lit12: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let h = i32(wid.y);
+  let x0 = i32(wid.x) * lit1 + 0i + lane;
+  let x1 = i32(wid.x) * lit1 + lit2 + lane;
+  let x2 = i32(wid.x) * lit1 + lit3 + lane;
+  let x3 = i32(wid.x) * lit1 + lit4 + lane;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let th = h + 1i - u * 1i;
+    if (!(th >= 0i && th % lit6 == 0i && th / lit6 < lit7)) { continue; }
+    let row = nc * lit8 + th / lit6 * lit7;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[ch * lit7 + u * lit5 + v];
+      let tw0 = x0 + 1i - v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(tw0 / lit6, 0i, lit2)], k, a0), tw0 >= 0i && tw0 % lit6 == 0i && tw0 / lit6 < lit7);
+      let tw1 = x1 + 1i - v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(tw1 / lit6, 0i, lit2)], k, a1), tw1 >= 0i && tw1 % lit6 == 0i && tw1 / lit6 < lit7);
+      let tw2 = x2 + 1i - v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(tw2 / lit6, 0i, lit2)], k, a2), tw2 >= 0i && tw2 % lit6 == 0i && tw2 / lit6 < lit7);
+      let tw3 = x3 + 1i - v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(tw3 / lit6, 0i, lit2)], k, a3), tw3 >= 0i && tw3 % lit6 == 0i && tw3 / lit6 < lit7);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit9; t++) {
+    let x = i32(wid.x) * lit1 + t * lit2 + lane;
+    if (x >= lit10) { continue; }
+    let v_0 = (b2[ch * lit11 + h * lit10 + x] <= 0.0f);
+    let v_1 = (b2[ch * lit11 + h * lit10 + x] >= lit12);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(tile[t], 0.0f, v_2);
+    b3[ch * lit11 + h * lit10 + x] = v_3;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_5_conv_0_1_depthwiseConv2dWeightGrad: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_5_conv_0_1_depthwiseConv2dWeightGrad",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let e = gi % lit1;
+  let sp = gi / lit1;
+  let c = e / lit2;
+  let u = (e / lit3) % lit3;
+  let v = e % lit3;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit4; r++) {
+    let i = r % lit4;
+    let h = i * 1i + du;
+    if (h < 0i || h >= lit4) { continue; }
+    let nc = (r / lit4) * lit5 + c;
+    let xr = (nc * lit4 + h) * lit2;
+    let dr = (nc * lit4 + i) * lit2;
+    for (var j = 0i; j < lit2; j++) {
+      let w = j * 1i + dv;
+      a = select(a, fma(b1[dr + j], b0[xr + clamp(w, 0i, lit6)], a), w >= 0i && w < lit2);
+    }
+  }
+  b2[c * lit2 + u * lit3 + v] = a;
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_5_conv_0_1_depthwiseConv2dWeightGrad_2: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_5_conv_0_1_depthwiseConv2dWeightGrad_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let e = gi % lit1;
+  let sp = gi / lit1;
+  let c = e / lit2;
+  let u = (e / lit3) % lit3;
+  let v = e % lit3;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit2; r++) {
+    let i = r % lit2;
+    let h = i * 1i + du;
+    if (h < 0i || h >= lit2) { continue; }
+    let nc = (r / lit2) * lit4 + c;
+    let xr = (nc * lit2 + h) * lit2;
+    let dr = (nc * lit2 + i) * lit2;
+    for (var j = 0i; j < lit2; j++) {
+      let w = j * 1i + dv;
+      a = select(a, fma(b1[dr + j], b0[xr + clamp(w, 0i, lit5)], a), w >= 0i && w < lit2);
+    }
+  }
+  let v_0 = (b2[c * lit2 + u * lit3 + v] * b3[(0i + 1i)]);
+  let v_1 = (b4[c * lit2 + u * lit3 + v] + a);
+  let v_2 = (b5[c * lit2 + u * lit3 + v] * b3[(0i + lit6)]);
+  let v_3 = (v_1 + v_2);
+  let v_4 = (v_0 + v_3);
+  b6[c * lit2 + u * lit3 + v] = v_4;
 }
 `,
   };
@@ -3607,6 +9951,211 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const depthwiseConv2d_grad_G_features_5_conv_0_1_depthwiseConv2dWeightGrad_cpu_4: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_5_conv_0_1_depthwiseConv2dWeightGrad_cpu_4",
+    overrides: ["i32","i32","i32","i32","i32","i32","u32","u32","u32","u32","u32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: u32;
+override lit7: u32;
+override lit8: u32;
+override lit9: u32;
+override lit10: u32;
+override lit11: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let c = i32(wid.x) / lit0;
+  let u = (i32(wid.x) / lit1) % lit1;
+  let v = i32(wid.x) % lit1;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit2; r++) {
+    let i = r % lit2;
+    let h = i * 1i + du;
+    if (h < 0i || h >= lit2) { continue; }
+    let nc = (r / lit2) * lit3 + c;
+    let xr = (nc * lit2 + h) * lit0;
+    let dr = (nc * lit2 + i) * lit0;
+    for (var jb = 0i; jb < lit4; jb++) {
+      let j = jb * lit5 + lane;
+      let w = j * 1i + dv;
+      a = select(a, fma(b1[dr + min(j, lit5)], b0[xr + clamp(w, 0i, lit5)], a), j < lit0 && w >= 0i && w < lit0);
+    }
+  }
+  let total = subgroupShuffle(a, 0u) + subgroupShuffle(a, 1u) + subgroupShuffle(a, lit6) + subgroupShuffle(a, lit7) + subgroupShuffle(a, lit8) + subgroupShuffle(a, lit9) + subgroupShuffle(a, lit10) + subgroupShuffle(a, lit11);
+  if (lane == 0i) {
+    b2[c * lit0 + u * lit1 + v] = total;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_5_conv_0_1_depthwiseConv2dWeightGrad_cpu_5: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_5_conv_0_1_depthwiseConv2dWeightGrad_cpu_5",
+    overrides: ["i32","i32","i32","i32","i32","u32","u32","u32","u32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: u32;
+override lit6: u32;
+override lit7: u32;
+override lit8: u32;
+override lit9: u32;
+override lit10: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let c = i32(wid.x) / lit0;
+  let u = (i32(wid.x) / lit1) % lit1;
+  let v = i32(wid.x) % lit1;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit0; r++) {
+    let i = r % lit0;
+    let h = i * 1i + du;
+    if (h < 0i || h >= lit0) { continue; }
+    let nc = (r / lit0) * lit2 + c;
+    let xr = (nc * lit0 + h) * lit0;
+    let dr = (nc * lit0 + i) * lit0;
+    for (var jb = 0i; jb < lit3; jb++) {
+      let j = jb * lit4 + lane;
+      let w = j * 1i + dv;
+      a = select(a, fma(b1[dr + min(j, lit4)], b0[xr + clamp(w, 0i, lit4)], a), j < lit0 && w >= 0i && w < lit0);
+    }
+  }
+  let total = subgroupShuffle(a, 0u) + subgroupShuffle(a, 1u) + subgroupShuffle(a, lit5) + subgroupShuffle(a, lit6) + subgroupShuffle(a, lit7) + subgroupShuffle(a, lit8) + subgroupShuffle(a, lit9) + subgroupShuffle(a, lit10);
+  if (lane == 0i) {
+    let v_0 = (b2[c * lit0 + u * lit1 + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[c * lit0 + u * lit1 + v] + total);
+    let v_2 = (b5[c * lit0 + u * lit1 + v] * b3[(0i + lit3)]);
+    let v_3 = (v_1 + v_2);
+    let v_4 = (v_0 + v_3);
+    b6[c * lit0 + u * lit1 + v] = v_4;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_6_conv_1_0_depthwiseConv2dInputGrad: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_6_conv_1_0_depthwiseConv2dInputGrad",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let x = gi % lit2;
+  let h = (gi / lit2) % lit3;
+  let nc = gi / lit4;
+  let c = nc % lit5;
+  var a = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let th = h + 1i - u * 1i;
+    if (!(th >= 0i && th < lit3)) { continue; }
+    let row = nc * lit4 + th / 1i * lit2;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[c * lit2 + u * lit6 + v];
+      let tw = x + 1i - v * 1i;
+      a = select(a, fma(b0[row + clamp(tw / 1i, 0i, lit7)], k, a), tw >= 0i && tw < lit2);
+    }
+  }
+  let v_0 = (b2[c * lit4 + h * lit2 + x] <= 0.0f);
+  let v_1 = (b2[c * lit4 + h * lit2 + x] >= lit8);
+  let v_2 = (v_0 || v_1);
+  let v_3 = select(a, 0.0f, v_2);
+  b3[c * lit4 + h * lit2 + x] = v_3;
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_6_conv_1_0_depthwiseConv2dInputGrad_2: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_6_conv_1_0_depthwiseConv2dInputGrad_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let x = gi % lit2;
+  let h = (gi / lit2) % lit2;
+  let nc = gi / lit3;
+  let c = nc % lit4;
+  var a = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let th = h + 1i - u * 1i;
+    if (!(th >= 0i && th < lit2)) { continue; }
+    let row = nc * lit3 + th / 1i * lit2;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[c * lit2 + u * lit5 + v];
+      let tw = x + 1i - v * 1i;
+      a = select(a, fma(b0[row + clamp(tw / 1i, 0i, lit6)], k, a), tw >= 0i && tw < lit2);
+    }
+  }
+  let v_0 = (b2[c * lit3 + h * lit2 + x] <= 0.0f);
+  let v_1 = (b2[c * lit3 + h * lit2 + x] >= lit7);
+  let v_2 = (v_0 || v_1);
+  let v_3 = select(a, 0.0f, v_2);
+  b3[c * lit3 + h * lit2 + x] = v_3;
+}
+`,
+  };
+
 export const depthwiseConv2d_grad_G_features_6_conv_1_0_depthwiseConv2dInputGrad_cpu: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_6_conv_1_0_depthwiseConv2dInputGrad_cpu",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
@@ -3670,6 +10219,242 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_3 = select(tile[t], 0.0f, v_2);
     b3[ch * lit6 + h * lit3 + x] = v_3;
   }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_6_conv_1_0_depthwiseConv2dInputGrad_cpu_2: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_6_conv_1_0_depthwiseConv2dInputGrad_cpu_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let h = i32(wid.y);
+  let x0 = i32(wid.x) * lit1 + 0i + lane;
+  let x1 = i32(wid.x) * lit1 + lit2 + lane;
+  let x2 = i32(wid.x) * lit1 + lit3 + lane;
+  let x3 = i32(wid.x) * lit1 + lit4 + lane;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let th = h + 1i - u * 1i;
+    if (!(th >= 0i && th < lit6)) { continue; }
+    let row = nc * lit7 + th / 1i * lit8;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[ch * lit8 + u * lit5 + v];
+      let tw0 = x0 + 1i - v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(tw0 / 1i, 0i, lit2)], k, a0), tw0 >= 0i && tw0 < lit8);
+      let tw1 = x1 + 1i - v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(tw1 / 1i, 0i, lit2)], k, a1), tw1 >= 0i && tw1 < lit8);
+      let tw2 = x2 + 1i - v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(tw2 / 1i, 0i, lit2)], k, a2), tw2 >= 0i && tw2 < lit8);
+      let tw3 = x3 + 1i - v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(tw3 / 1i, 0i, lit2)], k, a3), tw3 >= 0i && tw3 < lit8);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit9; t++) {
+    let x = i32(wid.x) * lit1 + t * lit2 + lane;
+    if (x >= lit8) { continue; }
+    let v_0 = (b2[ch * lit7 + h * lit8 + x] <= 0.0f);
+    let v_1 = (b2[ch * lit7 + h * lit8 + x] >= lit10);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(tile[t], 0.0f, v_2);
+    b3[ch * lit7 + h * lit8 + x] = v_3;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_6_conv_1_0_depthwiseConv2dInputGrad_cpu_3: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_6_conv_1_0_depthwiseConv2dInputGrad_cpu_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let h = i32(wid.y);
+  let x0 = i32(wid.x) * lit1 + 0i + lane;
+  let x1 = i32(wid.x) * lit1 + lit2 + lane;
+  let x2 = i32(wid.x) * lit1 + lit3 + lane;
+  let x3 = i32(wid.x) * lit1 + lit4 + lane;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let th = h + 1i - u * 1i;
+    if (!(th >= 0i && th < lit6)) { continue; }
+    let row = nc * lit7 + th / 1i * lit6;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[ch * lit6 + u * lit5 + v];
+      let tw0 = x0 + 1i - v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(tw0 / 1i, 0i, lit2)], k, a0), tw0 >= 0i && tw0 < lit6);
+      let tw1 = x1 + 1i - v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(tw1 / 1i, 0i, lit2)], k, a1), tw1 >= 0i && tw1 < lit6);
+      let tw2 = x2 + 1i - v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(tw2 / 1i, 0i, lit2)], k, a2), tw2 >= 0i && tw2 < lit6);
+      let tw3 = x3 + 1i - v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(tw3 / 1i, 0i, lit2)], k, a3), tw3 >= 0i && tw3 < lit6);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit8; t++) {
+    let x = i32(wid.x) * lit1 + t * lit2 + lane;
+    if (x >= lit6) { continue; }
+    let v_0 = (b2[ch * lit7 + h * lit6 + x] <= 0.0f);
+    let v_1 = (b2[ch * lit7 + h * lit6 + x] >= lit9);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(tile[t], 0.0f, v_2);
+    b3[ch * lit7 + h * lit6 + x] = v_3;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_7_conv_0_1_depthwiseConv2dWeightGrad: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_7_conv_0_1_depthwiseConv2dWeightGrad",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let e = gi % lit1;
+  let sp = gi / lit1;
+  let c = e / lit2;
+  let u = (e / lit3) % lit3;
+  let v = e % lit3;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit4; r++) {
+    let i = r % lit4;
+    let h = i * lit5 + du;
+    if (h < 0i || h >= lit6) { continue; }
+    let nc = (r / lit4) * lit7 + c;
+    let xr = (nc * lit6 + h) * lit2;
+    let dr = (nc * lit4 + i) * lit8;
+    for (var j = 0i; j < lit8; j++) {
+      let w = j * lit5 + dv;
+      a = select(a, fma(b1[dr + j], b0[xr + clamp(w, 0i, lit9)], a), w >= 0i && w < lit2);
+    }
+  }
+  b2[c * lit2 + u * lit3 + v] = a;
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_7_conv_0_1_depthwiseConv2dWeightGrad_2: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_7_conv_0_1_depthwiseConv2dWeightGrad_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let e = gi % lit1;
+  let sp = gi / lit1;
+  let c = e / lit2;
+  let u = (e / lit3) % lit3;
+  let v = e % lit3;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit4; r++) {
+    let i = r % lit4;
+    let h = i * lit5 + du;
+    if (h < 0i || h >= lit2) { continue; }
+    let nc = (r / lit4) * lit6 + c;
+    let xr = (nc * lit2 + h) * lit2;
+    let dr = (nc * lit4 + i) * lit4;
+    for (var j = 0i; j < lit4; j++) {
+      let w = j * lit5 + dv;
+      a = select(a, fma(b1[dr + j], b0[xr + clamp(w, 0i, lit7)], a), w >= 0i && w < lit2);
+    }
+  }
+  let v_0 = (b2[c * lit2 + u * lit3 + v] * b3[(0i + 1i)]);
+  let v_1 = (b4[c * lit2 + u * lit3 + v] + a);
+  let v_2 = (b5[c * lit2 + u * lit3 + v] * b3[(0i + lit5)]);
+  let v_3 = (v_1 + v_2);
+  let v_4 = (v_0 + v_3);
+  b6[c * lit2 + u * lit3 + v] = v_4;
 }
 `,
   };
@@ -3855,6 +10640,122 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const depthwiseConv2d_grad_G_features_7_conv_0_1_depthwiseConv2dWeightGrad_cpu_4: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_7_conv_0_1_depthwiseConv2dWeightGrad_cpu_4",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","u32","u32","u32","u32","u32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: u32;
+override lit9: u32;
+override lit10: u32;
+override lit11: u32;
+override lit12: u32;
+override lit13: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let c = i32(wid.x) / lit0;
+  let u = (i32(wid.x) / lit1) % lit1;
+  let v = i32(wid.x) % lit1;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit2; r++) {
+    let i = r % lit2;
+    let h = i * lit3 + du;
+    if (h < 0i || h >= lit4) { continue; }
+    let nc = (r / lit2) * lit5 + c;
+    let xr = (nc * lit4 + h) * lit0;
+    let dr = (nc * lit2 + i) * lit6;
+    for (var jb = 0i; jb < 1i; jb++) {
+      let j = jb * lit7 + lane;
+      let w = j * lit3 + dv;
+      a = select(a, fma(b1[dr + min(j, lit2)], b0[xr + clamp(w, 0i, lit7)], a), j < lit6 && w >= 0i && w < lit0);
+    }
+  }
+  let total = subgroupShuffle(a, 0u) + subgroupShuffle(a, 1u) + subgroupShuffle(a, lit8) + subgroupShuffle(a, lit9) + subgroupShuffle(a, lit10) + subgroupShuffle(a, lit11) + subgroupShuffle(a, lit12) + subgroupShuffle(a, lit13);
+  if (lane == 0i) {
+    b2[c * lit0 + u * lit1 + v] = total;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_7_conv_0_1_depthwiseConv2dWeightGrad_cpu_5: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_7_conv_0_1_depthwiseConv2dWeightGrad_cpu_5",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","u32","u32","u32","u32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: u32;
+override lit8: u32;
+override lit9: u32;
+override lit10: u32;
+override lit11: u32;
+override lit12: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let c = i32(wid.x) / lit0;
+  let u = (i32(wid.x) / lit1) % lit1;
+  let v = i32(wid.x) % lit1;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit2; r++) {
+    let i = r % lit2;
+    let h = i * lit3 + du;
+    if (h < 0i || h >= lit0) { continue; }
+    let nc = (r / lit2) * lit4 + c;
+    let xr = (nc * lit0 + h) * lit0;
+    let dr = (nc * lit2 + i) * lit2;
+    for (var jb = 0i; jb < 1i; jb++) {
+      let j = jb * lit5 + lane;
+      let w = j * lit3 + dv;
+      a = select(a, fma(b1[dr + min(j, lit6)], b0[xr + clamp(w, 0i, lit5)], a), j < lit2 && w >= 0i && w < lit0);
+    }
+  }
+  let total = subgroupShuffle(a, 0u) + subgroupShuffle(a, 1u) + subgroupShuffle(a, lit7) + subgroupShuffle(a, lit8) + subgroupShuffle(a, lit9) + subgroupShuffle(a, lit10) + subgroupShuffle(a, lit11) + subgroupShuffle(a, lit12);
+  if (lane == 0i) {
+    let v_0 = (b2[c * lit0 + u * lit1 + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[c * lit0 + u * lit1 + v] + total);
+    let v_2 = (b5[c * lit0 + u * lit1 + v] * b3[(0i + lit3)]);
+    let v_3 = (v_1 + v_2);
+    let v_4 = (v_0 + v_3);
+    b6[c * lit0 + u * lit1 + v] = v_4;
+  }
+}
+`,
+  };
+
 export const depthwiseConv2d_grad_G_features_7_conv_1_0_depthwiseConv2dInputGrad: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_7_conv_1_0_depthwiseConv2dInputGrad",
     overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
@@ -3902,6 +10803,105 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_0 || v_1);
   let v_3 = select(a, 0.0f, v_2);
   b3[c * lit4 + h * lit2 + x] = v_3;
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_7_conv_1_0_depthwiseConv2dInputGrad_2: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_7_conv_1_0_depthwiseConv2dInputGrad_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let x = gi % lit2;
+  let h = (gi / lit2) % lit3;
+  let nc = gi / lit4;
+  let c = nc % lit5;
+  var a = 0.0f;
+  for (var u = 0i; u < lit6; u++) {
+    let th = h + 1i - u * 1i;
+    if (!(th >= 0i && th % lit7 == 0i && th / lit7 < lit8)) { continue; }
+    let row = nc * lit9 + th / lit7 * lit10;
+    for (var v = 0i; v < lit6; v++) {
+      let k = b1[c * lit2 + u * lit6 + v];
+      let tw = x + 1i - v * 1i;
+      a = select(a, fma(b0[row + clamp(tw / lit7, 0i, lit8)], k, a), tw >= 0i && tw % lit7 == 0i && tw / lit7 < lit10);
+    }
+  }
+  let v_0 = (b2[c * lit4 + h * lit2 + x] <= 0.0f);
+  let v_1 = (b2[c * lit4 + h * lit2 + x] >= lit11);
+  let v_2 = (v_0 || v_1);
+  let v_3 = select(a, 0.0f, v_2);
+  b3[c * lit4 + h * lit2 + x] = v_3;
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_7_conv_1_0_depthwiseConv2dInputGrad_3: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_7_conv_1_0_depthwiseConv2dInputGrad_3",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let x = gi % lit2;
+  let h = (gi / lit2) % lit2;
+  let nc = gi / lit3;
+  let c = nc % lit4;
+  var a = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let th = h + 1i - u * 1i;
+    if (!(th >= 0i && th % lit6 == 0i && th / lit6 < lit7)) { continue; }
+    let row = nc * lit8 + th / lit6 * lit7;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[c * lit2 + u * lit5 + v];
+      let tw = x + 1i - v * 1i;
+      a = select(a, fma(b0[row + clamp(tw / lit6, 0i, lit9)], k, a), tw >= 0i && tw % lit6 == 0i && tw / lit6 < lit7);
+    }
+  }
+  let v_0 = (b2[c * lit3 + h * lit2 + x] <= 0.0f);
+  let v_1 = (b2[c * lit3 + h * lit2 + x] >= lit10);
+  let v_2 = (v_0 || v_1);
+  let v_3 = select(a, 0.0f, v_2);
+  b3[c * lit3 + h * lit2 + x] = v_3;
 }
 `,
   };
@@ -3970,6 +10970,244 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_3 = select(tile[t], 0.0f, v_2);
     b3[ch * lit10 + h * lit3 + x] = v_3;
   }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_7_conv_1_0_depthwiseConv2dInputGrad_cpu_2: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_7_conv_1_0_depthwiseConv2dInputGrad_cpu_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+override lit12: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let h = i32(wid.y);
+  let x0 = i32(wid.x) * lit1 + 0i + lane;
+  let x1 = i32(wid.x) * lit1 + lit2 + lane;
+  let x2 = i32(wid.x) * lit1 + lit3 + lane;
+  let x3 = i32(wid.x) * lit1 + lit4 + lane;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let th = h + 1i - u * 1i;
+    if (!(th >= 0i && th % lit6 == 0i && th / lit6 < lit7)) { continue; }
+    let row = nc * lit8 + th / lit6 * lit9;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[ch * lit10 + u * lit5 + v];
+      let tw0 = x0 + 1i - v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(tw0 / lit6, 0i, lit7)], k, a0), tw0 >= 0i && tw0 % lit6 == 0i && tw0 / lit6 < lit9);
+      let tw1 = x1 + 1i - v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(tw1 / lit6, 0i, lit7)], k, a1), tw1 >= 0i && tw1 % lit6 == 0i && tw1 / lit6 < lit9);
+      let tw2 = x2 + 1i - v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(tw2 / lit6, 0i, lit7)], k, a2), tw2 >= 0i && tw2 % lit6 == 0i && tw2 / lit6 < lit9);
+      let tw3 = x3 + 1i - v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(tw3 / lit6, 0i, lit7)], k, a3), tw3 >= 0i && tw3 % lit6 == 0i && tw3 / lit6 < lit9);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit7; t++) {
+    let x = i32(wid.x) * lit1 + t * lit2 + lane;
+    if (x >= lit10) { continue; }
+    let v_0 = (b2[ch * lit11 + h * lit10 + x] <= 0.0f);
+    let v_1 = (b2[ch * lit11 + h * lit10 + x] >= lit12);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(tile[t], 0.0f, v_2);
+    b3[ch * lit11 + h * lit10 + x] = v_3;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_7_conv_1_0_depthwiseConv2dInputGrad_cpu_3: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_7_conv_1_0_depthwiseConv2dInputGrad_cpu_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+override lit12: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let nc = i32(wid.z);
+  let n = nc / lit0;
+  let ch = nc % lit0;
+  let h = i32(wid.y);
+  let x0 = i32(wid.x) * lit1 + 0i + lane;
+  let x1 = i32(wid.x) * lit1 + lit2 + lane;
+  let x2 = i32(wid.x) * lit1 + lit3 + lane;
+  let x3 = i32(wid.x) * lit1 + lit4 + lane;
+  var a0 = 0.0f;
+  var a1 = 0.0f;
+  var a2 = 0.0f;
+  var a3 = 0.0f;
+  for (var u = 0i; u < lit5; u++) {
+    let th = h + 1i - u * 1i;
+    if (!(th >= 0i && th % lit6 == 0i && th / lit6 < lit7)) { continue; }
+    let row = nc * lit8 + th / lit6 * lit7;
+    for (var v = 0i; v < lit5; v++) {
+      let k = b1[ch * lit9 + u * lit5 + v];
+      let tw0 = x0 + 1i - v * 1i;
+      a0 = select(a0, fma(b0[row + clamp(tw0 / lit6, 0i, lit10)], k, a0), tw0 >= 0i && tw0 % lit6 == 0i && tw0 / lit6 < lit7);
+      let tw1 = x1 + 1i - v * 1i;
+      a1 = select(a1, fma(b0[row + clamp(tw1 / lit6, 0i, lit10)], k, a1), tw1 >= 0i && tw1 % lit6 == 0i && tw1 / lit6 < lit7);
+      let tw2 = x2 + 1i - v * 1i;
+      a2 = select(a2, fma(b0[row + clamp(tw2 / lit6, 0i, lit10)], k, a2), tw2 >= 0i && tw2 % lit6 == 0i && tw2 / lit6 < lit7);
+      let tw3 = x3 + 1i - v * 1i;
+      a3 = select(a3, fma(b0[row + clamp(tw3 / lit6, 0i, lit10)], k, a3), tw3 >= 0i && tw3 % lit6 == 0i && tw3 / lit6 < lit7);
+    }
+  }
+  var tile = array<f32, 4>(a0, a1, a2, a3);
+  for (var t = 0i; t < lit10; t++) {
+    let x = i32(wid.x) * lit1 + t * lit2 + lane;
+    if (x >= lit9) { continue; }
+    let v_0 = (b2[ch * lit11 + h * lit9 + x] <= 0.0f);
+    let v_1 = (b2[ch * lit11 + h * lit9 + x] >= lit12);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(tile[t], 0.0f, v_2);
+    b3[ch * lit11 + h * lit9 + x] = v_3;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_8_conv_0_1_depthwiseConv2dWeightGrad: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_8_conv_0_1_depthwiseConv2dWeightGrad",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let e = gi % lit1;
+  let sp = gi / lit1;
+  let c = e / lit2;
+  let u = (e / lit3) % lit3;
+  let v = e % lit3;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit4; r++) {
+    let i = r % lit4;
+    let h = i * 1i + du;
+    if (h < 0i || h >= lit4) { continue; }
+    let nc = (r / lit4) * lit5 + c;
+    let xr = (nc * lit4 + h) * lit6;
+    let dr = (nc * lit4 + i) * lit6;
+    for (var j = 0i; j < lit6; j++) {
+      let w = j * 1i + dv;
+      a = select(a, fma(b1[dr + j], b0[xr + clamp(w, 0i, lit4)], a), w >= 0i && w < lit6);
+    }
+  }
+  b2[c * lit2 + u * lit3 + v] = a;
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_8_conv_0_1_depthwiseConv2dWeightGrad_2: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_8_conv_0_1_depthwiseConv2dWeightGrad_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// depthwiseConv2d: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let e = gi % lit1;
+  let sp = gi / lit1;
+  let c = e / lit2;
+  let u = (e / lit3) % lit3;
+  let v = e % lit3;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit4; r++) {
+    let i = r % lit4;
+    let h = i * 1i + du;
+    if (h < 0i || h >= lit4) { continue; }
+    let nc = (r / lit4) * lit5 + c;
+    let xr = (nc * lit4 + h) * lit4;
+    let dr = (nc * lit4 + i) * lit4;
+    for (var j = 0i; j < lit4; j++) {
+      let w = j * 1i + dv;
+      a = select(a, fma(b1[dr + j], b0[xr + clamp(w, 0i, lit6)], a), w >= 0i && w < lit4);
+    }
+  }
+  let v_0 = (b2[c * lit2 + u * lit3 + v] * b3[(0i + 1i)]);
+  let v_1 = (b4[c * lit2 + u * lit3 + v] + a);
+  let v_2 = (b5[c * lit2 + u * lit3 + v] * b3[(0i + lit7)]);
+  let v_3 = (v_1 + v_2);
+  let v_4 = (v_0 + v_3);
+  b6[c * lit2 + u * lit3 + v] = v_4;
 }
 `,
   };
@@ -4091,6 +11329,120 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (total + v_1);
     let v_3 = (v_0 + v_2);
     b5[c * lit0 + u * lit1 + v] = v_3;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_8_conv_0_1_depthwiseConv2dWeightGrad_cpu_3: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_8_conv_0_1_depthwiseConv2dWeightGrad_cpu_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","u32","u32","u32","u32","u32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: u32;
+override lit7: u32;
+override lit8: u32;
+override lit9: u32;
+override lit10: u32;
+override lit11: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let c = i32(wid.x) / lit0;
+  let u = (i32(wid.x) / lit1) % lit1;
+  let v = i32(wid.x) % lit1;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit2; r++) {
+    let i = r % lit2;
+    let h = i * 1i + du;
+    if (h < 0i || h >= lit2) { continue; }
+    let nc = (r / lit2) * lit3 + c;
+    let xr = (nc * lit2 + h) * lit4;
+    let dr = (nc * lit2 + i) * lit4;
+    for (var jb = 0i; jb < 1i; jb++) {
+      let j = jb * lit5 + lane;
+      let w = j * 1i + dv;
+      a = select(a, fma(b1[dr + min(j, lit2)], b0[xr + clamp(w, 0i, lit2)], a), j < lit4 && w >= 0i && w < lit4);
+    }
+  }
+  let total = subgroupShuffle(a, 0u) + subgroupShuffle(a, 1u) + subgroupShuffle(a, lit6) + subgroupShuffle(a, lit7) + subgroupShuffle(a, lit8) + subgroupShuffle(a, lit9) + subgroupShuffle(a, lit10) + subgroupShuffle(a, lit11);
+  if (lane == 0i) {
+    b2[c * lit0 + u * lit1 + v] = total;
+  }
+}
+`,
+  };
+
+export const depthwiseConv2d_grad_G_features_8_conv_0_1_depthwiseConv2dWeightGrad_cpu_4: ShaderSpec = {
+    name: "depthwiseConv2d_grad_G_features_8_conv_0_1_depthwiseConv2dWeightGrad_cpu_4",
+    overrides: ["i32","i32","i32","i32","i32","i32","u32","u32","u32","u32","u32","u32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: u32;
+override lit7: u32;
+override lit8: u32;
+override lit9: u32;
+override lit10: u32;
+override lit11: u32;
+override lit12: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let c = i32(wid.x) / lit0;
+  let u = (i32(wid.x) / lit1) % lit1;
+  let v = i32(wid.x) % lit1;
+  let du = u * 1i - 1i;
+  let dv = v * 1i - 1i;
+  var a = 0.0f;
+  for (var r = 0i; r < lit2; r++) {
+    let i = r % lit2;
+    let h = i * 1i + du;
+    if (h < 0i || h >= lit2) { continue; }
+    let nc = (r / lit2) * lit3 + c;
+    let xr = (nc * lit2 + h) * lit2;
+    let dr = (nc * lit2 + i) * lit2;
+    for (var jb = 0i; jb < 1i; jb++) {
+      let j = jb * lit4 + lane;
+      let w = j * 1i + dv;
+      a = select(a, fma(b1[dr + min(j, lit5)], b0[xr + clamp(w, 0i, lit5)], a), j < lit2 && w >= 0i && w < lit2);
+    }
+  }
+  let total = subgroupShuffle(a, 0u) + subgroupShuffle(a, 1u) + subgroupShuffle(a, lit6) + subgroupShuffle(a, lit7) + subgroupShuffle(a, lit8) + subgroupShuffle(a, lit9) + subgroupShuffle(a, lit10) + subgroupShuffle(a, lit11);
+  if (lane == 0i) {
+    let v_0 = (b2[c * lit0 + u * lit1 + v] * b3[(0i + 1i)]);
+    let v_1 = (b4[c * lit0 + u * lit1 + v] + total);
+    let v_2 = (b5[c * lit0 + u * lit1 + v] * b3[(0i + lit12)]);
+    let v_3 = (v_1 + v_2);
+    let v_4 = (v_0 + v_3);
+    b6[c * lit0 + u * lit1 + v] = v_4;
   }
 }
 `,

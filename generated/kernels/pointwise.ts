@@ -1794,6 +1794,135 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_G_classifier_1: ShaderSpec = {
+    name: "pointwise_G_classifier_1",
+    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i1] * lit5);
+  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
+  let v_2 = (b2[i1] * lit5);
+  let v_3 = (v_2 + lit6);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (v_1 * v_4);
+  let v_6 = (v_5 * b3[i1]);
+  let v_7 = (v_6 + b4[i1]);
+  let v_8 = relu_(v_7);
+  b5[i1 * lit2 + i2 * lit4 + i3] = v_8;
+}
+`,
+  };
+
+export const pointwise_G_classifier_1_2: ShaderSpec = {
+    name: "pointwise_G_classifier_1_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i1] * lit6);
+  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
+  let v_2 = (b2[i1] * lit6);
+  let v_3 = (v_2 + lit7);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (v_1 * v_4);
+  let v_6 = (v_5 * b3[i1]);
+  let v_7 = (v_6 + b4[i1]);
+  let v_8 = relu_(v_7);
+  b5[i1 * lit2 + i2 * lit4 + i3] = v_8;
+}
+`,
+  };
+
+export const pointwise_G_classifier_1_3: ShaderSpec = {
+    name: "pointwise_G_classifier_1_3",
+    overrides: ["u32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[i1]);
+  let v_1 = (v_0 + b2[i1]);
+  let v_2 = relu_(v_1);
+  b3[i1 * lit2 + i2 * lit4 + i3] = v_2;
+}
+`,
+  };
+
 export const pointwise_G_classifier_conv2d_list_0: ShaderSpec = {
     name: "pointwise_G_classifier_conv2d_list_0",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
@@ -2040,6 +2169,39 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_G_features_0_0: ShaderSpec = {
+    name: "pointwise_G_features_0_0",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[(i1 % lit4)] * lit6);
+    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
+    b2[i1 * lit3 + i2 * lit5 + i3] = v_1;
+  }
+}
+`,
+  };
+
 export const pointwise_G_features_0_1: ShaderSpec = {
     name: "pointwise_G_features_0_1",
     overrides: ["i32","i32","i32","i32","i32","f32"],
@@ -2072,6 +2234,222 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_1 = (v_0 + b2[i1]);
     let v_2 = select(clamp(v_1, 0.0f, lit5), v_1, isnan_(v_1));
     b3[i1 * lit3 + i2 * lit1 + i3] = v_2;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_0_1_2: ShaderSpec = {
+    name: "pointwise_G_features_0_1_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] - b3[i1]) * inverseSqrt(b4[i1] + lit6) * b1[i1] + b2[i1];
+    let v_1 = select(clamp(v_0, 0.0f, lit7), v_0, isnan_(v_0));
+    b5[i1 * lit3 + i2 * lit5 + i3] = v_1;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_0_1_3: ShaderSpec = {
+    name: "pointwise_G_features_0_1_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1] * lit6);
+    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
+    let v_2 = (b2[i1] * lit6);
+    let v_3 = (v_2 + lit7);
+    let v_4 = inverseSqrt(v_3);
+    let v_5 = (v_1 * v_4);
+    let v_6 = (v_5 * b3[i1]);
+    let v_7 = (v_6 + b4[i1]);
+    let v_8 = select(clamp(v_7, 0.0f, lit8), v_7, isnan_(v_7));
+    b5[i1 * lit3 + i2 * lit5 + i3] = v_8;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_0_1_4: ShaderSpec = {
+    name: "pointwise_G_features_0_1_4",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] - b3[i1]) * inverseSqrt(b4[i1] + lit7) * b1[i1] + b2[i1];
+    let v_1 = select(clamp(v_0, 0.0f, lit8), v_0, isnan_(v_0));
+    b5[i1 * lit3 + i2 * lit5 + i3] = v_1;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_0_1_5: ShaderSpec = {
+    name: "pointwise_G_features_0_1_5",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+override lit8: f32;
+override lit9: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1] * lit7);
+    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
+    let v_2 = (b2[i1] * lit7);
+    let v_3 = (v_2 + lit8);
+    let v_4 = inverseSqrt(v_3);
+    let v_5 = (v_1 * v_4);
+    let v_6 = (v_5 * b3[i1]);
+    let v_7 = (v_6 + b4[i1]);
+    let v_8 = select(clamp(v_7, 0.0f, lit9), v_7, isnan_(v_7));
+    b5[i1 * lit3 + i2 * lit5 + i3] = v_8;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_0_1_6: ShaderSpec = {
+    name: "pointwise_G_features_0_1_6",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit0);
+    let i2 = ((gi / lit4) % lit5);
+    let i3 = (gi % lit4);
+    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] * b1[i1]);
+    let v_1 = (v_0 + b2[i1]);
+    let v_2 = select(clamp(v_1, 0.0f, lit6), v_1, isnan_(v_1));
+    b3[i1 * lit3 + i2 * lit4 + i3] = v_2;
   }
 }
 `,
@@ -2183,6 +2561,240 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_G_features_14_conv_2: ShaderSpec = {
+    name: "pointwise_G_features_14_conv_2",
+    overrides: ["i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit3);
+    let i2 = ((gi / lit4) % lit0);
+    let i3 = (gi % lit4);
+    let v_0 = (b1[(i1 % lit3)] * lit5);
+    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
+    b2[i1 * lit3 + i2 * lit4 + i3] = v_1;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_14_conv_3: ShaderSpec = {
+    name: "pointwise_G_features_14_conv_3",
+    overrides: ["i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit3);
+    let i2 = ((gi / lit4) % lit0);
+    let i3 = (gi % lit4);
+    let v_0 = (b1[i1] * lit5);
+    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
+    let v_2 = (b2[i1] * lit5);
+    let v_3 = (v_2 + lit6);
+    let v_4 = inverseSqrt(v_3);
+    let v_5 = (v_1 * v_4);
+    let v_6 = (v_5 * b3[i1]);
+    let v_7 = (v_6 + b4[i1]);
+    b5[i1 * lit3 + i2 * lit4 + i3] = v_7;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_14_conv_3_2: ShaderSpec = {
+    name: "pointwise_G_features_14_conv_3_2",
+    overrides: ["i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit3);
+    let i2 = ((gi / lit4) % lit0);
+    let i3 = (gi % lit4);
+    let v_0 = (b2[i1] * lit5);
+    let v_1 = (b1[i1 * lit3 + i2 * lit4 + i3] - v_0);
+    let v_2 = (b3[i1] * lit5);
+    let v_3 = (v_2 + lit6);
+    let v_4 = inverseSqrt(v_3);
+    let v_5 = (v_1 * v_4);
+    let v_6 = (v_5 * b4[i1]);
+    let v_7 = (v_6 + b5[i1]);
+    let v_8 = (b0[i1 * lit3 + i2 * lit4 + i3] + v_7);
+    b6[i1 * lit3 + i2 * lit4 + i3] = v_8;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_15_conv_0_0: ShaderSpec = {
+    name: "pointwise_G_features_15_conv_0_0",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1] * lit6);
+    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
+    let v_2 = (v_1 * b2[i1]);
+    b3[i1 * lit3 + i2 * lit5 + i3] = v_2;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_15_conv_0_1: ShaderSpec = {
+    name: "pointwise_G_features_15_conv_0_1",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1]);
+    let v_1 = (v_0 + b2[i1]);
+    let v_2 = select(clamp(v_1, 0.0f, lit6), v_1, isnan_(v_1));
+    b3[i1 * lit3 + i2 * lit5 + i3] = v_2;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_17_conv_3: ShaderSpec = {
+    name: "pointwise_G_features_17_conv_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit0);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1] * lit6);
+    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
+    let v_2 = (b2[i1] * lit6);
+    let v_3 = (v_2 + lit7);
+    let v_4 = inverseSqrt(v_3);
+    let v_5 = (v_1 * v_4);
+    let v_6 = (v_5 * b3[i1]);
+    let v_7 = (v_6 + b4[i1]);
+    b5[i1 * lit3 + i2 * lit5 + i3] = v_7;
+  }
+}
+`,
+  };
+
 export const pointwise_G_features_1_conv_0_0: ShaderSpec = {
     name: "pointwise_G_features_1_conv_0_0",
     overrides: ["u32","i32","i32","i32"],
@@ -2207,6 +2819,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (b1[i0 * lit2 + i2 * lit3 + i3] * b2[0i]);
   let v_1 = (b0[i0 * lit2 + i2 * lit3 + i3] - v_0);
   b3[i0 * lit2 + i2 * lit3 + i3] = v_1;
+}
+`,
+  };
+
+export const pointwise_G_features_1_conv_1: ShaderSpec = {
+    name: "pointwise_G_features_1_conv_1",
+    overrides: ["i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit0);
+    let i2 = ((gi / lit4) % lit4);
+    let i3 = (gi % lit4);
+    let v_0 = (b1[(i1 % lit0)] * lit5);
+    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
+    b2[i1 * lit3 + i2 * lit4 + i3] = v_1;
+  }
 }
 `,
   };
@@ -2240,6 +2884,91 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_1 = (v_0 + b3[i1]);
     let v_2 = (b0[i1 * lit3 + i2 * lit1 + i3] + v_1);
     b4[i1 * lit3 + i2 * lit1 + i3] = v_2;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_1_conv_2_2: ShaderSpec = {
+    name: "pointwise_G_features_1_conv_2_2",
+    overrides: ["i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit0);
+    let i2 = ((gi / lit4) % lit4);
+    let i3 = (gi % lit4);
+    let v_0 = (b1[i1] * lit5);
+    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
+    let v_2 = (b2[i1] * lit5);
+    let v_3 = (v_2 + lit6);
+    let v_4 = inverseSqrt(v_3);
+    let v_5 = (v_1 * v_4);
+    let v_6 = (v_5 * b3[i1]);
+    let v_7 = (v_6 + b4[i1]);
+    b5[i1 * lit3 + i2 * lit4 + i3] = v_7;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_1_conv_2_3: ShaderSpec = {
+    name: "pointwise_G_features_1_conv_2_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit0);
+    let i2 = ((gi / lit4) % lit5);
+    let i3 = (gi % lit4);
+    let v_0 = (b1[i1] * lit6);
+    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
+    let v_2 = (b2[i1] * lit6);
+    let v_3 = (v_2 + lit7);
+    let v_4 = inverseSqrt(v_3);
+    let v_5 = (v_1 * v_4);
+    let v_6 = (v_5 * b3[i1]);
+    let v_7 = (v_6 + b4[i1]);
+    b5[i1 * lit3 + i2 * lit4 + i3] = v_7;
   }
 }
 `,
@@ -2458,6 +3187,184 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_G_features_2_conv_3_3: ShaderSpec = {
+    name: "pointwise_G_features_2_conv_3_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1] * lit6);
+    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
+    let v_2 = (b2[i1] * lit6);
+    let v_3 = (v_2 + lit7);
+    let v_4 = inverseSqrt(v_3);
+    let v_5 = (v_1 * v_4);
+    let v_6 = (v_5 * b3[i1]);
+    let v_7 = (v_6 + b4[i1]);
+    b5[i1 * lit3 + i2 * lit5 + i3] = v_7;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_2_conv_3_4: ShaderSpec = {
+    name: "pointwise_G_features_2_conv_3_4",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b2[i1] * lit6);
+    let v_1 = (b1[i1 * lit3 + i2 * lit5 + i3] - v_0);
+    let v_2 = (b3[i1] * lit6);
+    let v_3 = (v_2 + lit7);
+    let v_4 = inverseSqrt(v_3);
+    let v_5 = (v_1 * v_4);
+    let v_6 = (v_5 * b4[i1]);
+    let v_7 = (v_6 + b5[i1]);
+    let v_8 = (b0[i1 * lit3 + i2 * lit5 + i3] + v_7);
+    b6[i1 * lit3 + i2 * lit5 + i3] = v_8;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_2_conv_3_5: ShaderSpec = {
+    name: "pointwise_G_features_2_conv_3_5",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1] * lit7);
+    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
+    let v_2 = (b2[i1] * lit7);
+    let v_3 = (v_2 + lit8);
+    let v_4 = inverseSqrt(v_3);
+    let v_5 = (v_1 * v_4);
+    let v_6 = (v_5 * b3[i1]);
+    let v_7 = (v_6 + b4[i1]);
+    b5[i1 * lit3 + i2 * lit5 + i3] = v_7;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_2_conv_3_6: ShaderSpec = {
+    name: "pointwise_G_features_2_conv_3_6",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (b2[i1] * lit7);
+    let v_1 = (b1[i1 * lit3 + i2 * lit5 + i3] - v_0);
+    let v_2 = (b3[i1] * lit7);
+    let v_3 = (v_2 + lit8);
+    let v_4 = inverseSqrt(v_3);
+    let v_5 = (v_1 * v_4);
+    let v_6 = (v_5 * b4[i1]);
+    let v_7 = (v_6 + b5[i1]);
+    let v_8 = (b0[i1 * lit3 + i2 * lit5 + i3] + v_7);
+    b6[i1 * lit3 + i2 * lit5 + i3] = v_8;
+  }
+}
+`,
+  };
+
 export const pointwise_G_features_4_conv_1_0: ShaderSpec = {
     name: "pointwise_G_features_4_conv_1_0",
     overrides: ["i32","i32","i32","i32","i32","i32","f32"],
@@ -2526,6 +3433,37 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_G_features_4_conv_1_0_3: ShaderSpec = {
+    name: "pointwise_G_features_4_conv_1_0_3",
+    overrides: ["u32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i1] * lit5);
+  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
+  let v_2 = (v_1 * b2[i1]);
+  b3[i1 * lit2 + i2 * lit4 + i3] = v_2;
+}
+`,
+  };
+
 export const pointwise_G_features_4_conv_1_1: ShaderSpec = {
     name: "pointwise_G_features_4_conv_1_1",
     overrides: ["i32","i32","i32","i32","i32","i32","f32"],
@@ -2560,6 +3498,88 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = select(clamp(v_1, 0.0f, lit6), v_1, isnan_(v_1));
     b3[i1 * lit3 + i2 * lit5 + i3] = v_2;
   }
+}
+`,
+  };
+
+export const pointwise_G_features_4_conv_1_1_2: ShaderSpec = {
+    name: "pointwise_G_features_4_conv_1_1_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit0);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1] * lit6);
+    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
+    let v_2 = (b2[i1] * lit6);
+    let v_3 = (v_2 + lit7);
+    let v_4 = inverseSqrt(v_3);
+    let v_5 = (v_1 * v_4);
+    let v_6 = (v_5 * b3[i1]);
+    let v_7 = (v_6 + b4[i1]);
+    let v_8 = select(clamp(v_7, 0.0f, lit8), v_7, isnan_(v_7));
+    b5[i1 * lit3 + i2 * lit5 + i3] = v_8;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_4_conv_1_1_3: ShaderSpec = {
+    name: "pointwise_G_features_4_conv_1_1_3",
+    overrides: ["u32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[i1]);
+  let v_1 = (v_0 + b2[i1]);
+  let v_2 = select(clamp(v_1, 0.0f, lit5), v_1, isnan_(v_1));
+  b3[i1 * lit2 + i2 * lit4 + i3] = v_2;
 }
 `,
   };
@@ -2624,6 +3644,35 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_G_features_4_conv_2_3: ShaderSpec = {
+    name: "pointwise_G_features_4_conv_2_3",
+    overrides: ["u32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[(i1 % lit3)] * lit5);
+  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
+  b2[i1 * lit2 + i2 * lit4 + i3] = v_1;
+}
+`,
+  };
+
 export const pointwise_G_features_4_conv_3: ShaderSpec = {
     name: "pointwise_G_features_4_conv_3",
     overrides: ["u32","i32","i32","i32","i32"],
@@ -2675,6 +3724,228 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= lit1) { return; }
   let i1 = ((gi / lit2) % lit3);
   let i2 = ((gi / lit4) % lit3);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i1 * lit2 + i2 * lit4 + i3] * b2[i1]);
+  let v_1 = (v_0 + b3[i1]);
+  let v_2 = (b0[i1 * lit2 + i2 * lit4 + i3] + v_1);
+  b4[i1 * lit2 + i2 * lit4 + i3] = v_2;
+}
+`,
+  };
+
+export const pointwise_G_features_4_conv_3_3: ShaderSpec = {
+    name: "pointwise_G_features_4_conv_3_3",
+    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i1] * lit5);
+  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
+  let v_2 = (b2[i1] * lit5);
+  let v_3 = (v_2 + lit6);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (v_1 * v_4);
+  let v_6 = (v_5 * b3[i1]);
+  let v_7 = (v_6 + b4[i1]);
+  b5[i1 * lit2 + i2 * lit4 + i3] = v_7;
+}
+`,
+  };
+
+export const pointwise_G_features_4_conv_3_4: ShaderSpec = {
+    name: "pointwise_G_features_4_conv_3_4",
+    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b2[i1] * lit5);
+  let v_1 = (b1[i1 * lit2 + i2 * lit4 + i3] - v_0);
+  let v_2 = (b3[i1] * lit5);
+  let v_3 = (v_2 + lit6);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (v_1 * v_4);
+  let v_6 = (v_5 * b4[i1]);
+  let v_7 = (v_6 + b5[i1]);
+  let v_8 = (b0[i1 * lit2 + i2 * lit4 + i3] + v_7);
+  b6[i1 * lit2 + i2 * lit4 + i3] = v_8;
+}
+`,
+  };
+
+export const pointwise_G_features_4_conv_3_5: ShaderSpec = {
+    name: "pointwise_G_features_4_conv_3_5",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i1] * lit6);
+  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
+  let v_2 = (b2[i1] * lit6);
+  let v_3 = (v_2 + lit7);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (v_1 * v_4);
+  let v_6 = (v_5 * b3[i1]);
+  let v_7 = (v_6 + b4[i1]);
+  b5[i1 * lit2 + i2 * lit4 + i3] = v_7;
+}
+`,
+  };
+
+export const pointwise_G_features_4_conv_3_6: ShaderSpec = {
+    name: "pointwise_G_features_4_conv_3_6",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b2[i1] * lit6);
+  let v_1 = (b1[i1 * lit2 + i2 * lit4 + i3] - v_0);
+  let v_2 = (b3[i1] * lit6);
+  let v_3 = (v_2 + lit7);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (v_1 * v_4);
+  let v_6 = (v_5 * b4[i1]);
+  let v_7 = (v_6 + b5[i1]);
+  let v_8 = (b0[i1 * lit2 + i2 * lit4 + i3] + v_7);
+  b6[i1 * lit2 + i2 * lit4 + i3] = v_8;
+}
+`,
+  };
+
+export const pointwise_G_features_4_conv_3_7: ShaderSpec = {
+    name: "pointwise_G_features_4_conv_3_7",
+    overrides: ["u32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[i1]);
+  let v_1 = (v_0 + b2[i1]);
+  b3[i1 * lit2 + i2 * lit4 + i3] = v_1;
+}
+`,
+  };
+
+export const pointwise_G_features_4_conv_3_8: ShaderSpec = {
+    name: "pointwise_G_features_4_conv_3_8",
+    overrides: ["u32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
   let i3 = (gi % lit4);
   let v_0 = (b1[i1 * lit2 + i2 * lit4 + i3] * b2[i1]);
   let v_1 = (v_0 + b3[i1]);
@@ -3408,39 +4679,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / lit5) % lit6);
     let i3 = (gi % lit5);
     let v_0 = (b1[(i1 % lit4)] * lit7);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit5 + i3] = v_1;
-  }
-}
-`,
-  };
-
-export const pointwise_G_layer1_0_conv3_3: ShaderSpec = {
-    name: "pointwise_G_layer1_0_conv3_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[(i1 % lit4)] * lit6);
     let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
     b2[i1 * lit3 + i2 * lit5 + i3] = v_1;
   }
@@ -6755,6 +7993,47 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_grad_G_classifier_1: ShaderSpec = {
+    name: "pointwise_grad_G_classifier_1",
+    overrides: ["u32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[i1] * b1[i1]);
+  let v_1 = (b3[i1 * lit2 + i2 * lit4 + i3] <= 0.0f);
+  let v_2 = select(b2[i1 * lit2 + i2 * lit4 + i3], 0.0f, v_1);
+  let v_3 = (b4[i1] * lit5);
+  let v_4 = (v_2 - v_3);
+  let v_5 = (b6[i1] * lit5);
+  let v_6 = (b5[i1 * lit2 + i2 * lit4 + i3] * v_5);
+  let v_7 = (v_4 - v_6);
+  let v_8 = (v_0 * v_7);
+  b7[i1 * lit2 + i2 * lit4 + i3] = v_8;
+}
+`,
+  };
+
 export const pointwise_grad_G_features_14_conv_3: ShaderSpec = {
     name: "pointwise_grad_G_features_14_conv_3",
     overrides: ["u32","i32","i32","i32","i32","i32","f32"],
@@ -6798,6 +8077,48 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_grad_G_features_14_conv_3_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_14_conv_3_2",
+    overrides: ["u32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[i1] * b1[i1]);
+  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
+  let v_2 = (v_1 + b4[i1 * lit2 + i2 * lit4 + i3]);
+  let v_3 = (b5[i1] * lit5);
+  let v_4 = (v_2 - v_3);
+  let v_5 = (b7[i1] * lit5);
+  let v_6 = (b6[i1 * lit2 + i2 * lit4 + i3] * v_5);
+  let v_7 = (v_4 - v_6);
+  let v_8 = (v_0 * v_7);
+  b8[i1 * lit2 + i2 * lit4 + i3] = v_8;
+}
+`,
+  };
+
 export const pointwise_grad_G_features_15_conv_3: ShaderSpec = {
     name: "pointwise_grad_G_features_15_conv_3",
     overrides: ["u32","i32","i32","i32","i32","i32","f32"],
@@ -6831,6 +8152,46 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (b4[i1] * lit6);
   let v_3 = (v_1 - v_2);
   let v_4 = (b6[i1] * lit6);
+  let v_5 = (b5[i1 * lit2 + i2 * lit4 + i3] * v_4);
+  let v_6 = (v_3 - v_5);
+  let v_7 = (v_0 * v_6);
+  b7[i1 * lit2 + i2 * lit4 + i3] = v_7;
+}
+`,
+  };
+
+export const pointwise_grad_G_features_15_conv_3_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_15_conv_3_2",
+    overrides: ["u32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[i1] * b1[i1]);
+  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
+  let v_2 = (b4[i1] * lit5);
+  let v_3 = (v_1 - v_2);
+  let v_4 = (b6[i1] * lit5);
   let v_5 = (b5[i1 * lit2 + i2 * lit4 + i3] * v_4);
   let v_6 = (v_3 - v_5);
   let v_7 = (v_0 * v_6);
@@ -6881,6 +8242,48 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_grad_G_features_17_conv_1_1_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_17_conv_1_1_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b0[i1] * b1[i1]);
+    let v_1 = (b3[i1] * lit6);
+    let v_2 = (b2[i1 * lit3 + i2 * lit5 + i3] - v_1);
+    let v_3 = (b5[i1] * lit6);
+    let v_4 = (b4[i1 * lit3 + i2 * lit5 + i3] * v_3);
+    let v_5 = (v_2 - v_4);
+    let v_6 = (v_0 * v_5);
+    b6[i1 * lit3 + i2 * lit5 + i3] = v_6;
+  }
+}
+`,
+  };
+
 export const pointwise_grad_G_features_17_conv_3: ShaderSpec = {
     name: "pointwise_grad_G_features_17_conv_3",
     overrides: ["u32","i32","i32","i32","i32","i32","f32"],
@@ -6912,6 +8315,44 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_1 = (b3[i1] * lit6);
   let v_2 = (b2[i1 * lit2 + i2 * lit4 + i3] - v_1);
   let v_3 = (b5[i1] * lit6);
+  let v_4 = (b4[i1 * lit2 + i2 * lit4 + i3] * v_3);
+  let v_5 = (v_2 - v_4);
+  let v_6 = (v_0 * v_5);
+  b6[i1 * lit2 + i2 * lit4 + i3] = v_6;
+}
+`,
+  };
+
+export const pointwise_grad_G_features_17_conv_3_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_17_conv_3_2",
+    overrides: ["u32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[i1] * b1[i1]);
+  let v_1 = (b3[i1] * lit5);
+  let v_2 = (b2[i1 * lit2 + i2 * lit4 + i3] - v_1);
+  let v_3 = (b5[i1] * lit5);
   let v_4 = (b4[i1 * lit2 + i2 * lit4 + i3] * v_3);
   let v_5 = (v_2 - v_4);
   let v_6 = (v_0 * v_5);
@@ -8245,50 +9686,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_grad_step_22: ShaderSpec = {
     name: "pointwise_grad_step_22",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit2);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * b0[i2 * lit2 + i3]);
-  b1[i2 * lit2 + i3] = v_0;
-}
-`,
-  };
-
-export const pointwise_grad_step_23: ShaderSpec = {
-    name: "pointwise_grad_step_23",
-    overrides: ["u32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (1.0f * b0[i3]);
-  b1[i3] = v_0;
-}
-`,
-  };
-
-export const pointwise_grad_step_24: ShaderSpec = {
-    name: "pointwise_grad_step_24",
     overrides: ["u32","i32","f32","f32"],
     access: ["read_write"],
     wgsl: `
@@ -8312,8 +9709,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_grad_step_25: ShaderSpec = {
-    name: "pointwise_grad_step_25",
+export const pointwise_grad_step_23: ShaderSpec = {
+    name: "pointwise_grad_step_23",
     overrides: ["u32","i32","i32","f32","f32"],
     access: ["read_write"],
     wgsl: `
@@ -8339,8 +9736,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_grad_step_26: ShaderSpec = {
-    name: "pointwise_grad_step_26",
+export const pointwise_grad_step_24: ShaderSpec = {
+    name: "pointwise_grad_step_24",
     overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -8371,8 +9768,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_grad_step_27: ShaderSpec = {
-    name: "pointwise_grad_step_27",
+export const pointwise_grad_step_25: ShaderSpec = {
+    name: "pointwise_grad_step_25",
     overrides: ["u32","i32","i32","f32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -8391,6 +9788,50 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (1.0f * b0[(0i + lit2)]);
   let v_1 = (v_0 / lit3);
   b1[i3] = v_1;
+}
+`,
+  };
+
+export const pointwise_grad_step_26: ShaderSpec = {
+    name: "pointwise_grad_step_26",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i2 = ((gi / lit2) % lit2);
+  let i3 = (gi % lit2);
+  let v_0 = (1.0f * b0[i2 * lit2 + i3]);
+  b1[i2 * lit2 + i3] = v_0;
+}
+`,
+  };
+
+export const pointwise_grad_step_27: ShaderSpec = {
+    name: "pointwise_grad_step_27",
+    overrides: ["u32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i3 = (gi % lit1);
+  let v_0 = (1.0f * b0[i3]);
+  b1[i3] = v_0;
 }
 `,
   };

@@ -350,6 +350,31 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const repack_grad_D1_classifier_conv2dInputGrad_packc_3: ShaderSpec = {
+    name: "repack_grad_D1_classifier_conv2dInputGrad_packc_3",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// repack: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let hw = gi % lit1;
+  let c4 = (gi / lit1) % 1i;
+  let n = gi / lit1;
+  let base = n * lit1 + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * lit2 + 0i) * lit1], select(0.0f, b0[base + min(c4 * lit2 + 1i, 0i) * lit1], c4 * lit2 + 1i < 1i), select(0.0f, b0[base + min(c4 * lit2 + lit1, 0i) * lit1], c4 * lit2 + lit1 < 1i), select(0.0f, b0[base + min(c4 * lit2 + lit3, 0i) * lit1], c4 * lit2 + lit3 < 1i));
+}
+`,
+  };
+
 export const repack_grad_D1_conv2_conv2dInputGrad_pack: ShaderSpec = {
     name: "repack_grad_D1_conv2_conv2dInputGrad_pack",
     overrides: ["u32","i32","i32","i32","i32","i32"],
@@ -373,31 +398,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = r / lit2;
   let tap = r % lit2;
   b1[gi] = select(0.0f, b0[(o * lit2 + min(q, lit4)) * lit2 + tap], q < lit2 && gi / lit2 < lit5);
-}
-`,
-  };
-
-export const repack_grad_D2_classifier_conv2dInputGrad_packc: ShaderSpec = {
-    name: "repack_grad_D2_classifier_conv2dInputGrad_packc",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// repack: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let hw = gi % lit1;
-  let c4 = (gi / lit1) % 1i;
-  let n = gi / lit1;
-  let base = n * lit1 + hw;
-  b1[gi] = vec4<f32>(b0[base + (c4 * lit2 + 0i) * lit1], select(0.0f, b0[base + min(c4 * lit2 + 1i, 0i) * lit1], c4 * lit2 + 1i < 1i), select(0.0f, b0[base + min(c4 * lit2 + lit1, 0i) * lit1], c4 * lit2 + lit1 < 1i), select(0.0f, b0[base + min(c4 * lit2 + lit3, 0i) * lit1], c4 * lit2 + lit3 < 1i));
 }
 `,
   };

@@ -86,3 +86,44 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `,
   };
+
+export const resize_grad_step_resizeGrad_3: ShaderSpec = {
+    name: "resize_grad_step_resizeGrad_3",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// resize: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<u32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let nc = gi / lit2;
+  let y = ((gi / lit3) % lit3);
+  let x = (gi % lit3);
+  var acc = 0.0f;
+  for (var ey = i32(b0[y]); ey < i32(b0[y + 1i]); ey++) {
+    let Y = i32(b0[ey]);
+    let wy = bitcast<f32>(b0[ey + lit4]);
+    var rowsum = 0.0f;
+    for (var ex = i32(b1[x]); ex < i32(b1[x + 1i]); ex++) {
+      rowsum = fma(bitcast<f32>(b1[ex + lit5]), b2[(nc * lit6 + Y) * lit7 + i32(b1[ex])], rowsum);
+    }
+    acc = fma(wy, rowsum, acc);
+  }
+  b3[((gi / lit2) % lit8) * lit2 + y * lit3 + x] = acc;
+}
+`,
+  };

@@ -53,6 +53,54 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const softmax_G_aux_classifier_2: ShaderSpec = {
+    name: "softmax_G_aux_classifier_2",
+    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// softmax: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: i32;
+override lit8: f32;
+override lit9: i32;
+override lit10: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var row: array<f32, 19>;
+  var m = (-lit2);
+  for (var c = 0i; c < lit3; c++) {
+    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
+    let i_1 = min(i32(floor(s_0)), lit7);
+    let i_2 = min(i_1 + 1i, lit7);
+    let l_3 = s_0 - f32(i_1);
+    let s_4 = f32((gi % lit4)) * lit8;
+    let i_5 = min(i32(floor(s_4)), lit7);
+    let i_6 = min(i_5 + 1i, lit7);
+    let l_7 = s_4 - f32(i_5);
+    let v_8 = mix(mix(b0[c * lit9 + i_1 * lit10 + i_5], b0[c * lit9 + i_1 * lit10 + i_6], l_7), mix(b0[c * lit9 + i_2 * lit10 + i_5], b0[c * lit9 + i_2 * lit10 + i_6], l_7), l_3);
+    row[c] = v_8;
+    m = max(m, row[c]);
+  }
+  var total = 0.0f;
+  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit3; c++) {
+    let y = exp(row[c] - m) / total;
+    b1[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = y;
+  }
+}
+`,
+  };
+
 export const softmax_G_aux_classifier_softmaxCrossEntropy_stage1: ShaderSpec = {
     name: "softmax_G_aux_classifier_softmaxCrossEntropy_stage1",
     overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","f32","i32","f32","i32","i32","i32","i32"],
@@ -109,6 +157,65 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   }
   b2[lit15 * gi] = loss;
   b2[lit15 * gi + 1i] = count;
+}
+`,
+  };
+
+export const softmax_G_aux_classifier_softmaxCrossEntropy_stage1_2: ShaderSpec = {
+    name: "softmax_G_aux_classifier_softmaxCrossEntropy_stage1_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","f32","i32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// softmax: overrides lit0..lit14 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: f32;
+override lit9: f32;
+override lit10: i32;
+override lit11: f32;
+override lit12: i32;
+override lit13: i32;
+override lit14: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var loss = 0.0f;
+  var count = 0.0f;
+  var row: array<f32, 19>;
+  for (var p = gi * lit2; p < min(lit3, (gi + 1i) * lit2); p++) {
+    let label = b0[((p / lit4) % lit5) * lit4 + (p % lit4)];
+    if (label == lit6 || label < 0i || label >= lit7) { continue; }
+    var m = (-lit8);
+    for (var c = 0i; c < lit7; c++) {
+      let s_0 = f32(((p / lit4) % lit5)) * lit9;
+      let i_1 = min(i32(floor(s_0)), lit10);
+      let i_2 = min(i_1 + 1i, lit10);
+      let l_3 = s_0 - f32(i_1);
+      let s_4 = f32((p % lit4)) * lit11;
+      let i_5 = min(i32(floor(s_4)), lit10);
+      let i_6 = min(i_5 + 1i, lit10);
+      let l_7 = s_4 - f32(i_5);
+      let v_8 = mix(mix(b1[c * lit12 + i_1 * lit13 + i_5], b1[c * lit12 + i_1 * lit13 + i_6], l_7), mix(b1[c * lit12 + i_2 * lit13 + i_5], b1[c * lit12 + i_2 * lit13 + i_6], l_7), l_3);
+      row[c] = v_8;
+      m = max(m, row[c]);
+    }
+    var total = 0.0f;
+    for (var c = 0i; c < lit7; c++) { total = total + exp(row[c] - m); }
+    loss = loss + log(total) + m - row[label];
+    count = count + 1.0f;
+  }
+  b2[lit14 * gi] = loss;
+  b2[lit14 * gi + 1i] = count;
 }
 `,
   };

@@ -636,93 +636,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const sum_G_conv1_4: ShaderSpec = {
-    name: "sum_G_conv1_4",
-    overrides: ["u32","i32","i32","f32","i32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b1[(gi % lit1)] * lit3);
-    let v_1 = (b0[(gi % lit1) * lit2 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    acc = acc + v_2;
-  }
-  b2[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_G_conv1_5: ShaderSpec = {
-    name: "sum_G_conv1_5",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] * b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
-    acc = acc + v_0;
-  }
-  b1[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_G_conv1_6: ShaderSpec = {
-    name: "sum_G_conv1_6",
-    overrides: ["u32","i32","i32","f32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b1[(gi % lit1)] * lit3);
-    let v_1 = (b0[(gi % lit1) * lit2 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    acc = acc + v_2;
-  }
-  b2[(gi % lit1)] = acc;
-}
-`,
-  };
-
 export const sum_G_conv1_cpu: ShaderSpec = {
     name: "sum_G_conv1_cpu",
     overrides: ["i32","i32","i32","i32","u32","u32"],
@@ -835,154 +748,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const sum_G_conv1_cpu_4: ShaderSpec = {
-    name: "sum_G_conv1_cpu_4",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: u32;
-override lit5: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    part = part + b0[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)];
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_G_conv1_cpu_5: ShaderSpec = {
-    name: "sum_G_conv1_cpu_5",
-    overrides: ["i32","i32","i32","f32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: i32;
-override lit5: u32;
-override lit6: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit2)] * lit3);
-    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    part = part + v_2;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_G_conv1_cpu_6: ShaderSpec = {
-    name: "sum_G_conv1_cpu_6",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: u32;
-override lit5: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] * b0[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
-    part = part + v_0;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_G_conv1_cpu_7: ShaderSpec = {
-    name: "sum_G_conv1_cpu_7",
-    overrides: ["i32","i32","i32","f32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: i32;
-override lit5: i32;
-override lit6: u32;
-override lit7: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit2)] * lit3);
-    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    part = part + v_2;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, lit7);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
 export const sum_G_conv1_stage1: ShaderSpec = {
     name: "sum_G_conv1_stage1",
     overrides: ["u32","i32","i32","i32","i32","i32","i32"],
@@ -1079,6 +844,630 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const sum_G_features_0_0: ShaderSpec = {
+    name: "sum_G_features_0_0",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    acc = acc + b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)];
+  }
+  b1[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_G_features_0_0_2: ShaderSpec = {
+    name: "sum_G_features_0_0_2",
+    overrides: ["u32","i32","i32","f32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_0 = (b1[(gi % lit1)] * lit3);
+    let v_1 = (b0[(gi % lit1) * lit2 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)] - v_0);
+    let v_2 = (v_1 * v_1);
+    acc = acc + v_2;
+  }
+  b2[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_G_features_0_0_3: ShaderSpec = {
+    name: "sum_G_features_0_0_3",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] * b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
+    acc = acc + v_0;
+  }
+  b1[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_G_features_0_0_4: ShaderSpec = {
+    name: "sum_G_features_0_0_4",
+    overrides: ["u32","i32","i32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_0 = (b1[(gi % lit1)] * lit3);
+    let v_1 = (b0[(gi % lit1) * lit2 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] - v_0);
+    let v_2 = (v_1 * v_1);
+    acc = acc + v_2;
+  }
+  b2[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_G_features_0_0_cpu: ShaderSpec = {
+    name: "sum_G_features_0_0_cpu",
+    overrides: ["i32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: u32;
+override lit5: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    part = part + b0[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)];
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[(o % lit2)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_G_features_0_0_cpu_2: ShaderSpec = {
+    name: "sum_G_features_0_0_cpu_2",
+    overrides: ["i32","i32","i32","f32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: i32;
+override lit5: u32;
+override lit6: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b1[(o % lit2)] * lit3);
+    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)] - v_0);
+    let v_2 = (v_1 * v_1);
+    part = part + v_2;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, lit6);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b2[(o % lit2)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_G_features_0_0_cpu_3: ShaderSpec = {
+    name: "sum_G_features_0_0_cpu_3",
+    overrides: ["i32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: u32;
+override lit5: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] * b0[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
+    part = part + v_0;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[(o % lit2)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_G_features_0_0_cpu_4: ShaderSpec = {
+    name: "sum_G_features_0_0_cpu_4",
+    overrides: ["i32","i32","i32","f32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
+override lit6: u32;
+override lit7: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b1[(o % lit2)] * lit3);
+    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] - v_0);
+    let v_2 = (v_1 * v_1);
+    part = part + v_2;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit6);
+  acc = acc + subgroupShuffleXor(acc, lit7);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b2[(o % lit2)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_G_features_14_conv_2: ShaderSpec = {
+    name: "sum_G_features_14_conv_2",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit1; kk++) {
+    acc = acc + b0[(gi % lit1) * lit1 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)];
+  }
+  b1[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_G_features_14_conv_2_2: ShaderSpec = {
+    name: "sum_G_features_14_conv_2_2",
+    overrides: ["u32","i32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit1; kk++) {
+    let v_0 = (b1[(gi % lit1)] * lit2);
+    let v_1 = (b0[(gi % lit1) * lit1 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] - v_0);
+    let v_2 = (v_1 * v_1);
+    acc = acc + v_2;
+  }
+  b2[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_G_features_14_conv_2_3: ShaderSpec = {
+    name: "sum_G_features_14_conv_2_3",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit1; kk++) {
+    let v_0 = (b0[(gi % lit1) * lit1 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] * b0[(gi % lit1) * lit1 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
+    acc = acc + v_0;
+  }
+  b1[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_G_features_14_conv_2_cpu: ShaderSpec = {
+    name: "sum_G_features_14_conv_2_cpu",
+    overrides: ["i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: u32;
+override lit4: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    part = part + b0[(o % lit0) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)];
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit3);
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[(o % lit0)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_G_features_14_conv_2_cpu_2: ShaderSpec = {
+    name: "sum_G_features_14_conv_2_cpu_2",
+    overrides: ["i32","i32","f32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: f32;
+override lit3: i32;
+override lit4: u32;
+override lit5: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b1[(o % lit0)] * lit2);
+    let v_1 = (b0[(o % lit0) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] - v_0);
+    let v_2 = (v_1 * v_1);
+    part = part + v_2;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b2[(o % lit0)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_G_features_14_conv_2_cpu_3: ShaderSpec = {
+    name: "sum_G_features_14_conv_2_cpu_3",
+    overrides: ["i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: u32;
+override lit4: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b0[(o % lit0) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)] * b0[(o % lit0) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)]);
+    part = part + v_0;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit3);
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[(o % lit0)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_G_features_1_conv_1_cpu: ShaderSpec = {
+    name: "sum_G_features_1_conv_1_cpu",
+    overrides: ["i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: u32;
+override lit4: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    part = part + b0[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)];
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit3);
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[(o % lit1)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_G_features_1_conv_1_cpu_2: ShaderSpec = {
+    name: "sum_G_features_1_conv_1_cpu_2",
+    overrides: ["i32","i32","f32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: f32;
+override lit3: i32;
+override lit4: u32;
+override lit5: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b1[(o % lit1)] * lit2);
+    let v_1 = (b0[(o % lit1) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] - v_0);
+    let v_2 = (v_1 * v_1);
+    part = part + v_2;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b2[(o % lit1)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_G_features_1_conv_1_cpu_3: ShaderSpec = {
+    name: "sum_G_features_1_conv_1_cpu_3",
+    overrides: ["i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: u32;
+override lit4: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)] * b0[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
+    part = part + v_0;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit3);
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[(o % lit1)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_G_features_1_conv_1_cpu_4: ShaderSpec = {
+    name: "sum_G_features_1_conv_1_cpu_4",
+    overrides: ["i32","i32","f32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: u32;
+override lit6: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b1[(o % lit1)] * lit2);
+    let v_1 = (b0[(o % lit1) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] - v_0);
+    let v_2 = (v_1 * v_1);
+    part = part + v_2;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, lit6);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b2[(o % lit1)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_G_features_4_conv_1_0: ShaderSpec = {
+    name: "sum_G_features_4_conv_1_0",
+    overrides: ["u32","i32","i32","f32","i32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_0 = (b1[(gi % lit1)] * lit3);
+    let v_1 = (b0[(gi % lit1) * lit2 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)] - v_0);
+    let v_2 = (v_1 * v_1);
+    acc = acc + v_2;
+  }
+  let v_3 = (acc * lit3);
+  let v_4 = (v_3 + lit5);
+  let v_5 = inverseSqrt(v_4);
+  b2[(gi % lit1)] = v_5;
+}
+`,
+  };
+
 export const sum_G_features_4_conv_1_0_cpu: ShaderSpec = {
     name: "sum_G_features_4_conv_1_0_cpu",
     overrides: ["i32","i32","i32","f32","i32","u32","u32","f32"],
@@ -1152,6 +1541,88 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   acc = acc + subgroupShuffleXor(acc, 1u);
   if (lane == 0i) {
     b1[(o % lit2)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_G_features_4_conv_1_0_cpu_3: ShaderSpec = {
+    name: "sum_G_features_4_conv_1_0_cpu_3",
+    overrides: ["i32","i32","i32","f32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: i32;
+override lit5: u32;
+override lit6: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b1[(o % lit2)] * lit3);
+    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit4) % lit1) * lit4 + (kk % lit4)] - v_0);
+    let v_2 = (v_1 * v_1);
+    part = part + v_2;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, lit6);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b2[(o % lit2)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_G_features_4_conv_1_0_cpu_4: ShaderSpec = {
+    name: "sum_G_features_4_conv_1_0_cpu_4",
+    overrides: ["i32","i32","i32","f32","i32","u32","u32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: i32;
+override lit5: u32;
+override lit6: u32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b1[(o % lit2)] * lit3);
+    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)] - v_0);
+    let v_2 = (v_1 * v_1);
+    part = part + v_2;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, lit6);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    let v_3 = (acc * lit3);
+    let v_4 = (v_3 + lit7);
+    let v_5 = inverseSqrt(v_4);
+    b2[(o % lit2)] = v_5;
   }
 }
 `,
@@ -1346,6 +1817,48 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   acc = acc + subgroupShuffleXor(acc, 1u);
   if (lane == 0i) {
     b1[(o % lit1)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_G_features_4_conv_2_cpu_4: ShaderSpec = {
+    name: "sum_G_features_4_conv_2_cpu_4",
+    overrides: ["i32","i32","f32","i32","u32","u32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: f32;
+override lit3: i32;
+override lit4: u32;
+override lit5: u32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b1[(o % lit1)] * lit2);
+    let v_1 = (b0[(o % lit1) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] - v_0);
+    let v_2 = (v_1 * v_1);
+    part = part + v_2;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    let v_3 = (acc * lit2);
+    let v_4 = (v_3 + lit6);
+    let v_5 = inverseSqrt(v_4);
+    b2[(o % lit1)] = v_5;
   }
 }
 `,
@@ -1565,69 +2078,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const sum_G_layer2_0_conv1_cpu: ShaderSpec = {
-    name: "sum_G_layer2_0_conv1_cpu",
-    overrides: ["i32","i32","i32","f32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: i32;
-override lit5: u32;
-override lit6: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit2)] * lit3);
-    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit4) % lit1) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    part = part + v_2;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_grad_D1: ShaderSpec = {
-    name: "sum_grad_D1",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit1; kk++) {
-    acc = acc + b0[((kk / lit2) % lit2) * lit2 + (kk % lit2)];
-  }
-  b1[0i] = acc;
-}
-`,
-  };
-
 export const sum_grad_D1_conv3: ShaderSpec = {
     name: "sum_grad_D1_conv3",
     overrides: ["u32","i32","i32","i32"],
@@ -1719,31 +2169,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_D1_conv4: ShaderSpec = {
     name: "sum_grad_D1_conv4",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    acc = acc + b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)];
-  }
-  b1[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_grad_D1_conv4_2: ShaderSpec = {
-    name: "sum_grad_D1_conv4_2",
     overrides: ["u32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -1802,39 +2227,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_D1_conv4_cpu_2: ShaderSpec = {
     name: "sum_grad_D1_conv4_cpu_2",
-    overrides: ["i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: u32;
-override lit4: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    part = part + b0[(o % lit2) * lit0 + ((kk / lit1) % lit1) * lit1 + (kk % lit1)];
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_grad_D1_conv4_cpu_3: ShaderSpec = {
-    name: "sum_grad_D1_conv4_cpu_3",
     overrides: ["i32","i32","u32","u32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -1865,25 +2257,35 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const sum_grad_D2: ShaderSpec = {
-    name: "sum_grad_D2",
-    overrides: ["u32","i32"],
+export const sum_grad_D1_conv4_cpu_3: ShaderSpec = {
+    name: "sum_grad_D1_conv4_cpu_3",
+    overrides: ["i32","i32","i32","u32","u32"],
     access: ["read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
-override lit0: u32;
+enable subgroups;
+// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: i32;
 override lit1: i32;
+override lit2: i32;
+override lit3: u32;
+override lit4: u32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit1; kk++) {
-    acc = acc + b0[(kk % lit1)];
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    part = part + b0[(o % lit2) * lit0 + ((kk / lit1) % lit1) * lit1 + (kk % lit1)];
   }
-  b1[0i] = acc;
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit3);
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[(o % lit2)] = acc;
+  }
 }
 `,
   };
@@ -1942,6 +2344,91 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     acc = acc + b0[(o % lit5) * lit4 + ((kk / lit1) % lit6) * lit1 + (kk % lit1)];
   }
   b1[gi] = acc;
+}
+`,
+  };
+
+export const sum_grad_G_classifier_0: ShaderSpec = {
+    name: "sum_grad_G_classifier_0",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] * b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
+    acc = acc + v_0;
+  }
+  b2[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_grad_G_classifier_3: ShaderSpec = {
+    name: "sum_grad_G_classifier_3",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_0 = (b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_1 = select(b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)], 0.0f, v_0);
+    acc = acc + v_1;
+  }
+  b2[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_grad_G_classifier_3_2: ShaderSpec = {
+    name: "sum_grad_G_classifier_3_2",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_0 = (b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_1 = select(b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)], 0.0f, v_0);
+    let v_2 = (v_1 * b2[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
+    acc = acc + v_2;
+  }
+  b3[(gi % lit1)] = acc;
 }
 `,
   };
@@ -2073,6 +2560,66 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const sum_grad_G_features_15_conv_0_0_3: ShaderSpec = {
+    name: "sum_grad_G_features_15_conv_0_0_3",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
+    let v_1 = (v_0 + b2[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
+    acc = acc + v_1;
+  }
+  b3[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_grad_G_features_15_conv_0_0_4: ShaderSpec = {
+    name: "sum_grad_G_features_15_conv_0_0_4",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
+    let v_1 = (v_0 + b2[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
+    let v_2 = (v_1 * b3[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
+    acc = acc + v_2;
+  }
+  b4[(gi % lit1)] = acc;
+}
+`,
+  };
+
 export const sum_grad_G_features_17_conv_0_0: ShaderSpec = {
     name: "sum_grad_G_features_17_conv_0_0",
     overrides: ["u32","i32","i32","i32","i32"],
@@ -2124,6 +2671,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var kk = 0i; kk < lit2; kk++) {
     let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
     let v_1 = (v_0 * b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
+    acc = acc + v_1;
+  }
+  b3[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_grad_G_features_17_conv_0_0_3: ShaderSpec = {
+    name: "sum_grad_G_features_17_conv_0_0_3",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
+    acc = acc + v_0;
+  }
+  b2[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_grad_G_features_17_conv_0_0_4: ShaderSpec = {
+    name: "sum_grad_G_features_17_conv_0_0_4",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
+    let v_1 = (v_0 * b2[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
     acc = acc + v_1;
   }
   b3[(gi % lit1)] = acc;
@@ -2377,6 +2980,82 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const sum_grad_G_features_5_conv_0_0_cpu_3: ShaderSpec = {
+    name: "sum_grad_G_features_5_conv_0_0_cpu_3",
+    overrides: ["i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: u32;
+override lit4: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)] + b1[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
+    let v_1 = (v_0 + b2[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
+    part = part + v_1;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit3);
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b3[(o % lit1)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_grad_G_features_5_conv_0_0_cpu_4: ShaderSpec = {
+    name: "sum_grad_G_features_5_conv_0_0_cpu_4",
+    overrides: ["i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: u32;
+override lit4: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)] + b1[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
+    let v_1 = (v_0 + b2[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
+    let v_2 = (v_1 * b3[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
+    part = part + v_2;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit3);
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b4[(o % lit1)] = acc;
+  }
+}
+`,
+  };
+
 export const sum_grad_G_features_7_conv_0_0: ShaderSpec = {
     name: "sum_grad_G_features_7_conv_0_0",
     overrides: ["u32","i32","i32","i32"],
@@ -2567,6 +3246,113 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const sum_grad_G_features_7_conv_0_0_cpu_4: ShaderSpec = {
+    name: "sum_grad_G_features_7_conv_0_0_cpu_4",
+    overrides: ["i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: u32;
+override lit4: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)] * b1[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
+    part = part + v_0;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit3);
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b2[(o % lit1)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_grad_G_features_7_conv_0_0_cpu_5: ShaderSpec = {
+    name: "sum_grad_G_features_7_conv_0_0_cpu_5",
+    overrides: ["i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: u32;
+override lit4: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)] + b1[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
+    part = part + v_0;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit3);
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b2[(o % lit1)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_grad_G_features_7_conv_0_0_cpu_6: ShaderSpec = {
+    name: "sum_grad_G_features_7_conv_0_0_cpu_6",
+    overrides: ["i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: u32;
+override lit4: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)] + b1[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
+    let v_1 = (v_0 * b2[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
+    part = part + v_1;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit3);
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b3[(o % lit1)] = acc;
+  }
+}
+`,
+  };
+
 export const sum_grad_G_features_7_conv_1_0_cpu: ShaderSpec = {
     name: "sum_grad_G_features_7_conv_1_0_cpu",
     overrides: ["i32","i32","i32","i32","u32","u32"],
@@ -2590,6 +3376,42 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var part = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
     let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] * b1[(o % lit2) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)]);
+    part = part + v_0;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b2[(o % lit2)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_grad_G_features_7_conv_1_0_cpu_2: ShaderSpec = {
+    name: "sum_grad_G_features_7_conv_1_0_cpu_2",
+    overrides: ["i32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: u32;
+override lit5: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] * b1[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
     part = part + v_0;
   }
   var acc = part;
@@ -3287,6 +4109,53 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var kk = 0i; kk < lit1; kk++) {
     acc = acc + b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)];
+  }
+  b1[0i] = acc;
+}
+`,
+  };
+
+export const sum_grad_step_2: ShaderSpec = {
+    name: "sum_grad_step_2",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit1; kk++) {
+    acc = acc + b0[((kk / lit2) % lit2) * lit2 + (kk % lit2)];
+  }
+  b1[0i] = acc;
+}
+`,
+  };
+
+export const sum_grad_step_3: ShaderSpec = {
+    name: "sum_grad_step_3",
+    overrides: ["u32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit1; kk++) {
+    acc = acc + b0[(kk % lit1)];
   }
   b1[0i] = acc;
 }

@@ -14,7 +14,7 @@ import * as sum from "../kernels/sum";
 
 export const module: GeneratedModule = expandTable({
     name: "mobilenet-source-only-cpu-demo",
-    config: {"variant":"source-only","numClasses":19,"sourceSize":[64,128],"targetSize":[64,128],"ndf":16,"ignoreLabel":255,"learningRate":0.0025,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":1500,"lambdaSeg":0.1,"lambdaAdvTarget1":0.0002,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"adamBeta1":0.9,"adamBeta2":0.99,"adamEpsilon":1e-8,"network":{"kind":"mobilenet-v2","widthMult":0.25,"headChannels":64,"outputStride":16}},
+    config: {"variant":"source-only","numClasses":19,"sourceSize":[64,128],"targetSize":[64,128],"ndf":16,"ignoreLabel":255,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","learningRate":0.0025,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":1500,"lambdaSeg":0.1,"lambdaAdvTarget1":0.0002,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"adamBeta1":0.9,"adamBeta2":0.99,"adamEpsilon":1e-8,"network":{"kind":"mobilenet-v2","widthMult":0.25,"headChannels":64,"outputStride":16}},
     hyperparameters: [{"name":"learningRate","value":0.0025},{"name":"momentum","value":0.9},{"name":"weightDecay","value":0.0005},{"name":"power","value":0.9},{"name":"numSteps","value":1500},{"name":"lambdaSeg","value":0.1}],
     limits: {"maxStorageBufferBindingSize":622592,"maxBufferSize":5259776,"maxStorageBuffersPerShaderStage":9},
     arenas: [{"name":"persistent0","bytes":1289216,"kind":"persistent"},{"name":"scratch0","bytes":5259776,"kind":"scratch"}],

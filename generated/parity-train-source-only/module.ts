@@ -302,7 +302,7 @@ export const module: GeneratedModule = expandTable({
       conv2d.conv2d_grad_G_layer1_0_bn1_conv2dWeightGrad,
       pointwise.pointwise_G_layer1_0_conv1_3,
       conv2d.conv2d_grad_G_layer1_0_bn1_conv2dWeightGrad_cpu_2,
-      conv2d.conv2d_grad_G_layer1_0_bn1_conv2dWeightGrad_10,
+      conv2d.conv2d_grad_G_layer1_0_bn1_conv2dWeightGrad_9,
       conv2d.conv2d_grad_G_layer1_0_bn2_conv2dWeightGrad_cpu,
       conv2d.conv2d_grad_G_layer1_0_bn2_conv2dWeightGrad_6,
       conv2d.conv2d_grad_G_layer2_0_bn1_conv2dWeightGrad_cpu,

@@ -19,6 +19,7 @@ import { HYPER_SLOT, hyperVector } from "../../runtime/hyperparameters";
 import { acquireNodeDevice } from "../../runtime/node-gpu";
 import { type Instance, type TensorData, instantiate } from "../../runtime/runner";
 import { parityDiscriminators, parityForward, parityTrain } from "../../examples/parity/programs";
+import { parityMobileNetForward, parityMobileNetTrain } from "../../examples/parity/mobilenet";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const FIXTURE_DIR = path.join(root, "scripts/parity/fixtures");
@@ -275,7 +276,7 @@ export function groupChecks(prefix: string, results: readonly RecordResult[]): C
 // ---------------------------------------------------------------------------------------------
 // Modules and the device
 
-const PROGRAMS: ReadonlyMap<string, ProgramExport> = new Map([parityForward, parityDiscriminators, ...parityTrain].map((p) => [p.name, p]));
+const PROGRAMS: ReadonlyMap<string, ProgramExport> = new Map([parityForward, parityDiscriminators, ...parityTrain, parityMobileNetForward, parityMobileNetTrain].map((p) => [p.name, p]));
 
 export interface ModuleSource {
   readonly module: GeneratedModule;

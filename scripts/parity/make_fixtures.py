@@ -35,6 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import generator as gen  # noqa: E402
+from mobilenet import DeeplabMobileNet, mobilenet_forward_inits, mobilenet_inits  # noqa: E402
 from reference import DeeplabMulti, FCDiscriminator, Trainer, load_from_generator, official_inits, set_bn_mode  # noqa: E402
 
 OUT = os.path.join(HERE, "fixtures")
@@ -50,6 +51,11 @@ torch.set_num_threads(1)
 # Tolerances on the relative error (docs/parity.md): forward values 1e-4, training state 1e-3.
 TOL_FORWARD = 1e-4
 TOL_TRAIN = 1e-3
+
+# Below this max |x| a reference tensor is zero in exact arithmetic (float64 gives ~1e-17): the
+# train-mode running means of MobileNetV2's expand-conv and head BNs, a bias-free 1x1 conv of a
+# batch-normalised (zero-mean) input. Relative to 1e-17, float32's 1e-8 rounding reads as 1e9.
+STRUCTURAL_ZERO = 1e-12
 
 
 # ---------------------------------------------------------------------------------------------
@@ -70,6 +76,9 @@ class Fixture:
         is the program's output or state name; initial, for parameters, gives maxAbsDelta;
         whole stores every element whatever the size."""
         flat = ref.detach().to(F64).reshape(-1).numpy() if torch.is_tensor(ref) else np.asarray(ref, dtype=np.float64).reshape(-1)
+        if flat.size and float(np.abs(flat).max()) < STRUCTURAL_ZERO:
+            # Zero in exact arithmetic: recorded as zero, so the runner's error is absolute.
+            flat = np.zeros_like(flat)
         n = flat.size
         rec = {"id": rid, "name": name, "group": group, "tol": tol, "shape": list(ref.shape) if torch.is_tensor(ref) else [],
                "maxAbs": float(np.abs(flat).max()) if n else 0.0, "l2": float(np.sqrt((flat ** 2).sum()))}
@@ -227,6 +236,43 @@ def forward_case():
 
 
 # ---------------------------------------------------------------------------------------------
+# 1b. DeepLab-MobileNetV2 forward (mobilenet.py): width 0.5, OS 8 (dilations 2, then 4).
+
+MOBILENET_FORWARD = {"kind": "mobilenet-v2", "widthMult": 0.5, "numClasses": 19, "headChannels": 32, "outputStride": 8}
+
+
+def mobilenet_forward_case():
+    net = MOBILENET_FORWARD
+    fx = Fixture("mobilenet-forward", "parity-mobilenet-forward",
+                 {"network": net, "sizes": {k: list(v) for k, v in FORWARD_SIZES.items()}}, inits_from="parity")
+    drawn = {k: image_input(f"input/image_{k}", (1, 3, h, w)) for k, (h, w) in FORWARD_SIZES.items()}
+    inputs, images = {f"image_{k}": spec for k, (spec, _) in drawn.items()}, {k: x for k, (_, x) in drawn.items()}
+    results = {}
+    for dtype in (F64, F32):
+        G = DeeplabMobileNet(net["widthMult"], net["numClasses"], net["headChannels"], net["outputStride"]).to(dtype)
+        fx.doc["inits"] = mobilenet_forward_inits("G", G)
+        load_from_generator(G, "G", fx.doc["inits"], SEED, dtype)
+        out = {}
+        with torch.no_grad():
+            for mode in ("frozen", "official"):
+                set_bn_mode(G, mode)
+                for k in FORWARD_SIZES:
+                    out[f"{mode}_{k}_aux"], out[f"{mode}_{k}_main"], out[f"{mode}_{k}_features"] = G.outputs(images[k].to(dtype))
+        results[dtype] = (out, {f"G/{key}": t.clone() for key, t in G.state_dict().items() if "running" in key})
+    (out64, st64), (out32, st32) = results[F64], results[F32]
+    records = []
+    for name, ref in out64.items():
+        mode, k, what = name.split("_")
+        label = {"aux": "aux logits", "main": "main logits", "features": "last features"}[what]
+        h, w = FORWARD_SIZES[k]
+        records.append(fx.record(name, name, f"mobilenet forward {h}x{w} {mode} BN: {label}", TOL_FORWARD, ref, out32[name], whole=what != "features"))
+    for name, ref in st64.items():
+        records.append(fx.record(name, name, "mobilenet forward official BN: running statistics after both passes", TOL_FORWARD, ref, st32[name]))
+    fx.doc["steps"].append({"inputs": inputs, "records": records})
+    fx.write()
+
+
+# ---------------------------------------------------------------------------------------------
 # 2. Discriminators
 
 DISCRIMINATOR_SIZES = {"D1": (65, 71), "D2": (49, 67)}
@@ -292,6 +338,9 @@ TRAIN_CASES = [
     ("advent", "advent", {"network": {"blocks": [1, 1, 1, 1], "width": 8, "asppBranches": 4},
                           "lambdaAdvTarget1": 0.2, "lambdaAdvTarget2": 1.0}),
     ("multi-level-official-optimizers", "multi-level", {"duplicateVisits": True, "adamEps": "pytorch0.4"}),
+    # DeepLab-MobileNetV2 (examples/parity/mobilenet.ts): the cpu-demo network, width 0.25, OS 16.
+    ("mobilenet-multi-level", "multi-level", {"network": {"kind": "mobilenet-v2", "widthMult": 0.25, "headChannels": 16, "outputStride": 16},
+                                              "lambdaAdvTarget1": 0.2, "lambdaAdvTarget2": 1.0}),
 ]
 ITERATIONS = 2
 
@@ -389,7 +438,7 @@ def train_case(case, variant, extra, program=None, hyperparameters=None):
     for dtype in (F64, F32):
         tr = Trainer(cfg, dtype)
         for mname, m in tr.models.items():
-            inits = official_inits(mname, m)
+            inits = (mobilenet_inits if isinstance(m, DeeplabMobileNet) else official_inits)(mname, m)
             fx.doc["inits"].update(inits)
             load_from_generator(m, mname, inits, SEED, dtype)
         initial = tr.state()
@@ -431,7 +480,7 @@ def train_case(case, variant, extra, program=None, hyperparameters=None):
 
 
 def main(argv):
-    cases = {"deeplab-resnet101": forward_case, "discriminators": discriminator_case}
+    cases = {"deeplab-resnet101": forward_case, "discriminators": discriminator_case, "mobilenet-forward": mobilenet_forward_case}
     for case, variant, extra in TRAIN_CASES:
         cases[f"train-{case}"] = lambda c=case, v=variant, e=extra: train_case(c, v, e)
     case, variant, program, extra, hyper = HYPER_CASE

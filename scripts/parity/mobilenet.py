@@ -102,14 +102,67 @@ class DeeplabMobileNet(nn.Module):
                 m.weight.requires_grad_(False)
                 m.bias.requires_grad_(False)
 
-    def forward(self, x):
-        """(aux, main) raw logits at the output stride."""
+    def outputs(self, x):
+        """(aux, main) raw logits at the output stride, and the last features."""
         aux_in = self.features[:AUX_FEATURE_INDEX + 1](x)
         last = self.features[AUX_FEATURE_INDEX + 1:](aux_in)
-        return self.aux_classifier(aux_in), self.classifier(last)
+        return self.aux_classifier(aux_in), self.classifier(last), last
+
+    def forward(self, x):
+        """(aux, main) raw logits at the output stride."""
+        return self.outputs(x)[:2]
 
     def head_parameters(self):
         return [p for p in list(self.classifier.parameters()) + list(self.aux_classifier.parameters()) if p.requires_grad]
 
     def backbone_parameters(self):
         return [p for p in self.features.parameters() if p.requires_grad]
+
+
+# ---------------------------------------------------------------------------------------------
+# Initialisation, as generator specs by state-dict key
+
+
+def mobilenet_inits(model_name, model):
+    """The DSL's declared distributions (examples/mobilenet/networks.ts): backbone convs
+    torchvision's kaiming_normal_(mode="fan_out"), N(0, 2 / (C_out k^2)); the heads' convs
+    PyTorch's default U(+-1/sqrt(C_in k^2)) for weight and bias; BN 1, 0, 0, 1."""
+    from generator import constant, conv_default, normal
+    state = model.state_dict()
+    bn_values = {"weight": 1.0, "bias": 0.0, "running_mean": 0.0, "running_var": 1.0}
+    out = {}
+    for key, t in state.items():
+        if key.endswith("num_batches_tracked"):
+            continue
+        module, leaf = key.rsplit(".", 1)
+        weight = state[f"{module}.weight"]
+        if weight.dim() == 1:
+            spec = constant(bn_values[leaf])
+        elif key.startswith(("classifier.", "aux_classifier.")):
+            spec = conv_default(weight.shape[1] * weight.shape[2] * weight.shape[3])
+        else:
+            spec = normal(float((2.0 / (weight.shape[0] * weight.shape[2] * weight.shape[3])) ** 0.5))
+        out[f"{model_name}/{key}"] = spec
+    return out
+
+
+def mobilenet_forward_inits(model_name, model):
+    """Parity-only distributions for the forward check: conv weights N(0, 1/fan_in) (the stem's
+    scaled down by 64 for the U(-128, 128) images), so activations stay near ReLU6's range; random
+    BN affine and running statistics, so both BN modes are exercised; heads as declared."""
+    from generator import normal, uniform
+    out = mobilenet_inits(model_name, model)
+    for key, t in model.state_dict().items():
+        if key.endswith("num_batches_tracked") or key.startswith(("classifier.0", "classifier.3", "aux_classifier")):
+            continue
+        name, leaf = f"{model_name}/{key}", key.split(".")[-1]
+        if leaf == "weight" and t.dim() == 4:
+            fan_in = t.shape[1] * t.shape[2] * t.shape[3]
+            out[name] = normal(float(1.0 / fan_in ** 0.5 / (64.0 if key == "features.0.0.weight" else 1.0)))
+        elif leaf == "weight":
+            out[name] = uniform(0.5, 1.5)
+        elif leaf in ("bias", "running_mean"):
+            out[name] = uniform(-0.2, 0.2)
+        elif leaf == "running_var":
+            out[name] = uniform(0.5, 1.5)
+    return out

@@ -303,7 +303,11 @@ class Trainer:
         net = cfg["network"]
         self.cfg = cfg
         self.variant = cfg["variant"]
-        self.G = DeeplabMulti(tuple(net["blocks"]), net["width"], cfg["numClasses"], net["asppBranches"]).to(dtype)
+        if net.get("kind") == "mobilenet-v2":
+            from mobilenet import DeeplabMobileNet  # the second network (examples/mobilenet/)
+            self.G = DeeplabMobileNet(net["widthMult"], cfg["numClasses"], net["headChannels"], net["outputStride"]).to(dtype)
+        else:
+            self.G = DeeplabMulti(tuple(net["blocks"]), net["width"], cfg["numClasses"], net["asppBranches"]).to(dtype)
         self.G.train()  # model.train(): train-mode BN (§1.5)
         set_bn_mode(self.G, cfg["bnMode"])
         self.adversarial = self.variant not in ("source-only", "oracle", "minent")
