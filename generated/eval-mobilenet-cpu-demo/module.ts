@@ -9,7 +9,7 @@ import * as repack from "../kernels/repack";
 
 export const module: GeneratedModule = expandTable({
     name: "eval-mobilenet-cpu-demo",
-    config: {"variant":"multi-level","numClasses":19,"sourceSize":[64,128],"targetSize":[64,128],"ndf":16,"ignoreLabel":255,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","learningRate":0.0025,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":1500,"lambdaSeg":0.1,"lambdaAdvTarget1":0.0002,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"adamBeta1":0.9,"adamBeta2":0.99,"adamEpsilon":1e-8,"network":{"kind":"mobilenet-v2","widthMult":0.25,"headChannels":64,"outputStride":16}},
+    config: {"variant":"multi-level","numClasses":19,"sourceSize":[64,128],"targetSize":[64,128],"ndf":16,"ignoreLabel":255,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","learningRate":0.01,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":1500,"lambdaSeg":0.1,"lambdaAdvTarget1":0.0002,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"adamBeta1":0.9,"adamBeta2":0.99,"adamEpsilon":1e-8,"network":{"kind":"mobilenet-v2","widthMult":0.25,"headChannels":64,"outputStride":16}},
     hyperparameters: [],
     limits: {"maxStorageBufferBindingSize":393216,"maxBufferSize":726784,"maxStorageBuffersPerShaderStage":8},
     arenas: [{"name":"persistent0","bytes":726784,"kind":"persistent"},{"name":"scratch0","bytes":491520,"kind":"scratch"}],
