@@ -172,7 +172,7 @@ export function buildAdaptationStep<T extends SpecTree>(name: string, network: S
     Object.assign(outputs, { loss_ent1: lossEnt1, loss_ent2: lossEnt2 });
     return finish();
   }
-  return adversarialTail(s, { network, G, hp, lrG, lrD, step, merge, outputs, finish }, { pred1, pred2, predT1, predT2, srcFeatures: src.features, tgtFeatures: tgt.features, lossG });
+  return adversarialTail(s, { network, G, hp, lrG, lrD, step, params, merge, outputs, finish }, { pred1, pred2, predT1, predT2, srcFeatures: src.features, tgtFeatures: tgt.features, lossG });
 }
 
 interface Tail<T extends SpecTree> {
@@ -182,6 +182,8 @@ interface Tail<T extends SpecTree> {
   readonly lrG: F32<0>;
   readonly lrD: () => F32<0>;
   readonly step: F32<0>;
+  /** The program's parameters, in slot order: the discriminators join after G. */
+  readonly params: ParamEntry[];
   readonly merge: (r: optim.OptimizerResult) => void;
   readonly outputs: Record<string, Tensor>;
   readonly finish: () => Program;
@@ -220,7 +222,7 @@ function adversarialTail<T extends SpecTree>(s: StepSettings, t: Tail<T>, p: Pre
   const d1cfg: FCDiscriminatorConfig = { ...dcfg, inChannels: C };
   const D1 = p.predT1 === undefined ? undefined : d.declareModel("D1", fcDiscriminatorSpec(d1cfg));
   const D2 = d.declareModel("D2", fcDiscriminatorSpec(dcfg));
-  t.merge({ state: [...(D1?.entries ?? []), ...D2.entries], updates: {} });
+  t.params.push(...(D1?.entries ?? []), ...D2.entries);
   const main = (logits: F32<4>, f: F32<4> | undefined, size: readonly [number, number]) =>
     featureLevel ? (o.featureUpsample ? up(features(f), size) : features(f)) : dIn(logits);
 

@@ -3,12 +3,12 @@
 // iterations on a tiny synthetic benchmark by `npm run train -- --module`, and the snapshot is
 // evaluated by `npm run eval -- --module`.
 
-import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { REPO_ROOT } from "../train/programs";
 import { tinyData } from "../train/test-programs";
+import { runScript as run } from "../testing/scripts";
 
 const DOC = join(REPO_ROOT, "docs", "your-model.md");
 
@@ -18,17 +18,6 @@ export function codeBlocks(markdown: string, file: string): string[] {
   const fence = new RegExp("^```ts file=" + file.replace(/\./g, "\\.") + "\\s*\\n([\\s\\S]*?)^```\\s*$", "gm");
   for (const m of markdown.matchAll(fence)) blocks.push(m[1]!);
   return blocks;
-}
-
-/** Runs `node --import tsx <script> ...args` in the repository; resolves with the exit code and output. */
-function run(script: string, args: readonly string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (b: Buffer) => (out += b.toString()));
-    child.stderr.on("data", (b: Buffer) => (out += b.toString()));
-    child.on("close", (code) => resolve({ code: code ?? -1, out }));
-  });
 }
 
 // The tutorial's file sits two folders below the repository root (examples/my-model/), so its

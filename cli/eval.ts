@@ -199,10 +199,10 @@ export async function runEvalCli(o: EvalCliOptions): Promise<E.Either<TrainError
   const chosen = o.module !== undefined ? await moduleGiven(o, o.module) : await chooseAmongGenerated(o, read.right, g);
   if (E.isLeft(chosen)) return chosen;
   const module: GeneratedModule = chosen.right.module;
-  const candidates = { right: { preset: chosen.right.preset } };
+
   const weights = fitWeights(o.restoreFrom, read.right, persistentSlots(module), "eval");
   if (E.isLeft(weights)) return weights;
-  const preset = candidates.right.preset ?? presetOf(module.name);
+  const preset = chosen.right.preset ?? presetOf(module.name);
   const refs = await openDataset(targetDataset(o, preset))();
   if (E.isLeft(refs)) return refs;
   const protocol = await classesFor(module, o.classesFile);

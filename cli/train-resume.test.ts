@@ -1,7 +1,6 @@
 // The same guarantee through the command line: `npm run train` SIGKILLed at a random moment after
 // its first snapshot, then `--resume`d, ends with the tensors of an uninterrupted run, bit for bit.
 
-import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
@@ -11,20 +10,13 @@ import { emitStandalone } from "../codegen/emit";
 import type { Tensor } from "../checkpoint/tensor";
 import { loadCheckpoint } from "../train/checkpoint";
 import { renderTrainError } from "../train/errors";
-import { REPO_ROOT } from "../train/programs";
 import { scratch, tinyData, tinyTrainProgram } from "../train/test-programs";
+import { startScript } from "../testing/scripts";
 
 const STOP = 600;
 
-function trainCli(args: readonly string[]): { child: ChildProcess; output: () => string; done: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
-  // node itself, not the tsx wrapper: SIGKILL must reach the trainer (a killed wrapper leaves it running).
-  const child = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "scripts", "train.ts"), ...args], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  let text = "";
-  child.stdout!.on("data", (b: Buffer) => (text += b.toString()));
-  child.stderr!.on("data", (b: Buffer) => (text += b.toString()));
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
-  return { child, output: () => text, done };
-}
+/** `npm run train -- ...args`, started: the test kills it (node itself, so SIGKILL reaches the trainer). */
+const trainCli = (args: readonly string[]) => startScript(join("scripts", "train.ts"), args);
 
 async function finalGroups(dir: string) {
   const c = await loadCheckpoint(join(dir, `tiny-train_${STOP}.safetensors`))();

@@ -5,7 +5,6 @@
 // minutes per step on a CPU adapter). The data are the tiny synthetic benchmark, read in the
 // GTA5 and Cityscapes layouts whatever the preset's own layouts are.
 
-import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -15,8 +14,8 @@ import type { Program } from "../dsl/index";
 import { configFor, type PresetName } from "../examples/adaptsegnet/presets";
 import * as shipped from "../examples/adaptsegnet/programs";
 import { type TrainConfig, type Variant, buildEval, buildTrainStep } from "../examples/adaptsegnet/train";
-import { REPO_ROOT } from "../train/programs";
 import { scratch, tinyData } from "../train/test-programs";
+import { runScript } from "../testing/scripts";
 
 /** Every shipped training program, as [variant, preset] (the names are variant-preset). */
 const PROGRAMS: readonly (readonly [Variant, PresetName])[] = [...shipped.gta5Cityscapes, ...shipped.synthiaCityscapes, ...shipped.crossCity, ...shipped.cpuDemo].map((p) => {
@@ -50,15 +49,8 @@ function writeModule(dir: string, program: Program): string {
   return file;
 }
 
-function run(args: readonly string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "scripts/train.ts", ...args], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (b: Buffer) => (out += b.toString()));
-    child.stderr.on("data", (b: Buffer) => (out += b.toString()));
-    child.on("close", (code) => resolve({ code: code ?? -1, out }));
-  });
-}
+/** `npm run train -- ...args`. */
+const run = (args: readonly string[]) => runScript("scripts/train.ts", args);
 
 const work = scratch("train-variants-");
 let data: Awaited<ReturnType<typeof tinyData>>;

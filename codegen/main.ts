@@ -124,9 +124,13 @@ async function main(argv: readonly string[]): Promise<number> {
     const same = shared.get(shape);
     if (same === undefined) shared.set(shape, program.name);
     files.set(`${program.name}/module.ts`, same === undefined ? emitModule(compiled, source) : emitAlias(compiled, source, same));
-    files.set(`${program.name}/REPORT.md`, renderReport(compiled, source));
-    standalone.set(`${program.name}/module.ts`, emitStandalone(compiled, source));
-    standalone.set(`${program.name}/REPORT.md`, renderReport(compiled, source));
+    const report = renderReport(compiled, source);
+    files.set(`${program.name}/REPORT.md`, report);
+    // Self-contained modules only when --out asks for them (they inline every kernel).
+    if (out !== undefined) {
+      standalone.set(`${program.name}/module.ts`, emitStandalone(compiled, source));
+      standalone.set(`${program.name}/REPORT.md`, report);
+    }
     if (!check) console.log(`codegen: ${program.name}: ${compiled.kernels.length} dispatches, ${compiled.module.shaders.length} shaders (${Date.now() - started} ms)`);
   }
   if (failed > 0) {

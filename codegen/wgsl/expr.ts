@@ -150,7 +150,7 @@ export class KernelBuilder {
 
   /** Includes an op's own helper function (its registry lowering defines it). */
   define(name: string, text: string): void {
-    const known = (HELPERS as Record<string, string>)[name] ?? this.defined.get(name);
+    const known = this.lookup(name);
     if (known !== undefined && known !== text) throw new Error(`codegen: two different WGSL helpers are named ${name}`);
     this.defined.set(name, text);
     this.helpers.add(name);
@@ -158,9 +158,14 @@ export class KernelBuilder {
 
   /** The text of a helper the kernel uses. */
   helperText(name: string): string {
-    const text = (HELPERS as Record<string, string>)[name] ?? this.defined.get(name);
+    const text = this.lookup(name);
     if (text === undefined) throw new Error(`codegen: no WGSL helper named ${name}`);
     return text;
+  }
+
+  /** A shared helper's text (HELPERS), else one an op defined in this kernel. */
+  private lookup(name: string): string | undefined {
+    return (HELPERS as Record<string, string>)[name] ?? this.defined.get(name);
   }
 
   /** A new local name; the underscore keeps it apart from the templates' own names (i0, a0_1). */
