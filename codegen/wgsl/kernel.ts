@@ -61,6 +61,11 @@ export interface KernelText {
    * invocation, not per element: 8 elements each double an elementwise kernel's bandwidth.
    */
   readonly perInvocation?: number;
+  /**
+   * Block mode: the body indexes by its workgroup, `blk` (the linear workgroup id), below
+   * `blocks`, instead of by `gi`; it runs its own loops over the workgroup's lanes.
+   */
+  readonly blocks?: number;
 }
 
 let numbering: ReadonlyMap<number, number> | undefined;
@@ -122,7 +127,9 @@ export function assemble(k: KernelBuilder, text: KernelText): Stage {
     ...helpers,
     `@compute @workgroup_size(${WORKGROUP})`,
     `fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {`,
-    ...(E === 1
+    ...(text.blocks !== undefined
+      ? [`  let blk = i32(wid.y * nwg.x + wid.x);`, `  if (blk >= ${text.blocks}i) { return; }`, ...text.body.lines]
+      : E === 1
       ? [`  let gi = i32((wid.y * nwg.x + wid.x) * ${WORKGROUP}u + lid.x);`, `  if (gi >= ${text.threads}i) { return; }`, ...text.body.lines]
       : [
           `  let blk = i32(wid.y * nwg.x + wid.x);`,
@@ -135,7 +142,7 @@ export function assemble(k: KernelBuilder, text: KernelText): Stage {
     `}`,
     ``,
   ].join("\n");
-  return { name: text.name, wgsl, provenance, bindings: [...k.bindings], workgroups: gridFor(Math.ceil(text.threads / E)), flops: text.flops, bytes, alternatives: [] };
+  return { name: text.name, wgsl, provenance, bindings: [...k.bindings], workgroups: gridFor(text.blocks !== undefined ? text.blocks * WORKGROUP : Math.ceil(text.threads / E)), flops: text.flops, bytes, alternatives: [] };
 }
 
 /** Binding of the value a kernel writes. */

@@ -39,14 +39,16 @@ export function reduce(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const header = [`${r.node.op} over axes [${axes.join(",")}] of ${sig(x)}: ${M} outputs x ${K} elements, ${S} split(s)`, ...epilogueNote(plan)];
 
   /** Emits the loop over reduced elements [from, to) (every `step`-th) for output index `o` into acc. */
+  // The loop body is generated first: values that do not depend on kk (a per-channel mean or
+  // scale inside the summand) are hoisted before the loop (Scope: loop hoisting).
   const loop = (k: KernelBuilder, s: Scope, outIdx: readonly string[], from: string, to: string, acc: string, step = 1) => {
-    s.line(`var ${acc} = ${init};`);
-    s.line(`for (var kk = ${from}; kk < ${to}; ${step === 1 ? "kk++" : `kk += ${step}i`}) {`);
-    const inner = s.child();
+    const inner = s.child({ hoist: ["kk"] });
     const red = unflatten(redShape, "kk");
     const full = outIdx.map((e, a) => (axes.includes(a) ? red[axes.indexOf(a)]! : e));
     const v = valueAt(k, inner, x, full);
     inner.line(combine(k, acc, v));
+    s.line(`var ${acc} = ${init};`);
+    s.line(`for (var kk = ${from}; kk < ${to}; ${step === 1 ? "kk++" : `kk += ${step}i`}) {`);
     s.lines.push(...inner.lines);
     s.line(`}`);
   };
