@@ -125,7 +125,8 @@ function inlineCost(t: Tensor, materialized: ReadonlySet<number>): { ops: number
       ops = Infinity; // not inlinable: only reached when not yet materialised
       return;
     }
-    ops++;
+    // Views (reshape, broadcast, slices) are index arithmetic, not arithmetic on values: free.
+    if (kind !== "view") ops++;
     x.node.inputs.forEach((i) => walk(i, false));
   };
   walk(t, true);
