@@ -7,7 +7,7 @@ import type { ShaderSpec } from "../../format/module";
 export const pointwise_D1_classifier: ShaderSpec = {
     name: "pointwise_D1_classifier",
     overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -18,8 +18,7 @@ override lit4: f32;
 override lit5: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -39,15 +38,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
-  let v_7 = (b2[i2 * lit2 + i3] * 0.0f);
-  let v_8 = (v_6 + v_7);
-  let v_9 = (1.0f * lit4);
-  let v_10 = (v_9 / lit5);
-  let v_11 = relu_(b1[i2 * lit2 + i3]);
-  let v_12 = (v_11 <= 0.0f);
-  let v_13 = select(v_10, 0.0f, v_12);
-  let v_14 = (v_8 + v_13);
-  b3[i2 * lit2 + i3] = v_14;
+  let v_7 = (1.0f * lit4);
+  let v_8 = (v_7 / lit5);
+  let v_9 = (-v_8);
+  let v_10 = (v_9 * 0.0f);
+  let v_11 = (v_6 + v_10);
+  let v_12 = relu_(b1[i2 * lit2 + i3]);
+  let v_13 = (v_12 <= 0.0f);
+  let v_14 = select(v_8, 0.0f, v_13);
+  let v_15 = (v_11 + v_14);
+  b2[i2 * lit2 + i3] = v_15;
 }
 `,
   };
@@ -55,7 +55,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const pointwise_D1_classifier_10: ShaderSpec = {
     name: "pointwise_D1_classifier_10",
     overrides: ["u32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -64,36 +64,19 @@ override lit2: i32;
 override lit3: f32;
 override lit4: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let i2 = ((gi / lit2) % lit2);
   let i3 = (gi % lit2);
-  let v_0 = (-b1[i2 * lit2 + i3]);
-  let v_1 = (b1[i2 * lit2 + i3] > v_0);
-  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
-  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
-  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
-  let v_5 = (-v_4);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (v_6 + b2[i2 * lit2 + i3]);
-  let v_8 = (1.0f * lit3);
-  let v_9 = (v_8 / lit4);
-  let v_10 = relu_(b1[i2 * lit2 + i3]);
-  let v_11 = (v_10 <= 0.0f);
-  let v_12 = select(v_9, 0.0f, v_11);
-  let v_13 = (v_7 + v_12);
-  b3[i2 * lit2 + i3] = v_13;
+  let v_0 = (1.0f * lit3);
+  let v_1 = (v_0 / lit4);
+  let v_2 = (b0[i2 * lit2 + i3] - 0.0f);
+  let v_3 = (v_1 * v_2);
+  let v_4 = (v_3 + v_3);
+  b1[i2 * lit2 + i3] = v_4;
 }
 `,
   };
@@ -101,7 +84,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const pointwise_D1_classifier_11: ShaderSpec = {
     name: "pointwise_D1_classifier_11",
     overrides: ["u32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -109,85 +92,24 @@ override lit1: i32;
 override lit2: f32;
 override lit3: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let i3 = (gi % lit1);
-  let v_0 = (-b1[i3]);
-  let v_1 = (b1[i3] > v_0);
-  let v_2 = select(b0[i3], 0.0f, v_1);
-  let v_3 = (b1[i3] <= v_0);
-  let v_4 = select(b0[i3], 0.0f, v_3);
-  let v_5 = (-v_4);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (v_6 + b2[i3]);
-  let v_8 = (1.0f * lit2);
-  let v_9 = (v_8 / lit3);
-  let v_10 = relu_(b1[i3]);
-  let v_11 = (v_10 <= 0.0f);
-  let v_12 = select(v_9, 0.0f, v_11);
-  let v_13 = (v_7 + v_12);
-  b3[i3] = v_13;
+  let v_0 = (1.0f * lit2);
+  let v_1 = (v_0 / lit3);
+  let v_2 = (b0[i3] - 1.0f);
+  let v_3 = (v_1 * v_2);
+  let v_4 = (v_3 + v_3);
+  b1[i3] = v_4;
 }
 `,
   };
 
 export const pointwise_D1_classifier_12: ShaderSpec = {
     name: "pointwise_D1_classifier_12",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit2);
-  let i3 = (gi % lit2);
-  let v_0 = (b0[i2 * lit2 + i3] + b0[i2 * lit2 + i3]);
-  b1[i2 * lit2 + i3] = v_0;
-}
-`,
-  };
-
-export const pointwise_D1_classifier_13: ShaderSpec = {
-    name: "pointwise_D1_classifier_13",
-    overrides: ["u32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (b0[i3] + b0[i3]);
-  b1[i3] = v_0;
-}
-`,
-  };
-
-export const pointwise_D1_classifier_14: ShaderSpec = {
-    name: "pointwise_D1_classifier_14",
     overrides: ["u32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -232,8 +154,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_D1_classifier_15: ShaderSpec = {
-    name: "pointwise_D1_classifier_15",
+export const pointwise_D1_classifier_13: ShaderSpec = {
+    name: "pointwise_D1_classifier_13",
     overrides: ["u32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -274,7 +196,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const pointwise_D1_classifier_2: ShaderSpec = {
     name: "pointwise_D1_classifier_2",
     overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -285,8 +207,7 @@ override lit4: f32;
 override lit5: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -306,15 +227,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
-  let v_7 = (b2[i2 * lit2 + i3] * 1.0f);
-  let v_8 = (v_6 + v_7);
-  let v_9 = (1.0f * lit4);
-  let v_10 = (v_9 / lit5);
-  let v_11 = relu_(b1[i2 * lit2 + i3]);
-  let v_12 = (v_11 <= 0.0f);
-  let v_13 = select(v_10, 0.0f, v_12);
-  let v_14 = (v_8 + v_13);
-  b3[i2 * lit2 + i3] = v_14;
+  let v_7 = (1.0f * lit4);
+  let v_8 = (v_7 / lit5);
+  let v_9 = (-v_8);
+  let v_10 = (v_9 * 1.0f);
+  let v_11 = (v_6 + v_10);
+  let v_12 = relu_(b1[i2 * lit2 + i3]);
+  let v_13 = (v_12 <= 0.0f);
+  let v_14 = select(v_8, 0.0f, v_13);
+  let v_15 = (v_11 + v_14);
+  b2[i2 * lit2 + i3] = v_15;
 }
 `,
   };
@@ -462,7 +384,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const pointwise_D1_classifier_6: ShaderSpec = {
     name: "pointwise_D1_classifier_6",
     overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -472,36 +394,19 @@ override lit3: i32;
 override lit4: f32;
 override lit5: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let i2 = ((gi / lit2) % lit3);
   let i3 = (gi % lit2);
-  let v_0 = (-b1[i2 * lit2 + i3]);
-  let v_1 = (b1[i2 * lit2 + i3] > v_0);
-  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
-  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
-  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
-  let v_5 = (-v_4);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (v_6 + b2[i2 * lit2 + i3]);
-  let v_8 = (1.0f * lit4);
-  let v_9 = (v_8 / lit5);
-  let v_10 = relu_(b1[i2 * lit2 + i3]);
-  let v_11 = (v_10 <= 0.0f);
-  let v_12 = select(v_9, 0.0f, v_11);
-  let v_13 = (v_7 + v_12);
-  b3[i2 * lit2 + i3] = v_13;
+  let v_0 = (1.0f * lit4);
+  let v_1 = (v_0 / lit5);
+  let v_2 = (b0[i2 * lit2 + i3] - 0.0f);
+  let v_3 = (v_1 * v_2);
+  let v_4 = (v_3 + v_3);
+  b1[i2 * lit2 + i3] = v_4;
 }
 `,
   };
@@ -509,7 +414,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const pointwise_D1_classifier_7: ShaderSpec = {
     name: "pointwise_D1_classifier_7",
     overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write"],
+    access: ["read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -518,6 +423,35 @@ override lit2: i32;
 override lit3: i32;
 override lit4: f32;
 override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i2 = ((gi / lit2) % lit3);
+  let i3 = (gi % lit2);
+  let v_0 = (1.0f * lit4);
+  let v_1 = (v_0 / lit5);
+  let v_2 = (b0[i2 * lit2 + i3] - 1.0f);
+  let v_3 = (v_1 * v_2);
+  let v_4 = (v_3 + v_3);
+  b1[i2 * lit2 + i3] = v_4;
+}
+`,
+  };
+
+export const pointwise_D1_classifier_8: ShaderSpec = {
+    name: "pointwise_D1_classifier_8",
+    overrides: ["u32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -531,7 +465,7 @@ fn relu_(x: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit2) % lit2);
   let i3 = (gi % lit2);
   let v_0 = (-b1[i2 * lit2 + i3]);
   let v_1 = (b1[i2 * lit2 + i3] > v_0);
@@ -540,8 +474,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
-  let v_7 = (1.0f * lit4);
-  let v_8 = (v_7 / lit5);
+  let v_7 = (1.0f * lit3);
+  let v_8 = (v_7 / lit4);
   let v_9 = (-v_8);
   let v_10 = (v_9 * 0.0f);
   let v_11 = (v_6 + v_10);
@@ -554,18 +488,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_D1_classifier_8: ShaderSpec = {
-    name: "pointwise_D1_classifier_8",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
+export const pointwise_D1_classifier_9: ShaderSpec = {
+    name: "pointwise_D1_classifier_9",
+    overrides: ["u32","i32","f32","f32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
+override lit2: f32;
+override lit3: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -579,49 +511,24 @@ fn relu_(x: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (-b1[i2 * lit2 + i3]);
-  let v_1 = (b1[i2 * lit2 + i3] > v_0);
-  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
-  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
-  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
+  let i3 = (gi % lit1);
+  let v_0 = (-b1[i3]);
+  let v_1 = (b1[i3] > v_0);
+  let v_2 = select(b0[i3], 0.0f, v_1);
+  let v_3 = (b1[i3] <= v_0);
+  let v_4 = select(b0[i3], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
-  let v_7 = (1.0f * lit4);
-  let v_8 = (v_7 / lit5);
+  let v_7 = (1.0f * lit2);
+  let v_8 = (v_7 / lit3);
   let v_9 = (-v_8);
   let v_10 = (v_9 * 1.0f);
   let v_11 = (v_6 + v_10);
-  let v_12 = relu_(b1[i2 * lit2 + i3]);
+  let v_12 = relu_(b1[i3]);
   let v_13 = (v_12 <= 0.0f);
   let v_14 = select(v_8, 0.0f, v_13);
   let v_15 = (v_11 + v_14);
-  b2[i2 * lit2 + i3] = v_15;
-}
-`,
-  };
-
-export const pointwise_D1_classifier_9: ShaderSpec = {
-    name: "pointwise_D1_classifier_9",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (b0[i2 * lit2 + i3] + b0[i2 * lit2 + i3]);
-  b1[i2 * lit2 + i3] = v_0;
+  b2[i3] = v_15;
 }
 `,
   };
@@ -767,6 +674,47 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_8 = (v_5 + v_7);
     b10[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_8;
   }
+}
+`,
+  };
+
+export const pointwise_D1_conv2_4: ShaderSpec = {
+    name: "pointwise_D1_conv2_4",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = sqrt(b3[i0]);
+  let v_2 = (v_1 + b4[(0i + lit2)]);
+  let v_3 = (v_0 / v_2);
+  let v_4 = (b0[i0] - v_3);
+  b5[i0] = v_4;
+  let v_5 = (b6[i0] * b4[(0i + lit3)]);
+  let v_6 = (b7[(i0 % lit1)] + b8[(i0 % lit1)]);
+  let v_7 = (v_6 * b9[0i]);
+  let v_8 = (v_5 + v_7);
+  b10[i0] = v_8;
 }
 `,
   };
@@ -979,14 +927,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_D2_classifier: ShaderSpec = {
     name: "pointwise_D2_classifier",
-    overrides: ["u32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","i32","f32"],
     access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
+override lit4: i32;
+override lit5: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -1010,20 +960,53 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
-  let v_7 = (-b2[i2 * lit2 + i3]);
-  let v_8 = (v_7 * 0.0f);
-  let v_9 = (v_6 + v_8);
-  let v_10 = relu_(b1[i2 * lit2 + i3]);
-  let v_11 = (v_10 <= 0.0f);
-  let v_12 = select(b2[i2 * lit2 + i3], 0.0f, v_11);
-  let v_13 = (v_9 + v_12);
-  b3[i2 * lit2 + i3] = v_13;
+  let v_7 = (1.0f * b2[(0i + lit4)]);
+  let v_8 = (v_7 / lit5);
+  let v_9 = (-v_8);
+  let v_10 = (v_9 * 0.0f);
+  let v_11 = (v_6 + v_10);
+  let v_12 = relu_(b1[i2 * lit2 + i3]);
+  let v_13 = (v_12 <= 0.0f);
+  let v_14 = select(v_8, 0.0f, v_13);
+  let v_15 = (v_11 + v_14);
+  b3[i2 * lit2 + i3] = v_15;
 }
 `,
   };
 
 export const pointwise_D2_classifier_2: ShaderSpec = {
     name: "pointwise_D2_classifier_2",
+    overrides: ["u32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i2 = ((gi / lit2) % lit3);
+  let i3 = (gi % lit2);
+  let v_0 = (1.0f * b0[(0i + lit4)]);
+  let v_1 = (v_0 / lit5);
+  let v_2 = (b1[i2 * lit2 + i3] - 0.0f);
+  let v_3 = (v_1 * v_2);
+  let v_4 = (v_3 + v_3);
+  b2[i2 * lit2 + i3] = v_4;
+}
+`,
+  };
+
+export const pointwise_D2_classifier_3: ShaderSpec = {
+    name: "pointwise_D2_classifier_3",
     overrides: ["i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -1062,8 +1045,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_D2_classifier_3: ShaderSpec = {
-    name: "pointwise_D2_classifier_3",
+export const pointwise_D2_classifier_4: ShaderSpec = {
+    name: "pointwise_D2_classifier_4",
     overrides: ["u32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -1092,14 +1075,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_D2_classifier_4: ShaderSpec = {
-    name: "pointwise_D2_classifier_4",
-    overrides: ["u32","i32"],
+export const pointwise_D2_classifier_5: ShaderSpec = {
+    name: "pointwise_D2_classifier_5",
+    overrides: ["u32","i32","i32","f32"],
     access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
+override lit2: i32;
+override lit3: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -1122,20 +1107,82 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_4 = select(b0[i3], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
-  let v_7 = (-b2[i3]);
-  let v_8 = (v_7 * 0.0f);
-  let v_9 = (v_6 + v_8);
-  let v_10 = relu_(b1[i3]);
-  let v_11 = (v_10 <= 0.0f);
-  let v_12 = select(b2[i3], 0.0f, v_11);
-  let v_13 = (v_9 + v_12);
-  b3[i3] = v_13;
+  let v_7 = (1.0f * b2[(0i + lit2)]);
+  let v_8 = (v_7 / lit3);
+  let v_9 = (-v_8);
+  let v_10 = (v_9 * 0.0f);
+  let v_11 = (v_6 + v_10);
+  let v_12 = relu_(b1[i3]);
+  let v_13 = (v_12 <= 0.0f);
+  let v_14 = select(v_8, 0.0f, v_13);
+  let v_15 = (v_11 + v_14);
+  b3[i3] = v_15;
+}
+`,
+  };
+
+export const pointwise_D2_classifier_6: ShaderSpec = {
+    name: "pointwise_D2_classifier_6",
+    overrides: ["u32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i3 = (gi % lit1);
+  let v_0 = (1.0f * b0[(0i + lit2)]);
+  let v_1 = (v_0 / lit3);
+  let v_2 = (b1[i3] - 0.0f);
+  let v_3 = (v_1 * v_2);
+  let v_4 = (v_3 + v_3);
+  b2[i3] = v_4;
 }
 `,
   };
 
 export const pointwise_D2_conv1: ShaderSpec = {
     name: "pointwise_D2_conv1",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = sqrt(b3[i0]);
+  let v_2 = (v_1 / b4[0i]);
+  let v_3 = (v_2 + b5[(0i + lit2)]);
+  let v_4 = (v_0 / v_3);
+  let v_5 = (b0[i0] - v_4);
+  b6[i0] = v_5;
+}
+`,
+  };
+
+export const pointwise_D2_conv1_2: ShaderSpec = {
+    name: "pointwise_D2_conv1_2",
     overrides: ["i32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -1176,42 +1223,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_D2_conv1_2: ShaderSpec = {
-    name: "pointwise_D2_conv1_2",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + b5[(0i + lit2)]);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b6[i0] = v_5;
-}
-`,
-  };
-
 export const pointwise_D2_conv1_3: ShaderSpec = {
     name: "pointwise_D2_conv1_3",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -1226,8 +1241,7 @@ override lit8: f32;
 override lit9: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -1239,13 +1253,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i3 = (gi % lit5);
     let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] / lit7);
     let v_1 = (-v_0);
-    let v_2 = (v_1 * b1[i1 * lit3 + i2 * lit5 + i3]);
-    let v_3 = (v_1 * b2[i1 * lit3 + i2 * lit5 + i3]);
-    let v_4 = (v_3 / lit8);
-    let v_5 = (b2[i1 * lit3 + i2 * lit5 + i3] + lit9);
-    let v_6 = (v_4 / v_5);
-    let v_7 = (v_2 + v_6);
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_7;
+    let v_2 = (b1[i1 * lit3 + i2 * lit5 + i3] + lit8);
+    let v_3 = log(v_2);
+    let v_4 = (v_3 / lit9);
+    let v_5 = (v_1 * v_4);
+    let v_6 = (v_1 * b1[i1 * lit3 + i2 * lit5 + i3]);
+    let v_7 = (v_6 / lit9);
+    let v_8 = (v_7 / v_2);
+    let v_9 = (v_5 + v_8);
+    b2[i1 * lit3 + i2 * lit5 + i3] = v_9;
   }
 }
 `,
@@ -1288,6 +1304,36 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_5 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_4);
     b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_5;
   }
+}
+`,
+  };
+
+export const pointwise_D2_conv1_5: ShaderSpec = {
+    name: "pointwise_D2_conv1_5",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = sqrt(b3[i0]);
+  let v_2 = (v_1 + b4[(0i + lit2)]);
+  let v_3 = (v_0 / v_2);
+  let v_4 = (b0[i0] - v_3);
+  b5[i0] = v_4;
 }
 `,
   };
@@ -1335,19 +1381,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_bn1: ShaderSpec = {
     name: "pointwise_G_bn1",
-    overrides: ["i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","f32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -1357,16 +1407,29 @@ fn relu_(x: f32) -> f32 {
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit1) % lit4);
-    let i3 = (gi % lit1);
-    let v_0 = (b0[i1 * lit3 + i2 * lit1 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = relu_(v_1);
-    b3[i1 * lit3 + i2 * lit1 + i3] = v_2;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let v_2 = (b0[i1 * lit6 + i2 * lit5 + i3] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = relu_(v_11);
+    b5[i1 * lit6 + i2 * lit5 + i3] = v_12;
   }
 }
 `,
@@ -1374,16 +1437,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_bn1_2: ShaderSpec = {
     name: "pointwise_G_bn1_2",
-    overrides: ["i32","i32","i32","i32","i32","f32"],
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -1399,15 +1464,29 @@ fn relu_(x: f32) -> f32 {
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit4);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] - b3[i1]) * inverseSqrt(b4[i1] + lit5) * b1[i1] + b2[i1];
-    let v_1 = relu_(v_0);
-    b5[i1 * lit3 + i2 * lit4 + i3] = v_1;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit2 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let v_2 = (b0[i1 * lit6 + i2 * lit7 + i3] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = relu_(v_11);
+    b5[i1 * lit6 + i2 * lit7 + i3] = v_12;
   }
 }
 `,
@@ -1415,55 +1494,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_bn1_3: ShaderSpec = {
     name: "pointwise_G_bn1_3",
-    overrides: ["i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit4);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[i1] * lit5);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    let v_2 = (b2[i1] * lit5);
-    let v_3 = (v_2 + lit6);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = relu_(v_7);
-    b5[i1 * lit3 + i2 * lit4 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_G_bn1_4: ShaderSpec = {
-    name: "pointwise_G_bn1_4",
     overrides: ["i32","i32","i32","i32","i32","i32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -1490,65 +1520,22 @@ fn relu_(x: f32) -> f32 {
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] - b3[i1]) * inverseSqrt(b4[i1] + lit6) * b1[i1] + b2[i1];
-    let v_1 = relu_(v_0);
-    b5[i1 * lit3 + i2 * lit4 + i3] = v_1;
-  }
-}
-`,
-  };
-
-export const pointwise_G_bn1_5: ShaderSpec = {
-    name: "pointwise_G_bn1_5",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = relu_(v_7);
-    b5[i1 * lit3 + i2 * lit4 + i3] = v_8;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let h_1 = b2[i1];
+  let h_2 = b3[i1];
+  let h_3 = b4[i1];
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit2 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let v_4 = (b0[i1 * lit4 + i2 * lit5 + i3] - h_2) * inverseSqrt(h_3 + lit6) * h_0 + h_1;
+    let v_5 = relu_(v_4);
+    b5[i1 * lit4 + i2 * lit5 + i3] = v_5;
   }
 }
 `,
@@ -1556,18 +1543,30 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_bn1_running_mean: ShaderSpec = {
     name: "pointwise_G_bn1_running_mean",
-    overrides: ["u32","i32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["u32","i32","f32","f32","f32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: f32;
 override lit3: f32;
 override lit4: f32;
+override lit5: f32;
+override lit6: f32;
+override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
+@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -1578,25 +1577,52 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * lit4);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
+  let v_4 = (b3[i0] * lit2);
+  let v_5 = (b4[(i0 % lit1)] * lit3);
+  let v_6 = (v_5 * lit5);
+  let v_7 = (v_6 * lit4);
+  let v_8 = (v_4 + v_7);
+  b5[i0] = v_8;
+  let v_9 = (b6[i0] * lit2);
+  let v_10 = (b7[(i0 % lit1)] * lit6);
+  let v_11 = (v_10 * lit4);
+  let v_12 = (v_9 + v_11);
+  b8[i0] = v_12;
+  let v_13 = (b9[i0] * lit2);
+  let v_14 = (b10[(i0 % lit1)] * lit6);
+  let v_15 = (v_14 * lit7);
+  let v_16 = (v_15 * lit4);
+  let v_17 = (v_13 + v_16);
+  b11[i0] = v_17;
 }
 `,
   };
 
 export const pointwise_G_bn1_running_mean_2: ShaderSpec = {
     name: "pointwise_G_bn1_running_mean_2",
-    overrides: ["u32","i32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","f32","f32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: f32;
 override lit3: f32;
 override lit4: f32;
+override lit5: f32;
+override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
+@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -1611,23 +1637,46 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * lit4);
   let v_7 = (v_4 + v_6);
   b3[i0] = v_7;
+  let v_8 = (b4[i0] * lit2);
+  let v_9 = (b5[(i0 % lit1)] * lit3);
+  let v_10 = (v_9 * lit5);
+  let v_11 = (v_10 * lit4);
+  let v_12 = (v_8 + v_11);
+  let v_13 = (v_12 * lit2);
+  let v_14 = (b6[(i0 % lit1)] * lit3);
+  let v_15 = (v_14 * lit5);
+  let v_16 = (v_15 * lit4);
+  let v_17 = (v_13 + v_16);
+  b7[i0] = v_17;
+  let v_18 = (b8[i0] * lit2);
+  let v_19 = (b9[(i0 % lit1)] * lit6);
+  let v_20 = (v_19 * lit4);
+  let v_21 = (v_18 + v_20);
+  let v_22 = (v_21 * lit2);
+  let v_23 = (b10[(i0 % lit1)] * lit6);
+  let v_24 = (v_23 * lit4);
+  let v_25 = (v_22 + v_24);
+  b11[i0] = v_25;
 }
 `,
   };
 
 export const pointwise_G_bn1_running_mean_3: ShaderSpec = {
     name: "pointwise_G_bn1_running_mean_3",
-    overrides: ["u32","i32","f32","f32","f32","f32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","f32","f32","f32","f32","f32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: f32;
 override lit3: f32;
 override lit4: f32;
 override lit5: f32;
-override lit6: i32;
+override lit6: f32;
+override lit7: f32;
+override lit8: f32;
+override lit9: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -1635,9 +1684,11 @@ override lit6: i32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
+@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -1652,196 +1703,32 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * lit4);
   let v_7 = (v_4 + v_6);
   b3[i0] = v_7;
-  let v_8 = (b4[i0] * b5[(0i + lit6)]);
-  let v_9 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
-  let v_10 = (v_9 * b8[0i]);
-  let v_11 = (v_8 + v_10);
-  b9[i0] = v_11;
-}
-`,
-  };
-
-export const pointwise_G_bn1_running_var: ShaderSpec = {
-    name: "pointwise_G_bn1_running_var",
-    overrides: ["u32","i32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] / lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  b2[i0] = v_3;
-  let v_4 = (b3[i0] * lit2);
-  let v_5 = (b4[(i0 % lit1)] * lit5);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b5[i0] = v_7;
-}
-`,
-  };
-
-export const pointwise_G_bn1_running_var_2: ShaderSpec = {
-    name: "pointwise_G_bn1_running_var_2",
-    overrides: ["u32","i32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] / lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] / lit3);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
   let v_8 = (b4[i0] * lit2);
-  let v_9 = (b5[(i0 % lit1)] * lit5);
-  let v_10 = (v_9 * lit4);
-  let v_11 = (v_8 + v_10);
-  let v_12 = (v_11 * lit2);
-  let v_13 = (b6[(i0 % lit1)] * lit5);
-  let v_14 = (v_13 * lit4);
-  let v_15 = (v_12 + v_14);
-  b7[i0] = v_15;
-}
-`,
-  };
-
-export const pointwise_G_bn1_running_var_3: ShaderSpec = {
-    name: "pointwise_G_bn1_running_var_3",
-    overrides: ["u32","i32","f32","f32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] / lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] / lit5);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-  let v_8 = (b4[i0] * lit2);
-  let v_9 = (b5[(i0 % lit1)] * lit6);
-  let v_10 = (v_9 * lit4);
-  let v_11 = (v_8 + v_10);
-  let v_12 = (v_11 * lit2);
-  let v_13 = (b6[(i0 % lit1)] * lit7);
-  let v_14 = (v_13 * lit4);
-  let v_15 = (v_12 + v_14);
-  b7[i0] = v_15;
+  let v_9 = (b5[(i0 % lit1)] * lit3);
+  let v_10 = (v_9 * lit6);
+  let v_11 = (v_10 * lit4);
+  let v_12 = (v_8 + v_11);
+  let v_13 = (v_12 * lit2);
+  let v_14 = (b6[(i0 % lit1)] * lit5);
+  let v_15 = (v_14 * lit7);
+  let v_16 = (v_15 * lit4);
+  let v_17 = (v_13 + v_16);
+  b7[i0] = v_17;
+  let v_18 = (b8[i0] * lit2);
+  let v_19 = (b9[(i0 % lit1)] * lit8);
+  let v_20 = (v_19 * lit4);
+  let v_21 = (v_18 + v_20);
+  let v_22 = (v_21 * lit2);
+  let v_23 = (b10[(i0 % lit1)] * lit9);
+  let v_24 = (v_23 * lit4);
+  let v_25 = (v_22 + v_24);
+  b11[i0] = v_25;
 }
 `,
   };
 
 export const pointwise_G_classifier_1: ShaderSpec = {
     name: "pointwise_G_classifier_1",
-    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[i1] * lit5);
-  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
-  let v_2 = (b2[i1] * lit5);
-  let v_3 = (v_2 + lit6);
-  let v_4 = inverseSqrt(v_3);
-  let v_5 = (v_1 * v_4);
-  let v_6 = (v_5 * b3[i1]);
-  let v_7 = (v_6 + b4[i1]);
-  let v_8 = relu_(v_7);
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_8;
-}
-`,
-  };
-
-export const pointwise_G_classifier_1_2: ShaderSpec = {
-    name: "pointwise_G_classifier_1_2",
     overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -1887,21 +1774,25 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_G_classifier_1_3: ShaderSpec = {
-    name: "pointwise_G_classifier_1_3",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+export const pointwise_G_classifier_1_2: ShaderSpec = {
+    name: "pointwise_G_classifier_1_2",
+    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
+override lit5: f32;
+override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -1915,10 +1806,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i1 = ((gi / lit2) % lit3);
   let i2 = ((gi / lit4) % lit4);
   let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[i1]);
-  let v_1 = (v_0 + b2[i1]);
-  let v_2 = relu_(v_1);
-  b3[i1 * lit2 + i2 * lit4 + i3] = v_2;
+  let v_0 = (b1[i1] * lit5);
+  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
+  let v_2 = (b2[i1] * lit5);
+  let v_3 = (v_2 + lit6);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (v_1 * v_4);
+  let v_6 = (v_5 * b3[i1]);
+  let v_7 = (v_6 + b4[i1]);
+  let v_8 = relu_(v_7);
+  b5[i1 * lit2 + i2 * lit4 + i3] = v_8;
 }
 `,
   };
@@ -2012,72 +1909,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_conv1: ShaderSpec = {
     name: "pointwise_G_conv1",
-    overrides: ["i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit1) % lit4);
-    let i3 = (gi % lit1);
-    let v_0 = (b1[i1] * lit5);
-    let v_1 = (b0[i1 * lit3 + i2 * lit1 + i3] - v_0);
-    let v_2 = (v_1 * b2[i1]);
-    b3[i1 * lit3 + i2 * lit1 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_G_conv1_2: ShaderSpec = {
-    name: "pointwise_G_conv1_2",
-    overrides: ["i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit1) % lit4);
-    let i3 = (gi % lit1);
-    let v_0 = (b1[(i1 % lit0)] * lit5);
-    let v_1 = (b0[i1 * lit3 + i2 * lit1 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit1 + i3] = v_1;
-  }
-}
-`,
-  };
-
-export const pointwise_G_conv1_3: ShaderSpec = {
-    name: "pointwise_G_conv1_3",
     overrides: ["u32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -2103,38 +1934,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (b1[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b2[0i]);
   let v_1 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] - v_0);
   b3[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_1;
-}
-`,
-  };
-
-export const pointwise_G_conv1_4: ShaderSpec = {
-    name: "pointwise_G_conv1_4",
-    overrides: ["i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit4);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[(i1 % lit1)] * lit5);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit4 + i3] = v_1;
-  }
 }
 `,
   };
@@ -2169,71 +1968,55 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_G_features_0_0: ShaderSpec = {
-    name: "pointwise_G_features_0_0",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[(i1 % lit4)] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit5 + i3] = v_1;
-  }
-}
-`,
-  };
-
 export const pointwise_G_features_0_1: ShaderSpec = {
     name: "pointwise_G_features_0_1",
-    overrides: ["i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit1) % lit4);
-    let i3 = (gi % lit1);
-    let v_0 = (b0[i1 * lit3 + i2 * lit1 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = select(clamp(v_1, 0.0f, lit5), v_1, isnan_(v_1));
-    b3[i1 * lit3 + i2 * lit1 + i3] = v_2;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let v_2 = (b0[i1 * lit6 + i2 * lit5 + i3] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = select(clamp(v_11, 0.0f, lit7), v_11, isnan_(v_11));
+    b5[i1 * lit6 + i2 * lit5 + i3] = v_12;
   }
 }
 `,
@@ -2241,10 +2024,169 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_features_0_1_2: ShaderSpec = {
     name: "pointwise_G_features_0_1_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let h_1 = b2[i1];
+  let h_2 = b3[i1];
+  let h_3 = b4[i1];
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let v_4 = (b0[i1 * lit5 + i2 * lit6 + i3] - h_2) * inverseSqrt(h_3 + lit7) * h_0 + h_1;
+    let v_5 = select(clamp(v_4, 0.0f, lit8), v_4, isnan_(v_4));
+    b5[i1 * lit5 + i2 * lit6 + i3] = v_5;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_0_1_3: ShaderSpec = {
+    name: "pointwise_G_features_0_1_3",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit8;
+    let i3 = hw % lit8;
+    let v_2 = (b0[i1 * lit7 + i2 * lit8 + i3] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = select(clamp(v_11, 0.0f, lit9), v_11, isnan_(v_11));
+    b5[i1 * lit7 + i2 * lit8 + i3] = v_12;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_0_1_4: ShaderSpec = {
+    name: "pointwise_G_features_0_1_4",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let v_2 = (b0[i1 * lit6 + i2 * lit7 + i3] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = select(clamp(v_11, 0.0f, lit8), v_11, isnan_(v_11));
+    b5[i1 * lit6 + i2 * lit7 + i3] = v_12;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_12_conv_0_1: ShaderSpec = {
+    name: "pointwise_G_features_12_conv_0_1",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -2253,6 +2195,7 @@ override lit4: i32;
 override lit5: i32;
 override lit6: f32;
 override lit7: f32;
+override lit8: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -2269,18 +2212,123 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
     let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] - b3[i1]) * inverseSqrt(b4[i1] + lit6) * b1[i1] + b2[i1];
-    let v_1 = select(clamp(v_0, 0.0f, lit7), v_0, isnan_(v_0));
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_1;
+    let i2 = ((gi / lit0) % lit5);
+    let i3 = (gi % lit0);
+    let v_0 = (b1[i1] * lit6);
+    let v_1 = (b0[i1 * lit3 + i2 * lit0 + i3] - v_0);
+    let v_2 = (b2[i1] * lit6);
+    let v_3 = (v_2 + lit7);
+    let v_4 = inverseSqrt(v_3);
+    let v_5 = (v_1 * v_4);
+    let v_6 = (v_5 * b3[i1]);
+    let v_7 = (v_6 + b4[i1]);
+    let v_8 = select(clamp(v_7, 0.0f, lit8), v_7, isnan_(v_7));
+    b5[i1 * lit3 + i2 * lit0 + i3] = v_8;
   }
 }
 `,
   };
 
-export const pointwise_G_features_0_1_3: ShaderSpec = {
-    name: "pointwise_G_features_0_1_3",
+export const pointwise_G_features_14_conv_3: ShaderSpec = {
+    name: "pointwise_G_features_14_conv_3",
+    overrides: ["i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit0) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let v_2 = (b0[i1 * lit0 + i2 * lit5 + i3] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    b5[i1 * lit0 + i2 * lit5 + i3] = v_11;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_14_conv_3_2: ShaderSpec = {
+    name: "pointwise_G_features_14_conv_3_2",
+    overrides: ["i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b2[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b4[i1];
+  let h_10 = b5[i1];
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit0) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let v_2 = (b1[i1 * lit0 + i2 * lit5 + i3] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = (b0[i1 * lit0 + i2 * lit5 + i3] + v_11);
+    b6[i1 * lit0 + i2 * lit5 + i3] = v_12;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_15_conv_0_1: ShaderSpec = {
+    name: "pointwise_G_features_15_conv_0_1",
     overrides: ["i32","i32","i32","i32","i32","i32","f32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -2327,49 +2375,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_G_features_0_1_4: ShaderSpec = {
-    name: "pointwise_G_features_0_1_4",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-override lit8: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] - b3[i1]) * inverseSqrt(b4[i1] + lit7) * b1[i1] + b2[i1];
-    let v_1 = select(clamp(v_0, 0.0f, lit8), v_0, isnan_(v_0));
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_1;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_0_1_5: ShaderSpec = {
-    name: "pointwise_G_features_0_1_5",
+export const pointwise_G_features_15_conv_0_1_2: ShaderSpec = {
+    name: "pointwise_G_features_15_conv_0_1_2",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -2417,384 +2424,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_G_features_0_1_6: ShaderSpec = {
-    name: "pointwise_G_features_0_1_6",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = select(clamp(v_1, 0.0f, lit6), v_1, isnan_(v_1));
-    b3[i1 * lit3 + i2 * lit4 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_12_conv_0_0: ShaderSpec = {
-    name: "pointwise_G_features_12_conv_0_0",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit0) % lit5);
-    let i3 = (gi % lit0);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit0 + i3] - v_0);
-    let v_2 = (v_1 * b2[i1]);
-    b3[i1 * lit3 + i2 * lit0 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_12_conv_0_0_2: ShaderSpec = {
-    name: "pointwise_G_features_12_conv_0_0_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit0) % lit5);
-    let i3 = (gi % lit0);
-    let v_0 = (b1[(i1 % lit4)] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit0 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit0 + i3] = v_1;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_12_conv_0_1: ShaderSpec = {
-    name: "pointwise_G_features_12_conv_0_1",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit0) % lit5);
-    let i3 = (gi % lit0);
-    let v_0 = (b0[i1 * lit3 + i2 * lit0 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = select(clamp(v_1, 0.0f, lit6), v_1, isnan_(v_1));
-    b3[i1 * lit3 + i2 * lit0 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_14_conv_2: ShaderSpec = {
-    name: "pointwise_G_features_14_conv_2",
-    overrides: ["i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit3);
-    let i2 = ((gi / lit4) % lit0);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[(i1 % lit3)] * lit5);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit4 + i3] = v_1;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_14_conv_3: ShaderSpec = {
-    name: "pointwise_G_features_14_conv_3",
-    overrides: ["i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit3);
-    let i2 = ((gi / lit4) % lit0);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[i1] * lit5);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    let v_2 = (b2[i1] * lit5);
-    let v_3 = (v_2 + lit6);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    b5[i1 * lit3 + i2 * lit4 + i3] = v_7;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_14_conv_3_2: ShaderSpec = {
-    name: "pointwise_G_features_14_conv_3_2",
-    overrides: ["i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit3);
-    let i2 = ((gi / lit4) % lit0);
-    let i3 = (gi % lit4);
-    let v_0 = (b2[i1] * lit5);
-    let v_1 = (b1[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    let v_2 = (b3[i1] * lit5);
-    let v_3 = (v_2 + lit6);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b4[i1]);
-    let v_7 = (v_6 + b5[i1]);
-    let v_8 = (b0[i1 * lit3 + i2 * lit4 + i3] + v_7);
-    b6[i1 * lit3 + i2 * lit4 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_15_conv_0_0: ShaderSpec = {
-    name: "pointwise_G_features_15_conv_0_0",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (v_1 * b2[i1]);
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_15_conv_0_1: ShaderSpec = {
-    name: "pointwise_G_features_15_conv_0_1",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = select(clamp(v_1, 0.0f, lit6), v_1, isnan_(v_1));
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_17_conv_3: ShaderSpec = {
-    name: "pointwise_G_features_17_conv_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit0);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_7;
-  }
-}
-`,
-  };
-
 export const pointwise_G_features_1_conv_0_0: ShaderSpec = {
     name: "pointwise_G_features_1_conv_0_0",
     overrides: ["u32","i32","i32","i32"],
@@ -2823,67 +2452,122 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_G_features_1_conv_1: ShaderSpec = {
-    name: "pointwise_G_features_1_conv_1",
-    overrides: ["i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
+export const pointwise_G_features_1_conv_0_1_running_var: ShaderSpec = {
+    name: "pointwise_G_features_1_conv_0_1_running_var",
+    overrides: ["u32","i32","f32","f32","f32","f32","f32","f32","f32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
+// pointwise: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
 override lit5: f32;
+override lit6: f32;
+override lit7: f32;
+override lit8: f32;
+override lit9: f32;
+override lit10: f32;
+override lit11: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
+@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit4) % lit4);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[(i1 % lit0)] * lit5);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit4 + i3] = v_1;
-  }
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] * lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_2 * lit5);
+  let v_4 = (v_0 + v_3);
+  let v_5 = (v_4 * lit2);
+  let v_6 = (b2[(i0 % lit1)] * lit6);
+  let v_7 = (v_6 * lit7);
+  let v_8 = (v_7 * lit5);
+  let v_9 = (v_5 + v_8);
+  b3[i0] = v_9;
+  let v_10 = (b4[i0] * lit2);
+  let v_11 = (b5[(i0 % lit1)] * lit8);
+  let v_12 = (v_11 * lit5);
+  let v_13 = (v_10 + v_12);
+  let v_14 = (v_13 * lit2);
+  let v_15 = (b6[(i0 % lit1)] * lit9);
+  let v_16 = (v_15 * lit5);
+  let v_17 = (v_14 + v_16);
+  b7[i0] = v_17;
+  let v_18 = (b8[i0] * lit2);
+  let v_19 = (b9[(i0 % lit1)] * lit8);
+  let v_20 = (v_19 * lit10);
+  let v_21 = (v_20 * lit5);
+  let v_22 = (v_18 + v_21);
+  let v_23 = (v_22 * lit2);
+  let v_24 = (b10[(i0 % lit1)] * lit9);
+  let v_25 = (v_24 * lit11);
+  let v_26 = (v_25 * lit5);
+  let v_27 = (v_23 + v_26);
+  b11[i0] = v_27;
 }
 `,
   };
 
 export const pointwise_G_features_1_conv_2: ShaderSpec = {
     name: "pointwise_G_features_1_conv_2",
-    overrides: ["i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","f32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit1) % lit4);
-    let i3 = (gi % lit1);
-    let v_0 = (b1[i1 * lit3 + i2 * lit1 + i3] * b2[i1]);
-    let v_1 = (v_0 + b3[i1]);
-    let v_2 = (b0[i1 * lit3 + i2 * lit1 + i3] + v_1);
-    b4[i1 * lit3 + i2 * lit1 + i3] = v_2;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b2[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b4[i1];
+  let h_10 = b5[i1];
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let v_2 = (b1[i1 * lit6 + i2 * lit5 + i3] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = (b0[i1 * lit6 + i2 * lit5 + i3] + v_11);
+    b6[i1 * lit6 + i2 * lit5 + i3] = v_12;
   }
 }
 `,
@@ -2891,17 +2575,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_features_1_conv_2_2: ShaderSpec = {
     name: "pointwise_G_features_1_conv_2_2",
-    overrides: ["i32","i32","i32","i32","i32","f32","f32"],
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-override lit6: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -2911,21 +2596,28 @@ override lit6: f32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit4) % lit4);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[i1] * lit5);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    let v_2 = (b2[i1] * lit5);
-    let v_3 = (v_2 + lit6);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    b5[i1 * lit3 + i2 * lit4 + i3] = v_7;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let v_2 = (b0[i1 * lit6 + i2 * lit7 + i3] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    b5[i1 * lit6 + i2 * lit7 + i3] = v_11;
   }
 }
 `,
@@ -2933,110 +2625,51 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_features_1_conv_2_3: ShaderSpec = {
     name: "pointwise_G_features_1_conv_2_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
+override lit3: f32;
+override lit4: f32;
 override lit5: i32;
-override lit6: f32;
-override lit7: f32;
+override lit6: i32;
+override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    b5[i1 * lit3 + i2 * lit4 + i3] = v_7;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_2_conv_0_0: ShaderSpec = {
-    name: "pointwise_G_features_2_conv_0_0",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit1) % lit5);
-    let i3 = (gi % lit1);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit1 + i3] - v_0);
-    let v_2 = (v_1 * b2[i1]);
-    b3[i1 * lit3 + i2 * lit1 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_2_conv_0_0_2: ShaderSpec = {
-    name: "pointwise_G_features_2_conv_0_0_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit1) % lit5);
-    let i3 = (gi % lit1);
-    let v_0 = (b1[(i1 % lit4)] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit1 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit1 + i3] = v_1;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b2[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b4[i1];
+  let h_10 = b5[i1];
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let v_2 = (b1[i1 * lit6 + i2 * lit7 + i3] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = (b0[i1 * lit6 + i2 * lit7 + i3] + v_11);
+    b6[i1 * lit6 + i2 * lit7 + i3] = v_12;
   }
 }
 `,
@@ -3044,37 +2677,54 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_features_2_conv_0_1: ShaderSpec = {
     name: "pointwise_G_features_2_conv_0_1",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
+override lit3: f32;
+override lit4: f32;
 override lit5: i32;
-override lit6: f32;
+override lit6: i32;
+override lit7: i32;
+override lit8: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit1) % lit5);
-    let i3 = (gi % lit1);
-    let v_0 = (b0[i1 * lit3 + i2 * lit1 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = select(clamp(v_1, 0.0f, lit6), v_1, isnan_(v_1));
-    b3[i1 * lit3 + i2 * lit1 + i3] = v_2;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let v_2 = (b0[i1 * lit7 + i2 * lit6 + i3] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = select(clamp(v_11, 0.0f, lit8), v_11, isnan_(v_11));
+    b5[i1 * lit7 + i2 * lit6 + i3] = v_12;
   }
 }
 `,
@@ -3082,13 +2732,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_features_2_conv_1_1: ShaderSpec = {
     name: "pointwise_G_features_2_conv_1_1",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","f32","f32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: i32;
+override lit1: f32;
+override lit2: f32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
@@ -3097,23 +2747,38 @@ override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = select(clamp(v_1, 0.0f, lit7), v_1, isnan_(v_1));
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_2;
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let v_2 = (b0[i1 * lit5 + i2 * lit6 + i3] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = select(clamp(v_11, 0.0f, lit7), v_11, isnan_(v_11));
+    b5[i1 * lit5 + i2 * lit6 + i3] = v_12;
   }
 }
 `,
@@ -3121,32 +2786,47 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_features_2_conv_3: ShaderSpec = {
     name: "pointwise_G_features_2_conv_3",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: i32;
+override lit1: f32;
+override lit2: f32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
   for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    b3[i1 * lit3 + i2 * lit4 + i3] = v_1;
+    let hw = (chunk * lit0 + e) * lit3 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let v_2 = (b0[i1 * lit4 + i2 * lit5 + i3] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    b5[i1 * lit4 + i2 * lit5 + i3] = v_11;
   }
 }
 `,
@@ -3154,96 +2834,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_features_2_conv_3_2: ShaderSpec = {
     name: "pointwise_G_features_2_conv_3_2",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: i32;
+override lit1: f32;
+override lit2: f32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[i1 * lit3 + i2 * lit4 + i3] * b2[i1]);
-    let v_1 = (v_0 + b3[i1]);
-    let v_2 = (b0[i1 * lit3 + i2 * lit4 + i3] + v_1);
-    b4[i1 * lit3 + i2 * lit4 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_2_conv_3_3: ShaderSpec = {
-    name: "pointwise_G_features_2_conv_3_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_7;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_2_conv_3_4: ShaderSpec = {
-    name: "pointwise_G_features_2_conv_3_4",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -3254,491 +2854,185 @@ override lit7: f32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b2[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b4[i1];
+  let h_10 = b5[i1];
   for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b2[i1] * lit6);
-    let v_1 = (b1[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b3[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b4[i1]);
-    let v_7 = (v_6 + b5[i1]);
-    let v_8 = (b0[i1 * lit3 + i2 * lit5 + i3] + v_7);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_8;
+    let hw = (chunk * lit0 + e) * lit3 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let v_2 = (b1[i1 * lit4 + i2 * lit5 + i3] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = (b0[i1 * lit4 + i2 * lit5 + i3] + v_11);
+    b6[i1 * lit4 + i2 * lit5 + i3] = v_12;
   }
-}
-`,
-  };
-
-export const pointwise_G_features_2_conv_3_5: ShaderSpec = {
-    name: "pointwise_G_features_2_conv_3_5",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-override lit8: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit7);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit7);
-    let v_3 = (v_2 + lit8);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_7;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_2_conv_3_6: ShaderSpec = {
-    name: "pointwise_G_features_2_conv_3_6",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-override lit8: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b2[i1] * lit7);
-    let v_1 = (b1[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b3[i1] * lit7);
-    let v_3 = (v_2 + lit8);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b4[i1]);
-    let v_7 = (v_6 + b5[i1]);
-    let v_8 = (b0[i1 * lit3 + i2 * lit5 + i3] + v_7);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_4_conv_1_0: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_1_0",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit0);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (v_1 * b2[i1]);
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_4_conv_1_0_2: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_1_0_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit0);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[(i1 % lit4)] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit5 + i3] = v_1;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_4_conv_1_0_3: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_1_0_3",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[i1] * lit5);
-  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
-  let v_2 = (v_1 * b2[i1]);
-  b3[i1 * lit2 + i2 * lit4 + i3] = v_2;
-}
-`,
-  };
-
-export const pointwise_G_features_4_conv_1_1: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_1_1",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit0);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = select(clamp(v_1, 0.0f, lit6), v_1, isnan_(v_1));
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_4_conv_1_1_2: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_1_1_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-override lit8: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit0);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = select(clamp(v_7, 0.0f, lit8), v_7, isnan_(v_7));
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_4_conv_1_1_3: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_1_1_3",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[i1]);
-  let v_1 = (v_0 + b2[i1]);
-  let v_2 = select(clamp(v_1, 0.0f, lit5), v_1, isnan_(v_1));
-  b3[i1 * lit2 + i2 * lit4 + i3] = v_2;
-}
-`,
-  };
-
-export const pointwise_G_features_4_conv_2: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_2",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit3);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[i1] * lit5);
-  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
-  let v_2 = (v_1 * b2[i1]);
-  b3[i1 * lit2 + i2 * lit4 + i3] = v_2;
-}
-`,
-  };
-
-export const pointwise_G_features_4_conv_2_2: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_2_2",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit3);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[(i1 % lit3)] * lit5);
-  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
-  b2[i1 * lit2 + i2 * lit4 + i3] = v_1;
-}
-`,
-  };
-
-export const pointwise_G_features_4_conv_2_3: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_2_3",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[(i1 % lit3)] * lit5);
-  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
-  b2[i1 * lit2 + i2 * lit4 + i3] = v_1;
 }
 `,
   };
 
 export const pointwise_G_features_4_conv_3: ShaderSpec = {
     name: "pointwise_G_features_4_conv_3",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
 override lit3: i32;
 override lit4: i32;
+override lit5: i32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit3);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[i1]);
-  let v_1 = (v_0 + b2[i1]);
-  b3[i1 * lit2 + i2 * lit4 + i3] = v_1;
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let v_2 = (b0[i1 * lit5 + i2 * lit6 + i3] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    b5[i1 * lit5 + i2 * lit6 + i3] = v_11;
+  }
 }
 `,
   };
 
 export const pointwise_G_features_4_conv_3_2: ShaderSpec = {
     name: "pointwise_G_features_4_conv_3_2",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b2[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b4[i1];
+  let h_10 = b5[i1];
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let v_2 = (b1[i1 * lit5 + i2 * lit6 + i3] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = (b0[i1 * lit5 + i2 * lit6 + i3] + v_11);
+    b6[i1 * lit5 + i2 * lit6 + i3] = v_12;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_7_conv_1_1: ShaderSpec = {
+    name: "pointwise_G_features_7_conv_1_1",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+override lit8: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit3);
+  let i2 = ((gi / lit4) % lit5);
   let i3 = (gi % lit4);
-  let v_0 = (b1[i1 * lit2 + i2 * lit4 + i3] * b2[i1]);
-  let v_1 = (v_0 + b3[i1]);
-  let v_2 = (b0[i1 * lit2 + i2 * lit4 + i3] + v_1);
-  b4[i1 * lit2 + i2 * lit4 + i3] = v_2;
+  let v_0 = (b1[i1] * lit6);
+  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
+  let v_2 = (b2[i1] * lit6);
+  let v_3 = (v_2 + lit7);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (v_1 * v_4);
+  let v_6 = (v_5 * b3[i1]);
+  let v_7 = (v_6 + b4[i1]);
+  let v_8 = select(clamp(v_7, 0.0f, lit8), v_7, isnan_(v_7));
+  b5[i1 * lit2 + i2 * lit4 + i3] = v_8;
 }
 `,
   };
 
-export const pointwise_G_features_4_conv_3_3: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_3_3",
-    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
+export const pointwise_G_features_7_conv_1_1_2: ShaderSpec = {
+    name: "pointwise_G_features_7_conv_1_1_2",
+    overrides: ["u32","i32","i32","i32","i32","f32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
@@ -3746,12 +3040,16 @@ override lit3: i32;
 override lit4: i32;
 override lit5: f32;
 override lit6: f32;
+override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -3767,54 +3065,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_5 = (v_1 * v_4);
   let v_6 = (v_5 * b3[i1]);
   let v_7 = (v_6 + b4[i1]);
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_7;
+  let v_8 = select(clamp(v_7, 0.0f, lit7), v_7, isnan_(v_7));
+  b5[i1 * lit2 + i2 * lit4 + i3] = v_8;
 }
 `,
   };
 
-export const pointwise_G_features_4_conv_3_4: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_3_4",
-    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b2[i1] * lit5);
-  let v_1 = (b1[i1 * lit2 + i2 * lit4 + i3] - v_0);
-  let v_2 = (b3[i1] * lit5);
-  let v_3 = (v_2 + lit6);
-  let v_4 = inverseSqrt(v_3);
-  let v_5 = (v_1 * v_4);
-  let v_6 = (v_5 * b4[i1]);
-  let v_7 = (v_6 + b5[i1]);
-  let v_8 = (b0[i1 * lit2 + i2 * lit4 + i3] + v_7);
-  b6[i1 * lit2 + i2 * lit4 + i3] = v_8;
-}
-`,
-  };
-
-export const pointwise_G_features_4_conv_3_5: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_3_5",
+export const pointwise_G_features_7_conv_3: ShaderSpec = {
+    name: "pointwise_G_features_7_conv_3",
     overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -3853,8 +3111,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_G_features_4_conv_3_6: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_3_6",
+export const pointwise_G_features_7_conv_3_2: ShaderSpec = {
+    name: "pointwise_G_features_7_conv_3_2",
     overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -3895,70 +3153,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_G_features_4_conv_3_7: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_3_7",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[i1]);
-  let v_1 = (v_0 + b2[i1]);
-  b3[i1 * lit2 + i2 * lit4 + i3] = v_1;
-}
-`,
-  };
-
-export const pointwise_G_features_4_conv_3_8: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_3_8",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[i1 * lit2 + i2 * lit4 + i3] * b2[i1]);
-  let v_1 = (v_0 + b3[i1]);
-  let v_2 = (b0[i1 * lit2 + i2 * lit4 + i3] + v_1);
-  b4[i1 * lit2 + i2 * lit4 + i3] = v_2;
-}
-`,
-  };
-
-export const pointwise_G_features_7_conv_1_1: ShaderSpec = {
-    name: "pointwise_G_features_7_conv_1_1",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+export const pointwise_G_features_7_conv_3_3: ShaderSpec = {
+    name: "pointwise_G_features_7_conv_3_3",
+    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -3966,206 +3164,47 @@ override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
-override lit5: i32;
+override lit5: f32;
 override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[i1]);
-  let v_1 = (v_0 + b2[i1]);
-  let v_2 = select(clamp(v_1, 0.0f, lit6), v_1, isnan_(v_1));
-  b3[i1 * lit2 + i2 * lit4 + i3] = v_2;
-}
-`,
-  };
-
-export const pointwise_G_features_7_conv_3: ShaderSpec = {
-    name: "pointwise_G_features_7_conv_3",
-    overrides: ["u32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[i1]);
-  let v_1 = (v_0 + b2[i1]);
-  b3[i1 * lit2 + i2 * lit4 + i3] = v_1;
-}
-`,
-  };
-
-export const pointwise_G_features_7_conv_3_2: ShaderSpec = {
-    name: "pointwise_G_features_7_conv_3_2",
-    overrides: ["u32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
+  let i2 = ((gi / lit4) % lit4);
   let i3 = (gi % lit4);
-  let v_0 = (b1[i1 * lit2 + i2 * lit4 + i3] * b2[i1]);
-  let v_1 = (v_0 + b3[i1]);
-  let v_2 = (b0[i1 * lit2 + i2 * lit4 + i3] + v_1);
-  b4[i1 * lit2 + i2 * lit4 + i3] = v_2;
+  let v_0 = (b1[i1] * lit5);
+  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
+  let v_2 = (b2[i1] * lit5);
+  let v_3 = (v_2 + lit6);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (v_1 * v_4);
+  let v_6 = (v_5 * b3[i1]);
+  let v_7 = (v_6 + b4[i1]);
+  b5[i1 * lit2 + i2 * lit4 + i3] = v_7;
 }
 `,
   };
 
-export const pointwise_G_layer1_0_bn1: ShaderSpec = {
-    name: "pointwise_G_layer1_0_bn1",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = relu_(v_1);
-    b3[i1 * lit3 + i2 * lit4 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_G_layer1_0_bn2_running_var: ShaderSpec = {
-    name: "pointwise_G_layer1_0_bn2_running_var",
-    overrides: ["u32","i32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] / lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  b2[i0] = v_3;
-}
-`,
-  };
-
-export const pointwise_G_layer1_0_bn2_running_var_2: ShaderSpec = {
-    name: "pointwise_G_layer1_0_bn2_running_var_2",
-    overrides: ["u32","i32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] / lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] / lit3);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-}
-`,
-  };
-
-export const pointwise_G_layer1_0_bn3: ShaderSpec = {
-    name: "pointwise_G_layer1_0_bn3",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+export const pointwise_G_features_7_conv_3_4: ShaderSpec = {
+    name: "pointwise_G_features_7_conv_3_4",
+    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
+override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
-override lit5: i32;
-override lit6: i32;
+override lit5: f32;
+override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -4173,123 +3212,47 @@ override lit6: i32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = (b3[i1 * lit3 + i2 * lit5 + i3] * b4[i1]);
-    let v_3 = (v_2 + b5[i1]);
-    let v_4 = (v_1 + v_3);
-    let v_5 = relu_(v_4);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_5;
-  }
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b2[i1] * lit5);
+  let v_1 = (b1[i1 * lit2 + i2 * lit4 + i3] - v_0);
+  let v_2 = (b3[i1] * lit5);
+  let v_3 = (v_2 + lit6);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (v_1 * v_4);
+  let v_6 = (v_5 * b4[i1]);
+  let v_7 = (v_6 + b5[i1]);
+  let v_8 = (b0[i1 * lit2 + i2 * lit4 + i3] + v_7);
+  b6[i1 * lit2 + i2 * lit4 + i3] = v_8;
 }
 `,
   };
 
-export const pointwise_G_layer1_0_bn3_2: ShaderSpec = {
-    name: "pointwise_G_layer1_0_bn3_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_G_layer1_0_bn1: ShaderSpec = {
+    name: "pointwise_G_layer1_0_bn1",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = (b6[i1] * lit6);
-    let v_9 = (b5[i1 * lit3 + i2 * lit5 + i3] - v_8);
-    let v_10 = (b7[i1] * lit6);
-    let v_11 = (v_10 + lit7);
-    let v_12 = inverseSqrt(v_11);
-    let v_13 = (v_9 * v_12);
-    let v_14 = (v_13 * b8[i1]);
-    let v_15 = (v_14 + b9[i1]);
-    let v_16 = (v_7 + v_15);
-    let v_17 = relu_(v_16);
-    b10[i1 * lit3 + i2 * lit5 + i3] = v_17;
-  }
-}
-`,
-  };
-
-export const pointwise_G_layer1_0_bn3_3: ShaderSpec = {
-    name: "pointwise_G_layer1_0_bn3_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
+override lit3: f32;
+override lit4: f32;
 override lit5: i32;
 override lit6: i32;
-override lit7: f32;
-override lit8: f32;
+override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -4299,40 +3262,38 @@ fn relu_(x: f32) -> f32 {
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit7);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit7);
-    let v_3 = (v_2 + lit8);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = (b6[i1] * lit7);
-    let v_9 = (b5[i1 * lit3 + i2 * lit5 + i3] - v_8);
-    let v_10 = (b7[i1] * lit7);
-    let v_11 = (v_10 + lit8);
-    let v_12 = inverseSqrt(v_11);
-    let v_13 = (v_9 * v_12);
-    let v_14 = (v_13 * b8[i1]);
-    let v_15 = (v_14 + b9[i1]);
-    let v_16 = (v_7 + v_15);
-    let v_17 = relu_(v_16);
-    b10[i1 * lit3 + i2 * lit5 + i3] = v_17;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let v_2 = (b0[i1 * lit6 + i2 * lit7 + i3] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = relu_(v_11);
+    b5[i1 * lit6 + i2 * lit7 + i3] = v_12;
   }
 }
 `,
   };
 
-export const pointwise_G_layer1_0_bn3_running_mean: ShaderSpec = {
-    name: "pointwise_G_layer1_0_bn3_running_mean",
-    overrides: ["u32","i32","f32","f32","f32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_G_layer1_0_bn1_running_var: ShaderSpec = {
+    name: "pointwise_G_layer1_0_bn1_running_var",
+    overrides: ["u32","i32","f32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -4340,7 +3301,7 @@ override lit1: i32;
 override lit2: f32;
 override lit3: f32;
 override lit4: f32;
-override lit5: i32;
+override lit5: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -4348,9 +3309,385 @@ override lit5: i32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
+@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] * lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_2 * lit5);
+  let v_4 = (v_0 + v_3);
+  let v_5 = (v_4 * lit2);
+  let v_6 = (b2[(i0 % lit1)] * lit3);
+  let v_7 = (v_6 * lit4);
+  let v_8 = (v_7 * lit5);
+  let v_9 = (v_5 + v_8);
+  b3[i0] = v_9;
+  let v_10 = (b4[i0] * lit2);
+  let v_11 = (b5[(i0 % lit1)] * lit3);
+  let v_12 = (v_11 * lit5);
+  let v_13 = (v_10 + v_12);
+  let v_14 = (v_13 * lit2);
+  let v_15 = (b6[(i0 % lit1)] * lit3);
+  let v_16 = (v_15 * lit5);
+  let v_17 = (v_14 + v_16);
+  b7[i0] = v_17;
+  let v_18 = (b8[i0] * lit2);
+  let v_19 = (b9[(i0 % lit1)] * lit3);
+  let v_20 = (v_19 * lit4);
+  let v_21 = (v_20 * lit5);
+  let v_22 = (v_18 + v_21);
+  let v_23 = (v_22 * lit2);
+  let v_24 = (b10[(i0 % lit1)] * lit3);
+  let v_25 = (v_24 * lit4);
+  let v_26 = (v_25 * lit5);
+  let v_27 = (v_23 + v_26);
+  b11[i0] = v_27;
+}
+`,
+  };
+
+export const pointwise_G_layer1_0_bn1_running_var_2: ShaderSpec = {
+    name: "pointwise_G_layer1_0_bn1_running_var_2",
+    overrides: ["u32","i32","f32","f32","f32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: f32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
+@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] * lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_2 * lit5);
+  let v_4 = (v_0 + v_3);
+  let v_5 = (v_4 * lit2);
+  let v_6 = (b2[(i0 % lit1)] * lit6);
+  let v_7 = (v_6 * lit7);
+  let v_8 = (v_7 * lit5);
+  let v_9 = (v_5 + v_8);
+  b3[i0] = v_9;
+  let v_10 = (b4[i0] * lit2);
+  let v_11 = (b5[(i0 % lit1)] * lit3);
+  let v_12 = (v_11 * lit5);
+  let v_13 = (v_10 + v_12);
+  let v_14 = (v_13 * lit2);
+  let v_15 = (b6[(i0 % lit1)] * lit6);
+  let v_16 = (v_15 * lit5);
+  let v_17 = (v_14 + v_16);
+  b7[i0] = v_17;
+  let v_18 = (b8[i0] * lit2);
+  let v_19 = (b9[(i0 % lit1)] * lit3);
+  let v_20 = (v_19 * lit4);
+  let v_21 = (v_20 * lit5);
+  let v_22 = (v_18 + v_21);
+  let v_23 = (v_22 * lit2);
+  let v_24 = (b10[(i0 % lit1)] * lit6);
+  let v_25 = (v_24 * lit7);
+  let v_26 = (v_25 * lit5);
+  let v_27 = (v_23 + v_26);
+  b11[i0] = v_27;
+}
+`,
+  };
+
+export const pointwise_G_layer1_0_bn2_running_mean: ShaderSpec = {
+    name: "pointwise_G_layer1_0_bn2_running_mean",
+    overrides: ["u32","i32","f32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] * lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+  let v_4 = (b3[i0] * lit2);
+  let v_5 = (b4[(i0 % lit1)] * lit3);
+  let v_6 = (v_5 * lit5);
+  let v_7 = (v_6 * lit4);
+  let v_8 = (v_4 + v_7);
+  b5[i0] = v_8;
+}
+`,
+  };
+
+export const pointwise_G_layer1_0_bn3: ShaderSpec = {
+    name: "pointwise_G_layer1_0_bn3",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
 @group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  let h_12 = b6[i1];
+  let v_13 = (h_12 * lit3);
+  let h_15 = b7[i1];
+  let v_16 = (h_15 * lit3);
+  let v_17 = (v_16 + lit4);
+  let v_18 = inverseSqrt(v_17);
+  let h_20 = b8[i1];
+  let h_22 = b9[i1];
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit0 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let v_2 = (b0[i1 * lit6 + i2 * lit7 + i3] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_14 = (b5[i1 * lit6 + i2 * lit7 + i3] - v_13);
+    let v_19 = (v_14 * v_18);
+    let v_21 = (v_19 * h_20);
+    let v_23 = (v_21 + h_22);
+    let v_24 = (v_11 + v_23);
+    let v_25 = relu_(v_24);
+    b10[i1 * lit6 + i2 * lit7 + i3] = v_25;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer1_0_bn3_2: ShaderSpec = {
+    name: "pointwise_G_layer1_0_bn3_2",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  let h_12 = b6[i1];
+  let v_13 = (h_12 * lit3);
+  let h_15 = b7[i1];
+  let v_16 = (h_15 * lit3);
+  let v_17 = (v_16 + lit4);
+  let v_18 = inverseSqrt(v_17);
+  let h_20 = b8[i1];
+  let h_22 = b9[i1];
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit8;
+    let i3 = hw % lit8;
+    let v_2 = (b0[i1 * lit7 + i2 * lit8 + i3] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_14 = (b5[i1 * lit7 + i2 * lit8 + i3] - v_13);
+    let v_19 = (v_14 * v_18);
+    let v_21 = (v_19 * h_20);
+    let v_23 = (v_21 + h_22);
+    let v_24 = (v_11 + v_23);
+    let v_25 = relu_(v_24);
+    b10[i1 * lit7 + i2 * lit8 + i3] = v_25;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer1_0_bn3_running_mean: ShaderSpec = {
+    name: "pointwise_G_layer1_0_bn3_running_mean",
+    overrides: ["u32","i32","f32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
+@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] * lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+  let v_4 = (b3[i0] * lit2);
+  let v_5 = (b4[(i0 % lit1)] * lit3);
+  let v_6 = (v_5 * lit5);
+  let v_7 = (v_6 * lit4);
+  let v_8 = (v_4 + v_7);
+  b5[i0] = v_8;
+  let v_9 = (b6[i0] * lit2);
+  let v_10 = (b7[(i0 % lit1)] * lit3);
+  let v_11 = (v_10 * lit4);
+  let v_12 = (v_9 + v_11);
+  b8[i0] = v_12;
+  let v_13 = (b9[i0] * lit2);
+  let v_14 = (b10[(i0 % lit1)] * lit3);
+  let v_15 = (v_14 * lit5);
+  let v_16 = (v_15 * lit4);
+  let v_17 = (v_13 + v_16);
+  b11[i0] = v_17;
+}
+`,
+  };
+
+export const pointwise_G_layer1_0_bn3_running_mean_2: ShaderSpec = {
+    name: "pointwise_G_layer1_0_bn3_running_mean_2",
+    overrides: ["u32","i32","f32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
+@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -4365,85 +3702,96 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * lit4);
   let v_7 = (v_4 + v_6);
   b3[i0] = v_7;
-  let v_8 = (b4[i0] * b5[(0i + lit5)]);
-  let v_9 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
-  let v_10 = (v_9 * b8[0i]);
-  let v_11 = (v_8 + v_10);
-  b9[i0] = v_11;
+  let v_8 = (b4[i0] * lit2);
+  let v_9 = (b5[(i0 % lit1)] * lit3);
+  let v_10 = (v_9 * lit5);
+  let v_11 = (v_10 * lit4);
+  let v_12 = (v_8 + v_11);
+  let v_13 = (v_12 * lit2);
+  let v_14 = (b6[(i0 % lit1)] * lit3);
+  let v_15 = (v_14 * lit5);
+  let v_16 = (v_15 * lit4);
+  let v_17 = (v_13 + v_16);
+  b7[i0] = v_17;
+  let v_18 = (b8[i0] * lit2);
+  let v_19 = (b9[(i0 % lit1)] * lit3);
+  let v_20 = (v_19 * lit4);
+  let v_21 = (v_18 + v_20);
+  let v_22 = (v_21 * lit2);
+  let v_23 = (b10[(i0 % lit1)] * lit3);
+  let v_24 = (v_23 * lit4);
+  let v_25 = (v_22 + v_24);
+  b11[i0] = v_25;
+}
+`,
+  };
+
+export const pointwise_G_layer1_0_bn3_running_mean_3: ShaderSpec = {
+    name: "pointwise_G_layer1_0_bn3_running_mean_3",
+    overrides: ["u32","i32","f32","f32","f32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: f32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
+@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] * lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * lit2);
+  let v_5 = (b2[(i0 % lit1)] * lit5);
+  let v_6 = (v_5 * lit4);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * lit2);
+  let v_9 = (b5[(i0 % lit1)] * lit3);
+  let v_10 = (v_9 * lit6);
+  let v_11 = (v_10 * lit4);
+  let v_12 = (v_8 + v_11);
+  let v_13 = (v_12 * lit2);
+  let v_14 = (b6[(i0 % lit1)] * lit5);
+  let v_15 = (v_14 * lit7);
+  let v_16 = (v_15 * lit4);
+  let v_17 = (v_13 + v_16);
+  b7[i0] = v_17;
+  let v_18 = (b8[i0] * lit2);
+  let v_19 = (b9[(i0 % lit1)] * lit3);
+  let v_20 = (v_19 * lit4);
+  let v_21 = (v_18 + v_20);
+  let v_22 = (v_21 * lit2);
+  let v_23 = (b10[(i0 % lit1)] * lit5);
+  let v_24 = (v_23 * lit4);
+  let v_25 = (v_22 + v_24);
+  b11[i0] = v_25;
 }
 `,
   };
 
 export const pointwise_G_layer1_0_conv1: ShaderSpec = {
     name: "pointwise_G_layer1_0_conv1",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    let v_2 = (v_1 * b2[i1]);
-    b3[i1 * lit3 + i2 * lit4 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_G_layer1_0_conv1_2: ShaderSpec = {
-    name: "pointwise_G_layer1_0_conv1_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[(i1 % lit0)] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit4 + i3] = v_1;
-  }
-}
-`,
-  };
-
-export const pointwise_G_layer1_0_conv1_3: ShaderSpec = {
-    name: "pointwise_G_layer1_0_conv1_3",
     overrides: ["u32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -4468,8 +3816,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_G_layer1_0_conv1_4: ShaderSpec = {
-    name: "pointwise_G_layer1_0_conv1_4",
+export const pointwise_G_layer1_0_conv1_2: ShaderSpec = {
+    name: "pointwise_G_layer1_0_conv1_2",
     overrides: ["u32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -4498,8 +3846,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_G_layer1_0_conv1_5: ShaderSpec = {
-    name: "pointwise_G_layer1_0_conv1_5",
+export const pointwise_G_layer1_0_conv1_3: ShaderSpec = {
+    name: "pointwise_G_layer1_0_conv1_3",
     overrides: ["u32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -4616,76 +3964,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_G_layer1_0_conv3: ShaderSpec = {
-    name: "pointwise_G_layer1_0_conv3",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit7);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (v_1 * b2[i1]);
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_G_layer1_0_conv3_2: ShaderSpec = {
-    name: "pointwise_G_layer1_0_conv3_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[(i1 % lit4)] * lit7);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit5 + i3] = v_1;
-  }
-}
-`,
-  };
-
 export const pointwise_G_layer1_0_downsample_0: ShaderSpec = {
     name: "pointwise_G_layer1_0_downsample_0",
     overrides: ["u32","i32","i32","i32"],
@@ -4751,24 +4029,94 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_G_layer1_0_downsample_1_running_var: ShaderSpec = {
+    name: "pointwise_G_layer1_0_downsample_1_running_var",
+    overrides: ["u32","i32","f32","f32","f32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: f32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
+@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] * lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_2 * lit5);
+  let v_4 = (v_0 + v_3);
+  let v_5 = (v_4 * lit2);
+  let v_6 = (b2[(i0 % lit1)] * lit3);
+  let v_7 = (v_6 * lit4);
+  let v_8 = (v_7 * lit5);
+  let v_9 = (v_5 + v_8);
+  b3[i0] = v_9;
+  let v_10 = (b4[i0] * lit2);
+  let v_11 = (b5[(i0 % lit1)] * lit6);
+  let v_12 = (v_11 * lit5);
+  let v_13 = (v_10 + v_12);
+  let v_14 = (v_13 * lit2);
+  let v_15 = (b6[(i0 % lit1)] * lit6);
+  let v_16 = (v_15 * lit5);
+  let v_17 = (v_14 + v_16);
+  b7[i0] = v_17;
+  let v_18 = (b8[i0] * lit2);
+  let v_19 = (b9[(i0 % lit1)] * lit6);
+  let v_20 = (v_19 * lit7);
+  let v_21 = (v_20 * lit5);
+  let v_22 = (v_18 + v_21);
+  let v_23 = (v_22 * lit2);
+  let v_24 = (b10[(i0 % lit1)] * lit6);
+  let v_25 = (v_24 * lit7);
+  let v_26 = (v_25 * lit5);
+  let v_27 = (v_23 + v_26);
+  b11[i0] = v_27;
+}
+`,
+  };
+
 export const pointwise_G_layer1_1_bn3: ShaderSpec = {
     name: "pointwise_G_layer1_1_bn3",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
+override lit3: f32;
+override lit4: f32;
 override lit5: i32;
 override lit6: i32;
+override lit7: i32;
+override lit8: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -4778,17 +4126,30 @@ fn relu_(x: f32) -> f32 {
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = (v_1 + b3[i1 * lit3 + i2 * lit5 + i3]);
-    let v_3 = relu_(v_2);
-    b4[i1 * lit3 + i2 * lit5 + i3] = v_3;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit8;
+    let i3 = hw % lit8;
+    let v_2 = (b0[i1 * lit7 + i2 * lit8 + i3] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = (v_11 + b5[i1 * lit7 + i2 * lit8 + i3]);
+    let v_13 = relu_(v_12);
+    b6[i1 * lit7 + i2 * lit8 + i3] = v_13;
   }
 }
 `,
@@ -4796,78 +4157,132 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_layer1_1_bn3_2: ShaderSpec = {
     name: "pointwise_G_layer1_1_bn3_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
+    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: i32;
+override lit1: f32;
+override lit2: f32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let v_2 = (b0[i1 * lit5 + i2 * lit6 + i3] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = (v_11 + b5[i1 * lit5 + i2 * lit6 + i3]);
+    let v_13 = relu_(v_12);
+    b6[i1 * lit5 + i2 * lit6 + i3] = v_13;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer1_2_bn2_running_mean: ShaderSpec = {
+    name: "pointwise_G_layer1_2_bn2_running_mean",
+    overrides: ["u32","i32","f32","f32","f32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: f32;
 override lit6: f32;
 override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = (v_7 + b5[i1 * lit3 + i2 * lit5 + i3]);
-    let v_9 = relu_(v_8);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_9;
-  }
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] * lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * lit2);
+  let v_5 = (b2[(i0 % lit1)] * lit5);
+  let v_6 = (v_5 * lit4);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * lit2);
+  let v_9 = (b5[(i0 % lit1)] * lit3);
+  let v_10 = (v_9 * lit6);
+  let v_11 = (v_10 * lit4);
+  let v_12 = (v_8 + v_11);
+  let v_13 = (v_12 * lit2);
+  let v_14 = (b6[(i0 % lit1)] * lit5);
+  let v_15 = (v_14 * lit7);
+  let v_16 = (v_15 * lit4);
+  let v_17 = (v_13 + v_16);
+  b7[i0] = v_17;
 }
 `,
   };
 
-export const pointwise_G_layer1_1_bn3_3: ShaderSpec = {
-    name: "pointwise_G_layer1_1_bn3_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_G_layer2_0_bn1: ShaderSpec = {
+    name: "pointwise_G_layer2_0_bn1",
+    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: i32;
+override lit1: f32;
+override lit2: f32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 override lit6: i32;
-override lit7: f32;
-override lit8: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -4877,30 +4292,94 @@ fn relu_(x: f32) -> f32 {
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit7);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit7);
-    let v_3 = (v_2 + lit8);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = (v_7 + b5[i1 * lit3 + i2 * lit5 + i3]);
-    let v_9 = relu_(v_8);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_9;
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let v_2 = (b0[i1 * lit5 + i2 * lit6 + i3] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = relu_(v_11);
+    b5[i1 * lit5 + i2 * lit6 + i3] = v_12;
   }
 }
 `,
   };
 
-export const pointwise_G_layer1_2_bn2_running_var: ShaderSpec = {
-    name: "pointwise_G_layer1_2_bn2_running_var",
+export const pointwise_G_layer2_0_bn1_2: ShaderSpec = {
+    name: "pointwise_G_layer2_0_bn1_2",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit8;
+    let i3 = hw % lit8;
+    let v_2 = (b0[i1 * lit7 + i2 * lit8 + i3] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = relu_(v_11);
+    b5[i1 * lit7 + i2 * lit8 + i3] = v_12;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer2_0_bn2_running_var: ShaderSpec = {
+    name: "pointwise_G_layer2_0_bn2_running_var",
     overrides: ["u32","i32","f32","f32","f32","f32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -4928,214 +4407,34 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= lit1) { return; }
   let i0 = gi;
   let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] / lit3);
+  let v_1 = (b1[(i0 % lit1)] * lit3);
   let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] / lit5);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-  let v_8 = (b4[i0] * b5[(0i + lit6)]);
-  let v_9 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
-  let v_10 = (v_9 * b8[0i]);
-  let v_11 = (v_8 + v_10);
-  b9[i0] = v_11;
-}
-`,
-  };
-
-export const pointwise_G_layer2_0_bn1: ShaderSpec = {
-    name: "pointwise_G_layer2_0_bn1",
-    overrides: ["u32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[i1]);
-  let v_1 = (v_0 + b2[i1]);
-  let v_2 = relu_(v_1);
-  b3[i1 * lit2 + i2 * lit4 + i3] = v_2;
-}
-`,
-  };
-
-export const pointwise_G_layer2_0_bn1_2: ShaderSpec = {
-    name: "pointwise_G_layer2_0_bn1_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = relu_(v_7);
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_G_layer2_0_bn1_3: ShaderSpec = {
-    name: "pointwise_G_layer2_0_bn1_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit0);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = relu_(v_7);
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_G_layer2_0_bn2_running_var: ShaderSpec = {
-    name: "pointwise_G_layer2_0_bn2_running_var",
-    overrides: ["u32","i32","f32","f32","f32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] / lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] / lit3);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-  let v_8 = (b4[i0] * b5[(0i + lit5)]);
-  let v_9 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
-  let v_10 = (v_9 * b8[0i]);
-  let v_11 = (v_8 + v_10);
-  b9[i0] = v_11;
+  let v_3 = (v_2 * lit5);
+  let v_4 = (v_0 + v_3);
+  let v_5 = (v_4 * lit2);
+  let v_6 = (b2[(i0 % lit1)] * lit3);
+  let v_7 = (v_6 * lit4);
+  let v_8 = (v_7 * lit5);
+  let v_9 = (v_5 + v_8);
+  b3[i0] = v_9;
+  let v_10 = (b4[i0] * b5[(0i + lit6)]);
+  let v_11 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
+  let v_12 = (v_11 * b8[0i]);
+  let v_13 = (v_10 + v_12);
+  b9[i0] = v_13;
 }
 `,
   };
 
 export const pointwise_G_layer2_0_bn3: ShaderSpec = {
     name: "pointwise_G_layer2_0_bn3",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: i32;
+override lit1: f32;
+override lit2: f32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
@@ -5145,7 +4444,11 @@ override lit5: i32;
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -5155,19 +4458,42 @@ fn relu_(x: f32) -> f32 {
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = (b3[i1 * lit3 + i2 * lit4 + i3] * b4[i1]);
-    let v_3 = (v_2 + b5[i1]);
-    let v_4 = (v_1 + v_3);
-    let v_5 = relu_(v_4);
-    b6[i1 * lit3 + i2 * lit4 + i3] = v_5;
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  let h_12 = b6[i1];
+  let v_13 = (h_12 * lit1);
+  let h_15 = b7[i1];
+  let v_16 = (h_15 * lit1);
+  let v_17 = (v_16 + lit2);
+  let v_18 = inverseSqrt(v_17);
+  let h_20 = b8[i1];
+  let h_22 = b9[i1];
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit0 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let v_2 = (b0[i1 * lit4 + i2 * lit5 + i3] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_14 = (b5[i1 * lit4 + i2 * lit5 + i3] - v_13);
+    let v_19 = (v_14 * v_18);
+    let v_21 = (v_19 * h_20);
+    let v_23 = (v_21 + h_22);
+    let v_24 = (v_11 + v_23);
+    let v_25 = relu_(v_24);
+    b10[i1 * lit4 + i2 * lit5 + i3] = v_25;
   }
 }
 `,
@@ -5175,11 +4501,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_layer2_0_bn3_2: ShaderSpec = {
     name: "pointwise_G_layer2_0_bn3_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
+override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
@@ -5206,99 +4532,6 @@ fn relu_(x: f32) -> f32 {
 }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit0);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = (b6[i1] * lit6);
-    let v_9 = (b5[i1 * lit3 + i2 * lit5 + i3] - v_8);
-    let v_10 = (b7[i1] * lit6);
-    let v_11 = (v_10 + lit7);
-    let v_12 = inverseSqrt(v_11);
-    let v_13 = (v_9 * v_12);
-    let v_14 = (v_13 * b8[i1]);
-    let v_15 = (v_14 + b9[i1]);
-    let v_16 = (v_7 + v_15);
-    let v_17 = relu_(v_16);
-    b10[i1 * lit3 + i2 * lit5 + i3] = v_17;
-  }
-}
-`,
-  };
-
-export const pointwise_G_layer2_0_bn3_3: ShaderSpec = {
-    name: "pointwise_G_layer2_0_bn3_3",
-    overrides: ["u32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[i1]);
-  let v_1 = (v_0 + b2[i1]);
-  let v_2 = (b3[i1 * lit2 + i2 * lit4 + i3] * b4[i1]);
-  let v_3 = (v_2 + b5[i1]);
-  let v_4 = (v_1 + v_3);
-  let v_5 = relu_(v_4);
-  b6[i1 * lit2 + i2 * lit4 + i3] = v_5;
-}
-`,
-  };
-
-export const pointwise_G_layer2_0_conv1: ShaderSpec = {
-    name: "pointwise_G_layer2_0_conv1",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let i1 = ((gi / lit2) % lit3);
@@ -5306,131 +4539,188 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % lit4);
   let v_0 = (b1[i1] * lit6);
   let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
-  let v_2 = (v_1 * b2[i1]);
-  b3[i1 * lit2 + i2 * lit4 + i3] = v_2;
+  let v_2 = (b2[i1] * lit6);
+  let v_3 = (v_2 + lit7);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (v_1 * v_4);
+  let v_6 = (v_5 * b3[i1]);
+  let v_7 = (v_6 + b4[i1]);
+  let v_8 = (b6[i1] * lit6);
+  let v_9 = (b5[i1 * lit2 + i2 * lit4 + i3] - v_8);
+  let v_10 = (b7[i1] * lit6);
+  let v_11 = (v_10 + lit7);
+  let v_12 = inverseSqrt(v_11);
+  let v_13 = (v_9 * v_12);
+  let v_14 = (v_13 * b8[i1]);
+  let v_15 = (v_14 + b9[i1]);
+  let v_16 = (v_7 + v_15);
+  let v_17 = relu_(v_16);
+  b10[i1 * lit2 + i2 * lit4 + i3] = v_17;
 }
 `,
   };
 
-export const pointwise_G_layer2_0_conv1_2: ShaderSpec = {
-    name: "pointwise_G_layer2_0_conv1_2",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
+export const pointwise_G_layer2_3_bn2_running_var: ShaderSpec = {
+    name: "pointwise_G_layer2_3_bn2_running_var",
+    overrides: ["u32","i32","f32","f32","f32","f32","f32","f32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: f32;
 override lit6: f32;
+override lit7: f32;
+override lit8: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[(i1 % lit3)] * lit6);
-  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
-  b2[i1 * lit2 + i2 * lit4 + i3] = v_1;
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] * lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_2 * lit5);
+  let v_4 = (v_0 + v_3);
+  let v_5 = (v_4 * lit2);
+  let v_6 = (b2[(i0 % lit1)] * lit6);
+  let v_7 = (v_6 * lit7);
+  let v_8 = (v_7 * lit5);
+  let v_9 = (v_5 + v_8);
+  b3[i0] = v_9;
+  let v_10 = (b4[i0] * b5[(0i + lit8)]);
+  let v_11 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
+  let v_12 = (v_11 * b8[0i]);
+  let v_13 = (v_10 + v_12);
+  b9[i0] = v_13;
 }
 `,
   };
 
-export const pointwise_G_layer2_0_conv3: ShaderSpec = {
-    name: "pointwise_G_layer2_0_conv3",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+export const pointwise_G_layer2_3_bn2_running_var_2: ShaderSpec = {
+    name: "pointwise_G_layer2_3_bn2_running_var_2",
+    overrides: ["u32","i32","f32","f32","f32","f32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: f32;
 override lit6: f32;
+override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    let v_2 = (v_1 * b2[i1]);
-    b3[i1 * lit3 + i2 * lit4 + i3] = v_2;
-  }
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] * lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_2 * lit5);
+  let v_4 = (v_0 + v_3);
+  let v_5 = (v_4 * lit2);
+  let v_6 = (b2[(i0 % lit1)] * lit6);
+  let v_7 = (v_6 * lit7);
+  let v_8 = (v_7 * lit5);
+  let v_9 = (v_5 + v_8);
+  b3[i0] = v_9;
 }
 `,
   };
 
-export const pointwise_G_layer2_0_conv3_2: ShaderSpec = {
-    name: "pointwise_G_layer2_0_conv3_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
+export const pointwise_G_layer3_0_bn2_running_mean: ShaderSpec = {
+    name: "pointwise_G_layer3_0_bn2_running_mean",
+    overrides: ["u32","i32","f32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] * lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * lit2);
+  let v_5 = (b2[(i0 % lit1)] * lit3);
+  let v_6 = (v_5 * lit4);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * lit2);
+  let v_9 = (b5[(i0 % lit1)] * lit3);
+  let v_10 = (v_9 * lit5);
+  let v_11 = (v_10 * lit4);
+  let v_12 = (v_8 + v_11);
+  let v_13 = (v_12 * lit2);
+  let v_14 = (b6[(i0 % lit1)] * lit3);
+  let v_15 = (v_14 * lit5);
+  let v_16 = (v_15 * lit4);
+  let v_17 = (v_13 + v_16);
+  b7[i0] = v_17;
+}
+`,
+  };
+
+export const pointwise_G_layer3_0_bn3: ShaderSpec = {
+    name: "pointwise_G_layer3_0_bn3",
+    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: i32;
+override lit1: f32;
+override lit2: f32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[(i1 % lit1)] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit4 + i3] = v_1;
-  }
-}
-`,
-  };
-
-export const pointwise_G_layer2_1_bn3: ShaderSpec = {
-    name: "pointwise_G_layer2_1_bn3",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -5440,34 +4730,53 @@ fn relu_(x: f32) -> f32 {
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit0);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = (v_7 + b5[i1 * lit3 + i2 * lit5 + i3]);
-    let v_9 = relu_(v_8);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_9;
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  let h_12 = b6[i1];
+  let v_13 = (h_12 * lit1);
+  let h_15 = b7[i1];
+  let v_16 = (h_15 * lit1);
+  let v_17 = (v_16 + lit2);
+  let v_18 = inverseSqrt(v_17);
+  let h_20 = b8[i1];
+  let h_22 = b9[i1];
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let v_2 = (b0[i1 * lit5 + i2 * lit6 + i3] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_14 = (b5[i1 * lit5 + i2 * lit6 + i3] - v_13);
+    let v_19 = (v_14 * v_18);
+    let v_21 = (v_19 * h_20);
+    let v_23 = (v_21 + h_22);
+    let v_24 = (v_11 + v_23);
+    let v_25 = relu_(v_24);
+    b10[i1 * lit5 + i2 * lit6 + i3] = v_25;
   }
 }
 `,
   };
 
-export const pointwise_G_layer3_0_bn1: ShaderSpec = {
-    name: "pointwise_G_layer3_0_bn1",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+export const pointwise_G_layer3_0_bn3_2: ShaderSpec = {
+    name: "pointwise_G_layer3_0_bn3_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -5475,10 +4784,19 @@ override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 override lit6: i32;
+override lit7: f32;
+override lit8: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
+@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -5494,45 +4812,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit3) % lit4);
     let i2 = ((gi / lit5) % lit6);
     let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = relu_(v_1);
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_2;
+    let v_0 = (b1[i1] * lit7);
+    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
+    let v_2 = (b2[i1] * lit7);
+    let v_3 = (v_2 + lit8);
+    let v_4 = inverseSqrt(v_3);
+    let v_5 = (v_1 * v_4);
+    let v_6 = (v_5 * b3[i1]);
+    let v_7 = (v_6 + b4[i1]);
+    let v_8 = (b6[i1] * lit7);
+    let v_9 = (b5[i1 * lit3 + i2 * lit5 + i3] - v_8);
+    let v_10 = (b7[i1] * lit7);
+    let v_11 = (v_10 + lit8);
+    let v_12 = inverseSqrt(v_11);
+    let v_13 = (v_9 * v_12);
+    let v_14 = (v_13 * b8[i1]);
+    let v_15 = (v_14 + b9[i1]);
+    let v_16 = (v_7 + v_15);
+    let v_17 = relu_(v_16);
+    b10[i1 * lit3 + i2 * lit5 + i3] = v_17;
   }
-}
-`,
-  };
-
-export const pointwise_G_layer3_0_bn3_running_mean: ShaderSpec = {
-    name: "pointwise_G_layer3_0_bn3_running_mean",
-    overrides: ["u32","i32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] * lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] * lit5);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
 }
 `,
   };
@@ -5899,56 +5198,24 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_G_layer3_22_bn3_running_var: ShaderSpec = {
-    name: "pointwise_G_layer3_22_bn3_running_var",
-    overrides: ["u32","i32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] / lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] / lit5);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-}
-`,
-  };
-
 export const pointwise_G_layer4_0_bn1: ShaderSpec = {
     name: "pointwise_G_layer4_0_bn1",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: i32;
+override lit1: f32;
+override lit2: f32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -5958,16 +5225,29 @@ fn relu_(x: f32) -> f32 {
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = relu_(v_1);
-    b3[i1 * lit3 + i2 * lit4 + i3] = v_2;
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit0 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let v_2 = (b0[i1 * lit4 + i2 * lit5 + i3] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = relu_(v_11);
+    b5[i1 * lit4 + i2 * lit5 + i3] = v_12;
   }
 }
 `,
@@ -6203,6 +5483,42 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_5 = (v_1 - v_4);
     b5[i0 * lit3 + i1] = v_5;
   }
+}
+`,
+  };
+
+export const pointwise_G_layer4_0_downsample_1_running_var: ShaderSpec = {
+    name: "pointwise_G_layer4_0_downsample_1_running_var",
+    overrides: ["u32","i32","f32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * lit2);
+  let v_1 = (b1[(i0 % lit1)] * lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_2 * lit5);
+  let v_4 = (v_0 + v_3);
+  let v_5 = (v_4 * lit2);
+  let v_6 = (b2[(i0 % lit1)] * lit3);
+  let v_7 = (v_6 * lit4);
+  let v_8 = (v_7 * lit5);
+  let v_9 = (v_5 + v_8);
+  b3[i0] = v_9;
 }
 `,
   };
@@ -6881,6 +6197,44 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
+export const pointwise_adam_D1_D1_conv2_bias_exp_avg: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_conv2_bias_exp_avg",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * b1[(0i + lit2)]);
+  let v_1 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
+  let v_2 = (v_1 * b4[0i]);
+  let v_3 = (v_0 + v_2);
+  b5[i0] = v_3;
+  let v_4 = (b6[i0] * b1[(0i + lit3)]);
+  let v_5 = (v_1 * v_1);
+  let v_6 = (v_5 * b7[0i]);
+  let v_7 = (v_4 + v_6);
+  b8[i0] = v_7;
+}
+`,
+  };
+
 export const pointwise_adam_D1_D1_conv2_weight_exp_avg: ShaderSpec = {
     name: "pointwise_adam_D1_D1_conv2_weight_exp_avg",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
@@ -7251,44 +6605,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_adam_D2_D2_conv1_bias_exp_avg: ShaderSpec = {
-    name: "pointwise_adam_D2_D2_conv1_bias_exp_avg",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * b1[(0i + lit2)]);
-  let v_1 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
-  let v_2 = (v_1 * b4[0i]);
-  let v_3 = (v_0 + v_2);
-  b5[i0] = v_3;
-  let v_4 = (b6[i0] * b1[(0i + lit3)]);
-  let v_5 = (v_1 * v_1);
-  let v_6 = (v_5 * b7[0i]);
-  let v_7 = (v_4 + v_6);
-  b8[i0] = v_7;
-}
-`,
-  };
-
 export const pointwise_adam_D2_D2_conv2_weight_exp_avg_sq: ShaderSpec = {
     name: "pointwise_adam_D2_D2_conv2_weight_exp_avg_sq",
     overrides: ["i32","i32","i32","i32","i32","i32","i32"],
@@ -7552,64 +6868,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_grad_D1_classifier_2: ShaderSpec = {
     name: "pointwise_grad_D1_classifier_2",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit4);
-  let v_1 = (v_0 / lit5);
-  let v_2 = (b0[i2 * lit2 + i3] - 0.0f);
-  let v_3 = (v_1 * v_2);
-  b1[i2 * lit2 + i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_grad_D1_classifier_3: ShaderSpec = {
-    name: "pointwise_grad_D1_classifier_3",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit4);
-  let v_1 = (v_0 / lit5);
-  let v_2 = (b0[i2 * lit2 + i3] - 1.0f);
-  let v_3 = (v_1 * v_2);
-  b1[i2 * lit2 + i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_grad_D1_classifier_4: ShaderSpec = {
-    name: "pointwise_grad_D1_classifier_4",
     overrides: ["u32","i32","i32","f32","f32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -7646,8 +6904,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_grad_D1_classifier_5: ShaderSpec = {
-    name: "pointwise_grad_D1_classifier_5",
+export const pointwise_grad_D1_classifier_3: ShaderSpec = {
+    name: "pointwise_grad_D1_classifier_3",
     overrides: ["u32","i32","f32","f32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -7682,60 +6940,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_grad_D1_classifier_6: ShaderSpec = {
-    name: "pointwise_grad_D1_classifier_6",
-    overrides: ["u32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit2);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit3);
-  let v_1 = (v_0 / lit4);
-  let v_2 = (b0[i2 * lit2 + i3] - 0.0f);
-  let v_3 = (v_1 * v_2);
-  b1[i2 * lit2 + i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_grad_D1_classifier_7: ShaderSpec = {
-    name: "pointwise_grad_D1_classifier_7",
-    overrides: ["u32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (1.0f * lit2);
-  let v_1 = (v_0 / lit3);
-  let v_2 = (b0[i3] - 1.0f);
-  let v_3 = (v_1 * v_2);
-  b1[i3] = v_3;
-}
-`,
-  };
-
 export const pointwise_grad_D1_conv2: ShaderSpec = {
     name: "pointwise_grad_D1_conv2",
     overrides: ["u32","i32"],
@@ -7758,42 +6962,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_grad_D2_classifier: ShaderSpec = {
     name: "pointwise_grad_D2_classifier",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn min_(a: f32, b: f32) -> f32 {
-  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (-b1[i2 * lit2 + i3]);
-  let v_1 = min_(b1[i2 * lit2 + i3], v_0);
-  let v_2 = exp(v_1);
-  let v_3 = (v_2 + 1.0f);
-  let v_4 = (b0[i2 * lit2 + i3] / v_3);
-  let v_5 = (v_4 * v_2);
-  b2[i2 * lit2 + i3] = v_5;
-}
-`,
-  };
-
-export const pointwise_grad_D2_classifier_2: ShaderSpec = {
-    name: "pointwise_grad_D2_classifier_2",
     overrides: ["u32","i32","i32","i32","i32","f32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
@@ -7807,6 +6975,12 @@ override lit5: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -7815,21 +6989,27 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % lit2);
   let v_0 = (1.0f * b0[(0i + lit4)]);
   let v_1 = (v_0 / lit5);
-  let v_2 = (b1[i2 * lit2 + i3] - 0.0f);
-  let v_3 = (v_1 * v_2);
-  b2[i2 * lit2 + i3] = v_3;
+  let v_2 = (-b1[i2 * lit2 + i3]);
+  let v_3 = min_(b1[i2 * lit2 + i3], v_2);
+  let v_4 = exp(v_3);
+  let v_5 = (v_4 + 1.0f);
+  let v_6 = (v_1 / v_5);
+  let v_7 = (v_6 * v_4);
+  b2[i2 * lit2 + i3] = v_7;
 }
 `,
   };
 
-export const pointwise_grad_D2_classifier_3: ShaderSpec = {
-    name: "pointwise_grad_D2_classifier_3",
-    overrides: ["u32","i32"],
+export const pointwise_grad_D2_classifier_2: ShaderSpec = {
+    name: "pointwise_grad_D2_classifier_2",
+    overrides: ["u32","i32","i32","f32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
+override lit2: i32;
+override lit3: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -7844,40 +7024,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let i3 = (gi % lit1);
-  let v_0 = (-b1[i3]);
-  let v_1 = min_(b1[i3], v_0);
-  let v_2 = exp(v_1);
-  let v_3 = (v_2 + 1.0f);
-  let v_4 = (b0[i3] / v_3);
-  let v_5 = (v_4 * v_2);
-  b2[i3] = v_5;
-}
-`,
-  };
-
-export const pointwise_grad_D2_classifier_4: ShaderSpec = {
-    name: "pointwise_grad_D2_classifier_4",
-    overrides: ["u32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
   let v_0 = (1.0f * b0[(0i + lit2)]);
   let v_1 = (v_0 / lit3);
-  let v_2 = (b1[i3] - 0.0f);
-  let v_3 = (v_1 * v_2);
-  b2[i3] = v_3;
+  let v_2 = (-b1[i3]);
+  let v_3 = min_(b1[i3], v_2);
+  let v_4 = exp(v_3);
+  let v_5 = (v_4 + 1.0f);
+  let v_6 = (v_1 / v_5);
+  let v_7 = (v_6 * v_4);
+  b2[i3] = v_7;
 }
 `,
   };
@@ -7951,16 +7106,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_grad_G_bn1: ShaderSpec = {
     name: "pointwise_grad_G_bn1",
-    overrides: ["i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","f32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -7968,26 +7124,41 @@ override lit5: f32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit1) % lit4);
-    let i3 = (gi % lit1);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * lit3 + i2 * lit1 + i3] <= 0.0f);
-    let v_2 = select(b2[i1 * lit3 + i2 * lit1 + i3], 0.0f, v_1);
-    let v_3 = (b4[i1] * lit5);
-    let v_4 = (v_2 - v_3);
-    let v_5 = (b6[i1] * lit5);
-    let v_6 = (b5[i1 * lit3 + i2 * lit1 + i3] * v_5);
-    let v_7 = (v_4 - v_6);
-    let v_8 = (v_0 * v_7);
-    b7[i1 * lit3 + i2 * lit1 + i3] = v_8;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_8 = b4[i1];
+  let v_9 = (h_8 * lit3);
+  let h_11 = b6[i1];
+  let v_12 = (h_11 * lit3);
+  let h_15 = b7[i1];
+  let v_16 = (h_15 * lit3);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let v_6 = (b3[i1 * lit6 + i2 * lit5 + i3] <= 0.0f);
+    let v_7 = select(b2[i1 * lit6 + i2 * lit5 + i3], 0.0f, v_6);
+    let v_10 = (v_7 - v_9);
+    let v_13 = (b5[i1 * lit6 + i2 * lit5 + i3] - v_12);
+    let v_14 = (v_13 * v_4);
+    let v_17 = (v_14 * v_16);
+    let v_18 = (v_10 - v_17);
+    let v_19 = (v_5 * v_18);
+    b8[i1 * lit6 + i2 * lit5 + i3] = v_19;
   }
 }
 `,
@@ -7995,16 +7166,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_grad_G_classifier_1: ShaderSpec = {
     name: "pointwise_grad_G_classifier_1",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
-override lit5: f32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -8012,7 +7185,57 @@ override lit5: f32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i1] * lit6);
+  let v_1 = (v_0 + lit7);
+  let v_2 = inverseSqrt(v_1);
+  let v_3 = (b0[i1] * v_2);
+  let v_4 = (b3[i1 * lit2 + i2 * lit4 + i3] <= 0.0f);
+  let v_5 = select(b2[i1 * lit2 + i2 * lit4 + i3], 0.0f, v_4);
+  let v_6 = (b4[i1] * lit6);
+  let v_7 = (v_5 - v_6);
+  let v_8 = (b6[i1] * lit6);
+  let v_9 = (b5[i1 * lit2 + i2 * lit4 + i3] - v_8);
+  let v_10 = (v_9 * v_2);
+  let v_11 = (b7[i1] * lit6);
+  let v_12 = (v_10 * v_11);
+  let v_13 = (v_7 - v_12);
+  let v_14 = (v_3 * v_13);
+  b8[i1 * lit2 + i2 * lit4 + i3] = v_14;
+}
+`,
+  };
+
+export const pointwise_grad_G_classifier_1_2: ShaderSpec = {
+    name: "pointwise_grad_G_classifier_1_2",
+    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -8020,26 +7243,268 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i1 = ((gi / lit2) % lit3);
   let i2 = ((gi / lit4) % lit4);
   let i3 = (gi % lit4);
-  let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * lit2 + i2 * lit4 + i3] <= 0.0f);
-  let v_2 = select(b2[i1 * lit2 + i2 * lit4 + i3], 0.0f, v_1);
-  let v_3 = (b4[i1] * lit5);
-  let v_4 = (v_2 - v_3);
-  let v_5 = (b6[i1] * lit5);
-  let v_6 = (b5[i1 * lit2 + i2 * lit4 + i3] * v_5);
-  let v_7 = (v_4 - v_6);
-  let v_8 = (v_0 * v_7);
-  b7[i1 * lit2 + i2 * lit4 + i3] = v_8;
+  let v_0 = (b1[i1] * lit5);
+  let v_1 = (v_0 + lit6);
+  let v_2 = inverseSqrt(v_1);
+  let v_3 = (b0[i1] * v_2);
+  let v_4 = (b3[i1 * lit2 + i2 * lit4 + i3] <= 0.0f);
+  let v_5 = select(b2[i1 * lit2 + i2 * lit4 + i3], 0.0f, v_4);
+  let v_6 = (b4[i1] * lit5);
+  let v_7 = (v_5 - v_6);
+  let v_8 = (b6[i1] * lit5);
+  let v_9 = (b5[i1 * lit2 + i2 * lit4 + i3] - v_8);
+  let v_10 = (v_9 * v_2);
+  let v_11 = (b7[i1] * lit5);
+  let v_12 = (v_10 * v_11);
+  let v_13 = (v_7 - v_12);
+  let v_14 = (v_3 * v_13);
+  b8[i1 * lit2 + i2 * lit4 + i3] = v_14;
+}
+`,
+  };
+
+export const pointwise_grad_G_features_0_1: ShaderSpec = {
+    name: "pointwise_grad_G_features_0_1",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_11 = b5[i1];
+  let v_12 = (h_11 * lit3);
+  let h_14 = b7[i1];
+  let v_15 = (h_14 * lit3);
+  let h_18 = b8[i1];
+  let v_19 = (h_18 * lit3);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let v_6 = (b2[i1 * lit6 + i2 * lit5 + i3] + b3[i1 * lit6 + i2 * lit5 + i3]);
+    let v_7 = (b4[i1 * lit6 + i2 * lit5 + i3] <= 0.0f);
+    let v_8 = (b4[i1 * lit6 + i2 * lit5 + i3] >= lit7);
+    let v_9 = (v_7 || v_8);
+    let v_10 = select(v_6, 0.0f, v_9);
+    let v_13 = (v_10 - v_12);
+    let v_16 = (b6[i1 * lit6 + i2 * lit5 + i3] - v_15);
+    let v_17 = (v_16 * v_4);
+    let v_20 = (v_17 * v_19);
+    let v_21 = (v_13 - v_20);
+    let v_22 = (v_5 * v_21);
+    b9[i1 * lit6 + i2 * lit5 + i3] = v_22;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_0_1_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_0_1_2",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_11 = b5[i1];
+  let v_12 = (h_11 * lit3);
+  let h_14 = b7[i1];
+  let v_15 = (h_14 * lit3);
+  let h_18 = b8[i1];
+  let v_19 = (h_18 * lit3);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let v_6 = (b2[i1 * lit6 + i2 * lit7 + i3] + b3[i1 * lit6 + i2 * lit7 + i3]);
+    let v_7 = (b4[i1 * lit6 + i2 * lit7 + i3] <= 0.0f);
+    let v_8 = (b4[i1 * lit6 + i2 * lit7 + i3] >= lit8);
+    let v_9 = (v_7 || v_8);
+    let v_10 = select(v_6, 0.0f, v_9);
+    let v_13 = (v_10 - v_12);
+    let v_16 = (b6[i1 * lit6 + i2 * lit7 + i3] - v_15);
+    let v_17 = (v_16 * v_4);
+    let v_20 = (v_17 * v_19);
+    let v_21 = (v_13 - v_20);
+    let v_22 = (v_5 * v_21);
+    b9[i1 * lit6 + i2 * lit7 + i3] = v_22;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_11_conv_1_1: ShaderSpec = {
+    name: "pointwise_grad_G_features_11_conv_1_1",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i1] * lit6);
+  let v_1 = (v_0 + lit7);
+  let v_2 = inverseSqrt(v_1);
+  let v_3 = (b0[i1] * v_2);
+  let v_4 = (b3[i1 * lit2 + i2 * lit4 + i3] <= 0.0f);
+  let v_5 = (b3[i1 * lit2 + i2 * lit4 + i3] >= lit8);
+  let v_6 = (v_4 || v_5);
+  let v_7 = select(b2[i1 * lit2 + i2 * lit4 + i3], 0.0f, v_6);
+  let v_8 = (b4[i1] * lit6);
+  let v_9 = (v_7 - v_8);
+  let v_10 = (b6[i1] * lit6);
+  let v_11 = (b5[i1 * lit2 + i2 * lit4 + i3] - v_10);
+  let v_12 = (v_11 * v_2);
+  let v_13 = (b7[i1] * lit6);
+  let v_14 = (v_12 * v_13);
+  let v_15 = (v_9 - v_14);
+  let v_16 = (v_3 * v_15);
+  b8[i1 * lit2 + i2 * lit4 + i3] = v_16;
+}
+`,
+  };
+
+export const pointwise_grad_G_features_14_conv_1_1: ShaderSpec = {
+    name: "pointwise_grad_G_features_14_conv_1_1",
+    overrides: ["u32","i32","i32","i32","i32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i1] * lit5);
+  let v_1 = (v_0 + lit6);
+  let v_2 = inverseSqrt(v_1);
+  let v_3 = (b0[i1] * v_2);
+  let v_4 = (b3[i1 * lit2 + i2 * lit4 + i3] <= 0.0f);
+  let v_5 = (b3[i1 * lit2 + i2 * lit4 + i3] >= lit7);
+  let v_6 = (v_4 || v_5);
+  let v_7 = select(b2[i1 * lit2 + i2 * lit4 + i3], 0.0f, v_6);
+  let v_8 = (b4[i1] * lit5);
+  let v_9 = (v_7 - v_8);
+  let v_10 = (b6[i1] * lit5);
+  let v_11 = (b5[i1 * lit2 + i2 * lit4 + i3] - v_10);
+  let v_12 = (v_11 * v_2);
+  let v_13 = (b7[i1] * lit5);
+  let v_14 = (v_12 * v_13);
+  let v_15 = (v_9 - v_14);
+  let v_16 = (v_3 * v_15);
+  b8[i1 * lit2 + i2 * lit4 + i3] = v_16;
 }
 `,
   };
 
 export const pointwise_grad_G_features_14_conv_3: ShaderSpec = {
     name: "pointwise_grad_G_features_14_conv_3",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
@@ -8047,6 +7512,7 @@ override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 override lit6: f32;
+override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -8055,7 +7521,8 @@ override lit6: f32;
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -8063,32 +7530,138 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i1 = ((gi / lit2) % lit3);
   let i2 = ((gi / lit4) % lit5);
   let i3 = (gi % lit4);
-  let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (v_1 + b4[i1 * lit2 + i2 * lit4 + i3]);
-  let v_3 = (b5[i1] * lit6);
-  let v_4 = (v_2 - v_3);
-  let v_5 = (b7[i1] * lit6);
-  let v_6 = (b6[i1 * lit2 + i2 * lit4 + i3] * v_5);
-  let v_7 = (v_4 - v_6);
-  let v_8 = (v_0 * v_7);
-  b8[i1 * lit2 + i2 * lit4 + i3] = v_8;
+  let v_0 = (b1[i1] * lit6);
+  let v_1 = (v_0 + lit7);
+  let v_2 = inverseSqrt(v_1);
+  let v_3 = (b0[i1] * v_2);
+  let v_4 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
+  let v_5 = (v_4 + b4[i1 * lit2 + i2 * lit4 + i3]);
+  let v_6 = (b5[i1] * lit6);
+  let v_7 = (v_5 - v_6);
+  let v_8 = (b7[i1] * lit6);
+  let v_9 = (b6[i1 * lit2 + i2 * lit4 + i3] - v_8);
+  let v_10 = (v_9 * v_2);
+  let v_11 = (b8[i1] * lit6);
+  let v_12 = (v_10 * v_11);
+  let v_13 = (v_7 - v_12);
+  let v_14 = (v_3 * v_13);
+  b9[i1 * lit2 + i2 * lit4 + i3] = v_14;
 }
 `,
   };
 
 export const pointwise_grad_G_features_14_conv_3_2: ShaderSpec = {
     name: "pointwise_grad_G_features_14_conv_3_2",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
 override lit5: f32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i1] * lit5);
+  let v_1 = (v_0 + lit6);
+  let v_2 = inverseSqrt(v_1);
+  let v_3 = (b0[i1] * v_2);
+  let v_4 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
+  let v_5 = (v_4 + b4[i1 * lit2 + i2 * lit4 + i3]);
+  let v_6 = (b5[i1] * lit5);
+  let v_7 = (v_5 - v_6);
+  let v_8 = (b7[i1] * lit5);
+  let v_9 = (b6[i1 * lit2 + i2 * lit4 + i3] - v_8);
+  let v_10 = (v_9 * v_2);
+  let v_11 = (b8[i1] * lit5);
+  let v_12 = (v_10 * v_11);
+  let v_13 = (v_7 - v_12);
+  let v_14 = (v_3 * v_13);
+  b9[i1 * lit2 + i2 * lit4 + i3] = v_14;
+}
+`,
+  };
+
+export const pointwise_grad_G_features_15_conv_3: ShaderSpec = {
+    name: "pointwise_grad_G_features_15_conv_3",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i1] * lit6);
+  let v_1 = (v_0 + lit7);
+  let v_2 = inverseSqrt(v_1);
+  let v_3 = (b0[i1] * v_2);
+  let v_4 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
+  let v_5 = (b4[i1] * lit6);
+  let v_6 = (v_4 - v_5);
+  let v_7 = (b6[i1] * lit6);
+  let v_8 = (b5[i1 * lit2 + i2 * lit4 + i3] - v_7);
+  let v_9 = (v_8 * v_2);
+  let v_10 = (b7[i1] * lit6);
+  let v_11 = (v_9 * v_10);
+  let v_12 = (v_6 - v_11);
+  let v_13 = (v_3 * v_12);
+  b8[i1 * lit2 + i2 * lit4 + i3] = v_13;
+}
+`,
+  };
+
+export const pointwise_grad_G_features_15_conv_3_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_15_conv_3_2",
+    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -8105,107 +7678,31 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i1 = ((gi / lit2) % lit3);
   let i2 = ((gi / lit4) % lit4);
   let i3 = (gi % lit4);
-  let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (v_1 + b4[i1 * lit2 + i2 * lit4 + i3]);
-  let v_3 = (b5[i1] * lit5);
-  let v_4 = (v_2 - v_3);
-  let v_5 = (b7[i1] * lit5);
-  let v_6 = (b6[i1 * lit2 + i2 * lit4 + i3] * v_5);
-  let v_7 = (v_4 - v_6);
-  let v_8 = (v_0 * v_7);
-  b8[i1 * lit2 + i2 * lit4 + i3] = v_8;
-}
-`,
-  };
-
-export const pointwise_grad_G_features_15_conv_3: ShaderSpec = {
-    name: "pointwise_grad_G_features_15_conv_3",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (b4[i1] * lit6);
-  let v_3 = (v_1 - v_2);
-  let v_4 = (b6[i1] * lit6);
-  let v_5 = (b5[i1 * lit2 + i2 * lit4 + i3] * v_4);
-  let v_6 = (v_3 - v_5);
-  let v_7 = (v_0 * v_6);
-  b7[i1 * lit2 + i2 * lit4 + i3] = v_7;
-}
-`,
-  };
-
-export const pointwise_grad_G_features_15_conv_3_2: ShaderSpec = {
-    name: "pointwise_grad_G_features_15_conv_3_2",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (b4[i1] * lit5);
-  let v_3 = (v_1 - v_2);
-  let v_4 = (b6[i1] * lit5);
-  let v_5 = (b5[i1 * lit2 + i2 * lit4 + i3] * v_4);
-  let v_6 = (v_3 - v_5);
-  let v_7 = (v_0 * v_6);
-  b7[i1 * lit2 + i2 * lit4 + i3] = v_7;
+  let v_0 = (b1[i1] * lit5);
+  let v_1 = (v_0 + lit6);
+  let v_2 = inverseSqrt(v_1);
+  let v_3 = (b0[i1] * v_2);
+  let v_4 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
+  let v_5 = (b4[i1] * lit5);
+  let v_6 = (v_4 - v_5);
+  let v_7 = (b6[i1] * lit5);
+  let v_8 = (b5[i1 * lit2 + i2 * lit4 + i3] - v_7);
+  let v_9 = (v_8 * v_2);
+  let v_10 = (b7[i1] * lit5);
+  let v_11 = (v_9 * v_10);
+  let v_12 = (v_6 - v_11);
+  let v_13 = (v_3 * v_12);
+  b8[i1 * lit2 + i2 * lit4 + i3] = v_13;
 }
 `,
   };
 
 export const pointwise_grad_G_features_17_conv_1_1: ShaderSpec = {
     name: "pointwise_grad_G_features_17_conv_1_1",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -8213,13 +7710,17 @@ override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 override lit6: f32;
+override lit7: f32;
+override lit8: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -8229,14 +7730,24 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit3) % lit4);
     let i2 = ((gi / lit0) % lit5);
     let i3 = (gi % lit0);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1] * lit6);
-    let v_2 = (b2[i1 * lit3 + i2 * lit0 + i3] - v_1);
-    let v_3 = (b5[i1] * lit6);
-    let v_4 = (b4[i1 * lit3 + i2 * lit0 + i3] * v_3);
-    let v_5 = (v_2 - v_4);
-    let v_6 = (v_0 * v_5);
-    b6[i1 * lit3 + i2 * lit0 + i3] = v_6;
+    let v_0 = (b1[i1] * lit6);
+    let v_1 = (v_0 + lit7);
+    let v_2 = inverseSqrt(v_1);
+    let v_3 = (b0[i1] * v_2);
+    let v_4 = (b3[i1 * lit3 + i2 * lit0 + i3] <= 0.0f);
+    let v_5 = (b3[i1 * lit3 + i2 * lit0 + i3] >= lit8);
+    let v_6 = (v_4 || v_5);
+    let v_7 = select(b2[i1 * lit3 + i2 * lit0 + i3], 0.0f, v_6);
+    let v_8 = (b4[i1] * lit6);
+    let v_9 = (v_7 - v_8);
+    let v_10 = (b6[i1] * lit6);
+    let v_11 = (b5[i1 * lit3 + i2 * lit0 + i3] - v_10);
+    let v_12 = (v_11 * v_2);
+    let v_13 = (b7[i1] * lit6);
+    let v_14 = (v_12 * v_13);
+    let v_15 = (v_9 - v_14);
+    let v_16 = (v_3 * v_15);
+    b8[i1 * lit3 + i2 * lit0 + i3] = v_16;
   }
 }
 `,
@@ -8244,304 +7755,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_grad_G_features_17_conv_1_1_2: ShaderSpec = {
     name: "pointwise_grad_G_features_17_conv_1_1_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1] * lit6);
-    let v_2 = (b2[i1 * lit3 + i2 * lit5 + i3] - v_1);
-    let v_3 = (b5[i1] * lit6);
-    let v_4 = (b4[i1 * lit3 + i2 * lit5 + i3] * v_3);
-    let v_5 = (v_2 - v_4);
-    let v_6 = (v_0 * v_5);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_6;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_G_features_17_conv_3: ShaderSpec = {
-    name: "pointwise_grad_G_features_17_conv_3",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1] * lit6);
-  let v_2 = (b2[i1 * lit2 + i2 * lit4 + i3] - v_1);
-  let v_3 = (b5[i1] * lit6);
-  let v_4 = (b4[i1 * lit2 + i2 * lit4 + i3] * v_3);
-  let v_5 = (v_2 - v_4);
-  let v_6 = (v_0 * v_5);
-  b6[i1 * lit2 + i2 * lit4 + i3] = v_6;
-}
-`,
-  };
-
-export const pointwise_grad_G_features_17_conv_3_2: ShaderSpec = {
-    name: "pointwise_grad_G_features_17_conv_3_2",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1] * lit5);
-  let v_2 = (b2[i1 * lit2 + i2 * lit4 + i3] - v_1);
-  let v_3 = (b5[i1] * lit5);
-  let v_4 = (b4[i1 * lit2 + i2 * lit4 + i3] * v_3);
-  let v_5 = (v_2 - v_4);
-  let v_6 = (v_0 * v_5);
-  b6[i1 * lit2 + i2 * lit4 + i3] = v_6;
-}
-`,
-  };
-
-export const pointwise_grad_G_features_1_conv_2: ShaderSpec = {
-    name: "pointwise_grad_G_features_1_conv_2",
-    overrides: ["i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit1) % lit4);
-    let i3 = (gi % lit1);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1] * lit5);
-    let v_2 = (b2[i1 * lit3 + i2 * lit1 + i3] - v_1);
-    let v_3 = (b5[i1] * lit5);
-    let v_4 = (b4[i1 * lit3 + i2 * lit1 + i3] * v_3);
-    let v_5 = (v_2 - v_4);
-    let v_6 = (v_0 * v_5);
-    b6[i1 * lit3 + i2 * lit1 + i3] = v_6;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_G_features_2_conv_0_1: ShaderSpec = {
-    name: "pointwise_grad_G_features_2_conv_0_1",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit1) % lit5);
-    let i3 = (gi % lit1);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1] * lit6);
-    let v_2 = (b2[i1 * lit3 + i2 * lit1 + i3] - v_1);
-    let v_3 = (b5[i1] * lit6);
-    let v_4 = (b4[i1 * lit3 + i2 * lit1 + i3] * v_3);
-    let v_5 = (v_2 - v_4);
-    let v_6 = (v_0 * v_5);
-    b6[i1 * lit3 + i2 * lit1 + i3] = v_6;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_G_features_2_conv_3: ShaderSpec = {
-    name: "pointwise_grad_G_features_2_conv_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b2[i1 * lit3 + i2 * lit4 + i3] + b3[i1 * lit3 + i2 * lit4 + i3]);
-    let v_2 = (b4[i1] * lit6);
-    let v_3 = (v_1 - v_2);
-    let v_4 = (b6[i1] * lit6);
-    let v_5 = (b5[i1 * lit3 + i2 * lit4 + i3] * v_4);
-    let v_6 = (v_3 - v_5);
-    let v_7 = (v_0 * v_6);
-    b7[i1 * lit3 + i2 * lit4 + i3] = v_7;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_G_features_3_conv_3: ShaderSpec = {
-    name: "pointwise_grad_G_features_3_conv_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1] * lit6);
-    let v_2 = (b2[i1 * lit3 + i2 * lit4 + i3] - v_1);
-    let v_3 = (b5[i1] * lit6);
-    let v_4 = (b4[i1 * lit3 + i2 * lit4 + i3] * v_3);
-    let v_5 = (v_2 - v_4);
-    let v_6 = (v_0 * v_5);
-    b6[i1 * lit3 + i2 * lit4 + i3] = v_6;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_G_features_4_conv_3: ShaderSpec = {
-    name: "pointwise_grad_G_features_4_conv_3",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
-override lit5: f32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+override lit8: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -8553,37 +7779,52 @@ override lit5: f32;
 @group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit3);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (v_1 + b4[i1 * lit2 + i2 * lit4 + i3]);
-  let v_3 = (b5[i1] * lit5);
-  let v_4 = (v_2 - v_3);
-  let v_5 = (b7[i1] * lit5);
-  let v_6 = (b6[i1 * lit2 + i2 * lit4 + i3] * v_5);
-  let v_7 = (v_4 - v_6);
-  let v_8 = (v_0 * v_7);
-  b8[i1 * lit2 + i2 * lit4 + i3] = v_8;
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1] * lit6);
+    let v_1 = (v_0 + lit7);
+    let v_2 = inverseSqrt(v_1);
+    let v_3 = (b0[i1] * v_2);
+    let v_4 = (b3[i1 * lit3 + i2 * lit5 + i3] <= 0.0f);
+    let v_5 = (b3[i1 * lit3 + i2 * lit5 + i3] >= lit8);
+    let v_6 = (v_4 || v_5);
+    let v_7 = select(b2[i1 * lit3 + i2 * lit5 + i3], 0.0f, v_6);
+    let v_8 = (b4[i1] * lit6);
+    let v_9 = (v_7 - v_8);
+    let v_10 = (b6[i1] * lit6);
+    let v_11 = (b5[i1 * lit3 + i2 * lit5 + i3] - v_10);
+    let v_12 = (v_11 * v_2);
+    let v_13 = (b7[i1] * lit6);
+    let v_14 = (v_12 * v_13);
+    let v_15 = (v_9 - v_14);
+    let v_16 = (v_3 * v_15);
+    b8[i1 * lit3 + i2 * lit5 + i3] = v_16;
+  }
 }
 `,
   };
 
-export const pointwise_grad_G_features_5_conv_3: ShaderSpec = {
-    name: "pointwise_grad_G_features_5_conv_3",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_grad_G_features_17_conv_1_1_3: ShaderSpec = {
+    name: "pointwise_grad_G_features_17_conv_1_1_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
+// pointwise: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
-override lit5: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+override lit8: f32;
+override lit9: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -8591,85 +7832,8 @@ override lit5: f32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit3);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (b4[i1] * lit5);
-  let v_3 = (v_1 - v_2);
-  let v_4 = (b6[i1] * lit5);
-  let v_5 = (b5[i1 * lit2 + i2 * lit4 + i3] * v_4);
-  let v_6 = (v_3 - v_5);
-  let v_7 = (v_0 * v_6);
-  b7[i1 * lit2 + i2 * lit4 + i3] = v_7;
-}
-`,
-  };
-
-export const pointwise_grad_G_features_6_conv_3: ShaderSpec = {
-    name: "pointwise_grad_G_features_6_conv_3",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit3);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1] * lit5);
-  let v_2 = (b2[i1 * lit2 + i2 * lit4 + i3] - v_1);
-  let v_3 = (b5[i1] * lit5);
-  let v_4 = (b4[i1 * lit2 + i2 * lit4 + i3] * v_3);
-  let v_5 = (v_2 - v_4);
-  let v_6 = (v_0 * v_5);
-  b6[i1 * lit2 + i2 * lit4 + i3] = v_6;
-}
-`,
-  };
-
-export const pointwise_grad_G_features_7_conv_0_1: ShaderSpec = {
-    name: "pointwise_grad_G_features_7_conv_0_1",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -8677,72 +7841,37 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
     let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit0);
+    let i2 = ((gi / lit5) % lit6);
     let i3 = (gi % lit5);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1] * lit6);
-    let v_2 = (b2[i1 * lit3 + i2 * lit5 + i3] - v_1);
-    let v_3 = (b5[i1] * lit6);
-    let v_4 = (b4[i1 * lit3 + i2 * lit5 + i3] * v_3);
-    let v_5 = (v_2 - v_4);
-    let v_6 = (v_0 * v_5);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_6;
+    let v_0 = (b1[i1] * lit7);
+    let v_1 = (v_0 + lit8);
+    let v_2 = inverseSqrt(v_1);
+    let v_3 = (b0[i1] * v_2);
+    let v_4 = (b3[i1 * lit3 + i2 * lit5 + i3] <= 0.0f);
+    let v_5 = (b3[i1 * lit3 + i2 * lit5 + i3] >= lit9);
+    let v_6 = (v_4 || v_5);
+    let v_7 = select(b2[i1 * lit3 + i2 * lit5 + i3], 0.0f, v_6);
+    let v_8 = (b4[i1] * lit7);
+    let v_9 = (v_7 - v_8);
+    let v_10 = (b6[i1] * lit7);
+    let v_11 = (b5[i1 * lit3 + i2 * lit5 + i3] - v_10);
+    let v_12 = (v_11 * v_2);
+    let v_13 = (b7[i1] * lit7);
+    let v_14 = (v_12 * v_13);
+    let v_15 = (v_9 - v_14);
+    let v_16 = (v_3 * v_15);
+    b8[i1 * lit3 + i2 * lit5 + i3] = v_16;
   }
 }
 `,
   };
 
-export const pointwise_grad_G_layer1_0_bn2: ShaderSpec = {
-    name: "pointwise_grad_G_layer1_0_bn2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+export const pointwise_grad_G_features_17_conv_3: ShaderSpec = {
+    name: "pointwise_grad_G_features_17_conv_3",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * lit3 + i2 * lit4 + i3] <= 0.0f);
-    let v_2 = select(b2[i1 * lit3 + i2 * lit4 + i3], 0.0f, v_1);
-    let v_3 = (b4[i1] * lit6);
-    let v_4 = (v_2 - v_3);
-    let v_5 = (b6[i1] * lit6);
-    let v_6 = (b5[i1 * lit3 + i2 * lit4 + i3] * v_5);
-    let v_7 = (v_4 - v_6);
-    let v_8 = (v_0 * v_7);
-    b7[i1 * lit3 + i2 * lit4 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_G_layer2_0_bn2: ShaderSpec = {
-    name: "pointwise_grad_G_layer2_0_bn2",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
@@ -8750,6 +7879,7 @@ override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 override lit6: f32;
+override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -8765,63 +7895,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i1 = ((gi / lit2) % lit3);
   let i2 = ((gi / lit4) % lit5);
   let i3 = (gi % lit4);
-  let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * lit2 + i2 * lit4 + i3] <= 0.0f);
-  let v_2 = select(b2[i1 * lit2 + i2 * lit4 + i3], 0.0f, v_1);
-  let v_3 = (b4[i1] * lit6);
-  let v_4 = (v_2 - v_3);
-  let v_5 = (b6[i1] * lit6);
-  let v_6 = (b5[i1 * lit2 + i2 * lit4 + i3] * v_5);
-  let v_7 = (v_4 - v_6);
-  let v_8 = (v_0 * v_7);
-  b7[i1 * lit2 + i2 * lit4 + i3] = v_8;
+  let v_0 = (b1[i1] * lit6);
+  let v_1 = (v_0 + lit7);
+  let v_2 = inverseSqrt(v_1);
+  let v_3 = (b0[i1] * v_2);
+  let v_4 = (b3[i1] * lit6);
+  let v_5 = (b2[i1 * lit2 + i2 * lit4 + i3] - v_4);
+  let v_6 = (b5[i1] * lit6);
+  let v_7 = (b4[i1 * lit2 + i2 * lit4 + i3] - v_6);
+  let v_8 = (v_7 * v_2);
+  let v_9 = (b6[i1] * lit6);
+  let v_10 = (v_8 * v_9);
+  let v_11 = (v_5 - v_10);
+  let v_12 = (v_3 * v_11);
+  b7[i1 * lit2 + i2 * lit4 + i3] = v_12;
 }
 `,
   };
 
-export const pointwise_grad_G_layer2_0_downsample_1: ShaderSpec = {
-    name: "pointwise_grad_G_layer2_0_downsample_1",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b4[i1] * lit6);
-    let v_2 = (b3[i1 * lit3 + i2 * lit4 + i3] * v_1);
-    let v_3 = (b2[i1 * lit3 + i2 * lit4 + i3] - v_2);
-    let v_4 = (v_0 * v_3);
-    b5[i1 * lit3 + i2 * lit4 + i3] = v_4;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_G_layer2_0_downsample_1_2: ShaderSpec = {
-    name: "pointwise_grad_G_layer2_0_downsample_1_2",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_grad_G_features_17_conv_3_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_17_conv_3_2",
+    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -8829,40 +7924,655 @@ override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
-override lit5: i32;
+override lit5: f32;
 override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
+  let i2 = ((gi / lit4) % lit4);
   let i3 = (gi % lit4);
-  let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b4[i1] * lit6);
-  let v_2 = (b3[i1 * lit2 + i2 * lit4 + i3] * v_1);
-  let v_3 = (b2[i1 * lit2 + i2 * lit4 + i3] - v_2);
-  let v_4 = (v_0 * v_3);
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_4;
+  let v_0 = (b1[i1] * lit5);
+  let v_1 = (v_0 + lit6);
+  let v_2 = inverseSqrt(v_1);
+  let v_3 = (b0[i1] * v_2);
+  let v_4 = (b3[i1] * lit5);
+  let v_5 = (b2[i1 * lit2 + i2 * lit4 + i3] - v_4);
+  let v_6 = (b5[i1] * lit5);
+  let v_7 = (b4[i1 * lit2 + i2 * lit4 + i3] - v_6);
+  let v_8 = (v_7 * v_2);
+  let v_9 = (b6[i1] * lit5);
+  let v_10 = (v_8 * v_9);
+  let v_11 = (v_5 - v_10);
+  let v_12 = (v_3 * v_11);
+  b7[i1 * lit2 + i2 * lit4 + i3] = v_12;
 }
 `,
   };
 
-export const pointwise_grad_G_layer3_0_bn2: ShaderSpec = {
-    name: "pointwise_grad_G_layer3_0_bn2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
+export const pointwise_grad_G_features_1_conv_0_1: ShaderSpec = {
+    name: "pointwise_grad_G_features_1_conv_0_1",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_10 = b4[i1];
+  let v_11 = (h_10 * lit3);
+  let h_13 = b6[i1];
+  let v_14 = (h_13 * lit3);
+  let h_17 = b7[i1];
+  let v_18 = (h_17 * lit3);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let v_6 = (b3[i1 * lit6 + i2 * lit5 + i3] <= 0.0f);
+    let v_7 = (b3[i1 * lit6 + i2 * lit5 + i3] >= lit7);
+    let v_8 = (v_6 || v_7);
+    let v_9 = select(b2[i1 * lit6 + i2 * lit5 + i3], 0.0f, v_8);
+    let v_12 = (v_9 - v_11);
+    let v_15 = (b5[i1 * lit6 + i2 * lit5 + i3] - v_14);
+    let v_16 = (v_15 * v_4);
+    let v_19 = (v_16 * v_18);
+    let v_20 = (v_12 - v_19);
+    let v_21 = (v_5 * v_20);
+    b8[i1 * lit6 + i2 * lit5 + i3] = v_21;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_1_conv_0_1_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_1_conv_0_1_2",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_10 = b4[i1];
+  let v_11 = (h_10 * lit3);
+  let h_13 = b6[i1];
+  let v_14 = (h_13 * lit3);
+  let h_17 = b7[i1];
+  let v_18 = (h_17 * lit3);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let v_6 = (b3[i1 * lit6 + i2 * lit7 + i3] <= 0.0f);
+    let v_7 = (b3[i1 * lit6 + i2 * lit7 + i3] >= lit8);
+    let v_8 = (v_6 || v_7);
+    let v_9 = select(b2[i1 * lit6 + i2 * lit7 + i3], 0.0f, v_8);
+    let v_12 = (v_9 - v_11);
+    let v_15 = (b5[i1 * lit6 + i2 * lit7 + i3] - v_14);
+    let v_16 = (v_15 * v_4);
+    let v_19 = (v_16 * v_18);
+    let v_20 = (v_12 - v_19);
+    let v_21 = (v_5 * v_20);
+    b8[i1 * lit6 + i2 * lit7 + i3] = v_21;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_1_conv_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_1_conv_2",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_6 = b3[i1];
+  let v_7 = (h_6 * lit3);
+  let h_9 = b5[i1];
+  let v_10 = (h_9 * lit3);
+  let h_13 = b6[i1];
+  let v_14 = (h_13 * lit3);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let v_8 = (b2[i1 * lit6 + i2 * lit5 + i3] - v_7);
+    let v_11 = (b4[i1 * lit6 + i2 * lit5 + i3] - v_10);
+    let v_12 = (v_11 * v_4);
+    let v_15 = (v_12 * v_14);
+    let v_16 = (v_8 - v_15);
+    let v_17 = (v_5 * v_16);
+    b7[i1 * lit6 + i2 * lit5 + i3] = v_17;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_1_conv_2_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_1_conv_2_2",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_6 = b3[i1];
+  let v_7 = (h_6 * lit3);
+  let h_9 = b5[i1];
+  let v_10 = (h_9 * lit3);
+  let h_13 = b6[i1];
+  let v_14 = (h_13 * lit3);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let v_8 = (b2[i1 * lit6 + i2 * lit7 + i3] - v_7);
+    let v_11 = (b4[i1 * lit6 + i2 * lit7 + i3] - v_10);
+    let v_12 = (v_11 * v_4);
+    let v_15 = (v_12 * v_14);
+    let v_16 = (v_8 - v_15);
+    let v_17 = (v_5 * v_16);
+    b7[i1 * lit6 + i2 * lit7 + i3] = v_17;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_2_conv_0_1: ShaderSpec = {
+    name: "pointwise_grad_G_features_2_conv_0_1",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_10 = b4[i1];
+  let v_11 = (h_10 * lit3);
+  let h_13 = b6[i1];
+  let v_14 = (h_13 * lit3);
+  let h_17 = b7[i1];
+  let v_18 = (h_17 * lit3);
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let v_6 = (b3[i1 * lit7 + i2 * lit6 + i3] <= 0.0f);
+    let v_7 = (b3[i1 * lit7 + i2 * lit6 + i3] >= lit8);
+    let v_8 = (v_6 || v_7);
+    let v_9 = select(b2[i1 * lit7 + i2 * lit6 + i3], 0.0f, v_8);
+    let v_12 = (v_9 - v_11);
+    let v_15 = (b5[i1 * lit7 + i2 * lit6 + i3] - v_14);
+    let v_16 = (v_15 * v_4);
+    let v_19 = (v_16 * v_18);
+    let v_20 = (v_12 - v_19);
+    let v_21 = (v_5 * v_20);
+    b8[i1 * lit7 + i2 * lit6 + i3] = v_21;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_2_conv_0_1_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_2_conv_0_1_2",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_10 = b4[i1];
+  let v_11 = (h_10 * lit3);
+  let h_13 = b6[i1];
+  let v_14 = (h_13 * lit3);
+  let h_17 = b7[i1];
+  let v_18 = (h_17 * lit3);
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit8;
+    let i3 = hw % lit8;
+    let v_6 = (b3[i1 * lit7 + i2 * lit8 + i3] <= 0.0f);
+    let v_7 = (b3[i1 * lit7 + i2 * lit8 + i3] >= lit9);
+    let v_8 = (v_6 || v_7);
+    let v_9 = select(b2[i1 * lit7 + i2 * lit8 + i3], 0.0f, v_8);
+    let v_12 = (v_9 - v_11);
+    let v_15 = (b5[i1 * lit7 + i2 * lit8 + i3] - v_14);
+    let v_16 = (v_15 * v_4);
+    let v_19 = (v_16 * v_18);
+    let v_20 = (v_12 - v_19);
+    let v_21 = (v_5 * v_20);
+    b8[i1 * lit7 + i2 * lit8 + i3] = v_21;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_2_conv_3: ShaderSpec = {
+    name: "pointwise_grad_G_features_2_conv_3",
+    overrides: ["i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit1);
+  let v_3 = (v_2 + lit2);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_7 = b4[i1];
+  let v_8 = (h_7 * lit1);
+  let h_10 = b6[i1];
+  let v_11 = (h_10 * lit1);
+  let h_14 = b7[i1];
+  let v_15 = (h_14 * lit1);
+  for (var e = 0i; e < lit0; e++) {
+    let hw = (chunk * lit0 + e) * lit3 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let v_6 = (b2[i1 * lit4 + i2 * lit5 + i3] + b3[i1 * lit4 + i2 * lit5 + i3]);
+    let v_9 = (v_6 - v_8);
+    let v_12 = (b5[i1 * lit4 + i2 * lit5 + i3] - v_11);
+    let v_13 = (v_12 * v_4);
+    let v_16 = (v_13 * v_15);
+    let v_17 = (v_9 - v_16);
+    let v_18 = (v_5 * v_17);
+    b8[i1 * lit4 + i2 * lit5 + i3] = v_18;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_3_conv_3: ShaderSpec = {
+    name: "pointwise_grad_G_features_3_conv_3",
+    overrides: ["i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit1);
+  let v_3 = (v_2 + lit2);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_6 = b3[i1];
+  let v_7 = (h_6 * lit1);
+  let h_9 = b5[i1];
+  let v_10 = (h_9 * lit1);
+  let h_13 = b6[i1];
+  let v_14 = (h_13 * lit1);
+  for (var e = 0i; e < lit0; e++) {
+    let hw = (chunk * lit0 + e) * lit3 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let v_8 = (b2[i1 * lit4 + i2 * lit5 + i3] - v_7);
+    let v_11 = (b4[i1 * lit4 + i2 * lit5 + i3] - v_10);
+    let v_12 = (v_11 * v_4);
+    let v_15 = (v_12 * v_14);
+    let v_16 = (v_8 - v_15);
+    let v_17 = (v_5 * v_16);
+    b7[i1 * lit4 + i2 * lit5 + i3] = v_17;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_4_conv_3: ShaderSpec = {
+    name: "pointwise_grad_G_features_4_conv_3",
+    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit1);
+  let v_3 = (v_2 + lit2);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_8 = b5[i1];
+  let v_9 = (h_8 * lit1);
+  let h_11 = b7[i1];
+  let v_12 = (h_11 * lit1);
+  let h_15 = b8[i1];
+  let v_16 = (h_15 * lit1);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let v_6 = (b2[i1 * lit5 + i2 * lit6 + i3] + b3[i1 * lit5 + i2 * lit6 + i3]);
+    let v_7 = (v_6 + b4[i1 * lit5 + i2 * lit6 + i3]);
+    let v_10 = (v_7 - v_9);
+    let v_13 = (b6[i1 * lit5 + i2 * lit6 + i3] - v_12);
+    let v_14 = (v_13 * v_4);
+    let v_17 = (v_14 * v_16);
+    let v_18 = (v_10 - v_17);
+    let v_19 = (v_5 * v_18);
+    b9[i1 * lit5 + i2 * lit6 + i3] = v_19;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_5_conv_3: ShaderSpec = {
+    name: "pointwise_grad_G_features_5_conv_3",
+    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit1);
+  let v_3 = (v_2 + lit2);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_7 = b4[i1];
+  let v_8 = (h_7 * lit1);
+  let h_10 = b6[i1];
+  let v_11 = (h_10 * lit1);
+  let h_14 = b7[i1];
+  let v_15 = (h_14 * lit1);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let v_6 = (b2[i1 * lit5 + i2 * lit6 + i3] + b3[i1 * lit5 + i2 * lit6 + i3]);
+    let v_9 = (v_6 - v_8);
+    let v_12 = (b5[i1 * lit5 + i2 * lit6 + i3] - v_11);
+    let v_13 = (v_12 * v_4);
+    let v_16 = (v_13 * v_15);
+    let v_17 = (v_9 - v_16);
+    let v_18 = (v_5 * v_17);
+    b8[i1 * lit5 + i2 * lit6 + i3] = v_18;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_7_conv_0_1: ShaderSpec = {
+    name: "pointwise_grad_G_features_7_conv_0_1",
+    overrides: ["i32","f32","f32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
@@ -8875,44 +8585,237 @@ override lit7: f32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * lit3 + i2 * lit5 + i3] <= 0.0f);
-    let v_2 = select(b2[i1 * lit3 + i2 * lit5 + i3], 0.0f, v_1);
-    let v_3 = (b4[i1] * lit7);
-    let v_4 = (v_2 - v_3);
-    let v_5 = (b6[i1] * lit7);
-    let v_6 = (b5[i1 * lit3 + i2 * lit5 + i3] * v_5);
-    let v_7 = (v_4 - v_6);
-    let v_8 = (v_0 * v_7);
-    b7[i1 * lit3 + i2 * lit5 + i3] = v_8;
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit1);
+  let v_3 = (v_2 + lit2);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_10 = b4[i1];
+  let v_11 = (h_10 * lit1);
+  let h_13 = b6[i1];
+  let v_14 = (h_13 * lit1);
+  let h_17 = b7[i1];
+  let v_18 = (h_17 * lit1);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let v_6 = (b3[i1 * lit5 + i2 * lit6 + i3] <= 0.0f);
+    let v_7 = (b3[i1 * lit5 + i2 * lit6 + i3] >= lit7);
+    let v_8 = (v_6 || v_7);
+    let v_9 = select(b2[i1 * lit5 + i2 * lit6 + i3], 0.0f, v_8);
+    let v_12 = (v_9 - v_11);
+    let v_15 = (b5[i1 * lit5 + i2 * lit6 + i3] - v_14);
+    let v_16 = (v_15 * v_4);
+    let v_19 = (v_16 * v_18);
+    let v_20 = (v_12 - v_19);
+    let v_21 = (v_5 * v_20);
+    b8[i1 * lit5 + i2 * lit6 + i3] = v_21;
   }
 }
 `,
   };
 
-export const pointwise_grad_G_layer3_0_downsample_0: ShaderSpec = {
-    name: "pointwise_grad_G_layer3_0_downsample_0",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+export const pointwise_grad_G_layer1_0_bn2: ShaderSpec = {
+    name: "pointwise_grad_G_layer1_0_bn2",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_8 = b4[i1];
+  let v_9 = (h_8 * lit3);
+  let h_11 = b6[i1];
+  let v_12 = (h_11 * lit3);
+  let h_15 = b7[i1];
+  let v_16 = (h_15 * lit3);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let v_6 = (b3[i1 * lit6 + i2 * lit7 + i3] <= 0.0f);
+    let v_7 = select(b2[i1 * lit6 + i2 * lit7 + i3], 0.0f, v_6);
+    let v_10 = (v_7 - v_9);
+    let v_13 = (b5[i1 * lit6 + i2 * lit7 + i3] - v_12);
+    let v_14 = (v_13 * v_4);
+    let v_17 = (v_14 * v_16);
+    let v_18 = (v_10 - v_17);
+    let v_19 = (v_5 * v_18);
+    b8[i1 * lit6 + i2 * lit7 + i3] = v_19;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer1_0_downsample_1: ShaderSpec = {
+    name: "pointwise_grad_G_layer1_0_downsample_1",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_6 = b4[i1];
+  let v_7 = (h_6 * lit3);
+  let h_10 = b5[i1];
+  let v_11 = (h_10 * lit3);
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit0 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let v_8 = (b3[i1 * lit6 + i2 * lit7 + i3] - v_7);
+    let v_9 = (v_8 * v_4);
+    let v_12 = (v_9 * v_11);
+    let v_13 = (b2[i1 * lit6 + i2 * lit7 + i3] - v_12);
+    let v_14 = (v_5 * v_13);
+    b6[i1 * lit6 + i2 * lit7 + i3] = v_14;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer1_2_bn2: ShaderSpec = {
+    name: "pointwise_grad_G_layer1_2_bn2",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_8 = b4[i1];
+  let v_9 = (h_8 * lit3);
+  let h_11 = b6[i1];
+  let v_12 = (h_11 * lit3);
+  let h_15 = b7[i1];
+  let v_16 = (h_15 * lit3);
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit2 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let v_6 = (b3[i1 * lit6 + i2 * lit7 + i3] <= 0.0f);
+    let v_7 = select(b2[i1 * lit6 + i2 * lit7 + i3], 0.0f, v_6);
+    let v_10 = (v_7 - v_9);
+    let v_13 = (b5[i1 * lit6 + i2 * lit7 + i3] - v_12);
+    let v_14 = (v_13 * v_4);
+    let v_17 = (v_14 * v_16);
+    let v_18 = (v_10 - v_17);
+    let v_19 = (v_5 * v_18);
+    b8[i1 * lit6 + i2 * lit7 + i3] = v_19;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer2_0_downsample_0: ShaderSpec = {
+    name: "pointwise_grad_G_layer2_0_downsample_0",
+    overrides: ["i32","i32","i32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
+override lit3: f32;
 override lit4: i32;
 override lit5: i32;
-override lit6: f32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -8921,18 +8824,218 @@ override lit6: f32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit3);
+  for (var e = 0i; e < lit4; e++) {
+    let hw = (chunk * lit4 + e) * lit0 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let v_0 = (b0[i1 * lit5 + i2 * lit6 + i3] + b1[i1 * lit5 + i2 * lit6 + i3]);
+    let v_1 = (b2[i1 * lit5 + i2 * lit6 + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
+    let v_5 = (v_2 - v_4);
+    b4[i1 * lit5 + i2 * lit6 + i3] = v_5;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer2_0_downsample_1: ShaderSpec = {
+    name: "pointwise_grad_G_layer2_0_downsample_1",
+    overrides: ["i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit1);
+  let v_3 = (v_2 + lit2);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_6 = b4[i1];
+  let v_7 = (h_6 * lit1);
+  let h_10 = b5[i1];
+  let v_11 = (h_10 * lit1);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit0 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let v_8 = (b3[i1 * lit4 + i2 * lit5 + i3] - v_7);
+    let v_9 = (v_8 * v_4);
+    let v_12 = (v_9 * v_11);
+    let v_13 = (b2[i1 * lit4 + i2 * lit5 + i3] - v_12);
+    let v_14 = (v_5 * v_13);
+    b6[i1 * lit4 + i2 * lit5 + i3] = v_14;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer2_0_downsample_1_2: ShaderSpec = {
+    name: "pointwise_grad_G_layer2_0_downsample_1_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i1] * lit6);
+  let v_1 = (v_0 + lit7);
+  let v_2 = inverseSqrt(v_1);
+  let v_3 = (b0[i1] * v_2);
+  let v_4 = (b4[i1] * lit6);
+  let v_5 = (b3[i1 * lit2 + i2 * lit4 + i3] - v_4);
+  let v_6 = (v_5 * v_2);
+  let v_7 = (b5[i1] * lit6);
+  let v_8 = (v_6 * v_7);
+  let v_9 = (b2[i1 * lit2 + i2 * lit4 + i3] - v_8);
+  let v_10 = (v_3 * v_9);
+  b6[i1 * lit2 + i2 * lit4 + i3] = v_10;
+}
+`,
+  };
+
+export const pointwise_grad_G_layer3_0_bn2: ShaderSpec = {
+    name: "pointwise_grad_G_layer3_0_bn2",
+    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit1);
+  let v_3 = (v_2 + lit2);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_8 = b4[i1];
+  let v_9 = (h_8 * lit1);
+  let h_11 = b6[i1];
+  let v_12 = (h_11 * lit1);
+  let h_15 = b7[i1];
+  let v_16 = (h_15 * lit1);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let v_6 = (b3[i1 * lit5 + i2 * lit6 + i3] <= 0.0f);
+    let v_7 = select(b2[i1 * lit5 + i2 * lit6 + i3], 0.0f, v_6);
+    let v_10 = (v_7 - v_9);
+    let v_13 = (b5[i1 * lit5 + i2 * lit6 + i3] - v_12);
+    let v_14 = (v_13 * v_4);
+    let v_17 = (v_14 * v_16);
+    let v_18 = (v_10 - v_17);
+    let v_19 = (v_5 * v_18);
+    b8[i1 * lit5 + i2 * lit6 + i3] = v_19;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer3_0_downsample_0: ShaderSpec = {
+    name: "pointwise_grad_G_layer3_0_downsample_0",
+    overrides: ["i32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit1);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit0 + i32(lid.x);
+    if (hw >= lit3) { break; }
+    let i2 = hw / lit4;
+    let i3 = hw % lit4;
     let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] + b1[i1 * lit3 + i2 * lit4 + i3]);
     let v_1 = (b2[i1 * lit3 + i2 * lit4 + i3] <= 0.0f);
     let v_2 = select(v_0, 0.0f, v_1);
-    let v_3 = (b3[i1] * lit6);
-    let v_4 = (v_2 - v_3);
-    b4[i1 * lit3 + i2 * lit4 + i3] = v_4;
+    let v_5 = (v_2 - v_4);
+    b4[i1 * lit3 + i2 * lit4 + i3] = v_5;
   }
 }
 `,
@@ -8975,10 +9078,67 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_grad_G_layer3_0_downsample_1: ShaderSpec = {
     name: "pointwise_grad_G_layer3_0_downsample_1",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit1);
+  let v_3 = (v_2 + lit2);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_6 = b3[i1];
+  let v_7 = (h_6 * lit1);
+  let h_9 = b5[i1];
+  let v_10 = (h_9 * lit1);
+  let h_13 = b6[i1];
+  let v_14 = (h_13 * lit1);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let v_8 = (b2[i1 * lit5 + i2 * lit6 + i3] - v_7);
+    let v_11 = (b4[i1 * lit5 + i2 * lit6 + i3] - v_10);
+    let v_12 = (v_11 * v_4);
+    let v_15 = (v_12 * v_14);
+    let v_16 = (v_8 - v_15);
+    let v_17 = (v_5 * v_16);
+    b7[i1 * lit5 + i2 * lit6 + i3] = v_17;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer3_0_downsample_1_2: ShaderSpec = {
+    name: "pointwise_grad_G_layer3_0_downsample_1_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -8987,6 +9147,225 @@ override lit4: i32;
 override lit5: i32;
 override lit6: i32;
 override lit7: f32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1] * lit7);
+    let v_1 = (v_0 + lit8);
+    let v_2 = inverseSqrt(v_1);
+    let v_3 = (b0[i1] * v_2);
+    let v_4 = (b3[i1] * lit7);
+    let v_5 = (b2[i1 * lit3 + i2 * lit5 + i3] - v_4);
+    let v_6 = (b5[i1] * lit7);
+    let v_7 = (b4[i1 * lit3 + i2 * lit5 + i3] - v_6);
+    let v_8 = (v_7 * v_2);
+    let v_9 = (b6[i1] * lit7);
+    let v_10 = (v_8 * v_9);
+    let v_11 = (v_5 - v_10);
+    let v_12 = (v_3 * v_11);
+    b7[i1 * lit3 + i2 * lit5 + i3] = v_12;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer4_0_bn2: ShaderSpec = {
+    name: "pointwise_grad_G_layer4_0_bn2",
+    overrides: ["i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit1);
+  let v_3 = (v_2 + lit2);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_8 = b4[i1];
+  let v_9 = (h_8 * lit1);
+  let h_11 = b6[i1];
+  let v_12 = (h_11 * lit1);
+  let h_15 = b7[i1];
+  let v_16 = (h_15 * lit1);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit0 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let v_6 = (b3[i1 * lit4 + i2 * lit5 + i3] <= 0.0f);
+    let v_7 = select(b2[i1 * lit4 + i2 * lit5 + i3], 0.0f, v_6);
+    let v_10 = (v_7 - v_9);
+    let v_13 = (b5[i1 * lit4 + i2 * lit5 + i3] - v_12);
+    let v_14 = (v_13 * v_4);
+    let v_17 = (v_14 * v_16);
+    let v_18 = (v_10 - v_17);
+    let v_19 = (v_5 * v_18);
+    b8[i1 * lit4 + i2 * lit5 + i3] = v_19;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer4_0_downsample_1: ShaderSpec = {
+    name: "pointwise_grad_G_layer4_0_downsample_1",
+    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit1);
+  let v_3 = (v_2 + lit2);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_6 = b4[i1];
+  let v_7 = (h_6 * lit1);
+  let h_10 = b5[i1];
+  let v_11 = (h_10 * lit1);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let v_8 = (b3[i1 * lit5 + i2 * lit6 + i3] - v_7);
+    let v_9 = (v_8 * v_4);
+    let v_12 = (v_9 * v_11);
+    let v_13 = (b2[i1 * lit5 + i2 * lit6 + i3] - v_12);
+    let v_14 = (v_5 * v_13);
+    b6[i1 * lit5 + i2 * lit6 + i3] = v_14;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer4_0_downsample_1_2: ShaderSpec = {
+    name: "pointwise_grad_G_layer4_0_downsample_1_2",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_6 = b4[i1];
+  let v_7 = (h_6 * lit3);
+  let h_10 = b5[i1];
+  let v_11 = (h_10 * lit3);
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit8;
+    let i3 = hw % lit8;
+    let v_8 = (b3[i1 * lit7 + i2 * lit8 + i3] - v_7);
+    let v_9 = (v_8 * v_4);
+    let v_12 = (v_9 * v_11);
+    let v_13 = (b2[i1 * lit7 + i2 * lit8 + i3] - v_12);
+    let v_14 = (v_5 * v_13);
+    b6[i1 * lit7 + i2 * lit8 + i3] = v_14;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer4_0_downsample_1_3: ShaderSpec = {
+    name: "pointwise_grad_G_layer4_0_downsample_1_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+override lit8: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -9003,32 +9382,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit3) % lit4);
     let i2 = ((gi / lit5) % lit6);
     let i3 = (gi % lit5);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1] * lit7);
-    let v_2 = (b2[i1 * lit3 + i2 * lit5 + i3] - v_1);
-    let v_3 = (b5[i1] * lit7);
-    let v_4 = (b4[i1 * lit3 + i2 * lit5 + i3] * v_3);
-    let v_5 = (v_2 - v_4);
-    let v_6 = (v_0 * v_5);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_6;
+    let v_0 = (b1[i1] * lit7);
+    let v_1 = (v_0 + lit8);
+    let v_2 = inverseSqrt(v_1);
+    let v_3 = (b0[i1] * v_2);
+    let v_4 = (b4[i1] * lit7);
+    let v_5 = (b3[i1 * lit3 + i2 * lit5 + i3] - v_4);
+    let v_6 = (v_5 * v_2);
+    let v_7 = (b5[i1] * lit7);
+    let v_8 = (v_6 * v_7);
+    let v_9 = (b2[i1 * lit3 + i2 * lit5 + i3] - v_8);
+    let v_10 = (v_3 * v_9);
+    b6[i1 * lit3 + i2 * lit5 + i3] = v_10;
   }
 }
 `,
   };
 
-export const pointwise_grad_G_layer4_0_bn2: ShaderSpec = {
-    name: "pointwise_grad_G_layer4_0_bn2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+export const pointwise_grad_G_layer4_1_bn3: ShaderSpec = {
+    name: "pointwise_grad_G_layer4_1_bn3",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
+override lit3: f32;
+override lit4: f32;
 override lit5: i32;
-override lit6: f32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -9040,81 +9425,97 @@ override lit6: f32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * lit3 + i2 * lit4 + i3] <= 0.0f);
-    let v_2 = select(b2[i1 * lit3 + i2 * lit4 + i3], 0.0f, v_1);
-    let v_3 = (b4[i1] * lit6);
-    let v_4 = (v_2 - v_3);
-    let v_5 = (b6[i1] * lit6);
-    let v_6 = (b5[i1 * lit3 + i2 * lit4 + i3] * v_5);
-    let v_7 = (v_4 - v_6);
-    let v_8 = (v_0 * v_7);
-    b7[i1 * lit3 + i2 * lit4 + i3] = v_8;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_6 = b3[i1];
+  let v_7 = (h_6 * lit3);
+  let h_9 = b5[i1];
+  let v_10 = (h_9 * lit3);
+  let h_13 = b6[i1];
+  let v_14 = (h_13 * lit3);
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit8;
+    let i3 = hw % lit8;
+    let v_8 = (b2[i1 * lit7 + i2 * lit8 + i3] - v_7);
+    let v_11 = (b4[i1 * lit7 + i2 * lit8 + i3] - v_10);
+    let v_12 = (v_11 * v_4);
+    let v_15 = (v_12 * v_14);
+    let v_16 = (v_8 - v_15);
+    let v_17 = (v_5 * v_16);
+    b7[i1 * lit7 + i2 * lit8 + i3] = v_17;
   }
 }
 `,
   };
 
-export const pointwise_grad_G_layer4_0_downsample_1: ShaderSpec = {
-    name: "pointwise_grad_G_layer4_0_downsample_1",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_grad_G_layer4_1_conv1: ShaderSpec = {
+    name: "pointwise_grad_G_layer4_1_conv1",
+    overrides: ["i32","i32","i32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
+override lit3: f32;
 override lit4: i32;
 override lit5: i32;
 override lit6: i32;
-override lit7: f32;
+override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b4[i1] * lit7);
-    let v_2 = (b3[i1 * lit3 + i2 * lit5 + i3] * v_1);
-    let v_3 = (b2[i1 * lit3 + i2 * lit5 + i3] - v_2);
-    let v_4 = (v_0 * v_3);
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_4;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit3);
+  for (var e = 0i; e < lit4; e++) {
+    let hw = (chunk * lit4 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let v_0 = (b0[i1 * lit6 + i2 * lit7 + i3] + b1[i1 * lit6 + i2 * lit7 + i3]);
+    let v_1 = (b2[i1 * lit6 + i2 * lit7 + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
+    let v_5 = (v_2 - v_4);
+    b4[i1 * lit6 + i2 * lit7 + i3] = v_5;
   }
 }
 `,
   };
 
-export const pointwise_grad_G_layer4_2_bn3: ShaderSpec = {
-    name: "pointwise_grad_G_layer4_2_bn3",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
+export const pointwise_grad_G_layer4_2_bn2: ShaderSpec = {
+    name: "pointwise_grad_G_layer4_2_bn2",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
+override lit3: f32;
+override lit4: f32;
 override lit5: i32;
 override lit6: i32;
-override lit7: f32;
+override lit7: i32;
+override lit8: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -9127,23 +9528,100 @@ override lit7: f32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b2[i1 * lit3 + i2 * lit5 + i3] + b3[i1 * lit3 + i2 * lit5 + i3]);
-    let v_2 = (b4[i1 * lit3 + i2 * lit5 + i3] <= 0.0f);
-    let v_3 = select(v_1, 0.0f, v_2);
-    let v_4 = (b5[i1] * lit7);
-    let v_5 = (v_3 - v_4);
-    let v_6 = (b7[i1] * lit7);
-    let v_7 = (b6[i1 * lit3 + i2 * lit5 + i3] * v_6);
-    let v_8 = (v_5 - v_7);
-    let v_9 = (v_0 * v_8);
-    b8[i1 * lit3 + i2 * lit5 + i3] = v_9;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_8 = b4[i1];
+  let v_9 = (h_8 * lit3);
+  let h_11 = b6[i1];
+  let v_12 = (h_11 * lit3);
+  let h_15 = b7[i1];
+  let v_16 = (h_15 * lit3);
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit8;
+    let i3 = hw % lit8;
+    let v_6 = (b3[i1 * lit7 + i2 * lit8 + i3] <= 0.0f);
+    let v_7 = select(b2[i1 * lit7 + i2 * lit8 + i3], 0.0f, v_6);
+    let v_10 = (v_7 - v_9);
+    let v_13 = (b5[i1 * lit7 + i2 * lit8 + i3] - v_12);
+    let v_14 = (v_13 * v_4);
+    let v_17 = (v_14 * v_16);
+    let v_18 = (v_10 - v_17);
+    let v_19 = (v_5 * v_18);
+    b8[i1 * lit7 + i2 * lit8 + i3] = v_19;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer4_2_bn3: ShaderSpec = {
+    name: "pointwise_grad_G_layer4_2_bn3",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_9 = b5[i1];
+  let v_10 = (h_9 * lit3);
+  let h_12 = b7[i1];
+  let v_13 = (h_12 * lit3);
+  let h_16 = b8[i1];
+  let v_17 = (h_16 * lit3);
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit8;
+    let i3 = hw % lit8;
+    let v_6 = (b2[i1 * lit7 + i2 * lit8 + i3] + b3[i1 * lit7 + i2 * lit8 + i3]);
+    let v_7 = (b4[i1 * lit7 + i2 * lit8 + i3] <= 0.0f);
+    let v_8 = select(v_6, 0.0f, v_7);
+    let v_11 = (v_8 - v_10);
+    let v_14 = (b6[i1 * lit7 + i2 * lit8 + i3] - v_13);
+    let v_15 = (v_14 * v_4);
+    let v_18 = (v_15 * v_17);
+    let v_19 = (v_11 - v_18);
+    let v_20 = (v_5 * v_19);
+    b9[i1 * lit7 + i2 * lit8 + i3] = v_20;
   }
 }
 `,
@@ -9151,6 +9629,47 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_grad_G_layer6_conv2d_list_1: ShaderSpec = {
     name: "pointwise_grad_G_layer6_conv2d_list_1",
+    overrides: ["i32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit1);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit3 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let v_0 = (b0[i1 * lit4 + i2 * lit5 + i3] + b1[i1 * lit4 + i2 * lit5 + i3]);
+    let v_1 = (b2[i1 * lit4 + i2 * lit5 + i3] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
+    let v_5 = (v_2 - v_4);
+    b4[i1 * lit4 + i2 * lit5 + i3] = v_5;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer6_conv2d_list_1_2: ShaderSpec = {
+    name: "pointwise_grad_G_layer6_conv2d_list_1_2",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -9190,43 +9709,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_grad_step: ShaderSpec = {
     name: "pointwise_grad_step",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<u32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = (gi % lit3);
-    let v_0 = (b0[i1 * lit3 + i2] != lit4);
-    let v_1 = (b0[i1 * lit3 + i2] >= 0i);
-    let v_2 = (b0[i1 * lit3 + i2] < lit5);
-    let v_3 = (v_1 && v_2);
-    let v_4 = (v_0 && v_3);
-    b1[i1 * lit3 + i2] = select(0u, 1u, v_4);
-  }
-}
-`,
-  };
-
-export const pointwise_grad_step_10: ShaderSpec = {
-    name: "pointwise_grad_step_10",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -9234,44 +9720,69 @@ override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<u32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = (gi % lit3);
-    let v_0 = (b0[i1 * lit3 + i2] != lit5);
-    let v_1 = (b0[i1 * lit3 + i2] >= 0i);
-    let v_2 = (b0[i1 * lit3 + i2] < lit6);
-    let v_3 = (v_1 && v_2);
-    let v_4 = (v_0 && v_3);
-    b1[i1 * lit3 + i2] = select(0u, 1u, v_4);
-  }
-}
-`,
-  };
-
-export const pointwise_grad_step_11: ShaderSpec = {
-    name: "pointwise_grad_step_11",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
+override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_4 = b2[0i];
+  let v_5 = max_(h_4, 1.0f);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let f_0 = i2 * lit6 + i3;
+    let v_1 = (i1 == b1[((f_0 / lit6) % lit4) * lit6 + (f_0 % lit6)]);
+    let v_2 = select(0.0f, 1.0f, v_1);
+    let v_3 = (b0[i1 * lit5 + i2 * lit6 + i3] - v_2);
+    let v_6 = (v_3 / v_5);
+    let f_7 = i2 * lit6 + i3;
+    let v_8 = (b1[((f_7 / lit6) % lit4) * lit6 + (f_7 % lit6)] != lit7);
+    let v_9 = (b1[((f_7 / lit6) % lit4) * lit6 + (f_7 % lit6)] >= 0i);
+    let v_10 = (b1[((f_7 / lit6) % lit4) * lit6 + (f_7 % lit6)] < lit2);
+    let v_11 = (v_9 && v_10);
+    let v_12 = (v_8 && v_11);
+    let v_13 = select(0.0f, v_6, v_12);
+    let v_14 = (v_13 * 1.0f);
+    b3[i1 * lit5 + i2 * lit6 + i3] = v_14;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_step_2: ShaderSpec = {
+    name: "pointwise_grad_step_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
@@ -9282,136 +9793,42 @@ fn max_(a: f32, b: f32) -> f32 {
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let f_0 = i2 * lit5 + i3;
-    let v_1 = (i1 == b1[((f_0 / lit5) % lit6) * lit5 + (f_0 % lit5)]);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_4 = b2[0i];
+  let v_5 = max_(h_4, 1.0f);
+  let h_14 = b3[(0i + lit3)];
+  let v_15 = (1.0f * h_14);
+  for (var e = 0i; e < lit4; e++) {
+    let hw = (chunk * lit4 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let f_0 = i2 * lit7 + i3;
+    let v_1 = (i1 == b1[((f_0 / lit7) % lit5) * lit7 + (f_0 % lit7)]);
     let v_2 = select(0.0f, 1.0f, v_1);
-    let v_3 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_2);
-    let v_4 = max_(b2[0i], 1.0f);
-    let v_5 = (v_3 / v_4);
-    let f_6 = i2 * lit5 + i3;
-    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit5) % lit6) * lit5 + (f_6 % lit5)] != 0u));
-    let v_8 = (v_7 * 1.0f);
-    b4[i1 * lit3 + i2 * lit5 + i3] = v_8;
+    let v_3 = (b0[i1 * lit6 + i2 * lit7 + i3] - v_2);
+    let v_6 = (v_3 / v_5);
+    let f_7 = i2 * lit7 + i3;
+    let v_8 = (b1[((f_7 / lit7) % lit5) * lit7 + (f_7 % lit7)] != lit8);
+    let v_9 = (b1[((f_7 / lit7) % lit5) * lit7 + (f_7 % lit7)] >= 0i);
+    let v_10 = (b1[((f_7 / lit7) % lit5) * lit7 + (f_7 % lit7)] < lit2);
+    let v_11 = (v_9 && v_10);
+    let v_12 = (v_8 && v_11);
+    let v_13 = select(0.0f, v_6, v_12);
+    let v_16 = (v_13 * v_15);
+    b4[i1 * lit6 + i2 * lit7 + i3] = v_16;
   }
 }
 `,
   };
 
-export const pointwise_grad_step_12: ShaderSpec = {
-    name: "pointwise_grad_step_12",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit1);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit6);
-    let v_3 = (v_2 + lit7);
-    b1[i1 * lit3 + i2 * lit5 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_step_13: ShaderSpec = {
-    name: "pointwise_grad_step_13",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit4);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit6);
-    let v_3 = (v_2 + lit7);
-    b1[i1 * lit3 + i2 * lit5 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_step_14: ShaderSpec = {
-    name: "pointwise_grad_step_14",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit6);
-    let v_3 = (v_2 + lit7);
-    b1[i1 * lit3 + i2 * lit4 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_step_15: ShaderSpec = {
-    name: "pointwise_grad_step_15",
+export const pointwise_grad_step_3: ShaderSpec = {
+    name: "pointwise_grad_step_3",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -9425,9 +9842,7 @@ override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -9437,123 +9852,40 @@ fn max_(a: f32, b: f32) -> f32 {
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let f_0 = i2 * lit5 + i3;
-    let v_1 = (i1 == b1[((f_0 / lit5) % lit6) * lit5 + (f_0 % lit5)]);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_4 = b2[0i];
+  let v_5 = max_(h_4, 1.0f);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit1;
+    let i3 = hw % lit1;
+    let f_0 = i2 * lit1 + i3;
+    let v_1 = (i1 == b1[((f_0 / lit1) % lit6) * lit1 + (f_0 % lit1)]);
     let v_2 = select(0.0f, 1.0f, v_1);
-    let v_3 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_2);
-    let v_4 = max_(b2[0i], 1.0f);
-    let v_5 = (v_3 / v_4);
-    let f_6 = i2 * lit5 + i3;
-    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit5) % lit6) * lit5 + (f_6 % lit5)] != 0u));
-    let v_8 = (1.0f * b4[(0i + lit7)]);
-    let v_9 = (v_7 * v_8);
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_9;
+    let v_3 = (b0[i1 * lit5 + i2 * lit1 + i3] - v_2);
+    let v_6 = (v_3 / v_5);
+    let f_7 = i2 * lit1 + i3;
+    let v_8 = (b1[((f_7 / lit1) % lit6) * lit1 + (f_7 % lit1)] != lit7);
+    let v_9 = (b1[((f_7 / lit1) % lit6) * lit1 + (f_7 % lit1)] >= 0i);
+    let v_10 = (b1[((f_7 / lit1) % lit6) * lit1 + (f_7 % lit1)] < lit2);
+    let v_11 = (v_9 && v_10);
+    let v_12 = (v_8 && v_11);
+    let v_13 = select(0.0f, v_6, v_12);
+    let v_14 = (v_13 * 1.0f);
+    b3[i1 * lit5 + i2 * lit1 + i3] = v_14;
   }
 }
 `,
   };
 
-export const pointwise_grad_step_16: ShaderSpec = {
-    name: "pointwise_grad_step_16",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit4);
-  let v_1 = (v_0 / lit5);
-  let v_2 = (-v_1);
-  let v_3 = (v_2 * 1.0f);
-  b0[i2 * lit2 + i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_grad_step_17: ShaderSpec = {
-    name: "pointwise_grad_step_17",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit4);
-  let v_1 = (v_0 / lit5);
-  let v_2 = (-v_1);
-  let v_3 = (v_2 * 0.0f);
-  b0[i2 * lit2 + i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_grad_step_18: ShaderSpec = {
-    name: "pointwise_grad_step_18",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit0);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit6);
-    let v_3 = (v_2 + lit7);
-    b1[i1 * lit3 + i2 * lit5 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_step_19: ShaderSpec = {
-    name: "pointwise_grad_step_19",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
+export const pointwise_grad_step_4: ShaderSpec = {
+    name: "pointwise_grad_step_4",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -9563,94 +9895,116 @@ override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 override lit6: i32;
-override lit7: f32;
-override lit8: f32;
+override lit7: i32;
+override lit8: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit7);
-    let v_3 = (v_2 + lit8);
-    b1[i1 * lit3 + i2 * lit5 + i3] = v_3;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_4 = b2[0i];
+  let v_5 = max_(h_4, 1.0f);
+  let h_14 = b3[(0i + lit3)];
+  let v_15 = (1.0f * h_14);
+  for (var e = 0i; e < lit4; e++) {
+    let hw = (chunk * lit4 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit1;
+    let i3 = hw % lit1;
+    let f_0 = i2 * lit1 + i3;
+    let v_1 = (i1 == b1[((f_0 / lit1) % lit7) * lit1 + (f_0 % lit1)]);
+    let v_2 = select(0.0f, 1.0f, v_1);
+    let v_3 = (b0[i1 * lit6 + i2 * lit1 + i3] - v_2);
+    let v_6 = (v_3 / v_5);
+    let f_7 = i2 * lit1 + i3;
+    let v_8 = (b1[((f_7 / lit1) % lit7) * lit1 + (f_7 % lit1)] != lit8);
+    let v_9 = (b1[((f_7 / lit1) % lit7) * lit1 + (f_7 % lit1)] >= 0i);
+    let v_10 = (b1[((f_7 / lit1) % lit7) * lit1 + (f_7 % lit1)] < lit2);
+    let v_11 = (v_9 && v_10);
+    let v_12 = (v_8 && v_11);
+    let v_13 = select(0.0f, v_6, v_12);
+    let v_16 = (v_13 * v_15);
+    b4[i1 * lit6 + i2 * lit1 + i3] = v_16;
   }
 }
 `,
   };
 
-export const pointwise_grad_step_2: ShaderSpec = {
-    name: "pointwise_grad_step_2",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write"],
+export const pointwise_grad_step_5: ShaderSpec = {
+    name: "pointwise_grad_step_5",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit4);
-  let v_1 = (v_0 / lit5);
-  let v_2 = (-v_1);
-  b0[i2 * lit2 + i3] = v_2;
-}
-`,
-  };
-
-export const pointwise_grad_step_20: ShaderSpec = {
-    name: "pointwise_grad_step_20",
-    overrides: ["i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
-override lit5: f32;
-override lit6: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit1) % lit4);
-    let i3 = (gi % lit1);
-    let v_0 = (b0[i1 * lit3 + i2 * lit1 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit5);
-    let v_3 = (v_2 + lit6);
-    b1[i1 * lit3 + i2 * lit1 + i3] = v_3;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_4 = b2[0i];
+  let v_5 = max_(h_4, 1.0f);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let f_0 = i2 * lit6 + i3;
+    let v_1 = (i1 == b1[((f_0 / lit6) % lit7) * lit6 + (f_0 % lit6)]);
+    let v_2 = select(0.0f, 1.0f, v_1);
+    let v_3 = (b0[i1 * lit5 + i2 * lit6 + i3] - v_2);
+    let v_6 = (v_3 / v_5);
+    let f_7 = i2 * lit6 + i3;
+    let v_8 = (b1[((f_7 / lit6) % lit7) * lit6 + (f_7 % lit6)] != lit8);
+    let v_9 = (b1[((f_7 / lit6) % lit7) * lit6 + (f_7 % lit6)] >= 0i);
+    let v_10 = (b1[((f_7 / lit6) % lit7) * lit6 + (f_7 % lit6)] < lit2);
+    let v_11 = (v_9 && v_10);
+    let v_12 = (v_8 && v_11);
+    let v_13 = select(0.0f, v_6, v_12);
+    let v_14 = (v_13 * 1.0f);
+    b3[i1 * lit5 + i2 * lit6 + i3] = v_14;
   }
 }
 `,
   };
 
-export const pointwise_grad_step_21: ShaderSpec = {
-    name: "pointwise_grad_step_21",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
+export const pointwise_grad_step_6: ShaderSpec = {
+    name: "pointwise_grad_step_6",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -9661,139 +10015,56 @@ override lit4: i32;
 override lit5: i32;
 override lit6: i32;
 override lit7: i32;
-override lit8: f32;
-override lit9: f32;
+override lit8: i32;
+override lit9: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (1.0f * b0[(0i + lit7)]);
-    let v_1 = (v_0 * lit8);
-    let v_2 = (v_1 / lit9);
-    let v_3 = (-v_2);
-    b1[i1 * lit3 + i2 * lit5 + i3] = v_3;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_4 = b2[0i];
+  let v_5 = max_(h_4, 1.0f);
+  let h_14 = b3[(0i + lit3)];
+  let v_15 = (1.0f * h_14);
+  for (var e = 0i; e < lit4; e++) {
+    let hw = (chunk * lit4 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let f_0 = i2 * lit7 + i3;
+    let v_1 = (i1 == b1[((f_0 / lit7) % lit8) * lit7 + (f_0 % lit7)]);
+    let v_2 = select(0.0f, 1.0f, v_1);
+    let v_3 = (b0[i1 * lit6 + i2 * lit7 + i3] - v_2);
+    let v_6 = (v_3 / v_5);
+    let f_7 = i2 * lit7 + i3;
+    let v_8 = (b1[((f_7 / lit7) % lit8) * lit7 + (f_7 % lit7)] != lit9);
+    let v_9 = (b1[((f_7 / lit7) % lit8) * lit7 + (f_7 % lit7)] >= 0i);
+    let v_10 = (b1[((f_7 / lit7) % lit8) * lit7 + (f_7 % lit7)] < lit2);
+    let v_11 = (v_9 && v_10);
+    let v_12 = (v_8 && v_11);
+    let v_13 = select(0.0f, v_6, v_12);
+    let v_16 = (v_13 * v_15);
+    b4[i1 * lit6 + i2 * lit7 + i3] = v_16;
   }
 }
 `,
   };
 
-export const pointwise_grad_step_22: ShaderSpec = {
-    name: "pointwise_grad_step_22",
-    overrides: ["u32","i32","f32","f32"],
-    access: ["read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (1.0f * lit2);
-  let v_1 = (v_0 / lit3);
-  let v_2 = (-v_1);
-  let v_3 = (v_2 * 1.0f);
-  b0[i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_grad_step_23: ShaderSpec = {
-    name: "pointwise_grad_step_23",
-    overrides: ["u32","i32","i32","f32","f32"],
-    access: ["read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit2);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit3);
-  let v_1 = (v_0 / lit4);
-  let v_2 = (-v_1);
-  let v_3 = (v_2 * 0.0f);
-  b0[i2 * lit2 + i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_grad_step_24: ShaderSpec = {
-    name: "pointwise_grad_step_24",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] > 0.0f);
-  let v_1 = select(0.0f, 1.0f, v_0);
-  let v_2 = (v_1 * lit6);
-  let v_3 = (v_2 + lit7);
-  b1[i1 * lit2 + i2 * lit4 + i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_grad_step_25: ShaderSpec = {
-    name: "pointwise_grad_step_25",
-    overrides: ["u32","i32","i32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (1.0f * b0[(0i + lit2)]);
-  let v_1 = (v_0 / lit3);
-  b1[i3] = v_1;
-}
-`,
-  };
-
-export const pointwise_grad_step_26: ShaderSpec = {
-    name: "pointwise_grad_step_26",
+export const pointwise_grad_step_7: ShaderSpec = {
+    name: "pointwise_grad_step_7",
     overrides: ["u32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -9815,8 +10086,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_grad_step_27: ShaderSpec = {
-    name: "pointwise_grad_step_27",
+export const pointwise_grad_step_8: ShaderSpec = {
+    name: "pointwise_grad_step_8",
     overrides: ["u32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -9832,269 +10103,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i3 = (gi % lit1);
   let v_0 = (1.0f * b0[i3]);
   b1[i3] = v_0;
-}
-`,
-  };
-
-export const pointwise_grad_step_3: ShaderSpec = {
-    name: "pointwise_grad_step_3",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn max_(a: f32, b: f32) -> f32 {
-  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit1);
-    let i3 = (gi % lit5);
-    let f_0 = i2 * lit5 + i3;
-    let v_1 = (i1 == b1[((f_0 / lit5) % lit1) * lit5 + (f_0 % lit5)]);
-    let v_2 = select(0.0f, 1.0f, v_1);
-    let v_3 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_2);
-    let v_4 = max_(b2[0i], 1.0f);
-    let v_5 = (v_3 / v_4);
-    let f_6 = i2 * lit5 + i3;
-    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit5) % lit1) * lit5 + (f_6 % lit5)] != 0u));
-    let v_8 = (v_7 * 1.0f);
-    b4[i1 * lit3 + i2 * lit5 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_step_4: ShaderSpec = {
-    name: "pointwise_grad_step_4",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit0) % lit5);
-    let i3 = (gi % lit0);
-    let v_0 = (b0[i1 * lit3 + i2 * lit0 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit6);
-    let v_3 = (v_2 + lit7);
-    b1[i1 * lit3 + i2 * lit0 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_step_5: ShaderSpec = {
-    name: "pointwise_grad_step_5",
-    overrides: ["i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit0);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit5);
-    let v_3 = (v_2 + lit6);
-    b1[i1 * lit3 + i2 * lit4 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_step_6: ShaderSpec = {
-    name: "pointwise_grad_step_6",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit6);
-    let v_3 = (v_2 + lit7);
-    b1[i1 * lit3 + i2 * lit4 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_step_7: ShaderSpec = {
-    name: "pointwise_grad_step_7",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit1) % lit5);
-    let i3 = (gi % lit1);
-    let v_0 = (b0[i1 * lit3 + i2 * lit1 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit6);
-    let v_3 = (v_2 + lit7);
-    b1[i1 * lit3 + i2 * lit1 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_step_8: ShaderSpec = {
-    name: "pointwise_grad_step_8",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * b0[(0i + lit4)]);
-  let v_1 = (v_0 / lit5);
-  b1[i2 * lit2 + i3] = v_1;
-}
-`,
-  };
-
-export const pointwise_grad_step_9: ShaderSpec = {
-    name: "pointwise_grad_step_9",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn max_(a: f32, b: f32) -> f32 {
-  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit1);
-    let i3 = (gi % lit5);
-    let f_0 = i2 * lit5 + i3;
-    let v_1 = (i1 == b1[((f_0 / lit5) % lit1) * lit5 + (f_0 % lit5)]);
-    let v_2 = select(0.0f, 1.0f, v_1);
-    let v_3 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_2);
-    let v_4 = max_(b2[0i], 1.0f);
-    let v_5 = (v_3 / v_4);
-    let f_6 = i2 * lit5 + i3;
-    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit5) % lit1) * lit5 + (f_6 % lit5)] != 0u));
-    let v_8 = (1.0f * b4[(0i + lit6)]);
-    let v_9 = (v_7 * v_8);
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_9;
-  }
 }
 `,
   };
@@ -10656,76 +10664,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_step_13: ShaderSpec = {
     name: "pointwise_step_13",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-override lit8: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] + lit7);
-    let v_1 = log(v_0);
-    let v_2 = (v_1 / lit8);
-    b1[i1 * lit3 + i2 * lit5 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_step_14: ShaderSpec = {
-    name: "pointwise_step_14",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1 * lit3 + i2 * lit5 + i3]);
-    let v_1 = (-v_0);
-    let v_2 = (v_1 / lit7);
-    b2[i1 * lit3 + i2 * lit5 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_step_15: ShaderSpec = {
-    name: "pointwise_step_15",
     overrides: ["f32","u32","f32","i32","i32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -10767,48 +10705,59 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_step_16: ShaderSpec = {
-    name: "pointwise_step_16",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+export const pointwise_step_14: ShaderSpec = {
+    name: "pointwise_step_14",
+    overrides: ["i32","i32","i32","i32","f32","f32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: i32;
-override lit5: i32;
+override lit4: f32;
+override lit5: f32;
 override lit6: i32;
-override lit7: f32;
-override lit8: f32;
+override lit7: i32;
+override lit8: i32;
+override lit9: f32;
+override lit10: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1 * lit3 + i2 * lit5 + i3]);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] * b2[i1 * lit3 + i2 * lit5 + i3]);
-    let v_2 = (v_1 / lit7);
-    let v_3 = (b2[i1 * lit3 + i2 * lit5 + i3] + lit8);
-    let v_4 = (v_2 / v_3);
-    let v_5 = (v_0 + v_4);
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_5;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[(0i + lit3)];
+  let v_1 = (1.0f * h_0);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_2 / lit5);
+  let v_4 = (-v_3);
+  for (var e = 0i; e < lit6; e++) {
+    let hw = (chunk * lit6 + e) * lit7 + i32(lid.x);
+    if (hw >= lit8) { break; }
+    let i2 = hw / lit1;
+    let i3 = hw % lit1;
+    let v_5 = (b1[i1 * lit8 + i2 * lit1 + i3] + lit9);
+    let v_6 = log(v_5);
+    let v_7 = (v_6 / lit10);
+    let v_8 = (v_4 * v_7);
+    let v_9 = (v_4 * b1[i1 * lit8 + i2 * lit1 + i3]);
+    let v_10 = (v_9 / lit10);
+    let v_11 = (v_10 / v_5);
+    let v_12 = (v_8 + v_11);
+    b2[i1 * lit8 + i2 * lit1 + i3] = v_12;
   }
 }
 `,
   };
 
-export const pointwise_step_17: ShaderSpec = {
-    name: "pointwise_step_17",
+export const pointwise_step_15: ShaderSpec = {
+    name: "pointwise_step_15",
     overrides: ["u32","f32","f32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -10840,8 +10789,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_step_18: ShaderSpec = {
-    name: "pointwise_step_18",
+export const pointwise_step_16: ShaderSpec = {
+    name: "pointwise_step_16",
     overrides: ["f32","u32","f32","f32","i32","i32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -10890,8 +10839,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_step_19: ShaderSpec = {
-    name: "pointwise_step_19",
+export const pointwise_step_17: ShaderSpec = {
+    name: "pointwise_step_17",
     overrides: ["u32","f32","f32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -10926,30 +10875,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_step_2: ShaderSpec = {
-    name: "pointwise_step_2",
-    overrides: ["u32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit0 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = f32(b0[0i]);
-  b1[0i] = v_0;
-  let v_1 = (v_0 + 1.0f);
-  b2[0i] = v_1;
-}
-`,
-  };
-
-export const pointwise_step_20: ShaderSpec = {
-    name: "pointwise_step_20",
+export const pointwise_step_18: ShaderSpec = {
+    name: "pointwise_step_18",
     overrides: ["u32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -10985,8 +10912,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_step_21: ShaderSpec = {
-    name: "pointwise_step_21",
+export const pointwise_step_19: ShaderSpec = {
+    name: "pointwise_step_19",
     overrides: ["i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -11025,8 +10952,30 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_step_22: ShaderSpec = {
-    name: "pointwise_step_22",
+export const pointwise_step_2: ShaderSpec = {
+    name: "pointwise_step_2",
+    overrides: ["u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit0 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = f32(b0[0i]);
+  b1[0i] = v_0;
+  let v_1 = (v_0 + 1.0f);
+  b2[0i] = v_1;
+}
+`,
+  };
+
+export const pointwise_step_20: ShaderSpec = {
+    name: "pointwise_step_20",
     overrides: ["i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -11066,8 +11015,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const pointwise_step_23: ShaderSpec = {
-    name: "pointwise_step_23",
+export const pointwise_step_21: ShaderSpec = {
+    name: "pointwise_step_21",
     overrides: ["f32","u32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `

@@ -722,10 +722,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_grad_G_aux_classifier: ShaderSpec = {
     name: "softmax_grad_G_aux_classifier",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// softmax: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+// softmax: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: f32;
@@ -739,79 +739,11 @@ override lit9: i32;
 override lit10: i32;
 override lit11: i32;
 override lit12: i32;
+override lit13: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn max_(a: f32, b: f32) -> f32 {
-  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var row: array<f32, 19>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
-    let v_8 = mix(mix(b0[c * lit10 + i_1 * lit11 + i_5], b0[c * lit10 + i_1 * lit11 + i_6], l_7), mix(b0[c * lit10 + i_2 * lit11 + i_5], b0[c * lit10 + i_2 * lit11 + i_6], l_7), l_3);
-    row[c] = v_8;
-    m = max(m, row[c]);
-  }
-  var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
-    let y = exp(row[c] - m) / total;
-    let f_9 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_10 = (c == b1[((f_9 / lit4) % lit5) * lit4 + (f_9 % lit4)]);
-    let v_11 = select(0.0f, 1.0f, v_10);
-    let v_12 = (y - v_11);
-    let v_13 = max_(b2[0i], 1.0f);
-    let v_14 = (v_12 / v_13);
-    let f_15 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_16 = select(0.0f, v_14, (b3[((f_15 / lit4) % lit5) * lit4 + (f_15 % lit4)] != 0u));
-    let v_17 = (1.0f * b4[(0i + lit12)]);
-    let v_18 = (v_16 * v_17);
-    b5[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_18;
-  }
-}
-`,
-  };
-
-export const softmax_grad_G_classifier_3: ShaderSpec = {
-    name: "softmax_grad_G_classifier_3",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// softmax: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: i32;
-override lit8: f32;
-override lit9: i32;
-override lit10: i32;
-override lit11: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
@@ -849,18 +781,24 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_13 = max_(b2[0i], 1.0f);
     let v_14 = (v_12 / v_13);
     let f_15 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_16 = select(0.0f, v_14, (b3[((f_15 / lit4) % lit5) * lit4 + (f_15 % lit4)] != 0u));
-    let v_17 = (v_16 * 1.0f);
-    b4[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_17;
+    let v_16 = (b1[((f_15 / lit4) % lit5) * lit4 + (f_15 % lit4)] != lit12);
+    let v_17 = (b1[((f_15 / lit4) % lit5) * lit4 + (f_15 % lit4)] >= 0i);
+    let v_18 = (b1[((f_15 / lit4) % lit5) * lit4 + (f_15 % lit4)] < lit3);
+    let v_19 = (v_17 && v_18);
+    let v_20 = (v_16 && v_19);
+    let v_21 = select(0.0f, v_14, v_20);
+    let v_22 = (1.0f * b3[(0i + lit13)]);
+    let v_23 = (v_21 * v_22);
+    b4[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_23;
   }
 }
 `,
   };
 
-export const softmax_grad_G_layer5_conv2d_list_0: ShaderSpec = {
-    name: "softmax_grad_G_layer5_conv2d_list_0",
+export const softmax_grad_G_classifier_3: ShaderSpec = {
+    name: "softmax_grad_G_classifier_3",
     overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -877,12 +815,84 @@ override lit10: i32;
 override lit11: i32;
 override lit12: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var row: array<f32, 19>;
+  var m = (-lit2);
+  for (var c = 0i; c < lit3; c++) {
+    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
+    let i_1 = min(i32(floor(s_0)), lit7);
+    let i_2 = min(i_1 + 1i, lit7);
+    let l_3 = s_0 - f32(i_1);
+    let s_4 = f32((gi % lit4)) * lit8;
+    let i_5 = min(i32(floor(s_4)), lit9);
+    let i_6 = min(i_5 + 1i, lit9);
+    let l_7 = s_4 - f32(i_5);
+    let v_8 = mix(mix(b0[c * lit10 + i_1 * lit11 + i_5], b0[c * lit10 + i_1 * lit11 + i_6], l_7), mix(b0[c * lit10 + i_2 * lit11 + i_5], b0[c * lit10 + i_2 * lit11 + i_6], l_7), l_3);
+    row[c] = v_8;
+    m = max(m, row[c]);
+  }
+  var total = 0.0f;
+  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit3; c++) {
+    let y = exp(row[c] - m) / total;
+    let f_9 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
+    let v_10 = (c == b1[((f_9 / lit4) % lit5) * lit4 + (f_9 % lit4)]);
+    let v_11 = select(0.0f, 1.0f, v_10);
+    let v_12 = (y - v_11);
+    let v_13 = max_(b2[0i], 1.0f);
+    let v_14 = (v_12 / v_13);
+    let f_15 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
+    let v_16 = (b1[((f_15 / lit4) % lit5) * lit4 + (f_15 % lit4)] != lit12);
+    let v_17 = (b1[((f_15 / lit4) % lit5) * lit4 + (f_15 % lit4)] >= 0i);
+    let v_18 = (b1[((f_15 / lit4) % lit5) * lit4 + (f_15 % lit4)] < lit3);
+    let v_19 = (v_17 && v_18);
+    let v_20 = (v_16 && v_19);
+    let v_21 = select(0.0f, v_14, v_20);
+    let v_22 = (v_21 * 1.0f);
+    b3[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_22;
+  }
+}
+`,
+  };
+
+export const softmax_grad_G_layer5_conv2d_list_0: ShaderSpec = {
+    name: "softmax_grad_G_layer5_conv2d_list_0",
+    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// softmax: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: i32;
+override lit8: f32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+override lit12: i32;
+override lit13: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<i32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<u32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -923,10 +933,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_17 = max_(b3[0i], 1.0f);
     let v_18 = (v_16 / v_17);
     let f_19 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_20 = select(0.0f, v_18, (b4[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] != 0u));
-    let v_21 = (1.0f * b5[(0i + lit12)]);
-    let v_22 = (v_20 * v_21);
-    b6[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_22;
+    let v_20 = (b2[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] != lit12);
+    let v_21 = (b2[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] >= 0i);
+    let v_22 = (b2[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] < lit3);
+    let v_23 = (v_21 && v_22);
+    let v_24 = (v_20 && v_23);
+    let v_25 = select(0.0f, v_18, v_24);
+    let v_26 = (1.0f * b4[(0i + lit13)]);
+    let v_27 = (v_25 * v_26);
+    b5[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_27;
   }
 }
 `,
@@ -934,10 +949,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_grad_G_layer5_conv2d_list_0_2: ShaderSpec = {
     name: "softmax_grad_G_layer5_conv2d_list_0_2",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// softmax: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+// softmax: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: f32;
@@ -951,13 +966,13 @@ override lit9: i32;
 override lit10: i32;
 override lit11: i32;
 override lit12: i32;
+override lit13: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<i32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<u32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -998,10 +1013,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_17 = max_(b3[0i], 1.0f);
     let v_18 = (v_16 / v_17);
     let f_19 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_20 = select(0.0f, v_18, (b4[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] != 0u));
-    let v_21 = (1.0f * b5[(0i + lit12)]);
-    let v_22 = (v_20 * v_21);
-    b6[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_22;
+    let v_20 = (b2[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] != lit12);
+    let v_21 = (b2[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] >= 0i);
+    let v_22 = (b2[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] < lit3);
+    let v_23 = (v_21 && v_22);
+    let v_24 = (v_20 && v_23);
+    let v_25 = select(0.0f, v_18, v_24);
+    let v_26 = (1.0f * b4[(0i + lit13)]);
+    let v_27 = (v_25 * v_26);
+    b5[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_27;
   }
 }
 `,
@@ -1009,8 +1029,222 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_grad_G_layer5_conv2d_list_3: ShaderSpec = {
     name: "softmax_grad_G_layer5_conv2d_list_3",
+    overrides: ["u32","i32","f32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// softmax: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var row: array<f32, 19>;
+  var m = (-lit2);
+  for (var c = 0i; c < lit3; c++) {
+    row[c] = b0[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)];
+    m = max(m, row[c]);
+  }
+  var total = 0.0f;
+  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit3; c++) {
+    let y = exp(row[c] - m) / total;
+    let f_0 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
+    let v_1 = (c == b1[((f_0 / lit4) % lit5) * lit4 + (f_0 % lit4)]);
+    let v_2 = select(0.0f, 1.0f, v_1);
+    let v_3 = (y - v_2);
+    let v_4 = max_(b2[0i], 1.0f);
+    let v_5 = (v_3 / v_4);
+    let f_6 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
+    let v_7 = (b1[((f_6 / lit4) % lit5) * lit4 + (f_6 % lit4)] != lit6);
+    let v_8 = (b1[((f_6 / lit4) % lit5) * lit4 + (f_6 % lit4)] >= 0i);
+    let v_9 = (b1[((f_6 / lit4) % lit5) * lit4 + (f_6 % lit4)] < lit3);
+    let v_10 = (v_8 && v_9);
+    let v_11 = (v_7 && v_10);
+    let v_12 = select(0.0f, v_5, v_11);
+    let v_13 = (1.0f * b3[(0i + lit7)]);
+    let v_14 = (v_12 * v_13);
+    b4[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_14;
+  }
+}
+`,
+  };
+
+export const softmax_grad_G_layer6_conv2d_list_0: ShaderSpec = {
+    name: "softmax_grad_G_layer6_conv2d_list_0",
+    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// softmax: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: i32;
+override lit8: f32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+override lit12: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<i32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var row: array<f32, 19>;
+  var m = (-lit2);
+  for (var c = 0i; c < lit3; c++) {
+    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
+    let i_1 = min(i32(floor(s_0)), lit7);
+    let i_2 = min(i_1 + 1i, lit7);
+    let l_3 = s_0 - f32(i_1);
+    let s_4 = f32((gi % lit4)) * lit8;
+    let i_5 = min(i32(floor(s_4)), lit9);
+    let i_6 = min(i_5 + 1i, lit9);
+    let l_7 = s_4 - f32(i_5);
+    let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
+    let v_9 = (b0[c * lit10 + i_1 * lit11 + i_6] + b1[c * lit10 + i_1 * lit11 + i_6]);
+    let v_10 = (b0[c * lit10 + i_2 * lit11 + i_5] + b1[c * lit10 + i_2 * lit11 + i_5]);
+    let v_11 = (b0[c * lit10 + i_2 * lit11 + i_6] + b1[c * lit10 + i_2 * lit11 + i_6]);
+    let v_12 = mix(mix(v_8, v_9, l_7), mix(v_10, v_11, l_7), l_3);
+    row[c] = v_12;
+    m = max(m, row[c]);
+  }
+  var total = 0.0f;
+  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit3; c++) {
+    let y = exp(row[c] - m) / total;
+    let f_13 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
+    let v_14 = (c == b2[((f_13 / lit4) % lit5) * lit4 + (f_13 % lit4)]);
+    let v_15 = select(0.0f, 1.0f, v_14);
+    let v_16 = (y - v_15);
+    let v_17 = max_(b3[0i], 1.0f);
+    let v_18 = (v_16 / v_17);
+    let f_19 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
+    let v_20 = (b2[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] != lit12);
+    let v_21 = (b2[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] >= 0i);
+    let v_22 = (b2[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] < lit3);
+    let v_23 = (v_21 && v_22);
+    let v_24 = (v_20 && v_23);
+    let v_25 = select(0.0f, v_18, v_24);
+    let v_26 = (v_25 * 1.0f);
+    b4[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_26;
+  }
+}
+`,
+  };
+
+export const softmax_grad_G_layer6_conv2d_list_0_2: ShaderSpec = {
+    name: "softmax_grad_G_layer6_conv2d_list_0_2",
+    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// softmax: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: i32;
+override lit8: f32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+override lit12: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<i32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var row: array<f32, 16>;
+  var m = (-lit2);
+  for (var c = 0i; c < lit3; c++) {
+    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
+    let i_1 = min(i32(floor(s_0)), lit7);
+    let i_2 = min(i_1 + 1i, lit7);
+    let l_3 = s_0 - f32(i_1);
+    let s_4 = f32((gi % lit4)) * lit8;
+    let i_5 = min(i32(floor(s_4)), lit9);
+    let i_6 = min(i_5 + 1i, lit9);
+    let l_7 = s_4 - f32(i_5);
+    let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
+    let v_9 = (b0[c * lit10 + i_1 * lit11 + i_6] + b1[c * lit10 + i_1 * lit11 + i_6]);
+    let v_10 = (b0[c * lit10 + i_2 * lit11 + i_5] + b1[c * lit10 + i_2 * lit11 + i_5]);
+    let v_11 = (b0[c * lit10 + i_2 * lit11 + i_6] + b1[c * lit10 + i_2 * lit11 + i_6]);
+    let v_12 = mix(mix(v_8, v_9, l_7), mix(v_10, v_11, l_7), l_3);
+    row[c] = v_12;
+    m = max(m, row[c]);
+  }
+  var total = 0.0f;
+  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit3; c++) {
+    let y = exp(row[c] - m) / total;
+    let f_13 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
+    let v_14 = (c == b2[((f_13 / lit4) % lit5) * lit4 + (f_13 % lit4)]);
+    let v_15 = select(0.0f, 1.0f, v_14);
+    let v_16 = (y - v_15);
+    let v_17 = max_(b3[0i], 1.0f);
+    let v_18 = (v_16 / v_17);
+    let f_19 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
+    let v_20 = (b2[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] != lit12);
+    let v_21 = (b2[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] >= 0i);
+    let v_22 = (b2[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] < lit3);
+    let v_23 = (v_21 && v_22);
+    let v_24 = (v_20 && v_23);
+    let v_25 = select(0.0f, v_18, v_24);
+    let v_26 = (v_25 * 1.0f);
+    b4[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_26;
+  }
+}
+`,
+  };
+
+export const softmax_grad_G_layer6_conv2d_list_3: ShaderSpec = {
+    name: "softmax_grad_G_layer6_conv2d_list_3",
     overrides: ["u32","i32","f32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -1023,9 +1257,7 @@ override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -1053,206 +1285,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_4 = max_(b2[0i], 1.0f);
     let v_5 = (v_3 / v_4);
     let f_6 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit4) % lit5) * lit4 + (f_6 % lit4)] != 0u));
-    let v_8 = (1.0f * b4[(0i + lit6)]);
-    let v_9 = (v_7 * v_8);
-    b5[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_9;
-  }
-}
-`,
-  };
-
-export const softmax_grad_G_layer6_conv2d_list_0: ShaderSpec = {
-    name: "softmax_grad_G_layer6_conv2d_list_0",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// softmax: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: i32;
-override lit8: f32;
-override lit9: i32;
-override lit10: i32;
-override lit11: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<i32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<u32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn max_(a: f32, b: f32) -> f32 {
-  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var row: array<f32, 19>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
-    let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
-    let v_9 = (b0[c * lit10 + i_1 * lit11 + i_6] + b1[c * lit10 + i_1 * lit11 + i_6]);
-    let v_10 = (b0[c * lit10 + i_2 * lit11 + i_5] + b1[c * lit10 + i_2 * lit11 + i_5]);
-    let v_11 = (b0[c * lit10 + i_2 * lit11 + i_6] + b1[c * lit10 + i_2 * lit11 + i_6]);
-    let v_12 = mix(mix(v_8, v_9, l_7), mix(v_10, v_11, l_7), l_3);
-    row[c] = v_12;
-    m = max(m, row[c]);
-  }
-  var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
-    let y = exp(row[c] - m) / total;
-    let f_13 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_14 = (c == b2[((f_13 / lit4) % lit5) * lit4 + (f_13 % lit4)]);
-    let v_15 = select(0.0f, 1.0f, v_14);
-    let v_16 = (y - v_15);
-    let v_17 = max_(b3[0i], 1.0f);
-    let v_18 = (v_16 / v_17);
-    let f_19 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_20 = select(0.0f, v_18, (b4[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] != 0u));
-    let v_21 = (v_20 * 1.0f);
-    b5[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_21;
-  }
-}
-`,
-  };
-
-export const softmax_grad_G_layer6_conv2d_list_0_2: ShaderSpec = {
-    name: "softmax_grad_G_layer6_conv2d_list_0_2",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// softmax: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: i32;
-override lit8: f32;
-override lit9: i32;
-override lit10: i32;
-override lit11: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<i32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<u32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn max_(a: f32, b: f32) -> f32 {
-  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var row: array<f32, 16>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
-    let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
-    let v_9 = (b0[c * lit10 + i_1 * lit11 + i_6] + b1[c * lit10 + i_1 * lit11 + i_6]);
-    let v_10 = (b0[c * lit10 + i_2 * lit11 + i_5] + b1[c * lit10 + i_2 * lit11 + i_5]);
-    let v_11 = (b0[c * lit10 + i_2 * lit11 + i_6] + b1[c * lit10 + i_2 * lit11 + i_6]);
-    let v_12 = mix(mix(v_8, v_9, l_7), mix(v_10, v_11, l_7), l_3);
-    row[c] = v_12;
-    m = max(m, row[c]);
-  }
-  var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
-    let y = exp(row[c] - m) / total;
-    let f_13 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_14 = (c == b2[((f_13 / lit4) % lit5) * lit4 + (f_13 % lit4)]);
-    let v_15 = select(0.0f, 1.0f, v_14);
-    let v_16 = (y - v_15);
-    let v_17 = max_(b3[0i], 1.0f);
-    let v_18 = (v_16 / v_17);
-    let f_19 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_20 = select(0.0f, v_18, (b4[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] != 0u));
-    let v_21 = (v_20 * 1.0f);
-    b5[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_21;
-  }
-}
-`,
-  };
-
-export const softmax_grad_G_layer6_conv2d_list_3: ShaderSpec = {
-    name: "softmax_grad_G_layer6_conv2d_list_3",
-    overrides: ["u32","i32","f32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// softmax: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn max_(a: f32, b: f32) -> f32 {
-  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var row: array<f32, 19>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    row[c] = b0[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)];
-    m = max(m, row[c]);
-  }
-  var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
-    let y = exp(row[c] - m) / total;
-    let f_0 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_1 = (c == b1[((f_0 / lit4) % lit5) * lit4 + (f_0 % lit4)]);
-    let v_2 = select(0.0f, 1.0f, v_1);
-    let v_3 = (y - v_2);
-    let v_4 = max_(b2[0i], 1.0f);
-    let v_5 = (v_3 / v_4);
-    let f_6 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit4) % lit5) * lit4 + (f_6 % lit4)] != 0u));
-    let v_8 = (v_7 * 1.0f);
-    b4[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_8;
+    let v_7 = (b1[((f_6 / lit4) % lit5) * lit4 + (f_6 % lit4)] != lit6);
+    let v_8 = (b1[((f_6 / lit4) % lit5) * lit4 + (f_6 % lit4)] >= 0i);
+    let v_9 = (b1[((f_6 / lit4) % lit5) * lit4 + (f_6 % lit4)] < lit3);
+    let v_10 = (v_8 && v_9);
+    let v_11 = (v_7 && v_10);
+    let v_12 = select(0.0f, v_5, v_11);
+    let v_13 = (v_12 * 1.0f);
+    b3[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_13;
   }
 }
 `,

@@ -576,17 +576,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_G_conv1_2: ShaderSpec = {
     name: "sum_G_conv1_2",
-    overrides: ["u32","i32","i32","f32","i32","i32","f32"],
+    overrides: ["u32","i32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: f32;
+override lit2: f32;
+override lit3: i32;
 override lit4: i32;
 override lit5: i32;
-override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -594,44 +593,15 @@ override lit6: f32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b1[(gi % lit1)];
+  let v_1 = (h_0 * lit2);
   var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b1[(gi % lit1)] * lit3);
-    let v_1 = (b0[(gi % lit1) * lit2 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    acc = acc + v_2;
+  for (var kk = 0i; kk < lit3; kk++) {
+    let v_2 = (b0[(gi % lit1) * lit3 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] - v_1);
+    let v_3 = (v_2 * v_2);
+    acc = acc + v_3;
   }
-  let v_3 = (acc * lit3);
-  let v_4 = (v_3 + lit6);
-  let v_5 = inverseSqrt(v_4);
-  b2[(gi % lit1)] = v_5;
-}
-`,
-  };
-
-export const sum_G_conv1_3: ShaderSpec = {
-    name: "sum_G_conv1_3",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] * b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    acc = acc + v_0;
-  }
-  b1[(gi % lit1)] = acc;
+  b2[(gi % lit1)] = acc;
 }
 `,
   };
@@ -672,19 +642,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_G_conv1_cpu_2: ShaderSpec = {
     name: "sum_G_conv1_cpu_2",
-    overrides: ["i32","i32","f32","i32","i32","u32","u32","f32"],
+    overrides: ["i32","f32","i32","i32","i32","u32","u32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: f32;
+override lit1: f32;
+override lit2: i32;
 override lit3: i32;
 override lit4: i32;
 override lit5: u32;
 override lit6: u32;
-override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -692,57 +661,20 @@ override lit7: f32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
+  let h_0 = b1[(o % lit0)];
+  let v_1 = (h_0 * lit1);
   var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit1)] * lit2);
-    let v_1 = (b0[(o % lit1) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] - v_0);
-    let v_2 = (v_1 * v_1);
-    part = part + v_2;
+  for (var kk = lane; kk < lit2; kk += lit0) {
+    let v_2 = (b0[(o % lit0) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] - v_1);
+    let v_3 = (v_2 * v_2);
+    part = part + v_3;
   }
   var acc = part;
   acc = acc + subgroupShuffleXor(acc, lit5);
   acc = acc + subgroupShuffleXor(acc, lit6);
   acc = acc + subgroupShuffleXor(acc, 1u);
   if (lane == 0i) {
-    let v_3 = (acc * lit2);
-    let v_4 = (v_3 + lit7);
-    let v_5 = inverseSqrt(v_4);
-    b2[(o % lit1)] = v_5;
-  }
-}
-`,
-  };
-
-export const sum_G_conv1_cpu_3: ShaderSpec = {
-    name: "sum_G_conv1_cpu_3",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: u32;
-override lit5: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] * b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
-    part = part + v_0;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit1)] = acc;
+    b2[(o % lit0)] = acc;
   }
 }
 `,
@@ -780,16 +712,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_G_conv1_stage1_2: ShaderSpec = {
     name: "sum_G_conv1_stage1_2",
-    overrides: ["u32","i32","i32","i32","i32","f32","i32","i32"],
+    overrides: ["u32","i32","i32","f32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 // sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
+override lit3: f32;
 override lit4: i32;
-override lit5: f32;
+override lit5: i32;
 override lit6: i32;
 override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -801,45 +733,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= lit1) { return; }
   let o = gi / lit2;
   let sp = gi % lit2;
+  let h_0 = b1[(o % lit2)];
+  let v_1 = (h_0 * lit3);
   var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    let v_0 = (b1[(o % lit2)] * lit5);
-    let v_1 = (b0[(o % lit2) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] - v_0);
-    let v_2 = (v_1 * v_1);
-    acc = acc + v_2;
+  for (var kk = sp * lit4; kk < min(lit5, (sp + 1i) * lit4); kk++) {
+    let v_2 = (b0[(o % lit2) * lit5 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] - v_1);
+    let v_3 = (v_2 * v_2);
+    acc = acc + v_3;
   }
   b2[gi] = acc;
-}
-`,
-  };
-
-export const sum_G_conv1_stage1_3: ShaderSpec = {
-    name: "sum_G_conv1_stage1_3",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let o = gi / lit2;
-  let sp = gi % lit2;
-  var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    let v_0 = (b0[(o % lit2) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] * b0[(o % lit2) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)]);
-    acc = acc + v_0;
-  }
-  b1[gi] = acc;
 }
 `,
   };
@@ -871,72 +773,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_G_features_0_0_2: ShaderSpec = {
     name: "sum_G_features_0_0_2",
-    overrides: ["u32","i32","i32","f32","i32"],
+    overrides: ["u32","i32","f32","i32","i32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 // sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b1[(gi % lit1)] * lit3);
-    let v_1 = (b0[(gi % lit1) * lit2 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    acc = acc + v_2;
-  }
-  b2[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_G_features_0_0_3: ShaderSpec = {
-    name: "sum_G_features_0_0_3",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
+override lit2: f32;
 override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] * b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
-    acc = acc + v_0;
-  }
-  b1[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_G_features_0_0_4: ShaderSpec = {
-    name: "sum_G_features_0_0_4",
-    overrides: ["u32","i32","i32","f32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
 override lit4: i32;
-override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -944,12 +789,13 @@ override lit5: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b1[(gi % lit1)];
+  let v_1 = (h_0 * lit2);
   var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b1[(gi % lit1)] * lit3);
-    let v_1 = (b0[(gi % lit1) * lit2 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    acc = acc + v_2;
+  for (var kk = 0i; kk < lit3; kk++) {
+    let v_2 = (b0[(gi % lit1) * lit3 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)] - v_1);
+    let v_3 = (v_2 * v_2);
+    acc = acc + v_3;
   }
   b2[(gi % lit1)] = acc;
 }
@@ -992,93 +838,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_G_features_0_0_cpu_2: ShaderSpec = {
     name: "sum_G_features_0_0_cpu_2",
-    overrides: ["i32","i32","i32","f32","i32","u32","u32"],
+    overrides: ["i32","f32","i32","i32","i32","u32","u32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
 // sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: i32;
-override lit5: u32;
-override lit6: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit2)] * lit3);
-    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    part = part + v_2;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_G_features_0_0_cpu_3: ShaderSpec = {
-    name: "sum_G_features_0_0_cpu_3",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
+override lit1: f32;
 override lit2: i32;
 override lit3: i32;
-override lit4: u32;
-override lit5: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] * b0[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
-    part = part + v_0;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_G_features_0_0_cpu_4: ShaderSpec = {
-    name: "sum_G_features_0_0_cpu_4",
-    overrides: ["i32","i32","i32","f32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
 override lit4: i32;
-override lit5: i32;
+override lit5: u32;
 override lit6: u32;
-override lit7: u32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -1086,19 +857,20 @@ override lit7: u32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
+  let h_0 = b1[(o % lit0)];
+  let v_1 = (h_0 * lit1);
   var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit2)] * lit3);
-    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    part = part + v_2;
+  for (var kk = lane; kk < lit2; kk += lit3) {
+    let v_2 = (b0[(o % lit0) * lit2 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)] - v_1);
+    let v_3 = (v_2 * v_2);
+    part = part + v_3;
   }
   var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit5);
   acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, lit7);
   acc = acc + subgroupShuffleXor(acc, 1u);
   if (lane == 0i) {
-    b2[(o % lit2)] = acc;
+    b2[(o % lit0)] = acc;
   }
 }
 `,
@@ -1147,40 +919,15 @@ override lit4: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b1[(gi % lit1)];
+  let v_1 = (h_0 * lit2);
   var acc = 0.0f;
   for (var kk = 0i; kk < lit1; kk++) {
-    let v_0 = (b1[(gi % lit1)] * lit2);
-    let v_1 = (b0[(gi % lit1) * lit1 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] - v_0);
-    let v_2 = (v_1 * v_1);
-    acc = acc + v_2;
+    let v_2 = (b0[(gi % lit1) * lit1 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] - v_1);
+    let v_3 = (v_2 * v_2);
+    acc = acc + v_3;
   }
   b2[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_G_features_14_conv_2_3: ShaderSpec = {
-    name: "sum_G_features_14_conv_2_3",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit1; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit1 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] * b0[(gi % lit1) * lit1 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
-    acc = acc + v_0;
-  }
-  b1[(gi % lit1)] = acc;
 }
 `,
   };
@@ -1220,14 +967,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_G_features_14_conv_2_cpu_2: ShaderSpec = {
     name: "sum_G_features_14_conv_2_cpu_2",
-    overrides: ["i32","i32","f32","i32","u32","u32"],
+    overrides: ["i32","f32","i32","i32","u32","u32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
 // sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: f32;
+override lit1: f32;
+override lit2: i32;
 override lit3: i32;
 override lit4: u32;
 override lit5: u32;
@@ -1238,12 +985,13 @@ override lit5: u32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
+  let h_0 = b1[(o % lit0)];
+  let v_1 = (h_0 * lit1);
   var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit0)] * lit2);
-    let v_1 = (b0[(o % lit0) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] - v_0);
-    let v_2 = (v_1 * v_1);
-    part = part + v_2;
+  for (var kk = lane; kk < lit0; kk += lit2) {
+    let v_2 = (b0[(o % lit0) * lit0 + ((kk / lit3) % lit2) * lit3 + (kk % lit3)] - v_1);
+    let v_3 = (v_2 * v_2);
+    part = part + v_3;
   }
   var acc = part;
   acc = acc + subgroupShuffleXor(acc, lit4);
@@ -1251,40 +999,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   acc = acc + subgroupShuffleXor(acc, 1u);
   if (lane == 0i) {
     b2[(o % lit0)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_G_features_14_conv_2_cpu_3: ShaderSpec = {
-    name: "sum_G_features_14_conv_2_cpu_3",
-    overrides: ["i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: u32;
-override lit4: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit0) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)] * b0[(o % lit0) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)]);
-    part = part + v_0;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit0)] = acc;
   }
 }
 `,
@@ -1325,14 +1039,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_G_features_1_conv_1_cpu_2: ShaderSpec = {
     name: "sum_G_features_1_conv_1_cpu_2",
-    overrides: ["i32","i32","f32","i32","u32","u32"],
+    overrides: ["i32","f32","i32","i32","u32","u32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
 // sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: f32;
+override lit1: f32;
+override lit2: i32;
 override lit3: i32;
 override lit4: u32;
 override lit5: u32;
@@ -1343,220 +1057,36 @@ override lit5: u32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
+  let h_0 = b1[(o % lit0)];
+  let v_1 = (h_0 * lit1);
   var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit1)] * lit2);
-    let v_1 = (b0[(o % lit1) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] - v_0);
-    let v_2 = (v_1 * v_1);
-    part = part + v_2;
+  for (var kk = lane; kk < lit2; kk += lit0) {
+    let v_2 = (b0[(o % lit0) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] - v_1);
+    let v_3 = (v_2 * v_2);
+    part = part + v_3;
   }
   var acc = part;
   acc = acc + subgroupShuffleXor(acc, lit4);
   acc = acc + subgroupShuffleXor(acc, lit5);
   acc = acc + subgroupShuffleXor(acc, 1u);
   if (lane == 0i) {
-    b2[(o % lit1)] = acc;
+    b2[(o % lit0)] = acc;
   }
-}
-`,
-  };
-
-export const sum_G_features_1_conv_1_cpu_3: ShaderSpec = {
-    name: "sum_G_features_1_conv_1_cpu_3",
-    overrides: ["i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: u32;
-override lit4: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)] * b0[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
-    part = part + v_0;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit1)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_G_features_1_conv_1_cpu_4: ShaderSpec = {
-    name: "sum_G_features_1_conv_1_cpu_4",
-    overrides: ["i32","i32","f32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: f32;
-override lit3: i32;
-override lit4: i32;
-override lit5: u32;
-override lit6: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit1)] * lit2);
-    let v_1 = (b0[(o % lit1) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] - v_0);
-    let v_2 = (v_1 * v_1);
-    part = part + v_2;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit1)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_G_features_4_conv_1_0: ShaderSpec = {
-    name: "sum_G_features_4_conv_1_0",
-    overrides: ["u32","i32","i32","f32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b1[(gi % lit1)] * lit3);
-    let v_1 = (b0[(gi % lit1) * lit2 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    acc = acc + v_2;
-  }
-  let v_3 = (acc * lit3);
-  let v_4 = (v_3 + lit5);
-  let v_5 = inverseSqrt(v_4);
-  b2[(gi % lit1)] = v_5;
 }
 `,
   };
 
 export const sum_G_features_4_conv_1_0_cpu: ShaderSpec = {
     name: "sum_G_features_4_conv_1_0_cpu",
-    overrides: ["i32","i32","i32","f32","i32","u32","u32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: i32;
-override lit5: u32;
-override lit6: u32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit2)] * lit3);
-    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit4) % lit1) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    part = part + v_2;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    let v_3 = (acc * lit3);
-    let v_4 = (v_3 + lit7);
-    let v_5 = inverseSqrt(v_4);
-    b2[(o % lit2)] = v_5;
-  }
-}
-`,
-  };
-
-export const sum_G_features_4_conv_1_0_cpu_2: ShaderSpec = {
-    name: "sum_G_features_4_conv_1_0_cpu_2",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: u32;
-override lit5: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] * b0[(o % lit2) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)]);
-    part = part + v_0;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_G_features_4_conv_1_0_cpu_3: ShaderSpec = {
-    name: "sum_G_features_4_conv_1_0_cpu_3",
-    overrides: ["i32","i32","i32","f32","i32","u32","u32"],
+    overrides: ["i32","f32","i32","i32","i32","u32","u32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
 // sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
+override lit1: f32;
 override lit2: i32;
-override lit3: f32;
+override lit3: i32;
 override lit4: i32;
 override lit5: u32;
 override lit6: u32;
@@ -1567,62 +1097,20 @@ override lit6: u32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
+  let h_0 = b1[(o % lit0)];
+  let v_1 = (h_0 * lit1);
   var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit2)] * lit3);
-    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit4) % lit1) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    part = part + v_2;
+  for (var kk = lane; kk < lit2; kk += lit3) {
+    let v_2 = (b0[(o % lit0) * lit2 + ((kk / lit4) % lit3) * lit4 + (kk % lit4)] - v_1);
+    let v_3 = (v_2 * v_2);
+    part = part + v_3;
   }
   var acc = part;
   acc = acc + subgroupShuffleXor(acc, lit5);
   acc = acc + subgroupShuffleXor(acc, lit6);
   acc = acc + subgroupShuffleXor(acc, 1u);
   if (lane == 0i) {
-    b2[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_G_features_4_conv_1_0_cpu_4: ShaderSpec = {
-    name: "sum_G_features_4_conv_1_0_cpu_4",
-    overrides: ["i32","i32","i32","f32","i32","u32","u32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: i32;
-override lit5: u32;
-override lit6: u32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit2)] * lit3);
-    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    part = part + v_2;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    let v_3 = (acc * lit3);
-    let v_4 = (v_3 + lit7);
-    let v_5 = inverseSqrt(v_4);
-    b2[(o % lit2)] = v_5;
+    b2[(o % lit0)] = acc;
   }
 }
 `,
@@ -1655,16 +1143,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_G_features_4_conv_2_2: ShaderSpec = {
     name: "sum_G_features_4_conv_2_2",
-    overrides: ["u32","i32","i32","f32","i32","f32"],
+    overrides: ["u32","i32","f32","i32","i32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: f32;
+override lit2: f32;
+override lit3: i32;
 override lit4: i32;
-override lit5: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -1672,43 +1159,15 @@ override lit5: f32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b1[(gi % lit1)];
+  let v_1 = (h_0 * lit2);
   var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b1[(gi % lit1)] * lit3);
-    let v_1 = (b0[(gi % lit1) * lit2 + ((kk / lit4) % lit1) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    acc = acc + v_2;
+  for (var kk = 0i; kk < lit3; kk++) {
+    let v_2 = (b0[(gi % lit1) * lit3 + ((kk / lit4) % lit1) * lit4 + (kk % lit4)] - v_1);
+    let v_3 = (v_2 * v_2);
+    acc = acc + v_3;
   }
-  let v_3 = (acc * lit3);
-  let v_4 = (v_3 + lit5);
-  let v_5 = inverseSqrt(v_4);
-  b2[(gi % lit1)] = v_5;
-}
-`,
-  };
-
-export const sum_G_features_4_conv_2_3: ShaderSpec = {
-    name: "sum_G_features_4_conv_2_3",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] * b0[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)]);
-    acc = acc + v_0;
-  }
-  b1[(gi % lit1)] = acc;
+  b2[(gi % lit1)] = acc;
 }
 `,
   };
@@ -1748,94 +1207,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_G_features_4_conv_2_cpu_2: ShaderSpec = {
     name: "sum_G_features_4_conv_2_cpu_2",
-    overrides: ["i32","i32","f32","i32","u32","u32","f32"],
+    overrides: ["i32","f32","i32","i32","u32","u32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: f32;
-override lit3: i32;
-override lit4: u32;
-override lit5: u32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit1)] * lit2);
-    let v_1 = (b0[(o % lit1) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] - v_0);
-    let v_2 = (v_1 * v_1);
-    part = part + v_2;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    let v_3 = (acc * lit2);
-    let v_4 = (v_3 + lit6);
-    let v_5 = inverseSqrt(v_4);
-    b2[(o % lit1)] = v_5;
-  }
-}
-`,
-  };
-
-export const sum_G_features_4_conv_2_cpu_3: ShaderSpec = {
-    name: "sum_G_features_4_conv_2_cpu_3",
-    overrides: ["i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
+override lit1: f32;
 override lit2: i32;
-override lit3: u32;
-override lit4: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)] * b0[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)]);
-    part = part + v_0;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit1)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_G_features_4_conv_2_cpu_4: ShaderSpec = {
-    name: "sum_G_features_4_conv_2_cpu_4",
-    overrides: ["i32","i32","f32","i32","u32","u32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: f32;
 override lit3: i32;
 override lit4: u32;
 override lit5: u32;
-override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -1843,22 +1225,20 @@ override lit6: f32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
+  let h_0 = b1[(o % lit0)];
+  let v_1 = (h_0 * lit1);
   var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit1)] * lit2);
-    let v_1 = (b0[(o % lit1) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] - v_0);
-    let v_2 = (v_1 * v_1);
-    part = part + v_2;
+  for (var kk = lane; kk < lit2; kk += lit0) {
+    let v_2 = (b0[(o % lit0) * lit2 + ((kk / lit3) % lit0) * lit3 + (kk % lit3)] - v_1);
+    let v_3 = (v_2 * v_2);
+    part = part + v_3;
   }
   var acc = part;
   acc = acc + subgroupShuffleXor(acc, lit4);
   acc = acc + subgroupShuffleXor(acc, lit5);
   acc = acc + subgroupShuffleXor(acc, 1u);
   if (lane == 0i) {
-    let v_3 = (acc * lit2);
-    let v_4 = (v_3 + lit6);
-    let v_5 = inverseSqrt(v_4);
-    b2[(o % lit1)] = v_5;
+    b2[(o % lit0)] = acc;
   }
 }
 `,
@@ -1897,7 +1277,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_G_layer1_0_conv1_stage1_2: ShaderSpec = {
     name: "sum_G_layer1_0_conv1_stage1_2",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","f32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 // sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
@@ -1905,9 +1285,9 @@ override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: i32;
+override lit4: f32;
 override lit5: i32;
-override lit6: f32;
+override lit6: i32;
 override lit7: i32;
 override lit8: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1919,46 +1299,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= lit1) { return; }
   let o = gi / lit2;
   let sp = gi % lit2;
+  let h_0 = b1[(o % lit3)];
+  let v_1 = (h_0 * lit4);
   var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    let v_0 = (b1[(o % lit5)] * lit6);
-    let v_1 = (b0[(o % lit5) * lit4 + ((kk / lit7) % lit8) * lit7 + (kk % lit7)] - v_0);
-    let v_2 = (v_1 * v_1);
-    acc = acc + v_2;
+  for (var kk = sp * lit5; kk < min(lit6, (sp + 1i) * lit5); kk++) {
+    let v_2 = (b0[(o % lit3) * lit6 + ((kk / lit7) % lit8) * lit7 + (kk % lit7)] - v_1);
+    let v_3 = (v_2 * v_2);
+    acc = acc + v_3;
   }
   b2[gi] = acc;
-}
-`,
-  };
-
-export const sum_G_layer1_0_conv1_stage1_3: ShaderSpec = {
-    name: "sum_G_layer1_0_conv1_stage1_3",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let o = gi / lit2;
-  let sp = gi % lit2;
-  var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    let v_0 = (b0[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] * b0[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)]);
-    acc = acc + v_0;
-  }
-  b1[gi] = acc;
 }
 `,
   };
@@ -2000,20 +1349,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_G_layer1_0_conv3_cpu_2: ShaderSpec = {
     name: "sum_G_layer1_0_conv3_cpu_2",
-    overrides: ["i32","i32","i32","f32","i32","i32","u32","u32","f32"],
+    overrides: ["i32","f32","i32","i32","i32","i32","u32","u32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
+override lit1: f32;
 override lit2: i32;
-override lit3: f32;
+override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 override lit6: u32;
 override lit7: u32;
-override lit8: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -2021,58 +1369,20 @@ override lit8: f32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
+  let h_0 = b1[(o % lit0)];
+  let v_1 = (h_0 * lit1);
   var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit2)] * lit3);
-    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    part = part + v_2;
+  for (var kk = lane; kk < lit2; kk += lit3) {
+    let v_2 = (b0[(o % lit0) * lit2 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] - v_1);
+    let v_3 = (v_2 * v_2);
+    part = part + v_3;
   }
   var acc = part;
   acc = acc + subgroupShuffleXor(acc, lit6);
   acc = acc + subgroupShuffleXor(acc, lit7);
   acc = acc + subgroupShuffleXor(acc, 1u);
   if (lane == 0i) {
-    let v_3 = (acc * lit3);
-    let v_4 = (v_3 + lit8);
-    let v_5 = inverseSqrt(v_4);
-    b2[(o % lit2)] = v_5;
-  }
-}
-`,
-  };
-
-export const sum_G_layer1_0_conv3_cpu_3: ShaderSpec = {
-    name: "sum_G_layer1_0_conv3_cpu_3",
-    overrides: ["i32","i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: u32;
-override lit6: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] * b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    part = part + v_0;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit2)] = acc;
+    b2[(o % lit0)] = acc;
   }
 }
 `,
@@ -2350,27 +1660,39 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_classifier_0: ShaderSpec = {
     name: "sum_grad_G_classifier_0",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["u32","i32","f32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b2[(gi % lit1)];
+  let v_1 = (h_0 * lit2);
+  let h_3 = b3[(gi % lit1)];
+  let v_4 = (h_3 * lit2);
+  let v_5 = (v_4 + lit3);
+  let v_6 = inverseSqrt(v_5);
   var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] * b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
-    acc = acc + v_0;
+  for (var kk = 0i; kk < lit4; kk++) {
+    let v_2 = (b1[(gi % lit1) * lit4 + ((kk / lit5) % lit5) * lit5 + (kk % lit5)] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_8 = (b0[(gi % lit1) * lit4 + ((kk / lit5) % lit5) * lit5 + (kk % lit5)] * v_7);
+    acc = acc + v_8;
   }
-  b2[(gi % lit1)] = acc;
+  b4[(gi % lit1)] = acc;
 }
 `,
   };
@@ -2405,65 +1727,89 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_classifier_3_2: ShaderSpec = {
     name: "sum_grad_G_classifier_3_2",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","f32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_2 = b3[(gi % lit1)];
+  let v_3 = (h_2 * lit2);
+  let h_5 = b4[(gi % lit1)];
+  let v_6 = (h_5 * lit2);
+  let v_7 = (v_6 + lit3);
+  let v_8 = inverseSqrt(v_7);
   var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] <= 0.0f);
-    let v_1 = select(b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)], 0.0f, v_0);
-    let v_2 = (v_1 * b2[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
-    acc = acc + v_2;
+  for (var kk = 0i; kk < lit4; kk++) {
+    let v_0 = (b1[(gi % lit1) * lit4 + ((kk / lit5) % lit5) * lit5 + (kk % lit5)] <= 0.0f);
+    let v_1 = select(b0[(gi % lit1) * lit4 + ((kk / lit5) % lit5) * lit5 + (kk % lit5)], 0.0f, v_0);
+    let v_4 = (b2[(gi % lit1) * lit4 + ((kk / lit5) % lit5) * lit5 + (kk % lit5)] - v_3);
+    let v_9 = (v_4 * v_8);
+    let v_10 = (v_1 * v_9);
+    acc = acc + v_10;
   }
-  b3[(gi % lit1)] = acc;
+  b5[(gi % lit1)] = acc;
 }
 `,
   };
 
 export const sum_grad_G_conv1_stage1: ShaderSpec = {
     name: "sum_grad_G_conv1_stage1",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
+override lit3: f32;
+override lit4: f32;
 override lit5: i32;
 override lit6: i32;
+override lit7: i32;
+override lit8: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let o = gi / lit2;
   let sp = gi % lit2;
+  let h_2 = b3[(o % lit2)];
+  let v_3 = (h_2 * lit3);
+  let h_5 = b4[(o % lit2)];
+  let v_6 = (h_5 * lit3);
+  let v_7 = (v_6 + lit4);
+  let v_8 = inverseSqrt(v_7);
   var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    let v_0 = (b1[(o % lit2) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] <= 0.0f);
-    let v_1 = select(b0[(o % lit2) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)], 0.0f, v_0);
-    let v_2 = (v_1 * b2[(o % lit2) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)]);
-    acc = acc + v_2;
+  for (var kk = sp * lit5; kk < min(lit6, (sp + 1i) * lit5); kk++) {
+    let v_0 = (b1[(o % lit2) * lit6 + ((kk / lit7) % lit8) * lit7 + (kk % lit7)] <= 0.0f);
+    let v_1 = select(b0[(o % lit2) * lit6 + ((kk / lit7) % lit8) * lit7 + (kk % lit7)], 0.0f, v_0);
+    let v_4 = (b2[(o % lit2) * lit6 + ((kk / lit7) % lit8) * lit7 + (kk % lit7)] - v_3);
+    let v_9 = (v_4 * v_8);
+    let v_10 = (v_1 * v_9);
+    acc = acc + v_10;
   }
-  b3[gi] = acc;
+  b5[gi] = acc;
 }
 `,
   };
@@ -2530,32 +1876,44 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_features_15_conv_0_0_2: ShaderSpec = {
     name: "sum_grad_G_features_15_conv_0_0_2",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: i32;
+override lit2: f32;
+override lit3: f32;
 override lit4: i32;
+override lit5: i32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_2 = b4[(gi % lit1)];
+  let v_3 = (h_2 * lit2);
+  let h_5 = b5[(gi % lit1)];
+  let v_6 = (h_5 * lit2);
+  let v_7 = (v_6 + lit3);
+  let v_8 = inverseSqrt(v_7);
   var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    let v_1 = (v_0 + b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    let v_2 = (v_1 * b3[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    acc = acc + v_2;
+  for (var kk = 0i; kk < lit4; kk++) {
+    let v_0 = (b0[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] + b1[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)]);
+    let v_1 = (v_0 + b2[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)]);
+    let v_4 = (b3[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] - v_3);
+    let v_9 = (v_4 * v_8);
+    let v_10 = (v_1 * v_9);
+    acc = acc + v_10;
   }
-  b4[(gi % lit1)] = acc;
+  b6[(gi % lit1)] = acc;
 }
 `,
   };
@@ -2591,31 +1949,43 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_features_15_conv_0_0_4: ShaderSpec = {
     name: "sum_grad_G_features_15_conv_0_0_4",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","f32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_2 = b4[(gi % lit1)];
+  let v_3 = (h_2 * lit2);
+  let h_5 = b5[(gi % lit1)];
+  let v_6 = (h_5 * lit2);
+  let v_7 = (v_6 + lit3);
+  let v_8 = inverseSqrt(v_7);
   var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
-    let v_1 = (v_0 + b2[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
-    let v_2 = (v_1 * b3[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
-    acc = acc + v_2;
+  for (var kk = 0i; kk < lit4; kk++) {
+    let v_0 = (b0[(gi % lit1) * lit4 + ((kk / lit5) % lit5) * lit5 + (kk % lit5)] + b1[(gi % lit1) * lit4 + ((kk / lit5) % lit5) * lit5 + (kk % lit5)]);
+    let v_1 = (v_0 + b2[(gi % lit1) * lit4 + ((kk / lit5) % lit5) * lit5 + (kk % lit5)]);
+    let v_4 = (b3[(gi % lit1) * lit4 + ((kk / lit5) % lit5) * lit5 + (kk % lit5)] - v_3);
+    let v_9 = (v_4 * v_8);
+    let v_10 = (v_1 * v_9);
+    acc = acc + v_10;
   }
-  b4[(gi % lit1)] = acc;
+  b6[(gi % lit1)] = acc;
 }
 `,
   };
@@ -2650,30 +2020,42 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_features_17_conv_0_0_2: ShaderSpec = {
     name: "sum_grad_G_features_17_conv_0_0_2",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: i32;
+override lit2: f32;
+override lit3: f32;
 override lit4: i32;
+override lit5: i32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_1 = b3[(gi % lit1)];
+  let v_2 = (h_1 * lit2);
+  let h_4 = b4[(gi % lit1)];
+  let v_5 = (h_4 * lit2);
+  let v_6 = (v_5 + lit3);
+  let v_7 = inverseSqrt(v_6);
   var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    let v_1 = (v_0 * b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    acc = acc + v_1;
+  for (var kk = 0i; kk < lit4; kk++) {
+    let v_0 = (b0[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] + b1[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)]);
+    let v_3 = (b2[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] - v_2);
+    let v_8 = (v_3 * v_7);
+    let v_9 = (v_0 * v_8);
+    acc = acc + v_9;
   }
-  b3[(gi % lit1)] = acc;
+  b5[(gi % lit1)] = acc;
 }
 `,
   };
@@ -2707,14 +2089,305 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_features_17_conv_0_0_4: ShaderSpec = {
     name: "sum_grad_G_features_17_conv_0_0_4",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","f32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let h_1 = b3[(gi % lit1)];
+  let v_2 = (h_1 * lit2);
+  let h_4 = b4[(gi % lit1)];
+  let v_5 = (h_4 * lit2);
+  let v_6 = (v_5 + lit3);
+  let v_7 = inverseSqrt(v_6);
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit4; kk++) {
+    let v_0 = (b0[(gi % lit1) * lit4 + ((kk / lit5) % lit5) * lit5 + (kk % lit5)] + b1[(gi % lit1) * lit4 + ((kk / lit5) % lit5) * lit5 + (kk % lit5)]);
+    let v_3 = (b2[(gi % lit1) * lit4 + ((kk / lit5) % lit5) * lit5 + (kk % lit5)] - v_2);
+    let v_8 = (v_3 * v_7);
+    let v_9 = (v_0 * v_8);
+    acc = acc + v_9;
+  }
+  b5[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_grad_G_features_17_conv_2: ShaderSpec = {
+    name: "sum_grad_G_features_17_conv_2",
+    overrides: ["u32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_0 = (b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_1 = (b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] >= lit5);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)], 0.0f, v_2);
+    acc = acc + v_3;
+  }
+  b2[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_grad_G_features_17_conv_2_2: ShaderSpec = {
+    name: "sum_grad_G_features_17_conv_2_2",
+    overrides: ["u32","i32","f32","f32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let h_4 = b3[(gi % lit1)];
+  let v_5 = (h_4 * lit2);
+  let h_7 = b4[(gi % lit1)];
+  let v_8 = (h_7 * lit2);
+  let v_9 = (v_8 + lit3);
+  let v_10 = inverseSqrt(v_9);
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit4; kk++) {
+    let v_0 = (b1[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] <= 0.0f);
+    let v_1 = (b1[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] >= lit7);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)], 0.0f, v_2);
+    let v_6 = (b2[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] - v_5);
+    let v_11 = (v_6 * v_10);
+    let v_12 = (v_3 * v_11);
+    acc = acc + v_12;
+  }
+  b5[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_grad_G_features_17_conv_2_3: ShaderSpec = {
+    name: "sum_grad_G_features_17_conv_2_3",
+    overrides: ["u32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_0 = (b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_1 = (b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] >= lit4);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)], 0.0f, v_2);
+    acc = acc + v_3;
+  }
+  b2[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_grad_G_features_17_conv_2_4: ShaderSpec = {
+    name: "sum_grad_G_features_17_conv_2_4",
+    overrides: ["u32","i32","f32","f32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let h_4 = b3[(gi % lit1)];
+  let v_5 = (h_4 * lit2);
+  let h_7 = b4[(gi % lit1)];
+  let v_8 = (h_7 * lit2);
+  let v_9 = (v_8 + lit3);
+  let v_10 = inverseSqrt(v_9);
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit4; kk++) {
+    let v_0 = (b1[(gi % lit1) * lit4 + ((kk / lit5) % lit5) * lit5 + (kk % lit5)] <= 0.0f);
+    let v_1 = (b1[(gi % lit1) * lit4 + ((kk / lit5) % lit5) * lit5 + (kk % lit5)] >= lit6);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[(gi % lit1) * lit4 + ((kk / lit5) % lit5) * lit5 + (kk % lit5)], 0.0f, v_2);
+    let v_6 = (b2[(gi % lit1) * lit4 + ((kk / lit5) % lit5) * lit5 + (kk % lit5)] - v_5);
+    let v_11 = (v_6 * v_10);
+    let v_12 = (v_3 * v_11);
+    acc = acc + v_12;
+  }
+  b5[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_grad_G_features_1_conv_1_cpu: ShaderSpec = {
+    name: "sum_grad_G_features_1_conv_1_cpu",
+    overrides: ["i32","i32","i32","i32","f32","u32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: f32;
+override lit5: u32;
+override lit6: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b1[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] <= 0.0f);
+    let v_1 = (b1[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] >= lit4);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)], 0.0f, v_2);
+    part = part + v_3;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, lit6);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b2[(o % lit1)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_grad_G_features_1_conv_1_cpu_2: ShaderSpec = {
+    name: "sum_grad_G_features_1_conv_1_cpu_2",
+    overrides: ["i32","f32","f32","i32","i32","i32","f32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: u32;
+override lit8: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  let h_4 = b3[(o % lit0)];
+  let v_5 = (h_4 * lit1);
+  let h_7 = b4[(o % lit0)];
+  let v_8 = (h_7 * lit1);
+  let v_9 = (v_8 + lit2);
+  let v_10 = inverseSqrt(v_9);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit3; kk += lit0) {
+    let v_0 = (b1[(o % lit0) * lit3 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] <= 0.0f);
+    let v_1 = (b1[(o % lit0) * lit3 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] >= lit6);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[(o % lit0) * lit3 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)], 0.0f, v_2);
+    let v_6 = (b2[(o % lit0) * lit3 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] - v_5);
+    let v_11 = (v_6 * v_10);
+    let v_12 = (v_3 * v_11);
+    part = part + v_12;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit7);
+  acc = acc + subgroupShuffleXor(acc, lit8);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b5[(o % lit0)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_grad_G_features_2_conv_0_0: ShaderSpec = {
+    name: "sum_grad_G_features_2_conv_0_0",
+    overrides: ["u32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -2725,46 +2398,207 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= lit1) { return; }
   var acc = 0.0f;
   for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
-    let v_1 = (v_0 * b2[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
-    acc = acc + v_1;
+    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
+    let v_1 = (b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_2 = (b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] >= lit5);
+    let v_3 = (v_1 || v_2);
+    let v_4 = select(v_0, 0.0f, v_3);
+    acc = acc + v_4;
   }
   b3[(gi % lit1)] = acc;
 }
 `,
   };
 
-export const sum_grad_G_features_4_conv_0_0_cpu: ShaderSpec = {
-    name: "sum_grad_G_features_4_conv_0_0_cpu",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
+export const sum_grad_G_features_2_conv_0_0_2: ShaderSpec = {
+    name: "sum_grad_G_features_2_conv_0_0_2",
+    overrides: ["u32","i32","f32","f32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let h_5 = b4[(gi % lit1)];
+  let v_6 = (h_5 * lit2);
+  let h_8 = b5[(gi % lit1)];
+  let v_9 = (h_8 * lit2);
+  let v_10 = (v_9 + lit3);
+  let v_11 = inverseSqrt(v_10);
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit4; kk++) {
+    let v_0 = (b0[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] + b1[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)]);
+    let v_1 = (b2[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] <= 0.0f);
+    let v_2 = (b2[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] >= lit7);
+    let v_3 = (v_1 || v_2);
+    let v_4 = select(v_0, 0.0f, v_3);
+    let v_7 = (b3[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] - v_6);
+    let v_12 = (v_7 * v_11);
+    let v_13 = (v_4 * v_12);
+    acc = acc + v_13;
+  }
+  b6[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_grad_G_features_2_conv_0_0_cpu: ShaderSpec = {
+    name: "sum_grad_G_features_2_conv_0_0_cpu",
+    overrides: ["i32","i32","i32","i32","f32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: u32;
+override lit4: f32;
 override lit5: u32;
+override lit6: u32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] * b1[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
-    part = part + v_0;
+    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] + b1[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
+    let v_1 = (b2[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] <= 0.0f);
+    let v_2 = (b2[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] >= lit4);
+    let v_3 = (v_1 || v_2);
+    let v_4 = select(v_0, 0.0f, v_3);
+    part = part + v_4;
   }
   var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
   acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, lit6);
   acc = acc + subgroupShuffleXor(acc, 1u);
   if (lane == 0i) {
-    b2[(o % lit1)] = acc;
+    b3[(o % lit1)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_grad_G_features_2_conv_0_0_cpu_2: ShaderSpec = {
+    name: "sum_grad_G_features_2_conv_0_0_cpu_2",
+    overrides: ["i32","f32","f32","i32","i32","i32","f32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: u32;
+override lit8: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  let h_5 = b4[(o % lit0)];
+  let v_6 = (h_5 * lit1);
+  let h_8 = b5[(o % lit0)];
+  let v_9 = (h_8 * lit1);
+  let v_10 = (v_9 + lit2);
+  let v_11 = inverseSqrt(v_10);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit3; kk += lit0) {
+    let v_0 = (b0[(o % lit0) * lit3 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] + b1[(o % lit0) * lit3 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)]);
+    let v_1 = (b2[(o % lit0) * lit3 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] <= 0.0f);
+    let v_2 = (b2[(o % lit0) * lit3 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] >= lit6);
+    let v_3 = (v_1 || v_2);
+    let v_4 = select(v_0, 0.0f, v_3);
+    let v_7 = (b3[(o % lit0) * lit3 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] - v_6);
+    let v_12 = (v_7 * v_11);
+    let v_13 = (v_4 * v_12);
+    part = part + v_13;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit7);
+  acc = acc + subgroupShuffleXor(acc, lit8);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b6[(o % lit0)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_grad_G_features_4_conv_0_0_cpu: ShaderSpec = {
+    name: "sum_grad_G_features_4_conv_0_0_cpu",
+    overrides: ["i32","f32","f32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: u32;
+override lit7: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  let h_0 = b2[(o % lit0)];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b3[(o % lit0)];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit3; kk += lit0) {
+    let v_2 = (b1[(o % lit0) * lit3 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_8 = (b0[(o % lit0) * lit3 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] * v_7);
+    part = part + v_8;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit6);
+  acc = acc + subgroupShuffleXor(acc, lit7);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b4[(o % lit0)] = acc;
   }
 }
 `,
@@ -2808,37 +2642,145 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_features_4_conv_0_0_cpu_3: ShaderSpec = {
     name: "sum_grad_G_features_4_conv_0_0_cpu_3",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","f32","f32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: u32;
+override lit7: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  let h_1 = b3[(o % lit0)];
+  let v_2 = (h_1 * lit1);
+  let h_4 = b4[(o % lit0)];
+  let v_5 = (h_4 * lit1);
+  let v_6 = (v_5 + lit2);
+  let v_7 = inverseSqrt(v_6);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit3; kk += lit0) {
+    let v_0 = (b0[(o % lit0) * lit3 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] + b1[(o % lit0) * lit3 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)]);
+    let v_3 = (b2[(o % lit0) * lit3 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] - v_2);
+    let v_8 = (v_3 * v_7);
+    let v_9 = (v_0 * v_8);
+    part = part + v_9;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit6);
+  acc = acc + subgroupShuffleXor(acc, lit7);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b5[(o % lit0)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_grad_G_features_4_conv_1_0_cpu: ShaderSpec = {
+    name: "sum_grad_G_features_4_conv_1_0_cpu",
+    overrides: ["i32","i32","i32","i32","i32","f32","u32","u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: u32;
-override lit5: u32;
+override lit4: i32;
+override lit5: f32;
+override lit6: u32;
+override lit7: u32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] + b1[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
-    let v_1 = (v_0 * b2[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
-    part = part + v_1;
+    let v_0 = (b1[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_1 = (b1[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] >= lit5);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)], 0.0f, v_2);
+    part = part + v_3;
   }
   var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, lit6);
+  acc = acc + subgroupShuffleXor(acc, lit7);
   acc = acc + subgroupShuffleXor(acc, 1u);
   if (lane == 0i) {
-    b3[(o % lit1)] = acc;
+    b2[(o % lit2)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_grad_G_features_4_conv_1_0_cpu_2: ShaderSpec = {
+    name: "sum_grad_G_features_4_conv_1_0_cpu_2",
+    overrides: ["i32","f32","f32","i32","i32","i32","i32","f32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+override lit8: u32;
+override lit9: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  let h_4 = b3[(o % lit0)];
+  let v_5 = (h_4 * lit1);
+  let h_7 = b4[(o % lit0)];
+  let v_8 = (h_7 * lit1);
+  let v_9 = (v_8 + lit2);
+  let v_10 = inverseSqrt(v_9);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit3; kk += lit4) {
+    let v_0 = (b1[(o % lit0) * lit3 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] <= 0.0f);
+    let v_1 = (b1[(o % lit0) * lit3 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] >= lit7);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[(o % lit0) * lit3 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)], 0.0f, v_2);
+    let v_6 = (b2[(o % lit0) * lit3 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] - v_5);
+    let v_11 = (v_6 * v_10);
+    let v_12 = (v_3 * v_11);
+    part = part + v_12;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit8);
+  acc = acc + subgroupShuffleXor(acc, lit9);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b5[(o % lit0)] = acc;
   }
 }
 `,
@@ -2875,31 +2817,43 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_features_5_conv_0_0_2: ShaderSpec = {
     name: "sum_grad_G_features_5_conv_0_0_2",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","f32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_2 = b4[(gi % lit1)];
+  let v_3 = (h_2 * lit2);
+  let h_5 = b5[(gi % lit1)];
+  let v_6 = (h_5 * lit2);
+  let v_7 = (v_6 + lit3);
+  let v_8 = inverseSqrt(v_7);
   var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)]);
-    let v_1 = (v_0 + b2[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)]);
-    let v_2 = (v_1 * b3[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)]);
-    acc = acc + v_2;
+  for (var kk = 0i; kk < lit4; kk++) {
+    let v_0 = (b0[(gi % lit1) * lit4 + ((kk / lit5) % lit1) * lit5 + (kk % lit5)] + b1[(gi % lit1) * lit4 + ((kk / lit5) % lit1) * lit5 + (kk % lit5)]);
+    let v_1 = (v_0 + b2[(gi % lit1) * lit4 + ((kk / lit5) % lit1) * lit5 + (kk % lit5)]);
+    let v_4 = (b3[(gi % lit1) * lit4 + ((kk / lit5) % lit1) * lit5 + (kk % lit5)] - v_3);
+    let v_9 = (v_4 * v_8);
+    let v_10 = (v_1 * v_9);
+    acc = acc + v_10;
   }
-  b4[(gi % lit1)] = acc;
+  b6[(gi % lit1)] = acc;
 }
 `,
   };
@@ -2943,38 +2897,50 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_features_5_conv_0_0_cpu_2: ShaderSpec = {
     name: "sum_grad_G_features_5_conv_0_0_cpu_2",
-    overrides: ["i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","f32","f32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: u32;
-override lit4: u32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: u32;
+override lit6: u32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
+  let h_2 = b4[(o % lit0)];
+  let v_3 = (h_2 * lit1);
+  let h_5 = b5[(o % lit0)];
+  let v_6 = (h_5 * lit1);
+  let v_7 = (v_6 + lit2);
+  let v_8 = inverseSqrt(v_7);
   var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)] + b1[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)]);
-    let v_1 = (v_0 + b2[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)]);
-    let v_2 = (v_1 * b3[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)]);
-    part = part + v_2;
+  for (var kk = lane; kk < lit3; kk += lit0) {
+    let v_0 = (b0[(o % lit0) * lit3 + ((kk / lit4) % lit0) * lit4 + (kk % lit4)] + b1[(o % lit0) * lit3 + ((kk / lit4) % lit0) * lit4 + (kk % lit4)]);
+    let v_1 = (v_0 + b2[(o % lit0) * lit3 + ((kk / lit4) % lit0) * lit4 + (kk % lit4)]);
+    let v_4 = (b3[(o % lit0) * lit3 + ((kk / lit4) % lit0) * lit4 + (kk % lit4)] - v_3);
+    let v_9 = (v_4 * v_8);
+    let v_10 = (v_1 * v_9);
+    part = part + v_10;
   }
   var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, lit6);
   acc = acc + subgroupShuffleXor(acc, 1u);
   if (lane == 0i) {
-    b4[(o % lit1)] = acc;
+    b6[(o % lit0)] = acc;
   }
 }
 `,
@@ -3019,38 +2985,50 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_features_5_conv_0_0_cpu_4: ShaderSpec = {
     name: "sum_grad_G_features_5_conv_0_0_cpu_4",
-    overrides: ["i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","f32","f32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: u32;
-override lit4: u32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: u32;
+override lit6: u32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
+  let h_2 = b4[(o % lit0)];
+  let v_3 = (h_2 * lit1);
+  let h_5 = b5[(o % lit0)];
+  let v_6 = (h_5 * lit1);
+  let v_7 = (v_6 + lit2);
+  let v_8 = inverseSqrt(v_7);
   var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)] + b1[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
-    let v_1 = (v_0 + b2[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
-    let v_2 = (v_1 * b3[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
-    part = part + v_2;
+  for (var kk = lane; kk < lit3; kk += lit0) {
+    let v_0 = (b0[(o % lit0) * lit3 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)] + b1[(o % lit0) * lit3 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)]);
+    let v_1 = (v_0 + b2[(o % lit0) * lit3 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)]);
+    let v_4 = (b3[(o % lit0) * lit3 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)] - v_3);
+    let v_9 = (v_4 * v_8);
+    let v_10 = (v_1 * v_9);
+    part = part + v_10;
   }
   var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, lit6);
   acc = acc + subgroupShuffleXor(acc, 1u);
   if (lane == 0i) {
-    b4[(o % lit1)] = acc;
+    b6[(o % lit0)] = acc;
   }
 }
 `,
@@ -3058,27 +3036,39 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_features_7_conv_0_0: ShaderSpec = {
     name: "sum_grad_G_features_7_conv_0_0",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["u32","i32","f32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b2[(gi % lit1)];
+  let v_1 = (h_0 * lit2);
+  let h_3 = b3[(gi % lit1)];
+  let v_4 = (h_3 * lit2);
+  let v_5 = (v_4 + lit3);
+  let v_6 = inverseSqrt(v_5);
   var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] * b1[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)]);
-    acc = acc + v_0;
+  for (var kk = 0i; kk < lit4; kk++) {
+    let v_2 = (b1[(gi % lit1) * lit4 + ((kk / lit5) % lit1) * lit5 + (kk % lit5)] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_8 = (b0[(gi % lit1) * lit4 + ((kk / lit5) % lit1) * lit5 + (kk % lit5)] * v_7);
+    acc = acc + v_8;
   }
-  b2[(gi % lit1)] = acc;
+  b4[(gi % lit1)] = acc;
 }
 `,
   };
@@ -3112,63 +3102,87 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_features_7_conv_0_0_3: ShaderSpec = {
     name: "sum_grad_G_features_7_conv_0_0_3",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","f32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_1 = b3[(gi % lit1)];
+  let v_2 = (h_1 * lit2);
+  let h_4 = b4[(gi % lit1)];
+  let v_5 = (h_4 * lit2);
+  let v_6 = (v_5 + lit3);
+  let v_7 = inverseSqrt(v_6);
   var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)]);
-    let v_1 = (v_0 * b2[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)]);
-    acc = acc + v_1;
+  for (var kk = 0i; kk < lit4; kk++) {
+    let v_0 = (b0[(gi % lit1) * lit4 + ((kk / lit5) % lit1) * lit5 + (kk % lit5)] + b1[(gi % lit1) * lit4 + ((kk / lit5) % lit1) * lit5 + (kk % lit5)]);
+    let v_3 = (b2[(gi % lit1) * lit4 + ((kk / lit5) % lit1) * lit5 + (kk % lit5)] - v_2);
+    let v_8 = (v_3 * v_7);
+    let v_9 = (v_0 * v_8);
+    acc = acc + v_9;
   }
-  b3[(gi % lit1)] = acc;
+  b5[(gi % lit1)] = acc;
 }
 `,
   };
 
 export const sum_grad_G_features_7_conv_0_0_cpu: ShaderSpec = {
     name: "sum_grad_G_features_7_conv_0_0_cpu",
-    overrides: ["i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["i32","f32","f32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: u32;
-override lit4: u32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: u32;
+override lit6: u32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
+  let h_0 = b2[(o % lit0)];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b3[(o % lit0)];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
   var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)] * b1[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)]);
-    part = part + v_0;
+  for (var kk = lane; kk < lit3; kk += lit0) {
+    let v_2 = (b1[(o % lit0) * lit3 + ((kk / lit4) % lit0) * lit4 + (kk % lit4)] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_8 = (b0[(o % lit0) * lit3 + ((kk / lit4) % lit0) * lit4 + (kk % lit4)] * v_7);
+    part = part + v_8;
   }
   var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, lit6);
   acc = acc + subgroupShuffleXor(acc, 1u);
   if (lane == 0i) {
-    b2[(o % lit1)] = acc;
+    b4[(o % lit0)] = acc;
   }
 }
 `,
@@ -3211,36 +3225,48 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_features_7_conv_0_0_cpu_3: ShaderSpec = {
     name: "sum_grad_G_features_7_conv_0_0_cpu_3",
-    overrides: ["i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","f32","f32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: u32;
-override lit4: u32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: u32;
+override lit6: u32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
+  let h_1 = b3[(o % lit0)];
+  let v_2 = (h_1 * lit1);
+  let h_4 = b4[(o % lit0)];
+  let v_5 = (h_4 * lit1);
+  let v_6 = (v_5 + lit2);
+  let v_7 = inverseSqrt(v_6);
   var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)] + b1[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)]);
-    let v_1 = (v_0 * b2[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)]);
-    part = part + v_1;
+  for (var kk = lane; kk < lit3; kk += lit0) {
+    let v_0 = (b0[(o % lit0) * lit3 + ((kk / lit4) % lit0) * lit4 + (kk % lit4)] + b1[(o % lit0) * lit3 + ((kk / lit4) % lit0) * lit4 + (kk % lit4)]);
+    let v_3 = (b2[(o % lit0) * lit3 + ((kk / lit4) % lit0) * lit4 + (kk % lit4)] - v_2);
+    let v_8 = (v_3 * v_7);
+    let v_9 = (v_0 * v_8);
+    part = part + v_9;
   }
   var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, lit6);
   acc = acc + subgroupShuffleXor(acc, 1u);
   if (lane == 0i) {
-    b3[(o % lit1)] = acc;
+    b5[(o % lit0)] = acc;
   }
 }
 `,
@@ -3248,34 +3274,46 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_features_7_conv_0_0_cpu_4: ShaderSpec = {
     name: "sum_grad_G_features_7_conv_0_0_cpu_4",
-    overrides: ["i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["i32","f32","f32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: u32;
-override lit4: u32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: u32;
+override lit6: u32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
+  let h_0 = b2[(o % lit0)];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b3[(o % lit0)];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
   var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)] * b1[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
-    part = part + v_0;
+  for (var kk = lane; kk < lit3; kk += lit0) {
+    let v_2 = (b1[(o % lit0) * lit3 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_8 = (b0[(o % lit0) * lit3 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)] * v_7);
+    part = part + v_8;
   }
   var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, lit6);
   acc = acc + subgroupShuffleXor(acc, 1u);
   if (lane == 0i) {
-    b2[(o % lit1)] = acc;
+    b4[(o % lit0)] = acc;
   }
 }
 `,
@@ -3318,36 +3356,48 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_features_7_conv_0_0_cpu_6: ShaderSpec = {
     name: "sum_grad_G_features_7_conv_0_0_cpu_6",
-    overrides: ["i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","f32","f32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: u32;
-override lit4: u32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: u32;
+override lit6: u32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
+  let h_1 = b3[(o % lit0)];
+  let v_2 = (h_1 * lit1);
+  let h_4 = b4[(o % lit0)];
+  let v_5 = (h_4 * lit1);
+  let v_6 = (v_5 + lit2);
+  let v_7 = inverseSqrt(v_6);
   var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)] + b1[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
-    let v_1 = (v_0 * b2[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
-    part = part + v_1;
+  for (var kk = lane; kk < lit3; kk += lit0) {
+    let v_0 = (b0[(o % lit0) * lit3 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)] + b1[(o % lit0) * lit3 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)]);
+    let v_3 = (b2[(o % lit0) * lit3 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)] - v_2);
+    let v_8 = (v_3 * v_7);
+    let v_9 = (v_0 * v_8);
+    part = part + v_9;
   }
   var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, lit4);
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, lit6);
   acc = acc + subgroupShuffleXor(acc, 1u);
   if (lane == 0i) {
-    b3[(o % lit1)] = acc;
+    b5[(o % lit0)] = acc;
   }
 }
 `,
@@ -3355,17 +3405,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_features_7_conv_1_0_cpu: ShaderSpec = {
     name: "sum_grad_G_features_7_conv_1_0_cpu",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
+    overrides: ["i32","i32","i32","i32","f32","u32","u32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: u32;
+override lit4: f32;
 override lit5: u32;
+override lit6: u32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -3375,12 +3426,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] * b1[(o % lit2) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)]);
-    part = part + v_0;
+    let v_0 = (b1[(o % lit2) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_1 = (b1[(o % lit2) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] >= lit4);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[(o % lit2) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)], 0.0f, v_2);
+    part = part + v_3;
   }
   var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
   acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, lit6);
   acc = acc + subgroupShuffleXor(acc, 1u);
   if (lane == 0i) {
     b2[(o % lit2)] = acc;
@@ -3391,17 +3445,72 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_features_7_conv_1_0_cpu_2: ShaderSpec = {
     name: "sum_grad_G_features_7_conv_1_0_cpu_2",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
+    overrides: ["i32","f32","f32","i32","i32","i32","f32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: u32;
+override lit8: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  let h_4 = b3[(o % lit0)];
+  let v_5 = (h_4 * lit1);
+  let h_7 = b4[(o % lit0)];
+  let v_8 = (h_7 * lit1);
+  let v_9 = (v_8 + lit2);
+  let v_10 = inverseSqrt(v_9);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit3; kk += lit4) {
+    let v_0 = (b1[(o % lit0) * lit3 + ((kk / lit5) % lit4) * lit5 + (kk % lit5)] <= 0.0f);
+    let v_1 = (b1[(o % lit0) * lit3 + ((kk / lit5) % lit4) * lit5 + (kk % lit5)] >= lit6);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[(o % lit0) * lit3 + ((kk / lit5) % lit4) * lit5 + (kk % lit5)], 0.0f, v_2);
+    let v_6 = (b2[(o % lit0) * lit3 + ((kk / lit5) % lit4) * lit5 + (kk % lit5)] - v_5);
+    let v_11 = (v_6 * v_10);
+    let v_12 = (v_3 * v_11);
+    part = part + v_12;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit7);
+  acc = acc + subgroupShuffleXor(acc, lit8);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b5[(o % lit0)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_grad_G_features_7_conv_1_0_cpu_3: ShaderSpec = {
+    name: "sum_grad_G_features_7_conv_1_0_cpu_3",
+    overrides: ["i32","i32","i32","i32","f32","u32","u32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: u32;
+override lit4: f32;
 override lit5: u32;
+override lit6: u32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -3411,15 +3520,72 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = i32(wid.x);
   var part = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] * b1[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
-    part = part + v_0;
+    let v_0 = (b1[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_1 = (b1[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] >= lit4);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)], 0.0f, v_2);
+    part = part + v_3;
   }
   var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
   acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, lit6);
   acc = acc + subgroupShuffleXor(acc, 1u);
   if (lane == 0i) {
     b2[(o % lit2)] = acc;
+  }
+}
+`,
+  };
+
+export const sum_grad_G_features_7_conv_1_0_cpu_4: ShaderSpec = {
+    name: "sum_grad_G_features_7_conv_1_0_cpu_4",
+    overrides: ["i32","f32","f32","i32","i32","i32","f32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: u32;
+override lit8: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  let h_4 = b3[(o % lit0)];
+  let v_5 = (h_4 * lit1);
+  let h_7 = b4[(o % lit0)];
+  let v_8 = (h_7 * lit1);
+  let v_9 = (v_8 + lit2);
+  let v_10 = inverseSqrt(v_9);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit3; kk += lit4) {
+    let v_0 = (b1[(o % lit0) * lit3 + ((kk / lit5) % lit5) * lit5 + (kk % lit5)] <= 0.0f);
+    let v_1 = (b1[(o % lit0) * lit3 + ((kk / lit5) % lit5) * lit5 + (kk % lit5)] >= lit6);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[(o % lit0) * lit3 + ((kk / lit5) % lit5) * lit5 + (kk % lit5)], 0.0f, v_2);
+    let v_6 = (b2[(o % lit0) * lit3 + ((kk / lit5) % lit5) * lit5 + (kk % lit5)] - v_5);
+    let v_11 = (v_6 * v_10);
+    let v_12 = (v_3 * v_11);
+    part = part + v_12;
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit7);
+  acc = acc + subgroupShuffleXor(acc, lit8);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b5[(o % lit0)] = acc;
   }
 }
 `,
@@ -3494,38 +3660,50 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_layer1_0_conv3_cpu_2: ShaderSpec = {
     name: "sum_grad_G_layer1_0_conv3_cpu_2",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","f32","f32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: i32;
+override lit1: f32;
+override lit2: f32;
 override lit3: i32;
-override lit4: u32;
-override lit5: u32;
+override lit4: i32;
+override lit5: i32;
+override lit6: u32;
+override lit7: u32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
+  let h_2 = b3[(o % lit0)];
+  let v_3 = (h_2 * lit1);
+  let h_5 = b4[(o % lit0)];
+  let v_6 = (h_5 * lit1);
+  let v_7 = (v_6 + lit2);
+  let v_8 = inverseSqrt(v_7);
   var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] <= 0.0f);
-    let v_1 = select(b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)], 0.0f, v_0);
-    let v_2 = (v_1 * b2[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
-    part = part + v_2;
+  for (var kk = lane; kk < lit3; kk += lit0) {
+    let v_0 = (b1[(o % lit0) * lit3 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] <= 0.0f);
+    let v_1 = select(b0[(o % lit0) * lit3 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)], 0.0f, v_0);
+    let v_4 = (b2[(o % lit0) * lit3 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] - v_3);
+    let v_9 = (v_4 * v_8);
+    let v_10 = (v_1 * v_9);
+    part = part + v_10;
   }
   var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, lit6);
+  acc = acc + subgroupShuffleXor(acc, lit7);
   acc = acc + subgroupShuffleXor(acc, 1u);
   if (lane == 0i) {
-    b3[(o % lit1)] = acc;
+    b5[(o % lit0)] = acc;
   }
 }
 `,
@@ -3566,64 +3744,88 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_layer4_0_conv1: ShaderSpec = {
     name: "sum_grad_G_layer4_0_conv1",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["u32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: i32;
+override lit2: f32;
+override lit3: f32;
 override lit4: i32;
+override lit5: i32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b2[(gi % lit1)];
+  let v_1 = (h_0 * lit2);
+  let h_3 = b3[(gi % lit1)];
+  let v_4 = (h_3 * lit2);
+  let v_5 = (v_4 + lit3);
+  let v_6 = inverseSqrt(v_5);
   var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] * b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    acc = acc + v_0;
+  for (var kk = 0i; kk < lit4; kk++) {
+    let v_2 = (b1[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_8 = (b0[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] * v_7);
+    acc = acc + v_8;
   }
-  b2[(gi % lit1)] = acc;
+  b4[(gi % lit1)] = acc;
 }
 `,
   };
 
 export const sum_grad_G_layer4_0_conv1_cpu: ShaderSpec = {
     name: "sum_grad_G_layer4_0_conv1_cpu",
-    overrides: ["i32","i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["i32","f32","f32","i32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: i32;
+override lit1: f32;
+override lit2: f32;
 override lit3: i32;
 override lit4: i32;
-override lit5: u32;
-override lit6: u32;
+override lit5: i32;
+override lit6: i32;
+override lit7: u32;
+override lit8: u32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
+  let h_0 = b2[(o % lit0)];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b3[(o % lit0)];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
   var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] * b1[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    part = part + v_0;
+  for (var kk = lane; kk < lit3; kk += lit4) {
+    let v_2 = (b1[(o % lit0) * lit3 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_8 = (b0[(o % lit0) * lit3 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] * v_7);
+    part = part + v_8;
   }
   var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
+  acc = acc + subgroupShuffleXor(acc, lit7);
+  acc = acc + subgroupShuffleXor(acc, lit8);
   acc = acc + subgroupShuffleXor(acc, 1u);
   if (lane == 0i) {
-    b2[(o % lit2)] = acc;
+    b4[(o % lit0)] = acc;
   }
 }
 `,
@@ -3660,31 +3862,43 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_layer4_0_conv3_2: ShaderSpec = {
     name: "sum_grad_G_layer4_0_conv3_2",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: i32;
+override lit2: f32;
+override lit3: f32;
 override lit4: i32;
+override lit5: i32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_2 = b3[(gi % lit1)];
+  let v_3 = (h_2 * lit2);
+  let h_5 = b4[(gi % lit1)];
+  let v_6 = (h_5 * lit2);
+  let v_7 = (v_6 + lit3);
+  let v_8 = inverseSqrt(v_7);
   var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
-    let v_1 = select(b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)], 0.0f, v_0);
-    let v_2 = (v_1 * b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    acc = acc + v_2;
+  for (var kk = 0i; kk < lit4; kk++) {
+    let v_0 = (b1[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] <= 0.0f);
+    let v_1 = select(b0[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)], 0.0f, v_0);
+    let v_4 = (b2[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] - v_3);
+    let v_9 = (v_4 * v_8);
+    let v_10 = (v_1 * v_9);
+    acc = acc + v_10;
   }
-  b3[(gi % lit1)] = acc;
+  b5[(gi % lit1)] = acc;
 }
 `,
   };
@@ -3729,39 +3943,51 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_layer4_0_conv3_cpu_2: ShaderSpec = {
     name: "sum_grad_G_layer4_0_conv3_cpu_2",
-    overrides: ["i32","i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","f32","f32","i32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: i32;
+override lit1: f32;
+override lit2: f32;
 override lit3: i32;
 override lit4: i32;
-override lit5: u32;
-override lit6: u32;
+override lit5: i32;
+override lit6: i32;
+override lit7: u32;
+override lit8: u32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
+  let h_2 = b3[(o % lit0)];
+  let v_3 = (h_2 * lit1);
+  let h_5 = b4[(o % lit0)];
+  let v_6 = (h_5 * lit1);
+  let v_7 = (v_6 + lit2);
+  let v_8 = inverseSqrt(v_7);
   var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
-    let v_1 = select(b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)], 0.0f, v_0);
-    let v_2 = (v_1 * b2[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    part = part + v_2;
+  for (var kk = lane; kk < lit3; kk += lit4) {
+    let v_0 = (b1[(o % lit0) * lit3 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] <= 0.0f);
+    let v_1 = select(b0[(o % lit0) * lit3 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)], 0.0f, v_0);
+    let v_4 = (b2[(o % lit0) * lit3 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] - v_3);
+    let v_9 = (v_4 * v_8);
+    let v_10 = (v_1 * v_9);
+    part = part + v_10;
   }
   var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
+  acc = acc + subgroupShuffleXor(acc, lit7);
+  acc = acc + subgroupShuffleXor(acc, lit8);
   acc = acc + subgroupShuffleXor(acc, 1u);
   if (lane == 0i) {
-    b3[(o % lit2)] = acc;
+    b5[(o % lit0)] = acc;
   }
 }
 `,
@@ -3769,33 +3995,45 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_layer4_2_conv1_stage1: ShaderSpec = {
     name: "sum_grad_G_layer4_2_conv1_stage1",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: i32;
-override lit5: i32;
+override lit4: f32;
+override lit5: f32;
 override lit6: i32;
 override lit7: i32;
+override lit8: i32;
+override lit9: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let o = gi / lit2;
   let sp = gi % lit2;
+  let h_0 = b2[(o % lit3)];
+  let v_1 = (h_0 * lit4);
+  let h_3 = b3[(o % lit3)];
+  let v_4 = (h_3 * lit4);
+  let v_5 = (v_4 + lit5);
+  let v_6 = inverseSqrt(v_5);
   var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    let v_0 = (b0[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] * b1[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)]);
-    acc = acc + v_0;
+  for (var kk = sp * lit6; kk < min(lit7, (sp + 1i) * lit6); kk++) {
+    let v_2 = (b1[(o % lit3) * lit7 + ((kk / lit8) % lit9) * lit8 + (kk % lit8)] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_8 = (b0[(o % lit3) * lit7 + ((kk / lit8) % lit9) * lit8 + (kk % lit8)] * v_7);
+    acc = acc + v_8;
   }
-  b2[gi] = acc;
+  b4[gi] = acc;
 }
 `,
   };
@@ -3836,36 +4074,48 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_layer4_2_conv3_stage1_2: ShaderSpec = {
     name: "sum_grad_G_layer4_2_conv3_stage1_2",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: i32;
-override lit5: i32;
+override lit4: f32;
+override lit5: f32;
 override lit6: i32;
 override lit7: i32;
+override lit8: i32;
+override lit9: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let o = gi / lit2;
   let sp = gi % lit2;
+  let h_2 = b3[(o % lit3)];
+  let v_3 = (h_2 * lit4);
+  let h_5 = b4[(o % lit3)];
+  let v_6 = (h_5 * lit4);
+  let v_7 = (v_6 + lit5);
+  let v_8 = inverseSqrt(v_7);
   var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    let v_0 = (b1[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] <= 0.0f);
-    let v_1 = select(b0[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)], 0.0f, v_0);
-    let v_2 = (v_1 * b2[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)]);
-    acc = acc + v_2;
+  for (var kk = sp * lit6; kk < min(lit7, (sp + 1i) * lit6); kk++) {
+    let v_0 = (b1[(o % lit3) * lit7 + ((kk / lit8) % lit9) * lit8 + (kk % lit8)] <= 0.0f);
+    let v_1 = select(b0[(o % lit3) * lit7 + ((kk / lit8) % lit9) * lit8 + (kk % lit8)], 0.0f, v_0);
+    let v_4 = (b2[(o % lit3) * lit7 + ((kk / lit8) % lit9) * lit8 + (kk % lit8)] - v_3);
+    let v_9 = (v_4 * v_8);
+    let v_10 = (v_1 * v_9);
+    acc = acc + v_10;
   }
-  b3[gi] = acc;
+  b5[gi] = acc;
 }
 `,
   };
@@ -3903,33 +4153,45 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_layer6_conv2d_list_1_2: ShaderSpec = {
     name: "sum_grad_G_layer6_conv2d_list_1_2",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: i32;
+override lit2: f32;
+override lit3: f32;
 override lit4: i32;
+override lit5: i32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_3 = b4[(gi % lit1)];
+  let v_4 = (h_3 * lit2);
+  let h_6 = b5[(gi % lit1)];
+  let v_7 = (h_6 * lit2);
+  let v_8 = (v_7 + lit3);
+  let v_9 = inverseSqrt(v_8);
   var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    let v_1 = (b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
+  for (var kk = 0i; kk < lit4; kk++) {
+    let v_0 = (b0[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] + b1[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)]);
+    let v_1 = (b2[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] <= 0.0f);
     let v_2 = select(v_0, 0.0f, v_1);
-    let v_3 = (v_2 * b3[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    acc = acc + v_3;
+    let v_5 = (b3[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] - v_4);
+    let v_10 = (v_5 * v_9);
+    let v_11 = (v_2 * v_10);
+    acc = acc + v_11;
   }
-  b4[(gi % lit1)] = acc;
+  b6[(gi % lit1)] = acc;
 }
 `,
   };
@@ -3976,41 +4238,53 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_layer6_conv2d_list_1_cpu_2: ShaderSpec = {
     name: "sum_grad_G_layer6_conv2d_list_1_cpu_2",
-    overrides: ["i32","i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","f32","f32","i32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: i32;
+override lit1: f32;
+override lit2: f32;
 override lit3: i32;
 override lit4: i32;
-override lit5: u32;
-override lit6: u32;
+override lit5: i32;
+override lit6: i32;
+override lit7: u32;
+override lit8: u32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
+  let h_3 = b4[(o % lit0)];
+  let v_4 = (h_3 * lit1);
+  let h_6 = b5[(o % lit0)];
+  let v_7 = (h_6 * lit1);
+  let v_8 = (v_7 + lit2);
+  let v_9 = inverseSqrt(v_8);
   var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    let v_1 = (b2[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
+  for (var kk = lane; kk < lit3; kk += lit4) {
+    let v_0 = (b0[(o % lit0) * lit3 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] + b1[(o % lit0) * lit3 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)]);
+    let v_1 = (b2[(o % lit0) * lit3 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] <= 0.0f);
     let v_2 = select(v_0, 0.0f, v_1);
-    let v_3 = (v_2 * b3[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    part = part + v_3;
+    let v_5 = (b3[(o % lit0) * lit3 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] - v_4);
+    let v_10 = (v_5 * v_9);
+    let v_11 = (v_2 * v_10);
+    part = part + v_11;
   }
   var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
+  acc = acc + subgroupShuffleXor(acc, lit7);
+  acc = acc + subgroupShuffleXor(acc, lit8);
   acc = acc + subgroupShuffleXor(acc, 1u);
   if (lane == 0i) {
-    b4[(o % lit2)] = acc;
+    b6[(o % lit0)] = acc;
   }
 }
 `,
@@ -4054,38 +4328,50 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_layer6_conv2d_list_1_stage1_2: ShaderSpec = {
     name: "sum_grad_G_layer6_conv2d_list_1_stage1_2",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: i32;
-override lit5: i32;
+override lit4: f32;
+override lit5: f32;
 override lit6: i32;
 override lit7: i32;
+override lit8: i32;
+override lit9: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let o = gi / lit2;
   let sp = gi % lit2;
+  let h_3 = b4[(o % lit3)];
+  let v_4 = (h_3 * lit4);
+  let h_6 = b5[(o % lit3)];
+  let v_7 = (h_6 * lit4);
+  let v_8 = (v_7 + lit5);
+  let v_9 = inverseSqrt(v_8);
   var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    let v_0 = (b0[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] + b1[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)]);
-    let v_1 = (b2[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] <= 0.0f);
+  for (var kk = sp * lit6; kk < min(lit7, (sp + 1i) * lit6); kk++) {
+    let v_0 = (b0[(o % lit3) * lit7 + ((kk / lit8) % lit9) * lit8 + (kk % lit8)] + b1[(o % lit3) * lit7 + ((kk / lit8) % lit9) * lit8 + (kk % lit8)]);
+    let v_1 = (b2[(o % lit3) * lit7 + ((kk / lit8) % lit9) * lit8 + (kk % lit8)] <= 0.0f);
     let v_2 = select(v_0, 0.0f, v_1);
-    let v_3 = (v_2 * b3[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)]);
-    acc = acc + v_3;
+    let v_5 = (b3[(o % lit3) * lit7 + ((kk / lit8) % lit9) * lit8 + (kk % lit8)] - v_4);
+    let v_10 = (v_5 * v_9);
+    let v_11 = (v_2 * v_10);
+    acc = acc + v_11;
   }
-  b4[gi] = acc;
+  b6[gi] = acc;
 }
 `,
   };
@@ -4198,17 +4484,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_step_stage1: ShaderSpec = {
     name: "sum_grad_step_stage1",
-    overrides: ["u32","i32","i32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -4218,8 +4506,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let sp = gi % lit1;
   var acc = 0.0f;
   for (var kk = sp * lit2; kk < min(lit3, (sp + 1i) * lit2); kk++) {
-    let v_0 = select(0.0f, 1.0f, (b0[((kk / lit4) % lit5) * lit4 + (kk % lit4)] != 0u));
-    acc = acc + v_0;
+    let v_0 = (b0[((kk / lit4) % lit5) * lit4 + (kk % lit4)] != lit6);
+    let v_1 = (b0[((kk / lit4) % lit5) * lit4 + (kk % lit4)] >= 0i);
+    let v_2 = (b0[((kk / lit4) % lit5) * lit4 + (kk % lit4)] < lit7);
+    let v_3 = (v_1 && v_2);
+    let v_4 = (v_0 && v_3);
+    let v_5 = select(0.0f, 1.0f, v_4);
+    acc = acc + v_5;
   }
   b1[gi] = acc;
 }
@@ -4228,10 +4521,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_step_stage1: ShaderSpec = {
     name: "sum_step_stage1",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","f32","f32"],
+    access: ["read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
@@ -4241,9 +4534,10 @@ override lit5: i32;
 override lit6: i32;
 override lit7: i32;
 override lit8: f32;
+override lit9: f32;
+override lit10: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -4252,12 +4546,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let sp = gi % lit1;
   var acc = 0.0f;
   for (var kk = sp * lit2; kk < min(lit3, (sp + 1i) * lit2); kk++) {
-    let v_0 = (b0[((kk / lit4) % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] * b1[((kk / lit4) % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)]);
-    let v_1 = (-v_0);
-    let v_2 = (v_1 / lit8);
-    acc = acc + v_2;
+    let v_0 = (b0[((kk / lit4) % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] + lit8);
+    let v_1 = log(v_0);
+    let v_2 = (v_1 / lit9);
+    let v_3 = (b0[((kk / lit4) % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] * v_2);
+    let v_4 = (-v_3);
+    let v_5 = (v_4 / lit10);
+    acc = acc + v_5;
   }
-  b2[gi] = acc;
+  b1[gi] = acc;
 }
 `,
   };
