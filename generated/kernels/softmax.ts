@@ -103,26 +103,24 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_G_aux_classifier_softmaxCrossEntropy_stage1: ShaderSpec = {
     name: "softmax_G_aux_classifier_softmaxCrossEntropy_stage1",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","f32","i32","f32","i32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32","i32","f32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
-// softmax: overrides lit0..lit15 are this kernel's sizes and constants, set by each use
+// softmax: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-override lit8: f32;
+override lit6: f32;
+override lit7: f32;
+override lit8: i32;
 override lit9: f32;
 override lit10: i32;
-override lit11: f32;
+override lit11: i32;
 override lit12: i32;
 override lit13: i32;
-override lit14: i32;
-override lit15: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -134,29 +132,29 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var count = 0.0f;
   var row: array<f32, 19>;
   for (var p = gi * lit2; p < min(lit3, (gi + 1i) * lit2); p++) {
-    let label = b0[((p / lit4) % lit5) * lit4 + (p % lit4)];
-    if (label == lit6 || label < 0i || label >= lit7) { continue; }
-    var m = (-lit8);
-    for (var c = 0i; c < lit7; c++) {
-      let s_0 = f32(((p / lit4) % lit5)) * lit9;
-      let i_1 = min(i32(floor(s_0)), lit10);
-      let i_2 = min(i_1 + 1i, lit10);
+    let label = b0[((p / lit1) % lit2) * lit1 + (p % lit1)];
+    if (label == lit4 || label < 0i || label >= lit5) { continue; }
+    var m = (-lit6);
+    for (var c = 0i; c < lit5; c++) {
+      let s_0 = f32(((p / lit1) % lit2)) * lit7;
+      let i_1 = min(i32(floor(s_0)), lit8);
+      let i_2 = min(i_1 + 1i, lit8);
       let l_3 = s_0 - f32(i_1);
-      let s_4 = f32((p % lit4)) * lit11;
-      let i_5 = min(i32(floor(s_4)), lit12);
-      let i_6 = min(i_5 + 1i, lit12);
+      let s_4 = f32((p % lit1)) * lit9;
+      let i_5 = min(i32(floor(s_4)), lit10);
+      let i_6 = min(i_5 + 1i, lit10);
       let l_7 = s_4 - f32(i_5);
-      let v_8 = mix(mix(b1[c * lit13 + i_1 * lit14 + i_5], b1[c * lit13 + i_1 * lit14 + i_6], l_7), mix(b1[c * lit13 + i_2 * lit14 + i_5], b1[c * lit13 + i_2 * lit14 + i_6], l_7), l_3);
+      let v_8 = mix(mix(b1[c * lit11 + i_1 * lit12 + i_5], b1[c * lit11 + i_1 * lit12 + i_6], l_7), mix(b1[c * lit11 + i_2 * lit12 + i_5], b1[c * lit11 + i_2 * lit12 + i_6], l_7), l_3);
       row[c] = v_8;
       m = max(m, row[c]);
     }
     var total = 0.0f;
-    for (var c = 0i; c < lit7; c++) { total = total + exp(row[c] - m); }
+    for (var c = 0i; c < lit5; c++) { total = total + exp(row[c] - m); }
     loss = loss + log(total) + m - row[label];
     count = count + 1.0f;
   }
-  b2[lit15 * gi] = loss;
-  b2[lit15 * gi + 1i] = count;
+  b2[lit13 * gi] = loss;
+  b2[lit13 * gi + 1i] = count;
 }
 `,
   };
@@ -384,6 +382,133 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1: ShaderSpec = {
     name: "softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32","i32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// softmax: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+override lit8: i32;
+override lit9: f32;
+override lit10: i32;
+override lit11: i32;
+override lit12: i32;
+override lit13: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var loss = 0.0f;
+  var count = 0.0f;
+  var row: array<f32, 19>;
+  for (var p = gi * lit2; p < min(lit3, (gi + 1i) * lit2); p++) {
+    let label = b0[((p / lit1) % lit2) * lit1 + (p % lit1)];
+    if (label == lit4 || label < 0i || label >= lit5) { continue; }
+    var m = (-lit6);
+    for (var c = 0i; c < lit5; c++) {
+      let s_0 = f32(((p / lit1) % lit2)) * lit7;
+      let i_1 = min(i32(floor(s_0)), lit8);
+      let i_2 = min(i_1 + 1i, lit8);
+      let l_3 = s_0 - f32(i_1);
+      let s_4 = f32((p % lit1)) * lit9;
+      let i_5 = min(i32(floor(s_4)), lit10);
+      let i_6 = min(i_5 + 1i, lit10);
+      let l_7 = s_4 - f32(i_5);
+      let v_8 = (b1[c * lit11 + i_1 * lit12 + i_5] + b2[c * lit11 + i_1 * lit12 + i_5]);
+      let v_9 = (b1[c * lit11 + i_1 * lit12 + i_6] + b2[c * lit11 + i_1 * lit12 + i_6]);
+      let v_10 = (b1[c * lit11 + i_2 * lit12 + i_5] + b2[c * lit11 + i_2 * lit12 + i_5]);
+      let v_11 = (b1[c * lit11 + i_2 * lit12 + i_6] + b2[c * lit11 + i_2 * lit12 + i_6]);
+      let v_12 = mix(mix(v_8, v_9, l_7), mix(v_10, v_11, l_7), l_3);
+      row[c] = v_12;
+      m = max(m, row[c]);
+    }
+    var total = 0.0f;
+    for (var c = 0i; c < lit5; c++) { total = total + exp(row[c] - m); }
+    loss = loss + log(total) + m - row[label];
+    count = count + 1.0f;
+  }
+  b3[lit13 * gi] = loss;
+  b3[lit13 * gi + 1i] = count;
+}
+`,
+  };
+
+export const softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_2: ShaderSpec = {
+    name: "softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","f32","i32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// softmax: overrides lit0..lit14 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: f32;
+override lit9: f32;
+override lit10: i32;
+override lit11: f32;
+override lit12: i32;
+override lit13: i32;
+override lit14: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var loss = 0.0f;
+  var count = 0.0f;
+  var row: array<f32, 13>;
+  for (var p = gi * lit2; p < min(lit3, (gi + 1i) * lit2); p++) {
+    let label = b0[((p / lit4) % lit5) * lit4 + (p % lit4)];
+    if (label == lit6 || label < 0i || label >= lit7) { continue; }
+    var m = (-lit8);
+    for (var c = 0i; c < lit7; c++) {
+      let s_0 = f32(((p / lit4) % lit5)) * lit9;
+      let i_1 = min(i32(floor(s_0)), lit10);
+      let i_2 = min(i_1 + 1i, lit10);
+      let l_3 = s_0 - f32(i_1);
+      let s_4 = f32((p % lit4)) * lit11;
+      let i_5 = min(i32(floor(s_4)), lit2);
+      let i_6 = min(i_5 + 1i, lit2);
+      let l_7 = s_4 - f32(i_5);
+      let v_8 = (b1[c * lit12 + i_1 * lit13 + i_5] + b2[c * lit12 + i_1 * lit13 + i_5]);
+      let v_9 = (b1[c * lit12 + i_1 * lit13 + i_6] + b2[c * lit12 + i_1 * lit13 + i_6]);
+      let v_10 = (b1[c * lit12 + i_2 * lit13 + i_5] + b2[c * lit12 + i_2 * lit13 + i_5]);
+      let v_11 = (b1[c * lit12 + i_2 * lit13 + i_6] + b2[c * lit12 + i_2 * lit13 + i_6]);
+      let v_12 = mix(mix(v_8, v_9, l_7), mix(v_10, v_11, l_7), l_3);
+      row[c] = v_12;
+      m = max(m, row[c]);
+    }
+    var total = 0.0f;
+    for (var c = 0i; c < lit7; c++) { total = total + exp(row[c] - m); }
+    loss = loss + log(total) + m - row[label];
+    count = count + 1.0f;
+  }
+  b3[lit14 * gi] = loss;
+  b3[lit14 * gi + 1i] = count;
+}
+`,
+  };
+
+export const softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_3: ShaderSpec = {
+    name: "softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_3",
     overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","f32","i32","f32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -447,12 +572,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_2: ShaderSpec = {
-    name: "softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_2",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","f32","i32","f32","i32","i32","i32","i32"],
+export const softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_4: ShaderSpec = {
+    name: "softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_4",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","f32","i32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
-// softmax: overrides lit0..lit15 are this kernel's sizes and constants, set by each use
+// softmax: overrides lit0..lit14 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
@@ -468,7 +593,6 @@ override lit11: f32;
 override lit12: i32;
 override lit13: i32;
 override lit14: i32;
-override lit15: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -479,7 +603,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= lit1) { return; }
   var loss = 0.0f;
   var count = 0.0f;
-  var row: array<f32, 13>;
+  var row: array<f32, 19>;
   for (var p = gi * lit2; p < min(lit3, (gi + 1i) * lit2); p++) {
     let label = b0[((p / lit4) % lit5) * lit4 + (p % lit4)];
     if (label == lit6 || label < 0i || label >= lit7) { continue; }
@@ -490,13 +614,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let i_2 = min(i_1 + 1i, lit10);
       let l_3 = s_0 - f32(i_1);
       let s_4 = f32((p % lit4)) * lit11;
-      let i_5 = min(i32(floor(s_4)), lit12);
-      let i_6 = min(i_5 + 1i, lit12);
+      let i_5 = min(i32(floor(s_4)), lit2);
+      let i_6 = min(i_5 + 1i, lit2);
       let l_7 = s_4 - f32(i_5);
-      let v_8 = (b1[c * lit13 + i_1 * lit14 + i_5] + b2[c * lit13 + i_1 * lit14 + i_5]);
-      let v_9 = (b1[c * lit13 + i_1 * lit14 + i_6] + b2[c * lit13 + i_1 * lit14 + i_6]);
-      let v_10 = (b1[c * lit13 + i_2 * lit14 + i_5] + b2[c * lit13 + i_2 * lit14 + i_5]);
-      let v_11 = (b1[c * lit13 + i_2 * lit14 + i_6] + b2[c * lit13 + i_2 * lit14 + i_6]);
+      let v_8 = (b1[c * lit12 + i_1 * lit13 + i_5] + b2[c * lit12 + i_1 * lit13 + i_5]);
+      let v_9 = (b1[c * lit12 + i_1 * lit13 + i_6] + b2[c * lit12 + i_1 * lit13 + i_6]);
+      let v_10 = (b1[c * lit12 + i_2 * lit13 + i_5] + b2[c * lit12 + i_2 * lit13 + i_5]);
+      let v_11 = (b1[c * lit12 + i_2 * lit13 + i_6] + b2[c * lit12 + i_2 * lit13 + i_6]);
       let v_12 = mix(mix(v_8, v_9, l_7), mix(v_10, v_11, l_7), l_3);
       row[c] = v_12;
       m = max(m, row[c]);
@@ -506,14 +630,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     loss = loss + log(total) + m - row[label];
     count = count + 1.0f;
   }
-  b3[lit15 * gi] = loss;
-  b3[lit15 * gi + 1i] = count;
+  b3[lit14 * gi] = loss;
+  b3[lit14 * gi + 1i] = count;
 }
 `,
   };
 
-export const softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_3: ShaderSpec = {
-    name: "softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_3",
+export const softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_5: ShaderSpec = {
+    name: "softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_5",
     overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","f32","i32","f32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
