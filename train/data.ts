@@ -124,7 +124,4 @@ export async function nextSample(stream: PrefetchLoader, role: string): Promise<
 }
 
 /** Class indices as the i32 labels the programs take (255 stays the ignore value). */
-export function labelInput(sample: Sample): Int32Array {
-  if (sample.label === undefined) throw new Error(`invariant: sample ${sample.name} was loaded with labels`);
-  return Int32Array.from(sample.label);
-}
+export { labelInput } from "./iteration.js";
