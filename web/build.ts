@@ -25,12 +25,15 @@ export interface BuiltPage {
   readonly bytes: number;
 }
 
-/** Bundles web/page/main.ts into `out` with index.html beside it; Left: esbuild's messages. */
-export async function buildPage(out: string = WEB_OUT): Promise<E.Either<string, BuiltPage>> {
+/** The page's entry point. */
+export const PAGE_ENTRY = join(WEB_ROOT, "page", "main.ts");
+
+/** Bundles `entry` (the page's) into `out` with index.html beside it; Left: esbuild's messages. */
+export async function buildPage(out: string = WEB_OUT, entry: string = PAGE_ENTRY): Promise<E.Either<string, BuiltPage>> {
   mkdirSync(out, { recursive: true });
   try {
     const r = await build({
-      entryPoints: [join(WEB_ROOT, "page", "main.ts")],
+      entryPoints: [entry],
       outfile: join(out, "main.js"),
       bundle: true,
       format: "esm",

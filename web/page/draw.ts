@@ -42,7 +42,8 @@ export function drawChart(canvas: HTMLCanvasElement, title: string, series: read
   series.forEach((s, k) => {
     g.strokeStyle = s.color;
     g.fillStyle = s.color;
-    g.lineWidth = 2;
+    // Earlier series drawn wider, so a later one that coincides (same seed, same first steps) leaves it visible.
+    g.lineWidth = 2 + 2 * (series.length - 1 - k);
     g.beginPath();
     s.points.forEach(([px, py], i) => (i === 0 ? g.moveTo(x(px), y(py)) : g.lineTo(x(px), y(py))));
     g.stroke();
