@@ -209,6 +209,18 @@ describe.skipIf(!HAVE_CHROMIUM)(browserSuite, () => {
     }
   }, 90_000);
 
+  it("with WebGPU but no adapter, says so on the page", async () => {
+    const s = await openSession("if (navigator.gpu) navigator.gpu.requestAdapter = async () => null;");
+    try {
+      await s.page.goto(server.url);
+      const st = await waitForPhase(s.page, ["ready"], 60_000);
+      expect(st.phase).toBe("failed");
+      expect(await s.page.textContent("#error")).toMatch(/no WebGPU adapter found/);
+    } finally {
+      await s.close();
+    }
+  }, 90_000);
+
   it("names a dropped file that is not an image on the page", async () => {
     const s = await openSession();
     try {
