@@ -23,7 +23,6 @@
 // 255 are ignored too (classes.ts, mapLabels), so raw ids are bytes.
 
 import * as E from "fp-ts/lib/Either.js";
-import * as TE from "fp-ts/lib/TaskEither.js";
 
 export type Rgb = readonly [number, number, number];
 

@@ -8,7 +8,7 @@ import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import sharp from "sharp";
 import { type DataError, errorText, writeFailed } from "../datasets/errors";
-import type { LabelMap, RgbImage, Size } from "../datasets/image";
+import type { RgbImage, Size } from "../datasets/image";
 import { nearestSourceIndices } from "../datasets/image";
 
 // The palette lookup is colors.ts (no Node; the browser page paints with it); re-exported for callers.

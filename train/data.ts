@@ -123,5 +123,5 @@ export async function nextSample(stream: PrefetchLoader, role: string): Promise<
   );
 }
 
-/** Class indices as the i32 labels the programs take (255 stays the ignore value). */
+// Class indices as the i32 labels the programs take: iteration.ts (no Node), re-exported for callers.
 export { labelInput } from "./iteration.js";

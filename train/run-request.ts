@@ -3,7 +3,6 @@
 // augmentation) and whether it
 // resumes or replaces. Also which datasets a program reads, from its input slots.
 
-import type { GeneratedModule } from "../format/module.js";
 import type { NamedDataset } from "./data.js";
 import { programInputs } from "./iteration.js";
 import { normaliseSpec, type RunIdentity, type RunRequest } from "./run-dir.js";
