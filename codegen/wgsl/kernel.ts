@@ -1,6 +1,7 @@
 // Assembling one WGSL kernel: bindings, helpers, a provenance header, and the thread index.
 
 import { type Tensor, numel } from "../../dsl/index";
+import { SUBGROUP_LANES } from "../../format/module";
 import { type Binding, type BufferRef, HELPERS, KernelBuilder, Scope, flatIndex, toStorage, valueAt } from "./expr";
 
 /** Workgroup size of every generated kernel: 64 invocations = 8 SIMD-8 rows on lavapipe. */
@@ -170,8 +171,11 @@ export function storeRoot(
   return value;
 }
 
-/** Subgroup size the CPU variants are written for: lavapipe runs 8-wide SIMD (AVX2). */
-export const CPU_SUBGROUP = 8;
+/**
+ * Subgroup size the CPU variants are written for: lavapipe runs 8-wide SIMD (AVX2). The runtime
+ * refuses these variants on devices with narrower subgroups (runtime/check-module.ts).
+ */
+export const CPU_SUBGROUP = SUBGROUP_LANES;
 
 /**
  * A CPU-adapter variant: one subgroup per workgroup, indexed by workgroup id (so values derived
