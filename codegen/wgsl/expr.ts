@@ -179,6 +179,18 @@ export class KernelBuilder {
   readonly substitutions = new Map<number, (idx: readonly string[]) => string>();
   /** Nodes covered by this kernel (for the provenance header). */
   readonly covered = new Set<Tensor>();
+  /**
+   * The kernel's own element index, when it has one: a tensor of `shape` read or written at
+   * `idx` (the index unflattened from `flat`) is at element `flat` itself, so the unflatten and
+   * flatten cancel and no index arithmetic is emitted (a pointwise kernel's loads and stores).
+   */
+  ownIndex: { readonly shape: string; readonly idx: string; readonly flat: string } | undefined;
+
+  /** The flat offset of idx in shape: the kernel's own index where it is that (ownIndex), else flatIndex. */
+  offset(shape: Shape, idx: readonly string[]): string {
+    const own = this.ownIndex;
+    return own && own.shape === shape.join(",") && own.idx === idx.join(",") ? own.flat : flatIndex(shape, idx);
+  }
 
   constructor(readonly isMaterialized: (t: Tensor) => boolean) {}
 
@@ -272,7 +284,7 @@ export function unflatten(shape: Shape, flat: string): string[] {
 /** A load of a materialised tensor at idx, converted to its WGSL value type. */
 export function load(k: KernelBuilder, t: Tensor, idx: readonly string[]): string {
   const name = k.bind({ kind: "tensor", tensor: t }, "read", storageElem(t.dtype));
-  const at = `${name}[${flatIndex(t.shape, idx)}]`;
+  const at = `${name}[${k.offset(t.shape, idx)}]`;
   return t.dtype === "bool" ? `(${at} != 0u)` : at;
 }
 

@@ -54,6 +54,11 @@ export interface KernelText {
   /** What the kernel computes in terms of DSL nodes (kept out of the shader text). */
   readonly provenance?: readonly string[];
   readonly body: Scope;
+  /**
+   * Lines run once per invocation before its loop over elements (perInvocation): the values the
+   * body hoisted (Scope: loop hoisting), such as an optimizer's scalar coefficients.
+   */
+  readonly prologue?: Scope;
   readonly threads: number;
   readonly flops: number;
   /**
@@ -131,9 +136,10 @@ export function assemble(k: KernelBuilder, text: KernelText): Stage {
     ...(text.blocks !== undefined
       ? [`  let blk = i32(wid.y * nwg.x + wid.x);`, `  if (blk >= ${text.blocks}i) { return; }`, ...text.body.lines]
       : E === 1
-      ? [`  let gi = i32((wid.y * nwg.x + wid.x) * ${WORKGROUP}u + lid.x);`, `  if (gi >= ${text.threads}i) { return; }`, ...text.body.lines]
+      ? [`  let gi = i32((wid.y * nwg.x + wid.x) * ${WORKGROUP}u + lid.x);`, `  if (gi >= ${text.threads}i) { return; }`, ...(text.prologue?.lines ?? []), ...text.body.lines]
       : [
           `  let blk = i32(wid.y * nwg.x + wid.x);`,
+          ...(text.prologue?.lines ?? []),
           `  for (var e = 0i; e < ${E}i; e++) {`,
           `    let gi = (blk * ${E}i + e) * ${WORKGROUP}i + i32(lid.x);`,
           `    if (gi >= ${text.threads}i) { break; }`,
@@ -167,7 +173,7 @@ export function storeRoot(
   const value = valueAt(k, scope, root, idx, true);
   if (anchor) k.substitutions.delete(anchor.id);
   const out = bindOutput(k, { kind: "tensor", tensor: root }, root.dtype === "bool" ? "u32" : root.dtype);
-  scope.line(`${out}[${flatIndex(root.shape, idx)}] = ${toStorage(value, root.dtype)};`);
+  scope.line(`${out}[${k.offset(root.shape, idx)}] = ${toStorage(value, root.dtype)};`);
   return value;
 }
 

@@ -2,7 +2,7 @@
 
 import { numel } from "../../../dsl/index";
 import { type KernelPlan } from "../../fusion";
-import { type KernelBuilder, type Scope, unflatten } from "../expr";
+import { type KernelBuilder, Scope, unflatten } from "../expr";
 import { type Stage, WORKGROUP, assemble, describe, sig, storeRoot } from "../kernel";
 import { type TemplateContext, bodyScope, builder, ceilDiv } from "./context";
 
@@ -39,14 +39,18 @@ function header(plan: KernelPlan): string {
 /** Invocation gi computes element gi (E elements per invocation when there are many). */
 function flat(plan: KernelPlan, ctx: TemplateContext): Stage {
   const k = builder(ctx);
-  const s = bodyScope();
+  // The body runs once per element of the invocation's loop (see KernelText); what does not
+  // depend on the element (an optimizer's scalar coefficients) is hoisted to the prologue.
+  const prologue = bodyScope();
+  const s = new Scope(prologue, prologue.indent, true, ["e", "gi"]);
   const root = plan.root;
   const n = numel(root.shape);
   const idx = unflatten(root.shape, "gi").map((e, a) => (root.shape[a] === 1 ? e : s.bind(`idx${a}`, `i${a}`, e)));
+  k.ownIndex = { shape: root.shape.join(","), idx: idx.join(","), flat: "gi" };
   storeRoots(k, s, plan, idx);
   // Several elements per invocation once there are enough of them (see KernelText).
   const perInvocation = n >= POINTWISE_PER_INVOCATION * WORKGROUP * 8 ? POINTWISE_PER_INVOCATION : 1;
-  return assemble(k, { name: ctx.name, header: [header(plan)], body: s, threads: n, flops: n * (1 + (plan.siblings?.length ?? 0)), perInvocation });
+  return assemble(k, { name: ctx.name, header: [header(plan)], body: s, prologue, threads: n, flops: n * (1 + (plan.siblings?.length ?? 0)), perInvocation });
 }
 
 /**
@@ -71,11 +75,13 @@ function channelRows(plan: KernelPlan, ctx: TemplateContext): Stage | undefined 
   const i0 = N === 1 ? "0i" : s.bind("idx0", "i0", `row / ${C}i`);
   const i1 = s.bind("idx1", "i1", `row % ${C}i`);
   const before = s.lines.length;
-  const body = s.child({ hoist: ["e", "hw", "i2", "i3"] });
+  const body = s.child({ hoist: ["e", "hw", "i2", "i3", "gi"] });
   body.line(`let hw = (chunk * ${E}i + e) * ${WORKGROUP}i + i32(lid.x);`);
   body.line(`if (hw >= ${L}i) { break; }`);
   body.line(H === 1 ? `let i2 = 0i;` : `let i2 = hw / ${W}i;`);
   body.line(W === 1 ? `let i3 = 0i;` : `let i3 = hw % ${W}i;`);
+  body.line(`let gi = row * ${L}i + hw;`);
+  k.ownIndex = { shape: root.shape.join(","), idx: [i0, i1, "i2", "i3"].join(","), flat: "gi" };
   storeRoots(k, body, plan, [i0, i1, "i2", "i3"]);
   if (s.lines.length === before) return undefined;
   s.line(`for (var e = 0i; e < ${E}i; e++) {`);
