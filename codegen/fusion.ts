@@ -5,7 +5,7 @@
 // recomputed, as WGSL expressions, inside the kernels that read them. Anchors are ops with a
 // kernel template (reductions, convolutions, pooling...).
 //
-// A value is materialised (stored in a buffer) when:
+// A value is materialised (stored in a buffer) when (M5 below bounds what one expression reads):
 //  M1. it is a root: a phase output or a state update;
 //  M2. it is an anchor: templates write their results (unless E1 fuses it away);
 //  M3. an operand-buffer anchor reads it: convolutions, matmul and pooling index their
@@ -153,6 +153,52 @@ function isCheap(t: Tensor, materialized: ReadonlySet<number>): boolean {
 }
 
 /**
+ * Most buffers one stored value's inlined expression may read, so that its kernel (those reads
+ * and its store) fits WebGPU's default of 8 storage bindings per kernel, which browsers keep
+ * unless a page asks for more.
+ */
+const MAX_EXPRESSION_READS = 7;
+
+/**
+ * M5. Recomputing cheap values (M4) can make one expression read many buffers: a residual ReLU
+ * over two batch-normalised convolutions reads both convolutions and both BNs' statistics and
+ * affine parameters (10 buffers). While t's expression reads more than MAX_EXPRESSION_READS
+ * buffers, the inlined value in it that reads the most of them is stored instead (it then
+ * counts as one read), and is bounded in turn.
+ */
+function boundReads(t: Tensor, materialized: Set<number>): void {
+  for (;;) {
+    const reads = new Set<number>();
+    const inner: Tensor[] = [];
+    const seen = new Set<number>();
+    const walk = (x: Tensor): void => {
+      if (seen.has(x.id)) return;
+      seen.add(x.id);
+      if (x !== t && materialized.has(x.id)) {
+        reads.add(x.id);
+        return;
+      }
+      if (x.node.op === "input") {
+        reads.add(x.id);
+        return;
+      }
+      if (x !== t && OP_KIND[x.node.op] === "elementwise") inner.push(x);
+      x.node.inputs.forEach(walk);
+    };
+    walk(t);
+    if (reads.size <= MAX_EXPRESSION_READS) return;
+    // A part reading fewer buffers than the whole, so that storing it splits the reads.
+    const readsOf = (x: Tensor) => inlineCost(x, materialized).loads.size;
+    const widest = inner
+      .filter((x) => x.shape.length > 0 && readsOf(x) < reads.size)
+      .sort((a, b) => readsOf(b) - readsOf(a) || a.id - b.id)[0];
+    if (widest === undefined || readsOf(widest) < 2) return;
+    materialized.add(widest.id);
+    boundReads(widest, materialized);
+  }
+}
+
+/**
  * A topological order that finishes the work on one data input before starting the next.
  *
  * Data inputs are ranked by first use in a depth-first order (the source image before the
@@ -242,6 +288,8 @@ export function planFusion(roots: readonly Tensor[], order: readonly Tensor[] = 
     if (materialized.has(t.id)) continue;
     if ((readers.get(t.id) ?? 0) >= 2 && !isCheap(t, materialized)) materialized.add(t.id);
   }
+  // M5: a stored value's expression reads at most MAX_EXPRESSION_READS buffers.
+  for (const t of order) if (materialized.has(t.id) && OP_KIND[t.node.op] !== "anchor") boundReads(t, materialized);
 
   // E1: epilogue fusion.
   const fusedAnchors = new Set<number>();
@@ -307,8 +355,11 @@ export function planFusion(roots: readonly Tensor[], order: readonly Tensor[] = 
 
 /** Most values one sibling kernel stores, so its bindings stay well inside the device limit. */
 const MAX_SIBLINGS = 4;
-/** Most buffers (read and written) a sibling kernel binds. */
-const MAX_SIBLING_BINDINGS = 12;
+/**
+ * Most buffers (read and written) a sibling kernel binds: WebGPU's default limit of 8, which
+ * browsers keep unless a page asks for more (12 made the CPU demo need a non-default Chromium).
+ */
+const MAX_SIBLING_BINDINGS = 8;
 
 /**
  * The buffers a pointwise kernel computing `t` reads: the materialised values its inlined
@@ -385,7 +436,8 @@ function mergeSiblings(kernels: readonly KernelPlan[], materialized: ReadonlySet
           k.root.shape.join(",") === shape &&
           k.root.dtype === plan.root.dtype &&
           k.siblings.length + 1 < MAX_SIBLINGS &&
-          new Set([...k.reads, ...reads]).size + k.siblings.length + 2 <= MAX_SIBLING_BINDINGS &&
+          // Values of the kernel itself pass in registers: not bindings to read.
+          [...new Set([...k.reads, ...reads])].filter((r) => r !== k.root && !k.siblings.includes(r)).length + k.siblings.length + 2 <= MAX_SIBLING_BINDINGS &&
           [k.root, ...k.siblings].every((w) => !reads.has(w) || readsAtOwnIndex(plan.root, w, materialized)) &&
           ready(g),
       );
