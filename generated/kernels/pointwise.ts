@@ -6,16 +6,16 @@ import type { ShaderSpec } from "../../format/module";
 
 export const pointwise_D1_classifier: ShaderSpec = {
     name: "pointwise_D1_classifier",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
+    overrides: ["u32","i32","f32","f32","i32","i32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -29,54 +29,54 @@ fn relu_(x: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (-b1[i2 * lit2 + i3]);
-  let v_1 = (b1[i2 * lit2 + i3] > v_0);
-  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
-  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
-  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
-  let v_5 = (-v_4);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (1.0f * lit4);
-  let v_8 = (v_7 / lit5);
+  let v_7 = (1.0f * lit2);
+  let v_8 = (v_7 / lit3);
   let v_9 = (-v_8);
   let v_10 = (v_9 * 0.0f);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (-b1[gi]);
+  let v_1 = (b1[gi] > v_0);
+  let v_2 = select(b0[gi], 0.0f, v_1);
+  let v_3 = (b1[gi] <= v_0);
+  let v_4 = select(b0[gi], 0.0f, v_3);
+  let v_5 = (-v_4);
+  let v_6 = (v_2 + v_5);
   let v_11 = (v_6 + v_10);
-  let v_12 = relu_(b1[i2 * lit2 + i3]);
+  let v_12 = relu_(b1[gi]);
   let v_13 = (v_12 <= 0.0f);
   let v_14 = select(v_8, 0.0f, v_13);
   let v_15 = (v_11 + v_14);
-  b2[i2 * lit2 + i3] = v_15;
+  b2[gi] = v_15;
 }
 `,
   };
 
 export const pointwise_D1_classifier_10: ShaderSpec = {
     name: "pointwise_D1_classifier_10",
-    overrides: ["u32","i32","i32","f32","f32"],
+    overrides: ["u32","i32","f32","f32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
+override lit2: f32;
 override lit3: f32;
-override lit4: f32;
+override lit4: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit2);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit3);
-  let v_1 = (v_0 / lit4);
-  let v_2 = (b0[i2 * lit2 + i3] - 0.0f);
+  let v_0 = (1.0f * lit2);
+  let v_1 = (v_0 / lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_2 = (b0[gi] - 0.0f);
   let v_3 = (v_1 * v_2);
   let v_4 = (v_3 + v_3);
-  b1[i2 * lit2 + i3] = v_4;
+  b1[gi] = v_4;
 }
 `,
   };
@@ -97,114 +97,96 @@ override lit3: f32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
   let v_0 = (1.0f * lit2);
   let v_1 = (v_0 / lit3);
-  let v_2 = (b0[i3] - 1.0f);
+  let i3 = (gi % lit1);
+  let v_2 = (b0[gi] - 1.0f);
   let v_3 = (v_1 * v_2);
   let v_4 = (v_3 + v_3);
-  b1[i3] = v_4;
+  b1[gi] = v_4;
 }
 `,
   };
 
 export const pointwise_D1_classifier_12: ShaderSpec = {
     name: "pointwise_D1_classifier_12",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[i1 * lit2 + i2 * lit4 + i3] * b2[0i]);
-  let v_1 = sqrt(b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (v_1 + b4[(0i + lit5)]);
-  let v_3 = (v_0 / v_2);
-  let v_4 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_3);
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_4;
-  let v_5 = (b6[i1 * lit2 + i2 * lit4 + i3] * b4[(0i + lit6)]);
-  let v_6 = (b7[i1 * lit2 + i2 * lit4 + i3] + b8[i1 * lit2 + i2 * lit4 + i3]);
-  let v_7 = (v_6 * b9[0i]);
-  let v_8 = (v_5 + v_7);
-  b10[i1 * lit2 + i2 * lit4 + i3] = v_8;
-}
-`,
-  };
-
-export const pointwise_D1_classifier_13: ShaderSpec = {
-    name: "pointwise_D1_classifier_13",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b1[0i] * b2[0i]);
-  let v_1 = sqrt(b3[0i]);
-  let v_2 = (v_1 + b4[(0i + lit1)]);
-  let v_3 = (v_0 / v_2);
-  let v_4 = (b0[0i] - v_3);
-  b5[0i] = v_4;
-  let v_5 = (b6[0i] * b4[(0i + lit2)]);
-  let v_6 = (b7[0i] + b8[0i]);
-  let v_7 = (v_6 * b9[0i]);
-  let v_8 = (v_5 + v_7);
-  b10[0i] = v_8;
-}
-`,
-  };
-
-export const pointwise_D1_classifier_2: ShaderSpec = {
-    name: "pointwise_D1_classifier_2",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: f32;
-override lit5: f32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let h_0 = b2[0i];
+  let h_3 = b4[(0i + lit2)];
+  let i1 = ((gi / lit3) % lit4);
+  let i2 = ((gi / lit5) % lit5);
+  let i3 = (gi % lit5);
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = sqrt(b3[gi]);
+  let v_4 = (v_2 + h_3);
+  let v_5 = (v_1 / v_4);
+  let v_6 = (b0[gi] - v_5);
+  b5[gi] = v_6;
+}
+`,
+  };
+
+export const pointwise_D1_classifier_13: ShaderSpec = {
+    name: "pointwise_D1_classifier_13",
+    overrides: ["u32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let h_0 = b2[0i];
+  let h_3 = b4[(0i + lit1)];
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = sqrt(b3[gi]);
+  let v_4 = (v_2 + h_3);
+  let v_5 = (v_1 / v_4);
+  let v_6 = (b0[gi] - v_5);
+  b5[gi] = v_6;
+}
+`,
+  };
+
+export const pointwise_D1_classifier_2: ShaderSpec = {
+    name: "pointwise_D1_classifier_2",
+    overrides: ["u32","i32","f32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -218,42 +200,41 @@ fn relu_(x: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (-b1[i2 * lit2 + i3]);
-  let v_1 = (b1[i2 * lit2 + i3] > v_0);
-  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
-  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
-  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
-  let v_5 = (-v_4);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (1.0f * lit4);
-  let v_8 = (v_7 / lit5);
+  let v_7 = (1.0f * lit2);
+  let v_8 = (v_7 / lit3);
   let v_9 = (-v_8);
   let v_10 = (v_9 * 1.0f);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (-b1[gi]);
+  let v_1 = (b1[gi] > v_0);
+  let v_2 = select(b0[gi], 0.0f, v_1);
+  let v_3 = (b1[gi] <= v_0);
+  let v_4 = select(b0[gi], 0.0f, v_3);
+  let v_5 = (-v_4);
+  let v_6 = (v_2 + v_5);
   let v_11 = (v_6 + v_10);
-  let v_12 = relu_(b1[i2 * lit2 + i3]);
+  let v_12 = relu_(b1[gi]);
   let v_13 = (v_12 <= 0.0f);
   let v_14 = select(v_8, 0.0f, v_13);
   let v_15 = (v_11 + v_14);
-  b2[i2 * lit2 + i3] = v_15;
+  b2[gi] = v_15;
 }
 `,
   };
 
 export const pointwise_D1_classifier_3: ShaderSpec = {
     name: "pointwise_D1_classifier_3",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
-override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -261,43 +242,35 @@ override lit6: i32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[i1 * lit2 + i2 * lit4 + i3] * b2[0i]);
-  let v_1 = sqrt(b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + b5[(0i + lit5)]);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_4);
-  b6[i1 * lit2 + i2 * lit4 + i3] = v_5;
-  let v_6 = (b7[i1 * lit2 + i2 * lit4 + i3] * b5[(0i + lit6)]);
-  let v_7 = (b8[i1 * lit2 + i2 * lit4 + i3] + b9[i1 * lit2 + i2 * lit4 + i3]);
-  let v_8 = (v_7 * b10[0i]);
-  let v_9 = (v_6 + v_8);
-  b11[i1 * lit2 + i2 * lit4 + i3] = v_9;
+  let h_0 = b2[0i];
+  let h_3 = b4[0i];
+  let h_5 = b5[(0i + lit2)];
+  let i1 = ((gi / lit3) % lit4);
+  let i2 = ((gi / lit5) % lit5);
+  let i3 = (gi % lit5);
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = sqrt(b3[gi]);
+  let v_4 = (v_2 / h_3);
+  let v_6 = (v_4 + h_5);
+  let v_7 = (v_1 / v_6);
+  let v_8 = (b0[gi] - v_7);
+  b6[gi] = v_8;
 }
 `,
   };
 
 export const pointwise_D1_classifier_4: ShaderSpec = {
     name: "pointwise_D1_classifier_4",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -305,44 +278,36 @@ override lit2: i32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b1[0i] * b2[0i]);
-  let v_1 = sqrt(b3[0i]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + b5[(0i + lit1)]);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[0i] - v_4);
-  b6[0i] = v_5;
-  let v_6 = (b7[0i] * b5[(0i + lit2)]);
-  let v_7 = (b8[0i] + b9[0i]);
-  let v_8 = (v_7 * b10[0i]);
-  let v_9 = (v_6 + v_8);
-  b11[0i] = v_9;
+  let h_0 = b2[0i];
+  let h_3 = b4[0i];
+  let h_5 = b5[(0i + lit1)];
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = sqrt(b3[gi]);
+  let v_4 = (v_2 / h_3);
+  let v_6 = (v_4 + h_5);
+  let v_7 = (v_1 / v_6);
+  let v_8 = (b0[gi] - v_7);
+  b6[gi] = v_8;
 }
 `,
   };
 
 export const pointwise_D1_classifier_5: ShaderSpec = {
     name: "pointwise_D1_classifier_5",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
-override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -350,32 +315,25 @@ override lit6: i32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[0i];
+  let h_3 = b4[0i];
+  let h_5 = b5[(0i + lit0)];
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
     let i1 = ((gi / lit3) % lit4);
     let i2 = ((gi / lit5) % lit5);
     let i3 = (gi % lit5);
-    let v_0 = (b1[i1 * lit3 + i2 * lit5 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i1 * lit3 + i2 * lit5 + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + b5[(0i + lit0)]);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_4);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_5;
-    let v_6 = (b7[i1 * lit3 + i2 * lit5 + i3] * b5[(0i + lit6)]);
-    let v_7 = (b8[i1 * lit3 + i2 * lit5 + i3] + b9[i1 * lit3 + i2 * lit5 + i3]);
-    let v_8 = (v_7 * b10[0i]);
-    let v_9 = (v_6 + v_8);
-    b11[i1 * lit3 + i2 * lit5 + i3] = v_9;
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = sqrt(b3[gi]);
+    let v_4 = (v_2 / h_3);
+    let v_6 = (v_4 + h_5);
+    let v_7 = (v_1 / v_6);
+    let v_8 = (b0[gi] - v_7);
+    b6[gi] = v_8;
   }
 }
 `,
@@ -383,75 +341,75 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_D1_classifier_6: ShaderSpec = {
     name: "pointwise_D1_classifier_6",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
+    overrides: ["u32","i32","f32","f32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit4);
-  let v_1 = (v_0 / lit5);
-  let v_2 = (b0[i2 * lit2 + i3] - 0.0f);
+  let v_0 = (1.0f * lit2);
+  let v_1 = (v_0 / lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_2 = (b0[gi] - 0.0f);
   let v_3 = (v_1 * v_2);
   let v_4 = (v_3 + v_3);
-  b1[i2 * lit2 + i3] = v_4;
+  b1[gi] = v_4;
 }
 `,
   };
 
 export const pointwise_D1_classifier_7: ShaderSpec = {
     name: "pointwise_D1_classifier_7",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
+    overrides: ["u32","i32","f32","f32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit4);
-  let v_1 = (v_0 / lit5);
-  let v_2 = (b0[i2 * lit2 + i3] - 1.0f);
+  let v_0 = (1.0f * lit2);
+  let v_1 = (v_0 / lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_2 = (b0[gi] - 1.0f);
   let v_3 = (v_1 * v_2);
   let v_4 = (v_3 + v_3);
-  b1[i2 * lit2 + i3] = v_4;
+  b1[gi] = v_4;
 }
 `,
   };
 
 export const pointwise_D1_classifier_8: ShaderSpec = {
     name: "pointwise_D1_classifier_8",
-    overrides: ["u32","i32","i32","f32","f32"],
+    overrides: ["u32","i32","f32","f32","i32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
+override lit2: f32;
 override lit3: f32;
-override lit4: f32;
+override lit4: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -465,25 +423,25 @@ fn relu_(x: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit2);
-  let i3 = (gi % lit2);
-  let v_0 = (-b1[i2 * lit2 + i3]);
-  let v_1 = (b1[i2 * lit2 + i3] > v_0);
-  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
-  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
-  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
-  let v_5 = (-v_4);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (1.0f * lit3);
-  let v_8 = (v_7 / lit4);
+  let v_7 = (1.0f * lit2);
+  let v_8 = (v_7 / lit3);
   let v_9 = (-v_8);
   let v_10 = (v_9 * 0.0f);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (-b1[gi]);
+  let v_1 = (b1[gi] > v_0);
+  let v_2 = select(b0[gi], 0.0f, v_1);
+  let v_3 = (b1[gi] <= v_0);
+  let v_4 = select(b0[gi], 0.0f, v_3);
+  let v_5 = (-v_4);
+  let v_6 = (v_2 + v_5);
   let v_11 = (v_6 + v_10);
-  let v_12 = relu_(b1[i2 * lit2 + i3]);
+  let v_12 = relu_(b1[gi]);
   let v_13 = (v_12 <= 0.0f);
   let v_14 = select(v_8, 0.0f, v_13);
   let v_15 = (v_11 + v_14);
-  b2[i2 * lit2 + i3] = v_15;
+  b2[gi] = v_15;
 }
 `,
   };
@@ -511,502 +469,184 @@ fn relu_(x: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (-b1[i3]);
-  let v_1 = (b1[i3] > v_0);
-  let v_2 = select(b0[i3], 0.0f, v_1);
-  let v_3 = (b1[i3] <= v_0);
-  let v_4 = select(b0[i3], 0.0f, v_3);
-  let v_5 = (-v_4);
-  let v_6 = (v_2 + v_5);
   let v_7 = (1.0f * lit2);
   let v_8 = (v_7 / lit3);
   let v_9 = (-v_8);
   let v_10 = (v_9 * 1.0f);
+  let i3 = (gi % lit1);
+  let v_0 = (-b1[gi]);
+  let v_1 = (b1[gi] > v_0);
+  let v_2 = select(b0[gi], 0.0f, v_1);
+  let v_3 = (b1[gi] <= v_0);
+  let v_4 = select(b0[gi], 0.0f, v_3);
+  let v_5 = (-v_4);
+  let v_6 = (v_2 + v_5);
   let v_11 = (v_6 + v_10);
-  let v_12 = relu_(b1[i3]);
+  let v_12 = relu_(b1[gi]);
   let v_13 = (v_12 <= 0.0f);
   let v_14 = select(v_8, 0.0f, v_13);
   let v_15 = (v_11 + v_14);
-  b2[i3] = v_15;
+  b2[gi] = v_15;
+}
+`,
+  };
+
+export const pointwise_D1_conv1: ShaderSpec = {
+    name: "pointwise_D1_conv1",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[0i];
+  let h_3 = b4[0i];
+  let h_5 = b5[(0i + lit0)];
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = sqrt(b3[gi]);
+    let v_4 = (v_2 / h_3);
+    let v_6 = (v_4 + h_5);
+    let v_7 = (v_1 / v_6);
+    let v_8 = (b0[gi] - v_7);
+    b6[gi] = v_8;
+  }
+}
+`,
+  };
+
+export const pointwise_D1_conv1_2: ShaderSpec = {
+    name: "pointwise_D1_conv1_2",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let h_0 = b2[0i];
+  let h_3 = b4[0i];
+  let h_5 = b5[(0i + lit2)];
+  let i0 = gi;
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = sqrt(b3[gi]);
+  let v_4 = (v_2 / h_3);
+  let v_6 = (v_4 + h_5);
+  let v_7 = (v_1 / v_6);
+  let v_8 = (b0[gi] - v_7);
+  b6[gi] = v_8;
+}
+`,
+  };
+
+export const pointwise_D1_conv1_3: ShaderSpec = {
+    name: "pointwise_D1_conv1_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[0i];
+  let h_3 = b4[(0i + lit0)];
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = sqrt(b3[gi]);
+    let v_4 = (v_2 + h_3);
+    let v_5 = (v_1 / v_4);
+    let v_6 = (b0[gi] - v_5);
+    b5[gi] = v_6;
+  }
+}
+`,
+  };
+
+export const pointwise_D1_conv1_4: ShaderSpec = {
+    name: "pointwise_D1_conv1_4",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let h_0 = b2[0i];
+  let h_3 = b4[(0i + lit2)];
+  let i0 = gi;
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = sqrt(b3[gi]);
+  let v_4 = (v_2 + h_3);
+  let v_5 = (v_1 / v_4);
+  let v_6 = (b0[gi] - v_5);
+  b5[gi] = v_6;
 }
 `,
   };
 
 export const pointwise_D1_conv2: ShaderSpec = {
     name: "pointwise_D1_conv2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + b5[(0i + lit0)]);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_4);
-    b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_5;
-    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b5[(0i + lit6)]);
-    let v_7 = (b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b9[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_8 = (v_7 * b10[0i]);
-    let v_9 = (v_6 + v_8);
-    b11[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_D1_conv2_2: ShaderSpec = {
-    name: "pointwise_D1_conv2_2",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + b5[(0i + lit2)]);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b6[i0] = v_5;
-  let v_6 = (b7[i0] * b5[(0i + lit3)]);
-  let v_7 = (b8[(i0 % lit1)] + b9[(i0 % lit1)]);
-  let v_8 = (v_7 * b10[0i]);
-  let v_9 = (v_6 + v_8);
-  b11[i0] = v_9;
-}
-`,
-  };
-
-export const pointwise_D1_conv2_3: ShaderSpec = {
-    name: "pointwise_D1_conv2_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 + b4[(0i + lit0)]);
-    let v_3 = (v_0 / v_2);
-    let v_4 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
-    let v_5 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b4[(0i + lit6)]);
-    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_7 = (v_6 * b9[0i]);
-    let v_8 = (v_5 + v_7);
-    b10[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_D1_conv2_4: ShaderSpec = {
-    name: "pointwise_D1_conv2_4",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 + b4[(0i + lit2)]);
-  let v_3 = (v_0 / v_2);
-  let v_4 = (b0[i0] - v_3);
-  b5[i0] = v_4;
-  let v_5 = (b6[i0] * b4[(0i + lit3)]);
-  let v_6 = (b7[(i0 % lit1)] + b8[(i0 % lit1)]);
-  let v_7 = (v_6 * b9[0i]);
-  let v_8 = (v_5 + v_7);
-  b10[i0] = v_8;
-}
-`,
-  };
-
-export const pointwise_D1_conv3: ShaderSpec = {
-    name: "pointwise_D1_conv3",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + b5[(0i + lit0)]);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_4);
-    b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_5;
-    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b5[(0i + lit7)]);
-    let v_7 = (b8[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b9[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_8 = (v_7 * b10[0i]);
-    let v_9 = (v_6 + v_8);
-    b11[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_D1_conv3_2: ShaderSpec = {
-    name: "pointwise_D1_conv3_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 + b4[(0i + lit0)]);
-    let v_3 = (v_0 / v_2);
-    let v_4 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_4;
-    let v_5 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b4[(0i + lit7)]);
-    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b8[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_7 = (v_6 * b9[0i]);
-    let v_8 = (v_5 + v_7);
-    b10[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_D1_conv4: ShaderSpec = {
-    name: "pointwise_D1_conv4",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + b5[(0i + lit0)]);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_4);
-    b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_5;
-    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b5[(0i + lit6)]);
-    let v_7 = (b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b9[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_8 = (v_7 * b10[0i]);
-    let v_9 = (v_6 + v_8);
-    b11[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_D1_conv4_2: ShaderSpec = {
-    name: "pointwise_D1_conv4_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 + b4[(0i + lit0)]);
-    let v_3 = (v_0 / v_2);
-    let v_4 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
-    let v_5 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b4[(0i + lit6)]);
-    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_7 = (v_6 * b9[0i]);
-    let v_8 = (v_5 + v_7);
-    b10[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_D2_classifier: ShaderSpec = {
-    name: "pointwise_D2_classifier",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (-b1[i2 * lit2 + i3]);
-  let v_1 = (b1[i2 * lit2 + i3] > v_0);
-  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
-  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
-  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
-  let v_5 = (-v_4);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (1.0f * b2[(0i + lit4)]);
-  let v_8 = (v_7 / lit5);
-  let v_9 = (-v_8);
-  let v_10 = (v_9 * 0.0f);
-  let v_11 = (v_6 + v_10);
-  let v_12 = relu_(b1[i2 * lit2 + i3]);
-  let v_13 = (v_12 <= 0.0f);
-  let v_14 = select(v_8, 0.0f, v_13);
-  let v_15 = (v_11 + v_14);
-  b3[i2 * lit2 + i3] = v_15;
-}
-`,
-  };
-
-export const pointwise_D2_classifier_2: ShaderSpec = {
-    name: "pointwise_D2_classifier_2",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * b0[(0i + lit4)]);
-  let v_1 = (v_0 / lit5);
-  let v_2 = (b1[i2 * lit2 + i3] - 0.0f);
-  let v_3 = (v_1 * v_2);
-  let v_4 = (v_3 + v_3);
-  b2[i2 * lit2 + i3] = v_4;
-}
-`,
-  };
-
-export const pointwise_D2_classifier_3: ShaderSpec = {
-    name: "pointwise_D2_classifier_3",
     overrides: ["i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -1027,32 +667,81 @@ override lit5: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[0i];
+  let h_3 = b4[0i];
+  let h_5 = b5[(0i + lit0)];
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit4);
     let i2 = ((gi / lit5) % lit5);
     let i3 = (gi % lit5);
-    let v_0 = (b1[i1 * lit3 + i2 * lit5 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i1 * lit3 + i2 * lit5 + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + b5[(0i + lit0)]);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_4);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_5;
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = sqrt(b3[gi]);
+    let v_4 = (v_2 / h_3);
+    let v_6 = (v_4 + h_5);
+    let v_7 = (v_1 / v_6);
+    let v_8 = (b0[gi] - v_7);
+    b6[gi] = v_8;
   }
 }
 `,
   };
 
-export const pointwise_D2_classifier_4: ShaderSpec = {
-    name: "pointwise_D2_classifier_4",
-    overrides: ["u32","i32"],
+export const pointwise_D1_conv2_2: ShaderSpec = {
+    name: "pointwise_D1_conv2_2",
+    overrides: ["i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[0i];
+  let h_3 = b4[(0i + lit0)];
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = sqrt(b3[gi]);
+    let v_4 = (v_2 + h_3);
+    let v_5 = (v_1 / v_4);
+    let v_6 = (b0[gi] - v_5);
+    b5[gi] = v_6;
+  }
+}
+`,
+  };
+
+export const pointwise_D1_conv4: ShaderSpec = {
+    name: "pointwise_D1_conv4",
+    overrides: ["i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
-override lit0: u32;
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
 override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -1062,21 +751,154 @@ override lit1: i32;
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b1[0i] * b2[0i]);
-  let v_1 = sqrt(b3[0i]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + b5[(0i + lit1)]);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[0i] - v_4);
-  b6[0i] = v_5;
+  let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[0i];
+  let h_3 = b4[0i];
+  let h_5 = b5[(0i + lit0)];
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit1);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = sqrt(b3[gi]);
+    let v_4 = (v_2 / h_3);
+    let v_6 = (v_4 + h_5);
+    let v_7 = (v_1 / v_6);
+    let v_8 = (b0[gi] - v_7);
+    b6[gi] = v_8;
+  }
 }
 `,
   };
 
-export const pointwise_D2_classifier_5: ShaderSpec = {
-    name: "pointwise_D2_classifier_5",
+export const pointwise_D1_conv4_2: ShaderSpec = {
+    name: "pointwise_D1_conv4_2",
+    overrides: ["i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[0i];
+  let h_3 = b4[(0i + lit0)];
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit1);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = sqrt(b3[gi]);
+    let v_4 = (v_2 + h_3);
+    let v_5 = (v_1 / v_4);
+    let v_6 = (b0[gi] - v_5);
+    b5[gi] = v_6;
+  }
+}
+`,
+  };
+
+export const pointwise_D2_classifier: ShaderSpec = {
+    name: "pointwise_D2_classifier",
+    overrides: ["u32","i32","i32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let h_7 = b2[(0i + lit2)];
+  let v_8 = (1.0f * h_7);
+  let v_9 = (v_8 / lit3);
+  let v_10 = (-v_9);
+  let v_11 = (v_10 * 0.0f);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (-b1[gi]);
+  let v_1 = (b1[gi] > v_0);
+  let v_2 = select(b0[gi], 0.0f, v_1);
+  let v_3 = (b1[gi] <= v_0);
+  let v_4 = select(b0[gi], 0.0f, v_3);
+  let v_5 = (-v_4);
+  let v_6 = (v_2 + v_5);
+  let v_12 = (v_6 + v_11);
+  let v_13 = relu_(b1[gi]);
+  let v_14 = (v_13 <= 0.0f);
+  let v_15 = select(v_9, 0.0f, v_14);
+  let v_16 = (v_12 + v_15);
+  b3[gi] = v_16;
+}
+`,
+  };
+
+export const pointwise_D2_classifier_2: ShaderSpec = {
+    name: "pointwise_D2_classifier_2",
+    overrides: ["u32","i32","i32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let h_0 = b0[(0i + lit2)];
+  let v_1 = (1.0f * h_0);
+  let v_2 = (v_1 / lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_3 = (b1[gi] - 0.0f);
+  let v_4 = (v_2 * v_3);
+  let v_5 = (v_4 + v_4);
+  b2[gi] = v_5;
+}
+`,
+  };
+
+export const pointwise_D2_classifier_3: ShaderSpec = {
+    name: "pointwise_D2_classifier_3",
     overrides: ["u32","i32","i32","f32"],
     access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -1099,30 +921,31 @@ fn relu_(x: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_7 = b2[(0i + lit2)];
+  let v_8 = (1.0f * h_7);
+  let v_9 = (v_8 / lit3);
+  let v_10 = (-v_9);
+  let v_11 = (v_10 * 0.0f);
   let i3 = (gi % lit1);
-  let v_0 = (-b1[i3]);
-  let v_1 = (b1[i3] > v_0);
-  let v_2 = select(b0[i3], 0.0f, v_1);
-  let v_3 = (b1[i3] <= v_0);
-  let v_4 = select(b0[i3], 0.0f, v_3);
+  let v_0 = (-b1[gi]);
+  let v_1 = (b1[gi] > v_0);
+  let v_2 = select(b0[gi], 0.0f, v_1);
+  let v_3 = (b1[gi] <= v_0);
+  let v_4 = select(b0[gi], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
-  let v_7 = (1.0f * b2[(0i + lit2)]);
-  let v_8 = (v_7 / lit3);
-  let v_9 = (-v_8);
-  let v_10 = (v_9 * 0.0f);
-  let v_11 = (v_6 + v_10);
-  let v_12 = relu_(b1[i3]);
-  let v_13 = (v_12 <= 0.0f);
-  let v_14 = select(v_8, 0.0f, v_13);
-  let v_15 = (v_11 + v_14);
-  b3[i3] = v_15;
+  let v_12 = (v_6 + v_11);
+  let v_13 = relu_(b1[gi]);
+  let v_14 = (v_13 <= 0.0f);
+  let v_15 = select(v_9, 0.0f, v_14);
+  let v_16 = (v_12 + v_15);
+  b3[gi] = v_16;
 }
 `,
   };
 
-export const pointwise_D2_classifier_6: ShaderSpec = {
-    name: "pointwise_D2_classifier_6",
+export const pointwise_D2_classifier_4: ShaderSpec = {
+    name: "pointwise_D2_classifier_4",
     overrides: ["u32","i32","i32","f32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
@@ -1138,93 +961,20 @@ override lit3: f32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b0[(0i + lit2)];
+  let v_1 = (1.0f * h_0);
+  let v_2 = (v_1 / lit3);
   let i3 = (gi % lit1);
-  let v_0 = (1.0f * b0[(0i + lit2)]);
-  let v_1 = (v_0 / lit3);
-  let v_2 = (b1[i3] - 0.0f);
-  let v_3 = (v_1 * v_2);
-  let v_4 = (v_3 + v_3);
-  b2[i3] = v_4;
+  let v_3 = (b1[gi] - 0.0f);
+  let v_4 = (v_2 * v_3);
+  let v_5 = (v_4 + v_4);
+  b2[gi] = v_5;
 }
 `,
   };
 
 export const pointwise_D2_conv1: ShaderSpec = {
     name: "pointwise_D2_conv1",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + b5[(0i + lit2)]);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b6[i0] = v_5;
-}
-`,
-  };
-
-export const pointwise_D2_conv1_2: ShaderSpec = {
-    name: "pointwise_D2_conv1_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + b5[(0i + lit0)]);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_4);
-    b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_5;
-  }
-}
-`,
-  };
-
-export const pointwise_D2_conv1_3: ShaderSpec = {
-    name: "pointwise_D2_conv1_3",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32","f32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
@@ -1251,129 +1001,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit3) % lit4);
     let i2 = ((gi / lit5) % lit6);
     let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] / lit7);
+    let v_0 = (b0[gi] / lit7);
     let v_1 = (-v_0);
-    let v_2 = (b1[i1 * lit3 + i2 * lit5 + i3] + lit8);
+    let v_2 = (b1[gi] + lit8);
     let v_3 = log(v_2);
     let v_4 = (v_3 / lit9);
     let v_5 = (v_1 * v_4);
-    let v_6 = (v_1 * b1[i1 * lit3 + i2 * lit5 + i3]);
+    let v_6 = (v_1 * b1[gi]);
     let v_7 = (v_6 / lit9);
     let v_8 = (v_7 / v_2);
     let v_9 = (v_5 + v_8);
-    b2[i1 * lit3 + i2 * lit5 + i3] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_D2_conv1_4: ShaderSpec = {
-    name: "pointwise_D2_conv1_4",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + b5[(0i + lit0)]);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_4);
-    b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_5;
-  }
-}
-`,
-  };
-
-export const pointwise_D2_conv1_5: ShaderSpec = {
-    name: "pointwise_D2_conv1_5",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 + b4[(0i + lit2)]);
-  let v_3 = (v_0 / v_2);
-  let v_4 = (b0[i0] - v_3);
-  b5[i0] = v_4;
-}
-`,
-  };
-
-export const pointwise_D2_conv2: ShaderSpec = {
-    name: "pointwise_D2_conv2",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + b5[(0i + lit0)]);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_4);
-    b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_5;
+    b2[gi] = v_9;
   }
 }
 `,
@@ -1424,12 +1062,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit6) { break; }
     let i2 = hw / lit5;
     let i3 = hw % lit5;
-    let v_2 = (b0[i1 * lit6 + i2 * lit5 + i3] - v_1);
+    let gi = row * lit6 + hw;
+    let v_2 = (b0[gi] - v_1);
     let v_7 = (v_2 * v_6);
     let v_9 = (v_7 * h_8);
     let v_11 = (v_9 + h_10);
     let v_12 = relu_(v_11);
-    b5[i1 * lit6 + i2 * lit5 + i3] = v_12;
+    b5[gi] = v_12;
   }
 }
 `,
@@ -1481,12 +1120,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit6) { break; }
     let i2 = hw / lit7;
     let i3 = hw % lit7;
-    let v_2 = (b0[i1 * lit6 + i2 * lit7 + i3] - v_1);
+    let gi = row * lit6 + hw;
+    let v_2 = (b0[gi] - v_1);
     let v_7 = (v_2 * v_6);
     let v_9 = (v_7 * h_8);
     let v_11 = (v_9 + h_10);
     let v_12 = relu_(v_11);
-    b5[i1 * lit6 + i2 * lit7 + i3] = v_12;
+    b5[gi] = v_12;
   }
 }
 `,
@@ -1533,9 +1173,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit4) { break; }
     let i2 = hw / lit5;
     let i3 = hw % lit5;
-    let v_4 = (b0[i1 * lit4 + i2 * lit5 + i3] - h_2) * inverseSqrt(h_3 + lit6) * h_0 + h_1;
+    let gi = row * lit4 + hw;
+    let v_4 = (b0[gi] - h_2) * inverseSqrt(h_3 + lit6) * h_0 + h_1;
     let v_5 = relu_(v_4);
-    b5[i1 * lit4 + i2 * lit5 + i3] = v_5;
+    b5[gi] = v_5;
   }
 }
 `,
@@ -1543,8 +1184,95 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_bn1_running_mean: ShaderSpec = {
     name: "pointwise_G_bn1_running_mean",
+    overrides: ["u32","i32","f32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[gi] * lit2);
+  let v_1 = (b1[(i0 % lit1)] * lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_0 + v_2);
+  b2[gi] = v_3;
+  let v_4 = (b3[gi] * lit2);
+  let v_5 = (b4[(i0 % lit1)] * lit3);
+  let v_6 = (v_5 * lit5);
+  let v_7 = (v_6 * lit4);
+  let v_8 = (v_4 + v_7);
+  b5[gi] = v_8;
+}
+`,
+  };
+
+export const pointwise_G_bn1_running_mean_2: ShaderSpec = {
+    name: "pointwise_G_bn1_running_mean_2",
+    overrides: ["u32","i32","f32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i0 = gi;
+  let v_0 = (b0[gi] * lit2);
+  let v_1 = (b1[(i0 % lit1)] * lit3);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * lit2);
+  let v_5 = (b2[(i0 % lit1)] * lit3);
+  let v_6 = (v_5 * lit4);
+  let v_7 = (v_4 + v_6);
+  b3[gi] = v_7;
+  let v_8 = (b4[gi] * lit2);
+  let v_9 = (b5[(i0 % lit1)] * lit3);
+  let v_10 = (v_9 * lit5);
+  let v_11 = (v_10 * lit4);
+  let v_12 = (v_8 + v_11);
+  let v_13 = (v_12 * lit2);
+  let v_14 = (b6[(i0 % lit1)] * lit3);
+  let v_15 = (v_14 * lit5);
+  let v_16 = (v_15 * lit4);
+  let v_17 = (v_13 + v_16);
+  b7[gi] = v_17;
+}
+`,
+  };
+
+export const pointwise_G_bn1_running_mean_3: ShaderSpec = {
+    name: "pointwise_G_bn1_running_mean_3",
     overrides: ["u32","i32","f32","f32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -1557,144 +1285,18 @@ override lit6: f32;
 override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] * lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  b2[i0] = v_3;
-  let v_4 = (b3[i0] * lit2);
-  let v_5 = (b4[(i0 % lit1)] * lit3);
-  let v_6 = (v_5 * lit5);
-  let v_7 = (v_6 * lit4);
-  let v_8 = (v_4 + v_7);
-  b5[i0] = v_8;
-  let v_9 = (b6[i0] * lit2);
-  let v_10 = (b7[(i0 % lit1)] * lit6);
-  let v_11 = (v_10 * lit4);
-  let v_12 = (v_9 + v_11);
-  b8[i0] = v_12;
-  let v_13 = (b9[i0] * lit2);
-  let v_14 = (b10[(i0 % lit1)] * lit6);
-  let v_15 = (v_14 * lit7);
-  let v_16 = (v_15 * lit4);
-  let v_17 = (v_13 + v_16);
-  b11[i0] = v_17;
-}
-`,
-  };
-
-export const pointwise_G_bn1_running_mean_2: ShaderSpec = {
-    name: "pointwise_G_bn1_running_mean_2",
-    overrides: ["u32","i32","f32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] * lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] * lit3);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-  let v_8 = (b4[i0] * lit2);
-  let v_9 = (b5[(i0 % lit1)] * lit3);
-  let v_10 = (v_9 * lit5);
-  let v_11 = (v_10 * lit4);
-  let v_12 = (v_8 + v_11);
-  let v_13 = (v_12 * lit2);
-  let v_14 = (b6[(i0 % lit1)] * lit3);
-  let v_15 = (v_14 * lit5);
-  let v_16 = (v_15 * lit4);
-  let v_17 = (v_13 + v_16);
-  b7[i0] = v_17;
-  let v_18 = (b8[i0] * lit2);
-  let v_19 = (b9[(i0 % lit1)] * lit6);
-  let v_20 = (v_19 * lit4);
-  let v_21 = (v_18 + v_20);
-  let v_22 = (v_21 * lit2);
-  let v_23 = (b10[(i0 % lit1)] * lit6);
-  let v_24 = (v_23 * lit4);
-  let v_25 = (v_22 + v_24);
-  b11[i0] = v_25;
-}
-`,
-  };
-
-export const pointwise_G_bn1_running_mean_3: ShaderSpec = {
-    name: "pointwise_G_bn1_running_mean_3",
-    overrides: ["u32","i32","f32","f32","f32","f32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-override lit6: f32;
-override lit7: f32;
-override lit8: f32;
-override lit9: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
+  let v_0 = (b0[gi] * lit2);
   let v_1 = (b1[(i0 % lit1)] * lit3);
   let v_2 = (v_1 * lit4);
   let v_3 = (v_0 + v_2);
@@ -1702,8 +1304,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_5 = (b2[(i0 % lit1)] * lit5);
   let v_6 = (v_5 * lit4);
   let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-  let v_8 = (b4[i0] * lit2);
+  b3[gi] = v_7;
+  let v_8 = (b4[gi] * lit2);
   let v_9 = (b5[(i0 % lit1)] * lit3);
   let v_10 = (v_9 * lit6);
   let v_11 = (v_10 * lit4);
@@ -1713,16 +1315,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_15 = (v_14 * lit7);
   let v_16 = (v_15 * lit4);
   let v_17 = (v_13 + v_16);
-  b7[i0] = v_17;
-  let v_18 = (b8[i0] * lit2);
-  let v_19 = (b9[(i0 % lit1)] * lit8);
-  let v_20 = (v_19 * lit4);
-  let v_21 = (v_18 + v_20);
-  let v_22 = (v_21 * lit2);
-  let v_23 = (b10[(i0 % lit1)] * lit9);
-  let v_24 = (v_23 * lit4);
-  let v_25 = (v_22 + v_24);
-  b11[i0] = v_25;
+  b7[gi] = v_17;
 }
 `,
   };
@@ -1761,7 +1354,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / lit4) % lit5);
   let i3 = (gi % lit4);
   let v_0 = (b1[i1] * lit6);
-  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
+  let v_1 = (b0[gi] - v_0);
   let v_2 = (b2[i1] * lit6);
   let v_3 = (v_2 + lit7);
   let v_4 = inverseSqrt(v_3);
@@ -1769,7 +1362,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * b3[i1]);
   let v_7 = (v_6 + b4[i1]);
   let v_8 = relu_(v_7);
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_8;
+  b5[gi] = v_8;
 }
 `,
   };
@@ -1807,7 +1400,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / lit4) % lit4);
   let i3 = (gi % lit4);
   let v_0 = (b1[i1] * lit5);
-  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
+  let v_1 = (b0[gi] - v_0);
   let v_2 = (b2[i1] * lit5);
   let v_3 = (v_2 + lit6);
   let v_4 = inverseSqrt(v_3);
@@ -1815,15 +1408,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * b3[i1]);
   let v_7 = (v_6 + b4[i1]);
   let v_8 = relu_(v_7);
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_8;
+  b5[gi] = v_8;
 }
 `,
   };
 
-export const pointwise_G_classifier_conv2d_list_0: ShaderSpec = {
-    name: "pointwise_G_classifier_conv2d_list_0",
+export const pointwise_G_classifier_conv2d_list_1: ShaderSpec = {
+    name: "pointwise_G_classifier_conv2d_list_1",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -1842,67 +1435,28 @@ override lit7: i32;
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b2[0i]);
-    let v_1 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_0);
-    b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_1;
-    let v_2 = (b4[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b5[(0i + 1i)]);
-    let v_3 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b5[(0i + lit7)]);
-    let v_4 = (0.0f + v_3);
-    let v_5 = (v_2 + v_4);
-    b7[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_5;
-    let v_6 = (v_5 * b2[0i]);
-    let v_7 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_6);
-    b8[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_7;
+  let h_0 = b2[0i];
+  let h_3 = b5[(0i + 1i)];
+  let h_5 = b5[(0i + lit0)];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = ((gi / lit5) % lit6);
+    let i2 = ((gi / lit7) % lit7);
+    let i3 = (gi % lit7);
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = (b0[gi] - v_1);
+    b3[gi] = v_2;
+    let v_4 = (b4[gi] * h_3);
+    let v_6 = (b6[gi] * h_5);
+    let v_7 = (0.0f + v_6);
+    let v_8 = (v_4 + v_7);
+    b7[gi] = v_8;
   }
-}
-`,
-  };
-
-export const pointwise_G_classifier_conv2d_list_1: ShaderSpec = {
-    name: "pointwise_G_classifier_conv2d_list_1",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-  let v_2 = (b4[i0] * b5[(0i + 1i)]);
-  let v_3 = (b6[i0] * b5[(0i + lit2)]);
-  let v_4 = (0.0f + v_3);
-  let v_5 = (v_2 + v_4);
-  b7[i0] = v_5;
-  let v_6 = (v_5 * b2[0i]);
-  let v_7 = (b6[i0] - v_6);
-  b8[i0] = v_7;
 }
 `,
   };
@@ -1927,13 +1481,14 @@ override lit5: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b2[0i];
   let i0 = (gi / lit2);
   let i1 = ((gi / lit3) % lit4);
   let i2 = ((gi / lit5) % lit5);
   let i3 = (gi % lit5);
-  let v_0 = (b1[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b2[0i]);
-  let v_1 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] - v_0);
-  b3[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_1;
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = (b0[gi] - v_1);
+  b3[gi] = v_2;
 }
 `,
   };
@@ -1957,13 +1512,14 @@ override lit4: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b2[0i];
   let i0 = (gi / lit2);
   let i1 = ((gi / lit3) % lit4);
   let i2 = ((gi / lit4) % lit4);
   let i3 = (gi % lit4);
-  let v_0 = (b1[i0 * lit2 + i1 * lit3 + i2 * lit4 + i3] * b2[0i]);
-  let v_1 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit4 + i3] - v_0);
-  b3[i0 * lit2 + i1 * lit3 + i2 * lit4 + i3] = v_1;
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = (b0[gi] - v_1);
+  b3[gi] = v_2;
 }
 `,
   };
@@ -2011,12 +1567,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit6) { break; }
     let i2 = hw / lit5;
     let i3 = hw % lit5;
-    let v_2 = (b0[i1 * lit6 + i2 * lit5 + i3] - v_1);
+    let gi = row * lit6 + hw;
+    let v_2 = (b0[gi] - v_1);
     let v_7 = (v_2 * v_6);
     let v_9 = (v_7 * h_8);
     let v_11 = (v_9 + h_10);
     let v_12 = select(clamp(v_11, 0.0f, lit7), v_11, isnan_(v_11));
-    b5[i1 * lit6 + i2 * lit5 + i3] = v_12;
+    b5[gi] = v_12;
   }
 }
 `,
@@ -2062,9 +1619,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit5) { break; }
     let i2 = hw / lit6;
     let i3 = hw % lit6;
-    let v_4 = (b0[i1 * lit5 + i2 * lit6 + i3] - h_2) * inverseSqrt(h_3 + lit7) * h_0 + h_1;
+    let gi = row * lit5 + hw;
+    let v_4 = (b0[gi] - h_2) * inverseSqrt(h_3 + lit7) * h_0 + h_1;
     let v_5 = select(clamp(v_4, 0.0f, lit8), v_4, isnan_(v_4));
-    b5[i1 * lit5 + i2 * lit6 + i3] = v_5;
+    b5[gi] = v_5;
   }
 }
 `,
@@ -2115,12 +1673,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit7) { break; }
     let i2 = hw / lit8;
     let i3 = hw % lit8;
-    let v_2 = (b0[i1 * lit7 + i2 * lit8 + i3] - v_1);
+    let gi = row * lit7 + hw;
+    let v_2 = (b0[gi] - v_1);
     let v_7 = (v_2 * v_6);
     let v_9 = (v_7 * h_8);
     let v_11 = (v_9 + h_10);
     let v_12 = select(clamp(v_11, 0.0f, lit9), v_11, isnan_(v_11));
-    b5[i1 * lit7 + i2 * lit8 + i3] = v_12;
+    b5[gi] = v_12;
   }
 }
 `,
@@ -2170,12 +1729,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit6) { break; }
     let i2 = hw / lit7;
     let i3 = hw % lit7;
-    let v_2 = (b0[i1 * lit6 + i2 * lit7 + i3] - v_1);
+    let gi = row * lit6 + hw;
+    let v_2 = (b0[gi] - v_1);
     let v_7 = (v_2 * v_6);
     let v_9 = (v_7 * h_8);
     let v_11 = (v_9 + h_10);
     let v_12 = select(clamp(v_11, 0.0f, lit8), v_11, isnan_(v_11));
-    b5[i1 * lit6 + i2 * lit7 + i3] = v_12;
+    b5[gi] = v_12;
   }
 }
 `,
@@ -2215,7 +1775,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / lit0) % lit5);
     let i3 = (gi % lit0);
     let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit0 + i3] - v_0);
+    let v_1 = (b0[gi] - v_0);
     let v_2 = (b2[i1] * lit6);
     let v_3 = (v_2 + lit7);
     let v_4 = inverseSqrt(v_3);
@@ -2223,7 +1783,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * b3[i1]);
     let v_7 = (v_6 + b4[i1]);
     let v_8 = select(clamp(v_7, 0.0f, lit8), v_7, isnan_(v_7));
-    b5[i1 * lit3 + i2 * lit0 + i3] = v_8;
+    b5[gi] = v_8;
   }
 }
 `,
@@ -2267,11 +1827,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit0) { break; }
     let i2 = hw / lit5;
     let i3 = hw % lit5;
-    let v_2 = (b0[i1 * lit0 + i2 * lit5 + i3] - v_1);
+    let gi = row * lit0 + hw;
+    let v_2 = (b0[gi] - v_1);
     let v_7 = (v_2 * v_6);
     let v_9 = (v_7 * h_8);
     let v_11 = (v_9 + h_10);
-    b5[i1 * lit0 + i2 * lit5 + i3] = v_11;
+    b5[gi] = v_11;
   }
 }
 `,
@@ -2316,12 +1877,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit0) { break; }
     let i2 = hw / lit5;
     let i3 = hw % lit5;
-    let v_2 = (b1[i1 * lit0 + i2 * lit5 + i3] - v_1);
+    let gi = row * lit0 + hw;
+    let v_2 = (b1[gi] - v_1);
     let v_7 = (v_2 * v_6);
     let v_9 = (v_7 * h_8);
     let v_11 = (v_9 + h_10);
-    let v_12 = (b0[i1 * lit0 + i2 * lit5 + i3] + v_11);
-    b6[i1 * lit0 + i2 * lit5 + i3] = v_12;
+    let v_12 = (b0[gi] + v_11);
+    b6[gi] = v_12;
   }
 }
 `,
@@ -2361,7 +1923,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / lit5) % lit5);
     let i3 = (gi % lit5);
     let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
+    let v_1 = (b0[gi] - v_0);
     let v_2 = (b2[i1] * lit6);
     let v_3 = (v_2 + lit7);
     let v_4 = inverseSqrt(v_3);
@@ -2369,7 +1931,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * b3[i1]);
     let v_7 = (v_6 + b4[i1]);
     let v_8 = select(clamp(v_7, 0.0f, lit8), v_7, isnan_(v_7));
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_8;
+    b5[gi] = v_8;
   }
 }
 `,
@@ -2410,7 +1972,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / lit5) % lit6);
     let i3 = (gi % lit5);
     let v_0 = (b1[i1] * lit7);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
+    let v_1 = (b0[gi] - v_0);
     let v_2 = (b2[i1] * lit7);
     let v_3 = (v_2 + lit8);
     let v_4 = inverseSqrt(v_3);
@@ -2418,7 +1980,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * b3[i1]);
     let v_7 = (v_6 + b4[i1]);
     let v_8 = select(clamp(v_7, 0.0f, lit9), v_7, isnan_(v_7));
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_8;
+    b5[gi] = v_8;
   }
 }
 `,
@@ -2442,82 +2004,13 @@ override lit3: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b2[0i];
   let i0 = (gi / lit2);
   let i2 = ((gi / lit3) % lit3);
   let i3 = (gi % lit3);
-  let v_0 = (b1[i0 * lit2 + i2 * lit3 + i3] * b2[0i]);
-  let v_1 = (b0[i0 * lit2 + i2 * lit3 + i3] - v_0);
-  b3[i0 * lit2 + i2 * lit3 + i3] = v_1;
-}
-`,
-  };
-
-export const pointwise_G_features_1_conv_0_1_running_var: ShaderSpec = {
-    name: "pointwise_G_features_1_conv_0_1_running_var",
-    overrides: ["u32","i32","f32","f32","f32","f32","f32","f32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-override lit6: f32;
-override lit7: f32;
-override lit8: f32;
-override lit9: f32;
-override lit10: f32;
-override lit11: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] * lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_2 * lit5);
-  let v_4 = (v_0 + v_3);
-  let v_5 = (v_4 * lit2);
-  let v_6 = (b2[(i0 % lit1)] * lit6);
-  let v_7 = (v_6 * lit7);
-  let v_8 = (v_7 * lit5);
-  let v_9 = (v_5 + v_8);
-  b3[i0] = v_9;
-  let v_10 = (b4[i0] * lit2);
-  let v_11 = (b5[(i0 % lit1)] * lit8);
-  let v_12 = (v_11 * lit5);
-  let v_13 = (v_10 + v_12);
-  let v_14 = (v_13 * lit2);
-  let v_15 = (b6[(i0 % lit1)] * lit9);
-  let v_16 = (v_15 * lit5);
-  let v_17 = (v_14 + v_16);
-  b7[i0] = v_17;
-  let v_18 = (b8[i0] * lit2);
-  let v_19 = (b9[(i0 % lit1)] * lit8);
-  let v_20 = (v_19 * lit10);
-  let v_21 = (v_20 * lit5);
-  let v_22 = (v_18 + v_21);
-  let v_23 = (v_22 * lit2);
-  let v_24 = (b10[(i0 % lit1)] * lit9);
-  let v_25 = (v_24 * lit11);
-  let v_26 = (v_25 * lit5);
-  let v_27 = (v_23 + v_26);
-  b11[i0] = v_27;
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = (b0[gi] - v_1);
+  b3[gi] = v_2;
 }
 `,
   };
@@ -2562,12 +2055,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit6) { break; }
     let i2 = hw / lit5;
     let i3 = hw % lit5;
-    let v_2 = (b1[i1 * lit6 + i2 * lit5 + i3] - v_1);
+    let gi = row * lit6 + hw;
+    let v_2 = (b1[gi] - v_1);
     let v_7 = (v_2 * v_6);
     let v_9 = (v_7 * h_8);
     let v_11 = (v_9 + h_10);
-    let v_12 = (b0[i1 * lit6 + i2 * lit5 + i3] + v_11);
-    b6[i1 * lit6 + i2 * lit5 + i3] = v_12;
+    let v_12 = (b0[gi] + v_11);
+    b6[gi] = v_12;
   }
 }
 `,
@@ -2613,11 +2107,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit6) { break; }
     let i2 = hw / lit7;
     let i3 = hw % lit7;
-    let v_2 = (b0[i1 * lit6 + i2 * lit7 + i3] - v_1);
+    let gi = row * lit6 + hw;
+    let v_2 = (b0[gi] - v_1);
     let v_7 = (v_2 * v_6);
     let v_9 = (v_7 * h_8);
     let v_11 = (v_9 + h_10);
-    b5[i1 * lit6 + i2 * lit7 + i3] = v_11;
+    b5[gi] = v_11;
   }
 }
 `,
@@ -2664,12 +2159,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit6) { break; }
     let i2 = hw / lit7;
     let i3 = hw % lit7;
-    let v_2 = (b1[i1 * lit6 + i2 * lit7 + i3] - v_1);
+    let gi = row * lit6 + hw;
+    let v_2 = (b1[gi] - v_1);
     let v_7 = (v_2 * v_6);
     let v_9 = (v_7 * h_8);
     let v_11 = (v_9 + h_10);
-    let v_12 = (b0[i1 * lit6 + i2 * lit7 + i3] + v_11);
-    b6[i1 * lit6 + i2 * lit7 + i3] = v_12;
+    let v_12 = (b0[gi] + v_11);
+    b6[gi] = v_12;
   }
 }
 `,
@@ -2719,12 +2215,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit7) { break; }
     let i2 = hw / lit6;
     let i3 = hw % lit6;
-    let v_2 = (b0[i1 * lit7 + i2 * lit6 + i3] - v_1);
+    let gi = row * lit7 + hw;
+    let v_2 = (b0[gi] - v_1);
     let v_7 = (v_2 * v_6);
     let v_9 = (v_7 * h_8);
     let v_11 = (v_9 + h_10);
     let v_12 = select(clamp(v_11, 0.0f, lit8), v_11, isnan_(v_11));
-    b5[i1 * lit7 + i2 * lit6 + i3] = v_12;
+    b5[gi] = v_12;
   }
 }
 `,
@@ -2773,12 +2270,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit5) { break; }
     let i2 = hw / lit6;
     let i3 = hw % lit6;
-    let v_2 = (b0[i1 * lit5 + i2 * lit6 + i3] - v_1);
+    let gi = row * lit5 + hw;
+    let v_2 = (b0[gi] - v_1);
     let v_7 = (v_2 * v_6);
     let v_9 = (v_7 * h_8);
     let v_11 = (v_9 + h_10);
     let v_12 = select(clamp(v_11, 0.0f, lit7), v_11, isnan_(v_11));
-    b5[i1 * lit5 + i2 * lit6 + i3] = v_12;
+    b5[gi] = v_12;
   }
 }
 `,
@@ -2822,11 +2320,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit4) { break; }
     let i2 = hw / lit5;
     let i3 = hw % lit5;
-    let v_2 = (b0[i1 * lit4 + i2 * lit5 + i3] - v_1);
+    let gi = row * lit4 + hw;
+    let v_2 = (b0[gi] - v_1);
     let v_7 = (v_2 * v_6);
     let v_9 = (v_7 * h_8);
     let v_11 = (v_9 + h_10);
-    b5[i1 * lit4 + i2 * lit5 + i3] = v_11;
+    b5[gi] = v_11;
   }
 }
 `,
@@ -2871,12 +2370,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit4) { break; }
     let i2 = hw / lit5;
     let i3 = hw % lit5;
-    let v_2 = (b1[i1 * lit4 + i2 * lit5 + i3] - v_1);
+    let gi = row * lit4 + hw;
+    let v_2 = (b1[gi] - v_1);
     let v_7 = (v_2 * v_6);
     let v_9 = (v_7 * h_8);
     let v_11 = (v_9 + h_10);
-    let v_12 = (b0[i1 * lit4 + i2 * lit5 + i3] + v_11);
-    b6[i1 * lit4 + i2 * lit5 + i3] = v_12;
+    let v_12 = (b0[gi] + v_11);
+    b6[gi] = v_12;
   }
 }
 `,
@@ -2884,55 +2384,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_features_4_conv_3: ShaderSpec = {
     name: "pointwise_G_features_4_conv_3",
-    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: f32;
-override lit2: f32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  if (blk >= lit0) { return; }
-  let row = blk / 1i;
-  let chunk = blk % 1i;
-  let i1 = row % lit0;
-  let h_0 = b1[i1];
-  let v_1 = (h_0 * lit1);
-  let h_3 = b2[i1];
-  let v_4 = (h_3 * lit1);
-  let v_5 = (v_4 + lit2);
-  let v_6 = inverseSqrt(v_5);
-  let h_8 = b3[i1];
-  let h_10 = b4[i1];
-  for (var e = 0i; e < lit3; e++) {
-    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
-    if (hw >= lit5) { break; }
-    let i2 = hw / lit6;
-    let i3 = hw % lit6;
-    let v_2 = (b0[i1 * lit5 + i2 * lit6 + i3] - v_1);
-    let v_7 = (v_2 * v_6);
-    let v_9 = (v_7 * h_8);
-    let v_11 = (v_9 + h_10);
-    b5[i1 * lit5 + i2 * lit6 + i3] = v_11;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_4_conv_3_2: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_3_2",
     overrides: ["i32","f32","f32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -2971,12 +2422,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit5) { break; }
     let i2 = hw / lit6;
     let i3 = hw % lit6;
-    let v_2 = (b1[i1 * lit5 + i2 * lit6 + i3] - v_1);
+    let gi = row * lit5 + hw;
+    let v_2 = (b1[gi] - v_1);
     let v_7 = (v_2 * v_6);
     let v_9 = (v_7 * h_8);
     let v_11 = (v_9 + h_10);
-    let v_12 = (b0[i1 * lit5 + i2 * lit6 + i3] + v_11);
-    b6[i1 * lit5 + i2 * lit6 + i3] = v_12;
+    let v_12 = (b0[gi] + v_11);
+    b6[gi] = v_12;
   }
 }
 `,
@@ -3014,7 +2466,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / lit4) % lit5);
   let i3 = (gi % lit4);
   let v_0 = (b1[i1] * lit6);
-  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
+  let v_1 = (b0[gi] - v_0);
   let v_2 = (b2[i1] * lit6);
   let v_3 = (v_2 + lit7);
   let v_4 = inverseSqrt(v_3);
@@ -3022,7 +2474,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * b3[i1]);
   let v_7 = (v_6 + b4[i1]);
   let v_8 = select(clamp(v_7, 0.0f, lit8), v_7, isnan_(v_7));
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_8;
+  b5[gi] = v_8;
 }
 `,
   };
@@ -3058,7 +2510,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / lit4) % lit4);
   let i3 = (gi % lit4);
   let v_0 = (b1[i1] * lit5);
-  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
+  let v_1 = (b0[gi] - v_0);
   let v_2 = (b2[i1] * lit5);
   let v_3 = (v_2 + lit6);
   let v_4 = inverseSqrt(v_3);
@@ -3066,7 +2518,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * b3[i1]);
   let v_7 = (v_6 + b4[i1]);
   let v_8 = select(clamp(v_7, 0.0f, lit7), v_7, isnan_(v_7));
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_8;
+  b5[gi] = v_8;
 }
 `,
   };
@@ -3099,14 +2551,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / lit4) % lit5);
   let i3 = (gi % lit4);
   let v_0 = (b1[i1] * lit6);
-  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
+  let v_1 = (b0[gi] - v_0);
   let v_2 = (b2[i1] * lit6);
   let v_3 = (v_2 + lit7);
   let v_4 = inverseSqrt(v_3);
   let v_5 = (v_1 * v_4);
   let v_6 = (v_5 * b3[i1]);
   let v_7 = (v_6 + b4[i1]);
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_7;
+  b5[gi] = v_7;
 }
 `,
   };
@@ -3140,15 +2592,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / lit4) % lit5);
   let i3 = (gi % lit4);
   let v_0 = (b2[i1] * lit6);
-  let v_1 = (b1[i1 * lit2 + i2 * lit4 + i3] - v_0);
+  let v_1 = (b1[gi] - v_0);
   let v_2 = (b3[i1] * lit6);
   let v_3 = (v_2 + lit7);
   let v_4 = inverseSqrt(v_3);
   let v_5 = (v_1 * v_4);
   let v_6 = (v_5 * b4[i1]);
   let v_7 = (v_6 + b5[i1]);
-  let v_8 = (b0[i1 * lit2 + i2 * lit4 + i3] + v_7);
-  b6[i1 * lit2 + i2 * lit4 + i3] = v_8;
+  let v_8 = (b0[gi] + v_7);
+  b6[gi] = v_8;
 }
 `,
   };
@@ -3180,14 +2632,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / lit4) % lit4);
   let i3 = (gi % lit4);
   let v_0 = (b1[i1] * lit5);
-  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
+  let v_1 = (b0[gi] - v_0);
   let v_2 = (b2[i1] * lit5);
   let v_3 = (v_2 + lit6);
   let v_4 = inverseSqrt(v_3);
   let v_5 = (v_1 * v_4);
   let v_6 = (v_5 * b3[i1]);
   let v_7 = (v_6 + b4[i1]);
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_7;
+  b5[gi] = v_7;
 }
 `,
   };
@@ -3220,15 +2672,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / lit4) % lit4);
   let i3 = (gi % lit4);
   let v_0 = (b2[i1] * lit5);
-  let v_1 = (b1[i1 * lit2 + i2 * lit4 + i3] - v_0);
+  let v_1 = (b1[gi] - v_0);
   let v_2 = (b3[i1] * lit5);
   let v_3 = (v_2 + lit6);
   let v_4 = inverseSqrt(v_3);
   let v_5 = (v_1 * v_4);
   let v_6 = (v_5 * b4[i1]);
   let v_7 = (v_6 + b5[i1]);
-  let v_8 = (b0[i1 * lit2 + i2 * lit4 + i3] + v_7);
-  b6[i1 * lit2 + i2 * lit4 + i3] = v_8;
+  let v_8 = (b0[gi] + v_7);
+  b6[gi] = v_8;
 }
 `,
   };
@@ -3279,181 +2731,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit6) { break; }
     let i2 = hw / lit7;
     let i3 = hw % lit7;
-    let v_2 = (b0[i1 * lit6 + i2 * lit7 + i3] - v_1);
+    let gi = row * lit6 + hw;
+    let v_2 = (b0[gi] - v_1);
     let v_7 = (v_2 * v_6);
     let v_9 = (v_7 * h_8);
     let v_11 = (v_9 + h_10);
     let v_12 = relu_(v_11);
-    b5[i1 * lit6 + i2 * lit7 + i3] = v_12;
+    b5[gi] = v_12;
   }
-}
-`,
-  };
-
-export const pointwise_G_layer1_0_bn1_running_var: ShaderSpec = {
-    name: "pointwise_G_layer1_0_bn1_running_var",
-    overrides: ["u32","i32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] * lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_2 * lit5);
-  let v_4 = (v_0 + v_3);
-  let v_5 = (v_4 * lit2);
-  let v_6 = (b2[(i0 % lit1)] * lit3);
-  let v_7 = (v_6 * lit4);
-  let v_8 = (v_7 * lit5);
-  let v_9 = (v_5 + v_8);
-  b3[i0] = v_9;
-  let v_10 = (b4[i0] * lit2);
-  let v_11 = (b5[(i0 % lit1)] * lit3);
-  let v_12 = (v_11 * lit5);
-  let v_13 = (v_10 + v_12);
-  let v_14 = (v_13 * lit2);
-  let v_15 = (b6[(i0 % lit1)] * lit3);
-  let v_16 = (v_15 * lit5);
-  let v_17 = (v_14 + v_16);
-  b7[i0] = v_17;
-  let v_18 = (b8[i0] * lit2);
-  let v_19 = (b9[(i0 % lit1)] * lit3);
-  let v_20 = (v_19 * lit4);
-  let v_21 = (v_20 * lit5);
-  let v_22 = (v_18 + v_21);
-  let v_23 = (v_22 * lit2);
-  let v_24 = (b10[(i0 % lit1)] * lit3);
-  let v_25 = (v_24 * lit4);
-  let v_26 = (v_25 * lit5);
-  let v_27 = (v_23 + v_26);
-  b11[i0] = v_27;
-}
-`,
-  };
-
-export const pointwise_G_layer1_0_bn1_running_var_2: ShaderSpec = {
-    name: "pointwise_G_layer1_0_bn1_running_var_2",
-    overrides: ["u32","i32","f32","f32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] * lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_2 * lit5);
-  let v_4 = (v_0 + v_3);
-  let v_5 = (v_4 * lit2);
-  let v_6 = (b2[(i0 % lit1)] * lit6);
-  let v_7 = (v_6 * lit7);
-  let v_8 = (v_7 * lit5);
-  let v_9 = (v_5 + v_8);
-  b3[i0] = v_9;
-  let v_10 = (b4[i0] * lit2);
-  let v_11 = (b5[(i0 % lit1)] * lit3);
-  let v_12 = (v_11 * lit5);
-  let v_13 = (v_10 + v_12);
-  let v_14 = (v_13 * lit2);
-  let v_15 = (b6[(i0 % lit1)] * lit6);
-  let v_16 = (v_15 * lit5);
-  let v_17 = (v_14 + v_16);
-  b7[i0] = v_17;
-  let v_18 = (b8[i0] * lit2);
-  let v_19 = (b9[(i0 % lit1)] * lit3);
-  let v_20 = (v_19 * lit4);
-  let v_21 = (v_20 * lit5);
-  let v_22 = (v_18 + v_21);
-  let v_23 = (v_22 * lit2);
-  let v_24 = (b10[(i0 % lit1)] * lit6);
-  let v_25 = (v_24 * lit7);
-  let v_26 = (v_25 * lit5);
-  let v_27 = (v_23 + v_26);
-  b11[i0] = v_27;
-}
-`,
-  };
-
-export const pointwise_G_layer1_0_bn2_running_mean: ShaderSpec = {
-    name: "pointwise_G_layer1_0_bn2_running_mean",
-    overrides: ["u32","i32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] * lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  b2[i0] = v_3;
-  let v_4 = (b3[i0] * lit2);
-  let v_5 = (b4[(i0 % lit1)] * lit3);
-  let v_6 = (v_5 * lit5);
-  let v_7 = (v_6 * lit4);
-  let v_8 = (v_4 + v_7);
-  b5[i0] = v_8;
 }
 `,
   };
@@ -3461,7 +2746,58 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const pointwise_G_layer1_0_bn3: ShaderSpec = {
     name: "pointwise_G_layer1_0_bn3",
     overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit0 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let gi = row * lit6 + hw;
+    let v_2 = (b0[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    b5[gi] = v_11;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer1_0_bn3_2: ShaderSpec = {
+    name: "pointwise_G_layer1_0_bn3_2",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -3478,17 +2814,67 @@ override lit7: i32;
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
 fn relu_(x: f32) -> f32 {
   return select(max(x, 0.0f), x, isnan_(x));
 }
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b2[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b4[i1];
+  let h_10 = b5[i1];
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit0 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let gi = row * lit6 + hw;
+    let v_2 = (b1[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = (b0[gi] + v_11);
+    let v_13 = relu_(v_12);
+    b6[gi] = v_13;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer1_0_bn3_3: ShaderSpec = {
+    name: "pointwise_G_layer1_0_bn3_3",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -3504,39 +2890,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = inverseSqrt(v_5);
   let h_8 = b3[i1];
   let h_10 = b4[i1];
-  let h_12 = b6[i1];
-  let v_13 = (h_12 * lit3);
-  let h_15 = b7[i1];
-  let v_16 = (h_15 * lit3);
-  let v_17 = (v_16 + lit4);
-  let v_18 = inverseSqrt(v_17);
-  let h_20 = b8[i1];
-  let h_22 = b9[i1];
   for (var e = 0i; e < lit5; e++) {
-    let hw = (chunk * lit5 + e) * lit0 + i32(lid.x);
-    if (hw >= lit6) { break; }
-    let i2 = hw / lit7;
-    let i3 = hw % lit7;
-    let v_2 = (b0[i1 * lit6 + i2 * lit7 + i3] - v_1);
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit8;
+    let i3 = hw % lit8;
+    let gi = row * lit7 + hw;
+    let v_2 = (b0[gi] - v_1);
     let v_7 = (v_2 * v_6);
     let v_9 = (v_7 * h_8);
     let v_11 = (v_9 + h_10);
-    let v_14 = (b5[i1 * lit6 + i2 * lit7 + i3] - v_13);
-    let v_19 = (v_14 * v_18);
-    let v_21 = (v_19 * h_20);
-    let v_23 = (v_21 + h_22);
-    let v_24 = (v_11 + v_23);
-    let v_25 = relu_(v_24);
-    b10[i1 * lit6 + i2 * lit7 + i3] = v_25;
+    b5[gi] = v_11;
   }
 }
 `,
   };
 
-export const pointwise_G_layer1_0_bn3_2: ShaderSpec = {
-    name: "pointwise_G_layer1_0_bn3_2",
+export const pointwise_G_layer1_0_bn3_4: ShaderSpec = {
+    name: "pointwise_G_layer1_0_bn3_4",
     overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -3554,11 +2927,7 @@ override lit8: i32;
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -3572,220 +2941,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let row = blk / lit1;
   let chunk = blk % lit1;
   let i1 = row % lit2;
-  let h_0 = b1[i1];
+  let h_0 = b2[i1];
   let v_1 = (h_0 * lit3);
-  let h_3 = b2[i1];
+  let h_3 = b3[i1];
   let v_4 = (h_3 * lit3);
   let v_5 = (v_4 + lit4);
   let v_6 = inverseSqrt(v_5);
-  let h_8 = b3[i1];
-  let h_10 = b4[i1];
-  let h_12 = b6[i1];
-  let v_13 = (h_12 * lit3);
-  let h_15 = b7[i1];
-  let v_16 = (h_15 * lit3);
-  let v_17 = (v_16 + lit4);
-  let v_18 = inverseSqrt(v_17);
-  let h_20 = b8[i1];
-  let h_22 = b9[i1];
+  let h_8 = b4[i1];
+  let h_10 = b5[i1];
   for (var e = 0i; e < lit5; e++) {
     let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
     if (hw >= lit7) { break; }
     let i2 = hw / lit8;
     let i3 = hw % lit8;
-    let v_2 = (b0[i1 * lit7 + i2 * lit8 + i3] - v_1);
+    let gi = row * lit7 + hw;
+    let v_2 = (b1[gi] - v_1);
     let v_7 = (v_2 * v_6);
     let v_9 = (v_7 * h_8);
     let v_11 = (v_9 + h_10);
-    let v_14 = (b5[i1 * lit7 + i2 * lit8 + i3] - v_13);
-    let v_19 = (v_14 * v_18);
-    let v_21 = (v_19 * h_20);
-    let v_23 = (v_21 + h_22);
-    let v_24 = (v_11 + v_23);
-    let v_25 = relu_(v_24);
-    b10[i1 * lit7 + i2 * lit8 + i3] = v_25;
+    let v_12 = (b0[gi] + v_11);
+    let v_13 = relu_(v_12);
+    b6[gi] = v_13;
   }
-}
-`,
-  };
-
-export const pointwise_G_layer1_0_bn3_running_mean: ShaderSpec = {
-    name: "pointwise_G_layer1_0_bn3_running_mean",
-    overrides: ["u32","i32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] * lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  b2[i0] = v_3;
-  let v_4 = (b3[i0] * lit2);
-  let v_5 = (b4[(i0 % lit1)] * lit3);
-  let v_6 = (v_5 * lit5);
-  let v_7 = (v_6 * lit4);
-  let v_8 = (v_4 + v_7);
-  b5[i0] = v_8;
-  let v_9 = (b6[i0] * lit2);
-  let v_10 = (b7[(i0 % lit1)] * lit3);
-  let v_11 = (v_10 * lit4);
-  let v_12 = (v_9 + v_11);
-  b8[i0] = v_12;
-  let v_13 = (b9[i0] * lit2);
-  let v_14 = (b10[(i0 % lit1)] * lit3);
-  let v_15 = (v_14 * lit5);
-  let v_16 = (v_15 * lit4);
-  let v_17 = (v_13 + v_16);
-  b11[i0] = v_17;
-}
-`,
-  };
-
-export const pointwise_G_layer1_0_bn3_running_mean_2: ShaderSpec = {
-    name: "pointwise_G_layer1_0_bn3_running_mean_2",
-    overrides: ["u32","i32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] * lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] * lit3);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-  let v_8 = (b4[i0] * lit2);
-  let v_9 = (b5[(i0 % lit1)] * lit3);
-  let v_10 = (v_9 * lit5);
-  let v_11 = (v_10 * lit4);
-  let v_12 = (v_8 + v_11);
-  let v_13 = (v_12 * lit2);
-  let v_14 = (b6[(i0 % lit1)] * lit3);
-  let v_15 = (v_14 * lit5);
-  let v_16 = (v_15 * lit4);
-  let v_17 = (v_13 + v_16);
-  b7[i0] = v_17;
-  let v_18 = (b8[i0] * lit2);
-  let v_19 = (b9[(i0 % lit1)] * lit3);
-  let v_20 = (v_19 * lit4);
-  let v_21 = (v_18 + v_20);
-  let v_22 = (v_21 * lit2);
-  let v_23 = (b10[(i0 % lit1)] * lit3);
-  let v_24 = (v_23 * lit4);
-  let v_25 = (v_22 + v_24);
-  b11[i0] = v_25;
-}
-`,
-  };
-
-export const pointwise_G_layer1_0_bn3_running_mean_3: ShaderSpec = {
-    name: "pointwise_G_layer1_0_bn3_running_mean_3",
-    overrides: ["u32","i32","f32","f32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] * lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] * lit5);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-  let v_8 = (b4[i0] * lit2);
-  let v_9 = (b5[(i0 % lit1)] * lit3);
-  let v_10 = (v_9 * lit6);
-  let v_11 = (v_10 * lit4);
-  let v_12 = (v_8 + v_11);
-  let v_13 = (v_12 * lit2);
-  let v_14 = (b6[(i0 % lit1)] * lit5);
-  let v_15 = (v_14 * lit7);
-  let v_16 = (v_15 * lit4);
-  let v_17 = (v_13 + v_16);
-  b7[i0] = v_17;
-  let v_18 = (b8[i0] * lit2);
-  let v_19 = (b9[(i0 % lit1)] * lit3);
-  let v_20 = (v_19 * lit4);
-  let v_21 = (v_18 + v_20);
-  let v_22 = (v_21 * lit2);
-  let v_23 = (b10[(i0 % lit1)] * lit5);
-  let v_24 = (v_23 * lit4);
-  let v_25 = (v_22 + v_24);
-  b11[i0] = v_25;
 }
 `,
   };
@@ -3807,11 +2984,12 @@ override lit2: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b2[0i];
   let i0 = (gi / lit2);
   let i1 = (gi % lit2);
-  let v_0 = (b1[i0 * lit2 + i1] * b2[0i]);
-  let v_1 = (b0[i0 * lit2 + i1] - v_0);
-  b3[i0 * lit2 + i1] = v_1;
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = (b0[gi] - v_1);
+  b3[gi] = v_2;
 }
 `,
   };
@@ -3835,13 +3013,15 @@ override lit2: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b2[(0i + 1i)];
+  let h_3 = b4[0i];
   let i0 = (gi / lit2);
   let i1 = (gi % lit2);
-  let v_0 = (b1[i0 * lit2 + i1] * b2[(0i + 1i)]);
-  let v_1 = (v_0 + b3[i0 * lit2 + i1]);
-  let v_2 = (v_1 * b4[0i]);
-  let v_3 = (b0[i0 * lit2 + i1] - v_2);
-  b5[i0 * lit2 + i1] = v_3;
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = (v_1 + b3[gi]);
+  let v_4 = (v_2 * h_3);
+  let v_5 = (b0[gi] - v_4);
+  b5[gi] = v_5;
 }
 `,
   };
@@ -3867,20 +3047,23 @@ override lit3: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = (gi % lit2);
-  let v_0 = (b0[i0 * lit2 + i1] * b1[(0i + 1i)]);
-  let v_1 = (b3[i0 * lit2 + i1] * b1[(0i + lit3)]);
-  let v_2 = (b2[i0 * lit2 + i1] + v_1);
-  let v_3 = (b0[i0 * lit2 + i1] * b4[0i]);
-  let v_4 = (b3[i0 * lit2 + i1] - v_3);
-  let v_5 = (v_4 * b1[(0i + lit3)]);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (v_0 + v_6);
-  b5[i0 * lit2 + i1] = v_7;
-  let v_8 = (v_7 * b4[0i]);
-  let v_9 = (v_4 - v_8);
-  b6[i0 * lit2 + i1] = v_9;
+  let h_0 = b1[(0i + 1i)];
+  let h_2 = b1[(0i + lit2)];
+  let h_5 = b4[0i];
+  let i0 = (gi / lit3);
+  let i1 = (gi % lit3);
+  let v_1 = (b0[gi] * h_0);
+  let v_3 = (b3[gi] * h_2);
+  let v_4 = (b2[gi] + v_3);
+  let v_6 = (b0[gi] * h_5);
+  let v_7 = (b3[gi] - v_6);
+  let v_8 = (v_7 * h_2);
+  let v_9 = (v_4 + v_8);
+  let v_10 = (v_1 + v_9);
+  b5[gi] = v_10;
+  let v_11 = (v_10 * h_5);
+  let v_12 = (v_7 - v_11);
+  b6[gi] = v_12;
 }
 `,
   };
@@ -3907,15 +3090,17 @@ override lit5: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b2[(0i + 1i)];
+  let h_3 = b4[0i];
   let i0 = (gi / lit2);
   let i1 = ((gi / lit3) % lit4);
   let i2 = ((gi / lit5) % lit5);
   let i3 = (gi % lit5);
-  let v_0 = (b1[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b2[(0i + 1i)]);
-  let v_1 = (v_0 + b3[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3]);
-  let v_2 = (v_1 * b4[0i]);
-  let v_3 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] - v_2);
-  b5[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_3;
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = (v_1 + b3[gi]);
+  let v_4 = (v_2 * h_3);
+  let v_5 = (b0[gi] - v_4);
+  b5[gi] = v_5;
 }
 `,
   };
@@ -3944,22 +3129,25 @@ override lit6: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = ((gi / lit3) % lit4);
-  let i2 = ((gi / lit5) % lit5);
-  let i3 = (gi % lit5);
-  let v_0 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b1[(0i + 1i)]);
-  let v_1 = (b3[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-  let v_2 = (b2[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] + v_1);
-  let v_3 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b4[0i]);
-  let v_4 = (b3[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] - v_3);
-  let v_5 = (v_4 * b1[(0i + lit6)]);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (v_0 + v_6);
-  b5[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_7;
-  let v_8 = (v_7 * b4[0i]);
-  let v_9 = (v_4 - v_8);
-  b6[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_9;
+  let h_0 = b1[(0i + 1i)];
+  let h_2 = b1[(0i + lit2)];
+  let h_5 = b4[0i];
+  let i0 = (gi / lit3);
+  let i1 = ((gi / lit4) % lit5);
+  let i2 = ((gi / lit6) % lit6);
+  let i3 = (gi % lit6);
+  let v_1 = (b0[gi] * h_0);
+  let v_3 = (b3[gi] * h_2);
+  let v_4 = (b2[gi] + v_3);
+  let v_6 = (b0[gi] * h_5);
+  let v_7 = (b3[gi] - v_6);
+  let v_8 = (v_7 * h_2);
+  let v_9 = (v_4 + v_8);
+  let v_10 = (v_1 + v_9);
+  b5[gi] = v_10;
+  let v_11 = (v_10 * h_5);
+  let v_12 = (v_7 - v_11);
+  b6[gi] = v_12;
 }
 `,
   };
@@ -3984,15 +3172,17 @@ override lit3: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = (gi % lit2);
-  let v_0 = (b1[i0 * lit2 + i1] * b2[(0i + lit3)]);
-  let v_1 = (b0[i0 * lit2 + i1] + v_0);
-  let v_2 = (b3[i0 * lit2 + i1] * b4[0i]);
-  let v_3 = (b1[i0 * lit2 + i1] - v_2);
-  let v_4 = (v_3 * b2[(0i + lit3)]);
-  let v_5 = (v_1 + v_4);
-  b5[i0 * lit2 + i1] = v_5;
+  let h_0 = b2[(0i + lit2)];
+  let h_3 = b4[0i];
+  let i0 = (gi / lit3);
+  let i1 = (gi % lit3);
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = (b0[gi] + v_1);
+  let v_4 = (b3[gi] * h_3);
+  let v_5 = (b1[gi] - v_4);
+  let v_6 = (v_5 * h_0);
+  let v_7 = (v_2 + v_6);
+  b5[gi] = v_7;
 }
 `,
   };
@@ -4016,81 +3206,17 @@ override lit2: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b2[0i];
+  let h_3 = b3[(0i + 1i)];
   let i0 = (gi / lit2);
   let i1 = (gi % lit2);
-  let v_0 = (b1[i0 * lit2 + i1] * b2[0i]);
-  let v_1 = (b0[i0 * lit2 + i1] - v_0);
-  let v_2 = (b1[i0 * lit2 + i1] * b3[(0i + 1i)]);
-  let v_3 = (v_2 + b4[i0 * lit2 + i1]);
-  let v_4 = (v_3 * b2[0i]);
-  let v_5 = (v_1 - v_4);
-  b5[i0 * lit2 + i1] = v_5;
-}
-`,
-  };
-
-export const pointwise_G_layer1_0_downsample_1_running_var: ShaderSpec = {
-    name: "pointwise_G_layer1_0_downsample_1_running_var",
-    overrides: ["u32","i32","f32","f32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] * lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_2 * lit5);
-  let v_4 = (v_0 + v_3);
-  let v_5 = (v_4 * lit2);
-  let v_6 = (b2[(i0 % lit1)] * lit3);
-  let v_7 = (v_6 * lit4);
-  let v_8 = (v_7 * lit5);
-  let v_9 = (v_5 + v_8);
-  b3[i0] = v_9;
-  let v_10 = (b4[i0] * lit2);
-  let v_11 = (b5[(i0 % lit1)] * lit6);
-  let v_12 = (v_11 * lit5);
-  let v_13 = (v_10 + v_12);
-  let v_14 = (v_13 * lit2);
-  let v_15 = (b6[(i0 % lit1)] * lit6);
-  let v_16 = (v_15 * lit5);
-  let v_17 = (v_14 + v_16);
-  b7[i0] = v_17;
-  let v_18 = (b8[i0] * lit2);
-  let v_19 = (b9[(i0 % lit1)] * lit6);
-  let v_20 = (v_19 * lit7);
-  let v_21 = (v_20 * lit5);
-  let v_22 = (v_18 + v_21);
-  let v_23 = (v_22 * lit2);
-  let v_24 = (b10[(i0 % lit1)] * lit6);
-  let v_25 = (v_24 * lit7);
-  let v_26 = (v_25 * lit5);
-  let v_27 = (v_23 + v_26);
-  b11[i0] = v_27;
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = (b0[gi] - v_1);
+  let v_4 = (b1[gi] * h_3);
+  let v_5 = (v_4 + b4[gi]);
+  let v_6 = (v_5 * h_0);
+  let v_7 = (v_2 - v_6);
+  b5[gi] = v_7;
 }
 `,
   };
@@ -4143,13 +3269,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit7) { break; }
     let i2 = hw / lit8;
     let i3 = hw % lit8;
-    let v_2 = (b0[i1 * lit7 + i2 * lit8 + i3] - v_1);
+    let gi = row * lit7 + hw;
+    let v_2 = (b0[gi] - v_1);
     let v_7 = (v_2 * v_6);
     let v_9 = (v_7 * h_8);
     let v_11 = (v_9 + h_10);
-    let v_12 = (v_11 + b5[i1 * lit7 + i2 * lit8 + i3]);
+    let v_12 = (v_11 + b5[gi]);
     let v_13 = relu_(v_12);
-    b6[i1 * lit7 + i2 * lit8 + i3] = v_13;
+    b6[gi] = v_13;
   }
 }
 `,
@@ -4201,65 +3328,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit5) { break; }
     let i2 = hw / lit6;
     let i3 = hw % lit6;
-    let v_2 = (b0[i1 * lit5 + i2 * lit6 + i3] - v_1);
+    let gi = row * lit5 + hw;
+    let v_2 = (b0[gi] - v_1);
     let v_7 = (v_2 * v_6);
     let v_9 = (v_7 * h_8);
     let v_11 = (v_9 + h_10);
-    let v_12 = (v_11 + b5[i1 * lit5 + i2 * lit6 + i3]);
+    let v_12 = (v_11 + b5[gi]);
     let v_13 = relu_(v_12);
-    b6[i1 * lit5 + i2 * lit6 + i3] = v_13;
+    b6[gi] = v_13;
   }
-}
-`,
-  };
-
-export const pointwise_G_layer1_2_bn2_running_mean: ShaderSpec = {
-    name: "pointwise_G_layer1_2_bn2_running_mean",
-    overrides: ["u32","i32","f32","f32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] * lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] * lit5);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-  let v_8 = (b4[i0] * lit2);
-  let v_9 = (b5[(i0 % lit1)] * lit3);
-  let v_10 = (v_9 * lit6);
-  let v_11 = (v_10 * lit4);
-  let v_12 = (v_8 + v_11);
-  let v_13 = (v_12 * lit2);
-  let v_14 = (b6[(i0 % lit1)] * lit5);
-  let v_15 = (v_14 * lit7);
-  let v_16 = (v_15 * lit4);
-  let v_17 = (v_13 + v_16);
-  b7[i0] = v_17;
 }
 `,
   };
@@ -4309,12 +3386,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit5) { break; }
     let i2 = hw / lit6;
     let i3 = hw % lit6;
-    let v_2 = (b0[i1 * lit5 + i2 * lit6 + i3] - v_1);
+    let gi = row * lit5 + hw;
+    let v_2 = (b0[gi] - v_1);
     let v_7 = (v_2 * v_6);
     let v_9 = (v_7 * h_8);
     let v_11 = (v_9 + h_10);
     let v_12 = relu_(v_11);
-    b5[i1 * lit5 + i2 * lit6 + i3] = v_12;
+    b5[gi] = v_12;
   }
 }
 `,
@@ -4367,61 +3445,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit7) { break; }
     let i2 = hw / lit8;
     let i3 = hw % lit8;
-    let v_2 = (b0[i1 * lit7 + i2 * lit8 + i3] - v_1);
+    let gi = row * lit7 + hw;
+    let v_2 = (b0[gi] - v_1);
     let v_7 = (v_2 * v_6);
     let v_9 = (v_7 * h_8);
     let v_11 = (v_9 + h_10);
     let v_12 = relu_(v_11);
-    b5[i1 * lit7 + i2 * lit8 + i3] = v_12;
+    b5[gi] = v_12;
   }
-}
-`,
-  };
-
-export const pointwise_G_layer2_0_bn2_running_var: ShaderSpec = {
-    name: "pointwise_G_layer2_0_bn2_running_var",
-    overrides: ["u32","i32","f32","f32","f32","f32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] * lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_2 * lit5);
-  let v_4 = (v_0 + v_3);
-  let v_5 = (v_4 * lit2);
-  let v_6 = (b2[(i0 % lit1)] * lit3);
-  let v_7 = (v_6 * lit4);
-  let v_8 = (v_7 * lit5);
-  let v_9 = (v_5 + v_8);
-  b3[i0] = v_9;
-  let v_10 = (b4[i0] * b5[(0i + lit6)]);
-  let v_11 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
-  let v_12 = (v_11 * b8[0i]);
-  let v_13 = (v_10 + v_12);
-  b9[i0] = v_13;
 }
 `,
   };
@@ -4429,7 +3460,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const pointwise_G_layer2_0_bn3: ShaderSpec = {
     name: "pointwise_G_layer2_0_bn3",
     overrides: ["i32","f32","f32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -4443,18 +3474,7 @@ override lit5: i32;
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -4470,30 +3490,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = inverseSqrt(v_5);
   let h_8 = b3[i1];
   let h_10 = b4[i1];
-  let h_12 = b6[i1];
-  let v_13 = (h_12 * lit1);
-  let h_15 = b7[i1];
-  let v_16 = (h_15 * lit1);
-  let v_17 = (v_16 + lit2);
-  let v_18 = inverseSqrt(v_17);
-  let h_20 = b8[i1];
-  let h_22 = b9[i1];
   for (var e = 0i; e < lit3; e++) {
     let hw = (chunk * lit3 + e) * lit0 + i32(lid.x);
     if (hw >= lit4) { break; }
     let i2 = hw / lit5;
     let i3 = hw % lit5;
-    let v_2 = (b0[i1 * lit4 + i2 * lit5 + i3] - v_1);
+    let gi = row * lit4 + hw;
+    let v_2 = (b0[gi] - v_1);
     let v_7 = (v_2 * v_6);
     let v_9 = (v_7 * h_8);
     let v_11 = (v_9 + h_10);
-    let v_14 = (b5[i1 * lit4 + i2 * lit5 + i3] - v_13);
-    let v_19 = (v_14 * v_18);
-    let v_21 = (v_19 * h_20);
-    let v_23 = (v_21 + h_22);
-    let v_24 = (v_11 + v_23);
-    let v_25 = relu_(v_24);
-    b10[i1 * lit4 + i2 * lit5 + i3] = v_25;
+    b5[gi] = v_11;
   }
 }
 `,
@@ -4501,8 +3508,66 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_layer2_0_bn3_2: ShaderSpec = {
     name: "pointwise_G_layer2_0_bn3_2",
+    overrides: ["i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b2[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b4[i1];
+  let h_10 = b5[i1];
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit0 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit4 + hw;
+    let v_2 = (b1[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = (b0[gi] + v_11);
+    let v_13 = relu_(v_12);
+    b6[gi] = v_13;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer2_0_bn3_3: ShaderSpec = {
+    name: "pointwise_G_layer2_0_bn3_3",
     overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -4519,11 +3584,7 @@ override lit7: f32;
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -4537,162 +3598,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i1 = ((gi / lit2) % lit3);
   let i2 = ((gi / lit4) % lit5);
   let i3 = (gi % lit4);
-  let v_0 = (b1[i1] * lit6);
-  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
-  let v_2 = (b2[i1] * lit6);
+  let v_0 = (b2[i1] * lit6);
+  let v_1 = (b1[gi] - v_0);
+  let v_2 = (b3[i1] * lit6);
   let v_3 = (v_2 + lit7);
   let v_4 = inverseSqrt(v_3);
   let v_5 = (v_1 * v_4);
-  let v_6 = (v_5 * b3[i1]);
-  let v_7 = (v_6 + b4[i1]);
-  let v_8 = (b6[i1] * lit6);
-  let v_9 = (b5[i1 * lit2 + i2 * lit4 + i3] - v_8);
-  let v_10 = (b7[i1] * lit6);
-  let v_11 = (v_10 + lit7);
-  let v_12 = inverseSqrt(v_11);
-  let v_13 = (v_9 * v_12);
-  let v_14 = (v_13 * b8[i1]);
-  let v_15 = (v_14 + b9[i1]);
-  let v_16 = (v_7 + v_15);
-  let v_17 = relu_(v_16);
-  b10[i1 * lit2 + i2 * lit4 + i3] = v_17;
-}
-`,
-  };
-
-export const pointwise_G_layer2_3_bn2_running_var: ShaderSpec = {
-    name: "pointwise_G_layer2_3_bn2_running_var",
-    overrides: ["u32","i32","f32","f32","f32","f32","f32","f32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-override lit6: f32;
-override lit7: f32;
-override lit8: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] * lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_2 * lit5);
-  let v_4 = (v_0 + v_3);
-  let v_5 = (v_4 * lit2);
-  let v_6 = (b2[(i0 % lit1)] * lit6);
-  let v_7 = (v_6 * lit7);
-  let v_8 = (v_7 * lit5);
-  let v_9 = (v_5 + v_8);
-  b3[i0] = v_9;
-  let v_10 = (b4[i0] * b5[(0i + lit8)]);
-  let v_11 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
-  let v_12 = (v_11 * b8[0i]);
-  let v_13 = (v_10 + v_12);
-  b9[i0] = v_13;
-}
-`,
-  };
-
-export const pointwise_G_layer2_3_bn2_running_var_2: ShaderSpec = {
-    name: "pointwise_G_layer2_3_bn2_running_var_2",
-    overrides: ["u32","i32","f32","f32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] * lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_2 * lit5);
-  let v_4 = (v_0 + v_3);
-  let v_5 = (v_4 * lit2);
-  let v_6 = (b2[(i0 % lit1)] * lit6);
-  let v_7 = (v_6 * lit7);
-  let v_8 = (v_7 * lit5);
-  let v_9 = (v_5 + v_8);
-  b3[i0] = v_9;
-}
-`,
-  };
-
-export const pointwise_G_layer3_0_bn2_running_mean: ShaderSpec = {
-    name: "pointwise_G_layer3_0_bn2_running_mean",
-    overrides: ["u32","i32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] * lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] * lit3);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-  let v_8 = (b4[i0] * lit2);
-  let v_9 = (b5[(i0 % lit1)] * lit3);
-  let v_10 = (v_9 * lit5);
-  let v_11 = (v_10 * lit4);
-  let v_12 = (v_8 + v_11);
-  let v_13 = (v_12 * lit2);
-  let v_14 = (b6[(i0 % lit1)] * lit3);
-  let v_15 = (v_14 * lit5);
-  let v_16 = (v_15 * lit4);
-  let v_17 = (v_13 + v_16);
-  b7[i0] = v_17;
+  let v_6 = (v_5 * b4[i1]);
+  let v_7 = (v_6 + b5[i1]);
+  let v_8 = (b0[gi] + v_7);
+  let v_9 = relu_(v_8);
+  b6[gi] = v_9;
 }
 `,
   };
@@ -4700,7 +3616,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const pointwise_G_layer3_0_bn3: ShaderSpec = {
     name: "pointwise_G_layer3_0_bn3",
     overrides: ["i32","f32","f32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -4715,18 +3631,7 @@ override lit6: i32;
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -4742,30 +3647,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = inverseSqrt(v_5);
   let h_8 = b3[i1];
   let h_10 = b4[i1];
-  let h_12 = b6[i1];
-  let v_13 = (h_12 * lit1);
-  let h_15 = b7[i1];
-  let v_16 = (h_15 * lit1);
-  let v_17 = (v_16 + lit2);
-  let v_18 = inverseSqrt(v_17);
-  let h_20 = b8[i1];
-  let h_22 = b9[i1];
   for (var e = 0i; e < lit3; e++) {
     let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
     if (hw >= lit5) { break; }
     let i2 = hw / lit6;
     let i3 = hw % lit6;
-    let v_2 = (b0[i1 * lit5 + i2 * lit6 + i3] - v_1);
+    let gi = row * lit5 + hw;
+    let v_2 = (b0[gi] - v_1);
     let v_7 = (v_2 * v_6);
     let v_9 = (v_7 * h_8);
     let v_11 = (v_9 + h_10);
-    let v_14 = (b5[i1 * lit5 + i2 * lit6 + i3] - v_13);
-    let v_19 = (v_14 * v_18);
-    let v_21 = (v_19 * h_20);
-    let v_23 = (v_21 + h_22);
-    let v_24 = (v_11 + v_23);
-    let v_25 = relu_(v_24);
-    b10[i1 * lit5 + i2 * lit6 + i3] = v_25;
+    b5[gi] = v_11;
   }
 }
 `,
@@ -4773,8 +3665,111 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_layer3_0_bn3_2: ShaderSpec = {
     name: "pointwise_G_layer3_0_bn3_2",
+    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b2[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b4[i1];
+  let h_10 = b5[i1];
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let gi = row * lit5 + hw;
+    let v_2 = (b1[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = (b0[gi] + v_11);
+    let v_13 = relu_(v_12);
+    b6[gi] = v_13;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer3_0_bn3_3: ShaderSpec = {
+    name: "pointwise_G_layer3_0_bn3_3",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1] * lit7);
+    let v_1 = (b0[gi] - v_0);
+    let v_2 = (b2[i1] * lit7);
+    let v_3 = (v_2 + lit8);
+    let v_4 = inverseSqrt(v_3);
+    let v_5 = (v_1 * v_4);
+    let v_6 = (v_5 * b3[i1]);
+    let v_7 = (v_6 + b4[i1]);
+    b5[gi] = v_7;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer3_0_bn3_4: ShaderSpec = {
+    name: "pointwise_G_layer3_0_bn3_4",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -4792,11 +3787,7 @@ override lit8: f32;
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -4812,25 +3803,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit3) % lit4);
     let i2 = ((gi / lit5) % lit6);
     let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit7);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit7);
+    let v_0 = (b2[i1] * lit7);
+    let v_1 = (b1[gi] - v_0);
+    let v_2 = (b3[i1] * lit7);
     let v_3 = (v_2 + lit8);
     let v_4 = inverseSqrt(v_3);
     let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = (b6[i1] * lit7);
-    let v_9 = (b5[i1 * lit3 + i2 * lit5 + i3] - v_8);
-    let v_10 = (b7[i1] * lit7);
-    let v_11 = (v_10 + lit8);
-    let v_12 = inverseSqrt(v_11);
-    let v_13 = (v_9 * v_12);
-    let v_14 = (v_13 * b8[i1]);
-    let v_15 = (v_14 + b9[i1]);
-    let v_16 = (v_7 + v_15);
-    let v_17 = relu_(v_16);
-    b10[i1 * lit3 + i2 * lit5 + i3] = v_17;
+    let v_6 = (v_5 * b4[i1]);
+    let v_7 = (v_6 + b5[i1]);
+    let v_8 = (b0[gi] + v_7);
+    let v_9 = relu_(v_8);
+    b6[gi] = v_9;
   }
 }
 `,
@@ -4856,6 +3839,7 @@ override lit6: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[0i];
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
@@ -4863,9 +3847,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit4) % lit5);
     let i2 = ((gi / lit6) % lit6);
     let i3 = (gi % lit6);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b2[0i]);
-    let v_1 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_0);
-    b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_1;
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = (b0[gi] - v_1);
+    b3[gi] = v_2;
   }
 }
 `,
@@ -4893,6 +3877,8 @@ override lit6: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[(0i + 1i)];
+  let h_3 = b4[0i];
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
@@ -4900,11 +3886,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit4) % lit5);
     let i2 = ((gi / lit6) % lit6);
     let i3 = (gi % lit6);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b2[(0i + 1i)]);
-    let v_1 = (v_0 + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_2);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_3;
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = (v_1 + b3[gi]);
+    let v_4 = (v_2 * h_3);
+    let v_5 = (b0[gi] - v_4);
+    b5[gi] = v_5;
   }
 }
 `,
@@ -4934,25 +3920,28 @@ override lit7: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + 1i)]);
-    let v_1 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
-    let v_2 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + v_1);
-    let v_3 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b4[0i]);
-    let v_4 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_3);
-    let v_5 = (v_4 * b1[(0i + lit7)]);
-    let v_6 = (v_2 + v_5);
-    let v_7 = (v_0 + v_6);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_7;
-    let v_8 = (v_7 * b4[0i]);
-    let v_9 = (v_4 - v_8);
-    b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_9;
+  let h_0 = b1[(0i + 1i)];
+  let h_2 = b1[(0i + lit0)];
+  let h_5 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = ((gi / lit5) % lit6);
+    let i2 = ((gi / lit7) % lit7);
+    let i3 = (gi % lit7);
+    let v_1 = (b0[gi] * h_0);
+    let v_3 = (b3[gi] * h_2);
+    let v_4 = (b2[gi] + v_3);
+    let v_6 = (b0[gi] * h_5);
+    let v_7 = (b3[gi] - v_6);
+    let v_8 = (v_7 * h_2);
+    let v_9 = (v_4 + v_8);
+    let v_10 = (v_1 + v_9);
+    b5[gi] = v_10;
+    let v_11 = (v_10 * h_5);
+    let v_12 = (v_7 - v_11);
+    b6[gi] = v_12;
   }
 }
 `,
@@ -4975,14 +3964,15 @@ override lit3: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[0i];
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
     let i0 = (gi / lit3);
     let i1 = (gi % lit3);
-    let v_0 = (b1[i0 * lit3 + i1] * b2[0i]);
-    let v_1 = (b0[i0 * lit3 + i1] - v_0);
-    b3[i0 * lit3 + i1] = v_1;
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = (b0[gi] - v_1);
+    b3[gi] = v_2;
   }
 }
 `,
@@ -5007,16 +3997,18 @@ override lit3: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[(0i + 1i)];
+  let h_3 = b4[0i];
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
     let i0 = (gi / lit3);
     let i1 = (gi % lit3);
-    let v_0 = (b1[i0 * lit3 + i1] * b2[(0i + 1i)]);
-    let v_1 = (v_0 + b3[i0 * lit3 + i1]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (b0[i0 * lit3 + i1] - v_2);
-    b5[i0 * lit3 + i1] = v_3;
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = (v_1 + b3[gi]);
+    let v_4 = (v_2 * h_3);
+    let v_5 = (b0[gi] - v_4);
+    b5[gi] = v_5;
   }
 }
 `,
@@ -5043,23 +4035,26 @@ override lit4: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = (gi % lit3);
-    let v_0 = (b0[i0 * lit3 + i1] * b1[(0i + 1i)]);
-    let v_1 = (b3[i0 * lit3 + i1] * b1[(0i + lit4)]);
-    let v_2 = (b2[i0 * lit3 + i1] + v_1);
-    let v_3 = (b0[i0 * lit3 + i1] * b4[0i]);
-    let v_4 = (b3[i0 * lit3 + i1] - v_3);
-    let v_5 = (v_4 * b1[(0i + lit4)]);
-    let v_6 = (v_2 + v_5);
-    let v_7 = (v_0 + v_6);
-    b5[i0 * lit3 + i1] = v_7;
-    let v_8 = (v_7 * b4[0i]);
-    let v_9 = (v_4 - v_8);
-    b6[i0 * lit3 + i1] = v_9;
+  let h_0 = b1[(0i + 1i)];
+  let h_2 = b1[(0i + lit0)];
+  let h_5 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = (gi % lit4);
+    let v_1 = (b0[gi] * h_0);
+    let v_3 = (b3[gi] * h_2);
+    let v_4 = (b2[gi] + v_3);
+    let v_6 = (b0[gi] * h_5);
+    let v_7 = (b3[gi] - v_6);
+    let v_8 = (v_7 * h_2);
+    let v_9 = (v_4 + v_8);
+    let v_10 = (v_1 + v_9);
+    b5[gi] = v_10;
+    let v_11 = (v_10 * h_5);
+    let v_12 = (v_7 - v_11);
+    b6[gi] = v_12;
   }
 }
 `,
@@ -5081,14 +4076,15 @@ override lit2: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[0i];
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
     let i0 = (gi / lit1);
     let i1 = (gi % lit1);
-    let v_0 = (b1[i0 * lit1 + i1] * b2[0i]);
-    let v_1 = (b0[i0 * lit1 + i1] - v_0);
-    b3[i0 * lit1 + i1] = v_1;
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = (b0[gi] - v_1);
+    b3[gi] = v_2;
   }
 }
 `,
@@ -5112,16 +4108,18 @@ override lit2: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[(0i + 1i)];
+  let h_3 = b4[0i];
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
     let i0 = (gi / lit1);
     let i1 = (gi % lit1);
-    let v_0 = (b1[i0 * lit1 + i1] * b2[(0i + 1i)]);
-    let v_1 = (v_0 + b3[i0 * lit1 + i1]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (b0[i0 * lit1 + i1] - v_2);
-    b5[i0 * lit1 + i1] = v_3;
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = (v_1 + b3[gi]);
+    let v_4 = (v_2 * h_3);
+    let v_5 = (b0[gi] - v_4);
+    b5[gi] = v_5;
   }
 }
 `,
@@ -5146,18 +4144,20 @@ override lit3: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit1);
-    let i1 = (gi % lit1);
-    let v_0 = (b1[i0 * lit1 + i1] * b2[(0i + lit3)]);
-    let v_1 = (b0[i0 * lit1 + i1] + v_0);
-    let v_2 = (b3[i0 * lit1 + i1] * b4[0i]);
-    let v_3 = (b1[i0 * lit1 + i1] - v_2);
-    let v_4 = (v_3 * b2[(0i + lit3)]);
-    let v_5 = (v_1 + v_4);
-    b5[i0 * lit1 + i1] = v_5;
+  let h_0 = b2[(0i + lit0)];
+  let h_3 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit2);
+    let i1 = (gi % lit2);
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = (b0[gi] + v_1);
+    let v_4 = (b3[gi] * h_3);
+    let v_5 = (b1[gi] - v_4);
+    let v_6 = (v_5 * h_0);
+    let v_7 = (v_2 + v_6);
+    b5[gi] = v_7;
   }
 }
 `,
@@ -5181,18 +4181,20 @@ override lit2: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[0i];
+  let h_3 = b3[(0i + 1i)];
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
     let i0 = (gi / lit1);
     let i1 = (gi % lit1);
-    let v_0 = (b1[i0 * lit1 + i1] * b2[0i]);
-    let v_1 = (b0[i0 * lit1 + i1] - v_0);
-    let v_2 = (b1[i0 * lit1 + i1] * b3[(0i + 1i)]);
-    let v_3 = (v_2 + b4[i0 * lit1 + i1]);
-    let v_4 = (v_3 * b2[0i]);
-    let v_5 = (v_1 - v_4);
-    b5[i0 * lit1 + i1] = v_5;
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = (b0[gi] - v_1);
+    let v_4 = (b1[gi] * h_3);
+    let v_5 = (v_4 + b4[gi]);
+    let v_6 = (v_5 * h_0);
+    let v_7 = (v_2 - v_6);
+    b5[gi] = v_7;
   }
 }
 `,
@@ -5242,12 +4244,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit4) { break; }
     let i2 = hw / lit5;
     let i3 = hw % lit5;
-    let v_2 = (b0[i1 * lit4 + i2 * lit5 + i3] - v_1);
+    let gi = row * lit4 + hw;
+    let v_2 = (b0[gi] - v_1);
     let v_7 = (v_2 * v_6);
     let v_9 = (v_7 * h_8);
     let v_11 = (v_9 + h_10);
     let v_12 = relu_(v_11);
-    b5[i1 * lit4 + i2 * lit5 + i3] = v_12;
+    b5[gi] = v_12;
   }
 }
 `,
@@ -5272,6 +4275,7 @@ override lit5: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[0i];
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
@@ -5279,9 +4283,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit4) % lit1);
     let i2 = ((gi / lit5) % lit5);
     let i3 = (gi % lit5);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
-    let v_1 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_0);
-    b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_1;
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = (b0[gi] - v_1);
+    b3[gi] = v_2;
   }
 }
 `,
@@ -5308,6 +4312,8 @@ override lit5: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[(0i + 1i)];
+  let h_3 = b4[0i];
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
@@ -5315,11 +4321,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit4) % lit1);
     let i2 = ((gi / lit5) % lit5);
     let i3 = (gi % lit5);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[(0i + 1i)]);
-    let v_1 = (v_0 + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_2);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_3;
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = (v_1 + b3[gi]);
+    let v_4 = (v_2 * h_3);
+    let v_5 = (b0[gi] - v_4);
+    b5[gi] = v_5;
   }
 }
 `,
@@ -5348,25 +4354,28 @@ override lit6: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + 1i)]);
-    let v_1 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_2 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + v_1);
-    let v_3 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b4[0i]);
-    let v_4 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_3);
-    let v_5 = (v_4 * b1[(0i + lit6)]);
-    let v_6 = (v_2 + v_5);
-    let v_7 = (v_0 + v_6);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_7;
-    let v_8 = (v_7 * b4[0i]);
-    let v_9 = (v_4 - v_8);
-    b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_9;
+  let h_0 = b1[(0i + 1i)];
+  let h_2 = b1[(0i + lit0)];
+  let h_5 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = ((gi / lit5) % lit2);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_1 = (b0[gi] * h_0);
+    let v_3 = (b3[gi] * h_2);
+    let v_4 = (b2[gi] + v_3);
+    let v_6 = (b0[gi] * h_5);
+    let v_7 = (b3[gi] - v_6);
+    let v_8 = (v_7 * h_2);
+    let v_9 = (v_4 + v_8);
+    let v_10 = (v_1 + v_9);
+    b5[gi] = v_10;
+    let v_11 = (v_10 * h_5);
+    let v_12 = (v_7 - v_11);
+    b6[gi] = v_12;
   }
 }
 `,
@@ -5392,23 +4401,26 @@ override lit3: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit1);
-    let i1 = (gi % lit1);
-    let v_0 = (b0[i0 * lit1 + i1] * b1[(0i + 1i)]);
-    let v_1 = (b3[i0 * lit1 + i1] * b1[(0i + lit3)]);
-    let v_2 = (b2[i0 * lit1 + i1] + v_1);
-    let v_3 = (b0[i0 * lit1 + i1] * b4[0i]);
-    let v_4 = (b3[i0 * lit1 + i1] - v_3);
-    let v_5 = (v_4 * b1[(0i + lit3)]);
-    let v_6 = (v_2 + v_5);
-    let v_7 = (v_0 + v_6);
-    b5[i0 * lit1 + i1] = v_7;
-    let v_8 = (v_7 * b4[0i]);
-    let v_9 = (v_4 - v_8);
-    b6[i0 * lit1 + i1] = v_9;
+  let h_0 = b1[(0i + 1i)];
+  let h_2 = b1[(0i + lit0)];
+  let h_5 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit2);
+    let i1 = (gi % lit2);
+    let v_1 = (b0[gi] * h_0);
+    let v_3 = (b3[gi] * h_2);
+    let v_4 = (b2[gi] + v_3);
+    let v_6 = (b0[gi] * h_5);
+    let v_7 = (b3[gi] - v_6);
+    let v_8 = (v_7 * h_2);
+    let v_9 = (v_4 + v_8);
+    let v_10 = (v_1 + v_9);
+    b5[gi] = v_10;
+    let v_11 = (v_10 * h_5);
+    let v_12 = (v_7 - v_11);
+    b6[gi] = v_12;
   }
 }
 `,
@@ -5434,18 +4446,20 @@ override lit4: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = (gi % lit3);
-    let v_0 = (b1[i0 * lit3 + i1] * b2[(0i + lit4)]);
-    let v_1 = (b0[i0 * lit3 + i1] + v_0);
-    let v_2 = (b3[i0 * lit3 + i1] * b4[0i]);
-    let v_3 = (b1[i0 * lit3 + i1] - v_2);
-    let v_4 = (v_3 * b2[(0i + lit4)]);
-    let v_5 = (v_1 + v_4);
-    b5[i0 * lit3 + i1] = v_5;
+  let h_0 = b2[(0i + lit0)];
+  let h_3 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = (gi % lit4);
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = (b0[gi] + v_1);
+    let v_4 = (b3[gi] * h_3);
+    let v_5 = (b1[gi] - v_4);
+    let v_6 = (v_5 * h_0);
+    let v_7 = (v_2 + v_6);
+    b5[gi] = v_7;
   }
 }
 `,
@@ -5470,159 +4484,21 @@ override lit3: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[0i];
+  let h_3 = b3[(0i + 1i)];
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
     let i0 = (gi / lit3);
     let i1 = (gi % lit3);
-    let v_0 = (b1[i0 * lit3 + i1] * b2[0i]);
-    let v_1 = (b0[i0 * lit3 + i1] - v_0);
-    let v_2 = (b1[i0 * lit3 + i1] * b3[(0i + 1i)]);
-    let v_3 = (v_2 + b4[i0 * lit3 + i1]);
-    let v_4 = (v_3 * b2[0i]);
-    let v_5 = (v_1 - v_4);
-    b5[i0 * lit3 + i1] = v_5;
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = (b0[gi] - v_1);
+    let v_4 = (b1[gi] * h_3);
+    let v_5 = (v_4 + b4[gi]);
+    let v_6 = (v_5 * h_0);
+    let v_7 = (v_2 - v_6);
+    b5[gi] = v_7;
   }
-}
-`,
-  };
-
-export const pointwise_G_layer4_0_downsample_1_running_var: ShaderSpec = {
-    name: "pointwise_G_layer4_0_downsample_1_running_var",
-    overrides: ["u32","i32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] * lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_2 * lit5);
-  let v_4 = (v_0 + v_3);
-  let v_5 = (v_4 * lit2);
-  let v_6 = (b2[(i0 % lit1)] * lit3);
-  let v_7 = (v_6 * lit4);
-  let v_8 = (v_7 * lit5);
-  let v_9 = (v_5 + v_8);
-  b3[i0] = v_9;
-}
-`,
-  };
-
-export const pointwise_G_layer5_conv2d_list_1: ShaderSpec = {
-    name: "pointwise_G_layer5_conv2d_list_1",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-  let v_2 = (b4[i0] * b5[(0i + 1i)]);
-  let v_3 = (b7[i0] * b5[(0i + lit2)]);
-  let v_4 = (b6[(i0 % lit1)] + v_3);
-  let v_5 = (v_2 + v_4);
-  b8[i0] = v_5;
-  let v_6 = (v_5 * b2[0i]);
-  let v_7 = (b7[i0] - v_6);
-  b9[i0] = v_7;
-}
-`,
-  };
-
-export const pointwise_G_layer5_conv2d_list_1_2: ShaderSpec = {
-    name: "pointwise_G_layer5_conv2d_list_1_2",
-    overrides: ["u32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-}
-`,
-  };
-
-export const pointwise_G_layer5_conv2d_list_1_3: ShaderSpec = {
-    name: "pointwise_G_layer5_conv2d_list_1_3",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-  let v_2 = (b4[i0] * b5[(0i + 1i)]);
-  let v_3 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
-  let v_4 = (b8[i0] * b5[(0i + lit2)]);
-  let v_5 = (v_3 + v_4);
-  let v_6 = (v_2 + v_5);
-  b9[i0] = v_6;
-  let v_7 = (v_6 * b2[0i]);
-  let v_8 = (b8[i0] - v_7);
-  b10[i0] = v_8;
 }
 `,
   };
@@ -5681,7 +4557,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_18 = (v_17 + b2[i1 * lit11 + i_2 * lit12 + i_6]);
     let v_19 = (v_18 + b3[i1 * lit11 + i_2 * lit12 + i_6]);
     let v_20 = mix(mix(v_10, v_13, l_7), mix(v_16, v_19, l_7), l_3);
-    b4[i1 * lit3 + i2 * lit5 + i3] = v_20;
+    b4[gi] = v_20;
   }
 }
 `,
@@ -5740,7 +4616,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_18 = (v_17 + b2[i1 * lit10 + i_2 * lit11 + i_6]);
     let v_19 = (v_18 + b3[i1 * lit10 + i_2 * lit11 + i_6]);
     let v_20 = mix(mix(v_10, v_13, l_7), mix(v_16, v_19, l_7), l_3);
-    b4[i1 * lit3 + i2 * lit5 + i3] = v_20;
+    b4[gi] = v_20;
   }
 }
 `,
@@ -5748,8 +4624,225 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_adam_D1_D1_classifier_bias_exp_avg: ShaderSpec = {
     name: "pointwise_adam_D1_D1_classifier_bias_exp_avg",
+    overrides: ["u32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let h_0 = b1[(0i + lit1)];
+  let h_2 = b2[0i];
+  let h_3 = b3[0i];
+  let v_4 = (h_2 + h_3);
+  let h_5 = b4[0i];
+  let v_6 = (v_4 * h_5);
+  let v_1 = (b0[gi] * h_0);
+  let v_7 = (v_1 + v_6);
+  b5[gi] = v_7;
+}
+`,
+  };
+
+export const pointwise_adam_D1_D1_classifier_bias_exp_avg_sq: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_classifier_bias_exp_avg_sq",
+    overrides: ["u32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let h_0 = b1[(0i + lit1)];
+  let h_2 = b2[0i];
+  let h_3 = b3[0i];
+  let v_4 = (h_2 + h_3);
+  let v_5 = (v_4 * v_4);
+  let h_6 = b4[0i];
+  let v_7 = (v_5 * h_6);
+  let v_1 = (b0[gi] * h_0);
+  let v_8 = (v_1 + v_7);
+  b5[gi] = v_8;
+}
+`,
+  };
+
+export const pointwise_adam_D1_D1_classifier_weight_exp_avg: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_classifier_weight_exp_avg",
+    overrides: ["u32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let h_0 = b1[(0i + lit2)];
+  let h_3 = b4[0i];
+  let i1 = ((gi / lit3) % lit4);
+  let i2 = ((gi / lit5) % lit5);
+  let i3 = (gi % lit5);
+  let v_1 = (b0[gi] * h_0);
+  let v_2 = (b2[gi] + b3[gi]);
+  let v_4 = (v_2 * h_3);
+  let v_5 = (v_1 + v_4);
+  b5[gi] = v_5;
+}
+`,
+  };
+
+export const pointwise_adam_D1_D1_classifier_weight_exp_avg_2: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_classifier_weight_exp_avg_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b1[(0i + lit0)];
+  let h_3 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (b2[gi] + b3[gi]);
+    let v_4 = (v_2 * h_3);
+    let v_5 = (v_1 + v_4);
+    b5[gi] = v_5;
+  }
+}
+`,
+  };
+
+export const pointwise_adam_D1_D1_classifier_weight_exp_avg_sq: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_classifier_weight_exp_avg_sq",
+    overrides: ["u32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let h_0 = b1[(0i + lit2)];
+  let h_4 = b4[0i];
+  let i1 = ((gi / lit3) % lit4);
+  let i2 = ((gi / lit5) % lit5);
+  let i3 = (gi % lit5);
+  let v_1 = (b0[gi] * h_0);
+  let v_2 = (b2[gi] + b3[gi]);
+  let v_3 = (v_2 * v_2);
+  let v_5 = (v_3 * h_4);
+  let v_6 = (v_1 + v_5);
+  b5[gi] = v_6;
+}
+`,
+  };
+
+export const pointwise_adam_D1_D1_classifier_weight_exp_avg_sq_2: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_classifier_weight_exp_avg_sq_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b1[(0i + lit0)];
+  let h_4 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (b2[gi] + b3[gi]);
+    let v_3 = (v_2 * v_2);
+    let v_5 = (v_3 * h_4);
+    let v_6 = (v_1 + v_5);
+    b5[gi] = v_6;
+  }
+}
+`,
+  };
+
+export const pointwise_adam_D1_D1_conv1_bias_exp_avg: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_conv1_bias_exp_avg",
     overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -5761,252 +4854,56 @@ override lit2: i32;
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * b1[(0i + lit1)]);
-  let v_1 = (b2[0i] + b3[0i]);
-  let v_2 = (v_1 * b4[0i]);
-  let v_3 = (v_0 + v_2);
-  b5[0i] = v_3;
-  let v_4 = (b6[0i] * b1[(0i + lit2)]);
-  let v_5 = (v_1 * v_1);
-  let v_6 = (v_5 * b7[0i]);
-  let v_7 = (v_4 + v_6);
-  b8[0i] = v_7;
-}
-`,
-  };
-
-export const pointwise_adam_D1_D1_classifier_weight_exp_avg: ShaderSpec = {
-    name: "pointwise_adam_D1_D1_classifier_weight_exp_avg",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[(0i + lit5)]);
-  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (v_1 * b4[0i]);
-  let v_3 = (v_0 + v_2);
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_3;
-  let v_4 = (b6[i1 * lit2 + i2 * lit4 + i3] * b1[(0i + lit6)]);
-  let v_5 = (v_1 * v_1);
-  let v_6 = (v_5 * b7[0i]);
-  let v_7 = (v_4 + v_6);
-  b8[i1 * lit2 + i2 * lit4 + i3] = v_7;
-}
-`,
-  };
-
-export const pointwise_adam_D1_D1_classifier_weight_exp_avg_2: ShaderSpec = {
-    name: "pointwise_adam_D1_D1_classifier_weight_exp_avg_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_1 = (b2[i1 * lit3 + i2 * lit5 + i3] + b3[i1 * lit3 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (v_0 + v_2);
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_3;
-    let v_4 = (b6[i1 * lit3 + i2 * lit5 + i3] * b1[(0i + lit7)]);
-    let v_5 = (v_1 * v_1);
-    let v_6 = (v_5 * b7[0i]);
-    let v_7 = (v_4 + v_6);
-    b8[i1 * lit3 + i2 * lit5 + i3] = v_7;
-  }
+  let h_0 = b1[(0i + lit2)];
+  let h_3 = b4[0i];
+  let i0 = gi;
+  let v_1 = (b0[gi] * h_0);
+  let v_2 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
+  let v_4 = (v_2 * h_3);
+  let v_5 = (v_1 + v_4);
+  b5[gi] = v_5;
 }
 `,
   };
 
 export const pointwise_adam_D1_D1_conv1_bias_exp_avg_sq: ShaderSpec = {
     name: "pointwise_adam_D1_D1_conv1_bias_exp_avg_sq",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b1[(0i + lit2)];
+  let h_4 = b4[0i];
   let i0 = gi;
-  let v_0 = (b0[i0] * b1[(0i + lit2)]);
-  let v_1 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * b4[0i]);
-  let v_4 = (v_0 + v_3);
-  b5[i0] = v_4;
-  let v_5 = (b7[i0] * b8[0i]);
-  let v_6 = sqrt(v_4);
-  let v_7 = (v_6 / b9[0i]);
-  let v_8 = (v_7 + b1[(0i + lit3)]);
-  let v_9 = (v_5 / v_8);
-  let v_10 = (b6[i0] - v_9);
-  b10[i0] = v_10;
-}
-`,
-  };
-
-export const pointwise_adam_D1_D1_conv1_bias_exp_avg_sq_2: ShaderSpec = {
-    name: "pointwise_adam_D1_D1_conv1_bias_exp_avg_sq_2",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * b1[(0i + lit2)]);
-  let v_1 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * b4[0i]);
-  let v_4 = (v_0 + v_3);
-  b5[i0] = v_4;
-  let v_5 = (b7[i0] * b8[0i]);
-  let v_6 = sqrt(v_4);
-  let v_7 = (v_6 + b1[(0i + lit3)]);
-  let v_8 = (v_5 / v_7);
-  let v_9 = (b6[i0] - v_8);
-  b9[i0] = v_9;
+  let v_1 = (b0[gi] * h_0);
+  let v_2 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
+  let v_3 = (v_2 * v_2);
+  let v_5 = (v_3 * h_4);
+  let v_6 = (v_1 + v_5);
+  b5[gi] = v_6;
 }
 `,
   };
 
 export const pointwise_adam_D1_D1_conv1_weight_exp_avg: ShaderSpec = {
     name: "pointwise_adam_D1_D1_conv1_weight_exp_avg",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (v_0 + v_2);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_3;
-    let v_4 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
-    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b8[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_6 = (v_5 * b4[0i]);
-    let v_7 = (v_4 + v_6);
-    b9[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_7;
-  }
-}
-`,
-  };
-
-export const pointwise_adam_D1_D1_conv1_weight_exp_avg_2: ShaderSpec = {
-    name: "pointwise_adam_D1_D1_conv1_weight_exp_avg_2",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -6028,66 +4925,20 @@ override lit7: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (v_0 + v_2);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_adam_D1_D1_conv1_weight_exp_avg_3: ShaderSpec = {
-    name: "pointwise_adam_D1_D1_conv1_weight_exp_avg_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (v_0 + v_2);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_3;
-    let v_4 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_6 = (v_5 * b4[0i]);
-    let v_7 = (v_4 + v_6);
-    b9[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_7;
+  let h_0 = b1[(0i + lit0)];
+  let h_3 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = ((gi / lit5) % lit6);
+    let i2 = ((gi / lit7) % lit7);
+    let i3 = (gi % lit7);
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (b2[gi] + b3[gi]);
+    let v_4 = (v_2 * h_3);
+    let v_5 = (v_1 + v_4);
+    b5[gi] = v_5;
   }
 }
 `,
@@ -6096,7 +4947,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const pointwise_adam_D1_D1_conv1_weight_exp_avg_sq: ShaderSpec = {
     name: "pointwise_adam_D1_D1_conv1_weight_exp_avg_sq",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -6113,134 +4964,35 @@ override lit7: i32;
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * b4[0i]);
-    let v_4 = (v_0 + v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_4;
-    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b8[0i]);
-    let v_6 = sqrt(v_4);
-    let v_7 = (v_6 / b9[0i]);
-    let v_8 = (v_7 + b1[(0i + lit0)]);
-    let v_9 = (v_5 / v_8);
-    let v_10 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_9);
-    b10[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_10;
+  let h_0 = b1[(0i + lit0)];
+  let h_4 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = ((gi / lit5) % lit6);
+    let i2 = ((gi / lit7) % lit7);
+    let i3 = (gi % lit7);
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (b2[gi] + b3[gi]);
+    let v_3 = (v_2 * v_2);
+    let v_5 = (v_3 * h_4);
+    let v_6 = (v_1 + v_5);
+    b5[gi] = v_6;
   }
-}
-`,
-  };
-
-export const pointwise_adam_D1_D1_conv1_weight_exp_avg_sq_2: ShaderSpec = {
-    name: "pointwise_adam_D1_D1_conv1_weight_exp_avg_sq_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * b4[0i]);
-    let v_4 = (v_0 + v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_4;
-    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b8[0i]);
-    let v_6 = sqrt(v_4);
-    let v_7 = (v_6 + b1[(0i + lit0)]);
-    let v_8 = (v_5 / v_7);
-    let v_9 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_8);
-    b9[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_adam_D1_D1_conv2_bias_exp_avg: ShaderSpec = {
-    name: "pointwise_adam_D1_D1_conv2_bias_exp_avg",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * b1[(0i + lit2)]);
-  let v_1 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
-  let v_2 = (v_1 * b4[0i]);
-  let v_3 = (v_0 + v_2);
-  b5[i0] = v_3;
-  let v_4 = (b6[i0] * b1[(0i + lit3)]);
-  let v_5 = (v_1 * v_1);
-  let v_6 = (v_5 * b7[0i]);
-  let v_7 = (v_4 + v_6);
-  b8[i0] = v_7;
 }
 `,
   };
 
 export const pointwise_adam_D1_D1_conv2_weight_exp_avg: ShaderSpec = {
     name: "pointwise_adam_D1_D1_conv2_weight_exp_avg",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -6248,47 +5000,40 @@ override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 override lit6: i32;
-override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (v_0 + v_2);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_3;
-    let v_4 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit7)]);
-    let v_5 = (v_1 * v_1);
-    let v_6 = (v_5 * b7[0i]);
-    let v_7 = (v_4 + v_6);
-    b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_7;
+  let h_0 = b1[(0i + lit0)];
+  let h_3 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = ((gi / lit5) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (b2[gi] + b3[gi]);
+    let v_4 = (v_2 * h_3);
+    let v_5 = (v_1 + v_4);
+    b5[gi] = v_5;
   }
 }
 `,
   };
 
-export const pointwise_adam_D1_D1_conv3_weight_exp_avg: ShaderSpec = {
-    name: "pointwise_adam_D1_D1_conv3_weight_exp_avg",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_adam_D1_D1_conv2_weight_exp_avg_sq: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_conv2_weight_exp_avg_sq",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -6296,37 +5041,30 @@ override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 override lit6: i32;
-override lit7: i32;
-override lit8: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
+  let h_0 = b1[(0i + lit0)];
+  let h_4 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = ((gi / lit5) % lit5);
     let i2 = ((gi / lit6) % lit6);
     let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (v_0 + v_2);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_3;
-    let v_4 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit8)]);
-    let v_5 = (v_1 * v_1);
-    let v_6 = (v_5 * b7[0i]);
-    let v_7 = (v_4 + v_6);
-    b8[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_7;
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (b2[gi] + b3[gi]);
+    let v_3 = (v_2 * v_2);
+    let v_5 = (v_3 * h_4);
+    let v_6 = (v_1 + v_5);
+    b5[gi] = v_6;
   }
 }
 `,
@@ -6334,10 +5072,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_adam_D1_D1_conv4_weight_exp_avg: ShaderSpec = {
     name: "pointwise_adam_D1_D1_conv4_weight_exp_avg",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -6345,173 +5083,38 @@ override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 override lit6: i32;
-override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (v_0 + v_2);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_3;
-    let v_4 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit7)]);
-    let v_5 = (v_1 * v_1);
-    let v_6 = (v_5 * b7[0i]);
-    let v_7 = (v_4 + v_6);
-    b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_7;
+  let h_0 = b1[(0i + lit0)];
+  let h_3 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = ((gi / lit5) % lit2);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (b2[gi] + b3[gi]);
+    let v_4 = (v_2 * h_3);
+    let v_5 = (v_1 + v_4);
+    b5[gi] = v_5;
   }
 }
 `,
   };
 
-export const pointwise_adam_D2_D2_classifier_bias_exp_avg_sq: ShaderSpec = {
-    name: "pointwise_adam_D2_D2_classifier_bias_exp_avg_sq",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * b1[(0i + lit1)]);
-  let v_1 = (b2[0i] + b3[0i]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * b4[0i]);
-  let v_4 = (v_0 + v_3);
-  b5[0i] = v_4;
-  let v_5 = (b7[0i] * b8[0i]);
-  let v_6 = sqrt(v_4);
-  let v_7 = (v_6 / b9[0i]);
-  let v_8 = (v_7 + b1[(0i + lit2)]);
-  let v_9 = (v_5 / v_8);
-  let v_10 = (b6[0i] - v_9);
-  b10[0i] = v_10;
-}
-`,
-  };
-
-export const pointwise_adam_D2_D2_classifier_bias_exp_avg_sq_2: ShaderSpec = {
-    name: "pointwise_adam_D2_D2_classifier_bias_exp_avg_sq_2",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * b1[(0i + lit1)]);
-  let v_1 = (b2[0i] + b3[0i]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * b4[0i]);
-  let v_4 = (v_0 + v_3);
-  b5[0i] = v_4;
-  let v_5 = (b7[0i] * b8[0i]);
-  let v_6 = sqrt(v_4);
-  let v_7 = (v_6 + b1[(0i + lit2)]);
-  let v_8 = (v_5 / v_7);
-  let v_9 = (b6[0i] - v_8);
-  b9[0i] = v_9;
-}
-`,
-  };
-
-export const pointwise_adam_D2_D2_classifier_weight_exp_avg_sq: ShaderSpec = {
-    name: "pointwise_adam_D2_D2_classifier_weight_exp_avg_sq",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[(0i + lit5)]);
-  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * b4[0i]);
-  let v_4 = (v_0 + v_3);
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_4;
-  let v_5 = (b7[i1 * lit2 + i2 * lit4 + i3] * b8[0i]);
-  let v_6 = sqrt(v_4);
-  let v_7 = (v_6 / b9[0i]);
-  let v_8 = (v_7 + b1[(0i + lit6)]);
-  let v_9 = (v_5 / v_8);
-  let v_10 = (b6[i1 * lit2 + i2 * lit4 + i3] - v_9);
-  b10[i1 * lit2 + i2 * lit4 + i3] = v_10;
-}
-`,
-  };
-
-export const pointwise_adam_D2_D2_classifier_weight_exp_avg_sq_2: ShaderSpec = {
-    name: "pointwise_adam_D2_D2_classifier_weight_exp_avg_sq_2",
+export const pointwise_adam_D1_D1_conv4_weight_exp_avg_sq: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_conv4_weight_exp_avg_sq",
     overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -6527,283 +5130,24 @@ override lit6: i32;
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_1 = (b2[i1 * lit3 + i2 * lit5 + i3] + b3[i1 * lit3 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * b4[0i]);
-    let v_4 = (v_0 + v_3);
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_4;
-    let v_5 = (b7[i1 * lit3 + i2 * lit5 + i3] * b8[0i]);
-    let v_6 = sqrt(v_4);
-    let v_7 = (v_6 / b9[0i]);
-    let v_8 = (v_7 + b1[(0i + lit0)]);
-    let v_9 = (v_5 / v_8);
-    let v_10 = (b6[i1 * lit3 + i2 * lit5 + i3] - v_9);
-    b10[i1 * lit3 + i2 * lit5 + i3] = v_10;
-  }
-}
-`,
-  };
-
-export const pointwise_adam_D2_D2_classifier_weight_exp_avg_sq_3: ShaderSpec = {
-    name: "pointwise_adam_D2_D2_classifier_weight_exp_avg_sq_3",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[(0i + lit5)]);
-  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * b4[0i]);
-  let v_4 = (v_0 + v_3);
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_4;
-  let v_5 = (b7[i1 * lit2 + i2 * lit4 + i3] * b8[0i]);
-  let v_6 = sqrt(v_4);
-  let v_7 = (v_6 + b1[(0i + lit6)]);
-  let v_8 = (v_5 / v_7);
-  let v_9 = (b6[i1 * lit2 + i2 * lit4 + i3] - v_8);
-  b9[i1 * lit2 + i2 * lit4 + i3] = v_9;
-}
-`,
-  };
-
-export const pointwise_adam_D2_D2_conv2_weight_exp_avg_sq: ShaderSpec = {
-    name: "pointwise_adam_D2_D2_conv2_weight_exp_avg_sq",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * b4[0i]);
-    let v_4 = (v_0 + v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
-    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b8[0i]);
-    let v_6 = sqrt(v_4);
-    let v_7 = (v_6 / b9[0i]);
-    let v_8 = (v_7 + b1[(0i + lit0)]);
-    let v_9 = (v_5 / v_8);
-    let v_10 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_9);
-    b10[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_10;
-  }
-}
-`,
-  };
-
-export const pointwise_adam_D2_D2_conv2_weight_exp_avg_sq_2: ShaderSpec = {
-    name: "pointwise_adam_D2_D2_conv2_weight_exp_avg_sq_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * b4[0i]);
-    let v_4 = (v_0 + v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
-    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b8[0i]);
-    let v_6 = sqrt(v_4);
-    let v_7 = (v_6 + b1[(0i + lit0)]);
-    let v_8 = (v_5 / v_7);
-    let v_9 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_8);
-    b9[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_adam_D2_D2_conv4_weight_exp_avg_sq: ShaderSpec = {
-    name: "pointwise_adam_D2_D2_conv4_weight_exp_avg_sq",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * b4[0i]);
-    let v_4 = (v_0 + v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
-    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b8[0i]);
-    let v_6 = sqrt(v_4);
-    let v_7 = (v_6 / b9[0i]);
-    let v_8 = (v_7 + b1[(0i + lit0)]);
-    let v_9 = (v_5 / v_8);
-    let v_10 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_9);
-    b10[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_10;
-  }
-}
-`,
-  };
-
-export const pointwise_adam_D2_D2_conv4_weight_exp_avg_sq_2: ShaderSpec = {
-    name: "pointwise_adam_D2_D2_conv4_weight_exp_avg_sq_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * b4[0i]);
-    let v_4 = (v_0 + v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
-    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b8[0i]);
-    let v_6 = sqrt(v_4);
-    let v_7 = (v_6 + b1[(0i + lit0)]);
-    let v_8 = (v_5 / v_7);
-    let v_9 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_8);
-    b9[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_9;
+  let h_0 = b1[(0i + lit0)];
+  let h_4 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = ((gi / lit5) % lit2);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (b2[gi] + b3[gi]);
+    let v_3 = (v_2 * v_2);
+    let v_5 = (v_3 * h_4);
+    let v_6 = (v_1 + v_5);
+    b5[gi] = v_6;
   }
 }
 `,
@@ -6822,23 +5166,24 @@ override lit0: u32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= 1i) { return; }
-  b1[0i] = b0[0i];
+  let h_0 = b0[0i];
+  b1[gi] = h_0;
 }
 `,
   };
 
 export const pointwise_grad_D1_classifier: ShaderSpec = {
     name: "pointwise_grad_D1_classifier",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
+    overrides: ["u32","i32","f32","f32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 fn isnan_(x: f32) -> bool {
@@ -6851,32 +5196,32 @@ fn min_(a: f32, b: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit4);
-  let v_1 = (v_0 / lit5);
-  let v_2 = (-b0[i2 * lit2 + i3]);
-  let v_3 = min_(b0[i2 * lit2 + i3], v_2);
+  let v_0 = (1.0f * lit2);
+  let v_1 = (v_0 / lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_2 = (-b0[gi]);
+  let v_3 = min_(b0[gi], v_2);
   let v_4 = exp(v_3);
   let v_5 = (v_4 + 1.0f);
   let v_6 = (v_1 / v_5);
   let v_7 = (v_6 * v_4);
-  b1[i2 * lit2 + i3] = v_7;
+  b1[gi] = v_7;
 }
 `,
   };
 
 export const pointwise_grad_D1_classifier_2: ShaderSpec = {
     name: "pointwise_grad_D1_classifier_2",
-    overrides: ["u32","i32","i32","f32","f32"],
+    overrides: ["u32","i32","f32","f32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
+override lit2: f32;
 override lit3: f32;
-override lit4: f32;
+override lit4: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 fn isnan_(x: f32) -> bool {
@@ -6889,17 +5234,17 @@ fn min_(a: f32, b: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit2);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit3);
-  let v_1 = (v_0 / lit4);
-  let v_2 = (-b0[i2 * lit2 + i3]);
-  let v_3 = min_(b0[i2 * lit2 + i3], v_2);
+  let v_0 = (1.0f * lit2);
+  let v_1 = (v_0 / lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_2 = (-b0[gi]);
+  let v_3 = min_(b0[gi], v_2);
   let v_4 = exp(v_3);
   let v_5 = (v_4 + 1.0f);
   let v_6 = (v_1 / v_5);
   let v_7 = (v_6 * v_4);
-  b1[i2 * lit2 + i3] = v_7;
+  b1[gi] = v_7;
 }
 `,
   };
@@ -6926,16 +5271,16 @@ fn min_(a: f32, b: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
   let v_0 = (1.0f * lit2);
   let v_1 = (v_0 / lit3);
-  let v_2 = (-b0[i3]);
-  let v_3 = min_(b0[i3], v_2);
+  let i3 = (gi % lit1);
+  let v_2 = (-b0[gi]);
+  let v_3 = min_(b0[gi], v_2);
   let v_4 = exp(v_3);
   let v_5 = (v_4 + 1.0f);
   let v_6 = (v_1 / v_5);
   let v_7 = (v_6 * v_4);
-  b1[i3] = v_7;
+  b1[gi] = v_7;
 }
 `,
   };
@@ -6955,23 +5300,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let i0 = gi;
-  b1[i0] = b0[(i0 % lit1)];
+  b1[gi] = b0[(i0 % lit1)];
 }
 `,
   };
 
 export const pointwise_grad_D2_classifier: ShaderSpec = {
     name: "pointwise_grad_D2_classifier",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
+    overrides: ["u32","i32","i32","f32","i32","i32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
+override lit3: f32;
 override lit4: i32;
-override lit5: f32;
+override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -6985,17 +5330,18 @@ fn min_(a: f32, b: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * b0[(0i + lit4)]);
-  let v_1 = (v_0 / lit5);
-  let v_2 = (-b1[i2 * lit2 + i3]);
-  let v_3 = min_(b1[i2 * lit2 + i3], v_2);
-  let v_4 = exp(v_3);
-  let v_5 = (v_4 + 1.0f);
-  let v_6 = (v_1 / v_5);
-  let v_7 = (v_6 * v_4);
-  b2[i2 * lit2 + i3] = v_7;
+  let h_0 = b0[(0i + lit2)];
+  let v_1 = (1.0f * h_0);
+  let v_2 = (v_1 / lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_3 = (-b1[gi]);
+  let v_4 = min_(b1[gi], v_3);
+  let v_5 = exp(v_4);
+  let v_6 = (v_5 + 1.0f);
+  let v_7 = (v_2 / v_6);
+  let v_8 = (v_7 * v_5);
+  b2[gi] = v_8;
 }
 `,
   };
@@ -7023,16 +5369,17 @@ fn min_(a: f32, b: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b0[(0i + lit2)];
+  let v_1 = (1.0f * h_0);
+  let v_2 = (v_1 / lit3);
   let i3 = (gi % lit1);
-  let v_0 = (1.0f * b0[(0i + lit2)]);
-  let v_1 = (v_0 / lit3);
-  let v_2 = (-b1[i3]);
-  let v_3 = min_(b1[i3], v_2);
-  let v_4 = exp(v_3);
-  let v_5 = (v_4 + 1.0f);
-  let v_6 = (v_1 / v_5);
-  let v_7 = (v_6 * v_4);
-  b2[i3] = v_7;
+  let v_3 = (-b1[gi]);
+  let v_4 = min_(b1[gi], v_3);
+  let v_5 = exp(v_4);
+  let v_6 = (v_5 + 1.0f);
+  let v_7 = (v_2 / v_6);
+  let v_8 = (v_7 * v_5);
+  b2[gi] = v_8;
 }
 `,
   };
@@ -7062,9 +5409,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit3) % lit4);
     let i2 = ((gi / lit5) % lit1);
     let i3 = (gi % lit5);
-    let v_0 = (b1[i1 * lit3 + i2 * lit5 + i3] - b2[i2 * lit5 + i3]);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] * v_0);
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_1;
+    let v_0 = (b1[gi] - b2[i2 * lit5 + i3]);
+    let v_1 = (b0[gi] * v_0);
+    b3[gi] = v_1;
   }
 }
 `,
@@ -7096,9 +5443,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit3) % lit4);
     let i2 = ((gi / lit5) % lit6);
     let i3 = (gi % lit5);
-    let v_0 = (b1[i1 * lit3 + i2 * lit5 + i3] - b2[i2 * lit5 + i3]);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] * v_0);
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_1;
+    let v_0 = (b1[gi] - b2[i2 * lit5 + i3]);
+    let v_1 = (b0[gi] * v_0);
+    b3[gi] = v_1;
   }
 }
 `,
@@ -7107,7 +5454,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const pointwise_grad_G_bn1: ShaderSpec = {
     name: "pointwise_grad_G_bn1",
     overrides: ["i32","i32","i32","f32","f32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -7120,12 +5467,7 @@ override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -7139,26 +5481,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_3 = (v_2 + lit4);
   let v_4 = inverseSqrt(v_3);
   let v_5 = (h_0 * v_4);
-  let h_8 = b4[i1];
-  let v_9 = (h_8 * lit3);
-  let h_11 = b6[i1];
-  let v_12 = (h_11 * lit3);
-  let h_15 = b7[i1];
-  let v_16 = (h_15 * lit3);
   for (var e = 0i; e < lit2; e++) {
     let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
     if (hw >= lit6) { break; }
     let i2 = hw / lit5;
     let i3 = hw % lit5;
-    let v_6 = (b3[i1 * lit6 + i2 * lit5 + i3] <= 0.0f);
-    let v_7 = select(b2[i1 * lit6 + i2 * lit5 + i3], 0.0f, v_6);
-    let v_10 = (v_7 - v_9);
-    let v_13 = (b5[i1 * lit6 + i2 * lit5 + i3] - v_12);
-    let v_14 = (v_13 * v_4);
-    let v_17 = (v_14 * v_16);
-    let v_18 = (v_10 - v_17);
-    let v_19 = (v_5 * v_18);
-    b8[i1 * lit6 + i2 * lit5 + i3] = v_19;
+    let gi = row * lit6 + hw;
+    let v_6 = (v_5 * b2[gi]);
+    b3[gi] = v_6;
   }
 }
 `,
@@ -7167,7 +5497,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const pointwise_grad_G_classifier_1: ShaderSpec = {
     name: "pointwise_grad_G_classifier_1",
     overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -7181,12 +5511,7 @@ override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -7198,18 +5523,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_1 = (v_0 + lit7);
   let v_2 = inverseSqrt(v_1);
   let v_3 = (b0[i1] * v_2);
-  let v_4 = (b3[i1 * lit2 + i2 * lit4 + i3] <= 0.0f);
-  let v_5 = select(b2[i1 * lit2 + i2 * lit4 + i3], 0.0f, v_4);
-  let v_6 = (b4[i1] * lit6);
-  let v_7 = (v_5 - v_6);
-  let v_8 = (b6[i1] * lit6);
-  let v_9 = (b5[i1 * lit2 + i2 * lit4 + i3] - v_8);
-  let v_10 = (v_9 * v_2);
-  let v_11 = (b7[i1] * lit6);
-  let v_12 = (v_10 * v_11);
-  let v_13 = (v_7 - v_12);
-  let v_14 = (v_3 * v_13);
-  b8[i1 * lit2 + i2 * lit4 + i3] = v_14;
+  let v_4 = (v_3 * b2[gi]);
+  b3[gi] = v_4;
 }
 `,
   };
@@ -7217,7 +5532,88 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const pointwise_grad_G_classifier_1_2: ShaderSpec = {
     name: "pointwise_grad_G_classifier_1_2",
     overrides: ["u32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i1] * lit5);
+  let v_1 = (v_0 + lit6);
+  let v_2 = inverseSqrt(v_1);
+  let v_3 = (b0[i1] * v_2);
+  let v_4 = (v_3 * b2[gi]);
+  b3[gi] = v_4;
+}
+`,
+  };
+
+export const pointwise_grad_G_classifier_3: ShaderSpec = {
+    name: "pointwise_grad_G_classifier_3",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[gi] <= 0.0f);
+  let v_1 = select(b0[gi], 0.0f, v_0);
+  let v_2 = (b2[i1] * lit6);
+  let v_3 = (v_1 - v_2);
+  let v_4 = (b4[i1] * lit6);
+  let v_5 = (b3[gi] - v_4);
+  let v_6 = (b5[i1] * lit6);
+  let v_7 = (v_6 + lit7);
+  let v_8 = inverseSqrt(v_7);
+  let v_9 = (v_5 * v_8);
+  let v_10 = (b6[i1] * lit6);
+  let v_11 = (v_9 * v_10);
+  let v_12 = (v_3 - v_11);
+  b7[gi] = v_12;
+}
+`,
+  };
+
+export const pointwise_grad_G_classifier_3_2: ShaderSpec = {
+    name: "pointwise_grad_G_classifier_3_2",
+    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -7234,8 +5630,7 @@ override lit6: f32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -7243,32 +5638,30 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i1 = ((gi / lit2) % lit3);
   let i2 = ((gi / lit4) % lit4);
   let i3 = (gi % lit4);
-  let v_0 = (b1[i1] * lit5);
-  let v_1 = (v_0 + lit6);
-  let v_2 = inverseSqrt(v_1);
-  let v_3 = (b0[i1] * v_2);
-  let v_4 = (b3[i1 * lit2 + i2 * lit4 + i3] <= 0.0f);
-  let v_5 = select(b2[i1 * lit2 + i2 * lit4 + i3], 0.0f, v_4);
-  let v_6 = (b4[i1] * lit5);
-  let v_7 = (v_5 - v_6);
-  let v_8 = (b6[i1] * lit5);
-  let v_9 = (b5[i1 * lit2 + i2 * lit4 + i3] - v_8);
-  let v_10 = (v_9 * v_2);
-  let v_11 = (b7[i1] * lit5);
-  let v_12 = (v_10 * v_11);
-  let v_13 = (v_7 - v_12);
-  let v_14 = (v_3 * v_13);
-  b8[i1 * lit2 + i2 * lit4 + i3] = v_14;
+  let v_0 = (b1[gi] <= 0.0f);
+  let v_1 = select(b0[gi], 0.0f, v_0);
+  let v_2 = (b2[i1] * lit5);
+  let v_3 = (v_1 - v_2);
+  let v_4 = (b4[i1] * lit5);
+  let v_5 = (b3[gi] - v_4);
+  let v_6 = (b5[i1] * lit5);
+  let v_7 = (v_6 + lit6);
+  let v_8 = inverseSqrt(v_7);
+  let v_9 = (v_5 * v_8);
+  let v_10 = (b6[i1] * lit5);
+  let v_11 = (v_9 * v_10);
+  let v_12 = (v_3 - v_11);
+  b7[gi] = v_12;
 }
 `,
   };
 
-export const pointwise_grad_G_features_0_1: ShaderSpec = {
-    name: "pointwise_grad_G_features_0_1",
-    overrides: ["i32","i32","i32","f32","f32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_grad_G_conv1: ShaderSpec = {
+    name: "pointwise_grad_G_conv1",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -7276,7 +5669,6 @@ override lit3: f32;
 override lit4: f32;
 override lit5: i32;
 override lit6: i32;
-override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -7284,9 +5676,7 @@ override lit7: f32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -7294,110 +5684,39 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let row = blk / lit1;
   let chunk = blk % lit1;
   let i1 = row % lit2;
-  let h_0 = b0[i1];
-  let h_1 = b1[i1];
-  let v_2 = (h_1 * lit3);
-  let v_3 = (v_2 + lit4);
-  let v_4 = inverseSqrt(v_3);
-  let v_5 = (h_0 * v_4);
-  let h_11 = b5[i1];
-  let v_12 = (h_11 * lit3);
-  let h_14 = b7[i1];
-  let v_15 = (h_14 * lit3);
-  let h_18 = b8[i1];
-  let v_19 = (h_18 * lit3);
+  let h_2 = b2[i1];
+  let v_3 = (h_2 * lit3);
+  let h_5 = b4[i1];
+  let v_6 = (h_5 * lit3);
+  let h_8 = b5[i1];
+  let v_9 = (h_8 * lit3);
+  let v_10 = (v_9 + lit4);
+  let v_11 = inverseSqrt(v_10);
+  let h_13 = b6[i1];
+  let v_14 = (h_13 * lit3);
   for (var e = 0i; e < lit2; e++) {
     let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
     if (hw >= lit6) { break; }
     let i2 = hw / lit5;
     let i3 = hw % lit5;
-    let v_6 = (b2[i1 * lit6 + i2 * lit5 + i3] + b3[i1 * lit6 + i2 * lit5 + i3]);
-    let v_7 = (b4[i1 * lit6 + i2 * lit5 + i3] <= 0.0f);
-    let v_8 = (b4[i1 * lit6 + i2 * lit5 + i3] >= lit7);
-    let v_9 = (v_7 || v_8);
-    let v_10 = select(v_6, 0.0f, v_9);
-    let v_13 = (v_10 - v_12);
-    let v_16 = (b6[i1 * lit6 + i2 * lit5 + i3] - v_15);
-    let v_17 = (v_16 * v_4);
-    let v_20 = (v_17 * v_19);
-    let v_21 = (v_13 - v_20);
-    let v_22 = (v_5 * v_21);
-    b9[i1 * lit6 + i2 * lit5 + i3] = v_22;
+    let gi = row * lit6 + hw;
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = select(b0[gi], 0.0f, v_0);
+    let v_4 = (v_1 - v_3);
+    let v_7 = (b3[gi] - v_6);
+    let v_12 = (v_7 * v_11);
+    let v_15 = (v_12 * v_14);
+    let v_16 = (v_4 - v_15);
+    b7[gi] = v_16;
   }
 }
 `,
   };
 
-export const pointwise_grad_G_features_0_1_2: ShaderSpec = {
-    name: "pointwise_grad_G_features_0_1_2",
-    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: f32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-override lit8: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  if (blk >= lit0) { return; }
-  let row = blk / lit1;
-  let chunk = blk % lit1;
-  let i1 = row % lit2;
-  let h_0 = b0[i1];
-  let h_1 = b1[i1];
-  let v_2 = (h_1 * lit3);
-  let v_3 = (v_2 + lit4);
-  let v_4 = inverseSqrt(v_3);
-  let v_5 = (h_0 * v_4);
-  let h_11 = b5[i1];
-  let v_12 = (h_11 * lit3);
-  let h_14 = b7[i1];
-  let v_15 = (h_14 * lit3);
-  let h_18 = b8[i1];
-  let v_19 = (h_18 * lit3);
-  for (var e = 0i; e < lit2; e++) {
-    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
-    if (hw >= lit6) { break; }
-    let i2 = hw / lit7;
-    let i3 = hw % lit7;
-    let v_6 = (b2[i1 * lit6 + i2 * lit7 + i3] + b3[i1 * lit6 + i2 * lit7 + i3]);
-    let v_7 = (b4[i1 * lit6 + i2 * lit7 + i3] <= 0.0f);
-    let v_8 = (b4[i1 * lit6 + i2 * lit7 + i3] >= lit8);
-    let v_9 = (v_7 || v_8);
-    let v_10 = select(v_6, 0.0f, v_9);
-    let v_13 = (v_10 - v_12);
-    let v_16 = (b6[i1 * lit6 + i2 * lit7 + i3] - v_15);
-    let v_17 = (v_16 * v_4);
-    let v_20 = (v_17 * v_19);
-    let v_21 = (v_13 - v_20);
-    let v_22 = (v_5 * v_21);
-    b9[i1 * lit6 + i2 * lit7 + i3] = v_22;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_G_features_11_conv_1_1: ShaderSpec = {
-    name: "pointwise_grad_G_features_11_conv_1_1",
+export const pointwise_grad_G_features_11_conv_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_11_conv_2",
     overrides: ["u32","i32","i32","i32","i32","i32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -7416,8 +5735,7 @@ override lit8: f32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -7425,32 +5743,30 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i1 = ((gi / lit2) % lit3);
   let i2 = ((gi / lit4) % lit5);
   let i3 = (gi % lit4);
-  let v_0 = (b1[i1] * lit6);
-  let v_1 = (v_0 + lit7);
-  let v_2 = inverseSqrt(v_1);
-  let v_3 = (b0[i1] * v_2);
-  let v_4 = (b3[i1 * lit2 + i2 * lit4 + i3] <= 0.0f);
-  let v_5 = (b3[i1 * lit2 + i2 * lit4 + i3] >= lit8);
-  let v_6 = (v_4 || v_5);
-  let v_7 = select(b2[i1 * lit2 + i2 * lit4 + i3], 0.0f, v_6);
-  let v_8 = (b4[i1] * lit6);
-  let v_9 = (v_7 - v_8);
-  let v_10 = (b6[i1] * lit6);
-  let v_11 = (b5[i1 * lit2 + i2 * lit4 + i3] - v_10);
-  let v_12 = (v_11 * v_2);
-  let v_13 = (b7[i1] * lit6);
-  let v_14 = (v_12 * v_13);
-  let v_15 = (v_9 - v_14);
-  let v_16 = (v_3 * v_15);
-  b8[i1 * lit2 + i2 * lit4 + i3] = v_16;
+  let v_0 = (b1[gi] <= 0.0f);
+  let v_1 = (b1[gi] >= lit6);
+  let v_2 = (v_0 || v_1);
+  let v_3 = select(b0[gi], 0.0f, v_2);
+  let v_4 = (b2[i1] * lit7);
+  let v_5 = (v_3 - v_4);
+  let v_6 = (b4[i1] * lit7);
+  let v_7 = (b3[gi] - v_6);
+  let v_8 = (b5[i1] * lit7);
+  let v_9 = (v_8 + lit8);
+  let v_10 = inverseSqrt(v_9);
+  let v_11 = (v_7 * v_10);
+  let v_12 = (b6[i1] * lit7);
+  let v_13 = (v_11 * v_12);
+  let v_14 = (v_5 - v_13);
+  b7[gi] = v_14;
 }
 `,
   };
 
-export const pointwise_grad_G_features_14_conv_1_1: ShaderSpec = {
-    name: "pointwise_grad_G_features_14_conv_1_1",
+export const pointwise_grad_G_features_14_conv_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_14_conv_2",
     overrides: ["u32","i32","i32","i32","i32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -7468,8 +5784,7 @@ override lit7: f32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -7477,32 +5792,178 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i1 = ((gi / lit2) % lit3);
   let i2 = ((gi / lit4) % lit4);
   let i3 = (gi % lit4);
-  let v_0 = (b1[i1] * lit5);
-  let v_1 = (v_0 + lit6);
-  let v_2 = inverseSqrt(v_1);
-  let v_3 = (b0[i1] * v_2);
-  let v_4 = (b3[i1 * lit2 + i2 * lit4 + i3] <= 0.0f);
-  let v_5 = (b3[i1 * lit2 + i2 * lit4 + i3] >= lit7);
-  let v_6 = (v_4 || v_5);
-  let v_7 = select(b2[i1 * lit2 + i2 * lit4 + i3], 0.0f, v_6);
-  let v_8 = (b4[i1] * lit5);
-  let v_9 = (v_7 - v_8);
-  let v_10 = (b6[i1] * lit5);
-  let v_11 = (b5[i1 * lit2 + i2 * lit4 + i3] - v_10);
-  let v_12 = (v_11 * v_2);
-  let v_13 = (b7[i1] * lit5);
-  let v_14 = (v_12 * v_13);
-  let v_15 = (v_9 - v_14);
-  let v_16 = (v_3 * v_15);
-  b8[i1 * lit2 + i2 * lit4 + i3] = v_16;
+  let v_0 = (b1[gi] <= 0.0f);
+  let v_1 = (b1[gi] >= lit5);
+  let v_2 = (v_0 || v_1);
+  let v_3 = select(b0[gi], 0.0f, v_2);
+  let v_4 = (b2[i1] * lit6);
+  let v_5 = (v_3 - v_4);
+  let v_6 = (b4[i1] * lit6);
+  let v_7 = (b3[gi] - v_6);
+  let v_8 = (b5[i1] * lit6);
+  let v_9 = (v_8 + lit7);
+  let v_10 = inverseSqrt(v_9);
+  let v_11 = (v_7 * v_10);
+  let v_12 = (b6[i1] * lit6);
+  let v_13 = (v_11 * v_12);
+  let v_14 = (v_5 - v_13);
+  b7[gi] = v_14;
 }
 `,
   };
 
-export const pointwise_grad_G_features_14_conv_3: ShaderSpec = {
-    name: "pointwise_grad_G_features_14_conv_3",
+export const pointwise_grad_G_features_15_conv_0_0: ShaderSpec = {
+    name: "pointwise_grad_G_features_15_conv_0_0",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[gi] + b1[gi]);
+  let v_1 = (v_0 + b2[gi]);
+  let v_2 = (b3[i1] * lit6);
+  let v_3 = (v_1 - v_2);
+  b4[gi] = v_3;
+}
+`,
+  };
+
+export const pointwise_grad_G_features_15_conv_0_0_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_15_conv_0_0_2",
     overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b2[i1] * lit6);
+  let v_1 = (b1[gi] - v_0);
+  let v_2 = (b3[i1] * lit6);
+  let v_3 = (v_2 + lit7);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (v_1 * v_4);
+  let v_6 = (b4[i1] * lit6);
+  let v_7 = (v_5 * v_6);
+  let v_8 = (b0[gi] - v_7);
+  b5[gi] = v_8;
+}
+`,
+  };
+
+export const pointwise_grad_G_features_15_conv_0_0_3: ShaderSpec = {
+    name: "pointwise_grad_G_features_15_conv_0_0_3",
+    overrides: ["u32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[gi] + b1[gi]);
+  let v_1 = (v_0 + b2[gi]);
+  let v_2 = (b3[i1] * lit5);
+  let v_3 = (v_1 - v_2);
+  b4[gi] = v_3;
+}
+`,
+  };
+
+export const pointwise_grad_G_features_15_conv_0_0_4: ShaderSpec = {
+    name: "pointwise_grad_G_features_15_conv_0_0_4",
+    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b2[i1] * lit5);
+  let v_1 = (b1[gi] - v_0);
+  let v_2 = (b3[i1] * lit5);
+  let v_3 = (v_2 + lit6);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (v_1 * v_4);
+  let v_6 = (b4[i1] * lit5);
+  let v_7 = (v_5 * v_6);
+  let v_8 = (b0[gi] - v_7);
+  b5[gi] = v_8;
+}
+`,
+  };
+
+export const pointwise_grad_G_features_17_conv_0_0: ShaderSpec = {
+    name: "pointwise_grad_G_features_17_conv_0_0",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -7520,9 +5981,7 @@ override lit7: f32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -7530,30 +5989,27 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i1 = ((gi / lit2) % lit3);
   let i2 = ((gi / lit4) % lit5);
   let i3 = (gi % lit4);
-  let v_0 = (b1[i1] * lit6);
-  let v_1 = (v_0 + lit7);
-  let v_2 = inverseSqrt(v_1);
-  let v_3 = (b0[i1] * v_2);
-  let v_4 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_5 = (v_4 + b4[i1 * lit2 + i2 * lit4 + i3]);
-  let v_6 = (b5[i1] * lit6);
-  let v_7 = (v_5 - v_6);
-  let v_8 = (b7[i1] * lit6);
-  let v_9 = (b6[i1 * lit2 + i2 * lit4 + i3] - v_8);
-  let v_10 = (v_9 * v_2);
-  let v_11 = (b8[i1] * lit6);
-  let v_12 = (v_10 * v_11);
-  let v_13 = (v_7 - v_12);
-  let v_14 = (v_3 * v_13);
-  b9[i1 * lit2 + i2 * lit4 + i3] = v_14;
+  let v_0 = (b0[gi] + b1[gi]);
+  let v_1 = (b2[i1] * lit6);
+  let v_2 = (v_0 - v_1);
+  let v_3 = (b4[i1] * lit6);
+  let v_4 = (b3[gi] - v_3);
+  let v_5 = (b5[i1] * lit6);
+  let v_6 = (v_5 + lit7);
+  let v_7 = inverseSqrt(v_6);
+  let v_8 = (v_4 * v_7);
+  let v_9 = (b6[i1] * lit6);
+  let v_10 = (v_8 * v_9);
+  let v_11 = (v_2 - v_10);
+  b7[gi] = v_11;
 }
 `,
   };
 
-export const pointwise_grad_G_features_14_conv_3_2: ShaderSpec = {
-    name: "pointwise_grad_G_features_14_conv_3_2",
+export const pointwise_grad_G_features_17_conv_0_0_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_17_conv_0_0_2",
     overrides: ["u32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -7570,9 +6026,7 @@ override lit6: f32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -7580,129 +6034,29 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i1 = ((gi / lit2) % lit3);
   let i2 = ((gi / lit4) % lit4);
   let i3 = (gi % lit4);
-  let v_0 = (b1[i1] * lit5);
-  let v_1 = (v_0 + lit6);
-  let v_2 = inverseSqrt(v_1);
-  let v_3 = (b0[i1] * v_2);
-  let v_4 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_5 = (v_4 + b4[i1 * lit2 + i2 * lit4 + i3]);
-  let v_6 = (b5[i1] * lit5);
-  let v_7 = (v_5 - v_6);
-  let v_8 = (b7[i1] * lit5);
-  let v_9 = (b6[i1 * lit2 + i2 * lit4 + i3] - v_8);
-  let v_10 = (v_9 * v_2);
-  let v_11 = (b8[i1] * lit5);
-  let v_12 = (v_10 * v_11);
-  let v_13 = (v_7 - v_12);
-  let v_14 = (v_3 * v_13);
-  b9[i1 * lit2 + i2 * lit4 + i3] = v_14;
-}
-`,
-  };
-
-export const pointwise_grad_G_features_15_conv_3: ShaderSpec = {
-    name: "pointwise_grad_G_features_15_conv_3",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[i1] * lit6);
-  let v_1 = (v_0 + lit7);
-  let v_2 = inverseSqrt(v_1);
-  let v_3 = (b0[i1] * v_2);
-  let v_4 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_5 = (b4[i1] * lit6);
-  let v_6 = (v_4 - v_5);
-  let v_7 = (b6[i1] * lit6);
-  let v_8 = (b5[i1 * lit2 + i2 * lit4 + i3] - v_7);
-  let v_9 = (v_8 * v_2);
-  let v_10 = (b7[i1] * lit6);
-  let v_11 = (v_9 * v_10);
-  let v_12 = (v_6 - v_11);
-  let v_13 = (v_3 * v_12);
-  b8[i1 * lit2 + i2 * lit4 + i3] = v_13;
-}
-`,
-  };
-
-export const pointwise_grad_G_features_15_conv_3_2: ShaderSpec = {
-    name: "pointwise_grad_G_features_15_conv_3_2",
-    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[i1] * lit5);
-  let v_1 = (v_0 + lit6);
-  let v_2 = inverseSqrt(v_1);
-  let v_3 = (b0[i1] * v_2);
-  let v_4 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_5 = (b4[i1] * lit5);
-  let v_6 = (v_4 - v_5);
-  let v_7 = (b6[i1] * lit5);
-  let v_8 = (b5[i1 * lit2 + i2 * lit4 + i3] - v_7);
-  let v_9 = (v_8 * v_2);
-  let v_10 = (b7[i1] * lit5);
-  let v_11 = (v_9 * v_10);
-  let v_12 = (v_6 - v_11);
-  let v_13 = (v_3 * v_12);
-  b8[i1 * lit2 + i2 * lit4 + i3] = v_13;
+  let v_0 = (b0[gi] + b1[gi]);
+  let v_1 = (b2[i1] * lit5);
+  let v_2 = (v_0 - v_1);
+  let v_3 = (b4[i1] * lit5);
+  let v_4 = (b3[gi] - v_3);
+  let v_5 = (b5[i1] * lit5);
+  let v_6 = (v_5 + lit6);
+  let v_7 = inverseSqrt(v_6);
+  let v_8 = (v_4 * v_7);
+  let v_9 = (b6[i1] * lit5);
+  let v_10 = (v_8 * v_9);
+  let v_11 = (v_2 - v_10);
+  b7[gi] = v_11;
 }
 `,
   };
 
 export const pointwise_grad_G_features_17_conv_1_1: ShaderSpec = {
     name: "pointwise_grad_G_features_17_conv_1_1",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -7711,16 +6065,10 @@ override lit4: i32;
 override lit5: i32;
 override lit6: f32;
 override lit7: f32;
-override lit8: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -7734,20 +6082,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_1 = (v_0 + lit7);
     let v_2 = inverseSqrt(v_1);
     let v_3 = (b0[i1] * v_2);
-    let v_4 = (b3[i1 * lit3 + i2 * lit0 + i3] <= 0.0f);
-    let v_5 = (b3[i1 * lit3 + i2 * lit0 + i3] >= lit8);
-    let v_6 = (v_4 || v_5);
-    let v_7 = select(b2[i1 * lit3 + i2 * lit0 + i3], 0.0f, v_6);
-    let v_8 = (b4[i1] * lit6);
-    let v_9 = (v_7 - v_8);
-    let v_10 = (b6[i1] * lit6);
-    let v_11 = (b5[i1 * lit3 + i2 * lit0 + i3] - v_10);
-    let v_12 = (v_11 * v_2);
-    let v_13 = (b7[i1] * lit6);
-    let v_14 = (v_12 * v_13);
-    let v_15 = (v_9 - v_14);
-    let v_16 = (v_3 * v_15);
-    b8[i1 * lit3 + i2 * lit0 + i3] = v_16;
+    let v_4 = (v_3 * b2[gi]);
+    b3[gi] = v_4;
   }
 }
 `,
@@ -7755,8 +6091,85 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_grad_G_features_17_conv_1_1_2: ShaderSpec = {
     name: "pointwise_grad_G_features_17_conv_1_1_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1] * lit6);
+    let v_1 = (v_0 + lit7);
+    let v_2 = inverseSqrt(v_1);
+    let v_3 = (b0[i1] * v_2);
+    let v_4 = (v_3 * b2[gi]);
+    b3[gi] = v_4;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_17_conv_1_1_3: ShaderSpec = {
+    name: "pointwise_grad_G_features_17_conv_1_1_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1] * lit7);
+    let v_1 = (v_0 + lit8);
+    let v_2 = inverseSqrt(v_1);
+    let v_3 = (b0[i1] * v_2);
+    let v_4 = (v_3 * b2[gi]);
+    b3[gi] = v_4;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_17_conv_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_17_conv_2",
     overrides: ["i32","i32","i32","i32","i32","i32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -7775,8 +6188,60 @@ override lit8: f32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit0) % lit5);
+    let i3 = (gi % lit0);
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = (b1[gi] >= lit6);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[gi], 0.0f, v_2);
+    let v_4 = (b2[i1] * lit7);
+    let v_5 = (v_3 - v_4);
+    let v_6 = (b4[i1] * lit7);
+    let v_7 = (b3[gi] - v_6);
+    let v_8 = (b5[i1] * lit7);
+    let v_9 = (v_8 + lit8);
+    let v_10 = inverseSqrt(v_9);
+    let v_11 = (v_7 * v_10);
+    let v_12 = (b6[i1] * lit7);
+    let v_13 = (v_11 * v_12);
+    let v_14 = (v_5 - v_13);
+    b7[gi] = v_14;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_17_conv_2_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_17_conv_2_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -7786,33 +6251,31 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit3) % lit4);
     let i2 = ((gi / lit5) % lit5);
     let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (v_0 + lit7);
-    let v_2 = inverseSqrt(v_1);
-    let v_3 = (b0[i1] * v_2);
-    let v_4 = (b3[i1 * lit3 + i2 * lit5 + i3] <= 0.0f);
-    let v_5 = (b3[i1 * lit3 + i2 * lit5 + i3] >= lit8);
-    let v_6 = (v_4 || v_5);
-    let v_7 = select(b2[i1 * lit3 + i2 * lit5 + i3], 0.0f, v_6);
-    let v_8 = (b4[i1] * lit6);
-    let v_9 = (v_7 - v_8);
-    let v_10 = (b6[i1] * lit6);
-    let v_11 = (b5[i1 * lit3 + i2 * lit5 + i3] - v_10);
-    let v_12 = (v_11 * v_2);
-    let v_13 = (b7[i1] * lit6);
-    let v_14 = (v_12 * v_13);
-    let v_15 = (v_9 - v_14);
-    let v_16 = (v_3 * v_15);
-    b8[i1 * lit3 + i2 * lit5 + i3] = v_16;
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = (b1[gi] >= lit6);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[gi], 0.0f, v_2);
+    let v_4 = (b2[i1] * lit7);
+    let v_5 = (v_3 - v_4);
+    let v_6 = (b4[i1] * lit7);
+    let v_7 = (b3[gi] - v_6);
+    let v_8 = (b5[i1] * lit7);
+    let v_9 = (v_8 + lit8);
+    let v_10 = inverseSqrt(v_9);
+    let v_11 = (v_7 * v_10);
+    let v_12 = (b6[i1] * lit7);
+    let v_13 = (v_11 * v_12);
+    let v_14 = (v_5 - v_13);
+    b7[gi] = v_14;
   }
 }
 `,
   };
 
-export const pointwise_grad_G_features_17_conv_1_1_3: ShaderSpec = {
-    name: "pointwise_grad_G_features_17_conv_1_1_3",
+export const pointwise_grad_G_features_17_conv_2_3: ShaderSpec = {
+    name: "pointwise_grad_G_features_17_conv_2_3",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -7832,8 +6295,7 @@ override lit9: f32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -7843,24 +6305,22 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit3) % lit4);
     let i2 = ((gi / lit5) % lit6);
     let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit7);
-    let v_1 = (v_0 + lit8);
-    let v_2 = inverseSqrt(v_1);
-    let v_3 = (b0[i1] * v_2);
-    let v_4 = (b3[i1 * lit3 + i2 * lit5 + i3] <= 0.0f);
-    let v_5 = (b3[i1 * lit3 + i2 * lit5 + i3] >= lit9);
-    let v_6 = (v_4 || v_5);
-    let v_7 = select(b2[i1 * lit3 + i2 * lit5 + i3], 0.0f, v_6);
-    let v_8 = (b4[i1] * lit7);
-    let v_9 = (v_7 - v_8);
-    let v_10 = (b6[i1] * lit7);
-    let v_11 = (b5[i1 * lit3 + i2 * lit5 + i3] - v_10);
-    let v_12 = (v_11 * v_2);
-    let v_13 = (b7[i1] * lit7);
-    let v_14 = (v_12 * v_13);
-    let v_15 = (v_9 - v_14);
-    let v_16 = (v_3 * v_15);
-    b8[i1 * lit3 + i2 * lit5 + i3] = v_16;
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = (b1[gi] >= lit7);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[gi], 0.0f, v_2);
+    let v_4 = (b2[i1] * lit8);
+    let v_5 = (v_3 - v_4);
+    let v_6 = (b4[i1] * lit8);
+    let v_7 = (b3[gi] - v_6);
+    let v_8 = (b5[i1] * lit8);
+    let v_9 = (v_8 + lit9);
+    let v_10 = inverseSqrt(v_9);
+    let v_11 = (v_7 * v_10);
+    let v_12 = (b6[i1] * lit8);
+    let v_13 = (v_11 * v_12);
+    let v_14 = (v_5 - v_13);
+    b7[gi] = v_14;
   }
 }
 `,
@@ -7900,15 +6360,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = inverseSqrt(v_1);
   let v_3 = (b0[i1] * v_2);
   let v_4 = (b3[i1] * lit6);
-  let v_5 = (b2[i1 * lit2 + i2 * lit4 + i3] - v_4);
+  let v_5 = (b2[gi] - v_4);
   let v_6 = (b5[i1] * lit6);
-  let v_7 = (b4[i1 * lit2 + i2 * lit4 + i3] - v_6);
+  let v_7 = (b4[gi] - v_6);
   let v_8 = (v_7 * v_2);
   let v_9 = (b6[i1] * lit6);
   let v_10 = (v_8 * v_9);
   let v_11 = (v_5 - v_10);
   let v_12 = (v_3 * v_11);
-  b7[i1 * lit2 + i2 * lit4 + i3] = v_12;
+  b7[gi] = v_12;
 }
 `,
   };
@@ -7946,23 +6406,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = inverseSqrt(v_1);
   let v_3 = (b0[i1] * v_2);
   let v_4 = (b3[i1] * lit5);
-  let v_5 = (b2[i1 * lit2 + i2 * lit4 + i3] - v_4);
+  let v_5 = (b2[gi] - v_4);
   let v_6 = (b5[i1] * lit5);
-  let v_7 = (b4[i1 * lit2 + i2 * lit4 + i3] - v_6);
+  let v_7 = (b4[gi] - v_6);
   let v_8 = (v_7 * v_2);
   let v_9 = (b6[i1] * lit5);
   let v_10 = (v_8 * v_9);
   let v_11 = (v_5 - v_10);
   let v_12 = (v_3 * v_11);
-  b7[i1 * lit2 + i2 * lit4 + i3] = v_12;
+  b7[gi] = v_12;
 }
 `,
   };
 
-export const pointwise_grad_G_features_1_conv_0_1: ShaderSpec = {
-    name: "pointwise_grad_G_features_1_conv_0_1",
+export const pointwise_grad_G_features_1_conv_1: ShaderSpec = {
+    name: "pointwise_grad_G_features_1_conv_1",
     overrides: ["i32","i32","i32","f32","f32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -7980,8 +6440,7 @@ override lit7: f32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -7989,43 +6448,41 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let row = blk / lit1;
   let chunk = blk % lit1;
   let i1 = row % lit2;
-  let h_0 = b0[i1];
-  let h_1 = b1[i1];
-  let v_2 = (h_1 * lit3);
-  let v_3 = (v_2 + lit4);
-  let v_4 = inverseSqrt(v_3);
-  let v_5 = (h_0 * v_4);
-  let h_10 = b4[i1];
+  let h_4 = b2[i1];
+  let v_5 = (h_4 * lit3);
+  let h_7 = b4[i1];
+  let v_8 = (h_7 * lit3);
+  let h_10 = b5[i1];
   let v_11 = (h_10 * lit3);
-  let h_13 = b6[i1];
-  let v_14 = (h_13 * lit3);
-  let h_17 = b7[i1];
-  let v_18 = (h_17 * lit3);
+  let v_12 = (v_11 + lit4);
+  let v_13 = inverseSqrt(v_12);
+  let h_15 = b6[i1];
+  let v_16 = (h_15 * lit3);
   for (var e = 0i; e < lit2; e++) {
     let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
     if (hw >= lit6) { break; }
     let i2 = hw / lit5;
     let i3 = hw % lit5;
-    let v_6 = (b3[i1 * lit6 + i2 * lit5 + i3] <= 0.0f);
-    let v_7 = (b3[i1 * lit6 + i2 * lit5 + i3] >= lit7);
-    let v_8 = (v_6 || v_7);
-    let v_9 = select(b2[i1 * lit6 + i2 * lit5 + i3], 0.0f, v_8);
-    let v_12 = (v_9 - v_11);
-    let v_15 = (b5[i1 * lit6 + i2 * lit5 + i3] - v_14);
-    let v_16 = (v_15 * v_4);
-    let v_19 = (v_16 * v_18);
-    let v_20 = (v_12 - v_19);
-    let v_21 = (v_5 * v_20);
-    b8[i1 * lit6 + i2 * lit5 + i3] = v_21;
+    let gi = row * lit6 + hw;
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = (b1[gi] >= lit7);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[gi], 0.0f, v_2);
+    let v_6 = (v_3 - v_5);
+    let v_9 = (b3[gi] - v_8);
+    let v_14 = (v_9 * v_13);
+    let v_17 = (v_14 * v_16);
+    let v_18 = (v_6 - v_17);
+    b7[gi] = v_18;
   }
 }
 `,
   };
 
-export const pointwise_grad_G_features_1_conv_0_1_2: ShaderSpec = {
-    name: "pointwise_grad_G_features_1_conv_0_1_2",
+export const pointwise_grad_G_features_1_conv_1_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_1_conv_1_2",
     overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -8044,8 +6501,7 @@ override lit8: f32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -8053,34 +6509,32 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let row = blk / lit1;
   let chunk = blk % lit1;
   let i1 = row % lit2;
-  let h_0 = b0[i1];
-  let h_1 = b1[i1];
-  let v_2 = (h_1 * lit3);
-  let v_3 = (v_2 + lit4);
-  let v_4 = inverseSqrt(v_3);
-  let v_5 = (h_0 * v_4);
-  let h_10 = b4[i1];
+  let h_4 = b2[i1];
+  let v_5 = (h_4 * lit3);
+  let h_7 = b4[i1];
+  let v_8 = (h_7 * lit3);
+  let h_10 = b5[i1];
   let v_11 = (h_10 * lit3);
-  let h_13 = b6[i1];
-  let v_14 = (h_13 * lit3);
-  let h_17 = b7[i1];
-  let v_18 = (h_17 * lit3);
+  let v_12 = (v_11 + lit4);
+  let v_13 = inverseSqrt(v_12);
+  let h_15 = b6[i1];
+  let v_16 = (h_15 * lit3);
   for (var e = 0i; e < lit2; e++) {
     let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
     if (hw >= lit6) { break; }
     let i2 = hw / lit7;
     let i3 = hw % lit7;
-    let v_6 = (b3[i1 * lit6 + i2 * lit7 + i3] <= 0.0f);
-    let v_7 = (b3[i1 * lit6 + i2 * lit7 + i3] >= lit8);
-    let v_8 = (v_6 || v_7);
-    let v_9 = select(b2[i1 * lit6 + i2 * lit7 + i3], 0.0f, v_8);
-    let v_12 = (v_9 - v_11);
-    let v_15 = (b5[i1 * lit6 + i2 * lit7 + i3] - v_14);
-    let v_16 = (v_15 * v_4);
-    let v_19 = (v_16 * v_18);
-    let v_20 = (v_12 - v_19);
-    let v_21 = (v_5 * v_20);
-    b8[i1 * lit6 + i2 * lit7 + i3] = v_21;
+    let gi = row * lit6 + hw;
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = (b1[gi] >= lit8);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[gi], 0.0f, v_2);
+    let v_6 = (v_3 - v_5);
+    let v_9 = (b3[gi] - v_8);
+    let v_14 = (v_9 * v_13);
+    let v_17 = (v_14 * v_16);
+    let v_18 = (v_6 - v_17);
+    b7[gi] = v_18;
   }
 }
 `,
@@ -8131,13 +6585,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit6) { break; }
     let i2 = hw / lit5;
     let i3 = hw % lit5;
-    let v_8 = (b2[i1 * lit6 + i2 * lit5 + i3] - v_7);
-    let v_11 = (b4[i1 * lit6 + i2 * lit5 + i3] - v_10);
+    let gi = row * lit6 + hw;
+    let v_8 = (b2[gi] - v_7);
+    let v_11 = (b4[gi] - v_10);
     let v_12 = (v_11 * v_4);
     let v_15 = (v_12 * v_14);
     let v_16 = (v_8 - v_15);
     let v_17 = (v_5 * v_16);
-    b7[i1 * lit6 + i2 * lit5 + i3] = v_17;
+    b7[gi] = v_17;
   }
 }
 `,
@@ -8189,13 +6644,206 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit6) { break; }
     let i2 = hw / lit7;
     let i3 = hw % lit7;
-    let v_8 = (b2[i1 * lit6 + i2 * lit7 + i3] - v_7);
-    let v_11 = (b4[i1 * lit6 + i2 * lit7 + i3] - v_10);
+    let gi = row * lit6 + hw;
+    let v_8 = (b2[gi] - v_7);
+    let v_11 = (b4[gi] - v_10);
     let v_12 = (v_11 * v_4);
     let v_15 = (v_12 * v_14);
     let v_16 = (v_8 - v_15);
     let v_17 = (v_5 * v_16);
-    b7[i1 * lit6 + i2 * lit7 + i3] = v_17;
+    b7[gi] = v_17;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_2_conv_0_0: ShaderSpec = {
+    name: "pointwise_grad_G_features_2_conv_0_0",
+    overrides: ["i32","i32","i32","f32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_5 = b3[i1];
+  let v_6 = (h_5 * lit3);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit4;
+    let i3 = hw % lit4;
+    let gi = row * lit5 + hw;
+    let v_0 = (b0[gi] + b1[gi]);
+    let v_1 = (b2[gi] <= 0.0f);
+    let v_2 = (b2[gi] >= lit6);
+    let v_3 = (v_1 || v_2);
+    let v_4 = select(v_0, 0.0f, v_3);
+    let v_7 = (v_4 - v_6);
+    b4[gi] = v_7;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_2_conv_0_0_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_2_conv_0_0_2",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b2[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b4[i1];
+  let v_9 = (h_8 * lit3);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit6 + hw;
+    let v_2 = (b1[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_10 = (v_7 * v_9);
+    let v_11 = (b0[gi] - v_10);
+    b5[gi] = v_11;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_2_conv_0_0_3: ShaderSpec = {
+    name: "pointwise_grad_G_features_2_conv_0_0_3",
+    overrides: ["i32","i32","i32","f32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_5 = b3[i1];
+  let v_6 = (h_5 * lit3);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let gi = row * lit5 + hw;
+    let v_0 = (b0[gi] + b1[gi]);
+    let v_1 = (b2[gi] <= 0.0f);
+    let v_2 = (b2[gi] >= lit7);
+    let v_3 = (v_1 || v_2);
+    let v_4 = select(v_0, 0.0f, v_3);
+    let v_7 = (v_4 - v_6);
+    b4[gi] = v_7;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_2_conv_0_0_4: ShaderSpec = {
+    name: "pointwise_grad_G_features_2_conv_0_0_4",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b2[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b4[i1];
+  let v_9 = (h_8 * lit3);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let gi = row * lit6 + hw;
+    let v_2 = (b1[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_10 = (v_7 * v_9);
+    let v_11 = (b0[gi] - v_10);
+    b5[gi] = v_11;
   }
 }
 `,
@@ -8203,8 +6851,52 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_grad_G_features_2_conv_0_1: ShaderSpec = {
     name: "pointwise_grad_G_features_2_conv_0_1",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let gi = row * lit7 + hw;
+    let v_6 = (v_5 * b2[gi]);
+    b3[gi] = v_6;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_2_conv_1_0: ShaderSpec = {
+    name: "pointwise_grad_G_features_2_conv_1_0",
     overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -8223,8 +6915,7 @@ override lit8: f32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -8232,43 +6923,41 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let row = blk / lit1;
   let chunk = blk % lit1;
   let i1 = row % lit2;
-  let h_0 = b0[i1];
-  let h_1 = b1[i1];
-  let v_2 = (h_1 * lit3);
-  let v_3 = (v_2 + lit4);
-  let v_4 = inverseSqrt(v_3);
-  let v_5 = (h_0 * v_4);
-  let h_10 = b4[i1];
+  let h_4 = b2[i1];
+  let v_5 = (h_4 * lit3);
+  let h_7 = b4[i1];
+  let v_8 = (h_7 * lit3);
+  let h_10 = b5[i1];
   let v_11 = (h_10 * lit3);
-  let h_13 = b6[i1];
-  let v_14 = (h_13 * lit3);
-  let h_17 = b7[i1];
-  let v_18 = (h_17 * lit3);
+  let v_12 = (v_11 + lit4);
+  let v_13 = inverseSqrt(v_12);
+  let h_15 = b6[i1];
+  let v_16 = (h_15 * lit3);
   for (var e = 0i; e < lit5; e++) {
     let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
     if (hw >= lit7) { break; }
     let i2 = hw / lit6;
     let i3 = hw % lit6;
-    let v_6 = (b3[i1 * lit7 + i2 * lit6 + i3] <= 0.0f);
-    let v_7 = (b3[i1 * lit7 + i2 * lit6 + i3] >= lit8);
-    let v_8 = (v_6 || v_7);
-    let v_9 = select(b2[i1 * lit7 + i2 * lit6 + i3], 0.0f, v_8);
-    let v_12 = (v_9 - v_11);
-    let v_15 = (b5[i1 * lit7 + i2 * lit6 + i3] - v_14);
-    let v_16 = (v_15 * v_4);
-    let v_19 = (v_16 * v_18);
-    let v_20 = (v_12 - v_19);
-    let v_21 = (v_5 * v_20);
-    b8[i1 * lit7 + i2 * lit6 + i3] = v_21;
+    let gi = row * lit7 + hw;
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = (b1[gi] >= lit8);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[gi], 0.0f, v_2);
+    let v_6 = (v_3 - v_5);
+    let v_9 = (b3[gi] - v_8);
+    let v_14 = (v_9 * v_13);
+    let v_17 = (v_14 * v_16);
+    let v_18 = (v_6 - v_17);
+    b7[gi] = v_18;
   }
 }
 `,
   };
 
-export const pointwise_grad_G_features_2_conv_0_1_2: ShaderSpec = {
-    name: "pointwise_grad_G_features_2_conv_0_1_2",
+export const pointwise_grad_G_features_2_conv_1_0_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_2_conv_1_0_2",
     overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -8288,8 +6977,7 @@ override lit9: f32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -8297,34 +6985,32 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let row = blk / lit1;
   let chunk = blk % lit1;
   let i1 = row % lit2;
-  let h_0 = b0[i1];
-  let h_1 = b1[i1];
-  let v_2 = (h_1 * lit3);
-  let v_3 = (v_2 + lit4);
-  let v_4 = inverseSqrt(v_3);
-  let v_5 = (h_0 * v_4);
-  let h_10 = b4[i1];
+  let h_4 = b2[i1];
+  let v_5 = (h_4 * lit3);
+  let h_7 = b4[i1];
+  let v_8 = (h_7 * lit3);
+  let h_10 = b5[i1];
   let v_11 = (h_10 * lit3);
-  let h_13 = b6[i1];
-  let v_14 = (h_13 * lit3);
-  let h_17 = b7[i1];
-  let v_18 = (h_17 * lit3);
+  let v_12 = (v_11 + lit4);
+  let v_13 = inverseSqrt(v_12);
+  let h_15 = b6[i1];
+  let v_16 = (h_15 * lit3);
   for (var e = 0i; e < lit5; e++) {
     let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
     if (hw >= lit7) { break; }
     let i2 = hw / lit8;
     let i3 = hw % lit8;
-    let v_6 = (b3[i1 * lit7 + i2 * lit8 + i3] <= 0.0f);
-    let v_7 = (b3[i1 * lit7 + i2 * lit8 + i3] >= lit9);
-    let v_8 = (v_6 || v_7);
-    let v_9 = select(b2[i1 * lit7 + i2 * lit8 + i3], 0.0f, v_8);
-    let v_12 = (v_9 - v_11);
-    let v_15 = (b5[i1 * lit7 + i2 * lit8 + i3] - v_14);
-    let v_16 = (v_15 * v_4);
-    let v_19 = (v_16 * v_18);
-    let v_20 = (v_12 - v_19);
-    let v_21 = (v_5 * v_20);
-    b8[i1 * lit7 + i2 * lit8 + i3] = v_21;
+    let gi = row * lit7 + hw;
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = (b1[gi] >= lit9);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[gi], 0.0f, v_2);
+    let v_6 = (v_3 - v_5);
+    let v_9 = (b3[gi] - v_8);
+    let v_14 = (v_9 * v_13);
+    let v_17 = (v_14 * v_16);
+    let v_18 = (v_6 - v_17);
+    b7[gi] = v_18;
   }
 }
 `,
@@ -8333,7 +7019,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const pointwise_grad_G_features_2_conv_3: ShaderSpec = {
     name: "pointwise_grad_G_features_2_conv_3",
     overrides: ["i32","f32","f32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -8345,12 +7031,7 @@ override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -8364,25 +7045,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_3 = (v_2 + lit2);
   let v_4 = inverseSqrt(v_3);
   let v_5 = (h_0 * v_4);
-  let h_7 = b4[i1];
-  let v_8 = (h_7 * lit1);
-  let h_10 = b6[i1];
-  let v_11 = (h_10 * lit1);
-  let h_14 = b7[i1];
-  let v_15 = (h_14 * lit1);
   for (var e = 0i; e < lit0; e++) {
     let hw = (chunk * lit0 + e) * lit3 + i32(lid.x);
     if (hw >= lit4) { break; }
     let i2 = hw / lit5;
     let i3 = hw % lit5;
-    let v_6 = (b2[i1 * lit4 + i2 * lit5 + i3] + b3[i1 * lit4 + i2 * lit5 + i3]);
-    let v_9 = (v_6 - v_8);
-    let v_12 = (b5[i1 * lit4 + i2 * lit5 + i3] - v_11);
-    let v_13 = (v_12 * v_4);
-    let v_16 = (v_13 * v_15);
-    let v_17 = (v_9 - v_16);
-    let v_18 = (v_5 * v_17);
-    b8[i1 * lit4 + i2 * lit5 + i3] = v_18;
+    let gi = row * lit4 + hw;
+    let v_6 = (v_5 * b2[gi]);
+    b3[gi] = v_6;
   }
 }
 `,
@@ -8432,31 +7102,31 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit4) { break; }
     let i2 = hw / lit5;
     let i3 = hw % lit5;
-    let v_8 = (b2[i1 * lit4 + i2 * lit5 + i3] - v_7);
-    let v_11 = (b4[i1 * lit4 + i2 * lit5 + i3] - v_10);
+    let gi = row * lit4 + hw;
+    let v_8 = (b2[gi] - v_7);
+    let v_11 = (b4[gi] - v_10);
     let v_12 = (v_11 * v_4);
     let v_15 = (v_12 * v_14);
     let v_16 = (v_8 - v_15);
     let v_17 = (v_5 * v_16);
-    b7[i1 * lit4 + i2 * lit5 + i3] = v_17;
+    b7[gi] = v_17;
   }
 }
 `,
   };
 
-export const pointwise_grad_G_features_4_conv_3: ShaderSpec = {
-    name: "pointwise_grad_G_features_4_conv_3",
-    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_grad_G_features_4_conv_0_0: ShaderSpec = {
+    name: "pointwise_grad_G_features_4_conv_0_0",
+    overrides: ["i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: f32;
 override lit2: f32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
-override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -8464,9 +7134,7 @@ override lit6: i32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -8474,100 +7142,185 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let row = blk / 1i;
   let chunk = blk % 1i;
   let i1 = row % lit0;
-  let h_0 = b0[i1];
-  let h_1 = b1[i1];
+  let h_1 = b2[i1];
   let v_2 = (h_1 * lit1);
-  let v_3 = (v_2 + lit2);
-  let v_4 = inverseSqrt(v_3);
-  let v_5 = (h_0 * v_4);
-  let h_8 = b5[i1];
-  let v_9 = (h_8 * lit1);
-  let h_11 = b7[i1];
-  let v_12 = (h_11 * lit1);
-  let h_15 = b8[i1];
-  let v_16 = (h_15 * lit1);
-  for (var e = 0i; e < lit3; e++) {
-    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
-    if (hw >= lit5) { break; }
-    let i2 = hw / lit6;
-    let i3 = hw % lit6;
-    let v_6 = (b2[i1 * lit5 + i2 * lit6 + i3] + b3[i1 * lit5 + i2 * lit6 + i3]);
-    let v_7 = (v_6 + b4[i1 * lit5 + i2 * lit6 + i3]);
-    let v_10 = (v_7 - v_9);
-    let v_13 = (b6[i1 * lit5 + i2 * lit6 + i3] - v_12);
-    let v_14 = (v_13 * v_4);
-    let v_17 = (v_14 * v_16);
-    let v_18 = (v_10 - v_17);
-    let v_19 = (v_5 * v_18);
-    b9[i1 * lit5 + i2 * lit6 + i3] = v_19;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_G_features_5_conv_3: ShaderSpec = {
-    name: "pointwise_grad_G_features_5_conv_3",
-    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: f32;
-override lit2: f32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  if (blk >= lit0) { return; }
-  let row = blk / 1i;
-  let chunk = blk % 1i;
-  let i1 = row % lit0;
-  let h_0 = b0[i1];
-  let h_1 = b1[i1];
-  let v_2 = (h_1 * lit1);
-  let v_3 = (v_2 + lit2);
-  let v_4 = inverseSqrt(v_3);
-  let v_5 = (h_0 * v_4);
-  let h_7 = b4[i1];
+  let h_4 = b4[i1];
+  let v_5 = (h_4 * lit1);
+  let h_7 = b5[i1];
   let v_8 = (h_7 * lit1);
-  let h_10 = b6[i1];
-  let v_11 = (h_10 * lit1);
-  let h_14 = b7[i1];
-  let v_15 = (h_14 * lit1);
-  for (var e = 0i; e < lit3; e++) {
-    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
-    if (hw >= lit5) { break; }
-    let i2 = hw / lit6;
-    let i3 = hw % lit6;
-    let v_6 = (b2[i1 * lit5 + i2 * lit6 + i3] + b3[i1 * lit5 + i2 * lit6 + i3]);
-    let v_9 = (v_6 - v_8);
-    let v_12 = (b5[i1 * lit5 + i2 * lit6 + i3] - v_11);
-    let v_13 = (v_12 * v_4);
-    let v_16 = (v_13 * v_15);
-    let v_17 = (v_9 - v_16);
-    let v_18 = (v_5 * v_17);
-    b8[i1 * lit5 + i2 * lit6 + i3] = v_18;
+  let v_9 = (v_8 + lit2);
+  let v_10 = inverseSqrt(v_9);
+  let h_12 = b6[i1];
+  let v_13 = (h_12 * lit1);
+  for (var e = 0i; e < lit0; e++) {
+    let hw = (chunk * lit0 + e) * lit3 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit4 + hw;
+    let v_0 = (b0[gi] + b1[gi]);
+    let v_3 = (v_0 - v_2);
+    let v_6 = (b3[gi] - v_5);
+    let v_11 = (v_6 * v_10);
+    let v_14 = (v_11 * v_13);
+    let v_15 = (v_3 - v_14);
+    b7[gi] = v_15;
   }
 }
 `,
   };
 
-export const pointwise_grad_G_features_7_conv_0_1: ShaderSpec = {
-    name: "pointwise_grad_G_features_7_conv_0_1",
+export const pointwise_grad_G_features_5_conv_0_0: ShaderSpec = {
+    name: "pointwise_grad_G_features_5_conv_0_0",
+    overrides: ["i32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_2 = b3[i1];
+  let v_3 = (h_2 * lit1);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit3 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit4 + hw;
+    let v_0 = (b0[gi] + b1[gi]);
+    let v_1 = (v_0 + b2[gi]);
+    let v_4 = (v_1 - v_3);
+    b4[gi] = v_4;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_5_conv_0_0_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_5_conv_0_0_2",
+    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b2[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b4[i1];
+  let v_9 = (h_8 * lit1);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let gi = row * lit5 + hw;
+    let v_2 = (b1[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_10 = (v_7 * v_9);
+    let v_11 = (b0[gi] - v_10);
+    b5[gi] = v_11;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_7_conv_0_0: ShaderSpec = {
+    name: "pointwise_grad_G_features_7_conv_0_0",
+    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_1 = b2[i1];
+  let v_2 = (h_1 * lit1);
+  let h_4 = b4[i1];
+  let v_5 = (h_4 * lit1);
+  let h_7 = b5[i1];
+  let v_8 = (h_7 * lit1);
+  let v_9 = (v_8 + lit2);
+  let v_10 = inverseSqrt(v_9);
+  let h_12 = b6[i1];
+  let v_13 = (h_12 * lit1);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let gi = row * lit5 + hw;
+    let v_0 = (b0[gi] + b1[gi]);
+    let v_3 = (v_0 - v_2);
+    let v_6 = (b3[gi] - v_5);
+    let v_11 = (v_6 * v_10);
+    let v_14 = (v_11 * v_13);
+    let v_15 = (v_3 - v_14);
+    b7[gi] = v_15;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_7_conv_1_0: ShaderSpec = {
+    name: "pointwise_grad_G_features_7_conv_1_0",
     overrides: ["i32","f32","f32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -8585,8 +7338,7 @@ override lit7: f32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -8594,34 +7346,32 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let row = blk / 1i;
   let chunk = blk % 1i;
   let i1 = row % lit0;
-  let h_0 = b0[i1];
-  let h_1 = b1[i1];
-  let v_2 = (h_1 * lit1);
-  let v_3 = (v_2 + lit2);
-  let v_4 = inverseSqrt(v_3);
-  let v_5 = (h_0 * v_4);
-  let h_10 = b4[i1];
+  let h_4 = b2[i1];
+  let v_5 = (h_4 * lit1);
+  let h_7 = b4[i1];
+  let v_8 = (h_7 * lit1);
+  let h_10 = b5[i1];
   let v_11 = (h_10 * lit1);
-  let h_13 = b6[i1];
-  let v_14 = (h_13 * lit1);
-  let h_17 = b7[i1];
-  let v_18 = (h_17 * lit1);
+  let v_12 = (v_11 + lit2);
+  let v_13 = inverseSqrt(v_12);
+  let h_15 = b6[i1];
+  let v_16 = (h_15 * lit1);
   for (var e = 0i; e < lit3; e++) {
     let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
     if (hw >= lit5) { break; }
     let i2 = hw / lit6;
     let i3 = hw % lit6;
-    let v_6 = (b3[i1 * lit5 + i2 * lit6 + i3] <= 0.0f);
-    let v_7 = (b3[i1 * lit5 + i2 * lit6 + i3] >= lit7);
-    let v_8 = (v_6 || v_7);
-    let v_9 = select(b2[i1 * lit5 + i2 * lit6 + i3], 0.0f, v_8);
-    let v_12 = (v_9 - v_11);
-    let v_15 = (b5[i1 * lit5 + i2 * lit6 + i3] - v_14);
-    let v_16 = (v_15 * v_4);
-    let v_19 = (v_16 * v_18);
-    let v_20 = (v_12 - v_19);
-    let v_21 = (v_5 * v_20);
-    b8[i1 * lit5 + i2 * lit6 + i3] = v_21;
+    let gi = row * lit5 + hw;
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = (b1[gi] >= lit7);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[gi], 0.0f, v_2);
+    let v_6 = (v_3 - v_5);
+    let v_9 = (b3[gi] - v_8);
+    let v_14 = (v_9 * v_13);
+    let v_17 = (v_14 * v_16);
+    let v_18 = (v_6 - v_17);
+    b7[gi] = v_18;
   }
 }
 `,
@@ -8630,7 +7380,51 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const pointwise_grad_G_layer1_0_bn2: ShaderSpec = {
     name: "pointwise_grad_G_layer1_0_bn2",
     overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let gi = row * lit6 + hw;
+    let v_6 = (v_5 * b2[gi]);
+    b3[gi] = v_6;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer1_0_conv3: ShaderSpec = {
+    name: "pointwise_grad_G_layer1_0_conv3",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -8648,8 +7442,7 @@ override lit7: i32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -8657,32 +7450,30 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let row = blk / lit1;
   let chunk = blk % lit1;
   let i1 = row % lit2;
-  let h_0 = b0[i1];
-  let h_1 = b1[i1];
-  let v_2 = (h_1 * lit3);
-  let v_3 = (v_2 + lit4);
-  let v_4 = inverseSqrt(v_3);
-  let v_5 = (h_0 * v_4);
-  let h_8 = b4[i1];
+  let h_2 = b2[i1];
+  let v_3 = (h_2 * lit3);
+  let h_5 = b4[i1];
+  let v_6 = (h_5 * lit3);
+  let h_8 = b5[i1];
   let v_9 = (h_8 * lit3);
-  let h_11 = b6[i1];
-  let v_12 = (h_11 * lit3);
-  let h_15 = b7[i1];
-  let v_16 = (h_15 * lit3);
+  let v_10 = (v_9 + lit4);
+  let v_11 = inverseSqrt(v_10);
+  let h_13 = b6[i1];
+  let v_14 = (h_13 * lit3);
   for (var e = 0i; e < lit2; e++) {
     let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
     if (hw >= lit6) { break; }
     let i2 = hw / lit7;
     let i3 = hw % lit7;
-    let v_6 = (b3[i1 * lit6 + i2 * lit7 + i3] <= 0.0f);
-    let v_7 = select(b2[i1 * lit6 + i2 * lit7 + i3], 0.0f, v_6);
-    let v_10 = (v_7 - v_9);
-    let v_13 = (b5[i1 * lit6 + i2 * lit7 + i3] - v_12);
-    let v_14 = (v_13 * v_4);
-    let v_17 = (v_14 * v_16);
-    let v_18 = (v_10 - v_17);
-    let v_19 = (v_5 * v_18);
-    b8[i1 * lit6 + i2 * lit7 + i3] = v_19;
+    let gi = row * lit6 + hw;
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = select(b0[gi], 0.0f, v_0);
+    let v_4 = (v_1 - v_3);
+    let v_7 = (b3[gi] - v_6);
+    let v_12 = (v_7 * v_11);
+    let v_15 = (v_12 * v_14);
+    let v_16 = (v_4 - v_15);
+    b7[gi] = v_16;
   }
 }
 `,
@@ -8731,12 +7522,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit6) { break; }
     let i2 = hw / lit7;
     let i3 = hw % lit7;
-    let v_8 = (b3[i1 * lit6 + i2 * lit7 + i3] - v_7);
+    let gi = row * lit6 + hw;
+    let v_8 = (b3[gi] - v_7);
     let v_9 = (v_8 * v_4);
     let v_12 = (v_9 * v_11);
-    let v_13 = (b2[i1 * lit6 + i2 * lit7 + i3] - v_12);
+    let v_13 = (b2[gi] - v_12);
     let v_14 = (v_5 * v_13);
-    b6[i1 * lit6 + i2 * lit7 + i3] = v_14;
+    b6[gi] = v_14;
   }
 }
 `,
@@ -8745,7 +7537,51 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const pointwise_grad_G_layer1_2_bn2: ShaderSpec = {
     name: "pointwise_grad_G_layer1_2_bn2",
     overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit2 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let gi = row * lit6 + hw;
+    let v_6 = (v_5 * b2[gi]);
+    b3[gi] = v_6;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer1_2_conv3: ShaderSpec = {
+    name: "pointwise_grad_G_layer1_2_conv3",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -8763,8 +7599,7 @@ override lit7: i32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -8772,32 +7607,30 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let row = blk / lit1;
   let chunk = blk % lit1;
   let i1 = row % lit2;
-  let h_0 = b0[i1];
-  let h_1 = b1[i1];
-  let v_2 = (h_1 * lit3);
-  let v_3 = (v_2 + lit4);
-  let v_4 = inverseSqrt(v_3);
-  let v_5 = (h_0 * v_4);
-  let h_8 = b4[i1];
+  let h_2 = b2[i1];
+  let v_3 = (h_2 * lit3);
+  let h_5 = b4[i1];
+  let v_6 = (h_5 * lit3);
+  let h_8 = b5[i1];
   let v_9 = (h_8 * lit3);
-  let h_11 = b6[i1];
-  let v_12 = (h_11 * lit3);
-  let h_15 = b7[i1];
-  let v_16 = (h_15 * lit3);
+  let v_10 = (v_9 + lit4);
+  let v_11 = inverseSqrt(v_10);
+  let h_13 = b6[i1];
+  let v_14 = (h_13 * lit3);
   for (var e = 0i; e < lit5; e++) {
     let hw = (chunk * lit5 + e) * lit2 + i32(lid.x);
     if (hw >= lit6) { break; }
     let i2 = hw / lit7;
     let i3 = hw % lit7;
-    let v_6 = (b3[i1 * lit6 + i2 * lit7 + i3] <= 0.0f);
-    let v_7 = select(b2[i1 * lit6 + i2 * lit7 + i3], 0.0f, v_6);
-    let v_10 = (v_7 - v_9);
-    let v_13 = (b5[i1 * lit6 + i2 * lit7 + i3] - v_12);
-    let v_14 = (v_13 * v_4);
-    let v_17 = (v_14 * v_16);
-    let v_18 = (v_10 - v_17);
-    let v_19 = (v_5 * v_18);
-    b8[i1 * lit6 + i2 * lit7 + i3] = v_19;
+    let gi = row * lit6 + hw;
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = select(b0[gi], 0.0f, v_0);
+    let v_4 = (v_1 - v_3);
+    let v_7 = (b3[gi] - v_6);
+    let v_12 = (v_7 * v_11);
+    let v_15 = (v_12 * v_14);
+    let v_16 = (v_4 - v_15);
+    b7[gi] = v_16;
   }
 }
 `,
@@ -8835,11 +7668,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit5) { break; }
     let i2 = hw / lit6;
     let i3 = hw % lit6;
-    let v_0 = (b0[i1 * lit5 + i2 * lit6 + i3] + b1[i1 * lit5 + i2 * lit6 + i3]);
-    let v_1 = (b2[i1 * lit5 + i2 * lit6 + i3] <= 0.0f);
+    let gi = row * lit5 + hw;
+    let v_0 = (b0[gi] + b1[gi]);
+    let v_1 = (b2[gi] <= 0.0f);
     let v_2 = select(v_0, 0.0f, v_1);
     let v_5 = (v_2 - v_4);
-    b4[i1 * lit5 + i2 * lit6 + i3] = v_5;
+    b4[gi] = v_5;
   }
 }
 `,
@@ -8886,12 +7720,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit4) { break; }
     let i2 = hw / lit5;
     let i3 = hw % lit5;
-    let v_8 = (b3[i1 * lit4 + i2 * lit5 + i3] - v_7);
+    let gi = row * lit4 + hw;
+    let v_8 = (b3[gi] - v_7);
     let v_9 = (v_8 * v_4);
     let v_12 = (v_9 * v_11);
-    let v_13 = (b2[i1 * lit4 + i2 * lit5 + i3] - v_12);
+    let v_13 = (b2[gi] - v_12);
     let v_14 = (v_5 * v_13);
-    b6[i1 * lit4 + i2 * lit5 + i3] = v_14;
+    b6[gi] = v_14;
   }
 }
 `,
@@ -8930,13 +7765,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = inverseSqrt(v_1);
   let v_3 = (b0[i1] * v_2);
   let v_4 = (b4[i1] * lit6);
-  let v_5 = (b3[i1 * lit2 + i2 * lit4 + i3] - v_4);
+  let v_5 = (b3[gi] - v_4);
   let v_6 = (v_5 * v_2);
   let v_7 = (b5[i1] * lit6);
   let v_8 = (v_6 * v_7);
-  let v_9 = (b2[i1 * lit2 + i2 * lit4 + i3] - v_8);
+  let v_9 = (b2[gi] - v_8);
   let v_10 = (v_3 * v_9);
-  b6[i1 * lit2 + i2 * lit4 + i3] = v_10;
+  b6[gi] = v_10;
 }
 `,
   };
@@ -8944,7 +7779,50 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const pointwise_grad_G_layer3_0_bn2: ShaderSpec = {
     name: "pointwise_grad_G_layer3_0_bn2",
     overrides: ["i32","f32","f32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit1);
+  let v_3 = (v_2 + lit2);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let gi = row * lit5 + hw;
+    let v_6 = (v_5 * b2[gi]);
+    b3[gi] = v_6;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer3_0_conv3: ShaderSpec = {
+    name: "pointwise_grad_G_layer3_0_conv3",
+    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -8961,8 +7839,7 @@ override lit6: i32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -8970,32 +7847,30 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let row = blk / 1i;
   let chunk = blk % 1i;
   let i1 = row % lit0;
-  let h_0 = b0[i1];
-  let h_1 = b1[i1];
-  let v_2 = (h_1 * lit1);
-  let v_3 = (v_2 + lit2);
-  let v_4 = inverseSqrt(v_3);
-  let v_5 = (h_0 * v_4);
-  let h_8 = b4[i1];
+  let h_2 = b2[i1];
+  let v_3 = (h_2 * lit1);
+  let h_5 = b4[i1];
+  let v_6 = (h_5 * lit1);
+  let h_8 = b5[i1];
   let v_9 = (h_8 * lit1);
-  let h_11 = b6[i1];
-  let v_12 = (h_11 * lit1);
-  let h_15 = b7[i1];
-  let v_16 = (h_15 * lit1);
+  let v_10 = (v_9 + lit2);
+  let v_11 = inverseSqrt(v_10);
+  let h_13 = b6[i1];
+  let v_14 = (h_13 * lit1);
   for (var e = 0i; e < lit3; e++) {
     let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
     if (hw >= lit5) { break; }
     let i2 = hw / lit6;
     let i3 = hw % lit6;
-    let v_6 = (b3[i1 * lit5 + i2 * lit6 + i3] <= 0.0f);
-    let v_7 = select(b2[i1 * lit5 + i2 * lit6 + i3], 0.0f, v_6);
-    let v_10 = (v_7 - v_9);
-    let v_13 = (b5[i1 * lit5 + i2 * lit6 + i3] - v_12);
-    let v_14 = (v_13 * v_4);
-    let v_17 = (v_14 * v_16);
-    let v_18 = (v_10 - v_17);
-    let v_19 = (v_5 * v_18);
-    b8[i1 * lit5 + i2 * lit6 + i3] = v_19;
+    let gi = row * lit5 + hw;
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = select(b0[gi], 0.0f, v_0);
+    let v_4 = (v_1 - v_3);
+    let v_7 = (b3[gi] - v_6);
+    let v_12 = (v_7 * v_11);
+    let v_15 = (v_12 * v_14);
+    let v_16 = (v_4 - v_15);
+    b7[gi] = v_16;
   }
 }
 `,
@@ -9031,11 +7906,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit3) { break; }
     let i2 = hw / lit4;
     let i3 = hw % lit4;
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] + b1[i1 * lit3 + i2 * lit4 + i3]);
-    let v_1 = (b2[i1 * lit3 + i2 * lit4 + i3] <= 0.0f);
+    let gi = row * lit3 + hw;
+    let v_0 = (b0[gi] + b1[gi]);
+    let v_1 = (b2[gi] <= 0.0f);
     let v_2 = select(v_0, 0.0f, v_1);
     let v_5 = (v_2 - v_4);
-    b4[i1 * lit3 + i2 * lit4 + i3] = v_5;
+    b4[gi] = v_5;
   }
 }
 `,
@@ -9066,12 +7942,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i1 = ((gi / lit2) % lit3);
   let i2 = ((gi / lit4) % lit5);
   let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] + b1[i1 * lit2 + i2 * lit4 + i3]);
-  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] <= 0.0f);
+  let v_0 = (b0[gi] + b1[gi]);
+  let v_1 = (b2[gi] <= 0.0f);
   let v_2 = select(v_0, 0.0f, v_1);
   let v_3 = (b3[i1] * lit6);
   let v_4 = (v_2 - v_3);
-  b4[i1 * lit2 + i2 * lit4 + i3] = v_4;
+  b4[gi] = v_4;
 }
 `,
   };
@@ -9121,13 +7997,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit5) { break; }
     let i2 = hw / lit6;
     let i3 = hw % lit6;
-    let v_8 = (b2[i1 * lit5 + i2 * lit6 + i3] - v_7);
-    let v_11 = (b4[i1 * lit5 + i2 * lit6 + i3] - v_10);
+    let gi = row * lit5 + hw;
+    let v_8 = (b2[gi] - v_7);
+    let v_11 = (b4[gi] - v_10);
     let v_12 = (v_11 * v_4);
     let v_15 = (v_12 * v_14);
     let v_16 = (v_8 - v_15);
     let v_17 = (v_5 * v_16);
-    b7[i1 * lit5 + i2 * lit6 + i3] = v_17;
+    b7[gi] = v_17;
   }
 }
 `,
@@ -9170,15 +8047,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = inverseSqrt(v_1);
     let v_3 = (b0[i1] * v_2);
     let v_4 = (b3[i1] * lit7);
-    let v_5 = (b2[i1 * lit3 + i2 * lit5 + i3] - v_4);
+    let v_5 = (b2[gi] - v_4);
     let v_6 = (b5[i1] * lit7);
-    let v_7 = (b4[i1 * lit3 + i2 * lit5 + i3] - v_6);
+    let v_7 = (b4[gi] - v_6);
     let v_8 = (v_7 * v_2);
     let v_9 = (b6[i1] * lit7);
     let v_10 = (v_8 * v_9);
     let v_11 = (v_5 - v_10);
     let v_12 = (v_3 * v_11);
-    b7[i1 * lit3 + i2 * lit5 + i3] = v_12;
+    b7[gi] = v_12;
   }
 }
 `,
@@ -9187,7 +8064,49 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const pointwise_grad_G_layer4_0_bn2: ShaderSpec = {
     name: "pointwise_grad_G_layer4_0_bn2",
     overrides: ["i32","f32","f32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit1);
+  let v_3 = (v_2 + lit2);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit0 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit4 + hw;
+    let v_6 = (v_5 * b2[gi]);
+    b3[gi] = v_6;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer4_0_conv3: ShaderSpec = {
+    name: "pointwise_grad_G_layer4_0_conv3",
+    overrides: ["i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -9203,8 +8122,7 @@ override lit5: i32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -9212,32 +8130,30 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let row = blk / 1i;
   let chunk = blk % 1i;
   let i1 = row % lit0;
-  let h_0 = b0[i1];
-  let h_1 = b1[i1];
-  let v_2 = (h_1 * lit1);
-  let v_3 = (v_2 + lit2);
-  let v_4 = inverseSqrt(v_3);
-  let v_5 = (h_0 * v_4);
-  let h_8 = b4[i1];
+  let h_2 = b2[i1];
+  let v_3 = (h_2 * lit1);
+  let h_5 = b4[i1];
+  let v_6 = (h_5 * lit1);
+  let h_8 = b5[i1];
   let v_9 = (h_8 * lit1);
-  let h_11 = b6[i1];
-  let v_12 = (h_11 * lit1);
-  let h_15 = b7[i1];
-  let v_16 = (h_15 * lit1);
+  let v_10 = (v_9 + lit2);
+  let v_11 = inverseSqrt(v_10);
+  let h_13 = b6[i1];
+  let v_14 = (h_13 * lit1);
   for (var e = 0i; e < lit3; e++) {
     let hw = (chunk * lit3 + e) * lit0 + i32(lid.x);
     if (hw >= lit4) { break; }
     let i2 = hw / lit5;
     let i3 = hw % lit5;
-    let v_6 = (b3[i1 * lit4 + i2 * lit5 + i3] <= 0.0f);
-    let v_7 = select(b2[i1 * lit4 + i2 * lit5 + i3], 0.0f, v_6);
-    let v_10 = (v_7 - v_9);
-    let v_13 = (b5[i1 * lit4 + i2 * lit5 + i3] - v_12);
-    let v_14 = (v_13 * v_4);
-    let v_17 = (v_14 * v_16);
-    let v_18 = (v_10 - v_17);
-    let v_19 = (v_5 * v_18);
-    b8[i1 * lit4 + i2 * lit5 + i3] = v_19;
+    let gi = row * lit4 + hw;
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = select(b0[gi], 0.0f, v_0);
+    let v_4 = (v_1 - v_3);
+    let v_7 = (b3[gi] - v_6);
+    let v_12 = (v_7 * v_11);
+    let v_15 = (v_12 * v_14);
+    let v_16 = (v_4 - v_15);
+    b7[gi] = v_16;
   }
 }
 `,
@@ -9285,12 +8201,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit5) { break; }
     let i2 = hw / lit6;
     let i3 = hw % lit6;
-    let v_8 = (b3[i1 * lit5 + i2 * lit6 + i3] - v_7);
+    let gi = row * lit5 + hw;
+    let v_8 = (b3[gi] - v_7);
     let v_9 = (v_8 * v_4);
     let v_12 = (v_9 * v_11);
-    let v_13 = (b2[i1 * lit5 + i2 * lit6 + i3] - v_12);
+    let v_13 = (b2[gi] - v_12);
     let v_14 = (v_5 * v_13);
-    b6[i1 * lit5 + i2 * lit6 + i3] = v_14;
+    b6[gi] = v_14;
   }
 }
 `,
@@ -9340,12 +8257,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit7) { break; }
     let i2 = hw / lit8;
     let i3 = hw % lit8;
-    let v_8 = (b3[i1 * lit7 + i2 * lit8 + i3] - v_7);
+    let gi = row * lit7 + hw;
+    let v_8 = (b3[gi] - v_7);
     let v_9 = (v_8 * v_4);
     let v_12 = (v_9 * v_11);
-    let v_13 = (b2[i1 * lit7 + i2 * lit8 + i3] - v_12);
+    let v_13 = (b2[gi] - v_12);
     let v_14 = (v_5 * v_13);
-    b6[i1 * lit7 + i2 * lit8 + i3] = v_14;
+    b6[gi] = v_14;
   }
 }
 `,
@@ -9387,13 +8305,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = inverseSqrt(v_1);
     let v_3 = (b0[i1] * v_2);
     let v_4 = (b4[i1] * lit7);
-    let v_5 = (b3[i1 * lit3 + i2 * lit5 + i3] - v_4);
+    let v_5 = (b3[gi] - v_4);
     let v_6 = (v_5 * v_2);
     let v_7 = (b5[i1] * lit7);
     let v_8 = (v_6 * v_7);
-    let v_9 = (b2[i1 * lit3 + i2 * lit5 + i3] - v_8);
+    let v_9 = (b2[gi] - v_8);
     let v_10 = (v_3 * v_9);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_10;
+    b6[gi] = v_10;
   }
 }
 `,
@@ -9446,118 +8364,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit7) { break; }
     let i2 = hw / lit8;
     let i3 = hw % lit8;
-    let v_8 = (b2[i1 * lit7 + i2 * lit8 + i3] - v_7);
-    let v_11 = (b4[i1 * lit7 + i2 * lit8 + i3] - v_10);
+    let gi = row * lit7 + hw;
+    let v_8 = (b2[gi] - v_7);
+    let v_11 = (b4[gi] - v_10);
     let v_12 = (v_11 * v_4);
     let v_15 = (v_12 * v_14);
     let v_16 = (v_8 - v_15);
     let v_17 = (v_5 * v_16);
-    b7[i1 * lit7 + i2 * lit8 + i3] = v_17;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_G_layer4_1_conv1: ShaderSpec = {
-    name: "pointwise_grad_G_layer4_1_conv1",
-    overrides: ["i32","i32","i32","f32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  if (blk >= lit0) { return; }
-  let row = blk / lit1;
-  let chunk = blk % lit1;
-  let i1 = row % lit2;
-  let h_3 = b3[i1];
-  let v_4 = (h_3 * lit3);
-  for (var e = 0i; e < lit4; e++) {
-    let hw = (chunk * lit4 + e) * lit5 + i32(lid.x);
-    if (hw >= lit6) { break; }
-    let i2 = hw / lit7;
-    let i3 = hw % lit7;
-    let v_0 = (b0[i1 * lit6 + i2 * lit7 + i3] + b1[i1 * lit6 + i2 * lit7 + i3]);
-    let v_1 = (b2[i1 * lit6 + i2 * lit7 + i3] <= 0.0f);
-    let v_2 = select(v_0, 0.0f, v_1);
-    let v_5 = (v_2 - v_4);
-    b4[i1 * lit6 + i2 * lit7 + i3] = v_5;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_G_layer4_2_bn2: ShaderSpec = {
-    name: "pointwise_grad_G_layer4_2_bn2",
-    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: f32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-override lit8: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  if (blk >= lit0) { return; }
-  let row = blk / lit1;
-  let chunk = blk % lit1;
-  let i1 = row % lit2;
-  let h_0 = b0[i1];
-  let h_1 = b1[i1];
-  let v_2 = (h_1 * lit3);
-  let v_3 = (v_2 + lit4);
-  let v_4 = inverseSqrt(v_3);
-  let v_5 = (h_0 * v_4);
-  let h_8 = b4[i1];
-  let v_9 = (h_8 * lit3);
-  let h_11 = b6[i1];
-  let v_12 = (h_11 * lit3);
-  let h_15 = b7[i1];
-  let v_16 = (h_15 * lit3);
-  for (var e = 0i; e < lit5; e++) {
-    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
-    if (hw >= lit7) { break; }
-    let i2 = hw / lit8;
-    let i3 = hw % lit8;
-    let v_6 = (b3[i1 * lit7 + i2 * lit8 + i3] <= 0.0f);
-    let v_7 = select(b2[i1 * lit7 + i2 * lit8 + i3], 0.0f, v_6);
-    let v_10 = (v_7 - v_9);
-    let v_13 = (b5[i1 * lit7 + i2 * lit8 + i3] - v_12);
-    let v_14 = (v_13 * v_4);
-    let v_17 = (v_14 * v_16);
-    let v_18 = (v_10 - v_17);
-    let v_19 = (v_5 * v_18);
-    b8[i1 * lit7 + i2 * lit8 + i3] = v_19;
+    b7[gi] = v_17;
   }
 }
 `,
@@ -9566,7 +8380,52 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const pointwise_grad_G_layer4_2_bn3: ShaderSpec = {
     name: "pointwise_grad_G_layer4_2_bn3",
     overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit8;
+    let i3 = hw % lit8;
+    let gi = row * lit7 + hw;
+    let v_6 = (v_5 * b2[gi]);
+    b3[gi] = v_6;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer4_2_conv3: ShaderSpec = {
+    name: "pointwise_grad_G_layer4_2_conv3",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -9585,9 +8444,7 @@ override lit8: i32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -9595,33 +8452,30 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let row = blk / lit1;
   let chunk = blk % lit1;
   let i1 = row % lit2;
-  let h_0 = b0[i1];
-  let h_1 = b1[i1];
-  let v_2 = (h_1 * lit3);
-  let v_3 = (v_2 + lit4);
-  let v_4 = inverseSqrt(v_3);
-  let v_5 = (h_0 * v_4);
-  let h_9 = b5[i1];
-  let v_10 = (h_9 * lit3);
-  let h_12 = b7[i1];
-  let v_13 = (h_12 * lit3);
-  let h_16 = b8[i1];
-  let v_17 = (h_16 * lit3);
+  let h_2 = b2[i1];
+  let v_3 = (h_2 * lit3);
+  let h_5 = b4[i1];
+  let v_6 = (h_5 * lit3);
+  let h_8 = b5[i1];
+  let v_9 = (h_8 * lit3);
+  let v_10 = (v_9 + lit4);
+  let v_11 = inverseSqrt(v_10);
+  let h_13 = b6[i1];
+  let v_14 = (h_13 * lit3);
   for (var e = 0i; e < lit5; e++) {
     let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
     if (hw >= lit7) { break; }
     let i2 = hw / lit8;
     let i3 = hw % lit8;
-    let v_6 = (b2[i1 * lit7 + i2 * lit8 + i3] + b3[i1 * lit7 + i2 * lit8 + i3]);
-    let v_7 = (b4[i1 * lit7 + i2 * lit8 + i3] <= 0.0f);
-    let v_8 = select(v_6, 0.0f, v_7);
-    let v_11 = (v_8 - v_10);
-    let v_14 = (b6[i1 * lit7 + i2 * lit8 + i3] - v_13);
-    let v_15 = (v_14 * v_4);
-    let v_18 = (v_15 * v_17);
-    let v_19 = (v_11 - v_18);
-    let v_20 = (v_5 * v_19);
-    b9[i1 * lit7 + i2 * lit8 + i3] = v_20;
+    let gi = row * lit7 + hw;
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = select(b0[gi], 0.0f, v_0);
+    let v_4 = (v_1 - v_3);
+    let v_7 = (b3[gi] - v_6);
+    let v_12 = (v_7 * v_11);
+    let v_15 = (v_12 * v_14);
+    let v_16 = (v_4 - v_15);
+    b7[gi] = v_16;
   }
 }
 `,
@@ -9658,11 +8512,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit4) { break; }
     let i2 = hw / lit5;
     let i3 = hw % lit5;
-    let v_0 = (b0[i1 * lit4 + i2 * lit5 + i3] + b1[i1 * lit4 + i2 * lit5 + i3]);
-    let v_1 = (b2[i1 * lit4 + i2 * lit5 + i3] <= 0.0f);
+    let gi = row * lit4 + hw;
+    let v_0 = (b0[gi] + b1[gi]);
+    let v_1 = (b2[gi] <= 0.0f);
     let v_2 = select(v_0, 0.0f, v_1);
     let v_5 = (v_2 - v_4);
-    b4[i1 * lit4 + i2 * lit5 + i3] = v_5;
+    b4[gi] = v_5;
   }
 }
 `,
@@ -9670,6 +8525,102 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_grad_G_layer6_conv2d_list_1_2: ShaderSpec = {
     name: "pointwise_grad_G_layer6_conv2d_list_1_2",
+    overrides: ["i32","i32","i32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit3);
+  for (var e = 0i; e < lit4; e++) {
+    let hw = (chunk * lit4 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let gi = row * lit6 + hw;
+    let v_0 = (b0[gi] + b1[gi]);
+    let v_1 = (b2[gi] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
+    let v_5 = (v_2 - v_4);
+    b4[gi] = v_5;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer6_conv2d_list_1_3: ShaderSpec = {
+    name: "pointwise_grad_G_layer6_conv2d_list_1_3",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b2[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b4[i1];
+  let v_9 = (h_8 * lit3);
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit8;
+    let i3 = hw % lit8;
+    let gi = row * lit7 + hw;
+    let v_2 = (b1[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_10 = (v_7 * v_9);
+    let v_11 = (b0[gi] - v_10);
+    b5[gi] = v_11;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer6_conv2d_list_1_4: ShaderSpec = {
+    name: "pointwise_grad_G_layer6_conv2d_list_1_4",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -9696,12 +8647,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit3) % lit4);
     let i2 = ((gi / lit5) % lit6);
     let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] + b1[i1 * lit3 + i2 * lit5 + i3]);
-    let v_1 = (b2[i1 * lit3 + i2 * lit5 + i3] <= 0.0f);
+    let v_0 = (b0[gi] + b1[gi]);
+    let v_1 = (b2[gi] <= 0.0f);
     let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * lit7);
     let v_4 = (v_2 - v_3);
-    b4[i1 * lit3 + i2 * lit5 + i3] = v_4;
+    b4[gi] = v_4;
   }
 }
 `,
@@ -9745,10 +8696,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit5) { break; }
     let i2 = hw / lit6;
     let i3 = hw % lit6;
+    let gi = row * lit5 + hw;
     let f_0 = i2 * lit6 + i3;
     let v_1 = (i1 == b1[((f_0 / lit6) % lit4) * lit6 + (f_0 % lit6)]);
     let v_2 = select(0.0f, 1.0f, v_1);
-    let v_3 = (b0[i1 * lit5 + i2 * lit6 + i3] - v_2);
+    let v_3 = (b0[gi] - v_2);
     let v_6 = (v_3 / v_5);
     let f_7 = i2 * lit6 + i3;
     let v_8 = (b1[((f_7 / lit6) % lit4) * lit6 + (f_7 % lit6)] != lit7);
@@ -9758,7 +8710,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_12 = (v_8 && v_11);
     let v_13 = select(0.0f, v_6, v_12);
     let v_14 = (v_13 * 1.0f);
-    b3[i1 * lit5 + i2 * lit6 + i3] = v_14;
+    b3[gi] = v_14;
   }
 }
 `,
@@ -9806,10 +8758,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit6) { break; }
     let i2 = hw / lit7;
     let i3 = hw % lit7;
+    let gi = row * lit6 + hw;
     let f_0 = i2 * lit7 + i3;
     let v_1 = (i1 == b1[((f_0 / lit7) % lit5) * lit7 + (f_0 % lit7)]);
     let v_2 = select(0.0f, 1.0f, v_1);
-    let v_3 = (b0[i1 * lit6 + i2 * lit7 + i3] - v_2);
+    let v_3 = (b0[gi] - v_2);
     let v_6 = (v_3 / v_5);
     let f_7 = i2 * lit7 + i3;
     let v_8 = (b1[((f_7 / lit7) % lit5) * lit7 + (f_7 % lit7)] != lit8);
@@ -9819,7 +8772,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_12 = (v_8 && v_11);
     let v_13 = select(0.0f, v_6, v_12);
     let v_16 = (v_13 * v_15);
-    b4[i1 * lit6 + i2 * lit7 + i3] = v_16;
+    b4[gi] = v_16;
   }
 }
 `,
@@ -9863,10 +8816,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit5) { break; }
     let i2 = hw / lit1;
     let i3 = hw % lit1;
+    let gi = row * lit5 + hw;
     let f_0 = i2 * lit1 + i3;
     let v_1 = (i1 == b1[((f_0 / lit1) % lit6) * lit1 + (f_0 % lit1)]);
     let v_2 = select(0.0f, 1.0f, v_1);
-    let v_3 = (b0[i1 * lit5 + i2 * lit1 + i3] - v_2);
+    let v_3 = (b0[gi] - v_2);
     let v_6 = (v_3 / v_5);
     let f_7 = i2 * lit1 + i3;
     let v_8 = (b1[((f_7 / lit1) % lit6) * lit1 + (f_7 % lit1)] != lit7);
@@ -9876,7 +8830,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_12 = (v_8 && v_11);
     let v_13 = select(0.0f, v_6, v_12);
     let v_14 = (v_13 * 1.0f);
-    b3[i1 * lit5 + i2 * lit1 + i3] = v_14;
+    b3[gi] = v_14;
   }
 }
 `,
@@ -9924,10 +8878,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit6) { break; }
     let i2 = hw / lit1;
     let i3 = hw % lit1;
+    let gi = row * lit6 + hw;
     let f_0 = i2 * lit1 + i3;
     let v_1 = (i1 == b1[((f_0 / lit1) % lit7) * lit1 + (f_0 % lit1)]);
     let v_2 = select(0.0f, 1.0f, v_1);
-    let v_3 = (b0[i1 * lit6 + i2 * lit1 + i3] - v_2);
+    let v_3 = (b0[gi] - v_2);
     let v_6 = (v_3 / v_5);
     let f_7 = i2 * lit1 + i3;
     let v_8 = (b1[((f_7 / lit1) % lit7) * lit1 + (f_7 % lit1)] != lit8);
@@ -9937,7 +8892,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_12 = (v_8 && v_11);
     let v_13 = select(0.0f, v_6, v_12);
     let v_16 = (v_13 * v_15);
-    b4[i1 * lit6 + i2 * lit1 + i3] = v_16;
+    b4[gi] = v_16;
   }
 }
 `,
@@ -9982,10 +8937,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit5) { break; }
     let i2 = hw / lit6;
     let i3 = hw % lit6;
+    let gi = row * lit5 + hw;
     let f_0 = i2 * lit6 + i3;
     let v_1 = (i1 == b1[((f_0 / lit6) % lit7) * lit6 + (f_0 % lit6)]);
     let v_2 = select(0.0f, 1.0f, v_1);
-    let v_3 = (b0[i1 * lit5 + i2 * lit6 + i3] - v_2);
+    let v_3 = (b0[gi] - v_2);
     let v_6 = (v_3 / v_5);
     let f_7 = i2 * lit6 + i3;
     let v_8 = (b1[((f_7 / lit6) % lit7) * lit6 + (f_7 % lit6)] != lit8);
@@ -9995,7 +8951,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_12 = (v_8 && v_11);
     let v_13 = select(0.0f, v_6, v_12);
     let v_14 = (v_13 * 1.0f);
-    b3[i1 * lit5 + i2 * lit6 + i3] = v_14;
+    b3[gi] = v_14;
   }
 }
 `,
@@ -10044,10 +9000,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit6) { break; }
     let i2 = hw / lit7;
     let i3 = hw % lit7;
+    let gi = row * lit6 + hw;
     let f_0 = i2 * lit7 + i3;
     let v_1 = (i1 == b1[((f_0 / lit7) % lit8) * lit7 + (f_0 % lit7)]);
     let v_2 = select(0.0f, 1.0f, v_1);
-    let v_3 = (b0[i1 * lit6 + i2 * lit7 + i3] - v_2);
+    let v_3 = (b0[gi] - v_2);
     let v_6 = (v_3 / v_5);
     let f_7 = i2 * lit7 + i3;
     let v_8 = (b1[((f_7 / lit7) % lit8) * lit7 + (f_7 % lit7)] != lit9);
@@ -10057,7 +9014,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_12 = (v_8 && v_11);
     let v_13 = select(0.0f, v_6, v_12);
     let v_16 = (v_13 * v_15);
-    b4[i1 * lit6 + i2 * lit7 + i3] = v_16;
+    b4[gi] = v_16;
   }
 }
 `,
@@ -10080,8 +9037,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= lit1) { return; }
   let i2 = ((gi / lit2) % lit2);
   let i3 = (gi % lit2);
-  let v_0 = (1.0f * b0[i2 * lit2 + i3]);
-  b1[i2 * lit2 + i3] = v_0;
+  let v_0 = (1.0f * b0[gi]);
+  b1[gi] = v_0;
 }
 `,
   };
@@ -10101,14 +9058,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let i3 = (gi % lit1);
-  let v_0 = (1.0f * b0[i3]);
-  b1[i3] = v_0;
+  let v_0 = (1.0f * b0[gi]);
+  b1[gi] = v_0;
 }
 `,
   };
 
-export const pointwise_sgd_G_G_classifier_conv2d_list_3: ShaderSpec = {
-    name: "pointwise_sgd_G_G_classifier_conv2d_list_3",
+export const pointwise_sgd_G_G_classifier_conv2d_list_2: ShaderSpec = {
+    name: "pointwise_sgd_G_G_classifier_conv2d_list_2",
     overrides: ["u32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -10126,50 +9083,18 @@ override lit2: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b1[(0i + 1i)];
+  let h_2 = b1[(0i + lit2)];
+  let h_6 = b4[0i];
   let i0 = gi;
-  let v_0 = (b0[i0] * b1[(0i + 1i)]);
-  let v_1 = (b2[i0] * b1[(0i + lit2)]);
-  let v_2 = (0.0f + v_1);
-  let v_3 = (v_0 + v_2);
-  b3[i0] = v_3;
-  let v_4 = (v_3 * b4[0i]);
-  let v_5 = (b2[i0] - v_4);
-  b5[i0] = v_5;
-}
-`,
-  };
-
-export const pointwise_sgd_G_G_features_0: ShaderSpec = {
-    name: "pointwise_sgd_G_G_features_0",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * b1[(0i + 1i)]);
-  let v_1 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
-  let v_2 = (b4[i0] * b1[(0i + lit2)]);
-  let v_3 = (v_1 + v_2);
-  let v_4 = (v_0 + v_3);
-  b5[i0] = v_4;
-  let v_5 = (v_4 * b6[0i]);
-  let v_6 = (b4[i0] - v_5);
-  b7[i0] = v_6;
+  let v_1 = (b0[gi] * h_0);
+  let v_3 = (b2[gi] * h_2);
+  let v_4 = (0.0f + v_3);
+  let v_5 = (v_1 + v_4);
+  b3[gi] = v_5;
+  let v_7 = (v_5 * h_6);
+  let v_8 = (b2[gi] - v_7);
+  b5[gi] = v_8;
 }
 `,
   };
@@ -10193,15 +9118,17 @@ override lit3: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = (gi % lit2);
-  let v_0 = (b0[i0 * lit2 + i1] * b1[(0i + 1i)]);
-  let v_1 = (v_0 + b2[i0 * lit2 + i1]);
-  let v_2 = (v_1 * b1[(0i + 1i)]);
-  let v_3 = (b3[i0 * lit2 + i1] * b1[(0i + lit3)]);
-  let v_4 = (b2[i0 * lit2 + i1] + v_3);
-  let v_5 = (v_2 + v_4);
-  b4[i0 * lit2 + i1] = v_5;
+  let h_0 = b1[(0i + 1i)];
+  let h_4 = b1[(0i + lit2)];
+  let i0 = (gi / lit3);
+  let i1 = (gi % lit3);
+  let v_1 = (b0[gi] * h_0);
+  let v_2 = (v_1 + b2[gi]);
+  let v_3 = (v_2 * h_0);
+  let v_5 = (b3[gi] * h_4);
+  let v_6 = (b2[gi] + v_5);
+  let v_7 = (v_3 + v_6);
+  b4[gi] = v_7;
 }
 `,
   };
@@ -10228,17 +9155,19 @@ override lit6: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = ((gi / lit3) % lit4);
-  let i2 = ((gi / lit5) % lit5);
-  let i3 = (gi % lit5);
-  let v_0 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b1[(0i + 1i)]);
-  let v_1 = (v_0 + b2[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3]);
-  let v_2 = (v_1 * b1[(0i + 1i)]);
-  let v_3 = (b3[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-  let v_4 = (b2[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] + v_3);
-  let v_5 = (v_2 + v_4);
-  b4[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_5;
+  let h_0 = b1[(0i + 1i)];
+  let h_4 = b1[(0i + lit2)];
+  let i0 = (gi / lit3);
+  let i1 = ((gi / lit4) % lit5);
+  let i2 = ((gi / lit6) % lit6);
+  let i3 = (gi % lit6);
+  let v_1 = (b0[gi] * h_0);
+  let v_2 = (v_1 + b2[gi]);
+  let v_3 = (v_2 * h_0);
+  let v_5 = (b3[gi] * h_4);
+  let v_6 = (b2[gi] + v_5);
+  let v_7 = (v_3 + v_6);
+  b4[gi] = v_7;
 }
 `,
   };
@@ -10265,20 +9194,22 @@ override lit7: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + 1i)]);
-    let v_1 = (v_0 + b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 * b1[(0i + 1i)]);
-    let v_3 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
-    let v_4 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + v_3);
-    let v_5 = (v_2 + v_4);
-    b4[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_5;
+  let h_0 = b1[(0i + 1i)];
+  let h_4 = b1[(0i + lit0)];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = ((gi / lit5) % lit6);
+    let i2 = ((gi / lit7) % lit7);
+    let i3 = (gi % lit7);
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (v_1 + b2[gi]);
+    let v_3 = (v_2 * h_0);
+    let v_5 = (b3[gi] * h_4);
+    let v_6 = (b2[gi] + v_5);
+    let v_7 = (v_3 + v_6);
+    b4[gi] = v_7;
   }
 }
 `,
@@ -10303,18 +9234,20 @@ override lit4: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = (gi % lit3);
-    let v_0 = (b0[i0 * lit3 + i1] * b1[(0i + 1i)]);
-    let v_1 = (v_0 + b2[i0 * lit3 + i1]);
-    let v_2 = (v_1 * b1[(0i + 1i)]);
-    let v_3 = (b3[i0 * lit3 + i1] * b1[(0i + lit4)]);
-    let v_4 = (b2[i0 * lit3 + i1] + v_3);
-    let v_5 = (v_2 + v_4);
-    b4[i0 * lit3 + i1] = v_5;
+  let h_0 = b1[(0i + 1i)];
+  let h_4 = b1[(0i + lit0)];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = (gi % lit4);
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (v_1 + b2[gi]);
+    let v_3 = (v_2 * h_0);
+    let v_5 = (b3[gi] * h_4);
+    let v_6 = (b2[gi] + v_5);
+    let v_7 = (v_3 + v_6);
+    b4[gi] = v_7;
   }
 }
 `,
@@ -10338,18 +9271,20 @@ override lit3: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit1);
-    let i1 = (gi % lit1);
-    let v_0 = (b0[i0 * lit1 + i1] * b1[(0i + 1i)]);
-    let v_1 = (v_0 + b2[i0 * lit1 + i1]);
-    let v_2 = (v_1 * b1[(0i + 1i)]);
-    let v_3 = (b3[i0 * lit1 + i1] * b1[(0i + lit3)]);
-    let v_4 = (b2[i0 * lit1 + i1] + v_3);
-    let v_5 = (v_2 + v_4);
-    b4[i0 * lit1 + i1] = v_5;
+  let h_0 = b1[(0i + 1i)];
+  let h_4 = b1[(0i + lit0)];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit2);
+    let i1 = (gi % lit2);
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (v_1 + b2[gi]);
+    let v_3 = (v_2 * h_0);
+    let v_5 = (b3[gi] * h_4);
+    let v_6 = (b2[gi] + v_5);
+    let v_7 = (v_3 + v_6);
+    b4[gi] = v_7;
   }
 }
 `,
@@ -10376,20 +9311,22 @@ override lit6: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + 1i)]);
-    let v_1 = (v_0 + b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * b1[(0i + 1i)]);
-    let v_3 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_4 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + v_3);
-    let v_5 = (v_2 + v_4);
-    b4[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_5;
+  let h_0 = b1[(0i + 1i)];
+  let h_4 = b1[(0i + lit0)];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = ((gi / lit5) % lit2);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (v_1 + b2[gi]);
+    let v_3 = (v_2 * h_0);
+    let v_5 = (b3[gi] * h_4);
+    let v_6 = (b2[gi] + v_5);
+    let v_7 = (v_3 + v_6);
+    b4[gi] = v_7;
   }
 }
 `,
@@ -10397,90 +9334,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_sgd_G_G_layer5_conv2d_list_0: ShaderSpec = {
     name: "pointwise_sgd_G_G_layer5_conv2d_list_0",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * b1[(0i + 1i)]);
-  let v_1 = (b3[i0] * b1[(0i + lit2)]);
-  let v_2 = (b2[(i0 % lit1)] + v_1);
-  let v_3 = (v_0 + v_2);
-  b4[i0] = v_3;
-  let v_4 = (v_3 * b5[0i]);
-  let v_5 = (b3[i0] - v_4);
-  b6[i0] = v_5;
-  let v_6 = (b7[i0] * b1[(0i + 1i)]);
-  let v_7 = (b8[i0] * b1[(0i + lit2)]);
-  let v_8 = (b2[(i0 % lit1)] + v_7);
-  let v_9 = (v_6 + v_8);
-  b9[i0] = v_9;
-}
-`,
-  };
-
-export const pointwise_sgd_G_G_layer5_conv2d_list_0_2: ShaderSpec = {
-    name: "pointwise_sgd_G_G_layer5_conv2d_list_0_2",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * b1[(0i + 1i)]);
-  let v_1 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
-  let v_2 = (b4[i0] * b1[(0i + lit2)]);
-  let v_3 = (v_1 + v_2);
-  let v_4 = (v_0 + v_3);
-  b5[i0] = v_4;
-  let v_5 = (v_4 * b6[0i]);
-  let v_6 = (b4[i0] - v_5);
-  b7[i0] = v_6;
-  let v_7 = (b8[i0] * b1[(0i + 1i)]);
-  let v_8 = (b9[i0] * b1[(0i + lit2)]);
-  let v_9 = (v_1 + v_8);
-  let v_10 = (v_7 + v_9);
-  b10[i0] = v_10;
-}
-`,
-  };
-
-export const pointwise_sgd_G_G_layer6_conv2d_list_1: ShaderSpec = {
-    name: "pointwise_sgd_G_G_layer6_conv2d_list_1",
     overrides: ["u32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -10499,15 +9352,56 @@ override lit2: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b1[(0i + 1i)];
+  let h_2 = b1[(0i + lit2)];
+  let h_6 = b5[0i];
   let i0 = gi;
-  let v_0 = (b0[i0] * b1[(0i + 1i)]);
-  let v_1 = (b3[i0] * b1[(0i + lit2)]);
-  let v_2 = (b2[(i0 % lit1)] + v_1);
-  let v_3 = (v_0 + v_2);
-  b4[i0] = v_3;
-  let v_4 = (v_3 * b5[0i]);
-  let v_5 = (b3[i0] - v_4);
-  b6[i0] = v_5;
+  let v_1 = (b0[gi] * h_0);
+  let v_3 = (b3[gi] * h_2);
+  let v_4 = (b2[(i0 % lit1)] + v_3);
+  let v_5 = (v_1 + v_4);
+  b4[gi] = v_5;
+  let v_7 = (v_5 * h_6);
+  let v_8 = (b3[gi] - v_7);
+  b6[gi] = v_8;
+}
+`,
+  };
+
+export const pointwise_sgd_G_G_layer5_conv2d_list_0_2: ShaderSpec = {
+    name: "pointwise_sgd_G_G_layer5_conv2d_list_0_2",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let h_0 = b1[(0i + 1i)];
+  let h_3 = b1[(0i + lit2)];
+  let h_7 = b6[0i];
+  let i0 = gi;
+  let v_1 = (b0[gi] * h_0);
+  let v_2 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
+  let v_4 = (b4[gi] * h_3);
+  let v_5 = (v_2 + v_4);
+  let v_6 = (v_1 + v_5);
+  b5[gi] = v_6;
+  let v_8 = (v_6 * h_7);
+  let v_9 = (b4[gi] - v_8);
+  b7[gi] = v_9;
 }
 `,
   };
@@ -10538,14 +9432,17 @@ fn pow_(x: f32, y: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = f32(b1[0i]);
-  let v_1 = (v_0 / b0[(0i + lit2)]);
-  let v_2 = (1.0f - v_1);
-  let v_3 = pow_(v_2, b0[(0i + lit3)]);
-  let v_4 = (b0[0i] * v_3);
-  b2[0i] = v_4;
-  let v_5 = (v_4 * lit4);
-  b3[0i] = v_5;
+  let h_0 = b0[0i];
+  let h_2 = b0[(0i + lit2)];
+  let h_5 = b0[(0i + lit3)];
+  let v_1 = f32(b1[gi]);
+  let v_3 = (v_1 / h_2);
+  let v_4 = (1.0f - v_3);
+  let v_6 = pow_(v_4, h_5);
+  let v_7 = (h_0 * v_6);
+  b2[gi] = v_7;
+  let v_8 = (v_7 * lit4);
+  b3[gi] = v_8;
 }
 `,
   };
@@ -10579,16 +9476,18 @@ fn pow_(x: f32, y: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (1.0f - b0[0i]);
-  b1[0i] = v_0;
-  let v_1 = (b2[(0i + lit2)] * b3[0i]);
-  let v_2 = pow_(b0[0i], b4[0i]);
-  let v_3 = (1.0f - v_2);
-  let v_4 = (v_1 / v_3);
-  b5[0i] = v_4;
-  b6[0i] = b2[(0i + lit3)];
-  let v_5 = (1.0f - b2[(0i + lit3)]);
-  b7[0i] = v_5;
+  let h_1 = b2[(0i + lit2)];
+  let h_6 = b2[(0i + lit3)];
+  let v_7 = (1.0f - h_6);
+  let v_0 = (1.0f - b0[gi]);
+  b1[gi] = v_0;
+  let v_2 = (h_1 * b3[gi]);
+  let v_3 = pow_(b0[gi], b4[gi]);
+  let v_4 = (1.0f - v_3);
+  let v_5 = (v_2 / v_4);
+  b5[gi] = v_5;
+  b6[gi] = h_6;
+  b7[gi] = v_7;
 }
 `,
   };
@@ -10615,10 +9514,10 @@ fn pow_(x: f32, y: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = pow_(b0[0i], b1[0i]);
+  let v_0 = pow_(b0[gi], b1[gi]);
   let v_1 = (1.0f - v_0);
   let v_2 = sqrt(v_1);
-  b2[0i] = v_2;
+  b2[gi] = v_2;
 }
 `,
   };
@@ -10650,13 +9549,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit3) % lit4);
     let i2 = ((gi / lit5) % lit6);
     let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] + lit7);
+    let v_0 = (b0[gi] + lit7);
     let v_1 = log(v_0);
     let v_2 = (v_1 / lit8);
-    let v_3 = (b0[i1 * lit3 + i2 * lit5 + i3] * v_2);
+    let v_3 = (b0[gi] * v_2);
     let v_4 = (-v_3);
     let v_5 = (v_4 / lit9);
-    b1[i1 * lit3 + i2 * lit5 + i3] = v_5;
+    b1[gi] = v_5;
   }
 }
 `,
@@ -10691,16 +9590,20 @@ fn pow_(x: f32, y: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit2);
-  b1[0i] = v_0;
-  let v_1 = f32(b3[0i]);
-  let v_2 = (v_1 / b2[(0i + lit3)]);
-  let v_3 = (1.0f - v_2);
-  let v_4 = pow_(v_3, b2[(0i + lit4)]);
-  let v_5 = (b2[0i] * v_4);
-  b4[0i] = v_5;
-  let v_6 = (v_5 * lit5);
-  b5[0i] = v_6;
+  let h_0 = b0[0i];
+  let v_1 = (h_0 * lit2);
+  let h_2 = b2[0i];
+  let h_4 = b2[(0i + lit3)];
+  let h_7 = b2[(0i + lit4)];
+  b1[gi] = v_1;
+  let v_3 = f32(b3[gi]);
+  let v_5 = (v_3 / h_4);
+  let v_6 = (1.0f - v_5);
+  let v_8 = pow_(v_6, h_7);
+  let v_9 = (h_2 * v_8);
+  b4[gi] = v_9;
+  let v_10 = (v_9 * lit5);
+  b5[gi] = v_10;
 }
 `,
   };
@@ -10742,15 +9645,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (hw >= lit8) { break; }
     let i2 = hw / lit1;
     let i3 = hw % lit1;
-    let v_5 = (b1[i1 * lit8 + i2 * lit1 + i3] + lit9);
+    let gi = row * lit8 + hw;
+    let v_5 = (b1[gi] + lit9);
     let v_6 = log(v_5);
     let v_7 = (v_6 / lit10);
     let v_8 = (v_4 * v_7);
-    let v_9 = (v_4 * b1[i1 * lit8 + i2 * lit1 + i3]);
+    let v_9 = (v_4 * b1[gi]);
     let v_10 = (v_9 / lit10);
     let v_11 = (v_10 / v_5);
     let v_12 = (v_8 + v_11);
-    b2[i1 * lit8 + i2 * lit1 + i3] = v_12;
+    b2[gi] = v_12;
   }
 }
 `,
@@ -10776,15 +9680,18 @@ override lit3: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit1);
-  let v_1 = (v_0 * lit2);
-  let v_2 = (b1[0i] * lit2);
-  let v_3 = (v_2 * lit2);
-  let v_4 = (v_1 + v_3);
-  b2[0i] = v_4;
-  b4[0i] = b3[(0i + lit3)];
-  let v_5 = (1.0f - b3[(0i + lit3)]);
-  b5[0i] = v_5;
+  let h_0 = b0[0i];
+  let v_1 = (h_0 * lit1);
+  let v_2 = (v_1 * lit2);
+  let h_3 = b1[0i];
+  let v_4 = (h_3 * lit2);
+  let v_5 = (v_4 * lit2);
+  let v_6 = (v_2 + v_5);
+  let h_7 = b3[(0i + lit3)];
+  let v_8 = (1.0f - h_7);
+  b2[gi] = v_6;
+  b4[gi] = h_7;
+  b5[gi] = v_8;
 }
 `,
   };
@@ -10821,20 +9728,25 @@ fn pow_(x: f32, y: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit2);
-  let v_1 = (v_0 * lit3);
-  let v_2 = (b1[0i] * lit3);
-  let v_3 = (v_2 * lit3);
-  let v_4 = (v_1 + v_3);
-  b2[0i] = v_4;
-  let v_5 = (b3[0i] / b4[(0i + lit4)]);
-  let v_6 = (1.0f - v_5);
-  let v_7 = pow_(v_6, b4[(0i + lit5)]);
-  b5[0i] = v_7;
-  let v_8 = (b4[0i] * v_7);
-  b6[0i] = v_8;
-  let v_9 = (v_8 * lit6);
-  b7[0i] = v_9;
+  let h_0 = b0[0i];
+  let v_1 = (h_0 * lit2);
+  let v_2 = (v_1 * lit3);
+  let h_3 = b1[0i];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 * lit3);
+  let v_6 = (v_2 + v_5);
+  let h_7 = b4[(0i + lit4)];
+  let h_10 = b4[(0i + lit5)];
+  let h_12 = b4[0i];
+  b2[gi] = v_6;
+  let v_8 = (b3[gi] / h_7);
+  let v_9 = (1.0f - v_8);
+  let v_11 = pow_(v_9, h_10);
+  b5[gi] = v_11;
+  let v_13 = (h_12 * v_11);
+  b6[gi] = v_13;
+  let v_14 = (v_13 * lit6);
+  b7[gi] = v_14;
 }
 `,
   };
@@ -10861,16 +9773,20 @@ override lit4: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit1);
-  let v_1 = (v_0 * lit2);
-  let v_2 = (b1[0i] * lit2);
-  let v_3 = (v_2 * lit2);
-  let v_4 = (v_1 + v_3);
-  b2[0i] = v_4;
-  b4[0i] = b3[(0i + lit3)];
-  let v_5 = (1.0f - b3[(0i + lit3)]);
-  b5[0i] = v_5;
-  b6[0i] = b3[(0i + lit4)];
+  let h_0 = b0[0i];
+  let v_1 = (h_0 * lit1);
+  let v_2 = (v_1 * lit2);
+  let h_3 = b1[0i];
+  let v_4 = (h_3 * lit2);
+  let v_5 = (v_4 * lit2);
+  let v_6 = (v_2 + v_5);
+  let h_7 = b3[(0i + lit3)];
+  let v_8 = (1.0f - h_7);
+  let h_9 = b3[(0i + lit4)];
+  b2[gi] = v_6;
+  b4[gi] = h_7;
+  b5[gi] = v_8;
+  b6[gi] = h_9;
 }
 `,
   };
@@ -10896,18 +9812,21 @@ override lit3: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = (gi % lit2);
-  let v_0 = (b0[i0 * lit2 + i1] * b1[(0i + 1i)]);
-  let v_1 = (v_0 + b2[i0 * lit2 + i1]);
-  let v_2 = (v_1 * b1[(0i + 1i)]);
-  let v_3 = (b3[i0 * lit2 + i1] * b1[(0i + lit3)]);
-  let v_4 = (b2[i0 * lit2 + i1] + v_3);
-  let v_5 = (v_2 + v_4);
-  b4[i0 * lit2 + i1] = v_5;
-  let v_6 = (v_5 * b5[0i]);
-  let v_7 = (b3[i0 * lit2 + i1] - v_6);
-  b6[i0 * lit2 + i1] = v_7;
+  let h_0 = b1[(0i + 1i)];
+  let h_4 = b1[(0i + lit2)];
+  let h_8 = b5[0i];
+  let i0 = (gi / lit3);
+  let i1 = (gi % lit3);
+  let v_1 = (b0[gi] * h_0);
+  let v_2 = (v_1 + b2[gi]);
+  let v_3 = (v_2 * h_0);
+  let v_5 = (b3[gi] * h_4);
+  let v_6 = (b2[gi] + v_5);
+  let v_7 = (v_3 + v_6);
+  b4[gi] = v_7;
+  let v_9 = (v_7 * h_8);
+  let v_10 = (b3[gi] - v_9);
+  b6[gi] = v_10;
 }
 `,
   };
@@ -10932,21 +9851,24 @@ override lit3: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit1);
-    let i1 = (gi % lit1);
-    let v_0 = (b0[i0 * lit1 + i1] * b1[(0i + 1i)]);
-    let v_1 = (v_0 + b2[i0 * lit1 + i1]);
-    let v_2 = (v_1 * b1[(0i + 1i)]);
-    let v_3 = (b3[i0 * lit1 + i1] * b1[(0i + lit3)]);
-    let v_4 = (b2[i0 * lit1 + i1] + v_3);
-    let v_5 = (v_2 + v_4);
-    b4[i0 * lit1 + i1] = v_5;
-    let v_6 = (v_5 * b5[0i]);
-    let v_7 = (b3[i0 * lit1 + i1] - v_6);
-    b6[i0 * lit1 + i1] = v_7;
+  let h_0 = b1[(0i + 1i)];
+  let h_4 = b1[(0i + lit0)];
+  let h_8 = b5[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit2);
+    let i1 = (gi % lit2);
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (v_1 + b2[gi]);
+    let v_3 = (v_2 * h_0);
+    let v_5 = (b3[gi] * h_4);
+    let v_6 = (b2[gi] + v_5);
+    let v_7 = (v_3 + v_6);
+    b4[gi] = v_7;
+    let v_9 = (v_7 * h_8);
+    let v_10 = (b3[gi] - v_9);
+    b6[gi] = v_10;
   }
 }
 `,
@@ -10966,10 +9888,10 @@ override lit0: u32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = f32(b0[0i]);
-  b1[0i] = v_0;
+  let v_0 = f32(b0[gi]);
+  b1[gi] = v_0;
   let v_1 = (v_0 + 1.0f);
-  b2[0i] = v_1;
+  b2[gi] = v_1;
 }
 `,
   };
@@ -10995,21 +9917,24 @@ override lit4: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = (gi % lit3);
-    let v_0 = (b0[i0 * lit3 + i1] * b1[(0i + 1i)]);
-    let v_1 = (v_0 + b2[i0 * lit3 + i1]);
-    let v_2 = (v_1 * b1[(0i + 1i)]);
-    let v_3 = (b3[i0 * lit3 + i1] * b1[(0i + lit4)]);
-    let v_4 = (b2[i0 * lit3 + i1] + v_3);
-    let v_5 = (v_2 + v_4);
-    b4[i0 * lit3 + i1] = v_5;
-    let v_6 = (v_5 * b5[0i]);
-    let v_7 = (b3[i0 * lit3 + i1] - v_6);
-    b6[i0 * lit3 + i1] = v_7;
+  let h_0 = b1[(0i + 1i)];
+  let h_4 = b1[(0i + lit0)];
+  let h_8 = b5[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = (gi % lit4);
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (v_1 + b2[gi]);
+    let v_3 = (v_2 * h_0);
+    let v_5 = (b3[gi] * h_4);
+    let v_6 = (b2[gi] + v_5);
+    let v_7 = (v_3 + v_6);
+    b4[gi] = v_7;
+    let v_9 = (v_7 * h_8);
+    let v_10 = (b3[gi] - v_9);
+    b6[gi] = v_10;
   }
 }
 `,
@@ -11042,17 +9967,18 @@ fn pow_(x: f32, y: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b0[(0i + lit2)] * b1[0i]);
-  let v_1 = pow_(b2[0i], b3[0i]);
-  let v_2 = (1.0f - v_1);
-  let v_3 = sqrt(v_2);
-  let v_4 = (v_0 * v_3);
-  let v_5 = pow_(b4[0i], b3[0i]);
-  let v_6 = (1.0f - v_5);
-  let v_7 = (v_4 / v_6);
-  b5[0i] = v_7;
-  let v_8 = (1.0f - b2[0i]);
-  b6[0i] = v_8;
+  let h_0 = b0[(0i + lit2)];
+  let v_1 = (h_0 * b1[gi]);
+  let v_2 = pow_(b2[gi], b3[gi]);
+  let v_3 = (1.0f - v_2);
+  let v_4 = sqrt(v_3);
+  let v_5 = (v_1 * v_4);
+  let v_6 = pow_(b4[gi], b3[gi]);
+  let v_7 = (1.0f - v_6);
+  let v_8 = (v_5 / v_7);
+  b5[gi] = v_8;
+  let v_9 = (1.0f - b2[gi]);
+  b6[gi] = v_9;
 }
 `,
   };
@@ -11071,8 +9997,9 @@ override lit1: f32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit1);
-  b1[0i] = v_0;
+  let h_0 = b0[0i];
+  let v_1 = (h_0 * lit1);
+  b1[gi] = v_1;
 }
 `,
   };
@@ -11097,15 +10024,18 @@ override lit3: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit1);
-  let v_1 = (v_0 * lit2);
-  let v_2 = (b1[0i] * lit1);
-  let v_3 = (v_2 * lit2);
-  let v_4 = (v_1 + v_3);
-  b2[0i] = v_4;
-  b4[0i] = b3[(0i + lit3)];
-  let v_5 = (1.0f - b3[(0i + lit3)]);
-  b5[0i] = v_5;
+  let h_0 = b0[0i];
+  let v_1 = (h_0 * lit1);
+  let v_2 = (v_1 * lit2);
+  let h_3 = b1[0i];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 * lit2);
+  let v_6 = (v_2 + v_5);
+  let h_7 = b3[(0i + lit3)];
+  let v_8 = (1.0f - h_7);
+  b2[gi] = v_6;
+  b4[gi] = h_7;
+  b5[gi] = v_8;
 }
 `,
   };
@@ -11142,20 +10072,25 @@ fn pow_(x: f32, y: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit2);
-  let v_1 = (v_0 * lit3);
-  let v_2 = (b1[0i] * lit2);
-  let v_3 = (v_2 * lit3);
-  let v_4 = (v_1 + v_3);
-  b2[0i] = v_4;
-  let v_5 = (b3[0i] / b4[(0i + lit4)]);
-  let v_6 = (1.0f - v_5);
-  let v_7 = pow_(v_6, b4[(0i + lit5)]);
-  b5[0i] = v_7;
-  let v_8 = (b4[0i] * v_7);
-  b6[0i] = v_8;
-  let v_9 = (v_8 * lit6);
-  b7[0i] = v_9;
+  let h_0 = b0[0i];
+  let v_1 = (h_0 * lit2);
+  let v_2 = (v_1 * lit3);
+  let h_3 = b1[0i];
+  let v_4 = (h_3 * lit2);
+  let v_5 = (v_4 * lit3);
+  let v_6 = (v_2 + v_5);
+  let h_7 = b4[(0i + lit4)];
+  let h_10 = b4[(0i + lit5)];
+  let h_12 = b4[0i];
+  b2[gi] = v_6;
+  let v_8 = (b3[gi] / h_7);
+  let v_9 = (1.0f - v_8);
+  let v_11 = pow_(v_9, h_10);
+  b5[gi] = v_11;
+  let v_13 = (h_12 * v_11);
+  b6[gi] = v_13;
+  let v_14 = (v_13 * lit6);
+  b7[gi] = v_14;
 }
 `,
   };
@@ -11189,18 +10124,20 @@ fn pow_(x: f32, y: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b0[(0i + lit2)] * b1[0i]);
-  let v_1 = pow_(b2[0i], b3[0i]);
-  let v_2 = (1.0f - v_1);
-  let v_3 = (v_0 / v_2);
-  b4[0i] = v_3;
-  b5[0i] = b0[(0i + lit3)];
-  let v_4 = (1.0f - b0[(0i + lit3)]);
-  b6[0i] = v_4;
-  let v_5 = pow_(b0[(0i + lit3)], b3[0i]);
-  let v_6 = (1.0f - v_5);
-  let v_7 = sqrt(v_6);
-  b7[0i] = v_7;
+  let h_0 = b0[(0i + lit2)];
+  let h_5 = b0[(0i + lit3)];
+  let v_6 = (1.0f - h_5);
+  let v_1 = (h_0 * b1[gi]);
+  let v_2 = pow_(b2[gi], b3[gi]);
+  let v_3 = (1.0f - v_2);
+  let v_4 = (v_1 / v_3);
+  b4[gi] = v_4;
+  b5[gi] = h_5;
+  b6[gi] = v_6;
+  let v_7 = pow_(h_5, b3[gi]);
+  let v_8 = (1.0f - v_7);
+  let v_9 = sqrt(v_8);
+  b7[gi] = v_9;
 }
 `,
   };
@@ -11226,15 +10163,18 @@ override lit4: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit1);
-  let v_1 = (v_0 * lit2);
-  let v_2 = (b1[0i] * lit3);
-  let v_3 = (v_2 * lit2);
-  let v_4 = (v_1 + v_3);
-  b2[0i] = v_4;
-  b4[0i] = b3[(0i + lit4)];
-  let v_5 = (1.0f - b3[(0i + lit4)]);
-  b5[0i] = v_5;
+  let h_0 = b0[0i];
+  let v_1 = (h_0 * lit1);
+  let v_2 = (v_1 * lit2);
+  let h_3 = b1[0i];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 * lit2);
+  let v_6 = (v_2 + v_5);
+  let h_7 = b3[(0i + lit4)];
+  let v_8 = (1.0f - h_7);
+  b2[gi] = v_6;
+  b4[gi] = h_7;
+  b5[gi] = v_8;
 }
 `,
   };
@@ -11272,20 +10212,25 @@ fn pow_(x: f32, y: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit2);
-  let v_1 = (v_0 * lit3);
-  let v_2 = (b1[0i] * lit4);
-  let v_3 = (v_2 * lit3);
-  let v_4 = (v_1 + v_3);
-  b2[0i] = v_4;
-  let v_5 = (b3[0i] / b4[(0i + lit5)]);
-  let v_6 = (1.0f - v_5);
-  let v_7 = pow_(v_6, b4[(0i + lit6)]);
-  b5[0i] = v_7;
-  let v_8 = (b4[0i] * v_7);
-  b6[0i] = v_8;
-  let v_9 = (v_8 * lit7);
-  b7[0i] = v_9;
+  let h_0 = b0[0i];
+  let v_1 = (h_0 * lit2);
+  let v_2 = (v_1 * lit3);
+  let h_3 = b1[0i];
+  let v_4 = (h_3 * lit4);
+  let v_5 = (v_4 * lit3);
+  let v_6 = (v_2 + v_5);
+  let h_7 = b4[(0i + lit5)];
+  let h_10 = b4[(0i + lit6)];
+  let h_12 = b4[0i];
+  b2[gi] = v_6;
+  let v_8 = (b3[gi] / h_7);
+  let v_9 = (1.0f - v_8);
+  let v_11 = pow_(v_9, h_10);
+  b5[gi] = v_11;
+  let v_13 = (h_12 * v_11);
+  b6[gi] = v_13;
+  let v_14 = (v_13 * lit7);
+  b7[gi] = v_14;
 }
 `,
   };
@@ -11323,19 +10268,25 @@ fn pow_(x: f32, y: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit2);
-  let v_1 = (v_0 * lit3);
-  let v_2 = (b1[0i] * lit4);
-  let v_3 = (v_2 * lit3);
-  let v_4 = (v_1 + v_3);
-  b2[0i] = v_4;
-  let v_5 = (b3[0i] / b4[(0i + lit5)]);
-  let v_6 = (1.0f - v_5);
-  let v_7 = pow_(v_6, b4[(0i + lit6)]);
-  b5[0i] = v_7;
-  let v_8 = (b4[0i] * v_7);
-  b6[0i] = v_8;
-  b7[0i] = b4[(0i + lit7)];
+  let h_0 = b0[0i];
+  let v_1 = (h_0 * lit2);
+  let v_2 = (v_1 * lit3);
+  let h_3 = b1[0i];
+  let v_4 = (h_3 * lit4);
+  let v_5 = (v_4 * lit3);
+  let v_6 = (v_2 + v_5);
+  let h_7 = b4[(0i + lit5)];
+  let h_10 = b4[(0i + lit6)];
+  let h_12 = b4[0i];
+  let h_14 = b4[(0i + lit7)];
+  b2[gi] = v_6;
+  let v_8 = (b3[gi] / h_7);
+  let v_9 = (1.0f - v_8);
+  let v_11 = pow_(v_9, h_10);
+  b5[gi] = v_11;
+  let v_13 = (h_12 * v_11);
+  b6[gi] = v_13;
+  b7[gi] = h_14;
 }
 `,
   };

@@ -6,15 +6,15 @@ import type { ShaderSpec } from "../../format/module";
 
 export const softmax_G_aux_classifier: ShaderSpec = {
     name: "softmax_G_aux_classifier",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: f32;
+override lit2: i32;
 override lit3: i32;
-override lit4: i32;
+override lit4: f32;
 override lit5: i32;
 override lit6: f32;
 override lit7: i32;
@@ -28,26 +28,26 @@ override lit11: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let s_0 = f32(((gi / lit2) % lit3)) * lit4;
+  let i_1 = min(i32(floor(s_0)), lit5);
+  let i_2 = min(i_1 + 1i, lit5);
+  let l_3 = s_0 - f32(i_1);
+  let s_4 = f32((gi % lit2)) * lit6;
+  let i_5 = min(i32(floor(s_4)), lit7);
+  let i_6 = min(i_5 + 1i, lit7);
+  let l_7 = s_4 - f32(i_5);
   var row: array<f32, 19>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
+  var m = (-lit8);
+  for (var c = 0i; c < lit9; c++) {
     let v_8 = mix(mix(b0[c * lit10 + i_1 * lit11 + i_5], b0[c * lit10 + i_1 * lit11 + i_6], l_7), mix(b0[c * lit10 + i_2 * lit11 + i_5], b0[c * lit10 + i_2 * lit11 + i_6], l_7), l_3);
     row[c] = v_8;
     m = max(m, row[c]);
   }
   var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
+  for (var c = 0i; c < lit9; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit9; c++) {
     let y = exp(row[c] - m) / total;
-    b1[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = y;
+    b1[c * lit1 + ((gi / lit2) % lit3) * lit2 + (gi % lit2)] = y;
   }
 }
 `,
@@ -55,19 +55,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_G_aux_classifier_2: ShaderSpec = {
     name: "softmax_G_aux_classifier_2",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","f32","i32","f32","f32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: f32;
+override lit2: i32;
 override lit3: i32;
-override lit4: i32;
+override lit4: f32;
 override lit5: i32;
 override lit6: f32;
-override lit7: i32;
-override lit8: f32;
+override lit7: f32;
+override lit8: i32;
 override lit9: i32;
 override lit10: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -76,26 +76,26 @@ override lit10: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let s_0 = f32(((gi / lit2) % lit3)) * lit4;
+  let i_1 = min(i32(floor(s_0)), lit5);
+  let i_2 = min(i_1 + 1i, lit5);
+  let l_3 = s_0 - f32(i_1);
+  let s_4 = f32((gi % lit2)) * lit6;
+  let i_5 = min(i32(floor(s_4)), lit5);
+  let i_6 = min(i_5 + 1i, lit5);
+  let l_7 = s_4 - f32(i_5);
   var row: array<f32, 19>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit7);
-    let i_6 = min(i_5 + 1i, lit7);
-    let l_7 = s_4 - f32(i_5);
+  var m = (-lit7);
+  for (var c = 0i; c < lit8; c++) {
     let v_8 = mix(mix(b0[c * lit9 + i_1 * lit10 + i_5], b0[c * lit9 + i_1 * lit10 + i_6], l_7), mix(b0[c * lit9 + i_2 * lit10 + i_5], b0[c * lit9 + i_2 * lit10 + i_6], l_7), l_3);
     row[c] = v_8;
     m = max(m, row[c]);
   }
   var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
+  for (var c = 0i; c < lit8; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit8; c++) {
     let y = exp(row[c] - m) / total;
-    b1[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = y;
+    b1[c * lit1 + ((gi / lit2) % lit3) * lit2 + (gi % lit2)] = y;
   }
 }
 `,
@@ -103,7 +103,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_G_aux_classifier_softmaxCrossEntropy_stage1: ShaderSpec = {
     name: "softmax_G_aux_classifier_softmaxCrossEntropy_stage1",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32","i32","f32","i32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
@@ -114,10 +114,10 @@ override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 override lit6: f32;
-override lit7: f32;
-override lit8: i32;
-override lit9: f32;
-override lit10: i32;
+override lit7: i32;
+override lit8: f32;
+override lit9: i32;
+override lit10: f32;
 override lit11: i32;
 override lit12: i32;
 override lit13: i32;
@@ -134,16 +134,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var p = gi * lit2; p < min(lit3, (gi + 1i) * lit2); p++) {
     let label = b0[((p / lit1) % lit2) * lit1 + (p % lit1)];
     if (label == lit4 || label < 0i || label >= lit5) { continue; }
-    var m = (-lit6);
+    let s_0 = f32(((p / lit1) % lit2)) * lit6;
+    let i_1 = min(i32(floor(s_0)), lit7);
+    let i_2 = min(i_1 + 1i, lit7);
+    let l_3 = s_0 - f32(i_1);
+    let s_4 = f32((p % lit1)) * lit8;
+    let i_5 = min(i32(floor(s_4)), lit9);
+    let i_6 = min(i_5 + 1i, lit9);
+    let l_7 = s_4 - f32(i_5);
+    var m = (-lit10);
     for (var c = 0i; c < lit5; c++) {
-      let s_0 = f32(((p / lit1) % lit2)) * lit7;
-      let i_1 = min(i32(floor(s_0)), lit8);
-      let i_2 = min(i_1 + 1i, lit8);
-      let l_3 = s_0 - f32(i_1);
-      let s_4 = f32((p % lit1)) * lit9;
-      let i_5 = min(i32(floor(s_4)), lit10);
-      let i_6 = min(i_5 + 1i, lit10);
-      let l_7 = s_4 - f32(i_5);
       let v_8 = mix(mix(b1[c * lit11 + i_1 * lit12 + i_5], b1[c * lit11 + i_1 * lit12 + i_6], l_7), mix(b1[c * lit11 + i_2 * lit12 + i_5], b1[c * lit11 + i_2 * lit12 + i_6], l_7), l_3);
       row[c] = v_8;
       m = max(m, row[c]);
@@ -161,7 +161,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_G_aux_classifier_softmaxCrossEntropy_stage1_2: ShaderSpec = {
     name: "softmax_G_aux_classifier_softmaxCrossEntropy_stage1_2",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","f32","i32","f32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","i32","f32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit14 are this kernel's sizes and constants, set by each use
@@ -174,8 +174,8 @@ override lit5: i32;
 override lit6: i32;
 override lit7: i32;
 override lit8: f32;
-override lit9: f32;
-override lit10: i32;
+override lit9: i32;
+override lit10: f32;
 override lit11: f32;
 override lit12: i32;
 override lit13: i32;
@@ -193,16 +193,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var p = gi * lit2; p < min(lit3, (gi + 1i) * lit2); p++) {
     let label = b0[((p / lit4) % lit5) * lit4 + (p % lit4)];
     if (label == lit6 || label < 0i || label >= lit7) { continue; }
-    var m = (-lit8);
+    let s_0 = f32(((p / lit4) % lit5)) * lit8;
+    let i_1 = min(i32(floor(s_0)), lit9);
+    let i_2 = min(i_1 + 1i, lit9);
+    let l_3 = s_0 - f32(i_1);
+    let s_4 = f32((p % lit4)) * lit10;
+    let i_5 = min(i32(floor(s_4)), lit9);
+    let i_6 = min(i_5 + 1i, lit9);
+    let l_7 = s_4 - f32(i_5);
+    var m = (-lit11);
     for (var c = 0i; c < lit7; c++) {
-      let s_0 = f32(((p / lit4) % lit5)) * lit9;
-      let i_1 = min(i32(floor(s_0)), lit10);
-      let i_2 = min(i_1 + 1i, lit10);
-      let l_3 = s_0 - f32(i_1);
-      let s_4 = f32((p % lit4)) * lit11;
-      let i_5 = min(i32(floor(s_4)), lit10);
-      let i_6 = min(i_5 + 1i, lit10);
-      let l_7 = s_4 - f32(i_5);
       let v_8 = mix(mix(b1[c * lit12 + i_1 * lit13 + i_5], b1[c * lit12 + i_1 * lit13 + i_6], l_7), mix(b1[c * lit12 + i_2 * lit13 + i_5], b1[c * lit12 + i_2 * lit13 + i_6], l_7), l_3);
       row[c] = v_8;
       m = max(m, row[c]);
@@ -220,15 +220,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_G_layer5_conv2d_list_0: ShaderSpec = {
     name: "softmax_G_layer5_conv2d_list_0",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: f32;
+override lit2: i32;
 override lit3: i32;
-override lit4: i32;
+override lit4: f32;
 override lit5: i32;
 override lit6: f32;
 override lit7: i32;
@@ -243,17 +243,17 @@ override lit11: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let s_0 = f32(((gi / lit2) % lit3)) * lit4;
+  let i_1 = min(i32(floor(s_0)), lit5);
+  let i_2 = min(i_1 + 1i, lit5);
+  let l_3 = s_0 - f32(i_1);
+  let s_4 = f32((gi % lit2)) * lit6;
+  let i_5 = min(i32(floor(s_4)), lit7);
+  let i_6 = min(i_5 + 1i, lit7);
+  let l_7 = s_4 - f32(i_5);
   var row: array<f32, 19>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
+  var m = (-lit8);
+  for (var c = 0i; c < lit9; c++) {
     let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
     let v_9 = (b0[c * lit10 + i_1 * lit11 + i_6] + b1[c * lit10 + i_1 * lit11 + i_6]);
     let v_10 = (b0[c * lit10 + i_2 * lit11 + i_5] + b1[c * lit10 + i_2 * lit11 + i_5]);
@@ -263,10 +263,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     m = max(m, row[c]);
   }
   var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
+  for (var c = 0i; c < lit9; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit9; c++) {
     let y = exp(row[c] - m) / total;
-    b2[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = y;
+    b2[c * lit1 + ((gi / lit2) % lit3) * lit2 + (gi % lit2)] = y;
   }
 }
 `,
@@ -274,15 +274,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_G_layer5_conv2d_list_0_2: ShaderSpec = {
     name: "softmax_G_layer5_conv2d_list_0_2",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: f32;
+override lit2: i32;
 override lit3: i32;
-override lit4: i32;
+override lit4: f32;
 override lit5: i32;
 override lit6: f32;
 override lit7: i32;
@@ -297,17 +297,17 @@ override lit11: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let s_0 = f32(((gi / lit2) % lit3)) * lit4;
+  let i_1 = min(i32(floor(s_0)), lit5);
+  let i_2 = min(i_1 + 1i, lit5);
+  let l_3 = s_0 - f32(i_1);
+  let s_4 = f32((gi % lit2)) * lit6;
+  let i_5 = min(i32(floor(s_4)), lit7);
+  let i_6 = min(i_5 + 1i, lit7);
+  let l_7 = s_4 - f32(i_5);
   var row: array<f32, 13>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
+  var m = (-lit8);
+  for (var c = 0i; c < lit9; c++) {
     let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
     let v_9 = (b0[c * lit10 + i_1 * lit11 + i_6] + b1[c * lit10 + i_1 * lit11 + i_6]);
     let v_10 = (b0[c * lit10 + i_2 * lit11 + i_5] + b1[c * lit10 + i_2 * lit11 + i_5]);
@@ -317,10 +317,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     m = max(m, row[c]);
   }
   var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
+  for (var c = 0i; c < lit9; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit9; c++) {
     let y = exp(row[c] - m) / total;
-    b2[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = y;
+    b2[c * lit1 + ((gi / lit2) % lit3) * lit2 + (gi % lit2)] = y;
   }
 }
 `,
@@ -328,15 +328,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_G_layer5_conv2d_list_0_3: ShaderSpec = {
     name: "softmax_G_layer5_conv2d_list_0_3",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: f32;
+override lit2: i32;
 override lit3: i32;
-override lit4: i32;
+override lit4: f32;
 override lit5: i32;
 override lit6: f32;
 override lit7: i32;
@@ -351,17 +351,17 @@ override lit11: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let s_0 = f32(((gi / lit2) % lit3)) * lit4;
+  let i_1 = min(i32(floor(s_0)), lit5);
+  let i_2 = min(i_1 + 1i, lit5);
+  let l_3 = s_0 - f32(i_1);
+  let s_4 = f32((gi % lit2)) * lit6;
+  let i_5 = min(i32(floor(s_4)), lit7);
+  let i_6 = min(i_5 + 1i, lit7);
+  let l_7 = s_4 - f32(i_5);
   var row: array<f32, 16>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
+  var m = (-lit8);
+  for (var c = 0i; c < lit9; c++) {
     let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
     let v_9 = (b0[c * lit10 + i_1 * lit11 + i_6] + b1[c * lit10 + i_1 * lit11 + i_6]);
     let v_10 = (b0[c * lit10 + i_2 * lit11 + i_5] + b1[c * lit10 + i_2 * lit11 + i_5]);
@@ -371,10 +371,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     m = max(m, row[c]);
   }
   var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
+  for (var c = 0i; c < lit9; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit9; c++) {
     let y = exp(row[c] - m) / total;
-    b2[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = y;
+    b2[c * lit1 + ((gi / lit2) % lit3) * lit2 + (gi % lit2)] = y;
   }
 }
 `,
@@ -382,7 +382,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1: ShaderSpec = {
     name: "softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32","i32","f32","i32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
@@ -393,10 +393,10 @@ override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 override lit6: f32;
-override lit7: f32;
-override lit8: i32;
-override lit9: f32;
-override lit10: i32;
+override lit7: i32;
+override lit8: f32;
+override lit9: i32;
+override lit10: f32;
 override lit11: i32;
 override lit12: i32;
 override lit13: i32;
@@ -414,16 +414,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var p = gi * lit2; p < min(lit3, (gi + 1i) * lit2); p++) {
     let label = b0[((p / lit1) % lit2) * lit1 + (p % lit1)];
     if (label == lit4 || label < 0i || label >= lit5) { continue; }
-    var m = (-lit6);
+    let s_0 = f32(((p / lit1) % lit2)) * lit6;
+    let i_1 = min(i32(floor(s_0)), lit7);
+    let i_2 = min(i_1 + 1i, lit7);
+    let l_3 = s_0 - f32(i_1);
+    let s_4 = f32((p % lit1)) * lit8;
+    let i_5 = min(i32(floor(s_4)), lit9);
+    let i_6 = min(i_5 + 1i, lit9);
+    let l_7 = s_4 - f32(i_5);
+    var m = (-lit10);
     for (var c = 0i; c < lit5; c++) {
-      let s_0 = f32(((p / lit1) % lit2)) * lit7;
-      let i_1 = min(i32(floor(s_0)), lit8);
-      let i_2 = min(i_1 + 1i, lit8);
-      let l_3 = s_0 - f32(i_1);
-      let s_4 = f32((p % lit1)) * lit9;
-      let i_5 = min(i32(floor(s_4)), lit10);
-      let i_6 = min(i_5 + 1i, lit10);
-      let l_7 = s_4 - f32(i_5);
       let v_8 = (b1[c * lit11 + i_1 * lit12 + i_5] + b2[c * lit11 + i_1 * lit12 + i_5]);
       let v_9 = (b1[c * lit11 + i_1 * lit12 + i_6] + b2[c * lit11 + i_1 * lit12 + i_6]);
       let v_10 = (b1[c * lit11 + i_2 * lit12 + i_5] + b2[c * lit11 + i_2 * lit12 + i_5]);
@@ -445,7 +445,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_2: ShaderSpec = {
     name: "softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_2",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","f32","i32","f32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","i32","f32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit14 are this kernel's sizes and constants, set by each use
@@ -458,8 +458,8 @@ override lit5: i32;
 override lit6: i32;
 override lit7: i32;
 override lit8: f32;
-override lit9: f32;
-override lit10: i32;
+override lit9: i32;
+override lit10: f32;
 override lit11: f32;
 override lit12: i32;
 override lit13: i32;
@@ -478,16 +478,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var p = gi * lit2; p < min(lit3, (gi + 1i) * lit2); p++) {
     let label = b0[((p / lit4) % lit5) * lit4 + (p % lit4)];
     if (label == lit6 || label < 0i || label >= lit7) { continue; }
-    var m = (-lit8);
+    let s_0 = f32(((p / lit4) % lit5)) * lit8;
+    let i_1 = min(i32(floor(s_0)), lit9);
+    let i_2 = min(i_1 + 1i, lit9);
+    let l_3 = s_0 - f32(i_1);
+    let s_4 = f32((p % lit4)) * lit10;
+    let i_5 = min(i32(floor(s_4)), lit2);
+    let i_6 = min(i_5 + 1i, lit2);
+    let l_7 = s_4 - f32(i_5);
+    var m = (-lit11);
     for (var c = 0i; c < lit7; c++) {
-      let s_0 = f32(((p / lit4) % lit5)) * lit9;
-      let i_1 = min(i32(floor(s_0)), lit10);
-      let i_2 = min(i_1 + 1i, lit10);
-      let l_3 = s_0 - f32(i_1);
-      let s_4 = f32((p % lit4)) * lit11;
-      let i_5 = min(i32(floor(s_4)), lit2);
-      let i_6 = min(i_5 + 1i, lit2);
-      let l_7 = s_4 - f32(i_5);
       let v_8 = (b1[c * lit12 + i_1 * lit13 + i_5] + b2[c * lit12 + i_1 * lit13 + i_5]);
       let v_9 = (b1[c * lit12 + i_1 * lit13 + i_6] + b2[c * lit12 + i_1 * lit13 + i_6]);
       let v_10 = (b1[c * lit12 + i_2 * lit13 + i_5] + b2[c * lit12 + i_2 * lit13 + i_5]);
@@ -509,7 +509,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_3: ShaderSpec = {
     name: "softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_3",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","f32","i32","f32","i32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit15 are this kernel's sizes and constants, set by each use
@@ -522,10 +522,10 @@ override lit5: i32;
 override lit6: i32;
 override lit7: i32;
 override lit8: f32;
-override lit9: f32;
-override lit10: i32;
-override lit11: f32;
-override lit12: i32;
+override lit9: i32;
+override lit10: f32;
+override lit11: i32;
+override lit12: f32;
 override lit13: i32;
 override lit14: i32;
 override lit15: i32;
@@ -543,16 +543,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var p = gi * lit2; p < min(lit3, (gi + 1i) * lit2); p++) {
     let label = b0[((p / lit4) % lit5) * lit4 + (p % lit4)];
     if (label == lit6 || label < 0i || label >= lit7) { continue; }
-    var m = (-lit8);
+    let s_0 = f32(((p / lit4) % lit5)) * lit8;
+    let i_1 = min(i32(floor(s_0)), lit9);
+    let i_2 = min(i_1 + 1i, lit9);
+    let l_3 = s_0 - f32(i_1);
+    let s_4 = f32((p % lit4)) * lit10;
+    let i_5 = min(i32(floor(s_4)), lit11);
+    let i_6 = min(i_5 + 1i, lit11);
+    let l_7 = s_4 - f32(i_5);
+    var m = (-lit12);
     for (var c = 0i; c < lit7; c++) {
-      let s_0 = f32(((p / lit4) % lit5)) * lit9;
-      let i_1 = min(i32(floor(s_0)), lit10);
-      let i_2 = min(i_1 + 1i, lit10);
-      let l_3 = s_0 - f32(i_1);
-      let s_4 = f32((p % lit4)) * lit11;
-      let i_5 = min(i32(floor(s_4)), lit12);
-      let i_6 = min(i_5 + 1i, lit12);
-      let l_7 = s_4 - f32(i_5);
       let v_8 = (b1[c * lit13 + i_1 * lit14 + i_5] + b2[c * lit13 + i_1 * lit14 + i_5]);
       let v_9 = (b1[c * lit13 + i_1 * lit14 + i_6] + b2[c * lit13 + i_1 * lit14 + i_6]);
       let v_10 = (b1[c * lit13 + i_2 * lit14 + i_5] + b2[c * lit13 + i_2 * lit14 + i_5]);
@@ -574,7 +574,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_4: ShaderSpec = {
     name: "softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_4",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","f32","i32","f32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","i32","f32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit14 are this kernel's sizes and constants, set by each use
@@ -587,8 +587,8 @@ override lit5: i32;
 override lit6: i32;
 override lit7: i32;
 override lit8: f32;
-override lit9: f32;
-override lit10: i32;
+override lit9: i32;
+override lit10: f32;
 override lit11: f32;
 override lit12: i32;
 override lit13: i32;
@@ -607,16 +607,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var p = gi * lit2; p < min(lit3, (gi + 1i) * lit2); p++) {
     let label = b0[((p / lit4) % lit5) * lit4 + (p % lit4)];
     if (label == lit6 || label < 0i || label >= lit7) { continue; }
-    var m = (-lit8);
+    let s_0 = f32(((p / lit4) % lit5)) * lit8;
+    let i_1 = min(i32(floor(s_0)), lit9);
+    let i_2 = min(i_1 + 1i, lit9);
+    let l_3 = s_0 - f32(i_1);
+    let s_4 = f32((p % lit4)) * lit10;
+    let i_5 = min(i32(floor(s_4)), lit2);
+    let i_6 = min(i_5 + 1i, lit2);
+    let l_7 = s_4 - f32(i_5);
+    var m = (-lit11);
     for (var c = 0i; c < lit7; c++) {
-      let s_0 = f32(((p / lit4) % lit5)) * lit9;
-      let i_1 = min(i32(floor(s_0)), lit10);
-      let i_2 = min(i_1 + 1i, lit10);
-      let l_3 = s_0 - f32(i_1);
-      let s_4 = f32((p % lit4)) * lit11;
-      let i_5 = min(i32(floor(s_4)), lit2);
-      let i_6 = min(i_5 + 1i, lit2);
-      let l_7 = s_4 - f32(i_5);
       let v_8 = (b1[c * lit12 + i_1 * lit13 + i_5] + b2[c * lit12 + i_1 * lit13 + i_5]);
       let v_9 = (b1[c * lit12 + i_1 * lit13 + i_6] + b2[c * lit12 + i_1 * lit13 + i_6]);
       let v_10 = (b1[c * lit12 + i_2 * lit13 + i_5] + b2[c * lit12 + i_2 * lit13 + i_5]);
@@ -638,7 +638,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_5: ShaderSpec = {
     name: "softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_5",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","f32","i32","f32","i32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit15 are this kernel's sizes and constants, set by each use
@@ -651,10 +651,10 @@ override lit5: i32;
 override lit6: i32;
 override lit7: i32;
 override lit8: f32;
-override lit9: f32;
-override lit10: i32;
-override lit11: f32;
-override lit12: i32;
+override lit9: i32;
+override lit10: f32;
+override lit11: i32;
+override lit12: f32;
 override lit13: i32;
 override lit14: i32;
 override lit15: i32;
@@ -672,16 +672,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var p = gi * lit2; p < min(lit3, (gi + 1i) * lit2); p++) {
     let label = b0[((p / lit4) % lit5) * lit4 + (p % lit4)];
     if (label == lit6 || label < 0i || label >= lit7) { continue; }
-    var m = (-lit8);
+    let s_0 = f32(((p / lit4) % lit5)) * lit8;
+    let i_1 = min(i32(floor(s_0)), lit9);
+    let i_2 = min(i_1 + 1i, lit9);
+    let l_3 = s_0 - f32(i_1);
+    let s_4 = f32((p % lit4)) * lit10;
+    let i_5 = min(i32(floor(s_4)), lit11);
+    let i_6 = min(i_5 + 1i, lit11);
+    let l_7 = s_4 - f32(i_5);
+    var m = (-lit12);
     for (var c = 0i; c < lit7; c++) {
-      let s_0 = f32(((p / lit4) % lit5)) * lit9;
-      let i_1 = min(i32(floor(s_0)), lit10);
-      let i_2 = min(i_1 + 1i, lit10);
-      let l_3 = s_0 - f32(i_1);
-      let s_4 = f32((p % lit4)) * lit11;
-      let i_5 = min(i32(floor(s_4)), lit12);
-      let i_6 = min(i_5 + 1i, lit12);
-      let l_7 = s_4 - f32(i_5);
       let v_8 = (b1[c * lit13 + i_1 * lit14 + i_5] + b2[c * lit13 + i_1 * lit14 + i_5]);
       let v_9 = (b1[c * lit13 + i_1 * lit14 + i_6] + b2[c * lit13 + i_1 * lit14 + i_6]);
       let v_10 = (b1[c * lit13 + i_2 * lit14 + i_5] + b2[c * lit13 + i_2 * lit14 + i_5]);
@@ -737,15 +737,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_G_layer5_conv2d_list_3_2: ShaderSpec = {
     name: "softmax_G_layer5_conv2d_list_3_2",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: f32;
+override lit2: i32;
 override lit3: i32;
-override lit4: i32;
+override lit4: f32;
 override lit5: i32;
 override lit6: f32;
 override lit7: i32;
@@ -762,17 +762,17 @@ override lit11: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let s_0 = f32(((gi / lit2) % lit3)) * lit4;
+  let i_1 = min(i32(floor(s_0)), lit5);
+  let i_2 = min(i_1 + 1i, lit5);
+  let l_3 = s_0 - f32(i_1);
+  let s_4 = f32((gi % lit2)) * lit6;
+  let i_5 = min(i32(floor(s_4)), lit7);
+  let i_6 = min(i_5 + 1i, lit7);
+  let l_7 = s_4 - f32(i_5);
   var row: array<f32, 19>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
+  var m = (-lit8);
+  for (var c = 0i; c < lit9; c++) {
     let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
     let v_9 = (v_8 + b2[c * lit10 + i_1 * lit11 + i_5]);
     let v_10 = (v_9 + b3[c * lit10 + i_1 * lit11 + i_5]);
@@ -790,10 +790,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     m = max(m, row[c]);
   }
   var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
+  for (var c = 0i; c < lit9; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit9; c++) {
     let y = exp(row[c] - m) / total;
-    b4[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = y;
+    b4[c * lit1 + ((gi / lit2) % lit3) * lit2 + (gi % lit2)] = y;
   }
 }
 `,
@@ -846,15 +846,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_grad_G_aux_classifier: ShaderSpec = {
     name: "softmax_grad_G_aux_classifier",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: f32;
+override lit2: i32;
 override lit3: i32;
-override lit4: i32;
+override lit4: f32;
 override lit5: i32;
 override lit6: f32;
 override lit7: i32;
@@ -879,41 +879,41 @@ fn max_(a: f32, b: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let s_0 = f32(((gi / lit2) % lit3)) * lit4;
+  let i_1 = min(i32(floor(s_0)), lit5);
+  let i_2 = min(i_1 + 1i, lit5);
+  let l_3 = s_0 - f32(i_1);
+  let s_4 = f32((gi % lit2)) * lit6;
+  let i_5 = min(i32(floor(s_4)), lit7);
+  let i_6 = min(i_5 + 1i, lit7);
+  let l_7 = s_4 - f32(i_5);
   var row: array<f32, 19>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
+  var m = (-lit8);
+  for (var c = 0i; c < lit9; c++) {
     let v_8 = mix(mix(b0[c * lit10 + i_1 * lit11 + i_5], b0[c * lit10 + i_1 * lit11 + i_6], l_7), mix(b0[c * lit10 + i_2 * lit11 + i_5], b0[c * lit10 + i_2 * lit11 + i_6], l_7), l_3);
     row[c] = v_8;
     m = max(m, row[c]);
   }
   var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
+  for (var c = 0i; c < lit9; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit9; c++) {
     let y = exp(row[c] - m) / total;
-    let f_9 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_10 = (c == b1[((f_9 / lit4) % lit5) * lit4 + (f_9 % lit4)]);
+    let f_9 = ((gi / lit2) % lit3) * lit2 + (gi % lit2);
+    let v_10 = (c == b1[((f_9 / lit2) % lit3) * lit2 + (f_9 % lit2)]);
     let v_11 = select(0.0f, 1.0f, v_10);
     let v_12 = (y - v_11);
     let v_13 = max_(b2[0i], 1.0f);
     let v_14 = (v_12 / v_13);
-    let f_15 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_16 = (b1[((f_15 / lit4) % lit5) * lit4 + (f_15 % lit4)] != lit12);
-    let v_17 = (b1[((f_15 / lit4) % lit5) * lit4 + (f_15 % lit4)] >= 0i);
-    let v_18 = (b1[((f_15 / lit4) % lit5) * lit4 + (f_15 % lit4)] < lit3);
+    let f_15 = ((gi / lit2) % lit3) * lit2 + (gi % lit2);
+    let v_16 = (b1[((f_15 / lit2) % lit3) * lit2 + (f_15 % lit2)] != lit12);
+    let v_17 = (b1[((f_15 / lit2) % lit3) * lit2 + (f_15 % lit2)] >= 0i);
+    let v_18 = (b1[((f_15 / lit2) % lit3) * lit2 + (f_15 % lit2)] < lit9);
     let v_19 = (v_17 && v_18);
     let v_20 = (v_16 && v_19);
     let v_21 = select(0.0f, v_14, v_20);
     let v_22 = (1.0f * b3[(0i + lit13)]);
     let v_23 = (v_21 * v_22);
-    b4[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_23;
+    b4[c * lit1 + ((gi / lit2) % lit3) * lit2 + (gi % lit2)] = v_23;
   }
 }
 `,
@@ -921,15 +921,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_grad_G_classifier_3: ShaderSpec = {
     name: "softmax_grad_G_classifier_3",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: f32;
+override lit2: i32;
 override lit3: i32;
-override lit4: i32;
+override lit4: f32;
 override lit5: i32;
 override lit6: f32;
 override lit7: i32;
@@ -952,40 +952,40 @@ fn max_(a: f32, b: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let s_0 = f32(((gi / lit2) % lit3)) * lit4;
+  let i_1 = min(i32(floor(s_0)), lit5);
+  let i_2 = min(i_1 + 1i, lit5);
+  let l_3 = s_0 - f32(i_1);
+  let s_4 = f32((gi % lit2)) * lit6;
+  let i_5 = min(i32(floor(s_4)), lit7);
+  let i_6 = min(i_5 + 1i, lit7);
+  let l_7 = s_4 - f32(i_5);
   var row: array<f32, 19>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
+  var m = (-lit8);
+  for (var c = 0i; c < lit9; c++) {
     let v_8 = mix(mix(b0[c * lit10 + i_1 * lit11 + i_5], b0[c * lit10 + i_1 * lit11 + i_6], l_7), mix(b0[c * lit10 + i_2 * lit11 + i_5], b0[c * lit10 + i_2 * lit11 + i_6], l_7), l_3);
     row[c] = v_8;
     m = max(m, row[c]);
   }
   var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
+  for (var c = 0i; c < lit9; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit9; c++) {
     let y = exp(row[c] - m) / total;
-    let f_9 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_10 = (c == b1[((f_9 / lit4) % lit5) * lit4 + (f_9 % lit4)]);
+    let f_9 = ((gi / lit2) % lit3) * lit2 + (gi % lit2);
+    let v_10 = (c == b1[((f_9 / lit2) % lit3) * lit2 + (f_9 % lit2)]);
     let v_11 = select(0.0f, 1.0f, v_10);
     let v_12 = (y - v_11);
     let v_13 = max_(b2[0i], 1.0f);
     let v_14 = (v_12 / v_13);
-    let f_15 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_16 = (b1[((f_15 / lit4) % lit5) * lit4 + (f_15 % lit4)] != lit12);
-    let v_17 = (b1[((f_15 / lit4) % lit5) * lit4 + (f_15 % lit4)] >= 0i);
-    let v_18 = (b1[((f_15 / lit4) % lit5) * lit4 + (f_15 % lit4)] < lit3);
+    let f_15 = ((gi / lit2) % lit3) * lit2 + (gi % lit2);
+    let v_16 = (b1[((f_15 / lit2) % lit3) * lit2 + (f_15 % lit2)] != lit12);
+    let v_17 = (b1[((f_15 / lit2) % lit3) * lit2 + (f_15 % lit2)] >= 0i);
+    let v_18 = (b1[((f_15 / lit2) % lit3) * lit2 + (f_15 % lit2)] < lit9);
     let v_19 = (v_17 && v_18);
     let v_20 = (v_16 && v_19);
     let v_21 = select(0.0f, v_14, v_20);
     let v_22 = (v_21 * 1.0f);
-    b3[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_22;
+    b3[c * lit1 + ((gi / lit2) % lit3) * lit2 + (gi % lit2)] = v_22;
   }
 }
 `,
@@ -993,15 +993,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_grad_G_layer5_conv2d_list_0: ShaderSpec = {
     name: "softmax_grad_G_layer5_conv2d_list_0",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: f32;
+override lit2: i32;
 override lit3: i32;
-override lit4: i32;
+override lit4: f32;
 override lit5: i32;
 override lit6: f32;
 override lit7: i32;
@@ -1027,17 +1027,17 @@ fn max_(a: f32, b: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let s_0 = f32(((gi / lit2) % lit3)) * lit4;
+  let i_1 = min(i32(floor(s_0)), lit5);
+  let i_2 = min(i_1 + 1i, lit5);
+  let l_3 = s_0 - f32(i_1);
+  let s_4 = f32((gi % lit2)) * lit6;
+  let i_5 = min(i32(floor(s_4)), lit7);
+  let i_6 = min(i_5 + 1i, lit7);
+  let l_7 = s_4 - f32(i_5);
   var row: array<f32, 19>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
+  var m = (-lit8);
+  for (var c = 0i; c < lit9; c++) {
     let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
     let v_9 = (b0[c * lit10 + i_1 * lit11 + i_6] + b1[c * lit10 + i_1 * lit11 + i_6]);
     let v_10 = (b0[c * lit10 + i_2 * lit11 + i_5] + b1[c * lit10 + i_2 * lit11 + i_5]);
@@ -1047,25 +1047,25 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     m = max(m, row[c]);
   }
   var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
+  for (var c = 0i; c < lit9; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit9; c++) {
     let y = exp(row[c] - m) / total;
-    let f_13 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_14 = (c == b2[((f_13 / lit4) % lit5) * lit4 + (f_13 % lit4)]);
+    let f_13 = ((gi / lit2) % lit3) * lit2 + (gi % lit2);
+    let v_14 = (c == b2[((f_13 / lit2) % lit3) * lit2 + (f_13 % lit2)]);
     let v_15 = select(0.0f, 1.0f, v_14);
     let v_16 = (y - v_15);
     let v_17 = max_(b3[0i], 1.0f);
     let v_18 = (v_16 / v_17);
-    let f_19 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_20 = (b2[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] != lit12);
-    let v_21 = (b2[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] >= 0i);
-    let v_22 = (b2[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] < lit3);
+    let f_19 = ((gi / lit2) % lit3) * lit2 + (gi % lit2);
+    let v_20 = (b2[((f_19 / lit2) % lit3) * lit2 + (f_19 % lit2)] != lit12);
+    let v_21 = (b2[((f_19 / lit2) % lit3) * lit2 + (f_19 % lit2)] >= 0i);
+    let v_22 = (b2[((f_19 / lit2) % lit3) * lit2 + (f_19 % lit2)] < lit9);
     let v_23 = (v_21 && v_22);
     let v_24 = (v_20 && v_23);
     let v_25 = select(0.0f, v_18, v_24);
     let v_26 = (1.0f * b4[(0i + lit13)]);
     let v_27 = (v_25 * v_26);
-    b5[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_27;
+    b5[c * lit1 + ((gi / lit2) % lit3) * lit2 + (gi % lit2)] = v_27;
   }
 }
 `,
@@ -1073,15 +1073,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_grad_G_layer5_conv2d_list_0_2: ShaderSpec = {
     name: "softmax_grad_G_layer5_conv2d_list_0_2",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: f32;
+override lit2: i32;
 override lit3: i32;
-override lit4: i32;
+override lit4: f32;
 override lit5: i32;
 override lit6: f32;
 override lit7: i32;
@@ -1107,17 +1107,17 @@ fn max_(a: f32, b: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let s_0 = f32(((gi / lit2) % lit3)) * lit4;
+  let i_1 = min(i32(floor(s_0)), lit5);
+  let i_2 = min(i_1 + 1i, lit5);
+  let l_3 = s_0 - f32(i_1);
+  let s_4 = f32((gi % lit2)) * lit6;
+  let i_5 = min(i32(floor(s_4)), lit7);
+  let i_6 = min(i_5 + 1i, lit7);
+  let l_7 = s_4 - f32(i_5);
   var row: array<f32, 16>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
+  var m = (-lit8);
+  for (var c = 0i; c < lit9; c++) {
     let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
     let v_9 = (b0[c * lit10 + i_1 * lit11 + i_6] + b1[c * lit10 + i_1 * lit11 + i_6]);
     let v_10 = (b0[c * lit10 + i_2 * lit11 + i_5] + b1[c * lit10 + i_2 * lit11 + i_5]);
@@ -1127,25 +1127,25 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     m = max(m, row[c]);
   }
   var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
+  for (var c = 0i; c < lit9; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit9; c++) {
     let y = exp(row[c] - m) / total;
-    let f_13 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_14 = (c == b2[((f_13 / lit4) % lit5) * lit4 + (f_13 % lit4)]);
+    let f_13 = ((gi / lit2) % lit3) * lit2 + (gi % lit2);
+    let v_14 = (c == b2[((f_13 / lit2) % lit3) * lit2 + (f_13 % lit2)]);
     let v_15 = select(0.0f, 1.0f, v_14);
     let v_16 = (y - v_15);
     let v_17 = max_(b3[0i], 1.0f);
     let v_18 = (v_16 / v_17);
-    let f_19 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_20 = (b2[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] != lit12);
-    let v_21 = (b2[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] >= 0i);
-    let v_22 = (b2[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] < lit3);
+    let f_19 = ((gi / lit2) % lit3) * lit2 + (gi % lit2);
+    let v_20 = (b2[((f_19 / lit2) % lit3) * lit2 + (f_19 % lit2)] != lit12);
+    let v_21 = (b2[((f_19 / lit2) % lit3) * lit2 + (f_19 % lit2)] >= 0i);
+    let v_22 = (b2[((f_19 / lit2) % lit3) * lit2 + (f_19 % lit2)] < lit9);
     let v_23 = (v_21 && v_22);
     let v_24 = (v_20 && v_23);
     let v_25 = select(0.0f, v_18, v_24);
     let v_26 = (1.0f * b4[(0i + lit13)]);
     let v_27 = (v_25 * v_26);
-    b5[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_27;
+    b5[c * lit1 + ((gi / lit2) % lit3) * lit2 + (gi % lit2)] = v_27;
   }
 }
 `,
@@ -1213,15 +1213,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_grad_G_layer6_conv2d_list_0: ShaderSpec = {
     name: "softmax_grad_G_layer6_conv2d_list_0",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: f32;
+override lit2: i32;
 override lit3: i32;
-override lit4: i32;
+override lit4: f32;
 override lit5: i32;
 override lit6: f32;
 override lit7: i32;
@@ -1245,17 +1245,17 @@ fn max_(a: f32, b: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let s_0 = f32(((gi / lit2) % lit3)) * lit4;
+  let i_1 = min(i32(floor(s_0)), lit5);
+  let i_2 = min(i_1 + 1i, lit5);
+  let l_3 = s_0 - f32(i_1);
+  let s_4 = f32((gi % lit2)) * lit6;
+  let i_5 = min(i32(floor(s_4)), lit7);
+  let i_6 = min(i_5 + 1i, lit7);
+  let l_7 = s_4 - f32(i_5);
   var row: array<f32, 19>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
+  var m = (-lit8);
+  for (var c = 0i; c < lit9; c++) {
     let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
     let v_9 = (b0[c * lit10 + i_1 * lit11 + i_6] + b1[c * lit10 + i_1 * lit11 + i_6]);
     let v_10 = (b0[c * lit10 + i_2 * lit11 + i_5] + b1[c * lit10 + i_2 * lit11 + i_5]);
@@ -1265,24 +1265,24 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     m = max(m, row[c]);
   }
   var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
+  for (var c = 0i; c < lit9; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit9; c++) {
     let y = exp(row[c] - m) / total;
-    let f_13 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_14 = (c == b2[((f_13 / lit4) % lit5) * lit4 + (f_13 % lit4)]);
+    let f_13 = ((gi / lit2) % lit3) * lit2 + (gi % lit2);
+    let v_14 = (c == b2[((f_13 / lit2) % lit3) * lit2 + (f_13 % lit2)]);
     let v_15 = select(0.0f, 1.0f, v_14);
     let v_16 = (y - v_15);
     let v_17 = max_(b3[0i], 1.0f);
     let v_18 = (v_16 / v_17);
-    let f_19 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_20 = (b2[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] != lit12);
-    let v_21 = (b2[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] >= 0i);
-    let v_22 = (b2[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] < lit3);
+    let f_19 = ((gi / lit2) % lit3) * lit2 + (gi % lit2);
+    let v_20 = (b2[((f_19 / lit2) % lit3) * lit2 + (f_19 % lit2)] != lit12);
+    let v_21 = (b2[((f_19 / lit2) % lit3) * lit2 + (f_19 % lit2)] >= 0i);
+    let v_22 = (b2[((f_19 / lit2) % lit3) * lit2 + (f_19 % lit2)] < lit9);
     let v_23 = (v_21 && v_22);
     let v_24 = (v_20 && v_23);
     let v_25 = select(0.0f, v_18, v_24);
     let v_26 = (v_25 * 1.0f);
-    b4[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_26;
+    b4[c * lit1 + ((gi / lit2) % lit3) * lit2 + (gi % lit2)] = v_26;
   }
 }
 `,
@@ -1290,15 +1290,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_grad_G_layer6_conv2d_list_0_2: ShaderSpec = {
     name: "softmax_grad_G_layer6_conv2d_list_0_2",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: f32;
+override lit2: i32;
 override lit3: i32;
-override lit4: i32;
+override lit4: f32;
 override lit5: i32;
 override lit6: f32;
 override lit7: i32;
@@ -1322,17 +1322,17 @@ fn max_(a: f32, b: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let s_0 = f32(((gi / lit2) % lit3)) * lit4;
+  let i_1 = min(i32(floor(s_0)), lit5);
+  let i_2 = min(i_1 + 1i, lit5);
+  let l_3 = s_0 - f32(i_1);
+  let s_4 = f32((gi % lit2)) * lit6;
+  let i_5 = min(i32(floor(s_4)), lit7);
+  let i_6 = min(i_5 + 1i, lit7);
+  let l_7 = s_4 - f32(i_5);
   var row: array<f32, 16>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
+  var m = (-lit8);
+  for (var c = 0i; c < lit9; c++) {
     let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
     let v_9 = (b0[c * lit10 + i_1 * lit11 + i_6] + b1[c * lit10 + i_1 * lit11 + i_6]);
     let v_10 = (b0[c * lit10 + i_2 * lit11 + i_5] + b1[c * lit10 + i_2 * lit11 + i_5]);
@@ -1342,24 +1342,24 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     m = max(m, row[c]);
   }
   var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
+  for (var c = 0i; c < lit9; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit9; c++) {
     let y = exp(row[c] - m) / total;
-    let f_13 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_14 = (c == b2[((f_13 / lit4) % lit5) * lit4 + (f_13 % lit4)]);
+    let f_13 = ((gi / lit2) % lit3) * lit2 + (gi % lit2);
+    let v_14 = (c == b2[((f_13 / lit2) % lit3) * lit2 + (f_13 % lit2)]);
     let v_15 = select(0.0f, 1.0f, v_14);
     let v_16 = (y - v_15);
     let v_17 = max_(b3[0i], 1.0f);
     let v_18 = (v_16 / v_17);
-    let f_19 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_20 = (b2[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] != lit12);
-    let v_21 = (b2[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] >= 0i);
-    let v_22 = (b2[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] < lit3);
+    let f_19 = ((gi / lit2) % lit3) * lit2 + (gi % lit2);
+    let v_20 = (b2[((f_19 / lit2) % lit3) * lit2 + (f_19 % lit2)] != lit12);
+    let v_21 = (b2[((f_19 / lit2) % lit3) * lit2 + (f_19 % lit2)] >= 0i);
+    let v_22 = (b2[((f_19 / lit2) % lit3) * lit2 + (f_19 % lit2)] < lit9);
     let v_23 = (v_21 && v_22);
     let v_24 = (v_20 && v_23);
     let v_25 = select(0.0f, v_18, v_24);
     let v_26 = (v_25 * 1.0f);
-    b4[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_26;
+    b4[c * lit1 + ((gi / lit2) % lit3) * lit2 + (gi % lit2)] = v_26;
   }
 }
 `,
