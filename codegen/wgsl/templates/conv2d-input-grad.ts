@@ -12,7 +12,7 @@ import { type KernelPlan } from "../../fusion";
 import { type Alternative, type Stage, CPU_SUBGROUP, assemble, assembleSubgroupVariant, sig, storeRoot } from "../kernel";
 import { type TemplateContext, bodyScope, builder, ceilDiv, epilogueNote, range } from "./context";
 import { packChannels, packWeights } from "./packing";
-import { CPU_MAX_ROWS, TILE, cpuTapStep, cpuTile, tileStores } from "./tiling";
+import { CPU_MAX_ROWS, TILE, rowAccumulators, cpuTapStep, cpuTile, tileStores } from "./tiling";
 
 export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const a = plan.anchor!;
@@ -113,7 +113,7 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
       c.line(`let x${j} = ${phasePositionWgsl("phw", sw, `(q${j} % ${Wq}i)`)};`);
       c.line(`let ok${j} = h${j} < ${H}i && x${j} < ${W}i;`);
     }
-    for (const r of range(CPU_MAX_ROWS)) c.line(`var a${r} = vec4<f32>(0.0f);`);
+    const acc = rowAccumulators(c, kc, "a");
     // Taps that hit an output for this phase: u = u0 + m*step with step = s / gcd(s, d)
     // (and likewise v), listed per phase at generation time, so the loop visits no others
     // (phaseTaps, phaseTapStep: format/conv-geometry).
@@ -146,7 +146,7 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
     });
     c.lines.push(...cv.lines);
     c.line(`}`);
-    tileStores(c, range(CPU_MAX_ROWS).map((r) => `a${r}`), true, (e, value, t, q) => {
+    tileStores(c, acc, true, (e, value, t, q) => {
       e.line(`let pix = i32(wid.x) * ${TILE} + ${t};`);
       e.line(`let n = pix / ${Hq * Wq}i;`);
       e.line(`let h = ${phasePositionWgsl("phh", sh, `((pix / ${Wq}i) % ${Hq}i)`)};`);

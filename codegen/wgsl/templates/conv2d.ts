@@ -12,7 +12,7 @@ import { type Scope } from "../expr";
 import { type Alternative, type Stage, CPU_SUBGROUP, assemble, assembleSubgroupVariant, sig, storeRoot } from "../kernel";
 import { type TemplateContext, bodyScope, builder, ceilDiv, epilogueNote, range } from "./context";
 import { packChannels, packWeights } from "./packing";
-import { CPU_MAX_ROWS, TILE, convTile, cpuTapStep, cpuTile, tileStores } from "./tiling";
+import { CPU_MAX_ROWS, TILE, rowAccumulators, convTile, cpuTapStep, cpuTile, tileStores } from "./tiling";
 
 export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const a = plan.anchor!;
@@ -125,7 +125,7 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
     c.line(`let ol = min(o4, ${O4 - 1}i);`);
     // Pixels of every block (the blocks past the tile are dead code once TILE is set).
     for (const t of range(J)) pixel(c, `${t}`, `i32(wid.x) * ${TILE} + ${t * CPU_SUBGROUP}i + lane`);
-    for (const r of range(CPU_MAX_ROWS)) c.line(`var a${r} = vec4<f32>(0.0f);`);
+    const accs = rowAccumulators(c, kc, "a");
     // One flat loop over (c4, u, v): lavapipe pays for every loop level and for long unrolled
     // bodies (register pressure), so the body is one tap of 4 channels. (Measured: R = 32
     // beats 16; 8 channels per iteration, or unrolled taps, are slower.)
@@ -147,7 +147,7 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
     c.line(`}`);
     tileStores(
       c,
-      range(CPU_MAX_ROWS).map((r) => `a${r}`),
+      accs,
       true,
       (e, value, t, q) => {
         e.line(`let p = i32(wid.x) * ${TILE} + ${t};`);

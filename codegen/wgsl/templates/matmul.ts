@@ -5,7 +5,7 @@ import { type KernelPlan } from "../../fusion";
 import { type Binding } from "../expr";
 import { type Alternative, type Stage, CPU_SUBGROUP, assemble, assembleSubgroupVariant, sig, storeRoot } from "../kernel";
 import { type TemplateContext, bodyScope, builder, ceilDiv, epilogueNote, range } from "./context";
-import { CPU_MAX_ROWS, TILE, cpuTile, fromLane, rowBlocks, tileStores } from "./tiling";
+import { CPU_MAX_ROWS, TILE, cpuTile, fromLane, mac8Step, rowAccumulators, rowBlocks, tileStores } from "./tiling";
 
 export function matmul(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const a = plan.anchor!;
@@ -78,7 +78,7 @@ function matmulCpuVariant(plan: KernelPlan, ctx: TemplateContext, expected: read
     bVec
       ? `${bb}[(${kk}) * ${N4}i + min(col4, ${N4 - 1}i)]`
       : `vec4<f32>(${range(4).map((q) => `${bb}[(${kk}) * ${N}i + min(col4 * 4i + ${q}i, ${N - 1}i)]`).join(", ")})`;
-  for (const r of range(CPU_MAX_ROWS)) c.line(`var c${r} = vec4<f32>(0.0f);`);
+  const acc = rowAccumulators(c, k, "c");
   if (K4 > 0) {
     c.line(`for (var k4 = 0i; k4 < ${K4}i; k4++) {`);
     const l = c.child();
@@ -92,13 +92,7 @@ function matmulCpuVariant(plan: KernelPlan, ctx: TemplateContext, expected: read
       );
     }
     for (const q of range(4)) l.line(`let y${q} = ${bRow(`k4 * 4i + ${q}i`)};`);
-    k.helpers.add("mac4");
-    rowBlocks(l, (b, j) => {
-      for (const m of range(CPU_SUBGROUP)) {
-        const r = j * CPU_SUBGROUP + m;
-        b.line(`c${r} = mac4(${fromLane(`x${j}`, m)}, y0, y1, y2, y3, c${r});`);
-      }
-    });
+    rowBlocks(l, (b, j) => b.line(mac8Step(k, `x${j}`, "c", j)));
     c.lines.push(...l.lines);
     c.line(`}`);
   }
@@ -112,7 +106,7 @@ function matmulCpuVariant(plan: KernelPlan, ctx: TemplateContext, expected: read
     rowBlocks(l, (b, j) => {
       for (const m of range(CPU_SUBGROUP)) {
         const r = j * CPU_SUBGROUP + m;
-        b.line(`c${r} = fma(vec4<f32>(${fromLane(`x${j}`, m)}), y, c${r});`);
+        b.line(`${acc[r]} = fma(vec4<f32>(${fromLane(`x${j}`, m)}), y, ${acc[r]});`);
       }
     });
     c.lines.push(...l.lines);
@@ -120,7 +114,7 @@ function matmulCpuVariant(plan: KernelPlan, ctx: TemplateContext, expected: read
   }
   tileStores(
     c,
-    range(CPU_MAX_ROWS).map((r) => `c${r}`),
+    acc,
     true,
     (e, value, t, q) => {
       e.line(`let row = row0 + ${t};`);

@@ -129,18 +129,30 @@ export function rowBlocks(s: Scope, block: (b: Scope, j: number) => void): void 
  * `load` declares `${src}j`, the lane values of each block j of 8 rows, then the 4 weight vec4s
  * of packed rows wr, wr + rowStride, ... (`wr` declared by the caller) are loaded, then per block
  * (rowBlocks) each accumulator a(8j).. takes its pixel's 4 channel values, broadcast from the
- * lane that loaded them, as one mac4 chain. Every load comes before the FMAs, those of blocks
+ * lane that loaded them, as one mac4 chain (mac8Step, 8 rows a call). Every load comes before the FMAs, those of blocks
  * past the tile too (dead code once TILE is set): loads between the blocks' FMAs measured 1.3-1.8x
  * slower on lavapipe.
  */
 export function cpuTapStep(s: Scope, k: KernelBuilder, wc: string, rowStride: number, src: string, load: (b: Scope, j: number) => void): void {
   for (const j of range(CPU_MAX_ROWS / CPU_SUBGROUP)) load(s, j);
   for (const q of range(4)) s.line(`let y${q} = ${wc}[wr + ${q * rowStride}i];`);
+  rowBlocks(s, (b, j) => b.line(mac8Step(k, `${src}${j}`, "a", j)));
+}
+
+/**
+ * Declares the accumulators of a CPU variant's tile, `${prefix}j: Rows8` for each block j of 8
+ * rows (HELPERS.mac8), zero; returns the CPU_MAX_ROWS row accumulators in row order.
+ */
+export function rowAccumulators(s: Scope, k: KernelBuilder, prefix: string): string[] {
+  k.helpers.add("mac8");
   k.helpers.add("mac4");
-  rowBlocks(s, (b, j) => {
-    for (const l of range(CPU_SUBGROUP)) {
-      const r = j * CPU_SUBGROUP + l;
-      b.line(`a${r} = mac4(${fromLane(`${src}${j}`, l)}, y0, y1, y2, y3, a${r});`);
-    }
-  });
+  for (const j of range(CPU_MAX_ROWS / CPU_SUBGROUP)) s.line(`var ${prefix}${j}: Rows8;`);
+  return range(CPU_MAX_ROWS).map((r) => `${prefix}${Math.floor(r / CPU_SUBGROUP)}.r${r % CPU_SUBGROUP}`);
+}
+
+/** Block j's step: its 8 rows take lane l's 4 values of `x` with the weights y0..y3 (HELPERS.mac8). */
+export function mac8Step(k: KernelBuilder, x: string, prefix: string, j: number): string {
+  k.helpers.add("mac8");
+  k.helpers.add("mac4");
+  return `${prefix}${j} = mac8(${x}, y0, y1, y2, y3, ${prefix}${j});`;
 }
