@@ -30,6 +30,8 @@ export interface OursDetails {
   /** Sum of per-dispatch GPU timestamps of one profiled step (one pass per dispatch). */
   readonly gpuMs?: number | undefined;
   readonly templates?: readonly TemplateTime[] | undefined;
+  /** The tile each dispatch with tile candidates ran with (tuned: runtime/tune.ts). */
+  readonly tiles?: readonly { readonly dispatch: string; readonly rows: number; readonly candidates: readonly number[] }[] | undefined;
 }
 
 export interface StepDetails {
@@ -312,7 +314,49 @@ export function renderMarkdown(machine: Machine, cases: readonly CaseReport[], r
       L.push("");
     }
   }
+  L.push(...renderTiles(kernels));
   const failed = cases.flatMap((c) => c.timings.filter((x) => x.status === "failed").map((x) => `${c.name} / ${x.impl}: ${x.status === "failed" ? x.reason : ""}`));
   if (failed.length > 0) L.push("### Failures", "", ...failed.map((f) => `- ${f}`), "");
   return L.join("\n");
+}
+
+/** Timings of our contenders with fixed tiles (impl `tile R rows`, bench/kernels.ts), by rows. */
+function fixedTileTimes(c: CaseReport): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const t of c.timings) {
+    const m = /^tile (\d+) rows$/.exec(t.impl);
+    if (m && t.status === "ok") out.set(Number(m[1]), t.ms);
+  }
+  return out;
+}
+
+/**
+ * The tile choices: per case, the tile each tuned dispatch ran with; and where the case was also
+ * run with each fixed candidate, tuned against the best of them (issue 19: within 10%).
+ */
+export function renderTiles(kernels: readonly CaseReport[]): string[] {
+  const L: string[] = [];
+  const chosen = kernels.filter((c) => (c.ours?.tiles?.length ?? 0) > 0);
+  if (chosen.length === 0) return L;
+  L.push("### Tile choices (runtime/tune.ts; ms per call)", "");
+  const compared = chosen.filter((c) => fixedTileTimes(c).size > 0);
+  if (compared.length > 0) {
+    const rows = [...new Set(compared.flatMap((c) => [...fixedTileTimes(c).keys()]))].sort((a, b) => a - b);
+    L.push(`| kernel | tuned | ${rows.map((r) => `${r} rows`).join(" | ")} | tuned / best fixed | within 10% |`);
+    L.push(`|---|---|${rows.map(() => "---|").join("")}---|---|`);
+    for (const c of compared) {
+      const fixed = fixedTileTimes(c);
+      const tuned = oursMs(c);
+      const best = Math.min(...fixed.values());
+      const ratio = tuned !== undefined ? tuned / best : undefined;
+      L.push(
+        `| ${c.name} | ${cell(c, "ours", tuned)} | ${rows.map((r) => fmtMs(fixed.get(r))).join(" | ")} | ${ratio !== undefined ? ratio.toFixed(3) : "-"} | ${ratio === undefined ? "-" : ratio <= 1.1 ? "yes" : "**no**"} |`,
+      );
+    }
+    L.push("");
+  }
+  L.push("Tuned tile per dispatch (rows chosen, of the candidates):", "");
+  for (const c of chosen) L.push(`- ${c.name}: ${c.ours!.tiles!.map((t) => `${t.dispatch} ${t.rows} of [${t.candidates.join(", ")}]`).join("; ")}`);
+  L.push("");
+  return L;
 }
