@@ -17,11 +17,11 @@ import { program } from "./testing/cases";
 import { bitMismatch, device, deviceFeatures, rng, uniformF32 } from "./testing/differential";
 
 /** The CPU variants with tile candidates of a module, with their shaders. */
-function tiledUses(module: GeneratedModule): { shader: GeneratedModule["shaders"][number]; v: KernelVariant }[] {
+function tiledUses(module: GeneratedModule): { shader: GeneratedModule["shaders"][number]; v: KernelVariant; op: string }[] {
   return module.phases.flatMap((p) =>
     p.dispatches.flatMap((dispatch) => {
       const v = chooseVariant(dispatch, "cpu", new Set(["subgroups"]));
-      return E.isRight(v) && v.right.tile !== undefined ? [{ shader: module.shaders[v.right.shader]!, v: v.right }] : [];
+      return E.isRight(v) && v.right.tile !== undefined ? [{ shader: module.shaders[v.right.shader]!, v: v.right, op: dispatch.provenance?.op ?? "" }] : [];
     }),
   );
 }
@@ -63,7 +63,8 @@ async function expectSameBits(outs: Readonly<Record<string, Tensor>>, seed: numb
   for (const u of uses) expect(u.v.tile!.candidates.length).toBeGreaterThan(1);
   const data = inputsOf(module, seed);
   const reference = await outputs(module, new Map(), data);
-  for (const rows of CPU_TILE_CANDIDATES) {
+  const candidates = [...new Set([...CPU_TILE_CANDIDATES, ...uses.flatMap((u) => u.v.tile!.candidates)])];
+  for (const rows of candidates) {
     const tiles = forced(module, rows);
     expect(tiles.size).toBeGreaterThan(0);
     const got = await outputs(module, tiles, data);
@@ -96,9 +97,11 @@ describe("tile candidates of the CPU variants", async () => {
   });
 
   it.runIf(subgroups)("a convolution with bias, its input and weight gradients give the same bits with every tile", async () => {
+    // (The weight gradient's candidates are 32 and 64 out-channels per subgroup.)
     const x = d.input("x", [1, 8, 12, 12], "f32") as F32<4>;
-    const w = d.input("w", [16, 8, 3, 3], "f32") as F32<4>;
-    const bias = d.input("b", [16], "f32") as F32<1>;
+    // 40 out-channels: 10 vec4s, more than a subgroup's 8, so the weight gradient is tiled too.
+    const w = d.input("w", [40, 8, 3, 3], "f32") as F32<4>;
+    const bias = d.input("b", [40], "f32") as F32<1>;
     const y = d.conv2d(x, w, bias, { padding: 1 });
     const dy = d.input("dy", y.shape, "f32") as F32<4>;
     const [dx, dw] = d.vjp([y], [dy], [x, w]);
@@ -108,6 +111,9 @@ describe("tile candidates of the CPU variants", async () => {
     const y2 = d.conv2d(x2, w2, undefined, { stride: 2, padding: 2, dilation: 2 });
     const dy2 = d.input("dy2", y2.shape, "f32") as F32<4>;
     const [dx2] = d.vjp([y2], [dy2], [x2]);
-    await expectSameBits({ y, dx: dx!, dw: dw!, y2, dx2: dx2! }, 82);
+    const outs = { y, dx: dx!, dw: dw!, y2, dx2: dx2! };
+    const templates = tiledUses(compileProgram(program(outs)).module).map((u) => u.op);
+    expect(new Set(templates)).toEqual(new Set(["conv2d", "conv2dInputGrad", "conv2dWeightGrad"]));
+    await expectSameBits(outs, 82);
   });
 });
