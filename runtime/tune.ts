@@ -39,8 +39,19 @@ export type TileChoices = ReadonlyMap<string, number>;
  * matter to its speed, so uses at other offsets share one entry.
  */
 export function tuneKey(shader: ShaderSpec, v: Pick<KernelVariant, "constants" | "workgroups">): string {
-  const sum = crc32(new TextEncoder().encode(shader.wgsl)).toString(16).padStart(8, "0");
-  return `${sum}:${(v.constants ?? []).join(",")}:${v.workgroups.join("x")}`;
+  return `${textSum(shader)}:${(v.constants ?? []).join(",")}:${v.workgroups.join("x")}`;
+}
+
+/** CRC-32 of each shader's text, once per ShaderSpec object (a module uses one many times). */
+const sums = new WeakMap<ShaderSpec, string>();
+
+function textSum(shader: ShaderSpec): string {
+  let sum = sums.get(shader);
+  if (sum === undefined) {
+    sum = crc32(new TextEncoder().encode(shader.wgsl)).toString(16).padStart(8, "0");
+    sums.set(shader, sum);
+  }
+  return sum;
 }
 
 /** The variant run with a tile of `rows` rows: its grid along the tile's axis, and the tile's rows. */
