@@ -115,8 +115,8 @@ describe("ratios and targets", () => {
 });
 
 describe("the tile report", () => {
-  // The median is not what the comparison reads: the fastest run is (runs: ms and ms + 50).
-  const ok = (impl: string, ms: number) => ({ impl, status: "ok" as const, ms: ms + 40, runs: [ms + 50, ms], reps: 1 });
+  // CPU time is what the comparison reads (medians of cpuRuns), the wall median is shown beside it.
+  const ok = (impl: string, cpu: number) => ({ impl, status: "ok" as const, ms: cpu / 2, runs: [cpu / 2], reps: 1, cpuRuns: [cpu + 50, cpu, cpu - 1] });
   const tiles = [{ dispatch: "k_000_matmul", rows: 32, candidates: [16, 32, 64] }];
   const kase = (tuned: number, fixed: readonly (readonly [number, number])[]): CaseReport => ({
     suite: "kernels",
@@ -128,7 +128,7 @@ describe("the tile report", () => {
 
   it("compares tuned with the best fixed candidate, and lists the tile each dispatch ran with", () => {
     const text = renderTiles([kase(105, [[16, 150], [32, 100], [64, 120]])]).join("\n");
-    expect(text).toContain("| matmul 1024^3 | 105 | 150 | 100 | 120 | 1.050 | yes |");
+    expect(text).toContain("| matmul 1024^3 | 105 / 52.5 | 150 / 75.0 | 100 / 50.0 | 120 / 60.0 | 1.050 | yes |");
     expect(text).toContain("- matmul 1024^3: k_000_matmul 32 of [16, 32, 64]");
   });
 

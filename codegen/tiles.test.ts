@@ -58,9 +58,10 @@ function inputsOf(module: GeneratedModule, seed: number): Map<string, Float32Arr
 async function expectSameBits(outs: Readonly<Record<string, Tensor>>, seed: number): Promise<void> {
   const module = compileProgram(program(outs)).module;
   const uses = tiledUses(module);
-  // Not vacuous: there are tiled uses, each with more than one candidate.
+  // Not vacuous: there are tiled uses, each with more than one candidate, and 64 rows among them.
   expect(uses.length).toBeGreaterThan(0);
   for (const u of uses) expect(u.v.tile!.candidates.length).toBeGreaterThan(1);
+  expect(uses.some((u) => u.v.tile!.candidates.includes(64))).toBe(true);
   const data = inputsOf(module, seed);
   const reference = await outputs(module, new Map(), data);
   const candidates = [...new Set([...CPU_TILE_CANDIDATES, ...uses.flatMap((u) => u.v.tile!.candidates)])];
@@ -80,7 +81,8 @@ describe("tile candidates of the CPU variants", async () => {
     const b = d.input("b", [36, 40], "f32") as F32<2>;
     const module = compileProgram(program({ c: d.matmul(a, b) })).module;
     const [u] = tiledUses(module);
-    expect(u?.v.tile).toMatchObject({ axis: 1, extent: 100, candidates: [16, 32, 64] });
+    // 64 rows would leave 4 workgroups (2 x 2), fewer than MIN_CPU_WORKGROUPS: not a candidate.
+    expect(u?.v.tile).toMatchObject({ axis: 1, extent: 100, rows: 32, candidates: [16, 32] });
     const chosen = chooseTile(u!.shader, u!.v, new Map([[tuneKey(u!.shader, u!.v), 16]]));
     expect(chosen.tile?.rows).toBe(16);
     expect(chosen.workgroups[1]).toBe(Math.ceil(100 / 16));
@@ -89,16 +91,18 @@ describe("tile candidates of the CPU variants", async () => {
   });
 
   it.runIf(subgroups)("a matmul (K a multiple of 4, and not) gives the same bits with every tile", async () => {
-    const a = d.input("a", [100, 36], "f32") as F32<2>;
-    const b = d.input("b", [36, 40], "f32") as F32<2>;
-    const a2 = d.input("a2", [72, 37], "f32") as F32<2>;
-    const b2 = d.input("b2", [37, 12], "f32") as F32<2>;
+    // 520 x 256: 9 x 8 workgroups of 64 rows, so every candidate runs (520 is not a multiple of 64).
+    const a = d.input("a", [520, 36], "f32") as F32<2>;
+    const b = d.input("b", [36, 256], "f32") as F32<2>;
+    const a2 = d.input("a2", [520, 37], "f32") as F32<2>;
+    const b2 = d.input("b2", [37, 256], "f32") as F32<2>;
     await expectSameBits({ c: d.matmul(a, b), c2: d.relu(d.matmul(a2, b2)) }, 81);
   });
 
   it.runIf(subgroups)("a convolution with bias, its input and weight gradients give the same bits with every tile", async () => {
     // (The weight gradient's candidates are 32 and 64 out-channels per subgroup.)
-    const x = d.input("x", [1, 8, 12, 12], "f32") as F32<4>;
+    // 2 x 48 x 48 pixels: enough workgroups for 64-pixel tiles in the forward and input gradient.
+    const x = d.input("x", [2, 8, 48, 48], "f32") as F32<4>;
     // 40 out-channels: 10 vec4s, more than a subgroup's 8, so the weight gradient is tiled too.
     const w = d.input("w", [40, 8, 3, 3], "f32") as F32<4>;
     const bias = d.input("b", [40], "f32") as F32<1>;

@@ -69,6 +69,17 @@ export function hostPart(acquired: Pick<AcquiredDevice, "adapterClass">): string
   return acquired.adapterClass === "cpu" ? `${cpus()[0]?.model.trim() ?? "unknown CPU"} x${cpus().length}` : "";
 }
 
+/**
+ * The process's CPU time in milliseconds (every thread, lavapipe's included): what a tile costs a
+ * CPU adapter. On a shared machine the wall time of one dispatch swings by tens of percent with
+ * how many cores other processes leave lavapipe, its CPU time by a few (docs/tuning.md). Every
+ * candidate has enough workgroups to keep the threads busy (cpuTile), so less work is faster.
+ */
+export function processCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
 export interface NodeTuneOptions {
   readonly mode?: TuneMode;
   readonly store?: TuneStore;
@@ -105,6 +116,7 @@ export async function nodeTune(acquired: AcquiredDevice, modules: readonly Gener
     store,
     mode: mode.right,
     warn: (m) => log(`warning: ${m}`),
+    ...(acquired.adapterClass === "cpu" ? { clock: processCpuMs } : {}),
     progress: (done, total, use) => progress(done, total, use.dispatch),
   });
   if (E.isRight(result) && result.right.tuned.size > 0) {

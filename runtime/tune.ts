@@ -213,22 +213,28 @@ export interface TuneBudget {
 
 export const DEFAULT_BUDGET: TuneBudget = { reps: 3, minRepMs: 20 };
 
+/**
+ * A clock in milliseconds: wall time (performance.now) by default; under Node with a CPU adapter,
+ * the process's CPU time (runtime/node-tune.ts), which a crowded machine barely disturbs.
+ */
+export type Clock = () => number;
+
 /** Milliseconds of `count` dispatches of one pipeline, submitted together, waited for. */
-async function timeDispatches(device: GPUDevice, pipeline: GPUComputePipeline, group: GPUBindGroup, grid: readonly number[], count: number): Promise<number> {
+async function timeDispatches(device: GPUDevice, pipeline: GPUComputePipeline, group: GPUBindGroup, grid: readonly number[], count: number, clock: Clock): Promise<number> {
   const encoder = device.createCommandEncoder();
   const pass = encoder.beginComputePass();
   pass.setPipeline(pipeline);
   pass.setBindGroup(0, group);
   for (let i = 0; i < count; i++) pass.dispatchWorkgroups(grid[0]!, grid[1]!, grid[2]!);
   pass.end();
-  const t0 = performance.now();
+  const t0 = clock();
   device.queue.submit([encoder.finish()]);
   await sleepingWait(device.queue.onSubmittedWorkDone());
-  return performance.now() - t0;
+  return clock() - t0;
 }
 
 /** Milliseconds per dispatch of one candidate: one untimed run (it compiles), then the fastest of budget.reps. */
-async function timeCandidate(device: GPUDevice, use: TunableUse, rows: number, buffers: readonly GPUBuffer[], budget: TuneBudget): Promise<E.Either<RuntimeError, number>> {
+async function timeCandidate(device: GPUDevice, use: TunableUse, rows: number, buffers: readonly GPUBuffer[], budget: TuneBudget, clock: Clock): Promise<E.Either<RuntimeError, number>> {
   const v = withTile(use.variant, rows);
   const pipeline = await pipelineFor(device, use.shader, v);
   if (E.isLeft(pipeline)) return pipeline;
@@ -236,16 +242,16 @@ async function timeCandidate(device: GPUDevice, use: TunableUse, rows: number, b
     layout: pipeline.right.getBindGroupLayout(0),
     entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
   });
-  const first = await timeDispatches(device, pipeline.right, group, v.workgroups, 1);
-  const second = await timeDispatches(device, pipeline.right, group, v.workgroups, 1);
+  const first = await timeDispatches(device, pipeline.right, group, v.workgroups, 1, clock);
+  const second = await timeDispatches(device, pipeline.right, group, v.workgroups, 1, clock);
   const count = Math.max(1, Math.min(64, Math.ceil(budget.minRepMs / Math.max(Math.min(first, second), 1e-3))));
   let best = Math.min(first, second);
-  for (let r = 0; r < budget.reps; r++) best = Math.min(best, (await timeDispatches(device, pipeline.right, group, v.workgroups, count)) / count);
+  for (let r = 0; r < budget.reps; r++) best = Math.min(best, (await timeDispatches(device, pipeline.right, group, v.workgroups, count, clock)) / count);
   return E.right(best);
 }
 
 /** Times every candidate of one use on scratch buffers of its binding sizes; the fastest wins. */
-export async function tuneUse(device: GPUDevice, use: TunableUse, budget: TuneBudget = DEFAULT_BUDGET): Promise<E.Either<RuntimeError, TuneEntry>> {
+export async function tuneUse(device: GPUDevice, use: TunableUse, budget: TuneBudget = DEFAULT_BUDGET, clock: Clock = () => performance.now()): Promise<E.Either<RuntimeError, TuneEntry>> {
   const tile = use.variant.tile;
   if (tile === undefined) return E.left(runtimeError("module", `dispatch '${use.dispatch}' has no tile candidates`));
   device.pushErrorScope("validation");
@@ -255,7 +261,7 @@ export async function tuneUse(device: GPUDevice, use: TunableUse, budget: TuneBu
   const ms: Record<string, number> = {};
   try {
     for (const rows of tile.candidates) {
-      const t = await timeCandidate(device, use, rows, buffers, budget);
+      const t = await timeCandidate(device, use, rows, buffers, budget, clock);
       if (E.isLeft(t)) return t;
       ms[String(rows)] = t.right;
     }
@@ -271,6 +277,13 @@ export async function tuneUse(device: GPUDevice, use: TunableUse, budget: TuneBu
 
 // ---------------------------------------------------------------------------------------------
 // Choosing tiles for modules
+
+/** Whether an entry measured exactly the use's candidates (a codegen change may alter them). */
+function measuredAll(entry: TuneEntry | undefined, use: TunableUse): boolean {
+  const candidates = use.variant.tile?.candidates ?? [];
+  const measured = Object.keys(entry?.ms ?? {});
+  return entry !== undefined && measured.length === candidates.length && candidates.every((r) => measured.includes(String(r)));
+}
 
 /** off: the defaults, nothing measured; lazy: tune the uses the cache lacks; force: tune every use. */
 export type TuneMode = "off" | "lazy" | "force";
@@ -288,6 +301,8 @@ export interface TuneRequest {
   /** Called before each use is tuned: its position, the number to tune, and the use. */
   readonly progress?: (done: number, total: number, use: TunableUse) => void;
   readonly budget?: TuneBudget;
+  /** What the measurements read (default wall time). */
+  readonly clock?: Clock;
 }
 
 export interface TuneResult {
@@ -309,11 +324,11 @@ export async function tuneModules(req: TuneRequest): Promise<E.Either<RuntimeErr
   const known = cache.adapters[req.adapter] ?? {};
   if (req.mode === "off") return E.right({ choices: choicesOf(cache, req.adapter), tuned: new Map(), entries: known });
   const features = new Set<string>([...req.device.features]);
-  const todo = tunableUses(req.modules, req.adapterClass, features).filter((u) => req.mode === "force" || known[u.key] === undefined);
+  const todo = tunableUses(req.modules, req.adapterClass, features).filter((u) => req.mode === "force" || !measuredAll(known[u.key], u));
   const tuned = new Map<string, TuneEntry>();
   for (const [i, use] of todo.entries()) {
     req.progress?.(i, todo.length, use);
-    const entry = await tuneUse(req.device, use, req.budget);
+    const entry = await tuneUse(req.device, use, req.budget, req.clock);
     if (E.isLeft(entry)) return entry;
     tuned.set(use.key, entry.right);
   }

@@ -97,13 +97,17 @@ export interface CpuTile {
 }
 
 /**
- * The default and the candidates for `rows` rows by `others` workgroups besides; a candidate
- * whose grid along the rows would pass the 65535 workgroups of one dimension is left out.
+ * The default and the candidates for `rows` rows by `others` workgroups besides. Left out: a
+ * candidate whose grid along the rows would pass the 65535 workgroups of one dimension, and one
+ * taller than the default that leaves fewer than MIN_CPU_WORKGROUPS (the tuner times a
+ * CPU adapter's work, runtime/node-tune.ts, so every candidate must keep a many-core host's
+ * threads busy).
  */
 export function cpuTile(rows: number, others: number): CpuTile {
-  const fits = (r: number) => ceilDiv(rows, r) <= 65535;
+  const rowsDefault = cpuTileRows(rows, others);
+  const fits = (r: number) => ceilDiv(rows, r) <= 65535 && (r <= rowsDefault || ceilDiv(rows, r) * others >= MIN_CPU_WORKGROUPS);
   const candidates = [...new Set(CPU_TILE_CANDIDATES.map((r) => Math.min(r, wholeSubgroups(rows))))].filter(fits).sort((a, b) => a - b);
-  return { rows: cpuTileRows(rows, others), candidates };
+  return { rows: rowsDefault, candidates };
 }
 
 /** The tile override as the kernel text names it (format/module.ts). */
