@@ -13,7 +13,8 @@ import { listPrograms, loadModule } from "../train/programs.js";
 import { acquireFor } from "./train.js";
 
 export const TUNE_USAGE = `usage: npm run tune -- [--program NAME ...] [--module FILE.ts ...] [--force]
-  --program NAME   a generated program (repeatable; default: every generated program)
+  --program NAME   a generated program (repeatable; default: the *-cpu-demo programs, since
+                   the full-size ones take hours to tune on a CPU adapter)
   --module FILE    a generated module file (a user's network: codegen --from DIR --out DIR)
   --force          measure every use again, not only those the cache lacks
 Times the tile candidates of each kernel use on this machine's adapter and keeps the fastest in
@@ -59,8 +60,16 @@ function tally(entries: Readonly<Record<string, TuneEntry>>, keys: Iterable<stri
   return out;
 }
 
+/** The programs tuned when none is named: the cpu-demo ones (the full-size ones take hours on a CPU). */
+export function defaultPrograms(all: readonly string[]): string[] {
+  return all.filter((n) => n.endsWith("-cpu-demo"));
+}
+
 export async function runTuneCli(o: TuneCliOptions, log: (line: string) => void): Promise<E.Either<TrainError, TuneSummary>> {
-  const names = o.programs.length + o.modules.length > 0 ? [...o.programs, ...o.modules] : listPrograms();
+  const named = o.programs.length + o.modules.length > 0;
+  const names = named ? [...o.programs, ...o.modules] : defaultPrograms(listPrograms());
+  if (names.length === 0) return E.left(trainError("program", "no cpu-demo program is generated; name programs with --program"));
+  if (!named) log(`tune: programs: ${names.join(", ")} (name others with --program)`);
   const modules: GeneratedModule[] = [];
   for (const name of names) {
     const m = await loadModule(name)();
