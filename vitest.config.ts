@@ -4,7 +4,7 @@ import { defineConfig } from "vitest/config";
 // forks keep a crash inside Dawn from taking the runner down with it.
 export default defineConfig({
   test: {
-    include: ["{format,dsl,gradcheck,adapt,codegen,generated,runtime,checkpoint,datasets,evaluation,train,cli,plots,demo,testing,examples,scripts,bench}/**/*.test.ts"],
+    include: ["{format,dsl,gradcheck,adapt,codegen,generated,runtime,checkpoint,datasets,evaluation,train,cli,plots,demo,testing,examples,scripts,bench,web}/**/*.test.ts"],
     pool: "forks",
     testTimeout: 120_000,
     hookTimeout: 120_000,

@@ -9,7 +9,6 @@
 // All byte-level code assumes a little-endian host (every platform Node and Dawn run on);
 // `assertLittleEndianHost` makes the assumption loud instead of silent.
 
-import { endianness } from "node:os";
 
 export const DTYPES = ["BOOL", "U8", "I8", "U16", "I16", "F16", "BF16", "U32", "I32", "F32", "U64", "I64", "F64"] as const;
 export type DType = (typeof DTYPES)[number];
@@ -156,8 +155,11 @@ export function showShape(shape: readonly number[]): string {
   return `[${shape.join(",")}]`;
 }
 
+/** Whether typed arrays on this host store the low byte first (no `node:os`: the browser build shares this file). */
+const LITTLE_ENDIAN_HOST = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
 export function assertLittleEndianHost(): void {
-  if (endianness() !== "LE") throw new Error("checkpoint I/O assumes a little-endian host");
+  if (!LITTLE_ENDIAN_HOST) throw new Error("checkpoint I/O assumes a little-endian host");
 }
 
 export function assertNever(x: never): never {

@@ -4,7 +4,8 @@
 // numClasses is refused naming both numbers (train/trainer.ts, protocolOf).
 
 import * as E from "fp-ts/lib/Either.js";
-import { type ClassTable, readClassTable, renderClassTableError } from "../datasets/class-table.js";
+import { type ClassTable, renderClassTableError } from "../datasets/class-table.js";
+import { readClassTable } from "../datasets/class-table-file.js";
 import type { GeneratedModule } from "../format/module.js";
 import { trainError, type TrainError } from "../train/errors.js";
 import { protocolOf } from "../train/trainer.js";

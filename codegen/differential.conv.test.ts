@@ -110,6 +110,23 @@ describe("convolutions and their gradients on the GPU agree with the float32 int
     expect(cpuShaders.filter((w) => w.includes("// 64 same-phase pixels x 32 channels per subgroup"))).toHaveLength(2);
   });
 
+  // Operands are read in place or channel-packed by a pass first, by their size and how often
+  // the kernel reads them (packingPays): both ways must give the same results. The small cases
+  // above read in place; these are large enough to be packed, one with a channel count that is
+  // not a multiple of 4 (zero lanes in the packing).
+  it("operands large enough to be channel-packed, and small ones read in place, agree alike", async () => {
+    const res = await expectAgree([
+      { name: "packed", x: [1, 32, 48, 48], w: [32, 32, 3, 3], padding: 1 },
+      { name: "packedodd", x: [1, 30, 40, 40], w: [18, 30, 3, 3], padding: 2, dilation: 2, bias: true },
+      { name: "inplace", x: [1, 6, 9, 11], w: [5, 6, 1, 1] },
+    ]);
+    const names = res.gpu.compiled.module.phases[0]!.dispatches.map((k) => k.name);
+    // Per packed case, x (program inputs are packed once per phase: the forward's packing is the
+    // weight-gradient's) and dy (the input-gradient's packing is the weight-gradient's); none for
+    // "inplace" (a fifth).
+    expect(names.filter((n) => n.endsWith("_packc"))).toHaveLength(4);
+  });
+
   it("weight gradients over many output positions split K and combine the partials", async () => {
     const res = await expectAgree([{ name: "long", x: [1, 3, 47, 53], w: [5, 3, 3, 3], padding: 1, bias: true }]);
     const names = res.gpu.compiled.module.phases[0]!.dispatches.map((k) => k.name);

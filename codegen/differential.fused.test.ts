@@ -80,8 +80,9 @@ describe("fused patterns on the GPU agree with the float32 interpreter and stay 
     const fusion = planFusion(canonicalize([loss, grad!]));
     const stored = fusion.order.filter((t) => fusion.materialized.has(t.id)).map((t) => t.node.op);
     expect(stored).not.toContain("resize");
-    // The loss; the valid-label mask (stored: the count and the gradient both read it); the
-    // valid-label count; the softmax with the gradient as its epilogue; the resize adjoint.
-    expect(kernelCounts(kernelPlans(p).get("p")!)).toEqual({ softmaxCrossEntropy: 1, pointwise: 1, sum: 1, softmax: 1, resizeGrad: 1 });
+    // The loss; the valid-label count; the softmax with the gradient as its epilogue; the
+    // resize adjoint. The valid-label mask is cheap (a label load, three comparisons and views),
+    // so the count and the gradient each recompute it instead of reading it from memory.
+    expect(kernelCounts(kernelPlans(p).get("p")!)).toEqual({ softmaxCrossEntropy: 1, sum: 1, softmax: 1, resizeGrad: 1 });
   });
 });

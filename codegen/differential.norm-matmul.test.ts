@@ -42,11 +42,14 @@ describe("batch norm on the GPU agrees with the float32 interpreter", () => {
     expect(res.mismatches).toEqual([]);
   });
 
-  it("train mode (batch statistics) and its gradients, including the smallest batch (two values per channel)", async () => {
+  // "rows" and "ragged" have channel rows of at least 64 pixels, so their pointwise kernels take
+  // the channel-row layout (per-channel values hoisted out of the loop over a row's pixels):
+  // 117 pixels is one chunk of two per lane, 1200 three chunks of 8 per lane, the last one ragged.
+  it("train mode (batch statistics) and its gradients, including the smallest batch (two values per channel) and long channel rows", async () => {
     const r = rng(52);
     const data = new Map<string, Float32Array>();
     const outputs: Record<string, Tensor> = {};
-    for (const [name, shape] of [["big", [2, 5, 3, 7]], ["tiny", [1, 3, 1, 2]]] as const) {
+    for (const [name, shape] of [["big", [2, 5, 3, 7]], ["tiny", [1, 3, 1, 2]], ["rows", [2, 5, 9, 13]], ["ragged", [1, 3, 40, 30]]] as const) {
       const [x, w, b, dy] = inputs(r, data, [
         [`${name}.x`, shape],
         [`${name}.w`, [shape[1]]],

@@ -1,5 +1,5 @@
-// The fusion rules of fusion.ts (M1-M4: what is materialised; E1: epilogue fusion; S1: sibling
-// fusion) on tiny graphs, after canonicalisation as compileProgram runs them.
+// The fusion rules of fusion.ts (M1-M4: what is materialised; E1: epilogue fusion; R1:
+// reduction groups; S1: sibling fusion) on tiny graphs, after canonicalisation as compileProgram runs them.
 
 import { describe, expect, it } from "vitest";
 import * as d from "../dsl/index";
@@ -16,7 +16,9 @@ function plan(roots: readonly Tensor[]) {
   const fusion = planFusion(canon);
   /** One line per kernel: its root's op, and the anchor it is built around (if any). */
   const kernels = fusion.kernels.map(
-    (k) => `${k.root.node.op}${k.anchor && k.anchor !== k.root ? ` <- ${k.anchor.node.op}` : ""}${k.siblings ? ` + ${k.siblings.map((t) => t.node.op).join(" + ")}` : ""}`,
+    (k) =>
+      `${k.root.node.op}${k.anchor && k.anchor !== k.root ? ` <- ${k.anchor.node.op}` : ""}${k.siblings ? ` + ${k.siblings.map((t) => t.node.op).join(" + ")}` : ""}` +
+      `${k.reductions ? ` then ${k.reductions.map((m) => m.root.node.op).join(" then ")}` : ""}`,
   );
   const materializedOps = fusion.order.filter((t) => fusion.materialized.has(t.id) && t.node.op !== "input").map((t) => t.node.op);
   return { canon, fusion, kernels, materializedOps };
@@ -165,5 +167,37 @@ describe("planFusion", () => {
     const total = d.sum(d.mul(g, g), [0], { keepdims: true });
     expect(plan([m1, d.mul(g, total)]).kernels).toEqual(["add", "sum", "mul"]);
     expect(plan([m1, d.sum(g, [0])]).kernels).toEqual(["add", "sum", "reshape"]);
+  });
+
+  it("R1: BatchNorm's mean and variance are one reduction kernel, and so are its backward's sum(dy) and sum(dy * xhat)", () => {
+    const input = d.input("x", [1, 3, 16, 16], "f32") as F32<4>;
+    const vec = (n: string) => d.input(n, [3], "f32", "param") as F32<1>;
+    const y = d.batchNormTrain(input, vec("g"), vec("b"));
+    const dy = d.input("dy", [1, 3, 16, 16], "f32") as F32<4>;
+    const [dx] = d.vjp([y], [dy], [input]);
+    // dy is a program input here, ready from the start, so all four share one kernel; in a
+    // training step it comes from the later layers, and the backward's pair is a second kernel.
+    expect(plan([y, dx!]).kernels.filter((k) => k.includes("sum"))).toEqual(["sum then sum then sum then sum"]);
+    const late = d.mul(d.input("dz", [1, 3, 16, 16], "f32") as F32<4>, d.sum(d.relu(y), [0, 1, 2, 3], { keepdims: true }));
+    const [dxLate] = d.vjp([y], [late], [input]);
+    expect(plan([y, dxLate!]).kernels.filter((k) => k.includes("sum then"))).toEqual(["sum then sum", "sum then sum"]);
+  });
+
+  it("R1: no group when the later reduction reads the earlier one at another index, over other axes, or before it is ready", () => {
+    const g = d.input("g", [4, 6], "f32") as F32<2>;
+    const rows = d.sum(g, [1], { keepdims: true });
+    // Over the same axes, but reading the row sums rotated by one row (another index).
+    const rotated = d.concat([d.slice(rows, [1, 0], [4, 1]), d.slice(rows, [0, 0], [1, 1])], 0);
+    const shifted = d.sum(d.mul(g, d.broadcastTo(rotated, [4, 6])), [1], { keepdims: true });
+    expect(plan([rows, shifted]).kernels).toEqual(["sum", "sum"]);
+    // Over other axes.
+    expect(plan([rows, d.sum(g, [0], { keepdims: true })]).kernels).toEqual(["sum", "sum"]);
+    // Reading a value only computed after the earlier reduction: column sums that need it.
+    const columns = d.sum(d.mul(g, d.broadcastTo(rows, [4, 6])), [0], { keepdims: true });
+    const later = d.sum(d.mul(g, d.broadcastTo(columns, [4, 6])), [1], { keepdims: true });
+    expect(plan([rows, later]).kernels).toEqual(["sum", "sum", "sum"]);
+    // The same loop reading the earlier result at its own index does group.
+    const centred = d.sum(d.sub(g, d.broadcastTo(rows, [4, 6])), [1], { keepdims: true });
+    expect(plan([rows, centred]).kernels).toEqual(["sum then sum"]);
   });
 });

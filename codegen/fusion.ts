@@ -5,7 +5,7 @@
 // recomputed, as WGSL expressions, inside the kernels that read them. Anchors are ops with a
 // kernel template (reductions, convolutions, pooling...).
 //
-// A value is materialised (stored in a buffer) when:
+// A value is materialised (stored in a buffer) when (M5 below bounds what one expression reads):
 //  M1. it is a root: a phase output or a state update;
 //  M2. it is an anchor: templates write their results (unless E1 fuses it away);
 //  M3. an operand-buffer anchor reads it: convolutions, matmul and pooling index their
@@ -27,12 +27,17 @@
 // This gives conv + bias + BN affine + residual + ReLU in one kernel, and the input-gradient
 // with its ReLU mask and gradient accumulation.
 //
+// R1 (reduction groups, mergeReductions). A one-pass reduction joins an earlier one over the
+// same axes of a same-shaped input, when every buffer it reads is written by then and it reads
+// that kernel's results only at its own output index: one kernel computes both (see the rule).
+//
 // S1 (sibling fusion, mergeSiblings). Pointwise kernels that store roots of one shape share a
 // dispatch when the later one's inputs are ready at the earlier one's place, or are values of
 // that kernel read at their own index (passed in registers): a whole Adam update, BatchNorm's
 // running statistics.
 
-import { type Lowering, OP_NAMES, OPS, type OpName, type Tensor, topoSort } from "../dsl/index";
+import { type Lowering, OP_NAMES, OPS, type OpName, type Tensor, numel, topoSort } from "../dsl/index";
+import { reductionSplits } from "./wgsl/templates/reduce";
 
 export type OpKind = "source" | "elementwise" | "view" | "anchor";
 
@@ -83,6 +88,11 @@ export interface KernelPlan {
   readonly anchor: Tensor | undefined;
   /** Pointwise kernels only: more values of root's shape stored by the same kernel (rule S1). */
   readonly siblings?: readonly Tensor[];
+  /**
+   * Reductions only: more reductions over the same axes of a same-shaped input that the same
+   * kernel computes after the anchor's, in order (rule R1), each with the value it stores.
+   */
+  readonly reductions?: readonly { readonly root: Tensor; readonly anchor: Tensor }[];
 }
 
 export interface FusionResult {
@@ -125,7 +135,8 @@ function inlineCost(t: Tensor, materialized: ReadonlySet<number>): { ops: number
       ops = Infinity; // not inlinable: only reached when not yet materialised
       return;
     }
-    ops++;
+    // Views (reshape, broadcast, slices) are index arithmetic, not arithmetic on values: free.
+    if (kind !== "view") ops++;
     x.node.inputs.forEach((i) => walk(i, false));
   };
   walk(t, true);
@@ -139,6 +150,52 @@ function isCheap(t: Tensor, materialized: ReadonlySet<number>): boolean {
   if (t.shape.length === 0) return false;
   const { ops, loads } = inlineCost(t, materialized);
   return ops <= RECOMPUTE_OPS && loads.size <= RECOMPUTE_LOADS;
+}
+
+/**
+ * Most buffers one stored value's inlined expression may read, so that its kernel (those reads
+ * and its store) fits WebGPU's default of 8 storage bindings per kernel, which browsers keep
+ * unless a page asks for more.
+ */
+const MAX_EXPRESSION_READS = 7;
+
+/**
+ * M5. Recomputing cheap values (M4) can make one expression read many buffers: a residual ReLU
+ * over two batch-normalised convolutions reads both convolutions and both BNs' statistics and
+ * affine parameters (10 buffers). While t's expression reads more than MAX_EXPRESSION_READS
+ * buffers, the inlined value in it that reads the most of them is stored instead (it then
+ * counts as one read), and is bounded in turn.
+ */
+function boundReads(t: Tensor, materialized: Set<number>): void {
+  for (;;) {
+    const reads = new Set<number>();
+    const inner: Tensor[] = [];
+    const seen = new Set<number>();
+    const walk = (x: Tensor): void => {
+      if (seen.has(x.id)) return;
+      seen.add(x.id);
+      if (x !== t && materialized.has(x.id)) {
+        reads.add(x.id);
+        return;
+      }
+      if (x.node.op === "input") {
+        reads.add(x.id);
+        return;
+      }
+      if (x !== t && OP_KIND[x.node.op] === "elementwise") inner.push(x);
+      x.node.inputs.forEach(walk);
+    };
+    walk(t);
+    if (reads.size <= MAX_EXPRESSION_READS) return;
+    // A part reading fewer buffers than the whole, so that storing it splits the reads.
+    const readsOf = (x: Tensor) => inlineCost(x, materialized).loads.size;
+    const widest = inner
+      .filter((x) => x.shape.length > 0 && readsOf(x) < reads.size)
+      .sort((a, b) => readsOf(b) - readsOf(a) || a.id - b.id)[0];
+    if (widest === undefined || readsOf(widest) < 2) return;
+    materialized.add(widest.id);
+    boundReads(widest, materialized);
+  }
 }
 
 /**
@@ -231,6 +288,8 @@ export function planFusion(roots: readonly Tensor[], order: readonly Tensor[] = 
     if (materialized.has(t.id)) continue;
     if ((readers.get(t.id) ?? 0) >= 2 && !isCheap(t, materialized)) materialized.add(t.id);
   }
+  // M5: a stored value's expression reads at most MAX_EXPRESSION_READS buffers.
+  for (const t of order) if (materialized.has(t.id) && OP_KIND[t.node.op] !== "anchor") boundReads(t, materialized);
 
   // E1: epilogue fusion.
   const fusedAnchors = new Set<number>();
@@ -291,13 +350,16 @@ export function planFusion(roots: readonly Tensor[], order: readonly Tensor[] = 
     if (anchor) anchorOf.set(anchor.id, t);
     kernels.push({ root: t, anchor });
   }
-  return { kernels: mergeSiblings(kernels, materialized, rootIds), materialized, fusedAnchors, order };
+  return { kernels: mergeReductions(mergeSiblings(kernels, materialized, rootIds), materialized), materialized, fusedAnchors, order };
 }
 
 /** Most values one sibling kernel stores, so its bindings stay well inside the device limit. */
 const MAX_SIBLINGS = 4;
-/** Most buffers (read and written) a sibling kernel binds. */
-const MAX_SIBLING_BINDINGS = 12;
+/**
+ * Most buffers (read and written) a sibling kernel binds: WebGPU's default limit of 8, which
+ * browsers keep unless a page asks for more (12 made the CPU demo need a non-default Chromium).
+ */
+const MAX_SIBLING_BINDINGS = 8;
 
 /**
  * The buffers a pointwise kernel computing `t` reads: the materialised values its inlined
@@ -374,7 +436,8 @@ function mergeSiblings(kernels: readonly KernelPlan[], materialized: ReadonlySet
           k.root.shape.join(",") === shape &&
           k.root.dtype === plan.root.dtype &&
           k.siblings.length + 1 < MAX_SIBLINGS &&
-          new Set([...k.reads, ...reads]).size + k.siblings.length + 2 <= MAX_SIBLING_BINDINGS &&
+          // Values of the kernel itself pass in registers: not bindings to read.
+          [...new Set([...k.reads, ...reads])].filter((r) => r !== k.root && !k.siblings.includes(r)).length + k.siblings.length + 2 <= MAX_SIBLING_BINDINGS &&
           [k.root, ...k.siblings].every((w) => !reads.has(w) || readsAtOwnIndex(plan.root, w, materialized)) &&
           ready(g),
       );
@@ -390,4 +453,127 @@ function mergeSiblings(kernels: readonly KernelPlan[], materialized: ReadonlySet
     out.push({ root: plan.root, anchor: plan.anchor, siblings: [], reads });
   }
   return out.map((k) => (k.siblings.length ? { root: k.root, anchor: k.anchor, siblings: k.siblings } : { root: k.root, anchor: k.anchor }));
+}
+
+/** Most buffers (read and written) a reduction group binds: WebGPU's default limit, 8. */
+const MAX_GROUP_BINDINGS = 8;
+
+/** Whether a plan is a one-pass sum or max (reductionSplits: one invocation or subgroup per output). */
+function onePassReduction(plan: KernelPlan): plan is KernelPlan & { readonly anchor: Tensor } {
+  const a = plan.anchor;
+  if (a === undefined || (a.node.op !== "sum" && a.node.op !== "max") || plan.siblings) return false;
+  const x = a.node.inputs[0]!;
+  const k = numel(x.shape) / numel(a.shape);
+  return reductionSplits(numel(a.shape), k) === 1;
+}
+
+/** Same op family's loop: same input shape, same axes, same output shape. */
+function sameLoop(a: Tensor, b: Tensor): boolean {
+  const [x, y] = [a.node.inputs[0]!, b.node.inputs[0]!];
+  const axes = (t: Tensor) => (t.node.attrs as { axes: readonly number[] }).axes.join(",");
+  return x.shape.join(",") === y.shape.join(",") && axes(a) === axes(b) && a.shape.join(",") === b.shape.join(",");
+}
+
+/**
+ * Whether reduction `r`'s summand reads each of `members` only at r's own output index: every
+ * path from r's input down to a member goes through elementwise ops of the input's shape (the
+ * loop index unchanged), then one broadcast from r's output shape over the reduced axes (which
+ * maps the loop index to the output index), then elementwise ops of the output shape only.
+ */
+function readsGroupAtOutput(r: Tensor, members: ReadonlySet<number>, materialized: ReadonlySet<number>): boolean {
+  const x = r.node.inputs[0]!;
+  const axes = (r.node.attrs as { axes: readonly number[] }).axes;
+  const outShape = r.shape.join(",");
+  let ok = true;
+  const seen = new Set<string>();
+  const walk = (t: Tensor, atOutput: boolean): void => {
+    const key = `${t.id}:${atOutput}`;
+    if (seen.has(key) || !ok) return;
+    seen.add(key);
+    if (members.has(t.id)) {
+      if (!atOutput) ok = false;
+      return;
+    }
+    if (t !== x && materialized.has(t.id)) return;
+    const kind = OP_KIND[t.node.op];
+    if (kind === "source") return;
+    const shape = t.shape.join(",");
+    if (!atOutput && t.node.op === "broadcastTo") {
+      const src = t.node.inputs[0]!;
+      const broadcast = src.shape.map((d, a) => (d === 1 && t.shape[a] !== 1 ? a : -1)).filter((a) => a >= 0);
+      const overReduced = src.shape.join(",") === outShape && broadcast.every((a) => axes.includes(a)) && axes.every((a) => src.shape[a] === 1);
+      walk(src, overReduced);
+      if (!overReduced && reaches(src)) ok = false;
+      return;
+    }
+    if (kind === "elementwise" && shape === (atOutput ? outShape : x.shape.join(","))) {
+      t.node.inputs.forEach((i) => walk(i, atOutput));
+      return;
+    }
+    // Any other view or anchor: the index changes in a way not followed here.
+    if (reaches(t)) ok = false;
+  };
+  const reached = new Map<number, boolean>();
+  const reaches = (t: Tensor): boolean => {
+    const known = reached.get(t.id);
+    if (known !== undefined) return known;
+    reached.set(t.id, false);
+    const r = members.has(t.id) || (!(t !== x && materialized.has(t.id)) && t.node.inputs.some(reaches));
+    reached.set(t.id, r);
+    return r;
+  };
+  walk(x, false);
+  return ok;
+}
+
+/** Whether a reduction plan's epilogue (its root's expression above the anchor) reads one of `members`. */
+function epilogueReads(plan: KernelPlan & { readonly anchor: Tensor }, members: ReadonlySet<number>, materialized: ReadonlySet<number>): boolean {
+  const seen = new Set<number>();
+  const walk = (t: Tensor): boolean => {
+    if (seen.has(t.id) || t === plan.anchor) return false;
+    seen.add(t.id);
+    if (members.has(t.id)) return true;
+    if (t !== plan.root && materialized.has(t.id)) return false;
+    return t.node.inputs.some(walk);
+  };
+  return walk(plan.root);
+}
+
+/**
+ * R1 (reduction groups). A one-pass reduction (sum or max) joins the latest earlier one over the
+ * same axes of a same-shaped input when every buffer it reads is written by then, and it reads
+ * that kernel's results only at its own output index (readsGroupAtOutput): one kernel then runs
+ * the loops one after the other for each output, a later summand taking an earlier result from
+ * the register it was stored from. BatchNorm's mean and variance (the variance's summand reads
+ * the mean) and its backward's sum(dy) and sum(dy * xhat) are the typical pairs: one kernel per
+ * pair instead of two dispatches. Each loop sums the same terms in the same order as its own
+ * kernel did, so results are unchanged. Safe because the moved reduction only runs earlier,
+ * after all of its inputs, and its readers still come later.
+ */
+function mergeReductions(kernels: readonly KernelPlan[], materialized: ReadonlySet<number>): KernelPlan[] {
+  const out: { plan: KernelPlan; reductions: { root: Tensor; anchor: Tensor }[]; reads: Set<Tensor> }[] = [];
+  const writtenAt = new Map<number, number>();
+  const written = (p: KernelPlan) => [p.root, ...(p.siblings ?? [])];
+  for (const plan of kernels) {
+    if (onePassReduction(plan)) {
+      const reads = bufferInputs(plan.root, materialized);
+      const target = out.findLastIndex((k, g) => {
+        if (!onePassReduction(k.plan) || !sameLoop(k.plan.anchor, plan.anchor)) return false;
+        const members = new Set([k.plan.root, ...k.reductions.map((r) => r.root)].map((t) => t.id));
+        const ready = [...reads].every((r) => r.node.op === "input" || (writtenAt.get(r.id) ?? Infinity) <= g);
+        const bindings = new Set([...k.reads, ...reads].filter((r) => !members.has(r.id))).size + members.size + 1;
+        return ready && bindings <= MAX_GROUP_BINDINGS && readsGroupAtOutput(plan.anchor, members, materialized) && !epilogueReads(plan, members, materialized);
+      });
+      if (target >= 0) {
+        const k = out[target]!;
+        k.reductions.push({ root: plan.root, anchor: plan.anchor });
+        for (const r of reads) k.reads.add(r);
+        writtenAt.set(plan.root.id, target);
+        continue;
+      }
+    }
+    for (const t of written(plan)) writtenAt.set(t.id, out.length);
+    out.push({ plan, reductions: [], reads: plan.anchor && !onePassReduction(plan) ? new Set() : bufferInputs(plan.root, materialized) });
+  }
+  return out.map((k) => (k.reductions.length ? { ...k.plan, reductions: k.reductions } : k.plan));
 }

@@ -3,7 +3,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { type ClassTable, classPalette, parseClassTable, readClassTable, renderClassTableError } from "./class-table";
+import { type ClassTable, classPalette, parseClassTable, renderClassTableError } from "./class-table";
+import { readClassTable } from "./class-table-file";
 
 const ROAD = { name: "road", color: [128, 64, 128], labelIds: [7] };
 const CAR = { name: "car", color: [0, 0, 142], labelIds: [26, 27] };

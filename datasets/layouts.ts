@@ -13,18 +13,11 @@ import * as TE from "fp-ts/lib/TaskEither.js";
 import { pipe } from "fp-ts/lib/function.js";
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import {
-  CROSS_CITY_TO_TRAIN_ID,
-  LABEL_ID_TO_TRAIN_ID,
-  SYNTHIA_ID_TO_TRAIN_ID,
-  composeLuts,
-  trainIdToProtocolLut,
-} from "./classes";
-import type { ClassTable } from "./class-table";
 import { type DataError, badLayout, errorText, isNotFound, missingFile } from "./errors";
 
-/** How a label file codes its classes. */
-export type LabelCoding = "cityscapes-label-id" | "synthia-id" | "cross-city-13";
+// How a label file codes its classes, and the coding -> class index tables: label-coding.ts (no Node).
+import type { LabelCoding } from "./label-coding";
+export { type LabelCoding, codingToTrainId, labelLut } from "./label-coding";
 
 export const CROSS_CITIES = ["Rome", "Rio", "Tokyo", "Taipei"] as const;
 export type CrossCity = (typeof CROSS_CITIES)[number];
@@ -200,29 +193,4 @@ export function listDataset(spec: DatasetSpec): TE.TaskEither<DataError, SampleR
       return never;
     }
   }
-}
-
-/** The native label value -> trainId table of a label coding. */
-export function codingToTrainId(coding: LabelCoding): Uint8Array {
-  switch (coding) {
-    case "cityscapes-label-id":
-      return LABEL_ID_TO_TRAIN_ID;
-    case "synthia-id":
-      return SYNTHIA_ID_TO_TRAIN_ID;
-    case "cross-city-13":
-      return CROSS_CITY_TO_TRAIN_ID;
-    default: {
-      const never: never = coding;
-      return never;
-    }
-  }
-}
-
-/**
- * Native label value -> class index of `table` (its ignore value for ignored and out-of-table
- * classes). A built-in protocol reads each dataset's coding through the trainId pivot; a user's
- * table names its raw label values itself, so its labelLut applies whatever the layout.
- */
-export function labelLut(coding: LabelCoding, table: ClassTable): Uint8Array {
-  return table.trainIds !== undefined ? composeLuts(codingToTrainId(coding), trainIdToProtocolLut({ trainIds: table.trainIds })) : table.labelLut;
 }

@@ -24,7 +24,7 @@
 // Image.resize in Pillow 9.4 defaults to reducing_gap=None and box=(0, 0, width, height), so the
 // default call is exactly this, with no integer pre-reduction (Image.reduce) in front.
 
-import type { LabelMap, RgbImage, Size } from "./image";
+import type { LabelMap, RgbImage, Size } from "./rgb";
 
 /** Fraction bits of Pillow's fixed-point weights for 8-bit images: 32 - 8 - 2. */
 export const PRECISION_BITS = 22;

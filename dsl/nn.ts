@@ -93,9 +93,16 @@ export function batchNorm2d(x: F32<4>, p: BatchNormParams, opts: BatchNormOpts):
   const momentum = opts.momentum ?? 0.1;
   const m = x.shape[0]! * x.shape[2]! * x.shape[3]!;
   const xs = op.stopGradient(x); // statistics are state, not part of any loss
-  const mu = op.mean(xs, [0, 2, 3]);
-  const centred = op.sub(xs, op.reshape(mu, [1, -1, 1, 1]));
-  const unbiased = op.div(op.sum(op.mul(centred, centred), [0, 2, 3]), m - 1);
+  // The statistics are written exactly as batchNormTrain's decomposition computes them (mean
+  // with keepdims, x - mean, the biased variance as a mean), so the compiler's hash-consing
+  // merges them with the forward pass's: no second pass over x for the running statistics.
+  // unbiased = biased * M / (M - 1).
+  const c = x.shape[1]!;
+  const muKept = op.mean(xs, [0, 2, 3], { keepdims: true });
+  const centred = op.sub(xs, muKept);
+  const biased = op.mean(op.mul(centred, centred), [0, 2, 3], { keepdims: true });
+  const mu = op.reshape(muKept, [c]);
+  const unbiased = op.mul(op.reshape(biased, [c]), m / (m - 1));
   const blend = (r: Tensor, s: F32) => op.add(op.mul(r as F32, 1 - momentum), op.mul(s, momentum));
   opts.thread.write(p.running_mean, blend(rm, mu));
   opts.thread.write(p.running_var, blend(rv, unbiased));

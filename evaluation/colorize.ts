@@ -7,23 +7,12 @@ import * as TE from "fp-ts/lib/TaskEither.js";
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import sharp from "sharp";
-import { TRAIN_ID_PALETTE } from "../datasets/classes";
 import { type DataError, errorText, writeFailed } from "../datasets/errors";
-import type { LabelMap, RgbImage, Size } from "../datasets/image";
+import type { RgbImage, Size } from "../datasets/image";
 import { nearestSourceIndices } from "../datasets/image";
 
-/** Label map -> RGB: value v gets `palette[3v .. 3v+2]` (256 entries; the Cityscapes trainId palette by default). */
-export function colorize(map: LabelMap, palette: Uint8Array = TRAIN_ID_PALETTE): RgbImage {
-  const n = map.width * map.height;
-  const data = new Uint8Array(3 * n);
-  for (let i = 0; i < n; i++) {
-    const v = map.data[i]! * 3;
-    data[3 * i] = palette[v]!;
-    data[3 * i + 1] = palette[v + 1]!;
-    data[3 * i + 2] = palette[v + 2]!;
-  }
-  return { width: map.width, height: map.height, data };
-}
+// The palette lookup is colors.ts (no Node; the browser page paints with it); re-exported for callers.
+export { colorize } from "./colors";
 
 /** Nearest-neighbour resize of an RGB panel, so colorized class maps keep pure palette colors. */
 export function resizeRgbNearest(img: RgbImage, size: Size): RgbImage {

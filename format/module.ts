@@ -99,6 +99,13 @@ export interface ShaderSpec {
   readonly access?: readonly BindingAccess[];
 }
 
+/**
+ * Lanes of the subgroup that kernel variants needing the "subgroups" feature are written for: one
+ * workgroup of this many invocations is one subgroup, and lanes share values with
+ * subgroupBroadcast(v, lane) for lane < SUBGROUP_LANES. lavapipe runs 8-wide (AVX2) subgroups.
+ */
+export const SUBGROUP_LANES = 8;
+
 /** The adapters a kernel variant is meant for: CPU adapters (lavapipe, SwiftShader) or GPUs. */
 export type AdapterClass = "cpu" | "gpu";
 

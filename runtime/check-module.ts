@@ -3,7 +3,7 @@
 // kernel variant for the adapter, and checking its binding access.
 
 import * as E from "fp-ts/lib/Either.js";
-import { type AdapterClass, type Copy, type Dispatch, type GeneratedModule, type KernelVariant, type Placement, tileWorkgroups } from "../format/module.js";
+import { type AdapterClass, type Copy, type Dispatch, type GeneratedModule, type KernelVariant, type Placement, SUBGROUP_LANES, tileWorkgroups } from "../format/module.js";
 import { limitError, runtimeError, type RuntimeError } from "./device.js";
 import { overrideValues } from "./pipelines.js";
 
@@ -144,6 +144,33 @@ export function checkModule(module: GeneratedModule, limits: GPUSupportedLimits)
 
 // ---------------------------------------------------------------------------------------------
 // Variants and binding access
+
+/** What a device says about its subgroups (GPUAdapterInfo's fields; absent where not reported). */
+export interface SubgroupInfo {
+  readonly subgroupMinSize?: number;
+  readonly subgroupMaxSize?: number;
+}
+
+/**
+ * The features kernel variants may count on: the device's, less "subgroups" unless every subgroup
+ * it can form has at least SUBGROUP_LANES lanes. The subgroup variants treat a workgroup of
+ * SUBGROUP_LANES invocations as one subgroup and broadcast from its lanes 0..7; with narrower
+ * subgroups (SwiftShader in Chromium: 4) one workgroup would span two subgroups and a broadcast
+ * would read a lane of the other half, so those devices run the portable variants. A device that
+ * does not report its subgroup sizes gets the portable variants too: they are right everywhere.
+ */
+export function usableFeatures(features: Iterable<string>, info: SubgroupInfo | undefined): ReadonlySet<string> {
+  const out = new Set<string>(features);
+  const min = info?.subgroupMinSize;
+  if (min === undefined || !(min >= SUBGROUP_LANES)) out.delete("subgroups");
+  return out;
+}
+
+/** usableFeatures of a device, from its adapterInfo (a GPUDevice attribute in browsers and Dawn). */
+export function deviceFeatures(device: GPUDevice): ReadonlySet<string> {
+  const info = (device as GPUDevice & { readonly adapterInfo?: SubgroupInfo }).adapterInfo;
+  return usableFeatures(device.features, info);
+}
 
 /**
  * The first variant made for this adapter class (or for every adapter) whose features the device

@@ -23,13 +23,13 @@ import type {
 import { runtimeError, RuntimeFault, type RuntimeError } from "./device.js";
 import { hyperSlot, hyperVector } from "./hyperparameters.js";
 import { pipelineFor, useKey } from "./pipelines.js";
-import { WORD, checkAccess, checkModule, chooseVariant, elementCount } from "./check-module.js";
+import { WORD, checkAccess, checkModule, chooseVariant, deviceFeatures, elementCount } from "./check-module.js";
 import { encodeTensorData, type TensorData, type TensorInput, typedArrayFor, unknownTensor } from "./tensor-data.js";
 import { chooseTile, type TileChoices } from "./tune.js";
 import { sleepingWait } from "./wait.js";
 
 export { pipelineStats, renderCompilationMessage } from "./pipelines.js";
-export { checkModule, chooseVariant } from "./check-module.js";
+export { checkModule, chooseVariant, deviceFeatures, usableFeatures } from "./check-module.js";
 export { encodeTensorData, unknownTensor } from "./tensor-data.js";
 
 export type { TensorData, TensorInput } from "./tensor-data.js";
@@ -453,7 +453,7 @@ export async function instantiate(
   if (E.isLeft(checked)) return checked;
   const hyper = hyperSlot(module);
   if (E.isLeft(hyper)) return E.left(runtimeError("module", hyper.left));
-  const chosen = chooseAll(module, adapterClass, new Set<string>([...device.features]), options.tiles ?? new Map());
+  const chosen = chooseAll(module, adapterClass, deviceFeatures(device), options.tiles ?? new Map());
   if (E.isLeft(chosen)) return chosen;
 
   const owned = new Owned();

@@ -22,7 +22,7 @@ import {
   type ShaderSpec,
   tileWorkgroups,
 } from "../format/module.js";
-import { chooseVariant } from "./check-module.js";
+import { chooseVariant, deviceFeatures } from "./check-module.js";
 import { runtimeError, type RuntimeError } from "./device.js";
 import { pipelineFor } from "./pipelines.js";
 import { sleepingWait } from "./wait.js";
@@ -323,7 +323,7 @@ export async function tuneModules(req: TuneRequest): Promise<E.Either<RuntimeErr
   const cache = await loadCache(req.store, req.warn);
   const known = cache.adapters[req.adapter] ?? {};
   if (req.mode === "off") return E.right({ choices: choicesOf(cache, req.adapter), tuned: new Map(), entries: known });
-  const features = new Set<string>([...req.device.features]);
+  const features = deviceFeatures(req.device);
   const todo = tunableUses(req.modules, req.adapterClass, features).filter((u) => req.mode === "force" || !measuredAll(known[u.key], u));
   const tuned = new Map<string, TuneEntry>();
   for (const [i, use] of todo.entries()) {

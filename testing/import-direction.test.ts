@@ -12,6 +12,7 @@
 //   checkpoint, datasets,     libraries of the application, over format
 //   evaluation, plots
 //   train <- cli <- demo      the application
+//   train <- web              the browser page (web/page/ is bundled: no Node module, see web.test.ts)
 //   examples                  the programs (over dsl and codegen)
 //   scripts, bench            entry points: anything
 //
@@ -52,6 +53,8 @@ const RULES: Readonly<Record<string, Allowed>> = {
   cli: ["format", "runtime", "generated", "checkpoint", "datasets", "evaluation", "plots", "examples", "train"],
   demo: ["format", "runtime", "generated", "checkpoint", "datasets", "evaluation", "plots", "examples", "train", "cli"],
   examples: ["format", "dsl", "adapt", "codegen"],
+  // The page (web/page/, bundled for the browser) and its Node side: build, server, browser driver.
+  web: ["format", "runtime", "generated", "checkpoint", "datasets", "evaluation", "train"],
   // Only test helpers live here, and test code may import anything (see the header).
   testing: "*",
   scripts: "*",
@@ -187,6 +190,14 @@ describe("the import direction of this repository", () => {
   it("format/ imports nothing but format/ and node built-ins", () => {
     const found = formatLeafViolations(refs);
     expect(listed(found), `format/ must stay the leaf (file -> import):${listed(found)}`).toBe("");
+  });
+
+  it("web/page/ (the browser bundle's source) imports no Node built-in and no Node-only package", () => {
+    const found = refs
+      .filter(({ file }) => file.startsWith("web/page/"))
+      .filter(({ specifier }) => isNodeBuiltin(specifier) || /^(sharp|webgpu|playwright-core|esbuild)(\/|$)/.test(specifier))
+      .map(({ file, specifier }) => `${file} -> ${specifier}`);
+    expect(listed(found), `the page runs in a browser (file -> import):${listed(found)}`).toBe("");
   });
 
   it("no production file imports test code", () => {

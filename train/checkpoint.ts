@@ -30,81 +30,19 @@ import { compareStateDict, listNames, reportProblems, STRICT, type StateDictRepo
 import { fromCheckpointError, trainError, type TrainError } from "./errors.js";
 import { checkFinite, coverExactly, type Exemption, exemptionNote, headExemption } from "./signature.js";
 import { expectedTable, modelsOf, type PersistentSlot } from "./slots.js";
+import { checkpointBundle, checkpointFromBundle, type TrainerCheckpoint } from "./snapshot-format.js";
 
-/** Where the samplers stand: enough to draw exactly the samples an uninterrupted run would. */
-export interface SamplerState {
-  readonly seed: number;
-  /** Draws consumed so far from the source and target orders (one each per iteration). */
-  readonly sourcePosition: number;
-  readonly targetPosition: number;
-}
-
-export interface TrainerCheckpoint {
-  readonly program: string;
-  readonly config: Readonly<Record<string, unknown>>;
-  /**
-   * The values the run wrote into the program's hyperparameter vector, by name (the config holds
-   * the program's defaults). Absent in snapshots from before hyperparameters were run-time values.
-   */
-  readonly hyperparameters?: Readonly<Record<string, number>>;
-  /** Completed optimizer steps: the next iteration to run. */
-  readonly iteration: number;
-  readonly sampler: SamplerState;
-  readonly groups: Readonly<Record<string, StateDict>>;
-  /** Anything else worth keeping (last losses, best mIoU, the command line). */
-  readonly extra?: Readonly<Record<string, unknown>>;
-}
+export { checkpointBundle, checkpointFromBundle, type SamplerState, type TrainerCheckpoint } from "./snapshot-format.js";
 
 export function saveCheckpoint(path: string, c: TrainerCheckpoint): TE.TaskEither<TrainError, void> {
-  return pipe(
-    writeCheckpoint(path, {
-      groups: c.groups,
-      metadata: {
-        program: c.program,
-        config: c.config,
-        ...(c.hyperparameters === undefined ? {} : { hyperparameters: c.hyperparameters }),
-        iteration: c.iteration,
-        sampler: c.sampler,
-        ...(c.extra === undefined ? {} : { extra: c.extra }),
-      },
-    }),
-    TE.mapLeft(fromCheckpointError),
-  );
+  return pipe(writeCheckpoint(path, checkpointBundle(c)), TE.mapLeft(fromCheckpointError));
 }
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-const isCount = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0;
-const isNumbers = (v: unknown): v is Record<string, number> => isRecord(v) && Object.values(v).every((x) => typeof x === "number" && Number.isFinite(x));
 
 export function loadCheckpoint(path: string): TE.TaskEither<TrainError, TrainerCheckpoint> {
   return pipe(
     readCheckpoint(path),
     TE.mapLeft(fromCheckpointError),
-    TE.flatMapEither((b) => {
-      const m = b.metadata;
-      const s = m["sampler"];
-      if (typeof m["program"] !== "string" || !isRecord(m["config"]) || !isCount(m["iteration"]) || !isRecord(s)) {
-        return E.left(trainError("checkpoint", `${path}: a checkpoint bundle, but not one written by the trainer (program, config, iteration or sampler missing)`));
-      }
-      if (!isCount(s["seed"]) || !isCount(s["sourcePosition"]) || !isCount(s["targetPosition"])) {
-        return E.left(trainError("checkpoint", `${path}: sampler state ${JSON.stringify(s)} is incomplete`));
-      }
-      const extra = m["extra"];
-      const hyper = m["hyperparameters"];
-      if (hyper !== undefined && !isNumbers(hyper)) return E.left(trainError("checkpoint", `${path}: hyperparameters ${JSON.stringify(hyper)} are not finite numbers by name`));
-      // A snapshot of NaNs is no state to resume or evaluate from (the trainer never writes one).
-      const finite = checkFinite(path, b.groups);
-      if (E.isLeft(finite)) return finite;
-      return E.right({
-        program: m["program"],
-        config: m["config"],
-        ...(hyper !== undefined ? { hyperparameters: hyper } : {}),
-        iteration: m["iteration"],
-        sampler: { seed: s["seed"], sourcePosition: s["sourcePosition"], targetPosition: s["targetPosition"] },
-        groups: b.groups,
-        ...(isRecord(extra) ? { extra } : {}),
-      });
-    }),
+    TE.flatMapEither((b) => checkpointFromBundle(path, b)),
   );
 }
 

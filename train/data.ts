@@ -123,8 +123,5 @@ export async function nextSample(stream: PrefetchLoader, role: string): Promise<
   );
 }
 
-/** Class indices as the i32 labels the programs take (255 stays the ignore value). */
-export function labelInput(sample: Sample): Int32Array {
-  if (sample.label === undefined) throw new Error(`invariant: sample ${sample.name} was loaded with labels`);
-  return Int32Array.from(sample.label);
-}
+// Class indices as the i32 labels the programs take: iteration.ts (no Node), re-exported for callers.
+export { labelInput } from "./iteration.js";

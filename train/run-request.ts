@@ -3,30 +3,12 @@
 // augmentation) and whether it
 // resumes or replaces. Also which datasets a program reads, from its input slots.
 
-import type { GeneratedModule } from "../format/module.js";
 import type { NamedDataset } from "./data.js";
+import { programInputs } from "./iteration.js";
 import { normaliseSpec, type RunIdentity, type RunRequest } from "./run-dir.js";
 import type { TrainRun } from "./trainer.js";
 
-export interface Inputs {
-  readonly source?: { readonly image: string; readonly label?: string; readonly size: { width: number; height: number } };
-  readonly target?: { readonly image: string; readonly label?: string; readonly size: { width: number; height: number } };
-  readonly iteration?: string;
-}
-
-/** Which datasets the program reads: its input slots say (source_*, target_*, iteration). */
-export function programInputs(module: GeneratedModule): Inputs {
-  const slot = (name: string) => module.tensors.find((t) => t.role === "input" && t.name === name);
-  const side = (prefix: "source" | "target") => {
-    const image = slot(`${prefix}_image`);
-    if (image === undefined) return undefined;
-    const [, , height, width] = image.shape as [number, number, number, number];
-    return { image: image.name, size: { width, height }, ...(slot(`${prefix}_label`) ? { label: `${prefix}_label` } : {}) };
-  };
-  const source = side("source");
-  const target = side("target");
-  return { ...(source ? { source } : {}), ...(target ? { target } : {}), ...(slot("iteration") ? { iteration: "iteration" } : {}) };
-}
+export { type Inputs, programInputs } from "./iteration.js";
 
 /** The values a run trains with: the program's defaults, then the run's overrides (checked by the trainer). */
 export function hyperparametersOf(run: Pick<TrainRun, "module" | "hyperparameters">): Record<string, number> {

@@ -23,7 +23,6 @@ import { checkTrainable, renderContractError } from "../format/program-contract.
 import * as E from "fp-ts/lib/Either.js";
 import type { StateDict } from "../checkpoint/tensor.js";
 import type { ClassTable } from "../datasets/class-table.js";
-import { protocolByClassCount } from "../datasets/classes.js";
 import type { SampleRef } from "../datasets/layouts.js";
 import type { PrefetchLoader } from "../datasets/prefetch.js";
 import type { AugmentPolicy } from "../datasets/preprocess.js";
@@ -35,7 +34,9 @@ import type { Instance } from "../runtime/runner.js";
 import { instantiateTuned } from "../runtime/node-tune.js";
 import { HYPER_SLOT, hyperRecord } from "../runtime/hyperparameters.js";
 import { saveCheckpoint, snapshotPath } from "./checkpoint.js";
-import { labelInput, type NamedDataset, nextSample, openDataset, sampleStream } from "./data.js";
+import { type NamedDataset, nextSample, openDataset, sampleStream } from "./data.js";
+import { allFinite, lossNames, polyLearningRate, protocolOf, runIteration } from "./iteration.js";
+import type { Sample } from "../datasets/sample.js";
 import { fromRuntimeError, trainError, type TrainError } from "./errors.js";
 import { evalSetup, evaluateWeights, type EvalResult, type EvalSetup } from "./evaluate.js";
 import { FIRST_DRAWS, ignoreOnlyWarnings, refuseIgnoreOnlyStream } from "./label-watch.js";
@@ -97,6 +98,8 @@ export interface TrainRun {
 }
 
 export { programInputs, runIdentityOf, runRequestOf } from "./run-request.js";
+// The iteration and the program facts it needs are iteration.ts (no Node; the browser page runs them too).
+export { allFinite, combinedNeeds, polyLearningRate, protocolOf } from "./iteration.js";
 
 export interface TrainResult {
   readonly iteration: number;
@@ -108,52 +111,6 @@ export interface TrainResult {
   readonly evals: readonly { readonly iteration: number; readonly result: EvalResult }[];
   readonly seconds: number;
   readonly itsPerS: number;
-}
-
-function allFinite(data: ArrayLike<number>): boolean {
-  if (!(data instanceof Float32Array)) return true;
-  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) return false;
-  return true;
-}
-
-/** The larger of every limit the modules need: one device serves them all. */
-export function combinedNeeds(modules: readonly GeneratedModule[]): GeneratedModule["limits"] {
-  const max = (k: keyof GeneratedModule["limits"]) => Math.max(...modules.map((m) => m.limits[k]));
-  return {
-    maxStorageBufferBindingSize: max("maxStorageBufferBindingSize"),
-    maxBufferSize: max("maxBufferSize"),
-    maxStorageBuffersPerShaderStage: max("maxStorageBuffersPerShaderStage"),
-  };
-}
-
-/** The poly learning rate at iteration i of a run's values (config and hyperparameters; for the log, the program computes its own). */
-export function polyLearningRate(values: Readonly<Record<string, unknown>>, i: number): number {
-  const base = Number(values["learningRate"] ?? Number.NaN);
-  const steps = Number(values["numSteps"] ?? Number.NaN);
-  const power = Number(values["power"] ?? 0.9);
-  return base * Math.max(0, 1 - i / steps) ** power;
-}
-
-/**
- * The classes a program trains and is scored on: the user's table when one is given (its class
- * count must be the program's, or logits and labels would disagree on what index k means), else
- * the built-in protocol of the program's class count (19, 16 or 13).
- */
-export function protocolOf(module: GeneratedModule, classes?: ClassTable): E.Either<TrainError, ClassTable> {
-  const n = Number(module.config["numClasses"]);
-  if (classes !== undefined) {
-    return classes.numClasses === n
-      ? E.right(classes)
-      : E.left(trainError("options", `--classes ${classes.id} lists ${classes.numClasses} classes but program ${module.name} has numClasses ${n}; give a table of ${n} classes or a program compiled for ${classes.numClasses}`));
-  }
-  const p = protocolByClassCount(n);
-  return p === undefined
-    ? E.left(trainError("program", `${module.name}: no built-in evaluation protocol for ${n} classes (19, 16 or 13); give the program's class table with --classes FILE.json`))
-    : E.right(p);
-}
-
-function lossNames(module: GeneratedModule): string[] {
-  return module.phases.flatMap((p) => p.outputs).filter((n) => module.tensors.some((t) => t.name === n && t.shape.length === 0));
 }
 
 /**
@@ -336,21 +293,20 @@ async function trainInDirectory(
     };
 
     for (let it = first; it < run.numStepsStop; it++) {
-      if (inputs.iteration !== undefined) instance.write(inputs.iteration, Int32Array.of(it));
+      const samples: { source?: Sample; target?: Sample } = {};
       for (const side of ["source", "target"] as const) {
         const slots = inputs[side];
         const stream = side === "source" ? sourceStream : targetStream;
         if (slots === undefined || stream === undefined) continue;
         const s = await nextSample(stream, side);
         if (E.isLeft(s)) return s;
-        instance.write(slots.image, s.right.image);
+        samples[side] = s.right;
         if (slots.label !== undefined) {
           const warning = ignoreOnly[side](s.right);
           if (warning !== undefined) progress.message(warning);
-          instance.write(slots.label, labelInput(s.right));
         }
       }
-      instance.step(1);
+      runIteration(instance, inputs, it, samples);
       const done = it + 1;
       const last = done === run.numStepsStop;
       const snapshotDue = last || (run.savePredEvery > 0 && done % run.savePredEvery === 0);

@@ -6,7 +6,7 @@ import { type Program, type StateValues, mulberry32, numel, runProgram } from ".
 import { type AcquiredDevice } from "../../runtime/device";
 import type { AdapterClass, GeneratedModule } from "../../format/module";
 import { acquireNodeDevice } from "../../runtime/node-gpu";
-import { type Instance, chooseVariant, instantiate } from "../../runtime/runner";
+import { type Instance, chooseVariant, deviceFeatures as runtimeDeviceFeatures, instantiate } from "../../runtime/runner";
 import { type Compiled, compileProgram } from "../compile";
 import type { KernelPlan } from "../fusion";
 import { canonicalisePhase } from "../passes/canonicalise";
@@ -215,7 +215,7 @@ export interface Differential {
 
 /** The features of the shared device, which decide (with the adapter class) the variant run. */
 export async function deviceFeatures(): Promise<ReadonlySet<string>> {
-  return new Set<string>([...(await device()).device.features]);
+  return runtimeDeviceFeatures((await device()).device);
 }
 
 /**

@@ -119,11 +119,35 @@ export function minExpr(k: KernelBuilder, a: string, b: string): string {
   return `min_(${a}, ${b})`;
 }
 
-/** The lines of one block of WGSL and the values already bound in it. */
+/** The identifiers an expression mentions (WGSL names: bindings, lets, loop variables, calls). */
+const identifiers = (expr: string): string[] => expr.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? [];
+
+/**
+ * The lines of one block of WGSL and the values already bound in it.
+ *
+ * Loop hoisting. A scope made with `child({ hoist: [...] })` is the body of a loop whose
+ * variables are those names: a value bound there that mentions none of them, nor any name bound
+ * inside the loop, is loop-invariant, so `hoist` places it in the enclosing scope instead (its
+ * lines are emitted before the loop). That is where a pointwise kernel over one channel's
+ * pixels loads the channel's BN scale and shift, and a per-channel reduction its mean: once
+ * instead of once per element. On lavapipe every load costs about 16 cycles and an integer
+ * division far more, and LLVM cannot hoist them itself (storage bindings may alias the store).
+ * The value is the same expression, so results are bitwise identical.
+ */
 export class Scope {
   readonly lines: string[] = [];
   private readonly memo = new Map<string, string>();
-  constructor(readonly parent: Scope | undefined, readonly indent: string) {}
+  /** Names bound here or declared by the loop this scope is the body of. */
+  private readonly names = new Set<string>();
+  constructor(
+    readonly parent: Scope | undefined,
+    readonly indent: string,
+    /** Whether loop-invariant values bound here move to the parent (see the class comment). */
+    private readonly hoisting = false,
+    loopVariables: readonly string[] = [],
+  ) {
+    for (const v of loopVariables) this.names.add(v);
+  }
 
   lookup(key: string): string | undefined {
     return this.memo.get(key) ?? this.parent?.lookup(key);
@@ -132,15 +156,25 @@ export class Scope {
   bind(key: string, name: string, expr: string): string {
     this.lines.push(`${this.indent}let ${name} = ${expr};`);
     this.memo.set(key, name);
+    this.names.add(name);
     return name;
+  }
+
+  /** The outermost scope `expr` can be evaluated in: this one, or an ancestor across hoisting scopes. */
+  hoist(expr: string): Scope {
+    const ids = identifiers(expr);
+    let s: Scope = this;
+    while (s.hoisting && s.parent !== undefined && !ids.some((id) => s.names.has(id))) s = s.parent;
+    return s;
   }
 
   line(text: string): void {
     this.lines.push(`${this.indent}${text}`);
   }
 
-  child(): Scope {
-    return new Scope(this, `${this.indent}  `);
+  /** A nested block; `hoist` names the variables of the loop it is the body of (see the class comment). */
+  child(loop?: { readonly hoist: readonly string[] }): Scope {
+    return new Scope(this, `${this.indent}  `, loop !== undefined, loop?.hoist ?? []);
   }
 }
 
@@ -156,6 +190,18 @@ export class KernelBuilder {
   readonly substitutions = new Map<number, (idx: readonly string[]) => string>();
   /** Nodes covered by this kernel (for the provenance header). */
   readonly covered = new Set<Tensor>();
+  /**
+   * The kernel's own element index, when it has one: a tensor of `shape` read or written at
+   * `idx` (the index unflattened from `flat`) is at element `flat` itself, so the unflatten and
+   * flatten cancel and no index arithmetic is emitted (a pointwise kernel's loads and stores).
+   */
+  ownIndex: { readonly shape: string; readonly idx: string; readonly flat: string } | undefined;
+
+  /** The flat offset of idx in shape: the kernel's own index where it is that (ownIndex), else flatIndex. */
+  offset(shape: Shape, idx: readonly string[]): string {
+    const own = this.ownIndex;
+    return own && own.shape === shape.join(",") && own.idx === idx.join(",") ? own.flat : flatIndex(shape, idx);
+  }
 
   constructor(readonly isMaterialized: (t: Tensor) => boolean) {}
 
@@ -249,8 +295,18 @@ export function unflatten(shape: Shape, flat: string): string[] {
 /** A load of a materialised tensor at idx, converted to its WGSL value type. */
 export function load(k: KernelBuilder, t: Tensor, idx: readonly string[]): string {
   const name = k.bind({ kind: "tensor", tensor: t }, "read", storageElem(t.dtype));
-  const at = `${name}[${flatIndex(t.shape, idx)}]`;
+  const at = `${name}[${k.offset(t.shape, idx)}]`;
   return t.dtype === "bool" ? `(${at} != 0u)` : at;
+}
+
+/**
+ * A load at idx: inline where it is read, unless idx is invariant in a loop scope around it,
+ * then bound once before the loop (Scope: loop hoisting).
+ */
+function hoistedLoad(k: KernelBuilder, scope: Scope, key: string, t: Tensor, idx: readonly string[]): string {
+  const expr = load(k, t, idx);
+  const target = scope.hoist(expr);
+  return target === scope ? expr : target.bind(key, k.fresh("h"), expr);
 }
 
 /** A value converted to its storage type, for a store. */
@@ -265,10 +321,10 @@ export function toStorage(value: string, dtype: DType): string {
 export function valueAt(k: KernelBuilder, scope: Scope, t: Tensor, idx: readonly string[], computeTop = false): string {
   const sub = k.substitutions.get(t.id);
   if (sub) return sub(idx);
-  if (t.node.op === "input" || (!computeTop && k.isMaterialized(t))) return load(k, t, idx);
   const key = `${t.id}@${idx.join(",")}`;
   const hit = scope.lookup(key);
   if (hit) return hit;
+  if (t.node.op === "input" || (!computeTop && k.isMaterialized(t))) return hoistedLoad(k, scope, key, t, idx);
   k.covered.add(t);
   const lowering = OPS[t.node.op].lowering as Lowering<OpName>;
   const ctx: InlineContext<OpName> = {
@@ -280,8 +336,8 @@ export function valueAt(k: KernelBuilder, scope: Scope, t: Tensor, idx: readonly
     literal,
     helper: (name) => useHelper(k, name),
     define: (name, text) => k.define(name, text),
-    bind: (sub, prefix, expr) => scope.bind(`${key}#${sub}`, k.fresh(prefix), expr),
-    value: (expr) => scope.bind(key, k.fresh("v"), expr),
+    bind: (sub, prefix, expr) => scope.hoist(expr).bind(`${key}#${sub}`, k.fresh(prefix), expr),
+    value: (expr) => scope.hoist(expr).bind(key, k.fresh("v"), expr),
     flatIndex,
     unflatten,
   };

@@ -1,7 +1,7 @@
 // Assembling one WGSL kernel: bindings, helpers, a provenance header, and the thread index.
 
 import { type Tensor, numel } from "../../dsl/index";
-import { TILE_OVERRIDE, type TileSpec } from "../../format/module";
+import { SUBGROUP_LANES, TILE_OVERRIDE, type TileSpec } from "../../format/module";
 import { type Binding, type BufferRef, HELPERS, KernelBuilder, Scope, flatIndex, toStorage, valueAt } from "./expr";
 
 /** Workgroup size of every generated kernel: 64 invocations = 8 SIMD-8 rows on lavapipe. */
@@ -56,6 +56,11 @@ export interface KernelText {
   /** What the kernel computes in terms of DSL nodes (kept out of the shader text). */
   readonly provenance?: readonly string[];
   readonly body: Scope;
+  /**
+   * Lines run once per invocation before its loop over elements (perInvocation): the values the
+   * body hoisted (Scope: loop hoisting), such as an optimizer's scalar coefficients.
+   */
+  readonly prologue?: Scope;
   readonly threads: number;
   readonly flops: number;
   /**
@@ -64,6 +69,11 @@ export interface KernelText {
    * invocation, not per element: 8 elements each double an elementwise kernel's bandwidth.
    */
   readonly perInvocation?: number;
+  /**
+   * Block mode: the body indexes by its workgroup, `blk` (the linear workgroup id), below
+   * `blocks`, instead of by `gi`; it runs its own loops over the workgroup's lanes.
+   */
+  readonly blocks?: number;
 }
 
 let numbering: ReadonlyMap<number, number> | undefined;
@@ -125,10 +135,13 @@ export function assemble(k: KernelBuilder, text: KernelText): Stage {
     ...helpers,
     `@compute @workgroup_size(${WORKGROUP})`,
     `fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {`,
-    ...(E === 1
-      ? [`  let gi = i32((wid.y * nwg.x + wid.x) * ${WORKGROUP}u + lid.x);`, `  if (gi >= ${text.threads}i) { return; }`, ...text.body.lines]
+    ...(text.blocks !== undefined
+      ? [`  let blk = i32(wid.y * nwg.x + wid.x);`, `  if (blk >= ${text.blocks}i) { return; }`, ...text.body.lines]
+      : E === 1
+      ? [`  let gi = i32((wid.y * nwg.x + wid.x) * ${WORKGROUP}u + lid.x);`, `  if (gi >= ${text.threads}i) { return; }`, ...(text.prologue?.lines ?? []), ...text.body.lines]
       : [
           `  let blk = i32(wid.y * nwg.x + wid.x);`,
+          ...(text.prologue?.lines ?? []),
           `  for (var e = 0i; e < ${E}i; e++) {`,
           `    let gi = (blk * ${E}i + e) * ${WORKGROUP}i + i32(lid.x);`,
           `    if (gi >= ${text.threads}i) { break; }`,
@@ -138,7 +151,7 @@ export function assemble(k: KernelBuilder, text: KernelText): Stage {
     `}`,
     ``,
   ].join("\n");
-  return { name: text.name, wgsl, provenance, bindings: [...k.bindings], workgroups: gridFor(Math.ceil(text.threads / E)), flops: text.flops, bytes, alternatives: [] };
+  return { name: text.name, wgsl, provenance, bindings: [...k.bindings], workgroups: gridFor(text.blocks !== undefined ? text.blocks * WORKGROUP : Math.ceil(text.threads / E)), flops: text.flops, bytes, alternatives: [] };
 }
 
 /** Binding of the value a kernel writes. */
@@ -162,12 +175,15 @@ export function storeRoot(
   const value = valueAt(k, scope, root, idx, true);
   if (anchor) k.substitutions.delete(anchor.id);
   const out = bindOutput(k, { kind: "tensor", tensor: root }, root.dtype === "bool" ? "u32" : root.dtype);
-  scope.line(`${out}[${flatIndex(root.shape, idx)}] = ${toStorage(value, root.dtype)};`);
+  scope.line(`${out}[${k.offset(root.shape, idx)}] = ${toStorage(value, root.dtype)};`);
   return value;
 }
 
-/** Subgroup size the CPU variants are written for: lavapipe runs 8-wide SIMD (AVX2). */
-export const CPU_SUBGROUP = 8;
+/**
+ * Subgroup size the CPU variants are written for: lavapipe runs 8-wide SIMD (AVX2). The runtime
+ * refuses these variants on devices with narrower subgroups (runtime/check-module.ts).
+ */
+export const CPU_SUBGROUP = SUBGROUP_LANES;
 
 /**
  * A CPU-adapter variant: one subgroup per workgroup, indexed by workgroup id (so values derived

@@ -18,25 +18,14 @@ import { LABEL_ID_PALETTE } from "../classes";
 import type { DataError } from "../errors";
 import { type Size, writeBytes, writeGrayLabelPng, writePaletteLabelPng } from "../image";
 import { encodePng } from "../png";
-import { createRng, mixSeed } from "../prng";
-import { type Domain, GAME, targetDomain } from "./domains";
-import { createCanvas, fillShape } from "./raster";
-import { renderImage } from "./render";
-import { generateScene } from "./scene";
+import { type SynthEntry, type SynthSpec, TRAIN_CITIES, VAL_CITIES, synthEntries, synthImage } from "./benchmark";
+import type { Domain } from "./domains";
 
 /** Bumped whenever the generator's output changes for the same options. */
 export const GENERATOR_VERSION = 1;
 
-export interface SynthOptions {
+export interface SynthOptions extends SynthSpec {
   readonly out: string;
-  readonly seed: number;
-  readonly sourceSize: Size;
-  readonly targetSize: Size;
-  readonly countSource: number;
-  readonly countTrain: number;
-  readonly countVal: number;
-  /** Size of the domain gap, 0 (none) to 1 (full); see domains.ts. */
-  readonly shift: number;
 }
 
 export const DEFAULT_SYNTH: Omit<SynthOptions, "out" | "seed"> = {
@@ -48,27 +37,7 @@ export const DEFAULT_SYNTH: Omit<SynthOptions, "out" | "seed"> = {
   shift: 1,
 };
 
-export const TRAIN_CITIES = ["northbrook", "eastvale", "southport"] as const;
-export const VAL_CITIES = ["westfield", "lakemont"] as const;
-
-export interface SynthImage {
-  readonly rgb: Uint8Array;
-  /** Cityscapes label ids. */
-  readonly label: Uint8Array;
-}
-
-const DOMAIN_CODE = { source: 1, train: 2, val: 3 } as const;
-
-/** One image and its label map, a pure function of its seed. */
-export function synthImage(domain: Domain, size: Size, seed: number): SynthImage {
-  const scene = generateScene(createRng(mixSeed(seed, 0)), domain, size.width, size.height);
-  const canvas = createCanvas(size.width, size.height);
-  for (const layer of scene.layers) fillShape(canvas, layer.shape, layer.label, layer.material);
-  const rgb = renderImage(canvas, scene.materials, domain.optics, createRng(mixSeed(seed, 1)));
-  return { rgb, label: canvas.label };
-}
-
-const pad = (n: number, w: number) => String(n).padStart(w, "0");
+export { TRAIN_CITIES, VAL_CITIES, type SynthImage, synthImage } from "./benchmark";
 
 interface Planned {
   readonly imagePath: string;
@@ -77,44 +46,24 @@ interface Planned {
   readonly domain: Domain;
   readonly size: Size;
   readonly seed: number;
-  readonly split: keyof typeof DOMAIN_CODE;
+  readonly split: SynthEntry["split"];
 }
 
+/** synthEntries (benchmark.ts) placed in the folder layouts of GTA5 and Cityscapes under o.out. */
 export function plan(o: SynthOptions): Planned[] {
-  const target = targetDomain(o.shift);
-  const out: Planned[] = [];
-  for (let i = 0; i < o.countSource; i++) {
-    const name = `${pad(i + 1, 5)}.png`;
-    out.push({
-      imagePath: join(o.out, "gta5", "images", name),
-      labelPath: join(o.out, "gta5", "labels", name),
-      labelFormat: "palette",
-      domain: GAME,
-      size: o.sourceSize,
-      seed: mixSeed(o.seed, DOMAIN_CODE.source, i),
-      split: "source",
-    });
-  }
-  for (const [split, n, cities] of [
-    ["train", o.countTrain, TRAIN_CITIES],
-    ["val", o.countVal, VAL_CITIES],
-  ] as const) {
-    for (let i = 0; i < n; i++) {
-      const city = cities[i % cities.length]!;
-      // Cityscapes-style frame keys: <city>_<sequence>_<frame>
-      const key = `${city}_000000_${pad(19 * Math.floor(i / cities.length) + 19, 6)}`;
-      out.push({
-        imagePath: join(o.out, "cityscapes", "leftImg8bit", split, city, `${key}_leftImg8bit.png`),
-        labelPath: join(o.out, "cityscapes", "gtFine", split, city, `${key}_gtFine_labelIds.png`),
-        labelFormat: "gray",
-        domain: target,
-        size: o.targetSize,
-        seed: mixSeed(o.seed, DOMAIN_CODE[split], i),
-        split,
-      });
-    }
-  }
-  return out;
+  return synthEntries(o).map((e) =>
+    e.city === undefined
+      ? { imagePath: join(o.out, "gta5", "images", e.file), labelPath: join(o.out, "gta5", "labels", e.file), labelFormat: "palette", domain: e.domain, size: e.size, seed: e.seed, split: e.split }
+      : {
+          imagePath: join(o.out, "cityscapes", "leftImg8bit", e.split, e.city, `${e.file}_leftImg8bit.png`),
+          labelPath: join(o.out, "cityscapes", "gtFine", e.split, e.city, `${e.file}_gtFine_labelIds.png`),
+          labelFormat: "gray",
+          domain: e.domain,
+          size: e.size,
+          seed: e.seed,
+          split: e.split,
+        },
+  );
 }
 
 function writeOne(p: Planned): TE.TaskEither<DataError, { split: Planned["split"]; label: Uint8Array }> {

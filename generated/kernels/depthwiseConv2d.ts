@@ -5988,10 +5988,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const depthwiseConv2d_grad_G_features_14_conv_1_0_depthwiseConv2dInputGrad: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_14_conv_1_0_depthwiseConv2dInputGrad",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
-// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
@@ -6001,11 +6001,9 @@ override lit5: i32;
 override lit6: i32;
 override lit7: i32;
 override lit8: i32;
-override lit9: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -6025,21 +6023,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       a = select(a, fma(b0[row + clamp(tw / 1i, 0i, lit8)], k, a), tw >= 0i && tw < lit2);
     }
   }
-  let v_0 = (b2[c * lit4 + h * lit2 + x] <= 0.0f);
-  let v_1 = (b2[c * lit4 + h * lit2 + x] >= lit9);
-  let v_2 = (v_0 || v_1);
-  let v_3 = select(a, 0.0f, v_2);
-  b3[c * lit4 + h * lit2 + x] = v_3;
+  b2[c * lit4 + h * lit2 + x] = a;
 }
 `,
   };
 
 export const depthwiseConv2d_grad_G_features_14_conv_1_0_depthwiseConv2dInputGrad_2: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_14_conv_1_0_depthwiseConv2dInputGrad_2",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
-// depthwiseConv2d: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
@@ -6048,11 +6042,9 @@ override lit4: i32;
 override lit5: i32;
 override lit6: i32;
 override lit7: i32;
-override lit8: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -6072,21 +6064,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       a = select(a, fma(b0[row + clamp(tw / 1i, 0i, lit7)], k, a), tw >= 0i && tw < lit2);
     }
   }
-  let v_0 = (b2[c * lit3 + h * lit2 + x] <= 0.0f);
-  let v_1 = (b2[c * lit3 + h * lit2 + x] >= lit8);
-  let v_2 = (v_0 || v_1);
-  let v_3 = select(a, 0.0f, v_2);
-  b3[c * lit3 + h * lit2 + x] = v_3;
+  b2[c * lit3 + h * lit2 + x] = a;
 }
 `,
   };
 
 export const depthwiseConv2d_grad_G_features_14_conv_1_0_depthwiseConv2dInputGrad_3: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_14_conv_1_0_depthwiseConv2dInputGrad_3",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
-// depthwiseConv2d: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
@@ -6095,11 +6083,9 @@ override lit4: i32;
 override lit5: i32;
 override lit6: i32;
 override lit7: i32;
-override lit8: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -6119,22 +6105,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       a = select(a, fma(b0[row + clamp(tw / 1i, 0i, lit3)], k, a), tw >= 0i && tw < lit2);
     }
   }
-  let v_0 = (b2[c * lit4 + h * lit2 + x] <= 0.0f);
-  let v_1 = (b2[c * lit4 + h * lit2 + x] >= lit8);
-  let v_2 = (v_0 || v_1);
-  let v_3 = select(a, 0.0f, v_2);
-  b3[c * lit4 + h * lit2 + x] = v_3;
+  b2[c * lit4 + h * lit2 + x] = a;
 }
 `,
   };
 
 export const depthwiseConv2d_grad_G_features_14_conv_1_0_depthwiseConv2dInputGrad_cpu: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_14_conv_1_0_depthwiseConv2dInputGrad_cpu",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -6144,11 +6126,9 @@ override lit5: i32;
 override lit6: i32;
 override lit7: i32;
 override lit8: i32;
-override lit9: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -6184,11 +6164,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var t = 0i; t < lit6; t++) {
     let x = i32(wid.x) * lit1 + t * lit2 + lane;
     if (x >= lit2) { continue; }
-    let v_0 = (b2[ch * lit1 + h * lit2 + x] <= 0.0f);
-    let v_1 = (b2[ch * lit1 + h * lit2 + x] >= lit9);
-    let v_2 = (v_0 || v_1);
-    let v_3 = select(tile[t], 0.0f, v_2);
-    b3[ch * lit1 + h * lit2 + x] = v_3;
+    b2[ch * lit1 + h * lit2 + x] = tile[t];
   }
 }
 `,
@@ -6196,11 +6172,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const depthwiseConv2d_grad_G_features_14_conv_1_0_depthwiseConv2dInputGrad_cpu_2: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_14_conv_1_0_depthwiseConv2dInputGrad_cpu_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -6211,11 +6187,9 @@ override lit6: i32;
 override lit7: i32;
 override lit8: i32;
 override lit9: i32;
-override lit10: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -6251,11 +6225,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var t = 0i; t < lit9; t++) {
     let x = i32(wid.x) * lit1 + t * lit2 + lane;
     if (x >= lit6) { continue; }
-    let v_0 = (b2[ch * lit7 + h * lit6 + x] <= 0.0f);
-    let v_1 = (b2[ch * lit7 + h * lit6 + x] >= lit10);
-    let v_2 = (v_0 || v_1);
-    let v_3 = select(tile[t], 0.0f, v_2);
-    b3[ch * lit7 + h * lit6 + x] = v_3;
+    b2[ch * lit7 + h * lit6 + x] = tile[t];
   }
 }
 `,
@@ -6263,11 +6233,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const depthwiseConv2d_grad_G_features_14_conv_1_0_depthwiseConv2dInputGrad_cpu_3: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_14_conv_1_0_depthwiseConv2dInputGrad_cpu_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -6278,11 +6248,9 @@ override lit6: i32;
 override lit7: i32;
 override lit8: i32;
 override lit9: i32;
-override lit10: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -6318,11 +6286,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var t = 0i; t < lit6; t++) {
     let x = i32(wid.x) * lit1 + t * lit2 + lane;
     if (x >= lit8) { continue; }
-    let v_0 = (b2[ch * lit7 + h * lit8 + x] <= 0.0f);
-    let v_1 = (b2[ch * lit7 + h * lit8 + x] >= lit10);
-    let v_2 = (v_0 || v_1);
-    let v_3 = select(tile[t], 0.0f, v_2);
-    b3[ch * lit7 + h * lit8 + x] = v_3;
+    b2[ch * lit7 + h * lit8 + x] = tile[t];
   }
 }
 `,
@@ -6878,10 +6842,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const depthwiseConv2d_grad_G_features_17_conv_1_0_depthwiseConv2dInputGrad: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_17_conv_1_0_depthwiseConv2dInputGrad",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
-// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
@@ -6892,11 +6856,9 @@ override lit6: i32;
 override lit7: i32;
 override lit8: i32;
 override lit9: i32;
-override lit10: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -6916,21 +6878,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       a = select(a, fma(b0[row + clamp(tw / 1i, 0i, lit9)], k, a), tw >= 0i && tw < lit2);
     }
   }
-  let v_0 = (b2[c * lit4 + h * lit2 + x] <= 0.0f);
-  let v_1 = (b2[c * lit4 + h * lit2 + x] >= lit10);
-  let v_2 = (v_0 || v_1);
-  let v_3 = select(a, 0.0f, v_2);
-  b3[c * lit4 + h * lit2 + x] = v_3;
+  b2[c * lit4 + h * lit2 + x] = a;
 }
 `,
   };
 
 export const depthwiseConv2d_grad_G_features_17_conv_1_0_depthwiseConv2dInputGrad_2: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_17_conv_1_0_depthwiseConv2dInputGrad_2",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
-// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
@@ -6940,11 +6898,9 @@ override lit5: i32;
 override lit6: i32;
 override lit7: i32;
 override lit8: i32;
-override lit9: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -6964,21 +6920,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       a = select(a, fma(b0[row + clamp(tw / 1i, 0i, lit8)], k, a), tw >= 0i && tw < lit2);
     }
   }
-  let v_0 = (b2[c * lit3 + h * lit2 + x] <= 0.0f);
-  let v_1 = (b2[c * lit3 + h * lit2 + x] >= lit9);
-  let v_2 = (v_0 || v_1);
-  let v_3 = select(a, 0.0f, v_2);
-  b3[c * lit3 + h * lit2 + x] = v_3;
+  b2[c * lit3 + h * lit2 + x] = a;
 }
 `,
   };
 
 export const depthwiseConv2d_grad_G_features_17_conv_1_0_depthwiseConv2dInputGrad_3: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_17_conv_1_0_depthwiseConv2dInputGrad_3",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
-// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
@@ -6988,11 +6940,9 @@ override lit5: i32;
 override lit6: i32;
 override lit7: i32;
 override lit8: i32;
-override lit9: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -7012,22 +6962,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       a = select(a, fma(b0[row + clamp(tw / 1i, 0i, lit3)], k, a), tw >= 0i && tw < lit2);
     }
   }
-  let v_0 = (b2[c * lit4 + h * lit2 + x] <= 0.0f);
-  let v_1 = (b2[c * lit4 + h * lit2 + x] >= lit9);
-  let v_2 = (v_0 || v_1);
-  let v_3 = select(a, 0.0f, v_2);
-  b3[c * lit4 + h * lit2 + x] = v_3;
+  b2[c * lit4 + h * lit2 + x] = a;
 }
 `,
   };
 
 export const depthwiseConv2d_grad_G_features_17_conv_1_0_depthwiseConv2dInputGrad_cpu: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_17_conv_1_0_depthwiseConv2dInputGrad_cpu",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -7038,11 +6984,9 @@ override lit6: i32;
 override lit7: i32;
 override lit8: i32;
 override lit9: i32;
-override lit10: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -7078,11 +7022,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var t = 0i; t < lit7; t++) {
     let x = i32(wid.x) * lit1 + t * lit2 + lane;
     if (x >= lit2) { continue; }
-    let v_0 = (b2[ch * lit1 + h * lit2 + x] <= 0.0f);
-    let v_1 = (b2[ch * lit1 + h * lit2 + x] >= lit10);
-    let v_2 = (v_0 || v_1);
-    let v_3 = select(tile[t], 0.0f, v_2);
-    b3[ch * lit1 + h * lit2 + x] = v_3;
+    b2[ch * lit1 + h * lit2 + x] = tile[t];
   }
 }
 `,
@@ -7090,11 +7030,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const depthwiseConv2d_grad_G_features_17_conv_1_0_depthwiseConv2dInputGrad_cpu_2: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_17_conv_1_0_depthwiseConv2dInputGrad_cpu_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -7106,11 +7046,9 @@ override lit7: i32;
 override lit8: i32;
 override lit9: i32;
 override lit10: i32;
-override lit11: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -7146,11 +7084,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var t = 0i; t < lit10; t++) {
     let x = i32(wid.x) * lit1 + t * lit2 + lane;
     if (x >= lit7) { continue; }
-    let v_0 = (b2[ch * lit8 + h * lit7 + x] <= 0.0f);
-    let v_1 = (b2[ch * lit8 + h * lit7 + x] >= lit11);
-    let v_2 = (v_0 || v_1);
-    let v_3 = select(tile[t], 0.0f, v_2);
-    b3[ch * lit8 + h * lit7 + x] = v_3;
+    b2[ch * lit8 + h * lit7 + x] = tile[t];
   }
 }
 `,
@@ -7158,11 +7092,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const depthwiseConv2d_grad_G_features_17_conv_1_0_depthwiseConv2dInputGrad_cpu_3: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_17_conv_1_0_depthwiseConv2dInputGrad_cpu_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -7174,11 +7108,9 @@ override lit7: i32;
 override lit8: i32;
 override lit9: i32;
 override lit10: i32;
-override lit11: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -7214,73 +7146,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var t = 0i; t < lit7; t++) {
     let x = i32(wid.x) * lit1 + t * lit2 + lane;
     if (x >= lit9) { continue; }
-    let v_0 = (b2[ch * lit8 + h * lit9 + x] <= 0.0f);
-    let v_1 = (b2[ch * lit8 + h * lit9 + x] >= lit11);
-    let v_2 = (v_0 || v_1);
-    let v_3 = select(tile[t], 0.0f, v_2);
-    b3[ch * lit8 + h * lit9 + x] = v_3;
+    b2[ch * lit8 + h * lit9 + x] = tile[t];
   }
-}
-`,
-  };
-
-export const depthwiseConv2d_grad_G_features_1_conv_0_0_depthwiseConv2dInputGrad: ShaderSpec = {
-    name: "depthwiseConv2d_grad_G_features_1_conv_0_0_depthwiseConv2dInputGrad",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-override lit8: i32;
-override lit9: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let x = gi % lit2;
-  let h = (gi / lit2) % lit3;
-  let nc = gi / lit4;
-  let c = nc % lit5;
-  var a = 0.0f;
-  for (var u = 0i; u < lit6; u++) {
-    let th = h + 1i - u * 1i;
-    if (!(th >= 0i && th < lit3)) { continue; }
-    let row = nc * lit4 + th / 1i * lit2;
-    for (var v = 0i; v < lit6; v++) {
-      let k = b1[c * lit7 + u * lit6 + v];
-      let tw = x + 1i - v * 1i;
-      a = select(a, fma(b0[row + clamp(tw / 1i, 0i, lit8)], k, a), tw >= 0i && tw < lit2);
-    }
-  }
-  let v_0 = (b2[c * lit4 + h * lit2 + x] + a);
-  let v_1 = (b3[c * lit4 + h * lit2 + x] <= 0.0f);
-  let v_2 = (b3[c * lit4 + h * lit2 + x] >= lit9);
-  let v_3 = (v_1 || v_2);
-  let v_4 = select(v_0, 0.0f, v_3);
-  b4[c * lit4 + h * lit2 + x] = v_4;
 }
 `,
   };
 
 export const depthwiseConv2d_grad_G_features_1_conv_0_0_depthwiseConv2dInputGrad_cpu: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_1_conv_0_0_depthwiseConv2dInputGrad_cpu",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -7291,12 +7169,9 @@ override lit6: i32;
 override lit7: i32;
 override lit8: i32;
 override lit9: i32;
-override lit10: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -7332,12 +7207,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var t = 0i; t < lit9; t++) {
     let x = i32(wid.x) * lit1 + t * lit0 + lane;
     if (x >= lit6) { continue; }
-    let v_0 = (b2[ch * lit5 + h * lit6 + x] + tile[t]);
-    let v_1 = (b3[ch * lit5 + h * lit6 + x] <= 0.0f);
-    let v_2 = (b3[ch * lit5 + h * lit6 + x] >= lit10);
-    let v_3 = (v_1 || v_2);
-    let v_4 = select(v_0, 0.0f, v_3);
-    b4[ch * lit5 + h * lit6 + x] = v_4;
+    b2[ch * lit5 + h * lit6 + x] = tile[t];
   }
 }
 `,
@@ -7345,11 +7215,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const depthwiseConv2d_grad_G_features_1_conv_0_0_depthwiseConv2dInputGrad_cpu_2: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_1_conv_0_0_depthwiseConv2dInputGrad_cpu_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -7361,12 +7231,9 @@ override lit7: i32;
 override lit8: i32;
 override lit9: i32;
 override lit10: i32;
-override lit11: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -7402,12 +7269,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var t = 0i; t < lit10; t++) {
     let x = i32(wid.x) * lit1 + t * lit0 + lane;
     if (x >= lit7) { continue; }
-    let v_0 = (b2[ch * lit6 + h * lit7 + x] + tile[t]);
-    let v_1 = (b3[ch * lit6 + h * lit7 + x] <= 0.0f);
-    let v_2 = (b3[ch * lit6 + h * lit7 + x] >= lit11);
-    let v_3 = (v_1 || v_2);
-    let v_4 = select(v_0, 0.0f, v_3);
-    b4[ch * lit6 + h * lit7 + x] = v_4;
+    b2[ch * lit6 + h * lit7 + x] = tile[t];
   }
 }
 `,
@@ -7991,10 +7853,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const depthwiseConv2d_grad_G_features_2_conv_1_0_depthwiseConv2dInputGrad: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_2_conv_1_0_depthwiseConv2dInputGrad",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
-// depthwiseConv2d: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
@@ -8008,11 +7870,9 @@ override lit9: i32;
 override lit10: i32;
 override lit11: i32;
 override lit12: i32;
-override lit13: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -8032,21 +7892,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       a = select(a, fma(b0[row + clamp(tw / lit7, 0i, lit12)], k, a), tw >= 0i && tw % lit7 == 0i && tw / lit7 < lit10);
     }
   }
-  let v_0 = (b2[c * lit4 + h * lit2 + x] <= 0.0f);
-  let v_1 = (b2[c * lit4 + h * lit2 + x] >= lit13);
-  let v_2 = (v_0 || v_1);
-  let v_3 = select(a, 0.0f, v_2);
-  b3[c * lit4 + h * lit2 + x] = v_3;
+  b2[c * lit4 + h * lit2 + x] = a;
 }
 `,
   };
 
 export const depthwiseConv2d_grad_G_features_2_conv_1_0_depthwiseConv2dInputGrad_2: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_2_conv_1_0_depthwiseConv2dInputGrad_2",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
-// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
@@ -8059,11 +7915,9 @@ override lit8: i32;
 override lit9: i32;
 override lit10: i32;
 override lit11: i32;
-override lit12: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -8083,22 +7937,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       a = select(a, fma(b0[row + clamp(tw / lit7, 0i, lit8)], k, a), tw >= 0i && tw % lit7 == 0i && tw / lit7 < lit10);
     }
   }
-  let v_0 = (b2[c * lit4 + h * lit2 + x] <= 0.0f);
-  let v_1 = (b2[c * lit4 + h * lit2 + x] >= lit12);
-  let v_2 = (v_0 || v_1);
-  let v_3 = select(a, 0.0f, v_2);
-  b3[c * lit4 + h * lit2 + x] = v_3;
+  b2[c * lit4 + h * lit2 + x] = a;
 }
 `,
   };
 
 export const depthwiseConv2d_grad_G_features_2_conv_1_0_depthwiseConv2dInputGrad_cpu: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_2_conv_1_0_depthwiseConv2dInputGrad_cpu",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// depthwiseConv2d: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -8112,11 +7962,9 @@ override lit9: i32;
 override lit10: i32;
 override lit11: i32;
 override lit12: i32;
-override lit13: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -8152,11 +8000,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var t = 0i; t < lit10; t++) {
     let x = i32(wid.x) * lit1 + t * lit2 + lane;
     if (x >= lit11) { continue; }
-    let v_0 = (b2[ch * lit12 + h * lit11 + x] <= 0.0f);
-    let v_1 = (b2[ch * lit12 + h * lit11 + x] >= lit13);
-    let v_2 = (v_0 || v_1);
-    let v_3 = select(tile[t], 0.0f, v_2);
-    b3[ch * lit12 + h * lit11 + x] = v_3;
+    b2[ch * lit12 + h * lit11 + x] = tile[t];
   }
 }
 `,
@@ -8164,11 +8008,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const depthwiseConv2d_grad_G_features_2_conv_1_0_depthwiseConv2dInputGrad_cpu_2: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_2_conv_1_0_depthwiseConv2dInputGrad_cpu_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// depthwiseConv2d: overrides lit0..lit14 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -8183,11 +8027,9 @@ override lit10: i32;
 override lit11: i32;
 override lit12: i32;
 override lit13: i32;
-override lit14: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -8223,11 +8065,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var t = 0i; t < lit11; t++) {
     let x = i32(wid.x) * lit1 + t * lit2 + lane;
     if (x >= lit12) { continue; }
-    let v_0 = (b2[ch * lit13 + h * lit12 + x] <= 0.0f);
-    let v_1 = (b2[ch * lit13 + h * lit12 + x] >= lit14);
-    let v_2 = (v_0 || v_1);
-    let v_3 = select(tile[t], 0.0f, v_2);
-    b3[ch * lit13 + h * lit12 + x] = v_3;
+    b2[ch * lit13 + h * lit12 + x] = tile[t];
   }
 }
 `,
@@ -8235,11 +8073,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const depthwiseConv2d_grad_G_features_2_conv_1_0_depthwiseConv2dInputGrad_cpu_3: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_2_conv_1_0_depthwiseConv2dInputGrad_cpu_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// depthwiseConv2d: overrides lit0..lit14 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -8254,11 +8092,9 @@ override lit10: i32;
 override lit11: i32;
 override lit12: i32;
 override lit13: i32;
-override lit14: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -8294,11 +8130,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var t = 0i; t < lit11; t++) {
     let x = i32(wid.x) * lit1 + t * lit2 + lane;
     if (x >= lit12) { continue; }
-    let v_0 = (b2[ch * lit13 + h * lit12 + x] <= 0.0f);
-    let v_1 = (b2[ch * lit13 + h * lit12 + x] >= lit14);
-    let v_2 = (v_0 || v_1);
-    let v_3 = select(tile[t], 0.0f, v_2);
-    b3[ch * lit13 + h * lit12 + x] = v_3;
+    b2[ch * lit13 + h * lit12 + x] = tile[t];
   }
 }
 `,
@@ -8766,11 +8598,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const depthwiseConv2d_grad_G_features_3_conv_1_0_depthwiseConv2dInputGrad_cpu: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_3_conv_1_0_depthwiseConv2dInputGrad_cpu",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -8781,11 +8613,9 @@ override lit6: i32;
 override lit7: i32;
 override lit8: i32;
 override lit9: i32;
-override lit10: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -8821,11 +8651,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var t = 0i; t < lit9; t++) {
     let x = i32(wid.x) * lit1 + t * lit2 + lane;
     if (x >= lit1) { continue; }
-    let v_0 = (b2[ch * lit6 + h * lit1 + x] <= 0.0f);
-    let v_1 = (b2[ch * lit6 + h * lit1 + x] >= lit10);
-    let v_2 = (v_0 || v_1);
-    let v_3 = select(tile[t], 0.0f, v_2);
-    b3[ch * lit6 + h * lit1 + x] = v_3;
+    b2[ch * lit6 + h * lit1 + x] = tile[t];
   }
 }
 `,
@@ -8833,11 +8659,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const depthwiseConv2d_grad_G_features_3_conv_1_0_depthwiseConv2dInputGrad_cpu_2: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_3_conv_1_0_depthwiseConv2dInputGrad_cpu_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -8849,11 +8675,9 @@ override lit7: i32;
 override lit8: i32;
 override lit9: i32;
 override lit10: i32;
-override lit11: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -8889,11 +8713,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var t = 0i; t < lit10; t++) {
     let x = i32(wid.x) * lit1 + t * lit2 + lane;
     if (x >= lit8) { continue; }
-    let v_0 = (b2[ch * lit7 + h * lit8 + x] <= 0.0f);
-    let v_1 = (b2[ch * lit7 + h * lit8 + x] >= lit11);
-    let v_2 = (v_0 || v_1);
-    let v_3 = select(tile[t], 0.0f, v_2);
-    b3[ch * lit7 + h * lit8 + x] = v_3;
+    b2[ch * lit7 + h * lit8 + x] = tile[t];
   }
 }
 `,
@@ -8901,11 +8721,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const depthwiseConv2d_grad_G_features_3_conv_1_0_depthwiseConv2dInputGrad_cpu_3: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_3_conv_1_0_depthwiseConv2dInputGrad_cpu_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -8917,11 +8737,9 @@ override lit7: i32;
 override lit8: i32;
 override lit9: i32;
 override lit10: i32;
-override lit11: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -8957,11 +8775,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var t = 0i; t < lit10; t++) {
     let x = i32(wid.x) * lit1 + t * lit2 + lane;
     if (x >= lit8) { continue; }
-    let v_0 = (b2[ch * lit7 + h * lit8 + x] <= 0.0f);
-    let v_1 = (b2[ch * lit7 + h * lit8 + x] >= lit11);
-    let v_2 = (v_0 || v_1);
-    let v_3 = select(tile[t], 0.0f, v_2);
-    b3[ch * lit7 + h * lit8 + x] = v_3;
+    b2[ch * lit7 + h * lit8 + x] = tile[t];
   }
 }
 `,
@@ -9370,10 +9184,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const depthwiseConv2d_grad_G_features_4_conv_1_0_depthwiseConv2dInputGrad: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_4_conv_1_0_depthwiseConv2dInputGrad",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
-// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
@@ -9386,11 +9200,9 @@ override lit8: i32;
 override lit9: i32;
 override lit10: i32;
 override lit11: i32;
-override lit12: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -9410,21 +9222,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       a = select(a, fma(b0[row + clamp(tw / lit7, 0i, lit11)], k, a), tw >= 0i && tw % lit7 == 0i && tw / lit7 < lit10);
     }
   }
-  let v_0 = (b2[c * lit4 + h * lit2 + x] <= 0.0f);
-  let v_1 = (b2[c * lit4 + h * lit2 + x] >= lit12);
-  let v_2 = (v_0 || v_1);
-  let v_3 = select(a, 0.0f, v_2);
-  b3[c * lit4 + h * lit2 + x] = v_3;
+  b2[c * lit4 + h * lit2 + x] = a;
 }
 `,
   };
 
 export const depthwiseConv2d_grad_G_features_4_conv_1_0_depthwiseConv2dInputGrad_2: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_4_conv_1_0_depthwiseConv2dInputGrad_2",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
-// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
@@ -9436,11 +9244,9 @@ override lit7: i32;
 override lit8: i32;
 override lit9: i32;
 override lit10: i32;
-override lit11: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -9460,22 +9266,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       a = select(a, fma(b0[row + clamp(tw / lit7, 0i, lit10)], k, a), tw >= 0i && tw % lit7 == 0i && tw / lit7 < lit8);
     }
   }
-  let v_0 = (b2[c * lit4 + h * lit2 + x] <= 0.0f);
-  let v_1 = (b2[c * lit4 + h * lit2 + x] >= lit11);
-  let v_2 = (v_0 || v_1);
-  let v_3 = select(a, 0.0f, v_2);
-  b3[c * lit4 + h * lit2 + x] = v_3;
+  b2[c * lit4 + h * lit2 + x] = a;
 }
 `,
   };
 
 export const depthwiseConv2d_grad_G_features_4_conv_1_0_depthwiseConv2dInputGrad_cpu: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_4_conv_1_0_depthwiseConv2dInputGrad_cpu",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -9488,11 +9290,9 @@ override lit8: i32;
 override lit9: i32;
 override lit10: i32;
 override lit11: i32;
-override lit12: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -9528,11 +9328,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var t = 0i; t < lit10; t++) {
     let x = i32(wid.x) * lit1 + t * lit2 + lane;
     if (x >= lit1) { continue; }
-    let v_0 = (b2[ch * lit11 + h * lit1 + x] <= 0.0f);
-    let v_1 = (b2[ch * lit11 + h * lit1 + x] >= lit12);
-    let v_2 = (v_0 || v_1);
-    let v_3 = select(tile[t], 0.0f, v_2);
-    b3[ch * lit11 + h * lit1 + x] = v_3;
+    b2[ch * lit11 + h * lit1 + x] = tile[t];
   }
 }
 `,
@@ -9540,11 +9336,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const depthwiseConv2d_grad_G_features_4_conv_1_0_depthwiseConv2dInputGrad_cpu_2: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_4_conv_1_0_depthwiseConv2dInputGrad_cpu_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// depthwiseConv2d: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -9558,11 +9354,9 @@ override lit9: i32;
 override lit10: i32;
 override lit11: i32;
 override lit12: i32;
-override lit13: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -9598,11 +9392,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var t = 0i; t < lit10; t++) {
     let x = i32(wid.x) * lit1 + t * lit2 + lane;
     if (x >= lit11) { continue; }
-    let v_0 = (b2[ch * lit12 + h * lit11 + x] <= 0.0f);
-    let v_1 = (b2[ch * lit12 + h * lit11 + x] >= lit13);
-    let v_2 = (v_0 || v_1);
-    let v_3 = select(tile[t], 0.0f, v_2);
-    b3[ch * lit12 + h * lit11 + x] = v_3;
+    b2[ch * lit12 + h * lit11 + x] = tile[t];
   }
 }
 `,
@@ -9610,11 +9400,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const depthwiseConv2d_grad_G_features_4_conv_1_0_depthwiseConv2dInputGrad_cpu_3: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_4_conv_1_0_depthwiseConv2dInputGrad_cpu_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -9627,11 +9417,9 @@ override lit8: i32;
 override lit9: i32;
 override lit10: i32;
 override lit11: i32;
-override lit12: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -9667,11 +9455,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var t = 0i; t < lit9; t++) {
     let x = i32(wid.x) * lit1 + t * lit2 + lane;
     if (x >= lit10) { continue; }
-    let v_0 = (b2[ch * lit11 + h * lit10 + x] <= 0.0f);
-    let v_1 = (b2[ch * lit11 + h * lit10 + x] >= lit12);
-    let v_2 = (v_0 || v_1);
-    let v_3 = select(tile[t], 0.0f, v_2);
-    b3[ch * lit11 + h * lit10 + x] = v_3;
+    b2[ch * lit11 + h * lit10 + x] = tile[t];
   }
 }
 `,
@@ -10065,10 +9849,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const depthwiseConv2d_grad_G_features_6_conv_1_0_depthwiseConv2dInputGrad: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_6_conv_1_0_depthwiseConv2dInputGrad",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
-// depthwiseConv2d: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
@@ -10077,11 +9861,9 @@ override lit4: i32;
 override lit5: i32;
 override lit6: i32;
 override lit7: i32;
-override lit8: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -10101,21 +9883,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       a = select(a, fma(b0[row + clamp(tw / 1i, 0i, lit7)], k, a), tw >= 0i && tw < lit2);
     }
   }
-  let v_0 = (b2[c * lit4 + h * lit2 + x] <= 0.0f);
-  let v_1 = (b2[c * lit4 + h * lit2 + x] >= lit8);
-  let v_2 = (v_0 || v_1);
-  let v_3 = select(a, 0.0f, v_2);
-  b3[c * lit4 + h * lit2 + x] = v_3;
+  b2[c * lit4 + h * lit2 + x] = a;
 }
 `,
   };
 
 export const depthwiseConv2d_grad_G_features_6_conv_1_0_depthwiseConv2dInputGrad_2: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_6_conv_1_0_depthwiseConv2dInputGrad_2",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
-// depthwiseConv2d: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
@@ -10123,11 +9901,9 @@ override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 override lit6: i32;
-override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -10147,22 +9923,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       a = select(a, fma(b0[row + clamp(tw / 1i, 0i, lit6)], k, a), tw >= 0i && tw < lit2);
     }
   }
-  let v_0 = (b2[c * lit3 + h * lit2 + x] <= 0.0f);
-  let v_1 = (b2[c * lit3 + h * lit2 + x] >= lit7);
-  let v_2 = (v_0 || v_1);
-  let v_3 = select(a, 0.0f, v_2);
-  b3[c * lit3 + h * lit2 + x] = v_3;
+  b2[c * lit3 + h * lit2 + x] = a;
 }
 `,
   };
 
 export const depthwiseConv2d_grad_G_features_6_conv_1_0_depthwiseConv2dInputGrad_cpu: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_6_conv_1_0_depthwiseConv2dInputGrad_cpu",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -10173,11 +9945,9 @@ override lit6: i32;
 override lit7: i32;
 override lit8: i32;
 override lit9: i32;
-override lit10: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -10213,11 +9983,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var t = 0i; t < lit9; t++) {
     let x = i32(wid.x) * lit1 + t * lit2 + lane;
     if (x >= lit3) { continue; }
-    let v_0 = (b2[ch * lit6 + h * lit3 + x] <= 0.0f);
-    let v_1 = (b2[ch * lit6 + h * lit3 + x] >= lit10);
-    let v_2 = (v_0 || v_1);
-    let v_3 = select(tile[t], 0.0f, v_2);
-    b3[ch * lit6 + h * lit3 + x] = v_3;
+    b2[ch * lit6 + h * lit3 + x] = tile[t];
   }
 }
 `,
@@ -10225,11 +9991,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const depthwiseConv2d_grad_G_features_6_conv_1_0_depthwiseConv2dInputGrad_cpu_2: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_6_conv_1_0_depthwiseConv2dInputGrad_cpu_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -10240,11 +10006,9 @@ override lit6: i32;
 override lit7: i32;
 override lit8: i32;
 override lit9: i32;
-override lit10: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -10280,11 +10044,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var t = 0i; t < lit9; t++) {
     let x = i32(wid.x) * lit1 + t * lit2 + lane;
     if (x >= lit8) { continue; }
-    let v_0 = (b2[ch * lit7 + h * lit8 + x] <= 0.0f);
-    let v_1 = (b2[ch * lit7 + h * lit8 + x] >= lit10);
-    let v_2 = (v_0 || v_1);
-    let v_3 = select(tile[t], 0.0f, v_2);
-    b3[ch * lit7 + h * lit8 + x] = v_3;
+    b2[ch * lit7 + h * lit8 + x] = tile[t];
   }
 }
 `,
@@ -10292,11 +10052,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const depthwiseConv2d_grad_G_features_6_conv_1_0_depthwiseConv2dInputGrad_cpu_3: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_6_conv_1_0_depthwiseConv2dInputGrad_cpu_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -10306,11 +10066,9 @@ override lit5: i32;
 override lit6: i32;
 override lit7: i32;
 override lit8: i32;
-override lit9: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -10346,11 +10104,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var t = 0i; t < lit8; t++) {
     let x = i32(wid.x) * lit1 + t * lit2 + lane;
     if (x >= lit6) { continue; }
-    let v_0 = (b2[ch * lit7 + h * lit6 + x] <= 0.0f);
-    let v_1 = (b2[ch * lit7 + h * lit6 + x] >= lit9);
-    let v_2 = (v_0 || v_1);
-    let v_3 = select(tile[t], 0.0f, v_2);
-    b3[ch * lit7 + h * lit6 + x] = v_3;
+    b2[ch * lit7 + h * lit6 + x] = tile[t];
   }
 }
 `,
@@ -10758,10 +10512,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const depthwiseConv2d_grad_G_features_7_conv_1_0_depthwiseConv2dInputGrad: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_7_conv_1_0_depthwiseConv2dInputGrad",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
-// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
@@ -10774,11 +10528,9 @@ override lit8: i32;
 override lit9: i32;
 override lit10: i32;
 override lit11: i32;
-override lit12: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -10798,21 +10550,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       a = select(a, fma(b0[row + clamp(tw / lit7, 0i, lit11)], k, a), tw >= 0i && tw % lit7 == 0i && tw / lit7 < lit3);
     }
   }
-  let v_0 = (b2[c * lit4 + h * lit2 + x] <= 0.0f);
-  let v_1 = (b2[c * lit4 + h * lit2 + x] >= lit12);
-  let v_2 = (v_0 || v_1);
-  let v_3 = select(a, 0.0f, v_2);
-  b3[c * lit4 + h * lit2 + x] = v_3;
+  b2[c * lit4 + h * lit2 + x] = a;
 }
 `,
   };
 
 export const depthwiseConv2d_grad_G_features_7_conv_1_0_depthwiseConv2dInputGrad_2: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_7_conv_1_0_depthwiseConv2dInputGrad_2",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
-// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
@@ -10824,11 +10572,9 @@ override lit7: i32;
 override lit8: i32;
 override lit9: i32;
 override lit10: i32;
-override lit11: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -10848,21 +10594,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       a = select(a, fma(b0[row + clamp(tw / lit7, 0i, lit8)], k, a), tw >= 0i && tw % lit7 == 0i && tw / lit7 < lit10);
     }
   }
-  let v_0 = (b2[c * lit4 + h * lit2 + x] <= 0.0f);
-  let v_1 = (b2[c * lit4 + h * lit2 + x] >= lit11);
-  let v_2 = (v_0 || v_1);
-  let v_3 = select(a, 0.0f, v_2);
-  b3[c * lit4 + h * lit2 + x] = v_3;
+  b2[c * lit4 + h * lit2 + x] = a;
 }
 `,
   };
 
 export const depthwiseConv2d_grad_G_features_7_conv_1_0_depthwiseConv2dInputGrad_3: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_7_conv_1_0_depthwiseConv2dInputGrad_3",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
-// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
@@ -10873,11 +10615,9 @@ override lit6: i32;
 override lit7: i32;
 override lit8: i32;
 override lit9: i32;
-override lit10: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -10897,22 +10637,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       a = select(a, fma(b0[row + clamp(tw / lit6, 0i, lit9)], k, a), tw >= 0i && tw % lit6 == 0i && tw / lit6 < lit7);
     }
   }
-  let v_0 = (b2[c * lit3 + h * lit2 + x] <= 0.0f);
-  let v_1 = (b2[c * lit3 + h * lit2 + x] >= lit10);
-  let v_2 = (v_0 || v_1);
-  let v_3 = select(a, 0.0f, v_2);
-  b3[c * lit3 + h * lit2 + x] = v_3;
+  b2[c * lit3 + h * lit2 + x] = a;
 }
 `,
   };
 
 export const depthwiseConv2d_grad_G_features_7_conv_1_0_depthwiseConv2dInputGrad_cpu: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_7_conv_1_0_depthwiseConv2dInputGrad_cpu",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -10924,11 +10660,9 @@ override lit7: i32;
 override lit8: i32;
 override lit9: i32;
 override lit10: i32;
-override lit11: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -10964,11 +10698,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var t = 0i; t < lit7; t++) {
     let x = i32(wid.x) * lit1 + t * lit2 + lane;
     if (x >= lit3) { continue; }
-    let v_0 = (b2[ch * lit10 + h * lit3 + x] <= 0.0f);
-    let v_1 = (b2[ch * lit10 + h * lit3 + x] >= lit11);
-    let v_2 = (v_0 || v_1);
-    let v_3 = select(tile[t], 0.0f, v_2);
-    b3[ch * lit10 + h * lit3 + x] = v_3;
+    b2[ch * lit10 + h * lit3 + x] = tile[t];
   }
 }
 `,
@@ -10976,11 +10706,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const depthwiseConv2d_grad_G_features_7_conv_1_0_depthwiseConv2dInputGrad_cpu_2: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_7_conv_1_0_depthwiseConv2dInputGrad_cpu_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -10993,11 +10723,9 @@ override lit8: i32;
 override lit9: i32;
 override lit10: i32;
 override lit11: i32;
-override lit12: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -11033,11 +10761,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var t = 0i; t < lit7; t++) {
     let x = i32(wid.x) * lit1 + t * lit2 + lane;
     if (x >= lit10) { continue; }
-    let v_0 = (b2[ch * lit11 + h * lit10 + x] <= 0.0f);
-    let v_1 = (b2[ch * lit11 + h * lit10 + x] >= lit12);
-    let v_2 = (v_0 || v_1);
-    let v_3 = select(tile[t], 0.0f, v_2);
-    b3[ch * lit11 + h * lit10 + x] = v_3;
+    b2[ch * lit11 + h * lit10 + x] = tile[t];
   }
 }
 `,
@@ -11045,11 +10769,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const depthwiseConv2d_grad_G_features_7_conv_1_0_depthwiseConv2dInputGrad_cpu_3: ShaderSpec = {
     name: "depthwiseConv2d_grad_G_features_7_conv_1_0_depthwiseConv2dInputGrad_cpu_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// depthwiseConv2d: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
+// depthwiseConv2d: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -11062,11 +10786,9 @@ override lit8: i32;
 override lit9: i32;
 override lit10: i32;
 override lit11: i32;
-override lit12: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -11102,11 +10824,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var t = 0i; t < lit10; t++) {
     let x = i32(wid.x) * lit1 + t * lit2 + lane;
     if (x >= lit9) { continue; }
-    let v_0 = (b2[ch * lit11 + h * lit9 + x] <= 0.0f);
-    let v_1 = (b2[ch * lit11 + h * lit9 + x] >= lit12);
-    let v_2 = (v_0 || v_1);
-    let v_3 = select(tile[t], 0.0f, v_2);
-    b3[ch * lit11 + h * lit9 + x] = v_3;
+    b2[ch * lit11 + h * lit9 + x] = tile[t];
   }
 }
 `,

@@ -25,32 +25,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const final_G_conv1_sum_stage2_2: ShaderSpec = {
-    name: "final_G_conv1_sum_stage2_2",
-    overrides: ["u32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// final: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var sp = 0i; sp < lit1; sp++) { acc = acc + b0[gi * lit1 + sp]; }
-  let v_0 = (acc * lit2);
-  let v_1 = (v_0 + lit3);
-  let v_2 = inverseSqrt(v_1);
-  b1[(gi % lit1)] = v_2;
-}
-`,
-  };
-
 export const final_G_layer1_0_conv1_sum_stage2: ShaderSpec = {
     name: "final_G_layer1_0_conv1_sum_stage2",
     overrides: ["u32","i32","i32"],
@@ -69,33 +43,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var acc = 0.0f;
   for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[gi * lit2 + sp]; }
   b1[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const final_G_layer1_0_conv1_sum_stage2_2: ShaderSpec = {
-    name: "final_G_layer1_0_conv1_sum_stage2_2",
-    overrides: ["u32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// final: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var sp = 0i; sp < lit2; sp++) { acc = acc + b0[gi * lit2 + sp]; }
-  let v_0 = (acc * lit3);
-  let v_1 = (v_0 + lit4);
-  let v_2 = inverseSqrt(v_1);
-  b1[(gi % lit1)] = v_2;
 }
 `,
   };

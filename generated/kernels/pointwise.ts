@@ -6,20 +6,19 @@ import type { ShaderSpec } from "../../format/module";
 
 export const pointwise_D1_classifier: ShaderSpec = {
     name: "pointwise_D1_classifier",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","f32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -30,70 +29,54 @@ fn relu_(x: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (-b1[i2 * lit2 + i3]);
-  let v_1 = (b1[i2 * lit2 + i3] > v_0);
-  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
-  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
-  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
+  let v_7 = (1.0f * lit2);
+  let v_8 = (v_7 / lit3);
+  let v_9 = (-v_8);
+  let v_10 = (v_9 * 0.0f);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (-b1[gi]);
+  let v_1 = (b1[gi] > v_0);
+  let v_2 = select(b0[gi], 0.0f, v_1);
+  let v_3 = (b1[gi] <= v_0);
+  let v_4 = select(b0[gi], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
-  let v_7 = (b2[i2 * lit2 + i3] * 0.0f);
-  let v_8 = (v_6 + v_7);
-  let v_9 = (1.0f * lit4);
-  let v_10 = (v_9 / lit5);
-  let v_11 = relu_(b1[i2 * lit2 + i3]);
-  let v_12 = (v_11 <= 0.0f);
-  let v_13 = select(v_10, 0.0f, v_12);
-  let v_14 = (v_8 + v_13);
-  b3[i2 * lit2 + i3] = v_14;
+  let v_11 = (v_6 + v_10);
+  let v_12 = relu_(b1[gi]);
+  let v_13 = (v_12 <= 0.0f);
+  let v_14 = select(v_8, 0.0f, v_13);
+  let v_15 = (v_11 + v_14);
+  b2[gi] = v_15;
 }
 `,
   };
 
 export const pointwise_D1_classifier_10: ShaderSpec = {
     name: "pointwise_D1_classifier_10",
-    overrides: ["u32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","f32","f32","i32"],
+    access: ["read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
+override lit2: f32;
 override lit3: f32;
-override lit4: f32;
+override lit4: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit2);
-  let i3 = (gi % lit2);
-  let v_0 = (-b1[i2 * lit2 + i3]);
-  let v_1 = (b1[i2 * lit2 + i3] > v_0);
-  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
-  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
-  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
-  let v_5 = (-v_4);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (v_6 + b2[i2 * lit2 + i3]);
-  let v_8 = (1.0f * lit3);
-  let v_9 = (v_8 / lit4);
-  let v_10 = relu_(b1[i2 * lit2 + i3]);
-  let v_11 = (v_10 <= 0.0f);
-  let v_12 = select(v_9, 0.0f, v_11);
-  let v_13 = (v_7 + v_12);
-  b3[i2 * lit2 + i3] = v_13;
+  let v_0 = (1.0f * lit2);
+  let v_1 = (v_0 / lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_2 = (b0[gi] - 0.0f);
+  let v_3 = (v_1 * v_2);
+  let v_4 = (v_3 + v_3);
+  b1[gi] = v_4;
 }
 `,
   };
@@ -101,7 +84,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const pointwise_D1_classifier_11: ShaderSpec = {
     name: "pointwise_D1_classifier_11",
     overrides: ["u32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -109,58 +92,55 @@ override lit1: i32;
 override lit2: f32;
 override lit3: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let v_0 = (1.0f * lit2);
+  let v_1 = (v_0 / lit3);
   let i3 = (gi % lit1);
-  let v_0 = (-b1[i3]);
-  let v_1 = (b1[i3] > v_0);
-  let v_2 = select(b0[i3], 0.0f, v_1);
-  let v_3 = (b1[i3] <= v_0);
-  let v_4 = select(b0[i3], 0.0f, v_3);
-  let v_5 = (-v_4);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (v_6 + b2[i3]);
-  let v_8 = (1.0f * lit2);
-  let v_9 = (v_8 / lit3);
-  let v_10 = relu_(b1[i3]);
-  let v_11 = (v_10 <= 0.0f);
-  let v_12 = select(v_9, 0.0f, v_11);
-  let v_13 = (v_7 + v_12);
-  b3[i3] = v_13;
+  let v_2 = (b0[gi] - 1.0f);
+  let v_3 = (v_1 * v_2);
+  let v_4 = (v_3 + v_3);
+  b1[gi] = v_4;
 }
 `,
   };
 
 export const pointwise_D1_classifier_12: ShaderSpec = {
     name: "pointwise_D1_classifier_12",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit2);
-  let i3 = (gi % lit2);
-  let v_0 = (b0[i2 * lit2 + i3] + b0[i2 * lit2 + i3]);
-  b1[i2 * lit2 + i3] = v_0;
+  let h_0 = b2[0i];
+  let h_3 = b4[(0i + lit2)];
+  let i1 = ((gi / lit3) % lit4);
+  let i2 = ((gi / lit5) % lit5);
+  let i3 = (gi % lit5);
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = sqrt(b3[gi]);
+  let v_4 = (v_2 + h_3);
+  let v_5 = (v_1 / v_4);
+  let v_6 = (b0[gi] - v_5);
+  b5[gi] = v_6;
 }
 `,
   };
@@ -168,125 +148,48 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const pointwise_D1_classifier_13: ShaderSpec = {
     name: "pointwise_D1_classifier_13",
     overrides: ["u32","i32"],
-    access: ["read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (b0[i3] + b0[i3]);
-  b1[i3] = v_0;
-}
-`,
-  };
-
-export const pointwise_D1_classifier_14: ShaderSpec = {
-    name: "pointwise_D1_classifier_14",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[i1 * lit2 + i2 * lit4 + i3] * b2[0i]);
-  let v_1 = sqrt(b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (v_1 + b4[(0i + lit5)]);
-  let v_3 = (v_0 / v_2);
-  let v_4 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_3);
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_4;
-  let v_5 = (b6[i1 * lit2 + i2 * lit4 + i3] * b4[(0i + lit6)]);
-  let v_6 = (b7[i1 * lit2 + i2 * lit4 + i3] + b8[i1 * lit2 + i2 * lit4 + i3]);
-  let v_7 = (v_6 * b9[0i]);
-  let v_8 = (v_5 + v_7);
-  b10[i1 * lit2 + i2 * lit4 + i3] = v_8;
-}
-`,
-  };
-
-export const pointwise_D1_classifier_15: ShaderSpec = {
-    name: "pointwise_D1_classifier_15",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b1[0i] * b2[0i]);
-  let v_1 = sqrt(b3[0i]);
-  let v_2 = (v_1 + b4[(0i + lit1)]);
-  let v_3 = (v_0 / v_2);
-  let v_4 = (b0[0i] - v_3);
-  b5[0i] = v_4;
-  let v_5 = (b6[0i] * b4[(0i + lit2)]);
-  let v_6 = (b7[0i] + b8[0i]);
-  let v_7 = (v_6 * b9[0i]);
-  let v_8 = (v_5 + v_7);
-  b10[0i] = v_8;
+  let h_0 = b2[0i];
+  let h_3 = b4[(0i + lit1)];
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = sqrt(b3[gi]);
+  let v_4 = (v_2 + h_3);
+  let v_5 = (v_1 / v_4);
+  let v_6 = (b0[gi] - v_5);
+  b5[gi] = v_6;
 }
 `,
   };
 
 export const pointwise_D1_classifier_2: ShaderSpec = {
     name: "pointwise_D1_classifier_2",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","f32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -297,41 +200,41 @@ fn relu_(x: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (-b1[i2 * lit2 + i3]);
-  let v_1 = (b1[i2 * lit2 + i3] > v_0);
-  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
-  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
-  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
+  let v_7 = (1.0f * lit2);
+  let v_8 = (v_7 / lit3);
+  let v_9 = (-v_8);
+  let v_10 = (v_9 * 1.0f);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (-b1[gi]);
+  let v_1 = (b1[gi] > v_0);
+  let v_2 = select(b0[gi], 0.0f, v_1);
+  let v_3 = (b1[gi] <= v_0);
+  let v_4 = select(b0[gi], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
-  let v_7 = (b2[i2 * lit2 + i3] * 1.0f);
-  let v_8 = (v_6 + v_7);
-  let v_9 = (1.0f * lit4);
-  let v_10 = (v_9 / lit5);
-  let v_11 = relu_(b1[i2 * lit2 + i3]);
-  let v_12 = (v_11 <= 0.0f);
-  let v_13 = select(v_10, 0.0f, v_12);
-  let v_14 = (v_8 + v_13);
-  b3[i2 * lit2 + i3] = v_14;
+  let v_11 = (v_6 + v_10);
+  let v_12 = relu_(b1[gi]);
+  let v_13 = (v_12 <= 0.0f);
+  let v_14 = select(v_8, 0.0f, v_13);
+  let v_15 = (v_11 + v_14);
+  b2[gi] = v_15;
 }
 `,
   };
 
 export const pointwise_D1_classifier_3: ShaderSpec = {
     name: "pointwise_D1_classifier_3",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
-override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -339,43 +242,35 @@ override lit6: i32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[i1 * lit2 + i2 * lit4 + i3] * b2[0i]);
-  let v_1 = sqrt(b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + b5[(0i + lit5)]);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_4);
-  b6[i1 * lit2 + i2 * lit4 + i3] = v_5;
-  let v_6 = (b7[i1 * lit2 + i2 * lit4 + i3] * b5[(0i + lit6)]);
-  let v_7 = (b8[i1 * lit2 + i2 * lit4 + i3] + b9[i1 * lit2 + i2 * lit4 + i3]);
-  let v_8 = (v_7 * b10[0i]);
-  let v_9 = (v_6 + v_8);
-  b11[i1 * lit2 + i2 * lit4 + i3] = v_9;
+  let h_0 = b2[0i];
+  let h_3 = b4[0i];
+  let h_5 = b5[(0i + lit2)];
+  let i1 = ((gi / lit3) % lit4);
+  let i2 = ((gi / lit5) % lit5);
+  let i3 = (gi % lit5);
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = sqrt(b3[gi]);
+  let v_4 = (v_2 / h_3);
+  let v_6 = (v_4 + h_5);
+  let v_7 = (v_1 / v_6);
+  let v_8 = (b0[gi] - v_7);
+  b6[gi] = v_8;
 }
 `,
   };
 
 export const pointwise_D1_classifier_4: ShaderSpec = {
     name: "pointwise_D1_classifier_4",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -383,647 +278,26 @@ override lit2: i32;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b1[0i] * b2[0i]);
-  let v_1 = sqrt(b3[0i]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + b5[(0i + lit1)]);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[0i] - v_4);
-  b6[0i] = v_5;
-  let v_6 = (b7[0i] * b5[(0i + lit2)]);
-  let v_7 = (b8[0i] + b9[0i]);
-  let v_8 = (v_7 * b10[0i]);
-  let v_9 = (v_6 + v_8);
-  b11[0i] = v_9;
+  let h_0 = b2[0i];
+  let h_3 = b4[0i];
+  let h_5 = b5[(0i + lit1)];
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = sqrt(b3[gi]);
+  let v_4 = (v_2 / h_3);
+  let v_6 = (v_4 + h_5);
+  let v_7 = (v_1 / v_6);
+  let v_8 = (b0[gi] - v_7);
+  b6[gi] = v_8;
 }
 `,
   };
 
 export const pointwise_D1_classifier_5: ShaderSpec = {
     name: "pointwise_D1_classifier_5",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1 * lit3 + i2 * lit5 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i1 * lit3 + i2 * lit5 + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + b5[(0i + lit0)]);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_4);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_5;
-    let v_6 = (b7[i1 * lit3 + i2 * lit5 + i3] * b5[(0i + lit6)]);
-    let v_7 = (b8[i1 * lit3 + i2 * lit5 + i3] + b9[i1 * lit3 + i2 * lit5 + i3]);
-    let v_8 = (v_7 * b10[0i]);
-    let v_9 = (v_6 + v_8);
-    b11[i1 * lit3 + i2 * lit5 + i3] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_D1_classifier_6: ShaderSpec = {
-    name: "pointwise_D1_classifier_6",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (-b1[i2 * lit2 + i3]);
-  let v_1 = (b1[i2 * lit2 + i3] > v_0);
-  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
-  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
-  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
-  let v_5 = (-v_4);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (v_6 + b2[i2 * lit2 + i3]);
-  let v_8 = (1.0f * lit4);
-  let v_9 = (v_8 / lit5);
-  let v_10 = relu_(b1[i2 * lit2 + i3]);
-  let v_11 = (v_10 <= 0.0f);
-  let v_12 = select(v_9, 0.0f, v_11);
-  let v_13 = (v_7 + v_12);
-  b3[i2 * lit2 + i3] = v_13;
-}
-`,
-  };
-
-export const pointwise_D1_classifier_7: ShaderSpec = {
-    name: "pointwise_D1_classifier_7",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (-b1[i2 * lit2 + i3]);
-  let v_1 = (b1[i2 * lit2 + i3] > v_0);
-  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
-  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
-  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
-  let v_5 = (-v_4);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (1.0f * lit4);
-  let v_8 = (v_7 / lit5);
-  let v_9 = (-v_8);
-  let v_10 = (v_9 * 0.0f);
-  let v_11 = (v_6 + v_10);
-  let v_12 = relu_(b1[i2 * lit2 + i3]);
-  let v_13 = (v_12 <= 0.0f);
-  let v_14 = select(v_8, 0.0f, v_13);
-  let v_15 = (v_11 + v_14);
-  b2[i2 * lit2 + i3] = v_15;
-}
-`,
-  };
-
-export const pointwise_D1_classifier_8: ShaderSpec = {
-    name: "pointwise_D1_classifier_8",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (-b1[i2 * lit2 + i3]);
-  let v_1 = (b1[i2 * lit2 + i3] > v_0);
-  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
-  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
-  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
-  let v_5 = (-v_4);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (1.0f * lit4);
-  let v_8 = (v_7 / lit5);
-  let v_9 = (-v_8);
-  let v_10 = (v_9 * 1.0f);
-  let v_11 = (v_6 + v_10);
-  let v_12 = relu_(b1[i2 * lit2 + i3]);
-  let v_13 = (v_12 <= 0.0f);
-  let v_14 = select(v_8, 0.0f, v_13);
-  let v_15 = (v_11 + v_14);
-  b2[i2 * lit2 + i3] = v_15;
-}
-`,
-  };
-
-export const pointwise_D1_classifier_9: ShaderSpec = {
-    name: "pointwise_D1_classifier_9",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (b0[i2 * lit2 + i3] + b0[i2 * lit2 + i3]);
-  b1[i2 * lit2 + i3] = v_0;
-}
-`,
-  };
-
-export const pointwise_D1_conv2: ShaderSpec = {
-    name: "pointwise_D1_conv2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + b5[(0i + lit0)]);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_4);
-    b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_5;
-    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b5[(0i + lit6)]);
-    let v_7 = (b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b9[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_8 = (v_7 * b10[0i]);
-    let v_9 = (v_6 + v_8);
-    b11[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_D1_conv2_2: ShaderSpec = {
-    name: "pointwise_D1_conv2_2",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + b5[(0i + lit2)]);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b6[i0] = v_5;
-  let v_6 = (b7[i0] * b5[(0i + lit3)]);
-  let v_7 = (b8[(i0 % lit1)] + b9[(i0 % lit1)]);
-  let v_8 = (v_7 * b10[0i]);
-  let v_9 = (v_6 + v_8);
-  b11[i0] = v_9;
-}
-`,
-  };
-
-export const pointwise_D1_conv2_3: ShaderSpec = {
-    name: "pointwise_D1_conv2_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 + b4[(0i + lit0)]);
-    let v_3 = (v_0 / v_2);
-    let v_4 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
-    let v_5 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b4[(0i + lit6)]);
-    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_7 = (v_6 * b9[0i]);
-    let v_8 = (v_5 + v_7);
-    b10[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_D1_conv3: ShaderSpec = {
-    name: "pointwise_D1_conv3",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + b5[(0i + lit0)]);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_4);
-    b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_5;
-    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b5[(0i + lit7)]);
-    let v_7 = (b8[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b9[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_8 = (v_7 * b10[0i]);
-    let v_9 = (v_6 + v_8);
-    b11[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_D1_conv3_2: ShaderSpec = {
-    name: "pointwise_D1_conv3_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 + b4[(0i + lit0)]);
-    let v_3 = (v_0 / v_2);
-    let v_4 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_4;
-    let v_5 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b4[(0i + lit7)]);
-    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b8[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_7 = (v_6 * b9[0i]);
-    let v_8 = (v_5 + v_7);
-    b10[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_D1_conv4: ShaderSpec = {
-    name: "pointwise_D1_conv4",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
-@group(0) @binding(11) var<storage, read_write> b11: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + b5[(0i + lit0)]);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_4);
-    b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_5;
-    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b5[(0i + lit6)]);
-    let v_7 = (b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b9[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_8 = (v_7 * b10[0i]);
-    let v_9 = (v_6 + v_8);
-    b11[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_D1_conv4_2: ShaderSpec = {
-    name: "pointwise_D1_conv4_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 + b4[(0i + lit0)]);
-    let v_3 = (v_0 / v_2);
-    let v_4 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
-    let v_5 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b4[(0i + lit6)]);
-    let v_6 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_7 = (v_6 * b9[0i]);
-    let v_8 = (v_5 + v_7);
-    b10[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_D2_classifier: ShaderSpec = {
-    name: "pointwise_D2_classifier",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (-b1[i2 * lit2 + i3]);
-  let v_1 = (b1[i2 * lit2 + i3] > v_0);
-  let v_2 = select(b0[i2 * lit2 + i3], 0.0f, v_1);
-  let v_3 = (b1[i2 * lit2 + i3] <= v_0);
-  let v_4 = select(b0[i2 * lit2 + i3], 0.0f, v_3);
-  let v_5 = (-v_4);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (-b2[i2 * lit2 + i3]);
-  let v_8 = (v_7 * 0.0f);
-  let v_9 = (v_6 + v_8);
-  let v_10 = relu_(b1[i2 * lit2 + i3]);
-  let v_11 = (v_10 <= 0.0f);
-  let v_12 = select(b2[i2 * lit2 + i3], 0.0f, v_11);
-  let v_13 = (v_9 + v_12);
-  b3[i2 * lit2 + i3] = v_13;
-}
-`,
-  };
-
-export const pointwise_D2_classifier_2: ShaderSpec = {
-    name: "pointwise_D2_classifier_2",
     overrides: ["i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -1044,66 +318,101 @@ override lit5: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[0i];
+  let h_3 = b4[0i];
+  let h_5 = b5[(0i + lit0)];
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
     let i1 = ((gi / lit3) % lit4);
     let i2 = ((gi / lit5) % lit5);
     let i3 = (gi % lit5);
-    let v_0 = (b1[i1 * lit3 + i2 * lit5 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i1 * lit3 + i2 * lit5 + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + b5[(0i + lit0)]);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_4);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_5;
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = sqrt(b3[gi]);
+    let v_4 = (v_2 / h_3);
+    let v_6 = (v_4 + h_5);
+    let v_7 = (v_1 / v_6);
+    let v_8 = (b0[gi] - v_7);
+    b6[gi] = v_8;
   }
 }
 `,
   };
 
-export const pointwise_D2_classifier_3: ShaderSpec = {
-    name: "pointwise_D2_classifier_3",
-    overrides: ["u32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_D1_classifier_6: ShaderSpec = {
+    name: "pointwise_D1_classifier_6",
+    overrides: ["u32","i32","f32","f32","i32","i32"],
+    access: ["read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b1[0i] * b2[0i]);
-  let v_1 = sqrt(b3[0i]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + b5[(0i + lit1)]);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[0i] - v_4);
-  b6[0i] = v_5;
+  if (gi >= lit1) { return; }
+  let v_0 = (1.0f * lit2);
+  let v_1 = (v_0 / lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_2 = (b0[gi] - 0.0f);
+  let v_3 = (v_1 * v_2);
+  let v_4 = (v_3 + v_3);
+  b1[gi] = v_4;
 }
 `,
   };
 
-export const pointwise_D2_classifier_4: ShaderSpec = {
-    name: "pointwise_D2_classifier_4",
-    overrides: ["u32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+export const pointwise_D1_classifier_7: ShaderSpec = {
+    name: "pointwise_D1_classifier_7",
+    overrides: ["u32","i32","f32","f32","i32","i32"],
+    access: ["read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let v_0 = (1.0f * lit2);
+  let v_1 = (v_0 / lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_2 = (b0[gi] - 1.0f);
+  let v_3 = (v_1 * v_2);
+  let v_4 = (v_3 + v_3);
+  b1[gi] = v_4;
+}
+`,
+  };
+
+export const pointwise_D1_classifier_8: ShaderSpec = {
+    name: "pointwise_D1_classifier_8",
+    overrides: ["u32","i32","f32","f32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -1114,28 +423,76 @@ fn relu_(x: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (-b1[i3]);
-  let v_1 = (b1[i3] > v_0);
-  let v_2 = select(b0[i3], 0.0f, v_1);
-  let v_3 = (b1[i3] <= v_0);
-  let v_4 = select(b0[i3], 0.0f, v_3);
+  let v_7 = (1.0f * lit2);
+  let v_8 = (v_7 / lit3);
+  let v_9 = (-v_8);
+  let v_10 = (v_9 * 0.0f);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (-b1[gi]);
+  let v_1 = (b1[gi] > v_0);
+  let v_2 = select(b0[gi], 0.0f, v_1);
+  let v_3 = (b1[gi] <= v_0);
+  let v_4 = select(b0[gi], 0.0f, v_3);
   let v_5 = (-v_4);
   let v_6 = (v_2 + v_5);
-  let v_7 = (-b2[i3]);
-  let v_8 = (v_7 * 0.0f);
-  let v_9 = (v_6 + v_8);
-  let v_10 = relu_(b1[i3]);
-  let v_11 = (v_10 <= 0.0f);
-  let v_12 = select(b2[i3], 0.0f, v_11);
-  let v_13 = (v_9 + v_12);
-  b3[i3] = v_13;
+  let v_11 = (v_6 + v_10);
+  let v_12 = relu_(b1[gi]);
+  let v_13 = (v_12 <= 0.0f);
+  let v_14 = select(v_8, 0.0f, v_13);
+  let v_15 = (v_11 + v_14);
+  b2[gi] = v_15;
 }
 `,
   };
 
-export const pointwise_D2_conv1: ShaderSpec = {
-    name: "pointwise_D2_conv1",
+export const pointwise_D1_classifier_9: ShaderSpec = {
+    name: "pointwise_D1_classifier_9",
+    overrides: ["u32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let v_7 = (1.0f * lit2);
+  let v_8 = (v_7 / lit3);
+  let v_9 = (-v_8);
+  let v_10 = (v_9 * 1.0f);
+  let i3 = (gi % lit1);
+  let v_0 = (-b1[gi]);
+  let v_1 = (b1[gi] > v_0);
+  let v_2 = select(b0[gi], 0.0f, v_1);
+  let v_3 = (b1[gi] <= v_0);
+  let v_4 = select(b0[gi], 0.0f, v_3);
+  let v_5 = (-v_4);
+  let v_6 = (v_2 + v_5);
+  let v_11 = (v_6 + v_10);
+  let v_12 = relu_(b1[gi]);
+  let v_13 = (v_12 <= 0.0f);
+  let v_14 = select(v_8, 0.0f, v_13);
+  let v_15 = (v_11 + v_14);
+  b2[gi] = v_15;
+}
+`,
+  };
+
+export const pointwise_D1_conv1: ShaderSpec = {
+    name: "pointwise_D1_conv1",
     overrides: ["i32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -1157,6 +514,9 @@ override lit6: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[0i];
+  let h_3 = b4[0i];
+  let h_5 = b5[(0i + lit0)];
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
@@ -1164,20 +524,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit4) % lit5);
     let i2 = ((gi / lit6) % lit6);
     let i3 = (gi % lit6);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + b5[(0i + lit0)]);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_4);
-    b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_5;
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = sqrt(b3[gi]);
+    let v_4 = (v_2 / h_3);
+    let v_6 = (v_4 + h_5);
+    let v_7 = (v_1 / v_6);
+    let v_8 = (b0[gi] - v_7);
+    b6[gi] = v_8;
   }
 }
 `,
   };
 
-export const pointwise_D2_conv1_2: ShaderSpec = {
-    name: "pointwise_D2_conv1_2",
+export const pointwise_D1_conv1_2: ShaderSpec = {
+    name: "pointwise_D1_conv1_2",
     overrides: ["u32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -1196,22 +556,427 @@ override lit2: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b2[0i];
+  let h_3 = b4[0i];
+  let h_5 = b5[(0i + lit2)];
   let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + b5[(0i + lit2)]);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b6[i0] = v_5;
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = sqrt(b3[gi]);
+  let v_4 = (v_2 / h_3);
+  let v_6 = (v_4 + h_5);
+  let v_7 = (v_1 / v_6);
+  let v_8 = (b0[gi] - v_7);
+  b6[gi] = v_8;
 }
 `,
   };
 
-export const pointwise_D2_conv1_3: ShaderSpec = {
-    name: "pointwise_D2_conv1_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32","f32"],
+export const pointwise_D1_conv1_3: ShaderSpec = {
+    name: "pointwise_D1_conv1_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[0i];
+  let h_3 = b4[(0i + lit0)];
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = sqrt(b3[gi]);
+    let v_4 = (v_2 + h_3);
+    let v_5 = (v_1 / v_4);
+    let v_6 = (b0[gi] - v_5);
+    b5[gi] = v_6;
+  }
+}
+`,
+  };
+
+export const pointwise_D1_conv1_4: ShaderSpec = {
+    name: "pointwise_D1_conv1_4",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let h_0 = b2[0i];
+  let h_3 = b4[(0i + lit2)];
+  let i0 = gi;
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = sqrt(b3[gi]);
+  let v_4 = (v_2 + h_3);
+  let v_5 = (v_1 / v_4);
+  let v_6 = (b0[gi] - v_5);
+  b5[gi] = v_6;
+}
+`,
+  };
+
+export const pointwise_D1_conv2: ShaderSpec = {
+    name: "pointwise_D1_conv2",
+    overrides: ["i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[0i];
+  let h_3 = b4[0i];
+  let h_5 = b5[(0i + lit0)];
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = sqrt(b3[gi]);
+    let v_4 = (v_2 / h_3);
+    let v_6 = (v_4 + h_5);
+    let v_7 = (v_1 / v_6);
+    let v_8 = (b0[gi] - v_7);
+    b6[gi] = v_8;
+  }
+}
+`,
+  };
+
+export const pointwise_D1_conv2_2: ShaderSpec = {
+    name: "pointwise_D1_conv2_2",
+    overrides: ["i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[0i];
+  let h_3 = b4[(0i + lit0)];
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = sqrt(b3[gi]);
+    let v_4 = (v_2 + h_3);
+    let v_5 = (v_1 / v_4);
+    let v_6 = (b0[gi] - v_5);
+    b5[gi] = v_6;
+  }
+}
+`,
+  };
+
+export const pointwise_D1_conv4: ShaderSpec = {
+    name: "pointwise_D1_conv4",
+    overrides: ["i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[0i];
+  let h_3 = b4[0i];
+  let h_5 = b5[(0i + lit0)];
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit1);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = sqrt(b3[gi]);
+    let v_4 = (v_2 / h_3);
+    let v_6 = (v_4 + h_5);
+    let v_7 = (v_1 / v_6);
+    let v_8 = (b0[gi] - v_7);
+    b6[gi] = v_8;
+  }
+}
+`,
+  };
+
+export const pointwise_D1_conv4_2: ShaderSpec = {
+    name: "pointwise_D1_conv4_2",
+    overrides: ["i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[0i];
+  let h_3 = b4[(0i + lit0)];
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i0 = (gi / lit3);
+    let i1 = ((gi / lit4) % lit1);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = sqrt(b3[gi]);
+    let v_4 = (v_2 + h_3);
+    let v_5 = (v_1 / v_4);
+    let v_6 = (b0[gi] - v_5);
+    b5[gi] = v_6;
+  }
+}
+`,
+  };
+
+export const pointwise_D2_classifier: ShaderSpec = {
+    name: "pointwise_D2_classifier",
+    overrides: ["u32","i32","i32","f32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let h_7 = b2[(0i + lit2)];
+  let v_8 = (1.0f * h_7);
+  let v_9 = (v_8 / lit3);
+  let v_10 = (-v_9);
+  let v_11 = (v_10 * 0.0f);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (-b1[gi]);
+  let v_1 = (b1[gi] > v_0);
+  let v_2 = select(b0[gi], 0.0f, v_1);
+  let v_3 = (b1[gi] <= v_0);
+  let v_4 = select(b0[gi], 0.0f, v_3);
+  let v_5 = (-v_4);
+  let v_6 = (v_2 + v_5);
+  let v_12 = (v_6 + v_11);
+  let v_13 = relu_(b1[gi]);
+  let v_14 = (v_13 <= 0.0f);
+  let v_15 = select(v_9, 0.0f, v_14);
+  let v_16 = (v_12 + v_15);
+  b3[gi] = v_16;
+}
+`,
+  };
+
+export const pointwise_D2_classifier_2: ShaderSpec = {
+    name: "pointwise_D2_classifier_2",
+    overrides: ["u32","i32","i32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let h_0 = b0[(0i + lit2)];
+  let v_1 = (1.0f * h_0);
+  let v_2 = (v_1 / lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_3 = (b1[gi] - 0.0f);
+  let v_4 = (v_2 * v_3);
+  let v_5 = (v_4 + v_4);
+  b2[gi] = v_5;
+}
+`,
+  };
+
+export const pointwise_D2_classifier_3: ShaderSpec = {
+    name: "pointwise_D2_classifier_3",
+    overrides: ["u32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let h_7 = b2[(0i + lit2)];
+  let v_8 = (1.0f * h_7);
+  let v_9 = (v_8 / lit3);
+  let v_10 = (-v_9);
+  let v_11 = (v_10 * 0.0f);
+  let i3 = (gi % lit1);
+  let v_0 = (-b1[gi]);
+  let v_1 = (b1[gi] > v_0);
+  let v_2 = select(b0[gi], 0.0f, v_1);
+  let v_3 = (b1[gi] <= v_0);
+  let v_4 = select(b0[gi], 0.0f, v_3);
+  let v_5 = (-v_4);
+  let v_6 = (v_2 + v_5);
+  let v_12 = (v_6 + v_11);
+  let v_13 = relu_(b1[gi]);
+  let v_14 = (v_13 <= 0.0f);
+  let v_15 = select(v_9, 0.0f, v_14);
+  let v_16 = (v_12 + v_15);
+  b3[gi] = v_16;
+}
+`,
+  };
+
+export const pointwise_D2_classifier_4: ShaderSpec = {
+    name: "pointwise_D2_classifier_4",
+    overrides: ["u32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let h_0 = b0[(0i + lit2)];
+  let v_1 = (1.0f * h_0);
+  let v_2 = (v_1 / lit3);
+  let i3 = (gi % lit1);
+  let v_3 = (b1[gi] - 0.0f);
+  let v_4 = (v_2 * v_3);
+  let v_5 = (v_4 + v_4);
+  b2[gi] = v_5;
+}
+`,
+  };
+
+export const pointwise_D2_conv1: ShaderSpec = {
+    name: "pointwise_D2_conv1",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -1226,8 +991,7 @@ override lit8: f32;
 override lit9: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -1237,97 +1001,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit3) % lit4);
     let i2 = ((gi / lit5) % lit6);
     let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] / lit7);
+    let v_0 = (b0[gi] / lit7);
     let v_1 = (-v_0);
-    let v_2 = (v_1 * b1[i1 * lit3 + i2 * lit5 + i3]);
-    let v_3 = (v_1 * b2[i1 * lit3 + i2 * lit5 + i3]);
-    let v_4 = (v_3 / lit8);
-    let v_5 = (b2[i1 * lit3 + i2 * lit5 + i3] + lit9);
-    let v_6 = (v_4 / v_5);
-    let v_7 = (v_2 + v_6);
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_7;
-  }
-}
-`,
-  };
-
-export const pointwise_D2_conv1_4: ShaderSpec = {
-    name: "pointwise_D2_conv1_4",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + b5[(0i + lit0)]);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_4);
-    b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_5;
-  }
-}
-`,
-  };
-
-export const pointwise_D2_conv2: ShaderSpec = {
-    name: "pointwise_D2_conv2",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + b5[(0i + lit0)]);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_4);
-    b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_5;
+    let v_2 = (b1[gi] + lit8);
+    let v_3 = log(v_2);
+    let v_4 = (v_3 / lit9);
+    let v_5 = (v_1 * v_4);
+    let v_6 = (v_1 * b1[gi]);
+    let v_7 = (v_6 / lit9);
+    let v_8 = (v_7 / v_2);
+    let v_9 = (v_5 + v_8);
+    b2[gi] = v_9;
   }
 }
 `,
@@ -1335,19 +1019,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_bn1: ShaderSpec = {
     name: "pointwise_G_bn1",
-    overrides: ["i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","f32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -1357,16 +1045,30 @@ fn relu_(x: f32) -> f32 {
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit1) % lit4);
-    let i3 = (gi % lit1);
-    let v_0 = (b0[i1 * lit3 + i2 * lit1 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = relu_(v_1);
-    b3[i1 * lit3 + i2 * lit1 + i3] = v_2;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit6 + hw;
+    let v_2 = (b0[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = relu_(v_11);
+    b5[gi] = v_12;
   }
 }
 `,
@@ -1374,16 +1076,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_bn1_2: ShaderSpec = {
     name: "pointwise_G_bn1_2",
-    overrides: ["i32","i32","i32","i32","i32","f32"],
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -1399,15 +1103,30 @@ fn relu_(x: f32) -> f32 {
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit4);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] - b3[i1]) * inverseSqrt(b4[i1] + lit5) * b1[i1] + b2[i1];
-    let v_1 = relu_(v_0);
-    b5[i1 * lit3 + i2 * lit4 + i3] = v_1;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit2 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let gi = row * lit6 + hw;
+    let v_2 = (b0[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = relu_(v_11);
+    b5[gi] = v_12;
   }
 }
 `,
@@ -1415,55 +1134,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_bn1_3: ShaderSpec = {
     name: "pointwise_G_bn1_3",
-    overrides: ["i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit4);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[i1] * lit5);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    let v_2 = (b2[i1] * lit5);
-    let v_3 = (v_2 + lit6);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = relu_(v_7);
-    b5[i1 * lit3 + i2 * lit4 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_G_bn1_4: ShaderSpec = {
-    name: "pointwise_G_bn1_4",
     overrides: ["i32","i32","i32","i32","i32","i32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -1490,65 +1160,23 @@ fn relu_(x: f32) -> f32 {
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] - b3[i1]) * inverseSqrt(b4[i1] + lit6) * b1[i1] + b2[i1];
-    let v_1 = relu_(v_0);
-    b5[i1 * lit3 + i2 * lit4 + i3] = v_1;
-  }
-}
-`,
-  };
-
-export const pointwise_G_bn1_5: ShaderSpec = {
-    name: "pointwise_G_bn1_5",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = relu_(v_7);
-    b5[i1 * lit3 + i2 * lit4 + i3] = v_8;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let h_1 = b2[i1];
+  let h_2 = b3[i1];
+  let h_3 = b4[i1];
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit2 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit4 + hw;
+    let v_4 = (b0[gi] - h_2) * inverseSqrt(h_3 + lit6) * h_0 + h_1;
+    let v_5 = relu_(v_4);
+    b5[gi] = v_5;
   }
 }
 `,
@@ -1556,113 +1184,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_bn1_running_mean: ShaderSpec = {
     name: "pointwise_G_bn1_running_mean",
-    overrides: ["u32","i32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] * lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  b2[i0] = v_3;
-}
-`,
-  };
-
-export const pointwise_G_bn1_running_mean_2: ShaderSpec = {
-    name: "pointwise_G_bn1_running_mean_2",
-    overrides: ["u32","i32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] * lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] * lit3);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-}
-`,
-  };
-
-export const pointwise_G_bn1_running_mean_3: ShaderSpec = {
-    name: "pointwise_G_bn1_running_mean_3",
-    overrides: ["u32","i32","f32","f32","f32","f32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] * lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] * lit5);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-  let v_8 = (b4[i0] * b5[(0i + lit6)]);
-  let v_9 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
-  let v_10 = (v_9 * b8[0i]);
-  let v_11 = (v_8 + v_10);
-  b9[i0] = v_11;
-}
-`,
-  };
-
-export const pointwise_G_bn1_running_var: ShaderSpec = {
-    name: "pointwise_G_bn1_running_var",
     overrides: ["u32","i32","f32","f32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -1684,22 +1205,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] / lit3);
+  let v_0 = (b0[gi] * lit2);
+  let v_1 = (b1[(i0 % lit1)] * lit3);
   let v_2 = (v_1 * lit4);
   let v_3 = (v_0 + v_2);
-  b2[i0] = v_3;
-  let v_4 = (b3[i0] * lit2);
-  let v_5 = (b4[(i0 % lit1)] * lit5);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b5[i0] = v_7;
+  b2[gi] = v_3;
+  let v_4 = (b3[gi] * lit2);
+  let v_5 = (b4[(i0 % lit1)] * lit3);
+  let v_6 = (v_5 * lit5);
+  let v_7 = (v_6 * lit4);
+  let v_8 = (v_4 + v_7);
+  b5[gi] = v_8;
 }
 `,
   };
 
-export const pointwise_G_bn1_running_var_2: ShaderSpec = {
-    name: "pointwise_G_bn1_running_var_2",
+export const pointwise_G_bn1_running_mean_2: ShaderSpec = {
+    name: "pointwise_G_bn1_running_mean_2",
     overrides: ["u32","i32","f32","f32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -1723,30 +1245,32 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] / lit3);
+  let v_0 = (b0[gi] * lit2);
+  let v_1 = (b1[(i0 % lit1)] * lit3);
   let v_2 = (v_1 * lit4);
   let v_3 = (v_0 + v_2);
   let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] / lit3);
+  let v_5 = (b2[(i0 % lit1)] * lit3);
   let v_6 = (v_5 * lit4);
   let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-  let v_8 = (b4[i0] * lit2);
-  let v_9 = (b5[(i0 % lit1)] * lit5);
-  let v_10 = (v_9 * lit4);
-  let v_11 = (v_8 + v_10);
-  let v_12 = (v_11 * lit2);
-  let v_13 = (b6[(i0 % lit1)] * lit5);
-  let v_14 = (v_13 * lit4);
-  let v_15 = (v_12 + v_14);
-  b7[i0] = v_15;
+  b3[gi] = v_7;
+  let v_8 = (b4[gi] * lit2);
+  let v_9 = (b5[(i0 % lit1)] * lit3);
+  let v_10 = (v_9 * lit5);
+  let v_11 = (v_10 * lit4);
+  let v_12 = (v_8 + v_11);
+  let v_13 = (v_12 * lit2);
+  let v_14 = (b6[(i0 % lit1)] * lit3);
+  let v_15 = (v_14 * lit5);
+  let v_16 = (v_15 * lit4);
+  let v_17 = (v_13 + v_16);
+  b7[gi] = v_17;
 }
 `,
   };
 
-export const pointwise_G_bn1_running_var_3: ShaderSpec = {
-    name: "pointwise_G_bn1_running_var_3",
+export const pointwise_G_bn1_running_mean_3: ShaderSpec = {
+    name: "pointwise_G_bn1_running_mean_3",
     overrides: ["u32","i32","f32","f32","f32","f32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -1772,76 +1296,32 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] / lit3);
+  let v_0 = (b0[gi] * lit2);
+  let v_1 = (b1[(i0 % lit1)] * lit3);
   let v_2 = (v_1 * lit4);
   let v_3 = (v_0 + v_2);
   let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] / lit5);
+  let v_5 = (b2[(i0 % lit1)] * lit5);
   let v_6 = (v_5 * lit4);
   let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-  let v_8 = (b4[i0] * lit2);
-  let v_9 = (b5[(i0 % lit1)] * lit6);
-  let v_10 = (v_9 * lit4);
-  let v_11 = (v_8 + v_10);
-  let v_12 = (v_11 * lit2);
-  let v_13 = (b6[(i0 % lit1)] * lit7);
-  let v_14 = (v_13 * lit4);
-  let v_15 = (v_12 + v_14);
-  b7[i0] = v_15;
+  b3[gi] = v_7;
+  let v_8 = (b4[gi] * lit2);
+  let v_9 = (b5[(i0 % lit1)] * lit3);
+  let v_10 = (v_9 * lit6);
+  let v_11 = (v_10 * lit4);
+  let v_12 = (v_8 + v_11);
+  let v_13 = (v_12 * lit2);
+  let v_14 = (b6[(i0 % lit1)] * lit5);
+  let v_15 = (v_14 * lit7);
+  let v_16 = (v_15 * lit4);
+  let v_17 = (v_13 + v_16);
+  b7[gi] = v_17;
 }
 `,
   };
 
 export const pointwise_G_classifier_1: ShaderSpec = {
     name: "pointwise_G_classifier_1",
-    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[i1] * lit5);
-  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
-  let v_2 = (b2[i1] * lit5);
-  let v_3 = (v_2 + lit6);
-  let v_4 = inverseSqrt(v_3);
-  let v_5 = (v_1 * v_4);
-  let v_6 = (v_5 * b3[i1]);
-  let v_7 = (v_6 + b4[i1]);
-  let v_8 = relu_(v_7);
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_8;
-}
-`,
-  };
-
-export const pointwise_G_classifier_1_2: ShaderSpec = {
-    name: "pointwise_G_classifier_1_2",
     overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -1874,7 +1354,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / lit4) % lit5);
   let i3 = (gi % lit4);
   let v_0 = (b1[i1] * lit6);
-  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
+  let v_1 = (b0[gi] - v_0);
   let v_2 = (b2[i1] * lit6);
   let v_3 = (v_2 + lit7);
   let v_4 = inverseSqrt(v_3);
@@ -1882,26 +1362,30 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * b3[i1]);
   let v_7 = (v_6 + b4[i1]);
   let v_8 = relu_(v_7);
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_8;
+  b5[gi] = v_8;
 }
 `,
   };
 
-export const pointwise_G_classifier_1_3: ShaderSpec = {
-    name: "pointwise_G_classifier_1_3",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+export const pointwise_G_classifier_1_2: ShaderSpec = {
+    name: "pointwise_G_classifier_1_2",
+    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
+override lit5: f32;
+override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -1915,18 +1399,24 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i1 = ((gi / lit2) % lit3);
   let i2 = ((gi / lit4) % lit4);
   let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[i1]);
-  let v_1 = (v_0 + b2[i1]);
-  let v_2 = relu_(v_1);
-  b3[i1 * lit2 + i2 * lit4 + i3] = v_2;
+  let v_0 = (b1[i1] * lit5);
+  let v_1 = (b0[gi] - v_0);
+  let v_2 = (b2[i1] * lit5);
+  let v_3 = (v_2 + lit6);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (v_1 * v_4);
+  let v_6 = (v_5 * b3[i1]);
+  let v_7 = (v_6 + b4[i1]);
+  let v_8 = relu_(v_7);
+  b5[gi] = v_8;
 }
 `,
   };
 
-export const pointwise_G_classifier_conv2d_list_0: ShaderSpec = {
-    name: "pointwise_G_classifier_conv2d_list_0",
+export const pointwise_G_classifier_conv2d_list_1: ShaderSpec = {
+    name: "pointwise_G_classifier_conv2d_list_1",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -1945,139 +1435,34 @@ override lit7: i32;
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b2[0i]);
-    let v_1 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_0);
-    b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_1;
-    let v_2 = (b4[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b5[(0i + 1i)]);
-    let v_3 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b5[(0i + lit7)]);
-    let v_4 = (0.0f + v_3);
-    let v_5 = (v_2 + v_4);
-    b7[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_5;
-    let v_6 = (v_5 * b2[0i]);
-    let v_7 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_6);
-    b8[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_7;
+  let h_0 = b2[0i];
+  let h_3 = b5[(0i + 1i)];
+  let h_5 = b5[(0i + lit0)];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = ((gi / lit5) % lit6);
+    let i2 = ((gi / lit7) % lit7);
+    let i3 = (gi % lit7);
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = (b0[gi] - v_1);
+    b3[gi] = v_2;
+    let v_4 = (b4[gi] * h_3);
+    let v_6 = (b6[gi] * h_5);
+    let v_7 = (0.0f + v_6);
+    let v_8 = (v_4 + v_7);
+    b7[gi] = v_8;
   }
-}
-`,
-  };
-
-export const pointwise_G_classifier_conv2d_list_1: ShaderSpec = {
-    name: "pointwise_G_classifier_conv2d_list_1",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-  let v_2 = (b4[i0] * b5[(0i + 1i)]);
-  let v_3 = (b6[i0] * b5[(0i + lit2)]);
-  let v_4 = (0.0f + v_3);
-  let v_5 = (v_2 + v_4);
-  b7[i0] = v_5;
-  let v_6 = (v_5 * b2[0i]);
-  let v_7 = (b6[i0] - v_6);
-  b8[i0] = v_7;
 }
 `,
   };
 
 export const pointwise_G_conv1: ShaderSpec = {
     name: "pointwise_G_conv1",
-    overrides: ["i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit1) % lit4);
-    let i3 = (gi % lit1);
-    let v_0 = (b1[i1] * lit5);
-    let v_1 = (b0[i1 * lit3 + i2 * lit1 + i3] - v_0);
-    let v_2 = (v_1 * b2[i1]);
-    b3[i1 * lit3 + i2 * lit1 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_G_conv1_2: ShaderSpec = {
-    name: "pointwise_G_conv1_2",
-    overrides: ["i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit1) % lit4);
-    let i3 = (gi % lit1);
-    let v_0 = (b1[(i1 % lit0)] * lit5);
-    let v_1 = (b0[i1 * lit3 + i2 * lit1 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit1 + i3] = v_1;
-  }
-}
-`,
-  };
-
-export const pointwise_G_conv1_3: ShaderSpec = {
-    name: "pointwise_G_conv1_3",
     overrides: ["u32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -2096,45 +1481,14 @@ override lit5: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b2[0i];
   let i0 = (gi / lit2);
   let i1 = ((gi / lit3) % lit4);
   let i2 = ((gi / lit5) % lit5);
   let i3 = (gi % lit5);
-  let v_0 = (b1[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b2[0i]);
-  let v_1 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] - v_0);
-  b3[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_1;
-}
-`,
-  };
-
-export const pointwise_G_conv1_4: ShaderSpec = {
-    name: "pointwise_G_conv1_4",
-    overrides: ["i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit4);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[(i1 % lit1)] * lit5);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit4 + i3] = v_1;
-  }
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = (b0[gi] - v_1);
+  b3[gi] = v_2;
 }
 `,
   };
@@ -2158,82 +1512,68 @@ override lit4: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b2[0i];
   let i0 = (gi / lit2);
   let i1 = ((gi / lit3) % lit4);
   let i2 = ((gi / lit4) % lit4);
   let i3 = (gi % lit4);
-  let v_0 = (b1[i0 * lit2 + i1 * lit3 + i2 * lit4 + i3] * b2[0i]);
-  let v_1 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit4 + i3] - v_0);
-  b3[i0 * lit2 + i1 * lit3 + i2 * lit4 + i3] = v_1;
-}
-`,
-  };
-
-export const pointwise_G_features_0_0: ShaderSpec = {
-    name: "pointwise_G_features_0_0",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[(i1 % lit4)] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit5 + i3] = v_1;
-  }
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = (b0[gi] - v_1);
+  b3[gi] = v_2;
 }
 `,
   };
 
 export const pointwise_G_features_0_1: ShaderSpec = {
     name: "pointwise_G_features_0_1",
-    overrides: ["i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit1) % lit4);
-    let i3 = (gi % lit1);
-    let v_0 = (b0[i1 * lit3 + i2 * lit1 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = select(clamp(v_1, 0.0f, lit5), v_1, isnan_(v_1));
-    b3[i1 * lit3 + i2 * lit1 + i3] = v_2;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit6 + hw;
+    let v_2 = (b0[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = select(clamp(v_11, 0.0f, lit7), v_11, isnan_(v_11));
+    b5[gi] = v_12;
   }
 }
 `,
@@ -2241,10 +1581,172 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_features_0_1_2: ShaderSpec = {
     name: "pointwise_G_features_0_1_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let h_1 = b2[i1];
+  let h_2 = b3[i1];
+  let h_3 = b4[i1];
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let gi = row * lit5 + hw;
+    let v_4 = (b0[gi] - h_2) * inverseSqrt(h_3 + lit7) * h_0 + h_1;
+    let v_5 = select(clamp(v_4, 0.0f, lit8), v_4, isnan_(v_4));
+    b5[gi] = v_5;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_0_1_3: ShaderSpec = {
+    name: "pointwise_G_features_0_1_3",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit8;
+    let i3 = hw % lit8;
+    let gi = row * lit7 + hw;
+    let v_2 = (b0[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = select(clamp(v_11, 0.0f, lit9), v_11, isnan_(v_11));
+    b5[gi] = v_12;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_0_1_4: ShaderSpec = {
+    name: "pointwise_G_features_0_1_4",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let gi = row * lit6 + hw;
+    let v_2 = (b0[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = select(clamp(v_11, 0.0f, lit8), v_11, isnan_(v_11));
+    b5[gi] = v_12;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_12_conv_0_1: ShaderSpec = {
+    name: "pointwise_G_features_12_conv_0_1",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -2253,6 +1755,7 @@ override lit4: i32;
 override lit5: i32;
 override lit6: f32;
 override lit7: f32;
+override lit8: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -2269,18 +1772,125 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
     let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] - b3[i1]) * inverseSqrt(b4[i1] + lit6) * b1[i1] + b2[i1];
-    let v_1 = select(clamp(v_0, 0.0f, lit7), v_0, isnan_(v_0));
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_1;
+    let i2 = ((gi / lit0) % lit5);
+    let i3 = (gi % lit0);
+    let v_0 = (b1[i1] * lit6);
+    let v_1 = (b0[gi] - v_0);
+    let v_2 = (b2[i1] * lit6);
+    let v_3 = (v_2 + lit7);
+    let v_4 = inverseSqrt(v_3);
+    let v_5 = (v_1 * v_4);
+    let v_6 = (v_5 * b3[i1]);
+    let v_7 = (v_6 + b4[i1]);
+    let v_8 = select(clamp(v_7, 0.0f, lit8), v_7, isnan_(v_7));
+    b5[gi] = v_8;
   }
 }
 `,
   };
 
-export const pointwise_G_features_0_1_3: ShaderSpec = {
-    name: "pointwise_G_features_0_1_3",
+export const pointwise_G_features_14_conv_3: ShaderSpec = {
+    name: "pointwise_G_features_14_conv_3",
+    overrides: ["i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit0) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit0 + hw;
+    let v_2 = (b0[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    b5[gi] = v_11;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_14_conv_3_2: ShaderSpec = {
+    name: "pointwise_G_features_14_conv_3_2",
+    overrides: ["i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b2[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b4[i1];
+  let h_10 = b5[i1];
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit0) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit0 + hw;
+    let v_2 = (b1[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = (b0[gi] + v_11);
+    b6[gi] = v_12;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_15_conv_0_1: ShaderSpec = {
+    name: "pointwise_G_features_15_conv_0_1",
     overrides: ["i32","i32","i32","i32","i32","i32","f32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -2313,7 +1923,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / lit5) % lit5);
     let i3 = (gi % lit5);
     let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
+    let v_1 = (b0[gi] - v_0);
     let v_2 = (b2[i1] * lit6);
     let v_3 = (v_2 + lit7);
     let v_4 = inverseSqrt(v_3);
@@ -2321,55 +1931,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * b3[i1]);
     let v_7 = (v_6 + b4[i1]);
     let v_8 = select(clamp(v_7, 0.0f, lit8), v_7, isnan_(v_7));
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_8;
+    b5[gi] = v_8;
   }
 }
 `,
   };
 
-export const pointwise_G_features_0_1_4: ShaderSpec = {
-    name: "pointwise_G_features_0_1_4",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-override lit8: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] - b3[i1]) * inverseSqrt(b4[i1] + lit7) * b1[i1] + b2[i1];
-    let v_1 = select(clamp(v_0, 0.0f, lit8), v_0, isnan_(v_0));
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_1;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_0_1_5: ShaderSpec = {
-    name: "pointwise_G_features_0_1_5",
+export const pointwise_G_features_15_conv_0_1_2: ShaderSpec = {
+    name: "pointwise_G_features_15_conv_0_1_2",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -2403,7 +1972,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i2 = ((gi / lit5) % lit6);
     let i3 = (gi % lit5);
     let v_0 = (b1[i1] * lit7);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
+    let v_1 = (b0[gi] - v_0);
     let v_2 = (b2[i1] * lit7);
     let v_3 = (v_2 + lit8);
     let v_4 = inverseSqrt(v_3);
@@ -2411,385 +1980,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * b3[i1]);
     let v_7 = (v_6 + b4[i1]);
     let v_8 = select(clamp(v_7, 0.0f, lit9), v_7, isnan_(v_7));
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_0_1_6: ShaderSpec = {
-    name: "pointwise_G_features_0_1_6",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = select(clamp(v_1, 0.0f, lit6), v_1, isnan_(v_1));
-    b3[i1 * lit3 + i2 * lit4 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_12_conv_0_0: ShaderSpec = {
-    name: "pointwise_G_features_12_conv_0_0",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit0) % lit5);
-    let i3 = (gi % lit0);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit0 + i3] - v_0);
-    let v_2 = (v_1 * b2[i1]);
-    b3[i1 * lit3 + i2 * lit0 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_12_conv_0_0_2: ShaderSpec = {
-    name: "pointwise_G_features_12_conv_0_0_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit0) % lit5);
-    let i3 = (gi % lit0);
-    let v_0 = (b1[(i1 % lit4)] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit0 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit0 + i3] = v_1;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_12_conv_0_1: ShaderSpec = {
-    name: "pointwise_G_features_12_conv_0_1",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit0) % lit5);
-    let i3 = (gi % lit0);
-    let v_0 = (b0[i1 * lit3 + i2 * lit0 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = select(clamp(v_1, 0.0f, lit6), v_1, isnan_(v_1));
-    b3[i1 * lit3 + i2 * lit0 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_14_conv_2: ShaderSpec = {
-    name: "pointwise_G_features_14_conv_2",
-    overrides: ["i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit3);
-    let i2 = ((gi / lit4) % lit0);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[(i1 % lit3)] * lit5);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit4 + i3] = v_1;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_14_conv_3: ShaderSpec = {
-    name: "pointwise_G_features_14_conv_3",
-    overrides: ["i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit3);
-    let i2 = ((gi / lit4) % lit0);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[i1] * lit5);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    let v_2 = (b2[i1] * lit5);
-    let v_3 = (v_2 + lit6);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    b5[i1 * lit3 + i2 * lit4 + i3] = v_7;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_14_conv_3_2: ShaderSpec = {
-    name: "pointwise_G_features_14_conv_3_2",
-    overrides: ["i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit3);
-    let i2 = ((gi / lit4) % lit0);
-    let i3 = (gi % lit4);
-    let v_0 = (b2[i1] * lit5);
-    let v_1 = (b1[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    let v_2 = (b3[i1] * lit5);
-    let v_3 = (v_2 + lit6);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b4[i1]);
-    let v_7 = (v_6 + b5[i1]);
-    let v_8 = (b0[i1 * lit3 + i2 * lit4 + i3] + v_7);
-    b6[i1 * lit3 + i2 * lit4 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_15_conv_0_0: ShaderSpec = {
-    name: "pointwise_G_features_15_conv_0_0",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (v_1 * b2[i1]);
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_15_conv_0_1: ShaderSpec = {
-    name: "pointwise_G_features_15_conv_0_1",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = select(clamp(v_1, 0.0f, lit6), v_1, isnan_(v_1));
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_17_conv_3: ShaderSpec = {
-    name: "pointwise_G_features_17_conv_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit0);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_7;
+    b5[gi] = v_8;
   }
 }
 `,
@@ -2813,77 +2004,64 @@ override lit3: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b2[0i];
   let i0 = (gi / lit2);
   let i2 = ((gi / lit3) % lit3);
   let i3 = (gi % lit3);
-  let v_0 = (b1[i0 * lit2 + i2 * lit3 + i3] * b2[0i]);
-  let v_1 = (b0[i0 * lit2 + i2 * lit3 + i3] - v_0);
-  b3[i0 * lit2 + i2 * lit3 + i3] = v_1;
-}
-`,
-  };
-
-export const pointwise_G_features_1_conv_1: ShaderSpec = {
-    name: "pointwise_G_features_1_conv_1",
-    overrides: ["i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit4) % lit4);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[(i1 % lit0)] * lit5);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit4 + i3] = v_1;
-  }
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = (b0[gi] - v_1);
+  b3[gi] = v_2;
 }
 `,
   };
 
 export const pointwise_G_features_1_conv_2: ShaderSpec = {
     name: "pointwise_G_features_1_conv_2",
-    overrides: ["i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","f32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit1) % lit4);
-    let i3 = (gi % lit1);
-    let v_0 = (b1[i1 * lit3 + i2 * lit1 + i3] * b2[i1]);
-    let v_1 = (v_0 + b3[i1]);
-    let v_2 = (b0[i1 * lit3 + i2 * lit1 + i3] + v_1);
-    b4[i1 * lit3 + i2 * lit1 + i3] = v_2;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b2[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b4[i1];
+  let h_10 = b5[i1];
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit6 + hw;
+    let v_2 = (b1[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = (b0[gi] + v_11);
+    b6[gi] = v_12;
   }
 }
 `,
@@ -2891,17 +2069,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_features_1_conv_2_2: ShaderSpec = {
     name: "pointwise_G_features_1_conv_2_2",
-    overrides: ["i32","i32","i32","i32","i32","f32","f32"],
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-override lit6: f32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -2911,21 +2090,29 @@ override lit6: f32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit4) % lit4);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[i1] * lit5);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    let v_2 = (b2[i1] * lit5);
-    let v_3 = (v_2 + lit6);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    b5[i1 * lit3 + i2 * lit4 + i3] = v_7;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let gi = row * lit6 + hw;
+    let v_2 = (b0[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    b5[gi] = v_11;
   }
 }
 `,
@@ -2933,110 +2120,52 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_features_1_conv_2_3: ShaderSpec = {
     name: "pointwise_G_features_1_conv_2_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
+override lit3: f32;
+override lit4: f32;
 override lit5: i32;
-override lit6: f32;
-override lit7: f32;
+override lit6: i32;
+override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    b5[i1 * lit3 + i2 * lit4 + i3] = v_7;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_2_conv_0_0: ShaderSpec = {
-    name: "pointwise_G_features_2_conv_0_0",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit1) % lit5);
-    let i3 = (gi % lit1);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit1 + i3] - v_0);
-    let v_2 = (v_1 * b2[i1]);
-    b3[i1 * lit3 + i2 * lit1 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_2_conv_0_0_2: ShaderSpec = {
-    name: "pointwise_G_features_2_conv_0_0_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit1) % lit5);
-    let i3 = (gi % lit1);
-    let v_0 = (b1[(i1 % lit4)] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit1 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit1 + i3] = v_1;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b2[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b4[i1];
+  let h_10 = b5[i1];
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let gi = row * lit6 + hw;
+    let v_2 = (b1[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = (b0[gi] + v_11);
+    b6[gi] = v_12;
   }
 }
 `,
@@ -3044,37 +2173,55 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_features_2_conv_0_1: ShaderSpec = {
     name: "pointwise_G_features_2_conv_0_1",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
+override lit3: f32;
+override lit4: f32;
 override lit5: i32;
-override lit6: f32;
+override lit6: i32;
+override lit7: i32;
+override lit8: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit1) % lit5);
-    let i3 = (gi % lit1);
-    let v_0 = (b0[i1 * lit3 + i2 * lit1 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = select(clamp(v_1, 0.0f, lit6), v_1, isnan_(v_1));
-    b3[i1 * lit3 + i2 * lit1 + i3] = v_2;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let gi = row * lit7 + hw;
+    let v_2 = (b0[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = select(clamp(v_11, 0.0f, lit8), v_11, isnan_(v_11));
+    b5[gi] = v_12;
   }
 }
 `,
@@ -3082,13 +2229,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_features_2_conv_1_1: ShaderSpec = {
     name: "pointwise_G_features_2_conv_1_1",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","f32","f32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: i32;
+override lit1: f32;
+override lit2: f32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
@@ -3097,23 +2244,39 @@ override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = select(clamp(v_1, 0.0f, lit7), v_1, isnan_(v_1));
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_2;
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let gi = row * lit5 + hw;
+    let v_2 = (b0[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = select(clamp(v_11, 0.0f, lit7), v_11, isnan_(v_11));
+    b5[gi] = v_12;
   }
 }
 `,
@@ -3121,32 +2284,48 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_features_2_conv_3: ShaderSpec = {
     name: "pointwise_G_features_2_conv_3",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: i32;
+override lit1: f32;
+override lit2: f32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
   for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    b3[i1 * lit3 + i2 * lit4 + i3] = v_1;
+    let hw = (chunk * lit0 + e) * lit3 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit4 + hw;
+    let v_2 = (b0[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    b5[gi] = v_11;
   }
 }
 `,
@@ -3154,96 +2333,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_features_2_conv_3_2: ShaderSpec = {
     name: "pointwise_G_features_2_conv_3_2",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: i32;
+override lit1: f32;
+override lit2: f32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[i1 * lit3 + i2 * lit4 + i3] * b2[i1]);
-    let v_1 = (v_0 + b3[i1]);
-    let v_2 = (b0[i1 * lit3 + i2 * lit4 + i3] + v_1);
-    b4[i1 * lit3 + i2 * lit4 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_2_conv_3_3: ShaderSpec = {
-    name: "pointwise_G_features_2_conv_3_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_7;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_2_conv_3_4: ShaderSpec = {
-    name: "pointwise_G_features_2_conv_3_4",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -3254,537 +2353,48 @@ override lit7: f32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b2[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b4[i1];
+  let h_10 = b5[i1];
   for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b2[i1] * lit6);
-    let v_1 = (b1[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b3[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b4[i1]);
-    let v_7 = (v_6 + b5[i1]);
-    let v_8 = (b0[i1 * lit3 + i2 * lit5 + i3] + v_7);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_8;
+    let hw = (chunk * lit0 + e) * lit3 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit4 + hw;
+    let v_2 = (b1[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = (b0[gi] + v_11);
+    b6[gi] = v_12;
   }
-}
-`,
-  };
-
-export const pointwise_G_features_2_conv_3_5: ShaderSpec = {
-    name: "pointwise_G_features_2_conv_3_5",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-override lit8: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit7);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit7);
-    let v_3 = (v_2 + lit8);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_7;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_2_conv_3_6: ShaderSpec = {
-    name: "pointwise_G_features_2_conv_3_6",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-override lit8: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b2[i1] * lit7);
-    let v_1 = (b1[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b3[i1] * lit7);
-    let v_3 = (v_2 + lit8);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b4[i1]);
-    let v_7 = (v_6 + b5[i1]);
-    let v_8 = (b0[i1 * lit3 + i2 * lit5 + i3] + v_7);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_4_conv_1_0: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_1_0",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit0);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (v_1 * b2[i1]);
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_4_conv_1_0_2: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_1_0_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit0);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[(i1 % lit4)] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit5 + i3] = v_1;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_4_conv_1_0_3: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_1_0_3",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[i1] * lit5);
-  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
-  let v_2 = (v_1 * b2[i1]);
-  b3[i1 * lit2 + i2 * lit4 + i3] = v_2;
-}
-`,
-  };
-
-export const pointwise_G_features_4_conv_1_1: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_1_1",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit0);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = select(clamp(v_1, 0.0f, lit6), v_1, isnan_(v_1));
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_4_conv_1_1_2: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_1_1_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-override lit8: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit0);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = select(clamp(v_7, 0.0f, lit8), v_7, isnan_(v_7));
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_G_features_4_conv_1_1_3: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_1_1_3",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[i1]);
-  let v_1 = (v_0 + b2[i1]);
-  let v_2 = select(clamp(v_1, 0.0f, lit5), v_1, isnan_(v_1));
-  b3[i1 * lit2 + i2 * lit4 + i3] = v_2;
-}
-`,
-  };
-
-export const pointwise_G_features_4_conv_2: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_2",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit3);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[i1] * lit5);
-  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
-  let v_2 = (v_1 * b2[i1]);
-  b3[i1 * lit2 + i2 * lit4 + i3] = v_2;
-}
-`,
-  };
-
-export const pointwise_G_features_4_conv_2_2: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_2_2",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit3);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[(i1 % lit3)] * lit5);
-  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
-  b2[i1 * lit2 + i2 * lit4 + i3] = v_1;
-}
-`,
-  };
-
-export const pointwise_G_features_4_conv_2_3: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_2_3",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[(i1 % lit3)] * lit5);
-  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
-  b2[i1 * lit2 + i2 * lit4 + i3] = v_1;
 }
 `,
   };
 
 export const pointwise_G_features_4_conv_3: ShaderSpec = {
     name: "pointwise_G_features_4_conv_3",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit3);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[i1]);
-  let v_1 = (v_0 + b2[i1]);
-  b3[i1 * lit2 + i2 * lit4 + i3] = v_1;
-}
-`,
-  };
-
-export const pointwise_G_features_4_conv_3_2: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_3_2",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit3);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[i1 * lit2 + i2 * lit4 + i3] * b2[i1]);
-  let v_1 = (v_0 + b3[i1]);
-  let v_2 = (b0[i1 * lit2 + i2 * lit4 + i3] + v_1);
-  b4[i1 * lit2 + i2 * lit4 + i3] = v_2;
-}
-`,
-  };
-
-export const pointwise_G_features_4_conv_3_3: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_3_3",
-    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[i1] * lit5);
-  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
-  let v_2 = (b2[i1] * lit5);
-  let v_3 = (v_2 + lit6);
-  let v_4 = inverseSqrt(v_3);
-  let v_5 = (v_1 * v_4);
-  let v_6 = (v_5 * b3[i1]);
-  let v_7 = (v_6 + b4[i1]);
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_7;
-}
-`,
-  };
-
-export const pointwise_G_features_4_conv_3_4: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_3_4",
-    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
+    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
 override lit3: i32;
 override lit4: i32;
-override lit5: f32;
-override lit6: f32;
+override lit5: i32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -3794,27 +2404,127 @@ override lit6: f32;
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b2[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b4[i1];
+  let h_10 = b5[i1];
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let gi = row * lit5 + hw;
+    let v_2 = (b1[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = (b0[gi] + v_11);
+    b6[gi] = v_12;
+  }
+}
+`,
+  };
+
+export const pointwise_G_features_7_conv_1_1: ShaderSpec = {
+    name: "pointwise_G_features_7_conv_1_1",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i1] * lit6);
+  let v_1 = (b0[gi] - v_0);
+  let v_2 = (b2[i1] * lit6);
+  let v_3 = (v_2 + lit7);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (v_1 * v_4);
+  let v_6 = (v_5 * b3[i1]);
+  let v_7 = (v_6 + b4[i1]);
+  let v_8 = select(clamp(v_7, 0.0f, lit8), v_7, isnan_(v_7));
+  b5[gi] = v_8;
+}
+`,
+  };
+
+export const pointwise_G_features_7_conv_1_1_2: ShaderSpec = {
+    name: "pointwise_G_features_7_conv_1_1_2",
+    overrides: ["u32","i32","i32","i32","i32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let i1 = ((gi / lit2) % lit3);
   let i2 = ((gi / lit4) % lit4);
   let i3 = (gi % lit4);
-  let v_0 = (b2[i1] * lit5);
-  let v_1 = (b1[i1 * lit2 + i2 * lit4 + i3] - v_0);
-  let v_2 = (b3[i1] * lit5);
+  let v_0 = (b1[i1] * lit5);
+  let v_1 = (b0[gi] - v_0);
+  let v_2 = (b2[i1] * lit5);
   let v_3 = (v_2 + lit6);
   let v_4 = inverseSqrt(v_3);
   let v_5 = (v_1 * v_4);
-  let v_6 = (v_5 * b4[i1]);
-  let v_7 = (v_6 + b5[i1]);
-  let v_8 = (b0[i1 * lit2 + i2 * lit4 + i3] + v_7);
-  b6[i1 * lit2 + i2 * lit4 + i3] = v_8;
+  let v_6 = (v_5 * b3[i1]);
+  let v_7 = (v_6 + b4[i1]);
+  let v_8 = select(clamp(v_7, 0.0f, lit7), v_7, isnan_(v_7));
+  b5[gi] = v_8;
 }
 `,
   };
 
-export const pointwise_G_features_4_conv_3_5: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_3_5",
+export const pointwise_G_features_7_conv_3: ShaderSpec = {
+    name: "pointwise_G_features_7_conv_3",
     overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -3841,20 +2551,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / lit4) % lit5);
   let i3 = (gi % lit4);
   let v_0 = (b1[i1] * lit6);
-  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
+  let v_1 = (b0[gi] - v_0);
   let v_2 = (b2[i1] * lit6);
   let v_3 = (v_2 + lit7);
   let v_4 = inverseSqrt(v_3);
   let v_5 = (v_1 * v_4);
   let v_6 = (v_5 * b3[i1]);
   let v_7 = (v_6 + b4[i1]);
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_7;
+  b5[gi] = v_7;
 }
 `,
   };
 
-export const pointwise_G_features_4_conv_3_6: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_3_6",
+export const pointwise_G_features_7_conv_3_2: ShaderSpec = {
+    name: "pointwise_G_features_7_conv_3_2",
     overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -3882,83 +2592,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i2 = ((gi / lit4) % lit5);
   let i3 = (gi % lit4);
   let v_0 = (b2[i1] * lit6);
-  let v_1 = (b1[i1 * lit2 + i2 * lit4 + i3] - v_0);
+  let v_1 = (b1[gi] - v_0);
   let v_2 = (b3[i1] * lit6);
   let v_3 = (v_2 + lit7);
   let v_4 = inverseSqrt(v_3);
   let v_5 = (v_1 * v_4);
   let v_6 = (v_5 * b4[i1]);
   let v_7 = (v_6 + b5[i1]);
-  let v_8 = (b0[i1 * lit2 + i2 * lit4 + i3] + v_7);
-  b6[i1 * lit2 + i2 * lit4 + i3] = v_8;
+  let v_8 = (b0[gi] + v_7);
+  b6[gi] = v_8;
 }
 `,
   };
 
-export const pointwise_G_features_4_conv_3_7: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_3_7",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[i1]);
-  let v_1 = (v_0 + b2[i1]);
-  b3[i1 * lit2 + i2 * lit4 + i3] = v_1;
-}
-`,
-  };
-
-export const pointwise_G_features_4_conv_3_8: ShaderSpec = {
-    name: "pointwise_G_features_4_conv_3_8",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[i1 * lit2 + i2 * lit4 + i3] * b2[i1]);
-  let v_1 = (v_0 + b3[i1]);
-  let v_2 = (b0[i1 * lit2 + i2 * lit4 + i3] + v_1);
-  b4[i1 * lit2 + i2 * lit4 + i3] = v_2;
-}
-`,
-  };
-
-export const pointwise_G_features_7_conv_1_1: ShaderSpec = {
-    name: "pointwise_G_features_7_conv_1_1",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+export const pointwise_G_features_7_conv_3_3: ShaderSpec = {
+    name: "pointwise_G_features_7_conv_3_3",
+    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -3966,108 +2616,95 @@ override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
-override lit5: i32;
+override lit5: f32;
 override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
+  let i2 = ((gi / lit4) % lit4);
   let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[i1]);
-  let v_1 = (v_0 + b2[i1]);
-  let v_2 = select(clamp(v_1, 0.0f, lit6), v_1, isnan_(v_1));
-  b3[i1 * lit2 + i2 * lit4 + i3] = v_2;
+  let v_0 = (b1[i1] * lit5);
+  let v_1 = (b0[gi] - v_0);
+  let v_2 = (b2[i1] * lit5);
+  let v_3 = (v_2 + lit6);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (v_1 * v_4);
+  let v_6 = (v_5 * b3[i1]);
+  let v_7 = (v_6 + b4[i1]);
+  b5[gi] = v_7;
 }
 `,
   };
 
-export const pointwise_G_features_7_conv_3: ShaderSpec = {
-    name: "pointwise_G_features_7_conv_3",
-    overrides: ["u32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+export const pointwise_G_features_7_conv_3_4: ShaderSpec = {
+    name: "pointwise_G_features_7_conv_3_4",
+    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[i1]);
-  let v_1 = (v_0 + b2[i1]);
-  b3[i1 * lit2 + i2 * lit4 + i3] = v_1;
-}
-`,
-  };
-
-export const pointwise_G_features_7_conv_3_2: ShaderSpec = {
-    name: "pointwise_G_features_7_conv_3_2",
-    overrides: ["u32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
+override lit5: f32;
+override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
+  let i2 = ((gi / lit4) % lit4);
   let i3 = (gi % lit4);
-  let v_0 = (b1[i1 * lit2 + i2 * lit4 + i3] * b2[i1]);
-  let v_1 = (v_0 + b3[i1]);
-  let v_2 = (b0[i1 * lit2 + i2 * lit4 + i3] + v_1);
-  b4[i1 * lit2 + i2 * lit4 + i3] = v_2;
+  let v_0 = (b2[i1] * lit5);
+  let v_1 = (b1[gi] - v_0);
+  let v_2 = (b3[i1] * lit5);
+  let v_3 = (v_2 + lit6);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (v_1 * v_4);
+  let v_6 = (v_5 * b4[i1]);
+  let v_7 = (v_6 + b5[i1]);
+  let v_8 = (b0[gi] + v_7);
+  b6[gi] = v_8;
 }
 `,
   };
 
 export const pointwise_G_layer1_0_bn1: ShaderSpec = {
     name: "pointwise_G_layer1_0_bn1",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
+override lit3: f32;
+override lit4: f32;
 override lit5: i32;
+override lit6: i32;
+override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -4077,95 +2714,100 @@ fn relu_(x: f32) -> f32 {
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = relu_(v_1);
-    b3[i1 * lit3 + i2 * lit4 + i3] = v_2;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let gi = row * lit6 + hw;
+    let v_2 = (b0[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = relu_(v_11);
+    b5[gi] = v_12;
   }
-}
-`,
-  };
-
-export const pointwise_G_layer1_0_bn2_running_var: ShaderSpec = {
-    name: "pointwise_G_layer1_0_bn2_running_var",
-    overrides: ["u32","i32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] / lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  b2[i0] = v_3;
-}
-`,
-  };
-
-export const pointwise_G_layer1_0_bn2_running_var_2: ShaderSpec = {
-    name: "pointwise_G_layer1_0_bn2_running_var_2",
-    overrides: ["u32","i32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] / lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] / lit3);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
 }
 `,
   };
 
 export const pointwise_G_layer1_0_bn3: ShaderSpec = {
     name: "pointwise_G_layer1_0_bn3",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
+override lit3: f32;
+override lit4: f32;
 override lit5: i32;
 override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit0 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let gi = row * lit6 + hw;
+    let v_2 = (b0[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    b5[gi] = v_11;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer1_0_bn3_2: ShaderSpec = {
+    name: "pointwise_G_layer1_0_bn3_2",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -4182,83 +2824,31 @@ fn relu_(x: f32) -> f32 {
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = (b3[i1 * lit3 + i2 * lit5 + i3] * b4[i1]);
-    let v_3 = (v_2 + b5[i1]);
-    let v_4 = (v_1 + v_3);
-    let v_5 = relu_(v_4);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_5;
-  }
-}
-`,
-  };
-
-export const pointwise_G_layer1_0_bn3_2: ShaderSpec = {
-    name: "pointwise_G_layer1_0_bn3_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = (b6[i1] * lit6);
-    let v_9 = (b5[i1 * lit3 + i2 * lit5 + i3] - v_8);
-    let v_10 = (b7[i1] * lit6);
-    let v_11 = (v_10 + lit7);
-    let v_12 = inverseSqrt(v_11);
-    let v_13 = (v_9 * v_12);
-    let v_14 = (v_13 * b8[i1]);
-    let v_15 = (v_14 + b9[i1]);
-    let v_16 = (v_7 + v_15);
-    let v_17 = relu_(v_16);
-    b10[i1 * lit3 + i2 * lit5 + i3] = v_17;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b2[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b4[i1];
+  let h_10 = b5[i1];
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit0 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let gi = row * lit6 + hw;
+    let v_2 = (b1[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = (b0[gi] + v_11);
+    let v_13 = relu_(v_12);
+    b6[gi] = v_13;
   }
 }
 `,
@@ -4266,30 +2856,78 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_layer1_0_bn3_3: ShaderSpec = {
     name: "pointwise_G_layer1_0_bn3_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
+override lit3: f32;
+override lit4: f32;
 override lit5: i32;
 override lit6: i32;
-override lit7: f32;
-override lit8: f32;
+override lit7: i32;
+override lit8: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit8;
+    let i3 = hw % lit8;
+    let gi = row * lit7 + hw;
+    let v_2 = (b0[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    b5[gi] = v_11;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer1_0_bn3_4: ShaderSpec = {
+    name: "pointwise_G_layer1_0_bn3_4",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -4299,151 +2937,38 @@ fn relu_(x: f32) -> f32 {
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit7);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit7);
-    let v_3 = (v_2 + lit8);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = (b6[i1] * lit7);
-    let v_9 = (b5[i1 * lit3 + i2 * lit5 + i3] - v_8);
-    let v_10 = (b7[i1] * lit7);
-    let v_11 = (v_10 + lit8);
-    let v_12 = inverseSqrt(v_11);
-    let v_13 = (v_9 * v_12);
-    let v_14 = (v_13 * b8[i1]);
-    let v_15 = (v_14 + b9[i1]);
-    let v_16 = (v_7 + v_15);
-    let v_17 = relu_(v_16);
-    b10[i1 * lit3 + i2 * lit5 + i3] = v_17;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b2[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b4[i1];
+  let h_10 = b5[i1];
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit8;
+    let i3 = hw % lit8;
+    let gi = row * lit7 + hw;
+    let v_2 = (b1[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = (b0[gi] + v_11);
+    let v_13 = relu_(v_12);
+    b6[gi] = v_13;
   }
-}
-`,
-  };
-
-export const pointwise_G_layer1_0_bn3_running_mean: ShaderSpec = {
-    name: "pointwise_G_layer1_0_bn3_running_mean",
-    overrides: ["u32","i32","f32","f32","f32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] * lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] * lit3);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-  let v_8 = (b4[i0] * b5[(0i + lit5)]);
-  let v_9 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
-  let v_10 = (v_9 * b8[0i]);
-  let v_11 = (v_8 + v_10);
-  b9[i0] = v_11;
 }
 `,
   };
 
 export const pointwise_G_layer1_0_conv1: ShaderSpec = {
     name: "pointwise_G_layer1_0_conv1",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    let v_2 = (v_1 * b2[i1]);
-    b3[i1 * lit3 + i2 * lit4 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_G_layer1_0_conv1_2: ShaderSpec = {
-    name: "pointwise_G_layer1_0_conv1_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[(i1 % lit0)] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit4 + i3] = v_1;
-  }
-}
-`,
-  };
-
-export const pointwise_G_layer1_0_conv1_3: ShaderSpec = {
-    name: "pointwise_G_layer1_0_conv1_3",
     overrides: ["u32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -4459,17 +2984,18 @@ override lit2: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b2[0i];
   let i0 = (gi / lit2);
   let i1 = (gi % lit2);
-  let v_0 = (b1[i0 * lit2 + i1] * b2[0i]);
-  let v_1 = (b0[i0 * lit2 + i1] - v_0);
-  b3[i0 * lit2 + i1] = v_1;
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = (b0[gi] - v_1);
+  b3[gi] = v_2;
 }
 `,
   };
 
-export const pointwise_G_layer1_0_conv1_4: ShaderSpec = {
-    name: "pointwise_G_layer1_0_conv1_4",
+export const pointwise_G_layer1_0_conv1_2: ShaderSpec = {
+    name: "pointwise_G_layer1_0_conv1_2",
     overrides: ["u32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -4487,19 +3013,21 @@ override lit2: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b2[(0i + 1i)];
+  let h_3 = b4[0i];
   let i0 = (gi / lit2);
   let i1 = (gi % lit2);
-  let v_0 = (b1[i0 * lit2 + i1] * b2[(0i + 1i)]);
-  let v_1 = (v_0 + b3[i0 * lit2 + i1]);
-  let v_2 = (v_1 * b4[0i]);
-  let v_3 = (b0[i0 * lit2 + i1] - v_2);
-  b5[i0 * lit2 + i1] = v_3;
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = (v_1 + b3[gi]);
+  let v_4 = (v_2 * h_3);
+  let v_5 = (b0[gi] - v_4);
+  b5[gi] = v_5;
 }
 `,
   };
 
-export const pointwise_G_layer1_0_conv1_5: ShaderSpec = {
-    name: "pointwise_G_layer1_0_conv1_5",
+export const pointwise_G_layer1_0_conv1_3: ShaderSpec = {
+    name: "pointwise_G_layer1_0_conv1_3",
     overrides: ["u32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -4519,20 +3047,23 @@ override lit3: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = (gi % lit2);
-  let v_0 = (b0[i0 * lit2 + i1] * b1[(0i + 1i)]);
-  let v_1 = (b3[i0 * lit2 + i1] * b1[(0i + lit3)]);
-  let v_2 = (b2[i0 * lit2 + i1] + v_1);
-  let v_3 = (b0[i0 * lit2 + i1] * b4[0i]);
-  let v_4 = (b3[i0 * lit2 + i1] - v_3);
-  let v_5 = (v_4 * b1[(0i + lit3)]);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (v_0 + v_6);
-  b5[i0 * lit2 + i1] = v_7;
-  let v_8 = (v_7 * b4[0i]);
-  let v_9 = (v_4 - v_8);
-  b6[i0 * lit2 + i1] = v_9;
+  let h_0 = b1[(0i + 1i)];
+  let h_2 = b1[(0i + lit2)];
+  let h_5 = b4[0i];
+  let i0 = (gi / lit3);
+  let i1 = (gi % lit3);
+  let v_1 = (b0[gi] * h_0);
+  let v_3 = (b3[gi] * h_2);
+  let v_4 = (b2[gi] + v_3);
+  let v_6 = (b0[gi] * h_5);
+  let v_7 = (b3[gi] - v_6);
+  let v_8 = (v_7 * h_2);
+  let v_9 = (v_4 + v_8);
+  let v_10 = (v_1 + v_9);
+  b5[gi] = v_10;
+  let v_11 = (v_10 * h_5);
+  let v_12 = (v_7 - v_11);
+  b6[gi] = v_12;
 }
 `,
   };
@@ -4559,15 +3090,17 @@ override lit5: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b2[(0i + 1i)];
+  let h_3 = b4[0i];
   let i0 = (gi / lit2);
   let i1 = ((gi / lit3) % lit4);
   let i2 = ((gi / lit5) % lit5);
   let i3 = (gi % lit5);
-  let v_0 = (b1[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b2[(0i + 1i)]);
-  let v_1 = (v_0 + b3[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3]);
-  let v_2 = (v_1 * b4[0i]);
-  let v_3 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] - v_2);
-  b5[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_3;
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = (v_1 + b3[gi]);
+  let v_4 = (v_2 * h_3);
+  let v_5 = (b0[gi] - v_4);
+  b5[gi] = v_5;
 }
 `,
   };
@@ -4596,92 +3129,25 @@ override lit6: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = ((gi / lit3) % lit4);
-  let i2 = ((gi / lit5) % lit5);
-  let i3 = (gi % lit5);
-  let v_0 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b1[(0i + 1i)]);
-  let v_1 = (b3[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-  let v_2 = (b2[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] + v_1);
-  let v_3 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b4[0i]);
-  let v_4 = (b3[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] - v_3);
-  let v_5 = (v_4 * b1[(0i + lit6)]);
-  let v_6 = (v_2 + v_5);
-  let v_7 = (v_0 + v_6);
-  b5[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_7;
-  let v_8 = (v_7 * b4[0i]);
-  let v_9 = (v_4 - v_8);
-  b6[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_9;
-}
-`,
-  };
-
-export const pointwise_G_layer1_0_conv3: ShaderSpec = {
-    name: "pointwise_G_layer1_0_conv3",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit7);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (v_1 * b2[i1]);
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_G_layer1_0_conv3_2: ShaderSpec = {
-    name: "pointwise_G_layer1_0_conv3_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[(i1 % lit4)] * lit7);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit5 + i3] = v_1;
-  }
+  let h_0 = b1[(0i + 1i)];
+  let h_2 = b1[(0i + lit2)];
+  let h_5 = b4[0i];
+  let i0 = (gi / lit3);
+  let i1 = ((gi / lit4) % lit5);
+  let i2 = ((gi / lit6) % lit6);
+  let i3 = (gi % lit6);
+  let v_1 = (b0[gi] * h_0);
+  let v_3 = (b3[gi] * h_2);
+  let v_4 = (b2[gi] + v_3);
+  let v_6 = (b0[gi] * h_5);
+  let v_7 = (b3[gi] - v_6);
+  let v_8 = (v_7 * h_2);
+  let v_9 = (v_4 + v_8);
+  let v_10 = (v_1 + v_9);
+  b5[gi] = v_10;
+  let v_11 = (v_10 * h_5);
+  let v_12 = (v_7 - v_11);
+  b6[gi] = v_12;
 }
 `,
   };
@@ -4706,15 +3172,17 @@ override lit3: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = (gi % lit2);
-  let v_0 = (b1[i0 * lit2 + i1] * b2[(0i + lit3)]);
-  let v_1 = (b0[i0 * lit2 + i1] + v_0);
-  let v_2 = (b3[i0 * lit2 + i1] * b4[0i]);
-  let v_3 = (b1[i0 * lit2 + i1] - v_2);
-  let v_4 = (v_3 * b2[(0i + lit3)]);
-  let v_5 = (v_1 + v_4);
-  b5[i0 * lit2 + i1] = v_5;
+  let h_0 = b2[(0i + lit2)];
+  let h_3 = b4[0i];
+  let i0 = (gi / lit3);
+  let i1 = (gi % lit3);
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = (b0[gi] + v_1);
+  let v_4 = (b3[gi] * h_3);
+  let v_5 = (b1[gi] - v_4);
+  let v_6 = (v_5 * h_0);
+  let v_7 = (v_2 + v_6);
+  b5[gi] = v_7;
 }
 `,
   };
@@ -4738,37 +3206,43 @@ override lit2: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b2[0i];
+  let h_3 = b3[(0i + 1i)];
   let i0 = (gi / lit2);
   let i1 = (gi % lit2);
-  let v_0 = (b1[i0 * lit2 + i1] * b2[0i]);
-  let v_1 = (b0[i0 * lit2 + i1] - v_0);
-  let v_2 = (b1[i0 * lit2 + i1] * b3[(0i + 1i)]);
-  let v_3 = (v_2 + b4[i0 * lit2 + i1]);
-  let v_4 = (v_3 * b2[0i]);
-  let v_5 = (v_1 - v_4);
-  b5[i0 * lit2 + i1] = v_5;
+  let v_1 = (b1[gi] * h_0);
+  let v_2 = (b0[gi] - v_1);
+  let v_4 = (b1[gi] * h_3);
+  let v_5 = (v_4 + b4[gi]);
+  let v_6 = (v_5 * h_0);
+  let v_7 = (v_2 - v_6);
+  b5[gi] = v_7;
 }
 `,
   };
 
 export const pointwise_G_layer1_1_bn3: ShaderSpec = {
     name: "pointwise_G_layer1_1_bn3",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
+override lit3: f32;
+override lit4: f32;
 override lit5: i32;
 override lit6: i32;
+override lit7: i32;
+override lit8: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -4778,17 +3252,31 @@ fn relu_(x: f32) -> f32 {
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = (v_1 + b3[i1 * lit3 + i2 * lit5 + i3]);
-    let v_3 = relu_(v_2);
-    b4[i1 * lit3 + i2 * lit5 + i3] = v_3;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit8;
+    let i3 = hw % lit8;
+    let gi = row * lit7 + hw;
+    let v_2 = (b0[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = (v_11 + b5[gi]);
+    let v_13 = relu_(v_12);
+    b6[gi] = v_13;
   }
 }
 `,
@@ -4796,11 +3284,293 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_G_layer1_1_bn3_2: ShaderSpec = {
     name: "pointwise_G_layer1_1_bn3_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
+    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let gi = row * lit5 + hw;
+    let v_2 = (b0[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = (v_11 + b5[gi]);
+    let v_13 = relu_(v_12);
+    b6[gi] = v_13;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer2_0_bn1: ShaderSpec = {
+    name: "pointwise_G_layer2_0_bn1",
+    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let gi = row * lit5 + hw;
+    let v_2 = (b0[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = relu_(v_11);
+    b5[gi] = v_12;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer2_0_bn1_2: ShaderSpec = {
+    name: "pointwise_G_layer2_0_bn1_2",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit8;
+    let i3 = hw % lit8;
+    let gi = row * lit7 + hw;
+    let v_2 = (b0[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = relu_(v_11);
+    b5[gi] = v_12;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer2_0_bn3: ShaderSpec = {
+    name: "pointwise_G_layer2_0_bn3",
+    overrides: ["i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit0 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit4 + hw;
+    let v_2 = (b0[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    b5[gi] = v_11;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer2_0_bn3_2: ShaderSpec = {
+    name: "pointwise_G_layer2_0_bn3_2",
+    overrides: ["i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b2[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b4[i1];
+  let h_10 = b5[i1];
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit0 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit4 + hw;
+    let v_2 = (b1[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = (b0[gi] + v_11);
+    let v_13 = relu_(v_12);
+    b6[gi] = v_13;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer2_0_bn3_3: ShaderSpec = {
+    name: "pointwise_G_layer2_0_bn3_3",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
+override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
@@ -4823,31 +3593,181 @@ fn relu_(x: f32) -> f32 {
 }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b2[i1] * lit6);
+  let v_1 = (b1[gi] - v_0);
+  let v_2 = (b3[i1] * lit6);
+  let v_3 = (v_2 + lit7);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (v_1 * v_4);
+  let v_6 = (v_5 * b4[i1]);
+  let v_7 = (v_6 + b5[i1]);
+  let v_8 = (b0[gi] + v_7);
+  let v_9 = relu_(v_8);
+  b6[gi] = v_9;
+}
+`,
+  };
+
+export const pointwise_G_layer3_0_bn3: ShaderSpec = {
+    name: "pointwise_G_layer3_0_bn3",
+    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = (v_7 + b5[i1 * lit3 + i2 * lit5 + i3]);
-    let v_9 = relu_(v_8);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_9;
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let gi = row * lit5 + hw;
+    let v_2 = (b0[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    b5[gi] = v_11;
   }
 }
 `,
   };
 
-export const pointwise_G_layer1_1_bn3_3: ShaderSpec = {
-    name: "pointwise_G_layer1_1_bn3_3",
+export const pointwise_G_layer3_0_bn3_2: ShaderSpec = {
+    name: "pointwise_G_layer3_0_bn3_2",
+    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b2[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b4[i1];
+  let h_10 = b5[i1];
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let gi = row * lit5 + hw;
+    let v_2 = (b1[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = (b0[gi] + v_11);
+    let v_13 = relu_(v_12);
+    b6[gi] = v_13;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer3_0_bn3_3: ShaderSpec = {
+    name: "pointwise_G_layer3_0_bn3_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1] * lit7);
+    let v_1 = (b0[gi] - v_0);
+    let v_2 = (b2[i1] * lit7);
+    let v_3 = (v_2 + lit8);
+    let v_4 = inverseSqrt(v_3);
+    let v_5 = (v_1 * v_4);
+    let v_6 = (v_5 * b3[i1]);
+    let v_7 = (v_6 + b4[i1]);
+    b5[gi] = v_7;
+  }
+}
+`,
+  };
+
+export const pointwise_G_layer3_0_bn3_4: ShaderSpec = {
+    name: "pointwise_G_layer3_0_bn3_4",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -4883,656 +3803,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit3) % lit4);
     let i2 = ((gi / lit5) % lit6);
     let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit7);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit7);
+    let v_0 = (b2[i1] * lit7);
+    let v_1 = (b1[gi] - v_0);
+    let v_2 = (b3[i1] * lit7);
     let v_3 = (v_2 + lit8);
     let v_4 = inverseSqrt(v_3);
     let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = (v_7 + b5[i1 * lit3 + i2 * lit5 + i3]);
+    let v_6 = (v_5 * b4[i1]);
+    let v_7 = (v_6 + b5[i1]);
+    let v_8 = (b0[gi] + v_7);
     let v_9 = relu_(v_8);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_9;
+    b6[gi] = v_9;
   }
-}
-`,
-  };
-
-export const pointwise_G_layer1_2_bn2_running_var: ShaderSpec = {
-    name: "pointwise_G_layer1_2_bn2_running_var",
-    overrides: ["u32","i32","f32","f32","f32","f32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] / lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] / lit5);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-  let v_8 = (b4[i0] * b5[(0i + lit6)]);
-  let v_9 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
-  let v_10 = (v_9 * b8[0i]);
-  let v_11 = (v_8 + v_10);
-  b9[i0] = v_11;
-}
-`,
-  };
-
-export const pointwise_G_layer2_0_bn1: ShaderSpec = {
-    name: "pointwise_G_layer2_0_bn1",
-    overrides: ["u32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[i1]);
-  let v_1 = (v_0 + b2[i1]);
-  let v_2 = relu_(v_1);
-  b3[i1 * lit2 + i2 * lit4 + i3] = v_2;
-}
-`,
-  };
-
-export const pointwise_G_layer2_0_bn1_2: ShaderSpec = {
-    name: "pointwise_G_layer2_0_bn1_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = relu_(v_7);
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_G_layer2_0_bn1_3: ShaderSpec = {
-    name: "pointwise_G_layer2_0_bn1_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit0);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = relu_(v_7);
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_G_layer2_0_bn2_running_var: ShaderSpec = {
-    name: "pointwise_G_layer2_0_bn2_running_var",
-    overrides: ["u32","i32","f32","f32","f32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] / lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] / lit3);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-  let v_8 = (b4[i0] * b5[(0i + lit5)]);
-  let v_9 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
-  let v_10 = (v_9 * b8[0i]);
-  let v_11 = (v_8 + v_10);
-  b9[i0] = v_11;
-}
-`,
-  };
-
-export const pointwise_G_layer2_0_bn3: ShaderSpec = {
-    name: "pointwise_G_layer2_0_bn3",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = (b3[i1 * lit3 + i2 * lit4 + i3] * b4[i1]);
-    let v_3 = (v_2 + b5[i1]);
-    let v_4 = (v_1 + v_3);
-    let v_5 = relu_(v_4);
-    b6[i1 * lit3 + i2 * lit4 + i3] = v_5;
-  }
-}
-`,
-  };
-
-export const pointwise_G_layer2_0_bn3_2: ShaderSpec = {
-    name: "pointwise_G_layer2_0_bn3_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit0);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = (b6[i1] * lit6);
-    let v_9 = (b5[i1 * lit3 + i2 * lit5 + i3] - v_8);
-    let v_10 = (b7[i1] * lit6);
-    let v_11 = (v_10 + lit7);
-    let v_12 = inverseSqrt(v_11);
-    let v_13 = (v_9 * v_12);
-    let v_14 = (v_13 * b8[i1]);
-    let v_15 = (v_14 + b9[i1]);
-    let v_16 = (v_7 + v_15);
-    let v_17 = relu_(v_16);
-    b10[i1 * lit3 + i2 * lit5 + i3] = v_17;
-  }
-}
-`,
-  };
-
-export const pointwise_G_layer2_0_bn3_3: ShaderSpec = {
-    name: "pointwise_G_layer2_0_bn3_3",
-    overrides: ["u32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[i1]);
-  let v_1 = (v_0 + b2[i1]);
-  let v_2 = (b3[i1 * lit2 + i2 * lit4 + i3] * b4[i1]);
-  let v_3 = (v_2 + b5[i1]);
-  let v_4 = (v_1 + v_3);
-  let v_5 = relu_(v_4);
-  b6[i1 * lit2 + i2 * lit4 + i3] = v_5;
-}
-`,
-  };
-
-export const pointwise_G_layer2_0_conv1: ShaderSpec = {
-    name: "pointwise_G_layer2_0_conv1",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[i1] * lit6);
-  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
-  let v_2 = (v_1 * b2[i1]);
-  b3[i1 * lit2 + i2 * lit4 + i3] = v_2;
-}
-`,
-  };
-
-export const pointwise_G_layer2_0_conv1_2: ShaderSpec = {
-    name: "pointwise_G_layer2_0_conv1_2",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
-  let i3 = (gi % lit4);
-  let v_0 = (b1[(i1 % lit3)] * lit6);
-  let v_1 = (b0[i1 * lit2 + i2 * lit4 + i3] - v_0);
-  b2[i1 * lit2 + i2 * lit4 + i3] = v_1;
-}
-`,
-  };
-
-export const pointwise_G_layer2_0_conv3: ShaderSpec = {
-    name: "pointwise_G_layer2_0_conv3",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    let v_2 = (v_1 * b2[i1]);
-    b3[i1 * lit3 + i2 * lit4 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_G_layer2_0_conv3_2: ShaderSpec = {
-    name: "pointwise_G_layer2_0_conv3_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b1[(i1 % lit1)] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit4 + i3] - v_0);
-    b2[i1 * lit3 + i2 * lit4 + i3] = v_1;
-  }
-}
-`,
-  };
-
-export const pointwise_G_layer2_1_bn3: ShaderSpec = {
-    name: "pointwise_G_layer2_1_bn3",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit0);
-    let i3 = (gi % lit5);
-    let v_0 = (b1[i1] * lit6);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_0);
-    let v_2 = (b2[i1] * lit6);
-    let v_3 = (v_2 + lit7);
-    let v_4 = inverseSqrt(v_3);
-    let v_5 = (v_1 * v_4);
-    let v_6 = (v_5 * b3[i1]);
-    let v_7 = (v_6 + b4[i1]);
-    let v_8 = (v_7 + b5[i1 * lit3 + i2 * lit5 + i3]);
-    let v_9 = relu_(v_8);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_G_layer3_0_bn1: ShaderSpec = {
-    name: "pointwise_G_layer3_0_bn1",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = relu_(v_1);
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_G_layer3_0_bn3_running_mean: ShaderSpec = {
-    name: "pointwise_G_layer3_0_bn3_running_mean",
-    overrides: ["u32","i32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] * lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] * lit5);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
 }
 `,
   };
@@ -5557,6 +3839,7 @@ override lit6: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[0i];
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
@@ -5564,9 +3847,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit4) % lit5);
     let i2 = ((gi / lit6) % lit6);
     let i3 = (gi % lit6);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b2[0i]);
-    let v_1 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_0);
-    b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_1;
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = (b0[gi] - v_1);
+    b3[gi] = v_2;
   }
 }
 `,
@@ -5594,6 +3877,8 @@ override lit6: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[(0i + 1i)];
+  let h_3 = b4[0i];
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
@@ -5601,11 +3886,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit4) % lit5);
     let i2 = ((gi / lit6) % lit6);
     let i3 = (gi % lit6);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b2[(0i + 1i)]);
-    let v_1 = (v_0 + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_2);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_3;
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = (v_1 + b3[gi]);
+    let v_4 = (v_2 * h_3);
+    let v_5 = (b0[gi] - v_4);
+    b5[gi] = v_5;
   }
 }
 `,
@@ -5635,25 +3920,28 @@ override lit7: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + 1i)]);
-    let v_1 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
-    let v_2 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + v_1);
-    let v_3 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b4[0i]);
-    let v_4 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_3);
-    let v_5 = (v_4 * b1[(0i + lit7)]);
-    let v_6 = (v_2 + v_5);
-    let v_7 = (v_0 + v_6);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_7;
-    let v_8 = (v_7 * b4[0i]);
-    let v_9 = (v_4 - v_8);
-    b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_9;
+  let h_0 = b1[(0i + 1i)];
+  let h_2 = b1[(0i + lit0)];
+  let h_5 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = ((gi / lit5) % lit6);
+    let i2 = ((gi / lit7) % lit7);
+    let i3 = (gi % lit7);
+    let v_1 = (b0[gi] * h_0);
+    let v_3 = (b3[gi] * h_2);
+    let v_4 = (b2[gi] + v_3);
+    let v_6 = (b0[gi] * h_5);
+    let v_7 = (b3[gi] - v_6);
+    let v_8 = (v_7 * h_2);
+    let v_9 = (v_4 + v_8);
+    let v_10 = (v_1 + v_9);
+    b5[gi] = v_10;
+    let v_11 = (v_10 * h_5);
+    let v_12 = (v_7 - v_11);
+    b6[gi] = v_12;
   }
 }
 `,
@@ -5676,14 +3964,15 @@ override lit3: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[0i];
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
     let i0 = (gi / lit3);
     let i1 = (gi % lit3);
-    let v_0 = (b1[i0 * lit3 + i1] * b2[0i]);
-    let v_1 = (b0[i0 * lit3 + i1] - v_0);
-    b3[i0 * lit3 + i1] = v_1;
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = (b0[gi] - v_1);
+    b3[gi] = v_2;
   }
 }
 `,
@@ -5708,16 +3997,18 @@ override lit3: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[(0i + 1i)];
+  let h_3 = b4[0i];
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
     let i0 = (gi / lit3);
     let i1 = (gi % lit3);
-    let v_0 = (b1[i0 * lit3 + i1] * b2[(0i + 1i)]);
-    let v_1 = (v_0 + b3[i0 * lit3 + i1]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (b0[i0 * lit3 + i1] - v_2);
-    b5[i0 * lit3 + i1] = v_3;
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = (v_1 + b3[gi]);
+    let v_4 = (v_2 * h_3);
+    let v_5 = (b0[gi] - v_4);
+    b5[gi] = v_5;
   }
 }
 `,
@@ -5744,23 +4035,26 @@ override lit4: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = (gi % lit3);
-    let v_0 = (b0[i0 * lit3 + i1] * b1[(0i + 1i)]);
-    let v_1 = (b3[i0 * lit3 + i1] * b1[(0i + lit4)]);
-    let v_2 = (b2[i0 * lit3 + i1] + v_1);
-    let v_3 = (b0[i0 * lit3 + i1] * b4[0i]);
-    let v_4 = (b3[i0 * lit3 + i1] - v_3);
-    let v_5 = (v_4 * b1[(0i + lit4)]);
-    let v_6 = (v_2 + v_5);
-    let v_7 = (v_0 + v_6);
-    b5[i0 * lit3 + i1] = v_7;
-    let v_8 = (v_7 * b4[0i]);
-    let v_9 = (v_4 - v_8);
-    b6[i0 * lit3 + i1] = v_9;
+  let h_0 = b1[(0i + 1i)];
+  let h_2 = b1[(0i + lit0)];
+  let h_5 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = (gi % lit4);
+    let v_1 = (b0[gi] * h_0);
+    let v_3 = (b3[gi] * h_2);
+    let v_4 = (b2[gi] + v_3);
+    let v_6 = (b0[gi] * h_5);
+    let v_7 = (b3[gi] - v_6);
+    let v_8 = (v_7 * h_2);
+    let v_9 = (v_4 + v_8);
+    let v_10 = (v_1 + v_9);
+    b5[gi] = v_10;
+    let v_11 = (v_10 * h_5);
+    let v_12 = (v_7 - v_11);
+    b6[gi] = v_12;
   }
 }
 `,
@@ -5782,14 +4076,15 @@ override lit2: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[0i];
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
     let i0 = (gi / lit1);
     let i1 = (gi % lit1);
-    let v_0 = (b1[i0 * lit1 + i1] * b2[0i]);
-    let v_1 = (b0[i0 * lit1 + i1] - v_0);
-    b3[i0 * lit1 + i1] = v_1;
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = (b0[gi] - v_1);
+    b3[gi] = v_2;
   }
 }
 `,
@@ -5813,16 +4108,18 @@ override lit2: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[(0i + 1i)];
+  let h_3 = b4[0i];
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
     let i0 = (gi / lit1);
     let i1 = (gi % lit1);
-    let v_0 = (b1[i0 * lit1 + i1] * b2[(0i + 1i)]);
-    let v_1 = (v_0 + b3[i0 * lit1 + i1]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (b0[i0 * lit1 + i1] - v_2);
-    b5[i0 * lit1 + i1] = v_3;
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = (v_1 + b3[gi]);
+    let v_4 = (v_2 * h_3);
+    let v_5 = (b0[gi] - v_4);
+    b5[gi] = v_5;
   }
 }
 `,
@@ -5847,18 +4144,20 @@ override lit3: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit1);
-    let i1 = (gi % lit1);
-    let v_0 = (b1[i0 * lit1 + i1] * b2[(0i + lit3)]);
-    let v_1 = (b0[i0 * lit1 + i1] + v_0);
-    let v_2 = (b3[i0 * lit1 + i1] * b4[0i]);
-    let v_3 = (b1[i0 * lit1 + i1] - v_2);
-    let v_4 = (v_3 * b2[(0i + lit3)]);
-    let v_5 = (v_1 + v_4);
-    b5[i0 * lit1 + i1] = v_5;
+  let h_0 = b2[(0i + lit0)];
+  let h_3 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit2);
+    let i1 = (gi % lit2);
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = (b0[gi] + v_1);
+    let v_4 = (b3[gi] * h_3);
+    let v_5 = (b1[gi] - v_4);
+    let v_6 = (v_5 * h_0);
+    let v_7 = (v_2 + v_6);
+    b5[gi] = v_7;
   }
 }
 `,
@@ -5882,73 +4181,43 @@ override lit2: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[0i];
+  let h_3 = b3[(0i + 1i)];
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
     let i0 = (gi / lit1);
     let i1 = (gi % lit1);
-    let v_0 = (b1[i0 * lit1 + i1] * b2[0i]);
-    let v_1 = (b0[i0 * lit1 + i1] - v_0);
-    let v_2 = (b1[i0 * lit1 + i1] * b3[(0i + 1i)]);
-    let v_3 = (v_2 + b4[i0 * lit1 + i1]);
-    let v_4 = (v_3 * b2[0i]);
-    let v_5 = (v_1 - v_4);
-    b5[i0 * lit1 + i1] = v_5;
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = (b0[gi] - v_1);
+    let v_4 = (b1[gi] * h_3);
+    let v_5 = (v_4 + b4[gi]);
+    let v_6 = (v_5 * h_0);
+    let v_7 = (v_2 - v_6);
+    b5[gi] = v_7;
   }
-}
-`,
-  };
-
-export const pointwise_G_layer3_22_bn3_running_var: ShaderSpec = {
-    name: "pointwise_G_layer3_22_bn3_running_var",
-    overrides: ["u32","i32","f32","f32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * lit2);
-  let v_1 = (b1[(i0 % lit1)] / lit3);
-  let v_2 = (v_1 * lit4);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * lit2);
-  let v_5 = (b2[(i0 % lit1)] / lit5);
-  let v_6 = (v_5 * lit4);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
 }
 `,
   };
 
 export const pointwise_G_layer4_0_bn1: ShaderSpec = {
     name: "pointwise_G_layer4_0_bn1",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: i32;
+override lit1: f32;
+override lit2: f32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -5958,16 +4227,30 @@ fn relu_(x: f32) -> f32 {
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] * b1[i1]);
-    let v_1 = (v_0 + b2[i1]);
-    let v_2 = relu_(v_1);
-    b3[i1 * lit3 + i2 * lit4 + i3] = v_2;
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b1[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b2[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b3[i1];
+  let h_10 = b4[i1];
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit0 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit4 + hw;
+    let v_2 = (b0[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_9 = (v_7 * h_8);
+    let v_11 = (v_9 + h_10);
+    let v_12 = relu_(v_11);
+    b5[gi] = v_12;
   }
 }
 `,
@@ -5992,6 +4275,7 @@ override lit5: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[0i];
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
@@ -5999,9 +4283,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit4) % lit1);
     let i2 = ((gi / lit5) % lit5);
     let i3 = (gi % lit5);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[0i]);
-    let v_1 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_0);
-    b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_1;
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = (b0[gi] - v_1);
+    b3[gi] = v_2;
   }
 }
 `,
@@ -6028,6 +4312,8 @@ override lit5: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[(0i + 1i)];
+  let h_3 = b4[0i];
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
@@ -6035,11 +4321,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit4) % lit1);
     let i2 = ((gi / lit5) % lit5);
     let i3 = (gi % lit5);
-    let v_0 = (b1[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b2[(0i + 1i)]);
-    let v_1 = (v_0 + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_2);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_3;
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = (v_1 + b3[gi]);
+    let v_4 = (v_2 * h_3);
+    let v_5 = (b0[gi] - v_4);
+    b5[gi] = v_5;
   }
 }
 `,
@@ -6068,25 +4354,28 @@ override lit6: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + 1i)]);
-    let v_1 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_2 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + v_1);
-    let v_3 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b4[0i]);
-    let v_4 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_3);
-    let v_5 = (v_4 * b1[(0i + lit6)]);
-    let v_6 = (v_2 + v_5);
-    let v_7 = (v_0 + v_6);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_7;
-    let v_8 = (v_7 * b4[0i]);
-    let v_9 = (v_4 - v_8);
-    b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_9;
+  let h_0 = b1[(0i + 1i)];
+  let h_2 = b1[(0i + lit0)];
+  let h_5 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = ((gi / lit5) % lit2);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_1 = (b0[gi] * h_0);
+    let v_3 = (b3[gi] * h_2);
+    let v_4 = (b2[gi] + v_3);
+    let v_6 = (b0[gi] * h_5);
+    let v_7 = (b3[gi] - v_6);
+    let v_8 = (v_7 * h_2);
+    let v_9 = (v_4 + v_8);
+    let v_10 = (v_1 + v_9);
+    b5[gi] = v_10;
+    let v_11 = (v_10 * h_5);
+    let v_12 = (v_7 - v_11);
+    b6[gi] = v_12;
   }
 }
 `,
@@ -6112,23 +4401,26 @@ override lit3: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit1);
-    let i1 = (gi % lit1);
-    let v_0 = (b0[i0 * lit1 + i1] * b1[(0i + 1i)]);
-    let v_1 = (b3[i0 * lit1 + i1] * b1[(0i + lit3)]);
-    let v_2 = (b2[i0 * lit1 + i1] + v_1);
-    let v_3 = (b0[i0 * lit1 + i1] * b4[0i]);
-    let v_4 = (b3[i0 * lit1 + i1] - v_3);
-    let v_5 = (v_4 * b1[(0i + lit3)]);
-    let v_6 = (v_2 + v_5);
-    let v_7 = (v_0 + v_6);
-    b5[i0 * lit1 + i1] = v_7;
-    let v_8 = (v_7 * b4[0i]);
-    let v_9 = (v_4 - v_8);
-    b6[i0 * lit1 + i1] = v_9;
+  let h_0 = b1[(0i + 1i)];
+  let h_2 = b1[(0i + lit0)];
+  let h_5 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit2);
+    let i1 = (gi % lit2);
+    let v_1 = (b0[gi] * h_0);
+    let v_3 = (b3[gi] * h_2);
+    let v_4 = (b2[gi] + v_3);
+    let v_6 = (b0[gi] * h_5);
+    let v_7 = (b3[gi] - v_6);
+    let v_8 = (v_7 * h_2);
+    let v_9 = (v_4 + v_8);
+    let v_10 = (v_1 + v_9);
+    b5[gi] = v_10;
+    let v_11 = (v_10 * h_5);
+    let v_12 = (v_7 - v_11);
+    b6[gi] = v_12;
   }
 }
 `,
@@ -6154,18 +4446,20 @@ override lit4: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = (gi % lit3);
-    let v_0 = (b1[i0 * lit3 + i1] * b2[(0i + lit4)]);
-    let v_1 = (b0[i0 * lit3 + i1] + v_0);
-    let v_2 = (b3[i0 * lit3 + i1] * b4[0i]);
-    let v_3 = (b1[i0 * lit3 + i1] - v_2);
-    let v_4 = (v_3 * b2[(0i + lit4)]);
-    let v_5 = (v_1 + v_4);
-    b5[i0 * lit3 + i1] = v_5;
+  let h_0 = b2[(0i + lit0)];
+  let h_3 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = (gi % lit4);
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = (b0[gi] + v_1);
+    let v_4 = (b3[gi] * h_3);
+    let v_5 = (b1[gi] - v_4);
+    let v_6 = (v_5 * h_0);
+    let v_7 = (v_2 + v_6);
+    b5[gi] = v_7;
   }
 }
 `,
@@ -6190,123 +4484,21 @@ override lit3: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b2[0i];
+  let h_3 = b3[(0i + 1i)];
   for (var e = 0i; e < lit0; e++) {
     let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
     if (gi >= lit2) { break; }
     let i0 = (gi / lit3);
     let i1 = (gi % lit3);
-    let v_0 = (b1[i0 * lit3 + i1] * b2[0i]);
-    let v_1 = (b0[i0 * lit3 + i1] - v_0);
-    let v_2 = (b1[i0 * lit3 + i1] * b3[(0i + 1i)]);
-    let v_3 = (v_2 + b4[i0 * lit3 + i1]);
-    let v_4 = (v_3 * b2[0i]);
-    let v_5 = (v_1 - v_4);
-    b5[i0 * lit3 + i1] = v_5;
+    let v_1 = (b1[gi] * h_0);
+    let v_2 = (b0[gi] - v_1);
+    let v_4 = (b1[gi] * h_3);
+    let v_5 = (v_4 + b4[gi]);
+    let v_6 = (v_5 * h_0);
+    let v_7 = (v_2 - v_6);
+    b5[gi] = v_7;
   }
-}
-`,
-  };
-
-export const pointwise_G_layer5_conv2d_list_1: ShaderSpec = {
-    name: "pointwise_G_layer5_conv2d_list_1",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-  let v_2 = (b4[i0] * b5[(0i + 1i)]);
-  let v_3 = (b7[i0] * b5[(0i + lit2)]);
-  let v_4 = (b6[(i0 % lit1)] + v_3);
-  let v_5 = (v_2 + v_4);
-  b8[i0] = v_5;
-  let v_6 = (v_5 * b2[0i]);
-  let v_7 = (b7[i0] - v_6);
-  b9[i0] = v_7;
-}
-`,
-  };
-
-export const pointwise_G_layer5_conv2d_list_1_2: ShaderSpec = {
-    name: "pointwise_G_layer5_conv2d_list_1_2",
-    overrides: ["u32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-}
-`,
-  };
-
-export const pointwise_G_layer5_conv2d_list_1_3: ShaderSpec = {
-    name: "pointwise_G_layer5_conv2d_list_1_3",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-  let v_2 = (b4[i0] * b5[(0i + 1i)]);
-  let v_3 = (b6[(i0 % lit1)] + b7[(i0 % lit1)]);
-  let v_4 = (b8[i0] * b5[(0i + lit2)]);
-  let v_5 = (v_3 + v_4);
-  let v_6 = (v_2 + v_5);
-  b9[i0] = v_6;
-  let v_7 = (v_6 * b2[0i]);
-  let v_8 = (b8[i0] - v_7);
-  b10[i0] = v_8;
 }
 `,
   };
@@ -6365,7 +4557,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_18 = (v_17 + b2[i1 * lit11 + i_2 * lit12 + i_6]);
     let v_19 = (v_18 + b3[i1 * lit11 + i_2 * lit12 + i_6]);
     let v_20 = mix(mix(v_10, v_13, l_7), mix(v_16, v_19, l_7), l_3);
-    b4[i1 * lit3 + i2 * lit5 + i3] = v_20;
+    b4[gi] = v_20;
   }
 }
 `,
@@ -6424,7 +4616,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_18 = (v_17 + b2[i1 * lit10 + i_2 * lit11 + i_6]);
     let v_19 = (v_18 + b3[i1 * lit10 + i_2 * lit11 + i_6]);
     let v_20 = mix(mix(v_10, v_13, l_7), mix(v_16, v_19, l_7), l_3);
-    b4[i1 * lit3 + i2 * lit5 + i3] = v_20;
+    b4[gi] = v_20;
   }
 }
 `,
@@ -6432,8 +4624,225 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_adam_D1_D1_classifier_bias_exp_avg: ShaderSpec = {
     name: "pointwise_adam_D1_D1_classifier_bias_exp_avg",
+    overrides: ["u32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let h_0 = b1[(0i + lit1)];
+  let h_2 = b2[0i];
+  let h_3 = b3[0i];
+  let v_4 = (h_2 + h_3);
+  let h_5 = b4[0i];
+  let v_6 = (v_4 * h_5);
+  let v_1 = (b0[gi] * h_0);
+  let v_7 = (v_1 + v_6);
+  b5[gi] = v_7;
+}
+`,
+  };
+
+export const pointwise_adam_D1_D1_classifier_bias_exp_avg_sq: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_classifier_bias_exp_avg_sq",
+    overrides: ["u32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let h_0 = b1[(0i + lit1)];
+  let h_2 = b2[0i];
+  let h_3 = b3[0i];
+  let v_4 = (h_2 + h_3);
+  let v_5 = (v_4 * v_4);
+  let h_6 = b4[0i];
+  let v_7 = (v_5 * h_6);
+  let v_1 = (b0[gi] * h_0);
+  let v_8 = (v_1 + v_7);
+  b5[gi] = v_8;
+}
+`,
+  };
+
+export const pointwise_adam_D1_D1_classifier_weight_exp_avg: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_classifier_weight_exp_avg",
+    overrides: ["u32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let h_0 = b1[(0i + lit2)];
+  let h_3 = b4[0i];
+  let i1 = ((gi / lit3) % lit4);
+  let i2 = ((gi / lit5) % lit5);
+  let i3 = (gi % lit5);
+  let v_1 = (b0[gi] * h_0);
+  let v_2 = (b2[gi] + b3[gi]);
+  let v_4 = (v_2 * h_3);
+  let v_5 = (v_1 + v_4);
+  b5[gi] = v_5;
+}
+`,
+  };
+
+export const pointwise_adam_D1_D1_classifier_weight_exp_avg_2: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_classifier_weight_exp_avg_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b1[(0i + lit0)];
+  let h_3 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (b2[gi] + b3[gi]);
+    let v_4 = (v_2 * h_3);
+    let v_5 = (v_1 + v_4);
+    b5[gi] = v_5;
+  }
+}
+`,
+  };
+
+export const pointwise_adam_D1_D1_classifier_weight_exp_avg_sq: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_classifier_weight_exp_avg_sq",
+    overrides: ["u32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let h_0 = b1[(0i + lit2)];
+  let h_4 = b4[0i];
+  let i1 = ((gi / lit3) % lit4);
+  let i2 = ((gi / lit5) % lit5);
+  let i3 = (gi % lit5);
+  let v_1 = (b0[gi] * h_0);
+  let v_2 = (b2[gi] + b3[gi]);
+  let v_3 = (v_2 * v_2);
+  let v_5 = (v_3 * h_4);
+  let v_6 = (v_1 + v_5);
+  b5[gi] = v_6;
+}
+`,
+  };
+
+export const pointwise_adam_D1_D1_classifier_weight_exp_avg_sq_2: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_classifier_weight_exp_avg_sq_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  let h_0 = b1[(0i + lit0)];
+  let h_4 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i1 = ((gi / lit4) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (b2[gi] + b3[gi]);
+    let v_3 = (v_2 * v_2);
+    let v_5 = (v_3 * h_4);
+    let v_6 = (v_1 + v_5);
+    b5[gi] = v_6;
+  }
+}
+`,
+  };
+
+export const pointwise_adam_D1_D1_conv1_bias_exp_avg: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_conv1_bias_exp_avg",
     overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -6445,252 +4854,56 @@ override lit2: i32;
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * b1[(0i + lit1)]);
-  let v_1 = (b2[0i] + b3[0i]);
-  let v_2 = (v_1 * b4[0i]);
-  let v_3 = (v_0 + v_2);
-  b5[0i] = v_3;
-  let v_4 = (b6[0i] * b1[(0i + lit2)]);
-  let v_5 = (v_1 * v_1);
-  let v_6 = (v_5 * b7[0i]);
-  let v_7 = (v_4 + v_6);
-  b8[0i] = v_7;
-}
-`,
-  };
-
-export const pointwise_adam_D1_D1_classifier_weight_exp_avg: ShaderSpec = {
-    name: "pointwise_adam_D1_D1_classifier_weight_exp_avg",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[(0i + lit5)]);
-  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (v_1 * b4[0i]);
-  let v_3 = (v_0 + v_2);
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_3;
-  let v_4 = (b6[i1 * lit2 + i2 * lit4 + i3] * b1[(0i + lit6)]);
-  let v_5 = (v_1 * v_1);
-  let v_6 = (v_5 * b7[0i]);
-  let v_7 = (v_4 + v_6);
-  b8[i1 * lit2 + i2 * lit4 + i3] = v_7;
-}
-`,
-  };
-
-export const pointwise_adam_D1_D1_classifier_weight_exp_avg_2: ShaderSpec = {
-    name: "pointwise_adam_D1_D1_classifier_weight_exp_avg_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_1 = (b2[i1 * lit3 + i2 * lit5 + i3] + b3[i1 * lit3 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (v_0 + v_2);
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_3;
-    let v_4 = (b6[i1 * lit3 + i2 * lit5 + i3] * b1[(0i + lit7)]);
-    let v_5 = (v_1 * v_1);
-    let v_6 = (v_5 * b7[0i]);
-    let v_7 = (v_4 + v_6);
-    b8[i1 * lit3 + i2 * lit5 + i3] = v_7;
-  }
+  let h_0 = b1[(0i + lit2)];
+  let h_3 = b4[0i];
+  let i0 = gi;
+  let v_1 = (b0[gi] * h_0);
+  let v_2 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
+  let v_4 = (v_2 * h_3);
+  let v_5 = (v_1 + v_4);
+  b5[gi] = v_5;
 }
 `,
   };
 
 export const pointwise_adam_D1_D1_conv1_bias_exp_avg_sq: ShaderSpec = {
     name: "pointwise_adam_D1_D1_conv1_bias_exp_avg_sq",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b1[(0i + lit2)];
+  let h_4 = b4[0i];
   let i0 = gi;
-  let v_0 = (b0[i0] * b1[(0i + lit2)]);
-  let v_1 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * b4[0i]);
-  let v_4 = (v_0 + v_3);
-  b5[i0] = v_4;
-  let v_5 = (b7[i0] * b8[0i]);
-  let v_6 = sqrt(v_4);
-  let v_7 = (v_6 / b9[0i]);
-  let v_8 = (v_7 + b1[(0i + lit3)]);
-  let v_9 = (v_5 / v_8);
-  let v_10 = (b6[i0] - v_9);
-  b10[i0] = v_10;
-}
-`,
-  };
-
-export const pointwise_adam_D1_D1_conv1_bias_exp_avg_sq_2: ShaderSpec = {
-    name: "pointwise_adam_D1_D1_conv1_bias_exp_avg_sq_2",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * b1[(0i + lit2)]);
-  let v_1 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * b4[0i]);
-  let v_4 = (v_0 + v_3);
-  b5[i0] = v_4;
-  let v_5 = (b7[i0] * b8[0i]);
-  let v_6 = sqrt(v_4);
-  let v_7 = (v_6 + b1[(0i + lit3)]);
-  let v_8 = (v_5 / v_7);
-  let v_9 = (b6[i0] - v_8);
-  b9[i0] = v_9;
+  let v_1 = (b0[gi] * h_0);
+  let v_2 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
+  let v_3 = (v_2 * v_2);
+  let v_5 = (v_3 * h_4);
+  let v_6 = (v_1 + v_5);
+  b5[gi] = v_6;
 }
 `,
   };
 
 export const pointwise_adam_D1_D1_conv1_weight_exp_avg: ShaderSpec = {
     name: "pointwise_adam_D1_D1_conv1_weight_exp_avg",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (v_0 + v_2);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_3;
-    let v_4 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
-    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b8[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_6 = (v_5 * b4[0i]);
-    let v_7 = (v_4 + v_6);
-    b9[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_7;
-  }
-}
-`,
-  };
-
-export const pointwise_adam_D1_D1_conv1_weight_exp_avg_2: ShaderSpec = {
-    name: "pointwise_adam_D1_D1_conv1_weight_exp_avg_2",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -6712,66 +4925,20 @@ override lit7: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (v_0 + v_2);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_adam_D1_D1_conv1_weight_exp_avg_3: ShaderSpec = {
-    name: "pointwise_adam_D1_D1_conv1_weight_exp_avg_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (v_0 + v_2);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_3;
-    let v_4 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_6 = (v_5 * b4[0i]);
-    let v_7 = (v_4 + v_6);
-    b9[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_7;
+  let h_0 = b1[(0i + lit0)];
+  let h_3 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = ((gi / lit5) % lit6);
+    let i2 = ((gi / lit7) % lit7);
+    let i3 = (gi % lit7);
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (b2[gi] + b3[gi]);
+    let v_4 = (v_2 * h_3);
+    let v_5 = (v_1 + v_4);
+    b5[gi] = v_5;
   }
 }
 `,
@@ -6780,7 +4947,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const pointwise_adam_D1_D1_conv1_weight_exp_avg_sq: ShaderSpec = {
     name: "pointwise_adam_D1_D1_conv1_weight_exp_avg_sq",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -6797,85 +4964,24 @@ override lit7: i32;
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * b4[0i]);
-    let v_4 = (v_0 + v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_4;
-    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b8[0i]);
-    let v_6 = sqrt(v_4);
-    let v_7 = (v_6 / b9[0i]);
-    let v_8 = (v_7 + b1[(0i + lit0)]);
-    let v_9 = (v_5 / v_8);
-    let v_10 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_9);
-    b10[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_10;
-  }
-}
-`,
-  };
-
-export const pointwise_adam_D1_D1_conv1_weight_exp_avg_sq_2: ShaderSpec = {
-    name: "pointwise_adam_D1_D1_conv1_weight_exp_avg_sq_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * b4[0i]);
-    let v_4 = (v_0 + v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_4;
-    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b8[0i]);
-    let v_6 = sqrt(v_4);
-    let v_7 = (v_6 + b1[(0i + lit0)]);
-    let v_8 = (v_5 / v_7);
-    let v_9 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] - v_8);
-    b9[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_9;
+  let h_0 = b1[(0i + lit0)];
+  let h_4 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = ((gi / lit5) % lit6);
+    let i2 = ((gi / lit7) % lit7);
+    let i3 = (gi % lit7);
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (b2[gi] + b3[gi]);
+    let v_3 = (v_2 * v_2);
+    let v_5 = (v_3 * h_4);
+    let v_6 = (v_1 + v_5);
+    b5[gi] = v_6;
   }
 }
 `,
@@ -6883,10 +4989,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_adam_D1_D1_conv2_weight_exp_avg: ShaderSpec = {
     name: "pointwise_adam_D1_D1_conv2_weight_exp_avg",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -6894,47 +5000,40 @@ override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 override lit6: i32;
-override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (v_0 + v_2);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_3;
-    let v_4 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit7)]);
-    let v_5 = (v_1 * v_1);
-    let v_6 = (v_5 * b7[0i]);
-    let v_7 = (v_4 + v_6);
-    b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_7;
+  let h_0 = b1[(0i + lit0)];
+  let h_3 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = ((gi / lit5) % lit5);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (b2[gi] + b3[gi]);
+    let v_4 = (v_2 * h_3);
+    let v_5 = (v_1 + v_4);
+    b5[gi] = v_5;
   }
 }
 `,
   };
 
-export const pointwise_adam_D1_D1_conv3_weight_exp_avg: ShaderSpec = {
-    name: "pointwise_adam_D1_D1_conv3_weight_exp_avg",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_adam_D1_D1_conv2_weight_exp_avg_sq: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_conv2_weight_exp_avg_sq",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -6942,37 +5041,30 @@ override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 override lit6: i32;
-override lit7: i32;
-override lit8: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
+  let h_0 = b1[(0i + lit0)];
+  let h_4 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = ((gi / lit5) % lit5);
     let i2 = ((gi / lit6) % lit6);
     let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (v_0 + v_2);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_3;
-    let v_4 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit8)]);
-    let v_5 = (v_1 * v_1);
-    let v_6 = (v_5 * b7[0i]);
-    let v_7 = (v_4 + v_6);
-    b8[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_7;
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (b2[gi] + b3[gi]);
+    let v_3 = (v_2 * v_2);
+    let v_5 = (v_3 * h_4);
+    let v_6 = (v_1 + v_5);
+    b5[gi] = v_6;
   }
 }
 `,
@@ -6980,10 +5072,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_adam_D1_D1_conv4_weight_exp_avg: ShaderSpec = {
     name: "pointwise_adam_D1_D1_conv4_weight_exp_avg",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -6991,173 +5083,38 @@ override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 override lit6: i32;
-override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * b4[0i]);
-    let v_3 = (v_0 + v_2);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_3;
-    let v_4 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit7)]);
-    let v_5 = (v_1 * v_1);
-    let v_6 = (v_5 * b7[0i]);
-    let v_7 = (v_4 + v_6);
-    b8[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_7;
+  let h_0 = b1[(0i + lit0)];
+  let h_3 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = ((gi / lit5) % lit2);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (b2[gi] + b3[gi]);
+    let v_4 = (v_2 * h_3);
+    let v_5 = (v_1 + v_4);
+    b5[gi] = v_5;
   }
 }
 `,
   };
 
-export const pointwise_adam_D2_D2_classifier_bias_exp_avg_sq: ShaderSpec = {
-    name: "pointwise_adam_D2_D2_classifier_bias_exp_avg_sq",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * b1[(0i + lit1)]);
-  let v_1 = (b2[0i] + b3[0i]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * b4[0i]);
-  let v_4 = (v_0 + v_3);
-  b5[0i] = v_4;
-  let v_5 = (b7[0i] * b8[0i]);
-  let v_6 = sqrt(v_4);
-  let v_7 = (v_6 / b9[0i]);
-  let v_8 = (v_7 + b1[(0i + lit2)]);
-  let v_9 = (v_5 / v_8);
-  let v_10 = (b6[0i] - v_9);
-  b10[0i] = v_10;
-}
-`,
-  };
-
-export const pointwise_adam_D2_D2_classifier_bias_exp_avg_sq_2: ShaderSpec = {
-    name: "pointwise_adam_D2_D2_classifier_bias_exp_avg_sq_2",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * b1[(0i + lit1)]);
-  let v_1 = (b2[0i] + b3[0i]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * b4[0i]);
-  let v_4 = (v_0 + v_3);
-  b5[0i] = v_4;
-  let v_5 = (b7[0i] * b8[0i]);
-  let v_6 = sqrt(v_4);
-  let v_7 = (v_6 + b1[(0i + lit2)]);
-  let v_8 = (v_5 / v_7);
-  let v_9 = (b6[0i] - v_8);
-  b9[0i] = v_9;
-}
-`,
-  };
-
-export const pointwise_adam_D2_D2_classifier_weight_exp_avg_sq: ShaderSpec = {
-    name: "pointwise_adam_D2_D2_classifier_weight_exp_avg_sq",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[(0i + lit5)]);
-  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * b4[0i]);
-  let v_4 = (v_0 + v_3);
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_4;
-  let v_5 = (b7[i1 * lit2 + i2 * lit4 + i3] * b8[0i]);
-  let v_6 = sqrt(v_4);
-  let v_7 = (v_6 / b9[0i]);
-  let v_8 = (v_7 + b1[(0i + lit6)]);
-  let v_9 = (v_5 / v_8);
-  let v_10 = (b6[i1 * lit2 + i2 * lit4 + i3] - v_9);
-  b10[i1 * lit2 + i2 * lit4 + i3] = v_10;
-}
-`,
-  };
-
-export const pointwise_adam_D2_D2_classifier_weight_exp_avg_sq_2: ShaderSpec = {
-    name: "pointwise_adam_D2_D2_classifier_weight_exp_avg_sq_2",
+export const pointwise_adam_D1_D1_conv4_weight_exp_avg_sq: ShaderSpec = {
+    name: "pointwise_adam_D1_D1_conv4_weight_exp_avg_sq",
     overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -7173,321 +5130,24 @@ override lit6: i32;
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_1 = (b2[i1 * lit3 + i2 * lit5 + i3] + b3[i1 * lit3 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * b4[0i]);
-    let v_4 = (v_0 + v_3);
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_4;
-    let v_5 = (b7[i1 * lit3 + i2 * lit5 + i3] * b8[0i]);
-    let v_6 = sqrt(v_4);
-    let v_7 = (v_6 / b9[0i]);
-    let v_8 = (v_7 + b1[(0i + lit0)]);
-    let v_9 = (v_5 / v_8);
-    let v_10 = (b6[i1 * lit3 + i2 * lit5 + i3] - v_9);
-    b10[i1 * lit3 + i2 * lit5 + i3] = v_10;
-  }
-}
-`,
-  };
-
-export const pointwise_adam_D2_D2_classifier_weight_exp_avg_sq_3: ShaderSpec = {
-    name: "pointwise_adam_D2_D2_classifier_weight_exp_avg_sq_3",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] * b1[(0i + lit5)]);
-  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * b4[0i]);
-  let v_4 = (v_0 + v_3);
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_4;
-  let v_5 = (b7[i1 * lit2 + i2 * lit4 + i3] * b8[0i]);
-  let v_6 = sqrt(v_4);
-  let v_7 = (v_6 + b1[(0i + lit6)]);
-  let v_8 = (v_5 / v_7);
-  let v_9 = (b6[i1 * lit2 + i2 * lit4 + i3] - v_8);
-  b9[i1 * lit2 + i2 * lit4 + i3] = v_9;
-}
-`,
-  };
-
-export const pointwise_adam_D2_D2_conv1_bias_exp_avg: ShaderSpec = {
-    name: "pointwise_adam_D2_D2_conv1_bias_exp_avg",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * b1[(0i + lit2)]);
-  let v_1 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
-  let v_2 = (v_1 * b4[0i]);
-  let v_3 = (v_0 + v_2);
-  b5[i0] = v_3;
-  let v_4 = (b6[i0] * b1[(0i + lit3)]);
-  let v_5 = (v_1 * v_1);
-  let v_6 = (v_5 * b7[0i]);
-  let v_7 = (v_4 + v_6);
-  b8[i0] = v_7;
-}
-`,
-  };
-
-export const pointwise_adam_D2_D2_conv2_weight_exp_avg_sq: ShaderSpec = {
-    name: "pointwise_adam_D2_D2_conv2_weight_exp_avg_sq",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * b4[0i]);
-    let v_4 = (v_0 + v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
-    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b8[0i]);
-    let v_6 = sqrt(v_4);
-    let v_7 = (v_6 / b9[0i]);
-    let v_8 = (v_7 + b1[(0i + lit0)]);
-    let v_9 = (v_5 / v_8);
-    let v_10 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_9);
-    b10[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_10;
-  }
-}
-`,
-  };
-
-export const pointwise_adam_D2_D2_conv2_weight_exp_avg_sq_2: ShaderSpec = {
-    name: "pointwise_adam_D2_D2_conv2_weight_exp_avg_sq_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit4);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * b4[0i]);
-    let v_4 = (v_0 + v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
-    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b8[0i]);
-    let v_6 = sqrt(v_4);
-    let v_7 = (v_6 + b1[(0i + lit0)]);
-    let v_8 = (v_5 / v_7);
-    let v_9 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_8);
-    b9[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_adam_D2_D2_conv4_weight_exp_avg_sq: ShaderSpec = {
-    name: "pointwise_adam_D2_D2_conv4_weight_exp_avg_sq",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * b4[0i]);
-    let v_4 = (v_0 + v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
-    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b8[0i]);
-    let v_6 = sqrt(v_4);
-    let v_7 = (v_6 / b9[0i]);
-    let v_8 = (v_7 + b1[(0i + lit0)]);
-    let v_9 = (v_5 / v_8);
-    let v_10 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_9);
-    b10[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_10;
-  }
-}
-`,
-  };
-
-export const pointwise_adam_D2_D2_conv4_weight_exp_avg_sq_2: ShaderSpec = {
-    name: "pointwise_adam_D2_D2_conv4_weight_exp_avg_sq_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_1 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * b4[0i]);
-    let v_4 = (v_0 + v_3);
-    b5[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_4;
-    let v_5 = (b7[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b8[0i]);
-    let v_6 = sqrt(v_4);
-    let v_7 = (v_6 + b1[(0i + lit0)]);
-    let v_8 = (v_5 / v_7);
-    let v_9 = (b6[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] - v_8);
-    b9[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_9;
+  let h_0 = b1[(0i + lit0)];
+  let h_4 = b4[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = ((gi / lit5) % lit2);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (b2[gi] + b3[gi]);
+    let v_3 = (v_2 * v_2);
+    let v_5 = (v_3 * h_4);
+    let v_6 = (v_1 + v_5);
+    b5[gi] = v_6;
   }
 }
 `,
@@ -7506,23 +5166,24 @@ override lit0: u32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= 1i) { return; }
-  b1[0i] = b0[0i];
+  let h_0 = b0[0i];
+  b1[gi] = h_0;
 }
 `,
   };
 
 export const pointwise_grad_D1_classifier: ShaderSpec = {
     name: "pointwise_grad_D1_classifier",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
+    overrides: ["u32","i32","f32","f32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 fn isnan_(x: f32) -> bool {
@@ -7535,119 +5196,61 @@ fn min_(a: f32, b: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit4);
-  let v_1 = (v_0 / lit5);
-  let v_2 = (-b0[i2 * lit2 + i3]);
-  let v_3 = min_(b0[i2 * lit2 + i3], v_2);
+  let v_0 = (1.0f * lit2);
+  let v_1 = (v_0 / lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_2 = (-b0[gi]);
+  let v_3 = min_(b0[gi], v_2);
   let v_4 = exp(v_3);
   let v_5 = (v_4 + 1.0f);
   let v_6 = (v_1 / v_5);
   let v_7 = (v_6 * v_4);
-  b1[i2 * lit2 + i3] = v_7;
+  b1[gi] = v_7;
 }
 `,
   };
 
 export const pointwise_grad_D1_classifier_2: ShaderSpec = {
     name: "pointwise_grad_D1_classifier_2",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
+    overrides: ["u32","i32","f32","f32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit4);
-  let v_1 = (v_0 / lit5);
-  let v_2 = (b0[i2 * lit2 + i3] - 0.0f);
-  let v_3 = (v_1 * v_2);
-  b1[i2 * lit2 + i3] = v_3;
+  let v_0 = (1.0f * lit2);
+  let v_1 = (v_0 / lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_2 = (-b0[gi]);
+  let v_3 = min_(b0[gi], v_2);
+  let v_4 = exp(v_3);
+  let v_5 = (v_4 + 1.0f);
+  let v_6 = (v_1 / v_5);
+  let v_7 = (v_6 * v_4);
+  b1[gi] = v_7;
 }
 `,
   };
 
 export const pointwise_grad_D1_classifier_3: ShaderSpec = {
     name: "pointwise_grad_D1_classifier_3",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit4);
-  let v_1 = (v_0 / lit5);
-  let v_2 = (b0[i2 * lit2 + i3] - 1.0f);
-  let v_3 = (v_1 * v_2);
-  b1[i2 * lit2 + i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_grad_D1_classifier_4: ShaderSpec = {
-    name: "pointwise_grad_D1_classifier_4",
-    overrides: ["u32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn min_(a: f32, b: f32) -> f32 {
-  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit2);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit3);
-  let v_1 = (v_0 / lit4);
-  let v_2 = (-b0[i2 * lit2 + i3]);
-  let v_3 = min_(b0[i2 * lit2 + i3], v_2);
-  let v_4 = exp(v_3);
-  let v_5 = (v_4 + 1.0f);
-  let v_6 = (v_1 / v_5);
-  let v_7 = (v_6 * v_4);
-  b1[i2 * lit2 + i3] = v_7;
-}
-`,
-  };
-
-export const pointwise_grad_D1_classifier_5: ShaderSpec = {
-    name: "pointwise_grad_D1_classifier_5",
     overrides: ["u32","i32","f32","f32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -7668,70 +5271,16 @@ fn min_(a: f32, b: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
   let v_0 = (1.0f * lit2);
   let v_1 = (v_0 / lit3);
-  let v_2 = (-b0[i3]);
-  let v_3 = min_(b0[i3], v_2);
+  let i3 = (gi % lit1);
+  let v_2 = (-b0[gi]);
+  let v_3 = min_(b0[gi], v_2);
   let v_4 = exp(v_3);
   let v_5 = (v_4 + 1.0f);
   let v_6 = (v_1 / v_5);
   let v_7 = (v_6 * v_4);
-  b1[i3] = v_7;
-}
-`,
-  };
-
-export const pointwise_grad_D1_classifier_6: ShaderSpec = {
-    name: "pointwise_grad_D1_classifier_6",
-    overrides: ["u32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit2);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit3);
-  let v_1 = (v_0 / lit4);
-  let v_2 = (b0[i2 * lit2 + i3] - 0.0f);
-  let v_3 = (v_1 * v_2);
-  b1[i2 * lit2 + i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_grad_D1_classifier_7: ShaderSpec = {
-    name: "pointwise_grad_D1_classifier_7",
-    overrides: ["u32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (1.0f * lit2);
-  let v_1 = (v_0 / lit3);
-  let v_2 = (b0[i3] - 1.0f);
-  let v_3 = (v_1 * v_2);
-  b1[i3] = v_3;
+  b1[gi] = v_7;
 }
 `,
   };
@@ -7751,85 +5300,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let i0 = gi;
-  b1[i0] = b0[(i0 % lit1)];
+  b1[gi] = b0[(i0 % lit1)];
 }
 `,
   };
 
 export const pointwise_grad_D2_classifier: ShaderSpec = {
     name: "pointwise_grad_D2_classifier",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn min_(a: f32, b: f32) -> f32 {
-  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (-b1[i2 * lit2 + i3]);
-  let v_1 = min_(b1[i2 * lit2 + i3], v_0);
-  let v_2 = exp(v_1);
-  let v_3 = (v_2 + 1.0f);
-  let v_4 = (b0[i2 * lit2 + i3] / v_3);
-  let v_5 = (v_4 * v_2);
-  b2[i2 * lit2 + i3] = v_5;
-}
-`,
-  };
-
-export const pointwise_grad_D2_classifier_2: ShaderSpec = {
-    name: "pointwise_grad_D2_classifier_2",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
+    overrides: ["u32","i32","i32","f32","i32","i32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
+override lit3: f32;
 override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * b0[(0i + lit4)]);
-  let v_1 = (v_0 / lit5);
-  let v_2 = (b1[i2 * lit2 + i3] - 0.0f);
-  let v_3 = (v_1 * v_2);
-  b2[i2 * lit2 + i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_grad_D2_classifier_3: ShaderSpec = {
-    name: "pointwise_grad_D2_classifier_3",
-    overrides: ["u32","i32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
+override lit5: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -7843,20 +5330,24 @@ fn min_(a: f32, b: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (-b1[i3]);
-  let v_1 = min_(b1[i3], v_0);
-  let v_2 = exp(v_1);
-  let v_3 = (v_2 + 1.0f);
-  let v_4 = (b0[i3] / v_3);
-  let v_5 = (v_4 * v_2);
-  b2[i3] = v_5;
+  let h_0 = b0[(0i + lit2)];
+  let v_1 = (1.0f * h_0);
+  let v_2 = (v_1 / lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_3 = (-b1[gi]);
+  let v_4 = min_(b1[gi], v_3);
+  let v_5 = exp(v_4);
+  let v_6 = (v_5 + 1.0f);
+  let v_7 = (v_2 / v_6);
+  let v_8 = (v_7 * v_5);
+  b2[gi] = v_8;
 }
 `,
   };
 
-export const pointwise_grad_D2_classifier_4: ShaderSpec = {
-    name: "pointwise_grad_D2_classifier_4",
+export const pointwise_grad_D2_classifier_2: ShaderSpec = {
+    name: "pointwise_grad_D2_classifier_2",
     overrides: ["u32","i32","i32","f32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
@@ -7868,16 +5359,27 @@ override lit3: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b0[(0i + lit2)];
+  let v_1 = (1.0f * h_0);
+  let v_2 = (v_1 / lit3);
   let i3 = (gi % lit1);
-  let v_0 = (1.0f * b0[(0i + lit2)]);
-  let v_1 = (v_0 / lit3);
-  let v_2 = (b1[i3] - 0.0f);
-  let v_3 = (v_1 * v_2);
-  b2[i3] = v_3;
+  let v_3 = (-b1[gi]);
+  let v_4 = min_(b1[gi], v_3);
+  let v_5 = exp(v_4);
+  let v_6 = (v_5 + 1.0f);
+  let v_7 = (v_2 / v_6);
+  let v_8 = (v_7 * v_5);
+  b2[gi] = v_8;
 }
 `,
   };
@@ -7907,9 +5409,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit3) % lit4);
     let i2 = ((gi / lit5) % lit1);
     let i3 = (gi % lit5);
-    let v_0 = (b1[i1 * lit3 + i2 * lit5 + i3] - b2[i2 * lit5 + i3]);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] * v_0);
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_1;
+    let v_0 = (b1[gi] - b2[i2 * lit5 + i3]);
+    let v_1 = (b0[gi] * v_0);
+    b3[gi] = v_1;
   }
 }
 `,
@@ -7941,9 +5443,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit3) % lit4);
     let i2 = ((gi / lit5) % lit6);
     let i3 = (gi % lit5);
-    let v_0 = (b1[i1 * lit3 + i2 * lit5 + i3] - b2[i2 * lit5 + i3]);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] * v_0);
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_1;
+    let v_0 = (b1[gi] - b2[i2 * lit5 + i3]);
+    let v_1 = (b0[gi] * v_0);
+    b3[gi] = v_1;
   }
 }
 `,
@@ -7951,16 +5453,222 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_grad_G_bn1: ShaderSpec = {
     name: "pointwise_grad_G_bn1",
-    overrides: ["i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","f32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit6 + hw;
+    let v_6 = (v_5 * b2[gi]);
+    b3[gi] = v_6;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_classifier_1: ShaderSpec = {
+    name: "pointwise_grad_G_classifier_1",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i1] * lit6);
+  let v_1 = (v_0 + lit7);
+  let v_2 = inverseSqrt(v_1);
+  let v_3 = (b0[i1] * v_2);
+  let v_4 = (v_3 * b2[gi]);
+  b3[gi] = v_4;
+}
+`,
+  };
+
+export const pointwise_grad_G_classifier_1_2: ShaderSpec = {
+    name: "pointwise_grad_G_classifier_1_2",
+    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
 override lit5: f32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i1] * lit5);
+  let v_1 = (v_0 + lit6);
+  let v_2 = inverseSqrt(v_1);
+  let v_3 = (b0[i1] * v_2);
+  let v_4 = (v_3 * b2[gi]);
+  b3[gi] = v_4;
+}
+`,
+  };
+
+export const pointwise_grad_G_classifier_3: ShaderSpec = {
+    name: "pointwise_grad_G_classifier_3",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[gi] <= 0.0f);
+  let v_1 = select(b0[gi], 0.0f, v_0);
+  let v_2 = (b2[i1] * lit6);
+  let v_3 = (v_1 - v_2);
+  let v_4 = (b4[i1] * lit6);
+  let v_5 = (b3[gi] - v_4);
+  let v_6 = (b5[i1] * lit6);
+  let v_7 = (v_6 + lit7);
+  let v_8 = inverseSqrt(v_7);
+  let v_9 = (v_5 * v_8);
+  let v_10 = (b6[i1] * lit6);
+  let v_11 = (v_9 * v_10);
+  let v_12 = (v_3 - v_11);
+  b7[gi] = v_12;
+}
+`,
+  };
+
+export const pointwise_grad_G_classifier_3_2: ShaderSpec = {
+    name: "pointwise_grad_G_classifier_3_2",
+    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[gi] <= 0.0f);
+  let v_1 = select(b0[gi], 0.0f, v_0);
+  let v_2 = (b2[i1] * lit5);
+  let v_3 = (v_1 - v_2);
+  let v_4 = (b4[i1] * lit5);
+  let v_5 = (b3[gi] - v_4);
+  let v_6 = (b5[i1] * lit5);
+  let v_7 = (v_6 + lit6);
+  let v_8 = inverseSqrt(v_7);
+  let v_9 = (v_5 * v_8);
+  let v_10 = (b6[i1] * lit5);
+  let v_11 = (v_9 * v_10);
+  let v_12 = (v_3 - v_11);
+  b7[gi] = v_12;
+}
+`,
+  };
+
+export const pointwise_grad_G_conv1: ShaderSpec = {
+    name: "pointwise_grad_G_conv1",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -7972,39 +5680,103 @@ override lit5: f32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit1) % lit4);
-    let i3 = (gi % lit1);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * lit3 + i2 * lit1 + i3] <= 0.0f);
-    let v_2 = select(b2[i1 * lit3 + i2 * lit1 + i3], 0.0f, v_1);
-    let v_3 = (b4[i1] * lit5);
-    let v_4 = (v_2 - v_3);
-    let v_5 = (b6[i1] * lit5);
-    let v_6 = (b5[i1 * lit3 + i2 * lit1 + i3] * v_5);
-    let v_7 = (v_4 - v_6);
-    let v_8 = (v_0 * v_7);
-    b7[i1 * lit3 + i2 * lit1 + i3] = v_8;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_2 = b2[i1];
+  let v_3 = (h_2 * lit3);
+  let h_5 = b4[i1];
+  let v_6 = (h_5 * lit3);
+  let h_8 = b5[i1];
+  let v_9 = (h_8 * lit3);
+  let v_10 = (v_9 + lit4);
+  let v_11 = inverseSqrt(v_10);
+  let h_13 = b6[i1];
+  let v_14 = (h_13 * lit3);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit6 + hw;
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = select(b0[gi], 0.0f, v_0);
+    let v_4 = (v_1 - v_3);
+    let v_7 = (b3[gi] - v_6);
+    let v_12 = (v_7 * v_11);
+    let v_15 = (v_12 * v_14);
+    let v_16 = (v_4 - v_15);
+    b7[gi] = v_16;
   }
 }
 `,
   };
 
-export const pointwise_grad_G_classifier_1: ShaderSpec = {
-    name: "pointwise_grad_G_classifier_1",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
+export const pointwise_grad_G_features_11_conv_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_11_conv_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[gi] <= 0.0f);
+  let v_1 = (b1[gi] >= lit6);
+  let v_2 = (v_0 || v_1);
+  let v_3 = select(b0[gi], 0.0f, v_2);
+  let v_4 = (b2[i1] * lit7);
+  let v_5 = (v_3 - v_4);
+  let v_6 = (b4[i1] * lit7);
+  let v_7 = (b3[gi] - v_6);
+  let v_8 = (b5[i1] * lit7);
+  let v_9 = (v_8 + lit8);
+  let v_10 = inverseSqrt(v_9);
+  let v_11 = (v_7 * v_10);
+  let v_12 = (b6[i1] * lit7);
+  let v_13 = (v_11 * v_12);
+  let v_14 = (v_5 - v_13);
+  b7[gi] = v_14;
+}
+`,
+  };
+
+export const pointwise_grad_G_features_14_conv_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_14_conv_2",
+    overrides: ["u32","i32","i32","i32","i32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
 override lit5: f32;
+override lit6: f32;
+override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -8020,192 +5792,271 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i1 = ((gi / lit2) % lit3);
   let i2 = ((gi / lit4) % lit4);
   let i3 = (gi % lit4);
-  let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * lit2 + i2 * lit4 + i3] <= 0.0f);
-  let v_2 = select(b2[i1 * lit2 + i2 * lit4 + i3], 0.0f, v_1);
+  let v_0 = (b1[gi] <= 0.0f);
+  let v_1 = (b1[gi] >= lit5);
+  let v_2 = (v_0 || v_1);
+  let v_3 = select(b0[gi], 0.0f, v_2);
+  let v_4 = (b2[i1] * lit6);
+  let v_5 = (v_3 - v_4);
+  let v_6 = (b4[i1] * lit6);
+  let v_7 = (b3[gi] - v_6);
+  let v_8 = (b5[i1] * lit6);
+  let v_9 = (v_8 + lit7);
+  let v_10 = inverseSqrt(v_9);
+  let v_11 = (v_7 * v_10);
+  let v_12 = (b6[i1] * lit6);
+  let v_13 = (v_11 * v_12);
+  let v_14 = (v_5 - v_13);
+  b7[gi] = v_14;
+}
+`,
+  };
+
+export const pointwise_grad_G_features_15_conv_0_0: ShaderSpec = {
+    name: "pointwise_grad_G_features_15_conv_0_0",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[gi] + b1[gi]);
+  let v_1 = (v_0 + b2[gi]);
+  let v_2 = (b3[i1] * lit6);
+  let v_3 = (v_1 - v_2);
+  b4[gi] = v_3;
+}
+`,
+  };
+
+export const pointwise_grad_G_features_15_conv_0_0_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_15_conv_0_0_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b2[i1] * lit6);
+  let v_1 = (b1[gi] - v_0);
+  let v_2 = (b3[i1] * lit6);
+  let v_3 = (v_2 + lit7);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (v_1 * v_4);
+  let v_6 = (b4[i1] * lit6);
+  let v_7 = (v_5 * v_6);
+  let v_8 = (b0[gi] - v_7);
+  b5[gi] = v_8;
+}
+`,
+  };
+
+export const pointwise_grad_G_features_15_conv_0_0_3: ShaderSpec = {
+    name: "pointwise_grad_G_features_15_conv_0_0_3",
+    overrides: ["u32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[gi] + b1[gi]);
+  let v_1 = (v_0 + b2[gi]);
+  let v_2 = (b3[i1] * lit5);
+  let v_3 = (v_1 - v_2);
+  b4[gi] = v_3;
+}
+`,
+  };
+
+export const pointwise_grad_G_features_15_conv_0_0_4: ShaderSpec = {
+    name: "pointwise_grad_G_features_15_conv_0_0_4",
+    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b2[i1] * lit5);
+  let v_1 = (b1[gi] - v_0);
+  let v_2 = (b3[i1] * lit5);
+  let v_3 = (v_2 + lit6);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (v_1 * v_4);
+  let v_6 = (b4[i1] * lit5);
+  let v_7 = (v_5 * v_6);
+  let v_8 = (b0[gi] - v_7);
+  b5[gi] = v_8;
+}
+`,
+  };
+
+export const pointwise_grad_G_features_17_conv_0_0: ShaderSpec = {
+    name: "pointwise_grad_G_features_17_conv_0_0",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[gi] + b1[gi]);
+  let v_1 = (b2[i1] * lit6);
+  let v_2 = (v_0 - v_1);
+  let v_3 = (b4[i1] * lit6);
+  let v_4 = (b3[gi] - v_3);
+  let v_5 = (b5[i1] * lit6);
+  let v_6 = (v_5 + lit7);
+  let v_7 = inverseSqrt(v_6);
+  let v_8 = (v_4 * v_7);
+  let v_9 = (b6[i1] * lit6);
+  let v_10 = (v_8 * v_9);
+  let v_11 = (v_2 - v_10);
+  b7[gi] = v_11;
+}
+`,
+  };
+
+export const pointwise_grad_G_features_17_conv_0_0_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_17_conv_0_0_2",
+    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b0[gi] + b1[gi]);
+  let v_1 = (b2[i1] * lit5);
+  let v_2 = (v_0 - v_1);
   let v_3 = (b4[i1] * lit5);
-  let v_4 = (v_2 - v_3);
-  let v_5 = (b6[i1] * lit5);
-  let v_6 = (b5[i1 * lit2 + i2 * lit4 + i3] * v_5);
-  let v_7 = (v_4 - v_6);
-  let v_8 = (v_0 * v_7);
-  b7[i1 * lit2 + i2 * lit4 + i3] = v_8;
-}
-`,
-  };
-
-export const pointwise_grad_G_features_14_conv_3: ShaderSpec = {
-    name: "pointwise_grad_G_features_14_conv_3",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (v_1 + b4[i1 * lit2 + i2 * lit4 + i3]);
-  let v_3 = (b5[i1] * lit6);
-  let v_4 = (v_2 - v_3);
-  let v_5 = (b7[i1] * lit6);
-  let v_6 = (b6[i1 * lit2 + i2 * lit4 + i3] * v_5);
-  let v_7 = (v_4 - v_6);
-  let v_8 = (v_0 * v_7);
-  b8[i1 * lit2 + i2 * lit4 + i3] = v_8;
-}
-`,
-  };
-
-export const pointwise_grad_G_features_14_conv_3_2: ShaderSpec = {
-    name: "pointwise_grad_G_features_14_conv_3_2",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (v_1 + b4[i1 * lit2 + i2 * lit4 + i3]);
-  let v_3 = (b5[i1] * lit5);
-  let v_4 = (v_2 - v_3);
-  let v_5 = (b7[i1] * lit5);
-  let v_6 = (b6[i1 * lit2 + i2 * lit4 + i3] * v_5);
-  let v_7 = (v_4 - v_6);
-  let v_8 = (v_0 * v_7);
-  b8[i1 * lit2 + i2 * lit4 + i3] = v_8;
-}
-`,
-  };
-
-export const pointwise_grad_G_features_15_conv_3: ShaderSpec = {
-    name: "pointwise_grad_G_features_15_conv_3",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (b4[i1] * lit6);
-  let v_3 = (v_1 - v_2);
-  let v_4 = (b6[i1] * lit6);
-  let v_5 = (b5[i1 * lit2 + i2 * lit4 + i3] * v_4);
-  let v_6 = (v_3 - v_5);
-  let v_7 = (v_0 * v_6);
-  b7[i1 * lit2 + i2 * lit4 + i3] = v_7;
-}
-`,
-  };
-
-export const pointwise_grad_G_features_15_conv_3_2: ShaderSpec = {
-    name: "pointwise_grad_G_features_15_conv_3_2",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (b4[i1] * lit5);
-  let v_3 = (v_1 - v_2);
-  let v_4 = (b6[i1] * lit5);
-  let v_5 = (b5[i1 * lit2 + i2 * lit4 + i3] * v_4);
-  let v_6 = (v_3 - v_5);
-  let v_7 = (v_0 * v_6);
-  b7[i1 * lit2 + i2 * lit4 + i3] = v_7;
+  let v_4 = (b3[gi] - v_3);
+  let v_5 = (b5[i1] * lit5);
+  let v_6 = (v_5 + lit6);
+  let v_7 = inverseSqrt(v_6);
+  let v_8 = (v_4 * v_7);
+  let v_9 = (b6[i1] * lit5);
+  let v_10 = (v_8 * v_9);
+  let v_11 = (v_2 - v_10);
+  b7[gi] = v_11;
 }
 `,
   };
 
 export const pointwise_grad_G_features_17_conv_1_1: ShaderSpec = {
     name: "pointwise_grad_G_features_17_conv_1_1",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -8213,13 +6064,11 @@ override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 override lit6: f32;
+override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -8229,14 +6078,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit3) % lit4);
     let i2 = ((gi / lit0) % lit5);
     let i3 = (gi % lit0);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1] * lit6);
-    let v_2 = (b2[i1 * lit3 + i2 * lit0 + i3] - v_1);
-    let v_3 = (b5[i1] * lit6);
-    let v_4 = (b4[i1 * lit3 + i2 * lit0 + i3] * v_3);
-    let v_5 = (v_2 - v_4);
-    let v_6 = (v_0 * v_5);
-    b6[i1 * lit3 + i2 * lit0 + i3] = v_6;
+    let v_0 = (b1[i1] * lit6);
+    let v_1 = (v_0 + lit7);
+    let v_2 = inverseSqrt(v_1);
+    let v_3 = (b0[i1] * v_2);
+    let v_4 = (v_3 * b2[gi]);
+    b3[gi] = v_4;
   }
 }
 `,
@@ -8244,10 +6091,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_grad_G_features_17_conv_1_1_2: ShaderSpec = {
     name: "pointwise_grad_G_features_17_conv_1_1_2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -8255,13 +6102,11 @@ override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 override lit6: f32;
+override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -8271,595 +6116,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit3) % lit4);
     let i2 = ((gi / lit5) % lit5);
     let i3 = (gi % lit5);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1] * lit6);
-    let v_2 = (b2[i1 * lit3 + i2 * lit5 + i3] - v_1);
-    let v_3 = (b5[i1] * lit6);
-    let v_4 = (b4[i1 * lit3 + i2 * lit5 + i3] * v_3);
-    let v_5 = (v_2 - v_4);
-    let v_6 = (v_0 * v_5);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_6;
+    let v_0 = (b1[i1] * lit6);
+    let v_1 = (v_0 + lit7);
+    let v_2 = inverseSqrt(v_1);
+    let v_3 = (b0[i1] * v_2);
+    let v_4 = (v_3 * b2[gi]);
+    b3[gi] = v_4;
   }
 }
 `,
   };
 
-export const pointwise_grad_G_features_17_conv_3: ShaderSpec = {
-    name: "pointwise_grad_G_features_17_conv_3",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_grad_G_features_17_conv_1_1_3: ShaderSpec = {
+    name: "pointwise_grad_G_features_17_conv_1_1_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1] * lit6);
-  let v_2 = (b2[i1 * lit2 + i2 * lit4 + i3] - v_1);
-  let v_3 = (b5[i1] * lit6);
-  let v_4 = (b4[i1 * lit2 + i2 * lit4 + i3] * v_3);
-  let v_5 = (v_2 - v_4);
-  let v_6 = (v_0 * v_5);
-  b6[i1 * lit2 + i2 * lit4 + i3] = v_6;
-}
-`,
-  };
-
-export const pointwise_grad_G_features_17_conv_3_2: ShaderSpec = {
-    name: "pointwise_grad_G_features_17_conv_3_2",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit4);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1] * lit5);
-  let v_2 = (b2[i1 * lit2 + i2 * lit4 + i3] - v_1);
-  let v_3 = (b5[i1] * lit5);
-  let v_4 = (b4[i1 * lit2 + i2 * lit4 + i3] * v_3);
-  let v_5 = (v_2 - v_4);
-  let v_6 = (v_0 * v_5);
-  b6[i1 * lit2 + i2 * lit4 + i3] = v_6;
-}
-`,
-  };
-
-export const pointwise_grad_G_features_1_conv_2: ShaderSpec = {
-    name: "pointwise_grad_G_features_1_conv_2",
-    overrides: ["i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit1) % lit4);
-    let i3 = (gi % lit1);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1] * lit5);
-    let v_2 = (b2[i1 * lit3 + i2 * lit1 + i3] - v_1);
-    let v_3 = (b5[i1] * lit5);
-    let v_4 = (b4[i1 * lit3 + i2 * lit1 + i3] * v_3);
-    let v_5 = (v_2 - v_4);
-    let v_6 = (v_0 * v_5);
-    b6[i1 * lit3 + i2 * lit1 + i3] = v_6;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_G_features_2_conv_0_1: ShaderSpec = {
-    name: "pointwise_grad_G_features_2_conv_0_1",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit1) % lit5);
-    let i3 = (gi % lit1);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1] * lit6);
-    let v_2 = (b2[i1 * lit3 + i2 * lit1 + i3] - v_1);
-    let v_3 = (b5[i1] * lit6);
-    let v_4 = (b4[i1 * lit3 + i2 * lit1 + i3] * v_3);
-    let v_5 = (v_2 - v_4);
-    let v_6 = (v_0 * v_5);
-    b6[i1 * lit3 + i2 * lit1 + i3] = v_6;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_G_features_2_conv_3: ShaderSpec = {
-    name: "pointwise_grad_G_features_2_conv_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b2[i1 * lit3 + i2 * lit4 + i3] + b3[i1 * lit3 + i2 * lit4 + i3]);
-    let v_2 = (b4[i1] * lit6);
-    let v_3 = (v_1 - v_2);
-    let v_4 = (b6[i1] * lit6);
-    let v_5 = (b5[i1 * lit3 + i2 * lit4 + i3] * v_4);
-    let v_6 = (v_3 - v_5);
-    let v_7 = (v_0 * v_6);
-    b7[i1 * lit3 + i2 * lit4 + i3] = v_7;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_G_features_3_conv_3: ShaderSpec = {
-    name: "pointwise_grad_G_features_3_conv_3",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1] * lit6);
-    let v_2 = (b2[i1 * lit3 + i2 * lit4 + i3] - v_1);
-    let v_3 = (b5[i1] * lit6);
-    let v_4 = (b4[i1 * lit3 + i2 * lit4 + i3] * v_3);
-    let v_5 = (v_2 - v_4);
-    let v_6 = (v_0 * v_5);
-    b6[i1 * lit3 + i2 * lit4 + i3] = v_6;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_G_features_4_conv_3: ShaderSpec = {
-    name: "pointwise_grad_G_features_4_conv_3",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit3);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (v_1 + b4[i1 * lit2 + i2 * lit4 + i3]);
-  let v_3 = (b5[i1] * lit5);
-  let v_4 = (v_2 - v_3);
-  let v_5 = (b7[i1] * lit5);
-  let v_6 = (b6[i1 * lit2 + i2 * lit4 + i3] * v_5);
-  let v_7 = (v_4 - v_6);
-  let v_8 = (v_0 * v_7);
-  b8[i1 * lit2 + i2 * lit4 + i3] = v_8;
-}
-`,
-  };
-
-export const pointwise_grad_G_features_5_conv_3: ShaderSpec = {
-    name: "pointwise_grad_G_features_5_conv_3",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit3);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] + b3[i1 * lit2 + i2 * lit4 + i3]);
-  let v_2 = (b4[i1] * lit5);
-  let v_3 = (v_1 - v_2);
-  let v_4 = (b6[i1] * lit5);
-  let v_5 = (b5[i1 * lit2 + i2 * lit4 + i3] * v_4);
-  let v_6 = (v_3 - v_5);
-  let v_7 = (v_0 * v_6);
-  b7[i1 * lit2 + i2 * lit4 + i3] = v_7;
-}
-`,
-  };
-
-export const pointwise_grad_G_features_6_conv_3: ShaderSpec = {
-    name: "pointwise_grad_G_features_6_conv_3",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit3);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1] * lit5);
-  let v_2 = (b2[i1 * lit2 + i2 * lit4 + i3] - v_1);
-  let v_3 = (b5[i1] * lit5);
-  let v_4 = (b4[i1 * lit2 + i2 * lit4 + i3] * v_3);
-  let v_5 = (v_2 - v_4);
-  let v_6 = (v_0 * v_5);
-  b6[i1 * lit2 + i2 * lit4 + i3] = v_6;
-}
-`,
-  };
-
-export const pointwise_grad_G_features_7_conv_0_1: ShaderSpec = {
-    name: "pointwise_grad_G_features_7_conv_0_1",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit0);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1] * lit6);
-    let v_2 = (b2[i1 * lit3 + i2 * lit5 + i3] - v_1);
-    let v_3 = (b5[i1] * lit6);
-    let v_4 = (b4[i1 * lit3 + i2 * lit5 + i3] * v_3);
-    let v_5 = (v_2 - v_4);
-    let v_6 = (v_0 * v_5);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_6;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_G_layer1_0_bn2: ShaderSpec = {
-    name: "pointwise_grad_G_layer1_0_bn2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit0);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * lit3 + i2 * lit4 + i3] <= 0.0f);
-    let v_2 = select(b2[i1 * lit3 + i2 * lit4 + i3], 0.0f, v_1);
-    let v_3 = (b4[i1] * lit6);
-    let v_4 = (v_2 - v_3);
-    let v_5 = (b6[i1] * lit6);
-    let v_6 = (b5[i1 * lit3 + i2 * lit4 + i3] * v_5);
-    let v_7 = (v_4 - v_6);
-    let v_8 = (v_0 * v_7);
-    b7[i1 * lit3 + i2 * lit4 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_G_layer2_0_bn2: ShaderSpec = {
-    name: "pointwise_grad_G_layer2_0_bn2",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b3[i1 * lit2 + i2 * lit4 + i3] <= 0.0f);
-  let v_2 = select(b2[i1 * lit2 + i2 * lit4 + i3], 0.0f, v_1);
-  let v_3 = (b4[i1] * lit6);
-  let v_4 = (v_2 - v_3);
-  let v_5 = (b6[i1] * lit6);
-  let v_6 = (b5[i1 * lit2 + i2 * lit4 + i3] * v_5);
-  let v_7 = (v_4 - v_6);
-  let v_8 = (v_0 * v_7);
-  b7[i1 * lit2 + i2 * lit4 + i3] = v_8;
-}
-`,
-  };
-
-export const pointwise_grad_G_layer2_0_downsample_1: ShaderSpec = {
-    name: "pointwise_grad_G_layer2_0_downsample_1",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b4[i1] * lit6);
-    let v_2 = (b3[i1 * lit3 + i2 * lit4 + i3] * v_1);
-    let v_3 = (b2[i1 * lit3 + i2 * lit4 + i3] - v_2);
-    let v_4 = (v_0 * v_3);
-    b5[i1 * lit3 + i2 * lit4 + i3] = v_4;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_G_layer2_0_downsample_1_2: ShaderSpec = {
-    name: "pointwise_grad_G_layer2_0_downsample_1_2",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1] * b1[i1]);
-  let v_1 = (b4[i1] * lit6);
-  let v_2 = (b3[i1 * lit2 + i2 * lit4 + i3] * v_1);
-  let v_3 = (b2[i1 * lit2 + i2 * lit4 + i3] - v_2);
-  let v_4 = (v_0 * v_3);
-  b5[i1 * lit2 + i2 * lit4 + i3] = v_4;
-}
-`,
-  };
-
-export const pointwise_grad_G_layer3_0_bn2: ShaderSpec = {
-    name: "pointwise_grad_G_layer3_0_bn2",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -8868,6 +6141,153 @@ override lit4: i32;
 override lit5: i32;
 override lit6: i32;
 override lit7: f32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1] * lit7);
+    let v_1 = (v_0 + lit8);
+    let v_2 = inverseSqrt(v_1);
+    let v_3 = (b0[i1] * v_2);
+    let v_4 = (v_3 * b2[gi]);
+    b3[gi] = v_4;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_17_conv_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_17_conv_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit0) % lit5);
+    let i3 = (gi % lit0);
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = (b1[gi] >= lit6);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[gi], 0.0f, v_2);
+    let v_4 = (b2[i1] * lit7);
+    let v_5 = (v_3 - v_4);
+    let v_6 = (b4[i1] * lit7);
+    let v_7 = (b3[gi] - v_6);
+    let v_8 = (b5[i1] * lit7);
+    let v_9 = (v_8 + lit8);
+    let v_10 = inverseSqrt(v_9);
+    let v_11 = (v_7 * v_10);
+    let v_12 = (b6[i1] * lit7);
+    let v_13 = (v_11 * v_12);
+    let v_14 = (v_5 - v_13);
+    b7[gi] = v_14;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_17_conv_2_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_17_conv_2_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit5);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = (b1[gi] >= lit6);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[gi], 0.0f, v_2);
+    let v_4 = (b2[i1] * lit7);
+    let v_5 = (v_3 - v_4);
+    let v_6 = (b4[i1] * lit7);
+    let v_7 = (b3[gi] - v_6);
+    let v_8 = (b5[i1] * lit7);
+    let v_9 = (v_8 + lit8);
+    let v_10 = inverseSqrt(v_9);
+    let v_11 = (v_7 * v_10);
+    let v_12 = (b6[i1] * lit7);
+    let v_13 = (v_11 * v_12);
+    let v_14 = (v_5 - v_13);
+    b7[gi] = v_14;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_17_conv_2_3: ShaderSpec = {
+    name: "pointwise_grad_G_features_17_conv_2_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+override lit8: f32;
+override lit9: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -8885,31 +6305,368 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit3) % lit4);
     let i2 = ((gi / lit5) % lit6);
     let i3 = (gi % lit5);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * lit3 + i2 * lit5 + i3] <= 0.0f);
-    let v_2 = select(b2[i1 * lit3 + i2 * lit5 + i3], 0.0f, v_1);
-    let v_3 = (b4[i1] * lit7);
-    let v_4 = (v_2 - v_3);
-    let v_5 = (b6[i1] * lit7);
-    let v_6 = (b5[i1 * lit3 + i2 * lit5 + i3] * v_5);
-    let v_7 = (v_4 - v_6);
-    let v_8 = (v_0 * v_7);
-    b7[i1 * lit3 + i2 * lit5 + i3] = v_8;
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = (b1[gi] >= lit7);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[gi], 0.0f, v_2);
+    let v_4 = (b2[i1] * lit8);
+    let v_5 = (v_3 - v_4);
+    let v_6 = (b4[i1] * lit8);
+    let v_7 = (b3[gi] - v_6);
+    let v_8 = (b5[i1] * lit8);
+    let v_9 = (v_8 + lit9);
+    let v_10 = inverseSqrt(v_9);
+    let v_11 = (v_7 * v_10);
+    let v_12 = (b6[i1] * lit8);
+    let v_13 = (v_11 * v_12);
+    let v_14 = (v_5 - v_13);
+    b7[gi] = v_14;
   }
 }
 `,
   };
 
-export const pointwise_grad_G_layer3_0_downsample_0: ShaderSpec = {
-    name: "pointwise_grad_G_layer3_0_downsample_0",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+export const pointwise_grad_G_features_17_conv_3: ShaderSpec = {
+    name: "pointwise_grad_G_features_17_conv_3",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i1] * lit6);
+  let v_1 = (v_0 + lit7);
+  let v_2 = inverseSqrt(v_1);
+  let v_3 = (b0[i1] * v_2);
+  let v_4 = (b3[i1] * lit6);
+  let v_5 = (b2[gi] - v_4);
+  let v_6 = (b5[i1] * lit6);
+  let v_7 = (b4[gi] - v_6);
+  let v_8 = (v_7 * v_2);
+  let v_9 = (b6[i1] * lit6);
+  let v_10 = (v_8 * v_9);
+  let v_11 = (v_5 - v_10);
+  let v_12 = (v_3 * v_11);
+  b7[gi] = v_12;
+}
+`,
+  };
+
+export const pointwise_grad_G_features_17_conv_3_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_17_conv_3_2",
+    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+override lit6: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit4);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i1] * lit5);
+  let v_1 = (v_0 + lit6);
+  let v_2 = inverseSqrt(v_1);
+  let v_3 = (b0[i1] * v_2);
+  let v_4 = (b3[i1] * lit5);
+  let v_5 = (b2[gi] - v_4);
+  let v_6 = (b5[i1] * lit5);
+  let v_7 = (b4[gi] - v_6);
+  let v_8 = (v_7 * v_2);
+  let v_9 = (b6[i1] * lit5);
+  let v_10 = (v_8 * v_9);
+  let v_11 = (v_5 - v_10);
+  let v_12 = (v_3 * v_11);
+  b7[gi] = v_12;
+}
+`,
+  };
+
+export const pointwise_grad_G_features_1_conv_1: ShaderSpec = {
+    name: "pointwise_grad_G_features_1_conv_1",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_4 = b2[i1];
+  let v_5 = (h_4 * lit3);
+  let h_7 = b4[i1];
+  let v_8 = (h_7 * lit3);
+  let h_10 = b5[i1];
+  let v_11 = (h_10 * lit3);
+  let v_12 = (v_11 + lit4);
+  let v_13 = inverseSqrt(v_12);
+  let h_15 = b6[i1];
+  let v_16 = (h_15 * lit3);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit6 + hw;
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = (b1[gi] >= lit7);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[gi], 0.0f, v_2);
+    let v_6 = (v_3 - v_5);
+    let v_9 = (b3[gi] - v_8);
+    let v_14 = (v_9 * v_13);
+    let v_17 = (v_14 * v_16);
+    let v_18 = (v_6 - v_17);
+    b7[gi] = v_18;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_1_conv_1_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_1_conv_1_2",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_4 = b2[i1];
+  let v_5 = (h_4 * lit3);
+  let h_7 = b4[i1];
+  let v_8 = (h_7 * lit3);
+  let h_10 = b5[i1];
+  let v_11 = (h_10 * lit3);
+  let v_12 = (v_11 + lit4);
+  let v_13 = inverseSqrt(v_12);
+  let h_15 = b6[i1];
+  let v_16 = (h_15 * lit3);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let gi = row * lit6 + hw;
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = (b1[gi] >= lit8);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[gi], 0.0f, v_2);
+    let v_6 = (v_3 - v_5);
+    let v_9 = (b3[gi] - v_8);
+    let v_14 = (v_9 * v_13);
+    let v_17 = (v_14 * v_16);
+    let v_18 = (v_6 - v_17);
+    b7[gi] = v_18;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_1_conv_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_1_conv_2",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_6 = b3[i1];
+  let v_7 = (h_6 * lit3);
+  let h_9 = b5[i1];
+  let v_10 = (h_9 * lit3);
+  let h_13 = b6[i1];
+  let v_14 = (h_13 * lit3);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit6 + hw;
+    let v_8 = (b2[gi] - v_7);
+    let v_11 = (b4[gi] - v_10);
+    let v_12 = (v_11 * v_4);
+    let v_15 = (v_12 * v_14);
+    let v_16 = (v_8 - v_15);
+    let v_17 = (v_5 * v_16);
+    b7[gi] = v_17;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_1_conv_2_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_1_conv_2_2",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_6 = b3[i1];
+  let v_7 = (h_6 * lit3);
+  let h_9 = b5[i1];
+  let v_10 = (h_9 * lit3);
+  let h_13 = b6[i1];
+  let v_14 = (h_13 * lit3);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let gi = row * lit6 + hw;
+    let v_8 = (b2[gi] - v_7);
+    let v_11 = (b4[gi] - v_10);
+    let v_12 = (v_11 * v_4);
+    let v_15 = (v_12 * v_14);
+    let v_16 = (v_8 - v_15);
+    let v_17 = (v_5 * v_16);
+    b7[gi] = v_17;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_2_conv_0_0: ShaderSpec = {
+    name: "pointwise_grad_G_features_2_conv_0_0",
+    overrides: ["i32","i32","i32","f32","i32","i32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
+override lit3: f32;
 override lit4: i32;
 override lit5: i32;
 override lit6: f32;
@@ -8921,18 +6678,1240 @@ override lit6: f32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_5 = b3[i1];
+  let v_6 = (h_5 * lit3);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit4;
+    let i3 = hw % lit4;
+    let gi = row * lit5 + hw;
+    let v_0 = (b0[gi] + b1[gi]);
+    let v_1 = (b2[gi] <= 0.0f);
+    let v_2 = (b2[gi] >= lit6);
+    let v_3 = (v_1 || v_2);
+    let v_4 = select(v_0, 0.0f, v_3);
+    let v_7 = (v_4 - v_6);
+    b4[gi] = v_7;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_2_conv_0_0_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_2_conv_0_0_2",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b2[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b4[i1];
+  let v_9 = (h_8 * lit3);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit6 + hw;
+    let v_2 = (b1[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_10 = (v_7 * v_9);
+    let v_11 = (b0[gi] - v_10);
+    b5[gi] = v_11;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_2_conv_0_0_3: ShaderSpec = {
+    name: "pointwise_grad_G_features_2_conv_0_0_3",
+    overrides: ["i32","i32","i32","f32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_5 = b3[i1];
+  let v_6 = (h_5 * lit3);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let gi = row * lit5 + hw;
+    let v_0 = (b0[gi] + b1[gi]);
+    let v_1 = (b2[gi] <= 0.0f);
+    let v_2 = (b2[gi] >= lit7);
+    let v_3 = (v_1 || v_2);
+    let v_4 = select(v_0, 0.0f, v_3);
+    let v_7 = (v_4 - v_6);
+    b4[gi] = v_7;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_2_conv_0_0_4: ShaderSpec = {
+    name: "pointwise_grad_G_features_2_conv_0_0_4",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b2[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b4[i1];
+  let v_9 = (h_8 * lit3);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let gi = row * lit6 + hw;
+    let v_2 = (b1[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_10 = (v_7 * v_9);
+    let v_11 = (b0[gi] - v_10);
+    b5[gi] = v_11;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_2_conv_0_1: ShaderSpec = {
+    name: "pointwise_grad_G_features_2_conv_0_1",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let gi = row * lit7 + hw;
+    let v_6 = (v_5 * b2[gi]);
+    b3[gi] = v_6;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_2_conv_1_0: ShaderSpec = {
+    name: "pointwise_grad_G_features_2_conv_1_0",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_4 = b2[i1];
+  let v_5 = (h_4 * lit3);
+  let h_7 = b4[i1];
+  let v_8 = (h_7 * lit3);
+  let h_10 = b5[i1];
+  let v_11 = (h_10 * lit3);
+  let v_12 = (v_11 + lit4);
+  let v_13 = inverseSqrt(v_12);
+  let h_15 = b6[i1];
+  let v_16 = (h_15 * lit3);
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let gi = row * lit7 + hw;
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = (b1[gi] >= lit8);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[gi], 0.0f, v_2);
+    let v_6 = (v_3 - v_5);
+    let v_9 = (b3[gi] - v_8);
+    let v_14 = (v_9 * v_13);
+    let v_17 = (v_14 * v_16);
+    let v_18 = (v_6 - v_17);
+    b7[gi] = v_18;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_2_conv_1_0_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_2_conv_1_0_2",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+override lit9: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_4 = b2[i1];
+  let v_5 = (h_4 * lit3);
+  let h_7 = b4[i1];
+  let v_8 = (h_7 * lit3);
+  let h_10 = b5[i1];
+  let v_11 = (h_10 * lit3);
+  let v_12 = (v_11 + lit4);
+  let v_13 = inverseSqrt(v_12);
+  let h_15 = b6[i1];
+  let v_16 = (h_15 * lit3);
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit8;
+    let i3 = hw % lit8;
+    let gi = row * lit7 + hw;
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = (b1[gi] >= lit9);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[gi], 0.0f, v_2);
+    let v_6 = (v_3 - v_5);
+    let v_9 = (b3[gi] - v_8);
+    let v_14 = (v_9 * v_13);
+    let v_17 = (v_14 * v_16);
+    let v_18 = (v_6 - v_17);
+    b7[gi] = v_18;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_2_conv_3: ShaderSpec = {
+    name: "pointwise_grad_G_features_2_conv_3",
+    overrides: ["i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit1);
+  let v_3 = (v_2 + lit2);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
   for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] + b1[i1 * lit3 + i2 * lit4 + i3]);
-    let v_1 = (b2[i1 * lit3 + i2 * lit4 + i3] <= 0.0f);
+    let hw = (chunk * lit0 + e) * lit3 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit4 + hw;
+    let v_6 = (v_5 * b2[gi]);
+    b3[gi] = v_6;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_3_conv_3: ShaderSpec = {
+    name: "pointwise_grad_G_features_3_conv_3",
+    overrides: ["i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit1);
+  let v_3 = (v_2 + lit2);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_6 = b3[i1];
+  let v_7 = (h_6 * lit1);
+  let h_9 = b5[i1];
+  let v_10 = (h_9 * lit1);
+  let h_13 = b6[i1];
+  let v_14 = (h_13 * lit1);
+  for (var e = 0i; e < lit0; e++) {
+    let hw = (chunk * lit0 + e) * lit3 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit4 + hw;
+    let v_8 = (b2[gi] - v_7);
+    let v_11 = (b4[gi] - v_10);
+    let v_12 = (v_11 * v_4);
+    let v_15 = (v_12 * v_14);
+    let v_16 = (v_8 - v_15);
+    let v_17 = (v_5 * v_16);
+    b7[gi] = v_17;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_4_conv_0_0: ShaderSpec = {
+    name: "pointwise_grad_G_features_4_conv_0_0",
+    overrides: ["i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_1 = b2[i1];
+  let v_2 = (h_1 * lit1);
+  let h_4 = b4[i1];
+  let v_5 = (h_4 * lit1);
+  let h_7 = b5[i1];
+  let v_8 = (h_7 * lit1);
+  let v_9 = (v_8 + lit2);
+  let v_10 = inverseSqrt(v_9);
+  let h_12 = b6[i1];
+  let v_13 = (h_12 * lit1);
+  for (var e = 0i; e < lit0; e++) {
+    let hw = (chunk * lit0 + e) * lit3 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit4 + hw;
+    let v_0 = (b0[gi] + b1[gi]);
+    let v_3 = (v_0 - v_2);
+    let v_6 = (b3[gi] - v_5);
+    let v_11 = (v_6 * v_10);
+    let v_14 = (v_11 * v_13);
+    let v_15 = (v_3 - v_14);
+    b7[gi] = v_15;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_5_conv_0_0: ShaderSpec = {
+    name: "pointwise_grad_G_features_5_conv_0_0",
+    overrides: ["i32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_2 = b3[i1];
+  let v_3 = (h_2 * lit1);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit3 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit4 + hw;
+    let v_0 = (b0[gi] + b1[gi]);
+    let v_1 = (v_0 + b2[gi]);
+    let v_4 = (v_1 - v_3);
+    b4[gi] = v_4;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_5_conv_0_0_2: ShaderSpec = {
+    name: "pointwise_grad_G_features_5_conv_0_0_2",
+    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b2[i1];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b4[i1];
+  let v_9 = (h_8 * lit1);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let gi = row * lit5 + hw;
+    let v_2 = (b1[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_10 = (v_7 * v_9);
+    let v_11 = (b0[gi] - v_10);
+    b5[gi] = v_11;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_7_conv_0_0: ShaderSpec = {
+    name: "pointwise_grad_G_features_7_conv_0_0",
+    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_1 = b2[i1];
+  let v_2 = (h_1 * lit1);
+  let h_4 = b4[i1];
+  let v_5 = (h_4 * lit1);
+  let h_7 = b5[i1];
+  let v_8 = (h_7 * lit1);
+  let v_9 = (v_8 + lit2);
+  let v_10 = inverseSqrt(v_9);
+  let h_12 = b6[i1];
+  let v_13 = (h_12 * lit1);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let gi = row * lit5 + hw;
+    let v_0 = (b0[gi] + b1[gi]);
+    let v_3 = (v_0 - v_2);
+    let v_6 = (b3[gi] - v_5);
+    let v_11 = (v_6 * v_10);
+    let v_14 = (v_11 * v_13);
+    let v_15 = (v_3 - v_14);
+    b7[gi] = v_15;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_features_7_conv_1_0: ShaderSpec = {
+    name: "pointwise_grad_G_features_7_conv_1_0",
+    overrides: ["i32","f32","f32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_4 = b2[i1];
+  let v_5 = (h_4 * lit1);
+  let h_7 = b4[i1];
+  let v_8 = (h_7 * lit1);
+  let h_10 = b5[i1];
+  let v_11 = (h_10 * lit1);
+  let v_12 = (v_11 + lit2);
+  let v_13 = inverseSqrt(v_12);
+  let h_15 = b6[i1];
+  let v_16 = (h_15 * lit1);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let gi = row * lit5 + hw;
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = (b1[gi] >= lit7);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[gi], 0.0f, v_2);
+    let v_6 = (v_3 - v_5);
+    let v_9 = (b3[gi] - v_8);
+    let v_14 = (v_9 * v_13);
+    let v_17 = (v_14 * v_16);
+    let v_18 = (v_6 - v_17);
+    b7[gi] = v_18;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer1_0_bn2: ShaderSpec = {
+    name: "pointwise_grad_G_layer1_0_bn2",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let gi = row * lit6 + hw;
+    let v_6 = (v_5 * b2[gi]);
+    b3[gi] = v_6;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer1_0_conv3: ShaderSpec = {
+    name: "pointwise_grad_G_layer1_0_conv3",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_2 = b2[i1];
+  let v_3 = (h_2 * lit3);
+  let h_5 = b4[i1];
+  let v_6 = (h_5 * lit3);
+  let h_8 = b5[i1];
+  let v_9 = (h_8 * lit3);
+  let v_10 = (v_9 + lit4);
+  let v_11 = inverseSqrt(v_10);
+  let h_13 = b6[i1];
+  let v_14 = (h_13 * lit3);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let gi = row * lit6 + hw;
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = select(b0[gi], 0.0f, v_0);
+    let v_4 = (v_1 - v_3);
+    let v_7 = (b3[gi] - v_6);
+    let v_12 = (v_7 * v_11);
+    let v_15 = (v_12 * v_14);
+    let v_16 = (v_4 - v_15);
+    b7[gi] = v_16;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer1_0_downsample_1: ShaderSpec = {
+    name: "pointwise_grad_G_layer1_0_downsample_1",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_6 = b4[i1];
+  let v_7 = (h_6 * lit3);
+  let h_10 = b5[i1];
+  let v_11 = (h_10 * lit3);
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit0 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let gi = row * lit6 + hw;
+    let v_8 = (b3[gi] - v_7);
+    let v_9 = (v_8 * v_4);
+    let v_12 = (v_9 * v_11);
+    let v_13 = (b2[gi] - v_12);
+    let v_14 = (v_5 * v_13);
+    b6[gi] = v_14;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer1_2_bn2: ShaderSpec = {
+    name: "pointwise_grad_G_layer1_2_bn2",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit2 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let gi = row * lit6 + hw;
+    let v_6 = (v_5 * b2[gi]);
+    b3[gi] = v_6;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer1_2_conv3: ShaderSpec = {
+    name: "pointwise_grad_G_layer1_2_conv3",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_2 = b2[i1];
+  let v_3 = (h_2 * lit3);
+  let h_5 = b4[i1];
+  let v_6 = (h_5 * lit3);
+  let h_8 = b5[i1];
+  let v_9 = (h_8 * lit3);
+  let v_10 = (v_9 + lit4);
+  let v_11 = inverseSqrt(v_10);
+  let h_13 = b6[i1];
+  let v_14 = (h_13 * lit3);
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit2 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let gi = row * lit6 + hw;
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = select(b0[gi], 0.0f, v_0);
+    let v_4 = (v_1 - v_3);
+    let v_7 = (b3[gi] - v_6);
+    let v_12 = (v_7 * v_11);
+    let v_15 = (v_12 * v_14);
+    let v_16 = (v_4 - v_15);
+    b7[gi] = v_16;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer2_0_downsample_0: ShaderSpec = {
+    name: "pointwise_grad_G_layer2_0_downsample_0",
+    overrides: ["i32","i32","i32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit3);
+  for (var e = 0i; e < lit4; e++) {
+    let hw = (chunk * lit4 + e) * lit0 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let gi = row * lit5 + hw;
+    let v_0 = (b0[gi] + b1[gi]);
+    let v_1 = (b2[gi] <= 0.0f);
     let v_2 = select(v_0, 0.0f, v_1);
-    let v_3 = (b3[i1] * lit6);
-    let v_4 = (v_2 - v_3);
-    b4[i1 * lit3 + i2 * lit4 + i3] = v_4;
+    let v_5 = (v_2 - v_4);
+    b4[gi] = v_5;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer2_0_downsample_1: ShaderSpec = {
+    name: "pointwise_grad_G_layer2_0_downsample_1",
+    overrides: ["i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit1);
+  let v_3 = (v_2 + lit2);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_6 = b4[i1];
+  let v_7 = (h_6 * lit1);
+  let h_10 = b5[i1];
+  let v_11 = (h_10 * lit1);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit0 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit4 + hw;
+    let v_8 = (b3[gi] - v_7);
+    let v_9 = (v_8 * v_4);
+    let v_12 = (v_9 * v_11);
+    let v_13 = (b2[gi] - v_12);
+    let v_14 = (v_5 * v_13);
+    b6[gi] = v_14;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer2_0_downsample_1_2: ShaderSpec = {
+    name: "pointwise_grad_G_layer2_0_downsample_1_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let i1 = ((gi / lit2) % lit3);
+  let i2 = ((gi / lit4) % lit5);
+  let i3 = (gi % lit4);
+  let v_0 = (b1[i1] * lit6);
+  let v_1 = (v_0 + lit7);
+  let v_2 = inverseSqrt(v_1);
+  let v_3 = (b0[i1] * v_2);
+  let v_4 = (b4[i1] * lit6);
+  let v_5 = (b3[gi] - v_4);
+  let v_6 = (v_5 * v_2);
+  let v_7 = (b5[i1] * lit6);
+  let v_8 = (v_6 * v_7);
+  let v_9 = (b2[gi] - v_8);
+  let v_10 = (v_3 * v_9);
+  b6[gi] = v_10;
+}
+`,
+  };
+
+export const pointwise_grad_G_layer3_0_bn2: ShaderSpec = {
+    name: "pointwise_grad_G_layer3_0_bn2",
+    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit1);
+  let v_3 = (v_2 + lit2);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let gi = row * lit5 + hw;
+    let v_6 = (v_5 * b2[gi]);
+    b3[gi] = v_6;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer3_0_conv3: ShaderSpec = {
+    name: "pointwise_grad_G_layer3_0_conv3",
+    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_2 = b2[i1];
+  let v_3 = (h_2 * lit1);
+  let h_5 = b4[i1];
+  let v_6 = (h_5 * lit1);
+  let h_8 = b5[i1];
+  let v_9 = (h_8 * lit1);
+  let v_10 = (v_9 + lit2);
+  let v_11 = inverseSqrt(v_10);
+  let h_13 = b6[i1];
+  let v_14 = (h_13 * lit1);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let gi = row * lit5 + hw;
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = select(b0[gi], 0.0f, v_0);
+    let v_4 = (v_1 - v_3);
+    let v_7 = (b3[gi] - v_6);
+    let v_12 = (v_7 * v_11);
+    let v_15 = (v_12 * v_14);
+    let v_16 = (v_4 - v_15);
+    b7[gi] = v_16;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer3_0_downsample_0: ShaderSpec = {
+    name: "pointwise_grad_G_layer3_0_downsample_0",
+    overrides: ["i32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit1);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit0 + i32(lid.x);
+    if (hw >= lit3) { break; }
+    let i2 = hw / lit4;
+    let i3 = hw % lit4;
+    let gi = row * lit3 + hw;
+    let v_0 = (b0[gi] + b1[gi]);
+    let v_1 = (b2[gi] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
+    let v_5 = (v_2 - v_4);
+    b4[gi] = v_5;
   }
 }
 `,
@@ -8963,22 +7942,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i1 = ((gi / lit2) % lit3);
   let i2 = ((gi / lit4) % lit5);
   let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] + b1[i1 * lit2 + i2 * lit4 + i3]);
-  let v_1 = (b2[i1 * lit2 + i2 * lit4 + i3] <= 0.0f);
+  let v_0 = (b0[gi] + b1[gi]);
+  let v_1 = (b2[gi] <= 0.0f);
   let v_2 = select(v_0, 0.0f, v_1);
   let v_3 = (b3[i1] * lit6);
   let v_4 = (v_2 - v_3);
-  b4[i1 * lit2 + i2 * lit4 + i3] = v_4;
+  b4[gi] = v_4;
 }
 `,
   };
 
 export const pointwise_grad_G_layer3_0_downsample_1: ShaderSpec = {
     name: "pointwise_grad_G_layer3_0_downsample_1",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit1);
+  let v_3 = (v_2 + lit2);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_6 = b3[i1];
+  let v_7 = (h_6 * lit1);
+  let h_9 = b5[i1];
+  let v_10 = (h_9 * lit1);
+  let h_13 = b6[i1];
+  let v_14 = (h_13 * lit1);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let gi = row * lit5 + hw;
+    let v_8 = (b2[gi] - v_7);
+    let v_11 = (b4[gi] - v_10);
+    let v_12 = (v_11 * v_4);
+    let v_15 = (v_12 * v_14);
+    let v_16 = (v_8 - v_15);
+    let v_17 = (v_5 * v_16);
+    b7[gi] = v_17;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer3_0_downsample_1_2: ShaderSpec = {
+    name: "pointwise_grad_G_layer3_0_downsample_1_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -8987,6 +8024,266 @@ override lit4: i32;
 override lit5: i32;
 override lit6: i32;
 override lit7: f32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < lit0; e++) {
+    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
+    if (gi >= lit2) { break; }
+    let i1 = ((gi / lit3) % lit4);
+    let i2 = ((gi / lit5) % lit6);
+    let i3 = (gi % lit5);
+    let v_0 = (b1[i1] * lit7);
+    let v_1 = (v_0 + lit8);
+    let v_2 = inverseSqrt(v_1);
+    let v_3 = (b0[i1] * v_2);
+    let v_4 = (b3[i1] * lit7);
+    let v_5 = (b2[gi] - v_4);
+    let v_6 = (b5[i1] * lit7);
+    let v_7 = (b4[gi] - v_6);
+    let v_8 = (v_7 * v_2);
+    let v_9 = (b6[i1] * lit7);
+    let v_10 = (v_8 * v_9);
+    let v_11 = (v_5 - v_10);
+    let v_12 = (v_3 * v_11);
+    b7[gi] = v_12;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer4_0_bn2: ShaderSpec = {
+    name: "pointwise_grad_G_layer4_0_bn2",
+    overrides: ["i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit1);
+  let v_3 = (v_2 + lit2);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit0 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit4 + hw;
+    let v_6 = (v_5 * b2[gi]);
+    b3[gi] = v_6;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer4_0_conv3: ShaderSpec = {
+    name: "pointwise_grad_G_layer4_0_conv3",
+    overrides: ["i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_2 = b2[i1];
+  let v_3 = (h_2 * lit1);
+  let h_5 = b4[i1];
+  let v_6 = (h_5 * lit1);
+  let h_8 = b5[i1];
+  let v_9 = (h_8 * lit1);
+  let v_10 = (v_9 + lit2);
+  let v_11 = inverseSqrt(v_10);
+  let h_13 = b6[i1];
+  let v_14 = (h_13 * lit1);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit0 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit4 + hw;
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = select(b0[gi], 0.0f, v_0);
+    let v_4 = (v_1 - v_3);
+    let v_7 = (b3[gi] - v_6);
+    let v_12 = (v_7 * v_11);
+    let v_15 = (v_12 * v_14);
+    let v_16 = (v_4 - v_15);
+    b7[gi] = v_16;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer4_0_downsample_1: ShaderSpec = {
+    name: "pointwise_grad_G_layer4_0_downsample_1",
+    overrides: ["i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit1);
+  let v_3 = (v_2 + lit2);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_6 = b4[i1];
+  let v_7 = (h_6 * lit1);
+  let h_10 = b5[i1];
+  let v_11 = (h_10 * lit1);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let gi = row * lit5 + hw;
+    let v_8 = (b3[gi] - v_7);
+    let v_9 = (v_8 * v_4);
+    let v_12 = (v_9 * v_11);
+    let v_13 = (b2[gi] - v_12);
+    let v_14 = (v_5 * v_13);
+    b6[gi] = v_14;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer4_0_downsample_1_2: ShaderSpec = {
+    name: "pointwise_grad_G_layer4_0_downsample_1_2",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_6 = b4[i1];
+  let v_7 = (h_6 * lit3);
+  let h_10 = b5[i1];
+  let v_11 = (h_10 * lit3);
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit8;
+    let i3 = hw % lit8;
+    let gi = row * lit7 + hw;
+    let v_8 = (b3[gi] - v_7);
+    let v_9 = (v_8 * v_4);
+    let v_12 = (v_9 * v_11);
+    let v_13 = (b2[gi] - v_12);
+    let v_14 = (v_5 * v_13);
+    b6[gi] = v_14;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer4_0_downsample_1_3: ShaderSpec = {
+    name: "pointwise_grad_G_layer4_0_downsample_1_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: f32;
+override lit8: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -9003,32 +8300,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit3) % lit4);
     let i2 = ((gi / lit5) % lit6);
     let i3 = (gi % lit5);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1] * lit7);
-    let v_2 = (b2[i1 * lit3 + i2 * lit5 + i3] - v_1);
-    let v_3 = (b5[i1] * lit7);
-    let v_4 = (b4[i1 * lit3 + i2 * lit5 + i3] * v_3);
-    let v_5 = (v_2 - v_4);
-    let v_6 = (v_0 * v_5);
-    b6[i1 * lit3 + i2 * lit5 + i3] = v_6;
+    let v_0 = (b1[i1] * lit7);
+    let v_1 = (v_0 + lit8);
+    let v_2 = inverseSqrt(v_1);
+    let v_3 = (b0[i1] * v_2);
+    let v_4 = (b4[i1] * lit7);
+    let v_5 = (b3[gi] - v_4);
+    let v_6 = (v_5 * v_2);
+    let v_7 = (b5[i1] * lit7);
+    let v_8 = (v_6 * v_7);
+    let v_9 = (b2[gi] - v_8);
+    let v_10 = (v_3 * v_9);
+    b6[gi] = v_10;
   }
 }
 `,
   };
 
-export const pointwise_grad_G_layer4_0_bn2: ShaderSpec = {
-    name: "pointwise_grad_G_layer4_0_bn2",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32"],
+export const pointwise_grad_G_layer4_1_bn3: ShaderSpec = {
+    name: "pointwise_grad_G_layer4_1_bn3",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
+override lit3: f32;
+override lit4: f32;
 override lit5: i32;
-override lit6: f32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -9040,41 +8343,245 @@ override lit6: f32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b3[i1 * lit3 + i2 * lit4 + i3] <= 0.0f);
-    let v_2 = select(b2[i1 * lit3 + i2 * lit4 + i3], 0.0f, v_1);
-    let v_3 = (b4[i1] * lit6);
-    let v_4 = (v_2 - v_3);
-    let v_5 = (b6[i1] * lit6);
-    let v_6 = (b5[i1 * lit3 + i2 * lit4 + i3] * v_5);
-    let v_7 = (v_4 - v_6);
-    let v_8 = (v_0 * v_7);
-    b7[i1 * lit3 + i2 * lit4 + i3] = v_8;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  let h_6 = b3[i1];
+  let v_7 = (h_6 * lit3);
+  let h_9 = b5[i1];
+  let v_10 = (h_9 * lit3);
+  let h_13 = b6[i1];
+  let v_14 = (h_13 * lit3);
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit8;
+    let i3 = hw % lit8;
+    let gi = row * lit7 + hw;
+    let v_8 = (b2[gi] - v_7);
+    let v_11 = (b4[gi] - v_10);
+    let v_12 = (v_11 * v_4);
+    let v_15 = (v_12 * v_14);
+    let v_16 = (v_8 - v_15);
+    let v_17 = (v_5 * v_16);
+    b7[gi] = v_17;
   }
 }
 `,
   };
 
-export const pointwise_grad_G_layer4_0_downsample_1: ShaderSpec = {
-    name: "pointwise_grad_G_layer4_0_downsample_1",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+export const pointwise_grad_G_layer4_2_bn3: ShaderSpec = {
+    name: "pointwise_grad_G_layer4_2_bn3",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[i1];
+  let h_1 = b1[i1];
+  let v_2 = (h_1 * lit3);
+  let v_3 = (v_2 + lit4);
+  let v_4 = inverseSqrt(v_3);
+  let v_5 = (h_0 * v_4);
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit8;
+    let i3 = hw % lit8;
+    let gi = row * lit7 + hw;
+    let v_6 = (v_5 * b2[gi]);
+    b3[gi] = v_6;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer4_2_conv3: ShaderSpec = {
+    name: "pointwise_grad_G_layer4_2_conv3",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_2 = b2[i1];
+  let v_3 = (h_2 * lit3);
+  let h_5 = b4[i1];
+  let v_6 = (h_5 * lit3);
+  let h_8 = b5[i1];
+  let v_9 = (h_8 * lit3);
+  let v_10 = (v_9 + lit4);
+  let v_11 = inverseSqrt(v_10);
+  let h_13 = b6[i1];
+  let v_14 = (h_13 * lit3);
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit8;
+    let i3 = hw % lit8;
+    let gi = row * lit7 + hw;
+    let v_0 = (b1[gi] <= 0.0f);
+    let v_1 = select(b0[gi], 0.0f, v_0);
+    let v_4 = (v_1 - v_3);
+    let v_7 = (b3[gi] - v_6);
+    let v_12 = (v_7 * v_11);
+    let v_15 = (v_12 * v_14);
+    let v_16 = (v_4 - v_15);
+    b7[gi] = v_16;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer6_conv2d_list_1: ShaderSpec = {
+    name: "pointwise_grad_G_layer6_conv2d_list_1",
+    overrides: ["i32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / 1i;
+  let chunk = blk % 1i;
+  let i1 = row % lit0;
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit1);
+  for (var e = 0i; e < lit2; e++) {
+    let hw = (chunk * lit2 + e) * lit3 + i32(lid.x);
+    if (hw >= lit4) { break; }
+    let i2 = hw / lit5;
+    let i3 = hw % lit5;
+    let gi = row * lit4 + hw;
+    let v_0 = (b0[gi] + b1[gi]);
+    let v_1 = (b2[gi] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
+    let v_5 = (v_2 - v_4);
+    b4[gi] = v_5;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer6_conv2d_list_1_2: ShaderSpec = {
+    name: "pointwise_grad_G_layer6_conv2d_list_1_2",
+    overrides: ["i32","i32","i32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
+override lit3: f32;
 override lit4: i32;
 override lit5: i32;
 override lit6: i32;
-override lit7: f32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit3);
+  for (var e = 0i; e < lit4; e++) {
+    let hw = (chunk * lit4 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let gi = row * lit6 + hw;
+    let v_0 = (b0[gi] + b1[gi]);
+    let v_1 = (b2[gi] <= 0.0f);
+    let v_2 = select(v_0, 0.0f, v_1);
+    let v_5 = (v_2 - v_4);
+    b4[gi] = v_5;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_G_layer6_conv2d_list_1_3: ShaderSpec = {
+    name: "pointwise_grad_G_layer6_conv2d_list_1_3",
+    overrides: ["i32","i32","i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: f32;
+override lit4: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -9084,73 +8591,36 @@ override lit7: f32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b4[i1] * lit7);
-    let v_2 = (b3[i1 * lit3 + i2 * lit5 + i3] * v_1);
-    let v_3 = (b2[i1 * lit3 + i2 * lit5 + i3] - v_2);
-    let v_4 = (v_0 * v_3);
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_4;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b2[i1];
+  let v_1 = (h_0 * lit3);
+  let h_3 = b3[i1];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 + lit4);
+  let v_6 = inverseSqrt(v_5);
+  let h_8 = b4[i1];
+  let v_9 = (h_8 * lit3);
+  for (var e = 0i; e < lit5; e++) {
+    let hw = (chunk * lit5 + e) * lit6 + i32(lid.x);
+    if (hw >= lit7) { break; }
+    let i2 = hw / lit8;
+    let i3 = hw % lit8;
+    let gi = row * lit7 + hw;
+    let v_2 = (b1[gi] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_10 = (v_7 * v_9);
+    let v_11 = (b0[gi] - v_10);
+    b5[gi] = v_11;
   }
 }
 `,
   };
 
-export const pointwise_grad_G_layer4_2_bn3: ShaderSpec = {
-    name: "pointwise_grad_G_layer4_2_bn3",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1] * b1[i1]);
-    let v_1 = (b2[i1 * lit3 + i2 * lit5 + i3] + b3[i1 * lit3 + i2 * lit5 + i3]);
-    let v_2 = (b4[i1 * lit3 + i2 * lit5 + i3] <= 0.0f);
-    let v_3 = select(v_1, 0.0f, v_2);
-    let v_4 = (b5[i1] * lit7);
-    let v_5 = (v_3 - v_4);
-    let v_6 = (b7[i1] * lit7);
-    let v_7 = (b6[i1 * lit3 + i2 * lit5 + i3] * v_6);
-    let v_8 = (v_5 - v_7);
-    let v_9 = (v_0 * v_8);
-    b8[i1 * lit3 + i2 * lit5 + i3] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_G_layer6_conv2d_list_1: ShaderSpec = {
-    name: "pointwise_grad_G_layer6_conv2d_list_1",
+export const pointwise_grad_G_layer6_conv2d_list_1_4: ShaderSpec = {
+    name: "pointwise_grad_G_layer6_conv2d_list_1_4",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -9177,12 +8647,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit3) % lit4);
     let i2 = ((gi / lit5) % lit6);
     let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] + b1[i1 * lit3 + i2 * lit5 + i3]);
-    let v_1 = (b2[i1 * lit3 + i2 * lit5 + i3] <= 0.0f);
+    let v_0 = (b0[gi] + b1[gi]);
+    let v_1 = (b2[gi] <= 0.0f);
     let v_2 = select(v_0, 0.0f, v_1);
     let v_3 = (b3[i1] * lit7);
     let v_4 = (v_2 - v_3);
-    b4[i1 * lit3 + i2 * lit5 + i3] = v_4;
+    b4[gi] = v_4;
   }
 }
 `,
@@ -9190,228 +8660,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_grad_step: ShaderSpec = {
     name: "pointwise_grad_step",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<u32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = (gi % lit3);
-    let v_0 = (b0[i1 * lit3 + i2] != lit4);
-    let v_1 = (b0[i1 * lit3 + i2] >= 0i);
-    let v_2 = (b0[i1 * lit3 + i2] < lit5);
-    let v_3 = (v_1 && v_2);
-    let v_4 = (v_0 && v_3);
-    b1[i1 * lit3 + i2] = select(0u, 1u, v_4);
-  }
-}
-`,
-  };
-
-export const pointwise_grad_step_10: ShaderSpec = {
-    name: "pointwise_grad_step_10",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<u32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = (gi % lit3);
-    let v_0 = (b0[i1 * lit3 + i2] != lit5);
-    let v_1 = (b0[i1 * lit3 + i2] >= 0i);
-    let v_2 = (b0[i1 * lit3 + i2] < lit6);
-    let v_3 = (v_1 && v_2);
-    let v_4 = (v_0 && v_3);
-    b1[i1 * lit3 + i2] = select(0u, 1u, v_4);
-  }
-}
-`,
-  };
-
-export const pointwise_grad_step_11: ShaderSpec = {
-    name: "pointwise_grad_step_11",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn max_(a: f32, b: f32) -> f32 {
-  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let f_0 = i2 * lit5 + i3;
-    let v_1 = (i1 == b1[((f_0 / lit5) % lit6) * lit5 + (f_0 % lit5)]);
-    let v_2 = select(0.0f, 1.0f, v_1);
-    let v_3 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_2);
-    let v_4 = max_(b2[0i], 1.0f);
-    let v_5 = (v_3 / v_4);
-    let f_6 = i2 * lit5 + i3;
-    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit5) % lit6) * lit5 + (f_6 % lit5)] != 0u));
-    let v_8 = (v_7 * 1.0f);
-    b4[i1 * lit3 + i2 * lit5 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_step_12: ShaderSpec = {
-    name: "pointwise_grad_step_12",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit1);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit6);
-    let v_3 = (v_2 + lit7);
-    b1[i1 * lit3 + i2 * lit5 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_step_13: ShaderSpec = {
-    name: "pointwise_grad_step_13",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit4);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit6);
-    let v_3 = (v_2 + lit7);
-    b1[i1 * lit3 + i2 * lit5 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_step_14: ShaderSpec = {
-    name: "pointwise_grad_step_14",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit6);
-    let v_3 = (v_2 + lit7);
-    b1[i1 * lit3 + i2 * lit4 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_step_15: ShaderSpec = {
-    name: "pointwise_grad_step_15",
     overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -9425,9 +8675,7 @@ override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -9437,123 +8685,41 @@ fn max_(a: f32, b: f32) -> f32 {
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let f_0 = i2 * lit5 + i3;
-    let v_1 = (i1 == b1[((f_0 / lit5) % lit6) * lit5 + (f_0 % lit5)]);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_4 = b2[0i];
+  let v_5 = max_(h_4, 1.0f);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let gi = row * lit5 + hw;
+    let f_0 = i2 * lit6 + i3;
+    let v_1 = (i1 == b1[((f_0 / lit6) % lit4) * lit6 + (f_0 % lit6)]);
     let v_2 = select(0.0f, 1.0f, v_1);
-    let v_3 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_2);
-    let v_4 = max_(b2[0i], 1.0f);
-    let v_5 = (v_3 / v_4);
-    let f_6 = i2 * lit5 + i3;
-    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit5) % lit6) * lit5 + (f_6 % lit5)] != 0u));
-    let v_8 = (1.0f * b4[(0i + lit7)]);
-    let v_9 = (v_7 * v_8);
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_9;
+    let v_3 = (b0[gi] - v_2);
+    let v_6 = (v_3 / v_5);
+    let f_7 = i2 * lit6 + i3;
+    let v_8 = (b1[((f_7 / lit6) % lit4) * lit6 + (f_7 % lit6)] != lit7);
+    let v_9 = (b1[((f_7 / lit6) % lit4) * lit6 + (f_7 % lit6)] >= 0i);
+    let v_10 = (b1[((f_7 / lit6) % lit4) * lit6 + (f_7 % lit6)] < lit2);
+    let v_11 = (v_9 && v_10);
+    let v_12 = (v_8 && v_11);
+    let v_13 = select(0.0f, v_6, v_12);
+    let v_14 = (v_13 * 1.0f);
+    b3[gi] = v_14;
   }
 }
 `,
   };
 
-export const pointwise_grad_step_16: ShaderSpec = {
-    name: "pointwise_grad_step_16",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit4);
-  let v_1 = (v_0 / lit5);
-  let v_2 = (-v_1);
-  let v_3 = (v_2 * 1.0f);
-  b0[i2 * lit2 + i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_grad_step_17: ShaderSpec = {
-    name: "pointwise_grad_step_17",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit4);
-  let v_1 = (v_0 / lit5);
-  let v_2 = (-v_1);
-  let v_3 = (v_2 * 0.0f);
-  b0[i2 * lit2 + i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_grad_step_18: ShaderSpec = {
-    name: "pointwise_grad_step_18",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit0);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit6);
-    let v_3 = (v_2 + lit7);
-    b1[i1 * lit3 + i2 * lit5 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_step_19: ShaderSpec = {
-    name: "pointwise_grad_step_19",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
+export const pointwise_grad_step_2: ShaderSpec = {
+    name: "pointwise_grad_step_2",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -9563,94 +8729,238 @@ override lit3: i32;
 override lit4: i32;
 override lit5: i32;
 override lit6: i32;
-override lit7: f32;
-override lit8: f32;
+override lit7: i32;
+override lit8: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit7);
-    let v_3 = (v_2 + lit8);
-    b1[i1 * lit3 + i2 * lit5 + i3] = v_3;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_4 = b2[0i];
+  let v_5 = max_(h_4, 1.0f);
+  let h_14 = b3[(0i + lit3)];
+  let v_15 = (1.0f * h_14);
+  for (var e = 0i; e < lit4; e++) {
+    let hw = (chunk * lit4 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let gi = row * lit6 + hw;
+    let f_0 = i2 * lit7 + i3;
+    let v_1 = (i1 == b1[((f_0 / lit7) % lit5) * lit7 + (f_0 % lit7)]);
+    let v_2 = select(0.0f, 1.0f, v_1);
+    let v_3 = (b0[gi] - v_2);
+    let v_6 = (v_3 / v_5);
+    let f_7 = i2 * lit7 + i3;
+    let v_8 = (b1[((f_7 / lit7) % lit5) * lit7 + (f_7 % lit7)] != lit8);
+    let v_9 = (b1[((f_7 / lit7) % lit5) * lit7 + (f_7 % lit7)] >= 0i);
+    let v_10 = (b1[((f_7 / lit7) % lit5) * lit7 + (f_7 % lit7)] < lit2);
+    let v_11 = (v_9 && v_10);
+    let v_12 = (v_8 && v_11);
+    let v_13 = select(0.0f, v_6, v_12);
+    let v_16 = (v_13 * v_15);
+    b4[gi] = v_16;
   }
 }
 `,
   };
 
-export const pointwise_grad_step_2: ShaderSpec = {
-    name: "pointwise_grad_step_2",
-    overrides: ["u32","i32","i32","i32","f32","f32"],
-    access: ["read_write"],
+export const pointwise_grad_step_3: ShaderSpec = {
+    name: "pointwise_grad_step_3",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: f32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit4);
-  let v_1 = (v_0 / lit5);
-  let v_2 = (-v_1);
-  b0[i2 * lit2 + i3] = v_2;
-}
-`,
-  };
-
-export const pointwise_grad_step_20: ShaderSpec = {
-    name: "pointwise_grad_step_20",
-    overrides: ["i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
-override lit5: f32;
-override lit6: f32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit1) % lit4);
-    let i3 = (gi % lit1);
-    let v_0 = (b0[i1 * lit3 + i2 * lit1 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit5);
-    let v_3 = (v_2 + lit6);
-    b1[i1 * lit3 + i2 * lit1 + i3] = v_3;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_4 = b2[0i];
+  let v_5 = max_(h_4, 1.0f);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit1;
+    let i3 = hw % lit1;
+    let gi = row * lit5 + hw;
+    let f_0 = i2 * lit1 + i3;
+    let v_1 = (i1 == b1[((f_0 / lit1) % lit6) * lit1 + (f_0 % lit1)]);
+    let v_2 = select(0.0f, 1.0f, v_1);
+    let v_3 = (b0[gi] - v_2);
+    let v_6 = (v_3 / v_5);
+    let f_7 = i2 * lit1 + i3;
+    let v_8 = (b1[((f_7 / lit1) % lit6) * lit1 + (f_7 % lit1)] != lit7);
+    let v_9 = (b1[((f_7 / lit1) % lit6) * lit1 + (f_7 % lit1)] >= 0i);
+    let v_10 = (b1[((f_7 / lit1) % lit6) * lit1 + (f_7 % lit1)] < lit2);
+    let v_11 = (v_9 && v_10);
+    let v_12 = (v_8 && v_11);
+    let v_13 = select(0.0f, v_6, v_12);
+    let v_14 = (v_13 * 1.0f);
+    b3[gi] = v_14;
   }
 }
 `,
   };
 
-export const pointwise_grad_step_21: ShaderSpec = {
-    name: "pointwise_grad_step_21",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
+export const pointwise_grad_step_4: ShaderSpec = {
+    name: "pointwise_grad_step_4",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_4 = b2[0i];
+  let v_5 = max_(h_4, 1.0f);
+  let h_14 = b3[(0i + lit3)];
+  let v_15 = (1.0f * h_14);
+  for (var e = 0i; e < lit4; e++) {
+    let hw = (chunk * lit4 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit1;
+    let i3 = hw % lit1;
+    let gi = row * lit6 + hw;
+    let f_0 = i2 * lit1 + i3;
+    let v_1 = (i1 == b1[((f_0 / lit1) % lit7) * lit1 + (f_0 % lit1)]);
+    let v_2 = select(0.0f, 1.0f, v_1);
+    let v_3 = (b0[gi] - v_2);
+    let v_6 = (v_3 / v_5);
+    let f_7 = i2 * lit1 + i3;
+    let v_8 = (b1[((f_7 / lit1) % lit7) * lit1 + (f_7 % lit1)] != lit8);
+    let v_9 = (b1[((f_7 / lit1) % lit7) * lit1 + (f_7 % lit1)] >= 0i);
+    let v_10 = (b1[((f_7 / lit1) % lit7) * lit1 + (f_7 % lit1)] < lit2);
+    let v_11 = (v_9 && v_10);
+    let v_12 = (v_8 && v_11);
+    let v_13 = select(0.0f, v_6, v_12);
+    let v_16 = (v_13 * v_15);
+    b4[gi] = v_16;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_step_5: ShaderSpec = {
+    name: "pointwise_grad_step_5",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_4 = b2[0i];
+  let v_5 = max_(h_4, 1.0f);
+  for (var e = 0i; e < lit3; e++) {
+    let hw = (chunk * lit3 + e) * lit4 + i32(lid.x);
+    if (hw >= lit5) { break; }
+    let i2 = hw / lit6;
+    let i3 = hw % lit6;
+    let gi = row * lit5 + hw;
+    let f_0 = i2 * lit6 + i3;
+    let v_1 = (i1 == b1[((f_0 / lit6) % lit7) * lit6 + (f_0 % lit6)]);
+    let v_2 = select(0.0f, 1.0f, v_1);
+    let v_3 = (b0[gi] - v_2);
+    let v_6 = (v_3 / v_5);
+    let f_7 = i2 * lit6 + i3;
+    let v_8 = (b1[((f_7 / lit6) % lit7) * lit6 + (f_7 % lit6)] != lit8);
+    let v_9 = (b1[((f_7 / lit6) % lit7) * lit6 + (f_7 % lit6)] >= 0i);
+    let v_10 = (b1[((f_7 / lit6) % lit7) * lit6 + (f_7 % lit6)] < lit2);
+    let v_11 = (v_9 && v_10);
+    let v_12 = (v_8 && v_11);
+    let v_13 = select(0.0f, v_6, v_12);
+    let v_14 = (v_13 * 1.0f);
+    b3[gi] = v_14;
+  }
+}
+`,
+  };
+
+export const pointwise_grad_step_6: ShaderSpec = {
+    name: "pointwise_grad_step_6",
+    overrides: ["i32","i32","i32","i32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // pointwise: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
 override lit0: i32;
@@ -9661,139 +8971,57 @@ override lit4: i32;
 override lit5: i32;
 override lit6: i32;
 override lit7: i32;
-override lit8: f32;
-override lit9: f32;
+override lit8: i32;
+override lit9: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (1.0f * b0[(0i + lit7)]);
-    let v_1 = (v_0 * lit8);
-    let v_2 = (v_1 / lit9);
-    let v_3 = (-v_2);
-    b1[i1 * lit3 + i2 * lit5 + i3] = v_3;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_4 = b2[0i];
+  let v_5 = max_(h_4, 1.0f);
+  let h_14 = b3[(0i + lit3)];
+  let v_15 = (1.0f * h_14);
+  for (var e = 0i; e < lit4; e++) {
+    let hw = (chunk * lit4 + e) * lit5 + i32(lid.x);
+    if (hw >= lit6) { break; }
+    let i2 = hw / lit7;
+    let i3 = hw % lit7;
+    let gi = row * lit6 + hw;
+    let f_0 = i2 * lit7 + i3;
+    let v_1 = (i1 == b1[((f_0 / lit7) % lit8) * lit7 + (f_0 % lit7)]);
+    let v_2 = select(0.0f, 1.0f, v_1);
+    let v_3 = (b0[gi] - v_2);
+    let v_6 = (v_3 / v_5);
+    let f_7 = i2 * lit7 + i3;
+    let v_8 = (b1[((f_7 / lit7) % lit8) * lit7 + (f_7 % lit7)] != lit9);
+    let v_9 = (b1[((f_7 / lit7) % lit8) * lit7 + (f_7 % lit7)] >= 0i);
+    let v_10 = (b1[((f_7 / lit7) % lit8) * lit7 + (f_7 % lit7)] < lit2);
+    let v_11 = (v_9 && v_10);
+    let v_12 = (v_8 && v_11);
+    let v_13 = select(0.0f, v_6, v_12);
+    let v_16 = (v_13 * v_15);
+    b4[gi] = v_16;
   }
 }
 `,
   };
 
-export const pointwise_grad_step_22: ShaderSpec = {
-    name: "pointwise_grad_step_22",
-    overrides: ["u32","i32","f32","f32"],
-    access: ["read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (1.0f * lit2);
-  let v_1 = (v_0 / lit3);
-  let v_2 = (-v_1);
-  let v_3 = (v_2 * 1.0f);
-  b0[i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_grad_step_23: ShaderSpec = {
-    name: "pointwise_grad_step_23",
-    overrides: ["u32","i32","i32","f32","f32"],
-    access: ["read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit2);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * lit3);
-  let v_1 = (v_0 / lit4);
-  let v_2 = (-v_1);
-  let v_3 = (v_2 * 0.0f);
-  b0[i2 * lit2 + i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_grad_step_24: ShaderSpec = {
-    name: "pointwise_grad_step_24",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i1 = ((gi / lit2) % lit3);
-  let i2 = ((gi / lit4) % lit5);
-  let i3 = (gi % lit4);
-  let v_0 = (b0[i1 * lit2 + i2 * lit4 + i3] > 0.0f);
-  let v_1 = select(0.0f, 1.0f, v_0);
-  let v_2 = (v_1 * lit6);
-  let v_3 = (v_2 + lit7);
-  b1[i1 * lit2 + i2 * lit4 + i3] = v_3;
-}
-`,
-  };
-
-export const pointwise_grad_step_25: ShaderSpec = {
-    name: "pointwise_grad_step_25",
-    overrides: ["u32","i32","i32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i3 = (gi % lit1);
-  let v_0 = (1.0f * b0[(0i + lit2)]);
-  let v_1 = (v_0 / lit3);
-  b1[i3] = v_1;
-}
-`,
-  };
-
-export const pointwise_grad_step_26: ShaderSpec = {
-    name: "pointwise_grad_step_26",
+export const pointwise_grad_step_7: ShaderSpec = {
+    name: "pointwise_grad_step_7",
     overrides: ["u32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -9809,14 +9037,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= lit1) { return; }
   let i2 = ((gi / lit2) % lit2);
   let i3 = (gi % lit2);
-  let v_0 = (1.0f * b0[i2 * lit2 + i3]);
-  b1[i2 * lit2 + i3] = v_0;
+  let v_0 = (1.0f * b0[gi]);
+  b1[gi] = v_0;
 }
 `,
   };
 
-export const pointwise_grad_step_27: ShaderSpec = {
-    name: "pointwise_grad_step_27",
+export const pointwise_grad_step_8: ShaderSpec = {
+    name: "pointwise_grad_step_8",
     overrides: ["u32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -9830,277 +9058,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let i3 = (gi % lit1);
-  let v_0 = (1.0f * b0[i3]);
-  b1[i3] = v_0;
+  let v_0 = (1.0f * b0[gi]);
+  b1[gi] = v_0;
 }
 `,
   };
 
-export const pointwise_grad_step_3: ShaderSpec = {
-    name: "pointwise_grad_step_3",
-    overrides: ["i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn max_(a: f32, b: f32) -> f32 {
-  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit1);
-    let i3 = (gi % lit5);
-    let f_0 = i2 * lit5 + i3;
-    let v_1 = (i1 == b1[((f_0 / lit5) % lit1) * lit5 + (f_0 % lit5)]);
-    let v_2 = select(0.0f, 1.0f, v_1);
-    let v_3 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_2);
-    let v_4 = max_(b2[0i], 1.0f);
-    let v_5 = (v_3 / v_4);
-    let f_6 = i2 * lit5 + i3;
-    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit5) % lit1) * lit5 + (f_6 % lit5)] != 0u));
-    let v_8 = (v_7 * 1.0f);
-    b4[i1 * lit3 + i2 * lit5 + i3] = v_8;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_step_4: ShaderSpec = {
-    name: "pointwise_grad_step_4",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit0) % lit5);
-    let i3 = (gi % lit0);
-    let v_0 = (b0[i1 * lit3 + i2 * lit0 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit6);
-    let v_3 = (v_2 + lit7);
-    b1[i1 * lit3 + i2 * lit0 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_step_5: ShaderSpec = {
-    name: "pointwise_grad_step_5",
-    overrides: ["i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit1);
-    let i2 = ((gi / lit4) % lit0);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit5);
-    let v_3 = (v_2 + lit6);
-    b1[i1 * lit3 + i2 * lit4 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_step_6: ShaderSpec = {
-    name: "pointwise_grad_step_6",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit4) % lit5);
-    let i3 = (gi % lit4);
-    let v_0 = (b0[i1 * lit3 + i2 * lit4 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit6);
-    let v_3 = (v_2 + lit7);
-    b1[i1 * lit3 + i2 * lit4 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_step_7: ShaderSpec = {
-    name: "pointwise_grad_step_7",
-    overrides: ["i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit1) % lit5);
-    let i3 = (gi % lit1);
-    let v_0 = (b0[i1 * lit3 + i2 * lit1 + i3] > 0.0f);
-    let v_1 = select(0.0f, 1.0f, v_0);
-    let v_2 = (v_1 * lit6);
-    let v_3 = (v_2 + lit7);
-    b1[i1 * lit3 + i2 * lit1 + i3] = v_3;
-  }
-}
-`,
-  };
-
-export const pointwise_grad_step_8: ShaderSpec = {
-    name: "pointwise_grad_step_8",
-    overrides: ["u32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i2 = ((gi / lit2) % lit3);
-  let i3 = (gi % lit2);
-  let v_0 = (1.0f * b0[(0i + lit4)]);
-  let v_1 = (v_0 / lit5);
-  b1[i2 * lit2 + i3] = v_1;
-}
-`,
-  };
-
-export const pointwise_grad_step_9: ShaderSpec = {
-    name: "pointwise_grad_step_9",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn max_(a: f32, b: f32) -> f32 {
-  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit1);
-    let i3 = (gi % lit5);
-    let f_0 = i2 * lit5 + i3;
-    let v_1 = (i1 == b1[((f_0 / lit5) % lit1) * lit5 + (f_0 % lit5)]);
-    let v_2 = select(0.0f, 1.0f, v_1);
-    let v_3 = (b0[i1 * lit3 + i2 * lit5 + i3] - v_2);
-    let v_4 = max_(b2[0i], 1.0f);
-    let v_5 = (v_3 / v_4);
-    let f_6 = i2 * lit5 + i3;
-    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit5) % lit1) * lit5 + (f_6 % lit5)] != 0u));
-    let v_8 = (1.0f * b4[(0i + lit6)]);
-    let v_9 = (v_7 * v_8);
-    b5[i1 * lit3 + i2 * lit5 + i3] = v_9;
-  }
-}
-`,
-  };
-
-export const pointwise_sgd_G_G_classifier_conv2d_list_3: ShaderSpec = {
-    name: "pointwise_sgd_G_G_classifier_conv2d_list_3",
+export const pointwise_sgd_G_G_classifier_conv2d_list_2: ShaderSpec = {
+    name: "pointwise_sgd_G_G_classifier_conv2d_list_2",
     overrides: ["u32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -10118,50 +9083,18 @@ override lit2: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b1[(0i + 1i)];
+  let h_2 = b1[(0i + lit2)];
+  let h_6 = b4[0i];
   let i0 = gi;
-  let v_0 = (b0[i0] * b1[(0i + 1i)]);
-  let v_1 = (b2[i0] * b1[(0i + lit2)]);
-  let v_2 = (0.0f + v_1);
-  let v_3 = (v_0 + v_2);
-  b3[i0] = v_3;
-  let v_4 = (v_3 * b4[0i]);
-  let v_5 = (b2[i0] - v_4);
-  b5[i0] = v_5;
-}
-`,
-  };
-
-export const pointwise_sgd_G_G_features_0: ShaderSpec = {
-    name: "pointwise_sgd_G_G_features_0",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * b1[(0i + 1i)]);
-  let v_1 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
-  let v_2 = (b4[i0] * b1[(0i + lit2)]);
-  let v_3 = (v_1 + v_2);
-  let v_4 = (v_0 + v_3);
-  b5[i0] = v_4;
-  let v_5 = (v_4 * b6[0i]);
-  let v_6 = (b4[i0] - v_5);
-  b7[i0] = v_6;
+  let v_1 = (b0[gi] * h_0);
+  let v_3 = (b2[gi] * h_2);
+  let v_4 = (0.0f + v_3);
+  let v_5 = (v_1 + v_4);
+  b3[gi] = v_5;
+  let v_7 = (v_5 * h_6);
+  let v_8 = (b2[gi] - v_7);
+  b5[gi] = v_8;
 }
 `,
   };
@@ -10185,15 +9118,17 @@ override lit3: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = (gi % lit2);
-  let v_0 = (b0[i0 * lit2 + i1] * b1[(0i + 1i)]);
-  let v_1 = (v_0 + b2[i0 * lit2 + i1]);
-  let v_2 = (v_1 * b1[(0i + 1i)]);
-  let v_3 = (b3[i0 * lit2 + i1] * b1[(0i + lit3)]);
-  let v_4 = (b2[i0 * lit2 + i1] + v_3);
-  let v_5 = (v_2 + v_4);
-  b4[i0 * lit2 + i1] = v_5;
+  let h_0 = b1[(0i + 1i)];
+  let h_4 = b1[(0i + lit2)];
+  let i0 = (gi / lit3);
+  let i1 = (gi % lit3);
+  let v_1 = (b0[gi] * h_0);
+  let v_2 = (v_1 + b2[gi]);
+  let v_3 = (v_2 * h_0);
+  let v_5 = (b3[gi] * h_4);
+  let v_6 = (b2[gi] + v_5);
+  let v_7 = (v_3 + v_6);
+  b4[gi] = v_7;
 }
 `,
   };
@@ -10220,17 +9155,19 @@ override lit6: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = ((gi / lit3) % lit4);
-  let i2 = ((gi / lit5) % lit5);
-  let i3 = (gi % lit5);
-  let v_0 = (b0[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b1[(0i + 1i)]);
-  let v_1 = (v_0 + b2[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3]);
-  let v_2 = (v_1 * b1[(0i + 1i)]);
-  let v_3 = (b3[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-  let v_4 = (b2[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] + v_3);
-  let v_5 = (v_2 + v_4);
-  b4[i0 * lit2 + i1 * lit3 + i2 * lit5 + i3] = v_5;
+  let h_0 = b1[(0i + 1i)];
+  let h_4 = b1[(0i + lit2)];
+  let i0 = (gi / lit3);
+  let i1 = ((gi / lit4) % lit5);
+  let i2 = ((gi / lit6) % lit6);
+  let i3 = (gi % lit6);
+  let v_1 = (b0[gi] * h_0);
+  let v_2 = (v_1 + b2[gi]);
+  let v_3 = (v_2 * h_0);
+  let v_5 = (b3[gi] * h_4);
+  let v_6 = (b2[gi] + v_5);
+  let v_7 = (v_3 + v_6);
+  b4[gi] = v_7;
 }
 `,
   };
@@ -10257,20 +9194,22 @@ override lit7: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit5);
-    let i2 = ((gi / lit6) % lit6);
-    let i3 = (gi % lit6);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + 1i)]);
-    let v_1 = (v_0 + b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3]);
-    let v_2 = (v_1 * b1[(0i + 1i)]);
-    let v_3 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] * b1[(0i + lit7)]);
-    let v_4 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] + v_3);
-    let v_5 = (v_2 + v_4);
-    b4[i0 * lit3 + i1 * lit4 + i2 * lit6 + i3] = v_5;
+  let h_0 = b1[(0i + 1i)];
+  let h_4 = b1[(0i + lit0)];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = ((gi / lit5) % lit6);
+    let i2 = ((gi / lit7) % lit7);
+    let i3 = (gi % lit7);
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (v_1 + b2[gi]);
+    let v_3 = (v_2 * h_0);
+    let v_5 = (b3[gi] * h_4);
+    let v_6 = (b2[gi] + v_5);
+    let v_7 = (v_3 + v_6);
+    b4[gi] = v_7;
   }
 }
 `,
@@ -10295,18 +9234,20 @@ override lit4: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = (gi % lit3);
-    let v_0 = (b0[i0 * lit3 + i1] * b1[(0i + 1i)]);
-    let v_1 = (v_0 + b2[i0 * lit3 + i1]);
-    let v_2 = (v_1 * b1[(0i + 1i)]);
-    let v_3 = (b3[i0 * lit3 + i1] * b1[(0i + lit4)]);
-    let v_4 = (b2[i0 * lit3 + i1] + v_3);
-    let v_5 = (v_2 + v_4);
-    b4[i0 * lit3 + i1] = v_5;
+  let h_0 = b1[(0i + 1i)];
+  let h_4 = b1[(0i + lit0)];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = (gi % lit4);
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (v_1 + b2[gi]);
+    let v_3 = (v_2 * h_0);
+    let v_5 = (b3[gi] * h_4);
+    let v_6 = (b2[gi] + v_5);
+    let v_7 = (v_3 + v_6);
+    b4[gi] = v_7;
   }
 }
 `,
@@ -10330,18 +9271,20 @@ override lit3: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit1);
-    let i1 = (gi % lit1);
-    let v_0 = (b0[i0 * lit1 + i1] * b1[(0i + 1i)]);
-    let v_1 = (v_0 + b2[i0 * lit1 + i1]);
-    let v_2 = (v_1 * b1[(0i + 1i)]);
-    let v_3 = (b3[i0 * lit1 + i1] * b1[(0i + lit3)]);
-    let v_4 = (b2[i0 * lit1 + i1] + v_3);
-    let v_5 = (v_2 + v_4);
-    b4[i0 * lit1 + i1] = v_5;
+  let h_0 = b1[(0i + 1i)];
+  let h_4 = b1[(0i + lit0)];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit2);
+    let i1 = (gi % lit2);
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (v_1 + b2[gi]);
+    let v_3 = (v_2 * h_0);
+    let v_5 = (b3[gi] * h_4);
+    let v_6 = (b2[gi] + v_5);
+    let v_7 = (v_3 + v_6);
+    b4[gi] = v_7;
   }
 }
 `,
@@ -10368,20 +9311,22 @@ override lit6: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = ((gi / lit4) % lit1);
-    let i2 = ((gi / lit5) % lit5);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + 1i)]);
-    let v_1 = (v_0 + b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3]);
-    let v_2 = (v_1 * b1[(0i + 1i)]);
-    let v_3 = (b3[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] * b1[(0i + lit6)]);
-    let v_4 = (b2[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] + v_3);
-    let v_5 = (v_2 + v_4);
-    b4[i0 * lit3 + i1 * lit4 + i2 * lit5 + i3] = v_5;
+  let h_0 = b1[(0i + 1i)];
+  let h_4 = b1[(0i + lit0)];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = ((gi / lit5) % lit2);
+    let i2 = ((gi / lit6) % lit6);
+    let i3 = (gi % lit6);
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (v_1 + b2[gi]);
+    let v_3 = (v_2 * h_0);
+    let v_5 = (b3[gi] * h_4);
+    let v_6 = (b2[gi] + v_5);
+    let v_7 = (v_3 + v_6);
+    b4[gi] = v_7;
   }
 }
 `,
@@ -10389,90 +9334,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_sgd_G_G_layer5_conv2d_list_0: ShaderSpec = {
     name: "pointwise_sgd_G_G_layer5_conv2d_list_0",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * b1[(0i + 1i)]);
-  let v_1 = (b3[i0] * b1[(0i + lit2)]);
-  let v_2 = (b2[(i0 % lit1)] + v_1);
-  let v_3 = (v_0 + v_2);
-  b4[i0] = v_3;
-  let v_4 = (v_3 * b5[0i]);
-  let v_5 = (b3[i0] - v_4);
-  b6[i0] = v_5;
-  let v_6 = (b7[i0] * b1[(0i + 1i)]);
-  let v_7 = (b8[i0] * b1[(0i + lit2)]);
-  let v_8 = (b2[(i0 % lit1)] + v_7);
-  let v_9 = (v_6 + v_8);
-  b9[i0] = v_9;
-}
-`,
-  };
-
-export const pointwise_sgd_G_G_layer5_conv2d_list_0_2: ShaderSpec = {
-    name: "pointwise_sgd_G_G_layer5_conv2d_list_0_2",
-    overrides: ["u32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
-@group(0) @binding(10) var<storage, read_write> b10: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * b1[(0i + 1i)]);
-  let v_1 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
-  let v_2 = (b4[i0] * b1[(0i + lit2)]);
-  let v_3 = (v_1 + v_2);
-  let v_4 = (v_0 + v_3);
-  b5[i0] = v_4;
-  let v_5 = (v_4 * b6[0i]);
-  let v_6 = (b4[i0] - v_5);
-  b7[i0] = v_6;
-  let v_7 = (b8[i0] * b1[(0i + 1i)]);
-  let v_8 = (b9[i0] * b1[(0i + lit2)]);
-  let v_9 = (v_1 + v_8);
-  let v_10 = (v_7 + v_9);
-  b10[i0] = v_10;
-}
-`,
-  };
-
-export const pointwise_sgd_G_G_layer6_conv2d_list_1: ShaderSpec = {
-    name: "pointwise_sgd_G_G_layer6_conv2d_list_1",
     overrides: ["u32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -10491,15 +9352,56 @@ override lit2: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_0 = b1[(0i + 1i)];
+  let h_2 = b1[(0i + lit2)];
+  let h_6 = b5[0i];
   let i0 = gi;
-  let v_0 = (b0[i0] * b1[(0i + 1i)]);
-  let v_1 = (b3[i0] * b1[(0i + lit2)]);
-  let v_2 = (b2[(i0 % lit1)] + v_1);
-  let v_3 = (v_0 + v_2);
-  b4[i0] = v_3;
-  let v_4 = (v_3 * b5[0i]);
-  let v_5 = (b3[i0] - v_4);
-  b6[i0] = v_5;
+  let v_1 = (b0[gi] * h_0);
+  let v_3 = (b3[gi] * h_2);
+  let v_4 = (b2[(i0 % lit1)] + v_3);
+  let v_5 = (v_1 + v_4);
+  b4[gi] = v_5;
+  let v_7 = (v_5 * h_6);
+  let v_8 = (b3[gi] - v_7);
+  b6[gi] = v_8;
+}
+`,
+  };
+
+export const pointwise_sgd_G_G_layer5_conv2d_list_0_2: ShaderSpec = {
+    name: "pointwise_sgd_G_G_layer5_conv2d_list_0_2",
+    overrides: ["u32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit2 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let h_0 = b1[(0i + 1i)];
+  let h_3 = b1[(0i + lit2)];
+  let h_7 = b6[0i];
+  let i0 = gi;
+  let v_1 = (b0[gi] * h_0);
+  let v_2 = (b2[(i0 % lit1)] + b3[(i0 % lit1)]);
+  let v_4 = (b4[gi] * h_3);
+  let v_5 = (v_2 + v_4);
+  let v_6 = (v_1 + v_5);
+  b5[gi] = v_6;
+  let v_8 = (v_6 * h_7);
+  let v_9 = (b4[gi] - v_8);
+  b7[gi] = v_9;
 }
 `,
   };
@@ -10530,14 +9432,17 @@ fn pow_(x: f32, y: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = f32(b1[0i]);
-  let v_1 = (v_0 / b0[(0i + lit2)]);
-  let v_2 = (1.0f - v_1);
-  let v_3 = pow_(v_2, b0[(0i + lit3)]);
-  let v_4 = (b0[0i] * v_3);
-  b2[0i] = v_4;
-  let v_5 = (v_4 * lit4);
-  b3[0i] = v_5;
+  let h_0 = b0[0i];
+  let h_2 = b0[(0i + lit2)];
+  let h_5 = b0[(0i + lit3)];
+  let v_1 = f32(b1[gi]);
+  let v_3 = (v_1 / h_2);
+  let v_4 = (1.0f - v_3);
+  let v_6 = pow_(v_4, h_5);
+  let v_7 = (h_0 * v_6);
+  b2[gi] = v_7;
+  let v_8 = (v_7 * lit4);
+  b3[gi] = v_8;
 }
 `,
   };
@@ -10571,16 +9476,18 @@ fn pow_(x: f32, y: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (1.0f - b0[0i]);
-  b1[0i] = v_0;
-  let v_1 = (b2[(0i + lit2)] * b3[0i]);
-  let v_2 = pow_(b0[0i], b4[0i]);
-  let v_3 = (1.0f - v_2);
-  let v_4 = (v_1 / v_3);
-  b5[0i] = v_4;
-  b6[0i] = b2[(0i + lit3)];
-  let v_5 = (1.0f - b2[(0i + lit3)]);
-  b7[0i] = v_5;
+  let h_1 = b2[(0i + lit2)];
+  let h_6 = b2[(0i + lit3)];
+  let v_7 = (1.0f - h_6);
+  let v_0 = (1.0f - b0[gi]);
+  b1[gi] = v_0;
+  let v_2 = (h_1 * b3[gi]);
+  let v_3 = pow_(b0[gi], b4[gi]);
+  let v_4 = (1.0f - v_3);
+  let v_5 = (v_2 / v_4);
+  b5[gi] = v_5;
+  b6[gi] = h_6;
+  b7[gi] = v_7;
 }
 `,
   };
@@ -10607,10 +9514,10 @@ fn pow_(x: f32, y: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = pow_(b0[0i], b1[0i]);
+  let v_0 = pow_(b0[gi], b1[gi]);
   let v_1 = (1.0f - v_0);
   let v_2 = sqrt(v_1);
-  b2[0i] = v_2;
+  b2[gi] = v_2;
 }
 `,
   };
@@ -10642,13 +9549,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i1 = ((gi / lit3) % lit4);
     let i2 = ((gi / lit5) % lit6);
     let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] + lit7);
+    let v_0 = (b0[gi] + lit7);
     let v_1 = log(v_0);
     let v_2 = (v_1 / lit8);
-    let v_3 = (b0[i1 * lit3 + i2 * lit5 + i3] * v_2);
+    let v_3 = (b0[gi] * v_2);
     let v_4 = (-v_3);
     let v_5 = (v_4 / lit9);
-    b1[i1 * lit3 + i2 * lit5 + i3] = v_5;
+    b1[gi] = v_5;
   }
 }
 `,
@@ -10656,76 +9563,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const pointwise_step_13: ShaderSpec = {
     name: "pointwise_step_13",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-override lit8: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] + lit7);
-    let v_1 = log(v_0);
-    let v_2 = (v_1 / lit8);
-    b1[i1 * lit3 + i2 * lit5 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_step_14: ShaderSpec = {
-    name: "pointwise_step_14",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1 * lit3 + i2 * lit5 + i3]);
-    let v_1 = (-v_0);
-    let v_2 = (v_1 / lit7);
-    b2[i1 * lit3 + i2 * lit5 + i3] = v_2;
-  }
-}
-`,
-  };
-
-export const pointwise_step_15: ShaderSpec = {
-    name: "pointwise_step_15",
     overrides: ["f32","u32","f32","i32","i32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -10753,62 +9590,78 @@ fn pow_(x: f32, y: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit2);
-  b1[0i] = v_0;
-  let v_1 = f32(b3[0i]);
-  let v_2 = (v_1 / b2[(0i + lit3)]);
-  let v_3 = (1.0f - v_2);
-  let v_4 = pow_(v_3, b2[(0i + lit4)]);
-  let v_5 = (b2[0i] * v_4);
-  b4[0i] = v_5;
-  let v_6 = (v_5 * lit5);
-  b5[0i] = v_6;
+  let h_0 = b0[0i];
+  let v_1 = (h_0 * lit2);
+  let h_2 = b2[0i];
+  let h_4 = b2[(0i + lit3)];
+  let h_7 = b2[(0i + lit4)];
+  b1[gi] = v_1;
+  let v_3 = f32(b3[gi]);
+  let v_5 = (v_3 / h_4);
+  let v_6 = (1.0f - v_5);
+  let v_8 = pow_(v_6, h_7);
+  let v_9 = (h_2 * v_8);
+  b4[gi] = v_9;
+  let v_10 = (v_9 * lit5);
+  b5[gi] = v_10;
 }
 `,
   };
 
-export const pointwise_step_16: ShaderSpec = {
-    name: "pointwise_step_16",
-    overrides: ["i32","i32","i32","i32","i32","i32","i32","f32","f32"],
-    access: ["read_write","read_write","read_write","read_write"],
+export const pointwise_step_14: ShaderSpec = {
+    name: "pointwise_step_14",
+    overrides: ["i32","i32","i32","i32","f32","f32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
-// pointwise: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+// pointwise: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: i32;
-override lit5: i32;
+override lit4: f32;
+override lit5: f32;
 override lit6: i32;
-override lit7: f32;
-override lit8: f32;
+override lit7: i32;
+override lit8: i32;
+override lit9: f32;
+override lit10: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i1 = ((gi / lit3) % lit4);
-    let i2 = ((gi / lit5) % lit6);
-    let i3 = (gi % lit5);
-    let v_0 = (b0[i1 * lit3 + i2 * lit5 + i3] * b1[i1 * lit3 + i2 * lit5 + i3]);
-    let v_1 = (b0[i1 * lit3 + i2 * lit5 + i3] * b2[i1 * lit3 + i2 * lit5 + i3]);
-    let v_2 = (v_1 / lit7);
-    let v_3 = (b2[i1 * lit3 + i2 * lit5 + i3] + lit8);
-    let v_4 = (v_2 / v_3);
-    let v_5 = (v_0 + v_4);
-    b3[i1 * lit3 + i2 * lit5 + i3] = v_5;
+  if (blk >= lit0) { return; }
+  let row = blk / lit1;
+  let chunk = blk % lit1;
+  let i1 = row % lit2;
+  let h_0 = b0[(0i + lit3)];
+  let v_1 = (1.0f * h_0);
+  let v_2 = (v_1 * lit4);
+  let v_3 = (v_2 / lit5);
+  let v_4 = (-v_3);
+  for (var e = 0i; e < lit6; e++) {
+    let hw = (chunk * lit6 + e) * lit7 + i32(lid.x);
+    if (hw >= lit8) { break; }
+    let i2 = hw / lit1;
+    let i3 = hw % lit1;
+    let gi = row * lit8 + hw;
+    let v_5 = (b1[gi] + lit9);
+    let v_6 = log(v_5);
+    let v_7 = (v_6 / lit10);
+    let v_8 = (v_4 * v_7);
+    let v_9 = (v_4 * b1[gi]);
+    let v_10 = (v_9 / lit10);
+    let v_11 = (v_10 / v_5);
+    let v_12 = (v_8 + v_11);
+    b2[gi] = v_12;
   }
 }
 `,
   };
 
-export const pointwise_step_17: ShaderSpec = {
-    name: "pointwise_step_17",
+export const pointwise_step_15: ShaderSpec = {
+    name: "pointwise_step_15",
     overrides: ["u32","f32","f32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -10827,21 +9680,24 @@ override lit3: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit1);
-  let v_1 = (v_0 * lit2);
-  let v_2 = (b1[0i] * lit2);
-  let v_3 = (v_2 * lit2);
-  let v_4 = (v_1 + v_3);
-  b2[0i] = v_4;
-  b4[0i] = b3[(0i + lit3)];
-  let v_5 = (1.0f - b3[(0i + lit3)]);
-  b5[0i] = v_5;
+  let h_0 = b0[0i];
+  let v_1 = (h_0 * lit1);
+  let v_2 = (v_1 * lit2);
+  let h_3 = b1[0i];
+  let v_4 = (h_3 * lit2);
+  let v_5 = (v_4 * lit2);
+  let v_6 = (v_2 + v_5);
+  let h_7 = b3[(0i + lit3)];
+  let v_8 = (1.0f - h_7);
+  b2[gi] = v_6;
+  b4[gi] = h_7;
+  b5[gi] = v_8;
 }
 `,
   };
 
-export const pointwise_step_18: ShaderSpec = {
-    name: "pointwise_step_18",
+export const pointwise_step_16: ShaderSpec = {
+    name: "pointwise_step_16",
     overrides: ["f32","u32","f32","f32","i32","i32","f32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -10872,26 +9728,31 @@ fn pow_(x: f32, y: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit2);
-  let v_1 = (v_0 * lit3);
-  let v_2 = (b1[0i] * lit3);
-  let v_3 = (v_2 * lit3);
-  let v_4 = (v_1 + v_3);
-  b2[0i] = v_4;
-  let v_5 = (b3[0i] / b4[(0i + lit4)]);
-  let v_6 = (1.0f - v_5);
-  let v_7 = pow_(v_6, b4[(0i + lit5)]);
-  b5[0i] = v_7;
-  let v_8 = (b4[0i] * v_7);
-  b6[0i] = v_8;
-  let v_9 = (v_8 * lit6);
-  b7[0i] = v_9;
+  let h_0 = b0[0i];
+  let v_1 = (h_0 * lit2);
+  let v_2 = (v_1 * lit3);
+  let h_3 = b1[0i];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 * lit3);
+  let v_6 = (v_2 + v_5);
+  let h_7 = b4[(0i + lit4)];
+  let h_10 = b4[(0i + lit5)];
+  let h_12 = b4[0i];
+  b2[gi] = v_6;
+  let v_8 = (b3[gi] / h_7);
+  let v_9 = (1.0f - v_8);
+  let v_11 = pow_(v_9, h_10);
+  b5[gi] = v_11;
+  let v_13 = (h_12 * v_11);
+  b6[gi] = v_13;
+  let v_14 = (v_13 * lit6);
+  b7[gi] = v_14;
 }
 `,
   };
 
-export const pointwise_step_19: ShaderSpec = {
-    name: "pointwise_step_19",
+export const pointwise_step_17: ShaderSpec = {
+    name: "pointwise_step_17",
     overrides: ["u32","f32","f32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -10912,44 +9773,26 @@ override lit4: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit1);
-  let v_1 = (v_0 * lit2);
-  let v_2 = (b1[0i] * lit2);
-  let v_3 = (v_2 * lit2);
-  let v_4 = (v_1 + v_3);
-  b2[0i] = v_4;
-  b4[0i] = b3[(0i + lit3)];
-  let v_5 = (1.0f - b3[(0i + lit3)]);
-  b5[0i] = v_5;
-  b6[0i] = b3[(0i + lit4)];
+  let h_0 = b0[0i];
+  let v_1 = (h_0 * lit1);
+  let v_2 = (v_1 * lit2);
+  let h_3 = b1[0i];
+  let v_4 = (h_3 * lit2);
+  let v_5 = (v_4 * lit2);
+  let v_6 = (v_2 + v_5);
+  let h_7 = b3[(0i + lit3)];
+  let v_8 = (1.0f - h_7);
+  let h_9 = b3[(0i + lit4)];
+  b2[gi] = v_6;
+  b4[gi] = h_7;
+  b5[gi] = v_8;
+  b6[gi] = h_9;
 }
 `,
   };
 
-export const pointwise_step_2: ShaderSpec = {
-    name: "pointwise_step_2",
-    overrides: ["u32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// pointwise: overrides lit0..lit0 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = f32(b0[0i]);
-  b1[0i] = v_0;
-  let v_1 = (v_0 + 1.0f);
-  b2[0i] = v_1;
-}
-`,
-  };
-
-export const pointwise_step_20: ShaderSpec = {
-    name: "pointwise_step_20",
+export const pointwise_step_18: ShaderSpec = {
+    name: "pointwise_step_18",
     overrides: ["u32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -10969,24 +9812,27 @@ override lit3: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let i0 = (gi / lit2);
-  let i1 = (gi % lit2);
-  let v_0 = (b0[i0 * lit2 + i1] * b1[(0i + 1i)]);
-  let v_1 = (v_0 + b2[i0 * lit2 + i1]);
-  let v_2 = (v_1 * b1[(0i + 1i)]);
-  let v_3 = (b3[i0 * lit2 + i1] * b1[(0i + lit3)]);
-  let v_4 = (b2[i0 * lit2 + i1] + v_3);
-  let v_5 = (v_2 + v_4);
-  b4[i0 * lit2 + i1] = v_5;
-  let v_6 = (v_5 * b5[0i]);
-  let v_7 = (b3[i0 * lit2 + i1] - v_6);
-  b6[i0 * lit2 + i1] = v_7;
+  let h_0 = b1[(0i + 1i)];
+  let h_4 = b1[(0i + lit2)];
+  let h_8 = b5[0i];
+  let i0 = (gi / lit3);
+  let i1 = (gi % lit3);
+  let v_1 = (b0[gi] * h_0);
+  let v_2 = (v_1 + b2[gi]);
+  let v_3 = (v_2 * h_0);
+  let v_5 = (b3[gi] * h_4);
+  let v_6 = (b2[gi] + v_5);
+  let v_7 = (v_3 + v_6);
+  b4[gi] = v_7;
+  let v_9 = (v_7 * h_8);
+  let v_10 = (b3[gi] - v_9);
+  b6[gi] = v_10;
 }
 `,
   };
 
-export const pointwise_step_21: ShaderSpec = {
-    name: "pointwise_step_21",
+export const pointwise_step_19: ShaderSpec = {
+    name: "pointwise_step_19",
     overrides: ["i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -11005,28 +9851,53 @@ override lit3: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit1);
-    let i1 = (gi % lit1);
-    let v_0 = (b0[i0 * lit1 + i1] * b1[(0i + 1i)]);
-    let v_1 = (v_0 + b2[i0 * lit1 + i1]);
-    let v_2 = (v_1 * b1[(0i + 1i)]);
-    let v_3 = (b3[i0 * lit1 + i1] * b1[(0i + lit3)]);
-    let v_4 = (b2[i0 * lit1 + i1] + v_3);
-    let v_5 = (v_2 + v_4);
-    b4[i0 * lit1 + i1] = v_5;
-    let v_6 = (v_5 * b5[0i]);
-    let v_7 = (b3[i0 * lit1 + i1] - v_6);
-    b6[i0 * lit1 + i1] = v_7;
+  let h_0 = b1[(0i + 1i)];
+  let h_4 = b1[(0i + lit0)];
+  let h_8 = b5[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit2);
+    let i1 = (gi % lit2);
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (v_1 + b2[gi]);
+    let v_3 = (v_2 * h_0);
+    let v_5 = (b3[gi] * h_4);
+    let v_6 = (b2[gi] + v_5);
+    let v_7 = (v_3 + v_6);
+    b4[gi] = v_7;
+    let v_9 = (v_7 * h_8);
+    let v_10 = (b3[gi] - v_9);
+    b6[gi] = v_10;
   }
 }
 `,
   };
 
-export const pointwise_step_22: ShaderSpec = {
-    name: "pointwise_step_22",
+export const pointwise_step_2: ShaderSpec = {
+    name: "pointwise_step_2",
+    overrides: ["u32"],
+    access: ["read_write","read_write","read_write"],
+    wgsl: `
+// pointwise: overrides lit0..lit0 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  let v_0 = f32(b0[gi]);
+  b1[gi] = v_0;
+  let v_1 = (v_0 + 1.0f);
+  b2[gi] = v_1;
+}
+`,
+  };
+
+export const pointwise_step_20: ShaderSpec = {
+    name: "pointwise_step_20",
     overrides: ["i32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -11046,28 +9917,31 @@ override lit4: i32;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < lit0; e++) {
-    let gi = (blk * lit0 + e) * lit1 + i32(lid.x);
-    if (gi >= lit2) { break; }
-    let i0 = (gi / lit3);
-    let i1 = (gi % lit3);
-    let v_0 = (b0[i0 * lit3 + i1] * b1[(0i + 1i)]);
-    let v_1 = (v_0 + b2[i0 * lit3 + i1]);
-    let v_2 = (v_1 * b1[(0i + 1i)]);
-    let v_3 = (b3[i0 * lit3 + i1] * b1[(0i + lit4)]);
-    let v_4 = (b2[i0 * lit3 + i1] + v_3);
-    let v_5 = (v_2 + v_4);
-    b4[i0 * lit3 + i1] = v_5;
-    let v_6 = (v_5 * b5[0i]);
-    let v_7 = (b3[i0 * lit3 + i1] - v_6);
-    b6[i0 * lit3 + i1] = v_7;
+  let h_0 = b1[(0i + 1i)];
+  let h_4 = b1[(0i + lit0)];
+  let h_8 = b5[0i];
+  for (var e = 0i; e < lit1; e++) {
+    let gi = (blk * lit1 + e) * lit2 + i32(lid.x);
+    if (gi >= lit3) { break; }
+    let i0 = (gi / lit4);
+    let i1 = (gi % lit4);
+    let v_1 = (b0[gi] * h_0);
+    let v_2 = (v_1 + b2[gi]);
+    let v_3 = (v_2 * h_0);
+    let v_5 = (b3[gi] * h_4);
+    let v_6 = (b2[gi] + v_5);
+    let v_7 = (v_3 + v_6);
+    b4[gi] = v_7;
+    let v_9 = (v_7 * h_8);
+    let v_10 = (b3[gi] - v_9);
+    b6[gi] = v_10;
   }
 }
 `,
   };
 
-export const pointwise_step_23: ShaderSpec = {
-    name: "pointwise_step_23",
+export const pointwise_step_21: ShaderSpec = {
+    name: "pointwise_step_21",
     overrides: ["f32","u32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
@@ -11093,17 +9967,18 @@ fn pow_(x: f32, y: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b0[(0i + lit2)] * b1[0i]);
-  let v_1 = pow_(b2[0i], b3[0i]);
-  let v_2 = (1.0f - v_1);
-  let v_3 = sqrt(v_2);
-  let v_4 = (v_0 * v_3);
-  let v_5 = pow_(b4[0i], b3[0i]);
-  let v_6 = (1.0f - v_5);
-  let v_7 = (v_4 / v_6);
-  b5[0i] = v_7;
-  let v_8 = (1.0f - b2[0i]);
-  b6[0i] = v_8;
+  let h_0 = b0[(0i + lit2)];
+  let v_1 = (h_0 * b1[gi]);
+  let v_2 = pow_(b2[gi], b3[gi]);
+  let v_3 = (1.0f - v_2);
+  let v_4 = sqrt(v_3);
+  let v_5 = (v_1 * v_4);
+  let v_6 = pow_(b4[gi], b3[gi]);
+  let v_7 = (1.0f - v_6);
+  let v_8 = (v_5 / v_7);
+  b5[gi] = v_8;
+  let v_9 = (1.0f - b2[gi]);
+  b6[gi] = v_9;
 }
 `,
   };
@@ -11122,8 +9997,9 @@ override lit1: f32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit1);
-  b1[0i] = v_0;
+  let h_0 = b0[0i];
+  let v_1 = (h_0 * lit1);
+  b1[gi] = v_1;
 }
 `,
   };
@@ -11148,15 +10024,18 @@ override lit3: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit1);
-  let v_1 = (v_0 * lit2);
-  let v_2 = (b1[0i] * lit1);
-  let v_3 = (v_2 * lit2);
-  let v_4 = (v_1 + v_3);
-  b2[0i] = v_4;
-  b4[0i] = b3[(0i + lit3)];
-  let v_5 = (1.0f - b3[(0i + lit3)]);
-  b5[0i] = v_5;
+  let h_0 = b0[0i];
+  let v_1 = (h_0 * lit1);
+  let v_2 = (v_1 * lit2);
+  let h_3 = b1[0i];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 * lit2);
+  let v_6 = (v_2 + v_5);
+  let h_7 = b3[(0i + lit3)];
+  let v_8 = (1.0f - h_7);
+  b2[gi] = v_6;
+  b4[gi] = h_7;
+  b5[gi] = v_8;
 }
 `,
   };
@@ -11193,20 +10072,25 @@ fn pow_(x: f32, y: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit2);
-  let v_1 = (v_0 * lit3);
-  let v_2 = (b1[0i] * lit2);
-  let v_3 = (v_2 * lit3);
-  let v_4 = (v_1 + v_3);
-  b2[0i] = v_4;
-  let v_5 = (b3[0i] / b4[(0i + lit4)]);
-  let v_6 = (1.0f - v_5);
-  let v_7 = pow_(v_6, b4[(0i + lit5)]);
-  b5[0i] = v_7;
-  let v_8 = (b4[0i] * v_7);
-  b6[0i] = v_8;
-  let v_9 = (v_8 * lit6);
-  b7[0i] = v_9;
+  let h_0 = b0[0i];
+  let v_1 = (h_0 * lit2);
+  let v_2 = (v_1 * lit3);
+  let h_3 = b1[0i];
+  let v_4 = (h_3 * lit2);
+  let v_5 = (v_4 * lit3);
+  let v_6 = (v_2 + v_5);
+  let h_7 = b4[(0i + lit4)];
+  let h_10 = b4[(0i + lit5)];
+  let h_12 = b4[0i];
+  b2[gi] = v_6;
+  let v_8 = (b3[gi] / h_7);
+  let v_9 = (1.0f - v_8);
+  let v_11 = pow_(v_9, h_10);
+  b5[gi] = v_11;
+  let v_13 = (h_12 * v_11);
+  b6[gi] = v_13;
+  let v_14 = (v_13 * lit6);
+  b7[gi] = v_14;
 }
 `,
   };
@@ -11240,18 +10124,20 @@ fn pow_(x: f32, y: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b0[(0i + lit2)] * b1[0i]);
-  let v_1 = pow_(b2[0i], b3[0i]);
-  let v_2 = (1.0f - v_1);
-  let v_3 = (v_0 / v_2);
-  b4[0i] = v_3;
-  b5[0i] = b0[(0i + lit3)];
-  let v_4 = (1.0f - b0[(0i + lit3)]);
-  b6[0i] = v_4;
-  let v_5 = pow_(b0[(0i + lit3)], b3[0i]);
-  let v_6 = (1.0f - v_5);
-  let v_7 = sqrt(v_6);
-  b7[0i] = v_7;
+  let h_0 = b0[(0i + lit2)];
+  let h_5 = b0[(0i + lit3)];
+  let v_6 = (1.0f - h_5);
+  let v_1 = (h_0 * b1[gi]);
+  let v_2 = pow_(b2[gi], b3[gi]);
+  let v_3 = (1.0f - v_2);
+  let v_4 = (v_1 / v_3);
+  b4[gi] = v_4;
+  b5[gi] = h_5;
+  b6[gi] = v_6;
+  let v_7 = pow_(h_5, b3[gi]);
+  let v_8 = (1.0f - v_7);
+  let v_9 = sqrt(v_8);
+  b7[gi] = v_9;
 }
 `,
   };
@@ -11277,15 +10163,18 @@ override lit4: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit1);
-  let v_1 = (v_0 * lit2);
-  let v_2 = (b1[0i] * lit3);
-  let v_3 = (v_2 * lit2);
-  let v_4 = (v_1 + v_3);
-  b2[0i] = v_4;
-  b4[0i] = b3[(0i + lit4)];
-  let v_5 = (1.0f - b3[(0i + lit4)]);
-  b5[0i] = v_5;
+  let h_0 = b0[0i];
+  let v_1 = (h_0 * lit1);
+  let v_2 = (v_1 * lit2);
+  let h_3 = b1[0i];
+  let v_4 = (h_3 * lit3);
+  let v_5 = (v_4 * lit2);
+  let v_6 = (v_2 + v_5);
+  let h_7 = b3[(0i + lit4)];
+  let v_8 = (1.0f - h_7);
+  b2[gi] = v_6;
+  b4[gi] = h_7;
+  b5[gi] = v_8;
 }
 `,
   };
@@ -11323,20 +10212,25 @@ fn pow_(x: f32, y: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit2);
-  let v_1 = (v_0 * lit3);
-  let v_2 = (b1[0i] * lit4);
-  let v_3 = (v_2 * lit3);
-  let v_4 = (v_1 + v_3);
-  b2[0i] = v_4;
-  let v_5 = (b3[0i] / b4[(0i + lit5)]);
-  let v_6 = (1.0f - v_5);
-  let v_7 = pow_(v_6, b4[(0i + lit6)]);
-  b5[0i] = v_7;
-  let v_8 = (b4[0i] * v_7);
-  b6[0i] = v_8;
-  let v_9 = (v_8 * lit7);
-  b7[0i] = v_9;
+  let h_0 = b0[0i];
+  let v_1 = (h_0 * lit2);
+  let v_2 = (v_1 * lit3);
+  let h_3 = b1[0i];
+  let v_4 = (h_3 * lit4);
+  let v_5 = (v_4 * lit3);
+  let v_6 = (v_2 + v_5);
+  let h_7 = b4[(0i + lit5)];
+  let h_10 = b4[(0i + lit6)];
+  let h_12 = b4[0i];
+  b2[gi] = v_6;
+  let v_8 = (b3[gi] / h_7);
+  let v_9 = (1.0f - v_8);
+  let v_11 = pow_(v_9, h_10);
+  b5[gi] = v_11;
+  let v_13 = (h_12 * v_11);
+  b6[gi] = v_13;
+  let v_14 = (v_13 * lit7);
+  b7[gi] = v_14;
 }
 `,
   };
@@ -11374,19 +10268,25 @@ fn pow_(x: f32, y: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit1 + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * lit2);
-  let v_1 = (v_0 * lit3);
-  let v_2 = (b1[0i] * lit4);
-  let v_3 = (v_2 * lit3);
-  let v_4 = (v_1 + v_3);
-  b2[0i] = v_4;
-  let v_5 = (b3[0i] / b4[(0i + lit5)]);
-  let v_6 = (1.0f - v_5);
-  let v_7 = pow_(v_6, b4[(0i + lit6)]);
-  b5[0i] = v_7;
-  let v_8 = (b4[0i] * v_7);
-  b6[0i] = v_8;
-  b7[0i] = b4[(0i + lit7)];
+  let h_0 = b0[0i];
+  let v_1 = (h_0 * lit2);
+  let v_2 = (v_1 * lit3);
+  let h_3 = b1[0i];
+  let v_4 = (h_3 * lit4);
+  let v_5 = (v_4 * lit3);
+  let v_6 = (v_2 + v_5);
+  let h_7 = b4[(0i + lit5)];
+  let h_10 = b4[(0i + lit6)];
+  let h_12 = b4[0i];
+  let h_14 = b4[(0i + lit7)];
+  b2[gi] = v_6;
+  let v_8 = (b3[gi] / h_7);
+  let v_9 = (1.0f - v_8);
+  let v_11 = pow_(v_9, h_10);
+  b5[gi] = v_11;
+  let v_13 = (h_12 * v_11);
+  b6[gi] = v_13;
+  b7[gi] = h_14;
 }
 `,
   };

@@ -28,34 +28,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const repack_D1_classifier_conv2d_packc: ShaderSpec = {
-    name: "repack_D1_classifier_conv2d_packc",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// repack: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let hw = gi % lit2;
-  let c4 = (gi / lit2) % lit2;
-  let n = gi / lit1;
-  let base = n * lit3 + hw;
-  b1[gi] = vec4<f32>(b0[base + (c4 * lit4 + 0i) * lit2], b0[base + (c4 * lit4 + 1i) * lit2], b0[base + (c4 * lit4 + lit5) * lit2], b0[base + (c4 * lit4 + lit6) * lit2]);
-}
-`,
-  };
-
 export const repack_D1_conv1_conv2d_packc: ShaderSpec = {
     name: "repack_D1_conv1_conv2d_packc",
     overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","i32"],
@@ -82,6 +54,34 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let n = gi / lit1;
   let base = n * lit4 + hw;
   b1[gi] = vec4<f32>(b0[base + (c4 * lit3 + 0i) * lit2], select(0.0f, b0[base + min(c4 * lit3 + 1i, lit5) * lit2], c4 * lit3 + 1i < lit6), select(0.0f, b0[base + min(c4 * lit3 + lit7, lit5) * lit2], c4 * lit3 + lit7 < lit6), select(0.0f, b0[base + min(c4 * lit3 + lit8, lit5) * lit2], c4 * lit3 + lit8 < lit6));
+}
+`,
+  };
+
+export const repack_D1_conv2_conv2d_packc: ShaderSpec = {
+    name: "repack_D1_conv2_conv2d_packc",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// repack: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let hw = gi % lit2;
+  let c4 = (gi / lit2) % lit3;
+  let n = gi / lit1;
+  let base = n * lit4 + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * lit3 + 0i) * lit2], b0[base + (c4 * lit3 + 1i) * lit2], b0[base + (c4 * lit3 + lit5) * lit2], b0[base + (c4 * lit3 + lit6) * lit2]);
 }
 `,
   };
@@ -161,8 +161,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const repack_G_layer1_0_conv1_conv2d_packc: ShaderSpec = {
-    name: "repack_G_layer1_0_conv1_conv2d_packc",
+export const repack_G_layer5_conv2d_list_0_conv2d_pack: ShaderSpec = {
+    name: "repack_G_layer5_conv2d_list_0_conv2d_pack",
     overrides: ["u32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -175,22 +175,20 @@ override lit4: i32;
 override lit5: i32;
 override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let hw = gi % lit2;
-  let c4 = (gi / lit2) % lit3;
-  let n = gi / lit1;
-  let base = n * lit4 + hw;
-  b1[gi] = vec4<f32>(b0[base + (c4 * lit5 + 0i) * lit2], b0[base + (c4 * lit5 + 1i) * lit2], b0[base + (c4 * lit5 + lit3) * lit2], b0[base + (c4 * lit5 + lit6) * lit2]);
+  let q = gi % lit2;
+  let r = min(gi / lit2, lit3);
+  b1[gi] = select(0.0f, b0[min(q, lit4) * lit5 + r], q < lit6 && gi / lit2 < lit5);
 }
 `,
   };
 
-export const repack_G_layer2_0_conv1_conv2d_packc: ShaderSpec = {
-    name: "repack_G_layer2_0_conv1_conv2d_packc",
+export const repack_G_layer5_conv2d_list_0_conv2d_packc: ShaderSpec = {
+    name: "repack_G_layer5_conv2d_list_0_conv2d_packc",
     overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -214,60 +212,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let n = gi / lit1;
   let base = n * lit4 + hw;
   b1[gi] = vec4<f32>(b0[base + (c4 * lit5 + 0i) * lit2], b0[base + (c4 * lit5 + 1i) * lit2], b0[base + (c4 * lit5 + lit6) * lit2], b0[base + (c4 * lit5 + lit7) * lit2]);
-}
-`,
-  };
-
-export const repack_G_layer2_0_conv2_conv2d_packc: ShaderSpec = {
-    name: "repack_G_layer2_0_conv2_conv2d_packc",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// repack: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let hw = gi % lit2;
-  let c4 = (gi / lit2) % lit3;
-  let n = gi / lit1;
-  let base = n * lit4 + hw;
-  b1[gi] = vec4<f32>(b0[base + (c4 * lit3 + 0i) * lit2], b0[base + (c4 * lit3 + 1i) * lit2], b0[base + (c4 * lit3 + lit5) * lit2], b0[base + (c4 * lit3 + lit6) * lit2]);
-}
-`,
-  };
-
-export const repack_G_layer5_conv2d_list_0_conv2d_pack: ShaderSpec = {
-    name: "repack_G_layer5_conv2d_list_0_conv2d_pack",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// repack: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let q = gi % lit2;
-  let r = min(gi / lit2, lit3);
-  b1[gi] = select(0.0f, b0[min(q, lit4) * lit5 + r], q < lit6 && gi / lit2 < lit5);
 }
 `,
   };
@@ -325,56 +269,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const repack_grad_D1_classifier_conv2dInputGrad_packc_2: ShaderSpec = {
-    name: "repack_grad_D1_classifier_conv2dInputGrad_packc_2",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// repack: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let hw = gi % lit1;
-  let c4 = (gi / lit1) % 1i;
-  let n = gi / lit1;
-  let base = n * lit1 + hw;
-  b1[gi] = vec4<f32>(b0[base + (c4 * lit1 + 0i) * lit1], select(0.0f, b0[base + min(c4 * lit1 + 1i, 0i) * lit1], c4 * lit1 + 1i < 1i), select(0.0f, b0[base + min(c4 * lit1 + lit2, 0i) * lit1], c4 * lit1 + lit2 < 1i), select(0.0f, b0[base + min(c4 * lit1 + lit3, 0i) * lit1], c4 * lit1 + lit3 < 1i));
-}
-`,
-  };
-
-export const repack_grad_D1_classifier_conv2dInputGrad_packc_3: ShaderSpec = {
-    name: "repack_grad_D1_classifier_conv2dInputGrad_packc_3",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// repack: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let hw = gi % lit1;
-  let c4 = (gi / lit1) % 1i;
-  let n = gi / lit1;
-  let base = n * lit1 + hw;
-  b1[gi] = vec4<f32>(b0[base + (c4 * lit2 + 0i) * lit1], select(0.0f, b0[base + min(c4 * lit2 + 1i, 0i) * lit1], c4 * lit2 + 1i < 1i), select(0.0f, b0[base + min(c4 * lit2 + lit1, 0i) * lit1], c4 * lit2 + lit1 < 1i), select(0.0f, b0[base + min(c4 * lit2 + lit3, 0i) * lit1], c4 * lit2 + lit3 < 1i));
-}
-`,
-  };
-
 export const repack_grad_D1_conv2_conv2dInputGrad_pack: ShaderSpec = {
     name: "repack_grad_D1_conv2_conv2dInputGrad_pack",
     overrides: ["u32","i32","i32","i32","i32","i32"],
@@ -398,6 +292,34 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = r / lit2;
   let tap = r % lit2;
   b1[gi] = select(0.0f, b0[(o * lit2 + min(q, lit4)) * lit2 + tap], q < lit2 && gi / lit2 < lit5);
+}
+`,
+  };
+
+export const repack_grad_D1_conv3_conv2dWeightGrad_packc: ShaderSpec = {
+    name: "repack_grad_D1_conv3_conv2dWeightGrad_packc",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// repack: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let hw = gi % lit2;
+  let c4 = (gi / lit2) % lit2;
+  let n = gi / lit1;
+  let base = n * lit3 + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * lit4 + 0i) * lit2], b0[base + (c4 * lit4 + 1i) * lit2], b0[base + (c4 * lit4 + lit5) * lit2], b0[base + (c4 * lit4 + lit6) * lit2]);
 }
 `,
   };
@@ -455,6 +377,34 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let o = r / lit2;
   let tap = r % lit2;
   b1[gi] = select(0.0f, b0[(o * lit4 + min(q, lit5)) * lit2 + tap], q < lit4 && gi / lit2 < lit6);
+}
+`,
+  };
+
+export const repack_grad_G_bn1_conv2dWeightGrad_packc: ShaderSpec = {
+    name: "repack_grad_G_bn1_conv2dWeightGrad_packc",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// repack: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let hw = gi % lit2;
+  let c4 = (gi / lit2) % lit3;
+  let n = gi / lit1;
+  let base = n * lit4 + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * lit5 + 0i) * lit2], b0[base + (c4 * lit5 + 1i) * lit2], b0[base + (c4 * lit5 + lit3) * lit2], b0[base + (c4 * lit5 + lit6) * lit2]);
 }
 `,
   };

@@ -6,15 +6,15 @@ import type { ShaderSpec } from "../../format/module";
 
 export const softmax_G_aux_classifier: ShaderSpec = {
     name: "softmax_G_aux_classifier",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: f32;
+override lit2: i32;
 override lit3: i32;
-override lit4: i32;
+override lit4: f32;
 override lit5: i32;
 override lit6: f32;
 override lit7: i32;
@@ -28,26 +28,26 @@ override lit11: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let s_0 = f32(((gi / lit2) % lit3)) * lit4;
+  let i_1 = min(i32(floor(s_0)), lit5);
+  let i_2 = min(i_1 + 1i, lit5);
+  let l_3 = s_0 - f32(i_1);
+  let s_4 = f32((gi % lit2)) * lit6;
+  let i_5 = min(i32(floor(s_4)), lit7);
+  let i_6 = min(i_5 + 1i, lit7);
+  let l_7 = s_4 - f32(i_5);
   var row: array<f32, 19>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
+  var m = (-lit8);
+  for (var c = 0i; c < lit9; c++) {
     let v_8 = mix(mix(b0[c * lit10 + i_1 * lit11 + i_5], b0[c * lit10 + i_1 * lit11 + i_6], l_7), mix(b0[c * lit10 + i_2 * lit11 + i_5], b0[c * lit10 + i_2 * lit11 + i_6], l_7), l_3);
     row[c] = v_8;
     m = max(m, row[c]);
   }
   var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
+  for (var c = 0i; c < lit9; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit9; c++) {
     let y = exp(row[c] - m) / total;
-    b1[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = y;
+    b1[c * lit1 + ((gi / lit2) % lit3) * lit2 + (gi % lit2)] = y;
   }
 }
 `,
@@ -55,19 +55,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_G_aux_classifier_2: ShaderSpec = {
     name: "softmax_G_aux_classifier_2",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","f32","i32","f32","f32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: f32;
+override lit2: i32;
 override lit3: i32;
-override lit4: i32;
+override lit4: f32;
 override lit5: i32;
 override lit6: f32;
-override lit7: i32;
-override lit8: f32;
+override lit7: f32;
+override lit8: i32;
 override lit9: i32;
 override lit10: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -76,26 +76,26 @@ override lit10: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let s_0 = f32(((gi / lit2) % lit3)) * lit4;
+  let i_1 = min(i32(floor(s_0)), lit5);
+  let i_2 = min(i_1 + 1i, lit5);
+  let l_3 = s_0 - f32(i_1);
+  let s_4 = f32((gi % lit2)) * lit6;
+  let i_5 = min(i32(floor(s_4)), lit5);
+  let i_6 = min(i_5 + 1i, lit5);
+  let l_7 = s_4 - f32(i_5);
   var row: array<f32, 19>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit7);
-    let i_6 = min(i_5 + 1i, lit7);
-    let l_7 = s_4 - f32(i_5);
+  var m = (-lit7);
+  for (var c = 0i; c < lit8; c++) {
     let v_8 = mix(mix(b0[c * lit9 + i_1 * lit10 + i_5], b0[c * lit9 + i_1 * lit10 + i_6], l_7), mix(b0[c * lit9 + i_2 * lit10 + i_5], b0[c * lit9 + i_2 * lit10 + i_6], l_7), l_3);
     row[c] = v_8;
     m = max(m, row[c]);
   }
   var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
+  for (var c = 0i; c < lit8; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit8; c++) {
     let y = exp(row[c] - m) / total;
-    b1[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = y;
+    b1[c * lit1 + ((gi / lit2) % lit3) * lit2 + (gi % lit2)] = y;
   }
 }
 `,
@@ -103,26 +103,24 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_G_aux_classifier_softmaxCrossEntropy_stage1: ShaderSpec = {
     name: "softmax_G_aux_classifier_softmaxCrossEntropy_stage1",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","f32","i32","f32","i32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
-// softmax: overrides lit0..lit15 are this kernel's sizes and constants, set by each use
+// softmax: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
-override lit6: i32;
+override lit6: f32;
 override lit7: i32;
 override lit8: f32;
-override lit9: f32;
-override lit10: i32;
-override lit11: f32;
+override lit9: i32;
+override lit10: f32;
+override lit11: i32;
 override lit12: i32;
 override lit13: i32;
-override lit14: i32;
-override lit15: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -134,36 +132,36 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var count = 0.0f;
   var row: array<f32, 19>;
   for (var p = gi * lit2; p < min(lit3, (gi + 1i) * lit2); p++) {
-    let label = b0[((p / lit4) % lit5) * lit4 + (p % lit4)];
-    if (label == lit6 || label < 0i || label >= lit7) { continue; }
-    var m = (-lit8);
-    for (var c = 0i; c < lit7; c++) {
-      let s_0 = f32(((p / lit4) % lit5)) * lit9;
-      let i_1 = min(i32(floor(s_0)), lit10);
-      let i_2 = min(i_1 + 1i, lit10);
-      let l_3 = s_0 - f32(i_1);
-      let s_4 = f32((p % lit4)) * lit11;
-      let i_5 = min(i32(floor(s_4)), lit12);
-      let i_6 = min(i_5 + 1i, lit12);
-      let l_7 = s_4 - f32(i_5);
-      let v_8 = mix(mix(b1[c * lit13 + i_1 * lit14 + i_5], b1[c * lit13 + i_1 * lit14 + i_6], l_7), mix(b1[c * lit13 + i_2 * lit14 + i_5], b1[c * lit13 + i_2 * lit14 + i_6], l_7), l_3);
+    let label = b0[((p / lit1) % lit2) * lit1 + (p % lit1)];
+    if (label == lit4 || label < 0i || label >= lit5) { continue; }
+    let s_0 = f32(((p / lit1) % lit2)) * lit6;
+    let i_1 = min(i32(floor(s_0)), lit7);
+    let i_2 = min(i_1 + 1i, lit7);
+    let l_3 = s_0 - f32(i_1);
+    let s_4 = f32((p % lit1)) * lit8;
+    let i_5 = min(i32(floor(s_4)), lit9);
+    let i_6 = min(i_5 + 1i, lit9);
+    let l_7 = s_4 - f32(i_5);
+    var m = (-lit10);
+    for (var c = 0i; c < lit5; c++) {
+      let v_8 = mix(mix(b1[c * lit11 + i_1 * lit12 + i_5], b1[c * lit11 + i_1 * lit12 + i_6], l_7), mix(b1[c * lit11 + i_2 * lit12 + i_5], b1[c * lit11 + i_2 * lit12 + i_6], l_7), l_3);
       row[c] = v_8;
       m = max(m, row[c]);
     }
     var total = 0.0f;
-    for (var c = 0i; c < lit7; c++) { total = total + exp(row[c] - m); }
+    for (var c = 0i; c < lit5; c++) { total = total + exp(row[c] - m); }
     loss = loss + log(total) + m - row[label];
     count = count + 1.0f;
   }
-  b2[lit15 * gi] = loss;
-  b2[lit15 * gi + 1i] = count;
+  b2[lit13 * gi] = loss;
+  b2[lit13 * gi + 1i] = count;
 }
 `,
   };
 
 export const softmax_G_aux_classifier_softmaxCrossEntropy_stage1_2: ShaderSpec = {
     name: "softmax_G_aux_classifier_softmaxCrossEntropy_stage1_2",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","f32","i32","f32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","i32","f32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit14 are this kernel's sizes and constants, set by each use
@@ -176,8 +174,8 @@ override lit5: i32;
 override lit6: i32;
 override lit7: i32;
 override lit8: f32;
-override lit9: f32;
-override lit10: i32;
+override lit9: i32;
+override lit10: f32;
 override lit11: f32;
 override lit12: i32;
 override lit13: i32;
@@ -195,16 +193,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var p = gi * lit2; p < min(lit3, (gi + 1i) * lit2); p++) {
     let label = b0[((p / lit4) % lit5) * lit4 + (p % lit4)];
     if (label == lit6 || label < 0i || label >= lit7) { continue; }
-    var m = (-lit8);
+    let s_0 = f32(((p / lit4) % lit5)) * lit8;
+    let i_1 = min(i32(floor(s_0)), lit9);
+    let i_2 = min(i_1 + 1i, lit9);
+    let l_3 = s_0 - f32(i_1);
+    let s_4 = f32((p % lit4)) * lit10;
+    let i_5 = min(i32(floor(s_4)), lit9);
+    let i_6 = min(i_5 + 1i, lit9);
+    let l_7 = s_4 - f32(i_5);
+    var m = (-lit11);
     for (var c = 0i; c < lit7; c++) {
-      let s_0 = f32(((p / lit4) % lit5)) * lit9;
-      let i_1 = min(i32(floor(s_0)), lit10);
-      let i_2 = min(i_1 + 1i, lit10);
-      let l_3 = s_0 - f32(i_1);
-      let s_4 = f32((p % lit4)) * lit11;
-      let i_5 = min(i32(floor(s_4)), lit10);
-      let i_6 = min(i_5 + 1i, lit10);
-      let l_7 = s_4 - f32(i_5);
       let v_8 = mix(mix(b1[c * lit12 + i_1 * lit13 + i_5], b1[c * lit12 + i_1 * lit13 + i_6], l_7), mix(b1[c * lit12 + i_2 * lit13 + i_5], b1[c * lit12 + i_2 * lit13 + i_6], l_7), l_3);
       row[c] = v_8;
       m = max(m, row[c]);
@@ -222,15 +220,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_G_layer5_conv2d_list_0: ShaderSpec = {
     name: "softmax_G_layer5_conv2d_list_0",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: f32;
+override lit2: i32;
 override lit3: i32;
-override lit4: i32;
+override lit4: f32;
 override lit5: i32;
 override lit6: f32;
 override lit7: i32;
@@ -245,17 +243,17 @@ override lit11: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let s_0 = f32(((gi / lit2) % lit3)) * lit4;
+  let i_1 = min(i32(floor(s_0)), lit5);
+  let i_2 = min(i_1 + 1i, lit5);
+  let l_3 = s_0 - f32(i_1);
+  let s_4 = f32((gi % lit2)) * lit6;
+  let i_5 = min(i32(floor(s_4)), lit7);
+  let i_6 = min(i_5 + 1i, lit7);
+  let l_7 = s_4 - f32(i_5);
   var row: array<f32, 19>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
+  var m = (-lit8);
+  for (var c = 0i; c < lit9; c++) {
     let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
     let v_9 = (b0[c * lit10 + i_1 * lit11 + i_6] + b1[c * lit10 + i_1 * lit11 + i_6]);
     let v_10 = (b0[c * lit10 + i_2 * lit11 + i_5] + b1[c * lit10 + i_2 * lit11 + i_5]);
@@ -265,10 +263,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     m = max(m, row[c]);
   }
   var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
+  for (var c = 0i; c < lit9; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit9; c++) {
     let y = exp(row[c] - m) / total;
-    b2[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = y;
+    b2[c * lit1 + ((gi / lit2) % lit3) * lit2 + (gi % lit2)] = y;
   }
 }
 `,
@@ -276,15 +274,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_G_layer5_conv2d_list_0_2: ShaderSpec = {
     name: "softmax_G_layer5_conv2d_list_0_2",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: f32;
+override lit2: i32;
 override lit3: i32;
-override lit4: i32;
+override lit4: f32;
 override lit5: i32;
 override lit6: f32;
 override lit7: i32;
@@ -299,17 +297,17 @@ override lit11: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let s_0 = f32(((gi / lit2) % lit3)) * lit4;
+  let i_1 = min(i32(floor(s_0)), lit5);
+  let i_2 = min(i_1 + 1i, lit5);
+  let l_3 = s_0 - f32(i_1);
+  let s_4 = f32((gi % lit2)) * lit6;
+  let i_5 = min(i32(floor(s_4)), lit7);
+  let i_6 = min(i_5 + 1i, lit7);
+  let l_7 = s_4 - f32(i_5);
   var row: array<f32, 13>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
+  var m = (-lit8);
+  for (var c = 0i; c < lit9; c++) {
     let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
     let v_9 = (b0[c * lit10 + i_1 * lit11 + i_6] + b1[c * lit10 + i_1 * lit11 + i_6]);
     let v_10 = (b0[c * lit10 + i_2 * lit11 + i_5] + b1[c * lit10 + i_2 * lit11 + i_5]);
@@ -319,10 +317,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     m = max(m, row[c]);
   }
   var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
+  for (var c = 0i; c < lit9; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit9; c++) {
     let y = exp(row[c] - m) / total;
-    b2[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = y;
+    b2[c * lit1 + ((gi / lit2) % lit3) * lit2 + (gi % lit2)] = y;
   }
 }
 `,
@@ -330,15 +328,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_G_layer5_conv2d_list_0_3: ShaderSpec = {
     name: "softmax_G_layer5_conv2d_list_0_3",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: f32;
+override lit2: i32;
 override lit3: i32;
-override lit4: i32;
+override lit4: f32;
 override lit5: i32;
 override lit6: f32;
 override lit7: i32;
@@ -353,17 +351,17 @@ override lit11: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let s_0 = f32(((gi / lit2) % lit3)) * lit4;
+  let i_1 = min(i32(floor(s_0)), lit5);
+  let i_2 = min(i_1 + 1i, lit5);
+  let l_3 = s_0 - f32(i_1);
+  let s_4 = f32((gi % lit2)) * lit6;
+  let i_5 = min(i32(floor(s_4)), lit7);
+  let i_6 = min(i_5 + 1i, lit7);
+  let l_7 = s_4 - f32(i_5);
   var row: array<f32, 16>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
+  var m = (-lit8);
+  for (var c = 0i; c < lit9; c++) {
     let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
     let v_9 = (b0[c * lit10 + i_1 * lit11 + i_6] + b1[c * lit10 + i_1 * lit11 + i_6]);
     let v_10 = (b0[c * lit10 + i_2 * lit11 + i_5] + b1[c * lit10 + i_2 * lit11 + i_5]);
@@ -373,10 +371,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     m = max(m, row[c]);
   }
   var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
+  for (var c = 0i; c < lit9; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit9; c++) {
     let y = exp(row[c] - m) / total;
-    b2[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = y;
+    b2[c * lit1 + ((gi / lit2) % lit3) * lit2 + (gi % lit2)] = y;
   }
 }
 `,
@@ -384,7 +382,134 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1: ShaderSpec = {
     name: "softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","f32","i32","f32","i32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// softmax: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: f32;
+override lit7: i32;
+override lit8: f32;
+override lit9: i32;
+override lit10: f32;
+override lit11: i32;
+override lit12: i32;
+override lit13: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var loss = 0.0f;
+  var count = 0.0f;
+  var row: array<f32, 19>;
+  for (var p = gi * lit2; p < min(lit3, (gi + 1i) * lit2); p++) {
+    let label = b0[((p / lit1) % lit2) * lit1 + (p % lit1)];
+    if (label == lit4 || label < 0i || label >= lit5) { continue; }
+    let s_0 = f32(((p / lit1) % lit2)) * lit6;
+    let i_1 = min(i32(floor(s_0)), lit7);
+    let i_2 = min(i_1 + 1i, lit7);
+    let l_3 = s_0 - f32(i_1);
+    let s_4 = f32((p % lit1)) * lit8;
+    let i_5 = min(i32(floor(s_4)), lit9);
+    let i_6 = min(i_5 + 1i, lit9);
+    let l_7 = s_4 - f32(i_5);
+    var m = (-lit10);
+    for (var c = 0i; c < lit5; c++) {
+      let v_8 = (b1[c * lit11 + i_1 * lit12 + i_5] + b2[c * lit11 + i_1 * lit12 + i_5]);
+      let v_9 = (b1[c * lit11 + i_1 * lit12 + i_6] + b2[c * lit11 + i_1 * lit12 + i_6]);
+      let v_10 = (b1[c * lit11 + i_2 * lit12 + i_5] + b2[c * lit11 + i_2 * lit12 + i_5]);
+      let v_11 = (b1[c * lit11 + i_2 * lit12 + i_6] + b2[c * lit11 + i_2 * lit12 + i_6]);
+      let v_12 = mix(mix(v_8, v_9, l_7), mix(v_10, v_11, l_7), l_3);
+      row[c] = v_12;
+      m = max(m, row[c]);
+    }
+    var total = 0.0f;
+    for (var c = 0i; c < lit5; c++) { total = total + exp(row[c] - m); }
+    loss = loss + log(total) + m - row[label];
+    count = count + 1.0f;
+  }
+  b3[lit13 * gi] = loss;
+  b3[lit13 * gi + 1i] = count;
+}
+`,
+  };
+
+export const softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_2: ShaderSpec = {
+    name: "softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_2",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// softmax: overrides lit0..lit14 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
+override lit8: f32;
+override lit9: i32;
+override lit10: f32;
+override lit11: f32;
+override lit12: i32;
+override lit13: i32;
+override lit14: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var loss = 0.0f;
+  var count = 0.0f;
+  var row: array<f32, 13>;
+  for (var p = gi * lit2; p < min(lit3, (gi + 1i) * lit2); p++) {
+    let label = b0[((p / lit4) % lit5) * lit4 + (p % lit4)];
+    if (label == lit6 || label < 0i || label >= lit7) { continue; }
+    let s_0 = f32(((p / lit4) % lit5)) * lit8;
+    let i_1 = min(i32(floor(s_0)), lit9);
+    let i_2 = min(i_1 + 1i, lit9);
+    let l_3 = s_0 - f32(i_1);
+    let s_4 = f32((p % lit4)) * lit10;
+    let i_5 = min(i32(floor(s_4)), lit2);
+    let i_6 = min(i_5 + 1i, lit2);
+    let l_7 = s_4 - f32(i_5);
+    var m = (-lit11);
+    for (var c = 0i; c < lit7; c++) {
+      let v_8 = (b1[c * lit12 + i_1 * lit13 + i_5] + b2[c * lit12 + i_1 * lit13 + i_5]);
+      let v_9 = (b1[c * lit12 + i_1 * lit13 + i_6] + b2[c * lit12 + i_1 * lit13 + i_6]);
+      let v_10 = (b1[c * lit12 + i_2 * lit13 + i_5] + b2[c * lit12 + i_2 * lit13 + i_5]);
+      let v_11 = (b1[c * lit12 + i_2 * lit13 + i_6] + b2[c * lit12 + i_2 * lit13 + i_6]);
+      let v_12 = mix(mix(v_8, v_9, l_7), mix(v_10, v_11, l_7), l_3);
+      row[c] = v_12;
+      m = max(m, row[c]);
+    }
+    var total = 0.0f;
+    for (var c = 0i; c < lit7; c++) { total = total + exp(row[c] - m); }
+    loss = loss + log(total) + m - row[label];
+    count = count + 1.0f;
+  }
+  b3[lit14 * gi] = loss;
+  b3[lit14 * gi + 1i] = count;
+}
+`,
+  };
+
+export const softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_3: ShaderSpec = {
+    name: "softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_3",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit15 are this kernel's sizes and constants, set by each use
@@ -397,10 +522,10 @@ override lit5: i32;
 override lit6: i32;
 override lit7: i32;
 override lit8: f32;
-override lit9: f32;
-override lit10: i32;
-override lit11: f32;
-override lit12: i32;
+override lit9: i32;
+override lit10: f32;
+override lit11: i32;
+override lit12: f32;
 override lit13: i32;
 override lit14: i32;
 override lit15: i32;
@@ -418,16 +543,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var p = gi * lit2; p < min(lit3, (gi + 1i) * lit2); p++) {
     let label = b0[((p / lit4) % lit5) * lit4 + (p % lit4)];
     if (label == lit6 || label < 0i || label >= lit7) { continue; }
-    var m = (-lit8);
+    let s_0 = f32(((p / lit4) % lit5)) * lit8;
+    let i_1 = min(i32(floor(s_0)), lit9);
+    let i_2 = min(i_1 + 1i, lit9);
+    let l_3 = s_0 - f32(i_1);
+    let s_4 = f32((p % lit4)) * lit10;
+    let i_5 = min(i32(floor(s_4)), lit11);
+    let i_6 = min(i_5 + 1i, lit11);
+    let l_7 = s_4 - f32(i_5);
+    var m = (-lit12);
     for (var c = 0i; c < lit7; c++) {
-      let s_0 = f32(((p / lit4) % lit5)) * lit9;
-      let i_1 = min(i32(floor(s_0)), lit10);
-      let i_2 = min(i_1 + 1i, lit10);
-      let l_3 = s_0 - f32(i_1);
-      let s_4 = f32((p % lit4)) * lit11;
-      let i_5 = min(i32(floor(s_4)), lit12);
-      let i_6 = min(i_5 + 1i, lit12);
-      let l_7 = s_4 - f32(i_5);
       let v_8 = (b1[c * lit13 + i_1 * lit14 + i_5] + b2[c * lit13 + i_1 * lit14 + i_5]);
       let v_9 = (b1[c * lit13 + i_1 * lit14 + i_6] + b2[c * lit13 + i_1 * lit14 + i_6]);
       let v_10 = (b1[c * lit13 + i_2 * lit14 + i_5] + b2[c * lit13 + i_2 * lit14 + i_5]);
@@ -447,12 +572,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_2: ShaderSpec = {
-    name: "softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_2",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","f32","i32","f32","i32","i32","i32","i32"],
+export const softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_4: ShaderSpec = {
+    name: "softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_4",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","i32","f32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
-// softmax: overrides lit0..lit15 are this kernel's sizes and constants, set by each use
+// softmax: overrides lit0..lit14 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
@@ -462,13 +587,12 @@ override lit5: i32;
 override lit6: i32;
 override lit7: i32;
 override lit8: f32;
-override lit9: f32;
-override lit10: i32;
+override lit9: i32;
+override lit10: f32;
 override lit11: f32;
 override lit12: i32;
 override lit13: i32;
 override lit14: i32;
-override lit15: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -479,24 +603,24 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= lit1) { return; }
   var loss = 0.0f;
   var count = 0.0f;
-  var row: array<f32, 13>;
+  var row: array<f32, 19>;
   for (var p = gi * lit2; p < min(lit3, (gi + 1i) * lit2); p++) {
     let label = b0[((p / lit4) % lit5) * lit4 + (p % lit4)];
     if (label == lit6 || label < 0i || label >= lit7) { continue; }
-    var m = (-lit8);
+    let s_0 = f32(((p / lit4) % lit5)) * lit8;
+    let i_1 = min(i32(floor(s_0)), lit9);
+    let i_2 = min(i_1 + 1i, lit9);
+    let l_3 = s_0 - f32(i_1);
+    let s_4 = f32((p % lit4)) * lit10;
+    let i_5 = min(i32(floor(s_4)), lit2);
+    let i_6 = min(i_5 + 1i, lit2);
+    let l_7 = s_4 - f32(i_5);
+    var m = (-lit11);
     for (var c = 0i; c < lit7; c++) {
-      let s_0 = f32(((p / lit4) % lit5)) * lit9;
-      let i_1 = min(i32(floor(s_0)), lit10);
-      let i_2 = min(i_1 + 1i, lit10);
-      let l_3 = s_0 - f32(i_1);
-      let s_4 = f32((p % lit4)) * lit11;
-      let i_5 = min(i32(floor(s_4)), lit12);
-      let i_6 = min(i_5 + 1i, lit12);
-      let l_7 = s_4 - f32(i_5);
-      let v_8 = (b1[c * lit13 + i_1 * lit14 + i_5] + b2[c * lit13 + i_1 * lit14 + i_5]);
-      let v_9 = (b1[c * lit13 + i_1 * lit14 + i_6] + b2[c * lit13 + i_1 * lit14 + i_6]);
-      let v_10 = (b1[c * lit13 + i_2 * lit14 + i_5] + b2[c * lit13 + i_2 * lit14 + i_5]);
-      let v_11 = (b1[c * lit13 + i_2 * lit14 + i_6] + b2[c * lit13 + i_2 * lit14 + i_6]);
+      let v_8 = (b1[c * lit12 + i_1 * lit13 + i_5] + b2[c * lit12 + i_1 * lit13 + i_5]);
+      let v_9 = (b1[c * lit12 + i_1 * lit13 + i_6] + b2[c * lit12 + i_1 * lit13 + i_6]);
+      let v_10 = (b1[c * lit12 + i_2 * lit13 + i_5] + b2[c * lit12 + i_2 * lit13 + i_5]);
+      let v_11 = (b1[c * lit12 + i_2 * lit13 + i_6] + b2[c * lit12 + i_2 * lit13 + i_6]);
       let v_12 = mix(mix(v_8, v_9, l_7), mix(v_10, v_11, l_7), l_3);
       row[c] = v_12;
       m = max(m, row[c]);
@@ -506,15 +630,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     loss = loss + log(total) + m - row[label];
     count = count + 1.0f;
   }
-  b3[lit15 * gi] = loss;
-  b3[lit15 * gi + 1i] = count;
+  b3[lit14 * gi] = loss;
+  b3[lit14 * gi + 1i] = count;
 }
 `,
   };
 
-export const softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_3: ShaderSpec = {
-    name: "softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_3",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","f32","i32","f32","i32","i32","i32","i32"],
+export const softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_5: ShaderSpec = {
+    name: "softmax_G_layer5_conv2d_list_0_softmaxCrossEntropy_stage1_5",
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit15 are this kernel's sizes and constants, set by each use
@@ -527,10 +651,10 @@ override lit5: i32;
 override lit6: i32;
 override lit7: i32;
 override lit8: f32;
-override lit9: f32;
-override lit10: i32;
-override lit11: f32;
-override lit12: i32;
+override lit9: i32;
+override lit10: f32;
+override lit11: i32;
+override lit12: f32;
 override lit13: i32;
 override lit14: i32;
 override lit15: i32;
@@ -548,16 +672,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var p = gi * lit2; p < min(lit3, (gi + 1i) * lit2); p++) {
     let label = b0[((p / lit4) % lit5) * lit4 + (p % lit4)];
     if (label == lit6 || label < 0i || label >= lit7) { continue; }
-    var m = (-lit8);
+    let s_0 = f32(((p / lit4) % lit5)) * lit8;
+    let i_1 = min(i32(floor(s_0)), lit9);
+    let i_2 = min(i_1 + 1i, lit9);
+    let l_3 = s_0 - f32(i_1);
+    let s_4 = f32((p % lit4)) * lit10;
+    let i_5 = min(i32(floor(s_4)), lit11);
+    let i_6 = min(i_5 + 1i, lit11);
+    let l_7 = s_4 - f32(i_5);
+    var m = (-lit12);
     for (var c = 0i; c < lit7; c++) {
-      let s_0 = f32(((p / lit4) % lit5)) * lit9;
-      let i_1 = min(i32(floor(s_0)), lit10);
-      let i_2 = min(i_1 + 1i, lit10);
-      let l_3 = s_0 - f32(i_1);
-      let s_4 = f32((p % lit4)) * lit11;
-      let i_5 = min(i32(floor(s_4)), lit12);
-      let i_6 = min(i_5 + 1i, lit12);
-      let l_7 = s_4 - f32(i_5);
       let v_8 = (b1[c * lit13 + i_1 * lit14 + i_5] + b2[c * lit13 + i_1 * lit14 + i_5]);
       let v_9 = (b1[c * lit13 + i_1 * lit14 + i_6] + b2[c * lit13 + i_1 * lit14 + i_6]);
       let v_10 = (b1[c * lit13 + i_2 * lit14 + i_5] + b2[c * lit13 + i_2 * lit14 + i_5]);
@@ -613,15 +737,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_G_layer5_conv2d_list_3_2: ShaderSpec = {
     name: "softmax_G_layer5_conv2d_list_3_2",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32"],
     access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: f32;
+override lit2: i32;
 override lit3: i32;
-override lit4: i32;
+override lit4: f32;
 override lit5: i32;
 override lit6: f32;
 override lit7: i32;
@@ -638,17 +762,17 @@ override lit11: i32;
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let s_0 = f32(((gi / lit2) % lit3)) * lit4;
+  let i_1 = min(i32(floor(s_0)), lit5);
+  let i_2 = min(i_1 + 1i, lit5);
+  let l_3 = s_0 - f32(i_1);
+  let s_4 = f32((gi % lit2)) * lit6;
+  let i_5 = min(i32(floor(s_4)), lit7);
+  let i_6 = min(i_5 + 1i, lit7);
+  let l_7 = s_4 - f32(i_5);
   var row: array<f32, 19>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
+  var m = (-lit8);
+  for (var c = 0i; c < lit9; c++) {
     let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
     let v_9 = (v_8 + b2[c * lit10 + i_1 * lit11 + i_5]);
     let v_10 = (v_9 + b3[c * lit10 + i_1 * lit11 + i_5]);
@@ -666,10 +790,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     m = max(m, row[c]);
   }
   var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
+  for (var c = 0i; c < lit9; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit9; c++) {
     let y = exp(row[c] - m) / total;
-    b4[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = y;
+    b4[c * lit1 + ((gi / lit2) % lit3) * lit2 + (gi % lit2)] = y;
   }
 }
 `,
@@ -722,15 +846,90 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const softmax_grad_G_aux_classifier: ShaderSpec = {
     name: "softmax_grad_G_aux_classifier",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// softmax: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: f32;
+override lit5: i32;
+override lit6: f32;
+override lit7: i32;
+override lit8: f32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+override lit12: i32;
+override lit13: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let s_0 = f32(((gi / lit2) % lit3)) * lit4;
+  let i_1 = min(i32(floor(s_0)), lit5);
+  let i_2 = min(i_1 + 1i, lit5);
+  let l_3 = s_0 - f32(i_1);
+  let s_4 = f32((gi % lit2)) * lit6;
+  let i_5 = min(i32(floor(s_4)), lit7);
+  let i_6 = min(i_5 + 1i, lit7);
+  let l_7 = s_4 - f32(i_5);
+  var row: array<f32, 19>;
+  var m = (-lit8);
+  for (var c = 0i; c < lit9; c++) {
+    let v_8 = mix(mix(b0[c * lit10 + i_1 * lit11 + i_5], b0[c * lit10 + i_1 * lit11 + i_6], l_7), mix(b0[c * lit10 + i_2 * lit11 + i_5], b0[c * lit10 + i_2 * lit11 + i_6], l_7), l_3);
+    row[c] = v_8;
+    m = max(m, row[c]);
+  }
+  var total = 0.0f;
+  for (var c = 0i; c < lit9; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit9; c++) {
+    let y = exp(row[c] - m) / total;
+    let f_9 = ((gi / lit2) % lit3) * lit2 + (gi % lit2);
+    let v_10 = (c == b1[((f_9 / lit2) % lit3) * lit2 + (f_9 % lit2)]);
+    let v_11 = select(0.0f, 1.0f, v_10);
+    let v_12 = (y - v_11);
+    let v_13 = max_(b2[0i], 1.0f);
+    let v_14 = (v_12 / v_13);
+    let f_15 = ((gi / lit2) % lit3) * lit2 + (gi % lit2);
+    let v_16 = (b1[((f_15 / lit2) % lit3) * lit2 + (f_15 % lit2)] != lit12);
+    let v_17 = (b1[((f_15 / lit2) % lit3) * lit2 + (f_15 % lit2)] >= 0i);
+    let v_18 = (b1[((f_15 / lit2) % lit3) * lit2 + (f_15 % lit2)] < lit9);
+    let v_19 = (v_17 && v_18);
+    let v_20 = (v_16 && v_19);
+    let v_21 = select(0.0f, v_14, v_20);
+    let v_22 = (1.0f * b3[(0i + lit13)]);
+    let v_23 = (v_21 * v_22);
+    b4[c * lit1 + ((gi / lit2) % lit3) * lit2 + (gi % lit2)] = v_23;
+  }
+}
+`,
+  };
+
+export const softmax_grad_G_classifier_3: ShaderSpec = {
+    name: "softmax_grad_G_classifier_3",
+    overrides: ["u32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: f32;
+override lit2: i32;
 override lit3: i32;
-override lit4: i32;
+override lit4: f32;
 override lit5: i32;
 override lit6: f32;
 override lit7: i32;
@@ -742,7 +941,80 @@ override lit12: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let s_0 = f32(((gi / lit2) % lit3)) * lit4;
+  let i_1 = min(i32(floor(s_0)), lit5);
+  let i_2 = min(i_1 + 1i, lit5);
+  let l_3 = s_0 - f32(i_1);
+  let s_4 = f32((gi % lit2)) * lit6;
+  let i_5 = min(i32(floor(s_4)), lit7);
+  let i_6 = min(i_5 + 1i, lit7);
+  let l_7 = s_4 - f32(i_5);
+  var row: array<f32, 19>;
+  var m = (-lit8);
+  for (var c = 0i; c < lit9; c++) {
+    let v_8 = mix(mix(b0[c * lit10 + i_1 * lit11 + i_5], b0[c * lit10 + i_1 * lit11 + i_6], l_7), mix(b0[c * lit10 + i_2 * lit11 + i_5], b0[c * lit10 + i_2 * lit11 + i_6], l_7), l_3);
+    row[c] = v_8;
+    m = max(m, row[c]);
+  }
+  var total = 0.0f;
+  for (var c = 0i; c < lit9; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit9; c++) {
+    let y = exp(row[c] - m) / total;
+    let f_9 = ((gi / lit2) % lit3) * lit2 + (gi % lit2);
+    let v_10 = (c == b1[((f_9 / lit2) % lit3) * lit2 + (f_9 % lit2)]);
+    let v_11 = select(0.0f, 1.0f, v_10);
+    let v_12 = (y - v_11);
+    let v_13 = max_(b2[0i], 1.0f);
+    let v_14 = (v_12 / v_13);
+    let f_15 = ((gi / lit2) % lit3) * lit2 + (gi % lit2);
+    let v_16 = (b1[((f_15 / lit2) % lit3) * lit2 + (f_15 % lit2)] != lit12);
+    let v_17 = (b1[((f_15 / lit2) % lit3) * lit2 + (f_15 % lit2)] >= 0i);
+    let v_18 = (b1[((f_15 / lit2) % lit3) * lit2 + (f_15 % lit2)] < lit9);
+    let v_19 = (v_17 && v_18);
+    let v_20 = (v_16 && v_19);
+    let v_21 = select(0.0f, v_14, v_20);
+    let v_22 = (v_21 * 1.0f);
+    b3[c * lit1 + ((gi / lit2) % lit3) * lit2 + (gi % lit2)] = v_22;
+  }
+}
+`,
+  };
+
+export const softmax_grad_G_layer5_conv2d_list_0: ShaderSpec = {
+    name: "softmax_grad_G_layer5_conv2d_list_0",
+    overrides: ["u32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// softmax: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: f32;
+override lit5: i32;
+override lit6: f32;
+override lit7: i32;
+override lit8: f32;
+override lit9: i32;
+override lit10: i32;
+override lit11: i32;
+override lit12: i32;
+override lit13: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<i32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 fn isnan_(x: f32) -> bool {
@@ -755,52 +1027,61 @@ fn max_(a: f32, b: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let s_0 = f32(((gi / lit2) % lit3)) * lit4;
+  let i_1 = min(i32(floor(s_0)), lit5);
+  let i_2 = min(i_1 + 1i, lit5);
+  let l_3 = s_0 - f32(i_1);
+  let s_4 = f32((gi % lit2)) * lit6;
+  let i_5 = min(i32(floor(s_4)), lit7);
+  let i_6 = min(i_5 + 1i, lit7);
+  let l_7 = s_4 - f32(i_5);
   var row: array<f32, 19>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
-    let v_8 = mix(mix(b0[c * lit10 + i_1 * lit11 + i_5], b0[c * lit10 + i_1 * lit11 + i_6], l_7), mix(b0[c * lit10 + i_2 * lit11 + i_5], b0[c * lit10 + i_2 * lit11 + i_6], l_7), l_3);
-    row[c] = v_8;
+  var m = (-lit8);
+  for (var c = 0i; c < lit9; c++) {
+    let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
+    let v_9 = (b0[c * lit10 + i_1 * lit11 + i_6] + b1[c * lit10 + i_1 * lit11 + i_6]);
+    let v_10 = (b0[c * lit10 + i_2 * lit11 + i_5] + b1[c * lit10 + i_2 * lit11 + i_5]);
+    let v_11 = (b0[c * lit10 + i_2 * lit11 + i_6] + b1[c * lit10 + i_2 * lit11 + i_6]);
+    let v_12 = mix(mix(v_8, v_9, l_7), mix(v_10, v_11, l_7), l_3);
+    row[c] = v_12;
     m = max(m, row[c]);
   }
   var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
+  for (var c = 0i; c < lit9; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit9; c++) {
     let y = exp(row[c] - m) / total;
-    let f_9 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_10 = (c == b1[((f_9 / lit4) % lit5) * lit4 + (f_9 % lit4)]);
-    let v_11 = select(0.0f, 1.0f, v_10);
-    let v_12 = (y - v_11);
-    let v_13 = max_(b2[0i], 1.0f);
-    let v_14 = (v_12 / v_13);
-    let f_15 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_16 = select(0.0f, v_14, (b3[((f_15 / lit4) % lit5) * lit4 + (f_15 % lit4)] != 0u));
-    let v_17 = (1.0f * b4[(0i + lit12)]);
-    let v_18 = (v_16 * v_17);
-    b5[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_18;
+    let f_13 = ((gi / lit2) % lit3) * lit2 + (gi % lit2);
+    let v_14 = (c == b2[((f_13 / lit2) % lit3) * lit2 + (f_13 % lit2)]);
+    let v_15 = select(0.0f, 1.0f, v_14);
+    let v_16 = (y - v_15);
+    let v_17 = max_(b3[0i], 1.0f);
+    let v_18 = (v_16 / v_17);
+    let f_19 = ((gi / lit2) % lit3) * lit2 + (gi % lit2);
+    let v_20 = (b2[((f_19 / lit2) % lit3) * lit2 + (f_19 % lit2)] != lit12);
+    let v_21 = (b2[((f_19 / lit2) % lit3) * lit2 + (f_19 % lit2)] >= 0i);
+    let v_22 = (b2[((f_19 / lit2) % lit3) * lit2 + (f_19 % lit2)] < lit9);
+    let v_23 = (v_21 && v_22);
+    let v_24 = (v_20 && v_23);
+    let v_25 = select(0.0f, v_18, v_24);
+    let v_26 = (1.0f * b4[(0i + lit13)]);
+    let v_27 = (v_25 * v_26);
+    b5[c * lit1 + ((gi / lit2) % lit3) * lit2 + (gi % lit2)] = v_27;
   }
 }
 `,
   };
 
-export const softmax_grad_G_classifier_3: ShaderSpec = {
-    name: "softmax_grad_G_classifier_3",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+export const softmax_grad_G_layer5_conv2d_list_0_2: ShaderSpec = {
+    name: "softmax_grad_G_layer5_conv2d_list_0_2",
+    overrides: ["u32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// softmax: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
+// softmax: overrides lit0..lit13 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: f32;
+override lit2: i32;
 override lit3: i32;
-override lit4: i32;
+override lit4: f32;
 override lit5: i32;
 override lit6: f32;
 override lit7: i32;
@@ -808,10 +1089,86 @@ override lit8: f32;
 override lit9: i32;
 override lit10: i32;
 override lit11: i32;
+override lit12: i32;
+override lit13: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<i32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let s_0 = f32(((gi / lit2) % lit3)) * lit4;
+  let i_1 = min(i32(floor(s_0)), lit5);
+  let i_2 = min(i_1 + 1i, lit5);
+  let l_3 = s_0 - f32(i_1);
+  let s_4 = f32((gi % lit2)) * lit6;
+  let i_5 = min(i32(floor(s_4)), lit7);
+  let i_6 = min(i_5 + 1i, lit7);
+  let l_7 = s_4 - f32(i_5);
+  var row: array<f32, 16>;
+  var m = (-lit8);
+  for (var c = 0i; c < lit9; c++) {
+    let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
+    let v_9 = (b0[c * lit10 + i_1 * lit11 + i_6] + b1[c * lit10 + i_1 * lit11 + i_6]);
+    let v_10 = (b0[c * lit10 + i_2 * lit11 + i_5] + b1[c * lit10 + i_2 * lit11 + i_5]);
+    let v_11 = (b0[c * lit10 + i_2 * lit11 + i_6] + b1[c * lit10 + i_2 * lit11 + i_6]);
+    let v_12 = mix(mix(v_8, v_9, l_7), mix(v_10, v_11, l_7), l_3);
+    row[c] = v_12;
+    m = max(m, row[c]);
+  }
+  var total = 0.0f;
+  for (var c = 0i; c < lit9; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit9; c++) {
+    let y = exp(row[c] - m) / total;
+    let f_13 = ((gi / lit2) % lit3) * lit2 + (gi % lit2);
+    let v_14 = (c == b2[((f_13 / lit2) % lit3) * lit2 + (f_13 % lit2)]);
+    let v_15 = select(0.0f, 1.0f, v_14);
+    let v_16 = (y - v_15);
+    let v_17 = max_(b3[0i], 1.0f);
+    let v_18 = (v_16 / v_17);
+    let f_19 = ((gi / lit2) % lit3) * lit2 + (gi % lit2);
+    let v_20 = (b2[((f_19 / lit2) % lit3) * lit2 + (f_19 % lit2)] != lit12);
+    let v_21 = (b2[((f_19 / lit2) % lit3) * lit2 + (f_19 % lit2)] >= 0i);
+    let v_22 = (b2[((f_19 / lit2) % lit3) * lit2 + (f_19 % lit2)] < lit9);
+    let v_23 = (v_21 && v_22);
+    let v_24 = (v_20 && v_23);
+    let v_25 = select(0.0f, v_18, v_24);
+    let v_26 = (1.0f * b4[(0i + lit13)]);
+    let v_27 = (v_25 * v_26);
+    b5[c * lit1 + ((gi / lit2) % lit3) * lit2 + (gi % lit2)] = v_27;
+  }
+}
+`,
+  };
+
+export const softmax_grad_G_layer5_conv2d_list_3: ShaderSpec = {
+    name: "softmax_grad_G_layer5_conv2d_list_3",
+    overrides: ["u32","i32","f32","i32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// softmax: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
@@ -826,48 +1183,45 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var row: array<f32, 19>;
   var m = (-lit2);
   for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
-    let v_8 = mix(mix(b0[c * lit10 + i_1 * lit11 + i_5], b0[c * lit10 + i_1 * lit11 + i_6], l_7), mix(b0[c * lit10 + i_2 * lit11 + i_5], b0[c * lit10 + i_2 * lit11 + i_6], l_7), l_3);
-    row[c] = v_8;
+    row[c] = b0[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)];
     m = max(m, row[c]);
   }
   var total = 0.0f;
   for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
   for (var c = 0i; c < lit3; c++) {
     let y = exp(row[c] - m) / total;
-    let f_9 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_10 = (c == b1[((f_9 / lit4) % lit5) * lit4 + (f_9 % lit4)]);
-    let v_11 = select(0.0f, 1.0f, v_10);
-    let v_12 = (y - v_11);
-    let v_13 = max_(b2[0i], 1.0f);
-    let v_14 = (v_12 / v_13);
-    let f_15 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_16 = select(0.0f, v_14, (b3[((f_15 / lit4) % lit5) * lit4 + (f_15 % lit4)] != 0u));
-    let v_17 = (v_16 * 1.0f);
-    b4[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_17;
+    let f_0 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
+    let v_1 = (c == b1[((f_0 / lit4) % lit5) * lit4 + (f_0 % lit4)]);
+    let v_2 = select(0.0f, 1.0f, v_1);
+    let v_3 = (y - v_2);
+    let v_4 = max_(b2[0i], 1.0f);
+    let v_5 = (v_3 / v_4);
+    let f_6 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
+    let v_7 = (b1[((f_6 / lit4) % lit5) * lit4 + (f_6 % lit4)] != lit6);
+    let v_8 = (b1[((f_6 / lit4) % lit5) * lit4 + (f_6 % lit4)] >= 0i);
+    let v_9 = (b1[((f_6 / lit4) % lit5) * lit4 + (f_6 % lit4)] < lit3);
+    let v_10 = (v_8 && v_9);
+    let v_11 = (v_7 && v_10);
+    let v_12 = select(0.0f, v_5, v_11);
+    let v_13 = (1.0f * b3[(0i + lit7)]);
+    let v_14 = (v_12 * v_13);
+    b4[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_14;
   }
 }
 `,
   };
 
-export const softmax_grad_G_layer5_conv2d_list_0: ShaderSpec = {
-    name: "softmax_grad_G_layer5_conv2d_list_0",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+export const softmax_grad_G_layer6_conv2d_list_0: ShaderSpec = {
+    name: "softmax_grad_G_layer6_conv2d_list_0",
+    overrides: ["u32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: f32;
+override lit2: i32;
 override lit3: i32;
-override lit4: i32;
+override lit4: f32;
 override lit5: i32;
 override lit6: f32;
 override lit7: i32;
@@ -880,9 +1234,7 @@ override lit12: i32;
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<i32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<u32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -893,17 +1245,17 @@ fn max_(a: f32, b: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let s_0 = f32(((gi / lit2) % lit3)) * lit4;
+  let i_1 = min(i32(floor(s_0)), lit5);
+  let i_2 = min(i_1 + 1i, lit5);
+  let l_3 = s_0 - f32(i_1);
+  let s_4 = f32((gi % lit2)) * lit6;
+  let i_5 = min(i32(floor(s_4)), lit7);
+  let i_6 = min(i_5 + 1i, lit7);
+  let l_7 = s_4 - f32(i_5);
   var row: array<f32, 19>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
+  var m = (-lit8);
+  for (var c = 0i; c < lit9; c++) {
     let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
     let v_9 = (b0[c * lit10 + i_1 * lit11 + i_6] + b1[c * lit10 + i_1 * lit11 + i_6]);
     let v_10 = (b0[c * lit10 + i_2 * lit11 + i_5] + b1[c * lit10 + i_2 * lit11 + i_5]);
@@ -913,36 +1265,40 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     m = max(m, row[c]);
   }
   var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
+  for (var c = 0i; c < lit9; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit9; c++) {
     let y = exp(row[c] - m) / total;
-    let f_13 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_14 = (c == b2[((f_13 / lit4) % lit5) * lit4 + (f_13 % lit4)]);
+    let f_13 = ((gi / lit2) % lit3) * lit2 + (gi % lit2);
+    let v_14 = (c == b2[((f_13 / lit2) % lit3) * lit2 + (f_13 % lit2)]);
     let v_15 = select(0.0f, 1.0f, v_14);
     let v_16 = (y - v_15);
     let v_17 = max_(b3[0i], 1.0f);
     let v_18 = (v_16 / v_17);
-    let f_19 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_20 = select(0.0f, v_18, (b4[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] != 0u));
-    let v_21 = (1.0f * b5[(0i + lit12)]);
-    let v_22 = (v_20 * v_21);
-    b6[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_22;
+    let f_19 = ((gi / lit2) % lit3) * lit2 + (gi % lit2);
+    let v_20 = (b2[((f_19 / lit2) % lit3) * lit2 + (f_19 % lit2)] != lit12);
+    let v_21 = (b2[((f_19 / lit2) % lit3) * lit2 + (f_19 % lit2)] >= 0i);
+    let v_22 = (b2[((f_19 / lit2) % lit3) * lit2 + (f_19 % lit2)] < lit9);
+    let v_23 = (v_21 && v_22);
+    let v_24 = (v_20 && v_23);
+    let v_25 = select(0.0f, v_18, v_24);
+    let v_26 = (v_25 * 1.0f);
+    b4[c * lit1 + ((gi / lit2) % lit3) * lit2 + (gi % lit2)] = v_26;
   }
 }
 `,
   };
 
-export const softmax_grad_G_layer5_conv2d_list_0_2: ShaderSpec = {
-    name: "softmax_grad_G_layer5_conv2d_list_0_2",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+export const softmax_grad_G_layer6_conv2d_list_0_2: ShaderSpec = {
+    name: "softmax_grad_G_layer6_conv2d_list_0_2",
+    overrides: ["u32","i32","i32","i32","f32","i32","f32","i32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit12 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: f32;
+override lit2: i32;
 override lit3: i32;
-override lit4: i32;
+override lit4: f32;
 override lit5: i32;
 override lit6: f32;
 override lit7: i32;
@@ -955,9 +1311,7 @@ override lit12: i32;
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<i32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<u32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -968,17 +1322,17 @@ fn max_(a: f32, b: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let s_0 = f32(((gi / lit2) % lit3)) * lit4;
+  let i_1 = min(i32(floor(s_0)), lit5);
+  let i_2 = min(i_1 + 1i, lit5);
+  let l_3 = s_0 - f32(i_1);
+  let s_4 = f32((gi % lit2)) * lit6;
+  let i_5 = min(i32(floor(s_4)), lit7);
+  let i_6 = min(i_5 + 1i, lit7);
+  let l_7 = s_4 - f32(i_5);
   var row: array<f32, 16>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
+  var m = (-lit8);
+  for (var c = 0i; c < lit9; c++) {
     let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
     let v_9 = (b0[c * lit10 + i_1 * lit11 + i_6] + b1[c * lit10 + i_1 * lit11 + i_6]);
     let v_10 = (b0[c * lit10 + i_2 * lit11 + i_5] + b1[c * lit10 + i_2 * lit11 + i_5]);
@@ -988,29 +1342,33 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     m = max(m, row[c]);
   }
   var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
+  for (var c = 0i; c < lit9; c++) { total = total + exp(row[c] - m); }
+  for (var c = 0i; c < lit9; c++) {
     let y = exp(row[c] - m) / total;
-    let f_13 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_14 = (c == b2[((f_13 / lit4) % lit5) * lit4 + (f_13 % lit4)]);
+    let f_13 = ((gi / lit2) % lit3) * lit2 + (gi % lit2);
+    let v_14 = (c == b2[((f_13 / lit2) % lit3) * lit2 + (f_13 % lit2)]);
     let v_15 = select(0.0f, 1.0f, v_14);
     let v_16 = (y - v_15);
     let v_17 = max_(b3[0i], 1.0f);
     let v_18 = (v_16 / v_17);
-    let f_19 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_20 = select(0.0f, v_18, (b4[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] != 0u));
-    let v_21 = (1.0f * b5[(0i + lit12)]);
-    let v_22 = (v_20 * v_21);
-    b6[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_22;
+    let f_19 = ((gi / lit2) % lit3) * lit2 + (gi % lit2);
+    let v_20 = (b2[((f_19 / lit2) % lit3) * lit2 + (f_19 % lit2)] != lit12);
+    let v_21 = (b2[((f_19 / lit2) % lit3) * lit2 + (f_19 % lit2)] >= 0i);
+    let v_22 = (b2[((f_19 / lit2) % lit3) * lit2 + (f_19 % lit2)] < lit9);
+    let v_23 = (v_21 && v_22);
+    let v_24 = (v_20 && v_23);
+    let v_25 = select(0.0f, v_18, v_24);
+    let v_26 = (v_25 * 1.0f);
+    b4[c * lit1 + ((gi / lit2) % lit3) * lit2 + (gi % lit2)] = v_26;
   }
 }
 `,
   };
 
-export const softmax_grad_G_layer5_conv2d_list_3: ShaderSpec = {
-    name: "softmax_grad_G_layer5_conv2d_list_3",
+export const softmax_grad_G_layer6_conv2d_list_3: ShaderSpec = {
+    name: "softmax_grad_G_layer6_conv2d_list_3",
     overrides: ["u32","i32","f32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write"],
     wgsl: `
 // softmax: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -1023,9 +1381,7 @@ override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -1053,206 +1409,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_4 = max_(b2[0i], 1.0f);
     let v_5 = (v_3 / v_4);
     let f_6 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit4) % lit5) * lit4 + (f_6 % lit4)] != 0u));
-    let v_8 = (1.0f * b4[(0i + lit6)]);
-    let v_9 = (v_7 * v_8);
-    b5[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_9;
-  }
-}
-`,
-  };
-
-export const softmax_grad_G_layer6_conv2d_list_0: ShaderSpec = {
-    name: "softmax_grad_G_layer6_conv2d_list_0",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// softmax: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: i32;
-override lit8: f32;
-override lit9: i32;
-override lit10: i32;
-override lit11: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<i32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<u32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn max_(a: f32, b: f32) -> f32 {
-  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var row: array<f32, 19>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
-    let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
-    let v_9 = (b0[c * lit10 + i_1 * lit11 + i_6] + b1[c * lit10 + i_1 * lit11 + i_6]);
-    let v_10 = (b0[c * lit10 + i_2 * lit11 + i_5] + b1[c * lit10 + i_2 * lit11 + i_5]);
-    let v_11 = (b0[c * lit10 + i_2 * lit11 + i_6] + b1[c * lit10 + i_2 * lit11 + i_6]);
-    let v_12 = mix(mix(v_8, v_9, l_7), mix(v_10, v_11, l_7), l_3);
-    row[c] = v_12;
-    m = max(m, row[c]);
-  }
-  var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
-    let y = exp(row[c] - m) / total;
-    let f_13 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_14 = (c == b2[((f_13 / lit4) % lit5) * lit4 + (f_13 % lit4)]);
-    let v_15 = select(0.0f, 1.0f, v_14);
-    let v_16 = (y - v_15);
-    let v_17 = max_(b3[0i], 1.0f);
-    let v_18 = (v_16 / v_17);
-    let f_19 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_20 = select(0.0f, v_18, (b4[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] != 0u));
-    let v_21 = (v_20 * 1.0f);
-    b5[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_21;
-  }
-}
-`,
-  };
-
-export const softmax_grad_G_layer6_conv2d_list_0_2: ShaderSpec = {
-    name: "softmax_grad_G_layer6_conv2d_list_0_2",
-    overrides: ["u32","i32","f32","i32","i32","i32","f32","i32","f32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// softmax: overrides lit0..lit11 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-override lit7: i32;
-override lit8: f32;
-override lit9: i32;
-override lit10: i32;
-override lit11: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<i32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<u32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn max_(a: f32, b: f32) -> f32 {
-  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var row: array<f32, 16>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    let s_0 = f32(((gi / lit4) % lit5)) * lit6;
-    let i_1 = min(i32(floor(s_0)), lit7);
-    let i_2 = min(i_1 + 1i, lit7);
-    let l_3 = s_0 - f32(i_1);
-    let s_4 = f32((gi % lit4)) * lit8;
-    let i_5 = min(i32(floor(s_4)), lit9);
-    let i_6 = min(i_5 + 1i, lit9);
-    let l_7 = s_4 - f32(i_5);
-    let v_8 = (b0[c * lit10 + i_1 * lit11 + i_5] + b1[c * lit10 + i_1 * lit11 + i_5]);
-    let v_9 = (b0[c * lit10 + i_1 * lit11 + i_6] + b1[c * lit10 + i_1 * lit11 + i_6]);
-    let v_10 = (b0[c * lit10 + i_2 * lit11 + i_5] + b1[c * lit10 + i_2 * lit11 + i_5]);
-    let v_11 = (b0[c * lit10 + i_2 * lit11 + i_6] + b1[c * lit10 + i_2 * lit11 + i_6]);
-    let v_12 = mix(mix(v_8, v_9, l_7), mix(v_10, v_11, l_7), l_3);
-    row[c] = v_12;
-    m = max(m, row[c]);
-  }
-  var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
-    let y = exp(row[c] - m) / total;
-    let f_13 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_14 = (c == b2[((f_13 / lit4) % lit5) * lit4 + (f_13 % lit4)]);
-    let v_15 = select(0.0f, 1.0f, v_14);
-    let v_16 = (y - v_15);
-    let v_17 = max_(b3[0i], 1.0f);
-    let v_18 = (v_16 / v_17);
-    let f_19 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_20 = select(0.0f, v_18, (b4[((f_19 / lit4) % lit5) * lit4 + (f_19 % lit4)] != 0u));
-    let v_21 = (v_20 * 1.0f);
-    b5[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_21;
-  }
-}
-`,
-  };
-
-export const softmax_grad_G_layer6_conv2d_list_3: ShaderSpec = {
-    name: "softmax_grad_G_layer6_conv2d_list_3",
-    overrides: ["u32","i32","f32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// softmax: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: f32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<i32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<u32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn max_(a: f32, b: f32) -> f32 {
-  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var row: array<f32, 19>;
-  var m = (-lit2);
-  for (var c = 0i; c < lit3; c++) {
-    row[c] = b0[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)];
-    m = max(m, row[c]);
-  }
-  var total = 0.0f;
-  for (var c = 0i; c < lit3; c++) { total = total + exp(row[c] - m); }
-  for (var c = 0i; c < lit3; c++) {
-    let y = exp(row[c] - m) / total;
-    let f_0 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_1 = (c == b1[((f_0 / lit4) % lit5) * lit4 + (f_0 % lit4)]);
-    let v_2 = select(0.0f, 1.0f, v_1);
-    let v_3 = (y - v_2);
-    let v_4 = max_(b2[0i], 1.0f);
-    let v_5 = (v_3 / v_4);
-    let f_6 = ((gi / lit4) % lit5) * lit4 + (gi % lit4);
-    let v_7 = select(0.0f, v_5, (b3[((f_6 / lit4) % lit5) * lit4 + (f_6 % lit4)] != 0u));
-    let v_8 = (v_7 * 1.0f);
-    b4[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_8;
+    let v_7 = (b1[((f_6 / lit4) % lit5) * lit4 + (f_6 % lit4)] != lit6);
+    let v_8 = (b1[((f_6 / lit4) % lit5) * lit4 + (f_6 % lit4)] >= 0i);
+    let v_9 = (b1[((f_6 / lit4) % lit5) * lit4 + (f_6 % lit4)] < lit3);
+    let v_10 = (v_8 && v_9);
+    let v_11 = (v_7 && v_10);
+    let v_12 = select(0.0f, v_5, v_11);
+    let v_13 = (v_12 * 1.0f);
+    b3[c * lit1 + ((gi / lit4) % lit5) * lit4 + (gi % lit4)] = v_13;
   }
 }
 `,

@@ -51,35 +51,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const sum_D1_classifier_10: ShaderSpec = {
-    name: "sum_D1_classifier_10",
-    overrides: ["u32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit1; kk++) {
-    let v_0 = (b0[(kk % lit1)] - 1.0f);
-    let v_1 = (v_0 * v_0);
-    acc = acc + v_1;
-  }
-  b1[0i] = acc;
-}
-`,
-  };
-
 export const sum_D1_classifier_2: ShaderSpec = {
     name: "sum_D1_classifier_2",
     overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 // sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
 override lit0: u32;
@@ -88,6 +63,7 @@ override lit2: i32;
 override lit3: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -106,19 +82,32 @@ fn relu_(x: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= 1i) { return; }
-  var acc = 0.0f;
+  var acc0 = 0.0f;
   for (var kk = 0i; kk < lit1; kk++) {
     let v_0 = relu_(b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
-    let v_1 = (b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)] * 1.0f);
+    let v_1 = (b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)] * 0.0f);
     let v_2 = (v_0 - v_1);
     let v_3 = (-b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
     let v_4 = min_(b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)], v_3);
     let v_5 = exp(v_4);
     let v_6 = log1p_(v_5);
     let v_7 = (v_2 + v_6);
-    acc = acc + v_7;
+    acc0 = acc0 + v_7;
   }
-  b1[0i] = acc;
+  b1[0i] = acc0;
+  var acc1 = 0.0f;
+  for (var kk = 0i; kk < lit1; kk++) {
+    let v_8 = relu_(b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
+    let v_9 = (b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)] * 1.0f);
+    let v_10 = (v_8 - v_9);
+    let v_11 = (-b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
+    let v_12 = min_(b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)], v_11);
+    let v_13 = exp(v_12);
+    let v_14 = log1p_(v_13);
+    let v_15 = (v_10 + v_14);
+    acc1 = acc1 + v_15;
+  }
+  b2[0i] = acc1;
 }
 `,
   };
@@ -152,33 +141,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_D1_classifier_4: ShaderSpec = {
     name: "sum_D1_classifier_4",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit1; kk++) {
-    let v_0 = (b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)] - 1.0f);
-    let v_1 = (v_0 * v_0);
-    acc = acc + v_1;
-  }
-  b1[0i] = acc;
-}
-`,
-  };
-
-export const sum_D1_classifier_5: ShaderSpec = {
-    name: "sum_D1_classifier_5",
     overrides: ["u32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -223,8 +185,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const sum_D1_classifier_6: ShaderSpec = {
-    name: "sum_D1_classifier_6",
+export const sum_D1_classifier_5: ShaderSpec = {
+    name: "sum_D1_classifier_5",
     overrides: ["u32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -268,53 +230,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const sum_D1_classifier_7: ShaderSpec = {
-    name: "sum_D1_classifier_7",
-    overrides: ["u32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-fn isnan_(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-fn log1p_(x: f32) -> f32 {
-  let u = 1.0f + x;
-  if (u == 1.0f) { return x; }
-  return log(u) * x / (u - 1.0f);
-}
-fn min_(a: f32, b: f32) -> f32 {
-  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
-}
-fn relu_(x: f32) -> f32 {
-  return select(max(x, 0.0f), x, isnan_(x));
-}
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= 1i) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit1; kk++) {
-    let v_0 = relu_(b0[(kk % lit1)]);
-    let v_1 = (b0[(kk % lit1)] * 1.0f);
-    let v_2 = (v_0 - v_1);
-    let v_3 = (-b0[(kk % lit1)]);
-    let v_4 = min_(b0[(kk % lit1)], v_3);
-    let v_5 = exp(v_4);
-    let v_6 = log1p_(v_5);
-    let v_7 = (v_2 + v_6);
-    acc = acc + v_7;
-  }
-  b1[0i] = acc;
-}
-`,
-  };
-
-export const sum_D1_classifier_8: ShaderSpec = {
-    name: "sum_D1_classifier_8",
+export const sum_D1_classifier_6: ShaderSpec = {
+    name: "sum_D1_classifier_6",
     overrides: ["u32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -339,8 +256,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `,
   };
 
-export const sum_D1_classifier_9: ShaderSpec = {
-    name: "sum_D1_classifier_9",
+export const sum_D1_classifier_7: ShaderSpec = {
+    name: "sum_D1_classifier_7",
     overrides: ["u32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
@@ -413,9 +330,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   acc = acc + subgroupShuffleXor(acc, lit4);
   acc = acc + subgroupShuffleXor(acc, lit5);
   acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[0i] = acc;
-  }
+  if (lane == 0i) { b1[0i] = acc; }
 }
 `,
   };
@@ -423,7 +338,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const sum_D1_classifier_cpu_2: ShaderSpec = {
     name: "sum_D1_classifier_cpu_2",
     overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
 // sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
@@ -435,6 +350,7 @@ override lit4: u32;
 override lit5: u32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 fn isnan_(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -453,25 +369,40 @@ fn relu_(x: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
-  var part = 0.0f;
+  var part0 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
     let v_0 = relu_(b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
-    let v_1 = (b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)] * 1.0f);
+    let v_1 = (b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)] * 0.0f);
     let v_2 = (v_0 - v_1);
     let v_3 = (-b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
     let v_4 = min_(b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)], v_3);
     let v_5 = exp(v_4);
     let v_6 = log1p_(v_5);
     let v_7 = (v_2 + v_6);
-    part = part + v_7;
+    part0 = part0 + v_7;
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[0i] = acc;
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit4);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit5);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b1[0i] = acc0; }
+  var part1 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_8 = relu_(b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
+    let v_9 = (b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)] * 1.0f);
+    let v_10 = (v_8 - v_9);
+    let v_11 = (-b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
+    let v_12 = min_(b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)], v_11);
+    let v_13 = exp(v_12);
+    let v_14 = log1p_(v_13);
+    let v_15 = (v_10 + v_14);
+    part1 = part1 + v_15;
   }
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit4);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit5);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b2[0i] = acc1; }
 }
 `,
   };
@@ -505,17 +436,251 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   acc = acc + subgroupShuffleXor(acc, lit4);
   acc = acc + subgroupShuffleXor(acc, lit5);
   acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[0i] = acc;
-  }
+  if (lane == 0i) { b1[0i] = acc; }
 }
 `,
   };
 
-export const sum_D1_classifier_cpu_4: ShaderSpec = {
-    name: "sum_D1_classifier_cpu_4",
+export const sum_D2_classifier: ShaderSpec = {
+    name: "sum_D2_classifier",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn log1p_(x: f32) -> f32 {
+  let u = 1.0f + x;
+  if (u == 1.0f) { return x; }
+  return log(u) * x / (u - 1.0f);
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  var acc0 = 0.0f;
+  for (var kk = 0i; kk < lit1; kk++) {
+    let v_0 = relu_(b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
+    let v_1 = (b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)] * 0.0f);
+    let v_2 = (v_0 - v_1);
+    let v_3 = (-b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
+    let v_4 = min_(b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)], v_3);
+    let v_5 = exp(v_4);
+    let v_6 = log1p_(v_5);
+    let v_7 = (v_2 + v_6);
+    acc0 = acc0 + v_7;
+  }
+  b1[0i] = acc0;
+  var acc1 = 0.0f;
+  for (var kk = 0i; kk < lit1; kk++) {
+    let v_8 = relu_(b2[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
+    let v_9 = (b2[((kk / lit2) % lit3) * lit2 + (kk % lit2)] * 1.0f);
+    let v_10 = (v_8 - v_9);
+    let v_11 = (-b2[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
+    let v_12 = min_(b2[((kk / lit2) % lit3) * lit2 + (kk % lit2)], v_11);
+    let v_13 = exp(v_12);
+    let v_14 = log1p_(v_13);
+    let v_15 = (v_10 + v_14);
+    acc1 = acc1 + v_15;
+  }
+  b3[0i] = acc1;
+  var acc2 = 0.0f;
+  for (var kk = 0i; kk < lit1; kk++) {
+    let v_16 = relu_(b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
+    let v_17 = (b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)] * 1.0f);
+    let v_18 = (v_16 - v_17);
+    let v_19 = (-b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
+    let v_20 = min_(b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)], v_19);
+    let v_21 = exp(v_20);
+    let v_22 = log1p_(v_21);
+    let v_23 = (v_18 + v_22);
+    acc2 = acc2 + v_23;
+  }
+  b4[0i] = acc2;
+}
+`,
+  };
+
+export const sum_D2_classifier_2: ShaderSpec = {
+    name: "sum_D2_classifier_2",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  var acc0 = 0.0f;
+  for (var kk = 0i; kk < lit1; kk++) {
+    let v_0 = (b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)] - 0.0f);
+    let v_1 = (v_0 * v_0);
+    acc0 = acc0 + v_1;
+  }
+  b1[0i] = acc0;
+  var acc1 = 0.0f;
+  for (var kk = 0i; kk < lit1; kk++) {
+    let v_2 = (b2[((kk / lit2) % lit3) * lit2 + (kk % lit2)] - 1.0f);
+    let v_3 = (v_2 * v_2);
+    acc1 = acc1 + v_3;
+  }
+  b3[0i] = acc1;
+  var acc2 = 0.0f;
+  for (var kk = 0i; kk < lit1; kk++) {
+    let v_4 = (b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)] - 1.0f);
+    let v_5 = (v_4 * v_4);
+    acc2 = acc2 + v_5;
+  }
+  b4[0i] = acc2;
+}
+`,
+  };
+
+export const sum_D2_classifier_3: ShaderSpec = {
+    name: "sum_D2_classifier_3",
+    overrides: ["u32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn log1p_(x: f32) -> f32 {
+  let u = 1.0f + x;
+  if (u == 1.0f) { return x; }
+  return log(u) * x / (u - 1.0f);
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  var acc0 = 0.0f;
+  for (var kk = 0i; kk < lit1; kk++) {
+    let v_0 = relu_(b0[(kk % lit1)]);
+    let v_1 = (b0[(kk % lit1)] * 0.0f);
+    let v_2 = (v_0 - v_1);
+    let v_3 = (-b0[(kk % lit1)]);
+    let v_4 = min_(b0[(kk % lit1)], v_3);
+    let v_5 = exp(v_4);
+    let v_6 = log1p_(v_5);
+    let v_7 = (v_2 + v_6);
+    acc0 = acc0 + v_7;
+  }
+  b1[0i] = acc0;
+  var acc1 = 0.0f;
+  for (var kk = 0i; kk < lit1; kk++) {
+    let v_8 = relu_(b2[(kk % lit1)]);
+    let v_9 = (b2[(kk % lit1)] * 1.0f);
+    let v_10 = (v_8 - v_9);
+    let v_11 = (-b2[(kk % lit1)]);
+    let v_12 = min_(b2[(kk % lit1)], v_11);
+    let v_13 = exp(v_12);
+    let v_14 = log1p_(v_13);
+    let v_15 = (v_10 + v_14);
+    acc1 = acc1 + v_15;
+  }
+  b3[0i] = acc1;
+  var acc2 = 0.0f;
+  for (var kk = 0i; kk < lit1; kk++) {
+    let v_16 = relu_(b0[(kk % lit1)]);
+    let v_17 = (b0[(kk % lit1)] * 1.0f);
+    let v_18 = (v_16 - v_17);
+    let v_19 = (-b0[(kk % lit1)]);
+    let v_20 = min_(b0[(kk % lit1)], v_19);
+    let v_21 = exp(v_20);
+    let v_22 = log1p_(v_21);
+    let v_23 = (v_18 + v_22);
+    acc2 = acc2 + v_23;
+  }
+  b4[0i] = acc2;
+}
+`,
+  };
+
+export const sum_D2_classifier_4: ShaderSpec = {
+    name: "sum_D2_classifier_4",
+    overrides: ["u32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit1 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= 1i) { return; }
+  var acc0 = 0.0f;
+  for (var kk = 0i; kk < lit1; kk++) {
+    let v_0 = (b0[(kk % lit1)] - 0.0f);
+    let v_1 = (v_0 * v_0);
+    acc0 = acc0 + v_1;
+  }
+  b1[0i] = acc0;
+  var acc1 = 0.0f;
+  for (var kk = 0i; kk < lit1; kk++) {
+    let v_2 = (b2[(kk % lit1)] - 1.0f);
+    let v_3 = (v_2 * v_2);
+    acc1 = acc1 + v_3;
+  }
+  b3[0i] = acc1;
+  var acc2 = 0.0f;
+  for (var kk = 0i; kk < lit1; kk++) {
+    let v_4 = (b0[(kk % lit1)] - 1.0f);
+    let v_5 = (v_4 * v_4);
+    acc2 = acc2 + v_5;
+  }
+  b4[0i] = acc2;
+}
+`,
+  };
+
+export const sum_D2_classifier_cpu: ShaderSpec = {
+    name: "sum_D2_classifier_cpu",
     overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
 // sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
@@ -527,223 +692,219 @@ override lit4: u32;
 override lit5: u32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+fn log1p_(x: f32) -> f32 {
+  let u = 1.0f + x;
+  if (u == 1.0f) { return x; }
+  return log(u) * x / (u - 1.0f);
+}
+fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}
+fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
-  var part = 0.0f;
+  var part0 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)] - 1.0f);
+    let v_0 = relu_(b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
+    let v_1 = (b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)] * 0.0f);
+    let v_2 = (v_0 - v_1);
+    let v_3 = (-b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
+    let v_4 = min_(b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)], v_3);
+    let v_5 = exp(v_4);
+    let v_6 = log1p_(v_5);
+    let v_7 = (v_2 + v_6);
+    part0 = part0 + v_7;
+  }
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit4);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit5);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b1[0i] = acc0; }
+  var part1 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_8 = relu_(b2[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
+    let v_9 = (b2[((kk / lit2) % lit3) * lit2 + (kk % lit2)] * 1.0f);
+    let v_10 = (v_8 - v_9);
+    let v_11 = (-b2[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
+    let v_12 = min_(b2[((kk / lit2) % lit3) * lit2 + (kk % lit2)], v_11);
+    let v_13 = exp(v_12);
+    let v_14 = log1p_(v_13);
+    let v_15 = (v_10 + v_14);
+    part1 = part1 + v_15;
+  }
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit4);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit5);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b3[0i] = acc1; }
+  var part2 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_16 = relu_(b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
+    let v_17 = (b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)] * 1.0f);
+    let v_18 = (v_16 - v_17);
+    let v_19 = (-b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
+    let v_20 = min_(b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)], v_19);
+    let v_21 = exp(v_20);
+    let v_22 = log1p_(v_21);
+    let v_23 = (v_18 + v_22);
+    part2 = part2 + v_23;
+  }
+  var acc2 = part2;
+  acc2 = acc2 + subgroupShuffleXor(acc2, lit4);
+  acc2 = acc2 + subgroupShuffleXor(acc2, lit5);
+  acc2 = acc2 + subgroupShuffleXor(acc2, 1u);
+  if (lane == 0i) { b4[0i] = acc2; }
+}
+`,
+  };
+
+export const sum_D2_classifier_cpu_2: ShaderSpec = {
+    name: "sum_D2_classifier_cpu_2",
+    overrides: ["i32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: u32;
+override lit5: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part0 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)] - 0.0f);
     let v_1 = (v_0 * v_0);
-    part = part + v_1;
+    part0 = part0 + v_1;
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[0i] = acc;
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit4);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit5);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b1[0i] = acc0; }
+  var part1 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_2 = (b2[((kk / lit2) % lit3) * lit2 + (kk % lit2)] - 1.0f);
+    let v_3 = (v_2 * v_2);
+    part1 = part1 + v_3;
   }
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit4);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit5);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b3[0i] = acc1; }
+  var part2 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_4 = (b0[((kk / lit2) % lit3) * lit2 + (kk % lit2)] - 1.0f);
+    let v_5 = (v_4 * v_4);
+    part2 = part2 + v_5;
+  }
+  var acc2 = part2;
+  acc2 = acc2 + subgroupShuffleXor(acc2, lit4);
+  acc2 = acc2 + subgroupShuffleXor(acc2, lit5);
+  acc2 = acc2 + subgroupShuffleXor(acc2, 1u);
+  if (lane == 0i) { b4[0i] = acc2; }
 }
 `,
   };
 
 export const sum_G_conv1: ShaderSpec = {
     name: "sum_G_conv1",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
+override lit5: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    acc = acc + b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)];
-  }
-  b1[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_G_conv1_2: ShaderSpec = {
-    name: "sum_G_conv1_2",
-    overrides: ["u32","i32","i32","f32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: i32;
-override lit5: i32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  var acc = 0.0f;
+  var acc0 = 0.0f;
   for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b1[(gi % lit1)] * lit3);
-    let v_1 = (b0[(gi % lit1) * lit2 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] - v_0);
+    acc0 = acc0 + b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)];
+  }
+  b1[(gi % lit1)] = acc0;
+  let v_0 = (acc0 * lit5);
+  var acc1 = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_1 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] - v_0);
     let v_2 = (v_1 * v_1);
-    acc = acc + v_2;
+    acc1 = acc1 + v_2;
   }
-  let v_3 = (acc * lit3);
-  let v_4 = (v_3 + lit6);
-  let v_5 = inverseSqrt(v_4);
-  b2[(gi % lit1)] = v_5;
-}
-`,
-  };
-
-export const sum_G_conv1_3: ShaderSpec = {
-    name: "sum_G_conv1_3",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] * b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    acc = acc + v_0;
-  }
-  b1[(gi % lit1)] = acc;
+  b2[(gi % lit1)] = acc1;
 }
 `,
   };
 
 export const sum_G_conv1_cpu: ShaderSpec = {
     name: "sum_G_conv1_cpu",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","u32","u32","f32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: u32;
 override lit5: u32;
+override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    part = part + b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)];
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit1)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_G_conv1_cpu_2: ShaderSpec = {
-    name: "sum_G_conv1_cpu_2",
-    overrides: ["i32","i32","f32","i32","i32","u32","u32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: f32;
-override lit3: i32;
-override lit4: i32;
-override lit5: u32;
-override lit6: u32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
-  var part = 0.0f;
+  var part0 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit1)] * lit2);
-    let v_1 = (b0[(o % lit1) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] - v_0);
+    part0 = part0 + b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)];
+  }
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit4);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit5);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b1[(o % lit1)] = acc0; }
+  let v_0 = (acc0 * lit6);
+  var part1 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_1 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] - v_0);
     let v_2 = (v_1 * v_1);
-    part = part + v_2;
+    part1 = part1 + v_2;
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    let v_3 = (acc * lit2);
-    let v_4 = (v_3 + lit7);
-    let v_5 = inverseSqrt(v_4);
-    b2[(o % lit1)] = v_5;
-  }
-}
-`,
-  };
-
-export const sum_G_conv1_cpu_3: ShaderSpec = {
-    name: "sum_G_conv1_cpu_3",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: u32;
-override lit5: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] * b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
-    part = part + v_0;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit1)] = acc;
-  }
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit4);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit5);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b2[(o % lit1)] = acc1; }
 }
 `,
   };
@@ -780,16 +941,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_G_conv1_stage1_2: ShaderSpec = {
     name: "sum_G_conv1_stage1_2",
-    overrides: ["u32","i32","i32","i32","i32","f32","i32","i32"],
+    overrides: ["u32","i32","i32","f32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 // sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
+override lit3: f32;
 override lit4: i32;
-override lit5: f32;
+override lit5: i32;
 override lit6: i32;
 override lit7: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -801,198 +962,57 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= lit1) { return; }
   let o = gi / lit2;
   let sp = gi % lit2;
+  let h_0 = b1[(o % lit2)];
+  let v_1 = (h_0 * lit3);
   var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    let v_0 = (b1[(o % lit2)] * lit5);
-    let v_1 = (b0[(o % lit2) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] - v_0);
-    let v_2 = (v_1 * v_1);
-    acc = acc + v_2;
+  for (var kk = sp * lit4; kk < min(lit5, (sp + 1i) * lit4); kk++) {
+    let v_2 = (b0[(o % lit2) * lit5 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] - v_1);
+    let v_3 = (v_2 * v_2);
+    acc = acc + v_3;
   }
   b2[gi] = acc;
 }
 `,
   };
 
-export const sum_G_conv1_stage1_3: ShaderSpec = {
-    name: "sum_G_conv1_stage1_3",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  let o = gi / lit2;
-  let sp = gi % lit2;
-  var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    let v_0 = (b0[(o % lit2) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] * b0[(o % lit2) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)]);
-    acc = acc + v_0;
-  }
-  b1[gi] = acc;
-}
-`,
-  };
-
 export const sum_G_features_0_0: ShaderSpec = {
     name: "sum_G_features_0_0",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    acc = acc + b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)];
-  }
-  b1[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_G_features_0_0_2: ShaderSpec = {
-    name: "sum_G_features_0_0_2",
-    overrides: ["u32","i32","i32","f32","i32"],
+    overrides: ["u32","i32","i32","i32","f32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 // sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
-override lit3: f32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b1[(gi % lit1)] * lit3);
-    let v_1 = (b0[(gi % lit1) * lit2 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    acc = acc + v_2;
-  }
-  b2[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_G_features_0_0_3: ShaderSpec = {
-    name: "sum_G_features_0_0_3",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
 override lit3: i32;
+override lit4: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] * b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
-    acc = acc + v_0;
-  }
-  b1[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_G_features_0_0_4: ShaderSpec = {
-    name: "sum_G_features_0_0_4",
-    overrides: ["u32","i32","i32","f32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: i32;
-override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  var acc = 0.0f;
+  var acc0 = 0.0f;
   for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b1[(gi % lit1)] * lit3);
-    let v_1 = (b0[(gi % lit1) * lit2 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    acc = acc + v_2;
+    acc0 = acc0 + b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)];
   }
-  b2[(gi % lit1)] = acc;
+  b1[(gi % lit1)] = acc0;
+  let v_0 = (acc0 * lit4);
+  var acc1 = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_1 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] - v_0);
+    let v_2 = (v_1 * v_1);
+    acc1 = acc1 + v_2;
+  }
+  b2[(gi % lit1)] = acc1;
 }
 `,
   };
 
 export const sum_G_features_0_0_cpu: ShaderSpec = {
     name: "sum_G_features_0_0_cpu",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: u32;
-override lit5: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    part = part + b0[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)];
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_G_features_0_0_cpu_2: ShaderSpec = {
-    name: "sum_G_features_0_0_cpu_2",
-    overrides: ["i32","i32","i32","f32","i32","u32","u32"],
+    overrides: ["i32","i32","i32","i32","u32","u32","f32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
@@ -1000,555 +1020,170 @@ enable subgroups;
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: f32;
-override lit4: i32;
-override lit5: u32;
-override lit6: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit2)] * lit3);
-    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    part = part + v_2;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_G_features_0_0_cpu_3: ShaderSpec = {
-    name: "sum_G_features_0_0_cpu_3",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
 override lit3: i32;
 override lit4: u32;
 override lit5: u32;
+override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] * b0[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
-    part = part + v_0;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_G_features_0_0_cpu_4: ShaderSpec = {
-    name: "sum_G_features_0_0_cpu_4",
-    overrides: ["i32","i32","i32","f32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: i32;
-override lit5: i32;
-override lit6: u32;
-override lit7: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
-  var part = 0.0f;
+  var part0 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit2)] * lit3);
-    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] - v_0);
+    part0 = part0 + b0[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)];
+  }
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit4);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit5);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b1[(o % lit2)] = acc0; }
+  let v_0 = (acc0 * lit6);
+  var part1 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] - v_0);
     let v_2 = (v_1 * v_1);
-    part = part + v_2;
+    part1 = part1 + v_2;
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, lit7);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit2)] = acc;
-  }
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit4);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit5);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b2[(o % lit2)] = acc1; }
 }
 `,
   };
 
 export const sum_G_features_14_conv_2: ShaderSpec = {
     name: "sum_G_features_14_conv_2",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit1; kk++) {
-    acc = acc + b0[(gi % lit1) * lit1 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)];
-  }
-  b1[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_G_features_14_conv_2_2: ShaderSpec = {
-    name: "sum_G_features_14_conv_2_2",
-    overrides: ["u32","i32","f32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","f32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 // sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: f32;
+override lit2: i32;
 override lit3: i32;
-override lit4: i32;
+override lit4: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  var acc = 0.0f;
+  var acc0 = 0.0f;
   for (var kk = 0i; kk < lit1; kk++) {
-    let v_0 = (b1[(gi % lit1)] * lit2);
-    let v_1 = (b0[(gi % lit1) * lit1 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] - v_0);
+    acc0 = acc0 + b0[(gi % lit1) * lit1 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)];
+  }
+  b1[(gi % lit1)] = acc0;
+  let v_0 = (acc0 * lit4);
+  var acc1 = 0.0f;
+  for (var kk = 0i; kk < lit1; kk++) {
+    let v_1 = (b0[(gi % lit1) * lit1 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] - v_0);
     let v_2 = (v_1 * v_1);
-    acc = acc + v_2;
+    acc1 = acc1 + v_2;
   }
-  b2[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_G_features_14_conv_2_3: ShaderSpec = {
-    name: "sum_G_features_14_conv_2_3",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit1; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit1 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] * b0[(gi % lit1) * lit1 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
-    acc = acc + v_0;
-  }
-  b1[(gi % lit1)] = acc;
+  b2[(gi % lit1)] = acc1;
 }
 `,
   };
 
 export const sum_G_features_14_conv_2_cpu: ShaderSpec = {
     name: "sum_G_features_14_conv_2_cpu",
-    overrides: ["i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: u32;
-override lit4: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    part = part + b0[(o % lit0) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)];
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit0)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_G_features_14_conv_2_cpu_2: ShaderSpec = {
-    name: "sum_G_features_14_conv_2_cpu_2",
-    overrides: ["i32","i32","f32","i32","u32","u32"],
+    overrides: ["i32","i32","i32","u32","u32","f32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
 // sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
-override lit2: f32;
-override lit3: i32;
+override lit2: i32;
+override lit3: u32;
 override lit4: u32;
-override lit5: u32;
+override lit5: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
-  var part = 0.0f;
+  var part0 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit0)] * lit2);
-    let v_1 = (b0[(o % lit0) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] - v_0);
+    part0 = part0 + b0[(o % lit0) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)];
+  }
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit3);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit4);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b1[(o % lit0)] = acc0; }
+  let v_0 = (acc0 * lit5);
+  var part1 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_1 = (b0[(o % lit0) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)] - v_0);
     let v_2 = (v_1 * v_1);
-    part = part + v_2;
+    part1 = part1 + v_2;
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit0)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_G_features_14_conv_2_cpu_3: ShaderSpec = {
-    name: "sum_G_features_14_conv_2_cpu_3",
-    overrides: ["i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: u32;
-override lit4: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit0) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)] * b0[(o % lit0) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)]);
-    part = part + v_0;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit0)] = acc;
-  }
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit3);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit4);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b2[(o % lit0)] = acc1; }
 }
 `,
   };
 
 export const sum_G_features_1_conv_1_cpu: ShaderSpec = {
     name: "sum_G_features_1_conv_1_cpu",
-    overrides: ["i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: u32;
-override lit4: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    part = part + b0[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)];
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit1)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_G_features_1_conv_1_cpu_2: ShaderSpec = {
-    name: "sum_G_features_1_conv_1_cpu_2",
-    overrides: ["i32","i32","f32","i32","u32","u32"],
+    overrides: ["i32","i32","i32","u32","u32","f32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
 // sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
-override lit2: f32;
-override lit3: i32;
-override lit4: u32;
-override lit5: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit1)] * lit2);
-    let v_1 = (b0[(o % lit1) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] - v_0);
-    let v_2 = (v_1 * v_1);
-    part = part + v_2;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit1)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_G_features_1_conv_1_cpu_3: ShaderSpec = {
-    name: "sum_G_features_1_conv_1_cpu_3",
-    overrides: ["i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
 override lit2: i32;
 override lit3: u32;
 override lit4: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)] * b0[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
-    part = part + v_0;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit1)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_G_features_1_conv_1_cpu_4: ShaderSpec = {
-    name: "sum_G_features_1_conv_1_cpu_4",
-    overrides: ["i32","i32","f32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: f32;
-override lit3: i32;
-override lit4: i32;
-override lit5: u32;
-override lit6: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit1)] * lit2);
-    let v_1 = (b0[(o % lit1) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] - v_0);
-    let v_2 = (v_1 * v_1);
-    part = part + v_2;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit1)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_G_features_4_conv_1_0: ShaderSpec = {
-    name: "sum_G_features_4_conv_1_0",
-    overrides: ["u32","i32","i32","f32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: i32;
 override lit5: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b1[(gi % lit1)] * lit3);
-    let v_1 = (b0[(gi % lit1) * lit2 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    acc = acc + v_2;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part0 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    part0 = part0 + b0[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)];
   }
-  let v_3 = (acc * lit3);
-  let v_4 = (v_3 + lit5);
-  let v_5 = inverseSqrt(v_4);
-  b2[(gi % lit1)] = v_5;
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit3);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit4);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b1[(o % lit1)] = acc0; }
+  let v_0 = (acc0 * lit5);
+  var part1 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_1 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)] - v_0);
+    let v_2 = (v_1 * v_1);
+    part1 = part1 + v_2;
+  }
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit3);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit4);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b2[(o % lit1)] = acc1; }
 }
 `,
   };
 
 export const sum_G_features_4_conv_1_0_cpu: ShaderSpec = {
     name: "sum_G_features_4_conv_1_0_cpu",
-    overrides: ["i32","i32","i32","f32","i32","u32","u32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: i32;
-override lit5: u32;
-override lit6: u32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit2)] * lit3);
-    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit4) % lit1) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    part = part + v_2;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    let v_3 = (acc * lit3);
-    let v_4 = (v_3 + lit7);
-    let v_5 = inverseSqrt(v_4);
-    b2[(o % lit2)] = v_5;
-  }
-}
-`,
-  };
-
-export const sum_G_features_4_conv_1_0_cpu_2: ShaderSpec = {
-    name: "sum_G_features_4_conv_1_0_cpu_2",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: u32;
-override lit5: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] * b0[(o % lit2) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)]);
-    part = part + v_0;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_G_features_4_conv_1_0_cpu_3: ShaderSpec = {
-    name: "sum_G_features_4_conv_1_0_cpu_3",
-    overrides: ["i32","i32","i32","f32","i32","u32","u32"],
+    overrides: ["i32","i32","i32","i32","u32","u32","f32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
@@ -1556,310 +1191,118 @@ enable subgroups;
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
-override lit3: f32;
-override lit4: i32;
+override lit3: i32;
+override lit4: u32;
 override lit5: u32;
-override lit6: u32;
+override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
-  var part = 0.0f;
+  var part0 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit2)] * lit3);
-    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit4) % lit1) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    part = part + v_2;
+    part0 = part0 + b0[(o % lit2) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)];
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_G_features_4_conv_1_0_cpu_4: ShaderSpec = {
-    name: "sum_G_features_4_conv_1_0_cpu_4",
-    overrides: ["i32","i32","i32","f32","i32","u32","u32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: i32;
-override lit5: u32;
-override lit6: u32;
-override lit7: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit4);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit5);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b1[(o % lit2)] = acc0; }
+  let v_0 = (acc0 * lit6);
+  var part1 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit2)] * lit3);
-    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit4) % lit4) * lit4 + (kk % lit4)] - v_0);
+    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] - v_0);
     let v_2 = (v_1 * v_1);
-    part = part + v_2;
+    part1 = part1 + v_2;
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    let v_3 = (acc * lit3);
-    let v_4 = (v_3 + lit7);
-    let v_5 = inverseSqrt(v_4);
-    b2[(o % lit2)] = v_5;
-  }
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit4);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit5);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b2[(o % lit2)] = acc1; }
 }
 `,
   };
 
 export const sum_G_features_4_conv_2: ShaderSpec = {
     name: "sum_G_features_4_conv_2",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","f32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
+override lit4: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    acc = acc + b0[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)];
-  }
-  b1[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_G_features_4_conv_2_2: ShaderSpec = {
-    name: "sum_G_features_4_conv_2_2",
-    overrides: ["u32","i32","i32","f32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: i32;
-override lit5: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  var acc = 0.0f;
+  var acc0 = 0.0f;
   for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b1[(gi % lit1)] * lit3);
-    let v_1 = (b0[(gi % lit1) * lit2 + ((kk / lit4) % lit1) * lit4 + (kk % lit4)] - v_0);
+    acc0 = acc0 + b0[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)];
+  }
+  b1[(gi % lit1)] = acc0;
+  let v_0 = (acc0 * lit4);
+  var acc1 = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_1 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] - v_0);
     let v_2 = (v_1 * v_1);
-    acc = acc + v_2;
+    acc1 = acc1 + v_2;
   }
-  let v_3 = (acc * lit3);
-  let v_4 = (v_3 + lit5);
-  let v_5 = inverseSqrt(v_4);
-  b2[(gi % lit1)] = v_5;
-}
-`,
-  };
-
-export const sum_G_features_4_conv_2_3: ShaderSpec = {
-    name: "sum_G_features_4_conv_2_3",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] * b0[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)]);
-    acc = acc + v_0;
-  }
-  b1[(gi % lit1)] = acc;
+  b2[(gi % lit1)] = acc1;
 }
 `,
   };
 
 export const sum_G_features_4_conv_2_cpu: ShaderSpec = {
     name: "sum_G_features_4_conv_2_cpu",
-    overrides: ["i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
+    overrides: ["i32","i32","i32","u32","u32","f32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: u32;
 override lit4: u32;
+override lit5: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    part = part + b0[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)];
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit1)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_G_features_4_conv_2_cpu_2: ShaderSpec = {
-    name: "sum_G_features_4_conv_2_cpu_2",
-    overrides: ["i32","i32","f32","i32","u32","u32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: f32;
-override lit3: i32;
-override lit4: u32;
-override lit5: u32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
-  var part = 0.0f;
+  var part0 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit1)] * lit2);
-    let v_1 = (b0[(o % lit1) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] - v_0);
+    part0 = part0 + b0[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)];
+  }
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit3);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit4);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b1[(o % lit1)] = acc0; }
+  let v_0 = (acc0 * lit5);
+  var part1 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_1 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)] - v_0);
     let v_2 = (v_1 * v_1);
-    part = part + v_2;
+    part1 = part1 + v_2;
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    let v_3 = (acc * lit2);
-    let v_4 = (v_3 + lit6);
-    let v_5 = inverseSqrt(v_4);
-    b2[(o % lit1)] = v_5;
-  }
-}
-`,
-  };
-
-export const sum_G_features_4_conv_2_cpu_3: ShaderSpec = {
-    name: "sum_G_features_4_conv_2_cpu_3",
-    overrides: ["i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: u32;
-override lit4: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)] * b0[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)]);
-    part = part + v_0;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit1)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_G_features_4_conv_2_cpu_4: ShaderSpec = {
-    name: "sum_G_features_4_conv_2_cpu_4",
-    overrides: ["i32","i32","f32","i32","u32","u32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: f32;
-override lit3: i32;
-override lit4: u32;
-override lit5: u32;
-override lit6: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit1)] * lit2);
-    let v_1 = (b0[(o % lit1) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] - v_0);
-    let v_2 = (v_1 * v_1);
-    part = part + v_2;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    let v_3 = (acc * lit2);
-    let v_4 = (v_3 + lit6);
-    let v_5 = inverseSqrt(v_4);
-    b2[(o % lit1)] = v_5;
-  }
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit3);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit4);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b2[(o % lit1)] = acc1; }
 }
 `,
   };
@@ -1897,7 +1340,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_G_layer1_0_conv1_stage1_2: ShaderSpec = {
     name: "sum_G_layer1_0_conv1_stage1_2",
-    overrides: ["u32","i32","i32","i32","i32","i32","f32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","f32","i32","i32","i32","i32"],
     access: ["read_write","read_write","read_write"],
     wgsl: `
 // sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
@@ -1905,9 +1348,9 @@ override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: i32;
+override lit4: f32;
 override lit5: i32;
-override lit6: f32;
+override lit6: i32;
 override lit7: i32;
 override lit8: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1919,54 +1362,135 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (gi >= lit1) { return; }
   let o = gi / lit2;
   let sp = gi % lit2;
+  let h_0 = b1[(o % lit3)];
+  let v_1 = (h_0 * lit4);
   var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    let v_0 = (b1[(o % lit5)] * lit6);
-    let v_1 = (b0[(o % lit5) * lit4 + ((kk / lit7) % lit8) * lit7 + (kk % lit7)] - v_0);
-    let v_2 = (v_1 * v_1);
-    acc = acc + v_2;
+  for (var kk = sp * lit5; kk < min(lit6, (sp + 1i) * lit5); kk++) {
+    let v_2 = (b0[(o % lit3) * lit6 + ((kk / lit7) % lit8) * lit7 + (kk % lit7)] - v_1);
+    let v_3 = (v_2 * v_2);
+    acc = acc + v_3;
   }
   b2[gi] = acc;
 }
 `,
   };
 
-export const sum_G_layer1_0_conv1_stage1_3: ShaderSpec = {
-    name: "sum_G_layer1_0_conv1_stage1_3",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write"],
+export const sum_G_layer1_0_conv3_cpu: ShaderSpec = {
+    name: "sum_G_layer1_0_conv3_cpu",
+    overrides: ["i32","i32","i32","i32","i32","u32","u32","f32"],
+    access: ["read_write","read_write","read_write"],
     wgsl: `
+enable subgroups;
 // sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
-override lit0: u32;
+override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
-override lit5: i32;
-override lit6: i32;
-override lit7: i32;
+override lit5: u32;
+override lit6: u32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part0 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    part0 = part0 + b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)];
+  }
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit5);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit6);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b1[(o % lit2)] = acc0; }
+  let v_0 = (acc0 * lit7);
+  var part1 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] - v_0);
+    let v_2 = (v_1 * v_1);
+    part1 = part1 + v_2;
+  }
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit5);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit6);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b2[(o % lit2)] = acc1; }
+}
+`,
+  };
+
+export const sum_grad_D1_classifier: ShaderSpec = {
+    name: "sum_grad_D1_classifier",
+    overrides: ["u32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  let o = gi / lit2;
-  let sp = gi % lit2;
   var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    let v_0 = (b0[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] * b0[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)]);
-    acc = acc + v_0;
+  for (var kk = 0i; kk < lit2; kk++) {
+    acc = acc + b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)];
   }
-  b1[gi] = acc;
+  b1[(gi % lit1)] = acc;
 }
 `,
   };
 
-export const sum_G_layer1_0_conv3_cpu: ShaderSpec = {
-    name: "sum_G_layer1_0_conv3_cpu",
+export const sum_grad_D1_conv1: ShaderSpec = {
+    name: "sum_grad_D1_conv1",
+    overrides: ["u32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc0 = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    acc0 = acc0 + b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)];
+  }
+  b1[(gi % lit1)] = acc0;
+  var acc1 = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    acc1 = acc1 + b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)];
+  }
+  b3[(gi % lit1)] = acc1;
+  var acc2 = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    acc2 = acc2 + b4[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)];
+  }
+  b5[(gi % lit1)] = acc2;
+}
+`,
+  };
+
+export const sum_grad_D1_conv1_cpu: ShaderSpec = {
+    name: "sum_grad_D1_conv1_cpu",
     overrides: ["i32","i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
 // sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
@@ -1979,101 +1503,41 @@ override lit5: u32;
 override lit6: u32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
-  var part = 0.0f;
+  var part0 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
-    part = part + b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)];
+    part0 = part0 + b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)];
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_G_layer1_0_conv3_cpu_2: ShaderSpec = {
-    name: "sum_G_layer1_0_conv3_cpu_2",
-    overrides: ["i32","i32","i32","f32","i32","i32","u32","u32","f32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: f32;
-override lit4: i32;
-override lit5: i32;
-override lit6: u32;
-override lit7: u32;
-override lit8: f32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit5);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit6);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b1[(o % lit2)] = acc0; }
+  var part1 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit2)] * lit3);
-    let v_1 = (b0[(o % lit2) * lit0 + ((kk / lit4) % lit5) * lit4 + (kk % lit4)] - v_0);
-    let v_2 = (v_1 * v_1);
-    part = part + v_2;
+    part1 = part1 + b2[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)];
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, lit7);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    let v_3 = (acc * lit3);
-    let v_4 = (v_3 + lit8);
-    let v_5 = inverseSqrt(v_4);
-    b2[(o % lit2)] = v_5;
-  }
-}
-`,
-  };
-
-export const sum_G_layer1_0_conv3_cpu_3: ShaderSpec = {
-    name: "sum_G_layer1_0_conv3_cpu_3",
-    overrides: ["i32","i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: u32;
-override lit6: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit5);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit6);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b3[(o % lit2)] = acc1; }
+  var part2 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] * b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    part = part + v_0;
+    part2 = part2 + b4[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)];
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit2)] = acc;
-  }
+  var acc2 = part2;
+  acc2 = acc2 + subgroupShuffleXor(acc2, lit5);
+  acc2 = acc2 + subgroupShuffleXor(acc2, lit6);
+  acc2 = acc2 + subgroupShuffleXor(acc2, 1u);
+  if (lane == 0i) { b5[(o % lit2)] = acc2; }
 }
 `,
   };
@@ -2130,9 +1594,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   acc = acc + subgroupShuffleXor(acc, lit4);
   acc = acc + subgroupShuffleXor(acc, lit5);
   acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit2)] = acc;
-  }
+  if (lane == 0i) { b1[(o % lit2)] = acc; }
 }
 `,
   };
@@ -2218,9 +1680,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   acc = acc + subgroupShuffleXor(acc, lit4);
   acc = acc + subgroupShuffleXor(acc, lit5);
   acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit2)] = acc;
-  }
+  if (lane == 0i) { b1[(o % lit2)] = acc; }
 }
 `,
   };
@@ -2250,9 +1710,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   acc = acc + subgroupShuffleXor(acc, lit2);
   acc = acc + subgroupShuffleXor(acc, lit3);
   acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit0)] = acc;
-  }
+  if (lane == 0i) { b1[(o % lit0)] = acc; }
 }
 `,
   };
@@ -2283,9 +1741,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   acc = acc + subgroupShuffleXor(acc, lit3);
   acc = acc + subgroupShuffleXor(acc, lit4);
   acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[(o % lit2)] = acc;
-  }
+  if (lane == 0i) { b1[(o % lit2)] = acc; }
 }
 `,
   };
@@ -2314,6 +1770,39 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     acc = acc + v_0;
   }
   b2[((gi / lit3) % lit4) * lit3 + (gi % lit3)] = acc;
+}
+`,
+  };
+
+export const sum_grad_D2_conv1_2: ShaderSpec = {
+    name: "sum_grad_D2_conv1_2",
+    overrides: ["u32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc0 = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    acc0 = acc0 + b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)];
+  }
+  b1[(gi % lit1)] = acc0;
+  var acc1 = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    acc1 = acc1 + b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)];
+  }
+  b3[(gi % lit1)] = acc1;
 }
 `,
   };
@@ -2350,120 +1839,142 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_classifier_0: ShaderSpec = {
     name: "sum_grad_G_classifier_0",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
+override lit4: f32;
+override lit5: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  var acc = 0.0f;
+  var acc0 = 0.0f;
   for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] * b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
-    acc = acc + v_0;
+    acc0 = acc0 + b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)];
   }
-  b2[(gi % lit1)] = acc;
+  b1[(gi % lit1)] = acc0;
+  let h_0 = b3[(gi % lit1)];
+  let v_1 = (h_0 * lit4);
+  let h_3 = b4[(gi % lit1)];
+  let v_4 = (h_3 * lit4);
+  let v_5 = (v_4 + lit5);
+  let v_6 = inverseSqrt(v_5);
+  var acc1 = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_2 = (b2[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_8 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] * v_7);
+    acc1 = acc1 + v_8;
+  }
+  b5[(gi % lit1)] = acc1;
 }
 `,
   };
 
 export const sum_grad_G_classifier_3: ShaderSpec = {
     name: "sum_grad_G_classifier_3",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
+override lit4: f32;
+override lit5: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  var acc = 0.0f;
+  var acc0 = 0.0f;
   for (var kk = 0i; kk < lit2; kk++) {
     let v_0 = (b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] <= 0.0f);
     let v_1 = select(b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)], 0.0f, v_0);
-    acc = acc + v_1;
+    acc0 = acc0 + v_1;
   }
-  b2[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_grad_G_classifier_3_2: ShaderSpec = {
-    name: "sum_grad_G_classifier_3_2",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
+  b2[(gi % lit1)] = acc0;
+  let h_4 = b4[(gi % lit1)];
+  let v_5 = (h_4 * lit4);
+  let h_7 = b5[(gi % lit1)];
+  let v_8 = (h_7 * lit4);
+  let v_9 = (v_8 + lit5);
+  let v_10 = inverseSqrt(v_9);
+  var acc1 = 0.0f;
   for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] <= 0.0f);
-    let v_1 = select(b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)], 0.0f, v_0);
-    let v_2 = (v_1 * b2[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
-    acc = acc + v_2;
+    let v_2 = (b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_3 = select(b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)], 0.0f, v_2);
+    let v_6 = (b3[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] - v_5);
+    let v_11 = (v_6 * v_10);
+    let v_12 = (v_3 * v_11);
+    acc1 = acc1 + v_12;
   }
-  b3[(gi % lit1)] = acc;
+  b6[(gi % lit1)] = acc1;
 }
 `,
   };
 
 export const sum_grad_G_conv1_stage1: ShaderSpec = {
     name: "sum_grad_G_conv1_stage1",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
-override lit3: i32;
-override lit4: i32;
+override lit3: f32;
+override lit4: f32;
 override lit5: i32;
 override lit6: i32;
+override lit7: i32;
+override lit8: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let o = gi / lit2;
   let sp = gi % lit2;
+  let h_2 = b3[(o % lit2)];
+  let v_3 = (h_2 * lit3);
+  let h_5 = b4[(o % lit2)];
+  let v_6 = (h_5 * lit3);
+  let v_7 = (v_6 + lit4);
+  let v_8 = inverseSqrt(v_7);
   var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    let v_0 = (b1[(o % lit2) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] <= 0.0f);
-    let v_1 = select(b0[(o % lit2) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)], 0.0f, v_0);
-    let v_2 = (v_1 * b2[(o % lit2) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)]);
-    acc = acc + v_2;
+  for (var kk = sp * lit5; kk < min(lit6, (sp + 1i) * lit5); kk++) {
+    let v_0 = (b1[(o % lit2) * lit6 + ((kk / lit7) % lit8) * lit7 + (kk % lit7)] <= 0.0f);
+    let v_1 = select(b0[(o % lit2) * lit6 + ((kk / lit7) % lit8) * lit7 + (kk % lit7)], 0.0f, v_0);
+    let v_4 = (b2[(o % lit2) * lit6 + ((kk / lit7) % lit8) * lit7 + (kk % lit7)] - v_3);
+    let v_9 = (v_4 * v_8);
+    let v_10 = (v_1 * v_9);
+    acc = acc + v_10;
   }
-  b3[gi] = acc;
+  b5[gi] = acc;
 }
 `,
   };
@@ -2500,927 +2011,1311 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_features_15_conv_0_0: ShaderSpec = {
     name: "sum_grad_G_features_15_conv_0_0",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
+override lit5: f32;
+override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  var acc = 0.0f;
+  var acc0 = 0.0f;
   for (var kk = 0i; kk < lit2; kk++) {
     let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
     let v_1 = (v_0 + b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    acc = acc + v_1;
+    acc0 = acc0 + v_1;
   }
-  b3[(gi % lit1)] = acc;
+  b3[(gi % lit1)] = acc0;
+  let h_4 = b5[(gi % lit1)];
+  let v_5 = (h_4 * lit5);
+  let h_7 = b6[(gi % lit1)];
+  let v_8 = (h_7 * lit5);
+  let v_9 = (v_8 + lit6);
+  let v_10 = inverseSqrt(v_9);
+  var acc1 = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_2 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
+    let v_3 = (v_2 + b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
+    let v_6 = (b4[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] - v_5);
+    let v_11 = (v_6 * v_10);
+    let v_12 = (v_3 * v_11);
+    acc1 = acc1 + v_12;
+  }
+  b7[(gi % lit1)] = acc1;
 }
 `,
   };
 
 export const sum_grad_G_features_15_conv_0_0_2: ShaderSpec = {
     name: "sum_grad_G_features_15_conv_0_0_2",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    let v_1 = (v_0 + b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    let v_2 = (v_1 * b3[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    acc = acc + v_2;
-  }
-  b4[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_grad_G_features_15_conv_0_0_3: ShaderSpec = {
-    name: "sum_grad_G_features_15_conv_0_0_3",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
+override lit4: f32;
+override lit5: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  var acc = 0.0f;
+  var acc0 = 0.0f;
   for (var kk = 0i; kk < lit2; kk++) {
     let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
     let v_1 = (v_0 + b2[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
-    acc = acc + v_1;
+    acc0 = acc0 + v_1;
   }
-  b3[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_grad_G_features_15_conv_0_0_4: ShaderSpec = {
-    name: "sum_grad_G_features_15_conv_0_0_4",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
+  b3[(gi % lit1)] = acc0;
+  let h_4 = b5[(gi % lit1)];
+  let v_5 = (h_4 * lit4);
+  let h_7 = b6[(gi % lit1)];
+  let v_8 = (h_7 * lit4);
+  let v_9 = (v_8 + lit5);
+  let v_10 = inverseSqrt(v_9);
+  var acc1 = 0.0f;
   for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
-    let v_1 = (v_0 + b2[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
-    let v_2 = (v_1 * b3[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
-    acc = acc + v_2;
+    let v_2 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
+    let v_3 = (v_2 + b2[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
+    let v_6 = (b4[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] - v_5);
+    let v_11 = (v_6 * v_10);
+    let v_12 = (v_3 * v_11);
+    acc1 = acc1 + v_12;
   }
-  b4[(gi % lit1)] = acc;
+  b7[(gi % lit1)] = acc1;
 }
 `,
   };
 
 export const sum_grad_G_features_17_conv_0_0: ShaderSpec = {
     name: "sum_grad_G_features_17_conv_0_0",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
+override lit5: f32;
+override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  var acc = 0.0f;
+  var acc0 = 0.0f;
   for (var kk = 0i; kk < lit2; kk++) {
     let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    acc = acc + v_0;
+    acc0 = acc0 + v_0;
   }
-  b2[(gi % lit1)] = acc;
+  b2[(gi % lit1)] = acc0;
+  let h_2 = b4[(gi % lit1)];
+  let v_3 = (h_2 * lit5);
+  let h_5 = b5[(gi % lit1)];
+  let v_6 = (h_5 * lit5);
+  let v_7 = (v_6 + lit6);
+  let v_8 = inverseSqrt(v_7);
+  var acc1 = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_1 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
+    let v_4 = (b3[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] - v_3);
+    let v_9 = (v_4 * v_8);
+    let v_10 = (v_1 * v_9);
+    acc1 = acc1 + v_10;
+  }
+  b6[(gi % lit1)] = acc1;
 }
 `,
   };
 
 export const sum_grad_G_features_17_conv_0_0_2: ShaderSpec = {
     name: "sum_grad_G_features_17_conv_0_0_2",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: f32;
+override lit5: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc0 = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
+    acc0 = acc0 + v_0;
+  }
+  b2[(gi % lit1)] = acc0;
+  let h_2 = b4[(gi % lit1)];
+  let v_3 = (h_2 * lit4);
+  let h_5 = b5[(gi % lit1)];
+  let v_6 = (h_5 * lit4);
+  let v_7 = (v_6 + lit5);
+  let v_8 = inverseSqrt(v_7);
+  var acc1 = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_1 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
+    let v_4 = (b3[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] - v_3);
+    let v_9 = (v_4 * v_8);
+    let v_10 = (v_1 * v_9);
+    acc1 = acc1 + v_10;
+  }
+  b6[(gi % lit1)] = acc1;
+}
+`,
+  };
+
+export const sum_grad_G_features_17_conv_2: ShaderSpec = {
+    name: "sum_grad_G_features_17_conv_2",
+    overrides: ["u32","i32","i32","i32","i32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    let v_1 = (v_0 * b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    acc = acc + v_1;
-  }
-  b3[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_grad_G_features_17_conv_0_0_3: ShaderSpec = {
-    name: "sum_grad_G_features_17_conv_0_0_3",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
+override lit5: f32;
+override lit6: f32;
+override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  var acc = 0.0f;
+  var acc0 = 0.0f;
   for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
-    acc = acc + v_0;
+    let v_0 = (b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_1 = (b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] >= lit5);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)], 0.0f, v_2);
+    acc0 = acc0 + v_3;
   }
-  b2[(gi % lit1)] = acc;
+  b2[(gi % lit1)] = acc0;
+  let h_8 = b4[(gi % lit1)];
+  let v_9 = (h_8 * lit6);
+  let h_11 = b5[(gi % lit1)];
+  let v_12 = (h_11 * lit6);
+  let v_13 = (v_12 + lit7);
+  let v_14 = inverseSqrt(v_13);
+  var acc1 = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_4 = (b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_5 = (b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] >= lit5);
+    let v_6 = (v_4 || v_5);
+    let v_7 = select(b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)], 0.0f, v_6);
+    let v_10 = (b3[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] - v_9);
+    let v_15 = (v_10 * v_14);
+    let v_16 = (v_7 * v_15);
+    acc1 = acc1 + v_16;
+  }
+  b6[(gi % lit1)] = acc1;
 }
 `,
   };
 
-export const sum_grad_G_features_17_conv_0_0_4: ShaderSpec = {
-    name: "sum_grad_G_features_17_conv_0_0_4",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+export const sum_grad_G_features_17_conv_2_2: ShaderSpec = {
+    name: "sum_grad_G_features_17_conv_2_2",
+    overrides: ["u32","i32","i32","i32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
+override lit4: f32;
+override lit5: f32;
+override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  var acc = 0.0f;
+  var acc0 = 0.0f;
   for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
-    let v_1 = (v_0 * b2[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
-    acc = acc + v_1;
+    let v_0 = (b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_1 = (b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] >= lit4);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)], 0.0f, v_2);
+    acc0 = acc0 + v_3;
   }
-  b3[(gi % lit1)] = acc;
+  b2[(gi % lit1)] = acc0;
+  let h_8 = b4[(gi % lit1)];
+  let v_9 = (h_8 * lit5);
+  let h_11 = b5[(gi % lit1)];
+  let v_12 = (h_11 * lit5);
+  let v_13 = (v_12 + lit6);
+  let v_14 = inverseSqrt(v_13);
+  var acc1 = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_4 = (b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_5 = (b1[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] >= lit4);
+    let v_6 = (v_4 || v_5);
+    let v_7 = select(b0[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)], 0.0f, v_6);
+    let v_10 = (b3[(gi % lit1) * lit2 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] - v_9);
+    let v_15 = (v_10 * v_14);
+    let v_16 = (v_7 * v_15);
+    acc1 = acc1 + v_16;
+  }
+  b6[(gi % lit1)] = acc1;
+}
+`,
+  };
+
+export const sum_grad_G_features_1_conv_1_cpu: ShaderSpec = {
+    name: "sum_grad_G_features_1_conv_1_cpu",
+    overrides: ["i32","i32","i32","i32","f32","u32","u32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: f32;
+override lit5: u32;
+override lit6: u32;
+override lit7: f32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part0 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b1[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] <= 0.0f);
+    let v_1 = (b1[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] >= lit4);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)], 0.0f, v_2);
+    part0 = part0 + v_3;
+  }
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit5);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit6);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b2[(o % lit1)] = acc0; }
+  let h_8 = b4[(o % lit1)];
+  let v_9 = (h_8 * lit7);
+  let h_11 = b5[(o % lit1)];
+  let v_12 = (h_11 * lit7);
+  let v_13 = (v_12 + lit8);
+  let v_14 = inverseSqrt(v_13);
+  var part1 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_4 = (b1[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] <= 0.0f);
+    let v_5 = (b1[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] >= lit4);
+    let v_6 = (v_4 || v_5);
+    let v_7 = select(b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)], 0.0f, v_6);
+    let v_10 = (b3[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] - v_9);
+    let v_15 = (v_10 * v_14);
+    let v_16 = (v_7 * v_15);
+    part1 = part1 + v_16;
+  }
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit5);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit6);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b6[(o % lit1)] = acc1; }
+}
+`,
+  };
+
+export const sum_grad_G_features_2_conv_0_0: ShaderSpec = {
+    name: "sum_grad_G_features_2_conv_0_0",
+    overrides: ["u32","i32","i32","i32","i32","f32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: f32;
+override lit6: f32;
+override lit7: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc0 = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
+    let v_1 = (b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_2 = (b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] >= lit5);
+    let v_3 = (v_1 || v_2);
+    let v_4 = select(v_0, 0.0f, v_3);
+    acc0 = acc0 + v_4;
+  }
+  b3[(gi % lit1)] = acc0;
+  let h_10 = b5[(gi % lit1)];
+  let v_11 = (h_10 * lit6);
+  let h_13 = b6[(gi % lit1)];
+  let v_14 = (h_13 * lit6);
+  let v_15 = (v_14 + lit7);
+  let v_16 = inverseSqrt(v_15);
+  var acc1 = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_5 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
+    let v_6 = (b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_7 = (b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] >= lit5);
+    let v_8 = (v_6 || v_7);
+    let v_9 = select(v_5, 0.0f, v_8);
+    let v_12 = (b4[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] - v_11);
+    let v_17 = (v_12 * v_16);
+    let v_18 = (v_9 * v_17);
+    acc1 = acc1 + v_18;
+  }
+  b7[(gi % lit1)] = acc1;
+}
+`,
+  };
+
+export const sum_grad_G_features_2_conv_0_0_cpu: ShaderSpec = {
+    name: "sum_grad_G_features_2_conv_0_0_cpu",
+    overrides: ["i32","i32","i32","i32","f32","u32","u32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: f32;
+override lit5: u32;
+override lit6: u32;
+override lit7: f32;
+override lit8: f32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part0 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] + b1[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
+    let v_1 = (b2[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] <= 0.0f);
+    let v_2 = (b2[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] >= lit4);
+    let v_3 = (v_1 || v_2);
+    let v_4 = select(v_0, 0.0f, v_3);
+    part0 = part0 + v_4;
+  }
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit5);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit6);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b3[(o % lit1)] = acc0; }
+  let h_10 = b5[(o % lit1)];
+  let v_11 = (h_10 * lit7);
+  let h_13 = b6[(o % lit1)];
+  let v_14 = (h_13 * lit7);
+  let v_15 = (v_14 + lit8);
+  let v_16 = inverseSqrt(v_15);
+  var part1 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_5 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] + b1[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
+    let v_6 = (b2[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] <= 0.0f);
+    let v_7 = (b2[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] >= lit4);
+    let v_8 = (v_6 || v_7);
+    let v_9 = select(v_5, 0.0f, v_8);
+    let v_12 = (b4[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] - v_11);
+    let v_17 = (v_12 * v_16);
+    let v_18 = (v_9 * v_17);
+    part1 = part1 + v_18;
+  }
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit5);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit6);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b7[(o % lit1)] = acc1; }
 }
 `,
   };
 
 export const sum_grad_G_features_4_conv_0_0_cpu: ShaderSpec = {
     name: "sum_grad_G_features_4_conv_0_0_cpu",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","u32","u32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: u32;
 override lit5: u32;
+override lit6: f32;
+override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
-  var part = 0.0f;
+  var part0 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] * b1[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
-    part = part + v_0;
+    part0 = part0 + b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)];
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit1)] = acc;
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit4);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit5);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b1[(o % lit1)] = acc0; }
+  let h_0 = b3[(o % lit1)];
+  let v_1 = (h_0 * lit6);
+  let h_3 = b4[(o % lit1)];
+  let v_4 = (h_3 * lit6);
+  let v_5 = (v_4 + lit7);
+  let v_6 = inverseSqrt(v_5);
+  var part1 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_2 = (b2[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_8 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] * v_7);
+    part1 = part1 + v_8;
   }
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit4);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit5);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b5[(o % lit1)] = acc1; }
 }
 `,
   };
 
 export const sum_grad_G_features_4_conv_0_0_cpu_2: ShaderSpec = {
     name: "sum_grad_G_features_4_conv_0_0_cpu_2",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","u32","u32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: u32;
 override lit5: u32;
+override lit6: f32;
+override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
-  var part = 0.0f;
+  var part0 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
     let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] + b1[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
-    part = part + v_0;
+    part0 = part0 + v_0;
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit1)] = acc;
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit4);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit5);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b2[(o % lit1)] = acc0; }
+  let h_2 = b4[(o % lit1)];
+  let v_3 = (h_2 * lit6);
+  let h_5 = b5[(o % lit1)];
+  let v_6 = (h_5 * lit6);
+  let v_7 = (v_6 + lit7);
+  let v_8 = inverseSqrt(v_7);
+  var part1 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_1 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] + b1[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
+    let v_4 = (b3[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] - v_3);
+    let v_9 = (v_4 * v_8);
+    let v_10 = (v_1 * v_9);
+    part1 = part1 + v_10;
   }
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit4);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit5);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b6[(o % lit1)] = acc1; }
 }
 `,
   };
 
-export const sum_grad_G_features_4_conv_0_0_cpu_3: ShaderSpec = {
-    name: "sum_grad_G_features_4_conv_0_0_cpu_3",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write","read_write"],
+export const sum_grad_G_features_4_conv_1_0_cpu: ShaderSpec = {
+    name: "sum_grad_G_features_4_conv_1_0_cpu",
+    overrides: ["i32","i32","i32","i32","i32","f32","u32","u32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: u32;
-override lit5: u32;
+override lit4: i32;
+override lit5: f32;
+override lit6: u32;
+override lit7: u32;
+override lit8: f32;
+override lit9: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
-  var part = 0.0f;
+  var part0 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] + b1[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
-    let v_1 = (v_0 * b2[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
-    part = part + v_1;
+    let v_0 = (b1[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_1 = (b1[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] >= lit5);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)], 0.0f, v_2);
+    part0 = part0 + v_3;
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b3[(o % lit1)] = acc;
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit6);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit7);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b2[(o % lit2)] = acc0; }
+  let h_8 = b4[(o % lit2)];
+  let v_9 = (h_8 * lit8);
+  let h_11 = b5[(o % lit2)];
+  let v_12 = (h_11 * lit8);
+  let v_13 = (v_12 + lit9);
+  let v_14 = inverseSqrt(v_13);
+  var part1 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_4 = (b1[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_5 = (b1[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] >= lit5);
+    let v_6 = (v_4 || v_5);
+    let v_7 = select(b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)], 0.0f, v_6);
+    let v_10 = (b3[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] - v_9);
+    let v_15 = (v_10 * v_14);
+    let v_16 = (v_7 * v_15);
+    part1 = part1 + v_16;
   }
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit6);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit7);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b6[(o % lit2)] = acc1; }
 }
 `,
   };
 
 export const sum_grad_G_features_5_conv_0_0: ShaderSpec = {
     name: "sum_grad_G_features_5_conv_0_0",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
+override lit4: f32;
+override lit5: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  var acc = 0.0f;
+  var acc0 = 0.0f;
   for (var kk = 0i; kk < lit2; kk++) {
     let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)]);
     let v_1 = (v_0 + b2[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)]);
-    acc = acc + v_1;
+    acc0 = acc0 + v_1;
   }
-  b3[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_grad_G_features_5_conv_0_0_2: ShaderSpec = {
-    name: "sum_grad_G_features_5_conv_0_0_2",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
+  b3[(gi % lit1)] = acc0;
+  let h_4 = b5[(gi % lit1)];
+  let v_5 = (h_4 * lit4);
+  let h_7 = b6[(gi % lit1)];
+  let v_8 = (h_7 * lit4);
+  let v_9 = (v_8 + lit5);
+  let v_10 = inverseSqrt(v_9);
+  var acc1 = 0.0f;
   for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)]);
-    let v_1 = (v_0 + b2[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)]);
-    let v_2 = (v_1 * b3[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)]);
-    acc = acc + v_2;
+    let v_2 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)]);
+    let v_3 = (v_2 + b2[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)]);
+    let v_6 = (b4[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] - v_5);
+    let v_11 = (v_6 * v_10);
+    let v_12 = (v_3 * v_11);
+    acc1 = acc1 + v_12;
   }
-  b4[(gi % lit1)] = acc;
+  b7[(gi % lit1)] = acc1;
 }
 `,
   };
 
 export const sum_grad_G_features_5_conv_0_0_cpu: ShaderSpec = {
     name: "sum_grad_G_features_5_conv_0_0_cpu",
-    overrides: ["i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","u32","u32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: u32;
 override lit4: u32;
+override lit5: f32;
+override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
-  var part = 0.0f;
+  var part0 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
     let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)] + b1[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)]);
     let v_1 = (v_0 + b2[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)]);
-    part = part + v_1;
+    part0 = part0 + v_1;
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b3[(o % lit1)] = acc;
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit3);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit4);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b3[(o % lit1)] = acc0; }
+  let h_4 = b5[(o % lit1)];
+  let v_5 = (h_4 * lit5);
+  let h_7 = b6[(o % lit1)];
+  let v_8 = (h_7 * lit5);
+  let v_9 = (v_8 + lit6);
+  let v_10 = inverseSqrt(v_9);
+  var part1 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_2 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)] + b1[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)]);
+    let v_3 = (v_2 + b2[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)]);
+    let v_6 = (b4[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)] - v_5);
+    let v_11 = (v_6 * v_10);
+    let v_12 = (v_3 * v_11);
+    part1 = part1 + v_12;
   }
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit3);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit4);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b7[(o % lit1)] = acc1; }
 }
 `,
   };
 
 export const sum_grad_G_features_5_conv_0_0_cpu_2: ShaderSpec = {
     name: "sum_grad_G_features_5_conv_0_0_cpu_2",
-    overrides: ["i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","u32","u32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: u32;
 override lit4: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)] + b1[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)]);
-    let v_1 = (v_0 + b2[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)]);
-    let v_2 = (v_1 * b3[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)]);
-    part = part + v_2;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b4[(o % lit1)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_grad_G_features_5_conv_0_0_cpu_3: ShaderSpec = {
-    name: "sum_grad_G_features_5_conv_0_0_cpu_3",
-    overrides: ["i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: u32;
-override lit4: u32;
+override lit5: f32;
+override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
-  var part = 0.0f;
+  var part0 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
     let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)] + b1[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
     let v_1 = (v_0 + b2[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
-    part = part + v_1;
+    part0 = part0 + v_1;
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b3[(o % lit1)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_grad_G_features_5_conv_0_0_cpu_4: ShaderSpec = {
-    name: "sum_grad_G_features_5_conv_0_0_cpu_4",
-    overrides: ["i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: u32;
-override lit4: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit3);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit4);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b3[(o % lit1)] = acc0; }
+  let h_4 = b5[(o % lit1)];
+  let v_5 = (h_4 * lit5);
+  let h_7 = b6[(o % lit1)];
+  let v_8 = (h_7 * lit5);
+  let v_9 = (v_8 + lit6);
+  let v_10 = inverseSqrt(v_9);
+  var part1 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)] + b1[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
-    let v_1 = (v_0 + b2[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
-    let v_2 = (v_1 * b3[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
-    part = part + v_2;
+    let v_2 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)] + b1[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
+    let v_3 = (v_2 + b2[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
+    let v_6 = (b4[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)] - v_5);
+    let v_11 = (v_6 * v_10);
+    let v_12 = (v_3 * v_11);
+    part1 = part1 + v_12;
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b4[(o % lit1)] = acc;
-  }
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit3);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit4);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b7[(o % lit1)] = acc1; }
 }
 `,
   };
 
 export const sum_grad_G_features_7_conv_0_0: ShaderSpec = {
     name: "sum_grad_G_features_7_conv_0_0",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
+override lit4: f32;
+override lit5: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  var acc = 0.0f;
+  var acc0 = 0.0f;
   for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] * b1[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)]);
-    acc = acc + v_0;
+    acc0 = acc0 + b0[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)];
   }
-  b2[(gi % lit1)] = acc;
+  b1[(gi % lit1)] = acc0;
+  let h_0 = b3[(gi % lit1)];
+  let v_1 = (h_0 * lit4);
+  let h_3 = b4[(gi % lit1)];
+  let v_4 = (h_3 * lit4);
+  let v_5 = (v_4 + lit5);
+  let v_6 = inverseSqrt(v_5);
+  var acc1 = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_2 = (b2[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_8 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] * v_7);
+    acc1 = acc1 + v_8;
+  }
+  b5[(gi % lit1)] = acc1;
 }
 `,
   };
 
 export const sum_grad_G_features_7_conv_0_0_2: ShaderSpec = {
     name: "sum_grad_G_features_7_conv_0_0_2",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
+override lit4: f32;
+override lit5: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  var acc = 0.0f;
+  var acc0 = 0.0f;
   for (var kk = 0i; kk < lit2; kk++) {
     let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)]);
-    acc = acc + v_0;
+    acc0 = acc0 + v_0;
   }
-  b2[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_grad_G_features_7_conv_0_0_3: ShaderSpec = {
-    name: "sum_grad_G_features_7_conv_0_0_3",
-    overrides: ["u32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit3 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
+  b2[(gi % lit1)] = acc0;
+  let h_2 = b4[(gi % lit1)];
+  let v_3 = (h_2 * lit4);
+  let h_5 = b5[(gi % lit1)];
+  let v_6 = (h_5 * lit4);
+  let v_7 = (v_6 + lit5);
+  let v_8 = inverseSqrt(v_7);
+  var acc1 = 0.0f;
   for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)]);
-    let v_1 = (v_0 * b2[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)]);
-    acc = acc + v_1;
+    let v_1 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)]);
+    let v_4 = (b3[(gi % lit1) * lit2 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] - v_3);
+    let v_9 = (v_4 * v_8);
+    let v_10 = (v_1 * v_9);
+    acc1 = acc1 + v_10;
   }
-  b3[(gi % lit1)] = acc;
+  b6[(gi % lit1)] = acc1;
 }
 `,
   };
 
 export const sum_grad_G_features_7_conv_0_0_cpu: ShaderSpec = {
     name: "sum_grad_G_features_7_conv_0_0_cpu",
-    overrides: ["i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","u32","u32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: u32;
 override lit4: u32;
+override lit5: f32;
+override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
-  var part = 0.0f;
+  var part0 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)] * b1[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)]);
-    part = part + v_0;
+    part0 = part0 + b0[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)];
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit1)] = acc;
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit3);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit4);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b1[(o % lit1)] = acc0; }
+  let h_0 = b3[(o % lit1)];
+  let v_1 = (h_0 * lit5);
+  let h_3 = b4[(o % lit1)];
+  let v_4 = (h_3 * lit5);
+  let v_5 = (v_4 + lit6);
+  let v_6 = inverseSqrt(v_5);
+  var part1 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_2 = (b2[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_8 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)] * v_7);
+    part1 = part1 + v_8;
   }
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit3);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit4);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b5[(o % lit1)] = acc1; }
 }
 `,
   };
 
 export const sum_grad_G_features_7_conv_0_0_cpu_2: ShaderSpec = {
     name: "sum_grad_G_features_7_conv_0_0_cpu_2",
-    overrides: ["i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","u32","u32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: u32;
 override lit4: u32;
+override lit5: f32;
+override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
-  var part = 0.0f;
+  var part0 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
     let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)] + b1[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)]);
-    part = part + v_0;
+    part0 = part0 + v_0;
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit1)] = acc;
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit3);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit4);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b2[(o % lit1)] = acc0; }
+  let h_2 = b4[(o % lit1)];
+  let v_3 = (h_2 * lit5);
+  let h_5 = b5[(o % lit1)];
+  let v_6 = (h_5 * lit5);
+  let v_7 = (v_6 + lit6);
+  let v_8 = inverseSqrt(v_7);
+  var part1 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_1 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)] + b1[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)]);
+    let v_4 = (b3[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)] - v_3);
+    let v_9 = (v_4 * v_8);
+    let v_10 = (v_1 * v_9);
+    part1 = part1 + v_10;
   }
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit3);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit4);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b6[(o % lit1)] = acc1; }
 }
 `,
   };
 
 export const sum_grad_G_features_7_conv_0_0_cpu_3: ShaderSpec = {
     name: "sum_grad_G_features_7_conv_0_0_cpu_3",
-    overrides: ["i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","u32","u32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: u32;
 override lit4: u32;
+override lit5: f32;
+override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
-  var part = 0.0f;
+  var part0 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)] + b1[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)]);
-    let v_1 = (v_0 * b2[(o % lit1) * lit0 + ((kk / lit2) % lit1) * lit2 + (kk % lit2)]);
-    part = part + v_1;
+    part0 = part0 + b0[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)];
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b3[(o % lit1)] = acc;
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit3);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit4);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b1[(o % lit1)] = acc0; }
+  let h_0 = b3[(o % lit1)];
+  let v_1 = (h_0 * lit5);
+  let h_3 = b4[(o % lit1)];
+  let v_4 = (h_3 * lit5);
+  let v_5 = (v_4 + lit6);
+  let v_6 = inverseSqrt(v_5);
+  var part1 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_2 = (b2[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_8 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)] * v_7);
+    part1 = part1 + v_8;
   }
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit3);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit4);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b5[(o % lit1)] = acc1; }
 }
 `,
   };
 
 export const sum_grad_G_features_7_conv_0_0_cpu_4: ShaderSpec = {
     name: "sum_grad_G_features_7_conv_0_0_cpu_4",
-    overrides: ["i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","u32","u32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: u32;
 override lit4: u32;
+override lit5: f32;
+override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
-  var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)] * b1[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
-    part = part + v_0;
-  }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit1)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_grad_G_features_7_conv_0_0_cpu_5: ShaderSpec = {
-    name: "sum_grad_G_features_7_conv_0_0_cpu_5",
-    overrides: ["i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: u32;
-override lit4: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
+  var part0 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
     let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)] + b1[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
-    part = part + v_0;
+    part0 = part0 + v_0;
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit1)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_grad_G_features_7_conv_0_0_cpu_6: ShaderSpec = {
-    name: "sum_grad_G_features_7_conv_0_0_cpu_6",
-    overrides: ["i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: u32;
-override lit4: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit3);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit4);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b2[(o % lit1)] = acc0; }
+  let h_2 = b4[(o % lit1)];
+  let v_3 = (h_2 * lit5);
+  let h_5 = b5[(o % lit1)];
+  let v_6 = (h_5 * lit5);
+  let v_7 = (v_6 + lit6);
+  let v_8 = inverseSqrt(v_7);
+  var part1 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)] + b1[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
-    let v_1 = (v_0 * b2[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
-    part = part + v_1;
+    let v_1 = (b0[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)] + b1[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)]);
+    let v_4 = (b3[(o % lit1) * lit0 + ((kk / lit2) % lit2) * lit2 + (kk % lit2)] - v_3);
+    let v_9 = (v_4 * v_8);
+    let v_10 = (v_1 * v_9);
+    part1 = part1 + v_10;
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit3);
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b3[(o % lit1)] = acc;
-  }
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit3);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit4);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b6[(o % lit1)] = acc1; }
 }
 `,
   };
 
 export const sum_grad_G_features_7_conv_1_0_cpu: ShaderSpec = {
     name: "sum_grad_G_features_7_conv_1_0_cpu",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","f32","u32","u32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: u32;
+override lit4: f32;
 override lit5: u32;
+override lit6: u32;
+override lit7: f32;
+override lit8: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
-  var part = 0.0f;
+  var part0 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] * b1[(o % lit2) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)]);
-    part = part + v_0;
+    let v_0 = (b1[(o % lit2) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_1 = (b1[(o % lit2) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] >= lit4);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[(o % lit2) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)], 0.0f, v_2);
+    part0 = part0 + v_3;
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit2)] = acc;
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit5);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit6);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b2[(o % lit2)] = acc0; }
+  let h_8 = b4[(o % lit2)];
+  let v_9 = (h_8 * lit7);
+  let h_11 = b5[(o % lit2)];
+  let v_12 = (h_11 * lit7);
+  let v_13 = (v_12 + lit8);
+  let v_14 = inverseSqrt(v_13);
+  var part1 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_4 = (b1[(o % lit2) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_5 = (b1[(o % lit2) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] >= lit4);
+    let v_6 = (v_4 || v_5);
+    let v_7 = select(b0[(o % lit2) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)], 0.0f, v_6);
+    let v_10 = (b3[(o % lit2) * lit0 + ((kk / lit3) % lit1) * lit3 + (kk % lit3)] - v_9);
+    let v_15 = (v_10 * v_14);
+    let v_16 = (v_7 * v_15);
+    part1 = part1 + v_16;
   }
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit5);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit6);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b6[(o % lit2)] = acc1; }
 }
 `,
   };
 
 export const sum_grad_G_features_7_conv_1_0_cpu_2: ShaderSpec = {
     name: "sum_grad_G_features_7_conv_1_0_cpu_2",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","f32","u32","u32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: u32;
+override lit4: f32;
 override lit5: u32;
+override lit6: u32;
+override lit7: f32;
+override lit8: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
-  var part = 0.0f;
+  var part0 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] * b1[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)]);
-    part = part + v_0;
+    let v_0 = (b1[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_1 = (b1[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] >= lit4);
+    let v_2 = (v_0 || v_1);
+    let v_3 = select(b0[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)], 0.0f, v_2);
+    part0 = part0 + v_3;
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit2)] = acc;
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit5);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit6);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b2[(o % lit2)] = acc0; }
+  let h_8 = b4[(o % lit2)];
+  let v_9 = (h_8 * lit7);
+  let h_11 = b5[(o % lit2)];
+  let v_12 = (h_11 * lit7);
+  let v_13 = (v_12 + lit8);
+  let v_14 = inverseSqrt(v_13);
+  var part1 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_4 = (b1[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_5 = (b1[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] >= lit4);
+    let v_6 = (v_4 || v_5);
+    let v_7 = select(b0[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)], 0.0f, v_6);
+    let v_10 = (b3[(o % lit2) * lit0 + ((kk / lit3) % lit3) * lit3 + (kk % lit3)] - v_9);
+    let v_15 = (v_10 * v_14);
+    let v_16 = (v_7 * v_15);
+    part1 = part1 + v_16;
   }
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit5);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit6);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b6[(o % lit2)] = acc1; }
 }
 `,
   };
@@ -3457,76 +3352,61 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_layer1_0_conv3_cpu: ShaderSpec = {
     name: "sum_grad_G_layer1_0_conv3_cpu",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","u32","u32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: u32;
 override lit5: u32;
+override lit6: f32;
+override lit7: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
-  var part = 0.0f;
+  var part0 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
     let v_0 = (b1[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] <= 0.0f);
     let v_1 = select(b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)], 0.0f, v_0);
-    part = part + v_1;
+    part0 = part0 + v_1;
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit1)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_grad_G_layer1_0_conv3_cpu_2: ShaderSpec = {
-    name: "sum_grad_G_layer1_0_conv3_cpu_2",
-    overrides: ["i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: u32;
-override lit5: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit4);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit5);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b2[(o % lit1)] = acc0; }
+  let h_4 = b4[(o % lit1)];
+  let v_5 = (h_4 * lit6);
+  let h_7 = b5[(o % lit1)];
+  let v_8 = (h_7 * lit6);
+  let v_9 = (v_8 + lit7);
+  let v_10 = inverseSqrt(v_9);
+  var part1 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] <= 0.0f);
-    let v_1 = select(b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)], 0.0f, v_0);
-    let v_2 = (v_1 * b2[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)]);
-    part = part + v_2;
+    let v_2 = (b1[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] <= 0.0f);
+    let v_3 = select(b0[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)], 0.0f, v_2);
+    let v_6 = (b3[(o % lit1) * lit0 + ((kk / lit2) % lit3) * lit2 + (kk % lit2)] - v_5);
+    let v_11 = (v_6 * v_10);
+    let v_12 = (v_3 * v_11);
+    part1 = part1 + v_12;
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit4);
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b3[(o % lit1)] = acc;
-  }
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit4);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit5);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b6[(o % lit1)] = acc1; }
 }
 `,
   };
@@ -3566,39 +3446,97 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_layer4_0_conv1: ShaderSpec = {
     name: "sum_grad_G_layer4_0_conv1",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
+override lit5: f32;
+override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  var acc = 0.0f;
+  var acc0 = 0.0f;
   for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] * b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    acc = acc + v_0;
+    acc0 = acc0 + b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)];
   }
-  b2[(gi % lit1)] = acc;
+  b1[(gi % lit1)] = acc0;
+  let h_0 = b3[(gi % lit1)];
+  let v_1 = (h_0 * lit5);
+  let h_3 = b4[(gi % lit1)];
+  let v_4 = (h_3 * lit5);
+  let v_5 = (v_4 + lit6);
+  let v_6 = inverseSqrt(v_5);
+  var acc1 = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_2 = (b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_8 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] * v_7);
+    acc1 = acc1 + v_8;
+  }
+  b5[(gi % lit1)] = acc1;
+}
+`,
+  };
+
+export const sum_grad_G_layer4_0_conv1_2: ShaderSpec = {
+    name: "sum_grad_G_layer4_0_conv1_2",
+    overrides: ["u32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: f32;
+override lit3: f32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  let h_0 = b2[(gi % lit1)];
+  let v_1 = (h_0 * lit2);
+  let h_3 = b3[(gi % lit1)];
+  let v_4 = (h_3 * lit2);
+  let v_5 = (v_4 + lit3);
+  let v_6 = inverseSqrt(v_5);
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit4; kk++) {
+    let v_2 = (b1[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_8 = (b0[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] * v_7);
+    acc = acc + v_8;
+  }
+  b4[(gi % lit1)] = acc;
 }
 `,
   };
 
 export const sum_grad_G_layer4_0_conv1_cpu: ShaderSpec = {
     name: "sum_grad_G_layer4_0_conv1_cpu",
-    overrides: ["i32","i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","u32","u32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -3606,96 +3544,154 @@ override lit3: i32;
 override lit4: i32;
 override lit5: u32;
 override lit6: u32;
+override lit7: f32;
+override lit8: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
-  var part = 0.0f;
+  var part0 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] * b1[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    part = part + v_0;
+    part0 = part0 + b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)];
+  }
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit5);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit6);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b1[(o % lit2)] = acc0; }
+  let h_0 = b3[(o % lit2)];
+  let v_1 = (h_0 * lit7);
+  let h_3 = b4[(o % lit2)];
+  let v_4 = (h_3 * lit7);
+  let v_5 = (v_4 + lit8);
+  let v_6 = inverseSqrt(v_5);
+  var part1 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_2 = (b2[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_8 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] * v_7);
+    part1 = part1 + v_8;
+  }
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit5);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit6);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b5[(o % lit2)] = acc1; }
+}
+`,
+  };
+
+export const sum_grad_G_layer4_0_conv1_cpu_2: ShaderSpec = {
+    name: "sum_grad_G_layer4_0_conv1_cpu_2",
+    overrides: ["i32","f32","f32","i32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: f32;
+override lit2: f32;
+override lit3: i32;
+override lit4: i32;
+override lit5: i32;
+override lit6: i32;
+override lit7: u32;
+override lit8: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  let h_0 = b2[(o % lit0)];
+  let v_1 = (h_0 * lit1);
+  let h_3 = b3[(o % lit0)];
+  let v_4 = (h_3 * lit1);
+  let v_5 = (v_4 + lit2);
+  let v_6 = inverseSqrt(v_5);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit3; kk += lit4) {
+    let v_2 = (b1[(o % lit0) * lit3 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_8 = (b0[(o % lit0) * lit3 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] * v_7);
+    part = part + v_8;
   }
   var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
+  acc = acc + subgroupShuffleXor(acc, lit7);
+  acc = acc + subgroupShuffleXor(acc, lit8);
   acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit2)] = acc;
-  }
+  if (lane == 0i) { b4[(o % lit0)] = acc; }
 }
 `,
   };
 
 export const sum_grad_G_layer4_0_conv3: ShaderSpec = {
     name: "sum_grad_G_layer4_0_conv3",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
+override lit5: f32;
+override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  var acc = 0.0f;
+  var acc0 = 0.0f;
   for (var kk = 0i; kk < lit2; kk++) {
     let v_0 = (b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
     let v_1 = select(b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)], 0.0f, v_0);
-    acc = acc + v_1;
+    acc0 = acc0 + v_1;
   }
-  b2[(gi % lit1)] = acc;
-}
-`,
-  };
-
-export const sum_grad_G_layer4_0_conv3_2: ShaderSpec = {
-    name: "sum_grad_G_layer4_0_conv3_2",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
-override lit0: u32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
-  if (gi >= lit1) { return; }
-  var acc = 0.0f;
+  b2[(gi % lit1)] = acc0;
+  let h_4 = b4[(gi % lit1)];
+  let v_5 = (h_4 * lit5);
+  let h_7 = b5[(gi % lit1)];
+  let v_8 = (h_7 * lit5);
+  let v_9 = (v_8 + lit6);
+  let v_10 = inverseSqrt(v_9);
+  var acc1 = 0.0f;
   for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
-    let v_1 = select(b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)], 0.0f, v_0);
-    let v_2 = (v_1 * b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    acc = acc + v_2;
+    let v_2 = (b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_3 = select(b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)], 0.0f, v_2);
+    let v_6 = (b3[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] - v_5);
+    let v_11 = (v_6 * v_10);
+    let v_12 = (v_3 * v_11);
+    acc1 = acc1 + v_12;
   }
-  b3[(gi % lit1)] = acc;
+  b6[(gi % lit1)] = acc1;
 }
 `,
   };
 
 export const sum_grad_G_layer4_0_conv3_cpu: ShaderSpec = {
     name: "sum_grad_G_layer4_0_conv3_cpu",
-    overrides: ["i32","i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","u32","u32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -3703,99 +3699,95 @@ override lit3: i32;
 override lit4: i32;
 override lit5: u32;
 override lit6: u32;
+override lit7: f32;
+override lit8: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
-  var part = 0.0f;
+  var part0 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
     let v_0 = (b1[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
     let v_1 = select(b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)], 0.0f, v_0);
-    part = part + v_1;
+    part0 = part0 + v_1;
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b2[(o % lit2)] = acc;
-  }
-}
-`,
-  };
-
-export const sum_grad_G_layer4_0_conv3_cpu_2: ShaderSpec = {
-    name: "sum_grad_G_layer4_0_conv3_cpu_2",
-    overrides: ["i32","i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write","read_write"],
-    wgsl: `
-enable subgroups;
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
-override lit0: i32;
-override lit1: i32;
-override lit2: i32;
-override lit3: i32;
-override lit4: i32;
-override lit5: u32;
-override lit6: u32;
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(8)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = i32(lid.x);
-  let o = i32(wid.x);
-  var part = 0.0f;
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit5);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit6);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b2[(o % lit2)] = acc0; }
+  let h_4 = b4[(o % lit2)];
+  let v_5 = (h_4 * lit7);
+  let h_7 = b5[(o % lit2)];
+  let v_8 = (h_7 * lit7);
+  let v_9 = (v_8 + lit8);
+  let v_10 = inverseSqrt(v_9);
+  var part1 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b1[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
-    let v_1 = select(b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)], 0.0f, v_0);
-    let v_2 = (v_1 * b2[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    part = part + v_2;
+    let v_2 = (b1[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_3 = select(b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)], 0.0f, v_2);
+    let v_6 = (b3[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] - v_5);
+    let v_11 = (v_6 * v_10);
+    let v_12 = (v_3 * v_11);
+    part1 = part1 + v_12;
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b3[(o % lit2)] = acc;
-  }
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit5);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit6);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b6[(o % lit2)] = acc1; }
 }
 `,
   };
 
 export const sum_grad_G_layer4_2_conv1_stage1: ShaderSpec = {
     name: "sum_grad_G_layer4_2_conv1_stage1",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: i32;
-override lit5: i32;
+override lit4: f32;
+override lit5: f32;
 override lit6: i32;
 override lit7: i32;
+override lit8: i32;
+override lit9: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let o = gi / lit2;
   let sp = gi % lit2;
+  let h_0 = b2[(o % lit3)];
+  let v_1 = (h_0 * lit4);
+  let h_3 = b3[(o % lit3)];
+  let v_4 = (h_3 * lit4);
+  let v_5 = (v_4 + lit5);
+  let v_6 = inverseSqrt(v_5);
   var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    let v_0 = (b0[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] * b1[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)]);
-    acc = acc + v_0;
+  for (var kk = sp * lit6; kk < min(lit7, (sp + 1i) * lit6); kk++) {
+    let v_2 = (b1[(o % lit3) * lit7 + ((kk / lit8) % lit9) * lit8 + (kk % lit8)] - v_1);
+    let v_7 = (v_2 * v_6);
+    let v_8 = (b0[(o % lit3) * lit7 + ((kk / lit8) % lit9) * lit8 + (kk % lit8)] * v_7);
+    acc = acc + v_8;
   }
-  b2[gi] = acc;
+  b4[gi] = acc;
 }
 `,
   };
@@ -3836,111 +3828,158 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_layer4_2_conv3_stage1_2: ShaderSpec = {
     name: "sum_grad_G_layer4_2_conv3_stage1_2",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: i32;
-override lit5: i32;
+override lit4: f32;
+override lit5: f32;
 override lit6: i32;
 override lit7: i32;
+override lit8: i32;
+override lit9: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let o = gi / lit2;
   let sp = gi % lit2;
+  let h_2 = b3[(o % lit3)];
+  let v_3 = (h_2 * lit4);
+  let h_5 = b4[(o % lit3)];
+  let v_6 = (h_5 * lit4);
+  let v_7 = (v_6 + lit5);
+  let v_8 = inverseSqrt(v_7);
   var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    let v_0 = (b1[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] <= 0.0f);
-    let v_1 = select(b0[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)], 0.0f, v_0);
-    let v_2 = (v_1 * b2[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)]);
-    acc = acc + v_2;
+  for (var kk = sp * lit6; kk < min(lit7, (sp + 1i) * lit6); kk++) {
+    let v_0 = (b1[(o % lit3) * lit7 + ((kk / lit8) % lit9) * lit8 + (kk % lit8)] <= 0.0f);
+    let v_1 = select(b0[(o % lit3) * lit7 + ((kk / lit8) % lit9) * lit8 + (kk % lit8)], 0.0f, v_0);
+    let v_4 = (b2[(o % lit3) * lit7 + ((kk / lit8) % lit9) * lit8 + (kk % lit8)] - v_3);
+    let v_9 = (v_4 * v_8);
+    let v_10 = (v_1 * v_9);
+    acc = acc + v_10;
   }
-  b3[gi] = acc;
+  b5[gi] = acc;
 }
 `,
   };
 
 export const sum_grad_G_layer6_conv2d_list_1: ShaderSpec = {
     name: "sum_grad_G_layer6_conv2d_list_1",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
+override lit5: f32;
+override lit6: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
-  var acc = 0.0f;
+  var acc0 = 0.0f;
   for (var kk = 0i; kk < lit2; kk++) {
     let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
     let v_1 = (b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
     let v_2 = select(v_0, 0.0f, v_1);
-    acc = acc + v_2;
+    acc0 = acc0 + v_2;
   }
-  b3[(gi % lit1)] = acc;
+  b3[(gi % lit1)] = acc0;
+  let h_6 = b5[(gi % lit1)];
+  let v_7 = (h_6 * lit5);
+  let h_9 = b6[(gi % lit1)];
+  let v_10 = (h_9 * lit5);
+  let v_11 = (v_10 + lit6);
+  let v_12 = inverseSqrt(v_11);
+  var acc1 = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    let v_3 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
+    let v_4 = (b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_5 = select(v_3, 0.0f, v_4);
+    let v_8 = (b4[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] - v_7);
+    let v_13 = (v_8 * v_12);
+    let v_14 = (v_5 * v_13);
+    acc1 = acc1 + v_14;
+  }
+  b7[(gi % lit1)] = acc1;
 }
 `,
   };
 
 export const sum_grad_G_layer6_conv2d_list_1_2: ShaderSpec = {
     name: "sum_grad_G_layer6_conv2d_list_1_2",
-    overrides: ["u32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","f32","f32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
-override lit2: i32;
-override lit3: i32;
+override lit2: f32;
+override lit3: f32;
 override lit4: i32;
+override lit5: i32;
+override lit6: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
+  let h_3 = b4[(gi % lit1)];
+  let v_4 = (h_3 * lit2);
+  let h_6 = b5[(gi % lit1)];
+  let v_7 = (h_6 * lit2);
+  let v_8 = (v_7 + lit3);
+  let v_9 = inverseSqrt(v_8);
   var acc = 0.0f;
-  for (var kk = 0i; kk < lit2; kk++) {
-    let v_0 = (b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    let v_1 = (b2[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
+  for (var kk = 0i; kk < lit4; kk++) {
+    let v_0 = (b0[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] + b1[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)]);
+    let v_1 = (b2[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] <= 0.0f);
     let v_2 = select(v_0, 0.0f, v_1);
-    let v_3 = (v_2 * b3[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    acc = acc + v_3;
+    let v_5 = (b3[(gi % lit1) * lit4 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] - v_4);
+    let v_10 = (v_5 * v_9);
+    let v_11 = (v_2 * v_10);
+    acc = acc + v_11;
   }
-  b4[(gi % lit1)] = acc;
+  b6[(gi % lit1)] = acc;
 }
 `,
   };
 
 export const sum_grad_G_layer6_conv2d_list_1_cpu: ShaderSpec = {
     name: "sum_grad_G_layer6_conv2d_list_1_cpu",
-    overrides: ["i32","i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write","read_write"],
+    overrides: ["i32","i32","i32","i32","i32","u32","u32","f32","f32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
 override lit1: i32;
 override lit2: i32;
@@ -3948,70 +3987,105 @@ override lit3: i32;
 override lit4: i32;
 override lit5: u32;
 override lit6: u32;
+override lit7: f32;
+override lit8: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
-  var part = 0.0f;
+  var part0 = 0.0f;
   for (var kk = lane; kk < lit0; kk += lit1) {
     let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
     let v_1 = (b2[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
     let v_2 = select(v_0, 0.0f, v_1);
-    part = part + v_2;
+    part0 = part0 + v_2;
   }
-  var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
-  acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b3[(o % lit2)] = acc;
+  var acc0 = part0;
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit5);
+  acc0 = acc0 + subgroupShuffleXor(acc0, lit6);
+  acc0 = acc0 + subgroupShuffleXor(acc0, 1u);
+  if (lane == 0i) { b3[(o % lit2)] = acc0; }
+  let h_6 = b5[(o % lit2)];
+  let v_7 = (h_6 * lit7);
+  let h_9 = b6[(o % lit2)];
+  let v_10 = (h_9 * lit7);
+  let v_11 = (v_10 + lit8);
+  let v_12 = inverseSqrt(v_11);
+  var part1 = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    let v_3 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
+    let v_4 = (b2[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
+    let v_5 = select(v_3, 0.0f, v_4);
+    let v_8 = (b4[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] - v_7);
+    let v_13 = (v_8 * v_12);
+    let v_14 = (v_5 * v_13);
+    part1 = part1 + v_14;
   }
+  var acc1 = part1;
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit5);
+  acc1 = acc1 + subgroupShuffleXor(acc1, lit6);
+  acc1 = acc1 + subgroupShuffleXor(acc1, 1u);
+  if (lane == 0i) { b7[(o % lit2)] = acc1; }
 }
 `,
   };
 
 export const sum_grad_G_layer6_conv2d_list_1_cpu_2: ShaderSpec = {
     name: "sum_grad_G_layer6_conv2d_list_1_cpu_2",
-    overrides: ["i32","i32","i32","i32","i32","u32","u32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["i32","f32","f32","i32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
 enable subgroups;
-// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
 override lit0: i32;
-override lit1: i32;
-override lit2: i32;
+override lit1: f32;
+override lit2: f32;
 override lit3: i32;
 override lit4: i32;
-override lit5: u32;
-override lit6: u32;
+override lit5: i32;
+override lit6: i32;
+override lit7: u32;
+override lit8: u32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o = i32(wid.x);
+  let h_3 = b4[(o % lit0)];
+  let v_4 = (h_3 * lit1);
+  let h_6 = b5[(o % lit0)];
+  let v_7 = (h_6 * lit1);
+  let v_8 = (v_7 + lit2);
+  let v_9 = inverseSqrt(v_8);
   var part = 0.0f;
-  for (var kk = lane; kk < lit0; kk += lit1) {
-    let v_0 = (b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] + b1[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    let v_1 = (b2[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)] <= 0.0f);
+  for (var kk = lane; kk < lit3; kk += lit4) {
+    let v_0 = (b0[(o % lit0) * lit3 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] + b1[(o % lit0) * lit3 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)]);
+    let v_1 = (b2[(o % lit0) * lit3 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] <= 0.0f);
     let v_2 = select(v_0, 0.0f, v_1);
-    let v_3 = (v_2 * b3[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)]);
-    part = part + v_3;
+    let v_5 = (b3[(o % lit0) * lit3 + ((kk / lit5) % lit6) * lit5 + (kk % lit5)] - v_4);
+    let v_10 = (v_5 * v_9);
+    let v_11 = (v_2 * v_10);
+    part = part + v_11;
   }
   var acc = part;
-  acc = acc + subgroupShuffleXor(acc, lit5);
-  acc = acc + subgroupShuffleXor(acc, lit6);
+  acc = acc + subgroupShuffleXor(acc, lit7);
+  acc = acc + subgroupShuffleXor(acc, lit8);
   acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b4[(o % lit2)] = acc;
-  }
+  if (lane == 0i) { b6[(o % lit0)] = acc; }
 }
 `,
   };
@@ -4054,38 +4128,109 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_grad_G_layer6_conv2d_list_1_stage1_2: ShaderSpec = {
     name: "sum_grad_G_layer6_conv2d_list_1_stage1_2",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
-    access: ["read_write","read_write","read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","f32","f32","i32","i32","i32","i32"],
+    access: ["read_write","read_write","read_write","read_write","read_write","read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit9 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
-override lit4: i32;
-override lit5: i32;
+override lit4: f32;
+override lit5: f32;
 override lit6: i32;
 override lit7: i32;
+override lit8: i32;
+override lit9: i32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
   if (gi >= lit1) { return; }
   let o = gi / lit2;
   let sp = gi % lit2;
+  let h_3 = b4[(o % lit3)];
+  let v_4 = (h_3 * lit4);
+  let h_6 = b5[(o % lit3)];
+  let v_7 = (h_6 * lit4);
+  let v_8 = (v_7 + lit5);
+  let v_9 = inverseSqrt(v_8);
   var acc = 0.0f;
-  for (var kk = sp * lit3; kk < min(lit4, (sp + 1i) * lit3); kk++) {
-    let v_0 = (b0[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] + b1[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)]);
-    let v_1 = (b2[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] <= 0.0f);
+  for (var kk = sp * lit6; kk < min(lit7, (sp + 1i) * lit6); kk++) {
+    let v_0 = (b0[(o % lit3) * lit7 + ((kk / lit8) % lit9) * lit8 + (kk % lit8)] + b1[(o % lit3) * lit7 + ((kk / lit8) % lit9) * lit8 + (kk % lit8)]);
+    let v_1 = (b2[(o % lit3) * lit7 + ((kk / lit8) % lit9) * lit8 + (kk % lit8)] <= 0.0f);
     let v_2 = select(v_0, 0.0f, v_1);
-    let v_3 = (v_2 * b3[(o % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)]);
-    acc = acc + v_3;
+    let v_5 = (b3[(o % lit3) * lit7 + ((kk / lit8) % lit9) * lit8 + (kk % lit8)] - v_4);
+    let v_10 = (v_5 * v_9);
+    let v_11 = (v_2 * v_10);
+    acc = acc + v_11;
   }
-  b4[gi] = acc;
+  b6[gi] = acc;
+}
+`,
+  };
+
+export const sum_grad_source_layer6: ShaderSpec = {
+    name: "sum_grad_source_layer6",
+    overrides: ["u32","i32","i32","i32","i32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+// sum: overrides lit0..lit4 are this kernel's sizes and constants, set by each use
+override lit0: u32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
+  if (gi >= lit1) { return; }
+  var acc = 0.0f;
+  for (var kk = 0i; kk < lit2; kk++) {
+    acc = acc + b0[(gi % lit1) * lit2 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)];
+  }
+  b1[(gi % lit1)] = acc;
+}
+`,
+  };
+
+export const sum_grad_source_layer6_cpu: ShaderSpec = {
+    name: "sum_grad_source_layer6_cpu",
+    overrides: ["i32","i32","i32","i32","i32","u32","u32"],
+    access: ["read_write","read_write"],
+    wgsl: `
+enable subgroups;
+// sum: overrides lit0..lit6 are this kernel's sizes and constants, set by each use
+override lit0: i32;
+override lit1: i32;
+override lit2: i32;
+override lit3: i32;
+override lit4: i32;
+override lit5: u32;
+override lit6: u32;
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < lit0; kk += lit1) {
+    part = part + b0[(o % lit2) * lit0 + ((kk / lit3) % lit4) * lit3 + (kk % lit3)];
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, lit5);
+  acc = acc + subgroupShuffleXor(acc, lit6);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) { b1[(o % lit2)] = acc; }
 }
 `,
   };
@@ -4189,26 +4334,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   acc = acc + subgroupShuffleXor(acc, lit4);
   acc = acc + subgroupShuffleXor(acc, lit5);
   acc = acc + subgroupShuffleXor(acc, 1u);
-  if (lane == 0i) {
-    b1[0i] = acc;
-  }
+  if (lane == 0i) { b1[0i] = acc; }
 }
 `,
   };
 
 export const sum_grad_step_stage1: ShaderSpec = {
     name: "sum_grad_step_stage1",
-    overrides: ["u32","i32","i32","i32","i32","i32"],
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32"],
     access: ["read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit5 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit7 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
 override lit3: i32;
 override lit4: i32;
 override lit5: i32;
-@group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
+override lit6: i32;
+override lit7: i32;
+@group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -4218,8 +4363,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let sp = gi % lit1;
   var acc = 0.0f;
   for (var kk = sp * lit2; kk < min(lit3, (sp + 1i) * lit2); kk++) {
-    let v_0 = select(0.0f, 1.0f, (b0[((kk / lit4) % lit5) * lit4 + (kk % lit4)] != 0u));
-    acc = acc + v_0;
+    let v_0 = (b0[((kk / lit4) % lit5) * lit4 + (kk % lit4)] != lit6);
+    let v_1 = (b0[((kk / lit4) % lit5) * lit4 + (kk % lit4)] >= 0i);
+    let v_2 = (b0[((kk / lit4) % lit5) * lit4 + (kk % lit4)] < lit7);
+    let v_3 = (v_1 && v_2);
+    let v_4 = (v_0 && v_3);
+    let v_5 = select(0.0f, 1.0f, v_4);
+    acc = acc + v_5;
   }
   b1[gi] = acc;
 }
@@ -4228,10 +4378,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const sum_step_stage1: ShaderSpec = {
     name: "sum_step_stage1",
-    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32"],
-    access: ["read_write","read_write","read_write"],
+    overrides: ["u32","i32","i32","i32","i32","i32","i32","i32","f32","f32","f32"],
+    access: ["read_write","read_write"],
     wgsl: `
-// sum: overrides lit0..lit8 are this kernel's sizes and constants, set by each use
+// sum: overrides lit0..lit10 are this kernel's sizes and constants, set by each use
 override lit0: u32;
 override lit1: i32;
 override lit2: i32;
@@ -4241,9 +4391,10 @@ override lit5: i32;
 override lit6: i32;
 override lit7: i32;
 override lit8: f32;
+override lit9: f32;
+override lit10: f32;
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * lit0 + lid.x);
@@ -4252,12 +4403,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let sp = gi % lit1;
   var acc = 0.0f;
   for (var kk = sp * lit2; kk < min(lit3, (sp + 1i) * lit2); kk++) {
-    let v_0 = (b0[((kk / lit4) % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] * b1[((kk / lit4) % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)]);
-    let v_1 = (-v_0);
-    let v_2 = (v_1 / lit8);
-    acc = acc + v_2;
+    let v_0 = (b0[((kk / lit4) % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] + lit8);
+    let v_1 = log(v_0);
+    let v_2 = (v_1 / lit9);
+    let v_3 = (b0[((kk / lit4) % lit5) * lit4 + ((kk / lit6) % lit7) * lit6 + (kk % lit6)] * v_2);
+    let v_4 = (-v_3);
+    let v_5 = (v_4 / lit10);
+    acc = acc + v_5;
   }
-  b2[gi] = acc;
+  b1[gi] = acc;
 }
 `,
   };

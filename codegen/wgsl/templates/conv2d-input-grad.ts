@@ -11,7 +11,7 @@ import { outputOfTapWgsl, phaseLength, phasePositionWgsl, phaseTapStep, phaseTap
 import { type KernelPlan } from "../../fusion";
 import { type Alternative, type Stage, CPU_SUBGROUP, assemble, assembleSubgroupVariant, sig, storeRoot } from "../kernel";
 import { type TemplateContext, bodyScope, builder, ceilDiv, epilogueNote, range } from "./context";
-import { packChannels, packWeights } from "./packing";
+import { channelOperand, packWeights } from "./packing";
 import { CPU_MAX_ROWS, TILE, rowAccumulators, cpuTapStep, cpuTile, tileStores } from "./tiling";
 
 export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[] {
@@ -30,11 +30,13 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
   const JB = ceilDiv(perPhase, TP);
   const { stage: packStage, ref: pack, cols4: C4 } = packWeights(ctx, w, true);
   const O4 = ceilDiv(O, 4);
-  // Both variants read dy channel-packed (see packChannels), shared with the weight-gradient.
-  const dypack = packChannels(ctx, dy, true);
+  // Both variants read dy as vec4s of channels, packed (the packing shared with the
+  // weight-gradient) or in place (channelOperand): the CPU variant reads each dy vec4 once per
+  // tap that reaches it and per subgroup of input channels.
+  const dyop = channelOperand(ctx, dy, ceilDiv(KH * KW, sh * sw) * ceilDiv(C4, CPU_SUBGROUP), true);
   const k = builder(ctx);
   const s = bodyScope();
-  const dyb = k.bind(dypack.ref, "read", "f32");
+  const dyb = k.bind(dyop.ref, "read", "f32");
   const wb = k.bind(pack, "read", "f32");
   s.line(`let jb = gi % ${JB}i;`);
   s.line(`let ph = (gi / ${JB}i) % ${sw}i;`);
@@ -48,21 +50,19 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
   for (const c of range(TC)) s.line(`let c${c} = min(cb * ${TC}i + ${c}i, ${C - 1}i);`);
   for (const c of range(TC)) for (const p of range(TP)) s.line(`var a${c}_${p} = 0.0f;`);
   s.line(`for (var o = 0i; o < ${O}i; o++) {`);
-  // channel-packed dy: element ((n*O4 + o/4)*OH*OW + i*OW + j)*4 + o%4
-  s.line(`  let dyo = (n * ${O4}i + (o >> 2u)) * ${OH * OW * 4}i + (o & 3i);`);
   s.line(`  let wo = o * ${KH * KW * C4 * 4}i;`);
   s.line(`  for (var u = 0i; u < ${KH}i; u++) {`);
   // Rows are not split by phase: th = i*s (format/conv-geometry) is tested for divisibility.
   s.line(`    let th = ${tapInverseWgsl("h", g.padding[0], "u", g.dilation[0])};`);
   s.line(sh === 1 ? `    if (th < 0i || th >= ${OH}i) { continue; }` : `    if (th < 0i || th % ${sh}i != 0i || ${outputOfTapWgsl("th", sh)} >= ${OH}i) { continue; }`);
-  s.line(`    let row = dyo + (${outputOfTapWgsl("th", sh)}) * ${OW * 4}i;`);
+  s.line(`    let row = (${outputOfTapWgsl("th", sh)}) * ${OW}i;`);
   s.line(`    for (var v = 0i; v < ${KW}i; v++) {`);
   // Columns are split by phase: the tile's pixels share ph, so one test skips the taps that miss.
   if (sw > 1) s.line(`      if (${tapMissesPhaseWgsl("ph", sw, g.padding[1], "v", g.dilation[1])}) { continue; }`);
   for (const p of range(TP)) {
     s.line(`      let tw${p} = ${tapInverseWgsl(`x${p}`, g.padding[1], "v", g.dilation[1])};`);
     s.line(`      let j${p} = ${outputOfTapWgsl(`tw${p}`, sw)};`);
-    s.line(`      let g${p} = select(0.0f, ${dyb}[row + clamp(j${p}, 0i, ${OW - 1}i) * 4i], xok${p} && tw${p} >= 0i && j${p} < ${OW}i);`);
+    s.line(`      let g${p} = select(0.0f, ${dyop.scalar(dyb, "n", "o", `row + clamp(j${p}, 0i, ${OW - 1}i)`)}, xok${p} && tw${p} >= 0i && j${p} < ${OW}i);`);
   }
   for (const c of range(TC)) s.line(`      let k${c} = ${wb}[wo + (u * ${KW}i + v) * ${C4 * 4}i + c${c}];`);
   for (const c of range(TC)) for (const p of range(TP)) s.line(`      a${c}_${p} = fma(k${c}, g${p}, a${c}_${p});`);
@@ -99,7 +99,7 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
   if (grid[0] <= 65535 && grid[1] <= 65535) {
     const kc = builder(ctx);
     const c = bodyScope();
-    const dyc = kc.bind(dypack.ref, "read", "vec4<f32>");
+    const dyc = kc.bind(dyop.ref, "read", dyop.vec4Elem);
     const wc = kc.bind(pack, "read", "vec4<f32>");
     c.line(`let c4 = i32(wid.y) * ${CPU_SUBGROUP}i + lane;`);
     c.line(`let cl = min(c4, ${C4 - 1}i);`);
@@ -141,7 +141,7 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
       l.line(`let i${j} = ${outputOfTapWgsl(`th${j}`, sh)};`);
       l.line(`let jj${j} = ${outputOfTapWgsl(`tw${j}`, sw)};`);
       l.line(
-        `let g${j} = select(vec4<f32>(0.0f), ${dyc}[((n${j} * ${O4}i + o4) * ${OH}i + clamp(i${j}, 0i, ${OH - 1}i)) * ${OW}i + clamp(jj${j}, 0i, ${OW - 1}i)], ok${j} && th${j} >= 0i && i${j} < ${OH}i && tw${j} >= 0i && jj${j} < ${OW}i);`,
+        `let g${j} = select(vec4<f32>(0.0f), ${dyop.vec4(dyc, `n${j}`, "o4", `clamp(i${j}, 0i, ${OH - 1}i) * ${OW}i + clamp(jj${j}, 0i, ${OW - 1}i)`)}, ok${j} && th${j} >= 0i && i${j} < ${OH}i && tw${j} >= 0i && jj${j} < ${OW}i);`,
       );
     });
     c.lines.push(...cv.lines);
@@ -159,5 +159,5 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
       assembleSubgroupVariant(kc, main.bindings, { header: [...header, `${R} same-phase pixels x ${CPU_SUBGROUP * 4} channels per subgroup, 4 out-channels per step`], body: c, workgroups: grid, tile: { ...tile, axis: 0, extent: Q } }),
     );
   }
-  return [packStage, dypack.stage, { ...main, alternatives }];
+  return [packStage, ...dyop.stages, { ...main, alternatives }];
 }

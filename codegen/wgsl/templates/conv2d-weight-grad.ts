@@ -10,7 +10,7 @@ import { type KernelPlan } from "../../fusion";
 import { type Binding, type BufferRef, type Scope, unflatten } from "../expr";
 import { type Alternative, type Stage, CPU_SUBGROUP, assemble, assembleSubgroupVariant, bindOutput, sig, storeRoot } from "../kernel";
 import { type TemplateContext, bodyScope, builder, ceilDiv, epilogueNote, range } from "./context";
-import { packChannels } from "./packing";
+import { type ChannelOperand, channelOperand } from "./packing";
 import { TILE, fromLane, tileStores } from "./tiling";
 
 /** The weight-gradient CPU variant's vec4s of out-channels per lane and positions per iteration. */
@@ -39,7 +39,7 @@ function weightGradCpuVariant(
   ctx: TemplateContext,
   expected: readonly Binding[],
   header: readonly string[],
-  packs: { xpack: BufferRef; dypack: BufferRef },
+  ops: { readonly x: ChannelOperand; readonly dy: ChannelOperand },
   split: { partial: BufferRef; S: number; chunk: number } | undefined,
 ): Alternative[] {
   const a = plan.anchor!;
@@ -70,8 +70,8 @@ function weightGradCpuVariant(
   const perGroup = tiled ? `(${TILE} / 4)` : `${CPU_SUBGROUP * V}i`;
   const k = builder(ctx);
   const c = bodyScope();
-  const xb = k.bind(packs.xpack, "read", "vec4<f32>");
-  const db = k.bind(packs.dypack, "read", "vec4<f32>");
+  const xb = k.bind(ops.x.ref, "read", ops.x.vec4Elem);
+  const db = k.bind(ops.dy.ref, "read", ops.dy.vec4Elem);
   for (const v of range(V)) {
     c.line(`let o4_${v} = i32(wid.y) * ${perGroup} + ${v * CPU_SUBGROUP}i + lane;`);
     c.line(`let ol${v} = min(o4_${v}, ${O4 - 1}i);`);
@@ -97,10 +97,10 @@ function weightGradCpuVariant(
     l.line(`let h${t} = ${tapFromOffsetWgsl(N === 1 ? `iq${t}` : `(iq${t} - img${t} * ${OH}i)`, g.stride[0], "du")};`);
     l.line(`let w${t} = ${tapFromOffsetWgsl(`(${q} - iq${t} * ${OW}i)`, g.stride[1], "dv")};`);
     l.line(
-      `let xv${t} = select(vec4<f32>(0.0f), ${xb}[(img${t} * ${C4}i + c4) * ${H * W}i + i32(min(u32(h${t}), ${H - 1}u)) * ${W}i + i32(min(u32(w${t}), ${W - 1}u))], u32(h${t}) < ${H}u && u32(w${t}) < ${W}u);`,
+      `let xv${t} = select(vec4<f32>(0.0f), ${ops.x.vec4(xb, `img${t}`, "c4", `i32(min(u32(h${t}), ${H - 1}u)) * ${W}i + i32(min(u32(w${t}), ${W - 1}u))`)}, u32(h${t}) < ${H}u && u32(w${t}) < ${W}u);`,
     );
-    // dy at (img, o4, position within the image) = (img*O4 + o4)*OH*OW + q - img*OH*OW
-    for (const v of range(V)) l.line(`let dv${t}_${v} = ${db}[${N === 1 ? `ol${v} * ${OH * OW}i + ${q}` : `(img${t} * ${O4 - 1}i + ol${v}) * ${OH * OW}i + ${q}`}];`);
+    // dy at (img, o4, position within the image q - img*OH*OW)
+    for (const v of range(V)) l.line(`let dv${t}_${v} = ${ops.dy.vec4(db, `img${t}`, `ol${v}`, N === 1 ? q : `${q} - img${t} * ${OH * OW}i`)};`);
     for (const src of range(CPU_SUBGROUP)) l.line(`let s${t}_${src} = ${fromLane(`xv${t}`, src)};`);
   };
   const accumulate = (l: Scope, ts: readonly string[]) => {
@@ -192,14 +192,19 @@ export function conv2dWeightGrad(plan: KernelPlan, ctx: TemplateContext): Stage[
   const partial = { kind: "temp" as const, name: `${ctx.name}_partial`, bytes: S * outN * 4 };
   const C4 = ceilDiv(C, 4);
   const O4 = ceilDiv(O, 4);
-  // Both variants read x and dy channel-packed (see packChannels); dy's packing is shared
-  // with the input-gradient, which reads the same dy.
-  const xpack = packChannels(ctx, x);
-  const dypack = packChannels(ctx, dy, true);
+  // Both variants read x and dy as vec4s of channels, packed (dy's packing shared with the
+  // input-gradient, which reads the same dy) or in place (channelOperand). The CPU variant
+  // reads each x vec4 once per tap (fewer with a stride) and per subgroup of output channels,
+  // each dy vec4 once per subgroup of (channel group, tap) columns.
+  const V = O4 <= CPU_SUBGROUP ? 1 : DW_OV;
+  const ops = {
+    x: channelOperand(ctx, x, ceilDiv(KH * KW, g.stride[0] * g.stride[1]) * ceilDiv(O4, CPU_SUBGROUP * V)),
+    dy: channelOperand(ctx, dy, ceilDiv(C4 * KH * KW, CPU_SUBGROUP), true),
+  };
   const k1 = builder(ctx);
   const s1 = bodyScope();
-  const xb = k1.bind(xpack.ref, "read", "f32");
-  const dyb = k1.bind(dypack.ref, "read", "f32");
+  const xb = k1.bind(ops.x.ref, "read", "f32");
+  const dyb = k1.bind(ops.dy.ref, "read", "f32");
   s1.line(`let sp = gi % ${S}i;`);
   s1.line(`let tap = (gi / ${S}i) % ${KH * KW}i;`);
   s1.line(`let u = tap / ${KW}i;`);
@@ -216,11 +221,10 @@ export function conv2dWeightGrad(plan: KernelPlan, ctx: TemplateContext): Stage[
   s1.line(`  let h = ${tapIndexWgsl("i", g.stride[0], g.padding[0], "u", g.dilation[0])};`);
   s1.line(`  let w = ${tapIndexWgsl("j", g.stride[1], g.padding[1], "v", g.dilation[1])};`);
   s1.line(`  let ok = h >= 0i && h < ${H}i && w >= 0i && w < ${W}i;`);
-  // channel-packed layouts: element (c, h, w) of image n at ((n*C4 + c/4)*H*W + h*W + w)*4 + c%4
-  s1.line(`  let xi = (n * ${C4 * H * W}i + clamp(h, 0i, ${H - 1}i) * ${W}i + clamp(w, 0i, ${W - 1}i)) * 4i;`);
-  s1.line(`  let di = (n * ${O4 * OH * OW}i + i * ${OW}i + j) * 4i;`);
-  for (const o of range(TO)) s1.line(`  let d${o} = ${dyb}[di + (o${o} >> 2u) * ${OH * OW * 4}i + (o${o} & 3i)];`);
-  for (const c of range(TC)) s1.line(`  let x${c} = select(0.0f, ${xb}[xi + (c${c} >> 2u) * ${H * W * 4}i + (c${c} & 3i)], ok);`);
+  s1.line(`  let xhw = clamp(h, 0i, ${H - 1}i) * ${W}i + clamp(w, 0i, ${W - 1}i);`);
+  s1.line(`  let dhw = i * ${OW}i + j;`);
+  for (const o of range(TO)) s1.line(`  let d${o} = ${ops.dy.scalar(dyb, "n", `o${o}`, "dhw")};`);
+  for (const c of range(TC)) s1.line(`  let x${c} = select(0.0f, ${ops.x.scalar(xb, "n", `c${c}`, "xhw")}, ok);`);
   for (const o of range(TO)) for (const c of range(TC)) s1.line(`  a${o}_${c} = fma(d${o}, x${c}, a${o}_${c});`);
   s1.line(`}`);
   const header = [
@@ -242,7 +246,7 @@ export function conv2dWeightGrad(plan: KernelPlan, ctx: TemplateContext): Stage[
       storeRoot(k1, e, plan.root, a, value, ["o", "ci", "u", "v"]);
     });
     const main = assemble(k1, { name: ctx.name, header, body: s1, threads: tiles, flops });
-    return [xpack.stage, dypack.stage, { ...main, alternatives: weightGradCpuVariant(plan, ctx, main.bindings, header, { xpack: xpack.ref, dypack: dypack.ref }, undefined) }];
+    return [...ops.x.stages, ...ops.dy.stages, { ...main, alternatives: weightGradCpuVariant(plan, ctx, main.bindings, header, ops, undefined) }];
   }
   const p1 = bindOutput(k1, partial, "f32");
   tileStores(s1, tileNames, false, (e, value, t) => {
@@ -257,9 +261,9 @@ export function conv2dWeightGrad(plan: KernelPlan, ctx: TemplateContext): Stage[
   storeRoot(k2, s2, plan.root, a, "acc", unflatten(a.shape, "gi"));
   const stage1 = assemble(k1, { name: `${ctx.name}_stage1`, header, body: s1, threads: tiles * S, flops });
   return [
-    xpack.stage,
-    dypack.stage,
-    { ...stage1, alternatives: weightGradCpuVariant(plan, ctx, stage1.bindings, header, { xpack: xpack.ref, dypack: dypack.ref }, { partial, S, chunk }) },
+    ...ops.x.stages,
+    ...ops.dy.stages,
+    { ...stage1, alternatives: weightGradCpuVariant(plan, ctx, stage1.bindings, header, ops, { partial, S, chunk }) },
     assemble(k2, { name: `${ctx.name}_stage2`, header: [`final ${S}-way combine of the partials`, ...epilogueNote(plan)], body: s2, threads: outN, flops: outN * S }),
   ];
 }

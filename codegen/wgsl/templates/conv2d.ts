@@ -11,7 +11,7 @@ import { type KernelPlan } from "../../fusion";
 import { type Scope } from "../expr";
 import { type Alternative, type Stage, CPU_SUBGROUP, assemble, assembleSubgroupVariant, sig, storeRoot } from "../kernel";
 import { type TemplateContext, bodyScope, builder, ceilDiv, epilogueNote, range } from "./context";
-import { packChannels, packWeights } from "./packing";
+import { channelOperand, packWeights } from "./packing";
 import { CPU_MAX_ROWS, TILE, rowAccumulators, convTile, cpuTapStep, cpuTile, tileStores } from "./tiling";
 
 export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
@@ -26,8 +26,10 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const K = C * KH * KW;
   const { stage: packStage, ref: pack, cols4: O4 } = packWeights(ctx, w, false);
   const C4 = ceilDiv(C, 4);
-  // Both variants read the input channel-packed (see packChannels).
-  const xpack = packChannels(ctx, x);
+  // Both variants read the input as vec4s of channels, packed or in place (channelOperand): the
+  // CPU variant reads each input vec4 once per tap (fewer with a stride) and per subgroup of
+  // output channels.
+  const xop = channelOperand(ctx, x, ceilDiv(KH * KW, g.stride[0] * g.stride[1]) * ceilDiv(O4, CPU_SUBGROUP));
   // Axes along which every tap lands inside the input need no bounds test.
   const insideH = tapsInside(H, OH, KH, g.stride[0], g.padding[0], g.dilation[0]);
   const insideW = tapsInside(W, OW, KW, g.stride[1], g.padding[1], g.dilation[1]);
@@ -48,18 +50,16 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
     s.line(`let j${t} = p${t} % ${OW}i;`);
     s.line(`let hb${t} = ${windowOriginWgsl(`i${t}`, g.stride[0], g.padding[0])};`);
     s.line(`let wb${t} = ${windowOriginWgsl(`j${t}`, g.stride[1], g.padding[1])};`);
-    s.line(`let xo${t} = n${t} * ${C4 * H * W * 4}i;`);
   };
   /** The input value at tap (c, u, v) for pixel t, zero outside the input. */
   const tapRow = (s: Scope, t: string) => {
     s.line(`let h${t} = ${tapFromOriginWgsl(`hb${t}`, "u", g.dilation[0])};`);
     if (!insideH) s.line(`let hok${t} = h${t} >= 0i && h${t} < ${H}i;`);
-    // channel-packed input: element ((n*C4 + c/4)*H*W + h*W + w)*4 + c%4
-    s.line(`let xr${t} = xo${t} + ((c >> 2u) * ${H * W}i + ${insideH ? `h${t}` : `clamp(h${t}, 0i, ${H - 1}i)`} * ${W}i) * 4i + (c & 3i);`);
+    s.line(`let xr${t} = ${insideH ? `h${t}` : `clamp(h${t}, 0i, ${H - 1}i)`} * ${W}i;`);
   };
   const tapValue = (s: Scope, xb: string, t: string) => {
     s.line(`let w${t} = ${tapFromOriginWgsl(`wb${t}`, "v", g.dilation[1])};`);
-    const ld = `${xb}[xr${t} + ${insideW ? `w${t}` : `clamp(w${t}, 0i, ${W - 1}i)`} * 4i]`;
+    const ld = xop.scalar(xb, `n${t}`, "c", `xr${t} + ${insideW ? `w${t}` : `clamp(w${t}, 0i, ${W - 1}i)`}`);
     const conds = [...(insideH ? [] : [`hok${t}`]), ...(insideW ? [] : [`w${t} >= 0i && w${t} < ${W}i`])];
     s.line(`let x${t} = ${conds.length ? `select(0.0f, ${ld}, ${conds.join(" && ")})` : ld};`);
   };
@@ -70,7 +70,7 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const PB = ceilDiv(P, TP);
   const k = builder(ctx);
   const s = bodyScope();
-  const xb = k.bind(xpack.ref, "read", "f32");
+  const xb = k.bind(xop.ref, "read", "f32");
   const wb = k.bind(pack, "read", "f32");
   const bb = b ? k.bind({ kind: "tensor", tensor: b }, "read", "f32") : undefined;
   s.line(`let pb = gi % ${PB}i;`);
@@ -118,7 +118,7 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   if (grid[0] <= 65535 && grid[1] <= 65535) {
     const kc = builder(ctx);
     const c = bodyScope();
-    const xc = kc.bind(xpack.ref, "read", "vec4<f32>");
+    const xc = kc.bind(xop.ref, "read", xop.vec4Elem);
     const wc = kc.bind(pack, "read", "vec4<f32>");
     const bc = b ? kc.bind({ kind: "tensor", tensor: b }, "read", "f32") : undefined;
     c.line(`let o4 = i32(wid.y) * ${CPU_SUBGROUP}i + lane;`);
@@ -140,7 +140,7 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
       l.line(`let h${t} = ${tapFromOriginWgsl(`hb${t}`, "u", g.dilation[0])};`);
       l.line(`let w${t} = ${tapFromOriginWgsl(`wb${t}`, "v", g.dilation[1])};`);
       const conds = [...(insideH ? [] : [`h${t} >= 0i && h${t} < ${H}i`]), ...(insideW ? [] : [`w${t} >= 0i && w${t} < ${W}i`])];
-      const ld = `${xc}[(n${t} * ${C4}i + c4) * ${H * W}i + ${insideH ? `h${t}` : `clamp(h${t}, 0i, ${H - 1}i)`} * ${W}i + ${insideW ? `w${t}` : `clamp(w${t}, 0i, ${W - 1}i)`}]`;
+      const ld = xop.vec4(xc, `n${t}`, "c4", `${insideH ? `h${t}` : `clamp(h${t}, 0i, ${H - 1}i)`} * ${W}i + ${insideW ? `w${t}` : `clamp(w${t}, 0i, ${W - 1}i)`}`);
       l.line(`let x${t} = ${conds.length ? `select(vec4<f32>(0.0f), ${ld}, ${conds.join(" && ")})` : ld};`);
     });
     c.lines.push(...cv.lines);
@@ -170,5 +170,5 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
       }),
     );
   }
-  return [packStage, xpack.stage, { ...main, alternatives }];
+  return [packStage, ...xop.stages, { ...main, alternatives }];
 }

@@ -64,6 +64,7 @@ export function emitKernel(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const computes = [
     `computes ${describe(plan.root)}`,
     ...(plan.siblings ?? []).map((t) => `computes ${describe(t)}`),
+    ...(plan.reductions ?? []).map((m) => `computes ${describe(m.root)}`),
     ...(plan.anchor && plan.anchor !== plan.root ? [`fused anchor ${describe(plan.anchor)}`] : []),
   ];
   return chooseTemplate(plan, ctx).map((st) => ({ ...st, provenance: [...computes, ...st.provenance] }));

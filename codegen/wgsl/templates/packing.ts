@@ -92,3 +92,79 @@ export function packChannels(ctx: TemplateContext, x: Tensor, share = false): { 
   });
   return { stage: shared ? { ...packed, memoKey: ref.name } : packed, ref };
 }
+
+/**
+ * An activation operand of a convolution template, read as vec4s of 4 channels: either
+ * channel-packed by a pass before the kernel (one vec4 load per read), or in place (4 loads at a
+ * stride of H*W per read, and no pass). Which one is `packingPays`'s choice.
+ */
+export interface ChannelOperand {
+  /** The packing pass when packed; none in place. */
+  readonly stages: readonly Stage[];
+  /** What the kernels bind: the packing, or the tensor itself. */
+  readonly ref: BufferRef;
+  /** The element type the CPU variants bind it as. */
+  readonly vec4Elem: "vec4<f32>" | "f32";
+  /** WGSL vec4 of channels 4*c4 .. 4*c4+3 (zero past C) at image n and pixel offset hw. */
+  vec4(binding: string, n: string, c4: string, hw: string): string;
+  /** WGSL value of channel c at image n and pixel offset hw, through an f32 binding. */
+  scalar(binding: string, n: string, c: string, hw: string): string;
+}
+
+/**
+ * Lane-loads one dispatch costs on lavapipe: about 38 us per dispatch in a long submit
+ * (../shared/docs/environment.md) at 2 cycles per lane-load (16 cycles per 8-lane load) on two
+ * 4 GHz cores.
+ */
+const DISPATCH_LANE_LOADS = 160_000;
+
+/**
+ * What one read of a vec4 in place costs, in contiguous lane-loads: 4 loads at a stride of H*W,
+ * each a gather across the 8 lanes (their pixels are contiguous, their channels are not), about
+ * 4 contiguous loads each. Measured on the tiny step (bench/cases.ts): pricing a read in place
+ * at 4 loads left large operands in place and made the step 8% slower than packing them all.
+ */
+const IN_PLACE_READ_LOADS = 16;
+
+/**
+ * Whether packing an operand of `vec4s` vec4s that the kernel reads `reads` times each pays:
+ * in place every read costs IN_PLACE_READ_LOADS - 1 loads more; the pass costs a dispatch plus
+ * a read of 4 values and a write per vec4. Only small operands that are read few times (1x1
+ * convolutions and strided ones over the CPU demo's small activations) stay in place; the
+ * paper's 321x321 and 1280x720 activations are packed. Either way each output sums the same
+ * products in the same order: the choice never changes a result.
+ */
+export function packingPays(vec4s: number, reads: number): boolean {
+  return (IN_PLACE_READ_LOADS - 1) * vec4s * reads > DISPATCH_LANE_LOADS + 5 * vec4s;
+}
+
+/** `x` channel-packed (packChannels) or read in place, by `packingPays(x's vec4s, reads)`. */
+export function channelOperand(ctx: TemplateContext, x: Tensor, reads: number, share = false): ChannelOperand {
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  const C4 = ceilDiv(C, 4);
+  const HW = H * W;
+  if (packingPays(N * C4 * HW, reads)) {
+    const { stage, ref } = packChannels(ctx, x, share);
+    return {
+      stages: [stage],
+      ref,
+      vec4Elem: "vec4<f32>",
+      // element ((n*C4 + c4)*H*W + hw) of vec4s; f32 element ((n*C4 + c/4)*H*W + hw)*4 + c%4
+      vec4: (b, n, c4, hw) => `${b}[(${n} * ${C4}i + ${c4}) * ${HW}i + ${hw}]`,
+      scalar: (b, n, c, hw) => `${b}[((${n} * ${C4}i + (${c} >> 2u)) * ${HW}i + ${hw}) * 4i + (${c} & 3i)]`,
+    };
+  }
+  // In place: channel q of the vec4 is element (n*C + 4*c4 + q)*H*W + hw; lanes past C read a
+  // clamped channel and are zeroed, as packChannels zeroes them.
+  const lane = (b: string, n: string, c4: string, hw: string, q: number) =>
+    C % 4 === 0 || q === 0
+      ? `${b}[(${n} * ${C}i + ${c4} * 4i + ${q}i) * ${HW}i + ${hw}]`
+      : `select(0.0f, ${b}[(${n} * ${C}i + min(${c4} * 4i + ${q}i, ${C - 1}i)) * ${HW}i + ${hw}], ${c4} * 4i + ${q}i < ${C}i)`;
+  return {
+    stages: [],
+    ref: { kind: "tensor", tensor: x },
+    vec4Elem: "f32",
+    vec4: (b, n, c4, hw) => `vec4<f32>(${range(4).map((q) => lane(b, n, c4, hw, q)).join(", ")})`,
+    scalar: (b, n, c, hw) => `${b}[(${n} * ${C}i + ${c}) * ${HW}i + ${hw}]`,
+  };
+}
