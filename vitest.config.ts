@@ -8,5 +8,8 @@ export default defineConfig({
     pool: "forks",
     testTimeout: 120_000,
     hookTimeout: 120_000,
+    // No tile tuning in tests (runtime/node-tune.ts): the defaults run, and every tile gives the
+    // same bits. Scripts the tests start inherit it. Tuning tests pass their own mode and store.
+    env: { ADAPTSEG_TUNE: "off" },
   },
 });

@@ -6,6 +6,7 @@ import type { F32, Program, Tensor } from "../dsl/index";
 import type { AcquiredDevice } from "../runtime/device";
 import { type ConvCase, type ConvPass, type ConvShape, KERNEL_CASES, type KernelCase, PASS_LABEL, convFlops } from "./cases";
 import { type Contender, interleave } from "./measure";
+import { CPU_TILE_CANDIDATES } from "../codegen/wgsl/templates/tiling";
 import { OursContender, randomData } from "./ours";
 import { type CaseReport, byTemplate } from "./results";
 import { type TfjsSide, tfjsConv, tfjsMatmul } from "./tfjs";
@@ -13,6 +14,15 @@ import { type TorchPeer, torchContender } from "./torch";
 
 /** One timed run of a kernel lasts about this long (repetitions are added to reach it). */
 const TARGET_MS = 100;
+
+/**
+ * Cases whose tuned tiles are measured against each fixed candidate in the same interleaved run
+ * (issue 19: tuned within 10% of the best candidate), on adapters whose variants have candidates.
+ */
+const TILE_COMPARED = ["matmul 1024^3", "conv3x3 256>256 @64x64"];
+
+/** The impl name of our contender with every tiled use at `rows` rows. */
+export const tileImpl = (rows: number) => `tile ${rows} rows`;
 
 /** The pass as a program: y = conv(x, w); dx and dw are the VJP with a given cotangent dy. */
 export function convProgram(s: ConvShape, pass: ConvPass): Program {
@@ -56,11 +66,13 @@ interface Planned {
   readonly name: string;
   readonly flops: number;
   readonly ours: OursContender;
+  /** Ours with fixed tiles (TILE_COMPARED cases only). */
+  readonly tiles: readonly OursContender[];
   readonly others: readonly Contender[];
 }
 
 function plan(ctx: KernelContext, c: KernelCase): Planned[] {
-  const ours = (build: () => Program) =>
+  const contender = (build: () => Program, rows?: number) =>
     new OursContender(
       ctx.acquired,
       build,
@@ -70,14 +82,18 @@ function plan(ctx: KernelContext, c: KernelCase): Planned[] {
             .filter((t) => t.role === "input")
             .map((t, i) => [t.name, randomData(t.bytes / 4, i + 1, SCALE[t.name] ?? 1)] as const),
         ),
-      { targetMs: TARGET_MS },
+      rows === undefined
+        ? { targetMs: TARGET_MS, log: ctx.log }
+        : { targetMs: TARGET_MS, log: ctx.log, impl: tileImpl(rows), tiles: { kind: "fixed", rows } },
     );
+  const compared = ctx.acquired.adapterClass === "cpu" && TILE_COMPARED.includes(c.label);
+  const ours = (build: () => Program) => ({ ours: contender(build), tiles: compared ? CPU_TILE_CANDIDATES.map((r) => contender(build, r)) : [] });
   if (c.kind === "matmul") {
     return [
       {
         name: c.label,
         flops: 2 * c.m * c.k * c.n,
-        ours: ours(() => matmulProgram(c.m, c.k, c.n)),
+        ...ours(() => matmulProgram(c.m, c.k, c.n)),
         others: [
           ...(ctx.tfjs ? [tfjsMatmul(ctx.tfjs, c.m, c.k, c.n, TARGET_MS)] : []),
           ...(ctx.torch ? [torchContender(ctx.torch, { kind: "matmul", m: c.m, k: c.k, n: c.n, target_ms: TARGET_MS })] : []),
@@ -88,12 +104,12 @@ function plan(ctx: KernelContext, c: KernelCase): Planned[] {
   return c.passes.map((pass) => convPlan(ctx, c, pass, ours));
 }
 
-function convPlan(ctx: KernelContext, c: ConvCase, pass: ConvPass, ours: (b: () => Program) => OursContender): Planned {
+function convPlan(ctx: KernelContext, c: ConvCase, pass: ConvPass, ours: (b: () => Program) => Pick<Planned, "ours" | "tiles">): Planned {
   const s = c.shape;
   return {
     name: `${c.label} ${PASS_LABEL[pass]}`,
     flops: convFlops(s, pass),
-    ours: ours(() => convProgram(s, pass)),
+    ...ours(() => convProgram(s, pass)),
     others: [
       ...(ctx.tfjs ? [tfjsConv(ctx.tfjs, s, pass, TARGET_MS)] : []),
       ...(ctx.torch
@@ -107,7 +123,7 @@ export async function runKernelSuite(ctx: KernelContext): Promise<CaseReport[]> 
   const reports: CaseReport[] = [];
   const planned = KERNEL_CASES.flatMap((c) => plan(ctx, c)).filter((p) => ctx.selected(p.name));
   for (const [i, p] of planned.entries()) {
-    const timings = await interleave([p.ours, ...p.others], ctx.runs);
+    const timings = await interleave([p.ours, ...p.tiles, ...p.others], ctx.runs);
     const profile = p.ours.profiled;
     reports.push({
       suite: "kernels",
@@ -121,6 +137,7 @@ export async function runKernelSuite(ctx: KernelContext): Promise<CaseReport[]> 
         dispatches: p.ours.compiled?.kernels.length ?? 0,
         gpuMs: profile?.reduce((s, k) => s + k.ms, 0),
         templates: profile && byTemplate(profile),
+        tiles: p.ours.tiles,
       },
     });
     const brief = timings.map((t) => `${t.impl} ${t.status === "ok" ? `${t.ms.toFixed(2)} ms` : t.status}`).join(", ");

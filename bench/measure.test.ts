@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { convFlops, convOutSize } from "./cases";
 import { type Contender, interleave, median, repsFor, warmUp } from "./measure";
 import { templateOf } from "./ours";
-import { type CaseReport, ratios, targets } from "./results";
+import { type CaseReport, ratios, renderTiles, targets } from "./results";
 
 /** A contender whose runs take the times given, recording the order of calls into `log`. */
 function fake(impl: string, times: number[], log: string[], opts: { unsupported?: string; failAt?: number } = {}): Contender {
@@ -94,6 +94,7 @@ describe("FLOP counts and kernel templates", () => {
 });
 
 describe("ratios and targets", () => {
+  // The median is not what the comparison reads: the fastest run is (runs: ms and ms + 50).
   const ok = (impl: string, ms: number) => ({ impl, status: "ok" as const, ms, runs: [ms], reps: 1 });
   const conv = (name: string, ours: number, tfjs: number): CaseReport => ({ suite: "kernels", name, flops: 1e9, timings: [ok("ours", ours), ok("tfjs-webgpu", tfjs)] });
 
@@ -110,5 +111,32 @@ describe("ratios and targets", () => {
   it("checks issue 3's GFLOP/s floors from the median wall time", () => {
     const mm: CaseReport = { suite: "kernels", name: "matmul 1024^3", flops: 2 * 1024 ** 3, timings: [ok("ours", 2 * 1024 ** 3 / 70e6)] };
     expect(targets([mm]).find((t) => t.what.includes("matmul"))).toMatchObject({ met: true, measured: "70.0 GFLOP/s" });
+  });
+});
+
+describe("the tile report", () => {
+  // CPU time is what the comparison reads (medians of cpuRuns), the wall median is shown beside it.
+  const ok = (impl: string, cpu: number) => ({ impl, status: "ok" as const, ms: cpu / 2, runs: [cpu / 2], reps: 1, cpuRuns: [cpu + 50, cpu, cpu - 1] });
+  const tiles = [{ dispatch: "k_000_matmul", rows: 32, candidates: [16, 32, 64] }];
+  const kase = (tuned: number, fixed: readonly (readonly [number, number])[]): CaseReport => ({
+    suite: "kernels",
+    name: "matmul 1024^3",
+    flops: 2 * 1024 ** 3,
+    timings: [ok("ours", tuned), ...fixed.map(([rows, ms]) => ok(`tile ${rows} rows`, ms))],
+    ours: { compileMs: 0, instantiateMs: 0, firstStepMs: 0, dispatches: 1, tiles },
+  });
+
+  it("compares tuned with the best fixed candidate, and lists the tile each dispatch ran with", () => {
+    const text = renderTiles([kase(105, [[16, 150], [32, 100], [64, 120]])]).join("\n");
+    expect(text).toContain("| matmul 1024^3 | 105 / 52.5 | 150 / 75.0 | 100 / 50.0 | 120 / 60.0 | 1.050 | yes |");
+    expect(text).toContain("- matmul 1024^3: k_000_matmul 32 of [16, 32, 64]");
+  });
+
+  it("says no past 10%", () => {
+    expect(renderTiles([kase(111, [[16, 100], [32, 120]])]).join("\n")).toContain("| 1.110 | **no** |");
+  });
+
+  it("writes nothing for cases without tiles", () => {
+    expect(renderTiles([{ ...kase(1, []), ours: { compileMs: 0, instantiateMs: 0, firstStepMs: 0, dispatches: 1 } }])).toEqual([]);
   });
 });

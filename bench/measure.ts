@@ -36,6 +36,8 @@ export type Timing =
       readonly reps: number;
       /** Median over runs of CPU time / wall time: the cores the process kept busy (2 = all, here). */
       readonly cores?: number;
+      /** CPU milliseconds of the process per repetition, per run (where the contender can tell). */
+      readonly cpuRuns?: readonly number[];
     }
   | { readonly impl: string; readonly status: "unsupported" | "failed"; readonly reason: string };
 
@@ -73,6 +75,7 @@ export async function interleave(contenders: readonly Contender[], rounds: numbe
   const out = new Map<Contender, Timing>();
   const runs = new Map<Contender, number[]>();
   const cores = new Map<Contender, number[]>();
+  const cpu = new Map<Contender, number[]>();
   try {
     for (const c of contenders) {
       try {
@@ -97,6 +100,7 @@ export async function interleave(contenders: readonly Contender[], rounds: numbe
           else {
             runs.get(c)!.push(s.ms);
             cores.set(c, [...(cores.get(c) ?? []), s.cpuMs / s.ms]);
+            cpu.set(c, [...(cpu.get(c) ?? []), s.cpuMs]);
           }
         } catch (e) {
           out.set(c, { impl: c.impl, status: "failed", reason: message(e) });
@@ -114,6 +118,7 @@ export async function interleave(contenders: readonly Contender[], rounds: numbe
     if (done !== undefined) return done;
     const xs = runs.get(c)!;
     const busy = cores.get(c);
-    return { impl: c.impl, status: "ok", ms: median(xs), runs: xs, reps: reps.get(c)!, ...(busy ? { cores: median(busy) } : {}) };
+    const cpuRuns = cpu.get(c);
+    return { impl: c.impl, status: "ok", ms: median(xs), runs: xs, reps: reps.get(c)!, ...(busy ? { cores: median(busy) } : {}), ...(cpuRuns ? { cpuRuns } : {}) };
   });
 }

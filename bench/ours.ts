@@ -10,6 +10,10 @@ import type { Program } from "../dsl/index";
 import type { AcquiredDevice } from "../runtime/device";
 import type { AdapterClass } from "../format/module";
 import { type Instance, type KernelTime, type TensorInput, instantiate } from "../runtime/runner";
+import { chooseVariant } from "../runtime/check-module";
+import { nodeTune } from "../runtime/node-tune";
+import { type TileChoices, tuneKey } from "../runtime/tune";
+import type { GeneratedModule } from "../format/module";
 import { type Contender, type Sample, warmUp } from "./measure";
 
 /** Kernel template of a dispatch: its anchor op plus the stage suffix the templates add. */
@@ -49,10 +53,52 @@ export function randomData(n: number, seed: number, scale = 1): Float32Array {
   return out;
 }
 
+/**
+ * Which tiles our contender runs: the tuned ones (what a user's run gets: runtime/node-tune.ts,
+ * honouring ADAPTSEG_TUNE), or every tiled use at `rows` rows where that is one of its candidates.
+ */
+export type BenchTiles = { readonly kind: "tuned" } | { readonly kind: "fixed"; readonly rows: number };
+
+/** The tile a tiled dispatch ran with, of its candidates. */
+export interface TileUse {
+  readonly dispatch: string;
+  readonly rows: number;
+  readonly candidates: readonly number[];
+}
+
+/** The dispatches with tile candidates on this adapter, and the tile each runs with `tiles`. */
+export function tileUses(module: GeneratedModule, acquired: AcquiredDevice, tiles: TileChoices): TileUse[] {
+  const features = new Set<string>([...acquired.device.features]);
+  return module.phases.flatMap((p) =>
+    p.dispatches.flatMap((dispatch) => {
+      const v = chooseVariant(dispatch, acquired.adapterClass, features);
+      if (E.isLeft(v) || v.right.tile === undefined) return [];
+      const chosen = tiles.get(tuneKey(module.shaders[v.right.shader]!, v.right));
+      const rows = chosen !== undefined && v.right.tile.candidates.includes(chosen) ? chosen : v.right.tile.rows;
+      return [{ dispatch: dispatch.name, rows, candidates: v.right.tile.candidates }];
+    }),
+  );
+}
+
+/** Choices that run every tiled use of `module` at `rows` rows where it can. */
+function fixedTiles(module: GeneratedModule, acquired: AcquiredDevice, rows: number): Map<string, number> {
+  const features = new Set<string>([...acquired.device.features]);
+  const out = new Map<string, number>();
+  for (const d of module.phases.flatMap((p) => p.dispatches)) {
+    const v = chooseVariant(d, acquired.adapterClass, features);
+    if (E.isRight(v) && v.right.tile?.candidates.includes(rows)) out.set(tuneKey(module.shaders[v.right.shader]!, v.right), rows);
+  }
+  return out;
+}
+
 export interface OursOptions {
   readonly impl?: string;
   readonly targetMs: number;
   readonly maxReps?: number;
+  /** Default: tuned. */
+  readonly tiles?: BenchTiles;
+  /** Where tuning progress goes (default stderr). */
+  readonly log?: (line: string) => void;
   /** Called after prepare with the compiled program and instance (inputs, extra reporting). */
   readonly onReady?: (compiled: Compiled, instance: Instance) => void;
 }
@@ -64,6 +110,8 @@ export class OursContender implements Contender {
   instance: Instance | undefined;
   compileMs = 0;
   instantiateMs = 0;
+  /** The tile each tiled dispatch ran with (set by prepare). */
+  tiles: TileUse[] = [];
   firstStepMs = 0;
 
   constructor(
@@ -83,12 +131,23 @@ export class OursContender implements Contender {
     const t0 = performance.now();
     this.compiled = compileProgram(this.build());
     const t1 = performance.now();
-    const inst = await instantiate(this.acquired.device, this.compiled.module, this.acquired.adapterClass);
+    const module = this.compiled.module;
+    const wanted = this.opts.tiles ?? { kind: "tuned" };
+    let tiles: TileChoices;
+    if (wanted.kind === "fixed") tiles = fixedTiles(module, this.acquired, wanted.rows);
+    else {
+      const tuned = await nodeTune(this.acquired, [module], this.opts.log ? { log: this.opts.log } : {});
+      if (E.isLeft(tuned)) throw new Error(tuned.left.message);
+      tiles = tuned.right.choices;
+    }
+    this.tiles = tileUses(module, this.acquired, tiles);
+    const t2tune = performance.now();
+    const inst = await instantiate(this.acquired.device, module, this.acquired.adapterClass, { tiles });
     if (E.isLeft(inst)) throw new Error(inst.left.message);
     this.instance = inst.right;
     const t2 = performance.now();
     this.compileMs = t1 - t0;
-    this.instantiateMs = t2 - t1;
+    this.instantiateMs = t2 - t2tune;
     for (const [name, data] of this.inputs(this.compiled)) this.instance.write(name, data);
     this.opts.onReady?.(this.compiled, this.instance);
     // The first step pays for lavapipe's lazy shader compilation.

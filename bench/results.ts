@@ -1,7 +1,7 @@
 // Results: what each case measured, the JSON file (--json) and the markdown summary, with the
 // targets of issue 7 and issue 3's kernel acceptance checked against the figures of this run.
 
-import type { Timing } from "./measure";
+import { type Timing, median } from "./measure";
 import type { DispatchProfile } from "./ours";
 
 export interface TemplateTime {
@@ -30,6 +30,8 @@ export interface OursDetails {
   /** Sum of per-dispatch GPU timestamps of one profiled step (one pass per dispatch). */
   readonly gpuMs?: number | undefined;
   readonly templates?: readonly TemplateTime[] | undefined;
+  /** The tile each dispatch with tile candidates ran with (tuned: runtime/tune.ts). */
+  readonly tiles?: readonly { readonly dispatch: string; readonly rows: number; readonly candidates: readonly number[] }[] | undefined;
 }
 
 export interface StepDetails {
@@ -312,7 +314,63 @@ export function renderMarkdown(machine: Machine, cases: readonly CaseReport[], r
       L.push("");
     }
   }
+  L.push(...renderTiles(kernels));
   const failed = cases.flatMap((c) => c.timings.filter((x) => x.status === "failed").map((x) => `${c.name} / ${x.impl}: ${x.status === "failed" ? x.reason : ""}`));
   if (failed.length > 0) L.push("### Failures", "", ...failed.map((f) => `- ${f}`), "");
   return L.join("\n");
+}
+
+/**
+ * An implementation's CPU milliseconds per call (median over runs; lavapipe's threads count) and
+ * wall milliseconds (median). The tile comparison reads CPU time: the contenders differ by a few
+ * percent, while on a shared machine the wall time of one run swings by tens of percent with how
+ * many cores the others leave lavapipe; the work a call costs barely moves (measured here: CPU
+ * medians of one configuration within 2% across runs, wall times 2-3x apart).
+ */
+function tileCost(c: CaseReport, impl: string): { cpu: number; wall: number } | undefined {
+  const t = c.timings.find((x) => x.impl === impl);
+  return t?.status === "ok" && t.cpuRuns !== undefined && t.cpuRuns.length > 0 ? { cpu: median(t.cpuRuns), wall: t.ms } : undefined;
+}
+
+/** Costs of our contenders with fixed tiles (impl `tile R rows`, bench/kernels.ts), by rows. */
+function fixedTileCosts(c: CaseReport): Map<number, { cpu: number; wall: number }> {
+  const out = new Map<number, { cpu: number; wall: number }>();
+  for (const t of c.timings) {
+    const m = /^tile (\d+) rows$/.exec(t.impl);
+    const cost = tileCost(c, t.impl);
+    if (m && cost !== undefined) out.set(Number(m[1]), cost);
+  }
+  return out;
+}
+
+/**
+ * The tile choices: per case, the tile each tuned dispatch ran with; and where the case was also
+ * run with each fixed candidate, tuned against the best of them (issue 19: within 10%).
+ */
+export function renderTiles(kernels: readonly CaseReport[]): string[] {
+  const L: string[] = [];
+  const chosen = kernels.filter((c) => (c.ours?.tiles?.length ?? 0) > 0);
+  if (chosen.length === 0) return L;
+  L.push("### Tile choices (runtime/tune.ts; CPU ms / wall ms per call, medians of the interleaved runs)", "");
+  const compared = chosen.filter((c) => fixedTileCosts(c).size > 0);
+  if (compared.length > 0) {
+    const rows = [...new Set(compared.flatMap((c) => [...fixedTileCosts(c).keys()]))].sort((a, b) => a - b);
+    const both = (x: { cpu: number; wall: number } | undefined) => (x === undefined ? "-" : `${fmtMs(x.cpu)} / ${fmtMs(x.wall)}`);
+    L.push(`| kernel | tuned | ${rows.map((r) => `${r} rows`).join(" | ")} | tuned / best fixed (CPU) | within 10% |`);
+    L.push(`|---|---|${rows.map(() => "---|").join("")}---|---|`);
+    for (const c of compared) {
+      const fixed = fixedTileCosts(c);
+      const tuned = tileCost(c, "ours");
+      const best = Math.min(...[...fixed.values()].map((x) => x.cpu));
+      const ratio = tuned !== undefined ? tuned.cpu / best : undefined;
+      L.push(
+        `| ${c.name} | ${both(tuned)} | ${rows.map((r) => both(fixed.get(r))).join(" | ")} | ${ratio !== undefined ? ratio.toFixed(3) : "-"} | ${ratio === undefined ? "-" : ratio <= 1.1 ? "yes" : "**no**"} |`,
+      );
+    }
+    L.push("");
+  }
+  L.push("Tuned tile per dispatch (rows chosen, of the candidates):", "");
+  for (const c of chosen) L.push(`- ${c.name}: ${c.ours!.tiles!.map((t) => `${t.dispatch} ${t.rows} of [${t.candidates.join(", ")}]`).join("; ")}`);
+  L.push("");
+  return L;
 }

@@ -15,7 +15,7 @@ import { type ClassTable, classPalette } from "../datasets/class-table.js";
 import { PROTOCOLS } from "../datasets/classes.js";
 import { jsonReport, markdownTable, type ScoreSummary, subsetMIoU } from "../evaluation/report.js";
 import type { GeneratedModule } from "../format/module.js";
-import { instantiate } from "../runtime/runner.js";
+import { instantiateTuned } from "../runtime/node-tune.js";
 import { fitWeights, readWeights, type ReadWeights } from "../train/checkpoint.js";
 import { acquireFor } from "./train.js";
 import { openDataset, type NamedDataset } from "../train/data.js";
@@ -211,7 +211,7 @@ export async function runEvalCli(o: EvalCliOptions): Promise<E.Either<TrainError
   const G = weights.right.groups["G"]!;
   const device = await acquireFor([module]);
   if (E.isLeft(device)) return device;
-  const inst = await instantiate(device.right.device, module, device.right.adapterClass);
+  const inst = await instantiateTuned(device.right, module);
   if (E.isLeft(inst)) return E.left(fromRuntimeError(inst.left));
   try {
     const setup = evalSetup(module, inst.right, refs.right, protocol.right);

@@ -13,7 +13,7 @@
 
 import { IndentationText, Project, QuoteKind, VariableDeclarationKind } from "ts-morph";
 import type { InitSpec, ShaderSpec, TensorSlot } from "../format/module";
-import type { BufferRow, DispatchRow, TensorRow, UseRow } from "../format/module-table";
+import { type BufferRow, type DispatchRow, type TensorRow, type UseRow, tileRow } from "../format/module-table";
 import type { Compiled } from "./compile";
 import { templateOf } from "./names";
 
@@ -113,6 +113,7 @@ export function emitModule(c: Compiled, source: string): string {
         const kernel = kernelIndex(v.shader);
         const constants = v.constants ?? [];
         const specialised = v.adapter !== undefined || v.features !== undefined;
+        if (v.tile) return uses.id([kernel, constants, v.workgroups, v.adapter, v.features ?? [], tileRow(v.tile)]);
         return uses.id(specialised ? [kernel, constants, v.workgroups, v.adapter, v.features ?? []] : [kernel, constants, v.workgroups]);
       });
       const pass = prov.pass === "backward" ? 1 : 0;
@@ -152,7 +153,7 @@ export function emitModule(c: Compiled, source: string): string {
     `  constants: [\n${lines(m.constants)}\n  ],`,
     `  // the pool kernels this program uses (generated/kernels/<template>.ts)`,
     `  kernels: [\n${pool.map((name) => `    ${templateOf({ name })}.${name},`).join("\n")}\n  ],`,
-    `  // [kernel, override values, workgroups, adapter, features]`,
+    `  // [kernel, override values, workgroups, adapter, features, tile: [rows, candidates, grid axis, extent]]`,
     `  uses: [\n${lines(uses.values)}\n  ],`,
     `  // [arena, offset, bytes]`,
     `  buffers: [\n${lines(buffers.values)}\n  ],`,

@@ -22,7 +22,7 @@ import { colorize } from "../evaluation/colorize.js";
 import { formatPercent } from "../evaluation/confusion.js";
 import { jsonReport, markdownTable, type ScoreSummary } from "../evaluation/report.js";
 import type { GeneratedModule } from "../format/module.js";
-import { instantiate } from "../runtime/runner.js";
+import { instantiateTuned } from "../runtime/node-tune.js";
 import { acquireFor } from "../cli/train.js";
 import { openDataset, type NamedDataset } from "../train/data.js";
 import { fromPlotError, fromRuntimeError, trainError, type TrainError } from "../train/errors.js";
@@ -278,7 +278,7 @@ export async function runDemo(o: DemoOptions): Promise<E.Either<TrainError, Demo
     const evalModule = evalOf[run.variant]!;
     const protocol = protocolOf(evalModule);
     if (E.isLeft(protocol)) return protocol;
-    const inst = await instantiate(device.right.device, evalModule, device.right.adapterClass);
+    const inst = await instantiateTuned(device.right, evalModule);
     if (E.isLeft(inst)) return E.left(fromRuntimeError(inst.left));
     try {
       const setup = evalSetup(evalModule, inst.right, valRefs.right, protocol.right);

@@ -20,10 +20,16 @@ import type {
   SlotRole,
   TensorDType,
   TensorSlot,
+  TileSpec,
 } from "./module.js";
 
-/** A use of a pool kernel: [kernel index, override values, workgroups, adapter?, features?]. */
-export type UseRow = readonly [number, readonly number[], readonly [number, number, number], AdapterClass?, (readonly string[])?];
+/** A use's tile candidates (TileSpec): [rows run untuned, candidate rows, grid axis, extent]. */
+export type TileRow = readonly [number, readonly number[], 0 | 1 | 2, number];
+
+/** A use of a pool kernel: [kernel index, override values, workgroups, adapter?, features?, tile?]. */
+export type UseRow = readonly [number, readonly number[], readonly [number, number, number], AdapterClass?, (readonly string[])?, TileRow?];
+
+export const tileRow = (t: TileSpec): TileRow => [t.rows, t.candidates, t.axis, t.extent];
 
 /** [arena, offset, bytes]. */
 export type BufferRow = readonly [number, number, number];
@@ -99,7 +105,7 @@ function expandTensor(t: ModuleTable, [name, role, shape, dtype, arena, offset, 
   };
 }
 
-function expandUse(t: ModuleTable, [kernel, constants, workgroups, adapter, features]: UseRow): KernelVariant {
+function expandUse(t: ModuleTable, [kernel, constants, workgroups, adapter, features, tile]: UseRow): KernelVariant {
   at(t.kernels, kernel, "kernel", t.name);
   return {
     // Absent trailing fields are written as nothing, or as null when a later one is present.
@@ -108,6 +114,7 @@ function expandUse(t: ModuleTable, [kernel, constants, workgroups, adapter, feat
     shader: kernel,
     ...(constants.length > 0 ? { constants } : {}),
     workgroups,
+    ...(tile != null ? { tile: { rows: tile[0], candidates: tile[1], axis: tile[2], extent: tile[3] } } : {}),
   };
 }
 

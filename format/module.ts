@@ -109,6 +109,36 @@ export const SUBGROUP_LANES = 8;
 /** The adapters a kernel variant is meant for: CPU adapters (lavapipe, SwiftShader) or GPUs. */
 export type AdapterClass = "cpu" | "gpu";
 
+/**
+ * The pipeline override holding a kernel's tile size where its use offers several (KernelVariant
+ * tile): the rows of a CPU variant's subgroup tile. Not a lifted literal (lit<N>): its value is
+ * the runtime's choice, not the codegen's.
+ */
+export const TILE_OVERRIDE = "tile_rows";
+
+/**
+ * Tile sizes one use of a kernel can run with, each giving the same bits (every output sums its
+ * terms in one fixed order whatever the tile): the runtime may run any candidate (runtime/tune.ts
+ * times them on the device). A tile of `r` sets TILE_OVERRIDE to r and the grid along `axis` to
+ * ceil(extent / r); the other grid dimensions are the variant's.
+ */
+export interface TileSpec {
+  /** The tile the use runs untuned: the variant's workgroups are this tile's grid. */
+  readonly rows: number;
+  /** Every tile the use may run, ascending; includes `rows`. */
+  readonly candidates: readonly number[];
+  readonly axis: 0 | 1 | 2;
+  /** Rows of output along `axis` (matmul rows, convolution pixels). */
+  readonly extent: number;
+}
+
+/** The workgroups of a use run with a tile of `rows` rows. */
+export function tileWorkgroups(workgroups: readonly [number, number, number], tile: TileSpec, rows: number): [number, number, number] {
+  const grid: [number, number, number] = [...workgroups];
+  grid[tile.axis] = Math.ceil(tile.extent / rows);
+  return grid;
+}
+
 export interface KernelVariant {
   /** Omitted: suits every adapter. */
   readonly adapter?: AdapterClass;
@@ -118,6 +148,8 @@ export interface KernelVariant {
   /** Values of the shader's overrides lit0..litN for this use, in order. Omitted: none. */
   readonly constants?: readonly number[];
   readonly workgroups: readonly [number, number, number];
+  /** Tile sizes this use can run with, where its shader declares TILE_OVERRIDE (even for one candidate). */
+  readonly tile?: TileSpec;
 }
 
 /** Whether a dispatch computes part of a forward pass, a gradient, or an optimizer update. */

@@ -3,7 +3,7 @@
 // kernel variant for the adapter, and checking its binding access.
 
 import * as E from "fp-ts/lib/Either.js";
-import { type AdapterClass, type Copy, type Dispatch, type GeneratedModule, type KernelVariant, type Placement, SUBGROUP_LANES } from "../format/module.js";
+import { type AdapterClass, type Copy, type Dispatch, type GeneratedModule, type KernelVariant, type Placement, SUBGROUP_LANES, tileWorkgroups } from "../format/module.js";
 import { limitError, runtimeError, type RuntimeError } from "./device.js";
 import { overrideValues } from "./pipelines.js";
 
@@ -86,11 +86,30 @@ function checkDispatch(module: GeneratedModule, limits: GPUSupportedLimits, d: D
   for (const v of d.variants) {
     const shader = module.shaders[v.shader];
     if (shader === undefined) return E.left(runtimeError("module", `${what}: shader ${v.shader} does not exist`));
-    const values = overrideValues(shader, v.constants);
+    const values = overrideValues(shader, v.constants, v.tile?.rows);
     if (E.isLeft(values)) return E.left(runtimeError("module", `${what}: ${values.left}`));
+    const tile = checkTile(v, limits, what);
+    if (E.isLeft(tile)) return tile;
     const too = v.workgroups.find((n) => n > limits.maxComputeWorkgroupsPerDimension);
     if (too !== undefined) {
       return E.left(limitError("maxComputeWorkgroupsPerDimension", too, limits.maxComputeWorkgroupsPerDimension, what, "device"));
+    }
+  }
+  return E.right(undefined);
+}
+
+/** A tile's rows are one of its candidates, and every candidate's grid fits the device. */
+function checkTile(v: KernelVariant, limits: GPUSupportedLimits, what: string): E.Either<RuntimeError, void> {
+  const tile = v.tile;
+  if (tile === undefined) return E.right(undefined);
+  const positive = (n: number) => Number.isInteger(n) && n > 0;
+  if (!tile.candidates.every(positive) || !tile.candidates.includes(tile.rows) || !positive(tile.extent)) {
+    return E.left(runtimeError("module", `${what}: tile of ${tile.rows} rows is not one of its candidates [${tile.candidates.join(", ")}] (or a candidate or the extent ${tile.extent} is not a positive integer)`));
+  }
+  for (const rows of tile.candidates) {
+    const too = tileWorkgroups(v.workgroups, tile, rows).find((n) => n > limits.maxComputeWorkgroupsPerDimension);
+    if (too !== undefined) {
+      return E.left(limitError("maxComputeWorkgroupsPerDimension", too, limits.maxComputeWorkgroupsPerDimension, `${what}, tile of ${rows} rows`, "device"));
     }
   }
   return E.right(undefined);
@@ -153,7 +172,11 @@ export function deviceFeatures(device: GPUDevice): ReadonlySet<string> {
   return usableFeatures(device.features, info);
 }
 
-/** The first variant made for this adapter class (or for every adapter) whose features the device has. */
+/**
+ * The first variant made for this adapter class (or for every adapter) whose features the device
+ * has. Its tile, where it has candidates, is its default; runner.ts applies the tuned choice
+ * (runtime/tune.ts, chooseTile).
+ */
 export function chooseVariant(
   d: Dispatch,
   adapterClass: AdapterClass,

@@ -29,6 +29,8 @@ export type RuntimeErrorKind =
   | "shader"
   /** A shader compiled but its pipeline could not be created. */
   | "pipeline"
+  /** Tile tuning was asked for wrongly (ADAPTSEG_TUNE has an unknown value). */
+  | "tune"
   /** A tensor name that the module does not have, or data of the wrong length or type. */
   | "tensor"
   /** A WebGPU validation or out-of-memory error caught while creating resources. */

@@ -9,7 +9,7 @@
 // Pure WebGPU API: the same code runs on Dawn under Node and in a browser.
 
 import * as E from "fp-ts/lib/Either.js";
-import { type KernelVariant, type ShaderSpec, overrideName } from "../format/module.js";
+import { type KernelVariant, type ShaderSpec, TILE_OVERRIDE, overrideName } from "../format/module.js";
 import type { RuntimeError } from "./device.js";
 
 /** How many pipelines a device's cache created, and how many requests it answered from them. */
@@ -70,8 +70,11 @@ async function compileShader(device: GPUDevice, name: string, wgsl: string): Pro
   return E.right(shaderModule);
 }
 
-/** The override record of a use: lit0..litN by name, or a message when the counts disagree. */
-export function overrideValues(shader: ShaderSpec, constants: readonly number[] | undefined): E.Either<string, Record<string, number>> {
+/**
+ * The override record of a use: lit0..litN by name, and TILE_OVERRIDE where the use has a tile
+ * (its rows: the default, or the tuner's choice); or a message when the counts disagree.
+ */
+export function overrideValues(shader: ShaderSpec, constants: readonly number[] | undefined, tileRows?: number): E.Either<string, Record<string, number>> {
   const types = shader.overrides ?? [];
   const values = constants ?? [];
   if (values.length !== types.length) {
@@ -79,18 +82,20 @@ export function overrideValues(shader: ShaderSpec, constants: readonly number[] 
   }
   const bad = values.findIndex((v, k) => !Number.isFinite(v) || (types[k] !== "f32" && !Number.isInteger(v)));
   if (bad >= 0) return E.left(`shader '${shader.name}': override ${overrideName(bad)} (${types[bad]}) cannot take ${values[bad]}`);
-  return E.right(Object.fromEntries(values.map((v, k) => [overrideName(k), v])));
+  const record: Record<string, number> = Object.fromEntries(values.map((v, k) => [overrideName(k), v]));
+  if (tileRows !== undefined) record[TILE_OVERRIDE] = tileRows;
+  return E.right(record);
 }
 
-/** The cache key of a use: the kernel text and its override values. */
-export const useKey = (shader: ShaderSpec, variant: Pick<KernelVariant, "constants">): string =>
-  `${shader.wgsl}\u0000${(variant.constants ?? []).join(",")}`;
+/** The cache key of a use: the kernel text, its override values and its tile. */
+export const useKey = (shader: ShaderSpec, variant: Pick<KernelVariant, "constants" | "tile">): string =>
+  `${shader.wgsl}\u0000${(variant.constants ?? []).join(",")}\u0000${variant.tile?.rows ?? ""}`;
 
 /**
  * The pipeline of one use of a kernel on `device`, created at most once per device: later
  * requests (from this or any other module) get the same object.
  */
-export function pipelineFor(device: GPUDevice, shader: ShaderSpec, variant: Pick<KernelVariant, "constants">): Promise<E.Either<RuntimeError, GPUComputePipeline>> {
+export function pipelineFor(device: GPUDevice, shader: ShaderSpec, variant: Pick<KernelVariant, "constants" | "tile">): Promise<E.Either<RuntimeError, GPUComputePipeline>> {
   const cache = cacheOf(device);
   const key = useKey(shader, variant);
   const known = cache.pipelines.get(key);
@@ -100,7 +105,7 @@ export function pipelineFor(device: GPUDevice, shader: ShaderSpec, variant: Pick
   }
   cache.created++;
   const made = (async (): Promise<E.Either<RuntimeError, GPUComputePipeline>> => {
-    const constants = overrideValues(shader, variant.constants);
+    const constants = overrideValues(shader, variant.constants, variant.tile?.rows);
     if (E.isLeft(constants)) return E.left({ kind: "module", message: constants.left });
     let compiled = cache.shaders.get(shader.wgsl);
     if (compiled === undefined) {

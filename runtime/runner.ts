@@ -25,6 +25,7 @@ import { hyperSlot, hyperVector } from "./hyperparameters.js";
 import { pipelineFor, useKey } from "./pipelines.js";
 import { WORD, checkAccess, checkModule, chooseVariant, deviceFeatures, elementCount } from "./check-module.js";
 import { encodeTensorData, type TensorData, type TensorInput, typedArrayFor, unknownTensor } from "./tensor-data.js";
+import { chooseTile, type TileChoices } from "./tune.js";
 import { sleepingWait } from "./wait.js";
 
 export { pipelineStats, renderCompilationMessage } from "./pipelines.js";
@@ -173,7 +174,8 @@ function createBindGroup(device: GPUDevice, arenas: readonly GPUBuffer[], d: Dis
   });
 }
 
-function chooseAll(module: GeneratedModule, adapterClass: AdapterClass, features: ReadonlySet<string>): E.Either<RuntimeError, KernelVariant[][]> {
+/** Each dispatch's variant for the adapter, with its tile as `tiles` chose it (else its default). */
+function chooseAll(module: GeneratedModule, adapterClass: AdapterClass, features: ReadonlySet<string>, tiles: TileChoices): E.Either<RuntimeError, KernelVariant[][]> {
   const chosen: KernelVariant[][] = [];
   for (const phase of module.phases) {
     const variants: KernelVariant[] = [];
@@ -182,7 +184,8 @@ function chooseAll(module: GeneratedModule, adapterClass: AdapterClass, features
       if (E.isLeft(v)) return v;
       const access = checkAccess(module, d, v.right);
       if (E.isLeft(access)) return access;
-      variants.push(v.right);
+      const shader = module.shaders[v.right.shader];
+      variants.push(shader === undefined ? v.right : chooseTile(shader, v.right, tiles));
     }
     chosen.push(variants);
   }
@@ -429,7 +432,11 @@ class PassTimer {
 // ---------------------------------------------------------------------------------------------
 // instantiate
 
-/** The shaders some chosen variant runs, in first-use order. */
+export interface InstantiateOptions {
+  /** Tuned tile choices (runtime/tune.ts); uses without one run their default tile. */
+  readonly tiles?: TileChoices;
+}
+
 /**
  * Creates everything the module needs on `device` and returns the instance; Left when the module
  * does not fit the device, a shader does not compile, or WebGPU rejects a resource. Kernel variants
@@ -440,12 +447,13 @@ export async function instantiate(
   device: GPUDevice,
   module: GeneratedModule,
   adapterClass: AdapterClass,
+  options: InstantiateOptions = {},
 ): Promise<E.Either<RuntimeError, Instance>> {
   const checked = checkModule(module, device.limits);
   if (E.isLeft(checked)) return checked;
   const hyper = hyperSlot(module);
   if (E.isLeft(hyper)) return E.left(runtimeError("module", hyper.left));
-  const chosen = chooseAll(module, adapterClass, deviceFeatures(device));
+  const chosen = chooseAll(module, adapterClass, deviceFeatures(device), options.tiles ?? new Map());
   if (E.isLeft(chosen)) return chosen;
 
   const owned = new Owned();

@@ -25,7 +25,8 @@ export const trainError = (kind: TrainError["kind"], message: string): TrainErro
 
 export const fromCheckpointError = (e: CheckpointError): TrainError => trainError("checkpoint", renderCheckpointError(e));
 export const fromDataError = (e: DataError): TrainError => trainError("data", describeDataError(e));
-export const fromRuntimeError = (e: RuntimeError): TrainError => trainError("device", e.message);
+/** A device failure; a wrong ADAPTSEG_TUNE is a bad request. */
+export const fromRuntimeError = (e: RuntimeError): TrainError => trainError(e.kind === "tune" ? "options" : "device", e.message);
 // A chart or picture that cannot be written is an output path the user chose (--save, --out,
 // the run directory) that does not take a file, so it counts as a bad request, as before plots/
 // had an error type of its own.

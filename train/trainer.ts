@@ -30,7 +30,8 @@ import { mixSeed } from "../datasets/prng.js";
 import { repeatedShuffle, sampleAt } from "../datasets/sampler.js";
 import type { AcquiredDevice } from "../runtime/device.js";
 import type { GeneratedModule, HyperparameterSpec } from "../format/module.js";
-import { type Instance, instantiate } from "../runtime/runner.js";
+import type { Instance } from "../runtime/runner.js";
+import { instantiateTuned } from "../runtime/node-tune.js";
 import { HYPER_SLOT, hyperRecord } from "../runtime/hyperparameters.js";
 import { saveCheckpoint, snapshotPath } from "./checkpoint.js";
 import { type NamedDataset, nextSample, openDataset, sampleStream } from "./data.js";
@@ -202,7 +203,7 @@ async function trainInDirectory(
   }
 
   // 3. Programs on the device.
-  const made = await instantiate(device.device, module, device.adapterClass);
+  const made = await instantiateTuned(device, module);
   if (E.isLeft(made)) return E.left(fromRuntimeError(made.left));
   const instance = made.right;
   let evaluator: EvalSetup | undefined;
@@ -210,7 +211,7 @@ async function trainInDirectory(
   const streams: PrefetchLoader[] = [];
   try {
     if (run.evalModule !== undefined && valRefs !== undefined) {
-      const em = await instantiate(device.device, run.evalModule, device.adapterClass);
+      const em = await instantiateTuned(device, run.evalModule);
       if (E.isLeft(em)) return E.left(fromRuntimeError(em.left));
       evalInstance = em.right;
       const s = evalSetup(run.evalModule, evalInstance, valRefs, protocol);

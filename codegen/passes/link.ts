@@ -77,7 +77,14 @@ function linkPhase(pool: Pool, layout: MemoryLayout, phase: ResidentPhase, index
   const dispatches = phase.dispatches.map(({ stage, provenance, plan, homes }, di): Dispatch => {
     const access = stage.bindings.map(declaredAccess);
     // Specialised variants first; the portable default last, for every other adapter.
-    const alternatives = stage.alternatives.map((a) => ({ adapter: a.adapter, features: a.features, ...useOf(pool, a.wgsl, access), workgroups: a.workgroups }));
+    // A variant with tile candidates keeps them (format/module.ts, TileSpec): one text for every tile.
+    const alternatives = stage.alternatives.map((a) => ({
+      adapter: a.adapter,
+      features: a.features,
+      ...useOf(pool, a.wgsl, access),
+      workgroups: a.workgroups,
+      ...(a.tile ? { tile: a.tile } : {}),
+    }));
     const main = useOf(pool, stage.wgsl, access);
     kernels.push({ phase: phase.name, stage, shader: main.shader, anchor: plan.anchor?.node.op ?? "pointwise" });
     return {

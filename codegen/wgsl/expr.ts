@@ -76,6 +76,16 @@ export const HELPERS = {
   mac4: `fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }`,
+  // Eight rows of a CPU variant's tile (templates/tiling.ts, rowBlocks) as one value, and their
+  // inner step: row l takes lane l's 4 values of x (a shuffle with a constant lane, as fromLane)
+  // into its mac4. One call per 8 rows keeps the kernel text short; the compiler inlines it
+  // and splits the struct, so the code is that of 8 separate accumulators.
+  mac8: [
+    `struct Rows8 { ${Array.from({ length: 8 }, (_, l) => `r${l}: vec4<f32>`).join(", ")} }`,
+    `fn mac8(x: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: Rows8) -> Rows8 {`,
+    `  return Rows8(${Array.from({ length: 8 }, (_, l) => `mac4(subgroupShuffle(x, ${l}u), y0, y1, y2, y3, a.r${l})`).join(", ")});`,
+    `}`,
+  ].join("\n"),
 } as const;
 
 /** Helpers that call other helpers: using one includes those. */
@@ -83,6 +93,7 @@ const HELPER_CALLS: Partial<Record<keyof typeof HELPERS, readonly (keyof typeof 
   max: ["isnan"],
   min: ["isnan"],
   relu: ["isnan"],
+  mac8: ["mac4"],
 };
 
 function useHelper(k: KernelBuilder, name: keyof typeof HELPERS): void {

@@ -1,7 +1,7 @@
 // Assembling one WGSL kernel: bindings, helpers, a provenance header, and the thread index.
 
 import { type Tensor, numel } from "../../dsl/index";
-import { SUBGROUP_LANES } from "../../format/module";
+import { SUBGROUP_LANES, TILE_OVERRIDE, type TileSpec } from "../../format/module";
 import { type Binding, type BufferRef, HELPERS, KernelBuilder, Scope, flatIndex, toStorage, valueAt } from "./expr";
 
 /** Workgroup size of every generated kernel: 64 invocations = 8 SIMD-8 rows on lavapipe. */
@@ -35,6 +35,8 @@ export interface Alternative {
   readonly features: readonly string[];
   readonly wgsl: string;
   readonly workgroups: readonly [number, number, number];
+  /** Tile sizes the shader can run with (it declares TILE_OVERRIDE); workgroups are those of tile.rows. */
+  readonly tile?: TileSpec;
 }
 
 /**
@@ -191,7 +193,7 @@ export const CPU_SUBGROUP = SUBGROUP_LANES;
 export function assembleSubgroupVariant(
   k: KernelBuilder,
   expected: readonly Binding[],
-  text: { readonly header: readonly string[]; readonly body: Scope; readonly workgroups: readonly [number, number, number] },
+  text: { readonly header: readonly string[]; readonly body: Scope; readonly workgroups: readonly [number, number, number]; readonly tile?: TileSpec },
 ): Alternative {
   const same =
     k.bindings.length === expected.length &&
@@ -203,7 +205,10 @@ export function assembleSubgroupVariant(
     "enable subgroups;",
     ...text.header.map((h) => `// ${h}`),
     `// CPU variant: workgroup = one ${CPU_SUBGROUP}-lane subgroup; grid ${text.workgroups.join("x")}`,
+    ...(text.tile ? [`// tile ${text.tile.rows} rows (candidates ${text.tile.candidates.join(", ")})`] : []),
     ...k.declarations(),
+    // The tile's rows, set per use by the runtime (format/module.ts, TileSpec).
+    ...(text.tile ? [`override ${TILE_OVERRIDE}: i32;`] : []),
     ...helpers,
     `@compute @workgroup_size(${CPU_SUBGROUP})`,
     `fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {`,
@@ -212,7 +217,7 @@ export function assembleSubgroupVariant(
     `}`,
     ``,
   ].join("\n");
-  return { adapter: "cpu", features: ["subgroups"], wgsl, workgroups: text.workgroups };
+  return { adapter: "cpu", features: ["subgroups"], wgsl, workgroups: text.workgroups, ...(text.tile ? { tile: text.tile } : {}) };
 }
 
 function sameRef(a: BufferRef, b: BufferRef): boolean {

@@ -12,7 +12,7 @@ import { type KernelPlan } from "../../fusion";
 import { type Alternative, type Stage, CPU_SUBGROUP, assemble, assembleSubgroupVariant, sig, storeRoot } from "../kernel";
 import { type TemplateContext, bodyScope, builder, ceilDiv, epilogueNote, range } from "./context";
 import { channelOperand, packWeights } from "./packing";
-import { cpuTapStep, cpuTileRows, tileStores } from "./tiling";
+import { CPU_MAX_ROWS, TILE, rowAccumulators, cpuTapStep, cpuTile, tileStores } from "./tiling";
 
 export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const a = plan.anchor!;
@@ -91,8 +91,9 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
   const Hq = phaseLength(H, sh);
   const Wq = phaseLength(W, sw);
   const Q = N * Hq * Wq;
-  const R = cpuTileRows(Q, ceilDiv(C4, CPU_SUBGROUP) * sh * sw);
-  const J = R / CPU_SUBGROUP;
+  const tile = cpuTile(Q, ceilDiv(C4, CPU_SUBGROUP) * sh * sw);
+  const R = tile.rows;
+  const J = CPU_MAX_ROWS / CPU_SUBGROUP;
   const grid: [number, number, number] = [ceilDiv(Q, R), ceilDiv(C4, CPU_SUBGROUP), sh * sw];
   const alternatives: Alternative[] = [];
   if (grid[0] <= 65535 && grid[1] <= 65535) {
@@ -104,14 +105,15 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
     c.line(`let cl = min(c4, ${C4 - 1}i);`);
     c.line(`let phh = i32(wid.z) / ${sw}i;`);
     c.line(`let phw = i32(wid.z) % ${sw}i;`);
+    // Pixels of every block (the blocks past the tile are dead code once TILE is set).
     for (const j of range(J)) {
-      c.line(`let q${j} = min(i32(wid.x) * ${R}i + ${j * CPU_SUBGROUP}i + lane, ${Q - 1}i);`);
+      c.line(`let q${j} = min(i32(wid.x) * ${TILE} + ${j * CPU_SUBGROUP}i + lane, ${Q - 1}i);`);
       c.line(`let n${j} = q${j} / ${Hq * Wq}i;`);
       c.line(`let h${j} = ${phasePositionWgsl("phh", sh, `((q${j} / ${Wq}i) % ${Hq}i)`)};`);
       c.line(`let x${j} = ${phasePositionWgsl("phw", sw, `(q${j} % ${Wq}i)`)};`);
       c.line(`let ok${j} = h${j} < ${H}i && x${j} < ${W}i;`);
     }
-    for (const r of range(R)) c.line(`var a${r} = vec4<f32>(0.0f);`);
+    const acc = rowAccumulators(c, kc, "a");
     // Taps that hit an output for this phase: u = u0 + m*step with step = s / gcd(s, d)
     // (and likewise v), listed per phase at generation time, so the loop visits no others
     // (phaseTaps, phaseTapStep: format/conv-geometry).
@@ -131,31 +133,30 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
     cv.line(`let o4 = k / (nu * nv);`);
     cv.line(`let u = u0 + ((k / nv) % nu) * ${stepH}i;`);
     cv.line(`let v = v0 + (k % nv) * ${stepW}i;`);
-    for (const j of range(J)) {
-      cv.line(`let th${j} = ${tapInverseWgsl(`h${j}`, g.padding[0], "u", g.dilation[0])};`);
-      cv.line(`let tw${j} = ${tapInverseWgsl(`x${j}`, g.padding[1], "v", g.dilation[1])};`);
-      cv.line(`let i${j} = ${outputOfTapWgsl(`th${j}`, sh)};`);
-      cv.line(`let jj${j} = ${outputOfTapWgsl(`tw${j}`, sw)};`);
-      cv.line(
-        `let g${j} = select(vec4<f32>(0.0f), ${dyop.vec4(dyc, `n${j}`, "o4", `clamp(i${j}, 0i, ${OH - 1}i) * ${OW}i + clamp(jj${j}, 0i, ${OW - 1}i)`)}, ok${j} && th${j} >= 0i && i${j} < ${OH}i && tw${j} >= 0i && jj${j} < ${OW}i);`,
-      );
-    }
     // transposed packed row of (4*o4 + q, u, v) is ((4*o4 + q)*KH + u)*KW + v
     cv.line(`let wr = (o4 * ${4 * KH * KW}i + u * ${KW}i + v) * ${C4}i + cl;`);
-    cpuTapStep(cv, kc, wc, KH * KW * C4, R, "g");
+    cpuTapStep(cv, kc, wc, KH * KW * C4, "g", (l, j) => {
+      l.line(`let th${j} = ${tapInverseWgsl(`h${j}`, g.padding[0], "u", g.dilation[0])};`);
+      l.line(`let tw${j} = ${tapInverseWgsl(`x${j}`, g.padding[1], "v", g.dilation[1])};`);
+      l.line(`let i${j} = ${outputOfTapWgsl(`th${j}`, sh)};`);
+      l.line(`let jj${j} = ${outputOfTapWgsl(`tw${j}`, sw)};`);
+      l.line(
+        `let g${j} = select(vec4<f32>(0.0f), ${dyop.vec4(dyc, `n${j}`, "o4", `clamp(i${j}, 0i, ${OH - 1}i) * ${OW}i + clamp(jj${j}, 0i, ${OW - 1}i)`)}, ok${j} && th${j} >= 0i && i${j} < ${OH}i && tw${j} >= 0i && jj${j} < ${OW}i);`,
+      );
+    });
     c.lines.push(...cv.lines);
     c.line(`}`);
-    tileStores(c, range(R).map((r) => `a${r}`), true, (e, value, t, q) => {
-      e.line(`let pix = i32(wid.x) * ${R}i + ${t};`);
+    tileStores(c, acc, true, (e, value, t, q) => {
+      e.line(`let pix = i32(wid.x) * ${TILE} + ${t};`);
       e.line(`let n = pix / ${Hq * Wq}i;`);
       e.line(`let h = ${phasePositionWgsl("phh", sh, `((pix / ${Wq}i) % ${Hq}i)`)};`);
       e.line(`let x = ${phasePositionWgsl("phw", sw, `(pix % ${Wq}i)`)};`);
       e.line(`let ch = c4 * 4i + ${q};`);
       e.line(`if (pix >= ${Q}i || h >= ${H}i || x >= ${W}i || ch >= ${C}i) { continue; }`);
       storeRoot(kc, e, plan.root, a, value, ["n", "ch", "h", "x"]);
-    });
+    }, TILE);
     alternatives.push(
-      assembleSubgroupVariant(kc, main.bindings, { header: [...header, `${R} same-phase pixels x ${CPU_SUBGROUP * 4} channels per subgroup, 4 out-channels per step`], body: c, workgroups: grid }),
+      assembleSubgroupVariant(kc, main.bindings, { header: [...header, `${R} same-phase pixels x ${CPU_SUBGROUP * 4} channels per subgroup, 4 out-channels per step`], body: c, workgroups: grid, tile: { ...tile, axis: 0, extent: Q } }),
     );
   }
   return [packStage, ...dyop.stages, { ...main, alternatives }];

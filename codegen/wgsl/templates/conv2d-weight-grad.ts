@@ -11,7 +11,7 @@ import { type Binding, type BufferRef, type Scope, unflatten } from "../expr";
 import { type Alternative, type Stage, CPU_SUBGROUP, assemble, assembleSubgroupVariant, bindOutput, sig, storeRoot } from "../kernel";
 import { type TemplateContext, bodyScope, builder, ceilDiv, epilogueNote, range } from "./context";
 import { type ChannelOperand, channelOperand } from "./packing";
-import { fromLane, tileStores } from "./tiling";
+import { TILE, fromLane, tileStores } from "./tiling";
 
 /** The weight-gradient CPU variant's vec4s of out-channels per lane and positions per iteration. */
 const DW_OV = 2;
@@ -57,15 +57,23 @@ function weightGradCpuVariant(
   // V vec4s of out-channels per lane (at stride 8 vec4s): V*32 accumulators. Up to 8 vec4s of
   // out-channels one per lane covers them all, and a second would be clamped, wasted work (the
   // ASPP classifiers' 19 channels: 1.7x faster with V = 1).
+  // Where there are more, V is a tile candidate (format/module.ts, TileSpec): the text holds
+  // DW_OV vec4s per lane, those past the first guarded by TILE (out-channels per subgroup, 32*V),
+  // and the tuner may run 32 or 64 out-channels per subgroup; each accumulator sums the same
+  // positions in the same order either way.
   const V = O4 <= CPU_SUBGROUP ? 1 : DW_OV;
+  const tiled = V > 1;
+  const tile = { rows: ROWS * V, candidates: [ROWS, ROWS * DW_OV], axis: 1 as const, extent: 4 * O4 };
   const grid: [number, number, number] = [ceilDiv(groups, CPU_SUBGROUP), ceilDiv(O4, CPU_SUBGROUP * V), split?.S ?? 1];
   if (grid[0] > 65535 || grid[1] > 65535) return [];
+  // Lanes' vec4 blocks of out-channels per subgroup (CPU_SUBGROUP * V), the tile's where tuned.
+  const perGroup = tiled ? `(${TILE} / 4)` : `${CPU_SUBGROUP * V}i`;
   const k = builder(ctx);
   const c = bodyScope();
   const xb = k.bind(ops.x.ref, "read", ops.x.vec4Elem);
   const db = k.bind(ops.dy.ref, "read", ops.dy.vec4Elem);
   for (const v of range(V)) {
-    c.line(`let o4_${v} = i32(wid.y) * ${CPU_SUBGROUP * V}i + ${v * CPU_SUBGROUP}i + lane;`);
+    c.line(`let o4_${v} = i32(wid.y) * ${perGroup} + ${v * CPU_SUBGROUP}i + lane;`);
     c.line(`let ol${v} = min(o4_${v}, ${O4 - 1}i);`);
   }
   c.line(`let grp = min(i32(wid.x) * ${CPU_SUBGROUP}i + lane, ${groups - 1}i);`);
@@ -98,16 +106,24 @@ function weightGradCpuVariant(
   const accumulate = (l: Scope, ts: readonly string[]) => {
     if (ts.length === 4) k.helpers.add("mac4");
     for (const v of range(V)) {
+      // vec4 v > 0 of a tiled use only where the tile has it (dead code once TILE is set).
+      const guarded = tiled && v > 0;
+      if (guarded) l.line(`if (${TILE} > ${v * ROWS}) {`);
+      const b = guarded ? l.child() : l;
       for (const src of range(CPU_SUBGROUP)) {
         for (const q of range(4)) {
           const acc = `a${v}_${src * 4 + q}`;
           const c = "xyzw"[q];
-          l.line(
+          b.line(
             ts.length === 4
               ? `${acc} = mac4(vec4<f32>(${ts.map((t) => `s${t}_${src}.${c}`).join(", ")}), ${ts.map((t) => `dv${t}_${v}`).join(", ")}, ${acc});`
               : `${acc} = ${ts.reduce((e, t) => `fma(vec4<f32>(s${t}_${src}.${c}), dv${t}_${v}, ${e})`, acc)};`,
           );
         }
+      }
+      if (guarded) {
+        l.lines.push(...b.lines);
+        l.line(`}`);
       }
     }
   };
@@ -130,12 +146,13 @@ function weightGradCpuVariant(
   }
   const out = split ? k.bind(split.partial, "read_write", "f32") : undefined;
   // Row t: channel t % 4 of the column group loaded by lane t / 4; component q: out-channel.
-  tileStores(c, range(V).flatMap((v) => range(ROWS).map((r) => `a${v}_${r}`)), true, (e, value, t, q) => {
+  const accs = range(V).flatMap((v) => range(ROWS).map((r) => `a${v}_${r}`));
+  tileStores(c, accs, true, (e, value, t, q) => {
     e.line(`let row = ${t} % ${ROWS}i;`);
     e.line(`let gq = i32(wid.x) * ${CPU_SUBGROUP}i + row / 4i;`);
     e.line(`let ci = (gq % ${C4}i) * 4i + row % 4i;`);
     e.line(`let tap = gq / ${C4}i;`);
-    e.line(`let o = (i32(wid.y) * ${CPU_SUBGROUP * V}i + (${t} / ${ROWS}i) * ${CPU_SUBGROUP}i + lane) * 4i + ${q};`);
+    e.line(`let o = (i32(wid.y) * ${perGroup} + (${t} / ${ROWS}i) * ${CPU_SUBGROUP}i + lane) * 4i + ${q};`);
     e.line(`if (gq >= ${groups}i || ci >= ${C}i || o >= ${O}i) { continue; }`);
     if (out) {
       e.line(`${out}[i32(wid.z) * ${O * C * KH * KW}i + (o * ${C}i + ci) * ${KH * KW}i + tap] = ${value};`);
@@ -144,8 +161,15 @@ function weightGradCpuVariant(
       e.line(`let v = tap % ${KW}i;`);
       storeRoot(k, e, plan.root, a, value, ["o", "ci", "u", "v"]);
     }
-  });
-  return [assembleSubgroupVariant(k, expected, { header: [...header, `${CPU_SUBGROUP * 4 * V} out-channels x ${CPU_SUBGROUP} (4 channels, tap) columns per subgroup`], body: c, workgroups: grid })];
+  }, tiled ? TILE : `${accs.length}i`);
+  return [
+    assembleSubgroupVariant(k, expected, {
+      header: [...header, `${CPU_SUBGROUP * 4 * V} out-channels x ${CPU_SUBGROUP} (4 channels, tap) columns per subgroup`],
+      body: c,
+      workgroups: grid,
+      ...(tiled ? { tile } : {}),
+    }),
+  ];
 }
 
 export function conv2dWeightGrad(plan: KernelPlan, ctx: TemplateContext): Stage[] {

@@ -12,7 +12,7 @@ import { type Scope } from "../expr";
 import { type Alternative, type Stage, CPU_SUBGROUP, assemble, assembleSubgroupVariant, sig, storeRoot } from "../kernel";
 import { type TemplateContext, bodyScope, builder, ceilDiv, epilogueNote, range } from "./context";
 import { channelOperand, packWeights } from "./packing";
-import { convTile, cpuTapStep, cpuTileRows, tileStores } from "./tiling";
+import { CPU_MAX_ROWS, TILE, rowAccumulators, convTile, cpuTapStep, cpuTile, tileStores } from "./tiling";
 
 export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const a = plan.anchor!;
@@ -110,8 +110,9 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   // the 4 channels of R/8 of them (one vec4 each, channel-packed) and broadcasting them. Per
   // tap and 4 channels a lane does R/8 + 4 loads and R*4 vec4 FMAs. Padded channels past C
   // are zero in the packing, and their weights are zero rows.
-  const R = cpuTileRows(P, ceilDiv(O4, CPU_SUBGROUP));
-  const J = R / CPU_SUBGROUP;
+  const tile = cpuTile(P, ceilDiv(O4, CPU_SUBGROUP));
+  const R = tile.rows;
+  const J = CPU_MAX_ROWS / CPU_SUBGROUP;
   const grid: [number, number, number] = [ceilDiv(P, R), ceilDiv(O4, CPU_SUBGROUP), 1];
   const alternatives: Alternative[] = [];
   if (grid[0] <= 65535 && grid[1] <= 65535) {
@@ -122,8 +123,9 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
     const bc = b ? kc.bind({ kind: "tensor", tensor: b }, "read", "f32") : undefined;
     c.line(`let o4 = i32(wid.y) * ${CPU_SUBGROUP}i + lane;`);
     c.line(`let ol = min(o4, ${O4 - 1}i);`);
-    for (const t of range(J)) pixel(c, `${t}`, `i32(wid.x) * ${R}i + ${t * CPU_SUBGROUP}i + lane`);
-    for (const r of range(R)) c.line(`var a${r} = vec4<f32>(0.0f);`);
+    // Pixels of every block (the blocks past the tile are dead code once TILE is set).
+    for (const t of range(J)) pixel(c, `${t}`, `i32(wid.x) * ${TILE} + ${t * CPU_SUBGROUP}i + lane`);
+    const accs = rowAccumulators(c, kc, "a");
     // One flat loop over (c4, u, v): lavapipe pays for every loop level and for long unrolled
     // bodies (register pressure), so the body is one tap of 4 channels. (Measured: R = 32
     // beats 16; 8 channels per iteration, or unrolled taps, are slower.)
@@ -132,30 +134,40 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
     cv.line(`let c4 = k / ${KH * KW}i;`);
     cv.line(`let u = (k / ${KW}i) % ${KH}i;`);
     cv.line(`let v = k % ${KW}i;`);
-    for (const t of range(J)) {
-      cv.line(`let h${t} = ${tapFromOriginWgsl(`hb${t}`, "u", g.dilation[0])};`);
-      cv.line(`let w${t} = ${tapFromOriginWgsl(`wb${t}`, "v", g.dilation[1])};`);
-      const conds = [...(insideH ? [] : [`h${t} >= 0i && h${t} < ${H}i`]), ...(insideW ? [] : [`w${t} >= 0i && w${t} < ${W}i`])];
-      const ld = xop.vec4(xc, `n${t}`, "c4", `${insideH ? `h${t}` : `clamp(h${t}, 0i, ${H - 1}i)`} * ${W}i + ${insideW ? `w${t}` : `clamp(w${t}, 0i, ${W - 1}i)`}`);
-      cv.line(`let x${t} = ${conds.length ? `select(vec4<f32>(0.0f), ${ld}, ${conds.join(" && ")})` : ld};`);
-    }
     // packed row of (4*c4 + q, u, v) is ((4*c4 + q)*KH + u)*KW + v
     cv.line(`let wr = (c4 * ${4 * KH * KW}i + u * ${KW}i + v) * ${O4}i + ol;`);
-    cpuTapStep(cv, kc, wc, KH * KW * O4, R, "x");
+    cpuTapStep(cv, kc, wc, KH * KW * O4, "x", (l, t) => {
+      l.line(`let h${t} = ${tapFromOriginWgsl(`hb${t}`, "u", g.dilation[0])};`);
+      l.line(`let w${t} = ${tapFromOriginWgsl(`wb${t}`, "v", g.dilation[1])};`);
+      const conds = [...(insideH ? [] : [`h${t} >= 0i && h${t} < ${H}i`]), ...(insideW ? [] : [`w${t} >= 0i && w${t} < ${W}i`])];
+      const ld = xop.vec4(xc, `n${t}`, "c4", `${insideH ? `h${t}` : `clamp(h${t}, 0i, ${H - 1}i)`} * ${W}i + ${insideW ? `w${t}` : `clamp(w${t}, 0i, ${W - 1}i)`}`);
+      l.line(`let x${t} = ${conds.length ? `select(vec4<f32>(0.0f), ${ld}, ${conds.join(" && ")})` : ld};`);
+    });
     c.lines.push(...cv.lines);
     c.line(`}`);
-    tileStores(c, range(R).map((r) => `a${r}`), true, (e, value, t, q) => {
-      e.line(`let p = i32(wid.x) * ${R}i + ${t};`);
-      e.line(`let o = o4 * 4i + ${q};`);
-      e.line(`if (p >= ${P}i || o >= ${O}i) { continue; }`);
-      e.line(`let n = p / ${OH * OW}i;`);
-      e.line(`let i = (p / ${OW}i) % ${OH}i;`);
-      e.line(`let j = p % ${OW}i;`);
-      const acc = bc ? e.bind(`acc`, `y`, `${value} + ${bc}[o]`) : value;
-      storeRoot(kc, e, plan.root, a, acc, ["n", "o", "i", "j"]);
-    });
+    tileStores(
+      c,
+      accs,
+      true,
+      (e, value, t, q) => {
+        e.line(`let p = i32(wid.x) * ${TILE} + ${t};`);
+        e.line(`let o = o4 * 4i + ${q};`);
+        e.line(`if (p >= ${P}i || o >= ${O}i) { continue; }`);
+        e.line(`let n = p / ${OH * OW}i;`);
+        e.line(`let i = (p / ${OW}i) % ${OH}i;`);
+        e.line(`let j = p % ${OW}i;`);
+        const acc = bc ? e.bind(`acc`, `y`, `${value} + ${bc}[o]`) : value;
+        storeRoot(kc, e, plan.root, a, acc, ["n", "o", "i", "j"]);
+      },
+      TILE,
+    );
     alternatives.push(
-      assembleSubgroupVariant(kc, main.bindings, { header: [...header, `${R} pixels x ${CPU_SUBGROUP * 4} out-channels per subgroup, 4 in-channels per step`], body: c, workgroups: grid }),
+      assembleSubgroupVariant(kc, main.bindings, {
+        header: [...header, `${R} pixels x ${CPU_SUBGROUP * 4} out-channels per subgroup, 4 in-channels per step`],
+        body: c,
+        workgroups: grid,
+        tile: { ...tile, axis: 0, extent: P },
+      }),
     );
   }
   return [packStage, ...xop.stages, { ...main, alternatives }];

@@ -5,7 +5,7 @@ import { type KernelPlan } from "../../fusion";
 import { type Binding } from "../expr";
 import { type Alternative, type Stage, CPU_SUBGROUP, assemble, assembleSubgroupVariant, sig, storeRoot } from "../kernel";
 import { type TemplateContext, bodyScope, builder, ceilDiv, epilogueNote, range } from "./context";
-import { cpuTileRows, fromLane, tileStores } from "./tiling";
+import { CPU_MAX_ROWS, TILE, cpuTile, fromLane, mac8Step, rowAccumulators, rowBlocks, tileStores } from "./tiling";
 
 export function matmul(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const a = plan.anchor!;
@@ -46,6 +46,7 @@ export function matmul(plan: KernelPlan, ctx: TemplateContext): Stage[] {
  * by 32 columns of C, a lane 4 columns (one vec4 of B per k). Per 4 steps of k a lane loads
  * one vec4 of A for each of its R/8 rows and 4 vec4s of B, and every row's A values reach all
  * lanes by a shuffle (fromLane): R*4 vec4 FMAs for R/8 + 4 loads, instead of a load per FMA.
+ * R is the tile override (cpuTile, rowBlocks): one text for every candidate.
  * Rows and columns past the edge are clamped on load and skipped on store; a K that is not a
  * multiple of 4 ends with single steps.
  */
@@ -55,7 +56,8 @@ function matmulCpuVariant(plan: KernelPlan, ctx: TemplateContext, expected: read
   const [M, K] = A.shape as [number, number];
   const N = B.shape[1]!;
   const N4 = ceilDiv(N, 4);
-  const R = cpuTileRows(M, ceilDiv(N4, CPU_SUBGROUP));
+  const tile = cpuTile(M, ceilDiv(N4, CPU_SUBGROUP));
+  const R = tile.rows;
   const K4 = Math.floor(K / 4);
   const grid: [number, number, number] = [ceilDiv(N4, CPU_SUBGROUP), ceilDiv(M, R), 1];
   if (grid[0] > 65535 || grid[1] > 65535) return [];
@@ -67,18 +69,21 @@ function matmulCpuVariant(plan: KernelPlan, ctx: TemplateContext, expected: read
   const bVec = N % 4 === 0 && (A !== B || K % 4 === 0);
   const ab = k.bind({ kind: "tensor", tensor: A }, "read", aVec ? "vec4<f32>" : "f32");
   const bb = k.bind({ kind: "tensor", tensor: B }, "read", bVec ? "vec4<f32>" : "f32");
-  const J = R / CPU_SUBGROUP;
+  const J = CPU_MAX_ROWS / CPU_SUBGROUP;
   c.line(`let col4 = i32(wid.x) * ${CPU_SUBGROUP}i + lane;`);
-  c.line(`let row0 = i32(wid.y) * ${R}i;`);
+  c.line(`let row0 = i32(wid.y) * ${TILE};`);
+  // Row offsets of every block (the blocks past the tile are dead code once TILE is set).
   for (const j of range(J)) c.line(`let ar${j} = min(row0 + ${j * CPU_SUBGROUP}i + lane, ${M - 1}i) * ${K}i;`);
   const bRow = (kk: string) =>
     bVec
       ? `${bb}[(${kk}) * ${N4}i + min(col4, ${N4 - 1}i)]`
       : `vec4<f32>(${range(4).map((q) => `${bb}[(${kk}) * ${N}i + min(col4 * 4i + ${q}i, ${N - 1}i)]`).join(", ")})`;
-  for (const r of range(R)) c.line(`var c${r} = vec4<f32>(0.0f);`);
+  const acc = rowAccumulators(c, k, "c");
   if (K4 > 0) {
     c.line(`for (var k4 = 0i; k4 < ${K4}i; k4++) {`);
     const l = c.child();
+    // Every block's loads first (those of blocks past the tile are dead code once TILE is set):
+    // loads between the blocks' FMAs measured up to 1.8x slower on lavapipe.
     for (const j of range(J)) {
       l.line(
         aVec
@@ -87,8 +92,7 @@ function matmulCpuVariant(plan: KernelPlan, ctx: TemplateContext, expected: read
       );
     }
     for (const q of range(4)) l.line(`let y${q} = ${bRow(`k4 * 4i + ${q}i`)};`);
-    k.helpers.add("mac4");
-    for (const r of range(R)) l.line(`c${r} = mac4(${fromLane(`x${Math.floor(r / CPU_SUBGROUP)}`, r % CPU_SUBGROUP)}, y0, y1, y2, y3, c${r});`);
+    rowBlocks(l, (b, j) => b.line(mac8Step(k, `x${j}`, "c", j)));
     c.lines.push(...l.lines);
     c.line(`}`);
   }
@@ -99,15 +103,33 @@ function matmulCpuVariant(plan: KernelPlan, ctx: TemplateContext, expected: read
     const l = c.child();
     for (const j of range(J)) l.line(`let x${j} = ${ab}[ar${j} + ${step}i];`);
     l.line(`let y = ${bRow(`${step}i`)};`);
-    for (const r of range(R)) l.line(`c${r} = fma(vec4<f32>(${fromLane(`x${Math.floor(r / CPU_SUBGROUP)}`, r % CPU_SUBGROUP)}), y, c${r});`);
+    rowBlocks(l, (b, j) => {
+      for (const m of range(CPU_SUBGROUP)) {
+        const r = j * CPU_SUBGROUP + m;
+        b.line(`${acc[r]} = fma(vec4<f32>(${fromLane(`x${j}`, m)}), y, ${acc[r]});`);
+      }
+    });
     c.lines.push(...l.lines);
     c.line(`}`);
   }
-  tileStores(c, range(R).map((r) => `c${r}`), true, (e, value, t, q) => {
-    e.line(`let row = row0 + ${t};`);
-    e.line(`let col = col4 * 4i + ${q};`);
-    e.line(`if (row >= ${M}i || col >= ${N}i) { continue; }`);
-    storeRoot(k, e, plan.root, a, value, ["row", "col"]);
-  });
-  return [assembleSubgroupVariant(k, expected, { header: [...header, `${R} rows x ${CPU_SUBGROUP * 4} columns per subgroup`], body: c, workgroups: grid })];
+  tileStores(
+    c,
+    acc,
+    true,
+    (e, value, t, q) => {
+      e.line(`let row = row0 + ${t};`);
+      e.line(`let col = col4 * 4i + ${q};`);
+      e.line(`if (row >= ${M}i || col >= ${N}i) { continue; }`);
+      storeRoot(k, e, plan.root, a, value, ["row", "col"]);
+    },
+    TILE,
+  );
+  return [
+    assembleSubgroupVariant(k, expected, {
+      header: [...header, `${R} rows x ${CPU_SUBGROUP * 4} columns per subgroup`],
+      body: c,
+      workgroups: grid,
+      tile: { ...tile, axis: 1, extent: M },
+    }),
+  ];
 }
