@@ -27,7 +27,7 @@
 // This gives conv + bias + BN affine + residual + ReLU in one kernel, and the input-gradient
 // with its ReLU mask and gradient accumulation.
 //
-// R1 (reduction groups, mergeReductions). A one-pass reduction joins an earlier one over the
+// R1 (reduction groups, reduction-groups.ts). A one-pass reduction joins an earlier one over the
 // same axes of a same-shaped input, when every buffer it reads is written by then and it reads
 // that kernel's results only at its own output index: one kernel computes both (see the rule).
 //
@@ -36,38 +36,11 @@
 // that kernel read at their own index (passed in registers): a whole Adam update, BatchNorm's
 // running statistics.
 
-import { type Lowering, OP_NAMES, OPS, type OpName, type Tensor, numel, topoSort } from "../dsl/index";
-import { reductionSplits } from "./wgsl/templates/reduce";
+import { type Lowering, OP_NAMES, OPS, type OpName, type Tensor, topoSort } from "../dsl/index";
+import { OP_KIND, bufferInputs } from "./fusion-graph";
+import { mergeReductions } from "./reduction-groups";
 
-export type OpKind = "source" | "elementwise" | "view" | "anchor";
-
-/**
- * The kind of each op, from its lowering in the registry (dsl/ops/def.ts). Decomposed ops
- * never reach fusion (canonical.ts rewrites them first); were one to, it would be an anchor
- * without a template, which the template table refuses by name.
- */
-const kindOf = (lowering: Lowering<OpName>): OpKind => {
-  switch (lowering.kind) {
-    case "load":
-    case "source":
-      return "source";
-    case "elementwise":
-      return "elementwise";
-    case "view":
-      return "view";
-    case "template":
-    case "decomposed":
-      return "anchor";
-    default: {
-      const never: never = lowering;
-      throw new Error(`fusion: unknown lowering ${JSON.stringify(never)}`);
-    }
-  }
-};
-
-export const OP_KIND: { readonly [K in OpName]: OpKind } = Object.fromEntries(
-  OP_NAMES.map((name) => [name, kindOf(OPS[name].lowering as Lowering<OpName>)]),
-) as { readonly [K in OpName]: OpKind };
+export { OP_KIND, type OpKind } from "./fusion-graph";
 
 const templateOf = (op: OpName) => {
   const lowering = OPS[op].lowering;
@@ -362,26 +335,6 @@ const MAX_SIBLINGS = 4;
 const MAX_SIBLING_BINDINGS = 8;
 
 /**
- * The buffers a pointwise kernel computing `t` reads: the materialised values its inlined
- * expression reaches.
- */
-function bufferInputs(t: Tensor, materialized: ReadonlySet<number>): Set<Tensor> {
-  const found = new Set<Tensor>();
-  const seen = new Set<number>();
-  const walk = (x: Tensor): void => {
-    if (seen.has(x.id)) return;
-    seen.add(x.id);
-    if (x !== t && materialized.has(x.id)) {
-      found.add(x);
-      return;
-    }
-    x.node.inputs.forEach(walk);
-  };
-  walk(t);
-  return found;
-}
-
-/**
  * Whether t's inline expression reads w only at t's own index: every node on a path from t
  * down to w is an elementwise op of w's shape (so no view and no broadcast moves the index).
  */
@@ -453,127 +406,4 @@ function mergeSiblings(kernels: readonly KernelPlan[], materialized: ReadonlySet
     out.push({ root: plan.root, anchor: plan.anchor, siblings: [], reads });
   }
   return out.map((k) => (k.siblings.length ? { root: k.root, anchor: k.anchor, siblings: k.siblings } : { root: k.root, anchor: k.anchor }));
-}
-
-/** Most buffers (read and written) a reduction group binds: WebGPU's default limit, 8. */
-const MAX_GROUP_BINDINGS = 8;
-
-/** Whether a plan is a one-pass sum or max (reductionSplits: one invocation or subgroup per output). */
-function onePassReduction(plan: KernelPlan): plan is KernelPlan & { readonly anchor: Tensor } {
-  const a = plan.anchor;
-  if (a === undefined || (a.node.op !== "sum" && a.node.op !== "max") || plan.siblings) return false;
-  const x = a.node.inputs[0]!;
-  const k = numel(x.shape) / numel(a.shape);
-  return reductionSplits(numel(a.shape), k) === 1;
-}
-
-/** Same op family's loop: same input shape, same axes, same output shape. */
-function sameLoop(a: Tensor, b: Tensor): boolean {
-  const [x, y] = [a.node.inputs[0]!, b.node.inputs[0]!];
-  const axes = (t: Tensor) => (t.node.attrs as { axes: readonly number[] }).axes.join(",");
-  return x.shape.join(",") === y.shape.join(",") && axes(a) === axes(b) && a.shape.join(",") === b.shape.join(",");
-}
-
-/**
- * Whether reduction `r`'s summand reads each of `members` only at r's own output index: every
- * path from r's input down to a member goes through elementwise ops of the input's shape (the
- * loop index unchanged), then one broadcast from r's output shape over the reduced axes (which
- * maps the loop index to the output index), then elementwise ops of the output shape only.
- */
-function readsGroupAtOutput(r: Tensor, members: ReadonlySet<number>, materialized: ReadonlySet<number>): boolean {
-  const x = r.node.inputs[0]!;
-  const axes = (r.node.attrs as { axes: readonly number[] }).axes;
-  const outShape = r.shape.join(",");
-  let ok = true;
-  const seen = new Set<string>();
-  const walk = (t: Tensor, atOutput: boolean): void => {
-    const key = `${t.id}:${atOutput}`;
-    if (seen.has(key) || !ok) return;
-    seen.add(key);
-    if (members.has(t.id)) {
-      if (!atOutput) ok = false;
-      return;
-    }
-    if (t !== x && materialized.has(t.id)) return;
-    const kind = OP_KIND[t.node.op];
-    if (kind === "source") return;
-    const shape = t.shape.join(",");
-    if (!atOutput && t.node.op === "broadcastTo") {
-      const src = t.node.inputs[0]!;
-      const broadcast = src.shape.map((d, a) => (d === 1 && t.shape[a] !== 1 ? a : -1)).filter((a) => a >= 0);
-      const overReduced = src.shape.join(",") === outShape && broadcast.every((a) => axes.includes(a)) && axes.every((a) => src.shape[a] === 1);
-      walk(src, overReduced);
-      if (!overReduced && reaches(src)) ok = false;
-      return;
-    }
-    if (kind === "elementwise" && shape === (atOutput ? outShape : x.shape.join(","))) {
-      t.node.inputs.forEach((i) => walk(i, atOutput));
-      return;
-    }
-    // Any other view or anchor: the index changes in a way not followed here.
-    if (reaches(t)) ok = false;
-  };
-  const reached = new Map<number, boolean>();
-  const reaches = (t: Tensor): boolean => {
-    const known = reached.get(t.id);
-    if (known !== undefined) return known;
-    reached.set(t.id, false);
-    const r = members.has(t.id) || (!(t !== x && materialized.has(t.id)) && t.node.inputs.some(reaches));
-    reached.set(t.id, r);
-    return r;
-  };
-  walk(x, false);
-  return ok;
-}
-
-/** Whether a reduction plan's epilogue (its root's expression above the anchor) reads one of `members`. */
-function epilogueReads(plan: KernelPlan & { readonly anchor: Tensor }, members: ReadonlySet<number>, materialized: ReadonlySet<number>): boolean {
-  const seen = new Set<number>();
-  const walk = (t: Tensor): boolean => {
-    if (seen.has(t.id) || t === plan.anchor) return false;
-    seen.add(t.id);
-    if (members.has(t.id)) return true;
-    if (t !== plan.root && materialized.has(t.id)) return false;
-    return t.node.inputs.some(walk);
-  };
-  return walk(plan.root);
-}
-
-/**
- * R1 (reduction groups). A one-pass reduction (sum or max) joins the latest earlier one over the
- * same axes of a same-shaped input when every buffer it reads is written by then, and it reads
- * that kernel's results only at its own output index (readsGroupAtOutput): one kernel then runs
- * the loops one after the other for each output, a later summand taking an earlier result from
- * the register it was stored from. BatchNorm's mean and variance (the variance's summand reads
- * the mean) and its backward's sum(dy) and sum(dy * xhat) are the typical pairs: one kernel per
- * pair instead of two dispatches. Each loop sums the same terms in the same order as its own
- * kernel did, so results are unchanged. Safe because the moved reduction only runs earlier,
- * after all of its inputs, and its readers still come later.
- */
-function mergeReductions(kernels: readonly KernelPlan[], materialized: ReadonlySet<number>): KernelPlan[] {
-  const out: { plan: KernelPlan; reductions: { root: Tensor; anchor: Tensor }[]; reads: Set<Tensor> }[] = [];
-  const writtenAt = new Map<number, number>();
-  const written = (p: KernelPlan) => [p.root, ...(p.siblings ?? [])];
-  for (const plan of kernels) {
-    if (onePassReduction(plan)) {
-      const reads = bufferInputs(plan.root, materialized);
-      const target = out.findLastIndex((k, g) => {
-        if (!onePassReduction(k.plan) || !sameLoop(k.plan.anchor, plan.anchor)) return false;
-        const members = new Set([k.plan.root, ...k.reductions.map((r) => r.root)].map((t) => t.id));
-        const ready = [...reads].every((r) => r.node.op === "input" || (writtenAt.get(r.id) ?? Infinity) <= g);
-        const bindings = new Set([...k.reads, ...reads].filter((r) => !members.has(r.id))).size + members.size + 1;
-        return ready && bindings <= MAX_GROUP_BINDINGS && readsGroupAtOutput(plan.anchor, members, materialized) && !epilogueReads(plan, members, materialized);
-      });
-      if (target >= 0) {
-        const k = out[target]!;
-        k.reductions.push({ root: plan.root, anchor: plan.anchor });
-        for (const r of reads) k.reads.add(r);
-        writtenAt.set(plan.root.id, target);
-        continue;
-      }
-    }
-    for (const t of written(plan)) writtenAt.set(t.id, out.length);
-    out.push({ plan, reductions: [], reads: plan.anchor && !onePassReduction(plan) ? new Set() : bufferInputs(plan.root, materialized) });
-  }
-  return out.map((k) => (k.reductions.length ? { ...k.plan, reductions: k.reductions } : k.plan));
 }

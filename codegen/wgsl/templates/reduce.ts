@@ -122,7 +122,6 @@ export function reduce(plan: KernelPlan, ctx: TemplateContext): Stage[] {
     return [{ ...main, alternatives: [assembleSubgroupVariant(kc, main.bindings, { header: [...header, `one ${CPU_SUBGROUP}-lane subgroup per output`], body: c, workgroups: [M, 1, 1] })] }];
   }
   if (members.length > 1) throw new Error("codegen: a reduction group of a two-stage reduction (fusion rule R1 groups one-pass reductions only)");
-  const { init, combine } = accumulator(builder(ctx), r);
   const dt = x.dtype === "i32" ? "i32" : "f32";
   const partialName = `${ctx.name}_partial`;
   const partial = { kind: "temp" as const, name: partialName, bytes: M * S * 4 };
@@ -140,8 +139,9 @@ export function reduce(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const k2 = builder(ctx);
   const s2 = bodyScope();
   const p2 = k2.bind(partial, "read", dt);
+  const { init, combine } = accumulator(k2, r);
   s2.line(`var acc = ${init};`);
-  s2.line(`for (var sp = 0i; sp < ${S}i; sp++) { ${accumulator(k2, r).combine("acc", `${p2}[gi * ${S}i + sp]`)} }`);
+  s2.line(`for (var sp = 0i; sp < ${S}i; sp++) { ${combine("acc", `${p2}[gi * ${S}i + sp]`)} }`);
   storeRoot(k2, s2, plan.root, r, "acc", unflatten(outShape, "gi"));
   return [
     assemble(k1, { name: `${ctx.name}_stage1`, header, body: s1, threads: M * S, flops: M * K }),
